@@ -1,0 +1,20 @@
+// Prints the run's totals as the last line, in the plain form `N passed, N failed`.
+// Reads vitest's JSON report and any `*.totals.json` ({passed, failed}) other steps wrote.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = process.argv[2];
+let passed = 0;
+let failed = 0;
+for (const name of readdirSync(dir)) {
+  const data = JSON.parse(readFileSync(join(dir, name), 'utf8'));
+  if (name === 'vitest.json') {
+    passed += data.numPassedTests;
+    failed += data.numFailedTests + (data.numFailedTestSuites ?? 0);
+  } else if (name.endsWith('.totals.json')) {
+    passed += data.passed;
+    failed += data.failed;
+  }
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed > 0 || passed === 0 ? 1 : 0;

@@ -1,0 +1,62 @@
+/** Who is asking: built from verified token claims or from trusted, pre-verified claims. */
+export interface Subject {
+  readonly type: string;
+  readonly id: string;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  /** Every claim, as given; policies read attributes such as `region` from here. */
+  readonly properties: Readonly<Record<string, unknown>>;
+}
+
+export interface Resource {
+  readonly type: string;
+  readonly id?: string;
+  readonly properties: Readonly<Record<string, unknown>>;
+}
+
+export interface Action {
+  readonly name: string;
+  readonly properties: Readonly<Record<string, unknown>>;
+}
+
+/** One authorization question, with the subject already resolved. */
+export interface Query {
+  readonly subject: Subject;
+  readonly action: Action;
+  readonly resource: Resource;
+  readonly context: Readonly<Record<string, unknown>>;
+}
+
+export type Effect = 'permit' | 'deny';
+
+/** Why a decision came out as it did: a rule that applied, or a coded problem. */
+export type Reason =
+  | { readonly policy: string; readonly rule: string; readonly effect: Effect }
+  | {
+      readonly code: ReasonCode;
+      readonly detail: string;
+      readonly policy?: string;
+      readonly rule?: string;
+    };
+
+export type ReasonCode = 'no_applicable_rule' | 'invalid_token' | 'condition_error' | 'unknown_resource_type';
+
+/** Obligations-free hints for the caller, e.g. `{ step_up: "mfa" }` from the rule that denied. */
+export interface Advice {
+  readonly policy: string;
+  readonly rule: string;
+  readonly advice: Readonly<Record<string, unknown>>;
+}
+
+/** What evaluation yields: pure data, no ids or timing. */
+export interface Verdict {
+  readonly decision: Effect;
+  readonly reasons: readonly Reason[];
+  readonly advice: readonly Advice[];
+}
+
+/** What every decision endpoint answers with. */
+export interface Decision extends Verdict {
+  readonly decisionId: string;
+  readonly policyVersion: string;
+}

@@ -1,0 +1,6 @@
+/** Per-request variables shared by middleware and routes. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+  };
+}

@@ -1,0 +1,68 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ZodError } from 'zod';
+import { jsonPath } from '../policy/json-path.js';
+import type { AppEnv } from './env.js';
+
+/** The closed list of problems this service reports, with their HTTP status and title. */
+export const problemTypes = {
+  invalid_request: { status: 400, title: 'Invalid request' },
+  malformed_json: { status: 400, title: 'Malformed JSON' },
+  unauthenticated: { status: 401, title: 'Unauthenticated' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  internal: { status: 500, title: 'Internal error' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+
+export type ProblemCode = keyof typeof problemTypes;
+
+/** One failing field: where (`$.resource.type`) and what is wrong. */
+export interface FieldError {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** An error that maps straight to a problem response. */
+export class ProblemError extends Error {
+  override readonly name = 'ProblemError';
+
+  constructor(
+    readonly code: ProblemCode,
+    readonly detail: string,
+    readonly errors?: readonly FieldError[],
+    readonly headers?: Readonly<Record<string, string>>,
+  ) {
+    super(detail);
+  }
+}
+
+/** Field errors from a zod failure, paths rooted at the request body. */
+export function fieldErrors(error: ZodError): FieldError[] {
+  return error.issues.map((issue) => ({ path: jsonPath(issue.path), message: issue.message }));
+}
+
+/** An RFC 9457 application/problem+json response carrying the request id. */
+export function problem(c: Context<AppEnv>, error: ProblemError): Response {
+  const { status, title } = problemTypes[error.code];
+  const body = {
+    type: `urn:invoice-pdp:problem:${error.code}`,
+    title,
+    status,
+    detail: error.detail,
+    instance: c.req.path,
+    requestId: c.get('requestId'),
+    ...(error.errors !== undefined && { errors: error.errors }),
+  };
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      'content-type': 'application/problem+json',
+      'x-request-id': c.get('requestId') ?? '',
+      ...error.headers,
+    },
+  });
+}

@@ -1,0 +1,66 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { DecisionService } from '../../decision/service.js';
+import { jsonBody } from '../body.js';
+import type { AppEnv } from '../env.js';
+
+const properties = z.record(z.string(), z.unknown());
+
+const decideBody = z
+  .object({
+    token: z.string().min(1).max(16_384).optional(),
+    subject: z
+      .object({
+        type: z.string().min(1).max(256).optional(),
+        id: z.string().min(1).max(1024),
+        properties: properties.optional(),
+      })
+      .optional(),
+    action: z.string().min(1).max(256),
+    resource: z.object({
+      type: z.string().min(1).max(256),
+      id: z.string().max(1024).optional(),
+      properties: properties.optional(),
+    }),
+    context: properties.optional(),
+  })
+  .check((ctx) => {
+    const { token, subject } = ctx.value;
+    if ((token === undefined) === (subject === undefined)) {
+      ctx.issues.push({
+        code: 'custom',
+        path: [token === undefined ? 'token' : 'subject'],
+        message: 'give exactly one of "token" or "subject"',
+        input: ctx.value,
+      });
+    }
+  });
+
+export type DecideBody = z.infer<typeof decideBody>;
+
+const empty: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** POST /decide: the gateway's question, answered 200 permit or deny. */
+export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
+  return new Hono<AppEnv>().post('/decide', async (c) => {
+    const body = await jsonBody(c, decideBody);
+    const explain = c.req.query('explain') === 'true';
+    const outcome = await decisions.decide({
+      subject: body.token !== undefined
+        ? { token: body.token }
+        : { claims: body.subject?.properties ?? empty, id: body.subject?.id ?? '', type: body.subject?.type },
+      action: { name: body.action, properties: empty },
+      resource: { type: body.resource.type, id: body.resource.id, properties: body.resource.properties ?? empty },
+      context: body.context ?? empty,
+      explain,
+    });
+    return c.json({
+      decision: outcome.decision,
+      reasons: outcome.reasons,
+      advice: outcome.advice,
+      decisionId: outcome.decisionId,
+      policyVersion: outcome.policyVersion,
+      ...(outcome.trace !== undefined && { explain: outcome.trace }),
+    });
+  });
+}

@@ -1,0 +1,100 @@
+import { Environment } from '@marcbachmann/cel-js';
+
+/** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
+export type CompiledCondition = (vars: ConditionVariables) => unknown;
+
+/** The variables every condition sees. */
+export interface ConditionVariables {
+  readonly subject: unknown;
+  readonly resource: unknown;
+  readonly action: unknown;
+  readonly context: unknown;
+  readonly now: Date;
+}
+
+const limits = { maxAstNodes: 512, maxDepth: 32, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 8 };
+
+const dynMap = 'map<string, dyn>';
+
+// Evaluation runs on plain maps (the cheapest shape); checking runs against declared
+// shapes, so a typo such as `subject.rolez` fails at load rather than at request time.
+const runtimeEnv = new Environment({ limits })
+  .registerVariable('subject', dynMap)
+  .registerVariable('resource', dynMap)
+  .registerVariable('action', dynMap)
+  .registerVariable('context', dynMap)
+  .registerVariable('now', 'google.protobuf.Timestamp');
+
+const checkEnv = new Environment({ limits })
+  .registerVariable({
+    name: 'subject',
+    schema: { type: 'string', id: 'string', roles: 'list<string>', scopes: 'list<string>', properties: dynMap },
+  })
+  .registerVariable({ name: 'resource', schema: { type: 'string', id: 'string', properties: dynMap } })
+  .registerVariable({ name: 'action', schema: { name: 'string', properties: dynMap } })
+  .registerVariable('context', dynMap)
+  .registerVariable('now', 'google.protobuf.Timestamp');
+
+/**
+ * Functions a condition may call. `matches` is left out on purpose: the library runs it
+ * on backtracking JavaScript regexes, so one crafted pattern could stall the event loop.
+ */
+const allowedFunctions = new Set([
+  'size', 'has', 'exists', 'exists_one', 'all', 'map', 'filter',
+  'contains', 'startsWith', 'endsWith', 'lowerAscii', 'upperAscii', 'trim', 'split', 'join', 'indexOf',
+  'string', 'int', 'uint', 'double', 'bool', 'dyn', 'type', 'timestamp', 'duration',
+  'getFullYear', 'getMonth', 'getDate', 'getDayOfMonth', 'getDayOfWeek', 'getDayOfYear',
+  'getHours', 'getMinutes', 'getSeconds', 'getMilliseconds',
+]);
+
+export class ConditionCompileError extends Error {
+  override readonly name = 'ConditionCompileError';
+}
+
+interface AstNode {
+  readonly op: string;
+  readonly args: unknown;
+}
+
+function isAstNode(value: unknown): value is AstNode {
+  return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
+}
+
+function calledFunctions(node: unknown, found: Set<string>): Set<string> {
+  if (Array.isArray(node)) {
+    for (const item of node) calledFunctions(item, found);
+  } else if (isAstNode(node)) {
+    const args = node.args;
+    if ((node.op === 'call' || node.op === 'rcall') && Array.isArray(args) && typeof args[0] === 'string') {
+      found.add(args[0]);
+    }
+    calledFunctions(args, found);
+  }
+  return found;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0] ?? message;
+}
+
+/** Parses and type-checks a CEL condition; throws ConditionCompileError with a readable reason. */
+export function compileCondition(source: string): CompiledCondition {
+  let parsed: ReturnType<typeof runtimeEnv.parse>;
+  try {
+    parsed = runtimeEnv.parse(source);
+  } catch (error) {
+    throw new ConditionCompileError(`syntax: ${firstLine((error as Error).message)}`);
+  }
+  const banned = [...calledFunctions(parsed.ast, new Set())].filter((name) => !allowedFunctions.has(name));
+  if (banned.length > 0) {
+    throw new ConditionCompileError(`function not allowed: ${banned.join(', ')}`);
+  }
+  const checked = checkEnv.check(source);
+  if (!checked.valid) {
+    throw new ConditionCompileError(`type: ${firstLine(checked.error?.message ?? 'invalid expression')}`);
+  }
+  if (checked.type !== 'bool' && checked.type !== 'dyn') {
+    throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
+  }
+  return parsed as CompiledCondition;
+}

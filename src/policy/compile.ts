@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../canonical-json.js';
+import { compileCondition, ConditionCompileError } from './cel.js';
+import type { CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
+import type { PolicySource } from './schema.js';
+import { PolicyLoadError, type PolicyIssue } from './errors.js';
+
+/** A validated policy and the file it came from. */
+export interface PolicyFile {
+  readonly file: string;
+  readonly policy: PolicySource;
+}
+
+/**
+ * Compiles validated policies into an indexed set. Checks what a schema cannot see:
+ * duplicate policy and rule ids, and every CEL condition. Reports every problem at once.
+ * `extraVersionInput` folds other loaded sources (such as entity data) into the version.
+ */
+export function compilePolicies(files: readonly PolicyFile[], extraVersionInput: unknown = null): CompiledPolicySet {
+  const issues: PolicyIssue[] = [];
+  const policyIds = new Map<string, string>();
+  const rulesByResource = new Map<string, CompiledRule[]>();
+
+  for (const { file, policy } of files) {
+    const seenIn = policyIds.get(policy.id);
+    if (seenIn !== undefined) {
+      issues.push({ file, path: '$.id', message: `duplicate policy id "${policy.id}" (also in ${seenIn})` });
+      continue;
+    }
+    policyIds.set(policy.id, file);
+    const rules = rulesByResource.get(policy.resource) ?? [];
+    rulesByResource.set(policy.resource, rules);
+    const ruleIds = new Set<string>();
+    policy.rules.forEach((rule, index) => {
+      const path = `$.rules[${index}]`;
+      if (ruleIds.has(rule.id)) {
+        issues.push({ file, path: `${path}.id`, rule: rule.id, message: `duplicate rule id "${rule.id}"` });
+        return;
+      }
+      ruleIds.add(rule.id);
+      let condition: CompiledRule['condition'];
+      if (rule.condition !== undefined) {
+        try {
+          condition = compileCondition(rule.condition);
+        } catch (error) {
+          if (!(error instanceof ConditionCompileError)) throw error;
+          issues.push({ file, path: `${path}.condition`, rule: rule.id, message: error.message });
+          return;
+        }
+      }
+      rules.push({
+        policy: policy.id,
+        id: rule.id,
+        effect: rule.effect,
+        actions: rule.actions,
+        roles: rule.roles === undefined ? undefined : new Set(rule.roles),
+        scopes: rule.scopes,
+        condition,
+        conditionSource: rule.condition,
+        advice: rule.advice,
+      });
+    });
+  }
+  if (issues.length > 0) throw new PolicyLoadError(issues);
+
+  const policies = files.map((f) => f.policy).sort((a, b) => a.id.localeCompare(b.id));
+  const version = createHash('sha256')
+    .update(canonicalJson({ policies, extra: extraVersionInput }))
+    .digest('hex')
+    .slice(0, 16);
+  const byResource = new Map<string, ResourceRules>();
+  let ruleCount = 0;
+  for (const [type, rules] of rulesByResource) {
+    byResource.set(type, indexRules(rules));
+    ruleCount += rules.length;
+  }
+  return { version, policies, byResource, ruleCount };
+}
+
+const denyFirst = (a: CompiledRule, b: CompiledRule): number =>
+  a.effect === b.effect ? 0 : a.effect === 'deny' ? -1 : 1;
+
+function indexRules(rules: readonly CompiledRule[]): ResourceRules {
+  const ordered = [...rules].sort(denyFirst);
+  const anyAction = ordered.filter((r) => r.actions.includes('*'));
+  const named = new Set(ordered.flatMap((r) => r.actions.filter((a) => a !== '*')));
+  const byAction = new Map<string, readonly CompiledRule[]>();
+  for (const action of named) {
+    byAction.set(action, ordered.filter((r) => r.actions.includes('*') || r.actions.includes(action)));
+  }
+  return { byAction, anyAction, all: ordered };
+}

@@ -1,0 +1,33 @@
+import type { Effect } from '../decision/types.js';
+import type { CompiledCondition } from './cel.js';
+import type { PolicySource } from './schema.js';
+
+/** A rule ready for evaluation: sets built and its condition compiled. */
+export interface CompiledRule {
+  readonly policy: string;
+  readonly id: string;
+  readonly effect: Effect;
+  readonly actions: readonly string[];
+  readonly roles: ReadonlySet<string> | undefined;
+  readonly scopes: readonly string[] | undefined;
+  readonly condition: CompiledCondition | undefined;
+  readonly conditionSource: string | undefined;
+  readonly advice: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** The rules of one resource type, denies first, looked up by action. */
+export interface ResourceRules {
+  readonly byAction: ReadonlyMap<string, readonly CompiledRule[]>;
+  /** Rules listing "*": the whole candidate list for an action no rule names. */
+  readonly anyAction: readonly CompiledRule[];
+  readonly all: readonly CompiledRule[];
+}
+
+/** An immutable, fully compiled policy set; swapped whole on reload. */
+export interface CompiledPolicySet {
+  /** Content hash of every loaded source. */
+  readonly version: string;
+  readonly policies: readonly PolicySource[];
+  readonly byResource: ReadonlyMap<string, ResourceRules>;
+  readonly ruleCount: number;
+}

@@ -1,0 +1,112 @@
+import type { Advice, Query, Reason, Verdict } from '../decision/types.js';
+import type { ConditionVariables } from './cel.js';
+import type { CompiledPolicySet, CompiledRule } from './compiled.js';
+
+/** How one rule fared, for explain output. `null` means the check was not part of the rule. */
+export interface RuleTrace {
+  readonly policy: string;
+  readonly rule: string;
+  readonly effect: 'permit' | 'deny';
+  readonly applied: boolean;
+  readonly action: boolean;
+  readonly roles: boolean | null;
+  readonly scopes: boolean | null;
+  readonly condition: { readonly value: unknown } | { readonly error: string } | null;
+}
+
+type ConditionOutcome = { readonly value: boolean } | { readonly error: string };
+
+function runCondition(rule: CompiledRule, vars: ConditionVariables): ConditionOutcome {
+  if (rule.condition === undefined) return { value: true };
+  try {
+    const value = rule.condition(vars);
+    if (typeof value !== 'boolean') return { error: `condition returned ${typeof value}, not a bool` };
+    return { value };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { error: message.split('\n')[0] ?? message };
+  }
+}
+
+function holdsRole(rule: CompiledRule, roles: readonly string[]): boolean {
+  if (rule.roles === undefined) return true;
+  for (const role of roles) if (rule.roles.has(role)) return true;
+  return false;
+}
+
+function holdsScopes(rule: CompiledRule, scopes: readonly string[]): boolean {
+  if (rule.scopes === undefined) return true;
+  for (const scope of rule.scopes) if (!scopes.includes(scope)) return false;
+  return true;
+}
+
+/**
+ * Decides one query against a compiled set. Pure: no I/O, time passed in.
+ * Default deny; any applicable deny beats every permit. A condition that fails at run time
+ * makes a permit rule not apply and a deny rule apply (fail closed), and is named in the reasons.
+ * With `trace`, every rule of the resource type is evaluated and recorded.
+ */
+export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?: RuleTrace[]): Verdict {
+  const rules = set.byResource.get(query.resource.type);
+  if (rules === undefined) {
+    return {
+      decision: 'deny',
+      reasons: [{ code: 'unknown_resource_type', detail: `no policy for resource type "${query.resource.type}"` }],
+      advice: [],
+    };
+  }
+  const candidates = trace === undefined
+    ? rules.byAction.get(query.action.name) ?? rules.anyAction
+    : rules.all;
+  const vars: ConditionVariables = {
+    subject: query.subject,
+    resource: query.resource,
+    action: query.action,
+    context: query.context,
+    now,
+  };
+
+  const denies: Reason[] = [];
+  const permits: Reason[] = [];
+  const errors: Reason[] = [];
+  const denyAdvice: Advice[] = [];
+  const permitAdvice: Advice[] = [];
+
+  for (const rule of candidates) {
+    if (trace === undefined && rule.effect === 'permit' && denies.length > 0) break;
+    const action = rule.actions.includes('*') || rule.actions.includes(query.action.name);
+    const roles = action && holdsRole(rule, query.subject.roles);
+    const scopes = roles && holdsScopes(rule, query.subject.scopes);
+    const outcome = scopes ? runCondition(rule, vars) : undefined;
+    let applied = false;
+    if (outcome !== undefined) {
+      if ('error' in outcome) {
+        applied = rule.effect === 'deny';
+        errors.push({ code: 'condition_error', detail: outcome.error, policy: rule.policy, rule: rule.id });
+      } else {
+        applied = outcome.value;
+      }
+    }
+    if (applied) {
+      (rule.effect === 'deny' ? denies : permits).push({ policy: rule.policy, rule: rule.id, effect: rule.effect });
+      if (rule.advice !== undefined) {
+        (rule.effect === 'deny' ? denyAdvice : permitAdvice).push({ policy: rule.policy, rule: rule.id, advice: rule.advice });
+      }
+    }
+    trace?.push({
+      policy: rule.policy,
+      rule: rule.id,
+      effect: rule.effect,
+      applied,
+      action,
+      roles: !action ? false : rule.roles === undefined ? null : roles,
+      scopes: !roles ? false : rule.scopes === undefined ? null : scopes,
+      condition: outcome === undefined || rule.condition === undefined ? null : outcome,
+    });
+  }
+
+  if (denies.length > 0) return { decision: 'deny', reasons: [...denies, ...errors], advice: denyAdvice };
+  if (permits.length > 0) return { decision: 'permit', reasons: [...permits, ...errors], advice: permitAdvice };
+  const none: Reason = { code: 'no_applicable_rule', detail: `no rule permits "${query.action.name}" on "${query.resource.type}"` };
+  return { decision: 'deny', reasons: [none, ...errors], advice: [] };
+}

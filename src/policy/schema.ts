@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+const identifier = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits, "_", ".", ":" and "-" only, starting with a letter or digit');
+
+/** One rule: applies when action, roles, scopes and condition all match. */
+export const ruleSchema = z
+  .strictObject({
+    id: identifier,
+    description: z.string().max(2000).optional(),
+    effect: z.enum(['permit', 'deny']),
+    actions: z.array(z.string().min(1).max(128)).min(1),
+    roles: z.array(z.string().min(1)).min(1).optional(),
+    scopes: z.array(z.string().min(1)).min(1).optional(),
+    condition: z.string().min(1).max(4096).optional(),
+    advice: z.record(z.string(), z.unknown()).optional(),
+  })
+  .describe('A rule applies when the action is listed ("*" = any), the subject holds one of `roles` and all of `scopes` (when given), and `condition` (CEL) is true.');
+
+/** One policy file: the rules for one resource type. */
+export const policySchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    id: identifier,
+    resource: z.string().min(1).max(128),
+    description: z.string().max(2000).optional(),
+    rules: z.array(ruleSchema).min(1),
+  })
+  .describe('A policy for one resource type. Default deny; a deny rule that applies beats any permit.');
+
+export type RuleSource = z.infer<typeof ruleSchema>;
+export type PolicySource = z.infer<typeof policySchema>;
+
+/** JSON Schema for editors, written to policies/policy.schema.json. */
+export function policyJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(policySchema, { target: 'draft-2020-12' }),
+    $id: 'https://invoice-pdp.local/policy.schema.json',
+    title: 'Invoice PDP policy',
+  };
+}
