@@ -10,7 +10,9 @@ for (const name of readdirSync(dir)) {
   const data = JSON.parse(readFileSync(join(dir, name), 'utf8'));
   if (name === 'vitest.json') {
     passed += data.numPassedTests;
-    failed += data.numFailedTests + (data.numFailedTestSuites ?? 0);
+    failed += data.numFailedTests;
+    // A test file that fails to load runs no test; count it so it cannot pass unseen.
+    failed += data.testResults.filter((file) => file.status === 'failed' && file.assertionResults.length === 0).length;
   } else if (name.endsWith('.totals.json')) {
     passed += data.passed;
     failed += data.failed;
