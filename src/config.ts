@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { keyEntryProblem } from './caller/keys.js';
+import { defaultClaimMapping } from './token/claims.js';
 import { defaultAlgorithms } from './token/verify.js';
 
 const list = (fallback: readonly string[] = []) =>
@@ -28,6 +30,29 @@ const envSchema = z
     JWT_ALGORITHMS: list(defaultAlgorithms),
     JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    // Tokens (several issuers, introspection, claim mapping, caches) and caller keys.
+    TOKEN_CONFIG_FILE: optionalText,
+    TOKEN_MAX_LENGTH: z.coerce.number().int().min(256).max(16_384).default(8_192),
+    TOKEN_CACHE_ENTRIES: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+    TOKEN_CACHE_MAX_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+    JWKS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
+    JWKS_COOLDOWN_SECONDS: z.coerce.number().int().min(0).max(3_600).default(30),
+    JWKS_REFRESH_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+    INTROSPECTION_URL: optionalText.pipe(z.url().optional()),
+    INTROSPECTION_CLIENT_ID: optionalText,
+    INTROSPECTION_CLIENT_SECRET: optionalText,
+    INTROSPECTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
+    INTROSPECTION_CACHE_MAX_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+    INTROSPECTION_JWKS_FILE: optionalText,
+    INTROSPECTION_JWKS_URL: optionalText.pipe(z.url().optional()),
+    INTROSPECTION_JWT_ISSUER: optionalText,
+    CLAIM_SUBJECT: optionalText.transform((value) => value ?? defaultClaimMapping.subject),
+    CLAIM_ROLES: list(defaultClaimMapping.roles),
+    CLAIM_SCOPES: list(defaultClaimMapping.scopes),
+    CLAIM_ROLE_PREFIXES: list(),
+    PDP_API_KEYS: list(),
+    PDP_TRUSTED_KEYS: list(),
+    PDP_ADMIN_KEYS: list(),
   })
   .check((ctx) => {
     const env = ctx.value;
@@ -42,6 +67,19 @@ const envSchema = z
       else if (forbiddenAlgorithms.test(alg) && env.JWT_ALLOW_HMAC !== 'true') {
         issue('JWT_ALGORITHMS', `${alg} (HMAC) needs JWT_ALLOW_HMAC=true`);
       }
+    }
+    if (env.INTROSPECTION_URL !== undefined && (env.INTROSPECTION_CLIENT_ID === undefined || env.INTROSPECTION_CLIENT_SECRET === undefined)) {
+      issue('INTROSPECTION_CLIENT_ID', 'INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET are required with INTROSPECTION_URL');
+    }
+    const signedIntrospection = env.INTROSPECTION_JWKS_FILE !== undefined || env.INTROSPECTION_JWKS_URL !== undefined;
+    if (env.INTROSPECTION_JWKS_FILE !== undefined && env.INTROSPECTION_JWKS_URL !== undefined) issue('INTROSPECTION_JWKS_URL', 'set INTROSPECTION_JWKS_FILE or INTROSPECTION_JWKS_URL, not both');
+    if (signedIntrospection && env.INTROSPECTION_URL === undefined) issue('INTROSPECTION_URL', 'required when introspection keys are configured');
+    if (signedIntrospection && env.INTROSPECTION_JWT_ISSUER === undefined) issue('INTROSPECTION_JWT_ISSUER', 'required when introspection keys are configured');
+    for (const name of ['PDP_API_KEYS', 'PDP_TRUSTED_KEYS', 'PDP_ADMIN_KEYS'] as const) {
+      env[name].forEach((entry, index) => {
+        const problem = keyEntryProblem(entry);
+        if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
+      });
     }
   });
 

@@ -1,4 +1,5 @@
 import { serve } from '@hono/node-server';
+import { callerKeys } from './caller/keys.js';
 import { ConfigError, loadConfig } from './config.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
@@ -6,17 +7,24 @@ import { createLogger } from './logger.js';
 import { PolicyLoadError } from './policy/errors.js';
 import { loadPolicyDir } from './policy/load.js';
 import { PolicyStore } from './policy/store.js';
-import { tokenVerifierFromConfig } from './token/from-config.js';
+import { tokensFromConfig } from './token/from-config.js';
 
 async function start(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
   const policies = new PolicyStore(await loadPolicyDir(config.POLICY_DIR));
-  const tokens = await tokenVerifierFromConfig(config);
-  const decisions = new DecisionService({ policies, tokens });
+  const tokens = await tokensFromConfig(config, {
+    onKeySetError: (url, err) => log.warn({ url, err: err.message }, 'key set fetch failed; the keys fetched before stay in use'),
+  });
+  const callers = callerKeys({ api: config.PDP_API_KEYS, trusted: config.PDP_TRUSTED_KEYS, admin: config.PDP_ADMIN_KEYS });
+  if (callers.api.size + callers.trusted.size === 0) {
+    log.warn('PDP_API_KEYS is not set: decision endpoints accept every caller, and any caller may send pre-verified subject claims');
+  }
+  const decisions = new DecisionService({ policies, tokens: tokens.verifier, claims: tokens.claims });
   const app = createApp({
     decisions,
     policies,
+    callers,
     maxBodyBytes: config.MAX_BODY_BYTES,
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
   });
@@ -30,7 +38,8 @@ async function start(): Promise<void> {
         policyVersion: set.version,
         policies: set.policies.length,
         rules: set.ruleCount,
-        tokens: tokens === undefined ? 'none (token requests are denied)' : { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, keys: config.JWKS_FILE ?? config.JWKS_URL },
+        tokens: tokens.summary,
+        callers: { api: callers.api.size, trusted: callers.trusted.size, admin: callers.admin.size },
       },
       'invoice-pdp listening',
     );
@@ -38,6 +47,7 @@ async function start(): Promise<void> {
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
+    tokens.close();
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 10_000).unref();
   };

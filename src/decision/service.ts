@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { evaluate, type RuleTrace } from '../policy/evaluate.js';
 import type { PolicyStore } from '../policy/store.js';
-import { claimsToSubject, type Claims } from '../token/claims.js';
+import { claimsToSubject, type ClaimMapper, type Claims } from '../token/claims.js';
 import { InvalidTokenError } from '../token/errors.js';
 import type { TokenVerifier } from '../token/verify.js';
 import type { Decision, Query, Subject, Verdict } from './types.js';
@@ -28,6 +28,8 @@ export interface DecisionOutcome extends Decision {
 export interface DecisionServiceDeps {
   readonly policies: PolicyStore;
   readonly tokens: TokenVerifier | undefined;
+  /** Claims → subject (where roles, scopes and the id live); the default mapping otherwise. */
+  readonly claims?: ClaimMapper;
   readonly clock?: () => Date;
   readonly newId?: () => string;
 }
@@ -36,12 +38,14 @@ export interface DecisionServiceDeps {
 export class DecisionService {
   readonly #policies: PolicyStore;
   readonly #tokens: TokenVerifier | undefined;
+  readonly #claims: ClaimMapper;
   readonly #clock: () => Date;
   readonly #newId: () => string;
 
   constructor(deps: DecisionServiceDeps) {
     this.#policies = deps.policies;
     this.#tokens = deps.tokens;
+    this.#claims = deps.claims ?? claimsToSubject;
     this.#clock = deps.clock ?? (() => new Date());
     this.#newId = deps.newId ?? randomUUID;
   }
@@ -72,8 +76,8 @@ export class DecisionService {
   async #resolveSubject(input: SubjectInput): Promise<Subject> {
     if ('token' in input) {
       if (this.#tokens === undefined) throw new InvalidTokenError('no token verification is configured');
-      return claimsToSubject(await this.#tokens.verify(input.token));
+      return this.#claims(await this.#tokens.verify(input.token));
     }
-    return claimsToSubject(input.claims, input.type, input.id);
+    return this.#claims(input.claims, input.type, input.id);
   }
 }

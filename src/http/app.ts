@@ -1,9 +1,11 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import type { CallerKeys } from '../caller/keys.js';
 import type { DecisionService } from '../decision/service.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { AppEnv } from './env.js';
+import { adminAuth, callerAuth } from './middleware/caller-auth.js';
 import { requestId } from './middleware/request-id.js';
 import { problem, ProblemError } from './problem.js';
 import { decideRoutes } from './routes/decide.js';
@@ -15,6 +17,8 @@ export interface AppDeps {
   /** Largest accepted request body, bytes. */
   readonly maxBodyBytes?: number;
   readonly onUnexpectedError?: (error: unknown, requestId: string | undefined) => void;
+  /** Caller keys for the decision and admin endpoints; without them callers are not authenticated. */
+  readonly callers?: CallerKeys;
 }
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
@@ -23,6 +27,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use(requestId());
+  app.use(callerAuth({ keys: deps.callers }));
+  app.use('/admin/*', adminAuth({ keys: deps.callers }));
   app.use(
     bodyLimit({
       maxSize: maxBodyBytes,

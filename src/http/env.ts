@@ -1,6 +1,10 @@
+import type { Caller } from '../caller/keys.js';
+
 /** Per-request variables shared by middleware and routes. */
 export interface AppEnv {
   Variables: {
     requestId: string;
+    /** Who is calling; set by callerAuth (`anonymous` when caller keys are off). */
+    caller: Caller;
   };
 }

@@ -3,24 +3,92 @@ import type { Subject } from '../decision/types.js';
 /** Claims as a verified token (or a trusted caller) states them. */
 export type Claims = Readonly<Record<string, unknown>>;
 
-function stringList(value: unknown): string[] | undefined {
+/** Where an identity provider puts the subject id, roles and scopes. Paths are dotted. */
+export interface ClaimMapping {
+  /** Claim holding the subject id, e.g. `sub` or Entra ID's `oid`. */
+  readonly subject: string;
+  /** Claims holding roles (array or space-separated string); their union is taken. */
+  readonly roles: readonly string[];
+  /** Claims holding scopes (space-separated string or array); their union is taken. */
+  readonly scopes: readonly string[];
+  /** Prefixes cut from role names, e.g. `ROLE_`; the first that matches is cut. */
+  readonly rolePrefixes: readonly string[];
+}
+
+/** The mapping used unless configured otherwise: `sub`; `roles`/`role`; `scope`/`scp`. */
+export const defaultClaimMapping: ClaimMapping = Object.freeze({
+  subject: 'sub',
+  roles: Object.freeze(['roles', 'role']),
+  scopes: Object.freeze(['scope', 'scp']),
+  rolePrefixes: Object.freeze([]),
+});
+
+/** Turns claims into a subject; `id` and `type`, when given, come from a trusted caller. */
+export type ClaimMapper = (claims: Claims, type?: string, id?: string) => Subject;
+
+function stringList(value: unknown): string[] {
   if (typeof value === 'string') return value.split(/\s+/).filter((s) => s.length > 0);
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
-  return undefined;
+  return [];
 }
 
 /**
- * Maps claims to a subject: id from `sub` (or the given id), roles from `roles` (array) or
- * `role` (string), scopes from `scope` (space-separated) or `scp` (array or string).
- * Every claim stays available under `properties`.
+ * The value at a dotted path. A key that itself contains dots (Auth0's
+ * `https://example.com/roles`) is matched whole before the path is split; only own
+ * properties are read, so `__proto__` or `constructor` never resolve.
  */
-export function claimsToSubject(claims: Claims, type = 'user', id?: string): Subject {
-  const sub = id ?? (typeof claims['sub'] === 'string' ? claims['sub'] : '');
-  return {
-    type,
-    id: sub,
-    roles: stringList(claims['roles']) ?? stringList(claims['role']) ?? [],
-    scopes: stringList(claims['scope']) ?? stringList(claims['scp']) ?? [],
-    properties: claims,
+export function claimAt(value: unknown, path: string): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  if (Object.hasOwn(value, path)) return (value as Record<string, unknown>)[path];
+  for (let dot = path.indexOf('.'); dot > 0; dot = path.indexOf('.', dot + 1)) {
+    const head = path.slice(0, dot);
+    if (!Object.hasOwn(value, head)) continue;
+    const found = claimAt((value as Record<string, unknown>)[head], path.slice(dot + 1));
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function union(claims: Claims, paths: readonly string[]): string[] {
+  return [...new Set(paths.flatMap((path) => stringList(claimAt(claims, path))))];
+}
+
+function stripPrefix(role: string, prefixes: readonly string[]): string {
+  const prefix = prefixes.find((p) => role.startsWith(p) && role.length > p.length);
+  return prefix === undefined ? role : role.slice(prefix.length);
+}
+
+/** A claim mapper for one mapping. Every claim stays available under `properties`. */
+export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
+  return (claims, type = 'user', id) => {
+    const sub = id ?? claimAt(claims, mapping.subject);
+    const roles = union(claims, mapping.roles).map((r) => stripPrefix(r, mapping.rolePrefixes));
+    return {
+      type,
+      id: typeof sub === 'string' ? sub : '',
+      roles: [...new Set(roles)],
+      scopes: union(claims, mapping.scopes),
+      properties: claims,
+    };
   };
 }
+
+/**
+ * A claim mapper choosing the mapping by the claims' `iss` (verified by then), falling back
+ * to the default mapping: one PDP can serve Keycloak and Entra ID tokens side by side.
+ */
+export function issuerClaimMapper(fallback: ClaimMapping, byIssuer: ReadonlyMap<string, ClaimMapping>): ClaimMapper {
+  const base = createClaimMapper(fallback);
+  const mappers = new Map([...byIssuer].map(([issuer, mapping]) => [issuer, createClaimMapper(mapping)]));
+  return (claims, type, id) => {
+    const iss = claims['iss'];
+    const mapper = typeof iss === 'string' ? mappers.get(iss) : undefined;
+    return (mapper ?? base)(claims, type, id);
+  };
+}
+
+/**
+ * Maps claims with the default mapping: id from `sub` (or the given id), roles from `roles`
+ * and `role`, scopes from `scope` (space-separated) and `scp` (array or string).
+ */
+export const claimsToSubject: ClaimMapper = createClaimMapper(defaultClaimMapping);

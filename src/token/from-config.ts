@@ -1,19 +1,117 @@
-import type { Config } from '../config.js';
-import { createJwtVerifier, localKeySet, remoteKeySet, type TokenVerifier } from './verify.js';
+import type { JWTVerifyGetKey } from 'jose';
+import { ConfigError, type Config } from '../config.js';
+import { ExpiringCache } from './cache.js';
+import { cachedVerifier } from './cached-verifier.js';
+import { issuerClaimMapper, type ClaimMapper, type ClaimMapping, type Claims } from './claims.js';
+import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
+import { createIntrospector, type IntrospectionResult } from './introspect.js';
+import { RemoteKeySet } from './jwks.js';
+import type { TokenObserver } from './observer.js';
+import { createTokenVerifier } from './token-verifier.js';
+import { createIssuerVerifier, createJwtVerifier, localKeySet, type TokenVerifier } from './verify.js';
 
-/** The token verifier the configuration asks for, or undefined when no key set is configured. */
-export async function tokenVerifierFromConfig(config: Config): Promise<TokenVerifier | undefined> {
-  const keys = config.JWKS_FILE !== undefined
-    ? await localKeySet(config.JWKS_FILE)
-    : config.JWKS_URL !== undefined
-      ? remoteKeySet(config.JWKS_URL)
+/** Everything token handling needs at run time, built once at start. */
+export interface Tokens {
+  /** Verifies JWTs and introspects opaque tokens; refuses everything when nothing is configured. */
+  readonly verifier: TokenVerifier;
+  readonly claims: ClaimMapper;
+  /** What is configured, without secrets, for the start log. */
+  readonly summary: Readonly<Record<string, unknown>>;
+  /** Stops background key refreshes. */
+  close(): void;
+}
+
+export interface TokensOptions {
+  readonly observer?: TokenObserver;
+  /** Told when a remote key set cannot be fetched (the previous keys stay in use). */
+  readonly onKeySetError?: (url: string, error: Error) => void;
+}
+
+function issuersFromEnv(config: Config): IssuerEntry[] {
+  const keys = config.JWKS_FILE !== undefined ? { jwksFile: config.JWKS_FILE } : config.JWKS_URL !== undefined ? { jwksUrl: config.JWKS_URL } : undefined;
+  if (keys === undefined || config.JWT_ISSUER === undefined) return [];
+  return [{ issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, ...keys }];
+}
+
+/** Builds token verification and claim mapping from the environment and TOKEN_CONFIG_FILE. */
+export async function tokensFromConfig(config: Config, options: TokensOptions = {}): Promise<Tokens> {
+  const remote: RemoteKeySet[] = [];
+  const keySet = async (file: string | undefined, url: string | undefined): Promise<JWTVerifyGetKey> => {
+    if (file !== undefined) {
+      return localKeySet(file).catch((error: unknown) => {
+        throw new ConfigError(`key set ${file}: ${(error as Error).message}`, { cause: error });
+      });
+    }
+    if (url === undefined) throw new ConfigError('a key set needs a file or a URL');
+    const set = new RemoteKeySet({
+      url,
+      timeoutMs: config.JWKS_TIMEOUT_MS,
+      cooldownMs: config.JWKS_COOLDOWN_SECONDS * 1000,
+      refreshMs: config.JWKS_REFRESH_SECONDS * 1000,
+      onFetchError: options.onKeySetError,
+    });
+    remote.push(set);
+    void set.refresh();
+    return set.getKey;
+  };
+
+  const fallback: ClaimMapping = {
+    subject: config.CLAIM_SUBJECT,
+    roles: config.CLAIM_ROLES,
+    scopes: config.CLAIM_SCOPES,
+    rolePrefixes: config.CLAIM_ROLE_PREFIXES,
+  };
+  const entries = [...issuersFromEnv(config), ...(config.TOKEN_CONFIG_FILE === undefined ? [] : await readTokenConfigFile(config.TOKEN_CONFIG_FILE))];
+  const verifiers = new Map<string, TokenVerifier>();
+  const mappings = new Map<string, ClaimMapping>();
+  for (const entry of entries) {
+    if (verifiers.has(entry.issuer)) throw new ConfigError(`issuer ${entry.issuer} is configured twice (JWT_ISSUER and TOKEN_CONFIG_FILE)`);
+    verifiers.set(
+      entry.issuer,
+      createJwtVerifier({
+        keys: await keySet(entry.jwksFile, entry.jwksUrl),
+        issuer: entry.issuer,
+        audience: entry.audience,
+        audienceClaim: entry.audienceClaim,
+        algorithms: entry.algorithms ?? config.JWT_ALGORITHMS,
+        clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS,
+        maxTokenLength: config.TOKEN_MAX_LENGTH,
+        type: entry.type,
+      }),
+    );
+    if (entry.claims !== undefined) mappings.set(entry.issuer, { ...fallback, ...entry.claims });
+  }
+
+  const cacheOf = <V extends object>(maxSeconds: number) =>
+    config.TOKEN_CACHE_ENTRIES > 0 && maxSeconds > 0 ? new ExpiringCache<V>({ maxEntries: config.TOKEN_CACHE_ENTRIES, maxTtlMs: maxSeconds * 1000 }) : undefined;
+  const jwtCache = cacheOf<Claims>(config.TOKEN_CACHE_MAX_SECONDS);
+  const issuers = verifiers.size === 0 ? undefined : createIssuerVerifier(verifiers);
+  const jwt = issuers !== undefined && jwtCache !== undefined ? cachedVerifier(issuers, jwtCache) : issuers;
+
+  let introspection: TokenVerifier | undefined;
+  if (config.INTROSPECTION_URL !== undefined) {
+    const signedKeys = config.INTROSPECTION_JWKS_FILE !== undefined || config.INTROSPECTION_JWKS_URL !== undefined
+      ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL)
       : undefined;
-  if (keys === undefined || config.JWT_ISSUER === undefined) return undefined;
-  return createJwtVerifier({
-    keys,
-    issuer: config.JWT_ISSUER,
-    audience: config.JWT_AUDIENCE,
-    algorithms: config.JWT_ALGORITHMS,
-    clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS,
-  });
+    introspection = createIntrospector({
+      url: config.INTROSPECTION_URL,
+      clientId: config.INTROSPECTION_CLIENT_ID ?? '',
+      clientSecret: config.INTROSPECTION_CLIENT_SECRET ?? '',
+      timeoutMs: config.INTROSPECTION_TIMEOUT_MS,
+      cache: cacheOf<IntrospectionResult>(config.INTROSPECTION_CACHE_MAX_SECONDS),
+      signed: signedKeys === undefined ? undefined : { keys: signedKeys, issuer: config.INTROSPECTION_JWT_ISSUER ?? '', algorithms: config.JWT_ALGORITHMS },
+    });
+  }
+
+  return {
+    verifier: createTokenVerifier({ jwt, introspection, observer: options.observer, maxTokenLength: config.TOKEN_MAX_LENGTH }),
+    claims: issuerClaimMapper(fallback, mappings),
+    summary: {
+      issuers: entries.map((e) => ({ issuer: e.issuer, audience: e.audience, keys: e.jwksFile ?? e.jwksUrl })),
+      introspection: config.INTROSPECTION_URL ?? 'off',
+      signedIntrospection: config.INTROSPECTION_JWKS_FILE ?? config.INTROSPECTION_JWKS_URL ?? 'off',
+      verifiedTokenCache: jwtCache === undefined ? 'off' : { entries: config.TOKEN_CACHE_ENTRIES, maxSeconds: config.TOKEN_CACHE_MAX_SECONDS },
+    },
+    close: () => remote.forEach((set) => set.close()),
+  };
 }

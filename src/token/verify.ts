@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Claims } from './claims.js';
-import { InvalidTokenError } from './errors.js';
+import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 
 /** Turns a compact token into verified claims, or throws InvalidTokenError. */
 export interface TokenVerifier {
@@ -16,6 +16,15 @@ export interface JwtVerifierOptions {
   /** Allowed clock skew, seconds. */
   readonly clockTolerance?: number;
   readonly maxTokenLength?: number;
+  /**
+   * The claim the audience is checked in: `aud` unless set (Cognito access tokens carry no
+   * `aud`, only `client_id`); it must hold one of `audience`, as a string or in an array.
+   */
+  readonly audienceClaim?: string;
+  /** Required `typ` header, e.g. `at+jwt` (RFC 9068); unchecked when absent. */
+  readonly type?: string;
+  /** The time tokens are checked against; tests freeze it. */
+  readonly clock?: () => Date;
 }
 
 /** Algorithms accepted unless configured otherwise: asymmetric only, never `none` or HMAC. */
@@ -27,29 +36,62 @@ function describe(error: unknown): string {
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'signature verification failed';
   if (error instanceof errors.JWKSNoMatchingKey) return 'no matching key in the key set';
   if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
-  if (error instanceof errors.JWKSTimeout) return 'key set fetch timed out';
   if (error instanceof errors.JOSEError) return `${error.code}: ${error.message}`;
   return 'malformed token';
+}
+
+function hasAudience(value: unknown, accepted: readonly string[]): boolean {
+  const values = Array.isArray(value) ? value : [value];
+  return values.some((v) => typeof v === 'string' && accepted.includes(v));
 }
 
 /** A JWT verifier pinned to one issuer, its audiences and an algorithm allowlist. */
 export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
   const maxTokenLength = options.maxTokenLength ?? 16_384;
+  const clock = options.clock ?? (() => new Date());
+  const audienceClaim = options.audienceClaim ?? 'aud';
   const verifyOptions = {
     issuer: options.issuer,
-    audience: [...options.audience],
+    ...(audienceClaim === 'aud' && { audience: [...options.audience] }),
     algorithms: [...options.algorithms],
     clockTolerance: options.clockTolerance ?? 30,
+    ...(options.type !== undefined && { typ: options.type }),
   };
   return {
     async verify(token) {
       if (token.length > maxTokenLength) throw new InvalidTokenError(`token longer than ${maxTokenLength} characters`);
       try {
-        const { payload } = await jwtVerify(token, options.keys, verifyOptions);
-        return payload;
+        const { payload } = await jwtVerify(token, options.keys, { ...verifyOptions, currentDate: clock() });
+        if (audienceClaim !== 'aud' && !hasAudience(payload[audienceClaim], options.audience)) {
+          throw new InvalidTokenError(`claim "${audienceClaim}" invalid: check_failed`);
+        }
+        return Object.freeze(payload);
+      } catch (error) {
+        if (error instanceof InvalidTokenError) throw error;
+        if (error instanceof errors.JWKSTimeout) throw new TokenCheckUnavailableError('key set fetch timed out', { cause: error });
+        throw new InvalidTokenError(describe(error), { cause: error });
+      }
+    },
+  };
+}
+
+/**
+ * A JWT verifier over several issuers, each pinned to its own keys, audiences and algorithms.
+ * The unverified `iss` only picks which issuer's verifier runs; that verifier then checks
+ * `iss` again, so a token is only ever verified with its own issuer's keys.
+ */
+export function createIssuerVerifier(verifiers: ReadonlyMap<string, TokenVerifier>): TokenVerifier {
+  return {
+    async verify(token) {
+      let iss: unknown;
+      try {
+        iss = decodeJwt(token).iss;
       } catch (error) {
         throw new InvalidTokenError(describe(error), { cause: error });
       }
+      const verifier = typeof iss === 'string' ? verifiers.get(iss) : undefined;
+      if (verifier === undefined) throw new InvalidTokenError(typeof iss === 'string' ? 'issuer not accepted' : 'token has no "iss" claim');
+      return verifier.verify(token);
     },
   };
 }
@@ -57,9 +99,4 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
 /** A key set from a local JWKS document. */
 export async function localKeySet(path: string): Promise<JWTVerifyGetKey> {
   return createLocalJWKSet(JSON.parse(await readFile(path, 'utf8')));
-}
-
-/** A key set fetched from a URL and cached by jose. */
-export function remoteKeySet(url: string): JWTVerifyGetKey {
-  return createRemoteJWKSet(new URL(url), { timeoutDuration: 2_000, cooldownDuration: 30_000 });
 }

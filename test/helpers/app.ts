@@ -3,6 +3,7 @@ import { DecisionService } from '../../src/decision/service.js';
 import { createApp, type AppDeps } from '../../src/http/app.js';
 import { loadPolicyDir } from '../../src/policy/load.js';
 import { PolicyStore } from '../../src/policy/store.js';
+import type { ClaimMapper } from '../../src/token/claims.js';
 import type { TokenVerifier } from '../../src/token/verify.js';
 
 export const defaultPolicyDir = resolve(import.meta.dirname, '../../policies');
@@ -10,6 +11,7 @@ export const defaultPolicyDir = resolve(import.meta.dirname, '../../policies');
 export interface TestAppOptions {
   readonly policyDir?: string;
   readonly tokens?: TokenVerifier;
+  readonly claims?: ClaimMapper;
   readonly clock?: () => Date;
   readonly app?: Partial<AppDeps>;
 }
@@ -17,7 +19,7 @@ export interface TestAppOptions {
 /** The real app over a real policy directory, for `app.request(...)` tests. */
 export async function buildTestApp(options: TestAppOptions = {}) {
   const policies = new PolicyStore(await loadPolicyDir(options.policyDir ?? defaultPolicyDir));
-  const decisions = new DecisionService({ policies, tokens: options.tokens, clock: options.clock });
+  const decisions = new DecisionService({ policies, tokens: options.tokens, claims: options.claims, clock: options.clock });
   const app = createApp({ decisions, policies, ...options.app });
   return { app, policies, decisions };
 }

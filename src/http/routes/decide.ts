@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { DecisionService } from '../../decision/service.js';
 import { jsonBody } from '../body.js';
 import type { AppEnv } from '../env.js';
+import { requireTrustedCaller } from '../middleware/caller-auth.js';
 
 const properties = z.record(z.string(), z.unknown());
 
@@ -44,6 +45,7 @@ const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/decide', async (c) => {
     const body = await jsonBody(c, decideBody);
+    if (body.subject !== undefined) requireTrustedCaller(c);
     const explain = c.req.query('explain') === 'true';
     const outcome = await decisions.decide({
       subject: body.token !== undefined

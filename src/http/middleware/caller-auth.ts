@@ -1,0 +1,89 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { identifyCaller, type Caller, type CallerKeys } from '../../caller/keys.js';
+import type { AppEnv } from '../env.js';
+import { problem, ProblemError } from '../problem.js';
+
+/** Paths answered only to authenticated callers: every decision endpoint, present and future. */
+export const decisionPathPrefixes: readonly string[] = ['/decide', '/access/v1'];
+
+const challenge = 'Bearer realm="invoice-pdp"';
+const bearer = /^Bearer +([\x21-\x7e]{1,512}) *$/i;
+
+/** Anyone, when no caller keys are configured: as before keys existed, they may send subjects. */
+const anonymousTrusted: Caller = Object.freeze({ id: 'anonymous', trusted: true });
+/** Anyone on an unprotected path such as `/healthz`. */
+const anonymous: Caller = Object.freeze({ id: 'anonymous', trusted: false });
+
+function underPrefix(path: string, prefixes: readonly string[]): boolean {
+  return prefixes.some((p) => path === p || path.startsWith(`${p}/`));
+}
+
+function presentedKey(c: Context<AppEnv>): string | undefined {
+  return bearer.exec(c.req.header('authorization') ?? '')?.[1];
+}
+
+function unauthenticated(c: Context<AppEnv>, key: string | undefined): Response {
+  return problem(
+    c,
+    key === undefined
+      ? new ProblemError('unauthenticated', 'send a caller key as "Authorization: Bearer <key>"', undefined, { 'www-authenticate': challenge })
+      : new ProblemError('unauthenticated', 'the caller key is not accepted', undefined, { 'www-authenticate': `${challenge}, error="invalid_token"` }),
+  );
+}
+
+export interface CallerAuthOptions {
+  /** Caller keys; with no API or trusted keys, every caller is accepted as trusted. */
+  readonly keys?: CallerKeys;
+  /** Path prefixes that need a key. */
+  readonly protect?: readonly string[];
+}
+
+/**
+ * Authenticates callers of the decision endpoints by `Authorization: Bearer <key>` and puts
+ * the caller in the context (`c.get('caller')`) for routes and audit. 401 with a
+ * `WWW-Authenticate` challenge when the key is missing or unknown.
+ */
+export function callerAuth(options: CallerAuthOptions = {}): MiddlewareHandler<AppEnv> {
+  const keys = options.keys;
+  const protect = options.protect ?? decisionPathPrefixes;
+  const enabled = keys !== undefined && keys.api.size + keys.trusted.size > 0;
+  return async function callerAuthMiddleware(c, next) {
+    if (!underPrefix(c.req.path, protect)) {
+      c.set('caller', anonymous);
+    } else if (!enabled) {
+      c.set('caller', anonymousTrusted);
+    } else {
+      const key = presentedKey(c);
+      const caller = key === undefined ? undefined : identifyCaller(keys, key);
+      if (caller === undefined) return unauthenticated(c, key);
+      c.set('caller', caller);
+    }
+    await next();
+  };
+}
+
+/**
+ * Guards `/admin/*`: with no admin keys configured the admin endpoints do not exist (404);
+ * otherwise they need an admin key (401).
+ */
+export function adminAuth(options: { readonly keys?: CallerKeys } = {}): MiddlewareHandler<AppEnv> {
+  const ring = options.keys?.admin;
+  return async function adminAuthMiddleware(c, next) {
+    if (ring === undefined || ring.size === 0) {
+      return problem(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`));
+    }
+    const key = presentedKey(c);
+    const id = key === undefined ? undefined : ring.match(key);
+    if (id === undefined) return unauthenticated(c, key);
+    c.set('caller', { id, trusted: false });
+    await next();
+  };
+}
+
+/** Refuses (403) a caller that is not trusted to state a subject's claims itself. */
+export function requireTrustedCaller(c: Context<AppEnv>, path = '$.subject'): void {
+  if (c.get('caller').trusted) return;
+  throw new ProblemError('forbidden', 'this caller may not send pre-verified subject claims; send a token', [
+    { path, message: 'only trusted callers may send subject claims' },
+  ]);
+}

@@ -1,0 +1,21 @@
+import { expiryMs, tokenKey, type ExpiringCache } from './cache.js';
+import type { Claims } from './claims.js';
+import type { TokenVerifier } from './verify.js';
+
+/**
+ * Remembers verified tokens, keyed on the hash of the whole compact token, until the earlier
+ * of the token's `exp` and the cache's maximum age. Refusals are not remembered: a bad token
+ * is cheap to refuse again, and a remembered refusal could outlive a key rotation.
+ */
+export function cachedVerifier(inner: TokenVerifier, cache: ExpiringCache<Claims>): TokenVerifier {
+  return {
+    async verify(token) {
+      const key = tokenKey(token);
+      const hit = cache.get(key);
+      if (hit !== undefined) return hit;
+      const claims = await inner.verify(token);
+      cache.set(key, claims, expiryMs(claims));
+      return claims;
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../config.js';
+
+const nonEmpty = z.string().min(1);
+
+const claimMappingSchema = z
+  .object({
+    subject: nonEmpty.optional(),
+    roles: z.array(nonEmpty).optional(),
+    scopes: z.array(nonEmpty).optional(),
+    rolePrefixes: z.array(nonEmpty).optional(),
+  })
+  .strict();
+
+const issuerSchema = z
+  .object({
+    issuer: nonEmpty,
+    jwksUrl: z.url().optional(),
+    jwksFile: nonEmpty.optional(),
+    audience: z.union([nonEmpty, z.array(nonEmpty).min(1)]).transform((a) => (typeof a === 'string' ? [a] : a)),
+    audienceClaim: nonEmpty.optional(),
+    algorithms: z.array(nonEmpty).min(1).optional(),
+    type: nonEmpty.optional(),
+    claims: claimMappingSchema.optional(),
+  })
+  .strict()
+  .check((ctx) => {
+    const { jwksUrl, jwksFile, algorithms = [] } = ctx.value;
+    if ((jwksUrl === undefined) === (jwksFile === undefined)) {
+      ctx.issues.push({ code: 'custom', path: ['jwksUrl'], message: 'give exactly one of "jwksUrl" or "jwksFile"', input: ctx.value });
+    }
+    algorithms.forEach((alg, index) => {
+      if (/^(none|HS\d+)$/i.test(alg)) {
+        ctx.issues.push({ code: 'custom', path: ['algorithms', index], message: `${alg} is never accepted from a key set`, input: alg });
+      }
+    });
+  });
+
+const tokenConfigSchema = z
+  .object({ issuers: z.array(issuerSchema).min(1) })
+  .strict()
+  .check((ctx) => {
+    const seen = new Set<string>();
+    ctx.value.issuers.forEach(({ issuer }, index) => {
+      if (seen.has(issuer)) ctx.issues.push({ code: 'custom', path: ['issuers', index, 'issuer'], message: 'issuer listed twice', input: issuer });
+      seen.add(issuer);
+    });
+  });
+
+/** One accepted issuer as the token configuration file states it. */
+export type IssuerEntry = z.infer<typeof issuerSchema>;
+/** Where an issuer puts the subject id, roles and scopes; unset fields keep the defaults. */
+export type ClaimMappingEntry = z.infer<typeof claimMappingSchema>;
+
+/**
+ * Reads and checks TOKEN_CONFIG_FILE (JSON): `{ "issuers": [{ issuer, jwksUrl | jwksFile,
+ * audience, audienceClaim?, algorithms?, type?, claims? }] }`. `jwksFile` is resolved against the file's folder.
+ * Throws ConfigError listing every problem.
+ */
+export async function readTokenConfigFile(path: string): Promise<IssuerEntry[]> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  const parsed = tokenConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const where = (path: readonly PropertyKey[]) => `$${path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('')}`;
+    const lines = parsed.error.issues.map((i) => `  TOKEN_CONFIG_FILE ${where(i.path)}: ${i.message}`);
+    throw new ConfigError(`invalid token configuration:\n${lines.join('\n')}`);
+  }
+  const folder = dirname(path);
+  return parsed.data.issuers.map((entry) => (entry.jwksFile === undefined ? entry : { ...entry, jwksFile: resolve(folder, entry.jwksFile) }));
+}

@@ -1,0 +1,142 @@
+import { errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { expiryMs, tokenKey, type ExpiringCache } from './cache.js';
+import type { Claims } from './claims.js';
+import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
+import { fetchBounded, UpstreamError } from './fetch-bounded.js';
+import type { TokenVerifier } from './verify.js';
+
+/** What introspection said about one token; cached under the token's hash. */
+export type IntrospectionResult =
+  | { readonly active: true; readonly claims: Claims }
+  | { readonly active: false; readonly detail: string };
+
+/** RFC 9701: ask for signed `application/token-introspection+jwt` answers and verify them. */
+export interface SignedIntrospectionOptions {
+  readonly keys: JWTVerifyGetKey;
+  /** The authorization server's issuer identifier, the answer's `iss`. */
+  readonly issuer: string;
+  readonly algorithms: readonly string[];
+}
+
+export interface IntrospectorOptions {
+  readonly url: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Whole exchange, milliseconds. */
+  readonly timeoutMs?: number;
+  readonly maxBytes?: number;
+  /** Results by token hash; without it every lookup asks the server. */
+  readonly cache?: ExpiringCache<IntrospectionResult>;
+  readonly signed?: SignedIntrospectionOptions;
+  readonly clock?: () => number;
+}
+
+const jwtMediaType = 'application/token-introspection+jwt';
+
+/** RFC 6749 §2.3.1: client id and secret are form-encoded before they are joined. */
+function basicAuth(id: string, secret: string): string {
+  const encode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64')}`;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function unavailable(detail: string, cause?: unknown): TokenCheckUnavailableError {
+  return new TokenCheckUnavailableError(`introspection unavailable: ${detail}`, { cause });
+}
+
+/**
+ * An RFC 7662 token introspection client: opaque tokens are sent to the authorization server
+ * with HTTP Basic client credentials, and an active token's claims become the subject.
+ * Answers are cached by token hash until the earlier of `exp` and the cache's maximum age;
+ * concurrent lookups of one token share one request. A server that is down, slow, failing or
+ * answering nonsense yields TokenCheckUnavailableError (a deny), and nothing is cached.
+ */
+export function createIntrospector(options: IntrospectorOptions): TokenVerifier {
+  const timeoutMs = options.timeoutMs ?? 2_000;
+  const maxBytes = options.maxBytes ?? 64 * 1024;
+  const clock = options.clock ?? Date.now;
+  const authorization = basicAuth(options.clientId, options.clientSecret);
+  const accept = options.signed === undefined ? 'application/json' : jwtMediaType;
+  const inflight = new Map<string, Promise<IntrospectionResult>>();
+
+  async function readAnswer(mediaType: string, text: string): Promise<unknown> {
+    const signed = options.signed;
+    if (signed === undefined) {
+      try {
+        return JSON.parse(text);
+      } catch (error) {
+        throw unavailable('answer is not JSON', error);
+      }
+    }
+    // Signed answers were asked for: a plain JSON answer is a downgrade, not a fallback.
+    if (mediaType !== jwtMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jwtMediaType}`);
+    try {
+      const { payload } = await jwtVerify(text, signed.keys, {
+        issuer: signed.issuer,
+        audience: options.clientId,
+        algorithms: [...signed.algorithms],
+        typ: 'token-introspection+jwt',
+        currentDate: new Date(clock()),
+      });
+      return payload['token_introspection'];
+    } catch (error) {
+      if (error instanceof InvalidTokenError) throw error;
+      const detail = error instanceof errors.JOSEError ? error.code : 'malformed';
+      throw unavailable(`signed answer not verified (${detail})`, error);
+    }
+  }
+
+  function judge(answer: Record<string, unknown>): IntrospectionResult {
+    if (answer['active'] !== true) return { active: false, detail: 'token is not active' };
+    const now = clock();
+    const exp = expiryMs(answer);
+    if (exp !== undefined && exp <= now) return { active: false, detail: 'token expired' };
+    const nbf = answer['nbf'];
+    if (typeof nbf === 'number' && nbf * 1000 > now) return { active: false, detail: 'token not yet valid' };
+    if (answer['token_type'] === 'refresh_token') return { active: false, detail: 'a refresh token is not an access token' };
+    return { active: true, claims: Object.freeze({ ...answer }) };
+  }
+
+  async function lookup(token: string, key: string): Promise<IntrospectionResult> {
+    let response;
+    try {
+      response = await fetchBounded(
+        options.url,
+        {
+          method: 'POST',
+          headers: { authorization, accept, 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
+        },
+        { timeoutMs, maxBytes },
+      );
+    } catch (error) {
+      throw unavailable(error instanceof UpstreamError ? error.message : 'request failed', error);
+    }
+    if (response.status !== 200) throw unavailable(`answered HTTP ${response.status}`);
+    const answer = await readAnswer(response.mediaType, response.text);
+    if (!isObject(answer) || typeof answer['active'] !== 'boolean') throw unavailable('answer has no boolean "active"');
+    const result = judge(answer);
+    options.cache?.set(key, result, result.active ? expiryMs(result.claims) : undefined);
+    return result;
+  }
+
+  return {
+    async verify(token) {
+      const key = tokenKey(token);
+      let result = options.cache?.get(key);
+      if (result === undefined) {
+        let pending = inflight.get(key);
+        if (pending === undefined) {
+          pending = lookup(token, key).finally(() => inflight.delete(key));
+          inflight.set(key, pending);
+        }
+        result = await pending;
+      }
+      if (!result.active) throw new InvalidTokenError(result.detail);
+      return result.claims;
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { TokenCheckUnavailableError } from './errors.js';
+import { fetchBounded, UpstreamError } from './fetch-bounded.js';
+
+type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
+
+export interface RemoteKeySetOptions {
+  readonly url: string;
+  /** Per fetch, connect to last byte. */
+  readonly timeoutMs?: number;
+  /** Least time between two fetches caused by unknown key ids (or by having no keys yet). */
+  readonly cooldownMs?: number;
+  /** Background refresh period; 0 turns it off. */
+  readonly refreshMs?: number;
+  readonly maxBytes?: number;
+  /** Told about every failed fetch; the previous keys stay in use. */
+  readonly onFetchError?: (url: string, error: Error) => void;
+}
+
+/**
+ * A JWKS fetched over HTTP, built for key rotation and outages.
+ *
+ * jose's own remote key set drops known keys once `cacheMaxAge` passes and the server is down,
+ * and only counts successful fetches towards its cooldown, so a flood of unknown kids during
+ * an outage refetches on every request. Here the keys are kept until a fetch replaces them,
+ * a background refresh picks up rotations early, and every fetch attempt, failed or not,
+ * starts the cooldown. Concurrent callers share one fetch.
+ */
+export class RemoteKeySet {
+  readonly url: string;
+  readonly #timeoutMs: number;
+  readonly #cooldownMs: number;
+  readonly #maxBytes: number;
+  readonly #onFetchError: ((url: string, error: Error) => void) | undefined;
+  #local: LocalKeySet | undefined;
+  #lastAttempt = Number.NEGATIVE_INFINITY;
+  #lastError: Error | undefined;
+  #pending: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: RemoteKeySetOptions) {
+    this.url = new URL(options.url).href;
+    this.#timeoutMs = options.timeoutMs ?? 2_000;
+    this.#cooldownMs = options.cooldownMs ?? 30_000;
+    this.#maxBytes = options.maxBytes ?? 512 * 1024;
+    this.#onFetchError = options.onFetchError;
+    const refreshMs = options.refreshMs ?? 300_000;
+    if (refreshMs > 0) {
+      this.#timer = setInterval(() => void this.refresh(), refreshMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** The key lookup jose's `jwtVerify` takes. */
+  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    if (this.#local === undefined) await this.#refreshIfAllowed();
+    const local = this.#local;
+    if (local === undefined) {
+      throw new TokenCheckUnavailableError(`key set ${this.url} unavailable: ${this.#lastError?.message ?? 'not fetched yet'}`);
+    }
+    try {
+      return await local(header, token);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      // An unknown kid may be a freshly rotated key: look again, at most once per cooldown.
+      if (this.#local === local) await this.#refreshIfAllowed();
+      const latest = this.#local;
+      if (latest === local || latest === undefined) throw error;
+      return latest(header, token);
+    }
+  };
+
+  /** Fetches the key set now; on failure the previous keys stay. Never rejects. */
+  refresh(): Promise<void> {
+    this.#pending ??= this.#fetch().finally(() => {
+      this.#pending = undefined;
+    });
+    return this.#pending;
+  }
+
+  /** Stops the background refresh. */
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** Joins a running fetch, or starts one unless the last attempt is within the cooldown. */
+  async #refreshIfAllowed(): Promise<void> {
+    if (this.#pending === undefined && Date.now() - this.#lastAttempt < this.#cooldownMs) return;
+    await this.refresh();
+  }
+
+  async #fetch(): Promise<void> {
+    this.#lastAttempt = Date.now();
+    try {
+      const response = await fetchBounded(
+        this.url,
+        { headers: { accept: 'application/jwk-set+json, application/json' } },
+        { timeoutMs: this.#timeoutMs, maxBytes: this.#maxBytes },
+      );
+      if (response.status !== 200) throw new UpstreamError(`answered HTTP ${response.status}`);
+      let document: unknown;
+      try {
+        document = JSON.parse(response.text);
+      } catch {
+        throw new UpstreamError('answered something that is not JSON');
+      }
+      this.#local = createLocalJWKSet(document as JSONWebKeySet);
+      this.#lastError = undefined;
+    } catch (error) {
+      const failure = error instanceof errors.JWKSInvalid ? new UpstreamError('answered something that is not a JWKS') : (error as Error);
+      this.#lastError = failure;
+      this.#onFetchError?.(this.url, failure);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
+import type { TokenObserver } from './observer.js';
+import type { TokenVerifier } from './verify.js';
+
+export interface TokenVerifierParts {
+  /** Verifies JWTs (compact JWS: three base64url segments). */
+  readonly jwt?: TokenVerifier;
+  /** Looks up every other (opaque) token. */
+  readonly introspection?: TokenVerifier;
+  readonly observer?: TokenObserver;
+  /** Longer tokens are refused before any parsing or network call. */
+  readonly maxTokenLength?: number;
+}
+
+const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** True when the token has the shape of a compact JWS (header.payload.signature). */
+export function looksLikeJwt(token: string): boolean {
+  return compactJws.test(token);
+}
+
+function resultOf(error: unknown): 'invalid' | 'error' {
+  return error instanceof TokenCheckUnavailableError || !(error instanceof InvalidTokenError) ? 'error' : 'invalid';
+}
+
+/**
+ * The one token entry point: JWTs go to local verification, anything else to introspection.
+ * Every attempt is reported to the observer exactly once; an unexpected failure becomes
+ * TokenCheckUnavailableError, so a token problem is always a deny and never a 500.
+ */
+export function createTokenVerifier(parts: TokenVerifierParts): TokenVerifier {
+  const maxTokenLength = parts.maxTokenLength ?? 8_192;
+  const report = (kind: 'jwt' | 'introspection', result: 'valid' | 'invalid' | 'error') => {
+    try {
+      parts.observer?.tokenVerification(kind, result);
+    } catch {
+      // Metrics never change a decision.
+    }
+  };
+  return {
+    async verify(token) {
+      const kind = looksLikeJwt(token) ? 'jwt' : 'introspection';
+      try {
+        if (token.length > maxTokenLength) throw new InvalidTokenError(`token longer than ${maxTokenLength} characters`);
+        const verifier = kind === 'jwt' ? parts.jwt : parts.introspection;
+        if (verifier === undefined) {
+          throw new InvalidTokenError(kind === 'jwt' ? 'no JWT issuer is configured' : 'token is not a JWT and no introspection endpoint is configured');
+        }
+        const claims = await verifier.verify(token);
+        report(kind, 'valid');
+        return claims;
+      } catch (error) {
+        report(kind, resultOf(error));
+        if (error instanceof InvalidTokenError) throw error;
+        throw new TokenCheckUnavailableError('token check failed unexpectedly', { cause: error });
+      }
+    },
+  };
+}

@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { callerKeys, type CallerKeys } from '../src/caller/keys.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+type Headers = Record<string, string>;
+
+const apiKey = 'api-key-0123456789abcdef';
+const hashedApiKey = 'hashed-key-0123456789abcdef';
+const trustedKey = 'trusted-key-0123456789abcdef';
+const adminKey = 'admin-key-0123456789abcdef';
+const sha256 = (key: string) => `sha256:${createHash('sha256').update(key).digest('hex')}`;
+
+const keys: CallerKeys = callerKeys({ api: [apiKey, sha256(hashedApiKey)], trusted: [trustedKey], admin: [adminKey] });
+
+const question = { action: 'read', resource: { type: 'invoice', properties: { region: 'EU' } } };
+const subject = { id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
+
+/** Every decision endpoint: adding one is one line here, and every case below runs against it. */
+const protectedEndpoints: readonly { readonly name: string; readonly call: (app: App, headers: Headers) => Response | Promise<Response> }[] = [
+  { name: 'POST /decide', call: (app, headers) => postJson(app, '/decide', { token: 'opaque', ...question }, headers) },
+  { name: 'POST /access/v1/evaluation', call: (app, headers) => postJson(app, '/access/v1/evaluation', { subject: { type: 'user', id: 'alice' }, ...question }, headers) },
+  { name: 'POST /access/v1/evaluations', call: (app, headers) => postJson(app, '/access/v1/evaluations', { evaluations: [] }, headers) },
+  { name: 'POST /access/v1/search/resource', call: (app, headers) => postJson(app, '/access/v1/search/resource', {}, headers) },
+];
+
+const bearer = (key: string): Headers => ({ authorization: `Bearer ${key}` });
+
+describe.each(protectedEndpoints)('caller authentication: $name', ({ call }) => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp({ app: { callers: keys } }));
+  });
+
+  it.each([
+    ['no Authorization header', {}, 'Bearer realm="invoice-pdp"'],
+    ['an unknown key', bearer('unknown-key-0123456789abcdef'), 'Bearer realm="invoice-pdp", error="invalid_token"'],
+    ['an admin key', bearer(adminKey), 'Bearer realm="invoice-pdp", error="invalid_token"'],
+    ['the hash instead of the key', bearer(sha256(hashedApiKey)), 'Bearer realm="invoice-pdp", error="invalid_token"'],
+    ['the key as Basic credentials', { authorization: `Basic ${Buffer.from(`x:${apiKey}`).toString('base64')}` }, 'Bearer realm="invoice-pdp"'],
+    ['the key without a scheme', { authorization: apiKey }, 'Bearer realm="invoice-pdp"'],
+    ['two keys', { authorization: `Bearer ${apiKey} ${trustedKey}` }, 'Bearer realm="invoice-pdp"'],
+    ['a key with a prefix', bearer(`x${apiKey}`), 'Bearer realm="invoice-pdp", error="invalid_token"'],
+  ])('answers 401 problem+json for %s', async (_name, headers, challenge) => {
+    const res = await call(app, { 'x-request-id': 'req-401', ...headers });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(res.headers.get('www-authenticate')).toBe(challenge);
+    expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:unauthenticated', status: 401, requestId: 'req-401' });
+  });
+
+  it.each([
+    ['an API key', bearer(apiKey)],
+    ['an API key configured as sha256:<hex>', bearer(hashedApiKey)],
+    ['a trusted key', bearer(trustedKey)],
+    ['a lower-case scheme', { authorization: `bearer ${apiKey}` }],
+  ])('lets %s through', async (_name, headers) => {
+    const res = await call(app, headers);
+    expect(res.status).not.toBe(401);
+    expect(res.headers.get('www-authenticate')).toBeNull();
+  });
+});
+
+describe('caller authentication: what callers may send', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp({ app: { callers: keys } }));
+    // A probe behind the protected prefix, to see the caller the middleware put in the context.
+    app.get('/access/v1/probe-caller', (c) => c.json(c.get('caller')));
+  });
+
+  it('refuses pre-verified subject claims from an untrusted caller (403, $.subject)', async () => {
+    const res = await postJson(app, '/decide', { subject, ...question }, bearer(apiKey));
+    expect(res.status).toBe(403);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:forbidden', errors: [{ path: '$.subject' }] });
+  });
+
+  it('accepts pre-verified subject claims from a trusted caller', async () => {
+    const res = await postJson(app, '/decide', { subject, action: 'read', resource: { type: 'invoice', properties: { region: 'EU', invoice_type: 'purchase' } } }, bearer(trustedKey));
+    expect(res.status).toBe(200);
+    expect(await readJson(res)).toMatchObject({ decision: 'permit' });
+  });
+
+  it('lets an untrusted caller send a token (a deny here: no verifier is configured)', async () => {
+    const res = await postJson(app, '/decide', { token: 'opaque', ...question }, bearer(apiKey));
+    expect(res.status).toBe(200);
+    expect(await readJson(res)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token' }] });
+  });
+
+  it('still answers 400 (not 403) for a malformed body from an untrusted caller', async () => {
+    const res = await postJson(app, '/decide', { subject, token: 't', ...question }, bearer(apiKey));
+    expect(res.status).toBe(400);
+  });
+
+  it('puts a short fingerprint of the key in the context, the same for plain and hashed configuration', async () => {
+    const probe = async (key: string) => readJson(await app.request('/access/v1/probe-caller', { headers: bearer(key) }));
+    const api = await probe(apiKey);
+    expect(api).toEqual({ id: expect.stringMatching(/^key-[0-9a-f]{12}$/), trusted: false });
+    expect(await probe(trustedKey)).toEqual({ id: expect.stringMatching(/^key-[0-9a-f]{12}$/), trusted: true });
+    expect(JSON.stringify(api)).not.toContain(apiKey.slice(0, 8));
+    const [plainApp, hashedApp] = await Promise.all([
+      buildTestApp({ app: { callers: callerKeys({ api: [apiKey], trusted: [], admin: [] }) } }),
+      buildTestApp({ app: { callers: callerKeys({ api: [sha256(apiKey)], trusted: [], admin: [] }) } }),
+    ]);
+    for (const { app: a } of [plainApp, hashedApp]) a.get('/access/v1/probe-caller', (c) => c.json(c.get('caller')));
+    const plain = await readJson(await plainApp.app.request('/access/v1/probe-caller', { headers: bearer(apiKey) }));
+    const hashed = await readJson(await hashedApp.app.request('/access/v1/probe-caller', { headers: bearer(apiKey) }));
+    expect(plain).toEqual(api);
+    expect(hashed).toEqual(api);
+  });
+
+  it('leaves health endpoints open', async () => {
+    expect((await app.request('/healthz')).status).toBe(200);
+    expect((await app.request('/readyz')).status).toBe(200);
+  });
+});
+
+describe('caller authentication: no keys configured', () => {
+  it('accepts every caller, with pre-verified subjects, as before keys existed', async () => {
+    const { app } = await buildTestApp();
+    const res = await postJson(app, '/decide', { subject, ...question });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('admin endpoints', () => {
+  const paths = ['/admin', '/admin/policies', '/admin/policies/reload'];
+
+  it.each(paths)('do not exist without PDP_ADMIN_KEYS (%s answers 404, whatever the key)', async (path) => {
+    const { app } = await buildTestApp({ app: { callers: callerKeys({ api: [apiKey], trusted: [], admin: [] }) } });
+    app.post(path, (c) => c.json({ reached: true }));
+    for (const headers of [{}, bearer(apiKey)]) {
+      const res = await app.request(path, { method: 'POST', headers });
+      expect(res.status).toBe(404);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+    }
+  });
+
+  it.each(paths)('need an admin key when configured (%s)', async (path) => {
+    const { app } = await buildTestApp({ app: { callers: keys } });
+    app.post(path, (c) => c.json({ caller: c.get('caller') }));
+    for (const headers of [{}, bearer(apiKey), bearer(trustedKey), bearer('nope-0123456789abcdef')]) {
+      const res = await app.request(path, { method: 'POST', headers });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="invoice-pdp"/);
+    }
+    const res = await app.request(path, { method: 'POST', headers: bearer(adminKey) });
+    expect(res.status).toBe(200);
+    expect(await readJson(res)).toEqual({ caller: { id: expect.stringMatching(/^key-[0-9a-f]{12}$/), trusted: false } });
+  });
+});

@@ -1,0 +1,65 @@
+import { readBody, startServer } from './http-server.js';
+
+/** What the server answers for one token. */
+export interface Reply {
+  readonly status?: number;
+  /** An object is sent as JSON; a string as is. */
+  readonly body?: string | object;
+  readonly contentType?: string;
+  /** Wait this long before answering. */
+  readonly delayMs?: number;
+}
+
+/** A local RFC 7662 introspection endpoint that checks client credentials and counts lookups. */
+export interface IntrospectionServer {
+  readonly url: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Every request, authenticated or not. */
+  readonly requests: number;
+  /** The Accept header of the last request. */
+  readonly lastAccept: string | undefined;
+  requestsFor(token: string): number;
+  /** Sets the answer for a token; unknown tokens are `{ "active": false }`. */
+  answer(token: string, reply: Reply): void;
+  close(): Promise<void>;
+}
+
+export async function startIntrospectionServer(clientId = 'invoice-pdp', clientSecret = 's3cret: with spaces&symbols'): Promise<IntrospectionServer> {
+  const replies = new Map<string, Reply>();
+  const perToken = new Map<string, number>();
+  const expected = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret).replace(/%20/g, '+')}`).toString('base64')}`;
+  let requests = 0;
+  let lastAccept: string | undefined;
+  const server = await startServer((req, res) => {
+    requests += 1;
+    lastAccept = req.headers.accept;
+    void readBody(req).then(async (text) => {
+      if (req.method !== 'POST' || req.headers.authorization !== expected || !req.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid_client"}');
+        return;
+      }
+      const token = new URLSearchParams(text).get('token') ?? '';
+      perToken.set(token, (perToken.get(token) ?? 0) + 1);
+      const reply: Reply = replies.get(token) ?? { body: { active: false } };
+      if (reply.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
+      if (res.destroyed) return;
+      const body = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body ?? {});
+      res.writeHead(reply.status ?? 200, { 'content-type': reply.contentType ?? 'application/json' }).end(body);
+    });
+  });
+  return {
+    url: `${server.url}/oauth2/introspect`,
+    clientId,
+    clientSecret,
+    get requests() {
+      return requests;
+    },
+    get lastAccept() {
+      return lastAccept;
+    },
+    requestsFor: (token) => perToken.get(token) ?? 0,
+    answer: (token, reply) => void replies.set(token, reply),
+    close: server.close,
+  };
+}

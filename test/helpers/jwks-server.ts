@@ -1,0 +1,56 @@
+import type { JSONWebKeySet } from 'jose';
+import { startServer } from './http-server.js';
+
+/** How the key server behaves: serves the keys, fails, drops the connection, never answers, or answers nonsense. */
+export type JwksMode = 'ok' | 'error' | 'reset' | 'hang' | 'garbage';
+
+/** A local identity provider's JWKS endpoint whose keys and health the test controls. */
+export interface JwksServer {
+  readonly url: string;
+  /** Requests received so far, whatever the mode. */
+  readonly requests: number;
+  mode: JwksMode;
+  publish(document: JSONWebKeySet): void;
+  close(): Promise<void>;
+}
+
+export async function startJwksServer(initial: JSONWebKeySet): Promise<JwksServer> {
+  let document = initial;
+  let requests = 0;
+  const state = { mode: 'ok' as JwksMode };
+  const server = await startServer((req, res) => {
+    requests += 1;
+    switch (state.mode) {
+      case 'ok':
+        res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(document));
+        return;
+      case 'error':
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error');
+        return;
+      case 'reset':
+        req.socket.destroy();
+        return;
+      case 'hang':
+        return;
+      case 'garbage':
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": "nope"');
+        return;
+    }
+  });
+  return {
+    url: `${server.url}/jwks.json`,
+    get requests() {
+      return requests;
+    },
+    get mode() {
+      return state.mode;
+    },
+    set mode(mode: JwksMode) {
+      state.mode = mode;
+    },
+    publish(next) {
+      document = next;
+    },
+    close: server.close,
+  };
+}

@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ExpiringCache, tokenKey } from '../src/token/cache.js';
+import { cachedVerifier } from '../src/token/cached-verifier.js';
+import type { Claims } from '../src/token/claims.js';
+import { InvalidTokenError } from '../src/token/errors.js';
+import type { TokenObserver } from '../src/token/observer.js';
+import { createTokenVerifier } from '../src/token/token-verifier.js';
+import { createJwtVerifier } from '../src/token/verify.js';
+import { jwks, sign, signingKey, withPayload, type SigningKey } from './helpers/signing.js';
+
+const issuer = 'https://idp.test/';
+const audience = 'invoice-api';
+
+describe('verified-token cache', () => {
+  let key: SigningKey;
+  let keyLookups: number;
+  let now: number;
+  let keys: JWTVerifyGetKey;
+
+  beforeAll(async () => {
+    key = await signingKey('k1');
+    const local = createLocalJWKSet(jwks(key));
+    // Counts how often a signature is really checked: jose asks for the key once per verification.
+    keys = (header, token) => {
+      keyLookups += 1;
+      return local(header, token);
+    };
+  });
+
+  function verifier(maxEntries = 100, maxTtlMs = 300_000) {
+    keyLookups = 0;
+    now = Math.floor(Date.now() / 1000) * 1000;
+    const inner = createJwtVerifier({ keys, issuer, audience: [audience], algorithms: ['ES256'], clockTolerance: 0, clock: () => new Date(now) });
+    return cachedVerifier(inner, new ExpiringCache<Claims>({ maxEntries, maxTtlMs, clock: () => now }));
+  }
+
+  const token = (claims: Record<string, unknown> = {}, expiresIn = 300) => sign(key, { sub: 'alice', ...claims }, { issuer, audience, expiresIn, now: Math.floor(now / 1000) });
+
+  it('verifies a token once, then answers from the cache', async () => {
+    const v = verifier();
+    const t = await token();
+    for (let i = 0; i < 5; i += 1) await expect(v.verify(t)).resolves.toMatchObject({ sub: 'alice' });
+    expect(keyLookups).toBe(1);
+  });
+
+  it('keys on the whole token: same signature with another payload or header is verified (and refused)', async () => {
+    const v = verifier();
+    const t = await token();
+    await v.verify(t);
+    const [header, payload, signature] = t.split('.');
+    const forged = [
+      withPayload(t, { sub: 'mallory', iss: issuer, aud: audience, exp: Math.floor(now / 1000) + 300 }),
+      `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'k1', typ: 'JWT' })).toString('base64url')}.${payload}.${signature}`,
+    ];
+    expect(forged[1]).not.toBe(t);
+    expect(header).not.toBe(forged[1]?.split('.')[0]);
+    for (const f of forged) await expect(v.verify(f)).rejects.toBeInstanceOf(InvalidTokenError);
+    expect(keyLookups).toBe(3);
+  });
+
+  it('never answers from the cache past the token exp', async () => {
+    const v = verifier();
+    const t = await token({}, 10);
+    await v.verify(t);
+    now += 9_999;
+    await v.verify(t);
+    expect(keyLookups).toBe(1);
+    now += 1;
+    await expect(v.verify(t)).rejects.toThrow('token expired');
+  });
+
+  it('never keeps an entry longer than its maximum age', async () => {
+    const v = verifier(100, 1_000);
+    const t = await token();
+    await v.verify(t);
+    now += 999;
+    await v.verify(t);
+    now += 1;
+    await v.verify(t);
+    expect(keyLookups).toBe(2);
+  });
+
+  it('is bounded: the least recently used token is dropped', async () => {
+    const v = verifier(2);
+    const [a, b, c] = await Promise.all([token({ n: 1 }), token({ n: 2 }), token({ n: 3 })]);
+    for (const t of [a, b, c]) await v.verify(t ?? '');
+    expect(keyLookups).toBe(3);
+    await v.verify(c ?? '');
+    await v.verify(b ?? '');
+    expect(keyLookups).toBe(3);
+    await v.verify(a ?? '');
+    expect(keyLookups).toBe(4);
+  });
+
+  it('does not remember refusals', async () => {
+    const v = verifier();
+    const t = await token({}, -10);
+    await expect(v.verify(t)).rejects.toThrow('token expired');
+    await expect(v.verify(t)).rejects.toThrow('token expired');
+    expect(keyLookups).toBe(2);
+  });
+
+  it('hashes the whole token (SHA-256), never storing it', () => {
+    expect(tokenKey('a.b.c')).toBe(createHash('sha256').update('a.b.c').digest('base64url'));
+    expect(tokenKey('a.b.c')).not.toContain('a.b.c');
+    expect(tokenKey('x.b.c')).not.toBe(tokenKey('a.b.c'));
+  });
+
+  it('reports cache hits to the observer with the cached outcome', async () => {
+    const seen: string[] = [];
+    const observer: TokenObserver = { tokenVerification: (kind, result) => void seen.push(`${kind}:${result}`) };
+    const v = createTokenVerifier({ jwt: verifier(), observer });
+    const t = await token();
+    await v.verify(t);
+    await v.verify(t);
+    await expect(v.verify(`${t}x`)).rejects.toBeInstanceOf(InvalidTokenError);
+    expect(seen).toEqual(['jwt:valid', 'jwt:valid', 'jwt:invalid']);
+    expect(keyLookups).toBe(2);
+  });
+});

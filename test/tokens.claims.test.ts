@@ -1,0 +1,155 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import type { DecisionService } from '../src/decision/service.js';
+import { claimAt, claimsToSubject } from '../src/token/claims.js';
+import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
+import { buildTestApp } from './helpers/app.js';
+import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
+
+const question = { action: { name: 'read', properties: {} }, resource: { type: 'invoice', properties: {} }, context: {} };
+
+/** The identity providers of the README's examples, with the claims each puts in an access token. */
+const providers = {
+  keycloak: {
+    issuer: 'https://sso.example.com/realms/acme',
+    audience: 'invoice-api',
+    claims: { roles: ['realm_access.roles', 'resource_access.invoice-api.roles'] },
+    token: {
+      sub: 'f:1b2c:alice',
+      scope: 'openid invoice.read',
+      realm_access: { roles: ['offline_access', 'accountant'] },
+      resource_access: { 'invoice-api': { roles: ['approver'] }, account: { roles: ['manage-account'] } },
+    },
+    expected: { id: 'f:1b2c:alice', roles: ['offline_access', 'accountant', 'approver'], scopes: ['openid', 'invoice.read'] },
+  },
+  auth0: {
+    issuer: 'https://acme.eu.auth0.com/',
+    audience: 'https://invoice-api.example.com',
+    claims: { roles: ['https://invoice.example.com/roles', 'permissions'] },
+    token: { sub: 'auth0|42', scope: 'invoice.read invoice.write', 'https://invoice.example.com/roles': ['accountant'], permissions: ['read:invoices'] },
+    expected: { id: 'auth0|42', roles: ['accountant', 'read:invoices'], scopes: ['invoice.read', 'invoice.write'] },
+  },
+  entra: {
+    issuer: 'https://login.microsoftonline.com/0000-tenant/v2.0',
+    audience: 'api://invoice-api',
+    claims: { subject: 'oid', roles: ['roles', 'groups'], rolePrefixes: ['Invoice.'] },
+    token: { sub: 'pairwise-sub', oid: '7f0e-oid', scp: 'invoice.read', roles: ['Invoice.Accountant'], groups: ['a1b2-group'] },
+    expected: { id: '7f0e-oid', roles: ['Accountant', 'a1b2-group'], scopes: ['invoice.read'] },
+  },
+  okta: {
+    issuer: 'https://acme.okta.com/oauth2/default',
+    audience: 'api://invoice',
+    claims: { roles: ['groups'] },
+    token: { sub: '00u1abcd', uid: '00u1abcd', scp: ['invoice.read', 'openid'], groups: ['Accountants'] },
+    expected: { id: '00u1abcd', roles: ['Accountants'], scopes: ['invoice.read', 'openid'] },
+  },
+  cognito: {
+    issuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc',
+    audience: 'client-123',
+    audienceClaim: 'client_id',
+    claims: { roles: ['cognito:groups'], rolePrefixes: ['invoice-'] },
+    token: { sub: 'c0ffee', client_id: 'client-123', token_use: 'access', scope: 'invoice-api/invoice.read', 'cognito:groups': ['invoice-accountant', 'everyone'] },
+    expected: { id: 'c0ffee', roles: ['accountant', 'everyone'], scopes: ['invoice-api/invoice.read'] },
+  },
+} as const;
+
+describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* env)', () => {
+  let dir: string;
+  let key: SigningKey;
+  let tokens: Tokens;
+  let decisions: DecisionService;
+
+  beforeAll(async () => {
+    key = await signingKey('k1');
+    dir = await mkdtemp(join(tmpdir(), 'pdp-claims-'));
+    await writeFile(join(dir, 'keys.json'), JSON.stringify(jwks(key)));
+    await writeFile(
+      join(dir, 'tokens.json'),
+      JSON.stringify({
+        issuers: Object.values(providers).map((p) => ({ jwksFile: 'keys.json', ...p, token: undefined, expected: undefined })),
+      }),
+    );
+    tokens = await tokensFromConfig(
+      loadConfig({
+        TOKEN_CONFIG_FILE: join(dir, 'tokens.json'),
+        JWKS_FILE: join(dir, 'keys.json'),
+        JWT_ISSUER: 'https://plain.example.com/',
+        JWT_AUDIENCE: 'invoice-api',
+        CLAIM_ROLES: 'groups, roles',
+        CLAIM_ROLE_PREFIXES: 'ROLE_',
+      }),
+    );
+    ({ decisions } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims }));
+  });
+  afterAll(async () => {
+    tokens.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const subjectOf = async (token: string) => (await decisions.decide({ subject: { token }, ...question })).subject;
+
+  it.each(Object.keys(providers) as (keyof typeof providers)[])('maps %s tokens as the README shows', async (name) => {
+    const p = providers[name];
+    const audience = 'audienceClaim' in p ? undefined : p.audience;
+    const subject = await subjectOf(await sign(key, p.token, { issuer: p.issuer, audience }));
+    expect(subject).toMatchObject({ type: 'user', ...p.expected });
+    expect(subject?.properties).toMatchObject({ exp: expect.any(Number), iss: p.issuer });
+  });
+
+  it('checks the audience in the configured claim (Cognito: client_id, no aud)', async () => {
+    const p = providers.cognito;
+    const other = await sign(key, { ...p.token, client_id: 'another-client' }, { issuer: p.issuer });
+    const outcome = await decisions.decide({ subject: { token: other }, ...question });
+    expect(outcome.reasons).toEqual([{ code: 'invalid_token', detail: 'claim "client_id" invalid: check_failed' }]);
+  });
+
+  it('maps an issuer without its own mapping with the CLAIM_* defaults', async () => {
+    const token = await sign(key, { sub: 'bob', groups: ['ROLE_accountant'], roles: 'ROLE_clerk auditor', scp: ['invoice.read'] }, { issuer: 'https://plain.example.com/', audience: 'invoice-api' });
+    expect(await subjectOf(token)).toMatchObject({ id: 'bob', roles: ['accountant', 'clerk', 'auditor'], scopes: ['invoice.read'] });
+  });
+
+  it('applies the default mapping to claims a trusted caller sends', async () => {
+    const outcome = await decisions.decide({ subject: { id: 'carol', claims: { groups: ['ROLE_accountant'] } }, ...question });
+    expect(outcome.subject).toMatchObject({ id: 'carol', roles: ['accountant'] });
+  });
+
+  it('refuses a configuration that lists one issuer twice, naming it', async () => {
+    await writeFile(join(dir, 'twice.json'), JSON.stringify({ issuers: [{ issuer: 'https://plain.example.com/', jwksFile: 'keys.json', audience: 'x' }] }));
+    const config = loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'twice.json'), JWKS_FILE: join(dir, 'keys.json'), JWT_ISSUER: 'https://plain.example.com/', JWT_AUDIENCE: 'x' });
+    await expect(tokensFromConfig(config)).rejects.toThrow(/https:\/\/plain\.example\.com\/ is configured twice/);
+  });
+
+  it('reports every problem of a bad token configuration file at once, with paths', async () => {
+    await writeFile(
+      join(dir, 'bad.json'),
+      JSON.stringify({ issuers: [{ issuer: 'a', audience: [], algorithms: ['none'] }, { issuer: 'a', jwksUrl: 'not a url', audience: 'x', extra: 1 }] }),
+    );
+    const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'bad.json') })).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ConfigError);
+    const message = (failure as Error).message;
+    for (const path of ['$.issuers[0].audience', '$.issuers[0].jwksUrl', '$.issuers[0].algorithms[0]', '$.issuers[1].jwksUrl', '$.issuers[1]']) {
+      expect(message).toContain(`TOKEN_CONFIG_FILE ${path}:`);
+    }
+  });
+});
+
+describe('claim paths', () => {
+  it('reads dotted paths, whole keys that contain dots, and only own properties', () => {
+    const claims = { a: { b: { c: ['x'] } }, 'https://x.example/roles': ['r'], 'a.b': 'shadow' };
+    expect(claimAt(claims, 'a.b.c')).toEqual(['x']);
+    expect(claimAt(claims, 'https://x.example/roles')).toEqual(['r']);
+    expect(claimAt(claims, 'a.b')).toBe('shadow');
+    expect(claimAt(claims, '__proto__')).toBeUndefined();
+    expect(claimAt(claims, 'a.constructor')).toBeUndefined();
+    expect(claimAt({ a: [{ b: 1 }] }, 'a.0.b')).toBeUndefined();
+  });
+
+  it('keeps the original defaults: roles from roles/role, scopes from scope/scp, id from sub', () => {
+    expect(claimsToSubject({ sub: 's', role: 'clerk', scp: ['a', 'b'] })).toMatchObject({ id: 's', roles: ['clerk'], scopes: ['a', 'b'] });
+    expect(claimsToSubject({ sub: 's', roles: ['x', 7], scope: 'a  b' })).toMatchObject({ roles: ['x'], scopes: ['a', 'b'] });
+    expect(claimsToSubject({ sub: 42 })).toMatchObject({ id: '', roles: [], scopes: [] });
+  });
+});

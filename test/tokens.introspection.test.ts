@@ -1,0 +1,259 @@
+import { createLocalJWKSet, SignJWT } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ExpiringCache } from '../src/token/cache.js';
+import { InvalidTokenError, TokenCheckUnavailableError } from '../src/token/errors.js';
+import { createIntrospector, type IntrospectionResult, type IntrospectorOptions } from '../src/token/introspect.js';
+import type { TokenObserver } from '../src/token/observer.js';
+import { createTokenVerifier } from '../src/token/token-verifier.js';
+import { createJwtVerifier, type TokenVerifier } from '../src/token/verify.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
+import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
+
+const asIssuer = 'https://as.test/';
+const epoch = () => Math.floor(Date.now() / 1000);
+
+async function refusal(verify: Promise<unknown>): Promise<InvalidTokenError> {
+  const error = await verify.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(InvalidTokenError);
+  return error as InvalidTokenError;
+}
+
+describe('opaque tokens: RFC 7662 introspection', () => {
+  let server: IntrospectionServer;
+  let now: number;
+  const clock = () => now;
+
+  beforeAll(async () => {
+    server = await startIntrospectionServer();
+  });
+  afterAll(() => server.close());
+
+  function introspector(options: Partial<IntrospectorOptions> = {}): TokenVerifier {
+    now = Date.now();
+    return createIntrospector({
+      url: server.url,
+      clientId: server.clientId,
+      clientSecret: server.clientSecret,
+      timeoutMs: 300,
+      cache: new ExpiringCache<IntrospectionResult>({ maxEntries: 100, maxTtlMs: 60_000, clock }),
+      clock,
+      ...options,
+    });
+  }
+
+  let n = 0;
+  const opaque = () => `opaque-${(n += 1)}-${Math.random().toString(36).slice(2)}`;
+
+  it('turns an active answer into claims, authenticating with HTTP Basic', async () => {
+    const token = opaque();
+    server.answer(token, { body: { active: true, sub: 'alice', scope: 'invoice.read', exp: epoch() + 600, iss: asIssuer } });
+    await expect(introspector().verify(token)).resolves.toMatchObject({ sub: 'alice', scope: 'invoice.read', active: true });
+    expect(server.lastAccept).toBe('application/json');
+  });
+
+  it('refuses an inactive token', async () => {
+    const token = opaque();
+    server.answer(token, { body: { active: false } });
+    expect((await refusal(introspector().verify(token))).message).toBe('token is not active');
+  });
+
+  it.each([
+    ['a slow server (timeout)', { delayMs: 1_000, body: { active: true } }, /no answer within 300 ms/],
+    ['HTTP 500', { status: 500, body: 'oops' }, /answered HTTP 500/],
+    ['bad JSON', { body: '{"active": tru' }, /answer is not JSON/],
+    ['JSON without a boolean active', { body: { active: 'yes', sub: 'alice' } }, /no boolean "active"/],
+    ['a JSON array', { body: '[true]' }, /no boolean "active"/],
+  ])('denies as unavailable on %s, and caches nothing', async (_name, reply, detail) => {
+    const token = opaque();
+    server.answer(token, reply);
+    const verifier = introspector();
+    const started = performance.now();
+    const error = await refusal(verifier.verify(token));
+    expect(performance.now() - started).toBeLessThan(900);
+    expect(error).toBeInstanceOf(TokenCheckUnavailableError);
+    expect(error.message).toMatch(detail);
+    server.answer(token, { body: { active: true, sub: 'alice' } });
+    await expect(verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+    expect(server.requestsFor(token)).toBe(2);
+  });
+
+  it('denies as unavailable when the server refuses our client credentials', async () => {
+    const token = opaque();
+    server.answer(token, { body: { active: true } });
+    const verifier = introspector({ clientSecret: 'wrong' });
+    expect((await refusal(verifier.verify(token))).message).toMatch(/answered HTTP 401/);
+  });
+
+  it('denies as unavailable when nothing listens', async () => {
+    const verifier = introspector({ url: 'http://127.0.0.1:1/introspect' });
+    expect((await refusal(verifier.verify(opaque()))).message).toMatch(/introspection unavailable: unreachable/);
+  });
+
+  it('caches an answer by token hash: one request for repeated lookups', async () => {
+    const token = opaque();
+    server.answer(token, { body: { active: true, sub: 'alice', exp: epoch() + 600 } });
+    const verifier = introspector();
+    for (let i = 0; i < 5; i += 1) await verifier.verify(token);
+    expect(server.requestsFor(token)).toBe(1);
+  });
+
+  it('shares one request among concurrent lookups of a token', async () => {
+    const token = opaque();
+    server.answer(token, { delayMs: 100, body: { active: true, sub: 'alice', exp: epoch() + 600 } });
+    const verifier = introspector();
+    const results = await Promise.all(Array.from({ length: 25 }, () => verifier.verify(token)));
+    expect(results.every((c) => c['sub'] === 'alice')).toBe(true);
+    expect(server.requestsFor(token)).toBe(1);
+  });
+
+  it('also shares the request when concurrent lookups fail, and retries afterwards', async () => {
+    const token = opaque();
+    server.answer(token, { delayMs: 50, status: 503 });
+    const verifier = introspector();
+    await Promise.all(Array.from({ length: 10 }, () => refusal(verifier.verify(token))));
+    expect(server.requestsFor(token)).toBe(1);
+    await refusal(verifier.verify(token));
+    expect(server.requestsFor(token)).toBe(2);
+  });
+
+  it('keeps an answer no longer than the token lives', async () => {
+    const token = opaque();
+    const exp = epoch() + 10;
+    server.answer(token, { body: { active: true, sub: 'alice', exp } });
+    const verifier = introspector();
+    await verifier.verify(token);
+    now = exp * 1000 - 1;
+    await verifier.verify(token);
+    expect(server.requestsFor(token)).toBe(1);
+    now = exp * 1000;
+    expect((await refusal(verifier.verify(token))).message).toBe('token expired');
+    expect(server.requestsFor(token)).toBe(2);
+  });
+
+  it('keeps an answer no longer than the configured maximum', async () => {
+    const token = opaque();
+    server.answer(token, { body: { active: true, sub: 'alice', exp: epoch() + 3_600 } });
+    const verifier = introspector();
+    await verifier.verify(token);
+    now += 59_000;
+    await verifier.verify(token);
+    now += 1_000;
+    await verifier.verify(token);
+    expect(server.requestsFor(token)).toBe(2);
+  });
+
+  it('refuses an "active" answer that is expired, not yet valid, or about a refresh token', async () => {
+    const verifier = introspector();
+    const cases = [
+      [{ active: true, exp: epoch() - 5 }, 'token expired'],
+      [{ active: true, nbf: epoch() + 600 }, 'token not yet valid'],
+      [{ active: true, token_type: 'refresh_token' }, 'a refresh token is not an access token'],
+    ] as const;
+    for (const [body, detail] of cases) {
+      const token = opaque();
+      server.answer(token, { body });
+      expect((await refusal(verifier.verify(token))).message).toBe(detail);
+    }
+  });
+
+  describe('RFC 9701 signed answers (application/token-introspection+jwt)', () => {
+    let asKey: SigningKey;
+    let otherKey: SigningKey;
+    beforeAll(async () => {
+      [asKey, otherKey] = await Promise.all([signingKey('as-1'), signingKey('as-1')]);
+    });
+
+    const signedAnswer = (key: SigningKey, introspection: Record<string, unknown>, overrides: { aud?: string; typ?: string } = {}) =>
+      new SignJWT({ token_introspection: introspection })
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: overrides.typ ?? 'token-introspection+jwt' })
+        .setIssuer(asIssuer)
+        .setAudience(overrides.aud ?? server.clientId)
+        .setIssuedAt()
+        .sign(key.privateKey);
+
+    const signedIntrospector = () =>
+      introspector({ signed: { keys: createLocalJWKSet(jwks(asKey)), issuer: asIssuer, algorithms: ['ES256'] } });
+
+    it('asks for and verifies a signed answer', async () => {
+      const token = opaque();
+      server.answer(token, { contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: true, sub: 'alice', exp: epoch() + 600 }) });
+      await expect(signedIntrospector().verify(token)).resolves.toMatchObject({ sub: 'alice' });
+      expect(server.lastAccept).toBe('application/token-introspection+jwt');
+    });
+
+    it('refuses an inactive signed answer as invalid', async () => {
+      const token = opaque();
+      server.answer(token, { contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: false }) });
+      const error = await refusal(signedIntrospector().verify(token));
+      expect(error).not.toBeInstanceOf(TokenCheckUnavailableError);
+    });
+
+    it.each([
+      ['a plain JSON answer (downgrade)', async () => ({ body: { active: true, sub: 'alice' } }), /expected application\/token-introspection\+jwt/],
+      ['an answer signed by another key', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(otherKey, { active: true }) }), /not verified/],
+      ['an answer for another client', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: true }, { aud: 'someone-else' }) }), /not verified/],
+      ['an answer with the wrong typ', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: true }, { typ: 'JWT' }) }), /not verified/],
+    ])('denies as unavailable on %s', async (_name, reply, detail) => {
+      const token = opaque();
+      server.answer(token, await reply());
+      const error = await refusal(signedIntrospector().verify(token));
+      expect(error).toBeInstanceOf(TokenCheckUnavailableError);
+      expect(error.message).toMatch(detail);
+    });
+  });
+});
+
+describe('phantom-token flow: opaque outside, JWT inside, one PDP', () => {
+  let server: IntrospectionServer;
+  let key: SigningKey;
+  const seen: string[] = [];
+  const observer: TokenObserver = { tokenVerification: (kind, result) => void seen.push(`${kind}:${result}`) };
+  let app: Awaited<ReturnType<typeof buildTestApp>>['app'];
+  const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
+  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+
+  beforeAll(async () => {
+    server = await startIntrospectionServer();
+    key = await signingKey('as-1');
+    const verifier = createTokenVerifier({
+      jwt: createJwtVerifier({ keys: createLocalJWKSet(jwks(key)), issuer: asIssuer, audience: ['invoice-api'], algorithms: ['ES256'] }),
+      introspection: createIntrospector({ url: server.url, clientId: server.clientId, clientSecret: server.clientSecret, timeoutMs: 300 }),
+      observer,
+    });
+    ({ app } = await buildTestApp({ tokens: verifier }));
+  });
+  afterAll(() => server.close());
+  afterEach(() => {
+    seen.length = 0;
+  });
+
+  it('verifies the internal JWT locally, without asking the authorization server', async () => {
+    const jwt = await sign(key, claims, { issuer: asIssuer, audience: 'invoice-api' });
+    const body = await readJson(await postJson(app, '/decide', { token: jwt, ...question }));
+    expect(body.decision).toBe('permit');
+    expect(server.requests).toBe(0);
+    expect(seen).toEqual(['jwt:valid']);
+  });
+
+  it('introspects the opaque token a client sent from outside', async () => {
+    server.answer('Xk2P0pAq9', { body: { active: true, iss: asIssuer, exp: epoch() + 600, ...claims } });
+    const body = await readJson(await postJson(app, '/decide', { token: 'Xk2P0pAq9', ...question }));
+    expect(body.decision).toBe('permit');
+    expect(server.requestsFor('Xk2P0pAq9')).toBe(1);
+    expect(seen).toEqual(['introspection:valid']);
+  });
+
+  it('denies with invalid_token when the opaque token is inactive, or introspection is down', async () => {
+    server.answer('revoked', { body: { active: false } });
+    server.answer('broken', { status: 502 });
+    const inactive = await readJson(await postJson(app, '/decide', { token: 'revoked', ...question }));
+    const down = await readJson(await postJson(app, '/decide', { token: 'broken', ...question }));
+    expect(inactive).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token is not active' }] });
+    expect(down).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: answered HTTP 502' }] });
+    expect(seen).toEqual(['introspection:invalid', 'introspection:error']);
+  });
+});

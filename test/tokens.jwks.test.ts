@@ -1,0 +1,153 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidTokenError, TokenCheckUnavailableError } from '../src/token/errors.js';
+import { RemoteKeySet, type RemoteKeySetOptions } from '../src/token/jwks.js';
+import { createJwtVerifier, type TokenVerifier } from '../src/token/verify.js';
+import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
+import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
+
+const issuer = 'https://idp.test/';
+const audience = 'invoice-api';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('remote JWKS: rotation, outages, cooldown', () => {
+  let k1: SigningKey;
+  let k2: SigningKey;
+  let server: JwksServer;
+  let keySet: RemoteKeySet;
+  let fetchErrors: string[] = [];
+
+  beforeAll(async () => {
+    [k1, k2] = await Promise.all([signingKey('k1'), signingKey('k2')]);
+  });
+
+  afterEach(async () => {
+    keySet.close();
+    await server.close();
+  });
+
+  async function setUp(options: Partial<RemoteKeySetOptions> = {}, published = jwks(k1)): Promise<TokenVerifier> {
+    server = await startJwksServer(published);
+    // A fresh list per key set: a fetch still running when a test ends must not report into the next.
+    const errors: string[] = [];
+    fetchErrors = errors;
+    keySet = new RemoteKeySet({
+      url: server.url,
+      timeoutMs: 300,
+      cooldownMs: 200,
+      refreshMs: 0,
+      onFetchError: (_url, error) => errors.push(error.message),
+      ...options,
+    });
+    return createJwtVerifier({ keys: keySet.getKey, issuer, audience: [audience], algorithms: ['ES256'] });
+  }
+
+  const token = (key: SigningKey, kid?: string) => sign(key, { sub: 'alice' }, { issuer, audience, kid });
+
+  async function refusal(verify: Promise<unknown>): Promise<InvalidTokenError> {
+    const error = await verify.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(InvalidTokenError);
+    return error as InvalidTokenError;
+  }
+
+  it('fetches the key set once and keeps using it', async () => {
+    const verifier = await setUp();
+    const t = await token(k1);
+    for (let i = 0; i < 5; i += 1) await expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' });
+    expect(server.requests).toBe(1);
+  });
+
+  it('shares one fetch among concurrent first requests', async () => {
+    const verifier = await setUp();
+    const t = await token(k1);
+    await Promise.all(Array.from({ length: 20 }, () => verifier.verify(t)));
+    expect(server.requests).toBe(1);
+  });
+
+  it('follows a key rotation without a restart: new kid fetched, removed kid refused', async () => {
+    const verifier = await setUp();
+    const old = await token(k1);
+    await verifier.verify(old);
+    server.publish(jwks(k2));
+    await sleep(220);
+    const rotated = await Promise.all(Array.from({ length: 10 }, () => token(k2)));
+    await Promise.all(rotated.map((t) => expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' })));
+    expect(server.requests).toBe(2);
+    const error = await refusal(verifier.verify(old));
+    expect(error.message).toBe('no matching key in the key set');
+    expect(server.requests).toBe(2);
+  });
+
+  it('picks up a rotation in the background before any token needs it', async () => {
+    const verifier = await setUp({ refreshMs: 100, cooldownMs: 60_000 });
+    await verifier.verify(await token(k1));
+    server.publish(jwks(k1, k2));
+    await sleep(250);
+    expect(server.requests).toBeGreaterThanOrEqual(2);
+    await expect(verifier.verify(await token(k2))).resolves.toMatchObject({ sub: 'alice' });
+  });
+
+  it.each(['error', 'reset', 'hang', 'garbage'] as const)('keeps the cached keys while the key server is down (%s)', async (mode) => {
+    const verifier = await setUp({ refreshMs: 50 });
+    const t = await token(k1);
+    await verifier.verify(t);
+    server.mode = mode;
+    await sleep(mode === 'hang' ? 700 : 150);
+    await expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' });
+    expect(fetchErrors.length).toBeGreaterThan(0);
+  });
+
+  it('keeps the cached keys when the key server is gone entirely', async () => {
+    const verifier = await setUp();
+    const t = await token(k1);
+    await verifier.verify(t);
+    await server.close();
+    await sleep(220);
+    await refusal(verifier.verify(await token(k2)));
+    expect(fetchErrors).toEqual([expect.stringMatching(/^unreachable/)]);
+    await expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' });
+  });
+
+  it('bounds refetches caused by unknown kids to one per cooldown, also while the server fails', async () => {
+    const verifier = await setUp({ cooldownMs: 300 });
+    await verifier.verify(await token(k1));
+    server.mode = 'error';
+    await sleep(320);
+    const before = server.requests;
+    const flood = await Promise.all(Array.from({ length: 50 }, (_, i) => token(k1, `bogus-${i}`)));
+    for (const t of flood) await refusal(verifier.verify(t));
+    expect(server.requests - before).toBe(1);
+    await sleep(320);
+    for (const t of flood.slice(0, 10)) await refusal(verifier.verify(t));
+    expect(server.requests - before).toBe(2);
+  });
+
+  it('denies as unavailable, within the timeout, when no keys were ever fetched', async () => {
+    server = await startJwksServer(jwks(k1));
+    server.mode = 'hang';
+    keySet = new RemoteKeySet({ url: server.url, timeoutMs: 200, cooldownMs: 10_000, refreshMs: 0 });
+    const verifier = createJwtVerifier({ keys: keySet.getKey, issuer, audience: [audience], algorithms: ['ES256'] });
+    const started = performance.now();
+    const error = await refusal(verifier.verify(await token(k1)));
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(error).toBeInstanceOf(TokenCheckUnavailableError);
+    expect(error.message).toMatch(/unavailable: no answer within 200 ms/);
+  });
+
+  it('recovers once the key server is back and the cooldown has passed', async () => {
+    server = await startJwksServer(jwks(k1));
+    server.mode = 'error';
+    keySet = new RemoteKeySet({ url: server.url, timeoutMs: 300, cooldownMs: 150, refreshMs: 0 });
+    const verifier = createJwtVerifier({ keys: keySet.getKey, issuer, audience: [audience], algorithms: ['ES256'] });
+    const t = await token(k1);
+    expect((await refusal(verifier.verify(t))).message).toMatch(/answered HTTP 500/);
+    server.mode = 'ok';
+    await refusal(verifier.verify(t));
+    expect(server.requests).toBe(1);
+    await sleep(170);
+    await expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' });
+    expect(server.requests).toBe(2);
+  });
+});

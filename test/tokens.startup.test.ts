@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const main = resolve(import.meta.dirname, '../dist/main.js');
+const policyDir = resolve(import.meta.dirname, '../policies');
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly lines: readonly Record<string, unknown>[];
+}
+
+let running: ChildProcess | undefined;
+
+afterEach(() => {
+  running?.kill('SIGKILL');
+  running = undefined;
+});
+
+function env(extra: Record<string, string>): NodeJS.ProcessEnv {
+  return { PATH: process.env['PATH'], PORT: '0', HOST: '127.0.0.1', POLICY_DIR: policyDir, LOG_LEVEL: 'info', ...extra };
+}
+
+/** Starts the built service and resolves once it logs that it listens. */
+function start(extra: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, [main], { env: env(extra), stdio: ['ignore', 'ignore', 'pipe'] });
+  running = child;
+  const lines: Record<string, unknown>[] = [];
+  return new Promise((resolvePromise, reject) => {
+    let buffer = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      const complete = buffer.split('\n');
+      buffer = complete.pop() ?? '';
+      for (const line of complete) {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        lines.push(entry);
+        if (entry['msg'] === 'invoice-pdp listening') resolvePromise({ child, port: Number(entry['port']), lines });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${buffer}`)));
+  });
+}
+
+/** Runs the built service expecting it to refuse to start; resolves to its exit code and stderr. */
+function refuse(extra: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [main], { env: env(extra), stdio: ['ignore', 'ignore', 'pipe'] });
+  running = child;
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  return new Promise((resolvePromise) => child.once('exit', (code) => resolvePromise({ code, stderr })));
+}
+
+describe('service start: caller keys', () => {
+  it('warns clearly when no caller keys are configured', async () => {
+    const { lines } = await start({});
+    const warning = lines.find((l) => l['level'] === 40);
+    expect(warning?.['msg']).toMatch(/PDP_API_KEYS is not set: decision endpoints accept every caller/);
+  });
+
+  it('does not warn with keys, and the listening service asks callers for one', async () => {
+    const key = 'listening-key-0123456789';
+    const { lines, port } = await start({ PDP_API_KEYS: key });
+    expect(lines.filter((l) => l['level'] === 40)).toEqual([]);
+    const ask = (headers: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${port}/decide`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ token: 'opaque', action: 'read', resource: { type: 'invoice' } }),
+      });
+    const refused = await ask({});
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="invoice-pdp"');
+    expect((await ask({ authorization: `Bearer ${key}` })).status).toBe(200);
+  });
+
+  it('refuses to start with a short key, without printing it', async () => {
+    const { code, stderr } = await refuse({ PDP_API_KEYS: 'long-enough-key-0123456789,short-secret', PDP_ADMIN_KEYS: 'sha256:abc' });
+    expect(code).toBe(1);
+    expect(stderr).toContain('PDP_API_KEYS: entry 2: a key must be at least 16 characters');
+    expect(stderr).toContain('PDP_ADMIN_KEYS: entry 1: sha256: must be followed by 64 hex digits');
+    expect(stderr).not.toContain('short-secret');
+  });
+
+  it('refuses to start with introspection but no client credentials', async () => {
+    const { code, stderr } = await refuse({ INTROSPECTION_URL: 'https://as.example.com/introspect' });
+    expect(code).toBe(1);
+    expect(stderr).toContain('INTROSPECTION_CLIENT_ID: INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET are required');
+  });
+
+  it('refuses to start with a token configuration file that does not exist', async () => {
+    const { code, stderr } = await refuse({ TOKEN_CONFIG_FILE: '/nonexistent/tokens.json' });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^invoice-pdp: TOKEN_CONFIG_FILE \/nonexistent\/tokens.json: ENOENT/);
+  });
+});
