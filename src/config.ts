@@ -29,8 +29,8 @@ const envSchema = z
     JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
   })
-  .check((ctx) => {
-    const env = ctx.value;
+  // `when` runs these checks even after a field above failed, so every problem shows at once.
+  .superRefine((env, ctx) => {
     const keyed = env.JWKS_FILE !== undefined || env.JWKS_URL !== undefined;
     const issue = (path: string, message: string) =>
       ctx.issues.push({ code: 'custom', path: [path], message, input: env });
@@ -43,7 +43,7 @@ const envSchema = z
         issue('JWT_ALGORITHMS', `${alg} (HMAC) needs JWT_ALLOW_HMAC=true`);
       }
     }
-  });
+  }, { when: () => true });
 
 export type Config = z.infer<typeof envSchema>;
 
