@@ -18,7 +18,8 @@ export interface CaseResult {
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 
-function toQuery(request: FixtureCase['request']): Query {
+/** The query a fixture case asks, with the subject mapped from its claims as a token's would be. */
+export function fixtureQuery(request: FixtureCase['request']): Query {
   const action = typeof request.action === 'string' ? { name: request.action } : request.action;
   return {
     subject: claimsToSubject(request.subject.properties ?? empty, request.subject.type, request.subject.id),
@@ -38,7 +39,7 @@ function codesOf(reasons: readonly Reason[]): string[] {
 
 /** Runs one case against a compiled set; pure apart from the clock given. */
 export function runCase(set: CompiledPolicySet, file: string, testCase: FixtureCase, now: Date): CaseResult {
-  const verdict = evaluate(set, toQuery(testCase.request), now);
+  const verdict = evaluate(set, fixtureQuery(testCase.request), now);
   const problems: string[] = [];
   const { expect } = testCase;
   const decided = ruleIds(verdict.reasons);
