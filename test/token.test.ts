@@ -160,4 +160,12 @@ describe('a key server that fails', () => {
     expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: expect.any(String) }] });
     expect(server.fetches).toBe(1);
   });
+
+  it('is down: tokens are denied with a reason that says so', async () => {
+    const server = await startJwksServer(jwks([ec]));
+    await server.close();
+    const app = await appWith({ JWKS_URL: server.url });
+    const body = await decide(app, await sign(ec, accountantClaims));
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'key set unavailable' }] });
+  });
 });

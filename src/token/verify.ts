@@ -29,7 +29,9 @@ function describe(error: unknown): string {
   if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
   if (error instanceof errors.JWKSTimeout) return 'key set fetch timed out';
   if (error instanceof errors.JOSEError) return `${error.code}: ${error.message}`;
-  return 'malformed token';
+  // A key server that cannot be reached fails inside fetch, with its TypeError, not a JOSEError.
+  if (error instanceof TypeError && error.message === 'fetch failed') return 'key set unavailable';
+  return 'token could not be verified';
 }
 
 /** A JWT verifier pinned to one issuer, its audiences and an algorithm allowlist. */
