@@ -120,6 +120,14 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
     ['a header that is not JSON', async () => `${Buffer.from('{').toString('base64url')}.${b64url(accountantClaims)}.sig`, /^ERR_JWS_INVALID: /],
   ];
 
+  it('an oversized token (over 16 KiB) is a 200 deny, checked before any parsing', async () => {
+    const token = await sign(ec, { ...accountantClaims, padding: 'x'.repeat(20_000) });
+    const body = await decide(app, token);
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token longer than 16384 characters' }] });
+    const large = await sign(ec, { ...accountantClaims, padding: 'x'.repeat(10_000) });
+    expect((await decide(app, large)).decision).toBe('permit');
+  });
+
   it.each(invalid)('a token %s is a 200 deny with invalid_token and why, never a permit', async (_, make, detail) => {
     const body = await decide(app, await make());
     expect(body.decision).toBe('deny');
