@@ -54,8 +54,8 @@ const envSchema = z
     PDP_TRUSTED_KEYS: list(),
     PDP_ADMIN_KEYS: list(),
   })
-  .check((ctx) => {
-    const env = ctx.value;
+  // `when` runs these checks even after a field above failed, so every problem shows at once.
+  .superRefine((env, ctx) => {
     const keyed = env.JWKS_FILE !== undefined || env.JWKS_URL !== undefined;
     const issue = (path: string, message: string) =>
       ctx.issues.push({ code: 'custom', path: [path], message, input: env });
@@ -81,7 +81,7 @@ const envSchema = z
         if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
       });
     }
-  });
+  }, { when: () => true });
 
 export type Config = z.infer<typeof envSchema>;
 

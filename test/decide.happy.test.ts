@@ -41,4 +41,36 @@ describe('POST /decide', () => {
     expect(body.decision).toBe('deny');
     expect(body.reasons).toEqual([expect.objectContaining({ code: 'no_applicable_rule' })]);
   });
+
+  it('approves per the issue example only with MFA, denying with step-up advice without it', async () => {
+    const manager = { id: 'fm-eu', properties: { roles: ['finance_manager'], scope: 'invoice.write', region: 'EU', approval_limit: 10000 } };
+    const resource = { type: 'invoice', id: 'inv-3', properties: { region: 'EU', status: 'submitted', amount: 5000, owner: 'bob' } };
+    const withMfa = await readJson(await postJson(app, '/decide', { subject: manager, action: 'approve', resource, context: { mfa: true } }));
+    expect(withMfa).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P4-manager-approve-within-limit' }], advice: [] });
+    const without = await readJson(await postJson(app, '/decide', { subject: manager, action: 'approve', resource }));
+    expect(without).toMatchObject({
+      decision: 'deny',
+      reasons: [{ policy: 'invoices', rule: 'D3-approve-requires-mfa', effect: 'deny' }],
+      advice: [{ policy: 'invoices', rule: 'D3-approve-requires-mfa', advice: { step_up: 'mfa' } }],
+    });
+  });
+
+  it('explains on request: every rule of the type, with the checks that held', async () => {
+    const body = { subject: accountantEU, action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
+    const plain = await readJson(await postJson(app, '/decide', body));
+    expect(plain).not.toHaveProperty('explain');
+    const explained = await readJson(await postJson(app, '/decide?explain=true', body));
+    expect(explained.decision).toBe('permit');
+    const trace = explained.explain as { rule: string }[];
+    expect(trace.map((t) => t.rule).sort()).toEqual([
+      'D1-no-self-approval', 'D2-paid-is-immutable', 'D3-approve-requires-mfa',
+      'P1-admin-scope', 'P2-finance-read-own-region', 'P3-finance-write-own-region',
+      'P4-manager-approve-within-limit', 'P5-sales-read-own-department', 'P6-sales-write-own-department',
+    ]);
+    expect(trace.find((t) => t.rule === 'P2-finance-read-own-region')).toEqual({
+      policy: 'invoices', rule: 'P2-finance-read-own-region', effect: 'permit',
+      applied: true, action: true, roles: true, scopes: true, condition: { value: true },
+    });
+    expect(trace.find((t) => t.rule === 'P1-admin-scope')).toMatchObject({ applied: false, action: true, roles: null, scopes: false });
+  });
 });

@@ -17,6 +17,11 @@ export const fixtureCaseSchema = z.strictObject({
     rules: z.array(z.string()).optional(),
     /** Advice the decision must carry, compared exactly. */
     advice: z.array(properties).optional(),
+    /**
+     * Reason codes that must be among the reasons, e.g. `no_applicable_rule`. A condition
+     * error fails the case unless `condition_error` is listed: it means missing test data.
+     */
+    codes: z.array(z.string().min(1)).optional(),
   }),
 });
 

@@ -17,11 +17,25 @@ export async function jsonFilesIn(dir: string): Promise<string[]> {
     .sort();
 }
 
+/** Finds the rule an issue sits in, from the raw file, when the problem is not the id itself. */
+export type RuleLocator = (raw: unknown, path: readonly PropertyKey[]) => string | undefined;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+/** The id of `rules[i]` for an issue under it, as long as that id is a string. */
+const policyRuleAt: RuleLocator = (raw, path) => {
+  if (path[0] !== 'rules' || typeof path[1] !== 'number' || !isRecord(raw) || !Array.isArray(raw['rules'])) return undefined;
+  const rule: unknown = raw['rules'][path[1]];
+  return isRecord(rule) && typeof rule['id'] === 'string' ? rule['id'] : undefined;
+};
+
 /**
  * Reads and validates one JSON file against a schema. Pushes located issues and
  * returns undefined when the file is unusable.
  */
-export async function readJsonFile<T>(path: string, label: string, schema: ZodType<T>, issues: PolicyIssue[]): Promise<T | undefined> {
+export async function readJsonFile<T>(path: string, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): Promise<T | undefined> {
   let raw: unknown;
   try {
     raw = JSON.parse(await readFile(path, 'utf8'));
@@ -32,7 +46,8 @@ export async function readJsonFile<T>(path: string, label: string, schema: ZodTy
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      issues.push({ file: label, path: jsonPath(issue.path), message: issue.message });
+      const rule = ruleAt?.(raw, issue.path);
+      issues.push({ file: label, path: jsonPath(issue.path), message: issue.message, ...(rule !== undefined && { rule }) });
     }
     return undefined;
   }
@@ -56,9 +71,17 @@ export async function loadPolicyDir(dir: string): Promise<CompiledPolicySet> {
   const issues: PolicyIssue[] = [];
   const files: PolicyFile[] = [];
   for (const name of names) {
-    const policy = await readJsonFile(join(dir, name), name, policySchema, issues);
+    const policy = await readJsonFile(join(dir, name), name, policySchema, issues, policyRuleAt);
     if (policy !== undefined) files.push({ file: name, policy });
   }
-  if (issues.length > 0) throw new PolicyLoadError(issues);
-  return compilePolicies(files);
+  // The files that passed the schema are compiled even when others failed, so one run
+  // reports CEL and duplicate-id problems alongside the schema ones.
+  try {
+    const set = compilePolicies(files);
+    if (issues.length === 0) return set;
+  } catch (error) {
+    if (!(error instanceof PolicyLoadError)) throw error;
+    issues.push(...error.issues);
+  }
+  throw new PolicyLoadError(issues);
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Query } from '../decision/types.js';
+import type { Query, Reason } from '../decision/types.js';
 import { claimsToSubject } from '../token/claims.js';
 import type { CompiledPolicySet } from './compiled.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
@@ -18,7 +18,8 @@ export interface CaseResult {
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 
-function toQuery(request: FixtureCase['request']): Query {
+/** The query a fixture case asks, with the subject mapped from its claims as a token's would be. */
+export function fixtureQuery(request: FixtureCase['request']): Query {
   const action = typeof request.action === 'string' ? { name: request.action } : request.action;
   return {
     subject: claimsToSubject(request.subject.properties ?? empty, request.subject.type, request.subject.id),
@@ -28,13 +29,17 @@ function toQuery(request: FixtureCase['request']): Query {
   };
 }
 
-function ruleIds(reasons: readonly unknown[]): string[] {
-  return reasons.flatMap((r) => (typeof r === 'object' && r !== null && 'effect' in r && 'rule' in r ? [String(r.rule)] : []));
+function ruleIds(reasons: readonly Reason[]): string[] {
+  return reasons.flatMap((r) => ('effect' in r ? [r.rule] : []));
+}
+
+function codesOf(reasons: readonly Reason[]): string[] {
+  return reasons.flatMap((r) => ('code' in r ? [r.code] : []));
 }
 
 /** Runs one case against a compiled set; pure apart from the clock given. */
 export function runCase(set: CompiledPolicySet, file: string, testCase: FixtureCase, now: Date): CaseResult {
-  const verdict = evaluate(set, toQuery(testCase.request), now);
+  const verdict = evaluate(set, fixtureQuery(testCase.request), now);
   const problems: string[] = [];
   const { expect } = testCase;
   const decided = ruleIds(verdict.reasons);
@@ -43,6 +48,14 @@ export function runCase(set: CompiledPolicySet, file: string, testCase: FixtureC
   }
   const missing = (expect.rules ?? []).filter((rule) => !decided.includes(rule));
   if (missing.length > 0) problems.push(`expected deciding rules ${missing.join(', ')}, got [${decided.join(', ')}]`);
+  const codes = codesOf(verdict.reasons);
+  const expectedCodes = expect.codes ?? [];
+  const missingCodes = expectedCodes.filter((code) => !codes.includes(code));
+  if (missingCodes.length > 0) problems.push(`expected reason codes ${missingCodes.join(', ')}, got [${codes.join(', ')}]`);
+  if (codes.includes('condition_error') && !expectedCodes.includes('condition_error')) {
+    const errors = verdict.reasons.filter((r) => 'code' in r && r.code === 'condition_error');
+    problems.push(`unexpected condition error ${JSON.stringify(errors)}`);
+  }
   if (expect.advice !== undefined) {
     const advice = verdict.advice.map((a) => a.advice);
     if (JSON.stringify(advice) !== JSON.stringify(expect.advice)) {

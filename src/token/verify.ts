@@ -37,7 +37,9 @@ function describe(error: unknown): string {
   if (error instanceof errors.JWKSNoMatchingKey) return 'no matching key in the key set';
   if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
   if (error instanceof errors.JOSEError) return `${error.code}: ${error.message}`;
-  return 'malformed token';
+  // A key server that cannot be reached fails inside fetch, with its TypeError, not a JOSEError.
+  if (error instanceof TypeError && error.message === 'fetch failed') return 'key set unavailable';
+  return 'token could not be verified';
 }
 
 function hasAudience(value: unknown, accepted: readonly string[]): boolean {

@@ -1,0 +1,125 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startServer, type ServerProcess } from './helpers/process.js';
+import { tempDir } from './helpers/tmp.js';
+
+const issuer = 'https://idp.example';
+const audience = 'invoice-api';
+const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+
+async function readJsonFile(path: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+}
+
+describe('pdp keys and pdp token (process)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = join(await tempDir(), 'dev-keys');
+    const run = await runCli(['keys', dir]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^wrote .*jwks\.json and .*private\.jwk\.json \(ES256, kid [\w-]{43}\)\n$/);
+  });
+
+  it('writes a public JWKS and an owner-only private JWK with the same kid', async () => {
+    const jwks = await readJsonFile(join(dir, 'jwks.json'));
+    const priv = await readJsonFile(join(dir, 'private.jwk.json'));
+    expect(jwks.keys).toEqual([{ kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String), kid: priv.kid, alg: 'ES256', use: 'sig' }]);
+    expect(priv).toMatchObject({ kty: 'EC', d: expect.any(String), alg: 'ES256' });
+    expect((await stat(join(dir, 'private.jwk.json'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('never overwrites existing keys', async () => {
+    const before = await readFile(join(dir, 'private.jwk.json'), 'utf8');
+    const run = await runCli(['keys', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('EEXIST');
+    expect(await readFile(join(dir, 'private.jwk.json'), 'utf8')).toBe(before);
+  });
+
+  it('prints a token that verifies against the JWKS, with the claims, issuer, audience and ttl', async () => {
+    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify(claims), '--ttl', '600']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const token = run.stdout.trim();
+    const keys = createLocalJWKSet(await readJsonFile(join(dir, 'jwks.json')) as never);
+    const { payload } = await jwtVerify(token, keys, { issuer, audience, algorithms: ['ES256'] });
+    expect(payload).toMatchObject({ ...claims, iss: issuer, aud: audience });
+    expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(600);
+    expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'ES256', typ: 'JWT', kid: expect.any(String) });
+  });
+
+  it('defaults the ttl to an hour and the claims to none', async () => {
+    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience]);
+    const payload = JSON.parse(Buffer.from(run.stdout.trim().split('.')[1] ?? '', 'base64url').toString()) as Record<string, number>;
+    expect(Object.keys(payload).sort()).toEqual(['aud', 'exp', 'iat', 'iss']);
+    expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(3600);
+  });
+
+  it.each([
+    ['no --iss', ['--aud', audience], 'token needs --key, --iss and --aud'],
+    ['claims that are not JSON', ['--iss', issuer, '--aud', audience, '--claims', '{sub:'], '--claims is not valid JSON'],
+    ['claims that are not an object', ['--iss', issuer, '--aud', audience, '--claims', '[1]'], '--claims must be a JSON object'],
+    ['a ttl that is not a number', ['--iss', issuer, '--aud', audience, '--ttl', '1h'], '--ttl must be a positive whole number'],
+    ['an unknown option', ['--iss', issuer, '--aud', audience, '--alg', 'none'], "Unknown option '--alg'"],
+  ])('exits 2 with usage for %s', async (_, args, message) => {
+    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), ...args]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).toContain('usage: pdp');
+    expect(run.stdout).toBe('');
+  });
+
+  it('exits 1 when the key file is missing, and 2 when it holds no private key', async () => {
+    const missing = await runCli(['token', '--key', join(dir, 'nope.json'), '--iss', issuer, '--aud', audience]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('ENOENT');
+    const publicOnly = await runCli(['token', '--key', join(dir, 'jwks.json'), '--iss', issuer, '--aud', audience]);
+    expect(publicOnly.code).toBe(2);
+    expect(publicOnly.stderr).toContain('holds no private key');
+  });
+
+  it('exits 2 for keys without a directory', async () => {
+    const run = await runCli(['keys']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('keys needs a directory');
+  });
+});
+
+describe("README's quick start with a real token, through the server process", () => {
+  let dir: string;
+  let server: ServerProcess;
+  beforeAll(async () => {
+    dir = join(await tempDir(), 'dev-keys');
+    expect((await runCli(['keys', dir])).code).toBe(0);
+    server = await startServer({ JWKS_FILE: join(dir, 'jwks.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: audience });
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  async function decide(token: string, resource: object) {
+    const res = await fetch(`${server.url}/decide`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, action: 'read', resource }),
+    });
+    expect(res.status).toBe(200);
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  it('permits with a token from `pdp token`, and denies per policy and for a bad token', async () => {
+    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify(claims)]);
+    const token = run.stdout.trim();
+    const eu = { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } };
+    expect(await decide(token, eu)).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
+    expect(await decide(token, { ...eu, properties: { ...eu.properties, region: 'US' } })).toMatchObject({ decision: 'deny' });
+    const other = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', 'https://other', '--aud', audience, '--claims', JSON.stringify(claims)]);
+    expect(await decide(other.stdout.trim(), eu)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token' }] });
+  });
+
+  it('answers /healthz and /readyz', async () => {
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${server.url}/readyz`)).json()).toMatchObject({ status: 'ready' });
+  });
+});

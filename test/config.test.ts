@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { runServerToExit } from './helpers/process.js';
+
+function problems(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message.split('\n').slice(1).map((line) => line.trim());
+  }
+  throw new Error('expected the configuration to be rejected');
+}
+
+describe('loadConfig', () => {
+  it('applies the defaults to an empty environment', () => {
+    expect(loadConfig({})).toMatchObject({
+      PORT: 8080,
+      POLICY_DIR: './policies',
+      MAX_BODY_BYTES: 1024 * 1024,
+      JWT_ALGORITHMS: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      JWT_AUDIENCE: [],
+    });
+  });
+
+  it('splits comma lists and trims them', () => {
+    const config = loadConfig({ JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: ' a , b,', JWT_ALGORITHMS: 'ES256, EdDSA' });
+    expect(config.JWT_AUDIENCE).toEqual(['a', 'b']);
+    expect(config.JWT_ALGORITHMS).toEqual(['ES256', 'EdDSA']);
+  });
+
+  it('reports every problem at once, field problems and cross-field problems together', () => {
+    expect(problems({ PORT: 'eighty', JWKS_FILE: 'keys.json', JWT_ALGORITHMS: 'none,HS256,ES256' })).toEqual([
+      expect.stringMatching(/^PORT: /),
+      'JWT_ISSUER: required when a key set is configured',
+      'JWT_AUDIENCE: required when a key set is configured',
+      'JWT_ALGORITHMS: "none" is never accepted',
+      'JWT_ALGORITHMS: HS256 (HMAC) needs JWT_ALLOW_HMAC=true',
+    ]);
+  });
+
+  it('rejects ports out of range and bad numbers', () => {
+    expect(problems({ PORT: '70000' })).toEqual([expect.stringMatching(/^PORT: /)]);
+    expect(problems({ PORT: '80.5', MAX_BODY_BYTES: '10' })).toEqual([
+      expect.stringMatching(/^PORT: /),
+      expect.stringMatching(/^MAX_BODY_BYTES: /),
+    ]);
+  });
+
+  it('accepts HMAC only when explicitly allowed, and never none', () => {
+    const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
+    expect(loadConfig({ ...keyed, JWT_ALGORITHMS: 'HS256', JWT_ALLOW_HMAC: 'true' }).JWT_ALGORITHMS).toEqual(['HS256']);
+    expect(problems({ ...keyed, JWT_ALGORITHMS: 'NONE', JWT_ALLOW_HMAC: 'true' })).toEqual(['JWT_ALGORITHMS: "none" is never accepted']);
+  });
+
+  it('refuses both a key file and a key URL, and a URL that is not one', () => {
+    const keyed = { JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
+    expect(problems({ ...keyed, JWKS_FILE: 'k.json', JWKS_URL: 'https://idp/jwks' })).toEqual(['JWKS_URL: set JWKS_FILE or JWKS_URL, not both']);
+    expect(problems({ ...keyed, JWKS_URL: 'not a url' })).toEqual([expect.stringMatching(/^JWKS_URL: /)]);
+  });
+});
+
+describe('the server process at start', () => {
+  it('exits non-zero listing every configuration problem', async () => {
+    const run = await runServerToExit({ PORT: 'x', JWKS_URL: 'https://idp.example/jwks' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('PORT:');
+    expect(run.stderr).toContain('JWT_ISSUER: required');
+    expect(run.stderr).toContain('JWT_AUDIENCE: required');
+  });
+});

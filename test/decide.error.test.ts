@@ -1,0 +1,183 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { listen, rawPost, type Listening } from './helpers/server.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+const subject = { id: 'u1', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
+const valid = { subject, action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { region: 'EU' } } };
+
+async function expectProblem(res: Response, status: number, code: string): Promise<Record<string, unknown>> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toBe('application/problem+json');
+  const body = await readJson(res);
+  expect(body).toMatchObject({ type: `urn:invoice-pdp:problem:${code}`, status, title: expect.any(String), detail: expect.any(String) });
+  expect(body.requestId).toEqual(res.headers.get('x-request-id'));
+  expect(body.requestId).toMatch(/\S/);
+  return body;
+}
+
+describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp());
+  });
+
+  it.each([
+    ['a truncated object', '{"action": "read",'],
+    ['an empty body', ''],
+    ['a bare word', 'permit'],
+    ['trailing garbage', '{"action":"read"} x'],
+  ])('400 malformed_json for %s, at path $', async (_, body) => {
+    const problem = await expectProblem(await postJson(app, '/decide', body), 400, 'malformed_json');
+    expect(problem.errors).toEqual([{ path: '$', message: 'not valid JSON' }]);
+  });
+
+  it.each([
+    ['a missing action', { ...valid, action: undefined }, ['$.action']],
+    ['a missing resource', { ...valid, resource: undefined }, ['$.resource']],
+    ['a missing resource type', { ...valid, resource: { id: 'x' } }, ['$.resource.type']],
+    ['an empty action', { ...valid, action: '' }, ['$.action']],
+    ['a numeric action', { ...valid, action: 7 }, ['$.action']],
+    ['an action object', { ...valid, action: { name: 'read' } }, ['$.action']],
+    ['resource properties as a string', { ...valid, resource: { type: 'invoice', properties: 'EU' } }, ['$.resource.properties']],
+    ['context as an array', { ...valid, context: [true] }, ['$.context']],
+    ['a numeric subject id', { ...valid, subject: { id: 7 } }, ['$.subject.id']],
+    ['subject properties as null', { ...valid, subject: { id: 'u1', properties: null } }, ['$.subject.properties']],
+    ['a numeric token', { ...valid, subject: undefined, token: 42 }, ['$.token']],
+    ['an empty token', { ...valid, subject: undefined, token: '' }, ['$.token']],
+    ['several wrong fields at once', { action: 1, resource: { type: 2 }, subject }, ['$.action', '$.resource.type']],
+  ])('400 invalid_request for %s, naming the path', async (_, body, paths) => {
+    const problem = await expectProblem(await postJson(app, '/decide', body), 400, 'invalid_request');
+    expect((problem.errors as { path: string }[]).map((e) => e.path)).toEqual(paths);
+    expect(problem.detail).toContain(paths[0]);
+  });
+
+  it.each([
+    ['an array', [valid]],
+    ['null', null],
+    ['a string', '"read"'],
+    ['a number', '42'],
+  ])('400 invalid_request for a body that is %s, at path $', async (_, body) => {
+    const problem = await expectProblem(await postJson(app, '/decide', body === null ? 'null' : body), 400, 'invalid_request');
+    expect(problem.errors).toEqual([{ path: '$', message: expect.any(String) }]);
+  });
+
+  it('400 when both token and subject are given, pointing at subject', async () => {
+    const problem = await expectProblem(await postJson(app, '/decide', { ...valid, token: 'abc' }), 400, 'invalid_request');
+    expect(problem.errors).toEqual([{ path: '$.subject', message: 'give exactly one of "token" or "subject"' }]);
+  });
+
+  it('400 when neither token nor subject is given, pointing at token', async () => {
+    const problem = await expectProblem(await postJson(app, '/decide', { ...valid, subject: undefined }), 400, 'invalid_request');
+    expect(problem.errors).toEqual([{ path: '$.token', message: 'give exactly one of "token" or "subject"' }]);
+  });
+
+  it.each([
+    ['text/plain', 'text/plain'],
+    ['form data', 'application/x-www-form-urlencoded'],
+    ['a json look-alike', 'application/jsonp'],
+    ['xml', 'application/xml'],
+  ])('415 for %s', async (_, type) => {
+    const res = await app.request('/decide', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(valid) });
+    await expectProblem(res, 415, 'unsupported_media_type');
+  });
+
+  it('415 without a content type', async () => {
+    const req = new Request('http://pdp.test/decide', { method: 'POST', body: new TextEncoder().encode(JSON.stringify(valid)) });
+    expect(req.headers.get('content-type')).toBeNull();
+    await expectProblem(await app.request(req), 415, 'unsupported_media_type');
+  });
+
+  it.each([
+    ['a charset parameter', 'application/json; charset=utf-8'],
+    ['upper case', 'Application/JSON'],
+    ['a +json suffix', 'application/vnd.api+json'],
+  ])('accepts JSON with %s', async (_, type) => {
+    const res = await app.request('/decide', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(valid) });
+    expect(res.status).toBe(200);
+    expect((await readJson(res)).decision).toBe('permit');
+  });
+
+  it('404 problem for an unknown route, with the path and request id', async () => {
+    const res = await app.request('/decisions', { headers: { 'x-request-id': 'req-404' } });
+    const problem = await expectProblem(res, 404, 'not_found');
+    expect(problem).toMatchObject({ instance: '/decisions', requestId: 'req-404', detail: 'no route for GET /decisions' });
+  });
+
+  it.each([
+    ['GET', '/decide'],
+    ['PUT', '/decide'],
+    ['DELETE', '/decide'],
+    ['PATCH', '/decide'],
+    ['POST', '/healthz'],
+    ['DELETE', '/readyz'],
+  ])('%s %s (a wrong method) is a 4xx problem', async (method, path) => {
+    const res = await app.request(path, { method, headers: { 'content-type': 'application/json' }, ...(method !== 'GET' && { body: '{}' }) });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+  });
+
+  it('HEAD and OPTIONS never 500', async () => {
+    for (const [method, path] of [['HEAD', '/healthz'], ['HEAD', '/decide'], ['OPTIONS', '/decide']] as const) {
+      const res = await app.request(path, { method });
+      expect(res.status, `${method} ${path}`).toBeLessThan(500);
+    }
+  });
+});
+
+describe('POST /decide over a socket: the body limit', () => {
+  const limit = 4096;
+  let server: Listening;
+  beforeAll(async () => {
+    const { app } = await buildTestApp({ app: { maxBodyBytes: limit } });
+    server = await listen(app);
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  const padded = (size: number) => {
+    const body = JSON.stringify({ ...valid, context: { pad: '' } });
+    return JSON.stringify({ ...valid, context: { pad: 'x'.repeat(size - body.length) } });
+  };
+
+  it('413 problem for a body over the limit sent with content-length', async () => {
+    const res = await fetch(`${server.url}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: padded(limit + 1) });
+    const problem = await expectProblem(res, 413, 'payload_too_large');
+    expect(problem.detail).toBe(`body larger than ${limit} bytes`);
+  });
+
+  it('413 problem for a chunked body over the limit (no content-length)', async () => {
+    const body = padded(limit * 3);
+    const chunks = [body.slice(0, 1000), body.slice(1000, 5000), body.slice(5000)];
+    const res = await rawPost(`${server.url}/decide`, chunks, { 'content-type': 'application/json' });
+    expect(res.status).toBe(413);
+    expect(res.headers['content-type']).toBe('application/problem+json');
+    expect(res.headers['transfer-encoding']).toBeUndefined();
+    expect(JSON.parse(res.body)).toMatchObject({ status: 413, requestId: res.headers['x-request-id'] });
+  });
+
+  it('accepts a body of exactly the limit, chunked or not', async () => {
+    const body = padded(limit);
+    expect(Buffer.byteLength(body)).toBe(limit);
+    const sized = await fetch(`${server.url}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(sized.status).toBe(200);
+    const chunked = await rawPost(`${server.url}/decide`, [body.slice(0, 100), body.slice(100)], { 'content-type': 'application/json' });
+    expect(chunked.status).toBe(200);
+    expect(JSON.parse(chunked.body)).toMatchObject({ decision: 'permit' });
+  });
+
+  it('counts bytes, not characters', async () => {
+    const body = JSON.stringify({ ...valid, context: { pad: 'é'.repeat(limit / 2) } });
+    const res = await fetch(`${server.url}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(res.status).toBe(413);
+  });
+
+  it('a malformed chunked body is a 400, not a 500', async () => {
+    const res = await rawPost(`${server.url}/decide`, ['{"action":', '"read"'], { 'content-type': 'application/json' });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:malformed_json' });
+  });
+});

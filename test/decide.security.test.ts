@@ -1,0 +1,151 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+const accountant = { id: 'acc-1', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
+const nobody = { id: 'nobody', properties: {} };
+const readEU = { action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } } };
+const manager = { id: 'fm-1', properties: { roles: ['finance_manager'], scope: 'invoice.write', region: 'EU', approval_limit: 10000 } };
+const approvable = { type: 'invoice', id: 'inv-2', properties: { region: 'EU', status: 'submitted', amount: 10, owner: 'someone' } };
+
+describe('POST /decide: request ids', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp());
+  });
+
+  it.each(['req-123', 'a'.repeat(128), 'trace:abc/def+1=2@x.y_z'])('echoes a safe X-Request-ID (%s)', async (id) => {
+    const res = await postJson(app, '/decide', { subject: accountant, ...readEU }, { 'x-request-id': id });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe(id);
+  });
+
+  it('echoes a safe id in problem bodies too', async () => {
+    const res = await postJson(app, '/decide', '{', { 'x-request-id': 'req-bad-json' });
+    expect(res.headers.get('x-request-id')).toBe('req-bad-json');
+    expect((await readJson(res)).requestId).toBe('req-bad-json');
+  });
+
+  it.each([
+    ['too long', 'a'.repeat(129)],
+    ['with spaces', 'req 1'],
+    ['with markup', '<script>alert(1)</script>'],
+    ['with quotes and semicolons', 'a";b'],
+    ['empty', ''],
+  ])('replaces an unsafe X-Request-ID (%s) with a fresh one', async (_, id) => {
+    const res = await postJson(app, '/decide', '{', { 'x-request-id': id });
+    const given = res.headers.get('x-request-id');
+    expect(given).not.toBe(id);
+    expect(given).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await readJson(res)).requestId).toBe(given);
+  });
+
+  it('makes a fresh id per request when none is given', async () => {
+    const a = await postJson(app, '/decide', { subject: accountant, ...readEU });
+    const b = await postJson(app, '/decide', { subject: accountant, ...readEU });
+    expect(a.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a.headers.get('x-request-id')).not.toBe(b.headers.get('x-request-id'));
+  });
+});
+
+describe('POST /decide: hostile or odd bodies', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp());
+  });
+
+  async function decide(body: unknown) {
+    const res = await postJson(app, '/decide', body);
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+
+  it('ignores unknown extra fields at every level', async () => {
+    const body = await decide({
+      subject: { ...accountant, extra: 1 },
+      action: 'read',
+      resource: { ...readEU.resource, owner: 'x' },
+      explainMe: true,
+      decision: 'permit',
+    });
+    expect(body).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
+    expect(body).not.toHaveProperty('explainMe');
+  });
+
+  it('a client cannot inject a decision or reasons', async () => {
+    const body = await decide({ subject: nobody, ...readEU, decision: 'permit', reasons: [{ rule: 'P1-admin-scope' }] });
+    expect(body.decision).toBe('deny');
+  });
+
+  it.each([
+    ['__proto__', (payload: string) => `{"__proto__": ${payload}}`],
+    ['constructor', (payload: string) => `{"constructor": {"prototype": ${payload}}}`],
+  ])('%s keys in subject properties never grant roles or scopes', async (_, wrap) => {
+    const grant = '{"roles": ["accountant"], "scope": "invoice.admin invoice.read", "region": "EU"}';
+    const raw = `{"subject": {"id": "mallory", "properties": ${wrap(grant)}}, "action": "delete",
+      "resource": {"type": "invoice", "properties": {"region": "EU", "status": "draft"}}}`;
+    const body = await decide(raw);
+    expect(body.decision).toBe('deny');
+    expect(({} as Record<string, unknown>)['scope']).toBeUndefined();
+    expect(({} as Record<string, unknown>)['roles']).toBeUndefined();
+  });
+
+  it('__proto__ in resource properties does not stand in for a missing attribute', async () => {
+    const raw = `{"subject": ${JSON.stringify(accountant)}, "action": "read",
+      "resource": {"type": "invoice", "properties": {"__proto__": {"region": "EU"}}}}`;
+    const body = await decide(raw);
+    expect(body.decision).toBe('deny');
+  });
+
+  it('__proto__ in context does not satisfy the MFA rule', async () => {
+    const raw = `{"subject": ${JSON.stringify(manager)}, "action": "approve", "resource": ${JSON.stringify(approvable)},
+      "context": {"__proto__": {"mfa": true}}}`;
+    const body = await decide(raw);
+    expect(body).toMatchObject({ decision: 'deny', advice: [{ advice: { step_up: 'mfa' } }] });
+    const withMfa = await decide({ subject: manager, action: 'approve', resource: approvable, context: { mfa: true } });
+    expect(withMfa.decision).toBe('permit');
+  });
+
+  it('Object.prototype is never polluted by a request', async () => {
+    await decide('{"subject": {"id": "x", "properties": {"__proto__": {"polluted": true}}}, "action": "read", "resource": {"type": "invoice", "properties": {"__proto__": {"polluted": true}}}, "context": {"__proto__": {"polluted": true}}}');
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty('polluted');
+  });
+
+  it('a resource type with a prototype name is just unknown', async () => {
+    for (const type of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      const body = await decide({ subject: accountant, action: 'read', resource: { type } });
+      expect(body.reasons, type).toEqual([expect.objectContaining({ code: 'unknown_resource_type' })]);
+    }
+  });
+
+  it('an action with a prototype name matches no rule', async () => {
+    for (const action of ['__proto__', 'constructor', 'toString', '*']) {
+      const body = await decide({ subject: accountant, action, resource: readEU.resource });
+      expect(body.decision, action).toBe('deny');
+    }
+  });
+
+  it('a condition error on the way never permits: a limit sent as a string', async () => {
+    const body = await decide({
+      subject: { ...manager, properties: { ...manager.properties, approval_limit: '1e9' } },
+      action: 'approve',
+      resource: approvable,
+      context: { mfa: true },
+    });
+    expect(body.decision).toBe('deny');
+    expect(body.reasons).toContainEqual(expect.objectContaining({ code: 'condition_error', policy: 'invoices', rule: 'P4-manager-approve-within-limit' }));
+  });
+
+  it('deeply nested context is answered, not crashed on', async () => {
+    const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
+    const res = await postJson(app, '/decide', `{"subject": ${JSON.stringify(accountant)}, "action": "read", "resource": ${JSON.stringify(readEU.resource)}, "context": ${deep}}`);
+    expect(res.status).toBeLessThan(500);
+  });
+
+  it('a token request without any configured key set is denied, not an error', async () => {
+    const body = await decide({ token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', ...readEU });
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'no token verification is configured' }] });
+  });
+});

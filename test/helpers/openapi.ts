@@ -1,0 +1,98 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
+import { newAjv } from './ajv.js';
+
+export const openapiPath = resolve(import.meta.dirname, '../../openapi.yaml');
+
+type Json = Record<string, unknown>;
+
+function isJson(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `~` and `/` escaped for a JSON pointer segment. */
+function pointerSegment(segment: string): string {
+  return segment.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+/** A Hono route path (`/items/:id`) as an OpenAPI path template (`/items/{id}`). */
+export function openapiPathOf(honoPath: string): string {
+  return honoPath.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, '{$1}');
+}
+
+/** openapi.yaml, ready to check real responses against. */
+export interface Contract {
+  /** Every documented operation, as `METHOD /path/{template}`. */
+  readonly operations: readonly string[];
+  /**
+   * Problems with `res` as the answer of `METHOD path`: an undocumented status or content
+   * type, or a body the documented schema rejects. Empty when the response conforms.
+   */
+  check(method: string, path: string, res: Response): Promise<string[]>;
+  /** Problems with `res` as the answer to a route the service does not serve (NotFound). */
+  checkUnrouted(res: Response): Promise<string[]>;
+}
+
+/** Loads openapi.yaml and compiles its schemas with ajv (JSON Schema 2020-12, as OpenAPI 3.1). */
+export async function loadContract(file = openapiPath): Promise<Contract> {
+  const doc: unknown = parse(await readFile(file, 'utf8'));
+  if (!isJson(doc) || !isJson(doc['paths'])) throw new Error(`${file}: no paths`);
+  const paths = doc['paths'];
+  // OpenAPI keywords such as `example` are not JSON Schema; strict mode would refuse them.
+  const ajv = newAjv({ strict: false });
+  ajv.addSchema(doc, 'openapi');
+
+  const operations = Object.entries(paths).flatMap(([path, item]) =>
+    isJson(item) ? Object.keys(item).filter((k) => ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'].includes(k)).map((m) => `${m.toUpperCase()} ${path}`) : [],
+  );
+
+  /** Follows a `$ref: '#/components/responses/X'` to the response object and its pointer. */
+  function responseAt(pointer: string, response: unknown): { pointer: string; response: Json } | undefined {
+    if (!isJson(response)) return undefined;
+    const ref = response['$ref'];
+    if (typeof ref !== 'string') return { pointer, response };
+    const target = ref.replace(/^#/, '').split('/').slice(1).reduce<unknown>((node, key) => (isJson(node) ? node[key.replaceAll('~1', '/').replaceAll('~0', '~')] : undefined), doc);
+    return responseAt(ref.replace(/^#/, ''), target);
+  }
+
+  async function checkAgainst(label: string, pointer: string, response: Json, res: Response): Promise<string[]> {
+    const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
+    const content = response['content'];
+    if (!isJson(content)) return res.status === 204 ? [] : [`${label}: no content documented for ${res.status}`];
+    if (!isJson(content[mediaType])) return [`${label}: content type "${mediaType}" not documented for ${res.status} (documented: ${Object.keys(content).join(', ')})`];
+    const text = await res.text();
+    let body: unknown = text;
+    if (/[/+]json$/.test(mediaType)) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return [`${label}: body is not JSON: ${text.slice(0, 200)}`];
+      }
+    }
+    const validate = ajv.getSchema(`openapi#${pointer}/content/${pointerSegment(mediaType)}/schema`);
+    if (validate === undefined) return [`${label}: no schema for ${mediaType}`];
+    if (validate(body)) return [];
+    return (validate.errors ?? []).map((e) => `${label}: body${e.instancePath} ${e.message ?? 'invalid'} ${JSON.stringify(e.params)}`);
+  }
+
+  return {
+    operations,
+    async check(method, path, res) {
+      const label = `${method} ${path} → ${res.status}`;
+      const operation = isJson(paths[path]) ? paths[path][method.toLowerCase()] : undefined;
+      if (!isJson(operation) || !isJson(operation['responses'])) return [`${label}: operation not documented`];
+      const responses = operation['responses'];
+      const status = String(res.status) in responses ? String(res.status) : 'default';
+      const base = `/paths/${pointerSegment(path)}/${method.toLowerCase()}/responses/${status}`;
+      const found = responseAt(base, responses[status]);
+      if (found === undefined) return [`${label}: status not documented (documented: ${Object.keys(responses).join(', ')})`];
+      return checkAgainst(label, found.pointer, found.response, res);
+    },
+    async checkUnrouted(res) {
+      const found = responseAt('/components/responses/NotFound', { $ref: '#/components/responses/NotFound' });
+      if (found === undefined) return ['components/responses/NotFound is not documented'];
+      return checkAgainst(`unrouted → ${res.status}`, found.pointer, found.response, res);
+    },
+  };
+}

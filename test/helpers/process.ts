@@ -1,0 +1,70 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+export const repoRoot = resolve(import.meta.dirname, '../..');
+export const cliPath = resolve(repoRoot, 'dist/cli/main.js');
+export const serverPath = resolve(repoRoot, 'dist/main.js');
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the compiled CLI (`npm run build` first) as a process and collects its output. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return new Promise((done) => {
+    execFile(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 15_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A server process started by `startServer`. */
+export interface ServerProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the compiled server (`dist/main.js`) on a free port and resolves once it logs that it
+ * listens. Rejects with the process's output when it exits first.
+ */
+export function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [serverPath], {
+    cwd: repoRoot,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let output = '';
+  return new Promise((ready, fail) => {
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      output += chunk;
+      const port = /"port":(\d+)/.exec(output)?.[1];
+      if (port !== undefined && output.includes('invoice-pdp listening')) {
+        ready({
+          url: `http://127.0.0.1:${port}`,
+          child,
+          stop: () => new Promise((stopped) => {
+            child.once('exit', () => stopped());
+            child.kill('SIGTERM');
+          }),
+        });
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`server exited with ${String(code)} before listening:\n${output}`)));
+  });
+}
+
+/** Runs the compiled server with `env` and waits for it to exit (for start-up failures). */
+export function runServerToExit(env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return new Promise((done) => {
+    execFile(process.execPath, [serverPath], { cwd: repoRoot, env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env }, timeout: 15_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+      done({ code, stdout, stderr });
+    });
+  });
+}

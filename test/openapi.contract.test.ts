@@ -1,0 +1,82 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, postJson } from './helpers/app.js';
+import { loadContract, openapiPathOf, type Contract } from './helpers/openapi.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+const accountant = { id: 'acc-1', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
+const manager = { id: 'fm-1', properties: { roles: ['finance_manager'], scope: 'invoice.write', region: 'EU', approval_limit: 10000 } };
+const invoice = { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU', status: 'submitted', amount: 10, owner: 'x' } };
+const json = { 'content-type': 'application/json' };
+
+/**
+ * Real requests whose answers must match openapi.yaml: [what, METHOD, documented path, send].
+ * A new endpoint adds one line per answer it can give.
+ */
+const documented: [string, string, string, (app: App) => Response | Promise<Response>][] = [
+  ['permit', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice })],
+  ['deny with no applicable rule', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 'delete', resource: invoice })],
+  ['deny with advice', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: manager, action: 'approve', resource: invoice })],
+  ['deny with a condition error', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: manager, action: 'approve', resource: { type: 'invoice' } })],
+  ['deny for an unknown resource type', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 'read', resource: { type: 'payment' } })],
+  ['invalid_token deny', 'POST', '/decide', (app) => postJson(app, '/decide', { token: 'not-a-jwt', action: 'read', resource: invoice })],
+  ['explain', 'POST', '/decide', (app) => postJson(app, '/decide?explain=true', { subject: manager, action: 'approve', resource: invoice, context: { mfa: 'yes' } })],
+  ['400 malformed JSON', 'POST', '/decide', (app) => postJson(app, '/decide', '{')],
+  ['400 invalid field', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 7, resource: invoice })],
+  ['413 too large', 'POST', '/decide', (app) => postJson(app, '/decide', `"${'x'.repeat(1024 * 1024)}"`)],
+  ['415 text/plain', 'POST', '/decide', (app) => app.request('/decide', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' })],
+  ['alive', 'GET', '/healthz', (app) => app.request('/healthz')],
+  ['ready', 'GET', '/readyz', (app) => app.request('/readyz')],
+];
+
+/** Requests the service does not route: answered with the documented NotFound problem. */
+const unrouted: [string, (app: App) => Response | Promise<Response>][] = [
+  ['unknown path', (app) => app.request('/nope')],
+  ['GET on a POST route', (app) => app.request('/decide')],
+  ['POST on a GET route', (app) => app.request('/healthz', { method: 'POST', headers: json, body: '{}' })],
+];
+
+describe('openapi.yaml matches what the service answers', () => {
+  let app: App;
+  let contract: Contract;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp());
+    contract = await loadContract();
+  });
+
+  it.each(documented)('%s: %s %s', async (_, method, path, send) => {
+    expect(await contract.check(method, path, await send(app))).toEqual([]);
+  });
+
+  it.each(unrouted)('%s: the NotFound problem', async (_, send) => {
+    const res = await send(app);
+    expect(res.status).toBe(404);
+    expect(await contract.checkUnrouted(res)).toEqual([]);
+  });
+
+  it('documents every route the app serves, and serves every documented route', () => {
+    const served = app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${openapiPathOf(r.path)}`);
+    expect([...new Set(served)].sort()).toEqual([...contract.operations].sort());
+  });
+
+  it('exercises every documented operation above', () => {
+    const exercised = new Set(documented.map(([, method, path]) => `${method} ${path}`));
+    expect(contract.operations.filter((op) => !exercised.has(op))).toEqual([]);
+  });
+
+  it('catches drift: an undocumented field, status or content type is reported', async () => {
+    const decision = { decision: 'deny', reasons: [], advice: [], decisionId: 'd', policyVersion: 'v' };
+    const conforming = new Response(JSON.stringify(decision), { headers: { 'content-type': 'application/json' } });
+    expect(await contract.check('POST', '/decide', conforming)).toEqual([]);
+    const extraField = new Response(JSON.stringify({ ...decision, cached: true }), { headers: { 'content-type': 'application/json' } });
+    expect(await contract.check('POST', '/decide', extraField)).toEqual([expect.stringContaining('additionalProperty')]);
+    const wrongStatus = new Response('{}', { status: 418, headers: { 'content-type': 'application/json' } });
+    expect(await contract.check('POST', '/decide', wrongStatus)).toEqual([expect.stringContaining('status not documented')]);
+    const wrongType = new Response('ok', { headers: { 'content-type': 'text/plain' } });
+    expect(await contract.check('GET', '/healthz', wrongType)).toEqual([expect.stringContaining('content type "text/plain" not documented')]);
+    const badDecision = new Response(JSON.stringify({ ...decision, decision: 'maybe' }), { headers: { 'content-type': 'application/json' } });
+    expect(await contract.check('POST', '/decide', badDecision)).toEqual([expect.stringContaining('/decision')]);
+    const badDate = new Response(JSON.stringify({ status: 'ready', policies: { version: 'v', rules: 1, loadedAt: 'yesterday' } }), { headers: { 'content-type': 'application/json' } });
+    expect(await contract.check('GET', '/readyz', badDate)).toEqual([expect.stringContaining('format')]);
+  });
+});

@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { PolicyLoadError, type PolicyIssue } from '../src/policy/errors.js';
+import { loadPolicyDir } from '../src/policy/load.js';
+import { runCli, runServerToExit } from './helpers/process.js';
+import { tempDir } from './helpers/tmp.js';
+
+const readRule = { id: 'read', effect: 'permit', actions: ['read'] };
+
+function policy(rules: readonly unknown[], extra: Record<string, unknown> = {}) {
+  return { id: 'things', resource: 'thing', rules, ...extra };
+}
+
+async function loadIssues(files: Readonly<Record<string, unknown>>): Promise<readonly PolicyIssue[]> {
+  const dir = await tempDir(files);
+  const error: unknown = await loadPolicyDir(dir).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(PolicyLoadError);
+  return (error as PolicyLoadError).issues;
+}
+
+describe('loadPolicyDir rejects a bad policy directory', () => {
+  it('invalid JSON, naming the file', async () => {
+    const issues = await loadIssues({ 'a.json': '{ "id": "a", ' });
+    expect(issues).toEqual([{ file: 'a.json', path: '$', message: expect.stringMatching(/^not valid JSON: /) }]);
+  });
+
+  it('an unknown field in a rule (a typo), with its path and rule id', async () => {
+    const issues = await loadIssues({ 'a.json': policy([readRule, { ...readRule, id: 'r2', condtion: 'true' }]) });
+    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[1]', rule: 'r2', message: expect.stringContaining('condtion') }]);
+  });
+
+  it('an unknown field at the top of a policy', async () => {
+    const issues = await loadIssues({ 'a.json': policy([readRule], { resources: 'x' }) });
+    expect(issues).toEqual([{ file: 'a.json', path: '$', message: expect.stringContaining('resources') }]);
+  });
+
+  it('wrong types, each with its own path and rule id', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'r1', effect: 'allow', actions: ['read'] },
+        { id: 'r2', effect: 'permit', actions: 'read' },
+        { id: 'r3', effect: 'permit', actions: ['read'], roles: [] },
+      ]),
+    });
+    expect(issues).toEqual([
+      { file: 'a.json', path: '$.rules[0].effect', rule: 'r1', message: expect.stringContaining('permit') },
+      { file: 'a.json', path: '$.rules[1].actions', rule: 'r2', message: expect.stringContaining('array') },
+      { file: 'a.json', path: '$.rules[2].roles', rule: 'r3', message: expect.any(String) },
+    ]);
+  });
+
+  it('a missing rule id, located by path alone', async () => {
+    const issues = await loadIssues({ 'a.json': policy([{ effect: 'permit', actions: ['read'] }]) });
+    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].id', message: expect.any(String) }]);
+  });
+
+  it('a duplicate policy id across files, naming both files', async () => {
+    const issues = await loadIssues({ 'a.json': policy([readRule]), 'b.json': policy([readRule]) });
+    expect(issues).toEqual([{ file: 'b.json', path: '$.id', message: 'duplicate policy id "things" (also in a.json)' }]);
+  });
+
+  it('a duplicate rule id', async () => {
+    const issues = await loadIssues({ 'a.json': policy([readRule, readRule]) });
+    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[1].id', rule: 'read', message: 'duplicate rule id "read"' }]);
+  });
+
+  it('a CEL syntax error', async () => {
+    const issues = await loadIssues({ 'a.json': policy([{ ...readRule, condition: 'resource.properties.region ==' }]) });
+    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: expect.stringMatching(/^syntax: /) }]);
+  });
+
+  it('a CEL type error such as a misspelt variable field', async () => {
+    const issues = await loadIssues({ 'a.json': policy([{ ...readRule, condition: '"admin" in subject.rolez' }]) });
+    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: expect.stringMatching(/^type: .*rolez/) }]);
+  });
+
+  it('a condition that is not a bool', async () => {
+    const issues = await loadIssues({ 'a.json': policy([{ ...readRule, condition: 'size(subject.roles)' }]) });
+    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: expect.stringContaining('must be a bool') }]);
+  });
+
+  it('a function off the allowlist (matches: backtracking regexes)', async () => {
+    const issues = await loadIssues({ 'a.json': policy([{ ...readRule, condition: 'subject.id.matches("^(a+)+$")' }]) });
+    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: 'function not allowed: matches' }]);
+  });
+
+  it('an empty directory', async () => {
+    const dir = await tempDir();
+    await expect(loadPolicyDir(dir)).rejects.toMatchObject({ issues: [{ file: dir, path: '$', message: 'no policy files (*.json) found' }] });
+  });
+
+  it('a directory that does not exist', async () => {
+    const dir = `${await tempDir()}/missing`;
+    await expect(loadPolicyDir(dir)).rejects.toMatchObject({ issues: [{ file: dir, message: expect.stringMatching(/^cannot read policy directory/) }] });
+  });
+
+  it('reports the problems of every file in one error', async () => {
+    const issues = await loadIssues({ 'a.json': '[', 'b.json': policy([{ ...readRule, condition: 'nope(' }]), 'c.json': policy([readRule], { id: 'other' }) });
+    expect(issues.map((i) => i.file)).toEqual(['a.json', 'b.json']);
+  });
+
+  it('ignores *.schema.json, other extensions and subdirectories', async () => {
+    const dir = await tempDir({ 'a.json': policy([readRule]), 'policy.schema.json': '{', 'notes.txt': 'x' });
+    const set = await loadPolicyDir(dir);
+    expect(set.policies.map((p) => p.id)).toEqual(['things']);
+  });
+});
+
+describe('policyVersion', () => {
+  it('is a content hash: same content same version, any change a new one, key order irrelevant', async () => {
+    const a = await loadPolicyDir(await tempDir({ 'a.json': policy([readRule]) }));
+    const sameInOtherFile = await loadPolicyDir(await tempDir({ 'z.json': { rules: [readRule], resource: 'thing', id: 'things' } }));
+    const changed = await loadPolicyDir(await tempDir({ 'a.json': policy([{ ...readRule, actions: ['read', 'list'] }]) }));
+    expect(a.version).toMatch(/^[0-9a-f]{16}$/);
+    expect(sameInOtherFile.version).toBe(a.version);
+    expect(changed.version).not.toBe(a.version);
+  });
+});
+
+describe('pdp validate (process)', () => {
+  it('exits 0 with a summary for the default policies', async () => {
+    const run = await runCli(['validate', 'policies']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(/^ok: 1 policies, 9 rules, version [0-9a-f]{16}\n$/);
+  });
+
+  it('exits 1 printing `file path (rule x): reason` for each problem', async () => {
+    const dir = await tempDir({
+      'a.json': policy([
+        { ...readRule, condition: 'subject.rolez == 1' },
+        { id: 'r2', effect: 'allow', actions: ['read'] },
+      ]),
+    });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n')).toEqual([
+      expect.stringMatching(/^a\.json \$\.rules\[1\]\.effect \(rule r2\): /),
+      'invalid: 1 problem(s)',
+      '',
+    ]);
+  });
+
+  it('exits 1 for an empty directory', async () => {
+    const run = await runCli(['validate', await tempDir()]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('no policy files (*.json) found');
+  });
+
+  it('exits 2 with usage for an unknown command', async () => {
+    const run = await runCli(['frobnicate']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('usage: pdp');
+  });
+});
+
+describe('the server process with a bad POLICY_DIR', () => {
+  it('exits non-zero naming the file, JSON path and rule of each problem', async () => {
+    const dir = await tempDir({ 'broken.json': policy([{ ...readRule, condition: 'subject.rolez == 1' }]) });
+    const run = await runServerToExit({ POLICY_DIR: dir });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/broken\.json \$\.rules\[0\]\.condition \(rule read\): type: /);
+  });
+
+  it('exits non-zero when the directory is missing', async () => {
+    const run = await runServerToExit({ POLICY_DIR: '/nonexistent/policies' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('cannot read policy directory');
+  });
+});

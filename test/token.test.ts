@@ -1,0 +1,183 @@
+import { join } from 'node:path';
+import { exportSPKI, SignJWT, UnsecuredJWT, type JSONWebKeySet } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
+import { tempDir } from './helpers/tmp.js';
+import { jwks, makeKey, sign, testAudience, testIssuer, type SigningKey } from './helpers/tokens.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+const accountantClaims = { sub: 'acc-1', roles: ['accountant'], scope: 'invoice.read invoice.write', region: 'EU' };
+const readEU = { action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } } };
+
+let rsa: SigningKey;
+let ec: SigningKey;
+let ed: SigningKey;
+/** Same kid as `ec`, but not the key in the key set. */
+let impostor: SigningKey;
+let unlisted: SigningKey;
+const servers: JwksServer[] = [];
+
+beforeAll(async () => {
+  [rsa, ec, ed, impostor, unlisted] = await Promise.all([
+    makeKey('RS256'),
+    makeKey('ES256'),
+    makeKey('EdDSA'),
+    makeKey('ES256', 'test-es256'),
+    makeKey('ES256', 'unlisted'),
+  ]);
+});
+
+const built: Tokens[] = [];
+
+afterAll(async () => {
+  for (const tokens of built) tokens.close();
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+async function appWith(env: NodeJS.ProcessEnv): Promise<App> {
+  const tokens = await tokensFromConfig(loadConfig({ JWT_ISSUER: testIssuer, JWT_AUDIENCE: `${testAudience},reports-api`, ...env }));
+  built.push(tokens);
+  return (await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims })).app;
+}
+
+async function decide(app: App, token: string, query: object = readEU) {
+  const res = await postJson(app, '/decide', { token, ...query });
+  expect(res.status).toBe(200);
+  return readJson(res);
+}
+
+function b64url(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+const keySources: [string, (doc: JSONWebKeySet) => Promise<NodeJS.ProcessEnv>][] = [
+  ['a JWKS file (JWKS_FILE)', async (doc) => ({ JWKS_FILE: join(await tempDir({ 'jwks.json': doc }), 'jwks.json') })],
+  ['a key server (JWKS_URL)', async (doc) => {
+    const server = await startJwksServer(doc);
+    servers.push(server);
+    return { JWKS_URL: server.url };
+  }],
+];
+
+describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
+  let app: App;
+  beforeAll(async () => {
+    app = await appWith(await source(jwks([rsa, ec, ed])));
+  });
+
+  it.each(['RS256', 'ES256', 'EdDSA'] as const)('a valid %s token permits per policy, with the claims as the subject', async (alg) => {
+    const key = { RS256: rsa, ES256: ec, EdDSA: ed }[alg];
+    const body = await decide(app, await sign(key, accountantClaims));
+    expect(body).toMatchObject({ decision: 'permit', reasons: [{ policy: 'invoices', rule: 'P2-finance-read-own-region', effect: 'permit' }] });
+  });
+
+  it('a valid token still gets the policy decision: deny for another region', async () => {
+    const body = await decide(app, await sign(ec, { ...accountantClaims, region: 'US' }));
+    expect(body.reasons).toEqual([expect.objectContaining({ code: 'no_applicable_rule' })]);
+  });
+
+  it('takes roles from a `role` string and scopes from an `scp` array', async () => {
+    const claims = { sub: 'fm-1', role: 'finance_manager', scp: ['invoice.read'], region: 'EU' };
+    expect((await decide(app, await sign(ec, claims))).decision).toBe('permit');
+    expect((await decide(app, await sign(ec, { ...claims, scp: ['invoice.write'] }))).decision).toBe('deny');
+    expect((await decide(app, await sign(ec, { ...claims, role: 'auditor' }))).decision).toBe('deny');
+  });
+
+  it('uses `sub` as the subject id (D1: no self-approval)', async () => {
+    const claims = { sub: 'fm-1', roles: ['finance_manager'], scope: 'invoice.write', region: 'EU', approval_limit: 10000 };
+    const invoice = { type: 'invoice', properties: { region: 'EU', status: 'submitted', amount: 100, owner: 'fm-1' } };
+    const token = await sign(ec, claims);
+    const own = await decide(app, token, { action: 'approve', resource: invoice, context: { mfa: true } });
+    expect(own.reasons).toEqual([{ policy: 'invoices', rule: 'D1-no-self-approval', effect: 'deny' }]);
+    const other = await decide(app, token, { action: 'approve', resource: { ...invoice, properties: { ...invoice.properties, owner: 'x' } }, context: { mfa: true } });
+    expect(other.decision).toBe('permit');
+  });
+
+  it('accepts any of the configured audiences', async () => {
+    expect((await decide(app, await sign(ec, accountantClaims, { aud: 'reports-api' }))).decision).toBe('permit');
+    expect((await decide(app, await sign(ec, accountantClaims, { aud: ['elsewhere', testAudience] }))).decision).toBe('permit');
+  });
+
+  const invalid: [string, () => Promise<string>, RegExp][] = [
+    ['expired', () => sign(ec, accountantClaims, { expiresIn: -120 }), /^token expired$/],
+    ['not valid before a future nbf', () => sign(ec, accountantClaims, { notBefore: 300 }), /"nbf"/],
+    ['signed by another key under a known kid', () => sign(impostor, accountantClaims), /^signature verification failed$/],
+    ['a tampered payload under the original signature', async () => {
+      const [header, , signature] = (await sign(ec, accountantClaims)).split('.');
+      return `${header}.${b64url({ ...accountantClaims, scope: 'invoice.admin', iss: testIssuer, aud: testAudience, exp: 4102444800 })}.${signature}`;
+    }, /^signature verification failed$/],
+    ['signed with an unknown kid', () => sign(unlisted, accountantClaims), /^no matching key in the key set$/],
+    ['from another issuer', () => sign(ec, accountantClaims, { iss: 'https://evil.test' }), /^issuer not accepted$/],
+    ['for another audience', () => sign(ec, accountantClaims, { aud: 'other-api' }), /"aud"/],
+    ['unsigned (alg none)', async () => new UnsecuredJWT(accountantClaims).setIssuer(testIssuer).setAudience(testAudience).setExpirationTime('5m').encode(), /^algorithm not allowed$/],
+    ['HS256 with the RSA public key as the secret', async () => {
+      const secret = new TextEncoder().encode(await exportSPKI(rsa.publicKey));
+      return new SignJWT(accountantClaims).setProtectedHeader({ alg: 'HS256', kid: rsa.kid }).setIssuer(testIssuer).setAudience(testAudience).setExpirationTime('5m').sign(secret);
+    }, /^algorithm not allowed$/],
+    ['garbage', async () => 'not-a-token', /^token is not a JWT and no introspection endpoint is configured$/],
+    ['three garbage segments', async () => 'a.b.c', /^ERR_JW[ST]_INVALID: /],
+    ['a header that is not JSON', async () => `${Buffer.from('{').toString('base64url')}.${b64url(accountantClaims)}.sig`, /^token has no "iss" claim$/],
+  ];
+
+  it('an oversized token (over TOKEN_MAX_LENGTH, 8192 by default) is a 200 deny, checked before any parsing', async () => {
+    const token = await sign(ec, { ...accountantClaims, padding: 'x'.repeat(20_000) });
+    const body = await decide(app, token);
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token longer than 8192 characters' }] });
+    const large = await sign(ec, { ...accountantClaims, padding: 'x'.repeat(5_000) });
+    expect((await decide(app, large)).decision).toBe('permit');
+  });
+
+  it.each(invalid)('a token %s is a 200 deny with invalid_token and why, never a permit', async (_, make, detail) => {
+    const body = await decide(app, await make());
+    expect(body.decision).toBe('deny');
+    expect(body.reasons).toEqual([{ code: 'invalid_token', detail: expect.stringMatching(detail) }]);
+    expect(body.advice).toEqual([]);
+  });
+});
+
+describe('algorithm pinning', () => {
+  it('denies a validly signed token whose algorithm is not configured', async () => {
+    const app = await appWith({ JWKS_FILE: join(await tempDir({ 'jwks.json': jwks([rsa, ec]) }), 'jwks.json'), JWT_ALGORITHMS: 'RS256' });
+    expect((await decide(app, await sign(rsa, accountantClaims))).decision).toBe('permit');
+    expect((await decide(app, await sign(ec, accountantClaims))).reasons).toEqual([{ code: 'invalid_token', detail: 'algorithm not allowed' }]);
+  });
+
+  it('even with HMAC allowed, an RSA public key never serves as an HMAC secret', async () => {
+    const app = await appWith({
+      JWKS_FILE: join(await tempDir({ 'jwks.json': jwks([rsa]) }), 'jwks.json'),
+      JWT_ALGORITHMS: 'RS256,HS256',
+      JWT_ALLOW_HMAC: 'true',
+    });
+    const secret = new TextEncoder().encode(await exportSPKI(rsa.publicKey));
+    const token = await new SignJWT(accountantClaims).setProtectedHeader({ alg: 'HS256', kid: rsa.kid }).setIssuer(testIssuer).setAudience(testAudience).setExpirationTime('5m').sign(secret);
+    const body = await decide(app, token);
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token' }] });
+  });
+});
+
+describe('a key server that fails', () => {
+  it.each([
+    ['answers 500', 'error'],
+    ['answers something that is not a key set', 'garbage'],
+  ] as const)('%s: tokens are denied, never a 500', async (_, mode) => {
+    const server = await startJwksServer(jwks([ec]));
+    server.mode = mode;
+    servers.push(server);
+    const app = await appWith({ JWKS_URL: server.url });
+    const body = await decide(app, await sign(ec, accountantClaims));
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: expect.any(String) }] });
+    expect(server.requests).toBe(1);
+  });
+
+  it('is down: tokens are denied with a reason that says so', async () => {
+    const server = await startJwksServer(jwks([ec]));
+    await server.close();
+    const app = await appWith({ JWKS_URL: server.url });
+    const body = await decide(app, await sign(ec, accountantClaims));
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: expect.stringMatching(/^key set \S+ unavailable: unreachable/) }] });
+  });
+});
