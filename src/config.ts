@@ -28,6 +28,10 @@ const envSchema = z
     JWT_ALGORITHMS: list(defaultAlgorithms),
     JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    // AuthZEN metadata: the base URL clients reach this service at (behind a proxy).
+    PUBLIC_URL: optionalText
+      .pipe(z.url({ protocol: /^https?$/ }).optional())
+      .refine((url) => url === undefined || !/[?#]/.test(url), 'no query or fragment'),
   })
   .check((ctx) => {
     const env = ctx.value;

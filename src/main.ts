@@ -1,5 +1,7 @@
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.js';
+import { policySetCandidates } from './decision/candidates.js';
+import { SearchService } from './decision/search.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './logger.js';
@@ -14,9 +16,12 @@ async function start(): Promise<void> {
   const policies = new PolicyStore(await loadPolicyDir(config.POLICY_DIR));
   const tokens = await tokenVerifierFromConfig(config);
   const decisions = new DecisionService({ policies, tokens });
+  const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
   const app = createApp({
     decisions,
     policies,
+    search,
+    publicUrl: config.PUBLIC_URL,
     maxBodyBytes: config.MAX_BODY_BYTES,
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
   });
@@ -30,6 +35,7 @@ async function start(): Promise<void> {
         policyVersion: set.version,
         policies: set.policies.length,
         rules: set.ruleCount,
+        entities: set.entities.size,
         tokens: tokens === undefined ? 'none (token requests are denied)' : { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, keys: config.JWKS_FILE ?? config.JWKS_URL },
       },
       'invoice-pdp listening',
