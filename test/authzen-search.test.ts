@@ -1,4 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { policySetCandidates } from '../src/decision/candidates.js';
+import { SearchService } from '../src/decision/search.js';
+import { createApp } from '../src/http/app.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { interopDir, todoUsers } from './helpers/authzen.js';
 
@@ -143,5 +146,23 @@ describe('AuthZEN search', () => {
       expect(res.status, `${kind} ${path}`).toBe(400);
       expect((await readJson(res)).errors).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
     }
+  });
+
+  it('ends a page early when its candidate budget runs out, with a token to go on', async () => {
+    const { decisions, policies } = await buildTestApp({ policyDir: interopDir });
+    const search = new SearchService({ decisions, candidates: policySetCandidates(policies), maxCandidatesPerPage: 3 });
+    const budgeted = createApp({ decisions, policies, search });
+    const request = { subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' } };
+    const seen: unknown[] = [];
+    let token = '';
+    let pages = 0;
+    do {
+      const body = await readJson(await postJson(budgeted, '/access/v1/search/resource', { ...request, page: { token } }));
+      seen.push(...(body.results as unknown[]));
+      token = (body.page as { next_token: string }).next_token;
+      pages += 1;
+    } while (token !== '' && pages < 20);
+    expect(pages).toBe(7);
+    expect(seen).toEqual(recordIds([101, 107, 113, 119]));
   });
 });

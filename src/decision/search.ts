@@ -57,6 +57,11 @@ interface Candidate {
 export interface SearchServiceDeps {
   readonly decisions: Pick<DecisionService, 'decide'>;
   readonly candidates: CandidateSource;
+  /**
+   * Most candidates one page evaluates (default 2,000). A page that reaches it ends early,
+   * possibly short of its limit, with a token to go on: one request never runs unbounded.
+   */
+  readonly maxCandidatesPerPage?: number;
 }
 
 /**
@@ -67,25 +72,33 @@ export interface SearchServiceDeps {
 export class SearchService {
   readonly #decisions: Pick<DecisionService, 'decide'>;
   readonly #candidates: CandidateSource;
+  readonly #maxCandidates: number;
 
   constructor(deps: SearchServiceDeps) {
     this.#decisions = deps.decisions;
     this.#candidates = deps.candidates;
+    this.#maxCandidates = deps.maxCandidatesPerPage ?? 2_000;
   }
 
   /**
    * One page of hits in key order. Looks one permitted candidate past a full page, so `after`
-   * is set only when another hit really exists.
+   * is set only when another hit really exists (or the candidate budget ran out).
    */
   async search(query: SearchQuery, page: SearchPage): Promise<SearchResult> {
     const hits: SearchHit[] = [];
-    let lastKey: string | undefined;
+    let lastHit: string | undefined;
+    let lastSeen: string | undefined;
+    let evaluated = 0;
     for await (const candidate of this.#candidatesFor(query, page.after)) {
+      if (evaluated === this.#maxCandidates) return { hits, after: lastSeen };
+      evaluated += 1;
       const outcome = await this.#decisions.decide(candidate.request);
-      if (outcome.decision !== 'permit') continue;
-      if (hits.length === page.limit) return { hits, after: lastKey };
-      hits.push(candidate.hit);
-      lastKey = candidate.key;
+      if (outcome.decision === 'permit') {
+        if (hits.length === page.limit) return { hits, after: lastHit };
+        hits.push(candidate.hit);
+        lastHit = candidate.key;
+      }
+      lastSeen = candidate.key;
     }
     return { hits, after: undefined };
   }
