@@ -53,6 +53,10 @@ const envSchema = z
     PDP_API_KEYS: list(),
     PDP_TRUSTED_KEYS: list(),
     PDP_ADMIN_KEYS: list(),
+    // AuthZEN metadata: the base URL clients reach this service at (behind a proxy).
+    PUBLIC_URL: optionalText
+      .pipe(z.url({ protocol: /^https?$/ }).optional())
+      .refine((url) => url === undefined || !/[?#]/.test(url), 'no query or fragment'),
   })
   // `when` runs these checks even after a field above failed, so every problem shows at once.
   .superRefine((env, ctx) => {

@@ -1,6 +1,8 @@
 import { serve } from '@hono/node-server';
 import { callerKeys } from './caller/keys.js';
 import { ConfigError, loadConfig } from './config.js';
+import { policySetCandidates } from './decision/candidates.js';
+import { SearchService } from './decision/search.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './logger.js';
@@ -21,10 +23,13 @@ async function start(): Promise<void> {
     log.warn('PDP_API_KEYS is not set: decision endpoints accept every caller, and any caller may send pre-verified subject claims');
   }
   const decisions = new DecisionService({ policies, tokens: tokens.verifier, claims: tokens.claims });
+  const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
   const app = createApp({
     decisions,
     policies,
     callers,
+    search,
+    publicUrl: config.PUBLIC_URL,
     maxBodyBytes: config.MAX_BODY_BYTES,
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
   });
@@ -38,6 +43,7 @@ async function start(): Promise<void> {
         policyVersion: set.version,
         policies: set.policies.length,
         rules: set.ruleCount,
+        entities: set.entities.size,
         tokens: tokens.summary,
         callers: { api: callers.api.size, trusted: callers.trusted.size, admin: callers.admin.size },
       },

@@ -67,7 +67,7 @@ describe('caller authentication: what callers may send', () => {
   beforeAll(async () => {
     ({ app } = await buildTestApp({ app: { callers: keys } }));
     // A probe behind the protected prefix, to see the caller the middleware put in the context.
-    app.get('/access/v1/probe-caller', (c) => c.json(c.get('caller')));
+    app.get('/decide/probe-caller', (c) => c.json(c.get('caller')));
   });
 
   it('refuses pre-verified subject claims from an untrusted caller (403, $.subject)', async () => {
@@ -89,13 +89,23 @@ describe('caller authentication: what callers may send', () => {
     expect(await readJson(res)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token' }] });
   });
 
+  it('refuses AuthZEN requests from an untrusted caller (403, $.subject) and serves trusted ones', async () => {
+    const body = { subject: { type: 'user', id: 'alice', properties: subject.properties }, action: { name: 'read' }, resource: { type: 'invoice', id: 'inv-1', properties: { region: 'EU', invoice_type: 'purchase' } } };
+    const refused = await postJson(app, '/access/v1/evaluation', body, bearer(apiKey));
+    expect(refused.status).toBe(403);
+    expect(await readJson(refused)).toMatchObject({ type: 'urn:invoice-pdp:problem:forbidden', errors: [{ path: '$.subject' }] });
+    const served = await postJson(app, '/access/v1/evaluation', body, bearer(trustedKey));
+    expect(served.status).toBe(200);
+    expect(await readJson(served)).toMatchObject({ decision: true });
+  });
+
   it('still answers 400 (not 403) for a malformed body from an untrusted caller', async () => {
     const res = await postJson(app, '/decide', { subject, token: 't', ...question }, bearer(apiKey));
     expect(res.status).toBe(400);
   });
 
   it('puts a short fingerprint of the key in the context, the same for plain and hashed configuration', async () => {
-    const probe = async (key: string) => readJson(await app.request('/access/v1/probe-caller', { headers: bearer(key) }));
+    const probe = async (key: string) => readJson(await app.request('/decide/probe-caller', { headers: bearer(key) }));
     const api = await probe(apiKey);
     expect(api).toEqual({ id: expect.stringMatching(/^key-[0-9a-f]{12}$/), trusted: false });
     expect(await probe(trustedKey)).toEqual({ id: expect.stringMatching(/^key-[0-9a-f]{12}$/), trusted: true });
@@ -104,9 +114,9 @@ describe('caller authentication: what callers may send', () => {
       buildTestApp({ app: { callers: callerKeys({ api: [apiKey], trusted: [], admin: [] }) } }),
       buildTestApp({ app: { callers: callerKeys({ api: [sha256(apiKey)], trusted: [], admin: [] }) } }),
     ]);
-    for (const { app: a } of [plainApp, hashedApp]) a.get('/access/v1/probe-caller', (c) => c.json(c.get('caller')));
-    const plain = await readJson(await plainApp.app.request('/access/v1/probe-caller', { headers: bearer(apiKey) }));
-    const hashed = await readJson(await hashedApp.app.request('/access/v1/probe-caller', { headers: bearer(apiKey) }));
+    for (const { app: a } of [plainApp, hashedApp]) a.get('/decide/probe-caller', (c) => c.json(c.get('caller')));
+    const plain = await readJson(await plainApp.app.request('/decide/probe-caller', { headers: bearer(apiKey) }));
+    const hashed = await readJson(await hashedApp.app.request('/decide/probe-caller', { headers: bearer(apiKey) }));
     expect(plain).toEqual(api);
     expect(hashed).toEqual(api);
   });

@@ -25,6 +25,13 @@ const documented: [string, string, string, (app: App) => Response | Promise<Resp
   ['400 invalid field', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 7, resource: invoice })],
   ['413 too large', 'POST', '/decide', (app) => postJson(app, '/decide', `"${'x'.repeat(1024 * 1024)}"`)],
   ['415 text/plain', 'POST', '/decide', (app) => app.request('/decide', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' })],
+  ['AuthZEN permit', 'POST', '/access/v1/evaluation', (app) => postJson(app, '/access/v1/evaluation', { subject: { type: 'user', ...accountant }, action: { name: 'read' }, resource: { ...invoice, id: 'inv-1' } })],
+  ['AuthZEN 400', 'POST', '/access/v1/evaluation', (app) => postJson(app, '/access/v1/evaluation', { action: { name: 'read' } })],
+  ['AuthZEN batch with reasons', 'POST', '/access/v1/evaluations', (app) => postJson(app, '/access/v1/evaluations', { subject: { type: 'user', ...accountant }, resource: { ...invoice, id: 'inv-1' }, options: { include_reasons: true }, evaluations: [{ action: { name: 'read' } }, { action: { name: 'delete' } }] })],
+  ['AuthZEN subject search', 'POST', '/access/v1/search/subject', (app) => postJson(app, '/access/v1/search/subject', { subject: { type: 'user' }, action: { name: 'read' }, resource: { ...invoice, id: 'inv-1' } })],
+  ['AuthZEN resource search', 'POST', '/access/v1/search/resource', (app) => postJson(app, '/access/v1/search/resource', { subject: { type: 'user', ...accountant }, action: { name: 'read' }, resource: { type: 'invoice' } })],
+  ['AuthZEN action search', 'POST', '/access/v1/search/action', (app) => postJson(app, '/access/v1/search/action', { subject: { type: 'user', ...accountant }, resource: { ...invoice, id: 'inv-1' } })],
+  ['AuthZEN discovery', 'GET', '/.well-known/authzen-configuration', (app) => app.request('/.well-known/authzen-configuration')],
   ['alive', 'GET', '/healthz', (app) => app.request('/healthz')],
   ['ready', 'GET', '/readyz', (app) => app.request('/readyz')],
 ];

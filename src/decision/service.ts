@@ -4,6 +4,7 @@ import type { PolicyStore } from '../policy/store.js';
 import { claimsToSubject, type ClaimMapper, type Claims } from '../token/claims.js';
 import { InvalidTokenError } from '../token/errors.js';
 import type { TokenVerifier } from '../token/verify.js';
+import { withEntityData } from './enrich.js';
 import type { Decision, Query, Subject, Verdict } from './types.js';
 
 /** The subject as a caller may state it: a token to verify, or claims already verified. */
@@ -67,10 +68,11 @@ export class DecisionService {
         subject: undefined,
       };
     }
-    const query: Query = { subject, action: request.action, resource: request.resource, context: request.context };
+    // Entity data from the same set as the policies, so a reload never mixes the two.
+    const query: Query = withEntityData(set.entities, { subject, action: request.action, resource: request.resource, context: request.context });
     const trace: RuleTrace[] | undefined = request.explain === true ? [] : undefined;
     const verdict: Verdict = evaluate(set, query, this.#clock(), trace);
-    return { ...verdict, decisionId, policyVersion: set.version, subject, ...(trace && { trace }) };
+    return { ...verdict, decisionId, policyVersion: set.version, subject: query.subject, ...(trace && { trace }) };
   }
 
   async #resolveSubject(input: SubjectInput): Promise<Subject> {

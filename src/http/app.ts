@@ -2,18 +2,24 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { CallerKeys } from '../caller/keys.js';
+import type { SearchService } from '../decision/search.js';
 import type { DecisionService } from '../decision/service.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { AppEnv } from './env.js';
 import { adminAuth, callerAuth } from './middleware/caller-auth.js';
 import { requestId } from './middleware/request-id.js';
 import { problem, ProblemError } from './problem.js';
+import { authzenRoutes } from './routes/authzen.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
 
 export interface AppDeps {
   readonly decisions: DecisionService;
   readonly policies: PolicyStore;
+  /** AuthZEN search over the candidates known to the service. */
+  readonly search: SearchService;
+  /** Base URL AuthZEN metadata advertises (PUBLIC_URL); the request's origin when unset. */
+  readonly publicUrl?: string;
   /** Largest accepted request body, bytes. */
   readonly maxBodyBytes?: number;
   readonly onUnexpectedError?: (error: unknown, requestId: string | undefined) => void;
@@ -38,6 +44,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route('/', healthRoutes(deps.policies));
   app.route('/', decideRoutes(deps.decisions));
+  app.route('/', authzenRoutes({ decisions: deps.decisions, search: deps.search, publicUrl: deps.publicUrl }));
 
   app.notFound((c) => problem(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {

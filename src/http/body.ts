@@ -21,6 +21,11 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   } catch (error) {
     throw new ProblemError('malformed_json', `body is not valid JSON: ${(error as Error).message}`, [{ path: '$', message: 'not valid JSON' }]);
   }
+  return validBody(schema, raw);
+}
+
+/** Validates an already parsed body: 400 with each failing field's path. */
+export function validBody<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const errors = fieldErrors(parsed.error);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../canonical-json.js';
 import { compileCondition, ConditionCompileError } from './cel.js';
 import type { CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
+import { noEntities, type EntityIndex } from './entities.js';
 import type { PolicySource } from './schema.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 
@@ -14,9 +15,10 @@ export interface PolicyFile {
 /**
  * Compiles validated policies into an indexed set. Checks what a schema cannot see:
  * duplicate policy and rule ids, and every CEL condition. Reports every problem at once.
- * `extraVersionInput` folds other loaded sources (such as entity data) into the version.
+ * `extraVersionInput` folds other loaded sources (such as entity data) into the version;
+ * `entities` travel in the set, so a reload swaps policies and entity data together.
  */
-export function compilePolicies(files: readonly PolicyFile[], extraVersionInput: unknown = null): CompiledPolicySet {
+export function compilePolicies(files: readonly PolicyFile[], extraVersionInput: unknown = null, entities: EntityIndex = noEntities): CompiledPolicySet {
   const issues: PolicyIssue[] = [];
   const policyIds = new Map<string, string>();
   const rulesByResource = new Map<string, CompiledRule[]>();
@@ -74,7 +76,7 @@ export function compilePolicies(files: readonly PolicyFile[], extraVersionInput:
     byResource.set(type, indexRules(rules));
     ruleCount += rules.length;
   }
-  return { version, policies, byResource, ruleCount };
+  return { version, policies, byResource, ruleCount, entities };
 }
 
 const denyFirst = (a: CompiledRule, b: CompiledRule): number =>

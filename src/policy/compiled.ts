@@ -1,5 +1,6 @@
 import type { Effect } from '../decision/types.js';
 import type { CompiledCondition } from './cel.js';
+import type { EntityIndex } from './entities.js';
 import type { PolicySource } from './schema.js';
 
 /** A rule ready for evaluation: sets built and its condition compiled. */
@@ -30,4 +31,6 @@ export interface CompiledPolicySet {
   readonly policies: readonly PolicySource[];
   readonly byResource: ReadonlyMap<string, ResourceRules>;
   readonly ruleCount: number;
+  /** Known subjects and resources from `POLICY_DIR/data`, part of the version. */
+  readonly entities: EntityIndex;
 }

@@ -4,6 +4,7 @@ import type { ZodType } from 'zod';
 import type { PolicyFile } from './compile.js';
 import { compilePolicies } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
+import { entityFileSchema, indexEntities, noEntities, type EntityFile, type EntityIndex } from './entities.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
 import { policySchema } from './schema.js';
@@ -55,8 +56,30 @@ export async function readJsonFile<T>(path: string, label: string, schema: ZodTy
 }
 
 /**
- * Loads every policy file directly in `dir` and compiles the set.
- * Throws PolicyLoadError listing every problem (file, JSON path, rule, reason).
+ * Loads the entity data files in `dir` (`POLICY_DIR/data`), pushing located issues.
+ * A missing directory means no entity data.
+ */
+async function loadEntityDir(dir: string, issues: PolicyIssue[]): Promise<EntityIndex> {
+  let names: string[];
+  try {
+    names = await jsonFilesIn(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return noEntities;
+    issues.push({ file: 'data', path: '$', message: `cannot read entity data directory: ${(error as Error).message}` });
+    return noEntities;
+  }
+  const files: { file: string; data: EntityFile }[] = [];
+  for (const name of names) {
+    const label = join('data', name);
+    const data = await readJsonFile(join(dir, name), label, entityFileSchema, issues);
+    if (data !== undefined) files.push({ file: label, data });
+  }
+  return indexEntities(files, issues);
+}
+
+/**
+ * Loads every policy file directly in `dir`, and the entity data in `dir/data`, and compiles
+ * the set. Throws PolicyLoadError listing every problem (file, JSON path, rule, reason).
  */
 export async function loadPolicyDir(dir: string): Promise<CompiledPolicySet> {
   let names: string[];
@@ -74,10 +97,11 @@ export async function loadPolicyDir(dir: string): Promise<CompiledPolicySet> {
     const policy = await readJsonFile(join(dir, name), name, policySchema, issues, policyRuleAt);
     if (policy !== undefined) files.push({ file: name, policy });
   }
+  const entities = await loadEntityDir(join(dir, 'data'), issues);
   // The files that passed the schema are compiled even when others failed, so one run
   // reports CEL and duplicate-id problems alongside the schema ones.
   try {
-    const set = compilePolicies(files);
+    const set = compilePolicies(files, entities.versionInput(), entities);
     if (issues.length === 0) return set;
   } catch (error) {
     if (!(error instanceof PolicyLoadError)) throw error;

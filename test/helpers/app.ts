@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { policySetCandidates } from '../../src/decision/candidates.js';
+import { SearchService } from '../../src/decision/search.js';
 import { DecisionService } from '../../src/decision/service.js';
 import { createApp, type AppDeps } from '../../src/http/app.js';
 import { loadPolicyDir } from '../../src/policy/load.js';
@@ -20,8 +22,9 @@ export interface TestAppOptions {
 export async function buildTestApp(options: TestAppOptions = {}) {
   const policies = new PolicyStore(await loadPolicyDir(options.policyDir ?? defaultPolicyDir));
   const decisions = new DecisionService({ policies, tokens: options.tokens, claims: options.claims, clock: options.clock });
-  const app = createApp({ decisions, policies, ...options.app });
-  return { app, policies, decisions };
+  const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
+  const app = createApp({ decisions, policies, search, ...options.app });
+  return { app, policies, decisions, search };
 }
 
 /** POSTs JSON to the app. */

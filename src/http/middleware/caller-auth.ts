@@ -81,9 +81,13 @@ export function adminAuth(options: { readonly keys?: CallerKeys } = {}): Middlew
 }
 
 /** Refuses (403) a caller that is not trusted to state a subject's claims itself. */
-export function requireTrustedCaller(c: Context<AppEnv>, path = '$.subject'): void {
+export function requireTrustedCaller(
+  c: Context<AppEnv>,
+  path = '$.subject',
+  detail = 'this caller may not send pre-verified subject claims; send a token',
+): void {
   if (c.get('caller').trusted) return;
-  throw new ProblemError('forbidden', 'this caller may not send pre-verified subject claims; send a token', [
+  throw new ProblemError('forbidden', detail, [
     { path, message: 'only trusted callers may send subject claims' },
   ]);
 }

@@ -1,0 +1,206 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { certificationFileSchema, isRecord, judgeCertification } from './certification.js';
+import { judgeEvaluation, judgeEvaluations, judgeSearch } from './judge.js';
+import { startServer, stopAllServers, type RunningServer } from './server.js';
+
+/**
+ * `npm run conformance`: every AuthZEN interop vector file and the certification cases, sent
+ * to real listening servers over the repo's fixtures, judged the way the official runners
+ * judge. Vectors are read from AUTHZEN_VECTORS (relative paths from the repo root).
+ */
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const vectorsDir = resolve(repoRoot, process.env['AUTHZEN_VECTORS'] ?? '../shared/conformance/authzen');
+const interopFixture = join(repoRoot, 'test', 'fixtures', 'authzen-interop');
+const certificationFixture = join(repoRoot, 'test', 'fixtures', 'authzen-certification');
+
+// The official runners send the key verbatim; unset, Node's fetch sends the string "undefined".
+const apiKey = process.env['AUTHZEN_PDP_API_KEY'] ?? 'undefined';
+const searchKeyHeader = process.env['AUTHZEN_PDP_API_HEADER'] || 'authorization';
+
+interface CaseResult {
+  readonly passed: boolean;
+  /** What was sent and what came back, for a failure. */
+  readonly detail: string;
+}
+
+interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+async function send(url: string, method: string, headers: Record<string, string>, body: unknown): Promise<Reply> {
+  const res = await fetch(url, {
+    method,
+    headers,
+    ...(method === 'GET' ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  return { status: res.status, body: JSON.parse(text) as unknown };
+}
+
+const clip = (value: unknown): string => {
+  const json = JSON.stringify(value) ?? String(value);
+  return json.length > 400 ? `${json.slice(0, 400)}…` : json;
+};
+
+type Judge = (body: unknown, expected: unknown) => boolean;
+
+async function runCase(url: string, headers: Record<string, string>, request: unknown, expected: unknown, judge: Judge): Promise<CaseResult> {
+  let reply: Reply | undefined;
+  try {
+    reply = await send(url, 'POST', headers, request);
+    const passed = judge(reply.body, expected);
+    return { passed, detail: `${clip(request)} → ${reply.status} ${clip(reply.body)}, expected ${clip(expected)}` };
+  } catch (error) {
+    return { passed: false, detail: `ERROR ${(error as Error).message}: ${clip(request)} → ${clip(reply?.body)}` };
+  }
+}
+
+const vectorCase = z.object({ request: z.unknown(), expected: z.unknown() });
+const decisionFile = z.object({ evaluation: z.array(vectorCase).default([]), evaluations: z.array(vectorCase).default([]) });
+const searchFile = z.object({ evaluation: z.array(vectorCase) });
+const idpFile = z.object({ search: z.array(vectorCase) });
+
+async function vectors<S extends z.ZodType>(path: string, schema: S): Promise<z.infer<S>> {
+  return schema.parse(JSON.parse(await readFile(join(vectorsDir, path), 'utf8')));
+}
+
+interface Suite {
+  readonly name: string;
+  run(): Promise<CaseResult[]>;
+}
+
+const evaluationHeaders = { authorization: apiKey, 'content-type': 'application/json' };
+const searchHeaders = { [searchKeyHeader]: apiKey, 'content-type': 'application/json' };
+
+function decisionSuite(name: string, path: string, server: RunningServer): Suite {
+  return {
+    name,
+    async run() {
+      const file = await vectors(path, decisionFile);
+      const results: CaseResult[] = [];
+      for (const c of file.evaluation) {
+        results.push(await runCase(`${server.baseUrl}/access/v1/evaluation`, evaluationHeaders, c.request, c.expected, judgeEvaluation));
+      }
+      for (const c of file.evaluations) {
+        results.push(await runCase(`${server.baseUrl}/access/v1/evaluations`, evaluationHeaders, c.request, c.expected, judgeEvaluations));
+      }
+      return results;
+    },
+  };
+}
+
+function searchSuite(name: string, path: string, endpoint: string, server: RunningServer, schema: typeof searchFile | typeof idpFile): Suite {
+  return {
+    name,
+    async run() {
+      const file = await vectors(path, schema);
+      const cases = 'search' in file ? file.search : file.evaluation;
+      const results: CaseResult[] = [];
+      for (const c of cases) {
+        results.push(await runCase(`${server.baseUrl}/access/v1/search/${endpoint}`, searchHeaders, c.request, c.expected, judgeSearch));
+      }
+      return results;
+    },
+  };
+}
+
+const placeholderToken = /^<.*>$/;
+
+/** The request with a placeholder `page.token` replaced by `token`. */
+function withPageToken(request: unknown, token: string | undefined): unknown {
+  if (!isRecord(request)) return request;
+  const page = request['page'];
+  if (!isRecord(page) || typeof page['token'] !== 'string' || !placeholderToken.test(page['token'])) return request;
+  return { ...request, page: { ...page, token: token ?? '' } };
+}
+
+function nextToken(body: unknown): string | undefined {
+  const page = isRecord(body) ? body['page'] : undefined;
+  const token = isRecord(page) ? page['next_token'] : undefined;
+  return typeof token === 'string' && token !== '' ? token : undefined;
+}
+
+/**
+ * The certification cases. c-4-5-2 carries the placeholder "<next_token from previous
+ * response>": it is replaced by the last non-empty next_token the same endpoint returned.
+ */
+function certificationSuite(server: RunningServer): Suite {
+  return {
+    name: 'certification',
+    async run() {
+      const file = await vectors('certification/certification-1_0-cases.DERIVED.json', certificationFileSchema);
+      const lastToken = new Map<string, string>();
+      const results: CaseResult[] = [];
+      for (const c of file.cases) {
+        const request = withPageToken(c.request, lastToken.get(c.endpoint));
+        const label = `${c.id} ${c.label}`;
+        try {
+          const reply = await send(`${server.baseUrl}${c.endpoint}`, c.method, c.headers, request);
+          const token = nextToken(reply.body);
+          if (token !== undefined) lastToken.set(c.endpoint, token);
+          const failure = judgeCertification(c, reply.status, reply.body);
+          results.push({ passed: failure === undefined, detail: `${label}: ${failure ?? 'ok'}; ${clip(request)} → ${reply.status} ${clip(reply.body)}` });
+        } catch (error) {
+          results.push({ passed: false, detail: `${label}: ERROR ${(error as Error).message}` });
+        }
+      }
+      return results;
+    },
+  };
+}
+
+async function main(): Promise<number> {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  let passed = 0;
+  let failed = 0;
+  // Interrupted, take the servers down too rather than leave them listening.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void stopAllServers().finally(() => process.exit(130));
+    });
+  }
+  try {
+    const [interop, certification] = await Promise.all([startServer(repoRoot, interopFixture), startServer(repoRoot, certificationFixture)]);
+    const suites: Suite[] = [
+      decisionSuite('todo 1_0-01', 'todo/decisions-authorization-api-1_0-01.json', interop),
+      decisionSuite('todo 1_0-02', 'todo/decisions-authorization-api-1_0-02.json', interop),
+      decisionSuite('api-gateway', 'api-gateway/decisions.json', interop),
+      searchSuite('search/subject', 'search/subject/results.json', 'subject', interop, searchFile),
+      searchSuite('search/resource', 'search/resource/results.json', 'resource', interop, searchFile),
+      searchSuite('search/action', 'search/action/results.json', 'action', interop, searchFile),
+      searchSuite('idp', 'idp/results.json', 'resource', interop, idpFile),
+      certificationSuite(certification),
+    ];
+    for (const suite of suites) {
+      let results: CaseResult[];
+      try {
+        results = await suite.run();
+      } catch (error) {
+        out(`FAIL ${suite.name}: cannot run: ${(error as Error).message} (vectors: ${vectorsDir}; set AUTHZEN_VECTORS)`);
+        results = [{ passed: false, detail: 'suite did not run' }];
+      }
+      const bad = results.filter((r) => !r.passed);
+      for (const r of bad) out(`FAIL ${suite.name}: ${r.detail}`);
+      out(`${suite.name}: ${results.length - bad.length} passed, ${bad.length} failed`);
+      passed += results.length - bad.length;
+      failed += bad.length;
+    }
+  } catch (error) {
+    out(`FAIL conformance: ${(error as Error).message}`);
+    failed += 1;
+  } finally {
+    await stopAllServers();
+  }
+  out(`${passed} passed, ${failed} failed`);
+  const totalsFile = process.env['TOTALS_FILE'];
+  if (totalsFile !== undefined && totalsFile !== '') await writeFile(totalsFile, `${JSON.stringify({ passed, failed })}\n`);
+  return failed > 0 || passed === 0 ? 1 : 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,137 @@
+import type { CandidateSource, EntityRef } from './candidates.js';
+import type { DecisionRequest, DecisionService, SubjectInput } from './service.js';
+import type { Query } from './types.js';
+
+const empty: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** Which subjects of `subjectType` may do `action` on `resource`? */
+export interface SubjectSearch {
+  readonly kind: 'subject';
+  readonly subjectType: string;
+  readonly action: Query['action'];
+  readonly resource: Query['resource'];
+  readonly context: Query['context'];
+}
+
+/** On which resources of `resourceType` may `subject` do `action`? */
+export interface ResourceSearch {
+  readonly kind: 'resource';
+  readonly subject: SubjectInput;
+  readonly action: Query['action'];
+  readonly resourceType: string;
+  readonly context: Query['context'];
+}
+
+/** Which actions may `subject` do on `resource`? */
+export interface ActionSearch {
+  readonly kind: 'action';
+  readonly subject: SubjectInput;
+  readonly resource: Query['resource'];
+  readonly context: Query['context'];
+}
+
+export type SearchQuery = SubjectSearch | ResourceSearch | ActionSearch;
+
+/** A search hit: an entity, or an action name. */
+export type SearchHit = EntityRef | { readonly name: string };
+
+export interface SearchPage {
+  /** Most hits to return. */
+  readonly limit: number;
+  /** Resume after this candidate key (from a previous page's `after`). */
+  readonly after?: string;
+}
+
+export interface SearchResult {
+  readonly hits: readonly SearchHit[];
+  /** Key to resume from when more hits exist; undefined on the last page. */
+  readonly after: string | undefined;
+}
+
+interface Candidate {
+  readonly key: string;
+  readonly hit: SearchHit;
+  readonly request: DecisionRequest;
+}
+
+export interface SearchServiceDeps {
+  readonly decisions: Pick<DecisionService, 'decide'>;
+  readonly candidates: CandidateSource;
+  /**
+   * Most candidates one page evaluates (default 2,000). A page that reaches it ends early,
+   * possibly short of its limit, with a token to go on: one request never runs unbounded.
+   */
+  readonly maxCandidatesPerPage?: number;
+}
+
+/**
+ * Answers searches by evaluating every candidate through the decision service, exactly as a
+ * single evaluation would be, so a hit fed back as an evaluation is permitted. The searched-for
+ * entity is the candidate as stored: an id or properties the request gives for it are ignored.
+ */
+export class SearchService {
+  readonly #decisions: Pick<DecisionService, 'decide'>;
+  readonly #candidates: CandidateSource;
+  readonly #maxCandidates: number;
+
+  constructor(deps: SearchServiceDeps) {
+    this.#decisions = deps.decisions;
+    this.#candidates = deps.candidates;
+    this.#maxCandidates = deps.maxCandidatesPerPage ?? 2_000;
+  }
+
+  /**
+   * One page of hits in key order. Looks one permitted candidate past a full page, so `after`
+   * is set only when another hit really exists (or the candidate budget ran out).
+   */
+  async search(query: SearchQuery, page: SearchPage): Promise<SearchResult> {
+    const hits: SearchHit[] = [];
+    let lastHit: string | undefined;
+    let lastSeen: string | undefined;
+    let evaluated = 0;
+    for await (const candidate of this.#candidatesFor(query, page.after)) {
+      if (evaluated === this.#maxCandidates) return { hits, after: lastSeen };
+      evaluated += 1;
+      const outcome = await this.#decisions.decide(candidate.request);
+      if (outcome.decision === 'permit') {
+        if (hits.length === page.limit) return { hits, after: lastHit };
+        hits.push(candidate.hit);
+        lastHit = candidate.key;
+      }
+      lastSeen = candidate.key;
+    }
+    return { hits, after: undefined };
+  }
+
+  async *#candidatesFor(query: SearchQuery, after: string | undefined): AsyncIterable<Candidate> {
+    switch (query.kind) {
+      case 'subject':
+        for await (const ref of this.#candidates.entities(query.subjectType, after)) {
+          yield {
+            key: ref.id,
+            hit: { type: ref.type, id: ref.id },
+            request: { subject: { claims: empty, type: ref.type, id: ref.id }, action: query.action, resource: query.resource, context: query.context },
+          };
+        }
+        return;
+      case 'resource':
+        for await (const ref of this.#candidates.entities(query.resourceType, after)) {
+          yield {
+            key: ref.id,
+            hit: { type: ref.type, id: ref.id },
+            request: { subject: query.subject, action: query.action, resource: { type: ref.type, id: ref.id, properties: empty }, context: query.context },
+          };
+        }
+        return;
+      case 'action':
+        for await (const name of this.#candidates.actions(query.resource.type, after)) {
+          yield {
+            key: name,
+            hit: { name },
+            request: { subject: query.subject, action: { name, properties: empty }, resource: query.resource, context: query.context },
+          };
+        }
+        return;
+    }
+  }
+}

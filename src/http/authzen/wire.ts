@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import type { DecisionOutcome, DecisionRequest } from '../../decision/service.js';
+
+/** Properties and context: any JSON object. */
+export const propertiesSchema = z.record(z.string(), z.unknown());
+
+const typeText = z.string().min(1).max(256);
+const idText = z.string().min(1).max(1024);
+
+/** An AuthZEN subject or resource: `type` and `id` strings, optional properties. Unknown keys are dropped. */
+export const entitySchema = z.object({ type: typeText, id: idText, properties: propertiesSchema.optional() });
+
+/** The entity a search looks for: only its type counts, an id or properties are ignored. */
+export const searchedEntitySchema = z.object({ type: typeText });
+
+export const actionSchema = z.object({ name: typeText, properties: propertiesSchema.optional() });
+
+/** The AuthZEN 4-tuple of one access evaluation. */
+export const evaluationSchema = z.object({
+  subject: entitySchema,
+  action: actionSchema,
+  resource: entitySchema,
+  context: propertiesSchema.optional(),
+});
+
+export type WireEntity = z.infer<typeof entitySchema>;
+export type WireAction = z.infer<typeof actionSchema>;
+export type WireEvaluation = z.infer<typeof evaluationSchema>;
+
+const empty: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** `subject.properties` play the part of verified token claims; `subject.id` is the subject id. */
+export function subjectInput(subject: WireEntity): DecisionRequest['subject'] {
+  return { claims: subject.properties ?? empty, type: subject.type, id: subject.id };
+}
+
+export function actionInput(action: WireAction): DecisionRequest['action'] {
+  return { name: action.name, properties: action.properties ?? empty };
+}
+
+export function resourceInput(resource: WireEntity): DecisionRequest['resource'] {
+  return { type: resource.type, id: resource.id, properties: resource.properties ?? empty };
+}
+
+/** Maps one AuthZEN evaluation onto the decision service's request. */
+export function decisionRequest(evaluation: WireEvaluation, explain: boolean): DecisionRequest {
+  return {
+    subject: subjectInput(evaluation.subject),
+    action: actionInput(evaluation.action),
+    resource: resourceInput(evaluation.resource),
+    context: evaluation.context ?? empty,
+    explain,
+  };
+}
+
+/** The AuthZEN response `context`: our decision id, policy version, reasons, advice and trace. */
+function decisionContext(outcome: DecisionOutcome): Record<string, unknown> {
+  return {
+    decision_id: outcome.decisionId,
+    policy_version: outcome.policyVersion,
+    reasons: outcome.reasons,
+    ...(outcome.advice.length > 0 && { advice: outcome.advice }),
+    ...(outcome.trace !== undefined && { explain: { cached: false, rules: outcome.trace } }),
+  };
+}
+
+/** `{decision}`, with `context` when asked for. */
+export function wireDecision(outcome: DecisionOutcome, withContext: boolean): { decision: boolean; context?: Record<string, unknown> } {
+  const decision = outcome.decision === 'permit';
+  return withContext ? { decision, context: decisionContext(outcome) } : { decision };
+}

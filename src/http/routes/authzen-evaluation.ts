@@ -1,0 +1,20 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { DecisionService } from '../../decision/service.js';
+import { decisionRequest, evaluationSchema, wireDecision } from '../authzen/wire.js';
+import { jsonBody } from '../body.js';
+import type { AppEnv } from '../env.js';
+
+/** Our extension: `options.explain` asks for the rule-by-rule trace in the context. */
+const explainOptionSchema = z.object({ explain: z.boolean().optional() });
+
+const evaluationBody = evaluationSchema.extend({ options: explainOptionSchema.optional() });
+
+/** POST /access/v1/evaluation: one AuthZEN access evaluation, answered `{decision, context}`. */
+export function evaluationRoutes(decisions: DecisionService): Hono<AppEnv> {
+  return new Hono<AppEnv>().post('/access/v1/evaluation', async (c) => {
+    const body = await jsonBody(c, evaluationBody);
+    const outcome = await decisions.decide(decisionRequest(body, body.options?.explain === true));
+    return c.json(wireDecision(outcome, true));
+  });
+}

@@ -1,0 +1,89 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { decideBatch, evaluationsSemantics, type BatchItem } from '../../decision/batch.js';
+import type { DecisionService } from '../../decision/service.js';
+import { jsonPath } from '../../policy/json-path.js';
+import { actionSchema, decisionRequest, entitySchema, evaluationSchema, propertiesSchema, wireDecision } from '../authzen/wire.js';
+import { jsonBody, validBody } from '../body.js';
+import type { AppEnv } from '../env.js';
+import type { FieldError } from '../problem.js';
+
+/** Most items one batch may carry; a larger batch is a 400 at `$.evaluations`. */
+const maxEvaluations = 100;
+
+/** The top-level defaults and one item share this shape: every key optional. */
+const partialTuple = z.object({
+  subject: entitySchema.optional(),
+  action: actionSchema.optional(),
+  resource: entitySchema.optional(),
+  context: propertiesSchema.optional(),
+});
+
+const evaluationsBody = partialTuple.extend({
+  evaluations: z.array(z.unknown()).max(maxEvaluations, `at most ${maxEvaluations} evaluations per request`).optional(),
+  options: z
+    .object({
+      evaluations_semantic: z.enum(evaluationsSemantics).optional(),
+      include_reasons: z.boolean().optional(),
+      explain: z.boolean().optional(),
+    })
+    .optional(),
+});
+
+type Defaults = z.infer<typeof partialTuple>;
+
+/** One item over the defaults, each present key replacing its default whole; or its errors. */
+function batchItem(raw: unknown, index: number, defaults: Defaults, explain: boolean): BatchItem<FieldError[]> {
+  const located = (issues: readonly z.core.$ZodIssue[], hint = ''): FieldError[] =>
+    issues.map((issue) => ({ path: jsonPath(['evaluations', index, ...issue.path]), message: `${issue.message}${hint}` }));
+  const parsed = partialTuple.safeParse(raw);
+  if (!parsed.success) return { invalid: located(parsed.error.issues) };
+  const item = parsed.data;
+  const merged = {
+    subject: item.subject ?? defaults.subject,
+    action: item.action ?? defaults.action,
+    resource: item.resource ?? defaults.resource,
+    context: item.context ?? defaults.context,
+  };
+  const complete = evaluationSchema.safeParse(merged);
+  if (!complete.success) return { invalid: located(complete.error.issues, ' (give it in the item or as a top-level default)') };
+  return { request: decisionRequest(complete.data, explain) };
+}
+
+/**
+ * POST /access/v1/evaluations: a batch. Top-level subject/action/resource/context are defaults;
+ * `options.evaluations_semantic` picks execute_all (default), deny_on_first_deny or
+ * permit_on_first_permit. Items answer exactly `{decision}` unless `options.include_reasons`
+ * (or `options.explain`) asks for a context. An invalid item is `decision: false`, not a 400.
+ * Without items the request is one evaluation and gets a single-decision answer.
+ */
+export function evaluationsRoutes(decisions: DecisionService): Hono<AppEnv> {
+  return new Hono<AppEnv>().post('/access/v1/evaluations', async (c) => {
+    const body = await jsonBody(c, evaluationsBody);
+    const explain = body.options?.explain === true;
+    if (body.evaluations === undefined || body.evaluations.length === 0) {
+      const single = validBody(evaluationSchema, body);
+      return c.json(wireDecision(await decisions.decide(decisionRequest(single, explain)), true));
+    }
+    const withContext = explain || body.options?.include_reasons === true;
+    const items = body.evaluations.map((raw, index) => batchItem(raw, index, body, explain));
+    const answers = await decideBatch(decisions, items, body.options?.evaluations_semantic ?? 'execute_all');
+    return c.json({
+      evaluations: answers.map((answer) => {
+        if ('outcome' in answer) return wireDecision(answer.outcome, withContext);
+        if (!withContext) return { decision: false };
+        const first = answer.invalid[0];
+        return {
+          decision: false,
+          context: {
+            error: {
+              status: 400,
+              message: first === undefined ? 'invalid evaluation' : `${first.path}: ${first.message}`,
+              errors: answer.invalid,
+            },
+          },
+        };
+      }),
+    });
+  });
+}

@@ -1,0 +1,86 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { SearchHit, SearchQuery, SearchService } from '../../decision/search.js';
+import { decodePageToken, encodePageToken, searchFingerprint } from '../authzen/page-token.js';
+import { actionInput, actionSchema, entitySchema, propertiesSchema, resourceInput, searchedEntitySchema, subjectInput } from '../authzen/wire.js';
+import { jsonBody } from '../body.js';
+import type { AppEnv } from '../env.js';
+
+/** Page size when the request gives no `page.limit`, and the largest accepted. */
+const defaultPageSize = 100;
+const maxPageSize = 1000;
+
+const pageSchema = z.object({
+  limit: z.number().int().min(1).max(maxPageSize).optional(),
+  token: z.string().max(4096).optional(),
+  /** The name earlier drafts used for the request token. */
+  next_token: z.string().max(4096).optional(),
+});
+
+const context = propertiesSchema.optional();
+
+const subjectSearchBody = z.object({ subject: searchedEntitySchema, action: actionSchema, resource: entitySchema, context, page: pageSchema.optional() });
+const resourceSearchBody = z.object({ subject: entitySchema, action: actionSchema, resource: searchedEntitySchema, context, page: pageSchema.optional() });
+const actionSearchBody = z.object({ subject: entitySchema, resource: entitySchema, context, page: pageSchema.optional() });
+
+const empty: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** Results exactly `{type, id}` (type first) or `{name}`, as strict clients compare them. */
+function wireHit(hit: SearchHit): { type: string; id: string } | { name: string } {
+  return 'name' in hit ? { name: hit.name } : { type: hit.type, id: hit.id };
+}
+
+type Page = z.infer<typeof pageSchema> | undefined;
+
+async function answer(search: SearchService, endpoint: string, query: SearchQuery, body: { page?: Page }) {
+  const { page, ...rest } = body;
+  const fingerprint = searchFingerprint(endpoint, rest);
+  const token = page?.token ?? page?.next_token ?? '';
+  const after = token === '' ? undefined : decodePageToken(token, fingerprint);
+  const result = await search.search(query, { limit: page?.limit ?? defaultPageSize, after });
+  return {
+    results: result.hits.map(wireHit),
+    page: { next_token: result.after === undefined ? '' : encodePageToken(result.after, fingerprint) },
+  };
+}
+
+/**
+ * POST /access/v1/search/{subject,resource,action}: which subjects, resources or actions are
+ * permitted, over the entities known from entity data (and, for actions, the actions the
+ * resource type's policies name). Unknown types or ids simply find nothing.
+ */
+export function searchRoutes(search: SearchService): Hono<AppEnv> {
+  return new Hono<AppEnv>()
+    .post('/access/v1/search/subject', async (c) => {
+      const body = await jsonBody(c, subjectSearchBody);
+      const query: SearchQuery = {
+        kind: 'subject',
+        subjectType: body.subject.type,
+        action: actionInput(body.action),
+        resource: resourceInput(body.resource),
+        context: body.context ?? empty,
+      };
+      return c.json(await answer(search, 'subject', query, body));
+    })
+    .post('/access/v1/search/resource', async (c) => {
+      const body = await jsonBody(c, resourceSearchBody);
+      const query: SearchQuery = {
+        kind: 'resource',
+        subject: subjectInput(body.subject),
+        action: actionInput(body.action),
+        resourceType: body.resource.type,
+        context: body.context ?? empty,
+      };
+      return c.json(await answer(search, 'resource', query, body));
+    })
+    .post('/access/v1/search/action', async (c) => {
+      const body = await jsonBody(c, actionSearchBody);
+      const query: SearchQuery = {
+        kind: 'action',
+        subject: subjectInput(body.subject),
+        resource: resourceInput(body.resource),
+        context: body.context ?? empty,
+      };
+      return c.json(await answer(search, 'action', query, body));
+    });
+}

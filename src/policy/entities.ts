@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import type { PolicyIssue } from './errors.js';
+
+const entityKey = z.string().min(1).max(1024);
+
+/** One known subject or resource: stored properties a request naming it is enriched with. */
+const entitySchema = z
+  .strictObject({
+    type: z.string().min(1).max(256),
+    id: entityKey,
+    aliases: z.array(entityKey).max(64).optional(),
+    properties: z.record(z.string(), z.unknown()).optional(),
+  })
+  .describe('An entity is found by type and id, or type and any alias (e.g. a user known by an opaque id and by email).');
+
+/** One entity data file: `POLICY_DIR/data/*.json`. */
+export const entityFileSchema = z.strictObject({
+  $schema: z.string().optional(),
+  description: z.string().max(2000).optional(),
+  entities: z.array(entitySchema),
+});
+
+export type EntityFile = z.infer<typeof entityFileSchema>;
+
+/** A loaded entity. */
+export interface Entity {
+  readonly type: string;
+  readonly id: string;
+  readonly aliases: readonly string[];
+  readonly properties: Readonly<Record<string, unknown>>;
+}
+
+/** Known entities, looked up by id or alias within a type and listed in id order. */
+export interface EntityIndex {
+  readonly size: number;
+  /** The entity that `idOrAlias` names within `type`, if any. */
+  find(type: string, idOrAlias: string): Entity | undefined;
+  /** Every entity of `type`, sorted by id (code-unit order). */
+  ofType(type: string): readonly Entity[];
+  /** The entities as plain data, in a stable order, for the content hash. */
+  versionInput(): unknown;
+}
+
+const byId = (a: Entity, b: Entity): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+class MapEntityIndex implements EntityIndex {
+  readonly #keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>;
+  readonly #sorted: ReadonlyMap<string, readonly Entity[]>;
+  readonly size: number;
+
+  constructor(keys: Map<string, Map<string, Entity>>, sorted: Map<string, Entity[]>) {
+    this.#keys = keys;
+    for (const list of sorted.values()) list.sort(byId);
+    this.#sorted = sorted;
+    let size = 0;
+    for (const list of sorted.values()) size += list.length;
+    this.size = size;
+  }
+
+  find(type: string, idOrAlias: string): Entity | undefined {
+    return this.#keys.get(type)?.get(idOrAlias);
+  }
+
+  ofType(type: string): readonly Entity[] {
+    return this.#sorted.get(type) ?? [];
+  }
+
+  versionInput(): unknown {
+    if (this.size === 0) return null;
+    const types = [...this.#sorted.keys()].sort();
+    return { entities: types.flatMap((type) => this.ofType(type)) };
+  }
+}
+
+/** An index with no entities: the set of a policy directory without `data/`. */
+export const noEntities: EntityIndex = new MapEntityIndex(new Map(), new Map());
+
+/**
+ * Indexes validated entity files. An id or alias names one entity per type across every
+ * file; a clash is reported with both places, and every clash is reported at once.
+ */
+export function indexEntities(files: readonly { file: string; data: EntityFile }[], issues: PolicyIssue[]): EntityIndex {
+  const keys = new Map<string, Map<string, Entity>>();
+  const sorted = new Map<string, Entity[]>();
+  const seenAt = new Map<string, string>();
+  for (const { file, data } of files) {
+    data.entities.forEach((source, index) => {
+      const entity: Entity = {
+        type: source.type,
+        id: source.id,
+        aliases: source.aliases ?? [],
+        properties: source.properties ?? {},
+      };
+      const ofType = keys.get(entity.type) ?? new Map<string, Entity>();
+      keys.set(entity.type, ofType);
+      const names: [string, string][] = [[entity.id, `$.entities[${index}].id`]];
+      entity.aliases.forEach((alias, a) => names.push([alias, `$.entities[${index}].aliases[${a}]`]));
+      let clashed = false;
+      for (const [name, path] of names) {
+        const where = `${file} ${path}`;
+        const earlier = seenAt.get(`${entity.type}\u0000${name}`);
+        if (earlier !== undefined) {
+          issues.push({ file, path, message: `"${name}" already names a ${entity.type} entity (${earlier})` });
+          clashed = true;
+        } else {
+          seenAt.set(`${entity.type}\u0000${name}`, where);
+        }
+      }
+      if (clashed) return;
+      for (const [name] of names) ofType.set(name, entity);
+      const list = sorted.get(entity.type) ?? [];
+      sorted.set(entity.type, list);
+      list.push(entity);
+    });
+  }
+  return new MapEntityIndex(keys, sorted);
+}

@@ -1,0 +1,70 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { interopDir } from './helpers/authzen.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+const valid = {
+  subject: { type: 'user', id: 'alice' },
+  action: { name: 'view' },
+  resource: { type: 'record', id: '101' },
+};
+
+describe('POST /access/v1/evaluation, bad input', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp({ policyDir: interopDir }));
+  });
+
+  const cases: [string, unknown, string][] = [
+    ['subject missing', { action: valid.action, resource: valid.resource }, '$.subject'],
+    ['action missing', { subject: valid.subject, resource: valid.resource }, '$.action'],
+    ['resource missing', { subject: valid.subject, action: valid.action }, '$.resource'],
+    ['subject.type missing', { ...valid, subject: { id: 'alice' } }, '$.subject.type'],
+    ['subject.id missing', { ...valid, subject: { type: 'user' } }, '$.subject.id'],
+    ['action.name missing', { ...valid, action: {} }, '$.action.name'],
+    ['action.name a number', { ...valid, action: { name: 123 } }, '$.action.name'],
+    ['resource.id missing', { ...valid, resource: { type: 'record' } }, '$.resource.id'],
+    ['resource.id a number', { ...valid, resource: { type: 'record', id: 101 } }, '$.resource.id'],
+    ['subject a string', { ...valid, subject: 'alice' }, '$.subject'],
+    ['properties an array', { ...valid, subject: { ...valid.subject, properties: ['admin'] } }, '$.subject.properties'],
+    ['context a string', { ...valid, context: 'now' }, '$.context'],
+    ['options.explain a string', { ...valid, options: { explain: 'yes' } }, '$.options.explain'],
+  ];
+
+  it.each(cases)('%s → 400 problem+json at %s', async (_name, body, path) => {
+    const res = await postJson(app, '/access/v1/evaluation', body, { 'x-request-id': 'bad-1' });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(res.headers.get('x-request-id')).toBe('bad-1');
+    const problem = await readJson(res);
+    expect(problem).toMatchObject({ status: 400, requestId: 'bad-1', instance: '/access/v1/evaluation' });
+    expect(problem.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
+  });
+
+  it('malformed JSON and an empty body → 400 at $', async () => {
+    for (const body of ['{"subject":', '']) {
+      const res = await postJson(app, '/access/v1/evaluation', body);
+      expect(res.status).toBe(400);
+      expect(await readJson(res)).toMatchObject({ errors: [{ path: '$' }] });
+    }
+  });
+
+  it('another media type → 415', async () => {
+    const res = await app.request('/access/v1/evaluation', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(valid) });
+    expect(res.status).toBe(415);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+  });
+
+  it('a body over the size limit → 413', async () => {
+    const { app: small } = await buildTestApp({ policyDir: interopDir, app: { maxBodyBytes: 2048 } });
+    const res = await postJson(small, '/access/v1/evaluation', { ...valid, context: { pad: 'x'.repeat(4096) } });
+    expect(res.status).toBe(413);
+  });
+
+  it('an "Authorization: undefined" header, as the interop runners send it, changes nothing', async () => {
+    const res = await postJson(app, '/access/v1/evaluation', valid, { authorization: 'undefined' });
+    expect(res.status).toBe(200);
+    expect((await readJson(res)).decision).toBe(true);
+  });
+});

@@ -1,0 +1,168 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { policySetCandidates } from '../src/decision/candidates.js';
+import { SearchService } from '../src/decision/search.js';
+import { createApp } from '../src/http/app.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { interopDir, todoUsers } from './helpers/authzen.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+const user = (id: string) => ({ type: 'user', id });
+const recordIds = (ids: number[]) => ids.map((id) => ({ type: 'record', id: String(id) }));
+
+describe('AuthZEN search', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp({ policyDir: interopDir }));
+  });
+
+  const search = async (kind: string, body: unknown) => {
+    const res = await postJson(app, `/access/v1/search/${kind}`, body);
+    expect(res.status).toBe(200);
+    return readJson(res);
+  };
+
+  it('subject search: the users who may view a record, exactly {type, id} with type first', async () => {
+    const body = await search('subject', { subject: { type: 'user' }, action: { name: 'view' }, resource: { type: 'record', id: '101' } });
+    expect(JSON.stringify(body)).toBe(
+      '{"results":[{"type":"user","id":"alice"},{"type":"user","id":"bob"},{"type":"user","id":"carol"},{"type":"user","id":"dan"}],"page":{"next_token":""}}',
+    );
+  });
+
+  it('resource search: the records a user may delete (the ones she owns), ids as strings', async () => {
+    const body = await search('resource', { subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' } });
+    expect(body.results).toEqual(recordIds([101, 107, 113, 119]));
+  });
+
+  it('action search: the actions the resource type\'s policies name that the subject may do', async () => {
+    const owner = await search('action', { subject: user('alice'), resource: { type: 'record', id: '101' } });
+    expect(owner.results).toEqual([{ name: 'delete' }, { name: 'edit' }, { name: 'view' }]);
+    const colleague = await search('action', { subject: user('bob'), resource: { type: 'record', id: '101' } });
+    expect(colleague.results).toEqual([{ name: 'view' }]);
+  });
+
+  it('every hit, fed back as an evaluation, is permitted', async () => {
+    const body = await search('resource', { subject: user('dan'), action: { name: 'edit' }, resource: { type: 'record' } });
+    expect((body.results as unknown[]).length).toBeGreaterThan(0);
+    for (const resource of body.results as unknown[]) {
+      const res = await postJson(app, '/access/v1/evaluation', { subject: user('dan'), action: { name: 'edit' }, resource });
+      expect((await readJson(res)).decision).toBe(true);
+    }
+  });
+
+  it('ignores the id and properties of the entity searched for', async () => {
+    const plain = await search('resource', { subject: user('bob'), action: { name: 'view' }, resource: { type: 'record' } });
+    const noisy = await search('resource', {
+      subject: user('bob'),
+      action: { name: 'view' },
+      resource: { type: 'record', id: '999', properties: { department: 'Nowhere' } },
+    });
+    expect(noisy.results).toEqual(plain.results);
+  });
+
+  it('uses the input entities\' request properties over stored ones', async () => {
+    const body = await search('resource', {
+      subject: { type: 'user', id: 'erin', properties: { role: 'manager' } },
+      action: { name: 'view' },
+      resource: { type: 'record' },
+    });
+    expect((body.results as unknown[]).length).toBe(20);
+  });
+
+  it('finds subjects known by alias through their id', async () => {
+    const body = await search('subject', { subject: { type: 'user' }, action: { name: 'can_create_todo' }, resource: { type: 'todo', id: 'todo-1' } });
+    expect(body.results).toEqual(expect.arrayContaining([user(todoUsers.rick.pid), user(todoUsers.morty.pid)]));
+    expect(body.results).not.toContainEqual(user(todoUsers.beth.pid));
+  });
+
+  it('unknown ids, types and actions find nothing: 200 with empty results', async () => {
+    const empty = { results: [], page: { next_token: '' } };
+    expect(await search('action', { subject: user('nobody'), resource: { type: 'record', id: '101' } })).toEqual(empty);
+    expect(await search('action', { subject: user('alice'), resource: { type: 'spaceship', id: '1' } })).toEqual(empty);
+    expect(await search('subject', { subject: { type: 'spaceship' }, action: { name: 'view' }, resource: { type: 'record', id: '101' } })).toEqual(empty);
+    expect(await search('subject', { subject: { type: 'user' }, action: { name: 'fly' }, resource: { type: 'record', id: '101' } })).toEqual(empty);
+    expect(await search('resource', { subject: user('nobody'), action: { name: 'delete' }, resource: { type: 'record' } })).toEqual(empty);
+  });
+
+  it('pages with page.limit and an opaque next_token, "" on the last page', async () => {
+    const request = { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' } };
+    const all = await search('resource', request);
+    const seen: unknown[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const body = await search('resource', { ...request, page: { limit: 6, ...(token !== undefined && { token }) } });
+      const results = body.results as unknown[];
+      expect(results.length).toBeLessThanOrEqual(6);
+      seen.push(...results);
+      token = (body.page as { next_token: string }).next_token;
+      pages += 1;
+    } while (token !== '' && pages < 10);
+    expect(pages).toBe(4);
+    expect(seen).toEqual(all.results);
+  });
+
+  it('gives no token when a full page is also the last one', async () => {
+    const body = await search('resource', { subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' }, page: { limit: 4 } });
+    expect(body).toEqual({ results: recordIds([101, 107, 113, 119]), page: { next_token: '' } });
+  });
+
+  it('accepts the earlier drafts\' page.next_token as the request token', async () => {
+    const request = { subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' } };
+    const first = await search('resource', { ...request, page: { limit: 2 } });
+    const next = (first.page as { next_token: string }).next_token;
+    const second = await search('resource', { ...request, page: { limit: 2, next_token: next } });
+    expect(second.results).toEqual(recordIds([113, 119]));
+  });
+
+  it('rejects a token from another search, or one it never issued, with a 400 at $.page.token', async () => {
+    const first = await search('resource', { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' }, page: { limit: 1 } });
+    const token = (first.page as { next_token: string }).next_token;
+    expect(token).not.toBe('');
+    for (const body of [
+      { subject: user('bob'), action: { name: 'view' }, resource: { type: 'record' }, page: { token } },
+      { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' }, page: { token: 'garbage!' } },
+    ]) {
+      const res = await postJson(app, '/access/v1/search/resource', body);
+      expect(res.status).toBe(400);
+      expect(await readJson(res)).toMatchObject({ errors: [{ path: '$.page.token' }] });
+    }
+  });
+
+  it('400s with paths: missing keys, input entities without ids, bad page limits', async () => {
+    const cases: [string, unknown, string][] = [
+      ['subject', { subject: { type: 'user' }, resource: { type: 'record', id: '101' } }, '$.action'],
+      ['subject', { subject: { type: 'user' }, action: { name: 'view' }, resource: { type: 'record' } }, '$.resource.id'],
+      ['subject', { subject: {}, action: { name: 'view' }, resource: { type: 'record', id: '1' } }, '$.subject.type'],
+      ['resource', { action: { name: 'view' }, resource: { type: 'record' } }, '$.subject'],
+      ['resource', { subject: { type: 'user' }, action: { name: 'view' }, resource: { type: 'record' } }, '$.subject.id'],
+      ['action', { subject: user('alice') }, '$.resource'],
+      ['action', { subject: { type: 'user' }, resource: { type: 'record', id: '101' } }, '$.subject.id'],
+      ['resource', { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' }, page: { limit: 0 } }, '$.page.limit'],
+      ['resource', { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' }, page: { limit: 1001 } }, '$.page.limit'],
+    ];
+    for (const [kind, body, path] of cases) {
+      const res = await postJson(app, `/access/v1/search/${kind}`, body);
+      expect(res.status, `${kind} ${path}`).toBe(400);
+      expect((await readJson(res)).errors).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
+    }
+  });
+
+  it('ends a page early when its candidate budget runs out, with a token to go on', async () => {
+    const { decisions, policies } = await buildTestApp({ policyDir: interopDir });
+    const search = new SearchService({ decisions, candidates: policySetCandidates(policies), maxCandidatesPerPage: 3 });
+    const budgeted = createApp({ decisions, policies, search });
+    const request = { subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' } };
+    const seen: unknown[] = [];
+    let token = '';
+    let pages = 0;
+    do {
+      const body = await readJson(await postJson(budgeted, '/access/v1/search/resource', { ...request, page: { token } }));
+      seen.push(...(body.results as unknown[]));
+      token = (body.page as { next_token: string }).next_token;
+      pages += 1;
+    } while (token !== '' && pages < 20);
+    expect(pages).toBe(7);
+    expect(seen).toEqual(recordIds([101, 107, 113, 119]));
+  });
+});

@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PolicyLoadError } from '../src/policy/errors.js';
+import { loadPolicyDir } from '../src/policy/load.js';
+import { createJwtVerifier } from '../src/token/verify.js';
+import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+
+const run = promisify(execFile);
+const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+/** A policy directory with the invoice policies and the given `data/` files. */
+async function policyDirWith(data: Record<string, unknown>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pdp-entities-'));
+  dirs.push(dir);
+  await copyFile(join(defaultPolicyDir, 'invoices.json'), join(dir, 'invoices.json'));
+  await mkdir(join(dir, 'data'));
+  for (const [name, content] of Object.entries(data)) {
+    await writeFile(join(dir, 'data', name), typeof content === 'string' ? content : JSON.stringify(content));
+  }
+  return dir;
+}
+
+const alice = {
+  type: 'user',
+  id: 'u-alice',
+  aliases: ['alice@example.com'],
+  properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' },
+};
+const invoice = { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } };
+
+async function loadIssues(dir: string) {
+  try {
+    await loadPolicyDir(dir);
+  } catch (error) {
+    if (error instanceof PolicyLoadError) return error.issues;
+    throw error;
+  }
+  throw new Error('expected the load to fail');
+}
+
+describe('entity data: loading', () => {
+  it('reports schema problems with the file and JSON path', async () => {
+    const dir = await policyDirWith({
+      'users.json': { entities: [{ type: 'user', id: '' }, { type: 'user', id: 'x', roles: [] }] },
+      'broken.json': '{"entities": [',
+    });
+    const issues = await loadIssues(dir);
+    expect(issues).toEqual(expect.arrayContaining([
+      expect.objectContaining({ file: 'data/users.json', path: '$.entities[0].id' }),
+      expect.objectContaining({ file: 'data/users.json', path: '$.entities[1]' }),
+      expect.objectContaining({ file: 'data/broken.json', path: '$', message: expect.stringMatching(/not valid JSON/) }),
+    ]));
+  });
+
+  it('reports an id or alias that names two entities of one type, with both places', async () => {
+    const dir = await policyDirWith({
+      'a.json': { entities: [alice] },
+      'b.json': { entities: [{ type: 'user', id: 'alice@example.com' }, { type: 'user', id: 'u-2', aliases: ['u-alice'] }, { type: 'group', id: 'u-alice' }] },
+    });
+    const issues = await loadIssues(dir);
+    expect(issues).toEqual([
+      { file: 'data/b.json', path: '$.entities[0].id', message: expect.stringContaining('data/a.json $.entities[0].aliases[0]') },
+      { file: 'data/b.json', path: '$.entities[1].aliases[0]', message: expect.stringContaining('data/a.json $.entities[0].id') },
+    ]);
+  });
+
+  it('is part of the policy version: changed data, changed version; no data, the version of the policies alone', async () => {
+    const plain = await loadPolicyDir(defaultPolicyDir);
+    const emptyData = await loadPolicyDir(await policyDirWith({}));
+    const one = await loadPolicyDir(await policyDirWith({ 'users.json': { entities: [alice] } }));
+    const same = await loadPolicyDir(await policyDirWith({ 'people.json': { entities: [alice] } }));
+    const changed = await loadPolicyDir(await policyDirWith({ 'users.json': { entities: [{ ...alice, properties: { region: 'US' } }] } }));
+    expect(emptyData.version).toBe(plain.version);
+    expect(one.version).not.toBe(plain.version);
+    expect(same.version).toBe(one.version);
+    expect(changed.version).not.toBe(one.version);
+    expect(one.entities.size).toBe(1);
+  });
+
+  it('pdp validate names the file and path of a bad entity', async () => {
+    const dir = await policyDirWith({ 'users.json': { entities: [{ type: 'user' }] } });
+    const failure = await run(process.execPath, [cli, 'validate', dir]).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toContain('data/users.json $.entities[0].id');
+  });
+});
+
+describe('entity data: enrichment in /decide', () => {
+  it('merges stored subject and resource properties under the request\'s own', async () => {
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, invoice] } }) });
+    const decide = async (subject: unknown, resource: unknown = { type: 'invoice', id: 'inv-1' }) =>
+      readJson(await postJson(app, '/decide', { subject, action: 'read', resource }));
+
+    expect(await decide({ id: 'u-alice' })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
+    expect((await decide({ id: 'alice@example.com' })).decision).toBe('permit');
+    expect((await decide({ id: 'u-alice', properties: { region: 'US' } })).decision).toBe('deny');
+    expect((await decide({ id: 'u-alice' }, { type: 'invoice', id: 'inv-1', properties: { region: 'US' } })).decision).toBe('deny');
+    expect((await decide({ id: 'u-bob' })).decision).toBe('deny');
+    expect((await decide({ id: 'u-alice', type: 'service' })).decision).toBe('deny');
+  });
+
+  it('enriches a token subject too (type user, id from sub), the token\'s claims winning', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+    const tokens = createJwtVerifier({ keys: createLocalJWKSet({ keys: [jwk] }), issuer: 'https://idp.test', audience: ['pdp'], algorithms: ['ES256'] });
+    const token = (claims: Record<string, unknown>) =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://idp.test').setAudience('pdp').setSubject('u-alice').setExpirationTime('5m').sign(privateKey);
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, invoice] } }), tokens });
+    const decide = async (claims: Record<string, unknown>) =>
+      (await readJson(await postJson(app, '/decide', { token: await token(claims), action: 'read', resource: { type: 'invoice', id: 'inv-1' } }))).decision;
+    expect(await decide({})).toBe('permit');
+    expect(await decide({ region: 'US' })).toBe('deny');
+  });
+
+  it('swaps entity data with the policies on reload', async () => {
+    const before = await policyDirWith({ 'users.json': { entities: [alice, invoice] } });
+    const after = await policyDirWith({ 'users.json': { entities: [{ ...alice, properties: { ...alice.properties, region: 'US' } }, invoice] } });
+    const { app, policies } = await buildTestApp({ policyDir: before });
+    const decide = async () => readJson(await postJson(app, '/decide', { subject: { id: 'u-alice' }, action: 'read', resource: { type: 'invoice', id: 'inv-1' } }));
+    const first = await decide();
+    policies.replace(await loadPolicyDir(after));
+    const second = await decide();
+    expect([first.decision, second.decision]).toEqual(['permit', 'deny']);
+    expect(second.policyVersion).not.toBe(first.policyVersion);
+  });
+});
