@@ -12,6 +12,12 @@ const optionalText = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
+const hashedAdminKey = /^sha256:[0-9a-f]{64}$/i;
+const adminKey = z.string().refine(
+  (key) => hashedAdminKey.test(key) || (!key.toLowerCase().startsWith('sha256:') && key.length >= 16),
+  'an admin key is 16 or more characters, or sha256: and 64 hex digits',
+);
+
 const forbiddenAlgorithms = /^(none|HS\d+)$/i;
 
 const envSchema = z
@@ -28,6 +34,9 @@ const envSchema = z
     JWT_ALGORITHMS: list(defaultAlgorithms),
     JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    POLICY_WATCH: z.enum(['true', 'false']).default('true'),
+    POLICY_TESTS_ON_RELOAD: z.enum(['true', 'false']).default('false'),
+    PDP_ADMIN_KEYS: list().pipe(z.array(adminKey)),
   })
   .check((ctx) => {
     const env = ctx.value;

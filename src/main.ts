@@ -3,21 +3,32 @@ import { ConfigError, loadConfig } from './config.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './logger.js';
+import { loadCandidateSet } from './policy/candidate.js';
 import { PolicyLoadError } from './policy/errors.js';
-import { loadPolicyDir } from './policy/load.js';
+import { PolicyReloader } from './policy/reload.js';
 import { PolicyStore } from './policy/store.js';
+import { watchPolicyDir } from './policy/watch.js';
 import { tokenVerifierFromConfig } from './token/from-config.js';
 
 async function start(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
-  const policies = new PolicyStore(await loadPolicyDir(config.POLICY_DIR));
+  const runPolicyTests = config.POLICY_TESTS_ON_RELOAD === 'true';
+  const policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests }));
+  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, log });
+  const watcher = config.POLICY_WATCH === 'true'
+    ? watchPolicyDir(config.POLICY_DIR, () => void reloader.reload('watch'), {
+        onError: (err, path) => log.warn({ err, path }, 'cannot watch a policy folder'),
+      })
+    : undefined;
+  process.on('SIGHUP', () => void reloader.reload('signal'));
   const tokens = await tokenVerifierFromConfig(config);
   const decisions = new DecisionService({ policies, tokens });
   const app = createApp({
     decisions,
     policies,
     maxBodyBytes: config.MAX_BODY_BYTES,
+    admin: config.PDP_ADMIN_KEYS.length > 0 ? { keys: config.PDP_ADMIN_KEYS, policies, reloader } : undefined,
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
   });
 
@@ -38,6 +49,7 @@ async function start(): Promise<void> {
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
+    watcher?.close();
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 10_000).unref();
   };

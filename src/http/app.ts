@@ -6,6 +6,7 @@ import type { PolicyStore } from '../policy/store.js';
 import type { AppEnv } from './env.js';
 import { requestId } from './middleware/request-id.js';
 import { problem, ProblemError } from './problem.js';
+import { adminRoutes, type AdminDeps } from './routes/admin.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
 
@@ -15,6 +16,8 @@ export interface AppDeps {
   /** Largest accepted request body, bytes. */
   readonly maxBodyBytes?: number;
   readonly onUnexpectedError?: (error: unknown, requestId: string | undefined) => void;
+  /** The admin endpoints; left out (404) when no admin key is configured. */
+  readonly admin?: AdminDeps;
 }
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
@@ -32,6 +35,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route('/', healthRoutes(deps.policies));
   app.route('/', decideRoutes(deps.decisions));
+  if (deps.admin !== undefined) app.route('/', adminRoutes(deps.admin));
 
   app.notFound((c) => problem(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {

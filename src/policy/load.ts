@@ -59,6 +59,15 @@ export async function loadPolicyDir(dir: string): Promise<CompiledPolicySet> {
     const policy = await readJsonFile(join(dir, name), name, policySchema, issues);
     if (policy !== undefined) files.push({ file: name, policy });
   }
-  if (issues.length > 0) throw new PolicyLoadError(issues);
+  if (issues.length > 0) {
+    // Compile the files that did parse as well, so one run reports every problem.
+    try {
+      compilePolicies(files);
+    } catch (error) {
+      if (!(error instanceof PolicyLoadError)) throw error;
+      issues.push(...error.issues);
+    }
+    throw new PolicyLoadError(issues);
+  }
   return compilePolicies(files);
 }
