@@ -57,6 +57,8 @@ const envSchema = z
     PUBLIC_URL: optionalText
       .pipe(z.url({ protocol: /^https?$/ }).optional())
       .refine((url) => url === undefined || !/[?#]/.test(url), 'no query or fragment'),
+    POLICY_WATCH: z.enum(['true', 'false']).default('true'),
+    POLICY_TESTS_ON_RELOAD: z.enum(['true', 'false']).default('false'),
   })
   // `when` runs these checks even after a field above failed, so every problem shows at once.
   .superRefine((env, ctx) => {

@@ -6,15 +6,25 @@ import { SearchService } from './decision/search.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './logger.js';
+import { loadCandidateSet } from './policy/candidate.js';
 import { PolicyLoadError } from './policy/errors.js';
-import { loadPolicyDir } from './policy/load.js';
+import { PolicyReloader } from './policy/reload.js';
 import { PolicyStore } from './policy/store.js';
 import { tokensFromConfig } from './token/from-config.js';
+import { watchPolicyDir } from './policy/watch.js';
 
 async function start(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
-  const policies = new PolicyStore(await loadPolicyDir(config.POLICY_DIR));
+  const runPolicyTests = config.POLICY_TESTS_ON_RELOAD === 'true';
+  const policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests }));
+  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, log });
+  const watcher = config.POLICY_WATCH === 'true'
+    ? watchPolicyDir(config.POLICY_DIR, () => void reloader.reload('watch'), {
+        onError: (err, path) => log.warn({ err, path }, 'cannot watch a policy folder'),
+      })
+    : undefined;
+  process.on('SIGHUP', () => void reloader.reload('signal'));
   const tokens = await tokensFromConfig(config, {
     onKeySetError: (url, err) => log.warn({ url, err: err.message }, 'key set fetch failed; the keys fetched before stay in use'),
   });
@@ -31,6 +41,7 @@ async function start(): Promise<void> {
     search,
     publicUrl: config.PUBLIC_URL,
     maxBodyBytes: config.MAX_BODY_BYTES,
+    admin: { policies, reloader },
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
   });
 
@@ -54,6 +65,7 @@ async function start(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
     tokens.close();
+    watcher?.close();
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -136,7 +136,8 @@ describe('caller authentication: no keys configured', () => {
 });
 
 describe('admin endpoints', () => {
-  const paths = ['/admin', '/admin/policies', '/admin/policies/reload'];
+  // Probe routes under /admin: the real admin routes are tested in admin.test.ts.
+  const paths = ['/admin', '/admin/probe', '/admin/policies/probe'];
 
   it.each(paths)('do not exist without PDP_ADMIN_KEYS (%s answers 404, whatever the key)', async (path) => {
     const { app } = await buildTestApp({ app: { callers: callerKeys({ api: [apiKey], trusted: [], admin: [] }) } });

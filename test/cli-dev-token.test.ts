@@ -66,7 +66,7 @@ describe('pdp keys and pdp token (process)', () => {
     const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), ...args]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(message);
-    expect(run.stderr).toContain('usage: pdp');
+    expect(run.stderr).toContain('pdp help shows the usage');
     expect(run.stdout).toBe('');
   });
 
@@ -82,7 +82,7 @@ describe('pdp keys and pdp token (process)', () => {
   it('exits 2 for keys without a directory', async () => {
     const run = await runCli(['keys']);
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('keys needs a directory');
+    expect(run.stderr).toContain('keys needs exactly one directory');
   });
 });
 

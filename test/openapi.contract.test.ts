@@ -1,3 +1,4 @@
+import { callerKeys } from '../src/caller/keys.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, postJson } from './helpers/app.js';
 import { loadContract, openapiPathOf, type Contract } from './helpers/openapi.js';
@@ -8,6 +9,8 @@ const accountant = { id: 'acc-1', properties: { roles: ['accountant'], scope: 'i
 const manager = { id: 'fm-1', properties: { roles: ['finance_manager'], scope: 'invoice.write', region: 'EU', approval_limit: 10000 } };
 const invoice = { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU', status: 'submitted', amount: 10, owner: 'x' } };
 const json = { 'content-type': 'application/json' };
+const adminKey = 'admin-key-0123456789abcdef';
+const adminAuth = { authorization: `Bearer ${adminKey}` };
 
 /**
  * Real requests whose answers must match openapi.yaml: [what, METHOD, documented path, send].
@@ -32,6 +35,9 @@ const documented: [string, string, string, (app: App) => Response | Promise<Resp
   ['AuthZEN resource search', 'POST', '/access/v1/search/resource', (app) => postJson(app, '/access/v1/search/resource', { subject: { type: 'user', ...accountant }, action: { name: 'read' }, resource: { type: 'invoice' } })],
   ['AuthZEN action search', 'POST', '/access/v1/search/action', (app) => postJson(app, '/access/v1/search/action', { subject: { type: 'user', ...accountant }, resource: { ...invoice, id: 'inv-1' } })],
   ['AuthZEN discovery', 'GET', '/.well-known/authzen-configuration', (app) => app.request('/.well-known/authzen-configuration')],
+  ['admin policy listing', 'GET', '/admin/policies', (app) => app.request('/admin/policies', { headers: adminAuth })],
+  ['admin reload', 'POST', '/admin/policies/reload', (app) => app.request('/admin/policies/reload', { method: 'POST', headers: adminAuth })],
+  ['admin without a key', 'GET', '/admin/policies', (app) => app.request('/admin/policies')],
   ['alive', 'GET', '/healthz', (app) => app.request('/healthz')],
   ['ready', 'GET', '/readyz', (app) => app.request('/readyz')],
 ];
@@ -47,7 +53,7 @@ describe('openapi.yaml matches what the service answers', () => {
   let app: App;
   let contract: Contract;
   beforeAll(async () => {
-    ({ app } = await buildTestApp());
+    ({ app } = await buildTestApp({ app: { callers: callerKeys({ api: [], trusted: [], admin: [adminKey] }) } }));
     contract = await loadContract();
   });
 

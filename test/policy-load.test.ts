@@ -123,7 +123,7 @@ describe('pdp validate (process)', () => {
   it('exits 0 with a summary for the default policies', async () => {
     const run = await runCli(['validate', 'policies']);
     expect(run).toMatchObject({ code: 0, stderr: '' });
-    expect(run.stdout).toMatch(/^ok: 1 policies, 9 rules, version [0-9a-f]{16}\n$/);
+    expect(run.stdout).toMatch(/^ok: 1 policies, 9 rules, 5 test files, version [0-9a-f]{16}\n$/);
   });
 
   it('exits 1 printing `file path (rule x): reason` for each problem', async () => {
@@ -136,7 +136,7 @@ describe('pdp validate (process)', () => {
     const run = await runCli(['validate', dir]);
     expect(run.code).toBe(1);
     expect(run.stderr.split('\n')).toEqual([
-      expect.stringMatching(/^a\.json \$\.rules\[1\]\.effect \(rule r2\): /),
+      expect.stringMatching(/^error a\.json \$\.rules\[1\]\.effect \(rule r2\): /),
       'invalid: 1 problem(s)',
       '',
     ]);

@@ -2,11 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
-
-/** A command-line mistake: printed with the usage, exit code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+import { UsageError, type Io } from './io.js';
 
 const alg = 'ES256';
 
@@ -84,4 +80,40 @@ export function parseTokenArgs(args: readonly string[]): DevTokenOptions {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--claims must be a JSON object');
   if (!/^[1-9]\d{0,8}$/.test(ttl)) throw new UsageError('--ttl must be a positive whole number of seconds');
   return { keyFile: key, issuer: iss, audience: aud, claims: parsed as Record<string, unknown>, ttlSeconds: Number(ttl) };
+}
+
+/** An fs failure such as a missing key file or a key that exists already (`EEXIST`). */
+function isFileError(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).syscall !== undefined;
+}
+
+/** Runs a command, reporting a file failure as one line and exit code 1. */
+async function withFileErrors(io: Io, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!isFileError(error)) throw error;
+    io.err(`pdp: ${error.message}`);
+    return 1;
+  }
+}
+
+/** `pdp keys DIR`: a development key pair. */
+export async function keysCommand(args: readonly string[], io: Io): Promise<number> {
+  const [dir, ...extra] = args;
+  if (dir === undefined || extra.length > 0) throw new UsageError('keys needs exactly one directory');
+  return withFileErrors(io, async () => {
+    const written = await writeDevKeys(dir);
+    io.out(`wrote ${written.jwks} and ${written.privateKey} (ES256, kid ${written.kid})`);
+    return 0;
+  });
+}
+
+/** `pdp token --key FILE --iss ISSUER --aud AUDIENCE [--claims JSON] [--ttl SECONDS]`: a signed JWT. */
+export async function tokenCommand(args: readonly string[], io: Io): Promise<number> {
+  const options = parseTokenArgs(args);
+  return withFileErrors(io, async () => {
+    io.out(await signDevToken(options));
+    return 0;
+  });
 }

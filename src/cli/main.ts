@@ -1,92 +1,65 @@
 #!/usr/bin/env node
-import { policyJsonSchema } from '../policy/schema.js';
-import { PolicyLoadError, formatIssue } from '../policy/errors.js';
-import { loadPolicyDir } from '../policy/load.js';
-import { runPolicyTests } from '../policy/testing.js';
-import { parseTokenArgs, signDevToken, UsageError, writeDevKeys } from './dev-token.js';
+import { checkCommand } from './check.js';
+import { keysCommand, tokenCommand } from './dev-token.js';
+import { fmtCommand } from './fmt.js';
+import { processIo, UsageError, type Io } from './io.js';
+import { schemaCommand } from './schema.js';
+import { testCommand } from './test.js';
+import { validateCommand } from './validate.js';
 
-const usage = `usage: pdp <command> [dir]
+const usage = `usage: pdp <command> [DIR] [options]        (DIR defaults to ./policies)
 
 commands:
-  validate [dir]   load and check every policy in dir (default ./policies)
-  test [dir]       run the policy test fixtures in dir/tests against the policies in dir
-  schema           print the JSON Schema of a policy file
+  validate [DIR]                    load and compile every policy in DIR, parse DIR/tests
+  test [DIR] [--coverage]           run the test cases in DIR/tests against the policies
+             [--min-coverage N]     ...and fail when fewer than N% of the rules are covered
+  check [DIR] --request FILE        decide one request offline and explain every rule
+             [--now ISO-8601]       (FILE "-" reads stdin)
+  fmt [DIR] [--check]               rewrite policy and test files in canonical form
+                                    (--check: write nothing, fail when a file is not canonical)
+  schema [policy|fixture]           print the JSON Schema of a policy file or a test file
 
-  keys DIR         make an ES256 key pair for development: DIR/jwks.json (public, for
-                   JWKS_FILE) and DIR/private.jwk.json
+development keys and tokens (for trying the service, never for production):
+  keys DIR                          make an ES256 key pair: DIR/jwks.json (public, for
+                                    JWKS_FILE) and DIR/private.jwk.json
   token --key DIR/private.jwk.json --iss ISSUER --aud AUDIENCE [--claims JSON] [--ttl SECONDS]
-                   print a JWT signed with that key (ttl defaults to 3600)
+                                    print a JWT signed with that key (ttl defaults to 3600)
+
+options:
+  --json                            machine-readable output on stdout
+
+exit codes: 0 ok · 1 invalid policies, failed tests, low coverage or unformatted files · 2 usage
 `;
 
-type Out = (line: string) => void;
+const commands: Readonly<Record<string, (args: readonly string[], io: Io) => Promise<number>>> = {
+  validate: validateCommand,
+  test: testCommand,
+  check: checkCommand,
+  fmt: fmtCommand,
+  schema: schemaCommand,
+  keys: keysCommand,
+  token: tokenCommand,
+};
 
-/** An fs failure such as a missing key file or a key that exists already (`EEXIST`). */
-function isFileError(error: unknown): error is NodeJS.ErrnoException {
-  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).syscall !== undefined;
-}
-
-async function validate(dir: string, out: Out): Promise<number> {
-  const set = await loadPolicyDir(dir);
-  out(`ok: ${set.policies.length} policies, ${set.ruleCount} rules, version ${set.version}`);
-  return 0;
-}
-
-async function test(dir: string, out: Out): Promise<number> {
-  const set = await loadPolicyDir(dir);
-  const results = await runPolicyTests(set, dir);
-  const failed = results.filter((r) => !r.passed);
-  for (const r of failed) out(`FAIL ${r.file} › ${r.name}: ${r.failure}`);
-  out(`${results.length - failed.length} passed, ${failed.length} failed`);
-  if (results.length === 0) {
-    out(`no test cases found in ${dir}/tests`);
-    return 1;
+async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === 'help' || name === '--help' || name === '-h' || args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(usage);
+    return 0;
   }
-  return failed.length === 0 ? 0 : 1;
-}
-
-async function keys(dir: string | undefined, out: Out): Promise<number> {
-  if (dir === undefined) throw new UsageError('keys needs a directory');
-  const written = await writeDevKeys(dir);
-  out(`wrote ${written.jwks} and ${written.privateKey} (ES256, kid ${written.kid})`);
-  return 0;
-}
-
-async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const dir = rest[0] ?? './policies';
-  const out: Out = (line) => process.stdout.write(`${line}\n`);
+  const command = name === undefined ? undefined : commands[name];
+  if (command === undefined) {
+    io.err(name === undefined ? 'pdp: a command is required' : `pdp: unknown command "${name}"`);
+    process.stderr.write(usage);
+    return 2;
+  }
   try {
-    switch (command) {
-      case 'validate':
-        return await validate(dir, out);
-      case 'test':
-        return await test(dir, out);
-      case 'schema':
-        out(JSON.stringify(policyJsonSchema(), null, 2));
-        return 0;
-      case 'keys':
-        return await keys(rest[0], out);
-      case 'token':
-        out(await signDevToken(parseTokenArgs(rest)));
-        return 0;
-      default:
-        process.stderr.write(usage);
-        return 2;
-    }
+    return await command(args, io);
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`pdp: ${error.message}\n\n${usage}`);
-      return 2;
-    }
-    if (isFileError(error)) {
-      process.stderr.write(`pdp: ${error.message}\n`);
-      return 1;
-    }
-    if (!(error instanceof PolicyLoadError)) throw error;
-    for (const issue of error.issues) process.stderr.write(`${formatIssue(issue)}\n`);
-    process.stderr.write(`invalid: ${error.issues.length} problem(s)\n`);
-    return 1;
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`pdp ${name}: ${error.message} (pdp help shows the usage)`);
+    return 2;
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2), processIo());

@@ -18,6 +18,7 @@ export interface DecisionRequest {
   readonly action: Query['action'];
   readonly resource: Query['resource'];
   readonly context: Query['context'];
+  /** Record every rule considered (`trace`); such answers are for debugging and never cached. */
   readonly explain?: boolean;
 }
 

@@ -10,6 +10,7 @@ import { adminAuth, callerAuth } from './middleware/caller-auth.js';
 import { requestId } from './middleware/request-id.js';
 import { problem, ProblemError } from './problem.js';
 import { authzenRoutes } from './routes/authzen.js';
+import { adminRoutes, type AdminDeps } from './routes/admin.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
 
@@ -25,6 +26,8 @@ export interface AppDeps {
   readonly onUnexpectedError?: (error: unknown, requestId: string | undefined) => void;
   /** Caller keys for the decision and admin endpoints; without them callers are not authenticated. */
   readonly callers?: CallerKeys;
+  /** The admin endpoints (behind admin keys: 404 when none are configured). */
+  readonly admin?: AdminDeps;
 }
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
@@ -45,6 +48,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', healthRoutes(deps.policies));
   app.route('/', decideRoutes(deps.decisions));
   app.route('/', authzenRoutes({ decisions: deps.decisions, search: deps.search, publicUrl: deps.publicUrl }));
+  if (deps.admin !== undefined) app.route('/', adminRoutes(deps.admin));
 
   app.notFound((c) => problem(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {

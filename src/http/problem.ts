@@ -14,16 +14,19 @@ export const problemTypes = {
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  policy_invalid: { status: 422, title: 'Policy set rejected' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'Service unavailable' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
 
 export type ProblemCode = keyof typeof problemTypes;
 
-/** One failing field: where (`$.resource.type`) and what is wrong. */
+/** One failing field: where (`$.resource.type`) and what is wrong; `file` and `rule` for policy sources. */
 export interface FieldError {
   readonly path: string;
   readonly message: string;
+  readonly file?: string;
+  readonly rule?: string;
 }
 
 /** An error that maps straight to a problem response. */

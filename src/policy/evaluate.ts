@@ -2,7 +2,11 @@ import type { Advice, Query, Reason, Verdict } from '../decision/types.js';
 import type { ConditionVariables } from './cel.js';
 import type { CompiledPolicySet, CompiledRule } from './compiled.js';
 
-/** How one rule fared, for explain output. `null` means the check was not part of the rule. */
+/**
+ * How one rule fared, for explain output. `roles` and `scopes` are null when the rule does
+ * not name any; `condition` is null when the rule has none, and carries neither `value` nor
+ * `error` when it was not evaluated because the action, roles or scopes did not match.
+ */
 export interface RuleTrace {
   readonly policy: string;
   readonly rule: string;
@@ -11,7 +15,7 @@ export interface RuleTrace {
   readonly action: boolean;
   readonly roles: boolean | null;
   readonly scopes: boolean | null;
-  readonly condition: { readonly value: unknown } | { readonly error: string } | null;
+  readonly condition: { readonly expression: string; readonly value?: boolean; readonly error?: string } | null;
 }
 
 type ConditionOutcome = { readonly value: boolean } | { readonly error: string };
@@ -73,21 +77,24 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
   const permitAdvice: Advice[] = [];
 
   for (const rule of candidates) {
-    if (trace === undefined && rule.effect === 'permit' && denies.length > 0) break;
+    // Once a deny applies no permit can change the answer: stop, or with a trace go on
+    // recording without letting later rules add reasons, so explain answers match plain ones.
+    const overridden = rule.effect === 'permit' && denies.length > 0;
+    if (overridden && trace === undefined) break;
     const action = rule.actions.includes('*') || rule.actions.includes(query.action.name);
-    const roles = action && holdsRole(rule, query.subject.roles);
-    const scopes = roles && holdsScopes(rule, query.subject.scopes);
-    const outcome = scopes ? runCondition(rule, vars) : undefined;
+    const roles = holdsRole(rule, query.subject.roles);
+    const scopes = (roles || trace !== undefined) && holdsScopes(rule, query.subject.scopes);
+    const outcome = action && roles && scopes ? runCondition(rule, vars) : undefined;
     let applied = false;
     if (outcome !== undefined) {
       if ('error' in outcome) {
         applied = rule.effect === 'deny';
-        errors.push({ code: 'condition_error', detail: outcome.error, policy: rule.policy, rule: rule.id });
+        if (!overridden) errors.push({ code: 'condition_error', detail: outcome.error, policy: rule.policy, rule: rule.id });
       } else {
         applied = outcome.value;
       }
     }
-    if (applied) {
+    if (applied && !overridden) {
       (rule.effect === 'deny' ? denies : permits).push({ policy: rule.policy, rule: rule.id, effect: rule.effect });
       if (rule.advice !== undefined) {
         (rule.effect === 'deny' ? denyAdvice : permitAdvice).push({ policy: rule.policy, rule: rule.id, advice: rule.advice });
@@ -99,9 +106,9 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
       effect: rule.effect,
       applied,
       action,
-      roles: !action ? false : rule.roles === undefined ? null : roles,
-      scopes: !roles ? false : rule.scopes === undefined ? null : scopes,
-      condition: outcome === undefined || rule.condition === undefined ? null : outcome,
+      roles: rule.roles === undefined ? null : roles,
+      scopes: rule.scopes === undefined ? null : scopes,
+      condition: rule.conditionSource === undefined ? null : { expression: rule.conditionSource, ...outcome },
     });
   }
 

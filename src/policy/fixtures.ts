@@ -1,37 +1,74 @@
 import { z } from 'zod';
 
 const properties = z.record(z.string(), z.unknown());
+const instant = z.iso.datetime({ offset: true });
+
+/** A decision request as a test case (and `pdp check`) states it: claims already verified. */
+export const fixtureRequestSchema = z.strictObject({
+  subject: z.strictObject({ type: z.string().min(1).optional(), id: z.string().min(1), properties: properties.optional() }),
+  action: z.union([z.string().min(1), z.strictObject({ name: z.string().min(1), properties: properties.optional() })]),
+  resource: z.strictObject({ type: z.string().min(1), id: z.string().optional(), properties: properties.optional() }),
+  context: properties.optional(),
+});
+
+/** What a case expects; every field but `decision` is optional and checked only when given. */
+const fixtureExpectSchema = z.strictObject({
+  decision: z.enum(['permit', 'deny']),
+  /** Rule ids that must be among the deciding reasons. */
+  rules: z.array(z.string().min(1)).optional(),
+  /**
+   * Reason codes (`no_applicable_rule`, `condition_error`, …) that must be among the reasons.
+   * A condition error fails the case unless `condition_error` is listed.
+   */
+  reasons: z.array(z.string().min(1)).optional(),
+  /** Advice the decision must carry, compared exactly and in order. */
+  advice: z.array(properties).optional(),
+});
 
 /** One request → expectation pair in a policy test file (`policies/tests/*.json`). */
 export const fixtureCaseSchema = z.strictObject({
   name: z.string().min(1),
-  request: z.strictObject({
-    subject: z.strictObject({ type: z.string().min(1).optional(), id: z.string().min(1), properties: properties.optional() }),
-    action: z.union([z.string().min(1), z.strictObject({ name: z.string().min(1), properties: properties.optional() })]),
-    resource: z.strictObject({ type: z.string().min(1), id: z.string().optional(), properties: properties.optional() }),
-    context: properties.optional(),
-  }),
-  expect: z.strictObject({
-    decision: z.enum(['permit', 'deny']),
-    /** Rule ids that must be among the deciding reasons. */
-    rules: z.array(z.string()).optional(),
-    /** Advice the decision must carry, compared exactly. */
-    advice: z.array(properties).optional(),
-    /**
-     * Reason codes that must be among the reasons, e.g. `no_applicable_rule`. A condition
-     * error fails the case unless `condition_error` is listed: it means missing test data.
-     */
-    codes: z.array(z.string().min(1)).optional(),
-  }),
+  description: z.string().optional(),
+  /** The instant conditions see as `now`, for this case alone. */
+  now: instant.optional(),
+  request: fixtureRequestSchema,
+  expect: fixtureExpectSchema,
 });
 
-export const fixtureFileSchema = z.strictObject({
-  $schema: z.string().optional(),
+/** A named group of cases, optionally sharing a `now`. */
+const fixtureGroupSchema = z.strictObject({
+  name: z.string().min(1),
   description: z.string().optional(),
-  /** The instant conditions see as `now`; defaults to the time of the run. */
-  now: z.iso.datetime({ offset: true }).optional(),
+  now: instant.optional(),
   cases: z.array(fixtureCaseSchema).min(1),
 });
 
+/**
+ * A policy test file: cases, groups of cases, or both. `now` applies to every case that
+ * does not set its own (a case's `now` beats its group's, which beats the file's); without
+ * any, conditions see the time of the run.
+ */
+export const fixtureFileSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    description: z.string().optional(),
+    now: instant.optional(),
+    cases: z.array(fixtureCaseSchema).optional(),
+    groups: z.array(fixtureGroupSchema).optional(),
+  })
+  .refine((file) => (file.cases?.length ?? 0) + (file.groups?.length ?? 0) > 0, {
+    message: 'a test file needs at least one case or group',
+  });
+
+export type FixtureRequest = z.infer<typeof fixtureRequestSchema>;
 export type FixtureCase = z.infer<typeof fixtureCaseSchema>;
 export type FixtureFile = z.infer<typeof fixtureFileSchema>;
+
+/** JSON Schema of a test file, for editors. */
+export function fixtureJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(fixtureFileSchema, { target: 'draft-2020-12' }),
+    $id: 'https://invoice-pdp.local/fixture.schema.json',
+    title: 'Invoice PDP policy tests',
+  };
+}

@@ -1,25 +1,41 @@
 import { join } from 'node:path';
-import type { Query, Reason } from '../decision/types.js';
+import type { Query, Verdict } from '../decision/types.js';
 import { claimsToSubject } from '../token/claims.js';
 import type { CompiledPolicySet } from './compiled.js';
+import { CoverageRecorder, type CoverageReport } from './coverage.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
-import { evaluate } from './evaluate.js';
-import { fixtureFileSchema, type FixtureCase, type FixtureFile } from './fixtures.js';
+import { evaluate, type RuleTrace } from './evaluate.js';
+import { fixtureFileSchema, type FixtureCase, type FixtureFile, type FixtureRequest } from './fixtures.js';
 import { jsonFilesIn, readJsonFile } from './load.js';
 
 /** The outcome of one fixture case. */
 export interface CaseResult {
   readonly file: string;
+  readonly group?: string;
   readonly name: string;
+  /** Where the case sits in its file, e.g. `$.groups[1].cases[0]`. */
+  readonly path: string;
   readonly passed: boolean;
   /** Why it failed, in one line; empty when it passed. */
   readonly failure: string;
 }
 
+/** Every case result, and rule coverage when it was asked for. */
+export interface PolicyTestRun {
+  readonly results: readonly CaseResult[];
+  readonly coverage?: CoverageReport;
+}
+
+export interface PolicyTestOptions {
+  /** The `now` of cases that set none (nor their group or file). */
+  readonly clock?: () => Date;
+  readonly coverage?: boolean;
+}
+
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 
-/** The query a fixture case asks, with the subject mapped from its claims as a token's would be. */
-export function fixtureQuery(request: FixtureCase['request']): Query {
+/** The query a fixture request stands for, its subject built from claims as `/decide` does. */
+export function fixtureRequestToQuery(request: FixtureRequest): Query {
   const action = typeof request.action === 'string' ? { name: request.action } : request.action;
   return {
     subject: claimsToSubject(request.subject.properties ?? empty, request.subject.type, request.subject.id),
@@ -29,29 +45,28 @@ export function fixtureQuery(request: FixtureCase['request']): Query {
   };
 }
 
-function ruleIds(reasons: readonly Reason[]): string[] {
-  return reasons.flatMap((r) => ('effect' in r ? [r.rule] : []));
+function ruleIds(verdict: Verdict): string[] {
+  return verdict.reasons.flatMap((r) => ('effect' in r ? [r.rule] : []));
 }
 
-function codesOf(reasons: readonly Reason[]): string[] {
-  return reasons.flatMap((r) => ('code' in r ? [r.code] : []));
+function reasonCodes(verdict: Verdict): string[] {
+  return verdict.reasons.flatMap((r) => ('code' in r ? [r.code] : []));
 }
 
-/** Runs one case against a compiled set; pure apart from the clock given. */
-export function runCase(set: CompiledPolicySet, file: string, testCase: FixtureCase, now: Date): CaseResult {
-  const verdict = evaluate(set, fixtureQuery(testCase.request), now);
+/** What a verdict lacks against a case's expectations, one phrase per mismatch. */
+function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
   const problems: string[] = [];
-  const { expect } = testCase;
-  const decided = ruleIds(verdict.reasons);
   if (verdict.decision !== expect.decision) {
     problems.push(`expected ${expect.decision}, got ${verdict.decision} (${JSON.stringify(verdict.reasons)})`);
   }
-  const missing = (expect.rules ?? []).filter((rule) => !decided.includes(rule));
-  if (missing.length > 0) problems.push(`expected deciding rules ${missing.join(', ')}, got [${decided.join(', ')}]`);
-  const codes = codesOf(verdict.reasons);
-  const expectedCodes = expect.codes ?? [];
+  const decided = ruleIds(verdict);
+  const missingRules = (expect.rules ?? []).filter((rule) => !decided.includes(rule));
+  if (missingRules.length > 0) problems.push(`expected deciding rules ${missingRules.join(', ')}, got [${decided.join(', ')}]`);
+  const codes = reasonCodes(verdict);
+  const expectedCodes = expect.reasons ?? [];
   const missingCodes = expectedCodes.filter((code) => !codes.includes(code));
-  if (missingCodes.length > 0) problems.push(`expected reason codes ${missingCodes.join(', ')}, got [${codes.join(', ')}]`);
+  if (missingCodes.length > 0) problems.push(`expected reasons ${missingCodes.join(', ')}, got [${codes.join(', ')}]`);
+  // A condition error usually means the case lacks test data, so it must be expected to pass.
   if (codes.includes('condition_error') && !expectedCodes.includes('condition_error')) {
     const errors = verdict.reasons.filter((r) => 'code' in r && r.code === 'condition_error');
     problems.push(`unexpected condition error ${JSON.stringify(errors)}`);
@@ -62,7 +77,7 @@ export function runCase(set: CompiledPolicySet, file: string, testCase: FixtureC
       problems.push(`expected advice ${JSON.stringify(expect.advice)}, got ${JSON.stringify(advice)}`);
     }
   }
-  return { file, name: testCase.name, passed: problems.length === 0, failure: problems.join('; ') };
+  return problems;
 }
 
 /** Loads every fixture file in `dir` (throws PolicyLoadError on a bad file). */
@@ -84,11 +99,43 @@ export async function loadFixtures(dir: string): Promise<{ file: string; fixture
   return loaded;
 }
 
-/** Runs every case of every fixture file under `policyDir/tests`. */
-export async function runPolicyTests(set: CompiledPolicySet, policyDir: string, clock: () => Date = () => new Date()): Promise<CaseResult[]> {
-  const fixtures = await loadFixtures(join(policyDir, 'tests'));
-  return fixtures.flatMap(({ file, fixture }) => {
-    const now = fixture.now === undefined ? clock() : new Date(fixture.now);
-    return fixture.cases.map((testCase) => runCase(set, file, testCase, now));
+interface PlacedCase {
+  readonly group?: string;
+  readonly path: string;
+  readonly now: string | undefined;
+  readonly testCase: FixtureCase;
+}
+
+function placedCases(fixture: FixtureFile): PlacedCase[] {
+  const placed: PlacedCase[] = [];
+  (fixture.cases ?? []).forEach((testCase, i) => {
+    placed.push({ path: `$.cases[${i}]`, now: testCase.now ?? fixture.now, testCase });
   });
+  (fixture.groups ?? []).forEach((group, g) => {
+    group.cases.forEach((testCase, i) => {
+      placed.push({ group: group.name, path: `$.groups[${g}].cases[${i}]`, now: testCase.now ?? group.now ?? fixture.now, testCase });
+    });
+  });
+  return placed;
+}
+
+/**
+ * Runs every case of every fixture file under `policyDir/tests` through the evaluator,
+ * recording rule coverage when asked.
+ */
+export async function runPolicyTests(set: CompiledPolicySet, policyDir: string, options: PolicyTestOptions = {}): Promise<PolicyTestRun> {
+  const clock = options.clock ?? (() => new Date());
+  const fixtures = await loadFixtures(join(policyDir, 'tests'));
+  const recorder = options.coverage === true ? new CoverageRecorder(set) : undefined;
+  const results: CaseResult[] = [];
+  for (const { file, fixture } of fixtures) {
+    for (const { group, path, now, testCase } of placedCases(fixture)) {
+      const trace: RuleTrace[] | undefined = recorder === undefined ? undefined : [];
+      const verdict = evaluate(set, fixtureRequestToQuery(testCase.request), now === undefined ? clock() : new Date(now), trace);
+      if (trace !== undefined) recorder?.record(trace);
+      const problems = mismatches(verdict, testCase.expect);
+      results.push({ file, group, name: testCase.name, path, passed: problems.length === 0, failure: problems.join('; ') });
+    }
+  }
+  return { results, ...(recorder !== undefined && { coverage: recorder.report() }) };
 }

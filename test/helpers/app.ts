@@ -4,6 +4,7 @@ import { SearchService } from '../../src/decision/search.js';
 import { DecisionService } from '../../src/decision/service.js';
 import { createApp, type AppDeps } from '../../src/http/app.js';
 import { loadPolicyDir } from '../../src/policy/load.js';
+import { PolicyReloader } from '../../src/policy/reload.js';
 import { PolicyStore } from '../../src/policy/store.js';
 import type { ClaimMapper } from '../../src/token/claims.js';
 import type { TokenVerifier } from '../../src/token/verify.js';
@@ -18,12 +19,17 @@ export interface TestAppOptions {
   readonly app?: Partial<AppDeps>;
 }
 
-/** The real app over a real policy directory, for `app.request(...)` tests. */
+/**
+ * The real app over a real policy directory, for `app.request(...)` tests. The admin
+ * endpoints are mounted as in production: they answer 404 unless `app.callers` has admin keys.
+ */
 export async function buildTestApp(options: TestAppOptions = {}) {
-  const policies = new PolicyStore(await loadPolicyDir(options.policyDir ?? defaultPolicyDir));
+  const dir = options.policyDir ?? defaultPolicyDir;
+  const policies = new PolicyStore(await loadPolicyDir(dir));
   const decisions = new DecisionService({ policies, tokens: options.tokens, claims: options.claims, clock: options.clock });
   const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
-  const app = createApp({ decisions, policies, search, ...options.app });
+  const reloader = new PolicyReloader({ dir, store: policies });
+  const app = createApp({ decisions, policies, search, admin: { policies, reloader }, ...options.app });
   return { app, policies, decisions, search };
 }
 

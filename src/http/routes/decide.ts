@@ -4,6 +4,7 @@ import type { DecisionService } from '../../decision/service.js';
 import { jsonBody } from '../body.js';
 import type { AppEnv } from '../env.js';
 import { requireTrustedCaller } from '../middleware/caller-auth.js';
+import { ProblemError } from '../problem.js';
 
 const properties = z.record(z.string(), z.unknown());
 
@@ -42,12 +43,21 @@ export type DecideBody = z.infer<typeof decideBody>;
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 
+/** `?explain=true|false`; anything else is a 400 rather than a silent "false". */
+function explainFlag(value: string | undefined): boolean {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new ProblemError('invalid_request', 'query parameter "explain" must be "true" or "false"', [
+    { path: '?explain', message: 'must be "true" or "false"' },
+  ]);
+}
+
 /** POST /decide: the gateway's question, answered 200 permit or deny. */
 export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/decide', async (c) => {
+    const explain = explainFlag(c.req.query('explain'));
     const body = await jsonBody(c, decideBody);
     if (body.subject !== undefined) requireTrustedCaller(c);
-    const explain = c.req.query('explain') === 'true';
     const outcome = await decisions.decide({
       subject: body.token !== undefined
         ? { token: body.token }

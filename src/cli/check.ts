@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import type { Verdict } from '../decision/types.js';
+import type { PolicyIssue } from '../policy/errors.js';
+import { PolicyLoadError } from '../policy/errors.js';
+import { evaluate, type RuleTrace } from '../policy/evaluate.js';
+import { fixtureRequestSchema } from '../policy/fixtures.js';
+import { jsonPath } from '../policy/json-path.js';
+import { loadPolicyDir } from '../policy/load.js';
+import { fixtureRequestToQuery } from '../policy/testing.js';
+import { parseCommandArgs, UsageError, withLoadErrors, type Io } from './io.js';
+
+async function readRequest(path: string) {
+  const label = path === '-' ? '(stdin)' : path;
+  const fail = (issues: PolicyIssue[]): never => {
+    throw new PolicyLoadError(issues);
+  };
+  let text: string;
+  try {
+    text = path === '-' ? await readStdin() : await readFile(path, 'utf8');
+  } catch (error) {
+    return fail([{ file: label, path: '$', message: `cannot read the request: ${(error as Error).message}` }]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    return fail([{ file: label, path: '$', message: `not valid JSON: ${(error as Error).message}` }]);
+  }
+  const parsed = fixtureRequestSchema.safeParse(raw);
+  if (!parsed.success) return fail(parsed.error.issues.map((i) => ({ file: label, path: jsonPath(i.path), message: i.message })));
+  return parsed.data;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function instant(value: string | boolean | undefined): Date {
+  if (typeof value !== 'string') return new Date();
+  if (!z.iso.datetime({ offset: true }).safeParse(value).success) {
+    throw new UsageError(`--now takes an RFC 3339 date-time such as 2025-03-01T09:00:00Z, not "${value}"`);
+  }
+  return new Date(value);
+}
+
+const mark = (io: Io, value: boolean | null): string =>
+  value === null ? io.paint('dim', '–') : value ? io.paint('green', '✓') : io.paint('red', '✗');
+
+function conditionText(io: Io, condition: RuleTrace['condition']): string {
+  if (condition === null) return io.paint('dim', '(no condition)');
+  const outcome = condition.error !== undefined
+    ? io.paint('red', `error: ${condition.error}`)
+    : condition.value === undefined ? io.paint('dim', 'not evaluated') : String(condition.value);
+  return `condition ${outcome}  ${io.paint('dim', condition.expression)}`;
+}
+
+function printVerdict(io: Io, verdict: Verdict, version: string, trace: readonly RuleTrace[]): void {
+  io.out(`decision: ${io.paint(verdict.decision === 'permit' ? 'green' : 'red', verdict.decision)}   ${io.paint('dim', `policy version ${version}`)}`);
+  io.out('reasons:');
+  for (const reason of verdict.reasons) {
+    io.out('effect' in reason
+      ? `  ${reason.policy}/${reason.rule} (${reason.effect})`
+      : `  ${reason.code}${reason.rule === undefined ? '' : ` ${reason.policy ?? ''}/${reason.rule}`}: ${reason.detail}`);
+  }
+  if (verdict.advice.length > 0) {
+    io.out('advice:');
+    for (const advice of verdict.advice) io.out(`  ${advice.policy}/${advice.rule} ${JSON.stringify(advice.advice)}`);
+  }
+  if (trace.length === 0) return;
+  io.out('rules considered (action · roles · scopes · condition):');
+  for (const rule of trace) {
+    const status = rule.applied ? io.paint('bold', 'applies') : io.paint('dim', 'no     ');
+    const overridden = rule.applied && rule.effect === 'permit' && verdict.decision === 'deny' ? io.paint('dim', '  (a deny overrides it)') : '';
+    io.out(`  ${status} ${rule.effect.padEnd(6)} ${rule.policy}/${rule.rule}${overridden}`);
+    io.out(`          ${mark(io, rule.action)} action  ${mark(io, rule.roles)} roles  ${mark(io, rule.scopes)} scopes  ${conditionText(io, rule.condition)}`);
+  }
+}
+
+/**
+ * `pdp check [DIR] --request FILE [--now ISO] [--json]`: decides one request offline and
+ * explains it rule by rule. FILE holds `{subject, action, resource, context}` as in a test
+ * case (`-` reads stdin). Exit 0 whatever the decision; 1 when the policies or the request
+ * are invalid.
+ */
+export async function checkCommand(args: readonly string[], io: Io): Promise<number> {
+  const { dir, flags } = parseCommandArgs(args, { request: { type: 'string' }, now: { type: 'string' } });
+  const json = flags['json'] === true;
+  const requestPath = flags['request'];
+  if (typeof requestPath !== 'string' || requestPath === '') throw new UsageError('--request FILE is required');
+  const now = instant(flags['now']);
+  return withLoadErrors(io, json, async () => {
+    const set = await loadPolicyDir(dir);
+    const request = await readRequest(requestPath);
+    const trace: RuleTrace[] = [];
+    const verdict = evaluate(set, fixtureRequestToQuery(request), now, trace);
+    if (json) io.out(JSON.stringify({ ...verdict, policyVersion: set.version, now: now.toISOString(), explain: trace }, null, 2));
+    else printVerdict(io, verdict, set.version, trace);
+    return 0;
+  });
+}

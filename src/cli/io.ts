@@ -1,0 +1,72 @@
+import { parseArgs, styleText } from 'node:util';
+import { formatIssue, PolicyLoadError } from '../policy/errors.js';
+
+/** Where a command writes: lines to stdout and stderr, colour only on a terminal. */
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+  paint(style: 'green' | 'red' | 'yellow' | 'dim' | 'bold', text: string): string;
+}
+
+/** The process's own streams; colour when stdout is a terminal and NO_COLOR is unset. */
+export function processIo(): Io {
+  const color = process.stdout.isTTY === true && (process.env['NO_COLOR'] ?? '') === '';
+  // A reader that stops early (`pdp check … | head`) is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
+  return {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    paint: (style, text) => (color ? styleText(style, text) : text),
+  };
+}
+
+/** A command line that cannot be run as given: exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+type FlagSpec = Readonly<Record<string, { readonly type: 'boolean' | 'string' }>>;
+
+/** Parsed flags and the policy directory (the one positional argument, default ./policies). */
+export interface ParsedArgs {
+  readonly dir: string;
+  readonly flags: Readonly<Record<string, string | boolean | undefined>>;
+}
+
+/** Parses `[DIR] [flags]`; unknown flags, a missing value or a second directory are usage errors. */
+export function parseCommandArgs(args: readonly string[], flags: FlagSpec): ParsedArgs {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...args], options: { json: { type: 'boolean' }, ...flags }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (parsed.positionals.length > 1) throw new UsageError(`expected one directory, got ${parsed.positionals.join(' ')}`);
+  const flat: Record<string, string | boolean | undefined> = {};
+  for (const [name, value] of Object.entries(parsed.values)) flat[name] = Array.isArray(value) ? value.at(-1) : value;
+  return { dir: parsed.positionals[0] ?? './policies', flags: flat };
+}
+
+/** Prints a rejected policy set (every issue) and returns exit code 1. */
+export function reportLoadError(io: Io, error: PolicyLoadError, json: boolean): number {
+  if (json) {
+    io.out(JSON.stringify({ ok: false, issues: error.issues }, null, 2));
+  } else {
+    for (const issue of error.issues) io.err(`${io.paint('red', 'error')} ${formatIssue(issue)}`);
+    io.err(`invalid: ${error.issues.length} problem(s)`);
+  }
+  return 1;
+}
+
+/** Runs a command body, turning a rejected policy set into its report and exit code 1. */
+export async function withLoadErrors(io: Io, json: boolean, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof PolicyLoadError) return reportLoadError(io, error, json);
+    throw error;
+  }
+}

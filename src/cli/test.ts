@@ -1,0 +1,78 @@
+import type { CoverageReport, CoverageTally } from '../policy/coverage.js';
+import { loadPolicyDir } from '../policy/load.js';
+import { runPolicyTests, type CaseResult } from '../policy/testing.js';
+import { parseCommandArgs, UsageError, withLoadErrors, type Io } from './io.js';
+
+function minimumCoverage(value: string | boolean | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const min = Number(value);
+  if (value.trim() === '' || !Number.isFinite(min) || min < 0 || min > 100) {
+    throw new UsageError(`--min-coverage takes a percentage from 0 to 100, not "${value}"`);
+  }
+  return min;
+}
+
+const percent = (value: number): string => `${(Math.floor(value * 10) / 10).toFixed(1)}%`;
+const tally = (t: CoverageTally): string => `${t.covered}/${t.total}`;
+
+function caseLabel(result: CaseResult): string {
+  return result.group === undefined ? result.name : `${result.group} › ${result.name}`;
+}
+
+function printCases(io: Io, results: readonly CaseResult[]): void {
+  let file: string | undefined;
+  for (const result of results) {
+    if (result.file !== file) {
+      file = result.file;
+      io.out(io.paint('bold', file));
+    }
+    if (result.passed) {
+      io.out(`  ${io.paint('green', '✓')} ${caseLabel(result)}`);
+    } else {
+      io.out(`  ${io.paint('red', '✗')} ${caseLabel(result)}  ${io.paint('dim', result.path)}`);
+      io.out(`      ${result.failure}`);
+    }
+  }
+}
+
+function printCoverage(io: Io, coverage: CoverageReport): void {
+  io.out('');
+  io.out(`coverage: ${tally(coverage.total)} rules (${percent(coverage.percent)}) · permit ${tally(coverage.permit)} · deny ${tally(coverage.deny)}`);
+  for (const rule of coverage.rules) {
+    if (rule.covered) continue;
+    const seen = `applied ${rule.applied}×${rule.hasCondition ? `, condition false ${rule.declined}×` : ''}${rule.errored > 0 ? `, condition error ${rule.errored}×` : ''}`;
+    io.out(`  ${io.paint('yellow', '○')} ${rule.policy}/${rule.rule} (${rule.effect}): never ${rule.missing.join(', never ')}  ${io.paint('dim', seen)}`);
+  }
+}
+
+/**
+ * `pdp test [DIR] [--coverage] [--min-coverage N] [--json]`: runs the fixtures in DIR/tests.
+ * Exit 1 when a case fails, no case exists, or coverage is below N percent.
+ */
+export async function testCommand(args: readonly string[], io: Io): Promise<number> {
+  const { dir, flags } = parseCommandArgs(args, { coverage: { type: 'boolean' }, 'min-coverage': { type: 'string' } });
+  const json = flags['json'] === true;
+  const minCoverage = minimumCoverage(flags['min-coverage']);
+  const wantCoverage = flags['coverage'] === true || minCoverage !== undefined;
+  return withLoadErrors(io, json, async () => {
+    const set = await loadPolicyDir(dir);
+    const { results, coverage } = await runPolicyTests(set, dir, { coverage: wantCoverage });
+    const failed = results.filter((r) => !r.passed).length;
+    const belowMinimum = minCoverage !== undefined && coverage !== undefined && coverage.percent < minCoverage;
+    const ok = results.length > 0 && failed === 0 && !belowMinimum;
+    if (json) {
+      io.out(JSON.stringify({ ok, version: set.version, passed: results.length - failed, failed, cases: results, coverage, minCoverage }, null, 2));
+      return ok ? 0 : 1;
+    }
+    if (results.length === 0) {
+      io.err(`no test cases found in ${dir}/tests`);
+      return 1;
+    }
+    printCases(io, results);
+    io.out('');
+    io.out(`${io.paint(failed === 0 ? 'green' : 'red', `${results.length - failed} passed, ${failed} failed`)} (policy version ${set.version})`);
+    if (coverage !== undefined) printCoverage(io, coverage);
+    if (belowMinimum) io.err(`coverage ${percent(coverage.percent)} is below the minimum ${minCoverage}%`);
+    return ok ? 0 : 1;
+  });
+}

@@ -1,0 +1,18 @@
+import { join } from 'node:path';
+import { loadPolicyDir } from '../policy/load.js';
+import { loadFixtures } from '../policy/testing.js';
+import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
+
+/** `pdp validate [DIR] [--json]`: loads and compiles every policy, and parses every test file. */
+export async function validateCommand(args: readonly string[], io: Io): Promise<number> {
+  const { dir, flags } = parseCommandArgs(args, {});
+  const json = flags['json'] === true;
+  return withLoadErrors(io, json, async () => {
+    const set = await loadPolicyDir(dir);
+    const fixtures = await loadFixtures(join(dir, 'tests'));
+    const summary = { ok: true, version: set.version, policies: set.policies.length, rules: set.ruleCount, testFiles: fixtures.length };
+    if (json) io.out(JSON.stringify(summary, null, 2));
+    else io.out(`${io.paint('green', 'ok')}: ${summary.policies} policies, ${summary.rules} rules, ${summary.testFiles} test files, version ${summary.version}`);
+    return 0;
+  });
+}

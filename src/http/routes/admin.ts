@@ -1,0 +1,58 @@
+import { Hono } from 'hono';
+import type { PolicyReloader } from '../../policy/reload.js';
+import type { PolicySource } from '../../policy/schema.js';
+import type { PolicyStore } from '../../policy/store.js';
+import type { AppEnv } from '../env.js';
+import { ProblemError } from '../problem.js';
+
+/** A policy as loaded, less the editor's `$schema` link. */
+function withoutSchemaLink(policy: PolicySource): Omit<PolicySource, '$schema'> {
+  const copy = { ...policy };
+  delete copy.$schema;
+  return copy;
+}
+
+export interface AdminDeps {
+  readonly policies: PolicyStore;
+  readonly reloader: PolicyReloader;
+}
+
+/**
+ * GET /admin/policies (what is serving, and the last rejected reload) and
+ * POST /admin/policies/reload (200 with the new version, or 422 with every problem while
+ * the last good set keeps serving). Guarded by the admin-key middleware: 404 without PDP_ADMIN_KEYS.
+ */
+export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
+  const { policies, reloader } = deps;
+  return new Hono<AppEnv>()
+    .get('/admin/policies', (c) => {
+      const { set, loadedAt } = policies.current;
+      const failure = reloader.lastError;
+      return c.json({
+        version: set.version,
+        loadedAt: loadedAt.toISOString(),
+        rules: set.ruleCount,
+        policies: set.policies.map(withoutSchemaLink),
+        lastReloadError: failure === undefined
+          ? null
+          : { at: failure.at.toISOString(), trigger: failure.trigger, issues: failure.issues },
+      });
+    })
+    .post('/admin/policies/reload', async (c) => {
+      const result = await reloader.reload('admin');
+      if (!result.ok) {
+        throw new ProblemError(
+          'policy_invalid',
+          `the policy set was rejected (${result.issues.length} problem(s)); version ${result.version} keeps serving`,
+          result.issues.map((issue) => ({ file: issue.file, path: issue.path, message: issue.message, ...(issue.rule !== undefined && { rule: issue.rule }) })),
+        );
+      }
+      return c.json({
+        version: result.version,
+        previousVersion: result.previousVersion,
+        changed: result.changed,
+        rules: result.rules,
+        loadedAt: result.loadedAt.toISOString(),
+      });
+    });
+}

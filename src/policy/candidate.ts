@@ -1,0 +1,57 @@
+import type { CompiledPolicySet } from './compiled.js';
+import { PolicyLoadError } from './errors.js';
+import { policyDirFingerprint } from './fingerprint.js';
+import { loadPolicyDir } from './load.js';
+import { runPolicyTests } from './testing.js';
+
+export interface CandidateOptions {
+  /** Also run the fixtures in `dir/tests` and reject the set when any case fails. */
+  readonly runTests?: boolean;
+  /** The `now` of test cases that set none. */
+  readonly clock?: () => Date;
+  /** Loads to try while files keep changing underneath; default 3. */
+  readonly attempts?: number;
+}
+
+async function loadOnce(dir: string, options: CandidateOptions): Promise<CompiledPolicySet> {
+  const set = await loadPolicyDir(dir);
+  if (options.runTests !== true) return set;
+  const { results } = await runPolicyTests(set, dir, { clock: options.clock });
+  const failed = results.filter((r) => !r.passed);
+  if (failed.length > 0) {
+    throw new PolicyLoadError(failed.map((r) => ({
+      file: r.file,
+      path: r.path,
+      message: `test "${r.group === undefined ? '' : `${r.group} › `}${r.name}" failed: ${r.failure}`,
+    })));
+  }
+  return set;
+}
+
+/**
+ * Loads and compiles the whole policy set in `dir` (policies, entity data, and with
+ * `runTests` its fixtures) off to the side, ready to be swapped in. A set is only returned
+ * when no file changed while it was read, so a half-written update is never accepted.
+ * Throws PolicyLoadError listing every problem.
+ */
+export async function loadCandidateSet(dir: string, options: CandidateOptions = {}): Promise<CompiledPolicySet> {
+  const attempts = options.attempts ?? 3;
+  for (let attempt = 1; ; attempt += 1) {
+    const before = await policyDirFingerprint(dir);
+    let set: CompiledPolicySet | undefined;
+    let failure: unknown;
+    try {
+      set = await loadOnce(dir, options);
+    } catch (error) {
+      failure = error;
+    }
+    const after = await policyDirFingerprint(dir);
+    if (before === after) {
+      if (set !== undefined) return set;
+      throw failure;
+    }
+    if (attempt >= attempts) {
+      throw new PolicyLoadError([{ file: dir, path: '$', message: `files kept changing while being read (${attempts} attempts)` }]);
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { fixtureFileSchema } from './fixtures.js';
+import { policySchema } from './schema.js';
+
+/** Longest line an array or object may be written on before it is spread one member a line. */
+const formatWidth = 100;
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let current = schema;
+  while (current instanceof z.ZodOptional || current instanceof z.ZodNullable || current instanceof z.ZodDefault) {
+    current = current.unwrap() as z.ZodType;
+  }
+  return current;
+}
+
+/**
+ * Puts object keys in the order the schema declares them, at every depth the schema
+ * describes; keys it does not know follow in their original order, and free-form maps
+ * (properties, advice, context) keep theirs.
+ */
+function reorder(value: unknown, schema: z.ZodType): unknown {
+  const shape = unwrap(schema);
+  if (shape instanceof z.ZodUnion) {
+    const options = shape.options as readonly z.ZodType[];
+    const match = options.find((o) => {
+      const inner = unwrap(o);
+      return Array.isArray(value) ? inner instanceof z.ZodArray : isRecord(value) && inner instanceof z.ZodObject;
+    });
+    return match === undefined ? value : reorder(value, match);
+  }
+  if (shape instanceof z.ZodArray && Array.isArray(value)) {
+    return value.map((item) => reorder(item, shape.element as z.ZodType));
+  }
+  if (shape instanceof z.ZodObject && isRecord(value)) {
+    const fields = shape.shape as Record<string, z.ZodType>;
+    const out: Record<string, unknown> = {};
+    for (const [key, field] of Object.entries(fields)) {
+      if (key in value) out[key] = reorder(value[key], field);
+    }
+    for (const [key, member] of Object.entries(value)) {
+      if (!(key in out)) out[key] = member;
+    }
+    return out;
+  }
+  return value;
+}
+
+function isScalar(value: Json): boolean {
+  return value === null || typeof value !== 'object';
+}
+
+function render(value: Json, indent: string, used: number, top: boolean): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  const entries: [string | undefined, Json][] = Array.isArray(value)
+    ? value.map((item) => [undefined, item])
+    : Object.entries(value);
+  const [open, close] = Array.isArray(value) ? ['[', ']'] : ['{', '}'];
+  if (entries.length === 0) return `${open}${close}`;
+  const label = (key: string | undefined) => (key === undefined ? '' : `${JSON.stringify(key)}: `);
+  if (!top && entries.every(([, member]) => isScalar(member))) {
+    const members = entries.map(([key, member]) => `${label(key)}${JSON.stringify(member)}`).join(', ');
+    const inline = Array.isArray(value) ? `[${members}]` : `{ ${members} }`;
+    if (used + inline.length <= formatWidth) return inline;
+  }
+  const inner = `${indent}  `;
+  const lines = entries.map(([key, member]) => `${inner}${label(key)}${render(member, inner, inner.length + label(key).length, false)}`);
+  return `${open}\n${lines.join(',\n')}\n${indent}${close}`;
+}
+
+/** Which schema orders a file's keys. */
+export type SourceKind = 'policy' | 'fixture';
+
+/**
+ * The canonical text of a policy or test file: keys in schema order, two-space indent,
+ * an array or object of scalars on one line when it fits in 100 columns,
+ * anything else one member a line, and a final newline.
+ */
+export function formatSource(value: unknown, kind: SourceKind): string {
+  const ordered = reorder(value, kind === 'policy' ? policySchema : fixtureFileSchema) as Json;
+  return `${render(ordered, '', 0, true)}\n`;
+}

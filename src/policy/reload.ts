@@ -1,0 +1,113 @@
+import { loadCandidateSet } from './candidate.js';
+import { PolicyLoadError, type PolicyIssue } from './errors.js';
+import type { PolicyStore } from './store.js';
+
+/** Told about every reload and every set put in force; metrics implement it. */
+export interface ReloadObserver {
+  policyReload(result: 'success' | 'failure'): void;
+  policyLoaded(version: string, rules: number): void;
+}
+
+/** The log lines a reload writes; a pino logger fits. */
+export interface ReloadLog {
+  info(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** What asked for a reload: the directory watcher, SIGHUP, or the admin endpoint. */
+export type ReloadTrigger = 'watch' | 'signal' | 'admin';
+
+/** The outcome of one reload. On failure the set that was serving keeps serving. */
+export type ReloadResult =
+  | {
+      readonly ok: true;
+      readonly version: string;
+      readonly previousVersion: string;
+      /** False when the files compiled to the version already serving. */
+      readonly changed: boolean;
+      readonly rules: number;
+      readonly loadedAt: Date;
+    }
+  | { readonly ok: false; readonly version: string; readonly issues: readonly PolicyIssue[] };
+
+/** The last reload that was rejected. */
+export interface ReloadFailure {
+  readonly at: Date;
+  readonly trigger: ReloadTrigger;
+  readonly issues: readonly PolicyIssue[];
+}
+
+export interface PolicyReloaderOptions {
+  readonly dir: string;
+  readonly store: PolicyStore;
+  /** Run the fixtures in `dir/tests` and reject a set whose tests fail. */
+  readonly runTests?: boolean;
+  readonly observer?: ReloadObserver;
+  readonly log?: ReloadLog;
+  readonly clock?: () => Date;
+}
+
+/**
+ * Reloads the policy directory into the store: the whole new set is compiled off to the
+ * side and swapped in with one assignment, or rejected with every problem while the last
+ * good set keeps serving. Reloads run one at a time; requests that arrive while one runs
+ * share a single follow-up reload, which reads the files as they are by then.
+ */
+export class PolicyReloader {
+  readonly #options: PolicyReloaderOptions;
+  readonly #clock: () => Date;
+  #tail: Promise<unknown> = Promise.resolve();
+  #queued: Promise<ReloadResult> | undefined;
+  #lastError: ReloadFailure | undefined;
+
+  constructor(options: PolicyReloaderOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? (() => new Date());
+    const { set } = options.store.current;
+    options.observer?.policyLoaded(set.version, set.ruleCount);
+  }
+
+  /** The last rejected reload, until a later reload succeeds. */
+  get lastError(): ReloadFailure | undefined {
+    return this.#lastError;
+  }
+
+  reload(trigger: ReloadTrigger): Promise<ReloadResult> {
+    if (this.#queued !== undefined) return this.#queued;
+    const run = this.#tail.then(() => {
+      this.#queued = undefined;
+      return this.#reloadNow(trigger);
+    });
+    this.#queued = run;
+    this.#tail = run;
+    return run;
+  }
+
+  async #reloadNow(trigger: ReloadTrigger): Promise<ReloadResult> {
+    const { dir, store, runTests, observer, log } = this.#options;
+    const previous = store.current.set;
+    const started = performance.now();
+    try {
+      const set = await loadCandidateSet(dir, { runTests, clock: this.#clock });
+      const changed = set.version !== previous.version;
+      if (changed) store.replace(set, this.#clock());
+      this.#lastError = undefined;
+      observer?.policyReload('success');
+      if (changed) observer?.policyLoaded(set.version, set.ruleCount);
+      log?.info(
+        { trigger, version: set.version, previousVersion: previous.version, changed, policies: set.policies.length, rules: set.ruleCount, ms: Math.round(performance.now() - started) },
+        changed ? 'policies reloaded' : 'policies unchanged',
+      );
+      return { ok: true, version: set.version, previousVersion: previous.version, changed, rules: set.ruleCount, loadedAt: store.current.loadedAt };
+    } catch (error) {
+      // Anything, even an unexpected failure, leaves the last good set serving.
+      const issues = error instanceof PolicyLoadError
+        ? error.issues
+        : [{ file: dir, path: '$', message: `reload failed: ${error instanceof Error ? error.message : String(error)}` }];
+      this.#lastError = { at: this.#clock(), trigger, issues };
+      observer?.policyReload('failure');
+      log?.error({ trigger, version: previous.version, issues }, 'policy reload rejected; the last good set keeps serving');
+      return { ok: false, version: previous.version, issues };
+    }
+  }
+}

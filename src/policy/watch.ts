@@ -1,0 +1,149 @@
+import { lstatSync, readdirSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { policySourceDirs } from './fingerprint.js';
+
+/** A running directory watch. */
+export interface PolicyWatcher {
+  close(): void;
+}
+
+export interface PolicyWatchOptions {
+  /** Quiet time after the last change before `onChange` runs, ms; default 200. */
+  readonly debounceMs?: number;
+  /** Longest a stream of changes may postpone `onChange`, ms; default 2000. */
+  readonly maxWaitMs?: number;
+  /** A folder could not be watched; watching goes on with the others. */
+  readonly onError?: (error: Error, path: string) => void;
+}
+
+function realDirectory(path: string): string | undefined {
+  try {
+    const real = realpathSync(path);
+    return statSync(real).isDirectory() ? real : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** Folders holding the targets of the symlinks in `dir` (a ConfigMap's current revision). */
+function symlinkTargetDirs(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    const entry = join(dir, name);
+    if (!isSymlink(entry)) return [];
+    try {
+      const target = realpathSync(entry);
+      return statSync(target).isFile() ? [dirname(target)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * Every real folder whose changes can change the policy set, each with the one entry name
+ * that matters in it (undefined: any).
+ */
+function foldersToWatch(dir: string): Map<string, string | undefined> {
+  const folders = new Map<string, string | undefined>();
+  for (const path of policySourceDirs(dir)) {
+    const real = realDirectory(path);
+    if (real === undefined) continue;
+    folders.set(real, undefined);
+    for (const target of symlinkTargetDirs(path)) folders.set(target, undefined);
+  }
+  // A policy directory that is itself a symlink changes by the link being replaced,
+  // which only its parent folder sees.
+  const parent = isSymlink(dir) ? realDirectory(dirname(dir)) : undefined;
+  if (parent !== undefined && !folders.has(parent)) folders.set(parent, basename(dir));
+  return folders;
+}
+
+/**
+ * Calls `onChange` (debounced) when anything changes in a policy directory or its `data/`
+ * and `tests/` folders. Folders are watched, never single files, so editors that save by
+ * writing a new file and renaming it over the old one are seen. After every change the
+ * folders are resolved again: when a symlink now points elsewhere (a Kubernetes ConfigMap
+ * swapping its `..data` link, a `current -> release` link) the watch moves to the new target,
+ * folders created later are picked up, and the folders symlinked files point into are watched too.
+ */
+export function watchPolicyDir(dir: string, onChange: () => void, options: PolicyWatchOptions = {}): PolicyWatcher {
+  const debounceMs = options.debounceMs ?? 200;
+  const maxWaitMs = options.maxWaitMs ?? 2_000;
+  const watched = new Map<string, { readonly filter: string | undefined; readonly watcher: FSWatcher }>();
+  let timer: NodeJS.Timeout | undefined;
+  let firstChangeAt: number | undefined;
+  let closed = false;
+
+  const fire = () => {
+    timer = undefined;
+    firstChangeAt = undefined;
+    if (closed) return;
+    refresh();
+    onChange();
+  };
+
+  const changed = () => {
+    if (closed) return;
+    const now = Date.now();
+    firstChangeAt ??= now;
+    if (timer !== undefined) clearTimeout(timer);
+    const wait = Math.max(0, Math.min(debounceMs, firstChangeAt + maxWaitMs - now));
+    timer = setTimeout(fire, wait);
+    timer.unref();
+  };
+
+  const stopWatching = (folder: string) => {
+    watched.get(folder)?.watcher.close();
+    watched.delete(folder);
+  };
+
+  const startWatching = (folder: string, filter: string | undefined) => {
+    try {
+      const watcher = watch(folder, { persistent: false }, (_event, name) => {
+        if (filter === undefined || name === filter) changed();
+      });
+      watcher.on('error', (error) => {
+        // The folder went away (a swapped-out ConfigMap revision): re-resolve on the next pass.
+        stopWatching(folder);
+        options.onError?.(error, folder);
+        changed();
+      });
+      watched.set(folder, { filter, watcher });
+    } catch (error) {
+      options.onError?.(error as Error, folder);
+    }
+  };
+
+  const refresh = () => {
+    const wanted = foldersToWatch(dir);
+    for (const [folder, current] of [...watched]) {
+      if (!wanted.has(folder) || wanted.get(folder) !== current.filter) stopWatching(folder);
+    }
+    for (const [folder, filter] of wanted) {
+      if (!watched.has(folder)) startWatching(folder, filter);
+    }
+  };
+
+  refresh();
+  return {
+    close() {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      for (const folder of [...watched.keys()]) stopWatching(folder);
+    },
+  };
+}

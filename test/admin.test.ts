@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { callerKeys } from '../src/caller/keys.js';
+import { policySetCandidates } from '../src/decision/candidates.js';
+import { SearchService } from '../src/decision/search.js';
+import { DecisionService } from '../src/decision/service.js';
+import { createApp } from '../src/http/app.js';
+import { loadPolicyDir } from '../src/policy/load.js';
+import { PolicyReloader } from '../src/policy/reload.js';
+import { PolicyStore } from '../src/policy/store.js';
+import { postJson, readJson } from './helpers/app.js';
+import { docPolicy, tempDir, writeFiles } from './helpers/policy-dir.js';
+
+const key = 'admin-key-0123456789abcdef';
+const otherKey = 'second-admin-key-fedcba9876543210';
+const auth = { authorization: `Bearer ${key}` };
+
+async function buildAdminApp(dir: string, options: { keys?: readonly string[]; runTests?: boolean } = {}) {
+  const policies = new PolicyStore(await loadPolicyDir(dir));
+  const reloader = new PolicyReloader({ dir, store: policies, runTests: options.runTests });
+  const decisions = new DecisionService({ policies, tokens: undefined });
+  const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
+  const callers = callerKeys({ api: [], trusted: [], admin: options.keys ?? [key] });
+  const app = createApp({ decisions, policies, search, callers, admin: { policies, reloader } });
+  return { app, policies };
+}
+
+const reader = { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc' } };
+
+describe('admin endpoints', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  beforeEach(async () => {
+    dir = await tempDir();
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
+  });
+  afterEach(async () => dir.remove());
+
+  describe('authentication', () => {
+    it('answers 404 on every admin path when no admin key is configured', async () => {
+      const { app } = await buildAdminApp(dir.path, { keys: [] });
+      expect((await app.request('/admin/policies', { headers: auth })).status).toBe(404);
+      expect((await app.request('/admin/policies/reload', { method: 'POST', headers: auth })).status).toBe(404);
+    });
+
+    it('answers 401 problem+json with a Bearer challenge without a key, with a wrong key, or another scheme', async () => {
+      const { app } = await buildAdminApp(dir.path);
+      const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong-key-0123456789' }, { authorization: `Basic ${key}` }, { authorization: `Bearer ${key}x` }];
+      for (const headers of attempts) {
+        for (const [path, method] of [['/admin/policies', 'GET'], ['/admin/policies/reload', 'POST']] as const) {
+          const res = await app.request(path, { method, headers });
+          expect(res.status).toBe(401);
+          expect(res.headers.get('content-type')).toBe('application/problem+json');
+          expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
+          expect(await readJson(res)).toMatchObject({ status: 401, type: 'urn:invoice-pdp:problem:unauthenticated' });
+        }
+      }
+    });
+
+    it('accepts any configured key, given plain or as sha256:<hex>', async () => {
+      const hashed = `sha256:${createHash('sha256').update(otherKey).digest('hex')}`;
+      const { app } = await buildAdminApp(dir.path, { keys: [key, hashed] });
+      expect((await app.request('/admin/policies', { headers: auth })).status).toBe(200);
+      expect((await app.request('/admin/policies', { headers: { authorization: `Bearer ${otherKey}` } })).status).toBe(200);
+      expect((await app.request('/admin/policies', { headers: { authorization: `Bearer ${hashed}` } })).status).toBe(401);
+    });
+  });
+
+  it('GET /admin/policies lists the policies, their rules, version and load time', async () => {
+    const { app, policies } = await buildAdminApp(dir.path);
+    const res = await app.request('/admin/policies', { headers: auth });
+    expect(res.status).toBe(200);
+    expect(await readJson(res)).toEqual({
+      version: policies.current.set.version,
+      loadedAt: policies.current.loadedAt.toISOString(),
+      rules: 1,
+      policies: [docPolicy('docs', 'read-all')],
+      lastReloadError: null,
+    });
+  });
+
+  it('POST /admin/policies/reload swaps in the new set and answers 200 with its version', async () => {
+    const { app } = await buildAdminApp(dir.path);
+    const before = await readJson(await postJson(app, '/decide', reader));
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all-v2'), 'more.json': docPolicy('more', 'read-more') });
+    const res = await app.request('/admin/policies/reload', { method: 'POST', headers: auth });
+    expect(res.status).toBe(200);
+    const body = await readJson(res);
+    expect(body).toMatchObject({ previousVersion: before.policyVersion, changed: true, rules: 2 });
+    expect(body.version).not.toBe(before.policyVersion);
+    const after = await readJson(await postJson(app, '/decide', reader));
+    expect(after.policyVersion).toBe(body.version);
+    expect(after.reasons).toEqual([
+      { policy: 'docs', rule: 'read-all-v2', effect: 'permit' },
+      { policy: 'more', rule: 'read-more', effect: 'permit' },
+    ]);
+
+    const again = await readJson(await app.request('/admin/policies/reload', { method: 'POST', headers: auth }));
+    expect(again).toMatchObject({ version: body.version, previousVersion: body.version, changed: false });
+  });
+
+  it('POST /admin/policies/reload answers 422 with file, rule and reason, and the last good set keeps serving', async () => {
+    const { app, policies } = await buildAdminApp(dir.path);
+    const good = policies.current.set.version;
+    await writeFiles(dir.path, {
+      'docs.json': docPolicy('docs', 'read-all', { condition: 'resource.properties.size +' }),
+      'broken.json': '{ "id": ',
+    });
+    const res = await app.request('/admin/policies/reload', { method: 'POST', headers: auth });
+    expect(res.status).toBe(422);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    const problem = await readJson(res);
+    expect(problem).toMatchObject({ type: 'urn:invoice-pdp:problem:policy_invalid', status: 422 });
+    expect(problem.detail).toContain(good);
+    expect(problem.errors).toEqual([
+      { file: 'broken.json', path: '$', message: expect.stringContaining('not valid JSON') },
+      { file: 'docs.json', path: '$.rules[0].condition', rule: 'read-all', message: expect.stringContaining('syntax') },
+    ]);
+
+    const decided = await readJson(await postJson(app, '/decide', reader));
+    expect(decided).toMatchObject({ decision: 'permit', policyVersion: good });
+
+    const listing = await readJson(await app.request('/admin/policies', { headers: auth }));
+    expect(listing.version).toBe(good);
+    expect(listing.lastReloadError).toMatchObject({ trigger: 'admin', issues: problem.errors });
+
+    await writeFiles(dir.path, { 'broken.json': docPolicy('other', 'r') });
+    const compileError = await readJson(await app.request('/admin/policies/reload', { method: 'POST', headers: auth }));
+    expect(compileError.errors).toEqual([
+      expect.objectContaining({ file: 'docs.json', path: '$.rules[0].condition', rule: 'read-all', message: expect.stringContaining('syntax') }),
+    ]);
+
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
+    expect((await app.request('/admin/policies/reload', { method: 'POST', headers: auth })).status).toBe(200);
+    expect((await readJson(await app.request('/admin/policies', { headers: auth }))).lastReloadError).toBeNull();
+  });
+
+  it('with tests on reload, rejects a set whose test cases fail (422 naming the case)', async () => {
+    await writeFiles(dir.path, {
+      'tests/docs.json': { cases: [{ name: 'anyone reads', request: reader, expect: { decision: 'permit' } }] },
+    });
+    const { app, policies } = await buildAdminApp(dir.path, { runTests: true });
+    const good = policies.current.set.version;
+    await writeFiles(dir.path, { 'docs.json': { id: 'docs', resource: 'doc', rules: [{ id: 'no-read', effect: 'deny', actions: ['read'] }] } });
+    const res = await app.request('/admin/policies/reload', { method: 'POST', headers: auth });
+    expect(res.status).toBe(422);
+    expect((await readJson(res)).errors).toEqual([
+      expect.objectContaining({ file: 'tests/docs.json', path: '$.cases[0]', message: expect.stringContaining('"anyone reads" failed') }),
+    ]);
+    expect((await readJson(await postJson(app, '/decide', reader))).policyVersion).toBe(good);
+  });
+});

@@ -1,0 +1,307 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { defaultPolicyDir } from './helpers/app.js';
+import { runCli } from './helpers/cli.js';
+import { tempDir, writeFiles, type PolicyFiles } from './helpers/policy-dir.js';
+
+const analyst = { id: 'a1', properties: { roles: ['analyst'] } };
+const exportReport = { subject: analyst, action: 'export', resource: { type: 'report', id: 'r1' } };
+const readReport = { subject: analyst, action: 'read', resource: { type: 'report', id: 'r1' } };
+
+/** Time-dependent rules, so `now` in fixtures and `--now` matter. 2025-03-01 is a Saturday. */
+const reportsPolicy = {
+  id: 'reports',
+  resource: 'report',
+  rules: [
+    { id: 'read-in-office-hours', effect: 'permit', actions: ['read'], roles: ['analyst'], condition: 'now.getHours() >= 8 && now.getHours() < 18' },
+    { id: 'no-export-on-weekends', effect: 'deny', actions: ['export'], condition: 'now.getDayOfWeek() == 0 || now.getDayOfWeek() == 6', advice: { retry: 'monday' } },
+    { id: 'export-analysts', effect: 'permit', actions: ['export'], roles: ['analyst'] },
+  ],
+};
+
+/** Passing cases that never see the office-hours condition false nor the weekend rule apply. */
+const partialTests = {
+  now: '2025-03-03T10:00:00Z',
+  cases: [{ name: 'analyst exports on a Monday', request: exportReport, expect: { decision: 'permit', rules: ['export-analysts'] } }],
+  groups: [
+    {
+      name: 'office hours',
+      now: '2025-03-03T09:00:00Z',
+      cases: [{ name: 'analyst reads in the morning', request: readReport, expect: { decision: 'permit', rules: ['read-in-office-hours'] } }],
+    },
+  ],
+};
+
+/** Every side of every rule, with per-case and per-group `now`, reasons and advice. */
+const fullTests = {
+  groups: [
+    {
+      name: 'office hours',
+      now: '2025-03-03T09:00:00Z',
+      cases: [
+        { name: 'reads in the morning', request: readReport, expect: { decision: 'permit', rules: ['read-in-office-hours'] } },
+        { name: 'no reading at night', now: '2025-03-03T22:00:00Z', request: readReport, expect: { decision: 'deny', reasons: ['no_applicable_rule'] } },
+      ],
+    },
+    {
+      name: 'weekends',
+      cases: [
+        { name: 'export on a Saturday asks to retry', now: '2025-03-01T10:00:00Z', request: exportReport, expect: { decision: 'deny', rules: ['no-export-on-weekends'], advice: [{ retry: 'monday' }] } },
+        { name: 'export on a Monday', now: '2025-03-03T10:00:00Z', request: exportReport, expect: { decision: 'permit', rules: ['export-analysts'], advice: [] } },
+      ],
+    },
+  ],
+};
+
+const failingTests = {
+  now: '2025-03-03T10:00:00Z',
+  groups: [
+    {
+      name: 'wrong',
+      cases: [
+        { name: 'passes', request: exportReport, expect: { decision: 'permit' } },
+        { name: 'expects the wrong advice', request: exportReport, expect: { decision: 'permit', advice: [{ retry: 'never' }] } },
+        { name: 'expects a reason that is not there', request: readReport, expect: { decision: 'permit', reasons: ['condition_error'] } },
+      ],
+    },
+  ],
+};
+
+describe.concurrent('pdp CLI (through its process)', () => {
+  const dirs: { path: string; remove: () => Promise<void> }[] = [];
+  const fixtureDir = async (files: PolicyFiles) => {
+    const dir = await tempDir('pdp-cli-');
+    dirs.push(dir);
+    await writeFiles(dir.path, files);
+    return dir.path;
+  };
+  let full: string;
+  let partial: string;
+  let failing: string;
+  let broken: string;
+  let requests: string;
+  beforeAll(async () => {
+    full = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': fullTests });
+    partial = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': partialTests });
+    failing = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': failingTests });
+    broken = await fixtureDir({
+      'reports.json': { ...reportsPolicy, rules: [{ ...reportsPolicy.rules[0], condition: 'now.getHours() >= "8"' }] },
+      'other.json': '{ "id": "other", ',
+    });
+    requests = await fixtureDir({ 'export.json': exportReport, 'bad.json': { subject: { id: 'x' }, action: 'read', resource: {} } });
+  });
+  afterAll(async () => {
+    await Promise.all(dirs.map((d) => d.remove()));
+  });
+
+  describe('usage', () => {
+    it('prints help on stdout with exit 0', async ({ expect }) => {
+      const run = await runCli(['help']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('usage: pdp <command>');
+      expect(run.stdout).toContain('exit codes');
+    });
+
+    it.for([
+      [[], 'a command is required'],
+      [['frobnicate'], 'unknown command "frobnicate"'],
+      [['validate', '--frob'], "Unknown option '--frob'"],
+      [['validate', 'a', 'b'], 'expected one directory'],
+      [['check', 'policies'], '--request FILE is required'],
+      [['test', 'policies', '--min-coverage', 'most'], '--min-coverage takes a percentage'],
+      [['test', 'policies', '--min-coverage', '101'], '--min-coverage takes a percentage'],
+      [['check', 'policies', '--request', 'x.json', '--now', 'yesterday'], '--now takes an RFC 3339 date-time'],
+      [['schema', 'everything'], 'policy or fixture'],
+    ] as const)('exits 2 for %j', async ([args, message], { expect }) => {
+      const run = await runCli(args);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(message);
+      expect(run.stdout).toBe('');
+    });
+  });
+
+  describe('validate', () => {
+    it('accepts the shipped policies and their tests', async ({ expect }) => {
+      const run = await runCli(['validate', defaultPolicyDir]);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^ok: 1 policies, 9 rules, 5 test files, version [0-9a-f]{16}\n$/);
+      const json = await runCli(['validate', defaultPolicyDir, '--json']);
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, policies: 1, rules: 9, testFiles: 5 });
+    });
+
+    it('lists every problem with file, path and rule, exit 1', async ({ expect }) => {
+      const run = await runCli(['validate', broken]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('other.json $: not valid JSON');
+      expect(run.stderr).toContain('reports.json $.rules[0].condition (rule read-in-office-hours): type: no such overload');
+      expect(run.stderr).toContain('invalid: 2 problem(s)');
+      const json = await runCli(['validate', broken, '--json']);
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, issues: [{ file: 'other.json' }, { file: 'reports.json', rule: 'read-in-office-hours' }] });
+    });
+
+    it('exits 1 for a directory that does not exist', async ({ expect }) => {
+      const run = await runCli(['validate', join(broken, 'nowhere')]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('cannot read policy directory');
+    });
+  });
+
+  describe('test', () => {
+    it('passes the shipped policies with every rule covered', async ({ expect }) => {
+      const run = await runCli(['test', defaultPolicyDir, '--min-coverage', '100']);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('80 passed, 0 failed');
+      expect(run.stdout).toContain('coverage: 9/9 rules (100.0%) · permit 6/6 · deny 3/3');
+    });
+
+    it('runs groups with file, group and case `now`, checking reasons and advice', async ({ expect }) => {
+      const run = await runCli(['test', full, '--coverage', '--json']);
+      expect(run.code).toBe(0);
+      const report = JSON.parse(run.stdout) as Record<string, unknown>;
+      expect(report).toMatchObject({ ok: true, passed: 4, failed: 0, coverage: { percent: 100, permit: { covered: 2, total: 2 }, deny: { covered: 1, total: 1 } } });
+      expect(report.cases).toContainEqual({ file: 'tests/reports.json', group: 'weekends', name: 'export on a Saturday asks to retry', path: '$.groups[1].cases[0]', passed: true, failure: '' });
+    });
+
+    it('reports each failing case with its path and why, exit 1', async ({ expect }) => {
+      const run = await runCli(['test', failing]);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('✓ wrong › passes');
+      expect(run.stdout).toContain('✗ wrong › expects the wrong advice  $.groups[0].cases[1]');
+      expect(run.stdout).toContain('expected advice [{"retry":"never"}], got []');
+      expect(run.stdout).toContain('expected reasons condition_error, got []');
+      expect(run.stdout).toContain('1 passed, 2 failed');
+      const json = JSON.parse((await runCli(['test', failing, '--json'])).stdout) as { ok: boolean; failed: number };
+      expect(json).toMatchObject({ ok: false, failed: 2 });
+    });
+
+    it('names the rules and sides no case exercised, and fails below --min-coverage', async ({ expect }) => {
+      const run = await runCli(['test', partial, '--coverage']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('coverage: 1/3 rules (33.3%) · permit 1/2 · deny 0/1');
+      expect(run.stdout).toContain('reports/read-in-office-hours (permit): never condition false');
+      expect(run.stdout).toContain('reports/no-export-on-weekends (deny): never applied');
+      expect(run.stdout).not.toContain('export-analysts (permit): never');
+
+      const below = await runCli(['test', partial, '--min-coverage', '50']);
+      expect(below.code).toBe(1);
+      expect(below.stderr).toContain('coverage 33.3% is below the minimum 50%');
+      expect((await runCli(['test', partial, '--min-coverage', '33'])).code).toBe(0);
+      const json = JSON.parse((await runCli(['test', partial, '--min-coverage', '50', '--json'])).stdout) as Record<string, unknown>;
+      expect(json).toMatchObject({ ok: false, failed: 0, minCoverage: 50 });
+      expect((json.coverage as { rules: unknown[] }).rules).toContainEqual({
+        policy: 'reports', rule: 'no-export-on-weekends', effect: 'deny', hasCondition: true,
+        applied: 0, declined: 1, errored: 0, covered: false, missing: ['applied'],
+      });
+    });
+
+    it('exits 1 when there are no test cases, or a test file is invalid', async ({ expect }) => {
+      const noTests = await fixtureDir({ 'reports.json': reportsPolicy });
+      const empty = await runCli(['test', noTests]);
+      expect(empty.code).toBe(1);
+      expect(empty.stderr).toContain('no test cases found');
+      const invalid = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/bad.json': { cases: [{ name: 'x', request: readReport, expect: { decision: 'maybe' } }] } });
+      const run = await runCli(['test', invalid]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('tests/bad.json $.cases[0].expect.decision');
+    });
+  });
+
+  describe('check', () => {
+    it('decides one request offline and explains every rule', async ({ expect }) => {
+      const run = await runCli(['check', full, '--request', join(requests, 'export.json'), '--now', '2025-03-01T10:00:00Z']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('decision: deny');
+      expect(run.stdout).toContain('reports/no-export-on-weekends (deny)');
+      expect(run.stdout).toContain('reports/no-export-on-weekends {"retry":"monday"}');
+      expect(run.stdout).toMatch(/applies deny +reports\/no-export-on-weekends/);
+      expect(run.stdout).toMatch(/applies permit reports\/export-analysts +\(a deny overrides it\)/);
+      expect(run.stdout).toContain('condition not evaluated');
+    });
+
+    it('prints the decision and its explain trace as JSON, reading the request from stdin', async ({ expect }) => {
+      const run = await runCli(['check', full, '--request', '-', '--now', '2025-03-03T10:00:00Z', '--json'], { input: JSON.stringify(exportReport) });
+      expect(run.code).toBe(0);
+      const body = JSON.parse(run.stdout) as Record<string, unknown>;
+      expect(body).toMatchObject({
+        decision: 'permit',
+        reasons: [{ policy: 'reports', rule: 'export-analysts', effect: 'permit' }],
+        advice: [],
+        now: '2025-03-03T10:00:00.000Z',
+        policyVersion: expect.stringMatching(/^[0-9a-f]{16}$/),
+      });
+      expect(body.explain).toEqual([
+        { policy: 'reports', rule: 'no-export-on-weekends', effect: 'deny', applied: false, action: true, roles: null, scopes: null, condition: { expression: 'now.getDayOfWeek() == 0 || now.getDayOfWeek() == 6', value: false } },
+        { policy: 'reports', rule: 'read-in-office-hours', effect: 'permit', applied: false, action: false, roles: true, scopes: null, condition: { expression: 'now.getHours() >= 8 && now.getHours() < 18' } },
+        { policy: 'reports', rule: 'export-analysts', effect: 'permit', applied: true, action: true, roles: true, scopes: null, condition: null },
+      ]);
+    });
+
+    it('exits 1 with the failing field of an invalid request, or for invalid policies', async ({ expect }) => {
+      const run = await runCli(['check', full, '--request', join(requests, 'bad.json')]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('$.resource.type');
+      const missing = await runCli(['check', full, '--request', join(requests, 'missing.json')]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('cannot read the request');
+      expect((await runCli(['check', broken, '--request', join(requests, 'export.json')])).code).toBe(1);
+    });
+  });
+
+  describe('fmt', () => {
+    const messy = {
+      'reports.json': JSON.stringify({ rules: [{ actions: ['read'], effect: 'permit', id: 'r1', condition: 'true' }], resource: 'report', id: 'reports' }),
+      'tests/reports.json': JSON.stringify({ cases: [{ expect: { decision: 'permit' }, request: { resource: { type: 'report' }, action: 'read', subject: { id: 'a' } }, name: 'reads' }] }, null, 4),
+    };
+
+    it('finds the shipped policies canonical', async ({ expect }) => {
+      const run = await runCli(['fmt', defaultPolicyDir, '--check']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('0 of 6 files need formatting');
+    });
+
+    it('--check lists files not in canonical form and writes nothing, exit 1', async ({ expect }) => {
+      const dir = await fixtureDir(messy);
+      const run = await runCli(['fmt', dir, '--check']);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('unformatted reports.json');
+      expect(run.stdout).toContain('unformatted tests/reports.json');
+      expect(await readFile(join(dir, 'reports.json'), 'utf8')).toBe(messy['reports.json']);
+      const json = JSON.parse((await runCli(['fmt', dir, '--check', '--json'])).stdout) as unknown;
+      expect(json).toEqual({ ok: false, check: true, files: [{ file: 'reports.json', canonical: false }, { file: 'tests/reports.json', canonical: false }] });
+    });
+
+    it('rewrites files with keys in schema order and one layout, keeping their meaning', async ({ expect }) => {
+      const dir = await fixtureDir(messy);
+      const run = await runCli(['fmt', dir]);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('2 files checked, 2 reformatted');
+      expect(await readFile(join(dir, 'reports.json'), 'utf8')).toBe(
+        '{\n  "id": "reports",\n  "resource": "report",\n  "rules": [\n    {\n      "id": "r1",\n      "effect": "permit",\n      "actions": ["read"],\n      "condition": "true"\n    }\n  ]\n}\n',
+      );
+      const test = await readFile(join(dir, 'tests/reports.json'), 'utf8');
+      expect(JSON.parse(test)).toEqual(JSON.parse(messy['tests/reports.json']));
+      expect(test).toContain('"name": "reads",\n      "request": {\n        "subject": { "id": "a" },\n        "action": "read",\n        "resource": { "type": "report" }\n      },');
+      expect((await runCli(['fmt', dir, '--check'])).code).toBe(0);
+      expect((await runCli(['validate', dir])).code).toBe(0);
+    });
+
+    it('exits 1 naming a file that is not valid JSON', async ({ expect }) => {
+      const run = await runCli(['fmt', broken, '--check']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('other.json: not valid JSON');
+    });
+  });
+
+  describe('schema', () => {
+    it('prints the schemas committed beside the policies and their tests', async ({ expect }) => {
+      const policy = await runCli(['schema']);
+      expect(policy.code).toBe(0);
+      expect(JSON.parse(policy.stdout)).toEqual(JSON.parse(await readFile(join(defaultPolicyDir, 'policy.schema.json'), 'utf8')));
+      const fixture = await runCli(['schema', 'fixture']);
+      expect(JSON.parse(fixture.stdout)).toEqual(JSON.parse(await readFile(join(defaultPolicyDir, 'tests/fixture.schema.json'), 'utf8')));
+    });
+  });
+});

@@ -1,0 +1,174 @@
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadPolicyDir } from '../src/policy/load.js';
+import { docPolicy, tempDir, writeFiles, writeFilesByRename, type PolicyFiles } from './helpers/policy-dir.js';
+import { runServerToExit, startServer, type ServerProcess } from './helpers/server-process.js';
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+async function versionOf(files: PolicyFiles): Promise<string> {
+  const staging = await tempDir();
+  try {
+    await writeFiles(staging.path, files);
+    return (await loadPolicyDir(staging.path)).version;
+  } finally {
+    await staging.remove();
+  }
+}
+
+async function servingVersion(server: ServerProcess): Promise<string> {
+  const body = (await (await fetch(`${server.url}/readyz`)).json()) as { policies: { version: string } };
+  return body.policies.version;
+}
+
+async function waitForVersion(server: ServerProcess, expected: string, timeoutMs = 8_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let current = await servingVersion(server);
+  while (current !== expected && Date.now() < deadline) {
+    await sleep(50);
+    current = await servingVersion(server);
+  }
+  expect(current).toBe(expected);
+}
+
+const readAll = { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc' } };
+const passingTest = { cases: [{ name: 'anyone reads', request: readAll, expect: { decision: 'permit' } }] };
+const failingTest = { cases: [{ name: 'nobody reads', request: readAll, expect: { decision: 'deny' } }] };
+
+/** Writes one revision the way the kubelet does for a ConfigMap volume. */
+async function configMapRevision(dir: string, revision: string, files: PolicyFiles, previous?: string): Promise<void> {
+  await writeFiles(join(dir, revision), files);
+  await symlink(revision, join(dir, '..data_tmp'));
+  await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+  if (previous !== undefined) await rm(join(dir, previous), { recursive: true });
+}
+
+describe('policy directory watch (real server)', () => {
+  let server: ServerProcess | undefined;
+  let dir: { path: string; remove: () => Promise<void> };
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+    await dir.remove();
+  });
+
+  it('reloads when an editor saves by writing a new file and renaming it over the old one', async () => {
+    dir = await tempDir();
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
+    server = await startServer({ POLICY_DIR: dir.path });
+    const next = { 'docs.json': docPolicy('docs', 'v2') };
+    await writeFilesByRename(dir.path, next);
+    await waitForVersion(server, await versionOf(next));
+    await writeFilesByRename(dir.path, { 'docs.json': docPolicy('docs', 'v3') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v3') }));
+  });
+
+  it('follows Kubernetes ConfigMap-style ..data symlink swaps, including the tests and data folders', async () => {
+    dir = await tempDir();
+    const revision = (n: number): PolicyFiles => ({ 'docs.json': docPolicy('docs', `v${n}`), 'tests/docs.json': passingTest });
+    await configMapRevision(dir.path, '..2025_01', revision(1));
+    await symlink('..data/docs.json', join(dir.path, 'docs.json'));
+    await symlink('..data/tests', join(dir.path, 'tests'));
+    server = await startServer({ POLICY_DIR: dir.path, POLICY_TESTS_ON_RELOAD: 'true' });
+    expect(await servingVersion(server)).toBe(await versionOf(revision(1)));
+
+    await configMapRevision(dir.path, '..2025_02', revision(2), '..2025_01');
+    await waitForVersion(server, await versionOf(revision(2)));
+    await configMapRevision(dir.path, '..2025_03', revision(3), '..2025_02');
+    const third = await versionOf(revision(3));
+    await waitForVersion(server, third);
+
+    // A change inside tests/ alone: only the re-resolved watch on ..2025_03/tests sees it.
+    await writeFile(join(dir.path, 'tests', 'docs.json'), JSON.stringify(failingTest));
+    const rejected = await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
+    expect(rejected['issues']).toEqual([expect.objectContaining({ file: 'tests/docs.json', path: '$.cases[0]', message: expect.stringContaining('nobody reads') })]);
+    expect(await servingVersion(server)).toBe(third);
+  });
+
+  it('follows a policy directory that is itself a symlink swapped to another release', async () => {
+    dir = await tempDir();
+    await writeFiles(join(dir.path, 'releases/1'), { 'docs.json': docPolicy('docs', 'r1') });
+    await writeFiles(join(dir.path, 'releases/2'), { 'docs.json': docPolicy('docs', 'r2') });
+    await symlink('releases/1', join(dir.path, 'current'));
+    server = await startServer({ POLICY_DIR: join(dir.path, 'current') });
+    await symlink('releases/2', join(dir.path, 'current.tmp'));
+    await rename(join(dir.path, 'current.tmp'), join(dir.path, 'current'));
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2') }));
+    // The watch has moved to releases/2: an edit there is seen too.
+    await writeFiles(join(dir.path, 'current'), { 'docs.json': docPolicy('docs', 'r2-edited') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2-edited') }));
+  });
+
+  it('reloads when entity data changes under data/, even into a folder created after start', async () => {
+    dir = await tempDir();
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
+    server = await startServer({ POLICY_DIR: dir.path });
+    const running = server;
+    await mkdir(join(dir.path, 'data'));
+    // The new folder is itself a change; once that reload is logged, data/ is watched.
+    await running.waitForLog((l) => l['trigger'] === 'watch');
+    const before = running.logs.length;
+    await writeFile(join(dir.path, 'data', 'entities.json'), '{}');
+    // Whatever the entity data format makes of `{}`, a reload must run because of it
+    // (waitForLog fails the test when none is logged).
+    await running.waitForLog((l) => running.logs.indexOf(l) >= before && l['trigger'] === 'watch');
+  });
+});
+
+describe('SIGHUP and start-up (real server)', () => {
+  let server: ServerProcess | undefined;
+  let dir: { path: string; remove: () => Promise<void> };
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+    await dir.remove();
+  });
+
+  it('reloads on SIGHUP with watching off, and keeps the last good set on a bad one', async () => {
+    dir = await tempDir();
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
+    server = await startServer({ POLICY_DIR: dir.path, POLICY_WATCH: 'false' });
+    const first = await servingVersion(server);
+
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v2') });
+    await sleep(500);
+    expect(await servingVersion(server)).toBe(first);
+    server.process.kill('SIGHUP');
+    const second = await versionOf({ 'docs.json': docPolicy('docs', 'v2') });
+    await waitForVersion(server, second);
+    expect(server.logs).toContainEqual(expect.objectContaining({ msg: 'policies reloaded', trigger: 'signal', version: second, previousVersion: first }));
+
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v3', { condition: 'subject.rolez == 1' }) });
+    server.process.kill('SIGHUP');
+    const rejected = await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
+    expect(rejected).toMatchObject({
+      level: 50,
+      trigger: 'signal',
+      version: second,
+      issues: [{ file: 'docs.json', path: '$.rules[0].condition', rule: 'v3', message: expect.stringContaining('type') }],
+    });
+    const res = await fetch(`${server.url}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(readAll) });
+    expect(await res.json()).toMatchObject({ decision: 'permit', policyVersion: second });
+  });
+
+  it('refuses to start on a bad policy set, listing every problem', async () => {
+    dir = await tempDir();
+    await writeFiles(dir.path, {
+      'a.json': docPolicy('a', 'ok-rule', { condition: 'resource.properties.size >' }),
+      'b.json': { id: 'b', resource: 'doc', rules: [{ id: 'x', effect: 'maybe', actions: ['read'] }] },
+    });
+    const { code, stderr } = await runServerToExit({ POLICY_DIR: dir.path });
+    expect(code).toBe(1);
+    expect(stderr).toContain('a.json $.rules[0].condition (rule ok-rule): syntax');
+    expect(stderr).toContain('b.json $.rules[0].effect');
+  });
+
+  it('refuses to start when tests on reload are on and a test case fails', async () => {
+    dir = await tempDir();
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1'), 'tests/docs.json': failingTest });
+    const { code, stderr } = await runServerToExit({ POLICY_DIR: dir.path, POLICY_TESTS_ON_RELOAD: 'true' });
+    expect(code).toBe(1);
+    expect(stderr).toContain('tests/docs.json $.cases[0]: test "nobody reads" failed');
+  });
+});
