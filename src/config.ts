@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultAuditRedact } from './telemetry/audit.js';
 import { defaultAlgorithms } from './token/verify.js';
 
 const list = (fallback: readonly string[] = []) =>
@@ -14,6 +15,8 @@ const optionalText = z
 
 const forbiddenAlgorithms = /^(none|HS\d+)$/i;
 
+const auditPath = /^(subject|action|resource|context)(\.[^.\s"[\]]+)+$/;
+
 const envSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
@@ -28,6 +31,12 @@ const envSchema = z
     JWT_ALGORITHMS: list(defaultAlgorithms),
     JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'use at least 16 characters').optional()),
+    AUDIT_DECISIONS: z.enum(['all', 'deny', 'none']).default('all'),
+    AUDIT_LOG_FILE: optionalText,
+    AUDIT_REDACT: list(defaultAuditRedact).pipe(
+      z.array(z.string().regex(auditPath, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email')),
+    ),
   })
   .check((ctx) => {
     const env = ctx.value;

@@ -1,11 +1,16 @@
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.js';
+import { configSummary } from './config-summary.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './logger.js';
 import { PolicyLoadError } from './policy/errors.js';
 import { loadPolicyDir } from './policy/load.js';
 import { PolicyStore } from './policy/store.js';
+import { AuditLog } from './telemetry/audit.js';
+import { auditDestination } from './telemetry/audit-destination.js';
+import { PdpMetrics } from './telemetry/metrics.js';
+import { auditErrorReporter, telemetryRecorder } from './telemetry/recorder.js';
 import { tokenVerifierFromConfig } from './token/from-config.js';
 
 async function start(): Promise<void> {
@@ -13,12 +18,24 @@ async function start(): Promise<void> {
   const log = createLogger(config.LOG_LEVEL);
   const policies = new PolicyStore(await loadPolicyDir(config.POLICY_DIR));
   const tokens = await tokenVerifierFromConfig(config);
-  const decisions = new DecisionService({ policies, tokens });
+  const metrics = new PdpMetrics();
+  metrics.policyLoaded(policies.current.set.version, policies.current.set.ruleCount);
+  const auditFailed = auditErrorReporter({ metrics, warn: (fields, message) => log.warn(fields, message) });
+  const audit = new AuditLog({
+    sink: auditDestination(config.AUDIT_LOG_FILE, auditFailed),
+    decisions: config.AUDIT_DECISIONS,
+    redact: config.AUDIT_REDACT,
+    onError: auditFailed,
+  });
+  process.once('exit', () => audit.close());
+  const decisions = new DecisionService({ policies, tokens, recorder: telemetryRecorder(metrics, audit) });
   const app = createApp({
     decisions,
     policies,
     maxBodyBytes: config.MAX_BODY_BYTES,
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
+    metrics,
+    metricsToken: config.METRICS_TOKEN,
   });
 
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
@@ -30,6 +47,7 @@ async function start(): Promise<void> {
         policyVersion: set.version,
         policies: set.policies.length,
         rules: set.ruleCount,
+        config: configSummary(config),
         tokens: tokens === undefined ? 'none (token requests are denied)' : { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, keys: config.JWKS_FILE ?? config.JWKS_URL },
       },
       'invoice-pdp listening',

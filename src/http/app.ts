@@ -4,10 +4,13 @@ import { HTTPException } from 'hono/http-exception';
 import type { DecisionService } from '../decision/service.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { AppEnv } from './env.js';
+import { httpMetrics, type HttpObserver } from './middleware/http-metrics.js';
 import { requestId } from './middleware/request-id.js';
+import { traceContext } from './middleware/trace-context.js';
 import { problem, ProblemError } from './problem.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes, type MetricsSource } from './routes/metrics.js';
 
 export interface AppDeps {
   readonly decisions: DecisionService;
@@ -15,6 +18,10 @@ export interface AppDeps {
   /** Largest accepted request body, bytes. */
   readonly maxBodyBytes?: number;
   readonly onUnexpectedError?: (error: unknown, requestId: string | undefined) => void;
+  /** HTTP metrics and the registry `GET /metrics` serves; without it neither exists. */
+  readonly metrics?: HttpObserver & { readonly registry: MetricsSource };
+  /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
+  readonly metricsToken?: string;
 }
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
@@ -23,6 +30,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use(requestId());
+  app.use(traceContext());
+  if (deps.metrics !== undefined) app.use(httpMetrics(deps.metrics));
   app.use(
     bodyLimit({
       maxSize: maxBodyBytes,
@@ -32,6 +41,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route('/', healthRoutes(deps.policies));
   app.route('/', decideRoutes(deps.decisions));
+  if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metrics.registry, deps.metricsToken));
 
   app.notFound((c) => problem(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {

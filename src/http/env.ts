@@ -2,5 +2,7 @@
 export interface AppEnv {
   Variables: {
     requestId: string;
+    /** From a valid W3C `traceparent` header; undefined otherwise. */
+    traceId: string | undefined;
   };
 }

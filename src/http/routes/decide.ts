@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { DecisionService } from '../../decision/service.js';
 import { jsonBody } from '../body.js';
+import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 
 const properties = z.record(z.string(), z.unknown());
@@ -53,6 +54,7 @@ export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
       resource: { type: body.resource.type, id: body.resource.id, properties: body.resource.properties ?? empty },
       context: body.context ?? empty,
       explain,
+      meta: decisionMeta(c, 'decide'),
     });
     return c.json({
       decision: outcome.decision,
