@@ -1,8 +1,8 @@
 const secretName = /(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|PRIVATE_KEY|API_KEY)$/i;
 const urlLike = /^[a-z][a-z0-9+.-]*:\/\//i;
 
-/** Hides a URL's password and query values, which often carry credentials. */
-function maskUrl(value: string): string {
+/** Hides a URL's password and query values, which often carry credentials; other text is returned as is. */
+export function maskUrl(value: string): string {
   if (!urlLike.test(value)) return value;
   let url: URL;
   try {

@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.js';
-import { configSummary } from './config-summary.js';
+import { configSummary, maskUrl } from './config-summary.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './logger.js';
@@ -48,7 +48,7 @@ async function start(): Promise<void> {
         policies: set.policies.length,
         rules: set.ruleCount,
         config: configSummary(config),
-        tokens: tokens === undefined ? 'none (token requests are denied)' : { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, keys: config.JWKS_FILE ?? config.JWKS_URL },
+        tokens: tokens === undefined ? 'none (token requests are denied)' : { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, keys: config.JWKS_FILE ?? maskUrl(config.JWKS_URL ?? '') },
       },
       'invoice-pdp listening',
     );

@@ -44,3 +44,21 @@ describe('X-Request-ID', () => {
     }
   });
 });
+
+describe('an unexpected failure', () => {
+  it('answers 500 with the request id, and logs it with the same id', async () => {
+    const logged: [unknown, string | undefined][] = [];
+    const { app, metrics } = await buildObservedApp({
+      tokens: { verify: () => Promise.reject(new TypeError('verifier bug')) },
+      app: { onUnexpectedError: (error, requestId) => void logged.push([error, requestId]) },
+    });
+    const res = await postJson(app, '/decide', { token: 'a.b.c', action: 'read', resource: { type: 'invoice' } }, { 'x-request-id': 'boom-1' });
+    expect(res.status).toBe(500);
+    const body = await readJson(res);
+    expect(body).toMatchObject({ status: 500, requestId: 'boom-1' });
+    expect(JSON.stringify(body)).not.toContain('verifier bug');
+    expect(logged).toEqual([[expect.any(TypeError), 'boom-1']]);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^http_requests_total\{method="POST",route="\/decide",status="500"\} 1$/m);
+  });
+});
