@@ -36,13 +36,16 @@ async function startService(env: Record<string, string>): Promise<Running> {
   return { child, base: `http://127.0.0.1:${port}`, stdout: () => out, stderr: () => err };
 }
 
-function stop(child: ChildProcess): Promise<void> {
+/** Sends SIGTERM and resolves with the exit code. */
+function stop(child: ChildProcess): Promise<number | null> {
   return new Promise((resolveStop) => {
-    if (child.exitCode !== null) return resolveStop();
-    child.once('exit', () => resolveStop());
+    if (child.exitCode !== null) return resolveStop(child.exitCode);
+    child.once('exit', (code) => resolveStop(code));
     child.kill('SIGTERM');
   });
 }
+
+const readInvoice = { action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } } };
 
 describe('the running service (dist/main.js)', () => {
   let dir: string;
@@ -105,5 +108,41 @@ describe('the running service (dist/main.js)', () => {
     for (const secret of [token, token.split('.')[2] ?? token, metricsToken, 'alice@example.com']) {
       expect(everything).not.toContain(secret);
     }
+  });
+});
+
+describe('the running service with an audit file it cannot open', () => {
+  let dir: string;
+  let service: Running | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pdp-obs-'));
+  });
+
+  afterAll(async () => {
+    if (service !== undefined) await stop(service.child);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps deciding past the flush interval, counts the lost lines, warns, and exits cleanly', async () => {
+    service = await startService({ AUDIT_LOG_FILE: join(dir, 'missing-dir', 'audit.log') });
+    const decide = () =>
+      fetch(`${service?.base}/decide`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ subject: { id: 'u', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } }, ...readInvoice }),
+      });
+    for (let i = 0; i < 5; i += 1) expect(((await (await decide()).json()) as { decision: string }).decision).toBe('permit');
+    await new Promise((resolveWait) => setTimeout(resolveWait, 1300));
+    expect(((await (await decide()).json()) as { decision: string }).decision).toBe('permit');
+
+    const text = await (await fetch(`${service.base}/metrics`)).text();
+    expect(sample(text, 'pdp_audit_errors_total')).toBeGreaterThanOrEqual(6);
+    expect(sample(text, 'pdp_decisions_total', { decision: 'permit', endpoint: 'decide', source: 'evaluated' })).toBe(6);
+
+    expect(await stop(service.child)).toBe(0);
+    const warnings = service.stderr().split('\n').filter((l) => l.includes('audit line not written'));
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings[0]).toContain('ENOENT');
   });
 });
