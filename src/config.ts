@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { keyEntryProblem } from './caller/keys.js';
 import { defaultClaimMapping } from './token/claims.js';
+import { defaultAuditRedact } from './telemetry/audit.js';
 import { defaultAlgorithms } from './token/verify.js';
 
 const list = (fallback: readonly string[] = []) =>
@@ -15,6 +16,8 @@ const optionalText = z
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
 const forbiddenAlgorithms = /^(none|HS\d+)$/i;
+
+const auditPath = /^(subject|action|resource|context)(\.[^.\s"[\]]+)+$/;
 
 const envSchema = z
   .object({
@@ -59,6 +62,12 @@ const envSchema = z
       .refine((url) => url === undefined || !/[?#]/.test(url), 'no query or fragment'),
     POLICY_WATCH: z.enum(['true', 'false']).default('true'),
     POLICY_TESTS_ON_RELOAD: z.enum(['true', 'false']).default('false'),
+    METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'use at least 16 characters').optional()),
+    AUDIT_DECISIONS: z.enum(['all', 'deny', 'none']).default('all'),
+    AUDIT_LOG_FILE: optionalText,
+    AUDIT_REDACT: list(defaultAuditRedact).pipe(
+      z.array(z.string().regex(auditPath, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email')),
+    ),
   })
   // `when` runs these checks even after a field above failed, so every problem shows at once.
   .superRefine((env, ctx) => {

@@ -3,6 +3,7 @@ import { callerKeys } from './caller/keys.js';
 import { ConfigError, loadConfig } from './config.js';
 import { policySetCandidates } from './decision/candidates.js';
 import { SearchService } from './decision/search.js';
+import { configSummary, maskUrl } from './config-summary.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './logger.js';
@@ -10,15 +11,20 @@ import { loadCandidateSet } from './policy/candidate.js';
 import { PolicyLoadError } from './policy/errors.js';
 import { PolicyReloader } from './policy/reload.js';
 import { PolicyStore } from './policy/store.js';
+import { AuditLog } from './telemetry/audit.js';
+import { auditDestination } from './telemetry/audit-destination.js';
+import { PdpMetrics } from './telemetry/metrics.js';
+import { auditErrorReporter, telemetryRecorder } from './telemetry/recorder.js';
 import { tokensFromConfig } from './token/from-config.js';
 import { watchPolicyDir } from './policy/watch.js';
 
 async function start(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
+  const metrics = new PdpMetrics();
   const runPolicyTests = config.POLICY_TESTS_ON_RELOAD === 'true';
   const policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests }));
-  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, log });
+  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, log, observer: metrics });
   const watcher = config.POLICY_WATCH === 'true'
     ? watchPolicyDir(config.POLICY_DIR, () => void reloader.reload('watch'), {
         onError: (err, path) => log.warn({ err, path }, 'cannot watch a policy folder'),
@@ -26,13 +32,22 @@ async function start(): Promise<void> {
     : undefined;
   process.on('SIGHUP', () => void reloader.reload('signal'));
   const tokens = await tokensFromConfig(config, {
-    onKeySetError: (url, err) => log.warn({ url, err: err.message }, 'key set fetch failed; the keys fetched before stay in use'),
+    observer: metrics,
+    onKeySetError: (url, err) => log.warn({ url: maskUrl(url), err: err.message }, 'key set fetch failed; the keys fetched before stay in use'),
   });
   const callers = callerKeys({ api: config.PDP_API_KEYS, trusted: config.PDP_TRUSTED_KEYS, admin: config.PDP_ADMIN_KEYS });
   if (callers.api.size + callers.trusted.size === 0) {
     log.warn('PDP_API_KEYS is not set: decision endpoints accept every caller, and any caller may send pre-verified subject claims');
   }
-  const decisions = new DecisionService({ policies, tokens: tokens.verifier, claims: tokens.claims });
+  const auditFailed = auditErrorReporter({ metrics, warn: (fields, message) => log.warn(fields, message) });
+  const audit = new AuditLog({
+    sink: auditDestination(config.AUDIT_LOG_FILE, auditFailed),
+    decisions: config.AUDIT_DECISIONS,
+    redact: config.AUDIT_REDACT,
+    onError: auditFailed,
+  });
+  process.once('exit', () => audit.close());
+  const decisions = new DecisionService({ policies, tokens: tokens.verifier, claims: tokens.claims, recorder: telemetryRecorder(metrics, audit) });
   const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
   const app = createApp({
     decisions,
@@ -43,6 +58,8 @@ async function start(): Promise<void> {
     maxBodyBytes: config.MAX_BODY_BYTES,
     admin: { policies, reloader },
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
+    metrics,
+    metricsToken: config.METRICS_TOKEN,
   });
 
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
@@ -55,6 +72,7 @@ async function start(): Promise<void> {
         policies: set.policies.length,
         rules: set.ruleCount,
         entities: set.entities.size,
+        config: configSummary(config),
         tokens: tokens.summary,
         callers: { api: callers.api.size, trusted: callers.trusted.size, admin: callers.admin.size },
       },

@@ -38,6 +38,7 @@ const documented: [string, string, string, (app: App) => Response | Promise<Resp
   ['admin policy listing', 'GET', '/admin/policies', (app) => app.request('/admin/policies', { headers: adminAuth })],
   ['admin reload', 'POST', '/admin/policies/reload', (app) => app.request('/admin/policies/reload', { method: 'POST', headers: adminAuth })],
   ['admin without a key', 'GET', '/admin/policies', (app) => app.request('/admin/policies')],
+  ['metrics', 'GET', '/metrics', (app) => app.request('/metrics')],
   ['alive', 'GET', '/healthz', (app) => app.request('/healthz')],
   ['ready', 'GET', '/readyz', (app) => app.request('/readyz')],
 ];

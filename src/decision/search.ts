@@ -1,4 +1,5 @@
 import type { CandidateSource, EntityRef } from './candidates.js';
+import type { DecisionMeta } from './record.js';
 import type { DecisionRequest, DecisionService, SubjectInput } from './service.js';
 import type { Query } from './types.js';
 
@@ -40,6 +41,8 @@ export interface SearchPage {
   readonly limit: number;
   /** Resume after this candidate key (from a previous page's `after`). */
   readonly after?: string;
+  /** Recorded with every candidate's decision (metrics and audit). */
+  readonly meta?: DecisionMeta;
 }
 
 export interface SearchResult {
@@ -92,7 +95,7 @@ export class SearchService {
     for await (const candidate of this.#candidatesFor(query, page.after)) {
       if (evaluated === this.#maxCandidates) return { hits, after: lastSeen };
       evaluated += 1;
-      const outcome = await this.#decisions.decide(candidate.request);
+      const outcome = await this.#decisions.decide({ ...candidate.request, meta: page.meta });
       if (outcome.decision === 'permit') {
         if (hits.length === page.limit) return { hits, after: lastHit };
         hits.push(candidate.hit);

@@ -5,6 +5,7 @@ import { claimsToSubject, type ClaimMapper, type Claims } from '../token/claims.
 import { InvalidTokenError } from '../token/errors.js';
 import type { TokenVerifier } from '../token/verify.js';
 import { withEntityData } from './enrich.js';
+import type { DecisionMeta, DecisionRecorder } from './record.js';
 import type { Decision, Query, Subject, Verdict } from './types.js';
 
 /** The subject as a caller may state it: a token to verify, or claims already verified. */
@@ -20,11 +21,15 @@ export interface DecisionRequest {
   readonly context: Query['context'];
   /** Record every rule considered (`trace`); such answers are for debugging and never cached. */
   readonly explain?: boolean;
+  /** Recorded with the decision (metrics, audit); never changes it. */
+  readonly meta?: DecisionMeta;
 }
 
 export interface DecisionOutcome extends Decision {
   readonly subject: Subject | undefined;
   readonly trace?: readonly RuleTrace[];
+  /** The cache layer that answered; absent when the decision was evaluated. */
+  readonly source?: 'memory' | 'redis';
 }
 
 export interface DecisionServiceDeps {
@@ -34,6 +39,7 @@ export interface DecisionServiceDeps {
   readonly claims?: ClaimMapper;
   readonly clock?: () => Date;
   readonly newId?: () => string;
+  readonly recorder?: DecisionRecorder;
 }
 
 /** Resolves the subject, then evaluates; every failure on the way ends in deny. */
@@ -43,6 +49,7 @@ export class DecisionService {
   readonly #claims: ClaimMapper;
   readonly #clock: () => Date;
   readonly #newId: () => string;
+  readonly #recorder: DecisionRecorder | undefined;
 
   constructor(deps: DecisionServiceDeps) {
     this.#policies = deps.policies;
@@ -50,9 +57,26 @@ export class DecisionService {
     this.#claims = deps.claims ?? claimsToSubject;
     this.#clock = deps.clock ?? (() => new Date());
     this.#newId = deps.newId ?? randomUUID;
+    this.#recorder = deps.recorder;
   }
 
+  /** Decides, then tells the recorder once; a recorder failure never changes the answer. */
   async decide(request: DecisionRequest): Promise<DecisionOutcome> {
+    if (this.#recorder === undefined) return this.#decide(request);
+    const time = this.#clock();
+    const started = performance.now();
+    const outcome = await this.#decide(request);
+    const durationSeconds = (performance.now() - started) / 1000;
+    try {
+      const { meta, action, resource, context } = request;
+      this.#recorder.record({ meta, time, durationSeconds, action, resource, context, outcome });
+    } catch {
+      // Recording is best effort by design: the caller gets its decision regardless.
+    }
+    return outcome;
+  }
+
+  async #decide(request: DecisionRequest): Promise<DecisionOutcome> {
     const { set } = this.#policies.current;
     const decisionId = this.#newId();
     let subject: Subject;

@@ -7,12 +7,15 @@ import type { DecisionService } from '../decision/service.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { AppEnv } from './env.js';
 import { adminAuth, callerAuth } from './middleware/caller-auth.js';
+import { httpMetrics, type HttpObserver } from './middleware/http-metrics.js';
 import { requestId } from './middleware/request-id.js';
+import { traceContext } from './middleware/trace-context.js';
 import { problem, ProblemError } from './problem.js';
 import { authzenRoutes } from './routes/authzen.js';
 import { adminRoutes, type AdminDeps } from './routes/admin.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes, type MetricsSource } from './routes/metrics.js';
 
 export interface AppDeps {
   readonly decisions: DecisionService;
@@ -28,6 +31,10 @@ export interface AppDeps {
   readonly callers?: CallerKeys;
   /** The admin endpoints (behind admin keys: 404 when none are configured). */
   readonly admin?: AdminDeps;
+  /** HTTP metrics and the registry `GET /metrics` serves; without it neither exists. */
+  readonly metrics?: HttpObserver & { readonly registry: MetricsSource };
+  /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
+  readonly metricsToken?: string;
 }
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
@@ -36,6 +43,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use(requestId());
+  app.use(traceContext());
+  if (deps.metrics !== undefined) app.use(httpMetrics(deps.metrics));
   app.use(callerAuth({ keys: deps.callers }));
   app.use('/admin/*', adminAuth({ keys: deps.callers }));
   app.use(
@@ -49,6 +58,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', decideRoutes(deps.decisions));
   app.route('/', authzenRoutes({ decisions: deps.decisions, search: deps.search, publicUrl: deps.publicUrl }));
   if (deps.admin !== undefined) app.route('/', adminRoutes(deps.admin));
+  if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metrics.registry, deps.metricsToken));
 
   app.notFound((c) => problem(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {

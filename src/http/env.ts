@@ -6,5 +6,7 @@ export interface AppEnv {
     requestId: string;
     /** Who is calling; set by callerAuth (`anonymous` when caller keys are off). */
     caller: Caller;
+    /** From a valid W3C `traceparent` header; undefined otherwise. */
+    traceId: string | undefined;
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionOutcome, DecisionRequest } from '../../decision/service.js';
 
 /** Properties and context: any JSON object. */
@@ -43,8 +44,9 @@ export function resourceInput(resource: WireEntity): DecisionRequest['resource']
 }
 
 /** Maps one AuthZEN evaluation onto the decision service's request. */
-export function decisionRequest(evaluation: WireEvaluation, explain: boolean): DecisionRequest {
+export function decisionRequest(evaluation: WireEvaluation, explain: boolean, meta: DecisionMeta): DecisionRequest {
   return {
+    meta,
     subject: subjectInput(evaluation.subject),
     action: actionInput(evaluation.action),
     resource: resourceInput(evaluation.resource),

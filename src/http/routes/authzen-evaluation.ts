@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { DecisionService } from '../../decision/service.js';
 import { decisionRequest, evaluationSchema, wireDecision } from '../authzen/wire.js';
 import { jsonBody } from '../body.js';
+import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 
 /** Our extension: `options.explain` asks for the rule-by-rule trace in the context. */
@@ -14,7 +15,7 @@ const evaluationBody = evaluationSchema.extend({ options: explainOptionSchema.op
 export function evaluationRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/access/v1/evaluation', async (c) => {
     const body = await jsonBody(c, evaluationBody);
-    const outcome = await decisions.decide(decisionRequest(body, body.options?.explain === true));
+    const outcome = await decisions.decide(decisionRequest(body, body.options?.explain === true, decisionMeta(c, 'authzen_evaluation')));
     return c.json(wireDecision(outcome, true));
   });
 }

@@ -1,10 +1,12 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { decideBatch, evaluationsSemantics, type BatchItem } from '../../decision/batch.js';
+import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionService } from '../../decision/service.js';
 import { jsonPath } from '../../policy/json-path.js';
 import { actionSchema, decisionRequest, entitySchema, evaluationSchema, propertiesSchema, wireDecision } from '../authzen/wire.js';
 import { jsonBody, validBody } from '../body.js';
+import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 import type { FieldError } from '../problem.js';
 
@@ -33,7 +35,7 @@ const evaluationsBody = partialTuple.extend({
 type Defaults = z.infer<typeof partialTuple>;
 
 /** One item over the defaults, each present key replacing its default whole; or its errors. */
-function batchItem(raw: unknown, index: number, defaults: Defaults, explain: boolean): BatchItem<FieldError[]> {
+function batchItem(raw: unknown, index: number, defaults: Defaults, explain: boolean, meta: DecisionMeta): BatchItem<FieldError[]> {
   const located = (issues: readonly z.core.$ZodIssue[], hint = ''): FieldError[] =>
     issues.map((issue) => ({ path: jsonPath(['evaluations', index, ...issue.path]), message: `${issue.message}${hint}` }));
   const parsed = partialTuple.safeParse(raw);
@@ -47,7 +49,7 @@ function batchItem(raw: unknown, index: number, defaults: Defaults, explain: boo
   };
   const complete = evaluationSchema.safeParse(merged);
   if (!complete.success) return { invalid: located(complete.error.issues, ' (give it in the item or as a top-level default)') };
-  return { request: decisionRequest(complete.data, explain) };
+  return { request: decisionRequest(complete.data, explain, meta) };
 }
 
 /**
@@ -61,12 +63,13 @@ export function evaluationsRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/access/v1/evaluations', async (c) => {
     const body = await jsonBody(c, evaluationsBody);
     const explain = body.options?.explain === true;
+    const meta = decisionMeta(c, 'authzen_evaluations');
     if (body.evaluations === undefined || body.evaluations.length === 0) {
       const single = validBody(evaluationSchema, body);
-      return c.json(wireDecision(await decisions.decide(decisionRequest(single, explain)), true));
+      return c.json(wireDecision(await decisions.decide(decisionRequest(single, explain, meta)), true));
     }
     const withContext = explain || body.options?.include_reasons === true;
-    const items = body.evaluations.map((raw, index) => batchItem(raw, index, body, explain));
+    const items = body.evaluations.map((raw, index) => batchItem(raw, index, body, explain, meta));
     const answers = await decideBatch(decisions, items, body.options?.evaluations_semantic ?? 'execute_all');
     return c.json({
       evaluations: answers.map((answer) => {

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import type { SearchHit, SearchQuery, SearchService } from '../../decision/search.js';
 import { decodePageToken, encodePageToken, searchFingerprint } from '../authzen/page-token.js';
 import { actionInput, actionSchema, entitySchema, propertiesSchema, resourceInput, searchedEntitySchema, subjectInput } from '../authzen/wire.js';
+import type { DecisionMeta } from '../../decision/record.js';
 import { jsonBody } from '../body.js';
+import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 
 /** Page size when the request gives no `page.limit`, and the largest accepted. */
@@ -32,12 +34,12 @@ function wireHit(hit: SearchHit): { type: string; id: string } | { name: string 
 
 type Page = z.infer<typeof pageSchema> | undefined;
 
-async function answer(search: SearchService, endpoint: string, query: SearchQuery, body: { page?: Page }) {
+async function answer(search: SearchService, endpoint: string, query: SearchQuery, body: { page?: Page }, meta: DecisionMeta) {
   const { page, ...rest } = body;
   const fingerprint = searchFingerprint(endpoint, rest);
   const token = page?.token ?? page?.next_token ?? '';
   const after = token === '' ? undefined : decodePageToken(token, fingerprint);
-  const result = await search.search(query, { limit: page?.limit ?? defaultPageSize, after });
+  const result = await search.search(query, { limit: page?.limit ?? defaultPageSize, after, meta });
   return {
     results: result.hits.map(wireHit),
     page: { next_token: result.after === undefined ? '' : encodePageToken(result.after, fingerprint) },
@@ -60,7 +62,7 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resource: resourceInput(body.resource),
         context: body.context ?? empty,
       };
-      return c.json(await answer(search, 'subject', query, body));
+      return c.json(await answer(search, 'subject', query, body, decisionMeta(c, 'authzen_search')));
     })
     .post('/access/v1/search/resource', async (c) => {
       const body = await jsonBody(c, resourceSearchBody);
@@ -71,7 +73,7 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resourceType: body.resource.type,
         context: body.context ?? empty,
       };
-      return c.json(await answer(search, 'resource', query, body));
+      return c.json(await answer(search, 'resource', query, body, decisionMeta(c, 'authzen_search')));
     })
     .post('/access/v1/search/action', async (c) => {
       const body = await jsonBody(c, actionSearchBody);
@@ -81,6 +83,6 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resource: resourceInput(body.resource),
         context: body.context ?? empty,
       };
-      return c.json(await answer(search, 'action', query, body));
+      return c.json(await answer(search, 'action', query, body, decisionMeta(c, 'authzen_search')));
     });
 }

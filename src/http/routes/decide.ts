@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { DecisionService } from '../../decision/service.js';
 import { jsonBody } from '../body.js';
+import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 import { requireTrustedCaller } from '../middleware/caller-auth.js';
 import { ProblemError } from '../problem.js';
@@ -66,6 +67,7 @@ export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
       resource: { type: body.resource.type, id: body.resource.id, properties: body.resource.properties ?? empty },
       context: body.context ?? empty,
       explain,
+      meta: decisionMeta(c, 'decide'),
     });
     return c.json({
       decision: outcome.decision,

@@ -1,0 +1,11 @@
+import type { MiddlewareHandler } from 'hono';
+import { traceIdFrom } from '../../telemetry/trace-context.js';
+import type { AppEnv } from '../env.js';
+
+/** Takes the trace id from a valid W3C `traceparent` header, for the audit log. */
+export function traceContext(): MiddlewareHandler<AppEnv> {
+  return async function traceContextMiddleware(c, next) {
+    c.set('traceId', traceIdFrom(c.req.header('traceparent')));
+    await next();
+  };
+}

@@ -1,0 +1,57 @@
+import { pino } from 'pino';
+import type { AuditSink } from './audit.js';
+
+/** Buffered bytes before a write: batching keeps a decision's share of logging to microseconds. */
+const minLength = 4096;
+/** Lines beyond this much unwritten data are dropped (and reported) rather than held in memory. */
+const maxLength = 16 * 1024 * 1024;
+/** A quiet service still gets its lines out within this many milliseconds. */
+const flushIntervalMs = 1000;
+
+/** The audit destination stopped for good (its file never opened, or its pipe closed). */
+export class AuditUnavailableError extends Error {
+  override readonly name = 'AuditUnavailableError';
+}
+
+/**
+ * The audit sink: asynchronous, buffered appends to `file`, or to stdout when no file is
+ * given. Open and write failures and dropped lines go to `onError`, never to the caller.
+ */
+export function auditDestination(file: string | undefined, onError: (error: unknown) => void): AuditSink {
+  const destination = pino.destination({
+    dest: file ?? 1,
+    sync: false,
+    append: true,
+    minLength,
+    maxLength,
+    periodicFlush: flushIntervalMs,
+  });
+  let opened = file === undefined;
+  let stopped: AuditUnavailableError | undefined;
+  const reported = new WeakSet<object>();
+
+  destination.once('ready', () => (opened = true));
+  destination.on('drop', () => onError(new Error(`audit buffer over ${maxLength} bytes: line dropped`)));
+  destination.on('error', (error: NodeJS.ErrnoException) => {
+    // pino re-emits the errors it does not handle itself: report each one once.
+    if (reported.has(error)) return;
+    reported.add(error);
+    if (!opened || error.code === 'EPIPE') {
+      stopped = new AuditUnavailableError(`audit destination unavailable: ${error.message}`, { cause: error });
+      // The flush timer and pino's exit hook still call these; without a file they would throw.
+      destination.flush = () => undefined;
+      destination.flushSync = () => undefined;
+    }
+    onError(error);
+  });
+
+  return {
+    write(line) {
+      if (stopped !== undefined) throw stopped;
+      destination.write(line);
+    },
+    flushSync() {
+      if (stopped === undefined && opened) destination.flushSync();
+    },
+  };
+}

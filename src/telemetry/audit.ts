@@ -1,0 +1,138 @@
+import { pino, type Logger } from 'pino';
+import type { DecisionRecord, DecisionRecorder } from '../decision/record.js';
+import { masked, maskPath, type MaskPath } from './mask.js';
+
+/** Which decisions get an audit line. */
+export type AuditDecisions = 'all' | 'deny' | 'none';
+
+/** Where audit lines go: one JSON line per `write`. */
+export interface AuditSink {
+  write(line: string): void;
+  /** Writes out anything buffered before the process exits. */
+  flushSync?(): void;
+}
+
+/** Masked unless configured otherwise: personal data that tokens and resources often carry. */
+export const defaultAuditRedact: readonly string[] = [
+  'subject.properties.email',
+  'subject.properties.name',
+  'subject.properties.given_name',
+  'subject.properties.family_name',
+  'subject.properties.phone_number',
+  'subject.properties.address',
+  'resource.properties.email',
+];
+
+/** The value a masked field is written with. */
+export const redactedValue = '[REDACTED]';
+
+export interface AuditLogOptions {
+  readonly sink: AuditSink;
+  readonly decisions?: AuditDecisions;
+  /** Dotted paths into the line's subject, action, resource and context; `*` matches any key. */
+  readonly redact?: readonly string[];
+  /** Told of every line that could not be written; must not throw. */
+  readonly onError?: (error: unknown, requestId: string | undefined) => void;
+}
+
+function ruleIds(record: DecisionRecord): string[] {
+  return record.outcome.reasons.flatMap((reason) => ('effect' in reason ? [reason.rule] : []));
+}
+
+/** The audit line of one decision. Built from the resolved subject: the token is never in reach. */
+function auditEntry(record: DecisionRecord): Record<string, unknown> {
+  const { meta, outcome } = record;
+  const subject = outcome.subject;
+  return {
+    time: record.time.toISOString(),
+    decisionId: outcome.decisionId,
+    requestId: meta?.requestId,
+    traceId: meta?.traceId,
+    caller: meta?.caller,
+    endpoint: meta?.endpoint,
+    subject: subject === undefined ? null : { type: subject.type, id: subject.id, properties: subject.properties },
+    action: record.action,
+    resource: record.resource,
+    context: record.context,
+    decision: outcome.decision,
+    rules: ruleIds(record),
+    reasons: outcome.reasons,
+    policyVersion: outcome.policyVersion,
+    source: outcome.source ?? 'evaluated',
+    latencyMs: Math.round(record.durationSeconds * 1e6) / 1e3,
+  };
+}
+
+/**
+ * The decision audit log: one JSON line per decision. `record` only queues; lines are built
+ * and written after the current turn of the event loop, so neither building nor a failing
+ * sink can change or delay a decision.
+ */
+export class AuditLog implements DecisionRecorder {
+  readonly #sink: AuditSink;
+  readonly #logger: Logger;
+  readonly #decisions: AuditDecisions;
+  readonly #redact: readonly MaskPath[];
+  readonly #onError: (error: unknown, requestId: string | undefined) => void;
+  #queue: DecisionRecord[] = [];
+  #scheduled = false;
+
+  constructor(options: AuditLogOptions) {
+    this.#sink = options.sink;
+    this.#decisions = options.decisions ?? 'all';
+    // Masked by our own walk rather than pino's `redact`: it costs next to nothing when the
+    // paths are absent (the usual case), where pino's took longer than writing the line.
+    this.#redact = (options.redact ?? defaultAuditRedact).map(maskPath);
+    this.#onError = options.onError ?? (() => undefined);
+    this.#logger = pino(
+      {
+        base: null,
+        timestamp: false,
+        // In place of pino's numeric level: marks the line as audit wherever logs are collected.
+        formatters: { level: () => ({ log: 'audit' }) },
+      },
+      { write: (line: string) => this.#sink.write(line) },
+    );
+  }
+
+  record(record: DecisionRecord): void {
+    if (this.#decisions === 'none' || (this.#decisions === 'deny' && record.outcome.decision !== 'deny')) return;
+    this.#queue.push(record);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  /** Writes every queued line now. */
+  drain(): void {
+    this.#scheduled = false;
+    const queue = this.#queue;
+    this.#queue = [];
+    for (const record of queue) {
+      try {
+        this.#logger.info(masked(auditEntry(record), this.#redact, redactedValue));
+      } catch (error) {
+        this.#report(error, record.meta?.requestId);
+      }
+    }
+  }
+
+  /** Writes the queue and the sink's buffer out; for process exit. */
+  close(): void {
+    this.drain();
+    try {
+      this.#sink.flushSync?.();
+    } catch (error) {
+      this.#report(error, undefined);
+    }
+  }
+
+  #report(error: unknown, requestId: string | undefined): void {
+    try {
+      this.#onError(error, requestId);
+    } catch {
+      // Runs outside any request: an exception here would only take the process down.
+    }
+  }
+}

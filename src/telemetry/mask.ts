@@ -1,0 +1,42 @@
+/** A dotted path split into keys; `*` stands for every key at that level. */
+export type MaskPath = readonly string[];
+
+/** Splits `subject.properties.email` into its keys. */
+export function maskPath(dotted: string): MaskPath {
+  return dotted.split('.');
+}
+
+function maskAt(value: unknown, path: MaskPath, depth: number, censor: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const record = value as Record<string, unknown>;
+  const key = path[depth] ?? '';
+  const last = depth === path.length - 1;
+  if (key !== '*') {
+    if (!Object.hasOwn(record, key)) return value;
+    const next = last ? censor : maskAt(record[key], path, depth + 1, censor);
+    return next === record[key] ? value : replaced(record, key, next);
+  }
+  let result = record;
+  for (const k of Object.keys(record)) {
+    const next = last ? censor : maskAt(record[k], path, depth + 1, censor);
+    if (next !== record[k]) result = replaced(result, k, next);
+  }
+  return result;
+}
+
+function replaced(record: Record<string, unknown>, key: string, next: unknown): Record<string, unknown> {
+  const copy = (Array.isArray(record) ? [...record] : { ...record }) as Record<string, unknown>;
+  copy[key] = next;
+  return copy;
+}
+
+/**
+ * `value` with whatever sits at each path replaced by `censor`. Copies only the objects on
+ * the way to a masked value and returns `value` itself when no path is present, so
+ * the common case (nothing to mask) costs a few lookups and the input is never changed.
+ */
+export function masked<T>(value: T, paths: readonly MaskPath[], censor: unknown): T {
+  let result: unknown = value;
+  for (const path of paths) result = maskAt(result, path, 0, censor);
+  return result as T;
+}

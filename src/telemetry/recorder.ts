@@ -1,0 +1,45 @@
+import type { DecisionRecorder } from '../decision/record.js';
+import type { PdpMetrics } from './metrics.js';
+
+/**
+ * Counts every decision in the metrics, then hands it to the audit log when there is one.
+ * A request without `meta` counts under endpoint `unspecified`.
+ */
+export function telemetryRecorder(metrics: PdpMetrics, audit?: DecisionRecorder): DecisionRecorder {
+  return {
+    record(record) {
+      metrics.decision(record.meta?.endpoint ?? 'unspecified', record.outcome.decision, record.outcome.source ?? 'evaluated', record.durationSeconds);
+      audit?.record(record);
+    },
+  };
+}
+
+export interface AuditErrorReporterOptions {
+  readonly metrics: PdpMetrics;
+  readonly warn: (fields: Record<string, unknown>, message: string) => void;
+  /** At most one log line per this many milliseconds; every failure is counted regardless. */
+  readonly intervalMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Turns audit write failures into `pdp_audit_errors_total` and an application-log warning,
+ * throttled so a broken disk cannot flood the log.
+ */
+export function auditErrorReporter(options: AuditErrorReporterOptions): (error: unknown, requestId?: string) => void {
+  const intervalMs = options.intervalMs ?? 60_000;
+  const now = options.now ?? Date.now;
+  let lastLogged = -Infinity;
+  let suppressed = 0;
+  return (error, requestId) => {
+    options.metrics.auditError();
+    const t = now();
+    if (t - lastLogged < intervalMs) {
+      suppressed += 1;
+      return;
+    }
+    options.warn({ err: error, requestId, suppressed }, 'audit line not written');
+    lastLogged = t;
+    suppressed = 0;
+  };
+}

@@ -1,0 +1,257 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../src/telemetry/audit.js';
+import { auditDestination } from '../src/telemetry/audit-destination.js';
+import { PdpMetrics } from '../src/telemetry/metrics.js';
+import { auditErrorReporter, telemetryRecorder } from '../src/telemetry/recorder.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { auditEntries, auditSettled, buildObservedApp, jwtIssuer, memorySink, sample } from './helpers/telemetry.js';
+
+const accountant = {
+  id: 'u-acc',
+  properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU', email: 'acc@example.com' },
+};
+const invoice = { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } };
+const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+describe('audit log', () => {
+  it('writes one JSON line per decision with the decision, the request and who asked', async () => {
+    const { app, sink } = await buildObservedApp();
+    const res = await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice, context: { mfa: true } }, {
+      'x-request-id': 'req-42',
+      traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+    });
+    const body = await readJson(res);
+    const entries = await auditEntries(sink);
+    expect(entries).toHaveLength(1);
+    const entry = entries[0];
+    expect(entry).toMatchObject({
+      decisionId: body.decisionId,
+      requestId: 'req-42',
+      traceId,
+      endpoint: 'decide',
+      subject: { type: 'user', id: 'u-acc', properties: { region: 'EU' } },
+      action: { name: 'read' },
+      resource: { type: 'invoice', id: 'inv-1', properties: { region: 'EU' } },
+      context: { mfa: true },
+      decision: 'permit',
+      rules: ['P2-finance-read-own-region'],
+      policyVersion: body.policyVersion,
+      source: 'evaluated',
+    });
+    expect(new Date(String(entry?.time)).toISOString()).toBe(entry?.time);
+    expect(entry?.latencyMs).toEqual(expect.any(Number));
+    expect(entry?.latencyMs).toBeGreaterThan(0);
+    expect(sink.lines[0]?.endsWith('\n')).toBe(true);
+  });
+
+  it('records the deciding rules and reason codes of a deny', async () => {
+    const { app, sink } = await buildObservedApp();
+    await postJson(app, '/decide', {
+      subject: { id: 'm', properties: { roles: ['finance_manager'], scope: 'invoice.write', region: 'EU', approval_limit: 100 } },
+      action: 'approve',
+      resource: { type: 'invoice', id: 'inv-9', properties: { region: 'EU', status: 'submitted', amount: 5, owner: 'm' } },
+    });
+    await postJson(app, '/decide', { subject: accountant, action: 'read', resource: { type: 'receipt' } });
+    const [selfApproval, unknownType] = await auditEntries(sink);
+    expect(selfApproval).toMatchObject({ decision: 'deny', rules: expect.arrayContaining(['D1-no-self-approval', 'D3-approve-requires-mfa']) });
+    expect(unknownType).toMatchObject({ decision: 'deny', rules: [], reasons: [{ code: 'unknown_resource_type' }] });
+    expect(unknownType).not.toHaveProperty('traceId');
+  });
+
+  it('never writes the token, valid or not, and masks e-mail by default', async () => {
+    const issuer = await jwtIssuer();
+    const { app, sink } = await buildObservedApp({ tokens: issuer.tokens });
+    const token = await issuer.sign({ roles: ['accountant'], scope: 'invoice.read', region: 'EU', email: 'alice@example.com' }, 'alice');
+    const good = await readJson(await postJson(app, '/decide', { token, action: 'read', resource: invoice }));
+    expect(good.decision).toBe('permit');
+    const forged = `${token.slice(0, -6)}AAAAAA`;
+    const bad = await readJson(await postJson(app, '/decide', { token: forged, action: 'read', resource: invoice }));
+    expect(bad.decision).toBe('deny');
+
+    const [verified, rejected] = await auditEntries(sink);
+    expect(verified).toMatchObject({ subject: { id: 'alice', properties: { sub: 'alice', email: '[REDACTED]' } }, decision: 'permit' });
+    expect(rejected).toMatchObject({ subject: null, decision: 'deny', reasons: [{ code: 'invalid_token' }] });
+    const output = sink.lines.join('');
+    const [header, payload, signature] = token.split('.');
+    for (const secret of [token, forged, `${header}.${payload}`, signature ?? token, 'alice@example.com']) {
+      expect(output).not.toContain(secret);
+    }
+  });
+
+  it('masks the configured paths, wildcards included, without touching the request', async () => {
+    const { app, sink } = await buildObservedApp({
+      audit: {
+        redact: ['resource.properties.customer.iban', 'context.x-forwarded-for', 'subject.properties.*.secret', 'resource.properties.contacts.*.email'],
+      },
+    });
+    const subject = { id: 'u-1', properties: { ...accountant.properties, device: { secret: 's3cr3t', kind: 'phone' } } };
+    const resource = { ...invoice, properties: { ...invoice.properties, customer: { iban: 'DE89370400440532013000', name: 'ACME' },
+      contacts: [{ email: 'ap@acme.example', role: 'payables' }, { email: 'cfo@acme.example' }] } };
+    const res = await postJson(app, '/decide', { subject, action: 'read', resource, context: { 'x-forwarded-for': '203.0.113.9', channel: 'web' } });
+    expect((await readJson(res)).decision).toBe('permit');
+    const [entry] = await auditEntries(sink);
+    expect(entry).toMatchObject({
+      subject: { properties: { device: { secret: '[REDACTED]', kind: 'phone' }, email: 'acc@example.com' } },
+      resource: {
+        properties: {
+          customer: { iban: '[REDACTED]', name: 'ACME' },
+          contacts: [{ email: '[REDACTED]', role: 'payables' }, { email: '[REDACTED]' }],
+        },
+      },
+      context: { 'x-forwarded-for': '[REDACTED]', channel: 'web' },
+    });
+    const output = sink.lines.join('');
+    for (const secret of ['s3cr3t', 'DE89370400440532013000', '203.0.113.9', 'acme.example']) expect(output).not.toContain(secret);
+  });
+
+  it('leaves the objects it logs unchanged', async () => {
+    const sink = memorySink();
+    const { decisions } = await buildTestApp({
+      recorder: new AuditLog({ sink, redact: ['subject.properties.email', 'resource.properties.contacts.*.email'] }),
+    });
+    const properties = { roles: ['accountant'], scope: 'invoice.read', region: 'EU', email: 'keep@example.com' };
+    const contacts = [{ email: 'ap@acme.example' }];
+    const resource = { ...invoice, properties: { ...invoice.properties, contacts } };
+    await decisions.decide({ subject: { claims: properties, id: 'u' }, action: { name: 'read', properties: {} }, resource, context: {} });
+    await auditSettled();
+    expect(sink.lines).toHaveLength(1);
+    expect(sink.lines[0]).not.toContain('@');
+    expect(properties.email).toBe('keep@example.com');
+    expect(contacts).toEqual([{ email: 'ap@acme.example' }]);
+  });
+
+  it('logs only denies with AUDIT_DECISIONS=deny, and nothing with none', async () => {
+    const onlyDenies = await buildObservedApp({ audit: { decisions: 'deny' } });
+    const silent = await buildObservedApp({ audit: { decisions: 'none' } });
+    for (const { app } of [onlyDenies, silent]) {
+      await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice });
+      await postJson(app, '/decide', { subject: accountant, action: 'delete', resource: invoice });
+    }
+    const entries = await auditEntries(onlyDenies.sink);
+    expect(entries.map((e) => [e.decision, (e.action as { name: string }).name])).toEqual([['deny', 'delete']]);
+    expect(await auditEntries(silent.sink)).toEqual([]);
+  });
+
+  it('takes the trace id from a valid traceparent only', async () => {
+    const { app, sink } = await buildObservedApp();
+    const headers = [
+      `00-${traceId}-00f067aa0ba902b7-01`,
+      `01-${traceId}-00f067aa0ba902b7-01-future-fields`,
+      `00-${traceId}-00f067aa0ba902b7-01-extra`,
+      `ff-${traceId}-00f067aa0ba902b7-01`,
+      `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`,
+      `00-${traceId}-${'0'.repeat(16)}-01`,
+      `00-${traceId.toUpperCase()}-00f067aa0ba902b7-01`,
+      `00-${traceId}-00f067aa0ba902b7`,
+      'garbage',
+    ];
+    for (const traceparent of headers) {
+      await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice }, { traceparent });
+    }
+    const entries = await auditEntries(sink);
+    expect(entries.map((e) => e.traceId)).toEqual([traceId, traceId, ...Array<undefined>(7).fill(undefined)]);
+  });
+});
+
+describe('audit failures never reach the decision', () => {
+  it('writes the line only after the answer is out', async () => {
+    const { app, sink } = await buildObservedApp();
+    const res = await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice });
+    expect(res.status).toBe(200);
+    expect(sink.lines).toHaveLength(0);
+    await auditSettled();
+    expect(sink.lines).toHaveLength(1);
+  });
+
+  it('answers as usual when the sink throws, and counts and reports the loss', async () => {
+    const metrics = new PdpMetrics();
+    const warnings: Record<string, unknown>[] = [];
+    const onError = auditErrorReporter({ metrics, warn: (fields) => void warnings.push(fields) });
+    const audit = new AuditLog({ sink: { write: () => { throw new Error('disk on fire'); } }, onError });
+    const { app } = await buildTestApp({ recorder: telemetryRecorder(metrics, audit), app: { metrics } });
+    for (const id of ['r-1', 'r-2']) {
+      const res = await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice }, { 'x-request-id': id });
+      expect(res.status).toBe(200);
+      expect((await readJson(res)).decision).toBe('permit');
+    }
+    await auditSettled();
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'pdp_audit_errors_total')).toBe(2);
+    expect(sample(text, 'pdp_decisions_total', { decision: 'permit', endpoint: 'decide', source: 'evaluated' })).toBe(2);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ requestId: 'r-1', suppressed: 0 });
+  });
+
+  it('answers as usual when the error reporter itself throws', async () => {
+    const audit = new AuditLog({
+      sink: { write: () => { throw new Error('sink down'); } },
+      onError: () => { throw new Error('reporter down'); },
+    });
+    const { app } = await buildTestApp({ recorder: audit });
+    const res = await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice });
+    expect(res.status).toBe(200);
+    await auditSettled();
+  });
+
+  describe('to a file', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'pdp-audit-'));
+    });
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('appends the lines to AUDIT_LOG_FILE', async () => {
+      const file = join(dir, 'audit.log');
+      const errors: unknown[] = [];
+      const audit = new AuditLog({ sink: auditDestination(file, (e) => void errors.push(e)) });
+      const { app } = await buildTestApp({ recorder: audit });
+      await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice }, { 'x-request-id': 'file-1' });
+      await postJson(app, '/decide', { subject: accountant, action: 'delete', resource: invoice }, { 'x-request-id': 'file-2' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      audit.close();
+      const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.map((l) => [l.requestId, l.decision])).toEqual([['file-1', 'permit'], ['file-2', 'deny']]);
+      expect(errors).toEqual([]);
+    });
+
+    it('keeps answering when the file cannot be opened, and reports it', async () => {
+      const errors: unknown[] = [];
+      const audit = new AuditLog({
+        sink: auditDestination(join(dir, 'no-such-dir', 'audit.log'), (e) => void errors.push(e)),
+        onError: (e) => void errors.push(e),
+      });
+      const { app } = await buildTestApp({ recorder: audit });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      for (let i = 0; i < 40; i += 1) {
+        const res = await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice, context: { pad: 'x'.repeat(200) } });
+        expect(res.status).toBe(200);
+        expect((await readJson(res)).decision).toBe('permit');
+      }
+      await auditSettled();
+      audit.close();
+      expect(errors.length).toBeGreaterThan(0);
+      expect(String(errors[0])).toMatch(/ENOENT/);
+    });
+  });
+});
+
+describe('audit error reporting', () => {
+  it('counts every loss but logs at most one warning a minute', () => {
+    const metrics = new PdpMetrics();
+    const warnings: Record<string, unknown>[] = [];
+    let now = 0;
+    const report = auditErrorReporter({ metrics, warn: (fields) => void warnings.push(fields), now: () => now });
+    report(new Error('a'), 'r1');
+    now = 30_000;
+    report(new Error('b'), 'r2');
+    report(new Error('c'), 'r3');
+    now = 61_000;
+    report(new Error('d'), 'r4');
+    expect(warnings.map((w) => [w.requestId, w.suppressed])).toEqual([['r1', 0], ['r4', 2]]);
+  });
+});

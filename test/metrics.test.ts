@@ -1,0 +1,206 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { DecisionOutcome } from '../src/decision/service.js';
+import { PdpMetrics } from '../src/telemetry/metrics.js';
+import { telemetryRecorder } from '../src/telemetry/recorder.js';
+import { postJson, readJson } from './helpers/app.js';
+import { buildObservedApp, labelValues, sample, scrape } from './helpers/telemetry.js';
+
+type Observed = Awaited<ReturnType<typeof buildObservedApp>>;
+
+const accountant = { id: 'u-acc', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
+const readEU = { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } };
+const readUS = { type: 'invoice', id: 'inv-2', properties: { invoice_type: 'purchase', region: 'US' } };
+
+describe('GET /metrics', () => {
+  let observed: Observed;
+  beforeAll(async () => {
+    observed = await buildObservedApp();
+  });
+
+  it('serves the Prometheus text format with the process metrics', async () => {
+    const res = await observed.app.request('/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    expect(text).toContain('# TYPE process_cpu_user_seconds_total counter');
+    expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge');
+  });
+
+  it('lists every service metric, the bounded label sets already at 0', async () => {
+    const text = await scrape(observed.app);
+    for (const name of [
+      'pdp_decisions_total', 'pdp_decision_duration_seconds', 'pdp_cache_requests_total', 'pdp_token_verifications_total',
+      'pdp_policy_reloads_total', 'pdp_policy_info', 'pdp_policy_rules', 'pdp_audit_errors_total',
+      'http_requests_total', 'http_request_duration_seconds',
+    ]) {
+      expect(text, name).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
+    }
+    expect(sample(text, 'pdp_decisions_total', { decision: 'deny', endpoint: 'authzen_search', source: 'redis' })).toBe(0);
+    expect(sample(text, 'pdp_cache_requests_total', { layer: 'redis', result: 'error' })).toBe(0);
+    expect(sample(text, 'pdp_token_verifications_total', { kind: 'introspection', result: 'invalid' })).toBe(0);
+    expect(sample(text, 'pdp_policy_reloads_total', { result: 'failure' })).toBe(0);
+  });
+
+  it('counts decisions by answer, endpoint and source, and times them from 50 µs', async () => {
+    const before = await scrape(observed.app);
+    const permit = { decision: 'permit', endpoint: 'decide', source: 'evaluated' };
+    const deny = { decision: 'deny', endpoint: 'decide', source: 'evaluated' };
+    await postJson(observed.app, '/decide', { subject: accountant, action: 'read', resource: readEU });
+    await postJson(observed.app, '/decide', { subject: accountant, action: 'read', resource: readEU });
+    await postJson(observed.app, '/decide', { subject: accountant, action: 'read', resource: readUS });
+    const after = await scrape(observed.app);
+
+    expect((sample(after, 'pdp_decisions_total', permit) ?? 0) - (sample(before, 'pdp_decisions_total', permit) ?? 0)).toBe(2);
+    expect((sample(after, 'pdp_decisions_total', deny) ?? 0) - (sample(before, 'pdp_decisions_total', deny) ?? 0)).toBe(1);
+    const count = (text: string) => sample(text, 'pdp_decision_duration_seconds_count', { endpoint: 'decide' }) ?? 0;
+    expect(count(after) - count(before)).toBe(3);
+    expect(sample(after, 'pdp_decision_duration_seconds_bucket', { endpoint: 'decide', le: '0.00005' })).toBeDefined();
+    expect(sample(after, 'pdp_decision_duration_seconds_bucket', { endpoint: 'decide', le: '0.0001' })).toBeDefined();
+  });
+
+  it('counts HTTP requests by route template and status, never by raw path', async () => {
+    const before = await scrape(observed.app);
+    await postJson(observed.app, '/decide', { subject: accountant, action: 'read', resource: readEU });
+    await postJson(observed.app, '/decide', '{not json');
+    await observed.app.request('/decide', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+    await observed.app.request('/invoices/inv-123/secret-path');
+    await observed.app.request('/decide/../../etc/passwd');
+    await observed.app.request('/decide', { method: 'PROPFIND' });
+    const after = await scrape(observed.app);
+
+    const delta = (labels: Record<string, string>) =>
+      (sample(after, 'http_requests_total', labels) ?? 0) - (sample(before, 'http_requests_total', labels) ?? 0);
+    expect(delta({ method: 'POST', route: '/decide', status: '200' })).toBe(1);
+    expect(delta({ method: 'POST', route: '/decide', status: '400' })).toBe(1);
+    expect(delta({ method: 'POST', route: '/decide', status: '415' })).toBe(1);
+    expect(delta({ method: 'GET', route: 'unmatched', status: '404' })).toBe(2);
+    expect(delta({ method: 'OTHER', route: 'unmatched', status: '404' })).toBe(1);
+    expect(sample(after, 'http_request_duration_seconds_count', { method: 'POST', route: '/decide' })).toBeGreaterThanOrEqual(3);
+    expect(labelValues(after, 'http_requests_total', 'route')).toEqual(new Set(['/decide', '/metrics', 'unmatched']));
+  });
+
+  it('names the route a request was sent to when middleware answers early (413)', async () => {
+    const small = await buildObservedApp({ app: { maxBodyBytes: 1024 } });
+    const res = await postJson(small.app, '/decide', { subject: accountant, action: 'read', resource: readEU, context: { pad: 'x'.repeat(2000) } });
+    expect(res.status).toBe(413);
+    expect(sample(await scrape(small.app), 'http_requests_total', { method: 'POST', route: '/decide', status: '413' })).toBe(1);
+  });
+
+  it('keeps every label value within its closed list, whatever requests carry', async () => {
+    for (let i = 0; i < 20; i += 1) {
+      await postJson(observed.app, `/decide?n=${i}`, { subject: { id: `user-${i}` }, action: `act-${i}`, resource: { type: `type-${i}`, id: `id-${i}` } });
+      await observed.app.request(`/unknown-${i}`, { method: i % 2 === 0 ? 'GET' : 'DELETE' });
+    }
+    const text = await scrape(observed.app);
+    expect(labelValues(text, 'pdp_decisions_total', 'endpoint')).toEqual(new Set(['decide', 'authzen_evaluation', 'authzen_evaluations', 'authzen_search']));
+    expect(labelValues(text, 'pdp_decisions_total', 'decision')).toEqual(new Set(['permit', 'deny']));
+    expect(labelValues(text, 'pdp_decisions_total', 'source')).toEqual(new Set(['evaluated', 'memory', 'redis']));
+    expect(labelValues(text, 'http_requests_total', 'method')).toEqual(new Set(['GET', 'POST', 'DELETE', 'OTHER']));
+    expect(text).not.toMatch(/user-\d|act-\d|type-\d|id-\d|unknown-\d/);
+  });
+});
+
+describe('metrics fed by the other modules', () => {
+  it('move when cache, token, Redis and policy events are reported', async () => {
+    const metrics = new PdpMetrics();
+    const text0 = await metrics.registry.metrics();
+    expect(text0).not.toContain('pdp_redis_up');
+
+    metrics.cacheRequest('memory', 'hit');
+    metrics.cacheRequest('memory', 'hit');
+    metrics.cacheRequest('redis', 'error');
+    metrics.tokenVerification('jwt', 'valid');
+    metrics.tokenVerification('introspection', 'error');
+    metrics.policyReload('failure');
+    metrics.redisUp(false);
+    const text1 = await metrics.registry.metrics();
+    expect(sample(text1, 'pdp_cache_requests_total', { layer: 'memory', result: 'hit' })).toBe(2);
+    expect(sample(text1, 'pdp_cache_requests_total', { layer: 'redis', result: 'error' })).toBe(1);
+    expect(sample(text1, 'pdp_token_verifications_total', { kind: 'jwt', result: 'valid' })).toBe(1);
+    expect(sample(text1, 'pdp_token_verifications_total', { kind: 'introspection', result: 'error' })).toBe(1);
+    expect(sample(text1, 'pdp_policy_reloads_total', { result: 'failure' })).toBe(1);
+    expect(sample(text1, 'pdp_redis_up')).toBe(0);
+
+    metrics.redisUp(true);
+    expect(sample(await metrics.registry.metrics(), 'pdp_redis_up')).toBe(1);
+  });
+
+  it('keeps pdp_policy_info at 1 for the version in force only', async () => {
+    const metrics = new PdpMetrics();
+    metrics.policyLoaded('aaaa', 9);
+    metrics.policyReload('success');
+    metrics.policyLoaded('bbbb', 11);
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'pdp_policy_info', { version: 'bbbb' })).toBe(1);
+    expect(sample(text, 'pdp_policy_info', { version: 'aaaa' })).toBeUndefined();
+    expect(sample(text, 'pdp_policy_rules')).toBe(11);
+    expect(sample(text, 'pdp_policy_reloads_total', { result: 'success' })).toBe(1);
+  });
+
+  it('labels a cached answer with the layer that gave it', async () => {
+    const metrics = new PdpMetrics();
+    const outcome: DecisionOutcome = {
+      decision: 'permit', reasons: [], advice: [], decisionId: 'd-1', policyVersion: 'v1', subject: undefined, source: 'redis',
+    };
+    telemetryRecorder(metrics).record({
+      meta: { endpoint: 'authzen_evaluation' },
+      time: new Date(),
+      durationSeconds: 0.0002,
+      action: { name: 'read', properties: {} },
+      resource: readEU,
+      context: {},
+      outcome,
+    });
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'pdp_decisions_total', { decision: 'permit', endpoint: 'authzen_evaluation', source: 'redis' })).toBe(1);
+    expect(sample(text, 'pdp_decision_duration_seconds_bucket', { endpoint: 'authzen_evaluation', le: '0.00025' })).toBe(1);
+    expect(sample(text, 'pdp_decision_duration_seconds_bucket', { endpoint: 'authzen_evaluation', le: '0.0001' })).toBe(0);
+  });
+});
+
+describe('METRICS_TOKEN', () => {
+  const token = 'metrics-token-0123456789';
+  let observed: Observed;
+  beforeAll(async () => {
+    observed = await buildObservedApp({ metricsToken: token });
+  });
+
+  it('answers 401 problem+json without the token, or with a wrong one', async () => {
+    for (const authorization of [undefined, `Bearer ${token}x`, `Basic ${token}`, 'Bearer ', token]) {
+      const res = await observed.app.request('/metrics', {
+        headers: { ...(authorization !== undefined && { authorization }), 'x-request-id': 'scrape-1' },
+      });
+      expect(res.status, String(authorization)).toBe(401);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
+      const body = await readJson(res);
+      expect(body).toMatchObject({ status: 401, requestId: 'scrape-1' });
+      expect(JSON.stringify(body)).not.toContain(token);
+    }
+  });
+
+  it('serves the metrics with the right bearer token', async () => {
+    const text = await scrape(observed.app, token);
+    expect(text).toContain('pdp_decisions_total');
+    expect(sample(text, 'http_requests_total', { method: 'GET', route: '/metrics', status: '401' })).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('the Grafana dashboard (deploy/grafana/invoice-pdp.json)', () => {
+  it('queries only metrics the service exports', async () => {
+    const dashboard = JSON.parse(await readFile(resolve(import.meta.dirname, '../deploy/grafana/invoice-pdp.json'), 'utf8')) as {
+      panels: { targets?: { expr: string }[] }[];
+    };
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+    expect(exprs.length).toBeGreaterThan(10);
+    const metrics = new PdpMetrics();
+    metrics.redisUp(true);
+    metrics.httpRequest('GET', '/readyz', 200, 0.001);
+    metrics.policyLoaded('v1', 3);
+    const exported = new Set([...(await metrics.registry.metrics()).matchAll(/^(\w+)(?:\{| )/gm)].map((m) => m[1]));
+    const queried = new Set(exprs.flatMap((e) => [...e.matchAll(/\b((?:pdp|http|process|nodejs)_\w+)/g)].map((m) => m[1])));
+    for (const name of queried) expect(exported, name).toContain(name);
+  });
+});

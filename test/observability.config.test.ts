@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { configSummary } from '../src/config-summary.js';
+import { defaultAuditRedact } from '../src/telemetry/audit.js';
+
+describe('observability settings', () => {
+  it('default to auditing every decision with personal data masked and /metrics open', () => {
+    const config = loadConfig({});
+    expect(config.AUDIT_DECISIONS).toBe('all');
+    expect(config.AUDIT_LOG_FILE).toBeUndefined();
+    expect(config.AUDIT_REDACT).toEqual(defaultAuditRedact);
+    expect(config.AUDIT_REDACT).toContain('subject.properties.email');
+    expect(config.METRICS_TOKEN).toBeUndefined();
+  });
+
+  it('read AUDIT_REDACT as a comma-separated list of paths', () => {
+    const config = loadConfig({ AUDIT_REDACT: 'subject.properties.ssn, resource.properties.*.iban,context.x-real-ip', AUDIT_DECISIONS: 'deny' });
+    expect(config.AUDIT_REDACT).toEqual(['subject.properties.ssn', 'resource.properties.*.iban', 'context.x-real-ip']);
+    expect(config.AUDIT_DECISIONS).toBe('deny');
+  });
+
+  it('report every bad setting at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ AUDIT_DECISIONS: 'some', AUDIT_REDACT: 'email,subject..x', METRICS_TOKEN: 'short' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = String((error as Error).message);
+    expect(message).toMatch(/AUDIT_DECISIONS/);
+    expect(message).toMatch(/AUDIT_REDACT\.0: a dotted path/);
+    expect(message).toMatch(/AUDIT_REDACT\.1: a dotted path/);
+    expect(message).toMatch(/METRICS_TOKEN: use at least 16 characters/);
+  });
+});
+
+describe('startup configuration summary', () => {
+  it('hides secrets and URL credentials, and shows everything else as configured', () => {
+    const summary = configSummary({
+      PORT: 8080,
+      JWT_ISSUER: 'https://idp.example.com',
+      JWT_AUDIENCE: ['invoice-api'],
+      METRICS_TOKEN: 'metrics-secret-value',
+      INTROSPECTION_CLIENT_SECRET: 'client-secret-value',
+      REDIS_URL: 'redis://default:redis-pass@cache:6379/0',
+      JWKS_URL: 'https://idp.example.com/jwks?api_key=query-secret',
+      AUDIT_LOG_FILE: undefined,
+    });
+    expect(summary).toEqual({
+      PORT: 8080,
+      JWT_ISSUER: 'https://idp.example.com',
+      JWT_AUDIENCE: ['invoice-api'],
+      METRICS_TOKEN: '[hidden]',
+      INTROSPECTION_CLIENT_SECRET: '[hidden]',
+      REDIS_URL: 'redis://default:***@cache:6379/0',
+      JWKS_URL: 'https://idp.example.com/jwks?api_key=***',
+    });
+  });
+});

@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+
+describe('GET /readyz', () => {
+  it('answers 200 with the policy version in force and when it was loaded', async () => {
+    const before = Date.now();
+    const { app } = await buildTestApp();
+    const res = await app.request('/readyz');
+    expect(res.status).toBe(200);
+    const body = await readJson(res);
+    const decided = await readJson(await postJson(app, '/decide', { subject: { id: 'u' }, action: 'read', resource: { type: 'invoice' } }));
+    const policies = body.policies as { version: string; rules: number; loadedAt: string };
+    expect(body.status).toBe('ready');
+    expect(policies.version).toBe(decided.policyVersion);
+    expect(policies.rules).toBe(9);
+    expect(Date.parse(policies.loadedAt)).toBeGreaterThanOrEqual(before - 1000);
+    expect(Date.parse(policies.loadedAt)).toBeLessThanOrEqual(Date.now());
+  });
+});
