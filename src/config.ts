@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseHostPort } from './cache/address.js';
 import { defaultAlgorithms } from './token/verify.js';
 
 const list = (fallback: readonly string[] = []) =>
@@ -28,6 +29,17 @@ const envSchema = z
     JWT_ALGORITHMS: list(defaultAlgorithms),
     JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    CACHE_MEMORY_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
+    CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
+    CACHE_PREFIX: z.string().min(1).max(128).default('invoice-pdp:decision:'),
+    REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').optional()),
+    REDIS_CLUSTER_NODES: list(),
+    REDIS_SENTINELS: list(),
+    REDIS_SENTINEL_NAME: optionalText,
+    REDIS_USERNAME: optionalText,
+    REDIS_PASSWORD: optionalText,
+    REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).max(10_000).default(20),
+    REDIS_BACKOFF_MS: z.coerce.number().int().min(10).max(600_000).default(1_000),
   })
   .check((ctx) => {
     const env = ctx.value;
@@ -42,6 +54,17 @@ const envSchema = z
       else if (forbiddenAlgorithms.test(alg) && env.JWT_ALLOW_HMAC !== 'true') {
         issue('JWT_ALGORITHMS', `${alg} (HMAC) needs JWT_ALLOW_HMAC=true`);
       }
+    }
+    const redisModes = [env.REDIS_URL !== undefined, env.REDIS_CLUSTER_NODES.length > 0, env.REDIS_SENTINELS.length > 0];
+    if (redisModes.filter(Boolean).length > 1) issue('REDIS_URL', 'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS');
+    if ((env.REDIS_SENTINELS.length > 0) !== (env.REDIS_SENTINEL_NAME !== undefined)) {
+      issue('REDIS_SENTINEL_NAME', 'REDIS_SENTINELS and REDIS_SENTINEL_NAME go together');
+    }
+    if (env.REDIS_URL !== undefined && (env.REDIS_USERNAME !== undefined || env.REDIS_PASSWORD !== undefined)) {
+      issue('REDIS_PASSWORD', 'with REDIS_URL, put the credentials in the URL (redis://user:password@host:port)');
+    }
+    for (const [name, nodes] of [['REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES], ['REDIS_SENTINELS', env.REDIS_SENTINELS]] as const) {
+      for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${node}" is not a host:port`);
     }
   });
 

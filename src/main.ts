@@ -1,4 +1,5 @@
 import { serve } from '@hono/node-server';
+import { cacheFromConfig } from './cache/from-config.js';
 import { ConfigError, loadConfig } from './config.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
@@ -13,10 +14,15 @@ async function start(): Promise<void> {
   const log = createLogger(config.LOG_LEVEL);
   const policies = new PolicyStore(await loadPolicyDir(config.POLICY_DIR));
   const tokens = await tokenVerifierFromConfig(config);
-  const decisions = new DecisionService({ policies, tokens });
+  const caching = cacheFromConfig(config, {
+    onRedisStateChange: (up, cause) =>
+      up ? log.info('redis up: decision cache shared') : log.warn({ err: cause }, 'redis down: deciding without it'),
+  });
+  const decisions = new DecisionService({ policies, tokens, cache: caching.cache });
   const app = createApp({
     decisions,
     policies,
+    redisState: caching.redisState,
     maxBodyBytes: config.MAX_BODY_BYTES,
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
   });
@@ -30,6 +36,7 @@ async function start(): Promise<void> {
         policyVersion: set.version,
         policies: set.policies.length,
         rules: set.ruleCount,
+        cache: { memoryEntries: config.CACHE_MEMORY_ENTRIES, ttlSeconds: config.CACHE_TTL_SECONDS, redis: caching.redisMode },
         tokens: tokens === undefined ? 'none (token requests are denied)' : { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, keys: config.JWKS_FILE ?? config.JWKS_URL },
       },
       'invoice-pdp listening',
@@ -38,6 +45,7 @@ async function start(): Promise<void> {
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
+    void caching.close();
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { DecisionCache } from '../cache/decision-cache.js';
+import type { CacheSource } from '../cache/layer.js';
 import { evaluate, type RuleTrace } from '../policy/evaluate.js';
 import type { PolicyStore } from '../policy/store.js';
 import { claimsToSubject, type Claims } from '../token/claims.js';
@@ -23,6 +25,8 @@ export interface DecisionRequest {
 export interface DecisionOutcome extends Decision {
   readonly subject: Subject | undefined;
   readonly trace?: readonly RuleTrace[];
+  /** Which cache layer answered; absent when the decision was evaluated. */
+  readonly source?: CacheSource;
 }
 
 export interface DecisionServiceDeps {
@@ -30,6 +34,8 @@ export interface DecisionServiceDeps {
   readonly tokens: TokenVerifier | undefined;
   readonly clock?: () => Date;
   readonly newId?: () => string;
+  /** Optional decision cache, consulted after the subject is resolved. */
+  readonly cache?: DecisionCache;
 }
 
 /** Resolves the subject, then evaluates; every failure on the way ends in deny. */
@@ -38,12 +44,14 @@ export class DecisionService {
   readonly #tokens: TokenVerifier | undefined;
   readonly #clock: () => Date;
   readonly #newId: () => string;
+  readonly #cache: DecisionCache | undefined;
 
   constructor(deps: DecisionServiceDeps) {
     this.#policies = deps.policies;
     this.#tokens = deps.tokens;
     this.#clock = deps.clock ?? (() => new Date());
     this.#newId = deps.newId ?? randomUUID;
+    this.#cache = deps.cache;
   }
 
   async decide(request: DecisionRequest): Promise<DecisionOutcome> {
@@ -65,6 +73,11 @@ export class DecisionService {
     }
     const query: Query = { subject, action: request.action, resource: request.resource, context: request.context };
     const trace: RuleTrace[] | undefined = request.explain === true ? [] : undefined;
+    if (this.#cache !== undefined && trace === undefined) {
+      const now = this.#clock();
+      const { verdict, source } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now));
+      return { ...verdict, decisionId, policyVersion: set.version, subject, ...(source !== undefined && { source }) };
+    }
     const verdict: Verdict = evaluate(set, query, this.#clock(), trace);
     return { ...verdict, decisionId, policyVersion: set.version, subject, ...(trace && { trace }) };
   }

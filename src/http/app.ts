@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import type { RedisState } from '../cache/redis.js';
 import type { DecisionService } from '../decision/service.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { AppEnv } from './env.js';
@@ -15,6 +16,8 @@ export interface AppDeps {
   /** Largest accepted request body, bytes. */
   readonly maxBodyBytes?: number;
   readonly onUnexpectedError?: (error: unknown, requestId: string | undefined) => void;
+  /** Redis' state for /readyz; `disabled` when absent. */
+  readonly redisState?: () => RedisState;
 }
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
@@ -30,7 +33,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
 
-  app.route('/', healthRoutes(deps.policies));
+  app.route('/', healthRoutes(deps.policies, deps.redisState));
   app.route('/', decideRoutes(deps.decisions));
 
   app.notFound((c) => problem(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));

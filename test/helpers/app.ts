@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { DecisionCache } from '../../src/cache/decision-cache.js';
 import { DecisionService } from '../../src/decision/service.js';
 import { createApp, type AppDeps } from '../../src/http/app.js';
 import { loadPolicyDir } from '../../src/policy/load.js';
@@ -11,13 +12,14 @@ export interface TestAppOptions {
   readonly policyDir?: string;
   readonly tokens?: TokenVerifier;
   readonly clock?: () => Date;
+  readonly cache?: DecisionCache;
   readonly app?: Partial<AppDeps>;
 }
 
 /** The real app over a real policy directory, for `app.request(...)` tests. */
 export async function buildTestApp(options: TestAppOptions = {}) {
   const policies = new PolicyStore(await loadPolicyDir(options.policyDir ?? defaultPolicyDir));
-  const decisions = new DecisionService({ policies, tokens: options.tokens, clock: options.clock });
+  const decisions = new DecisionService({ policies, tokens: options.tokens, clock: options.clock, cache: options.cache });
   const app = createApp({ decisions, policies, ...options.app });
   return { app, policies, decisions };
 }
