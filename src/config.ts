@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { keyEntryProblem } from './caller/keys.js';
 import { defaultClaimMapping } from './token/claims.js';
 import { defaultAuditRedact } from './telemetry/audit.js';
+import { parseHostPort } from './cache/address.js';
 import { defaultAlgorithms } from './token/verify.js';
 
 const list = (fallback: readonly string[] = []) =>
@@ -68,6 +69,17 @@ const envSchema = z
     AUDIT_REDACT: list(defaultAuditRedact).pipe(
       z.array(z.string().regex(auditPath, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email')),
     ),
+    CACHE_MEMORY_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
+    CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
+    CACHE_PREFIX: z.string().min(1).max(128).default('invoice-pdp:decision:'),
+    REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').optional()),
+    REDIS_CLUSTER_NODES: list(),
+    REDIS_SENTINELS: list(),
+    REDIS_SENTINEL_NAME: optionalText,
+    REDIS_USERNAME: optionalText,
+    REDIS_PASSWORD: optionalText,
+    REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).max(10_000).default(20),
+    REDIS_BACKOFF_MS: z.coerce.number().int().min(10).max(600_000).default(1_000),
   })
   // `when` runs these checks even after a field above failed, so every problem shows at once.
   .superRefine((env, ctx) => {
@@ -95,6 +107,17 @@ const envSchema = z
         const problem = keyEntryProblem(entry);
         if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
       });
+    }
+    const redisModes = [env.REDIS_URL !== undefined, env.REDIS_CLUSTER_NODES.length > 0, env.REDIS_SENTINELS.length > 0];
+    if (redisModes.filter(Boolean).length > 1) issue('REDIS_URL', 'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS');
+    if ((env.REDIS_SENTINELS.length > 0) !== (env.REDIS_SENTINEL_NAME !== undefined)) {
+      issue('REDIS_SENTINEL_NAME', 'REDIS_SENTINELS and REDIS_SENTINEL_NAME go together');
+    }
+    if (env.REDIS_URL !== undefined && (env.REDIS_USERNAME !== undefined || env.REDIS_PASSWORD !== undefined)) {
+      issue('REDIS_PASSWORD', 'with REDIS_URL, put the credentials in the URL (redis://user:password@host:port)');
+    }
+    for (const [name, nodes] of [['REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES], ['REDIS_SENTINELS', env.REDIS_SENTINELS]] as const) {
+      for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${node}" is not a host:port`);
     }
   }, { when: () => true });
 

@@ -1,5 +1,6 @@
 import { serve } from '@hono/node-server';
 import { callerKeys } from './caller/keys.js';
+import { cacheFromConfig } from './cache/from-config.js';
 import { ConfigError, loadConfig } from './config.js';
 import { policySetCandidates } from './decision/candidates.js';
 import { SearchService } from './decision/search.js';
@@ -47,7 +48,18 @@ async function start(): Promise<void> {
     onError: auditFailed,
   });
   process.once('exit', () => audit.close());
-  const decisions = new DecisionService({ policies, tokens: tokens.verifier, claims: tokens.claims, recorder: telemetryRecorder(metrics, audit) });
+  const caching = cacheFromConfig(config, {
+    observer: metrics,
+    onRedisStateChange: (up, cause) =>
+      up ? log.info('redis up: decision cache shared') : log.warn({ err: cause }, 'redis down: deciding without it'),
+  });
+  const decisions = new DecisionService({
+    policies,
+    tokens: tokens.verifier,
+    claims: tokens.claims,
+    cache: caching.cache,
+    recorder: telemetryRecorder(metrics, audit),
+  });
   const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
   const app = createApp({
     decisions,
@@ -55,6 +67,7 @@ async function start(): Promise<void> {
     callers,
     search,
     publicUrl: config.PUBLIC_URL,
+    redisState: caching.redisState,
     maxBodyBytes: config.MAX_BODY_BYTES,
     admin: { policies, reloader },
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
@@ -73,6 +86,7 @@ async function start(): Promise<void> {
         rules: set.ruleCount,
         entities: set.entities.size,
         config: configSummary(config),
+        cache: { memoryEntries: config.CACHE_MEMORY_ENTRIES, ttlSeconds: config.CACHE_TTL_SECONDS, redis: caching.redisMode },
         tokens: tokens.summary,
         callers: { api: callers.api.size, trusted: callers.trusted.size, admin: callers.admin.size },
       },
@@ -84,6 +98,7 @@ async function start(): Promise<void> {
     log.info({ signal }, 'shutting down');
     tokens.close();
     watcher?.close();
+    void caching.close();
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -82,7 +82,7 @@ describe('openapi.yaml matches what the service answers', () => {
     const decision = { decision: 'deny', reasons: [], advice: [], decisionId: 'd', policyVersion: 'v' };
     const conforming = new Response(JSON.stringify(decision), { headers: { 'content-type': 'application/json' } });
     expect(await contract.check('POST', '/decide', conforming)).toEqual([]);
-    const extraField = new Response(JSON.stringify({ ...decision, cached: true }), { headers: { 'content-type': 'application/json' } });
+    const extraField = new Response(JSON.stringify({ ...decision, surprise: true }), { headers: { 'content-type': 'application/json' } });
     expect(await contract.check('POST', '/decide', extraField)).toEqual([expect.stringContaining('additionalProperty')]);
     const wrongStatus = new Response('{}', { status: 418, headers: { 'content-type': 'application/json' } });
     expect(await contract.check('POST', '/decide', wrongStatus)).toEqual([expect.stringContaining('status not documented')]);
@@ -90,7 +90,7 @@ describe('openapi.yaml matches what the service answers', () => {
     expect(await contract.check('GET', '/healthz', wrongType)).toEqual([expect.stringContaining('content type "text/plain" not documented')]);
     const badDecision = new Response(JSON.stringify({ ...decision, decision: 'maybe' }), { headers: { 'content-type': 'application/json' } });
     expect(await contract.check('POST', '/decide', badDecision)).toEqual([expect.stringContaining('/decision')]);
-    const badDate = new Response(JSON.stringify({ status: 'ready', policies: { version: 'v', rules: 1, loadedAt: 'yesterday' } }), { headers: { 'content-type': 'application/json' } });
+    const badDate = new Response(JSON.stringify({ status: 'ready', policies: { version: 'v', rules: 1, loadedAt: 'yesterday' }, redis: 'disabled' }), { headers: { 'content-type': 'application/json' } });
     expect(await contract.check('GET', '/readyz', badDate)).toEqual([expect.stringContaining('format')]);
   });
 });

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { DecisionCache } from '../cache/decision-cache.js';
+import type { CacheSource } from '../cache/layer.js';
 import { evaluate, type RuleTrace } from '../policy/evaluate.js';
 import type { PolicyStore } from '../policy/store.js';
 import { claimsToSubject, type ClaimMapper, type Claims } from '../token/claims.js';
@@ -28,8 +30,8 @@ export interface DecisionRequest {
 export interface DecisionOutcome extends Decision {
   readonly subject: Subject | undefined;
   readonly trace?: readonly RuleTrace[];
-  /** The cache layer that answered; absent when the decision was evaluated. */
-  readonly source?: 'memory' | 'redis';
+  /** Which cache layer answered; absent when the decision was evaluated. */
+  readonly source?: CacheSource;
 }
 
 export interface DecisionServiceDeps {
@@ -40,6 +42,8 @@ export interface DecisionServiceDeps {
   readonly clock?: () => Date;
   readonly newId?: () => string;
   readonly recorder?: DecisionRecorder;
+  /** Optional decision cache, consulted after the subject is resolved. */
+  readonly cache?: DecisionCache;
 }
 
 /** Resolves the subject, then evaluates; every failure on the way ends in deny. */
@@ -50,6 +54,7 @@ export class DecisionService {
   readonly #clock: () => Date;
   readonly #newId: () => string;
   readonly #recorder: DecisionRecorder | undefined;
+  readonly #cache: DecisionCache | undefined;
 
   constructor(deps: DecisionServiceDeps) {
     this.#policies = deps.policies;
@@ -58,6 +63,7 @@ export class DecisionService {
     this.#clock = deps.clock ?? (() => new Date());
     this.#newId = deps.newId ?? randomUUID;
     this.#recorder = deps.recorder;
+    this.#cache = deps.cache;
   }
 
   /** Decides, then tells the recorder once; a recorder failure never changes the answer. */
@@ -96,6 +102,11 @@ export class DecisionService {
     // Entity data from the same set as the policies, so a reload never mixes the two.
     const query: Query = withEntityData(set.entities, { subject, action: request.action, resource: request.resource, context: request.context });
     const trace: RuleTrace[] | undefined = request.explain === true ? [] : undefined;
+    if (this.#cache !== undefined && trace === undefined) {
+      const now = this.#clock();
+      const { verdict, source } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now));
+      return { ...verdict, decisionId, policyVersion: set.version, subject: query.subject, ...(source !== undefined && { source }) };
+    }
     const verdict: Verdict = evaluate(set, query, this.#clock(), trace);
     return { ...verdict, decisionId, policyVersion: set.version, subject: query.subject, ...(trace && { trace }) };
   }

@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { CallerKeys } from '../caller/keys.js';
 import type { SearchService } from '../decision/search.js';
+import type { RedisState } from '../cache/redis.js';
 import type { DecisionService } from '../decision/service.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { AppEnv } from './env.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   readonly metrics?: HttpObserver & { readonly registry: MetricsSource };
   /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
   readonly metricsToken?: string;
+  /** Redis' state for /readyz; `disabled` when absent. */
+  readonly redisState?: () => RedisState;
 }
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
@@ -54,7 +57,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
 
-  app.route('/', healthRoutes(deps.policies));
+  app.route('/', healthRoutes(deps.policies, deps.redisState));
   app.route('/', decideRoutes(deps.decisions));
   app.route('/', authzenRoutes({ decisions: deps.decisions, search: deps.search, publicUrl: deps.publicUrl }));
   if (deps.admin !== undefined) app.route('/', adminRoutes(deps.admin));

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { policySetCandidates } from '../../src/decision/candidates.js';
 import { SearchService } from '../../src/decision/search.js';
 import type { DecisionRecorder } from '../../src/decision/record.js';
+import type { DecisionCache } from '../../src/cache/decision-cache.js';
 import { DecisionService } from '../../src/decision/service.js';
 import { createApp, type AppDeps } from '../../src/http/app.js';
 import { loadPolicyDir } from '../../src/policy/load.js';
@@ -19,6 +20,7 @@ export interface TestAppOptions {
   readonly claims?: ClaimMapper;
   readonly clock?: () => Date;
   readonly recorder?: DecisionRecorder;
+  readonly cache?: DecisionCache;
   readonly app?: Partial<AppDeps>;
 }
 
@@ -30,7 +32,7 @@ export interface TestAppOptions {
 export async function buildTestApp(options: TestAppOptions = {}) {
   const dir = options.policyDir ?? defaultPolicyDir;
   const policies = new PolicyStore(await loadPolicyDir(dir));
-  const decisions = new DecisionService({ policies, tokens: options.tokens, claims: options.claims, clock: options.clock, recorder: options.recorder });
+  const decisions = new DecisionService({ policies, tokens: options.tokens, claims: options.claims, clock: options.clock, recorder: options.recorder, cache: options.cache });
   const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
   const reloader = new PolicyReloader({ dir, store: policies });
   const app = createApp({ decisions, policies, search, admin: { policies, reloader }, metrics: new PdpMetrics(), ...options.app });

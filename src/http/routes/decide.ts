@@ -75,6 +75,7 @@ export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
       advice: outcome.advice,
       decisionId: outcome.decisionId,
       policyVersion: outcome.policyVersion,
+      ...(outcome.source !== undefined && { cached: outcome.source }),
       ...(outcome.trace !== undefined && { explain: outcome.trace }),
     });
   });

@@ -1,0 +1,17 @@
+/** A TCP endpoint. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+const pattern = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d{1,5}))?$/;
+
+/** Parses `host`, `host:port` or `[ipv6]:port`; undefined when the text is not one of those. */
+export function parseHostPort(text: string, defaultPort: number): HostPort | undefined {
+  const match = pattern.exec(text.trim());
+  if (match === null) return undefined;
+  const host = match[1] ?? match[2] ?? '';
+  const port = match[3] === undefined ? defaultPort : Number(match[3]);
+  if (host === '' || port < 1 || port > 65_535) return undefined;
+  return { host, port };
+}

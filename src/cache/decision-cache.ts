@@ -1,0 +1,78 @@
+import type { Query, Verdict } from '../decision/types.js';
+import { decisionKey } from './key.js';
+import type { CacheLayer, CacheSource } from './layer.js';
+
+export interface DecisionCacheOptions {
+  /** Looked up in order (memory first); a hit in a later layer refills the earlier ones. */
+  readonly layers: readonly CacheLayer[];
+  readonly prefix: string;
+  /** Longest a decision is kept, seconds; a token's `exp` can only shorten it. */
+  readonly ttlSeconds: number;
+}
+
+/** A decision and where it came from; `source` is absent when it was evaluated. */
+export interface CachedDecision {
+  readonly verdict: Verdict;
+  readonly source?: CacheSource;
+}
+
+const uncacheable = new Set(['invalid_token', 'condition_error']);
+
+/**
+ * How long a verdict may be served again, ms; 0 when it must not be cached: it carries an
+ * error reason, or the subject's `exp` (seconds since the epoch) is passed or not a number.
+ */
+export function cacheTtlMs(verdict: Verdict, query: Query, now: number, maxTtlMs: number): number {
+  if (verdict.reasons.some((r) => 'code' in r && uncacheable.has(r.code))) return 0;
+  const exp = query.subject.properties['exp'];
+  if (exp === undefined) return maxTtlMs;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return 0;
+  return Math.max(0, Math.min(maxTtlMs, Math.floor(exp * 1000 - now)));
+}
+
+/**
+ * The layered decision cache. Looks a query up layer by layer; on a miss evaluates once for
+ * all identical concurrent requests (single flight) and stores the result in every layer.
+ */
+export class DecisionCache {
+  readonly #layers: readonly CacheLayer[];
+  readonly #prefix: string;
+  readonly #maxTtlMs: number;
+  readonly #inFlight = new Map<string, Promise<CachedDecision>>();
+
+  constructor(options: DecisionCacheOptions) {
+    if (options.layers.length === 0) throw new RangeError('a decision cache needs at least one layer');
+    this.#layers = options.layers;
+    this.#prefix = options.prefix;
+    this.#maxTtlMs = options.ttlSeconds * 1000;
+  }
+
+  /**
+   * The verdict for `query` under `policyVersion`: cached, or from `evaluate`.
+   * `now` (epoch ms) is the decision's clock, used for expiry.
+   */
+  resolve(policyVersion: string, query: Query, now: number, evaluate: () => Verdict): Promise<CachedDecision> {
+    const key = decisionKey(this.#prefix, policyVersion, query);
+    const pending = this.#inFlight.get(key);
+    if (pending !== undefined) return pending;
+    const flight = this.#lookup(key, query, now, evaluate).finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, flight);
+    return flight;
+  }
+
+  async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict): Promise<CachedDecision> {
+    for (const [index, layer] of this.#layers.entries()) {
+      const entry = await layer.get(key, now);
+      if (entry === undefined) continue;
+      for (const earlier of this.#layers.slice(0, index)) earlier.set(key, entry, entry.expiresAt - now);
+      return { verdict: entry.verdict, source: layer.name };
+    }
+    const verdict = evaluate();
+    const ttlMs = cacheTtlMs(verdict, query, now, this.#maxTtlMs);
+    if (ttlMs > 0) {
+      const entry = { verdict, expiresAt: now + ttlMs };
+      for (const layer of this.#layers) layer.set(key, entry, ttlMs);
+    }
+    return { verdict };
+  }
+}

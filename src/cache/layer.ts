@@ -1,0 +1,34 @@
+import type { Verdict } from '../decision/types.js';
+
+/** Where a cached decision was found. */
+export type CacheSource = 'memory' | 'redis';
+
+/** A cached verdict and the moment (epoch ms) after which it must not be served. */
+export interface CacheEntry {
+  readonly verdict: Verdict;
+  readonly expiresAt: number;
+}
+
+/**
+ * One cache layer. Both methods are fail-soft: a layer that cannot answer reports a miss,
+ * and a write it cannot make is dropped, so a broken layer never breaks a decision.
+ */
+export interface CacheLayer {
+  readonly name: CacheSource;
+  /** The entry under `key` if it is still live at `now` (epoch ms); never rejects. */
+  get(key: string, now: number): Promise<CacheEntry | undefined>;
+  /** Stores `entry` for `ttlMs`; returns at once and never throws. */
+  set(key: string, entry: CacheEntry, ttlMs: number): void;
+}
+
+/** What the cache reports for metrics; implemented by telemetry, wired in main. */
+export interface CacheObserver {
+  cacheRequest(layer: CacheSource, result: 'hit' | 'miss' | 'error'): void;
+  redisUp(up: boolean): void;
+}
+
+/** An observer that records nothing. */
+export const silentObserver: CacheObserver = {
+  cacheRequest() {},
+  redisUp() {},
+};

@@ -1,0 +1,183 @@
+import { Cluster, Redis } from 'ioredis';
+import { parseHostPort, type HostPort } from './address.js';
+import { CircuitBreaker } from './breaker.js';
+import { decodeEntry, encodeEntry } from './entry.js';
+import { type CacheEntry, type CacheLayer, type CacheObserver, silentObserver } from './layer.js';
+
+/** Which Redis deployment to use; each maps onto ioredis' own support for it. */
+export type RedisTarget =
+  | { readonly mode: 'standalone'; readonly url: string }
+  | { readonly mode: 'cluster'; readonly nodes: readonly string[] }
+  | { readonly mode: 'sentinel'; readonly sentinels: readonly string[]; readonly name: string };
+
+/** `up`: connected and trusted; `down`: unreachable, failing or backing off; `disabled`: not configured. */
+export type RedisState = 'up' | 'down' | 'disabled';
+
+export interface RedisLayerOptions {
+  readonly target: RedisTarget;
+  /** Credentials for Cluster and Sentinel data nodes (a standalone URL carries its own). */
+  readonly username?: string;
+  readonly password?: string;
+  /** Longest wait for one command before it counts as a failure, ms. */
+  readonly commandTimeoutMs: number;
+  /** Pause after a failure before Redis is tried again, ms; doubles per failed probe, up to 8 times this. */
+  readonly backoffMs: number;
+  readonly observer?: CacheObserver;
+  /** Told when Redis becomes usable or stops being usable, with the last error seen. */
+  readonly onStateChange?: (up: boolean, cause: unknown) => void;
+}
+
+type Client = Redis | Cluster;
+
+const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, 2_000);
+
+function endpoints(list: readonly string[], defaultPort: number): HostPort[] {
+  return list.map((text) => {
+    const endpoint = parseHostPort(text, defaultPort);
+    if (endpoint === undefined) throw new RangeError(`not a host:port: "${text}"`);
+    return endpoint;
+  });
+}
+
+function createClient(options: RedisLayerOptions): Client {
+  const { target } = options;
+  const credentials = {
+    ...(options.username !== undefined && { username: options.username }),
+    ...(options.password !== undefined && { password: options.password }),
+  };
+  // No offline queue and no retries: a command either goes out now or fails now, so a
+  // Redis that is away costs a request nothing. Deadlines are the layer's own (withDeadline):
+  // ioredis' commandTimeout fires before a reply already received is read.
+  const common = { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, connectTimeout: 2_000 };
+  switch (target.mode) {
+    case 'standalone':
+      return new Redis(target.url, { ...common, enableOfflineQueue: false, retryStrategy: reconnectDelay });
+    case 'sentinel':
+      return new Redis({
+        ...common,
+        ...credentials,
+        sentinels: endpoints(target.sentinels, 26_379),
+        name: target.name,
+        enableOfflineQueue: false,
+        retryStrategy: reconnectDelay,
+      });
+    case 'cluster':
+      // The Cluster client keeps its offline queue: without it, its own ready check (CLUSTER
+      // INFO, sent before it is ready) fails and it never becomes ready. Nothing is queued
+      // in practice, since the layer sends only while the client is ready.
+      return new Cluster(endpoints(target.nodes, 6_379), {
+        clusterRetryStrategy: reconnectDelay,
+        redisOptions: { ...common, ...credentials },
+      });
+  }
+}
+
+/**
+ * Rejects when `promise` has not settled after `ms`. The rejection waits for the I/O phase
+ * (setImmediate runs after it), so a reply that arrived while this process was busy is read
+ * first: the deadline measures Redis, not our own event-loop lag.
+ */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => setImmediate(() => reject(new Error(`no reply from Redis within ${ms} ms`))), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/** Redis answered, but the key holds another type: bad data, not a failing Redis. */
+function wrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('WRONGTYPE');
+}
+
+/**
+ * The shared layer: decisions in Redis, read with a deadline and validated, written without
+ * waiting. Any failure opens a circuit breaker so a dead or slow Redis adds no latency; the
+ * client reconnects by itself and the breaker lets Redis back in once a probe succeeds.
+ */
+export class RedisCacheLayer implements CacheLayer {
+  readonly name = 'redis';
+  readonly #client: Client;
+  readonly #breaker: CircuitBreaker;
+  readonly #timeoutMs: number;
+  readonly #observer: CacheObserver;
+  readonly #onStateChange: ((up: boolean, cause: unknown) => void) | undefined;
+  #up = false;
+  #lastError: unknown;
+
+  constructor(options: RedisLayerOptions) {
+    this.#timeoutMs = options.commandTimeoutMs;
+    this.#breaker = new CircuitBreaker({ backoffMs: options.backoffMs, maxBackoffMs: options.backoffMs * 8 });
+    this.#observer = options.observer ?? silentObserver;
+    this.#onStateChange = options.onStateChange;
+    this.#observer.redisUp(false);
+    this.#client = createClient(options);
+    this.#client.on('error', (error: unknown) => {
+      this.#lastError = error;
+    });
+    for (const event of ['ready', 'close', 'end']) this.#client.on(event, () => this.#refresh());
+  }
+
+  /** Whether Redis is usable right now, for readiness reports. */
+  state(): RedisState {
+    return this.#client.status === 'ready' && this.#breaker.closed ? 'up' : 'down';
+  }
+
+  async get(key: string, now: number): Promise<CacheEntry | undefined> {
+    if (this.#client.status !== 'ready' || !this.#breaker.allow()) return undefined;
+    let entry: CacheEntry | 'invalid' | undefined;
+    try {
+      const raw = await withDeadline(this.#client.get(key), this.#timeoutMs);
+      entry = raw === null ? undefined : decodeEntry(key, raw, now);
+    } catch (error) {
+      if (!wrongType(error)) {
+        this.#failed(error);
+        return undefined;
+      }
+      entry = 'invalid';
+    }
+    if (this.#breaker.success()) this.#refresh();
+    // A bad value is one key's problem, not Redis': count it and let the next write replace it.
+    this.#observer.cacheRequest('redis', entry === 'invalid' ? 'error' : entry === undefined ? 'miss' : 'hit');
+    return entry === 'invalid' ? undefined : entry;
+  }
+
+  set(key: string, entry: CacheEntry, ttlMs: number): void {
+    if (this.#client.status !== 'ready' || !this.#breaker.closed) return;
+    withDeadline(this.#client.set(key, encodeEntry(key, entry), 'PX', Math.max(1, Math.ceil(ttlMs))), this.#timeoutMs).then(
+      () => undefined,
+      (error: unknown) => this.#failed(error),
+    );
+  }
+
+  /** Closes the connection, politely if Redis still answers. */
+  async close(): Promise<void> {
+    try {
+      await withDeadline(this.#client.quit(), 1_000);
+    } catch {
+      this.#client.disconnect();
+    }
+  }
+
+  #failed(error: unknown): void {
+    this.#lastError = error;
+    this.#observer.cacheRequest('redis', 'error');
+    if (this.#breaker.failure()) this.#refresh();
+  }
+
+  #refresh(): void {
+    const up = this.state() === 'up';
+    if (up === this.#up) return;
+    this.#up = up;
+    this.#observer.redisUp(up);
+    this.#onStateChange?.(up, up ? undefined : this.#lastError);
+  }
+}

@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { CacheSetup } from '../src/cache/from-config.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { cacheFromEnv, CountingObserver, eventually, uniquePrefix } from './helpers/cache.js';
+import { RedisServer } from './helpers/redis-server.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+/** Requests whose right answers are known, so a wrong one cannot hide. */
+function requests() {
+  const subject = { id: `u-${randomUUID()}`, properties: { roles: ['accountant'], scope: 'invoice.read invoice.write', region: 'EU' } };
+  const invoice = (region: string) => ({ type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region, status: 'draft' } });
+  return [
+    { body: { subject, action: 'read', resource: invoice('EU') }, decision: 'permit' },
+    { body: { subject, action: 'read', resource: invoice('US') }, decision: 'deny' },
+    { body: { subject, action: 'update', resource: invoice('EU') }, decision: 'permit' },
+    { body: { subject, action: 'delete', resource: invoice('EU') }, decision: 'deny' },
+  ] as const;
+}
+
+async function decide(app: App, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await postJson(app, '/decide', body);
+  return { status: res.status, body: await readJson(res) };
+}
+
+async function readyRedis(app: App): Promise<unknown> {
+  const res = await app.request('/readyz');
+  expect(res.status).toBe(200);
+  return (await readJson(res)).redis;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('decision cache when Redis fails', () => {
+  let server: RedisServer;
+  let setup: CacheSetup | undefined;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+  afterEach(async () => {
+    await setup?.close();
+    setup = undefined;
+    await server.kill('SIGCONT');
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  async function appOn(env: Record<string, string>, observer: CountingObserver): Promise<App> {
+    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: server.url, CACHE_PREFIX: uniquePrefix(), ...env }, observer);
+    const current = setup;
+    await eventually('Redis to be up', () => current.redisState() === 'up');
+    return (await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } })).app;
+  }
+
+  it('answers every request correctly while Redis is killed and restarted, then uses Redis again', async () => {
+    const observer = new CountingObserver();
+    const app = await appOn({ REDIS_BACKOFF_MS: '100', REDIS_COMMAND_TIMEOUT_MS: '200' }, observer);
+    const cases = requests();
+    for (const c of cases) await decide(app, c.body);
+    await eventually('the decisions to be served from Redis', async () => (await decide(app, cases[0].body)).body.cached === 'redis');
+
+    let running = true;
+    const failures: string[] = [];
+    let answered = 0;
+    const load = (async () => {
+      while (running) {
+        const results = await Promise.all(cases.map(async (c) => ({ c, r: await decide(app, c.body) })));
+        for (const { c, r } of results) {
+          answered++;
+          if (r.status !== 200) failures.push(`status ${r.status}`);
+          else if (r.body.decision !== c.decision) failures.push(`${c.body.action}: ${String(r.body.decision)} instead of ${c.decision}`);
+        }
+        await sleep(2);
+      }
+    })();
+
+    await sleep(100);
+    await server.kill('SIGKILL');
+    await eventually('Redis to be reported down', async () => (await readyRedis(app)) === 'down');
+    const answeredWhileDown = answered;
+    await sleep(300);
+    expect(answered).toBeGreaterThan(answeredWhileDown);
+    await server.restart();
+    await eventually('Redis to be reported up', async () => (await readyRedis(app)) === 'up', 10_000);
+    await eventually('a decision served from Redis again', async () => (await decide(app, cases[2].body)).body.cached === 'redis', 10_000);
+    running = false;
+    await load;
+
+    expect(failures).toEqual([]);
+    expect(answered).toBeGreaterThan(20);
+    const changes = observer.upChanges;
+    const up = changes.indexOf(true);
+    const down = changes.indexOf(false, up);
+    expect(up).toBeGreaterThanOrEqual(0);
+    expect(down).toBeGreaterThan(up);
+    expect(changes.indexOf(true, down)).toBeGreaterThan(down);
+  });
+
+  it('bounds the wait on a frozen Redis by the command timeout, then stops asking it until it answers again', async () => {
+    const observer = new CountingObserver();
+    const app = await appOn({ REDIS_BACKOFF_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '50' }, observer);
+    const [permit] = requests();
+    await decide(app, permit.body);
+    await eventually('the decision to be served from Redis', async () => (await decide(app, permit.body)).body.cached === 'redis');
+
+    await server.kill('SIGSTOP');
+    const errorsBefore = observer.count('redis:error');
+    const latencies: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const started = performance.now();
+      const answer = await decide(app, permit.body);
+      latencies.push(performance.now() - started);
+      expect(answer.status).toBe(200);
+      expect(answer.body.decision).toBe('permit');
+      expect(answer.body).not.toHaveProperty('cached');
+    }
+    // One lookup waits out the timeout and opens the breaker; the others do not touch Redis.
+    expect(observer.count('redis:error') - errorsBefore).toBe(1);
+    expect(Math.max(...latencies)).toBeLessThan(1_000);
+    expect(await readyRedis(app)).toBe('down');
+
+    await server.kill('SIGCONT');
+    await eventually('a decision served from Redis again', async () => (await decide(app, permit.body)).body.cached === 'redis', 10_000);
+    expect(await readyRedis(app)).toBe('up');
+  });
+});
+
+describe('decision cache reading bad values from Redis', () => {
+  let redis: Redis;
+  let setup: CacheSetup;
+  let app: App;
+  const prefix = uniquePrefix();
+  const observer = new CountingObserver();
+  const [permit, deny] = requests();
+
+  beforeAll(async () => {
+    redis = new Redis(inject('redisUrl'));
+    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
+    await eventually('Redis to be up', () => setup.redisState() === 'up');
+    app = (await buildTestApp({ cache: setup.cache })).app;
+  });
+  afterAll(async () => {
+    await setup.close();
+    redis.disconnect();
+  });
+
+  /** The Redis key a request is cached under, found as the one key it adds. */
+  async function keyOf(body: unknown): Promise<string> {
+    const before = new Set(await redis.keys(`${prefix}*`));
+    await decide(app, body);
+    let added: string | undefined;
+    await eventually('the decision to reach Redis', async () => {
+      added = (await redis.keys(`${prefix}*`)).find((k) => !before.has(k));
+      return added !== undefined;
+    });
+    return added ?? '';
+  }
+
+  it('ignores whatever is not a valid entry for that very key, answers correctly and repairs the entry', async () => {
+    const permitKey = await keyOf(permit.body);
+    const denyKey = await keyOf(deny.body);
+    const permitValue = (await redis.get(permitKey)) ?? '';
+    const stored = JSON.parse(permitValue) as { k: string; e: number; d: Record<string, unknown> };
+    const far = Date.now() + 60_000;
+
+    const garbage: [string, string, () => Promise<unknown>][] = [
+      ['not JSON', denyKey, () => redis.set(denyKey, '{"decision":"perm')],
+      ['JSON of another shape', denyKey, () => redis.set(denyKey, JSON.stringify({ decision: 'permit', reasons: [], advice: [] }))],
+      ["another key's permit", denyKey, () => redis.set(denyKey, permitValue)],
+      ['a permit without a permitting rule', denyKey, () =>
+        redis.set(denyKey, JSON.stringify({ k: denyKey, e: far, d: { decision: 'permit', reasons: [{ code: 'no_applicable_rule', detail: 'x' }], advice: [] } }))],
+      ['an uncacheable reason', denyKey, () =>
+        redis.set(denyKey, JSON.stringify({ k: denyKey, e: far, d: { decision: 'permit', reasons: [{ policy: 'invoices', rule: 'P1-admin-scope', effect: 'permit' }, { code: 'condition_error', detail: 'x' }], advice: [] } }))],
+      ['extra fields', permitKey, () => redis.set(permitKey, JSON.stringify({ ...stored, d: { ...stored.d, decision: 'permit', injected: true } }))],
+      ['a list instead of a string', denyKey, async () => {
+        await redis.del(denyKey);
+        await redis.lpush(denyKey, 'permit');
+      }],
+    ];
+    for (const [what, key, write] of garbage) {
+      await write();
+      const errorsBefore = observer.count('redis:error');
+      const c = key === denyKey ? deny : permit;
+      const answer = await decide(app, c.body);
+      expect(answer.status, what).toBe(200);
+      expect(answer.body.decision, what).toBe(c.decision);
+      expect(answer.body, what).not.toHaveProperty('cached');
+      expect(observer.count('redis:error') - errorsBefore, what).toBe(1);
+      await eventually(`the entry to be repaired after ${what}`, async () => (await decide(app, c.body)).body.cached === 'redis');
+    }
+    expect(setup.redisState()).toBe('up');
+  });
+
+  it('treats a well-formed entry past its expiry as a miss', async () => {
+    const c = requests()[0];
+    const key = await keyOf(c.body);
+    const stored = JSON.parse((await redis.get(key)) ?? '') as { e: number };
+    await redis.set(key, JSON.stringify({ ...stored, e: Date.now() - 1 }));
+    const missesBefore = observer.count('redis:miss');
+    const answer = await decide(app, c.body);
+    expect(answer.body).not.toHaveProperty('cached');
+    expect(observer.count('redis:miss') - missesBefore).toBe(1);
+  });
+});

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+function problems(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  throw new Error('configuration was accepted');
+}
+
+describe('cache configuration', () => {
+  it('defaults to a memory layer of 10,000 entries, a 30 s TTL and no Redis', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      CACHE_MEMORY_ENTRIES: 10_000,
+      CACHE_TTL_SECONDS: 30,
+      CACHE_PREFIX: 'invoice-pdp:decision:',
+      REDIS_COMMAND_TIMEOUT_MS: 20,
+      REDIS_BACKOFF_MS: 1_000,
+    });
+    expect(config.REDIS_URL).toBeUndefined();
+  });
+
+  it('reports every Redis setting problem at once', () => {
+    const message = problems({
+      REDIS_URL: 'http://cache:6379',
+      REDIS_CLUSTER_NODES: 'a:1,b:not-a-port',
+      REDIS_SENTINELS: 'sentinel:26379',
+      CACHE_MEMORY_ENTRIES: '-1',
+      REDIS_COMMAND_TIMEOUT_MS: '0',
+    });
+    expect(message).toContain('REDIS_URL: must be a redis:// or rediss:// URL');
+    expect(message).toContain('CACHE_MEMORY_ENTRIES');
+    expect(message).toContain('REDIS_COMMAND_TIMEOUT_MS');
+  });
+
+  it('accepts one Redis deployment only, and Sentinel only with its master name', () => {
+    expect(problems({ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'b:7000' })).toContain('set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS');
+    expect(problems({ REDIS_SENTINELS: 's1:26379' })).toContain('REDIS_SENTINEL_NAME: REDIS_SENTINELS and REDIS_SENTINEL_NAME go together');
+    expect(problems({ REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'secret' })).toContain('REDIS_PASSWORD: with REDIS_URL, put the credentials in the URL');
+    expect(problems({ REDIS_CLUSTER_NODES: 'a:7000,b:70000' })).toContain('REDIS_CLUSTER_NODES: "b:70000" is not a host:port');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000, [::1]:7001,c' }).REDIS_CLUSTER_NODES).toEqual(['a:7000', '[::1]:7001', 'c']);
+  });
+});

@@ -1,0 +1,248 @@
+import { randomUUID } from 'node:crypto';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { CacheSetup } from '../src/cache/from-config.js';
+import type { CacheSource } from '../src/cache/layer.js';
+import { loadPolicyDir } from '../src/policy/load.js';
+import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+import { cacheFromEnv, CountingObserver, eventually, uniquePrefix } from './helpers/cache.js';
+
+type TestApp = Awaited<ReturnType<typeof buildTestApp>>;
+
+interface Mode {
+  readonly name: string;
+  readonly env: () => Record<string, string>;
+  /** Where the second identical request is answered from. */
+  readonly repeat: CacheSource;
+  readonly redis: boolean;
+}
+
+const modes: Mode[] = [
+  { name: 'memory only', env: () => ({ CACHE_MEMORY_ENTRIES: '1000' }), repeat: 'memory', redis: false },
+  { name: 'Redis only', env: () => ({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl') }), repeat: 'redis', redis: true },
+  { name: 'memory and Redis', env: () => ({ CACHE_MEMORY_ENTRIES: '1000', REDIS_URL: inject('redisUrl') }), repeat: 'memory', redis: true },
+];
+
+/** Settings that keep a loaded test machine from tripping the 20 ms production timeout. */
+const patient = { REDIS_COMMAND_TIMEOUT_MS: '1000' };
+
+function accountant(id: string = randomUUID(), extra: Record<string, unknown> = {}) {
+  return { id, properties: { roles: ['accountant'], scope: 'invoice.read invoice.write', region: 'EU', ...extra } };
+}
+
+function readInvoice(subject: ReturnType<typeof accountant>, region = 'EU') {
+  return { subject, action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region } } };
+}
+
+async function decide(app: TestApp['app'], body: unknown, query = ''): Promise<Record<string, unknown>> {
+  const res = await postJson(app, `/decide${query}`, body);
+  expect(res.status).toBe(200);
+  return readJson(res);
+}
+
+const withoutIds = (body: Record<string, unknown>) => ({ ...body, decisionId: undefined, cached: undefined });
+
+describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
+  let setup: CacheSetup;
+  let test: TestApp;
+  let nowMs = Date.now();
+  const observer = new CountingObserver();
+  const prefix = uniquePrefix();
+
+  beforeAll(async () => {
+    setup = cacheFromEnv({ ...mode.env(), ...patient, CACHE_PREFIX: prefix }, observer);
+    test = await buildTestApp({ cache: setup.cache, clock: () => new Date(nowMs), app: { redisState: setup.redisState } });
+    if (mode.redis) await eventually('Redis to be up', () => setup.redisState() === 'up');
+  });
+  afterAll(async () => {
+    await setup.close();
+  });
+
+  it('evaluates the first request and answers the same one again from the cache', async () => {
+    const body = readInvoice(accountant());
+    const first = await decide(test.app, body);
+    expect(first).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
+    expect(first).not.toHaveProperty('cached');
+    const second = await decide(test.app, body);
+    expect(second.cached).toBe(mode.repeat);
+    expect(withoutIds(second)).toEqual(withoutIds(first));
+    expect(second.decisionId).not.toBe(first.decisionId);
+  });
+
+  it('caches denies with their reasons and advice', async () => {
+    const body = {
+      subject: { id: randomUUID(), properties: { roles: ['finance_manager'], scope: 'invoice.write', region: 'EU', approval_limit: 5000 } },
+      action: 'approve',
+      resource: { type: 'invoice', properties: { region: 'EU', status: 'submitted', amount: 100, owner: 'someone' } },
+      context: { mfa: false },
+    };
+    const first = await decide(test.app, body);
+    expect(first).toMatchObject({ decision: 'deny', advice: [{ rule: 'D3-approve-requires-mfa', advice: { step_up: 'mfa' } }] });
+    const second = await decide(test.app, body);
+    expect(second.cached).toBe(mode.repeat);
+    expect(withoutIds(second)).toEqual(withoutIds(first));
+  });
+
+  it('tells apart requests that differ anywhere, and not ones that differ only in key order', async () => {
+    const id = randomUUID();
+    await decide(test.app, readInvoice(accountant(id)));
+    expect((await decide(test.app, readInvoice(accountant(id), 'US'))).decision).toBe('deny');
+    expect(await decide(test.app, { ...readInvoice(accountant(id)), context: { ip: '10.0.0.1' } })).not.toHaveProperty('cached');
+    const reordered = {
+      resource: { properties: { region: 'EU', invoice_type: 'purchase' }, id: 'inv-1', type: 'invoice' },
+      action: 'read',
+      subject: { properties: { region: 'EU', scope: 'invoice.read invoice.write', roles: ['accountant'] }, id },
+    };
+    expect((await decide(test.app, reordered)).cached).toBe(mode.repeat);
+  });
+
+  it('never answers an explain request from the cache, nor caches one', async () => {
+    const body = readInvoice(accountant());
+    const explained = await decide(test.app, body, '?explain=true');
+    expect(explained).not.toHaveProperty('cached');
+    expect(explained.explain).toBeInstanceOf(Array);
+    expect(await decide(test.app, body)).not.toHaveProperty('cached');
+    expect((await decide(test.app, body)).cached).toBe(mode.repeat);
+    const again = await decide(test.app, body, '?explain=true');
+    expect(again).not.toHaveProperty('cached');
+    expect(again.explain).toBeInstanceOf(Array);
+  });
+
+  it('does not cache a decision with a condition_error', async () => {
+    const body = {
+      subject: { id: randomUUID(), properties: { roles: ['finance_manager'], scope: 'invoice.write', region: 'EU' } },
+      action: 'approve',
+      resource: { type: 'invoice', properties: { region: 'EU', status: 'submitted', amount: 100, owner: 'someone' } },
+      context: { mfa: true },
+    };
+    for (let i = 0; i < 3; i++) {
+      const answer = await decide(test.app, body);
+      expect(answer.decision).toBe('deny');
+      expect(answer.reasons).toContainEqual(expect.objectContaining({ code: 'condition_error' }));
+      expect(answer).not.toHaveProperty('cached');
+    }
+  });
+
+  it("keeps a decision no longer than the subject's exp, and never one whose exp is passed or unreadable", async () => {
+    const exp = Math.floor(nowMs / 1000) + 2;
+    const body = readInvoice(accountant(randomUUID(), { exp }));
+    expect(await decide(test.app, body)).not.toHaveProperty('cached');
+    expect((await decide(test.app, body)).cached).toBe(mode.repeat);
+    nowMs = exp * 1000 - 1;
+    expect((await decide(test.app, body)).cached).toBe(mode.repeat);
+    nowMs = exp * 1000;
+    expect(await decide(test.app, body)).not.toHaveProperty('cached');
+    expect(await decide(test.app, body)).not.toHaveProperty('cached');
+    nowMs = Date.now();
+
+    const unreadable = readInvoice(accountant(randomUUID(), { exp: 'tomorrow' }));
+    await decide(test.app, unreadable);
+    expect(await decide(test.app, unreadable)).not.toHaveProperty('cached');
+  });
+
+  it('answers with the new policies as soon as they are swapped in, then caches under the new version', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pdp-policies-'));
+    try {
+      await cp(defaultPolicyDir, dir, { recursive: true });
+      const file = join(dir, 'invoices.json');
+      const source = JSON.parse(await readFile(file, 'utf8')) as { rules: { id: string }[] };
+      source.rules = source.rules.filter((rule) => rule.id !== 'P2-finance-read-own-region');
+      await writeFile(file, JSON.stringify(source));
+      const stricter = await loadPolicyDir(dir);
+      const original = test.policies.current.set;
+
+      const body = readInvoice(accountant());
+      await decide(test.app, body);
+      const cached = await decide(test.app, body);
+      expect(cached).toMatchObject({ decision: 'permit', cached: mode.repeat, policyVersion: original.version });
+
+      test.policies.replace(stricter);
+      try {
+        const after = await decide(test.app, body);
+        expect(after).toMatchObject({ decision: 'deny', policyVersion: stricter.version });
+        expect(after).not.toHaveProperty('cached');
+        expect(await decide(test.app, body)).toMatchObject({ decision: 'deny', cached: mode.repeat, policyVersion: stricter.version });
+      } finally {
+        test.policies.replace(original);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports Redis in /readyz', async () => {
+    const res = await test.app.request('/readyz');
+    expect(res.status).toBe(200);
+    expect(await readJson(res)).toMatchObject({ status: 'ready', redis: mode.redis ? 'up' : 'disabled' });
+  });
+});
+
+describe('decision cache switched off', () => {
+  it('has no cache at all without REDIS_URL and with CACHE_MEMORY_ENTRIES=0', async () => {
+    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0' });
+    expect(setup.cache).toBeUndefined();
+    const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
+    const body = readInvoice(accountant());
+    for (let i = 0; i < 3; i++) expect(await decide(app, body)).not.toHaveProperty('cached');
+    expect(await readJson(await app.request('/readyz'))).toMatchObject({ redis: 'disabled' });
+  });
+});
+
+describe('decision cache shared through Redis', () => {
+  let redis: Redis;
+  const setups: CacheSetup[] = [];
+  beforeAll(() => {
+    redis = new Redis(inject('redisUrl'));
+  });
+  afterAll(async () => {
+    await Promise.all(setups.map((s) => s.close()));
+    redis.disconnect();
+  });
+
+  async function replica(prefix: string, memoryEntries = '1000') {
+    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: memoryEntries, REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...patient });
+    setups.push(setup);
+    await eventually('Redis to be up', () => setup.redisState() === 'up');
+    return (await buildTestApp({ cache: setup.cache })).app;
+  }
+
+  it('lets a second replica reuse what the first decided, then keep it in its own memory', async () => {
+    const prefix = uniquePrefix();
+    const [a, b] = [await replica(prefix), await replica(prefix)];
+    const body = readInvoice(accountant());
+    expect(await decide(a, body)).not.toHaveProperty('cached');
+    await eventually('the decision to reach Redis', async () => (await redis.keys(`${prefix}*`)).length === 1);
+    expect((await decide(b, body)).cached).toBe('redis');
+    expect((await decide(b, body)).cached).toBe('memory');
+  });
+
+  it('keeps services with different CACHE_PREFIX apart', async () => {
+    const [first, second] = [uniquePrefix(), uniquePrefix()];
+    const [a, b, c] = [await replica(first, '0'), await replica(second, '0'), await replica(first, '0')];
+    const body = readInvoice(accountant());
+    await decide(a, body);
+    await eventually('the decision to reach Redis', async () => (await redis.keys(`${first}*`)).length === 1);
+    expect(await decide(b, body)).not.toHaveProperty('cached');
+    expect((await decide(c, body)).cached).toBe('redis');
+  });
+
+  it("stores each decision under the prefix with a TTL capped by the subject's exp, and never the token or claims", async () => {
+    const prefix = uniquePrefix();
+    const app = await replica(prefix, '0');
+    const exp = Math.floor(Date.now() / 1000) + 5;
+    await decide(app, readInvoice(accountant('u-secret-holder', { exp, secret_claim: 'do-not-store' })));
+    await eventually('the decision to reach Redis', async () => (await redis.keys(`${prefix}*`)).length === 1);
+    const [key] = await redis.keys(`${prefix}*`);
+    expect(key).toMatch(new RegExp(`^${prefix}[A-Za-z0-9_-]{43}$`));
+    const ttl = await redis.pttl(key ?? '');
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(5_000);
+    const value = (await redis.get(key ?? '')) ?? '';
+    expect(value).toContain('P2-finance-read-own-region');
+    expect(value).not.toContain('do-not-store');
+    expect(value).not.toContain('u-secret-holder');
+  });
+});
