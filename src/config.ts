@@ -28,6 +28,12 @@ const envSchema = z
     JWT_ALGORITHMS: list(defaultAlgorithms),
     JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    // Server processes under node:cluster: a count or `auto` (one per core); see src/cluster.ts.
+    WORKERS: optionalText.pipe(
+      z.string().regex(/^(auto|\d+)$/, 'a number of processes or "auto"').optional()
+        .transform((v) => (v === undefined || v === 'auto' ? v : Number(v)))
+        .pipe(z.union([z.literal('auto'), z.number().int().min(1).max(256)]).optional()),
+    ),
   })
   .check((ctx) => {
     const env = ctx.value;

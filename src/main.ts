@@ -1,4 +1,5 @@
 import { serve } from '@hono/node-server';
+import { isSupervisor, onSupervisorDisconnect, superviseWorkers, workerCount } from './cluster.js';
 import { ConfigError, loadConfig } from './config.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
@@ -11,6 +12,8 @@ import { tokenVerifierFromConfig } from './token/from-config.js';
 async function start(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
+  const workers = workerCount(config.WORKERS);
+  if (isSupervisor(workers)) return superviseWorkers({ workers, log });
   const policies = new PolicyStore(await loadPolicyDir(config.POLICY_DIR));
   const tokens = await tokenVerifierFromConfig(config);
   const decisions = new DecisionService({ policies, tokens });
@@ -43,6 +46,7 @@ async function start(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  onSupervisorDisconnect(() => shutdown('disconnected by the cluster primary'));
 }
 
 start().catch((error: unknown) => {
