@@ -3,12 +3,14 @@
  * Cerbos, and evaluation time against policy size; results in bench/results/*.json and
  * BENCHMARKS.md. `-- --quick` is a short smoke run (CI); `-- --memory` is the 2-minute RSS run.
  * Other flags: --connections=N, --seconds=S, --warmup=S, --only=inprocess,http,scale, --no-cerbos,
- * --load=node (use the Node load generator even where wrk is installed).
+ * --load=node (use the Node load generator even where wrk is installed), --compare=GIT_REF
+ * (`/decide` on that commit's build and on this checkout, alternately, --rounds=N times).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCompare } from './compare.js';
 import { startIntrospection } from './http/introspection-server.js';
 import { loadTool, type LoadTool } from './http/load.js';
 import { startRedis } from './http/redis.js';
@@ -29,6 +31,8 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     only: { type: 'string' },
     load: { type: 'string' },
+    compare: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
   },
   strict: true,
 });
@@ -49,6 +53,14 @@ const save = (name: string, data: unknown) => {
 
 async function main(): Promise<void> {
   log(`invoice-pdp bench${quick ? ' (quick)' : ''}: load tool ${tool}${tool === 'wrk' ? '' : ' (wrk not found: using the Node fallback, figures are lower)'}`);
+
+  if (values.compare !== undefined) {
+    const result = await runCompare(values.compare, tool, Number(values.rounds), Number(values.seconds ?? '5'), connections, log);
+    const m = result.median;
+    log(`compare  medians: ${result.baseline.commit} ${m.baseline.rps} req/s, p99 ${m.baseline.p99Us} µs, ${m.baseline.cpuUsPerRequest} µs CPU/request | ${result.current.commit} ${m.current.rps} req/s, p99 ${m.current.p99Us} µs, ${m.current.cpuUsPerRequest} µs CPU/request | req/s ×${m.rpsRatio}, CPU/request ×${m.cpuRatio}`);
+    writeResult('compare', { meta: runMeta(command), ...result });
+    return;
+  }
 
   if (values.memory) {
     const seconds = Number(values.seconds ?? '120');

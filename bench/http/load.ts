@@ -2,6 +2,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { cpuTimeMs } from './processes.js';
 
 /** What one load run measured. */
 export interface LoadResult {
@@ -13,6 +14,11 @@ export interface LoadResult {
   readonly latencyUs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number; readonly mean: number };
   /** Non-2xx answers plus socket errors and timeouts. */
   readonly errors: number;
+  /**
+   * Server CPU time per request, µs (when the server's pid is given): steadier than req/s on a
+   * busy machine, since time spent waiting for a core does not count.
+   */
+  readonly serverCpuUsPerRequest?: number;
 }
 
 export type LoadTool = 'wrk' | 'node-loadgen';
@@ -24,6 +30,8 @@ export interface LoadOptions {
   readonly connections: number;
   readonly seconds: number;
   readonly authorization?: string;
+  /** The server process, to read its CPU time around the run. */
+  readonly serverPid?: number;
 }
 
 /** wrk when it is on the PATH, else the bench's own Node load generator. */
@@ -55,6 +63,7 @@ export async function runLoad(tool: LoadTool, options: LoadOptions): Promise<Loa
   const url = new URL(options.path, options.url).toString();
   const env = { BENCH_BODIES: file, BENCH_PATH: options.path, BENCH_AUTHORIZATION: options.authorization ?? '' };
   const timeoutMs = (options.seconds + 30) * 1000;
+  const cpuBefore = options.serverPid === undefined ? undefined : await cpuTimeMs(options.serverPid);
   const stdout = tool === 'wrk'
     ? await run('wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency', '-s', resolve('bench/http/wrk.lua'), url], env, timeoutMs)
     : await run(process.execPath, [resolve('.cache/bench-build/bench/http/node-load.js'), url, file, String(options.connections), String(options.seconds)], env, timeoutMs);
@@ -67,6 +76,8 @@ export async function runLoad(tool: LoadTool, options: LoadOptions): Promise<Loa
     latencyUs: LoadResult['latencyUs'];
   };
   const errors = Object.values(raw.errors).reduce((a, b) => a + b, 0);
+  const cpuAfter = options.serverPid === undefined ? undefined : await cpuTimeMs(options.serverPid);
+  const cpu = cpuBefore === undefined || cpuAfter === undefined || raw.requests === 0 ? undefined : Math.round(((cpuAfter - cpuBefore) * 1000) / raw.requests);
   return {
     tool,
     connections: options.connections,
@@ -75,5 +86,6 @@ export async function runLoad(tool: LoadTool, options: LoadOptions): Promise<Loa
     rps: Math.round(raw.requests / (raw.durationUs / 1e6)),
     latencyUs: raw.latencyUs,
     errors,
+    ...(cpu !== undefined && { serverCpuUsPerRequest: cpu }),
   };
 }

@@ -116,3 +116,12 @@ export async function rssMiB(pid: number): Promise<number> {
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   return match === null ? Number.NaN : Number(match[1]) / 1024;
 }
+
+/** CPU time (user + system) a process has used so far, in ms; clock ticks of 10 ms on Linux. */
+export async function cpuTimeMs(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}

@@ -274,7 +274,8 @@ export interface HttpRunOptions {
 }
 
 function describeLoad(load: LoadResult): string {
-  return `${load.rps.toLocaleString('en-US').padStart(7)} req/s  p50 ${(load.latencyUs.p50 / 1000).toFixed(2)} ms  p99 ${(load.latencyUs.p99 / 1000).toFixed(2)} ms${load.errors > 0 ? `  ${load.errors} errors` : ''}`;
+  const cpu = load.serverCpuUsPerRequest === undefined ? '' : `  CPU ${load.serverCpuUsPerRequest} µs/req`;
+  return `${load.rps.toLocaleString('en-US').padStart(7)} req/s  p50 ${(load.latencyUs.p50 / 1000).toFixed(2)} ms  p99 ${(load.latencyUs.p99 / 1000).toFixed(2)} ms${cpu}${load.errors > 0 ? `  ${load.errors} errors` : ''}`;
 }
 
 /** Prepares, checks, warms up and loads each scenario in turn, one server at a time. */
@@ -298,7 +299,7 @@ export async function runScenarios(list: readonly Scenario[], ctx: HttpContext, 
     try {
       const target = { url: prepared.url, path: prepared.path, bodies: prepared.bodies, connections: options.connections };
       if (options.warmupSeconds > 0) await runLoad(options.tool, { ...target, seconds: options.warmupSeconds });
-      const load = await runLoad(options.tool, { ...target, seconds: options.seconds });
+      const load = await runLoad(options.tool, { ...target, seconds: options.seconds, serverPid: prepared.pid });
       const serverRssMiB = Math.round(await rssMiB(prepared.pid).catch(() => Number.NaN));
       const note = load.errors > 0 ? `${load.errors} non-2xx or socket errors` : prepared.note;
       options.log(`http  ${scenario.id.padEnd(34)} ${describeLoad(load)}`);

@@ -14,11 +14,17 @@ export interface RunningPdp {
   readonly child: Child;
 }
 
+/** Which build to start and with which Node flags; the default is this checkout's dist/. */
+export interface PdpBuild {
+  readonly main?: string;
+  readonly nodeArgs?: readonly string[];
+}
+
 /** Starts the compiled service on a free port with `env` on top of a clean service environment. */
-export async function startPdp(env: Readonly<Record<string, string>>): Promise<RunningPdp> {
+export async function startPdp(env: Readonly<Record<string, string>>, build: PdpBuild = {}): Promise<RunningPdp> {
   const clean: Record<string, string | undefined> = {};
   for (const name of serviceVariables) clean[name] = undefined;
-  const { child, port } = await start(process.execPath, [resolve('dist/main.js')], {
+  const { child, port } = await start(process.execPath, [...(build.nodeArgs ?? []), resolve(build.main ?? 'dist/main.js')], {
     env: { ...clean, NODE_ENV: 'production', WORKERS: '1', LOG_LEVEL: 'info', POLICY_DIR: resolve('policies'), ...env, PORT: '0', HOST: '127.0.0.1' },
     portFrom: (line) => {
       if (!line.includes('invoice-pdp listening')) return undefined;
