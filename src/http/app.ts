@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { DecisionService } from '../decision/service.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { AppEnv } from './env.js';
+import { bodySizeLimit } from './middleware/body-limit.js';
 import { requestId } from './middleware/request-id.js';
 import { problem, ProblemError } from './problem.js';
 import { decideRoutes } from './routes/decide.js';
@@ -24,7 +24,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.use(requestId());
   app.use(
-    bodyLimit({
+    bodySizeLimit({
       maxSize: maxBodyBytes,
       onError: (c) => problem(c, new ProblemError('payload_too_large', `body larger than ${maxBodyBytes} bytes`)),
     }),
