@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { DecisionService } from '../../decision/service.js';
 import { jsonBody } from '../body.js';
 import type { AppEnv } from '../env.js';
+import { jsonWithRequestId } from '../middleware/request-id.js';
 
 const properties = z.record(z.string(), z.unknown());
 
@@ -54,7 +55,7 @@ export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
       context: body.context ?? empty,
       explain,
     });
-    return c.json({
+    return jsonWithRequestId(c, {
       decision: outcome.decision,
       reasons: outcome.reasons,
       advice: outcome.advice,
