@@ -1,5 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runLoad, type LoadTool } from './http/load.js';
+import { startPdp } from './http/targets.js';
+import { decideBody, workload } from './workload.js';
 
 interface ProfileNode {
   readonly id: number;
@@ -50,4 +53,21 @@ export function summariseProfile(dir: string, top = 25): ProfileSummary {
     byArea: sorted(byArea).map(([a, n]) => ({ area: a, percent: percent(n) })),
     topFunctions: sorted(byFunction).slice(0, top).map(([name, n]) => ({ name, percent: percent(n) })),
   };
+}
+
+/** A CPU profile of the service answering `/decide` (pre-verified subjects) under load. */
+export async function runProfile(tool: LoadTool, seconds: number, connections: number, workDir: string): Promise<{ rps: number; cpuUsPerRequest: number | undefined; summary: ProfileSummary }> {
+  const dir = join(workDir, 'cpu-profile');
+  mkdirSync(dir, { recursive: true });
+  const pdp = await startPdp({}, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const bodies = workload.map(decideBody);
+  let load;
+  try {
+    await runLoad(tool, { url: pdp.url, path: '/decide', bodies, connections, seconds: 2 });
+    load = await runLoad(tool, { url: pdp.url, path: '/decide', bodies, connections, seconds, serverPid: pdp.child.pid });
+  } finally {
+    // The profile is written when the process exits.
+    await pdp.child.stop();
+  }
+  return { rps: load.rps, cpuUsPerRequest: load.serverCpuUsPerRequest, summary: summariseProfile(dir) };
 }

@@ -4,7 +4,8 @@
  * BENCHMARKS.md. `-- --quick` is a short smoke run (CI); `-- --memory` is the 2-minute RSS run.
  * Other flags: --connections=N, --seconds=S, --warmup=S, --only=inprocess,http,scale, --no-cerbos,
  * --load=node (use the Node load generator even where wrk is installed), --compare=GIT_REF
- * (`/decide` on that commit's build and on this checkout, alternately, --rounds=N times).
+ * (`/decide` on that commit's build and on this checkout, alternately, --rounds=N times),
+ * --profile (`/decide` under load with `node --cpu-prof`, summarised by where the samples fell).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import { runScenarios, scenarios } from './http/scenarios.js';
 import { makeTokens, audience, issuer } from './http/tokens.js';
 import { runInProcess } from './inprocess.js';
 import { runMemory } from './memory.js';
+import { runProfile } from './profile.js';
 import { runMeta, updateBenchmarksMd, writeResult, type HttpResults } from './report.js';
 import { runScale } from './scale.js';
 
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     load: { type: 'string' },
     compare: { type: 'string' },
+    profile: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
   },
   strict: true,
@@ -59,6 +62,16 @@ async function main(): Promise<void> {
     const m = result.median;
     log(`compare  medians: ${result.baseline.commit} ${m.baseline.rps} req/s, p99 ${m.baseline.p99Us} µs, ${m.baseline.cpuUsPerRequest} µs CPU/request | ${result.current.commit} ${m.current.rps} req/s, p99 ${m.current.p99Us} µs, ${m.current.cpuUsPerRequest} µs CPU/request | req/s ×${m.rpsRatio}, CPU/request ×${m.cpuRatio}`);
     writeResult('compare', { meta: runMeta(command), ...result });
+    return;
+  }
+
+  if (values.profile) {
+    const result = await runProfile(tool, Number(values.seconds ?? '8'), connections, workDir);
+    log(`profile  ${result.rps} req/s, ${result.cpuUsPerRequest ?? '?'} µs server CPU per request, ${result.summary.samples} samples`);
+    for (const a of result.summary.byArea.slice(0, 12)) log(`  ${String(a.percent).padStart(5)}%  ${a.area}`);
+    log('  top functions (self time):');
+    for (const f of result.summary.topFunctions.slice(0, 20)) log(`  ${String(f.percent).padStart(5)}%  ${f.name}`);
+    writeResult('profile', { meta: runMeta(command), ...result });
     return;
   }
 
