@@ -12,6 +12,9 @@ export interface MemoryResult {
   /** Mean RSS over the first and the last quarter of the load. */
   readonly firstQuarterMiB: number;
   readonly lastQuarterMiB: number;
+  /** Lowest sample in each half: RSS right after a collection, what the process really keeps. */
+  readonly firstHalfLowMiB: number;
+  readonly secondHalfLowMiB: number;
   readonly peakMiB: number;
   readonly afterMiB: number;
   readonly rps: number;
@@ -39,19 +42,23 @@ export async function runMemory(tool: LoadTool, seconds: number, connections: nu
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const afterMiB = await rssMiB(pdp.child.pid);
     const quarter = Math.max(1, Math.floor(samples.length / 4));
+    const half = Math.max(1, Math.floor(samples.length / 2));
+    const low = (list: typeof samples) => Math.min(...list.map((s) => s.rssMiB));
     const result: MemoryResult = {
-      scenario: '/decide, pre-verified subject, memory cache',
+      scenario: '/decide, pre-verified subjects, default configuration',
       seconds,
       idleMiB: Math.round(idleMiB * 10) / 10,
       samples,
       firstQuarterMiB: mean(samples.slice(0, quarter).map((s) => s.rssMiB)),
       lastQuarterMiB: mean(samples.slice(-quarter).map((s) => s.rssMiB)),
+      firstHalfLowMiB: low(samples.slice(0, half)),
+      secondHalfLowMiB: low(samples.slice(half)),
       peakMiB: Math.max(...samples.map((s) => s.rssMiB)),
       afterMiB: Math.round(afterMiB * 10) / 10,
       rps: load.rps,
       errors: load.errors,
     };
-    log(`memory under load: first quarter ${result.firstQuarterMiB} MiB, last quarter ${result.lastQuarterMiB} MiB, peak ${result.peakMiB} MiB, after ${result.afterMiB} MiB`);
+    log(`memory under load: lowest ${result.firstHalfLowMiB} MiB in the first half, ${result.secondHalfLowMiB} MiB in the second; quarters ${result.firstQuarterMiB} / ${result.lastQuarterMiB} MiB; peak ${result.peakMiB} MiB; after ${result.afterMiB} MiB`);
     return result;
   } finally {
     await pdp.child.stop();

@@ -78,10 +78,10 @@ function inProcessSection(r: { meta: RunMeta; result: InProcessResult }): string
 
 function httpSection(r: HttpResults): string[] {
   const rows = r.scenarios.map((s) => {
-    if (s.load === undefined) return `| ${s.label} | ${s.status} | | | | | | ${s.note ?? ''} |`;
+    if (s.load === undefined) return `| ${s.label} | ${s.status} | | | | | | | ${s.note ?? ''} |`;
     const l = s.load;
     const decisions = s.decisionsPerRequest > 1 ? ` (${int(l.rps * s.decisionsPerRequest)} decisions/s)` : '';
-    return `| ${s.label} | ${int(l.rps)}${decisions} | ${ms(l.latencyUs.p50)} | ${ms(l.latencyUs.p99)} | ${s.ratioToBare === undefined ? '' : `${Math.round(s.ratioToBare * 100)}%`} | ${s.serverRssMiB ?? ''} | ${l.errors} | ${s.note ?? ''} |`;
+    return `| ${s.label} | ${int(l.rps)}${decisions} | ${ms(l.latencyUs.p50)} | ${ms(l.latencyUs.p99)} | ${s.ratioToBare === undefined ? '' : `${Math.round(s.ratioToBare * 100)}%`} | ${l.serverCpuUsPerRequest ?? ''} | ${s.serverRssMiB ?? ''} | ${l.errors} | ${s.note ?? ''} |`;
   });
   // The aims are about the default configuration (memory cache); a build without the cache
   // is judged on its only configuration, and says so.
@@ -100,11 +100,11 @@ function httpSection(r: HttpResults): string[] {
     '',
     measuredLine(r.meta, `; load from a separate process: ${r.tool === 'wrk' ? `wrk -t1 -c${r.connections}` : `the bench's Node load generator (wrk not found), ${r.connections} connections`}, ${r.warmupSeconds} s warm-up then ${r.seconds} s per scenario, one server process at a time on the same 2 cores as the load`),
     '',
-    '| scenario | req/s | p50 ms | p99 ms | vs bare | server RSS MiB | errors | note |',
-    '|---|---:|---:|---:|---:|---:|---:|---|',
+    '| scenario | req/s | p50 ms | p99 ms | vs bare | server CPU µs/request | server RSS MiB | errors | note |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows,
     '',
-    '"vs bare" divides by the mean of the two bare-route runs (first and last), measured in the same run.',
+    '"vs bare" divides by the mean of the two bare-route runs (first and last), measured in the same run. Server CPU per request (user + system time of the server process over the run, divided by its requests) does not count time spent waiting for a core, so it moves less than req/s when the machine is busy.',
     '',
     'Aims:',
     ...aims,
@@ -129,17 +129,19 @@ function scaleSection(r: { meta: RunMeta; points: readonly ScalePoint[] }): stri
 
 function memorySection(r: { meta: RunMeta; result: MemoryResult }): string[] {
   const m = r.result;
-  const growth = m.lastQuarterMiB - m.firstQuarterMiB;
+  const growth = m.secondHalfLowMiB - m.firstHalfLowMiB;
   return [
     '### Memory',
     '',
     measuredLine(r.meta, `; ${m.scenario}, ${m.seconds} s of load, RSS sampled every 5 s`),
     '',
-    '| idle MiB | first quarter of load MiB | last quarter MiB | peak MiB | 3 s after MiB | req/s | errors |',
-    '|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${m.idleMiB} | ${m.firstQuarterMiB} | ${m.lastQuarterMiB} | ${m.peakMiB} | ${m.afterMiB} | ${int(m.rps)} | ${m.errors} |`,
+    '| idle MiB | lowest, first half MiB | lowest, second half MiB | mean, first quarter MiB | mean, last quarter MiB | peak MiB | 3 s after MiB | req/s | errors |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${m.idleMiB} | ${m.firstHalfLowMiB} | ${m.secondHalfLowMiB} | ${m.firstQuarterMiB} | ${m.lastQuarterMiB} | ${m.peakMiB} | ${m.afterMiB} | ${int(m.rps)} | ${m.errors} |`,
     '',
-    `Growth from the first to the last quarter: ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MiB (${((growth / Math.max(1, m.firstQuarterMiB)) * 100).toFixed(1)}%).`,
+    `RSS under load saws between collections; the lowest sample of each half is what the process keeps. Growth from the first half to the second: ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MiB (${((growth / Math.max(1, m.firstHalfLowMiB)) * 100).toFixed(1)}%).`,
+    '',
+    `Samples (s:MiB): ${m.samples.map((s) => `${s.atSeconds}:${s.rssMiB}`).join(' ')}`,
     '',
   ];
 }

@@ -32,7 +32,8 @@ interface Ready {
   readonly path: string;
   readonly bodies: readonly unknown[];
   readonly decisionsPerRequest: number;
-  readonly pid: number;
+  /** The one process serving, for its CPU time and RSS; undefined under node:cluster. */
+  readonly pid: number | undefined;
   readonly note?: string;
   stop(): Promise<unknown>;
 }
@@ -80,7 +81,8 @@ function cacheSource(body: unknown): string | undefined {
   return typeof marker === 'string' && marker !== 'evaluated' ? marker : undefined;
 }
 
-type CacheMode = 'off' | 'memory' | 'redis';
+/** `default` sets no cache variable and checks nothing: whatever the build does by default. */
+type CacheMode = 'off' | 'memory' | 'redis' | 'default';
 
 function cacheEnv(mode: CacheMode, redis: BenchRedis | undefined): Record<string, string> {
   if (mode === 'off') return { CACHE_MEMORY_ENTRIES: '0' };
@@ -92,6 +94,7 @@ function cacheEnv(mode: CacheMode, redis: BenchRedis | undefined): Record<string
 async function verifyCache(mode: CacheMode, pdp: RunningPdp, path: string, body: unknown, redis: BenchRedis | undefined): Promise<{ skip: string } | { fail: string } | undefined> {
   const again = await postJson(pdp.url + path, body);
   const source = cacheSource(again.body);
+  if (mode === 'default') return undefined;
   if (mode === 'off') return source === undefined ? undefined : { fail: `CACHE_MEMORY_ENTRIES=0 still answered from the ${source} cache` };
   if (mode === 'memory') {
     return source === 'memory' ? undefined : { skip: 'not available: a repeated request was evaluated again (no "cached": "memory" in the answer)' };
@@ -105,8 +108,8 @@ async function verifyCache(mode: CacheMode, pdp: RunningPdp, path: string, body:
   return { skip: 'not available: with REDIS_URL set, the server wrote nothing to Redis' };
 }
 
-function ready(pdp: RunningPdp, path: string, bodies: readonly unknown[], decisionsPerRequest = 1, note?: string): Ready {
-  return { url: pdp.url, path, bodies, decisionsPerRequest, pid: pdp.child.pid, note, stop: () => pdp.child.stop() };
+function ready(pdp: RunningPdp, path: string, bodies: readonly unknown[], decisionsPerRequest = 1, note?: string, clustered = false): Ready {
+  return { url: pdp.url, path, bodies, decisionsPerRequest, pid: clustered ? undefined : pdp.child.pid, note, stop: () => pdp.child.stop() };
 }
 
 /** Runs `steps` against a started server; stops the server unless they end in a Ready target. */
@@ -141,7 +144,7 @@ function bodiesFor(kind: SubjectKind, ctx: HttpContext): unknown[] {
 
 function decideScenario(kind: SubjectKind, mode: CacheMode, quick: boolean, workers = 1): Scenario {
   const subjectLabel = { subject: 'pre-verified subject', 'jwt-es256': 'JWT ES256', 'jwt-rs256': 'JWT RS256', opaque: 'opaque token (introspection)' }[kind];
-  const cacheLabel = { off: 'cache off', memory: 'memory cache', redis: 'memory + Redis' }[mode];
+  const cacheLabel = { off: 'cache off', memory: 'memory cache', redis: 'memory + Redis', default: 'default cache settings' }[mode];
   return {
     id: `decide/${kind}/${mode}${workers > 1 ? `/workers-${workers}` : ''}`,
     label: `/decide, ${subjectLabel}, ${cacheLabel}${workers > 1 ? `, WORKERS=${workers}` : ''}`,
@@ -158,7 +161,7 @@ function decideScenario(kind: SubjectKind, mode: CacheMode, quick: boolean, work
           if (ctx.introspection.hits() === before) return { skip: 'not available: the server never called INTROSPECTION_URL for an opaque token' };
         }
         const failed = (await probe(pdp.url, '/decide', bodies, decideCheck(workload))) ?? (await verifyCache(mode, pdp, '/decide', bodies[0], ctx.redis));
-        return failed ?? ready(pdp, '/decide', bodies);
+        return failed ?? ready(pdp, '/decide', bodies, 1, workers > 1 ? 'server CPU and RSS not shown: several processes' : undefined, workers > 1);
       });
     },
   };
@@ -259,7 +262,7 @@ export function scenarios(options: { cerbos: boolean }): Scenario[] {
       list.push(decideScenario(kind, mode, quick));
     }
   }
-  list.push(decideScenario('subject', 'memory', false, 2), authzenEvaluationScenario, authzenBatchScenario);
+  list.push(decideScenario('subject', 'default', false, 2), authzenEvaluationScenario, authzenBatchScenario);
   if (options.cerbos) list.push(cerbosScenario);
   list.push(bareScenario('bare/end'));
   return list;
@@ -300,10 +303,10 @@ export async function runScenarios(list: readonly Scenario[], ctx: HttpContext, 
       const target = { url: prepared.url, path: prepared.path, bodies: prepared.bodies, connections: options.connections };
       if (options.warmupSeconds > 0) await runLoad(options.tool, { ...target, seconds: options.warmupSeconds });
       const load = await runLoad(options.tool, { ...target, seconds: options.seconds, serverPid: prepared.pid });
-      const serverRssMiB = Math.round(await rssMiB(prepared.pid).catch(() => Number.NaN));
+      const serverRssMiB = prepared.pid === undefined ? undefined : Math.round(await rssMiB(prepared.pid).catch(() => Number.NaN));
       const note = load.errors > 0 ? `${load.errors} non-2xx or socket errors` : prepared.note;
       options.log(`http  ${scenario.id.padEnd(34)} ${describeLoad(load)}`);
-      results.push({ ...base, status: 'measured', decisionsPerRequest: prepared.decisionsPerRequest, load, serverRssMiB, ...(note !== undefined && { note }) });
+      results.push({ ...base, status: 'measured', decisionsPerRequest: prepared.decisionsPerRequest, load, ...(serverRssMiB !== undefined && { serverRssMiB }), ...(note !== undefined && { note }) });
     } catch (error) {
       const note = (error as Error).message.split('\n').slice(0, 4).join(' | ');
       options.log(`http  ${scenario.id.padEnd(34)} failed: ${note}`);
