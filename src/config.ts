@@ -80,6 +80,12 @@ const envSchema = z
     REDIS_PASSWORD: optionalText,
     REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).max(10_000).default(20),
     REDIS_BACKOFF_MS: z.coerce.number().int().min(10).max(600_000).default(1_000),
+    // Server processes under node:cluster: a count or `auto` (one per core); see src/cluster.ts.
+    WORKERS: optionalText.pipe(
+      z.string().regex(/^(auto|\d+)$/, 'a number of processes or "auto"').optional()
+        .transform((v) => (v === undefined || v === 'auto' ? v : Number(v)))
+        .pipe(z.union([z.literal('auto'), z.number().int().min(1).max(256)]).optional()),
+    ),
   })
   // `when` runs these checks even after a field above failed, so every problem shows at once.
   .superRefine((env, ctx) => {

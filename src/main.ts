@@ -1,6 +1,7 @@
 import { serve } from '@hono/node-server';
 import { callerKeys } from './caller/keys.js';
 import { cacheFromConfig } from './cache/from-config.js';
+import { isSupervisor, onSupervisorDisconnect, superviseWorkers, workerCount } from './cluster.js';
 import { ConfigError, loadConfig } from './config.js';
 import { policySetCandidates } from './decision/candidates.js';
 import { SearchService } from './decision/search.js';
@@ -14,6 +15,7 @@ import { PolicyReloader } from './policy/reload.js';
 import { PolicyStore } from './policy/store.js';
 import { AuditLog } from './telemetry/audit.js';
 import { auditDestination } from './telemetry/audit-destination.js';
+import { metricsSource } from './telemetry/cluster-metrics.js';
 import { PdpMetrics } from './telemetry/metrics.js';
 import { auditErrorReporter, telemetryRecorder } from './telemetry/recorder.js';
 import { tokensFromConfig } from './token/from-config.js';
@@ -22,6 +24,8 @@ import { watchPolicyDir } from './policy/watch.js';
 async function start(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
+  const workers = workerCount(config.WORKERS);
+  if (isSupervisor(workers)) return superviseWorkers({ workers, log });
   const metrics = new PdpMetrics();
   const runPolicyTests = config.POLICY_TESTS_ON_RELOAD === 'true';
   const policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests }));
@@ -72,6 +76,7 @@ async function start(): Promise<void> {
     admin: { policies, reloader },
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
     metrics,
+    metricsSource: metricsSource(metrics.registry),
     metricsToken: config.METRICS_TOKEN,
   });
 
@@ -104,6 +109,7 @@ async function start(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  onSupervisorDisconnect(() => shutdown('disconnected by the cluster primary'));
 }
 
 start().catch((error: unknown) => {

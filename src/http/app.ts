@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { CallerKeys } from '../caller/keys.js';
 import type { SearchService } from '../decision/search.js';
@@ -9,6 +8,7 @@ import type { PolicyStore } from '../policy/store.js';
 import type { AppEnv } from './env.js';
 import { adminAuth, callerAuth } from './middleware/caller-auth.js';
 import { httpMetrics, type HttpObserver } from './middleware/http-metrics.js';
+import { bodySizeLimit } from './middleware/body-limit.js';
 import { requestId } from './middleware/request-id.js';
 import { traceContext } from './middleware/trace-context.js';
 import { problem, ProblemError } from './problem.js';
@@ -16,7 +16,8 @@ import { authzenRoutes } from './routes/authzen.js';
 import { adminRoutes, type AdminDeps } from './routes/admin.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
-import { metricsRoutes, type MetricsSource } from './routes/metrics.js';
+import type { MetricsSource } from '../telemetry/cluster-metrics.js';
+import { metricsRoutes } from './routes/metrics.js';
 
 export interface AppDeps {
   readonly decisions: DecisionService;
@@ -34,6 +35,8 @@ export interface AppDeps {
   readonly admin?: AdminDeps;
   /** HTTP metrics and the registry `GET /metrics` serves; without it neither exists. */
   readonly metrics?: HttpObserver & { readonly registry: MetricsSource };
+  /** What `GET /metrics` serves instead of `metrics.registry`, e.g. the sum over cluster workers. */
+  readonly metricsSource?: MetricsSource;
   /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
   readonly metricsToken?: string;
   /** Redis' state for /readyz; `disabled` when absent. */
@@ -51,7 +54,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use(callerAuth({ keys: deps.callers }));
   app.use('/admin/*', adminAuth({ keys: deps.callers }));
   app.use(
-    bodyLimit({
+    bodySizeLimit({
       maxSize: maxBodyBytes,
       onError: (c) => problem(c, new ProblemError('payload_too_large', `body larger than ${maxBodyBytes} bytes`)),
     }),
@@ -61,7 +64,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', decideRoutes(deps.decisions));
   app.route('/', authzenRoutes({ decisions: deps.decisions, search: deps.search, publicUrl: deps.publicUrl }));
   if (deps.admin !== undefined) app.route('/', adminRoutes(deps.admin));
-  if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metrics.registry, deps.metricsToken));
+  if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metricsSource ?? deps.metrics.registry, deps.metricsToken));
 
   app.notFound((c) => problem(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {

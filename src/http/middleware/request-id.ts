@@ -1,8 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env.js';
 
 const safeId = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+// Responses built with the id already in their headers; the middleware leaves them alone.
+const carriesId = new WeakSet<Response>();
+
+/**
+ * A JSON response with X-Request-ID set from the start, as plain headers. Adding the header to
+ * a finished response instead makes @hono/node-server build a Headers object for it, which
+ * costs a hot route a measurable share of its time.
+ */
+export function jsonWithRequestId(c: Context<AppEnv>, body: unknown, status = 200): Response {
+  const res = new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
+  });
+  carriesId.add(res);
+  return res;
+}
 
 /** Takes a caller's X-Request-ID when it is short and plain, makes one otherwise, and echoes it. */
 export function requestId(): MiddlewareHandler<AppEnv> {
@@ -11,6 +28,6 @@ export function requestId(): MiddlewareHandler<AppEnv> {
     const id = given !== undefined && safeId.test(given) ? given : randomUUID();
     c.set('requestId', id);
     await next();
-    c.res.headers.set('x-request-id', id);
+    if (!carriesId.has(c.res)) c.res.headers.set('x-request-id', id);
   };
 }

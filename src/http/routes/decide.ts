@@ -6,6 +6,7 @@ import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 import { requireTrustedCaller } from '../middleware/caller-auth.js';
 import { ProblemError } from '../problem.js';
+import { jsonWithRequestId } from '../middleware/request-id.js';
 
 const properties = z.record(z.string(), z.unknown());
 
@@ -69,7 +70,7 @@ export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
       explain,
       meta: decisionMeta(c, 'decide'),
     });
-    return c.json({
+    return jsonWithRequestId(c, {
       decision: outcome.decision,
       reasons: outcome.reasons,
       advice: outcome.advice,

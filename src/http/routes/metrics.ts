@@ -1,13 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
+import type { MetricsSource } from '../../telemetry/cluster-metrics.js';
 import type { AppEnv } from '../env.js';
 import { ProblemError } from '../problem.js';
-
-/** What `/metrics` serves: a Prometheus registry. */
-export interface MetricsSource {
-  readonly contentType: string;
-  metrics(): Promise<string>;
-}
 
 const bearer = /^Bearer +(\S+) *$/i;
 

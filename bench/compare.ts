@@ -1,0 +1,84 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { runLoad, type LoadResult, type LoadTool } from './http/load.js';
+import { startPdp } from './http/targets.js';
+import { decideBody, workload } from './workload.js';
+
+/** Two builds of the service measured alternately in one run. */
+export interface CompareResult {
+  readonly baseline: { readonly ref: string; readonly commit: string };
+  readonly current: { readonly ref: string; readonly commit: string };
+  readonly rounds: number;
+  readonly seconds: number;
+  readonly connections: number;
+  readonly baselineRuns: readonly LoadResult[];
+  readonly currentRuns: readonly LoadResult[];
+  readonly median: {
+    readonly baseline: { readonly rps: number; readonly p99Us: number; readonly cpuUsPerRequest: number };
+    readonly current: { readonly rps: number; readonly p99Us: number; readonly cpuUsPerRequest: number };
+    readonly rpsRatio: number;
+    readonly cpuRatio: number;
+  };
+}
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};
+
+/** Builds `ref` into .cache/compare/<commit> (sharing this checkout's node_modules) once. */
+function buildRef(ref: string): { commit: string; main: string } {
+  const commit = execFileSync('git', ['rev-parse', '--short', ref], { encoding: 'utf8' }).trim();
+  const dir = resolve('.cache/compare', commit);
+  const main = join(dir, 'dist/main.js');
+  if (!existsSync(main)) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync('sh', ['-c', `git archive ${commit} | tar -x -C ${JSON.stringify(dir)}`]);
+    if (!existsSync(join(dir, 'node_modules'))) symlinkSync(resolve('node_modules'), join(dir, 'node_modules'));
+    execFileSync(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'inherit' });
+  }
+  return { commit, main };
+}
+
+/**
+ * `/decide` (pre-verified subjects, default configuration) on a baseline build and on this
+ * checkout, alternating A B A B … so both see the same machine; reports the medians.
+ */
+export async function runCompare(ref: string, tool: LoadTool, rounds: number, seconds: number, connections: number, log: (line: string) => void): Promise<CompareResult> {
+  const baseline = buildRef(ref);
+  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
+  const bodies = workload.map(decideBody);
+  const runs: Record<'baseline' | 'current', LoadResult[]> = { baseline: [], current: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const which of ['baseline', 'current'] as const) {
+      const pdp = await startPdp({}, which === 'baseline' ? { main: baseline.main } : {});
+      try {
+        await runLoad(tool, { url: pdp.url, path: '/decide', bodies, connections, seconds: 2 });
+        const load = await runLoad(tool, { url: pdp.url, path: '/decide', bodies, connections, seconds, serverPid: pdp.child.pid });
+        runs[which].push(load);
+        log(`compare  round ${round + 1} ${which.padEnd(8)} ${load.rps} req/s  p99 ${(load.latencyUs.p99 / 1000).toFixed(2)} ms  server CPU ${load.serverCpuUsPerRequest ?? '?'} µs/request`);
+      } finally {
+        await pdp.child.stop();
+      }
+    }
+  }
+  const summary = (list: LoadResult[]) => ({
+    rps: median(list.map((l) => l.rps)),
+    p99Us: median(list.map((l) => l.latencyUs.p99)),
+    cpuUsPerRequest: median(list.map((l) => l.serverCpuUsPerRequest ?? Number.NaN)),
+  });
+  const b = summary(runs.baseline);
+  const c = summary(runs.current);
+  return {
+    baseline: { ref, commit: baseline.commit },
+    current: { ref: 'working tree', commit: `${head}${dirty ? '+changes' : ''}` },
+    rounds,
+    seconds,
+    connections,
+    baselineRuns: runs.baseline,
+    currentRuns: runs.current,
+    median: { baseline: b, current: c, rpsRatio: Math.round((c.rps / b.rps) * 1000) / 1000, cpuRatio: Math.round((c.cpuUsPerRequest / b.cpuUsPerRequest) * 1000) / 1000 },
+  };
+}

@@ -1,0 +1,70 @@
+import { preparsePolicySet, statefulIsAuthorized, type StatefulAuthorizationCall } from '@cedar-policy/cedar-wasm/nodejs';
+import type { WorkloadCase } from '../workload.js';
+
+/**
+ * policies/invoices.json in Cedar. Cedar has no subject id attribute, so the subject's id is
+ * also given as `principal.sub`; roles and scopes are sets on the principal.
+ */
+export const cedarPolicies = `
+@id("P1") permit (principal, action, resource is Invoice)
+  when { principal.scopes.contains("invoice.admin") };
+@id("P2") permit (principal, action == Action::"read", resource is Invoice)
+  when { principal.roles.containsAny(["accountant", "finance_manager"]) && principal.scopes.contains("invoice.read")
+         && resource.region == principal.region };
+@id("P3") permit (principal, action in [Action::"create", Action::"update"], resource is Invoice)
+  when { principal.roles.containsAny(["accountant", "finance_manager"]) && principal.scopes.contains("invoice.write")
+         && ["purchase", "credit_note"].contains(resource.invoice_type) && resource.region == principal.region
+         && (action == Action::"create" || ["draft", "submitted"].contains(resource.status)) };
+@id("P4") permit (principal, action == Action::"approve", resource is Invoice)
+  when { principal.roles.contains("finance_manager") && principal.scopes.contains("invoice.write")
+         && resource.region == principal.region && resource.status == "submitted"
+         && principal has approval_limit && resource.amount <= principal.approval_limit };
+@id("P5") permit (principal, action == Action::"read", resource is Invoice)
+  when { principal.roles.contains("sales_rep") && principal.scopes.contains("invoice.read")
+         && resource.invoice_type == "sales" && resource.department == principal.department };
+@id("P6") permit (principal, action in [Action::"create", Action::"update"], resource is Invoice)
+  when { principal.roles.contains("sales_rep") && principal.scopes.contains("invoice.write")
+         && resource.invoice_type == "sales" && resource.department == principal.department
+         && (action == Action::"create" || (resource.owner == principal.sub && resource.status == "draft")) };
+@id("D1") forbid (principal, action == Action::"approve", resource is Invoice)
+  when { resource.owner == principal.sub };
+@id("D2") forbid (principal, action in [Action::"update", Action::"delete"], resource is Invoice)
+  when { resource.status == "paid" };
+@id("D3") forbid (principal, action == Action::"approve", resource is Invoice)
+  unless { context has mfa && context.mfa == true };
+`;
+
+const policySetId = 'invoices';
+
+/** Parses the Cedar policies once, as a long-running Cedar service would. */
+export function prepareCedar(): void {
+  const parsed = preparsePolicySet(policySetId, { staticPolicies: cedarPolicies });
+  if (parsed.type !== 'success') throw new Error(`cedar policies: ${JSON.stringify(parsed.errors)}`);
+}
+
+/** The authorization call for one case: principal and resource as entities, mfa in context. */
+export function cedarCall(c: WorkloadCase): StatefulAuthorizationCall {
+  const { roles, scope, ...attributes } = c.claims;
+  return {
+    principal: { type: 'User', id: c.subjectId },
+    action: { type: 'Action', id: c.action },
+    resource: { type: 'Invoice', id: c.resource.id },
+    context: c.context,
+    preparsedPolicySetId: policySetId,
+    entities: [
+      {
+        uid: { type: 'User', id: c.subjectId },
+        attrs: { ...(attributes as Record<string, string | number>), sub: c.subjectId, roles: roles as string[], scopes: typeof scope === 'string' ? scope.split(' ') : [] },
+        parents: [],
+      },
+      { uid: { type: 'Invoice', id: c.resource.id }, attrs: { ...c.resource.properties }, parents: [] },
+    ],
+  };
+}
+
+/** One Cedar decision, as permit or deny. */
+export function cedarDecide(call: StatefulAuthorizationCall): 'permit' | 'deny' {
+  const answer = statefulIsAuthorized(call);
+  if (answer.type !== 'success') throw new Error(`cedar: ${JSON.stringify(answer.errors)}`);
+  return answer.response.decision === 'allow' ? 'permit' : 'deny';
+}

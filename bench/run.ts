@@ -1,0 +1,125 @@
+/**
+ * `npm run bench`: in-process evaluation against Cedar, HTTP load against the bare route and
+ * Cerbos, and evaluation time against policy size; results in bench/results/*.json and
+ * BENCHMARKS.md. `-- --quick` is a short smoke run (CI); `-- --memory` is the 2-minute RSS run.
+ * Other flags: --connections=N, --seconds=S, --warmup=S, --only=inprocess,http,scale, --no-cerbos,
+ * --load=node (use the Node load generator even where wrk is installed), --compare=GIT_REF
+ * (`/decide` on that commit's build and on this checkout, alternately, --rounds=N times),
+ * --profile (`/decide` under load with `node --cpu-prof`, summarised by where the samples fell).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runCompare } from './compare.js';
+import { startIntrospection } from './http/introspection-server.js';
+import { loadTool, type LoadTool } from './http/load.js';
+import { startRedis } from './http/redis.js';
+import { runScenarios, scenarios } from './http/scenarios.js';
+import { makeTokens, audience, issuer } from './http/tokens.js';
+import { runInProcess } from './inprocess.js';
+import { runMemory } from './memory.js';
+import { runProfile } from './profile.js';
+import { runMeta, updateBenchmarksMd, writeResult, type HttpResults } from './report.js';
+import { runScale } from './scale.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    memory: { type: 'boolean', default: false },
+    'no-cerbos': { type: 'boolean', default: false },
+    connections: { type: 'string', default: '32' },
+    seconds: { type: 'string' },
+    warmup: { type: 'string' },
+    only: { type: 'string' },
+    load: { type: 'string' },
+    compare: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '3' },
+  },
+  strict: true,
+});
+
+const quick = values.quick;
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+const connections = Number(values.connections);
+const tool: LoadTool = values.load === 'node' ? 'node-loadgen' : loadTool();
+const sections = new Set((values.only ?? 'inprocess,http,scale').split(','));
+const workDir = mkdtempSync(join(tmpdir(), 'pdp-bench-'));
+const quickResults: Record<string, unknown> = {};
+// A quick run proves the suite works; it never overwrites the committed figures.
+const save = (name: string, data: unknown) => {
+  if (quick) quickResults[name] = data;
+  else log(`wrote ${writeResult(name, data)}`);
+};
+
+async function main(): Promise<void> {
+  log(`invoice-pdp bench${quick ? ' (quick)' : ''}: load tool ${tool}${tool === 'wrk' ? '' : ' (wrk not found: using the Node fallback, figures are lower)'}`);
+
+  if (values.compare !== undefined) {
+    const result = await runCompare(values.compare, tool, Number(values.rounds), Number(values.seconds ?? '5'), connections, log);
+    const m = result.median;
+    log(`compare  medians: ${result.baseline.commit} ${m.baseline.rps} req/s, p99 ${m.baseline.p99Us} µs, ${m.baseline.cpuUsPerRequest} µs CPU/request | ${result.current.commit} ${m.current.rps} req/s, p99 ${m.current.p99Us} µs, ${m.current.cpuUsPerRequest} µs CPU/request | req/s ×${m.rpsRatio}, CPU/request ×${m.cpuRatio}`);
+    writeResult('compare', { meta: runMeta(command), ...result });
+    return;
+  }
+
+  if (values.profile) {
+    const result = await runProfile(tool, Number(values.seconds ?? '8'), connections, workDir);
+    log(`profile  ${result.rps} req/s, ${result.cpuUsPerRequest ?? '?'} µs server CPU per request, ${result.summary.samples} samples`);
+    for (const a of result.summary.byArea.slice(0, 12)) log(`  ${String(a.percent).padStart(5)}%  ${a.area}`);
+    log('  top functions (self time):');
+    for (const f of result.summary.topFunctions.slice(0, 20)) log(`  ${String(f.percent).padStart(5)}%  ${f.name}`);
+    writeResult('profile', { meta: runMeta(command), ...result });
+    return;
+  }
+
+  if (values.memory) {
+    const seconds = Number(values.seconds ?? '120');
+    save('memory', { meta: runMeta(command), result: await runMemory(tool, seconds, connections, log) });
+    if (!quick) updateBenchmarksMd();
+    return;
+  }
+
+  if (sections.has('inprocess')) {
+    const result = await runInProcess(quick ? 20_000 : 300_000, quick ? 2_000 : 30_000);
+    for (const e of result.engines) log(`in-process  ${e.engine.padEnd(12)} median ${e.ns.median} ns  p99 ${e.ns.p99} ns  (${e.what})`);
+    save('inprocess', { meta: runMeta(command), result });
+  }
+
+  if (sections.has('http')) {
+    const tokens = await makeTokens(workDir);
+    const introspection = await startIntrospection(tokens.opaqueClaims, issuer, audience);
+    const redis = await startRedis();
+    try {
+      const list = scenarios({ cerbos: !quick && !values['no-cerbos'] }).filter((s) => !quick || s.quick);
+      // wrk takes whole seconds.
+      const seconds = Math.max(1, Math.round(Number(values.seconds ?? (quick ? '2' : '10'))));
+      const warmupSeconds = Math.round(Number(values.warmup ?? (quick ? '1' : '3')));
+      const results = await runScenarios(list, { tokens, introspection, redis, workDir }, { tool, connections, seconds, warmupSeconds, log });
+      const data: HttpResults = { meta: runMeta(command), tool, connections, seconds, warmupSeconds, scenarios: results };
+      save('http', data);
+      const failed = results.filter((r) => r.status === 'failed');
+      if (failed.length > 0) process.exitCode = 1;
+    } finally {
+      await introspection.close();
+      await redis?.stop();
+    }
+  }
+
+  if (sections.has('scale')) {
+    const points = runScale(quick ? [1_000] : [100, 1_000, 10_000], quick ? 5_000 : 100_000, quick ? 0 : 600_000);
+    for (const p of points) log(`scale  ${String(p.rules).padStart(6)} rules  median ${p.ours.medianNs} ns  p99 ${p.ours.p99Ns} ns${p.cedar ? `  (cedar ${p.cedar.medianNs} ns)` : ''}`);
+    save('scale', { meta: runMeta(command), points });
+  }
+
+  if (quick) log(`wrote ${writeResult('quick', { meta: runMeta(command), ...quickResults })}`);
+  else updateBenchmarksMd();
+}
+
+try {
+  await main();
+} finally {
+  rmSync(workDir, { recursive: true, force: true });
+}

@@ -1,0 +1,27 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { AppEnv } from '../env.js';
+
+export interface BodySizeLimitOptions {
+  readonly maxSize: number;
+  readonly onError: (c: Context<AppEnv>) => Response | Promise<Response>;
+}
+
+/**
+ * Rejects bodies over `maxSize`. A body that declares its length is judged on the header alone,
+ * without touching `c.req.raw.body`: reading that property makes @hono/node-server build a web
+ * stream and a full Request for every call, which cost more than the decision itself. Only a
+ * body without a length (chunked) is counted as it streams in, by Hono's own bodyLimit.
+ */
+export function bodySizeLimit(options: BodySizeLimitOptions): MiddlewareHandler<AppEnv> {
+  const streaming = bodyLimit({ maxSize: options.maxSize, onError: options.onError });
+  return async function bodySizeLimitMiddleware(c, next) {
+    const method = c.req.method;
+    if (method === 'GET' || method === 'HEAD') return next();
+    const length = c.req.header('content-length');
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+      return Number.parseInt(length, 10) > options.maxSize ? options.onError(c) : next();
+    }
+    return streaming(c, next);
+  };
+}

@@ -1,0 +1,82 @@
+import { resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { alive, spawnNode, type Spawned } from './helpers/spawned.js';
+
+const main = resolve(import.meta.dirname, '../dist/main.js');
+const fixture = resolve(import.meta.dirname, 'fixtures/cluster-metrics.mjs');
+const base = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_DIR: resolve(import.meta.dirname, '../policies') };
+
+const accountant = {
+  subject: { id: 'u-acc', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+  action: 'read',
+  resource: { type: 'invoice', id: 'i1', properties: { invoice_type: 'purchase', region: 'EU' } },
+};
+
+let running: Spawned | undefined;
+afterEach(() => {
+  if (running?.child.exitCode === null) running.child.kill('SIGKILL');
+  running = undefined;
+});
+
+const isWorkerListening = (l: Record<string, unknown>) => l['msg'] === 'worker listening';
+
+describe('WORKERS=2 (node:cluster)', () => {
+  it('answers from two worker processes and exits cleanly on SIGTERM', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2' });
+    const workers = await running.waitFor(isWorkerListening, 2);
+    const port = workers[0]?.['port'];
+    const pids = workers.map((w) => Number(w['pid']));
+    expect(new Set(pids).size).toBe(2);
+    expect(workers.every((w) => w['port'] === port)).toBe(true);
+
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`http://127.0.0.1:${String(port)}/decide`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(accountant),
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { decision: string }).decision).toBe('permit');
+    }
+
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    expect(running.lines.some((l) => l['msg'] === 'all workers stopped')).toBe(true);
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it('stays a single process when WORKERS is unset outside production', async () => {
+    running = spawnNode(main, { ...base, WORKERS: undefined, NODE_ENV: 'test' });
+    await running.waitFor((l) => l['msg'] === 'invoice-pdp listening');
+    expect(running.lines.some((l) => l['msg'] === 'starting workers')).toBe(false);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  });
+
+  it('refuses to start, exiting non-zero, when a worker cannot start', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: resolve(import.meta.dirname, 'no-such-policy-dir') });
+    expect(await running.exited).toBe(1);
+    expect(running.lines.some((l) => l['msg'] === 'worker listening')).toBe(false);
+  });
+
+  it('rejects a WORKERS value that is not a count or "auto"', async () => {
+    running = spawnNode(main, { ...base, WORKERS: 'many' });
+    expect(await running.exited).toBe(1);
+    expect(running.lines.map((l) => l['text']).join('\n')).toMatch(/WORKERS: a number of processes or "auto"/);
+  });
+
+  it('serves metrics summed over every worker\'s registry from any worker', async () => {
+    running = spawnNode(fixture, {});
+    const workers = await running.waitFor(isWorkerListening, 2);
+    const port = String(workers[0]?.['port']);
+    // Worker ids are 1 and 2, each counted once in its own registry: the cluster-wide sum is 3,
+    // whichever worker answers.
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { connection: 'close' } });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/^fixture_worker_units_total 3$/m);
+    }
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  });
+});

@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** A process started by a test, with its stderr lines as parsed JSON where they are JSON. */
+export interface Spawned {
+  readonly child: ChildProcess;
+  readonly lines: Record<string, unknown>[];
+  /** Resolves once `count` log lines satisfy `match`; rejects on exit or after `timeoutMs`. */
+  waitFor(match: (line: Record<string, unknown>) => boolean, count?: number, timeoutMs?: number): Promise<Record<string, unknown>[]>;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+}
+
+/** Starts `node <script>` with extra environment; logs are read from stderr (pino JSON). */
+export function spawnNode(script: string, env: Record<string, string | undefined>): Spawned {
+  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  const listeners = new Set<() => void>();
+  let buffer = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) !== -1) {
+      const text = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      try {
+        lines.push(JSON.parse(text) as Record<string, unknown>);
+      } catch {
+        lines.push({ text });
+      }
+    }
+    for (const listener of listeners) listener();
+  });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const waitFor: Spawned['waitFor'] = (match, count = 1, timeoutMs = 15_000) =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const found = lines.filter(match);
+        if (found.length >= count) {
+          cleanup();
+          resolve(found);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out; log so far:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`));
+      }, timeoutMs);
+      const onExit = () => {
+        cleanup();
+        reject(new Error(`process exited; log:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        listeners.delete(check);
+        child.off('exit', onExit);
+      };
+      listeners.add(check);
+      child.once('exit', onExit);
+      check();
+    });
+  return { child, lines, waitFor, exited };
+}
+
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
