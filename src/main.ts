@@ -72,6 +72,7 @@ async function start(): Promise<void> {
     search,
     publicUrl: config.PUBLIC_URL,
     redisState: caching.redisState,
+    keySets: () => tokens.keySets().map((set) => ({ ...set, url: maskUrl(set.url) })),
     maxBodyBytes: config.MAX_BODY_BYTES,
     admin: { policies, reloader },
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),

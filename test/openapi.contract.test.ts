@@ -90,7 +90,7 @@ describe('openapi.yaml matches what the service answers', () => {
     expect(await contract.check('GET', '/healthz', wrongType)).toEqual([expect.stringContaining('content type "text/plain" not documented')]);
     const badDecision = new Response(JSON.stringify({ ...decision, decision: 'maybe' }), { headers: { 'content-type': 'application/json' } });
     expect(await contract.check('POST', '/decide', badDecision)).toEqual([expect.stringContaining('/decision')]);
-    const badDate = new Response(JSON.stringify({ status: 'ready', policies: { version: 'v', rules: 1, loadedAt: 'yesterday' }, redis: 'disabled' }), { headers: { 'content-type': 'application/json' } });
+    const badDate = new Response(JSON.stringify({ status: 'ready', policies: { version: 'v', rules: 1, loadedAt: 'yesterday' }, redis: 'disabled', keySets: [] }), { headers: { 'content-type': 'application/json' } });
     expect(await contract.check('GET', '/readyz', badDate)).toEqual([expect.stringContaining('format')]);
   });
 });

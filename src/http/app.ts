@@ -5,6 +5,7 @@ import type { SearchService } from '../decision/search.js';
 import type { RedisState } from '../cache/redis.js';
 import type { DecisionService } from '../decision/service.js';
 import type { PolicyStore } from '../policy/store.js';
+import type { KeySetState } from '../token/jwks.js';
 import type { AppEnv } from './env.js';
 import { adminAuth, callerAuth } from './middleware/caller-auth.js';
 import { httpMetrics, type HttpObserver } from './middleware/http-metrics.js';
@@ -39,6 +40,8 @@ export interface AppDeps {
   readonly metricsSource?: MetricsSource;
   /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
   readonly metricsToken?: string;
+  /** Remote token key sets and their freshness, for /readyz. */
+  readonly keySets?: () => readonly { readonly url: string; readonly state: KeySetState }[];
   /** Redis' state for /readyz; `disabled` when absent. */
   readonly redisState?: () => RedisState;
 }
@@ -60,7 +63,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
 
-  app.route('/', healthRoutes(deps.policies, deps.redisState));
+  app.route('/', healthRoutes(deps.policies, deps.redisState, deps.keySets));
   app.route('/', decideRoutes(deps.decisions));
   app.route('/', authzenRoutes({ decisions: deps.decisions, search: deps.search, publicUrl: deps.publicUrl }));
   if (deps.admin !== undefined) app.route('/', adminRoutes(deps.admin));

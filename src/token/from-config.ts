@@ -5,7 +5,7 @@ import { cachedVerifier } from './cached-verifier.js';
 import { issuerClaimMapper, type ClaimMapper, type ClaimMapping, type Claims } from './claims.js';
 import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
 import { createIntrospector, type IntrospectionResult } from './introspect.js';
-import { RemoteKeySet } from './jwks.js';
+import { RemoteKeySet, type KeySetState } from './jwks.js';
 import type { TokenObserver } from './observer.js';
 import { createTokenVerifier } from './token-verifier.js';
 import { createIssuerVerifier, createJwtVerifier, localKeySet, type TokenVerifier } from './verify.js';
@@ -17,6 +17,8 @@ export interface Tokens {
   readonly claims: ClaimMapper;
   /** What is configured, without secrets, for the start log. */
   readonly summary: Readonly<Record<string, unknown>>;
+  /** Each remote key set and how fresh its keys are (local key files are always loaded). */
+  keySets(): { readonly url: string; readonly state: KeySetState }[];
   /** Stops background key refreshes. */
   close(): void;
 }
@@ -112,6 +114,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       signedIntrospection: config.INTROSPECTION_JWKS_FILE ?? config.INTROSPECTION_JWKS_URL ?? 'off',
       verifiedTokenCache: jwtCache === undefined ? 'off' : { entries: config.TOKEN_CACHE_ENTRIES, maxSeconds: config.TOKEN_CACHE_MAX_SECONDS },
     },
+    keySets: () => remote.map((set) => ({ url: set.url, state: set.state() })),
     close: () => remote.forEach((set) => set.close()),
   };
 }

@@ -26,6 +26,9 @@ export interface RemoteKeySetOptions {
  * a background refresh picks up rotations early, and every fetch attempt, failed or not,
  * starts the cooldown. Concurrent callers share one fetch.
  */
+/** How fresh a remote key set is, for readiness. */
+export type KeySetState = 'loaded' | 'stale' | 'missing';
+
 export class RemoteKeySet {
   readonly url: string;
   readonly #timeoutMs: number;
@@ -76,6 +79,15 @@ export class RemoteKeySet {
       this.#pending = undefined;
     });
     return this.#pending;
+  }
+
+  /**
+   * `loaded`: keys from the last fetch; `stale`: keys from an earlier fetch, the last one
+   * failed; `missing`: no fetch has succeeded yet (tokens of this issuer are denied).
+   */
+  state(): KeySetState {
+    if (this.#local === undefined) return 'missing';
+    return this.#lastError === undefined ? 'loaded' : 'stale';
   }
 
   /** Stops the background refresh. */

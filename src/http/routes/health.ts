@@ -1,13 +1,19 @@
 import { Hono } from 'hono';
 import type { RedisState } from '../../cache/redis.js';
 import type { PolicyStore } from '../../policy/store.js';
+import type { KeySetState } from '../../token/jwks.js';
 import type { AppEnv } from '../env.js';
 
 /**
  * GET /healthz (the process answers) and GET /readyz (a policy set is loaded and serving).
- * Redis is reported but never makes the service unready: without it decisions are evaluated.
+ * Redis and remote token key sets are reported but never make the service unready: without
+ * Redis decisions are evaluated, and tokens whose keys are missing are denied.
  */
-export function healthRoutes(policies: PolicyStore, redisState: () => RedisState = () => 'disabled'): Hono<AppEnv> {
+export function healthRoutes(
+  policies: PolicyStore,
+  redisState: () => RedisState = () => 'disabled',
+  keySets: () => readonly { readonly url: string; readonly state: KeySetState }[] = () => [],
+): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', (c) => {
@@ -16,6 +22,7 @@ export function healthRoutes(policies: PolicyStore, redisState: () => RedisState
         status: 'ready',
         policies: { version: set.version, rules: set.ruleCount, loadedAt: loadedAt.toISOString() },
         redis: redisState(),
+        keySets: keySets(),
       });
     });
 }
