@@ -28,6 +28,9 @@ const envSchema = z
     JWT_ALGORITHMS: list(defaultAlgorithms),
     JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    REQUEST_TIMEOUT_MS: z.coerce.number().int().min(10).max(120_000).default(5_000),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+    MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(16_384),
   })
   .check((ctx) => {
     const env = ctx.value;

@@ -1,7 +1,8 @@
-import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
+import { startServer } from './http/server.js';
+import { stopOnSignals } from './http/shutdown.js';
 import { createLogger } from './logger.js';
 import { PolicyLoadError } from './policy/errors.js';
 import { loadPolicyDir } from './policy/load.js';
@@ -18,31 +19,24 @@ async function start(): Promise<void> {
     decisions,
     policies,
     maxBodyBytes: config.MAX_BODY_BYTES,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
   });
 
-  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
-    const { set } = policies.current;
-    log.info(
-      {
-        port: info.port,
-        policyDir: config.POLICY_DIR,
-        policyVersion: set.version,
-        policies: set.policies.length,
-        rules: set.ruleCount,
-        tokens: tokens === undefined ? 'none (token requests are denied)' : { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, keys: config.JWKS_FILE ?? config.JWKS_URL },
-      },
-      'invoice-pdp listening',
-    );
-  });
-
-  const shutdown = (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 10_000).unref();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  const server = await startServer(app.fetch, { port: config.PORT, hostname: config.HOST, maxHeaderBytes: config.MAX_HEADER_BYTES });
+  stopOnSignals(server.shutdown, { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, log });
+  const { set } = policies.current;
+  log.info(
+    {
+      port: server.port,
+      policyDir: config.POLICY_DIR,
+      policyVersion: set.version,
+      policies: set.policies.length,
+      rules: set.ruleCount,
+      tokens: tokens === undefined ? 'none (token requests are denied)' : { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, keys: config.JWKS_FILE ?? config.JWKS_URL },
+    },
+    'invoice-pdp listening',
+  );
 }
 
 start().catch((error: unknown) => {

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { findLimitViolation } from '../json-limits.js';
 import { evaluate, type RuleTrace } from '../policy/evaluate.js';
+import { jsonPath } from '../policy/json-path.js';
 import type { PolicyStore } from '../policy/store.js';
 import { claimsToSubject, type Claims } from '../token/claims.js';
 import { InvalidTokenError } from '../token/errors.js';
@@ -72,7 +74,11 @@ export class DecisionService {
   async #resolveSubject(input: SubjectInput): Promise<Subject> {
     if ('token' in input) {
       if (this.#tokens === undefined) throw new InvalidTokenError('no token verification is configured');
-      return claimsToSubject(await this.#tokens.verify(input.token));
+      const claims = await this.#tokens.verify(input.token);
+      // Claims meet the same JSON limits as a request body: conditions are costed against them.
+      const overLimit = findLimitViolation(claims);
+      if (overLimit !== undefined) throw new InvalidTokenError(`claims beyond the limits: ${jsonPath(overLimit.path)} ${overLimit.message}`);
+      return claimsToSubject(claims);
     }
     return claimsToSubject(input.claims, input.type, input.id);
   }
