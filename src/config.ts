@@ -31,6 +31,7 @@ const envSchema = z
     REQUEST_TIMEOUT_MS: z.coerce.number().int().min(10).max(120_000).default(5_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
     MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(16_384),
+    KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(65_000),
   })
   .check((ctx) => {
     const env = ctx.value;

@@ -23,7 +23,12 @@ async function start(): Promise<void> {
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
   });
 
-  const server = await startServer(app.fetch, { port: config.PORT, hostname: config.HOST, maxHeaderBytes: config.MAX_HEADER_BYTES });
+  const server = await startServer(app.fetch, {
+    port: config.PORT,
+    hostname: config.HOST,
+    maxHeaderBytes: config.MAX_HEADER_BYTES,
+    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+  });
   stopOnSignals(server.shutdown, { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, log });
   const { set } = policies.current;
   log.info(

@@ -39,6 +39,14 @@ describe('the HTTP server (a real listening socket)', () => {
     expect((await fetch(url('/healthz'), { headers: { 'x-padding': 'p'.repeat(3_000) } })).status).toBe(200);
   });
 
+  it('keeps idle connections for 65 s and says so, so that pooling clients close theirs first', async () => {
+    const socket = await connectTo(running.port);
+    const response = readResponse(socket);
+    socket.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+    expect((await response).headers['keep-alive']).toBe('timeout=65');
+    socket.destroy();
+  });
+
   it('answers a request that is not HTTP with 400 problem+json', async () => {
     const socket = await connectTo(running.port);
     const response = readResponse(socket);
@@ -77,9 +85,9 @@ describe('slow clients', () => {
 
 describe('configuration of the reliability limits', () => {
   it('has bounded defaults and refuses nonsense', () => {
-    expect(loadConfig({})).toMatchObject({ REQUEST_TIMEOUT_MS: 5_000, SHUTDOWN_TIMEOUT_MS: 10_000, MAX_HEADER_BYTES: 16_384 });
-    expect(() => loadConfig({ REQUEST_TIMEOUT_MS: '0', SHUTDOWN_TIMEOUT_MS: '-1', MAX_HEADER_BYTES: 'lots' })).toThrow(
-      /REQUEST_TIMEOUT_MS[\s\S]*SHUTDOWN_TIMEOUT_MS[\s\S]*MAX_HEADER_BYTES/,
+    expect(loadConfig({})).toMatchObject({ REQUEST_TIMEOUT_MS: 5_000, SHUTDOWN_TIMEOUT_MS: 10_000, MAX_HEADER_BYTES: 16_384, KEEP_ALIVE_TIMEOUT_MS: 65_000 });
+    expect(() => loadConfig({ REQUEST_TIMEOUT_MS: '0', SHUTDOWN_TIMEOUT_MS: '-1', MAX_HEADER_BYTES: 'lots', KEEP_ALIVE_TIMEOUT_MS: '10' })).toThrow(
+      /REQUEST_TIMEOUT_MS[\s\S]*SHUTDOWN_TIMEOUT_MS[\s\S]*MAX_HEADER_BYTES[\s\S]*KEEP_ALIVE_TIMEOUT_MS/,
     );
   });
 });

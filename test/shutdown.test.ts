@@ -111,6 +111,19 @@ describe('SIGTERM to the service process', () => {
     expect(proc.output()).toContain('shut down: every request answered');
   });
 
+  it('exits at once on a second signal', async () => {
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '10000' });
+    const port = await proc.listening;
+    await holdRequest(port, '/decide', decideBody);
+    proc.child.kill('SIGTERM');
+    await pause(200);
+    const signalled = performance.now();
+    proc.child.kill('SIGINT');
+    const exit = await proc.exited;
+    expect(exit.signal).toBe('SIGINT');
+    expect(exit.at - signalled).toBeLessThan(1_000);
+  });
+
   it('exits 1 at the deadline when a request never finishes', async () => {
     proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '300' });
     const port = await proc.listening;

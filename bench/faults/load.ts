@@ -40,12 +40,20 @@ interface Done {
   readonly kind: string;
   readonly status?: number;
   readonly latency?: number;
+  /** The client-side error code when there was no answer (ECONNRESET, EPIPE, …). */
+  readonly error?: string;
 }
 
 const done: Done[] = [];
 let intervalLatencies: number[] = [];
 let intervalCounts = emptyCounts();
-const agent = new Agent({ keepAlive: true, maxSockets: config.concurrency });
+// A client that keeps idle connections past the service's keep-alive timeout (Node's 5 s,
+// announced in `Keep-Alive: timeout=5`) races the service closing them and sees resets.
+// With an agent timeout set, Node honours the announcement and drops idle sockets a second
+// early, as a well-configured gateway does; without one it ignores it. The agent timeout
+// must differ from the request timeout, or Node leaves the shortened idle timeout on a
+// reused socket for the whole request.
+const agent = new Agent({ keepAlive: true, maxSockets: config.concurrency, timeout: 60_000 });
 
 function judge(planned: Planned, status: number, body: string): Outcome[] {
   const outcomes: Outcome[] = ['sent', 'answered'];
@@ -62,9 +70,11 @@ function judge(planned: Planned, status: number, body: string): Outcome[] {
   return [...outcomes, decision === 'permit' ? 'wrongPermit' : 'wrongDeny'];
 }
 
-function failure(error: NodeJS.ErrnoException): Outcome[] {
+function failure(planned: Planned, error: NodeJS.ErrnoException): Outcome[] {
   if (error.code === 'ECONNREFUSED') return ['sent', 'refused'];
-  if (error.code === 'ECONNRESET' || error.code === 'EPIPE') return ['sent', 'reset'];
+  if (error.code === 'ECONNRESET' || error.code === 'EPIPE') {
+    return planned.expect.mayCloseEarly === true ? ['sent', 'closedWhileSending', 'correct'] : ['sent', 'reset'];
+  }
   if (error.code === 'ETIMEDOUT') return ['sent', 'timedOut'];
   return ['sent', 'otherErrors'];
 }
@@ -86,10 +96,10 @@ function send(planned: Planned): Promise<Done> {
         const status = res.statusCode ?? 0;
         resolve({ start, kind: planned.kind, status, latency: performance.now() - began, outcomes: judge(planned, status, Buffer.concat(chunks).toString('utf8')) });
       });
-      res.once('error', (error: NodeJS.ErrnoException) => resolve({ start, kind: planned.kind, outcomes: failure(error) }));
+      res.once('error', (error: NodeJS.ErrnoException) => resolve({ start, kind: planned.kind, outcomes: failure(planned, error), error: error.code ?? error.message }));
     });
     req.once('timeout', () => req.destroy(Object.assign(new Error('client timeout'), { code: 'ETIMEDOUT' })));
-    req.once('error', (error: NodeJS.ErrnoException) => resolve({ start, kind: planned.kind, outcomes: failure(error) }));
+    req.once('error', (error: NodeJS.ErrnoException) => resolve({ start, kind: planned.kind, outcomes: failure(planned, error), error: error.code ?? error.message }));
     req.end(planned.body);
   });
 }
@@ -144,13 +154,14 @@ async function main(): Promise<void> {
   };
   const slot = async (): Promise<void> => {
     while (keepGoing()) {
+      // Take the next slot in the schedule before waiting for it, so paced requests go out
+      // one at a time at their own instants rather than in bursts.
+      const index = started++;
       if (config.ratePerSecond !== undefined) {
-        const due = began + (started * 1000) / config.ratePerSecond;
-        const wait = due - performance.now();
+        const wait = began + (index * 1000) / config.ratePerSecond - performance.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        if (!keepGoing()) return;
+        if (performance.now() - began >= config.durationMs) return;
       }
-      started++;
       const result = await send(plan());
       record(result);
       if (result.outcomes.includes('refused')) {
@@ -170,7 +181,7 @@ async function main(): Promise<void> {
   const total = emptyCounts();
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
-  const hostileTally: Record<string, { sent: number; asExpected: number }> = {};
+  const kinds: Record<string, Counts> = {};
   const misses: Record<string, Record<string, number>> = {};
   const boundaries = [{ name: 'start', from: startedAt }, ...[...marks].sort((a, b) => a.at - b.at).map((m) => ({ name: m.mark, from: m.at }))];
   const phases = boundaries.map((b) => ({ ...b, counts: emptyCounts() }));
@@ -184,14 +195,11 @@ async function main(): Promise<void> {
     if (entry.status !== undefined) statuses[entry.status] = (statuses[entry.status] ?? 0) + 1;
     if (!entry.outcomes.includes('correct')) {
       const byOutcome = (misses[entry.kind] ??= {});
-      const how = entry.outcomes.at(-1) === 'unexpectedStatus' ? `status ${entry.status}` : entry.outcomes.at(-1) ?? 'unknown';
+      const how = entry.outcomes.at(-1) === 'unexpectedStatus' ? `status ${entry.status}` : `${entry.outcomes.at(-1) ?? 'unknown'} (${entry.error ?? '?'})`;
       byOutcome[how] = (byOutcome[how] ?? 0) + 1;
     }
-    if (entry.kind !== 'decide') {
-      const tally = (hostileTally[entry.kind] ??= { sent: 0, asExpected: 0 });
-      tally.sent++;
-      if (entry.outcomes.includes('correct')) tally.asExpected++;
-    }
+    const ofKind = (kinds[entry.kind] ??= emptyCounts());
+    for (const outcome of entry.outcomes) ofKind[outcome]++;
   }
   emit({
     event: 'done',
@@ -203,7 +211,7 @@ async function main(): Promise<void> {
       latency: latencyOf(latencies),
       phases,
       ...(config.held !== undefined && { held: heldCounts }),
-      hostile: hostileTally,
+      kinds,
       misses,
       statuses,
     },

@@ -14,7 +14,14 @@ function requests(result: ScenarioResult): string {
   const c = result.counts;
   if (c === undefined) return String(result.figures?.['refused to start'] ?? '—');
   const failed = c.sent - c.answered;
-  const how = failed === 0 ? '' : ` (${[c.refused && `${c.refused} refused`, c.reset && `${c.reset} closed`, c.timedOut && `${c.timedOut} timed out`, c.otherErrors && `${c.otherErrors} other`].filter(Boolean).join(', ')})`;
+  const parts = [
+    c.refused && `${c.refused} refused`,
+    c.reset && `${c.reset} closed`,
+    c.closedWhileSending && `${c.closedWhileSending} oversized bodies refused by closing`,
+    c.timedOut && `${c.timedOut} timed out`,
+    c.otherErrors && `${c.otherErrors} other`,
+  ];
+  const how = failed === 0 ? '' : ` (${parts.filter(Boolean).join(', ')})`;
   return `${c.sent} sent, ${c.answered} answered${how}`;
 }
 
@@ -68,7 +75,9 @@ function soakSection(soak: SoakResults | undefined): string {
     '| figure | value |',
     '|---|---|',
     `| requests sent / answered as expected | ${t.sent} / ${t.correct} |`,
-    `| wrong decisions / failed requests | ${t.wrong} / ${t.failed} |`,
+    `| wrong decisions / requests without an answer | ${t.wrong} / ${t.failed} |`,
+    `| oversized bodies refused by closing the connection mid-upload | ${t.closedWhileSending} |`,
+    `| not answered as expected, by kind | ${Object.keys(soak.misses).length === 0 ? 'none' : JSON.stringify(soak.misses).replaceAll('|', '/')} |`,
     `| server RSS first → last (min, max), MiB | ${rss[0]?.toFixed(1)} → ${rss.at(-1)?.toFixed(1)} (${Math.min(...rss).toFixed(1)}, ${Math.max(...rss).toFixed(1)}) |`,
     `| p50 latency, first → last tenth of the run, ms | ${mean(first.map((x) => x.p50)).toFixed(2)} → ${mean(last.map((x) => x.p50)).toFixed(2)} |`,
     `| p99 latency, first → last tenth of the run, ms | ${mean(first.map((x) => x.p99)).toFixed(2)} → ${mean(last.map((x) => x.p99)).toFixed(2)} |`,

@@ -1,5 +1,5 @@
 /**
- * `npm run soak [-- --minutes 10 --rate 500]`: the service at a steady request rate for a
+ * `npm run soak [-- --minutes 10 --rate 1000]`: the service at a steady request rate for a
  * long while (10 minutes by default; not part of CI). The service is pinned to one core
  * and the load process to the other when `taskset` is available. Every 10 s it records
  * the service's RSS and the latency of that interval; results go to
@@ -9,11 +9,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { spawnServer } from '../../test/helpers/server-process.js';
+import { unanswered } from './lib/checks.js';
 import { startLoad } from './lib/load-client.js';
 import { resultsDir, soakFile, thisMachine, writeJson, type SoakResults, type SoakSample } from './lib/results.js';
 import { writeReliabilityReport } from './report.js';
 
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, rate: { type: 'string', default: '500' } } });
+const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, rate: { type: 'string', default: '1000' } } });
 const durationS = Math.round(Number(values.minutes) * 60);
 const ratePerSecond = Number(values.rate);
 const intervalMs = 10_000;
@@ -53,7 +54,7 @@ const sampler = setInterval(() => {
         t: Math.round((performance.now() - started) / 100) / 10,
         rssMiB: Math.round((await rssMiB(server.child.pid)) * 10) / 10,
         requests: c.sent,
-        failed: c.sent - c.answered,
+        failed: unanswered(c),
         wrong: c.wrongPermit + c.wrongDeny,
         ...interval.latency,
       };
@@ -76,7 +77,8 @@ const results: SoakResults = {
   ratePerSecond,
   pinned,
   samples,
-  total: { sent: t.sent, answered: t.answered, correct: t.correct, wrong: t.wrongPermit + t.wrongDeny, failed: t.sent - t.answered },
+  total: { sent: t.sent, answered: t.answered, correct: t.correct, wrong: t.wrongPermit + t.wrongDeny, failed: unanswered(t), closedWhileSending: t.closedWhileSending },
+  misses: summary.misses,
 };
 await mkdir(resultsDir, { recursive: true });
 await writeJson(soakFile, results);

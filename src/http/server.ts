@@ -14,6 +14,8 @@ export interface ServerOptions {
   /** How long a client may take to send its headers, and its whole request, before a 408; ms. */
   readonly headersTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open, ms (announced in `Keep-Alive: timeout=…`). */
+  readonly keepAliveTimeoutMs?: number;
   /** Called once for every problem the server answers before a request reaches the app. */
   readonly onProblem?: (code: ProblemCode) => void;
 }
@@ -71,6 +73,10 @@ export async function startServer(fetch: (request: Request) => Response | Promis
   const server = createServer(
     {
       maxHeaderSize: options.maxHeaderBytes ?? 16_384,
+      // Node's 5 s default is shorter than most gateways keep pooled connections, and shorter
+      // than a bad pause (GC, CPU starvation): a request sent on a connection the service
+      // then times out is reset (measured in bench/faults: the stall scenario).
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
       headersTimeout: options.headersTimeoutMs ?? 10_000,
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       // Timeouts are checked on this period; Node's default (30 s) would let a slow client linger.

@@ -69,12 +69,14 @@ export interface StopOnSignalsOptions {
 
 /**
  * On the first SIGTERM or SIGINT: drain, then exit 0 when drained or 1 when connections had
- * to be cut. A second signal takes the default action (immediate exit). The process exits
- * within `timeoutMs` plus one second whatever happens.
+ * to be cut. A second signal of either kind takes the default action (immediate exit). The
+ * process exits within `timeoutMs` plus one second whatever happens.
  */
 export function stopOnSignals(shutdown: Shutdown, options: StopOnSignalsOptions): void {
   const exit = (code: number) => process.exit(code);
   const onSignal = (signal: NodeJS.Signals) => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
     const startedAt = performance.now();
     options.log.info({ signal, timeoutMs: options.timeoutMs }, 'shutting down: draining connections');
     setTimeout(() => exit(1), options.timeoutMs + 1_000).unref();
@@ -85,6 +87,6 @@ export function stopOnSignals(shutdown: Shutdown, options: StopOnSignalsOptions)
       exit(outcome === 'drained' ? 0 : 1);
     });
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }

@@ -53,6 +53,11 @@ export interface Counts {
   refused: number;
   /** The connection closed or reset before an answer. */
   reset: number;
+  /**
+   * The service closed the connection while the request was still being sent: its way of
+   * refusing an oversized body (the client sees EPIPE or ECONNRESET); allowed only there.
+   */
+  closedWhileSending: number;
   /** No answer within the client timeout. */
   timedOut: number;
   otherErrors: number;
@@ -82,8 +87,8 @@ export interface LoadSummary {
   readonly phases: readonly PhaseSummary[];
   /** The held requests, when configured. */
   readonly held?: Counts;
-  /** Hostile requests by kind: sent, and answered as expected. */
-  readonly hostile: Readonly<Record<string, { sent: number; asExpected: number }>>;
+  /** The same tallies by kind of request: `decide`, or the kind of hostile request. */
+  readonly kinds: Readonly<Record<string, Counts>>;
   /** Requests not answered as expected, by kind, then by what happened instead. */
   readonly misses: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** Status codes seen, with counts. */
@@ -103,7 +108,7 @@ export interface Mark {
 }
 
 export function emptyCounts(): Counts {
-  return { sent: 0, answered: 0, correct: 0, wrongPermit: 0, wrongDeny: 0, unexpectedStatus: 0, status5xx: 0, refused: 0, reset: 0, timedOut: 0, otherErrors: 0 };
+  return { sent: 0, answered: 0, correct: 0, wrongPermit: 0, wrongDeny: 0, unexpectedStatus: 0, status5xx: 0, refused: 0, reset: 0, closedWhileSending: 0, timedOut: 0, otherErrors: 0 };
 }
 
 /** Now, epoch ms with sub-millisecond precision. */

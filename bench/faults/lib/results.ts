@@ -53,7 +53,17 @@ export interface SoakResults {
   readonly ratePerSecond: number;
   readonly pinned: string;
   readonly samples: readonly SoakSample[];
-  readonly total: { readonly sent: number; readonly answered: number; readonly correct: number; readonly wrong: number; readonly failed: number };
+  readonly total: {
+    readonly sent: number;
+    readonly answered: number;
+    readonly correct: number;
+    readonly wrong: number;
+    /** Without an answer, not counting oversized bodies refused by closing the connection. */
+    readonly failed: number;
+    readonly closedWhileSending: number;
+  };
+  /** Requests not answered as expected, by kind, then by what happened instead. */
+  readonly misses: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 export async function readJson<T>(path: string): Promise<T | undefined> {
