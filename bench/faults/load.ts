@@ -10,6 +10,7 @@ import { holdRequest } from '../../test/helpers/raw-http.js';
 import { invoiceDecideBody } from '../../test/oracle/arbitraries.js';
 import { expectedDecision, questionFromBody, type Expected } from '../../test/oracle/invoice-rules.js';
 import { hostileRequests, type Planned } from './lib/hostile.js';
+import { Ledger, type Done } from './lib/ledger.js';
 import { emptyCounts, epochNow, latencyOf, type Counts, type LoadConfig, type LoadEvent, type Mark } from './lib/load-protocol.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as LoadConfig;
@@ -34,17 +35,8 @@ const valid: Planned[] = fc.sample(invoiceDecideBody, { seed: config.seed, numRu
 const hostile = hostileRequests();
 
 type Outcome = keyof Counts;
-interface Done {
-  readonly start: number;
-  readonly outcomes: readonly Outcome[];
-  readonly kind: string;
-  readonly status?: number;
-  readonly latency?: number;
-  /** The client-side error code when there was no answer (ECONNRESET, EPIPE, …). */
-  readonly error?: string;
-}
 
-const done: Done[] = [];
+const done = new Ledger();
 let intervalLatencies: number[] = [];
 let intervalCounts = emptyCounts();
 // A client that keeps idle connections past the service's keep-alive timeout (Node's 5 s,
@@ -80,7 +72,7 @@ function failure(planned: Planned, error: NodeJS.ErrnoException): Outcome[] {
 }
 
 function record(entry: Done): void {
-  done.push(entry);
+  done.add(entry);
   for (const outcome of entry.outcomes) intervalCounts[outcome]++;
   if (entry.latency !== undefined) intervalLatencies.push(entry.latency);
 }
@@ -185,7 +177,7 @@ async function main(): Promise<void> {
   const misses: Record<string, Record<string, number>> = {};
   const boundaries = [{ name: 'start', from: startedAt }, ...[...marks].sort((a, b) => a.at - b.at).map((m) => ({ name: m.mark, from: m.at }))];
   const phases = boundaries.map((b) => ({ ...b, counts: emptyCounts() }));
-  for (const entry of done) {
+  for (const entry of done.entries()) {
     const phase = phases.findLast((p) => p.from <= entry.start) ?? phases[0];
     for (const outcome of entry.outcomes) {
       total[outcome]++;

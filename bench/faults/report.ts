@@ -64,10 +64,13 @@ function minuteRows(samples: readonly SoakSample[]): string[] {
 function soakSection(soak: SoakResults | undefined): string {
   if (soak === undefined) return '_No soak run recorded yet: run `npm run soak`._';
   const s = soak.samples;
-  const rss = s.map((x) => x.rssMiB);
-  const first = s.slice(0, Math.max(1, Math.floor(s.length / 10)));
-  const last = s.slice(-Math.max(1, Math.floor(s.length / 10)));
-  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const halves = [s.slice(0, Math.ceil(s.length / 2)), s.slice(Math.ceil(s.length / 2))];
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] ?? 0;
+  };
+  const range = (xs: readonly SoakSample[]) => `${Math.min(...xs.map((x) => x.rssMiB)).toFixed(0)}–${Math.max(...xs.map((x) => x.rssMiB)).toFixed(0)}`;
+  const byHalf = (pick: (x: SoakSample) => number) => halves.map((h) => median(h.map(pick)).toFixed(2)).join(' / ');
   const t = soak.total;
   return [
     `${soak.durationS / 60} minutes at ${soak.ratePerSecond} requests/s (${soak.pinned}), ${soak.ranAt.slice(0, 16).replace('T', ' ')} UTC, ${soak.machine.cpus} × ${soak.machine.cpu}, Node ${soak.machine.node}, 1-minute load average ${soak.machine.loadAverage} at the end.`,
@@ -78,9 +81,9 @@ function soakSection(soak: SoakResults | undefined): string {
     `| wrong decisions / requests without an answer | ${t.wrong} / ${t.failed} |`,
     `| oversized bodies refused by closing the connection mid-upload | ${t.closedWhileSending} |`,
     `| not answered as expected, by kind | ${Object.keys(soak.misses).length === 0 ? 'none' : JSON.stringify(soak.misses).replaceAll('|', '/')} |`,
-    `| server RSS first → last (min, max), MiB | ${rss[0]?.toFixed(1)} → ${rss.at(-1)?.toFixed(1)} (${Math.min(...rss).toFixed(1)}, ${Math.max(...rss).toFixed(1)}) |`,
-    `| p50 latency, first → last tenth of the run, ms | ${mean(first.map((x) => x.p50)).toFixed(2)} → ${mean(last.map((x) => x.p50)).toFixed(2)} |`,
-    `| p99 latency, first → last tenth of the run, ms | ${mean(first.map((x) => x.p99)).toFixed(2)} → ${mean(last.map((x) => x.p99)).toFixed(2)} |`,
+    `| service RSS range, first half / second half, MiB | ${halves.map(range).join(' / ')} |`,
+    `| p50 latency, median of the 10-s intervals, first half / second half, ms | ${byHalf((x) => x.p50)} |`,
+    `| p99 latency, median of the 10-s intervals, first half / second half, ms | ${byHalf((x) => x.p99)} |`,
     '',
     'Once a minute (each row covers the sampling interval that ended then):',
     '',
