@@ -86,6 +86,10 @@ const envSchema = z
         .transform((v) => (v === undefined || v === 'auto' ? v : Number(v)))
         .pipe(z.union([z.literal('auto'), z.number().int().min(1).max(256)]).optional()),
     ),
+    REQUEST_TIMEOUT_MS: z.coerce.number().int().min(10).max(120_000).default(5_000),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+    MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(16_384),
+    KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(65_000),
   })
   // `when` runs these checks even after a field above failed, so every problem shows at once.
   .superRefine((env, ctx) => {

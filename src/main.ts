@@ -1,4 +1,3 @@
-import { serve } from '@hono/node-server';
 import { callerKeys } from './caller/keys.js';
 import { cacheFromConfig } from './cache/from-config.js';
 import { isSupervisor, onSupervisorDisconnect, superviseWorkers, workerCount } from './cluster.js';
@@ -8,6 +7,8 @@ import { SearchService } from './decision/search.js';
 import { configSummary, maskUrl } from './config-summary.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
+import { startServer } from './http/server.js';
+import { stopOnSignals, type Shutdown } from './http/shutdown.js';
 import { createLogger } from './logger.js';
 import { loadCandidateSet } from './policy/candidate.js';
 import { PolicyLoadError } from './policy/errors.js';
@@ -75,42 +76,45 @@ async function start(): Promise<void> {
     keySets: () => tokens.keySets().map((set) => ({ ...set, url: maskUrl(set.url) })),
     maxBodyBytes: config.MAX_BODY_BYTES,
     admin: { policies, reloader },
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
     metrics,
     metricsSource: metricsSource(metrics.registry),
     metricsToken: config.METRICS_TOKEN,
   });
 
-  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
-    const { set } = policies.current;
-    log.info(
-      {
-        port: info.port,
-        policyDir: config.POLICY_DIR,
-        policyVersion: set.version,
-        policies: set.policies.length,
-        rules: set.ruleCount,
-        entities: set.entities.size,
-        config: configSummary(config),
-        cache: { memoryEntries: config.CACHE_MEMORY_ENTRIES, ttlSeconds: config.CACHE_TTL_SECONDS, redis: caching.redisMode },
-        tokens: tokens.summary,
-        callers: { api: callers.api.size, trusted: callers.trusted.size, admin: callers.admin.size },
-      },
-      'invoice-pdp listening',
-    );
+  const server = await startServer(app.fetch, {
+    port: config.PORT,
+    hostname: config.HOST,
+    maxHeaderBytes: config.MAX_HEADER_BYTES,
+    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
   });
-
-  const shutdown = (signal: string) => {
-    log.info({ signal }, 'shutting down');
+  // Background work stops only once every request in flight has been answered.
+  const shutdown: Shutdown = async (timeoutMs) => {
+    const outcome = await server.shutdown(timeoutMs);
     tokens.close();
     watcher?.close();
-    void caching.close();
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 10_000).unref();
+    await caching.close();
+    return outcome;
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  onSupervisorDisconnect(() => shutdown('disconnected by the cluster primary'));
+  stopOnSignals(shutdown, { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, log });
+  onSupervisorDisconnect(() => void shutdown(config.SHUTDOWN_TIMEOUT_MS).then(() => process.exit(0)));
+  const { set } = policies.current;
+  log.info(
+    {
+      port: server.port,
+      policyDir: config.POLICY_DIR,
+      policyVersion: set.version,
+      policies: set.policies.length,
+      rules: set.ruleCount,
+      entities: set.entities.size,
+      config: configSummary(config),
+      cache: { memoryEntries: config.CACHE_MEMORY_ENTRIES, ttlSeconds: config.CACHE_TTL_SECONDS, redis: caching.redisMode },
+      tokens: tokens.summary,
+      callers: { api: callers.api.size, trusted: callers.trusted.size, admin: callers.admin.size },
+    },
+    'invoice-pdp listening',
+  );
 }
 
 start().catch((error: unknown) => {

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import type { CacheSource } from '../cache/layer.js';
+import { findLimitViolation } from '../json-limits.js';
 import { evaluate, type RuleTrace } from '../policy/evaluate.js';
+import { jsonPath } from '../policy/json-path.js';
 import type { PolicyStore } from '../policy/store.js';
 import { claimsToSubject, type ClaimMapper, type Claims } from '../token/claims.js';
 import { InvalidTokenError } from '../token/errors.js';
@@ -114,7 +116,11 @@ export class DecisionService {
   async #resolveSubject(input: SubjectInput): Promise<Subject> {
     if ('token' in input) {
       if (this.#tokens === undefined) throw new InvalidTokenError('no token verification is configured');
-      return this.#claims(await this.#tokens.verify(input.token));
+      const claims = await this.#tokens.verify(input.token);
+      // Claims meet the same JSON limits as a request body: conditions are costed against them.
+      const overLimit = findLimitViolation(claims);
+      if (overLimit !== undefined) throw new InvalidTokenError(`claims beyond the limits: ${jsonPath(overLimit.path)} ${overLimit.message}`);
+      return this.#claims(claims);
     }
     return this.#claims(input.claims, input.type, input.id);
   }

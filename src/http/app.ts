@@ -12,9 +12,10 @@ import { httpMetrics, type HttpObserver } from './middleware/http-metrics.js';
 import { bodySizeLimit } from './middleware/body-limit.js';
 import { requestId } from './middleware/request-id.js';
 import { traceContext } from './middleware/trace-context.js';
-import { problem, ProblemError } from './problem.js';
 import { authzenRoutes } from './routes/authzen.js';
 import { adminRoutes, type AdminDeps } from './routes/admin.js';
+import { requestTimeout } from './middleware/timeout.js';
+import { problem, ProblemError, type ProblemCode } from './problem.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
 import type { MetricsSource } from '../telemetry/cluster-metrics.js';
@@ -44,22 +45,32 @@ export interface AppDeps {
   readonly keySets?: () => readonly { readonly url: string; readonly state: KeySetState }[];
   /** Redis' state for /readyz; `disabled` when absent. */
   readonly redisState?: () => RedisState;
+  /** Longest a request may take before it is answered 503 `timeout`, ms. */
+  readonly requestTimeoutMs?: number;
+  /** Called once for every problem answered (400 … 503): a hook for a rejection counter. */
+  readonly onProblem?: (code: ProblemCode) => void;
 }
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const maxBodyBytes = deps.maxBodyBytes ?? 1024 * 1024;
   const app = new Hono<AppEnv>();
+  const reject: typeof problem = (c, error) => {
+    deps.onProblem?.(error.code);
+    return problem(c, error);
+  };
 
   app.use(requestId());
   app.use(traceContext());
   if (deps.metrics !== undefined) app.use(httpMetrics(deps.metrics));
   app.use(callerAuth({ keys: deps.callers }));
   app.use('/admin/*', adminAuth({ keys: deps.callers }));
+  app.use(requestTimeout(deps.requestTimeoutMs ?? 5_000));
   app.use(
     bodySizeLimit({
       maxSize: maxBodyBytes,
-      onError: (c) => problem(c, new ProblemError('payload_too_large', `body larger than ${maxBodyBytes} bytes`)),
+      // The rest of the body is still on its way: close rather than leave the connection to a race.
+      onError: (c) => reject(c, new ProblemError('payload_too_large', `body larger than ${maxBodyBytes} bytes`, undefined, { connection: 'close' })),
     }),
   );
 
@@ -69,14 +80,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.admin !== undefined) app.route('/', adminRoutes(deps.admin));
   if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metricsSource ?? deps.metrics.registry, deps.metricsToken));
 
-  app.notFound((c) => problem(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) => reject(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {
-    if (error instanceof ProblemError) return problem(c, error);
+    if (error instanceof ProblemError) return reject(c, error);
     if (error instanceof HTTPException && error.status < 500) {
-      return problem(c, new ProblemError('invalid_request', error.message || 'bad request'));
+      return reject(c, new ProblemError('invalid_request', error.message || 'bad request'));
     }
     deps.onUnexpectedError?.(error, c.get('requestId'));
-    return problem(c, new ProblemError('internal', 'the request could not be completed'));
+    return reject(c, new ProblemError('internal', 'the request could not be completed'));
   });
   return app;
 }

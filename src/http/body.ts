@@ -1,26 +1,40 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
+import { findDepthViolation, findLimitViolation, type JsonLimitViolation } from '../json-limits.js';
+import { jsonPath } from '../policy/json-path.js';
 import type { AppEnv } from './env.js';
 import { fieldErrors, ProblemError } from './problem.js';
 
 const jsonType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
+function limitProblem(violation: JsonLimitViolation): ProblemError {
+  const path = jsonPath(violation.path);
+  return new ProblemError('limit_exceeded', `${path}: ${violation.message}`, [{ path, message: violation.message }]);
+}
+
 /**
- * Reads a JSON body and validates it: 415 for another media type, 400 for malformed JSON
- * or a schema failure (with each failing field's path). Size is limited by middleware.
+ * Reads a JSON body and validates it: 415 for another media type, 400 for malformed JSON,
+ * for a body beyond the JSON limits (depth, array and object sizes, string lengths; checked
+ * before the schema, so no later step walks unbounded data) or a schema failure, each with
+ * the failing field's path. Size is limited by middleware.
  */
 export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S): Promise<z.infer<S>> {
   const type = c.req.header('content-type') ?? '';
   if (!jsonType.test(type)) {
-    throw new ProblemError('unsupported_media_type', 'send the body as application/json');
+    // The body is left unread: close the connection rather than reuse it behind an unread body.
+    throw new ProblemError('unsupported_media_type', 'send the body as application/json', undefined, { connection: 'close' });
   }
   const text = await c.req.text();
+  const tooDeep = findDepthViolation(text);
+  if (tooDeep !== undefined) throw limitProblem(tooDeep);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
     throw new ProblemError('malformed_json', `body is not valid JSON: ${(error as Error).message}`, [{ path: '$', message: 'not valid JSON' }]);
   }
+  const overLimit = findLimitViolation(raw);
+  if (overLimit !== undefined) throw limitProblem(overLimit);
   return validBody(schema, raw);
 }
 

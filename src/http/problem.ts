@@ -8,6 +8,7 @@ import type { AppEnv } from './env.js';
 export const problemTypes = {
   invalid_request: { status: 400, title: 'Invalid request' },
   malformed_json: { status: 400, title: 'Malformed JSON' },
+  limit_exceeded: { status: 400, title: 'Limit exceeded' },
   unauthenticated: { status: 401, title: 'Unauthenticated' },
   forbidden: { status: 403, title: 'Forbidden' },
   not_found: { status: 404, title: 'Not found' },
@@ -15,8 +16,11 @@ export const problemTypes = {
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   policy_invalid: { status: 422, title: 'Policy set rejected' },
+  client_timeout: { status: 408, title: 'Request timeout' },
+  headers_too_large: { status: 431, title: 'Request header fields too large' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'Service unavailable' },
+  timeout: { status: 503, title: 'Timed out' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
 
 export type ProblemCode = keyof typeof problemTypes;
@@ -48,20 +52,24 @@ export function fieldErrors(error: ZodError): FieldError[] {
   return error.issues.map((issue) => ({ path: jsonPath(issue.path), message: issue.message }));
 }
 
-/** An RFC 9457 application/problem+json response carrying the request id. */
-export function problem(c: Context<AppEnv>, error: ProblemError): Response {
+/** The RFC 9457 body for a problem; also written by the server for requests Hono never sees. */
+export function problemBody(error: ProblemError, instance: string, requestId: string | undefined): string {
   const { status, title } = problemTypes[error.code];
-  const body = {
+  return JSON.stringify({
     type: `urn:invoice-pdp:problem:${error.code}`,
     title,
     status,
     detail: error.detail,
-    instance: c.req.path,
-    requestId: c.get('requestId'),
+    instance,
+    requestId,
     ...(error.errors !== undefined && { errors: error.errors }),
-  };
-  return new Response(JSON.stringify(body), {
-    status,
+  });
+}
+
+/** An RFC 9457 application/problem+json response carrying the request id. */
+export function problem(c: Context<AppEnv>, error: ProblemError): Response {
+  return new Response(problemBody(error, c.req.path, c.get('requestId')), {
+    status: problemTypes[error.code].status,
     headers: {
       'content-type': 'application/problem+json',
       'x-request-id': c.get('requestId') ?? '',

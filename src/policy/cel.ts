@@ -1,4 +1,5 @@
 import { Environment } from '@marcbachmann/cel-js';
+import { conditionCost, maxConditionSteps } from './cel-cost.js';
 
 /** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
 export type CompiledCondition = (vars: ConditionVariables) => unknown;
@@ -88,6 +89,12 @@ export function compileCondition(source: string): CompiledCondition {
   const banned = [...calledFunctions(parsed.ast, new Set())].filter((name) => !allowedFunctions.has(name));
   if (banned.length > 0) {
     throw new ConditionCompileError(`function not allowed: ${banned.join(', ')}`);
+  }
+  const cost = conditionCost(parsed.ast);
+  if (cost > maxConditionSteps) {
+    throw new ConditionCompileError(
+      `too costly: up to ${cost} evaluation steps on request data within the limits (at most ${maxConditionSteps}); avoid nesting comprehensions over request lists`,
+    );
   }
   const checked = checkEnv.check(source);
   if (!checked.valid) {

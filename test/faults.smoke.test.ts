@@ -1,0 +1,24 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..');
+
+describe('the fault harness (npm run faults), smoke run', () => {
+  it('runs the baseline and the SIGTERM scenarios end to end, records nothing, and passes', () => {
+    const run = spawnSync(process.execPath, ['--import', './bench/ts-register.mjs', 'bench/faults/run.ts', '--quick', 'steady-load', 'sigterm-drain'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stderr).toContain('2 scenario(s) passed, 0 failed');
+    expect(run.stderr).not.toContain('✗');
+    expect(run.status).toBe(0);
+  }, 60_000);
+
+  it('refuses an unknown scenario name', () => {
+    const run = spawnSync(process.execPath, ['--import', './bench/ts-register.mjs', 'bench/faults/run.ts', 'no-such-scenario'], { cwd: root, encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('unknown scenario(s): no-such-scenario');
+  });
+});

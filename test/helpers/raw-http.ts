@@ -1,0 +1,104 @@
+import { connect, type Socket } from 'node:net';
+
+/** A response read off a raw socket. */
+export interface RawResponse {
+  readonly status: number;
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+const interim = /^HTTP\/1\.1 1\d\d /;
+
+function parse(received: Buffer): RawResponse | undefined {
+  let buffer = received;
+  let end = buffer.indexOf('\r\n\r\n');
+  // Skip interim answers (100 Continue): the response is the first final one.
+  while (end >= 0 && interim.test(buffer.subarray(0, 13).toString('latin1'))) {
+    buffer = buffer.subarray(end + 4);
+    end = buffer.indexOf('\r\n\r\n');
+  }
+  if (end < 0) return undefined;
+  const [statusLine = '', ...lines] = buffer.subarray(0, end).toString('latin1').split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  const length = Number(headers['content-length'] ?? NaN);
+  const body = buffer.subarray(end + 4);
+  if (Number.isFinite(length) && body.length < length) return undefined;
+  return { status: Number(statusLine.split(' ')[1]), headers, body: body.toString('utf8') };
+}
+
+/**
+ * Reads one response from `socket`: resolves once it is complete (by Content-Length),
+ * rejects if the socket closes first or errors.
+ */
+export function readResponse(socket: Socket): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    let received = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const response = parse(received);
+      if (response !== undefined) {
+        socket.off('data', onData);
+        resolve(response);
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+    socket.once('close', () => reject(new Error(received.length === 0 ? 'connection closed without a response' : 'connection closed mid-response')));
+  });
+}
+
+/** Connects to 127.0.0.1:port; rejects with the socket error (e.g. ECONNREFUSED). */
+export function connectTo(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** A POST in flight whose body is held back: the rest goes on `finish()`. */
+export interface HeldRequest {
+  readonly socket: Socket;
+  readonly response: Promise<RawResponse>;
+  finish(): void;
+}
+
+/**
+ * Starts a POST of `body` to `path` and sends all but its last `holdBack` bytes. It asks
+ * for `100 Continue` and resolves only once that came back, so the request is in flight
+ * in the server's eyes (its headers read), whatever the load on the machine.
+ */
+export async function holdRequest(port: number, path: string, body: string, holdBack = 1): Promise<HeldRequest> {
+  const socket = await connectTo(port);
+  const bytes = Buffer.from(body);
+  const cut = Math.max(0, bytes.length - holdBack);
+  const response = readResponse(socket);
+  response.catch(() => undefined);
+  const proceed = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      if (!chunk.toString('latin1').startsWith('HTTP/1.1 100 ')) return;
+      socket.off('data', onData);
+      resolve();
+    };
+    socket.on('data', onData);
+    response.then(() => reject(new Error('answered before 100 Continue')), reject);
+  });
+  socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${bytes.length}\r\nexpect: 100-continue\r\n\r\n`);
+  await proceed;
+  socket.write(bytes.subarray(0, cut));
+  return {
+    socket,
+    response,
+    finish: () => {
+      if (socket.writable) socket.write(bytes.subarray(cut));
+    },
+  };
+}

@@ -1,0 +1,166 @@
+import { once } from 'node:events';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findLimitViolation, jsonLimits } from '../src/json-limits.js';
+import type { ProblemCode } from '../src/http/problem.js';
+import { compileCondition } from '../src/policy/cel.js';
+import { PolicyLoadError } from '../src/policy/errors.js';
+import { loadPolicyDir } from '../src/policy/load.js';
+import { RemoteKeySet } from '../src/token/jwks.js';
+import { createJwtVerifier } from '../src/token/verify.js';
+import { expectWellFormed, readAnswer } from './helpers/answers.js';
+import { buildTestApp, postJson } from './helpers/app.js';
+import { nestedText } from './oracle/arbitraries.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+const subject = { id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
+const read = { subject, action: 'read', resource: { type: 'invoice', properties: { region: 'EU' } } };
+
+async function problemOf(res: Response) {
+  const answer = await readAnswer(res);
+  expectWellFormed(answer);
+  return answer;
+}
+
+describe('request limits, each a clear 4xx problem', () => {
+  let app: App;
+  const rejected: ProblemCode[] = [];
+  beforeAll(async () => {
+    ({ app } = await buildTestApp({ app: { maxBodyBytes: 64 * 1024, onProblem: (code) => rejected.push(code) } }));
+  });
+
+  it(`accepts nesting of exactly ${jsonLimits.maxDepth} levels and rejects one more, naming the path`, async () => {
+    // The root object and `context` are two levels.
+    const body = (depth: number) => JSON.stringify({ ...read, context: { deep: '@' } }).replace('"@"', nestedText(depth - 2, 'object'));
+    expect((await postJson(app, '/decide', body(jsonLimits.maxDepth))).status).toBe(200);
+    const answer = await problemOf(await postJson(app, '/decide', body(jsonLimits.maxDepth + 1)));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: `$.context.deep${'.a'.repeat(jsonLimits.maxDepth - 2)}`, message: `nested deeper than ${jsonLimits.maxDepth} levels` }] });
+  });
+
+  it('turns away a body of nothing but opening brackets at the limit, before parsing it', async () => {
+    const answer = await problemOf(await postJson(app, '/decide', '['.repeat(60_000)));
+    expect(answer.status).toBe(400);
+    expect(answer.body['type']).toBe('urn:invoice-pdp:problem:limit_exceeded');
+  });
+
+  it('walks values of any depth without recursion', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    expect(findLimitViolation(deep)?.message).toBe(`nested deeper than ${jsonLimits.maxDepth} levels`);
+  });
+
+  it(`rejects strings and keys over ${jsonLimits.maxString} characters`, async () => {
+    const long = 'x'.repeat(jsonLimits.maxString + 1);
+    for (const [context, path] of [[{ note: long }, '$.context.note'], [{ [long]: 1 }, '$.context']] as const) {
+      const answer = await problemOf(await postJson(app, '/decide', { ...read, context }));
+      expect(answer.status).toBe(400);
+      expect(answer.body['errors']).toEqual([expect.objectContaining({ path })]);
+    }
+    expect((await postJson(app, '/decide', { ...read, context: { note: long.slice(1) } })).status).toBe(200);
+  });
+
+  it('answers 413 over the body limit, with or without a Content-Length', async () => {
+    const big = JSON.stringify({ ...read, context: { pad: 'x'.repeat(10_000) }, more: Array.from({ length: 10 }, () => 'y'.repeat(10_000)) });
+    expect((await problemOf(await postJson(app, '/decide', big))).status).toBe(413);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 10; i++) controller.enqueue(new TextEncoder().encode(' '.repeat(10_000)));
+        controller.close();
+      },
+    });
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half' } as RequestInit;
+    expect((await problemOf(await app.request('/decide', init))).status).toBe(413);
+  });
+
+  it('reports every rejection through the onProblem hook, by code', () => {
+    expect(rejected).toEqual(expect.arrayContaining(['limit_exceeded', 'payload_too_large']));
+  });
+});
+
+describe('condition cost: no condition can run away on request data', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pdp-cost-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function policyDir(name: string, condition: string): Promise<string> {
+    const path = join(dir, name);
+    await mkdir(path);
+    const policy = { id: 'ledger', resource: 'ledger', rules: [{ id: 'lines', effect: 'permit', actions: ['read'], condition }] };
+    await writeFile(join(path, 'ledger.json'), JSON.stringify(policy));
+    return path;
+  }
+
+  it('refuses to load comprehensions nested over request lists, saying why', async () => {
+    for (const condition of [
+      'resource.properties.lines.exists(a, resource.properties.lines.exists(b, a == b))',
+      'resource.properties.lines.all(x, resource.properties.lines.all(y, resource.properties.lines.all(z, true)))',
+      'resource.properties.lines.map(l, l.tags).exists(t, t.exists(u, u == "x"))',
+      'resource.properties.text.split("").exists(a, resource.properties.text.split("").exists(b, a == b))',
+    ]) {
+      expect(() => compileCondition(condition), condition).toThrow(/too costly/);
+    }
+    const load = loadPolicyDir(await policyDir('nested', 'resource.properties.lines.exists(a, resource.properties.lines.exists(b, a == b))'));
+    await expect(load).rejects.toBeInstanceOf(PolicyLoadError);
+    await expect(load).rejects.toThrow(/ledger\.json \$\.rules\[0\]\.condition \(rule lines\): too costly: up to \d+ evaluation steps/);
+  });
+
+  it('loads one comprehension, and a scan inside one, and evaluates them on the largest lists accepted', async () => {
+    for (const condition of ['subject.roles.exists(r, r in resource.properties.approvers)', '[1.0, 2.0].exists(x, resource.properties.lines.exists(l, l.amount == x))']) {
+      expect(() => compileCondition(condition), condition).not.toThrow();
+    }
+    const { app } = await buildTestApp({ policyDir: await policyDir('single', 'resource.properties.lines.all(l, l.amount <= 1000.0 && l.currency == "EUR")') });
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => ({ amount: i % 1000, currency: 'EUR' }));
+    const ask = (n: number) => postJson(app, '/decide', { subject, action: 'read', resource: { type: 'ledger', properties: { lines: lines(n) } } });
+    const started = performance.now();
+    const answer = await readAnswer(await ask(jsonLimits.maxCollection));
+    expect(answer.body['decision']).toBe('permit');
+    // Generous: a runaway condition takes seconds to hours; a bounded one, milliseconds.
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect((await ask(jsonLimits.maxCollection + 1)).status).toBe(400);
+  });
+});
+
+describe('request timeout', () => {
+  let stalled: Server;
+  let url: string;
+  beforeAll(async () => {
+    // A key server that accepts the connection and never answers.
+    stalled = createServer(() => undefined);
+    stalled.listen(0, '127.0.0.1');
+    await once(stalled, 'listening');
+    url = `http://127.0.0.1:${(stalled.address() as AddressInfo).port}/jwks.json`;
+  });
+  afterAll(async () => {
+    stalled.closeAllConnections();
+    await new Promise((resolve) => stalled.close(resolve));
+  });
+
+  it('answers 503 timeout with Retry-After when a dependency stalls, and never a decision', async () => {
+    const keySet = new RemoteKeySet({ url, timeoutMs: 10_000, refreshMs: 0 });
+    const tokens = createJwtVerifier({ keys: keySet.getKey, issuer: 'https://idp.test', audience: ['api'], algorithms: ['ES256'] });
+    const { app } = await buildTestApp({ tokens, app: { requestTimeoutMs: 200 } });
+    const token = 'eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSJ9.c2ln';
+    const started = performance.now();
+    const res = await postJson(app, '/decide', { ...read, subject: undefined, token });
+    const answer = await readAnswer(res);
+    expect(answer.status).toBe(503);
+    expect(answer.contentType).toBe('application/problem+json');
+    expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:timeout', status: 503, requestId: answer.requestId });
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(performance.now() - started).toBeLessThan(1_500);
+  });
+
+  it('refuses a timeout that is not a positive number when the app is built', async () => {
+    await expect(buildTestApp({ app: { requestTimeoutMs: 0 } })).rejects.toThrow(RangeError);
+  });
+});

@@ -1,0 +1,170 @@
+import fc from 'fast-check';
+import { jsonLimits } from '../../src/json-limits.js';
+
+/**
+ * Generators shared by the property tests and the fault harness: decision requests around
+ * the default invoice policy (mostly well formed, with odd values mixed in where a real
+ * caller gets them wrong), and hostile JSON (unicode, prototype keys, edge numbers).
+ */
+
+export const subjectIds = ['alice', 'bob', 'carol'] as const;
+const roleNames = ['accountant', 'finance_manager', 'sales_rep', 'auditor', 'Accountant'];
+const scopeNames = ['invoice.read', 'invoice.write', 'invoice.admin', 'invoice', 'invoice.read.all'];
+const regions = fc.constantFrom('EU', 'US');
+const departments = fc.constantFrom('finance', 'sales');
+
+/** Numbers at the edges of what JSON and doubles can say. */
+export const edgeNumbers = fc.constantFrom(0, -0, 1, 0.1, 1e-7, 5e-324, 1e308, -1e308, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, -(2 ** 63));
+
+/** Number-like strings a caller might send where a number belongs. */
+export const numberLikeStrings = fc.constantFrom('NaN', 'Infinity', '-Infinity', '1e400', '-0', '100000', '20', '0x10', '1_000', ' 5 ');
+
+/** A value of the wrong type for whatever attribute it lands in. */
+export const oddValue: fc.Arbitrary<unknown> = fc.oneof(
+  fc.constant(null),
+  fc.boolean(),
+  fc.integer(),
+  fc.double(),
+  edgeNumbers,
+  numberLikeStrings,
+  fc.string({ maxLength: 6 }),
+  fc.constant([]),
+  fc.array(fc.constantFrom('EU', 'accountant', 'invoice.read'), { maxLength: 3 }),
+  fc.constant({}),
+  fc.constant({ EU: true }),
+);
+
+function mostly<T>(arbitrary: fc.Arbitrary<T>): fc.Arbitrary<unknown> {
+  return fc.oneof({ weight: 5, arbitrary }, { weight: 1, arbitrary: oddValue });
+}
+
+const amounts = fc.oneof(fc.integer({ min: 0, max: 200_000 }), edgeNumbers, numberLikeStrings);
+
+function claimList(names: readonly string[]): fc.Arbitrary<unknown> {
+  const some = fc.subarray([...names]);
+  return fc.oneof({ weight: 3, arbitrary: some }, { weight: 2, arbitrary: some.map((list) => list.join(' ')) }, { weight: 1, arbitrary: oddValue });
+}
+
+/** Subject claims as a gateway or identity provider states them. */
+export const invoiceClaims = fc.record(
+  {
+    roles: claimList(roleNames),
+    role: fc.constantFrom(...roleNames),
+    scope: claimList(scopeNames),
+    scp: claimList(scopeNames),
+    region: mostly(regions),
+    department: mostly(departments),
+    approval_limit: mostly(amounts),
+  },
+  { requiredKeys: [] },
+);
+
+/** Invoice attributes as the calling API states them. */
+export const invoiceProperties = fc.record(
+  {
+    invoice_type: mostly(fc.constantFrom('purchase', 'sales', 'credit_note', 'expense')),
+    region: mostly(regions),
+    department: mostly(departments),
+    amount: mostly(amounts),
+    owner: mostly(fc.constantFrom(...subjectIds)),
+    status: mostly(fc.constantFrom('draft', 'submitted', 'approved', 'paid')),
+  },
+  { requiredKeys: [] },
+);
+
+export const invoiceActions = fc.constantFrom('read', 'create', 'update', 'approve', 'delete', 'pay', '*', 'READ', 'approve ');
+
+const decisionContext = fc.record({ mfa: fc.oneof(fc.constant(true), fc.constant(false), oddValue) }, { requiredKeys: [] });
+
+/** A POST /decide body in `subject` mode around the invoice policy. */
+export const invoiceDecideBody = fc.record(
+  {
+    subject: fc.record({ id: fc.constantFrom(...subjectIds), properties: invoiceClaims }),
+    action: invoiceActions,
+    resource: fc.record({
+      type: fc.oneof({ weight: 9, arbitrary: fc.constant('invoice') }, { weight: 1, arbitrary: fc.constantFrom('Invoice', 'receipt', 'invoice ') }),
+      id: fc.constantFrom('inv-1', 'inv-2'),
+      properties: invoiceProperties,
+    }),
+    context: decisionContext,
+  },
+  { requiredKeys: ['subject', 'action', 'resource'] },
+);
+
+/** Keys that have hurt JavaScript services: prototype members, and names the service itself uses. */
+export const trapKeys = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'mfa', 'roles', 'scope', 'decision');
+
+const anyKey = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 4 }), trapKeys);
+
+const leaf = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 12 }),
+  fc.string({ unit: 'binary', maxLength: 12 }),
+  edgeNumbers,
+  numberLikeStrings,
+  fc.double(),
+  fc.integer(),
+  fc.boolean(),
+  fc.constant(null),
+);
+
+/** Any JSON value, with unicode (including lone surrogates), prototype keys and edge numbers. */
+export const hostileJson: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown; array: unknown[]; object: Record<string, unknown> }>((tie) => ({
+  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object')),
+  array: fc.array(tie('value'), { maxLength: 5 }),
+  object: fc.dictionary(anyKey, tie('value'), { maxKeys: 5 }),
+})).value;
+
+/** A valid-shaped body with one value replaced by a hostile one at a random place. */
+export const mangledDecideBody: fc.Arbitrary<unknown> = fc
+  .tuple(invoiceDecideBody, fc.nat(), hostileJson)
+  .map(([body, pick, replacement]) => {
+    const copy = JSON.parse(JSON.stringify(body)) as Record<string, unknown>;
+    const holders: Record<string, unknown>[] = [];
+    const visit = (value: unknown) => {
+      if (typeof value !== 'object' || value === null) return;
+      holders.push(value as Record<string, unknown>);
+      for (const child of Object.values(value)) visit(child);
+    };
+    visit(copy);
+    const holder = holders[pick % holders.length] ?? copy;
+    const keys = Object.keys(holder);
+    const key = keys.length === 0 ? 'extra' : keys[pick % keys.length] ?? 'extra';
+    holder[key] = replacement;
+    return copy;
+  });
+
+/** Number lexemes JSON.stringify never writes (overflow, negative zero, huge integers). */
+export const rawNumberLexemes = fc.constantFrom('1e400', '-1e400', '-0', '-0.0', '0e0', '1E+308', '4.9e-325', '123456789012345678901234567890', '0.0000000000000000000000001', '1.7976931348623157e309');
+
+/** A /decide body as text with raw number lexemes in the numeric attributes. */
+export const rawNumberDecideText: fc.Arbitrary<string> = fc
+  .tuple(invoiceDecideBody, rawNumberLexemes, rawNumberLexemes)
+  .map(([body, amount, limit]) => {
+    const text = JSON.stringify({
+      ...body,
+      subject: { ...body.subject, properties: { ...body.subject.properties, approval_limit: '@limit@' } },
+      resource: { ...body.resource, properties: { ...body.resource.properties, amount: '@amount@' } },
+    });
+    return text.replace('"@limit@"', limit).replace('"@amount@"', amount);
+  });
+
+/** Containers nested `depth` deep as JSON text, e.g. `{"a":[{"a":[1]}]}`. */
+export function nestedText(depth: number, kind: 'array' | 'object' | 'mixed'): string {
+  let open = '';
+  let close = '';
+  for (let i = 0; i < depth; i++) {
+    const array = kind === 'array' || (kind === 'mixed' && i % 2 === 1);
+    open += array ? '[' : '{"a":';
+    close = (array ? ']' : '}') + close;
+  }
+  return `${open}1${close}`;
+}
+
+/** Depths either side of the limit, and far beyond it. */
+export const depthsAroundLimit = fc.oneof(
+  fc.integer({ min: 1, max: jsonLimits.maxDepth + 4 }),
+  fc.constantFrom(jsonLimits.maxDepth - 2, jsonLimits.maxDepth - 1, jsonLimits.maxDepth, 1_000, 100_000),
+);
+
+/** Collection sizes either side of the limit, and far beyond it. */
+export const sizesAroundLimit = fc.constantFrom(0, 1, jsonLimits.maxCollection - 1, jsonLimits.maxCollection, jsonLimits.maxCollection + 1, 10_000);

@@ -1,0 +1,124 @@
+/**
+ * The default invoice policy (policies/invoices.json) stated again, independently of the
+ * engine: plain TypeScript over the request as sent, with CEL's semantics spelled out where
+ * they matter (a missing attribute is an error; an error makes a permit rule not apply and
+ * a deny rule apply; `==` is deep equality and false across types). Tests and the fault
+ * harness compare every decision the service makes against it.
+ */
+
+/** One question in the terms of POST /decide, with the subject's claims already in hand. */
+export interface InvoiceQuestion {
+  readonly subjectId: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly action: string;
+  readonly resourceType: string;
+  readonly resource: Readonly<Record<string, unknown>>;
+  readonly context: Readonly<Record<string, unknown>>;
+}
+
+export type Expected = 'permit' | 'deny';
+
+const missing = Symbol('missing');
+type Attribute = unknown;
+
+function attribute(record: Readonly<Record<string, unknown>>, key: string): Attribute {
+  return Object.hasOwn(record, key) ? record[key] : missing;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** CEL equality on JSON values: deep, numeric for numbers, false across types. */
+export function celEquals(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => celEquals(item, b[i]));
+  }
+  if (isRecord(a) || isRecord(b)) {
+    if (!isRecord(a) || !isRecord(b)) return false;
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && celEquals(a[k], b[k]));
+  }
+  return a === b;
+}
+
+/** `x == y` on two attributes: true only when both are present and equal (missing is an error, not false). */
+function sameAttribute(a: Attribute, b: Attribute): boolean {
+  return a !== missing && b !== missing && celEquals(a, b);
+}
+
+function words(value: unknown): string[] | undefined {
+  if (typeof value === 'string') return value.split(/\s+/).filter((s) => s.length > 0);
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
+  return undefined;
+}
+
+/** Roles and scopes as the service reads them from claims: the union of `roles`/`role` and of `scope`/`scp`. */
+export function rolesAndScopes(claims: Readonly<Record<string, unknown>>): { roles: string[]; scopes: string[] } {
+  const union = (...names: string[]) => names.flatMap((name) => words(claims[name]) ?? []);
+  return { roles: union('roles', 'role'), scopes: union('scope', 'scp') };
+}
+
+/** The decision the default invoice policy gives. */
+export function expectedDecision(q: InvoiceQuestion): Expected {
+  if (q.resourceType !== 'invoice') return 'deny';
+  const { roles, scopes } = rolesAndScopes(q.claims);
+  const r = (key: string) => attribute(q.resource, key);
+  const s = (key: string) => attribute(q.claims, key);
+  const anyRole = (...wanted: string[]) => wanted.some((role) => roles.includes(role));
+  const is = (action: string) => q.action === action;
+
+  // Deny rules: an attribute they need that is missing makes them apply (fail closed).
+  if (is('approve')) {
+    const owner = r('owner');
+    if (typeof owner !== 'string' || owner === q.subjectId) return 'deny';
+    if (attribute(q.context, 'mfa') !== true) return 'deny';
+  }
+  if (is('update') || is('delete')) {
+    const status = r('status');
+    if (status === missing || status === 'paid') return 'deny';
+  }
+
+  const sameRegion = sameAttribute(r('region'), s('region'));
+  const sameDepartment = sameAttribute(r('department'), s('department'));
+  const type = r('invoice_type');
+  const status = r('status');
+  const permits = [
+    scopes.includes('invoice.admin'),
+    is('read') && anyRole('accountant', 'finance_manager') && scopes.includes('invoice.read') && sameRegion,
+    (is('create') || is('update')) && anyRole('accountant', 'finance_manager') && scopes.includes('invoice.write') &&
+      (type === 'purchase' || type === 'credit_note') && sameRegion && (is('create') || status === 'draft' || status === 'submitted'),
+    is('approve') && anyRole('finance_manager') && scopes.includes('invoice.write') && sameRegion && status === 'submitted' &&
+      typeof r('amount') === 'number' && typeof s('approval_limit') === 'number' && (r('amount') as number) <= (s('approval_limit') as number),
+    is('read') && anyRole('sales_rep') && scopes.includes('invoice.read') && type === 'sales' && sameDepartment,
+    // P6: create in their own department; update the drafts they own, in any department.
+    (is('create') || is('update')) && anyRole('sales_rep') && scopes.includes('invoice.write') && type === 'sales' &&
+      (is('create') ? sameDepartment : r('owner') === q.subjectId && status === 'draft'),
+  ];
+  return permits.some(Boolean) ? 'permit' : 'deny';
+}
+
+const emptyRecord: Readonly<Record<string, unknown>> = Object.freeze({});
+
+function recordOr(value: unknown): Readonly<Record<string, unknown>> {
+  return isRecord(value) ? value : emptyRecord;
+}
+
+/**
+ * The question a POST /decide body asks when it states the subject (`subject` mode), or
+ * undefined when the body is not of that shape.
+ */
+export function questionFromBody(body: unknown): InvoiceQuestion | undefined {
+  if (!isRecord(body) || !isRecord(body['subject']) || !isRecord(body['resource'])) return undefined;
+  const subject = body['subject'];
+  const resource = body['resource'];
+  if (typeof subject['id'] !== 'string' || typeof body['action'] !== 'string' || typeof resource['type'] !== 'string') return undefined;
+  return {
+    subjectId: subject['id'],
+    claims: recordOr(subject['properties']),
+    action: body['action'],
+    resourceType: resource['type'],
+    resource: recordOr(resource['properties']),
+    context: recordOr(body['context']),
+  };
+}

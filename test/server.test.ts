@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import type { ProblemCode } from '../src/http/problem.js';
+import { startServer, type RunningServer } from '../src/http/server.js';
+import { buildTestApp } from './helpers/app.js';
+import { connectTo, readResponse } from './helpers/raw-http.js';
+
+const decideBody = JSON.stringify({
+  subject: { id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+  action: 'read',
+  resource: { type: 'invoice', properties: { region: 'EU' } },
+});
+
+describe('the HTTP server (a real listening socket)', () => {
+  let running: RunningServer;
+  const rejected: ProblemCode[] = [];
+  beforeAll(async () => {
+    const { app } = await buildTestApp();
+    running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1', maxHeaderBytes: 4096, onProblem: (code) => rejected.push(code) });
+  });
+  afterAll(async () => {
+    await running.shutdown(1_000);
+  });
+
+  const url = (path: string) => `http://127.0.0.1:${running.port}${path}`;
+
+  it('serves decisions', async () => {
+    const res = await fetch(url('/decide'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: decideBody });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ decision: 'permit' });
+  });
+
+  it('answers headers over the limit with 431 problem+json and closes the connection', async () => {
+    const res = await fetch(url('/healthz'), { headers: { 'x-padding': 'p'.repeat(5_000) } });
+    expect(res.status).toBe(431);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(res.headers.get('connection')).toBe('close');
+    expect(await res.json()).toMatchObject({ type: 'urn:invoice-pdp:problem:headers_too_large', status: 431, requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect((await fetch(url('/healthz'), { headers: { 'x-padding': 'p'.repeat(3_000) } })).status).toBe(200);
+  });
+
+  it('keeps idle connections for 65 s and says so, so that pooling clients close theirs first', async () => {
+    const socket = await connectTo(running.port);
+    const response = readResponse(socket);
+    socket.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+    expect((await response).headers['keep-alive']).toBe('timeout=65');
+    socket.destroy();
+  });
+
+  it('answers a request that is not HTTP with 400 problem+json', async () => {
+    const socket = await connectTo(running.port);
+    const response = readResponse(socket);
+    socket.write('HELLO THERE\r\n\r\n');
+    const answer = await response;
+    expect(answer.status).toBe(400);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400 });
+    socket.destroy();
+  });
+
+  it('reports what it rejects itself through onProblem', () => {
+    expect(rejected).toEqual(['headers_too_large', 'invalid_request']);
+  });
+});
+
+describe('slow clients', () => {
+  it('answers 408 problem+json to a client that does not finish its headers in time', async () => {
+    const { app } = await buildTestApp();
+    const running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1', headersTimeoutMs: 300, requestTimeoutMs: 300 });
+    try {
+      const socket = await connectTo(running.port);
+      const response = readResponse(socket);
+      socket.write('POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\n');
+      const started = performance.now();
+      const answer = await response;
+      expect(answer.status).toBe(408);
+      expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:client_timeout', status: 408 });
+      expect(performance.now() - started).toBeLessThan(2_000);
+      socket.destroy();
+    } finally {
+      await running.shutdown(100);
+    }
+  });
+});
+
+describe('configuration of the reliability limits', () => {
+  it('has bounded defaults and refuses nonsense', () => {
+    expect(loadConfig({})).toMatchObject({ REQUEST_TIMEOUT_MS: 5_000, SHUTDOWN_TIMEOUT_MS: 10_000, MAX_HEADER_BYTES: 16_384, KEEP_ALIVE_TIMEOUT_MS: 65_000 });
+    expect(() => loadConfig({ REQUEST_TIMEOUT_MS: '0', SHUTDOWN_TIMEOUT_MS: '-1', MAX_HEADER_BYTES: 'lots', KEEP_ALIVE_TIMEOUT_MS: '10' })).toThrow(
+      /REQUEST_TIMEOUT_MS[\s\S]*SHUTDOWN_TIMEOUT_MS[\s\S]*MAX_HEADER_BYTES[\s\S]*KEEP_ALIVE_TIMEOUT_MS/,
+    );
+  });
+});

@@ -1,0 +1,140 @@
+import { once } from 'node:events';
+import { Agent, request } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../src/http/server.js';
+import { buildTestApp } from './helpers/app.js';
+import { connectTo, holdRequest } from './helpers/raw-http.js';
+import { spawnServer, type ServerProcess } from './helpers/spawn-server.js';
+
+const decideBody = JSON.stringify({
+  subject: { id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+  action: 'read',
+  resource: { type: 'invoice', properties: { region: 'EU' } },
+});
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One request over a keep-alive agent; resolves when its answer is read, leaving the socket idle in the pool. */
+function keepAliveGet(agent: Agent, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/healthz', agent }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+describe('graceful shutdown of the server', () => {
+  let running: RunningServer | undefined;
+  afterEach(async () => {
+    await running?.shutdown(100);
+    running = undefined;
+  });
+
+  async function start(): Promise<RunningServer> {
+    const { app } = await buildTestApp();
+    running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1' });
+    return running;
+  }
+
+  it('stops accepting, answers the request in flight, closes idle keep-alive connections, and reports drained', async () => {
+    const server = await start();
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    expect(await keepAliveGet(agent, server.port)).toBe(200);
+    const [idle] = Object.values(agent.freeSockets).flat();
+    expect(idle).toBeDefined();
+    const idleClosed = idle === undefined ? Promise.resolve() : once(idle, 'close');
+
+    const inFlight = await holdRequest(server.port, '/decide', decideBody);
+    await pause(50);
+    const started = performance.now();
+    const stopping = server.shutdown(5_000);
+
+    await expect(connectTo(server.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await idleClosed;
+    inFlight.finish();
+    const answer = await inFlight.response;
+    expect(answer.status).toBe(200);
+    expect(answer.headers['connection']).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({ decision: 'permit' });
+    expect(await stopping).toBe('drained');
+    expect(performance.now() - started).toBeLessThan(1_000);
+    agent.destroy();
+  });
+
+  it('cuts a request still unfinished at the deadline and reports forced', async () => {
+    const server = await start();
+    const stuck = await holdRequest(server.port, '/decide', decideBody);
+    await pause(50);
+    const started = performance.now();
+    const closed = once(stuck.socket, 'close');
+    expect(await server.shutdown(300)).toBe('forced');
+    const took = performance.now() - started;
+    expect(took).toBeGreaterThanOrEqual(290);
+    expect(took).toBeLessThan(1_000);
+    await closed;
+    await expect(stuck.response).rejects.toThrow(/closed/);
+  });
+
+  it('returns the same outcome to every caller', async () => {
+    const server = await start();
+    const [first, second] = await Promise.all([server.shutdown(500), server.shutdown(10)]);
+    expect(first).toBe('drained');
+    expect(second).toBe('drained');
+  });
+});
+
+describe('SIGTERM to the service process', () => {
+  let proc: ServerProcess | undefined;
+  afterEach(() => {
+    if (proc?.child.exitCode === null) proc.child.kill('SIGKILL');
+    proc = undefined;
+  });
+
+  it('answers the request in flight, then exits 0 well within SHUTDOWN_TIMEOUT_MS', async () => {
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '5000' });
+    const port = await proc.listening;
+    const inFlight = await holdRequest(port, '/decide', decideBody);
+    await pause(50);
+    const signalled = performance.now();
+    proc.child.kill('SIGTERM');
+    await pause(100);
+    inFlight.finish();
+    const answer = await inFlight.response;
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ decision: 'permit' });
+    const exit = await proc.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.at - signalled).toBeLessThan(2_000);
+    expect(proc.output()).toContain('shut down: every request answered');
+  });
+
+  it('exits at once on a second signal', async () => {
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '10000' });
+    const port = await proc.listening;
+    await holdRequest(port, '/decide', decideBody);
+    proc.child.kill('SIGTERM');
+    await pause(200);
+    const signalled = performance.now();
+    proc.child.kill('SIGINT');
+    const exit = await proc.exited;
+    expect(exit.signal).toBe('SIGINT');
+    expect(exit.at - signalled).toBeLessThan(1_000);
+  });
+
+  it('exits 1 at the deadline when a request never finishes', async () => {
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '300' });
+    const port = await proc.listening;
+    await holdRequest(port, '/decide', decideBody);
+    await pause(50);
+    const signalled = performance.now();
+    proc.child.kill('SIGTERM');
+    const exit = await proc.exited;
+    expect(exit.code).toBe(1);
+    expect(exit.at - signalled).toBeGreaterThanOrEqual(290);
+    expect(exit.at - signalled).toBeLessThan(1_300);
+    expect(proc.output()).toContain('connections still open at the deadline were cut');
+  });
+});
