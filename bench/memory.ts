@@ -23,7 +23,7 @@ export interface MemoryResult {
 
 const mean = (values: readonly number[]) => Math.round((values.reduce((a, b) => a + b, 0) / Math.max(1, values.length)) * 10) / 10;
 
-/** Loads `/decide` (pre-verified subjects, memory cache) for `seconds`, sampling RSS every 5 s. */
+/** Loads `/decide` (pre-verified subjects, default configuration) for `seconds`, sampling RSS every 5 s. */
 export async function runMemory(tool: LoadTool, seconds: number, connections: number, log: (line: string) => void): Promise<MemoryResult> {
   const pdp = await startPdp({});
   try {

@@ -1,19 +1,86 @@
+const arrayIndex = /^(?:0|[1-9]\d{0,9})$/;
+const cannot = Symbol('cannot');
+
+/** True for keys JavaScript enumerates before all others (array indices); a digit first is rare. */
+function isArrayIndex(key: string): boolean {
+  const first = key.charCodeAt(0);
+  return first >= 48 && first <= 57 && arrayIndex.test(key);
+}
+
 /**
- * Serialises a JSON value with object keys sorted at every depth, so equal values hash
- * equally whatever order their keys arrived in. `undefined` members are dropped, as JSON does.
+ * A copy of `value` whose JSON.stringify is its canonical form: plain objects rebuilt with
+ * their keys in sorted order, anything already in order kept as is. `cannot` when
+ * JSON.stringify would not follow that order (an object with array-index keys, which
+ * JavaScript always enumerates first, in numeric order), a copy could not hold a key
+ * (`__proto__`), or the value is not JSON data.
  */
-export function canonicalJson(value: unknown): string {
+function sortedCopy(value: unknown): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value !== 'object') return cannot;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      // A hole is written as nothing by the member-by-member walk.
+      if (item === undefined && !(i in value)) return cannot;
+      const next = item === undefined ? null : sortedCopy(item);
+      if (next === cannot) return cannot;
+      if (next !== item) (copy ??= value.slice())[i] = next;
+    }
+    return copy ?? value;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return cannot;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  let inOrder = true;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    // `__proto__` would set the copy's prototype rather than become its member.
+    if (isArrayIndex(key) || key === '__proto__') return cannot;
+    if (i > 0 && (keys[i - 1] as string) > key) inOrder = false;
+  }
+  if (!inOrder) keys.sort();
+  let copy: Record<string, unknown> | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    const member = record[key];
+    const next = member === undefined ? member : sortedCopy(member);
+    if (next === cannot) return cannot;
+    if (copy === undefined && (!inOrder || next !== member || member === undefined)) {
+      copy = {};
+      for (let j = 0; j < i; j++) copy[keys[j] as string] = record[keys[j] as string];
+    }
+    if (copy !== undefined && next !== undefined) copy[key] = next;
+  }
+  return copy ?? record;
+}
+
+function canonicalWalk(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     return JSON.stringify(value) ?? 'null';
   }
   if (Array.isArray(value)) {
-    return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`;
+    return `[${value.map((item) => (item === undefined ? 'null' : canonicalWalk(item))).join(',')}]`;
   }
   const record = value as Record<string, unknown>;
   const members: string[] = [];
   for (const key of Object.keys(record).sort()) {
     const member = record[key];
-    if (member !== undefined) members.push(`${JSON.stringify(key)}:${canonicalJson(member)}`);
+    if (member !== undefined) members.push(`${JSON.stringify(key)}:${canonicalWalk(member)}`);
   }
   return `{${members.join(',')}}`;
+}
+
+/**
+ * Serialises a JSON value with object keys sorted at every depth, so equal values hash
+ * equally whatever order their keys arrived in. `undefined` members are dropped, as JSON does.
+ * JSON data is put in key order and handed to JSON.stringify in one go, several times faster
+ * than serialising member by member; the rare value that cannot be (array-index keys,
+ * non-JSON values) is walked member by member. Both give the same text.
+ */
+export function canonicalJson(value: unknown): string {
+  const sorted = sortedCopy(value);
+  if (sorted === cannot) return canonicalWalk(value);
+  return JSON.stringify(sorted) ?? 'null';
 }

@@ -69,7 +69,8 @@ const envSchema = z
     AUDIT_REDACT: list(defaultAuditRedact).pipe(
       z.array(z.string().regex(auditPath, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email')),
     ),
-    CACHE_MEMORY_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
+    // Off by default: on small policy sets a hit costs more than evaluating (README, Decision cache).
+    CACHE_MEMORY_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(0),
     CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
     CACHE_PREFIX: z.string().min(1).max(128).default('invoice-pdp:decision:'),
     REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').optional()),

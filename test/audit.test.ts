@@ -166,6 +166,20 @@ describe('audit failures never reach the decision', () => {
     expect(sink.lines).toHaveLength(1);
   });
 
+  it('writes the lines of one turn in one write, and each of them', async () => {
+    const writes: string[] = [];
+    const audit = new AuditLog({ sink: { write: (lines) => void writes.push(lines) } });
+    const { decisions } = await buildTestApp({ recorder: audit });
+    const ask = (id: string) =>
+      decisions.decide({ subject: { claims: accountant.properties, id }, action: { name: 'read', properties: {} }, resource: invoice, context: {} });
+    await Promise.all(['u-1', 'u-2', 'u-3'].map(ask));
+    await auditSettled();
+    expect(writes).toHaveLength(1);
+    const lines = (writes[0] ?? '').split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.map((l) => (JSON.parse(l) as { subject: { id: string } }).subject.id)).toEqual(['u-1', 'u-2', 'u-3']);
+  });
+
   it('answers as usual when the sink throws, and counts and reports the loss', async () => {
     const metrics = new PdpMetrics();
     const warnings: Record<string, unknown>[] = [];

@@ -12,10 +12,10 @@ function problems(env: Record<string, string>): string {
 }
 
 describe('cache configuration', () => {
-  it('defaults to a memory layer of 10,000 entries, a 30 s TTL and no Redis', () => {
+  it('defaults to no memory layer, a 30 s TTL and no Redis', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
-      CACHE_MEMORY_ENTRIES: 10_000,
+      CACHE_MEMORY_ENTRIES: 0,
       CACHE_TTL_SECONDS: 30,
       CACHE_PREFIX: 'invoice-pdp:decision:',
       REDIS_COMMAND_TIMEOUT_MS: 20,

@@ -86,7 +86,8 @@ type CacheMode = 'off' | 'memory' | 'redis' | 'default';
 
 function cacheEnv(mode: CacheMode, redis: BenchRedis | undefined): Record<string, string> {
   if (mode === 'off') return { CACHE_MEMORY_ENTRIES: '0' };
-  if (mode === 'redis' && redis !== undefined) return { REDIS_URL: redis.url };
+  if (mode === 'memory') return { CACHE_MEMORY_ENTRIES: '10000' };
+  if (mode === 'redis' && redis !== undefined) return { CACHE_MEMORY_ENTRIES: '10000', REDIS_URL: redis.url };
   return {};
 }
 
@@ -175,7 +176,7 @@ function batches(size: number): unknown[] {
 
 const authzenEvaluationScenario: Scenario = {
   id: 'authzen/evaluation',
-  label: 'AuthZEN POST /access/v1/evaluation, memory cache',
+  label: 'AuthZEN POST /access/v1/evaluation, default configuration',
   quick: true,
   async prepare() {
     const pdp = await startPdp({});
@@ -193,7 +194,7 @@ const authzenEvaluationScenario: Scenario = {
 
 const authzenBatchScenario: Scenario = {
   id: 'authzen/evaluations-10',
-  label: 'AuthZEN POST /access/v1/evaluations, 10 per batch, memory cache',
+  label: 'AuthZEN POST /access/v1/evaluations, 10 per batch, default configuration',
   quick: false,
   async prepare() {
     const pdp = await startPdp({});

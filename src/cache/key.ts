@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from '../canonical-json.js';
 import type { Query } from '../decision/types.js';
 
@@ -9,8 +9,6 @@ import type { Query } from '../decision/types.js';
  */
 export function decisionKey(prefix: string, policyVersion: string, query: Query): string {
   const { subject, action, resource, context } = query;
-  const digest = createHash('sha256')
-    .update(canonicalJson({ policyVersion, subject, action, resource, context }))
-    .digest('base64url');
-  return `${prefix}${digest}`;
+  // Members in sorted order already, so the canonical form need not copy this level.
+  return `${prefix}${hash('sha256', canonicalJson({ action, context, policyVersion, resource, subject }), 'base64url')}`;
 }

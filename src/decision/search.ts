@@ -92,10 +92,10 @@ export class SearchService {
     let lastHit: string | undefined;
     let lastSeen: string | undefined;
     let evaluated = 0;
-    for await (const candidate of this.#candidatesFor(query, page.after)) {
+    for await (const candidate of this.#candidatesFor(query, page.after, page.meta)) {
       if (evaluated === this.#maxCandidates) return { hits, after: lastSeen };
       evaluated += 1;
-      const outcome = await this.#decisions.decide({ ...candidate.request, meta: page.meta });
+      const outcome = await this.#decisions.decide(candidate.request);
       if (outcome.decision === 'permit') {
         if (hits.length === page.limit) return { hits, after: lastHit };
         hits.push(candidate.hit);
@@ -106,14 +106,14 @@ export class SearchService {
     return { hits, after: undefined };
   }
 
-  async *#candidatesFor(query: SearchQuery, after: string | undefined): AsyncIterable<Candidate> {
+  async *#candidatesFor(query: SearchQuery, after: string | undefined, meta: DecisionMeta | undefined): AsyncIterable<Candidate> {
     switch (query.kind) {
       case 'subject':
         for await (const ref of this.#candidates.entities(query.subjectType, after)) {
           yield {
             key: ref.id,
             hit: { type: ref.type, id: ref.id },
-            request: { subject: { claims: empty, type: ref.type, id: ref.id }, action: query.action, resource: query.resource, context: query.context },
+            request: { subject: { claims: empty, type: ref.type, id: ref.id }, action: query.action, resource: query.resource, context: query.context, meta },
           };
         }
         return;
@@ -122,7 +122,7 @@ export class SearchService {
           yield {
             key: ref.id,
             hit: { type: ref.type, id: ref.id },
-            request: { subject: query.subject, action: query.action, resource: { type: ref.type, id: ref.id, properties: empty }, context: query.context },
+            request: { subject: query.subject, action: query.action, resource: { type: ref.type, id: ref.id, properties: empty }, context: query.context, meta },
           };
         }
         return;
@@ -131,7 +131,7 @@ export class SearchService {
           yield {
             key: name,
             hit: { name },
-            request: { subject: query.subject, action: { name, properties: empty }, resource: query.resource, context: query.context },
+            request: { subject: query.subject, action: { name, properties: empty }, resource: query.resource, context: query.context, meta },
           };
         }
         return;

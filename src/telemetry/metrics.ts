@@ -1,6 +1,7 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { decisionEndpoints, type DecisionEndpoint, type DecisionSource } from '../decision/record.js';
 import type { Effect } from '../decision/types.js';
+import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './families.js';
 
 /**
  * Latency buckets, seconds. A decision takes microseconds (a cached answer) to a few
@@ -25,33 +26,31 @@ export class PdpMetrics {
   /** The registry to scrape; includes prom-client's default process metrics. */
   readonly registry = new Registry();
 
-  readonly #decisions = new Counter({
+  // Counted on every request: series are looked up once per label set and then only added
+  // to (families.ts), where prom-client's Counter and Histogram hash the labels on each call.
+  readonly #decisions = new CounterFamily({
     name: 'pdp_decisions_total',
     help: 'Decisions made, by answer, endpoint and where the answer came from.',
-    labelNames: ['decision', 'endpoint', 'source'] as const,
-    registers: [this.registry],
+    registry: this.registry,
   });
 
-  readonly #decisionDuration = new Histogram({
+  readonly #decisionDuration = new HistogramFamily({
     name: 'pdp_decision_duration_seconds',
     help: 'Time to decide (token check, cache, evaluation), seconds.',
-    labelNames: ['endpoint'] as const,
-    buckets: [...latencyBuckets],
-    registers: [this.registry],
+    buckets: latencyBuckets,
+    registry: this.registry,
   });
 
-  readonly #cacheRequests = new Counter({
+  readonly #cacheRequests = new CounterFamily({
     name: 'pdp_cache_requests_total',
     help: 'Decision cache lookups, by layer and result.',
-    labelNames: ['layer', 'result'] as const,
-    registers: [this.registry],
+    registry: this.registry,
   });
 
-  readonly #tokenVerifications = new Counter({
+  readonly #tokenVerifications = new CounterFamily({
     name: 'pdp_token_verifications_total',
     help: 'Token checks, by kind (jwt, introspection) and result.',
-    labelNames: ['kind', 'result'] as const,
-    registers: [this.registry],
+    registry: this.registry,
   });
 
   readonly #policyReloads = new Counter({
@@ -88,48 +87,61 @@ export class PdpMetrics {
     registers: [this.registry],
   });
 
-  readonly #httpRequests = new Counter({
+  readonly #httpRequests = new CounterFamily({
     name: 'http_requests_total',
     help: 'HTTP requests, by method, route template and status.',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [this.registry],
+    registry: this.registry,
   });
 
-  readonly #httpDuration = new Histogram({
+  readonly #httpDuration = new HistogramFamily({
     name: 'http_request_duration_seconds',
     help: 'HTTP request handling time, by method and route template, seconds.',
-    labelNames: ['method', 'route'] as const,
-    buckets: [...latencyBuckets],
-    registers: [this.registry],
+    buckets: latencyBuckets,
+    registry: this.registry,
   });
+
+  /** Series by their label values joined with spaces, found without building label objects. */
+  readonly #decisionSeries = new Map<string, { readonly count: CounterSeries; readonly duration: HistogramSeries }>();
+  readonly #cacheSeries = new Map<string, CounterSeries>();
+  readonly #tokenSeries = new Map<string, CounterSeries>();
+  readonly #httpCounts = new Map<string, CounterSeries>();
+  readonly #httpDurations = new Map<string, HistogramSeries>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     // Known label combinations start at 0, so dashboards and rate() see them before the first event.
     for (const endpoint of decisionEndpoints) {
-      this.#decisionDuration.zero({ endpoint });
+      const duration = this.#decisionDuration.labels({ endpoint });
       for (const decision of ['permit', 'deny'] as const) {
-        for (const source of ['evaluated', 'memory', 'redis'] as const) this.#decisions.inc({ decision, endpoint, source }, 0);
+        for (const source of ['evaluated', 'memory', 'redis'] as const) {
+          this.#decisionSeries.set(`${endpoint} ${decision} ${source}`, { count: this.#decisions.labels({ decision, endpoint, source }), duration });
+        }
       }
     }
     for (const layer of ['memory', 'redis'] as const) {
-      for (const result of ['hit', 'miss', 'error'] as const) this.#cacheRequests.inc({ layer, result }, 0);
+      for (const result of ['hit', 'miss', 'error'] as const) this.#cacheSeries.set(`${layer} ${result}`, this.#cacheRequests.labels({ layer, result }));
     }
     for (const kind of ['jwt', 'introspection'] as const) {
-      for (const result of ['valid', 'invalid', 'error'] as const) this.#tokenVerifications.inc({ kind, result }, 0);
+      for (const result of ['valid', 'invalid', 'error'] as const) this.#tokenSeries.set(`${kind} ${result}`, this.#tokenVerifications.labels({ kind, result }));
     }
     for (const result of ['success', 'failure'] as const) this.#policyReloads.inc({ result }, 0);
   }
 
   /** One decision: its answer, which endpoint asked, where it came from, how long it took. */
   decision(endpoint: DecisionEndpoint | 'unspecified', decision: Effect, source: DecisionSource, seconds: number): void {
-    this.#decisions.inc({ decision, endpoint, source });
-    this.#decisionDuration.observe({ endpoint }, seconds);
+    const key = `${endpoint} ${decision} ${source}`;
+    let series = this.#decisionSeries.get(key);
+    if (series === undefined) {
+      series = { count: this.#decisions.labels({ decision, endpoint, source }), duration: this.#decisionDuration.labels({ endpoint }) };
+      this.#decisionSeries.set(key, series);
+    }
+    series.count.inc();
+    series.duration.observe(seconds);
   }
 
   /** One decision cache lookup. */
   cacheRequest(layer: 'memory' | 'redis', result: 'hit' | 'miss' | 'error'): void {
-    this.#cacheRequests.inc({ layer, result });
+    this.#cacheSeries.get(`${layer} ${result}`)?.inc();
   }
 
   /** Redis reachability as the cache last saw it. */
@@ -140,7 +152,7 @@ export class PdpMetrics {
 
   /** One token check. */
   tokenVerification(kind: 'jwt' | 'introspection', result: 'valid' | 'invalid' | 'error'): void {
-    this.#tokenVerifications.inc({ kind, result });
+    this.#tokenSeries.get(`${kind} ${result}`)?.inc();
   }
 
   /** One policy reload attempt. */
@@ -162,8 +174,20 @@ export class PdpMetrics {
 
   /** One HTTP request; `route` is the matched route template, never the raw path. */
   httpRequest(method: string, route: string, status: number, seconds: number): void {
-    const labels = { method: methodLabel(method), route };
-    this.#httpRequests.inc({ ...labels, status: String(status) });
-    this.#httpDuration.observe(labels, seconds);
+    const label = methodLabel(method);
+    const series = `${label} ${route}`;
+    let duration = this.#httpDurations.get(series);
+    if (duration === undefined) {
+      duration = this.#httpDuration.labels({ method: label, route });
+      this.#httpDurations.set(series, duration);
+    }
+    duration.observe(seconds);
+    const key = `${series} ${status}`;
+    let count = this.#httpCounts.get(key);
+    if (count === undefined) {
+      count = this.#httpRequests.labels({ method: label, route, status: String(status) });
+      this.#httpCounts.set(key, count);
+    }
+    count.inc();
   }
 }

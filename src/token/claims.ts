@@ -26,10 +26,20 @@ export const defaultClaimMapping: ClaimMapping = Object.freeze({
 /** Turns claims into a subject; `id` and `type`, when given, come from a trusted caller. */
 export type ClaimMapper = (claims: Claims, type?: string, id?: string) => Subject;
 
-function stringList(value: unknown): string[] {
-  if (typeof value === 'string') return value.split(/\s+/).filter((s) => s.length > 0);
-  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
-  return [];
+const whitespace = /\s/;
+const whitespaceRun = /\s+/;
+
+/** Adds the strings `value` holds (an array of strings, or a space-separated string) to `into`. */
+function addStrings(value: unknown, into: Set<string>): void {
+  if (typeof value === 'string') {
+    if (!whitespace.test(value)) {
+      if (value.length > 0) into.add(value);
+      return;
+    }
+    for (const part of value.split(whitespaceRun)) if (part.length > 0) into.add(part);
+  } else if (Array.isArray(value)) {
+    for (const item of value) if (typeof item === 'string') into.add(item);
+  }
 }
 
 /**
@@ -49,8 +59,11 @@ export function claimAt(value: unknown, path: string): unknown {
   return undefined;
 }
 
-function union(claims: Claims, paths: readonly string[]): string[] {
-  return [...new Set(paths.flatMap((path) => stringList(claimAt(claims, path))))];
+/** The strings at every path, each once, in the order first met. */
+function union(claims: Claims, paths: readonly string[]): Set<string> {
+  const found = new Set<string>();
+  for (const path of paths) addStrings(claimAt(claims, path), found);
+  return found;
 }
 
 function stripPrefix(role: string, prefixes: readonly string[]): string {
@@ -60,14 +73,16 @@ function stripPrefix(role: string, prefixes: readonly string[]): string {
 
 /** A claim mapper for one mapping. Every claim stays available under `properties`. */
 export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
+  const prefixes = mapping.rolePrefixes;
   return (claims, type = 'user', id) => {
     const sub = id ?? claimAt(claims, mapping.subject);
-    const roles = union(claims, mapping.roles).map((r) => stripPrefix(r, mapping.rolePrefixes));
+    let roles = union(claims, mapping.roles);
+    if (prefixes.length > 0) roles = new Set([...roles].map((r) => stripPrefix(r, prefixes)));
     return {
       type,
       id: typeof sub === 'string' ? sub : '',
-      roles: [...new Set(roles)],
-      scopes: union(claims, mapping.scopes),
+      roles: [...roles],
+      scopes: [...union(claims, mapping.scopes)],
       properties: claims,
     };
   };

@@ -6,10 +6,10 @@ import { telemetryRecorder } from '../../src/telemetry/recorder.js';
 import { createJwtVerifier, type TokenVerifier } from '../../src/token/verify.js';
 import { buildTestApp, type TestAppOptions } from './app.js';
 
-/** An audit sink that keeps every line in memory. */
+/** An audit sink that keeps every line in memory, one entry per line (a write may hold several). */
 export function memorySink(): AuditSink & { readonly lines: string[] } {
   const lines: string[] = [];
-  return { lines, write: (line) => void lines.push(line) };
+  return { lines, write: (chunk) => void lines.push(...chunk.split(/(?<=\n)/)) };
 }
 
 export interface ObservedAppOptions extends TestAppOptions {

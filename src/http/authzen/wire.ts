@@ -2,8 +2,11 @@ import { z } from 'zod';
 import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionOutcome, DecisionRequest } from '../../decision/service.js';
 
-/** Properties and context: any JSON object. */
-export const propertiesSchema = z.record(z.string(), z.unknown());
+/**
+ * Properties and context: any JSON object. A loose object rather than a record: JSON keys are
+ * strings already, and a record parses each key and value through a schema of its own.
+ */
+export const propertiesSchema = z.looseObject({});
 
 const typeText = z.string().min(1).max(256);
 const idText = z.string().min(1).max(1024);

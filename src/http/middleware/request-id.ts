@@ -4,9 +4,6 @@ import type { AppEnv } from '../env.js';
 
 const safeId = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
-// Responses built with the id already in their headers; the middleware leaves them alone.
-const carriesId = new WeakSet<Response>();
-
 /**
  * A JSON response with X-Request-ID set from the start, as plain headers. Adding the header to
  * a finished response instead makes @hono/node-server build a Headers object for it, which
@@ -17,7 +14,9 @@ export function jsonWithRequestId(c: Context<AppEnv>, body: unknown, status = 20
     status,
     headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
   });
-  carriesId.add(res);
+  // Marks this very response as carrying the id, for the middleware (a per-request variable
+  // rather than a WeakSet of responses, whose entries cost the garbage collector on every request).
+  c.set('responseWithId', res);
   return res;
 }
 
@@ -28,6 +27,6 @@ export function requestId(): MiddlewareHandler<AppEnv> {
     const id = given !== undefined && safeId.test(given) ? given : randomUUID();
     c.set('requestId', id);
     await next();
-    if (!carriesId.has(c.res)) c.res.headers.set('x-request-id', id);
+    if (c.get('responseWithId') !== c.res) c.res.headers.set('x-request-id', id);
   };
 }

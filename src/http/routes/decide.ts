@@ -8,7 +8,9 @@ import { requireTrustedCaller } from '../middleware/caller-auth.js';
 import { ProblemError } from '../problem.js';
 import { jsonWithRequestId } from '../middleware/request-id.js';
 
-const properties = z.record(z.string(), z.unknown());
+// Any JSON object. A loose object rather than a record: JSON keys are strings already, and a
+// record parses each key and value through a schema of its own, more than twice the cost.
+const properties = z.looseObject({});
 
 const decideBody = z
   .object({

@@ -1,0 +1,63 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../src/canonical-json.js';
+
+/** The definition: sorted keys, member by member. canonicalJson must give exactly this text. */
+function reference(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : reference(item))).join(',')}]`;
+  const record = value as Record<string, unknown>;
+  const members: string[] = [];
+  for (const key of Object.keys(record).sort()) {
+    if (record[key] !== undefined) members.push(`${JSON.stringify(key)}:${reference(record[key])}`);
+  }
+  return `{${members.join(',')}}`;
+}
+
+/** The same value with every object's keys in reverse order. */
+function reversed(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(reversed);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).reverse()) {
+    Object.defineProperty(out, key, { value: reversed((value as Record<string, unknown>)[key]), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+const keys = fc.oneof(fc.string(), fc.constantFrom('0', '1', '2', '10', '01', '4294967295', '__proto__', 'a', 'b', 'B', 'é', '\u{1f600}'));
+const json = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.constantFrom(null, true, false, 0, -0, 1.5, -7, 1e21, Number.NaN, 'x'),
+    fc.string(),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(keys, fc.oneof(tie('value'), fc.constant(undefined)), { maxKeys: 6 }),
+  ),
+})).value;
+
+describe('canonicalJson', () => {
+  it('gives the sorted-key text, whatever the order, the keys or the values', () => {
+    fc.assert(
+      fc.property(json, (value) => {
+        const text = canonicalJson(value);
+        expect(text).toBe(reference(value));
+        expect(canonicalJson(reversed(value))).toBe(text);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('keeps a __proto__ key as data and orders array-index keys as strings', () => {
+    const withProto = JSON.parse('{"b":1,"__proto__":{"x":1},"a":2}') as unknown;
+    expect(canonicalJson(withProto)).toBe('{"__proto__":{"x":1},"a":2,"b":1}');
+    expect(canonicalJson({ b: { 10: 'x', 2: 'y', a: 'z' }, a: [undefined, 1] })).toBe('{"a":[null,1],"b":{"10":"x","2":"y","a":"z"}}');
+  });
+
+  it('walks values that are not plain JSON the same way as before', () => {
+    // eslint-disable-next-line no-sparse-arrays
+    const sparse = [1, , 3];
+    expect(canonicalJson({ b: sparse, a: () => 1, c: undefined })).toBe(reference({ b: sparse, a: () => 1, c: undefined }));
+    expect(canonicalJson(new Date(0))).toBe('{}');
+  });
+});
