@@ -3,10 +3,19 @@ import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runLoad, type LoadResult, type LoadTool } from './http/load.js';
 import { startPdp } from './http/targets.js';
-import { decideBody, workload } from './workload.js';
+import { authzenEvaluation, decideBody, workload } from './workload.js';
+
+/** What a comparison loads: `/decide` with pre-verified subjects, or one AuthZEN evaluation. */
+export type CompareEndpoint = 'decide' | 'authzen';
+
+const targets: Record<CompareEndpoint, { readonly path: string; readonly bodies: readonly unknown[] }> = {
+  decide: { path: '/decide', bodies: workload.map(decideBody) },
+  authzen: { path: '/access/v1/evaluation', bodies: workload.map(authzenEvaluation) },
+};
 
 /** Two builds of the service measured alternately in one run. */
 export interface CompareResult {
+  readonly endpoint: string;
   readonly baseline: { readonly ref: string; readonly commit: string };
   readonly current: { readonly ref: string; readonly commit: string };
   readonly rounds: number;
@@ -42,21 +51,22 @@ function buildRef(ref: string): { commit: string; main: string } {
 }
 
 /**
- * `/decide` (pre-verified subjects, default configuration) on a baseline build and on this
- * checkout, alternating A B A B … so both see the same machine; reports the medians.
+ * `/decide` (pre-verified subjects) or an AuthZEN evaluation, default configuration, on a
+ * baseline build and on this checkout, alternating A B A B … so both see the same machine;
+ * reports the medians.
  */
-export async function runCompare(ref: string, tool: LoadTool, rounds: number, seconds: number, connections: number, log: (line: string) => void): Promise<CompareResult> {
+export async function runCompare(ref: string, endpoint: CompareEndpoint, tool: LoadTool, rounds: number, seconds: number, connections: number, log: (line: string) => void): Promise<CompareResult> {
   const baseline = buildRef(ref);
   const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
-  const bodies = workload.map(decideBody);
+  const { path, bodies } = targets[endpoint];
   const runs: Record<'baseline' | 'current', LoadResult[]> = { baseline: [], current: [] };
   for (let round = 0; round < rounds; round++) {
     for (const which of ['baseline', 'current'] as const) {
       const pdp = await startPdp({}, which === 'baseline' ? { main: baseline.main } : {});
       try {
-        await runLoad(tool, { url: pdp.url, path: '/decide', bodies, connections, seconds: 2 });
-        const load = await runLoad(tool, { url: pdp.url, path: '/decide', bodies, connections, seconds, serverPid: pdp.child.pid });
+        await runLoad(tool, { url: pdp.url, path, bodies, connections, seconds: 2 });
+        const load = await runLoad(tool, { url: pdp.url, path, bodies, connections, seconds, serverPid: pdp.child.pid });
         runs[which].push(load);
         log(`compare  round ${round + 1} ${which.padEnd(8)} ${load.rps} req/s  p99 ${(load.latencyUs.p99 / 1000).toFixed(2)} ms  server CPU ${load.serverCpuUsPerRequest ?? '?'} µs/request`);
       } finally {
@@ -72,6 +82,7 @@ export async function runCompare(ref: string, tool: LoadTool, rounds: number, se
   const b = summary(runs.baseline);
   const c = summary(runs.current);
   return {
+    endpoint: path,
     baseline: { ref, commit: baseline.commit },
     current: { ref: 'working tree', commit: `${head}${dirty ? '+changes' : ''}` },
     rounds,
