@@ -1,17 +1,34 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runLoad, type LoadResult, type LoadTool } from './http/load.js';
 import { startPdp } from './http/targets.js';
-import { authzenEvaluation, decideBody, workload } from './workload.js';
+import { audience, issuer, makeTokens } from './http/tokens.js';
+import { authzenEvaluation, decideBody, decideTokenBody, workload } from './workload.js';
 
-/** What a comparison loads: `/decide` with pre-verified subjects, or one AuthZEN evaluation. */
-export type CompareEndpoint = 'decide' | 'authzen';
+/**
+ * What a comparison loads: `/decide` with pre-verified subjects, `/decide` with ES256 JWTs
+ * (keys made for the run, verified-token cache on as by default), or one AuthZEN evaluation.
+ */
+export type CompareEndpoint = 'decide' | 'jwt' | 'authzen';
 
-const targets: Record<CompareEndpoint, { readonly path: string; readonly bodies: readonly unknown[] }> = {
-  decide: { path: '/decide', bodies: workload.map(decideBody) },
-  authzen: { path: '/access/v1/evaluation', bodies: workload.map(authzenEvaluation) },
-};
+interface Target {
+  readonly path: string;
+  readonly bodies: readonly unknown[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+async function target(endpoint: CompareEndpoint, dir: string): Promise<Target> {
+  if (endpoint === 'authzen') return { path: '/access/v1/evaluation', bodies: workload.map(authzenEvaluation), env: {} };
+  if (endpoint === 'decide') return { path: '/decide', bodies: workload.map(decideBody), env: {} };
+  const tokens = await makeTokens(dir);
+  return {
+    path: '/decide',
+    bodies: workload.map((c) => decideTokenBody(c, tokens.jwt.ES256.get(c.subjectId) ?? '')),
+    env: { JWKS_FILE: tokens.jwksFile, JWT_ISSUER: issuer, JWT_AUDIENCE: audience },
+  };
+}
 
 /** Two builds of the service measured alternately in one run. */
 export interface CompareResult {
@@ -51,7 +68,7 @@ function buildRef(ref: string): { commit: string; main: string } {
 }
 
 /**
- * `/decide` (pre-verified subjects) or an AuthZEN evaluation, default configuration, on a
+ * `/decide` (pre-verified subjects or JWTs) or an AuthZEN evaluation, default configuration, on a
  * baseline build and on this checkout, alternating A B A B … so both see the same machine;
  * reports the medians.
  */
@@ -59,20 +76,25 @@ export async function runCompare(ref: string, endpoint: CompareEndpoint, tool: L
   const baseline = buildRef(ref);
   const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
-  const { path, bodies } = targets[endpoint];
+  const dir = mkdtempSync(join(tmpdir(), 'pdp-compare-'));
   const runs: Record<'baseline' | 'current', LoadResult[]> = { baseline: [], current: [] };
-  for (let round = 0; round < rounds; round++) {
-    for (const which of ['baseline', 'current'] as const) {
-      const pdp = await startPdp({}, which === 'baseline' ? { main: baseline.main } : {});
-      try {
-        await runLoad(tool, { url: pdp.url, path, bodies, connections, seconds: 2 });
-        const load = await runLoad(tool, { url: pdp.url, path, bodies, connections, seconds, serverPid: pdp.child.pid });
-        runs[which].push(load);
-        log(`compare  round ${round + 1} ${which.padEnd(8)} ${load.rps} req/s  p99 ${(load.latencyUs.p99 / 1000).toFixed(2)} ms  server CPU ${load.serverCpuUsPerRequest ?? '?'} µs/request`);
-      } finally {
-        await pdp.child.stop();
+  try {
+    const { path, bodies, env } = await target(endpoint, dir);
+    for (let round = 0; round < rounds; round++) {
+      for (const which of ['baseline', 'current'] as const) {
+        const pdp = await startPdp(env, which === 'baseline' ? { main: baseline.main } : {});
+        try {
+          await runLoad(tool, { url: pdp.url, path, bodies, connections, seconds: 2 });
+          const load = await runLoad(tool, { url: pdp.url, path, bodies, connections, seconds, serverPid: pdp.child.pid });
+          runs[which].push(load);
+          log(`compare  round ${round + 1} ${which.padEnd(8)} ${load.rps} req/s  p99 ${(load.latencyUs.p99 / 1000).toFixed(2)} ms  server CPU ${load.serverCpuUsPerRequest ?? '?'} µs/request`);
+        } finally {
+          await pdp.child.stop();
+        }
       }
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
   const summary = (list: LoadResult[]) => ({
     rps: median(list.map((l) => l.rps)),
@@ -82,7 +104,7 @@ export async function runCompare(ref: string, endpoint: CompareEndpoint, tool: L
   const b = summary(runs.baseline);
   const c = summary(runs.current);
   return {
-    endpoint: path,
+    endpoint: endpoint === 'jwt' ? '/decide (ES256 JWT)' : endpoint === 'authzen' ? '/access/v1/evaluation' : '/decide',
     baseline: { ref, commit: baseline.commit },
     current: { ref: 'working tree', commit: `${head}${dirty ? '+changes' : ''}` },
     rounds,

@@ -5,7 +5,8 @@
  * Other flags: --connections=N, --seconds=S, --warmup=S, --only=inprocess,http,scale, --no-cerbos,
  * --load=node (use the Node load generator even where wrk is installed), --compare=GIT_REF
  * (`/decide` on that commit's build and on this checkout, alternately, --rounds=N times;
- * --endpoint=authzen loads POST /access/v1/evaluation instead),
+ * --endpoint=jwt sends ES256 tokens instead of subjects, --endpoint=authzen loads
+ * POST /access/v1/evaluation),
  * --profile (`/decide` under load with `node --cpu-prof`, summarised by where the samples fell).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
 
   if (values.compare !== undefined) {
     const endpoint = values.endpoint;
-    if (endpoint !== 'decide' && endpoint !== 'authzen') throw new Error(`--endpoint must be decide or authzen, not ${endpoint}`);
+    if (endpoint !== 'decide' && endpoint !== 'jwt' && endpoint !== 'authzen') throw new Error(`--endpoint must be decide, jwt or authzen, not ${endpoint}`);
     const result = await runCompare(values.compare, endpoint, tool, Number(values.rounds), Number(values.seconds ?? '5'), connections, log);
     const m = result.median;
     log(`compare  ${result.endpoint} medians: ${result.baseline.commit} ${m.baseline.rps} req/s, p99 ${m.baseline.p99Us} µs, ${m.baseline.cpuUsPerRequest} µs CPU/request | ${result.current.commit} ${m.current.rps} req/s, p99 ${m.current.p99Us} µs, ${m.current.cpuUsPerRequest} µs CPU/request | req/s ×${m.rpsRatio}, CPU/request ×${m.cpuRatio}`);
