@@ -1,12 +1,38 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runLoad, type LoadResult, type LoadTool } from './http/load.js';
 import { startPdp } from './http/targets.js';
-import { decideBody, workload } from './workload.js';
+import { audience, issuer, makeTokens } from './http/tokens.js';
+import { authzenEvaluation, decideBody, decideTokenBody, workload } from './workload.js';
+
+/**
+ * What a comparison loads: `/decide` with pre-verified subjects, `/decide` with ES256 JWTs
+ * (keys made for the run, verified-token cache on as by default), or one AuthZEN evaluation.
+ */
+export type CompareEndpoint = 'decide' | 'jwt' | 'authzen';
+
+interface Target {
+  readonly path: string;
+  readonly bodies: readonly unknown[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+async function target(endpoint: CompareEndpoint, dir: string): Promise<Target> {
+  if (endpoint === 'authzen') return { path: '/access/v1/evaluation', bodies: workload.map(authzenEvaluation), env: {} };
+  if (endpoint === 'decide') return { path: '/decide', bodies: workload.map(decideBody), env: {} };
+  const tokens = await makeTokens(dir);
+  return {
+    path: '/decide',
+    bodies: workload.map((c) => decideTokenBody(c, tokens.jwt.ES256.get(c.subjectId) ?? '')),
+    env: { JWKS_FILE: tokens.jwksFile, JWT_ISSUER: issuer, JWT_AUDIENCE: audience },
+  };
+}
 
 /** Two builds of the service measured alternately in one run. */
 export interface CompareResult {
+  readonly endpoint: string;
   readonly baseline: { readonly ref: string; readonly commit: string };
   readonly current: { readonly ref: string; readonly commit: string };
   readonly rounds: number;
@@ -42,27 +68,33 @@ function buildRef(ref: string): { commit: string; main: string } {
 }
 
 /**
- * `/decide` (pre-verified subjects, default configuration) on a baseline build and on this
- * checkout, alternating A B A B … so both see the same machine; reports the medians.
+ * `/decide` (pre-verified subjects or JWTs) or an AuthZEN evaluation, default configuration, on a
+ * baseline build and on this checkout, alternating A B A B … so both see the same machine;
+ * reports the medians.
  */
-export async function runCompare(ref: string, tool: LoadTool, rounds: number, seconds: number, connections: number, log: (line: string) => void): Promise<CompareResult> {
+export async function runCompare(ref: string, endpoint: CompareEndpoint, tool: LoadTool, rounds: number, seconds: number, connections: number, log: (line: string) => void): Promise<CompareResult> {
   const baseline = buildRef(ref);
   const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
-  const bodies = workload.map(decideBody);
+  const dir = mkdtempSync(join(tmpdir(), 'pdp-compare-'));
   const runs: Record<'baseline' | 'current', LoadResult[]> = { baseline: [], current: [] };
-  for (let round = 0; round < rounds; round++) {
-    for (const which of ['baseline', 'current'] as const) {
-      const pdp = await startPdp({}, which === 'baseline' ? { main: baseline.main } : {});
-      try {
-        await runLoad(tool, { url: pdp.url, path: '/decide', bodies, connections, seconds: 2 });
-        const load = await runLoad(tool, { url: pdp.url, path: '/decide', bodies, connections, seconds, serverPid: pdp.child.pid });
-        runs[which].push(load);
-        log(`compare  round ${round + 1} ${which.padEnd(8)} ${load.rps} req/s  p99 ${(load.latencyUs.p99 / 1000).toFixed(2)} ms  server CPU ${load.serverCpuUsPerRequest ?? '?'} µs/request`);
-      } finally {
-        await pdp.child.stop();
+  try {
+    const { path, bodies, env } = await target(endpoint, dir);
+    for (let round = 0; round < rounds; round++) {
+      for (const which of ['baseline', 'current'] as const) {
+        const pdp = await startPdp(env, which === 'baseline' ? { main: baseline.main } : {});
+        try {
+          await runLoad(tool, { url: pdp.url, path, bodies, connections, seconds: 2 });
+          const load = await runLoad(tool, { url: pdp.url, path, bodies, connections, seconds, serverPid: pdp.child.pid });
+          runs[which].push(load);
+          log(`compare  round ${round + 1} ${which.padEnd(8)} ${load.rps} req/s  p99 ${(load.latencyUs.p99 / 1000).toFixed(2)} ms  server CPU ${load.serverCpuUsPerRequest ?? '?'} µs/request`);
+        } finally {
+          await pdp.child.stop();
+        }
       }
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
   const summary = (list: LoadResult[]) => ({
     rps: median(list.map((l) => l.rps)),
@@ -72,6 +104,7 @@ export async function runCompare(ref: string, tool: LoadTool, rounds: number, se
   const b = summary(runs.baseline);
   const c = summary(runs.current);
   return {
+    endpoint: endpoint === 'jwt' ? '/decide (ES256 JWT)' : endpoint === 'authzen' ? '/access/v1/evaluation' : '/decide',
     baseline: { ref, commit: baseline.commit },
     current: { ref: 'working tree', commit: `${head}${dirty ? '+changes' : ''}` },
     rounds,

@@ -4,7 +4,9 @@
  * BENCHMARKS.md. `-- --quick` is a short smoke run (CI); `-- --memory` is the 2-minute RSS run.
  * Other flags: --connections=N, --seconds=S, --warmup=S, --only=inprocess,http,scale, --no-cerbos,
  * --load=node (use the Node load generator even where wrk is installed), --compare=GIT_REF
- * (`/decide` on that commit's build and on this checkout, alternately, --rounds=N times),
+ * (`/decide` on that commit's build and on this checkout, alternately, --rounds=N times;
+ * --endpoint=jwt sends ES256 tokens instead of subjects, --endpoint=authzen loads
+ * POST /access/v1/evaluation),
  * --profile (`/decide` under load with `node --cpu-prof`, summarised by where the samples fell).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     load: { type: 'string' },
     compare: { type: 'string' },
+    endpoint: { type: 'string', default: 'decide' },
     profile: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
   },
@@ -58,9 +61,11 @@ async function main(): Promise<void> {
   log(`invoice-pdp bench${quick ? ' (quick)' : ''}: load tool ${tool}${tool === 'wrk' ? '' : ' (wrk not found: using the Node fallback, figures are lower)'}`);
 
   if (values.compare !== undefined) {
-    const result = await runCompare(values.compare, tool, Number(values.rounds), Number(values.seconds ?? '5'), connections, log);
+    const endpoint = values.endpoint;
+    if (endpoint !== 'decide' && endpoint !== 'jwt' && endpoint !== 'authzen') throw new Error(`--endpoint must be decide, jwt or authzen, not ${endpoint}`);
+    const result = await runCompare(values.compare, endpoint, tool, Number(values.rounds), Number(values.seconds ?? '5'), connections, log);
     const m = result.median;
-    log(`compare  medians: ${result.baseline.commit} ${m.baseline.rps} req/s, p99 ${m.baseline.p99Us} µs, ${m.baseline.cpuUsPerRequest} µs CPU/request | ${result.current.commit} ${m.current.rps} req/s, p99 ${m.current.p99Us} µs, ${m.current.cpuUsPerRequest} µs CPU/request | req/s ×${m.rpsRatio}, CPU/request ×${m.cpuRatio}`);
+    log(`compare  ${result.endpoint} medians: ${result.baseline.commit} ${m.baseline.rps} req/s, p99 ${m.baseline.p99Us} µs, ${m.baseline.cpuUsPerRequest} µs CPU/request | ${result.current.commit} ${m.current.rps} req/s, p99 ${m.current.p99Us} µs, ${m.current.cpuUsPerRequest} µs CPU/request | req/s ×${m.rpsRatio}, CPU/request ×${m.cpuRatio}`);
     writeResult('compare', { meta: runMeta(command), ...result });
     return;
   }

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 
 /** Who is calling the PDP: a short, non-secret fingerprint of their key, and whether they may send pre-verified subjects. */
 export interface Caller {
@@ -12,7 +12,8 @@ export const minimumKeyLength = 16;
 const hashed = /^sha256:([0-9a-f]{64})$/i;
 
 function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
+  // One-shot digest: a Hash object per request cost twice as much.
+  return hash('sha256', text, 'buffer');
 }
 
 /** Why a configured key entry is unusable, or undefined when it is fine. Never echoes the key. */

@@ -5,6 +5,7 @@ import { decisionRequest, evaluationSchema, wireDecision } from '../authzen/wire
 import { jsonBody } from '../body.js';
 import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
+import { jsonWithRequestId } from '../middleware/request-id.js';
 
 /** Our extension: `options.explain` asks for the rule-by-rule trace in the context. */
 const explainOptionSchema = z.object({ explain: z.boolean().optional() });
@@ -16,6 +17,6 @@ export function evaluationRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/access/v1/evaluation', async (c) => {
     const body = await jsonBody(c, evaluationBody);
     const outcome = await decisions.decide(decisionRequest(body, body.options?.explain === true, decisionMeta(c, 'authzen_evaluation')));
-    return c.json(wireDecision(outcome, true));
+    return jsonWithRequestId(c, wireDecision(outcome, true));
   });
 }

@@ -8,6 +8,7 @@ import { actionSchema, decisionRequest, entitySchema, evaluationSchema, properti
 import { jsonBody, validBody } from '../body.js';
 import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
+import { jsonWithRequestId } from '../middleware/request-id.js';
 import type { FieldError } from '../problem.js';
 
 /** Most items one batch may carry; a larger batch is a 400 at `$.evaluations`. */
@@ -66,12 +67,12 @@ export function evaluationsRoutes(decisions: DecisionService): Hono<AppEnv> {
     const meta = decisionMeta(c, 'authzen_evaluations');
     if (body.evaluations === undefined || body.evaluations.length === 0) {
       const single = validBody(evaluationSchema, body);
-      return c.json(wireDecision(await decisions.decide(decisionRequest(single, explain, meta)), true));
+      return jsonWithRequestId(c, wireDecision(await decisions.decide(decisionRequest(single, explain, meta)), true));
     }
     const withContext = explain || body.options?.include_reasons === true;
     const items = body.evaluations.map((raw, index) => batchItem(raw, index, body, explain, meta));
     const answers = await decideBatch(decisions, items, body.options?.evaluations_semantic ?? 'execute_all');
-    return c.json({
+    return jsonWithRequestId(c, {
       evaluations: answers.map((answer) => {
         if ('outcome' in answer) return wireDecision(answer.outcome, withContext);
         if (!withContext) return { decision: false };

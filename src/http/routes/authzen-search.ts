@@ -7,6 +7,7 @@ import type { DecisionMeta } from '../../decision/record.js';
 import { jsonBody } from '../body.js';
 import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
+import { jsonWithRequestId } from '../middleware/request-id.js';
 
 /** Page size when the request gives no `page.limit`, and the largest accepted. */
 const defaultPageSize = 100;
@@ -62,7 +63,7 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resource: resourceInput(body.resource),
         context: body.context ?? empty,
       };
-      return c.json(await answer(search, 'subject', query, body, decisionMeta(c, 'authzen_search')));
+      return jsonWithRequestId(c, await answer(search, 'subject', query, body, decisionMeta(c, 'authzen_search')));
     })
     .post('/access/v1/search/resource', async (c) => {
       const body = await jsonBody(c, resourceSearchBody);
@@ -73,7 +74,7 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resourceType: body.resource.type,
         context: body.context ?? empty,
       };
-      return c.json(await answer(search, 'resource', query, body, decisionMeta(c, 'authzen_search')));
+      return jsonWithRequestId(c, await answer(search, 'resource', query, body, decisionMeta(c, 'authzen_search')));
     })
     .post('/access/v1/search/action', async (c) => {
       const body = await jsonBody(c, actionSearchBody);
@@ -83,6 +84,6 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resource: resourceInput(body.resource),
         context: body.context ?? empty,
       };
-      return c.json(await answer(search, 'action', query, body, decisionMeta(c, 'authzen_search')));
+      return jsonWithRequestId(c, await answer(search, 'action', query, body, decisionMeta(c, 'authzen_search')));
     });
 }
