@@ -49,7 +49,15 @@ describe('request limits, each a clear 4xx problem', () => {
     expect(answer.body['type']).toBe('urn:invoice-pdp:problem:limit_exceeded');
   });
 
-  it('walks values of any depth without recursion', () => {
+  it('accepts a shallow body holding more brackets than the depth limit, in strings and side by side', async () => {
+    const siblings = Object.fromEntries(Array.from({ length: jsonLimits.maxDepth + 10 }, (_, i) => [`k${i}`, [{}]]));
+    const body = { ...read, context: { ...siblings, note: '{['.repeat(jsonLimits.maxDepth) } };
+    const answer = await readAnswer(await postJson(app, '/decide', body));
+    expect(answer.status).toBe(200);
+    expect(answer.body['decision']).toBe('permit');
+  });
+
+  it('walks values of any depth without overflowing the stack', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 200_000; i++) deep = [deep];
     expect(findLimitViolation(deep)?.message).toBe(`nested deeper than ${jsonLimits.maxDepth} levels`);
