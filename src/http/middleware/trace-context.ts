@@ -4,8 +4,8 @@ import type { AppEnv } from '../env.js';
 
 /** Takes the trace id from a valid W3C `traceparent` header, for the audit log. */
 export function traceContext(): MiddlewareHandler<AppEnv> {
-  return async function traceContextMiddleware(c, next) {
+  return function traceContextMiddleware(c, next) {
     c.set('traceId', traceIdFrom(c.req.header('traceparent')));
-    await next();
+    return next();
   };
 }
