@@ -7,6 +7,7 @@ import { SearchService } from './decision/search.js';
 import { configSummary, maskUrl } from './config-summary.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
+import { countRejections } from './http/rejections.js';
 import { startServer } from './http/server.js';
 import { stopOnSignals, type Shutdown } from './http/shutdown.js';
 import { createLogger } from './logger.js';
@@ -66,6 +67,7 @@ async function start(): Promise<void> {
     recorder: telemetryRecorder(metrics, audit),
   });
   const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
+  const countRejection = countRejections(metrics);
   const app = createApp({
     decisions,
     policies,
@@ -81,6 +83,7 @@ async function start(): Promise<void> {
     metrics,
     metricsSource: metricsSource(metrics.registry),
     metricsToken: config.METRICS_TOKEN,
+    onProblem: countRejection,
   });
 
   const server = await startServer(app.fetch, {
@@ -88,6 +91,7 @@ async function start(): Promise<void> {
     hostname: config.HOST,
     maxHeaderBytes: config.MAX_HEADER_BYTES,
     keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+    onProblem: countRejection,
   });
   // Background work stops only once every request in flight has been answered.
   const shutdown: Shutdown = async (timeoutMs) => {

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alive, spawnNode, type Spawned } from './helpers/spawned.js';
+import { sample } from './helpers/telemetry.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
 const fixture = resolve(import.meta.dirname, 'fixtures/cluster-metrics.mjs');
@@ -63,6 +64,28 @@ describe('WORKERS=2 (node:cluster)', () => {
     running = spawnNode(main, { ...base, WORKERS: 'many' });
     expect(await running.exited).toBe(1);
     expect(running.lines.map((l) => l['text']).join('\n')).toMatch(/WORKERS: a number of processes or "auto"/);
+  });
+
+  it('counts the problems every worker answers, its app\'s and its HTTP server\'s, and serves their sum', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2' });
+    const workers = await running.waitFor(isWorkerListening, 2);
+    const url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
+    // One connection per request, which the primary hands to the workers in turn.
+    const close = { connection: 'close' };
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${url}/decide`, { method: 'POST', headers: { ...close, 'content-type': 'application/json' }, body: '{' });
+      expect(res.status).toBe(400);
+    }
+    for (let i = 0; i < 2; i++) {
+      expect((await fetch(`${url}/healthz`, { headers: { ...close, 'x-padding': 'p'.repeat(20_000) } })).status).toBe(431);
+    }
+    for (let i = 0; i < 2; i++) {
+      const text = await (await fetch(`${url}/metrics`, { headers: close })).text();
+      const rejected = (reason: string) => sample(text, 'pdp_requests_rejected_total', { reason });
+      expect([rejected('malformed_json'), rejected('headers_too_large'), rejected('timeout')]).toEqual([6, 2, 0]);
+    }
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
   });
 
   it('serves metrics summed over every worker\'s registry from any worker', async () => {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DecisionOutcome } from '../src/decision/service.js';
+import { countRejections } from '../src/http/rejections.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { telemetryRecorder } from '../src/telemetry/recorder.js';
 import { postJson, readJson } from './helpers/app.js';
@@ -33,7 +34,7 @@ describe('GET /metrics', () => {
     for (const name of [
       'pdp_decisions_total', 'pdp_decision_duration_seconds', 'pdp_cache_requests_total', 'pdp_token_verifications_total',
       'pdp_policy_reloads_total', 'pdp_policy_info', 'pdp_policy_rules', 'pdp_audit_errors_total',
-      'http_requests_total', 'http_request_duration_seconds',
+      'http_requests_total', 'http_request_duration_seconds', 'pdp_requests_rejected_total',
     ]) {
       expect(text, name).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
     }
@@ -199,6 +200,7 @@ describe('the Grafana dashboard (deploy/grafana/invoice-pdp.json)', () => {
     metrics.redisUp(true);
     metrics.httpRequest('GET', '/readyz', 200, 0.001);
     metrics.policyLoaded('v1', 3);
+    countRejections(metrics);
     const exported = new Set([...(await metrics.registry.metrics()).matchAll(/^(\w+)(?:\{| )/gm)].map((m) => m[1]));
     const queried = new Set(exprs.flatMap((e) => [...e.matchAll(/\b((?:pdp|http|process|nodejs)_\w+)/g)].map((m) => m[1])));
     for (const name of queried) expect(exported, name).toContain(name);

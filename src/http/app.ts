@@ -47,7 +47,7 @@ export interface AppDeps {
   readonly redisState?: () => RedisState;
   /** Longest a request may take before it is answered 503 `timeout`, ms. */
   readonly requestTimeoutMs?: number;
-  /** Called once for every problem answered (400 … 503): a hook for a rejection counter. */
+  /** Called once for every problem answered (400 … 503), e.g. `countRejections(metrics)`. */
   readonly onProblem?: (code: ProblemCode) => void;
 }
 

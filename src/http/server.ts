@@ -16,7 +16,7 @@ export interface ServerOptions {
   readonly requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open, ms (announced in `Keep-Alive: timeout=…`). */
   readonly keepAliveTimeoutMs?: number;
-  /** Called once for every problem the server answers before a request reaches the app. */
+  /** Called once for every problem the server answers before a request reaches the app (431, 408, not HTTP). */
   readonly onProblem?: (code: ProblemCode) => void;
 }
 

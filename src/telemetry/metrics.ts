@@ -100,6 +100,12 @@ export class PdpMetrics {
     registry: this.registry,
   });
 
+  readonly #rejectedRequests = new CounterFamily({
+    name: 'pdp_requests_rejected_total',
+    help: 'Requests answered with a problem (RFC 9457), by its type: limits, bad input, keys, timeouts.',
+    registry: this.registry,
+  });
+
   /** Series by their label values joined with spaces, found without building label objects. */
   readonly #decisionSeries = new Map<string, { readonly count: CounterSeries; readonly duration: HistogramSeries }>();
   readonly #cacheSeries = new Map<string, CounterSeries>();
@@ -170,6 +176,14 @@ export class PdpMetrics {
   /** An audit line (or a batch of them) lost. */
   auditError(): void {
     this.#auditErrors.inc();
+  }
+
+  /**
+   * The series counting requests rejected for `reason` (a problem type), at 0 until the first;
+   * look it up once per reason and `inc` it per rejection.
+   */
+  rejectedRequests(reason: string): CounterSeries {
+    return this.#rejectedRequests.labels({ reason }, reason);
   }
 
   /** One HTTP request; `route` is the matched route template, never the raw path. */

@@ -1,5 +1,6 @@
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { DecisionRecorder } from '../../src/decision/record.js';
+import { countRejections } from '../../src/http/rejections.js';
 import { AuditLog, type AuditLogOptions, type AuditSink } from '../../src/telemetry/audit.js';
 import { PdpMetrics } from '../../src/telemetry/metrics.js';
 import { telemetryRecorder } from '../../src/telemetry/recorder.js';
@@ -17,13 +18,16 @@ export interface ObservedAppOptions extends TestAppOptions {
   readonly metricsToken?: string;
 }
 
-/** The test app with metrics, /metrics and an audit log writing to memory (or the given sink). */
+/**
+ * The test app with metrics, /metrics and an audit log writing to memory (or the given sink),
+ * problems counted as main.ts counts them.
+ */
 export async function buildObservedApp(options: ObservedAppOptions = {}) {
   const metrics = new PdpMetrics();
   const sink = memorySink();
   const audit = new AuditLog({ sink, ...options.audit });
   const recorder: DecisionRecorder = telemetryRecorder(metrics, audit);
-  const built = await buildTestApp({ ...options, recorder, app: { metrics, metricsToken: options.metricsToken, ...options.app } });
+  const built = await buildTestApp({ ...options, recorder, app: { metrics, metricsToken: options.metricsToken, onProblem: countRejections(metrics), ...options.app } });
   return { ...built, metrics, audit, sink };
 }
 

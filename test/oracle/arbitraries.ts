@@ -91,6 +91,54 @@ export const invoiceDecideBody = fc.record(
   { requiredKeys: ['subject', 'action', 'resource'] },
 );
 
+export type InvoiceDecideBody = typeof invoiceDecideBody extends fc.Arbitrary<infer T> ? T : never;
+
+/** The question of a /decide body in AuthZEN wire shapes: the 4-tuple of an access evaluation. */
+export function asEvaluation(body: InvoiceDecideBody) {
+  return {
+    subject: { type: 'user', id: body.subject.id, properties: body.subject.properties },
+    action: { name: body.action },
+    resource: body.resource,
+    ...(body.context !== undefined && { context: body.context }),
+  };
+}
+
+const tupleKeys = ['subject', 'action', 'resource', 'context'] as const;
+
+function without(tuple: ReturnType<typeof asEvaluation>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(tuple).filter(([key]) => !keys.includes(key)));
+}
+
+const evaluationsOptions = fc.record(
+  { evaluations_semantic: fc.constantFrom('execute_all', 'deny_on_first_deny', 'permit_on_first_permit'), include_reasons: fc.boolean() },
+  { requiredKeys: [] },
+);
+
+/**
+ * AuthZEN evaluations bodies over `decide`'s questions: up to `maxItems` items, each leaving
+ * some keys to the top-level defaults (which leave some out too), and options. A body
+ * without items is one whole evaluation.
+ */
+export function evaluationsBodies(decide: fc.Arbitrary<InvoiceDecideBody>, maxItems = 5): fc.Arbitrary<Record<string, unknown>> {
+  const part = fc.tuple(decide, fc.subarray([...tupleKeys])).map(([body, left]) => ({ whole: asEvaluation(body), part: without(asEvaluation(body), left) }));
+  return fc
+    .record({ defaults: part, items: fc.array(part, { maxLength: maxItems }), options: fc.option(evaluationsOptions, { nil: undefined }) })
+    .map(({ defaults, items, options }) => ({
+      ...(items.length === 0 ? defaults.whole : defaults.part),
+      evaluations: items.map((item) => item.part),
+      ...(options !== undefined && { options }),
+    }));
+}
+
+/** AuthZEN search bodies over `decide`'s questions: the searched-for entity is named by its type only; an action search names no action. */
+export function searchBodies(kind: 'subject' | 'resource' | 'action', decide: fc.Arbitrary<InvoiceDecideBody>): fc.Arbitrary<Record<string, unknown>> {
+  return decide.map((body) => {
+    const tuple = asEvaluation(body);
+    if (kind === 'action') return without(tuple, ['action']);
+    return { ...tuple, [kind]: { type: tuple[kind].type } };
+  });
+}
+
 /** Keys that have hurt JavaScript services: prototype members, and names the service itself uses. */
 export const trapKeys = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'mfa', 'roles', 'scope', 'decision');
 
@@ -114,39 +162,72 @@ export const hostileJson: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown; ar
   object: fc.dictionary(anyKey, tie('value'), { maxKeys: 5 }),
 })).value;
 
-/** A valid-shaped body with one value replaced by a hostile one at a random place. */
-export const mangledDecideBody: fc.Arbitrary<unknown> = fc
-  .tuple(invoiceDecideBody, fc.nat(), hostileJson)
-  .map(([body, pick, replacement]) => {
-    const copy = JSON.parse(JSON.stringify(body)) as Record<string, unknown>;
-    const holders: Record<string, unknown>[] = [];
-    const visit = (value: unknown) => {
-      if (typeof value !== 'object' || value === null) return;
-      holders.push(value as Record<string, unknown>);
-      for (const child of Object.values(value)) visit(child);
-    };
-    visit(copy);
-    const holder = holders[pick % holders.length] ?? copy;
+/** Every array and object in a JSON value, the value itself first. */
+function containersIn(value: unknown): Record<string, unknown>[] {
+  if (typeof value !== 'object' || value === null) return [];
+  return [value as Record<string, unknown>, ...Object.values(value).flatMap(containersIn)];
+}
+
+/** Bodies of `bodies` with one value replaced by a hostile one at a random place. */
+export function mangled(bodies: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
+  return fc.tuple(bodies, fc.nat(), hostileJson).map(([body, pick, replacement]) => {
+    const copy = JSON.parse(JSON.stringify(body)) as unknown;
+    const holders = containersIn(copy);
+    const holder = holders[pick % holders.length] ?? {};
     const keys = Object.keys(holder);
-    const key = keys.length === 0 ? 'extra' : keys[pick % keys.length] ?? 'extra';
-    holder[key] = replacement;
+    holder[keys.length === 0 ? 'extra' : keys[pick % keys.length] ?? 'extra'] = replacement;
     return copy;
   });
+}
+
+/** What a polluted prototype would need to hold to turn a deny into a permit. */
+const permitBait = fc.constant({
+  roles: ['finance_manager', 'accountant', 'sales_rep'],
+  scope: 'invoice.admin invoice.read invoice.write',
+  region: 'EU',
+  department: 'finance',
+  invoice_type: 'purchase',
+  status: 'submitted',
+  approval_limit: 1e9,
+  mfa: true,
+});
+
+/**
+ * Bodies of `bodies` as text with one to three of `keys` added to objects at any level, as own
+ * members (as JSON.parse makes them), holding hostile values or the attributes a permit needs.
+ */
+export function withMembers(bodies: fc.Arbitrary<unknown>, keys: readonly string[]): fc.Arbitrary<string> {
+  const addition = fc.tuple(fc.nat(), fc.constantFrom(...keys), fc.oneof(permitBait, hostileJson));
+  return fc.tuple(bodies, fc.array(addition, { minLength: 1, maxLength: 3 })).map(([body, additions]) => {
+    const copy = JSON.parse(JSON.stringify(body)) as unknown;
+    const holders = containersIn(copy).filter((holder) => !Array.isArray(holder));
+    for (const [pick, key, value] of additions) {
+      const holder = holders[pick % holders.length];
+      if (holder !== undefined) Object.defineProperty(holder, key, { value, enumerable: true, writable: true, configurable: true });
+    }
+    return JSON.stringify(copy);
+  });
+}
 
 /** Number lexemes JSON.stringify never writes (overflow, negative zero, huge integers). */
 export const rawNumberLexemes = fc.constantFrom('1e400', '-1e400', '-0', '-0.0', '0e0', '1E+308', '4.9e-325', '123456789012345678901234567890', '0.0000000000000000000000001', '1.7976931348623157e309');
 
-/** A /decide body as text with raw number lexemes in the numeric attributes. */
-export const rawNumberDecideText: fc.Arbitrary<string> = fc
-  .tuple(invoiceDecideBody, rawNumberLexemes, rawNumberLexemes)
-  .map(([body, amount, limit]) => {
-    const text = JSON.stringify({
-      ...body,
-      subject: { ...body.subject, properties: { ...body.subject.properties, approval_limit: '@limit@' } },
-      resource: { ...body.resource, properties: { ...body.resource.properties, amount: '@amount@' } },
-    });
-    return text.replace('"@limit@"', limit).replace('"@amount@"', amount);
-  });
+const limitPlaceholder = '@approval_limit@';
+const amountPlaceholder = '@amount@';
+
+/** /decide bodies whose numeric attributes hold placeholders that `withRawNumbers` fills in. */
+export const placeholderDecideBody: fc.Arbitrary<InvoiceDecideBody> = invoiceDecideBody.map((body) => ({
+  ...body,
+  subject: { ...body.subject, properties: { ...body.subject.properties, approval_limit: limitPlaceholder } },
+  resource: { ...body.resource, properties: { ...body.resource.properties, amount: amountPlaceholder } },
+}));
+
+/** Bodies (built from `placeholderDecideBody`) as JSON text with raw number lexemes in place of every placeholder. */
+export function withRawNumbers(bodies: fc.Arbitrary<unknown>): fc.Arbitrary<string> {
+  return fc
+    .tuple(bodies, rawNumberLexemes, rawNumberLexemes)
+    .map(([body, limit, amount]) => JSON.stringify(body).replaceAll(`"${limitPlaceholder}"`, limit).replaceAll(`"${amountPlaceholder}"`, amount));
+}
 
 /** Containers nested `depth` deep as JSON text, e.g. `{"a":[{"a":[1]}]}`. */
 export function nestedText(depth: number, kind: 'array' | 'object' | 'mixed'): string {

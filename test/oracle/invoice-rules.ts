@@ -122,3 +122,76 @@ export function questionFromBody(body: unknown): InvoiceQuestion | undefined {
     context: recordOr(body['context']),
   };
 }
+
+/** Whether the default policy permits `question`; a question the oracle cannot read is not permitted. */
+export function permits(question: InvoiceQuestion | undefined): boolean {
+  return question !== undefined && expectedDecision(question) === 'permit';
+}
+
+/** The actions the default policy's rules name for invoices (a rule listing `*` names none). */
+export const invoicePolicyActions: readonly string[] = ['approve', 'create', 'delete', 'read', 'update'];
+
+function text(value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= max;
+}
+
+const optionalRecord = (value: unknown) => value === undefined || isRecord(value);
+
+/**
+ * The question an AuthZEN 4-tuple (`subject`, `action`, `resource`, `context`) asks, or
+ * undefined when it is not of that shape (non-empty `type` and `name` up to 256 characters,
+ * `id` up to 1,024, properties and context objects). `subject.properties` play the part of
+ * verified claims, as in `subject` mode of /decide; the shipped policies carry no entity data to add.
+ */
+export function questionFromEvaluation(tuple: unknown): InvoiceQuestion | undefined {
+  if (!isRecord(tuple)) return undefined;
+  const { subject, action, resource, context } = tuple;
+  if (!isRecord(subject) || !isRecord(action) || !isRecord(resource) || !optionalRecord(context)) return undefined;
+  const entity = (e: Record<string, unknown>) => text(e['type'], 256) && text(e['id'], 1024) && optionalRecord(e['properties']);
+  if (!entity(subject) || !entity(resource) || !text(action['name'], 256) || !optionalRecord(action['properties'])) return undefined;
+  return {
+    subjectId: subject['id'] as string,
+    claims: recordOr(subject['properties']),
+    action: action['name'] as string,
+    resourceType: resource['type'] as string,
+    resource: recordOr(resource['properties']),
+    context: recordOr(context),
+  };
+}
+
+const tupleKeys = ['subject', 'action', 'resource', 'context'] as const;
+
+/**
+ * The questions of an AuthZEN evaluations body, one per item: each key the item gives
+ * replaces the top-level default whole. Undefined when the body has no items (it is then one
+ * evaluation, `questionFromEvaluation` of the body itself).
+ */
+export function questionsFromBatch(body: unknown): (InvoiceQuestion | undefined)[] | undefined {
+  if (!isRecord(body) || !Array.isArray(body['evaluations']) || body['evaluations'].length === 0) return undefined;
+  return body['evaluations'].map((item: unknown) => {
+    if (!isRecord(item)) return undefined;
+    const merged = Object.fromEntries(tupleKeys.map((key) => [key, Object.hasOwn(item, key) ? item[key] : body[key]]));
+    return questionFromEvaluation(merged);
+  });
+}
+
+/**
+ * The decisions an evaluations batch answers: every item's under `execute_all`; under the
+ * short-circuit semantics, those up to and including the first deny (`deny_on_first_deny`)
+ * or permit (`permit_on_first_permit`).
+ */
+export function batchAnswers(decisions: readonly boolean[], semantic: unknown): boolean[] {
+  const stopAt = semantic === 'deny_on_first_deny' ? false : semantic === 'permit_on_first_permit' ? true : undefined;
+  const stop = stopAt === undefined ? -1 : decisions.indexOf(stopAt);
+  return stop === -1 ? [...decisions] : decisions.slice(0, stop + 1);
+}
+
+/**
+ * The question behind one search hit: the search body with the hit in the searched-for place.
+ * A candidate carries only what entity data stores for it, which the shipped policies have none of.
+ */
+export function questionFromSearchHit(kind: 'subject' | 'resource' | 'action', body: unknown, hit: { type: string; id: string } | { name: string }): InvoiceQuestion | undefined {
+  if (!isRecord(body)) return undefined;
+  const place = kind === 'action' ? { action: hit } : { [kind]: hit };
+  return questionFromEvaluation({ ...body, ...place });
+}

@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { identifyCaller, type Caller, type CallerKeys } from '../../caller/keys.js';
 import type { AppEnv } from '../env.js';
-import { problem, ProblemError } from '../problem.js';
+import { ProblemError } from '../problem.js';
 
 /** Paths answered only to authenticated callers: every decision endpoint, present and future. */
 export const decisionPathPrefixes: readonly string[] = ['/decide', '/access/v1'];
@@ -22,13 +22,10 @@ function presentedKey(c: Context<AppEnv>): string | undefined {
   return bearer.exec(c.req.header('authorization') ?? '')?.[1];
 }
 
-function unauthenticated(c: Context<AppEnv>, key: string | undefined): Response {
-  return problem(
-    c,
-    key === undefined
-      ? new ProblemError('unauthenticated', 'send a caller key as "Authorization: Bearer <key>"', undefined, { 'www-authenticate': challenge })
-      : new ProblemError('unauthenticated', 'the caller key is not accepted', undefined, { 'www-authenticate': `${challenge}, error="invalid_token"` }),
-  );
+function unauthenticated(key: string | undefined): ProblemError {
+  return key === undefined
+    ? new ProblemError('unauthenticated', 'send a caller key as "Authorization: Bearer <key>"', undefined, { 'www-authenticate': challenge })
+    : new ProblemError('unauthenticated', 'the caller key is not accepted', undefined, { 'www-authenticate': `${challenge}, error="invalid_token"` });
 }
 
 export interface CallerAuthOptions {
@@ -41,7 +38,8 @@ export interface CallerAuthOptions {
 /**
  * Authenticates callers of the decision endpoints by `Authorization: Bearer <key>` and puts
  * the caller in the context (`c.get('caller')`) for routes and audit. 401 with a
- * `WWW-Authenticate` challenge when the key is missing or unknown.
+ * `WWW-Authenticate` challenge when the key is missing or unknown (thrown, as every problem
+ * is, for the app's error handler to answer and count).
  */
 export function callerAuth(options: CallerAuthOptions = {}): MiddlewareHandler<AppEnv> {
   const keys = options.keys;
@@ -56,7 +54,7 @@ export function callerAuth(options: CallerAuthOptions = {}): MiddlewareHandler<A
     } else {
       const key = presentedKey(c);
       const caller = key === undefined ? undefined : identifyCaller(keys, key);
-      if (caller === undefined) return Promise.resolve(unauthenticated(c, key));
+      if (caller === undefined) throw unauthenticated(key);
       c.set('caller', caller);
     }
     return next();
@@ -71,11 +69,11 @@ export function adminAuth(options: { readonly keys?: CallerKeys } = {}): Middlew
   const ring = options.keys?.admin;
   return async function adminAuthMiddleware(c, next) {
     if (ring === undefined || ring.size === 0) {
-      return problem(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`));
+      throw new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`);
     }
     const key = presentedKey(c);
     const id = key === undefined ? undefined : ring.match(key);
-    if (id === undefined) return unauthenticated(c, key);
+    if (id === undefined) throw unauthenticated(key);
     c.set('caller', { id, trusted: false });
     await next();
   };
