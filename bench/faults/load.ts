@@ -3,6 +3,7 @@
  * what comes back against the oracle. Started by the harness (lib/load-client.ts) with a
  * LoadConfig as its one argument; see lib/load-protocol.ts for what it says.
  */
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createInterface } from 'node:readline';
 import fc from 'fast-check';
@@ -11,7 +12,7 @@ import { invoiceDecideBody } from '../../test/oracle/arbitraries.js';
 import { expectedDecision, questionFromBody, type Expected } from '../../test/oracle/invoice-rules.js';
 import { hostileRequests, type Planned } from './lib/hostile.js';
 import { Ledger, type Done } from './lib/ledger.js';
-import { emptyCounts, epochNow, latencyOf, type Counts, type LoadConfig, type LoadEvent, type Mark } from './lib/load-protocol.js';
+import { emptyCounts, epochNow, latencyOf, type Counts, type LoadConfig, type LoadEvent, type Mark, type Tally, type TokenPair } from './lib/load-protocol.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as LoadConfig;
 const clientTimeoutMs = 10_000;
@@ -26,13 +27,25 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   marks.push(mark);
 });
 
-const valid: Planned[] = fc.sample(invoiceDecideBody, { seed: config.seed, numRuns: 2_000 }).map((body) => {
-  const text = JSON.stringify(body);
-  const question = questionFromBody(JSON.parse(text));
+/** A decision request and the oracle's answer for its subject; sent with `token` in the subject's place when given. */
+function decideRequest(kind: string, body: Readonly<Record<string, unknown>>, token?: string): Planned {
+  const question = questionFromBody(body);
   const decision: Expected = question === undefined ? 'deny' : expectedDecision(question);
-  return { kind: 'decide', body: text, headers: { 'content-type': 'application/json' }, expect: { status: 200, decision } };
-});
+  const sent = token === undefined ? body : { ...body, subject: undefined, token };
+  return { kind, body: JSON.stringify(sent), headers: { 'content-type': 'application/json' }, expect: { status: 200, decision, ...(token !== undefined && { verifiesToken: true }) } };
+}
+
+// Through JSON once, so the oracle sees the bodies exactly as the service will (-0 as 0, …).
+const bodies = fc.sample(invoiceDecideBody, { seed: config.seed, numRuns: 2_000 }).map((body) => JSON.parse(JSON.stringify(body)) as Record<string, unknown>);
+const valid: Planned[] = bodies.map((body) => decideRequest('decide', body));
 const hostile = hostileRequests();
+
+/** A token set's requests (pair i with body i), and which one goes next. */
+const tokenSets = (config.tokens ?? []).map((set) => {
+  const pairs = JSON.parse(readFileSync(set.file, 'utf8')) as TokenPair[];
+  const requests = pairs.map((pair, i) => decideRequest(set.kind, { ...bodies[i % bodies.length], subject: pair.subject }, pair.token));
+  return { set, requests, next: 0 };
+});
 
 type Outcome = keyof Counts;
 
@@ -47,17 +60,23 @@ let intervalCounts = emptyCounts();
 // reused socket for the whole request.
 const agent = new Agent({ keepAlive: true, maxSockets: config.concurrency, timeout: 60_000 });
 
+function isInvalidToken(reason: unknown): boolean {
+  return typeof reason === 'object' && reason !== null && (reason as { code?: unknown }).code === 'invalid_token';
+}
+
 function judge(planned: Planned, status: number, body: string): Outcome[] {
   const outcomes: Outcome[] = ['sent', 'answered'];
   if (status >= 500) outcomes.push('status5xx');
   if (status !== planned.expect.status) return [...outcomes, 'unexpectedStatus'];
   if (planned.expect.decision === undefined) return [...outcomes, 'correct'];
-  let decision: unknown;
+  let answer: { decision?: unknown; reasons?: unknown };
   try {
-    decision = (JSON.parse(body) as { decision?: unknown }).decision;
+    answer = JSON.parse(body) as typeof answer;
   } catch {
     return [...outcomes, 'unexpectedStatus'];
   }
+  const { decision, reasons } = answer;
+  if (planned.expect.verifiesToken === true && decision === 'deny' && Array.isArray(reasons) && reasons.some(isInvalidToken)) return [...outcomes, 'tokenRefused'];
   if (decision === planned.expect.decision) return [...outcomes, 'correct'];
   return [...outcomes, decision === 'permit' ? 'wrongPermit' : 'wrongDeny'];
 }
@@ -102,6 +121,10 @@ function plan(): Planned {
   const share = config.hostileShare ?? 0;
   // Spread hostile requests evenly: one every 1/share requests.
   if (share > 0 && next % Math.max(1, Math.round(1 / share)) === 0) return hostile[next % hostile.length] as Planned;
+  // Token mode: the sets in use so far, in turn; subjects only while none is.
+  const sets = tokenSets.filter(({ set }) => set.fromMark === undefined || marks.some((m) => m.mark === set.fromMark));
+  const tokens = sets[next % Math.max(1, sets.length)];
+  if (tokens !== undefined) return tokens.requests[tokens.next++ % tokens.requests.length] as Planned;
   return valid[next % valid.length] as Planned;
 }
 
@@ -124,6 +147,22 @@ async function runHeld(held: NonNullable<LoadConfig['held']>, heldCounts: Counts
       held.socket.destroy();
     }),
   );
+}
+
+/** Counts and latencies of a set of finished requests, as they are gathered. */
+class Gathering {
+  readonly counts = emptyCounts();
+  readonly latencies: number[] = [];
+
+  add(entry: Done): this {
+    for (const outcome of entry.outcomes) this.counts[outcome]++;
+    if (entry.latency !== undefined) this.latencies.push(entry.latency);
+    return this;
+  }
+
+  tally(): Tally {
+    return { counts: this.counts, latency: latencyOf(this.latencies) };
+  }
 }
 
 async function main(): Promise<void> {
@@ -170,20 +209,17 @@ async function main(): Promise<void> {
   if (ticker !== undefined) clearInterval(ticker);
   agent.destroy();
 
-  const total = emptyCounts();
-  const latencies: number[] = [];
+  const total = new Gathering();
   const statuses: Record<string, number> = {};
   const kinds: Record<string, Counts> = {};
   const misses: Record<string, Record<string, number>> = {};
   const boundaries = [{ name: 'start', from: startedAt }, ...[...marks].sort((a, b) => a.at - b.at).map((m) => ({ name: m.mark, from: m.at }))];
-  const phases = boundaries.map((b) => ({ ...b, counts: emptyCounts() }));
+  const phases = boundaries.map((b) => ({ ...b, all: new Gathering(), kinds: new Map<string, Gathering>() }));
   for (const entry of done.entries()) {
     const phase = phases.findLast((p) => p.from <= entry.start) ?? phases[0];
-    for (const outcome of entry.outcomes) {
-      total[outcome]++;
-      if (phase !== undefined) phase.counts[outcome]++;
-    }
-    if (entry.latency !== undefined) latencies.push(entry.latency);
+    total.add(entry);
+    phase?.all.add(entry);
+    phase?.kinds.set(entry.kind, (phase.kinds.get(entry.kind) ?? new Gathering()).add(entry));
     if (entry.status !== undefined) statuses[entry.status] = (statuses[entry.status] ?? 0) + 1;
     if (!entry.outcomes.includes('correct')) {
       const byOutcome = (misses[entry.kind] ??= {});
@@ -199,9 +235,9 @@ async function main(): Promise<void> {
     summary: {
       startedAt,
       endedAt: epochNow(),
-      total,
-      latency: latencyOf(latencies),
-      phases,
+      total: total.counts,
+      latency: latencyOf(total.latencies),
+      phases: phases.map((p) => ({ name: p.name, from: p.from, ...p.all.tally(), kinds: Object.fromEntries([...p.kinds].map(([kind, g]) => [kind, g.tally()])) })),
       ...(config.held !== undefined && { held: heldCounts }),
       kinds,
       misses,

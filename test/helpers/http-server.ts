@@ -7,13 +7,19 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts `handler` on 127.0.0.1 port 0; `close` also drops kept-alive and hanging connections. */
-export async function startServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestServer> {
+/**
+ * Starts `handler` on 127.0.0.1, on a free port unless `port` is given (to come back where a
+ * closed server was); `close` also drops kept-alive and hanging connections.
+ */
+export async function startServer(handler: (req: IncomingMessage, res: ServerResponse) => void, port = 0): Promise<TestServer> {
   const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const { port: bound } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -22,6 +22,8 @@ export interface IntrospectionServer {
   requestsFor(token: string): number;
   /** Sets the answer for a token; unknown tokens are `{ "active": false }`. */
   answer(token: string, reply: Reply): void;
+  /** Added before every answer, on top of a reply's own `delayMs`: the whole server slow. */
+  delayMs: number;
   close(): Promise<void>;
 }
 
@@ -31,6 +33,7 @@ export async function startIntrospectionServer(clientId = 'invoice-pdp', clientS
   const expected = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret).replace(/%20/g, '+')}`).toString('base64')}`;
   let requests = 0;
   let lastAccept: string | undefined;
+  const state = { delayMs: 0 };
   const server = await startServer((req, res) => {
     requests += 1;
     lastAccept = req.headers.accept;
@@ -42,7 +45,8 @@ export async function startIntrospectionServer(clientId = 'invoice-pdp', clientS
       const token = new URLSearchParams(text).get('token') ?? '';
       perToken.set(token, (perToken.get(token) ?? 0) + 1);
       const reply: Reply = replies.get(token) ?? { body: { active: false } };
-      if (reply.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
+      const delayMs = (reply.delayMs ?? 0) + state.delayMs;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       if (res.destroyed) return;
       const body = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body ?? {});
       res.writeHead(reply.status ?? 200, { 'content-type': reply.contentType ?? 'application/json' }).end(body);
@@ -60,6 +64,12 @@ export async function startIntrospectionServer(clientId = 'invoice-pdp', clientS
     },
     requestsFor: (token) => perToken.get(token) ?? 0,
     answer: (token, reply) => void replies.set(token, reply),
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(ms: number) {
+      state.delayMs = ms;
+    },
     close: server.close,
   };
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JSONWebKeySet } from 'jose';
 import { startServer } from './http-server.js';
 
@@ -11,6 +12,10 @@ export interface JwksServer {
   readonly requests: number;
   mode: JwksMode;
   publish(document: JSONWebKeySet): void;
+  /** Stops listening: fetches are refused until `restart`. */
+  stop(): Promise<void>;
+  /** Listens again at the same URL. */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -18,7 +23,7 @@ export async function startJwksServer(initial: JSONWebKeySet): Promise<JwksServe
   let document = initial;
   let requests = 0;
   const state = { mode: 'ok' as JwksMode };
-  const server = await startServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     requests += 1;
     switch (state.mode) {
       case 'ok':
@@ -36,7 +41,9 @@ export async function startJwksServer(initial: JSONWebKeySet): Promise<JwksServe
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": "nope"');
         return;
     }
-  });
+  };
+  let server = await startServer(handler);
+  const port = Number(new URL(server.url).port);
   return {
     url: `${server.url}/jwks.json`,
     get requests() {
@@ -51,6 +58,10 @@ export async function startJwksServer(initial: JSONWebKeySet): Promise<JwksServe
     publish(next) {
       document = next;
     },
-    close: server.close,
+    stop: () => server.close(),
+    async restart() {
+      server = await startServer(handler, port);
+    },
+    close: () => server.close(),
   };
 }

@@ -76,10 +76,13 @@ export const invoiceActions = fc.constantFrom('read', 'create', 'update', 'appro
 
 const decisionContext = fc.record({ mfa: fc.oneof(fc.constant(true), fc.constant(false), oddValue) }, { requiredKeys: [] });
 
+/** A subject as a trusted caller states it, or as a token carries it (`sub` and claims). */
+export const invoiceSubject = fc.record({ id: fc.constantFrom(...subjectIds), properties: invoiceClaims });
+
 /** A POST /decide body in `subject` mode around the invoice policy. */
 export const invoiceDecideBody = fc.record(
   {
-    subject: fc.record({ id: fc.constantFrom(...subjectIds), properties: invoiceClaims }),
+    subject: invoiceSubject,
     action: invoiceActions,
     resource: fc.record({
       type: fc.oneof({ weight: 9, arbitrary: fc.constant('invoice') }, { weight: 1, arbitrary: fc.constantFrom('Invoice', 'receipt', 'invoice ') }),

@@ -26,3 +26,22 @@ export function allAnswered(counts: Counts, label = 'requests'): Check {
     `${counts.correct} of ${counts.sent} as expected, ${failed} without an answer, ${counts.unexpectedStatus} with another status${closed}`,
   );
 }
+
+/** Token mode, during a fault: every request answered, each as expected or its token refused (`invalid_token`), never decided wrongly. */
+export function decidedOrRefused(counts: Counts, label = 'requests'): Check {
+  const failed = unanswered(counts);
+  return check(
+    `every request decided right or its token refused (${label})`,
+    counts.sent > 0 && failed === 0 && counts.correct + counts.tokenRefused === counts.sent,
+    `${counts.correct} as expected, ${counts.tokenRefused} refused as invalid_token, ${counts.wrongPermit + counts.wrongDeny} wrong, ${failed} without an answer, ${counts.unexpectedStatus} with another status, of ${counts.sent}`,
+  );
+}
+
+/** Token mode: tokens that cannot be checked are all refused (`invalid_token`); none is decided on. */
+export function allRefused(counts: Counts, label = 'requests'): Check {
+  return check(
+    `every token refused, none decided on (${label})`,
+    counts.sent > 0 && counts.tokenRefused === counts.sent,
+    `${counts.tokenRefused} of ${counts.sent} refused as invalid_token; ${counts.correct + counts.wrongPermit + counts.wrongDeny} decided (${counts.wrongPermit} wrong permits), ${unanswered(counts)} without an answer`,
+  );
+}

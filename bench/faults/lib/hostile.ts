@@ -11,6 +11,8 @@ export interface Planned {
     readonly decision?: 'permit' | 'deny';
     /** The service may instead close the connection while the body is still being sent. */
     readonly mayCloseEarly?: boolean;
+    /** The subject comes as a token minted valid: an `invalid_token` deny is counted as `tokenRefused`. */
+    readonly verifiesToken?: boolean;
   };
 }
 

@@ -14,6 +14,31 @@ export interface HeldRequests {
   readonly holdMs: number;
 }
 
+/** A subject, as a token minted for it carries it. */
+export interface TokenSubject {
+  readonly id: string;
+  readonly properties: Readonly<Record<string, unknown>>;
+}
+
+/** One token and the subject it stands for. */
+export interface TokenPair {
+  readonly token: string;
+  readonly subject: TokenSubject;
+}
+
+/**
+ * Tokens the harness minted (signed JWTs, opaque tokens it registered for introspection): the
+ * load sends `token` instead of `subject`, and judges the answer by the pair's subject.
+ */
+export interface TokenSet {
+  /** The kind its requests are counted under (`kinds`, `phases[].kinds`). */
+  readonly kind: string;
+  /** A JSON file holding `TokenPair[]`; pair i goes with generated body i (modulo). */
+  readonly file: string;
+  /** Sent only once a mark of this name has come in (a key the identity provider rotates to). */
+  readonly fromMark?: string;
+}
+
 export interface LoadConfig {
   readonly port: number;
   /** Requests in flight at once (and keep-alive connections). */
@@ -33,6 +58,8 @@ export interface LoadConfig {
   readonly held?: HeldRequests;
   /** Stop once every attempt has been refused for this long, ms (the server is gone). */
   readonly stopAfterRefusedMs?: number;
+  /** Token mode: decision requests carry a token from these sets, taken in turn, instead of a subject. */
+  readonly tokens?: readonly TokenSet[];
 }
 
 /** Tallies for a set of requests. */
@@ -46,6 +73,11 @@ export interface Counts {
   wrongPermit: number;
   /** A deny where the oracle says permit. */
   wrongDeny: number;
+  /**
+   * Token mode: a deny with reason `invalid_token` for a token minted valid. The service could
+   * not check it and failed closed; neither correct nor a wrong decision.
+   */
+  tokenRefused: number;
   /** Answered with a status other than expected (5xx counted again below). */
   unexpectedStatus: number;
   status5xx: number;
@@ -70,11 +102,19 @@ export interface Latency {
   readonly max: number;
 }
 
-export interface PhaseSummary {
+/** Tallies and latencies of a set of requests. */
+export interface Tally {
+  readonly counts: Counts;
+  /** Answered requests only, ms. */
+  readonly latency: Latency;
+}
+
+export interface PhaseSummary extends Tally {
   /** `start`, or the name of the mark that opened the phase. */
   readonly name: string;
   readonly from: number;
-  readonly counts: Counts;
+  /** The phase's requests by kind. */
+  readonly kinds: Readonly<Record<string, Tally>>;
 }
 
 export interface LoadSummary {
@@ -108,7 +148,7 @@ export interface Mark {
 }
 
 export function emptyCounts(): Counts {
-  return { sent: 0, answered: 0, correct: 0, wrongPermit: 0, wrongDeny: 0, unexpectedStatus: 0, status5xx: 0, refused: 0, reset: 0, closedWhileSending: 0, timedOut: 0, otherErrors: 0 };
+  return { sent: 0, answered: 0, correct: 0, wrongPermit: 0, wrongDeny: 0, tokenRefused: 0, unexpectedStatus: 0, status5xx: 0, refused: 0, reset: 0, closedWhileSending: 0, timedOut: 0, otherErrors: 0 };
 }
 
 /** Now, epoch ms with sub-millisecond precision. */

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnServer, type ServerProcess } from '../../../test/helpers/spawn-server.js';
 import type { Counts } from './load-protocol.js';
 import { startLoad, type LoadRun } from './load-client.js';
@@ -28,6 +31,8 @@ export interface ScenarioContext {
   readonly quick: boolean;
   spawnServer(env?: Readonly<Record<string, string>>): ServerProcess;
   startLoad(config: LoadConfig): LoadRun;
+  /** A fresh temporary directory, removed when the scenario ends. */
+  tempDir(): Promise<string>;
 }
 
 /** A fault to inject under load, with the checks that say whether the service coped. */
@@ -46,6 +51,7 @@ export function check(name: string, passed: boolean, detail: string): Check {
 export async function runScenario(scenario: Scenario, quick: boolean): Promise<ScenarioOutcome> {
   const servers: ServerProcess[] = [];
   const loads: LoadRun[] = [];
+  const dirs: string[] = [];
   const context: ScenarioContext = {
     quick,
     spawnServer(env) {
@@ -58,11 +64,17 @@ export async function runScenario(scenario: Scenario, quick: boolean): Promise<S
       loads.push(load);
       return load;
     },
+    async tempDir() {
+      const dir = await mkdtemp(join(tmpdir(), 'pdp-faults-'));
+      dirs.push(dir);
+      return dir;
+    },
   };
   try {
     return await scenario.run(context);
   } finally {
     for (const load of loads) load.stop();
     for (const server of servers) if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
   }
 }

@@ -1,6 +1,8 @@
 import type { Scenario } from '../lib/scenario.js';
 import { badPolicyStart } from './bad-policy-start.js';
 import { hostileMix } from './hostile-mix.js';
+import { introspectionSlow } from './introspection-slow.js';
+import { jwksOutage } from './jwks-outage.js';
 import { sigtermDeadline, sigtermDrain } from './sigterm.js';
 import { stall } from './stall.js';
 import { steadyLoad } from './steady-load.js';
@@ -13,4 +15,6 @@ export const scenarios: readonly Scenario[] = [
   sigtermDrain,
   sigtermDeadline,
   badPolicyStart,
+  jwksOutage,
+  introspectionSlow,
 ];
