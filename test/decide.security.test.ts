@@ -107,6 +107,18 @@ describe('POST /decide: hostile or odd bodies', () => {
     expect(withMfa.decision).toBe('permit');
   });
 
+  it('an attribute named "constructor" is data like any other, read by conditions without error', async () => {
+    const read = await decide({ subject: accountant, action: 'read', resource: { type: 'invoice', properties: { region: 'EU', constructor: 'x' } } });
+    expect(read).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
+    const otherRegion = await decide({ subject: accountant, action: 'read', resource: { type: 'invoice', properties: { region: 'US', constructor: { region: 'EU' } } } });
+    expect(otherRegion).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    const approved = await decide({ subject: manager, action: 'approve', resource: approvable, context: { constructor: 1, mfa: true } });
+    expect(approved).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P4-manager-approve-within-limit' }] });
+    const noMfa = await decide({ subject: manager, action: 'approve', resource: approvable, context: { constructor: { mfa: true } } });
+    expect(noMfa).toMatchObject({ decision: 'deny', reasons: [{ rule: 'D3-approve-requires-mfa' }] });
+    expect(JSON.stringify(noMfa.reasons)).not.toContain('condition_error');
+  });
+
   it('Object.prototype is never polluted by a request', async () => {
     await decide('{"subject": {"id": "x", "properties": {"__proto__": {"polluted": true}}}, "action": "read", "resource": {"type": "invoice", "properties": {"__proto__": {"polluted": true}}}, "context": {"__proto__": {"polluted": true}}}');
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();

@@ -257,25 +257,14 @@ describe('fuzzing every endpoint through HTTP', () => {
         );
       });
 
-      it('is not swayed by __proto__ or prototype members at any level', async () => {
+      it('is not swayed by __proto__, prototype or constructor members at any level', async () => {
         await fc.assert(
-          fc.asyncProperty(withMembers(valid, ['__proto__', 'prototype']), async (text) => {
+          fc.asyncProperty(withMembers(valid, ['__proto__', 'prototype', 'constructor']), async (text) => {
             const { answer, reading } = await post(endpoint, text);
             expect(answer.status, answer.text).toBe(200);
             expect(reading?.verdict, text).toEqual(endpoint.expected(JSON.parse(text)));
           }),
           runs,
-        );
-      });
-
-      it('never permits more for constructor members at any level', async () => {
-        // The condition evaluator types a map by its `constructor`, so a condition reading a map
-        // that holds one fails, which denies: fewer permits than the oracle, never more (post checks).
-        await fc.assert(
-          fc.asyncProperty(withMembers(valid, ['constructor']), async (text) => {
-            expect((await post(endpoint, text)).answer.status).toBe(200);
-          }),
-          { numRuns: 50 },
         );
       });
 

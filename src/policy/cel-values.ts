@@ -1,0 +1,32 @@
+/**
+ * Request data as the CEL library can type it. cel-js tells a value's type by its
+ * `constructor`, so a JSON object with a member named "constructor" (legal JSON: a claim or
+ * attribute may be called that) is taken for an instance of an unknown class, and every
+ * condition that reads it fails. Such objects become Maps, which CEL reads as the same map:
+ * `r.constructor`, `r.region`, `"region" in r` and `has(r.region)` all work on them.
+ */
+
+/** `value` with every object that has an own `constructor` member turned into a Map, copying only what leads to one; `value` itself when there is none. */
+export function typableByCel(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || value instanceof Date) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const typed = typableByCel(item);
+      if (typed !== item) (copy ??= [...value])[i] = typed;
+    }
+    return copy ?? value;
+  }
+  const record = value as Record<string, unknown>;
+  let changed = false;
+  // Entries rather than assignments: a `__proto__` member stays a member, never a prototype.
+  const entries = Object.keys(record).map((key): [string, unknown] => {
+    const member = record[key];
+    const typed = typableByCel(member);
+    if (typed !== member) changed = true;
+    return [key, typed];
+  });
+  if (Object.hasOwn(record, 'constructor')) return new Map(entries);
+  return changed ? Object.fromEntries(entries) : value;
+}
