@@ -176,14 +176,17 @@ async function main(): Promise<void> {
   const kinds: Record<string, Counts> = {};
   const misses: Record<string, Record<string, number>> = {};
   const boundaries = [{ name: 'start', from: startedAt }, ...[...marks].sort((a, b) => a.at - b.at).map((m) => ({ name: m.mark, from: m.at }))];
-  const phases = boundaries.map((b) => ({ ...b, counts: emptyCounts() }));
+  const phases = boundaries.map((b) => ({ ...b, counts: emptyCounts(), latencies: [] as number[] }));
   for (const entry of done.entries()) {
     const phase = phases.findLast((p) => p.from <= entry.start) ?? phases[0];
     for (const outcome of entry.outcomes) {
       total[outcome]++;
       if (phase !== undefined) phase.counts[outcome]++;
     }
-    if (entry.latency !== undefined) latencies.push(entry.latency);
+    if (entry.latency !== undefined) {
+      latencies.push(entry.latency);
+      phase?.latencies.push(entry.latency);
+    }
     if (entry.status !== undefined) statuses[entry.status] = (statuses[entry.status] ?? 0) + 1;
     if (!entry.outcomes.includes('correct')) {
       const byOutcome = (misses[entry.kind] ??= {});
@@ -201,7 +204,7 @@ async function main(): Promise<void> {
       endedAt: epochNow(),
       total,
       latency: latencyOf(latencies),
-      phases,
+      phases: phases.map(({ latencies: own, ...phase }) => ({ ...phase, latency: latencyOf(own) })),
       ...(config.held !== undefined && { held: heldCounts }),
       kinds,
       misses,

@@ -75,6 +75,8 @@ export interface PhaseSummary {
   readonly name: string;
   readonly from: number;
   readonly counts: Counts;
+  /** The phase's answered requests only, ms. */
+  readonly latency: Latency;
 }
 
 export interface LoadSummary {

@@ -1,6 +1,9 @@
 import type { Scenario } from '../lib/scenario.js';
 import { badPolicyStart } from './bad-policy-start.js';
 import { hostileMix } from './hostile-mix.js';
+import { invalidReload } from './invalid-reload.js';
+import { redisKilled } from './redis-killed.js';
+import { redisSlow } from './redis-slow.js';
 import { sigtermDeadline, sigtermDrain } from './sigterm.js';
 import { stall } from './stall.js';
 import { steadyLoad } from './steady-load.js';
@@ -13,4 +16,7 @@ export const scenarios: readonly Scenario[] = [
   sigtermDrain,
   sigtermDeadline,
   badPolicyStart,
+  redisKilled,
+  redisSlow,
+  invalidReload,
 ];
