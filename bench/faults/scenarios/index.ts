@@ -3,6 +3,9 @@ import { badPolicyStart } from './bad-policy-start.js';
 import { hostileMix } from './hostile-mix.js';
 import { introspectionSlow } from './introspection-slow.js';
 import { jwksOutage } from './jwks-outage.js';
+import { invalidReload } from './invalid-reload.js';
+import { redisKilled } from './redis-killed.js';
+import { redisSlow } from './redis-slow.js';
 import { sigtermDeadline, sigtermDrain } from './sigterm.js';
 import { stall } from './stall.js';
 import { steadyLoad } from './steady-load.js';
@@ -17,4 +20,7 @@ export const scenarios: readonly Scenario[] = [
   badPolicyStart,
   jwksOutage,
   introspectionSlow,
+  redisKilled,
+  redisSlow,
+  invalidReload,
 ];
