@@ -16,6 +16,17 @@ describe('the fault harness (npm run faults), smoke run', () => {
     expect(run.status).toBe(0);
   }, 60_000);
 
+  it('runs a token-mode scenario (key server down, keys rotated) end to end and passes', () => {
+    const run = spawnSync(process.execPath, ['--import', './bench/ts-register.mjs', 'bench/faults/run.ts', '--quick', 'jwks-outage'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 90_000,
+    });
+    expect(run.stderr).toContain('1 scenario(s) passed, 0 failed');
+    expect(run.stderr).not.toContain('✗');
+    expect(run.status).toBe(0);
+  }, 90_000);
+
   it('refuses an unknown scenario name', () => {
     const run = spawnSync(process.execPath, ['--import', './bench/ts-register.mjs', 'bench/faults/run.ts', 'no-such-scenario'], { cwd: root, encoding: 'utf8' });
     expect(run.status).toBe(2);
