@@ -1,3 +1,5 @@
+import type { ConditionVariables } from './cel.js';
+
 /**
  * Request data as the CEL library can type it. cel-js tells a value's type by its
  * `constructor`, so a JSON object with a member named "constructor" (legal JSON: a claim or
@@ -7,7 +9,7 @@
  */
 
 /** `value` with every object that has an own `constructor` member turned into a Map, copying only what leads to one; `value` itself when there is none. */
-export function typableByCel(value: unknown): unknown {
+function typableByCel(value: unknown): unknown {
   if (typeof value !== 'object' || value === null || value instanceof Date) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
@@ -29,4 +31,14 @@ export function typableByCel(value: unknown): unknown {
   });
   if (Object.hasOwn(record, 'constructor')) return new Map(entries);
   return changed ? Object.fromEntries(entries) : value;
+}
+
+/** `vars` with request data the CEL library can type, or `vars` itself when it already could. */
+export function typableVariables(vars: ConditionVariables): ConditionVariables {
+  const subject = typableByCel(vars.subject);
+  const resource = typableByCel(vars.resource);
+  const action = typableByCel(vars.action);
+  const context = typableByCel(vars.context);
+  if (subject === vars.subject && resource === vars.resource && action === vars.action && context === vars.context) return vars;
+  return { subject, resource, action, context, now: vars.now };
 }

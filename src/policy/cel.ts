@@ -1,5 +1,6 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
+import { typableVariables } from './cel-values.js';
 
 /** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
 export type CompiledCondition = (vars: ConditionVariables) => unknown;
@@ -103,5 +104,21 @@ export function compileCondition(source: string): CompiledCondition {
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
   }
-  return parsed as CompiledCondition;
+  const evaluate = parsed as CompiledCondition;
+  return (vars) => {
+    try {
+      return evaluate(vars);
+    } catch (error) {
+      // Only when the library could not type a value: an object with a `constructor` member
+      // (cel-values.ts). Made typable, such data is read like any other; other errors stand.
+      if (!isUnsupportedType(error)) throw error;
+      const typed = typableVariables(vars);
+      if (typed === vars) throw error;
+      return evaluate(typed);
+    }
+  };
+}
+
+function isUnsupportedType(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === 'unsupported_type';
 }

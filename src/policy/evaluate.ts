@@ -1,6 +1,5 @@
 import type { Advice, Query, Reason, Verdict } from '../decision/types.js';
 import type { ConditionVariables } from './cel.js';
-import { typableByCel } from './cel-values.js';
 import type { CompiledPolicySet, CompiledRule } from './compiled.js';
 
 /**
@@ -33,16 +32,6 @@ function runCondition(rule: CompiledRule, vars: ConditionVariables): ConditionOu
   }
 }
 
-/** `vars` with request data the CEL library can type, or `vars` itself when it already could. */
-function typableVariables(vars: ConditionVariables): ConditionVariables {
-  const subject = typableByCel(vars.subject);
-  const resource = typableByCel(vars.resource);
-  const action = typableByCel(vars.action);
-  const context = typableByCel(vars.context);
-  if (subject === vars.subject && resource === vars.resource && action === vars.action && context === vars.context) return vars;
-  return { subject, resource, action, context, now: vars.now };
-}
-
 function holdsRole(rule: CompiledRule, roles: readonly string[]): boolean {
   if (rule.roles === undefined) return true;
   for (const role of roles) if (rule.roles.has(role)) return true;
@@ -73,16 +62,13 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
   const candidates = trace === undefined
     ? rules.byAction.get(query.action.name) ?? rules.anyAction
     : rules.all;
-  let vars: ConditionVariables = {
+  const vars: ConditionVariables = {
     subject: query.subject,
     resource: query.resource,
     action: query.action,
     context: query.context,
     now,
   };
-  // Set once a condition has failed and the variables were made typable (see cel-values.ts):
-  // the walk costs nothing on the usual path, where no condition fails.
-  let retyped = false;
 
   const denies: Reason[] = [];
   const permits: Reason[] = [];
@@ -98,15 +84,7 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
     const action = rule.actions.includes('*') || rule.actions.includes(query.action.name);
     const roles = holdsRole(rule, query.subject.roles);
     const scopes = (roles || trace !== undefined) && holdsScopes(rule, query.subject.scopes);
-    let outcome = action && roles && scopes ? runCondition(rule, vars) : undefined;
-    if (outcome !== undefined && 'error' in outcome && !retyped) {
-      retyped = true;
-      const typed = typableVariables(vars);
-      if (typed !== vars) {
-        vars = typed;
-        outcome = runCondition(rule, vars);
-      }
-    }
+    const outcome = action && roles && scopes ? runCondition(rule, vars) : undefined;
     let applied = false;
     if (outcome !== undefined) {
       if ('error' in outcome) {
