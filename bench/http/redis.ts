@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { freePort, start, type Child } from './processes.js';
+import { freePort } from '../../test/helpers/free-port.js';
+import { start, type Child } from './processes.js';
 
 /** A throwaway redis-server on a free loopback port. */
 export interface BenchRedis {

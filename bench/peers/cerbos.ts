@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { freePort, start, waitForHttp, type Child } from '../http/processes.js';
+import { freePort } from '../../test/helpers/free-port.js';
+import { start, waitForHttp, type Child } from '../http/processes.js';
 import type { WorkloadCase } from '../workload.js';
 
 const version = '0.55.0';
