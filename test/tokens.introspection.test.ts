@@ -1,26 +1,18 @@
 import { createLocalJWKSet, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ExpiringCache } from '../src/token/cache.js';
-import { InvalidTokenError, TokenCheckUnavailableError } from '../src/token/errors.js';
+import { TokenCheckUnavailableError } from '../src/token/errors.js';
 import { createIntrospector, type IntrospectionResult, type IntrospectorOptions } from '../src/token/introspect.js';
 import type { TokenObserver } from '../src/token/observer.js';
 import { createTokenVerifier } from '../src/token/token-verifier.js';
 import { createJwtVerifier, type TokenVerifier } from '../src/token/verify.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
+import { refusal } from './helpers/refusal.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
 
 const asIssuer = 'https://as.test/';
 const epoch = () => Math.floor(Date.now() / 1000);
-
-async function refusal(verify: Promise<unknown>): Promise<InvalidTokenError> {
-  const error = await verify.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(InvalidTokenError);
-  return error as InvalidTokenError;
-}
 
 describe('opaque tokens: RFC 7662 introspection', () => {
   let server: IntrospectionServer;

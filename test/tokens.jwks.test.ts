@@ -1,8 +1,9 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidTokenError, TokenCheckUnavailableError } from '../src/token/errors.js';
+import { TokenCheckUnavailableError } from '../src/token/errors.js';
 import { RemoteKeySet, type RemoteKeySetOptions } from '../src/token/jwks.js';
 import { createJwtVerifier, type TokenVerifier } from '../src/token/verify.js';
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
+import { refusal } from './helpers/refusal.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
 
 const issuer = 'https://idp.test/';
@@ -42,15 +43,6 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
   }
 
   const token = (key: SigningKey, kid?: string) => sign(key, { sub: 'alice' }, { issuer, audience, kid });
-
-  async function refusal(verify: Promise<unknown>): Promise<InvalidTokenError> {
-    const error = await verify.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(InvalidTokenError);
-    return error as InvalidTokenError;
-  }
 
   it('fetches the key set once and keeps using it', async () => {
     const verifier = await setUp();
