@@ -44,14 +44,16 @@ async function configMapRevision(dir: string, revision: string, files: PolicyFil
   if (previous !== undefined) await rm(join(dir, previous), { recursive: true });
 }
 
+// Each test starts its own server on a policy directory of its own; both go after it.
+let server: ServerProcess | undefined;
+let dir: { path: string; remove: () => Promise<void> };
+afterEach(async () => {
+  await server?.stop();
+  server = undefined;
+  await dir.remove();
+});
+
 describe('policy directory watch (real server)', () => {
-  let server: ServerProcess | undefined;
-  let dir: { path: string; remove: () => Promise<void> };
-  afterEach(async () => {
-    await server?.stop();
-    server = undefined;
-    await dir.remove();
-  });
 
   it('reloads when an editor saves by writing a new file and renaming it over the old one', async () => {
     dir = await tempDir();
@@ -117,13 +119,6 @@ describe('policy directory watch (real server)', () => {
 });
 
 describe('SIGHUP and start-up (real server)', () => {
-  let server: ServerProcess | undefined;
-  let dir: { path: string; remove: () => Promise<void> };
-  afterEach(async () => {
-    await server?.stop();
-    server = undefined;
-    await dir.remove();
-  });
 
   it('reloads on SIGHUP with watching off, and keeps the last good set on a bad one', async () => {
     dir = await tempDir();
