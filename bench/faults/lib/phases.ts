@@ -21,12 +21,15 @@ export function latencyText(latency: Latency): string {
   return `${ms(latency.p50)}/${ms(latency.p99)}/${ms(latency.max)}`;
 }
 
-/** One latency figure per phase: all its requests, then each kind of request when there are several. */
-export function phaseLatencyFigures(summary: LoadSummary): Record<string, string> {
+/**
+ * One latency figure per phase: all its requests, then each kind of request when there are
+ * several. `labels` names phases for the report (the mark's own name otherwise).
+ */
+export function phaseLatencyFigures(summary: LoadSummary, labels: Readonly<Record<string, string>> = {}): Record<string, string> {
   return Object.fromEntries(
     summary.phases.map((phase) => {
       const kinds = Object.entries(phase.kinds).map(([kind, tally]) => `${kind} ${latencyText(tally.latency)}`);
-      return [`p50/p99/max ms, ${phase.name}`, `${latencyText(phase.latency)}${kinds.length > 1 ? ` (${kinds.join(', ')})` : ''}`];
+      return [`p50/p99/max ms, ${labels[phase.name] ?? phase.name}`, `${latencyText(phase.latency)}${kinds.length > 1 ? ` (${kinds.join(', ')})` : ''}`];
     }),
   );
 }
@@ -47,9 +50,4 @@ export function phase(summary: LoadSummary, name: string): PhaseSummary {
 /** Every request of every phase answered as expected; `labels` names the phases for the report. */
 export function everyPhaseAnswered(summary: LoadSummary, labels: Readonly<Record<string, string>>): Check[] {
   return summary.phases.map((p) => allAnswered(p.counts, `started ${labels[p.name] ?? p.name}`));
-}
-
-/** `p50 / p99 ms` of each phase, as report figures. */
-export function latencyFigures(summary: LoadSummary, labels: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(summary.phases.map((p) => [`p50 / p99 ms ${labels[p.name] ?? p.name}`, `${p.latency.p50.toFixed(1)} / ${p.latency.p99.toFixed(1)}`]));
 }

@@ -5,7 +5,7 @@ import { loadPolicyDir } from '../../../src/policy/load.js';
 import { tempDir, writeFilesByRename } from '../../../test/helpers/policy-dir.js';
 import { sample } from '../../../test/helpers/telemetry.js';
 import { no5xx, noWrongDecisions } from '../lib/checks.js';
-import { everyPhaseAnswered, latencyFigures } from '../lib/phases.js';
+import { everyPhaseAnswered, phaseLatencyFigures } from '../lib/phases.js';
 import { check, type Check, type Scenario } from '../lib/scenario.js';
 import { call, type Answer } from '../lib/service-probe.js';
 
@@ -169,7 +169,7 @@ export const invalidReload: Scenario = {
           ),
         ],
         figures: {
-          ...latencyFigures(summary, labels),
+          ...phaseLatencyFigures(summary, labels),
           'invalid sets refused': `${refused.filter((s) => s.ok).length} of ${refused.length}`,
           'valid sets put in force': `${accepted.filter((s) => s.ok).length} of ${accepted.length}`,
         },

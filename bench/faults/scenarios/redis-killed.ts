@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { latencyBounded, no5xx, noWrongDecisions } from '../lib/checks.js';
-import { everyPhaseAnswered, latencyFigures, phase, warmingUp, warmUpMs } from '../lib/phases.js';
+import { everyPhaseAnswered, phaseLatencyFigures, phase, warmingUp, warmUpMs } from '../lib/phases.js';
 import { check, type Scenario } from '../lib/scenario.js';
 import { call, countersBetween, lookupsText, RedisWatch, servedFromRedis, serviceCounters } from '../lib/service-probe.js';
 
@@ -77,7 +77,7 @@ export const redisKilled: Scenario = {
           check('the service serves normally afterwards', ready.status === 200 && probe.decisions.every((d) => d === 'permit'), `GET /readyz → ${ready.status}; probe decisions ${probe.decisions.join(', ')}`),
         ],
         figures: {
-          ...latencyFigures(summary, labels),
+          ...phaseLatencyFigures(summary, labels),
           'Redis back in use after the restart, ms': recoveryMs ?? 'never',
           'Redis lookups (hits / misses / errors) before the kill': lookupsText(beforeKill),
           'while down': lookupsText(during),

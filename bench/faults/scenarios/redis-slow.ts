@@ -4,7 +4,7 @@ import { latencyBounded, no5xx, noWrongDecisions } from '../lib/checks.js';
 import { DelayProxy } from '../lib/delay-proxy.js';
 import type { LoadRun } from '../lib/load-client.js';
 import type { LoadSummary } from '../lib/load-protocol.js';
-import { everyPhaseAnswered, latencyFigures, phase, warmingUp, warmUpMs } from '../lib/phases.js';
+import { everyPhaseAnswered, phaseLatencyFigures, phase, warmingUp, warmUpMs } from '../lib/phases.js';
 import { check, type Check, type Scenario } from '../lib/scenario.js';
 import { call, countersBetween, RedisWatch, servedFromRedis, serviceCounters, type ServiceCounters } from '../lib/service-probe.js';
 
@@ -123,7 +123,7 @@ export const redisSlow: Scenario = {
           ),
         ],
         figures: {
-          ...latencyFigures(summary, labels),
+          ...phaseLatencyFigures(summary, labels),
           'Redis back in use after SIGCONT, ms': stopped.recoveryMs ?? 'never',
           'after the delay was lifted, ms': delayed.recoveryMs ?? 'never',
         },
