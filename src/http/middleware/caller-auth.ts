@@ -14,8 +14,10 @@ const anonymousTrusted: Caller = Object.freeze({ id: 'anonymous', trusted: true 
 /** Anyone on an unprotected path such as `/healthz`. */
 const anonymous: Caller = Object.freeze({ id: 'anonymous', trusted: false });
 
-function underPrefix(path: string, prefixes: readonly string[]): boolean {
-  return prefixes.some((p) => path === p || path.startsWith(`${p}/`));
+/** Whether a path is one of `prefixes` or below one; the `/`-ended forms are made once, not per request. */
+function underPrefixes(prefixes: readonly string[]): (path: string) => boolean {
+  const below = prefixes.map((p) => `${p}/`);
+  return (path) => prefixes.includes(path) || below.some((p) => path.startsWith(p));
 }
 
 function presentedKey(c: Context<AppEnv>): string | undefined {
@@ -43,11 +45,11 @@ export interface CallerAuthOptions {
  */
 export function callerAuth(options: CallerAuthOptions = {}): MiddlewareHandler<AppEnv> {
   const keys = options.keys;
-  const protect = options.protect ?? decisionPathPrefixes;
+  const isProtected = underPrefixes(options.protect ?? decisionPathPrefixes);
   const enabled = keys !== undefined && keys.api.size + keys.trusted.size > 0;
   // Not `async`: a pass-through that awaited `next()` would cost every request an extra turn.
   return function callerAuthMiddleware(c, next) {
-    if (!underPrefix(c.req.path, protect)) {
+    if (!isProtected(c.req.path)) {
       c.set('caller', anonymous);
     } else if (!enabled) {
       c.set('caller', anonymousTrusted);
