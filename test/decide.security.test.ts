@@ -119,6 +119,14 @@ describe('POST /decide: hostile or odd bodies', () => {
     expect(JSON.stringify(noMfa.reasons)).not.toContain('condition_error');
   });
 
+  it.each([null, 'x', 0, false, [], {}].map((value) => ({ value })))('a "constructor" attribute holding $value does not turn a deny rule off', async ({ value }) => {
+    const update = await decide({ subject: manager, action: 'update', resource: { type: 'invoice', properties: { region: 'EU', invoice_type: 'purchase', status: 'draft', constructor: value } } });
+    expect(update).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P3-finance-write-own-region' }] });
+    const paid = await decide({ subject: manager, action: 'update', resource: { type: 'invoice', properties: { region: 'EU', invoice_type: 'purchase', status: 'paid', constructor: value } } });
+    expect(paid).toMatchObject({ decision: 'deny', reasons: [{ rule: 'D2-paid-is-immutable' }] });
+    expect(JSON.stringify([update, paid])).not.toContain('condition_error');
+  });
+
   it('Object.prototype is never polluted by a request', async () => {
     await decide('{"subject": {"id": "x", "properties": {"__proto__": {"polluted": true}}}, "action": "read", "resource": {"type": "invoice", "properties": {"__proto__": {"polluted": true}}}, "context": {"__proto__": {"polluted": true}}}');
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();

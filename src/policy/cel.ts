@@ -109,16 +109,12 @@ export function compileCondition(source: string): CompiledCondition {
     try {
       return evaluate(vars);
     } catch (error) {
-      // Only when the library could not type a value: an object with a `constructor` member
-      // (cel-values.ts). Made typable, such data is read like any other; other errors stand.
-      if (!isUnsupportedType(error)) throw error;
+      // The library cannot type an object with a `constructor` member (cel-values.ts): it
+      // reports an unsupported type, or throws a TypeError when that member is null. Made
+      // typable, such data is read like any other; without such members the error stands.
       const typed = typableVariables(vars);
       if (typed === vars) throw error;
       return evaluate(typed);
     }
   };
-}
-
-function isUnsupportedType(error: unknown): boolean {
-  return error instanceof Error && (error as { code?: unknown }).code === 'unsupported_type';
 }
