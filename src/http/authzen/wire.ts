@@ -58,14 +58,17 @@ export function decisionRequest(evaluation: WireEvaluation, explain: boolean, me
   };
 }
 
-/** The AuthZEN response `context`: our decision id, policy version, reasons, advice and trace. */
+/**
+ * The AuthZEN response `context`: our decision id, policy version, reasons, advice and trace;
+ * `advice` and `explain` are left out of the JSON when undefined (none given, not asked for).
+ */
 function decisionContext(outcome: DecisionOutcome): Record<string, unknown> {
   return {
     decision_id: outcome.decisionId,
     policy_version: outcome.policyVersion,
     reasons: outcome.reasons,
-    ...(outcome.advice.length > 0 && { advice: outcome.advice }),
-    ...(outcome.trace !== undefined && { explain: { cached: false, rules: outcome.trace } }),
+    advice: outcome.advice.length > 0 ? outcome.advice : undefined,
+    explain: outcome.trace === undefined ? undefined : { cached: false, rules: outcome.trace },
   };
 }
 

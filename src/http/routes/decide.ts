@@ -72,14 +72,15 @@ export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
       explain,
       meta: decisionMeta(c, 'decide'),
     });
+    // `cached` and `explain` are left out of the JSON when undefined (not cached, not asked for).
     return jsonWithRequestId(c, {
       decision: outcome.decision,
       reasons: outcome.reasons,
       advice: outcome.advice,
       decisionId: outcome.decisionId,
       policyVersion: outcome.policyVersion,
-      ...(outcome.source !== undefined && { cached: outcome.source }),
-      ...(outcome.trace !== undefined && { explain: outcome.trace }),
+      cached: outcome.source,
+      explain: outcome.trace,
     });
   });
 }
