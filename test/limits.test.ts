@@ -166,6 +166,10 @@ describe('request timeout', () => {
     expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:timeout', status: 503, requestId: answer.requestId });
     expect(res.headers.get('retry-after')).toBe('1');
     expect(performance.now() - started).toBeLessThan(1_500);
+    // Once no request waits, the deadline timer stops; the next stalled request starts it again.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const again = await readAnswer(await postJson(app, '/decide', { ...read, subject: undefined, token }));
+    expect(again.body).toMatchObject({ type: 'urn:invoice-pdp:problem:timeout', status: 503 });
   });
 
   it('refuses a timeout that is not a positive number when the app is built', async () => {

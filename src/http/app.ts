@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { CallerKeys } from '../caller/keys.js';
 import type { SearchService } from '../decision/search.js';
@@ -7,14 +7,13 @@ import type { DecisionService } from '../decision/service.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { KeySetState } from '../token/jwks.js';
 import type { AppEnv } from './env.js';
-import { adminAuth, callerAuth } from './middleware/caller-auth.js';
-import { httpMetrics, type HttpObserver } from './middleware/http-metrics.js';
+import { adminAuth, callerIdentifier } from './middleware/caller-auth.js';
+import type { HttpObserver } from './middleware/http-metrics.js';
 import { bodySizeLimit } from './middleware/body-limit.js';
-import { requestId } from './middleware/request-id.js';
-import { traceContext } from './middleware/trace-context.js';
+import { requestFrame } from './middleware/request-frame.js';
 import { authzenRoutes } from './routes/authzen.js';
 import { adminRoutes, type AdminDeps } from './routes/admin.js';
-import { requestTimeout } from './middleware/timeout.js';
+import { RequestDeadlines } from './middleware/timeout.js';
 import { problem, ProblemError, type ProblemCode } from './problem.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
@@ -60,12 +59,24 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return problem(c, error);
   };
 
-  app.use(requestId());
-  app.use(traceContext());
-  if (deps.metrics !== undefined) app.use(httpMetrics(deps.metrics));
-  app.use(callerAuth({ keys: deps.callers }));
+  const answerError = (error: unknown, c: Context<AppEnv>): Response => {
+    if (error instanceof ProblemError) return reject(c, error);
+    if (error instanceof HTTPException && error.status < 500) {
+      return reject(c, new ProblemError('invalid_request', error.message || 'bad request'));
+    }
+    deps.onUnexpectedError?.(error, c.get('requestId'));
+    return reject(c, new ProblemError('internal', 'the request could not be completed'));
+  };
+
+  app.use(
+    requestFrame({
+      caller: callerIdentifier({ keys: deps.callers }),
+      deadlines: new RequestDeadlines(deps.requestTimeoutMs ?? 5_000),
+      observer: deps.metrics,
+      answer: answerError,
+    }),
+  );
   app.use('/admin/*', adminAuth({ keys: deps.callers }));
-  app.use(requestTimeout(deps.requestTimeoutMs ?? 5_000));
   app.use(
     bodySizeLimit({
       maxSize: maxBodyBytes,
@@ -81,13 +92,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metricsSource ?? deps.metrics.registry, deps.metricsToken));
 
   app.notFound((c) => reject(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
-  app.onError((error, c) => {
-    if (error instanceof ProblemError) return reject(c, error);
-    if (error instanceof HTTPException && error.status < 500) {
-      return reject(c, new ProblemError('invalid_request', error.message || 'bad request'));
-    }
-    deps.onUnexpectedError?.(error, c.get('requestId'));
-    return reject(c, new ProblemError('internal', 'the request could not be completed'));
-  });
+  app.onError(answerError);
   return app;
 }

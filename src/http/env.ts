@@ -4,7 +4,7 @@ import type { Caller } from '../caller/keys.js';
 export interface AppEnv {
   Variables: {
     requestId: string;
-    /** Who is calling; set by callerAuth (`anonymous` when caller keys are off). */
+    /** Who is calling; set by requestFrame (`anonymous` when caller keys are off). */
     caller: Caller;
     /** From a valid W3C `traceparent` header; undefined otherwise. */
     traceId: string | undefined;

@@ -38,28 +38,21 @@ export interface CallerAuthOptions {
 }
 
 /**
- * Authenticates callers of the decision endpoints by `Authorization: Bearer <key>` and puts
- * the caller in the context (`c.get('caller')`) for routes and audit. 401 with a
- * `WWW-Authenticate` challenge when the key is missing or unknown (thrown, as every problem
- * is, for the app's error handler to answer and count).
+ * Who calls, for routes and audit: callers of the decision endpoints are authenticated by
+ * `Authorization: Bearer <key>`. Throws 401 with a `WWW-Authenticate` challenge when the key
+ * is missing or unknown.
  */
-export function callerAuth(options: CallerAuthOptions = {}): MiddlewareHandler<AppEnv> {
+export function callerIdentifier(options: CallerAuthOptions = {}): (c: Context<AppEnv>) => Caller {
   const keys = options.keys;
   const isProtected = underPrefixes(options.protect ?? decisionPathPrefixes);
   const enabled = keys !== undefined && keys.api.size + keys.trusted.size > 0;
-  // Not `async`: a pass-through that awaited `next()` would cost every request an extra turn.
-  return function callerAuthMiddleware(c, next) {
-    if (!isProtected(c.req.path)) {
-      c.set('caller', anonymous);
-    } else if (!enabled) {
-      c.set('caller', anonymousTrusted);
-    } else {
-      const key = presentedKey(c);
-      const caller = key === undefined ? undefined : identifyCaller(keys, key);
-      if (caller === undefined) throw unauthenticated(key);
-      c.set('caller', caller);
-    }
-    return next();
+  return function callerOf(c) {
+    if (!isProtected(c.req.path)) return anonymous;
+    if (!enabled) return anonymousTrusted;
+    const key = presentedKey(c);
+    const caller = key === undefined ? undefined : identifyCaller(keys, key);
+    if (caller === undefined) throw unauthenticated(key);
+    return caller;
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { AppEnv } from '../env.js';
 
@@ -15,18 +15,9 @@ export const unmatchedRoute = 'unmatched';
  * bounded. Middleware is registered for every method (`ALL`), endpoints for theirs; a request
  * that middleware answered early (e.g. 413) still names the endpoint it was sent to.
  */
-function routeTemplate(c: Context<AppEnv>): string {
+export function routeTemplate(c: Context<AppEnv>): string {
   for (const route of matchedRoutes(c)) {
     if (route.method !== 'ALL') return route.path;
   }
   return unmatchedRoute;
-}
-
-/** Times each request and reports method, route template and status. */
-export function httpMetrics(observer: HttpObserver): MiddlewareHandler<AppEnv> {
-  return async function httpMetricsMiddleware(c, next) {
-    const started = performance.now();
-    await next();
-    observer.httpRequest(c.req.method, routeTemplate(c), c.res.status, (performance.now() - started) / 1000);
-  };
 }

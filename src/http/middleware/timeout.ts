@@ -1,26 +1,64 @@
-import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from '../env.js';
 import { ProblemError } from '../problem.js';
 
+interface Pending {
+  readonly due: number;
+  readonly reject: (error: ProblemError) => void;
+}
+
 /**
- * Answers 503 problem+json (with Retry-After) when the rest of the chain has not answered
- * within `ms`. What the chain produces afterwards is dropped, so a slow dependency can
- * delay an answer but never turn a late one into a permit. It bounds waiting on I/O only:
- * synchronous work (policy evaluation) cannot be interrupted and is bounded at load instead.
+ * Bounds how long a request may wait: `race(work)` settles as `work` does, or rejects with 503
+ * problem `timeout` (with Retry-After) once `ms` have passed. What the work produces afterwards
+ * is dropped, so a slow dependency can delay an answer but never turn a late one into a permit.
+ * It bounds waiting on I/O only: synchronous work (policy evaluation) cannot be interrupted and
+ * is bounded at load instead.
+ *
+ * One timer checks every pending request, every tenth of `ms` (at most every 100 ms), so a
+ * request is answered within `ms` plus that tick; a timer and a race per request cost every
+ * request a timer-list insertion and removal and two more promises. The timer runs only while
+ * requests are pending and never keeps the process alive.
  */
-export function requestTimeout(ms: number): MiddlewareHandler<AppEnv> {
-  if (!Number.isFinite(ms) || ms <= 0) throw new RangeError(`request timeout must be a positive number of ms, got ${ms}`);
-  return async function requestTimeoutMiddleware(c, next) {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(new ProblemError('timeout', `no answer within ${ms} ms`, undefined, { 'retry-after': '1' }));
-      }, ms);
+export class RequestDeadlines {
+  readonly #ms: number;
+  readonly #tickMs: number;
+  /** In the order they were added, which is the order they fall due: every deadline is `ms` long. */
+  readonly #pending = new Set<Pending>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number) {
+    if (!Number.isFinite(ms) || ms <= 0) throw new RangeError(`request timeout must be a positive number of ms, got ${ms}`);
+    this.#ms = ms;
+    this.#tickMs = Math.min(100, Math.max(1, ms / 10));
+  }
+
+  race<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const pending: Pending = { due: performance.now() + this.#ms, reject };
+      this.#pending.add(pending);
+      this.#timer ??= setInterval(() => this.#expire(), this.#tickMs).unref();
+      work.then(
+        (value) => {
+          this.#pending.delete(pending);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#pending.delete(pending);
+          reject(error);
+        },
+      );
     });
-    try {
-      await Promise.race([next(), expired]);
-    } finally {
-      clearTimeout(timer);
+  }
+
+  #expire(): void {
+    if (this.#pending.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      return;
     }
-  };
+    const now = performance.now();
+    for (const pending of this.#pending) {
+      if (pending.due > now) break;
+      this.#pending.delete(pending);
+      pending.reject(new ProblemError('timeout', `no answer within ${this.#ms} ms`, undefined, { 'retry-after': '1' }));
+    }
+  }
 }
