@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
-import type { ScenarioResult } from './http/scenarios.js';
+import { bareWorkersId, type ScenarioResult } from './http/scenarios.js';
 import type { InProcessResult } from './inprocess.js';
 import type { MemoryResult } from './memory.js';
 import type { ScalePoint } from './scale.js';
@@ -94,6 +94,16 @@ function httpSection(r: HttpResults): string[] {
   if (decide !== undefined && cerbos !== undefined) aims.push(`- ≥ 6× Cerbos: ${verdict(decide.rps >= 6 * cerbos.rps)} (${(decide.rps / cerbos.rps).toFixed(1)}×).`);
   else if (decide !== undefined) aims.push('- ≥ 6× Cerbos: not measured in this run (Cerbos skipped).');
   if (decide !== undefined) aims.push(`- p99 ≤ 3 ms at ${r.connections} connections: ${verdict(decide.latencyUs.p99 <= 3000)} (${ms(decide.latencyUs.p99)} ms).`);
+  // As deployed: WORKERS defaults to the number of cores in production.
+  const deployed = r.scenarios.find((s) => s.id === 'decide/subject/default/workers-2' && s.load !== undefined);
+  const bareWorkers = r.scenarios.find((s) => s.id === bareWorkersId)?.load;
+  if (deployed?.load !== undefined) {
+    const d = deployed.load;
+    aims.push('', `As deployed ("${deployed.label}", the production default on this machine's 2 cores):`, '');
+    if (deployed.ratioToBare !== undefined) aims.push(`- ≥ 70% of the bare route: ${verdict(deployed.ratioToBare >= 0.7)} (${Math.round(deployed.ratioToBare * 100)}%${bareWorkers === undefined ? '' : `; ${Math.round((d.rps / bareWorkers.rps) * 100)}% of the bare route in 2 processes`}).`);
+    if (cerbos !== undefined) aims.push(`- ≥ 6× Cerbos: ${verdict(d.rps >= 6 * cerbos.rps)} (${(d.rps / cerbos.rps).toFixed(1)}×).`);
+    aims.push(`- p99 ≤ 3 ms at ${r.connections} connections: ${verdict(d.latencyUs.p99 <= 3000)} (${ms(d.latencyUs.p99)} ms).`);
+  }
   return [
     '### HTTP',
     '',

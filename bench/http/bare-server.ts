@@ -1,18 +1,42 @@
 /**
  * The ceiling: the same HTTP stack (Hono on @hono/node-server) with one route that parses the
- * same JSON body and answers a fixed-shape verdict, without any policy work.
+ * same JSON body and answers a fixed-shape verdict, without any policy work. `BARE_WORKERS=N`
+ * serves it from N processes under node:cluster, the ceiling for `WORKERS=N`.
  * Prints `{"port":N}` on stdout once listening on 127.0.0.1.
  */
+import cluster from 'node:cluster';
+import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 
-const app = new Hono().post('/decide', async (c) => {
-  const body: unknown = await c.req.json();
-  const asks = typeof body === 'object' && body !== null && 'action' in body;
-  return c.json({ decision: asks ? 'permit' : 'deny' });
-});
+const workers = Number.parseInt(process.env['BARE_WORKERS'] ?? '1', 10);
 
-const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => {
-  process.stdout.write(`${JSON.stringify({ port: info.port })}\n`);
-});
-process.once('SIGTERM', () => server.close(() => process.exit(0)));
+function serveBare(onListening: (port: number) => void): void {
+  const app = new Hono().post('/decide', async (c) => {
+    const body: unknown = await c.req.json();
+    const asks = typeof body === 'object' && body !== null && 'action' in body;
+    return c.json({ decision: asks ? 'permit' : 'deny' });
+  });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => onListening(info.port));
+  process.once('SIGTERM', () => server.close(() => process.exit(0)));
+}
+
+const announce = (port: number) => process.stdout.write(`${JSON.stringify({ port })}\n`);
+
+if (workers <= 1) {
+  serveBare(announce);
+} else if (cluster.isPrimary) {
+  // Workers listening on port 0 under cluster share one port, assigned by the primary.
+  let listening = 0;
+  cluster.on('listening', (_worker, address: AddressInfo) => {
+    listening += 1;
+    if (listening === workers) announce(address.port);
+  });
+  for (let i = 0; i < workers; i++) cluster.fork();
+  process.once('SIGTERM', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    cluster.once('exit', () => process.exit(0));
+  });
+} else {
+  serveBare(() => undefined);
+}

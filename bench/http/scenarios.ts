@@ -215,16 +215,19 @@ const authzenBatchScenario: Scenario = {
   },
 };
 
-function bareScenario(id: string): Scenario {
+function bareScenario(id: string, workers = 1): Scenario {
   return {
     id,
-    label: 'bare Hono route (parses the body, fixed verdict): the ceiling',
-    quick: true,
+    label: workers > 1
+      ? `bare Hono route in ${workers} processes (node:cluster): the ceiling for WORKERS=${workers}`
+      : 'bare Hono route (parses the body, fixed verdict): the ceiling',
+    quick: workers === 1,
     async prepare() {
-      const bare = await startBare();
+      const bare = await startBare(workers);
       return withServer(bare, async () => {
         const bodies = workload.map(decideBody);
-        return (await probe(bare.url, '/decide', bodies, (body) => (field(body, 'decision') === 'permit' ? undefined : 'bare route gave no verdict'))) ?? ready(bare, '/decide', bodies);
+        const failed = await probe(bare.url, '/decide', bodies, (body) => (field(body, 'decision') === 'permit' ? undefined : 'bare route gave no verdict'));
+        return failed ?? ready(bare, '/decide', bodies, 1, workers > 1 ? 'server CPU and RSS not shown: several processes' : undefined, workers > 1);
       });
     },
   };
@@ -252,6 +255,9 @@ const cerbosScenario: Scenario = {
   },
 };
 
+/** The bare route in 2 processes; not `bare/…`, which are the one-process ceiling "vs bare" divides by. */
+export const bareWorkersId = 'bare-workers/2';
+
 /** Every HTTP scenario in run order: the ceiling first and last, so drift shows. */
 export function scenarios(options: { cerbos: boolean }): Scenario[] {
   const modes: CacheMode[] = ['off', 'memory', 'redis'];
@@ -263,7 +269,7 @@ export function scenarios(options: { cerbos: boolean }): Scenario[] {
       list.push(decideScenario(kind, mode, quick));
     }
   }
-  list.push(decideScenario('subject', 'default', false, 2), authzenEvaluationScenario, authzenBatchScenario);
+  list.push(decideScenario('subject', 'default', false, 2), bareScenario(bareWorkersId, 2), authzenEvaluationScenario, authzenBatchScenario);
   if (options.cerbos) list.push(cerbosScenario);
   list.push(bareScenario('bare/end'));
   return list;

@@ -41,9 +41,10 @@ export async function startPdp(env: Readonly<Record<string, string>>, build: Pdp
   return { url, child };
 }
 
-/** Starts the bare Hono route (bench/http/bare-server.ts). */
-export async function startBare(): Promise<RunningPdp> {
+/** Starts the bare Hono route (bench/http/bare-server.ts), in `workers` processes. */
+export async function startBare(workers = 1): Promise<RunningPdp> {
   const { child, port } = await start(process.execPath, [resolve('.cache/bench-build/bench/http/bare-server.js')], {
+    env: { BARE_WORKERS: String(workers) },
     portFrom: (line) => {
       try {
         const port = (JSON.parse(line) as { port?: unknown }).port;
