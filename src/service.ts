@@ -1,0 +1,123 @@
+import type { Hono } from 'hono';
+import type { Logger } from 'pino';
+import { callerKeys } from './caller/keys.js';
+import { cacheFromConfig } from './cache/from-config.js';
+import type { Config } from './config.js';
+import { maskUrl } from './config-summary.js';
+import { policySetCandidates } from './decision/candidates.js';
+import { SearchService } from './decision/search.js';
+import { DecisionService } from './decision/service.js';
+import { createApp } from './http/app.js';
+import type { AppEnv } from './http/env.js';
+import { countRejections } from './http/rejections.js';
+import type { ProblemCode } from './http/problem.js';
+import { loadCandidateSet } from './policy/candidate.js';
+import { PolicyReloader } from './policy/reload.js';
+import { PolicyStore } from './policy/store.js';
+import { watchPolicyDir } from './policy/watch.js';
+import { AuditLog } from './telemetry/audit.js';
+import { auditDestination } from './telemetry/audit-destination.js';
+import { metricsSource } from './telemetry/cluster-metrics.js';
+import { PdpMetrics } from './telemetry/metrics.js';
+import { auditErrorReporter, telemetryRecorder } from './telemetry/recorder.js';
+import { tokensFromConfig } from './token/from-config.js';
+
+/** The service as configured, ready to be served: its HTTP app and what it runs beside it. */
+export interface Service {
+  readonly app: Hono<AppEnv>;
+  /** Reloads the policy set from POLICY_DIR (as SIGHUP does). */
+  reload(): Promise<void>;
+  /** Stops the background work: key set refreshes, the policy watcher, Redis. */
+  close(): Promise<void>;
+  /** Writes every audit line still queued or buffered, synchronously; for process exit. */
+  flushAudit(): void;
+  /** Counts a problem answered before a request reaches the app (the server's 408 and 431). */
+  readonly countRejection: (code: ProblemCode) => void;
+  /** What the service runs with, for the start-up log line. */
+  readonly summary: Record<string, unknown>;
+}
+
+/**
+ * Builds the service from its configuration: policies, tokens, caller keys, audit log, decision
+ * cache, metrics and the HTTP app over them. Serving it is the caller's part (main.ts).
+ */
+export async function createService(config: Config, log: Logger): Promise<Service> {
+  const metrics = new PdpMetrics();
+  const runPolicyTests = config.POLICY_TESTS_ON_RELOAD === 'true';
+  const policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests }));
+  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, log, observer: metrics });
+  const watcher = config.POLICY_WATCH === 'true'
+    ? watchPolicyDir(config.POLICY_DIR, () => void reloader.reload('watch'), {
+        onError: (err, path) => log.warn({ err, path }, 'cannot watch a policy folder'),
+      })
+    : undefined;
+  const tokens = await tokensFromConfig(config, {
+    observer: metrics,
+    onKeySetError: (url, err) => log.warn({ url: maskUrl(url), err: err.message }, 'key set fetch failed; the keys fetched before stay in use'),
+  });
+  const callers = callerKeys({ api: config.PDP_API_KEYS, trusted: config.PDP_TRUSTED_KEYS, admin: config.PDP_ADMIN_KEYS });
+  if (callers.api.size + callers.trusted.size === 0) {
+    log.warn('PDP_API_KEYS is not set: decision endpoints accept every caller, and any caller may send pre-verified subject claims');
+  }
+  const auditFailed = auditErrorReporter({ metrics, warn: (fields, message) => log.warn(fields, message) });
+  const audit = new AuditLog({
+    sink: auditDestination(config.AUDIT_LOG_FILE, auditFailed),
+    decisions: config.AUDIT_DECISIONS,
+    redact: config.AUDIT_REDACT,
+    onError: auditFailed,
+  });
+  const caching = cacheFromConfig(config, {
+    observer: metrics,
+    onRedisStateChange: (up, cause) =>
+      up ? log.info('redis up: decision cache shared') : log.warn({ err: cause }, 'redis down: deciding without it'),
+  });
+  const decisions = new DecisionService({
+    policies,
+    tokens: tokens.verifier,
+    claims: tokens.claims,
+    cache: caching.cache,
+    recorder: telemetryRecorder(metrics, audit),
+  });
+  const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
+  const countRejection = countRejections(metrics);
+  const app = createApp({
+    decisions,
+    policies,
+    callers,
+    search,
+    publicUrl: config.PUBLIC_URL,
+    redisState: caching.redisState,
+    keySets: () => tokens.keySets().map((set) => ({ ...set, url: maskUrl(set.url) })),
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    admin: { policies, reloader },
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
+    metrics,
+    metricsSource: metricsSource(metrics.registry),
+    metricsToken: config.METRICS_TOKEN,
+    onProblem: countRejection,
+  });
+  const { set } = policies.current;
+  return {
+    app,
+    reload: async () => {
+      await reloader.reload('signal');
+    },
+    close: async () => {
+      tokens.close();
+      watcher?.close();
+      await caching.close();
+    },
+    flushAudit: () => audit.close(),
+    countRejection,
+    summary: {
+      policyVersion: set.version,
+      policies: set.policies.length,
+      rules: set.ruleCount,
+      entities: set.entities.size,
+      cache: { memoryEntries: config.CACHE_MEMORY_ENTRIES, ttlSeconds: config.CACHE_TTL_SECONDS, redis: caching.redisMode },
+      tokens: tokens.summary,
+      callers: { api: callers.api.size, trusted: callers.trusted.size, admin: callers.admin.size },
+    },
+  };
+}
