@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runLoad, type LoadResult, type LoadTool } from './http/load.js';
+import { median } from './stats.js';
 import { startPdp } from './http/targets.js';
 import { audience, issuer, makeTokens } from './http/tokens.js';
 import { authzenEvaluation, decideBody, decideTokenBody, workload } from './workload.js';
@@ -48,13 +49,9 @@ export interface CompareResult {
   };
 }
 
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-};
 
 /** Builds `ref` into .cache/compare/<commit> (sharing this checkout's node_modules) once. */
-function buildRef(ref: string): { commit: string; main: string } {
+export function buildRef(ref: string): { commit: string; main: string } {
   const commit = execFileSync('git', ['rev-parse', '--short', ref], { encoding: 'utf8' }).trim();
   const dir = resolve('.cache/compare', commit);
   const main = join(dir, 'dist/main.js');

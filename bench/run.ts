@@ -7,13 +7,16 @@
  * (`/decide` on that commit's build and on this checkout, alternately, --rounds=N times;
  * --endpoint=jwt sends ES256 tokens instead of subjects, --endpoint=authzen loads
  * POST /access/v1/evaluation),
- * --profile (`/decide` under load with `node --cpu-prof`, summarised by where the samples fell).
+ * --profile (`/decide` under load with `node --cpu-prof`, summarised by where the samples fell),
+ * --hotpath (`/decide` and the bare route in this process through in-memory connections, µs per
+ * request; with --compare=GIT_REF that commit's build too; --rounds=N, 200 by default).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCompare } from './compare.js';
+import { runHotPath } from './hotpath.js';
 import { startIntrospection } from './http/introspection-server.js';
 import { loadTool, type LoadTool } from './http/load.js';
 import { startRedis } from './http/redis.js';
@@ -38,7 +41,8 @@ const { values } = parseArgs({
     compare: { type: 'string' },
     endpoint: { type: 'string', default: 'decide' },
     profile: { type: 'boolean', default: false },
-    rounds: { type: 'string', default: '3' },
+    hotpath: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
   },
   strict: true,
 });
@@ -60,10 +64,16 @@ const save = (name: string, data: unknown) => {
 async function main(): Promise<void> {
   log(`invoice-pdp bench${quick ? ' (quick)' : ''}: load tool ${tool}${tool === 'wrk' ? '' : ' (wrk not found: using the Node fallback, figures are lower)'}`);
 
+  if (values.hotpath) {
+    const result = await runHotPath({ compare: values.compare, rounds: Number(values.rounds ?? '200'), requestsPerRound: 1_000 }, log);
+    writeResult('hotpath', { meta: runMeta(command), ...result });
+    return;
+  }
+
   if (values.compare !== undefined) {
     const endpoint = values.endpoint;
     if (endpoint !== 'decide' && endpoint !== 'jwt' && endpoint !== 'authzen') throw new Error(`--endpoint must be decide, jwt or authzen, not ${endpoint}`);
-    const result = await runCompare(values.compare, endpoint, tool, Number(values.rounds), Number(values.seconds ?? '5'), connections, log);
+    const result = await runCompare(values.compare, endpoint, tool, Number(values.rounds ?? '3'), Number(values.seconds ?? '5'), connections, log);
     const m = result.median;
     log(`compare  ${result.endpoint} medians: ${result.baseline.commit} ${m.baseline.rps} req/s, p99 ${m.baseline.p99Us} µs, ${m.baseline.cpuUsPerRequest} µs CPU/request | ${result.current.commit} ${m.current.rps} req/s, p99 ${m.current.p99Us} µs, ${m.current.cpuUsPerRequest} µs CPU/request | req/s ×${m.rpsRatio}, CPU/request ×${m.cpuRatio}`);
     writeResult('compare', { meta: runMeta(command), ...result });

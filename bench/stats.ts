@@ -7,6 +7,12 @@ export interface Summary {
   readonly min: number;
 }
 
+/** The middle value (the upper one of an even count); NaN for none. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
 /** Sorts the samples in place and summarises them. */
 export function summarise(samples: Float64Array): Summary {
   samples.sort();

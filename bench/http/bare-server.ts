@@ -7,17 +7,12 @@
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { Hono } from 'hono';
+import { bareApp } from './bare-app.js';
 
 const workers = Number.parseInt(process.env['BARE_WORKERS'] ?? '1', 10);
 
 function serveBare(onListening: (port: number) => void): void {
-  const app = new Hono().post('/decide', async (c) => {
-    const body: unknown = await c.req.json();
-    const asks = typeof body === 'object' && body !== null && 'action' in body;
-    return c.json({ decision: asks ? 'permit' : 'deny' });
-  });
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => onListening(info.port));
+  const server = serve({ fetch: bareApp().fetch, port: 0, hostname: '127.0.0.1' }, (info) => onListening(info.port));
   process.once('SIGTERM', () => server.close(() => process.exit(0)));
 }
 
