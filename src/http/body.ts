@@ -16,9 +16,10 @@ function limitProblem(violation: JsonLimitViolation): ProblemError {
  * Reads a JSON body and validates it: 415 for another media type, 400 for malformed JSON,
  * for a body beyond the JSON limits (depth, array and object sizes, string lengths; checked
  * before the schema, so no later step walks unbounded data) or a schema failure, each with
- * the failing field's path. Size is limited by middleware.
+ * the failing field's path. Size is limited by middleware. `plain`, when given, recognises
+ * bodies the schema would accept unchanged, so they skip its parse (a copy of every object).
  */
-export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S): Promise<z.infer<S>> {
+export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S, plain?: (raw: unknown) => raw is z.infer<S>): Promise<z.infer<S>> {
   const type = c.req.header('content-type') ?? '';
   if (!jsonType.test(type)) {
     // The body is left unread: close the connection rather than reuse it behind an unread body.
@@ -35,7 +36,7 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   }
   const overLimit = findLimitViolation(raw);
   if (overLimit !== undefined) throw limitProblem(overLimit);
-  return validBody(schema, raw);
+  return plain?.(raw) === true ? raw : validBody(schema, raw);
 }
 
 /** Validates an already parsed body: 400 with each failing field's path. */

@@ -1,49 +1,12 @@
 import { Hono } from 'hono';
-import { z } from 'zod';
 import type { DecisionService } from '../../decision/service.js';
 import { jsonBody } from '../body.js';
+import { decideBody, isPlainDecideBody } from '../decide-body.js';
 import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 import { requireTrustedCaller } from '../middleware/caller-auth.js';
 import { ProblemError } from '../problem.js';
 import { jsonWithRequestId } from '../middleware/request-id.js';
-
-// Any JSON object. A loose object rather than a record: JSON keys are strings already, and a
-// record parses each key and value through a schema of its own, more than twice the cost.
-const properties = z.looseObject({});
-
-const decideBody = z
-  .object({
-    // No length cap here: an oversized token is an invalid token, answered with a deny.
-    token: z.string().min(1).optional(),
-    subject: z
-      .object({
-        type: z.string().min(1).max(256).optional(),
-        id: z.string().min(1).max(1024),
-        properties: properties.optional(),
-      })
-      .optional(),
-    action: z.string().min(1).max(256),
-    resource: z.object({
-      type: z.string().min(1).max(256),
-      id: z.string().max(1024).optional(),
-      properties: properties.optional(),
-    }),
-    context: properties.optional(),
-  })
-  .check((ctx) => {
-    const { token, subject } = ctx.value;
-    if ((token === undefined) === (subject === undefined)) {
-      ctx.issues.push({
-        code: 'custom',
-        path: [token === undefined ? 'token' : 'subject'],
-        message: 'give exactly one of "token" or "subject"',
-        input: ctx.value,
-      });
-    }
-  });
-
-export type DecideBody = z.infer<typeof decideBody>;
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 
@@ -60,7 +23,7 @@ function explainFlag(value: string | undefined): boolean {
 export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/decide', async (c) => {
     const explain = explainFlag(c.req.query('explain'));
-    const body = await jsonBody(c, decideBody);
+    const body = await jsonBody(c, decideBody, isPlainDecideBody);
     if (body.subject !== undefined) requireTrustedCaller(c);
     const outcome = await decisions.decide({
       subject: body.token !== undefined
