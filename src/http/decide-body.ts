@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isObject, isOptionalLooseObject, isOptionalText, isText } from './plain-json.js';
 
 // Any JSON object. A loose object rather than a record: JSON keys are strings already, and a
 // record parses each key and value through a schema of its own, more than twice the cost.
@@ -38,19 +39,6 @@ export const decideBody = z
 
 export type DecideBody = z.infer<typeof decideBody>;
 
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
-const isText = (value: unknown, min: number, max: number): value is string => typeof value === 'string' && value.length >= min && value.length <= max;
-
-/**
- * A loose object as `decideBody` takes it unchanged: zod leaves a `__proto__` member out of its
- * copy, so an object with one is left to zod.
- */
-const isPlainObject = (value: unknown): value is Json => isObject(value) && !Object.hasOwn(value, '__proto__');
-const optionalPlain = (value: unknown) => value === undefined || isPlainObject(value);
-const optionalText = (value: unknown, min: number, max: number) => value === undefined || isText(value, min, max);
-
 /**
  * Whether `raw` is a body `decideBody` accepts and would return with the same members, checked
  * by hand: parsing with zod copies every object of the body and cost ~8% of a `/decide`
@@ -60,8 +48,8 @@ const optionalText = (value: unknown, min: number, max: number) => value === und
 export function isPlainDecideBody(raw: unknown): raw is DecideBody {
   if (!isObject(raw)) return false;
   const { token, subject, resource } = raw;
-  if (!isText(raw['action'], 1, 256) || !optionalPlain(raw['context'])) return false;
-  if (!isObject(resource) || !isText(resource['type'], 1, 256) || !optionalText(resource['id'], 0, 1024) || !optionalPlain(resource['properties'])) return false;
+  if (!isText(raw['action'], 1, 256) || !isOptionalLooseObject(raw['context'])) return false;
+  if (!isObject(resource) || !isText(resource['type'], 1, 256) || !isOptionalText(resource['id'], 0, 1024) || !isOptionalLooseObject(resource['properties'])) return false;
   if (subject === undefined) return isText(token, 1, Number.MAX_SAFE_INTEGER);
-  return token === undefined && isObject(subject) && isText(subject['id'], 1, 1024) && optionalText(subject['type'], 1, 256) && optionalPlain(subject['properties']);
+  return token === undefined && isObject(subject) && isText(subject['id'], 1, 1024) && isOptionalText(subject['type'], 1, 256) && isOptionalLooseObject(subject['properties']);
 }

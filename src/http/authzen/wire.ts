@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isObject, isOptionalLooseObject, isText } from '../plain-json.js';
 import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionOutcome, DecisionRequest } from '../../decision/service.js';
 
@@ -26,6 +27,20 @@ export const evaluationSchema = z.object({
   resource: entitySchema,
   context: propertiesSchema.optional(),
 });
+
+const isEntity = (value: unknown) =>
+  isObject(value) && isText(value['type'], 1, 256) && isText(value['id'], 1, 1024) && isOptionalLooseObject(value['properties']);
+
+/**
+ * Whether `raw` holds an evaluation `evaluationSchema` accepts and would return with the same
+ * members, checked by hand to skip zod's copy of every object; false for anything else, valid or
+ * not, which is then zod's to judge. Members outside the 4-tuple (such as `options`) are not looked at.
+ */
+export function isPlainEvaluation(raw: unknown): raw is WireEvaluation {
+  if (!isObject(raw) || !isEntity(raw['subject']) || !isEntity(raw['resource']) || !isOptionalLooseObject(raw['context'])) return false;
+  const action = raw['action'];
+  return isObject(action) && isText(action['name'], 1, 256) && isOptionalLooseObject(action['properties']);
+}
 
 export type WireEntity = z.infer<typeof entitySchema>;
 export type WireAction = z.infer<typeof actionSchema>;

@@ -1,0 +1,20 @@
+/**
+ * Checks for request bodies that skip their zod parse (decide-body.ts, authzen/wire.ts): each
+ * recognises only JSON its schema takes unchanged, and leaves anything else to zod.
+ */
+
+export type JsonObject = Record<string, unknown>;
+
+export const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A string of `min` to `max` UTF-16 code units, as zod's `.min()` and `.max()` count. */
+export const isText = (value: unknown, min: number, max: number): value is string =>
+  typeof value === 'string' && value.length >= min && value.length <= max;
+
+export const isOptionalText = (value: unknown, min: number, max: number): boolean => value === undefined || isText(value, min, max);
+
+/**
+ * An object as a zod loose object returns it: zod leaves a `__proto__` member out of its copy,
+ * so an object with one is not taken here.
+ */
+export const isOptionalLooseObject = (value: unknown): boolean => value === undefined || (isObject(value) && !Object.hasOwn(value, '__proto__'));
