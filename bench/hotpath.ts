@@ -6,7 +6,7 @@ import { buildRef } from './compare.js';
 import { bareApp } from './http/bare-app.js';
 import { InMemoryConnection, rawJsonPost } from './http/in-memory.js';
 import { median } from './stats.js';
-import { decideBody, workload } from './workload.js';
+import { authzenEvaluation, decideBody, workload } from './workload.js';
 
 type Fetch = (request: Request) => Response | Promise<Response>;
 
@@ -17,12 +17,14 @@ interface ServiceModule {
 /** One app under test, served by node:http and reached through an in-memory connection. */
 interface Target {
   readonly label: string;
+  readonly bare: boolean;
   readonly connection: InMemoryConnection;
   readonly close: () => Promise<void>;
+  requests: readonly Buffer[];
 }
 
-function served(label: string, fetch: Fetch, close: () => Promise<void>): Target {
-  return { label, connection: new InMemoryConnection(createServer(getRequestListener(fetch))), close };
+function served(label: string, fetch: Fetch, close: () => Promise<void>, bare = false): Target {
+  return { label, bare, connection: new InMemoryConnection(createServer(getRequestListener(fetch))), close, requests: [] };
 }
 
 /**
@@ -54,23 +56,32 @@ export interface HotPathResult {
 }
 
 /**
- * `/decide` with pre-verified subjects (the 22-case workload) on this checkout's build, on the
+ * `/decide` with pre-verified subjects (the 22-case workload; with `endpoint` authzen, AuthZEN
+ * evaluations of it) on this checkout's build, on the
  * bare Hono route, and with `compare` on that commit's build too, all in this one process and
  * each through node:http on an in-memory connection: no kernel, no load generator, one request
  * at a time. Rounds rotate the order of the targets, so all of them see the same machine; one
  * process means no difference in memory layout or core between the builds either. What is left
  * is each app's own cost per request, which the shared machine's noise hides over real sockets.
  */
-export async function runHotPath(options: { readonly compare?: string; readonly rounds: number; readonly requestsPerRound: number }, log: (line: string) => void): Promise<HotPathResult> {
+export async function runHotPath(
+  options: { readonly compare?: string; readonly endpoint: 'decide' | 'authzen'; readonly rounds: number; readonly requestsPerRound: number },
+  log: (line: string) => void,
+): Promise<HotPathResult> {
   const targets: Target[] = [await serviceTarget('this checkout', resolve('dist'))];
   if (options.compare !== undefined) {
     const baseline = buildRef(options.compare);
     targets.push(await serviceTarget(baseline.commit, dirname(baseline.main)));
   }
-  targets.push(served('bare Hono route', bareApp().fetch, async () => undefined));
-  const requests = workload.map((c) => rawJsonPost('/decide', decideBody(c)));
+  targets.push(served('bare Hono route', bareApp().fetch, async () => undefined, true));
+  // The bare route takes any JSON body at /decide: AuthZEN bodies go there too.
+  const bodies = options.endpoint === 'authzen' ? workload.map(authzenEvaluation) : workload.map(decideBody);
+  const path = options.endpoint === 'authzen' ? '/access/v1/evaluation' : '/decide';
+  const requestsFor = (target: Target) => bodies.map((body) => rawJsonPost(target.bare ? '/decide' : path, body));
+  for (const target of targets) target.requests = requestsFor(target);
   const times: number[][] = targets.map(() => []);
   const run = async (target: Target) => {
+    const requests = target.requests;
     const started = process.hrtime.bigint();
     for (let i = 0; i < options.requestsPerRound; i++) {
       // Each request in a turn of the event loop of its own, as off a socket: the audit log's

@@ -9,7 +9,8 @@
  * POST /access/v1/evaluation),
  * --profile (`/decide` under load with `node --cpu-prof`, summarised by where the samples fell),
  * --hotpath (`/decide` and the bare route in this process through in-memory connections, µs per
- * request; with --compare=GIT_REF that commit's build too; --rounds=N, 200 by default).
+ * request; with --compare=GIT_REF that commit's build too; --endpoint=authzen sends AuthZEN
+ * evaluations; --rounds=N, 200 by default).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,7 +66,9 @@ async function main(): Promise<void> {
   log(`invoice-pdp bench${quick ? ' (quick)' : ''}: load tool ${tool}${tool === 'wrk' ? '' : ' (wrk not found: using the Node fallback, figures are lower)'}`);
 
   if (values.hotpath) {
-    const result = await runHotPath({ compare: values.compare, rounds: Number(values.rounds ?? '200'), requestsPerRound: 1_000 }, log);
+    const endpoint = values.endpoint;
+    if (endpoint !== 'decide' && endpoint !== 'authzen') throw new Error(`--hotpath takes --endpoint=decide or authzen, not ${endpoint}`);
+    const result = await runHotPath({ compare: values.compare, endpoint, rounds: Number(values.rounds ?? '200'), requestsPerRound: 1_000 }, log);
     writeResult('hotpath', { meta: runMeta(command), ...result });
     return;
   }
