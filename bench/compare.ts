@@ -49,7 +49,6 @@ export interface CompareResult {
   };
 }
 
-
 /** Builds `ref` into .cache/compare/<commit> (sharing this checkout's node_modules) once. */
 export function buildRef(ref: string): { commit: string; main: string } {
   const commit = execFileSync('git', ['rev-parse', '--short', ref], { encoding: 'utf8' }).trim();

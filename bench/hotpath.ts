@@ -17,21 +17,21 @@ interface ServiceModule {
 /** One app under test, served by node:http and reached through an in-memory connection. */
 interface Target {
   readonly label: string;
-  readonly bare: boolean;
   readonly connection: InMemoryConnection;
+  /** The workload as raw requests to this target's path, sent in turn. */
+  readonly requests: readonly Buffer[];
   readonly close: () => Promise<void>;
-  requests: readonly Buffer[];
 }
 
-function served(label: string, fetch: Fetch, close: () => Promise<void>, bare = false): Target {
-  return { label, bare, connection: new InMemoryConnection(createServer(getRequestListener(fetch))), close, requests: [] };
+function served(label: string, fetch: Fetch, requests: readonly Buffer[], close: () => Promise<void>): Target {
+  return { label, connection: new InMemoryConnection(createServer(getRequestListener(fetch))), requests, close };
 }
 
 /**
  * The service of a build's dist/ folder, built by its own `createService` in the default
  * configuration (audit lines written to /dev/null, metrics on), in this process.
  */
-async function serviceTarget(label: string, dist: string): Promise<Target> {
+async function serviceTarget(label: string, dist: string, requests: readonly Buffer[]): Promise<Target> {
   const load = async <M>(file: string) => (await import(pathToFileURL(join(dist, file)).href)) as M;
   const { createService } = await load<ServiceModule>('service.js').catch(() => {
     throw new Error(`${dist} has no service.js: builds before createService (src/service.ts) cannot be loaded in process`);
@@ -40,7 +40,7 @@ async function serviceTarget(label: string, dist: string): Promise<Target> {
   const { createLogger } = await load<{ createLogger(level: string): unknown }>('logger.js');
   const config = loadConfig({ NODE_ENV: 'production', POLICY_DIR: resolve('policies'), AUDIT_LOG_FILE: '/dev/null', LOG_LEVEL: 'error' });
   const service = await createService(config, createLogger('error'));
-  return served(label, service.app.fetch, () => service.close());
+  return served(label, service.app.fetch, requests, () => service.close());
 }
 
 /** What `--hotpath` measured: µs per request of each target, and each target against the first. */
@@ -68,20 +68,19 @@ export async function runHotPath(
   options: { readonly compare?: string; readonly endpoint: 'decide' | 'authzen'; readonly rounds: number; readonly requestsPerRound: number },
   log: (line: string) => void,
 ): Promise<HotPathResult> {
-  const targets: Target[] = [await serviceTarget('this checkout', resolve('dist'))];
-  if (options.compare !== undefined) {
-    const baseline = buildRef(options.compare);
-    targets.push(await serviceTarget(baseline.commit, dirname(baseline.main)));
-  }
-  targets.push(served('bare Hono route', bareApp().fetch, async () => undefined, true));
-  // The bare route takes any JSON body at /decide: AuthZEN bodies go there too.
   const bodies = options.endpoint === 'authzen' ? workload.map(authzenEvaluation) : workload.map(decideBody);
   const path = options.endpoint === 'authzen' ? '/access/v1/evaluation' : '/decide';
-  const requestsFor = (target: Target) => bodies.map((body) => rawJsonPost(target.bare ? '/decide' : path, body));
-  for (const target of targets) target.requests = requestsFor(target);
+  const requests = bodies.map((body) => rawJsonPost(path, body));
+  const targets: Target[] = [await serviceTarget('this checkout', resolve('dist'), requests)];
+  if (options.compare !== undefined) {
+    const baseline = buildRef(options.compare);
+    targets.push(await serviceTarget(baseline.commit, dirname(baseline.main), requests));
+  }
+  // The bare route takes any JSON body at /decide: AuthZEN bodies go there too.
+  targets.push(served('bare Hono route', bareApp().fetch, bodies.map((body) => rawJsonPost('/decide', body)), async () => undefined));
   const times: number[][] = targets.map(() => []);
   const run = async (target: Target) => {
-    const requests = target.requests;
+    const { requests } = target;
     const started = process.hrtime.bigint();
     for (let i = 0; i < options.requestsPerRound; i++) {
       // Each request in a turn of the event loop of its own, as off a socket: the audit log's

@@ -144,7 +144,7 @@ function bodiesFor(kind: SubjectKind, ctx: HttpContext): unknown[] {
 }
 
 /** The id of a scenario's `n`th run: `id` for the first, `id#n` for a repeat. */
-export const runId = (id: string, n: number) => (n === 1 ? id : `${id}#${n}`);
+const runId = (id: string, n: number) => (n === 1 ? id : `${id}#${n}`);
 const runLabel = (label: string, n: number) => (n === 1 ? label : `${label} (run ${n})`);
 
 function decideScenario(kind: SubjectKind, mode: CacheMode, quick: boolean, workers = 1, run = 1): Scenario {
@@ -260,7 +260,7 @@ const cerbosScenario: Scenario = {
 };
 
 /** Runs of the headline scenario (`decide/subject/off`) in a full run. */
-export const headlineRuns = 3;
+const headlineRuns = 3;
 
 /** The bare route in 2 processes; not `bare/…`, which are the one-process ceiling "vs bare" divides by. */
 export const bareWorkersId = 'bare-workers/2';
