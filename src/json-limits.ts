@@ -101,6 +101,16 @@ export function findDepthViolation(text: string, maxDepth: number = jsonLimits.m
 }
 
 /**
+ * Whether JSON text this long could break the collection or string limits at all. No string
+ * or key is longer than the text holding it, and n array elements or object members take at
+ * least 2n + 1 characters (n values, n - 1 commas, two brackets), so the walk of
+ * `findLimitViolation` can be skipped for short text, such as the usual request body.
+ */
+export function mayBreakSizeLimits(textLength: number, limits: JsonLimits = jsonLimits): boolean {
+  return textLength > limits.maxString || textLength > 2 * limits.maxCollection;
+}
+
+/**
  * Checks a parsed JSON value against every limit: depth, collection sizes and string
  * lengths, and reports the first violation found with its path. Recursive, but never deeper
  * than `maxDepth + 1` calls: a container beyond the limit is reported, not entered. The

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findLimitViolation, jsonLimits } from '../src/json-limits.js';
+import fc from 'fast-check';
+import { findDepthViolation, findLimitViolation, jsonLimits, mayBreakSizeLimits, type JsonLimits } from '../src/json-limits.js';
 import type { ProblemCode } from '../src/http/problem.js';
 import { compileCondition } from '../src/policy/cel.js';
 import { PolicyLoadError } from '../src/policy/errors.js';
@@ -61,6 +62,31 @@ describe('request limits, each a clear 4xx problem', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 200_000; i++) deep = [deep];
     expect(findLimitViolation(deep)?.message).toBe(`nested deeper than ${jsonLimits.maxDepth} levels`);
+  });
+
+  it('skips the size walk only for text too short to break a size limit', () => {
+    // Limits small enough for generated text to sit on both sides of them.
+    const limits: JsonLimits = { maxDepth: 3, maxCollection: 10, maxString: 12 };
+    const value = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 14 }),
+      fc.dictionary(fc.string({ maxLength: 1 }), fc.constant(0), { maxKeys: 14 }),
+      fc.string({ maxLength: 30 }),
+    );
+    let skipped = 0;
+    fc.assert(
+      fc.property(value, (v) => {
+        const text = JSON.stringify(v);
+        if (findDepthViolation(text, limits.maxDepth) !== undefined || mayBreakSizeLimits(text.length, limits)) return;
+        skipped++;
+        expect(findLimitViolation(JSON.parse(text) as unknown, limits)).toBeUndefined();
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(skipped).toBeGreaterThan(200);
+    // Text one element or character past a limit is always walked.
+    expect(mayBreakSizeLimits(JSON.stringify(Array.from({ length: 11 }, () => 0)).length, limits)).toBe(true);
+    expect(mayBreakSizeLimits(JSON.stringify('x'.repeat(13)).length, limits)).toBe(true);
   });
 
   it(`rejects strings and keys over ${jsonLimits.maxString} characters`, async () => {

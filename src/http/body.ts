@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
-import { findDepthViolation, findLimitViolation, type JsonLimitViolation } from '../json-limits.js';
+import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, type JsonLimitViolation } from '../json-limits.js';
 import { jsonPath } from '../policy/json-path.js';
 import type { AppEnv } from './env.js';
 import { fieldErrors, ProblemError } from './problem.js';
@@ -34,7 +34,8 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   } catch (error) {
     throw new ProblemError('malformed_json', `body is not valid JSON: ${(error as Error).message}`, [{ path: '$', message: 'not valid JSON' }]);
   }
-  const overLimit = findLimitViolation(raw);
+  // Depth was checked on the text; sizes need a walk only when the text is long enough to break them.
+  const overLimit = mayBreakSizeLimits(text.length) ? findLimitViolation(raw) : undefined;
   if (overLimit !== undefined) throw limitProblem(overLimit);
   return plain?.(raw) === true ? raw : validBody(schema, raw);
 }
