@@ -1,5 +1,6 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
+import { fastCondition, undecided } from './cel-fast.js';
 import { typableVariables } from './cel-values.js';
 
 /** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
@@ -105,7 +106,12 @@ export function compileCondition(source: string): CompiledCondition {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
   }
   const evaluate = parsed as CompiledCondition;
+  const fast = fastCondition(parsed.ast);
   return (vars) => {
+    if (fast !== undefined) {
+      const value = fast(vars);
+      if (value !== undecided) return value;
+    }
     try {
       return evaluate(vars);
     } catch (error) {
