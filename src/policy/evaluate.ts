@@ -18,18 +18,27 @@ export interface RuleTrace {
   readonly condition: { readonly expression: string; readonly value?: boolean; readonly error?: string } | null;
 }
 
-type ConditionOutcome = { readonly value: boolean } | { readonly error: string };
+/** A condition that could not be evaluated to a bool, and why. */
+interface ConditionFailure {
+  readonly error: string;
+}
 
-function runCondition(rule: CompiledRule, vars: ConditionVariables): ConditionOutcome {
-  if (rule.condition === undefined) return { value: true };
+/** The condition's value (true without one), or why it has none: nothing allocated on the usual path. */
+function runCondition(rule: CompiledRule, vars: ConditionVariables): boolean | ConditionFailure {
+  if (rule.condition === undefined) return true;
   try {
     const value = rule.condition(vars);
     if (typeof value !== 'boolean') return { error: `condition returned ${typeof value}, not a bool` };
-    return { value };
+    return value;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     return { error: message.split('\n')[0] ?? message };
   }
+}
+
+function traced(expression: string, outcome: boolean | ConditionFailure | undefined): NonNullable<RuleTrace['condition']> {
+  if (outcome === undefined) return { expression };
+  return typeof outcome === 'boolean' ? { expression, value: outcome } : { expression, error: outcome.error };
 }
 
 function holdsRole(rule: CompiledRule, roles: readonly string[]): boolean {
@@ -86,13 +95,11 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
     const scopes = (roles || trace !== undefined) && holdsScopes(rule, query.subject.scopes);
     const outcome = action && roles && scopes ? runCondition(rule, vars) : undefined;
     let applied = false;
-    if (outcome !== undefined) {
-      if ('error' in outcome) {
-        applied = rule.effect === 'deny';
-        if (!overridden) errors.push({ code: 'condition_error', detail: outcome.error, policy: rule.policy, rule: rule.id });
-      } else {
-        applied = outcome.value;
-      }
+    if (typeof outcome === 'boolean') {
+      applied = outcome;
+    } else if (outcome !== undefined) {
+      applied = rule.effect === 'deny';
+      if (!overridden) errors.push({ code: 'condition_error', detail: outcome.error, policy: rule.policy, rule: rule.id });
     }
     if (applied && !overridden) {
       (rule.effect === 'deny' ? denies : permits).push({ policy: rule.policy, rule: rule.id, effect: rule.effect });
@@ -108,12 +115,13 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
       action,
       roles: rule.roles === undefined ? null : roles,
       scopes: rule.scopes === undefined ? null : scopes,
-      condition: rule.conditionSource === undefined ? null : { expression: rule.conditionSource, ...outcome },
+      condition: rule.conditionSource === undefined ? null : traced(rule.conditionSource, outcome),
     });
   }
 
-  if (denies.length > 0) return { decision: 'deny', reasons: [...denies, ...errors], advice: denyAdvice };
-  if (permits.length > 0) return { decision: 'permit', reasons: [...permits, ...errors], advice: permitAdvice };
+  // Condition errors, rare, follow the deciding rules.
+  if (denies.length > 0) return { decision: 'deny', reasons: errors.length === 0 ? denies : [...denies, ...errors], advice: denyAdvice };
+  if (permits.length > 0) return { decision: 'permit', reasons: errors.length === 0 ? permits : [...permits, ...errors], advice: permitAdvice };
   const none: Reason = { code: 'no_applicable_rule', detail: `no rule permits "${query.action.name}" on "${query.resource.type}"` };
   return { decision: 'deny', reasons: [none, ...errors], advice: [] };
 }

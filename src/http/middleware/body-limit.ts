@@ -15,12 +15,13 @@ export interface BodySizeLimitOptions {
  */
 export function bodySizeLimit(options: BodySizeLimitOptions): MiddlewareHandler<AppEnv> {
   const streaming = bodyLimit({ maxSize: options.maxSize, onError: options.onError });
-  return async function bodySizeLimitMiddleware(c, next) {
+  // Not async: the promise of `next()` (or of the refusal) is passed through as it is.
+  return function bodySizeLimitMiddleware(c, next) {
     const method = c.req.method;
     if (method === 'GET' || method === 'HEAD') return next();
     const length = c.req.header('content-length');
     if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
-      return Number.parseInt(length, 10) > options.maxSize ? options.onError(c) : next();
+      return Number.parseInt(length, 10) > options.maxSize ? Promise.resolve(options.onError(c)) : next();
     }
     return streaming(c, next);
   };
