@@ -233,6 +233,42 @@ describe('audit failures never reach the decision', () => {
       expect(errors).toEqual([]);
     });
 
+    it('writes every line of batches of any size and characters, in order', async () => {
+      const file = join(dir, 'batches.log');
+      const errors: unknown[] = [];
+      const audit = new AuditLog({ sink: auditDestination(file, (e) => void errors.push(e)) });
+      const { app } = await buildTestApp({ recorder: audit });
+      // One evaluations request makes its decisions in one turn, one batch of lines for the sink:
+      // from a few hundred bytes to beyond a whole chunk, with characters of 1 to 4 bytes (the
+      // second batch is under a chunk in characters, over it in bytes).
+      const batches: [count: number, notes: string[]][] = [
+        [1, ['plain']],
+        [30, ['請'.repeat(600)]],
+        [100, ['Grüße', '🧾'.repeat(300), 'plain', '請'.repeat(600)]],
+        [3, ['Grüße']],
+      ];
+      const notes: string[] = [];
+      for (const [count, choices] of batches) {
+        const evaluations = Array.from({ length: count }, (_, i) => {
+          const note = choices[i % choices.length] ?? '';
+          return { context: { n: notes.push(note) - 1, note } };
+        });
+        const res = await postJson(app, '/access/v1/evaluations', {
+          subject: { type: 'user', id: 'u-acc', properties: accountant.properties },
+          action: { name: 'read' },
+          resource: { type: 'invoice', id: 'i', properties: invoice.properties },
+          evaluations,
+        });
+        expect(res.status).toBe(200);
+        await auditSettled();
+      }
+      audit.close();
+      const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { context: { n: number; note: string } });
+      expect(lines.map((l) => l.context.n)).toEqual(notes.map((_, i) => i));
+      expect(lines.map((l) => l.context.note)).toEqual(notes);
+      expect(errors).toEqual([]);
+    });
+
     it('keeps answering when the file cannot be opened, and reports it', async () => {
       const errors: unknown[] = [];
       const audit = new AuditLog({

@@ -10,7 +10,7 @@ import type { AuditSink } from './audit.js';
  * write time than the lines cost to encode one by one as they come.
  */
 const chunkLength = 32 * 1024;
-/** Room for a chunk and the batch that completes it, whatever its characters (≤ 3 bytes each). */
+/** Room for a chunk and the batch that completes it. */
 const chunkRoom = 64 * 1024;
 /** The most one write to the file or pipe takes. */
 const maxWrite = 64 * 1024;
@@ -85,14 +85,16 @@ export function auditDestination(file: string | undefined, onError: (error: unkn
   return {
     write(lines) {
       if (stopped !== undefined) throw stopped;
-      const room = lines.length * 3;
-      if (room > chunkRoom) {
-        // A batch too large for any chunk goes out on its own, after what came before it.
-        handOver();
-        send(Buffer.from(lines));
-        return;
+      // At most 3 bytes a character; the exact length is taken only when that bound is too loose.
+      if (used + lines.length * 3 > chunkRoom) {
+        const bytes = Buffer.byteLength(lines);
+        if (used + bytes > chunkRoom) handOver();
+        if (bytes > chunkRoom) {
+          // A batch too large for any chunk goes out on its own, after what came before it.
+          send(Buffer.from(lines));
+          return;
+        }
       }
-      if (used + room > chunkRoom) handOver();
       used += chunk.write(lines, used);
       if (used >= chunkLength) handOver();
       else flushTimer ??= setTimeout(handOver, flushIntervalMs).unref();
