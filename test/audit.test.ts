@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuditLog } from '../src/telemetry/audit.js';
-import { auditDestination } from '../src/telemetry/audit-destination.js';
+import { AuditUnavailableError, auditDestination } from '../src/telemetry/audit-destination.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { auditErrorReporter, telemetryRecorder } from '../src/telemetry/recorder.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
@@ -267,6 +269,33 @@ describe('audit failures never reach the decision', () => {
       expect(lines.map((l) => l.context.n)).toEqual(notes.map((_, i) => i));
       expect(lines.map((l) => l.context.note)).toEqual(notes);
       expect(errors).toEqual([]);
+    });
+
+    it('drops and counts each line beyond 16 MiB unwritten, and stops when the reader goes', async () => {
+      // A pipe whose reader never reads: writes stall once it is full, as behind a stuck collector.
+      const pipe = join(dir, 'stuck.pipe');
+      execFileSync('mkfifo', [pipe]);
+      const reader = openSync(pipe, constants.O_RDONLY | constants.O_NONBLOCK);
+      const errors: unknown[] = [];
+      const sink = auditDestination(pipe, (e) => void errors.push(e));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const line = `${JSON.stringify({ log: 'audit', pad: 'x'.repeat(1000) })}\n`;
+      const lines = 25_000;
+      for (let written = 0; written < lines; written += 100) {
+        sink.write(line.repeat(100));
+        await auditSettled();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const dropped = errors.filter((e) => String(e).includes('lines dropped')).length;
+      expect(errors.length).toBe(dropped);
+      // All but what 16 MiB holds, give or take the pipe's own buffer and one chunk.
+      const kept = (16 * 1024 * 1024) / line.length;
+      const slack = (128 * 1024) / line.length + 100;
+      expect(dropped).toBeGreaterThan(lines - kept - slack);
+      expect(dropped).toBeLessThan(lines - kept + slack);
+      closeSync(reader);
+      await vi.waitFor(() => expect(errors.some((e) => /EPIPE/.test(String(e)))).toBe(true), { timeout: 5_000 });
+      expect(() => sink.write(line)).toThrow(AuditUnavailableError);
     });
 
     it('keeps answering when the file cannot be opened, and reports it', async () => {
