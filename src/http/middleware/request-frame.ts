@@ -31,7 +31,7 @@ export function requestFrame(options: RequestFrameOptions): MiddlewareHandler<Ap
     c.set('traceId', traceIdFrom(c.req.header('traceparent')));
     try {
       c.set('caller', caller(c));
-      await deadlines.race(next());
+      await deadlines.race(next(), started);
     } catch (error) {
       c.res = answer(error, c);
     }

@@ -6,8 +6,9 @@ interface Pending {
 }
 
 /**
- * Bounds how long a request may wait: `race(work)` settles as `work` does, or rejects with 503
- * problem `timeout` (with Retry-After) once `ms` have passed. What the work produces afterwards
+ * Bounds how long a request may wait: `race(work, startedAt)` settles as `work` does, or
+ * rejects with 503 problem `timeout` (with Retry-After) once `ms` have passed since `startedAt`
+ * (requests race in the order they started). What the work produces afterwards
  * is dropped, so a slow dependency can delay an answer but never turn a late one into a permit.
  * It bounds waiting on I/O only: synchronous work (policy evaluation) cannot be interrupted and
  * is bounded at load instead.
@@ -30,9 +31,10 @@ export class RequestDeadlines {
     this.#tickMs = Math.min(100, Math.max(1, ms / 10));
   }
 
-  race<T>(work: Promise<T>): Promise<T> {
+  /** `startedAt`: when the request began, as `performance.now()` gave it. */
+  race<T>(work: Promise<T>, startedAt: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { due: performance.now() + this.#ms, reject };
+      const pending: Pending = { due: startedAt + this.#ms, reject };
       this.#pending.add(pending);
       this.#timer ??= setInterval(() => this.#expire(), this.#tickMs).unref();
       work.then(
