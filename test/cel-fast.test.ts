@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Environment } from '@marcbachmann/cel-js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -93,7 +94,6 @@ describe('CEL conditions on the fast path', () => {
   });
 
   it('takes every condition of the default invoice policies', async () => {
-    const { readFile } = await import('node:fs/promises');
     const policy = JSON.parse(await readFile('policies/invoices.json', 'utf8')) as { rules: { condition?: string }[] };
     const conditions = policy.rules.flatMap((rule) => (rule.condition === undefined ? [] : [rule.condition]));
     expect(conditions.length).toBeGreaterThan(5);
