@@ -29,16 +29,16 @@ function served(label: string, fetch: Fetch, requests: readonly Buffer[], close:
 
 /**
  * The service of a build's dist/ folder, built by its own `createService` in the default
- * configuration (audit lines written to /dev/null, metrics on), in this process.
+ * configuration (audit lines written to /dev/null, metrics on) with `env` on top, in this process.
  */
-async function serviceTarget(label: string, dist: string, requests: readonly Buffer[]): Promise<Target> {
+async function serviceTarget(label: string, dist: string, requests: readonly Buffer[], env: Readonly<Record<string, string>> = {}): Promise<Target> {
   const load = async <M>(file: string) => (await import(pathToFileURL(join(dist, file)).href)) as M;
   const { createService } = await load<ServiceModule>('service.js').catch(() => {
     throw new Error(`${dist} has no service.js: builds before createService (src/service.ts) cannot be loaded in process`);
   });
   const { loadConfig } = await load<{ loadConfig(env: NodeJS.ProcessEnv): unknown }>('config.js');
   const { createLogger } = await load<{ createLogger(level: string): unknown }>('logger.js');
-  const config = loadConfig({ NODE_ENV: 'production', POLICY_DIR: resolve('policies'), AUDIT_LOG_FILE: '/dev/null', LOG_LEVEL: 'error' });
+  const config = loadConfig({ NODE_ENV: 'production', POLICY_DIR: resolve('policies'), AUDIT_LOG_FILE: '/dev/null', LOG_LEVEL: 'error', ...env });
   const service = await createService(config, createLogger('error'));
   return served(label, service.app.fetch, requests, () => service.close());
 }
@@ -57,8 +57,8 @@ export interface HotPathResult {
 
 /**
  * `/decide` with pre-verified subjects (the 22-case workload; with `endpoint` authzen, AuthZEN
- * evaluations of it) on this checkout's build, on the
- * bare Hono route, and with `compare` on that commit's build too, all in this one process and
+ * evaluations of it) on this checkout's build, on the same build with AUDIT_DECISIONS=none, on
+ * the bare Hono route, and with `compare` on that commit's build too, all in this one process and
  * each through node:http on an in-memory connection: no kernel, no load generator, one request
  * at a time. Rounds rotate the order of the targets, so all of them see the same machine; one
  * process means no difference in memory layout or core between the builds either. What is left
@@ -76,6 +76,8 @@ export async function runHotPath(
     const baseline = buildRef(options.compare);
     targets.push(await serviceTarget(baseline.commit, dirname(baseline.main), requests));
   }
+  // The same build without its audit line: the line's share of a request, measured beside it.
+  targets.push(await serviceTarget('no audit line', resolve('dist'), requests, { AUDIT_DECISIONS: 'none' }));
   // The bare route takes any JSON body at /decide: AuthZEN bodies go there too.
   targets.push(served('bare Hono route', bareApp().fetch, bodies.map((body) => rawJsonPost('/decide', body)), async () => undefined));
   const times: number[][] = targets.map(() => []);

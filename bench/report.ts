@@ -77,6 +77,11 @@ function inProcessSection(r: { meta: RunMeta; result: InProcessResult }): string
   return lines;
 }
 
+/** The measured runs of a scenario: `id`, then its repeats `id#2`, `id#3`… */
+function runsOf(scenarios: HttpResults['scenarios'], id: string): HttpResults['scenarios'] {
+  return scenarios.filter((s) => (s.id === id || s.id.startsWith(`${id}#`)) && s.load !== undefined);
+}
+
 function httpSection(r: HttpResults): string[] {
   const rows = r.scenarios.map((s) => {
     if (s.load === undefined) return `| ${s.label} | ${s.status} | | | | | | | ${s.note ?? ''} |`;
@@ -86,7 +91,7 @@ function httpSection(r: HttpResults): string[] {
   });
   // The aims are about the default configuration, which has no decision cache, judged on the
   // median of the headline's runs.
-  const headlineRuns = r.scenarios.filter((s) => (s.id === 'decide/subject/off' || s.id.startsWith('decide/subject/off#')) && s.load !== undefined);
+  const headlineRuns = runsOf(r.scenarios, 'decide/subject/off');
   const headline = headlineRuns[0];
   const decide = headline?.load === undefined ? undefined : {
     rps: median(headlineRuns.map((s) => s.load?.rps ?? Number.NaN)),
@@ -103,6 +108,16 @@ function httpSection(r: HttpResults): string[] {
   if (decide !== undefined && cerbos !== undefined) aims.push(`- ≥ 6× Cerbos: ${verdict(decide.rps >= 6 * cerbos.rps)} (${(decide.rps / cerbos.rps).toFixed(1)}×).`);
   else if (decide !== undefined) aims.push('- ≥ 6× Cerbos: not measured in this run (Cerbos skipped).');
   if (decide !== undefined) aims.push(`- p99 ≤ 3 ms at ${r.connections} connections: ${verdict(decide.p99Us <= 3000)} (${ms(decide.p99Us)} ms).`);
+  // What the audit line costs over sockets; the aims stay on the default, which writes it.
+  const noAuditRuns = runsOf(r.scenarios, 'decide/subject/off/no-audit');
+  if (noAuditRuns.length > 0 && noAuditRuns.every((s) => s.ratioToBare !== undefined)) {
+    const rps = median(noAuditRuns.map((s) => s.load?.rps ?? Number.NaN));
+    const p99Us = median(noAuditRuns.map((s) => s.load?.latencyUs.p99 ?? Number.NaN));
+    const ratio = median(noAuditRuns.map((s) => s.ratioToBare ?? Number.NaN));
+    const againstCerbos = cerbos === undefined ? '' : `, ${(rps / cerbos.rps).toFixed(1)}× Cerbos`;
+    const against = decide === undefined ? '' : `, ${(rps / decide.rps).toFixed(2)}× the headline`;
+    aims.push('', `Without the audit line ("${noAuditRuns[0]?.label ?? ''}", median of ${noAuditRuns.length} runs: ${noAuditRuns.map((s) => int(s.load?.rps ?? 0)).join(', ')} req/s; not the default, so not judged): ${Math.round(ratio * 100)}% of the bare route${against}${againstCerbos}, p99 ${ms(p99Us)} ms.`);
+  }
   // As deployed: WORKERS defaults to the number of cores in production.
   const deployed = r.scenarios.find((s) => s.id === 'decide/subject/default/workers-2' && s.load !== undefined);
   const bareWorkers = r.scenarios.find((s) => s.id === bareWorkersId)?.load;

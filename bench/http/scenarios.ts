@@ -147,17 +147,33 @@ function bodiesFor(kind: SubjectKind, ctx: HttpContext): unknown[] {
 const runId = (id: string, n: number) => (n === 1 ? id : `${id}#${n}`);
 const runLabel = (label: string, n: number) => (n === 1 ? label : `${label} (run ${n})`);
 
-function decideScenario(kind: SubjectKind, mode: CacheMode, quick: boolean, workers = 1, run = 1): Scenario {
+interface DecideOptions {
+  /** Part of `--quick`. */
+  readonly quick?: boolean;
+  readonly workers?: number;
+  readonly run?: number;
+  /** `none` sets AUDIT_DECISIONS=none: the same scenario without its audit line, to show what the line costs. */
+  readonly audit?: 'default' | 'none';
+}
+
+function decideScenario(kind: SubjectKind, mode: CacheMode, { quick = false, workers = 1, run = 1, audit = 'default' }: DecideOptions = {}): Scenario {
   const subjectLabel = { subject: 'pre-verified subject', 'jwt-es256': 'JWT ES256', 'jwt-rs256': 'JWT RS256', opaque: 'opaque token (introspection)' }[kind];
   const cacheLabel = { off: 'cache off', memory: 'memory cache', redis: 'memory + Redis', default: 'default cache settings' }[mode];
+  const workersPart = workers > 1 ? `, WORKERS=${workers}` : '';
+  const auditPart = audit === 'none' ? ', AUDIT_DECISIONS=none (no audit line)' : '';
   return {
-    id: runId(`decide/${kind}/${mode}${workers > 1 ? `/workers-${workers}` : ''}`, run),
-    label: runLabel(`/decide, ${subjectLabel}, ${cacheLabel}${workers > 1 ? `, WORKERS=${workers}` : ''}`, run),
+    id: runId(`decide/${kind}/${mode}${workers > 1 ? `/workers-${workers}` : ''}${audit === 'none' ? '/no-audit' : ''}`, run),
+    label: runLabel(`/decide, ${subjectLabel}, ${cacheLabel}${workersPart}${auditPart}`, run),
     quick,
     async prepare(ctx) {
       if (mode === 'redis' && ctx.redis === undefined) return { skip: 'not available: redis-server is not installed' };
       await ctx.redis?.flush();
-      const pdp = await startPdp({ ...(kind === 'subject' ? {} : tokenEnv(ctx)), ...cacheEnv(mode, ctx.redis), WORKERS: String(workers) });
+      const pdp = await startPdp({
+        ...(kind === 'subject' ? {} : tokenEnv(ctx)),
+        ...cacheEnv(mode, ctx.redis),
+        ...(audit === 'none' ? { AUDIT_DECISIONS: 'none' } : {}),
+        WORKERS: String(workers),
+      });
       return withServer(pdp, async () => {
         const bodies = bodiesFor(kind, ctx);
         if (kind === 'opaque') {
@@ -273,14 +289,19 @@ export function scenarios(options: { cerbos: boolean }): Scenario[] {
   for (const kind of kinds) {
     for (const mode of modes) {
       const quick = (kind === 'subject' && mode !== 'redis') || (kind === 'jwt-es256' && mode === 'off') || (kind === 'opaque' && mode === 'memory');
-      list.push(decideScenario(kind, mode, quick));
+      list.push(decideScenario(kind, mode, { quick }));
+      // The headline without its audit line follows each run of the headline: what the line
+      // costs is read from the medians of both, measured in the same phases of the machine.
+      if (kind === 'subject' && mode === 'off') list.push(decideScenario(kind, mode, { audit: 'none' }));
     }
   }
-  list.push(decideScenario('subject', 'default', false, 2), bareScenario(bareWorkersId, 2), authzenEvaluationScenario, authzenBatchScenario);
+  list.push(decideScenario('subject', 'default', { workers: 2 }), bareScenario(bareWorkersId, 2), authzenEvaluationScenario, authzenBatchScenario);
   if (options.cerbos) list.push(cerbosScenario);
   // The headline again, each time after the ceiling: its aims are judged on the median of its
   // runs, so one slow phase of the shared machine does not decide them.
-  for (let run = 2; run <= headlineRuns; run++) list.push(bareScenario(runId('bare/headline', run), 1, run), decideScenario('subject', 'off', false, 1, run));
+  for (let run = 2; run <= headlineRuns; run++) {
+    list.push(bareScenario(runId('bare/headline', run), 1, run), decideScenario('subject', 'off', { run }), decideScenario('subject', 'off', { run, audit: 'none' }));
+  }
   list.push(bareScenario('bare/end'));
   return list;
 }
