@@ -27,7 +27,7 @@ export interface Service {
   readonly app: Hono<AppEnv>;
   /** Reloads the policy set from POLICY_DIR (as SIGHUP does). */
   reload(): Promise<void>;
-  /** Stops the background work: key set refreshes, the policy watcher, Redis. */
+  /** Stops the background work (key set refreshes, the policy watcher, Redis), then writes out and closes the audit log. */
   close(): Promise<void>;
   /** Writes every audit line still queued or buffered, synchronously; for process exit. */
   flushAudit(): void;
@@ -107,8 +107,10 @@ export async function createService(config: Config, log: Logger): Promise<Servic
       tokens.close();
       watcher?.close();
       await caching.close();
+      // Last: every request has been answered, so every audit line has been made.
+      await audit.close();
     },
-    flushAudit: () => audit.close(),
+    flushAudit: () => audit.closeSync(),
     countRejection,
     summary: {
       policyVersion: set.version,

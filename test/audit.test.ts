@@ -229,7 +229,7 @@ describe('audit failures never reach the decision', () => {
       await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice }, { 'x-request-id': 'file-1' });
       await postJson(app, '/decide', { subject: accountant, action: 'delete', resource: invoice }, { 'x-request-id': 'file-2' });
       await new Promise((resolve) => setTimeout(resolve, 50));
-      audit.close();
+      await audit.close();
       const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines.map((l) => [l.requestId, l.decision])).toEqual([['file-1', 'permit'], ['file-2', 'deny']]);
       expect(errors).toEqual([]);
@@ -264,11 +264,31 @@ describe('audit failures never reach the decision', () => {
         expect(res.status).toBe(200);
         await auditSettled();
       }
-      audit.close();
+      await audit.close();
       const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { context: { n: number; note: string } });
       expect(lines.map((l) => l.context.n)).toEqual(notes.map((_, i) => i));
       expect(lines.map((l) => l.context.note)).toEqual(notes);
       expect(errors).toEqual([]);
+    });
+
+    it('closes only once every line is written, in order, though a write was in flight', async () => {
+      const numbered = (from: number, count: number, pad: number) =>
+        Array.from({ length: count }, (_, i) => `${JSON.stringify({ n: from + i, pad: 'x'.repeat(pad) })}\n`).join('');
+      // Each round races a write in flight against the close; one round alone could pass by luck.
+      for (let round = 0; round < 20; round += 1) {
+        const file = join(dir, `in-flight-${round}.log`);
+        const errors: unknown[] = [];
+        const sink = auditDestination(file, (e) => void errors.push(e));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        sink.write(numbered(0, 100, 2000));
+        sink.write(numbered(100, 3, 10));
+        await sink.end?.();
+        const ns = (await readFile(file, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { n: number }).n);
+        expect(ns).toEqual(Array.from({ length: 103 }, (_, i) => i));
+        expect(errors).toEqual([]);
+        // Once closed, a line is refused and reported, never written.
+        expect(() => sink.write(numbered(103, 1, 0))).toThrow(AuditUnavailableError);
+      }
     });
 
     it('drops and counts each line beyond 16 MiB unwritten, and stops when the reader goes', async () => {
@@ -312,7 +332,7 @@ describe('audit failures never reach the decision', () => {
         expect((await readJson(res)).decision).toBe('permit');
       }
       await auditSettled();
-      audit.close();
+      await audit.close();
       expect(errors.length).toBeGreaterThan(0);
       expect(String(errors[0])).toMatch(/ENOENT/);
     });

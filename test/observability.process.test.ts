@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,5 +146,44 @@ describe('the running service with an audit file it cannot open', () => {
     const warnings = service.stderr().split('\n').filter((l) => l.includes('audit line not written'));
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings[0]).toContain('ENOENT');
+  });
+});
+
+describe('the running service stopped with SIGTERM', () => {
+  let dir: string;
+  let service: Running | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pdp-obs-'));
+  });
+
+  afterAll(async () => {
+    if (service !== undefined) await stop(service.child);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes the audit line of every decision it answered, in order, before it exits', async () => {
+    const file = join(dir, 'audit.log');
+    service = await startService({ AUDIT_LOG_FILE: file });
+    const subject = { type: 'user', id: 'u', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
+    // Batches of 50 decisions of ~2 KB each, each batch written at once; then a small one that
+    // is still held in memory (under a chunk, within the flush interval) when the signal comes.
+    let next = 0;
+    const decisionIds: string[] = [];
+    for (const [count, pad] of [[50, 2000], [50, 2000], [50, 2000], [50, 2000], [3, 10]] as const) {
+      const evaluations = Array.from({ length: count }, () => ({ context: { n: next++, pad: 'x'.repeat(pad) } }));
+      const res = await fetch(`${service.base}/access/v1/evaluations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ subject, action: { name: 'read' }, resource: readInvoice.resource, evaluations, options: { include_reasons: true } }),
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { evaluations: { decision: boolean; context: { decision_id: string } }[] };
+      for (const item of body.evaluations) decisionIds.push(item.context.decision_id);
+    }
+    expect(await stop(service.child)).toBe(0);
+    const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { decisionId: string; context: { n: number } });
+    expect(lines.map((l) => l.context.n)).toEqual(Array.from({ length: next }, (_, i) => i));
+    expect(lines.map((l) => l.decisionId)).toEqual(decisionIds);
   });
 });

@@ -18,6 +18,8 @@ const maxWrite = 64 * 1024;
 const maxLength = 16 * 1024 * 1024;
 /** A quiet service still gets its lines out within this many milliseconds. */
 const flushIntervalMs = 1000;
+/** The longest a graceful close waits for the destination: a stuck collector must not hold the shutdown. */
+const endWaitMs = 5000;
 
 /** The audit destination stopped for good (its file never opened, or its pipe closed). */
 export class AuditUnavailableError extends Error {
@@ -102,6 +104,25 @@ export function auditDestination(file: string | undefined, onError: (error: unkn
     flushSync() {
       handOver();
       if (stopped === undefined && opened) destination.flushSync();
+    },
+    end() {
+      handOver();
+      if (stopped !== undefined) return Promise.resolve();
+      // Lines that come after the close are lost, and reported as such.
+      stopped = new AuditUnavailableError('audit destination closed');
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          destination.off('close', done);
+          destination.off('error', done);
+          resolve();
+        };
+        const timer = setTimeout(done, endWaitMs).unref();
+        destination.once('close', done);
+        destination.once('error', done);
+        // Waits for a write in flight, writes the rest after it, then closes the file.
+        destination.end();
+      });
     },
   };
 }

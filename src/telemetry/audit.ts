@@ -7,8 +7,13 @@ export type AuditDecisions = 'all' | 'deny' | 'none';
 /** Where audit lines go: each `write` holds one or more whole JSON lines, each ending in `\n`. */
 export interface AuditSink {
   write(lines: string): void;
-  /** Writes out anything buffered before the process exits. */
+  /**
+   * Writes out anything buffered, synchronously, before the process exits. A write already in
+   * flight cannot be waited for here: its lines may land after these, or not at all.
+   */
   flushSync?(): void;
+  /** Writes out everything given so far, in order, waits until it is written, and closes. */
+  end?(): Promise<void>;
 }
 
 /** Masked unless configured otherwise: personal data that tokens and resources often carry. */
@@ -137,8 +142,18 @@ export class AuditLog implements DecisionRecorder {
     }
   }
 
-  /** Writes the queue and the sink's buffer out; for process exit. */
-  close(): void {
+  /** Writes the queue out and waits until the sink has written every line, in order; for a graceful shutdown. */
+  async close(): Promise<void> {
+    this.drain();
+    try {
+      await this.#sink.end?.();
+    } catch (error) {
+      this.#report(error, undefined);
+    }
+  }
+
+  /** Writes the queue and the sink's buffer out at once; for process exit, where nothing can be awaited. */
+  closeSync(): void {
     this.drain();
     try {
       this.#sink.flushSync?.();
