@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
+import { closeGraceMs } from './http/shutdown.js';
 import { serveClusterMetrics } from './telemetry/cluster-metrics.js';
 
 /**
@@ -15,8 +16,11 @@ export function workerCount(configured: number | 'auto' | undefined, nodeEnv = p
 export interface SupervisorOptions {
   readonly workers: number;
   readonly log: Logger;
-  /** How long workers get to finish in-flight requests on shutdown before they are killed. */
-  readonly shutdownTimeoutMs?: number;
+  /**
+   * How long each worker's drain may take on shutdown (SHUTDOWN_TIMEOUT_MS, which the workers
+   * apply themselves); a worker still running `closeGraceMs` after that is killed.
+   */
+  readonly shutdownTimeoutMs: number;
 }
 
 /** True in the process that should supervise workers instead of serving. */
@@ -24,9 +28,20 @@ export function isSupervisor(workers: number): boolean {
   return workers > 1 && cluster.isPrimary;
 }
 
-/** In a worker, calls `stop` when the primary disconnects it (graceful shutdown). */
-export function onSupervisorDisconnect(stop: () => void): void {
-  cluster.worker?.once('disconnect', stop);
+/** The message the primary sends each worker to stop it gracefully. */
+const stopMessage = 'invoice-pdp:stop';
+
+/**
+ * In a worker, calls `stop` when the primary asks it to stop, or when the primary is gone (its
+ * channel closed): the worker then drains as on SIGTERM, on its own deadline.
+ */
+export function onSupervisorStop(stop: (reason: string) => void): void {
+  const worker = cluster.worker;
+  if (worker === undefined) return;
+  worker.on('message', (message: unknown) => {
+    if (message === stopMessage) stop('supervisor');
+  });
+  worker.once('disconnect', () => stop('supervisor gone'));
 }
 
 // Workers crashing this often are not worth restarting again: something is wrong with the host.
@@ -37,12 +52,12 @@ const maxRestartsInWindow = 5;
  * Runs the cluster primary: forks `workers` processes of this same program (each serves on the
  * shared port), answers workers' cluster-metrics requests, and replaces a worker that dies while
  * serving. A worker that dies before it listens stops the whole service (bad configuration or
- * policies do not fix themselves). On SIGTERM or SIGINT it disconnects each worker, so each
- * finishes its requests and closes, and exits once it has counted every worker's exit.
+ * policies do not fix themselves). On SIGTERM or SIGINT it asks each worker to stop, so each
+ * drains as a single process does on SIGTERM, and exits once it has counted every worker's exit:
+ * 0, or 1 when a worker had to cut connections or did not stop in time.
  */
 export function superviseWorkers(options: SupervisorOptions): void {
-  const { log, workers } = options;
-  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
+  const { log, workers, shutdownTimeoutMs } = options;
   const live = new Map<number, Worker>();
   const listening = new Set<number>();
   const restarts: number[] = [];
@@ -61,12 +76,16 @@ export function superviseWorkers(options: SupervisorOptions): void {
     exitCode = code;
     log.info({ reason, workers: live.size }, 'stopping workers');
     if (live.size === 0) process.exit(exitCode);
-    for (const worker of live.values()) worker.disconnect();
+    // A message, not worker.disconnect(): that closes the worker's server at once and waits for
+    // every connection to close, so a keep-alive connection whose request was in flight at the
+    // signal stayed open (its answer had no `Connection: close`) until the worker was killed.
+    // A worker whose channel is already closed is on its way out: its exit is counted below.
+    for (const worker of live.values()) if (worker.isConnected()) worker.send(stopMessage, () => undefined);
     setTimeout(() => {
       for (const worker of live.values()) worker.process.kill('SIGKILL');
       log.error({ timeoutMs: shutdownTimeoutMs }, 'workers did not stop in time: killed');
       process.exit(1);
-    }, shutdownTimeoutMs).unref();
+    }, shutdownTimeoutMs + closeGraceMs).unref();
   };
 
   cluster.on('listening', (worker, address) => {
@@ -78,6 +97,8 @@ export function superviseWorkers(options: SupervisorOptions): void {
     live.delete(worker.id);
     const served = listening.delete(worker.id);
     if (stopping) {
+      // A worker that had to cut connections at its deadline makes the whole stop a failed one.
+      if (code !== 0) exitCode = 1;
       if (live.size === 0) {
         log.info('all workers stopped');
         process.exit(exitCode);

@@ -1,4 +1,4 @@
-import { isSupervisor, onSupervisorDisconnect, superviseWorkers, workerCount } from './cluster.js';
+import { isSupervisor, onSupervisorStop, superviseWorkers, workerCount } from './cluster.js';
 import { ConfigError, loadConfig } from './config.js';
 import { configSummary } from './config-summary.js';
 import { startServer } from './http/server.js';
@@ -11,7 +11,7 @@ async function start(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
   const workers = workerCount(config.WORKERS);
-  if (isSupervisor(workers)) return superviseWorkers({ workers, log });
+  if (isSupervisor(workers)) return superviseWorkers({ workers, log, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
   const service = await createService(config, log);
   process.on('SIGHUP', () => void service.reload());
   process.once('exit', () => service.flushAudit());
@@ -29,8 +29,7 @@ async function start(): Promise<void> {
     await service.close();
     return outcome;
   };
-  stopOnSignals(shutdown, { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, log });
-  onSupervisorDisconnect(() => void shutdown(config.SHUTDOWN_TIMEOUT_MS).then(() => process.exit(0)));
+  onSupervisorStop(stopOnSignals(shutdown, { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, log }));
   log.info({ port: server.port, policyDir: config.POLICY_DIR, ...service.summary, config: configSummary(config) }, 'invoice-pdp listening');
 }
 

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { holdRequest } from './helpers/raw-http.js';
 import { alive, spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 
@@ -45,6 +46,19 @@ describe('WORKERS=2 (node:cluster)', () => {
     expect(running.lines.some((l) => l['msg'] === 'all workers stopped')).toBe(true);
     expect(pids.filter(alive)).toEqual([]);
   });
+
+  it('gives a request in flight at SIGTERM the whole SHUTDOWN_TIMEOUT_MS, beyond 10 s', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '14000', REQUEST_TIMEOUT_MS: '20000' });
+    const workers = await running.waitFor(isWorkerListening, 2);
+    const inFlight = await holdRequest(Number(workers[0]?.['port']), '/decide', JSON.stringify(accountant));
+    running.child.kill('SIGTERM');
+    await new Promise((resolveWait) => setTimeout(resolveWait, 10_500));
+    inFlight.finish();
+    const answer = await inFlight.response;
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ decision: 'permit' });
+    expect(await running.exited).toBe(0);
+  }, 20_000);
 
   it('stays a single process when WORKERS is unset outside production', async () => {
     running = spawnNode(main, { ...base, WORKERS: undefined, NODE_ENV: 'test' });

@@ -7,6 +7,9 @@ export type ShutdownOutcome = 'drained' | 'forced';
 /** Stops the server gracefully; calling it again returns the same promise. */
 export type Shutdown = (timeoutMs: number) => Promise<ShutdownOutcome>;
 
+/** After the drain's deadline, how long closing (Redis, the audit log) may take before the process exits anyway, ms. */
+export const closeGraceMs = 1_000;
+
 /** How often idle keep-alive connections are swept while draining, ms; the first sweep waits as long. */
 const sweepEveryMs = 100;
 
@@ -70,23 +73,31 @@ export interface StopOnSignalsOptions {
 /**
  * On the first SIGTERM or SIGINT: drain, then exit 0 when drained or 1 when connections had
  * to be cut. A second signal of either kind takes the default action (immediate exit). The
- * process exits within `timeoutMs` plus one second whatever happens.
+ * process exits within `timeoutMs` plus `closeGraceMs` whatever happens. Returns the function
+ * that starts the same stop for another reason (a supervisor asking); it starts only once.
  */
-export function stopOnSignals(shutdown: Shutdown, options: StopOnSignalsOptions): void {
+export function stopOnSignals(shutdown: Shutdown, options: StopOnSignalsOptions): (reason: string) => void {
   const exit = (code: number) => process.exit(code);
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+  let stopping = false;
+  const stop = (reason: string) => {
+    if (stopping) return;
+    stopping = true;
     const startedAt = performance.now();
-    options.log.info({ signal, timeoutMs: options.timeoutMs }, 'shutting down: draining connections');
-    setTimeout(() => exit(1), options.timeoutMs + 1_000).unref();
+    options.log.info({ reason, timeoutMs: options.timeoutMs }, 'shutting down: draining connections');
+    setTimeout(() => exit(1), options.timeoutMs + closeGraceMs).unref();
     void shutdown(options.timeoutMs).then((outcome) => {
       const tookMs = Math.round(performance.now() - startedAt);
-      if (outcome === 'drained') options.log.info({ signal, tookMs }, 'shut down: every request answered');
-      else options.log.warn({ signal, tookMs }, 'shut down: connections still open at the deadline were cut');
+      if (outcome === 'drained') options.log.info({ reason, tookMs }, 'shut down: every request answered');
+      else options.log.warn({ reason, tookMs }, 'shut down: connections still open at the deadline were cut');
       exit(outcome === 'drained' ? 0 : 1);
     });
   };
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    stop(signal);
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return stop;
 }
