@@ -12,10 +12,11 @@ function isArrayIndex(key: string): boolean {
  * their keys in sorted order, anything already in order kept as is. `cannot` when
  * JSON.stringify would not follow that order (an object with array-index keys, which
  * JavaScript always enumerates first, in numeric order), a copy could not hold a key
- * (`__proto__`), or the value is not JSON data.
+ * (`__proto__`), or the value is not JSON data (a number JSON cannot hold among them).
  */
 function sortedCopy(value: unknown): unknown {
-  if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : cannot;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value !== 'object') return cannot;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
@@ -57,6 +58,8 @@ function sortedCopy(value: unknown): unknown {
 }
 
 function canonicalWalk(value: unknown): string {
+  // JSON.stringify writes these as null, which would make them hash like null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   if (value === null || typeof value !== 'object') {
     return JSON.stringify(value) ?? 'null';
   }
@@ -74,7 +77,9 @@ function canonicalWalk(value: unknown): string {
 
 /**
  * Serialises a JSON value with object keys sorted at every depth, so equal values hash
- * equally whatever order their keys arrived in. `undefined` members are dropped, as JSON does.
+ * equally whatever order their keys arrived in. `undefined` members are dropped, as JSON does;
+ * numbers JSON cannot hold are written `Infinity`, `-Infinity` and `NaN`, text no JSON value
+ * can be, so a key made of them never equals one made of `null`.
  * JSON data is put in key order and handed to JSON.stringify in one go, several times faster
  * than serialising member by member; the rare value that cannot be (array-index keys,
  * non-JSON values) is walked member by member. Both give the same text.

@@ -111,8 +111,19 @@ export function mayBreakSizeLimits(textLength: number, limits: JsonLimits = json
 }
 
 /**
- * Checks a parsed JSON value against every limit: depth, collection sizes and string
- * lengths, and reports the first violation found with its path. Recursive, but never deeper
+ * Whether JSON text could hold a number too large for a double: one with an exponent, or of
+ * more than 308 digits. Such text is walked by `findLimitViolation` however short it is; a
+ * string that only looks like one (`"6e0a"` after a comma) costs no more than that walk.
+ */
+export function mayOverflowNumbers(text: string): boolean {
+  return overflowable.test(text);
+}
+
+const overflowable = /[:[,\s]-?\d+(?:\.\d+)?[eE]|\d{309}/;
+
+/**
+ * Checks a parsed JSON value against every limit: depth, collection sizes, string lengths
+ * and numbers a double cannot hold (read as infinities), and reports the first violation found with its path. Recursive, but never deeper
  * than `maxDepth + 1` calls: a container beyond the limit is reported, not entered. The
  * path is built only on the way back from a violation, so a value within the limits costs
  * no allocation.
@@ -131,6 +142,9 @@ interface Found {
 }
 
 function violationIn(value: unknown, depth: number, limits: JsonLimits): Found | undefined {
+  // JSON.parse reads a number too large for a double (1e400) as Infinity, which JSON cannot
+  // write back: every later step (conditions, cache keys, the audit line) would see it changed.
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { path: [], message: 'number beyond the range of a double' };
   if (typeof value === 'string') {
     return value.length > limits.maxString ? { path: [], message: `string longer than ${limits.maxString} characters` } : undefined;
   }

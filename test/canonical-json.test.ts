@@ -4,6 +4,7 @@ import { canonicalJson } from '../src/canonical-json.js';
 
 /** The definition: sorted keys, member by member. canonicalJson must give exactly this text. */
 function reference(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : reference(item))).join(',')}]`;
   const record = value as Record<string, unknown>;
@@ -29,7 +30,7 @@ const keys = fc.oneof(fc.string(), fc.constantFrom('0', '1', '2', '10', '01', '4
 const json = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: 'small' },
-    fc.constantFrom(null, true, false, 0, -0, 1.5, -7, 1e21, Number.NaN, 'x'),
+    fc.constantFrom(null, true, false, 0, -0, 1.5, -7, 1e21, Number.NaN, Infinity, -Infinity, 'x'),
     fc.string(),
     fc.array(tie('value'), { maxLength: 4 }),
     fc.dictionary(keys, fc.oneof(tie('value'), fc.constant(undefined)), { maxKeys: 6 }),
@@ -52,6 +53,12 @@ describe('canonicalJson', () => {
     const withProto = JSON.parse('{"b":1,"__proto__":{"x":1},"a":2}') as unknown;
     expect(canonicalJson(withProto)).toBe('{"__proto__":{"x":1},"a":2,"b":1}');
     expect(canonicalJson({ b: { 10: 'x', 2: 'y', a: 'z' }, a: [undefined, 1] })).toBe('{"a":[null,1],"b":{"10":"x","2":"y","a":"z"}}');
+  });
+
+  it('never writes a number JSON cannot hold as null, so it cannot share a key with null', () => {
+    const texts = [null, Infinity, -Infinity, Number.NaN].map((v) => canonicalJson({ amount: v, limit: [v] }));
+    expect(new Set(texts).size).toBe(4);
+    expect(texts[1]).toBe('{"amount":Infinity,"limit":[Infinity]}');
   });
 
   it('walks values that are not plain JSON the same way as before', () => {

@@ -99,6 +99,26 @@ describe('request limits, each a clear 4xx problem', () => {
     expect((await postJson(app, '/decide', { ...read, context: { note: long.slice(1) } })).status).toBe(200);
   });
 
+  it('rejects a number too large for a double, however short the body, naming the path', async () => {
+    // JSON.parse reads these as Infinity; they would pass `amount <= approval_limit` and, as
+    // JSON writes them as null, share a cache key with null.
+    const manager = { id: 'carol', properties: { roles: ['finance_manager'], scope: 'invoice.write', region: 'EU', approval_limit: '@' } };
+    const approve = JSON.stringify({ subject: manager, action: 'approve', resource: { type: 'invoice', id: 'i9', properties: { region: 'EU', status: 'submitted', amount: 10 } }, context: { mfa: true } });
+    for (const [number, path] of [['1e400', '$.subject.properties.approval_limit'], ['-1.5E+309', '$.subject.properties.approval_limit'], ['9'.repeat(400), '$.subject.properties.approval_limit']] as const) {
+      const answer = await problemOf(await postJson(app, '/decide', approve.replace('"@"', number)));
+      expect(answer.status, number).toBe(400);
+      expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path, message: 'number beyond the range of a double' }] });
+    }
+    const evaluation = JSON.stringify({ subject: { type: 'user', ...manager }, action: { name: 'approve' }, resource: { type: 'invoice', id: 'i9', properties: { amount: 10 } } });
+    const answer = await problemOf(await postJson(app, '/access/v1/evaluation', evaluation.replace('"@"', '1e400')));
+    expect(answer.status).toBe(400);
+    expect(answer.body['errors']).toEqual([expect.objectContaining({ path: '$.subject.properties.approval_limit' })]);
+    // The largest doubles, and exponents that stay within range, are numbers like any other.
+    for (const number of ['1.7976931348623157e308', '5e-324', '1e2']) {
+      expect((await postJson(app, '/decide', approve.replace('"@"', number))).status, number).toBe(200);
+    }
+  });
+
   it('answers 413 over the body limit, with or without a Content-Length', async () => {
     const big = JSON.stringify({ ...read, context: { pad: 'x'.repeat(10_000) }, more: Array.from({ length: 10 }, () => 'y'.repeat(10_000)) });
     expect((await problemOf(await postJson(app, '/decide', big))).status).toBe(413);

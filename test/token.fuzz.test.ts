@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
-import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
+import { CompactSign, createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jsonLimits } from '../src/json-limits.js';
 import { createJwtVerifier, defaultAlgorithms } from '../src/token/verify.js';
@@ -216,5 +216,17 @@ describe('token fuzzing: mutated JWTs never earn a permit', () => {
       expect(answer.body['decision']).toBe('deny');
       expect(answer.body['reasons']).toEqual([expect.objectContaining({ code: 'invalid_token', detail: expect.stringContaining('claims beyond the limits') })]);
     }
+  });
+
+  it('denies correctly signed tokens holding a number too large for a double', async () => {
+    // JSON.parse reads 1e400 as Infinity: an approval limit no amount could exceed.
+    const now = Math.floor(Date.now() / 1000);
+    const claims = JSON.stringify({ ...adminClaims, iss: issuer, aud: audience, iat: now, exp: now + 3600, approval_limit: '@' });
+    const payload = new TextEncoder().encode(claims.replace('"@"', '1e400'));
+    const token = await new CompactSign(payload).setProtectedHeader({ alg: 'ES256', kid: 'ec-1' }).sign(ecKey);
+    const answer = await decideWith(token);
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    expect(answer.body['decision']).toBe('deny');
+    expect(answer.body['reasons']).toEqual([expect.objectContaining({ code: 'invalid_token', detail: expect.stringContaining('$.approval_limit number beyond the range of a double') })]);
   });
 });

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
-import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, type JsonLimitViolation } from '../json-limits.js';
+import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, mayOverflowNumbers, type JsonLimitViolation } from '../json-limits.js';
 import { jsonPath } from '../policy/json-path.js';
 import type { AppEnv } from './env.js';
 import { fieldErrors, ProblemError } from './problem.js';
@@ -34,8 +34,9 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   } catch (error) {
     throw new ProblemError('malformed_json', `body is not valid JSON: ${(error as Error).message}`, [{ path: '$', message: 'not valid JSON' }]);
   }
-  // Depth was checked on the text; sizes need a walk only when the text is long enough to break them.
-  const overLimit = mayBreakSizeLimits(text.length) ? findLimitViolation(raw) : undefined;
+  // Depth was checked on the text; the rest needs a walk only when the text is long enough to
+  // break a size limit or holds a number that may not fit a double.
+  const overLimit = mayBreakSizeLimits(text.length) || mayOverflowNumbers(text) ? findLimitViolation(raw) : undefined;
   if (overLimit !== undefined) throw limitProblem(overLimit);
   return plain?.(raw) === true ? raw : validBody(schema, raw);
 }
