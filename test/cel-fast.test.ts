@@ -4,6 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileCondition, type ConditionVariables } from '../src/policy/cel.js';
 import { fastCondition, undecided } from '../src/policy/cel-fast.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { tempDir } from './helpers/tmp.js';
 
 // The library alone, with the variables declared as the service declares them for evaluation.
 const library = new Environment()
@@ -25,11 +27,11 @@ function outcome(run: () => unknown): Outcome {
 
 const operand = fc.constantFrom(
   'resource.properties.a', 'resource.properties.b', 'subject.properties.a', 'context.a', 'context.flag',
-  'action.name', 'subject.id', '"a"', '"b"', '1.5', '0.0', 'true', 'false', 'null', '5',
+  'action.name', 'subject.id', 'resource.id', '"a"', '"b"', '1.5', '0.0', 'true', 'false', 'null', '5',
 );
 const comparison = fc.tuple(operand, fc.constantFrom('==', '!=', '<', '<=', '>', '>='), operand).map(([l, op, r]) => `${l} ${op} ${r}`);
 const membership = fc.tuple(operand, fc.constantFrom('["a", "b"]', 'subject.roles', 'resource.properties.list', 'context.a')).map(([l, r]) => `${l} in ${r}`);
-const presence = fc.constantFrom('has(context.a)', 'has(resource.properties.a)', 'has(subject.properties.a)', 'has(context.flag)', 'has(context.toString)', 'has(context.constructor)');
+const presence = fc.constantFrom('has(context.a)', 'has(resource.properties.a)', 'has(subject.properties.a)', 'has(context.flag)', 'has(context.toString)', 'has(context.constructor)', 'has(resource.id)');
 const typeTest = fc.tuple(operand, fc.constantFrom('==', '!='), fc.constantFrom('double', 'string', 'bool', 'null_type', 'int', 'list'))
   .map(([e, op, t]) => `type(${e}) ${op} ${t}`);
 const leaf = fc.oneof(comparison, membership, presence, typeTest, fc.constantFrom('true', 'false', 'context.flag'));
@@ -43,7 +45,8 @@ const condition = fc.letrec<{ expr: string }>((tie) => ({
 })).expr;
 
 const scalar = fc.oneof(fc.constantFrom('a', 'b', '', 'create'), fc.constantFrom(0, -0, 1.5, 5, 5000), fc.boolean(), fc.constant(null));
-const value = fc.oneof(scalar, fc.array(scalar, { maxLength: 3 }), fc.constantFrom<unknown>(['a', 'b'], {}, { a: 1 }));
+// `undefined`: a member present with no value, as `resource.id` is when a request names none.
+const value = fc.oneof(scalar, fc.array(scalar, { maxLength: 3 }), fc.constantFrom<unknown>(['a', 'b'], {}, { a: 1 }, undefined));
 const members = (keys: readonly string[]) =>
   fc.record(Object.fromEntries(keys.map((k) => [k, value])), { requiredKeys: [] }).chain((record) =>
     // Sometimes with a `constructor` member, which the library cannot type without help.
@@ -57,7 +60,7 @@ const variables: fc.Arbitrary<ConditionVariables> = fc.record({
     scopes: fc.constant([]),
     properties: members(['a']),
   }),
-  resource: fc.record({ type: fc.constant('invoice'), id: fc.constant('1'), properties: members(['a', 'b', 'list']) }),
+  resource: fc.record({ type: fc.constant('invoice'), id: fc.constantFrom('1', undefined), properties: members(['a', 'b', 'list']) }),
   action: fc.record({ name: fc.constantFrom('a', 'read', 'create'), properties: fc.constant({}) }),
   context: members(['a', 'flag']),
   now: fc.constant(new Date(0)),
@@ -98,5 +101,23 @@ describe('CEL conditions on the fast path', () => {
     const conditions = policy.rules.flatMap((rule) => (rule.condition === undefined ? [] : [rule.condition]));
     expect(conditions.length).toBeGreaterThan(5);
     for (const source of conditions) expect(fastCondition(library.parse(source).ast), source).toBeDefined();
+  });
+});
+
+describe('a condition on a field the request left out, through /decide', () => {
+  it('sees a resource without an id as having none: the deny rule that needs one applies', async () => {
+    const docs = {
+      id: 'docs',
+      resource: 'doc',
+      rules: [
+        { id: 'edit', effect: 'permit', actions: ['update'], roles: ['editor'] },
+        { id: 'needs-id', effect: 'deny', actions: ['update'], condition: '!has(resource.id)' },
+      ],
+    };
+    const { app } = await buildTestApp({ policyDir: await tempDir({ 'docs.json': docs }) });
+    const ask = async (resource: Record<string, unknown>) =>
+      readJson(await postJson(app, '/decide', { subject: { id: 'bob', properties: { roles: ['editor'] } }, action: 'update', resource }));
+    expect(await ask({ type: 'doc' })).toMatchObject({ decision: 'deny', reasons: [expect.objectContaining({ rule: 'needs-id' })] });
+    expect(await ask({ type: 'doc', id: 'd-1' })).toMatchObject({ decision: 'permit', reasons: [expect.objectContaining({ rule: 'edit' })] });
   });
 });

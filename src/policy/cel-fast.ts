@@ -55,10 +55,18 @@ function equal(a: unknown, b: unknown): boolean | typeof undecided {
   return type !== undefined && type === scalarType(b) ? a === b : undecided;
 }
 
+/**
+ * Whether `value` has member `key` as CEL sees it: a member holding `undefined` (the resource's
+ * `id` when a request names none) is absent to the library, and so to the fast path.
+ */
+function present(value: Record<string, unknown>, key: string): boolean {
+  return Object.hasOwn(value, key) && value[key] !== undefined;
+}
+
 function select(operand: Fast, key: string): Fast {
   return (vars) => {
     const value = operand(vars);
-    return isPlainObject(value) && Object.hasOwn(value, key) ? value[key] : undecided;
+    return isPlainObject(value) && present(value, key) ? value[key] : undecided;
   };
 }
 
@@ -148,7 +156,7 @@ function has(node: Node): Fast | undefined {
   if (operand === undefined || typeof key !== 'string') return undefined;
   return (vars) => {
     const value = operand(vars);
-    return isPlainObject(value) ? Object.hasOwn(value, key) : undecided;
+    return isPlainObject(value) ? present(value, key) : undecided;
   };
 }
 
