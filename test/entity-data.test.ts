@@ -7,6 +7,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PolicyLoadError } from '../src/policy/errors.js';
 import { loadPolicyDir } from '../src/policy/load.js';
+import { createClaimMapper, defaultClaimMapping } from '../src/token/claims.js';
 import { createJwtVerifier } from '../src/token/verify.js';
 import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
 
@@ -123,6 +124,17 @@ describe('entity data: enrichment in /decide', () => {
       (await readJson(await postJson(app, '/decide', { token: await token(claims), action: 'read', resource: { type: 'invoice', id: 'inv-1' } }))).decision;
     expect(await decide({})).toBe('permit');
     expect(await decide({ region: 'US' })).toBe('deny');
+  });
+
+  it('derives the enriched subject\'s roles with the configured claim mapping, not the default one', async () => {
+    // Roles come from `groups` here; a `roles` claim is just another claim and grants nothing.
+    const claims = createClaimMapper({ ...defaultClaimMapping, roles: ['groups'] });
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [{ ...alice, properties: { region: 'EU' } }] } }), claims });
+    const decide = async (id: string, groups: string[]) =>
+      (await readJson(await postJson(app, '/decide', { subject: { id, properties: { groups, roles: ['accountant'], scope: 'invoice.read', region: 'EU' } }, action: 'read', resource: invoice }))).decision;
+    // The same claims for a subject without entity data and for one with it: decided alike.
+    expect([await decide('u-bob', ['viewer']), await decide('u-alice', ['viewer'])]).toEqual(['deny', 'deny']);
+    expect([await decide('u-bob', ['accountant']), await decide('u-alice', ['accountant'])]).toEqual(['permit', 'permit']);
   });
 
   it('swaps entity data with the policies on reload', async () => {

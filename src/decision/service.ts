@@ -132,7 +132,7 @@ export class DecisionService {
       };
     }
     // Entity data from the same set as the policies, so a reload never mixes the two.
-    const query: Query = withEntityData(set.entities, { subject, action: request.action, resource: request.resource, context: request.context });
+    const query: Query = withEntityData(set.entities, { subject, action: request.action, resource: request.resource, context: request.context }, this.#claims);
     const trace: RuleTrace[] | undefined = request.explain === true ? [] : undefined;
     if (this.#cache !== undefined && trace === undefined) {
       const now = this.#clock();
