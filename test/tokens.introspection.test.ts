@@ -138,10 +138,13 @@ describe('opaque tokens: RFC 7662 introspection', () => {
     expect(server.requestsFor(token)).toBe(2);
   });
 
-  it('refuses an "active" answer that is expired, not yet valid, or about a refresh token', async () => {
+  it('refuses an "active" answer that is expired, not yet valid, about a refresh token, or with times that are not numbers', async () => {
     const verifier = introspector();
     const cases = [
       [{ active: true, exp: epoch() - 5 }, 'token expired'],
+      [{ active: true, exp: String(epoch() - 1000) }, '"exp" is not a number'],
+      [{ active: true, exp: null }, '"exp" is not a number'],
+      [{ active: true, exp: epoch() + 600, nbf: String(epoch() + 600) }, '"nbf" is not a number'],
       [{ active: true, nbf: epoch() + 600 }, 'token not yet valid'],
       [{ active: true, token_type: 'refresh_token' }, 'a refresh token is not an access token'],
     ] as const;

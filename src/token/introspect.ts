@@ -91,6 +91,12 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
 
   function judge(answer: Record<string, unknown>): IntrospectionResult {
     if (answer['active'] !== true) return { active: false, detail: 'token is not active' };
+    // Times are NumericDates (RFC 7662 §2.2). One of another kind is refused, not ignored:
+    // ignored, an `exp` of "1700000000" would make the token live for ever.
+    for (const claim of ['exp', 'nbf'] as const) {
+      const time = answer[claim];
+      if (time !== undefined && !(typeof time === 'number' && Number.isFinite(time))) return { active: false, detail: `"${claim}" is not a number` };
+    }
     const now = clock();
     const exp = expiryMs(answer);
     if (exp !== undefined && exp <= now) return { active: false, detail: 'token expired' };
