@@ -58,8 +58,22 @@ describe('the HTTP server (a real listening socket)', () => {
     socket.destroy();
   });
 
+  it('answers a request with a Host or target it cannot read with 400 problem+json, saying why', async () => {
+    for (const head of ['POST /decide HTTP/1.1\r\nHost: a b', 'POST /decide\\x HTTP/1.1\r\nHost: localhost', 'POST ftp://x/decide HTTP/1.1\r\nHost: x']) {
+      const socket = await connectTo(running.port);
+      const response = readResponse(socket);
+      socket.write(`${head}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}\r\n\r\n${decideBody}`);
+      const answer = await response;
+      expect(answer.status, head).toBe(400);
+      expect(answer.headers['content-type']).toBe('application/problem+json');
+      expect(answer.headers['connection']).toBe('close');
+      expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400, detail: expect.stringMatching(/^the request cannot be read: ./) });
+      socket.destroy();
+    }
+  });
+
   it('reports what it rejects itself through onProblem', () => {
-    expect(rejected).toEqual(['headers_too_large', 'invalid_request']);
+    expect(rejected).toEqual(['headers_too_large', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request']);
   });
 });
 

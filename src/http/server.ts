@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { getRequestListener } from '@hono/node-server';
+import { getRequestListener, RequestError } from '@hono/node-server';
 import { problemBody, ProblemError, problemTypes, type ProblemCode } from './problem.js';
 import { gracefulShutdown, type Shutdown } from './shutdown.js';
 
@@ -66,6 +66,24 @@ function answerClientError(onProblem: ServerOptions['onProblem']) {
 }
 
 /**
+ * Answers a request @hono/node-server cannot turn into a web Request (a Host header that is not
+ * a host, a request target with a backslash or another scheme) with a problem+json body too:
+ * left to it, the answer is a bare 400 with no body.
+ */
+function answerRequestError(onProblem: ServerOptions['onProblem']) {
+  return function onRequestError(error: unknown): Response {
+    const problem = error instanceof RequestError
+      ? new ProblemError('invalid_request', `the request cannot be read: ${error.message}`)
+      : new ProblemError('internal', 'the request could not be answered');
+    onProblem?.(problem.code);
+    return new Response(problemBody(problem, '', randomUUID()), {
+      status: problemTypes[problem.code].status,
+      headers: { 'content-type': 'application/problem+json', connection: 'close' },
+    });
+  };
+}
+
+/**
  * Serves `fetch` (a Hono app's) on Node's HTTP server with the request-level limits set,
  * and resolves once it listens. `shutdown` drains it (see gracefulShutdown).
  */
@@ -82,7 +100,7 @@ export async function startServer(fetch: (request: Request) => Response | Promis
       // Timeouts are checked on this period; Node's default (30 s) would let a slow client linger.
       connectionsCheckingInterval: Math.min(1_000, options.headersTimeoutMs ?? 1_000),
     },
-    getRequestListener(fetch, { hostname: options.hostname }),
+    getRequestListener(fetch, { hostname: options.hostname, errorHandler: answerRequestError(options.onProblem) }),
   );
   server.on('clientError', answerClientError(options.onProblem));
   const shutdown = gracefulShutdown(server);
