@@ -75,12 +75,16 @@ describe('service start: caller keys', () => {
     expect((await ask({ authorization: `Bearer ${key}` })).status).toBe(200);
   });
 
-  it('refuses to start with a short key, without printing it', async () => {
-    const { code, stderr } = await refuse({ PDP_API_KEYS: 'long-enough-key-0123456789,short-secret', PDP_ADMIN_KEYS: 'sha256:abc' });
+  it('refuses to start with a key too short or too long to use, without printing it', async () => {
+    // A key over 512 characters could never be sent: requests carry at most 512.
+    const long = `long-secret-${'k'.repeat(501)}`;
+    const { code, stderr } = await refuse({ PDP_API_KEYS: 'long-enough-key-0123456789,short-secret', PDP_ADMIN_KEYS: 'sha256:abc', PDP_TRUSTED_KEYS: long });
     expect(code).toBe(1);
     expect(stderr).toContain('PDP_API_KEYS: entry 2: a key must be at least 16 characters');
     expect(stderr).toContain('PDP_ADMIN_KEYS: entry 1: sha256: must be followed by 64 hex digits');
+    expect(stderr).toContain('PDP_TRUSTED_KEYS: entry 1: a key must be at most 512 characters');
     expect(stderr).not.toContain('short-secret');
+    expect(stderr).not.toContain('long-secret');
   });
 
   it('refuses to start with introspection but no client credentials', async () => {

@@ -9,6 +9,9 @@ export interface Caller {
 /** The shortest plain key accepted: shorter keys can be guessed. */
 export const minimumKeyLength = 16;
 
+/** The longest plain key accepted: the longest bearer credential a request may send. */
+export const maximumKeyLength = 512;
+
 const hashed = /^sha256:([0-9a-f]{64})$/i;
 
 function sha256(text: string): Buffer {
@@ -20,6 +23,7 @@ function sha256(text: string): Buffer {
 export function keyEntryProblem(entry: string): string | undefined {
   if (entry.toLowerCase().startsWith('sha256:')) return hashed.test(entry) ? undefined : 'sha256: must be followed by 64 hex digits';
   if (entry.length < minimumKeyLength) return `a key must be at least ${minimumKeyLength} characters`;
+  if (entry.length > maximumKeyLength) return `a key must be at most ${maximumKeyLength} characters`;
   if (!/^[\x21-\x7e]+$/.test(entry)) return 'a key must be printable ASCII without spaces';
   return undefined;
 }

@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { identifyCaller, type Caller, type CallerKeys } from '../../caller/keys.js';
+import { identifyCaller, maximumKeyLength, type Caller, type CallerKeys } from '../../caller/keys.js';
 import type { AppEnv } from '../env.js';
 import { ProblemError } from '../problem.js';
 
@@ -7,7 +7,7 @@ import { ProblemError } from '../problem.js';
 export const decisionPathPrefixes: readonly string[] = ['/decide', '/access/v1'];
 
 const challenge = 'Bearer realm="invoice-pdp"';
-const bearer = /^Bearer +([\x21-\x7e]{1,512}) *$/i;
+const bearer = new RegExp(`^Bearer +([\\x21-\\x7e]{1,${maximumKeyLength}}) *$`, 'i');
 
 /** Anyone, when no caller keys are configured: as before keys existed, they may send subjects. */
 const anonymousTrusted: Caller = Object.freeze({ id: 'anonymous', trusted: true });
