@@ -115,17 +115,19 @@ describe('AuthZEN search', () => {
     expect(second.results).toEqual(recordIds([113, 119]));
   });
 
-  it('rejects a token from another search, or one it never issued, with a 400 at $.page.token', async () => {
+  it('rejects a token from another search, or one it never issued, with a 400 at the field that held it', async () => {
     const first = await search('resource', { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' }, page: { limit: 1 } });
     const token = (first.page as { next_token: string }).next_token;
     expect(token).not.toBe('');
-    for (const body of [
-      { subject: user('bob'), action: { name: 'view' }, resource: { type: 'record' }, page: { token } },
-      { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' }, page: { token: 'garbage!' } },
-    ]) {
-      const res = await postJson(app, '/access/v1/search/resource', body);
+    for (const [page, path] of [
+      [{ token }, '$.page.token'],
+      [{ token: 'garbage!' }, '$.page.token'],
+      [{ next_token: 'garbage!' }, '$.page.next_token'],
+    ] as const) {
+      const subject = 'token' in page && page.token === token ? user('bob') : user('alice');
+      const res = await postJson(app, '/access/v1/search/resource', { subject, action: { name: 'view' }, resource: { type: 'record' }, page });
       expect(res.status).toBe(400);
-      expect(await readJson(res)).toMatchObject({ errors: [{ path: '$.page.token' }] });
+      expect(await readJson(res)).toMatchObject({ errors: [{ path }] });
     }
   });
 

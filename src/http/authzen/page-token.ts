@@ -18,10 +18,12 @@ export function encodePageToken(after: string, fingerprint: string): string {
   return Buffer.from(JSON.stringify({ a: after, q: fingerprint }), 'utf8').toString('base64url');
 }
 
-/** The resume key in a token this service issued for this same search; a 400 otherwise. */
-export function decodePageToken(token: string, fingerprint: string): string {
-  const invalid = (message: string) =>
-    new ProblemError('invalid_request', `$.page.token: ${message}`, [{ path: '$.page.token', message }]);
+/**
+ * The resume key in a token this service issued for this same search; a 400 otherwise, at
+ * `path`: where the request put the token (`$.page.token`, or `$.page.next_token`).
+ */
+export function decodePageToken(token: string, fingerprint: string, path: string): string {
+  const invalid = (message: string) => new ProblemError('invalid_request', `${path}: ${message}`, [{ path, message }]);
   let raw: unknown;
   try {
     raw = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));

@@ -38,8 +38,8 @@ type Page = z.infer<typeof pageSchema> | undefined;
 async function answer(search: SearchService, endpoint: string, query: SearchQuery, body: { page?: Page }, meta: DecisionMeta) {
   const { page, ...rest } = body;
   const fingerprint = searchFingerprint(endpoint, rest);
-  const token = page?.token ?? page?.next_token ?? '';
-  const after = token === '' ? undefined : decodePageToken(token, fingerprint);
+  const [token, path] = page?.token !== undefined ? [page.token, '$.page.token'] : [page?.next_token ?? '', '$.page.next_token'];
+  const after = token === '' ? undefined : decodePageToken(token, fingerprint, path);
   const result = await search.search(query, { limit: page?.limit ?? defaultPageSize, after, meta });
   return {
     results: result.hits.map(wireHit),
