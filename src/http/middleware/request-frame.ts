@@ -1,7 +1,9 @@
+import type { HttpBindings } from '@hono/node-server';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Caller } from '../../caller/keys.js';
 import { traceIdFrom } from '../../telemetry/trace-context.js';
 import type { AppEnv } from '../env.js';
+import { ProblemError } from '../problem.js';
 import { routeTemplate, type HttpObserver } from './http-metrics.js';
 import { echoRequestId, requestIdFrom } from './request-id.js';
 import type { RequestDeadlines } from './timeout.js';
@@ -14,6 +16,19 @@ export interface RequestFrameOptions {
   readonly observer?: HttpObserver;
   /** Answers an error met in the frame (401, 503 `timeout`), as the app's error handler does. */
   readonly answer: (error: unknown, c: Context<AppEnv>) => Response;
+}
+
+/**
+ * A deadline met while the client is still sending its request is the client's delay, not the
+ * service's: 408 `client_timeout`, closing the connection (the rest of the body will not be
+ * read), rather than 503 `timeout` with an invitation to retry.
+ */
+function blamed(error: unknown, c: Context<AppEnv>): unknown {
+  if (!(error instanceof ProblemError) || error.code !== 'timeout') return error;
+  // Served by @hono/node-server, the request's IncomingMessage says whether all of it arrived.
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  if (incoming === undefined || incoming.complete) return error;
+  return new ProblemError('client_timeout', 'the request was not received in time', undefined, { connection: 'close' });
 }
 
 /**
@@ -33,7 +48,7 @@ export function requestFrame(options: RequestFrameOptions): MiddlewareHandler<Ap
       c.set('caller', caller(c));
       await deadlines.race(next(), started);
     } catch (error) {
-      c.res = answer(error, c);
+      c.res = answer(blamed(error, c), c);
     }
     echoRequestId(c);
     observer?.httpRequest(c.req.method, routeTemplate(c), c.res.status, (performance.now() - started) / 1000);
