@@ -78,6 +78,8 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
     ['form data', 'application/x-www-form-urlencoded'],
     ['a json look-alike', 'application/jsonp'],
     ['xml', 'application/xml'],
+    ['JSON declared in another charset', 'application/json; charset=iso-8859-1'],
+    ['JSON declared in UTF-16, quoted', 'application/json; charset="UTF-16"'],
   ])('415 for %s', async (_, type) => {
     const res = await app.request('/decide', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(valid) });
     await expectProblem(res, 415, 'unsupported_media_type');
@@ -91,6 +93,7 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
 
   it.each([
     ['a charset parameter', 'application/json; charset=utf-8'],
+    ['a quoted upper-case UTF-8 charset', 'application/json;charset="UTF-8"'],
     ['upper case', 'Application/JSON'],
     ['a +json suffix', 'application/vnd.api+json'],
   ])('accepts JSON with %s', async (_, type) => {
