@@ -43,18 +43,25 @@ export interface Service {
  */
 export async function createService(config: Config, log: Logger): Promise<Service> {
   const metrics = new PdpMetrics();
+  // Policy tests run on load map claims as the server will: the token configuration comes first.
+  const tokens = await tokensFromConfig(config, {
+    observer: metrics,
+    onKeySetError: (url, err) => log.warn({ url: maskUrl(url), err: err.message }, 'key set fetch failed; the keys fetched before stay in use'),
+  });
   const runPolicyTests = config.POLICY_TESTS_ON_RELOAD === 'true';
-  const policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests }));
-  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, log, observer: metrics });
+  let policies: PolicyStore;
+  try {
+    policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests, claims: tokens.claims }));
+  } catch (error) {
+    tokens.close();
+    throw error;
+  }
+  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, claims: tokens.claims, log, observer: metrics });
   const watcher = config.POLICY_WATCH === 'true'
     ? watchPolicyDir(config.POLICY_DIR, () => void reloader.reload('watch'), {
         onError: (err, path) => log.warn({ err, path }, 'cannot watch a policy folder'),
       })
     : undefined;
-  const tokens = await tokensFromConfig(config, {
-    observer: metrics,
-    onKeySetError: (url, err) => log.warn({ url: maskUrl(url), err: err.message }, 'key set fetch failed; the keys fetched before stay in use'),
-  });
   const callers = callerKeys({ api: config.PDP_API_KEYS, trusted: config.PDP_TRUSTED_KEYS, admin: config.PDP_ADMIN_KEYS });
   if (callers.api.size + callers.trusted.size === 0) {
     log.warn('PDP_API_KEYS is not set: decision endpoints accept every caller, and any caller may send pre-verified subject claims');

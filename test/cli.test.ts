@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { defaultPolicyDir } from './helpers/app.js';
@@ -292,6 +292,64 @@ describe.concurrent('pdp CLI (through its process)', () => {
       const run = await runCli(['fmt', broken, '--check']);
       expect(run.code).toBe(1);
       expect(run.stderr).toContain('other.json: not valid JSON');
+    });
+
+    it('keeps every key, whatever its name, so an invalid file stays invalid', async ({ expect }) => {
+      // `toString` and `__proto__` are keys the schema refuses; dropped, the rule would permit.
+      const rule = '{"id":"r1","effect":"permit","actions":["read"],"toString":1,"__proto__":{"condition":"false"}}';
+      const dir = await fixtureDir({ 'reports.json': `{"id":"reports","resource":"report","rules":[${rule}]}` });
+      expect((await runCli(['validate', dir])).code).toBe(1);
+      expect((await runCli(['fmt', dir])).code).toBe(0);
+      const formatted = await readFile(join(dir, 'reports.json'), 'utf8');
+      expect(formatted).toContain('"toString": 1');
+      expect(formatted).toContain('"__proto__": { "condition": "false" }');
+      expect((await runCli(['validate', dir])).code).toBe(1);
+    });
+
+    it('leaves alone, exit 1, a file holding a number beyond a double, which it would write as null', async ({ expect }) => {
+      const text = '{"cases":[{"name":"big","request":{"subject":{"id":"a"},"action":"read","resource":{"type":"report","properties":{"amount":1e400}}},"expect":{"decision":"deny"}}]}';
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': text });
+      const run = await runCli(['fmt', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('tests/reports.json: $.cases[0].request.resource.properties.amount: number beyond the range of a double');
+      expect(await readFile(join(dir, 'tests/reports.json'), 'utf8')).toBe(text);
+    });
+
+    it('reports a link to nothing as unreadable, and skips hidden files such as editor locks', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy });
+      await symlink('/nonexistent/target.json', join(dir, 'dangling.json'));
+      await symlink('user@host.1234', join(dir, '.#reports.json'));
+      const run = await runCli(['fmt', dir, '--check']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('dangling.json: cannot read: ENOENT');
+      expect(run.stderr).not.toContain('.#reports.json');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+      const validate = await runCli(['validate', dir]);
+      expect(validate.code).toBe(1);
+      expect(validate.stderr + validate.stdout).toContain('dangling.json');
+      expect(validate.stderr + validate.stdout).not.toContain('.#reports.json');
+    });
+  });
+
+  describe('test: advice', () => {
+    it('compares expected advice as JSON values, whatever order its keys are written in', async ({ expect }) => {
+      const policy = { id: 'reports', resource: 'report', rules: [{ id: 'r1', effect: 'permit', actions: ['read'], advice: { step_up: 'mfa', level: 2 } }] };
+      const request = { subject: { id: 'a' }, action: 'read', resource: { type: 'report' } };
+      const dir = await fixtureDir({ 'reports.json': policy, 'tests/reports.json': { cases: [{ name: 'advised', request, expect: { decision: 'permit', advice: [{ level: 2, step_up: 'mfa' }] } }] } });
+      const run = await runCli(['test', dir]);
+      expect(run.stdout + run.stderr).toContain('1 passed');
+      expect(run.code).toBe(0);
+    });
+  });
+
+  describe('validate', () => {
+    it('refuses nesting beyond 64 levels with the file and path, without a stack trace', async ({ expect }) => {
+      const deep = `${'['.repeat(5_000)}${']'.repeat(5_000)}`;
+      const dir = await fixtureDir({ 'reports.json': `{"id":"reports","resource":"report","rules":[{"id":"r1","effect":"permit","actions":["read"],"advice":{"a":${deep}}}]}` });
+      const run = await runCli(['validate', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr + run.stdout).toMatch(/reports\.json.*\$\.rules\[0\]\.advice\.a(\[0\])+.*nested deeper than 64 levels/);
+      expect(run.stderr).not.toContain('Maximum call stack');
     });
   });
 

@@ -159,6 +159,22 @@ describe('SIGHUP and start-up (real server)', () => {
     expect(stderr).toContain('b.json $.rules[0].effect');
   });
 
+  it('runs the tests on load with the claim mapping the server decides with', async () => {
+    // Roles come from `groups`; a `roles` claim grants nothing. Under the default mapping the
+    // first case would fail and the second pass: the opposite of what the server decides.
+    const reader = (claims: Record<string, unknown>) => ({ subject: { id: 'u1', properties: claims }, action: 'read', resource: { type: 'doc' } });
+    const tests = {
+      cases: [
+        { name: 'a reader by group reads', request: reader({ groups: ['reader'] }), expect: { decision: 'permit' } },
+        { name: 'a roles claim is not a group', request: reader({ roles: ['reader'] }), expect: { decision: 'deny' } },
+      ],
+    };
+    dir = await tempDir();
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'readers', { roles: ['reader'] }), 'tests/docs.json': tests });
+    server = await startServer({ POLICY_DIR: dir.path, POLICY_TESTS_ON_RELOAD: 'true', CLAIM_ROLES: 'groups' });
+    expect(await servingVersion(server)).toBe(await versionOf({ 'docs.json': docPolicy('docs', 'readers', { roles: ['reader'] }), 'tests/docs.json': tests }));
+  });
+
   it('refuses to start when tests on reload are on and a test case fails', async () => {
     dir = await tempDir();
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1'), 'tests/docs.json': failingTest });

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatSource, type SourceKind } from '../policy/format.js';
-import { jsonFilesIn } from '../policy/load.js';
+import { jsonFilesIn, parseSource } from '../policy/load.js';
 import { PolicyLoadError } from '../policy/errors.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
 
@@ -27,14 +27,16 @@ async function sourceFiles(dir: string): Promise<{ file: string; path: string; k
 }
 
 async function formatFile(file: string, path: string, kind: SourceKind, write: boolean): Promise<FileOutcome> {
-  const text = await readFile(path, 'utf8');
-  let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(text);
+    text = await readFile(path, 'utf8');
   } catch (error) {
-    return { file, canonical: false, error: `not valid JSON: ${(error as Error).message}` };
+    return { file, canonical: false, error: `cannot read: ${(error as Error).message}` };
   }
-  const formatted = formatSource(value, kind);
+  // A file the loader would refuse is not rewritten: a number beyond a double would come out null.
+  const source = parseSource(text);
+  if (!('value' in source)) return { file, canonical: false, error: source.path === '$' ? source.message : `${source.path}: ${source.message}` };
+  const formatted = formatSource(source.value, kind);
   if (formatted === text) return { file, canonical: true };
   if (write) await writeFile(path, formatted);
   return { file, canonical: false };

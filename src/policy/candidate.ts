@@ -1,3 +1,4 @@
+import type { ClaimMapper } from '../token/claims.js';
 import type { CompiledPolicySet } from './compiled.js';
 import { PolicyLoadError } from './errors.js';
 import { policyDirFingerprint } from './fingerprint.js';
@@ -9,6 +10,8 @@ export interface CandidateOptions {
   readonly runTests?: boolean;
   /** The `now` of test cases that set none. */
   readonly clock?: () => Date;
+  /** How the tests map claims to subjects: the mapping the server decides with. */
+  readonly claims?: ClaimMapper;
   /** Loads to try while files keep changing underneath; default 3. */
   readonly attempts?: number;
 }
@@ -16,7 +19,7 @@ export interface CandidateOptions {
 async function loadOnce(dir: string, options: CandidateOptions): Promise<CompiledPolicySet> {
   const set = await loadPolicyDir(dir);
   if (options.runTests !== true) return set;
-  const { results } = await runPolicyTests(set, dir, { clock: options.clock });
+  const { results } = await runPolicyTests(set, dir, { clock: options.clock, claims: options.claims });
   const failed = results.filter((r) => !r.passed);
   if (failed.length > 0) {
     throw new PolicyLoadError(failed.map((r) => ({

@@ -39,12 +39,16 @@ function reorder(value: unknown, schema: z.ZodType): unknown {
   }
   if (shape instanceof z.ZodObject && isRecord(value)) {
     const fields = shape.shape as Record<string, z.ZodType>;
+    // Every key the file has is kept, whatever its name: `in` and plain assignment would take
+    // `toString` for present and turn `__proto__` into a prototype, silently dropping both, and
+    // with them what made the file invalid.
     const out: Record<string, unknown> = {};
+    const put = (key: string, member: unknown) => Object.defineProperty(out, key, { value: member, enumerable: true, writable: true, configurable: true });
     for (const [key, field] of Object.entries(fields)) {
-      if (key in value) out[key] = reorder(value[key], field);
+      if (Object.hasOwn(value, key)) put(key, reorder(value[key], field));
     }
     for (const [key, member] of Object.entries(value)) {
-      if (!(key in out)) out[key] = member;
+      if (!Object.hasOwn(out, key)) put(key, member);
     }
     return out;
   }

@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ZodType } from 'zod';
+import { findDepthViolation, findLimitViolation, jsonLimits } from '../json-limits.js';
 import type { PolicyFile } from './compile.js';
 import { compilePolicies } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
@@ -9,11 +10,14 @@ import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
 import { policySchema } from './schema.js';
 
-/** Names of the `*.json` files directly in `dir`, sorted so loads are deterministic. */
+/**
+ * Names of the `*.json` files directly in `dir`, sorted so loads are deterministic. Hidden
+ * names are not policies: editors keep lock files (`.#invoices.json`) and swap files there.
+ */
 export async function jsonFilesIn(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   return entries
-    .filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.endsWith('.json') && !e.name.endsWith('.schema.json'))
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith('.') && e.name.endsWith('.json') && !e.name.endsWith('.schema.json'))
     .map((e) => e.name)
     .sort();
 }
@@ -32,18 +36,46 @@ const policyRuleAt: RuleLocator = (raw, path) => {
   return isRecord(rule) && typeof rule['id'] === 'string' ? rule['id'] : undefined;
 };
 
+/** Bounds on source files: only what keeps every later step safe (no collection or string bound). */
+const sourceLimits = { maxDepth: jsonLimits.maxDepth, maxCollection: Infinity, maxString: Infinity };
+
+/**
+ * Parses the text of a policy, entity or test file: nesting beyond 64 levels (which would
+ * overflow the stack of every recursive step after it) and numbers beyond a double (which
+ * JSON.parse reads as infinities and JSON writes back as null) are refused with their path,
+ * like malformed JSON.
+ */
+export function parseSource(text: string): { readonly value: unknown } | { readonly path: string; readonly message: string } {
+  const tooDeep = findDepthViolation(text, sourceLimits.maxDepth);
+  if (tooDeep !== undefined) return { path: jsonPath(tooDeep.path), message: tooDeep.message };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { path: '$', message: `not valid JSON: ${(error as Error).message}` };
+  }
+  const overLimit = findLimitViolation(value, sourceLimits);
+  return overLimit === undefined ? { value } : { path: jsonPath(overLimit.path), message: overLimit.message };
+}
+
 /**
  * Reads and validates one JSON file against a schema. Pushes located issues and
  * returns undefined when the file is unusable.
  */
 export async function readJsonFile<T>(path: string, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): Promise<T | undefined> {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
   } catch (error) {
-    issues.push({ file: label, path: '$', message: `not valid JSON: ${(error as Error).message}` });
+    issues.push({ file: label, path: '$', message: `cannot read: ${(error as Error).message}` });
     return undefined;
   }
+  const source = parseSource(text);
+  if (!('value' in source)) {
+    issues.push({ file: label, path: source.path, message: source.message });
+    return undefined;
+  }
+  const raw = source.value;
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {

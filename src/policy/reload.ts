@@ -1,3 +1,4 @@
+import type { ClaimMapper } from '../token/claims.js';
 import { loadCandidateSet } from './candidate.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import type { PolicyStore } from './store.js';
@@ -42,6 +43,8 @@ export interface PolicyReloaderOptions {
   readonly store: PolicyStore;
   /** Run the fixtures in `dir/tests` and reject a set whose tests fail. */
   readonly runTests?: boolean;
+  /** How the tests map claims to subjects: the mapping the server decides with. */
+  readonly claims?: ClaimMapper;
   readonly observer?: ReloadObserver;
   readonly log?: ReloadLog;
   readonly clock?: () => Date;
@@ -84,11 +87,11 @@ export class PolicyReloader {
   }
 
   async #reloadNow(trigger: ReloadTrigger): Promise<ReloadResult> {
-    const { dir, store, runTests, observer, log } = this.#options;
+    const { dir, store, runTests, claims, observer, log } = this.#options;
     const previous = store.current.set;
     const started = performance.now();
     try {
-      const set = await loadCandidateSet(dir, { runTests, clock: this.#clock });
+      const set = await loadCandidateSet(dir, { runTests, claims, clock: this.#clock });
       const changed = set.version !== previous.version;
       if (changed) store.replace(set, this.#clock());
       this.#lastError = undefined;

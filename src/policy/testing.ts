@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Query, Verdict } from '../decision/types.js';
-import { claimsToSubject } from '../token/claims.js';
+import { canonicalJson } from '../canonical-json.js';
+import { claimsToSubject, type ClaimMapper } from '../token/claims.js';
 import type { CompiledPolicySet } from './compiled.js';
 import { CoverageRecorder, type CoverageReport } from './coverage.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
@@ -30,15 +31,17 @@ export interface PolicyTestOptions {
   /** The `now` of cases that set none (nor their group or file). */
   readonly clock?: () => Date;
   readonly coverage?: boolean;
+  /** How claims become a subject; the server's mapping when it runs the tests, else the default. */
+  readonly claims?: ClaimMapper;
 }
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /** The query a fixture request stands for, its subject built from claims as `/decide` does. */
-export function fixtureRequestToQuery(request: FixtureRequest): Query {
+export function fixtureRequestToQuery(request: FixtureRequest, mapClaims: ClaimMapper = claimsToSubject): Query {
   const action = typeof request.action === 'string' ? { name: request.action } : request.action;
   return {
-    subject: claimsToSubject(request.subject.properties ?? empty, request.subject.type, request.subject.id),
+    subject: mapClaims(request.subject.properties ?? empty, request.subject.type, request.subject.id),
     action: { name: action.name, properties: action.properties ?? empty },
     resource: { type: request.resource.type, id: request.resource.id, properties: request.resource.properties ?? empty },
     context: request.context ?? empty,
@@ -73,7 +76,8 @@ function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
   }
   if (expect.advice !== undefined) {
     const advice = verdict.advice.map((a) => a.advice);
-    if (JSON.stringify(advice) !== JSON.stringify(expect.advice)) {
+    // Compared as JSON values: the order keys are written in is not part of the advice.
+    if (canonicalJson(advice) !== canonicalJson(expect.advice)) {
       problems.push(`expected advice ${JSON.stringify(expect.advice)}, got ${JSON.stringify(advice)}`);
     }
   }
@@ -131,7 +135,7 @@ export async function runPolicyTests(set: CompiledPolicySet, policyDir: string, 
   for (const { file, fixture } of fixtures) {
     for (const { group, path, now, testCase } of placedCases(fixture)) {
       const trace: RuleTrace[] | undefined = recorder === undefined ? undefined : [];
-      const verdict = evaluate(set, fixtureRequestToQuery(testCase.request), now === undefined ? clock() : new Date(now), trace);
+      const verdict = evaluate(set, fixtureRequestToQuery(testCase.request, options.claims), now === undefined ? clock() : new Date(now), trace);
       if (trace !== undefined) recorder?.record(trace);
       const problems = mismatches(verdict, testCase.expect);
       results.push({ file, group, name: testCase.name, path, passed: problems.length === 0, failure: problems.join('; ') });
