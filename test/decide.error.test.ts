@@ -85,6 +85,18 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
     await expectProblem(res, 415, 'unsupported_media_type');
   });
 
+  it('400 for "*" as the action asked about, on /decide and AuthZEN: it would skip every action\'s deny rules', async () => {
+    // An admin-scoped caller: P1 permits any action, D2 denies updating a paid invoice.
+    const admin = { id: 'root', properties: { scope: 'invoice.admin' } };
+    const paid = { type: 'invoice', id: 'inv-9', properties: { status: 'paid', region: 'EU' } };
+    expect((await readJson(await postJson(app, '/decide', { subject: admin, action: 'update', resource: paid }))).decision).toBe('deny');
+    const body = await expectProblem(await postJson(app, '/decide', { subject: admin, action: '*', resource: paid }), 400, 'invalid_request');
+    expect(body['errors']).toEqual([expect.objectContaining({ path: '$.action' })]);
+    const evaluation = { subject: { type: 'user', ...admin }, action: { name: '*' }, resource: paid };
+    const problem = await expectProblem(await postJson(app, '/access/v1/evaluation', evaluation), 400, 'invalid_request');
+    expect(problem['errors']).toEqual([expect.objectContaining({ path: '$.action.name' })]);
+  });
+
   it('415 without a content type', async () => {
     const req = new Request('http://pdp.test/decide', { method: 'POST', body: new TextEncoder().encode(JSON.stringify(valid)) });
     expect(req.headers.get('content-type')).toBeNull();

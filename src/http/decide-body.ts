@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isObject, isOptionalLooseObject, isOptionalText, isText } from './plain-json.js';
+import { isActionName, isObject, isOptionalLooseObject, isOptionalText, isText, wildcardAction, wildcardActionMessage } from './plain-json.js';
 
 // Any JSON object. A loose object rather than a record: JSON keys are strings already, and a
 // record parses each key and value through a schema of its own, more than twice the cost.
@@ -17,7 +17,7 @@ export const decideBody = z
         properties: properties.optional(),
       })
       .optional(),
-    action: z.string().min(1).max(256),
+    action: z.string().min(1).max(256).refine((name) => name !== wildcardAction, wildcardActionMessage),
     resource: z.object({
       type: z.string().min(1).max(256),
       id: z.string().max(1024).optional(),
@@ -48,7 +48,7 @@ export type DecideBody = z.infer<typeof decideBody>;
 export function isPlainDecideBody(raw: unknown): raw is DecideBody {
   if (!isObject(raw)) return false;
   const { token, subject, resource } = raw;
-  if (!isText(raw['action'], 1, 256) || !isOptionalLooseObject(raw['context'])) return false;
+  if (!isActionName(raw['action']) || !isOptionalLooseObject(raw['context'])) return false;
   if (!isObject(resource) || !isText(resource['type'], 1, 256) || !isOptionalText(resource['id'], 0, 1024) || !isOptionalLooseObject(resource['properties'])) return false;
   if (subject === undefined) return isText(token, 1, Number.MAX_SAFE_INTEGER);
   return token === undefined && isObject(subject) && isText(subject['id'], 1, 1024) && isOptionalText(subject['type'], 1, 256) && isOptionalLooseObject(subject['properties']);

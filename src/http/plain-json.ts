@@ -14,6 +14,16 @@ export const isText = (value: unknown, min: number, max: number): value is strin
 export const isOptionalText = (value: unknown, min: number, max: number): boolean => value === undefined || isText(value, min, max);
 
 /**
+ * A request names one action. `*` means "any action" in a rule: asked as an action, it would
+ * match only the rules listing `*`, so the deny rules of every real action would not apply.
+ */
+export const wildcardAction = '*';
+export const wildcardActionMessage = 'an action is one name; "*" stands for any action in rules only';
+
+/** An action name as the schemas take it: 1 to 256 characters, not `*`. */
+export const isActionName = (value: unknown): value is string => isText(value, 1, 256) && value !== wildcardAction;
+
+/**
  * An object as a zod loose object returns it: zod leaves a `__proto__` member out of its copy,
  * so an object with one is not taken here.
  */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isObject, isOptionalLooseObject, isText } from '../plain-json.js';
+import { isActionName, isObject, isOptionalLooseObject, isText, wildcardAction, wildcardActionMessage } from '../plain-json.js';
 import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionOutcome, DecisionRequest } from '../../decision/service.js';
 
@@ -18,7 +18,10 @@ export const entitySchema = z.object({ type: typeText, id: idText, properties: p
 /** The entity a search looks for: only its type counts, an id or properties are ignored. */
 export const searchedEntitySchema = z.object({ type: typeText });
 
-export const actionSchema = z.object({ name: typeText, properties: propertiesSchema.optional() });
+export const actionSchema = z.object({
+  name: typeText.refine((name) => name !== wildcardAction, wildcardActionMessage),
+  properties: propertiesSchema.optional(),
+});
 
 /** The AuthZEN 4-tuple of one access evaluation. */
 export const evaluationSchema = z.object({
@@ -39,7 +42,7 @@ const isEntity = (value: unknown) =>
 export function isPlainEvaluation(raw: unknown): raw is WireEvaluation {
   if (!isObject(raw) || !isEntity(raw['subject']) || !isEntity(raw['resource']) || !isOptionalLooseObject(raw['context'])) return false;
   const action = raw['action'];
-  return isObject(action) && isText(action['name'], 1, 256) && isOptionalLooseObject(action['properties']);
+  return isObject(action) && isActionName(action['name']) && isOptionalLooseObject(action['properties']);
 }
 
 export type WireEntity = z.infer<typeof entitySchema>;
