@@ -46,7 +46,8 @@ export async function createService(config: Config, log: Logger): Promise<Servic
   // Policy tests run on load map claims as the server will: the token configuration comes first.
   const tokens = await tokensFromConfig(config, {
     observer: metrics,
-    onKeySetError: (url, err) => log.warn({ url: maskUrl(url), err: err.message }, 'key set fetch failed; the keys fetched before stay in use'),
+    // The error's text may quote the URL, credentials and all.
+    onKeySetError: (url, err) => log.warn({ url: maskUrl(url), err: err.message.replaceAll(url, maskUrl(url)) }, 'key set fetch failed; the keys fetched before stay in use'),
   });
   const runPolicyTests = config.POLICY_TESTS_ON_RELOAD === 'true';
   let policies: PolicyStore;

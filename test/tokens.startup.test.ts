@@ -59,6 +59,26 @@ describe('service start: caller keys', () => {
     expect(warning?.['msg']).toMatch(/PDP_API_KEYS is not set: decision endpoints accept every caller/);
   });
 
+  it('logs no caller key and no credential of a configured URL at startup', async () => {
+    const secrets = ['apikey-secret-0123456789', 'trusted-secret-0123456789', 'admin-secret-0123456789', 'JwksPw123', 'QuerySecret456', 'IntroPw789', 'IntroQuery0'];
+    const { lines } = await start({
+      PDP_API_KEYS: secrets[0] as string,
+      PDP_TRUSTED_KEYS: secrets[1] as string,
+      PDP_ADMIN_KEYS: secrets[2] as string,
+      // Nothing listens there: the key set fetch fails, and its warning must not quote them either.
+      JWKS_URL: `https://user:${secrets[3]}@127.0.0.1:9/jwks?api_key=${secrets[4]}`,
+      JWT_ISSUER: 'https://idp.test',
+      JWT_AUDIENCE: 'invoice-api',
+      INTROSPECTION_URL: `https://is:${secrets[5]}@127.0.0.1:9/introspect?key=${secrets[6]}`,
+      INTROSPECTION_CLIENT_ID: 'pdp',
+      INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789',
+    });
+    await new Promise((resolveWait) => setTimeout(resolveWait, 300));
+    const text = lines.map((l) => JSON.stringify(l)).join('\n');
+    expect(text).toContain('invoice-pdp listening');
+    for (const secret of [...secrets, 'client-secret-0123456789']) expect(text, secret).not.toContain(secret);
+  });
+
   it('does not warn with keys, and the listening service asks callers for one', async () => {
     const key = 'listening-key-0123456789';
     const { lines, port } = await start({ PDP_API_KEYS: key });

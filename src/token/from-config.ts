@@ -1,4 +1,5 @@
 import type { JWTVerifyGetKey } from 'jose';
+import { maskUrl } from '../config-summary.js';
 import { ConfigError, type Config } from '../config.js';
 import { ExpiringCache } from './cache.js';
 import { cachedVerifier } from './cached-verifier.js';
@@ -109,9 +110,10 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     verifier: createTokenVerifier({ jwt, introspection, observer: options.observer, maxTokenLength: config.TOKEN_MAX_LENGTH }),
     claims: issuerClaimMapper(fallback, mappings),
     summary: {
-      issuers: entries.map((e) => ({ issuer: e.issuer, audience: e.audience, keys: e.jwksFile ?? e.jwksUrl })),
-      introspection: config.INTROSPECTION_URL ?? 'off',
-      signedIntrospection: config.INTROSPECTION_JWKS_FILE ?? config.INTROSPECTION_JWKS_URL ?? 'off',
+      // For the startup log: URLs with their passwords and query values masked.
+      issuers: entries.map((e) => ({ issuer: e.issuer, audience: e.audience, keys: e.jwksFile ?? maskUrl(e.jwksUrl ?? '') })),
+      introspection: config.INTROSPECTION_URL === undefined ? 'off' : maskUrl(config.INTROSPECTION_URL),
+      signedIntrospection: config.INTROSPECTION_JWKS_FILE ?? (config.INTROSPECTION_JWKS_URL === undefined ? 'off' : maskUrl(config.INTROSPECTION_JWKS_URL)),
       verifiedTokenCache: jwtCache === undefined ? 'off' : { entries: config.TOKEN_CACHE_ENTRIES, maxSeconds: config.TOKEN_CACHE_MAX_SECONDS },
     },
     keySets: () => remote.map((set) => ({ url: set.url, state: set.state() })),
