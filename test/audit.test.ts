@@ -10,6 +10,7 @@ import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { auditErrorReporter, telemetryRecorder } from '../src/telemetry/recorder.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { auditEntries, auditSettled, buildObservedApp, jwtIssuer, memorySink, sample } from './helpers/telemetry.js';
+import { tempDir } from './helpers/tmp.js';
 
 const accountant = {
   id: 'u-acc',
@@ -199,6 +200,18 @@ describe('audit failures never reach the decision', () => {
     expect(sample(text, 'pdp_decisions_total', { decision: 'permit', endpoint: 'decide', source: 'evaluated' })).toBe(2);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ requestId: 'r-1', suppressed: 0 });
+  });
+
+  it('leaves a condition error\'s message, which can quote a masked value, out of the line', async () => {
+    const docs = { id: 'docs', resource: 'doc', rules: [{ id: 'quota', effect: 'permit', actions: ['read'], condition: 'context.quota[subject.properties.email] > 0' }] };
+    const { app, sink } = await buildObservedApp({ policyDir: await tempDir({ 'docs.json': docs }) });
+    const res = await postJson(app, '/decide', { subject: accountant, action: 'read', resource: { type: 'doc', id: 'd1' }, context: { quota: {} } });
+    const answer = await readJson(res);
+    // The caller, who sent the value, is told the whole message.
+    expect(JSON.stringify(answer['reasons'])).toContain('acc@example.com');
+    const [entry] = await auditEntries(sink);
+    expect(JSON.stringify(entry)).not.toContain('acc@example.com');
+    expect(entry?.['reasons']).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'condition_error', rule: 'quota', detail: expect.stringContaining('not logged') })]));
   });
 
   it('answers as usual when the error reporter itself throws', async () => {

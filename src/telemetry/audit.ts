@@ -58,6 +58,19 @@ function isoTime(time: Date): string {
   return isoText;
 }
 
+/**
+ * What a condition error says in the audit line. Its message can quote request data ("No such
+ * key: alice@example.com"), which AUDIT_REDACT masks everywhere else in the line; the caller
+ * gets the message in its answer, and `?explain=true` shows it.
+ */
+const withheldConditionError = 'the condition failed at run time (its message, which may quote request data, is not logged)';
+
+/** The decision's reasons as the audit line writes them: condition errors without their message. */
+function auditReasons(reasons: DecisionRecord['outcome']['reasons']): readonly unknown[] {
+  if (!reasons.some((r) => 'code' in r && r.code === 'condition_error')) return reasons;
+  return reasons.map((r) => ('code' in r && r.code === 'condition_error' ? { ...r, detail: withheldConditionError } : r));
+}
+
 /** The audit line of one decision. Built from the resolved subject: the token is never in reach. */
 function auditEntry(record: DecisionRecord): Record<string, unknown> {
   const { meta, outcome } = record;
@@ -77,7 +90,7 @@ function auditEntry(record: DecisionRecord): Record<string, unknown> {
     context: record.context,
     decision: outcome.decision,
     rules: ruleIds(record),
-    reasons: outcome.reasons,
+    reasons: auditReasons(outcome.reasons),
     policyVersion: outcome.policyVersion,
     source: outcome.source ?? 'evaluated',
     latencyMs: Math.round(record.durationSeconds * 1e6) / 1e3,
