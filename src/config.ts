@@ -18,7 +18,7 @@ const optionalText = z
 
 const forbiddenAlgorithms = /^(none|HS\d+)$/i;
 
-const auditPath = /^(subject|action|resource|context)(\.[^.\s"[\]]+)+$/;
+const auditPath = /^(subject|action|resource|context)(\.[^.\s"[\]]+|\["(?:[^"\\]|\\.)*"\])+$/;
 
 const envSchema = z
   .object({
@@ -67,7 +67,7 @@ const envSchema = z
     AUDIT_DECISIONS: z.enum(['all', 'deny', 'none']).default('all'),
     AUDIT_LOG_FILE: optionalText,
     AUDIT_REDACT: list(defaultAuditRedact).pipe(
-      z.array(z.string().regex(auditPath, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email')),
+      z.array(z.string().regex(auditPath, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email (a key holding dots in brackets: subject.properties["https://idp.example/email"])')),
     ),
     // Off by default: on small policy sets a hit costs more than evaluating (README, Decision cache).
     CACHE_MEMORY_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(0),

@@ -202,6 +202,16 @@ describe('audit failures never reach the decision', () => {
     expect(warnings[0]).toMatchObject({ requestId: 'r-1', suppressed: 0 });
   });
 
+  it('masks a namespaced claim named in brackets, and only that key', async () => {
+    const claim = 'https://invoice.example.com/email';
+    const { app, sink } = await buildObservedApp({ audit: { redact: [`subject.properties["${claim}"]`] } });
+    const subject = { ...accountant, properties: { ...accountant.properties, [claim]: 'alice@secret.example', https: { '//invoice': 'kept' } } };
+    await postJson(app, '/decide', { subject, action: 'read', resource: invoice });
+    const [entry] = await auditEntries(sink);
+    expect((entry?.['subject'] as { properties: Record<string, unknown> }).properties).toMatchObject({ [claim]: '[REDACTED]', https: { '//invoice': 'kept' } });
+    expect(JSON.stringify(entry)).not.toContain('alice@secret.example');
+  });
+
   it('leaves a condition error\'s message, which can quote a masked value, out of the line', async () => {
     const docs = { id: 'docs', resource: 'doc', rules: [{ id: 'quota', effect: 'permit', actions: ['read'], condition: 'context.quota[subject.properties.email] > 0' }] };
     const { app, sink } = await buildObservedApp({ policyDir: await tempDir({ 'docs.json': docs }) });

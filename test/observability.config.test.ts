@@ -19,6 +19,12 @@ describe('observability settings', () => {
     expect(config.AUDIT_DECISIONS).toBe('deny');
   });
 
+  it('read a key holding dots in brackets, as a namespaced claim needs, and refuse a bracket left open', () => {
+    const path = 'subject.properties["https://invoice.example.com/email"]';
+    expect(loadConfig({ AUDIT_REDACT: `${path},context["x.y"].z` }).AUDIT_REDACT).toEqual([path, 'context["x.y"].z']);
+    expect(() => loadConfig({ AUDIT_REDACT: 'subject.properties["https://invoice.example.com/email' })).toThrow(/AUDIT_REDACT/);
+  });
+
   it('report every bad setting at once', () => {
     let error: unknown;
     try {

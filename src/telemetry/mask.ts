@@ -1,9 +1,24 @@
-/** A dotted path split into keys; `*` stands for every key at that level. */
+/** A path split into keys; `*` stands for every key at that level. */
 export type MaskPath = readonly string[];
 
-/** Splits `subject.properties.email` into its keys. */
-export function maskPath(dotted: string): MaskPath {
-  return dotted.split('.');
+/** After the first key: `.key`, or `["key"]` (a JSON string) for a key holding dots or brackets. */
+const segment = /\.([^.\s"[\]]+)|\[("(?:[^"\\]|\\.)*")\]/y;
+
+/**
+ * Splits `subject.properties.email`, or `subject.properties["https://idp.example/email"]` for a
+ * namespaced claim, into its keys. Paths are checked when the configuration is read
+ * (config.ts); anything after a part that does not parse is ignored.
+ */
+export function maskPath(path: string): MaskPath {
+  const root = /^[^.[]*/.exec(path)?.[0] ?? '';
+  const keys = [root];
+  segment.lastIndex = root.length;
+  while (segment.lastIndex < path.length) {
+    const found = segment.exec(path);
+    if (found === null) break;
+    keys.push(found[1] ?? (JSON.parse(found[2] ?? '""') as string));
+  }
+  return keys;
 }
 
 function maskAt(value: unknown, path: MaskPath, depth: number, censor: unknown): unknown {
