@@ -125,10 +125,10 @@ const longDigitRun = /\d{309}/;
 
 /**
  * Checks a parsed JSON value against every limit: depth, collection sizes, string lengths
- * and numbers a double cannot hold (read as infinities), and reports the first violation found with its path. Recursive, but never deeper
- * than `maxDepth + 1` calls: a container beyond the limit is reported, not entered. The
- * path is built only on the way back from a violation, so a value within the limits costs
- * no allocation.
+ * and numbers a double cannot hold (read as infinities), and reports the first violation
+ * found with its path. Recursive, but never deeper than `maxDepth + 1` calls: a container
+ * beyond the limit is reported, not entered. The path is built only on the way back from a
+ * violation, so a value within the limits costs no allocation.
  */
 export function findLimitViolation(value: unknown, limits: JsonLimits = jsonLimits): JsonLimitViolation | undefined {
   const found = violationIn(value, 1, limits);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPolicyDir } from './helpers/app.js';
 import { jwtIssuer, sample } from './helpers/telemetry.js';
 
@@ -111,7 +111,7 @@ describe('the running service (dist/main.js)', () => {
   });
 });
 
-describe('the running service with an audit file it cannot open', () => {
+describe('the running service writing its audit log to a file', () => {
   let dir: string;
   let service: Running | undefined;
 
@@ -119,12 +119,16 @@ describe('the running service with an audit file it cannot open', () => {
     dir = await mkdtemp(join(tmpdir(), 'pdp-obs-'));
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     if (service !== undefined) await stop(service.child);
+    service = undefined;
+  });
+
+  afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('keeps deciding past the flush interval, counts the lost lines, warns, and exits cleanly', async () => {
+  it('keeps deciding when the file cannot be opened, past the flush interval, counts the lost lines, warns, and exits cleanly', async () => {
     service = await startService({ AUDIT_LOG_FILE: join(dir, 'missing-dir', 'audit.log') });
     const decide = () =>
       fetch(`${service?.base}/decide`, {
@@ -147,22 +151,8 @@ describe('the running service with an audit file it cannot open', () => {
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings[0]).toContain('ENOENT');
   });
-});
 
-describe('the running service stopped with SIGTERM', () => {
-  let dir: string;
-  let service: Running | undefined;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'pdp-obs-'));
-  });
-
-  afterAll(async () => {
-    if (service !== undefined) await stop(service.child);
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it('writes the audit line of every decision it answered, in order, before it exits', async () => {
+  it('writes, when stopped with SIGTERM, the audit line of every decision it answered, in order, before it exits', async () => {
     const file = join(dir, 'audit.log');
     service = await startService({ AUDIT_LOG_FILE: file });
     const subject = { type: 'user', id: 'u', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };

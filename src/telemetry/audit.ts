@@ -116,7 +116,11 @@ export class AuditLog implements DecisionRecorder {
     this.#decisions = options.decisions ?? 'all';
     // Masked by our own walk rather than pino's `redact`: it costs next to nothing when the
     // paths are absent (the usual case), where pino's took longer than writing the line.
-    this.#redact = (options.redact ?? defaultAuditRedact).map(maskPath);
+    this.#redact = (options.redact ?? defaultAuditRedact).map((path) => {
+      const keys = maskPath(path);
+      if (keys === undefined) throw new TypeError(`not an audit redaction path: ${path}`);
+      return keys;
+    });
     this.#onError = options.onError ?? (() => undefined);
   }
 

@@ -4,21 +4,25 @@ export type MaskPath = readonly string[];
 /** After the first key: `.key`, or `["key"]` (a JSON string) for a key holding dots or brackets. */
 const segment = /\.([^.\s"[\]]+)|\[("(?:[^"\\]|\\.)*")\]/y;
 
+/** Where a path may start: the parts of a decision an audit line holds. */
+const roots: ReadonlySet<string> = new Set(['subject', 'action', 'resource', 'context']);
+
 /**
  * Splits `subject.properties.email`, or `subject.properties["https://idp.example/email"]` for a
- * namespaced claim, into its keys. Paths are checked when the configuration is read
- * (config.ts); anything after a part that does not parse is ignored.
+ * namespaced claim, into its keys; undefined for anything else (another root, no key after it,
+ * an empty segment, a bracket left open). The configuration is checked with this same parse.
  */
-export function maskPath(path: string): MaskPath {
+export function maskPath(path: string): MaskPath | undefined {
   const root = /^[^.[]*/.exec(path)?.[0] ?? '';
+  if (!roots.has(root)) return undefined;
   const keys = [root];
   segment.lastIndex = root.length;
   while (segment.lastIndex < path.length) {
     const found = segment.exec(path);
-    if (found === null) break;
+    if (found === null) return undefined;
     keys.push(found[1] ?? (JSON.parse(found[2] ?? '""') as string));
   }
-  return keys;
+  return keys.length > 1 ? keys : undefined;
 }
 
 function maskAt(value: unknown, path: MaskPath, depth: number, censor: unknown): unknown {
