@@ -248,6 +248,13 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(missing.stderr).toContain('cannot read the request');
       expect((await runCli(['check', broken, '--request', join(requests, 'export.json')])).code).toBe(1);
     });
+
+    it('refuses the action "*" as the HTTP edge does, since it would skip every action\'s deny rules', async ({ expect }) => {
+      const run = await runCli(['check', full, '--request', '-'], { input: JSON.stringify({ ...exportReport, action: '*' }) });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('$.action');
+      expect(run.stderr).toContain('"*" stands for any action in rules only');
+    });
   });
 
   describe('fmt', () => {

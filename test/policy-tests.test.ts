@@ -72,6 +72,15 @@ describe('pdp test (process)', () => {
     expect(run.stderr).toContain('tests/bad.json $.cases[0].expect.decision');
   });
 
+  it('exits 1 for a case asking about the action "*", which only the HTTP edge would refuse otherwise', async () => {
+    const anyAction = { name: 'any', request: { subject: reader, action: '*', resource: { type: 'doc' } }, expect: { decision: 'deny' } };
+    const named = { ...anyAction, request: { ...anyAction.request, action: { name: '*' } } };
+    const run = await runCli(['test', await policyDir({ 'any.json': { cases: [anyAction, named] } })]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/tests\/any\.json \$\.cases\[0\]\.request\.action.*"\*" stands for any action in rules only/);
+    expect(run.stderr).toContain('tests/any.json $.cases[1].request.action.name');
+  });
+
   it('exits 1 when there are no cases to run', async () => {
     const run = await runCli(['test', await policyDir({})]);
     expect(run.code).toBe(1);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { isActionName, isObject, isOptionalLooseObject, isOptionalText, isText, wildcardAction, wildcardActionMessage } from './plain-json.js';
+import { isActionName, isObject, isOptionalLooseObject, isOptionalText, isText } from './plain-json.js';
+import { wildcardAction, wildcardActionMessage } from '../policy/schema.js';
 
 // Any JSON object. A loose object rather than a record: JSON keys are strings already, and a
 // record parses each key and value through a schema of its own, more than twice the cost.

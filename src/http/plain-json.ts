@@ -1,3 +1,5 @@
+import { wildcardAction } from '../policy/schema.js';
+
 /**
  * Checks for request bodies that skip their zod parse (decide-body.ts, authzen/wire.ts): each
  * recognises only JSON its schema takes unchanged, and leaves anything else to zod.
@@ -12,13 +14,6 @@ export const isText = (value: unknown, min: number, max: number): value is strin
   typeof value === 'string' && value.length >= min && value.length <= max;
 
 export const isOptionalText = (value: unknown, min: number, max: number): boolean => value === undefined || isText(value, min, max);
-
-/**
- * A request names one action. `*` means "any action" in a rule: asked as an action, it would
- * match only the rules listing `*`, so the deny rules of every real action would not apply.
- */
-export const wildcardAction = '*';
-export const wildcardActionMessage = 'an action is one name; "*" stands for any action in rules only';
 
 /** An action name as the schemas take it: 1 to 256 characters, not `*`. */
 export const isActionName = (value: unknown): value is string => isText(value, 1, 256) && value !== wildcardAction;

@@ -1,12 +1,16 @@
 import { z } from 'zod';
+import { wildcardActionMessage } from './schema.js';
 
 const properties = z.record(z.string(), z.unknown());
 const instant = z.iso.datetime({ offset: true });
+const notWildcard = /^(?!\*$)/;
+/** As the HTTP edge takes it: one name, never `*`; a pattern, so the editor schema says so too. */
+const actionName = z.string().min(1).regex(notWildcard, wildcardActionMessage);
 
 /** A decision request as a test case (and `pdp check`) states it: claims already verified. */
 export const fixtureRequestSchema = z.strictObject({
   subject: z.strictObject({ type: z.string().min(1).optional(), id: z.string().min(1), properties: properties.optional() }),
-  action: z.union([z.string().min(1), z.strictObject({ name: z.string().min(1), properties: properties.optional() })]),
+  action: z.union([actionName, z.strictObject({ name: actionName, properties: properties.optional() })]),
   resource: z.strictObject({ type: z.string().min(1), id: z.string().optional(), properties: properties.optional() }),
   context: properties.optional(),
 });

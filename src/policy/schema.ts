@@ -6,6 +6,13 @@ const identifier = z
   .max(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits, "_", ".", ":" and "-" only, starting with a letter or digit');
 
+/**
+ * A request names one action. `*` means "any action" in a rule: asked as an action, it would
+ * match only the rules listing `*`, so the deny rules of every real action would not apply.
+ */
+export const wildcardAction = '*';
+export const wildcardActionMessage = 'an action is one name; "*" stands for any action in rules only';
+
 /** One rule: applies when action, roles, scopes and condition all match. */
 export const ruleSchema = z
   .strictObject({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { isActionName, isObject, isOptionalLooseObject, isText, wildcardAction, wildcardActionMessage } from '../plain-json.js';
+import { isActionName, isObject, isOptionalLooseObject, isText } from '../plain-json.js';
+import { wildcardAction, wildcardActionMessage } from '../../policy/schema.js';
 import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionOutcome, DecisionRequest } from '../../decision/service.js';
 
