@@ -34,6 +34,8 @@ const envSchema = z
     JWT_ALGORITHMS: list(defaultAlgorithms),
     JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    // RFC 9068 makes `exp` required in a JWT access token: one without it would never expire.
+    JWT_REQUIRE_EXP: z.enum(['true', 'false']).default('true'),
     // Tokens (several issuers, introspection, claim mapping, caches) and caller keys.
     TOKEN_CONFIG_FILE: optionalText,
     TOKEN_MAX_LENGTH: z.coerce.number().int().min(256).max(16_384).default(8_192),

@@ -159,6 +159,27 @@ describe('algorithm pinning', () => {
   });
 });
 
+describe('a token without exp', () => {
+  const lasting = () => new SignJWT(accountantClaims).setProtectedHeader({ alg: 'ES256', kid: ec.kid }).setIssuer(testIssuer).setAudience(testAudience).setIssuedAt().sign(ec.privateKey);
+  const keys = async () => join(await tempDir({ 'jwks.json': jwks([ec]) }), 'jwks.json');
+
+  it('is denied by default, as RFC 9068 requires exp: it would never expire', async () => {
+    const body = await decide(await appWith({ JWKS_FILE: await keys() }), await lasting());
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'claim "exp" invalid: missing' }] });
+  });
+
+  it('is accepted with JWT_REQUIRE_EXP=false, or for an issuer whose entry sets requireExp: false', async () => {
+    const token = await lasting();
+    expect((await decide(await appWith({ JWKS_FILE: await keys(), JWT_REQUIRE_EXP: 'false' }), token)).decision).toBe('permit');
+    const entry = { issuer: testIssuer, jwksFile: await keys(), audience: testAudience, requireExp: false };
+    const file = join(await tempDir({ 'tokens.json': { issuers: [entry] } }), 'tokens.json');
+    const fromFile = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: file }));
+    built.push(fromFile);
+    const app = (await buildTestApp({ tokens: fromFile.verifier, claims: fromFile.claims })).app;
+    expect((await decide(app, token)).decision).toBe('permit');
+  });
+});
+
 describe('a key server that fails', () => {
   it.each([
     ['answers 500', 'error'],

@@ -23,6 +23,7 @@ const issuerSchema = z
     audienceClaim: nonEmpty.optional(),
     algorithms: z.array(nonEmpty).min(1).optional(),
     type: nonEmpty.optional(),
+    requireExp: z.boolean().optional(),
     claims: claimMappingSchema.optional(),
   })
   .strict()
@@ -56,7 +57,7 @@ export type ClaimMappingEntry = z.infer<typeof claimMappingSchema>;
 
 /**
  * Reads and checks TOKEN_CONFIG_FILE (JSON): `{ "issuers": [{ issuer, jwksUrl | jwksFile,
- * audience, audienceClaim?, algorithms?, type?, claims? }] }`. `jwksFile` is resolved against the file's folder.
+ * audience, audienceClaim?, algorithms?, type?, requireExp?, claims? }] }`. `jwksFile` is resolved against the file's folder.
  * Throws ConfigError listing every problem.
  */
 export async function readTokenConfigFile(path: string): Promise<IssuerEntry[]> {

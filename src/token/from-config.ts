@@ -80,6 +80,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
         clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS,
         maxTokenLength: config.TOKEN_MAX_LENGTH,
         type: entry.type,
+        requireExp: entry.requireExp ?? config.JWT_REQUIRE_EXP === 'true',
       }),
     );
     if (entry.claims !== undefined) mappings.set(entry.issuer, { ...fallback, ...entry.claims });

@@ -23,6 +23,8 @@ export interface JwtVerifierOptions {
   readonly audienceClaim?: string;
   /** Required `typ` header, e.g. `at+jwt` (RFC 9068); unchecked when absent. */
   readonly type?: string;
+  /** Refuse a token without `exp` (true unless set): it would be accepted for ever. */
+  readonly requireExp?: boolean;
   /** The time tokens are checked against; tests freeze it. */
   readonly clock?: () => Date;
 }
@@ -58,6 +60,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
     algorithms: [...options.algorithms],
     clockTolerance: options.clockTolerance ?? 30,
     ...(options.type !== undefined && { typ: options.type }),
+    ...(options.requireExp !== false && { requiredClaims: ['exp'] }),
   };
   return {
     async verify(token) {
