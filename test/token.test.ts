@@ -194,11 +194,13 @@ describe('a key server that fails', () => {
     expect(server.requests).toBe(1);
   });
 
-  it('is down: tokens are denied with a reason that says so', async () => {
+  it('is down: tokens are denied with a reason that says so, without the key set URL and its secrets', async () => {
     const server = await startJwksServer(jwks([ec]));
     await server.close();
-    const app = await appWith({ JWKS_URL: server.url });
+    const app = await appWith({ JWKS_URL: `${server.url}?api_key=s3cr3t-query-value` });
     const body = await decide(app, await sign(ec, accountantClaims));
-    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: expect.stringMatching(/^key set \S+ unavailable: unreachable/) }] });
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: expect.stringMatching(/^key set unavailable: unreachable/) }] });
+    expect(JSON.stringify(body)).not.toContain('s3cr3t');
+    expect(JSON.stringify(body)).not.toContain(new URL(server.url).host);
   });
 });

@@ -91,6 +91,21 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
     expect(fetchErrors.length).toBeGreaterThan(0);
   });
 
+  it.each([
+    ['no keys', () => ({ keys: [] })],
+    ['keys of no known type', () => ({ keys: [{}, { kty: 'oct', k: 'c2VjcmV0' }] })],
+    ['only encryption keys', () => ({ keys: [{ ...k2.publicJwk, use: 'enc' }] })],
+  ])('keeps the cached keys, stale, when the key server answers a key set with %s', async (_, document) => {
+    const verifier = await setUp({ refreshMs: 50 });
+    const t = await token(k1);
+    await verifier.verify(t);
+    server.publish(document());
+    await sleep(150);
+    await expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' });
+    expect(fetchErrors).toContain('answered a key set with no signing keys');
+    expect(keySet.state()).toBe('stale');
+  });
+
   it('keeps the cached keys when the key server is gone entirely', async () => {
     const verifier = await setUp();
     const t = await token(k1);

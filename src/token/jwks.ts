@@ -4,6 +4,22 @@ import { fetchBounded, UpstreamError } from './fetch-bounded.js';
 
 type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
 
+/** The public members each key type needs to verify a signature. */
+const publicMembers: Readonly<Record<string, readonly string[]>> = { RSA: ['n', 'e'], EC: ['crv', 'x', 'y'], OKP: ['crv', 'x'] };
+
+/**
+ * Whether a key set holds a key a signature could be checked with. A document of no such keys
+ * (`{"keys": []}`, keys of no known type) is a broken answer, not a rotation to no keys: taken
+ * as one, it would deny every token until the next good fetch.
+ */
+function hasSigningKey(document: JSONWebKeySet): boolean {
+  return document.keys.some((key) => {
+    const needed = typeof key.kty === 'string' ? publicMembers[key.kty] : undefined;
+    const entries = key as Record<string, unknown>;
+    return needed !== undefined && (key.use === undefined || key.use === 'sig') && needed.every((m) => typeof entries[m] === 'string' && entries[m] !== '');
+  });
+}
+
 export interface RemoteKeySetOptions {
   readonly url: string;
   /** Per fetch, connect to last byte. */
@@ -59,7 +75,8 @@ export class RemoteKeySet {
     if (this.#local === undefined) await this.#refreshIfAllowed();
     const local = this.#local;
     if (local === undefined) {
-      throw new TokenCheckUnavailableError(`key set ${this.url} unavailable: ${this.#lastError?.message ?? 'not fetched yet'}`);
+      // Callers see this message: the URL stays out of it (the fetch warning names it, masked).
+      throw new TokenCheckUnavailableError(`key set unavailable: ${this.#lastError?.message ?? 'not fetched yet'}`);
     }
     try {
       return await local(header, token);
@@ -116,7 +133,9 @@ export class RemoteKeySet {
       } catch {
         throw new UpstreamError('answered something that is not JSON');
       }
-      this.#local = createLocalJWKSet(document as JSONWebKeySet);
+      const local = createLocalJWKSet(document as JSONWebKeySet);
+      if (!hasSigningKey(document as JSONWebKeySet)) throw new UpstreamError('answered a key set with no signing keys');
+      this.#local = local;
       this.#lastError = undefined;
     } catch (error) {
       const failure = error instanceof errors.JWKSInvalid ? new UpstreamError('answered something that is not a JWKS') : (error as Error);
