@@ -52,6 +52,7 @@ const envSchema = z
     INTROSPECTION_JWKS_FILE: optionalText,
     INTROSPECTION_JWKS_URL: optionalText.pipe(z.url().optional()),
     INTROSPECTION_JWT_ISSUER: optionalText,
+    INTROSPECTION_AUDIENCE: list(),
     CLAIM_SUBJECT: optionalText.transform((value) => value ?? defaultClaimMapping.subject),
     CLAIM_ROLES: list(defaultClaimMapping.roles),
     CLAIM_SCOPES: list(defaultClaimMapping.scopes),

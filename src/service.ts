@@ -67,6 +67,9 @@ export async function createService(config: Config, log: Logger): Promise<Servic
   if (callers.api.size + callers.trusted.size === 0) {
     log.warn('PDP_API_KEYS is not set: decision endpoints accept every caller, and any caller may send pre-verified subject claims');
   }
+  if (config.INTROSPECTION_URL !== undefined && config.INTROSPECTION_AUDIENCE.length === 0) {
+    log.warn('INTROSPECTION_AUDIENCE is not set: an active opaque token is accepted whatever API it was issued for');
+  }
   const auditFailed = auditErrorReporter({ metrics, warn: (fields, message) => log.warn(fields, message) });
   const audit = new AuditLog({
     sink: auditDestination(config.AUDIT_LOG_FILE, auditFailed),

@@ -1,4 +1,6 @@
 import { createLocalJWKSet, SignJWT } from 'jose';
+import { loadConfig } from '../src/config.js';
+import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ExpiringCache } from '../src/token/cache.js';
 import { TokenCheckUnavailableError } from '../src/token/errors.js';
@@ -155,6 +157,20 @@ describe('opaque tokens: RFC 7662 introspection', () => {
     }
   });
 
+  it('remembers a not-yet-valid answer only until nbf, then takes the token', async () => {
+    const token = opaque();
+    const nbf = epoch() + 5;
+    server.answer(token, { body: { active: true, sub: 'alice', nbf, exp: nbf + 600 } });
+    const verifier = introspector();
+    expect((await refusal(verifier.verify(token))).message).toBe('token not yet valid');
+    now = nbf * 1000 - 1;
+    await refusal(verifier.verify(token));
+    expect(server.requestsFor(token)).toBe(1);
+    now = nbf * 1000;
+    await expect(verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+    expect(server.requestsFor(token)).toBe(2);
+  });
+
   describe('RFC 9701 signed answers (application/token-introspection+jwt)', () => {
     let asKey: SigningKey;
     let otherKey: SigningKey;
@@ -250,5 +266,41 @@ describe('phantom-token flow: opaque outside, JWT inside, one PDP', () => {
     expect(inactive).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token is not active' }] });
     expect(down).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: answered HTTP 502' }] });
     expect(seen).toEqual(['introspection:invalid', 'introspection:error']);
+  });
+});
+
+describe('INTROSPECTION_AUDIENCE', () => {
+  let server: IntrospectionServer;
+  const built: Tokens[] = [];
+  const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
+  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU', iss: asIssuer };
+
+  beforeAll(async () => {
+    server = await startIntrospectionServer();
+    server.answer('for-billing', { body: { active: true, ...claims, aud: 'billing-api', exp: epoch() + 600 } });
+    server.answer('for-us', { body: { active: true, ...claims, aud: ['billing-api', 'invoice-api'], exp: epoch() + 600 } });
+    server.answer('for-nobody', { body: { active: true, ...claims, exp: epoch() + 600 } });
+  });
+  afterAll(async () => {
+    for (const tokens of built) tokens.close();
+    await server.close();
+  });
+
+  async function decide(env: NodeJS.ProcessEnv, token: string) {
+    const tokens = await tokensFromConfig(loadConfig({ INTROSPECTION_URL: server.url, INTROSPECTION_CLIENT_ID: server.clientId, INTROSPECTION_CLIENT_SECRET: server.clientSecret, ...env }));
+    built.push(tokens);
+    const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+    return readJson(await postJson(app, '/decide', { token, ...question }));
+  }
+
+  it('denies an active token issued for another API, or naming no audience', async () => {
+    const env = { INTROSPECTION_AUDIENCE: 'invoice-api' };
+    expect(await decide(env, 'for-billing')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'audience not accepted' }] });
+    expect(await decide(env, 'for-nobody')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'audience not accepted' }] });
+    expect(await decide(env, 'for-us')).toMatchObject({ decision: 'permit' });
+  });
+
+  it('unset, takes any audience (the startup log warns)', async () => {
+    expect(await decide({}, 'for-billing')).toMatchObject({ decision: 'permit' });
   });
 });

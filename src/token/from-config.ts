@@ -103,6 +103,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       clientSecret: config.INTROSPECTION_CLIENT_SECRET ?? '',
       timeoutMs: config.INTROSPECTION_TIMEOUT_MS,
       cache: cacheOf<IntrospectionResult>(config.INTROSPECTION_CACHE_MAX_SECONDS),
+      ...(config.INTROSPECTION_AUDIENCE.length > 0 && { audience: config.INTROSPECTION_AUDIENCE }),
       signed: signedKeys === undefined ? undefined : { keys: signedKeys, issuer: config.INTROSPECTION_JWT_ISSUER ?? '', algorithms: config.JWT_ALGORITHMS },
     });
   }
@@ -114,6 +115,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       // For the startup log: URLs with their passwords and query values masked.
       issuers: entries.map((e) => ({ issuer: e.issuer, audience: e.audience, keys: e.jwksFile ?? maskUrl(e.jwksUrl ?? '') })),
       introspection: config.INTROSPECTION_URL === undefined ? 'off' : maskUrl(config.INTROSPECTION_URL),
+      introspectionAudience: config.INTROSPECTION_AUDIENCE.length > 0 ? config.INTROSPECTION_AUDIENCE : 'any',
       signedIntrospection: config.INTROSPECTION_JWKS_FILE ?? (config.INTROSPECTION_JWKS_URL === undefined ? 'off' : maskUrl(config.INTROSPECTION_JWKS_URL)),
       verifiedTokenCache: jwtCache === undefined ? 'off' : { entries: config.TOKEN_CACHE_ENTRIES, maxSeconds: config.TOKEN_CACHE_MAX_SECONDS },
     },

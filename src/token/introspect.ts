@@ -3,12 +3,17 @@ import { expiryMs, tokenKey, type ExpiringCache } from './cache.js';
 import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 import { fetchBounded, UpstreamError } from './fetch-bounded.js';
-import type { TokenVerifier } from './verify.js';
+import { hasAudience, type TokenVerifier } from './verify.js';
 
 /** What introspection said about one token; cached under the token's hash. */
 export type IntrospectionResult =
   | { readonly active: true; readonly claims: Claims }
-  | { readonly active: false; readonly detail: string };
+  | {
+      readonly active: false;
+      readonly detail: string;
+      /** When the answer may change for the same token (epoch ms): a not-yet-valid token's `nbf`. */
+      readonly until?: number;
+    };
 
 /** RFC 9701: ask for signed `application/token-introspection+jwt` answers and verify them. */
 export interface SignedIntrospectionOptions {
@@ -28,8 +33,15 @@ export interface IntrospectorOptions {
   /** Results by token hash; without it every lookup asks the server. */
   readonly cache?: ExpiringCache<IntrospectionResult>;
   readonly signed?: SignedIntrospectionOptions;
+  /**
+   * Accepted `aud` values: an active token must name one (as a string or in an array). Unset,
+   * any audience is taken: a server that answers for every token of its realm then admits
+   * tokens issued to other APIs.
+   */
+  readonly audience?: readonly string[];
   readonly clock?: () => number;
 }
+
 
 const jwtMediaType = 'application/token-introspection+jwt';
 
@@ -101,8 +113,10 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     const exp = expiryMs(answer);
     if (exp !== undefined && exp <= now) return { active: false, detail: 'token expired' };
     const nbf = answer['nbf'];
-    if (typeof nbf === 'number' && nbf * 1000 > now) return { active: false, detail: 'token not yet valid' };
+    // Remembered only until nbf: the same token is valid from then on.
+    if (typeof nbf === 'number' && nbf * 1000 > now) return { active: false, detail: 'token not yet valid', until: nbf * 1000 };
     if (answer['token_type'] === 'refresh_token') return { active: false, detail: 'a refresh token is not an access token' };
+    if (options.audience !== undefined && !hasAudience(answer['aud'], options.audience)) return { active: false, detail: 'audience not accepted' };
     return { active: true, claims: Object.freeze({ ...answer }) };
   }
 
@@ -125,7 +139,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     const answer = await readAnswer(response.mediaType, response.text);
     if (!isObject(answer) || typeof answer['active'] !== 'boolean') throw unavailable('answer has no boolean "active"');
     const result = judge(answer);
-    options.cache?.set(key, result, result.active ? expiryMs(result.claims) : undefined);
+    options.cache?.set(key, result, result.active ? expiryMs(result.claims) : result.until);
     return result;
   }
 

@@ -44,7 +44,8 @@ function describe(error: unknown): string {
   return 'token could not be verified';
 }
 
-function hasAudience(value: unknown, accepted: readonly string[]): boolean {
+/** Whether an audience claim (a string or an array) names one of `accepted`. */
+export function hasAudience(value: unknown, accepted: readonly string[]): boolean {
   const values = Array.isArray(value) ? value : [value];
   return values.some((v) => typeof v === 'string' && accepted.includes(v));
 }
