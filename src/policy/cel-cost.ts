@@ -8,13 +8,31 @@ import { jsonLimits, type JsonLimits } from '../json-limits.js';
  */
 export const maxConditionSteps = 2_000_000;
 
-/** A worst case: steps to evaluate, and sizes if the value is a collection. */
+/**
+ * What one step (~13 ns) pays for when a condition builds a value, as measured here: `join`
+ * writes a character in ~1.7 ns (16M characters: 28 ms), so 16 a step, which keeps a join
+ * of request strings loadable (a request can hold nowhere near 16M characters at the body
+ * limit); `+` on strings, with the comparison that reads its result, ~0.13 ns a character
+ * (V8 joins ropes lazily), so 64; `+` on lists copies an element in ~5 ns, so 2.
+ */
+const joinCharsPerStep = 16;
+const concatCharsPerStep = 64;
+const concatElementsPerStep = 2;
+
+/** Longest text of a number, timestamp or duration turned into a string. */
+const scalarText = 32;
+
+/** A worst case: steps to evaluate, and sizes if the value is a collection or a string. */
 interface Estimate {
   readonly steps: number;
   /** Elements, if the value is a list or map. */
   readonly size: number;
   /** Elements of each element, if those are collections. */
   readonly elementSize: number;
+  /** Longest string this value is or holds (at any depth), in UTF-16 code units. */
+  readonly length: number;
+  /** Known to be a number, bool, null, timestamp, duration or type: never a string or collection. */
+  readonly scalar?: boolean;
 }
 
 interface AstNode {
@@ -23,6 +41,19 @@ interface AstNode {
 }
 
 const comprehensions = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+
+/** Operators whose result is a bool or a number (or a time), never a string or collection. */
+const scalarOperators = new Set(['==', '!=', '<', '<=', '>', '>=', '&&', '||', '!_', '-_', '-', '*', '/', '%', 'in']);
+
+/** Functions whose result is a bool, number, time or type. */
+const scalarFunctions = new Set([
+  'size', 'has', 'contains', 'startsWith', 'endsWith', 'indexOf', 'int', 'uint', 'double', 'bool', 'type',
+  'timestamp', 'duration', 'getFullYear', 'getMonth', 'getDate', 'getDayOfMonth', 'getDayOfWeek', 'getDayOfYear',
+  'getHours', 'getMinutes', 'getSeconds', 'getMilliseconds',
+]);
+
+/** Functions returning their receiver's text changed in place: no longer than it. */
+const sameLengthFunctions = new Set(['lowerAscii', 'upperAscii', 'trim']);
 
 function isAstNode(value: unknown): value is AstNode {
   return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
@@ -34,56 +65,115 @@ function childNodes(args: unknown, found: AstNode[] = []): AstNode[] {
   return found;
 }
 
+function literal(value: unknown): Estimate {
+  if (typeof value === 'string') return { steps: 1, size: 0, elementSize: 0, length: value.length };
+  if (value instanceof Uint8Array) return { steps: 1, size: 0, elementSize: 0, length: value.length };
+  const scalar = value === null || ['number', 'bigint', 'boolean'].includes(typeof value);
+  return { steps: 1, size: 0, elementSize: 0, length: scalar ? 0 : scalarText, scalar };
+}
+
+const widest = (list: readonly Estimate[]) => Math.max(0, ...list.map((p) => p.size));
+const longest = (list: readonly Estimate[]) => Math.max(0, ...list.map((p) => p.length));
+
 class Estimator {
   readonly #data: Estimate;
-  readonly #splitSize: number;
 
   constructor(limits: JsonLimits) {
-    // Any value read from the request is at most maxCollection wide at every level.
-    this.#data = { steps: 1, size: limits.maxCollection, elementSize: limits.maxCollection };
-    this.#splitSize = limits.maxString + 1;
+    // Any value read from the request is at most maxCollection wide at every level,
+    // and none of its strings is longer than maxString.
+    this.#data = { steps: 1, size: limits.maxCollection, elementSize: limits.maxCollection, length: limits.maxString };
   }
 
   estimate(node: AstNode, scope: ReadonlyMap<string, Estimate>): Estimate {
     const { op, args } = node;
-    if (op === 'value') return { steps: 1, size: 0, elementSize: 0 };
+    if (op === 'value') return literal(args);
     if (op === 'id' && typeof args === 'string') return scope.get(args) ?? this.#data;
     if (op === 'rcall' && Array.isArray(args) && typeof args[0] === 'string') {
       if (comprehensions.has(args[0]) && isAstNode(args[1]) && Array.isArray(args[2])) {
         return this.#comprehension(args[0], args[1], args[2], scope);
       }
-      if (args[0] === 'split') return { ...this.#sum(args, scope), size: this.#splitSize, elementSize: 0 };
+      if ((args[0] === 'split' || args[0] === 'join') && isAstNode(args[1])) {
+        return this.#text(args[0], args[1], args[2], scope);
+      }
     }
     const parts = childNodes(args).map((child) => this.estimate(child, scope));
     const steps = parts.reduce((total, part) => total + part.steps, 1);
-    const widest = (list: readonly Estimate[]) => Math.max(0, ...list.map((p) => p.size));
+    const scalar: Estimate = { steps, size: 0, elementSize: 0, length: 0, scalar: true };
     switch (op) {
       case 'list':
-        return { steps, size: parts.length, elementSize: widest(parts) };
+        return { steps, size: parts.length, elementSize: widest(parts), length: longest(parts) };
       case 'map':
-        return { steps, size: parts.length / 2, elementSize: widest(parts) };
+        return { steps, size: parts.length / 2, elementSize: widest(parts), length: longest(parts) };
       case 'in':
         // Membership scans the right-hand collection.
-        return { steps: steps + (parts[1]?.size ?? 0), size: 0, elementSize: 0 };
+        return { ...scalar, steps: steps + (parts[1]?.size ?? 0) };
       case '+':
-        return { steps, size: parts.reduce((total, part) => total + part.size, 0), elementSize: widest(parts) };
+        return this.#concatenation(steps, parts);
+      case '.':
       case '[]':
-        return { steps, size: parts[0]?.elementSize ?? 0, elementSize: this.#data.elementSize };
-      case '?:':
-        return { steps, size: widest(parts.slice(1)), elementSize: Math.max(0, ...parts.slice(1).map((p) => p.elementSize)) };
+        return {
+          steps,
+          size: Math.max(parts[0]?.elementSize ?? 0, op === '.' ? this.#data.size : 0),
+          elementSize: this.#data.elementSize,
+          length: parts[0]?.length ?? 0,
+        };
+      case '?:': {
+        const branches = parts.slice(1);
+        return { steps, size: widest(branches), elementSize: Math.max(0, ...branches.map((p) => p.elementSize)), length: longest(branches) };
+      }
       default:
-        return { steps, size: this.#data.size, elementSize: this.#data.elementSize };
+        break;
     }
+    if (scalarOperators.has(op)) return scalar;
+    if ((op === 'call' || op === 'rcall') && Array.isArray(args) && typeof args[0] === 'string') {
+      const name = args[0];
+      if (scalarFunctions.has(name)) return scalar;
+      if (name === 'string') return { steps, size: 0, elementSize: 0, length: Math.max(scalarText, longest(parts)) };
+      if (name === 'dyn' && parts.length === 1 && parts[0] !== undefined) return { ...parts[0], steps };
+      if (op === 'rcall' && sameLengthFunctions.has(name)) return { steps, size: 0, elementSize: 0, length: parts[0]?.length ?? 0 };
+    }
+    // Anything else may hand back request data or any part of its operands.
+    return {
+      steps,
+      size: Math.max(this.#data.size, widest(parts)),
+      elementSize: this.#data.elementSize,
+      length: Math.max(this.#data.length, longest(parts)),
+    };
   }
 
-  #sum(args: unknown, scope: ReadonlyMap<string, Estimate>): Estimate {
-    const steps = childNodes(args).reduce((total, child) => total + this.estimate(child, scope).steps, 1);
-    return { steps, size: 0, elementSize: 0 };
+  /**
+   * `a + b`: numbers (and times) add in one step; strings and lists are copied, so the
+   * step costs the size of its result. Strings grow by their lengths, lists by their sizes.
+   */
+  #concatenation(steps: number, parts: readonly Estimate[]): Estimate {
+    if (parts.some((part) => part.scalar === true)) return { steps, size: 0, elementSize: 0, length: 0, scalar: true };
+    const size = parts.reduce((total, part) => total + part.size, 0);
+    const length = parts.reduce((total, part) => total + part.length, 0);
+    const copied = Math.max(Math.ceil(size / concatElementsPerStep), Math.ceil(length / concatCharsPerStep));
+    return { steps: steps + copied, size, elementSize: widest(parts), length };
+  }
+
+  /**
+   * `s.split(sep)` yields at most one piece per character of `s`, plus one; `l.join(sep)`
+   * a string as long as all the elements and separators. Both are charged their output,
+   * and the string split may itself have been built by the condition (`join`, `+`).
+   */
+  #text(name: string, receiverNode: AstNode, callArgs: unknown, scope: ReadonlyMap<string, Estimate>): Estimate {
+    const receiver = this.estimate(receiverNode, scope);
+    const parts = childNodes(callArgs).map((child) => this.estimate(child, scope));
+    const steps = parts.reduce((total, part) => total + part.steps, 1 + receiver.steps);
+    if (name === 'split') {
+      const pieces = receiver.length + 1;
+      return { steps: steps + pieces, size: pieces, elementSize: 0, length: receiver.length };
+    }
+    const separator = parts[0]?.length ?? 0;
+    const length = receiver.size * receiver.length + Math.max(0, receiver.size - 1) * separator;
+    return { steps: steps + receiver.size + Math.ceil(length / joinCharsPerStep), size: 0, elementSize: 0, length };
   }
 
   #comprehension(name: string, receiverNode: AstNode, macroArgs: readonly unknown[], scope: ReadonlyMap<string, Estimate>): Estimate {
     const receiver = this.estimate(receiverNode, scope);
-    const element: Estimate = { steps: 1, size: receiver.elementSize, elementSize: this.#data.elementSize };
+    const element: Estimate = { steps: 1, size: receiver.elementSize, elementSize: this.#data.elementSize, length: receiver.length };
     // `all(x, p)` binds x; the two-variable form `all(k, v, p)` binds both.
     const boundCount = macroArgs.length === 3 && isAstNode(macroArgs[1]) && macroArgs[1].op === 'id' && name !== 'map' ? 2 : 1;
     const inner = new Map(scope);
@@ -93,21 +183,23 @@ class Estimator {
     const body = macroArgs.slice(boundCount).filter(isAstNode).map((arg) => this.estimate(arg, inner));
     const perElement = body.reduce((total, part) => total + part.steps, 1);
     const produced = body.at(-1);
-    return {
-      steps: receiver.steps + receiver.size * perElement,
-      size: name === 'map' || name === 'filter' ? receiver.size : 0,
-      elementSize: name === 'map' ? produced?.size ?? 0 : name === 'filter' ? receiver.elementSize : 0,
-    };
+    const steps = receiver.steps + receiver.size * perElement;
+    if (name === 'map') return { steps, size: receiver.size, elementSize: produced?.size ?? 0, length: produced?.length ?? 0 };
+    if (name === 'filter') return { steps, size: receiver.size, elementSize: receiver.elementSize, length: receiver.length };
+    return { steps, size: 0, elementSize: 0, length: 0, scalar: true };
   }
 }
 
 /**
  * The worst-case number of evaluation steps of a parsed condition (its public AST) on
  * request data within `limits`: every list or map read from the request has at most
- * `maxCollection` elements, `split()` yields at most `maxString + 1`, a comprehension
- * costs its range times its body, `in` costs the size of the collection it scans.
+ * `maxCollection` elements and every string at most `maxString` characters; strings
+ * built by the condition (`+`, `join`) are followed by their length, so `split()` yields
+ * at most one piece per character of what it splits, plus one; a comprehension costs
+ * its range times its body, `in` the size of the collection it scans, and `+` on
+ * strings or lists, `split` and `join` the size of what they produce.
  * An upper bound for the usual shapes; it exists to reject nested comprehensions over
- * request data, which are what can run away (1,000² or 1,000³ iterations).
+ * request data and values grown inside the condition, which are what can run away.
  */
 export function conditionCost(ast: unknown, limits: JsonLimits = jsonLimits): number {
   if (!isAstNode(ast)) return 1;
