@@ -4,7 +4,7 @@ import { defaultClaimMapping } from './token/claims.js';
 import { defaultAuditRedact } from './telemetry/audit.js';
 import { maskPath } from './telemetry/mask.js';
 import { parseHostPort } from './cache/address.js';
-import { defaultAlgorithms } from './token/verify.js';
+import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 
 const list = (fallback: readonly string[] = []) =>
   z
@@ -12,43 +12,57 @@ const list = (fallback: readonly string[] = []) =>
     .optional()
     .transform((value) => (value === undefined || value.trim() === '' ? [...fallback] : value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)));
 
+/** Whether a redis:// URL parses as the client will read it: host, port, decodable credentials. */
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+    return url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** An integer setting between `min` and `max`; blank is unset (`fallback`), as for text, not 0. */
+const integer = (min: number, max: number, fallback: number) =>
+  z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.coerce.number().int().min(min).max(max).default(fallback));
+
 const optionalText = z
   .string()
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
-const forbiddenAlgorithms = /^(none|HS\d+)$/i;
-
 
 const envSchema = z
   .object({
-    PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+    PORT: integer(0, 65_535, 8080),
     HOST: z.string().default('0.0.0.0'),
     POLICY_DIR: z.string().default('./policies'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+    MAX_BODY_BYTES: integer(1024, 16 * 1024 * 1024, 1024 * 1024),
     JWKS_FILE: optionalText,
     JWKS_URL: optionalText.pipe(z.url().optional()),
     JWT_ISSUER: optionalText,
     JWT_AUDIENCE: list(),
     JWT_ALGORITHMS: list(defaultAlgorithms),
     JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
-    JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    JWT_CLOCK_TOLERANCE_SECONDS: integer(0, 300, 30),
     // RFC 9068 makes `exp` required in a JWT access token: one without it would never expire.
     JWT_REQUIRE_EXP: z.enum(['true', 'false']).default('true'),
     // Tokens (several issuers, introspection, claim mapping, caches) and caller keys.
     TOKEN_CONFIG_FILE: optionalText,
-    TOKEN_MAX_LENGTH: z.coerce.number().int().min(256).max(16_384).default(8_192),
-    TOKEN_CACHE_ENTRIES: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
-    TOKEN_CACHE_MAX_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
-    JWKS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
-    JWKS_COOLDOWN_SECONDS: z.coerce.number().int().min(0).max(3_600).default(30),
-    JWKS_REFRESH_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+    TOKEN_MAX_LENGTH: integer(256, 16_384, 8_192),
+    TOKEN_CACHE_ENTRIES: integer(0, 1_000_000, 10_000),
+    TOKEN_CACHE_MAX_SECONDS: integer(1, 86_400, 300),
+    JWKS_TIMEOUT_MS: integer(100, 60_000, 2_000),
+    JWKS_COOLDOWN_SECONDS: integer(0, 3_600, 30),
+    JWKS_REFRESH_SECONDS: integer(0, 86_400, 300),
     INTROSPECTION_URL: optionalText.pipe(z.url().optional()),
     INTROSPECTION_CLIENT_ID: optionalText,
     INTROSPECTION_CLIENT_SECRET: optionalText,
-    INTROSPECTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
-    INTROSPECTION_CACHE_MAX_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+    INTROSPECTION_TIMEOUT_MS: integer(100, 60_000, 2_000),
+    INTROSPECTION_CACHE_MAX_SECONDS: integer(0, 86_400, 60),
     INTROSPECTION_JWKS_FILE: optionalText,
     INTROSPECTION_JWKS_URL: optionalText.pipe(z.url().optional()),
     INTROSPECTION_JWT_ISSUER: optionalText,
@@ -73,27 +87,29 @@ const envSchema = z
       z.array(z.string().refine((path) => maskPath(path) !== undefined, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email (a key holding dots in brackets: subject.properties["https://idp.example/email"])')),
     ),
     // Off by default: on small policy sets a hit costs more than evaluating (README, Decision cache).
-    CACHE_MEMORY_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(0),
-    CACHE_TTL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
+    CACHE_MEMORY_ENTRIES: integer(0, 10_000_000, 0),
+    CACHE_TTL_SECONDS: integer(1, 86_400, 30),
     CACHE_PREFIX: z.string().min(1).max(128).default('invoice-pdp:decision:'),
-    REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').optional()),
+    REDIS_URL: optionalText.pipe(
+      z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').refine(isRedisUrl, 'not a URL with a host, a numeric port and percent-encoded credentials').optional(),
+    ),
     REDIS_CLUSTER_NODES: list(),
     REDIS_SENTINELS: list(),
     REDIS_SENTINEL_NAME: optionalText,
     REDIS_USERNAME: optionalText,
     REDIS_PASSWORD: optionalText,
-    REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).max(10_000).default(20),
-    REDIS_BACKOFF_MS: z.coerce.number().int().min(10).max(600_000).default(1_000),
+    REDIS_COMMAND_TIMEOUT_MS: integer(1, 10_000, 20),
+    REDIS_BACKOFF_MS: integer(10, 600_000, 1_000),
     // Server processes under node:cluster: a count or `auto` (one per core); see src/cluster.ts.
     WORKERS: optionalText.pipe(
       z.string().regex(/^(auto|\d+)$/, 'a number of processes or "auto"').optional()
         .transform((v) => (v === undefined || v === 'auto' ? v : Number(v)))
         .pipe(z.union([z.literal('auto'), z.number().int().min(1).max(256)]).optional()),
     ),
-    REQUEST_TIMEOUT_MS: z.coerce.number().int().min(10).max(120_000).default(5_000),
-    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
-    MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(16_384),
-    KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(65_000),
+    REQUEST_TIMEOUT_MS: integer(10, 120_000, 5_000),
+    SHUTDOWN_TIMEOUT_MS: integer(0, 300_000, 10_000),
+    MAX_HEADER_BYTES: integer(1024, 1024 * 1024, 16_384),
+    KEEP_ALIVE_TIMEOUT_MS: integer(1_000, 600_000, 65_000),
   })
   // `when` runs these checks even after a field above failed, so every problem shows at once.
   .superRefine((env, ctx) => {
@@ -104,10 +120,8 @@ const envSchema = z
     if (keyed && env.JWT_ISSUER === undefined) issue('JWT_ISSUER', 'required when a key set is configured');
     if (keyed && env.JWT_AUDIENCE.length === 0) issue('JWT_AUDIENCE', 'required when a key set is configured');
     for (const alg of env.JWT_ALGORITHMS) {
-      if (/^none$/i.test(alg)) issue('JWT_ALGORITHMS', '"none" is never accepted');
-      else if (forbiddenAlgorithms.test(alg) && env.JWT_ALLOW_HMAC !== 'true') {
-        issue('JWT_ALGORITHMS', `${alg} (HMAC) needs JWT_ALLOW_HMAC=true`);
-      }
+      const problem = algorithmProblem(alg, env.JWT_ALLOW_HMAC === 'true');
+      if (problem !== undefined) issue('JWT_ALGORITHMS', problem);
     }
     if (env.INTROSPECTION_URL !== undefined && (env.INTROSPECTION_CLIENT_ID === undefined || env.INTROSPECTION_CLIENT_SECRET === undefined)) {
       issue('INTROSPECTION_CLIENT_ID', 'INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET are required with INTROSPECTION_URL');

@@ -53,6 +53,25 @@ describe('loadConfig', () => {
     expect(problems({ ...keyed, JWT_ALGORITHMS: 'NONE', JWT_ALLOW_HMAC: 'true' })).toEqual(['JWT_ALGORITHMS: "none" is never accepted']);
   });
 
+  it('takes a blank number as unset, its default, not as 0', () => {
+    expect(loadConfig({ PORT: '', SHUTDOWN_TIMEOUT_MS: ' ', TOKEN_CACHE_ENTRIES: '' })).toMatchObject({ PORT: 8080, SHUTDOWN_TIMEOUT_MS: 10_000, TOKEN_CACHE_ENTRIES: 10_000 });
+    expect(loadConfig({ PORT: '0', TOKEN_CACHE_ENTRIES: '0' })).toMatchObject({ PORT: 0, TOKEN_CACHE_ENTRIES: 0 });
+  });
+
+  it('refuses an algorithm name no key set can verify with, so tokens are not all denied at run time', () => {
+    const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
+    expect(problems({ ...keyed, JWT_ALGORITHMS: 'ES265,RS256' })).toEqual([expect.stringMatching(/^JWT_ALGORITHMS: ES265 is not a JWS algorithm this service verifies/)]);
+    expect(loadConfig({ ...keyed, JWT_ALGORITHMS: 'RS512,PS384,ES512,Ed25519' }).JWT_ALGORITHMS).toEqual(['RS512', 'PS384', 'ES512', 'Ed25519']);
+  });
+
+  it.each([
+    ['a port that is not a number', 'redis://cache:notaport'],
+    ['a password that does not decode', 'redis://:p%zz@127.0.0.1:6379'],
+    ['no host', 'redis://:6379'],
+  ])('refuses a REDIS_URL with %s, rather than crash in the client at start', (_, url) => {
+    expect(problems({ REDIS_URL: url })).toEqual([expect.stringMatching(/^REDIS_URL: not a URL with a host/)]);
+  });
+
   it('refuses both a key file and a key URL, and a URL that is not one', () => {
     const keyed = { JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
     expect(problems({ ...keyed, JWKS_FILE: 'k.json', JWKS_URL: 'https://idp/jwks' })).toEqual(['JWKS_URL: set JWKS_FILE or JWKS_URL, not both']);

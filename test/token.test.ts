@@ -146,6 +146,14 @@ describe('algorithm pinning', () => {
     expect((await decide(app, await sign(ec, accountantClaims))).reasons).toEqual([{ code: 'invalid_token', detail: 'algorithm not allowed' }]);
   });
 
+  it('refuses, at start, an issuer entry naming an algorithm no key set verifies with', async () => {
+    const entry = { issuer: testIssuer, jwksFile: 'jwks.json', audience: testAudience, algorithms: ['ES256', 'ES265', 'HS256'] };
+    const file = join(await tempDir({ 'tokens.json': { issuers: [entry] } }), 'tokens.json');
+    const refused = tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: file }));
+    await expect(refused).rejects.toThrow(/TOKEN_CONFIG_FILE \$\.issuers\[0\]\.algorithms\[1\]: ES265 is not a JWS algorithm this service verifies/);
+    await expect(refused).rejects.toThrow(/TOKEN_CONFIG_FILE \$\.issuers\[0\]\.algorithms\[2\]: HS256 is never accepted from a key set/);
+  });
+
   it('even with HMAC allowed, an RSA public key never serves as an HMAC secret', async () => {
     const app = await appWith({
       JWKS_FILE: join(await tempDir({ 'jwks.json': jwks([rsa]) }), 'jwks.json'),

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../config.js';
+import { keySetAlgorithms } from './verify.js';
 
 const nonEmpty = z.string().min(1);
 
@@ -35,6 +36,8 @@ const issuerSchema = z
     algorithms.forEach((alg, index) => {
       if (/^(none|HS\d+)$/i.test(alg)) {
         ctx.issues.push({ code: 'custom', path: ['algorithms', index], message: `${alg} is never accepted from a key set`, input: alg });
+      } else if (!keySetAlgorithms.has(alg)) {
+        ctx.issues.push({ code: 'custom', path: ['algorithms', index], message: `${alg} is not a JWS algorithm this service verifies`, input: alg });
       }
     });
   });

@@ -32,6 +32,17 @@ export interface JwtVerifierOptions {
 /** Algorithms accepted unless configured otherwise: asymmetric only, never `none` or HMAC. */
 export const defaultAlgorithms = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
+/** The JWS signature algorithms a key set can verify (RFC 7518, RFC 8037, RFC 9864). */
+export const keySetAlgorithms: ReadonlySet<string> = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
+
+/** Why an algorithm name cannot be configured, if it cannot; `hmac` when HMAC is allowed. */
+export function algorithmProblem(alg: string, hmac: boolean): string | undefined {
+  if (/^none$/i.test(alg)) return '"none" is never accepted';
+  if (/^HS(256|384|512)$/.test(alg)) return hmac ? undefined : `${alg} (HMAC) needs JWT_ALLOW_HMAC=true`;
+  if (keySetAlgorithms.has(alg)) return undefined;
+  return `${alg} is not a JWS algorithm this service verifies (${[...keySetAlgorithms].join(', ')})`;
+}
+
 function describe(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'token expired';
   if (error instanceof errors.JWTClaimValidationFailed) return `claim "${error.claim}" invalid: ${error.reason}`;
