@@ -97,6 +97,15 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
     expect(other.decision).toBe('permit');
   });
 
+  it.each([
+    ['no sub', {}],
+    ['an empty sub', { sub: '' }],
+    ['a sub that is not a string', { sub: 42 }],
+  ])('denies a token with %s: rules comparing the subject id would read ""', async (_, subject) => {
+    const body = await decide(app, await sign(ec, { roles: accountantClaims.roles, scope: accountantClaims.scope, region: 'EU', ...subject }));
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: expect.stringMatching(/^token names no subject/) }] });
+  });
+
   it('accepts any of the configured audiences', async () => {
     expect((await decide(app, await sign(ec, accountantClaims, { aud: 'reports-api' }))).decision).toBe('permit');
     expect((await decide(app, await sign(ec, accountantClaims, { aud: ['elsewhere', testAudience] }))).decision).toBe('permit');

@@ -149,6 +149,9 @@ export class DecisionService {
     // Claims meet the same JSON limits as a request body: conditions are costed against them.
     const overLimit = findLimitViolation(claims);
     if (overLimit !== undefined) throw new InvalidTokenError(`claims beyond the limits: ${jsonPath(overLimit.path)} ${overLimit.message}`);
-    return this.#claims(claims);
+    const subject = this.#claims(claims);
+    // Without an id, rules comparing it (an approver who is not the submitter) would read "".
+    if (subject.id === '') throw new InvalidTokenError('token names no subject: its subject claim is missing, empty or not a string');
+    return subject;
   }
 }
