@@ -50,10 +50,25 @@ describe('POST /access/v1/evaluation, bad input', () => {
     }
   });
 
-  it('another media type → 415', async () => {
-    const res = await app.request('/access/v1/evaluation', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(valid) });
+  it.each([
+    ['text/plain', { 'content-type': 'text/plain' }],
+    ['form data', { 'content-type': 'application/x-www-form-urlencoded' }],
+    ['JSON in UTF-16', { 'content-type': 'application/json; charset=utf-16' }],
+    ['no content type', {}],
+  ])('a body not declared as UTF-8 JSON (%s) → 400 invalid_request, as AuthZEN has no 415', async (_name, headers: Record<string, string>) => {
+    for (const path of ['/access/v1/evaluation', '/access/v1/evaluations', '/access/v1/search/subject', '/access/v1/search/resource', '/access/v1/search/action']) {
+      const res = await app.request(path, { method: 'POST', headers: { ...headers, 'x-request-id': 'ct-1' }, body: JSON.stringify(valid) });
+      expect(res.status, path).toBe(400);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(res.headers.get('connection')).toBe('close');
+      expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400, instance: path, requestId: 'ct-1', errors: [{ path: '$' }] });
+    }
+  });
+
+  it('/decide keeps 415 for the same body', async () => {
+    const res = await app.request('/decide', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(valid) });
     expect(res.status).toBe(415);
-    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:unsupported_media_type' });
   });
 
   it('a body over the size limit → 413', async () => {

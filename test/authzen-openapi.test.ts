@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, postJson } from './helpers/app.js';
 import { certificationDir } from './helpers/authzen.js';
+import { loadContract } from './helpers/openapi.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -42,6 +43,31 @@ describe('AuthZEN responses match openapi.yaml', () => {
       evaluations: [{ resource: { type: 'record', id: 'record-1' } }, {}],
     });
     check('AuthZenEvaluationsResponse', body);
+  });
+
+  it('the evaluations request schema admits a non-object item, which the server answers decision false', async () => {
+    const request = { subject: alice, action: { name: 'read' }, evaluations: [null, 'x', 7, [], { resource: { type: 'record', id: 'record-1' } }] };
+    check('AuthZenEvaluationsRequest', request);
+    const body = await post('/access/v1/evaluations', request);
+    check('AuthZenEvaluationsResponse', body);
+    expect(body).toEqual({ evaluations: [{ decision: false }, { decision: false }, { decision: false }, { decision: false }, { decision: true }] });
+  });
+
+  it('the page request schema admits any non-negative integer limit, as the server does', async () => {
+    const query = { subject: { type: 'user' }, action: { name: 'read' }, resource: { type: 'record', id: 'record-1' } };
+    for (const limit of [0, 1, 1000, 5000]) {
+      check('AuthZenSubjectSearchRequest', { ...query, page: { limit } });
+      check('AuthZenEntitySearchResponse', await post('/access/v1/search/subject', { ...query, page: { limit } }));
+    }
+  });
+
+  it('a body that is not JSON by media type is a documented 400 on every AuthZEN endpoint', async () => {
+    const contract = await loadContract();
+    for (const path of ['/access/v1/evaluation', '/access/v1/evaluations', '/access/v1/search/subject', '/access/v1/search/resource', '/access/v1/search/action']) {
+      const res = await app.request(path, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+      expect(res.status, path).toBe(400);
+      expect(await contract.check('POST', path, res), path).toEqual([]);
+    }
   });
 
   it('searches and metadata', async () => {

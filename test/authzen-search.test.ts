@@ -1,9 +1,12 @@
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { policySetCandidates } from '../src/decision/candidates.js';
 import { SearchService } from '../src/decision/search.js';
 import { createApp } from '../src/http/app.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { interopDir, todoUsers } from './helpers/authzen.js';
+import { tempDir, writeFiles } from './helpers/policy-dir.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -131,6 +134,41 @@ describe('AuthZEN search', () => {
     }
   });
 
+  it('accepts any non-negative integer page.limit: 0 is the default page size, past 1000 a page of 1000', async () => {
+    const request = { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' } };
+    const all = (await search('resource', request)).results as unknown[];
+    expect(all.length).toBe(20);
+    for (const limit of [0, 1000, 1001, 5000, 1e20, 3.0]) {
+      const body = await search('resource', { ...request, page: { limit } });
+      expect(body.results, `limit ${limit}`).toEqual(limit === 3 ? all.slice(0, 3) : all);
+      expect(typeof (body.page as { next_token: unknown }).next_token).toBe('string');
+    }
+  });
+
+  it('serves a page.limit above 1000 as pages of 1000, with a next_token while more remain', async () => {
+    const dir = await tempDir('pdp-search-');
+    try {
+      await copyFile(join(interopDir, 'search-record.json'), join(dir.path, 'search-record.json'));
+      const records = (from: number, count: number) => ({
+        entities: Array.from({ length: count }, (_, i) => ({ type: 'record', id: `r${String(from + i).padStart(4, '0')}`, properties: { owner: 'zoe' } })),
+      });
+      await writeFiles(dir.path, { 'data/users.json': { entities: [{ type: 'user', id: 'zoe', properties: {} }] }, 'data/a.json': records(0, 600), 'data/b.json': records(600, 600) });
+      const { app: big } = await buildTestApp({ policyDir: dir.path });
+      const request = { subject: user('zoe'), action: { name: 'delete' }, resource: { type: 'record' } };
+      const first = await readJson(await postJson(big, '/access/v1/search/resource', { ...request, page: { limit: 5000 } }));
+      expect((first.results as unknown[]).length).toBe(1000);
+      const token = (first.page as { next_token: string }).next_token;
+      expect(token).not.toBe('');
+      const second = await readJson(await postJson(big, '/access/v1/search/resource', { ...request, page: { limit: 5000, token } }));
+      expect((second.results as unknown[]).length).toBe(200);
+      expect(second.page).toEqual({ next_token: '' });
+      const ids = [...(first.results as { id: string }[]), ...(second.results as { id: string }[])].map((r) => r.id);
+      expect(new Set(ids).size).toBe(1200);
+    } finally {
+      await dir.remove();
+    }
+  });
+
   it('400s with paths: missing keys, input entities without ids, bad page limits', async () => {
     const cases: [string, unknown, string][] = [
       ['subject', { subject: { type: 'user' }, resource: { type: 'record', id: '101' } }, '$.action'],
@@ -140,8 +178,7 @@ describe('AuthZEN search', () => {
       ['resource', { subject: { type: 'user' }, action: { name: 'view' }, resource: { type: 'record' } }, '$.subject.id'],
       ['action', { subject: user('alice') }, '$.resource'],
       ['action', { subject: { type: 'user' }, resource: { type: 'record', id: '101' } }, '$.subject.id'],
-      ['resource', { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' }, page: { limit: 0 } }, '$.page.limit'],
-      ['resource', { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' }, page: { limit: 1001 } }, '$.page.limit'],
+      ...[-1, 1.5, '10', null, true, {}].map((limit): [string, unknown, string] => ['resource', { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' }, page: { limit } }, '$.page.limit']),
     ];
     for (const [kind, body, path] of cases) {
       const res = await postJson(app, `/access/v1/search/${kind}`, body);

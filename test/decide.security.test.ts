@@ -15,7 +15,7 @@ describe('POST /decide: request ids', () => {
     ({ app } = await buildTestApp());
   });
 
-  it.each(['req-123', 'a'.repeat(128), 'trace:abc/def+1=2@x.y_z'])('echoes a safe X-Request-ID (%s)', async (id) => {
+  it.each(['req-123', 'a'.repeat(1024), 'trace:abc/def+1=2@x.y_z', 'req 1', '<script>alert(1)</script>', 'a";b'])('echoes an X-Request-ID verbatim (%s)', async (id) => {
     const res = await postJson(app, '/decide', { subject: accountant, ...readEU }, { 'x-request-id': id });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toBe(id);
@@ -28,10 +28,9 @@ describe('POST /decide: request ids', () => {
   });
 
   it.each([
-    ['too long', 'a'.repeat(129)],
-    ['with spaces', 'req 1'],
-    ['with markup', '<script>alert(1)</script>'],
-    ['with quotes and semicolons', 'a";b'],
+    ['too long', 'a'.repeat(1025)],
+    ['not ASCII', 'id\u00e9'],
+    ['with a control character', 'a\u0001b'],
     ['empty', ''],
   ])('replaces an unsafe X-Request-ID (%s) with a fresh one', async (_, id) => {
     const res = await postJson(app, '/decide', '{', { 'x-request-id': id });

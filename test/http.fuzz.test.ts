@@ -402,7 +402,7 @@ describe('fuzzing every endpoint through HTTP', () => {
             endpoint.read(answer);
             // HTTP drops the whitespace around a header value before the service sees it.
             const sent = id.trim();
-            if (/^[A-Za-z0-9._:@/+=-]{1,128}$/.test(sent)) expect(answer.requestId).toBe(sent);
+            if (/^[\t\x20-\x7e]{1,1024}$/.test(sent)) expect(answer.requestId).toBe(sent);
             else expect(answer.requestId).toMatch(/^[0-9a-f-]{36}$/);
           }),
           { numRuns: 50 },

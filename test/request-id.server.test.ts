@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp } from './helpers/app.js';
@@ -29,11 +29,36 @@ describe('X-Request-ID on a listening server', () => {
     expect((await res.json()) as unknown).toMatchObject({ decision: 'permit' });
   });
 
-  it('makes an id up when the caller sends none or an unsafe one', async () => {
-    for (const headers of [{}, { 'x-request-id': 'bad id\twith spaces' }] as Record<string, string>[]) {
+  it('makes an id up when the caller sends none, or one over 1024 characters', async () => {
+    for (const headers of [{}, { 'x-request-id': 'x'.repeat(1025) }] as Record<string, string>[]) {
       const res = await decide(headers);
+      expect(res.status).toBe(200);
       expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     }
+  });
+
+  it('echoes any other id verbatim: spaces, tabs, punctuation, 1024 characters', async () => {
+    for (const id of ['id\twith spaces', 'req 42 / a "quoted" (thing); ok? #1 <b>', 'z'.repeat(1024)]) {
+      const res = await decide({ 'x-request-id': id });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-request-id')).toBe(id);
+    }
+  });
+
+  it('replaces a non-ASCII id, which the HTTP stack could not send back as it came', async () => {
+    const sent = Buffer.from('trace-ü-✓', 'utf8');
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      const socket = connect(Number(new URL(base).port), '127.0.0.1', () => {
+        socket.end(Buffer.concat([Buffer.from('GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-request-id: '), sent, Buffer.from('\r\n\r\n')]));
+      });
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('end', () => resolve(Buffer.concat(chunks)));
+      socket.on('error', reject);
+    });
+    const text = reply.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(text).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/i);
   });
 
   it('echoes the id on problem responses and on other routes', async () => {

@@ -5,11 +5,13 @@ import { z } from 'zod';
 import { certificationFileSchema, isRecord, judgeCertification } from './certification.js';
 import { judgeEvaluation, judgeEvaluations, judgeSearch } from './judge.js';
 import { startServer, stopAllServers, type RunningServer } from './server.js';
+import { transportChecks } from './transport.js';
 
 /**
- * `npm run conformance`: every AuthZEN interop vector file and the certification cases, sent
- * to real listening servers over the repo's fixtures, judged the way the official runners
- * judge. Vectors are read from AUTHZEN_VECTORS (relative paths from the repo root).
+ * `npm run conformance`: the AuthZEN interop vector files (Todo 1.0-01 and -02, API gateway,
+ * search, IdP; not Todo 1.0-00, which predates `properties`), the certification cases and the
+ * certification's non-payload (transport) checks, sent to real listening servers over the
+ * repo's fixtures, judged the way the official runners judge. Vectors are read from AUTHZEN_VECTORS (relative paths from the repo root).
  */
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -155,6 +157,29 @@ function certificationSuite(server: RunningServer): Suite {
   };
 }
 
+/**
+ * The certification scenario's non-payload checks (transport.ts): media type, malformed and
+ * empty bodies, X-Request-ID echo, idempotency, page.limit and discovery.
+ */
+function transportSuite(server: RunningServer): Suite {
+  return {
+    name: 'transport',
+    async run() {
+      const results: CaseResult[] = [];
+      for (const check of transportChecks) {
+        const label = `${check.id} ${check.label}`;
+        try {
+          const failure = await check.run(server.baseUrl, { authorization: apiKey });
+          results.push({ passed: failure === undefined, detail: `${label}: ${failure ?? 'ok'}` });
+        } catch (error) {
+          results.push({ passed: false, detail: `${label}: ERROR ${(error as Error).message}` });
+        }
+      }
+      return results;
+    },
+  };
+}
+
 async function main(): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   let passed = 0;
@@ -176,6 +201,7 @@ async function main(): Promise<number> {
       searchSuite('search/action', 'search/action/results.json', 'action', interop, searchFile),
       searchSuite('idp', 'idp/results.json', 'resource', interop, idpFile),
       certificationSuite(certification),
+      transportSuite(certification),
     ];
     for (const suite of suites) {
       let results: CaseResult[];

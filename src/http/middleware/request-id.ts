@@ -2,11 +2,27 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import type { AppEnv } from '../env.js';
 
-const safeId = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+/** The longest caller id echoed; a longer one is replaced by a fresh id. */
+export const maxRequestIdLength = 1024;
 
-/** A caller's X-Request-ID when it is short and plain, a fresh one otherwise. */
+/**
+ * A header value of visible ASCII, spaces and tabs (RFC 9110 §5.5 without obs-text). Node's
+ * parser already refuses CR, LF, NUL and the other controls; this holds for requests that never
+ * went through it (a `fetch` handler called directly) too. Bytes beyond ASCII (obs-text, which
+ * RFC 9110 deprecates) are left out because they cannot be echoed as they came: Node reads them
+ * as Latin-1 and, writing a response whose length is known up front, sends its headers as UTF-8,
+ * so `ü` would come back as `Ã¼`. Such an id is replaced rather than answered mangled.
+ */
+const fieldValue = /^[\t\x20-\x7e]+$/;
+
+/**
+ * The caller's X-Request-ID, verbatim (AuthZEN 1.0, Request Identification: the PDP MUST answer
+ * with the same identifier), when it is 1–1024 characters of printable ASCII, spaces and tabs; a
+ * fresh UUID otherwise (absent, empty, longer, or not ASCII). It is only ever written as a
+ * response header or inside JSON (problem bodies, log and audit lines), which escapes it.
+ */
 export function requestIdFrom(given: string | undefined): string {
-  return given !== undefined && safeId.test(given) ? given : randomUUID();
+  return given !== undefined && given.length <= maxRequestIdLength && fieldValue.test(given) ? given : randomUUID();
 }
 
 /**

@@ -9,12 +9,17 @@ import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 import { jsonWithRequestId } from '../middleware/request-id.js';
 
-/** Page size when the request gives no `page.limit`, and the largest accepted. */
-const defaultPageSize = 100;
-const maxPageSize = 1000;
+/** Page size when the request gives no `page.limit` (or 0), and the largest a page holds. */
+export const defaultPageSize = 100;
+export const maxPageSize = 1000;
 
 const pageSchema = z.object({
-  limit: z.number().int().min(1).max(maxPageSize).optional(),
+  /**
+   * Any non-negative integer, as AuthZEN's paginated request defines it: the page size is the
+   * PDP's to choose, so a larger limit is served a page of maxPageSize (and a next_token when
+   * more remain), and 0 asks for nothing particular (the default size).
+   */
+  limit: z.number().min(0).refine(Number.isInteger, 'Invalid input: expected a non-negative integer').optional(),
   token: z.string().max(4096).optional(),
   /** The name earlier drafts used for the request token. */
   next_token: z.string().max(4096).optional(),
@@ -35,12 +40,17 @@ function wireHit(hit: SearchHit): { type: string; id: string } | { name: string 
 
 type Page = z.infer<typeof pageSchema> | undefined;
 
+/** The page size for a request's `page.limit`: the default for none or 0, at most maxPageSize. */
+function pageSize(limit: number | undefined): number {
+  return limit === undefined || limit === 0 ? defaultPageSize : Math.min(limit, maxPageSize);
+}
+
 async function answer(search: SearchService, endpoint: string, query: SearchQuery, body: { page?: Page }, meta: DecisionMeta) {
   const { page, ...rest } = body;
   const fingerprint = searchFingerprint(endpoint, rest);
   const [token, path] = page?.token !== undefined ? [page.token, '$.page.token'] : [page?.next_token ?? '', '$.page.next_token'];
   const after = token === '' ? undefined : decodePageToken(token, fingerprint, path);
-  const result = await search.search(query, { limit: page?.limit ?? defaultPageSize, after, meta });
+  const result = await search.search(query, { limit: pageSize(page?.limit), after, meta });
   return {
     results: result.hits.map(wireHit),
     page: { next_token: result.after === undefined ? '' : encodePageToken(result.after, fingerprint) },
