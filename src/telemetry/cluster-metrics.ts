@@ -1,5 +1,5 @@
-import cluster from 'node:cluster';
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry, Gauge, type Registry } from 'prom-client';
 
 /** Where `/metrics` reads its exposition text. */
 export interface MetricsSource {
@@ -7,62 +7,173 @@ export interface MetricsSource {
   metrics(): Promise<string>;
 }
 
+/**
+ * How long the primary waits for the workers' registries before it sums those that arrived:
+ * with a worker hung, `/metrics` still answers within about this (plus the summing).
+ */
+export const gatherTimeoutMs = 2_000;
+
+// Worker → primary: "the cluster's metrics, please" (`/metrics` on that worker), and the answer.
 const requestType = 'invoice-pdp:cluster-metrics-request';
 const responseType = 'invoice-pdp:cluster-metrics-response';
+// Worker → primary once the worker can answer; primary → worker: "your registry, please", and its answer.
+const readyType = 'invoice-pdp:worker-metrics-ready';
+const gatherType = 'invoice-pdp:worker-metrics-request';
+const partType = 'invoice-pdp:worker-metrics-response';
 
-interface MetricsRequest {
-  readonly type: typeof requestType;
+interface Request {
+  readonly type: string;
   readonly id: number;
 }
 
-interface MetricsResponse {
-  readonly type: typeof responseType;
-  readonly id: number;
+interface MetricsResponse extends Request {
   readonly text?: string;
   readonly error?: string;
 }
 
-function isMessage<T extends { type: string }>(message: unknown, type: T['type']): message is T {
+/** A worker's `registry.getMetricsAsJSON()`, the input of `AggregatorRegistry.aggregate`. */
+interface Part extends Request {
+  readonly metrics?: readonly object[];
+  readonly error?: string;
+}
+
+function isMessage<T extends { type: string }>(message: unknown, type: string): message is T {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
 }
 
+type Result = 'answered' | 'timed_out' | 'failed' | 'not_ready';
+const results: readonly Result[] = ['answered', 'timed_out', 'failed', 'not_ready'];
+
+/** One scrape in the primary: the workers it still waits for and what came back. */
+interface Gather {
+  readonly waiting: Set<number>;
+  readonly parts: (readonly object[])[];
+  failed: number;
+  finish(): void;
+}
+
 /**
- * In the cluster primary: answers a worker's request for the whole process's metrics by
- * gathering every worker's registry (prom-client's AggregatorRegistry) and sending the sum back.
+ * In the cluster primary: answers a worker's request for the whole process's metrics. It asks
+ * every worker that said it can answer (a worker starting up cannot yet), waits at most
+ * `timeoutMs`, and sums the registries that arrived (prom-client's `AggregatorRegistry.aggregate`,
+ * each metric by its `aggregator`). `pdp_cluster_scrape_workers{result}` says how many workers
+ * the sum covers (`answered`) and how many it misses: `timed_out` (hung or busy, or still owing
+ * the previous scrape's answer: it is not asked again until that arrives), `failed`, `not_ready`
+ * (starting or stopping). Nothing is kept of a scrape once it is answered.
  */
-export function serveClusterMetrics(): void {
-  const aggregator = new AggregatorRegistry();
+export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
+  const ready = new Set<number>();
+  /** Worker id → the scrape whose question it has not answered yet. */
+  const owing = new Map<number, number>();
+  const gathers = new Map<number, Gather>();
+  let nextId = 0;
+
+  const gather = () =>
+    new Promise<{ parts: (readonly object[])[]; count: Record<Result, number> }>((resolve) => {
+      const id = nextId++;
+      const count: Record<Result, number> = { answered: 0, timed_out: 0, failed: 0, not_ready: 0 };
+      const asked: Worker[] = [];
+      for (const worker of Object.values(cluster.workers ?? {})) {
+        if (worker === undefined) continue;
+        if (!ready.has(worker.id) || !worker.isConnected()) count.not_ready += 1;
+        else if (owing.has(worker.id)) count.timed_out += 1;
+        else asked.push(worker);
+      }
+      const state: Gather = {
+        waiting: new Set(asked.map((w) => w.id)),
+        parts: [],
+        failed: 0,
+        finish: () => {
+          clearTimeout(timer);
+          gathers.delete(id);
+          count.answered = state.parts.length;
+          count.failed = state.failed;
+          count.timed_out += state.waiting.size;
+          resolve({ parts: state.parts, count });
+        },
+      };
+      const timer = setTimeout(state.finish, timeoutMs);
+      gathers.set(id, state);
+      for (const worker of asked) {
+        owing.set(worker.id, id);
+        worker.send({ type: gatherType, id }, (error: Error | null) => {
+          if (error !== null) answered(worker, { type: partType, id, error: error.message });
+        });
+      }
+      if (asked.length === 0) state.finish();
+    });
+
+  const answered = (worker: Worker, part: Part) => {
+    if (owing.get(worker.id) === part.id) owing.delete(worker.id);
+    const state = gathers.get(part.id);
+    if (state === undefined || !state.waiting.delete(worker.id)) return;
+    if (part.metrics !== undefined && part.error === undefined) state.parts.push(part.metrics);
+    else state.failed += 1;
+    if (state.waiting.size === 0) state.finish();
+  };
+
+  // A worker that exits will not answer: it counts as failed in the scrapes that wait for it.
+  cluster.on('exit', (worker) => {
+    ready.delete(worker.id);
+    for (const id of [...gathers.keys()]) answered(worker, { type: partType, id, error: 'exited' });
+    owing.delete(worker.id);
+  });
+
   cluster.on('message', (worker, message: unknown) => {
-    if (!isMessage<MetricsRequest>(message, requestType)) return;
-    const reply = (answer: Omit<MetricsResponse, 'type' | 'id'>) => {
-      if (worker.isConnected()) worker.send({ type: responseType, id: message.id, ...answer });
-    };
-    aggregator.clusterMetrics().then(
-      (text) => reply({ text }),
-      (error: unknown) => reply({ error: error instanceof Error ? error.message : String(error) }),
-    );
+    if (isMessage(message, readyType)) ready.add(worker.id);
+    else if (isMessage<Part>(message, partType)) answered(worker, message);
+    else if (isMessage<Request>(message, requestType)) {
+      const reply = (answer: Omit<MetricsResponse, 'type' | 'id'>) => {
+        if (worker.isConnected()) worker.send({ type: responseType, id: message.id, ...answer });
+      };
+      gather()
+        .then(({ parts, count }) => {
+          const registry = AggregatorRegistry.aggregate(parts as object[]);
+          const workers = new Gauge({
+            name: 'pdp_cluster_scrape_workers',
+            help: 'Workers in this scrape\'s cluster-wide sum (answered) and those left out of it, by why.',
+            labelNames: ['result'] as const,
+            registers: [registry],
+          });
+          for (const result of results) workers.set({ result }, count[result]);
+          return registry.metrics();
+        })
+        .then(
+          (text) => reply({ text }),
+          (error: unknown) => reply({ error: error instanceof Error ? error.message : String(error) }),
+        );
+    }
   });
 }
 
 /**
  * The metrics of this process: the registry itself when running alone; in a cluster worker, the
- * sum over every worker, asked of the primary over IPC (the primary must run
- * `serveClusterMetrics`). In a worker the registry is also handed to prom-client's cluster
- * listener, which needs an AggregatorRegistry built in the worker too (prom-client #747).
+ * cluster-wide aggregate, asked of the primary over IPC (the primary must run
+ * `serveClusterMetrics`). A worker also answers the primary's requests for its own registry,
+ * and tells the primary once it can.
  */
-export function metricsSource(registry: Registry, timeoutMs = 5_000): MetricsSource {
+export function metricsSource(registry: Registry, timeoutMs = gatherTimeoutMs + 3_000): MetricsSource {
   if (!cluster.isWorker) return { contentType: registry.contentType, metrics: () => registry.metrics() };
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([registry]);
   const pending = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
   let nextId = 0;
+  const send = (message: object) => {
+    if (process.send !== undefined && process.connected) process.send(message, undefined, undefined, () => undefined);
+  };
   process.on('message', (message: unknown) => {
+    if (isMessage<Request>(message, gatherType)) {
+      registry.getMetricsAsJSON().then(
+        (metrics) => send({ type: partType, id: message.id, metrics }),
+        (error: unknown) => send({ type: partType, id: message.id, error: String(error) }),
+      );
+      return;
+    }
     if (!isMessage<MetricsResponse>(message, responseType)) return;
     const waiter = pending.get(message.id);
     pending.delete(message.id);
     if (message.error !== undefined) waiter?.reject(new Error(`cluster metrics: ${message.error}`));
     else waiter?.resolve(message.text ?? '');
   });
+  send({ type: readyType });
   return {
     contentType: registry.contentType,
     metrics: () =>
@@ -87,7 +198,7 @@ export function metricsSource(registry: Registry, timeoutMs = 5_000): MetricsSou
           pending.delete(id);
           return;
         }
-        const request: MetricsRequest = { type: requestType, id };
+        const request: Request = { type: requestType, id };
         process.send(request);
       }),
   };

@@ -60,24 +60,31 @@ export class PdpMetrics {
     registers: [this.registry],
   });
 
+  // Gauges say how they combine over node:cluster workers (WORKERS>1; counters and histograms
+  // are summed): a state is the same in every worker, so summing it would count workers.
+  // 'max' per label set: 1 for each version some worker has in force (two during a reload).
   readonly #policyInfo = new Gauge({
     name: 'pdp_policy_info',
     help: 'The policy version in force (value 1).',
     labelNames: ['version'] as const,
+    aggregator: 'max',
     registers: [this.registry],
   });
 
   readonly #policyRules = new Gauge({
     name: 'pdp_policy_rules',
     help: 'Rules in the policy set in force.',
+    aggregator: 'max',
     registers: [this.registry],
   });
 
   // Registered on the first report: with Redis disabled the series is absent rather than 0,
-  // so an alert on `pdp_redis_up == 0` only fires where Redis is meant to be up.
+  // so an alert on `pdp_redis_up == 0` only fires where Redis is meant to be up. 'min': 0 as
+  // soon as one worker has lost Redis.
   readonly #redisUp = new Gauge({
     name: 'pdp_redis_up',
-    help: '1 while Redis answers, 0 while it does not; absent when Redis is disabled.',
+    help: '1 while Redis answers (in every worker), 0 while it does not; absent when Redis is disabled.',
+    aggregator: 'min',
     registers: [],
   });
 

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { AggregatorRegistry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { gatherTimeoutMs } from '../src/telemetry/cluster-metrics.js';
+import { PdpMetrics } from '../src/telemetry/metrics.js';
+import { alive, spawnNode, type Spawned } from './helpers/spawned.js';
+import { sample } from './helpers/telemetry.js';
+
+const main = resolve(import.meta.dirname, '../dist/main.js');
+
+/** What one worker's registry says, as the primary receives it. */
+async function workerRegistry(version: string, rules: number, redisUp: boolean) {
+  const metrics = new PdpMetrics();
+  metrics.policyLoaded(version, rules);
+  metrics.redisUp(redisUp);
+  return metrics.registry.getMetricsAsJSON();
+}
+
+describe('cluster aggregation of the gauges', () => {
+  it('keeps a state a state: one per version in force, the rule count, Redis down if any worker lost it', async () => {
+    const text = await AggregatorRegistry.aggregate([
+      await workerRegistry('v1', 9, true),
+      await workerRegistry('v2', 10, false), // reloaded, and has lost Redis
+    ]).metrics();
+    expect(sample(text, 'pdp_policy_info', { version: 'v1' })).toBe(1);
+    expect(sample(text, 'pdp_policy_info', { version: 'v2' })).toBe(1);
+    expect(sample(text, 'pdp_policy_rules')).toBe(10);
+    expect(sample(text, 'pdp_redis_up')).toBe(0);
+  });
+});
+
+/** GET /metrics on a connection of its own (the primary hands connections to workers in turn). */
+async function scrape(url: string, timeoutMs: number) {
+  const started = performance.now();
+  const res = await fetch(`${url}/metrics`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(timeoutMs) });
+  return { status: res.status, text: await res.text(), ms: performance.now() - started };
+}
+
+const workersIn = (text: string, result: string) => sample(text, 'pdp_cluster_scrape_workers', { result });
+
+describe('GET /metrics with WORKERS=2 (the real process)', () => {
+  // The bound on a scrape with a worker hung: the gather timeout, plus summing and slack.
+  const boundMs = gatherTimeoutMs + 1_500;
+  let running: Spawned;
+  let url: string;
+  let pids: number[];
+  let summary: Record<string, unknown>;
+
+  beforeAll(async () => {
+    running = spawnNode(main, {
+      PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', WORKERS: '2',
+      POLICY_DIR: resolve(import.meta.dirname, '../policies'),
+      REDIS_URL: inject('redisUrl'), CACHE_PREFIX: `test:${randomUUID()}:`,
+    });
+    const workers = await running.waitFor((l) => l['msg'] === 'worker listening', 2);
+    url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
+    pids = workers.map((w) => Number(w['pid']));
+    [summary = {}] = await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
+  });
+
+  afterAll(async () => {
+    // SIGCONT first: a worker left stopped would never see its primary go.
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGCONT');
+    running.child.kill('SIGKILL');
+    await running.exited;
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+
+  it('reports the policy in force and Redis once, not once per worker', async () => {
+    const rules = Number(summary['rules']);
+    expect(rules).toBeGreaterThan(0);
+    // Each worker reports Redis once it has connected.
+    let text = '';
+    for (let i = 0; i < 50; i++) {
+      text = (await scrape(url, 10_000)).text;
+      if (workersIn(text, 'answered') === 2 && sample(text, 'pdp_redis_up') !== undefined) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(sample(text, 'pdp_policy_info', { version: String(summary['policyVersion']) })).toBe(1);
+    expect(sample(text, 'pdp_policy_rules')).toBe(rules);
+    expect(sample(text, 'pdp_redis_up')).toBe(1);
+    expect(workersIn(text, 'answered')).toBe(2);
+    // Counters stay summed over the workers.
+    expect(text).toMatch(/^pdp_decisions_total\{/m);
+  });
+
+  it('answers within the bound with the other worker\'s series while a worker is hung, and recovers', async () => {
+    const [hung, other] = pids as [number, number];
+    process.kill(hung, 'SIGSTOP');
+    try {
+      // The primary may hand one connection to the stopped worker, which never answers it;
+      // it hands no more to a worker that has not taken the last one.
+      const scrapes = await Promise.allSettled([scrape(url, boundMs), scrape(url, boundMs)]);
+      const answers = scrapes.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      expect(answers.length).toBeGreaterThan(0);
+      for (const answer of answers) {
+        expect(answer.status, answer.text).toBe(200);
+        expect(answer.ms).toBeLessThan(boundMs);
+        expect(workersIn(answer.text, 'answered')).toBe(1);
+        expect(workersIn(answer.text, 'timed_out')).toBe(1);
+        expect(sample(answer.text, 'pdp_policy_rules')).toBe(Number(summary['rules']));
+        expect(sample(answer.text, 'pdp_redis_up')).toBe(1);
+      }
+      // Still owing that answer, the hung worker is not waited for again.
+      const next = await scrape(url, boundMs + 1_000);
+      expect(next.status).toBe(200);
+      expect(next.ms).toBeLessThan(gatherTimeoutMs);
+      expect(workersIn(next.text, 'timed_out')).toBe(1);
+      expect(alive(other)).toBe(true);
+    } finally {
+      process.kill(hung, 'SIGCONT');
+    }
+    let text = '';
+    for (let i = 0; i < 30 && workersIn(text, 'answered') !== 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      text = (await scrape(url, boundMs + 1_000)).text;
+    }
+    expect(workersIn(text, 'answered')).toBe(2);
+    expect(workersIn(text, 'timed_out')).toBe(0);
+  });
+
+  it('answers at once while a worker that died is being replaced', async () => {
+    const [dead] = pids as [number];
+    process.kill(dead, 'SIGKILL');
+    await running.waitFor((l) => l['msg'] === 'worker exited' && l['pid'] === dead);
+    const answer = await scrape(url, boundMs + 1_000);
+    expect(answer.status, answer.text).toBe(200);
+    expect(answer.ms).toBeLessThan(boundMs);
+    expect(workersIn(answer.text, 'answered')).toBeGreaterThanOrEqual(1);
+    expect((workersIn(answer.text, 'answered') ?? 0) + (workersIn(answer.text, 'not_ready') ?? 0)).toBe(2);
+    const replaced = await running.waitFor((l) => l['msg'] === 'worker listening', 3);
+    pids.push(Number(replaced[2]?.['pid']));
+  });
+});
