@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { closeGraceMs } from './http/shutdown.js';
+import type { ReloadTrigger } from './policy/reload.js';
 import { serveClusterMetrics } from './telemetry/cluster-metrics.js';
 
 /**
@@ -31,36 +32,102 @@ export function isSupervisor(workers: number): boolean {
 /** The message the primary sends each worker to stop it gracefully. */
 const stopMessage = 'invoice-pdp:stop';
 
+/** Primary → worker: reload the policies. */
+const reloadType = 'invoice-pdp:reload';
+/** Worker → primary: have every other worker reload (this one reloads by itself). */
+const reloadOthersType = 'invoice-pdp:reload-others';
+
+interface ReloadMessage {
+  readonly type: typeof reloadType | typeof reloadOthersType;
+  readonly trigger: ReloadTrigger;
+}
+
+function isReloadMessage(message: unknown, type: ReloadMessage['type']): message is ReloadMessage {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
+}
+
+/** A worker's side of the supervision: what the primary asks of it, and what it asks of the primary. */
+export interface SupervisorLink {
+  /**
+   * Calls `stop` when the primary asks this worker to stop, or when the primary is gone (its
+   * channel closed); a request that came before `stop` was given is acted on at once.
+   */
+  onStop(stop: (reason: string) => void): void;
+  /** Calls `reload` when the primary asks every worker to reload (SIGHUP, or another worker's admin reload). */
+  onReload(reload: (trigger: ReloadTrigger) => void): void;
+  /** Asks the primary to have every other worker reload its policies. */
+  reloadOthers(trigger: ReloadTrigger): void;
+}
+
 /**
- * In a worker, calls `stop` when the primary asks it to stop, or when the primary is gone (its
- * channel closed): the worker then drains as on SIGTERM, on its own deadline.
+ * In a worker, starts listening to the primary at once (call it before any await at start-up,
+ * so a stop asked for while the worker starts is kept); undefined outside a worker.
  */
-export function onSupervisorStop(stop: (reason: string) => void): void {
+export function connectToSupervisor(): SupervisorLink | undefined {
   const worker = cluster.worker;
-  if (worker === undefined) return;
+  if (worker === undefined) return undefined;
+  let stopHandler: ((reason: string) => void) | undefined;
+  let stopAsked: string | undefined;
+  let reloadHandler: ((trigger: ReloadTrigger) => void) | undefined;
+  const askStop = (reason: string) => {
+    if (stopHandler === undefined) stopAsked ??= reason;
+    else stopHandler(reason);
+  };
   worker.on('message', (message: unknown) => {
-    if (message === stopMessage) stop('supervisor');
+    if (message === stopMessage) askStop('supervisor');
+    else if (isReloadMessage(message, reloadType)) reloadHandler?.(message.trigger);
   });
-  worker.once('disconnect', () => stop('supervisor gone'));
+  worker.once('disconnect', () => askStop('supervisor gone'));
+  return {
+    onStop(stop) {
+      stopHandler = stop;
+      if (stopAsked !== undefined) stop(stopAsked);
+    },
+    onReload(reload) {
+      reloadHandler = reload;
+    },
+    reloadOthers(trigger) {
+      const message: ReloadMessage = { type: reloadOthersType, trigger };
+      if (worker.isConnected()) worker.send(message, () => undefined);
+    },
+  };
 }
 
 // Workers crashing this often are not worth restarting again: something is wrong with the host.
 const restartWindowMs = 30_000;
 const maxRestartsInWindow = 5;
 
+// A worker that fails to start while others serve is started again after this delay, doubling
+// with each failure in a row up to the maximum; a worker that listens resets it.
+const startRetryFirstMs = 100;
+const startRetryMaxMs = 10_000;
+
 /**
  * Runs the cluster primary: forks `workers` processes of this same program (each serves on the
- * shared port), answers workers' cluster-metrics requests, and replaces a worker that dies while
- * serving. A worker that dies before it listens stops the whole service (bad configuration or
- * policies do not fix themselves). On SIGTERM or SIGINT it asks each worker to stop, so each
- * drains as a single process does on SIGTERM, and exits once it has counted every worker's exit:
- * 0, or 1 when a worker had to cut connections or did not stop in time.
+ * shared port), answers workers' cluster-metrics requests, and replaces a worker that dies.
+ *
+ * - A worker that dies before it listens while no worker serves (at start, or after every worker
+ *   died) stops the whole service, exit 1: bad configuration or policies do not fix themselves.
+ * - One that dies before it listens while others serve (say, a replacement meeting a policy set
+ *   made invalid on disk since) is started again after 100 ms, doubling up to 10 s, until one
+ *   listens; the others keep serving meanwhile. These failed starts are not counted below: the
+ *   delay already paces them, and counting them would stop the healthy workers too.
+ * - One that dies while serving is replaced at once; more than 5 such crashes in 30 s stop the
+ *   service, exit 1.
+ *
+ * On SIGHUP it asks every worker to reload its policies, and a worker whose admin endpoint
+ * reloaded has it ask the others. On SIGTERM or SIGINT it asks each worker to stop (again once a
+ * worker still starting listens), so each drains as a single process does on SIGTERM, and exits
+ * once it has counted every worker's exit: 0, or 1 when a worker had to cut connections or did
+ * not stop in time.
  */
 export function superviseWorkers(options: SupervisorOptions): void {
   const { log, workers, shutdownTimeoutMs } = options;
   const live = new Map<number, Worker>();
   const listening = new Set<number>();
   const restarts: number[] = [];
+  const retries = new Set<NodeJS.Timeout>();
+  let failedStarts = 0;
   let stopping = false;
   let exitCode = 0;
 
@@ -69,17 +136,27 @@ export function superviseWorkers(options: SupervisorOptions): void {
     const worker = cluster.fork();
     live.set(worker.id, worker);
   };
+  const forkLater = (delayMs: number) => {
+    const timer = setTimeout(() => {
+      retries.delete(timer);
+      if (!stopping) fork();
+    }, delayMs);
+    retries.add(timer);
+  };
 
   const stop = (reason: string, code: number) => {
     if (stopping) return;
     stopping = true;
     exitCode = code;
+    for (const timer of retries) clearTimeout(timer);
+    retries.clear();
     log.info({ reason, workers: live.size }, 'stopping workers');
     if (live.size === 0) process.exit(exitCode);
     // A message, not worker.disconnect(): that closes the worker's server at once and waits for
     // every connection to close, so a keep-alive connection whose request was in flight at the
     // signal stayed open (its answer had no `Connection: close`) until the worker was killed.
     // A worker whose channel is already closed is on its way out: its exit is counted below.
+    // A worker still starting may not listen to its channel yet: it is asked again once it listens.
     for (const worker of live.values()) if (worker.isConnected()) worker.send(stopMessage, () => undefined);
     setTimeout(() => {
       for (const worker of live.values()) worker.process.kill('SIGKILL');
@@ -88,9 +165,27 @@ export function superviseWorkers(options: SupervisorOptions): void {
     }, shutdownTimeoutMs + closeGraceMs).unref();
   };
 
+  /** Asks every worker but `except` to reload its policies. */
+  const reload = (trigger: ReloadTrigger, except?: number) => {
+    if (stopping) return;
+    const message: ReloadMessage = { type: reloadType, trigger };
+    for (const worker of live.values()) {
+      if (worker.id !== except && worker.isConnected()) worker.send(message, () => undefined);
+    }
+  };
+
   cluster.on('listening', (worker, address) => {
     listening.add(worker.id);
+    failedStarts = 0;
     log.info({ worker: worker.id, pid: worker.process.pid, port: address.port }, 'worker listening');
+    if (stopping && worker.isConnected()) worker.send(stopMessage, () => undefined);
+  });
+
+  cluster.on('message', (worker, message: unknown) => {
+    if (!isReloadMessage(message, reloadOthersType)) return;
+    const trigger: ReloadTrigger = message.trigger === 'admin' ? 'admin' : 'signal';
+    log.info({ worker: worker.id, trigger }, 'reloading the other workers\' policies');
+    reload(trigger, worker.id);
   });
 
   cluster.on('exit', (worker, code, signal) => {
@@ -107,7 +202,14 @@ export function superviseWorkers(options: SupervisorOptions): void {
     }
     log.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited');
     if (!served) {
-      stop('a worker failed to start', 1);
+      if (listening.size === 0) {
+        stop('a worker failed to start', 1);
+        return;
+      }
+      const delayMs = Math.min(startRetryFirstMs * 2 ** failedStarts, startRetryMaxMs);
+      failedStarts++;
+      log.warn({ worker: worker.id, retryInMs: delayMs, serving: listening.size }, 'a worker failed to start: starting another later; the others keep serving');
+      forkLater(delayMs);
       return;
     }
     const now = Date.now();
@@ -119,6 +221,10 @@ export function superviseWorkers(options: SupervisorOptions): void {
 
   process.once('SIGTERM', () => stop('SIGTERM', 0));
   process.once('SIGINT', () => stop('SIGINT', 0));
+  process.on('SIGHUP', () => {
+    log.info({ workers: live.size }, 'SIGHUP: reloading every worker\'s policies');
+    reload('signal');
+  });
   log.info({ workers }, 'starting workers');
   for (let i = 0; i < workers; i++) fork();
 }

@@ -1,40 +1,77 @@
-import { isSupervisor, onSupervisorStop, superviseWorkers, workerCount } from './cluster.js';
-import { ConfigError, loadConfig } from './config.js';
+import { connectToSupervisor, isSupervisor, superviseWorkers, workerCount } from './cluster.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { configSummary } from './config-summary.js';
-import { startServer } from './http/server.js';
+import { startServer, type RunningServer } from './http/server.js';
 import { stopOnSignals, type Shutdown } from './http/shutdown.js';
 import { createLogger } from './logger.js';
 import { PolicyLoadError } from './policy/errors.js';
-import { createService } from './service.js';
+import type { ReloadTrigger } from './policy/reload.js';
+import { createService, type Service } from './service.js';
+
+/** The server could not listen on HOST:PORT; its message is the one line printed. */
+class ListenError extends Error {}
+
+const listenHints: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'another process listens on that port',
+  EACCES: 'not allowed to listen there (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'HOST is not an address of this machine',
+  ENOTFOUND: 'HOST does not resolve',
+  EAI_AGAIN: 'HOST could not be resolved',
+};
+
+function listenError(config: Config, error: unknown): ListenError {
+  const cause = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const hint = typeof code === 'string' ? listenHints[code] : undefined;
+  return new ListenError(`cannot listen on HOST=${config.HOST} PORT=${String(config.PORT)}: ${cause}${hint === undefined ? '' : ` (${hint})`}`);
+}
 
 async function start(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
   const workers = workerCount(config.WORKERS);
   if (isSupervisor(workers)) return superviseWorkers({ workers, log, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
-  const service = await createService(config, log);
-  process.on('SIGHUP', () => void service.reload());
+  // Before the first await: a stop or reload the primary asks for while this worker starts is
+  // kept, and a SIGHUP then does not kill the process; both act once the service exists.
+  const supervisor = connectToSupervisor();
+  let serviceReady: (service: Service) => void = () => undefined;
+  const ready = new Promise<Service>((resolve) => (serviceReady = resolve));
+  const reload = (trigger: ReloadTrigger) => void ready.then((service) => service.reload(trigger));
+  process.on('SIGHUP', () => reload('signal'));
+  supervisor?.onReload(reload);
+
+  const service = await createService(config, log, {
+    // Under WORKERS an admin reload reaches every worker: this one reloads, the others are asked.
+    onReloadRequested: supervisor && ((trigger) => supervisor.reloadOthers(trigger)),
+  });
+  serviceReady(service);
   process.once('exit', () => service.flushAudit());
 
-  const server = await startServer(service.app.fetch, {
-    port: config.PORT,
-    hostname: config.HOST,
-    maxHeaderBytes: config.MAX_HEADER_BYTES,
-    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
-    onProblem: service.countRejection,
-  });
+  let server: RunningServer;
+  try {
+    server = await startServer(service.app.fetch, {
+      port: config.PORT,
+      hostname: config.HOST,
+      maxHeaderBytes: config.MAX_HEADER_BYTES,
+      keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+      onProblem: service.countRejection,
+    });
+  } catch (error) {
+    throw listenError(config, error);
+  }
   // Background work stops only once every request in flight has been answered.
   const shutdown: Shutdown = async (timeoutMs) => {
     const outcome = await server.shutdown(timeoutMs);
     await service.close();
     return outcome;
   };
-  onSupervisorStop(stopOnSignals(shutdown, { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, log }));
+  const stop = stopOnSignals(shutdown, { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, log });
   log.info({ port: server.port, policyDir: config.POLICY_DIR, ...service.summary, config: configSummary(config) }, 'invoice-pdp listening');
+  supervisor?.onStop(stop);
 }
 
 start().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof PolicyLoadError) {
+  if (error instanceof ConfigError || error instanceof PolicyLoadError || error instanceof ListenError) {
     process.stderr.write(`invoice-pdp: ${error.message}\n`);
   } else {
     process.stderr.write(`invoice-pdp: failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);

@@ -12,7 +12,7 @@ import type { AppEnv } from './http/env.js';
 import { countRejections } from './http/rejections.js';
 import type { ProblemCode } from './http/problem.js';
 import { loadCandidateSet } from './policy/candidate.js';
-import { PolicyReloader } from './policy/reload.js';
+import { PolicyReloader, type ReloadTrigger } from './policy/reload.js';
 import { PolicyStore } from './policy/store.js';
 import { watchPolicyDir } from './policy/watch.js';
 import { AuditLog } from './telemetry/audit.js';
@@ -25,8 +25,8 @@ import { tokensFromConfig } from './token/from-config.js';
 /** The service as configured, ready to be served: its HTTP app and what it runs beside it. */
 export interface Service {
   readonly app: Hono<AppEnv>;
-  /** Reloads the policy set from POLICY_DIR (as SIGHUP does). */
-  reload(): Promise<void>;
+  /** Reloads the policy set from POLICY_DIR (as SIGHUP does, the default trigger). */
+  reload(trigger?: ReloadTrigger): Promise<void>;
   /** Stops the background work (key set refreshes, the policy watcher, Redis), then writes out and closes the audit log. */
   close(): Promise<void>;
   /** Writes every audit line still queued or buffered, synchronously; for process exit. */
@@ -37,11 +37,20 @@ export interface Service {
   readonly summary: Record<string, unknown>;
 }
 
+/** What the process running the service adds to it. */
+export interface ServiceOptions {
+  /**
+   * Called when the admin endpoint reloads the policies, before this process reloads them
+   * (main.ts: under WORKERS, the other workers are asked to reload too).
+   */
+  readonly onReloadRequested?: ((trigger: ReloadTrigger) => void) | undefined;
+}
+
 /**
  * Builds the service from its configuration: policies, tokens, caller keys, audit log, decision
  * cache, metrics and the HTTP app over them. Serving it is the caller's part (main.ts).
  */
-export async function createService(config: Config, log: Logger): Promise<Service> {
+export async function createService(config: Config, log: Logger, options: ServiceOptions = {}): Promise<Service> {
   const metrics = new PdpMetrics();
   // Policy tests run on load map claims as the server will: the token configuration comes first.
   const tokens = await tokensFromConfig(config, {
@@ -100,7 +109,7 @@ export async function createService(config: Config, log: Logger): Promise<Servic
     redisState: caching.redisState,
     keySets: () => tokens.keySets().map((set) => ({ ...set, url: maskUrl(set.url) })),
     maxBodyBytes: config.MAX_BODY_BYTES,
-    admin: { policies, reloader },
+    admin: { policies, reloader, onReload: options.onReloadRequested },
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     onUnexpectedError: (err, requestId) => log.error({ err, requestId }, 'unexpected error'),
     metrics,
@@ -111,8 +120,8 @@ export async function createService(config: Config, log: Logger): Promise<Servic
   const { set } = policies.current;
   return {
     app,
-    reload: async () => {
-      await reloader.reload('signal');
+    reload: async (trigger = 'signal') => {
+      await reloader.reload(trigger);
     },
     close: async () => {
       tokens.close();

@@ -15,15 +15,21 @@ function withoutSchemaLink(policy: PolicySource): Omit<PolicySource, '$schema'> 
 export interface AdminDeps {
   readonly policies: PolicyStore;
   readonly reloader: PolicyReloader;
+  /**
+   * Told of each reload asked for here, before it runs (under WORKERS: so every other worker
+   * reloads too; the answer is this process's own reload).
+   */
+  readonly onReload?: ((trigger: 'admin') => void) | undefined;
 }
 
 /**
  * GET /admin/policies (what is serving, and the last rejected reload) and
  * POST /admin/policies/reload (200 with the new version, or 422 with every problem while
- * the last good set keeps serving). Guarded by the admin-key middleware: 404 without PDP_ADMIN_KEYS.
+ * the last good set keeps serving; `onReload` passes the request on). Guarded by the
+ * admin-key middleware: 404 without PDP_ADMIN_KEYS.
  */
 export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
-  const { policies, reloader } = deps;
+  const { policies, reloader, onReload } = deps;
   return new Hono<AppEnv>()
     .get('/admin/policies', (c) => {
       const { set, loadedAt } = policies.current;
@@ -39,6 +45,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
       });
     })
     .post('/admin/policies/reload', async (c) => {
+      onReload?.('admin');
       const result = await reloader.reload('admin');
       if (!result.ok) {
         throw new ProblemError(

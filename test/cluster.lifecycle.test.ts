@@ -1,0 +1,168 @@
+import { writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { docPolicy } from './helpers/policy-dir.js';
+import { spawnNode, type Spawned } from './helpers/spawned.js';
+import { tempDir } from './helpers/tmp.js';
+
+// The real process under WORKERS=2 (and single) through its life: reloads reaching every worker,
+// SIGTERM while workers start, a replacement worker meeting a bad policy set, listen errors.
+
+const main = resolve(import.meta.dirname, '../dist/main.js');
+const base = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_WATCH: 'false', NODE_ENV: 'test' };
+const adminKey = 'cluster-test-admin-key-0123456789';
+
+type Line = Record<string, unknown>;
+const isWorkerListening = (l: Line) => l['msg'] === 'worker listening';
+const reloadedBy = (trigger: string) => (l: Line) => l['msg'] === 'policies reloaded' && l['trigger'] === trigger;
+
+let running: Spawned | undefined;
+let occupied: Server | undefined;
+afterEach(async () => {
+  if (running?.child.exitCode === null) running.child.kill('SIGKILL');
+  running = undefined;
+  await new Promise((done) => (occupied === undefined ? done(undefined) : occupied.close(done)));
+  occupied = undefined;
+});
+
+/** A policy directory holding one valid policy whose rule is named `rule`. */
+function policyDir(rule: string): Promise<string> {
+  return tempDir({ 'docs.json': docPolicy('docs', rule) });
+}
+
+function writePolicy(dir: string, content: unknown): Promise<void> {
+  return writeFile(join(dir, 'docs.json'), typeof content === 'string' ? content : JSON.stringify(content));
+}
+
+/**
+ * The policy version each of `count` fresh connections is answered with: the primary hands
+ * new connections to the workers in turn, so every worker answers some.
+ */
+async function servedVersions(port: unknown, count = 6): Promise<string[]> {
+  const versions: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`http://127.0.0.1:${String(port)}/readyz`, { headers: { connection: 'close' } });
+    expect(res.status).toBe(200);
+    versions.push(((await res.json()) as { policies: { version: string } }).policies.version);
+  }
+  return versions;
+}
+
+/** The log's lines that are not JSON (what the process itself printed). */
+const plainText = (spawned: Spawned) => spawned.lines.map((l) => l['text']).filter((t): t is string => typeof t === 'string');
+
+describe('WORKERS=2: policy reloads reach every worker', () => {
+  it('reloads every worker on SIGHUP to the primary, which keeps running', async () => {
+    const dir = await policyDir('v1');
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir });
+    const [first] = await running.waitFor(isWorkerListening, 2);
+    const [before] = await servedVersions(first?.['port'], 1);
+
+    await writePolicy(dir, docPolicy('docs', 'v2'));
+    running.child.kill('SIGHUP');
+    const reloaded = await running.waitFor(reloadedBy('signal'), 2, 5_000);
+    const after = reloaded[0]?.['version'];
+    expect(reloaded.map((l) => [l['previousVersion'], l['version']])).toEqual([[before, after], [before, after]]);
+    expect(new Set(await servedVersions(first?.['port']))).toEqual(new Set([after]));
+
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  });
+
+  it('reloads every worker on POST /admin/policies/reload, answering with the handling worker\'s result', async () => {
+    const dir = await policyDir('v1');
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, PDP_ADMIN_KEYS: adminKey });
+    const [first] = await running.waitFor(isWorkerListening, 2);
+    const port = String(first?.['port']);
+
+    await writePolicy(dir, docPolicy('docs', 'v2'));
+    const res = await fetch(`http://127.0.0.1:${port}/admin/policies/reload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, connection: 'close' },
+    });
+    expect(res.status).toBe(200);
+    const answer = (await res.json()) as { version: string; changed: boolean };
+    expect(answer.changed).toBe(true);
+    const reloaded = await running.waitFor(reloadedBy('admin'), 2, 5_000);
+    expect(reloaded.map((l) => l['version'])).toEqual([answer.version, answer.version]);
+    expect(new Set(await servedVersions(port))).toEqual(new Set([answer.version]));
+
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  });
+});
+
+describe('WORKERS=2: stopping and failing workers', () => {
+  it('stops promptly and cleanly on a SIGTERM that comes while the workers start', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), SHUTDOWN_TIMEOUT_MS: '6000' });
+    await running.waitFor((l) => l['msg'] === 'starting workers');
+    const signalled = performance.now();
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    // Before the fix, the workers never heard the stop and were killed at the deadline (7 s here),
+    // exit 1. Now each stops as soon as it listens (a worker starts in 0.5-2.5 s on a busy host).
+    expect(performance.now() - signalled).toBeLessThan(5_000);
+    expect(running.lines.some((l) => l['msg'] === 'workers did not stop in time: killed')).toBe(false);
+  }, 15_000);
+
+  it('keeps serving when a crashed worker\'s replacement meets a bad policy set, retrying it with backoff until it starts', async () => {
+    const dir = await policyDir('v1');
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir });
+    const workers = await running.waitFor(isWorkerListening, 2);
+    const port = workers[0]?.['port'];
+    const [version] = await servedVersions(port, 1);
+
+    await writePolicy(dir, '{ "id": "docs", "resource": "doc", "rules": [');
+    process.kill(Number(workers[0]?.['pid']), 'SIGKILL');
+    const retries = await running.waitFor((l) => l['msg'] === 'a worker failed to start: starting another later; the others keep serving', 2, 10_000);
+    expect(retries.map((l) => l['retryInMs'])).toEqual([100, 200]);
+    // The surviving worker serves every connection meanwhile.
+    expect(running.child.exitCode).toBeNull();
+    expect(new Set(await servedVersions(port, 4))).toEqual(new Set([version]));
+
+    await writePolicy(dir, docPolicy('docs', 'v2'));
+    const listening = await running.waitFor(isWorkerListening, 3, 15_000);
+    expect(listening[2]?.['port']).toBe(port);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  }, 30_000);
+});
+
+describe('listen errors', () => {
+  async function occupiedPort(): Promise<number> {
+    const server = createServer();
+    occupied = server;
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const address = server.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
+  }
+
+  function expectOneClearLine(spawned: Spawned, pattern: RegExp): void {
+    const text = plainText(spawned);
+    expect(text.filter((t) => pattern.test(t)).length).toBeGreaterThanOrEqual(1);
+    expect(text.filter((t) => /^\s+at /.test(t))).toEqual([]);
+  }
+
+  it('names HOST and the cause, without a stack trace, when HOST does not resolve', async () => {
+    running = spawnNode(main, { ...base, HOST: 'bogus.invalid', POLICY_DIR: await policyDir('v1') });
+    expect(await running.exited).toBe(1);
+    expectOneClearLine(running, /^invoice-pdp: cannot listen on HOST=bogus\.invalid PORT=0: getaddrinfo \w+ bogus\.invalid/);
+  });
+
+  it('names PORT and the cause, without a stack trace, when the port is taken', async () => {
+    const port = await occupiedPort();
+    running = spawnNode(main, { ...base, PORT: String(port), POLICY_DIR: await policyDir('v1') });
+    expect(await running.exited).toBe(1);
+    expectOneClearLine(running, new RegExp(`^invoice-pdp: cannot listen on HOST=127\\.0\\.0\\.1 PORT=${String(port)}: .*EADDRINUSE.*another process listens on that port`));
+  });
+
+  it('fails the service at once under WORKERS=2 when the port is taken', async () => {
+    const port = await occupiedPort();
+    running = spawnNode(main, { ...base, WORKERS: '2', PORT: String(port), POLICY_DIR: await policyDir('v1') });
+    expect(await running.exited).toBe(1);
+    expectOneClearLine(running, new RegExp(`^invoice-pdp: cannot listen on HOST=127\\.0\\.0\\.1 PORT=${String(port)}: .*EADDRINUSE`));
+    expect(running.lines.filter((l) => l['msg'] === 'worker exited').length).toBeLessThanOrEqual(2);
+    expect(running.lines.some(isWorkerListening)).toBe(false);
+  });
+});
