@@ -7,7 +7,9 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PolicyLoadError } from '../src/policy/errors.js';
 import { loadPolicyDir } from '../src/policy/load.js';
+import { loadConfig } from '../src/config.js';
 import { createClaimMapper, defaultClaimMapping } from '../src/token/claims.js';
+import { tokensFromConfig } from '../src/token/from-config.js';
 import { createJwtVerifier } from '../src/token/verify.js';
 import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
 
@@ -124,6 +126,27 @@ describe('entity data: enrichment in /decide', () => {
       (await readJson(await postJson(app, '/decide', { token: await token(claims), action: 'read', resource: { type: 'invoice', id: 'inv-1' } }))).decision;
     expect(await decide({})).toBe('permit');
     expect(await decide({ region: 'US' })).toBe('deny');
+  });
+
+  it('keeps apart the subjects of an issuer whose entry sets subjectType: its sub never picks up a stored user', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
+    dirs.push(keys);
+    await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+    const issuers = [
+      { issuer: 'https://idp.test', jwksFile: 'jwks.json', audience: 'pdp' },
+      { issuer: 'https://partner.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'partner-user' } },
+    ];
+    await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers }));
+    const tokens = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(keys, 'tokens.json') }));
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, invoice] } }), tokens: tokens.verifier, claims: tokens.claims });
+    const decide = async (issuer: string) => {
+      const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer).setAudience('pdp').setSubject('u-alice').setExpirationTime('5m').sign(privateKey);
+      return readJson(await postJson(app, '/decide', { token, action: 'read', resource: { type: 'invoice', id: 'inv-1' } }));
+    };
+    expect(await decide('https://idp.test')).toMatchObject({ decision: 'permit' });
+    expect(await decide('https://partner.test')).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    tokens.close();
   });
 
   it('derives the enriched subject\'s roles with the configured claim mapping, not the default one', async () => {

@@ -13,6 +13,11 @@ export interface ClaimMapping {
   readonly scopes: readonly string[];
   /** Prefixes cut from role names, e.g. `ROLE_`; the first that matches is cut. */
   readonly rolePrefixes: readonly string[];
+  /**
+   * The subject type of these tokens' subjects, `user` unless set. Entity data is found by type
+   * and id, so an issuer whose subject ids could equal another's gets a type of its own.
+   */
+  readonly subjectType?: string;
 }
 
 /** The mapping used unless configured otherwise: `sub`; `roles`/`role`; `scope`/`scp`. */
@@ -74,7 +79,8 @@ function stripPrefix(role: string, prefixes: readonly string[]): string {
 /** A claim mapper for one mapping. Every claim stays available under `properties`. */
 export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
   const prefixes = mapping.rolePrefixes;
-  return (claims, type = 'user', id) => {
+  const subjectType = mapping.subjectType ?? 'user';
+  return (claims, type = subjectType, id) => {
     const sub = id ?? claimAt(claims, mapping.subject);
     let roles = union(claims, mapping.roles);
     if (prefixes.length > 0) roles = new Set([...roles].map((r) => stripPrefix(r, prefixes)));

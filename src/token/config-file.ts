@@ -12,6 +12,7 @@ const claimMappingSchema = z
     roles: z.array(nonEmpty).optional(),
     scopes: z.array(nonEmpty).optional(),
     rolePrefixes: z.array(nonEmpty).optional(),
+    subjectType: nonEmpty.max(256).optional(),
   })
   .strict();
 
