@@ -191,6 +191,10 @@ describe('condition cost: no condition can run away on request data', () => {
       'resource.properties.lines.all(l, l.amount + 1.0 <= 1000.0)',
       'resource.properties.lines.all(l, l.amount + l.tax <= 1000.0)',
       'resource.properties.tags.join(",") == "urgent"',
+      // Loaded before built values were costed: keys built per element, looked up in a list.
+      'subject.roles.exists(r, (resource.properties.tenant + ":" + r) in resource.properties.grants)',
+      'resource.properties.lines.exists(l, l.cost_center + "/" + l.account in subject.properties.allowed)',
+      'resource.properties.lines.all(l, (subject.id + ":" + l.cost_center) in subject.properties.grants)',
     ]) {
       expect(() => compileCondition(condition), condition).not.toThrow();
     }

@@ -13,10 +13,10 @@ export const maxConditionSteps = 2_000_000;
  * writes a character in ~1.7 ns (16M characters: 28 ms), so 16 a step, which keeps a join
  * of request strings loadable (a request can hold nowhere near 16M characters at the body
  * limit); `+` on strings, with the comparison that reads its result, ~0.13 ns a character
- * (V8 joins ropes lazily), so 64; `+` on lists copies an element in ~5 ns, so 2.
+ * (V8 joins ropes lazily), so 100; `+` on lists copies an element in ~5 ns, so 2.
  */
 const joinCharsPerStep = 16;
-const concatCharsPerStep = 64;
+const concatCharsPerStep = 100;
 const concatElementsPerStep = 2;
 
 /** Longest text of a number, timestamp or duration turned into a string. */
@@ -33,6 +33,8 @@ interface Estimate {
   readonly length: number;
   /** Known to be a number, bool, null, timestamp, duration or type: never a string or collection. */
   readonly scalar?: boolean;
+  /** Known to be a string (a literal, or built as one): `+` with it joins text, never lists. */
+  readonly text?: boolean;
 }
 
 interface AstNode {
@@ -66,7 +68,7 @@ function childNodes(args: unknown, found: AstNode[] = []): AstNode[] {
 }
 
 function literal(value: unknown): Estimate {
-  if (typeof value === 'string') return { steps: 1, size: 0, elementSize: 0, length: value.length };
+  if (typeof value === 'string') return { steps: 1, size: 0, elementSize: 0, length: value.length, text: true };
   if (value instanceof Uint8Array) return { steps: 1, size: 0, elementSize: 0, length: value.length };
   const scalar = value === null || ['number', 'bigint', 'boolean'].includes(typeof value);
   return { steps: 1, size: 0, elementSize: 0, length: scalar ? 0 : scalarText, scalar };
@@ -128,9 +130,9 @@ class Estimator {
     if ((op === 'call' || op === 'rcall') && Array.isArray(args) && typeof args[0] === 'string') {
       const name = args[0];
       if (scalarFunctions.has(name)) return scalar;
-      if (name === 'string') return { steps, size: 0, elementSize: 0, length: Math.max(scalarText, longest(parts)) };
+      if (name === 'string') return { steps, size: 0, elementSize: 0, length: Math.max(scalarText, longest(parts)), text: true };
       if (name === 'dyn' && parts.length === 1 && parts[0] !== undefined) return { ...parts[0], steps };
-      if (op === 'rcall' && sameLengthFunctions.has(name)) return { steps, size: 0, elementSize: 0, length: parts[0]?.length ?? 0 };
+      if (op === 'rcall' && sameLengthFunctions.has(name)) return { steps, size: 0, elementSize: 0, length: parts[0]?.length ?? 0, text: true };
     }
     // Anything else may hand back request data or any part of its operands.
     return {
@@ -147,8 +149,10 @@ class Estimator {
    */
   #concatenation(steps: number, parts: readonly Estimate[]): Estimate {
     if (parts.some((part) => part.scalar === true)) return { steps, size: 0, elementSize: 0, length: 0, scalar: true };
-    const size = parts.reduce((total, part) => total + part.size, 0);
     const length = parts.reduce((total, part) => total + part.length, 0);
+    // A string operand makes it text: the other side cannot be a list, however it was read.
+    if (parts.some((part) => part.text === true)) return { steps: steps + Math.ceil(length / concatCharsPerStep), size: 0, elementSize: 0, length, text: true };
+    const size = parts.reduce((total, part) => total + part.size, 0);
     const copied = Math.max(Math.ceil(size / concatElementsPerStep), Math.ceil(length / concatCharsPerStep));
     return { steps: steps + copied, size, elementSize: widest(parts), length };
   }
@@ -168,7 +172,7 @@ class Estimator {
     }
     const separator = parts[0]?.length ?? 0;
     const length = receiver.size * receiver.length + Math.max(0, receiver.size - 1) * separator;
-    return { steps: steps + receiver.size + Math.ceil(length / joinCharsPerStep), size: 0, elementSize: 0, length };
+    return { steps: steps + receiver.size + Math.ceil(length / joinCharsPerStep), size: 0, elementSize: 0, length, text: true };
   }
 
   #comprehension(name: string, receiverNode: AstNode, macroArgs: readonly unknown[], scope: ReadonlyMap<string, Estimate>): Estimate {
