@@ -85,6 +85,13 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
     expect(text).toMatch(/^pdp_decisions_total\{/m);
   });
 
+  it('covers every worker in each of several scrapes at once', async () => {
+    for (let round = 0; round < 3; round++) {
+      const texts = (await Promise.all(Array.from({ length: 4 }, () => scrape(url, 10_000)))).map((s) => s.text);
+      expect(texts.map((text) => workersIn(text, 'answered'))).toEqual([2, 2, 2, 2]);
+    }
+  });
+
   it('answers within the bound with the other worker\'s series while a worker is hung, and recovers', async () => {
     const [hung, other] = pids as [number, number];
     process.kill(hung, 'SIGSTOP');

@@ -103,6 +103,14 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
       if (asked.length === 0) state.finish();
     });
 
+  // Scrapes that come while one is gathering share its answers: asked again, a worker still
+  // answering the first would be counted as owing it, and left out of the others.
+  let inflight: ReturnType<typeof gather> | undefined;
+  const sharedGather = () =>
+    (inflight ??= gather().finally(() => {
+      inflight = undefined;
+    }));
+
   const answered = (worker: Worker, part: Part) => {
     if (owing.get(worker.id) === part.id) owing.delete(worker.id);
     const state = gathers.get(part.id);
@@ -126,7 +134,7 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
       const reply = (answer: Omit<MetricsResponse, 'type' | 'id'>) => {
         if (worker.isConnected()) worker.send({ type: responseType, id: message.id, ...answer });
       };
-      gather()
+      sharedGather()
         .then(({ parts, count }) => {
           const registry = AggregatorRegistry.aggregate(parts as object[]);
           const workers = new Gauge({
