@@ -192,8 +192,9 @@ export function superviseWorkers(options: SupervisorOptions): void {
     live.delete(worker.id);
     const served = listening.delete(worker.id);
     if (stopping) {
-      // A worker that had to cut connections at its deadline makes the whole stop a failed one.
-      if (code !== 0) exitCode = 1;
+      // A worker that had to cut connections at its deadline makes the whole stop a failed one;
+      // one that never served (a retried start meeting bad policies) had nothing to drain.
+      if (code !== 0 && served) exitCode = 1;
       if (live.size === 0) {
         log.info('all workers stopped');
         process.exit(exitCode);

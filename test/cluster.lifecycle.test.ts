@@ -129,6 +129,22 @@ describe('WORKERS=2: stopping and failing workers', () => {
   }, 30_000);
 });
 
+describe('WORKERS=2: a stop while a failed start is retried', () => {
+  it('exits 0 once the serving worker has drained, whatever the retried start does', async () => {
+    const dir = await policyDir('v1');
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir });
+    const workers = await running.waitFor(isWorkerListening, 2);
+    await writePolicy(dir, '{ "id": "docs", "resource": "doc", "rules": [');
+    process.kill(Number(workers[0]?.['pid']), 'SIGKILL');
+    await running.waitFor((l) => l['msg'] === 'a worker failed to start: starting another later; the others keep serving', 1, 10_000);
+    // The retry is forked 100 ms after that line; a Node process takes longer to start.
+    await new Promise((r) => setTimeout(r, 150));
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    expect(running.lines.some((l) => l['msg'] === 'all workers stopped')).toBe(true);
+  }, 20_000);
+});
+
 describe('listen errors', () => {
   async function occupiedPort(): Promise<number> {
     const server = createServer();
