@@ -81,6 +81,21 @@ describe('pdp test (process)', () => {
     expect(run.stderr).toContain('tests/any.json $.cases[1].request.action.name');
   });
 
+  it('decides with the entity data in data/, as the server does', async () => {
+    const dir = await policyDir({ 'known.json': { cases: [
+      { name: 'stored roles and team', request: { subject: { id: 'u2' }, action: 'read', resource: { type: 'doc', properties: { team: 'a' } }, context: { locked: false } }, expect: { decision: 'permit', rules: ['read'] } },
+      { name: 'the request\'s own team wins', request: { subject: { id: 'u2', properties: { team: 'b' } }, action: 'read', resource: { type: 'doc', properties: { team: 'a' } }, context: { locked: false } }, expect: { decision: 'deny' } },
+    ] } });
+    await mkdir(join(dir, 'data'));
+    await writeFile(join(dir, 'data', 'users.json'), JSON.stringify({ entities: [{ type: 'user', id: 'u2', properties: { roles: ['reader'], team: 'a' } }] }));
+    const run = await runCli(['test', dir]);
+    expect(run.stdout + run.stderr).toContain('2 passed');
+    expect(run.code).toBe(0);
+    const requests = await tempDir({ 'request.json': { subject: { id: 'u2' }, action: 'read', resource: { type: 'doc', properties: { team: 'a' } }, context: { locked: false } } });
+    const check = await runCli(['check', dir, '--request', join(requests, 'request.json')]);
+    expect(check.stdout).toContain('decision: permit');
+  });
+
   it('exits 1 when there are no cases to run', async () => {
     const run = await runCli(['test', await policyDir({})]);
     expect(run.code).toBe(1);

@@ -95,7 +95,7 @@ export async function checkCommand(args: readonly string[], io: Io): Promise<num
     const set = await loadPolicyDir(dir);
     const request = await readRequest(requestPath);
     const trace: RuleTrace[] = [];
-    const verdict = evaluate(set, fixtureRequestToQuery(request), now, trace);
+    const verdict = evaluate(set, fixtureRequestToQuery(set, request), now, trace);
     if (json) io.out(JSON.stringify({ ...verdict, policyVersion: set.version, now: now.toISOString(), explain: trace }, null, 2));
     else printVerdict(io, verdict, set.version, trace);
     return 0;

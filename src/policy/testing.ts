@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { withEntityData } from '../decision/enrich.js';
 import type { Query, Verdict } from '../decision/types.js';
 import { canonicalJson } from '../canonical-json.js';
 import { claimsToSubject, type ClaimMapper } from '../token/claims.js';
@@ -37,15 +38,19 @@ export interface PolicyTestOptions {
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 
-/** The query a fixture request stands for, its subject built from claims as `/decide` does. */
-export function fixtureRequestToQuery(request: FixtureRequest, mapClaims: ClaimMapper = claimsToSubject): Query {
+/**
+ * The query a fixture request stands for, as `/decide` builds it: the subject from claims, then
+ * what the set's entity data knows of the subject and resource, under the request's own values.
+ */
+export function fixtureRequestToQuery(set: CompiledPolicySet, request: FixtureRequest, mapClaims: ClaimMapper = claimsToSubject): Query {
   const action = typeof request.action === 'string' ? { name: request.action } : request.action;
-  return {
+  const query = {
     subject: mapClaims(request.subject.properties ?? empty, request.subject.type, request.subject.id),
     action: { name: action.name, properties: action.properties ?? empty },
     resource: { type: request.resource.type, id: request.resource.id, properties: request.resource.properties ?? empty },
     context: request.context ?? empty,
   };
+  return withEntityData(set.entities, query, mapClaims);
 }
 
 function ruleIds(verdict: Verdict): string[] {
@@ -135,7 +140,7 @@ export async function runPolicyTests(set: CompiledPolicySet, policyDir: string, 
   for (const { file, fixture } of fixtures) {
     for (const { group, path, now, testCase } of placedCases(fixture)) {
       const trace: RuleTrace[] | undefined = recorder === undefined ? undefined : [];
-      const verdict = evaluate(set, fixtureRequestToQuery(testCase.request, options.claims), now === undefined ? clock() : new Date(now), trace);
+      const verdict = evaluate(set, fixtureRequestToQuery(set, testCase.request, options.claims), now === undefined ? clock() : new Date(now), trace);
       if (trace !== undefined) recorder?.record(trace);
       const problems = mismatches(verdict, testCase.expect);
       results.push({ file, group, name: testCase.name, path, passed: problems.length === 0, failure: problems.join('; ') });
