@@ -10,7 +10,7 @@ const list = (fallback: readonly string[] = []) =>
   z
     .string()
     .optional()
-    .transform((value) => (value === undefined || value.trim() === '' ? [...fallback] : value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)));
+    .transform((value) => (value === undefined ? [...fallback] : value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)));
 
 /** Whether a redis:// URL parses as the client will read it: host, port, decodable credentials. */
 function isRedisUrl(value: string): boolean {
@@ -24,14 +24,13 @@ function isRedisUrl(value: string): boolean {
   }
 }
 
-/** An integer setting between `min` and `max`; blank is unset (`fallback`), as for text, not 0. */
-const integer = (min: number, max: number, fallback: number) =>
-  z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.coerce.number().int().min(min).max(max).default(fallback));
+/** An integer setting between `min` and `max`. */
+const integer = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
 const optionalText = z
   .string()
   .optional()
-  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+  .transform((value) => value?.trim());
 
 
 const envSchema = z
@@ -158,7 +157,10 @@ export class ConfigError extends Error {
 
 /** Parses the environment once at start; reports every problem, not just the first. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
+  // A variable set to blank (`PORT=`, `LOG_LEVEL= `) counts as unset, whatever it holds: its
+  // default applies, where a number would read 0 and a name would be refused.
+  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const parsed = envSchema.safeParse(given);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);

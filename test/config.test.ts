@@ -53,8 +53,10 @@ describe('loadConfig', () => {
     expect(problems({ ...keyed, JWT_ALGORITHMS: 'NONE', JWT_ALLOW_HMAC: 'true' })).toEqual(['JWT_ALGORITHMS: "none" is never accepted']);
   });
 
-  it('takes a blank number as unset, its default, not as 0', () => {
+  it('takes a blank variable of any kind as unset, its default: a number not as 0, a name not refused', () => {
     expect(loadConfig({ PORT: '', SHUTDOWN_TIMEOUT_MS: ' ', TOKEN_CACHE_ENTRIES: '' })).toMatchObject({ PORT: 8080, SHUTDOWN_TIMEOUT_MS: 10_000, TOKEN_CACHE_ENTRIES: 10_000 });
+    const blank = { LOG_LEVEL: '', POLICY_WATCH: ' ', JWT_REQUIRE_EXP: '', AUDIT_DECISIONS: '', CACHE_PREFIX: '', POLICY_DIR: '', HOST: '' };
+    expect(loadConfig(blank)).toMatchObject({ LOG_LEVEL: 'info', POLICY_WATCH: 'true', JWT_REQUIRE_EXP: 'true', AUDIT_DECISIONS: 'all', CACHE_PREFIX: 'invoice-pdp:decision:', POLICY_DIR: './policies', HOST: '0.0.0.0' });
     expect(loadConfig({ PORT: '0', TOKEN_CACHE_ENTRIES: '0' })).toMatchObject({ PORT: 0, TOKEN_CACHE_ENTRIES: 0 });
   });
 
