@@ -96,6 +96,16 @@ describe('pdp test (process)', () => {
     expect(check.stdout).toContain('decision: permit');
   });
 
+  it('maps claims as the server configured by the same environment would (CLAIM_*, TOKEN_CONFIG_FILE)', async () => {
+    const groupsReader = { name: 'roles from groups', request: { subject: { id: 'u3', properties: { groups: ['reader'], team: 'a' } }, action: 'read', resource: { type: 'doc', properties: { team: 'a' } }, context: { locked: false } }, expect: { decision: 'permit' } };
+    const dir = await policyDir({ 'groups.json': { cases: [groupsReader] } });
+    expect((await runCli(['test', dir])).code).toBe(1);
+    expect((await runCli(['test', dir], { CLAIM_ROLES: 'groups' })).code).toBe(0);
+    const refused = await runCli(['test', dir], { CLAIM_ROLES: 'groups', JWKS_URL: 'https://idp.example/jwks' });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('JWT_ISSUER: required when a key set is configured');
+  });
+
   it('exits 1 when there are no cases to run', async () => {
     const run = await runCli(['test', await policyDir({})]);
     expect(run.code).toBe(1);

@@ -8,7 +8,7 @@ import { fixtureRequestSchema } from '../policy/fixtures.js';
 import { jsonPath } from '../policy/json-path.js';
 import { loadPolicyDir } from '../policy/load.js';
 import { fixtureRequestToQuery } from '../policy/testing.js';
-import { parseCommandArgs, UsageError, withLoadErrors, type Io } from './io.js';
+import { parseCommandArgs, serverClaimMapper, UsageError, withLoadErrors, type Io } from './io.js';
 
 async function readRequest(path: string) {
   const label = path === '-' ? '(stdin)' : path;
@@ -95,7 +95,7 @@ export async function checkCommand(args: readonly string[], io: Io): Promise<num
     const set = await loadPolicyDir(dir);
     const request = await readRequest(requestPath);
     const trace: RuleTrace[] = [];
-    const verdict = evaluate(set, fixtureRequestToQuery(set, request), now, trace);
+    const verdict = evaluate(set, fixtureRequestToQuery(set, request, await serverClaimMapper(io)), now, trace);
     if (json) io.out(JSON.stringify({ ...verdict, policyVersion: set.version, now: now.toISOString(), explain: trace }, null, 2));
     else printVerdict(io, verdict, set.version, trace);
     return 0;

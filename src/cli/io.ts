@@ -1,11 +1,16 @@
 import { parseArgs, styleText } from 'node:util';
+import { ConfigError, loadConfig } from '../config.js';
 import { formatIssue, PolicyLoadError } from '../policy/errors.js';
+import type { ClaimMapper } from '../token/claims.js';
+import { claimMapperFromConfig } from '../token/from-config.js';
 
 /** Where a command writes: lines to stdout and stderr, colour only on a terminal. */
 export interface Io {
   out(line: string): void;
   err(line: string): void;
   paint(style: 'green' | 'red' | 'yellow' | 'dim' | 'bold', text: string): string;
+  /** The environment the server's settings are read from (`CLAIM_*`, `TOKEN_CONFIG_FILE`). */
+  readonly env: NodeJS.ProcessEnv;
 }
 
 /** The process's own streams; colour when stdout is a terminal and NO_COLOR is unset. */
@@ -20,6 +25,7 @@ export function processIo(): Io {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
     paint: (style, text) => (color ? styleText(style, text) : text),
+    env: process.env,
   };
 }
 
@@ -61,12 +67,24 @@ export function reportLoadError(io: Io, error: PolicyLoadError, json: boolean): 
   return 1;
 }
 
-/** Runs a command body, turning a rejected policy set into its report and exit code 1. */
+/**
+ * Runs a command body, turning a rejected policy set into its report and exit code 1, and
+ * settings the server would refuse into their message and exit code 1.
+ */
 export async function withLoadErrors(io: Io, json: boolean, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (error) {
     if (error instanceof PolicyLoadError) return reportLoadError(io, error, json);
+    if (error instanceof ConfigError) {
+      io.err(`${io.paint('red', 'error')} ${error.message}`);
+      return 1;
+    }
     throw error;
   }
+}
+
+/** How claims become subjects, as the server configured by this environment maps them. */
+export function serverClaimMapper(io: Io): Promise<ClaimMapper> {
+  return claimMapperFromConfig(loadConfig(io.env));
 }

@@ -1,7 +1,7 @@
 import type { CoverageReport, CoverageTally } from '../policy/coverage.js';
 import { loadPolicyDir } from '../policy/load.js';
 import { runPolicyTests, type CaseResult } from '../policy/testing.js';
-import { parseCommandArgs, UsageError, withLoadErrors, type Io } from './io.js';
+import { parseCommandArgs, serverClaimMapper, UsageError, withLoadErrors, type Io } from './io.js';
 
 function minimumCoverage(value: string | boolean | undefined): number | undefined {
   if (typeof value !== 'string') return undefined;
@@ -56,7 +56,7 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
   const wantCoverage = flags['coverage'] === true || minCoverage !== undefined;
   return withLoadErrors(io, json, async () => {
     const set = await loadPolicyDir(dir);
-    const { results, coverage } = await runPolicyTests(set, dir, { coverage: wantCoverage });
+    const { results, coverage } = await runPolicyTests(set, dir, { coverage: wantCoverage, claims: await serverClaimMapper(io) });
     const failed = results.filter((r) => !r.passed).length;
     const belowMinimum = minCoverage !== undefined && coverage !== undefined && coverage.percent < minCoverage;
     const ok = results.length > 0 && failed === 0 && !belowMinimum;

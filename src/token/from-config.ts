@@ -36,6 +36,32 @@ function issuersFromEnv(config: Config): IssuerEntry[] {
   return [{ issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, ...keys }];
 }
 
+/** The issuers of the configuration: JWT_ISSUER with its key set, then TOKEN_CONFIG_FILE's. */
+async function issuerEntries(config: Config): Promise<IssuerEntry[]> {
+  return [...issuersFromEnv(config), ...(config.TOKEN_CONFIG_FILE === undefined ? [] : await readTokenConfigFile(config.TOKEN_CONFIG_FILE))];
+}
+
+/** How claims become a subject: the CLAIM_* settings, overridden by each issuer entry's `claims`. */
+function claimMapperOf(config: Config, entries: readonly IssuerEntry[]): ClaimMapper {
+  const fallback: ClaimMapping = {
+    subject: config.CLAIM_SUBJECT,
+    roles: config.CLAIM_ROLES,
+    scopes: config.CLAIM_SCOPES,
+    rolePrefixes: config.CLAIM_ROLE_PREFIXES,
+  };
+  const mappings = new Map<string, ClaimMapping>();
+  for (const entry of entries) if (entry.claims !== undefined) mappings.set(entry.issuer, { ...fallback, ...entry.claims });
+  return issuerClaimMapper(fallback, mappings);
+}
+
+/**
+ * The claim mapping the server would use with this configuration, without its key sets:
+ * for `pdp test` and `pdp check`, so they map claims as the server does.
+ */
+export async function claimMapperFromConfig(config: Config): Promise<ClaimMapper> {
+  return claimMapperOf(config, await issuerEntries(config));
+}
+
 /** Builds token verification and claim mapping from the environment and TOKEN_CONFIG_FILE. */
 export async function tokensFromConfig(config: Config, options: TokensOptions = {}): Promise<Tokens> {
   const remote: RemoteKeySet[] = [];
@@ -58,15 +84,8 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     return set.getKey;
   };
 
-  const fallback: ClaimMapping = {
-    subject: config.CLAIM_SUBJECT,
-    roles: config.CLAIM_ROLES,
-    scopes: config.CLAIM_SCOPES,
-    rolePrefixes: config.CLAIM_ROLE_PREFIXES,
-  };
-  const entries = [...issuersFromEnv(config), ...(config.TOKEN_CONFIG_FILE === undefined ? [] : await readTokenConfigFile(config.TOKEN_CONFIG_FILE))];
+  const entries = await issuerEntries(config);
   const verifiers = new Map<string, TokenVerifier>();
-  const mappings = new Map<string, ClaimMapping>();
   for (const entry of entries) {
     if (verifiers.has(entry.issuer)) throw new ConfigError(`issuer ${entry.issuer} is configured twice (JWT_ISSUER and TOKEN_CONFIG_FILE)`);
     verifiers.set(
@@ -83,7 +102,6 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
         requireExp: entry.requireExp ?? config.JWT_REQUIRE_EXP === 'true',
       }),
     );
-    if (entry.claims !== undefined) mappings.set(entry.issuer, { ...fallback, ...entry.claims });
   }
 
   const cacheOf = <V extends object>(maxSeconds: number) =>
@@ -110,7 +128,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
 
   return {
     verifier: createTokenVerifier({ jwt, introspection, observer: options.observer, maxTokenLength: config.TOKEN_MAX_LENGTH }),
-    claims: issuerClaimMapper(fallback, mappings),
+    claims: claimMapperOf(config, entries),
     summary: {
       // For the startup log: URLs with their passwords and query values masked.
       issuers: entries.map((e) => ({ issuer: e.issuer, audience: e.audience, keys: e.jwksFile ?? maskUrl(e.jwksUrl ?? '') })),
