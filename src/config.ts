@@ -32,7 +32,6 @@ const optionalText = z
   .optional()
   .transform((value) => value?.trim());
 
-
 const envSchema = z
   .object({
     PORT: integer(0, 65_535, 8080),

@@ -42,7 +42,6 @@ export interface IntrospectorOptions {
   readonly clock?: () => number;
 }
 
-
 const jwtMediaType = 'application/token-introspection+jwt';
 
 /** RFC 6749 §2.3.1: client id and secret are form-encoded before they are joined. */
