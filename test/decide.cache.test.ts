@@ -97,6 +97,8 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
       subject: { properties: { region: 'EU', scope: 'invoice.read invoice.write', roles: ['accountant'] }, id },
     };
     expect((await decide(test.app, reordered)).cached).toBe(mode.repeat);
+    const stripped = { ...readInvoice(accountant(id)), subject: { id, properties: { region: 'EU', scope: 'invoice.read invoice.write', roles: ['auditor'] } } };
+    expect(await decide(test.app, stripped)).toMatchObject({ decision: 'deny' });
   });
 
   it('never answers an explain request from the cache, nor caches one', async () => {

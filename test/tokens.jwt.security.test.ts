@@ -33,6 +33,7 @@ describe('JWT attacks (two issuers, each pinned to its own JWKS server)', () => 
   let serverB: JwksServer;
   let keyA: SigningKey;
   let keyB: SigningKey;
+  let pssB: SigningKey;
   let tokens: Tokens;
   let app: App;
   const observer = new CountingObserver();
@@ -41,8 +42,9 @@ describe('JWT attacks (two issuers, each pinned to its own JWKS server)', () => 
   beforeAll(async () => {
     keyA = await signingKey('a-1', 'RS256');
     keyB = await signingKey('b-1', 'ES256');
+    pssB = await signingKey('b-2', 'PS256');
     serverA = await startJwksServer(jwks(keyA));
-    serverB = await startJwksServer(jwks(keyB));
+    serverB = await startJwksServer({ keys: [keyB.publicJwk, { ...pssB.publicJwk, alg: undefined }] });
     dir = await mkdtemp(join(tmpdir(), 'pdp-jwt-'));
     const file = join(dir, 'tokens.json');
     await writeFile(
@@ -94,10 +96,7 @@ describe('JWT attacks (two issuers, each pinned to its own JWKS server)', () => 
     'oversized token (over TOKEN_MAX_LENGTH, under the body limit)': () => sign(keyA, { ...claims, padding: 'x'.repeat(9_000) }, { issuer: issuerA, audience }),
     'unknown crit header': () => signRaw(keyA, { crit: ['urn:example:must-understand'], 'urn:example:must-understand': true }, { ...claims, iss: issuerA, aud: audience, exp: now() + 300 }),
     'missing typ where at+jwt is required': () => sign(keyB, claims, { issuer: issuerB, audience }),
-    'algorithm not allowed for the issuer': async () => {
-      const pssUnderB = await signingKey(keyB.kid, 'PS256');
-      return sign(pssUnderB, claims, { issuer: issuerB, audience, header: { typ: 'at+jwt' } });
-    },
+    'algorithm not allowed for the issuer': () => sign(pssB, claims, { issuer: issuerB, audience, header: { typ: 'at+jwt' } }),
     'three segments of garbage': () => 'eyJhbGciOi.bm90IGpzb24.c2ln',
     'a JWE (five segments), with no introspection configured': () => 'eyJhbGciOiJkaXIifQ..aXY.Y2lwaGVy.dGFn',
   };
@@ -118,5 +117,10 @@ describe('JWT attacks (two issuers, each pinned to its own JWKS server)', () => 
     const refused = observer.seen.filter((s) => s.endsWith(':invalid'));
     expect(refused.length).toBe(Object.keys(attacks).length);
     expect(observer.seen.filter((s) => s.endsWith(':error'))).toEqual([]);
+  });
+
+  it('refuses an algorithm outside the issuer\'s own list, though its key set holds a key for it', async () => {
+    const token = await sign(pssB, claims, { issuer: issuerB, audience, header: { typ: 'at+jwt' } });
+    expect(await decide(token)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'algorithm not allowed' }] });
   });
 });
