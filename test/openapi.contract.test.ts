@@ -13,34 +13,34 @@ const adminKey = 'admin-key-0123456789abcdef';
 const adminAuth = { authorization: `Bearer ${adminKey}` };
 
 /**
- * Real requests whose answers must match openapi.yaml: [what, METHOD, documented path, send].
+ * Real requests whose answers must match openapi.yaml: [what, status, METHOD, documented path, send].
  * A new endpoint adds one line per answer it can give.
  */
-const documented: [string, string, string, (app: App) => Response | Promise<Response>][] = [
-  ['permit', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice })],
-  ['deny with no applicable rule', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 'delete', resource: invoice })],
-  ['deny with advice', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: manager, action: 'approve', resource: invoice })],
-  ['deny with a condition error', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: manager, action: 'approve', resource: { type: 'invoice' } })],
-  ['deny for an unknown resource type', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 'read', resource: { type: 'payment' } })],
-  ['invalid_token deny', 'POST', '/decide', (app) => postJson(app, '/decide', { token: 'not-a-jwt', action: 'read', resource: invoice })],
-  ['explain', 'POST', '/decide', (app) => postJson(app, '/decide?explain=true', { subject: manager, action: 'approve', resource: invoice, context: { mfa: 'yes' } })],
-  ['400 malformed JSON', 'POST', '/decide', (app) => postJson(app, '/decide', '{')],
-  ['400 invalid field', 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 7, resource: invoice })],
-  ['413 too large', 'POST', '/decide', (app) => postJson(app, '/decide', `"${'x'.repeat(1024 * 1024)}"`)],
-  ['415 text/plain', 'POST', '/decide', (app) => app.request('/decide', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' })],
-  ['AuthZEN permit', 'POST', '/access/v1/evaluation', (app) => postJson(app, '/access/v1/evaluation', { subject: { type: 'user', ...accountant }, action: { name: 'read' }, resource: { ...invoice, id: 'inv-1' } })],
-  ['AuthZEN 400', 'POST', '/access/v1/evaluation', (app) => postJson(app, '/access/v1/evaluation', { action: { name: 'read' } })],
-  ['AuthZEN batch with reasons', 'POST', '/access/v1/evaluations', (app) => postJson(app, '/access/v1/evaluations', { subject: { type: 'user', ...accountant }, resource: { ...invoice, id: 'inv-1' }, options: { include_reasons: true }, evaluations: [{ action: { name: 'read' } }, { action: { name: 'delete' } }] })],
-  ['AuthZEN subject search', 'POST', '/access/v1/search/subject', (app) => postJson(app, '/access/v1/search/subject', { subject: { type: 'user' }, action: { name: 'read' }, resource: { ...invoice, id: 'inv-1' } })],
-  ['AuthZEN resource search', 'POST', '/access/v1/search/resource', (app) => postJson(app, '/access/v1/search/resource', { subject: { type: 'user', ...accountant }, action: { name: 'read' }, resource: { type: 'invoice' } })],
-  ['AuthZEN action search', 'POST', '/access/v1/search/action', (app) => postJson(app, '/access/v1/search/action', { subject: { type: 'user', ...accountant }, resource: { ...invoice, id: 'inv-1' } })],
-  ['AuthZEN discovery', 'GET', '/.well-known/authzen-configuration', (app) => app.request('/.well-known/authzen-configuration')],
-  ['admin policy listing', 'GET', '/admin/policies', (app) => app.request('/admin/policies', { headers: adminAuth })],
-  ['admin reload', 'POST', '/admin/policies/reload', (app) => app.request('/admin/policies/reload', { method: 'POST', headers: adminAuth })],
-  ['admin without a key', 'GET', '/admin/policies', (app) => app.request('/admin/policies')],
-  ['metrics', 'GET', '/metrics', (app) => app.request('/metrics')],
-  ['alive', 'GET', '/healthz', (app) => app.request('/healthz')],
-  ['ready', 'GET', '/readyz', (app) => app.request('/readyz')],
+const documented: [string, number, string, string, (app: App) => Response | Promise<Response>][] = [
+  ['permit', 200, 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice })],
+  ['deny with no applicable rule', 200, 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 'delete', resource: invoice })],
+  ['deny with advice', 200, 'POST', '/decide', (app) => postJson(app, '/decide', { subject: manager, action: 'approve', resource: invoice })],
+  ['deny with a condition error', 200, 'POST', '/decide', (app) => postJson(app, '/decide', { subject: manager, action: 'approve', resource: { type: 'invoice' } })],
+  ['deny for an unknown resource type', 200, 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 'read', resource: { type: 'payment' } })],
+  ['invalid_token deny', 200, 'POST', '/decide', (app) => postJson(app, '/decide', { token: 'not-a-jwt', action: 'read', resource: invoice })],
+  ['explain', 200, 'POST', '/decide', (app) => postJson(app, '/decide?explain=true', { subject: manager, action: 'approve', resource: invoice, context: { mfa: 'yes' } })],
+  ['400 malformed JSON', 400, 'POST', '/decide', (app) => postJson(app, '/decide', '{')],
+  ['400 invalid field', 400, 'POST', '/decide', (app) => postJson(app, '/decide', { subject: accountant, action: 7, resource: invoice })],
+  ['413 too large', 413, 'POST', '/decide', (app) => postJson(app, '/decide', `"${'x'.repeat(1024 * 1024)}"`)],
+  ['415 text/plain', 415, 'POST', '/decide', (app) => app.request('/decide', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' })],
+  ['AuthZEN permit', 200, 'POST', '/access/v1/evaluation', (app) => postJson(app, '/access/v1/evaluation', { subject: { type: 'user', ...accountant }, action: { name: 'read' }, resource: { ...invoice, id: 'inv-1' } })],
+  ['AuthZEN 400', 400, 'POST', '/access/v1/evaluation', (app) => postJson(app, '/access/v1/evaluation', { action: { name: 'read' } })],
+  ['AuthZEN batch with reasons', 200, 'POST', '/access/v1/evaluations', (app) => postJson(app, '/access/v1/evaluations', { subject: { type: 'user', ...accountant }, resource: { ...invoice, id: 'inv-1' }, options: { include_reasons: true }, evaluations: [{ action: { name: 'read' } }, { action: { name: 'delete' } }] })],
+  ['AuthZEN subject search', 200, 'POST', '/access/v1/search/subject', (app) => postJson(app, '/access/v1/search/subject', { subject: { type: 'user' }, action: { name: 'read' }, resource: { ...invoice, id: 'inv-1' } })],
+  ['AuthZEN resource search', 200, 'POST', '/access/v1/search/resource', (app) => postJson(app, '/access/v1/search/resource', { subject: { type: 'user', ...accountant }, action: { name: 'read' }, resource: { type: 'invoice' } })],
+  ['AuthZEN action search', 200, 'POST', '/access/v1/search/action', (app) => postJson(app, '/access/v1/search/action', { subject: { type: 'user', ...accountant }, resource: { ...invoice, id: 'inv-1' } })],
+  ['AuthZEN discovery', 200, 'GET', '/.well-known/authzen-configuration', (app) => app.request('/.well-known/authzen-configuration')],
+  ['admin policy listing', 200, 'GET', '/admin/policies', (app) => app.request('/admin/policies', { headers: adminAuth })],
+  ['admin reload', 200, 'POST', '/admin/policies/reload', (app) => app.request('/admin/policies/reload', { method: 'POST', headers: adminAuth })],
+  ['admin without a key', 401, 'GET', '/admin/policies', (app) => app.request('/admin/policies')],
+  ['metrics', 200, 'GET', '/metrics', (app) => app.request('/metrics')],
+  ['alive', 200, 'GET', '/healthz', (app) => app.request('/healthz')],
+  ['ready', 200, 'GET', '/readyz', (app) => app.request('/readyz')],
 ];
 
 /** Requests the service does not route: answered with the documented NotFound problem. */
@@ -58,8 +58,10 @@ describe('openapi.yaml matches what the service answers', () => {
     contract = await loadContract();
   });
 
-  it.each(documented)('%s: %s %s', async (_, method, path, send) => {
-    expect(await contract.check(method, path, await send(app))).toEqual([]);
+  it.each(documented)('%s (%i): %s %s', async (_, status, method, path, send) => {
+    const res = await send(app);
+    expect(res.status).toBe(status);
+    expect(await contract.check(method, path, res)).toEqual([]);
   });
 
   it.each(unrouted)('%s: the NotFound problem', async (_, send) => {
@@ -74,7 +76,7 @@ describe('openapi.yaml matches what the service answers', () => {
   });
 
   it('exercises every documented operation above', () => {
-    const exercised = new Set(documented.map(([, method, path]) => `${method} ${path}`));
+    const exercised = new Set(documented.map(([, , method, path]) => `${method} ${path}`));
     expect(contract.operations.filter((op) => !exercised.has(op))).toEqual([]);
   });
 

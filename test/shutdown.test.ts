@@ -80,9 +80,14 @@ describe('graceful shutdown of the server', () => {
 
   it('returns the same outcome to every caller', async () => {
     const server = await start();
-    const [first, second] = await Promise.all([server.shutdown(500), server.shutdown(10)]);
-    expect(first).toBe('drained');
-    expect(second).toBe('drained');
+    // A request that never finishes: only the first call's deadline can end the drain.
+    const stuck = await holdRequest(server.port, '/decide', decideBody);
+    const cut = expect(stuck.response).rejects.toThrow(/closed/);
+    await pause(50);
+    const [first, second] = await Promise.all([server.shutdown(300), server.shutdown(10_000)]);
+    expect(first).toBe('forced');
+    expect(second).toBe('forced');
+    await cut;
   });
 });
 
