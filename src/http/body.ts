@@ -1,5 +1,4 @@
 import type { Context } from 'hono';
-import { routePath } from 'hono/route';
 import type { z } from 'zod';
 import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, mayOverflowNumbers, type JsonLimitViolation } from '../json-limits.js';
 import { jsonPath } from '../policy/json-path.js';
@@ -16,32 +15,13 @@ function declaresOtherCharset(type: string): boolean {
   return charset !== undefined && charset !== 'utf-8' && charset !== 'utf8';
 }
 
-/**
- * The AuthZEN routes, whose error table has no 415: a body not declared as JSON is a 400
- * `invalid_request` there (AuthZEN 1.0 certification c-2-4-3). `/decide` answers it with 415.
- */
-const authzenRoute = /^\/access\/v1\//;
-
-/**
- * The problem for a body not declared as UTF-8 JSON, on the route `c` is answering. The body is
- * left unread, so the connection is closed rather than reused behind it. As every 400 does, the
- * AuthZEN one names a path: `$`, the body as a whole.
- */
-function notJsonProblem(c: Context<AppEnv>): ProblemError {
-  const detail = 'send the body as application/json in UTF-8';
-  const close = { connection: 'close' };
-  if (!authzenRoute.test(routePath(c))) return new ProblemError('unsupported_media_type', detail, undefined, close);
-  return new ProblemError('invalid_request', detail, [{ path: '$', message: 'not sent as application/json in UTF-8' }], close);
-}
-
 function limitProblem(violation: JsonLimitViolation): ProblemError {
   const path = jsonPath(violation.path);
   return new ProblemError('limit_exceeded', `${path}: ${violation.message}`, [{ path, message: violation.message }]);
 }
 
 /**
- * Reads a JSON body and validates it: 415 for another media type or charset (400
- * `invalid_request` on the AuthZEN routes, /access/v1/*), 400 for malformed
+ * Reads a JSON body and validates it: 415 for another media type or charset, 400 for malformed
  * JSON, for a body beyond the JSON limits (depth, array and object sizes, string lengths,
  * numbers; checked before the schema, so no later step walks unbounded data) or a schema
  * failure, each with the failing field's path. Size is limited by middleware. `plain`, when
@@ -50,7 +30,10 @@ function limitProblem(violation: JsonLimitViolation): ProblemError {
  */
 export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S, plain?: (raw: unknown) => raw is z.infer<S>): Promise<z.infer<S>> {
   const type = c.req.header('content-type') ?? '';
-  if (!jsonType.test(type) || declaresOtherCharset(type)) throw notJsonProblem(c);
+  if (!jsonType.test(type) || declaresOtherCharset(type)) {
+    // The body is left unread: close the connection rather than reuse it behind an unread body.
+    throw new ProblemError('unsupported_media_type', 'send the body as application/json in UTF-8', undefined, { connection: 'close' });
+  }
   // Bytes that are not UTF-8 are read as U+FFFD, as Go's encoding/json (and so OPA) reads
   // them: checking them needs the body as bytes, a copy that cost 3-7% of a request.
   const text = await c.req.text();

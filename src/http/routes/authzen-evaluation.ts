@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { DecisionService } from '../../decision/service.js';
 import { decisionRequest, evaluationSchema, isPlainEvaluation, wireDecision } from '../authzen/wire.js';
 import { isObject } from '../plain-json.js';
-import { jsonBody } from '../body.js';
+import { authzenBody } from '../authzen/body.js';
 import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 import { jsonWithRequestId } from '../middleware/request-id.js';
@@ -26,7 +26,7 @@ export function isPlainEvaluationBody(raw: unknown): raw is z.infer<typeof evalu
 /** POST /access/v1/evaluation: one AuthZEN access evaluation, answered `{decision, context}`. */
 export function evaluationRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/access/v1/evaluation', async (c) => {
-    const body = await jsonBody(c, evaluationBody, isPlainEvaluationBody);
+    const body = await authzenBody(c, evaluationBody, isPlainEvaluationBody);
     const outcome = await decisions.decide(decisionRequest(body, body.options?.explain === true, decisionMeta(c, 'authzen_evaluation')));
     return jsonWithRequestId(c, wireDecision(outcome, true));
   });

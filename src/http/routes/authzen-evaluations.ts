@@ -5,7 +5,8 @@ import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionService } from '../../decision/service.js';
 import { jsonPath } from '../../policy/json-path.js';
 import { actionSchema, decisionRequest, entitySchema, evaluationSchema, propertiesSchema, wireDecision } from '../authzen/wire.js';
-import { jsonBody, validBody } from '../body.js';
+import { authzenBody } from '../authzen/body.js';
+import { validBody } from '../body.js';
 import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 import { jsonWithRequestId } from '../middleware/request-id.js';
@@ -62,7 +63,7 @@ function batchItem(raw: unknown, index: number, defaults: Defaults, explain: boo
  */
 export function evaluationsRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/access/v1/evaluations', async (c) => {
-    const body = await jsonBody(c, evaluationsBody);
+    const body = await authzenBody(c, evaluationsBody);
     const explain = body.options?.explain === true;
     const meta = decisionMeta(c, 'authzen_evaluations');
     if (body.evaluations === undefined || body.evaluations.length === 0) {

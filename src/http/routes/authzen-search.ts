@@ -4,7 +4,7 @@ import type { SearchHit, SearchQuery, SearchService } from '../../decision/searc
 import { decodePageToken, encodePageToken, searchFingerprint } from '../authzen/page-token.js';
 import { actionInput, actionSchema, entitySchema, propertiesSchema, resourceInput, searchedEntitySchema, subjectInput } from '../authzen/wire.js';
 import type { DecisionMeta } from '../../decision/record.js';
-import { jsonBody } from '../body.js';
+import { authzenBody } from '../authzen/body.js';
 import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 import { jsonWithRequestId } from '../middleware/request-id.js';
@@ -65,7 +65,7 @@ async function answer(search: SearchService, endpoint: string, query: SearchQuer
 export function searchRoutes(search: SearchService): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .post('/access/v1/search/subject', async (c) => {
-      const body = await jsonBody(c, subjectSearchBody);
+      const body = await authzenBody(c, subjectSearchBody);
       const query: SearchQuery = {
         kind: 'subject',
         subjectType: body.subject.type,
@@ -76,7 +76,7 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
       return jsonWithRequestId(c, await answer(search, 'subject', query, body, decisionMeta(c, 'authzen_search')));
     })
     .post('/access/v1/search/resource', async (c) => {
-      const body = await jsonBody(c, resourceSearchBody);
+      const body = await authzenBody(c, resourceSearchBody);
       const query: SearchQuery = {
         kind: 'resource',
         subject: subjectInput(body.subject),
@@ -87,7 +87,7 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
       return jsonWithRequestId(c, await answer(search, 'resource', query, body, decisionMeta(c, 'authzen_search')));
     })
     .post('/access/v1/search/action', async (c) => {
-      const body = await jsonBody(c, actionSearchBody);
+      const body = await authzenBody(c, actionSearchBody);
       const query: SearchQuery = {
         kind: 'action',
         subject: subjectInput(body.subject),
