@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { closeGraceMs } from './http/shutdown.js';
 import type { ReloadTrigger } from './policy/reload.js';
-import { serveClusterMetrics } from './telemetry/cluster-metrics.js';
+import { isMessage, serveClusterMetrics } from './telemetry/cluster-metrics.js';
 
 /**
  * How many server processes to run: `WORKERS` when set (`auto` = one per core); unset, one per
@@ -34,16 +34,12 @@ const stopMessage = 'invoice-pdp:stop';
 
 /** Primary → worker: reload the policies. */
 const reloadType = 'invoice-pdp:reload';
-/** Worker → primary: have every other worker reload (this one reloads by itself). */
+/** Worker → primary: an admin reload here; have every other worker reload too. */
 const reloadOthersType = 'invoice-pdp:reload-others';
 
 interface ReloadMessage {
-  readonly type: typeof reloadType | typeof reloadOthersType;
+  readonly type: typeof reloadType;
   readonly trigger: ReloadTrigger;
-}
-
-function isReloadMessage(message: unknown, type: ReloadMessage['type']): message is ReloadMessage {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
 }
 
 /** A worker's side of the supervision: what the primary asks of it, and what it asks of the primary. */
@@ -55,8 +51,8 @@ export interface SupervisorLink {
   onStop(stop: (reason: string) => void): void;
   /** Calls `reload` when the primary asks every worker to reload (SIGHUP, or another worker's admin reload). */
   onReload(reload: (trigger: ReloadTrigger) => void): void;
-  /** Asks the primary to have every other worker reload its policies. */
-  reloadOthers(trigger: ReloadTrigger): void;
+  /** After an admin reload here, asks the primary to have every other worker reload its policies. */
+  reloadOthers(): void;
 }
 
 /**
@@ -75,7 +71,7 @@ export function connectToSupervisor(): SupervisorLink | undefined {
   };
   worker.on('message', (message: unknown) => {
     if (message === stopMessage) askStop('supervisor');
-    else if (isReloadMessage(message, reloadType)) reloadHandler?.(message.trigger);
+    else if (isMessage<ReloadMessage>(message, reloadType)) reloadHandler?.(message.trigger);
   });
   worker.once('disconnect', () => askStop('supervisor gone'));
   return {
@@ -86,9 +82,8 @@ export function connectToSupervisor(): SupervisorLink | undefined {
     onReload(reload) {
       reloadHandler = reload;
     },
-    reloadOthers(trigger) {
-      const message: ReloadMessage = { type: reloadOthersType, trigger };
-      if (worker.isConnected()) worker.send(message, () => undefined);
+    reloadOthers() {
+      if (worker.isConnected()) worker.send({ type: reloadOthersType }, () => undefined);
     },
   };
 }
@@ -182,10 +177,9 @@ export function superviseWorkers(options: SupervisorOptions): void {
   });
 
   cluster.on('message', (worker, message: unknown) => {
-    if (!isReloadMessage(message, reloadOthersType)) return;
-    const trigger: ReloadTrigger = message.trigger === 'admin' ? 'admin' : 'signal';
-    log.info({ worker: worker.id, trigger }, 'reloading the other workers\' policies');
-    reload(trigger, worker.id);
+    if (!isMessage(message, reloadOthersType)) return;
+    log.info({ worker: worker.id, trigger: 'admin' }, 'reloading the other workers\' policies');
+    reload('admin', worker.id);
   });
 
   cluster.on('exit', (worker, code, signal) => {

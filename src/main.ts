@@ -42,7 +42,7 @@ async function start(): Promise<void> {
 
   const service = await createService(config, log, {
     // Under WORKERS an admin reload reaches every worker: this one reloads, the others are asked.
-    onReloadRequested: supervisor && ((trigger) => supervisor.reloadOthers(trigger)),
+    onReloadRequested: supervisor && (() => supervisor.reloadOthers()),
   });
   serviceReady(service);
   process.once('exit', () => service.flushAudit());

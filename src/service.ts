@@ -43,7 +43,7 @@ export interface ServiceOptions {
    * Called when the admin endpoint reloads the policies, before this process reloads them
    * (main.ts: under WORKERS, the other workers are asked to reload too).
    */
-  readonly onReloadRequested?: ((trigger: ReloadTrigger) => void) | undefined;
+  readonly onReloadRequested?: (() => void) | undefined;
 }
 
 /**

@@ -37,7 +37,7 @@ function json(text: string): unknown {
 const permitted = { subject: { type: 'user', id: 'alice' }, action: { name: 'read' }, resource: { type: 'record', id: 'record-1' } };
 
 /** A request id with spaces and punctuation, as a PEP may well send one. */
-export const spacedRequestId = 'req 42 / spaces, punctuation & (brackets); "quotes" ok? #1';
+const spacedRequestId = 'req 42 / spaces, punctuation & (brackets); "quotes" ok? #1';
 
 const evaluation = '/access/v1/evaluation';
 

@@ -45,7 +45,7 @@ interface AstNode {
 const comprehensions = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 
 /** Operators whose result is a bool or a number (or a time), never a string or collection. */
-const scalarOperators = new Set(['==', '!=', '<', '<=', '>', '>=', '&&', '||', '!_', '-_', '-', '*', '/', '%', 'in']);
+const scalarOperators = new Set(['==', '!=', '<', '<=', '>', '>=', '&&', '||', '!_', '-_', '-', '*', '/', '%']);
 
 /** Functions whose result is a bool, number, time or type. */
 const scalarFunctions = new Set([

@@ -37,7 +37,8 @@ interface Part extends Request {
   readonly error?: string;
 }
 
-function isMessage<T extends { type: string }>(message: unknown, type: string): message is T {
+/** Whether an IPC message is one of ours of that type. */
+export function isMessage<T extends { type: string }>(message: unknown, type: string): message is T {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
 }
 

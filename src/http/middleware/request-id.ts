@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { AppEnv } from '../env.js';
 
 /** The longest caller id echoed; a longer one is replaced by a fresh id. */
-export const maxRequestIdLength = 1024;
+const maxRequestIdLength = 1024;
 
 /**
  * A header value of visible ASCII, spaces and tabs (RFC 9110 §5.5 without obs-text). Node's

@@ -19,7 +19,7 @@ export interface AdminDeps {
    * Told of each reload asked for here, before it runs (under WORKERS: so every other worker
    * reloads too; the answer is this process's own reload).
    */
-  readonly onReload?: ((trigger: 'admin') => void) | undefined;
+  readonly onReload?: (() => void) | undefined;
 }
 
 /**
@@ -45,7 +45,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
       });
     })
     .post('/admin/policies/reload', async (c) => {
-      onReload?.('admin');
+      onReload?.();
       const result = await reloader.reload('admin');
       if (!result.ok) {
         throw new ProblemError(

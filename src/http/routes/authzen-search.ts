@@ -10,8 +10,8 @@ import type { AppEnv } from '../env.js';
 import { jsonWithRequestId } from '../middleware/request-id.js';
 
 /** Page size when the request gives no `page.limit` (or 0), and the largest a page holds. */
-export const defaultPageSize = 100;
-export const maxPageSize = 1000;
+const defaultPageSize = 100;
+const maxPageSize = 1000;
 
 const pageSchema = z.object({
   /**
