@@ -67,13 +67,14 @@ export function problemBody(error: ProblemError, instance: string, requestId: st
 }
 
 /** An RFC 9457 application/problem+json response carrying the request id. */
-export function problem(c: Context<AppEnv>, error: ProblemError): Response {
-  return new Response(problemBody(error, c.req.path, c.get('requestId')), {
+export function problemResponse(error: ProblemError, instance: string, requestId: string): Response {
+  return new Response(problemBody(error, instance, requestId), {
     status: problemTypes[error.code].status,
-    headers: {
-      'content-type': 'application/problem+json',
-      'x-request-id': c.get('requestId') ?? '',
-      ...error.headers,
-    },
+    headers: { 'content-type': 'application/problem+json', 'x-request-id': requestId, ...error.headers },
   });
+}
+
+/** The problem response to the request `c` is answering. */
+export function problem(c: Context<AppEnv>, error: ProblemError): Response {
+  return problemResponse(error, c.req.path, c.get('requestId') ?? '');
 }

@@ -3,7 +3,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { getRequestListener, RequestError } from '@hono/node-server';
-import { problemBody, ProblemError, problemTypes, type ProblemCode } from './problem.js';
+import { problemBody, problemResponse, ProblemError, problemTypes, type ProblemCode } from './problem.js';
 import { gracefulShutdown, type Shutdown } from './shutdown.js';
 
 export interface ServerOptions {
@@ -72,14 +72,12 @@ function answerClientError(onProblem: ServerOptions['onProblem']) {
  */
 function answerRequestError(onProblem: ServerOptions['onProblem']) {
   return function onRequestError(error: unknown): Response {
+    const close = { connection: 'close' };
     const problem = error instanceof RequestError
-      ? new ProblemError('invalid_request', `the request cannot be read: ${error.message}`)
-      : new ProblemError('internal', 'the request could not be answered');
+      ? new ProblemError('invalid_request', `the request cannot be read: ${error.message}`, undefined, close)
+      : new ProblemError('internal', 'the request could not be answered', undefined, close);
     onProblem?.(problem.code);
-    return new Response(problemBody(problem, '', randomUUID()), {
-      status: problemTypes[problem.code].status,
-      headers: { 'content-type': 'application/problem+json', connection: 'close' },
-    });
+    return problemResponse(problem, '', randomUUID());
   };
 }
 
