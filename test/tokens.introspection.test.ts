@@ -9,6 +9,7 @@ import type { TokenObserver } from '../src/token/observer.js';
 import { createTokenVerifier } from '../src/token/token-verifier.js';
 import { createJwtVerifier, type TokenVerifier } from '../src/token/verify.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { freePort } from './helpers/free-port.js';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
 import { refusal } from './helpers/refusal.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
@@ -83,8 +84,8 @@ describe('opaque tokens: RFC 7662 introspection', () => {
   });
 
   it('denies as unavailable when nothing listens', async () => {
-    const verifier = introspector({ url: 'http://127.0.0.1:1/introspect' });
-    expect((await refusal(verifier.verify(opaque()))).message).toMatch(/introspection unavailable: unreachable/);
+    const verifier = introspector({ url: `http://127.0.0.1:${await freePort()}/introspect` });
+    expect((await refusal(verifier.verify(opaque()))).message).toBe('introspection unavailable: unreachable: connection refused (ECONNREFUSED)');
   });
 
   it('caches an answer by token hash: one request for repeated lookups', async () => {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../config.js';
+import { ConfigError, keySetUrl } from '../config.js';
 import { keySetAlgorithms } from './verify.js';
 
 const nonEmpty = z.string().min(1);
@@ -19,7 +19,7 @@ const claimMappingSchema = z
 const issuerSchema = z
   .object({
     issuer: nonEmpty,
-    jwksUrl: z.url().optional(),
+    jwksUrl: keySetUrl.optional(),
     jwksFile: nonEmpty.optional(),
     audience: z.union([nonEmpty, z.array(nonEmpty).min(1)]).transform((a) => (typeof a === 'string' ? [a] : a)),
     audienceClaim: nonEmpty.optional(),

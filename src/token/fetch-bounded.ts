@@ -16,12 +16,36 @@ export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
 }
 
+/** Network error codes worth a word; any other code is named as it comes. */
+const failures: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'unreachable: connection refused',
+  ENOTFOUND: 'unreachable: host not found',
+  EAI_AGAIN: 'unreachable: host not found',
+  EHOSTUNREACH: 'unreachable: host unreachable',
+  ENETUNREACH: 'unreachable: network unreachable',
+  ETIMEDOUT: 'unreachable: connect timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'unreachable: connect timed out',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection reset',
+  UND_ERR_SOCKET: 'connection closed before the answer was complete',
+};
+
+/** A Node or undici error code: only such a constant is quoted, never free text. */
+const errorCode = /^[A-Z][A-Z0-9_]{1,63}$/;
+
+/**
+ * What went wrong, in words of our own. The messages of fetch and of the errors under it can
+ * quote the URL, credentials and query values included, and this text reaches callers (deny
+ * reasons), the audit log and the application log: only our words and the error's code go in.
+ */
 function reason(error: unknown, timeoutMs: number): string {
   if (error instanceof UpstreamError) return error.message;
   if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `no answer within ${timeoutMs} ms`;
   const cause = error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
-  if (typeof cause?.code === 'string') return `unreachable (${cause.code})`;
-  return `unreachable (${error instanceof Error ? error.message : String(error)})`;
+  const code = typeof cause?.code === 'string' && errorCode.test(cause.code) ? cause.code : undefined;
+  if (code === undefined) return 'request failed';
+  const words = failures[code] ?? (code.startsWith('HPE_') ? 'answered something that is not HTTP' : /CERT|SSL|TLS|SIGNATURE/.test(code) ? 'TLS failed' : 'request failed');
+  return `${words} (${code})`;
 }
 
 async function readText(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<string> {
@@ -44,12 +68,14 @@ async function readText(body: ReadableStream<Uint8Array> | null, maxBytes: numbe
 
 /**
  * fetch with a deadline over the whole exchange (a server that sends headers and then stalls
- * cannot hang us), a cap on the body size and no redirects. Throws UpstreamError.
+ * cannot hang us), a cap on the body size and no redirects. Throws UpstreamError, whose message
+ * never quotes the URL.
  */
 export async function fetchBounded(url: string, init: RequestInit, options: BoundedFetchOptions): Promise<BoundedResponse> {
   const signal = AbortSignal.timeout(options.timeoutMs);
   try {
-    const response = await fetch(url, { ...init, signal, redirect: 'error' });
+    // A redirect is not followed but handed back, so it reads as "answered HTTP 302".
+    const response = await fetch(url, { ...init, signal, redirect: 'manual' });
     const text = await readText(response.body, options.maxBytes);
     const mediaType = (response.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
     return { status: response.status, mediaType, text };

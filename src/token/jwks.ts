@@ -138,7 +138,8 @@ export class RemoteKeySet {
       this.#local = local;
       this.#lastError = undefined;
     } catch (error) {
-      const failure = error instanceof errors.JWKSInvalid ? new UpstreamError('answered something that is not a JWKS') : (error as Error);
+      // Anything but our own UpstreamError came from reading the document: its text is not ours to pass on.
+      const failure = error instanceof UpstreamError ? error : new UpstreamError('answered something that is not a JWKS', { cause: error });
       this.#lastError = failure;
       this.#onFetchError?.(this.url, failure);
     }

@@ -1,0 +1,212 @@
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { ExpiringCache } from '../src/token/cache.js';
+import { tokensFromConfig } from '../src/token/from-config.js';
+import { createIntrospector, type IntrospectionResult } from '../src/token/introspect.js';
+import { RemoteKeySet } from '../src/token/jwks.js';
+import { createTokenVerifier } from '../src/token/token-verifier.js';
+import { createJwtVerifier } from '../src/token/verify.js';
+import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+import { freePort } from './helpers/free-port.js';
+import { startServer, type TestServer } from './helpers/http-server.js';
+import { runServerToExit } from './helpers/process.js';
+import { spawnServer, type ServerProcess } from './helpers/spawn-server.js';
+import { sign, signingKey, type SigningKey } from './helpers/signing.js';
+import { tempDir } from './helpers/tmp.js';
+
+const query = { action: 'read', resource: { type: 'invoice', id: 'inv-1' } };
+const secret = 'QSECRET';
+
+/** Every way a key set or introspection endpoint fails, by path. */
+function misbehave(req: IncomingMessage, res: ServerResponse): void {
+  const path = new URL(req.url ?? '/', 'http://x').pathname;
+  if (path === '/reset') req.socket.destroy();
+  else if (path === '/status') res.writeHead(503).end('down');
+  else if (path === '/huge') res.writeHead(200, { 'content-type': 'application/json' }).end(`{"keys":[],"pad":"${'x'.repeat(600 * 1024)}"}`);
+  else if (path === '/not-json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": [');
+  else if (path === '/redirect') res.writeHead(302, { location: `http://user:${secret}-location@127.0.0.1/keys?api_key=${secret}` }).end();
+  // `/hang` answers nothing; neither does anything else.
+}
+
+let upstream: TestServer;
+let key: SigningKey;
+
+beforeAll(async () => {
+  upstream = await startServer(misbehave);
+  key = await signingKey('k1');
+});
+afterAll(() => upstream.close());
+
+describe('key set and introspection failures: deny reasons, audit lines and log in words of our own', () => {
+  let server: ServerProcess;
+  let auditFile: string;
+  let cases: [issuer: string, detail: string | RegExp][];
+  let introspectionUrl: string;
+
+  beforeAll(async () => {
+    const base = upstream.url;
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const tls = base.replace('http://', 'https://');
+    cases = [
+      [`${closed}/jwks`, 'key set unavailable: unreachable: connection refused (ECONNREFUSED)'],
+      ['http://pdp-test-keys.invalid/jwks', /^key set unavailable: unreachable: host not found \((ENOTFOUND|EAI_AGAIN)\)$/],
+      [`${base}/reset`, /^key set unavailable: connection (closed before the answer was complete \(UND_ERR_SOCKET\)|reset \(ECONNRESET\))$/],
+      [`${tls}/tls`, /^key set unavailable: TLS failed \([A-Z0-9_]+\)$/],
+      [`${base}/hang`, 'key set unavailable: no answer within 1500 ms'],
+      [`${base}/status`, 'key set unavailable: answered HTTP 503'],
+      [`${base}/huge`, 'key set unavailable: answer larger than 524288 bytes'],
+      [`${base}/not-json`, 'key set unavailable: answered something that is not JSON'],
+      [`${base}/redirect`, 'key set unavailable: answered HTTP 302'],
+      // A port fetch will not connect to: its error has no code.
+      ['http://127.0.0.1:1/jwks', 'key set unavailable: request failed'],
+    ];
+    // Each issuer's key set URL is its own, with a query secret; the issuer names the case.
+    const issuers = cases.map(([url], index) => ({ issuer: `https://idp-${index}.test`, jwksUrl: `${url}?api_key=${secret}-${index}`, audience: 'invoice-api' }));
+    const dir = await tempDir({ 'tokens.json': { issuers } });
+    auditFile = join(dir, 'audit.log');
+    introspectionUrl = `${closed}/introspect?secret=${secret}-introspection`;
+    server = spawnServer({
+      POLICY_DIR: defaultPolicyDir,
+      TOKEN_CONFIG_FILE: join(dir, 'tokens.json'),
+      JWKS_TIMEOUT_MS: '1500',
+      INTROSPECTION_URL: introspectionUrl,
+      INTROSPECTION_CLIENT_ID: 'pdp',
+      INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789',
+      AUDIT_LOG_FILE: auditFile,
+    });
+  });
+  afterAll(() => {
+    server.child.kill();
+  });
+
+  async function decide(token: string): Promise<Record<string, unknown>> {
+    const res = await fetch(`http://127.0.0.1:${await server.listening}/decide`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, ...query }),
+    });
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+
+  it('says what failed, never quoting the URL, in the answer, the audit line and the log', async () => {
+    const details = await Promise.all(
+      cases.map(async (_, index) => {
+        const body = await decide(await sign(key, { sub: 'alice' }, { issuer: `https://idp-${index}.test`, audience: 'invoice-api' }));
+        expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token' }] });
+        return (body['reasons'] as { detail: string }[])[0]?.detail;
+      }),
+    );
+    cases.forEach(([url, detail], index) => expect(details[index], url).toEqual(typeof detail === 'string' ? detail : expect.stringMatching(detail)));
+    const opaque = await decide('an-opaque-token');
+    expect(opaque).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: unreachable: connection refused (ECONNREFUSED)' }] });
+
+    await expect.poll(async () => (await readFile(auditFile, 'utf8').catch(() => '')).trim().split('\n').length).toBe(cases.length + 1);
+    const audit = await readFile(auditFile, 'utf8');
+    for (const detail of [...details, 'introspection unavailable: unreachable: connection refused (ECONNREFUSED)']) expect(audit).toContain(JSON.stringify(detail));
+    for (const text of [JSON.stringify(details), audit]) {
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain('.invalid/');
+      expect(text).not.toContain('127.0.0.1:');
+    }
+    // The log names each failing key set, masked, and quotes no secret.
+    await expect.poll(() => server.output()).toContain(`"url":"${cases[0]?.[0]}?api_key=***","err":"unreachable: connection refused (ECONNREFUSED)"`);
+    expect(server.output()).not.toContain(secret);
+  });
+});
+
+describe('a fetch error that quotes the URL (a URL with credentials, past the configuration check)', () => {
+  it('reaches neither the deny reason of a key set nor that of introspection', async () => {
+    const url = `http://svc:s3cretpw@127.0.0.1:${new URL(upstream.url).port}`;
+    const keySet = new RemoteKeySet({ url: `${url}/jwks?api_key=${secret}`, refreshMs: 0 });
+    const jwt = createJwtVerifier({ keys: keySet.getKey, issuer: 'https://idp.test', audience: ['invoice-api'], algorithms: ['ES256'] });
+    const introspection = createIntrospector({
+      url: `${url}/introspect?secret=${secret}`,
+      clientId: 'pdp',
+      clientSecret: 'client-secret',
+      cache: new ExpiringCache<IntrospectionResult>({ maxEntries: 10, maxTtlMs: 60_000 }),
+    });
+    const { app } = await buildTestApp({ tokens: createTokenVerifier({ jwt, introspection }) });
+    try {
+      const token = await sign(key, { sub: 'alice' }, { issuer: 'https://idp.test', audience: 'invoice-api' });
+      const bodies = await Promise.all([token, 'an-opaque-token'].map(async (t) => readJson(await postJson(app, '/decide', { token: t, ...query }))));
+      expect(bodies.map((b) => b['reasons'])).toEqual([
+        [{ code: 'invalid_token', detail: 'key set unavailable: request failed' }],
+        [{ code: 'invalid_token', detail: 'introspection unavailable: request failed' }],
+      ]);
+    } finally {
+      keySet.close();
+    }
+  });
+});
+
+describe('token endpoint URLs at start', () => {
+  function problems(env: NodeJS.ProcessEnv): string[] {
+    try {
+      loadConfig({ JWT_ISSUER: 'https://idp.test', JWT_AUDIENCE: 'invoice-api', INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'x', ...env });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message.split('\n').slice(1).map((line) => line.trim());
+    }
+    return [];
+  }
+
+  const keySetAdvice = 'must not carry a user or password (fetch refuses such a URL); a key set is fetched without credentials, though a query value such as ?api_key=… is allowed';
+
+  it('refuses a user or password in a key set or introspection URL, naming the variable and not the secret', async () => {
+    const run = await runServerToExit({
+      JWT_ISSUER: 'https://idp.example',
+      JWT_AUDIENCE: 'pdp',
+      JWKS_URL: `https://svc:s3cretpw@127.0.0.1:1/jwks?api_key=${secret}`,
+      INTROSPECTION_URL: 'https://u:pw1secret@as.example/introspect?secret=Q2SECRET',
+      INTROSPECTION_CLIENT_ID: 'pdp',
+      INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789',
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`JWKS_URL: ${keySetAdvice}`);
+    expect(run.stderr).toContain('INTROSPECTION_URL: must not carry a user or password (fetch refuses such a URL); give the client credentials with INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET');
+    for (const hidden of ['s3cretpw', secret, 'pw1secret', 'Q2SECRET']) expect(run.stderr).not.toContain(hidden);
+  });
+
+  it.each([
+    ['a user and password', 'https://svc:pw@idp.test/jwks'],
+    ['a user alone (a token as user name)', 'https://ghp_token@idp.test/jwks'],
+    ['an empty password', 'https://svc:@idp.test/jwks'],
+  ])('refuses %s in JWKS_URL and INTROSPECTION_JWKS_URL', (_, url) => {
+    expect(problems({ JWKS_URL: url, INTROSPECTION_URL: 'https://as.test/introspect', INTROSPECTION_JWKS_URL: url, INTROSPECTION_JWT_ISSUER: 'https://as.test' })).toEqual([
+      `JWKS_URL: ${keySetAdvice}`,
+      `INTROSPECTION_JWKS_URL: ${keySetAdvice}`,
+    ]);
+  });
+
+  it('refuses a scheme fetch cannot ask', () => {
+    expect(problems({ JWKS_URL: 'ftp://idp.test/jwks', INTROSPECTION_URL: 'file:///introspect' })).toEqual([
+      'JWKS_URL: must be an http:// or https:// URL',
+      'INTROSPECTION_URL: must be an http:// or https:// URL',
+    ]);
+  });
+
+  it('takes a query string (an api_key), which the start log masks', () => {
+    expect(problems({ JWKS_URL: `https://idp.test/jwks?api_key=${secret}`, INTROSPECTION_URL: `https://as.test/introspect?key=${secret}` })).toEqual([]);
+  });
+
+  it('refuses a user or password in a jwksUrl of TOKEN_CONFIG_FILE, naming the entry and not the secret', async () => {
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks?api_key=fine', audience: 'invoice-api' },
+          { issuer: 'https://b.test', jwksUrl: 'https://svc:filesecret@b.test/jwks', audience: 'invoice-api' },
+        ],
+      },
+    });
+    const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'tokens.json') })).then(
+      () => new Error('started'),
+      (error: unknown) => error as Error,
+    );
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect(failure.message).toBe(`invalid token configuration:\n  TOKEN_CONFIG_FILE $.issuers[1].jwksUrl: ${keySetAdvice}`);
+  });
+});
