@@ -12,10 +12,12 @@ function isArrayIndex(key: string): boolean {
  * their keys in sorted order, anything already in order kept as is. `cannot` when
  * JSON.stringify would not follow that order (an object with array-index keys, which
  * JavaScript always enumerates first, in numeric order), a copy could not hold a key
- * (`__proto__`), or the value is not JSON data (a number JSON cannot hold among them).
+ * (`__proto__`), the value is not JSON data (a number JSON cannot hold among them), or it
+ * holds -0, which JSON.stringify writes as 0.
  */
 function sortedCopy(value: unknown): unknown {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : cannot;
+  // -0 === 0, so only a zero pays for the sign test.
+  if (typeof value === 'number') return Number.isFinite(value) && (value !== 0 || Object.is(value, 0)) ? value : cannot;
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value !== 'object') return cannot;
   if (Array.isArray(value)) {
@@ -58,8 +60,12 @@ function sortedCopy(value: unknown): unknown {
 }
 
 function canonicalWalk(value: unknown): string {
-  // JSON.stringify writes these as null, which would make them hash like null.
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (typeof value === 'number') {
+    // JSON.stringify writes these as null and -0 as 0, which would make them hash like
+    // null and 0; CEL tells -0 from 0 (1.0 / x is -Infinity for one, +Infinity for the other).
+    if (Object.is(value, -0)) return '-0';
+    if (!Number.isFinite(value)) return String(value);
+  }
   if (value === null || typeof value !== 'object') {
     return JSON.stringify(value) ?? 'null';
   }
@@ -79,9 +85,10 @@ function canonicalWalk(value: unknown): string {
  * Serialises a JSON value with object keys sorted at every depth, so equal values hash
  * equally whatever order their keys arrived in. `undefined` members are dropped, as JSON does;
  * numbers JSON cannot hold are written `Infinity`, `-Infinity` and `NaN`, text no JSON value
- * can be, so a key made of them never equals one made of `null`.
+ * can be, so a key made of them never equals one made of `null`; -0 is written `-0`, so it
+ * never equals 0.
  * JSON data is put in key order and handed to JSON.stringify in one go, several times faster
- * than serialising member by member; the rare value that cannot be (array-index keys,
+ * than serialising member by member; the rare value that cannot be (array-index keys, -0,
  * non-JSON values) is walked member by member. Both give the same text.
  */
 export function canonicalJson(value: unknown): string {

@@ -166,6 +166,11 @@ const envSchema = z
     for (const [name, nodes] of [['REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES], ['REDIS_SENTINELS', env.REDIS_SENTINELS]] as const) {
       for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${node}" is not a host:port`);
     }
+    // A lookup that waits out the Redis deadline must leave the request the time to be
+    // evaluated and answered; otherwise a Redis outage turns every request into a 503.
+    if (redisModes.some(Boolean) && env.REDIS_COMMAND_TIMEOUT_MS * 2 > env.REQUEST_TIMEOUT_MS) {
+      issue('REDIS_COMMAND_TIMEOUT_MS', `${env.REDIS_COMMAND_TIMEOUT_MS} ms is more than half of REQUEST_TIMEOUT_MS (${env.REQUEST_TIMEOUT_MS} ms): a request that waits out a Redis timeout must keep the other half to verify its token, be evaluated and be answered`);
+    }
   }, { when: () => true });
 
 export type Config = z.infer<typeof envSchema>;

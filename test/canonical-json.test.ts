@@ -4,6 +4,7 @@ import { canonicalJson } from '../src/canonical-json.js';
 
 /** The definition: sorted keys, member by member. canonicalJson must give exactly this text. */
 function reference(value: unknown): string {
+  if (Object.is(value, -0)) return '-0';
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : reference(item))).join(',')}]`;
@@ -59,6 +60,15 @@ describe('canonicalJson', () => {
     const texts = [null, Infinity, -Infinity, Number.NaN].map((v) => canonicalJson({ amount: v, limit: [v] }));
     expect(new Set(texts).size).toBe(4);
     expect(texts[1]).toBe('{"amount":Infinity,"limit":[Infinity]}');
+  });
+
+  it('writes -0 as -0, so it never shares a key with 0, wherever it sits', () => {
+    const zero = JSON.parse('{"b":[0.0],"a":{"x":0}}') as unknown;
+    const negative = JSON.parse('{"b":[-0.0],"a":{"x":-0}}') as unknown;
+    expect(canonicalJson(zero)).toBe('{"a":{"x":0},"b":[0]}');
+    expect(canonicalJson(negative)).toBe('{"a":{"x":-0},"b":[-0]}');
+    expect(canonicalJson(-0)).toBe('-0');
+    expect(JSON.parse(canonicalJson(negative))).toEqual(negative);
   });
 
   it('walks values that are not plain JSON the same way as before', () => {

@@ -44,4 +44,16 @@ describe('cache configuration', () => {
     expect(problems({ REDIS_CLUSTER_NODES: 'a:7000,b:70000' })).toContain('REDIS_CLUSTER_NODES: "b:70000" is not a host:port');
     expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000, [::1]:7001,c' }).REDIS_CLUSTER_NODES).toEqual(['a:7000', '[::1]:7001', 'c']);
   });
+
+  it('refuses a Redis command timeout over half the request timeout, naming both', () => {
+    expect(problems({ REDIS_URL: 'redis://a:6379', REDIS_COMMAND_TIMEOUT_MS: '3000', REQUEST_TIMEOUT_MS: '500' })).toContain(
+      'REDIS_COMMAND_TIMEOUT_MS: 3000 ms is more than half of REQUEST_TIMEOUT_MS (500 ms)',
+    );
+    expect(problems({ REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_NAME: 'm', REDIS_COMMAND_TIMEOUT_MS: '251', REQUEST_TIMEOUT_MS: '500' })).toContain(
+      'REDIS_COMMAND_TIMEOUT_MS: 251 ms is more than half of REQUEST_TIMEOUT_MS (500 ms)',
+    );
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_COMMAND_TIMEOUT_MS: '250', REQUEST_TIMEOUT_MS: '500' }).REDIS_COMMAND_TIMEOUT_MS).toBe(250);
+    // Without Redis the command timeout is never used.
+    expect(loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '3000', REQUEST_TIMEOUT_MS: '500' }).REDIS_COMMAND_TIMEOUT_MS).toBe(3000);
+  });
 });

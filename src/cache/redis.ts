@@ -20,7 +20,10 @@ export interface RedisLayerOptions {
   readonly password?: string;
   /** Longest wait for one command before it counts as a failure, ms. */
   readonly commandTimeoutMs: number;
-  /** Pause after a failure before Redis is tried again, ms; doubles per failed probe, up to 8 times this. */
+  /**
+   * Pause after a failure before Redis is probed again, ms; doubles per failed probe, and per
+   * failure within the longest pause (8 times this) of the last recovery, up to that longest pause.
+   */
   readonly backoffMs: number;
   readonly observer?: CacheObserver;
   /** Told when Redis becomes usable or stops being usable, with the last error seen. */
@@ -101,7 +104,8 @@ function wrongType(error: unknown): boolean {
 /**
  * The shared layer: decisions in Redis, read with a deadline and validated, written without
  * waiting. Any failure opens a circuit breaker so a dead or slow Redis adds no latency; the
- * client reconnects by itself and the breaker lets Redis back in once a probe succeeds.
+ * client reconnects by itself and the breaker lets Redis back in once a PING, sent when the
+ * pause is over, is answered.
  */
 export class RedisCacheLayer implements CacheLayer {
   readonly name = 'redis';
@@ -112,6 +116,7 @@ export class RedisCacheLayer implements CacheLayer {
   readonly #onStateChange: ((up: boolean, cause: unknown) => void) | undefined;
   #up = false;
   #lastError: unknown;
+  #probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RedisLayerOptions) {
     this.#timeoutMs = options.commandTimeoutMs;
@@ -123,6 +128,7 @@ export class RedisCacheLayer implements CacheLayer {
     this.#client.on('error', (error: unknown) => {
       this.#lastError = error;
     });
+    this.#client.on('ready', () => this.#probe());
     for (const event of ['ready', 'close', 'end']) this.#client.on(event, () => this.#refresh());
   }
 
@@ -132,7 +138,7 @@ export class RedisCacheLayer implements CacheLayer {
   }
 
   async get(key: string, now: number): Promise<CacheEntry | undefined> {
-    if (this.#client.status !== 'ready' || !this.#breaker.allow()) return undefined;
+    if (this.#client.status !== 'ready' || !this.#breaker.closed) return undefined;
     let entry: CacheEntry | 'invalid' | undefined;
     try {
       const raw = await withDeadline(this.#client.get(key), this.#timeoutMs);
@@ -144,7 +150,6 @@ export class RedisCacheLayer implements CacheLayer {
       }
       entry = 'invalid';
     }
-    if (this.#breaker.success()) this.#refresh();
     // A bad value is one key's problem, not Redis': count it and let the next write replace it.
     this.#observer.cacheRequest('redis', entry === 'invalid' ? 'error' : entry === undefined ? 'miss' : 'hit');
     return entry === 'invalid' ? undefined : entry;
@@ -160,6 +165,7 @@ export class RedisCacheLayer implements CacheLayer {
 
   /** Closes the connection, politely if Redis still answers. */
   async close(): Promise<void> {
+    clearTimeout(this.#probeTimer);
     try {
       await withDeadline(this.#client.quit(), 1_000);
     } catch {
@@ -167,10 +173,43 @@ export class RedisCacheLayer implements CacheLayer {
     }
   }
 
+  /** A lookup or a write failed: counted, and Redis is left alone for a pause. */
   #failed(error: unknown): void {
-    this.#lastError = error;
     this.#observer.cacheRequest('redis', 'error');
+    this.#open(error);
+  }
+
+  #open(error: unknown): void {
+    this.#lastError = error;
     if (this.#breaker.failure()) this.#refresh();
+    this.#probeLater();
+  }
+
+  /** Arms the probe for the end of the pause; no timer runs unless the breaker is open. */
+  #probeLater(): void {
+    clearTimeout(this.#probeTimer);
+    const wait = this.#breaker.msUntilProbe();
+    this.#probeTimer = wait === undefined ? undefined : setTimeout(() => this.#probe(), wait).unref();
+  }
+
+  /**
+   * PINGs Redis once the pause is over. The probe needs no decision to come along, so an idle
+   * process takes Redis back too, and its /readyz and pdp_redis_up say so.
+   */
+  #probe(): void {
+    // While disconnected there is nothing to probe: the 'ready' event calls this again.
+    if (this.#client.status !== 'ready') return;
+    if (!this.#breaker.startProbe()) {
+      // Not due yet by the breaker's clock (or not open at all, and this arms nothing).
+      this.#probeLater();
+      return;
+    }
+    withDeadline(this.#client.ping(), this.#timeoutMs).then(
+      () => {
+        if (this.#breaker.success()) this.#refresh();
+      },
+      (error: unknown) => this.#open(error),
+    );
   }
 
   #refresh(): void {

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { CircuitBreaker } from '../src/cache/breaker.js';
+
+describe('circuit breaker', () => {
+  it('keeps doubling the pause while failures come soon after each recovery, and starts again from the first pause once it has stayed closed for the longest', () => {
+    let now = 0;
+    const breaker = new CircuitBreaker({ backoffMs: 100, maxBackoffMs: 800, now: () => now });
+    /** Waits out the pause, lets the probe out, and has it succeed. */
+    const recover = () => {
+      const pause = breaker.msUntilProbe() ?? Number.NaN;
+      now += pause - 1;
+      expect(breaker.startProbe()).toBe(false);
+      now += 1;
+      expect(breaker.startProbe()).toBe(true);
+      expect(breaker.startProbe()).toBe(false);
+      expect(breaker.success()).toBe(true);
+      return pause;
+    };
+
+    expect(breaker.failure()).toBe(true);
+    const pauses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      pauses.push(recover());
+      // The probe passed, but the next write fails: Redis refusing writes, a Cluster shard down.
+      now += 5;
+      expect(breaker.failure()).toBe(true);
+    }
+    expect(pauses).toEqual([100, 200, 400, 800, 800]);
+
+    recover();
+    now += 799;
+    breaker.failure();
+    expect(breaker.msUntilProbe()).toBe(800);
+    recover();
+    now += 800;
+    breaker.failure();
+    expect(breaker.msUntilProbe()).toBe(100);
+  });
+});

@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CacheSetup } from '../src/cache/from-config.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { cacheFromEnv } from './helpers/cache.js';
+import { docPolicy, tempDir, writeFiles } from './helpers/policy-dir.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+describe('decision cache key', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let setup: CacheSetup;
+  let app: App;
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    // 1.0 / x is +Infinity for 0 and -Infinity for -0: CEL tells them apart, so the key must.
+    await writeFiles(dir.path, { 'doc.json': docPolicy('t', 'P-pos', { condition: '1.0 / context.x > 0.0' }) });
+    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100' });
+    app = (await buildTestApp({ policyDir: dir.path, cache: setup.cache })).app;
+  });
+  afterAll(async () => {
+    await setup.close();
+    await dir.remove();
+  });
+
+  /** The body is written by hand: JSON.stringify would write -0 as 0. */
+  async function decide(x: string): Promise<Record<string, unknown>> {
+    const body = `{"subject":{"id":"u","properties":{}},"action":"read","resource":{"type":"doc","id":"d"},"context":{"x":${x}}}`;
+    const res = await postJson(app, '/decide', body);
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+
+  it('never serves the decision cached for 0 to a request with -0, nor the reverse', async () => {
+    expect(await decide('0.0')).toMatchObject({ decision: 'permit' });
+    expect(await decide('0.0')).toMatchObject({ decision: 'permit', cached: 'memory' });
+    const negative = await decide('-0.0');
+    expect(negative).toMatchObject({ decision: 'deny' });
+    expect(negative).not.toHaveProperty('cached');
+    expect(await decide('-0')).toMatchObject({ decision: 'deny', cached: 'memory' });
+    expect(await decide('0')).toMatchObject({ decision: 'permit', cached: 'memory' });
+  });
+});
