@@ -4,11 +4,13 @@ import type { Query } from './types.js';
 
 /**
  * Adds what entity data knows about the query's subject and resource. An entity is found by
- * type and id (or alias); its stored properties go *under* the request's own, key by key, so
- * a caller's value always wins. Subject roles and scopes are derived again from the merged
- * properties by `mapClaims`, the mapping the subject was first made with (CLAIM_ROLES, role
- * prefixes, per-issuer mappings). The ids stay as the request gave them. Unknown entities
- * leave the query as is.
+ * type and id (or alias) and then *is* that entity: the id becomes the entity's own, so a rule
+ * comparing ids (no self-approval: owner == subject.id) and the cache key see one identity
+ * however the request named it. Stored resource properties go under the request's own, key by
+ * key. Stored subject claims go under the caller's by `mapClaims`, the mapping the subject was
+ * first made with (CLAIM_ROLES, role prefixes, per-issuer mappings): a kind of claim the caller
+ * states at all (roles, scopes) comes from the caller alone, so entity data never widens a
+ * narrowed token. Unknown entities leave the query as is.
  */
 export function withEntityData(entities: EntityIndex, query: Query, mapClaims: ClaimMapper): Query {
   if (entities.size === 0) return query;
@@ -20,9 +22,9 @@ export function withEntityData(entities: EntityIndex, query: Query, mapClaims: C
     ...query,
     subject: knownSubject === undefined
       ? subject
-      : mapClaims({ ...knownSubject.properties, ...subject.properties }, subject.type, subject.id),
+      : mapClaims(subject.properties, subject.type, knownSubject.id, knownSubject.properties),
     resource: knownResource === undefined
       ? resource
-      : { ...resource, properties: { ...knownResource.properties, ...resource.properties } },
+      : { ...resource, id: knownResource.id, properties: { ...knownResource.properties, ...resource.properties } },
   };
 }

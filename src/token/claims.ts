@@ -28,8 +28,12 @@ export const defaultClaimMapping: ClaimMapping = Object.freeze({
   rolePrefixes: Object.freeze([]),
 });
 
-/** Turns claims into a subject; `id` and `type`, when given, come from a trusted caller. */
-export type ClaimMapper = (claims: Claims, type?: string, id?: string) => Subject;
+/**
+ * Turns claims into a subject; `id` and `type`, when given, come from a trusted caller or entity
+ * data. `stored` claims (entity data) go under `claims`, each kind of claim the mapping reads
+ * (subject, roles, scopes) taken from one side only (see `claimsOver`), the issuer from `claims`.
+ */
+export type ClaimMapper = (claims: Claims, type?: string, id?: string, stored?: Claims) => Subject;
 
 const whitespace = /\s/;
 const whitespaceRun = /\s+/;
@@ -76,11 +80,33 @@ function stripPrefix(role: string, prefixes: readonly string[]): string {
   return prefix === undefined ? role : role.slice(prefix.length);
 }
 
+/** Whether reading `path` may look at the top-level claim `key`: the whole path, or a head of it (see `claimAt`). */
+function reaches(path: string, key: string): boolean {
+  return path.startsWith(key) && (path.length === key.length || path[key.length] === '.');
+}
+
+/**
+ * `claims` over `stored`. Key by key is not enough where a kind of claim is read from several
+ * paths: a caller whose scopes are in `scp` would gain a stored `scope`, one whose roles are in
+ * `role` the stored `roles`. So for each kind (`kinds`, the paths of each) the caller states at
+ * all, an empty one included, no stored claim any of its paths could be read from is kept; a
+ * kind the caller does not state comes from `stored`.
+ */
+function claimsOver(claims: Claims, stored: Claims, kinds: readonly (readonly string[])[]): Claims {
+  const stated = kinds.filter((paths) => paths.some((path) => claimAt(claims, path) !== undefined)).flat();
+  if (stated.length === 0) return { ...stored, ...claims };
+  // fromEntries and spread define properties: a stored `__proto__` stays a plain claim.
+  const kept = Object.fromEntries(Object.entries(stored).filter(([key]) => !stated.some((path) => reaches(path, key))));
+  return { ...kept, ...claims };
+}
+
 /** A claim mapper for one mapping. Every claim stays available under `properties`. */
 export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
   const prefixes = mapping.rolePrefixes;
   const subjectType = mapping.subjectType ?? 'user';
-  return (claims, type = subjectType, id) => {
+  const kinds = [[mapping.subject], mapping.roles, mapping.scopes];
+  return (given, type = subjectType, id, stored) => {
+    const claims = stored === undefined ? given : claimsOver(given, stored, kinds);
     const sub = id ?? claimAt(claims, mapping.subject);
     let roles = union(claims, mapping.roles);
     if (prefixes.length > 0) roles = new Set([...roles].map((r) => stripPrefix(r, prefixes)));
@@ -96,16 +122,22 @@ export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
 
 /**
  * A claim mapper choosing the mapping by the claims' `iss` (verified by then), falling back
- * to the default mapping: one PDP can serve Keycloak and Entra ID tokens side by side.
+ * to the default mapping: one PDP can serve Keycloak and Entra ID tokens side by side. Stored
+ * claims never carry an `iss`: an issuer is what the caller's claims came from, so a stored one
+ * would neither pick the mapping nor show in `properties` as if it were the caller's.
  */
 export function issuerClaimMapper(fallback: ClaimMapping, byIssuer: ReadonlyMap<string, ClaimMapping>): ClaimMapper {
   const base = createClaimMapper(fallback);
   const mappers = new Map([...byIssuer].map(([issuer, mapping]) => [issuer, createClaimMapper(mapping)]));
-  return (claims, type, id) => {
+  return (claims, type, id, stored) => {
     const iss = claims['iss'];
     const mapper = typeof iss === 'string' ? mappers.get(iss) : undefined;
-    return (mapper ?? base)(claims, type, id);
+    return (mapper ?? base)(claims, type, id, stored === undefined || !Object.hasOwn(stored, 'iss') ? stored : withoutIssuer(stored));
   };
+}
+
+function withoutIssuer(stored: Claims): Claims {
+  return Object.fromEntries(Object.entries(stored).filter(([key]) => key !== 'iss'));
 }
 
 /**

@@ -1,0 +1,119 @@
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLocalJWKSet } from 'jose';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createClaimMapper, defaultClaimMapping, issuerClaimMapper, type ClaimMapper } from '../src/token/claims.js';
+import { createJwtVerifier } from '../src/token/verify.js';
+import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+import { runCli } from './helpers/cli.js';
+import { tempDir, writeFiles, type PolicyFiles } from './helpers/policy-dir.js';
+import { jwks, makeKey, sign, testAudience, testIssuer } from './helpers/tokens.js';
+
+const removals: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(removals.splice(0).map((remove) => remove()));
+});
+
+/** A policy directory with the invoice policies and `files` (`data/*.json`, more policies). */
+async function policyDirWith(files: PolicyFiles): Promise<string> {
+  const dir = await tempDir('pdp-entities-');
+  removals.push(dir.remove);
+  await copyFile(join(defaultPolicyDir, 'invoices.json'), join(dir.path, 'invoices.json'));
+  await writeFiles(dir.path, files);
+  return dir.path;
+}
+
+/** What the directory knows of a finance manager besides roles: scopes and facts enough for P4. */
+const managerFacts = { scope: 'invoice.read invoice.write', region: 'EU', approval_limit: 5000 };
+const manager = { type: 'user', id: 'u-mgr', aliases: ['mgr@example.com'], properties: { roles: ['finance_manager'], ...managerFacts } };
+
+/** A submitted invoice someone else owns: P4 permits the manager to approve it. */
+const othersInvoice = { type: 'invoice', id: 'inv-9', properties: { region: 'EU', status: 'submitted', amount: 500, owner: 'someone' } };
+
+const approve = (subject: unknown, resource: unknown = othersInvoice) => ({ subject, action: 'approve', resource, context: { mfa: true } });
+
+async function appWith(entities: unknown[], claims?: ClaimMapper) {
+  const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'data/users.json': { entities } }), claims });
+  return async (body: unknown) => readJson(await postJson(app, '/decide', body));
+}
+
+describe('entity data never widens the roles or scopes the caller states', () => {
+  it('takes no stored scope for a caller whose scopes are in scp, an empty scp included; stored scopes apply to a caller stating none', async () => {
+    const decide = await appWith([manager]);
+    expect(await decide(approve({ id: 'u-mgr', properties: { scp: ['invoice.read'] } }))).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    expect((await decide(approve({ id: 'u-mgr', properties: { scp: [] } }))).decision).toBe('deny');
+    expect(await decide(approve({ id: 'u-mgr', properties: { scp: ['invoice.write'] } }))).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P4-manager-approve-within-limit' }] });
+    expect(await decide(approve({ id: 'u-mgr' }))).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P4-manager-approve-within-limit' }] });
+  });
+
+  it('takes no stored scope for a token whose scopes are in scp', async () => {
+    const key = await makeKey('ES256');
+    const tokens = createJwtVerifier({ keys: createLocalJWKSet(jwks([key])), issuer: testIssuer, audience: [testAudience], algorithms: ['ES256'] });
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'data/users.json': { entities: [manager] } }), tokens });
+    const decide = async (scp: string[]) => {
+      const token = await sign(key, { sub: 'u-mgr', scp });
+      return (await readJson(await postJson(app, '/decide', { token, action: 'approve', resource: othersInvoice, context: { mfa: true } }))).decision;
+    };
+    expect([await decide(['invoice.read']), await decide(['invoice.write'])]).toEqual(['deny', 'permit']);
+  });
+
+  it('does not add the stored roles to a caller\'s role', async () => {
+    const decide = await appWith([manager]);
+    expect((await decide(approve({ id: 'u-mgr', properties: { role: 'accountant' } }))).decision).toBe('deny');
+    expect((await decide(approve({ id: 'u-mgr', properties: { role: 'finance_manager' } }))).decision).toBe('permit');
+  });
+
+  it('does not let a stored claim spelled as the whole dotted path replace the caller\'s roles', async () => {
+    const claims = createClaimMapper({ ...defaultClaimMapping, roles: ['realm_access.roles'] });
+    const stored = { ...manager, properties: { 'realm_access.roles': ['finance_manager'], ...managerFacts } };
+    const decide = await appWith([stored], claims);
+    expect((await decide(approve({ id: 'u-mgr', properties: { realm_access: { roles: ['accountant'] } } }))).decision).toBe('deny');
+    expect((await decide(approve({ id: 'u-mgr' }))).decision).toBe('permit');
+  });
+
+  it('picks the issuer\'s mapping by the caller\'s iss only: a stored iss changes no mapping', async () => {
+    // Okta's tokens carry roles in `groups`; to any other caller `groups` is just a claim.
+    const claims = issuerClaimMapper(defaultClaimMapping, new Map([['https://okta.test', { ...defaultClaimMapping, roles: ['groups'] }]]));
+    const stored = { ...manager, properties: { iss: 'https://okta.test', ...managerFacts } };
+    const decide = await appWith([stored], claims);
+    expect((await decide(approve({ id: 'u-mgr', properties: { groups: ['finance_manager'] } }))).decision).toBe('deny');
+    expect((await decide(approve({ id: 'u-mgr', properties: { iss: 'https://okta.test', groups: ['finance_manager'] } }))).decision).toBe('permit');
+  });
+
+  it('pdp check takes no stored scope for a caller whose scopes are in scp', async () => {
+    const dir = await policyDirWith({ 'data/users.json': { entities: [manager] } });
+    const run = await runCli(['check', dir, '--request', '-', '--json'], { input: JSON.stringify(approve({ id: 'u-mgr', properties: { scp: ['invoice.read'] } })) });
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+  });
+});
+
+describe('an entity found by an alias is that entity', () => {
+  it('compares the entity\'s own id: an alias does not get round no-self-approval', async () => {
+    const ownInvoice = { type: 'invoice', id: 'inv-1', properties: { owner: 'u-mgr', status: 'submitted', amount: 500, region: 'EU' } };
+    const decide = await appWith([manager, ownInvoice]);
+    for (const id of ['u-mgr', 'mgr@example.com']) {
+      expect(await decide(approve({ id }, { type: 'invoice', id: 'inv-1' }))).toMatchObject({ decision: 'deny', reasons: [{ rule: 'D1-no-self-approval' }] });
+    }
+  });
+
+  it('compares a resource\'s own id: naming it by an alias does not get round a rule on its id', async () => {
+    const docs = {
+      id: 'docs',
+      resource: 'doc',
+      rules: [
+        { id: 'readers', effect: 'permit', actions: ['read'], roles: ['reader'] },
+        { id: 'blocked', effect: 'deny', actions: ['read'], condition: 'resource.id in subject.properties.blocked' },
+      ],
+    };
+    const dir = await policyDirWith({
+      'docs.json': docs,
+      'data/users.json': { entities: [{ type: 'user', id: 'u-1', properties: { roles: ['reader'], blocked: ['doc-1'] } }, { type: 'doc', id: 'doc-1', aliases: ['DOC-0001'] }] },
+    });
+    const { app } = await buildTestApp({ policyDir: dir });
+    for (const id of ['doc-1', 'DOC-0001']) {
+      const body = await readJson(await postJson(app, '/decide', { subject: { id: 'u-1' }, action: 'read', resource: { type: 'doc', id } }));
+      expect(body).toMatchObject({ decision: 'deny', reasons: [{ rule: 'blocked' }] });
+    }
+  });
+});
