@@ -1,3 +1,4 @@
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -88,12 +89,13 @@ describe('policy directory watch (real server)', () => {
     expect(await servingVersion(server)).toBe(third);
   });
 
-  it('follows a policy directory that is itself a symlink swapped to another release', async () => {
+  // With a trailing slash, lstat() follows the link: the link itself must still be watched.
+  it.each(['', '/'])('follows a policy directory that is itself a symlink swapped to another release (POLICY_DIR=…/current%s)', async (suffix) => {
     dir = await tempDir();
     await writeFiles(join(dir.path, 'releases/1'), { 'docs.json': docPolicy('docs', 'r1') });
     await writeFiles(join(dir.path, 'releases/2'), { 'docs.json': docPolicy('docs', 'r2') });
     await symlink('releases/1', join(dir.path, 'current'));
-    server = await startServer({ POLICY_DIR: join(dir.path, 'current') });
+    server = await startServer({ POLICY_DIR: join(dir.path, 'current') + suffix });
     await symlink('releases/2', join(dir.path, 'current.tmp'));
     await rename(join(dir.path, 'current.tmp'), join(dir.path, 'current'));
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2') }));
@@ -115,6 +117,60 @@ describe('policy directory watch (real server)', () => {
     // Whatever the entity data format makes of `{}`, a reload must run because of it
     // (waitForLog fails the test when none is logged).
     await running.waitForLog((l) => running.logs.indexOf(l) >= before && l['trigger'] === 'watch');
+  });
+});
+
+describe('policy folders replaced at the same path (real server)', () => {
+  const adminKey = 'watch-test-admin-key-0123456789';
+
+  async function lastReloadError(server: ServerProcess): Promise<unknown> {
+    const res = await fetch(`${server.url}/admin/policies`, { headers: { authorization: `Bearer ${adminKey}` } });
+    return ((await res.json()) as { lastReloadError: unknown }).lastReloadError;
+  }
+
+  it('follows a policy directory another folder was renamed over', async () => {
+    dir = await tempDir();
+    const live = join(dir.path, 'policies');
+    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v1') });
+    server = await startServer({ POLICY_DIR: live });
+    await writeFiles(`${live}.new`, { 'docs.json': docPolicy('docs', 'v2') });
+    renameSync(live, `${live}.old`);
+    renameSync(`${live}.new`, live);
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }));
+    // The watch is on the new folder, not on the old one it followed to policies.old.
+    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v3') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v3') }));
+  });
+
+  it('follows a data/ folder deleted and created again at once', async () => {
+    const entities = (n: number) => ({ entities: [{ type: 'user', id: 'u1', properties: { n } }] });
+    const state = (n: number): PolicyFiles => ({ 'docs.json': docPolicy('docs', 'v1'), 'data/u.json': entities(n) });
+    dir = await tempDir();
+    await writeFiles(dir.path, state(1));
+    server = await startServer({ POLICY_DIR: dir.path });
+    // Within one turn, before the watch looks again: the new folder may even get the old inode number.
+    const data = join(dir.path, 'data');
+    rmSync(data, { recursive: true });
+    mkdirSync(data);
+    writeFileSync(join(data, 'u.json'), JSON.stringify(entities(2)));
+    await waitForVersion(server, await versionOf(state(2)));
+    await writeFile(join(data, 'u.json'), JSON.stringify(entities(3)));
+    await waitForVersion(server, await versionOf(state(3)));
+  });
+
+  it('picks the policy directory up again once it is deleted and created anew', async () => {
+    dir = await tempDir();
+    const live = join(dir.path, 'policies');
+    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v1') });
+    server = await startServer({ POLICY_DIR: live, PDP_ADMIN_KEYS: adminKey });
+    const first = await servingVersion(server);
+    await rm(live, { recursive: true });
+    const rejected = await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
+    expect(rejected['issues']).toEqual([expect.objectContaining({ message: expect.stringContaining('ENOENT') })]);
+    expect(await servingVersion(server)).toBe(first);
+    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v2') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }));
+    expect(await lastReloadError(server)).toBeNull();
   });
 });
 

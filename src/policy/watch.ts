@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { policySourceDirs } from './fingerprint.js';
 
 /** A running directory watch. */
@@ -65,10 +65,12 @@ function foldersToWatch(dir: string): Map<string, string | undefined> {
     folders.set(real, undefined);
     for (const target of symlinkTargetDirs(path)) folders.set(target, undefined);
   }
-  // A policy directory that is itself a symlink changes by the link being replaced,
-  // which only its parent folder sees.
-  const parent = isSymlink(dir) ? realDirectory(dirname(dir)) : undefined;
-  if (parent !== undefined && !folders.has(parent)) folders.set(parent, basename(dir));
+  // The policy directory can be replaced at its path (a symlink pointed at another release, a
+  // folder renamed over it, deleted and created again), which only its parent folder sees.
+  // Resolved first, so that `.` or `policies/.` is named in its parent by its own name.
+  const path = resolve(dir);
+  const parent = realDirectory(dirname(path));
+  if (parent !== undefined && !folders.has(parent)) folders.set(parent, basename(path));
   return folders;
 }
 
@@ -76,14 +78,15 @@ function foldersToWatch(dir: string): Map<string, string | undefined> {
  * Calls `onChange` (debounced) when anything changes in a policy directory or its `data/`
  * and `tests/` folders. Folders are watched, never single files, so editors that save by
  * writing a new file and renaming it over the old one are seen. After every change the
- * folders are resolved again: when a symlink now points elsewhere (a Kubernetes ConfigMap
- * swapping its `..data` link, a `current -> release` link) the watch moves to the new target,
- * folders created later are picked up, and the folders symlinked files point into are watched too.
+ * folders are resolved and watched again: when a symlink now points elsewhere (a Kubernetes
+ * ConfigMap swapping its `..data` link, a `current -> release` link) or a folder was replaced
+ * at its path, the watch moves to the new folder, folders created later are picked up, and the
+ * folders symlinked files point into are watched too.
  */
 export function watchPolicyDir(dir: string, onChange: () => void, options: PolicyWatchOptions = {}): PolicyWatcher {
   const debounceMs = options.debounceMs ?? 200;
   const maxWaitMs = options.maxWaitMs ?? 2_000;
-  const watched = new Map<string, { readonly filter: string | undefined; readonly watcher: FSWatcher }>();
+  const watchers = new Set<FSWatcher>();
   let timer: NodeJS.Timeout | undefined;
   let firstChangeAt: number | undefined;
   let closed = false;
@@ -106,9 +109,9 @@ export function watchPolicyDir(dir: string, onChange: () => void, options: Polic
     timer.unref();
   };
 
-  const stopWatching = (folder: string) => {
-    watched.get(folder)?.watcher.close();
-    watched.delete(folder);
+  const stopWatching = (watcher: FSWatcher) => {
+    watcher.close();
+    watchers.delete(watcher);
   };
 
   const startWatching = (folder: string, filter: string | undefined) => {
@@ -118,24 +121,23 @@ export function watchPolicyDir(dir: string, onChange: () => void, options: Polic
       });
       watcher.on('error', (error) => {
         // The folder went away (a swapped-out ConfigMap revision): re-resolve on the next pass.
-        stopWatching(folder);
+        stopWatching(watcher);
         options.onError?.(error, folder);
         changed();
       });
-      watched.set(folder, { filter, watcher });
+      watchers.add(watcher);
     } catch (error) {
       options.onError?.(error as Error, folder);
     }
   };
 
+  // Every folder is watched anew, not only those whose path changed: a folder replaced at the
+  // same path (renamed over, deleted and created again) is one the old watch never reports on
+  // (Linux does not fail it either), and its device and inode do not tell it apart, as ext4
+  // gives a folder made right after a deletion the deleted one's inode number.
   const refresh = () => {
-    const wanted = foldersToWatch(dir);
-    for (const [folder, current] of [...watched]) {
-      if (!wanted.has(folder) || wanted.get(folder) !== current.filter) stopWatching(folder);
-    }
-    for (const [folder, filter] of wanted) {
-      if (!watched.has(folder)) startWatching(folder, filter);
-    }
+    for (const watcher of [...watchers]) stopWatching(watcher);
+    for (const [folder, filter] of foldersToWatch(dir)) startWatching(folder, filter);
   };
 
   refresh();
@@ -143,7 +145,7 @@ export function watchPolicyDir(dir: string, onChange: () => void, options: Polic
     close() {
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
-      for (const folder of [...watched.keys()]) stopWatching(folder);
+      for (const watcher of [...watchers]) stopWatching(watcher);
     },
   };
 }
