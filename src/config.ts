@@ -12,6 +12,17 @@ const list = (fallback: readonly string[] = []) =>
     .optional()
     .transform((value) => (value === undefined ? [...fallback] : value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)));
 
+/**
+ * AUDIT_REDACT's paths: split on commas, except those inside a bracketed key's JSON string
+ * (`subject.properties["https://idp.example/a,b"]`). A string left open runs to the end, so
+ * the path holding it is refused rather than cut.
+ */
+const auditPaths = (fallback: readonly string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((value) => (value === undefined ? [...fallback] : (value.match(/(?:"(?:[^"\\]|\\[\s\S]?)*"?|[^,"])+/g) ?? []).map((s) => s.trim()).filter((s) => s.length > 0)));
+
 /** Whether a redis:// URL parses as the client will read it: host, port, decodable credentials. */
 function isRedisUrl(value: string): boolean {
   try {
@@ -102,7 +113,7 @@ const envSchema = z
     METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'use at least 16 characters').optional()),
     AUDIT_DECISIONS: z.enum(['all', 'deny', 'none']).default('all'),
     AUDIT_LOG_FILE: optionalText,
-    AUDIT_REDACT: list(defaultAuditRedact).pipe(
+    AUDIT_REDACT: auditPaths(defaultAuditRedact).pipe(
       z.array(z.string().refine((path) => maskPath(path) !== undefined, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email (a key holding dots in brackets: subject.properties["https://idp.example/email"])')),
     ),
     // Off by default: on small policy sets a hit costs more than evaluating (README, Decision cache).

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { AuditLog } from '../src/telemetry/audit.js';
 import { AuditUnavailableError, auditDestination } from '../src/telemetry/audit-destination.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
@@ -210,6 +211,17 @@ describe('audit failures never reach the decision', () => {
     const [entry] = await auditEntries(sink);
     expect((entry?.['subject'] as { properties: Record<string, unknown> }).properties).toMatchObject({ [claim]: '[REDACTED]', https: { '//invoice': 'kept' } });
     expect(JSON.stringify(entry)).not.toContain('alice@secret.example');
+  });
+
+  it('takes a bracketed key holding a comma from AUDIT_REDACT whole, and masks it', async () => {
+    const claim = 'https://ex.com/a,b/email';
+    const config = loadConfig({ AUDIT_REDACT: `subject.properties["${claim}"], context["x,y"],resource.properties.email` });
+    expect(config.AUDIT_REDACT).toEqual([`subject.properties["${claim}"]`, 'context["x,y"]', 'resource.properties.email']);
+    const { app, sink } = await buildObservedApp({ audit: { redact: config.AUDIT_REDACT } });
+    const subject = { ...accountant, properties: { ...accountant.properties, [claim]: 'alice@secret.example' } };
+    await postJson(app, '/decide', { subject, action: 'read', resource: invoice, context: { 'x,y': '203.0.113.9' } });
+    const [entry] = await auditEntries(sink);
+    expect(entry).toMatchObject({ subject: { properties: { [claim]: '[REDACTED]' } }, context: { 'x,y': '[REDACTED]' } });
   });
 
   it('leaves a condition error\'s message, which can quote a masked value, out of the line', async () => {

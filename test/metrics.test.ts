@@ -97,7 +97,7 @@ describe('GET /metrics', () => {
     const text = await scrape(observed.app);
     expect(labelValues(text, 'pdp_decisions_total', 'endpoint')).toEqual(new Set(['decide', 'authzen_evaluation', 'authzen_evaluations', 'authzen_search']));
     expect(labelValues(text, 'pdp_decisions_total', 'decision')).toEqual(new Set(['permit', 'deny']));
-    expect(labelValues(text, 'pdp_decisions_total', 'source')).toEqual(new Set(['evaluated', 'memory', 'redis']));
+    expect(labelValues(text, 'pdp_decisions_total', 'source')).toEqual(new Set(['evaluated', 'memory', 'redis', 'coalesced']));
     expect(labelValues(text, 'http_requests_total', 'method')).toEqual(new Set(['GET', 'POST', 'DELETE', 'OTHER']));
     expect(text).not.toMatch(/user-\d|act-\d|type-\d|id-\d|unknown-\d/);
   });
@@ -143,7 +143,7 @@ describe('metrics fed by the other modules', () => {
   it('labels a cached answer with the layer that gave it', async () => {
     const metrics = new PdpMetrics();
     const outcome: DecisionOutcome = {
-      decision: 'permit', reasons: [], advice: [], decisionId: 'd-1', policyVersion: 'v1', subject: undefined, source: 'redis',
+      decision: 'permit', reasons: [], advice: [], decisionId: 'd-1', policyVersion: 'v1', subject: undefined, source: 'redis', coalesced: false,
     };
     telemetryRecorder(metrics).record({
       meta: { endpoint: 'authzen_evaluation' },

@@ -1,6 +1,6 @@
 import type { Query, Verdict } from '../decision/types.js';
 import { decisionKey } from './key.js';
-import type { CacheLayer, CacheSource } from './layer.js';
+import { silentObserver, type CacheLayer, type CacheObserver, type CacheSource } from './layer.js';
 
 export interface DecisionCacheOptions {
   /** Looked up in order (memory first); a hit in a later layer refills the earlier ones. */
@@ -8,12 +8,23 @@ export interface DecisionCacheOptions {
   readonly prefix: string;
   /** Longest a decision is kept, seconds; a token's `exp` can only shorten it. */
   readonly ttlSeconds: number;
+  /** Told of every lookup that joins one in flight; the layers report their own. */
+  readonly observer?: CacheObserver;
 }
 
-/** A decision and where it came from; `source` is absent when it was evaluated. */
+/**
+ * A decision and where it came from; `source` is absent when it was evaluated. A `coalesced`
+ * one joined an identical lookup in flight and has that lookup's source.
+ */
 export interface CachedDecision {
   readonly verdict: Verdict;
-  readonly source?: CacheSource;
+  readonly source: CacheSource | undefined;
+  readonly coalesced: boolean;
+}
+
+/** The answer of a lookup in flight, as one that joined it has it. */
+function joined(decision: CachedDecision): CachedDecision {
+  return { verdict: decision.verdict, source: decision.source, coalesced: true };
 }
 
 const uncacheable = new Set(['invalid_token', 'condition_error']);
@@ -38,13 +49,19 @@ export class DecisionCache {
   readonly #layers: readonly CacheLayer[];
   readonly #prefix: string;
   readonly #maxTtlMs: number;
+  readonly #observer: CacheObserver;
+  /** The layer a lookup starts at, under which one that joins a lookup in flight is counted. */
+  readonly #firstLayer: CacheSource;
   readonly #inFlight = new Map<string, Promise<CachedDecision>>();
 
   constructor(options: DecisionCacheOptions) {
-    if (options.layers.length === 0) throw new RangeError('a decision cache needs at least one layer');
+    const first = options.layers[0];
+    if (first === undefined) throw new RangeError('a decision cache needs at least one layer');
     this.#layers = options.layers;
     this.#prefix = options.prefix;
     this.#maxTtlMs = options.ttlSeconds * 1000;
+    this.#observer = options.observer ?? silentObserver;
+    this.#firstLayer = first.name;
   }
 
   /**
@@ -54,7 +71,10 @@ export class DecisionCache {
   resolve(policyVersion: string, query: Query, now: number, evaluate: () => Verdict): Promise<CachedDecision> {
     const key = decisionKey(this.#prefix, policyVersion, query);
     const pending = this.#inFlight.get(key);
-    if (pending !== undefined) return pending;
+    if (pending !== undefined) {
+      this.#observer.cacheRequest(this.#firstLayer, 'coalesced');
+      return pending.then(joined);
+    }
     const flight = this.#lookup(key, query, now, evaluate).finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, flight);
     return flight;
@@ -65,7 +85,7 @@ export class DecisionCache {
       const entry = await layer.get(key, now);
       if (entry === undefined) continue;
       for (const earlier of this.#layers.slice(0, index)) earlier.set(key, entry, entry.expiresAt - now);
-      return { verdict: entry.verdict, source: layer.name };
+      return { verdict: entry.verdict, source: layer.name, coalesced: false };
     }
     const verdict = evaluate();
     const ttlMs = cacheTtlMs(verdict, query, now, this.#maxTtlMs);
@@ -73,6 +93,6 @@ export class DecisionCache {
       const entry = { verdict, expiresAt: now + ttlMs };
       for (const layer of this.#layers) layer.set(key, entry, ttlMs);
     }
-    return { verdict };
+    return { verdict, source: undefined, coalesced: false };
   }
 }

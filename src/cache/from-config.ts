@@ -49,7 +49,7 @@ export function cacheFromConfig(config: Config, options: CacheSetupOptions = {})
       });
   if (redis !== undefined) layers.push(redis);
   return {
-    cache: layers.length === 0 ? undefined : new DecisionCache({ layers, prefix: config.CACHE_PREFIX, ttlSeconds: config.CACHE_TTL_SECONDS }),
+    cache: layers.length === 0 ? undefined : new DecisionCache({ layers, prefix: config.CACHE_PREFIX, ttlSeconds: config.CACHE_TTL_SECONDS, observer: options.observer }),
     redisState: () => redis?.state() ?? 'disabled',
     redisMode: target?.mode ?? 'disabled',
     close: async () => redis?.close(),

@@ -21,9 +21,15 @@ export interface CacheLayer {
   set(key: string, entry: CacheEntry, ttlMs: number): void;
 }
 
+/**
+ * What one lookup found in a layer; `coalesced`: it joined an identical lookup already in
+ * flight (single flight), counted under the layer lookups start at.
+ */
+export type CacheResult = 'hit' | 'miss' | 'error' | 'coalesced';
+
 /** What the cache reports for metrics; implemented by telemetry, wired in main. */
 export interface CacheObserver {
-  cacheRequest(layer: CacheSource, result: 'hit' | 'miss' | 'error'): void;
+  cacheRequest(layer: CacheSource, result: CacheResult): void;
   redisUp(up: boolean): void;
 }
 

@@ -9,8 +9,14 @@ export const decisionEndpoints = ['decide', 'authzen_evaluation', 'authzen_evalu
 
 export type DecisionEndpoint = (typeof decisionEndpoints)[number];
 
-/** Where an answer came from: evaluated now, or found in the in-process or Redis cache. */
-export type DecisionSource = 'evaluated' | 'memory' | 'redis';
+/**
+ * Where an answer came from: evaluated now, found in the in-process or Redis cache, or shared
+ * with an identical request whose cache lookup was already in flight (single flight). A closed
+ * list, because it becomes a metric label.
+ */
+export const decisionSources = ['evaluated', 'memory', 'redis', 'coalesced'] as const;
+
+export type DecisionSource = (typeof decisionSources)[number];
 
 /** Who sent the request, as caller authentication established it. */
 export interface DecisionCaller {
@@ -24,6 +30,16 @@ export interface DecisionMeta {
   readonly requestId?: string;
   readonly traceId?: string;
   readonly caller?: DecisionCaller;
+  /**
+   * Set once the request has been answered without its decisions (it ran out of time): a
+   * decision finished after that was given to no one, so it is not recorded.
+   */
+  abandoned?: boolean;
+}
+
+/** A decision as recorded: as answered, but `source` says `coalesced` where it was shared. */
+export interface RecordedOutcome extends Omit<DecisionOutcome, 'source' | 'coalesced'> {
+  readonly source?: Exclude<DecisionSource, 'evaluated'>;
 }
 
 /** One finished decision as the recorder sees it. It never holds the token. */
@@ -33,10 +49,11 @@ export interface DecisionRecord {
   readonly time: Date;
   /** Wall time spent deciding, seconds. */
   readonly durationSeconds: number;
-  readonly action: Action;
-  readonly resource: Resource;
-  readonly context: Readonly<Record<string, unknown>>;
-  readonly outcome: DecisionOutcome;
+  /** The request decided on; null for none that could be formed (an invalid batch item). */
+  readonly action: Action | null;
+  readonly resource: Resource | null;
+  readonly context: Readonly<Record<string, unknown>> | null;
+  readonly outcome: RecordedOutcome;
 }
 
 /** Told of every decision once (metrics, audit). Must not throw and must return at once. */

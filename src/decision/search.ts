@@ -1,5 +1,5 @@
 import type { CandidateSource, EntityRef } from './candidates.js';
-import type { DecisionMeta } from './record.js';
+import type { DecisionMeta, DecisionRecord } from './record.js';
 import type { DecisionRequest, DecisionService, SubjectInput } from './service.js';
 import type { Query } from './types.js';
 
@@ -41,7 +41,7 @@ export interface SearchPage {
   readonly limit: number;
   /** Resume after this candidate key (from a previous page's `after`). */
   readonly after?: string;
-  /** Recorded with every candidate's decision (metrics and audit). */
+  /** Recorded with the decision of every candidate the page answers for (metrics and audit). */
   readonly meta?: DecisionMeta;
 }
 
@@ -57,8 +57,11 @@ interface Candidate {
   readonly request: DecisionRequest;
 }
 
+/** The decision service as a search uses it: decisions recorded once the page is made. */
+export type SearchDecisions = Pick<DecisionService, 'decideUnrecorded' | 'record'>;
+
 export interface SearchServiceDeps {
-  readonly decisions: Pick<DecisionService, 'decide'>;
+  readonly decisions: SearchDecisions;
   readonly candidates: CandidateSource;
   /**
    * Most candidates one page evaluates (default 2,000). A page that reaches it ends early,
@@ -73,7 +76,7 @@ export interface SearchServiceDeps {
  * entity is the candidate as stored: an id or properties the request gives for it are ignored.
  */
 export class SearchService {
-  readonly #decisions: Pick<DecisionService, 'decide'>;
+  readonly #decisions: SearchDecisions;
   readonly #candidates: CandidateSource;
   readonly #maxCandidates: number;
 
@@ -86,24 +89,39 @@ export class SearchService {
   /**
    * One page of hits in key order. Looks one permitted candidate past a full page, so `after`
    * is set only when another hit really exists (or the candidate budget ran out).
+   *
+   * Once the page is made it records the decisions it answers for: every candidate up to where
+   * the next page resumes (hits and denies alike). The look-ahead, and candidates denied
+   * between the last hit and it, belong to the next page, which decides them again.
    */
   async search(query: SearchQuery, page: SearchPage): Promise<SearchResult> {
     const hits: SearchHit[] = [];
+    const decided: DecisionRecord[] = [];
+    /** How many of `decided` lie up to the last hit. */
+    let upToLastHit = 0;
     let lastHit: string | undefined;
     let lastSeen: string | undefined;
     let evaluated = 0;
     for await (const candidate of this.#candidatesFor(query, page.after, page.meta)) {
-      if (evaluated === this.#maxCandidates) return { hits, after: lastSeen };
+      if (evaluated === this.#maxCandidates) return this.#recorded(decided, { hits, after: lastSeen });
       evaluated += 1;
-      const outcome = await this.#decisions.decide(candidate.request);
+      const { outcome, record } = await this.#decisions.decideUnrecorded(candidate.request);
       if (outcome.decision === 'permit') {
-        if (hits.length === page.limit) return { hits, after: lastHit };
+        if (hits.length === page.limit) return this.#recorded(decided.slice(0, upToLastHit), { hits, after: lastHit });
         hits.push(candidate.hit);
         lastHit = candidate.key;
+        upToLastHit = decided.length + 1;
       }
+      decided.push(record);
       lastSeen = candidate.key;
     }
-    return { hits, after: undefined };
+    return this.#recorded(decided, { hits, after: undefined });
+  }
+
+  /** Records `decided`, the decisions `page` answers for, as it is about to be answered. */
+  #recorded(decided: readonly DecisionRecord[], page: SearchResult): SearchResult {
+    for (const record of decided) this.#decisions.record(record);
+    return page;
   }
 
   async *#candidatesFor(query: SearchQuery, after: string | undefined, meta: DecisionMeta | undefined): AsyncIterable<Candidate> {

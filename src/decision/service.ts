@@ -9,7 +9,7 @@ import { claimsToSubject, type ClaimMapper, type Claims } from '../token/claims.
 import { InvalidTokenError } from '../token/errors.js';
 import type { TokenVerifier } from '../token/verify.js';
 import { withEntityData } from './enrich.js';
-import type { DecisionMeta, DecisionRecorder } from './record.js';
+import type { DecisionMeta, DecisionRecord, DecisionRecorder, RecordedOutcome } from './record.js';
 import type { Decision, Query, Subject, Verdict } from './types.js';
 
 /** The subject as a caller may state it: a token to verify, or claims already verified. */
@@ -32,8 +32,19 @@ export interface DecisionRequest {
 export interface DecisionOutcome extends Decision {
   readonly subject: Subject | undefined;
   readonly trace?: readonly RuleTrace[];
-  /** Which cache layer answered; absent when the decision was evaluated. */
+  /**
+   * Which cache layer answered; absent when the decision was evaluated. A coalesced decision
+   * has that of the lookup it joined.
+   */
   readonly source?: CacheSource;
+  /** Whether it joined an identical cache lookup already in flight (single flight) rather than making one. */
+  readonly coalesced: boolean;
+}
+
+/** A decision not yet recorded, and what recording it records. */
+export interface UnrecordedDecision {
+  readonly outcome: DecisionOutcome;
+  readonly record: DecisionRecord;
 }
 
 export interface DecisionServiceDeps {
@@ -61,6 +72,7 @@ function decisionOutcome(
   subject: Subject,
   source?: CacheSource,
   trace?: readonly RuleTrace[],
+  coalesced = false,
 ): DecisionOutcome {
   return {
     decision: verdict.decision,
@@ -71,6 +83,22 @@ function decisionOutcome(
     subject,
     source,
     trace,
+    coalesced,
+  };
+}
+
+/** The outcome as recorded: the same object, unless it was coalesced (its own source then). */
+function recordedOutcome(outcome: DecisionOutcome): RecordedOutcome {
+  if (!outcome.coalesced) return outcome;
+  return {
+    decision: outcome.decision,
+    reasons: outcome.reasons,
+    advice: outcome.advice,
+    decisionId: outcome.decisionId,
+    policyVersion: outcome.policyVersion,
+    subject: outcome.subject,
+    source: 'coalesced',
+    trace: outcome.trace,
   };
 }
 
@@ -94,20 +122,62 @@ export class DecisionService {
     this.#cache = deps.cache;
   }
 
-  /** Decides, then tells the recorder once; a recorder failure never changes the answer. */
+  /** Decides, then tells the recorder once (see `record`); a recorder failure never changes the answer. */
   async decide(request: DecisionRequest): Promise<DecisionOutcome> {
     if (this.#recorder === undefined) return this.#decide(request);
     const time = this.#clock();
     const started = performance.now();
     const outcome = await this.#decide(request);
     const durationSeconds = (performance.now() - started) / 1000;
+    const { meta, action, resource, context } = request;
+    this.record({ meta, time, durationSeconds, action, resource, context, outcome: recordedOutcome(outcome) });
+    return outcome;
+  }
+
+  /**
+   * Decides without telling the recorder, for an answer made of several decisions (a batch, a
+   * search page): the caller records each decision the answer gives once the answer is made,
+   * and none it leaves out.
+   */
+  async decideUnrecorded(request: DecisionRequest): Promise<UnrecordedDecision> {
+    const time = this.#clock();
+    const started = performance.now();
+    const outcome = await this.#decide(request);
+    const durationSeconds = (performance.now() - started) / 1000;
+    const { meta, action, resource, context } = request;
+    return { outcome, record: { meta, time, durationSeconds, action, resource, context, outcome: recordedOutcome(outcome) } };
+  }
+
+  /**
+   * The deny for a request that could not be formed (an invalid batch item), not yet recorded:
+   * its reason is `invalid_request` with `detail`, and it was decided on nothing.
+   */
+  refuse(detail: string, meta: DecisionMeta | undefined): UnrecordedDecision {
+    const outcome: DecisionOutcome = {
+      decision: 'deny',
+      reasons: [{ code: 'invalid_request', detail }],
+      advice: [],
+      decisionId: this.#newId(),
+      policyVersion: this.#policies.current.set.version,
+      subject: undefined,
+      source: undefined,
+      trace: undefined,
+      coalesced: false,
+    };
+    return { outcome, record: { meta, time: this.#clock(), durationSeconds: 0, action: null, resource: null, context: null, outcome } };
+  }
+
+  /**
+   * Tells the recorder of a decision, unless its request was answered without it (`abandoned`):
+   * the audit trail and the counts hold only decisions someone was given. Never throws.
+   */
+  record(record: DecisionRecord): void {
+    if (this.#recorder === undefined || record.meta?.abandoned === true) return;
     try {
-      const { meta, action, resource, context } = request;
-      this.#recorder.record({ meta, time, durationSeconds, action, resource, context, outcome });
+      this.#recorder.record(record);
     } catch {
       // Recording is best effort by design: the caller gets its decision regardless.
     }
-    return outcome;
   }
 
   async #decide(request: DecisionRequest): Promise<DecisionOutcome> {
@@ -129,6 +199,7 @@ export class DecisionService {
         subject: undefined,
         source: undefined,
         trace: undefined,
+        coalesced: false,
       };
     }
     // Entity data from the same set as the policies, so a reload never mixes the two.
@@ -136,8 +207,8 @@ export class DecisionService {
     const trace: RuleTrace[] | undefined = request.explain === true ? [] : undefined;
     if (this.#cache !== undefined && trace === undefined) {
       const now = this.#clock();
-      const { verdict, source } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now));
-      return decisionOutcome(verdict, decisionId, set.version, query.subject, source);
+      const { verdict, source, coalesced } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now));
+      return decisionOutcome(verdict, decisionId, set.version, query.subject, source, undefined, coalesced);
     }
     const verdict: Verdict = evaluate(set, query, this.#clock(), trace);
     return decisionOutcome(verdict, decisionId, set.version, query.subject, undefined, trace);

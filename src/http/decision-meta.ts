@@ -2,7 +2,12 @@ import type { Context } from 'hono';
 import type { DecisionEndpoint, DecisionMeta } from '../decision/record.js';
 import type { AppEnv } from './env.js';
 
-/** What a route passes along with a decision request, for metrics and the audit log. */
+/**
+ * What a route passes along with a decision request, for metrics and the audit log. Kept with
+ * the request, so that answering it without its decisions (a timeout) can mark them abandoned.
+ */
 export function decisionMeta(c: Context<AppEnv>, endpoint: DecisionEndpoint): DecisionMeta {
-  return { endpoint, requestId: c.get('requestId'), traceId: c.get('traceId'), caller: c.get('caller') };
+  const meta: DecisionMeta = { endpoint, requestId: c.get('requestId'), traceId: c.get('traceId'), caller: c.get('caller'), abandoned: false };
+  c.set('decisionMeta', meta);
+  return meta;
 }

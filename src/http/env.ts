@@ -1,4 +1,5 @@
 import type { Caller } from '../caller/keys.js';
+import type { DecisionMeta } from '../decision/record.js';
 
 /** Per-request variables shared by middleware and routes. */
 export interface AppEnv {
@@ -10,5 +11,7 @@ export interface AppEnv {
     traceId: string | undefined;
     /** A response built with X-Request-ID already among its headers (jsonWithRequestId). */
     responseWithId: Response | undefined;
+    /** What the request's decisions are recorded with (decisionMeta); undefined until a route asks for one. */
+    decisionMeta: DecisionMeta | undefined;
   };
 }

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { decisionEndpoints, type DecisionEndpoint, type DecisionSource } from '../decision/record.js';
+import type { CacheResult } from '../cache/layer.js';
+import { decisionEndpoints, decisionSources, type DecisionEndpoint, type DecisionSource } from '../decision/record.js';
 import type { Effect } from '../decision/types.js';
 import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './families.js';
 
@@ -126,13 +127,13 @@ export class PdpMetrics {
     for (const endpoint of decisionEndpoints) {
       const duration = this.#decisionDuration.labels({ endpoint });
       for (const decision of ['permit', 'deny'] as const) {
-        for (const source of ['evaluated', 'memory', 'redis'] as const) {
+        for (const source of decisionSources) {
           this.#decisionSeries.set(`${endpoint} ${decision} ${source}`, { count: this.#decisions.labels({ decision, endpoint, source }), duration });
         }
       }
     }
     for (const layer of ['memory', 'redis'] as const) {
-      for (const result of ['hit', 'miss', 'error'] as const) this.#cacheSeries.set(`${layer} ${result}`, this.#cacheRequests.labels({ layer, result }));
+      for (const result of ['hit', 'miss', 'error', 'coalesced'] as const) this.#cacheSeries.set(`${layer} ${result}`, this.#cacheRequests.labels({ layer, result }));
     }
     for (const kind of ['jwt', 'introspection'] as const) {
       for (const result of ['valid', 'invalid', 'error'] as const) this.#tokenSeries.set(`${kind} ${result}`, this.#tokenVerifications.labels({ kind, result }));
@@ -153,7 +154,7 @@ export class PdpMetrics {
   }
 
   /** One decision cache lookup. */
-  cacheRequest(layer: 'memory' | 'redis', result: 'hit' | 'miss' | 'error'): void {
+  cacheRequest(layer: 'memory' | 'redis', result: CacheResult): void {
     this.#cacheSeries.get(`${layer} ${result}`)?.inc();
   }
 

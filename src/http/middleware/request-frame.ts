@@ -48,6 +48,9 @@ export function requestFrame(options: RequestFrameOptions): MiddlewareHandler<Ap
       c.set('caller', caller(c));
       await deadlines.race(next(), started);
     } catch (error) {
+      // Answered without its decisions: one still being made is given to no one, so not recorded.
+      const meta = c.get('decisionMeta');
+      if (meta !== undefined) meta.abandoned = true;
       c.res = answer(blamed(error, c), c);
     }
     echoRequestId(c);

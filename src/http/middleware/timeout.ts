@@ -9,7 +9,8 @@ interface Pending {
  * Bounds how long a request may wait: `race(work, startedAt)` settles as `work` does, or
  * rejects with 503 problem `timeout` (with Retry-After) once `ms` have passed since `startedAt`
  * (requests race in the order they started). What the work produces afterwards
- * is dropped, so a slow dependency can delay an answer but never turn a late one into a permit.
+ * is dropped, so a slow dependency can delay an answer but never turn a late one into a permit
+ * (and requestFrame marks the request's decisions abandoned, so none of them is recorded).
  * It bounds waiting on I/O only: synchronous work (policy evaluation) cannot be interrupted and
  * is bounded at load instead.
  *

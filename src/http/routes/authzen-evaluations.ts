@@ -72,7 +72,7 @@ export function evaluationsRoutes(decisions: DecisionService): Hono<AppEnv> {
     }
     const withContext = explain || body.options?.include_reasons === true;
     const items = body.evaluations.map((raw, index) => batchItem(raw, index, body, explain, meta));
-    const answers = await decideBatch(decisions, items, body.options?.evaluations_semantic ?? 'execute_all');
+    const answers = await decideBatch(decisions, items, body.options?.evaluations_semantic ?? 'execute_all', meta);
     return jsonWithRequestId(c, {
       evaluations: answers.map((answer) => {
         if ('outcome' in answer) return wireDecision(answer.outcome, withContext);
