@@ -1,9 +1,14 @@
-import { readFile, symlink } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { defaultPolicyDir } from './helpers/app.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir, writeFiles, type PolicyFiles } from './helpers/policy-dir.js';
+
+function commandSucceeds(command: string, args: readonly string[]): Promise<boolean> {
+  return new Promise((done) => execFile(command, [...args], (error) => done(error === null)));
+}
 
 const analyst = { id: 'a1', properties: { roles: ['analyst'] } };
 const exportReport = { subject: analyst, action: 'export', resource: { type: 'report', id: 'r1' } };
@@ -249,6 +254,18 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect((await runCli(['check', broken, '--request', join(requests, 'export.json')])).code).toBe(1);
     });
 
+    it.for([
+      ['a number beyond a double', '"approval_limit":1e400', '$.subject.properties.approval_limit: number beyond the range of a double'],
+      ['an array beyond 1000 elements', `"teams":${JSON.stringify(Array.from({ length: 1001 }, () => 't'))}`, '$.subject.properties.teams: array longer than 1000 elements'],
+      ['a string beyond 16384 characters', `"note":"${'n'.repeat(16_385)}"`, '$.subject.properties.note: string longer than 16384 characters'],
+    ] as const)('refuses, exit 1, a request with %s, as POST /decide does', async ([, property, message], { expect }) => {
+      const body = `{"subject":{"id":"a1","properties":{"roles":["analyst"],${property}}},"action":"export","resource":{"type":"report","id":"r1"}}`;
+      const run = await runCli(['check', full, '--request', '-', '--now', '2025-03-03T10:00:00Z'], { input: body });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`(stdin) ${message}`);
+      expect(run.stdout).toBe('');
+    });
+
     it('refuses the action "*" as the HTTP edge does, since it would skip every action\'s deny rules', async ({ expect }) => {
       const run = await runCli(['check', full, '--request', '-'], { input: JSON.stringify({ ...exportReport, action: '*' }) });
       expect(run.code).toBe(1);
@@ -301,16 +318,62 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.stderr).toContain('other.json: not valid JSON');
     });
 
-    it('keeps every key, whatever its name, so an invalid file stays invalid', async ({ expect }) => {
-      // `toString` and `__proto__` are keys the schema refuses; dropped, the rule would permit.
-      const rule = '{"id":"r1","effect":"permit","actions":["read"],"toString":1,"__proto__":{"condition":"false"}}';
+    it('keeps every key of the free-form maps, whatever its name', async ({ expect }) => {
+      // Assigned plainly, `toString` would read as present and `__proto__` become a prototype, dropping both.
+      const rule = '{"id":"r1","effect":"permit","actions":["read"],"advice":{"toString":1,"__proto__":{"condition":"false"}}}';
       const dir = await fixtureDir({ 'reports.json': `{"id":"reports","resource":"report","rules":[${rule}]}` });
-      expect((await runCli(['validate', dir])).code).toBe(1);
       expect((await runCli(['fmt', dir])).code).toBe(0);
       const formatted = await readFile(join(dir, 'reports.json'), 'utf8');
       expect(formatted).toContain('"toString": 1');
       expect(formatted).toContain('"__proto__": { "condition": "false" }');
-      expect((await runCli(['validate', dir])).code).toBe(1);
+      expect((await runCli(['validate', dir])).code).toBe(0);
+    });
+
+    it('leaves alone, exit 1, each file the loader would refuse, naming it and why, and formats the others', async ({ expect }) => {
+      const refused = {
+        'typo.json': '{"id":"typo","resource":"report","rules":[{"id":"r1","effect":"permit","actions":["read"],"condtion":"false"}]}',
+        'cel.json': '{"id":"cel","resource":"report","rules":[{"id":"r1","effect":"permit","actions":["read"],"condition":"subject.id =="}]}',
+        'ids.json': '{"id":"ids","resource":"report","rules":[{"id":"r1","effect":"permit","actions":["read"]},{"id":"r1","effect":"deny","actions":["read"]}]}',
+        'tests/bad.json': '{"cases":[{"name":"x","request":{"subject":{"id":"a"},"action":"read","resource":{"type":"report"}},"expect":{"decision":"maybe"}}]}',
+      };
+      const dir = await fixtureDir({ ...refused, 'reports.json': messy['reports.json'] });
+      for (const args of [['fmt', dir], ['fmt', dir, '--check']]) {
+        const run = await runCli(args);
+        expect(run.code).toBe(1);
+        expect(run.stderr).toContain('typo.json: $.rules[0] (rule r1): Unrecognized key: "condtion"');
+        expect(run.stderr).toMatch(/cel\.json: \$\.rules\[0\]\.condition \(rule r1\): syntax: /);
+        expect(run.stderr).toContain('ids.json: $.rules[1].id (rule r1): duplicate rule id "r1"');
+        expect(run.stderr).toContain('tests/bad.json: $.cases[0].expect.decision: ');
+        expect(run.stdout).not.toMatch(/(formatted|unformatted) (typo|cel|ids|tests\/bad)\.json/);
+      }
+      for (const [name, text] of Object.entries(refused)) expect(await readFile(join(dir, name), 'utf8')).toBe(text);
+      expect(await readFile(join(dir, 'reports.json'), 'utf8')).toMatch(/^{\n {2}"id": "reports",/);
+      const json = JSON.parse((await runCli(['fmt', dir, '--json'])).stdout) as { ok: boolean; files: { file: string; error?: string }[] };
+      expect(json.ok).toBe(false);
+      expect(json.files).toContainEqual({ file: 'typo.json', canonical: false, error: '$.rules[0] (rule r1): Unrecognized key: "condtion"' });
+    });
+
+    it('reports a file it cannot write, goes on with the others, exit 1, without a stack trace', async ({ expect, skip }) => {
+      const dir = await fixtureDir({ 'a.json': messy['reports.json'], 'b.json': messy['reports.json'].replace('"reports"', '"other"') });
+      const locked = join(dir, 'a.json');
+      // Root writes through file modes; the immutable attribute stops root too, where the file system has it.
+      const root = process.getuid?.() === 0;
+      if (root) {
+        if (!(await commandSucceeds('chattr', ['+i', locked]))) skip('chattr +i does not work here');
+      } else {
+        await chmod(locked, 0o444);
+      }
+      try {
+        const run = await runCli(['fmt', dir]);
+        expect(run.code).toBe(1);
+        expect(run.stderr).toMatch(/^error a\.json: cannot write: E(PERM|ACCES)/m);
+        expect(run.stderr).not.toMatch(/\n\s+at /);
+        expect(run.stdout).toContain('formatted b.json');
+        expect(await readFile(locked, 'utf8')).toBe(messy['reports.json']);
+        expect(await readFile(join(dir, 'b.json'), 'utf8')).toMatch(/^{\n {2}"id": "other",/);
+      } finally {
+        if (root) await commandSucceeds('chattr', ['-i', locked]);
+      }
     });
 
     it('leaves alone, exit 1, a file holding a number beyond a double, which it would write as null', async ({ expect }) => {

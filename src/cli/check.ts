@@ -1,41 +1,45 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import type { Verdict } from '../decision/types.js';
+import { jsonLimits } from '../json-limits.js';
 import type { PolicyIssue } from '../policy/errors.js';
 import { PolicyLoadError } from '../policy/errors.js';
 import { evaluate, type RuleTrace } from '../policy/evaluate.js';
 import { fixtureRequestSchema } from '../policy/fixtures.js';
 import { jsonPath } from '../policy/json-path.js';
-import { loadPolicyDir } from '../policy/load.js';
+import { loadPolicyDir, parseSource } from '../policy/load.js';
+import { decodeSource } from '../policy/source-text.js';
 import { fixtureRequestToQuery } from '../policy/testing.js';
 import { parseCommandArgs, serverClaimMapper, UsageError, withLoadErrors, type Io } from './io.js';
 
+/**
+ * Reads the request as a source file (UTF-8, no key twice) held to the limits `/decide` puts on
+ * a body, so that what the server would refuse is not decided here.
+ */
 async function readRequest(path: string) {
   const label = path === '-' ? '(stdin)' : path;
   const fail = (issues: PolicyIssue[]): never => {
     throw new PolicyLoadError(issues);
   };
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = path === '-' ? await readStdin() : await readFile(path, 'utf8');
+    bytes = path === '-' ? await readStdin() : await readFile(path);
   } catch (error) {
     return fail([{ file: label, path: '$', message: `cannot read the request: ${(error as Error).message}` }]);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    return fail([{ file: label, path: '$', message: `not valid JSON: ${(error as Error).message}` }]);
-  }
-  const parsed = fixtureRequestSchema.safeParse(raw);
+  const decoded = decodeSource(bytes);
+  if (!('text' in decoded)) return fail([{ file: label, path: '$', message: decoded.message }]);
+  const source = parseSource(decoded.text, jsonLimits);
+  if (!('value' in source)) return fail([{ file: label, path: source.path, message: source.message }]);
+  const parsed = fixtureRequestSchema.safeParse(source.value);
   if (!parsed.success) return fail(parsed.error.issues.map((i) => ({ file: label, path: jsonPath(i.path), message: i.message })));
   return parsed.data;
 }
 
-async function readStdin(): Promise<string> {
+async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function instant(value: string | boolean | undefined): Date {

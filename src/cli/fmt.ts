@@ -1,8 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { compilePolicies } from '../policy/compile.js';
+import { PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
+import { fixtureFileSchema } from '../policy/fixtures.js';
 import { formatSource, type SourceKind } from '../policy/format.js';
-import { jsonFilesIn, parseSource } from '../policy/load.js';
-import { PolicyLoadError } from '../policy/errors.js';
+import { jsonFilesIn, policyRuleAt, readSource, validateSource } from '../policy/load.js';
+import { policySchema } from '../policy/schema.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
 
 interface FileOutcome {
@@ -26,19 +29,45 @@ async function sourceFiles(dir: string): Promise<{ file: string; path: string; k
   ];
 }
 
-async function formatFile(file: string, path: string, kind: SourceKind, write: boolean): Promise<FileOutcome> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    return { file, canonical: false, error: `cannot read: ${(error as Error).message}` };
+/** What the loader would find wrong with this file on its own: its schema, and a policy's rule ids and conditions. */
+function loaderIssues(raw: unknown, file: string, kind: SourceKind): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  if (kind === 'fixture') {
+    validateSource(raw, file, fixtureFileSchema, issues);
+    return issues;
   }
-  // A file the loader would refuse is not rewritten: a number beyond a double would come out null.
-  const source = parseSource(text);
-  if (!('value' in source)) return { file, canonical: false, error: source.path === '$' ? source.message : `${source.path}: ${source.message}` };
+  const policy = validateSource(raw, file, policySchema, issues, policyRuleAt);
+  if (policy === undefined) return issues;
+  try {
+    compilePolicies([{ file, policy }]);
+  } catch (error) {
+    if (!(error instanceof PolicyLoadError)) throw error;
+    issues.push(...error.issues);
+  }
+  return issues;
+}
+
+/** An issue without its file, which the outcome names: `$.rules[0] (rule r1): …`, or just the message at the root. */
+function issueText(issue: PolicyIssue): string {
+  const rule = issue.rule === undefined ? '' : ` (rule ${issue.rule})`;
+  return issue.path === '$' && rule === '' ? issue.message : `${issue.path}${rule}: ${issue.message}`;
+}
+
+async function formatFile(file: string, path: string, kind: SourceKind, write: boolean): Promise<FileOutcome> {
+  // A file the loader would refuse is left as it is: some would change meaning on the way (a
+  // number beyond a double would come out null, a key written twice would keep one value).
+  const issues: PolicyIssue[] = [];
+  const source = await readSource(path, file, issues);
+  if (source !== undefined) issues.push(...loaderIssues(source.value, file, kind));
+  if (source === undefined || issues.length > 0) return { file, canonical: false, error: issues.map(issueText).join('; ') };
   const formatted = formatSource(source.value, kind);
-  if (formatted === text) return { file, canonical: true };
-  if (write) await writeFile(path, formatted);
+  if (formatted === source.text) return { file, canonical: true };
+  if (!write) return { file, canonical: false };
+  try {
+    await writeFile(path, formatted);
+  } catch (error) {
+    return { file, canonical: false, error: `cannot write: ${(error as Error).message}` };
+  }
   return { file, canonical: false };
 }
 
@@ -54,7 +83,8 @@ function printOutcomes(io: Io, dir: string, check: boolean, outcomes: readonly F
 /**
  * `pdp fmt [DIR] [--check] [--json]`: rewrites the policy files in DIR and the test files in
  * DIR/tests in canonical form. With --check nothing is written; exit 1 lists the files that
- * are not canonical. Exit 1 also when a file is not valid JSON.
+ * are not canonical. Exit 1 also when a file cannot be read or written, or the loader would
+ * refuse it; the others are formatted all the same.
  */
 export async function fmtCommand(args: readonly string[], io: Io): Promise<number> {
   const { dir, flags } = parseCommandArgs(args, { check: { type: 'boolean' } });

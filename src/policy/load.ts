@@ -1,14 +1,17 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ZodType } from 'zod';
-import { findDepthViolation, findLimitViolation, jsonLimits } from '../json-limits.js';
+import { findDepthViolation, findLimitViolation, jsonLimits, type JsonLimits } from '../json-limits.js';
 import type { PolicyFile } from './compile.js';
 import { compilePolicies } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
+import { findDuplicateKey } from './duplicate-keys.js';
 import { entityFileSchema, indexEntities, noEntities, type EntityFile, type EntityIndex } from './entities.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
 import { policySchema } from './schema.js';
+import { decodeSource } from './source-text.js';
 
 /**
  * Names of the `*.json` files directly in `dir`, sorted so loads are deterministic. Hidden
@@ -30,23 +33,25 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** The id of `rules[i]` for an issue under it, as long as that id is a string. */
-const policyRuleAt: RuleLocator = (raw, path) => {
+export const policyRuleAt: RuleLocator = (raw, path) => {
   if (path[0] !== 'rules' || typeof path[1] !== 'number' || !isRecord(raw) || !Array.isArray(raw['rules'])) return undefined;
   const rule: unknown = raw['rules'][path[1]];
   return isRecord(rule) && typeof rule['id'] === 'string' ? rule['id'] : undefined;
 };
 
 /** Bounds on source files: only what keeps every later step safe (no collection or string bound). */
-const sourceLimits = { maxDepth: jsonLimits.maxDepth, maxCollection: Infinity, maxString: Infinity };
+const sourceLimits: JsonLimits = { maxDepth: jsonLimits.maxDepth, maxCollection: Infinity, maxString: Infinity };
 
 /**
  * Parses the text of a policy, entity or test file: nesting beyond 64 levels (which would
- * overflow the stack of every recursive step after it) and numbers beyond a double (which
- * JSON.parse reads as infinities and JSON writes back as null) are refused with their path,
- * like malformed JSON.
+ * overflow the stack of every recursive step after it), a key written twice in one object
+ * (JSON.parse would keep the last without a word, and `pdp fmt` drop the first) and numbers
+ * beyond a double (which JSON.parse reads as infinities and JSON writes back as null) are
+ * refused with their path, like malformed JSON. `limits` tightens the bounds for text that
+ * stands for a request (`pdp check`).
  */
-export function parseSource(text: string): { readonly value: unknown } | { readonly path: string; readonly message: string } {
-  const tooDeep = findDepthViolation(text, sourceLimits.maxDepth);
+export function parseSource(text: string, limits: JsonLimits = sourceLimits): { readonly value: unknown } | { readonly path: string; readonly message: string } {
+  const tooDeep = findDepthViolation(text, limits.maxDepth);
   if (tooDeep !== undefined) return { path: jsonPath(tooDeep.path), message: tooDeep.message };
   let value: unknown;
   try {
@@ -54,8 +59,62 @@ export function parseSource(text: string): { readonly value: unknown } | { reado
   } catch (error) {
     return { path: '$', message: `not valid JSON: ${(error as Error).message}` };
   }
-  const overLimit = findLimitViolation(value, sourceLimits);
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) return { path: jsonPath(duplicate), message: 'duplicate key' };
+  const overLimit = findLimitViolation(value, limits);
   return overLimit === undefined ? { value } : { path: jsonPath(overLimit.path), message: overLimit.message };
+}
+
+/**
+ * The bytes of a regular file; anything else is refused before a read can block or run on for
+ * ever (a FIFO linked into the folder waits for a writer, a link to /dev/zero never ends).
+ * O_NONBLOCK makes opening a FIFO return at once, and the check is on the opened file, so a swap
+ * between check and read slips nothing in.
+ */
+async function readRegularFile(path: string): Promise<Buffer> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!(await handle.stat()).isFile()) throw new Error('not a regular file (a FIFO, socket or device)');
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads one policy, entity or test file and parses it (UTF-8 only, see `decodeSource`): its
+ * text and value. Pushes a located issue and returns undefined when the file is unusable.
+ */
+export async function readSource(path: string, label: string, issues: PolicyIssue[]): Promise<{ readonly text: string; readonly value: unknown } | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readRegularFile(path);
+  } catch (error) {
+    issues.push({ file: label, path: '$', message: `cannot read: ${(error as Error).message}` });
+    return undefined;
+  }
+  const decoded = decodeSource(bytes);
+  if (!('text' in decoded)) {
+    issues.push({ file: label, path: '$', message: decoded.message });
+    return undefined;
+  }
+  const source = parseSource(decoded.text);
+  if (!('value' in source)) {
+    issues.push({ file: label, path: source.path, message: source.message });
+    return undefined;
+  }
+  return { text: decoded.text, value: source.value };
+}
+
+/** Checks a parsed file against its schema, pushing an issue per problem; undefined when it fails. */
+export function validateSource<T>(raw: unknown, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): T | undefined {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    const rule = ruleAt?.(raw, issue.path);
+    issues.push({ file: label, path: jsonPath(issue.path), message: issue.message, ...(rule !== undefined && { rule }) });
+  }
+  return undefined;
 }
 
 /**
@@ -63,28 +122,8 @@ export function parseSource(text: string): { readonly value: unknown } | { reado
  * returns undefined when the file is unusable.
  */
 export async function readJsonFile<T>(path: string, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): Promise<T | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    issues.push({ file: label, path: '$', message: `cannot read: ${(error as Error).message}` });
-    return undefined;
-  }
-  const source = parseSource(text);
-  if (!('value' in source)) {
-    issues.push({ file: label, path: source.path, message: source.message });
-    return undefined;
-  }
-  const raw = source.value;
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const rule = ruleAt?.(raw, issue.path);
-      issues.push({ file: label, path: jsonPath(issue.path), message: issue.message, ...(rule !== undefined && { rule }) });
-    }
-    return undefined;
-  }
-  return parsed.data;
+  const source = await readSource(path, label, issues);
+  return source === undefined ? undefined : validateSource(source.value, label, schema, issues, ruleAt);
 }
 
 /**

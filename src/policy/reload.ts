@@ -38,28 +38,6 @@ export interface ReloadFailure {
   readonly issues: readonly PolicyIssue[];
 }
 
-/**
- * Longest one reload may take. The shipped set reloads in tens of milliseconds; a read that
- * never ends (a FIFO among the files, a hung network mount) would otherwise hold up every
- * later reload. Twice this fits in the default REQUEST_TIMEOUT_MS, so an admin reload queued
- * behind a hung one still answers with its own result.
- */
-const reloadTimeoutMs = 2_000;
-
-/** `load`, or a PolicyLoadError once `ms` have passed; the load itself cannot be stopped and is dropped. */
-function withinDeadline<T>(load: Promise<T>, ms: number, dir: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PolicyLoadError([{
-      file: dir,
-      path: '$',
-      message: `reload did not finish within ${ms} ms (a file that never finishes reading, such as a FIFO, or a hung mount?); given up`,
-    }])), ms);
-  });
-  // race() handles a rejection of the dropped load too, so it never goes unhandled.
-  return Promise.race([load, deadline]).finally(() => clearTimeout(timer));
-}
-
 export interface PolicyReloaderOptions {
   readonly dir: string;
   readonly store: PolicyStore;
@@ -76,8 +54,7 @@ export interface PolicyReloaderOptions {
  * Reloads the policy directory into the store: the whole new set is compiled off to the
  * side and swapped in with one assignment, or rejected with every problem while the last
  * good set keeps serving. Reloads run one at a time; requests that arrive while one runs
- * share a single follow-up reload, which reads the files as they are by then. A reload not
- * done within its deadline fails, so a read that hangs holds up no later one.
+ * share a single follow-up reload, which reads the files as they are by then.
  */
 export class PolicyReloader {
   readonly #options: PolicyReloaderOptions;
@@ -114,7 +91,7 @@ export class PolicyReloader {
     const previous = store.current.set;
     const started = performance.now();
     try {
-      const set = await withinDeadline(loadCandidateSet(dir, { runTests, claims, clock: this.#clock }), reloadTimeoutMs, dir);
+      const set = await loadCandidateSet(dir, { runTests, claims, clock: this.#clock });
       const changed = set.version !== previous.version;
       if (changed) store.replace(set, this.#clock());
       this.#lastError = undefined;
