@@ -122,6 +122,13 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
     await expect(tokensFromConfig(config)).rejects.toThrow(/https:\/\/plain\.example\.com\/ is configured twice/);
   });
 
+  it('says where a token configuration file is not JSON without quoting it: it holds key set URLs and their secrets', async () => {
+    await writeFile(join(dir, 'broken.json'), '{"issuers": [{"issuer": "a", "jwksUrl": https://keys.example/jwks?api_key=SECRET-KEY-VALUE}]}');
+    const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'broken.json') })).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as Error).message).toBe(`TOKEN_CONFIG_FILE ${join(dir, 'broken.json')}: not valid JSON`);
+  });
+
   it('reports every problem of a bad token configuration file at once, with paths', async () => {
     await writeFile(
       join(dir, 'bad.json'),

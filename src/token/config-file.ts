@@ -65,11 +65,20 @@ export type ClaimMappingEntry = z.infer<typeof claimMappingSchema>;
  * Throws ConfigError listing every problem.
  */
 export async function readTokenConfigFile(path: string): Promise<IssuerEntry[]> {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
   } catch (error) {
     throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    // V8 quotes the text around some errors, and this file holds key set URLs with their query
+    // secrets: only the position goes into the message.
+    const at = /at position (\d+)/.exec((error as Error).message)?.[1];
+    throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: not valid JSON${at === undefined ? '' : ` (at position ${at})`}`);
   }
   const parsed = tokenConfigSchema.safeParse(raw);
   if (!parsed.success) {
