@@ -3,7 +3,7 @@ import { loadConfig } from '../src/config.js';
 import type { ProblemCode } from '../src/http/problem.js';
 import { startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp } from './helpers/app.js';
-import { connectTo, readResponse } from './helpers/raw-http.js';
+import { connectTo, readResponse, type RawResponse } from './helpers/raw-http.js';
 
 const decideBody = JSON.stringify({
   subject: { id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
@@ -35,7 +35,9 @@ describe('the HTTP server (a real listening socket)', () => {
     expect(res.status).toBe(431);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
     expect(res.headers.get('connection')).toBe('close');
-    expect(await res.json()).toMatchObject({ type: 'urn:invoice-pdp:problem:headers_too_large', status: 431, requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    const problem = (await res.json()) as Record<string, unknown>;
+    expect(problem).toMatchObject({ type: 'urn:invoice-pdp:problem:headers_too_large', status: 431, requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(res.headers.get('x-request-id')).toBe(problem['requestId']);
     expect((await fetch(url('/healthz'), { headers: { 'x-padding': 'p'.repeat(3_000) } })).status).toBe(200);
   });
 
@@ -54,7 +56,9 @@ describe('the HTTP server (a real listening socket)', () => {
     const answer = await response;
     expect(answer.status).toBe(400);
     expect(answer.headers['content-type']).toBe('application/problem+json');
-    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400 });
+    const problem = JSON.parse(answer.body) as Record<string, unknown>;
+    expect(problem).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400 });
+    expect(answer.headers['x-request-id']).toBe(problem['requestId']);
     socket.destroy();
   });
 
@@ -72,8 +76,65 @@ describe('the HTTP server (a real listening socket)', () => {
     }
   });
 
+  /** Sends `head` and `body` on a new connection; the answer and everything that came before it. */
+  async function exchange(head: string, body = ''): Promise<{ answer: RawResponse; received: string }> {
+    const socket = await connectTo(running.port);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const response = readResponse(socket);
+    socket.write(`${head}\r\n\r\n${body}`);
+    const answer = await response;
+    socket.destroy();
+    return { answer, received };
+  }
+
+  it('answers an HTTP/1.1 request without a Host header with 400 problem+json at path Host, echoing its X-Request-ID', async () => {
+    const { answer } = await exchange(`POST /decide?explain=true HTTP/1.1\r\ncontent-type: application/json\r\nx-request-id: no-host-1\r\ncontent-length: ${decideBody.length}`, decideBody);
+    expect(answer.status).toBe(400);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(answer.headers['x-request-id']).toBe('no-host-1');
+    expect(answer.headers['connection']).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({
+      type: 'urn:invoice-pdp:problem:invalid_request',
+      status: 400,
+      instance: '/decide',
+      requestId: 'no-host-1',
+      errors: [{ path: 'Host', message: 'required' }],
+    });
+  });
+
+  it('answers an Expect it cannot meet with 417 problem+json at path Expect, echoing its X-Request-ID', async () => {
+    const { answer } = await exchange(`POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: 200-ok\r\nx-request-id: expect-1\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);
+    expect(answer.status).toBe(417);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(answer.headers['x-request-id']).toBe('expect-1');
+    expect(JSON.parse(answer.body)).toMatchObject({
+      type: 'urn:invoice-pdp:problem:expectation_failed',
+      status: 417,
+      detail: 'cannot meet "Expect: 200-ok"',
+      requestId: 'expect-1',
+      errors: [{ path: 'Expect', message: 'only 100-continue is supported' }],
+    });
+  });
+
+  it('sends 100 Continue for a body it goes on to read, and none for one it refuses from the headers alone', async () => {
+    const expecting = (length: number) => `POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: 100-continue\r\ncontent-type: application/json\r\ncontent-length: ${length}`;
+    const socket = await connectTo(running.port);
+    const proceed = new Promise<string>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
+    socket.write(`${expecting(decideBody.length)}\r\n\r\n`);
+    expect(await proceed).toMatch(/^HTTP\/1\.1 100 Continue\r\n/);
+    const response = readResponse(socket);
+    socket.write(decideBody);
+    expect((await response).status).toBe(200);
+    socket.destroy();
+
+    const refused = await exchange(expecting(4 * 1024 * 1024 * 1024));
+    expect(refused.answer.status).toBe(413);
+    expect(refused.received).toMatch(/^HTTP\/1\.1 413 /);
+  });
+
   it('reports what it rejects itself through onProblem', () => {
-    expect(rejected).toEqual(['headers_too_large', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request']);
+    expect(rejected).toEqual(['headers_too_large', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'expectation_failed']);
   });
 });
 

@@ -80,7 +80,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use(
     bodySizeLimit({
       maxSize: maxBodyBytes,
-      // The rest of the body is still on its way: close rather than leave the connection to a race.
+      // The rest of the body is still on its way: close, once it has been read and dropped (see
+      // linger.ts), rather than leave the connection to a race.
       onError: (c) => reject(c, new ProblemError('payload_too_large', `body larger than ${maxBodyBytes} bytes`, undefined, { connection: 'close' })),
     }),
   );

@@ -3,17 +3,9 @@ import type { z } from 'zod';
 import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, mayOverflowNumbers, type JsonLimitViolation } from '../json-limits.js';
 import { jsonPath } from '../policy/json-path.js';
 import type { AppEnv } from './env.js';
+import { isJsonUtf8 } from './media-type.js';
 import { fieldErrors, ProblemError } from './problem.js';
-
-const jsonType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
-const charsetParameter = /;\s*charset\s*=\s*"?([^";\s]*)/i;
-
-/** JSON is UTF-8 (RFC 8259 §8.1): a body declared in another charset is not read as if it were. */
-function declaresOtherCharset(type: string): boolean {
-  if (!type.includes(';')) return false;
-  const charset = charsetParameter.exec(type)?.[1]?.toLowerCase();
-  return charset !== undefined && charset !== 'utf-8' && charset !== 'utf8';
-}
+import { unfinishedBody } from './unfinished-body.js';
 
 function limitProblem(violation: JsonLimitViolation): ProblemError {
   const path = jsonPath(violation.path);
@@ -21,22 +13,28 @@ function limitProblem(violation: JsonLimitViolation): ProblemError {
 }
 
 /**
- * Reads a JSON body and validates it: 415 for another media type or charset, 400 for malformed
- * JSON, for a body beyond the JSON limits (depth, array and object sizes, string lengths,
- * numbers; checked before the schema, so no later step walks unbounded data) or a schema
- * failure, each with the failing field's path. Size is limited by middleware. `plain`, when
- * given, recognises bodies the schema would accept unchanged, so they skip its parse (a copy
- * of every object).
+ * Reads a JSON body and validates it: 415 for another media type or charset (see isJsonUtf8),
+ * 400 for a body the client did not finish sending, for malformed JSON, for a body beyond the
+ * JSON limits (depth, array and object sizes, string lengths, numbers; checked before the
+ * schema, so no later step walks unbounded data) or a schema failure, each with the failing
+ * field's path. Size is limited by middleware. `plain`, when given, recognises bodies the
+ * schema would accept unchanged, so they skip its parse (a copy of every object).
  */
 export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S, plain?: (raw: unknown) => raw is z.infer<S>): Promise<z.infer<S>> {
-  const type = c.req.header('content-type') ?? '';
-  if (!jsonType.test(type) || declaresOtherCharset(type)) {
-    // The body is left unread: close the connection rather than reuse it behind an unread body.
+  // JSON is UTF-8 (RFC 8259 §8.1): a body declared in another charset is not read as if it were.
+  if (!isJsonUtf8(c.req.header('content-type') ?? '')) {
+    // The body is left unread: close the connection (once the rest is dropped, see linger.ts)
+    // rather than reuse it behind an unread body.
     throw new ProblemError('unsupported_media_type', 'send the body as application/json in UTF-8', undefined, { connection: 'close' });
   }
   // Bytes that are not UTF-8 are read as U+FFFD, as Go's encoding/json (and so OPA) reads
   // them: checking them needs the body as bytes, a copy that cost 3-7% of a request.
-  const text = await c.req.text();
+  let text: string;
+  try {
+    text = await c.req.text();
+  } catch (error) {
+    throw unfinishedBody(c, error);
+  }
   const tooDeep = findDepthViolation(text);
   if (tooDeep !== undefined) throw limitProblem(tooDeep);
   let raw: unknown;

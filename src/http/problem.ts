@@ -17,6 +17,7 @@ export const problemTypes = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   policy_invalid: { status: 422, title: 'Policy set rejected' },
   client_timeout: { status: 408, title: 'Request timeout' },
+  expectation_failed: { status: 417, title: 'Expectation failed' },
   headers_too_large: { status: 431, title: 'Request header fields too large' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'Service unavailable' },

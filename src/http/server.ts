@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { getRequestListener, RequestError } from '@hono/node-server';
-import { problemBody, problemResponse, ProblemError, problemTypes, type ProblemCode } from './problem.js';
+import { getRequestListener } from '@hono/node-server';
+import { lingerBeforeClosing } from './linger.js';
+import type { ProblemCode } from './problem.js';
+import { answerClientError, answerRequestError, refuseExpectation, requireHost } from './server-answers.js';
 import { gracefulShutdown, type Shutdown } from './shutdown.js';
 
 export interface ServerOptions {
@@ -16,7 +16,11 @@ export interface ServerOptions {
   readonly requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open, ms (announced in `Keep-Alive: timeout=…`). */
   readonly keepAliveTimeoutMs?: number;
-  /** Called once for every problem the server answers before a request reaches the app (431, 408, not HTTP). */
+  /** After refusing a request whose body is still arriving, how long the rest is read and dropped before the connection closes, ms; see linger.ts. */
+  readonly lingerMs?: number;
+  /** How much of that rest is read and dropped at most, bytes. */
+  readonly lingerBytes?: number;
+  /** Called once for every problem the server answers before a request reaches the app (431, 408, 417, not HTTP, no Host). */
   readonly onProblem?: (code: ProblemCode) => void;
 }
 
@@ -25,60 +29,6 @@ export interface RunningServer {
   readonly server: Server;
   readonly port: number;
   readonly shutdown: Shutdown;
-}
-
-interface ClientError extends Error {
-  readonly code?: string;
-}
-
-function clientProblem(error: ClientError): ProblemError {
-  switch (error.code) {
-    case 'HPE_HEADER_OVERFLOW':
-      return new ProblemError('headers_too_large', 'the request line and headers are larger than the server accepts');
-    case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new ProblemError('client_timeout', 'the request was not received in time');
-    default:
-      return new ProblemError('invalid_request', 'the request is not valid HTTP/1.1');
-  }
-}
-
-/**
- * Answers requests Node rejects before Hono sees them (headers too large, a malformed
- * request line, a client too slow) with a problem+json body, as every other error is.
- */
-function answerClientError(onProblem: ServerOptions['onProblem']) {
-  return function onClientError(error: ClientError, socket: Duplex): void {
-    // Node's own handler makes the same checks: nothing to say to a socket that is gone,
-    // and no second status line once a response has started.
-    const started = (socket as { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
-    if (error.code === 'ECONNRESET' || !socket.writable || started) {
-      socket.destroy();
-      return;
-    }
-    const problem = clientProblem(error);
-    onProblem?.(problem.code);
-    const { status, title } = problemTypes[problem.code];
-    const body = problemBody(problem, '', randomUUID());
-    socket.end(
-      `HTTP/1.1 ${status} ${title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  };
-}
-
-/**
- * Answers a request @hono/node-server cannot turn into a web Request (a Host header that is not
- * a host, a request target with a backslash or another scheme) with a problem+json body too:
- * left to it, the answer is a bare 400 with no body.
- */
-function answerRequestError(onProblem: ServerOptions['onProblem']) {
-  return function onRequestError(error: unknown): Response {
-    const close = { connection: 'close' };
-    const problem = error instanceof RequestError
-      ? new ProblemError('invalid_request', `the request cannot be read: ${error.message}`, undefined, close)
-      : new ProblemError('internal', 'the request could not be answered', undefined, close);
-    onProblem?.(problem.code);
-    return problemResponse(problem, '', randomUUID());
-  };
 }
 
 /**
@@ -97,10 +47,23 @@ export async function startServer(fetch: (request: Request) => Response | Promis
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       // Timeouts are checked on this period; Node's default (30 s) would let a slow client linger.
       connectionsCheckingInterval: Math.min(1_000, options.headersTimeoutMs ?? 1_000),
+      // Checked by requireHost, which answers with a problem+json body.
+      requireHostHeader: false,
     },
-    getRequestListener(fetch, { hostname: options.hostname, errorHandler: answerRequestError(options.onProblem) }),
+    requireHost(getRequestListener(fetch, { hostname: options.hostname, errorHandler: answerRequestError(options.onProblem) }), options.onProblem),
   );
+  server.on('connection', lingerBeforeClosing({ ms: options.lingerMs ?? 5_000, bytes: options.lingerBytes ?? 64 * 1024 * 1024 }));
   server.on('clientError', answerClientError(options.onProblem));
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    // 100 Continue only once the app starts reading the body: a request it refuses first (a 413
+    // judged on Content-Length, a 401, a 415) is answered without the body being sent, and Node
+    // closes the connection after such an answer.
+    request.once('resume', () => {
+      if (!response.headersSent) response.writeContinue();
+    });
+    server.emit('request', request, response);
+  });
+  server.on('checkExpectation', refuseExpectation(options.onProblem));
   const shutdown = gracefulShutdown(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

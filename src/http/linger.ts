@@ -1,0 +1,77 @@
+import type { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+
+/** How much of a refused request's body is read and dropped before its connection closes. */
+export interface LingerLimits {
+  /** Longest the rest of the body is waited for, ms. */
+  readonly ms: number;
+  /** Most bytes read and dropped. */
+  readonly bytes: number;
+}
+
+/** Node's HTTP server keeps each connection's parser on it, with the request whose body it reads. */
+interface ServedSocket extends Socket {
+  readonly parser?: { readonly incoming?: IncomingMessage | null } | null;
+}
+
+/** What `destroySoon` becomes once a socket lingers: later calls leave the closing to the linger. */
+function lingering(): void {
+  // The linger already ends with a close of its own.
+}
+
+/** Whether `socket` is reading and dropping the rest of a refused body before it closes. */
+export function isLingering(socket: object): boolean {
+  return (socket as Partial<Socket>).destroySoon === lingering;
+}
+
+/** How often a lingering socket's bytes and time are checked, ms. */
+const checkEveryMs = 25;
+
+/**
+ * Follows the answer with a FIN, then lets Node's parser read and drop what the client still
+ * sends until the request's body has all arrived (then closes once the answer is written out),
+ * the client closes its side too, or `limits` run out (then closes at once).
+ */
+function linger(socket: Socket, request: IncomingMessage, limits: LingerLimits): void {
+  socket.destroySoon = lingering;
+  const until = performance.now() + limits.ms;
+  const mostBytesRead = socket.bytesRead + limits.bytes;
+  // The parser reads the socket itself, without `data` events, so the bytes it has read are
+  // looked at on a short period: the bound holds to within what arrives in one.
+  const check = setInterval(() => {
+    if (socket.bytesRead > mostBytesRead || performance.now() >= until) socket.destroy();
+  }, checkEveryMs);
+  socket.once('close', () => clearInterval(check));
+  request.once('end', () => Socket.prototype.destroySoon.call(socket));
+  // A reader that stopped midway (a streamed body refused at the size limit) holds the body
+  // back, and with it the socket: nobody will read further, so what comes is dropped.
+  if (request.readableFlowing !== true) {
+    request.removeAllListeners('data');
+    request.resume();
+  }
+  socket.end();
+}
+
+/**
+ * Lets a refusal reach a client that is still sending its body. Node closes a connection as soon
+ * as an answer with `Connection: close` is written; if the request's body is still arriving (a 413
+ * judged on Content-Length, a 415, a 408), the client's next bytes meet a closed socket and its
+ * system answers them with a reset, which discards the answer before the client reads it. Instead
+ * the connection lingers (RFC 9112 §9.6): the answer is followed by a FIN and the rest of the body
+ * is read and dropped, within `limits`, before the socket closes. Returns the server's
+ * `connection` listener; it replaces each socket's `destroySoon`, what Node calls to close after
+ * such an answer, so requests whose body was read pay nothing.
+ */
+export function lingerBeforeClosing(limits: LingerLimits): (socket: Socket) => void {
+  function destroySoon(this: ServedSocket): void {
+    const request = this.parser?.incoming;
+    if (request === undefined || request === null || request.complete || this.readableEnded) {
+      Socket.prototype.destroySoon.call(this);
+      return;
+    }
+    linger(this, request, limits);
+  }
+  return function lingerOnConnection(socket) {
+    socket.destroySoon = destroySoon;
+  };
+}

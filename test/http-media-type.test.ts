@@ -1,0 +1,57 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, readJson } from './helpers/app.js';
+import { interopDir } from './helpers/authzen.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+const decide = {
+  subject: { id: 'u1', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+  action: 'read',
+  resource: { type: 'invoice', id: 'inv-1', properties: { region: 'EU' } },
+};
+const evaluation = { subject: { type: 'user', id: 'alice' }, action: { name: 'view' }, resource: { type: 'record', id: '101' } };
+
+/**
+ * Content types that are not JSON in UTF-8 once their parameters are read as RFC 9110 §8.3.1
+ * has them (`; name=value`, the value a token or a quoted string).
+ */
+const refused: [string, string][] = [
+  ['a charset other than UTF-8 after one named inside a quoted value', 'application/json; foo="a;charset=utf-8"; charset=latin1'],
+  ['a second charset, other than UTF-8', 'application/json; charset=utf-8; charset=latin1'],
+  ['a parameter without a value', 'application/json; charset'],
+  ['a parameter with spaces around its =', 'application/json; charset = utf-8'],
+  ['an unterminated quoted value', 'application/json; foo="bar'],
+];
+
+/** Content types that are JSON in UTF-8, read by the same grammar. */
+const accepted: [string, string][] = [
+  ['a charset named only inside the quoted value of another parameter', 'application/json; foo="a;charset=latin1"'],
+  ['a UTF-8 charset quoted with an escape', 'application/json; charset="utf\\-8"'],
+];
+
+describe('the Content-Type of a JSON body, read by its grammar', () => {
+  let app: App;
+  let interop: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp());
+    ({ app: interop } = await buildTestApp({ policyDir: interopDir }));
+  });
+
+  it.each(refused)('/decide answers 415 to %s', async (_, type) => {
+    const res = await app.request('/decide', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(decide) });
+    expect(res.status).toBe(415);
+    expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:unsupported_media_type' });
+  });
+
+  it.each(refused)('AuthZEN answers 400 at $ to %s', async (_, type) => {
+    const res = await interop.request('/access/v1/evaluation', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(evaluation) });
+    expect(res.status).toBe(400);
+    expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', errors: [{ path: '$' }] });
+  });
+
+  it.each(accepted)('/decide decides a body with %s', async (_, type) => {
+    const res = await app.request('/decide', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(decide) });
+    expect(res.status).toBe(200);
+    expect(await readJson(res)).toMatchObject({ decision: 'permit' });
+  });
+});
