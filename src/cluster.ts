@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { closeGraceMs } from './http/shutdown.js';
 import type { ReloadTrigger } from './policy/reload.js';
+import { relayAudit } from './telemetry/audit-relay.js';
 import { isMessage, serveClusterMetrics } from './telemetry/cluster-metrics.js';
 
 /**
@@ -22,6 +23,11 @@ export interface SupervisorOptions {
    * apply themselves); a worker still running `closeGraceMs` after that is killed.
    */
   readonly shutdownTimeoutMs: number;
+  /**
+   * The audit log goes to stdout: the workers hand their lines to the primary, the one writer
+   * of stdout (src/telemetry/audit-relay.ts), so lines from different workers never break each other.
+   */
+  readonly relayAudit?: boolean;
 }
 
 /** True in the process that should supervise workers instead of serving. */
@@ -114,7 +120,8 @@ const startRetryMaxMs = 10_000;
  * reloaded has it ask the others. On SIGTERM or SIGINT it asks each worker to stop (again once a
  * worker still starting listens), so each drains as a single process does on SIGTERM, and exits
  * once it has counted every worker's exit: 0, or 1 when a worker had to cut connections or did
- * not stop in time.
+ * not stop in time. With `relayAudit`, it writes the workers' audit lines to stdout, and before it
+ * exits waits for the lines their pipes still hold to be written, until the same deadline.
  */
 export function superviseWorkers(options: SupervisorOptions): void {
   const { log, workers, shutdownTimeoutMs } = options;
@@ -125,11 +132,21 @@ export function superviseWorkers(options: SupervisorOptions): void {
   let failedStarts = 0;
   let stopping = false;
   let exitCode = 0;
+  /** When a stop must be over: SHUTDOWN_TIMEOUT_MS plus the close grace after it began (performance.now()). */
+  let deadline = Infinity;
 
   serveClusterMetrics();
+  const relay = options.relayAudit === true ? relayAudit(log) : undefined;
+  if (relay !== undefined) process.once('exit', () => relay.exitFlush());
   const fork = () => {
     const worker = cluster.fork();
     live.set(worker.id, worker);
+    relay?.attach(worker);
+  };
+  /** Every worker has exited: the audit lines they left are written, within the deadline, then the process exits. */
+  const exit = () => {
+    if (relay === undefined) process.exit(exitCode);
+    void relay.close(Math.max(0, deadline - performance.now())).then(() => process.exit(exitCode));
   };
   const forkLater = (delayMs: number) => {
     const timer = setTimeout(() => {
@@ -143,10 +160,11 @@ export function superviseWorkers(options: SupervisorOptions): void {
     if (stopping) return;
     stopping = true;
     exitCode = code;
+    deadline = performance.now() + shutdownTimeoutMs + closeGraceMs;
     for (const timer of retries) clearTimeout(timer);
     retries.clear();
     log.info({ reason, workers: live.size }, 'stopping workers');
-    if (live.size === 0) process.exit(exitCode);
+    if (live.size === 0) return exit();
     // A message, not worker.disconnect(): that closes the worker's server at once and waits for
     // every connection to close, so a keep-alive connection whose request was in flight at the
     // signal stayed open (its answer had no `Connection: close`) until the worker was killed.
@@ -154,6 +172,8 @@ export function superviseWorkers(options: SupervisorOptions): void {
     // A worker still starting may not listen to its channel yet: it is asked again once it listens.
     for (const worker of live.values()) if (worker.isConnected()) worker.send(stopMessage, () => undefined);
     setTimeout(() => {
+      // Every worker gone: what is left is the audit relay's wait, which ends by itself now.
+      if (live.size === 0) return;
       for (const worker of live.values()) worker.process.kill('SIGKILL');
       log.error({ timeoutMs: shutdownTimeoutMs }, 'workers did not stop in time: killed');
       process.exit(1);
@@ -191,7 +211,7 @@ export function superviseWorkers(options: SupervisorOptions): void {
       if (code !== 0 && served) exitCode = 1;
       if (live.size === 0) {
         log.info('all workers stopped');
-        process.exit(exitCode);
+        exit();
       }
       return;
     }

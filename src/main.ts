@@ -30,7 +30,10 @@ async function start(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
   const workers = workerCount(config.WORKERS);
-  if (isSupervisor(workers)) return superviseWorkers({ workers, log, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
+  if (isSupervisor(workers)) {
+    // Audit lines on stdout go through the primary, its one writer; a file each worker appends to itself.
+    return superviseWorkers({ workers, log, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS, relayAudit: config.AUDIT_LOG_FILE === undefined });
+  }
   // Before the first await: a stop or reload the primary asks for while this worker starts is
   // kept, and a SIGHUP then does not kill the process; both act once the service exists.
   const supervisor = connectToSupervisor();

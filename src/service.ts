@@ -17,6 +17,7 @@ import { PolicyStore } from './policy/store.js';
 import { watchPolicyDir } from './policy/watch.js';
 import { AuditLog } from './telemetry/audit.js';
 import { auditDestination } from './telemetry/audit-destination.js';
+import { onRelayedLoss } from './telemetry/audit-relay.js';
 import { metricsSource } from './telemetry/cluster-metrics.js';
 import { PdpMetrics } from './telemetry/metrics.js';
 import { auditErrorReporter, telemetryRecorder } from './telemetry/recorder.js';
@@ -79,8 +80,12 @@ export async function createService(config: Config, log: Logger, options: Servic
     log.warn('INTROSPECTION_AUDIENCE is not set: an active opaque token is accepted whatever API it was issued for');
   }
   const auditFailed = auditErrorReporter({ metrics, warn: (fields, message) => log.warn(fields, message) });
+  const auditLost = (error: unknown, lines: number) => auditFailed(error, undefined, lines);
+  // Under WORKERS a worker's stdout is a pipe to the primary, which writes the lines out: it
+  // reports those it took and lost.
+  onRelayedLoss(auditLost);
   const audit = new AuditLog({
-    sink: auditDestination(config.AUDIT_LOG_FILE, auditFailed),
+    sink: auditDestination(config.AUDIT_LOG_FILE, auditLost),
     decisions: config.AUDIT_DECISIONS,
     redact: config.AUDIT_REDACT,
     onError: auditFailed,

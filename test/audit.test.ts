@@ -331,8 +331,9 @@ describe('audit failures never reach the decision', () => {
       const pipe = join(dir, 'stuck.pipe');
       execFileSync('mkfifo', [pipe]);
       const reader = openSync(pipe, constants.O_RDONLY | constants.O_NONBLOCK);
-      const errors: unknown[] = [];
-      const sink = auditDestination(pipe, (e) => void errors.push(e));
+      // Each report says how many lines it lost.
+      const errors: [error: unknown, lines: number][] = [];
+      const sink = auditDestination(pipe, (e, lines) => void errors.push([e, lines]));
       await new Promise((resolve) => setTimeout(resolve, 50));
       const line = `${JSON.stringify({ log: 'audit', pad: 'x'.repeat(1000) })}\n`;
       const lines = 25_000;
@@ -341,26 +342,31 @@ describe('audit failures never reach the decision', () => {
         await auditSettled();
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const dropped = errors.filter((e) => String(e).includes('lines dropped')).length;
-      expect(errors.length).toBe(dropped);
+      expect(errors.every(([e]) => String(e).includes('lines dropped'))).toBe(true);
+      const dropped = errors.reduce((sum, [, n]) => sum + n, 0);
       // All but what 16 MiB holds, give or take the pipe's own buffer and one chunk.
       const kept = (16 * 1024 * 1024) / line.length;
       const slack = (128 * 1024) / line.length + 100;
       expect(dropped).toBeGreaterThan(lines - kept - slack);
       expect(dropped).toBeLessThan(lines - kept + slack);
       closeSync(reader);
-      await vi.waitFor(() => expect(errors.some((e) => /EPIPE/.test(String(e)))).toBe(true), { timeout: 5_000 });
+      await vi.waitFor(() => expect(errors.some(([e]) => /EPIPE/.test(String(e)))).toBe(true), { timeout: 5_000 });
+      // The lines still held when the reader went are counted with the failure.
+      const [, held] = errors.find(([e]) => /EPIPE/.test(String(e))) ?? [];
+      expect(held).toBeGreaterThan(kept - slack);
       expect(() => sink.write(line)).toThrow(AuditUnavailableError);
     });
 
-    it('keeps answering when the file cannot be opened, and reports it', async () => {
-      const errors: unknown[] = [];
+    it('keeps answering when the file cannot be opened, reports it once and counts each line lost', async () => {
+      const metrics = new PdpMetrics();
+      const warnings: Record<string, unknown>[] = [];
+      const onError = auditErrorReporter({ metrics, warn: (fields) => void warnings.push(fields), intervalMs: 0 });
       const audit = new AuditLog({
-        sink: auditDestination(join(dir, 'no-such-dir', 'audit.log'), (e) => void errors.push(e)),
-        onError: (e) => void errors.push(e),
+        // Lines written before the open fails are lost with it; those after are refused one by one.
+        sink: auditDestination(join(dir, 'no-such-dir', 'audit.log'), (e, lines) => onError(e, undefined, lines)),
+        onError,
       });
-      const { app } = await buildTestApp({ recorder: audit });
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      const { app } = await buildTestApp({ recorder: telemetryRecorder(metrics, audit) });
       for (let i = 0; i < 40; i += 1) {
         const res = await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice, context: { pad: 'x'.repeat(200) } });
         expect(res.status).toBe(200);
@@ -368,8 +374,9 @@ describe('audit failures never reach the decision', () => {
       }
       await auditSettled();
       await audit.close();
-      expect(errors.length).toBeGreaterThan(0);
-      expect(String(errors[0])).toMatch(/ENOENT/);
+      expect(String(warnings[0]?.['err'])).toMatch(/ENOENT/);
+      // One per line, not one more for the failed open.
+      expect(sample(await metrics.registry.metrics(), 'pdp_audit_errors_total')).toBe(40);
     });
   });
 });

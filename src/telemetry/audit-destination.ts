@@ -1,128 +1,382 @@
-import { pino } from 'pino';
+import { close, constants, fstatSync, open, write as writeFile, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { AuditSink } from './audit.js';
 
 /**
- * Lines are encoded here into chunks of at least this many bytes before the destination gets
- * them, as buffers: each write to the destination is a round trip through libuv's thread pool
- * costing ~15 µs of the event loop's time; sonic-boom given strings measures the byte length
- * of everything it holds on every write (handing it lines one by one cost a quarter of a whole
- * `/decide` request), and a chunk gathered as a string costs more to flatten and encode at
- * write time than the lines cost to encode one by one as they come.
+ * Lines are encoded here into chunks of at least this many bytes before they are written, as
+ * buffers: each write is a system call (to a file, a round trip through libuv's thread pool
+ * costing ~15 µs of the event loop's time), and a chunk gathered as a string costs more to
+ * flatten and encode at write time than the lines cost to encode one by one as they come.
  */
 const chunkLength = 32 * 1024;
 /** Room for a chunk and the batch that completes it. */
 const chunkRoom = 64 * 1024;
-/** The most one write to the file or pipe takes. */
-const maxWrite = 64 * 1024;
-/** Lines beyond this much unwritten data are dropped (and reported) rather than held in memory. */
-const maxLength = 16 * 1024 * 1024;
+/** Lines that would take the unwritten data beyond this many bytes are dropped (and counted), each on its own. */
+export const maxLength = 16 * 1024 * 1024;
 /** A quiet service still gets its lines out within this many milliseconds. */
 const flushIntervalMs = 1000;
-/** The longest a graceful close waits for the destination: a stuck collector must not hold the shutdown. */
+/** The longest a graceful close waits for the writes: a stuck collector must not hold the shutdown. */
 const endWaitMs = 5000;
+/** A file that answers EAGAIN (a terminal, a device) is tried again after this many milliseconds. */
+const retryMs = 100;
+/** At process exit, the longest the last lines may wait for room in a pipe before they are given up. */
+const exitWriteMs = 500;
 
-/** The audit destination stopped for good (its file never opened, or its pipe closed). */
+/** The audit destination stopped for good (its file never opened, its pipe closed, or it was closed). */
 export class AuditUnavailableError extends Error {
   override readonly name = 'AuditUnavailableError';
 }
 
 /**
- * The audit sink: asynchronous, buffered appends to `file`, or to stdout when no file is
- * given. Open and write failures and dropped lines go to `onError`, never to the caller.
+ * Told of lost audit lines: `lines` is how many this error lost, 0 for an error that lost none
+ * by itself (a file that could not be opened before any line came). `owner` says whose they were.
  */
-export function auditDestination(file: string | undefined, onError: (error: unknown) => void): AuditSink {
-  const destination = pino.destination({
-    dest: file ?? 1,
-    sync: false,
-    append: true,
-    contentMode: 'buffer',
-    // Chunks are gathered below: each one is written as soon as the previous write is done.
-    minLength: 0,
-    maxWrite,
-    maxLength,
-  });
-  let opened = file === undefined;
-  let stopped: AuditUnavailableError | undefined;
-  const reported = new WeakSet<object>();
+export type AuditLoss<Owner = undefined> = (error: unknown, lines: number, owner: Owner | undefined) => void;
+
+/** How many lines a buffer of whole lines holds. */
+function countLines(data: Buffer): number {
+  let lines = 0;
+  for (let at = data.indexOf(0x0a); at !== -1; at = data.indexOf(0x0a, at + 1)) lines += 1;
+  return lines;
+}
+
+function errorCode(error: unknown): unknown {
+  return (error as { code?: unknown } | null)?.code;
+}
+
+/** Sleeps the main thread; only for the bounded wait at process exit, where nothing else can run. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** How bytes reach the descriptor. */
+interface Backend {
+  readonly fd: number;
+  /**
+   * A pipe or socket, written through a libuv stream: non-blocking, so no write can block a
+   * thread, and none can hold the process at exit (libuv joins its thread-pool threads then,
+   * and one blocked writing to a full pipe would wait for as long as the reader does not read).
+   */
+  readonly stream: boolean;
+  /** Writes all of `data`, then calls `done`. */
+  write(data: Buffer, done: (error: NodeJS.ErrnoException | undefined) => void): void;
+  /** True when every byte given to `write` has reached the descriptor: bytes written now land after them, whole. */
+  idle(): boolean;
+  /** Lets go of the descriptor (closes it when this process opened it, or was handed it alone); no write is outstanding. */
+  release(): void;
+}
+
+/** A regular file (or a device, a terminal): written on libuv's thread pool; such writes do not wait on a reader. */
+function fileBackend(fd: number, owned: boolean): Backend {
+  const write = (data: Buffer, done: (error: NodeJS.ErrnoException | undefined) => void): void => {
+    writeFile(fd, data, 0, data.length, null, (error, written) => {
+      if (error !== null) {
+        if (error.code === 'EAGAIN') setTimeout(() => write(data, done), retryMs);
+        else done(error);
+      } else if (written < data.length) {
+        write(data.subarray(written), done);
+      } else {
+        done(undefined);
+      }
+    });
+  };
+  // A write in flight appends its bytes whole, before or after others': never into them.
+  return { fd, stream: false, write, idle: () => true, release: () => owned && close(fd, () => undefined) };
+}
+
+/** A pipe or socket (stdout under a container runtime, a FIFO, a worker's pipe to the primary). */
+function streamBackend(fd: number): Backend {
+  // stdout is process.stdout's: one stream per descriptor. libuv makes the descriptor non-blocking.
+  const socket = fd === 1 ? (process.stdout as Socket) : new Socket({ fd, readable: false, writable: true });
+  // Each failure also reaches the write's callback, which handles it.
+  socket.on('error', () => undefined);
+  return {
+    fd,
+    stream: true,
+    write: (data, done) => void socket.write(data, (error) => done(error ?? undefined)),
+    // Falls as the bytes reach the descriptor, before the write's callback runs.
+    idle: () => socket.writableLength === 0,
+    release: () => fd !== 1 && socket.destroy(),
+  };
+}
+
+function backendFor(fd: number, owned: boolean): Backend {
+  const stats = fstatSync(fd);
+  return stats.isFIFO() || stats.isSocket() ? streamBackend(fd) : fileBackend(fd, owned);
+}
+
+interface Item<Owner> {
+  readonly data: Buffer;
+  readonly owner: Owner | undefined;
+}
+
+export interface AuditOutputOptions<Owner> {
+  /** Told of every line lost; must not throw. */
+  readonly onLost: AuditLoss<Owner>;
+  /** Called after each write completes (`pending` has fallen). */
+  readonly onWritten?: () => void;
+}
+
+/**
+ * Writes buffers of whole lines to a file (appended) or to a descriptor's file, pipe or socket,
+ * in order, one write at a time, each buffer in one write when the descriptor takes it whole (an
+ * append to a regular file then lands whole, even among other processes appending to the file).
+ * Keeps no bound itself: `pending` says how much it holds, the callers bound it.
+ */
+export class AuditOutput<Owner = undefined> {
+  readonly #onLost: AuditLoss<Owner>;
+  readonly #onWritten: (() => void) | undefined;
+  #backend: Backend | undefined;
+  readonly #queue: Item<Owner>[] = [];
+  /** The item being written, until the write completes or the output stops. */
+  #inFlight: Item<Owner> | undefined;
+  /** A write the backend has not completed (it may outlive #inFlight when the output stops). */
+  #writing = false;
+  #pending = 0;
+  #stopped: AuditUnavailableError | undefined;
+  #ending = false;
+  #settle: (() => void) | undefined;
+
+  /** `target`: a file to append to (opened here), or a descriptor open for writing. */
+  constructor(target: string | number, options: AuditOutputOptions<Owner>) {
+    this.#onLost = options.onLost;
+    this.#onWritten = options.onWritten;
+    if (typeof target === 'number') {
+      try {
+        this.#backend = backendFor(target, false);
+      } catch (error) {
+        process.nextTick(() => this.#stop(error));
+      }
+      return;
+    }
+    // Non-blocking: a FIFO without a reader is refused (ENXIO) at once instead of holding a
+    // thread-pool thread, and with it the process's exit, until one comes. Files ignore it.
+    open(target, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o666, (error, fd) => {
+      if (error !== null) return this.#stop(error);
+      try {
+        this.#backend = backendFor(fd, true);
+      } catch (cause) {
+        close(fd, () => undefined);
+        return this.#stop(cause);
+      }
+      if (this.#stopped !== undefined) return this.#backend.release();
+      this.#next();
+    });
+  }
+
+  /** Bytes handed over and not yet written, the write in flight included. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Set once the output takes no more lines: it failed, or it was closed. */
+  get stopped(): AuditUnavailableError | undefined {
+    return this.#stopped;
+  }
+
+  /** Hands over whole lines; when the output is stopped or closing they are lost, and reported. */
+  write(data: Buffer, owner?: Owner): void {
+    if (this.#stopped !== undefined || this.#ending) {
+      this.#onLost(this.#stopped ?? new AuditUnavailableError('audit destination closed'), countLines(data), owner);
+      return;
+    }
+    this.#pending += data.length;
+    const item = { data, owner };
+    if (this.#inFlight === undefined && this.#backend !== undefined) this.#start(this.#backend, item);
+    else this.#queue.push(item);
+  }
+
+  /**
+   * Writes what it holds, in order, and waits until it is written, at most `waitMs`: then what is
+   * left is lost (and reported), and no thread waits on it. Takes no more lines from the call on.
+   */
+  end(waitMs: number): Promise<void> {
+    if (this.#stopped !== undefined) return Promise.resolve();
+    this.#ending = true;
+    if (this.#pending === 0 && this.#backend !== undefined) {
+      this.#finish();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.#stop(new AuditUnavailableError(`audit lines not written within ${waitMs} ms of the close: given up`)), waitMs);
+      timer.unref();
+      this.#settle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * At process exit, where nothing can be awaited: writes what it holds, and `last`,
+   * synchronously, unless a close has begun (it waited already; what it did not write is given
+   * up) or the output failed. To a regular file it writes all of it (a write still in flight on
+   * the thread pool may land after it). To a pipe or socket it writes only when no earlier write
+   * is left unfinished (one may have stopped mid-line: bytes written behind it would break that
+   * line), and waits at most 500 ms in all for room: a reader that does not read costs those
+   * lines, and the line the wait ends in may be cut short. Never blocks longer than that.
+   */
+  exitFlush(last?: Buffer): void {
+    const backend = this.#backend;
+    if (this.#stopped !== undefined || this.#ending || backend === undefined) return;
+    this.#stopped = new AuditUnavailableError('audit destination closed: the process exits');
+    const items = this.#queue.splice(0).map((item) => item.data);
+    if (last !== undefined && last.length > 0) items.push(last);
+    if (items.length === 0 || !backend.idle()) return;
+    const deadline = performance.now() + exitWriteMs;
+    for (const data of items) {
+      let rest = data;
+      while (rest.length > 0) {
+        try {
+          rest = rest.subarray(writeSync(backend.fd, rest));
+        } catch (error) {
+          if (errorCode(error) !== 'EAGAIN' || performance.now() >= deadline) return;
+          sleepSync(2);
+        }
+      }
+    }
+  }
+
+  #start(backend: Backend, item: Item<Owner>): void {
+    this.#inFlight = item;
+    this.#writing = true;
+    backend.write(item.data, (error) => this.#written(backend, item, error));
+  }
+
+  #written(backend: Backend, item: Item<Owner>, error: NodeJS.ErrnoException | undefined): void {
+    this.#writing = false;
+    if (this.#inFlight !== item) {
+      // Stopped meanwhile, the item accounted for then; the descriptor waited for this write.
+      backend.release();
+      return;
+    }
+    this.#inFlight = undefined;
+    this.#pending -= item.data.length;
+    if (error !== undefined) {
+      // A pipe or socket that fails has lost its reader for good; a file may fail one write
+      // (a full disk) and take the next.
+      if (backend.stream || error.code === 'EPIPE' || error.code === 'EBADF') return this.#stop(error, item);
+      this.#onLost(error, countLines(item.data), item.owner);
+    }
+    this.#next();
+    this.#onWritten?.();
+  }
+
+  #next(): void {
+    const item = this.#queue.shift();
+    if (item !== undefined && this.#backend !== undefined) this.#start(this.#backend, item);
+    else if (this.#ending && this.#pending === 0) this.#finish();
+  }
+
+  /** Closed as asked, every line written. */
+  #finish(): void {
+    this.#stopped = new AuditUnavailableError('audit destination closed');
+    this.#backend?.release();
+    this.#settle?.();
+  }
+
+  /** Stops for good: what it holds is lost, each owner's lines reported together. */
+  #stop(error: unknown, failed?: Item<Owner>): void {
+    if (this.#stopped !== undefined) return;
+    this.#stopped = error instanceof AuditUnavailableError
+      ? error
+      : new AuditUnavailableError(`audit destination unavailable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    const lost: Item<Owner>[] = [];
+    const unwritten = failed ?? this.#inFlight;
+    if (unwritten !== undefined) lost.push(unwritten);
+    lost.push(...this.#queue.splice(0));
+    this.#inFlight = undefined;
+    this.#pending = 0;
+    if (lost.length === 0) this.#onLost(error, 0, undefined);
+    for (let i = 0; i < lost.length; ) {
+      const owner = lost[i]?.owner;
+      let lines = 0;
+      for (let item = lost[i]; item !== undefined && item.owner === owner; item = lost[++i]) lines += countLines(item.data);
+      this.#onLost(error, lines, owner);
+    }
+    // A pipe's stream may drop its unfinished write at once; a file's descriptor waits for it (its number could be reused).
+    if (this.#backend !== undefined && (this.#backend.stream || !this.#writing)) this.#backend.release();
+    this.#settle?.();
+  }
+}
+
+/**
+ * The audit sink: asynchronous, buffered appends to the file `target` names, or writes to the
+ * descriptor it gives (stdout when undefined). Lines are gathered into chunks of whole lines;
+ * beyond 16 MiB unwritten, each line that does not fit is dropped. Every lost line and every
+ * failure goes to `onError`, never to the caller; lines given after the destination stopped for
+ * good are refused with an `AuditUnavailableError`, for the caller to count.
+ */
+export function auditDestination(target: string | number | undefined, onError: AuditLoss): AuditSink {
+  const output = new AuditOutput<undefined>(target ?? 1, { onLost: onError });
+  let closed: AuditUnavailableError | undefined;
   let chunk = Buffer.allocUnsafe(chunkRoom);
   let used = 0;
   let flushTimer: NodeJS.Timeout | undefined;
 
-  const lost = (lines: Buffer, error: Error) => {
-    for (let at = lines.indexOf(0x0a); at !== -1; at = lines.indexOf(0x0a, at + 1)) onError(error);
-  };
-  // In buffer mode sonic-boom takes buffers, though its types name only strings.
-  const write = destination.write.bind(destination) as unknown as (data: Buffer) => boolean;
-  const send = (lines: Buffer) => {
-    if (stopped === undefined) write(lines);
-    else lost(lines, stopped);
-  };
   const handOver = () => {
     clearTimeout(flushTimer);
     flushTimer = undefined;
     if (used === 0) return;
-    // The destination keeps the chunk until it is written: the next one is a new buffer.
+    // The output keeps the chunk until it is written: the next one is a new buffer.
     const full = chunk.subarray(0, used);
     chunk = Buffer.allocUnsafe(chunkRoom);
     used = 0;
-    send(full);
+    output.write(full);
   };
-
-  destination.once('ready', () => (opened = true));
-  // A write holds several lines; each one lost is reported.
-  destination.on('drop', (lines: Buffer) => lost(lines, new Error(`audit buffer over ${maxLength} bytes: lines dropped`)));
-  destination.on('error', (error: NodeJS.ErrnoException) => {
-    // pino re-emits the errors it does not handle itself: report each one once.
-    if (reported.has(error)) return;
-    reported.add(error);
-    if (!opened || error.code === 'EPIPE') {
-      stopped = new AuditUnavailableError(`audit destination unavailable: ${error.message}`, { cause: error });
-      // pino's exit hook still calls these; without a file they would throw.
-      destination.flush = () => undefined;
-      destination.flushSync = () => undefined;
+  const chunked = () => {
+    if (used >= chunkLength) handOver();
+    else flushTimer ??= setTimeout(handOver, flushIntervalMs).unref();
+  };
+  /** Adds lines of `bytes` bytes that fit within the bound. */
+  const add = (lines: string, bytes: number) => {
+    if (used + bytes > chunkRoom) handOver();
+    // Lines too large for any chunk go out on their own, after what came before them.
+    if (bytes > chunkRoom) output.write(Buffer.from(lines));
+    else used += chunk.write(lines, used);
+  };
+  /** Past the bound: each line that fits is kept, each one that does not is dropped. */
+  const addEach = (lines: string) => {
+    let dropped = 0;
+    for (let start = 0; start < lines.length; ) {
+      const end = lines.indexOf('\n', start) + 1 || lines.length;
+      const line = lines.slice(start, end);
+      start = end;
+      const bytes = Buffer.byteLength(line);
+      if (output.pending + used + bytes > maxLength) dropped += 1;
+      else add(line, bytes);
     }
-    onError(error);
-  });
+    if (dropped > 0) onError(new Error(`audit buffer over ${maxLength} bytes: lines dropped`), dropped, undefined);
+  };
 
   return {
     write(lines) {
+      const stopped = closed ?? output.stopped;
       if (stopped !== undefined) throw stopped;
-      // At most 3 bytes a character; the exact length is taken only when that bound is too loose.
-      if (used + lines.length * 3 > chunkRoom) {
+      // At most 3 bytes a UTF-16 unit: the exact length is taken only when that bound is too loose.
+      const most = lines.length * 3;
+      if (used + most > chunkRoom || output.pending + used + most > maxLength) {
         const bytes = Buffer.byteLength(lines);
-        if (used + bytes > chunkRoom) handOver();
-        if (bytes > chunkRoom) {
-          // A batch too large for any chunk goes out on its own, after what came before it.
-          send(Buffer.from(lines));
-          return;
-        }
+        if (output.pending + used + bytes > maxLength) addEach(lines);
+        else add(lines, bytes);
+      } else {
+        used += chunk.write(lines, used);
       }
-      used += chunk.write(lines, used);
-      if (used >= chunkLength) handOver();
-      else flushTimer ??= setTimeout(handOver, flushIntervalMs).unref();
+      if (used > 0) chunked();
     },
     flushSync() {
-      handOver();
-      if (stopped === undefined && opened) destination.flushSync();
+      if (closed !== undefined) return;
+      clearTimeout(flushTimer);
+      // Not handed over: that would start an asynchronous write, which exit leaves unfinished.
+      output.exitFlush(chunk.subarray(0, used));
+      used = 0;
     },
     end() {
       handOver();
-      if (stopped !== undefined) return Promise.resolve();
-      // Lines that come after the close are lost, and reported as such.
-      stopped = new AuditUnavailableError('audit destination closed');
-      return new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          destination.off('close', done);
-          destination.off('error', done);
-          resolve();
-        };
-        const timer = setTimeout(done, endWaitMs).unref();
-        destination.once('close', done);
-        destination.once('error', done);
-        // Waits for a write in flight, writes the rest after it, then closes the file.
-        destination.end();
-      });
+      if (closed !== undefined) return Promise.resolve();
+      // Lines that come after the close are refused, and counted as lost.
+      closed = new AuditUnavailableError('audit destination closed');
+      return output.end(endWaitMs);
     },
   };
 }

@@ -6,13 +6,15 @@ export type AuditDecisions = 'all' | 'deny' | 'none';
 
 /** Where audit lines go: each `write` holds one or more whole JSON lines, each ending in `\n`. */
 export interface AuditSink {
+  /** Takes the lines, or throws when it takes no more (each of them is then counted as lost). */
   write(lines: string): void;
   /**
-   * Writes out anything buffered, synchronously, before the process exits. A write already in
-   * flight cannot be waited for here: its lines may land after these, or not at all.
+   * At process exit: writes out what is buffered, synchronously, as far as it can without
+   * blocking beyond a short bound; nothing once `end` has begun. A write already in flight
+   * cannot be waited for here: its lines may land after these, or not at all.
    */
   flushSync?(): void;
-  /** Writes out everything given so far, in order, waits until it is written, and closes. */
+  /** Writes out everything given so far, in order, waits (for a bounded time) until it is written, and closes. */
   end?(): Promise<void>;
 }
 
@@ -98,10 +100,18 @@ function auditEntry(record: DecisionRecord): Record<string, unknown> {
 }
 
 /**
+ * A turn's lines go to the sink in writes of about this many characters: one string of every
+ * line of a large batch request (each line repeating the request's context) could run to many
+ * megabytes before the sink saw any of it.
+ */
+const batchLength = 64 * 1024;
+
+/**
  * The decision audit log: one JSON line per decision. `record` only queues; lines are built
  * and written after the current turn of the event loop, so neither building nor a failing
- * sink can change or delay a decision. The lines of one turn go to the sink in one write:
- * a write per line kept a busy service's output below the rate it made lines at.
+ * sink can change or delay a decision. The lines of one turn go to the sink together (in
+ * writes of about 64K characters): a write per line kept a busy service's output below the
+ * rate it made lines at.
  */
 export class AuditLog implements DecisionRecorder {
   readonly #sink: AuditSink;
@@ -138,7 +148,7 @@ export class AuditLog implements DecisionRecorder {
     this.#scheduled = false;
     const queue = this.#queue;
     this.#queue = [];
-    const written: DecisionRecord[] = [];
+    let written: DecisionRecord[] = [];
     let batch = '';
     for (const record of queue) {
       try {
@@ -149,13 +159,21 @@ export class AuditLog implements DecisionRecorder {
       } catch (error) {
         this.#report(error, record.meta?.requestId);
       }
+      if (batch.length >= batchLength) {
+        this.#write(batch, written);
+        batch = '';
+        written = [];
+      }
     }
-    if (batch === '') return;
+    if (batch !== '') this.#write(batch, written);
+  }
+
+  #write(batch: string, records: readonly DecisionRecord[]): void {
     try {
       this.#sink.write(batch);
     } catch (error) {
-      // Every line of the write is lost: each one is counted.
-      for (const record of written) this.#report(error, record.meta?.requestId);
+      // The sink took none of these lines: each one is counted.
+      for (const record of records) this.#report(error, record.meta?.requestId);
     }
   }
 
@@ -169,7 +187,10 @@ export class AuditLog implements DecisionRecorder {
     }
   }
 
-  /** Writes the queue and the sink's buffer out at once; for process exit, where nothing can be awaited. */
+  /**
+   * Writes the queue and the sink's buffer out at once, as far as the sink can without blocking
+   * (see `AuditSink.flushSync`); for process exit, where nothing can be awaited.
+   */
   closeSync(): void {
     this.drain();
     try {

@@ -91,7 +91,7 @@ export class PdpMetrics {
 
   readonly #auditErrors = new Counter({
     name: 'pdp_audit_errors_total',
-    help: 'Audit lines that could not be written (a failed write may hold several lines).',
+    help: 'Audit lines lost: not written, or dropped beyond the buffer bound.',
     registers: [this.registry],
   });
 

@@ -23,22 +23,25 @@ export interface AuditErrorReporterOptions {
 }
 
 /**
- * Turns audit write failures into `pdp_audit_errors_total` and an application-log warning,
- * throttled so a broken disk cannot flood the log.
+ * Turns lost audit lines into `pdp_audit_errors_total` (one per line lost) and an
+ * application-log warning, throttled so a broken disk cannot flood the log. `lines` is how many
+ * lines the error lost: 1 for one line refused, the count of a dropped or failed batch, 0 for a
+ * failure that lost none by itself (a file that could not be opened: the lines it then loses
+ * are counted as they come).
  */
-export function auditErrorReporter(options: AuditErrorReporterOptions): (error: unknown, requestId?: string) => void {
+export function auditErrorReporter(options: AuditErrorReporterOptions): (error: unknown, requestId?: string, lines?: number) => void {
   const intervalMs = options.intervalMs ?? 60_000;
   const now = options.now ?? Date.now;
   let lastLogged = -Infinity;
   let suppressed = 0;
-  return (error, requestId) => {
-    options.metrics.auditError();
+  return (error, requestId, lines = 1) => {
+    for (let i = 0; i < lines; i += 1) options.metrics.auditError();
     const t = now();
     if (t - lastLogged < intervalMs) {
       suppressed += 1;
       return;
     }
-    options.warn({ err: error, requestId, suppressed }, 'audit line not written');
+    options.warn({ err: error, requestId, lines, suppressed }, 'audit line not written');
     lastLogged = t;
     suppressed = 0;
   };

@@ -1,0 +1,201 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../src/telemetry/audit.js';
+import { auditDestination, maxLength } from '../src/telemetry/audit-destination.js';
+import { PdpMetrics } from '../src/telemetry/metrics.js';
+import { auditErrorReporter, telemetryRecorder } from '../src/telemetry/recorder.js';
+import { buildTestApp, postJson } from './helpers/app.js';
+import { auditSettled, sample } from './helpers/telemetry.js';
+
+const dist = resolve(import.meta.dirname, '../dist/telemetry');
+const accountant = { roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+const invoice = { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } };
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pdp-audit-output-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The lines of a file, parsed. */
+async function fileLines(file: string): Promise<Record<string, unknown>[]> {
+  const text = await readFile(file, 'utf8');
+  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe('the 16 MiB bound applies line by line', () => {
+  it('drops only the lines beyond it, not the whole batch, and keeps a later line that fits', async () => {
+    const file = join(dir, 'bound.log');
+    const lost: [error: unknown, lines: number][] = [];
+    const sink = auditDestination(file, (error, lines) => void lost.push([error, lines]));
+    const big = (n: number) => `${JSON.stringify({ n, pad: 'x'.repeat(177_000) })}\n`;
+    // One turn: a batch of 100 lines of 177 KB (17.7 MB, as one batch request with a large
+    // context makes), then another request's small line. Nothing is written before the turn ends.
+    sink.write(Array.from({ length: 100 }, (_, n) => big(n)).join(''));
+    sink.write(`${JSON.stringify({ n: 'small' })}\n`);
+    await sink.end?.();
+    const lines = await fileLines(file);
+    const fit = Math.floor(maxLength / Buffer.byteLength(big(10)));
+    expect(lines.map((l) => l['n'])).toEqual([...Array.from({ length: fit }, (_, n) => n), 'small']);
+    expect(lost.map(([error, n]) => [String(error), n])).toEqual([[expect.stringContaining('lines dropped'), 100 - fit]]);
+  });
+
+  it('keeps the audit trail of a batch request with a large context, and the other requests\' lines', async () => {
+    const file = join(dir, 'batch.log');
+    const metrics = new PdpMetrics();
+    const onError = auditErrorReporter({ metrics, warn: () => undefined });
+    const audit = new AuditLog({ sink: auditDestination(file, (error, lines) => onError(error, undefined, lines)), onError });
+    const { app } = await buildTestApp({ recorder: telemetryRecorder(metrics, audit), app: { metrics } });
+    // 11 keys of 16,000 characters and 100 items: each line repeats the context (~177 KB).
+    const context = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`k${i}`, String.fromCharCode(97 + i).repeat(16_000)]));
+    const answers = await Promise.all([
+      postJson(app, '/access/v1/evaluations', {
+        subject: { type: 'user', id: 'u-acc', properties: accountant },
+        action: { name: 'read' },
+        resource: invoice,
+        context,
+        evaluations: Array.from({ length: 100 }, () => ({})),
+      }),
+      ...['d-1', 'd-2', 'd-3'].map((id) => postJson(app, '/decide', { subject: { id, properties: accountant }, action: 'read', resource: invoice })),
+    ]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    await auditSettled();
+    await audit.close();
+    const lines = await fileLines(file);
+    const batch = lines.filter((l) => l['endpoint'] === 'authzen_evaluations');
+    const dropped = sample(await metrics.registry.metrics(), 'pdp_audit_errors_total') ?? 0;
+    // All but the few beyond 16 MiB (HEAD wrote none of them and counted 100).
+    expect(batch.length).toBeGreaterThan(90);
+    expect(batch.length + dropped).toBe(100);
+    expect(lines.filter((l) => l['endpoint'] === 'decide').map((l) => (l['subject'] as { id: string }).id).sort()).toEqual(['d-1', 'd-2', 'd-3']);
+  });
+});
+
+describe('pdp_audit_errors_total counts lost lines', () => {
+  it('counts the lines a failed open loses, and nothing for the failure itself', async () => {
+    const lost: [error: unknown, lines: number][] = [];
+    const sink = auditDestination(join(dir, 'no-such-dir', 'audit.log'), (error, lines) => void lost.push([error, lines]));
+    // Before the open has failed: held, then lost with it.
+    sink.write('{"n":1}\n{"n":2}\n');
+    sink.write('{"n":3}\n');
+    await sink.end?.();
+    expect(lost.map(([error, n]) => [String(error), n])).toEqual([[expect.stringMatching(/ENOENT/), 3]]);
+  });
+
+  it('tells of a failed open that lost no line with a count of 0, which the reporter warns of without counting', async () => {
+    const metrics = new PdpMetrics();
+    const warnings: Record<string, unknown>[] = [];
+    const onError = auditErrorReporter({ metrics, warn: (fields) => void warnings.push(fields) });
+    const sink = auditDestination(join(dir, 'no-such-dir', 'audit.log'), (error, lines) => onError(error, undefined, lines));
+    await sink.end?.();
+    expect(warnings).toEqual([expect.objectContaining({ lines: 0 })]);
+    expect(sample(await metrics.registry.metrics(), 'pdp_audit_errors_total')).toBe(0);
+  });
+});
+
+interface ChildRun {
+  readonly code: number | null;
+  readonly tookMs: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a script using the built destination with its stdout a pipe that `reader` handles: 'stuck'
+ * (never read until the script exits, as behind a stuck collector), 'closed' (the reader goes once
+ * the script says "ready" on stderr) or 'open' (read as it comes).
+ */
+async function runChild(name: string, body: string, reader: 'stuck' | 'closed' | 'open'): Promise<ChildRun> {
+  const script = join(dir, `${name}.mjs`);
+  await writeFile(script, `import { auditDestination } from ${JSON.stringify(join(dist, 'audit-destination.js'))};\n${body}\n`);
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const started = performance.now();
+  let stderr = '';
+  const out: Buffer[] = [];
+  child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text;
+    if (reader === 'closed' && stderr.includes('ready')) child.stdout.destroy();
+  });
+  const ended = new Promise((done) => child.stdout.once('close', done));
+  child.stdout.on('data', (data: Buffer) => void out.push(data));
+  // Read nothing until the process exits (Node then lets the stream flow) or the reader goes.
+  if (reader !== 'open') child.stdout.pause();
+  const code = await new Promise<number | null>((done) => child.once('exit', (exitCode) => done(exitCode)));
+  const tookMs = performance.now() - started;
+  await ended;
+  return { code, tookMs, stdout: Buffer.concat(out).toString('utf8'), stderr };
+}
+
+/** Fills stdout (a pipe nobody reads) with 3 MB of 10 KB lines in chunks, then runs `then`. */
+const fillThen = (then: string) => `
+  const lost = [];
+  const sink = auditDestination(undefined, (error, lines) => lost.push([error.message, lines]));
+  const line = JSON.stringify({ pad: 'x'.repeat(10_000) }) + '\\n';
+  for (let i = 0; i < 300; i += 1) sink.write(line);
+  setTimeout(() => { process.stderr.write('ready\\n'); ${then} }, 200);
+`;
+
+describe('exit is never held by the audit destination', () => {
+  it('gives up a close after the wait when stdout\'s reader does not read, counts the lines, and exits', async () => {
+    const run = await runChild('stuck-close', fillThen(`
+      const started = performance.now();
+      sink.end().then(() => {
+        process.stderr.write(JSON.stringify({ waitedMs: Math.round(performance.now() - started), lost }) + '\\n');
+        process.exit(0);
+      });`), 'stuck');
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stderr.split('\n').find((l) => l.startsWith('{')) ?? '{}') as { waitedMs: number; lost: [string, number][] };
+    expect(report.waitedMs).toBeGreaterThanOrEqual(4_900);
+    expect(report.waitedMs).toBeLessThan(6_500);
+    // What the pipe took is written; the rest is counted: every line either arrived whole or was
+    // counted, and only the lines of the one write the close gave up mid-way may be both (6 here).
+    const lostLines = report.lost.reduce((sum, [, n]) => sum + n, 0);
+    const whole = run.stdout.split('\n').filter((l) => l.endsWith('}')).length;
+    expect(whole).toBeGreaterThan(0);
+    expect(whole + lostLines).toBeGreaterThanOrEqual(300);
+    expect(whole + lostLines).toBeLessThanOrEqual(306);
+    expect(run.tookMs).toBeLessThan(8_000);
+  }, 15_000);
+
+  it('exits at once, after its close, when stdout\'s reader is gone (no retry loop on EPIPE)', async () => {
+    const run = await runChild('closed-close', fillThen(`
+      setTimeout(() => sink.end().then(() => { process.stderr.write(JSON.stringify({ lost }) + '\\n'); process.exit(0); }), 200);`), 'closed');
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/EPIPE/);
+    expect(run.tookMs).toBeLessThan(3_000);
+  });
+
+  it('exits at once when the process exits without a close while stdout is full (the crash path)', async () => {
+    const run = await runChild('stuck-crash', fillThen(`
+      process.once('exit', () => sink.flushSync());
+      process.exit(3);`), 'stuck');
+    expect(run.code).toBe(3);
+    expect(run.tookMs).toBeLessThan(3_000);
+  });
+
+  it('exits at once on the crash path after stdout\'s reader went', async () => {
+    const run = await runChild('closed-crash', fillThen(`
+      process.once('exit', () => sink.flushSync());
+      setTimeout(() => process.exit(3), 300);`), 'closed');
+    expect(run.code).toBe(3);
+    expect(run.tookMs).toBeLessThan(3_000);
+  });
+
+  it('writes, on the crash path, the lines still held when the pipe has room', async () => {
+    const run = await runChild('crash-writes', `
+      const sink = auditDestination(undefined, () => undefined);
+      setTimeout(() => {
+        // Under a chunk, within the flush interval: held in memory when the process exits.
+        for (let n = 0; n < 5; n += 1) sink.write(JSON.stringify({ n }) + '\\n');
+        process.once('exit', () => sink.flushSync());
+        process.exit(0);
+      }, 100);`, 'open');
+    expect(run.code).toBe(0);
+    expect(run.stdout.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { n: number }).n)).toEqual([0, 1, 2, 3, 4]);
+  });
+});

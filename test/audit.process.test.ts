@@ -1,0 +1,167 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const main = resolve(import.meta.dirname, '../dist/main.js');
+const base = { PATH: process.env['PATH'] ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_DIR: resolve(import.meta.dirname, '../policies') };
+
+/** How the test reads the service's stdout (its audit log). */
+type Reader = 'slow' | 'stuck';
+
+interface Service {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly log: Record<string, unknown>[];
+  /** Everything read from stdout once it closed. */
+  readonly stdout: Promise<string>;
+  readonly exited: Promise<{ code: number | null; at: number }>;
+}
+
+let running: ChildProcess | undefined;
+afterEach(() => {
+  if (running?.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
+  running = undefined;
+});
+
+/**
+ * Starts the built service with stdout a pipe read 'slow' (8 KiB every 2 ms, a collector that
+ * lags behind a burst) or 'stuck' (not read at all until the test lets it go or the process exits).
+ */
+async function startService(env: Record<string, string>, reader: Reader): Promise<Service> {
+  const child = spawn(process.execPath, [main], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running = child;
+  const log: Record<string, unknown>[] = [];
+  const exited = new Promise<{ code: number | null; at: number }>((done) => child.once('exit', (code) => done({ code, at: performance.now() })));
+  const chunks: Buffer[] = [];
+  const stdout = new Promise<string>((done) => child.stdout?.once('close', () => done(Buffer.concat(chunks).toString('utf8'))));
+  const out = child.stdout;
+  if (out === null) throw new Error('no stdout');
+  out.on('data', (data: Buffer) => void chunks.push(data));
+  out.pause();
+  if (reader === 'slow') {
+    // Each read is also a 'data' event, which keeps it.
+    const timer = setInterval(() => void (out.read(8192) ?? out.read()), 2);
+    out.once('close', () => clearInterval(timer));
+  }
+  const workers = Number(env['WORKERS'] ?? '1');
+  const port = await new Promise<number>((ready, fail) => {
+    let text = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+      let newline: number;
+      while ((newline = text.indexOf('\n')) !== -1) {
+        const line = text.slice(0, newline);
+        text = text.slice(newline + 1);
+        try {
+          log.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          log.push({ text: line });
+        }
+      }
+      const listening = log.filter((l) => l['msg'] === 'invoice-pdp listening');
+      if (listening.length >= workers) ready(Number(listening[0]?.['port']));
+    });
+    void exited.then(() => fail(new Error(`exited before listening:\n${log.map((l) => JSON.stringify(l)).join('\n')}`)));
+  });
+  return { child, port, log, stdout, exited };
+}
+
+/** `count` decisions with a context of `padding` characters, `concurrency` at a time; their decision ids. */
+async function decide(port: number, count: number, padding: number, concurrency: number): Promise<string[]> {
+  const body = JSON.stringify({
+    subject: { id: 'u-acc', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+    action: 'read',
+    resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } },
+    context: { pad: 'x'.repeat(padding) },
+  });
+  const ids: string[] = [];
+  let next = 0;
+  const asker = async () => {
+    while (next < count) {
+      next += 1;
+      const res = await fetch(`http://127.0.0.1:${port}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(res.status).toBe(200);
+      ids.push(((await res.json()) as { decisionId: string }).decisionId);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, asker));
+  return ids;
+}
+
+describe('audit lines on stdout with WORKERS', () => {
+  it('arrive whole, one for every decision, though the collector lags and the workers write at once', async () => {
+    const service = await startService({ WORKERS: '2' }, 'slow');
+    // ~3 KB lines from two workers, 16 requests at a time: far more than a pipe holds.
+    const ids = await decide(service.port, 1500, 3000, 16);
+    service.child.kill('SIGTERM');
+    expect((await service.exited).code).toBe(0);
+    const lines = (await service.stdout).split('\n');
+    expect(lines.pop()).toBe('');
+    const invalid = lines.filter((line) => {
+      try {
+        JSON.parse(line);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(invalid).toEqual([]);
+    const logged = lines.map((line) => (JSON.parse(line) as { decisionId: string }).decisionId);
+    expect(logged.length).toBe(ids.length);
+    expect(new Set(logged)).toEqual(new Set(ids));
+  }, 90_000);
+});
+
+describe('a collector that stops reading never holds the exit', () => {
+  // 300 lines of 10 KB: far more than the pipe holds.
+  const fill = (service: Service) => decide(service.port, 300, 10_000, 8);
+
+  it('exits within SHUTDOWN_TIMEOUT_MS + 1 s while stdout is full, and at once when its reader then goes', async () => {
+    const service = await startService({ SHUTDOWN_TIMEOUT_MS: '2000' }, 'stuck');
+    await fill(service);
+    const signalled = performance.now();
+    service.child.kill('SIGTERM');
+    // The reader goes while the close waits for it (before, the process then retried the write forever).
+    await new Promise((resolveWait) => setTimeout(resolveWait, 1000));
+    service.child.stdout?.destroy();
+    const { at } = await service.exited;
+    expect(at - signalled).toBeLessThan(2000 + 1000 + 1500);
+  }, 30_000);
+
+  it('gives up the audit lines after 5 s, counts them, and exits 0, the collector stuck throughout', async () => {
+    const service = await startService({}, 'stuck');
+    await fill(service);
+    const signalled = performance.now();
+    service.child.kill('SIGTERM');
+    const { code, at } = await service.exited;
+    expect(code).toBe(0);
+    expect(at - signalled).toBeGreaterThan(4500);
+    expect(at - signalled).toBeLessThan(5000 + 2500);
+    const warning = service.log.find((l) => l['msg'] === 'audit line not written');
+    expect(warning?.['lines']).toBeGreaterThan(250);
+  }, 30_000);
+
+  it('under WORKERS, exits within SHUTDOWN_TIMEOUT_MS + 1 s while stdout is full', async () => {
+    const service = await startService({ WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '2000' }, 'stuck');
+    await fill(service);
+    const signalled = performance.now();
+    service.child.kill('SIGTERM');
+    const { at } = await service.exited;
+    expect(at - signalled).toBeLessThan(2000 + 1000 + 1500);
+  }, 60_000);
+
+  it('under WORKERS, exits at once when stdout\'s reader goes, and counts what it lost', async () => {
+    const service = await startService({ WORKERS: '2' }, 'stuck');
+    await fill(service);
+    service.child.stdout?.destroy();
+    await new Promise((resolveWait) => setTimeout(resolveWait, 500));
+    const signalled = performance.now();
+    service.child.kill('SIGTERM');
+    const { code, at } = await service.exited;
+    expect(code).toBe(0);
+    expect(at - signalled).toBeLessThan(2500);
+    // The primary lost what it held; each worker counts what it could no longer hand over.
+    expect(service.log.some((l) => l['msg'] === 'audit lines lost: not written to stdout')).toBe(true);
+    expect(service.log.filter((l) => l['msg'] === 'audit line not written').length).toBeGreaterThan(0);
+  }, 60_000);
+});
