@@ -1,3 +1,5 @@
+import { BACKSLASH, CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from './json-chars.js';
+
 /**
  * Bounds on the JSON a caller may hand the service (request bodies and token claims).
  * They keep every later step (schema checks, hashing, logging, CEL conditions) linear
@@ -21,15 +23,6 @@ export interface JsonLimitViolation {
   readonly path: readonly (string | number)[];
   readonly message: string;
 }
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
 
 interface Frame {
   readonly array: boolean;
