@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnNode } from './helpers/spawned.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
 const base = { PATH: process.env['PATH'] ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_DIR: resolve(import.meta.dirname, '../policies') };
@@ -28,9 +29,10 @@ afterEach(() => {
  * lags behind a burst) or 'stuck' (not read at all until the test lets it go or the process exits).
  */
 async function startService(env: Record<string, string>, reader: Reader): Promise<Service> {
-  const child = spawn(process.execPath, [main], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Only what is set here: an audit file or a Redis from the test run's environment would change what is measured.
+  const spawned = spawnNode(main, { ...base, ...env, AUDIT_LOG_FILE: undefined, REDIS_URL: undefined }, 'pipe');
+  const { child } = spawned;
   running = child;
-  const log: Record<string, unknown>[] = [];
   const exited = new Promise<{ code: number | null; at: number }>((done) => child.once('exit', (code) => done({ code, at: performance.now() })));
   const chunks: Buffer[] = [];
   const stdout = new Promise<string>((done) => child.stdout?.once('close', () => done(Buffer.concat(chunks).toString('utf8'))));
@@ -43,27 +45,8 @@ async function startService(env: Record<string, string>, reader: Reader): Promis
     const timer = setInterval(() => void (out.read(8192) ?? out.read()), 2);
     out.once('close', () => clearInterval(timer));
   }
-  const workers = Number(env['WORKERS'] ?? '1');
-  const port = await new Promise<number>((ready, fail) => {
-    let text = '';
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      text += chunk;
-      let newline: number;
-      while ((newline = text.indexOf('\n')) !== -1) {
-        const line = text.slice(0, newline);
-        text = text.slice(newline + 1);
-        try {
-          log.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          log.push({ text: line });
-        }
-      }
-      const listening = log.filter((l) => l['msg'] === 'invoice-pdp listening');
-      if (listening.length >= workers) ready(Number(listening[0]?.['port']));
-    });
-    void exited.then(() => fail(new Error(`exited before listening:\n${log.map((l) => JSON.stringify(l)).join('\n')}`)));
-  });
-  return { child, port, log, stdout, exited };
+  const listening = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening', Number(env['WORKERS'] ?? '1'));
+  return { child, port: Number(listening[0]?.['port']), log: spawned.lines, stdout, exited };
 }
 
 /** `count` decisions with a context of `padding` characters, `concurrency` at a time; their decision ids. */

@@ -10,9 +10,12 @@ export interface Spawned {
   exited: Promise<number | string>;
 }
 
-/** Starts `node <script>` with extra environment; logs are read from stderr (pino JSON). */
-export function spawnNode(script: string, env: Record<string, string | undefined>): Spawned {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Starts `node <script>` with extra environment; logs are read from stderr (pino JSON). stdout
+ * is ignored unless `stdout` is `'pipe'` (then `child.stdout` is the test's to read).
+ */
+export function spawnNode(script: string, env: Record<string, string | undefined>, stdout: 'ignore' | 'pipe' = 'ignore'): Spawned {
+  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const listeners = new Set<() => void>();
   let buffer = '';
