@@ -86,8 +86,9 @@ function fileBackend(fd: number, owned: boolean): Backend {
 
 /** A pipe or socket (stdout under a container runtime, a FIFO, a worker's pipe to the primary). */
 function streamBackend(fd: number): Backend {
-  // stdout is process.stdout's: one stream per descriptor. libuv makes the descriptor non-blocking.
-  const socket = fd === 1 ? (process.stdout as Socket) : new Socket({ fd, readable: false, writable: true });
+  // stdout and stderr are process.stdout's and process.stderr's: one stream per descriptor. libuv
+  // makes the descriptor non-blocking.
+  const socket = fd === 1 ? (process.stdout as Socket) : fd === 2 ? (process.stderr as Socket) : new Socket({ fd, readable: false, writable: true });
   // Each failure also reaches the write's callback, which handles it.
   socket.on('error', () => undefined);
   return {
@@ -96,7 +97,7 @@ function streamBackend(fd: number): Backend {
     write: (data, done) => void socket.write(data, (error) => done(error ?? undefined)),
     // Falls as the bytes reach the descriptor, before the write's callback runs.
     idle: () => socket.writableLength === 0,
-    release: () => fd !== 1 && socket.destroy(),
+    release: () => fd > 2 && socket.destroy(),
   };
 }
 
