@@ -1,17 +1,18 @@
 import cluster, { type Worker } from 'node:cluster';
-import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import { closeGraceMs } from './http/shutdown.js';
+import { defaultCgroupRoot, usableCpus } from './cgroup-cpus.js';
+import { closeGraceMs, onStopSignals } from './http/shutdown.js';
 import type { ReloadTrigger } from './policy/reload.js';
 import { relayAudit } from './telemetry/audit-relay.js';
 import { isMessage, serveClusterMetrics } from './telemetry/cluster-metrics.js';
 
 /**
- * How many server processes to run: `WORKERS` when set (`auto` = one per core); unset, one per
- * core when NODE_ENV=production and a single process otherwise (tests, development).
+ * How many server processes to run: `WORKERS` when set (`auto` = one per usable CPU: the cores,
+ * fewer under a cgroup CPU quota read below `cgroupRoot`); unset, one per usable CPU when
+ * NODE_ENV=production and a single process otherwise (tests, development).
  */
-export function workerCount(configured: number | 'auto' | undefined, nodeEnv = process.env['NODE_ENV']): number {
-  if (configured === 'auto' || (configured === undefined && nodeEnv === 'production')) return availableParallelism();
+export function workerCount(configured: number | 'auto' | undefined, nodeEnv = process.env['NODE_ENV'], cgroupRoot = defaultCgroupRoot): number {
+  if (configured === 'auto' || (configured === undefined && nodeEnv === 'production')) return usableCpus(cgroupRoot);
   return configured ?? 1;
 }
 
@@ -52,7 +53,8 @@ interface ReloadMessage {
 export interface SupervisorLink {
   /**
    * Calls `stop` when the primary asks this worker to stop, or when the primary is gone (its
-   * channel closed); a request that came before `stop` was given is acted on at once.
+   * channel closed); a request that came before `stop` was given is acted on at once. A worker
+   * whose primary goes before `stop` is given (still starting) exits at once.
    */
   onStop(stop: (reason: string) => void): void;
   /** Calls `reload` when the primary asks every worker to reload (SIGHUP, or another worker's admin reload). */
@@ -79,7 +81,14 @@ export function connectToSupervisor(): SupervisorLink | undefined {
     if (message === stopMessage) askStop('supervisor');
     else if (isMessage<ReloadMessage>(message, reloadType)) reloadHandler?.(message.trigger);
   });
-  worker.once('disconnect', () => askStop('supervisor gone'));
+  worker.once('disconnect', () => {
+    // Node emits this event, then exits the worker at once unless `exitedAfterDisconnect` is
+    // set (lib/internal/cluster/child.js), dropping every request in flight. Marked, a serving
+    // worker drains as on a stop. One still starting keeps Node's exit: it has nothing to drain,
+    // and without its primary it could never listen.
+    if (stopHandler !== undefined) worker.exitedAfterDisconnect = true;
+    askStop('supervisor gone');
+  });
   return {
     onStop(stop) {
       stopHandler = stop;
@@ -120,8 +129,9 @@ const startRetryMaxMs = 10_000;
  * reloaded has it ask the others. On SIGTERM or SIGINT it asks each worker to stop (again once a
  * worker still starting listens), so each drains as a single process does on SIGTERM, and exits
  * once it has counted every worker's exit: 0, or 1 when a worker had to cut connections or did
- * not stop in time. With `relayAudit`, it writes the workers' audit lines to stdout, and before it
- * exits waits for the lines their pipes still hold to be written, until the same deadline.
+ * not stop in time; a second signal kills the workers and exits 1 at once. With `relayAudit`, it
+ * writes the workers' audit lines to stdout, and before it exits waits for the lines their pipes
+ * still hold to be written, until the same deadline.
  */
 export function superviseWorkers(options: SupervisorOptions): void {
   const { log, workers, shutdownTimeoutMs } = options;
@@ -234,8 +244,14 @@ export function superviseWorkers(options: SupervisorOptions): void {
     else fork();
   });
 
-  process.once('SIGTERM', () => stop('SIGTERM', 0));
-  process.once('SIGINT', () => stop('SIGINT', 0));
+  onStopSignals(
+    (signal) => stop(signal, 0),
+    (signal) => {
+      for (const worker of live.values()) worker.process.kill('SIGKILL');
+      log.warn({ signal, workers: live.size }, 'second signal: workers killed, exiting at once');
+      process.exit(1);
+    },
+  );
   process.on('SIGHUP', () => {
     log.info({ workers: live.size }, 'SIGHUP: reloading every worker\'s policies');
     reload('signal');

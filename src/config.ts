@@ -56,8 +56,12 @@ const fetchableUrl = (instead: string) =>
 /** A key set URL, in the environment or in TOKEN_CONFIG_FILE. */
 export const keySetUrl = fetchableUrl('a key set is fetched without credentials, though a query value such as ?api_key=… is allowed');
 
-/** An integer setting between `min` and `max`. */
-const integer = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+/**
+ * An integer setting between `min` and `max`, in decimal digits only: Number() would also take
+ * `0x1F90` as 8080 and `1e3` as 1000, so a typo or a foreign notation would pass as a number.
+ */
+const integer = (min: number, max: number, fallback: number) =>
+  z.string().trim().regex(/^\d+$/, 'a whole number in decimal digits').transform(Number).pipe(z.number().min(min).max(max)).default(fallback);
 
 const optionalText = z
   .string()
@@ -108,6 +112,8 @@ const envSchema = z
     PUBLIC_URL: optionalText
       .pipe(z.url({ protocol: /^https?$/ }).optional())
       .refine((url) => url === undefined || !/[?#]/.test(url), 'no query or fragment'),
+    // Seals AuthZEN search page tokens; shared by replicas so one opens another's tokens.
+    PAGE_TOKEN_SECRET: optionalText.pipe(z.string().min(32, 'use at least 32 characters (e.g. openssl rand -base64 32)').optional()),
     POLICY_WATCH: z.enum(['true', 'false']).default('true'),
     POLICY_TESTS_ON_RELOAD: z.enum(['true', 'false']).default('false'),
     METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'use at least 16 characters').optional()),

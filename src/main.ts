@@ -1,10 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { connectToSupervisor, isSupervisor, superviseWorkers, workerCount } from './cluster.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { configSummary } from './config-summary.js';
 import { startServer, type RunningServer } from './http/server.js';
 import { stopOnSignals, type Shutdown } from './http/shutdown.js';
 import { createLogger } from './logger.js';
-import { PolicyLoadError } from './policy/errors.js';
 import type { ReloadTrigger } from './policy/reload.js';
 import { createService, type Service } from './service.js';
 
@@ -31,6 +31,8 @@ async function start(): Promise<void> {
   const log = createLogger(config.LOG_LEVEL);
   const workers = workerCount(config.WORKERS);
   if (isSupervisor(workers)) {
+    // Workers inherit this environment: one key for all, so a page token opens in every worker.
+    if (config.PAGE_TOKEN_SECRET === undefined) process.env['PAGE_TOKEN_SECRET'] = randomBytes(32).toString('base64url');
     // Audit lines on stdout go through the primary, its one writer; a file each worker appends to itself.
     return superviseWorkers({ workers, log, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS, relayAudit: config.AUDIT_LOG_FILE === undefined });
   }
@@ -74,7 +76,7 @@ async function start(): Promise<void> {
 }
 
 start().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof PolicyLoadError || error instanceof ListenError) {
+  if (error instanceof ConfigError || error instanceof ListenError) {
     process.stderr.write(`invoice-pdp: ${error.message}\n`);
   } else {
     process.stderr.write(`invoice-pdp: failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);

@@ -2,9 +2,10 @@ import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { callerKeys } from './caller/keys.js';
 import { cacheFromConfig } from './cache/from-config.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { maskUrl } from './config-summary.js';
 import { policySetCandidates } from './decision/candidates.js';
+import { CursorSeal } from './decision/cursor-seal.js';
 import { SearchService } from './decision/search.js';
 import { DecisionService } from './decision/service.js';
 import { createApp } from './http/app.js';
@@ -12,6 +13,7 @@ import type { AppEnv } from './http/env.js';
 import { countRejections } from './http/rejections.js';
 import type { ProblemCode } from './http/problem.js';
 import { loadCandidateSet } from './policy/candidate.js';
+import { PolicyLoadError } from './policy/errors.js';
 import { PolicyReloader, type ReloadTrigger } from './policy/reload.js';
 import { PolicyStore } from './policy/store.js';
 import { watchPolicyDir } from './policy/watch.js';
@@ -64,7 +66,8 @@ export async function createService(config: Config, log: Logger, options: Servic
     policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests, claims: tokens.claims }));
   } catch (error) {
     tokens.close();
-    throw error;
+    // The loader, which the CLI shares, names files; the start-up line names the setting too.
+    throw error instanceof PolicyLoadError ? new ConfigError(`POLICY_DIR: ${error.message}`, { cause: error }) : error;
   }
   const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, claims: tokens.claims, log, observer: metrics });
   const watcher = config.POLICY_WATCH === 'true'
@@ -102,7 +105,13 @@ export async function createService(config: Config, log: Logger, options: Servic
     cache: caching.cache,
     recorder: telemetryRecorder(metrics, audit),
   });
-  const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
+  const search = new SearchService({
+    decisions,
+    candidates: policySetCandidates(policies),
+    // Half the request's time: the page is answered, with a token to go on, before its 503.
+    pageBudgetMs: config.REQUEST_TIMEOUT_MS / 2,
+    cursors: new CursorSeal(config.PAGE_TOKEN_SECRET),
+  });
   const countRejection = countRejections(metrics);
   const app = createApp({
     decisions,

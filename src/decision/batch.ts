@@ -1,3 +1,4 @@
+import { pacer } from './pace.js';
 import type { DecisionMeta } from './record.js';
 import type { DecisionOutcome, DecisionRequest, DecisionService, UnrecordedDecision } from './service.js';
 
@@ -32,6 +33,11 @@ interface Decided<E extends readonly InvalidField[]> {
  * the first deny (an invalid item is a deny) or the first permit, answering up to it.
  * Every item answered is recorded, an invalid one as a deny with reason `invalid_request`,
  * all of them once the answer is made (in request order): so a batch given up on records none.
+ *
+ * Items start one after another, letting the event loop turn between them (see pacer), so
+ * other requests and the request's deadline are served meanwhile. Once `meta.abandoned` is
+ * set (the request was answered without this batch) no further item starts, and what is
+ * returned reaches no one.
  */
 export async function decideBatch<E extends readonly InvalidField[]>(
   decisions: BatchDecisions,
@@ -44,11 +50,26 @@ export async function decideBatch<E extends readonly InvalidField[]>(
     const decision = await decisions.decideUnrecorded(item.request);
     return { answer: { outcome: decision.outcome }, decision };
   };
+  const pause = pacer();
+  const abandoned = () => meta?.abandoned === true;
   let decided: Decided<E>[];
-  if (semantic === 'execute_all') decided = await Promise.all(items.map(decide));
-  else {
+  if (semantic === 'execute_all') {
+    const started: Promise<Decided<E>>[] = [];
+    for (const item of items) {
+      await pause();
+      if (abandoned()) break;
+      const next = decide(item);
+      // Awaited with the others below; handled now, so one failing while later items start is
+      // not an unhandled rejection (which would end the process).
+      next.catch(() => undefined);
+      started.push(next);
+    }
+    decided = await Promise.all(started);
+  } else {
     decided = [];
     for (const item of items) {
+      await pause();
+      if (abandoned()) break;
       const next = await decide(item);
       decided.push(next);
       if ((next.decision.outcome.decision === 'permit') === (semantic === 'permit_on_first_permit')) break;

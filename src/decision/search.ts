@@ -1,4 +1,6 @@
 import type { CandidateSource, EntityRef } from './candidates.js';
+import { CursorSeal } from './cursor-seal.js';
+import { pacer } from './pace.js';
 import type { DecisionMeta, DecisionRecord } from './record.js';
 import type { DecisionRequest, DecisionService, SubjectInput } from './service.js';
 import type { Query } from './types.js';
@@ -41,13 +43,19 @@ export interface SearchPage {
   readonly limit: number;
   /** Resume after this candidate key (from a previous page's `after`). */
   readonly after?: string;
-  /** Recorded with the decision of every candidate the page answers for (metrics and audit). */
+  /**
+   * Recorded with the decision of every candidate the page answers for (metrics and audit).
+   * Once `abandoned` is set, the page stops: what it finds after that reaches no one.
+   */
   readonly meta?: DecisionMeta;
 }
 
 export interface SearchResult {
   readonly hits: readonly SearchHit[];
-  /** Key to resume from when more hits exist; undefined on the last page. */
+  /**
+   * Key to resume from when more hits exist (or a budget ran out); undefined on the last page.
+   * It may be a candidate the caller may not see: it leaves the service sealed (`cursors`).
+   */
   readonly after: string | undefined;
 }
 
@@ -68,6 +76,13 @@ export interface SearchServiceDeps {
    * possibly short of its limit, with a token to go on: one request never runs unbounded.
    */
   readonly maxCandidatesPerPage?: number;
+  /**
+   * Longest one page evaluates, ms (default 2,500, half the default request timeout), ended
+   * early the same way. Keep it well under the request timeout, so the page is answered.
+   */
+  readonly pageBudgetMs?: number;
+  /** Seals the cursors pages resume from (a random key unless given; see CursorSeal). */
+  readonly cursors?: CursorSeal;
 }
 
 /**
@@ -79,16 +94,22 @@ export class SearchService {
   readonly #decisions: SearchDecisions;
   readonly #candidates: CandidateSource;
   readonly #maxCandidates: number;
+  readonly #budgetMs: number;
+  /** Seals `after` for the caller to hand back, and opens it again. */
+  readonly cursors: CursorSeal;
 
   constructor(deps: SearchServiceDeps) {
     this.#decisions = deps.decisions;
     this.#candidates = deps.candidates;
     this.#maxCandidates = deps.maxCandidatesPerPage ?? 2_000;
+    this.#budgetMs = deps.pageBudgetMs ?? 2_500;
+    this.cursors = deps.cursors ?? new CursorSeal();
   }
 
   /**
    * One page of hits in key order. Looks one permitted candidate past a full page, so `after`
-   * is set only when another hit really exists (or the candidate budget ran out).
+   * is set only when another hit really exists (or a budget ran out: candidates or time). It
+   * lets the event loop turn as it goes (see pacer), so other requests are served meanwhile.
    *
    * Once the page is made it records the decisions it answers for: every candidate up to where
    * the next page resumes (hits and denies alike). The look-ahead, and candidates denied
@@ -102,8 +123,13 @@ export class SearchService {
     let lastHit: string | undefined;
     let lastSeen: string | undefined;
     let evaluated = 0;
+    const pause = pacer();
+    const endBy = performance.now() + this.#budgetMs;
     for await (const candidate of this.#candidatesFor(query, page.after, page.meta)) {
-      if (evaluated === this.#maxCandidates) return this.#recorded(decided, { hits, after: lastSeen });
+      await pause();
+      // Checked only once a candidate was evaluated, so every page moves the search on.
+      const outOfBudget = evaluated > 0 && (evaluated === this.#maxCandidates || performance.now() >= endBy);
+      if (outOfBudget || page.meta?.abandoned === true) return this.#recorded(decided, { hits, after: lastSeen });
       evaluated += 1;
       const { outcome, record } = await this.#decisions.decideUnrecorded(candidate.request);
       if (outcome.decision === 'permit') {

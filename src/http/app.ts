@@ -17,7 +17,7 @@ import { RequestDeadlines } from './middleware/timeout.js';
 import { problem, ProblemError, type ProblemCode } from './problem.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
-import type { MetricsSource } from '../telemetry/cluster-metrics.js';
+import { scrapeTimeoutMs, type MetricsSource } from '../telemetry/cluster-metrics.js';
 import { metricsRoutes } from './routes/metrics.js';
 
 export interface AppDeps {
@@ -44,11 +44,20 @@ export interface AppDeps {
   readonly keySets?: () => readonly { readonly url: string; readonly state: KeySetState }[];
   /** Redis' state for /readyz; `disabled` when absent. */
   readonly redisState?: () => RedisState;
-  /** Longest a request may take before it is answered 503 `timeout`, ms. */
+  /** Longest a request may take before it is answered 503 `timeout`, ms; /healthz, /readyz and /metrics excepted. */
   readonly requestTimeoutMs?: number;
   /** Called once for every problem answered (400 … 503), e.g. `countRejections(metrics)`. */
   readonly onProblem?: (code: ProblemCode) => void;
 }
+
+/**
+ * The probes and the scrape are not decisions, and REQUEST_TIMEOUT_MS (as short as 10 ms) does
+ * not bound them: a scrape under WORKERS waits for every worker's registry, up to
+ * `gatherTimeoutMs`, and would otherwise be answered 503 and counted as a decision timeout.
+ * Their own deadline only backs up the bound the scrape keeps itself.
+ */
+const probePaths: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+const probeTimeoutMs = scrapeTimeoutMs + 1_000;
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -68,14 +77,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return reject(c, new ProblemError('internal', 'the request could not be completed'));
   };
 
-  app.use(
-    requestFrame({
-      caller: callerIdentifier({ keys: deps.callers }),
-      deadlines: new RequestDeadlines(deps.requestTimeoutMs ?? 5_000),
-      observer: deps.metrics,
-      answer: answerError,
-    }),
-  );
+  const frame = (deadlines: RequestDeadlines) =>
+    requestFrame({ caller: callerIdentifier({ keys: deps.callers }), deadlines, observer: deps.metrics, answer: answerError });
+  const decisionFrame = frame(new RequestDeadlines(deps.requestTimeoutMs ?? 5_000));
+  const probeFrame = frame(new RequestDeadlines(probeTimeoutMs));
+  app.use((c, next) => (probePaths.has(c.req.path) ? probeFrame(c, next) : decisionFrame(c, next)));
   app.use('/admin/*', adminAuth({ keys: deps.callers }));
   app.use(
     bodySizeLimit({

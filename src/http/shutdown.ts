@@ -71,8 +71,24 @@ export interface StopOnSignalsOptions {
 }
 
 /**
+ * Calls `first` on the first SIGTERM or SIGINT, and `again` on each one after it, of either kind.
+ * The listeners stay: once removed, a signal takes its default action, which the kernel never
+ * takes for PID 1 (a container's main process), so there a second signal would be ignored.
+ */
+export function onStopSignals(first: (signal: NodeJS.Signals) => void, again: (signal: NodeJS.Signals) => void): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) return again(signal);
+    signalled = true;
+    first(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+/**
  * On the first SIGTERM or SIGINT: drain, then exit 0 when drained or 1 when connections had
- * to be cut. A second signal of either kind takes the default action (immediate exit). The
+ * to be cut. A second signal of either kind exits 1 at once, connections cut (PID 1 too). The
  * process exits within `timeoutMs` plus `closeGraceMs` whatever happens. Returns the function
  * that starts the same stop for another reason (a supervisor asking); it starts only once.
  */
@@ -92,12 +108,9 @@ export function stopOnSignals(shutdown: Shutdown, options: StopOnSignalsOptions)
       exit(outcome === 'drained' ? 0 : 1);
     });
   };
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    stop(signal);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  onStopSignals(stop, (signal) => {
+    options.log.warn({ signal }, 'second signal: exiting at once, connections cut');
+    exit(1);
+  });
   return stop;
 }

@@ -13,6 +13,12 @@ export interface MetricsSource {
  */
 export const gatherTimeoutMs = 2_000;
 
+/**
+ * How long a worker waits for the primary's answer to its scrape: the gathering, the summing,
+ * and slack for a busy primary. A scrape never takes longer, whatever the workers do.
+ */
+export const scrapeTimeoutMs = gatherTimeoutMs + 3_000;
+
 // Worker → primary: "the cluster's metrics, please" (`/metrics` on that worker), and the answer.
 const requestType = 'invoice-pdp:cluster-metrics-request';
 const responseType = 'invoice-pdp:cluster-metrics-response';
@@ -161,7 +167,7 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
  * `serveClusterMetrics`). A worker also answers the primary's requests for its own registry,
  * and tells the primary once it can.
  */
-export function metricsSource(registry: Registry, timeoutMs = gatherTimeoutMs + 3_000): MetricsSource {
+export function metricsSource(registry: Registry, timeoutMs = scrapeTimeoutMs): MetricsSource {
   if (!cluster.isWorker) return { contentType: registry.contentType, metrics: () => registry.metrics() };
   const pending = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
   let nextId = 0;

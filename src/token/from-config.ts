@@ -65,10 +65,11 @@ export async function claimMapperFromConfig(config: Config): Promise<ClaimMapper
 /** Builds token verification and claim mapping from the environment and TOKEN_CONFIG_FILE. */
 export async function tokensFromConfig(config: Config, options: TokensOptions = {}): Promise<Tokens> {
   const remote: RemoteKeySet[] = [];
-  const keySet = async (file: string | undefined, url: string | undefined): Promise<JWTVerifyGetKey> => {
+  /** `setting`: where `file` was given, named in the one line a start-up failure prints. */
+  const keySet = async (file: string | undefined, url: string | undefined, setting: string): Promise<JWTVerifyGetKey> => {
     if (file !== undefined) {
       return localKeySet(file).catch((error: unknown) => {
-        throw new ConfigError(`key set ${file}: ${(error as Error).message}`, { cause: error });
+        throw new ConfigError(`${setting}: key set ${file}: ${(error as Error).message}`, { cause: error });
       });
     }
     if (url === undefined) throw new ConfigError('a key set needs a file or a URL');
@@ -85,13 +86,16 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   };
 
   const entries = await issuerEntries(config);
+  // The entries from the environment come first, then TOKEN_CONFIG_FILE's, in its order.
+  const fromEnv = issuersFromEnv(config).length;
+  const settingOf = (index: number) => (index < fromEnv ? 'JWKS_FILE' : `TOKEN_CONFIG_FILE $.issuers[${index - fromEnv}].jwksFile`);
   const verifiers = new Map<string, TokenVerifier>();
-  for (const entry of entries) {
+  for (const [index, entry] of entries.entries()) {
     if (verifiers.has(entry.issuer)) throw new ConfigError(`issuer ${entry.issuer} is configured twice (JWT_ISSUER and TOKEN_CONFIG_FILE)`);
     verifiers.set(
       entry.issuer,
       createJwtVerifier({
-        keys: await keySet(entry.jwksFile, entry.jwksUrl),
+        keys: await keySet(entry.jwksFile, entry.jwksUrl, settingOf(index)),
         issuer: entry.issuer,
         audience: entry.audience,
         audienceClaim: entry.audienceClaim,
@@ -113,7 +117,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   let introspection: TokenVerifier | undefined;
   if (config.INTROSPECTION_URL !== undefined) {
     const signedKeys = config.INTROSPECTION_JWKS_FILE !== undefined || config.INTROSPECTION_JWKS_URL !== undefined
-      ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL)
+      ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE')
       : undefined;
     introspection = createIntrospector({
       url: config.INTROSPECTION_URL,

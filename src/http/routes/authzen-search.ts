@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { SearchHit, SearchQuery, SearchService } from '../../decision/search.js';
-import { decodePageToken, encodePageToken, searchFingerprint } from '../authzen/page-token.js';
+import { decodePageToken, encodePageToken, searchFingerprint, type PageTokenScope } from '../authzen/page-token.js';
 import { actionInput, actionSchema, entitySchema, propertiesSchema, resourceInput, searchedEntitySchema, subjectInput } from '../authzen/wire.js';
 import type { DecisionMeta } from '../../decision/record.js';
 import { authzenBody } from '../authzen/body.js';
@@ -49,11 +49,13 @@ async function answer(search: SearchService, endpoint: string, query: SearchQuer
   const { page, ...rest } = body;
   const fingerprint = searchFingerprint(endpoint, rest);
   const [token, path] = page?.token !== undefined ? [page.token, '$.page.token'] : [page?.next_token ?? '', '$.page.next_token'];
-  const after = token === '' ? undefined : decodePageToken(token, fingerprint, path);
-  const result = await search.search(query, { limit: pageSize(page?.limit), after, meta });
+  const resumed = token === '' ? undefined : decodePageToken(search.cursors, token, { search: fingerprint, limit: page?.limit }, path);
+  // The limit as given (none is not the default size): every page of a search asks the same.
+  const scope: PageTokenScope = { search: fingerprint, limit: page?.limit ?? resumed?.limit };
+  const result = await search.search(query, { limit: pageSize(scope.limit), after: resumed?.after, meta });
   return {
     results: result.hits.map(wireHit),
-    page: { next_token: result.after === undefined ? '' : encodePageToken(result.after, fingerprint) },
+    page: { next_token: result.after === undefined ? '' : encodePageToken(search.cursors, result.after, scope) },
   };
 }
 

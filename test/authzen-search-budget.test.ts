@@ -1,0 +1,124 @@
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir, writeFiles } from './helpers/policy-dir.js';
+import { spawnNode, type Spawned } from './helpers/spawned.js';
+
+/**
+ * A condition as costly as the load-time limit lets through: 1,000 groups, each looked up in
+ * 1,000 allowed groups that share a long prefix with them, about 20 ms per evaluation here.
+ * A request evaluating every one of the 200 documents would hold the process for seconds.
+ */
+const policy = {
+  id: 'docs',
+  resource: 'doc',
+  rules: [
+    {
+      id: 'owner-or-group',
+      effect: 'permit',
+      actions: ['view'],
+      condition: 'resource.properties.owner == subject.id || subject.properties.groups.exists(g, g in context.allowed_groups)',
+    },
+  ],
+};
+const docIds = Array.from({ length: 200 }, (_, i) => `d${String(i).padStart(4, '0')}`);
+const docs = { entities: docIds.map((id) => ({ type: 'doc', id, properties: { owner: id === 'd0000' ? 'alice' : 'bob' } })) };
+
+const names = (letter: string) => Array.from({ length: 1000 }, (_, i) => `${'x'.repeat(300)}${letter}${String(i).padStart(5, '0')}`);
+const alice = { type: 'user', id: 'alice', properties: { groups: names('g') } };
+const context = { allowed_groups: names('o') };
+
+/** A page's time budget is half of it: 500 ms, a tenth of what evaluating every document takes. */
+const requestTimeoutMs = 1000;
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let server: Spawned;
+let url: string;
+
+beforeAll(async () => {
+  dir = await tempDir('pdp-search-budget-');
+  await writeFiles(dir.path, { 'docs.json': policy, 'data/docs.json': docs });
+  server = spawnNode(resolve(import.meta.dirname, '../dist/main.js'), {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    POLICY_DIR: dir.path,
+    POLICY_WATCH: 'false',
+    AUDIT_DECISIONS: 'none',
+    WORKERS: '1',
+    REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
+  });
+  const [listening] = await server.waitFor((line) => line['msg'] === 'invoice-pdp listening');
+  url = `http://127.0.0.1:${String(listening?.['port'])}`;
+});
+
+afterAll(async () => {
+  if (server.child.exitCode === null) server.child.kill('SIGKILL');
+  await dir.remove();
+});
+
+interface Timed {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  /** Milliseconds from sending the request until its answer was read. */
+  readonly at: number;
+}
+
+/**
+ * POSTs `body` to `path`, and 100 ms into it (while the server works on it) asks `GET /healthz`:
+ * both answers, `at` counted from when each was sent.
+ */
+async function withHealthCheck(path: string, body: unknown): Promise<{ work: Timed; health: Timed }> {
+  const timed = async (send: () => Promise<Response>): Promise<Timed> => {
+    const started = performance.now();
+    const res = await send();
+    const read = (await res.json()) as Record<string, unknown>;
+    return { status: res.status, body: read, at: performance.now() - started };
+  };
+  const work = timed(() => fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }));
+  const health = new Promise<Timed>((done, fail) => {
+    setTimeout(() => void timed(() => fetch(`${url}/healthz`)).then(done, fail), 100);
+  });
+  return { work: await work, health: await health };
+}
+
+describe('expensive searches and batches share the process', () => {
+  it('a search page stops within its time budget with a token to go on, and /healthz is answered meanwhile', async () => {
+    const request = { subject: alice, action: { name: 'view' }, resource: { type: 'doc' }, context, page: { limit: 10 } };
+    const { work, health } = await withHealthCheck('/access/v1/search/resource', request);
+    expect(health.status).toBe(200);
+    expect(health.at).toBeLessThan(500);
+    expect(work.at).toBeLessThan(requestTimeoutMs + 500);
+    if (work.status === 503) return;
+    expect(work.status).toBe(200);
+    expect(work.body['results']).toEqual([{ type: 'doc', id: 'd0000' }]);
+    const token = (work.body['page'] as { next_token: string }).next_token;
+    expect(token).not.toBe('');
+
+    const next = await fetch(`${url}/access/v1/search/resource`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...request, page: { limit: 10, token } }),
+    });
+    expect(next.status).toBe(200);
+    expect(((await next.json()) as { results: unknown[] }).results).toEqual([]);
+  });
+
+  it('a batch of expensive items yields between them and stops once answered 503 at the deadline', async () => {
+    const request = {
+      subject: alice,
+      action: { name: 'view' },
+      context,
+      evaluations: docIds.slice(0, 100).map((id) => ({ resource: { type: 'doc', id } })),
+    };
+    const { work, health } = await withHealthCheck('/access/v1/evaluations', request);
+    expect(health.status).toBe(200);
+    expect(health.at).toBeLessThan(500);
+    expect(work.at).toBeLessThan(requestTimeoutMs + 500);
+    if (work.status === 200) {
+      expect((work.body['evaluations'] as unknown[]).length).toBe(100);
+      return;
+    }
+    expect(work.status).toBe(503);
+    expect(work.body).toMatchObject({ type: expect.stringContaining('timeout') as unknown });
+  });
+});

@@ -1,0 +1,54 @@
+import { resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { killLeftovers, waitUntilExited } from './helpers/exited.js';
+import { holdRequest } from './helpers/raw-http.js';
+import { spawnNode, type Spawned } from './helpers/spawned.js';
+
+// A worker whose primary dies (kill -9, OOM killer) drains as on a stop, rather than being
+// exited at once by node:cluster with the requests it holds.
+
+const main = resolve(import.meta.dirname, '../dist/main.js');
+const base = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_DIR: resolve(import.meta.dirname, '../policies'), POLICY_WATCH: 'false', NODE_ENV: 'test' };
+
+const accountant = JSON.stringify({
+  subject: { id: 'u-acc', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+  action: 'read',
+  resource: { type: 'invoice', id: 'i1', properties: { invoice_type: 'purchase', region: 'EU' } },
+});
+
+type Line = Record<string, unknown>;
+
+let running: Spawned | undefined;
+let workerPids: number[] = [];
+afterEach(() => {
+  if (running?.child.exitCode === null) running.child.kill('SIGKILL');
+  running = undefined;
+  killLeftovers(workerPids);
+  workerPids = [];
+});
+
+describe('WORKERS=2: the primary killed', () => {
+  it('has each worker answer the request it holds, then exit', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2' });
+    const workers = await running.waitFor((l) => l['msg'] === 'worker listening', 2);
+    workerPids = workers.map((w) => Number(w['pid']));
+    await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
+    const inFlight = await holdRequest(Number(workers[0]?.['port']), '/decide', accountant);
+
+    running.child.kill('SIGKILL');
+    await running.exited;
+    // The workers' log still arrives: their stderr is the primary's, inherited.
+    const goneLine = (msg: string) => (l: Line) => l['msg'] === msg && l['reason'] === 'supervisor gone';
+    await running.waitFor(goneLine('shutting down: draining connections'), 2, 10_000);
+    // Before the fix, node:cluster exited each worker right after that line.
+    await new Promise((r) => setTimeout(r, 300));
+    inFlight.finish();
+    const answer = await inFlight.response;
+    expect(answer.status).toBe(200);
+    expect(answer.headers['connection']).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({ decision: 'permit' });
+
+    await running.waitFor(goneLine('shut down: every request answered'), 2, 10_000);
+    expect(await waitUntilExited(workerPids, 10_000)).toEqual([]);
+  }, 30_000);
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+/** The configuration problems for `env`, one line each, without the heading. */
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message.split('\n').slice(1).map((line) => line.trim());
+  }
+  return [];
+}
+
+// Every integer variable, with a value in its range.
+const integers: Readonly<Record<string, number>> = {
+  PORT: 8080,
+  MAX_BODY_BYTES: 4096,
+  JWT_CLOCK_TOLERANCE_SECONDS: 16,
+  TOKEN_MAX_LENGTH: 4096,
+  TOKEN_CACHE_ENTRIES: 1000,
+  TOKEN_CACHE_MAX_SECONDS: 16,
+  JWKS_TIMEOUT_MS: 1000,
+  JWKS_COOLDOWN_SECONDS: 16,
+  JWKS_REFRESH_SECONDS: 16,
+  INTROSPECTION_TIMEOUT_MS: 1000,
+  INTROSPECTION_CACHE_MAX_SECONDS: 16,
+  CACHE_MEMORY_ENTRIES: 1000,
+  CACHE_TTL_SECONDS: 16,
+  REDIS_COMMAND_TIMEOUT_MS: 16,
+  REDIS_BACKOFF_MS: 1000,
+  WORKERS: 16,
+  REQUEST_TIMEOUT_MS: 1000,
+  SHUTDOWN_TIMEOUT_MS: 1000,
+  MAX_HEADER_BYTES: 4096,
+  KEEP_ALIVE_TIMEOUT_MS: 4096,
+};
+
+describe('integer variables', () => {
+  it('take decimal digits, around which blanks are ignored', () => {
+    for (const [name, value] of Object.entries(integers)) {
+      expect(loadConfig({ [name]: ` ${String(value)} ` })[name as keyof ReturnType<typeof loadConfig>], name).toBe(value);
+    }
+  });
+
+  it('refuse hexadecimal, exponent, fraction and sign notations of the same numbers, naming the variable', () => {
+    const message = (name: string) => (name === 'WORKERS' ? 'WORKERS: a number of processes or "auto"' : `${name}: a whole number in decimal digits`);
+    for (const [name, value] of Object.entries(integers)) {
+      for (const text of [`0x${value.toString(16)}`, `${String(value)}e0`, `${String(value / 1000)}e3`, `${String(value)}.0`, `+${String(value)}`]) {
+        expect(problems({ [name]: text }), `${name}=${text}`).toEqual([message(name)]);
+      }
+    }
+  });
+
+  it('refuse PORT=0x1F90 and PORT=1e3, which read as 8080 and 1000 before', () => {
+    expect(problems({ PORT: '0x1F90' })).toEqual(['PORT: a whole number in decimal digits']);
+    expect(problems({ PORT: '1e3' })).toEqual(['PORT: a whole number in decimal digits']);
+  });
+});

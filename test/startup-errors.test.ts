@@ -1,0 +1,71 @@
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { createService } from '../src/service.js';
+import { tokensFromConfig } from '../src/token/from-config.js';
+import { runServerToExit } from './helpers/server-process.js';
+import { tempDir } from './helpers/tmp.js';
+import { jwks, makeKey } from './helpers/tokens.js';
+
+// A file or folder the service cannot use at start is named with the variable that gave it, in
+// the one line the process prints before it exits 1.
+
+describe.concurrent('the server process refusing to start', () => {
+  it('names POLICY_DIR when the policy folder cannot be read', async ({ expect }) => {
+    const { code, stderr } = await runServerToExit({ POLICY_DIR: '/nonexistent' });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^invoice-pdp: POLICY_DIR: \/nonexistent \$: cannot read policy directory: ENOENT/);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('names JWKS_FILE when the key file cannot be read', async ({ expect }) => {
+    const { code, stderr } = await runServerToExit({
+      POLICY_DIR: join(import.meta.dirname, '../policies'),
+      JWKS_FILE: '/nonexistent',
+      JWT_ISSUER: 'https://idp.example',
+      JWT_AUDIENCE: 'invoice-api',
+    });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^invoice-pdp: JWKS_FILE: key set \/nonexistent: ENOENT/);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('the service start-up naming the setting at fault', () => {
+  it('names POLICY_DIR before the problems of a policy set that does not load', async () => {
+    const dir = await tempDir({ 'broken.json': '{ "id": "docs", "resource": "doc", "rules": [' });
+    const failure = createService(loadConfig({ POLICY_DIR: dir }), pino({ level: 'silent' }));
+    await expect(failure).rejects.toBeInstanceOf(ConfigError);
+    await expect(failure).rejects.toThrow(/^POLICY_DIR: broken\.json \$/);
+  });
+
+  it('names INTROSPECTION_JWKS_FILE', async () => {
+    const config = loadConfig({
+      INTROSPECTION_URL: 'https://idp.example/introspect',
+      INTROSPECTION_CLIENT_ID: 'pdp',
+      INTROSPECTION_CLIENT_SECRET: 'secret',
+      INTROSPECTION_JWT_ISSUER: 'https://idp.example',
+      INTROSPECTION_JWKS_FILE: '/nonexistent/introspection.json',
+    });
+    const failure = tokensFromConfig(config);
+    await expect(failure).rejects.toBeInstanceOf(ConfigError);
+    await expect(failure).rejects.toThrow(/^INTROSPECTION_JWKS_FILE: key set \/nonexistent\/introspection\.json: ENOENT/);
+  });
+
+  it('names the TOKEN_CONFIG_FILE entry, counted from the file\'s first issuer', async () => {
+    const dir = await tempDir({
+      'keys.json': jwks([await makeKey('ES256')]),
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.example', audience: 'api', jwksFile: 'keys.json' },
+          { issuer: 'https://b.example', audience: 'api', jwksFile: 'missing.json' },
+        ],
+      },
+    });
+    const config = loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'tokens.json'), JWKS_FILE: join(dir, 'keys.json'), JWT_ISSUER: 'https://c.example', JWT_AUDIENCE: 'api' });
+    const failure = tokensFromConfig(config);
+    await expect(failure).rejects.toBeInstanceOf(ConfigError);
+    await expect(failure).rejects.toThrow(/^TOKEN_CONFIG_FILE \$\.issuers\[1\]\.jwksFile: key set \S+missing\.json: ENOENT/);
+  });
+});
