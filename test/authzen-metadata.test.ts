@@ -1,9 +1,12 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp, readJson } from './helpers/app.js';
 import { interopDir } from './helpers/authzen.js';
+import { loadContract } from './helpers/openapi.js';
+import { connectTo } from './helpers/raw-http.js';
 
 const endpoints = (base: string) => ({
   policy_decision_point: base,
@@ -32,9 +35,76 @@ describe('GET /.well-known/authzen-configuration', () => {
   });
 
   it('uses PUBLIC_URL when set, without a trailing slash', async () => {
-    const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com/authz/' } });
+    const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com/' } });
     const res = await app.request('http://10.0.0.7:8080/.well-known/authzen-configuration');
+    expect(await readJson(res)).toEqual(endpoints('https://pdp.example.com'));
+  });
+
+  it('serves the metadata of a PUBLIC_URL with a path where AuthZEN puts it (well-known name, then the path), and only there', async () => {
+    const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com/authz/' } });
+    const res = await app.request('http://10.0.0.7:8080/.well-known/authzen-configuration/authz');
+    expect(res.status).toBe(200);
     expect(await readJson(res)).toEqual(endpoints('https://pdp.example.com/authz'));
+    for (const path of ['/.well-known/authzen-configuration', '/authz/.well-known/authzen-configuration']) {
+      const elsewhere = await app.request(`http://10.0.0.7:8080${path}`);
+      expect(elsewhere.status, path).toBe(404);
+      expect(elsewhere.headers.get('content-type'), path).toBe('application/problem+json');
+    }
+  });
+});
+
+/** Sends `head` (request line and headers) on a raw socket and reads the answer until the server closes. */
+async function rawGet(port: number, head: string): Promise<{ status: number; contentType: string; text: string; body: Record<string, unknown> }> {
+  const socket = await connectTo(port);
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.write(`${head}\r\nconnection: close\r\n\r\n`);
+  await closed;
+  const text = Buffer.concat(received).toString('utf8');
+  const [headers = '', body = ''] = text.split('\r\n\r\n');
+  return {
+    status: Number(headers.split(' ')[1]),
+    contentType: /^content-type: *(.*)$/im.exec(headers)?.[1] ?? '',
+    text: body,
+    body: JSON.parse(body) as Record<string, unknown>,
+  };
+}
+
+describe('GET /.well-known/authzen-configuration without a usable Host (a real server, raw requests)', () => {
+  let bare: RunningServer;
+  let configured: RunningServer;
+  beforeAll(async () => {
+    bare = await startServer((await buildTestApp({ policyDir: interopDir })).app.fetch, { port: 0, hostname: '127.0.0.1' });
+    const withUrl = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com' } });
+    configured = await startServer(withUrl.app.fetch, { port: 0, hostname: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await Promise.all([bare.shutdown(1_000), configured.shutdown(1_000)]);
+  });
+
+  it.each([
+    ['an HTTP/1.0 request without Host', 'GET /.well-known/authzen-configuration HTTP/1.0'],
+    ['an HTTP/1.1 request with an empty Host', 'GET /.well-known/authzen-configuration HTTP/1.1\r\nhost: '],
+  ])('answers %s with 400 problem+json at path Host, rather than advertise the listening address', async (_, head) => {
+    const answer = await rawGet(bare.port, head);
+    expect(answer.status).toBe(400);
+    expect(answer.contentType).toBe('application/problem+json');
+    expect(answer.body).toMatchObject({
+      type: 'urn:invoice-pdp:problem:invalid_request',
+      detail: expect.stringContaining('send a Host header, or set PUBLIC_URL'),
+      errors: [{ path: 'Host', message: expect.any(String) }],
+    });
+    const documented = new Response(answer.text, { status: answer.status, headers: { 'content-type': answer.contentType } });
+    expect(await (await loadContract()).check('GET', '/.well-known/authzen-configuration', documented)).toEqual([]);
+  });
+
+  it('answers an HTTP/1.0 request with a Host from that Host, and one without from PUBLIC_URL', async () => {
+    const withHost = await rawGet(bare.port, `GET /.well-known/authzen-configuration HTTP/1.0\r\nhost: 127.0.0.1:${bare.port}`);
+    expect(withHost.body).toEqual(endpoints(`http://127.0.0.1:${bare.port}`));
+    const fromConfig = await rawGet(configured.port, 'GET /.well-known/authzen-configuration HTTP/1.0');
+    expect(fromConfig.status).toBe(200);
+    expect(fromConfig.body).toEqual(endpoints('https://pdp.example.com'));
   });
 });
 
@@ -45,7 +115,11 @@ describe('PUBLIC_URL', () => {
     expect(loadConfig({}).PUBLIC_URL).toBeUndefined();
   });
 
-  it.each(['ftp://pdp.example.com', 'pdp.example.com', 'https://pdp.example.com/?tenant=1', 'https://pdp.example.com/#x'])('rejects %s', (value) => {
+  it('accepts a path of plain segments, which the metadata is served under', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://pdp.example.com/tenant-1/authz_v1.0~x/' }).PUBLIC_URL).toBe('https://pdp.example.com/tenant-1/authz_v1.0~x/');
+  });
+
+  it.each(['ftp://pdp.example.com', 'pdp.example.com', 'https://pdp.example.com/?tenant=1', 'https://pdp.example.com/#x', 'https://pdp.example.com/a%20b', 'https://pdp.example.com/a//b', 'https://pdp.example.com/a:b'])('rejects %s', (value) => {
     expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(ConfigError);
     expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(/PUBLIC_URL/);
   });

@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,8 +34,18 @@ describe('pdp keys and pdp token (process)', () => {
     const before = await readFile(join(dir, 'private.jwk.json'), 'utf8');
     const run = await runCli(['keys', dir]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('EEXIST');
+    expect(run.stderr).toBe(`pdp keys: ${join(dir, 'private.jwk.json')} exists already; nothing was written\n`);
     expect(await readFile(join(dir, 'private.jwk.json'), 'utf8')).toBe(before);
+  });
+
+  it('writes no private key beside a key set that exists already, which it would not match', async () => {
+    const other = join(await tempDir(), 'keys');
+    await mkdir(other);
+    await writeFile(join(other, 'jwks.json'), '{"keys":[]}');
+    const run = await runCli(['keys', other]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`pdp keys: ${join(other, 'jwks.json')} exists already; nothing was written\n`);
+    expect(await readdir(other)).toEqual(['jwks.json']);
   });
 
   it('prints a token that verifies against the JWKS, with the claims, issuer, audience and ttl', async () => {
@@ -49,11 +59,25 @@ describe('pdp keys and pdp token (process)', () => {
     expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'ES256', typ: 'JWT', kid: expect.any(String) });
   });
 
-  it('defaults the ttl to an hour and the claims to none', async () => {
-    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience]);
+  it('defaults the ttl to an hour', async () => {
+    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice"}']);
     const payload = JSON.parse(Buffer.from(run.stdout.trim().split('.')[1] ?? '', 'base64url').toString()) as Record<string, number>;
-    expect(Object.keys(payload).sort()).toEqual(['aud', 'exp', 'iat', 'iss']);
+    expect(Object.keys(payload).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'sub']);
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(3600);
+  });
+
+  it('refuses, exit 1, a token without a subject, which the server would deny', async () => {
+    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^pdp token: the token names no subject, which the server denies \(invalid_token\): .*"sub" by CLAIM_SUBJECT.*\n$/);
+  });
+
+  it('reads CLAIM_SUBJECT and TOKEN_MAX_LENGTH as the server does, refusing a token longer than it would take', async () => {
+    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify({ oid: 'alice', note: 'n'.repeat(300) })], { CLAIM_SUBJECT: 'oid', TOKEN_MAX_LENGTH: '256' });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^pdp token: the token is \d+ characters, over TOKEN_MAX_LENGTH \(256\), which the server denies \(invalid_token\)\n$/);
   });
 
   it.each([
@@ -62,6 +86,7 @@ describe('pdp keys and pdp token (process)', () => {
     ['claims that are not an object', ['--iss', issuer, '--aud', audience, '--claims', '[1]'], '--claims must be a JSON object'],
     ['a ttl that is not a number', ['--iss', issuer, '--aud', audience, '--ttl', '1h'], '--ttl must be a positive whole number'],
     ['an unknown option', ['--iss', issuer, '--aud', audience, '--alg', 'none'], "Unknown option '--alg'"],
+    ['claims the flags set', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice","iss":"https://other","exp":1}'], '--claims must not set iss, exp: iss comes from --iss, exp comes from --ttl'],
   ])('exits 2 with usage for %s', async (_, args, message) => {
     const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), ...args]);
     expect(run.code).toBe(2);
@@ -70,13 +95,21 @@ describe('pdp keys and pdp token (process)', () => {
     expect(run.stdout).toBe('');
   });
 
-  it('exits 1 when the key file is missing, and 2 when it holds no private key', async () => {
-    const missing = await runCli(['token', '--key', join(dir, 'nope.json'), '--iss', issuer, '--aud', audience]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain('ENOENT');
-    const publicOnly = await runCli(['token', '--key', join(dir, 'jwks.json'), '--iss', issuer, '--aud', audience]);
-    expect(publicOnly.code).toBe(2);
-    expect(publicOnly.stderr).toContain('holds no private key');
+  it.each([
+    ['missing', 'nope.json', undefined, 'ENOENT'],
+    ['a directory', '.', undefined, 'not a regular file'],
+    ['a public key', 'jwks.json', undefined, 'it holds no private key ("d")'],
+    ['a key that does not import', 'bad.jwk.json', { kty: 'EC', crv: 'P-256', d: 'abc', x: 'x', y: 'y' }, 'Invalid keyData'],
+    ['a key for another algorithm', 'hs.jwk.json', { kty: 'EC', crv: 'P-256', d: 'abc', x: 'x', y: 'y', alg: 'HS256' }, 'its "alg" is "HS256"'],
+  ])('exits 1 in one line naming a key file that is %s', async (_, name, content, reason) => {
+    if (content !== undefined) await writeFile(join(dir, name), JSON.stringify(content));
+    const file = join(dir, name);
+    const run = await runCli(['token', '--key', file, '--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice"}']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^pdp token: .* is not a usable ES256 private JWK: .*\n$/);
+    expect(run.stderr).toContain(`pdp token: ${file} is not a usable ES256 private JWK: `);
+    expect(run.stderr).toContain(reason);
   });
 
   it('exits 2 for keys without a directory', async () => {

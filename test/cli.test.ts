@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import { chmod, readFile, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { defaultPolicyDir } from './helpers/app.js';
 import { runCli } from './helpers/cli.js';
+import { runCli as runCliWithEnv } from './helpers/process.js';
 import { tempDir, writeFiles, type PolicyFiles } from './helpers/policy-dir.js';
 
 function commandSucceeds(command: string, args: readonly string[]): Promise<boolean> {
@@ -94,7 +95,13 @@ describe.concurrent('pdp CLI (through its process)', () => {
       'reports.json': { ...reportsPolicy, rules: [{ ...reportsPolicy.rules[0], condition: 'now.getHours() >= "8"' }] },
       'other.json': '{ "id": "other", ',
     });
-    requests = await fixtureDir({ 'export.json': exportReport, 'bad.json': { subject: { id: 'x' }, action: 'read', resource: {} } });
+    requests = await fixtureDir({
+      'export.json': exportReport,
+      // Each field one character over what POST /decide takes.
+      'bad.json': { subject: { id: 'i'.repeat(1025) }, action: 'a'.repeat(257), resource: { type: 't'.repeat(257) } },
+      // Within every limit but MAX_BODY_BYTES=1024.
+      'large.json': `${JSON.stringify(exportReport)}${' '.repeat(1024)}`,
+    });
   });
   afterAll(async () => {
     await Promise.all(dirs.map((d) => d.remove()));
@@ -118,6 +125,8 @@ describe.concurrent('pdp CLI (through its process)', () => {
       [['test', 'policies', '--min-coverage', '101'], '--min-coverage takes a percentage'],
       [['check', 'policies', '--request', 'x.json', '--now', 'yesterday'], '--now takes an RFC 3339 date-time'],
       [['schema', 'everything'], 'policy or fixture'],
+      [['test', 'policies', '--min-coverage', '0x32'], '--min-coverage takes a percentage'],
+      [['bogus', '--help'], 'unknown command "bogus"'],
     ] as const)('exits 2 for %j', async ([args, message], { expect }) => {
       const run = await runCli(args);
       expect(run.code).toBe(2);
@@ -247,7 +256,10 @@ describe.concurrent('pdp CLI (through its process)', () => {
     it('exits 1 with the failing field of an invalid request, or for invalid policies', async ({ expect }) => {
       const run = await runCli(['check', full, '--request', join(requests, 'bad.json')]);
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain('$.resource.type');
+      // The answers of POST /decide to the same body.
+      expect(run.stderr).toContain('bad.json $.subject.id: Too big: expected string to have <=1024 characters');
+      expect(run.stderr).toContain('bad.json $.action: Too big: expected string to have <=256 characters');
+      expect(run.stderr).toContain('bad.json $.resource.type: Too big: expected string to have <=256 characters');
       const missing = await runCli(['check', full, '--request', join(requests, 'missing.json')]);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain('cannot read the request');
@@ -264,6 +276,15 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.code).toBe(1);
       expect(run.stderr).toContain(`(stdin) ${message}`);
       expect(run.stdout).toBe('');
+    });
+
+    it('reads no more than MAX_BODY_BYTES of the request, as POST /decide, and only a regular file', async ({ expect }) => {
+      const large = await runCliWithEnv(['check', full, '--request', join(requests, 'large.json')], { MAX_BODY_BYTES: '1024' });
+      expect(large.code).toBe(1);
+      expect(large.stderr).toContain('large.json $: cannot read the request: larger than 1024 bytes');
+      const device = await runCli(['check', full, '--request', '/dev/zero']);
+      expect(device.code).toBe(1);
+      expect(device.stderr).toContain('/dev/zero $: cannot read the request: not a regular file');
     });
 
     it('refuses the action "*" as the HTTP edge does, since it would skip every action\'s deny rules', async ({ expect }) => {
@@ -420,6 +441,91 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.code).toBe(1);
       expect(run.stderr + run.stdout).toMatch(/reports\.json.*\$\.rules\[0\]\.advice\.a(\[0\])+.*nested deeper than 64 levels/);
       expect(run.stderr).not.toContain('Maximum call stack');
+    });
+  });
+
+  describe('fixtures that cannot fail, or that the server would refuse', () => {
+    const reads = (action: unknown, type = 'report') => ({ subject: { id: 'a1' }, action, resource: { type } });
+
+    it('reports, exit 1, a case the server would refuse and one asking for an action no rule names, with file and path', async ({ expect }) => {
+      const dir = await fixtureDir({
+        'reports.json': reportsPolicy,
+        'tests/limits.json': { cases: [{ name: 'long id', request: { ...readReport, subject: { id: 'i'.repeat(1025) } }, expect: { decision: 'deny' } }] },
+        'tests/typo.json': { cases: [
+          { name: 'misspelt', request: reads({ name: 'raed' }), expect: { decision: 'deny' } },
+          { name: 'unnamed on purpose', request: reads('print'), expect: { decision: 'deny', reasons: ['no_applicable_rule'] } },
+        ] },
+      });
+      const run = await runCli(['validate', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('tests/limits.json $.cases[0].request.subject.id: Too big: expected string to have <=1024 characters');
+      expect(run.stderr).toContain('tests/typo.json $.cases[0].request.action.name: no rule for resource type "report" names the action "raed"');
+      expect(run.stderr).not.toContain('$.cases[1]');
+      expect(run.stderr).toContain('invalid: 2 problem(s)');
+    });
+
+    it('fails a case whose resource type has no policy unless it expects unknown_resource_type', async ({ expect }) => {
+      const dir = await fixtureDir({
+        'reports.json': reportsPolicy,
+        'tests/reports.json': { cases: [
+          { name: 'misspelt type', request: reads('read', 'reports'), expect: { decision: 'deny' } },
+          { name: 'unknown on purpose', request: reads('read', 'payment'), expect: { decision: 'deny', reasons: ['unknown_resource_type'] } },
+          { name: 'unnamed on purpose', request: reads('print'), expect: { decision: 'deny', reasons: ['no_applicable_rule'] } },
+        ] },
+      });
+      const run = await runCli(['test', dir, '--json']);
+      expect(run.code).toBe(1);
+      const report = JSON.parse(run.stdout) as { cases: { name: string; passed: boolean; failure: string }[] };
+      expect(report.cases.map((c) => [c.name, c.passed])).toEqual([['misspelt type', false], ['unknown on purpose', true], ['unnamed on purpose', true]]);
+      expect(report.cases[0]?.failure).toContain('unexpected unknown resource type [{"code":"unknown_resource_type","detail":"no policy for resource type \\"reports\\""}]');
+    });
+  });
+
+  describe('a tests/ that cannot be read, or no policies', () => {
+    it('validate reports a tests/ that is a file rather than count no tests', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, tests: 'not a directory' });
+      const run = await runCli(['validate', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('tests $: cannot read the test directory: ENOTDIR');
+    });
+
+    it('fmt reports a tests/ that is a link to nothing rather than format no tests', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy });
+      await symlink(join(dir, 'gone'), join(dir, 'tests'));
+      const run = await runCli(['fmt', dir, '--check']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('tests $: cannot read the test directory: a link to nothing');
+    });
+
+    it('fmt refuses, as validate does, a directory without policies', async ({ expect }) => {
+      const dir = await fixtureDir({ 'notes.txt': 'no policies here' });
+      const run = await runCli(['fmt', dir, '--check', '--json']);
+      expect(run.code).toBe(1);
+      expect(JSON.parse(run.stdout)).toEqual({ ok: false, issues: [{ file: dir, path: '$', message: 'no policy files (*.json) found' }] });
+    });
+  });
+
+  describe('settings and terminals', () => {
+    it('--json reports settings the server would refuse as JSON on stdout', async ({ expect }) => {
+      const run = await runCliWithEnv(['test', defaultPolicyDir, '--json'], { LOG_LEVEL: 'verbose' });
+      expect(run.code).toBe(1);
+      expect(JSON.parse(run.stdout)).toEqual({ ok: false, issues: [{ file: '(settings)', path: '$', message: expect.stringMatching(/^invalid configuration:\n {2}LOG_LEVEL: /) }] });
+    });
+
+    it('colours each stream only when it is a terminal', async ({ expect, skip }) => {
+      // script(1) gives the command a terminal; stderr goes to a file, stdout stays on the terminal.
+      const dir = await fixtureDir({ 'reports.json': JSON.stringify(reportsPolicy), 'broken.json': '{' });
+      const errFile = join(dir, 'stderr.txt');
+      const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
+      const command = `'${process.execPath}' '${cli}' fmt '${dir}' --check 2> '${errFile}'`;
+      const onTerminal = await new Promise<string | undefined>((done) => {
+        execFile('script', ['-qec', command, '/dev/null'], { env: { PATH: process.env['PATH'], TERM: 'xterm' } }, (error, stdout) => done(error === null || typeof error.code === 'number' ? stdout : undefined));
+      });
+      if (onTerminal === undefined) skip('script(1) is not available here');
+      expect(onTerminal).toContain('\u001b[33munformatted\u001b[39m reports.json');
+      const stderr = await readFile(errFile, 'utf8');
+      expect(stderr).toContain('error broken.json: not valid JSON');
+      expect(stderr).not.toContain('\u001b[');
     });
   });
 

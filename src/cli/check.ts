@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { loadConfig } from '../config.js';
 import type { Verdict } from '../decision/types.js';
 import { jsonLimits } from '../json-limits.js';
 import type { PolicyIssue } from '../policy/errors.js';
@@ -7,23 +7,25 @@ import { PolicyLoadError } from '../policy/errors.js';
 import { evaluate, type RuleTrace } from '../policy/evaluate.js';
 import { fixtureRequestSchema } from '../policy/fixtures.js';
 import { jsonPath } from '../policy/json-path.js';
-import { loadPolicyDir, parseSource } from '../policy/load.js';
+import { loadPolicyDir, parseSource, readRegularFile } from '../policy/load.js';
 import { decodeSource } from '../policy/source-text.js';
 import { fixtureRequestToQuery } from '../policy/testing.js';
-import { parseCommandArgs, serverClaimMapper, UsageError, withLoadErrors, type Io } from './io.js';
+import { claimMapperFromConfig } from '../token/from-config.js';
+import { parseCommandArgs, UsageError, withLoadErrors, type Io } from './io.js';
 
 /**
  * Reads the request as a source file (UTF-8, no key twice) held to the limits `/decide` puts on
- * a body, so that what the server would refuse is not decided here.
+ * a body, its size (`maxBytes`) included, so that what the server would refuse is not decided
+ * here. Only a regular file or stdin is read: a device or FIFO could run on for ever.
  */
-async function readRequest(path: string) {
+async function readRequest(path: string, maxBytes: number) {
   const label = path === '-' ? '(stdin)' : path;
   const fail = (issues: PolicyIssue[]): never => {
     throw new PolicyLoadError(issues);
   };
   let bytes: Buffer;
   try {
-    bytes = path === '-' ? await readStdin() : await readFile(path);
+    bytes = path === '-' ? await readStdin(maxBytes) : await readRegularFile(path, maxBytes);
   } catch (error) {
     return fail([{ file: label, path: '$', message: `cannot read the request: ${(error as Error).message}` }]);
   }
@@ -36,9 +38,15 @@ async function readRequest(path: string) {
   return parsed.data;
 }
 
-async function readStdin(): Promise<Buffer> {
+/** Stdin up to `maxBytes`; reading stops beyond it, as stdin may never end (`< /dev/zero`). */
+async function readStdin(maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks);
 }
 
@@ -86,8 +94,8 @@ function printVerdict(io: Io, verdict: Verdict, version: string, trace: readonly
 /**
  * `pdp check [DIR] --request FILE [--now ISO] [--json]`: decides one request offline and
  * explains it rule by rule. FILE holds `{subject, action, resource, context}` as in a test
- * case (`-` reads stdin). Exit 0 whatever the decision; 1 when the policies or the request
- * are invalid.
+ * case (`-` reads stdin), at most MAX_BODY_BYTES. Exit 0 whatever the decision; 1 when the
+ * settings, the policies or the request are invalid.
  */
 export async function checkCommand(args: readonly string[], io: Io): Promise<number> {
   const { dir, flags } = parseCommandArgs(args, { request: { type: 'string' }, now: { type: 'string' } });
@@ -96,10 +104,11 @@ export async function checkCommand(args: readonly string[], io: Io): Promise<num
   if (typeof requestPath !== 'string' || requestPath === '') throw new UsageError('--request FILE is required');
   const now = instant(flags['now']);
   return withLoadErrors(io, json, async () => {
+    const config = loadConfig(io.env);
     const set = await loadPolicyDir(dir);
-    const request = await readRequest(requestPath);
+    const request = await readRequest(requestPath, config.MAX_BODY_BYTES);
     const trace: RuleTrace[] = [];
-    const verdict = evaluate(set, fixtureRequestToQuery(set, request, await serverClaimMapper(io)), now, trace);
+    const verdict = evaluate(set, fixtureRequestToQuery(set, request, await claimMapperFromConfig(config)), now, trace);
     if (json) io.out(JSON.stringify({ ...verdict, policyVersion: set.version, now: now.toISOString(), explain: trace }, null, 2));
     else printVerdict(io, verdict, set.version, trace);
     return 0;

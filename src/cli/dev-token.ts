@@ -1,28 +1,14 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
-import { UsageError, type Io } from './io.js';
+import { importJWK, SignJWT, type JWK } from 'jose';
+import { loadConfig, type Config } from '../config.js';
+import { findLimitViolation } from '../json-limits.js';
+import { jsonPath } from '../policy/json-path.js';
+import { readRegularFile } from '../policy/load.js';
+import { claimMapperFromConfig } from '../token/from-config.js';
+import { devKeyAlg } from './dev-keys.js';
+import { InputError, UsageError, withLoadErrors, type Io } from './io.js';
 
-const alg = 'ES256';
-
-/**
- * Makes an ES256 key pair for local development and testing: `dir/jwks.json` (the public
- * key set, for JWKS_FILE) and `dir/private.jwk.json` (owner-only). Never overwrites a key.
- */
-export async function writeDevKeys(dir: string): Promise<{ jwks: string; privateKey: string; kid: string }> {
-  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
-  const publicJwk = await exportJWK(publicKey);
-  const kid = await calculateJwkThumbprint(publicJwk);
-  const paths = { jwks: join(dir, 'jwks.json'), privateKey: join(dir, 'private.jwk.json') };
-  await mkdir(dir, { recursive: true });
-  const exclusive = { flag: 'wx' } as const;
-  await writeFile(paths.privateKey, `${JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg, use: 'sig' }, null, 2)}\n`, { ...exclusive, mode: 0o600 });
-  await writeFile(paths.jwks, `${JSON.stringify({ keys: [{ ...publicJwk, kid, alg, use: 'sig' }] }, null, 2)}\n`, exclusive);
-  return { ...paths, kid };
-}
-
-export interface DevTokenOptions {
+interface DevTokenOptions {
   readonly keyFile: string;
   readonly issuer: string;
   readonly audience: string;
@@ -30,28 +16,14 @@ export interface DevTokenOptions {
   readonly ttlSeconds: number;
 }
 
-/** Signs a JWT with a private JWK written by `writeDevKeys`. */
-export async function signDevToken(options: DevTokenOptions): Promise<string> {
-  let jwk: JWK;
-  try {
-    jwk = JSON.parse(await readFile(options.keyFile, 'utf8')) as JWK;
-  } catch (error) {
-    if (error instanceof SyntaxError) throw new UsageError(`${options.keyFile} is not a JWK: ${error.message}`);
-    throw error;
-  }
-  if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') throw new UsageError(`${options.keyFile} holds no private key`);
-  const key = await importJWK(jwk, jwk.alg ?? alg);
-  return new SignJWT(options.claims)
-    .setProtectedHeader({ alg: jwk.alg ?? alg, typ: 'JWT', ...(jwk.kid !== undefined && { kid: jwk.kid }) })
-    .setIssuer(options.issuer)
-    .setAudience(options.audience)
-    .setIssuedAt()
-    .setExpirationTime(`${options.ttlSeconds}s`)
-    .sign(key);
-}
+/** The claims a flag sets; `--claims` naming one would be overridden without a word. */
+const flagClaims: Readonly<Record<string, string>> = { iss: '--iss', aud: '--aud', exp: '--ttl', iat: '--ttl' };
 
-/** `pdp token --key FILE --iss ISSUER --aud AUDIENCE [--claims JSON] [--ttl SECONDS]` as options. */
-export function parseTokenArgs(args: readonly string[]): DevTokenOptions {
+/** A JWK is well under a kilobyte; a device or a large file is no key, and is not read. */
+const maxKeyFileBytes = 64 * 1024;
+
+/** `pdp token --key FILE --iss ISSUER --aud AUDIENCE --claims JSON [--ttl SECONDS]` as options. */
+function parseTokenArgs(args: readonly string[]): DevTokenOptions {
   let values;
   try {
     ({ values } = parseArgs({
@@ -78,42 +50,71 @@ export function parseTokenArgs(args: readonly string[]): DevTokenOptions {
     throw new UsageError(`--claims is not valid JSON: ${(error as Error).message}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--claims must be a JSON object');
+  const owned = Object.keys(flagClaims).filter((claim) => Object.hasOwn(parsed, claim));
+  if (owned.length > 0) {
+    throw new UsageError(`--claims must not set ${owned.join(', ')}: ${owned.map((claim) => `${claim} comes from ${flagClaims[claim]}`).join(', ')}`);
+  }
   if (!/^[1-9]\d{0,8}$/.test(ttl)) throw new UsageError('--ttl must be a positive whole number of seconds');
   return { keyFile: key, issuer: iss, audience: aud, claims: parsed as Record<string, unknown>, ttlSeconds: Number(ttl) };
 }
 
-/** An fs failure such as a missing key file or a key that exists already (`EEXIST`). */
-function isFileError(error: unknown): error is NodeJS.ErrnoException {
-  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).syscall !== undefined;
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Runs a command, reporting a file failure as one line and exit code 1. */
-async function withFileErrors(io: Io, run: () => Promise<number>): Promise<number> {
+/** The signing key in `file`, as `pdp keys` writes it; anything else is refused in one line. */
+async function readPrivateKey(file: string): Promise<{ key: Awaited<ReturnType<typeof importJWK>>; kid: string | undefined }> {
+  const unusable = (reason: string) => new InputError(`${file} is not a usable ES256 private JWK: ${reason}`);
+  let jwk: unknown;
   try {
-    return await run();
+    jwk = JSON.parse((await readRegularFile(file, maxKeyFileBytes)).toString('utf8'));
   } catch (error) {
-    if (!isFileError(error)) throw error;
-    io.err(`pdp: ${error.message}`);
-    return 1;
+    throw unusable((error as Error).message);
+  }
+  if (!isRecord(jwk)) throw unusable('not a JSON object');
+  if (typeof jwk['d'] !== 'string') throw unusable('it holds no private key ("d")');
+  if (jwk['alg'] !== undefined && jwk['alg'] !== devKeyAlg) throw unusable(`its "alg" is ${JSON.stringify(jwk['alg'])}`);
+  try {
+    return { key: await importJWK(jwk as JWK, devKeyAlg), kid: typeof jwk['kid'] === 'string' ? jwk['kid'] : undefined };
+  } catch (error) {
+    throw unusable((error as Error).message);
   }
 }
 
-/** `pdp keys DIR`: a development key pair. */
-export async function keysCommand(args: readonly string[], io: Io): Promise<number> {
-  const [dir, ...extra] = args;
-  if (dir === undefined || extra.length > 0) throw new UsageError('keys needs exactly one directory');
-  return withFileErrors(io, async () => {
-    const written = await writeDevKeys(dir);
-    io.out(`wrote ${written.jwks} and ${written.privateKey} (ES256, kid ${written.kid})`);
-    return 0;
-  });
+/**
+ * Signs a JWT with a private JWK written by `pdp keys`, refusing one the server configured by
+ * `config` would deny whatever its key set: no subject, claims beyond the JSON limits, or longer
+ * than TOKEN_MAX_LENGTH.
+ */
+async function signDevToken(options: DevTokenOptions, config: Config): Promise<string> {
+  const { key, kid } = await readPrivateKey(options.keyFile);
+  const claims = { ...options.claims, iss: options.issuer, aud: options.audience };
+  const overLimit = findLimitViolation(claims);
+  if (overLimit !== undefined) throw new InputError(`--claims at ${jsonPath(overLimit.path)}: ${overLimit.message}, which the server denies (invalid_token)`);
+  if ((await claimMapperFromConfig(config))(claims).id === '') {
+    throw new InputError(`the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a non-empty string ("${config.CLAIM_SUBJECT}" by CLAIM_SUBJECT, unless TOKEN_CONFIG_FILE maps this issuer's claims otherwise)`);
+  }
+  const token = await new SignJWT(options.claims)
+    .setProtectedHeader({ alg: devKeyAlg, typ: 'JWT', ...(kid !== undefined && { kid }) })
+    .setIssuer(options.issuer)
+    .setAudience(options.audience)
+    .setIssuedAt()
+    .setExpirationTime(`${options.ttlSeconds}s`)
+    .sign(key);
+  if (token.length > config.TOKEN_MAX_LENGTH) {
+    throw new InputError(`the token is ${token.length} characters, over TOKEN_MAX_LENGTH (${config.TOKEN_MAX_LENGTH}), which the server denies (invalid_token)`);
+  }
+  return token;
 }
 
-/** `pdp token --key FILE --iss ISSUER --aud AUDIENCE [--claims JSON] [--ttl SECONDS]`: a signed JWT. */
+/**
+ * `pdp token --key FILE --iss ISSUER --aud AUDIENCE --claims JSON [--ttl SECONDS]`: a signed JWT,
+ * checked against the settings the server reads from the same environment.
+ */
 export async function tokenCommand(args: readonly string[], io: Io): Promise<number> {
   const options = parseTokenArgs(args);
-  return withFileErrors(io, async () => {
-    io.out(await signDevToken(options));
+  return withLoadErrors(io, false, async () => {
+    io.out(await signDevToken(options, loadConfig(io.env)));
     return 0;
   });
 }

@@ -6,6 +6,7 @@ import { fixtureFileSchema } from '../policy/fixtures.js';
 import { formatSource, type SourceKind } from '../policy/format.js';
 import { jsonFilesIn, policyRuleAt, readSource, validateSource } from '../policy/load.js';
 import { policySchema } from '../policy/schema.js';
+import { testFileNames } from '../policy/testing.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
 
 interface FileOutcome {
@@ -22,7 +23,9 @@ async function sourceFiles(dir: string): Promise<{ file: string; path: string; k
   } catch (error) {
     throw new PolicyLoadError([{ file: dir, path: '$', message: `cannot read policy directory: ${(error as Error).message}` }]);
   }
-  const tests = await jsonFilesIn(join(dir, 'tests')).catch(() => []);
+  // As validate does: a directory of no policies is most likely the wrong one.
+  if (policies.length === 0) throw new PolicyLoadError([{ file: dir, path: '$', message: 'no policy files (*.json) found' }]);
+  const tests = await testFileNames(join(dir, 'tests'));
   return [
     ...policies.map((name) => ({ file: name, path: join(dir, name), kind: 'policy' as const })),
     ...tests.map((name) => ({ file: join('tests', name), path: join(dir, 'tests', name), kind: 'fixture' as const })),
@@ -73,7 +76,7 @@ async function formatFile(file: string, path: string, kind: SourceKind, write: b
 
 function printOutcomes(io: Io, dir: string, check: boolean, outcomes: readonly FileOutcome[]): void {
   const changed = outcomes.filter((o) => !o.canonical && o.error === undefined);
-  for (const o of outcomes) if (o.error !== undefined) io.err(`${io.paint('red', 'error')} ${o.file}: ${o.error}`);
+  for (const o of outcomes) if (o.error !== undefined) io.err(`${io.paintErr('red', 'error')} ${o.file}: ${o.error}`);
   for (const o of changed) io.out(check ? `${io.paint('yellow', 'unformatted')} ${o.file}` : `formatted ${o.file}`);
   io.out(check
     ? `${changed.length} of ${outcomes.length} files need formatting${changed.length > 0 ? ` (run: pdp fmt ${dir})` : ''}`
@@ -84,7 +87,8 @@ function printOutcomes(io: Io, dir: string, check: boolean, outcomes: readonly F
  * `pdp fmt [DIR] [--check] [--json]`: rewrites the policy files in DIR and the test files in
  * DIR/tests in canonical form. With --check nothing is written; exit 1 lists the files that
  * are not canonical. Exit 1 also when a file cannot be read or written, or the loader would
- * refuse it; the others are formatted all the same.
+ * refuse it (the others are formatted all the same), and when DIR holds no policy file or
+ * DIR/tests cannot be read (nothing is formatted).
  */
 export async function fmtCommand(args: readonly string[], io: Io): Promise<number> {
   const { dir, flags } = parseCommandArgs(args, { check: { type: 'boolean' } });

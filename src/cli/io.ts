@@ -4,18 +4,27 @@ import { formatIssue, PolicyLoadError } from '../policy/errors.js';
 import type { ClaimMapper } from '../token/claims.js';
 import { claimMapperFromConfig } from '../token/from-config.js';
 
+type Style = 'green' | 'red' | 'yellow' | 'dim' | 'bold';
+
 /** Where a command writes: lines to stdout and stderr, colour only on a terminal. */
 export interface Io {
   out(line: string): void;
   err(line: string): void;
-  paint(style: 'green' | 'red' | 'yellow' | 'dim' | 'bold', text: string): string;
-  /** The environment the server's settings are read from (`CLAIM_*`, `TOKEN_CONFIG_FILE`). */
+  /** Colours text for stdout. */
+  paint(style: Style, text: string): string;
+  /** Colours text for stderr, which may be a terminal when stdout is not, or the other way round. */
+  paintErr(style: Style, text: string): string;
+  /** The environment the server's settings are read from (`CLAIM_*`, `TOKEN_CONFIG_FILE`, `MAX_BODY_BYTES`, `TOKEN_MAX_LENGTH`). */
   readonly env: NodeJS.ProcessEnv;
 }
 
-/** The process's own streams; colour when stdout is a terminal and NO_COLOR is unset. */
+/** The process's own streams; colour on each that is a terminal, unless NO_COLOR is set. */
 export function processIo(): Io {
-  const color = process.stdout.isTTY === true && (process.env['NO_COLOR'] ?? '') === '';
+  const colorAllowed = (process.env['NO_COLOR'] ?? '') === '';
+  const painter = (stream: NodeJS.WriteStream) => {
+    const color = colorAllowed && stream.isTTY === true;
+    return (style: Style, text: string): string => (color ? styleText(style, text) : text);
+  };
   // A reader that stops early (`pdp check … | head`) is not an error.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
@@ -24,7 +33,8 @@ export function processIo(): Io {
   return {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
-    paint: (style, text) => (color ? styleText(style, text) : text),
+    paint: painter(process.stdout),
+    paintErr: painter(process.stderr),
     env: process.env,
   };
 }
@@ -32,6 +42,11 @@ export function processIo(): Io {
 /** A command line that cannot be run as given: exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/** Input a command cannot use, such as a key file, or an outcome the server would refuse: one line, exit code 1. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
 }
 
 type FlagSpec = Readonly<Record<string, { readonly type: 'boolean' | 'string' }>>;
@@ -61,7 +76,7 @@ export function reportLoadError(io: Io, error: PolicyLoadError, json: boolean): 
   if (json) {
     io.out(JSON.stringify({ ok: false, issues: error.issues }, null, 2));
   } else {
-    for (const issue of error.issues) io.err(`${io.paint('red', 'error')} ${formatIssue(issue)}`);
+    for (const issue of error.issues) io.err(`${io.paintErr('red', 'error')} ${formatIssue(issue)}`);
     io.err(`invalid: ${error.issues.length} problem(s)`);
   }
   return 1;
@@ -69,7 +84,8 @@ export function reportLoadError(io: Io, error: PolicyLoadError, json: boolean): 
 
 /**
  * Runs a command body, turning a rejected policy set into its report and exit code 1, and
- * settings the server would refuse into their message and exit code 1.
+ * settings the server would refuse into their message and exit code 1 (with --json, one issue
+ * at `(settings)` holding that message).
  */
 export async function withLoadErrors(io: Io, json: boolean, body: () => Promise<number>): Promise<number> {
   try {
@@ -77,7 +93,8 @@ export async function withLoadErrors(io: Io, json: boolean, body: () => Promise<
   } catch (error) {
     if (error instanceof PolicyLoadError) return reportLoadError(io, error, json);
     if (error instanceof ConfigError) {
-      io.err(`${io.paint('red', 'error')} ${error.message}`);
+      if (json) io.out(JSON.stringify({ ok: false, issues: [{ file: '(settings)', path: '$', message: error.message }] }, null, 2));
+      else io.err(`${io.paintErr('red', 'error')} ${error.message}`);
       return 1;
     }
     throw error;

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { checkCommand } from './check.js';
-import { keysCommand, tokenCommand } from './dev-token.js';
+import { keysCommand } from './dev-keys.js';
+import { tokenCommand } from './dev-token.js';
 import { fmtCommand } from './fmt.js';
-import { processIo, UsageError, type Io } from './io.js';
+import { InputError, processIo, UsageError, type Io } from './io.js';
 import { schemaCommand } from './schema.js';
 import { testCommand } from './test.js';
 import { validateCommand } from './validate.js';
@@ -22,13 +23,16 @@ commands:
 development keys and tokens (for trying the service, never for production):
   keys DIR                          make an ES256 key pair: DIR/jwks.json (public, for
                                     JWKS_FILE) and DIR/private.jwk.json
-  token --key DIR/private.jwk.json --iss ISSUER --aud AUDIENCE [--claims JSON] [--ttl SECONDS]
-                                    print a JWT signed with that key (ttl defaults to 3600)
+  token --key DIR/private.jwk.json --iss ISSUER --aud AUDIENCE --claims JSON [--ttl SECONDS]
+                                    print a JWT signed with that key (ttl defaults to 3600);
+                                    --claims holds the subject claim (CLAIM_SUBJECT, sub), not
+                                    iss, aud, exp or iat; refused when the server would deny it
 
 options:
   --json                            machine-readable output on stdout
 
-exit codes: 0 ok · 1 invalid policies, failed tests, low coverage or unformatted files · 2 usage
+exit codes: 0 ok · 1 invalid settings, policies, requests or keys, failed tests, low coverage,
+            unformatted files, or a token the server would deny · 2 usage
 `;
 
 const commands: Readonly<Record<string, (args: readonly string[], io: Io) => Promise<number>>> = {
@@ -43,11 +47,12 @@ const commands: Readonly<Record<string, (args: readonly string[], io: Io) => Pro
 
 async function main(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...args] = argv;
-  if (name === 'help' || name === '--help' || name === '-h' || args.includes('--help') || args.includes('-h')) {
+  // Own names only: `constructor` or `toString` are no commands.
+  const command = name !== undefined && Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (name === 'help' || name === '--help' || name === '-h' || (command !== undefined && (args.includes('--help') || args.includes('-h')))) {
     process.stdout.write(usage);
     return 0;
   }
-  const command = name === undefined ? undefined : commands[name];
   if (command === undefined) {
     io.err(name === undefined ? 'pdp: a command is required' : `pdp: unknown command "${name}"`);
     process.stderr.write(usage);
@@ -56,6 +61,10 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
   try {
     return await command(args, io);
   } catch (error) {
+    if (error instanceof InputError) {
+      io.err(`pdp ${name}: ${error.message}`);
+      return 1;
+    }
     if (!(error instanceof UsageError)) throw error;
     io.err(`pdp ${name}: ${error.message} (pdp help shows the usage)`);
     return 2;

@@ -3,10 +3,13 @@ import { loadPolicyDir } from '../policy/load.js';
 import { runPolicyTests, type CaseResult } from '../policy/testing.js';
 import { parseCommandArgs, serverClaimMapper, UsageError, withLoadErrors, type Io } from './io.js';
 
+/** A decimal percentage only: Number() would also read `0x32` as 50 and `1e1` as 10. */
+const decimal = /^\d+(?:\.\d+)?$/;
+
 function minimumCoverage(value: string | boolean | undefined): number | undefined {
   if (typeof value !== 'string') return undefined;
   const min = Number(value);
-  if (value.trim() === '' || !Number.isFinite(min) || min < 0 || min > 100) {
+  if (!decimal.test(value) || min > 100) {
     throw new UsageError(`--min-coverage takes a percentage from 0 to 100, not "${value}"`);
   }
   return min;

@@ -9,7 +9,7 @@ export async function validateCommand(args: readonly string[], io: Io): Promise<
   const json = flags['json'] === true;
   return withLoadErrors(io, json, async () => {
     const set = await loadPolicyDir(dir);
-    const fixtures = await loadFixtures(join(dir, 'tests'));
+    const fixtures = await loadFixtures(join(dir, 'tests'), set);
     const summary = { ok: true, version: set.version, policies: set.policies.length, rules: set.ruleCount, testFiles: fixtures.length };
     if (json) io.out(JSON.stringify(summary, null, 2));
     else io.out(`${io.paint('green', 'ok')}: ${summary.policies} policies, ${summary.rules} rules, ${summary.testFiles} test files, version ${summary.version}`);

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { isActionName, isObject, isOptionalLooseObject, isOptionalText, isText } from './plain-json.js';
 import { wildcardAction, wildcardActionMessage } from '../policy/schema.js';
+import { requestLimits } from '../request-limits.js';
+
+const { maxName, maxId } = requestLimits;
 
 // Any JSON object. A loose object rather than a record: JSON keys are strings already, and a
 // record parses each key and value through a schema of its own, more than twice the cost.
@@ -13,15 +16,15 @@ export const decideBody = z
     token: z.string().min(1).optional(),
     subject: z
       .object({
-        type: z.string().min(1).max(256).optional(),
-        id: z.string().min(1).max(1024),
+        type: z.string().min(1).max(maxName).optional(),
+        id: z.string().min(1).max(maxId),
         properties: properties.optional(),
       })
       .optional(),
-    action: z.string().min(1).max(256).refine((name) => name !== wildcardAction, wildcardActionMessage),
+    action: z.string().min(1).max(maxName).refine((name) => name !== wildcardAction, wildcardActionMessage),
     resource: z.object({
-      type: z.string().min(1).max(256),
-      id: z.string().max(1024).optional(),
+      type: z.string().min(1).max(maxName),
+      id: z.string().max(maxId).optional(),
       properties: properties.optional(),
     }),
     context: properties.optional(),
@@ -50,7 +53,7 @@ export function isPlainDecideBody(raw: unknown): raw is DecideBody {
   if (!isObject(raw)) return false;
   const { token, subject, resource } = raw;
   if (!isActionName(raw['action']) || !isOptionalLooseObject(raw['context'])) return false;
-  if (!isObject(resource) || !isText(resource['type'], 1, 256) || !isOptionalText(resource['id'], 0, 1024) || !isOptionalLooseObject(resource['properties'])) return false;
+  if (!isObject(resource) || !isText(resource['type'], 1, maxName) || !isOptionalText(resource['id'], 0, maxId) || !isOptionalLooseObject(resource['properties'])) return false;
   if (subject === undefined) return isText(token, 1, Number.MAX_SAFE_INTEGER);
-  return token === undefined && isObject(subject) && isText(subject['id'], 1, 1024) && isOptionalText(subject['type'], 1, 256) && isOptionalLooseObject(subject['properties']);
+  return token === undefined && isObject(subject) && isText(subject['id'], 1, maxId) && isOptionalText(subject['type'], 1, maxName) && isOptionalLooseObject(subject['properties']);
 }

@@ -1,4 +1,5 @@
 import { wildcardAction } from '../policy/schema.js';
+import { requestLimits } from '../request-limits.js';
 
 /**
  * Checks for request bodies that skip their zod parse (decide-body.ts, authzen/wire.ts): each
@@ -16,7 +17,7 @@ export const isText = (value: unknown, min: number, max: number): value is strin
 export const isOptionalText = (value: unknown, min: number, max: number): boolean => value === undefined || isText(value, min, max);
 
 /** An action name as the schemas take it: 1 to 256 characters, not `*`. */
-export const isActionName = (value: unknown): value is string => isText(value, 1, 256) && value !== wildcardAction;
+export const isActionName = (value: unknown): value is string => isText(value, 1, requestLimits.maxName) && value !== wildcardAction;
 
 /**
  * An object as a zod loose object returns it: zod leaves a `__proto__` member out of its copy,

@@ -1,19 +1,31 @@
 import { z } from 'zod';
+import { findLimitViolation } from '../json-limits.js';
+import { requestLimits } from '../request-limits.js';
 import { wildcardActionMessage } from './schema.js';
 
 const properties = z.record(z.string(), z.unknown());
 const instant = z.iso.datetime({ offset: true });
 const notWildcard = /^(?!\*$)/;
+const name = z.string().min(1).max(requestLimits.maxName);
 /** As the HTTP edge takes it: one name, never `*`; a pattern, so the editor schema says so too. */
-const actionName = z.string().min(1).regex(notWildcard, wildcardActionMessage);
+const actionName = name.regex(notWildcard, wildcardActionMessage);
 
-/** A decision request as a test case (and `pdp check`) states it: claims already verified. */
-export const fixtureRequestSchema = z.strictObject({
-  subject: z.strictObject({ type: z.string().min(1).optional(), id: z.string().min(1), properties: properties.optional() }),
-  action: z.union([actionName, z.strictObject({ name: actionName, properties: properties.optional() })]),
-  resource: z.strictObject({ type: z.string().min(1), id: z.string().optional(), properties: properties.optional() }),
-  context: properties.optional(),
-});
+/**
+ * A decision request as a test case (and `pdp check`) states it: claims already verified. It is
+ * held to the bounds `/decide` puts on a body (lengths of names and ids, sizes of collections and
+ * strings), so no request is decided offline that the server would refuse.
+ */
+export const fixtureRequestSchema = z
+  .strictObject({
+    subject: z.strictObject({ type: name.optional(), id: z.string().min(1).max(requestLimits.maxId), properties: properties.optional() }),
+    action: z.union([actionName, z.strictObject({ name: actionName, properties: properties.optional() })]),
+    resource: z.strictObject({ type: name, id: z.string().max(requestLimits.maxId).optional(), properties: properties.optional() }),
+    context: properties.optional(),
+  })
+  .check((ctx) => {
+    const overLimit = findLimitViolation(ctx.value);
+    if (overLimit !== undefined) ctx.issues.push({ code: 'custom', path: [...overLimit.path], message: overLimit.message, input: ctx.value });
+  });
 
 /** What a case expects; every field but `decision` is optional and checked only when given. */
 const fixtureExpectSchema = z.strictObject({

@@ -69,12 +69,14 @@ export function parseSource(text: string, limits: JsonLimits = sourceLimits): { 
  * The bytes of a regular file; anything else is refused before a read can block or run on for
  * ever (a FIFO linked into the folder waits for a writer, a link to /dev/zero never ends).
  * O_NONBLOCK makes opening a FIFO return at once, and the check is on the opened file, so a swap
- * between check and read slips nothing in.
+ * between check and read slips nothing in. A file over `maxBytes` is refused unread.
  */
-async function readRegularFile(path: string): Promise<Buffer> {
+export async function readRegularFile(path: string, maxBytes = Infinity): Promise<Buffer> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    if (!(await handle.stat()).isFile()) throw new Error('not a regular file (a FIFO, socket or device)');
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new Error('not a regular file (a directory, FIFO, socket or device)');
+    if (stats.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
     return await handle.readFile();
   } finally {
     await handle.close();

@@ -1,3 +1,4 @@
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withEntityData } from '../decision/enrich.js';
 import type { Query, Verdict } from '../decision/types.js';
@@ -74,10 +75,15 @@ function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
   const expectedCodes = expect.reasons ?? [];
   const missingCodes = expectedCodes.filter((code) => !codes.includes(code));
   if (missingCodes.length > 0) problems.push(`expected reasons ${missingCodes.join(', ')}, got [${codes.join(', ')}]`);
-  // A condition error usually means the case lacks test data, so it must be expected to pass.
+  // A condition error usually means the case lacks test data, and a resource type without a
+  // policy a typo that no expected deny would notice: each must be expected for the case to pass.
   if (codes.includes('condition_error') && !expectedCodes.includes('condition_error')) {
     const errors = verdict.reasons.filter((r) => 'code' in r && r.code === 'condition_error');
     problems.push(`unexpected condition error ${JSON.stringify(errors)}`);
+  }
+  if (codes.includes('unknown_resource_type') && !expectedCodes.includes('unknown_resource_type')) {
+    const unknown = verdict.reasons.filter((r) => 'code' in r && r.code === 'unknown_resource_type');
+    problems.push(`unexpected unknown resource type ${JSON.stringify(unknown)}`);
   }
   if (expect.advice !== undefined) {
     const advice = verdict.advice.map((a) => a.advice);
@@ -89,20 +95,61 @@ function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
   return problems;
 }
 
-/** Loads every fixture file in `dir` (throws PolicyLoadError on a bad file). */
-export async function loadFixtures(dir: string): Promise<{ file: string; fixture: FixtureFile }[]> {
-  let names: string[];
+/**
+ * The test file names in `dir` (`POLICY_DIR/tests`). Only a `tests` that does not exist means no
+ * tests: one that cannot be read (a file, a link to nothing, no permission) would otherwise let
+ * a set whose tests never ran pass as tested.
+ */
+export async function testFileNames(dir: string): Promise<string[]> {
   try {
-    names = await jsonFilesIn(dir);
-  } catch {
-    return [];
+    return await jsonFilesIn(dir);
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    // A link to nothing reads as ENOENT too, though the name is there.
+    if (missing && !(await lstat(dir).then(() => true, () => false))) return [];
+    const reason = missing ? 'a link to nothing' : (error as Error).message;
+    throw new PolicyLoadError([{ file: 'tests', path: '$', message: `cannot read the test directory: ${reason}` }]);
   }
+}
+
+/**
+ * A case asking for an action no rule of its resource type names can only be denied, for
+ * `no_applicable_rule`, whatever the policies say: most likely a misspelt action, which a
+ * case expecting a deny would never notice. Unless the case expects that reason, it is an
+ * issue at the action's path. A resource type without a policy is left to the run
+ * (`unknown_resource_type`, see `mismatches`).
+ */
+function unnamedActionIssues(set: CompiledPolicySet, file: string, fixture: FixtureFile): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  for (const { path, testCase } of placedCases(fixture)) {
+    const { request, expect } = testCase;
+    const rules = set.byResource.get(request.resource.type);
+    const name = typeof request.action === 'string' ? request.action : request.action.name;
+    if (rules === undefined || (expect.reasons ?? []).includes('no_applicable_rule')) continue;
+    if (rules.all.some((rule) => rule.actions.includes(name) || rule.actions.includes('*'))) continue;
+    issues.push({
+      file,
+      path: `${path}.request.action${typeof request.action === 'string' ? '' : '.name'}`,
+      message: `no rule for resource type "${request.resource.type}" names the action "${name}", so the case can only be denied (list "no_applicable_rule" in expect.reasons if that is the point)`,
+    });
+  }
+  return issues;
+}
+
+/**
+ * Loads every fixture file in `dir` for the policy set `set` (throws PolicyLoadError on a bad
+ * file, a `dir` that cannot be read, or a case asking for an action no rule names).
+ */
+export async function loadFixtures(dir: string, set: CompiledPolicySet): Promise<{ file: string; fixture: FixtureFile }[]> {
+  const names = await testFileNames(dir);
   const issues: PolicyIssue[] = [];
   const loaded: { file: string; fixture: FixtureFile }[] = [];
   for (const name of names) {
     const label = join('tests', name);
     const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues);
-    if (fixture !== undefined) loaded.push({ file: label, fixture });
+    if (fixture === undefined) continue;
+    issues.push(...unnamedActionIssues(set, label, fixture));
+    loaded.push({ file: label, fixture });
   }
   if (issues.length > 0) throw new PolicyLoadError(issues);
   return loaded;
@@ -134,7 +181,7 @@ function placedCases(fixture: FixtureFile): PlacedCase[] {
  */
 export async function runPolicyTests(set: CompiledPolicySet, policyDir: string, options: PolicyTestOptions = {}): Promise<PolicyTestRun> {
   const clock = options.clock ?? (() => new Date());
-  const fixtures = await loadFixtures(join(policyDir, 'tests'));
+  const fixtures = await loadFixtures(join(policyDir, 'tests'), set);
   const recorder = options.coverage === true ? new CoverageRecorder(set) : undefined;
   const results: CaseResult[] = [];
   for (const { file, fixture } of fixtures) {

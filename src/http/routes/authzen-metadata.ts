@@ -1,22 +1,50 @@
-import { Hono } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../env.js';
+import { ProblemError } from '../problem.js';
+
+const wellKnown = '/.well-known/authzen-configuration';
+
+/**
+ * The origin the request was sent to. Served by @hono/node-server, a request without a Host
+ * header (HTTP/1.0) or with an empty one is given the listening address instead (`0.0.0.0`,
+ * without the port), which no client can reach: refused. A request built without a server
+ * (in process, or by another runtime) carries its whole URL.
+ */
+function requestOrigin(c: Context<AppEnv>): string {
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  if (incoming !== undefined && (incoming.headers.host ?? '').trim() === '') {
+    throw new ProblemError(
+      'invalid_request',
+      'the metadata names this service by the Host the request was sent to: send a Host header, or set PUBLIC_URL',
+      [{ path: 'Host', message: 'required, and not empty, unless PUBLIC_URL is set' }],
+    );
+  }
+  return new URL(c.req.url).origin;
+}
 
 /**
  * GET /.well-known/authzen-configuration: AuthZEN PDP metadata. URLs are built from
- * `publicUrl` when configured, else from the request's own origin (forwarded headers are
- * not trusted: behind a proxy, set PUBLIC_URL).
+ * `publicUrl` when configured, else from the origin the request was sent to (forwarded headers
+ * are not trusted: behind a proxy, set PUBLIC_URL). AuthZEN 1.0 ("Obtaining PDP Metadata") puts
+ * the well-known name between the host and the path of the PDP's identifier: for `publicUrl`
+ * `https://pdp.example.com/authz` the document is at `/.well-known/authzen-configuration/authz`,
+ * and only there, since a client asking elsewhere would find an identifier it did not ask for.
  */
 export function metadataRoutes(publicUrl: string | undefined): Hono<AppEnv> {
-  const configured = publicUrl?.replace(/\/+$/, '');
-  return new Hono<AppEnv>().get('/.well-known/authzen-configuration', (c) => {
-    const base = configured ?? new URL(c.req.url).origin;
+  const configured = publicUrl === undefined ? undefined : new URL(publicUrl);
+  // Config admits only paths of unreserved characters, which Hono matches as they are written.
+  const path = configured?.pathname.replace(/\/+$/, '') ?? '';
+  const base = configured === undefined ? undefined : `${configured.origin}${path}`;
+  return new Hono<AppEnv>().get(`${wellKnown}${path}`, (c) => {
+    const pdp = base ?? requestOrigin(c);
     return c.json({
-      policy_decision_point: base,
-      access_evaluation_endpoint: `${base}/access/v1/evaluation`,
-      access_evaluations_endpoint: `${base}/access/v1/evaluations`,
-      search_subject_endpoint: `${base}/access/v1/search/subject`,
-      search_resource_endpoint: `${base}/access/v1/search/resource`,
-      search_action_endpoint: `${base}/access/v1/search/action`,
+      policy_decision_point: pdp,
+      access_evaluation_endpoint: `${pdp}/access/v1/evaluation`,
+      access_evaluations_endpoint: `${pdp}/access/v1/evaluations`,
+      search_subject_endpoint: `${pdp}/access/v1/search/subject`,
+      search_resource_endpoint: `${pdp}/access/v1/search/resource`,
+      search_action_endpoint: `${pdp}/access/v1/search/action`,
     });
   });
 }
