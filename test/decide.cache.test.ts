@@ -175,6 +175,47 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
     }
   });
 
+  it('never caches a decision that reads now, so it turns when the time passes and agrees with explain', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pdp-policies-'));
+    try {
+      await writeFile(join(dir, 'docs.json'), JSON.stringify({
+        id: 'docs',
+        resource: 'doc',
+        rules: [
+          { id: 'P-until', effect: 'permit', actions: ['read'], condition: 'timestamp(resource.properties.valid_until) > now' },
+          { id: 'P-list', effect: 'permit', actions: ['list'], condition: '!has(resource.properties.now)' },
+        ],
+      }));
+      const timed = await loadPolicyDir(dir);
+      const original = test.policies.current.set;
+      test.policies.replace(timed);
+      try {
+        const validUntil = new Date(nowMs + 3_000).toISOString();
+        const body = { subject: { id: randomUUID() }, action: 'read', resource: { type: 'doc', id: 'd-1', properties: { valid_until: validUntil } } };
+        for (let i = 0; i < 2; i++) {
+          const answer = await decide(test.app, body);
+          expect(answer).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P-until' }] });
+          expect(answer).not.toHaveProperty('cached');
+        }
+        nowMs += 5_000;
+        const later = await decide(test.app, body);
+        expect(later).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+        expect(later).not.toHaveProperty('cached');
+        expect(await decide(test.app, body, '?explain=true')).toMatchObject({ decision: 'deny' });
+
+        // An action whose rules do not read the variable now (a member so named is no matter) is cached as before.
+        const list = { ...body, action: 'list' };
+        await decide(test.app, list);
+        expect((await decide(test.app, list)).cached).toBe(mode.repeat);
+      } finally {
+        test.policies.replace(original);
+        nowMs = Date.now();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports Redis in /readyz', async () => {
     const res = await test.app.request('/readyz');
     expect(res.status).toBe(200);

@@ -76,8 +76,9 @@ describe('POST /decide against an independent statement of the invoice policy', 
     );
   });
 
-  it('never lets anyone update or delete a paid invoice, or one whose status is unknown', async () => {
-    const changes = fc.tuple(invoiceDecideBody, fc.constantFrom('update', 'delete'), fc.constantFrom('paid', undefined));
+  it('never lets anyone update or delete a paid invoice, or one whose status is unknown or not a string', async () => {
+    const statuses = fc.constantFrom<unknown>('paid', undefined, ['paid'], { v: 'paid' }, null, 1, true);
+    const changes = fc.tuple(invoiceDecideBody, fc.constantFrom('update', 'delete'), statuses);
     await fc.assert(
       fc.asyncProperty(changes, async ([body, action, status]) => {
         const properties = { ...body.resource.properties, status };

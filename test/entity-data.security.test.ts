@@ -117,3 +117,37 @@ describe('an entity found by an alias is that entity', () => {
     }
   });
 });
+
+describe('stored resource properties are authoritative: the request fills in only what is not stored', () => {
+  const fmEu = { type: 'user', id: 'fm-eu', properties: { roles: ['finance_manager'], scope: 'invoice.write', approval_limit: 10000, region: 'EU' } };
+  const ownInvoice = { type: 'invoice', id: 'inv-1', properties: { owner: 'fm-eu', status: 'submitted', amount: 5000, region: 'EU', invoice_type: 'purchase' } };
+  const claimedElsewhere = { type: 'invoice', id: 'inv-1', properties: { owner: 'someone-else' } };
+
+  it('a token subject cannot approve its own invoice by sending another owner', async () => {
+    const key = await makeKey('ES256');
+    const tokens = createJwtVerifier({ keys: createLocalJWKSet(jwks([key])), issuer: testIssuer, audience: [testAudience], algorithms: ['ES256'] });
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'data/entities.json': { entities: [fmEu, ownInvoice] } }), tokens });
+    const token = await sign(key, { sub: 'fm-eu' });
+    for (const resource of [claimedElsewhere, { type: 'invoice', id: 'inv-1', properties: {} }]) {
+      const body = await readJson(await postJson(app, '/decide', { token, action: 'approve', resource, context: { mfa: true } }));
+      expect(body).toMatchObject({ decision: 'deny', reasons: [{ rule: 'D1-no-self-approval' }] });
+    }
+  });
+
+  it('holds for AuthZEN evaluations and pdp check too', async () => {
+    const dir = await policyDirWith({ 'data/entities.json': { entities: [fmEu, ownInvoice] } });
+    const { app } = await buildTestApp({ policyDir: dir });
+    const evaluation = await readJson(await postJson(app, '/access/v1/evaluation', {
+      subject: { type: 'user', id: 'fm-eu' }, action: { name: 'approve' }, resource: claimedElsewhere, context: { mfa: true },
+    }));
+    expect(evaluation).toMatchObject({ decision: false });
+    const run = await runCli(['check', dir, '--request', '-', '--json'], { input: JSON.stringify(approve({ id: 'fm-eu' }, claimedElsewhere)) });
+    expect(JSON.parse(run.stdout)).toMatchObject({ decision: 'deny', reasons: [{ rule: 'D1-no-self-approval' }] });
+  });
+
+  it('takes from the request a property that is not stored', async () => {
+    const unowned = { type: 'invoice', id: 'inv-1', properties: { status: 'submitted', amount: 5000, region: 'EU', invoice_type: 'purchase' } };
+    const decide = await appWith([fmEu, unowned]);
+    expect(await decide(approve({ id: 'fm-eu' }, claimedElsewhere))).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P4-manager-approve-within-limit' }] });
+  });
+});

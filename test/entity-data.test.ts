@@ -102,7 +102,7 @@ describe('entity data: loading', () => {
 });
 
 describe('entity data: enrichment in /decide', () => {
-  it('merges stored subject and resource properties under the request\'s own', async () => {
+  it('merges stored subject properties under the request\'s own, stored resource properties over them', async () => {
     const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, invoice] } }) });
     const decide = async (subject: unknown, resource: unknown = { type: 'invoice', id: 'inv-1' }) =>
       readJson(await postJson(app, '/decide', { subject, action: 'read', resource }));
@@ -110,7 +110,8 @@ describe('entity data: enrichment in /decide', () => {
     expect(await decide({ id: 'u-alice' })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
     expect((await decide({ id: 'alice@example.com' })).decision).toBe('permit');
     expect((await decide({ id: 'u-alice', properties: { region: 'US' } })).decision).toBe('deny');
-    expect((await decide({ id: 'u-alice' }, { type: 'invoice', id: 'inv-1', properties: { region: 'US' } })).decision).toBe('deny');
+    // Stored resource properties are authoritative: a caller naming another region does not move the invoice.
+    expect((await decide({ id: 'u-alice' }, { type: 'invoice', id: 'inv-1', properties: { region: 'US' } })).decision).toBe('permit');
     expect((await decide({ id: 'u-bob' })).decision).toBe('deny');
     expect((await decide({ id: 'u-alice', type: 'service' })).decision).toBe('deny');
   });

@@ -51,6 +51,21 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     ]);
   });
 
+  it('a role or scope name holding whitespace, which no claim could ever match', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'no-ab', effect: 'deny', actions: ['read'], scopes: ['a b'] },
+        { id: 'staff', effect: 'permit', actions: ['read'], roles: ['staff', 'night\tshift'] },
+        { id: 'padded', effect: 'permit', actions: ['read'], scopes: [' invoice.read'] },
+      ]),
+    });
+    expect(issues).toEqual([
+      { file: 'a.json', path: '$.rules[0].scopes[0]', rule: 'no-ab', message: expect.stringContaining('no whitespace') },
+      { file: 'a.json', path: '$.rules[1].roles[1]', rule: 'staff', message: expect.stringContaining('no whitespace') },
+      { file: 'a.json', path: '$.rules[2].scopes[0]', rule: 'padded', message: expect.stringContaining('no whitespace') },
+    ]);
+  });
+
   it('a missing rule id, located by path alone', async () => {
     const issues = await loadIssues({ 'a.json': policy([{ effect: 'permit', actions: ['read'] }]) });
     expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].id', message: expect.any(String) }]);

@@ -6,9 +6,11 @@ import type { Query } from './types.js';
  * Adds what entity data knows about the query's subject and resource. An entity is found by
  * type and id (or alias) and then *is* that entity: the id becomes the entity's own, so a rule
  * comparing ids (no self-approval: owner == subject.id) and the cache key see one identity
- * however the request named it. Stored resource properties go under the request's own, key by
- * key. Stored subject claims go under the caller's by `mapClaims`, the mapping the subject was
- * first made with (CLAIM_ROLES, role prefixes, per-issuer mappings): a kind of claim the caller
+ * however the request named it. Stored resource properties go over the request's own, key by
+ * key: what we store about a record is authoritative, and a caller that could send `owner` would
+ * otherwise choose who owns it; the request fills in only what is not stored. Stored subject
+ * claims go under the caller's by `mapClaims`, the mapping the subject was first made with
+ * (CLAIM_ROLES, role prefixes, per-issuer mappings): a kind of claim the caller
  * states at all (roles, scopes) comes from the caller alone, so entity data never widens a
  * narrowed token. Unknown entities leave the query as is.
  */
@@ -25,6 +27,6 @@ export function withEntityData(entities: EntityIndex, query: Query, mapClaims: C
       : mapClaims(subject.properties, subject.type, knownSubject.id, knownSubject.properties),
     resource: knownResource === undefined
       ? resource
-      : { ...resource, id: knownResource.id, properties: { ...knownResource.properties, ...resource.properties } },
+      : { ...resource, id: knownResource.id, properties: { ...resource.properties, ...knownResource.properties } },
   };
 }

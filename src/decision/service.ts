@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import type { CacheSource } from '../cache/layer.js';
 import { findLimitViolation } from '../json-limits.js';
-import { evaluate, type RuleTrace } from '../policy/evaluate.js';
+import { decisionReadsNow, evaluate, type RuleTrace } from '../policy/evaluate.js';
 import { jsonPath } from '../policy/json-path.js';
 import type { PolicyStore } from '../policy/store.js';
 import { claimsToSubject, type ClaimMapper, type Claims } from '../token/claims.js';
@@ -205,7 +205,9 @@ export class DecisionService {
     // Entity data from the same set as the policies, so a reload never mixes the two.
     const query: Query = withEntityData(set.entities, { subject, action: request.action, resource: request.resource, context: request.context }, this.#claims);
     const trace: RuleTrace[] | undefined = request.explain === true ? [] : undefined;
-    if (this.#cache !== undefined && trace === undefined) {
+    // A decision that reads the clock is evaluated every time: served again, it could outlive
+    // the condition that made it, and `?explain=true` would then answer otherwise.
+    if (this.#cache !== undefined && trace === undefined && !decisionReadsNow(set, query)) {
       const now = this.#clock();
       const { verdict, source, coalesced } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now));
       return decisionOutcome(verdict, decisionId, set.version, query.subject, source, undefined, coalesced);

@@ -4,7 +4,11 @@ import { fastCondition, undecided } from './cel-fast.js';
 import { typableVariables } from './cel-values.js';
 
 /** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
-export type CompiledCondition = (vars: ConditionVariables) => unknown;
+export interface CompiledCondition {
+  (vars: ConditionVariables): unknown;
+  /** Whether it reads `now`: its value can change with time alone, so no decision it is part of may be cached. */
+  readonly readsNow: boolean;
+}
 
 /** The variables every condition sees. */
 export interface ConditionVariables {
@@ -76,6 +80,17 @@ function calledFunctions(node: unknown, found: Set<string>): Set<string> {
   return found;
 }
 
+/**
+ * Whether `name` is read as a variable anywhere in `node`. A member named so (`resource.now`)
+ * is a plain string in the tree, not an `id`; a comprehension variable named so counts, which
+ * errs on the side of not caching.
+ */
+function readsVariable(node: unknown, name: string): boolean {
+  if (Array.isArray(node)) return node.some((item) => readsVariable(item, name));
+  if (!isAstNode(node)) return false;
+  return (node.op === 'id' && node.args === name) || readsVariable(node.args, name);
+}
+
 function firstLine(message: string): string {
   return message.split('\n')[0] ?? message;
 }
@@ -105,9 +120,9 @@ export function compileCondition(source: string): CompiledCondition {
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
   }
-  const evaluate = parsed as CompiledCondition;
+  const evaluate = parsed as (vars: ConditionVariables) => unknown;
   const fast = fastCondition(parsed.ast);
-  return (vars) => {
+  const condition = (vars: ConditionVariables): unknown => {
     if (fast !== undefined) {
       const value = fast(vars);
       if (value !== undecided) return value;
@@ -123,4 +138,5 @@ export function compileCondition(source: string): CompiledCondition {
       return evaluate(typed);
     }
   };
+  return Object.assign(condition, { readsNow: readsVariable(parsed.ast, 'now') });
 }

@@ -59,6 +59,7 @@ export function compilePolicies(files: readonly PolicyFile[], extraVersionInput:
         scopes: rule.scopes,
         condition,
         conditionSource: rule.condition,
+        readsNow: condition?.readsNow ?? false,
         advice: rule.advice,
       });
     });
@@ -72,11 +73,14 @@ export function compilePolicies(files: readonly PolicyFile[], extraVersionInput:
     .slice(0, 16);
   const byResource = new Map<string, ResourceRules>();
   let ruleCount = 0;
+  let readsNow = false;
   for (const [type, rules] of rulesByResource) {
-    byResource.set(type, indexRules(rules));
+    const indexed = indexRules(rules);
+    byResource.set(type, indexed);
     ruleCount += rules.length;
+    readsNow ||= indexed.anyActionReadsNow || indexed.nowActions.size > 0;
   }
-  return { version, policies, byResource, ruleCount, entities };
+  return { version, policies, byResource, ruleCount, readsNow, entities };
 }
 
 const denyFirst = (a: CompiledRule, b: CompiledRule): number =>
@@ -93,9 +97,13 @@ function indexRules(rules: readonly CompiledRule[]): ResourceRules {
   const named = new Set(ordered.flatMap((r) => r.actions.filter((a) => a !== '*')));
   const byAction = new Map<string, CompiledRule[]>();
   for (const action of named) byAction.set(action, []);
+  const nowActions = new Set<string>();
   for (const rule of ordered) {
     const targets = rule.actions.includes('*') ? named : new Set(rule.actions);
-    for (const action of targets) byAction.get(action)?.push(rule);
+    for (const action of targets) {
+      byAction.get(action)?.push(rule);
+      if (rule.readsNow) nowActions.add(action);
+    }
   }
-  return { byAction, anyAction, all: ordered };
+  return { byAction, anyAction, all: ordered, nowActions, anyActionReadsNow: anyAction.some((r) => r.readsNow) };
 }

@@ -13,6 +13,8 @@ export interface CompiledRule {
   readonly scopes: readonly string[] | undefined;
   readonly condition: CompiledCondition | undefined;
   readonly conditionSource: string | undefined;
+  /** Whether its condition reads `now`. */
+  readonly readsNow: boolean;
   readonly advice: Readonly<Record<string, unknown>> | undefined;
 }
 
@@ -22,6 +24,10 @@ export interface ResourceRules {
   /** Rules listing "*": the whole candidate list for an action no rule names. */
   readonly anyAction: readonly CompiledRule[];
   readonly all: readonly CompiledRule[];
+  /** Actions of `byAction` whose candidates include a rule reading `now`. */
+  readonly nowActions: ReadonlySet<string>;
+  /** Whether a rule of `anyAction` reads `now`. */
+  readonly anyActionReadsNow: boolean;
 }
 
 /** An immutable, fully compiled policy set; swapped whole on reload. */
@@ -31,6 +37,8 @@ export interface CompiledPolicySet {
   readonly policies: readonly PolicySource[];
   readonly byResource: ReadonlyMap<string, ResourceRules>;
   readonly ruleCount: number;
+  /** Whether any rule reads `now`: when none does, no decision depends on the time. */
+  readonly readsNow: boolean;
   /** Known subjects and resources from `POLICY_DIR/data`, part of the version. */
   readonly entities: EntityIndex;
 }

@@ -54,6 +54,18 @@ function holdsScopes(rule: CompiledRule, scopes: readonly string[]): boolean {
 }
 
 /**
+ * Whether deciding `query` may read `now`: a rule among its candidates does. Such a decision
+ * can change with time alone, so it is never cached. While no rule reads `now`, one boolean test.
+ */
+export function decisionReadsNow(set: CompiledPolicySet, query: Query): boolean {
+  if (!set.readsNow) return false;
+  const rules = set.byResource.get(query.resource.type);
+  if (rules === undefined) return false;
+  const action = query.action.name;
+  return rules.byAction.has(action) ? rules.nowActions.has(action) : rules.anyActionReadsNow;
+}
+
+/**
  * Decides one query against a compiled set. Pure: no I/O, time passed in.
  * Default deny; any applicable deny beats every permit. A condition that fails at run time
  * makes a permit rule not apply and a deny rule apply (fail closed), and is named in the reasons.

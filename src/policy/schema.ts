@@ -7,6 +7,12 @@ const identifier = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits, "_", ".", ":" and "-" only, starting with a letter or digit');
 
 /**
+ * A role or scope name. Claims list them separated by whitespace (`"scope": "a b"`), so a name
+ * holding whitespace could never be held: a deny rule naming it would silently never apply.
+ */
+const claimName = z.string().min(1).regex(/^\S+$/, 'no whitespace: claims separate roles and scopes by spaces, so such a name could never match');
+
+/**
  * A request names one action. `*` means "any action" in a rule: asked as an action, it would
  * match only the rules listing `*`, so the deny rules of every real action would not apply.
  */
@@ -20,8 +26,8 @@ export const ruleSchema = z
     description: z.string().max(2000).optional(),
     effect: z.enum(['permit', 'deny']),
     actions: z.array(z.string().min(1).max(128)).min(1),
-    roles: z.array(z.string().min(1)).min(1).optional(),
-    scopes: z.array(z.string().min(1)).min(1).optional(),
+    roles: z.array(claimName).min(1).optional(),
+    scopes: z.array(claimName).min(1).optional(),
     condition: z.string().min(1).max(4096).optional(),
     advice: z.record(z.string(), z.unknown()).optional(),
   })

@@ -41,7 +41,8 @@ const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /**
  * The query a fixture request stands for, as `/decide` builds it: the subject from claims, then
- * what the set's entity data knows of the subject and resource, under the request's own values.
+ * what the set's entity data knows of the subject and resource (see enrichQuery: stored resource
+ * properties over the request's, the caller's claims over stored ones).
  */
 export function fixtureRequestToQuery(set: CompiledPolicySet, request: FixtureRequest, mapClaims: ClaimMapper = claimsToSubject): Query {
   const action = typeof request.action === 'string' ? { name: request.action } : request.action;
