@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { keyEntryProblem } from './caller/keys.js';
+import { keyCharacters, keyEntryProblem, maximumKeyLength, minimumKeyLength } from './caller/keys.js';
 import { defaultClaimMapping } from './token/claims.js';
 import { defaultAuditRedact } from './telemetry/audit.js';
 import { maskPath } from './telemetry/mask.js';
@@ -80,7 +80,8 @@ const envSchema = z
     JWT_ISSUER: optionalText,
     JWT_AUDIENCE: list(),
     JWT_ALGORITHMS: list(defaultAlgorithms),
-    JWT_ALLOW_HMAC: z.enum(['true', 'false']).default('false'),
+    // Kept only to refuse it: HMAC is never accepted (algorithmProblem says why); `false` says as much.
+    JWT_ALLOW_HMAC: z.literal('false', { error: 'HMAC is never accepted, whatever this says: remove JWT_ALLOW_HMAC and verify tokens with an asymmetric key set' }).optional(),
     JWT_CLOCK_TOLERANCE_SECONDS: integer(0, 300, 30),
     // RFC 9068 makes `exp` required in a JWT access token: one without it would never expire.
     JWT_REQUIRE_EXP: z.enum(['true', 'false']).default('true'),
@@ -118,7 +119,14 @@ const envSchema = z
     PAGE_TOKEN_SECRET: optionalText.pipe(z.string().min(32, 'use at least 32 characters (e.g. openssl rand -base64 32)').optional()),
     POLICY_WATCH: z.enum(['true', 'false']).default('true'),
     POLICY_TESTS_ON_RELOAD: z.enum(['true', 'false']).default('false'),
-    METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'use at least 16 characters').optional()),
+    // A scraper sends it as a bearer credential, so it is held to what a caller key may be.
+    METRICS_TOKEN: optionalText.pipe(
+      z.string()
+        .min(minimumKeyLength, `use at least ${minimumKeyLength} characters`)
+        .max(maximumKeyLength, `use at most ${maximumKeyLength} characters`)
+        .regex(keyCharacters, 'use printable ASCII without spaces or commas, as for caller keys (a space could never be sent in "Authorization: Bearer <token>")')
+        .optional(),
+    ),
     AUDIT_DECISIONS: z.enum(['all', 'deny', 'none']).default('all'),
     AUDIT_LOG_FILE: optionalText,
     AUDIT_REDACT: auditPaths(defaultAuditRedact).pipe(
@@ -157,8 +165,10 @@ const envSchema = z
     if (env.JWKS_FILE !== undefined && env.JWKS_URL !== undefined) issue('JWKS_URL', 'set JWKS_FILE or JWKS_URL, not both');
     if (keyed && env.JWT_ISSUER === undefined) issue('JWT_ISSUER', 'required when a key set is configured');
     if (keyed && env.JWT_AUDIENCE.length === 0) issue('JWT_AUDIENCE', 'required when a key set is configured');
+    // Without keys no issuer is set up, and every JWT would be denied as if none had been asked for.
+    if (!keyed && (env.JWT_ISSUER !== undefined || env.JWT_AUDIENCE.length > 0)) issue('JWKS_FILE', 'JWT_ISSUER and JWT_AUDIENCE need JWKS_FILE or JWKS_URL');
     for (const alg of env.JWT_ALGORITHMS) {
-      const problem = algorithmProblem(alg, env.JWT_ALLOW_HMAC === 'true');
+      const problem = algorithmProblem(alg);
       if (problem !== undefined) issue('JWT_ALGORITHMS', problem);
     }
     if (env.INTROSPECTION_URL !== undefined && (env.INTROSPECTION_CLIENT_ID === undefined || env.INTROSPECTION_CLIENT_SECRET === undefined)) {

@@ -6,7 +6,7 @@ import { SearchService } from '../src/decision/search.js';
 import { DecisionService } from '../src/decision/service.js';
 import { createApp } from '../src/http/app.js';
 import { loadPolicyDir } from '../src/policy/load.js';
-import { PolicyReloader } from '../src/policy/reload.js';
+import { PolicyReloader, type ReloadLog } from '../src/policy/reload.js';
 import { PolicyStore } from '../src/policy/store.js';
 import { postJson, readJson } from './helpers/app.js';
 import { docPolicy, tempDir, writeFiles } from './helpers/policy-dir.js';
@@ -15,9 +15,9 @@ const key = 'admin-key-0123456789abcdef';
 const otherKey = 'second-admin-key-fedcba9876543210';
 const auth = { authorization: `Bearer ${key}` };
 
-async function buildAdminApp(dir: string, options: { keys?: readonly string[]; runTests?: boolean } = {}) {
+async function buildAdminApp(dir: string, options: { keys?: readonly string[]; runTests?: boolean; log?: ReloadLog } = {}) {
   const policies = new PolicyStore(await loadPolicyDir(dir));
-  const reloader = new PolicyReloader({ dir, store: policies, runTests: options.runTests });
+  const reloader = new PolicyReloader({ dir, store: policies, runTests: options.runTests, log: options.log });
   const decisions = new DecisionService({ policies, tokens: undefined });
   const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
   const callers = callerKeys({ api: [], trusted: [], admin: options.keys ?? [key] });
@@ -132,6 +132,42 @@ describe('admin endpoints', () => {
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
     expect((await app.request('/admin/policies/reload', { method: 'POST', headers: auth })).status).toBe(200);
     expect((await readJson(await app.request('/admin/policies', { headers: auth }))).lastReloadError).toBeNull();
+  });
+
+  it('logs every admin reload, applied, unchanged or rejected, with the caller fingerprint and the request id', async () => {
+    const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];
+    const log: ReloadLog = {
+      info: (fields, message) => lines.push({ level: 'info', fields: { ...fields }, message }),
+      error: (fields, message) => lines.push({ level: 'error', fields: { ...fields }, message }),
+    };
+    const { app } = await buildAdminApp(dir.path, { log });
+    const caller = callerKeys({ api: [], trusted: [], admin: [key] }).admin.match(key);
+    expect(caller).toMatch(/^key-[0-9a-f]{12}$/);
+    const reload = (requestId: string) => app.request('/admin/policies/reload', { method: 'POST', headers: { ...auth, 'x-request-id': requestId } });
+
+    expect((await reload('reload-unchanged')).status).toBe(200);
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all-v2') });
+    expect((await reload('reload-applied')).status).toBe(200);
+    await writeFiles(dir.path, { 'broken.json': '{ "id": ' });
+    expect((await reload('reload-rejected')).status).toBe(422);
+
+    expect(lines.map(({ level, fields, message }) => ({ level, message, trigger: fields['trigger'], caller: fields['caller'], requestId: fields['requestId'] }))).toEqual([
+      { level: 'info', message: 'policies unchanged', trigger: 'admin', caller, requestId: 'reload-unchanged' },
+      { level: 'info', message: 'policies reloaded', trigger: 'admin', caller, requestId: 'reload-applied' },
+      { level: 'error', message: expect.stringContaining('rejected'), trigger: 'admin', caller, requestId: 'reload-rejected' },
+    ]);
+    expect(JSON.stringify(lines)).not.toContain(key);
+  });
+
+  it('names every admin request in the log when concurrent requests share one reload', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log: ReloadLog = { info: (fields) => lines.push({ ...fields }), error: (fields) => lines.push({ ...fields }) };
+    const { app } = await buildAdminApp(dir.path, { log });
+    const caller = callerKeys({ api: [], trusted: [], admin: [key] }).admin.match(key);
+    const ids = ['concurrent-1', 'concurrent-2', 'concurrent-3'];
+    const answers = await Promise.all(ids.map((id) => app.request('/admin/policies/reload', { method: 'POST', headers: { ...auth, 'x-request-id': id } })));
+    expect(answers.map((res) => res.status)).toEqual([200, 200, 200]);
+    for (const requestId of ids) expect(lines).toContainEqual(expect.objectContaining({ trigger: 'admin', caller, requestId }));
   });
 
   it('with tests on reload, rejects a set whose test cases fail (422 naming the case)', async () => {

@@ -40,14 +40,23 @@ describe.each(protectedEndpoints)('caller authentication: $name', ({ call }) => 
     ['the hash instead of the key', bearer(sha256(hashedApiKey)), 'Bearer realm="invoice-pdp", error="invalid_token"'],
     ['the key as Basic credentials', { authorization: `Basic ${Buffer.from(`x:${apiKey}`).toString('base64')}` }, 'Bearer realm="invoice-pdp"'],
     ['the key without a scheme', { authorization: apiKey }, 'Bearer realm="invoice-pdp"'],
-    ['two keys', { authorization: `Bearer ${apiKey} ${trustedKey}` }, 'Bearer realm="invoice-pdp"'],
+    ['an empty bearer credential', { authorization: 'Bearer ' }, 'Bearer realm="invoice-pdp"'],
+    ['two keys', { authorization: `Bearer ${apiKey} ${trustedKey}` }, 'Bearer realm="invoice-pdp", error="invalid_token"'],
     ['a key with a prefix', bearer(`x${apiKey}`), 'Bearer realm="invoice-pdp", error="invalid_token"'],
+    ['a key longer than any key may be', bearer('k'.repeat(600)), 'Bearer realm="invoice-pdp", error="invalid_token"'],
+    ['a key beyond ASCII', bearer(`${apiKey}\u00e9`), 'Bearer realm="invoice-pdp", error="invalid_token"'],
   ])('answers 401 problem+json for %s', async (_name, headers, challenge) => {
     const res = await call(app, { 'x-request-id': 'req-401', ...headers });
     expect(res.status).toBe(401);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
     expect(res.headers.get('www-authenticate')).toBe(challenge);
-    expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:unauthenticated', status: 401, requestId: 'req-401' });
+    const sent = challenge.includes('invalid_token');
+    expect(await readJson(res)).toMatchObject({
+      type: 'urn:invoice-pdp:problem:unauthenticated',
+      status: 401,
+      requestId: 'req-401',
+      detail: sent ? 'the caller key is not accepted' : 'send a caller key as "Authorization: Bearer <key>"',
+    });
   });
 
   it.each([
@@ -160,5 +169,19 @@ describe('admin endpoints', () => {
     const res = await app.request(path, { method: 'POST', headers: bearer(adminKey) });
     expect(res.status).toBe(200);
     expect(await readJson(res)).toEqual({ caller: { id: expect.stringMatching(/^key-[0-9a-f]{12}$/), trusted: false } });
+  });
+
+  it('answers with error="invalid_token" whenever a bearer credential was sent but not accepted', async () => {
+    const { app } = await buildTestApp({ app: { callers: keys } });
+    for (const [headers, challenge] of [
+      [{}, 'Bearer realm="invoice-pdp"'],
+      [bearer(apiKey), 'Bearer realm="invoice-pdp", error="invalid_token"'],
+      [bearer('k'.repeat(600)), 'Bearer realm="invoice-pdp", error="invalid_token"'],
+      [{ authorization: `Bearer ${adminKey} ${adminKey}` }, 'Bearer realm="invoice-pdp", error="invalid_token"'],
+    ] as const) {
+      const res = await app.request('/admin/probe', { method: 'POST', headers });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe(challenge);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { callerKeys } from '../src/caller/keys.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { runServerToExit } from './helpers/process.js';
 
@@ -35,7 +36,7 @@ describe('loadConfig', () => {
       'JWT_ISSUER: required when a key set is configured',
       'JWT_AUDIENCE: required when a key set is configured',
       'JWT_ALGORITHMS: "none" is never accepted',
-      'JWT_ALGORITHMS: HS256 (HMAC) needs JWT_ALLOW_HMAC=true',
+      'JWT_ALGORITHMS: HS256 (HMAC) is never accepted: tokens are verified with asymmetric keys only',
     ]);
   });
 
@@ -47,10 +48,13 @@ describe('loadConfig', () => {
     ]);
   });
 
-  it('accepts HMAC only when explicitly allowed, and never none', () => {
+  it('never accepts none, nor HMAC, whatever JWT_ALLOW_HMAC says', () => {
     const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
-    expect(loadConfig({ ...keyed, JWT_ALGORITHMS: 'HS256', JWT_ALLOW_HMAC: 'true' }).JWT_ALGORITHMS).toEqual(['HS256']);
-    expect(problems({ ...keyed, JWT_ALGORITHMS: 'NONE', JWT_ALLOW_HMAC: 'true' })).toEqual(['JWT_ALGORITHMS: "none" is never accepted']);
+    expect(problems({ ...keyed, JWT_ALGORITHMS: 'NONE' })).toEqual(['JWT_ALGORITHMS: "none" is never accepted']);
+    expect(problems({ ...keyed, JWT_ALGORITHMS: 'HS256', JWT_ALLOW_HMAC: 'true' })).toEqual([
+      expect.stringMatching(/^JWT_ALLOW_HMAC: HMAC is never accepted/),
+      expect.stringMatching(/^JWT_ALGORITHMS: HS256 \(HMAC\) is never accepted/),
+    ]);
   });
 
   it('takes a blank variable of any kind as unset, its default: a number not as 0, a name not refused', () => {
@@ -78,6 +82,29 @@ describe('loadConfig', () => {
     const keyed = { JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
     expect(problems({ ...keyed, JWKS_FILE: 'k.json', JWKS_URL: 'https://idp/jwks' })).toEqual(['JWKS_URL: set JWKS_FILE or JWKS_URL, not both']);
     expect(problems({ ...keyed, JWKS_URL: 'not a url' })).toEqual([expect.stringMatching(/^JWKS_URL: /)]);
+  });
+
+  it('refuses a METRICS_TOKEN no scraper could send, or that a caller key could not be', () => {
+    for (const token of ['has space inside metrics token', 'metrics-token,with-a-comma', `metrics-token-\u00e9\u00e9\u00e9\u00e9`, 'm'.repeat(513)]) {
+      const found = problems({ METRICS_TOKEN: token });
+      expect(found, token).toEqual([expect.stringMatching(/^METRICS_TOKEN: use (printable ASCII without spaces or commas|at most 512 characters)/)]);
+      expect(found.join('\n')).not.toContain(token);
+    }
+    expect(loadConfig({ METRICS_TOKEN: ` ${'m'.repeat(512)} ` }).METRICS_TOKEN).toBe('m'.repeat(512));
+  });
+
+  it('splits key lists at commas, so every entry is a key of its own and none holds a comma', () => {
+    const config = loadConfig({ PDP_API_KEYS: 'Secret-Part-One-123,Secret-Part-Two-456', PDP_ADMIN_KEYS: ' admin-key-0123456789abcdef , ' });
+    expect(config.PDP_API_KEYS).toEqual(['Secret-Part-One-123', 'Secret-Part-Two-456']);
+    expect(config.PDP_ADMIN_KEYS).toEqual(['admin-key-0123456789abcdef']);
+  });
+});
+
+describe('callerKeys', () => {
+  it('refuses a key holding a space or a comma, which no key list can hold, without echoing it', () => {
+    for (const key of ['Secret-Part-One-123,Secret-Part-Two-456', 'Secret with spaces inside']) {
+      expect(() => callerKeys({ api: [key], trusted: [], admin: [] })).toThrow('invalid caller key: a key must be printable ASCII without spaces or commas');
+    }
   });
 });
 

@@ -168,16 +168,24 @@ describe('METRICS_TOKEN', () => {
     observed = await buildObservedApp({ metricsToken: token });
   });
 
-  it('answers 401 problem+json without the token, or with a wrong one', async () => {
-    for (const authorization of [undefined, `Bearer ${token}x`, `Basic ${token}`, 'Bearer ', token]) {
+  it('answers 401 problem+json without the token, or with a wrong one (error="invalid_token")', async () => {
+    const wrong = 'Bearer realm="metrics", error="invalid_token"';
+    for (const [authorization, challenge] of [
+      [undefined, 'Bearer realm="metrics"'],
+      [`Basic ${token}`, 'Bearer realm="metrics"'],
+      ['Bearer ', 'Bearer realm="metrics"'],
+      [token, 'Bearer realm="metrics"'],
+      [`Bearer ${token}x`, wrong],
+      [`Bearer ${token} ${token}`, wrong],
+    ] as const) {
       const res = await observed.app.request('/metrics', {
         headers: { ...(authorization !== undefined && { authorization }), 'x-request-id': 'scrape-1' },
       });
       expect(res.status, String(authorization)).toBe(401);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
-      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
+      expect(res.headers.get('www-authenticate'), String(authorization)).toBe(challenge);
       const body = await readJson(res);
-      expect(body).toMatchObject({ status: 401, requestId: 'scrape-1' });
+      expect(body).toMatchObject({ status: 401, requestId: 'scrape-1', detail: challenge === wrong ? 'the metrics token is not accepted' : expect.stringContaining('send the metrics token') });
       expect(JSON.stringify(body)).not.toContain(token);
     }
   });

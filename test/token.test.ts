@@ -87,6 +87,12 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
     expect((await decide(app, await sign(ec, { ...claims, role: 'auditor' }))).decision).toBe('deny');
   });
 
+  it('splits scope on spaces only (RFC 6749 §3.3): with a no-break space it is one scope, granting nothing', async () => {
+    expect((await decide(app, await sign(ec, { ...accountantClaims, scope: 'x\u00a0invoice.read' }))).decision).toBe('deny');
+    expect((await decide(app, await sign(ec, { ...accountantClaims, scope: 'x\tinvoice.read' }))).decision).toBe('deny');
+    expect((await decide(app, await sign(ec, { ...accountantClaims, scope: 'x invoice.read' }))).decision).toBe('permit');
+  });
+
   it('uses `sub` as the subject id (D1: no self-approval)', async () => {
     const claims = { sub: 'fm-1', roles: ['finance_manager'], scope: 'invoice.write', region: 'EU', approval_limit: 10000 };
     const invoice = { type: 'invoice', properties: { region: 'EU', status: 'submitted', amount: 100, owner: 'fm-1' } };
@@ -129,7 +135,7 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
       return new SignJWT(accountantClaims).setProtectedHeader({ alg: 'HS256', kid: rsa.kid }).setIssuer(testIssuer).setAudience(testAudience).setExpirationTime('5m').sign(secret);
     }, /^algorithm not allowed$/],
     ['garbage', async () => 'not-a-token', /^token is not a JWT and no introspection endpoint is configured$/],
-    ['three garbage segments', async () => 'a.b.c', /^ERR_JW[ST]_INVALID: /],
+    ['three garbage segments', async () => 'a.b.c', /^token is not a well-formed JW[ST] \(ERR_JW[ST]_INVALID\)$/],
     ['a header that is not JSON', async () => `${Buffer.from('{').toString('base64url')}.${b64url(accountantClaims)}.sig`, /^token has no "iss" claim$/],
   ];
 
@@ -164,16 +170,44 @@ describe('algorithm pinning', () => {
     await expect(refused).rejects.toThrow(/TOKEN_CONFIG_FILE \$\.issuers\[0\]\.algorithms\[2\]: HS256 is never accepted from a key set/);
   });
 
-  it('even with HMAC allowed, an RSA public key never serves as an HMAC secret', async () => {
-    const app = await appWith({
-      JWKS_FILE: join(await tempDir({ 'jwks.json': jwks([rsa]) }), 'jwks.json'),
-      JWT_ALGORITHMS: 'RS256,HS256',
-      JWT_ALLOW_HMAC: 'true',
-    });
-    const secret = new TextEncoder().encode(await exportSPKI(rsa.publicKey));
-    const token = await new SignJWT(accountantClaims).setProtectedHeader({ alg: 'HS256', kid: rsa.kid }).setIssuer(testIssuer).setAudience(testAudience).setExpirationTime('5m').sign(secret);
-    const body = await decide(app, token);
-    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token' }] });
+  it('refuses HMAC at start, in JWT_ALGORITHMS and as JWT_ALLOW_HMAC, naming the setting: a secret that verifies tokens also signs them', () => {
+    const keyed = { JWKS_FILE: 'jwks.json', JWT_ISSUER: testIssuer, JWT_AUDIENCE: testAudience };
+    const refused = (env: NodeJS.ProcessEnv) => {
+      try {
+        loadConfig({ ...keyed, ...env });
+      } catch (error) {
+        return (error as Error).message.split('\n').slice(1).map((line) => line.trim());
+      }
+      return [];
+    };
+    expect(refused({ JWT_ALLOW_HMAC: 'true', JWT_ALGORITHMS: 'HS256,ES256' })).toEqual([
+      'JWT_ALLOW_HMAC: HMAC is never accepted, whatever this says: remove JWT_ALLOW_HMAC and verify tokens with an asymmetric key set',
+      'JWT_ALGORITHMS: HS256 (HMAC) is never accepted: tokens are verified with asymmetric keys only',
+    ]);
+    expect(refused({ JWT_ALGORITHMS: 'ES256,hs512' })).toEqual(['JWT_ALGORITHMS: hs512 (HMAC) is never accepted: tokens are verified with asymmetric keys only']);
+    expect(refused({ JWT_ALLOW_HMAC: 'false' })).toEqual([]);
+  });
+});
+
+describe('a token without kid, against a key set with several keys of its type', () => {
+  const kidless = (key: SigningKey) =>
+    new SignJWT(accountantClaims).setProtectedHeader({ alg: key.alg }).setIssuer(testIssuer).setAudience(testAudience).setExpirationTime('5m').sign(key.privateKey);
+
+  it('is verified with whichever key signed it (an IdP may leave kid out while rotating keys)', async () => {
+    const [first, second] = await Promise.all([makeKey('RS256', 'rsa-old'), makeKey('RS256', 'rsa-new')]);
+    const server = await startJwksServer(jwks([first, second]));
+    servers.push(server);
+    const app = await appWith({ JWKS_URL: server.url });
+    expect(await decide(app, await kidless(second))).toMatchObject({ decision: 'permit' });
+    expect(await decide(app, await kidless(first))).toMatchObject({ decision: 'permit' });
+    expect(await decide(app, await kidless(rsa))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'signature verification failed' }] });
+  });
+
+  it('tries at most 8 keys, so a large key set does not make one token cost a check per key', async () => {
+    const keys = await Promise.all(Array.from({ length: 9 }, (_, i) => makeKey('ES256', `ec-${i}`)));
+    const app = await appWith({ JWKS_FILE: join(await tempDir({ 'jwks.json': jwks(keys) }), 'jwks.json') });
+    expect(await decide(app, await kidless(keys[7] as SigningKey))).toMatchObject({ decision: 'permit' });
+    expect(await decide(app, await kidless(keys[8] as SigningKey))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'signature verification failed' }] });
   });
 });
 

@@ -111,6 +111,11 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
     expect(await subjectOf(token)).toMatchObject({ id: 'bob', roles: ['accountant', 'clerk', 'auditor'], scopes: ['invoice.read'] });
   });
 
+  it('splits scope and role strings on spaces only (RFC 6749 §3.3): another whitespace character joins names', async () => {
+    const token = await sign(key, { sub: 'bob', roles: 'auditor\u2003ROLE_accountant', scope: 'x\u00a0invoice.read y\ninvoice.write invoice.list' }, { issuer: 'https://plain.example.com/', audience: 'invoice-api' });
+    expect(await subjectOf(token)).toMatchObject({ roles: ['auditor\u2003ROLE_accountant'], scopes: ['x\u00a0invoice.read', 'y\ninvoice.write', 'invoice.list'] });
+  });
+
   it('applies the default mapping to claims a trusted caller sends', async () => {
     const outcome = await decisions.decide({ subject: { id: 'carol', claims: { groups: ['ROLE_accountant'] } }, ...question });
     expect(outcome.subject).toMatchObject({ id: 'carol', roles: ['accountant'] });

@@ -62,6 +62,8 @@ describe('opaque tokens: RFC 7662 introspection', () => {
     ['bad JSON', { body: '{"active": tru' }, /answer is not JSON/],
     ['JSON without a boolean active', { body: { active: 'yes', sub: 'alice' } }, /no boolean "active"/],
     ['a JSON array', { body: '[true]' }, /no boolean "active"/],
+    ['an answer typed text/html (RFC 7662 §2.2: application/json), though its body reads as one', { contentType: 'text/html', body: { active: true, sub: 'alice' } }, /^introspection unavailable: answer is text\/html, expected application\/json$/],
+    ['an untyped answer', { contentType: '', body: { active: true, sub: 'alice' } }, /^introspection unavailable: answer is untyped, expected application\/json$/],
   ])('denies as unavailable on %s, and caches nothing', async (_name, reply, detail) => {
     const token = opaque();
     server.answer(token, reply);
@@ -267,6 +269,13 @@ describe('phantom-token flow: opaque outside, JWT inside, one PDP', () => {
     expect(inactive).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token is not active' }] });
     expect(down).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: answered HTTP 502' }] });
     expect(seen).toEqual(['introspection:invalid', 'introspection:error']);
+  });
+
+  it('denies with invalid_token an active answer that is not typed application/json', async () => {
+    server.answer('html', { contentType: 'text/html; charset=utf-8', body: { active: true, iss: asIssuer, exp: epoch() + 600, ...claims } });
+    const body = await readJson(await postJson(app, '/decide', { token: 'html', ...question }));
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: answer is text/html, expected application/json' }] });
+    expect(seen).toEqual(['introspection:error']);
   });
 });
 

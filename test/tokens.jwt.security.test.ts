@@ -123,4 +123,12 @@ describe('JWT attacks (two issuers, each pinned to its own JWKS server)', () => 
     const token = await sign(pssB, claims, { issuer: issuerB, audience, header: { typ: 'at+jwt' } });
     expect(await decide(token)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'algorithm not allowed' }] });
   });
+
+  it('says why in its own words and the error code, never quoting what the token chose (a crit header name)', async () => {
+    const name = 'x-<script>alert(1)</script>';
+    const token = signRaw(keyA, { crit: [name], [name]: true }, { ...claims, iss: issuerA, aud: audience, exp: now() + 300 });
+    const body = await decide(token);
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token has an unrecognised critical header (ERR_JOSE_NOT_SUPPORTED)' }] });
+    expect(JSON.stringify(body)).not.toContain('script');
+  });
 });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
 const policyDir = resolve(import.meta.dirname, '../policies');
@@ -117,5 +118,29 @@ describe('service start: caller keys', () => {
     const { code, stderr } = await refuse({ TOKEN_CONFIG_FILE: '/nonexistent/tokens.json' });
     expect(code).toBe(1);
     expect(stderr).toMatch(/^invoice-pdp: TOKEN_CONFIG_FILE \/nonexistent\/tokens.json: ENOENT/);
+  });
+});
+
+describe('start-up checks of the JWT settings', () => {
+  it.each([
+    ['JWT_ISSUER and JWT_AUDIENCE', { JWT_ISSUER: 'https://idp.test', JWT_AUDIENCE: 'invoice-api' }],
+    ['JWT_ISSUER alone', { JWT_ISSUER: 'https://idp.test' }],
+    ['JWT_AUDIENCE alone', { JWT_AUDIENCE: 'invoice-api' }],
+  ])('refuses %s without a key set: every JWT would be denied as if no issuer were configured', (_, env) => {
+    const failure = (() => {
+      try {
+        return loadConfig(env);
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as Error).message).toContain('JWKS_FILE: JWT_ISSUER and JWT_AUDIENCE need JWKS_FILE or JWKS_URL');
+  });
+
+  it('takes them with a key set, from a file or a URL', () => {
+    const jwt = { JWT_ISSUER: 'https://idp.test', JWT_AUDIENCE: 'invoice-api' };
+    expect(loadConfig({ ...jwt, JWKS_FILE: 'jwks.json' })).toMatchObject({ JWT_ISSUER: 'https://idp.test' });
+    expect(loadConfig({ ...jwt, JWKS_URL: 'https://idp.test/jwks' })).toMatchObject({ JWT_ISSUER: 'https://idp.test' });
   });
 });

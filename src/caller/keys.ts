@@ -14,6 +14,12 @@ export const maximumKeyLength = 512;
 
 const hashed = /^sha256:([0-9a-f]{64})$/i;
 
+/**
+ * What a plain key may hold: printable ASCII but the space, which would end the bearer
+ * credential, and the comma, which separates the keys of a list.
+ */
+export const keyCharacters = /^[\x21-\x2b\x2d-\x7e]+$/;
+
 function sha256(text: string): Buffer {
   // One-shot digest: a Hash object per request cost twice as much.
   return hash('sha256', text, 'buffer');
@@ -24,7 +30,7 @@ export function keyEntryProblem(entry: string): string | undefined {
   if (entry.toLowerCase().startsWith('sha256:')) return hashed.test(entry) ? undefined : 'sha256: must be followed by 64 hex digits';
   if (entry.length < minimumKeyLength) return `a key must be at least ${minimumKeyLength} characters`;
   if (entry.length > maximumKeyLength) return `a key must be at most ${maximumKeyLength} characters`;
-  if (!/^[\x21-\x7e]+$/.test(entry)) return 'a key must be printable ASCII without spaces';
+  if (!keyCharacters.test(entry)) return 'a key must be printable ASCII without spaces or commas';
   return undefined;
 }
 
@@ -66,7 +72,11 @@ export class KeyRing {
   }
 }
 
-/** A caller id derived from a key digest: stable, short and useless for guessing the key. */
+/**
+ * A caller id derived from a key digest: stable and short. It is unsalted, so whoever reads the
+ * logs can test a guessed key against it offline; only a random key (README, Caller keys)
+ * keeps that from succeeding.
+ */
 function fingerprint(digest: Buffer): string {
   return `key-${createHash('sha256').update('invoice-pdp caller').update(digest).digest('hex').slice(0, 12)}`;
 }

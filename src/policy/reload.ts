@@ -18,6 +18,12 @@ export interface ReloadLog {
 /** What asked for a reload: the directory watcher, SIGHUP, or the admin endpoint. */
 export type ReloadTrigger = 'watch' | 'signal' | 'admin';
 
+/** Who asked for an admin reload, for its log lines: the caller's key fingerprint and the request. */
+export interface ReloadRequester {
+  readonly caller: string;
+  readonly requestId: string;
+}
+
 /** The outcome of one reload. On failure the set that was serving keeps serving. */
 export type ReloadResult =
   | {
@@ -75,18 +81,25 @@ export class PolicyReloader {
     return this.#lastError;
   }
 
-  reload(trigger: ReloadTrigger): Promise<ReloadResult> {
-    if (this.#queued !== undefined) return this.#queued;
+  /**
+   * `requester` goes into the reload's log lines. One that shares a reload already queued is
+   * logged as it joins, since the outcome lines name whoever queued it.
+   */
+  reload(trigger: ReloadTrigger, requester?: ReloadRequester): Promise<ReloadResult> {
+    if (this.#queued !== undefined) {
+      if (requester !== undefined) this.#options.log?.info({ trigger, ...requester }, 'policy reload already queued; this request shares its outcome');
+      return this.#queued;
+    }
     const run = this.#tail.then(() => {
       this.#queued = undefined;
-      return this.#reloadNow(trigger);
+      return this.#reloadNow(trigger, requester);
     });
     this.#queued = run;
     this.#tail = run;
     return run;
   }
 
-  async #reloadNow(trigger: ReloadTrigger): Promise<ReloadResult> {
+  async #reloadNow(trigger: ReloadTrigger, requester: ReloadRequester | undefined): Promise<ReloadResult> {
     const { dir, store, runTests, claims, observer, log } = this.#options;
     const previous = store.current.set;
     const started = performance.now();
@@ -98,7 +111,7 @@ export class PolicyReloader {
       observer?.policyReload('success');
       if (changed) observer?.policyLoaded(set.version, set.ruleCount);
       log?.info(
-        { trigger, version: set.version, previousVersion: previous.version, changed, policies: set.policies.length, rules: set.ruleCount, ms: Math.round(performance.now() - started) },
+        { trigger, ...requester, version: set.version, previousVersion: previous.version, changed, policies: set.policies.length, rules: set.ruleCount, ms: Math.round(performance.now() - started) },
         changed ? 'policies reloaded' : 'policies unchanged',
       );
       return { ok: true, version: set.version, previousVersion: previous.version, changed, rules: set.ruleCount, loadedAt: store.current.loadedAt };
@@ -109,7 +122,7 @@ export class PolicyReloader {
         : [{ file: dir, path: '$', message: `reload failed: ${error instanceof Error ? error.message : String(error)}` }];
       this.#lastError = { at: this.#clock(), trigger, issues };
       observer?.policyReload('failure');
-      log?.error({ trigger, version: previous.version, issues }, 'policy reload rejected; the last good set keeps serving');
+      log?.error({ trigger, ...requester, version: previous.version, issues }, 'policy reload rejected; the last good set keeps serving');
       return { ok: false, version: previous.version, issues };
     }
   }

@@ -35,17 +35,14 @@ export const defaultClaimMapping: ClaimMapping = Object.freeze({
  */
 export type ClaimMapper = (claims: Claims, type?: string, id?: string, stored?: Claims) => Subject;
 
-const whitespace = /\s/;
-const whitespaceRun = /\s+/;
-
-/** Adds the strings `value` holds (an array of strings, or a space-separated string) to `into`. */
+/**
+ * Adds the strings `value` holds (an array of strings, or a string of names separated by spaces)
+ * to `into`. Only SP (%x20) separates (RFC 6749 §3.3): split on any whitespace, a scope
+ * `x\u00a0invoice.read`, one name to the issuer, would grant `invoice.read`.
+ */
 function addStrings(value: unknown, into: Set<string>): void {
   if (typeof value === 'string') {
-    if (!whitespace.test(value)) {
-      if (value.length > 0) into.add(value);
-      return;
-    }
-    for (const part of value.split(whitespaceRun)) if (part.length > 0) into.add(part);
+    for (const part of value.split(' ')) if (part.length > 0) into.add(part);
   } else if (Array.isArray(value)) {
     for (const item of value) if (typeof item === 'string') into.add(item);
   }

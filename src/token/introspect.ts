@@ -1,9 +1,9 @@
-import { errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { errors, type JWTVerifyGetKey } from 'jose';
 import { expiryMs, tokenKey, type ExpiringCache } from './cache.js';
 import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 import { fetchBounded, UpstreamError } from './fetch-bounded.js';
-import { hasAudience, type TokenVerifier } from './verify.js';
+import { hasAudience, verifyWithKeySet, type TokenVerifier } from './verify.js';
 
 /** What introspection said about one token; cached under the token's hash. */
 export type IntrospectionResult =
@@ -43,6 +43,7 @@ export interface IntrospectorOptions {
 }
 
 const jwtMediaType = 'application/token-introspection+jwt';
+const jsonMediaType = 'application/json';
 
 /** RFC 6749 §2.3.1: client id and secret are form-encoded before they are joined. */
 function basicAuth(id: string, secret: string): string {
@@ -70,12 +71,15 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   const maxBytes = options.maxBytes ?? 64 * 1024;
   const clock = options.clock ?? Date.now;
   const authorization = basicAuth(options.clientId, options.clientSecret);
-  const accept = options.signed === undefined ? 'application/json' : jwtMediaType;
+  const accept = options.signed === undefined ? jsonMediaType : jwtMediaType;
   const inflight = new Map<string, Promise<IntrospectionResult>>();
 
   async function readAnswer(mediaType: string, text: string): Promise<unknown> {
     const signed = options.signed;
     if (signed === undefined) {
+      // RFC 7662 §2.2: the answer is application/json. Anything else (a login page, a proxy's
+      // error page) is not an answer, even should its body parse as one.
+      if (mediaType !== jsonMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jsonMediaType}`);
       try {
         return JSON.parse(text);
       } catch (error) {
@@ -85,7 +89,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     // Signed answers were asked for: a plain JSON answer is a downgrade, not a fallback.
     if (mediaType !== jwtMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jwtMediaType}`);
     try {
-      const { payload } = await jwtVerify(text, signed.keys, {
+      const { payload } = await verifyWithKeySet(text, signed.keys, {
         issuer: signed.issuer,
         audience: options.clientId,
         algorithms: [...signed.algorithms],

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 
@@ -29,30 +29,79 @@ export interface JwtVerifierOptions {
   readonly clock?: () => Date;
 }
 
-/** Algorithms accepted unless configured otherwise: asymmetric only, never `none` or HMAC. */
+/** Algorithms accepted unless configured otherwise: asymmetric only. */
 export const defaultAlgorithms = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
 /** The JWS signature algorithms a key set can verify (RFC 7518, RFC 8037, RFC 9864). */
 export const keySetAlgorithms: ReadonlySet<string> = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
 
-/** Why an algorithm name cannot be configured, if it cannot; `hmac` when HMAC is allowed. */
-export function algorithmProblem(alg: string, hmac: boolean): string | undefined {
+/** Why an algorithm name cannot be configured, if it cannot. */
+export function algorithmProblem(alg: string): string | undefined {
   if (/^none$/i.test(alg)) return '"none" is never accepted';
-  if (/^HS(256|384|512)$/.test(alg)) return hmac ? undefined : `${alg} (HMAC) needs JWT_ALLOW_HMAC=true`;
+  // Whoever holds a shared secret can sign tokens as well as check them: this service would hold one.
+  if (/^HS\d+$/i.test(alg)) return `${alg} (HMAC) is never accepted: tokens are verified with asymmetric keys only`;
   if (keySetAlgorithms.has(alg)) return undefined;
   return `${alg} is not a JWS algorithm this service verifies (${[...keySetAlgorithms].join(', ')})`;
 }
 
+/**
+ * At most this many keys are tried for a token without `kid` when several keys of the key set
+ * fit its algorithm: each costs a signature check, and a large key set must not make one
+ * token cost that many.
+ */
+const maxCandidateKeys = 8;
+
+/** jose's own words, by error code. Its messages can quote the token's header names; these never do. */
+const joseWords: Readonly<Record<string, string>> = {
+  ERR_JWS_INVALID: 'token is not a well-formed JWS',
+  ERR_JWT_INVALID: 'token is not a well-formed JWT',
+  ERR_JOSE_NOT_SUPPORTED: 'token uses something this service does not support',
+  ERR_JWKS_INVALID: 'key set is invalid',
+  ERR_JWK_INVALID: 'key in the key set is invalid',
+};
+
 function describe(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'token expired';
+  // `claim` is one jose checks (iss, aud, exp, nbf, iat, typ, or a required one), `reason` one of its constants.
   if (error instanceof errors.JWTClaimValidationFailed) return `claim "${error.claim}" invalid: ${error.reason}`;
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'signature verification failed';
   if (error instanceof errors.JWKSNoMatchingKey) return 'no matching key in the key set';
   if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
-  if (error instanceof errors.JOSEError) return `${error.code}: ${error.message}`;
+  if (error instanceof errors.JOSEError) {
+    const code = /^ERR_[A-Z_]+$/.test(error.code) ? error.code : 'ERR_JOSE_GENERIC';
+    // The parameter's name is the token's to choose: only the fact is told.
+    const words = error.message.startsWith('Extension Header Parameter') ? 'token has an unrecognised critical header' : joseWords[code];
+    return `${words ?? 'token could not be verified'} (${code})`;
+  }
   // A key server that cannot be reached fails inside fetch, with its TypeError, not a JOSEError.
   if (error instanceof TypeError && error.message === 'fetch failed') return 'key set unavailable';
   return 'token could not be verified';
+}
+
+type VerifyOptions = Parameters<typeof jwtVerify>[2];
+
+/**
+ * jwtVerify over a key set, also for a token without `kid` that several keys fit (an IdP
+ * rotating keys may leave `kid` out): jose then hands back the candidates instead of trying
+ * them, and the first of at most `maxCandidateKeys` whose signature checks is taken.
+ */
+export async function verifyWithKeySet(token: string, keys: JWTVerifyGetKey, options: VerifyOptions): Promise<JWTVerifyResult> {
+  try {
+    return await jwtVerify(token, keys, options);
+  } catch (error) {
+    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+    let tried = 0;
+    for await (const key of error) {
+      if (tried === maxCandidateKeys) break;
+      tried += 1;
+      try {
+        return await jwtVerify(token, key, options);
+      } catch (failure) {
+        if (!(failure instanceof errors.JWSSignatureVerificationFailed)) throw failure;
+      }
+    }
+    throw new errors.JWSSignatureVerificationFailed();
+  }
 }
 
 /** Whether an audience claim (a string or an array) names one of `accepted`. */
@@ -78,7 +127,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
     async verify(token) {
       if (token.length > maxTokenLength) throw new InvalidTokenError(`token longer than ${maxTokenLength} characters`);
       try {
-        const { payload } = await jwtVerify(token, options.keys, { ...verifyOptions, currentDate: clock() });
+        const { payload } = await verifyWithKeySet(token, options.keys, { ...verifyOptions, currentDate: clock() });
         if (audienceClaim !== 'aud' && !hasAudience(payload[audienceClaim], options.audience)) {
           throw new InvalidTokenError(`claim "${audienceClaim}" invalid: check_failed`);
         }

@@ -7,7 +7,9 @@ import { ProblemError } from '../problem.js';
 export const decisionPathPrefixes: readonly string[] = ['/decide', '/access/v1'];
 
 const challenge = 'Bearer realm="invoice-pdp"';
-const bearer = new RegExp(`^Bearer +([\\x21-\\x7e]{1,${maximumKeyLength}}) *$`, 'i');
+const bearerScheme = /^Bearer +/i;
+// A credential no configured key could equal is refused without hashing it, however long.
+const wellFormedKey = new RegExp(`^[\\x21-\\x7e]{1,${maximumKeyLength}}$`);
 
 /** Anyone, when no caller keys are configured: as before keys existed, they may send subjects. */
 const anonymousTrusted: Caller = Object.freeze({ id: 'anonymous', trusted: true });
@@ -20,8 +22,15 @@ function underPrefixes(prefixes: readonly string[]): (path: string) => boolean {
   return (path) => prefixes.includes(path) || below.some((p) => path.startsWith(p));
 }
 
-function presentedKey(c: Context<AppEnv>): string | undefined {
-  return bearer.exec(c.req.header('authorization') ?? '')?.[1];
+/**
+ * What follows `Bearer ` in the Authorization header, whatever its form, or undefined when the
+ * request sent no bearer credential: one sent but malformed is still a key that was not accepted.
+ */
+export function bearerCredential(c: Context): string | undefined {
+  const header = c.req.header('authorization') ?? '';
+  const scheme = bearerScheme.exec(header);
+  const credential = scheme === null ? '' : header.slice(scheme[0].length).trimEnd();
+  return credential === '' ? undefined : credential;
 }
 
 function unauthenticated(key: string | undefined): ProblemError {
@@ -49,8 +58,8 @@ export function callerIdentifier(options: CallerAuthOptions = {}): (c: Context<A
   return function callerOf(c) {
     if (!isProtected(c.req.path)) return anonymous;
     if (!enabled) return anonymousTrusted;
-    const key = presentedKey(c);
-    const caller = key === undefined ? undefined : identifyCaller(keys, key);
+    const key = bearerCredential(c);
+    const caller = key !== undefined && wellFormedKey.test(key) ? identifyCaller(keys, key) : undefined;
     if (caller === undefined) throw unauthenticated(key);
     return caller;
   };
@@ -66,8 +75,8 @@ export function adminAuth(options: { readonly keys?: CallerKeys } = {}): Middlew
     if (ring === undefined || ring.size === 0) {
       throw new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`);
     }
-    const key = presentedKey(c);
-    const id = key === undefined ? undefined : ring.match(key);
+    const key = bearerCredential(c);
+    const id = key !== undefined && wellFormedKey.test(key) ? ring.match(key) : undefined;
     if (id === undefined) throw unauthenticated(key);
     c.set('caller', { id, trusted: false });
     await next();

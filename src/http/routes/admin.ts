@@ -46,7 +46,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
     })
     .post('/admin/policies/reload', async (c) => {
       onReload?.();
-      const result = await reloader.reload('admin');
+      const result = await reloader.reload('admin', { caller: c.get('caller').id, requestId: c.get('requestId') });
       if (!result.ok) {
         throw new ProblemError(
           'policy_invalid',

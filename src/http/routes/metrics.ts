@@ -2,9 +2,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import type { MetricsSource } from '../../telemetry/cluster-metrics.js';
 import type { AppEnv } from '../env.js';
+import { bearerCredential } from '../middleware/caller-auth.js';
 import { ProblemError } from '../problem.js';
 
-const bearer = /^Bearer +(\S+) *$/i;
+const challenge = 'Bearer realm="metrics"';
 
 // Comparing digests keeps the comparison constant-time whatever length the caller sends.
 function digest(value: string): Buffer {
@@ -16,11 +17,12 @@ export function metricsRoutes(source: MetricsSource, token: string | undefined):
   const expected = token === undefined ? undefined : digest(token);
   return new Hono<AppEnv>().get('/metrics', async (c) => {
     if (expected !== undefined) {
-      const given = bearer.exec(c.req.header('authorization') ?? '')?.[1];
-      if (given === undefined || !timingSafeEqual(digest(given), expected)) {
-        throw new ProblemError('unauthenticated', 'send the metrics token as "Authorization: Bearer <token>"', undefined, {
-          'www-authenticate': 'Bearer realm="metrics"',
-        });
+      const given = bearerCredential(c);
+      if (given === undefined) {
+        throw new ProblemError('unauthenticated', 'send the metrics token as "Authorization: Bearer <token>"', undefined, { 'www-authenticate': challenge });
+      }
+      if (!timingSafeEqual(digest(given), expected)) {
+        throw new ProblemError('unauthenticated', 'the metrics token is not accepted', undefined, { 'www-authenticate': `${challenge}, error="invalid_token"` });
       }
     }
     return c.body(await source.metrics(), 200, { 'content-type': source.contentType });
