@@ -59,7 +59,6 @@ export function compilePolicies(files: readonly PolicyFile[], extraVersionInput:
         scopes: rule.scopes,
         condition,
         conditionSource: rule.condition,
-        readsNow: condition?.readsNow ?? false,
         advice: rule.advice,
       });
     });
@@ -73,15 +72,14 @@ export function compilePolicies(files: readonly PolicyFile[], extraVersionInput:
     .slice(0, 16);
   const byResource = new Map<string, ResourceRules>();
   let ruleCount = 0;
-  let readsNow = false;
   for (const [type, rules] of rulesByResource) {
-    const indexed = indexRules(rules);
-    byResource.set(type, indexed);
+    byResource.set(type, indexRules(rules));
     ruleCount += rules.length;
-    readsNow ||= indexed.anyActionReadsNow || indexed.nowActions.size > 0;
   }
-  return { version, policies, byResource, ruleCount, readsNow, entities };
+  return { version, policies, byResource, ruleCount, entities };
 }
+
+const readsNow = (rule: CompiledRule): boolean => rule.condition?.readsNow === true;
 
 const denyFirst = (a: CompiledRule, b: CompiledRule): number =>
   a.effect === b.effect ? 0 : a.effect === 'deny' ? -1 : 1;
@@ -102,8 +100,8 @@ function indexRules(rules: readonly CompiledRule[]): ResourceRules {
     const targets = rule.actions.includes('*') ? named : new Set(rule.actions);
     for (const action of targets) {
       byAction.get(action)?.push(rule);
-      if (rule.readsNow) nowActions.add(action);
+      if (readsNow(rule)) nowActions.add(action);
     }
   }
-  return { byAction, anyAction, all: ordered, nowActions, anyActionReadsNow: anyAction.some((r) => r.readsNow) };
+  return { byAction, anyAction, all: ordered, nowActions, anyActionReadsNow: anyAction.some(readsNow) };
 }

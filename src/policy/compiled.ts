@@ -13,8 +13,6 @@ export interface CompiledRule {
   readonly scopes: readonly string[] | undefined;
   readonly condition: CompiledCondition | undefined;
   readonly conditionSource: string | undefined;
-  /** Whether its condition reads `now`. */
-  readonly readsNow: boolean;
   readonly advice: Readonly<Record<string, unknown>> | undefined;
 }
 
@@ -37,8 +35,6 @@ export interface CompiledPolicySet {
   readonly policies: readonly PolicySource[];
   readonly byResource: ReadonlyMap<string, ResourceRules>;
   readonly ruleCount: number;
-  /** Whether any rule reads `now`: when none does, no decision depends on the time. */
-  readonly readsNow: boolean;
   /** Known subjects and resources from `POLICY_DIR/data`, part of the version. */
   readonly entities: EntityIndex;
 }

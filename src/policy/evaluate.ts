@@ -55,10 +55,9 @@ function holdsScopes(rule: CompiledRule, scopes: readonly string[]): boolean {
 
 /**
  * Whether deciding `query` may read `now`: a rule among its candidates does. Such a decision
- * can change with time alone, so it is never cached. While no rule reads `now`, one boolean test.
+ * can change with time alone, so it is never cached. Flags found at load: a lookup, no walk.
  */
 export function decisionReadsNow(set: CompiledPolicySet, query: Query): boolean {
-  if (!set.readsNow) return false;
   const rules = set.byResource.get(query.resource.type);
   if (rules === undefined) return false;
   const action = query.action.name;
