@@ -151,3 +151,50 @@ describe('stored resource properties are authoritative: the request fills in onl
     expect(await decide(approve({ id: 'fm-eu' }, claimedElsewhere))).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P4-manager-approve-within-limit' }] });
   });
 });
+
+describe('authoritative stored claims go over the caller\'s', () => {
+  /** A deny rule for a role the directory gives a user it blocks, beside the invoice policies. */
+  const suspension = {
+    'suspension.json': { id: 'suspension', resource: 'invoice', rules: [{ id: 'D9-suspended', effect: 'deny', actions: ['*'], roles: ['suspended'] }] },
+  };
+  const suspended = (authoritative?: string[]) => ({ ...manager, properties: { ...manager.properties, roles: ['finance_manager', 'suspended'] }, ...(authoritative && { authoritative }) });
+
+  it('keeps a role the directory gives while the token states its own roles, only when marked', async () => {
+    const key = await makeKey('ES256');
+    const tokens = createJwtVerifier({ keys: createLocalJWKSet(jwks([key])), issuer: testIssuer, audience: [testAudience], algorithms: ['ES256'] });
+    const decideWith = async (entity: unknown) => {
+      const { app } = await buildTestApp({ policyDir: await policyDirWith({ ...suspension, 'data/users.json': { entities: [entity] } }), tokens });
+      const token = await sign(key, { sub: 'u-mgr', roles: ['finance_manager'], scope: 'invoice.write' });
+      return readJson(await postJson(app, '/decide', { token, action: 'approve', resource: othersInvoice, context: { mfa: true } }));
+    };
+    expect(await decideWith(suspended())).toMatchObject({ decision: 'permit' });
+    expect(await decideWith(suspended(['roles']))).toMatchObject({ decision: 'deny', reasons: [{ rule: 'D9-suspended' }] });
+  });
+
+  it('replaces every claim of the kind: stored roles take the caller\'s role and roles away', async () => {
+    const cutBack = { ...manager, properties: { ...manager.properties, roles: ['accountant'] }, authoritative: ['roles'] };
+    const decide = await appWith([cutBack]);
+    expect((await decide(approve({ id: 'u-mgr', properties: { role: 'finance_manager' } }))).decision).toBe('deny');
+    expect((await decide(approve({ id: 'u-mgr', properties: { roles: ['finance_manager'] } }))).decision).toBe('deny');
+    const noRoles = await appWith([{ ...manager, properties: { ...manager.properties, roles: [] }, authoritative: ['roles'] }]);
+    expect((await noRoles(approve({ id: 'u-mgr', properties: { roles: ['finance_manager'] } }))).decision).toBe('deny');
+  });
+
+  it('goes over a caller\'s attribute of the same name', async () => {
+    const movedToUs = { ...manager, properties: { ...manager.properties, region: 'US' } };
+    const caller = approve({ id: 'u-mgr', properties: { region: 'EU' } });
+    expect((await (await appWith([movedToUs]))(caller)).decision).toBe('permit');
+    expect(await (await appWith([{ ...movedToUs, authoritative: ['region'] }]))(caller)).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+  });
+
+  it('pdp validate names the file and path of an authoritative name that is not stored, or the issuer', async () => {
+    const dir = await policyDirWith({
+      'data/users.json': { entities: [{ ...manager, authoritative: ['region', 'status'] }, { type: 'user', id: 'u-2', properties: { iss: 'x' }, authoritative: ['iss'] }] },
+    });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('data/users.json $.entities[0].authoritative[1]');
+    expect(run.stderr).toContain('data/users.json $.entities[1].authoritative[0]');
+    expect(run.stderr).not.toContain('$.entities[0].authoritative[0]');
+  });
+});

@@ -12,7 +12,8 @@ import type { Query } from './types.js';
  * claims go under the caller's by `mapClaims`, the mapping the subject was first made with
  * (CLAIM_ROLES, role prefixes, per-issuer mappings): a kind of claim the caller
  * states at all (roles, scopes) comes from the caller alone, so entity data never widens a
- * narrowed token. Unknown entities leave the query as is.
+ * narrowed token, unless the entity marks the stored claim `authoritative` (a role revoked in
+ * the directory before the token expires). Unknown entities leave the query as is.
  */
 export function withEntityData(entities: EntityIndex, query: Query, mapClaims: ClaimMapper): Query {
   if (entities.size === 0) return query;
@@ -24,7 +25,7 @@ export function withEntityData(entities: EntityIndex, query: Query, mapClaims: C
     ...query,
     subject: knownSubject === undefined
       ? subject
-      : mapClaims(subject.properties, subject.type, knownSubject.id, knownSubject.properties),
+      : mapClaims(subject.properties, subject.type, knownSubject.id, knownSubject.properties, knownSubject.authoritative),
     resource: knownResource === undefined
       ? resource
       : { ...resource, id: knownResource.id, properties: { ...resource.properties, ...knownResource.properties } },

@@ -10,6 +10,11 @@ const entitySchema = z
     id: entityKey,
     aliases: z.array(entityKey).max(64).optional(),
     properties: z.record(z.string(), z.unknown()).optional(),
+    authoritative: z
+      .array(z.string().min(1).max(256))
+      .max(64)
+      .optional()
+      .describe('Stored properties that go over the caller\'s claims when the entity is a subject, e.g. roles a directory revokes before the token expires.'),
   })
   .describe('An entity is found by type and id, or type and any alias (e.g. a user known by an opaque id and by email).');
 
@@ -28,6 +33,8 @@ export interface Entity {
   readonly id: string;
   readonly aliases: readonly string[];
   readonly properties: Readonly<Record<string, unknown>>;
+  /** Stored properties that win over the caller's claims when this entity is a subject (see `ClaimMapper`). */
+  readonly authoritative: readonly string[];
 }
 
 /** Known entities, looked up by id or alias within a type and listed in id order. */
@@ -76,6 +83,26 @@ class MapEntityIndex implements EntityIndex {
 export const noEntities: EntityIndex = new MapEntityIndex(new Map(), new Map());
 
 /**
+ * Whether every name in `authoritative` is a stored property other than `iss`: a name without a
+ * value would silently drop the caller's claim (state `"roles": []` to take every role away), and
+ * an issuer is what the caller's claims came from, never stored (see `issuerClaimMapper`).
+ */
+function authoritativeHeld(entity: Entity, file: string, index: number, issues: PolicyIssue[]): boolean {
+  let held = true;
+  entity.authoritative.forEach((name, a) => {
+    const path = `$.entities[${index}].authoritative[${a}]`;
+    if (name === 'iss') {
+      issues.push({ file, path, message: 'the issuer comes from the caller\'s claims alone and cannot be authoritative' });
+      held = false;
+    } else if (!Object.hasOwn(entity.properties, name)) {
+      issues.push({ file, path, message: `"${name}" is not one of this entity's properties; store it (an empty list to take every value away)` });
+      held = false;
+    }
+  });
+  return held;
+}
+
+/**
  * Indexes validated entity files. An id or alias names one entity per type across every
  * file; a clash is reported with both places, and every clash is reported at once.
  */
@@ -90,7 +117,9 @@ export function indexEntities(files: readonly { file: string; data: EntityFile }
         id: source.id,
         aliases: source.aliases ?? [],
         properties: source.properties ?? {},
+        authoritative: source.authoritative ?? [],
       };
+      if (!authoritativeHeld(entity, file, index, issues)) return;
       const ofType = keys.get(entity.type) ?? new Map<string, Entity>();
       keys.set(entity.type, ofType);
       const names: [string, string][] = [[entity.id, `$.entities[${index}].id`]];

@@ -31,9 +31,10 @@ export const defaultClaimMapping: ClaimMapping = Object.freeze({
 /**
  * Turns claims into a subject; `id` and `type`, when given, come from a trusted caller or entity
  * data. `stored` claims (entity data) go under `claims`, each kind of claim the mapping reads
- * (subject, roles, scopes) taken from one side only (see `claimsOver`), the issuer from `claims`.
+ * (subject, roles, scopes) taken from one side only (see `claimsOver`), the issuer from `claims`;
+ * the stored claims named in `authoritative` go over them instead.
  */
-export type ClaimMapper = (claims: Claims, type?: string, id?: string, stored?: Claims) => Subject;
+export type ClaimMapper = (claims: Claims, type?: string, id?: string, stored?: Claims, authoritative?: readonly string[]) => Subject;
 
 /**
  * Adds the strings `value` holds (an array of strings, or a string of names separated by spaces)
@@ -89,7 +90,8 @@ function reaches(path: string, key: string): boolean {
  * all, an empty one included, no stored claim any of its paths could be read from is kept; a
  * kind the caller does not state comes from `stored`.
  */
-function claimsOver(claims: Claims, stored: Claims, kinds: readonly (readonly string[])[]): Claims {
+function claimsOver(given: Claims, stored: Claims, kinds: readonly (readonly string[])[], authoritative: readonly string[]): Claims {
+  const claims = authoritative.length === 0 ? given : withoutOverridden(given, kinds, authoritative);
   const stated = kinds.filter((paths) => paths.some((path) => claimAt(claims, path) !== undefined)).flat();
   if (stated.length === 0) return { ...stored, ...claims };
   // fromEntries and spread define properties: a stored `__proto__` stays a plain claim.
@@ -97,13 +99,24 @@ function claimsOver(claims: Claims, stored: Claims, kinds: readonly (readonly st
   return { ...kept, ...claims };
 }
 
+/**
+ * The caller's claims less those `authoritative` stored claims replace: each one named, and for a
+ * kind of claim any of whose paths reads a named one, every claim that kind reads. Stored `roles`
+ * then take the caller's `role` away too, so the roles a directory revokes stay revoked (a
+ * `suspended` role a deny rule names, roles cut back before the token expires).
+ */
+function withoutOverridden(claims: Claims, kinds: readonly (readonly string[])[], authoritative: readonly string[]): Claims {
+  const decided = kinds.filter((paths) => paths.some((path) => authoritative.some((key) => reaches(path, key)))).flat();
+  return Object.fromEntries(Object.entries(claims).filter(([key]) => !authoritative.includes(key) && !decided.some((path) => reaches(path, key))));
+}
+
 /** A claim mapper for one mapping. Every claim stays available under `properties`. */
 export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
   const prefixes = mapping.rolePrefixes;
   const subjectType = mapping.subjectType ?? 'user';
   const kinds = [[mapping.subject], mapping.roles, mapping.scopes];
-  return (given, type = subjectType, id, stored) => {
-    const claims = stored === undefined ? given : claimsOver(given, stored, kinds);
+  return (given, type = subjectType, id, stored, authoritative = []) => {
+    const claims = stored === undefined ? given : claimsOver(given, stored, kinds, authoritative);
     const sub = id ?? claimAt(claims, mapping.subject);
     let roles = union(claims, mapping.roles);
     if (prefixes.length > 0) roles = new Set([...roles].map((r) => stripPrefix(r, prefixes)));
@@ -126,10 +139,10 @@ export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
 export function issuerClaimMapper(fallback: ClaimMapping, byIssuer: ReadonlyMap<string, ClaimMapping>): ClaimMapper {
   const base = createClaimMapper(fallback);
   const mappers = new Map([...byIssuer].map(([issuer, mapping]) => [issuer, createClaimMapper(mapping)]));
-  return (claims, type, id, stored) => {
+  return (claims, type, id, stored, authoritative) => {
     const iss = claims['iss'];
     const mapper = typeof iss === 'string' ? mappers.get(iss) : undefined;
-    return (mapper ?? base)(claims, type, id, stored === undefined || !Object.hasOwn(stored, 'iss') ? stored : withoutIssuer(stored));
+    return (mapper ?? base)(claims, type, id, stored === undefined || !Object.hasOwn(stored, 'iss') ? stored : withoutIssuer(stored), authoritative);
   };
 }
 
