@@ -51,6 +51,7 @@ describe('startup configuration summary', () => {
       INTROSPECTION_CLIENT_SECRET: 'client-secret-value',
       REDIS_URL: 'redis://default:redis-pass@cache:6379/0',
       JWKS_URL: 'https://idp.example.com/jwks?api_key=query-secret',
+      INTROSPECTION_URL: 'https://tok-3f9a@idp.example.com/introspect?v=2&bare-secret#frag-secret',
       AUDIT_LOG_FILE: undefined,
     });
     expect(summary).toEqual({
@@ -61,6 +62,7 @@ describe('startup configuration summary', () => {
       INTROSPECTION_CLIENT_SECRET: '[hidden]',
       REDIS_URL: 'redis://default:***@cache:6379/0',
       JWKS_URL: 'https://idp.example.com/jwks?api_key=***',
+      INTROSPECTION_URL: 'https://***@idp.example.com/introspect?v=***&***#***',
     });
   });
 });

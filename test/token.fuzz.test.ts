@@ -3,6 +3,9 @@ import fc from 'fast-check';
 import { CompactSign, createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jsonLimits } from '../src/json-limits.js';
+import { claimsCheck } from '../src/token/accept.js';
+import { claimsToSubject } from '../src/token/claims.js';
+import { createTokenVerifier } from '../src/token/token-verifier.js';
 import { createJwtVerifier, defaultAlgorithms } from '../src/token/verify.js';
 import { decideAnswer } from './helpers/answer-readers.js';
 import { expectWellFormed, readAnswer } from './helpers/answers.js';
@@ -60,7 +63,9 @@ describe('token fuzzing: mutated JWTs never earn a permit', () => {
         { ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256', use: 'sig' },
       ],
     };
-    const tokens = createJwtVerifier({ keys: createLocalJWKSet(jwks), issuer, audience: [audience], algorithms: [...defaultAlgorithms] });
+    const jwt = createJwtVerifier({ keys: createLocalJWKSet(jwks), issuer, audience: [audience], algorithms: [...defaultAlgorithms] });
+    // As tokensFromConfig composes it, with room for tokens as long as a request string may be.
+    const tokens = createTokenVerifier({ jwt, accept: claimsCheck(claimsToSubject), maxTokenLength: jsonLimits.maxString });
     ({ app } = await buildTestApp({ tokens }));
     good = await sign(adminClaims, ec.privateKey, { alg: 'ES256', kid: 'ec-1', typ: 'JWT' });
     goodRsa = await sign(adminClaims, rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' });

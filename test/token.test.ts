@@ -2,9 +2,12 @@ import { join } from 'node:path';
 import { exportSPKI, SignJWT, UnsecuredJWT, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import { jsonLimits } from '../src/json-limits.js';
+import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
+import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 import { jwks, makeKey, sign, testAudience, testIssuer, type SigningKey } from './helpers/tokens.js';
 
@@ -254,5 +257,22 @@ describe('a key server that fails', () => {
     expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: expect.stringMatching(/^key set unavailable: unreachable/) }] });
     expect(JSON.stringify(body)).not.toContain('s3cr3t');
     expect(JSON.stringify(body)).not.toContain(new URL(server.url).host);
+  });
+});
+
+describe('pdp_token_verifications_total', () => {
+  it('counts a signed token the service refuses (no subject, claims over the limits) as invalid, not valid', async () => {
+    const metrics = new PdpMetrics();
+    const tokens = await tokensFromConfig(loadConfig({ JWT_ISSUER: testIssuer, JWT_AUDIENCE: testAudience, JWKS_FILE: join(await tempDir({ 'jwks.json': jwks([ec]) }), 'jwks.json') }), { observer: metrics });
+    built.push(tokens);
+    const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+    let deep: unknown = 'x';
+    for (let i = 0; i < jsonLimits.maxDepth; i++) deep = { d: deep };
+    const refused = [await sign(ec, { roles: ['accountant'] }), await sign(ec, { sub: 'acc-1', nested: deep })];
+    for (const token of refused) expect(await decide(app, token)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token' }] });
+    expect((await decide(app, await sign(ec, accountantClaims))).decision).toBe('permit');
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'pdp_token_verifications_total', { kind: 'jwt', result: 'invalid' })).toBe(2);
+    expect(sample(text, 'pdp_token_verifications_total', { kind: 'jwt', result: 'valid' })).toBe(1);
   });
 });

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import type { CacheSource } from '../cache/layer.js';
-import { findLimitViolation } from '../json-limits.js';
 import { decisionReadsNow, evaluate, type RuleTrace } from '../policy/evaluate.js';
-import { jsonPath } from '../policy/json-path.js';
 import type { PolicyStore } from '../policy/store.js';
 import { claimsToSubject, type ClaimMapper, type Claims } from '../token/claims.js';
 import { InvalidTokenError } from '../token/errors.js';
@@ -49,6 +47,7 @@ export interface UnrecordedDecision {
 
 export interface DecisionServiceDeps {
   readonly policies: PolicyStore;
+  /** Verifies tokens and checks their claims (`createTokenVerifier` with `claimsCheck`, as `tokensFromConfig` builds it). */
   readonly tokens: TokenVerifier | undefined;
   /** Claims → subject (where roles, scopes and the id live); the default mapping otherwise. */
   readonly claims?: ClaimMapper;
@@ -218,13 +217,7 @@ export class DecisionService {
 
   async #verified(token: string): Promise<Subject> {
     if (this.#tokens === undefined) throw new InvalidTokenError('no token verification is configured');
-    const claims = await this.#tokens.verify(token);
-    // Claims meet the same JSON limits as a request body: conditions are costed against them.
-    const overLimit = findLimitViolation(claims);
-    if (overLimit !== undefined) throw new InvalidTokenError(`claims beyond the limits: ${jsonPath(overLimit.path)} ${overLimit.message}`);
-    const subject = this.#claims(claims);
-    // Without an id, rules comparing it (an approver who is not the submitter) would read "".
-    if (subject.id === '') throw new InvalidTokenError('token names no subject: its subject claim is missing, empty or not a string');
-    return subject;
+    // The verifier has held the claims to the JSON limits and found a subject id (claimsCheck).
+    return this.#claims(await this.#tokens.verify(token));
   }
 }

@@ -2,6 +2,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { maskUrl } from '../config-summary.js';
 import { ConfigError, type Config } from '../config.js';
 import { ExpiringCache } from './cache.js';
+import { claimsCheck } from './accept.js';
 import { cachedVerifier } from './cached-verifier.js';
 import { issuerClaimMapper, type ClaimMapper, type ClaimMapping, type Claims } from './claims.js';
 import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
@@ -130,9 +131,10 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     });
   }
 
+  const claims = claimMapperOf(config, entries);
   return {
-    verifier: createTokenVerifier({ jwt, introspection, observer: options.observer, maxTokenLength: config.TOKEN_MAX_LENGTH }),
-    claims: claimMapperOf(config, entries),
+    verifier: createTokenVerifier({ jwt, introspection, observer: options.observer, maxTokenLength: config.TOKEN_MAX_LENGTH, accept: claimsCheck(claims) }),
+    claims,
     summary: {
       // For the startup log: URLs with their passwords and query values masked.
       issuers: entries.map((e) => ({ issuer: e.issuer, audience: e.audience, keys: e.jwksFile ?? maskUrl(e.jwksUrl ?? '') })),

@@ -1,3 +1,4 @@
+import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 import type { TokenObserver } from './observer.js';
 import type { TokenVerifier } from './verify.js';
@@ -10,6 +11,8 @@ export interface TokenVerifierParts {
   readonly observer?: TokenObserver;
   /** Longer tokens are refused before any parsing or network call. */
   readonly maxTokenLength?: number;
+  /** What verified claims must also meet to count as valid (see `claimsCheck`); throws InvalidTokenError. */
+  readonly accept?: (claims: Claims) => void;
 }
 
 const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -25,7 +28,8 @@ function resultOf(error: unknown): 'invalid' | 'error' {
 
 /**
  * The one token entry point: JWTs go to local verification, anything else to introspection.
- * Every attempt is reported to the observer exactly once; an unexpected failure becomes
+ * Every attempt is reported to the observer exactly once, as valid only when the claims pass
+ * `accept` too; an unexpected failure becomes
  * TokenCheckUnavailableError, so a token problem is always a deny and never a 500.
  */
 export function createTokenVerifier(parts: TokenVerifierParts): TokenVerifier {
@@ -47,6 +51,7 @@ export function createTokenVerifier(parts: TokenVerifierParts): TokenVerifier {
           throw new InvalidTokenError(kind === 'jwt' ? 'no JWT issuer is configured' : 'token is not a JWT and no introspection endpoint is configured');
         }
         const claims = await verifier.verify(token);
+        parts.accept?.(claims);
         report(kind, 'valid');
         return claims;
       } catch (error) {

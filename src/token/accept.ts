@@ -1,0 +1,18 @@
+import { findLimitViolation } from '../json-limits.js';
+import { jsonPath } from '../policy/json-path.js';
+import type { ClaimMapper, Claims } from './claims.js';
+import { InvalidTokenError } from './errors.js';
+
+/**
+ * What verified claims must also meet before a token counts as valid: the JSON limits of a
+ * request body (conditions are costed against them), and a subject id under the claim mapping
+ * (without one, rules comparing ids, such as an approver who is not the submitter, would read "").
+ * Throws InvalidTokenError, so the token is refused and counted as invalid, never as valid.
+ */
+export function claimsCheck(mapClaims: ClaimMapper): (claims: Claims) => void {
+  return (claims) => {
+    const overLimit = findLimitViolation(claims);
+    if (overLimit !== undefined) throw new InvalidTokenError(`claims beyond the limits: ${jsonPath(overLimit.path)} ${overLimit.message}`);
+    if (mapClaims(claims).id === '') throw new InvalidTokenError('token names no subject: its subject claim is missing, empty or not a string');
+  };
+}
