@@ -6,7 +6,7 @@ import { loadPolicyDir } from './load.js';
 import { runPolicyTests } from './testing.js';
 
 export interface CandidateOptions {
-  /** Also run the fixtures in `dir/tests` and reject the set when any case fails. */
+  /** Also run the fixtures in `dir/tests` and reject the set when any case fails, or none exists. */
   readonly runTests?: boolean;
   /** The `now` of test cases that set none. */
   readonly clock?: () => Date;
@@ -20,6 +20,11 @@ async function loadOnce(dir: string, options: CandidateOptions): Promise<Compile
   const set = await loadPolicyDir(dir);
   if (options.runTests !== true) return set;
   const { results } = await runPolicyTests(set, dir, { clock: options.clock, claims: options.claims });
+  // A set required to pass its tests has not passed any when it has none: removing tests/
+  // (or emptying it) must not be the way past a failing case, as `pdp test` holds too.
+  if (results.length === 0) {
+    throw new PolicyLoadError([{ file: 'tests', path: '$', message: 'no test cases found; tests are required (POLICY_TESTS_ON_RELOAD=true), so a set without any is not accepted' }]);
+  }
   const failed = results.filter((r) => !r.passed);
   if (failed.length > 0) {
     throw new PolicyLoadError(failed.map((r) => ({

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { findLimitViolation } from '../json-limits.js';
 import type { PolicyIssue } from './errors.js';
+import { jsonPath } from './json-path.js';
 
 const entityKey = z.string().min(1).max(1024);
 
@@ -103,6 +105,19 @@ function authoritativeHeld(entity: Entity, file: string, index: number, issues: 
 }
 
 /**
+ * Whether the entity's properties keep to the JSON limits a request is held to (elements per
+ * array or object, string length, depth): they are merged into requests, and the cost bound
+ * every condition is held to at load (steps on the largest data those limits allow) holds only
+ * while stored data is no larger than a caller could send.
+ */
+function propertiesWithinLimits(entity: Entity, file: string, index: number, issues: PolicyIssue[]): boolean {
+  const violation = findLimitViolation(entity.properties);
+  if (violation === undefined) return true;
+  issues.push({ file, path: jsonPath(['entities', index, 'properties', ...violation.path]), message: violation.message });
+  return false;
+}
+
+/**
  * Indexes validated entity files. An id or alias names one entity per type across every
  * file; a clash is reported with both places, and every clash is reported at once.
  */
@@ -119,7 +134,8 @@ export function indexEntities(files: readonly { file: string; data: EntityFile }
         properties: source.properties ?? {},
         authoritative: source.authoritative ?? [],
       };
-      if (!authoritativeHeld(entity, file, index, issues)) return;
+      const bounded = propertiesWithinLimits(entity, file, index, issues);
+      if (!authoritativeHeld(entity, file, index, issues) || !bounded) return;
       const ofType = keys.get(entity.type) ?? new Map<string, Entity>();
       keys.set(entity.type, ofType);
       const names: [string, string][] = [[entity.id, `$.entities[${index}].id`]];

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ZodType } from 'zod';
 import { findDepthViolation, findLimitViolation, jsonLimits, type JsonLimits } from '../json-limits.js';
@@ -14,15 +14,43 @@ import { policySchema } from './schema.js';
 import { decodeSource } from './source-text.js';
 
 /**
- * Names of the `*.json` files directly in `dir`, sorted so loads are deterministic. Hidden
+ * Names of the `*.json` entries directly in `dir`, sorted so loads are deterministic. Hidden
  * names are not policies: editors keep lock files (`.#invoices.json`) and swap files there.
+ * Every other entry is kept whatever it is, so a directory or FIFO by such a name is refused by
+ * its read rather than skipped: a Docker bind mount of a missing host file leaves a directory
+ * of that name, and skipping it would load the other files as if it had never been there.
  */
 export async function jsonFilesIn(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith('.') && e.name.endsWith('.json') && !e.name.endsWith('.schema.json'))
-    .map((e) => e.name)
-    .sort();
+  const names = await readdir(dir);
+  return names.filter((name) => !name.startsWith('.') && name.endsWith('.json') && !name.endsWith('.schema.json')).sort();
+}
+
+/** Whether anything, even a link to nothing, has the name `path`; only ENOENT means nothing. */
+async function nameExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/**
+ * The `*.json` names in a folder a policy set may do without (`data`, `tests`); undefined only
+ * when nothing has that name. One that is there but cannot be read as a folder (a file, a link
+ * to nothing, no permission) throws with the reason: taking it for "none" would serve a set
+ * without its entity data, or pass a set whose tests never ran as tested.
+ */
+export async function jsonFilesInOptionalDir(dir: string): Promise<string[] | undefined> {
+  try {
+    return await jsonFilesIn(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    // A link to nothing reads as ENOENT too, though the name is there.
+    if (await nameExists(dir)) throw new Error('a link to nothing');
+    return undefined;
+  }
 }
 
 /** Finds the rule an issue sits in, from the raw file, when the problem is not the id itself. */
@@ -65,17 +93,22 @@ export function parseSource(text: string, limits: JsonLimits = sourceLimits): { 
   return overLimit === undefined ? { value } : { path: jsonPath(overLimit.path), message: overLimit.message };
 }
 
+const notRegularFile = 'not a regular file (a directory, FIFO, socket or device)';
+
 /**
  * The bytes of a regular file; anything else is refused before a read can block or run on for
- * ever (a FIFO linked into the folder waits for a writer, a link to /dev/zero never ends).
- * O_NONBLOCK makes opening a FIFO return at once, and the check is on the opened file, so a swap
- * between check and read slips nothing in. A file over `maxBytes` is refused unread.
+ * ever (a FIFO linked into the folder waits for a writer, a link to /dev/zero never ends). The
+ * name is checked first, so a FIFO is never opened: opening one for reading would release a
+ * writer waiting on it into a pipe we then close. The check is made again on the opened file,
+ * so a swap in between slips nothing in, and O_NONBLOCK makes that open return at once should
+ * the swap bring a FIFO. A file over `maxBytes` is refused unread.
  */
 export async function readRegularFile(path: string, maxBytes = Infinity): Promise<Buffer> {
+  if (!(await stat(path)).isFile()) throw new Error(notRegularFile);
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stats = await handle.stat();
-    if (!stats.isFile()) throw new Error('not a regular file (a directory, FIFO, socket or device)');
+    if (!stats.isFile()) throw new Error(notRegularFile);
     if (stats.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
     return await handle.readFile();
   } finally {
@@ -85,12 +118,13 @@ export async function readRegularFile(path: string, maxBytes = Infinity): Promis
 
 /**
  * Reads one policy, entity or test file and parses it (UTF-8 only, see `decodeSource`): its
- * text and value. Pushes a located issue and returns undefined when the file is unusable.
+ * text and value. Pushes a located issue and returns undefined when the file is unusable,
+ * or larger than `maxBytes`.
  */
-export async function readSource(path: string, label: string, issues: PolicyIssue[]): Promise<{ readonly text: string; readonly value: unknown } | undefined> {
+export async function readSource(path: string, label: string, issues: PolicyIssue[], maxBytes = Infinity): Promise<{ readonly text: string; readonly value: unknown } | undefined> {
   let bytes: Buffer;
   try {
-    bytes = await readRegularFile(path);
+    bytes = await readRegularFile(path, maxBytes);
   } catch (error) {
     issues.push({ file: label, path: '$', message: `cannot read: ${(error as Error).message}` });
     return undefined;
@@ -129,22 +163,30 @@ export async function readJsonFile<T>(path: string, label: string, schema: ZodTy
 }
 
 /**
- * Loads the entity data files in `dir` (`POLICY_DIR/data`), pushing located issues.
- * A missing directory means no entity data.
+ * Largest entity data file read. Each entity is held to the request JSON limits (see
+ * `indexEntities`); this bounds how many a file may hold, and the memory and time of a load.
+ */
+const maxEntityFileBytes = 16 * 1024 * 1024;
+
+/**
+ * Loads the entity data files in `dir` (`POLICY_DIR/data`), pushing located issues. Only a
+ * `data` that does not exist means no entity data: one that cannot be read as a folder would
+ * otherwise drop every stored property (a stored owner among them) without a word.
  */
 async function loadEntityDir(dir: string, issues: PolicyIssue[]): Promise<EntityIndex> {
-  let names: string[];
+  let names: string[] | undefined;
   try {
-    names = await jsonFilesIn(dir);
+    names = await jsonFilesInOptionalDir(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return noEntities;
     issues.push({ file: 'data', path: '$', message: `cannot read entity data directory: ${(error as Error).message}` });
     return noEntities;
   }
+  if (names === undefined) return noEntities;
   const files: { file: string; data: EntityFile }[] = [];
   for (const name of names) {
     const label = join('data', name);
-    const data = await readJsonFile(join(dir, name), label, entityFileSchema, issues);
+    const source = await readSource(join(dir, name), label, issues, maxEntityFileBytes);
+    const data = source === undefined ? undefined : validateSource(source.value, label, entityFileSchema, issues);
     if (data !== undefined) files.push({ file: label, data });
   }
   return indexEntities(files, issues);

@@ -1,0 +1,167 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFile, mkdir, rename, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { callerKeys } from '../src/caller/keys.js';
+import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+import { runCli } from './helpers/cli.js';
+import { docPolicy, tempDir, writeFiles } from './helpers/policy-dir.js';
+import { runServerToExit, startServer, type ServerProcess } from './helpers/server-process.js';
+
+const adminKey = 'load-guards-test-admin-key-0123456789';
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+let server: ServerProcess | undefined;
+const removals: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await server?.stop();
+  server = undefined;
+  await Promise.all(removals.splice(0).map((remove) => remove()));
+});
+
+/** A fresh directory, removed after the test. */
+async function freshDir(): Promise<string> {
+  const dir = await tempDir('pdp-guards-');
+  removals.push(dir.remove);
+  return dir.path;
+}
+
+/** A policy directory holding the shipped invoice policies. */
+async function invoiceDir(): Promise<string> {
+  const dir = await freshDir();
+  await copyFile(join(defaultPolicyDir, 'invoices.json'), join(dir, 'invoices.json'));
+  return dir;
+}
+
+/** A finance manager approving an invoice he claims someone else owns. */
+const selfApproval = {
+  subject: { id: 'u-mgr', properties: { roles: ['finance_manager'], scope: 'invoice.read invoice.write', region: 'EU', approval_limit: 5000 } },
+  action: 'approve',
+  resource: { type: 'invoice', id: 'inv-1', properties: { region: 'EU', status: 'submitted', amount: 500, owner: 'someone-else' } },
+  context: { mfa: true },
+};
+
+describe('a data entry that is there but cannot be read as a folder', () => {
+  it('rejects the reload when data/ links to a folder moved away, so the stored owner keeps applying', async () => {
+    const dir = await invoiceDir();
+    const shared = await freshDir();
+    await writeFiles(join(shared, 'current'), { 'invoices.json': { entities: [{ type: 'invoice', id: 'inv-1', properties: { owner: 'u-mgr' } }] } });
+    await symlink(join(shared, 'current'), join(dir, 'data'));
+    const { app } = await buildTestApp({ policyDir: dir, app: { callers: callerKeys({ api: [], trusted: [], admin: [adminKey] }) } });
+    const decide = async () => readJson(await postJson(app, '/decide', selfApproval));
+    const before = await decide();
+    expect(before).toMatchObject({ decision: 'deny', reasons: expect.arrayContaining([expect.objectContaining({ rule: 'D1-no-self-approval' })]) });
+
+    await rename(join(shared, 'current'), join(shared, 'moved'));
+    const res = await app.request('/admin/policies/reload', { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
+    expect(res.status).toBe(422);
+    expect((await readJson(res))['errors']).toEqual([{ file: 'data', path: '$', message: 'cannot read entity data directory: a link to nothing' }]);
+    expect(await decide()).toMatchObject({ decision: 'deny', policyVersion: before['policyVersion'] });
+  });
+
+  it('pdp validate reports a data link to nothing; a missing data/ is still no entity data', async () => {
+    const dir = await invoiceDir();
+    expect((await runCli(['validate', dir])).code).toBe(0);
+    await symlink(join(await freshDir(), 'gone'), join(dir, 'data'));
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error data $: cannot read entity data directory: a link to nothing');
+  });
+});
+
+describe('POLICY_TESTS_ON_RELOAD=true with no test cases (real server)', () => {
+  const reader = { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc' } };
+  const tests = { cases: [{ name: 'anyone reads', request: reader, expect: { decision: 'permit' } }] };
+
+  async function admin(method: 'GET' | 'POST', path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+    if (server === undefined) throw new Error('no server');
+    const res = await fetch(`${server.url}${path}`, { method, headers: { authorization: `Bearer ${adminKey}` } });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+  const reload = () => admin('POST', '/admin/policies/reload');
+  const serving = async () => (await admin('GET', '/admin/policies')).body['version'];
+
+  it('rejects a reload once tests/ is moved away or holds no test file, and keeps the tested set serving', async () => {
+    const dir = await freshDir();
+    await writeFiles(dir, { 'docs.json': docPolicy('docs', 'v1'), 'tests/docs.json': tests });
+    server = await startServer({ POLICY_DIR: dir, POLICY_TESTS_ON_RELOAD: 'true', PDP_ADMIN_KEYS: adminKey, POLICY_WATCH: 'false' });
+    const tested = await serving();
+
+    await writeFiles(dir, { 'docs.json': docPolicy('docs', 'v2') });
+    await rename(join(dir, 'tests'), join(await freshDir(), 'tests'));
+    const noTests = await reload();
+    expect(noTests.status).toBe(422);
+    expect(noTests.body['errors']).toEqual([{ file: 'tests', path: '$', message: expect.stringContaining('no test cases found') }]);
+    expect(await serving()).toBe(tested);
+
+    await writeFiles(dir, { 'tests/README.md': 'cases go in *.json' });
+    expect(await reload()).toMatchObject({ status: 422, body: { errors: [expect.objectContaining({ file: 'tests', message: expect.stringContaining('no test cases found') })] } });
+    expect(await serving()).toBe(tested);
+  }, 20_000);
+
+  it('refuses to start without test cases', async () => {
+    const dir = await freshDir();
+    await writeFiles(dir, { 'docs.json': docPolicy('docs', 'v1') });
+    const { code, stderr } = await runServerToExit({ POLICY_DIR: dir, POLICY_TESTS_ON_RELOAD: 'true' });
+    expect(code).toBe(1);
+    expect(stderr).toContain('tests $: no test cases found');
+  });
+});
+
+describe('entity data held to the request JSON limits', () => {
+  const user = (properties: Record<string, unknown>) => ({ entities: [{ type: 'user', id: 'u-1', properties }] });
+
+  it.each([
+    ['an array', { departments: Array.from({ length: 1001 }, (_, i) => `d${i}`) }, '$.entities[0].properties.departments: array longer than 1000 elements'],
+    ['an object', Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`k${i}`, i])), '$.entities[0].properties: object with more than 1000 members'],
+    ['a nested string', { profile: { bio: 'x'.repeat(16_385) } }, '$.entities[0].properties.profile.bio: string longer than 16384 characters'],
+  ])('refuses %s beyond them, naming the file and path', async (_, properties, problem) => {
+    const dir = await invoiceDir();
+    // At the limits, as data/within.json is, the data loads.
+    const within = { entities: [{ type: 'user', id: 'u-2', properties: { departments: Array.from({ length: 1000 }, (_, i) => `d${i}`), bio: 'x'.repeat(16_384) } }] };
+    await writeFiles(dir, { 'data/big.json': user(properties), 'data/within.json': within });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`error data/big.json ${problem}\ninvalid: 1 problem(s)\n`);
+  });
+
+  it('refuses a data file over 16 MiB unread', async () => {
+    const dir = await invoiceDir();
+    await writeFiles(dir, { 'data/huge.json': `{"entities":[]}${' '.repeat(16 * 1024 * 1024)}` });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error data/huge.json $: cannot read: larger than 16777216 bytes');
+  });
+});
+
+describe('a *.json entry that is not a regular file', () => {
+  it.each(['.', 'data', 'tests'])('refuses a directory named *.json in %s rather than skip it', async (folder) => {
+    const dir = await freshDir();
+    await writeFiles(dir, { 'docs.json': docPolicy('docs', 'v1'), 'tests/docs.json': { cases: [{ name: 'reads', request: { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc' } }, expect: { decision: 'permit' } }] } });
+    await mkdir(join(dir, folder, 'deny.json'), { recursive: true });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`${join(folder, 'deny.json')} $: cannot read: not a regular file`);
+  });
+
+  it('refuses a FIFO at once without opening it, so a writer waiting on it stays waiting', async () => {
+    const dir = await freshDir();
+    await writeFiles(dir, { 'docs.json': docPolicy('docs', 'v1') });
+    const fifo = join(dir, 'deny.json');
+    execFileSync('mkfifo', [fifo]);
+    // Opening the FIFO for writing blocks until someone opens it for reading.
+    const writer = spawn(process.execPath, ['-e', `require('node:fs').writeFileSync(${JSON.stringify(fifo)}, 'x')`], { stdio: 'ignore' });
+    const exited = new Promise((done) => writer.once('exit', done));
+    removals.push(async () => {
+      writer.kill();
+      await exited;
+    });
+    const started = Date.now();
+    const run = await runCli(['validate', dir]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error deny.json $: cannot read: not a regular file');
+    await sleep(300);
+    expect([writer.exitCode, writer.signalCode]).toEqual([null, null]);
+  });
+});
