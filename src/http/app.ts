@@ -44,7 +44,7 @@ export interface AppDeps {
   readonly keySets?: () => readonly { readonly url: string; readonly state: KeySetState }[];
   /** Redis' state for /readyz; `disabled` when absent. */
   readonly redisState?: () => RedisState;
-  /** Longest a request may take before it is answered 503 `timeout`, ms; /healthz, /readyz and /metrics excepted. */
+  /** Longest a request may take before it is answered 503 `timeout`, ms; /healthz, /readyz, /metrics and /admin/* excepted. */
   readonly requestTimeoutMs?: number;
   /** Called once for every problem answered (400 … 503), e.g. `countRejections(metrics)`. */
   readonly onProblem?: (code: ProblemCode) => void;
@@ -58,6 +58,19 @@ export interface AppDeps {
  */
 const probePaths: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 const probeTimeoutMs = scrapeTimeoutMs + 1_000;
+
+/**
+ * Nor are the admin endpoints. A reload waits for any reload already running, then reads and
+ * compiles the whole policy directory (up to three times while files keep changing) and, with
+ * POLICY_TESTS_ON_RELOAD, runs every test case: tens of ms for the shipped set, past a short
+ * decision deadline, whose 503 would report a failure for a reload that went through and hide
+ * a rejected set's 422. A minute leaves room for two reloads of a set a thousand times the
+ * shipped one; a reload that outlasts it is waiting on I/O that may never end (a hung network
+ * file system) and is answered 503 while it goes on, its outcome logged and shown by
+ * `GET /admin/policies`.
+ */
+const adminPrefix = '/admin/';
+const adminTimeoutMs = 60_000;
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -79,9 +92,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   const frame = (deadlines: RequestDeadlines) =>
     requestFrame({ caller: callerIdentifier({ keys: deps.callers }), deadlines, observer: deps.metrics, answer: answerError });
-  const decisionFrame = frame(new RequestDeadlines(deps.requestTimeoutMs ?? 5_000));
+  const requestTimeoutMs = deps.requestTimeoutMs ?? 5_000;
+  const decisionFrame = frame(new RequestDeadlines(requestTimeoutMs));
   const probeFrame = frame(new RequestDeadlines(probeTimeoutMs));
-  app.use((c, next) => (probePaths.has(c.req.path) ? probeFrame(c, next) : decisionFrame(c, next)));
+  // Never shorter than a decision's: REQUEST_TIMEOUT_MS may be set up to 120 s.
+  const adminFrame = frame(new RequestDeadlines(Math.max(adminTimeoutMs, requestTimeoutMs)));
+  const frameOf = (path: string) => {
+    if (probePaths.has(path)) return probeFrame;
+    return path.startsWith(adminPrefix) ? adminFrame : decisionFrame;
+  };
+  app.use((c, next) => frameOf(c.req.path)(c, next));
   app.use('/admin/*', adminAuth({ keys: deps.callers }));
   app.use(
     bodySizeLimit({
