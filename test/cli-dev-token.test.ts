@@ -67,7 +67,7 @@ describe('pdp keys and pdp token (process)', () => {
   });
 
   it('refuses, exit 1, a token without a subject, which the server would deny', async () => {
-    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience]);
+    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify({ roles: ['accountant'] })]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^pdp token: the token names no subject, which the server denies \(invalid_token\): .*"sub" by CLAIM_SUBJECT.*\n$/);
@@ -81,11 +81,12 @@ describe('pdp keys and pdp token (process)', () => {
   });
 
   it.each([
-    ['no --iss', ['--aud', audience], 'token needs --key, --iss and --aud'],
+    ['no --iss', ['--aud', audience, '--claims', '{"sub":"alice"}'], 'token needs --key, --iss, --aud and --claims'],
+    ['no --claims', ['--iss', issuer, '--aud', audience], 'token needs --key, --iss, --aud and --claims'],
     ['claims that are not JSON', ['--iss', issuer, '--aud', audience, '--claims', '{sub:'], '--claims is not valid JSON'],
     ['claims that are not an object', ['--iss', issuer, '--aud', audience, '--claims', '[1]'], '--claims must be a JSON object'],
-    ['a ttl that is not a number', ['--iss', issuer, '--aud', audience, '--ttl', '1h'], '--ttl must be a positive whole number'],
-    ['an unknown option', ['--iss', issuer, '--aud', audience, '--alg', 'none'], "Unknown option '--alg'"],
+    ['a ttl that is not a number', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice"}', '--ttl', '1h'], '--ttl must be a positive whole number'],
+    ['an unknown option', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice"}', '--alg', 'none'], "Unknown option '--alg'"],
     ['claims the flags set', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice","iss":"https://other","exp":1}'], '--claims must not set iss, exp: iss comes from --iss, exp comes from --ttl'],
   ])('exits 2 with usage for %s', async (_, args, message) => {
     const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), ...args]);

@@ -40,7 +40,7 @@ describe('WORKERS=2 with REQUEST_TIMEOUT_MS=20 (the real process)', () => {
   let running: Spawned;
   let url: string;
   let port: number;
-  let workerPids: number[];
+  let workerPids: number[] = [];
 
   beforeAll(async () => {
     running = spawnNode(main, {

@@ -32,7 +32,7 @@ function parseTokenArgs(args: readonly string[]): DevTokenOptions {
         key: { type: 'string' },
         iss: { type: 'string' },
         aud: { type: 'string' },
-        claims: { type: 'string', default: '{}' },
+        claims: { type: 'string' },
         ttl: { type: 'string', default: '3600' },
       },
       strict: true,
@@ -42,7 +42,8 @@ function parseTokenArgs(args: readonly string[]): DevTokenOptions {
     throw new UsageError((error as Error).message);
   }
   const { key, iss, aud, claims, ttl } = values;
-  if (key === undefined || iss === undefined || aud === undefined) throw new UsageError('token needs --key, --iss and --aud');
+  // A token without claims names no subject, which the server denies: --claims is required too.
+  if (key === undefined || iss === undefined || aud === undefined || claims === undefined) throw new UsageError('token needs --key, --iss, --aud and --claims');
   let parsed: unknown;
   try {
     parsed = JSON.parse(claims);

@@ -11,11 +11,13 @@ export interface Spawned {
 }
 
 /**
- * Starts `node <script>` with extra environment; logs are read from stderr (pino JSON). stdout
- * is ignored unless `stdout` is `'pipe'` (then `child.stdout` is the test's to read).
+ * Starts `node <script>` with `env` and PATH only, as the other process helpers do: a setting of
+ * the test run's own (REDIS_URL, which `npm test` takes for its Redis) must not reach a service
+ * the test configures. Logs are read from stderr (pino JSON). stdout is ignored unless `stdout`
+ * is `'pipe'` (then `child.stdout` is the test's to read).
  */
 export function spawnNode(script: string, env: Record<string, string | undefined>, stdout: 'ignore' | 'pipe' = 'ignore'): Spawned {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
+  const child = spawn(process.execPath, [script], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', stdout, 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const listeners = new Set<() => void>();
   let buffer = '';
