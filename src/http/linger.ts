@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 
 /** How much of a refused request's body is read and dropped before its connection closes. */
@@ -73,5 +73,35 @@ export function lingerBeforeClosing(limits: LingerLimits): (socket: Socket) => v
   }
   return function lingerOnConnection(socket) {
     socket.destroySoon = destroySoon;
+  };
+}
+
+/** Calls `listener` for a request on a connection whose last answer has not closed it; drops it otherwise. */
+function callIfOpen(listener: RequestListener, request: IncomingMessage, response: ServerResponse): void {
+  // Node's parser goes on reading after an answer that closes the connection (its end written,
+  // or the rest of a refused body lingering): a request it finds there is never answered, so it
+  // is not evaluated either (RFC 9112 §9.6). Its body is read and dropped with the rest.
+  const socket = response.socket;
+  if (socket === null || socket.writableEnded) {
+    request.resume();
+    return;
+  }
+  listener(request, response);
+}
+
+/**
+ * `listener`, called for each request in its turn: once every request before it on the
+ * connection was answered and the connection stays open. Node parses pipelined requests as they
+ * arrive, a whole batch in one read, and hands each to the server at once, its response queued;
+ * evaluated then, requests behind an answer that closes the connection (a 415, a 413) would be
+ * decided and audited but never answered. Node gives a queued response the socket (its `socket`
+ * event) only once the answer before it is written and left the connection open (resOnFinish in
+ * Node's _http_server.js, internal), so a request behind one that closed it never reaches
+ * `listener`. A request alone on its connection, the common case, is passed on at once.
+ */
+export function inTurn(listener: RequestListener): RequestListener {
+  return function onRequestInTurn(request, response) {
+    if (response.socket === null) response.once('socket', () => callIfOpen(listener, request, response));
+    else callIfOpen(listener, request, response);
   };
 }

@@ -24,55 +24,126 @@ function clientProblem(error: ClientError): ProblemError {
   }
 }
 
+/** Emits `error` on `request` if it is still listened for (an `error` without a listener would throw). */
+function raise(request: IncomingMessage, error: ClientError): void {
+  if (request.listenerCount('error') > 0) request.emit('error', error);
+}
+
 /**
  * Passes an error met in the body of a request the app is answering (a malformed chunk, a FIN
  * before the body's end) to the app's read of that body, which fails with it: the app answers
  * it as a body the client did not finish (see unfinishedBody), with the request's id, counted
  * once. Node would destroy the request instead, and with it the connection, so that no answer
- * could be sent. The connection closes after the answer: its parser cannot go on.
+ * could be sent. When the error comes before the app reads the body (the bad chunk came in the
+ * same read as the headers), it is kept until the reader listens for errors: lost, the read
+ * would wait for the request timeout. The connection closes after the answer: its parser cannot
+ * go on.
  */
 function handOver(response: ServerResponse, error: ClientError): void {
   response.setHeader('connection', 'close');
   const request = response.req;
-  if (!request.complete && request.listenerCount('error') > 0) request.emit('error', error);
+  if (request.listenerCount('error') > 0) {
+    request.emit('error', error);
+    return;
+  }
+  request.on('newListener', function onNewListener(event: string | symbol) {
+    if (event !== 'error') return;
+    request.off('newListener', onNewListener);
+    // Told before the listener is added: raised once it is.
+    process.nextTick(raise, request, error);
+  });
 }
+
+/** Writes `problem` on `socket` as a whole response with `Connection: close`, and closes it once written. */
+function writeProblem(socket: Duplex, problem: ProblemError, instance: string, requestId: string): void {
+  const { status, title } = problemTypes[problem.code];
+  const body = problemBody(problem, instance, requestId);
+  socket.end(
+    `HTTP/1.1 ${status} ${title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Answers `error`, met before a request could be read, on `socket`, with a fresh X-Request-ID, and closes it. */
+function answerOnSocket(socket: Duplex, error: ClientError, onProblem: OnProblem): void {
+  const problem = clientProblem(error);
+  onProblem?.(problem.code);
+  writeProblem(socket, problem, '', randomUUID());
+}
+
+/** The response Node is writing on `socket`, or the first one queued there; undefined when none is due. */
+function responseOn(socket: Duplex): ServerResponse | undefined {
+  // Node's HTTP server keeps it on the socket (internal, as linger.ts relies on too).
+  return (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+}
+
+/**
+ * Answers `error`, met in a request pipelined behind `response`'s, once `response` and every
+ * other answer due before it are written: answers go out in the order of their requests. None is
+ * given after an answer that closes the connection: nothing is after it.
+ */
+function answerAfter(response: ServerResponse, socket: Duplex, error: ClientError, onProblem: OnProblem): void {
+  response.once('finish', () => {
+    // Node's own listener, added before any other, has by now given the socket to the next
+    // response queued, or closed it.
+    const next = responseOn(socket);
+    if (next !== undefined) answerAfter(next, socket, error, onProblem);
+    else if (socket.writable) answerOnSocket(socket, error, onProblem);
+  });
+}
+
+/** Sockets whose parser has failed and whose error is answered or handed over: Node reports it again with each read that follows. */
+const failed = new WeakSet<Duplex>();
 
 /**
  * Answers requests Node rejects before Hono sees them (headers too large, a malformed
  * request line, a client too slow) with a problem+json body, as every other error is, and
  * a fresh X-Request-ID: no request could be read to take one from. An error in the body of a
- * request the app is answering is left to the app (see handOver).
+ * request the app is answering is left to the app (see handOver); one in a request pipelined
+ * behind answers still due is answered after them (see answerAfter).
  */
 export function answerClientError(onProblem: OnProblem) {
   return function onClientError(error: ClientError, socket: Duplex): void {
     // Dropping the rest of a refused body: whatever it holds, the linger closes the connection.
     if (isLingering(socket)) return;
-    const response = (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
-    if (error.code !== 'ECONNRESET' && socket.writable && response?.headersSent === false) {
-      handOver(response, error);
-      return;
-    }
-    // Node's own handler makes the same checks: nothing to say to a socket that is gone, and no
-    // second status line once a response has started.
-    if (error.code === 'ECONNRESET' || !socket.writable || response !== undefined) {
+    // Node's own handler makes the same check: nothing to say to a socket that is gone.
+    if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    const problem = clientProblem(error);
-    onProblem?.(problem.code);
-    const { status, title } = problemTypes[problem.code];
-    const requestId = randomUUID();
-    const body = problemBody(problem, '', requestId);
-    socket.end(
-      `HTTP/1.1 ${status} ${title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    if (failed.has(socket)) return;
+    const response = responseOn(socket);
+    if (response === undefined) {
+      answerOnSocket(socket, error, onProblem);
+    } else if (response.req.complete) {
+      failed.add(socket);
+      answerAfter(response, socket, error, onProblem);
+    } else if (!response.headersSent) {
+      failed.add(socket);
+      handOver(response, error);
+    } else {
+      // No second status line once a response has started.
+      socket.destroy();
+    }
   };
 }
 
 /**
+ * The request whose listener is running: @hono/node-server calls its errorHandler from within,
+ * before its first await, for a request it cannot turn into a web Request (see requireHost).
+ */
+let beingRead: IncomingMessage | undefined;
+
+/** The caller's X-Request-ID when it can be echoed (see requestIdFrom), a fresh one otherwise. */
+function requestIdOf(request: IncomingMessage): string {
+  const given = request.headers['x-request-id'];
+  return requestIdFrom(typeof given === 'string' ? given : undefined);
+}
+
+/**
  * Answers a request @hono/node-server cannot turn into a web Request (a Host header that is not
- * a host, a request target with a backslash or another scheme) with a problem+json body too:
- * left to it, the answer is a bare 400 with no body.
+ * a host, a request target with a backslash or another scheme) with a problem+json body too,
+ * echoing its X-Request-ID (its headers were read): left to it, the answer is a bare 400 with no
+ * body.
  */
 export function answerRequestError(onProblem: OnProblem) {
   return function onRequestError(error: unknown): Response {
@@ -81,7 +152,29 @@ export function answerRequestError(onProblem: OnProblem) {
       ? new ProblemError('invalid_request', `the request cannot be read: ${error.message}`, undefined, close)
       : new ProblemError('internal', 'the request could not be answered', undefined, close);
     onProblem?.(problem.code);
-    return problemResponse(problem, '', randomUUID());
+    return problemResponse(problem, '', beingRead === undefined ? randomUUID() : requestIdOf(beingRead));
+  };
+}
+
+/**
+ * The server's `connect` listener: a CONNECT (this is no proxy) is answered 400 problem+json,
+ * echoing its X-Request-ID, as other requests that cannot be read; Node would close the
+ * connection without a word. Node has handed the socket over, its parser and timeouts gone:
+ * what the client still sends is read and dropped until the answer is out, then it closes.
+ */
+export function refuseConnect(onProblem: OnProblem) {
+  return function onConnect(request: IncomingMessage, socket: Duplex): void {
+    socket.on('error', () => socket.destroy());
+    // An answer still due before it cannot be followed on a socket Node no longer writes for.
+    if (responseOn(socket) !== undefined || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const problem = new ProblemError('invalid_request', 'the request cannot be read: CONNECT is not supported');
+    onProblem?.(problem.code);
+    socket.resume();
+    socket.once('finish', () => socket.destroy());
+    writeProblem(socket, problem, '', requestIdOf(request));
   };
 }
 
@@ -95,8 +188,7 @@ function pathOf(target: string | undefined): string {
 /** Answers `request` with `problem` from the server itself, echoing its X-Request-ID, and closes the connection. */
 function refuse(request: IncomingMessage, response: ServerResponse, problem: ProblemError, onProblem: OnProblem): void {
   onProblem?.(problem.code);
-  const given = request.headers['x-request-id'];
-  const requestId = requestIdFrom(typeof given === 'string' ? given : undefined);
+  const requestId = requestIdOf(request);
   const body = problemBody(problem, pathOf(request.url), requestId);
   response.writeHead(problemTypes[problem.code].status, {
     'content-type': 'application/problem+json',
@@ -110,7 +202,8 @@ function refuse(request: IncomingMessage, response: ServerResponse, problem: Pro
 /**
  * `listener`, with HTTP/1.1 requests that lack a Host header (RFC 9112 §3.2) answered 400
  * problem+json. Node's own check (`requireHostHeader`, to be turned off) answers them with a
- * bare 400 before any listener sees the request.
+ * bare 400 before any listener sees the request. While `listener` runs, the request is the one
+ * answerRequestError takes an X-Request-ID from.
  */
 export function requireHost(listener: RequestListener, onProblem: OnProblem): RequestListener {
   return function onRequest(request, response) {
@@ -118,7 +211,12 @@ export function requireHost(listener: RequestListener, onProblem: OnProblem): Re
       refuse(request, response, new ProblemError('invalid_request', 'an HTTP/1.1 request must have a Host header', [{ path: 'Host', message: 'required' }]), onProblem);
       return;
     }
-    listener(request, response);
+    beingRead = request;
+    try {
+      listener(request, response);
+    } finally {
+      beingRead = undefined;
+    }
   };
 }
 

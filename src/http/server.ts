@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import { lingerBeforeClosing } from './linger.js';
+import { inTurn, lingerBeforeClosing } from './linger.js';
 import type { ProblemCode } from './problem.js';
-import { answerClientError, answerRequestError, refuseExpectation, requireHost } from './server-answers.js';
+import { answerClientError, answerRequestError, refuseConnect, refuseExpectation, requireHost } from './server-answers.js';
 import { gracefulShutdown, type Shutdown } from './shutdown.js';
 
 export interface ServerOptions {
@@ -20,7 +20,7 @@ export interface ServerOptions {
   readonly lingerMs?: number;
   /** How much of that rest is read and dropped at most, bytes. */
   readonly lingerBytes?: number;
-  /** Called once for every problem the server answers before a request reaches the app (431, 408, 417, not HTTP, no Host). */
+  /** Called once for every problem the server answers before a request reaches the app (431, 408, 417, not HTTP, no Host, CONNECT). */
   readonly onProblem?: (code: ProblemCode) => void;
 }
 
@@ -50,11 +50,11 @@ export async function startServer(fetch: (request: Request) => Response | Promis
       // Checked by requireHost, which answers with a problem+json body.
       requireHostHeader: false,
     },
-    requireHost(getRequestListener(fetch, { hostname: options.hostname, errorHandler: answerRequestError(options.onProblem) }), options.onProblem),
+    inTurn(requireHost(getRequestListener(fetch, { hostname: options.hostname, errorHandler: answerRequestError(options.onProblem) }), options.onProblem)),
   );
   server.on('connection', lingerBeforeClosing({ ms: options.lingerMs ?? 5_000, bytes: options.lingerBytes ?? 64 * 1024 * 1024 }));
   server.on('clientError', answerClientError(options.onProblem));
-  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+  server.on('checkContinue', inTurn((request: IncomingMessage, response: ServerResponse) => {
     // 100 Continue only once the app starts reading the body: a request it refuses first (a 413
     // judged on Content-Length, a 401, a 415) is answered without the body being sent, and Node
     // closes the connection after such an answer.
@@ -62,8 +62,9 @@ export async function startServer(fetch: (request: Request) => Response | Promis
       if (!response.headersSent) response.writeContinue();
     });
     server.emit('request', request, response);
-  });
-  server.on('checkExpectation', refuseExpectation(options.onProblem));
+  }));
+  server.on('checkExpectation', inTurn(refuseExpectation(options.onProblem)));
+  server.on('connect', refuseConnect(options.onProblem));
   const shutdown = gracefulShutdown(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

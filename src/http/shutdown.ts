@@ -1,5 +1,6 @@
 import type { Server, ServerResponse } from 'node:http';
-import { Server as NetServer } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
+import { isLingering } from './linger.js';
 
 /** How a shutdown ended: every connection closed on its own, or the rest cut at the deadline. */
 export type ShutdownOutcome = 'drained' | 'forced';
@@ -10,35 +11,77 @@ export type Shutdown = (timeoutMs: number) => Promise<ShutdownOutcome>;
 /** After the drain's deadline, how long closing (Redis, the audit log) may take before the process exits anyway, ms. */
 export const closeGraceMs = 1_000;
 
-/** How often idle keep-alive connections are swept while draining, ms; the first sweep waits as long. */
+/** How often idle connections are swept while draining, ms; the first sweep waits as long. */
 const sweepEveryMs = 100;
+
+/** A connection as Node's HTTP server keeps it: with the response it is writing, if any (internal). */
+interface ServedSocket extends Socket {
+  readonly _httpMessage?: ServerResponse | null;
+}
+
+/** What a connection whose request's headers are still arriving at a sweep is told: Node's headers timeout, come early. */
+function headersTimedOut(): Error {
+  return Object.assign(new Error('the request was not received in time'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
+}
+
+/**
+ * Closes the connections of `server` with no request in progress: idle between requests (Node
+ * finds those), open without a byte sent, or whose last answer is written and which wait only for
+ * the client to close (a 431 or 400 the server wrote itself). One whose request's headers are
+ * still arriving is answered 408 as when Node's headers timeout runs out (through the server's
+ * `clientError` listener), rather than left to hold the drain for that timeout; it closes at the
+ * next sweep. Connections writing an answer, or reading and dropping the rest of a refused body
+ * (see linger.ts, within its own limits), are left to finish.
+ */
+function closeIdle(server: Server, sockets: ReadonlySet<ServedSocket>): void {
+  server.closeIdleConnections();
+  for (const socket of sockets) {
+    if (socket.destroyed || socket._httpMessage || isLingering(socket)) continue;
+    if (socket.writableEnded) {
+      if (socket.writableFinished) socket.destroy();
+    } else if (socket.bytesRead === 0 || !server.emit('clientError', headersTimedOut(), socket)) {
+      socket.destroy();
+    }
+  }
+}
 
 /**
  * Prepares `server` for a graceful shutdown and returns the function that performs it:
  * stop accepting connections, let every request in flight finish and be answered, tell
  * keep-alive clients to go (`Connection: close` on every answer from then on), close
- * connections as they fall idle, and cut whatever is left after `timeoutMs`.
- * Call it before the server takes traffic, so every request is tracked.
+ * connections as they fall idle (see closeIdle), and cut whatever is left after `timeoutMs`.
+ * Call it before the server takes traffic, so every connection is tracked.
  */
 export function gracefulShutdown(server: Server): Shutdown {
-  const inFlight = new Set<ServerResponse>();
+  // Node's own list of connections is internal, and its sweep skips those that sent nothing.
+  // Tracked per connection rather than per request: a request costs nothing here, and one
+  // pipelined behind an answer that closed its connection, never answered, is not kept.
+  const sockets = new Set<ServedSocket>();
   let draining = false;
   let started: Promise<ShutdownOutcome> | undefined;
 
+  function forget(this: ServedSocket): void {
+    sockets.delete(this);
+  }
+  server.on('connection', (socket: ServedSocket) => {
+    sockets.add(socket);
+    socket.once('close', forget);
+  });
+
   server.prependListener('request', (_request, response: ServerResponse) => {
     if (draining) response.setHeader('connection', 'close');
-    inFlight.add(response);
-    response.once('close', () => inFlight.delete(response));
   });
 
   async function drain(timeoutMs: number): Promise<ShutdownOutcome> {
     draining = true;
-    for (const response of inFlight) if (!response.headersSent) response.setHeader('connection', 'close');
+    // The response each connection is writing; those queued behind it are never answered once
+    // it closes the connection (see inTurn in linger.ts).
+    for (const { _httpMessage: response } of sockets) if (response?.headersSent === false) response.setHeader('connection', 'close');
     // Stop listening only. http.Server#close() would also close, at once, every connection
     // idle at this instant, among them any whose request has arrived but not yet been read:
     // a request sent before the signal would be lost. The sweeps start a moment later.
     const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-    const sweep = setInterval(() => server.closeIdleConnections(), sweepEveryMs);
+    const sweep = setInterval(() => closeIdle(server, sockets), sweepEveryMs);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'forced'>((resolve) => {
       timer = setTimeout(() => resolve('forced'), timeoutMs);

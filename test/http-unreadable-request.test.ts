@@ -1,0 +1,40 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProblemCode } from '../src/http/problem.js';
+import { startServer, type RunningServer } from '../src/http/server.js';
+import { buildTestApp } from './helpers/app.js';
+import { connectTo, readResponse } from './helpers/raw-http.js';
+
+describe('requests that cannot be read, whose headers were (a real listening socket)', () => {
+  let running: RunningServer;
+  const rejected: ProblemCode[] = [];
+  beforeAll(async () => {
+    const { app } = await buildTestApp();
+    running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1', onProblem: (code) => rejected.push(code) });
+  });
+  afterAll(async () => {
+    await running.shutdown(1_000);
+  });
+
+  it.each([
+    ['an asterisk-form target', 'OPTIONS * HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./],
+    ['a Host that is not one', 'GET /healthz HTTP/1.1\r\nhost: a b', /^the request cannot be read: ./],
+    ['a backslash in the path', 'GET /health\\z HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./],
+    ['a CONNECT', 'CONNECT x:443 HTTP/1.1\r\nhost: x:443', /^the request cannot be read: CONNECT is not supported$/],
+  ])('answers %s 400 problem+json, echoing its X-Request-ID, and closes the connection', async (_, head, detail) => {
+    const socket = await connectTo(running.port);
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const response = readResponse(socket);
+    socket.write(`${head}\r\nx-request-id: unreadable-1\r\n\r\n`);
+    const answer = await response;
+    expect(answer.status).toBe(400);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(answer.headers['x-request-id']).toBe('unreadable-1');
+    expect(answer.headers['connection']).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400, detail: expect.stringMatching(detail), requestId: 'unreadable-1' });
+    await closed;
+  });
+
+  it('counts each as invalid_request', () => {
+    expect(rejected).toEqual(['invalid_request', 'invalid_request', 'invalid_request', 'invalid_request']);
+  });
+});

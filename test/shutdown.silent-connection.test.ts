@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectTo, readResponse } from './helpers/raw-http.js';
+import { spawnServer, type ServerProcess } from './helpers/spawn-server.js';
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('SIGTERM with connections that have not sent a request', () => {
+  let proc: ServerProcess | undefined;
+  afterEach(() => {
+    if (proc?.child.exitCode === null) proc.child.kill('SIGKILL');
+    proc = undefined;
+  });
+
+  it('closes a connection that never sent a byte and exits 0 at once, not at SHUTDOWN_TIMEOUT_MS', async () => {
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '8000' });
+    const silent = await connectTo(await proc.listening);
+    const silentClosed = new Promise((resolve) => silent.once('close', resolve));
+    await pause(100);
+    const signalled = performance.now();
+    proc.child.kill('SIGTERM');
+    const exit = await proc.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.at - signalled).toBeLessThan(1_500);
+    await silentClosed;
+    expect(proc.output()).toContain('shut down: every request answered');
+  });
+
+  it('answers 408 to a connection whose headers are still arriving, and exits 0 at once', async () => {
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '8000' });
+    const partial = await connectTo(await proc.listening);
+    const response = readResponse(partial);
+    partial.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-request-id: partial-1\r\n');
+    await pause(100);
+    const signalled = performance.now();
+    proc.child.kill('SIGTERM');
+    const answer = await response;
+    expect(answer.status).toBe(408);
+    expect(answer.headers['connection']).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:client_timeout' });
+    const exit = await proc.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.at - signalled).toBeLessThan(1_500);
+  });
+});
