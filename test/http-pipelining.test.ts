@@ -162,6 +162,24 @@ describe('pipelined requests (a real listening socket)', () => {
     expect(tookMs).toBeLessThan(1_000);
   });
 
+  const badChunk = (requestLine: string) =>
+    `${requestLine}\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-request-id: bad-chunk\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\nZZ\r\n`;
+
+  it('answers a malformed chunk of a request pipelined behind one being answered 400 at once, with its own id', async () => {
+    const { answers, closed, tookMs } = await exchange(running.port, decide() + badChunk('POST /decide HTTP/1.1'));
+    expect(answers.map((answer) => [answer.status, answer.headers['x-request-id']])).toEqual([[200, expect.any(String)], [400, 'bad-chunk']]);
+    expect(answers[1]?.headers['connection']).toBe('close');
+    expect(closed).toBe(true);
+    expect(tookMs).toBeLessThan(1_000);
+  });
+
+  it('gives a request answered without reading its body one answer, and none more for its malformed chunk', async () => {
+    const { answers, closed, tookMs } = await exchange(running.port, decide() + badChunk('GET /healthz HTTP/1.1'));
+    expect(answers.map((answer) => answer.headers['x-request-id'])).toEqual([expect.any(String), 'bad-chunk']);
+    expect(closed).toBe(true);
+    expect(tookMs).toBeLessThan(1_000);
+  });
+
   it.each([
     ['headers over the limit', `GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: ${'p'.repeat(5_000)}\r\n\r\n`, 431, 'headers_too_large'],
     ['a request that is not HTTP', 'GARBAGE\r\n\r\n', 400, 'invalid_request'],

@@ -25,7 +25,25 @@ describe('SIGTERM with connections that have not sent a request', () => {
     expect(proc.output()).toContain('shut down: every request answered');
   });
 
-  it('answers 408 to a connection whose headers are still arriving, and exits 0 at once', async () => {
+  it('answers a request whose headers arrive in parts during the drain, as long as they keep coming', async () => {
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '8000' });
+    const socket = await connectTo(await proc.listening);
+    const response = readResponse(socket);
+    socket.write('GET /healthz HTTP/1.1\r\n');
+    await pause(100);
+    proc.child.kill('SIGTERM');
+    for (const part of ['host: 127.0.0.1\r\n', 'x-request-id: parts-1\r\n']) {
+      await pause(250);
+      socket.write(part);
+    }
+    await pause(250);
+    socket.write('\r\n');
+    const answer = await response;
+    expect([answer.status, answer.headers['x-request-id'], answer.headers['connection']]).toEqual([200, 'parts-1', 'close']);
+    expect((await proc.exited).code).toBe(0);
+  });
+
+  it('answers 408 to a connection whose headers stopped arriving, and exits 0 soon after', async () => {
     proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '8000' });
     const partial = await connectTo(await proc.listening);
     const response = readResponse(partial);

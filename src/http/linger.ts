@@ -101,7 +101,32 @@ function callIfOpen(listener: RequestListener, request: IncomingMessage, respons
  */
 export function inTurn(listener: RequestListener): RequestListener {
   return function onRequestInTurn(request, response) {
-    if (response.socket === null) response.once('socket', () => callIfOpen(listener, request, response));
-    else callIfOpen(listener, request, response);
+    if (response.socket !== null) {
+      callIfOpen(listener, request, response);
+      return;
+    }
+    queued.set(request, response);
+    response.once('socket', () => {
+      queued.delete(request);
+      callIfOpen(listener, request, response);
+    });
   };
+}
+
+/** Requests waiting for their turn (see inTurn), with their responses; Node links them one way only. */
+const queued = new WeakMap<IncomingMessage, ServerResponse>();
+
+/**
+ * The response queued for the request whose body the parser of `socket` is reading, when that
+ * request waits behind another's answer (see inTurn): an error in its body is its own.
+ */
+export function queuedResponseOf(socket: object): ServerResponse | undefined {
+  const request = unfinishedRequestOn(socket);
+  return request === undefined ? undefined : queued.get(request);
+}
+
+/** The request whose body the parser of `socket` is still reading, if any. */
+export function unfinishedRequestOn(socket: object): IncomingMessage | undefined {
+  const request = (socket as ServedSocket).parser?.incoming;
+  return request === undefined || request === null || request.complete ? undefined : request;
 }

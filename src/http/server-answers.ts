@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { RequestError } from '@hono/node-server';
-import { isLingering } from './linger.js';
+import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
 import { problemBody, problemResponse, ProblemError, problemTypes, type ProblemCode } from './problem.js';
 
@@ -112,8 +112,16 @@ export function answerClientError(onProblem: OnProblem) {
     }
     if (failed.has(socket)) return;
     const response = responseOn(socket);
-    if (response === undefined) {
-      answerOnSocket(socket, error, onProblem);
+    // A request pipelined behind the one being answered, its body half read: its own answer says so.
+    const queued = queuedResponseOf(socket);
+    if (queued !== undefined) {
+      failed.add(socket);
+      handOver(queued, error);
+    } else if (response === undefined) {
+      // In the body of a request already answered without reading it (a GET with a body):
+      // there is no request left to answer, and the connection cannot go on.
+      if (unfinishedRequestOn(socket) !== undefined) socket.destroy();
+      else answerOnSocket(socket, error, onProblem);
     } else if (response.req.complete) {
       failed.add(socket);
       answerAfter(response, socket, error, onProblem);

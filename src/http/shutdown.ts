@@ -24,22 +24,38 @@ function headersTimedOut(): Error {
   return Object.assign(new Error('the request was not received in time'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
 }
 
+/** How long a connection with no request in progress may go without sending a byte during a drain before it is closed, ms. */
+const stalledAfterMs = 500;
+
+/** The bytes a connection had read when a sweep last saw them change, and when. */
+interface Progress {
+  readonly bytes: number;
+  readonly at: number;
+}
+
 /**
  * Closes the connections of `server` with no request in progress: idle between requests (Node
- * finds those), open without a byte sent, or whose last answer is written and which wait only for
- * the client to close (a 431 or 400 the server wrote itself). One whose request's headers are
- * still arriving is answered 408 as when Node's headers timeout runs out (through the server's
- * `clientError` listener), rather than left to hold the drain for that timeout; it closes at the
- * next sweep. Connections writing an answer, or reading and dropping the rest of a refused body
- * (see linger.ts, within its own limits), are left to finish.
+ * finds those), those whose last answer is written and which wait only for the client to close
+ * (a 431 or 400 the server wrote itself), and those that have sent nothing for `stalledAfterMs`:
+ * open without a byte, or with a request's headers part way (answered 408 as when Node's headers
+ * timeout runs out, through the server's `clientError` listener, and closed at a later sweep),
+ * rather than left to hold the drain for that timeout. One still sending is left alone: headers
+ * that span several packets (an 8 KB token) are a request to answer. Connections writing an
+ * answer, or reading and dropping the rest of a refused body (see linger.ts, within its own
+ * limits), are left to finish. `seen` keeps each connection's progress from sweep to sweep.
  */
-function closeIdle(server: Server, sockets: ReadonlySet<ServedSocket>): void {
+function closeIdle(server: Server, sockets: ReadonlySet<ServedSocket>, seen: WeakMap<ServedSocket, Progress>, now: number): void {
   server.closeIdleConnections();
   for (const socket of sockets) {
     if (socket.destroyed || socket._httpMessage || isLingering(socket)) continue;
     if (socket.writableEnded) {
       if (socket.writableFinished) socket.destroy();
-    } else if (socket.bytesRead === 0 || !server.emit('clientError', headersTimedOut(), socket)) {
+      continue;
+    }
+    const last = seen.get(socket);
+    if (last === undefined || last.bytes !== socket.bytesRead) {
+      seen.set(socket, { bytes: socket.bytesRead, at: now });
+    } else if (now - last.at >= stalledAfterMs && (socket.bytesRead === 0 || !server.emit('clientError', headersTimedOut(), socket))) {
       socket.destroy();
     }
   }
@@ -81,7 +97,8 @@ export function gracefulShutdown(server: Server): Shutdown {
     // idle at this instant, among them any whose request has arrived but not yet been read:
     // a request sent before the signal would be lost. The sweeps start a moment later.
     const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-    const sweep = setInterval(() => closeIdle(server, sockets), sweepEveryMs);
+    const seen = new WeakMap<ServedSocket, Progress>();
+    const sweep = setInterval(() => closeIdle(server, sockets, seen, performance.now()), sweepEveryMs);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'forced'>((resolve) => {
       timer = setTimeout(() => resolve('forced'), timeoutMs);
