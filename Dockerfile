@@ -22,7 +22,8 @@ COPY --from=build /app/dist ./dist
 COPY policies ./policies
 # Files stay root-owned and read-only to the service; nothing is written at run time,
 # so the container runs with a read-only root file system (docker run --read-only).
-USER node
+# The node user by number: Kubernetes' runAsNonRoot can only verify a numeric user.
+USER 1000:1000
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
