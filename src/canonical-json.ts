@@ -82,6 +82,40 @@ function canonicalWalk(value: unknown): string {
 }
 
 /**
+ * `value` with the members of every plain object in sorted key order, the order the canonical
+ * form writes them in, copied only where they were not: equal values in canonical form come out
+ * iterating their members alike, whatever order the keys arrived in. Array-index keys, which
+ * JavaScript always enumerates first, stay first: still one order for one set of keys.
+ */
+export function inKeyOrder(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const next = inKeyOrder(item);
+      if (next !== item) (copy ??= value.slice())[i] = next;
+    }
+    return copy ?? value;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  let changed = false;
+  for (let i = 1; i < keys.length && !changed; i++) changed = (keys[i - 1] as string) > (keys[i] as string);
+  if (changed) keys.sort();
+  const members = keys.map((key): [string, unknown] => {
+    const member = record[key];
+    const next = inKeyOrder(member);
+    if (next !== member) changed = true;
+    return [key, next];
+  });
+  // fromEntries makes `__proto__` a member, as JSON.parse does, not the copy's prototype.
+  return changed ? Object.fromEntries(members) : record;
+}
+
+/**
  * Serialises a JSON value with object keys sorted at every depth, so equal values hash
  * equally whatever order their keys arrived in. `undefined` members are dropped, as JSON does;
  * numbers JSON cannot hold are written `Infinity`, `-Infinity` and `NaN`, text no JSON value

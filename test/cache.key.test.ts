@@ -41,3 +41,47 @@ describe('decision cache key', () => {
     expect(await decide('0')).toMatchObject({ decision: 'permit', cached: 'memory' });
   });
 });
+
+describe('maps listed by a condition', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let setup: CacheSetup;
+  let cached: App;
+  let uncached: App;
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    // The first approver, as `map` lists the keys: the cache key sorts them, so must evaluation.
+    await writeFiles(dir.path, { 'doc.json': docPolicy('t', 'P-first', { condition: 'resource.properties.approvals.map(k, k)[0] == subject.id' }) });
+    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100' });
+    cached = (await buildTestApp({ policyDir: dir.path, cache: setup.cache })).app;
+    uncached = (await buildTestApp({ policyDir: dir.path })).app;
+  });
+  afterAll(async () => {
+    await setup.close();
+    await dir.remove();
+  });
+
+  async function decide(app: App, approvals: string, explain = false): Promise<Record<string, unknown>> {
+    const body = `{"subject":{"id":"alice","properties":{}},"action":"read","resource":{"type":"doc","id":"d","properties":{"approvals":${approvals}}}}`;
+    const res = await postJson(app, explain ? '/decide?explain=true' : '/decide', body);
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+
+  it('lists a map in sorted key order, whatever order the request sent', async () => {
+    expect(await decide(uncached, '{"alice":1,"bob":2}')).toMatchObject({ decision: 'permit' });
+    expect(await decide(uncached, '{"bob":2,"alice":1}')).toMatchObject({ decision: 'permit' });
+    expect(await decide(uncached, '{"bob":2,"carol":1}')).toMatchObject({ decision: 'deny' });
+    // `__proto__` stays a key, sorted first ('_' before 'a'), never a prototype.
+    expect(await decide(uncached, '{"alice":1,"__proto__":{"x":1}}')).toMatchObject({ decision: 'deny' });
+    expect(await decide(uncached, '{"alice":1,"__proto__":null}')).toMatchObject({ decision: 'deny' });
+  });
+
+  it('serves from the cache only the answer evaluation gives the request now', async () => {
+    const first = await decide(cached, '{"bob":2,"alice":1}');
+    expect(first).toMatchObject({ decision: 'permit' });
+    expect(first).not.toHaveProperty('cached');
+    expect(await decide(cached, '{"alice":1,"bob":2}')).toMatchObject({ decision: 'permit', cached: 'memory' });
+    expect(await decide(cached, '{"alice":1,"bob":2}', true)).toMatchObject({ decision: 'permit' });
+  });
+});

@@ -1,4 +1,5 @@
 import { Environment } from '@marcbachmann/cel-js';
+import { inKeyOrder } from '../canonical-json.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { typableVariables } from './cel-values.js';
@@ -95,6 +96,16 @@ function firstLine(message: string): string {
   return message.split('\n')[0] ?? message;
 }
 
+function variablesInKeyOrder(vars: ConditionVariables): ConditionVariables {
+  return {
+    subject: inKeyOrder(vars.subject),
+    resource: inKeyOrder(vars.resource),
+    action: inKeyOrder(vars.action),
+    context: inKeyOrder(vars.context),
+    now: vars.now,
+  };
+}
+
 /** Parses and type-checks a CEL condition; throws ConditionCompileError with a readable reason. */
 export function compileCondition(source: string): CompiledCondition {
   let parsed: ReturnType<typeof runtimeEnv.parse>;
@@ -103,7 +114,8 @@ export function compileCondition(source: string): CompiledCondition {
   } catch (error) {
     throw new ConditionCompileError(`syntax: ${firstLine((error as Error).message)}`);
   }
-  const banned = [...calledFunctions(parsed.ast, new Set())].filter((name) => !allowedFunctions.has(name));
+  const called = calledFunctions(parsed.ast, new Set());
+  const banned = [...called].filter((name) => !allowedFunctions.has(name));
   if (banned.length > 0) {
     throw new ConditionCompileError(`function not allowed: ${banned.join(', ')}`);
   }
@@ -122,7 +134,12 @@ export function compileCondition(source: string): CompiledCondition {
   }
   const evaluate = parsed as (vars: ConditionVariables) => unknown;
   const fast = fastCondition(parsed.ast);
-  const condition = (vars: ConditionVariables): unknown => {
+  // `map` and `filter` over a map list its keys in the order they are enumerated, which CEL
+  // leaves open and a request chooses: such a condition sees every map in sorted key order, so
+  // one question (one cache key, which sorts keys too) has one answer, cached or not.
+  const ordered = called.has('map') || called.has('filter');
+  const condition = (given: ConditionVariables): unknown => {
+    const vars = ordered ? variablesInKeyOrder(given) : given;
     if (fast !== undefined) {
       const value = fast(vars);
       if (value !== undecided) return value;
