@@ -16,6 +16,8 @@ class TimedObserver implements CacheObserver {
 
   cacheRequest(): void {}
 
+  cacheWrite(): void {}
+
   redisUp(up: boolean): void {
     this.changes.push({ up, at: performance.now() });
   }

@@ -165,3 +165,20 @@ describe('a *.json entry that is not a regular file', () => {
     expect([writer.exitCode, writer.signalCode]).toEqual([null, null]);
   });
 });
+
+describe('advice beyond a hint', () => {
+  it('refuses a rule whose advice is over 4,096 characters of JSON, with file and path, and takes one at the bound', async () => {
+    const dir = await freshDir();
+    // {"note":"…"} is 11 characters more than the note.
+    await writeFiles(dir, {
+      'doc.json': docPolicy('doc', 'P-long', { advice: { note: 'x'.repeat(4_096 - 11 + 1) } }),
+      'fine.json': { ...docPolicy('fine', 'P-fine', { advice: { note: 'x'.repeat(4_096 - 11) } }), resource: 'fine' },
+    });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      ok: false,
+      issues: [{ file: 'doc.json', path: '$.rules[0].advice', message: expect.stringContaining('at most 4096 characters of JSON') }],
+    });
+  });
+});

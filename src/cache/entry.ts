@@ -1,6 +1,24 @@
 import { z } from 'zod';
 import type { Verdict } from '../decision/types.js';
+import { adviceFits, maxAdviceJsonLength } from '../policy/schema.js';
 import type { CacheEntry } from './layer.js';
+
+/**
+ * Most bytes of an entry value in Redis, read or written; a longer value is invalid and is not
+ * even read whole (`GETRANGE`). A real entry is the key (prefix of at most 128 characters + 43),
+ * the expiry and the verdict: each reason names a policy and a rule (identifiers of at most
+ * 128 ASCII characters, ~300 bytes with the JSON around them) or carries a code with a detail
+ * (action and resource type, at most 256 characters each); each advice names its rule and
+ * carries at most maxAdviceJsonLength. 64 KiB holds some 200 deciding rules, or a dozen
+ * with the longest advice, far beyond the few rules that decide in practice; it crosses a
+ * loopback in well under a millisecond, so a read stays within the 20 ms command deadline
+ * and an answer served from Redis is never larger than that. A verdict that does not fit
+ * (many deciding rules with long advice) is answered as usual and not shared.
+ */
+export const MAX_ENTRY_BYTES = 64 * 1024;
+
+/** Most reasons, and most advice, an entry carries. */
+const maxItems = 256;
 
 const text = z.string().max(4096);
 
@@ -17,8 +35,16 @@ const reason = z.union([
 
 const verdict = z.strictObject({
   decision: z.enum(['permit', 'deny']),
-  reasons: z.array(reason).min(1).max(256),
-  advice: z.array(z.strictObject({ policy: text, rule: text, advice: z.record(z.string(), z.unknown()) })).max(256),
+  reasons: z.array(reason).min(1).max(maxItems),
+  advice: z
+    .array(
+      z.strictObject({
+        policy: text,
+        rule: text,
+        advice: z.record(z.string(), z.unknown()).refine(adviceFits, `advice over ${maxAdviceJsonLength} characters of JSON`),
+      }),
+    )
+    .max(maxItems),
 });
 
 const stored = z.strictObject({ k: z.string(), e: z.number().int().positive(), d: verdict });
@@ -29,19 +55,31 @@ function coherent(v: Verdict): boolean {
   return v.decision === 'permit' ? effects.length > 0 && effects.every((e) => e === 'permit') : !effects.includes('permit');
 }
 
-/** Serialises an entry for a shared store, bound to its key so it cannot be served under another. */
-export function encodeEntry(key: string, entry: CacheEntry): string {
-  return JSON.stringify({ k: key, e: entry.expiresAt, d: entry.verdict });
+/**
+ * Serialises an entry for a shared store, bound to its key so it cannot be served under another;
+ * undefined when it is beyond what `decodeEntry` takes (more than MAX_ENTRY_BYTES, too many
+ * reasons or advice): such a verdict is not shared, so whatever this service
+ * writes it can read back.
+ */
+export function encodeEntry(key: string, entry: CacheEntry): string | undefined {
+  const { reasons, advice } = entry.verdict;
+  // Advice is within maxAdviceJsonLength: policies cannot carry longer (policy/schema.ts).
+  if (reasons.length > maxItems || advice.length > maxItems) return undefined;
+  const value = JSON.stringify({ k: key, e: entry.expiresAt, d: entry.verdict });
+  // Bytes as UTF-8 are at most 3 per UTF-16 code unit: count them only when it could matter.
+  return value.length * 3 <= MAX_ENTRY_BYTES || Buffer.byteLength(value, 'utf8') <= MAX_ENTRY_BYTES ? value : undefined;
 }
 
 /**
  * Reads what a shared store returned. Anything that is not a well-formed, coherent entry for
  * this very key is rejected with `'invalid'`; a well-formed entry past its expiry is `undefined`.
+ * `raw` longer than MAX_ENTRY_BYTES is invalid, unparsed.
  */
-export function decodeEntry(key: string, raw: string, now: number): CacheEntry | 'invalid' | undefined {
+export function decodeEntry(key: string, raw: string | Buffer, now: number): CacheEntry | 'invalid' | undefined {
+  if ((typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length) > MAX_ENTRY_BYTES) return 'invalid';
   let json: unknown;
   try {
-    json = JSON.parse(raw);
+    json = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch {
     return 'invalid';
   }

@@ -27,14 +27,25 @@ export interface CacheLayer {
  */
 export type CacheResult = 'hit' | 'miss' | 'error' | 'coalesced';
 
+/**
+ * How a write to Redis ended (the memory layer's cannot fail): `ok`, answered; `error`, failed
+ * or unanswered within the deadline; `too_large`, beyond what a read takes back, so not sent.
+ * Writes skipped while Redis is down are not counted.
+ */
+export type CacheWriteResult = 'ok' | 'error' | 'too_large';
+
 /** What the cache reports for metrics; implemented by telemetry, wired in main. */
 export interface CacheObserver {
+  /** One lookup in a layer (or one joining a lookup in flight). */
   cacheRequest(layer: CacheSource, result: CacheResult): void;
+  /** One write to Redis; never counted as a lookup. */
+  cacheWrite(layer: 'redis', result: CacheWriteResult): void;
   redisUp(up: boolean): void;
 }
 
 /** An observer that records nothing. */
 export const silentObserver: CacheObserver = {
   cacheRequest() {},
+  cacheWrite() {},
   redisUp() {},
 };

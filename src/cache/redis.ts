@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { parseHostPort, type HostPort } from './address.js';
 import { CircuitBreaker } from './breaker.js';
-import { decodeEntry, encodeEntry } from './entry.js';
+import { decodeEntry, encodeEntry, MAX_ENTRY_BYTES } from './entry.js';
 import { type CacheEntry, type CacheLayer, type CacheObserver, silentObserver } from './layer.js';
 
 /** Which Redis deployment to use; each maps onto ioredis' own support for it. */
@@ -102,10 +102,10 @@ function wrongType(error: unknown): boolean {
 }
 
 /**
- * The shared layer: decisions in Redis, read with a deadline and validated, written without
- * waiting. Any failure opens a circuit breaker so a dead or slow Redis adds no latency; the
- * client reconnects by itself and the breaker lets Redis back in once a PING, sent when the
- * pause is over, is answered.
+ * The shared layer: decisions in Redis, read with a deadline and a bound on their size
+ * (MAX_ENTRY_BYTES) and validated, written without waiting. Any failure opens a circuit breaker
+ * so a dead or slow Redis adds no latency; the client reconnects by itself and the breaker lets
+ * Redis back in once a PING, sent when the pause is over, is answered.
  */
 export class RedisCacheLayer implements CacheLayer {
   readonly name = 'redis';
@@ -141,11 +141,15 @@ export class RedisCacheLayer implements CacheLayer {
     if (this.#client.status !== 'ready' || !this.#breaker.closed) return undefined;
     let entry: CacheEntry | 'invalid' | undefined;
     try {
-      const raw = await withDeadline(this.#client.get(key), this.#timeoutMs);
-      entry = raw === null ? undefined : decodeEntry(key, raw, now);
+      // At most one byte more than an entry may hold, so a value that is too long (megabytes
+      // written by someone else) costs no more than a real one and is then refused unparsed.
+      // GETRANGE answers an empty value for a missing key; no entry is empty.
+      const raw = await withDeadline(this.#client.getrangeBuffer(key, 0, MAX_ENTRY_BYTES), this.#timeoutMs);
+      entry = raw.length === 0 ? undefined : decodeEntry(key, raw, now);
     } catch (error) {
       if (!wrongType(error)) {
-        this.#failed(error);
+        this.#observer.cacheRequest('redis', 'error');
+        this.#open(error);
         return undefined;
       }
       entry = 'invalid';
@@ -157,9 +161,19 @@ export class RedisCacheLayer implements CacheLayer {
 
   set(key: string, entry: CacheEntry, ttlMs: number): void {
     if (this.#client.status !== 'ready' || !this.#breaker.closed) return;
-    withDeadline(this.#client.set(key, encodeEntry(key, entry), 'PX', Math.max(1, Math.ceil(ttlMs))), this.#timeoutMs).then(
-      () => undefined,
-      (error: unknown) => this.#failed(error),
+    const value = encodeEntry(key, entry);
+    if (value === undefined) {
+      // Beyond what a read takes back: not shared, and Redis is not to blame.
+      this.#observer.cacheWrite('redis', 'too_large');
+      return;
+    }
+    withDeadline(this.#client.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs))), this.#timeoutMs).then(
+      () => this.#observer.cacheWrite('redis', 'ok'),
+      (error: unknown) => {
+        // Counted as a write, not a lookup; Redis is left alone for a pause as for a failed lookup.
+        this.#observer.cacheWrite('redis', 'error');
+        this.#open(error);
+      },
     );
   }
 
@@ -173,12 +187,7 @@ export class RedisCacheLayer implements CacheLayer {
     }
   }
 
-  /** A lookup or a write failed: counted, and Redis is left alone for a pause. */
-  #failed(error: unknown): void {
-    this.#observer.cacheRequest('redis', 'error');
-    this.#open(error);
-  }
-
+  /** A lookup, a write or a probe failed: Redis is left alone for a pause. */
   #open(error: unknown): void {
     this.#lastError = error;
     if (this.#breaker.failure()) this.#refresh();

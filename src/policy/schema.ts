@@ -17,6 +17,17 @@ const claimName = z.string().min(1).regex(/^\S+$/, 'no whitespace: claims separa
  * match only the rules listing `*`, so the deny rules of every real action would not apply.
  */
 export const wildcardAction = '*';
+
+/**
+ * Longest advice of one rule, as the length of its JSON: advice is a hint handed to the caller
+ * (`{"step_up":"mfa"}`), not a document, and every answer and shared cache entry carries it.
+ */
+export const maxAdviceJsonLength = 4_096;
+
+/** An advice object within maxAdviceJsonLength characters of JSON. */
+export function adviceFits(advice: Readonly<Record<string, unknown>>): boolean {
+  return JSON.stringify(advice).length <= maxAdviceJsonLength;
+}
 export const wildcardActionMessage = 'an action is one name; "*" stands for any action in rules only';
 
 /** One rule: applies when action, roles, scopes and condition all match. */
@@ -29,7 +40,7 @@ export const ruleSchema = z
     roles: z.array(claimName).min(1).optional(),
     scopes: z.array(claimName).min(1).optional(),
     condition: z.string().min(1).max(4096).optional(),
-    advice: z.record(z.string(), z.unknown()).optional(),
+    advice: z.record(z.string(), z.unknown()).refine(adviceFits, `at most ${maxAdviceJsonLength} characters of JSON`).optional(),
   })
   .describe('A rule applies when the action is listed ("*" = any), the subject holds one of `roles` and all of `scopes` (when given), and `condition` (CEL) is true.');
 

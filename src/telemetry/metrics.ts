@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { CacheResult } from '../cache/layer.js';
+import type { CacheResult, CacheWriteResult } from '../cache/layer.js';
 import { decisionEndpoints, decisionSources, type DecisionEndpoint, type DecisionSource } from '../decision/record.js';
 import type { Effect } from '../decision/types.js';
 import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './families.js';
@@ -45,6 +45,12 @@ export class PdpMetrics {
   readonly #cacheRequests = new CounterFamily({
     name: 'pdp_cache_requests_total',
     help: 'Decision cache lookups, by layer and result.',
+    registry: this.registry,
+  });
+
+  readonly #cacheWrites = new CounterFamily({
+    name: 'pdp_cache_writes_total',
+    help: 'Decision cache writes to Redis, by result: ok, error (failed or timed out), too_large (not sent).',
     registry: this.registry,
   });
 
@@ -117,6 +123,7 @@ export class PdpMetrics {
   /** Series by their label values joined with spaces, found without building label objects. */
   readonly #decisionSeries = new Map<string, { readonly count: CounterSeries; readonly duration: HistogramSeries }>();
   readonly #cacheSeries = new Map<string, CounterSeries>();
+  readonly #cacheWriteSeries = new Map<string, CounterSeries>();
   readonly #tokenSeries = new Map<string, CounterSeries>();
   readonly #httpCounts = new Map<string, CounterSeries>();
   readonly #httpDurations = new Map<string, HistogramSeries>();
@@ -135,6 +142,7 @@ export class PdpMetrics {
     for (const layer of ['memory', 'redis'] as const) {
       for (const result of ['hit', 'miss', 'error', 'coalesced'] as const) this.#cacheSeries.set(`${layer} ${result}`, this.#cacheRequests.labels({ layer, result }));
     }
+    for (const result of ['ok', 'error', 'too_large'] as const) this.#cacheWriteSeries.set(`redis ${result}`, this.#cacheWrites.labels({ layer: 'redis', result }));
     for (const kind of ['jwt', 'introspection'] as const) {
       for (const result of ['valid', 'invalid', 'error'] as const) this.#tokenSeries.set(`${kind} ${result}`, this.#tokenVerifications.labels({ kind, result }));
     }
@@ -156,6 +164,11 @@ export class PdpMetrics {
   /** One decision cache lookup. */
   cacheRequest(layer: 'memory' | 'redis', result: CacheResult): void {
     this.#cacheSeries.get(`${layer} ${result}`)?.inc();
+  }
+
+  /** One decision cache write to Redis (lookups are counted apart, by cacheRequest). */
+  cacheWrite(layer: 'redis', result: CacheWriteResult): void {
+    this.#cacheWriteSeries.get(`${layer} ${result}`)?.inc();
   }
 
   /** Redis reachability as the cache last saw it. */

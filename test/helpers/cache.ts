@@ -1,16 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import { cacheFromConfig, type CacheSetup } from '../../src/cache/from-config.js';
-import type { CacheObserver, CacheSource } from '../../src/cache/layer.js';
+import type { CacheObserver, CacheSource, CacheWriteResult } from '../../src/cache/layer.js';
 import { loadConfig } from '../../src/config.js';
 
 /** An observer that counts what the cache reports. */
 export class CountingObserver implements CacheObserver {
   readonly counts = new Map<string, number>();
+  readonly writes = new Map<CacheWriteResult, number>();
   readonly upChanges: boolean[] = [];
 
   cacheRequest(layer: CacheSource, result: 'hit' | 'miss' | 'error'): void {
     const key = `${layer}:${result}` as const;
     this.counts.set(key, this.count(key) + 1);
+  }
+
+  cacheWrite(_layer: 'redis', result: CacheWriteResult): void {
+    this.writes.set(result, this.written(result) + 1);
+  }
+
+  /** Writes to Redis that ended with `result`. */
+  written(result: CacheWriteResult): number {
+    return this.writes.get(result) ?? 0;
   }
 
   redisUp(up: boolean): void {
