@@ -5,6 +5,7 @@ import { defaultAuditRedact } from './telemetry/audit.js';
 import { maskPath } from './telemetry/mask.js';
 import { parseHostPort } from './cache/address.js';
 import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
+import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
 
 const list = (fallback: readonly string[] = []) =>
   z
@@ -85,6 +86,8 @@ const envSchema = z
     JWT_CLOCK_TOLERANCE_SECONDS: integer(0, 300, 30),
     // RFC 9068 makes `exp` required in a JWT access token: one without it would never expire.
     JWT_REQUIRE_EXP: z.enum(['true', 'false']).default('true'),
+    // The `typ` header JWT_ISSUER's tokens must carry, e.g. at+jwt (RFC 9068 §4): refuses its ID tokens.
+    JWT_TYPE: optionalText,
     // Tokens (several issuers, introspection, claim mapping, caches) and caller keys.
     TOKEN_CONFIG_FILE: optionalText,
     TOKEN_MAX_LENGTH: integer(256, 16_384, 8_192),
@@ -102,6 +105,8 @@ const envSchema = z
     INTROSPECTION_JWKS_URL: optionalText.pipe(keySetUrl.optional()),
     INTROSPECTION_JWT_ISSUER: optionalText,
     INTROSPECTION_AUDIENCE: list(),
+    // Plain http:// token URLs to hosts other than loopback are refused unless this is `true`.
+    ALLOW_HTTP_TOKEN_URLS: z.enum(['true', 'false']).default('false'),
     CLAIM_SUBJECT: optionalText.transform((value) => value ?? defaultClaimMapping.subject),
     CLAIM_ROLES: list(defaultClaimMapping.roles),
     CLAIM_SCOPES: list(defaultClaimMapping.scopes),
@@ -167,6 +172,8 @@ const envSchema = z
     if (keyed && env.JWT_AUDIENCE.length === 0) issue('JWT_AUDIENCE', 'required when a key set is configured');
     // Without keys no issuer is set up, and every JWT would be denied as if none had been asked for.
     if (!keyed && (env.JWT_ISSUER !== undefined || env.JWT_AUDIENCE.length > 0)) issue('JWKS_FILE', 'JWT_ISSUER and JWT_AUDIENCE need JWKS_FILE or JWKS_URL');
+    // It would check nothing, while it may be read as covering TOKEN_CONFIG_FILE's issuers too.
+    if (!keyed && env.JWT_TYPE !== undefined) issue('JWT_TYPE', 'applies to the issuer of JWT_ISSUER, which needs JWKS_FILE or JWKS_URL; an issuer of TOKEN_CONFIG_FILE takes its own "type"');
     for (const alg of env.JWT_ALGORITHMS) {
       const problem = algorithmProblem(alg);
       if (problem !== undefined) issue('JWT_ALGORITHMS', problem);
@@ -178,6 +185,12 @@ const envSchema = z
     if (env.INTROSPECTION_JWKS_FILE !== undefined && env.INTROSPECTION_JWKS_URL !== undefined) issue('INTROSPECTION_JWKS_URL', 'set INTROSPECTION_JWKS_FILE or INTROSPECTION_JWKS_URL, not both');
     if (signedIntrospection && env.INTROSPECTION_URL === undefined) issue('INTROSPECTION_URL', 'required when introspection keys are configured');
     if (signedIntrospection && env.INTROSPECTION_JWT_ISSUER === undefined) issue('INTROSPECTION_JWT_ISSUER', 'required when introspection keys are configured');
+    if (env.ALLOW_HTTP_TOKEN_URLS !== 'true') {
+      for (const name of ['JWKS_URL', 'INTROSPECTION_URL', 'INTROSPECTION_JWKS_URL'] as const) {
+        const url = env[name];
+        if (typeof url === 'string' && isPlainHttpRemote(url)) issue(name, plainHttpProblem);
+      }
+    }
     for (const name of ['PDP_API_KEYS', 'PDP_TRUSTED_KEYS', 'PDP_ADMIN_KEYS'] as const) {
       env[name].forEach((entry, index) => {
         const problem = keyEntryProblem(entry);
@@ -200,6 +213,19 @@ const envSchema = z
     if (redisModes.some(Boolean) && env.REDIS_COMMAND_TIMEOUT_MS * 2 > env.REQUEST_TIMEOUT_MS) {
       issue('REDIS_COMMAND_TIMEOUT_MS', `${env.REDIS_COMMAND_TIMEOUT_MS} ms is more than half of REQUEST_TIMEOUT_MS (${env.REQUEST_TIMEOUT_MS} ms): a request that waits out a Redis timeout must keep the other half to verify its token, be evaluated and be answered`);
     }
+    // Likewise a token whose fetches time out: it must be denied (invalid_token) with the other
+    // half of the request's time left, not cut off by the 503 timeout. A JWT waits on one key set
+    // fetch at most (JWKS_URL, or a jwksUrl of TOKEN_CONFIG_FILE, which is not read yet: counted
+    // when it is set); an opaque token on one lookup, whose INTROSPECTION_TIMEOUT_MS also bounds
+    // the wait for a signed answer's keys (introspect.ts).
+    const tokenFetch = (name: 'JWKS_TIMEOUT_MS' | 'INTROSPECTION_TIMEOUT_MS') => {
+      const fetchMs = env[name];
+      if (!(typeof fetchMs === 'number' && typeof env.REQUEST_TIMEOUT_MS === 'number' && fetchMs * 2 > env.REQUEST_TIMEOUT_MS)) return;
+      // Both are at most 60 s, so the REQUEST_TIMEOUT_MS asked for is never over its 120 s.
+      issue(name, `${fetchMs} ms is more than half of REQUEST_TIMEOUT_MS (${env.REQUEST_TIMEOUT_MS} ms): a token whose fetch times out must be denied (invalid_token) with the other half left to be evaluated and answered, not cut off by a 503 timeout; lower ${name} to at most ${Math.floor(env.REQUEST_TIMEOUT_MS / 2)} ms or raise REQUEST_TIMEOUT_MS to at least ${fetchMs * 2} ms`);
+    };
+    if (env.JWKS_URL !== undefined || env.TOKEN_CONFIG_FILE !== undefined) tokenFetch('JWKS_TIMEOUT_MS');
+    if (env.INTROSPECTION_URL !== undefined) tokenFetch('INTROSPECTION_TIMEOUT_MS');
   }, { when: () => true });
 
 export type Config = z.infer<typeof envSchema>;

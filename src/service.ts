@@ -82,6 +82,12 @@ export async function createService(config: Config, log: Logger, options: Servic
   if (config.INTROSPECTION_URL !== undefined && config.INTROSPECTION_AUDIENCE.length === 0) {
     log.warn('INTROSPECTION_AUDIENCE is not set: an active opaque token is accepted whatever API it was issued for');
   }
+  if (tokens.plainHttpUrls.length > 0) {
+    log.warn(
+      { urls: tokens.plainHttpUrls },
+      'ALLOW_HTTP_TOKEN_URLS=true and token URLs are plain http:// to a host that is not loopback: anyone on the path can serve their own keys and forge tokens, answer introspection, or read the client secret',
+    );
+  }
   const auditFailed = auditErrorReporter({ metrics, warn: (fields, message) => log.warn(fields, message) });
   const auditLost = (error: unknown, lines: number) => auditFailed(error, undefined, lines);
   // Under WORKERS a worker's stdout is a pipe to the primary, which writes the lines out: it

@@ -73,6 +73,13 @@ describe('pdp keys and pdp token (process)', () => {
     expect(run.stderr).toMatch(/^pdp token: the token names no subject, which the server denies \(invalid_token\): .*"sub" by CLAIM_SUBJECT.*\n$/);
   });
 
+  it('types the token as JWT_TYPE asks, so the server it is made for takes it', async () => {
+    const env = { JWKS_FILE: join(dir, 'jwks.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWT_TYPE: 'at+jwt' };
+    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify(claims)], env);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(decodeProtectedHeader(run.stdout.trim())).toMatchObject({ typ: 'at+jwt' });
+  });
+
   it('reads CLAIM_SUBJECT and TOKEN_MAX_LENGTH as the server does, refusing a token longer than it would take', async () => {
     const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify({ oid: 'alice', note: 'n'.repeat(300) })], { CLAIM_SUBJECT: 'oid', TOKEN_MAX_LENGTH: '256' });
     expect(run.code).toBe(1);

@@ -52,7 +52,8 @@ describe('key set and introspection failures: deny reasons, audit lines and log 
     const tls = base.replace('http://', 'https://');
     cases = [
       [`${closed}/jwks`, 'key set unavailable: unreachable: connection refused (ECONNREFUSED)'],
-      ['http://pdp-test-keys.invalid/jwks', /^key set unavailable: unreachable: host not found \((ENOTFOUND|EAI_AGAIN)\)$/],
+      // https: plain http to a host that is not loopback is refused at start (ALLOW_HTTP_TOKEN_URLS).
+      ['https://pdp-test-keys.invalid/jwks', /^key set unavailable: unreachable: host not found \((ENOTFOUND|EAI_AGAIN)\)$/],
       [`${base}/reset`, /^key set unavailable: connection (closed before the answer was complete \(UND_ERR_SOCKET\)|reset \(ECONNRESET\))$/],
       [`${tls}/tls`, /^key set unavailable: TLS failed \([A-Z0-9_]+\)$/],
       [`${base}/hang`, 'key set unavailable: no answer within 1500 ms'],

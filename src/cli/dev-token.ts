@@ -85,7 +85,7 @@ async function readPrivateKey(file: string): Promise<{ key: Awaited<ReturnType<t
 /**
  * Signs a JWT with a private JWK written by `pdp keys`, refusing one the server configured by
  * `config` would deny whatever its key set: no subject, claims beyond the JSON limits, or longer
- * than TOKEN_MAX_LENGTH.
+ * than TOKEN_MAX_LENGTH. Its `typ` is JWT_TYPE when the server requires one.
  */
 async function signDevToken(options: DevTokenOptions, config: Config): Promise<string> {
   const { key, kid } = await readPrivateKey(options.keyFile);
@@ -96,7 +96,7 @@ async function signDevToken(options: DevTokenOptions, config: Config): Promise<s
     throw new InputError(`the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a non-empty string ("${config.CLAIM_SUBJECT}" by CLAIM_SUBJECT, unless TOKEN_CONFIG_FILE maps this issuer's claims otherwise)`);
   }
   const token = await new SignJWT(options.claims)
-    .setProtectedHeader({ alg: devKeyAlg, typ: 'JWT', ...(kid !== undefined && { kid }) })
+    .setProtectedHeader({ alg: devKeyAlg, typ: config.JWT_TYPE ?? 'JWT', ...(kid !== undefined && { kid }) })
     .setIssuer(options.issuer)
     .setAudience(options.audience)
     .setIssuedAt()

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, keySetUrl } from '../config.js';
+import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
 import { keySetAlgorithms } from './verify.js';
 
 const nonEmpty = z.string().min(1);
@@ -16,10 +17,11 @@ const claimMappingSchema = z
   })
   .strict();
 
-const issuerSchema = z
+/** `httpUrls`: ALLOW_HTTP_TOKEN_URLS, which lets a jwksUrl be plain http:// to any host. */
+const issuerSchema = (httpUrls: boolean) => z
   .object({
     issuer: nonEmpty,
-    jwksUrl: keySetUrl.optional(),
+    jwksUrl: (httpUrls ? keySetUrl : keySetUrl.refine((url) => !isPlainHttpRemote(url), plainHttpProblem)).optional(),
     jwksFile: nonEmpty.optional(),
     audience: z.union([nonEmpty, z.array(nonEmpty).min(1)]).transform((a) => (typeof a === 'string' ? [a] : a)),
     audienceClaim: nonEmpty.optional(),
@@ -43,8 +45,8 @@ const issuerSchema = z
     });
   });
 
-const tokenConfigSchema = z
-  .object({ issuers: z.array(issuerSchema).min(1) })
+const tokenConfigSchema = (httpUrls: boolean) => z
+  .object({ issuers: z.array(issuerSchema(httpUrls)).min(1) })
   .strict()
   .check((ctx) => {
     const seen = new Set<string>();
@@ -55,16 +57,17 @@ const tokenConfigSchema = z
   });
 
 /** One accepted issuer as the token configuration file states it. */
-export type IssuerEntry = z.infer<typeof issuerSchema>;
+export type IssuerEntry = z.infer<ReturnType<typeof issuerSchema>>;
 /** Where an issuer puts the subject id, roles and scopes; unset fields keep the defaults. */
 export type ClaimMappingEntry = z.infer<typeof claimMappingSchema>;
 
 /**
  * Reads and checks TOKEN_CONFIG_FILE (JSON): `{ "issuers": [{ issuer, jwksUrl | jwksFile,
  * audience, audienceClaim?, algorithms?, type?, requireExp?, claims? }] }`. `jwksFile` is resolved against the file's folder.
- * Throws ConfigError listing every problem.
+ * A plain http:// jwksUrl to a host other than loopback is refused unless `options.allowHttpUrls`
+ * (ALLOW_HTTP_TOKEN_URLS). Throws ConfigError listing every problem.
  */
-export async function readTokenConfigFile(path: string): Promise<IssuerEntry[]> {
+export async function readTokenConfigFile(path: string, options: { readonly allowHttpUrls?: boolean } = {}): Promise<IssuerEntry[]> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -80,7 +83,7 @@ export async function readTokenConfigFile(path: string): Promise<IssuerEntry[]> 
     const at = /at position (\d+)/.exec((error as Error).message)?.[1];
     throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: not valid JSON${at === undefined ? '' : ` (at position ${at})`}`);
   }
-  const parsed = tokenConfigSchema.safeParse(raw);
+  const parsed = tokenConfigSchema(options.allowHttpUrls === true).safeParse(raw);
   if (!parsed.success) {
     const where = (path: readonly PropertyKey[]) => `$${path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('')}`;
     const lines = parsed.error.issues.map((i) => `  TOKEN_CONFIG_FILE ${where(i.path)}: ${i.message}`);

@@ -9,6 +9,7 @@ import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
 import { createIntrospector, type IntrospectionResult } from './introspect.js';
 import { RemoteKeySet, type KeySetState } from './jwks.js';
 import type { TokenObserver } from './observer.js';
+import { isPlainHttpRemote } from './plain-http.js';
 import { createTokenVerifier } from './token-verifier.js';
 import { createIssuerVerifier, createJwtVerifier, localKeySet, type TokenVerifier } from './verify.js';
 
@@ -19,6 +20,11 @@ export interface Tokens {
   readonly claims: ClaimMapper;
   /** What is configured, without secrets, for the start log. */
   readonly summary: Readonly<Record<string, unknown>>;
+  /**
+   * The plain http:// token URLs to hosts other than loopback, masked: only configured with
+   * ALLOW_HTTP_TOKEN_URLS=true, for the start-up warning.
+   */
+  readonly plainHttpUrls: readonly string[];
   /** Each remote key set and how fresh its keys are (local key files are always loaded). */
   keySets(): { readonly url: string; readonly state: KeySetState }[];
   /** Stops background key refreshes. */
@@ -34,12 +40,13 @@ export interface TokensOptions {
 function issuersFromEnv(config: Config): IssuerEntry[] {
   const keys = config.JWKS_FILE !== undefined ? { jwksFile: config.JWKS_FILE } : config.JWKS_URL !== undefined ? { jwksUrl: config.JWKS_URL } : undefined;
   if (keys === undefined || config.JWT_ISSUER === undefined) return [];
-  return [{ issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, ...keys }];
+  return [{ issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, ...(config.JWT_TYPE !== undefined && { type: config.JWT_TYPE }), ...keys }];
 }
 
 /** The issuers of the configuration: JWT_ISSUER with its key set, then TOKEN_CONFIG_FILE's. */
 async function issuerEntries(config: Config): Promise<IssuerEntry[]> {
-  return [...issuersFromEnv(config), ...(config.TOKEN_CONFIG_FILE === undefined ? [] : await readTokenConfigFile(config.TOKEN_CONFIG_FILE))];
+  const fromFile = config.TOKEN_CONFIG_FILE === undefined ? [] : await readTokenConfigFile(config.TOKEN_CONFIG_FILE, { allowHttpUrls: config.ALLOW_HTTP_TOKEN_URLS === 'true' });
+  return [...issuersFromEnv(config), ...fromFile];
 }
 
 /** How claims become a subject: the CLAIM_* settings, overridden by each issuer entry's `claims`. */
@@ -132,6 +139,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   }
 
   const claims = claimMapperOf(config, entries);
+  const tokenUrls = [...entries.map((e) => e.jwksUrl), config.INTROSPECTION_URL, config.INTROSPECTION_JWKS_URL];
   return {
     verifier: createTokenVerifier({ jwt, introspection, observer: options.observer, maxTokenLength: config.TOKEN_MAX_LENGTH, accept: claimsCheck(claims) }),
     claims,
@@ -143,6 +151,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       signedIntrospection: config.INTROSPECTION_JWKS_FILE ?? (config.INTROSPECTION_JWKS_URL === undefined ? 'off' : maskUrl(config.INTROSPECTION_JWKS_URL)),
       verifiedTokenCache: jwtCache === undefined ? 'off' : { entries: config.TOKEN_CACHE_ENTRIES, maxSeconds: config.TOKEN_CACHE_MAX_SECONDS },
     },
+    plainHttpUrls: [...new Set(tokenUrls.filter((url): url is string => url !== undefined && isPlainHttpRemote(url)).map(maskUrl))],
     keySets: () => remote.map((set) => ({ url: set.url, state: set.state() })),
     close: () => remote.forEach((set) => set.close()),
   };

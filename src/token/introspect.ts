@@ -27,7 +27,7 @@ export interface IntrospectorOptions {
   readonly url: string;
   readonly clientId: string;
   readonly clientSecret: string;
-  /** Whole exchange, milliseconds. */
+  /** Whole lookup, milliseconds: the exchange, and for a signed answer the wait for its keys. */
   readonly timeoutMs?: number;
   readonly maxBytes?: number;
   /** Results by token hash; without it every lookup asks the server. */
@@ -74,7 +74,26 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   const accept = options.signed === undefined ? jsonMediaType : jwtMediaType;
   const inflight = new Map<string, Promise<IntrospectionResult>>();
 
-  async function readAnswer(mediaType: string, text: string): Promise<unknown> {
+  /**
+   * The answer's keys, waited for until `deadline` (performance.now()) at most: their fetch may
+   * take JWKS_TIMEOUT_MS, and one lookup, the answer's verification included, has `timeoutMs`.
+   * A fetch cut short goes on for the tokens after.
+   */
+  function keysUntil(keys: JWTVerifyGetKey, deadline: number): JWTVerifyGetKey {
+    return async (header, token) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(unavailable(`no verified answer within ${timeoutMs} ms (its key set not fetched in time)`)), Math.max(0, deadline - performance.now()));
+      });
+      try {
+        return await Promise.race([keys(header, token), late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+  }
+
+  async function readAnswer(mediaType: string, text: string, deadline: number): Promise<unknown> {
     const signed = options.signed;
     if (signed === undefined) {
       // RFC 7662 §2.2: the answer is application/json. Anything else (a login page, a proxy's
@@ -89,7 +108,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     // Signed answers were asked for: a plain JSON answer is a downgrade, not a fallback.
     if (mediaType !== jwtMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jwtMediaType}`);
     try {
-      const { payload } = await verifyWithKeySet(text, signed.keys, {
+      const { payload } = await verifyWithKeySet(text, keysUntil(signed.keys, deadline), {
         issuer: signed.issuer,
         audience: options.clientId,
         algorithms: [...signed.algorithms],
@@ -124,6 +143,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   }
 
   async function lookup(token: string, key: string): Promise<IntrospectionResult> {
+    const deadline = performance.now() + timeoutMs;
     let response;
     try {
       response = await fetchBounded(
@@ -139,7 +159,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       throw unavailable(error instanceof UpstreamError ? error.message : 'request failed', error);
     }
     if (response.status !== 200) throw unavailable(`answered HTTP ${response.status}`);
-    const answer = await readAnswer(response.mediaType, response.text);
+    const answer = await readAnswer(response.mediaType, response.text, deadline);
     if (!isObject(answer) || typeof answer['active'] !== 'boolean') throw unavailable('answer has no boolean "active"');
     const result = judge(answer);
     options.cache?.set(key, result, result.active ? expiryMs(result.claims) : result.until);

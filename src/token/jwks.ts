@@ -72,7 +72,10 @@ export class RemoteKeySet {
 
   /** The key lookup jose's `jwtVerify` takes. */
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
-    if (this.#local === undefined) await this.#refreshIfAllowed();
+    // A token waits on one fetch at most, so JWKS_TIMEOUT_MS bounds its wait (config.ts holds
+    // that under half of REQUEST_TIMEOUT_MS): keys it has just waited for are not fetched again.
+    const waited = this.#local === undefined;
+    if (waited) await this.#refreshIfAllowed();
     const local = this.#local;
     if (local === undefined) {
       // Callers see this message: the URL stays out of it (the fetch warning names it, masked).
@@ -83,7 +86,7 @@ export class RemoteKeySet {
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
       // An unknown kid may be a freshly rotated key: look again, at most once per cooldown.
-      if (this.#local === local) await this.#refreshIfAllowed();
+      if (!waited && this.#local === local) await this.#refreshIfAllowed();
       const latest = this.#local;
       if (latest === local || latest === undefined) throw error;
       return latest(header, token);

@@ -1,0 +1,278 @@
+import { join } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, type Config } from '../src/config.js';
+import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
+import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
+import { startServer, type TestServer } from './helpers/http-server.js';
+import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
+import { runServerToExit } from './helpers/process.js';
+import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
+import { spawnServer } from './helpers/spawn-server.js';
+import { tempDir } from './helpers/tmp.js';
+
+const issuer = 'https://idp.test';
+const audience = 'invoice-api';
+const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
+const accountant = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+const introspection = { INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789' };
+
+/** The lines of the ConfigError loadConfig throws, or [] when it takes the environment. */
+function problems(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message.split('\n').slice(1).map((line) => line.trim());
+  }
+  return [];
+}
+
+const built: Tokens[] = [];
+afterAll(() => built.forEach((tokens) => tokens.close()));
+
+/** The real token handling of `config` behind the real app, deciding with its request deadline. */
+async function appOf(config: Config) {
+  const tokens = await tokensFromConfig(config);
+  built.push(tokens);
+  const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims, app: { requestTimeoutMs: config.REQUEST_TIMEOUT_MS } });
+  return app;
+}
+
+describe('plain http:// token URLs', () => {
+  const plainHttp = 'plain http:// to a host that is not loopback (localhost, 127.0.0.0/8, ::1): anyone on the path could forge tokens or read the client secret; use https://, or set ALLOW_HTTP_TOKEN_URLS=true to accept the risk (e.g. a sidecar on a trusted network)';
+  const everyUrl = (url: string) => ({
+    JWKS_URL: url,
+    JWT_ISSUER: issuer,
+    JWT_AUDIENCE: audience,
+    INTROSPECTION_URL: url,
+    INTROSPECTION_JWKS_URL: url,
+    INTROSPECTION_JWT_ISSUER: issuer,
+    ...introspection,
+  });
+
+  it.each([
+    'http://idp.example/jwks?api_key=QSECRET',
+    'http://10.0.0.7:8080/jwks',
+    'http://0.0.0.0/jwks',
+    'http://127.0.0.1.nip.io/jwks',
+    'http://localhost.attacker.test/jwks',
+    'http://[::ffff:a00:7]/jwks',
+  ])('refuses %s in JWKS_URL, INTROSPECTION_URL and INTROSPECTION_JWKS_URL, in production too, without quoting it', (url) => {
+    const lines = problems({ NODE_ENV: 'production', ...everyUrl(url) });
+    expect(lines).toEqual([`JWKS_URL: ${plainHttp}`, `INTROSPECTION_URL: ${plainHttp}`, `INTROSPECTION_JWKS_URL: ${plainHttp}`]);
+    expect(lines.join('\n')).not.toContain('QSECRET');
+  });
+
+  it.each(['http://localhost:8080/jwks', 'http://127.0.0.1:1/jwks', 'http://127.9.8.7/jwks', 'http://127.1/jwks', 'http://[::1]:9000/jwks', 'http://LOCALHOST/jwks', 'https://idp.example/jwks'])(
+    'takes %s: loopback, or https',
+    (url) => expect(problems({ NODE_ENV: 'production', ...everyUrl(url) })).toEqual([]),
+  );
+
+  it('takes any http:// URL with ALLOW_HTTP_TOKEN_URLS=true', () => {
+    expect(problems({ ALLOW_HTTP_TOKEN_URLS: 'true', ...everyUrl('http://idp.example/jwks') })).toEqual([]);
+    expect(problems({ ALLOW_HTTP_TOKEN_URLS: 'yes' })).toEqual(['ALLOW_HTTP_TOKEN_URLS: Invalid option: expected one of "true"|"false"']);
+  });
+
+  it('refuses a plain-http jwksUrl of TOKEN_CONFIG_FILE, naming the entry, unless ALLOW_HTTP_TOKEN_URLS=true', async () => {
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test', jwksUrl: 'http://127.0.0.1:1/jwks', audience },
+          { issuer: 'https://b.test', jwksUrl: 'http://b.test/jwks?api_key=FSECRET', audience },
+        ],
+      },
+    });
+    const file = join(dir, 'tokens.json');
+    const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: file })).then(
+      (tokens) => (tokens.close(), new Error('started')),
+      (error: unknown) => error as Error,
+    );
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect(failure.message).toBe(`invalid token configuration:\n  TOKEN_CONFIG_FILE $.issuers[1].jwksUrl: ${plainHttp}`);
+    const allowed = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: file, ALLOW_HTTP_TOKEN_URLS: 'true' }));
+    built.push(allowed);
+    expect(allowed.plainHttpUrls).toEqual(['http://b.test/jwks?api_key=***']);
+  });
+
+  it('stops the process at start, naming the variable', async () => {
+    const run = await runServerToExit({ NODE_ENV: 'production', POLICY_DIR: defaultPolicyDir, JWKS_URL: 'http://idp.example/jwks?api_key=QSECRET', JWT_ISSUER: issuer, JWT_AUDIENCE: audience });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`JWKS_URL: ${plainHttp}`);
+    expect(run.stderr).not.toContain('QSECRET');
+  });
+
+  it('with ALLOW_HTTP_TOKEN_URLS=true, starts and logs one warning naming each such URL, masked', async () => {
+    const dir = await tempDir({ 'tokens.json': { issuers: [{ issuer: 'https://b.test', jwksUrl: 'http://b.pdp-test.invalid/jwks?api_key=FSECRET', audience }] } });
+    const server = spawnServer({
+      POLICY_DIR: defaultPolicyDir,
+      PDP_API_KEYS: 'listening-key-0123456789',
+      ALLOW_HTTP_TOKEN_URLS: 'true',
+      JWKS_URL: 'http://a.pdp-test.invalid/jwks?api_key=QSECRET',
+      JWT_ISSUER: issuer,
+      JWT_AUDIENCE: audience,
+      TOKEN_CONFIG_FILE: join(dir, 'tokens.json'),
+      // Loopback: not warned about.
+      INTROSPECTION_URL: 'http://127.0.0.1:1/introspect',
+      INTROSPECTION_AUDIENCE: audience,
+      ...introspection,
+    });
+    try {
+      await server.listening;
+      const lines = server.output().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const warnings = lines.filter((l) => l['level'] === 40 && String(l['msg']).includes('ALLOW_HTTP_TOKEN_URLS'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]?.['urls']).toEqual(['http://a.pdp-test.invalid/jwks?api_key=***', 'http://b.pdp-test.invalid/jwks?api_key=***']);
+      expect(server.output()).not.toContain('QSECRET');
+      expect(server.output()).not.toContain('FSECRET');
+    } finally {
+      server.child.kill();
+    }
+  });
+});
+
+describe('token fetch timeouts against REQUEST_TIMEOUT_MS', () => {
+  const advice = 'must be denied (invalid_token) with the other half left to be evaluated and answered, not cut off by a 503 timeout';
+
+  it('refuses an introspection timeout over half of the request deadline, saying what to change', () => {
+    expect(problems({ INTROSPECTION_URL: 'https://as.test/introspect', ...introspection, INTROSPECTION_TIMEOUT_MS: '10000' })).toEqual([
+      `INTROSPECTION_TIMEOUT_MS: 10000 ms is more than half of REQUEST_TIMEOUT_MS (5000 ms): a token whose fetch times out ${advice}; lower INTROSPECTION_TIMEOUT_MS to at most 2500 ms or raise REQUEST_TIMEOUT_MS to at least 20000 ms`,
+    ]);
+    expect(problems({ INTROSPECTION_URL: 'https://as.test/introspect', ...introspection, INTROSPECTION_TIMEOUT_MS: '2500' })).toEqual([]);
+    expect(problems({ INTROSPECTION_URL: 'https://as.test/introspect', ...introspection, INTROSPECTION_TIMEOUT_MS: '10000', REQUEST_TIMEOUT_MS: '20000' })).toEqual([]);
+  });
+
+  it('refuses a key set timeout over half of it, with JWKS_URL or TOKEN_CONFIG_FILE', () => {
+    const jwt = { JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWKS_TIMEOUT_MS: '3000', REQUEST_TIMEOUT_MS: '4000' };
+    const expected = `JWKS_TIMEOUT_MS: 3000 ms is more than half of REQUEST_TIMEOUT_MS (4000 ms): a token whose fetch times out ${advice}; lower JWKS_TIMEOUT_MS to at most 2000 ms or raise REQUEST_TIMEOUT_MS to at least 6000 ms`;
+    expect(problems({ ...jwt, JWKS_URL: 'https://idp.test/jwks' })).toEqual([expected]);
+    expect(problems({ TOKEN_CONFIG_FILE: 'tokens.json', JWKS_TIMEOUT_MS: '3000', REQUEST_TIMEOUT_MS: '4000' })).toEqual([expected]);
+    // Nothing is fetched: the timeouts wait on nothing.
+    expect(problems({ ...jwt, JWKS_FILE: 'jwks.json', INTROSPECTION_TIMEOUT_MS: '60000' })).toEqual([]);
+  });
+
+  describe('a hung introspection endpoint (the real process and app)', () => {
+    let hung: IntrospectionServer;
+    beforeAll(async () => {
+      hung = await startIntrospectionServer('pdp', introspection.INTROSPECTION_CLIENT_SECRET);
+      hung.delayMs = 30_000;
+    });
+    afterAll(() => hung.close());
+
+    it('with INTROSPECTION_TIMEOUT_MS=10000, the service does not start (it would answer 503 timeout, not a deny)', async () => {
+      const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, INTROSPECTION_URL: hung.url, ...introspection, INTROSPECTION_TIMEOUT_MS: '10000' });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('INTROSPECTION_TIMEOUT_MS: 10000 ms is more than half of REQUEST_TIMEOUT_MS (5000 ms)');
+    });
+
+    it('within the bound, /decide answers the documented deny before its deadline', async () => {
+      const app = await appOf(loadConfig({ INTROSPECTION_URL: hung.url, ...introspection, INTROSPECTION_TIMEOUT_MS: '600', REQUEST_TIMEOUT_MS: '1200' }));
+      const res = await postJson(app, '/decide', { token: 'an-opaque-token', ...question });
+      expect(res.status).toBe(200);
+      expect(await readJson(res)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: no answer within 600 ms' }] });
+    });
+  });
+
+  describe('a signed introspection answer whose key set hangs', () => {
+    let as: IntrospectionServer;
+    let asKeys: JwksServer;
+    const asIssuer = 'https://as.test/';
+
+    beforeAll(async () => {
+      const asKey = await signingKey('as-1');
+      [as, asKeys] = await Promise.all([startIntrospectionServer('pdp', introspection.INTROSPECTION_CLIENT_SECRET), startJwksServer(jwks(asKey))]);
+      asKeys.mode = 'hang';
+      const answer = await new SignJWT({ token_introspection: { active: true, ...accountant, exp: Math.floor(Date.now() / 1000) + 600 } })
+        .setProtectedHeader({ alg: asKey.alg, kid: asKey.kid, typ: 'token-introspection+jwt' })
+        .setIssuer(asIssuer)
+        .setAudience('pdp')
+        .setIssuedAt()
+        .sign(asKey.privateKey);
+      as.answer('signed-opaque', { contentType: 'application/token-introspection+jwt', body: answer });
+    });
+    afterAll(() => Promise.all([as.close(), asKeys.close()]));
+
+    it('is a deny within INTROSPECTION_TIMEOUT_MS, the wait for its keys included, not a 503 timeout', async () => {
+      const app = await appOf(
+        loadConfig({
+          INTROSPECTION_URL: as.url,
+          ...introspection,
+          INTROSPECTION_JWKS_URL: asKeys.url,
+          INTROSPECTION_JWT_ISSUER: asIssuer,
+          INTROSPECTION_TIMEOUT_MS: '600',
+          JWKS_TIMEOUT_MS: '2000',
+          REQUEST_TIMEOUT_MS: '1200',
+        }),
+      );
+      const res = await postJson(app, '/decide', { token: 'signed-opaque', ...question });
+      expect(res.status).toBe(200);
+      expect(await readJson(res)).toMatchObject({
+        decision: 'deny',
+        reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: no verified answer within 600 ms (its key set not fetched in time)' }],
+      });
+    });
+  });
+
+  describe('a JWT waits on one key set fetch at most', () => {
+    let key: SigningKey;
+    let server: TestServer;
+    let requests = 0;
+
+    beforeAll(async () => {
+      key = await signingKey('k-known');
+      // The first fetch answers late, without the token's key; any later one hangs.
+      server = await startServer((_req: IncomingMessage, res: ServerResponse) => {
+        requests += 1;
+        if (requests === 1) setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks(key))), 300);
+      });
+    });
+    afterAll(() => server.close());
+
+    it('is denied once the keys it waited for are in, without fetching them again', async () => {
+      const config = loadConfig({ JWKS_URL: `${server.url}/jwks`, JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWKS_COOLDOWN_SECONDS: '0', JWKS_REFRESH_SECONDS: '0', JWKS_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2000' });
+      const app = await appOf(config);
+      // Sent while the start-up fetch runs: it joins that fetch.
+      const started = performance.now();
+      const res = await postJson(app, '/decide', { token: await sign(key, accountant, { issuer, audience, kid: 'k-rotated' }), ...question });
+      expect(await readJson(res)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'no matching key in the key set' }] });
+      expect(performance.now() - started).toBeLessThan(900);
+      expect(requests).toBe(1);
+    });
+  });
+});
+
+describe('JWT_TYPE', () => {
+  let key: SigningKey;
+  let keys: JwksServer;
+
+  beforeAll(async () => {
+    key = await signingKey('k1');
+    keys = await startJwksServer(jwks(key));
+  });
+  afterAll(() => keys.close());
+
+  const env = () => ({ JWKS_URL: keys.url, JWT_ISSUER: issuer, JWT_AUDIENCE: audience });
+  const token = (typ: string) => sign(key, accountant, { issuer, audience, header: { typ } });
+
+  it('refuses an ID token of the same issuer and audience when set to at+jwt, and takes an access token', async () => {
+    const app = await appOf(loadConfig({ ...env(), JWT_TYPE: 'at+jwt' }));
+    const decide = async (typ: string) => readJson(await postJson(app, '/decide', { token: await token(typ), ...question }));
+    expect(await decide('JWT')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'claim "typ" invalid: check_failed' }] });
+    expect(await decide('at+jwt')).toMatchObject({ decision: 'permit' });
+    // RFC 8725 §3.11: the media type may be written in full.
+    expect(await decide('application/at+jwt')).toMatchObject({ decision: 'permit' });
+  });
+
+  it('is off unless set: existing deployments keep taking tokens typed JWT', async () => {
+    const app = await appOf(loadConfig(env()));
+    expect(await readJson(await postJson(app, '/decide', { token: await token('JWT'), ...question }))).toMatchObject({ decision: 'permit' });
+  });
+
+  it('needs the key set of JWT_ISSUER: it does not cover the issuers of TOKEN_CONFIG_FILE', () => {
+    expect(problems({ JWT_TYPE: 'at+jwt', TOKEN_CONFIG_FILE: 'tokens.json' })).toEqual([
+      'JWT_TYPE: applies to the issuer of JWT_ISSUER, which needs JWKS_FILE or JWKS_URL; an issuer of TOKEN_CONFIG_FILE takes its own "type"',
+    ]);
+  });
+});
