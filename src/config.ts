@@ -6,6 +6,7 @@ import { maskPath } from './telemetry/mask.js';
 import { parseHostPort } from './cache/address.js';
 import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
+import { pdpIdentifierProblems } from './pdp-identifier.js';
 
 const list = (fallback: readonly string[] = []) =>
   z
@@ -114,12 +115,15 @@ const envSchema = z
     PDP_API_KEYS: list(),
     PDP_TRUSTED_KEYS: list(),
     PDP_ADMIN_KEYS: list(),
-    // AuthZEN metadata: the base URL clients reach this service at (behind a proxy). Its path
-    // goes into the metadata's own path (authzen-metadata.ts), so it is held to plain characters.
+    // AuthZEN's PDP identifier: the base URL clients reach this service at (behind a proxy),
+    // advertised exactly as written, so refused unless in canonical https form (pdp-identifier.ts).
+    // Its path goes into the metadata's path and the endpoints' routes, so it is held to plain characters.
     PUBLIC_URL: optionalText
       .pipe(z.url({ protocol: /^https?$/ }).optional())
-      .refine((url) => url === undefined || !/[?#]/.test(url), 'no query or fragment')
-      .refine((url) => url === undefined || !URL.canParse(url) || /^(?:\/[\w.~-]+)*\/?$/.test(new URL(url).pathname), 'a path only of letters, digits, "-", ".", "_" and "~" between single slashes'),
+      .superRefine((url, ctx) => {
+        if (url === undefined) return;
+        for (const message of pdpIdentifierProblems(url)) ctx.issues.push({ code: 'custom', message, input: url });
+      }),
     // Seals AuthZEN search page tokens; shared by replicas so one opens another's tokens.
     PAGE_TOKEN_SECRET: optionalText.pipe(z.string().min(32, 'use at least 32 characters (e.g. openssl rand -base64 32)').optional()),
     POLICY_WATCH: z.enum(['true', 'false']).default('true'),

@@ -34,18 +34,29 @@ describe('GET /.well-known/authzen-configuration', () => {
     }
   });
 
-  it('uses PUBLIC_URL when set, without a trailing slash', async () => {
-    const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com/' } });
+  it('uses PUBLIC_URL when set', async () => {
+    const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com' } });
     const res = await app.request('http://10.0.0.7:8080/.well-known/authzen-configuration');
     expect(await readJson(res)).toEqual(endpoints('https://pdp.example.com'));
   });
 
+  it('advertises PUBLIC_URL exactly as configured, and refuses to be built with a form it would have to rewrite', async () => {
+    for (const publicUrl of ['https://pdp.example.com./authz', 'https://[::1]:8443/a.b~c', 'https://xn--bcher-kva.example:8443']) {
+      const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl } });
+      const res = await app.request(`http://10.0.0.7:8080/.well-known/authzen-configuration${new URL(publicUrl).pathname.replace(/\/$/, '')}`);
+      expect(await readJson(res), publicUrl).toEqual(endpoints(publicUrl));
+    }
+    for (const publicUrl of ['https://pdp.example.com/', 'https://PDP.example.com', 'https://pdp.example.com:443/authz', 'https://pdp.example.com/authz/']) {
+      await expect(buildTestApp({ policyDir: interopDir, app: { publicUrl } }), publicUrl).rejects.toThrow(/PUBLIC_URL: .*write it as https:\/\/pdp\.example\.com/);
+    }
+  });
+
   it('serves the metadata of a PUBLIC_URL with a path where AuthZEN puts it (well-known name, then the path), and only there', async () => {
-    const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com/authz/' } });
+    const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com/authz' } });
     const res = await app.request('http://10.0.0.7:8080/.well-known/authzen-configuration/authz');
     expect(res.status).toBe(200);
     expect(await readJson(res)).toEqual(endpoints('https://pdp.example.com/authz'));
-    for (const path of ['/.well-known/authzen-configuration', '/authz/.well-known/authzen-configuration']) {
+    for (const path of ['/.well-known/authzen-configuration', '/authz/.well-known/authzen-configuration', '/.well-known/authzen-configuration/authz/']) {
       const elsewhere = await app.request(`http://10.0.0.7:8080${path}`);
       expect(elsewhere.status, path).toBe(404);
       expect(elsewhere.headers.get('content-type'), path).toBe('application/problem+json');
@@ -116,7 +127,56 @@ describe('PUBLIC_URL', () => {
   });
 
   it('accepts a path of plain segments, which the metadata is served under', () => {
-    expect(loadConfig({ PUBLIC_URL: 'https://pdp.example.com/tenant-1/authz_v1.0~x/' }).PUBLIC_URL).toBe('https://pdp.example.com/tenant-1/authz_v1.0~x/');
+    expect(loadConfig({ PUBLIC_URL: 'https://pdp.example.com/tenant-1/authz_v1.0~x' }).PUBLIC_URL).toBe('https://pdp.example.com/tenant-1/authz_v1.0~x');
+  });
+
+  it.each([
+    ['https://PDP.Example.com:443/authz/', 'https://pdp.example.com/authz'],
+    ['https://pdp.example.com/', 'https://pdp.example.com'],
+    ['https://pdp.example.com/authz/', 'https://pdp.example.com/authz'],
+    ['https://pdp.example.com:443', 'https://pdp.example.com'],
+    ['HTTPS://pdp.example.com', 'https://pdp.example.com'],
+    ['https://pdp.example.com/authz?tenant=1', 'https://pdp.example.com/authz'],
+    ['https://pdp.example.com?', 'https://pdp.example.com'],
+    ['https://pdp.example.com/authz#top', 'https://pdp.example.com/authz'],
+    ['https://pdp.example.com/a/./b', 'https://pdp.example.com/a/b'],
+    ['https://bücher.example', 'https://xn--bcher-kva.example'],
+    ['https://127.1:8443', 'https://127.0.0.1:8443'],
+    ['http://localhost:80/authz', 'http://localhost/authz'],
+  ])('refuses %s, which a URL parser would rewrite, naming the canonical form %s', (value, canonical) => {
+    expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(`PUBLIC_URL: must be the PDP identifier exactly as PEPs compare it`);
+    expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(new RegExp(`write it as ${canonical.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:\n|$)`));
+  });
+
+  it('refuses a user and password without repeating them', () => {
+    let message = '';
+    try {
+      loadConfig({ PUBLIC_URL: 'https://pdp:s3cret-word@pdp.example.com/authz' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('PUBLIC_URL: must be the PDP identifier exactly as PEPs compare it');
+    expect(message).toContain('write it as https://pdp.example.com/authz');
+    expect(message).not.toContain('s3cret-word');
+  });
+
+  it.each(['http://pdp.example.com', 'http://pdp.example.com:8080/authz', 'http://10.0.0.7:8080', 'http://[::2]', 'http://localhost.example.com', 'http://128.0.0.1'])(
+    'refuses %s: https is required unless the host is loopback',
+    (value) => {
+      expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(/PUBLIC_URL: must use https \(AuthZEN requires it of the PDP identifier\); http is allowed only for a loopback host/);
+    },
+  );
+
+  it.each(['https://pdp.example.com', 'https://pdp.example.com:8443/authz', 'http://localhost', 'http://localhost:8080/authz', 'http://127.0.0.1:8080', 'http://127.255.0.9/a', 'http://[::1]:8080'])(
+    'accepts %s as written',
+    (value) => {
+      expect(loadConfig({ PUBLIC_URL: value }).PUBLIC_URL).toBe(value);
+    },
+  );
+
+  it.each(['https://pdp.example.com/admin', 'https://pdp.example.com/admin/authz'])('refuses %s: the endpoints would be behind the admin keys', (value) => {
+    expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(/PUBLIC_URL: its path must not begin with \/admin/);
   });
 
   it.each(['ftp://pdp.example.com', 'pdp.example.com', 'https://pdp.example.com/?tenant=1', 'https://pdp.example.com/#x', 'https://pdp.example.com/a%20b', 'https://pdp.example.com/a//b', 'https://pdp.example.com/a:b'])('rejects %s', (value) => {

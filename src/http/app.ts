@@ -7,11 +7,12 @@ import type { DecisionService } from '../decision/service.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { KeySetState } from '../token/jwks.js';
 import type { AppEnv } from './env.js';
-import { adminAuth, callerIdentifier } from './middleware/caller-auth.js';
+import { adminAuth, callerIdentifier, decisionPathPrefixes } from './middleware/caller-auth.js';
 import type { HttpObserver } from './middleware/http-metrics.js';
 import { bodySizeLimit } from './middleware/body-limit.js';
 import { requestFrame } from './middleware/request-frame.js';
-import { authzenRoutes } from './routes/authzen.js';
+import { authzenEndpoints, authzenRoutes } from './routes/authzen.js';
+import { pdpIdentifierPath } from '../pdp-identifier.js';
 import { adminRoutes, type AdminDeps } from './routes/admin.js';
 import { RequestDeadlines } from './middleware/timeout.js';
 import { problem, ProblemError, type ProblemCode } from './problem.js';
@@ -25,7 +26,10 @@ export interface AppDeps {
   readonly policies: PolicyStore;
   /** AuthZEN search over the candidates known to the service. */
   readonly search: SearchService;
-  /** Base URL AuthZEN metadata advertises (PUBLIC_URL); the request's origin when unset. */
+  /**
+   * The PDP identifier AuthZEN metadata advertises (PUBLIC_URL), in canonical form; the request's
+   * origin when unset. With a path, the AuthZEN endpoints are also served under that path.
+   */
   readonly publicUrl?: string;
   /** Largest accepted request body, bytes. */
   readonly maxBodyBytes?: number;
@@ -90,8 +94,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return reject(c, new ProblemError('internal', 'the request could not be completed'));
   };
 
-  const frame = (deadlines: RequestDeadlines) =>
-    requestFrame({ caller: callerIdentifier({ keys: deps.callers }), deadlines, observer: deps.metrics, answer: answerError });
+  // PUBLIC_URL's path (`/authz`), under which the AuthZEN endpoints are served as well as at `/`
+  // (where a proxy that strips the path sends them): its `/access/v1` is authenticated alike.
+  const authzenPath = deps.publicUrl === undefined ? '' : pdpIdentifierPath(deps.publicUrl);
+  const protect = authzenPath === '' ? decisionPathPrefixes : [...decisionPathPrefixes, `${authzenPath}/access/v1`];
+  const caller = callerIdentifier({ keys: deps.callers, protect });
+  const frame = (deadlines: RequestDeadlines) => requestFrame({ caller, deadlines, observer: deps.metrics, answer: answerError });
   const requestTimeoutMs = deps.requestTimeoutMs ?? 5_000;
   const decisionFrame = frame(new RequestDeadlines(requestTimeoutMs));
   const probeFrame = frame(new RequestDeadlines(probeTimeoutMs));
@@ -115,6 +123,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', healthRoutes(deps.policies, deps.redisState, deps.keySets));
   app.route('/', decideRoutes(deps.decisions));
   app.route('/', authzenRoutes({ decisions: deps.decisions, search: deps.search, publicUrl: deps.publicUrl }));
+  if (authzenPath !== '') app.route(authzenPath, authzenEndpoints({ decisions: deps.decisions, search: deps.search }));
   if (deps.admin !== undefined) app.route('/', adminRoutes(deps.admin));
   if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metricsSource ?? deps.metrics.registry, deps.metricsToken));
 

@@ -1,3 +1,5 @@
+import { isLoopbackHost } from '../loopback.js';
+
 /**
  * Whether a token URL (a key set, an introspection endpoint) is plain http:// to a host other
  * than this machine's loopback (localhost, 127.0.0.0/8, ::1). Over such a URL anyone on the path
@@ -14,8 +16,7 @@ export function isPlainHttpRemote(value: string): boolean {
     return false;
   }
   if (url.protocol !== 'http:') return false;
-  const host = url.hostname;
-  return !(host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host));
+  return !isLoopbackHost(url.hostname);
 }
 
 /** Why a plain-http token URL is refused, and how to go on; never quotes the URL. */

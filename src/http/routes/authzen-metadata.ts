@@ -1,6 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../env.js';
+import { pdpIdentifierPath } from '../../pdp-identifier.js';
 import { ProblemError } from '../problem.js';
 
 const wellKnown = '/.well-known/authzen-configuration';
@@ -26,18 +27,20 @@ function requestOrigin(c: Context<AppEnv>): string {
 /**
  * GET /.well-known/authzen-configuration: AuthZEN PDP metadata. URLs are built from
  * `publicUrl` when configured, else from the origin the request was sent to (forwarded headers
- * are not trusted: behind a proxy, set PUBLIC_URL). AuthZEN 1.0 ("Obtaining PDP Metadata") puts
- * the well-known name between the host and the path of the PDP's identifier: for `publicUrl`
+ * are not trusted: behind a proxy, set PUBLIC_URL). `publicUrl` is the PDP identifier and is
+ * advertised exactly as configured: a PEP refuses a document whose `policy_decision_point`
+ * differs from the identifier it used ("PDP Metadata Validation"), so config admits only the
+ * canonical form (pdp-identifier.ts) and this throws for any other. AuthZEN 1.0 ("Obtaining PDP
+ * Metadata") puts the well-known name between the host and the path of the identifier: for
  * `https://pdp.example.com/authz` the document is at `/.well-known/authzen-configuration/authz`,
  * and only there, since a client asking elsewhere would find an identifier it did not ask for.
+ * The endpoints it lists are served under that path as well as without it (app.ts).
  */
 export function metadataRoutes(publicUrl: string | undefined): Hono<AppEnv> {
-  const configured = publicUrl === undefined ? undefined : new URL(publicUrl);
   // Config admits only paths of unreserved characters, which Hono matches as they are written.
-  const path = configured?.pathname.replace(/\/+$/, '') ?? '';
-  const base = configured === undefined ? undefined : `${configured.origin}${path}`;
+  const path = publicUrl === undefined ? '' : pdpIdentifierPath(publicUrl);
   return new Hono<AppEnv>().get(`${wellKnown}${path}`, (c) => {
-    const pdp = base ?? requestOrigin(c);
+    const pdp = publicUrl ?? requestOrigin(c);
     return c.json({
       policy_decision_point: pdp,
       access_evaluation_endpoint: `${pdp}/access/v1/evaluation`,

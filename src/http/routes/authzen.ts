@@ -16,10 +16,11 @@ export interface AuthzenDeps {
 }
 
 /**
- * The OpenID AuthZEN Authorization API 1.0, on the same decision service as /decide.
- * An AuthZEN request states its subject itself, so only trusted callers may make one.
+ * The AuthZEN endpoints, `/access/v1/*`: app.ts mounts them at `/` and, when PUBLIC_URL has a
+ * path, under that path too. An AuthZEN request states its subject itself, so only trusted
+ * callers may make one.
  */
-export function authzenRoutes(deps: AuthzenDeps): Hono<AppEnv> {
+export function authzenEndpoints(deps: Pick<AuthzenDeps, 'decisions' | 'search'>): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .use('/access/v1/*', async function trustedCallersOnly(c, next) {
       requireTrustedCaller(c, '$.subject', 'AuthZEN requests state their subject, which only trusted callers (PDP_TRUSTED_KEYS) may do');
@@ -27,6 +28,12 @@ export function authzenRoutes(deps: AuthzenDeps): Hono<AppEnv> {
     })
     .route('/', evaluationRoutes(deps.decisions))
     .route('/', evaluationsRoutes(deps.decisions))
-    .route('/', searchRoutes(deps.search))
+    .route('/', searchRoutes(deps.search));
+}
+
+/** The OpenID AuthZEN Authorization API 1.0, on the same decision service as /decide: the endpoints and the metadata. */
+export function authzenRoutes(deps: AuthzenDeps): Hono<AppEnv> {
+  return new Hono<AppEnv>()
+    .route('/', authzenEndpoints(deps))
     .route('/', metadataRoutes(deps.publicUrl));
 }
