@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config.js';
+import { configProblems } from './helpers/config.js';
 
-/** The configuration problems for `env`, one line each, without the heading. */
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message.split('\n').slice(1).map((line) => line.trim());
-  }
-  return [];
-}
+const problems = configProblems;
 
 // Every integer variable, with a value in its range.
 const integers: Readonly<Record<string, number>> = {

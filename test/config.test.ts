@@ -1,16 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { callerKeys } from '../src/caller/keys.js';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config.js';
+import { configProblems } from './helpers/config.js';
 import { runServerToExit } from './helpers/process.js';
 
+/** The problems of a configuration expected to be rejected. */
 function problems(env: NodeJS.ProcessEnv): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message.split('\n').slice(1).map((line) => line.trim());
-  }
-  throw new Error('expected the configuration to be rejected');
+  const found = configProblems(env);
+  if (found.length === 0) throw new Error('expected the configuration to be rejected');
+  return found;
 }
 
 describe('loadConfig', () => {

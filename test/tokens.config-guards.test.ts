@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type Config } from '../src/config.js';
+import { configProblems } from './helpers/config.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
@@ -19,16 +20,7 @@ const question = { action: 'read', resource: { type: 'invoice', properties: { in
 const accountant = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
 const introspection = { INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789' };
 
-/** The lines of the ConfigError loadConfig throws, or [] when it takes the environment. */
-function problems(env: NodeJS.ProcessEnv): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message.split('\n').slice(1).map((line) => line.trim());
-  }
-  return [];
-}
+const problems = configProblems;
 
 const built: Tokens[] = [];
 afterAll(() => built.forEach((tokens) => tokens.close()));
