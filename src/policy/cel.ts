@@ -96,12 +96,29 @@ function firstLine(message: string): string {
   return message.split('\n')[0] ?? message;
 }
 
+/**
+ * Each request value in key order, made once: every rule and batch item evaluated on the same
+ * value (a batch shares its context) reuses the copy, so a request pays for one walk of what it
+ * sent, as for its cache key. Request values are never changed once made.
+ */
+const keyOrdered = new WeakMap<object, unknown>();
+
+function inKeyOrderOnce(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  let ordered = keyOrdered.get(value);
+  if (ordered === undefined) {
+    ordered = inKeyOrder(value);
+    keyOrdered.set(value, ordered);
+  }
+  return ordered;
+}
+
 function variablesInKeyOrder(vars: ConditionVariables): ConditionVariables {
   return {
-    subject: inKeyOrder(vars.subject),
-    resource: inKeyOrder(vars.resource),
-    action: inKeyOrder(vars.action),
-    context: inKeyOrder(vars.context),
+    subject: inKeyOrderOnce(vars.subject),
+    resource: inKeyOrderOnce(vars.resource),
+    action: inKeyOrderOnce(vars.action),
+    context: inKeyOrderOnce(vars.context),
     now: vars.now,
   };
 }
