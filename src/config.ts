@@ -70,6 +70,9 @@ const optionalText = z
   .optional()
   .transform((value) => value?.trim());
 
+/** The least either token fetch timeout may be. */
+const minFetchTimeoutMs = 100;
+
 const envSchema = z
   .object({
     PORT: integer(0, 65_535, 8080),
@@ -94,13 +97,13 @@ const envSchema = z
     TOKEN_MAX_LENGTH: integer(256, 16_384, 8_192),
     TOKEN_CACHE_ENTRIES: integer(0, 1_000_000, 10_000),
     TOKEN_CACHE_MAX_SECONDS: integer(1, 86_400, 300),
-    JWKS_TIMEOUT_MS: integer(100, 60_000, 2_000),
+    JWKS_TIMEOUT_MS: integer(minFetchTimeoutMs, 60_000, 2_000),
     JWKS_COOLDOWN_SECONDS: integer(0, 3_600, 30),
     JWKS_REFRESH_SECONDS: integer(0, 86_400, 300),
     INTROSPECTION_URL: optionalText.pipe(fetchableUrl('give the client credentials with INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET').optional()),
     INTROSPECTION_CLIENT_ID: optionalText,
     INTROSPECTION_CLIENT_SECRET: optionalText,
-    INTROSPECTION_TIMEOUT_MS: integer(100, 60_000, 2_000),
+    INTROSPECTION_TIMEOUT_MS: integer(minFetchTimeoutMs, 60_000, 2_000),
     INTROSPECTION_CACHE_MAX_SECONDS: integer(0, 86_400, 60),
     INTROSPECTION_JWKS_FILE: optionalText,
     INTROSPECTION_JWKS_URL: optionalText.pipe(keySetUrl.optional()),
@@ -217,24 +220,35 @@ const envSchema = z
     if (redisModes.some(Boolean) && env.REDIS_COMMAND_TIMEOUT_MS * 2 > env.REQUEST_TIMEOUT_MS) {
       issue('REDIS_COMMAND_TIMEOUT_MS', `${env.REDIS_COMMAND_TIMEOUT_MS} ms is more than half of REQUEST_TIMEOUT_MS (${env.REQUEST_TIMEOUT_MS} ms): a request that waits out a Redis timeout must keep the other half to verify its token, be evaluated and be answered`);
     }
-    // Likewise a token whose fetches time out: it must be denied (invalid_token) with the other
-    // half of the request's time left, not cut off by the 503 timeout. A JWT waits on one key set
-    // fetch at most (JWKS_URL, or a jwksUrl of TOKEN_CONFIG_FILE, which is not read yet: counted
-    // when it is set); an opaque token on one lookup, whose INTROSPECTION_TIMEOUT_MS also bounds
-    // the wait for a signed answer's keys (introspect.ts).
-    const tokenFetch = (name: 'JWKS_TIMEOUT_MS' | 'INTROSPECTION_TIMEOUT_MS') => {
+    // Likewise a token whose fetches time out (tokenFetchProblem). A jwksUrl of
+    // TOKEN_CONFIG_FILE, not read yet, is held to it when the file is (token/from-config.ts).
+    for (const [name, used] of [['JWKS_TIMEOUT_MS', env.JWKS_URL], ['INTROSPECTION_TIMEOUT_MS', env.INTROSPECTION_URL]] as const) {
       const fetchMs = env[name];
-      if (!(typeof fetchMs === 'number' && typeof env.REQUEST_TIMEOUT_MS === 'number' && fetchMs * 2 > env.REQUEST_TIMEOUT_MS)) return;
-      // Both are at most 60 s, so the REQUEST_TIMEOUT_MS asked for is never over its 120 s.
-      issue(name, `${fetchMs} ms is more than half of REQUEST_TIMEOUT_MS (${env.REQUEST_TIMEOUT_MS} ms): a token whose fetch times out must be denied (invalid_token) with the other half left to be evaluated and answered, not cut off by a 503 timeout; lower ${name} to at most ${Math.floor(env.REQUEST_TIMEOUT_MS / 2)} ms or raise REQUEST_TIMEOUT_MS to at least ${fetchMs * 2} ms`);
-    };
-    if (env.JWKS_URL !== undefined || env.TOKEN_CONFIG_FILE !== undefined) tokenFetch('JWKS_TIMEOUT_MS');
-    if (env.INTROSPECTION_URL !== undefined) tokenFetch('INTROSPECTION_TIMEOUT_MS');
+      const problem = used === undefined || typeof fetchMs !== 'number' || typeof env.REQUEST_TIMEOUT_MS !== 'number' ? undefined : tokenFetchProblem(name, fetchMs, env.REQUEST_TIMEOUT_MS);
+      if (problem !== undefined) issue(name, problem);
+    }
   }, { when: () => true });
 
 export type Config = z.infer<typeof envSchema>;
 
 /** Thrown with every configuration problem at once. */
+/**
+ * Why a token fetch timeout (JWKS_TIMEOUT_MS, INTROSPECTION_TIMEOUT_MS) does not fit the request
+ * deadline, or undefined when it does: a token whose fetch times out must be denied
+ * (invalid_token) with the other half of the request's time left, not cut off by a 503 timeout.
+ * A JWT waits on one key set fetch at most; an opaque token on one lookup, whose
+ * INTROSPECTION_TIMEOUT_MS also bounds the wait for a signed answer's keys (introspect.ts).
+ */
+export function tokenFetchProblem(name: string, fetchMs: number, requestTimeoutMs: number): string | undefined {
+  if (fetchMs * 2 <= requestTimeoutMs) return undefined;
+  const most = Math.floor(requestTimeoutMs / 2);
+  // Both are at most 60 s, so the REQUEST_TIMEOUT_MS asked for is never over its 120 s.
+  const remedy = most < minFetchTimeoutMs
+    ? `raise REQUEST_TIMEOUT_MS to at least ${fetchMs * 2} ms (${name} is at least ${minFetchTimeoutMs} ms)`
+    : `lower ${name} to at most ${most} ms or raise REQUEST_TIMEOUT_MS to at least ${fetchMs * 2} ms`;
+  return `${fetchMs} ms is more than half of REQUEST_TIMEOUT_MS (${requestTimeoutMs} ms): a token whose fetch times out must be denied (invalid_token) with the other half left to be evaluated and answered, not cut off by a 503 timeout; ${remedy}`;
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }

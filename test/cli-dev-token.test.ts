@@ -73,11 +73,16 @@ describe('pdp keys and pdp token (process)', () => {
     expect(run.stderr).toMatch(/^pdp token: the token names no subject, which the server denies \(invalid_token\): .*"sub" by CLAIM_SUBJECT.*\n$/);
   });
 
-  it('types the token as JWT_TYPE asks, so the server it is made for takes it', async () => {
+  it('types the token as its issuer requires: JWT_TYPE, or the type of its entry in TOKEN_CONFIG_FILE', async () => {
     const env = { JWKS_FILE: join(dir, 'jwks.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWT_TYPE: 'at+jwt' };
     const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify(claims)], env);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(decodeProtectedHeader(run.stdout.trim())).toMatchObject({ typ: 'at+jwt' });
+    const file = join(await tempDir(), 'tokens.json');
+    await writeFile(file, JSON.stringify({ issuers: [{ issuer: 'https://other.example', jwksFile: join(dir, 'jwks.json'), audience, type: 'application/at+jwt' }] }));
+    const other = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', 'https://other.example', '--aud', audience, '--claims', JSON.stringify(claims)], { ...env, TOKEN_CONFIG_FILE: file });
+    expect(other).toMatchObject({ code: 0, stderr: '' });
+    expect(decodeProtectedHeader(other.stdout.trim())).toMatchObject({ typ: 'application/at+jwt' });
   });
 
   it('reads CLAIM_SUBJECT and TOKEN_MAX_LENGTH as the server does, refusing a token longer than it would take', async () => {

@@ -136,13 +136,33 @@ describe('token fetch timeouts against REQUEST_TIMEOUT_MS', () => {
     expect(problems({ INTROSPECTION_URL: 'https://as.test/introspect', ...introspection, INTROSPECTION_TIMEOUT_MS: '10000', REQUEST_TIMEOUT_MS: '20000' })).toEqual([]);
   });
 
-  it('refuses a key set timeout over half of it, with JWKS_URL or TOKEN_CONFIG_FILE', () => {
+  const overHalf = `3000 ms is more than half of REQUEST_TIMEOUT_MS (4000 ms): a token whose fetch times out ${advice}; lower JWKS_TIMEOUT_MS to at most 2000 ms or raise REQUEST_TIMEOUT_MS to at least 6000 ms`;
+
+  it('refuses a key set timeout over half of it with JWKS_URL, and names the only remedy left when half is under the least timeout', () => {
     const jwt = { JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWKS_TIMEOUT_MS: '3000', REQUEST_TIMEOUT_MS: '4000' };
-    const expected = `JWKS_TIMEOUT_MS: 3000 ms is more than half of REQUEST_TIMEOUT_MS (4000 ms): a token whose fetch times out ${advice}; lower JWKS_TIMEOUT_MS to at most 2000 ms or raise REQUEST_TIMEOUT_MS to at least 6000 ms`;
-    expect(problems({ ...jwt, JWKS_URL: 'https://idp.test/jwks' })).toEqual([expected]);
-    expect(problems({ TOKEN_CONFIG_FILE: 'tokens.json', JWKS_TIMEOUT_MS: '3000', REQUEST_TIMEOUT_MS: '4000' })).toEqual([expected]);
+    expect(problems({ ...jwt, JWKS_URL: 'https://idp.test/jwks' })).toEqual([`JWKS_TIMEOUT_MS: ${overHalf}`]);
+    expect(problems({ ...jwt, JWKS_URL: 'https://idp.test/jwks', JWKS_TIMEOUT_MS: '100', REQUEST_TIMEOUT_MS: '150' })).toEqual([
+      `JWKS_TIMEOUT_MS: 100 ms is more than half of REQUEST_TIMEOUT_MS (150 ms): a token whose fetch times out ${advice}; raise REQUEST_TIMEOUT_MS to at least 200 ms (JWKS_TIMEOUT_MS is at least 100 ms)`,
+    ]);
     // Nothing is fetched: the timeouts wait on nothing.
     expect(problems({ ...jwt, JWKS_FILE: 'jwks.json', INTROSPECTION_TIMEOUT_MS: '60000' })).toEqual([]);
+  });
+
+  it('holds TOKEN_CONFIG_FILE to it only when the file names a jwksUrl', async () => {
+    const dir = await tempDir({
+      'keys.json': { keys: [] },
+      'files.json': { issuers: [{ issuer: 'https://a.test', jwksFile: 'keys.json', audience }] },
+      'urls.json': { issuers: [{ issuer: 'https://a.test', jwksFile: 'keys.json', audience }, { issuer: 'https://b.test', jwksUrl: 'https://b.test/jwks', audience }] },
+    });
+    const tight = { JWKS_TIMEOUT_MS: '3000', REQUEST_TIMEOUT_MS: '4000' };
+    const files = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'files.json'), ...tight }));
+    built.push(files);
+    const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'urls.json'), ...tight })).then(
+      (tokens) => (tokens.close(), new Error('started')),
+      (error: unknown) => error as Error,
+    );
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect(failure.message).toBe(`JWKS_TIMEOUT_MS (for the jwksUrl of TOKEN_CONFIG_FILE): ${overHalf}`);
   });
 
   describe('a hung introspection endpoint (the real process and app)', () => {

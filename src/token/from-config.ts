@@ -1,6 +1,6 @@
 import type { JWTVerifyGetKey } from 'jose';
 import { maskUrl } from '../config-summary.js';
-import { ConfigError, type Config } from '../config.js';
+import { ConfigError, tokenFetchProblem, type Config } from '../config.js';
 import { ExpiringCache } from './cache.js';
 import { claimsCheck } from './accept.js';
 import { cachedVerifier } from './cached-verifier.js';
@@ -94,6 +94,11 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   };
 
   const entries = await issuerEntries(config);
+  // JWKS_URL was held to the request deadline with the rest of the configuration; the file's URLs are now known.
+  if (config.JWKS_URL === undefined && entries.some((entry) => entry.jwksUrl !== undefined)) {
+    const problem = tokenFetchProblem('JWKS_TIMEOUT_MS', config.JWKS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS);
+    if (problem !== undefined) throw new ConfigError(`JWKS_TIMEOUT_MS (for the jwksUrl of TOKEN_CONFIG_FILE): ${problem}`);
+  }
   // The entries from the environment come first, then TOKEN_CONFIG_FILE's, in its order.
   const fromEnv = issuersFromEnv(config).length;
   const settingOf = (index: number) => (index < fromEnv ? 'JWKS_FILE' : `TOKEN_CONFIG_FILE $.issuers[${index - fromEnv}].jwksFile`);
