@@ -333,6 +333,20 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect((await runCli(['validate', dir])).code).toBe(0);
     });
 
+    it('writes -0 as -0, which conditions tell from 0, so the fixtures still pass', async ({ expect }) => {
+      // 1.0 / x is -Infinity for -0: the first case denies, the second permits.
+      const rule = { id: 'r1', effect: 'permit', actions: ['read'], condition: 'type(context.x) == double && 1.0 / context.x > 0.0' };
+      const request = (x: string) => `{"subject":{"id":"a"},"action":"read","resource":{"type":"report"},"context":{"x":${x}}}`;
+      const dir = await fixtureDir({
+        'reports.json': JSON.stringify({ id: 'reports', resource: 'report', rules: [rule] }),
+        'tests/reports.json': `{"cases":[{"name":"negative zero","request":${request('-0')},"expect":{"decision":"deny"}},{"name":"zero","request":${request('0')},"expect":{"decision":"permit"}}]}`,
+      });
+      expect((await runCli(['test', dir])).code).toBe(0);
+      expect((await runCli(['fmt', dir])).code).toBe(0);
+      expect(await readFile(join(dir, 'tests/reports.json'), 'utf8')).toContain('"context": { "x": -0 }');
+      expect((await runCli(['test', dir])).code).toBe(0);
+    });
+
     it('exits 1 naming a file that is not valid JSON', async ({ expect }) => {
       const run = await runCli(['fmt', broken, '--check']);
       expect(run.code).toBe(1);

@@ -182,3 +182,21 @@ describe('advice beyond a hint', () => {
     });
   });
 });
+
+describe('rule ids of one resource type', () => {
+  it('refuses a rule id another policy of the same resource type uses, since fixtures and audit lines name rules by id', async () => {
+    const dir = await freshDir();
+    await writeFiles(dir, {
+      'a.json': docPolicy('a', 'R1'),
+      'b.json': { ...docPolicy('b', 'R1'), rules: [{ id: 'R1', effect: 'deny', actions: ['read'], condition: 'has(context.frozen)' }] },
+      // Another resource type may reuse it.
+      'c.json': { ...docPolicy('c', 'R1'), resource: 'other' },
+    });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      ok: false,
+      issues: [{ file: 'b.json', path: '$.rules[0].id', rule: 'R1', message: 'duplicate rule id "R1" (also in policy "a" for resource type "doc": rule ids are unique per resource type)' }],
+    });
+  });
+});

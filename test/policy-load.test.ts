@@ -112,7 +112,7 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
   });
 
   it('reports the problems of every file in one error', async () => {
-    const issues = await loadIssues({ 'a.json': '[', 'b.json': policy([{ ...readRule, condition: 'nope(' }]), 'c.json': policy([readRule], { id: 'other' }) });
+    const issues = await loadIssues({ 'a.json': '[', 'b.json': policy([{ ...readRule, condition: 'nope(' }]), 'c.json': policy([{ ...readRule, id: 'read-other' }], { id: 'other' }) });
     expect(issues.map((i) => i.file)).toEqual(['a.json', 'b.json']);
   });
 

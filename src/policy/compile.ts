@@ -14,7 +14,7 @@ export interface PolicyFile {
 
 /**
  * Compiles validated policies into an indexed set. Checks what a schema cannot see:
- * duplicate policy and rule ids, and every CEL condition. Reports every problem at once.
+ * duplicate policy ids, rule ids repeated for one resource type, and every CEL condition. Reports every problem at once.
  * `extraVersionInput` folds other loaded sources (such as entity data) into the version;
  * `entities` travel in the set, so a reload swaps policies and entity data together.
  */
@@ -22,6 +22,12 @@ export function compilePolicies(files: readonly PolicyFile[], extraVersionInput:
   const issues: PolicyIssue[] = [];
   const policyIds = new Map<string, string>();
   const rulesByResource = new Map<string, CompiledRule[]>();
+  /**
+   * Resource type → rule id → the policy that has it. Unique per resource type, not per policy:
+   * fixtures (`expect.rules`) and audit lines (`rules`) name rules by id alone, so a second
+   * policy's rule of the same id would pass for the first's.
+   */
+  const ruleOwners = new Map<string, Map<string, string>>();
 
   for (const { file, policy } of files) {
     const seenIn = policyIds.get(policy.id);
@@ -32,14 +38,17 @@ export function compilePolicies(files: readonly PolicyFile[], extraVersionInput:
     policyIds.set(policy.id, file);
     const rules = rulesByResource.get(policy.resource) ?? [];
     rulesByResource.set(policy.resource, rules);
-    const ruleIds = new Set<string>();
+    const owners = ruleOwners.get(policy.resource) ?? new Map<string, string>();
+    ruleOwners.set(policy.resource, owners);
     policy.rules.forEach((rule, index) => {
       const path = `$.rules[${index}]`;
-      if (ruleIds.has(rule.id)) {
-        issues.push({ file, path: `${path}.id`, rule: rule.id, message: `duplicate rule id "${rule.id}"` });
+      const owner = owners.get(rule.id);
+      if (owner !== undefined) {
+        const where = owner === policy.id ? '' : ` (also in policy "${owner}" for resource type "${policy.resource}": rule ids are unique per resource type)`;
+        issues.push({ file, path: `${path}.id`, rule: rule.id, message: `duplicate rule id "${rule.id}"${where}` });
         return;
       }
-      ruleIds.add(rule.id);
+      owners.set(rule.id, policy.id);
       let condition: CompiledRule['condition'];
       if (rule.condition !== undefined) {
         try {

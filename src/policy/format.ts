@@ -59,8 +59,13 @@ function isScalar(value: Json): boolean {
   return value === null || typeof value !== 'object';
 }
 
+/** A scalar as JSON, but -0 as `-0`: JSON.stringify writes `0`, and conditions tell them apart. */
+function scalarText(value: Json): string {
+  return typeof value === 'number' && Object.is(value, -0) ? '-0' : JSON.stringify(value);
+}
+
 function render(value: Json, indent: string, used: number, top: boolean): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return scalarText(value);
   const entries: [string | undefined, Json][] = Array.isArray(value)
     ? value.map((item) => [undefined, item])
     : Object.entries(value);
@@ -68,7 +73,7 @@ function render(value: Json, indent: string, used: number, top: boolean): string
   if (entries.length === 0) return `${open}${close}`;
   const label = (key: string | undefined) => (key === undefined ? '' : `${JSON.stringify(key)}: `);
   if (!top && entries.every(([, member]) => isScalar(member))) {
-    const members = entries.map(([key, member]) => `${label(key)}${JSON.stringify(member)}`).join(', ');
+    const members = entries.map(([key, member]) => `${label(key)}${scalarText(member)}`).join(', ');
     const inline = Array.isArray(value) ? `[${members}]` : `{ ${members} }`;
     if (used + inline.length <= formatWidth) return inline;
   }
