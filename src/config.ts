@@ -156,6 +156,8 @@ const envSchema = z
     REDIS_SENTINEL_NAME: optionalText,
     REDIS_USERNAME: optionalText,
     REDIS_PASSWORD: optionalText,
+    // Signs Redis cache entries; shared by replicas so one reads another's entries.
+    CACHE_SIGNING_SECRET: optionalText.pipe(z.string().min(32, 'use at least 32 characters (e.g. openssl rand -base64 32)').optional()),
     REDIS_COMMAND_TIMEOUT_MS: integer(1, 10_000, 20),
     REDIS_BACKOFF_MS: integer(10, 600_000, 1_000),
     // Server processes under node:cluster: a count or `auto` (one per core); see src/cluster.ts.
@@ -209,6 +211,8 @@ const envSchema = z
     if ((env.REDIS_SENTINELS.length > 0) !== (env.REDIS_SENTINEL_NAME !== undefined)) {
       issue('REDIS_SENTINEL_NAME', 'REDIS_SENTINELS and REDIS_SENTINEL_NAME go together');
     }
+    // It signs Redis entries only: set without Redis it would protect nothing, while seeming to.
+    if (env.CACHE_SIGNING_SECRET !== undefined && !redisModes.some(Boolean)) issue('CACHE_SIGNING_SECRET', 'signs the Redis cache entries: set REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS too');
     if (env.REDIS_URL !== undefined && (env.REDIS_USERNAME !== undefined || env.REDIS_PASSWORD !== undefined)) {
       issue('REDIS_PASSWORD', 'with REDIS_URL, put the credentials in the URL (redis://user:password@host:port)');
     }

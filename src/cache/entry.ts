@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Verdict } from '../decision/types.js';
 import { adviceFits, maxAdviceJsonLength } from '../policy/schema.js';
@@ -55,31 +56,56 @@ function coherent(v: Verdict): boolean {
   return v.decision === 'permit' ? effects.length > 0 && effects.every((e) => e === 'permit') : !effects.includes('permit');
 }
 
+/** Characters of a signature (an HMAC-SHA256 in base64url) and the `.` after it. */
+const signatureLength = 44;
+
+function signature(secret: string, json: string): string {
+  return createHmac('sha256', secret).update(json).digest('base64url');
+}
+
 /**
- * Serialises an entry for a shared store, bound to its key so it cannot be served under another;
- * undefined when it is beyond what `decodeEntry` takes (more than MAX_ENTRY_BYTES, too many
- * reasons or advice): such a verdict is not shared, so whatever this service
- * writes it can read back.
+ * `json` when `raw` is `<signature>.<json>` signed with `secret`, compared in constant time;
+ * undefined for anything else (unsigned, another secret, altered).
  */
-export function encodeEntry(key: string, entry: CacheEntry): string | undefined {
+function verified(raw: string, secret: string): string | undefined {
+  if (raw.length <= signatureLength || raw.charCodeAt(signatureLength - 1) !== 0x2e) return undefined;
+  const json = raw.slice(signatureLength);
+  const given = Buffer.from(raw.slice(0, signatureLength - 1));
+  const expected = Buffer.from(signature(secret, json));
+  return given.length === expected.length && timingSafeEqual(given, expected) ? json : undefined;
+}
+
+/**
+ * Serialises an entry for a shared store, bound to its key so it cannot be served under another,
+ * and with `secret` (CACHE_SIGNING_SECRET) signed as `<HMAC-SHA256>.<json>`, so whoever can write
+ * to Redis but does not hold the secret cannot make one; undefined when it is beyond what
+ * `decodeEntry` takes (more than MAX_ENTRY_BYTES, too many reasons or advice): such a verdict is
+ * not shared, so whatever this service writes it can read back.
+ */
+export function encodeEntry(key: string, entry: CacheEntry, secret?: string): string | undefined {
   const { reasons, advice } = entry.verdict;
   // Advice is within maxAdviceJsonLength: policies cannot carry longer (policy/schema.ts).
   if (reasons.length > maxItems || advice.length > maxItems) return undefined;
-  const value = JSON.stringify({ k: key, e: entry.expiresAt, d: entry.verdict });
+  const json = JSON.stringify({ k: key, e: entry.expiresAt, d: entry.verdict });
+  const value = secret === undefined ? json : `${signature(secret, json)}.${json}`;
   // Bytes as UTF-8 are at most 3 per UTF-16 code unit: count them only when it could matter.
   return value.length * 3 <= MAX_ENTRY_BYTES || Buffer.byteLength(value, 'utf8') <= MAX_ENTRY_BYTES ? value : undefined;
 }
 
 /**
  * Reads what a shared store returned. Anything that is not a well-formed, coherent entry for
- * this very key is rejected with `'invalid'`; a well-formed entry past its expiry is `undefined`.
- * `raw` longer than MAX_ENTRY_BYTES is invalid, unparsed.
+ * this very key is rejected with `'invalid'`, and with `secret`, anything not signed with it; a
+ * well-formed entry past its expiry is `undefined`. `raw` longer than MAX_ENTRY_BYTES is
+ * invalid, unparsed.
  */
-export function decodeEntry(key: string, raw: string | Buffer, now: number): CacheEntry | 'invalid' | undefined {
+export function decodeEntry(key: string, raw: string | Buffer, now: number, secret?: string): CacheEntry | 'invalid' | undefined {
   if ((typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length) > MAX_ENTRY_BYTES) return 'invalid';
+  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  const signed = secret === undefined ? text : verified(text, secret);
+  if (signed === undefined) return 'invalid';
   let json: unknown;
   try {
-    json = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    json = JSON.parse(signed);
   } catch {
     return 'invalid';
   }

@@ -46,6 +46,7 @@ export function cacheFromConfig(config: Config, options: CacheSetupOptions = {})
         backoffMs: config.REDIS_BACKOFF_MS,
         observer: options.observer,
         onStateChange: options.onRedisStateChange,
+        signingSecret: config.CACHE_SIGNING_SECRET,
       });
   if (redis !== undefined) layers.push(redis);
   return {

@@ -28,6 +28,8 @@ export interface RedisLayerOptions {
   readonly observer?: CacheObserver;
   /** Told when Redis becomes usable or stops being usable, with the last error seen. */
   readonly onStateChange?: (up: boolean, cause: unknown) => void;
+  /** Signs every entry written and refuses every entry read that it did not sign (CACHE_SIGNING_SECRET). */
+  readonly signingSecret?: string;
 }
 
 type Client = Redis | Cluster;
@@ -114,6 +116,7 @@ export class RedisCacheLayer implements CacheLayer {
   readonly #timeoutMs: number;
   readonly #observer: CacheObserver;
   readonly #onStateChange: ((up: boolean, cause: unknown) => void) | undefined;
+  readonly #secret: string | undefined;
   #up = false;
   #lastError: unknown;
   #probeTimer: NodeJS.Timeout | undefined;
@@ -123,6 +126,7 @@ export class RedisCacheLayer implements CacheLayer {
     this.#breaker = new CircuitBreaker({ backoffMs: options.backoffMs, maxBackoffMs: options.backoffMs * 8 });
     this.#observer = options.observer ?? silentObserver;
     this.#onStateChange = options.onStateChange;
+    this.#secret = options.signingSecret;
     this.#observer.redisUp(false);
     this.#client = createClient(options);
     this.#client.on('error', (error: unknown) => {
@@ -145,7 +149,7 @@ export class RedisCacheLayer implements CacheLayer {
       // written by someone else) costs no more than a real one and is then refused unparsed.
       // GETRANGE answers an empty value for a missing key; no entry is empty.
       const raw = await withDeadline(this.#client.getrangeBuffer(key, 0, MAX_ENTRY_BYTES), this.#timeoutMs);
-      entry = raw.length === 0 ? undefined : decodeEntry(key, raw, now);
+      entry = raw.length === 0 ? undefined : decodeEntry(key, raw, now, this.#secret);
     } catch (error) {
       if (!wrongType(error)) {
         this.#observer.cacheRequest('redis', 'error');
@@ -161,7 +165,7 @@ export class RedisCacheLayer implements CacheLayer {
 
   set(key: string, entry: CacheEntry, ttlMs: number): void {
     if (this.#client.status !== 'ready' || !this.#breaker.closed) return;
-    const value = encodeEntry(key, entry);
+    const value = encodeEntry(key, entry, this.#secret);
     if (value === undefined) {
       // Beyond what a read takes back: not shared, and Redis is not to blame.
       this.#observer.cacheWrite('redis', 'too_large');
