@@ -22,7 +22,7 @@ const auth = { authorization: `Bearer ${key}` };
 /** Enough policies that a reload with its tests takes several times the decision deadline. */
 function manyPolicies(version: string): Record<string, unknown> {
   const files: Record<string, unknown> = {};
-  for (let i = 0; i < 200; i++) files[`doc-${i}.json`] = docPolicy(`doc-${i}`, `read-${version}`);
+  for (let i = 0; i < 200; i++) files[`doc-${i}.json`] = docPolicy(`doc-${i}`, `read-${i}-${version}`);
   return files;
 }
 
