@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { CacheSetup } from '../src/cache/from-config.js';
-import { buildTestApp, postJson, readJson } from './helpers/app.js';
-import { cacheFromEnv, CountingObserver, eventually, uniquePrefix } from './helpers/cache.js';
+import { describe, expect, it } from 'vitest';
+import { postJson, readJson, type buildTestApp } from './helpers/app.js';
+import { CountingObserver, eventually } from './helpers/cache.js';
+import { redisReplicas } from './helpers/redis-replicas.js';
 import { configProblems } from './helpers/config.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
@@ -20,28 +19,7 @@ function denyRequest() {
 }
 
 describe('signed Redis cache entries (CACHE_SIGNING_SECRET)', () => {
-  let redis: Redis;
-  const setups: CacheSetup[] = [];
-  const prefix = uniquePrefix();
-
-  beforeAll(() => {
-    redis = new Redis(inject('redisUrl'));
-  });
-  afterEach(async () => {
-    for (const setup of setups.splice(0)) await setup.close();
-  });
-  afterAll(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  });
-
-  async function replica(env: Record<string, string>, observer = new CountingObserver()): Promise<{ app: App; observer: CountingObserver }> {
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...env }, observer);
-    setups.push(setup);
-    await eventually('Redis to be up', () => setup.redisState() === 'up');
-    return { app: (await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } })).app, observer };
-  }
+  const { replica, prefix, redis: client } = redisReplicas();
 
   async function decide(app: App, body: unknown): Promise<Record<string, unknown>> {
     const res = await postJson(app, '/decide', body);
@@ -51,11 +29,11 @@ describe('signed Redis cache entries (CACHE_SIGNING_SECRET)', () => {
 
   /** Asks `body` once and returns the key its decision was stored under. */
   async function keyOf(app: App, body: unknown): Promise<string> {
-    const before = new Set(await redis.keys(`${prefix}*`));
+    const before = new Set(await client().keys(`${prefix}*`));
     await decide(app, body);
     let key: string | undefined;
     await eventually('the decision to reach Redis', async () => {
-      key = (await redis.keys(`${prefix}*`)).find((k) => !before.has(k));
+      key = (await client().keys(`${prefix}*`)).find((k) => !before.has(k));
       return key !== undefined;
     });
     return key ?? '';
@@ -66,24 +44,25 @@ describe('signed Redis cache entries (CACHE_SIGNING_SECRET)', () => {
     const { app: second } = await replica({ CACHE_SIGNING_SECRET: secret });
     const body = denyRequest();
     const key = await keyOf(first, body);
-    expect(await redis.get(key)).toMatch(/^[\w-]{43}\.\{"k":/);
+    expect(await client().get(key)).toMatch(/^[\w-]{43}\.\{"k":/);
     expect(await decide(second, body)).toMatchObject({ decision: 'deny', cached: 'redis' });
   });
 
   it('never serves an entry it did not sign: a forged permit is an invalid entry, replaced by the evaluated deny', async () => {
-    const { app, observer } = await replica({ CACHE_SIGNING_SECRET: secret });
+    const observer = new CountingObserver();
+    const { app } = await replica({ CACHE_SIGNING_SECRET: secret }, { observer });
     const body = denyRequest();
     const key = await keyOf(app, body);
     const permit = { k: key, e: Date.now() + 60_000, d: { decision: 'permit', reasons: [{ policy: 'invoices', rule: 'P2-finance-read-own-region', effect: 'permit' }], advice: [] } };
     const json = JSON.stringify(permit);
     // Unsigned, as a writer without the secret would store it; signed with another secret; a real signature over other data.
-    const genuine = (await redis.get(key)) ?? '';
+    const genuine = (await client().get(key)) ?? '';
     for (const forged of [json, `${'A'.repeat(43)}.${json}`, `${genuine.slice(0, 43)}.${json}`]) {
-      await redis.set(key, forged, 'PX', 60_000);
+      await client().set(key, forged, 'PX', 60_000);
       const errors = observer.count('redis:error');
       expect(await decide(app, body)).toMatchObject({ decision: 'deny' });
       expect(observer.count('redis:error')).toBe(errors + 1);
-      await eventually('the forged entry to be replaced', async () => (await redis.get(key)) !== forged);
+      await eventually('the forged entry to be replaced', async () => (await client().get(key)) !== forged);
     }
     expect(await decide(app, body)).toMatchObject({ decision: 'deny', cached: 'redis' });
   });

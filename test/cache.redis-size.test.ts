@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ENTRY_BYTES } from '../src/cache/entry.js';
 import { maxAdviceJsonLength } from '../src/policy/schema.js';
-import type { CacheSetup } from '../src/cache/from-config.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
-import { buildTestApp, postJson } from './helpers/app.js';
-import { cacheFromEnv, CountingObserver, eventually, uniquePrefix } from './helpers/cache.js';
+import { postJson, type buildTestApp } from './helpers/app.js';
+import { CountingObserver, eventually } from './helpers/cache.js';
+import { redisReplicas } from './helpers/redis-replicas.js';
 import { tempDir, writeFiles } from './helpers/policy-dir.js';
 import { sample, scrape } from './helpers/telemetry.js';
 
@@ -41,47 +40,24 @@ interface Stored {
 }
 
 describe('decision cache: size of what is read from Redis', () => {
-  let redis: Redis;
-  const setups: CacheSetup[] = [];
-  const prefix = uniquePrefix();
-
-  beforeAll(() => {
-    redis = new Redis(inject('redisUrl'));
-  });
-  afterEach(async () => {
-    for (const setup of setups.splice(0)) await setup.close();
-  });
-  afterAll(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  });
-
-  /** An app (a replica) on the shared Redis and prefix, whose cache reports to `observer`. */
-  async function replica(env: Record<string, string>, observer: CountingObserver, policyDir?: string): Promise<{ app: App; setup: CacheSetup }> {
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...env }, observer);
-    setups.push(setup);
-    await eventually('Redis to be up', () => setup.redisState() === 'up');
-    const { app } = await buildTestApp({ cache: setup.cache, policyDir, app: { redisState: setup.redisState } });
-    return { app, setup };
-  }
+  const { replica, prefix, redis: client } = redisReplicas();
 
   /** Asks `body` once and returns the Redis key and value its decision was stored under. */
   async function storedFor(app: App, body: unknown): Promise<{ key: string; stored: Stored }> {
-    const before = new Set(await redis.keys(`${prefix}*`));
+    const before = new Set(await client().keys(`${prefix}*`));
     expect((await decide(app, body)).status).toBe(200);
     let key: string | undefined;
     await eventually('the decision to reach Redis', async () => {
-      key = (await redis.keys(`${prefix}*`)).find((k) => !before.has(k));
+      key = (await client().keys(`${prefix}*`)).find((k) => !before.has(k));
       return key !== undefined;
     });
-    const value = await redis.get(key ?? '');
+    const value = await client().get(key ?? '');
     return { key: key ?? '', stored: JSON.parse(value ?? '') as Stored };
   }
 
   it('neither serves nor copies into memory a well-formed entry of 1 MB, counts it as an invalid entry and replaces it', async () => {
     const writer = new CountingObserver();
-    const { app: first } = await replica({ REDIS_COMMAND_TIMEOUT_MS: '1000' }, writer);
+    const { app: first } = await replica({ REDIS_COMMAND_TIMEOUT_MS: '1000' }, { observer: writer });
     const body = permitRequest();
     const { key, stored } = await storedFor(first, body);
     expect(stored.d.advice).toEqual([]);
@@ -91,11 +67,11 @@ describe('decision cache: size of what is read from Redis', () => {
     const advice = Array.from({ length: 256 }, (_, i) => ({ policy: 'invoices', rule: `P${i}`, advice: { note } }));
     const bloated = JSON.stringify({ ...stored, e: Date.now() + 60_000, d: { ...stored.d, advice } });
     expect(bloated.length).toBeGreaterThan(1_000_000);
-    await redis.set(key, bloated);
+    await client().set(key, bloated);
 
     // Another replica, with a memory layer that has not seen the decision yet.
     const observer = new CountingObserver();
-    const { app, setup } = await replica({ CACHE_MEMORY_ENTRIES: '100', REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
+    const { app, setup } = await replica({ CACHE_MEMORY_ENTRIES: '100', REDIS_COMMAND_TIMEOUT_MS: '1000' }, { observer });
     const answer = await decide(app, body);
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ decision: 'permit', advice: [] });
@@ -110,7 +86,7 @@ describe('decision cache: size of what is read from Redis', () => {
     expect(again.text.length).toBeLessThan(2_000);
 
     // The evaluated decision replaced the entry in Redis.
-    await eventually('the entry to be replaced', async () => (await redis.strlen(key)) < 2_000);
+    await eventually('the entry to be replaced', async () => (await client().strlen(key)) < 2_000);
     const fromRedis = await decide(first, body);
     expect(fromRedis.body).toMatchObject({ decision: 'permit', advice: [], cached: 'redis' });
   });
@@ -120,17 +96,13 @@ describe('decision cache: size of what is read from Redis', () => {
     ['64 MB', 64 * 1024 * 1024],
   ])('reads no more than the bound of a %s value: one key is invalid, Redis stays up and the value is replaced', async (_, size) => {
     // The default deadline (20 ms): reading the whole value would not fit in it.
-    const { app: first } = await replica({}, new CountingObserver());
+    const { app: first } = await replica({});
     const body = permitRequest();
     const { key, stored } = await storedFor(first, body);
     const advice = [{ policy: 'invoices', rule: 'P2-finance-read-own-region', advice: { note: 'x'.repeat(size) } }];
-    await redis.set(key, JSON.stringify({ ...stored, e: Date.now() + 60_000, d: { ...stored.d, advice } }));
+    await client().set(key, JSON.stringify({ ...stored, e: Date.now() + 60_000, d: { ...stored.d, advice } }));
 
-    const metrics = new PdpMetrics();
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix }, metrics);
-    setups.push(setup);
-    await eventually('Redis to be up', () => setup.redisState() === 'up');
-    const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState, metrics } });
+    const { app, setup } = await replica({}, { metrics: new PdpMetrics() });
     const redisErrors = async () => sample(await scrape(app), 'pdp_cache_requests_total', { layer: 'redis', result: 'error' });
 
     const answer = await decide(app, body);
@@ -143,7 +115,7 @@ describe('decision cache: size of what is read from Redis', () => {
     expect(sample(await scrape(app), 'pdp_redis_up')).toBe(1);
 
     // The write of the evaluated decision went out at once, not after a pause.
-    await eventually('the entry to be replaced', async () => (await redis.strlen(key)) < 2_000, 500);
+    await eventually('the entry to be replaced', async () => (await client().strlen(key)) < 2_000, 500);
     const again = await decide(app, body);
     expect(again.body).toMatchObject({ decision: 'permit', advice: [], cached: 'redis' });
     expect(await redisErrors()).toBe(1);
@@ -170,7 +142,7 @@ describe('decision cache: size of what is read from Redis', () => {
 
     it('shares a verdict whose entry it can read back, and answers one it could not without sharing it', async () => {
       const observer = new CountingObserver();
-      const { app, setup } = await replica({ REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer, policies.path);
+      const { app, setup } = await replica({ REDIS_COMMAND_TIMEOUT_MS: '1000' }, { observer, policyDir: policies.path });
       const ask = (type: string) => ({ subject: { id: `u-${randomUUID()}` }, action: 'read', resource: { type, id: 'd-1' } });
 
       const one = ask('one');
@@ -179,14 +151,14 @@ describe('decision cache: size of what is read from Redis', () => {
       expect((await decide(app, one)).body).toMatchObject({ decision: 'permit', cached: 'redis', advice: stored.d.advice });
 
       for (const [type, advice] of [['many', 20]] as const) {
-        const before = new Set(await redis.keys(`${prefix}*`));
+        const before = new Set(await client().keys(`${prefix}*`));
         const tooLarge = observer.written('too_large');
         const first = await decide(app, ask(type));
         expect(first.body, type).toMatchObject({ decision: 'permit' });
         expect(first.body['advice'], type).toHaveLength(advice);
         expect(observer.written('too_large') - tooLarge, type).toBe(1);
         await new Promise((r) => setTimeout(r, 50));
-        expect((await redis.keys(`${prefix}*`)).filter((k) => !before.has(k)), type).toEqual([]);
+        expect((await client().keys(`${prefix}*`)).filter((k) => !before.has(k)), type).toEqual([]);
         expect(observer.count('redis:error'), type).toBe(0);
       }
       expect(JSON.stringify((await decide(app, ask('many'))).body).length).toBeGreaterThan(MAX_ENTRY_BYTES);
