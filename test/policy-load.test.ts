@@ -66,6 +66,22 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     ]);
   });
 
+  it('a role or scope name with a control or invisible character, which reads like a claim it never matches', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'zero-width', effect: 'deny', actions: ['read'], roles: ['contractor\u200b'] },
+        { id: 'direction', effect: 'deny', actions: ['read'], scopes: ['\u202einvoice.read'] },
+        { id: 'control', effect: 'deny', actions: ['read'], roles: ['guest\u0007'] },
+        { id: 'accented', effect: 'permit', actions: ['read'], roles: ['comptable-\u00e9t\u00e9'] },
+      ]),
+    });
+    expect(issues).toEqual([
+      { file: 'a.json', path: '$.rules[0].roles[0]', rule: 'zero-width', message: expect.stringContaining('invisible characters') },
+      { file: 'a.json', path: '$.rules[1].scopes[0]', rule: 'direction', message: expect.stringContaining('invisible characters') },
+      { file: 'a.json', path: '$.rules[2].roles[0]', rule: 'control', message: expect.stringContaining('invisible characters') },
+    ]);
+  });
+
   it('a missing rule id, located by path alone', async () => {
     const issues = await loadIssues({ 'a.json': policy([{ effect: 'permit', actions: ['read'] }]) });
     expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].id', message: expect.any(String) }]);
