@@ -6,7 +6,9 @@ import type { CacheObserver } from '../src/cache/layer.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { cacheFromEnv, eventually, uniquePrefix } from './helpers/cache.js';
+import { freePort } from './helpers/free-port.js';
 import { RedisServer } from './helpers/redis-server.js';
+import { sample, scrape } from './helpers/telemetry.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -62,6 +64,7 @@ describe('Redis circuit breaker', () => {
     setup = undefined;
     await server.kill('SIGCONT');
     await admin.config('SET', 'maxmemory', '0');
+    await admin.replicaof('NO', 'ONE');
   });
   afterAll(async () => {
     admin.disconnect();
@@ -135,5 +138,34 @@ describe('Redis circuit breaker', () => {
       running = false;
       await load;
     }
+  });
+
+  it('counts a refused write as a write, apart from the lookups', async () => {
+    await admin.flushall();
+    const metrics = new PdpMetrics();
+    const app = await appOn({ REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_BACKOFF_MS: '10000' }, metrics);
+    const lookups = (text: string, result: string) => sample(text, 'pdp_cache_requests_total', { layer: 'redis', result });
+    const writes = (text: string, result: string) => sample(text, 'pdp_cache_writes_total', { layer: 'redis', result });
+
+    await decideNew(app);
+    await eventually('the first write to be stored', async () => (await admin.dbsize()) === 1);
+
+    // A replica of a master that is gone, as after a failover the client has not followed yet:
+    // reads are answered (nil for a new key), every write with -READONLY.
+    await admin.replicaof('127.0.0.1', await freePort());
+    expect(await admin.set('probe', '1').catch((error: Error) => error.message)).toMatch(/^READONLY/);
+
+    await decideNew(app);
+    // A failed write still leaves Redis alone for a pause (REDIS_BACKOFF_MS).
+    await eventually('the refused write to take Redis out of use', () => setup?.redisState() === 'down');
+    const text = await scrape(app);
+    expect(sample(text, 'pdp_redis_up')).toBe(0);
+    // Two lookups, both misses: the refused write is not one of them.
+    expect(lookups(text, 'miss')).toBe(2);
+    expect(lookups(text, 'error')).toBe(0);
+    expect(lookups(text, 'hit')).toBe(0);
+    expect(writes(text, 'ok')).toBe(1);
+    expect(writes(text, 'error')).toBe(1);
+    expect(writes(text, 'too_large')).toBe(0);
   });
 });

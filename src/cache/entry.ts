@@ -98,9 +98,9 @@ export function encodeEntry(key: string, entry: CacheEntry, secret?: string): st
  * well-formed entry past its expiry is `undefined`. `raw` longer than MAX_ENTRY_BYTES is
  * invalid, unparsed.
  */
-export function decodeEntry(key: string, raw: string | Buffer, now: number, secret?: string): CacheEntry | 'invalid' | undefined {
-  if ((typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length) > MAX_ENTRY_BYTES) return 'invalid';
-  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+export function decodeEntry(key: string, raw: Buffer, now: number, secret?: string): CacheEntry | 'invalid' | undefined {
+  if (raw.length > MAX_ENTRY_BYTES) return 'invalid';
+  const text = raw.toString('utf8');
   const signed = secret === undefined ? text : verified(text, secret);
   if (signed === undefined) return 'invalid';
   let json: unknown;

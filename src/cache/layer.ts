@@ -32,7 +32,9 @@ export type CacheResult = 'hit' | 'miss' | 'error' | 'coalesced';
  * or unanswered within the deadline; `too_large`, beyond what a read takes back, so not sent.
  * Writes skipped while Redis is down are not counted.
  */
-export type CacheWriteResult = 'ok' | 'error' | 'too_large';
+export const cacheWriteResults = ['ok', 'error', 'too_large'] as const;
+
+export type CacheWriteResult = (typeof cacheWriteResults)[number];
 
 /** What the cache reports for metrics; implemented by telemetry, wired in main. */
 export interface CacheObserver {

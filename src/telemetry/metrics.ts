@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { CacheResult, CacheWriteResult } from '../cache/layer.js';
+import { cacheWriteResults, type CacheResult, type CacheWriteResult } from '../cache/layer.js';
 import { decisionEndpoints, decisionSources, type DecisionEndpoint, type DecisionSource } from '../decision/record.js';
 import type { Effect } from '../decision/types.js';
 import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './families.js';
@@ -142,7 +142,7 @@ export class PdpMetrics {
     for (const layer of ['memory', 'redis'] as const) {
       for (const result of ['hit', 'miss', 'error', 'coalesced'] as const) this.#cacheSeries.set(`${layer} ${result}`, this.#cacheRequests.labels({ layer, result }));
     }
-    for (const result of ['ok', 'error', 'too_large'] as const) this.#cacheWriteSeries.set(`redis ${result}`, this.#cacheWrites.labels({ layer: 'redis', result }));
+    for (const result of cacheWriteResults) this.#cacheWriteSeries.set(`redis ${result}`, this.#cacheWrites.labels({ layer: 'redis', result }));
     for (const kind of ['jwt', 'introspection'] as const) {
       for (const result of ['valid', 'invalid', 'error'] as const) this.#tokenSeries.set(`${kind} ${result}`, this.#tokenVerifications.labels({ kind, result }));
     }
