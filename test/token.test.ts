@@ -116,6 +116,10 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
     expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: expect.stringMatching(/^token names no subject/) }] });
   });
 
+  it('accepts a token issued ahead of its clock within the clock tolerance (30 s by default)', async () => {
+    expect((await decide(app, await sign(ec, accountantClaims, { issuedAt: 20 }))).decision).toBe('permit');
+  });
+
   it('accepts any of the configured audiences', async () => {
     expect((await decide(app, await sign(ec, accountantClaims, { aud: 'reports-api' }))).decision).toBe('permit');
     expect((await decide(app, await sign(ec, accountantClaims, { aud: ['elsewhere', testAudience] }))).decision).toBe('permit');
@@ -124,6 +128,7 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
   const invalid: [string, () => Promise<string>, RegExp][] = [
     ['expired', () => sign(ec, accountantClaims, { expiresIn: -120 }), /^token expired$/],
     ['not valid before a future nbf', () => sign(ec, accountantClaims, { notBefore: 300 }), /"nbf"/],
+    ['issued in the future, beyond the clock tolerance', () => sign(ec, accountantClaims, { issuedAt: 120, expiresIn: 600 }), /^claim "iat" invalid: in the future$/],
     ['signed by another key under a known kid', () => sign(impostor, accountantClaims), /^signature verification failed$/],
     ['a tampered payload under the original signature', async () => {
       const [header, , signature] = (await sign(ec, accountantClaims)).split('.');

@@ -127,7 +127,14 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
     async verify(token) {
       if (token.length > maxTokenLength) throw new InvalidTokenError(`token longer than ${maxTokenLength} characters`);
       try {
-        const { payload } = await verifyWithKeySet(token, options.keys, { ...verifyOptions, currentDate: clock() });
+        const now = clock();
+        const { payload } = await verifyWithKeySet(token, options.keys, { ...verifyOptions, currentDate: now });
+        // jose checks `iat` only against a maximum age. A token issued later than now, beyond the
+        // allowed skew, comes from an issuer whose clock is wrong: it is refused, as one whose
+        // `nbf` lies ahead is.
+        if (typeof payload.iat === 'number' && payload.iat > now.getTime() / 1000 + verifyOptions.clockTolerance) {
+          throw new InvalidTokenError('claim "iat" invalid: in the future');
+        }
         if (audienceClaim !== 'aud' && !hasAudience(payload[audienceClaim], options.audience)) {
           throw new InvalidTokenError(`claim "${audienceClaim}" invalid: check_failed`);
         }

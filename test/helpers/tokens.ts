@@ -31,6 +31,8 @@ export interface SignOptions {
   readonly aud?: string | string[];
   readonly expiresIn?: number;
   readonly notBefore?: number;
+  /** Seconds from now the token says it was issued at (now when unset). */
+  readonly issuedAt?: number;
   readonly kid?: string;
 }
 
@@ -41,7 +43,7 @@ export function sign(key: SigningKey, claims: JWTPayload, options: SignOptions =
     .setProtectedHeader({ alg: key.alg, kid: options.kid ?? key.kid, typ: 'JWT' })
     .setIssuer(options.iss ?? testIssuer)
     .setAudience(options.aud ?? testAudience)
-    .setIssuedAt(now)
+    .setIssuedAt(now + (options.issuedAt ?? 0))
     .setExpirationTime(now + (options.expiresIn ?? 300));
   if (options.notBefore !== undefined) jwt.setNotBefore(now + options.notBefore);
   return jwt.sign(key.privateKey);
