@@ -19,8 +19,8 @@ export type BatchItem<E extends readonly InvalidField[]> = { readonly request: D
 /** The answer to one batch item; an invalid item counts as a deny. */
 export type BatchAnswer<E extends readonly InvalidField[]> = { readonly outcome: DecisionOutcome } | { readonly invalid: E };
 
-/** The decision service as a batch uses it: decisions recorded once the batch is answered. */
-export type BatchDecisions = Pick<DecisionService, 'decideUnrecorded' | 'refuse' | 'record'>;
+/** The decision service as a batch uses it: pinned to one policy set, decisions recorded once the batch is answered. */
+export type BatchDecisions = Pick<DecisionService, 'pinned'>;
 
 interface Decided<E extends readonly InvalidField[]> {
   readonly answer: BatchAnswer<E>;
@@ -33,6 +33,7 @@ interface Decided<E extends readonly InvalidField[]> {
  * the first deny (an invalid item is a deny) or the first permit, answering up to it.
  * Every item answered is recorded, an invalid one as a deny with reason `invalid_request`,
  * all of them once the answer is made (in request order): so a batch given up on records none.
+ * Every item is decided against the policy set in force when the batch starts.
  *
  * Items start one after another, letting the event loop turn between them (see pacer), so
  * other requests and the request's deadline are served meanwhile. Once `meta.abandoned` is
@@ -45,9 +46,10 @@ export async function decideBatch<E extends readonly InvalidField[]>(
   semantic: EvaluationsSemantic,
   meta: DecisionMeta | undefined,
 ): Promise<BatchAnswer<E>[]> {
+  const pinned = decisions.pinned();
   const decide = async (item: BatchItem<E>): Promise<Decided<E>> => {
-    if ('invalid' in item) return { answer: item, decision: decisions.refuse(item.invalid.map((f) => `${f.path}: ${f.message}`).join('; '), meta) };
-    const decision = await decisions.decideUnrecorded(item.request);
+    if ('invalid' in item) return { answer: item, decision: pinned.refuse(item.invalid.map((f) => `${f.path}: ${f.message}`).join('; '), meta) };
+    const decision = await pinned.decideUnrecorded(item.request);
     return { answer: { outcome: decision.outcome }, decision };
   };
   const pause = pacer();
@@ -75,6 +77,6 @@ export async function decideBatch<E extends readonly InvalidField[]>(
       if ((next.decision.outcome.decision === 'permit') === (semantic === 'permit_on_first_permit')) break;
     }
   }
-  for (const { decision } of decided) decisions.record(decision.record);
+  for (const { decision } of decided) pinned.record(decision.record);
   return decided.map(({ answer }) => answer);
 }

@@ -2,7 +2,7 @@ import type { CandidateSource, EntityRef } from './candidates.js';
 import { CursorSeal } from './cursor-seal.js';
 import { pacer } from './pace.js';
 import type { DecisionMeta, DecisionRecord } from './record.js';
-import type { DecisionRequest, DecisionService, SubjectInput } from './service.js';
+import type { DecisionRequest, DecisionService, PinnedDecisions, SubjectInput } from './service.js';
 import type { Query } from './types.js';
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -65,8 +65,8 @@ interface Candidate {
   readonly request: DecisionRequest;
 }
 
-/** The decision service as a search uses it: decisions recorded once the page is made. */
-export type SearchDecisions = Pick<DecisionService, 'decideUnrecorded' | 'record'>;
+/** The decision service as a search uses it: pinned to one policy set a page, decisions recorded once the page is made. */
+export type SearchDecisions = Pick<DecisionService, 'pinned'>;
 
 export interface SearchServiceDeps {
   readonly decisions: SearchDecisions;
@@ -109,7 +109,8 @@ export class SearchService {
   /**
    * One page of hits in key order. Looks one permitted candidate past a full page, so `after`
    * is set only when another hit really exists (or a budget ran out: candidates or time). It
-   * lets the event loop turn as it goes (see pacer), so other requests are served meanwhile.
+   * lets the event loop turn as it goes (see pacer), so other requests are served meanwhile;
+   * every candidate of the page is decided against the policy set in force when it starts.
    *
    * Once the page is made it records the decisions it answers for: every candidate up to where
    * the next page resumes (hits and denies alike). The look-ahead, and candidates denied
@@ -123,17 +124,18 @@ export class SearchService {
     let lastHit: string | undefined;
     let lastSeen: string | undefined;
     let evaluated = 0;
+    const decisions = this.#decisions.pinned();
     const pause = pacer();
     const endBy = performance.now() + this.#budgetMs;
     for await (const candidate of this.#candidatesFor(query, page.after, page.meta)) {
       await pause();
       // Checked only once a candidate was evaluated, so every page moves the search on.
       const outOfBudget = evaluated > 0 && (evaluated === this.#maxCandidates || performance.now() >= endBy);
-      if (outOfBudget || page.meta?.abandoned === true) return this.#recorded(decided, { hits, after: lastSeen });
+      if (outOfBudget || page.meta?.abandoned === true) return this.#recorded(decisions, decided, { hits, after: lastSeen });
       evaluated += 1;
-      const { outcome, record } = await this.#decisions.decideUnrecorded(candidate.request);
+      const { outcome, record } = await decisions.decideUnrecorded(candidate.request);
       if (outcome.decision === 'permit') {
-        if (hits.length === page.limit) return this.#recorded(decided.slice(0, upToLastHit), { hits, after: lastHit });
+        if (hits.length === page.limit) return this.#recorded(decisions, decided.slice(0, upToLastHit), { hits, after: lastHit });
         hits.push(candidate.hit);
         lastHit = candidate.key;
         upToLastHit = decided.length + 1;
@@ -141,12 +143,12 @@ export class SearchService {
       decided.push(record);
       lastSeen = candidate.key;
     }
-    return this.#recorded(decided, { hits, after: undefined });
+    return this.#recorded(decisions, decided, { hits, after: undefined });
   }
 
   /** Records `decided`, the decisions `page` answers for, as it is about to be answered. */
-  #recorded(decided: readonly DecisionRecord[], page: SearchResult): SearchResult {
-    for (const record of decided) this.#decisions.record(record);
+  #recorded(decisions: PinnedDecisions, decided: readonly DecisionRecord[], page: SearchResult): SearchResult {
+    for (const record of decided) decisions.record(record);
     return page;
   }
 

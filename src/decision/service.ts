@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import type { CacheSource } from '../cache/layer.js';
 import { decisionReadsNow, evaluate, type RuleTrace } from '../policy/evaluate.js';
+import type { CompiledPolicySet } from '../policy/compiled.js';
 import type { PolicyStore } from '../policy/store.js';
 import { claimsToSubject, type ClaimMapper, type Claims } from '../token/claims.js';
 import { InvalidTokenError } from '../token/errors.js';
@@ -43,6 +44,23 @@ export interface DecisionOutcome extends Decision {
 export interface UnrecordedDecision {
   readonly outcome: DecisionOutcome;
   readonly record: DecisionRecord;
+}
+
+/**
+ * Decisions for an answer made of several (a batch, a search page), all against one policy
+ * set: the caller records each decision the answer gives once the answer is made, and none it
+ * leaves out.
+ */
+export interface PinnedDecisions {
+  /** Decides without telling the recorder. */
+  decideUnrecorded(request: DecisionRequest): Promise<UnrecordedDecision>;
+  /**
+   * The deny for a request that could not be formed (an invalid batch item), not yet recorded:
+   * its reason is `invalid_request` with `detail`, and it was decided on nothing.
+   */
+  refuse(detail: string, meta: DecisionMeta | undefined): UnrecordedDecision;
+  /** As `DecisionService.record`. */
+  record(record: DecisionRecord): void;
 }
 
 export interface DecisionServiceDeps {
@@ -123,10 +141,10 @@ export class DecisionService {
 
   /** Decides, then tells the recorder once (see `record`); a recorder failure never changes the answer. */
   async decide(request: DecisionRequest): Promise<DecisionOutcome> {
-    if (this.#recorder === undefined) return this.#decide(request);
+    if (this.#recorder === undefined) return this.#decide(request, this.#policies.current.set);
     const time = this.#clock();
     const started = performance.now();
-    const outcome = await this.#decide(request);
+    const outcome = await this.#decide(request, this.#policies.current.set);
     const durationSeconds = (performance.now() - started) / 1000;
     const { meta, action, resource, context } = request;
     this.record({ meta, time, durationSeconds, action, resource, context, outcome: recordedOutcome(outcome) });
@@ -134,30 +152,35 @@ export class DecisionService {
   }
 
   /**
-   * Decides without telling the recorder, for an answer made of several decisions (a batch, a
-   * search page): the caller records each decision the answer gives once the answer is made,
-   * and none it leaves out.
+   * Decisions for one answer made of several, all against the policy set in force now: a reload
+   * while they are made (a batch or a search page lets the event loop turn between decisions)
+   * does not answer its first items under one version and the rest under another.
    */
-  async decideUnrecorded(request: DecisionRequest): Promise<UnrecordedDecision> {
+  pinned(): PinnedDecisions {
+    const { set } = this.#policies.current;
+    return {
+      decideUnrecorded: (request) => this.#decideUnrecorded(request, set),
+      refuse: (detail, meta) => this.#refuse(detail, meta, set),
+      record: (record) => this.record(record),
+    };
+  }
+
+  async #decideUnrecorded(request: DecisionRequest, set: CompiledPolicySet): Promise<UnrecordedDecision> {
     const time = this.#clock();
     const started = performance.now();
-    const outcome = await this.#decide(request);
+    const outcome = await this.#decide(request, set);
     const durationSeconds = (performance.now() - started) / 1000;
     const { meta, action, resource, context } = request;
     return { outcome, record: { meta, time, durationSeconds, action, resource, context, outcome: recordedOutcome(outcome) } };
   }
 
-  /**
-   * The deny for a request that could not be formed (an invalid batch item), not yet recorded:
-   * its reason is `invalid_request` with `detail`, and it was decided on nothing.
-   */
-  refuse(detail: string, meta: DecisionMeta | undefined): UnrecordedDecision {
+  #refuse(detail: string, meta: DecisionMeta | undefined, set: CompiledPolicySet): UnrecordedDecision {
     const outcome: DecisionOutcome = {
       decision: 'deny',
       reasons: [{ code: 'invalid_request', detail }],
       advice: [],
       decisionId: this.#newId(),
-      policyVersion: this.#policies.current.set.version,
+      policyVersion: set.version,
       subject: undefined,
       source: undefined,
       trace: undefined,
@@ -179,8 +202,7 @@ export class DecisionService {
     }
   }
 
-  async #decide(request: DecisionRequest): Promise<DecisionOutcome> {
-    const { set } = this.#policies.current;
+  async #decide(request: DecisionRequest, set: CompiledPolicySet): Promise<DecisionOutcome> {
     const decisionId = this.#newId();
     let subject: Subject;
     try {
