@@ -46,8 +46,10 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
   let url: string;
   let pids: number[];
   let summary: Record<string, unknown>;
+  let spawnedAt: number;
 
   beforeAll(async () => {
+    spawnedAt = Date.now() / 1000;
     running = spawnNode(main, {
       PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', WORKERS: '2',
       POLICY_DIR: resolve(import.meta.dirname, '../policies'),
@@ -83,6 +85,14 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
     expect(workersIn(text, 'answered')).toBe(2);
     // Counters stay summed over the workers.
     expect(text).toMatch(/^pdp_decisions_total\{/m);
+  });
+
+  it('reports when the service started: the primary\'s start time, which prom-client leaves out of a sum', async () => {
+    const { text } = await scrape(url, 10_000);
+    const started = sample(text, 'process_start_time_seconds');
+    expect(started).toBeGreaterThanOrEqual(Math.floor(spawnedAt) - 1);
+    expect(started).toBeLessThanOrEqual(Date.now() / 1000);
+    expect(text.match(/^process_start_time_seconds /gm)).toHaveLength(1);
   });
 
   it('covers every worker in each of several scrapes at once', async () => {

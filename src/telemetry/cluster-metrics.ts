@@ -69,6 +69,8 @@ interface Gather {
  * (starting or stopping). Nothing is kept of a scrape once it is answered.
  */
 export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
+  // As prom-client's default metric reckons it.
+  const startedSeconds = Math.round(Date.now() / 1000 - process.uptime());
   const ready = new Set<number>();
   /** Worker id → the scrape whose question it has not answered yet. */
   const owing = new Map<number, number>();
@@ -151,6 +153,9 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
             registers: [registry],
           });
           for (const result of results) workers.set({ result }, count[result]);
+          // prom-client leaves the workers' start times out of a sum; the service started with
+          // the primary, and a worker replaced after a crash does not restart it.
+          new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', registers: [registry] }).set(startedSeconds);
           return registry.metrics();
         })
         .then(
