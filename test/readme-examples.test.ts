@@ -1,0 +1,113 @@
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
+import { buildTestApp, defaultPolicyDir, postJson } from './helpers/app.js';
+import { tempDir } from './helpers/tmp.js';
+import { jwks, makeKey, sign } from './helpers/tokens.js';
+
+/**
+ * Every `curl … -d '{…}'` example in README.md, sent to the app as it is written, and its
+ * answer compared with the one the README shows after it (a `# {…}` line in the same block,
+ * or the json block right after it). `…` in the shown answer stands for what varies: inside a
+ * string, any string (an id); elsewhere, anything (members left out).
+ */
+const readme = await readFile(resolve(import.meta.dirname, '../README.md'), 'utf8');
+
+interface Example {
+  readonly line: number;
+  readonly path: string;
+  readonly body: string;
+  /** The token command of the same block, when the body uses `$TOKEN`. */
+  readonly token?: { readonly iss: string; readonly aud: string; readonly claims: Record<string, unknown> };
+  /** Asked of the shipped policies with the README's entity data (the paragraph before says so). */
+  readonly withEntityData: boolean;
+  readonly shown?: string;
+}
+
+const fence = /```(\w*)\n([\s\S]*?)```/g;
+const curl = /curl -s localhost:8080(\S+) -H 'content-type: application\/json' -d '([\s\S]*?)'\n((?:# .*\n)*)/g;
+
+function examples(): Example[] {
+  const found: Example[] = [];
+  const blocks = [...readme.matchAll(fence)];
+  blocks.forEach((block, i) => {
+    if (block[1] !== 'sh') return;
+    const text = block[2] ?? '';
+    const start = block.index;
+    const next = blocks[i + 1];
+    const after = next !== undefined && next[1] === 'json' && readme.slice(start + block[0].length, next.index).trim() === '' ? next[2] : undefined;
+    // The paragraph that ends in the blank line before the block.
+    const before = readme.slice(Math.max(0, readme.lastIndexOf('\n\n', start - 3)), start);
+    const command = /--iss (\S+) --aud (\S+)[\s\\]*--claims '([^']*)'/.exec(text);
+    for (const match of text.matchAll(curl)) {
+      const comment = (match[3] ?? '').split('\n').find((l) => l.startsWith('# {'));
+      found.push({
+        line: readme.slice(0, start).split('\n').length + 1,
+        path: match[1] ?? '',
+        body: match[2] ?? '',
+        ...(command !== null && { token: { iss: command[1] ?? '', aud: command[2] ?? '', claims: JSON.parse(command[3] ?? '{}') as Record<string, unknown> } }),
+        withEntityData: before.includes('entity data'),
+        shown: comment?.slice(2) ?? after,
+      });
+    }
+  });
+  return found;
+}
+
+/** The shown answer as a pattern over the compact JSON of the real one. */
+function pattern(shown: string): RegExp {
+  const compact = shown.split('\n').map((l) => l.trim()).join('');
+  const parts = compact.split(/("[^"]*…[^"]*"|…)/);
+  const source = parts.map((part) => (part === '…' ? '.*?' : /^".*….*"$/.test(part) ? '"[^"]*"' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('');
+  return new RegExp(`^${source}$`);
+}
+
+/** The first json block after the entity data heading: the README's own example data file. */
+function entityData(): string {
+  const section = readme.indexOf('### Entity data');
+  const block = /```json\n([\s\S]*?)```/.exec(readme.slice(section));
+  if (block === null) throw new Error('README: no entity data example');
+  return block[1] ?? '';
+}
+
+const opened: Tokens[] = [];
+afterAll(() => {
+  for (const tokens of opened) tokens.close();
+});
+
+async function appFor(example: Example) {
+  let policyDir = defaultPolicyDir;
+  if (example.withEntityData) {
+    policyDir = await tempDir();
+    await copyFile(join(defaultPolicyDir, 'invoices.json'), join(policyDir, 'invoices.json'));
+    await mkdir(join(policyDir, 'data'));
+    await writeFile(join(policyDir, 'data', 'users.json'), entityData());
+  }
+  if (example.token === undefined) return { app: (await buildTestApp({ policyDir })).app, body: example.body };
+  const key = await makeKey('ES256');
+  const keys = join(await tempDir({ 'jwks.json': jwks([key]) }), 'jwks.json');
+  const tokens = await tokensFromConfig(loadConfig({ JWKS_FILE: keys, JWT_ISSUER: example.token.iss, JWT_AUDIENCE: example.token.aud }));
+  opened.push(tokens);
+  const token = await sign(key, example.token.claims, { iss: example.token.iss, aud: example.token.aud });
+  const { app } = await buildTestApp({ policyDir, tokens: tokens.verifier, claims: tokens.claims });
+  return { app, body: example.body.replace(`"'"$TOKEN"'"`, JSON.stringify(token)) };
+}
+
+describe('README examples', () => {
+  const all = examples();
+
+  it('are found: every curl example with a JSON body', () => {
+    expect(all.length).toBeGreaterThanOrEqual(5);
+    expect(all.filter((e) => e.shown !== undefined).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it.each(all.map((e) => [`line ${e.line}: POST ${e.path}`, e] as const))('%s answers as shown', async (_, example) => {
+    const { app, body } = await appFor(example);
+    const res = await postJson(app, example.path, JSON.parse(body));
+    expect(res.status).toBe(200);
+    const answer = JSON.stringify(await res.json());
+    if (example.shown !== undefined) expect(answer).toMatch(pattern(example.shown));
+  });
+});
