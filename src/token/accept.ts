@@ -10,9 +10,14 @@ import { InvalidTokenError } from './errors.js';
  * Throws InvalidTokenError, so the token is refused and counted as invalid, never as valid.
  */
 export function claimsCheck(mapClaims: ClaimMapper): (claims: Claims) => void {
+  // The token caches hand out the claims they verified, the same frozen object each time: a
+  // cached token's claims are walked and mapped once, not on every request that presents it.
+  const accepted = new WeakSet<Claims>();
   return (claims) => {
+    if (accepted.has(claims)) return;
     const overLimit = findLimitViolation(claims);
     if (overLimit !== undefined) throw new InvalidTokenError(`claims beyond the limits: ${jsonPath(overLimit.path)} ${overLimit.message}`);
     if (mapClaims(claims).id === '') throw new InvalidTokenError('token names no subject: its subject claim is missing, empty or not a string');
+    accepted.add(claims);
   };
 }
