@@ -86,6 +86,15 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
     expect(withoutIds(second)).toEqual(withoutIds(first));
   });
 
+  it('caches the deny for an action the rules name in another case, its reason intact', async () => {
+    const body = { ...readInvoice(accountant()), action: 'Read' };
+    const first = await decide(test.app, body);
+    expect(first).toMatchObject({ decision: 'deny', reasons: [{ code: 'action_case_mismatch' }] });
+    const second = await decide(test.app, body);
+    expect(second.cached).toBe(mode.repeat);
+    expect(withoutIds(second)).toEqual(withoutIds(first));
+  });
+
   it('tells apart requests that differ anywhere, and not ones that differ only in key order', async () => {
     const id = randomUUID();
     await decide(test.app, readInvoice(accountant(id)));

@@ -48,6 +48,37 @@ describe('POST /decide: request ids', () => {
   });
 });
 
+describe('POST /decide: action names in another case', () => {
+  const admin = { id: 'adm-1', properties: { scope: 'invoice.admin' } };
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp());
+  });
+
+  it('never lets a "*" rule decide an action the rules name in another case: "Approve" does not skip the deny rules on "approve"', async () => {
+    // D3 denies an approval without MFA; P1 permits invoice.admin every action ("*").
+    const exact = await readJson(await postJson(app, '/decide', { subject: admin, action: 'approve', resource: approvable }));
+    expect(exact).toMatchObject({ decision: 'deny', reasons: [{ rule: 'D3-approve-requires-mfa' }] });
+    for (const action of ['Approve', 'APPROVE']) {
+      const body = await readJson(await postJson(app, '/decide', { subject: admin, action, resource: approvable }));
+      expect(body).toMatchObject({
+        decision: 'deny',
+        reasons: [{ code: 'action_case_mismatch', detail: `the policies for "invoice" name the action "approve", not "${action}": action names are case-sensitive` }],
+        advice: [],
+      });
+    }
+    // An action no rule names in any case is still the "*" rules' to decide.
+    expect((await readJson(await postJson(app, '/decide', { subject: admin, action: 'archive', resource: approvable }))).decision).toBe('permit');
+  });
+
+  it('says the same in AuthZEN and in explain', async () => {
+    const evaluation = await readJson(await postJson(app, '/access/v1/evaluation', { subject: { type: 'user', ...admin }, action: { name: 'Approve' }, resource: approvable }));
+    expect(evaluation).toMatchObject({ decision: false, context: { reasons: [{ code: 'action_case_mismatch' }] } });
+    const explained = await readJson(await postJson(app, '/decide?explain=true', { subject: admin, action: 'Approve', resource: approvable }));
+    expect(explained).toMatchObject({ decision: 'deny', reasons: [{ code: 'action_case_mismatch' }] });
+  });
+});
+
 describe('POST /decide: hostile or odd bodies', () => {
   let app: App;
   beforeAll(async () => {

@@ -81,6 +81,16 @@ describe('pdp test (process)', () => {
     expect(run.stderr).toContain('tests/any.json $.cases[1].request.action.name');
   });
 
+  it('fails a case whose action the rules name in another case, unless it expects action_case_mismatch', async () => {
+    const shouting = (expectation: Record<string, unknown>) => ({ name: 'READ', request: { subject: reader, action: 'READ', resource: { type: 'doc', properties: { team: 'a' } } }, expect: expectation });
+    const typo = await runCli(['test', await policyDir({ 'a.json': { cases: [shouting({ decision: 'deny' })] } }), '--json']);
+    expect(typo.code).toBe(1);
+    const report = JSON.parse(typo.stdout) as { cases: { passed: boolean; failure: string }[] };
+    expect(report.cases).toEqual([expect.objectContaining({ passed: false, failure: expect.stringMatching(/^unexpected action case mismatch .*name the action \\"read\\", not \\"READ\\"/) })]);
+    const meant = await runCli(['test', await policyDir({ 'a.json': { cases: [shouting({ decision: 'deny', reasons: ['action_case_mismatch'] })] } })]);
+    expect(meant.code).toBe(0);
+  });
+
   it('decides with the entity data in data/, as the server does', async () => {
     const dir = await policyDir({ 'known.json': { cases: [
       { name: 'stored roles and team', request: { subject: { id: 'u2' }, action: 'read', resource: { type: 'doc', properties: { team: 'a' } }, context: { locked: false } }, expect: { decision: 'permit', rules: ['read'] } },

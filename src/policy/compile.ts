@@ -112,5 +112,6 @@ function indexRules(rules: readonly CompiledRule[]): ResourceRules {
       if (readsNow(rule)) nowActions.add(action);
     }
   }
-  return { byAction, anyAction, all: ordered, nowActions, anyActionReadsNow: anyAction.some(readsNow) };
+  const actionsByLowerCase = new Map([...named].map((action) => [action.toLowerCase(), action]));
+  return { byAction, anyAction, actionsByLowerCase, all: ordered, nowActions, anyActionReadsNow: anyAction.some(readsNow) };
 }

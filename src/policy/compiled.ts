@@ -21,6 +21,8 @@ export interface ResourceRules {
   readonly byAction: ReadonlyMap<string, readonly CompiledRule[]>;
   /** Rules listing "*": the whole candidate list for an action no rule names. */
   readonly anyAction: readonly CompiledRule[];
+  /** The actions rules name, by their lower-case form: a request naming one in another case is refused. */
+  readonly actionsByLowerCase: ReadonlyMap<string, string>;
   readonly all: readonly CompiledRule[];
   /** Actions of `byAction` whose candidates include a rule reading `now`. */
   readonly nowActions: ReadonlySet<string>;

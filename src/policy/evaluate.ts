@@ -79,9 +79,22 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
       advice: [],
     };
   }
-  const candidates = trace === undefined
-    ? rules.byAction.get(query.action.name) ?? rules.anyAction
-    : rules.all;
+  // Action names are case-sensitive, and a "*" rule covers any action: `Approve` would skip
+  // every rule naming `approve`, its deny rules among them, and be decided by "*" rules alone.
+  // Where the policies name the action in another case, the request most likely meant it.
+  const name = query.action.name;
+  const forAction = rules.byAction.get(name);
+  if (forAction === undefined) {
+    const named = rules.actionsByLowerCase.get(name.toLowerCase());
+    if (named !== undefined) {
+      return {
+        decision: 'deny',
+        reasons: [{ code: 'action_case_mismatch', detail: `the policies for "${query.resource.type}" name the action "${named}", not "${name}": action names are case-sensitive` }],
+        advice: [],
+      };
+    }
+  }
+  const candidates = trace === undefined ? forAction ?? rules.anyAction : rules.all;
   const vars: ConditionVariables = {
     subject: query.subject,
     resource: query.resource,

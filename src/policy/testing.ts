@@ -85,6 +85,10 @@ function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
     const unknown = verdict.reasons.filter((r) => 'code' in r && r.code === 'unknown_resource_type');
     problems.push(`unexpected unknown resource type ${JSON.stringify(unknown)}`);
   }
+  if (codes.includes('action_case_mismatch') && !expectedCodes.includes('action_case_mismatch')) {
+    const mismatch = verdict.reasons.filter((r) => 'code' in r && r.code === 'action_case_mismatch');
+    problems.push(`unexpected action case mismatch ${JSON.stringify(mismatch)}`);
+  }
   if (expect.advice !== undefined) {
     const advice = verdict.advice.map((a) => a.advice);
     // Compared as JSON values: the order keys are written in is not part of the advice.
@@ -112,8 +116,9 @@ export async function testFileNames(dir: string): Promise<string[]> {
  * A case asking for an action no rule of its resource type names can only be denied, for
  * `no_applicable_rule`, whatever the policies say: most likely a misspelt action, which a
  * case expecting a deny would never notice. Unless the case expects that reason, it is an
- * issue at the action's path. A resource type without a policy is left to the run
- * (`unknown_resource_type`, see `mismatches`).
+ * issue at the action's path. A resource type without a policy, and an action the rules name
+ * in another case, are left to the run (`unknown_resource_type`, `action_case_mismatch`, see
+ * `mismatches`).
  */
 function unnamedActionIssues(set: CompiledPolicySet, file: string, fixture: FixtureFile): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
@@ -123,6 +128,7 @@ function unnamedActionIssues(set: CompiledPolicySet, file: string, fixture: Fixt
     const name = typeof request.action === 'string' ? request.action : request.action.name;
     if (rules === undefined || (expect.reasons ?? []).includes('no_applicable_rule')) continue;
     if (rules.all.some((rule) => rule.actions.includes(name) || rule.actions.includes('*'))) continue;
+    if (rules.actionsByLowerCase.has(name.toLowerCase())) continue;
     issues.push({
       file,
       path: `${path}.request.action${typeof request.action === 'string' ? '' : '.name'}`,

@@ -59,9 +59,14 @@ export function rolesAndScopes(claims: Readonly<Record<string, unknown>>): { rol
   return { roles: union('roles', 'role'), scopes: union('scope', 'scp') };
 }
 
+/** The actions the invoice policy's rules name, besides "*". */
+const namedActions = ['read', 'create', 'update', 'approve', 'delete'];
+
 /** The decision the default invoice policy gives. */
 export function expectedDecision(q: InvoiceQuestion): Expected {
   if (q.resourceType !== 'invoice') return 'deny';
+  // An action the rules name only in another case (`READ`) is denied, never left to P1's "*".
+  if (!namedActions.includes(q.action) && namedActions.some((a) => a.toLowerCase() === q.action.toLowerCase())) return 'deny';
   const { roles, scopes } = rolesAndScopes(q.claims);
   const r = (key: string) => attribute(q.resource, key);
   const s = (key: string) => attribute(q.claims, key);
