@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { withEntityData } from '../decision/enrich.js';
-import type { Query, Verdict } from '../decision/types.js';
+import type { Query, ReasonCode, Verdict } from '../decision/types.js';
 import { canonicalJson } from '../canonical-json.js';
 import { claimsToSubject, type ClaimMapper } from '../token/claims.js';
 import type { CompiledPolicySet } from './compiled.js';
@@ -62,6 +62,9 @@ function reasonCodes(verdict: Verdict): string[] {
   return verdict.reasons.flatMap((r) => ('code' in r ? [r.code] : []));
 }
 
+/** Reason codes a case fails on unless it lists them in `expect.reasons`. */
+const mustBeExpected: readonly ReasonCode[] = ['condition_error', 'unknown_resource_type', 'action_case_mismatch'];
+
 /** What a verdict lacks against a case's expectations, one phrase per mismatch. */
 function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
   const problems: string[] = [];
@@ -75,19 +78,13 @@ function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
   const expectedCodes = expect.reasons ?? [];
   const missingCodes = expectedCodes.filter((code) => !codes.includes(code));
   if (missingCodes.length > 0) problems.push(`expected reasons ${missingCodes.join(', ')}, got [${codes.join(', ')}]`);
-  // A condition error usually means the case lacks test data, and a resource type without a
-  // policy a typo that no expected deny would notice: each must be expected for the case to pass.
-  if (codes.includes('condition_error') && !expectedCodes.includes('condition_error')) {
-    const errors = verdict.reasons.filter((r) => 'code' in r && r.code === 'condition_error');
-    problems.push(`unexpected condition error ${JSON.stringify(errors)}`);
-  }
-  if (codes.includes('unknown_resource_type') && !expectedCodes.includes('unknown_resource_type')) {
-    const unknown = verdict.reasons.filter((r) => 'code' in r && r.code === 'unknown_resource_type');
-    problems.push(`unexpected unknown resource type ${JSON.stringify(unknown)}`);
-  }
-  if (codes.includes('action_case_mismatch') && !expectedCodes.includes('action_case_mismatch')) {
-    const mismatch = verdict.reasons.filter((r) => 'code' in r && r.code === 'action_case_mismatch');
-    problems.push(`unexpected action case mismatch ${JSON.stringify(mismatch)}`);
+  // A condition error usually means the case lacks test data, a resource type without a policy
+  // or an action in the wrong case a typo that no expected deny would notice: each must be
+  // expected for the case to pass.
+  for (const code of mustBeExpected) {
+    if (!codes.includes(code) || expectedCodes.includes(code)) continue;
+    const found = verdict.reasons.filter((r) => 'code' in r && r.code === code);
+    problems.push(`unexpected ${code.replaceAll('_', ' ')} ${JSON.stringify(found)}`);
   }
   if (expect.advice !== undefined) {
     const advice = verdict.advice.map((a) => a.advice);
