@@ -155,7 +155,7 @@ function scaleSection(r: { meta: RunMeta; points: readonly ScalePoint[] }): stri
     '|---:|---:|---:|---:|---:|---:|---:|',
     ...r.points.map((p) => `| ${int(p.rules)} | ${p.rulesPerType} | ${p.compileMs} | ${int(p.ours.medianNs)} | ${int(p.ours.p99Ns)} | ${p.cedar ? int(p.cedar.medianNs) : '–'} | ${p.cedar ? int(p.cedar.p99Ns) : '–'} |`),
     '',
-    'Rules are indexed by resource type and action (src/policy/compile.ts), so a decision touches only the rules that name its action; cedar-wasm evaluates every policy in the set.',
+    'Rules are indexed by resource type and action, and lists of 8 rules or more by role too (src/policy/compile.ts): a decision reads only the rules that name its action and either name one of the subject\'s roles or none. cedar-wasm evaluates every policy in the set.',
     '',
   ];
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../canonical-json.js';
 import { compileCondition, ConditionCompileError } from './cel.js';
-import type { CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
+import type { Candidates, CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
 import { noEntities, type EntityIndex } from './entities.js';
 import type { PolicySource } from './schema.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
@@ -94,6 +94,29 @@ const denyFirst = (a: CompiledRule, b: CompiledRule): number =>
   a.effect === b.effect ? 0 : a.effect === 'deny' ? -1 : 1;
 
 /**
+ * The shortest candidate list given a role index. On shorter lists, such as the shipped
+ * policies' 3 to 5 rules an action, gathering the subject's roles' rules from an index cost
+ * more than reading every rule (a decision took 0.60 µs instead of 0.42).
+ */
+export const roleIndexFrom = 8;
+
+/** The list, with a role index when it is long and its rules name roles. */
+function candidates(rules: readonly CompiledRule[]): Candidates {
+  if (rules.length < roleIndexFrom || rules.every((rule) => rule.roles === undefined)) return { rules, byRole: undefined };
+  const open: number[] = [];
+  const named = new Map<string, number[]>();
+  rules.forEach((rule, position) => {
+    if (rule.roles === undefined) return open.push(position);
+    for (const role of rule.roles) {
+      const positions = named.get(role);
+      if (positions === undefined) named.set(role, [position]);
+      else positions.push(position);
+    }
+  });
+  return { rules, byRole: { open, named } };
+}
+
+/**
  * Rules by the action they name, deny rules first, each list holding the `*` rules too, in
  * the same order. One pass over the rules: filtering them once per action named took 4.8 s
  * for 20,000 rules with an action each, blocking the service while a reload compiled.
@@ -102,16 +125,17 @@ function indexRules(rules: readonly CompiledRule[]): ResourceRules {
   const ordered = [...rules].sort(denyFirst);
   const anyAction = ordered.filter((r) => r.actions.includes('*'));
   const named = new Set(ordered.flatMap((r) => r.actions.filter((a) => a !== '*')));
-  const byAction = new Map<string, CompiledRule[]>();
-  for (const action of named) byAction.set(action, []);
+  const forAction = new Map<string, CompiledRule[]>();
+  for (const action of named) forAction.set(action, []);
   const nowActions = new Set<string>();
   for (const rule of ordered) {
     const targets = rule.actions.includes('*') ? named : new Set(rule.actions);
     for (const action of targets) {
-      byAction.get(action)?.push(rule);
+      forAction.get(action)?.push(rule);
       if (readsNow(rule)) nowActions.add(action);
     }
   }
+  const byAction = new Map([...forAction].map(([action, list]) => [action, candidates(list)]));
   const actionsByLowerCase = new Map([...named].map((action) => [action.toLowerCase(), action]));
-  return { byAction, anyAction, actionsByLowerCase, all: ordered, nowActions, anyActionReadsNow: anyAction.some(readsNow) };
+  return { byAction, anyAction: candidates(anyAction), actionsByLowerCase, all: ordered, nowActions, anyActionReadsNow: anyAction.some(readsNow) };
 }

@@ -16,11 +16,28 @@ export interface CompiledRule {
   readonly advice: Readonly<Record<string, unknown>> | undefined;
 }
 
+/**
+ * Where a long candidate list keeps each role's rules: a decision then reads only the rules
+ * the subject's roles can match, not every rule of the action.
+ */
+export interface RoleIndex {
+  /** Positions in the list of the rules naming no role, ascending: any subject may match them. */
+  readonly open: readonly number[];
+  /** Role → positions in the list of the rules naming it, ascending. */
+  readonly named: ReadonlyMap<string, readonly number[]>;
+}
+
+/** The rules that may decide one action, denies first; `byRole` is set on long lists. */
+export interface Candidates {
+  readonly rules: readonly CompiledRule[];
+  readonly byRole: RoleIndex | undefined;
+}
+
 /** The rules of one resource type, denies first, looked up by action. */
 export interface ResourceRules {
-  readonly byAction: ReadonlyMap<string, readonly CompiledRule[]>;
+  readonly byAction: ReadonlyMap<string, Candidates>;
   /** Rules listing "*": the whole candidate list for an action no rule names. */
-  readonly anyAction: readonly CompiledRule[];
+  readonly anyAction: Candidates;
   /** The actions rules name, by their lower-case form: a request naming one in another case is refused. */
   readonly actionsByLowerCase: ReadonlyMap<string, string>;
   readonly all: readonly CompiledRule[];

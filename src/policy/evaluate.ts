@@ -1,6 +1,6 @@
 import type { Advice, Query, Reason, Verdict } from '../decision/types.js';
 import type { ConditionVariables } from './cel.js';
-import type { CompiledPolicySet, CompiledRule } from './compiled.js';
+import type { Candidates, CompiledPolicySet, CompiledRule } from './compiled.js';
 
 /**
  * How one rule fared, for explain output. `roles` and `scopes` are null when the rule does
@@ -54,6 +54,33 @@ function holdsScopes(rule: CompiledRule, scopes: readonly string[]): boolean {
 }
 
 /**
+ * The candidates the subject's roles can match, in their order: the whole list unless it has a
+ * role index. The rules left out name roles the subject does not hold, so none of them applies.
+ */
+function forRoles(candidates: Candidates, roles: readonly string[]): readonly CompiledRule[] {
+  const index = candidates.byRole;
+  if (index === undefined) return candidates.rules;
+  let positions = index.open;
+  let joined = false;
+  for (const role of roles) {
+    const named = index.named.get(role);
+    if (named === undefined) continue;
+    joined = positions.length > 0;
+    positions = joined ? [...positions, ...named] : named;
+  }
+  // Lists joined go back into the candidates' order, each rule once: a rule naming two of the
+  // subject's roles is listed under each.
+  if (joined) positions = [...positions].sort((a, b) => a - b);
+  const picked: CompiledRule[] = [];
+  let last = -1;
+  for (const position of positions) {
+    if (position !== last) picked.push(candidates.rules[position] as CompiledRule);
+    last = position;
+  }
+  return picked;
+}
+
+/**
  * Whether deciding `query` may read `now`: a rule among its candidates does. Such a decision
  * can change with time alone, so it is never cached. Flags found at load: a lookup, no walk.
  */
@@ -94,7 +121,12 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
       };
     }
   }
-  const candidates = trace === undefined ? forAction ?? rules.anyAction : rules.all;
+  // Without a trace only the action's candidates are read, each naming the action or "*", and
+  // with a role index only those the subject's roles match: their checks are known to pass.
+  const forQuery = forAction ?? rules.anyAction;
+  const candidates = trace === undefined ? forRoles(forQuery, query.subject.roles) : rules.all;
+  const actionKnown = trace === undefined;
+  const rolesKnown = actionKnown && forQuery.byRole !== undefined;
   const vars: ConditionVariables = {
     subject: query.subject,
     resource: query.resource,
@@ -114,8 +146,8 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
     // recording without letting later rules add reasons, so explain answers match plain ones.
     const overridden = rule.effect === 'permit' && denies.length > 0;
     if (overridden && trace === undefined) break;
-    const action = rule.actions.includes('*') || rule.actions.includes(query.action.name);
-    const roles = holdsRole(rule, query.subject.roles);
+    const action = actionKnown || rule.actions.includes('*') || rule.actions.includes(query.action.name);
+    const roles = rolesKnown || holdsRole(rule, query.subject.roles);
     const scopes = (roles || trace !== undefined) && holdsScopes(rule, query.subject.scopes);
     const outcome = action && roles && scopes ? runCondition(rule, vars) : undefined;
     let applied = false;
