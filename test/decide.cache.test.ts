@@ -137,6 +137,16 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
     }
   });
 
+  it('does not cache a deny for data beyond what conditions are costed for', async () => {
+    const scope = Array.from({ length: 1001 }, (_, i) => `s${i}`).join(' ');
+    const body = readInvoice({ id: randomUUID(), properties: { roles: ['accountant'], scope, region: 'EU' } });
+    for (let i = 0; i < 2; i++) {
+      const answer = await decide(test.app, body);
+      expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'limit_exceeded' }] });
+      expect(answer).not.toHaveProperty('cached');
+    }
+  });
+
   it("keeps a decision no longer than the subject's exp, and never one whose exp is passed or unreadable", async () => {
     const exp = Math.floor(nowMs / 1000) + 2;
     const body = readInvoice(accountant(randomUUID(), { exp }));

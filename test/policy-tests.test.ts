@@ -91,6 +91,20 @@ describe('pdp test (process)', () => {
     expect(meant.code).toBe(0);
   });
 
+  it('fails a case whose subject has more scopes than conditions are costed for, unless it expects limit_exceeded', async () => {
+    const crowded = (expectation: Record<string, unknown>) => ({
+      name: 'many scopes',
+      request: { subject: { ...reader, properties: { ...reader.properties, scope: Array.from({ length: 1001 }, (_, i) => `s${i}`).join(' ') } }, action: 'read', resource: { type: 'doc', properties: { team: 'a' } }, context: { locked: false } },
+      expect: expectation,
+    });
+    const typo = await runCli(['test', await policyDir({ 'a.json': { cases: [crowded({ decision: 'deny' })] } }), '--json']);
+    expect(typo.code).toBe(1);
+    const report = JSON.parse(typo.stdout) as { cases: { passed: boolean; failure: string }[] };
+    expect(report.cases).toEqual([expect.objectContaining({ passed: false, failure: expect.stringMatching(/^unexpected limit exceeded .*the subject has 1001 scopes/) })]);
+    const meant = await runCli(['test', await policyDir({ 'a.json': { cases: [crowded({ decision: 'deny', reasons: ['limit_exceeded'] })] } })]);
+    expect(meant.code).toBe(0);
+  });
+
   it('decides with the entity data in data/, as the server does', async () => {
     const dir = await policyDir({ 'known.json': { cases: [
       { name: 'stored roles and team', request: { subject: { id: 'u2' }, action: 'read', resource: { type: 'doc', properties: { team: 'a' } }, context: { locked: false } }, expect: { decision: 'permit', rules: ['read'] } },

@@ -27,7 +27,7 @@ function joined(decision: CachedDecision): CachedDecision {
   return { verdict: decision.verdict, source: decision.source, coalesced: true };
 }
 
-const uncacheable = new Set(['invalid_token', 'condition_error']);
+const uncacheable = new Set(['invalid_token', 'condition_error', 'limit_exceeded']);
 
 /**
  * How long a verdict may be served again, ms; 0 when it must not be cached: it carries an

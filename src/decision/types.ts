@@ -39,7 +39,7 @@ export type Reason =
       readonly rule?: string;
     };
 
-export type ReasonCode = 'no_applicable_rule' | 'invalid_token' | 'condition_error' | 'unknown_resource_type' | 'action_case_mismatch' | 'invalid_request';
+export type ReasonCode = 'no_applicable_rule' | 'invalid_token' | 'condition_error' | 'unknown_resource_type' | 'action_case_mismatch' | 'limit_exceeded' | 'invalid_request';
 
 /** Obligations-free hints for the caller, e.g. `{ step_up: "mfa" }` from the rule that denied. */
 export interface Advice {

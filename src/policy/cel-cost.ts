@@ -197,7 +197,8 @@ class Estimator {
 /**
  * The worst-case number of evaluation steps of a parsed condition (its public AST) on
  * request data within `limits`: every list or map read from the request has at most
- * `maxCollection` elements and every string at most `maxString` characters; strings
+ * `maxCollection` elements (evaluate() denies a query whose roles, scopes or properties have
+ * more) and every string at most `maxString` characters; strings
  * built by the condition (`+`, `join`) are followed by their length, so `split()` yields
  * at most one piece per character of what it splits, plus one; a comprehension costs
  * its range times its body, `in` the size of the collection it scans, and `+` on

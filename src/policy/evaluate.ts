@@ -1,4 +1,5 @@
 import type { Advice, Query, Reason, Verdict } from '../decision/types.js';
+import { jsonLimits } from '../json-limits.js';
 import type { ConditionVariables } from './cel.js';
 import type { Candidates, CompiledPolicySet, CompiledRule } from './compiled.js';
 
@@ -81,6 +82,27 @@ function forRoles(candidates: Candidates, roles: readonly string[]): readonly Co
 }
 
 /**
+ * What in the query is larger than conditions are costed for. Each condition's cost is bounded
+ * at load on request data within the JSON limits (cel-cost.ts): at most `maxCollection`
+ * elements in any list or map. Roles and scopes split from claim strings (a 16K-character
+ * `scope` names thousands), or gathered from several claims, can number more, and entity data
+ * merged into a request's properties can double their members; a condition scanning one such
+ * list for each element of another would take many times its bound.
+ */
+function beyondConditionBounds(query: Query): string | undefined {
+  const most = jsonLimits.maxCollection;
+  const { subject, resource } = query;
+  const subjectMembers = Object.keys(subject.properties).length;
+  const resourceMembers = Object.keys(resource.properties).length;
+  const what = subject.roles.length > most ? `the subject has ${subject.roles.length} roles`
+    : subject.scopes.length > most ? `the subject has ${subject.scopes.length} scopes`
+    : subjectMembers > most ? `the subject has ${subjectMembers} properties`
+    : resourceMembers > most ? `the resource has ${resourceMembers} properties`
+    : undefined;
+  return what === undefined ? undefined : `${what}; conditions are bounded for at most ${most} elements of a list or members of a map`;
+}
+
+/**
  * Whether deciding `query` may read `now`: a rule among its candidates does. Such a decision
  * can change with time alone, so it is never cached. Flags found at load: a lookup, no walk.
  */
@@ -121,6 +143,8 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
       };
     }
   }
+  const beyond = beyondConditionBounds(query);
+  if (beyond !== undefined) return { decision: 'deny', reasons: [{ code: 'limit_exceeded', detail: beyond }], advice: [] };
   // Without a trace only the action's candidates are read, each naming the action or "*", and
   // with a role index only those the subject's roles match: their checks are known to pass.
   const forQuery = forAction ?? rules.anyAction;
