@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { tempDir } from './helpers/tmp.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -76,6 +77,35 @@ describe('POST /decide: action names in another case', () => {
     expect(evaluation).toMatchObject({ decision: false, context: { reasons: [{ code: 'action_case_mismatch' }] } });
     const explained = await readJson(await postJson(app, '/decide?explain=true', { subject: admin, action: 'Approve', resource: approvable }));
     expect(explained).toMatchObject({ decision: 'deny', reasons: [{ code: 'action_case_mismatch' }] });
+  });
+});
+
+describe('POST /decide: action names that differ only in letters lower-casing leaves alone', () => {
+  const docs = {
+    id: 'docs',
+    resource: 'doc',
+    rules: [
+      { id: 'admin-any', effect: 'permit', actions: ['*'], scopes: ['doc.admin'] },
+      { id: 'approved-only', effect: 'deny', actions: ['share', 'issue', 'file'], condition: '!(has(context.approved) && context.approved == true)' },
+    ],
+  };
+  const admin = { id: 'adm-1', properties: { scope: 'doc.admin' } };
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp({ policyDir: await tempDir({ 'docs.json': docs }) }));
+  });
+
+  it.each([
+    ['ſhare', 'share', 'a long s'],
+    ['ıssue', 'issue', 'a dotless i'],
+    ['ﬁle', 'file', 'a ligature'],
+  ])('denies "%s" as "%s" in another case (%s), not as an action of the "*" rules', async (action, named) => {
+    const decide = async (name: string) => readJson(await postJson(app, '/decide', { subject: admin, action: name, resource: { type: 'doc' } }));
+    expect(await decide(named)).toMatchObject({ decision: 'deny', reasons: [{ rule: 'approved-only' }] });
+    expect(await decide(action)).toMatchObject({
+      decision: 'deny',
+      reasons: [{ code: 'action_case_mismatch', detail: `the policies for "doc" name the action "${named}", not "${action}": action names are case-sensitive` }],
+    });
   });
 });
 

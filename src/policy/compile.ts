@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../canonical-json.js';
 import { compileCondition, ConditionCompileError } from './cel.js';
 import type { Candidates, CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
+import { foldCase } from './fold-case.js';
 import { noEntities, type EntityIndex } from './entities.js';
 import type { PolicySource } from './schema.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
@@ -136,6 +137,6 @@ function indexRules(rules: readonly CompiledRule[]): ResourceRules {
     }
   }
   const byAction = new Map([...forAction].map(([action, list]) => [action, candidates(list)]));
-  const actionsByLowerCase = new Map([...named].map((action) => [action.toLowerCase(), action]));
-  return { byAction, anyAction: candidates(anyAction), actionsByLowerCase, all: ordered, nowActions, anyActionReadsNow: anyAction.some(readsNow) };
+  const actionsByFoldedCase = new Map([...named].map((action) => [foldCase(action), action]));
+  return { byAction, anyAction: candidates(anyAction), actionsByFoldedCase, all: ordered, nowActions, anyActionReadsNow: anyAction.some(readsNow) };
 }

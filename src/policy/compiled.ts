@@ -38,8 +38,8 @@ export interface ResourceRules {
   readonly byAction: ReadonlyMap<string, Candidates>;
   /** Rules listing "*": the whole candidate list for an action no rule names. */
   readonly anyAction: Candidates;
-  /** The actions rules name, by their lower-case form: a request naming one in another case is refused. */
-  readonly actionsByLowerCase: ReadonlyMap<string, string>;
+  /** The actions rules name, by `foldCase`: a request naming one in another case is refused. */
+  readonly actionsByFoldedCase: ReadonlyMap<string, string>;
   readonly all: readonly CompiledRule[];
   /** Actions of `byAction` whose candidates include a rule reading `now`. */
   readonly nowActions: ReadonlySet<string>;

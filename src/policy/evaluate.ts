@@ -2,6 +2,7 @@ import type { Advice, Query, Reason, Verdict } from '../decision/types.js';
 import { jsonLimits } from '../json-limits.js';
 import type { ConditionVariables } from './cel.js';
 import type { Candidates, CompiledPolicySet, CompiledRule } from './compiled.js';
+import { foldCase } from './fold-case.js';
 
 /**
  * How one rule fared, for explain output. `roles` and `scopes` are null when the rule does
@@ -134,7 +135,7 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
   const name = query.action.name;
   const forAction = rules.byAction.get(name);
   if (forAction === undefined) {
-    const named = rules.actionsByLowerCase.get(name.toLowerCase());
+    const named = rules.actionsByFoldedCase.get(foldCase(name));
     if (named !== undefined) {
       return {
         decision: 'deny',

@@ -4,6 +4,7 @@ import type { Query, ReasonCode, Verdict } from '../decision/types.js';
 import { canonicalJson } from '../canonical-json.js';
 import { claimsToSubject, type ClaimMapper } from '../token/claims.js';
 import type { CompiledPolicySet } from './compiled.js';
+import { foldCase } from './fold-case.js';
 import { CoverageRecorder, type CoverageReport } from './coverage.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { evaluate, type RuleTrace } from './evaluate.js';
@@ -125,7 +126,7 @@ function unnamedActionIssues(set: CompiledPolicySet, file: string, fixture: Fixt
     const name = typeof request.action === 'string' ? request.action : request.action.name;
     if (rules === undefined || (expect.reasons ?? []).includes('no_applicable_rule')) continue;
     if (rules.all.some((rule) => rule.actions.includes(name) || rule.actions.includes('*'))) continue;
-    if (rules.actionsByLowerCase.has(name.toLowerCase())) continue;
+    if (rules.actionsByFoldedCase.has(foldCase(name))) continue;
     issues.push({
       file,
       path: `${path}.request.action${typeof request.action === 'string' ? '' : '.name'}`,
