@@ -56,23 +56,27 @@ function holdsScopes(rule: CompiledRule, scopes: readonly string[]): boolean {
 }
 
 /**
- * The candidates the subject's roles can match, in their order: the whole list unless it has a
- * role index. The rules left out name roles the subject does not hold, so none of them applies.
+ * The candidates the subject's roles can match, in their order, read through the list's role
+ * index; undefined when the list has none, or when the subject's roles name more rules than
+ * the list holds (a rule naming many roles the subject holds is listed under each): reading
+ * the list whole then costs less, and gathering stays linear in its length.
  */
-function forRoles(candidates: Candidates, roles: readonly string[]): readonly CompiledRule[] {
+function forRoles(candidates: Candidates, roles: readonly string[]): readonly CompiledRule[] | undefined {
   const index = candidates.byRole;
-  if (index === undefined) return candidates.rules;
-  let positions = index.open;
-  let joined = false;
+  if (index === undefined) return undefined;
+  const most = candidates.rules.length;
+  let lists: (readonly number[])[] | undefined;
+  let count = index.open.length;
   for (const role of roles) {
     const named = index.named.get(role);
     if (named === undefined) continue;
-    joined = positions.length > 0;
-    positions = joined ? [...positions, ...named] : named;
+    count += named.length;
+    if (count > most) return undefined;
+    (lists ??= []).push(named);
   }
-  // Lists joined go back into the candidates' order, each rule once: a rule naming two of the
-  // subject's roles is listed under each.
-  if (joined) positions = [...positions].sort((a, b) => a - b);
+  if (lists === undefined) return index.open.map((position) => candidates.rules[position] as CompiledRule);
+  // Back into the candidates' order, each rule once.
+  const positions = index.open.concat(...lists).sort((a, b) => a - b);
   const picked: CompiledRule[] = [];
   let last = -1;
   for (const position of positions) {
@@ -149,9 +153,10 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
   // Without a trace only the action's candidates are read, each naming the action or "*", and
   // with a role index only those the subject's roles match: their checks are known to pass.
   const forQuery = forAction ?? rules.anyAction;
-  const candidates = trace === undefined ? forRoles(forQuery, query.subject.roles) : rules.all;
+  const forSubject = trace === undefined ? forRoles(forQuery, query.subject.roles) : undefined;
+  const candidates = trace === undefined ? forSubject ?? forQuery.rules : rules.all;
   const actionKnown = trace === undefined;
-  const rolesKnown = actionKnown && forQuery.byRole !== undefined;
+  const rolesKnown = forSubject !== undefined;
   const vars: ConditionVariables = {
     subject: query.subject,
     resource: query.resource,
