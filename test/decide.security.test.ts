@@ -80,13 +80,13 @@ describe('POST /decide: action names in another case', () => {
   });
 });
 
-describe('POST /decide: action names that differ only in letters lower-casing leaves alone', () => {
+describe('POST /decide: action names that differ only in letters lower-casing leaves alone, or in their form', () => {
   const docs = {
     id: 'docs',
     resource: 'doc',
     rules: [
       { id: 'admin-any', effect: 'permit', actions: ['*'], scopes: ['doc.admin'] },
-      { id: 'approved-only', effect: 'deny', actions: ['share', 'issue', 'file'], condition: '!(has(context.approved) && context.approved == true)' },
+      { id: 'approved-only', effect: 'deny', actions: ['share', 'issue', 'file', 'grüßen'], condition: '!(has(context.approved) && context.approved == true)' },
     ],
   };
   const admin = { id: 'adm-1', properties: { scope: 'doc.admin' } };
@@ -98,7 +98,11 @@ describe('POST /decide: action names that differ only in letters lower-casing le
   it.each([
     ['ſhare', 'share', 'a long s'],
     ['ıssue', 'issue', 'a dotless i'],
+    ['İssue', 'issue', 'a dotted capital I'],
     ['ﬁle', 'file', 'a ligature'],
+    ['ｓｈａｒｅ', 'share', 'full-width letters'],
+    ['grüẞen', 'grüßen', 'a capital sharp s'],
+    ['GRÜSSEN', 'grüßen', 'ss for ß'],
   ])('denies "%s" as "%s" in another case (%s), not as an action of the "*" rules', async (action, named) => {
     const decide = async (name: string) => readJson(await postJson(app, '/decide', { subject: admin, action: name, resource: { type: 'doc' } }));
     expect(await decide(named)).toMatchObject({ decision: 'deny', reasons: [{ rule: 'approved-only' }] });
