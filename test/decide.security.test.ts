@@ -86,7 +86,7 @@ describe('POST /decide: action names that differ only in letters lower-casing le
     resource: 'doc',
     rules: [
       { id: 'admin-any', effect: 'permit', actions: ['*'], scopes: ['doc.admin'] },
-      { id: 'approved-only', effect: 'deny', actions: ['share', 'issue', 'file', 'grüßen'], condition: '!(has(context.approved) && context.approved == true)' },
+      { id: 'approved-only', effect: 'deny', actions: ['share', 'issue', 'file', 'grüßen', 'αι'], condition: '!(has(context.approved) && context.approved == true)' },
     ],
   };
   const admin = { id: 'adm-1', properties: { scope: 'doc.admin' } };
@@ -103,6 +103,7 @@ describe('POST /decide: action names that differ only in letters lower-casing le
     ['ｓｈａｒｅ', 'share', 'full-width letters'],
     ['grüẞen', 'grüßen', 'a capital sharp s'],
     ['GRÜSSEN', 'grüßen', 'ss for ß'],
+    ['ᾳ', 'αι', 'an iota subscript'],
   ])('denies "%s" as "%s" in another case (%s), not as an action of the "*" rules', async (action, named) => {
     const decide = async (name: string) => readJson(await postJson(app, '/decide', { subject: admin, action: name, resource: { type: 'doc' } }));
     expect(await decide(named)).toMatchObject({ decision: 'deny', reasons: [{ rule: 'approved-only' }] });

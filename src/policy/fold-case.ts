@@ -6,11 +6,15 @@ const beyondAscii = /[^\x20-\x7e]/;
  * whose action matches no rule exactly but folds to one the rules name is denied, never let
  * through to the `"*"` rules. Folding too little is not: a backend that upper- or lower-cases or
  * normalises its input would run an action the rules name. So NFKD splits ligatures, width
- * forms and accented letters (`ﬁ` → `fi`, `ａ` → `a`, `İ` → `I` and a dot) and the accents go;
- * lower, upper, then lower case again catches letters that one mapping alone leaves apart
- * (`ſ` long s, `ı` dotless i, `ẞ` capital sharp s, whose lower case `ß` upper-cases to `SS`).
+ * forms and accented letters (`ﬁ` → `fi`, `ａ` → `a`, `İ` → `I` and a dot); lower, upper, then
+ * lower case again catches letters that one mapping alone leaves apart (`ſ` long s, `ı` dotless
+ * i, `ẞ` capital sharp s, whose lower case `ß` upper-cases to `SS`); and the accents go last,
+ * once the case mappings have turned the marks that have a case into letters (the Greek iota
+ * subscript of `ᾳ` upper-cases to `Ι`: `ᾳ` folds as `αι` does). Every code point then folds as
+ * its upper case, lower case, NFC and NFKC forms do.
  */
 export function foldCase(name: string): string {
   // Printable ASCII, the usual action name, folds by lower case alone, at a fraction of the cost.
-  return !beyondAscii.test(name) ? name.toLowerCase() : name.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().toUpperCase().toLowerCase();
+  if (!beyondAscii.test(name)) return name.toLowerCase();
+  return name.normalize('NFKD').toLowerCase().toUpperCase().toLowerCase().normalize('NFKD').replace(/\p{M}/gu, '');
 }
