@@ -103,6 +103,7 @@ describe('evaluate: long candidate lists through the role index', () => {
   });
 
   const wide = Array.from({ length: 1000 }, (_, i) => `r${i}`);
+  const longScope = (end: string) => `doc.${'x'.repeat(60)}.${end}`;
   it.each([
     // Gathered role by role, each rule would be listed, copied and sorted once per role it names.
     ['50 rules naming the same 1,000 roles', Array.from({ length: 50 }, (_, i): RuleSource => ({ id: `p${i}`, effect: 'permit', actions: ['read'], roles: wide, condition: 'context.amount > 100.0' }))],
@@ -111,15 +112,20 @@ describe('evaluate: long candidate lists through the role index', () => {
       ...Array.from({ length: 17 }, (_, i): RuleSource => ({ id: `p${i}`, effect: 'permit', actions: ['read'], roles: wide, condition: 'context.amount > 100.0' })),
       ...Array.from({ length: 15_983 }, (_, i): RuleSource => ({ id: `d${i}`, effect: 'deny', actions: ['read'], roles: ['x'] })),
     ]],
-  ])('costs what the rules\' own role lists do, not rules × the subject\'s roles: %s', (_, rules) => {
+    // Each of 16,000 rules would scan the subject's 1,000 scopes for its own, comparing each
+    // (scopes of one length, alike but for their last characters) to its end.
+    ['16,000 rules naming a scope the subject lacks', Array.from({ length: 16_000 }, (_, i): RuleSource => ({ id: `s${i}`, effect: 'permit', actions: ['read'], scopes: [longScope('none')] }))],
+  ])('costs what the rules\' own role and scope lists do, not rules × the subject\'s: %s', (_, rules) => {
     const set = compiled(rules);
-    const held = query({ roles: wide, scopes: [], action: 'read', flag: undefined, amount: 1, level: undefined });
-    // Once untimed, compiling the evaluator's code; then four decisions in milliseconds, where
-    // rules × roles took from 0.3 s to 7 s. The bound leaves a margin of tens of times.
+    const asked = query({ roles: wide, scopes: [], action: 'read', flag: undefined, amount: 1, level: undefined });
+    const held: Query = { ...asked, subject: { ...asked.subject, scopes: wide.map((_, i) => longScope(String(i).padStart(4, '0'))) } };
+    // Once untimed, compiling the evaluator's code; then eleven decisions in a few milliseconds,
+    // where rules × the subject's roles or scopes took from 0.3 s to 15 s. The bound leaves a
+    // margin of tens of times.
     withTrace(set, held);
     evaluate(set, held, now);
     const started = performance.now();
-    for (let i = 0; i < 3; i++) expect(evaluate(set, held, now).decision).toBe('deny');
+    for (let i = 0; i < 10; i++) expect(evaluate(set, held, now).decision).toBe('deny');
     const traced = withTrace(set, held);
     expect(performance.now() - started).toBeLessThan(100);
     expect(evaluate(set, held, now)).toEqual(traced);

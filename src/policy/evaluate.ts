@@ -59,12 +59,16 @@ function holdsRole(rule: CompiledRule, roles: readonly string[], held: ReadonlyS
   return false;
 }
 
-/** From how many roles a subject's are looked up in a set (see `holdsRole`). */
+/**
+ * From how many roles or scopes a subject's are looked up in a set (see `holdsRole`): a rule
+ * naming a scope then costs one lookup, not a scan of a thousand scopes.
+ */
 const heldAsSetFrom = 16;
 
-function holdsScopes(rule: CompiledRule, scopes: readonly string[]): boolean {
+/** Whether the subject holds every scope of the rule; `granted`, its scopes as a set when it has many. */
+function holdsScopes(rule: CompiledRule, scopes: readonly string[], granted: ReadonlySet<string> | undefined): boolean {
   if (rule.scopes === undefined) return true;
-  for (const scope of rule.scopes) if (!scopes.includes(scope)) return false;
+  for (const scope of rule.scopes) if (!(granted === undefined ? scopes.includes(scope) : granted.has(scope))) return false;
   return true;
 }
 
@@ -171,6 +175,7 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
   const actionKnown = trace === undefined;
   const rolesKnown = forSubject !== undefined;
   const held = !rolesKnown && query.subject.roles.length >= heldAsSetFrom ? new Set(query.subject.roles) : undefined;
+  const granted = query.subject.scopes.length >= heldAsSetFrom ? new Set(query.subject.scopes) : undefined;
   const vars: ConditionVariables = {
     subject: query.subject,
     resource: query.resource,
@@ -192,7 +197,7 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
     if (overridden && trace === undefined) break;
     const action = actionKnown || rule.actions.includes('*') || rule.actions.includes(query.action.name);
     const roles = rolesKnown || holdsRole(rule, query.subject.roles, held);
-    const scopes = (roles || trace !== undefined) && holdsScopes(rule, query.subject.scopes);
+    const scopes = (roles || trace !== undefined) && holdsScopes(rule, query.subject.scopes, granted);
     const outcome = action && roles && scopes ? runCondition(rule, vars) : undefined;
     let applied = false;
     if (typeof outcome === 'boolean') {
