@@ -19,6 +19,16 @@ export type CompiledConditions = ReadonlyMap<string, CompiledCondition | Conditi
 /** The longest stretch of work `compileConditions` does before letting the event loop turn, ms. */
 const compileSliceMs = 5;
 
+/** The compiled condition, or why it does not compile. */
+function compiledOrError(source: string): CompiledCondition | ConditionCompileError {
+  try {
+    return compileCondition(source);
+  } catch (error) {
+    if (!(error instanceof ConditionCompileError)) throw error;
+    return error;
+  }
+}
+
 /**
  * Compiles every condition of `files`, each source text once, letting the event loop turn
  * every few milliseconds: compiling is most of a load's work (~25 µs a condition, a quarter
@@ -32,12 +42,7 @@ export async function compileConditions(files: readonly PolicyFile[]): Promise<C
   for (const { policy } of files) {
     for (const { condition } of policy.rules) {
       if (condition === undefined || compiled.has(condition)) continue;
-      try {
-        compiled.set(condition, compileCondition(condition));
-      } catch (error) {
-        if (!(error instanceof ConditionCompileError)) throw error;
-        compiled.set(condition, error);
-      }
+      compiled.set(condition, compiledOrError(condition));
       if (performance.now() - sliceStart >= compileSliceMs) {
         await new Promise(setImmediate);
         sliceStart = performance.now();
@@ -85,17 +90,10 @@ export function compilePolicies(files: readonly PolicyFile[], extraVersionInput:
         return;
       }
       owners.set(rule.id, policy.id);
-      let condition: CompiledRule['condition'];
-      if (rule.condition !== undefined) {
-        try {
-          const ahead = conditions?.get(rule.condition);
-          if (ahead instanceof ConditionCompileError) throw ahead;
-          condition = ahead ?? compileCondition(rule.condition);
-        } catch (error) {
-          if (!(error instanceof ConditionCompileError)) throw error;
-          issues.push({ file, path: `${path}.condition`, rule: rule.id, message: error.message });
-          return;
-        }
+      const condition = rule.condition === undefined ? undefined : conditions?.get(rule.condition) ?? compiledOrError(rule.condition);
+      if (condition instanceof ConditionCompileError) {
+        issues.push({ file, path: `${path}.condition`, rule: rule.id, message: condition.message });
+        return;
       }
       rules.push({
         policy: policy.id,
