@@ -31,12 +31,14 @@ export async function writeTokenSet(
   return { set: { ...options, file }, pairs };
 }
 
-/** POST /decide with `token` (reading an invoice); the answer's reason codes, or `no answer`. */
+/** POST /decide with `token` (reading an invoice); the answer's reason codes, `HTTP <status>` for a problem, or `no answer`. */
 export async function decideWithToken(port: number, token: string): Promise<string[]> {
   const body = JSON.stringify({ token, action: 'read', resource: { type: 'invoice', id: 'inv-1' } });
   try {
     const res = await fetch(`http://127.0.0.1:${port}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const answer = (await res.json()) as { reasons?: { code?: string; rule?: string }[] };
+    // A problem (a 503 past the request deadline, say) decided nothing: it has no reasons to read.
+    if (res.status !== 200) return [`HTTP ${res.status}`];
     return (answer.reasons ?? []).map((r) => r.code ?? r.rule ?? 'rule');
   } catch {
     return ['no answer'];

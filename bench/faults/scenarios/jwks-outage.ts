@@ -47,7 +47,8 @@ async function untilAccepted(port: number, token: string, boundMs: number): Prom
   const began = performance.now();
   while (performance.now() - began < boundMs) {
     const reasons = await decideWithToken(port, token);
-    if (!reasons.includes('invalid_token') && !reasons.includes('no answer')) return Math.round(performance.now() - began);
+    // Decided: a rule or a default deny, not a refused token, a problem or no answer.
+    if (reasons.length > 0 && !reasons.some((r) => r === 'invalid_token' || r === 'no answer' || r.startsWith('HTTP '))) return Math.round(performance.now() - began);
     await sleep(50);
   }
   return undefined;
