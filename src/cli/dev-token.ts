@@ -4,8 +4,7 @@ import { loadConfig, type Config } from '../config.js';
 import { findLimitViolation } from '../json-limits.js';
 import { jsonPath } from '../policy/json-path.js';
 import { readRegularFile } from '../policy/load.js';
-import { readTokenConfigFile } from '../token/config-file.js';
-import { claimMapperFromConfig } from '../token/from-config.js';
+import { tokenSettingsFromConfig } from '../token/from-config.js';
 import { devKeyAlg } from './dev-keys.js';
 import { InputError, UsageError, withLoadErrors, type Io } from './io.js';
 
@@ -83,16 +82,6 @@ async function readPrivateKey(file: string): Promise<{ key: Awaited<ReturnType<t
   }
 }
 
-/** The `typ` the server requires of `issuer`'s tokens (JWT_TYPE, or its entry's `type` in TOKEN_CONFIG_FILE), else `JWT`. */
-async function requiredType(config: Config, issuer: string): Promise<string> {
-  if (config.JWT_ISSUER !== issuer && config.TOKEN_CONFIG_FILE !== undefined) {
-    const entries = await readTokenConfigFile(config.TOKEN_CONFIG_FILE, { allowHttpUrls: config.ALLOW_HTTP_TOKEN_URLS === 'true' });
-    const entry = entries.find((e) => e.issuer === issuer);
-    if (entry !== undefined) return entry.type ?? 'JWT';
-  }
-  return config.JWT_TYPE ?? 'JWT';
-}
-
 /**
  * Signs a JWT with a private JWK written by `pdp keys`, refusing one the server configured by
  * `config` would deny whatever its key set: no subject, claims beyond the JSON limits, or longer
@@ -100,14 +89,15 @@ async function requiredType(config: Config, issuer: string): Promise<string> {
  */
 async function signDevToken(options: DevTokenOptions, config: Config): Promise<string> {
   const { key, kid } = await readPrivateKey(options.keyFile);
+  const settings = await tokenSettingsFromConfig(config);
   const claims = { ...options.claims, iss: options.issuer, aud: options.audience };
   const overLimit = findLimitViolation(claims);
   if (overLimit !== undefined) throw new InputError(`--claims at ${jsonPath(overLimit.path)}: ${overLimit.message}, which the server denies (invalid_token)`);
-  if ((await claimMapperFromConfig(config))(claims).id === '') {
+  if (settings.claims(claims).id === '') {
     throw new InputError(`the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a non-empty string ("${config.CLAIM_SUBJECT}" by CLAIM_SUBJECT, unless TOKEN_CONFIG_FILE maps this issuer's claims otherwise)`);
   }
   const token = await new SignJWT(options.claims)
-    .setProtectedHeader({ alg: devKeyAlg, typ: await requiredType(config, options.issuer), ...(kid !== undefined && { kid }) })
+    .setProtectedHeader({ alg: devKeyAlg, typ: settings.typeOf(options.issuer), ...(kid !== undefined && { kid }) })
     .setIssuer(options.issuer)
     .setAudience(options.audience)
     .setIssuedAt()

@@ -70,6 +70,25 @@ export async function claimMapperFromConfig(config: Config): Promise<ClaimMapper
   return claimMapperOf(config, await issuerEntries(config));
 }
 
+/** What `pdp token` checks a token against: the claim mapping, and the `typ` each issuer requires. */
+export interface TokenSettings {
+  readonly claims: ClaimMapper;
+  /** JWT_TYPE, or the issuer's `type` in TOKEN_CONFIG_FILE; `JWT` when neither says. */
+  typeOf(issuer: string): string;
+}
+
+/** The server's token settings for `pdp token`, from one read of TOKEN_CONFIG_FILE. */
+export async function tokenSettingsFromConfig(config: Config): Promise<TokenSettings> {
+  const entries = await issuerEntries(config);
+  return {
+    claims: claimMapperOf(config, entries),
+    typeOf: (issuer) => {
+      const entry = entries.find((e) => e.issuer === issuer);
+      return entry === undefined ? config.JWT_TYPE ?? 'JWT' : entry.type ?? 'JWT';
+    },
+  };
+}
+
 /** Builds token verification and claim mapping from the environment and TOKEN_CONFIG_FILE. */
 export async function tokensFromConfig(config: Config, options: TokensOptions = {}): Promise<Tokens> {
   const remote: RemoteKeySet[] = [];
