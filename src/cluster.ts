@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { defaultCgroupRoot, usableCpus } from './cgroup-cpus.js';
 import { closeGraceMs, onStopSignals } from './http/shutdown.js';
-import type { ReloadTrigger } from './policy/reload.js';
+import type { ReloadRequester, ReloadTrigger } from './policy/reload.js';
 import { relayAudit } from './telemetry/audit-relay.js';
 import { isMessage, serveClusterMetrics } from './telemetry/cluster-metrics.js';
 
@@ -47,6 +47,21 @@ const reloadOthersType = 'invoice-pdp:reload-others';
 interface ReloadMessage {
   readonly type: typeof reloadType;
   readonly trigger: ReloadTrigger;
+  /** Who asked for the admin reload in another worker. */
+  readonly requester?: ReloadRequester;
+}
+
+interface ReloadOthersMessage {
+  readonly type: typeof reloadOthersType;
+  readonly requester?: unknown;
+}
+
+/** The requester a worker's message names, when it names one of the right shape. */
+function requesterOf(message: ReloadOthersMessage): ReloadRequester | undefined {
+  const requester = message.requester;
+  if (typeof requester !== 'object' || requester === null) return undefined;
+  const { caller, requestId } = requester as Record<string, unknown>;
+  return typeof caller === 'string' && typeof requestId === 'string' ? { caller, requestId } : undefined;
 }
 
 /** A worker's side of the supervision: what the primary asks of it, and what it asks of the primary. */
@@ -57,10 +72,13 @@ export interface SupervisorLink {
    * whose primary goes before `stop` is given (still starting) exits at once.
    */
   onStop(stop: (reason: string) => void): void;
-  /** Calls `reload` when the primary asks every worker to reload (SIGHUP, or another worker's admin reload). */
-  onReload(reload: (trigger: ReloadTrigger) => void): void;
+  /**
+   * Calls `reload` when the primary asks every worker to reload (SIGHUP, or another worker's
+   * admin reload, with who asked for it).
+   */
+  onReload(reload: (trigger: ReloadTrigger, requester?: ReloadRequester) => void): void;
   /** After an admin reload here, asks the primary to have every other worker reload its policies. */
-  reloadOthers(): void;
+  reloadOthers(requester: ReloadRequester): void;
 }
 
 /**
@@ -72,14 +90,14 @@ export function connectToSupervisor(): SupervisorLink | undefined {
   if (worker === undefined) return undefined;
   let stopHandler: ((reason: string) => void) | undefined;
   let stopAsked: string | undefined;
-  let reloadHandler: ((trigger: ReloadTrigger) => void) | undefined;
+  let reloadHandler: ((trigger: ReloadTrigger, requester?: ReloadRequester) => void) | undefined;
   const askStop = (reason: string) => {
     if (stopHandler === undefined) stopAsked ??= reason;
     else stopHandler(reason);
   };
   worker.on('message', (message: unknown) => {
     if (message === stopMessage) askStop('supervisor');
-    else if (isMessage<ReloadMessage>(message, reloadType)) reloadHandler?.(message.trigger);
+    else if (isMessage<ReloadMessage>(message, reloadType)) reloadHandler?.(message.trigger, message.requester);
   });
   worker.once('disconnect', () => {
     // Node emits this event, then exits the worker at once unless `exitedAfterDisconnect` is
@@ -97,8 +115,9 @@ export function connectToSupervisor(): SupervisorLink | undefined {
     onReload(reload) {
       reloadHandler = reload;
     },
-    reloadOthers() {
-      if (worker.isConnected()) worker.send({ type: reloadOthersType }, () => undefined);
+    reloadOthers(requester) {
+      const message: ReloadOthersMessage = { type: reloadOthersType, requester };
+      if (worker.isConnected()) worker.send(message, () => undefined);
     },
   };
 }
@@ -191,9 +210,9 @@ export function superviseWorkers(options: SupervisorOptions): void {
   };
 
   /** Asks every worker but `except` to reload its policies. */
-  const reload = (trigger: ReloadTrigger, except?: number) => {
+  const reload = (trigger: ReloadTrigger, except?: number, requester?: ReloadRequester) => {
     if (stopping) return;
-    const message: ReloadMessage = { type: reloadType, trigger };
+    const message: ReloadMessage = { type: reloadType, trigger, ...(requester !== undefined && { requester }) };
     for (const worker of live.values()) {
       if (worker.id !== except && worker.isConnected()) worker.send(message, () => undefined);
     }
@@ -207,9 +226,10 @@ export function superviseWorkers(options: SupervisorOptions): void {
   });
 
   cluster.on('message', (worker, message: unknown) => {
-    if (!isMessage(message, reloadOthersType)) return;
-    log.info({ worker: worker.id, trigger: 'admin' }, 'reloading the other workers\' policies');
-    reload('admin', worker.id);
+    if (!isMessage<ReloadOthersMessage>(message, reloadOthersType)) return;
+    const requester = requesterOf(message);
+    log.info({ worker: worker.id, trigger: 'admin', ...requester }, 'reloading the other workers\' policies');
+    reload('admin', worker.id, requester);
   });
 
   cluster.on('exit', (worker, code, signal) => {

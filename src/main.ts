@@ -5,7 +5,7 @@ import { configSummary } from './config-summary.js';
 import { startServer, type RunningServer } from './http/server.js';
 import { stopOnSignals, type Shutdown } from './http/shutdown.js';
 import { createLogger } from './logger.js';
-import type { ReloadTrigger } from './policy/reload.js';
+import type { ReloadRequester, ReloadTrigger } from './policy/reload.js';
 import { createService, type Service } from './service.js';
 
 /** The server could not listen on HOST:PORT; its message is the one line printed. */
@@ -41,13 +41,13 @@ async function start(): Promise<void> {
   const supervisor = connectToSupervisor();
   let serviceReady: (service: Service) => void = () => undefined;
   const ready = new Promise<Service>((resolve) => (serviceReady = resolve));
-  const reload = (trigger: ReloadTrigger) => void ready.then((service) => service.reload(trigger));
+  const reload = (trigger: ReloadTrigger, requester?: ReloadRequester) => void ready.then((service) => service.reload(trigger, requester));
   process.on('SIGHUP', () => reload('signal'));
   supervisor?.onReload(reload);
 
   const service = await createService(config, log, {
     // Under WORKERS an admin reload reaches every worker: this one reloads, the others are asked.
-    onReloadRequested: supervisor && (() => supervisor.reloadOthers()),
+    onReloadRequested: supervisor && ((requester) => supervisor.reloadOthers(requester)),
   });
   serviceReady(service);
   process.once('exit', () => service.flushAudit());

@@ -14,7 +14,7 @@ import { countRejections } from './http/rejections.js';
 import type { ProblemCode } from './http/problem.js';
 import { loadCandidateSet } from './policy/candidate.js';
 import { PolicyLoadError } from './policy/errors.js';
-import { PolicyReloader, type ReloadTrigger } from './policy/reload.js';
+import { PolicyReloader, type ReloadRequester, type ReloadTrigger } from './policy/reload.js';
 import { PolicyStore } from './policy/store.js';
 import { watchPolicyDir } from './policy/watch.js';
 import { AuditLog } from './telemetry/audit.js';
@@ -28,8 +28,11 @@ import { tokensFromConfig } from './token/from-config.js';
 /** The service as configured, ready to be served: its HTTP app and what it runs beside it. */
 export interface Service {
   readonly app: Hono<AppEnv>;
-  /** Reloads the policy set from POLICY_DIR (as SIGHUP does, the default trigger). */
-  reload(trigger?: ReloadTrigger): Promise<void>;
+  /**
+   * Reloads the policy set from POLICY_DIR (as SIGHUP does, the default trigger); `requester`,
+   * who asked for an admin reload in another worker, goes into its log lines.
+   */
+  reload(trigger?: ReloadTrigger, requester?: ReloadRequester): Promise<void>;
   /** Stops the background work (key set refreshes, the policy watcher, Redis), then writes out and closes the audit log. */
   close(): Promise<void>;
   /** Writes every audit line still queued or buffered, synchronously; for process exit. */
@@ -44,9 +47,9 @@ export interface Service {
 export interface ServiceOptions {
   /**
    * Called when the admin endpoint reloads the policies, before this process reloads them
-   * (main.ts: under WORKERS, the other workers are asked to reload too).
+   * (main.ts: under WORKERS, the other workers are asked to reload too, for the same requester).
    */
-  readonly onReloadRequested?: (() => void) | undefined;
+  readonly onReloadRequested?: ((requester: ReloadRequester) => void) | undefined;
 }
 
 /**
@@ -139,8 +142,8 @@ export async function createService(config: Config, log: Logger, options: Servic
   const { set } = policies.current;
   return {
     app,
-    reload: async (trigger = 'signal') => {
-      await reloader.reload(trigger);
+    reload: async (trigger = 'signal', requester) => {
+      await reloader.reload(trigger, requester);
     },
     close: async () => {
       tokens.close();

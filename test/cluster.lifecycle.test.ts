@@ -86,6 +86,10 @@ describe('WORKERS=2: policy reloads reach every worker', () => {
     expect(answer.changed).toBe(true);
     const reloaded = await running.waitFor(reloadedBy('admin'), 2, 5_000);
     expect(reloaded.map((l) => l['version'])).toEqual([answer.version, answer.version]);
+    // Both workers' lines name who asked: the caller's key fingerprint and the request.
+    const requestId = res.headers.get('x-request-id');
+    expect(requestId).toEqual(expect.any(String));
+    expect(reloaded.map((l) => [l['caller'], l['requestId']])).toEqual([[expect.any(String), requestId], [reloaded[0]?.['caller'], requestId]]);
     expect(new Set(await servedVersions(port))).toEqual(new Set([answer.version]));
 
     running.child.kill('SIGTERM');

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { PolicyReloader } from '../../policy/reload.js';
+import type { PolicyReloader, ReloadRequester } from '../../policy/reload.js';
 import type { PolicySource } from '../../policy/schema.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { AppEnv } from '../env.js';
@@ -17,9 +17,9 @@ export interface AdminDeps {
   readonly reloader: PolicyReloader;
   /**
    * Told of each reload asked for here, before it runs (under WORKERS: so every other worker
-   * reloads too; the answer is this process's own reload).
+   * reloads too, logged with the same requester; the answer is this process's own reload).
    */
-  readonly onReload?: (() => void) | undefined;
+  readonly onReload?: ((requester: ReloadRequester) => void) | undefined;
 }
 
 /**
@@ -45,8 +45,9 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
       });
     })
     .post('/admin/policies/reload', async (c) => {
-      onReload?.();
-      const result = await reloader.reload('admin', { caller: c.get('caller').id, requestId: c.get('requestId') });
+      const requester = { caller: c.get('caller').id, requestId: c.get('requestId') };
+      onReload?.(requester);
+      const result = await reloader.reload('admin', requester);
       if (!result.ok) {
         throw new ProblemError(
           'policy_invalid',
