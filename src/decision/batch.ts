@@ -1,4 +1,4 @@
-import { pacer } from './pace.js';
+import { pacer } from '../pace.js';
 import type { DecisionMeta } from './record.js';
 import type { DecisionOutcome, DecisionRequest, DecisionService, UnrecordedDecision } from './service.js';
 

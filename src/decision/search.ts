@@ -1,6 +1,6 @@
 import type { CandidateSource, EntityRef } from './candidates.js';
 import { CursorSeal } from './cursor-seal.js';
-import { pacer } from './pace.js';
+import { pacer } from '../pace.js';
 import type { DecisionMeta, DecisionRecord } from './record.js';
 import type { DecisionRequest, DecisionService, PinnedDecisions, SubjectInput } from './service.js';
 import type { Query } from './types.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ZodType } from 'zod';
 import { findDepthViolation, findLimitViolation, jsonLimits, type JsonLimits } from '../json-limits.js';
 import type { PolicyFile } from './compile.js';
-import { compileConditions, compilePolicies } from './compile.js';
+import { compilePoliciesPaced } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
 import { findDuplicateKey } from './duplicate-keys.js';
 import { entityFileSchema, indexEntities, noEntities, type EntityFile, type EntityIndex } from './entities.js';
@@ -216,7 +216,7 @@ export async function loadPolicyDir(dir: string): Promise<CompiledPolicySet> {
   // The files that passed the schema are compiled even when others failed, so one run
   // reports CEL and duplicate-id problems alongside the schema ones.
   try {
-    const set = compilePolicies(files, entities.versionInput(), entities, await compileConditions(files));
+    const set = await compilePoliciesPaced(files, entities.versionInput(), entities);
     if (issues.length === 0) return set;
   } catch (error) {
     if (!(error instanceof PolicyLoadError)) throw error;
