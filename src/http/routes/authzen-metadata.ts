@@ -6,21 +6,21 @@ import { ProblemError } from '../problem.js';
 
 const wellKnown = '/.well-known/authzen-configuration';
 
+const hostProblem = (message: string) =>
+  new ProblemError('invalid_request', 'the metadata names this service by the Host the request was sent to: send a Host header, or set PUBLIC_URL', [{ path: 'Host', message }]);
+
 /**
  * The origin the request was sent to. Served by @hono/node-server, a request without a Host
  * header (HTTP/1.0) or with an empty one is given the listening address instead (`0.0.0.0`,
- * without the port), which no client can reach: refused. A request built without a server
- * (in process, or by another runtime) carries its whole URL.
+ * without the port), which no client can reach: refused. So is a Host no URL can hold, which
+ * the server passes on unchecked when it is made of letters, digits, dots and dashes
+ * (`256.1.1.1`, `foo.1`, `xn--`). A request built without a server (in process, or by another
+ * runtime) carries its whole URL.
  */
 function requestOrigin(c: Context<AppEnv>): string {
   const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
-  if (incoming !== undefined && (incoming.headers.host ?? '').trim() === '') {
-    throw new ProblemError(
-      'invalid_request',
-      'the metadata names this service by the Host the request was sent to: send a Host header, or set PUBLIC_URL',
-      [{ path: 'Host', message: 'required, and not empty, unless PUBLIC_URL is set' }],
-    );
-  }
+  if (incoming !== undefined && (incoming.headers.host ?? '').trim() === '') throw hostProblem('required, and not empty, unless PUBLIC_URL is set');
+  if (!URL.canParse(c.req.url)) throw hostProblem('not a host name or address a URL can hold (WHATWG URL)');
   return new URL(c.req.url).origin;
 }
 
