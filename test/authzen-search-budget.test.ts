@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { tempDir, writeFiles } from './helpers/policy-dir.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
 
@@ -18,6 +18,14 @@ const policy = {
       actions: ['view'],
       condition: 'resource.properties.owner == subject.id || subject.properties.groups.exists(g, g in context.allowed_groups)',
     },
+    {
+      // ~5 ms an evaluation here on lists of 1,000 short names, which hash into a cache key in
+      // a tenth of a millisecond: a batch's cache lookups go out at once, and come back together.
+      id: 'scan-unlisted',
+      effect: 'permit',
+      actions: ['scan'],
+      condition: 'context.xs.all(x, !(x in context.ys))',
+    },
   ],
 };
 const docIds = Array.from({ length: 200 }, (_, i) => `d${String(i).padStart(4, '0')}`);
@@ -33,11 +41,16 @@ const requestTimeoutMs = 1000;
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let server: Spawned;
 let url: string;
+/**
+ * The same, deciding through a Redis cache: a batch's lookups there come back together. Its
+ * deadline is shorter than the ~700 ms the batch below takes to evaluate.
+ */
+let cachedServer: Spawned;
+let cachedUrl: string;
+const cachedTimeoutMs = 400;
 
-beforeAll(async () => {
-  dir = await tempDir('pdp-search-budget-');
-  await writeFiles(dir.path, { 'docs.json': policy, 'data/docs.json': docs });
-  server = spawnNode(resolve(import.meta.dirname, '../dist/main.js'), {
+async function start(env: Record<string, string>): Promise<{ server: Spawned; url: string }> {
+  const started = spawnNode(resolve(import.meta.dirname, '../dist/main.js'), {
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
@@ -46,13 +59,25 @@ beforeAll(async () => {
     AUDIT_DECISIONS: 'none',
     WORKERS: '1',
     REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
+    ...env,
   });
-  const [listening] = await server.waitFor((line) => line['msg'] === 'invoice-pdp listening');
-  url = `http://127.0.0.1:${String(listening?.['port'])}`;
+  const [listening] = await started.waitFor((line) => line['msg'] === 'invoice-pdp listening');
+  return { server: started, url: `http://127.0.0.1:${String(listening?.['port'])}` };
+}
+
+beforeAll(async () => {
+  dir = await tempDir('pdp-search-budget-');
+  await writeFiles(dir.path, { 'docs.json': policy, 'data/docs.json': docs });
+  ({ server, url } = await start({}));
+  ({ server: cachedServer, url: cachedUrl } = await start({
+    REDIS_URL: inject('redisUrl'),
+    CACHE_PREFIX: `search-budget-${String(process.pid)}-${String(Date.now())}:`,
+    REQUEST_TIMEOUT_MS: String(cachedTimeoutMs),
+  }));
 });
 
 afterAll(async () => {
-  if (server.child.exitCode === null) server.child.kill('SIGKILL');
+  for (const running of [server, cachedServer]) if (running.child.exitCode === null) running.child.kill('SIGKILL');
   await dir.remove();
 });
 
@@ -67,16 +92,16 @@ interface Timed {
  * POSTs `body` to `path`, and 100 ms into it (while the server works on it) asks `GET /healthz`:
  * both answers, `at` counted from when each was sent.
  */
-async function withHealthCheck(path: string, body: unknown): Promise<{ work: Timed; health: Timed }> {
+async function withHealthCheck(path: string, body: unknown, base = url): Promise<{ work: Timed; health: Timed }> {
   const timed = async (send: () => Promise<Response>): Promise<Timed> => {
     const started = performance.now();
     const res = await send();
     const read = (await res.json()) as Record<string, unknown>;
     return { status: res.status, body: read, at: performance.now() - started };
   };
-  const work = timed(() => fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }));
+  const work = timed(() => fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }));
   const health = new Promise<Timed>((done, fail) => {
-    setTimeout(() => void timed(() => fetch(`${url}/healthz`)).then(done, fail), 100);
+    setTimeout(() => void timed(() => fetch(`${base}/healthz`)).then(done, fail), 100);
   });
   return { work: await work, health: await health };
 }
@@ -114,6 +139,27 @@ describe('expensive searches and batches share the process', () => {
     expect(health.status).toBe(200);
     expect(health.at).toBeLessThan(500);
     expect(work.at).toBeLessThan(requestTimeoutMs + 500);
+    if (work.status === 200) {
+      expect((work.body['evaluations'] as unknown[]).length).toBe(100);
+      return;
+    }
+    expect(work.status).toBe(503);
+    expect(work.body).toMatchObject({ type: expect.stringContaining('timeout') as unknown });
+  });
+
+  it('with a Redis decision cache, a batch whose lookups come back together is evaluated a turn at a time', async () => {
+    const request = {
+      subject: { type: 'user', id: 'alice' },
+      action: { name: 'scan' },
+      context: { xs: Array.from({ length: 1000 }, (_, i) => `nnnnnnnnnnx${String(i)}`), ys: Array.from({ length: 1000 }, (_, i) => `nnnnnnnnnny${String(i)}`) },
+      evaluations: docIds.slice(0, 100).map((id) => ({ resource: { type: 'doc', id } })),
+    };
+    const { work, health } = await withHealthCheck('/access/v1/evaluations', request, cachedUrl);
+    expect(health.status).toBe(200);
+    // Answered within a few evaluations (3-24 ms in ten runs here); 324-384 ms before the fix,
+    // when every evaluation came after the lookups in one go.
+    expect(health.at).toBeLessThan(150);
+    expect(work.at).toBeLessThan(cachedTimeoutMs + 500);
     if (work.status === 200) {
       expect((work.body['evaluations'] as unknown[]).length).toBe(100);
       return;

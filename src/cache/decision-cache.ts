@@ -66,27 +66,32 @@ export class DecisionCache {
 
   /**
    * The verdict for `query` under `policyVersion`: cached, or from `evaluate`.
-   * `now` (epoch ms) is the decision's clock, used for expiry.
+   * `now` (epoch ms) is the decision's clock, used for expiry. With `turn`, a miss waits for
+   * it before evaluating (so that decisions whose lookups ran together evaluate one at a time),
+   * and the lookup is not shared: `turn` may reject, and that must not fail the requests that
+   * joined it.
    */
-  resolve(policyVersion: string, query: Query, now: number, evaluate: () => Verdict): Promise<CachedDecision> {
+  resolve(policyVersion: string, query: Query, now: number, evaluate: () => Verdict, turn?: () => Promise<void>): Promise<CachedDecision> {
     const key = decisionKey(this.#prefix, policyVersion, query);
     const pending = this.#inFlight.get(key);
     if (pending !== undefined) {
       this.#observer.cacheRequest(this.#firstLayer, 'coalesced');
       return pending.then(joined);
     }
+    if (turn !== undefined) return this.#lookup(key, query, now, evaluate, turn);
     const flight = this.#lookup(key, query, now, evaluate).finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, flight);
     return flight;
   }
 
-  async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict): Promise<CachedDecision> {
+  async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict, turn?: () => Promise<void>): Promise<CachedDecision> {
     for (const [index, layer] of this.#layers.entries()) {
       const entry = await layer.get(key, now);
       if (entry === undefined) continue;
       for (const earlier of this.#layers.slice(0, index)) earlier.set(key, entry, entry.expiresAt - now);
       return { verdict: entry.verdict, source: layer.name, coalesced: false };
     }
+    if (turn !== undefined) await turn();
     const verdict = evaluate();
     const ttlMs = cacheTtlMs(verdict, query, now, this.#maxTtlMs);
     if (ttlMs > 0) {

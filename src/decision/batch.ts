@@ -27,6 +27,25 @@ interface Decided<E extends readonly InvalidField[]> {
   readonly decision: UnrecordedDecision;
 }
 
+/** A turn asked for once the batch's request was answered without it. */
+class Abandoned extends Error {}
+
+/**
+ * Turns for decisions made together: granted one at a time in the order asked, each after
+ * `pause`; once `abandoned()`, every turn fails with Abandoned.
+ */
+function turns(pause: () => Promise<void>, abandoned: () => boolean): () => Promise<void> {
+  let last: Promise<void> = Promise.resolve();
+  return () => {
+    const turn = last.then(async () => {
+      await pause();
+      if (abandoned()) throw new Abandoned();
+    });
+    last = turn.catch(() => undefined);
+    return turn;
+  };
+}
+
 /**
  * Decides a batch in request order. `execute_all` decides every item (concurrently) and
  * answers all of them; the short-circuit semantics decide one after another and stop after
@@ -36,9 +55,12 @@ interface Decided<E extends readonly InvalidField[]> {
  * Every item is decided against the policy set in force when the batch starts.
  *
  * Items start one after another, letting the event loop turn between them (see pacer), so
- * other requests and the request's deadline are served meanwhile. Once `meta.abandoned` is
- * set (the request was answered without this batch) no further item starts, and what is
- * returned reaches no one.
+ * other requests and the request's deadline are served meanwhile. Under `execute_all` an item
+ * that waits (a cache lookup in Redis) is then evaluated in a turn of its own, paced the same
+ * way: the lookups of all the items come back together, and evaluating them all at once would
+ * hold the event loop for the whole batch. Once `meta.abandoned` is set (the request was
+ * answered without this batch) no further item starts or is evaluated, and what is returned
+ * reaches no one.
  */
 export async function decideBatch<E extends readonly InvalidField[]>(
   decisions: BatchDecisions,
@@ -46,16 +68,16 @@ export async function decideBatch<E extends readonly InvalidField[]>(
   semantic: EvaluationsSemantic,
   meta: DecisionMeta | undefined,
 ): Promise<BatchAnswer<E>[]> {
-  const pinned = decisions.pinned();
+  const pause = pacer();
+  const abandoned = () => meta?.abandoned === true;
+  const pinned = decisions.pinned(turns(pause, abandoned));
   const decide = async (item: BatchItem<E>): Promise<Decided<E>> => {
     if ('invalid' in item) return { answer: item, decision: pinned.refuse(item.invalid.map((f) => `${f.path}: ${f.message}`).join('; '), meta) };
     const decision = await pinned.decideUnrecorded(item.request);
     return { answer: { outcome: decision.outcome }, decision };
   };
-  const pause = pacer();
-  const abandoned = () => meta?.abandoned === true;
-  let decided: Decided<E>[];
-  if (semantic === 'execute_all') {
+  // Every item, started one after another and decided together.
+  const allOf = async (): Promise<Decided<E>[]> => {
     const started: Promise<Decided<E>>[] = [];
     for (const item of items) {
       await pause();
@@ -66,9 +88,11 @@ export async function decideBatch<E extends readonly InvalidField[]>(
       next.catch(() => undefined);
       started.push(next);
     }
-    decided = await Promise.all(started);
-  } else {
-    decided = [];
+    return Promise.all(started);
+  };
+  // One after another, up to the first deny, or the first permit.
+  const upToFirst = async (): Promise<Decided<E>[]> => {
+    const decided: Decided<E>[] = [];
     for (const item of items) {
       await pause();
       if (abandoned()) break;
@@ -76,6 +100,14 @@ export async function decideBatch<E extends readonly InvalidField[]>(
       decided.push(next);
       if ((next.decision.outcome.decision === 'permit') === (semantic === 'permit_on_first_permit')) break;
     }
+    return decided;
+  };
+  let decided: Decided<E>[];
+  try {
+    decided = await (semantic === 'execute_all' ? allOf() : upToFirst());
+  } catch (error) {
+    if (error instanceof Abandoned) return [];
+    throw error;
   }
   for (const { decision } of decided) pinned.record(decision.record);
   return decided.map(({ answer }) => answer);

@@ -154,21 +154,24 @@ export class DecisionService {
   /**
    * Decisions for one answer made of several, all against the policy set in force now: a reload
    * while they are made (a batch or a search page lets the event loop turn between decisions)
-   * does not answer its first items under one version and the rest under another.
+   * does not answer its first items under one version and the rest under another. With `turn`,
+   * a decision that waited (for its token's verification, or a cache lookup) awaits it before
+   * evaluating: decisions made together then evaluate one at a time, as `turn` paces them, when
+   * what they waited for comes back at once. A rejected turn rejects the decision.
    */
-  pinned(): PinnedDecisions {
+  pinned(turn?: () => Promise<void>): PinnedDecisions {
     const { set } = this.#policies.current;
     return {
-      decideUnrecorded: (request) => this.#decideUnrecorded(request, set),
+      decideUnrecorded: (request) => this.#decideUnrecorded(request, set, turn),
       refuse: (detail, meta) => this.#refuse(detail, meta, set),
       record: (record) => this.record(record),
     };
   }
 
-  async #decideUnrecorded(request: DecisionRequest, set: CompiledPolicySet): Promise<UnrecordedDecision> {
+  async #decideUnrecorded(request: DecisionRequest, set: CompiledPolicySet, turn: (() => Promise<void>) | undefined): Promise<UnrecordedDecision> {
     const time = this.#clock();
     const started = performance.now();
-    const outcome = await this.#decide(request, set);
+    const outcome = await this.#decide(request, set, turn);
     const durationSeconds = (performance.now() - started) / 1000;
     const { meta, action, resource, context } = request;
     return { outcome, record: { meta, time, durationSeconds, action, resource, context, outcome: recordedOutcome(outcome) } };
@@ -202,7 +205,7 @@ export class DecisionService {
     }
   }
 
-  async #decide(request: DecisionRequest, set: CompiledPolicySet): Promise<DecisionOutcome> {
+  async #decide(request: DecisionRequest, set: CompiledPolicySet, turn?: () => Promise<void>): Promise<DecisionOutcome> {
     const decisionId = this.#newId();
     let subject: Subject;
     try {
@@ -230,9 +233,10 @@ export class DecisionService {
     // the condition that made it, and `?explain=true` would then answer otherwise.
     if (this.#cache !== undefined && trace === undefined && !decisionReadsNow(set, query)) {
       const now = this.#clock();
-      const { verdict, source, coalesced } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now));
+      const { verdict, source, coalesced } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now), turn);
       return decisionOutcome(verdict, decisionId, set.version, query.subject, source, undefined, coalesced);
     }
+    if (turn !== undefined && 'token' in request.subject) await turn();
     const verdict: Verdict = evaluate(set, query, this.#clock(), trace);
     return decisionOutcome(verdict, decisionId, set.version, query.subject, undefined, trace);
   }
