@@ -2,6 +2,7 @@ import { Environment } from '@marcbachmann/cel-js';
 import { inKeyOrder } from '../canonical-json.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
+import { callSpecFunctions, withSpecFunctions } from './cel-spec-functions.js';
 import { typableVariables } from './cel-values.js';
 
 /** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
@@ -26,7 +27,7 @@ const dynMap = 'map<string, dyn>';
 
 // Evaluation runs on plain maps (the cheapest shape); checking runs against declared
 // shapes, so a typo such as `subject.rolez` fails at load rather than at request time.
-const runtimeEnv = new Environment({ limits })
+const runtimeEnv = withSpecFunctions(new Environment({ limits }))
   .registerVariable('subject', dynMap)
   .registerVariable('resource', dynMap)
   .registerVariable('action', dynMap)
@@ -149,8 +150,10 @@ export function compileCondition(source: string): CompiledCondition {
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
   }
-  const evaluate = parsed as (vars: ConditionVariables) => unknown;
   const fast = fastCondition(parsed.ast);
+  // After every check above, which read the names as written: see cel-spec-functions.ts.
+  callSpecFunctions(parsed.ast);
+  const evaluate = parsed as (vars: ConditionVariables) => unknown;
   // `map` and `filter` over a map list its keys in the order they are enumerated, which CEL
   // leaves open and a request chooses: such a condition sees every map in sorted key order, so
   // one question (one cache key, which sorts keys too) has one answer, cached or not.

@@ -1,0 +1,114 @@
+import type { Environment } from '@marcbachmann/cel-js';
+
+/**
+ * CEL functions the library (cel-js 8) implements otherwise than the CEL specification does,
+ * in ways a policy could be fooled by:
+ * - `lowerAscii()` and `upperAscii()` map every letter, as JavaScript does: `"\u212A"` (the
+ *   Kelvin sign) lowers to `"k"`, `"ſ"` uppers to `"S"`, so `email.lowerAscii().endsWith(…)`
+ *   matched addresses it should not;
+ * - `timestamp(string)` reads anything JavaScript's Date reads: `"2025-02-30T00:00:00Z"` is
+ *   2 March, `"Tue, 01 Jan 2999 00:00:00 GMT"` a date, where CEL requires RFC 3339 and fails;
+ * - `int(double)` has no int64 range check: `int(1e19)` is 10^19.
+ * Its registry cannot replace a function, so these are registered under names of their own
+ * and a condition's calls are renamed to them after it is parsed (before it is first checked,
+ * which binds each call to its function).
+ */
+const renamed: ReadonlyMap<string, string> = new Map([
+  ['lowerAscii', 'specLowerAscii'],
+  ['upperAscii', 'specUpperAscii'],
+  ['timestamp', 'specTimestamp'],
+  ['int', 'specInt'],
+]);
+
+const timestampType = 'google.protobuf.Timestamp';
+/** The range of a CEL timestamp, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, in ms. */
+const minTimestampMs = -62_135_596_800_000;
+const maxTimestampMs = 253_402_300_799_999;
+const maxInt = 9_223_372_036_854_775_807n;
+const minInt = -9_223_372_036_854_775_808n;
+
+/** RFC 3339 §5.6 `date-time`, as CEL (Go's time.RFC3339) reads it: upper-case T and Z only. */
+const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
+function daysInMonth(year: number, month: number): number {
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
+}
+
+/** The instant `text` names in RFC 3339, to the millisecond; throws for anything else. */
+export function rfc3339Timestamp(text: string): Date {
+  const invalid = () => new Error(`timestamp() requires an RFC 3339 date-time within years 1-9999, not ${JSON.stringify(text.slice(0, 40))}`);
+  const parts = rfc3339.exec(text);
+  if (parts === null) throw invalid();
+  const [year, month, day, hour, minute, second] = parts.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const fraction = parts[7] ?? '';
+  const [sign, offsetHours, offsetMinutes] = [parts[8], Number(parts[9] ?? 0), Number(parts[10] ?? 0)];
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) throw invalid();
+  if (offsetHours > 23 || offsetMinutes > 59) throw invalid();
+  const date = new Date(0);
+  // setUTCFullYear, not Date.UTC, which reads years 0-99 as 1900-1999.
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, Number(fraction.padEnd(3, '0').slice(0, 3)));
+  const offsetMs = (sign === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
+  const ms = date.getTime() - offsetMs;
+  if (ms < minTimestampMs || ms > maxTimestampMs) throw invalid();
+  return new Date(ms);
+}
+
+/** `text` with its ASCII letters, and only those, lower-cased (or upper-cased). */
+const lowerAscii = (text: string): string => text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+const upperAscii = (text: string): string => text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+
+function intOfDouble(value: number): bigint {
+  // CEL: an error when the value is not finite or does not fit an int64 (2^63 is just above it).
+  if (!Number.isFinite(value) || value >= 2 ** 63 || value < -(2 ** 63)) throw new Error('int() range error: the double does not fit an int');
+  return BigInt(Math.trunc(value));
+}
+
+function intOfString(text: string): bigint {
+  // Decimal digits with an optional sign, as CEL's int(string) reads them.
+  if (!/^[+-]?\d{1,19}$/.test(text)) throw new Error('int() type error: cannot convert to int');
+  const value = BigInt(text);
+  if (value > maxInt || value < minInt) throw new Error('int() range error: the string does not fit an int');
+  return value;
+}
+
+function timestampOfInt(seconds: bigint): Date {
+  const ms = Number(seconds) * 1000;
+  if (!(ms >= minTimestampMs && ms <= maxTimestampMs)) throw new Error('timestamp() requires a unix time within years 1-9999');
+  return new Date(ms);
+}
+
+/** Registers the replacements in `env`, which is returned. */
+export function withSpecFunctions(env: Environment): Environment {
+  return env
+    .registerFunction('string.specLowerAscii(): string', lowerAscii)
+    .registerFunction('string.specUpperAscii(): string', upperAscii)
+    .registerFunction(`specTimestamp(string): ${timestampType}`, rfc3339Timestamp)
+    .registerFunction(`specTimestamp(int): ${timestampType}`, timestampOfInt)
+    .registerFunction('specInt(int): int', (value: bigint) => value)
+    .registerFunction('specInt(double): int', intOfDouble)
+    .registerFunction('specInt(string): int', intOfString);
+}
+
+interface AstNode {
+  readonly op: string;
+  readonly args: unknown;
+}
+
+const isAstNode = (value: unknown): value is AstNode => typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
+
+/** Renames, in a parsed condition, every call of a replaced function to its replacement. */
+export function callSpecFunctions(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) callSpecFunctions(item);
+    return;
+  }
+  if (!isAstNode(node)) return;
+  const { args } = node;
+  if ((node.op === 'call' || node.op === 'rcall') && Array.isArray(args) && typeof args[0] === 'string') {
+    const replacement = renamed.get(args[0]);
+    if (replacement !== undefined) args[0] = replacement;
+  }
+  callSpecFunctions(args);
+}

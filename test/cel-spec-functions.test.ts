@@ -1,0 +1,89 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Query } from '../src/decision/types.js';
+import type { CompiledPolicySet } from '../src/policy/compiled.js';
+import { evaluate } from '../src/policy/evaluate.js';
+import { loadPolicyDir } from '../src/policy/load.js';
+import { tempDir } from './helpers/tmp.js';
+
+// Functions the CEL library implements otherwise than CEL defines them (cel-spec-functions.ts):
+// each rule below answered permit, or skipped its deny, on the inputs marked "was".
+const policy = {
+  id: 'docs',
+  resource: 'doc',
+  rules: [
+    { id: 'staff-read', effect: 'permit', actions: ['read'], condition: 'subject.properties.email.lowerAscii().endsWith("@kpmg.com")' },
+    { id: 'expired', effect: 'deny', actions: ['read'], condition: 'timestamp(resource.properties.expires) < now' },
+    { id: 'shout', effect: 'permit', actions: ['shout'], condition: 'context.word.upperAscii() == "STRASSE"' },
+    { id: 'count', effect: 'permit', actions: ['count'], condition: 'int(context.n) > 1000' },
+    { id: 'parse', effect: 'permit', actions: ['parse'], condition: 'int(context.s) == 42' },
+  ],
+};
+
+const now = new Date('2026-03-02T12:00:00Z');
+
+function query(action: string, email: string, expires: string, context: Record<string, unknown> = {}): Query {
+  return {
+    subject: { type: 'user', id: 'u1', roles: [], scopes: [], properties: { email } },
+    action: { name: action, properties: {} },
+    resource: { type: 'doc', id: 'd1', properties: { expires } },
+    context,
+  };
+}
+
+describe('CEL functions as CEL defines them', () => {
+  let set: CompiledPolicySet;
+  const decide = (action: string, email: string, expires: string, context?: Record<string, unknown>) => {
+    const { decision, reasons } = evaluate(set, query(action, email, expires, context), now);
+    return { decision, codes: reasons.map((r) => ('code' in r ? r.code : r.rule)) };
+  };
+
+  beforeAll(async () => {
+    set = await loadPolicyDir(await tempDir({ 'docs.json': policy }));
+  });
+
+  it('lowerAscii and upperAscii change ASCII letters only', () => {
+    const later = '2999-01-01T00:00:00Z';
+    expect(decide('read', 'Ann@KPMG.com', later)).toEqual({ decision: 'permit', codes: ['staff-read'] });
+    // The Kelvin sign (U+212A) is not a K; JavaScript lowers it to one (was: permit).
+    expect(decide('read', 'ann@\u212Apmg.com', later).decision).toBe('deny');
+    expect(decide('read', 'ann@kpmg.co\u0130', later).decision).toBe('deny');
+    expect(decide('shout', 'a@b.c', later, { word: 'strasse' }).decision).toBe('permit');
+    // ß upper-cases to SS in JavaScript (was: permit), ſ to S.
+    expect(decide('shout', 'a@b.c', later, { word: 'straße' }).decision).toBe('deny');
+    expect(decide('shout', 'a@b.c', later, { word: 'ſtrasse' }).decision).toBe('deny');
+  });
+
+  it('timestamp() reads RFC 3339 only: another date format, or a day that does not exist, is an error, and the deny applies', () => {
+    const staff = 'ann@kpmg.com';
+    expect(decide('read', staff, '2999-01-01T00:00:00Z')).toEqual({ decision: 'permit', codes: ['staff-read'] });
+    expect(decide('read', staff, '2026-03-02T12:30:00.5+01:00')).toEqual({ decision: 'deny', codes: ['expired'] });
+    expect(decide('read', staff, '2024-02-29T23:59:59.999999999Z')).toEqual({ decision: 'deny', codes: ['expired'] });
+    for (const expires of [
+      'Tue, 01 Jan 2999 00:00:00 GMT', // was: permit (a date in 2999)
+      '2999-02-30T00:00:00Z', // was: permit (2 March)
+      '2999-02-29T00:00:00Z',
+      '2999-01-01 00:00:00Z',
+      '2999-01-01T24:00:00Z',
+      '2999-01-01T00:00:60Z',
+      '2999-01-01T00:00:00',
+      '2999-01-01T00:00:00+24:00',
+      '2999-01-01t00:00:00z',
+      '10000-01-01T00:00:00Z',
+    ]) {
+      expect(decide('read', staff, expires), expires).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
+    }
+  });
+
+  it('int() of a double beyond int64, or of a string that is not a decimal int64, is an error', () => {
+    const later = '2999-01-01T00:00:00Z';
+    expect(decide('count', 'a@b.c', later, { n: 5000.9 }).decision).toBe('permit');
+    expect(decide('count', 'a@b.c', later, { n: -(2 ** 63) }).decision).toBe('deny');
+    // Was: 10^19, over every int64 (permit).
+    expect(decide('count', 'a@b.c', later, { n: 1e19 })).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
+    expect(decide('count', 'a@b.c', later, { n: 2 ** 63 })).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
+    expect(decide('parse', 'a@b.c', later, { s: '+42' }).decision).toBe('permit');
+    for (const s of ['', ' 42', '42.0', '0x2a', '9223372036854775808']) {
+      expect(decide('parse', 'a@b.c', later, { s }), s).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
+    }
+  });
+});
