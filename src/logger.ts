@@ -11,7 +11,8 @@ const service = 'invoice-pdp';
  * written without blocking (a file on the thread pool, where writes do not wait on a reader), a
  * line at a time, so a line shorter than 4 KiB lands whole among the lines of the other processes
  * writing the same pipe (the workers under WORKERS share the primary's stderr). Beyond 1 MiB
- * unwritten, lines are dropped, and the next line written says how many. At exit what is left is
+ * unwritten, lines are dropped, and the next line written says how many; a line written when
+ * nothing waits goes out whatever its size: the bound is on what piles up unread. At exit what is left is
  * written synchronously, waiting at most 500 ms for room (AuditOutput.exitFlush).
  */
 function stderrLines(): DestinationStream {
@@ -23,12 +24,12 @@ function stderrLines(): DestinationStream {
     write(line: string) {
       if (output.stopped !== undefined) return;
       const data = Buffer.from(line, 'utf8');
-      if (output.pending + data.length > maxPendingBytes) {
+      if (output.pending > 0 && output.pending + data.length > maxPendingBytes) {
         dropped += 1;
         return;
       }
       if (dropped > 0) {
-        const note = { level: pino.levels.values['warn'], time: Date.now(), service, lines: dropped, msg: 'application log lines dropped: stderr was not read' };
+        const note = { level: pino.levels.values['warn'], time: Date.now(), service, lines: dropped, msg: 'application log lines dropped: over 1 MiB of lines was waiting for stderr to be read' };
         output.write(Buffer.from(`${JSON.stringify(note)}\n`, 'utf8'));
         dropped = 0;
       }

@@ -125,12 +125,44 @@ describe('entity data held to the request JSON limits', () => {
     expect(run.stderr).toBe(`error data/big.json ${problem}\ninvalid: 1 problem(s)\n`);
   });
 
-  it('refuses a data file over 16 MiB unread', async () => {
+  it.each([
+    ['a data file', 'data/huge.json', `{"entities":[]}`],
+    ['a policy file', 'huge.json', JSON.stringify(docPolicy('docs', 'v1'))],
+    ['a test file', 'tests/huge.json', `{"cases":[]}`],
+  ])('refuses %s over 16 MiB unread', async (_, file, json) => {
     const dir = await invoiceDir();
-    await writeFiles(dir, { 'data/huge.json': `{"entities":[]}${' '.repeat(16 * 1024 * 1024)}` });
+    await writeFiles(dir, { [file]: `${json}${' '.repeat(16 * 1024 * 1024)}` });
     const run = await runCli(['validate', dir]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('error data/huge.json $: cannot read: larger than 16777216 bytes');
+    expect(run.stderr).toContain(`error ${file} $: cannot read: larger than 16777216 bytes`);
+  });
+});
+
+describe('files with many problems', () => {
+  it('reports the first 100 of a file, and that there are more, without checking a long list to its end', async () => {
+    const dir = await invoiceDir();
+    // Before, 5.6 million of these (16 MiB) ran the process out of memory: zod made an issue
+    // for each missing field of each, and the reload's 422 and log line held them all.
+    await writeFiles(dir, { 'data/users.json': `{"entities":[${Array.from({ length: 200_000 }, () => '{}').join(',')}]}` });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines.slice(0, 3)).toEqual([
+      'error data/users.json $.entities[0].type: Invalid input: expected string, received undefined',
+      'error data/users.json $.entities[0].id: Invalid input: expected string, received undefined',
+      'error data/users.json $.entities[1].type: Invalid input: expected string, received undefined',
+    ]);
+    expect(lines.slice(-2)).toEqual(['error data/users.json $: more problems in this file, not listed beyond the first 100', 'invalid: 101 problem(s)']);
+  });
+
+  it('reports the first 1,000 of a load, and how many more there were', async () => {
+    const dir = await invoiceDir();
+    const duplicates = (n: number) => ({ entities: Array.from({ length: n }, () => ({ type: 'user', id: 'u-1' })) });
+    await writeFiles(dir, { 'data/a.json': duplicates(600), 'data/b.json': duplicates(600) });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines.slice(-2)).toEqual(['error (all files) $: 199 more problems not listed', 'invalid: 1001 problem(s)']);
   });
 });
 

@@ -6,13 +6,27 @@ export interface PolicyIssue {
   readonly rule?: string;
 }
 
-/** A policy set that failed to load; carries every problem found, not just the first. */
+/**
+ * Most problems a failed load reports. A data file of a hundred thousand bad entries would
+ * otherwise make as many issues, and a 422, a log line and a `lastReloadError` of megabytes.
+ */
+export const maxReportedIssues = 1000;
+
+/**
+ * A policy set that failed to load; carries every problem found, not just the first, up to
+ * `maxReportedIssues`, then one saying how many more there were.
+ */
 export class PolicyLoadError extends Error {
   override readonly name = 'PolicyLoadError';
   readonly code = 'policy_invalid';
+  readonly issues: readonly PolicyIssue[];
 
-  constructor(readonly issues: readonly PolicyIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
+  constructor(issues: readonly PolicyIssue[]) {
+    const reported = issues.length <= maxReportedIssues
+      ? issues
+      : [...issues.slice(0, maxReportedIssues), { file: '(all files)', path: '$', message: `${issues.length - maxReportedIssues} more problems not listed` }];
+    super(reported.map(formatIssue).join('\n'));
+    this.issues = reported;
   }
 }
 

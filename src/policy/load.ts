@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ZodType } from 'zod';
+import { z, type ZodType } from 'zod';
 import { findDepthViolation, findLimitViolation, jsonLimits, type JsonLimits } from '../json-limits.js';
 import type { PolicyFile } from './compile.js';
 import { compilePoliciesPaced } from './compile.js';
@@ -142,31 +142,77 @@ export async function readSource(path: string, label: string, issues: PolicyIssu
   return { text: decoded.text, value: source.value };
 }
 
-/** Checks a parsed file against its schema, pushing an issue per problem; undefined when it fails. */
+/** Most problems reported for one file: the first ones say what is wrong, and the rest cost memory. */
+const maxIssuesPerFile = 100;
+
+/** Arrays of a file this long are checked an element at a time, up to `maxIssuesPerFile` problems. */
+const checkElementsFrom = 1000;
+
+interface SchemaIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+function arrayElement(schema: unknown): ZodType | undefined {
+  const array = schema instanceof z.ZodOptional ? schema.unwrap() : schema;
+  return array instanceof z.ZodArray ? (array.element as ZodType) : undefined;
+}
+
+/**
+ * The problems of the elements of `raw`'s long arrays (`entities`, `rules`, `cases`), checked
+ * one at a time and no further than `maxIssuesPerFile` + 1 problems: zod reports every problem
+ * at once, and an array of a million bad elements made millions of issues (a 16 MiB data file
+ * of `{}` ran the process out of memory).
+ */
+function elementIssues(raw: unknown, schema: ZodType): SchemaIssue[] {
+  const found: SchemaIssue[] = [];
+  if (!(schema instanceof z.ZodObject) || typeof raw !== 'object' || raw === null || Array.isArray(raw)) return found;
+  for (const [key, member] of Object.entries(schema.shape as Record<string, unknown>)) {
+    const items = (raw as Record<string, unknown>)[key];
+    const element = arrayElement(member);
+    if (element === undefined || !Array.isArray(items) || items.length < checkElementsFrom) continue;
+    for (let index = 0; index < items.length && found.length <= maxIssuesPerFile; index++) {
+      const checked = element.safeParse(items[index]);
+      if (!checked.success) for (const issue of checked.error.issues) found.push({ path: [key, index, ...issue.path], message: issue.message });
+    }
+  }
+  return found;
+}
+
+/**
+ * Checks a parsed file against its schema, pushing an issue per problem, up to
+ * `maxIssuesPerFile` and then one saying there are more; undefined when it fails.
+ */
 export function validateSource<T>(raw: unknown, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): T | undefined {
-  const parsed = schema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  for (const issue of parsed.error.issues) {
+  let found: readonly SchemaIssue[] = elementIssues(raw, schema);
+  if (found.length === 0) {
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    found = parsed.error.issues;
+  }
+  for (const issue of found.slice(0, maxIssuesPerFile)) {
     const rule = ruleAt?.(raw, issue.path);
     issues.push({ file: label, path: jsonPath(issue.path), message: issue.message, ...(rule !== undefined && { rule }) });
   }
+  if (found.length > maxIssuesPerFile) issues.push({ file: label, path: '$', message: `more problems in this file, not listed beyond the first ${maxIssuesPerFile}` });
   return undefined;
 }
+
+/**
+ * Largest policy, entity data or test file read. Each entity is held to the request JSON limits
+ * (see `indexEntities`); this bounds how many a file may hold, and the memory and time of a load.
+ */
+const maxSourceFileBytes = 16 * 1024 * 1024;
 
 /**
  * Reads and validates one JSON file against a schema. Pushes located issues and
  * returns undefined when the file is unusable.
  */
 export async function readJsonFile<T>(path: string, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): Promise<T | undefined> {
-  const source = await readSource(path, label, issues);
+  const source = await readSource(path, label, issues, maxSourceFileBytes);
   return source === undefined ? undefined : validateSource(source.value, label, schema, issues, ruleAt);
 }
 
-/**
- * Largest entity data file read. Each entity is held to the request JSON limits (see
- * `indexEntities`); this bounds how many a file may hold, and the memory and time of a load.
- */
-const maxEntityFileBytes = 16 * 1024 * 1024;
 
 /**
  * Loads the entity data files in `dir` (`POLICY_DIR/data`), pushing located issues. Only a
@@ -185,7 +231,7 @@ async function loadEntityDir(dir: string, issues: PolicyIssue[]): Promise<Entity
   const files: { file: string; data: EntityFile }[] = [];
   for (const name of names) {
     const label = join('data', name);
-    const source = await readSource(join(dir, name), label, issues, maxEntityFileBytes);
+    const source = await readSource(join(dir, name), label, issues, maxSourceFileBytes);
     const data = source === undefined ? undefined : validateSource(source.value, label, entityFileSchema, issues);
     if (data !== undefined) files.push({ file: label, data });
   }
