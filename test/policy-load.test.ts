@@ -75,12 +75,16 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
         { id: 'direction', effect: 'deny', actions: ['read'], scopes: ['\u202einvoice.read'] },
         { id: 'control', effect: 'deny', actions: ['read'], roles: ['guest\u0007'] },
         { id: 'accented', effect: 'permit', actions: ['read'], roles: ['comptable-\u00e9t\u00e9'] },
+        // Default-ignorable code points outside the format category: a combining grapheme
+        // joiner, Hangul fillers, a Khmer inherent vowel.
+        { id: 'ignorable', effect: 'deny', actions: ['read'], roles: ['admin\u034f', '\u3164admin', 'admin\u115f', 'admin\u17b4'] },
       ]),
     });
     expect(issues).toEqual([
       { file: 'a.json', path: '$.rules[0].roles[0]', rule: 'zero-width', message: expect.stringContaining('invisible characters') },
       { file: 'a.json', path: '$.rules[1].scopes[0]', rule: 'direction', message: expect.stringContaining('invisible characters') },
       { file: 'a.json', path: '$.rules[2].roles[0]', rule: 'control', message: expect.stringContaining('invisible characters') },
+      ...[0, 1, 2, 3].map((i) => ({ file: 'a.json', path: `$.rules[4].roles[${String(i)}]`, rule: 'ignorable', message: expect.stringContaining('invisible characters') as unknown })),
     ]);
   });
 

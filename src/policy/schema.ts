@@ -9,13 +9,14 @@ const identifier = z
 /**
  * A role or scope name. Claims list them separated by whitespace (`"scope": "a b"`), so a name
  * holding whitespace could never be held: a deny rule naming it would silently never apply. Nor
- * control or invisible format characters (a zero-width space, a direction mark): a name that
- * reads like another's but is not would never match the claim it was copied from.
+ * control or invisible characters (a zero-width space, a direction mark, a Hangul filler, a
+ * combining grapheme joiner: every default-ignorable code point): a name that reads like
+ * another's but is not would never match the claim it was copied from.
  */
 const claimName = z
   .string()
   .min(1)
-  .regex(/^[^\s\p{Cc}\p{Cf}]+$/u, 'no whitespace, control or invisible characters: claims separate roles and scopes by spaces, and a name that only looks like a claim could never match');
+  .regex(/^[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]+$/u, 'no whitespace, control or invisible characters: claims separate roles and scopes by spaces, and a name that only looks like a claim could never match');
 
 /**
  * A request names one action. `*` means "any action" in a rule: asked as an action, it would
