@@ -95,6 +95,9 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
     ['no keys', () => ({ keys: [] })],
     ['keys of no known type', () => ({ keys: [{}, { kty: 'oct', k: 'c2VjcmV0' }] })],
     ['only encryption keys', () => ({ keys: [{ ...k2.publicJwk, use: 'enc' }] })],
+    // The same kid with malformed material: before, it replaced the good key, and every token
+    // was refused until the next background refresh, with no refetch asked for.
+    ['only keys whose material does not import', () => ({ keys: [{ ...k1.publicJwk, x: 'AAAA', y: 'AAAA' }, { ...k2.publicJwk, kty: 'RSA' }] })],
   ])('keeps the cached keys, stale, when the key server answers a key set with %s', async (_, document) => {
     const verifier = await setUp({ refreshMs: 50 });
     const t = await token(k1);
@@ -102,8 +105,19 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
     server.publish(document());
     await sleep(150);
     await expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' });
-    expect(fetchErrors).toContain('answered a key set with no signing keys');
+    expect(fetchErrors).toContain('answered a key set with no usable signing keys');
     expect(keySet.state()).toBe('stale');
+  });
+
+  it('leaves out a key whose material does not import, and uses the others', async () => {
+    const broken = { ...k1.publicJwk, kid: 'broken', x: 'AAAA', y: 'AAAA' };
+    const verifier = await setUp({}, { keys: [broken, k2.publicJwk] });
+    // Without a kid, every key that fits is tried: the broken one, first, no longer stops the search.
+    await expect(verifier.verify(await sign(k2, { sub: 'alice' }, { issuer, audience, header: { kid: undefined } }))).resolves.toMatchObject({ sub: 'alice' });
+    // Naming it, a token finds no key (which asks for a refetch), not one that fails to import.
+    const error = await refusal(verifier.verify(await token(k1, 'broken')));
+    expect(error.message).toBe('no matching key in the key set');
+    expect(fetchErrors).toEqual([]);
   });
 
   it('keeps the cached keys when the key server is gone entirely', async () => {

@@ -1,4 +1,4 @@
-import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, errors, importJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import { TokenCheckUnavailableError } from './errors.js';
 import { fetchBounded, UpstreamError } from './fetch-bounded.js';
 
@@ -7,17 +7,46 @@ type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
 /** The public members each key type needs to verify a signature. */
 const publicMembers: Readonly<Record<string, readonly string[]>> = { RSA: ['n', 'e'], EC: ['crv', 'x', 'y'], OKP: ['crv', 'x'] };
 
+/** Whether `key` is for signatures and has the public members its type needs. */
+function isSigningKey(key: JWK): boolean {
+  const needed = typeof key.kty === 'string' ? publicMembers[key.kty] : undefined;
+  const entries = key as Record<string, unknown>;
+  return needed !== undefined && (key.use === undefined || key.use === 'sig') && needed.every((m) => typeof entries[m] === 'string' && entries[m] !== '');
+}
+
+const curveAlgs: Readonly<Record<string, string>> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
+
+/** The algorithm to import `key` with: its own `alg`, else one its type and curve fit. */
+function importAlg(key: JWK): string | undefined {
+  if (typeof key.alg === 'string') return key.alg;
+  if (key.kty === 'RSA') return 'RS256';
+  if (key.kty === 'OKP') return 'EdDSA';
+  return typeof key.crv === 'string' ? curveAlgs[key.crv] : undefined;
+}
+
+async function imports(key: JWK): Promise<boolean> {
+  const alg = importAlg(key);
+  if (alg === undefined) return false;
+  try {
+    await importJWK(key, alg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Whether a key set holds a key a signature could be checked with. A document of no such keys
- * (`{"keys": []}`, keys of no known type) is a broken answer, not a rotation to no keys: taken
- * as one, it would deny every token until the next good fetch.
+ * The keys of `document` a signature could be checked with: signing keys whose material
+ * imports. jose imports a key only when a token names it, so a key of malformed material
+ * (`"x": "AAAA"`) would be found at every verification, failing it with an error that asks for
+ * no new fetch, and, met first among a token's candidate keys, would stop the search for one
+ * that fits. A document of no usable keys (`{"keys": []}`, keys of no known type or none that
+ * imports) is a broken answer, not a rotation to no keys: taken as one, it would deny every
+ * token until the next good fetch.
  */
-function hasSigningKey(document: JSONWebKeySet): boolean {
-  return document.keys.some((key) => {
-    const needed = typeof key.kty === 'string' ? publicMembers[key.kty] : undefined;
-    const entries = key as Record<string, unknown>;
-    return needed !== undefined && (key.use === undefined || key.use === 'sig') && needed.every((m) => typeof entries[m] === 'string' && entries[m] !== '');
-  });
+async function usableKeys(document: JSONWebKeySet): Promise<JSONWebKeySet> {
+  const usable = await Promise.all(document.keys.map(async (key) => isSigningKey(key) && (await imports(key))));
+  return { keys: document.keys.filter((_, index) => usable[index] === true) };
 }
 
 export interface RemoteKeySetOptions {
@@ -136,9 +165,11 @@ export class RemoteKeySet {
       } catch {
         throw new UpstreamError('answered something that is not JSON');
       }
-      const local = createLocalJWKSet(document as JSONWebKeySet);
-      if (!hasSigningKey(document as JSONWebKeySet)) throw new UpstreamError('answered a key set with no signing keys');
-      this.#local = local;
+      // Checks the document's shape (a `keys` array of objects) before its keys are read.
+      createLocalJWKSet(document as JSONWebKeySet);
+      const usable = await usableKeys(document as JSONWebKeySet);
+      if (usable.keys.length === 0) throw new UpstreamError('answered a key set with no usable signing keys');
+      this.#local = createLocalJWKSet(usable);
       this.#lastError = undefined;
     } catch (error) {
       // Anything but our own UpstreamError came from reading the document: its text is not ours to pass on.
