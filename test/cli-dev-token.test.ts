@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startServer, type ServerProcess } from './helpers/process.js';
 import { tempDir } from './helpers/tmp.js';
@@ -90,6 +90,18 @@ describe('pdp keys and pdp token (process)', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^pdp token: the token is \d+ characters, over TOKEN_MAX_LENGTH \(256\), which the server denies \(invalid_token\)\n$/);
+  });
+
+  it('counts iat and exp, which it adds, towards the limit of 1,000 members, as the server does', async () => {
+    // 996 claims with iss, aud, iat and exp make 1,000: taken; one more is over.
+    const claims = (n: number) => JSON.stringify(Object.fromEntries([['sub', 'alice'], ...Array.from({ length: n - 1 }, (_, i) => [`c${String(i)}`, 0])]));
+    const sign = (n: number) => runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', claims(n)], { TOKEN_MAX_LENGTH: '16384' });
+    const within = await sign(996);
+    expect(within.code).toBe(0);
+    expect(Object.keys(decodeJwt(within.stdout.trim()))).toHaveLength(1000);
+    const over = await sign(997);
+    expect(over.code).toBe(1);
+    expect(over.stderr).toBe('pdp token: --claims at $: object with more than 1000 members, which the server denies (invalid_token)\n');
   });
 
   it.each([

@@ -90,7 +90,9 @@ async function readPrivateKey(file: string): Promise<{ key: Awaited<ReturnType<t
 async function signDevToken(options: DevTokenOptions, config: Config): Promise<string> {
   const { key, kid } = await readPrivateKey(options.keyFile);
   const settings = await tokenSettingsFromConfig(config);
-  const claims = { ...options.claims, iss: options.issuer, aud: options.audience };
+  const now = Math.floor(Date.now() / 1000);
+  // The payload as signed: `iat` and `exp` count towards the limits too (1,000 members).
+  const claims = { ...options.claims, iss: options.issuer, aud: options.audience, iat: now, exp: now + options.ttlSeconds };
   const overLimit = findLimitViolation(claims);
   if (overLimit !== undefined) throw new InputError(`--claims at ${jsonPath(overLimit.path)}: ${overLimit.message}, which the server denies (invalid_token)`);
   if (settings.claims(claims).id === '') {
@@ -100,8 +102,8 @@ async function signDevToken(options: DevTokenOptions, config: Config): Promise<s
     .setProtectedHeader({ alg: devKeyAlg, typ: settings.typeOf(options.issuer), ...(kid !== undefined && { kid }) })
     .setIssuer(options.issuer)
     .setAudience(options.audience)
-    .setIssuedAt()
-    .setExpirationTime(`${options.ttlSeconds}s`)
+    .setIssuedAt(now)
+    .setExpirationTime(now + options.ttlSeconds)
     .sign(key);
   if (token.length > config.TOKEN_MAX_LENGTH) {
     throw new InputError(`the token is ${token.length} characters, over TOKEN_MAX_LENGTH (${config.TOKEN_MAX_LENGTH}), which the server denies (invalid_token)`);
