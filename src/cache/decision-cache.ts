@@ -41,6 +41,13 @@ export function cacheTtlMs(verdict: Verdict, query: Query, now: number, maxTtlMs
   return Math.max(0, Math.min(maxTtlMs, Math.floor(exp * 1000 - now)));
 }
 
+/** A lookup in flight, which identical requests join rather than look up again. */
+interface Flight {
+  answer: Promise<CachedDecision> | undefined;
+  /** Whether another request joined it. */
+  joined: boolean;
+}
+
 /**
  * The layered decision cache. Looks a query up layer by layer; on a miss evaluates once for
  * all identical concurrent requests (single flight) and stores the result in every layer.
@@ -52,7 +59,7 @@ export class DecisionCache {
   readonly #observer: CacheObserver;
   /** The layer a lookup starts at, under which one that joins a lookup in flight is counted. */
   readonly #firstLayer: CacheSource;
-  readonly #inFlight = new Map<string, Promise<CachedDecision>>();
+  readonly #inFlight = new Map<string, Flight>();
 
   constructor(options: DecisionCacheOptions) {
     const first = options.layers[0];
@@ -67,31 +74,46 @@ export class DecisionCache {
   /**
    * The verdict for `query` under `policyVersion`: cached, or from `evaluate`.
    * `now` (epoch ms) is the decision's clock, used for expiry. With `turn`, a miss waits for
-   * it before evaluating (so that decisions whose lookups ran together evaluate one at a time),
-   * and the lookup is not shared: `turn` may reject, and that must not fail the requests that
-   * joined it.
+   * it before evaluating, so that decisions whose lookups ran together evaluate one at a time.
+   * A turn that rejects (the request was given up) rejects the lookup, unless other requests
+   * joined it: it then evaluates for them.
    */
   resolve(policyVersion: string, query: Query, now: number, evaluate: () => Verdict, turn?: () => Promise<void>): Promise<CachedDecision> {
     const key = decisionKey(this.#prefix, policyVersion, query);
     const pending = this.#inFlight.get(key);
-    if (pending !== undefined) {
+    if (pending?.answer !== undefined) {
+      pending.joined = true;
       this.#observer.cacheRequest(this.#firstLayer, 'coalesced');
-      return pending.then(joined);
+      return pending.answer.then(joined);
     }
-    if (turn !== undefined) return this.#lookup(key, query, now, evaluate, turn);
-    const flight = this.#lookup(key, query, now, evaluate).finally(() => this.#inFlight.delete(key));
+    const flight: Flight = { answer: undefined, joined: false };
+    flight.answer = this.#lookup(key, query, now, evaluate, turn, flight).finally(() => this.#forget(key, flight));
     this.#inFlight.set(key, flight);
-    return flight;
+    return flight.answer;
   }
 
-  async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict, turn?: () => Promise<void>): Promise<CachedDecision> {
+  #forget(key: string, flight: Flight): void {
+    if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
+  }
+
+  async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict, turn: (() => Promise<void>) | undefined, flight: Flight): Promise<CachedDecision> {
     for (const [index, layer] of this.#layers.entries()) {
       const entry = await layer.get(key, now);
       if (entry === undefined) continue;
       for (const earlier of this.#layers.slice(0, index)) earlier.set(key, entry, entry.expiresAt - now);
       return { verdict: entry.verdict, source: layer.name, coalesced: false };
     }
-    if (turn !== undefined) await turn();
+    if (turn !== undefined) {
+      try {
+        await turn();
+      } catch (error) {
+        // Gone before anyone joined, so that no request joins a lookup about to fail.
+        if (!flight.joined) {
+          this.#forget(key, flight);
+          throw error;
+        }
+      }
+    }
     const verdict = evaluate();
     const ttlMs = cacheTtlMs(verdict, query, now, this.#maxTtlMs);
     if (ttlMs > 0) {
