@@ -82,7 +82,8 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
     ['JSON declared in UTF-16, quoted', 'application/json; charset="UTF-16"'],
   ])('415 for %s', async (_, type) => {
     const res = await app.request('/decide', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(valid) });
-    await expectProblem(res, 415, 'unsupported_media_type');
+    const problem = await expectProblem(res, 415, 'unsupported_media_type');
+    expect(problem.errors).toEqual([{ path: 'Content-Type', message: expect.any(String) }]);
   });
 
   it('400 for "*" as the action asked about, on /decide and AuthZEN: it would skip every action\'s deny rules', async () => {
@@ -162,6 +163,7 @@ describe('POST /decide over a socket: the body limit', () => {
     const res = await fetch(`${server.url}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: padded(limit + 1) });
     const problem = await expectProblem(res, 413, 'payload_too_large');
     expect(problem.detail).toBe(`body larger than ${limit} bytes`);
+    expect(problem.errors).toEqual([{ path: '$', message: `larger than ${limit} bytes (MAX_BODY_BYTES)` }]);
   });
 
   it('413 problem for a chunked body over the limit (no content-length)', async () => {

@@ -88,7 +88,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const answerError = (error: unknown, c: Context<AppEnv>): Response => {
     if (error instanceof ProblemError) return reject(c, error);
     if (error instanceof HTTPException && error.status < 500) {
-      return reject(c, new ProblemError('invalid_request', error.message || 'bad request'));
+      return reject(c, new ProblemError('invalid_request', error.message || 'bad request', [{ path: '$', message: error.message || 'bad request' }]));
     }
     deps.onUnexpectedError?.(error, c.get('requestId'));
     return reject(c, new ProblemError('internal', 'the request could not be completed'));
@@ -116,7 +116,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       maxSize: maxBodyBytes,
       // The rest of the body is still on its way: close, once it has been read and dropped (see
       // linger.ts), rather than leave the connection to a race.
-      onError: (c) => reject(c, new ProblemError('payload_too_large', `body larger than ${maxBodyBytes} bytes`, undefined, { connection: 'close' })),
+      onError: (c) => reject(c, new ProblemError('payload_too_large', `body larger than ${maxBodyBytes} bytes`, [{ path: '$', message: `larger than ${maxBodyBytes} bytes (MAX_BODY_BYTES)` }], { connection: 'close' })),
     }),
   );
 

@@ -25,7 +25,7 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   if (!isJsonUtf8(c.req.header('content-type') ?? '')) {
     // The body is left unread: close the connection (once the rest is dropped, see linger.ts)
     // rather than reuse it behind an unread body.
-    throw new ProblemError('unsupported_media_type', 'send the body as application/json in UTF-8', undefined, { connection: 'close' });
+    throw new ProblemError('unsupported_media_type', 'send the body as application/json in UTF-8', [{ path: 'Content-Type', message: 'application/json (or an application/…+json type), in UTF-8' }], { connection: 'close' });
   }
   // Bytes that are not UTF-8 are read as U+FFFD, as Go's encoding/json (and so OPA) reads
   // them: checking them needs the body as bytes, a copy that cost 3-7% of a request.

@@ -27,6 +27,9 @@ export async function readAnswer(res: Response): Promise<Answer> {
   return { status: res.status, contentType, requestId: res.headers.get('x-request-id'), text, body: body as Record<string, unknown> };
 }
 
+/** Where a problem's field error points: a JSON path into the body, or a header's name. */
+export const fieldPath = /^(?:\$|[A-Z][A-Za-z-]*$)/;
+
 /**
  * The contract every answer keeps: never a 5xx; every 4xx an RFC 9457 problem whose
  * status, request id and JSON paths are consistent. What a 200 holds is each endpoint's own
@@ -41,7 +44,8 @@ export function expectWellFormed(answer: Answer): void {
     const errors = answer.body['errors'];
     if (errors !== undefined) {
       expect(Array.isArray(errors)).toBe(true);
-      for (const error of errors as { path: unknown }[]) expect(error.path).toMatch(/^\$/);
+      // A JSON path into the body, or the name of the header at fault.
+      for (const error of errors as { path: unknown }[]) expect(error.path).toMatch(fieldPath);
     }
     return;
   }

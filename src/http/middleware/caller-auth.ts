@@ -35,8 +35,8 @@ export function bearerCredential(c: Context): string | undefined {
 
 function unauthenticated(key: string | undefined): ProblemError {
   return key === undefined
-    ? new ProblemError('unauthenticated', 'send a caller key as "Authorization: Bearer <key>"', undefined, { 'www-authenticate': challenge })
-    : new ProblemError('unauthenticated', 'the caller key is not accepted', undefined, { 'www-authenticate': `${challenge}, error="invalid_token"` });
+    ? new ProblemError('unauthenticated', 'send a caller key as "Authorization: Bearer <key>"', [{ path: 'Authorization', message: 'required: Bearer and a caller key' }], { 'www-authenticate': challenge })
+    : new ProblemError('unauthenticated', 'the caller key is not accepted', [{ path: 'Authorization', message: 'not an accepted caller key' }], { 'www-authenticate': `${challenge}, error="invalid_token"` });
 }
 
 export interface CallerAuthOptions {

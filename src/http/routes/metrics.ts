@@ -19,10 +19,10 @@ export function metricsRoutes(source: MetricsSource, token: string | undefined):
     if (expected !== undefined) {
       const given = bearerCredential(c);
       if (given === undefined) {
-        throw new ProblemError('unauthenticated', 'send the metrics token as "Authorization: Bearer <token>"', undefined, { 'www-authenticate': challenge });
+        throw new ProblemError('unauthenticated', 'send the metrics token as "Authorization: Bearer <token>"', [{ path: 'Authorization', message: 'required: Bearer and the metrics token' }], { 'www-authenticate': challenge });
       }
       if (!timingSafeEqual(digest(given), expected)) {
-        throw new ProblemError('unauthenticated', 'the metrics token is not accepted', undefined, { 'www-authenticate': `${challenge}, error="invalid_token"` });
+        throw new ProblemError('unauthenticated', 'the metrics token is not accepted', [{ path: 'Authorization', message: 'not the metrics token' }], { 'www-authenticate': `${challenge}, error="invalid_token"` });
       }
     }
     return c.body(await source.metrics(), 200, { 'content-type': source.contentType });
