@@ -55,6 +55,7 @@ describe('POST /access/v1/evaluation, bad input', () => {
     ['form data', { 'content-type': 'application/x-www-form-urlencoded' }],
     ['JSON in UTF-16', { 'content-type': 'application/json; charset=utf-16' }],
     ['no content type', {}],
+    ['JSON under a content coding', { 'content-type': 'application/json', 'content-encoding': 'gzip' }],
   ])('a body not declared as UTF-8 JSON (%s) → 400 invalid_request, as AuthZEN has no 415', async (_name, headers: Record<string, string>) => {
     for (const path of ['/access/v1/evaluation', '/access/v1/evaluations', '/access/v1/search/subject', '/access/v1/search/resource', '/access/v1/search/action']) {
       const res = await app.request(path, { method: 'POST', headers: { ...headers, 'x-request-id': 'ct-1' }, body: JSON.stringify(valid) });

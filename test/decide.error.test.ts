@@ -86,6 +86,18 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
     expect(problem.errors).toEqual([{ path: 'Content-Type', message: expect.any(String) }]);
   });
 
+  it('415 for a body with a content coding, which it would read as the JSON it is not; none or identity is read', async () => {
+    for (const coding of ['gzip', 'br', 'deflate, gzip']) {
+      // Plain JSON under a coding: before, decided as if uncoded.
+      const res = await app.request('/decide', { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': coding }, body: JSON.stringify(valid) });
+      const problem = await expectProblem(res, 415, 'unsupported_media_type');
+      expect(problem.errors).toEqual([{ path: 'Content-Encoding', message: expect.any(String) }]);
+      expect(res.headers.get('accept-encoding')).toBe('identity');
+    }
+    const plain = await app.request('/decide', { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'Identity' }, body: JSON.stringify(valid) });
+    expect(plain.status).toBe(200);
+  });
+
   it('400 for "*" as the action asked about, on /decide and AuthZEN: it would skip every action\'s deny rules', async () => {
     // An admin-scoped caller: P1 permits any action, D2 denies updating a paid invoice.
     const admin = { id: 'root', properties: { scope: 'invoice.admin' } };

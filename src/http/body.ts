@@ -27,6 +27,12 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
     // rather than reuse it behind an unread body.
     throw new ProblemError('unsupported_media_type', 'send the body as application/json in UTF-8', [{ path: 'Content-Type', message: 'application/json (or an application/…+json type), in UTF-8' }], { connection: 'close' });
   }
+  // A coded body (gzip, say) is not JSON until decoded, which this service does not do: read as
+  // it is, it would fail as malformed JSON, or worse pass as JSON it is not (RFC 9110 §8.4).
+  const coding = (c.req.header('content-encoding') ?? '').trim().toLowerCase();
+  if (coding !== '' && coding !== 'identity') {
+    throw new ProblemError('unsupported_media_type', 'send the body without a content coding: this service reads no Content-Encoding', [{ path: 'Content-Encoding', message: 'identity or none; gzip, deflate and br are not read' }], { connection: 'close', 'accept-encoding': 'identity' });
+  }
   // Bytes that are not UTF-8 are read as U+FFFD, as Go's encoding/json (and so OPA) reads
   // them: checking them needs the body as bytes, a copy that cost 3-7% of a request.
   let text: string;

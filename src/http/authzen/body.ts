@@ -14,6 +14,6 @@ export async function authzenBody<S extends z.ZodType>(c: Context<AppEnv>, schem
     return await jsonBody(c, schema, plain);
   } catch (error) {
     if (!(error instanceof ProblemError) || error.code !== 'unsupported_media_type') throw error;
-    throw new ProblemError('invalid_request', error.detail, [{ path: '$', message: 'not sent as application/json in UTF-8' }], error.headers);
+    throw new ProblemError('invalid_request', error.detail, [{ path: '$', message: error.errors?.[0]?.message ?? 'not sent as application/json in UTF-8' }], error.headers);
   }
 }
