@@ -48,7 +48,13 @@ describe('POST /decide: data beyond what conditions are costed for', () => {
     const subject = admin(names('s', 1000));
     const evaluation = await decide(app, { subject: { type: 'user', ...subject }, action: { name: 'read' }, resource: readEU.resource }, '/access/v1/evaluation');
     expect(evaluation).toMatchObject({ decision: false, context: { reasons: [{ code: 'limit_exceeded' }] } });
-    expect(await decide(app, { subject, ...readEU }, '/decide?explain=true')).toMatchObject({ decision: 'deny', reasons: [{ code: 'limit_exceeded' }] });
+    const explained = await decide(app, { subject, ...readEU }, '/decide?explain=true');
+    expect(explained).toMatchObject({ decision: 'deny', reasons: [{ code: 'limit_exceeded' }] });
+    // Every rule of the type, none applied and no condition evaluated: before, an empty list.
+    const explain = explained['explain'] as { applied: boolean; scopes: boolean | null; condition: Record<string, unknown> | null }[];
+    expect(explain).toHaveLength(9);
+    expect(explain.every((entry) => !entry.applied && (entry.condition === null || !('value' in entry.condition)))).toBe(true);
+    expect(explain.some((entry) => entry.scopes === true)).toBe(true);
   });
 });
 

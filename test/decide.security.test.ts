@@ -77,6 +77,11 @@ describe('POST /decide: action names in another case', () => {
     expect(evaluation).toMatchObject({ decision: false, context: { reasons: [{ code: 'action_case_mismatch' }] } });
     const explained = await readJson(await postJson(app, '/decide?explain=true', { subject: admin, action: 'Approve', resource: approvable }));
     expect(explained).toMatchObject({ decision: 'deny', reasons: [{ code: 'action_case_mismatch' }] });
+    // Every rule of the type, none applied and no condition evaluated: before, an empty list.
+    const explain = explained.explain as { rule: string; applied: boolean; action: boolean; condition: Record<string, unknown> | null }[];
+    expect(explain).toHaveLength(9);
+    expect(explain.every((entry) => !entry.applied && (entry.condition === null || !('value' in entry.condition)))).toBe(true);
+    expect(explain.filter((entry) => entry.action).map((entry) => entry.rule)).toEqual(['P1-admin-scope']);
   });
 });
 

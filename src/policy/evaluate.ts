@@ -1,7 +1,7 @@
 import type { Advice, Query, Reason, Verdict } from '../decision/types.js';
 import { jsonLimits } from '../json-limits.js';
 import type { ConditionVariables } from './cel.js';
-import type { Candidates, CompiledPolicySet, CompiledRule } from './compiled.js';
+import type { Candidates, CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
 import { foldCase } from './fold-case.js';
 
 /**
@@ -125,6 +125,29 @@ function beyondConditionBounds(query: Query): string | undefined {
 }
 
 /**
+ * The trace of a query denied before any rule was read (an action named in another case, a
+ * query beyond the condition bounds): every rule of the type, with its action, role and scope
+ * checks, none applied, no condition evaluated.
+ */
+function traceUntried(rules: ResourceRules, query: Query, trace: RuleTrace[]): void {
+  const { roles, scopes } = query.subject;
+  const held = roles.length >= heldAsSetFrom ? new Set(roles) : undefined;
+  const granted = scopes.length >= heldAsSetFrom ? new Set(scopes) : undefined;
+  for (const rule of rules.all) {
+    trace.push({
+      policy: rule.policy,
+      rule: rule.id,
+      effect: rule.effect,
+      applied: false,
+      action: rule.actions.includes('*') || rule.actions.includes(query.action.name),
+      roles: rule.roles === undefined ? null : holdsRole(rule, roles, held),
+      scopes: rule.scopes === undefined ? null : holdsScopes(rule, scopes, granted),
+      condition: rule.conditionSource === undefined ? null : traced(rule.conditionSource, undefined),
+    });
+  }
+}
+
+/**
  * Whether deciding `query` may read `now`: a rule among its candidates does. Such a decision
  * can change with time alone, so it is never cached. Flags found at load: a lookup, no walk.
  */
@@ -158,6 +181,7 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
   if (forAction === undefined) {
     const named = rules.actionsByFoldedCase.get(foldCase(name));
     if (named !== undefined) {
+      if (trace !== undefined) traceUntried(rules, query, trace);
       return {
         decision: 'deny',
         reasons: [{ code: 'action_case_mismatch', detail: `the policies for "${query.resource.type}" name the action "${named}", not "${name}": action names are case-sensitive` }],
@@ -166,7 +190,10 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
     }
   }
   const beyond = beyondConditionBounds(query);
-  if (beyond !== undefined) return { decision: 'deny', reasons: [{ code: 'limit_exceeded', detail: beyond }], advice: [] };
+  if (beyond !== undefined) {
+    if (trace !== undefined) traceUntried(rules, query, trace);
+    return { decision: 'deny', reasons: [{ code: 'limit_exceeded', detail: beyond }], advice: [] };
+  }
   // Without a trace only the action's candidates are read, each naming the action or "*", and
   // with a role index only those the subject's roles match: their checks are known to pass.
   const forQuery = forAction ?? rules.anyAction;
