@@ -30,6 +30,9 @@ interface Decided<E extends readonly InvalidField[]> {
 /** A turn asked for once the batch's request was answered without it. */
 class Abandoned extends Error {}
 
+/** A turn asked for once an earlier item decided a short-circuit batch. */
+class Skipped extends Error {}
+
 /**
  * Turns for decisions made together: granted one at a time in the order asked, each after
  * `pause`; once `abandoned()`, every turn fails with Abandoned.
@@ -47,20 +50,23 @@ function turns(pause: () => Promise<void>, abandoned: () => boolean): () => Prom
 }
 
 /**
- * Decides a batch in request order. `execute_all` decides every item (concurrently) and
- * answers all of them; the short-circuit semantics decide one after another and stop after
- * the first deny (an invalid item is a deny) or the first permit, answering up to it.
- * Every item answered is recorded, an invalid one as a deny with reason `invalid_request`,
- * all of them once the answer is made (in request order): so a batch given up on records none.
- * Every item is decided against the policy set in force when the batch starts.
+ * Decides a batch in request order. `execute_all` decides every item and answers all of them;
+ * the short-circuit semantics stop after the first deny (an invalid item is a deny) or the
+ * first permit, answering up to it. Every item answered is recorded, an invalid one as a deny
+ * with reason `invalid_request`, all of them once the answer is made (in request order): so a
+ * batch given up on records none. Every item is decided against the policy set in force when
+ * the batch starts.
  *
  * Items start one after another, letting the event loop turn between them (see pacer), so
- * other requests and the request's deadline are served meanwhile. Under `execute_all` an item
- * that waits (a cache lookup in Redis) is then evaluated in a turn of its own, paced the same
- * way: the lookups of all the items come back together, and evaluating them all at once would
- * hold the event loop for the whole batch. Once `meta.abandoned` is set (the request was
- * answered without this batch) no further item starts or is evaluated, and what is returned
- * reaches no one.
+ * other requests and the request's deadline are served meanwhile, and are decided together:
+ * their waits (cache lookups in Redis) overlap, and a batch of 100 waits about as long as one
+ * item. Each item is then evaluated in a turn of its own, paced the same way: the lookups come
+ * back together, and evaluating them all at once would hold the event loop for the whole
+ * batch. Under a short-circuit semantic the turns go in request order, an item's after every
+ * earlier item is decided, and none once an earlier item decided the batch, so no item after
+ * the one that decides it is evaluated. Once
+ * `meta.abandoned` is set (the request was answered without this batch) no further item
+ * starts or is evaluated, and what is returned reaches no one.
  */
 export async function decideBatch<E extends readonly InvalidField[]>(
   decisions: BatchDecisions,
@@ -70,44 +76,46 @@ export async function decideBatch<E extends readonly InvalidField[]>(
 ): Promise<BatchAnswer<E>[]> {
   const pause = pacer();
   const abandoned = () => meta?.abandoned === true;
-  const pinned = decisions.pinned(turns(pause, abandoned));
-  const decide = async (item: BatchItem<E>): Promise<Decided<E>> => {
+  const pinned = decisions.pinned();
+  const decide = async (item: BatchItem<E>, turn: () => Promise<void>): Promise<Decided<E>> => {
     if ('invalid' in item) return { answer: item, decision: pinned.refuse(item.invalid.map((f) => `${f.path}: ${f.message}`).join('; '), meta) };
-    const decision = await pinned.decideUnrecorded(item.request);
+    const decision = await pinned.decideUnrecorded(item.request, turn);
     return { answer: { outcome: decision.outcome }, decision };
   };
-  // Every item, started one after another and decided together.
-  const allOf = async (): Promise<Decided<E>[]> => {
-    const started: Promise<Decided<E>>[] = [];
-    for (const item of items) {
+  const decidesBatch = (next: Decided<E>) => semantic !== 'execute_all' && (next.decision.outcome.decision === 'permit') === (semantic === 'permit_on_first_permit');
+  const anyTurn = turns(pause, abandoned);
+  /** The first item known to decide the batch, if any. */
+  let decider: number | undefined;
+  const started: Promise<Decided<E>>[] = [];
+  for (const [index, item] of items.entries()) {
+    await pause();
+    if (abandoned() || decider !== undefined) break;
+    const previous = started[index - 1]?.catch(() => undefined);
+    const inOrder = async () => {
+      await previous;
       await pause();
-      if (abandoned()) break;
-      const next = decide(item);
-      // Awaited with the others below; handled now, so one failing while later items start is
-      // not an unhandled rejection (which would end the process).
-      next.catch(() => undefined);
-      started.push(next);
+      if (abandoned()) throw new Abandoned();
+      if (decider !== undefined && decider < index) throw new Skipped();
+    };
+    const next = decide(item, semantic === 'execute_all' ? anyTurn : inOrder).then((done) => {
+      if (decidesBatch(done)) decider = Math.min(decider ?? index, index);
+      return done;
+    });
+    // Awaited with the others below; handled now, so one failing while later items start is
+    // not an unhandled rejection (which would end the process).
+    next.catch(() => undefined);
+    started.push(next);
+  }
+  const decided: Decided<E>[] = [];
+  for (const outcome of await Promise.allSettled(started)) {
+    if (outcome.status === 'rejected') {
+      if (outcome.reason instanceof Abandoned) return [];
+      // Only an item after the one that decided the batch is skipped: the answer ends before it.
+      if (outcome.reason instanceof Skipped) break;
+      throw outcome.reason;
     }
-    return Promise.all(started);
-  };
-  // One after another, up to the first deny, or the first permit.
-  const upToFirst = async (): Promise<Decided<E>[]> => {
-    const decided: Decided<E>[] = [];
-    for (const item of items) {
-      await pause();
-      if (abandoned()) break;
-      const next = await decide(item);
-      decided.push(next);
-      if ((next.decision.outcome.decision === 'permit') === (semantic === 'permit_on_first_permit')) break;
-    }
-    return decided;
-  };
-  let decided: Decided<E>[];
-  try {
-    decided = await (semantic === 'execute_all' ? allOf() : upToFirst());
-  } catch (error) {
-    if (error instanceof Abandoned) return [];
-    throw error;
+    decided.push(outcome.value);
+    if (decidesBatch(outcome.value)) break;
   }
   for (const { decision } of decided) pinned.record(decision.record);
   return decided.map(({ answer }) => answer);

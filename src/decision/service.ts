@@ -52,8 +52,14 @@ export interface UnrecordedDecision {
  * leaves out.
  */
 export interface PinnedDecisions {
-  /** Decides without telling the recorder. */
-  decideUnrecorded(request: DecisionRequest): Promise<UnrecordedDecision>;
+  /**
+   * Decides without telling the recorder. With `turn`, the decision awaits it before it
+   * evaluates (after its token's verification and its cache lookup, and not at all when the
+   * cache answers): decisions made together then evaluate one at a time, as `turn` orders and
+   * paces them, even when what they waited for comes back at once. A rejected turn rejects the
+   * decision.
+   */
+  decideUnrecorded(request: DecisionRequest, turn?: () => Promise<void>): Promise<UnrecordedDecision>;
   /**
    * The deny for a request that could not be formed (an invalid batch item), not yet recorded:
    * its reason is `invalid_request` with `detail`, and it was decided on nothing.
@@ -154,15 +160,12 @@ export class DecisionService {
   /**
    * Decisions for one answer made of several, all against the policy set in force now: a reload
    * while they are made (a batch or a search page lets the event loop turn between decisions)
-   * does not answer its first items under one version and the rest under another. With `turn`,
-   * a decision that waited (for its token's verification, or a cache lookup) awaits it before
-   * evaluating: decisions made together then evaluate one at a time, as `turn` paces them, when
-   * what they waited for comes back at once. A rejected turn rejects the decision.
+   * does not answer its first items under one version and the rest under another.
    */
-  pinned(turn?: () => Promise<void>): PinnedDecisions {
+  pinned(): PinnedDecisions {
     const { set } = this.#policies.current;
     return {
-      decideUnrecorded: (request) => this.#decideUnrecorded(request, set, turn),
+      decideUnrecorded: (request, turn) => this.#decideUnrecorded(request, set, turn),
       refuse: (detail, meta) => this.#refuse(detail, meta, set),
       record: (record) => this.record(record),
     };
@@ -236,7 +239,7 @@ export class DecisionService {
       const { verdict, source, coalesced } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now), turn);
       return decisionOutcome(verdict, decisionId, set.version, query.subject, source, undefined, coalesced);
     }
-    if (turn !== undefined && 'token' in request.subject) await turn();
+    if (turn !== undefined) await turn();
     const verdict: Verdict = evaluate(set, query, this.#clock(), trace);
     return decisionOutcome(verdict, decisionId, set.version, query.subject, undefined, trace);
   }
