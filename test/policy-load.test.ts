@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compilePolicies, compilePoliciesPaced, type PolicyFile } from '../src/policy/compile.js';
 import { PolicyLoadError, type PolicyIssue } from '../src/policy/errors.js';
+import type { CompiledPolicySet } from '../src/policy/compiled.js';
 import { evaluate } from '../src/policy/evaluate.js';
 import { loadPolicyDir } from '../src/policy/load.js';
 import { runCli, runServerToExit } from './helpers/process.js';
@@ -167,11 +168,8 @@ describe('loadPolicyDir: conditions', () => {
     expect([ask('thing', 'EU'), ask('thing', 'US'), ask('gadget', 'EU'), ask('thing', 'EU', { export: true })]).toEqual(['permit', 'deny', 'permit', 'deny']);
   });
 
-  it('compiles them ahead in slices, letting the event loop turn in between', async () => {
-    // 2,000 distinct conditions: tens of milliseconds of compiling, which a reload does while
-    // the service answers requests on the policies in force.
-    const rules = Array.from({ length: 2000 }, (_, i) => ({ ...readRule, effect: 'permit' as const, id: `r${i}`, condition: `resource.properties.n == ${i}.0 && subject.properties.level >= ${i % 5}.0` }));
-    const files: PolicyFile[] = [{ file: 'a.json', policy: { id: 'things', resource: 'thing', rules } }];
+  /** `compilePoliciesPaced(files)`, and how many turns the event loop made while it ran. */
+  async function compiledCountingTurns(files: readonly PolicyFile[]): Promise<{ set: CompiledPolicySet; turns: number }> {
     let turns = 0;
     let done = false;
     const compiling = compilePoliciesPaced(files).finally(() => {
@@ -183,7 +181,15 @@ describe('loadPolicyDir: conditions', () => {
       setImmediate(tick);
     };
     setImmediate(tick);
-    const set = await compiling;
+    return { set: await compiling, turns };
+  }
+
+  it('compiles them ahead in slices, letting the event loop turn in between', async () => {
+    // 2,000 distinct conditions: tens of milliseconds of compiling, which a reload does while
+    // the service answers requests on the policies in force.
+    const rules = Array.from({ length: 2000 }, (_, i) => ({ ...readRule, effect: 'permit' as const, id: `r${i}`, condition: `resource.properties.n == ${i}.0 && subject.properties.level >= ${i % 5}.0` }));
+    const files: PolicyFile[] = [{ file: 'a.json', policy: { id: 'things', resource: 'thing', rules } }];
+    const { set, turns } = await compiledCountingTurns(files);
     expect(set.ruleCount).toBe(2000);
     expect(turns).toBeGreaterThan(1);
   });
@@ -195,18 +201,7 @@ describe('loadPolicyDir: conditions', () => {
       policy: { id: `p${t}`, resource: `type${t}`, rules: Array.from({ length: 40 }, (_, i) => ({ ...readRule, effect: 'permit' as const, id: `r${i}`, actions: [`a${i % 7}`], roles: [`role${i}`] })) },
     }));
     const { version } = compilePolicies(files);
-    let turns = 0;
-    let done = false;
-    const compiling = compilePoliciesPaced(files).finally(() => {
-      done = true;
-    });
-    const tick = (): void => {
-      if (done) return;
-      turns += 1;
-      setImmediate(tick);
-    };
-    setImmediate(tick);
-    const set = await compiling;
+    const { set, turns } = await compiledCountingTurns(files);
     expect([set.ruleCount, set.version]).toEqual([20_000, version]);
     expect(turns).toBeGreaterThan(1);
   });
