@@ -1,4 +1,4 @@
-import type { Query, Verdict } from '../decision/types.js';
+import type { Query, Turn, Verdict } from '../decision/types.js';
 import { decisionKey } from './key.js';
 import { silentObserver, type CacheLayer, type CacheObserver, type CacheSource } from './layer.js';
 
@@ -44,8 +44,8 @@ export function cacheTtlMs(verdict: Verdict, query: Query, now: number, maxTtlMs
 /** A lookup in flight, which identical requests join rather than look up again. */
 interface Flight {
   answer: Promise<CachedDecision> | undefined;
-  /** Whether another request joined it. */
-  joined: boolean;
+  /** For each request that joined it, whether its answer is still wanted. */
+  readonly joiners: (() => boolean)[];
 }
 
 /**
@@ -75,18 +75,18 @@ export class DecisionCache {
    * The verdict for `query` under `policyVersion`: cached, or from `evaluate`.
    * `now` (epoch ms) is the decision's clock, used for expiry. With `turn`, a miss waits for
    * it before evaluating, so that decisions whose lookups ran together evaluate one at a time.
-   * A turn that rejects (the request was given up) rejects the lookup, unless other requests
-   * joined it: it then evaluates for them.
+   * A turn that rejects (the request was given up) rejects the lookup, unless a request that
+   * joined it still wants the answer: it then evaluates for it.
    */
-  resolve(policyVersion: string, query: Query, now: number, evaluate: () => Verdict, turn?: () => Promise<void>): Promise<CachedDecision> {
+  resolve(policyVersion: string, query: Query, now: number, evaluate: () => Verdict, turn?: Turn): Promise<CachedDecision> {
     const key = decisionKey(this.#prefix, policyVersion, query);
     const pending = this.#inFlight.get(key);
     if (pending?.answer !== undefined) {
-      pending.joined = true;
+      pending.joiners.push(turn === undefined ? () => true : () => turn.wanted());
       this.#observer.cacheRequest(this.#firstLayer, 'coalesced');
       return pending.answer.then(joined);
     }
-    const flight: Flight = { answer: undefined, joined: false };
+    const flight: Flight = { answer: undefined, joiners: [] };
     flight.answer = this.#lookup(key, query, now, evaluate, turn, flight).finally(() => this.#forget(key, flight));
     this.#inFlight.set(key, flight);
     return flight.answer;
@@ -96,7 +96,7 @@ export class DecisionCache {
     if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
   }
 
-  async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict, turn: (() => Promise<void>) | undefined, flight: Flight): Promise<CachedDecision> {
+  async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict, turn: Turn | undefined, flight: Flight): Promise<CachedDecision> {
     for (const [index, layer] of this.#layers.entries()) {
       const entry = await layer.get(key, now);
       if (entry === undefined) continue;
@@ -105,10 +105,10 @@ export class DecisionCache {
     }
     if (turn !== undefined) {
       try {
-        await turn();
+        await turn.take();
       } catch (error) {
-        // Gone before anyone joined, so that no request joins a lookup about to fail.
-        if (!flight.joined) {
+        // Gone before it fails, so that no request joins a lookup about to fail.
+        if (!flight.joiners.some((wanted) => wanted())) {
           this.#forget(key, flight);
           throw error;
         }

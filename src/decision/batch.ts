@@ -1,6 +1,7 @@
 import { pacer } from '../pace.js';
 import type { DecisionMeta } from './record.js';
 import type { DecisionOutcome, DecisionRequest, DecisionService, UnrecordedDecision } from './service.js';
+import type { Turn } from './types.js';
 
 /** How a batch runs: every item, or stop at the first deny, or at the first permit. */
 export const evaluationsSemantics = ['execute_all', 'deny_on_first_deny', 'permit_on_first_permit'] as const;
@@ -77,7 +78,7 @@ export async function decideBatch<E extends readonly InvalidField[]>(
   const pause = pacer();
   const abandoned = () => meta?.abandoned === true;
   const pinned = decisions.pinned();
-  const decide = async (item: BatchItem<E>, turn: () => Promise<void>): Promise<Decided<E>> => {
+  const decide = async (item: BatchItem<E>, turn: Turn): Promise<Decided<E>> => {
     if ('invalid' in item) return { answer: item, decision: pinned.refuse(item.invalid.map((f) => `${f.path}: ${f.message}`).join('; '), meta) };
     const decision = await pinned.decideUnrecorded(item.request, turn);
     return { answer: { outcome: decision.outcome }, decision };
@@ -87,23 +88,28 @@ export async function decideBatch<E extends readonly InvalidField[]>(
   /** The first item known to decide the batch, if any. */
   let decider: number | undefined;
   const started: Promise<Decided<E>>[] = [];
+  /** Settles once every item started so far has: an item's turn waits for all earlier ones. */
+  let earlier: Promise<unknown> = Promise.resolve();
   for (const [index, item] of items.entries()) {
     await pause();
     if (abandoned() || decider !== undefined) break;
-    const previous = started[index - 1]?.catch(() => undefined);
+    const previous = earlier;
+    const skipped = () => decider !== undefined && decider < index;
     const inOrder = async () => {
       await previous;
       await pause();
       if (abandoned()) throw new Abandoned();
-      if (decider !== undefined && decider < index) throw new Skipped();
+      if (skipped()) throw new Skipped();
     };
-    const next = decide(item, semantic === 'execute_all' ? anyTurn : inOrder).then((done) => {
+    const turn: Turn = { take: semantic === 'execute_all' ? anyTurn : inOrder, wanted: () => !abandoned() && !skipped() };
+    const next = decide(item, turn).then((done) => {
       if (decidesBatch(done)) decider = Math.min(decider ?? index, index);
       return done;
     });
     // Awaited with the others below; handled now, so one failing while later items start is
     // not an unhandled rejection (which would end the process).
     next.catch(() => undefined);
+    earlier = Promise.all([earlier, next.catch(() => undefined)]);
     started.push(next);
   }
   const decided: Decided<E>[] = [];

@@ -9,7 +9,7 @@ import { InvalidTokenError } from '../token/errors.js';
 import type { TokenVerifier } from '../token/verify.js';
 import { withEntityData } from './enrich.js';
 import type { DecisionMeta, DecisionRecord, DecisionRecorder, RecordedOutcome } from './record.js';
-import type { Decision, Query, Subject, Verdict } from './types.js';
+import type { Decision, Query, Subject, Turn, Verdict } from './types.js';
 
 /** The subject as a caller may state it: a token to verify, or claims already verified. */
 export type SubjectInput =
@@ -59,7 +59,7 @@ export interface PinnedDecisions {
    * paces them, even when what they waited for comes back at once. A rejected turn rejects the
    * decision.
    */
-  decideUnrecorded(request: DecisionRequest, turn?: () => Promise<void>): Promise<UnrecordedDecision>;
+  decideUnrecorded(request: DecisionRequest, turn?: Turn): Promise<UnrecordedDecision>;
   /**
    * The deny for a request that could not be formed (an invalid batch item), not yet recorded:
    * its reason is `invalid_request` with `detail`, and it was decided on nothing.
@@ -171,7 +171,7 @@ export class DecisionService {
     };
   }
 
-  async #decideUnrecorded(request: DecisionRequest, set: CompiledPolicySet, turn: (() => Promise<void>) | undefined): Promise<UnrecordedDecision> {
+  async #decideUnrecorded(request: DecisionRequest, set: CompiledPolicySet, turn: Turn | undefined): Promise<UnrecordedDecision> {
     const time = this.#clock();
     const started = performance.now();
     const outcome = await this.#decide(request, set, turn);
@@ -208,7 +208,7 @@ export class DecisionService {
     }
   }
 
-  async #decide(request: DecisionRequest, set: CompiledPolicySet, turn?: () => Promise<void>): Promise<DecisionOutcome> {
+  async #decide(request: DecisionRequest, set: CompiledPolicySet, turn?: Turn): Promise<DecisionOutcome> {
     const decisionId = this.#newId();
     let subject: Subject;
     try {
@@ -239,7 +239,7 @@ export class DecisionService {
       const { verdict, source, coalesced } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now), turn);
       return decisionOutcome(verdict, decisionId, set.version, query.subject, source, undefined, coalesced);
     }
-    if (turn !== undefined) await turn();
+    if (turn !== undefined) await turn.take();
     const verdict: Verdict = evaluate(set, query, this.#clock(), trace);
     return decisionOutcome(verdict, decisionId, set.version, query.subject, undefined, trace);
   }

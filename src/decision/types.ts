@@ -60,3 +60,13 @@ export interface Decision extends Verdict {
   readonly decisionId: string;
   readonly policyVersion: string;
 }
+
+/**
+ * A decision's turn to evaluate among decisions made together (a batch): `take` resolves when
+ * it may, and rejects when it no longer should; `wanted` says whether its answer is still
+ * wanted (false once its request was given up, or an earlier item decided its batch).
+ */
+export interface Turn {
+  take(): Promise<void>;
+  wanted(): boolean;
+}
