@@ -155,6 +155,21 @@ describe('files with many problems', () => {
     expect(lines.slice(-2)).toEqual(['error data/users.json $: more problems in this file, not listed beyond the first 100', 'invalid: 101 problem(s)']);
   });
 
+  it('refuses a rule naming more than 1,000 actions, roles or scopes at once, with its path', async () => {
+    // Before, 7.5 million actions took 29 s and 4 GB, then overflowed the stack.
+    const dir = await invoiceDir();
+    const many = Array.from({ length: 1001 }, (_, i) => `a${String(i)}`);
+    await writeFiles(dir, { 'big.json': { id: 'big', resource: 'doc', rules: [{ id: 'r', effect: 'permit', actions: many, roles: many, scopes: many }] } });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.trimEnd().split('\n').map((line) => line.split(':')[0])).toEqual([
+      'error big.json $.rules[0].actions (rule r)',
+      'error big.json $.rules[0].roles (rule r)',
+      'error big.json $.rules[0].scopes (rule r)',
+      'invalid',
+    ]);
+  });
+
   it('reports the first 1,000 of a load, and how many more there were', async () => {
     const dir = await invoiceDir();
     const duplicates = (n: number) => ({ entities: Array.from({ length: n }, () => ({ type: 'user', id: 'u-1' })) });

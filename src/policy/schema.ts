@@ -42,9 +42,11 @@ export const ruleSchema = z
     id: identifier,
     description: z.string().max(2000).optional(),
     effect: z.enum(['permit', 'deny']),
-    actions: z.array(z.string().min(1).max(128)).min(1),
-    roles: z.array(claimName).min(1).optional(),
-    scopes: z.array(claimName).min(1).optional(),
+    // At most 1,000 each, as any list of a request: a list of millions, reported element by
+    // element, ran a load out of memory.
+    actions: z.array(z.string().min(1).max(128)).min(1).max(1000),
+    roles: z.array(claimName).min(1).max(1000).optional(),
+    scopes: z.array(claimName).min(1).max(1000).optional(),
     condition: z.string().min(1).max(4096).optional(),
     advice: z.record(z.string(), z.unknown()).refine(adviceFits, `at most ${maxAdviceJsonLength} characters of JSON`).optional(),
   })
