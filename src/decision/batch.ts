@@ -65,9 +65,9 @@ function turns(pause: () => Promise<void>, abandoned: () => boolean): () => Prom
  * back together, and evaluating them all at once would hold the event loop for the whole
  * batch. Under a short-circuit semantic the turns go in request order, an item's after every
  * earlier item is decided, and none once an earlier item decided the batch, so no item after
- * the one that decides it is evaluated. Once
- * `meta.abandoned` is set (the request was answered without this batch) no further item
- * starts or is evaluated, and what is returned reaches no one.
+ * the one that decides it is evaluated. Once `meta.abandoned` is set (the request was answered
+ * without this batch) no further item starts or is evaluated, and what is returned reaches no
+ * one.
  */
 export async function decideBatch<E extends readonly InvalidField[]>(
   decisions: BatchDecisions,
