@@ -9,11 +9,11 @@ import type { Environment } from '@marcbachmann/cel-js';
  * - `timestamp(string)` reads anything JavaScript's Date reads: `"2025-02-30T00:00:00Z"` is
  *   2 March, `"Tue, 01 Jan 2999 00:00:00 GMT"` a date, where CEL requires RFC 3339 and fails;
  * - `int(double)` has no int64 range check: `int(1e19)` is 10^19.
- * Its registry cannot replace a function, so these are registered under names of their own
- * and a condition's calls are renamed to them after it is parsed (before it is first checked,
- * which binds each call to its function).
+ * Its registry cannot replace a function, so these are registered under names of their own,
+ * and cel.ts renames a condition's calls to them after it is parsed (before it is first
+ * evaluated, which binds each call to its function).
  */
-const renamed: ReadonlyMap<string, string> = new Map([
+export const specFunctionNames: ReadonlyMap<string, string> = new Map([
   ['lowerAscii', 'specLowerAscii'],
   ['upperAscii', 'specUpperAscii'],
   ['timestamp', 'specTimestamp'],
@@ -89,26 +89,4 @@ export function withSpecFunctions(env: Environment): Environment {
     .registerFunction('specInt(int): int', (value: bigint) => value)
     .registerFunction('specInt(double): int', intOfDouble)
     .registerFunction('specInt(string): int', intOfString);
-}
-
-interface AstNode {
-  readonly op: string;
-  readonly args: unknown;
-}
-
-const isAstNode = (value: unknown): value is AstNode => typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
-
-/** Renames, in a parsed condition, every call of a replaced function to its replacement. */
-export function callSpecFunctions(node: unknown): void {
-  if (Array.isArray(node)) {
-    for (const item of node) callSpecFunctions(item);
-    return;
-  }
-  if (!isAstNode(node)) return;
-  const { args } = node;
-  if ((node.op === 'call' || node.op === 'rcall') && Array.isArray(args) && typeof args[0] === 'string') {
-    const replacement = renamed.get(args[0]);
-    if (replacement !== undefined) args[0] = replacement;
-  }
-  callSpecFunctions(args);
 }

@@ -2,7 +2,7 @@ import { Environment } from '@marcbachmann/cel-js';
 import { inKeyOrder } from '../canonical-json.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
-import { callSpecFunctions, withSpecFunctions } from './cel-spec-functions.js';
+import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
 import { typableVariables } from './cel-values.js';
 
 /** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
@@ -69,16 +69,22 @@ function isAstNode(value: unknown): value is AstNode {
   return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
 }
 
-function calledFunctions(node: unknown, found: Set<string>): Set<string> {
+/** Calls `visit` with the arguments of every function call in `node`, whose first is the function's name. */
+function forEachCall(node: unknown, visit: (args: [string, ...unknown[]]) => void): void {
   if (Array.isArray(node)) {
-    for (const item of node) calledFunctions(item, found);
+    for (const item of node) forEachCall(item, visit);
   } else if (isAstNode(node)) {
     const args = node.args;
     if ((node.op === 'call' || node.op === 'rcall') && Array.isArray(args) && typeof args[0] === 'string') {
-      found.add(args[0]);
+      visit(args as [string, ...unknown[]]);
     }
-    calledFunctions(args, found);
+    forEachCall(args, visit);
   }
+}
+
+function calledFunctions(node: unknown): Set<string> {
+  const found = new Set<string>();
+  forEachCall(node, ([name]) => found.add(name));
   return found;
 }
 
@@ -132,7 +138,7 @@ export function compileCondition(source: string): CompiledCondition {
   } catch (error) {
     throw new ConditionCompileError(`syntax: ${firstLine((error as Error).message)}`);
   }
-  const called = calledFunctions(parsed.ast, new Set());
+  const called = calledFunctions(parsed.ast);
   const banned = [...called].filter((name) => !allowedFunctions.has(name));
   if (banned.length > 0) {
     throw new ConditionCompileError(`function not allowed: ${banned.join(', ')}`);
@@ -152,7 +158,9 @@ export function compileCondition(source: string): CompiledCondition {
   }
   const fast = fastCondition(parsed.ast);
   // After every check above, which read the names as written: see cel-spec-functions.ts.
-  callSpecFunctions(parsed.ast);
+  forEachCall(parsed.ast, (args) => {
+    args[0] = specFunctionNames.get(args[0]) ?? args[0];
+  });
   const evaluate = parsed as (vars: ConditionVariables) => unknown;
   // `map` and `filter` over a map list its keys in the order they are enumerated, which CEL
   // leaves open and a request chooses: such a condition sees every map in sorted key order, so
