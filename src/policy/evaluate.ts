@@ -134,17 +134,23 @@ function traceUntried(rules: ResourceRules, query: Query, trace: RuleTrace[]): v
   const held = roles.length >= heldAsSetFrom ? new Set(roles) : undefined;
   const granted = scopes.length >= heldAsSetFrom ? new Set(scopes) : undefined;
   for (const rule of rules.all) {
-    trace.push({
-      policy: rule.policy,
-      rule: rule.id,
-      effect: rule.effect,
-      applied: false,
-      action: rule.actions.includes('*') || rule.actions.includes(query.action.name),
-      roles: rule.roles === undefined ? null : holdsRole(rule, roles, held),
-      scopes: rule.scopes === undefined ? null : holdsScopes(rule, scopes, granted),
-      condition: rule.conditionSource === undefined ? null : traced(rule.conditionSource, undefined),
-    });
+    const action = rule.actions.includes('*') || rule.actions.includes(query.action.name);
+    trace.push(ruleTrace(rule, false, action, holdsRole(rule, roles, held), holdsScopes(rule, scopes, granted), undefined));
   }
+}
+
+/** How `rule` fared: its checks, whether it applied, and its condition's value or error if it ran. */
+function ruleTrace(rule: CompiledRule, applied: boolean, action: boolean, roles: boolean, scopes: boolean, outcome: boolean | ConditionFailure | undefined): RuleTrace {
+  return {
+    policy: rule.policy,
+    rule: rule.id,
+    effect: rule.effect,
+    applied,
+    action,
+    roles: rule.roles === undefined ? null : roles,
+    scopes: rule.scopes === undefined ? null : scopes,
+    condition: rule.conditionSource === undefined ? null : traced(rule.conditionSource, outcome),
+  };
 }
 
 /**
@@ -239,16 +245,7 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
         (rule.effect === 'deny' ? denyAdvice : permitAdvice).push({ policy: rule.policy, rule: rule.id, advice: rule.advice });
       }
     }
-    trace?.push({
-      policy: rule.policy,
-      rule: rule.id,
-      effect: rule.effect,
-      applied,
-      action,
-      roles: rule.roles === undefined ? null : roles,
-      scopes: rule.scopes === undefined ? null : scopes,
-      condition: rule.conditionSource === undefined ? null : traced(rule.conditionSource, outcome),
-    });
+    trace?.push(ruleTrace(rule, applied, action, roles, scopes, outcome));
   }
 
   // Condition errors, rare, follow the deciding rules.
