@@ -4,7 +4,7 @@
  * it; without a turn, no other request, health check or deadline (the 503 `timeout`) is served
  * until the run ends.
  */
-const sliceMs = 5;
+export const sliceMs = 5;
 
 /**
  * A pause to await between the steps of a run: it waits for one turn of the event loop

@@ -1,4 +1,5 @@
 import type { DecisionRecord, DecisionRecorder } from '../decision/record.js';
+import { sliceMs } from '../pace.js';
 import { masked, maskPath, type MaskPath } from './mask.js';
 
 /** Which decisions get an audit line. */
@@ -106,12 +107,6 @@ function auditEntry(record: DecisionRecord): Record<string, unknown> {
  */
 const batchLength = 64 * 1024;
 
-/**
- * The longest a scheduled drain holds the event loop before it leaves the rest of the queue to
- * the next turn: each line repeats its request's context, so the lines of one search page (up
- * to 2,000 decisions) with a 1 MB context took 5.8 s to build, with no request served meanwhile.
- */
-const drainSliceMs = 5;
 
 /**
  * The decision audit log: one JSON line per decision. `record` only queues; lines are built
@@ -146,7 +141,10 @@ export class AuditLog implements DecisionRecorder {
     this.#queue.push(record);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.#drainFor(drainSliceMs));
+      // A scheduled drain holds the event loop no longer than a slice of paced work: each line
+      // repeats its request's context, so the lines of one search page (up to 2,000 decisions)
+      // with a 1 MB context took 5.8 s to build, with no request served meanwhile.
+      setImmediate(() => this.#drainFor(sliceMs));
     }
   }
 
