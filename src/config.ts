@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { keyCharacters, keyEntryProblem, maximumKeyLength, minimumKeyLength } from './caller/keys.js';
 import { defaultClaimMapping } from './token/claims.js';
-import { defaultAuditRedact } from './telemetry/audit.js';
+import { defaultAuditRedact, defaultMaxRequestBytes } from './telemetry/audit.js';
 import { maskPath } from './telemetry/mask.js';
 import { parseHostPort } from './cache/address.js';
 import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
@@ -141,6 +141,7 @@ const envSchema = z
     ),
     AUDIT_DECISIONS: z.enum(['all', 'deny', 'none']).default('all'),
     AUDIT_LOG_FILE: optionalText,
+    AUDIT_MAX_REQUEST_BYTES: integer(1024, 1024 * 1024 * 1024, defaultMaxRequestBytes),
     AUDIT_REDACT: auditPaths(defaultAuditRedact).pipe(
       z.array(z.string().refine((path) => maskPath(path) !== undefined, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email (a key holding dots in brackets: subject.properties["https://idp.example/email"])')),
     ),

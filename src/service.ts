@@ -100,6 +100,7 @@ export async function createService(config: Config, log: Logger, options: Servic
     sink: auditDestination(config.AUDIT_LOG_FILE, auditLost),
     decisions: config.AUDIT_DECISIONS,
     redact: config.AUDIT_REDACT,
+    maxRequestBytes: config.AUDIT_MAX_REQUEST_BYTES,
     onError: auditFailed,
   });
   const caching = cacheFromConfig(config, {

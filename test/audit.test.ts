@@ -160,6 +160,68 @@ describe('audit log', () => {
   });
 });
 
+describe('the audit bytes of one request', () => {
+  const subject = { type: 'user', id: 'u-acc', properties: accountant.properties };
+  // Each test drains the queue: a turn's drain stops after 5 ms, which a loaded machine reaches.
+  const batch = (context: Record<string, unknown>, items: number) => ({
+    subject,
+    action: { name: 'read' },
+    context,
+    evaluations: Array.from({ length: items }, (_, i) => ({ resource: { ...invoice, id: `inv-${String(i)}` } })),
+  });
+
+  it('write its lines whole up to maxRequestBytes, then without their data, naming what each left out', async () => {
+    const maxRequestBytes = 16 * 1024;
+    const { app, sink, audit } = await buildObservedApp({ audit: { maxRequestBytes } });
+    const res = await postJson(app, '/access/v1/evaluations', batch({ note: 'x'.repeat(3000) }, 20), { 'x-request-id': 'batch-1' });
+    expect(res.status).toBe(200);
+    const answer = await readJson(res);
+    audit.drain();
+    const entries = await auditEntries(sink);
+    expect(entries).toHaveLength(20);
+    const whole = entries.findIndex((entry) => 'erased' in entry);
+    // Each whole line repeats the 3,000-character context: four fit in 16 KiB.
+    expect(whole).toBe(4);
+    const bytes = sink.lines.slice(0, whole).reduce((sum, line) => sum + Buffer.byteLength(line), 0);
+    expect(bytes).toBeLessThanOrEqual(maxRequestBytes);
+    // A fifth line as long as the first would not have fitted.
+    expect(bytes + Buffer.byteLength(sink.lines[0] ?? '')).toBeGreaterThan(maxRequestBytes);
+    expect(entries.slice(0, whole).every((entry) => !('erased' in entry) && (entry['context'] as { note: string }).note.length === 3000)).toBe(true);
+    const decisions = (answer['evaluations'] as { decision: boolean }[]).map((item) => item.decision);
+    for (const [i, entry] of entries.entries()) {
+      expect(entry, `line ${String(i)}`).toMatchObject({ requestId: 'batch-1', endpoint: 'authzen_evaluations', decision: decisions[i] === true ? 'permit' : 'deny', rules: expect.any(Array) });
+      if (i < whole) continue;
+      expect(entry['erased']).toEqual(['subject.properties', 'resource.properties', 'context']);
+      expect(entry).not.toHaveProperty('context');
+      expect(entry['subject']).toEqual({ type: 'user', id: 'u-acc' });
+      expect(entry['action']).toEqual({ name: 'read' });
+      expect(entry['resource']).toEqual({ type: 'invoice', id: `inv-${String(i)}` });
+    }
+    // The next request has a budget of its own.
+    await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice, context: { note: 'y' } });
+    const [next] = (await auditEntries(sink)).slice(20);
+    expect(next).toMatchObject({ endpoint: 'decide', context: { note: 'y' }, subject: { properties: { region: 'EU' } } });
+    expect(next).not.toHaveProperty('erased');
+  });
+
+  it('leave out the data of a line that alone goes past the budget, and mask what stays', async () => {
+    const { app, sink } = await buildObservedApp({ audit: { maxRequestBytes: 1024, redact: ['subject.id'] } });
+    await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice, context: { note: 'z'.repeat(2000) } });
+    const [entry] = await auditEntries(sink);
+    expect(entry).toMatchObject({ subject: { type: 'user', id: '[REDACTED]' }, erased: ['subject.properties', 'resource.properties', 'context'], decision: 'permit' });
+    expect(sink.lines[0]).not.toContain('zzz');
+  });
+
+  it('write whole every line of a batch within the default 4 MiB', async () => {
+    const { app, sink, audit } = await buildObservedApp();
+    await postJson(app, '/access/v1/evaluations', batch({ note: 'x'.repeat(3000) }, 100));
+    audit.drain();
+    const entries = await auditEntries(sink);
+    expect(entries).toHaveLength(100);
+    expect(entries.filter((entry) => 'erased' in entry)).toEqual([]);
+  });
+});
+
 describe('audit failures never reach the decision', () => {
   it('writes the line only after the answer is out', async () => {
     const { app, sink } = await buildObservedApp();

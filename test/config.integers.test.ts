@@ -26,6 +26,7 @@ const integers: Readonly<Record<string, number>> = {
   SHUTDOWN_TIMEOUT_MS: 1000,
   MAX_HEADER_BYTES: 4096,
   KEEP_ALIVE_TIMEOUT_MS: 4096,
+  AUDIT_MAX_REQUEST_BYTES: 65_536,
 };
 
 describe('integer variables', () => {

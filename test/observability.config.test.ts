@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { configSummary } from '../src/config-summary.js';
-import { defaultAuditRedact } from '../src/telemetry/audit.js';
+import { defaultAuditRedact, defaultMaxRequestBytes } from '../src/telemetry/audit.js';
 
 describe('observability settings', () => {
   it('default to auditing every decision with personal data masked and /metrics open', () => {
@@ -10,6 +10,8 @@ describe('observability settings', () => {
     expect(config.AUDIT_LOG_FILE).toBeUndefined();
     expect(config.AUDIT_REDACT).toEqual(defaultAuditRedact);
     expect(config.AUDIT_REDACT).toContain('subject.properties.email');
+    expect(config.AUDIT_MAX_REQUEST_BYTES).toBe(defaultMaxRequestBytes);
+    expect(defaultMaxRequestBytes).toBe(4 * 1024 * 1024);
     expect(config.METRICS_TOKEN).toBeUndefined();
   });
 

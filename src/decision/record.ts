@@ -56,7 +56,11 @@ export interface DecisionRecord {
   readonly outcome: RecordedOutcome;
 }
 
-/** Told of every decision once (metrics, audit). Must not throw and must return at once. */
+/**
+ * Told of every decision once (metrics, audit). Must not throw and must return at once. The
+ * decisions of one request (a batch, a search page) are recorded one after the other, with no
+ * other request's between them: the audit log bounds a request's lines by that.
+ */
 export interface DecisionRecorder {
   record(record: DecisionRecord): void;
 }

@@ -1,4 +1,4 @@
-import type { DecisionRecord, DecisionRecorder } from '../decision/record.js';
+import type { DecisionMeta, DecisionRecord, DecisionRecorder } from '../decision/record.js';
 import { sliceMs } from '../pace.js';
 import { masked, maskPath, type MaskPath } from './mask.js';
 
@@ -30,6 +30,9 @@ export const defaultAuditRedact: readonly string[] = [
   'resource.properties.email',
 ];
 
+/** `AuditLogOptions.maxRequestBytes` unless configured otherwise. */
+export const defaultMaxRequestBytes = 4 * 1024 * 1024;
+
 /** The value a masked field is written with. */
 export const redactedValue = '[REDACTED]';
 
@@ -38,6 +41,12 @@ export interface AuditLogOptions {
   readonly decisions?: AuditDecisions;
   /** Dotted paths into the line's subject, action, resource and context; `*` matches any key. */
   readonly redact?: readonly string[];
+  /**
+   * Bytes of audit lines one request's decisions may take (default 4 MiB); its lines from the
+   * one that would go past it on leave out their request data. Each line repeats its request's
+   * context and subject: a batch or search page would otherwise multiply them by its items.
+   */
+  readonly maxRequestBytes?: number;
   /** Told of every line that could not be written; must not throw. */
   readonly onError?: (error: unknown, requestId: string | undefined) => void;
 }
@@ -74,10 +83,30 @@ function auditReasons(reasons: DecisionRecord['outcome']['reasons']): readonly u
   return reasons.map((r) => ('code' in r && r.code === 'condition_error' ? { ...r, detail: withheldConditionError } : r));
 }
 
-/** The audit line of one decision. Built from the resolved subject: the token is never in reach. */
-function auditEntry(record: DecisionRecord): Record<string, unknown> {
+/** The parts of a line that hold request data, as `erased` names them when a line leaves them out. */
+const dataParts = ['subject.properties', 'action.properties', 'resource.properties', 'context'] as const;
+
+function holdsData(value: Readonly<Record<string, unknown>> | null | undefined): boolean {
+  if (value === null || value === undefined) return false;
+  for (const key in value) if (Object.hasOwn(value, key)) return true;
+  return false;
+}
+
+/** Which of the record's data parts hold anything: what a line without them has left out. */
+function erasable(record: DecisionRecord): string[] {
+  const present = [record.outcome.subject?.properties, record.action?.properties, record.resource?.properties, record.context];
+  return dataParts.filter((_, i) => holdsData(present[i]));
+}
+
+/**
+ * The audit line of one decision. Built from the resolved subject: the token is never in reach.
+ * `erased`: the line leaves out the request data (properties and context) and names what it
+ * left out; for lines past their request's audit budget.
+ */
+function auditEntry(record: DecisionRecord, erased?: readonly string[]): Record<string, unknown> {
   const { meta, outcome } = record;
   const subject = outcome.subject;
+  const { action, resource } = record;
   return {
     // Marks the line as audit wherever logs are collected.
     log: 'audit',
@@ -87,10 +116,12 @@ function auditEntry(record: DecisionRecord): Record<string, unknown> {
     traceId: meta?.traceId,
     caller: meta?.caller,
     endpoint: meta?.endpoint,
-    subject: subject === undefined ? null : { type: subject.type, id: subject.id, properties: subject.properties },
-    action: record.action,
-    resource: record.resource,
-    context: record.context,
+    subject: subject === undefined ? null : { type: subject.type, id: subject.id, properties: erased === undefined ? subject.properties : undefined },
+    action: erased === undefined || action === null ? action : { name: action.name },
+    resource: erased === undefined || resource === null ? resource : { type: resource.type, id: resource.id },
+    // Undefined values are left out of the line.
+    context: erased === undefined || record.context === null ? record.context : undefined,
+    erased,
     decision: outcome.decision,
     rules: ruleIds(record),
     reasons: auditReasons(outcome.reasons),
@@ -120,6 +151,14 @@ export class AuditLog implements DecisionRecorder {
   readonly #decisions: AuditDecisions;
   readonly #redact: readonly MaskPath[];
   readonly #onError: (error: unknown, requestId: string | undefined) => void;
+  readonly #maxRequestBytes: number;
+  /**
+   * The request of the last line and the bytes its lines took so far (Infinity once one left its
+   * data out). One request's decisions are recorded together (DecisionRecorder), so its lines
+   * follow each other in the queue.
+   */
+  #lineRequest: DecisionMeta | undefined;
+  #lineRequestBytes = 0;
   #queue: DecisionRecord[] = [];
   #scheduled = false;
 
@@ -134,6 +173,7 @@ export class AuditLog implements DecisionRecorder {
       return keys;
     });
     this.#onError = options.onError ?? (() => undefined);
+    this.#maxRequestBytes = options.maxRequestBytes ?? defaultMaxRequestBytes;
   }
 
   record(record: DecisionRecord): void {
@@ -163,9 +203,7 @@ export class AuditLog implements DecisionRecorder {
     let batch = '';
     for (const [index, record] of queue.entries()) {
       try {
-        // Plain JSON.stringify: the entry is JSON data by construction, and a logger's
-        // per-key serialisation cost several times more.
-        batch += `${JSON.stringify(masked(auditEntry(record), this.#redact, redactedValue))}\n`;
+        batch += this.#line(record);
         written.push(record);
       } catch (error) {
         this.#report(error, record.meta?.requestId);
@@ -184,6 +222,35 @@ export class AuditLog implements DecisionRecorder {
       }
     }
     if (batch !== '') this.#write(batch, written);
+  }
+
+  /**
+   * The record's line, with its request data while its request's lines stay within
+   * `maxRequestBytes`. Once a line would go past it, that line and every later one of the request
+   * leave the data out without building it: the work stays bounded as the text does.
+   */
+  #line(record: DecisionRecord): string {
+    const meta = record.meta;
+    // A record without meta is a request of its own.
+    const spent = meta !== undefined && meta === this.#lineRequest ? this.#lineRequestBytes : 0;
+    this.#lineRequest = meta;
+    this.#lineRequestBytes = Infinity;
+    if (spent < this.#maxRequestBytes) {
+      const line = this.#text(auditEntry(record));
+      const total = spent + Buffer.byteLength(line);
+      if (total <= this.#maxRequestBytes) {
+        this.#lineRequestBytes = total;
+        return line;
+      }
+    }
+    const erased = erasable(record);
+    return this.#text(auditEntry(record, erased.length > 0 ? erased : undefined));
+  }
+
+  #text(entry: Record<string, unknown>): string {
+    // Plain JSON.stringify: the entry is JSON data by construction, and a logger's
+    // per-key serialisation cost several times more.
+    return `${JSON.stringify(masked(entry, this.#redact, redactedValue))}\n`;
   }
 
   #write(batch: string, records: readonly DecisionRecord[]): void {
