@@ -9,7 +9,9 @@ import { AuditLog } from '../src/telemetry/audit.js';
 import { AuditUnavailableError, auditDestination } from '../src/telemetry/audit-destination.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { auditErrorReporter, telemetryRecorder } from '../src/telemetry/recorder.js';
+import { startServer } from '../src/http/server.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { connectTo, readResponse } from './helpers/raw-http.js';
 import { auditEntries, auditSettled, buildObservedApp, jwtIssuer, memorySink, sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -219,6 +221,29 @@ describe('the audit bytes of one request', () => {
     const entries = await auditEntries(sink);
     expect(entries).toHaveLength(100);
     expect(entries.filter((entry) => 'erased' in entry)).toEqual([]);
+  });
+});
+
+describe('a request answered before its body arrived', () => {
+  it('is neither decided into the audit log nor counted: a 408 batch whose body comes in after it', async () => {
+    const { app, sink, metrics, audit } = await buildObservedApp({ app: { requestTimeoutMs: 300 } });
+    const running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1' });
+    try {
+      const body = JSON.stringify({ subject: { type: 'user', id: 'u-acc', properties: accountant.properties }, action: { name: 'read' }, evaluations: [{ resource: invoice }, { resource: { ...invoice, id: 'inv-2' } }] });
+      const socket = await connectTo(running.port);
+      const response = readResponse(socket);
+      socket.write(`POST /access/v1/evaluations HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${String(body.length)}\r\n\r\n${body.slice(0, 10)}`);
+      expect((await response).status).toBe(408);
+      // The rest arrives: the route reads it, but its decisions reach no one.
+      socket.write(body.slice(10));
+      await new Promise((settled) => setTimeout(settled, 300));
+      socket.destroy();
+      audit.drain();
+      expect(sink.lines).toEqual([]);
+      expect(sample(await metrics.registry.metrics(), 'pdp_decisions_total', { decision: 'permit', endpoint: 'authzen_evaluations', source: 'evaluated' }) ?? 0).toBe(0);
+    } finally {
+      await running.shutdown(100);
+    }
   });
 });
 

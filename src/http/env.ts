@@ -13,5 +13,7 @@ export interface AppEnv {
     responseWithId: Response | undefined;
     /** What the request's decisions are recorded with (decisionMeta); undefined until a route asks for one. */
     decisionMeta: DecisionMeta | undefined;
+    /** Set once the request was answered without its route (401, 408, 503 `timeout`): what the route still decides reaches no one. */
+    answered: true | undefined;
   };
 }

@@ -48,7 +48,9 @@ export function requestFrame(options: RequestFrameOptions): MiddlewareHandler<Ap
       c.set('caller', caller(c));
       await deadlines.race(next(), started);
     } catch (error) {
-      // Answered without its decisions: one still being made is given to no one, so not recorded.
+      // Answered without its decisions: one still being made, or asked for later (a 408 comes
+      // before the body is read), is given to no one, so not recorded.
+      c.set('answered', true);
       const meta = c.get('decisionMeta');
       if (meta !== undefined) meta.abandoned = true;
       c.res = answer(blamed(error, c), c);
