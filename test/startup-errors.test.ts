@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { createService } from '../src/service.js';
 import { tokensFromConfig } from '../src/token/from-config.js';
 import { runServerToExit } from './helpers/server-process.js';
 import { tempDir } from './helpers/tmp.js';
+import { sign, signingKey } from './helpers/signing.js';
 import { jwks, makeKey } from './helpers/tokens.js';
 
 // A file or folder the service cannot use at start is named with the variable that gave it, in
@@ -51,6 +53,22 @@ describe('the service start-up naming the setting at fault', () => {
     const failure = tokensFromConfig(config);
     await expect(failure).rejects.toBeInstanceOf(ConfigError);
     await expect(failure).rejects.toThrow(/^INTROSPECTION_JWKS_FILE: key set \/nonexistent\/introspection\.json: ENOENT/);
+  });
+
+  it('refuses a JWKS_FILE with no usable signing key, and leaves out the unusable keys of one that has', async () => {
+    const weak = { ...generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }), use: 'sig' };
+    const good = await signingKey('good', 'RS256');
+    const kidless = { ...good.publicJwk, kid: undefined };
+    const dir = await tempDir({ 'none.json': { keys: [weak, { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' }] }, 'some.json': { keys: [weak, kidless] } });
+    const env = { JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'invoice-api', JWT_ALGORITHMS: 'RS256' };
+    const failure = tokensFromConfig(loadConfig({ ...env, JWKS_FILE: join(dir, 'none.json') }));
+    await expect(failure).rejects.toBeInstanceOf(ConfigError);
+    await expect(failure).rejects.toThrow(/^JWKS_FILE: key set \S+none\.json: holds no usable signing key/);
+    // The 1,024-bit key imports, but jose refuses it at verification: met first among a kid-less
+    // token's candidates, it stopped the search for the key that fits.
+    const tokens = await tokensFromConfig(loadConfig({ ...env, JWKS_FILE: join(dir, 'some.json') }));
+    const token = await sign(good, { sub: 'alice' }, { issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, header: { kid: undefined } });
+    await expect(tokens.verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
   });
 
   it('names the TOKEN_CONFIG_FILE entry, counted from the file\'s first issuer', async () => {

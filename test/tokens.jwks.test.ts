@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TokenCheckUnavailableError } from '../src/token/errors.js';
 import { RemoteKeySet, type RemoteKeySetOptions } from '../src/token/jwks.js';
@@ -118,6 +119,18 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
     const error = await refusal(verifier.verify(await token(k1, 'broken')));
     expect(error.message).toBe('no matching key in the key set');
     expect(fetchErrors).toEqual([]);
+  });
+
+  it('leaves out an RSA key under 2,048 bits, which imports but fails every verification', async () => {
+    const weak = { ...generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }), use: 'sig' };
+    const good = await signingKey('good', 'RS256');
+    const kidless = { ...good.publicJwk, kid: undefined };
+    server = await startJwksServer({ keys: [weak, kidless] });
+    keySet = new RemoteKeySet({ url: server.url, timeoutMs: 300, cooldownMs: 200, refreshMs: 0 });
+    const verifier = createJwtVerifier({ keys: keySet.getKey, issuer, audience: [audience], algorithms: ['RS256'] });
+    // Met first among the kid-less token's candidates, the weak key stopped the search.
+    const t = await sign(good, { sub: 'alice' }, { issuer, audience, header: { kid: undefined } });
+    await expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' });
   });
 
   it('keeps the cached keys when the key server is gone entirely', async () => {

@@ -7,11 +7,11 @@ import { cachedVerifier } from './cached-verifier.js';
 import { issuerClaimMapper, type ClaimMapper, type ClaimMapping, type Claims } from './claims.js';
 import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
 import { createIntrospector, type IntrospectionResult } from './introspect.js';
-import { RemoteKeySet, type KeySetState } from './jwks.js';
+import { localKeySet, RemoteKeySet, type KeySetState } from './jwks.js';
 import type { TokenObserver } from './observer.js';
 import { isPlainHttpRemote } from './plain-http.js';
 import { createTokenVerifier } from './token-verifier.js';
-import { createIssuerVerifier, createJwtVerifier, localKeySet, type TokenVerifier } from './verify.js';
+import { createIssuerVerifier, createJwtVerifier, type TokenVerifier } from './verify.js';
 
 /** Everything token handling needs at run time, built once at start. */
 export interface Tokens {

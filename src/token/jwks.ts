@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, errors, importJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import { TokenCheckUnavailableError } from './errors.js';
 import { fetchBounded, UpstreamError } from './fetch-bounded.js';
@@ -24,12 +25,16 @@ function importAlg(key: JWK): string | undefined {
   return typeof key.crv === 'string' ? curveAlgs[key.crv] : undefined;
 }
 
+/** The least RSA modulus jose verifies a signature with: a smaller key imports, then fails every verification. */
+const minimumRsaBits = 2048;
+
 async function imports(key: JWK): Promise<boolean> {
   const alg = importAlg(key);
   if (alg === undefined) return false;
   try {
-    await importJWK(key, alg);
-    return true;
+    const imported = await importJWK(key, alg);
+    const modulus = 'algorithm' in imported ? (imported.algorithm as { modulusLength?: unknown }).modulusLength : undefined;
+    return key.kty !== 'RSA' || (typeof modulus === 'number' && modulus >= minimumRsaBits);
   } catch {
     return false;
   }
@@ -37,16 +42,29 @@ async function imports(key: JWK): Promise<boolean> {
 
 /**
  * The keys of `document` a signature could be checked with: signing keys whose material
- * imports. jose imports a key only when a token names it, so a key of malformed material
- * (`"x": "AAAA"`) would be found at every verification, failing it with an error that asks for
- * no new fetch, and, met first among a token's candidate keys, would stop the search for one
- * that fits. A document of no usable keys (`{"keys": []}`, keys of no known type or none that
- * imports) is a broken answer, not a rotation to no keys: taken as one, it would deny every
- * token until the next good fetch.
+ * imports, RSA keys of at least 2048 bits. jose imports a key only when a token names it, so a
+ * key of malformed material (`"x": "AAAA"`) or a 1024-bit RSA key would be found at every
+ * verification, failing it with an error that asks for no new fetch, and, met first among a
+ * token's candidate keys, would stop the search for one that fits. A document of no usable keys
+ * (`{"keys": []}`, keys of no known type or none that imports) is a broken answer, not a
+ * rotation to no keys: taken as one, it would deny every token until the next good fetch.
  */
 async function usableKeys(document: JSONWebKeySet): Promise<JSONWebKeySet> {
   const usable = await Promise.all(document.keys.map(async (key) => isSigningKey(key) && (await imports(key))));
   return { keys: document.keys.filter((_, index) => usable[index] === true) };
+}
+
+/**
+ * A key set from a local JWKS document, of its usable keys (see `usableKeys`); refused when it
+ * has none, so a start with it fails rather than deny every token.
+ */
+export async function localKeySet(path: string): Promise<JWTVerifyGetKey> {
+  const document = JSON.parse(await readFile(path, 'utf8')) as JSONWebKeySet;
+  // Checks the document's shape (a `keys` array of objects) before its keys are read.
+  createLocalJWKSet(document);
+  const usable = await usableKeys(document);
+  if (usable.keys.length === 0) throw new Error('holds no usable signing key (RSA of 2048 bits or more, EC or OKP, with the public members its type needs, "use" absent or "sig")');
+  return createLocalJWKSet(usable);
 }
 
 export interface RemoteKeySetOptions {

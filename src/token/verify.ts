@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
+import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 
@@ -167,9 +166,4 @@ export function createIssuerVerifier(verifiers: ReadonlyMap<string, TokenVerifie
       return verifier.verify(token);
     },
   };
-}
-
-/** A key set from a local JWKS document. */
-export async function localKeySet(path: string): Promise<JWTVerifyGetKey> {
-  return createLocalJWKSet(JSON.parse(await readFile(path, 'utf8')));
 }
