@@ -214,6 +214,17 @@ describe('the audit bytes of one request', () => {
     expect(sink.lines[0]).not.toContain('zzz');
   });
 
+  it('leave out the data of a line over 8 MiB whatever the budget: the log, holding 16 MiB unwritten, would drop it whole', async () => {
+    const { app, sink, audit } = await buildObservedApp({ audit: { maxRequestBytes: 64 * 1024 * 1024 }, app: { maxBodyBytes: 16 * 1024 * 1024 } });
+    const context = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`k${String(i)}`, 'n'.repeat(16_000)]));
+    const res = await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice, context });
+    expect(res.status).toBe(200);
+    audit.drain();
+    const [entry] = await auditEntries(sink);
+    expect(entry).toMatchObject({ endpoint: 'decide', decision: 'permit', erased: ['subject.properties', 'resource.properties', 'context'] });
+    expect(Buffer.byteLength(sink.lines[0] ?? '')).toBeLessThan(2048);
+  });
+
   it('write whole every line of a batch within the default 4 MiB', async () => {
     const { app, sink, audit } = await buildObservedApp();
     await postJson(app, '/access/v1/evaluations', batch({ note: 'x'.repeat(3000) }, 100));

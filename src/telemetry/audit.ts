@@ -1,5 +1,6 @@
 import type { DecisionMeta, DecisionRecord, DecisionRecorder } from '../decision/record.js';
 import { sliceMs } from '../pace.js';
+import { maxLength as maxUnwrittenBytes } from './audit-destination.js';
 import { masked, maskPath, type MaskPath } from './mask.js';
 
 /** Which decisions get an audit line. */
@@ -32,6 +33,12 @@ export const defaultAuditRedact: readonly string[] = [
 
 /** `AuditLogOptions.maxRequestBytes` unless configured otherwise. */
 export const defaultMaxRequestBytes = 4 * 1024 * 1024;
+
+/**
+ * The longest line written with its data, whatever the budget: half of what the log holds
+ * unwritten, beyond which a line would be dropped whole rather than written without its data.
+ */
+const maxWholeLineBytes = maxUnwrittenBytes / 2;
 
 /** The value a masked field is written with. */
 export const redactedValue = '[REDACTED]';
@@ -226,8 +233,9 @@ export class AuditLog implements DecisionRecorder {
 
   /**
    * The record's line, with its request data while its request's lines stay within
-   * `maxRequestBytes`. Once a line would go past it, that line and every later one of the request
-   * leave the data out without building it: the work stays bounded as the text does.
+   * `maxRequestBytes` and it is no longer than `maxWholeLineBytes`. Once a line would go past
+   * either, that line and every later one of the request leave the data out without building
+   * it: the work stays bounded as the text does.
    */
   #line(record: DecisionRecord): string {
     const meta = record.meta;
@@ -237,8 +245,9 @@ export class AuditLog implements DecisionRecorder {
     this.#lineRequestBytes = Infinity;
     if (spent < this.#maxRequestBytes) {
       const line = this.#text(auditEntry(record));
-      const total = spent + Buffer.byteLength(line);
-      if (total <= this.#maxRequestBytes) {
+      const bytes = Buffer.byteLength(line);
+      const total = spent + bytes;
+      if (total <= this.#maxRequestBytes && bytes <= maxWholeLineBytes) {
         this.#lineRequestBytes = total;
         return line;
       }
