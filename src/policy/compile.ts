@@ -58,6 +58,7 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
    */
   const ruleOwners = new Map<string, Map<string, string>>();
   const conditions = new Map<string, CompiledCondition | ConditionCompileError>();
+  const locations = new Map<CompiledRule, RuleLocation>();
 
   for (const { file, policy } of files) {
     const seenIn = policyIds.get(policy.id);
@@ -92,7 +93,7 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
         issues.push({ file, path: `${path}.condition`, rule: rule.id, message: condition.message });
         continue;
       }
-      rules.push({
+      const compiled: CompiledRule = {
         policy: policy.id,
         id: rule.id,
         effect: rule.effect,
@@ -102,8 +103,14 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
         condition,
         conditionSource: rule.condition,
         advice: rule.advice,
-      });
+      };
+      rules.push(compiled);
+      locations.set(compiled, { file, path, type: policy.resource });
     }
+  }
+  if (issues.length === 0) {
+    const oversized = oversizedIndex(rulesByResource, locations);
+    if (oversized !== undefined) issues.push(oversized);
   }
   if (issues.length > 0) throw new PolicyLoadError(issues);
 
@@ -117,9 +124,8 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
   const byResource = new Map<string, ResourceRules>();
   let ruleCount = 0;
   for (const [type, rules] of rulesByResource) {
-    byResource.set(type, indexRules(rules));
+    byResource.set(type, yield* indexing(rules));
     ruleCount += rules.length;
-    yield;
   }
   return { version, policies, byResource, ruleCount, entities };
 }
@@ -184,13 +190,14 @@ function candidates(rules: readonly CompiledRule[]): Candidates {
 
 /**
  * Rules by the action they name, deny rules first, each list holding the `*` rules too, in
- * the same order. One pass over the rules: filtering them once per action named took 4.8 s
- * for 20,000 rules with an action each, blocking the service while a reload compiled.
+ * the same order; yields after each rule listed and each list indexed. One pass over the rules:
+ * filtering them once per action named took 4.8 s for 20,000 rules with an action each,
+ * blocking the service while a reload compiled.
  */
-function indexRules(rules: readonly CompiledRule[]): ResourceRules {
+function* indexing(rules: readonly CompiledRule[]): Generator<void, ResourceRules, void> {
   const ordered = [...rules].sort(denyFirst);
   const anyAction = ordered.filter((r) => r.actions.includes('*'));
-  const named = new Set(ordered.flatMap((r) => r.actions.filter((a) => a !== '*')));
+  const named = namedActions(ordered);
   const forAction = new Map<string, CompiledRule[]>();
   for (const action of named) forAction.set(action, []);
   const nowActions = new Set<string>();
@@ -200,8 +207,58 @@ function indexRules(rules: readonly CompiledRule[]): ResourceRules {
       forAction.get(action)?.push(rule);
       if (readsNow(rule)) nowActions.add(action);
     }
+    yield;
   }
-  const byAction = new Map([...forAction].map(([action, list]) => [action, candidates(list)]));
+  const byAction = new Map<string, Candidates>();
+  for (const [action, list] of forAction) {
+    byAction.set(action, candidates(list));
+    yield;
+  }
   const actionsByFoldedCase = new Map([...named].map((action) => [foldCase(action), action]));
   return { byAction, anyAction: candidates(anyAction), actionsByFoldedCase, all: ordered, nowActions, anyActionReadsNow: anyAction.some(readsNow) };
+}
+
+function namedActions(rules: readonly CompiledRule[]): Set<string> {
+  return new Set(rules.flatMap((r) => r.actions.filter((a) => a !== '*')));
+}
+
+/** Where a rule was written, for a problem found after its policy was read. */
+interface RuleLocation {
+  readonly file: string;
+  readonly path: string;
+  readonly type: string;
+}
+
+/**
+ * Most entries the rule index of a set may hold: a rule is listed under each action it names,
+ * a `*` rule under every action its resource type's rules name (and once for the others), and
+ * a long list also lists each rule under each of its roles. Small files could otherwise make a
+ * quadratic index: 20,000 `*` rules beside 20,000 action names (1.1 MB) ran a reload out of
+ * memory, and 10,000 of each held the service for 18 s.
+ */
+export const maxIndexEntries = 1_000_000;
+
+/**
+ * The problem with a set whose rule index would exceed `maxIndexEntries`, placed at the rule
+ * that adds most to it; undefined within the bound. Counted before anything is built: an upper
+ * bound (role entries are made only for long lists), at the cost of one pass over the rules.
+ */
+function oversizedIndex(rulesByResource: ReadonlyMap<string, readonly CompiledRule[]>, locations: ReadonlyMap<CompiledRule, RuleLocation>): PolicyIssue | undefined {
+  const named = new Map([...rulesByResource].map(([type, rules]) => [type, namedActions(rules).size]));
+  let total = 0;
+  let heaviest: { rule: CompiledRule; where: RuleLocation; entries: number; actions: number } | undefined;
+  for (const [rule, where] of locations) {
+    const actions = rule.actions.includes('*') ? (named.get(where.type) ?? 0) + 1 : new Set(rule.actions).size;
+    const entries = actions * (1 + (rule.roles?.size ?? 0));
+    total += entries;
+    if (heaviest === undefined || entries > heaviest.entries) heaviest = { rule, where, entries, actions };
+  }
+  if (total <= maxIndexEntries || heaviest === undefined) return undefined;
+  const { rule, where, entries, actions } = heaviest;
+  return {
+    file: where.file,
+    path: `${where.path}.actions`,
+    rule: rule.id,
+    message: `the rule index of this policy set would hold ${total} entries, over the ${maxIndexEntries} it may: a rule is listed under each action it names ("*": every action its resource type's rules name), and once more for each role it names; this rule, of resource type "${where.type}", makes ${entries} of them (${actions} actions × ${1 + (rule.roles?.size ?? 0)})`,
+  };
 }
