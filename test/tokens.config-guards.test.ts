@@ -150,7 +150,7 @@ describe('token fetch timeouts against REQUEST_TIMEOUT_MS', () => {
 
   it('holds TOKEN_CONFIG_FILE to it only when the file names a jwksUrl', async () => {
     const dir = await tempDir({
-      'keys.json': { keys: [] },
+      'keys.json': jwks(await signingKey('k1')),
       'files.json': { issuers: [{ issuer: 'https://a.test', jwksFile: 'keys.json', audience }] },
       'urls.json': { issuers: [{ issuer: 'https://a.test', jwksFile: 'keys.json', audience }, { issuer: 'https://b.test', jwksUrl: 'https://b.test/jwks', audience }] },
     });
