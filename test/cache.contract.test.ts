@@ -24,7 +24,7 @@ const drivers: { name: 'memory' | 'redis'; open: () => Promise<Subject> }[] = [
     name: 'redis',
     open: async () => {
       const observer = new CountingObserver();
-      const layer = new RedisCacheLayer({ target: { mode: 'standalone', url: inject('redisUrl') }, commandTimeoutMs: 1_000, backoffMs: 100, observer });
+      const layer = new RedisCacheLayer({ target: { mode: 'standalone', url: inject('redisUrl') }, commandTimeoutMs: 1_000, backoffMs: 100, maxTtlMs: 60_000, observer });
       await eventually('Redis to be up', () => layer.state() === 'up');
       return { layer, observer, close: () => layer.close() };
     },

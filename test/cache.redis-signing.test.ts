@@ -67,6 +67,22 @@ describe('signed Redis cache entries (CACHE_SIGNING_SECRET)', () => {
     expect(await decide(app, body)).toMatchObject({ decision: 'deny', cached: 'redis' });
   });
 
+  it('without a secret too, refuses an entry set to outlive CACHE_TTL_SECONDS: no replica writes one', async () => {
+    const { app: writer } = await replica({ CACHE_TTL_SECONDS: '30' });
+    const observer = new CountingObserver();
+    const { app: reader } = await replica({ CACHE_TTL_SECONDS: '30', CACHE_MEMORY_ENTRIES: '100' }, { observer });
+    const body = denyRequest();
+    const key = await keyOf(writer, body);
+    // Before, this permit was served, and copied into the reader's memory layer until 2100,
+    // where it outlived its deletion from Redis.
+    const permit = { k: key, e: Date.parse('2100-01-01T00:00:00Z'), d: { decision: 'permit', reasons: [{ policy: 'invoices', rule: 'P2-finance-read-own-region', effect: 'permit' }], advice: [] } };
+    await client().set(key, JSON.stringify(permit));
+    expect(await decide(reader, body)).toMatchObject({ decision: 'deny' });
+    expect(observer.count('redis:error')).toBe(1);
+    await client().del(key);
+    expect(await decide(reader, body)).toMatchObject({ decision: 'deny', cached: 'memory' });
+  });
+
   it('is refused without Redis, and when shorter than 32 characters', () => {
     expect(configProblems({ CACHE_SIGNING_SECRET: secret })).toEqual([
       'CACHE_SIGNING_SECRET: signs the Redis cache entries: set REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS too',

@@ -25,7 +25,7 @@ const drivers: { name: 'memory' | 'redis'; open: () => Promise<{ layer: CacheLay
   {
     name: 'redis',
     open: async () => {
-      const layer = new RedisCacheLayer({ target: { mode: 'standalone', url: inject('redisUrl') }, commandTimeoutMs: 1_000, backoffMs: 100 });
+      const layer = new RedisCacheLayer({ target: { mode: 'standalone', url: inject('redisUrl') }, commandTimeoutMs: 1_000, backoffMs: 100, maxTtlMs: 60_000 });
       await eventually('Redis to be up', () => layer.state() === 'up');
       return { layer, close: () => layer.close() };
     },

@@ -100,7 +100,9 @@ export class DecisionCache {
     for (const [index, layer] of this.#layers.entries()) {
       const entry = await layer.get(key, now);
       if (entry === undefined) continue;
-      for (const earlier of this.#layers.slice(0, index)) earlier.set(key, entry, entry.expiresAt - now);
+      // Never longer than this service caches: another replica's clock may run ahead.
+      const ttlMs = Math.min(entry.expiresAt - now, this.#maxTtlMs);
+      for (const earlier of this.#layers.slice(0, index)) earlier.set(key, { verdict: entry.verdict, expiresAt: now + ttlMs }, ttlMs);
       return { verdict: entry.verdict, source: layer.name, coalesced: false };
     }
     if (turn !== undefined) {

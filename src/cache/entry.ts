@@ -93,12 +93,20 @@ export function encodeEntry(key: string, entry: CacheEntry, secret?: string): st
 }
 
 /**
+ * How far another replica's clock may run ahead of this one's: an entry it wrote may expire that
+ * much later than `maxTtlMs` from now.
+ */
+export const clockSkewMs = 1000;
+
+/**
  * Reads what a shared store returned. Anything that is not a well-formed, coherent entry for
- * this very key is rejected with `'invalid'`, and with `secret`, anything not signed with it; a
+ * this very key is rejected with `'invalid'`, and with `secret`, anything not signed with it; so
+ * is an entry set to expire more than `maxTtlMs` (plus `clockSkewMs`) from `now`, which no
+ * replica wrote: served, it would outlive every TTL, and be copied into the memory layers. A
  * well-formed entry past its expiry is `undefined`. `raw` longer than MAX_ENTRY_BYTES is
  * invalid, unparsed.
  */
-export function decodeEntry(key: string, raw: Buffer, now: number, secret?: string): CacheEntry | 'invalid' | undefined {
+export function decodeEntry(key: string, raw: Buffer, now: number, maxTtlMs: number, secret?: string): CacheEntry | 'invalid' | undefined {
   if (raw.length > MAX_ENTRY_BYTES) return 'invalid';
   const text = raw.toString('utf8');
   const signed = secret === undefined ? text : verified(text, secret);
@@ -110,7 +118,7 @@ export function decodeEntry(key: string, raw: Buffer, now: number, secret?: stri
     return 'invalid';
   }
   const parsed = stored.safeParse(json);
-  if (!parsed.success || parsed.data.k !== key || !coherent(parsed.data.d)) return 'invalid';
+  if (!parsed.success || parsed.data.k !== key || !coherent(parsed.data.d) || parsed.data.e > now + maxTtlMs + clockSkewMs) return 'invalid';
   if (parsed.data.e <= now) return undefined;
   return { verdict: parsed.data.d, expiresAt: parsed.data.e };
 }

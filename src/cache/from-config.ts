@@ -47,6 +47,7 @@ export function cacheFromConfig(config: Config, options: CacheSetupOptions = {})
         observer: options.observer,
         onStateChange: options.onRedisStateChange,
         signingSecret: config.CACHE_SIGNING_SECRET,
+        maxTtlMs: config.CACHE_TTL_SECONDS * 1000,
       });
   if (redis !== undefined) layers.push(redis);
   return {

@@ -30,6 +30,11 @@ export interface RedisLayerOptions {
   readonly onStateChange?: (up: boolean, cause: unknown) => void;
   /** Signs every entry written and refuses every entry read that it did not sign (CACHE_SIGNING_SECRET). */
   readonly signingSecret?: string;
+  /**
+   * The longest an entry is written for, ms (CACHE_TTL_SECONDS): one read that claims to live
+   * longer was not written by this service, and is refused.
+   */
+  readonly maxTtlMs: number;
 }
 
 type Client = Redis | Cluster;
@@ -117,6 +122,7 @@ export class RedisCacheLayer implements CacheLayer {
   readonly #observer: CacheObserver;
   readonly #onStateChange: ((up: boolean, cause: unknown) => void) | undefined;
   readonly #secret: string | undefined;
+  readonly #maxTtlMs: number;
   #up = false;
   #lastError: unknown;
   #probeTimer: NodeJS.Timeout | undefined;
@@ -127,6 +133,7 @@ export class RedisCacheLayer implements CacheLayer {
     this.#observer = options.observer ?? silentObserver;
     this.#onStateChange = options.onStateChange;
     this.#secret = options.signingSecret;
+    this.#maxTtlMs = options.maxTtlMs;
     this.#observer.redisUp(false);
     this.#client = createClient(options);
     this.#client.on('error', (error: unknown) => {
@@ -149,7 +156,7 @@ export class RedisCacheLayer implements CacheLayer {
       // written by someone else) costs no more than a real one and is then refused unparsed.
       // GETRANGE answers an empty value for a missing key; no entry is empty.
       const raw = await withDeadline(this.#client.getrangeBuffer(key, 0, MAX_ENTRY_BYTES), this.#timeoutMs);
-      entry = raw.length === 0 ? undefined : decodeEntry(key, raw, now, this.#secret);
+      entry = raw.length === 0 ? undefined : decodeEntry(key, raw, now, this.#maxTtlMs, this.#secret);
     } catch (error) {
       if (!wrongType(error)) {
         this.#observer.cacheRequest('redis', 'error');
