@@ -192,4 +192,36 @@ describe('pipelined requests (a real listening socket)', () => {
     expect(closed).toBe(true);
     expect(rejectedIn(await metricsText(), reason) - rejectedIn(before, reason)).toBe(1);
   });
+
+  it('stops reading a connection whose client pipelines without reading the answers', { timeout: 10_000 }, async () => {
+    // Before, every request was parsed and queued: 1 GB in 6 s from one connection.
+    let parsed = 0;
+    const count = () => void (parsed += 1);
+    running.server.on('request', count);
+    const one = 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n';
+    const chunk = one.repeat(Math.floor(65_536 / one.length));
+    const socket = connect(running.port, '127.0.0.1');
+    try {
+      socket.pause();
+      const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+      const deadline = performance.now() + 6_000;
+      const pump = () => {
+        while (performance.now() < deadline && socket.write(chunk));
+      };
+      socket.on('drain', pump);
+      socket.once('connect', pump);
+      // Once the answers fill the kernel's buffers, no request is parsed any more: half a second
+      // without a new one comes within the 6 s the client keeps sending.
+      let quiet = false;
+      for (let last = -1; !quiet && performance.now() < deadline; ) {
+        await sleep(500);
+        quiet = parsed === last;
+        last = parsed;
+      }
+      expect(quiet).toBe(true);
+    } finally {
+      socket.destroy();
+      running.server.off('request', count);
+    }
+  });
 });

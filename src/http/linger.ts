@@ -9,9 +9,13 @@ export interface LingerLimits {
   readonly bytes: number;
 }
 
-/** Node's HTTP server keeps each connection's parser on it, with the request whose body it reads. */
+/**
+ * Node's HTTP server keeps each connection's parser on it, with the request whose body it reads,
+ * and marks a connection it stopped reading, for want of room for the answers, `_paused`.
+ */
 interface ServedSocket extends Socket {
-  readonly parser?: { readonly incoming?: IncomingMessage | null } | null;
+  readonly parser?: { readonly incoming?: IncomingMessage | null; resume(): void } | null;
+  _paused?: boolean;
 }
 
 /** What `destroySoon` becomes once a socket lingers: later calls leave the closing to the linger. */
@@ -90,6 +94,33 @@ function callIfOpen(listener: RequestListener, request: IncomingMessage, respons
 }
 
 /**
+ * Most requests of one connection waiting for their turn (see inTurn) before the connection stops
+ * being read; it is read again once half of them have had theirs.
+ */
+const maxWaiting = 16;
+
+/** How many requests of each connection wait for their turn. */
+const waiting = new WeakMap<Socket, number>();
+
+/**
+ * Stops reading `socket` as Node's server does when answers pile up unsent: marked `_paused`, so
+ * that Node also pauses its parser once the bytes at hand are parsed, and would resume both once
+ * its own backlog drains.
+ */
+function stopReading(socket: ServedSocket): void {
+  socket._paused = true;
+  socket.pause();
+}
+
+/** Reads `socket` again after `stopReading`, unless unsent answers still fill it (Node resumes it then). */
+function readAgain(socket: ServedSocket): void {
+  if (socket._paused !== true || socket.writableNeedDrain) return;
+  socket._paused = false;
+  socket.parser?.resume();
+  socket.resume();
+}
+
+/**
  * `listener`, called for each request in its turn: once every request before it on the
  * connection was answered and the connection stays open. Node parses pipelined requests as they
  * arrive, a whole batch in one read, and hands each to the server at once, its response queued;
@@ -98,6 +129,11 @@ function callIfOpen(listener: RequestListener, request: IncomingMessage, respons
  * event) only once the answer before it is written and left the connection open (resOnFinish in
  * Node's _http_server.js, internal), so a request behind one that closed it never reaches
  * `listener`. A request alone on its connection, the common case, is passed on at once.
+ *
+ * Node stops reading a connection whose answers pile up unwritten; held here, the answers never
+ * pile up, so a client that pipelines without reading them would have its requests parsed and
+ * queued without end (1.2 GB in 12 s, then out of memory). Past `maxWaiting` waiting requests,
+ * the connection is no longer read.
  */
 export function inTurn(listener: RequestListener): RequestListener {
   return function onRequestInTurn(request, response) {
@@ -106,8 +142,15 @@ export function inTurn(listener: RequestListener): RequestListener {
       return;
     }
     queued.set(request, response);
+    const socket: ServedSocket = request.socket;
+    const count = (waiting.get(socket) ?? 0) + 1;
+    waiting.set(socket, count);
+    if (count >= maxWaiting && socket._paused !== true) stopReading(socket);
     response.once('socket', () => {
       queued.delete(request);
+      const left = (waiting.get(socket) ?? 1) - 1;
+      waiting.set(socket, left);
+      if (left <= maxWaiting / 2) readAgain(socket);
       callIfOpen(listener, request, response);
     });
   };
