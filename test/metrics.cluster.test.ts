@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AggregatorRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -93,6 +94,16 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
     expect(started).toBeGreaterThanOrEqual(Math.floor(spawnedAt) - 1);
     expect(started).toBeLessThanOrEqual(Date.now() / 1000);
     expect(text.match(/^process_start_time_seconds /gm)).toHaveLength(1);
+  });
+
+  it('sums the primary\'s resident memory with the workers\', and takes the descriptor limit of one process', async () => {
+    const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1]) * 1024;
+    const own = [running.child.pid ?? 0, ...pids].reduce((sum, pid) => sum + rss(pid), 0);
+    const { text } = await scrape(url, 10_000);
+    // Without the primary's (~90 MB here) the sum fell a third short.
+    expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(own * 0.85);
+    const limit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${String(pids[0])}/limits`, 'utf8'))?.[1]);
+    expect(sample(text, 'process_max_fds')).toBe(limit);
   });
 
   it('covers every worker in each of several scrapes at once', async () => {

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, Gauge, type Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
 /** Where `/metrics` reads its exposition text. */
 export interface MetricsSource {
@@ -51,6 +51,14 @@ export function isMessage<T extends { type: string }>(message: unknown, type: st
 type Result = 'answered' | 'timed_out' | 'failed' | 'not_ready';
 const results: readonly Result[] = ['answered', 'timed_out', 'failed', 'not_ready'];
 
+/**
+ * A process's `getMetricsAsJSON()` with the limits of one process taken at their lowest rather
+ * than summed: two workers of 20,000 file descriptors each do not make a process of 40,000.
+ */
+function perProcessLimits(metrics: readonly object[]): readonly object[] {
+  return metrics.map((metric) => ((metric as { name?: unknown }).name === 'process_max_fds' ? { ...metric, aggregator: 'min' } : metric));
+}
+
 /** One scrape in the primary: the workers it still waits for and what came back. */
 interface Gather {
   readonly waiting: Set<number>;
@@ -62,8 +70,9 @@ interface Gather {
 /**
  * In the cluster primary: answers a worker's request for the whole process's metrics. It asks
  * every worker that said it can answer (a worker starting up cannot yet), waits at most
- * `timeoutMs`, and sums the registries that arrived (prom-client's `AggregatorRegistry.aggregate`,
- * each metric by its `aggregator`). `pdp_cluster_scrape_workers{result}` says how many workers
+ * `timeoutMs`, and sums the registries that arrived with the primary's own default metrics
+ * (prom-client's `AggregatorRegistry.aggregate`, each metric by its `aggregator`;
+ * `process_max_fds` by the lowest). `pdp_cluster_scrape_workers{result}` says how many workers
  * the sum covers (`answered`) and how many it misses: `timed_out` (hung or busy, or still owing
  * the previous scrape's answer: it is not asked again until that arrives), `failed`, `not_ready`
  * (starting or stopping). Nothing is kept of a scrape once it is answered.
@@ -71,6 +80,9 @@ interface Gather {
 export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
   // As prom-client's default metric reckons it.
   const startedSeconds = Math.round(Date.now() / 1000 - process.uptime());
+  // The primary's own memory, CPU and file descriptors (it relays every audit line), in the sum.
+  const own = new Registry();
+  collectDefaultMetrics({ register: own });
   const ready = new Set<number>();
   /** Worker id → the scrape whose question it has not answered yet. */
   const owing = new Map<number, number>();
@@ -143,9 +155,9 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
       const reply = (answer: Omit<MetricsResponse, 'type' | 'id'>) => {
         if (worker.isConnected()) worker.send({ type: responseType, id: message.id, ...answer });
       };
-      sharedGather()
-        .then(({ parts, count }) => {
-          const registry = AggregatorRegistry.aggregate(parts as object[]);
+      Promise.all([sharedGather(), own.getMetricsAsJSON()])
+        .then(([{ parts, count }, primary]) => {
+          const registry = AggregatorRegistry.aggregate([...parts, primary].map(perProcessLimits) as object[]);
           const workers = new Gauge({
             name: 'pdp_cluster_scrape_workers',
             help: 'Workers in this scrape\'s cluster-wide sum (answered) and those left out of it, by why.',
