@@ -56,7 +56,7 @@ const fixtureGroupSchema = z.strictObject({
   name: z.string().min(1),
   description: z.string().optional(),
   now: instant.optional(),
-  // Checked an element at a time only at the top of a file (load.ts): a group's are bounded.
+  // A longer list is one problem, its cases unread (see checkSchema).
   cases: z.array(fixtureCaseSchema).min(1).max(10_000),
 });
 

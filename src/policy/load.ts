@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z, type ZodType } from 'zod';
+import type { ZodType } from 'zod';
 import { findDepthViolation, findLimitViolation, jsonLimits, type JsonLimits } from '../json-limits.js';
 import type { PolicyFile } from './compile.js';
 import { compilePoliciesPaced } from './compile.js';
@@ -11,6 +11,7 @@ import { entityFileSchema, indexEntities, noEntities, type EntityFile, type Enti
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
 import { policySchema } from './schema.js';
+import { checkSchema } from './schema-issues.js';
 import { decodeSource } from './source-text.js';
 
 /**
@@ -145,51 +146,14 @@ export async function readSource(path: string, label: string, issues: PolicyIssu
 /** Most problems reported for one file: the first ones say what is wrong, and the rest cost memory. */
 const maxIssuesPerFile = 100;
 
-/** Arrays of a file this long are checked an element at a time, up to `maxIssuesPerFile` problems. */
-const checkElementsFrom = 1000;
-
-interface SchemaIssue {
-  readonly path: readonly PropertyKey[];
-  readonly message: string;
-}
-
-function arrayElement(schema: unknown): ZodType | undefined {
-  const array = schema instanceof z.ZodOptional ? schema.unwrap() : schema;
-  return array instanceof z.ZodArray ? (array.element as ZodType) : undefined;
-}
-
-/**
- * The problems of the elements of `raw`'s long arrays (`entities`, `rules`, `cases`), checked
- * one at a time and no further than `maxIssuesPerFile` + 1 problems: zod reports every problem
- * at once, and an array of a million bad elements made millions of issues (a 16 MiB data file
- * of `{}` ran the process out of memory).
- */
-function elementIssues(raw: unknown, schema: ZodType): SchemaIssue[] {
-  const found: SchemaIssue[] = [];
-  if (!(schema instanceof z.ZodObject) || typeof raw !== 'object' || raw === null || Array.isArray(raw)) return found;
-  for (const [key, member] of Object.entries(schema.shape as Record<string, unknown>)) {
-    const items = (raw as Record<string, unknown>)[key];
-    const element = arrayElement(member);
-    if (element === undefined || !Array.isArray(items) || items.length < checkElementsFrom) continue;
-    for (let index = 0; index < items.length && found.length <= maxIssuesPerFile; index++) {
-      const checked = element.safeParse(items[index]);
-      if (!checked.success) for (const issue of checked.error.issues) found.push({ path: [key, index, ...issue.path], message: issue.message });
-    }
-  }
-  return found;
-}
-
 /**
  * Checks a parsed file against its schema, pushing an issue per problem, up to
  * `maxIssuesPerFile` and then one saying there are more; undefined when it fails.
  */
 export function validateSource<T>(raw: unknown, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): T | undefined {
-  let found: readonly SchemaIssue[] = elementIssues(raw, schema);
-  if (found.length === 0) {
-    const parsed = schema.safeParse(raw);
-    if (parsed.success) return parsed.data;
-    found = parsed.error.issues;
-  }
+  const checked = checkSchema(raw, schema, maxIssuesPerFile);
+  if (checked.ok) return checked.data;
+  const found = checked.issues;
   for (const issue of found.slice(0, maxIssuesPerFile)) {
     const rule = ruleAt?.(raw, issue.path);
     issues.push({ file: label, path: jsonPath(issue.path), message: issue.message, ...(rule !== undefined && { rule }) });
