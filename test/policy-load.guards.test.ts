@@ -272,3 +272,53 @@ describe('rule ids of one resource type', () => {
     });
   });
 });
+
+describe('action names', () => {
+  it.each([
+    ['a zero-width space', 'read\u200b'],
+    ['a trailing space', 'read '],
+    ['a control character', 'read\u0007'],
+    ['a direction mark', '\u200eread'],
+  ])('refuses one holding %s, as roles and scopes are: a deny on it beside a permit on "read" never applied', async (_, action) => {
+    const dir = await freshDir();
+    await writeFiles(dir, { 'docs.json': { id: 'docs', resource: 'doc', rules: [{ id: 'permit-read', effect: 'permit', actions: ['read'] }, { id: 'deny-read', effect: 'deny', actions: ['write', action] }] } });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      ok: false,
+      issues: [{ file: 'docs.json', path: '$.rules[1].actions[1]', rule: 'deny-read', message: expect.stringContaining('no whitespace, control or invisible characters') }],
+    });
+  });
+
+  it('refuses two names of one resource type that differ only in case or form, naming both paths', async () => {
+    const dir = await freshDir();
+    await writeFiles(dir, {
+      'a.json': { id: 'a', resource: 'invoice', rules: [{ id: 'permit-approve', effect: 'permit', actions: ['read', 'approve'] }, { id: 'deny-approve', effect: 'deny', actions: ['Approve'] }] },
+      // Another policy of the same resource type, full-width; and another type, which may spell it its own way.
+      'b.json': { id: 'b', resource: 'invoice', rules: [{ id: 'deny-read', effect: 'deny', actions: ['\uff52\uff45\uff41\uff44'] }] },
+      'c.json': { id: 'c', resource: 'report', rules: [{ id: 'approve-report', effect: 'permit', actions: ['Approve'] }] },
+    });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    const oneAction = 'differ only in case or form (accents, width, ligatures), and the engine takes them for one action: name it one way';
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[1].actions[0]', rule: 'deny-approve', message: `"Approve" and "approve" (a.json $.rules[0].actions[1]) ${oneAction}` },
+        { file: 'b.json', path: '$.rules[0].actions[0]', rule: 'deny-read', message: `"\uff52\uff45\uff41\uff44" and "read" (a.json $.rules[0].actions[0]) ${oneAction}` },
+      ],
+    });
+    expect((await runCli(['fmt', dir, '--check'])).stderr).toContain(`error a.json: $.rules[1].actions[0] (rule deny-approve): "Approve" and "approve"`);
+  });
+
+  it('reports the first 100 such names of a file, and that there are more', async () => {
+    const dir = await freshDir();
+    const rules = [{ id: 'r', effect: 'permit', actions: ['read'] }, ...Array.from({ length: 150 }, (_, i) => ({ id: `r${i}`, effect: 'deny', actions: ['Read'] }))];
+    await writeFiles(dir, { 'docs.json': { id: 'docs', resource: 'doc', rules } });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^error docs\.json \$\.rules\[1\]\.actions\[0\] \(rule r0\): "Read" and "read" /);
+    expect(lines.slice(-2)).toEqual(['error docs.json $: more problems in this file, not listed beyond the first 100', 'invalid: 101 problem(s)']);
+  });
+});

@@ -4,7 +4,7 @@ import { compilePolicies } from '../policy/compile.js';
 import { PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
 import { fixtureFileSchema } from '../policy/fixtures.js';
 import { formatSource, type SourceKind } from '../policy/format.js';
-import { jsonFilesIn, policyRuleAt, readSource, validateSource } from '../policy/load.js';
+import { foldedActionIssues, jsonFilesIn, policyRuleAt, readSource, validateSource } from '../policy/load.js';
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
@@ -32,8 +32,8 @@ async function sourceFiles(dir: string): Promise<{ file: string; path: string; k
   ];
 }
 
-/** What the loader would find wrong with this file on its own: its schema, and a policy's rule ids and conditions. */
-function loaderIssues(raw: unknown, file: string, kind: SourceKind): PolicyIssue[] {
+/** What the loader would find wrong with this file on its own: its schema, and a policy's action names, rule ids and conditions. */
+async function loaderIssues(raw: unknown, file: string, kind: SourceKind): Promise<PolicyIssue[]> {
   const issues: PolicyIssue[] = [];
   if (kind === 'fixture') {
     validateSource(raw, file, fixtureFileSchema, issues);
@@ -41,6 +41,7 @@ function loaderIssues(raw: unknown, file: string, kind: SourceKind): PolicyIssue
   }
   const policy = validateSource(raw, file, policySchema, issues, policyRuleAt);
   if (policy === undefined) return issues;
+  issues.push(...(await foldedActionIssues([{ file, policy }])));
   try {
     compilePolicies([{ file, policy }]);
   } catch (error) {
@@ -61,7 +62,7 @@ async function formatFile(file: string, path: string, kind: SourceKind, write: b
   // number beyond a double would come out null, a key written twice would keep one value).
   const issues: PolicyIssue[] = [];
   const source = await readSource(path, file, issues);
-  if (source !== undefined) issues.push(...loaderIssues(source.value, file, kind));
+  if (source !== undefined) issues.push(...(await loaderIssues(source.value, file, kind)));
   if (source === undefined || issues.length > 0) return { file, canonical: false, error: issues.map(issueText).join('; ') };
   const formatted = formatSource(source.value, kind);
   if (formatted === source.text) return { file, canonical: true };

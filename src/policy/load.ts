@@ -3,10 +3,12 @@ import { lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ZodType } from 'zod';
 import { findDepthViolation, findLimitViolation, jsonLimits, type JsonLimits } from '../json-limits.js';
+import { pacer } from '../pace.js';
 import type { PolicyFile } from './compile.js';
 import { compilePoliciesPaced } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
 import { findDuplicateKey } from './duplicate-keys.js';
+import { foldCase } from './fold-case.js';
 import { entityFileSchema, indexEntities, noEntities, type EntityFile, type EntityIndex } from './entities.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
@@ -162,6 +164,48 @@ export function validateSource<T>(raw: unknown, label: string, schema: ZodType<T
   return undefined;
 }
 
+/** Where an action name was first met, among the rules of one resource type. */
+interface ActionPlace {
+  readonly name: string;
+  readonly file: string;
+  readonly rule: number;
+  readonly index: number;
+}
+
+/**
+ * Action names of one resource type that differ only in case or form (`approve`, `Approve`,
+ * `ａｐｐｒｏｖｅ`: equal by `foldCase`). The engine matches a request's action by that folded
+ * name too (`action_case_mismatch`) and keeps one spelling per folded name, so a rule naming
+ * another would not apply as its author meant: a deny on `Approve` beside a permit on `approve`
+ * never fired. Each spelling other than the first met is an issue at its own path, naming the
+ * first's file and path, across every policy of the type; `maxIssuesPerFile` a file at most.
+ * The event loop turns every few milliseconds: a million names take half a second.
+ */
+export async function foldedActionIssues(files: readonly PolicyFile[]): Promise<PolicyIssue[]> {
+  const issues: PolicyIssue[] = [];
+  const byResource = new Map<string, Map<string, ActionPlace>>();
+  const pace = pacer();
+  for (const { file, policy } of files) {
+    const firsts = byResource.get(policy.resource) ?? new Map<string, ActionPlace>();
+    byResource.set(policy.resource, firsts);
+    let found = 0;
+    for (const [rule, { id, actions }] of policy.rules.entries()) {
+      await pace();
+      for (const [index, name] of actions.entries()) {
+        const form = foldCase(name);
+        const first = firsts.get(form);
+        if (first === undefined) firsts.set(form, { name, file, rule, index });
+        else if (first.name !== name && found++ < maxIssuesPerFile) {
+          const firstPath = `${first.file} $.rules[${first.rule}].actions[${first.index}]`;
+          issues.push({ file, path: `$.rules[${rule}].actions[${index}]`, rule: id, message: `"${name}" and "${first.name}" (${firstPath}) differ only in case or form (accents, width, ligatures), and the engine takes them for one action: name it one way` });
+        }
+      }
+    }
+    if (found > maxIssuesPerFile) issues.push({ file, path: '$', message: `more problems in this file, not listed beyond the first ${maxIssuesPerFile}` });
+  }
+  return issues;
+}
+
 /**
  * Largest policy, entity data or test file read. Each entity is held to the request JSON limits
  * (see `indexEntities`); this bounds how many a file may hold, and the memory and time of a load.
@@ -222,6 +266,7 @@ export async function loadPolicyDir(dir: string): Promise<CompiledPolicySet> {
     const policy = await readJsonFile(join(dir, name), name, policySchema, issues, policyRuleAt);
     if (policy !== undefined) files.push({ file: name, policy });
   }
+  issues.push(...(await foldedActionIssues(files)));
   const entities = await loadEntityDir(join(dir, 'data'), issues);
   // The files that passed the schema are compiled even when others failed, so one run
   // reports CEL and duplicate-id problems alongside the schema ones.

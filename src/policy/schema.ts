@@ -7,16 +7,31 @@ const identifier = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits, "_", ".", ":" and "-" only, starting with a letter or digit');
 
 /**
- * A role or scope name. Claims list them separated by whitespace (`"scope": "a b"`), so a name
- * holding whitespace could never be held: a deny rule naming it would silently never apply. Nor
- * control or invisible characters (a zero-width space, a direction mark, a Hangul filler, a
- * combining grapheme joiner: every default-ignorable code point): a name that reads like
- * another's but is not would never match the claim it was copied from.
+ * No whitespace, control or invisible characters (a zero-width space, a direction mark, a
+ * Hangul filler, a combining grapheme joiner: every default-ignorable code point): a name that
+ * reads like another's but is not would never match what it was copied from.
+ */
+const visibleName = /^[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]+$/u;
+
+/**
+ * A role or scope name, in `visibleName`'s characters. Claims list them separated by whitespace
+ * (`"scope": "a b"`), so a name holding whitespace could never be held: a deny rule naming it
+ * would silently never apply.
  */
 const claimName = z
   .string()
   .min(1)
-  .regex(/^[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]+$/u, 'no whitespace, control or invisible characters: claims separate roles and scopes by spaces, and a name that only looks like a claim could never match');
+  .regex(visibleName, 'no whitespace, control or invisible characters: claims separate roles and scopes by spaces, and a name that only looks like a claim could never match');
+
+/**
+ * An action name in a rule, in the characters of a role or scope: a deny on `read\u200b` (a
+ * zero-width space) or `read ` beside a permit on `read` reads as one on `read`, and never applied.
+ */
+const actionName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(visibleName, 'no whitespace, control or invisible characters: an action name that only looks like another would never match the requests for it');
 
 /**
  * A request names one action. `*` means "any action" in a rule: asked as an action, it would
@@ -44,7 +59,7 @@ export const ruleSchema = z
     effect: z.enum(['permit', 'deny']),
     // At most 1,000 each, as any list of a request: a list of millions, reported element by
     // element, ran a load out of memory.
-    actions: z.array(z.string().min(1).max(128)).min(1).max(1000),
+    actions: z.array(actionName).min(1).max(1000),
     roles: z.array(claimName).min(1).max(1000).optional(),
     scopes: z.array(claimName).min(1).max(1000).optional(),
     condition: z.string().min(1).max(4096).optional(),
