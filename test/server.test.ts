@@ -138,6 +138,42 @@ describe('the HTTP server (a real listening socket)', () => {
   });
 });
 
+describe('the head of a request (a real listening socket, the default header size limit)', () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    const { app } = await buildTestApp();
+    running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await running.shutdown(1_000);
+  });
+
+  async function exchange(head: string, body: string): Promise<RawResponse> {
+    const socket = await connectTo(running.port);
+    const response = readResponse(socket);
+    socket.write(`${head}\r\n\r\n${body}`);
+    const answer = await response;
+    socket.destroy();
+    return answer;
+  }
+
+  it('answers a request with two Host headers 400 at path Host (RFC 9112 §3.2), not the first host\'s answer', async () => {
+    const answer = await exchange(`POST /decide HTTP/1.1\r\nhost: good.example\r\nHost: evil.example\r\nx-request-id: two-hosts\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', requestId: 'two-hosts', errors: [{ path: 'Host', message: 'given more than once' }] });
+  });
+
+  it('answers 431 to a request of 1,000 header lines or more, which Node would cut short without a word', async () => {
+    // Before, the Authorization after 1,100 other lines was dropped: a 401 for a request that had one.
+    const filler = Array.from({ length: 1100 }, (_, i) => `x${String(i)}:`).join('\r\n');
+    const answer = await exchange(`POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\n${filler}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);
+    expect(answer.status).toBe(431);
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:headers_too_large' });
+    const within = Array.from({ length: 990 }, (_, i) => `x${String(i)}:`).join('\r\n');
+    expect((await exchange(`POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\n${within}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody)).status).toBe(200);
+  });
+});
+
 describe('slow clients', () => {
   it('answers 408 problem+json to a client that does not finish its headers in time', async () => {
     const { app } = await buildTestApp();

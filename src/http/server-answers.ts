@@ -208,15 +208,47 @@ function refuse(request: IncomingMessage, response: ServerResponse, problem: Pro
 }
 
 /**
- * `listener`, with HTTP/1.1 requests that lack a Host header (RFC 9112 §3.2) answered 400
- * problem+json. Node's own check (`requireHostHeader`, to be turned off) answers them with a
- * bare 400 before any listener sees the request. While `listener` runs, the request is the one
- * answerRequestError takes an X-Request-ID from.
+ * Most header lines a request may have (the server's `maxHeadersCount`). Node's parser keeps this
+ * many and drops the rest without a word: a request whose `Authorization` came after 1,000 other
+ * lines was answered as if it had none.
+ */
+export const maxHeaderLines = 1000;
+
+/** How many of `request`'s header lines are named `name` (lower case). */
+function linesNamed(request: IncomingMessage, name: string): number {
+  let count = 0;
+  for (let i = 0; i < request.rawHeaders.length; i += 2) if (request.rawHeaders[i]?.toLowerCase() === name) count += 1;
+  return count;
+}
+
+/** What makes the head of `request` unacceptable before any route sees it, if anything. */
+function headProblem(request: IncomingMessage): ProblemError | undefined {
+  if (request.rawHeaders.length >= 2 * maxHeaderLines) {
+    return new ProblemError('headers_too_large', `the request has more than the ${maxHeaderLines - 1} header lines the server accepts`);
+  }
+  if (request.headers.host === undefined) {
+    if (request.httpVersionMajor === 1 && request.httpVersionMinor === 1) {
+      return new ProblemError('invalid_request', 'an HTTP/1.1 request must have a Host header', [{ path: 'Host', message: 'required' }]);
+    }
+  } else if (linesNamed(request, 'host') > 1) {
+    // RFC 9112 §3.2: a proxy that took the other one would disagree on the target.
+    return new ProblemError('invalid_request', 'a request must have one Host header', [{ path: 'Host', message: 'given more than once' }]);
+  }
+  return undefined;
+}
+
+/**
+ * `listener`, with requests whose head is unacceptable answered problem+json: an HTTP/1.1
+ * request without a Host header, or with more than one (RFC 9112 §3.2), a 400; one with more
+ * header lines than Node keeps, a 431. Node's own Host check (`requireHostHeader`, to be turned
+ * off) answers with a bare 400 before any listener sees the request. While `listener` runs, the
+ * request is the one answerRequestError takes an X-Request-ID from.
  */
 export function requireHost(listener: RequestListener, onProblem: OnProblem): RequestListener {
   return function onRequest(request, response) {
-    if (request.headers.host === undefined && request.httpVersionMajor === 1 && request.httpVersionMinor === 1) {
-      refuse(request, response, new ProblemError('invalid_request', 'an HTTP/1.1 request must have a Host header', [{ path: 'Host', message: 'required' }]), onProblem);
+    const problem = headProblem(request);
+    if (problem !== undefined) {
+      refuse(request, response, problem, onProblem);
       return;
     }
     beingRead = request;

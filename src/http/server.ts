@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { inTurn, lingerBeforeClosing } from './linger.js';
 import type { ProblemCode } from './problem.js';
-import { answerClientError, answerRequestError, refuseConnect, refuseExpectation, requireHost } from './server-answers.js';
+import { answerClientError, answerRequestError, maxHeaderLines, refuseConnect, refuseExpectation, requireHost } from './server-answers.js';
 import { gracefulShutdown, type Shutdown } from './shutdown.js';
 
 export interface ServerOptions {
@@ -52,6 +52,7 @@ export async function startServer(fetch: (request: Request) => Response | Promis
     },
     inTurn(requireHost(getRequestListener(fetch, { hostname: options.hostname, errorHandler: answerRequestError(options.onProblem) }), options.onProblem)),
   );
+  server.maxHeadersCount = maxHeaderLines;
   server.on('connection', lingerBeforeClosing({ ms: options.lingerMs ?? 5_000, bytes: options.lingerBytes ?? 64 * 1024 * 1024 }));
   server.on('clientError', answerClientError(options.onProblem));
   server.on('checkContinue', inTurn((request: IncomingMessage, response: ServerResponse) => {
