@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileCondition, type ConditionVariables } from '../src/policy/cel.js';
 import { fastCondition, undecided } from '../src/policy/cel-fast.js';
+import { evaluateStrictly } from '../src/policy/cel-strict.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -78,7 +79,9 @@ describe('CEL conditions on the fast path', () => {
         } catch {
           return; // Refused at load (types), so never evaluated.
         }
+        // The library, where the service evaluates more strictly than it (cel-strict.ts) too.
         const reference = library.parse(source);
+        evaluateStrictly(reference.ast);
         const fast = fastCondition(reference.ast);
         for (const vars of cases) {
           compared++;

@@ -107,7 +107,8 @@ class Estimator {
       case 'map':
         return { steps, size: parts.length / 2, elementSize: widest(parts), length: longest(parts) };
       case 'in':
-        // Membership scans the right-hand collection.
+        // Membership scans the right-hand collection, one step an element: the item looked up
+        // is never a list or map, which would be compared in full (cel-strict.ts).
         return { ...scalar, steps: steps + (parts[1]?.size ?? 0) };
       case '+':
         return this.#concatenation(steps, parts);

@@ -3,6 +3,7 @@ import { inKeyOrder } from '../canonical-json.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
+import { evaluateStrictly } from './cel-strict.js';
 import { typableVariables } from './cel-values.js';
 
 /** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
@@ -161,6 +162,8 @@ export function compileCondition(source: string): CompiledCondition {
   forEachCall(parsed.ast, (args) => {
     args[0] = specFunctionNames.get(args[0]) ?? args[0];
   });
+  // Still before the first evaluation, which binds each node: see cel-strict.ts.
+  evaluateStrictly(parsed.ast);
   const evaluate = parsed as (vars: ConditionVariables) => unknown;
   // `map` and `filter` over a map list its keys in the order they are enumerated, which CEL
   // leaves open and a request chooses: such a condition sees every map in sorted key order, so
