@@ -33,12 +33,30 @@ function typableByCel(value: unknown): unknown {
   return changed ? Object.fromEntries(entries) : value;
 }
 
+/**
+ * Each request value as made typable, once: the walk reads all of it, and every condition that
+ * fails on a request would otherwise repeat it (each rule, each item of a batch sharing a
+ * context), so the request paid for its size once per failing condition. Request values are
+ * never changed once made.
+ */
+const typable = new WeakMap<object, unknown>();
+
+function typableOnce(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  let typed = typable.get(value);
+  if (typed === undefined) {
+    typed = typableByCel(value);
+    typable.set(value, typed);
+  }
+  return typed;
+}
+
 /** `vars` with request data the CEL library can type, or `vars` itself when it already could. */
 export function typableVariables(vars: ConditionVariables): ConditionVariables {
-  const subject = typableByCel(vars.subject);
-  const resource = typableByCel(vars.resource);
-  const action = typableByCel(vars.action);
-  const context = typableByCel(vars.context);
+  const subject = typableOnce(vars.subject);
+  const resource = typableOnce(vars.resource);
+  const action = typableOnce(vars.action);
+  const context = typableOnce(vars.context);
   if (subject === vars.subject && resource === vars.resource && action === vars.action && context === vars.context) return vars;
   return { subject, resource, action, context, now: vars.now };
 }

@@ -181,6 +181,8 @@ export function compileCondition(source: string): CompiledCondition {
       // The library cannot type an object with a `constructor` member (cel-values.ts): it
       // reports an unsupported type, or throws a TypeError when that member is null. Made
       // typable, such data is read like any other; without such members the error stands.
+      // The data is made typable once per request value, however many conditions fail on it;
+      // a condition failing on such members is evaluated once more, so within twice its bound.
       const typed = typableVariables(vars);
       if (typed === vars) throw error;
       return evaluate(typed);
