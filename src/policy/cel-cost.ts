@@ -19,6 +19,21 @@ const joinCharsPerStep = 16;
 const concatCharsPerStep = 100;
 const concatElementsPerStep = 2;
 
+/**
+ * What one step pays for when a function reads a string, measured on the worst text found for
+ * each (`bench/cel-string-functions.mjs`: 1,000 calls on 16K characters) and, as for `join`,
+ * allowing up to twice that, so that one call of most per element of a request list loads:
+ * `lowerAscii()`/`upperAscii()` ~1.6 ns a character (text mixing ASCII with other characters),
+ * `trim()` ~0.5, `double()` ~0.8, so 16 a step; `size()` ~2.4 (lone surrogates), so 11, and
+ * ~1.5 ns a member of a map, so 6; `startsWith()`/`endsWith()` ~3.5 a character compared, so
+ * 8; `contains()`/`indexOf()` 6-9 a character searched (`"ΩΩ…Ω".contains("Ωb")`), so 4.
+ */
+const rewriteCharsPerStep = 16;
+const countCharsPerStep = 11;
+const countMembersPerStep = 6;
+const compareCharsPerStep = 8;
+const searchCharsPerStep = 4;
+
 /** Longest text of a number, timestamp or duration turned into a string. */
 const scalarText = 32;
 
@@ -56,6 +71,34 @@ const scalarFunctions = new Set([
 
 /** Functions returning their receiver's text changed in place: no longer than it. */
 const sameLengthFunctions = new Set(['lowerAscii', 'upperAscii', 'trim']);
+
+/**
+ * Steps a call takes beyond one for the characters it reads: a function of a string reads all
+ * of it (`size()` of a map all its members), `startsWith()` and `endsWith()` as much as they
+ * compare, `contains()` and `indexOf()` their receiver and argument. Others read no string, or
+ * a bounded start of one (`int()`, `timestamp()`).
+ */
+function readingSteps(name: string, parts: readonly Estimate[]): number {
+  const text = parts[0]?.length ?? 0;
+  const other = parts[1]?.length ?? 0;
+  switch (name) {
+    case 'lowerAscii':
+    case 'upperAscii':
+    case 'trim':
+    case 'double':
+      return Math.ceil(text / rewriteCharsPerStep);
+    case 'size':
+      return Math.max(Math.ceil(text / countCharsPerStep), Math.ceil((parts[0]?.size ?? 0) / countMembersPerStep));
+    case 'startsWith':
+    case 'endsWith':
+      return Math.ceil(Math.min(text, other) / compareCharsPerStep);
+    case 'contains':
+    case 'indexOf':
+      return Math.ceil((text + other) / searchCharsPerStep);
+    default:
+      return 0;
+  }
+}
 
 function isAstNode(value: unknown): value is AstNode {
   return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
@@ -130,10 +173,11 @@ class Estimator {
     if (scalarOperators.has(op)) return scalar;
     if ((op === 'call' || op === 'rcall') && Array.isArray(args) && typeof args[0] === 'string') {
       const name = args[0];
-      if (scalarFunctions.has(name)) return scalar;
+      const read = steps + readingSteps(name, parts);
+      if (scalarFunctions.has(name)) return { ...scalar, steps: read };
       if (name === 'string') return { steps, size: 0, elementSize: 0, length: Math.max(scalarText, longest(parts)), text: true };
       if (name === 'dyn' && parts.length === 1 && parts[0] !== undefined) return { ...parts[0], steps };
-      if (op === 'rcall' && sameLengthFunctions.has(name)) return { steps, size: 0, elementSize: 0, length: parts[0]?.length ?? 0, text: true };
+      if (op === 'rcall' && sameLengthFunctions.has(name)) return { steps: read, size: 0, elementSize: 0, length: parts[0]?.length ?? 0, text: true };
     }
     // Anything else may hand back request data or any part of its operands.
     return {
@@ -202,8 +246,9 @@ class Estimator {
  * more) and every string at most `maxString` characters; strings
  * built by the condition (`+`, `join`) are followed by their length, so `split()` yields
  * at most one piece per character of what it splits, plus one; a comprehension costs
- * its range times its body, `in` the size of the collection it scans, and `+` on
- * strings or lists, `split` and `join` the size of what they produce.
+ * its range times its body, `in` the size of the collection it scans, `+` on
+ * strings or lists, `split` and `join` the size of what they produce, and the string
+ * functions (`size`, `lowerAscii`, `contains`…) the length of what they read.
  * An upper bound for the usual shapes; it exists to reject nested comprehensions over
  * request data and values grown inside the condition, which are what can run away.
  */

@@ -147,7 +147,7 @@ export function compileCondition(source: string): CompiledCondition {
   const cost = conditionCost(parsed.ast);
   if (cost > maxConditionSteps) {
     throw new ConditionCompileError(
-      `too costly: up to ${cost} evaluation steps on request data within the limits (at most ${maxConditionSteps}); avoid nesting comprehensions over request lists`,
+      `too costly: up to ${cost} evaluation steps on request data within the limits (at most ${maxConditionSteps}); avoid nesting comprehensions over request lists, and reading a request string (size, lowerAscii, contains…) for each element of one`,
     );
   }
   const checked = checkEnv.check(source);
