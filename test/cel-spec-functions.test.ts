@@ -3,6 +3,7 @@ import type { Query } from '../src/decision/types.js';
 import type { CompiledPolicySet } from '../src/policy/compiled.js';
 import { evaluate } from '../src/policy/evaluate.js';
 import { loadPolicyDir } from '../src/policy/load.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { tempDir } from './helpers/tmp.js';
 
 // Functions the CEL library implements otherwise than CEL defines them (cel-spec-functions.ts):
@@ -85,5 +86,52 @@ describe('CEL functions as CEL defines them', () => {
     for (const s of ['', ' 42', '42.0', '0x2a', '9223372036854775808']) {
       expect(decide('parse', 'a@b.c', later, { s }), s).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
     }
+  });
+});
+
+describe('POST /decide: CEL as CEL defines it, where the library answered otherwise', () => {
+  type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+  let app: App;
+  beforeAll(async () => {
+    const dir = await tempDir({
+      'invoices.json': {
+        id: 'invoices',
+        resource: 'invoice',
+        rules: [
+          { id: 'no-delegated-approval', effect: 'deny', actions: ['approve'], condition: 'has(subject.properties.act.sub)' },
+          { id: 'approve', effect: 'permit', actions: ['approve'] },
+          { id: 'tagged-line', effect: 'permit', actions: ['read'], condition: 'resource.properties.lines.exists(l, has(l.tag))' },
+        ],
+      },
+    });
+    ({ app } = await buildTestApp({ policyDir: dir }));
+  });
+
+  async function decide(action: string, subject: Record<string, unknown>, resource: Record<string, unknown> = {}) {
+    const res = await postJson(app, '/decide', { subject: { id: 'u1', properties: subject }, action, resource: { type: 'invoice', properties: resource } });
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+
+  it('has(e.f) is an error when e is not a map, so the deny rule applies', async () => {
+    expect(await decide('approve', { act: {} })).toMatchObject({ decision: 'permit' });
+    expect(await decide('approve', { act: { sub: 'admin@corp.example' } })).toMatchObject({ decision: 'deny', reasons: [{ rule: 'no-delegated-approval' }] });
+    // Was: permit, has() answering false for an `act` claim that is not a map.
+    for (const act of ['admin@corp.example', 42, true, null, ['sub']]) {
+      expect(await decide('approve', { act }), JSON.stringify(act)).toMatchObject({
+        decision: 'deny',
+        reasons: [{ rule: 'no-delegated-approval' }, { code: 'condition_error', rule: 'no-delegated-approval', detail: expect.stringMatching(/^has\(\) needs a map to look up "sub" in, got /) as unknown }],
+      });
+    }
+    expect(await decide('approve', {})).toMatchObject({ decision: 'deny', reasons: [{ rule: 'no-delegated-approval' }, { code: 'condition_error', detail: 'No such key: act' }] });
+  });
+
+  it('has() on each element of a list: a map without the key is false, another value an error', async () => {
+    expect(await decide('read', {}, { lines: [{ tag: 'x' }] })).toMatchObject({ decision: 'permit' });
+    expect(await decide('read', {}, { lines: [{}, { note: 'x' }] })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    // Was: permit would not apply either, but without saying why.
+    expect(await decide('read', {}, { lines: [{}, 'tag'] })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'tagged-line' }] });
+    // An error is absorbed where another element decides, as CEL's exists() does.
+    expect(await decide('read', {}, { lines: ['tag', { tag: 1 }] })).toMatchObject({ decision: 'permit' });
   });
 });

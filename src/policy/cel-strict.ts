@@ -6,6 +6,9 @@
  *   with each element in full, so `items.all(i, i in approved)` over two request lists of
  *   lists took 7.5 s on a 1 MB body, where cel-cost.ts charges one step per element; a
  *   string, number, bool, null or time on the left is compared with each element in one step.
+ * - `has(e.f)` is an error when `e` is not a map, as CEL defines it (a message has none here).
+ *   The library answers false for a string, number, list or null, so a deny rule
+ *   `has(subject.properties.act.sub)` did not apply to an `act` claim holding a string.
  */
 
 /** What a node's evaluation is handed: the library's evaluator, of which only `run` is used. */
@@ -19,7 +22,21 @@ type BinaryHandler = (left: unknown, right: unknown, node: unknown, ev: Evaluato
 interface ParsedNode {
   readonly op: string;
   readonly args: unknown;
+  /** What the parser made of a macro call such as `has()`. */
+  readonly meta?: { readonly macro?: unknown };
   setMeta(key: 'evaluate', value: (ev: Evaluator, node: BinaryNode, ctx: unknown) => unknown): unknown;
+  setMeta(key: 'macro', value: HasMacro): unknown;
+}
+
+/** The library's `has()` macro: its type check records the selection it tests. */
+interface HasMacro {
+  /** `e.f` as the selections it is made of, the outermost first, down to the variable `e` starts from. */
+  readonly macroHasProps?: readonly { readonly args: readonly [unknown, string] }[];
+  readonly evaluate: (ev: Evaluator, macro: HasMacro, ctx: unknown) => unknown;
+}
+
+function isHasMacro(value: unknown): value is HasMacro {
+  return typeof value === 'object' && value !== null && typeof (value as { evaluate?: unknown }).evaluate === 'function';
 }
 
 interface BinaryNode {
@@ -37,6 +54,49 @@ function isListOrMap(value: unknown): boolean {
   if (Array.isArray(value) || value instanceof Map || value instanceof Set) return true;
   const prototype: unknown = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;
+}
+
+/** A map as the library types values: a Map, or a plain object. */
+function isMap(value: unknown): value is Map<unknown, unknown> | Record<string, unknown> {
+  return isListOrMap(value) && !Array.isArray(value) && !(value instanceof Set);
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value) || value instanceof Set) return 'a list';
+  if (value instanceof Date) return 'a timestamp';
+  switch (typeof value) {
+    case 'string':
+      return 'a string';
+    case 'number':
+    case 'bigint':
+      return 'a number';
+    case 'boolean':
+      return 'a bool';
+    default:
+      return 'a value of another type';
+  }
+}
+
+/**
+ * `has(e.f)`: whether map `e` has key `f`, as the library reads it (a member holding `undefined`
+ * is absent), and an error when `e` is not a map, or when a selection before it finds no key.
+ */
+function presence(ev: Evaluator, macro: HasMacro, ctx: unknown): boolean {
+  const selections = macro.macroHasProps;
+  const start = selections?.at(-1);
+  if (selections === undefined || start === undefined) throw new Error('has() is not bound to its selection: the CEL library has changed');
+  let value = ev.run(start, ctx);
+  for (let i = selections.length - 2; i >= 0; i--) {
+    const key = selections[i]?.args[1] ?? '';
+    if (!isMap(value)) throw new Error(`has() needs a map to look up ${JSON.stringify(key)} in, got ${kindOf(value)}`);
+    value = value instanceof Map ? value.get(key) : Object.hasOwn(value, key) ? value[key] : undefined;
+    if (value === undefined) {
+      if (i === 0) return false;
+      throw new Error(`No such key: ${key}`);
+    }
+  }
+  return true;
 }
 
 /** `item in collection`, as the library evaluates it, once the item is known not to be a list or map. */
@@ -61,6 +121,11 @@ export function evaluateStrictly(ast: unknown): void {
   if (ast.op === 'in') {
     if (typeof ast.setMeta !== 'function') throw new Error('cannot bind `in`: the CEL library has changed');
     ast.setMeta('evaluate', scalarMembership);
+  }
+  if (ast.op === 'call' && Array.isArray(ast.args) && ast.args[0] === 'has') {
+    const macro = ast.meta?.macro;
+    if (!isHasMacro(macro) || typeof ast.setMeta !== 'function') throw new Error('cannot bind has(): the CEL library has changed');
+    ast.setMeta('macro', { ...macro, evaluate: presence });
   }
   evaluateStrictly(ast.args);
 }
