@@ -35,7 +35,7 @@ const texts = {
   emoji: '\u{1F600}'.repeat(length / 2),
   'lone surrogates': '\uD800a'.repeat(length / 2),
   spaces: ' '.repeat(length),
-  digits: '1'.repeat(length),
+  digits: `0.${'1'.repeat(length - 2)}`,
 };
 const calls = {
   'lowerAscii()': 'c.list.exists(x, c.s.lowerAscii() == "")',

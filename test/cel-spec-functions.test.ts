@@ -135,3 +135,53 @@ describe('POST /decide: CEL as CEL defines it, where the library answered otherw
     expect(await decide('read', {}, { lines: ['tag', { tag: 1 }] })).toMatchObject({ decision: 'permit' });
   });
 });
+
+describe('POST /decide: uint() and double() of a string read a decimal number only', () => {
+  type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+  let app: App;
+  beforeAll(async () => {
+    const dir = await tempDir({
+      'invoices.json': {
+        id: 'invoices',
+        resource: 'invoice',
+        rules: [
+          { id: 'pay-small', effect: 'permit', actions: ['pay'], condition: 'uint(resource.properties.amount_cents) <= 100000u' },
+          { id: 'discount-low', effect: 'permit', actions: ['discount'], condition: 'double(resource.properties.rate) < 0.5' },
+        ],
+      },
+    });
+    ({ app } = await buildTestApp({ policyDir: dir }));
+  });
+
+  async function decide(action: string, properties: Record<string, unknown>) {
+    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action, resource: { type: 'invoice', properties } });
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+  const failed = (rule: string) => ({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule }] });
+
+  it('uint() reads decimal digits within uint64, and a double from 0 up to 2^64', async () => {
+    for (const amount of ['500', '007', '100000', 99_999.9, 0]) {
+      expect(await decide('pay', { amount_cents: amount }), String(amount)).toMatchObject({ decision: 'permit' });
+    }
+    expect(await decide('pay', { amount_cents: '18446744073709551615' })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    // Were permit: "" is 0, "0B1" 1 and "0X10" 16 to JavaScript's BigInt, "+5" and "-0" signed
+    // numbers it reads, and -0.5 truncated to 0.
+    for (const amount of ['', '0B1', '0X10', '0o7', '+5', '-0', ' 5', '5 ', '1e3', '18446744073709551616', -0.5, -1, 2 ** 64]) {
+      expect(await decide('pay', { amount_cents: amount }), JSON.stringify(amount)).toMatchObject(failed('pay-small'));
+    }
+  });
+
+  it('double() reads a decimal number, infinities and NaN as Go does', async () => {
+    for (const rate of ['0.25', '.25', '0.', '-1', '+2.5e-1', '-inf', '-Infinity', '1e-400', 0.1]) {
+      expect(await decide('discount', { rate }), String(rate)).toMatchObject({ decision: 'permit' });
+    }
+    for (const rate of ['0.5', 'NaN', 'inf']) {
+      expect(await decide('discount', { rate }), rate).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    }
+    // Were permit: 0 or -infinity to JavaScript's Number, which reads base prefixes.
+    for (const rate of ['0x0', '0X0', '0b0', '0o0', '-1e400', '0x1p-2', '', ' 0.1', '0.1 ', '1_0', '.', '1e', '+nan', '-0x1']) {
+      expect(await decide('discount', { rate }), JSON.stringify(rate)).toMatchObject(failed('discount-low'));
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import type { Environment } from '@marcbachmann/cel-js';
+import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 
 /**
  * CEL functions the library (cel-js 8) implements otherwise than the CEL specification does,
@@ -8,7 +9,11 @@ import type { Environment } from '@marcbachmann/cel-js';
  *   matched addresses it should not;
  * - `timestamp(string)` reads anything JavaScript's Date reads: `"2025-02-30T00:00:00Z"` is
  *   2 March, `"Tue, 01 Jan 2999 00:00:00 GMT"` a date, where CEL requires RFC 3339 and fails;
- * - `int(double)` has no int64 range check: `int(1e19)` is 10^19.
+ * - `int(double)` has no int64 range check: `int(1e19)` is 10^19;
+ * - `uint(string)` and `double(string)` read what JavaScript's BigInt and Number read, where CEL
+ *   reads a decimal number (Go's strconv.ParseUint base 10, ParseFloat): `uint("")` is 0,
+ *   `uint("0X10")` 16, `uint("0B1")` 1, `double("0x10")` 16, `double(" 1")` 1; and `uint()` of a
+ *   negative double truncates it to 0, where CEL fails.
  * And one it implements as CEL defines it, but slowly: `size()` of a string counts code points
  * one by one (~5 ns each), where cel-cost.ts charges it by length; the replacement counts a
  * string without surrogates in one native scan, so that `roles.exists(r, size(r) > 3)` loads.
@@ -22,6 +27,8 @@ export const specFunctionNames: ReadonlyMap<string, string> = new Map([
   ['size', 'specSize'],
   ['timestamp', 'specTimestamp'],
   ['int', 'specInt'],
+  ['uint', 'specUint'],
+  ['double', 'specDouble'],
 ]);
 
 const timestampType = 'google.protobuf.Timestamp';
@@ -30,6 +37,7 @@ const minTimestampMs = -62_135_596_800_000;
 const maxTimestampMs = 253_402_300_799_999;
 const maxInt = 9_223_372_036_854_775_807n;
 const minInt = -9_223_372_036_854_775_808n;
+const maxUint = 18_446_744_073_709_551_615n;
 
 /** RFC 3339 §5.6 `date-time`, as CEL (Go's time.RFC3339) reads it: upper-case T and Z only. */
 const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
@@ -116,6 +124,47 @@ function intOfString(text: string): bigint {
   return value;
 }
 
+function uintOfInt(value: bigint): UnsignedInt {
+  if (value < 0n) throw new Error('uint() range error: the int is negative');
+  return new UnsignedInt(value);
+}
+
+function uintOfDouble(value: number): UnsignedInt {
+  // CEL (cel-go): an error for NaN, a negative value or one of 2^64 and more; else truncated.
+  if (!(value >= 0 && value < 2 ** 64)) throw new Error('uint() range error: the double does not fit a uint');
+  return new UnsignedInt(BigInt(Math.trunc(value)));
+}
+
+function uintOfString(text: string): UnsignedInt {
+  // Decimal digits only, no sign, as CEL's uint(string) reads them.
+  if (!/^\d{1,20}$/.test(text)) throw new Error('uint() type error: cannot convert to uint');
+  const value = BigInt(text);
+  if (value > maxUint) throw new Error('uint() range error: the string does not fit a uint');
+  return new UnsignedInt(value);
+}
+
+/**
+ * A decimal number as Go's strconv.ParseFloat reads one: a sign, digits with an optional point
+ * (`5.`, `.5`) and exponent, no spaces, underscores or base prefix; or `inf`, `infinity` (signed
+ * or not) and `nan`, in any case. Unambiguous, so a long string of digits fails in linear time.
+ * Go also reads hexadecimal floats (`0x1p-2`); they are an error here.
+ */
+const decimalFloat = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const infinity = /^([+-]?)inf(?:inity)?$/i;
+
+function doubleOfString(text: string): number {
+  if (decimalFloat.test(text)) {
+    const value = Number(text);
+    // ParseFloat fails for a number beyond the largest double (it rounds one too small to 0).
+    if (!Number.isFinite(value)) throw new Error('double() range error: the string does not fit a double');
+    return value;
+  }
+  const signed = infinity.exec(text);
+  if (signed !== null) return signed[1] === '-' ? -Infinity : Infinity;
+  if (/^nan$/i.test(text)) return Number.NaN;
+  throw new Error('double() type error: cannot convert to double');
+}
+
 function timestampOfInt(seconds: bigint): Date {
   const ms = Number(seconds) * 1000;
   if (!(ms >= minTimestampMs && ms <= maxTimestampMs)) throw new Error('timestamp() requires a unix time within years 1-9999');
@@ -139,5 +188,13 @@ export function withSpecFunctions(env: Environment): Environment {
     .registerFunction(`specTimestamp(int): ${timestampType}`, timestampOfInt)
     .registerFunction('specInt(int): int', (value: bigint) => value)
     .registerFunction('specInt(double): int', intOfDouble)
-    .registerFunction('specInt(string): int', intOfString);
+    .registerFunction('specInt(string): int', intOfString)
+    .registerFunction('specUint(uint): uint', (value: UnsignedInt) => value)
+    .registerFunction('specUint(int): uint', uintOfInt)
+    .registerFunction('specUint(double): uint', uintOfDouble)
+    .registerFunction('specUint(string): uint', uintOfString)
+    .registerFunction('specDouble(double): double', (value: number) => value)
+    .registerFunction('specDouble(int): double', (value: bigint) => Number(value))
+    .registerFunction('specDouble(uint): double', (value: UnsignedInt) => Number(value.valueOf()))
+    .registerFunction('specDouble(string): double', doubleOfString);
 }
