@@ -136,7 +136,7 @@ describe('POST /decide: CEL as CEL defines it, where the library answered otherw
   });
 });
 
-describe('POST /decide: uint() and double() of a string read a decimal number only', () => {
+describe('POST /decide: uint(), double() and duration() of a string read what CEL reads', () => {
   type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
   let app: App;
   beforeAll(async () => {
@@ -147,6 +147,8 @@ describe('POST /decide: uint() and double() of a string read a decimal number on
         rules: [
           { id: 'pay-small', effect: 'permit', actions: ['pay'], condition: 'uint(resource.properties.amount_cents) <= 100000u' },
           { id: 'discount-low', effect: 'permit', actions: ['discount'], condition: 'double(resource.properties.rate) < 0.5' },
+          { id: 'grace-too-long', effect: 'deny', actions: ['extend'], condition: 'duration(resource.properties.grace) > duration("24h")' },
+          { id: 'extend', effect: 'permit', actions: ['extend'] },
         ],
       },
     });
@@ -183,5 +185,26 @@ describe('POST /decide: uint() and double() of a string read a decimal number on
     for (const rate of ['0x0', '0X0', '0b0', '0o0', '-1e400', '0x1p-2', '', ' 0.1', '0.1 ', '1_0', '.', '1e', '+nan', '-0x1']) {
       expect(await decide('discount', { rate }), JSON.stringify(rate)).toMatchObject(failed('discount-low'));
     }
+  });
+
+  it('duration() reads a Go duration, in time linear in its length', async () => {
+    for (const grace of ['24h', '1h30m', '-1.5h', '86399.999999999s', '0', '1440m', '300ms']) {
+      expect(await decide('extend', { grace }), grace).toMatchObject({ decision: 'permit' });
+    }
+    for (const grace of ['24h0.000000001s', '2562047h', '25h', '1h'.repeat(25)]) {
+      expect(await decide('extend', { grace }), grace).toMatchObject({ decision: 'deny', reasons: [{ rule: 'grace-too-long' }] });
+    }
+    // Errors, as in Go: the library read "h" and ".h" as 0s (permit); 2562048h passes 2^63 ns.
+    for (const grace of ['h', '.h', '', '1', '1d', '1e3s', ' 1h', '1h ', '1.5.5h', '2562048h']) {
+      expect(await decide('extend', { grace }), JSON.stringify(grace)).toMatchObject({
+        decision: 'deny',
+        reasons: [{ rule: 'grace-too-long' }, { code: 'condition_error', detail: expect.stringContaining('duration() requires') as unknown }],
+      });
+    }
+    // 3,000 digits with no unit: 13 s of backtracking before, the library looking for a unit
+    // after every start and length of digits.
+    const started = performance.now();
+    expect(await decide('extend', { grace: '1'.repeat(3000) })).toMatchObject({ decision: 'deny', reasons: [{ rule: 'grace-too-long' }, { code: 'condition_error' }] });
+    expect(performance.now() - started).toBeLessThan(1_000);
   });
 });

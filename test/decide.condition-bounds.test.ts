@@ -249,12 +249,14 @@ describe('string functions on long request strings', () => {
           rule('size-twice', 'context.k.all(x, size(context.s) + size(context.s) > 0)'),
           rule('search-each', 'context.ys.exists(y, context.s.contains(y))'),
           rule('upper-trim', 'resource.properties.tags.exists(t, t.trim().upperAscii() == "X")'),
+          rule('duration-each', 'resource.properties.lines.all(l, duration(l.grace) < duration("1h"))'),
+          rule('duration-once', 'now - timestamp(resource.properties.issued) < duration(context.grace)'),
         ],
       },
     });
     const run = await runCli(['validate', dir]);
     expect(run.code).toBe(1);
     const refused = [...run.stderr.matchAll(/\(rule ([\w-]+)\): too costly/g)].map((match) => match[1]);
-    expect(refused).toEqual(['lower-twice', 'size-twice', 'search-each', 'upper-trim']);
+    expect(refused).toEqual(['lower-twice', 'size-twice', 'search-each', 'upper-trim', 'duration-each']);
   });
 });

@@ -26,13 +26,15 @@ const concatElementsPerStep = 2;
  * `lowerAscii()`/`upperAscii()` ~1.6 ns a character (text mixing ASCII with other characters),
  * `trim()` ~0.5, `double()` ~0.8, so 16 a step; `size()` ~2.4 (lone surrogates), so 11, and
  * ~1.5 ns a member of a map, so 6; `startsWith()`/`endsWith()` ~3.5 a character compared, so
- * 8; `contains()`/`indexOf()` 6-9 a character searched (`"ΩΩ…Ω".contains("Ωb")`), so 4.
+ * 8; `contains()`/`indexOf()` 6-9 a character searched (`"ΩΩ…Ω".contains("Ωb")`), so 4;
+ * `duration()` 50-65 ns a character (`"1s1s…"`, a BigInt sum per part), so 3 steps a character.
  */
 const rewriteCharsPerStep = 16;
 const countCharsPerStep = 11;
 const countMembersPerStep = 6;
 const compareCharsPerStep = 8;
 const searchCharsPerStep = 4;
+const parseStepsPerChar = 3;
 
 /** Longest text of a number, timestamp or duration turned into a string. */
 const scalarText = 32;
@@ -76,7 +78,7 @@ const sameLengthFunctions = new Set(['lowerAscii', 'upperAscii', 'trim']);
  * Steps a call takes beyond one for the characters it reads: a function of a string reads all
  * of it (`size()` of a map all its members), `startsWith()` and `endsWith()` as much as they
  * compare, `contains()` and `indexOf()` their receiver and argument. Others read no string, or
- * a bounded start of one (`int()`, `timestamp()`).
+ * a bounded start of one (`int()`, `uint()`, `timestamp()`).
  */
 function readingSteps(name: string, parts: readonly Estimate[]): number {
   const text = parts[0]?.length ?? 0;
@@ -95,6 +97,8 @@ function readingSteps(name: string, parts: readonly Estimate[]): number {
     case 'contains':
     case 'indexOf':
       return Math.ceil((text + other) / searchCharsPerStep);
+    case 'duration':
+      return text * parseStepsPerChar;
     default:
       return 0;
   }
