@@ -187,6 +187,13 @@ describe('POST /decide: uint(), double() and duration() of a string read what CE
     }
   });
 
+  it('names the function as the condition wrote it in a run-time error', async () => {
+    const answer = await decide('pay', { amount_cents: true });
+    // The library quoted its binding of the call: "no matching overload for 'specUint(bool)'".
+    expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'pay-small', detail: expect.stringContaining("'uint(bool)'") }] });
+    expect(JSON.stringify(answer)).not.toContain('specUint');
+  });
+
   it('duration() reads a Go duration, in time linear in its length', async () => {
     for (const grace of ['24h', '1h30m', '-1.5h', '86399.999999999s', '0', '1440m', '300ms']) {
       expect(await decide('extend', { grace }), grace).toMatchObject({ decision: 'permit' });

@@ -100,6 +100,19 @@ function readsVariable(node: unknown, name: string): boolean {
   return (node.op === 'id' && node.args === name) || readsVariable(node.args, name);
 }
 
+/** The names of the spec replacements, as a run-time error quotes them, with the names written. */
+const replacedNames = new RegExp(`\\b(${[...specFunctionNames.values()].join('|')})\\b`, 'g');
+const writtenNames = new Map([...specFunctionNames].map(([written, replacement]) => [replacement, written]));
+
+/**
+ * `error` with the functions it names as the condition wrote them: the library quotes the calls
+ * it bound, renamed to their spec replacements ("no matching overload for 'specSize(double)'").
+ */
+function asWritten(error: unknown): unknown {
+  if (error instanceof Error) error.message = error.message.replace(replacedNames, (name) => writtenNames.get(name) ?? name);
+  return error;
+}
+
 function firstLine(message: string): string {
   return message.split('\n')[0] ?? message;
 }
@@ -184,8 +197,12 @@ export function compileCondition(source: string): CompiledCondition {
       // The data is made typable once per request value, however many conditions fail on it;
       // a condition failing on such members is evaluated once more, so within twice its bound.
       const typed = typableVariables(vars);
-      if (typed === vars) throw error;
-      return evaluate(typed);
+      if (typed === vars) throw asWritten(error);
+      try {
+        return evaluate(typed);
+      } catch (retried) {
+        throw asWritten(retried);
+      }
     }
   };
   return Object.assign(condition, { readsNow: readsVariable(parsed.ast, 'now') });
