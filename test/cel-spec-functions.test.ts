@@ -3,8 +3,13 @@ import type { Query } from '../src/decision/types.js';
 import type { CompiledPolicySet } from '../src/policy/compiled.js';
 import { evaluate } from '../src/policy/evaluate.js';
 import { loadPolicyDir } from '../src/policy/load.js';
-import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { appOverPolicies, postJson, readJson, type buildTestApp } from './helpers/app.js';
 import { tempDir } from './helpers/tmp.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+/** A policy directory of one invoice policy with these rules. */
+const invoicePolicy = (rules: readonly Record<string, unknown>[]) => ({ 'invoices.json': { id: 'invoices', resource: 'invoice', rules } });
 
 // Functions the CEL library implements otherwise than CEL defines them (cel-spec-functions.ts):
 // each rule below answered permit, or skipped its deny, on the inputs marked "was".
@@ -90,21 +95,13 @@ describe('CEL functions as CEL defines them', () => {
 });
 
 describe('POST /decide: CEL as CEL defines it, where the library answered otherwise', () => {
-  type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
   let app: App;
   beforeAll(async () => {
-    const dir = await tempDir({
-      'invoices.json': {
-        id: 'invoices',
-        resource: 'invoice',
-        rules: [
-          { id: 'no-delegated-approval', effect: 'deny', actions: ['approve'], condition: 'has(subject.properties.act.sub)' },
-          { id: 'approve', effect: 'permit', actions: ['approve'] },
-          { id: 'tagged-line', effect: 'permit', actions: ['read'], condition: 'resource.properties.lines.exists(l, has(l.tag))' },
-        ],
-      },
-    });
-    ({ app } = await buildTestApp({ policyDir: dir }));
+    ({ app } = await appOverPolicies(invoicePolicy([
+      { id: 'no-delegated-approval', effect: 'deny', actions: ['approve'], condition: 'has(subject.properties.act.sub)' },
+      { id: 'approve', effect: 'permit', actions: ['approve'] },
+      { id: 'tagged-line', effect: 'permit', actions: ['read'], condition: 'resource.properties.lines.exists(l, has(l.tag))' },
+    ])));
   });
 
   async function decide(action: string, subject: Record<string, unknown>, resource: Record<string, unknown> = {}) {
@@ -137,22 +134,14 @@ describe('POST /decide: CEL as CEL defines it, where the library answered otherw
 });
 
 describe('POST /decide: uint(), double() and duration() of a string read what CEL reads', () => {
-  type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
   let app: App;
   beforeAll(async () => {
-    const dir = await tempDir({
-      'invoices.json': {
-        id: 'invoices',
-        resource: 'invoice',
-        rules: [
-          { id: 'pay-small', effect: 'permit', actions: ['pay'], condition: 'uint(resource.properties.amount_cents) <= 100000u' },
-          { id: 'discount-low', effect: 'permit', actions: ['discount'], condition: 'double(resource.properties.rate) < 0.5' },
-          { id: 'grace-too-long', effect: 'deny', actions: ['extend'], condition: 'duration(resource.properties.grace) > duration("24h")' },
-          { id: 'extend', effect: 'permit', actions: ['extend'] },
-        ],
-      },
-    });
-    ({ app } = await buildTestApp({ policyDir: dir }));
+    ({ app } = await appOverPolicies(invoicePolicy([
+      { id: 'pay-small', effect: 'permit', actions: ['pay'], condition: 'uint(resource.properties.amount_cents) <= 100000u' },
+      { id: 'discount-low', effect: 'permit', actions: ['discount'], condition: 'double(resource.properties.rate) < 0.5' },
+      { id: 'grace-too-long', effect: 'deny', actions: ['extend'], condition: 'duration(resource.properties.grace) > duration("24h")' },
+      { id: 'extend', effect: 'permit', actions: ['extend'] },
+    ])));
   });
 
   async function decide(action: string, properties: Record<string, unknown>) {

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+import { appOverPolicies, buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -64,10 +64,9 @@ describe('POST /decide: a condition that would run past its bound', () => {
   beforeAll(async () => {
     // One scan nested in another over two request lists: ~1M steps at 1,000 elements each,
     // within the bound the load checks; 2,500 each (split from strings within the 16K limit) would be 6M.
-    const dir = await tempDir({
+    ({ app } = await appOverPolicies({
       'docs.json': { id: 'docs', resource: 'doc', rules: [{ id: 'overlap', effect: 'permit', actions: ['read'], condition: 'subject.roles.exists(r, r in subject.scopes)' }] },
-    });
-    ({ app } = await buildTestApp({ policyDir: dir }));
+    }));
   });
 
   const body = (count: number) => ({
@@ -116,7 +115,7 @@ describe('POST /decide: entity data merged past the limits', () => {
 describe('POST /decide: `in` with a list or map on its left', () => {
   let app: App;
   beforeAll(async () => {
-    const dir = await tempDir({
+    ({ app } = await appOverPolicies({
       'ledger.json': {
         id: 'ledger',
         resource: 'ledger',
@@ -126,8 +125,7 @@ describe('POST /decide: `in` with a list or map on its left', () => {
           { id: 'owner-blocked', effect: 'deny', actions: ['read'], condition: 'resource.properties.owner in context.blocked' },
         ],
       },
-    });
-    ({ app } = await buildTestApp({ policyDir: dir }));
+    }));
   });
 
   const ask = (action: string, properties: Record<string, unknown>, context: Record<string, unknown>) =>
@@ -172,7 +170,7 @@ describe('POST /decide: many conditions failing on one large request', () => {
   beforeAll(async () => {
     // 1,000 deny rules, each reading a key the request leaves out: each one fails.
     const rules = Array.from({ length: 1000 }, (_, i) => ({ id: `missing-${i}`, effect: 'deny', actions: ['read'], condition: `context.missing_${i} == 1.0` }));
-    ({ app } = await buildTestApp({ policyDir: await tempDir({ 'docs.json': { id: 'docs', resource: 'doc', rules } }) }));
+    ({ app } = await appOverPolicies({ 'docs.json': { id: 'docs', resource: 'doc', rules } }));
   });
 
   // 100,000 empty maps: a walk of all of them takes ~4 ms, made once per failing condition
@@ -192,7 +190,7 @@ describe('POST /decide: many conditions failing on one large request', () => {
 describe('string functions on long request strings', () => {
   let app: App;
   beforeAll(async () => {
-    const dir = await tempDir({
+    ({ app } = await appOverPolicies({
       'people.json': {
         id: 'people',
         resource: 'person',
@@ -202,8 +200,7 @@ describe('string functions on long request strings', () => {
           { id: 'counted', effect: 'permit', actions: ['count'], condition: 'size(context.s) == 3 && context.s.size() == 3 && size(context.l) == 2 && context.m.size() == 1 && size(b"ab") == 2' },
         ],
       },
-    });
-    ({ app } = await buildTestApp({ policyDir: dir }));
+    }));
   });
 
   const ask = (action: string, email: string, names: readonly string[], context: Record<string, unknown> = {}) =>

@@ -34,22 +34,29 @@ function typableByCel(value: unknown): unknown {
 }
 
 /**
+ * `transform`, made once per object it is given and kept while the object lives (a value that
+ * is not an object is returned as is). Request values are never changed once made, so a
+ * request pays for a walk of what it sent once, however many conditions or batch items read it.
+ */
+export function oncePerObject(transform: (value: object) => unknown): (value: unknown) => unknown {
+  const made = new WeakMap<object, unknown>();
+  return (value) => {
+    if (typeof value !== 'object' || value === null) return value;
+    let result = made.get(value);
+    if (result === undefined) {
+      result = transform(value);
+      made.set(value, result);
+    }
+    return result;
+  };
+}
+
+/**
  * Each request value as made typable, once: the walk reads all of it, and every condition that
  * fails on a request would otherwise repeat it (each rule, each item of a batch sharing a
- * context), so the request paid for its size once per failing condition. Request values are
- * never changed once made.
+ * context), so the request paid for its size once per failing condition.
  */
-const typable = new WeakMap<object, unknown>();
-
-function typableOnce(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  let typed = typable.get(value);
-  if (typed === undefined) {
-    typed = typableByCel(value);
-    typable.set(value, typed);
-  }
-  return typed;
-}
+const typableOnce = oncePerObject(typableByCel);
 
 /** `vars` with request data the CEL library can type, or `vars` itself when it already could. */
 export function typableVariables(vars: ConditionVariables): ConditionVariables {

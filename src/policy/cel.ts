@@ -4,7 +4,7 @@ import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
 import { evaluateStrictly } from './cel-strict.js';
-import { typableVariables } from './cel-values.js';
+import { oncePerObject, typableVariables } from './cel-values.js';
 
 /** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
 export interface CompiledCondition {
@@ -119,20 +119,9 @@ function firstLine(message: string): string {
 
 /**
  * Each request value in key order, made once: every rule and batch item evaluated on the same
- * value (a batch shares its context) reuses the copy, so a request pays for one walk of what it
- * sent, as for its cache key. Request values are never changed once made.
+ * value (a batch shares its context) reuses the copy, as for its cache key.
  */
-const keyOrdered = new WeakMap<object, unknown>();
-
-function inKeyOrderOnce(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  let ordered = keyOrdered.get(value);
-  if (ordered === undefined) {
-    ordered = inKeyOrder(value);
-    keyOrdered.set(value, ordered);
-  }
-  return ordered;
-}
+const inKeyOrderOnce = oncePerObject(inKeyOrder);
 
 function variablesInKeyOrder(vars: ConditionVariables): ConditionVariables {
   return {
