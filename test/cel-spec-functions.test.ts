@@ -3,7 +3,8 @@ import type { Query } from '../src/decision/types.js';
 import type { CompiledPolicySet } from '../src/policy/compiled.js';
 import { evaluate } from '../src/policy/evaluate.js';
 import { loadPolicyDir } from '../src/policy/load.js';
-import { appOverPolicies, postJson, readJson, type buildTestApp } from './helpers/app.js';
+import { postJson, readJson, type buildTestApp } from './helpers/app.js';
+import { appOverPolicies } from './helpers/policy-app.js';
 import { tempDir } from './helpers/tmp.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];

@@ -1,7 +1,8 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { appOverPolicies, buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+import { appOverPolicies } from './helpers/policy-app.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 

@@ -11,7 +11,6 @@ import { PolicyStore } from '../../src/policy/store.js';
 import { PdpMetrics } from '../../src/telemetry/metrics.js';
 import type { ClaimMapper } from '../../src/token/claims.js';
 import type { TokenVerifier } from '../../src/token/verify.js';
-import { tempDir } from './tmp.js';
 
 export const defaultPolicyDir = resolve(import.meta.dirname, '../../policies');
 
@@ -38,11 +37,6 @@ export async function buildTestApp(options: TestAppOptions = {}) {
   const reloader = new PolicyReloader({ dir, store: policies });
   const app = createApp({ decisions, policies, search, admin: { policies, reloader }, metrics: new PdpMetrics(), ...options.app });
   return { app, policies, decisions, search };
-}
-
-/** The test app over a temporary policy directory holding `files` (see tempDir). */
-export async function appOverPolicies(files: Readonly<Record<string, unknown>>) {
-  return buildTestApp({ policyDir: await tempDir(files) });
 }
 
 /** POSTs JSON to the app. */
