@@ -258,3 +258,39 @@ describe('string functions on long request strings', () => {
     expect(refused).toEqual(['lower-twice', 'size-twice', 'search-each', 'upper-trim', 'duration-each']);
   });
 });
+
+describe('POST /decide: `==` between lists or maps', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies({
+      'docs.json': {
+        id: 'docs',
+        resource: 'doc',
+        rules: [
+          { id: 'same-each', effect: 'permit', actions: ['read'], condition: 'context.k.all(x, context.a == context.b)' },
+          { id: 'same-groups', effect: 'permit', actions: ['share'], condition: 'subject.properties.groups == resource.properties.groups' },
+        ],
+      },
+    }));
+  });
+
+  const ask = (action: string, properties: Record<string, unknown>, context: Record<string, unknown>, subject: Record<string, unknown> = {}) =>
+    decide(app, { subject: { id: 'u1', properties: subject }, action, resource: { type: 'doc', properties }, context });
+
+  it('compares at most 100,000 values in one evaluation of a condition, then fails closed', async () => {
+    // Two equal lists of 140,000 values, compared once per element of `k`: before, 7.8 s of
+    // comparing on an 848 KB body, and a permit.
+    const side = () => Array.from({ length: 1000 }, () => Array.from({ length: 140 }, () => ({})));
+    const started = performance.now();
+    const answer = await ask('read', {}, { k: Array.from({ length: 1000 }, (_, i) => i), a: side(), b: side() });
+    expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'same-each', detail: expect.stringContaining('beyond the 100000 values') }] });
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('compares lists within the bound as CEL does', async () => {
+    const groups = Array.from({ length: 1000 }, (_, i) => `g${String(i)}`);
+    expect(await ask('share', { groups }, {}, { groups })).toMatchObject({ decision: 'permit' });
+    expect(await ask('share', { groups: [...groups.slice(1), 'other'] }, {}, { groups })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    expect(await ask('read', {}, { k: [1, 2, 3], a: [{ x: [1] }], b: [{ x: [1.0] }] })).toMatchObject({ decision: 'permit' });
+  });
+});

@@ -3,7 +3,7 @@ import { inKeyOrder } from '../canonical-json.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
-import { evaluateStrictly } from './cel-strict.js';
+import { evaluateStrictly, startEvaluation } from './cel-strict.js';
 import { oncePerObject, typableVariables } from './cel-values.js';
 
 /** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
@@ -178,6 +178,7 @@ export function compileCondition(source: string): CompiledCondition {
       if (value !== undecided) return value;
     }
     try {
+      startEvaluation();
       return evaluate(vars);
     } catch (error) {
       // The library cannot type an object with a `constructor` member (cel-values.ts): it
@@ -188,6 +189,7 @@ export function compileCondition(source: string): CompiledCondition {
       const typed = typableVariables(vars);
       if (typed === vars) throw asWritten(error);
       try {
+        startEvaluation();
         return evaluate(typed);
       } catch (retried) {
         throw asWritten(retried);
