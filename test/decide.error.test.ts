@@ -140,11 +140,14 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
     ['PATCH', '/decide'],
     ['POST', '/healthz'],
     ['DELETE', '/readyz'],
-  ])('%s %s (a wrong method) is a 4xx problem', async (method, path) => {
-    const res = await app.request(path, { method, headers: { 'content-type': 'application/json' }, ...(method !== 'GET' && { body: '{}' }) });
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.status).toBeLessThan(500);
-    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    ['OPTIONS', '/access/v1/evaluation'],
+  ])('%s %s (a wrong method) is a 405 problem saying which methods the path takes', async (method, path) => {
+    const res = await app.request(path, { method, headers: { 'content-type': 'application/json', 'x-request-id': 'req-405' }, ...(method !== 'GET' && { body: '{}' }) });
+    const problem = await expectProblem(res, 405, 'method_not_allowed');
+    const allow = path.startsWith('/decide') || path.startsWith('/access') ? 'POST' : 'GET, HEAD';
+    // Before, a 404 "no route" for a path that exists.
+    expect(res.headers.get('allow')).toBe(allow);
+    expect(problem).toMatchObject({ instance: path, requestId: 'req-405', detail: `${path} takes ${allow}, not ${method}` });
   });
 
   it('HEAD and OPTIONS never 500', async () => {

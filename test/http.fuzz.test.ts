@@ -209,7 +209,7 @@ describe('fuzzing every endpoint through HTTP', () => {
 
   /**
    * Sends a request and reads the answer; fails unless it is well formed (never a 5xx, every
-   * error a problem) and as openapi.yaml documents the operation (or, `unrouted`, NotFound).
+   * error a problem) and as openapi.yaml documents the operation (or, `unrouted`, NotFound or MethodNotAllowed).
    */
   async function send(target: App, request: Sent, unrouted = false): Promise<Answer> {
     const res = await target.request(`${request.path}${request.query ?? ''}`, { method: request.method, headers: request.headers, body: request.body });
@@ -344,9 +344,9 @@ describe('fuzzing every endpoint through HTTP', () => {
         );
       });
 
-      it('answers the wrong method with the NotFound problem', async () => {
+      it('answers the wrong method with the MethodNotAllowed problem', async () => {
         for (const method of ['GET', 'PUT', 'DELETE', 'PATCH']) {
-          expect((await send(app, { method, path: endpoint.path }, true)).status).toBe(404);
+          expect((await send(app, { method, path: endpoint.path }, true)).status).toBe(405);
         }
       });
     });
@@ -409,11 +409,11 @@ describe('fuzzing every endpoint through HTTP', () => {
         );
       });
 
-      it('answers a body sent with another method with the NotFound problem', async () => {
+      it('answers a body sent with another method with the MethodNotAllowed problem', async () => {
         await fc.assert(
           fc.asyncProperty(hostileJson, fc.constantFrom('POST', 'PUT', 'PATCH'), async (value, method) => {
             const headers = { ...endpoint.headers, 'content-type': 'application/json' };
-            expect((await send(app, { method, path: endpoint.path, headers, body: JSON.stringify(value) ?? 'null' }, true)).status).toBe(404);
+            expect((await send(app, { method, path: endpoint.path, headers, body: JSON.stringify(value) ?? 'null' }, true)).status).toBe(405);
           }),
           { numRuns: 30 },
         );
@@ -436,9 +436,9 @@ describe('fuzzing every endpoint through HTTP', () => {
       );
     });
 
-    it('answers another method with the NotFound problem', async () => {
+    it('answers another method with the MethodNotAllowed problem', async () => {
       for (const method of ['GET', 'PUT', 'DELETE', 'PATCH']) {
-        expect((await send(app, { method, path: '/admin/policies/reload', headers: adminAuth }, true)).status).toBe(404);
+        expect((await send(app, { method, path: '/admin/policies/reload', headers: adminAuth }, true)).status).toBe(405);
       }
     });
   });

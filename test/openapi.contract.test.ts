@@ -43,11 +43,11 @@ const documented: [string, number, string, string, (app: App) => Response | Prom
   ['ready', 200, 'GET', '/readyz', (app) => app.request('/readyz')],
 ];
 
-/** Requests the service does not route: answered with the documented NotFound problem. */
-const unrouted: [string, (app: App) => Response | Promise<Response>][] = [
-  ['unknown path', (app) => app.request('/nope')],
-  ['GET on a POST route', (app) => app.request('/decide')],
-  ['POST on a GET route', (app) => app.request('/healthz', { method: 'POST', headers: json, body: '{}' })],
+/** Requests the service does not route: answered with the documented NotFound or MethodNotAllowed problem. */
+const unrouted: [string, number, (app: App) => Response | Promise<Response>][] = [
+  ['unknown path', 404, (app) => app.request('/nope')],
+  ['GET on a POST route', 405, (app) => app.request('/decide')],
+  ['POST on a GET route', 405, (app) => app.request('/healthz', { method: 'POST', headers: json, body: '{}' })],
 ];
 
 describe('openapi.yaml matches what the service answers', () => {
@@ -64,9 +64,9 @@ describe('openapi.yaml matches what the service answers', () => {
     expect(await contract.check(method, path, res)).toEqual([]);
   });
 
-  it.each(unrouted)('%s: the NotFound problem', async (_, send) => {
+  it.each(unrouted)('%s: %i, its documented problem', async (_, status, send) => {
     const res = await send(app);
-    expect(res.status).toBe(404);
+    expect(res.status).toBe(status);
     expect(await contract.checkUnrouted(res)).toEqual([]);
   });
 

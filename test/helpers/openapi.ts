@@ -30,7 +30,7 @@ export interface Contract {
    * type, or a body the documented schema rejects. Empty when the response conforms.
    */
   check(method: string, path: string, res: Response): Promise<string[]>;
-  /** Problems with `res` as the answer to a route the service does not serve (NotFound). */
+  /** Problems with `res` as the answer to a route the service does not serve (NotFound; MethodNotAllowed for a 405). */
   checkUnrouted(res: Response): Promise<string[]>;
 }
 
@@ -90,8 +90,9 @@ export async function loadContract(file = openapiPath): Promise<Contract> {
       return checkAgainst(label, found.pointer, found.response, res);
     },
     async checkUnrouted(res) {
-      const found = responseAt('/components/responses/NotFound', { $ref: '#/components/responses/NotFound' });
-      if (found === undefined) return ['components/responses/NotFound is not documented'];
+      const name = res.status === 405 ? 'MethodNotAllowed' : 'NotFound';
+      const found = responseAt(`/components/responses/${name}`, { $ref: `#/components/responses/${name}` });
+      if (found === undefined) return [`components/responses/${name} is not documented`];
       return checkAgainst(`unrouted → ${res.status}`, found.pointer, found.response, res);
     },
   };
