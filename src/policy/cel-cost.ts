@@ -1,4 +1,5 @@
 import { jsonLimits, type JsonLimits } from '../json-limits.js';
+import { isAstNode, type AstNode } from './cel-ast.js';
 
 /**
  * Most evaluation steps one condition may take on the worst request data the service
@@ -54,11 +55,6 @@ interface Estimate {
   readonly text?: boolean;
 }
 
-interface AstNode {
-  readonly op: string;
-  readonly args: unknown;
-}
-
 const comprehensions = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 
 /** Operators whose result is a bool or a number (or a time), never a string or collection. */
@@ -102,10 +98,6 @@ function readingSteps(name: string, parts: readonly Estimate[]): number {
     default:
       return 0;
   }
-}
-
-function isAstNode(value: unknown): value is AstNode {
-  return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
 }
 
 function childNodes(args: unknown, found: AstNode[] = []): AstNode[] {

@@ -1,5 +1,6 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { inKeyOrder } from '../canonical-json.js';
+import { forEachNode, isAstNode } from './cel-ast.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
@@ -61,26 +62,11 @@ export class ConditionCompileError extends Error {
   override readonly name = 'ConditionCompileError';
 }
 
-interface AstNode {
-  readonly op: string;
-  readonly args: unknown;
-}
-
-function isAstNode(value: unknown): value is AstNode {
-  return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
-}
-
 /** Calls `visit` with the arguments of every function call in `node`, whose first is the function's name. */
 function forEachCall(node: unknown, visit: (args: [string, ...unknown[]]) => void): void {
-  if (Array.isArray(node)) {
-    for (const item of node) forEachCall(item, visit);
-  } else if (isAstNode(node)) {
-    const args = node.args;
-    if ((node.op === 'call' || node.op === 'rcall') && Array.isArray(args) && typeof args[0] === 'string') {
-      visit(args as [string, ...unknown[]]);
-    }
-    forEachCall(args, visit);
-  }
+  forEachNode(node, ({ op, args }) => {
+    if ((op === 'call' || op === 'rcall') && Array.isArray(args) && typeof args[0] === 'string') visit(args as [string, ...unknown[]]);
+  });
 }
 
 function calledFunctions(node: unknown): Set<string> {
