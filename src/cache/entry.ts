@@ -96,7 +96,7 @@ export function encodeEntry(key: string, entry: CacheEntry, secret?: string): st
  * How far another replica's clock may run ahead of this one's: an entry it wrote may expire that
  * much later than `maxTtlMs` from now.
  */
-export const clockSkewMs = 1000;
+const clockSkewMs = 1000;
 
 /**
  * Reads what a shared store returned. Anything that is not a well-formed, coherent entry for

@@ -76,28 +76,19 @@ const probeTimeoutMs = scrapeTimeoutMs + 1_000;
 const adminPrefix = '/admin/';
 const adminTimeoutMs = 60_000;
 
-/**
- * The methods each path of `app` answers, as an `Allow` header lists them (`GET, HEAD`), read
- * from its routes once they are all in place, the first time a request finds none for it.
- */
-function allowedMethods(app: Hono<AppEnv>): (path: string) => string | undefined {
-  let byPath: Map<string, string> | undefined;
-  return (path) => {
-    if (byPath === undefined) {
-      const methods = new Map<string, Set<string>>();
-      // Middleware is registered for every method (`ALL`); routes for theirs.
-      for (const route of app.routes) {
-        if (route.method === 'ALL') continue;
-        const set = methods.get(route.path) ?? new Set<string>();
-        set.add(route.method);
-        // Hono answers HEAD with the GET route.
-        if (route.method === 'GET') set.add('HEAD');
-        methods.set(route.path, set);
-      }
-      byPath = new Map([...methods].map(([routePath, set]) => [routePath, [...set].join(', ')]));
-    }
-    return byPath.get(path);
-  };
+/** The methods each path of `routes` is served for, as an `Allow` header lists them (`GET, HEAD`). */
+function allowedMethods(routes: Hono<AppEnv>['routes']): ReadonlyMap<string, string> {
+  const methods = new Map<string, Set<string>>();
+  // Middleware is registered for every method (`ALL`); routes for theirs.
+  for (const { method, path } of routes) {
+    if (method === 'ALL') continue;
+    const set = methods.get(path) ?? new Set<string>();
+    set.add(method);
+    // Hono answers HEAD with the GET route.
+    if (method === 'GET') set.add('HEAD');
+    methods.set(path, set);
+  }
+  return new Map([...methods].map(([path, set]) => [path, [...set].join(', ')]));
 }
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
@@ -151,9 +142,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.admin !== undefined) app.route('/', adminRoutes(deps.admin));
   if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metricsSource ?? deps.metrics.registry, deps.metricsToken));
 
-  const allowed = allowedMethods(app);
+  // Every route is in place: nothing is added after this point.
+  const allowed = allowedMethods(app.routes);
   app.notFound((c) => {
-    const methods = allowed(c.req.path);
+    const methods = allowed.get(c.req.path);
     if (methods === undefined) return reject(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`));
     return reject(c, new ProblemError('method_not_allowed', `${c.req.path} takes ${methods}, not ${c.req.method}`, undefined, { allow: methods }));
   });

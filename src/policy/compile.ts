@@ -236,7 +236,7 @@ interface RuleLocation {
  * quadratic index: 20,000 `*` rules beside 20,000 action names (1.1 MB) ran a reload out of
  * memory, and 10,000 of each held the service for 18 s.
  */
-export const maxIndexEntries = 1_000_000;
+const maxIndexEntries = 1_000_000;
 
 /**
  * The problem with a set whose rule index would exceed `maxIndexEntries`, placed at the rule

@@ -49,9 +49,12 @@ async function imports(key: JWK): Promise<boolean> {
  * (`{"keys": []}`, keys of no known type or none that imports) is a broken answer, not a
  * rotation to no keys: taken as one, it would deny every token until the next good fetch.
  */
-async function usableKeys(document: JSONWebKeySet): Promise<JSONWebKeySet> {
-  const usable = await Promise.all(document.keys.map(async (key) => isSigningKey(key) && (await imports(key))));
-  return { keys: document.keys.filter((_, index) => usable[index] === true) };
+async function usableKeys(document: unknown): Promise<JSONWebKeySet> {
+  // Checks the document's shape (a `keys` array of objects) before its keys are read.
+  createLocalJWKSet(document as JSONWebKeySet);
+  const { keys } = document as JSONWebKeySet;
+  const usable = await Promise.all(keys.map(async (key) => isSigningKey(key) && (await imports(key))));
+  return { keys: keys.filter((_, index) => usable[index] === true) };
 }
 
 /**
@@ -59,10 +62,7 @@ async function usableKeys(document: JSONWebKeySet): Promise<JSONWebKeySet> {
  * has none, so a start with it fails rather than deny every token.
  */
 export async function localKeySet(path: string): Promise<JWTVerifyGetKey> {
-  const document = JSON.parse(await readFile(path, 'utf8')) as JSONWebKeySet;
-  // Checks the document's shape (a `keys` array of objects) before its keys are read.
-  createLocalJWKSet(document);
-  const usable = await usableKeys(document);
+  const usable = await usableKeys(JSON.parse(await readFile(path, 'utf8')));
   if (usable.keys.length === 0) throw new Error('holds no usable signing key (RSA of 2048 bits or more, EC or OKP, with the public members its type needs, "use" absent or "sig")');
   return createLocalJWKSet(usable);
 }
@@ -183,9 +183,7 @@ export class RemoteKeySet {
       } catch {
         throw new UpstreamError('answered something that is not JSON');
       }
-      // Checks the document's shape (a `keys` array of objects) before its keys are read.
-      createLocalJWKSet(document as JSONWebKeySet);
-      const usable = await usableKeys(document as JSONWebKeySet);
+      const usable = await usableKeys(document);
       if (usable.keys.length === 0) throw new UpstreamError('answered a key set with no usable signing keys');
       this.#local = createLocalJWKSet(usable);
       this.#lastError = undefined;
