@@ -108,6 +108,9 @@ export async function createService(config: Config, log: Logger, options: Servic
     onRedisStateChange: (up, cause) =>
       up ? log.info('redis up: decision cache shared') : log.warn({ err: cause }, 'redis down: deciding without it'),
   });
+  if (caching.redisMode !== 'disabled' && config.CACHE_SIGNING_SECRET === undefined) {
+    log.warn('CACHE_SIGNING_SECRET is not set: whoever can write to Redis can store a permit this service will serve');
+  }
   const decisions = new DecisionService({
     policies,
     tokens: tokens.verifier,

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { resolve } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
 import { postJson, readJson, type buildTestApp } from './helpers/app.js';
 import { CountingObserver, eventually } from './helpers/cache.js';
 import { redisReplicas } from './helpers/redis-replicas.js';
 import { configProblems } from './helpers/config.js';
+import { spawnServer } from './helpers/spawn-server.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -90,5 +92,20 @@ describe('signed Redis cache entries (CACHE_SIGNING_SECRET)', () => {
     expect(configProblems({ CACHE_SIGNING_SECRET: 'short', REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([
       'CACHE_SIGNING_SECRET: use at least 32 characters (e.g. openssl rand -base64 32)',
     ]);
+  });
+
+  it('is warned about at start when Redis is configured without it, and only then', async () => {
+    const warning = /"level":40[^\n]*CACHE_SIGNING_SECRET is not set: whoever can write to Redis can store a permit/;
+    const base = { POLICY_DIR: resolve(import.meta.dirname, '../policies'), REDIS_URL: inject('redisUrl'), CACHE_PREFIX: `warn-${randomUUID()}:` };
+    for (const [env, warned] of [[base, true], [{ ...base, CACHE_SIGNING_SECRET: secret }, false]] as const) {
+      const server = spawnServer(env);
+      try {
+        await server.listening;
+        expect(warning.test(server.output()), JSON.stringify(Object.keys(env))).toBe(warned);
+      } finally {
+        server.child.kill('SIGKILL');
+        await server.exited;
+      }
+    }
   });
 });
