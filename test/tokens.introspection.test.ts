@@ -314,3 +314,46 @@ describe('INTROSPECTION_AUDIENCE', () => {
     expect(await decide({}, 'for-billing')).toMatchObject({ decision: 'permit' });
   });
 });
+
+describe('JWT access tokens without a JWT issuer configured', () => {
+  let server: IntrospectionServer;
+  let key: SigningKey;
+  const built: Tokens[] = [];
+  const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
+  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+
+  beforeAll(async () => {
+    server = await startIntrospectionServer();
+    key = await signingKey('as-1');
+  });
+  afterAll(async () => {
+    for (const tokens of built) tokens.close();
+    await server.close();
+  });
+
+  async function decide(env: NodeJS.ProcessEnv, token: string) {
+    const tokens = await tokensFromConfig(loadConfig(env));
+    built.push(tokens);
+    const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+    return readJson(await postJson(app, '/decide', { token, ...question }));
+  }
+
+  it('are introspected, so a revoked one is refused', async () => {
+    const env = { INTROSPECTION_URL: server.url, INTROSPECTION_CLIENT_ID: server.clientId, INTROSPECTION_CLIENT_SECRET: server.clientSecret };
+    const live = await sign(key, claims, { issuer: asIssuer, audience: 'invoice-api' });
+    const revoked = await sign(key, { ...claims, jti: 'revoked' }, { issuer: asIssuer, audience: 'invoice-api' });
+    server.answer(live, { body: { active: true, iss: asIssuer, exp: epoch() + 600, ...claims } });
+    server.answer(revoked, { body: { active: false } });
+    expect(await decide(env, live)).toMatchObject({ decision: 'permit' });
+    expect(await decide(env, revoked)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token is not active' }] });
+    expect(server.requestsFor(live)).toBe(1);
+  });
+
+  it('are refused, naming both settings, when introspection is not configured either', async () => {
+    const jwt = await sign(key, claims, { issuer: asIssuer, audience: 'invoice-api' });
+    expect(await decide({}, jwt)).toMatchObject({
+      decision: 'deny',
+      reasons: [{ code: 'invalid_token', detail: 'no JWT issuer or introspection endpoint is configured' }],
+    });
+  });
+});

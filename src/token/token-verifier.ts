@@ -6,7 +6,7 @@ import type { TokenVerifier } from './verify.js';
 export interface TokenVerifierParts {
   /** Verifies JWTs (compact JWS: three base64url segments). */
   readonly jwt?: TokenVerifier;
-  /** Looks up every other (opaque) token. */
+  /** Looks up every other (opaque) token, and JWTs too when `jwt` is not set. */
   readonly introspection?: TokenVerifier;
   readonly observer?: TokenObserver;
   /** Longer tokens are refused before any parsing or network call. */
@@ -28,6 +28,8 @@ function resultOf(error: unknown): 'invalid' | 'error' {
 
 /**
  * The one token entry point: JWTs go to local verification, anything else to introspection.
+ * Without local verification, JWTs are introspected too: many authorization servers issue their
+ * access tokens as JWTs and answer introspection for them, which also sees a revoked one.
  * Every attempt is reported to the observer exactly once, as valid only when the claims pass
  * `accept` too; an unexpected failure becomes
  * TokenCheckUnavailableError, so a token problem is always a deny and never a 500.
@@ -43,12 +45,13 @@ export function createTokenVerifier(parts: TokenVerifierParts): TokenVerifier {
   };
   return {
     async verify(token) {
-      const kind = looksLikeJwt(token) ? 'jwt' : 'introspection';
+      const jwtShaped = looksLikeJwt(token);
+      const kind = jwtShaped && (parts.jwt !== undefined || parts.introspection === undefined) ? 'jwt' : 'introspection';
       try {
         if (token.length > maxTokenLength) throw new InvalidTokenError(`token longer than ${maxTokenLength} characters`);
         const verifier = kind === 'jwt' ? parts.jwt : parts.introspection;
         if (verifier === undefined) {
-          throw new InvalidTokenError(kind === 'jwt' ? 'no JWT issuer is configured' : 'token is not a JWT and no introspection endpoint is configured');
+          throw new InvalidTokenError(jwtShaped ? 'no JWT issuer or introspection endpoint is configured' : 'token is not a JWT and no introspection endpoint is configured');
         }
         const claims = await verifier.verify(token);
         parts.accept?.(claims);
