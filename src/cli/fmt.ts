@@ -1,4 +1,3 @@
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compilePolicies } from '../policy/compile.js';
 import { PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
@@ -8,6 +7,7 @@ import { foldedActionIssues, jsonFilesIn, policyRuleAt, readSource, validateSour
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
+import { replaceFile } from './replace-file.js';
 
 interface FileOutcome {
   readonly file: string;
@@ -68,7 +68,7 @@ async function formatFile(file: string, path: string, kind: SourceKind, write: b
   if (formatted === source.text) return { file, canonical: true };
   if (!write) return { file, canonical: false };
   try {
-    await writeFile(path, formatted);
+    await replaceFile(path, formatted);
   } catch (error) {
     return { file, canonical: false, error: `cannot write: ${(error as Error).message}` };
   }

@@ -1,0 +1,59 @@
+import { execFile } from 'node:child_process';
+import { chmod, readdir, readFile, readlink, stat, symlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
+import { tempDir, writeFiles, type PolicyFiles } from './helpers/policy-dir.js';
+
+const cliJs = resolve(import.meta.dirname, '../dist/cli/main.js');
+
+/** `pdp ARGS` with its file size limit at `blocks` KiB (`ulimit -f`), so a write is cut short with EFBIG. */
+function runCliWithFileSizeLimit(blocks: number, args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((done) => {
+    execFile('sh', ['-c', `ulimit -f ${blocks} && exec "$@"`, 'sh', process.execPath, cliJs, ...args], { env: { PATH: process.env['PATH'], NO_COLOR: '1' } }, (error, _stdout, stderr) => {
+      done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stderr });
+    });
+  });
+}
+
+/** A valid policy whose compact text is well over 2 KiB, and longer formatted. */
+function widePolicy(id: string): string {
+  const rules = Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, effect: 'permit', actions: ['read'], roles: [`role-${i}`] }));
+  return JSON.stringify({ id, resource: `doc-${id}`, rules });
+}
+
+describe.concurrent('pdp fmt writes a file whole or not at all', () => {
+  const dirs: { path: string; remove: () => Promise<void> }[] = [];
+  const fixtureDir = async (files: PolicyFiles) => {
+    const dir = await tempDir('pdp-fmt-');
+    dirs.push(dir);
+    await writeFiles(dir.path, files);
+    return dir.path;
+  };
+  afterAll(async () => {
+    await Promise.all(dirs.map((d) => d.remove()));
+  });
+
+  it('keeps the file as it was when the write is cut short, and leaves nothing beside it', async ({ expect }) => {
+    const text = widePolicy('docs');
+    const dir = await fixtureDir({ 'docs.json': text });
+    const run = await runCliWithFileSizeLimit(2, ['fmt', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error docs.json: cannot write: EFBIG');
+    expect(await readFile(join(dir, 'docs.json'), 'utf8')).toBe(text);
+    expect(await readdir(dir)).toEqual(['docs.json']);
+  });
+
+  it('formats through a link, which stays a link, and keeps the file mode', async ({ expect }) => {
+    const dir = await fixtureDir({ 'real/docs.json': widePolicy('docs') });
+    const policies = await fixtureDir({});
+    await symlink(join(dir, 'real/docs.json'), join(policies, 'docs.json'));
+    await chmod(join(dir, 'real/docs.json'), 0o640);
+    const run = await runCli(['fmt', policies]);
+    expect(run.code).toBe(0);
+    expect(await readlink(join(policies, 'docs.json'))).toBe(join(dir, 'real/docs.json'));
+    expect(await readFile(join(dir, 'real/docs.json'), 'utf8')).toMatch(/^{\n {2}"id": "docs",/);
+    expect((await stat(join(dir, 'real/docs.json'))).mode & 0o777).toBe(0o640);
+    expect(await readdir(join(dir, 'real'))).toEqual(['docs.json']);
+  });
+});
