@@ -56,4 +56,29 @@ describe.concurrent('pdp fmt writes a file whole or not at all', () => {
     expect((await stat(join(dir, 'real/docs.json'))).mode & 0o777).toBe(0o640);
     expect(await readdir(join(dir, 'real'))).toEqual(['docs.json']);
   });
+
+  it('leaves a file over the 16 MiB the loader reads as it is, unread, as validate refuses it', async ({ expect }) => {
+    const text = `${widePolicy('docs')}${' '.repeat(16 * 1024 * 1024)}`;
+    const dir = await fixtureDir({ 'docs.json': text });
+    const run = await runCli(['fmt', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error docs.json: cannot read: larger than 16777216 bytes');
+    expect((await stat(join(dir, 'docs.json'))).size).toBe(text.length);
+  });
+
+  it('does not write a file that formatted would outgrow what the loader reads', async ({ expect }) => {
+    // Compact, a third of a megabyte; formatted one member a line, each nested level indented, over 16 MiB.
+    const nested = `${'['.repeat(40)}0${']'.repeat(40)}`;
+    const list = `[${Array.from({ length: 1000 }, () => nested).join(',')}]`;
+    const context = `{${['a', 'b', 'c', 'd', 'e'].map((key) => `"${key}":${list}`).join(',')}}`;
+    const text = `{"cases":[{"name":"deep","request":{"subject":{"id":"u"},"action":"read","resource":{"type":"doc"},"context":${context}},"expect":{"decision":"permit"}}]}`;
+    const dir = await fixtureDir({ 'docs.json': JSON.parse(widePolicy('docs')) as unknown, 'tests/deep.json': text });
+    expect((await runCli(['validate', dir])).code).toBe(0);
+    const run = await runCli(['fmt', dir, '--json']);
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout) as { files: { file: string; error?: string }[] };
+    expect(report.files.find((f) => f.file === 'tests/deep.json')?.error).toMatch(/^formatted, it would be \d+ bytes, over the 16777216 the loader reads/);
+    expect(await readFile(join(dir, 'tests/deep.json'), 'utf8')).toBe(text);
+    expect((await runCli(['validate', dir])).code).toBe(0);
+  });
 });

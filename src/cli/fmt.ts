@@ -3,7 +3,7 @@ import { compilePolicies } from '../policy/compile.js';
 import { PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
 import { fixtureFileSchema } from '../policy/fixtures.js';
 import { formatSource, type SourceKind } from '../policy/format.js';
-import { foldedActionIssues, jsonFilesIn, policyRuleAt, readSource, validateSource } from '../policy/load.js';
+import { foldedActionIssues, jsonFilesIn, maxSourceFileBytes, policyRuleAt, readSource, validateSource } from '../policy/load.js';
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
@@ -61,11 +61,14 @@ async function formatFile(file: string, path: string, kind: SourceKind, write: b
   // A file the loader would refuse is left as it is: some would change meaning on the way (a
   // number beyond a double would come out null, a key written twice would keep one value).
   const issues: PolicyIssue[] = [];
-  const source = await readSource(path, file, issues);
+  const source = await readSource(path, file, issues, maxSourceFileBytes);
   if (source !== undefined) issues.push(...(await loaderIssues(source.value, file, kind)));
   if (source === undefined || issues.length > 0) return { file, canonical: false, error: issues.map(issueText).join('; ') };
   const formatted = formatSource(source.value, kind);
   if (formatted === source.text) return { file, canonical: true };
+  // Laid out one member a line, a file can outgrow what the loader reads: it is not made one the loader would refuse.
+  const size = Buffer.byteLength(formatted);
+  if (size > maxSourceFileBytes) return { file, canonical: false, error: `formatted, it would be ${size} bytes, over the ${maxSourceFileBytes} the loader reads: split it` };
   if (!write) return { file, canonical: false };
   try {
     await replaceFile(path, formatted);

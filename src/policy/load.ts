@@ -210,7 +210,7 @@ export async function foldedActionIssues(files: readonly PolicyFile[]): Promise<
  * Largest policy, entity data or test file read. Each entity is held to the request JSON limits
  * (see `indexEntities`); this bounds how many a file may hold, and the memory and time of a load.
  */
-const maxSourceFileBytes = 16 * 1024 * 1024;
+export const maxSourceFileBytes = 16 * 1024 * 1024;
 
 /**
  * Reads and validates one JSON file against a schema. Pushes located issues and
