@@ -82,3 +82,38 @@ describe.concurrent('pdp fmt writes a file whole or not at all', () => {
     expect((await runCli(['validate', dir])).code).toBe(0);
   });
 });
+
+describe.concurrent('pdp fmt keeps every number as written', () => {
+  const dirs: { path: string; remove: () => Promise<void> }[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map((d) => d.remove()));
+  });
+  const policyWithAdvice = (advice: string) => `{"id":"docs","resource":"doc","rules":[{"id":"r1","effect":"permit","actions":["read"],"advice":${advice}}]}`;
+
+  it.for([
+    ['12345678901234567890', '$.rules[0].advice.id', '12345678901234567000'],
+    ['[1, 0.10000000000000000001]', '$.rules[0].advice.id[1]', '0.1'],
+    ['{"small": 1e-400}', '$.rules[0].advice.id.small', '0'],
+  ] as const)('leaves alone, exit 1, a number a double does not hold: %s', async ([value, path, reads], { expect }) => {
+    const dir = await tempDir('pdp-fmt-');
+    dirs.push(dir);
+    const text = policyWithAdvice(`{"id": ${value}}`);
+    await writeFiles(dir.path, { 'docs.json': text });
+    for (const args of [['fmt', dir.path], ['fmt', dir.path, '--check']]) {
+      const run = await runCli(args);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`error docs.json: ${path}: `);
+      expect(run.stderr).toContain(`is not exactly a double and would be written ${reads}`);
+    }
+    expect(await readFile(join(dir.path, 'docs.json'), 'utf8')).toBe(text);
+  });
+
+  it('rewrites numbers whose value stays the same, whatever their spelling', async ({ expect }) => {
+    const dir = await tempDir('pdp-fmt-');
+    dirs.push(dir);
+    await writeFiles(dir.path, { 'docs.json': policyWithAdvice('{"n": [1.50, 1E5, -0.0, 0e999, 5e-324, 1e21, 0.30000000000000004, 9007199254740992]}') });
+    const run = await runCli(['fmt', dir.path]);
+    expect(run.code).toBe(0);
+    expect(await readFile(join(dir.path, 'docs.json'), 'utf8')).toContain('"n": [1.5, 100000, -0, 0, 5e-324, 1e+21, 0.30000000000000004, 9007199254740992]');
+  });
+});

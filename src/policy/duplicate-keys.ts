@@ -14,7 +14,7 @@ interface Frame {
 const place = (frame: Frame): string | number => (frame.keys === undefined ? frame.index : frame.key);
 
 /** Where the string opened at `open` ends: the next quote not escaped by an odd run of backslashes. */
-function closingQuote(text: string, open: number): number {
+export function closingQuote(text: string, open: number): number {
   let at = text.indexOf('"', open + 1);
   for (; at !== -1; at = text.indexOf('"', at + 1)) {
     let before = at - 1;
@@ -25,7 +25,7 @@ function closingQuote(text: string, open: number): number {
 }
 
 /** The key a string token spells: only a key with escapes needs the parser to read it. */
-function keyOf(text: string, start: number, end: number): string {
+export function keyOf(text: string, start: number, end: number): string {
   const raw = text.slice(start, end);
   return raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
 }
