@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli as runCliIn } from './helpers/cli.js';
 import { runCli, startServer, type ServerProcess } from './helpers/process.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -141,6 +142,18 @@ describe('pdp keys and pdp token (process)', () => {
     const run = await runCli(['keys']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('keys needs exactly one directory');
+  });
+
+  it('exits 2 for an option keys does not take, rather than make a directory by its name; `--` passes one', async () => {
+    const cwd = await tempDir();
+    for (const option of ['--out', '-x']) {
+      const run = await runCliIn(['keys', option], { cwd });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`Unknown option '${option}'`);
+    }
+    expect(await readdir(cwd)).toEqual([]);
+    expect((await runCliIn(['keys', '--', '-x'], { cwd })).code).toBe(0);
+    expect(await readdir(join(cwd, '-x'))).toEqual(['jwks.json', 'private.jwk.json']);
   });
 });
 
