@@ -115,6 +115,14 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.stdout).toContain('exit codes');
     });
 
+    it('takes -h and --help after `--` for operands, as every other argument there', async ({ expect }) => {
+      const run = await runCli(['validate', '--', '-h']);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toContain('error -h $: cannot read policy directory: ENOENT');
+      expect((await runCli(['validate', '-h', '--', 'policies'])).stdout).toContain('usage: pdp <command>');
+    });
+
     it.for([
       [[], 'a command is required'],
       [['frobnicate'], 'unknown command "frobnicate"'],

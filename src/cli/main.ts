@@ -49,7 +49,9 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...args] = argv;
   // Own names only: `constructor` or `toString` are no commands.
   const command = name !== undefined && Object.hasOwn(commands, name) ? commands[name] : undefined;
-  if (name === 'help' || name === '--help' || name === '-h' || (command !== undefined && (args.includes('--help') || args.includes('-h')))) {
+  // After `--` every argument is an operand: `pdp validate -- -h` names a directory `-h`.
+  const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  if (name === 'help' || name === '--help' || name === '-h' || (command !== undefined && (options.includes('--help') || options.includes('-h')))) {
     process.stdout.write(usage);
     return 0;
   }
