@@ -172,6 +172,20 @@ describe('policy folders replaced at the same path (real server)', () => {
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }));
     expect(await lastReloadError(server)).toBeNull();
   });
+
+  it('picks the policy directory up again once the folder holding it is deleted and created anew', async () => {
+    dir = await tempDir();
+    const release = join(dir.path, 'release');
+    const live = join(release, 'policies');
+    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v1') });
+    server = await startServer({ POLICY_DIR: live });
+    await rm(release, { recursive: true });
+    await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
+    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v2') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }));
+    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v3') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v3') }));
+  });
 });
 
 describe('SIGHUP and start-up (real server)', () => {

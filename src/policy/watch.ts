@@ -67,9 +67,16 @@ function foldersToWatch(dir: string): Map<string, string | undefined> {
   }
   // The policy directory can be replaced at its path (a symlink pointed at another release, a
   // folder renamed over it, deleted and created again), which only its parent folder sees.
-  // Resolved first, so that `.` or `policies/.` is named in its parent by its own name.
-  const path = resolve(dir);
-  const parent = realDirectory(dirname(path));
+  // Resolved first, so that `.` or `policies/.` is named in its parent by its own name. When
+  // the parent is gone too (the release folder holding it deleted), the nearest folder up the
+  // path that is there is watched for the next name down, which brings the watch back as the
+  // path is made again; watching only the parent, no change was ever seen again.
+  let path = resolve(dir);
+  let parent = realDirectory(dirname(path));
+  while (parent === undefined && dirname(path) !== path) {
+    path = dirname(path);
+    parent = realDirectory(dirname(path));
+  }
   if (parent !== undefined && !folders.has(parent)) folders.set(parent, basename(path));
   return folders;
 }
