@@ -20,6 +20,7 @@ export const problemTypes = {
   expectation_failed: { status: 417, title: 'Expectation failed' },
   headers_too_large: { status: 431, title: 'Request header fields too large' },
   internal: { status: 500, title: 'Internal error' },
+  not_implemented: { status: 501, title: 'Not implemented' },
   unavailable: { status: 503, title: 'Service unavailable' },
   timeout: { status: 503, title: 'Timed out' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;

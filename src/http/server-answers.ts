@@ -5,6 +5,7 @@ import { RequestError } from '@hono/node-server';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
 import { problemBody, problemResponse, ProblemError, problemTypes, type ProblemCode } from './problem.js';
+import { transferCodingProblem } from './transfer-coding.js';
 
 /** Told of every problem the server answers itself, e.g. `countRejections(metrics)`. */
 export type OnProblem = ((code: ProblemCode) => void) | undefined;
@@ -234,15 +235,16 @@ function headProblem(request: IncomingMessage): ProblemError | undefined {
     // RFC 9112 §3.2: a proxy that took the other one would disagree on the target.
     return new ProblemError('invalid_request', 'a request must have one Host header', [{ path: 'Host', message: 'given more than once' }]);
   }
-  return undefined;
+  return transferCodingProblem(request);
 }
 
 /**
  * `listener`, with requests whose head is unacceptable answered problem+json: an HTTP/1.1
  * request without a Host header, or with more than one (RFC 9112 §3.2), a 400; one with more
- * header lines than Node keeps, a 431. Node's own Host check (`requireHostHeader`, to be turned
- * off) answers with a bare 400 before any listener sees the request. While `listener` runs, the
- * request is the one answerRequestError takes an X-Request-ID from.
+ * header lines than Node keeps, a 431; one with a transfer coding other than chunked, a 501.
+ * Node's own Host check (`requireHostHeader`, to be turned off) answers with a bare 400 before
+ * any listener sees the request. While `listener` runs, the request is the one
+ * answerRequestError takes an X-Request-ID from.
  */
 export function requireHost(listener: RequestListener, onProblem: OnProblem): RequestListener {
   return function onRequest(request, response) {

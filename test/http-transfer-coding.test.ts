@@ -1,0 +1,160 @@
+import type { Socket } from 'node:net';
+import { deflateSync, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countRejections } from '../src/http/rejections.js';
+import { startServer, type RunningServer } from '../src/http/server.js';
+import { loadContract } from './helpers/openapi.js';
+import { connectTo, readResponse, type RawResponse } from './helpers/raw-http.js';
+import { auditSettled, buildObservedApp, sample } from './helpers/telemetry.js';
+
+const decideBody = JSON.stringify({
+  subject: { id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+  action: 'read',
+  resource: { type: 'invoice', properties: { region: 'EU' } },
+});
+
+/** `body` as `Transfer-Encoding: chunked` frames it: one chunk, then the last. */
+const inChunks = (body: Buffer | string) => Buffer.concat([Buffer.from(`${Buffer.byteLength(body).toString(16)}\r\n`), Buffer.from(body), Buffer.from('\r\n0\r\n\r\n')]);
+
+/** The head of a JSON request to `target` (method and path) whose body goes with `Transfer-Encoding: codings`. */
+const head = (codings: string, target = 'POST /decide', requestId = 'te-1') =>
+  `${target} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-request-id: ${requestId}\r\ntransfer-encoding: ${codings}\r\n\r\n`;
+
+/** A request sent on a new connection: its answer, and whether the server then closed the connection. */
+interface Sent {
+  readonly socket: Socket;
+  readonly answer: Promise<RawResponse>;
+  readonly closed: Promise<boolean>;
+}
+
+async function send(port: number, data: Buffer | string): Promise<Sent> {
+  const socket = await connectTo(port);
+  const answer = readResponse(socket);
+  answer.catch(() => undefined);
+  const closed = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 3_000);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  socket.write(data);
+  return { socket, answer, closed };
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('transfer codings other than chunked (a real listening socket)', () => {
+  let running: RunningServer;
+  let observed: Awaited<ReturnType<typeof buildObservedApp>>;
+  beforeAll(async () => {
+    observed = await buildObservedApp();
+    running = await startServer(observed.app.fetch, { port: 0, hostname: '127.0.0.1', onProblem: countRejections(observed.metrics) });
+  });
+  afterAll(async () => {
+    await running.shutdown(1_000);
+  });
+
+  const metricsText = async () => (await fetch(`http://127.0.0.1:${running.port}/metrics`)).text();
+  const decisionsIn = (text: string) =>
+    text.split('\n').filter((line) => line.startsWith('pdp_decisions_total')).reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+  const notImplementedIn = (text: string) => sample(text, 'pdp_requests_rejected_total', { reason: 'not_implemented' }) ?? 0;
+
+  /** Audit lines, decisions and 501s counted while `run` runs, and a while after it (a request evaluated late would show). */
+  async function countedDuring(run: () => Promise<void>): Promise<{ audited: number; decided: number; notImplemented: number }> {
+    await auditSettled();
+    const lines = observed.sink.lines.length;
+    const before = await metricsText();
+    await run();
+    await pause(200);
+    await auditSettled();
+    const after = await metricsText();
+    return { audited: observed.sink.lines.length - lines, decided: decisionsIn(after) - decisionsIn(before), notImplemented: notImplementedIn(after) - notImplementedIn(before) };
+  }
+
+  it.each([
+    ['gzip, chunked', gzipSync(decideBody), 'gzip'],
+    ['x-gzip, chunked', gzipSync(decideBody), 'x-gzip'],
+    ['deflate, chunked', deflateSync(decideBody), 'deflate'],
+    // No LZW at hand: the coding named is what is refused, whatever the bytes.
+    ['compress, chunked', Buffer.from(decideBody), 'compress'],
+    // Not a transfer coding since RFC 7230.
+    ['identity, chunked', Buffer.from(decideBody), 'identity'],
+    ['GZIP;level=9 ,\tChunked', gzipSync(decideBody), 'GZIP'],
+    ['gzip\r\ntransfer-encoding: chunked', gzipSync(decideBody), 'gzip'],
+  ])('answers a body sent with Transfer-Encoding: %j 501 problem+json at path Transfer-Encoding, records nothing and closes', async (codings, body, coding) => {
+    const counted = await countedDuring(async () => {
+      const sent = await send(running.port, Buffer.concat([Buffer.from(head(codings)), inChunks(body)]));
+      const answer = await sent.answer;
+      expect(answer.status).toBe(501);
+      expect(answer.headers['content-type']).toBe('application/problem+json');
+      expect(answer.headers['x-request-id']).toBe('te-1');
+      expect(answer.headers['connection']).toBe('close');
+      expect(JSON.parse(answer.body)).toEqual({
+        type: 'urn:invoice-pdp:problem:not_implemented',
+        title: 'Not implemented',
+        status: 501,
+        detail: `the transfer coding "${coding}" is not supported: send the body with chunked alone, or with a Content-Length`,
+        instance: '/decide',
+        requestId: 'te-1',
+        errors: [{ path: 'Transfer-Encoding', message: 'only chunked is supported' }],
+      });
+      expect(await sent.closed).toBe(true);
+    });
+    expect(counted).toEqual({ audited: 0, decided: 0, notImplemented: 1 });
+  });
+
+  it('answers at once, before the body, and closes once the rest of it is read, answering nothing sent after it', async () => {
+    const counted = await countedDuring(async () => {
+      const sent = await send(running.port, head('gzip, chunked'));
+      expect((await sent.answer).status).toBe(501);
+      let more = '';
+      sent.socket.on('data', (chunk: Buffer) => (more += chunk.toString('latin1')));
+      sent.socket.write(Buffer.concat([inChunks(gzipSync(decideBody)), Buffer.from(head('chunked', 'POST /decide', 'te-2')), inChunks(decideBody)]));
+      expect(await sent.closed).toBe(true);
+      expect(more).toBe('');
+    });
+    expect(counted).toEqual({ audited: 0, decided: 0, notImplemented: 1 });
+  });
+
+  it('answers 501 whatever the route, one without a body included', async () => {
+    const sent = await send(running.port, Buffer.concat([Buffer.from(head('deflate, chunked', 'GET /healthz')), inChunks(deflateSync('{}'))]));
+    expect((await sent.answer).status).toBe(501);
+    expect(await sent.closed).toBe(true);
+  });
+
+  it('answers 501 on every POST route as openapi.yaml documents it', async () => {
+    const contract = await loadContract();
+    const routes = ['/decide', '/access/v1/evaluation', '/access/v1/evaluations', '/access/v1/search/subject', '/access/v1/search/resource', '/access/v1/search/action'];
+    for (const route of routes) {
+      const sent = await send(running.port, Buffer.concat([Buffer.from(head('gzip, chunked', `POST ${route}`)), inChunks(gzipSync(decideBody))]));
+      const answer = await sent.answer;
+      sent.socket.destroy();
+      expect(answer.status, route).toBe(501);
+      const res = new Response(answer.body, { status: answer.status, headers: answer.headers });
+      expect(await contract.check('POST', route, res)).toEqual([]);
+    }
+  });
+
+  it.each(['chunked', 'Chunked', ' chunked '])('decides a body sent with Transfer-Encoding: %j, keeping the connection open', async (codings) => {
+    const sent = await send(running.port, Buffer.concat([Buffer.from(head(codings)), inChunks(decideBody)]));
+    const answer = await sent.answer;
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ decision: 'permit' });
+    expect(answer.headers['connection']).toBe('keep-alive');
+    sent.socket.destroy();
+  });
+
+  it.each([
+    ['chunked not the last coding', 'chunked, gzip'],
+    ['chunked twice', 'chunked, chunked'],
+    ['a Content-Length beside it', `chunked\r\ncontent-length: ${decideBody.length}`],
+  ])('leaves a Transfer-Encoding with %s to Node: 400 problem+json, and closes', async (_, codings) => {
+    const sent = await send(running.port, Buffer.concat([Buffer.from(head(codings)), inChunks(decideBody)]));
+    const answer = await sent.answer;
+    expect(answer.status).toBe(400);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400 });
+    expect(await sent.closed).toBe(true);
+  });
+});
