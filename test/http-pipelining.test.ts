@@ -193,6 +193,20 @@ describe('pipelined requests (a real listening socket)', () => {
     expect(rejectedIn(await metricsText(), reason) - rejectedIn(before, reason)).toBe(1);
   });
 
+  it('answers requests pipelined in front of a CONNECT, then the CONNECT 400, and closes', async () => {
+    const before = await metricsText();
+    const counted = await decidedDuring(async () => {
+      const ahead = ['c-1', 'c-2'].map((id) => decide(`POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\nx-request-id: ${id}`)).join('');
+      const { answers, closed } = await exchange(running.port, `${ahead}CONNECT x:443 HTTP/1.1\r\nhost: x:443\r\nx-request-id: connect-1\r\n\r\n`);
+      expect(answers.map((answer) => [answer.status, answer.headers['x-request-id']])).toEqual([[200, 'c-1'], [200, 'c-2'], [400, 'connect-1']]);
+      expect(answers[2]?.headers['connection']).toBe('close');
+      expect(JSON.parse(answers[2]?.body ?? '')).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', detail: 'the request cannot be read: CONNECT is not supported' });
+      expect(closed).toBe(true);
+    });
+    expect(counted).toEqual({ audited: 2, decided: 2 });
+    expect(rejectedIn(await metricsText(), 'invalid_request') - rejectedIn(before, 'invalid_request')).toBe(1);
+  });
+
   it('stops reading a connection whose client pipelines without reading the answers', { timeout: 10_000 }, async () => {
     // Before, every request was parsed and queued: 1 GB in 6 s from one connection.
     let parsed = 0;

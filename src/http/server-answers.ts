@@ -78,18 +78,20 @@ function responseOn(socket: Duplex): ServerResponse | undefined {
 }
 
 /**
- * Answers `error`, met in a request pipelined behind `response`'s, once `response` and every
- * other answer due before it are written: answers go out in the order of their requests. None is
- * given after an answer that closes the connection: nothing is after it.
+ * Calls `then` once every answer due on `socket` is written (the one Node is writing, then each
+ * queued behind it), so that what `then` writes follows them: answers go out in the order of
+ * their requests. `then` is not called after an answer that closes the connection: nothing is
+ * after it.
  */
-function answerAfter(response: ServerResponse, socket: Duplex, error: ClientError, onProblem: OnProblem): void {
-  response.once('finish', () => {
-    // Node's own listener, added before any other, has by now given the socket to the next
-    // response queued, or closed it.
-    const next = responseOn(socket);
-    if (next !== undefined) answerAfter(next, socket, error, onProblem);
-    else if (socket.writable) answerOnSocket(socket, error, onProblem);
-  });
+function afterAnswersDue(socket: Duplex, then: () => void): void {
+  const response = responseOn(socket);
+  if (response === undefined) {
+    if (socket.writable) then();
+    return;
+  }
+  // Node's own listener, added before any other, has by then given the socket to the next
+  // response queued, or closed it.
+  response.once('finish', () => afterAnswersDue(socket, then));
 }
 
 /** Sockets whose parser has failed and whose error is answered or handed over: Node reports it again with each read that follows. */
@@ -100,7 +102,7 @@ const failed = new WeakSet<Duplex>();
  * request line, a client too slow) with a problem+json body, as every other error is, and
  * a fresh X-Request-ID: no request could be read to take one from. An error in the body of a
  * request the app is answering is left to the app (see handOver); one in a request pipelined
- * behind answers still due is answered after them (see answerAfter).
+ * behind answers still due is answered after them (see afterAnswersDue).
  */
 export function answerClientError(onProblem: OnProblem) {
   return function onClientError(error: ClientError, socket: Duplex): void {
@@ -125,7 +127,7 @@ export function answerClientError(onProblem: OnProblem) {
       else answerOnSocket(socket, error, onProblem);
     } else if (response.req.complete) {
       failed.add(socket);
-      answerAfter(response, socket, error, onProblem);
+      afterAnswersDue(socket, () => answerOnSocket(socket, error, onProblem));
     } else if (!response.headersSent) {
       failed.add(socket);
       handOver(response, error);
@@ -168,22 +170,23 @@ export function answerRequestError(onProblem: OnProblem) {
 /**
  * The server's `connect` listener: a CONNECT (this is no proxy) is answered 400 problem+json,
  * echoing its X-Request-ID, as other requests that cannot be read; Node would close the
- * connection without a word. Node has handed the socket over, its parser and timeouts gone:
- * what the client still sends is read and dropped until the answer is out, then it closes.
+ * connection without a word. Node hands the socket over as soon as it has parsed the CONNECT,
+ * its parser and timeouts gone, while requests pipelined before it may still be answered: their
+ * responses keep the socket and are written as usual, and the 400 follows them (none follows
+ * one that closes the connection), then the connection closes. Until then what the client still
+ * sends is read and dropped: left unread, it would turn the close into a reset, which discards
+ * answers the client has not read yet.
  */
 export function refuseConnect(onProblem: OnProblem) {
   return function onConnect(request: IncomingMessage, socket: Duplex): void {
     socket.on('error', () => socket.destroy());
-    // An answer still due before it cannot be followed on a socket Node no longer writes for.
-    if (responseOn(socket) !== undefined || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const problem = new ProblemError('invalid_request', 'the request cannot be read: CONNECT is not supported');
-    onProblem?.(problem.code);
     socket.resume();
-    socket.once('finish', () => socket.destroy());
-    writeProblem(socket, problem, '', requestIdOf(request));
+    afterAnswersDue(socket, () => {
+      const problem = new ProblemError('invalid_request', 'the request cannot be read: CONNECT is not supported');
+      onProblem?.(problem.code);
+      socket.once('finish', () => socket.destroy());
+      writeProblem(socket, problem, '', requestIdOf(request));
+    });
   };
 }
 
