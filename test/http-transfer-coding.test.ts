@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRejections } from '../src/http/rejections.js';
@@ -44,7 +44,7 @@ async function send(port: number, data: Buffer | string): Promise<Sent> {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('transfer codings other than chunked (a real listening socket)', () => {
+describe('the transfer codings of a request (a real listening socket)', () => {
   let running: RunningServer;
   let observed: Awaited<ReturnType<typeof buildObservedApp>>;
   beforeAll(async () => {
@@ -58,10 +58,10 @@ describe('transfer codings other than chunked (a real listening socket)', () => 
   const metricsText = async () => (await fetch(`http://127.0.0.1:${running.port}/metrics`)).text();
   const decisionsIn = (text: string) =>
     text.split('\n').filter((line) => line.startsWith('pdp_decisions_total')).reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-  const notImplementedIn = (text: string) => sample(text, 'pdp_requests_rejected_total', { reason: 'not_implemented' }) ?? 0;
+  const rejectedIn = (text: string, reason: string) => sample(text, 'pdp_requests_rejected_total', { reason }) ?? 0;
 
-  /** Audit lines, decisions and 501s counted while `run` runs, and a while after it (a request evaluated late would show). */
-  async function countedDuring(run: () => Promise<void>): Promise<{ audited: number; decided: number; notImplemented: number }> {
+  /** Audit lines, decisions, 501s and 400s counted while `run` runs, and a while after it (a request evaluated late would show). */
+  async function countedDuring(run: () => Promise<void>): Promise<{ audited: number; decided: number; notImplemented: number; invalidRequest: number }> {
     await auditSettled();
     const lines = observed.sink.lines.length;
     const before = await metricsText();
@@ -69,7 +69,8 @@ describe('transfer codings other than chunked (a real listening socket)', () => 
     await pause(200);
     await auditSettled();
     const after = await metricsText();
-    return { audited: observed.sink.lines.length - lines, decided: decisionsIn(after) - decisionsIn(before), notImplemented: notImplementedIn(after) - notImplementedIn(before) };
+    const grown = (reason: string) => rejectedIn(after, reason) - rejectedIn(before, reason);
+    return { audited: observed.sink.lines.length - lines, decided: decisionsIn(after) - decisionsIn(before), notImplemented: grown('not_implemented'), invalidRequest: grown('invalid_request') };
   }
 
   it.each([
@@ -101,7 +102,7 @@ describe('transfer codings other than chunked (a real listening socket)', () => 
       });
       expect(await sent.closed).toBe(true);
     });
-    expect(counted).toEqual({ audited: 0, decided: 0, notImplemented: 1 });
+    expect(counted).toEqual({ audited: 0, decided: 0, notImplemented: 1, invalidRequest: 0 });
   });
 
   it('answers at once, before the body, and closes once the rest of it is read, answering nothing sent after it', async () => {
@@ -114,7 +115,7 @@ describe('transfer codings other than chunked (a real listening socket)', () => 
       expect(await sent.closed).toBe(true);
       expect(more).toBe('');
     });
-    expect(counted).toEqual({ audited: 0, decided: 0, notImplemented: 1 });
+    expect(counted).toEqual({ audited: 0, decided: 0, notImplemented: 1, invalidRequest: 0 });
   });
 
   it('answers 501 whatever the route, one without a body included', async () => {
@@ -145,15 +146,68 @@ describe('transfer codings other than chunked (a real listening socket)', () => 
     sent.socket.destroy();
   });
 
+  const unframed = {
+    type: 'urn:invoice-pdp:problem:invalid_request',
+    status: 400,
+    detail: 'the length of the body cannot be determined: a Transfer-Encoding must end with chunked, given once',
+    errors: [{ path: 'Transfer-Encoding', message: 'chunked must be the last coding, given once' }],
+  };
+
+  it.each([
+    ['POST /decide', 'gzip'],
+    ['POST /decide', 'chunked;ext=1'],
+    ['POST /decide', 'gzip, chunked;ext=1'],
+    ['POST /decide', ','],
+    ['GET /healthz', 'gzip'],
+  ])('answers %s with a Transfer-Encoding of %j, whose last coding is not chunked, 400 at path Transfer-Encoding, and closes', async (target, codings) => {
+    const counted = await countedDuring(async () => {
+      const sent = await send(running.port, Buffer.concat([Buffer.from(head(codings, target)), inChunks(decideBody)]));
+      const answer = await sent.answer;
+      expect(answer.status).toBe(400);
+      expect(answer.headers['content-type']).toBe('application/problem+json');
+      expect(answer.headers['x-request-id']).toBe('te-1');
+      expect(answer.headers['connection']).toBe('close');
+      expect(JSON.parse(answer.body)).toMatchObject({ ...unframed, requestId: 'te-1' });
+      expect(await sent.closed).toBe(true);
+    });
+    expect(counted).toEqual({ audited: 0, decided: 0, notImplemented: 0, invalidRequest: 1 });
+  });
+
+  it('lets a client still sending such a body read the 400: the connection is not reset under it', async () => {
+    // Goes on sending after the server's FIN, as a client writing its whole body before it reads does.
+    const socket = connect({ port: running.port, host: '127.0.0.1', allowHalfOpen: true });
+    const reset = new Promise<boolean>((resolve) => {
+      socket.once('error', () => resolve(true));
+      socket.once('close', () => resolve(false));
+    });
+    const answer = readResponse(socket);
+    socket.write(head('gzip'));
+    expect((await answer).status).toBe(400);
+    for (let i = 0; i < 5; i++) {
+      socket.write(inChunks(gzipSync(decideBody)));
+      await pause(20);
+    }
+    socket.end();
+    expect(await reset).toBe(false);
+  });
+
   it.each([
     ['chunked not the last coding', 'chunked, gzip'],
     ['chunked twice', 'chunked, chunked'],
-    ['a Content-Length beside it', `chunked\r\ncontent-length: ${decideBody.length}`],
-  ])('leaves a Transfer-Encoding with %s to Node: 400 problem+json, and closes', async (_, codings) => {
+    ['chunked on two header lines', 'chunked\r\ntransfer-encoding: chunked'],
+  ])('answers a Transfer-Encoding with %s, which Node refuses from the headers, 400 at path Transfer-Encoding, and closes', async (_, codings) => {
     const sent = await send(running.port, Buffer.concat([Buffer.from(head(codings)), inChunks(decideBody)]));
     const answer = await sent.answer;
     expect(answer.status).toBe(400);
     expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(JSON.parse(answer.body)).toMatchObject(unframed);
+    expect(await sent.closed).toBe(true);
+  });
+
+  it('answers a Transfer-Encoding beside a Content-Length, which Node refuses from the headers, 400, and closes', async () => {
+    const sent = await send(running.port, Buffer.concat([Buffer.from(head(`chunked\r\ncontent-length: ${decideBody.length}`)), inChunks(decideBody)]));
+    const answer = await sent.answer;
+    expect(answer.status).toBe(400);
     expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400 });
     expect(await sent.closed).toBe(true);
   });

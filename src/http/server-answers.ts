@@ -5,7 +5,7 @@ import { RequestError } from '@hono/node-server';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
 import { problemBody, problemResponse, ProblemError, problemTypes, type ProblemCode } from './problem.js';
-import { transferCodingProblem } from './transfer-coding.js';
+import { transferCodingProblem, unframedBody } from './transfer-coding.js';
 
 /** Told of every problem the server answers itself, e.g. `countRejections(metrics)`. */
 export type OnProblem = ((code: ProblemCode) => void) | undefined;
@@ -20,6 +20,8 @@ function clientProblem(error: ClientError): ProblemError {
       return new ProblemError('headers_too_large', 'the request line and headers are larger than the server accepts');
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return new ProblemError('client_timeout', 'the request was not received in time');
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+      return unframedBody();
     default:
       return new ProblemError('invalid_request', 'the request is not valid HTTP/1.1');
   }
@@ -97,6 +99,9 @@ function afterAnswersDue(socket: Duplex, then: () => void): void {
 /** Sockets whose parser has failed and whose error is answered or handed over: Node reports it again with each read that follows. */
 const failed = new WeakSet<Duplex>();
 
+/** Requests the server has answered itself from their head (see refuse), closing the connection. */
+const refusedFromHead = new WeakSet<IncomingMessage>();
+
 /**
  * Answers requests Node rejects before Hono sees them (headers too large, a malformed
  * request line, a client too slow) with a problem+json body, as every other error is, and
@@ -115,6 +120,13 @@ export function answerClientError(onProblem: OnProblem) {
     }
     if (failed.has(socket)) return;
     const response = responseOn(socket);
+    // The parser's verdict on a request the server has refused from its head (a Transfer-Encoding
+    // whose last coding is not chunked comes right after the head): the refusal says enough,
+    // and lingers once written, as after any refusal of a body still arriving.
+    if (response !== undefined && refusedFromHead.has(response.req)) {
+      failed.add(socket);
+      return;
+    }
     // A request pipelined behind the one being answered, its body half read: its own answer says so.
     const queued = queuedResponseOf(socket);
     if (queued !== undefined) {
@@ -199,6 +211,7 @@ function pathOf(target: string | undefined): string {
 
 /** Answers `request` with `problem` from the server itself, echoing its X-Request-ID, and closes the connection. */
 function refuse(request: IncomingMessage, response: ServerResponse, problem: ProblemError, onProblem: OnProblem): void {
+  refusedFromHead.add(request);
   onProblem?.(problem.code);
   const requestId = requestIdOf(request);
   const body = problemBody(problem, pathOf(request.url), requestId);
@@ -244,10 +257,11 @@ function headProblem(request: IncomingMessage): ProblemError | undefined {
 /**
  * `listener`, with requests whose head is unacceptable answered problem+json: an HTTP/1.1
  * request without a Host header, or with more than one (RFC 9112 §3.2), a 400; one with more
- * header lines than Node keeps, a 431; one with a transfer coding other than chunked, a 501.
- * Node's own Host check (`requireHostHeader`, to be turned off) answers with a bare 400 before
- * any listener sees the request. While `listener` runs, the request is the one
- * answerRequestError takes an X-Request-ID from.
+ * header lines than Node keeps, a 431; one whose body cannot be framed, a 400, and one with a
+ * transfer coding other than chunked, a 501 (see transferCodingProblem). Node's own Host check
+ * (`requireHostHeader`, to be turned off) answers with a bare 400 before any listener sees the
+ * request. While `listener` runs, the request is the one answerRequestError takes an
+ * X-Request-ID from.
  */
 export function requireHost(listener: RequestListener, onProblem: OnProblem): RequestListener {
   return function onRequest(request, response) {

@@ -9,17 +9,30 @@ function membersOf(value: string): string[] {
 const isChunked = (member: string) => member.toLowerCase() === 'chunked';
 
 /**
- * What makes the transfer codings of `request` unacceptable, if anything: one other than
- * chunked (gzip, deflate, compress, a coding unknown) is a 501 (RFC 9112 §6.1), as this service
- * decodes none. Node frames the body by its final chunked alone and would hand the app the
- * bytes still gzipped, say. A list whose final member is not chunked, Node refuses itself.
+ * A request whose Transfer-Encoding does not end with chunked, or names it twice: the length of
+ * its body cannot be determined, a 400 (RFC 9112 §6.3), the connection closed.
+ */
+export function unframedBody(): ProblemError {
+  return new ProblemError('invalid_request', 'the length of the body cannot be determined: a Transfer-Encoding must end with chunked, given once', [
+    { path: 'Transfer-Encoding', message: 'chunked must be the last coding, given once' },
+  ]);
+}
+
+/**
+ * What makes the transfer codings of `request` unacceptable, if anything. A list whose last
+ * member is not chunked is an unframed body (see unframedBody): Node refuses it too, but only
+ * once the request has gone on to the app, which may answer it first (a GET). A coding other
+ * than chunked (gzip, deflate, compress, one unknown) before it is a 501 (RFC 9112 §6.1), as
+ * this service decodes none: Node frames the body by its last chunked alone and would hand the
+ * app the bytes still gzipped, say. One with chunked twice Node refuses before any listener sees
+ * it (see clientProblem).
  */
 export function transferCodingProblem(request: IncomingMessage): ProblemError | undefined {
   const value = request.headers['transfer-encoding'];
   if (value === undefined) return undefined;
   const members = membersOf(value);
   const last = members.pop();
-  if (last === undefined || !isChunked(last)) return undefined;
+  if (last === undefined || !isChunked(last)) return unframedBody();
   const other = members.find((member) => !isChunked(member));
   if (other === undefined) return undefined;
   const coding = other.split(';')[0]?.trim() ?? other;
