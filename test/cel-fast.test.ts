@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileCondition, type ConditionVariables } from '../src/policy/cel.js';
 import { fastCondition, undecided } from '../src/policy/cel-fast.js';
-import { evaluateStrictly } from '../src/policy/cel-strict.js';
+import { evaluateStrictly, startDecision } from '../src/policy/cel-strict.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -86,10 +86,13 @@ describe('CEL conditions on the fast path', () => {
         for (const vars of cases) {
           compared++;
           if (fast !== undefined && fast(vars) !== undecided) decided++;
+          // Each evaluation as a decision of its own, with its own comparison budget.
+          startDecision();
           const expected = outcome(() => reference(vars));
           // The library cannot type objects with a `constructor` member; the service retries
           // those as Maps (cel-values.ts), so such cases are compared where the library answers.
           if ('error' in expected && JSON.stringify(vars).includes('"constructor"')) continue;
+          startDecision();
           expect(outcome(() => compiled(vars)), `${source} on ${JSON.stringify(vars)}`).toEqual(expected);
         }
       }),

@@ -277,7 +277,7 @@ describe('POST /decide: `==` between lists or maps', () => {
   const ask = (action: string, properties: Record<string, unknown>, context: Record<string, unknown>, subject: Record<string, unknown> = {}) =>
     decide(app, { subject: { id: 'u1', properties: subject }, action, resource: { type: 'doc', properties }, context });
 
-  it('compares at most 100,000 values in one evaluation of a condition, then fails closed', async () => {
+  it('compares at most 100,000 values in one decision, then fails closed', async () => {
     // Two equal lists of 140,000 values, compared once per element of `k`: before, 7.8 s of
     // comparing on an 848 KB body, and a permit.
     const side = () => Array.from({ length: 1000 }, () => Array.from({ length: 140 }, () => ({})));
@@ -292,5 +292,52 @@ describe('POST /decide: `==` between lists or maps', () => {
     expect(await ask('share', { groups }, {}, { groups })).toMatchObject({ decision: 'permit' });
     expect(await ask('share', { groups: [...groups.slice(1), 'other'] }, {}, { groups })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
     expect(await ask('read', {}, { k: [1, 2, 3], a: [{ x: [1] }], b: [{ x: [1.0] }] })).toMatchObject({ decision: 'permit' });
+  });
+});
+
+describe('comparisons of lists and maps over one decision', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies({
+      'docs.json': {
+        id: 'docs',
+        resource: 'doc',
+        rules: [
+          { id: 'other-blocked', effect: 'deny', actions: ['read'], condition: 'context.a == context.c' },
+          { id: 'same-read', effect: 'permit', actions: ['read'], condition: 'context.a == context.b' },
+          { id: 'same-tagged', effect: 'permit', actions: ['share'], condition: 'context.a == context.b && context.tag.x == "y"' },
+          { id: 'same-once', effect: 'permit', actions: ['list'], condition: 'context.a == context.b' },
+        ],
+      },
+    }));
+  });
+
+  // Lists of 61,000 values (1,000 lists of 60 empty maps), 0.2 MB each: one comparison of two
+  // of them is within the 100,000 a decision may compare, two are not.
+  const side = (last: number) => Array.from({ length: 1000 }, (_, i) => Array.from({ length: 60 }, () => (i === 999 ? { last } : {})));
+  const context = { a: side(1), b: side(1), c: side(2) };
+  const ask = (action: string, extra: Record<string, unknown> = {}) => decide(app, { subject: { id: 'u1' }, action, resource: { type: 'doc', id: 'd1' }, context: { ...context, ...extra } });
+  const beyond = { code: 'condition_error', detail: expect.stringContaining('beyond the 100000 values one decision may compare') as unknown };
+
+  it('share one budget across the conditions a decision evaluates, and fail closed past it', async () => {
+    // Before, each condition had 100,000 of its own: the deny rule's comparison, then the
+    // permit's, and a permit.
+    expect(await ask('read')).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { ...beyond, rule: 'same-read' }] });
+    expect(await ask('list')).toMatchObject({ decision: 'permit', reasons: [{ rule: 'same-once' }] });
+    // A batch is bounded by its item count: each item is a decision, with a budget of its own.
+    const res = await postJson(app, '/access/v1/evaluations', {
+      subject: { type: 'user', id: 'u1' },
+      action: { name: 'list' },
+      context,
+      evaluations: [{ resource: { type: 'doc', id: 'd1' } }, { resource: { type: 'doc', id: 'd2' } }],
+    });
+    expect(await readJson(res)).toEqual({ evaluations: [{ decision: true }, { decision: true }] });
+  });
+
+  it('give a condition evaluated again on data with a "constructor" member what is left, not a fresh budget', async () => {
+    // The first evaluation compares the lists, then fails on the `constructor` member; the
+    // second, on the data made typable, compares them again. Before, a permit.
+    expect(await ask('share', { tag: { constructor: 'c', x: 'y' } })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { ...beyond, rule: 'same-tagged' }] });
+    expect(await ask('share', { tag: { x: 'y' } })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'same-tagged' }] });
   });
 });

@@ -10,10 +10,10 @@
  *   The library answers false for a string, number, list or null, so a deny rule
  *   `has(subject.properties.act.sub)` did not apply to an `act` claim holding a string.
  * - `==` and `!=` between two lists or maps read at most `maxComparedValues` of their values in
- *   one evaluation of a condition, then are an error. The library compares them in full, and
- *   cel-cost.ts charges a comparison one step: `context.k.all(x, context.a == context.b)`, two
- *   equal request lists of 140,000 values compared once per element of a third, held the event
- *   loop for 7.8 s on an 848 KB body.
+ *   one decision, all the conditions it evaluates together, then are an error. The library
+ *   compares them in full, and cel-cost.ts charges a comparison one step:
+ *   `context.k.all(x, context.a == context.b)`, two equal request lists of 140,000 values
+ *   compared once per element of a third, held the event loop for 7.8 s on an 848 KB body.
  */
 
 import { forEachNode, type AstNode } from './cel-ast.js';
@@ -115,15 +115,20 @@ function scalarMembership(ev: Evaluator, node: BinaryNode, ctx: unknown): unknow
 
 /**
  * Most values (list elements and map members, at every depth) the comparisons of lists and maps
- * in one evaluation of a condition may read: a few milliseconds of comparing.
+ * in one decision may read, over every condition it evaluates (a condition evaluated twice, see
+ * cel.ts, included): a few milliseconds of comparing. Per decision, not per condition: 50 rules
+ * whose conditions each compared up to the bound held the event loop 50 times as long.
  */
 export const maxComparedValues = 100_000;
 
-/** What the comparisons of the condition being evaluated may still read. */
+/** What the comparisons of the decision being made may still read. */
 let comparable = maxComparedValues;
 
-/** Starts an evaluation of a condition: its comparisons of lists and maps get `maxComparedValues` again. */
-export function startEvaluation(): void {
+/**
+ * Starts a decision: the comparisons of lists and maps of the conditions evaluated until the
+ * next call share `maxComparedValues`.
+ */
+export function startDecision(): void {
   comparable = maxComparedValues;
 }
 
@@ -141,7 +146,7 @@ function valuesIn(value: unknown, most: number): number {
 
 /**
  * `a == b` or `a != b`, as the library evaluates it, once two lists or maps are known to be
- * within what the condition may still compare: the comparison reads at most the smaller of them.
+ * within what the decision may still compare: the comparison reads at most the smaller of them.
  */
 function boundedEquality(ev: Evaluator, node: BinaryNode, ctx: unknown): unknown {
   const [leftNode, rightNode] = node.args;
@@ -150,9 +155,10 @@ function boundedEquality(ev: Evaluator, node: BinaryNode, ctx: unknown): unknown
   if (isListOrMap(left) && isListOrMap(right)) {
     const read = Math.min(valuesIn(left, comparable), valuesIn(right, comparable));
     if (read > comparable) {
-      // Spent: `all` and `exists` go on after an error, and each later comparison fails at once.
+      // Spent: `all` and `exists` go on after an error, and each later comparison of the
+      // decision, in this condition or another, fails at once.
       comparable = 0;
-      throw new Error(`comparing lists or maps beyond the ${maxComparedValues} values a condition may compare in one evaluation`);
+      throw new Error(`comparing lists or maps beyond the ${maxComparedValues} values one decision may compare`);
     }
     comparable -= read;
   }

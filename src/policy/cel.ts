@@ -4,10 +4,14 @@ import { forEachNode, isAstNode } from './cel-ast.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
-import { evaluateStrictly, startEvaluation } from './cel-strict.js';
+import { evaluateStrictly } from './cel-strict.js';
 import { oncePerObject, typableVariables } from './cel-values.js';
 
-/** A condition compiled once at load; throws on evaluation errors (missing key, wrong type). */
+/**
+ * A condition compiled once at load; throws on evaluation errors (missing key, wrong type).
+ * Its comparisons of lists and maps draw on the budget of the decision being made, which
+ * `startDecision()` (cel-strict.ts) starts.
+ */
 export interface CompiledCondition {
   (vars: ConditionVariables): unknown;
   /** Whether it reads `now`: its value can change with time alone, so no decision it is part of may be cached. */
@@ -164,18 +168,17 @@ export function compileCondition(source: string): CompiledCondition {
       if (value !== undecided) return value;
     }
     try {
-      startEvaluation();
       return evaluate(vars);
     } catch (error) {
       // The library cannot type an object with a `constructor` member (cel-values.ts): it
       // reports an unsupported type, or throws a TypeError when that member is null. Made
       // typable, such data is read like any other; without such members the error stands.
       // The data is made typable once per request value, however many conditions fail on it;
-      // a condition failing on such members is evaluated once more, so within twice its bound.
+      // a condition failing on such members is evaluated once more, so within twice its steps,
+      // and on what is left of the decision's comparisons: the first try's count too.
       const typed = typableVariables(vars);
       if (typed === vars) throw asWritten(error);
       try {
-        startEvaluation();
         return evaluate(typed);
       } catch (retried) {
         throw asWritten(retried);

@@ -1,6 +1,7 @@
 import type { Advice, Query, Reason, Verdict } from '../decision/types.js';
 import { jsonLimits } from '../json-limits.js';
 import type { ConditionVariables } from './cel.js';
+import { startDecision } from './cel-strict.js';
 import type { Candidates, CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
 import { foldCase } from './fold-case.js';
 
@@ -217,6 +218,10 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
     now,
   };
 
+  // Every condition below, each rule's and each retry's, compares lists and maps on one budget:
+  // a decision is the unit, as it is evaluated in one piece, holding the event loop until done.
+  // A batch or a search page lets the loop turn between its decisions, and bounds their number.
+  startDecision();
   const denies: Reason[] = [];
   const permits: Reason[] = [];
   const errors: Reason[] = [];
