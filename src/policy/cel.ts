@@ -16,6 +16,8 @@ export interface CompiledCondition {
   (vars: ConditionVariables): unknown;
   /** Whether it reads `now`: its value can change with time alone, so no decision it is part of may be cached. */
   readonly readsNow: boolean;
+  /** The most evaluation steps it may take on request data within the limits (cel-cost.ts). */
+  readonly steps: number;
 }
 
 /** The variables every condition sees. */
@@ -185,5 +187,5 @@ export function compileCondition(source: string): CompiledCondition {
       }
     }
   };
-  return Object.assign(condition, { readsNow: readsVariable(parsed.ast, 'now') });
+  return Object.assign(condition, { readsNow: readsVariable(parsed.ast, 'now'), steps: cost });
 }

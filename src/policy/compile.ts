@@ -3,10 +3,11 @@ import { canonicalJson } from '../canonical-json.js';
 import { pacer } from '../pace.js';
 import { compileCondition, ConditionCompileError, type CompiledCondition } from './cel.js';
 import type { Candidates, CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
+import { costlyDecisions } from './decision-cost.js';
 import { foldCase } from './fold-case.js';
 import { noEntities, type EntityIndex } from './entities.js';
 import type { PolicySource } from './schema.js';
-import { PolicyLoadError, type PolicyIssue } from './errors.js';
+import { PolicyLoadError, type PolicyIssue, type RuleLocation } from './errors.js';
 
 /** A validated policy and the file it came from. */
 export interface PolicyFile {
@@ -42,10 +43,11 @@ function* versionParts(policies: readonly PolicySource[], extra: unknown): Gener
 
 /**
  * Compiling `files` into a set, a step at a time: it yields after each condition it compiles
- * (each distinct text once, shared by the rules that repeat it), each policy hashed into the
- * version and each resource type indexed. Checks what a schema cannot see: duplicate policy
- * ids, rule ids repeated for one resource type, and every CEL condition; reports every
- * problem at once.
+ * (each distinct text once, shared by the rules that repeat it), each resource type whose
+ * decisions are costed, each policy hashed into the version and each resource type indexed.
+ * Checks what a schema cannot see: duplicate policy ids, rule ids repeated for one resource
+ * type, every CEL condition, the size of the rule index and the cost of the conditions one
+ * decision can evaluate; reports every problem at once.
  */
 function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, entities: EntityIndex): Generator<void, CompiledPolicySet, void> {
   const issues: PolicyIssue[] = [];
@@ -110,7 +112,8 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
   }
   if (issues.length === 0) {
     const oversized = oversizedIndex(rulesByResource, locations);
-    if (oversized !== undefined) issues.push(oversized);
+    if (oversized === undefined) issues.push(...(yield* costlyDecisions(locations)));
+    else issues.push(oversized);
   }
   if (issues.length > 0) throw new PolicyLoadError(issues);
 
@@ -220,13 +223,6 @@ function* indexing(rules: readonly CompiledRule[]): Generator<void, ResourceRule
 
 function namedActions(rules: readonly CompiledRule[]): Set<string> {
   return new Set(rules.flatMap((r) => r.actions.filter((a) => a !== '*')));
-}
-
-/** Where a rule was written, for a problem found after its policy was read. */
-interface RuleLocation {
-  readonly file: string;
-  readonly path: string;
-  readonly type: string;
 }
 
 /**

@@ -6,6 +6,14 @@ export interface PolicyIssue {
   readonly rule?: string;
 }
 
+/** Where a rule was written, for a problem found after its policy was read. */
+export interface RuleLocation {
+  readonly file: string;
+  readonly path: string;
+  /** Its policy's resource type. */
+  readonly type: string;
+}
+
 /**
  * Most problems a failed load reports. A data file of a hundred thousand bad entries would
  * otherwise make as many issues, and a 422, a log line and a `lastReloadError` of megabytes.
