@@ -205,3 +205,36 @@ describe('POST /decide: uint(), double() and duration() of a string read what CE
     expect(performance.now() - started).toBeLessThan(1_000);
   });
 });
+
+describe('POST /decide: trim() strips Unicode White_Space, as cel-go does', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies(invoicePolicy([
+      { id: 'read-own-code', effect: 'permit', actions: ['read'], condition: 'resource.properties.code.trim() == "INV-1"' },
+    ])));
+  });
+
+  async function decide(code: string) {
+    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action: 'read', resource: { type: 'invoice', properties: { code } } });
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+
+  // Go's unicode.IsSpace: the ASCII spaces, NEL, NBSP and the other White_Space code points.
+  const whiteSpace = '\t\n\v\f\r \u0085\u00A0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200A\u2028\u2029\u202F\u205F\u3000';
+
+  it('strips every White_Space character from both ends, NEL included', async () => {
+    expect(await decide('INV-1')).toMatchObject({ decision: 'permit', reasons: [{ rule: 'read-own-code' }] });
+    expect(await decide(`${whiteSpace}INV-1${whiteSpace}`)).toMatchObject({ decision: 'permit' });
+    // Was: deny, JavaScript's trim() keeping U+0085 (NEL).
+    expect(await decide('\u0085INV-1\u0085')).toMatchObject({ decision: 'permit' });
+    expect(await decide(`${' '.repeat(4000)}INV-1${'\u3000'.repeat(4000)}`)).toMatchObject({ decision: 'permit' });
+  });
+
+  it('keeps what is not White_Space, the byte order mark included', async () => {
+    // Was: permit, JavaScript's trim() stripping U+FEFF (BOM).
+    for (const code of ['\uFEFFINV-1', 'INV-1\uFEFF', '\u200BINV-1', '\u180EINV-1', '\u001CINV-1', 'INV-1\u0000', ' INV -1 ']) {
+      expect(await decide(code), JSON.stringify(code)).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    }
+  });
+});

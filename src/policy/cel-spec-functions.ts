@@ -14,6 +14,9 @@ import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
  *   reads a decimal number (Go's strconv.ParseUint base 10, ParseFloat): `uint("")` is 0,
  *   `uint("0X10")` 16, `uint("0B1")` 1, `double("0x10")` 16, `double(" 1")` 1; and `uint()` of a
  *   negative double truncates it to 0, where CEL fails;
+ * - `trim()` strips what JavaScript's trim() does, where CEL (cel-go's strings extension, Go's
+ *   strings.TrimSpace) strips Unicode White_Space: U+FEFF (the byte order mark) was stripped and
+ *   U+0085 (NEL) kept, so `code.trim() == "INV-1"` held for `"\uFEFFINV-1"`;
  * - `duration(string)` looks for each part with an unanchored pattern that backtracks: 1,000
  *   digits with no unit took 0.8 s, 4,000 took 28 s, 16K would take tens of minutes. It
  *   also read `"h"` and `".h"` as 0s, where CEL (Go's time.ParseDuration) fails, and refused `"0"`.
@@ -27,6 +30,7 @@ import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 export const specFunctionNames: ReadonlyMap<string, string> = new Map([
   ['lowerAscii', 'specLowerAscii'],
   ['upperAscii', 'specUpperAscii'],
+  ['trim', 'specTrim'],
   ['size', 'specSize'],
   ['timestamp', 'specTimestamp'],
   ['int', 'specInt'],
@@ -89,6 +93,25 @@ function asciiCase(text: string, lower: boolean): string {
     if (low >= first && low < first + 26 && units[i + 1] === 0) units[i] = low ^ 0x20;
   }
   return units.toString('utf16le');
+}
+
+/** Whether UTF-16 code unit `unit` is Unicode White_Space (Go's unicode.IsSpace): all of it lies in the BMP. */
+function isWhiteSpace(unit: number): boolean {
+  if (unit <= 0x20) return unit === 0x20 || (unit >= 0x09 && unit <= 0x0d);
+  if (unit < 0x85) return false;
+  return (
+    unit === 0x85 || unit === 0xa0 || unit === 0x1680 || (unit >= 0x2000 && unit <= 0x200a) ||
+    unit === 0x2028 || unit === 0x2029 || unit === 0x202f || unit === 0x205f || unit === 0x3000
+  );
+}
+
+/** `text` without the White_Space at either end, reading only that White_Space and one character past it. */
+function trimWhiteSpace(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && isWhiteSpace(text.charCodeAt(start))) start++;
+  while (end > start && isWhiteSpace(text.charCodeAt(end - 1))) end--;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
 }
 
 const surrogate = /[\uD800-\uDFFF]/;
@@ -253,6 +276,7 @@ export function withSpecFunctions(env: Environment): Environment {
   return env
     .registerFunction('string.specLowerAscii(): string', (text: string) => asciiCase(text, true))
     .registerFunction('string.specUpperAscii(): string', (text: string) => asciiCase(text, false))
+    .registerFunction('string.specTrim(): string', trimWhiteSpace)
     .registerFunction('specSize(string): int', codePoints)
     .registerFunction('string.specSize(): int', codePoints)
     .registerFunction('specSize(bytes): int', bytesSize)
