@@ -17,3 +17,35 @@ export function forEachNode(node: unknown, visit: (node: AstNode) => void): void
     forEachNode(node.args, visit);
   }
 }
+
+/** What a node's evaluation is handed: the library's evaluator, of which only `run` is used. */
+export interface Evaluator {
+  run(node: unknown, ctx: unknown): unknown;
+}
+
+/**
+ * A node as its evaluation sees it: its operands, and the operator's function the library's type
+ * check binds to it (`handle`), called with the operand values, the node and the evaluator.
+ */
+export interface BoundNode extends AstNode {
+  readonly handle?: (...operands: unknown[]) => unknown;
+}
+
+/** How a node is evaluated, in place of the library's evaluation of its operator. */
+export type Evaluation = (ev: Evaluator, node: BoundNode, ctx: unknown) => unknown;
+
+/**
+ * Sets `evaluation` on `node`, a node of a condition parsed and not yet evaluated: the first
+ * evaluation binds each node to what is set on it (`setMeta`).
+ */
+export function setEvaluation(node: AstNode, evaluation: Evaluation): void {
+  const parsed = node as AstNode & { setMeta?: (key: 'evaluate', value: Evaluation) => unknown };
+  if (typeof parsed.setMeta !== 'function') throw new Error(`cannot bind \`${node.op}\`: the CEL library has changed`);
+  parsed.setMeta('evaluate', evaluation);
+}
+
+/** The operator's function bound to `node`; throws when the library bound none. */
+export function operatorOf(node: BoundNode): (...operands: unknown[]) => unknown {
+  if (typeof node.handle !== 'function') throw new Error(`\`${node.op}\` is not bound to its operator: the CEL library has changed`);
+  return node.handle;
+}
