@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { postJson, readJson, type buildTestApp } from './helpers/app.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { appOverPolicies } from './helpers/policy-app.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
@@ -87,5 +87,79 @@ describe('POST /decide: int arithmetic beyond int64 is an error', () => {
       ['past-min', expect.stringContaining('integer literal beyond int64')],
       ['hex-past-max', expect.stringContaining('integer literal beyond int64')],
     ]);
+  });
+});
+
+describe('POST /decide: timestamp and duration arithmetic stays within their ranges, exact to the nanosecond', () => {
+  let app: App;
+  beforeAll(async () => {
+    const policyDir = await tempDir(invoicePolicy([
+      { id: 'expired', effect: 'deny', actions: ['read'], condition: 'timestamp(resource.properties.issued) + duration(context.validity) < now' },
+      { id: 'read', effect: 'permit', actions: ['read'] },
+      { id: 'recent', effect: 'permit', actions: ['audit'], condition: 'now - timestamp(resource.properties.issued) < duration("87600h")' },
+      { id: 'span', effect: 'permit', actions: ['span'], condition: 'timestamp(context.to) - timestamp(context.from) > duration("0s")' },
+      { id: 'overdrawn', effect: 'permit', actions: ['sum'], condition: 'duration(context.a) + duration(context.b) < duration("-1s")' },
+      { id: 'difference', effect: 'permit', actions: ['subtract'], condition: 'duration(context.a) - duration(context.b) == duration(context.c)' },
+      { id: 'earlier', effect: 'permit', actions: ['rewind'], condition: 'timestamp(context.from) - duration(context.a) == timestamp(context.to)' },
+    ]));
+    ({ app } = await buildTestApp({ policyDir, clock: () => new Date('2026-03-02T12:00:00Z') }));
+  });
+
+  async function decide(action: string, context: Record<string, unknown>, issued = '2026-03-01T00:00:00Z') {
+    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action, resource: { type: 'invoice', properties: { issued } }, context });
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+  const failed = (rule: string, detail: string) => ({
+    decision: 'deny',
+    reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule, detail: expect.stringContaining(detail) as unknown }],
+  });
+
+  it('answers within the ranges as before', async () => {
+    expect(await decide('read', { validity: '720h' })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'read' }] });
+    expect(await decide('read', { validity: '24h' })).toMatchObject({ decision: 'deny', reasons: [{ rule: 'expired' }] });
+    expect(await decide('read', { validity: '1s' }, '9999-12-31T23:59:58Z')).toMatchObject({ decision: 'permit' });
+    expect(await decide('read', { validity: '-1s' }, '0001-01-01T00:00:01Z')).toMatchObject({ decision: 'deny', reasons: [{ rule: 'expired' }] });
+    expect(await decide('audit', {}, '2020-01-01T00:00:00Z')).toMatchObject({ decision: 'permit' });
+    expect(await decide('span', { from: '1800-01-01T00:00:00Z', to: '2026-01-01T00:00:00Z' })).toMatchObject({ decision: 'permit' });
+  });
+
+  it('is an error for a timestamp past 9999-12-31T23:59:59.999999999Z or before 0001-01-01T00:00:00Z', async () => {
+    // Was: permit, the library making a date in the year 10000.
+    expect(await decide('read', { validity: '1s' }, '9999-12-31T23:59:59Z')).toMatchObject({
+      decision: 'deny',
+      reasons: [{ rule: 'expired' }, { code: 'condition_error', rule: 'expired', detail: expect.stringContaining('timestamp overflow') as unknown }],
+    });
+    for (const [validity, issued] of [['-1ns', '0001-01-01T00:00:00Z'], ['1ms', '9999-12-31T23:59:59.999Z'], ['2562047h', '9800-01-01T00:00:00Z']]) {
+      expect(await decide('read', { validity }, issued), `${issued} + ${validity}`).toMatchObject({ decision: 'deny', reasons: [{ rule: 'expired' }, { code: 'condition_error' }] });
+    }
+    expect(await decide('rewind', { from: '0001-01-01T00:00:00Z', a: '1ns', to: '0001-01-01T00:00:00Z' })).toMatchObject(failed('earlier', 'timestamp overflow'));
+    // Out of range as text, as before.
+    for (const issued of ['10000-01-01T00:00:00Z', '0000-12-31T23:59:59Z']) {
+      expect(await decide('read', { validity: '1s' }, issued), issued).toMatchObject({ decision: 'deny', reasons: [{ rule: 'expired' }, { code: 'condition_error' }] });
+    }
+  });
+
+  it('is an error for a duration beyond what Go\'s time.Duration holds (±2^63 ns, ~292 years), as in cel-go', async () => {
+    // Was: permit, the library adding without a bound.
+    expect(await decide('sum', { a: '-2562047h', b: '-2562047h' })).toMatchObject(failed('overdrawn', 'duration overflow'));
+    expect(await decide('subtract', { a: '2562047h', b: '-1h', c: '0s' })).toMatchObject(failed('difference', 'duration overflow'));
+    // The cel-spec conformance case: the span of all timestamps is no duration.
+    expect(await decide('span', { from: '0001-01-01T00:00:00Z', to: '9999-12-31T23:59:59Z' })).toMatchObject(failed('span', 'duration overflow'));
+    expect(await decide('audit', {}, '1700-01-01T00:00:00Z')).toMatchObject(failed('recent', 'duration overflow'));
+    // Out of range as text, as before.
+    expect(await decide('sum', { a: '2562048h', b: '0s' })).toMatchObject(failed('overdrawn', 'duration() requires'));
+  });
+
+  it('adds and subtracts durations with fractions of a second of either sign exactly', async () => {
+    // Was: permit, -1.5s + 1s being -1.5s to the library.
+    expect(await decide('sum', { a: '-1.5s', b: '1s' })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    expect(await decide('sum', { a: '-2s', b: '0.5s' })).toMatchObject({ decision: 'permit' });
+    // Were deny: the library's results, though of the right length, were not equal to the same duration read from text.
+    for (const [a, b, c] of [['1s', '1.5s', '-0.5s'], ['-1.5s', '-1s', '-0.5s'], ['0.3s', '-0.7s', '1s'], ['1ns', '2ns', '-1ns']]) {
+      expect(await decide('subtract', { a, b, c }), `${a} - ${b}`).toMatchObject({ decision: 'permit' });
+    }
+    expect(await decide('rewind', { from: '2026-01-01T00:00:00Z', a: '1.5s', to: '2025-12-31T23:59:58.5Z' })).toMatchObject({ decision: 'permit' });
+    expect(await decide('rewind', { from: '2026-01-01T00:00:00Z', a: '-1ns', to: '2026-01-01T00:00:00Z' })).toMatchObject({ decision: 'permit' });
   });
 });

@@ -1,19 +1,31 @@
+import { Duration } from '@marcbachmann/cel-js/evaluator';
 import { forEachNode, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
+import { maxInt, maxTimestampMs, minInt, minTimestampMs } from './cel-spec-functions.js';
 
 /**
  * Where a condition's arithmetic is held to the ranges CEL defines (langdef.md, "Overflow": an
  * error when a result leaves the range of its type), beyond what the library (cel-js 8) checks.
- * Its `+`, `-` and `*` on ints are errors past int64, but three operations are not:
- * `-9223372036854775808 / -1` is 2^63, `-9223372036854775808 % -1` is 0 and `-x` of that
- * int is 2^63, where cel-go fails with "integer overflow". So `int(a) / int(b) < -1000`, a
- * deny rule, did not apply to a = -2^63, b = -1. The library has no way to replace an
- * operator, so the evaluation of those nodes is set on the parsed condition (cel-ast.ts).
- * The parser also reads an int literal beyond int64 (`9223372036854775808`), which CEL's does
- * not: such a literal is refused at load, but as the operand of `-` (`-9223372036854775808`).
+ * The library has no way to replace an operator, so the evaluation of the nodes concerned is set
+ * on the parsed condition (cel-ast.ts), before it is first evaluated.
+ * - Ints: `+`, `-` and `*` are errors past int64 in the library, but `-9223372036854775808 / -1`
+ *   was 2^63, `-9223372036854775808 % -1` 0 and `-x` of that int 2^63, where cel-go fails with
+ *   "integer overflow": `int(a) / int(b) < -1000`, a deny rule, did not apply to a = -2^63,
+ *   b = -1. The parser also read an int literal beyond int64 (`9223372036854775808`), which
+ *   CEL's does not: such a literal is refused at load, but as the operand of `-`.
+ * - Timestamps and durations: the library added and subtracted them without a bound (a
+ *   timestamp in the year 10000, a duration of 600 years), and wrongly when a duration is
+ *   negative with a fraction of a second (`duration("-1.5s") + duration("1s")` was -1.5s).
+ *   Here they are computed in nanoseconds, exactly, and a timestamp must lie from
+ *   0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, a duration within ±2^63 ns (about
+ *   292 years), as cel-go holds one (Go's time.Duration), and as duration() reads one: so the
+ *   span of all timestamps is an error, as the cel-spec conformance tests have it. Timestamps
+ *   keep milliseconds (JavaScript Dates), so a result is the millisecond its instant falls in.
  */
 
-const minInt = -(2n ** 63n);
-const maxInt = 2n ** 63n - 1n;
+const nanosPerSecond = 1_000_000_000n;
+const nanosPerMs = 1_000_000n;
+const minTimestampNanos = BigInt(minTimestampMs) * nanosPerMs;
+const maxTimestampNanos = BigInt(maxTimestampMs) * nanosPerMs + nanosPerMs - 1n;
 
 /** `-x`: an error for the one int whose negation is not an int. */
 function negation(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
@@ -28,6 +40,52 @@ function division(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
   const left = ev.run(leftNode, ctx);
   const right = ev.run(rightNode, ctx);
   if (left === minInt && right === -1n) throw new Error(`integer overflow: ${minInt} ${node.op} -1`);
+  return operatorOf(node)(left, right, node, ev);
+}
+
+const nanosOf = (duration: Duration): bigint => duration.seconds * nanosPerSecond + BigInt(duration.nanos);
+
+/** A duration of `nanos` ns, its seconds and nanoseconds of one sign, as duration() makes them (and `==` compares them). */
+function durationOf(nanos: bigint): Duration {
+  if (nanos < minInt || nanos > maxInt) throw new Error('duration overflow: the result is beyond ±2^63 nanoseconds (about 292 years)');
+  return new Duration(nanos / nanosPerSecond, Number(nanos % nanosPerSecond));
+}
+
+/** `time` moved by `nanos` ns, in the millisecond the instant falls in. */
+function timestampOf(time: Date, nanos: bigint): Date {
+  const instant = BigInt(time.getTime()) * nanosPerMs + nanos;
+  if (instant < minTimestampNanos || instant > maxTimestampNanos) {
+    throw new Error('timestamp overflow: the result is outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z');
+  }
+  // Rounded down: BigInt division rounds toward zero, up for an instant before 1970.
+  const ms = instant / nanosPerMs;
+  return new Date(Number(ms * nanosPerMs > instant ? ms - 1n : ms));
+}
+
+/** `a + b`: durations added to each other or to a timestamp in range; anything else as the library adds it. */
+function sum(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
+  const [leftNode, rightNode] = node.args as [unknown, unknown];
+  const left = ev.run(leftNode, ctx);
+  const right = ev.run(rightNode, ctx);
+  if (left instanceof Duration) {
+    if (right instanceof Duration) return durationOf(nanosOf(left) + nanosOf(right));
+    if (right instanceof Date) return timestampOf(right, nanosOf(left));
+  } else if (left instanceof Date && right instanceof Duration) {
+    return timestampOf(left, nanosOf(right));
+  }
+  return operatorOf(node)(left, right, node, ev);
+}
+
+/** `a - b`: durations and timestamps subtracted in range; anything else as the library subtracts it. */
+function difference(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
+  const [leftNode, rightNode] = node.args as [unknown, unknown];
+  const left = ev.run(leftNode, ctx);
+  const right = ev.run(rightNode, ctx);
+  if (left instanceof Duration && right instanceof Duration) return durationOf(nanosOf(left) - nanosOf(right));
+  if (left instanceof Date) {
+    if (right instanceof Duration) return timestampOf(left, -nanosOf(right));
+    if (right instanceof Date) return durationOf(BigInt(left.getTime() - right.getTime()) * nanosPerMs);
+  }
   return operatorOf(node)(left, right, node, ev);
 }
 
@@ -53,5 +111,7 @@ export function evaluateInRange(ast: unknown): void {
   forEachNode(ast, (node) => {
     if (node.op === '-_') setEvaluation(node, negation);
     if (node.op === '/' || node.op === '%') setEvaluation(node, division);
+    if (node.op === '+') setEvaluation(node, sum);
+    if (node.op === '-') setEvaluation(node, difference);
   });
 }

@@ -42,10 +42,10 @@ export const specFunctionNames: ReadonlyMap<string, string> = new Map([
 const timestampType = 'google.protobuf.Timestamp';
 const durationType = 'google.protobuf.Duration';
 /** The range of a CEL timestamp, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, in ms. */
-const minTimestampMs = -62_135_596_800_000;
-const maxTimestampMs = 253_402_300_799_999;
-const maxInt = 9_223_372_036_854_775_807n;
-const minInt = -9_223_372_036_854_775_808n;
+export const minTimestampMs = -62_135_596_800_000;
+export const maxTimestampMs = 253_402_300_799_999;
+export const maxInt = 9_223_372_036_854_775_807n;
+export const minInt = -9_223_372_036_854_775_808n;
 const maxUint = 18_446_744_073_709_551_615n;
 
 /** RFC 3339 §5.6 `date-time`, as CEL (Go's time.RFC3339) reads it: upper-case T and Z only. */
