@@ -37,6 +37,19 @@ const compareCharsPerStep = 8;
 const searchCharsPerStep = 4;
 const parseStepsPerChar = 3;
 
+/**
+ * A timestamp getter given a time zone (`now.getHours("Europe/Berlin")`) reads the wall-clock time
+ * there in ~2 µs (Intl formats it, and it is read back), so 125 steps, again allowing up to twice
+ * that; a zone read at run time may be one not named before, whose formatter takes ~60 µs to make
+ * (or ~23 µs to refuse), so 2,300.
+ */
+const zonedGetterSteps = 125;
+const newZoneSteps = 2_300;
+const timestampGetters = new Set([
+  'getFullYear', 'getMonth', 'getDate', 'getDayOfMonth', 'getDayOfWeek', 'getDayOfYear',
+  'getHours', 'getMinutes', 'getSeconds', 'getMilliseconds',
+]);
+
 /** Longest text of a number, timestamp or duration turned into a string. */
 const scalarText = 32;
 
@@ -53,6 +66,8 @@ interface Estimate {
   readonly scalar?: boolean;
   /** Known to be a string (a literal, or built as one): `+` with it joins text, never lists. */
   readonly text?: boolean;
+  /** A literal: known when the condition loads. */
+  readonly literal?: boolean;
 }
 
 const comprehensions = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
@@ -73,8 +88,9 @@ const sameLengthFunctions = new Set(['lowerAscii', 'upperAscii', 'trim']);
 /**
  * Steps a call takes beyond one for the characters it reads: a function of a string reads all
  * of it (`size()` of a map all its members), `startsWith()` and `endsWith()` as much as they
- * compare, `contains()` and `indexOf()` their receiver and argument. Others read no string, or
- * a bounded start of one (`int()`, `uint()`, `timestamp()`).
+ * compare, `contains()` and `indexOf()` their receiver and argument; a timestamp getter given a
+ * zone reads the wall-clock time there. Others read no string, or a bounded start of one (`int()`,
+ * `uint()`, `timestamp()`).
  */
 function readingSteps(name: string, parts: readonly Estimate[]): number {
   const text = parts[0]?.length ?? 0;
@@ -96,7 +112,8 @@ function readingSteps(name: string, parts: readonly Estimate[]): number {
     case 'duration':
       return text * parseStepsPerChar;
     default:
-      return 0;
+      if (!timestampGetters.has(name) || parts[1] === undefined) return 0;
+      return parts[1].literal === true ? zonedGetterSteps : newZoneSteps;
   }
 }
 
@@ -107,7 +124,7 @@ function childNodes(args: unknown, found: AstNode[] = []): AstNode[] {
 }
 
 function literal(value: unknown): Estimate {
-  if (typeof value === 'string') return { steps: 1, size: 0, elementSize: 0, length: value.length, text: true };
+  if (typeof value === 'string') return { steps: 1, size: 0, elementSize: 0, length: value.length, text: true, literal: true };
   if (value instanceof Uint8Array) return { steps: 1, size: 0, elementSize: 0, length: value.length };
   const scalar = value === null || ['number', 'bigint', 'boolean'].includes(typeof value);
   return { steps: 1, size: 0, elementSize: 0, length: scalar ? 0 : scalarText, scalar };

@@ -1,5 +1,6 @@
 import type { Environment } from '@marcbachmann/cel-js';
 import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
+import { timeFieldNames, withTimeFields } from './cel-time-fields.js';
 
 /**
  * CEL functions the library (cel-js 8) implements otherwise than the CEL specification does,
@@ -20,6 +21,7 @@ import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
  * - `duration(string)` looks for each part with an unanchored pattern that backtracks: 1,000
  *   digits with no unit took 0.8 s, 4,000 took 28 s, 16K would take tens of minutes. It
  *   also read `"h"` and `".h"` as 0s, where CEL (Go's time.ParseDuration) fails, and refused `"0"`.
+ * - the timestamp getters read some fields in the time zone of the process (cel-time-fields.ts).
  * And one it implements as CEL defines it, but slowly: `size()` of a string counts code points
  * one by one (~5 ns each), where cel-cost.ts charges it by length; the replacement counts a
  * string without surrogates in one native scan, so that `roles.exists(r, size(r) > 3)` loads.
@@ -37,6 +39,7 @@ export const specFunctionNames: ReadonlyMap<string, string> = new Map([
   ['uint', 'specUint'],
   ['double', 'specDouble'],
   ['duration', 'specDuration'],
+  ...timeFieldNames,
 ]);
 
 const timestampType = 'google.protobuf.Timestamp';
@@ -273,7 +276,7 @@ function timestampOfInt(seconds: bigint): Date {
 
 /** Registers the replacements in `env`, which is returned. */
 export function withSpecFunctions(env: Environment): Environment {
-  return env
+  return withTimeFields(env)
     .registerFunction('string.specLowerAscii(): string', (text: string) => asciiCase(text, true))
     .registerFunction('string.specUpperAscii(): string', (text: string) => asciiCase(text, false))
     .registerFunction('string.specTrim(): string', trimWhiteSpace)
