@@ -17,6 +17,7 @@
  */
 
 import { forEachNode, type AstNode } from './cel-ast.js';
+import { hasKey } from './cel-map-keys.js';
 
 /** What a node's evaluation is handed: the library's evaluator, of which only `run` is used. */
 interface Evaluator {
@@ -109,6 +110,8 @@ function scalarMembership(ev: Evaluator, node: BinaryNode, ctx: unknown): unknow
     throw new Error('`in` needs a string, number, bool, null or time on its left, not a list or map');
   }
   const collection = ev.run(collectionNode, ctx);
+  // The library looks any key up as an object member, `1` as "1" (cel-map-keys.ts).
+  if (typeof item !== 'string' && isMap(collection)) return hasKey(collection, item);
   if (typeof node.handle !== 'function') throw new Error('`in` is not bound to its operator: the CEL library has changed');
   return node.handle(item, collection, node, ev);
 }

@@ -3,6 +3,7 @@ import { inKeyOrder } from '../canonical-json.js';
 import { forEachNode, isAstNode } from './cel-ast.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
+import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64 } from './cel-ranges.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
 import { evaluateStrictly } from './cel-strict.js';
@@ -162,6 +163,7 @@ export function compileCondition(source: string): CompiledCondition {
   // Still before the first evaluation, which binds each node: see cel-strict.ts.
   evaluateStrictly(parsed.ast);
   evaluateInRange(parsed.ast);
+  typedMapKeys(parsed.ast);
   const evaluate = parsed as (vars: ConditionVariables) => unknown;
   // `map` and `filter` over a map list its keys in the order they are enumerated, which CEL
   // leaves open and a request chooses: such a condition sees every map in sorted key order, so

@@ -1,0 +1,79 @@
+import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
+import { forEachNode, operatorOf, setEvaluation, type BoundNode, type Evaluator } from './cel-ast.js';
+
+/**
+ * Map keys as CEL types them (langdef.md, "Aggregate Values"): an int, uint, bool or string, a
+ * key of one type never being a key of another, but for numbers, which compare by value (`{1:
+ * "a"}[1u]` and `[1.0]` find "a"). The library (cel-js 8) builds every map literal as a
+ * JavaScript object, whose keys are strings, and looks keys up as object members: `{1: "a"}`
+ * was `{"1": "a"}`, so `{1: "a"}["1"]` found "a", as did `context.approvals[1]` and `1 in
+ * context.approvals` for a request's `{"1": …}`; a literal's keys `constructor`, `__proto__` and
+ * `prototype` were dropped, and a key given twice replaced the first where CEL fails. Here a map
+ * literal with any other key than a string is a Map, its int and uint keys held as BigInts (a
+ * uint key iterates as an int: a comprehension typed by it fails, as it did on the string); a key
+ * other than a string finds nothing in a map with string keys. `==` between a map with such keys
+ * and one with string keys is left as the library compares them (by the key as a string).
+ */
+
+const reservedKeys = new Set(['constructor', '__proto__', 'prototype']);
+
+/** A map as the library types values: a Map, or an object that is no instance of a class. */
+function isMap(value: unknown): value is Map<unknown, unknown> | Record<string, unknown> {
+  if (value instanceof Map) return true;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** `key` as a Map built here holds it (a number as a BigInt), or undefined for a number that is no integer. */
+function heldKey(key: unknown): unknown {
+  if (key instanceof UnsignedInt) return key.valueOf();
+  if (typeof key === 'number') return Number.isInteger(key) ? BigInt(key) : undefined;
+  return key;
+}
+
+/** The value of `key` in `map`, a key other than a string; undefined when it has none. */
+function valueAt(map: Map<unknown, unknown> | Record<string, unknown>, key: unknown): unknown {
+  return map instanceof Map ? map.get(heldKey(key)) : undefined;
+}
+
+/** Whether `key`, not a string, is a key of `map`. */
+export function hasKey(map: Map<unknown, unknown> | Record<string, unknown>, key: unknown): boolean {
+  return valueAt(map, key) !== undefined;
+}
+
+/** A map literal's entries, a Map unless every key is a string an object can hold; an error for a key twice, or of no key type. */
+function mapLiteral(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
+  const entryNodes = node.args as readonly (readonly [unknown, unknown])[];
+  const entries = entryNodes.map(([keyNode, valueNode]) => [ev.run(keyNode, ctx), ev.run(valueNode, ctx)] as const);
+  const asObject = entries.every(([key]) => typeof key === 'string' && !reservedKeys.has(key));
+  const map = new Map<unknown, unknown>();
+  for (const [key, value] of entries) {
+    if (typeof key !== 'string' && typeof key !== 'boolean' && typeof key !== 'bigint' && !(key instanceof UnsignedInt)) {
+      throw new Error('a map key must be an int, uint, bool or string');
+    }
+    const held = heldKey(key);
+    if (map.has(held)) throw new Error(`duplicate map key: ${String(key)}`);
+    map.set(held, value);
+  }
+  return asObject ? Object.fromEntries(map) : map;
+}
+
+/** `e[k]`: for a key other than a string in a map, the value of that key or an error; anything else as the library reads it. */
+function index(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
+  const [containerNode, keyNode] = node.args as [unknown, unknown];
+  const container = ev.run(containerNode, ctx);
+  const key = ev.run(keyNode, ctx);
+  if (typeof key === 'string' || !isMap(container)) return operatorOf(node)(container, key, node, ev);
+  const value = valueAt(container, key);
+  if (value === undefined) throw new Error(`No such key: ${String(key)}`);
+  return value;
+}
+
+/** Sets the evaluations of map literals and lookups on the nodes of `ast`, a condition parsed and not yet evaluated. */
+export function typedMapKeys(ast: unknown): void {
+  forEachNode(ast, (node) => {
+    if (node.op === 'map') setEvaluation(node, mapLiteral);
+    if (node.op === '[]') setEvaluation(node, index);
+  });
+}

@@ -1,0 +1,79 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { postJson, readJson, type buildTestApp } from './helpers/app.js';
+import { appOverPolicies } from './helpers/policy-app.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+// CEL map keys are ints, uints, bools or strings, and a key of one type is never a key of
+// another: `{1: "a"}["1"]` and `{"1": "a"}[1]` find nothing (langdef.md, "Aggregate Values").
+// Ints, uints and doubles are numbers alike, so `{1: "a"}[1u]` and `[1.0]` do find it.
+
+const rule = (id: string, condition: string) => ({ id, effect: 'permit', actions: [id], condition });
+
+describe('POST /decide: map keys of one type are not keys of another', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies({
+      'invoices.json': {
+        id: 'invoices',
+        resource: 'invoice',
+        rules: [
+          rule('int-index', 'context.approvals[int(context.n)] == "ok"'),
+          rule('bool-index', 'context.flags[context.on] == "on"'),
+          rule('int-in', 'int(context.n) in context.approvals'),
+          rule('literal-int', '{1: "one", 2: "two"}[context.key] == "one"'),
+          rule('literal-string', '{"1": "one"}[context.key] == "one"'),
+          rule('literal-int-in', 'context.key in {1: "one"}'),
+          rule('literal-bool', '{true: "yes"}[context.key] == "yes"'),
+          rule('literal-keys', '{1: "a", 2: "b"}.all(k, k > 0)'),
+          rule('literal-reserved', '{"constructor": "c", "__proto__": "p"}.size() == 2 && {"constructor": "c"}.constructor == "c"'),
+          rule('dynamic-keys', '{context.a: 1, context.b: 2}.size() == 2'),
+        ],
+      },
+    }));
+  });
+
+  async function decide(action: string, context: Record<string, unknown>) {
+    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action, resource: { type: 'invoice' }, context });
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+  const permitted = (rule: string) => ({ decision: 'permit', reasons: [{ rule }] });
+  const failed = (rule: string, detail: string) => ({
+    decision: 'deny',
+    reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule, detail: expect.stringContaining(detail) as unknown }],
+  });
+  const notApplied = { decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] };
+
+  it('finds no int or bool key in a map from the request, whose keys are strings', async () => {
+    // Were permit: the library looked the int 1 up as "1", and true as "true".
+    expect(await decide('int-index', { approvals: { '1': 'ok' }, n: 1 })).toMatchObject(failed('int-index', 'No such key: 1'));
+    expect(await decide('bool-index', { flags: { true: 'on' }, on: true })).toMatchObject(failed('bool-index', 'No such key: true'));
+    expect(await decide('bool-index', { flags: { true: 'on' }, on: 'true' })).toMatchObject(permitted('bool-index'));
+    expect(await decide('int-in', { approvals: { '1': 'ok' }, n: 1 })).toMatchObject(notApplied);
+  });
+
+  it('keeps the type of a literal map\'s keys', async () => {
+    // A JSON number is a double: 1.0 is the int key 1, as CEL compares numbers; 1.5 is no key.
+    expect(await decide('literal-int', { key: 1 })).toMatchObject(permitted('literal-int'));
+    expect(await decide('literal-int', { key: 1.5 })).toMatchObject(failed('literal-int', 'No such key: 1.5'));
+    // Was permit: the library made {1: "one"} the object {"1": "one"}.
+    expect(await decide('literal-int', { key: '1' })).toMatchObject(failed('literal-int', 'No such key: 1'));
+    expect(await decide('literal-string', { key: '1' })).toMatchObject(permitted('literal-string'));
+    expect(await decide('literal-bool', { key: 'true' })).toMatchObject(failed('literal-bool', 'No such key: true'));
+    expect(await decide('literal-int-in', { key: '1' })).toMatchObject(notApplied);
+    // Was an error: the keys were strings, not the ints the type check expects.
+    expect(await decide('literal-keys', {})).toMatchObject(permitted('literal-keys'));
+    // Was deny: the library dropped those keys.
+    expect(await decide('literal-reserved', {})).toMatchObject(permitted('literal-reserved'));
+  });
+
+  it('is an error for a literal map with a key twice, or a key of no key type', async () => {
+    expect(await decide('dynamic-keys', { a: 'x', b: 'y' })).toMatchObject(permitted('dynamic-keys'));
+    // Was permit for a size of 2: the second entry replaced the first.
+    expect(await decide('dynamic-keys', { a: 'x', b: 'x' })).toMatchObject(failed('dynamic-keys', 'duplicate'));
+    for (const a of [1.5, null, ['x'], { x: 1 }]) {
+      expect(await decide('dynamic-keys', { a, b: 'y' }), JSON.stringify(a)).toMatchObject(failed('dynamic-keys', 'map key'));
+    }
+  });
+});
