@@ -16,23 +16,13 @@
  *   compared once per element of a third, held the event loop for 7.8 s on an 848 KB body.
  */
 
-import { forEachNode, type AstNode } from './cel-ast.js';
+import { forEachNode, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
 import { hasKey } from './cel-map-keys.js';
 
-/** What a node's evaluation is handed: the library's evaluator, of which only `run` is used. */
-interface Evaluator {
-  run(node: unknown, ctx: unknown): unknown;
-}
-
-/** An operator's function, as the library's type check binds it to a binary node (`handle`). */
-type BinaryHandler = (left: unknown, right: unknown, node: unknown, ev: Evaluator) => unknown;
-
-/** A parsed node, with what the library lets be set on it before its first evaluation. */
-interface ParsedNode extends AstNode {
-  /** What the parser made of a macro call such as `has()`. */
+/** A parsed node, with the macro the parser made of a call such as `has()`, replaceable before its first evaluation. */
+interface MacroNode extends AstNode {
   readonly meta?: { readonly macro?: unknown };
-  setMeta(key: 'evaluate', value: (ev: Evaluator, node: BinaryNode, ctx: unknown) => unknown): unknown;
-  setMeta(key: 'macro', value: HasMacro): unknown;
+  setMeta?(key: 'macro', value: HasMacro): unknown;
 }
 
 /** The library's `has()` macro: its type check records the selection it tests. */
@@ -44,11 +34,6 @@ interface HasMacro {
 
 function isHasMacro(value: unknown): value is HasMacro {
   return typeof value === 'object' && value !== null && typeof (value as { evaluate?: unknown }).evaluate === 'function';
-}
-
-interface BinaryNode {
-  readonly args: readonly [unknown, unknown];
-  readonly handle?: BinaryHandler;
 }
 
 /** A list or map as the library types values: an array or Set, a Map, or a plain object. */
@@ -103,8 +88,8 @@ function presence(ev: Evaluator, macro: HasMacro, ctx: unknown): boolean {
 }
 
 /** `item in collection`, as the library evaluates it, once the item is known not to be a list or map. */
-function scalarMembership(ev: Evaluator, node: BinaryNode, ctx: unknown): unknown {
-  const [itemNode, collectionNode] = node.args;
+function scalarMembership(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
+  const [itemNode, collectionNode] = node.args as [unknown, unknown];
   const item = ev.run(itemNode, ctx);
   if (isListOrMap(item)) {
     throw new Error('`in` needs a string, number, bool, null or time on its left, not a list or map');
@@ -112,8 +97,7 @@ function scalarMembership(ev: Evaluator, node: BinaryNode, ctx: unknown): unknow
   const collection = ev.run(collectionNode, ctx);
   // The library looks any key up as an object member, `1` as "1" (cel-map-keys.ts).
   if (typeof item !== 'string' && isMap(collection)) return hasKey(collection, item);
-  if (typeof node.handle !== 'function') throw new Error('`in` is not bound to its operator: the CEL library has changed');
-  return node.handle(item, collection, node, ev);
+  return operatorOf(node)(item, collection, node, ev);
 }
 
 /**
@@ -151,8 +135,8 @@ function valuesIn(value: unknown, most: number): number {
  * `a == b` or `a != b`, as the library evaluates it, once two lists or maps are known to be
  * within what the decision may still compare: the comparison reads at most the smaller of them.
  */
-function boundedEquality(ev: Evaluator, node: BinaryNode, ctx: unknown): unknown {
-  const [leftNode, rightNode] = node.args;
+function boundedEquality(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
+  const [leftNode, rightNode] = node.args as [unknown, unknown];
   const left = ev.run(leftNode, ctx);
   const right = ev.run(rightNode, ctx);
   if (isListOrMap(left) && isListOrMap(right)) {
@@ -165,23 +149,16 @@ function boundedEquality(ev: Evaluator, node: BinaryNode, ctx: unknown): unknown
     }
     comparable -= read;
   }
-  if (typeof node.handle !== 'function') throw new Error('`==` is not bound to its operator: the CEL library has changed');
-  return node.handle(left, right, node, ev);
+  return operatorOf(node)(left, right, node, ev);
 }
 
 /** Sets the stricter evaluations on the nodes of `ast`, a condition parsed and not yet evaluated. */
 export function evaluateStrictly(ast: unknown): void {
   forEachNode(ast, (node) => {
-    const parsed = node as ParsedNode;
-    if (node.op === 'in') {
-      if (typeof parsed.setMeta !== 'function') throw new Error('cannot bind `in`: the CEL library has changed');
-      parsed.setMeta('evaluate', scalarMembership);
-    }
-    if (node.op === '==' || node.op === '!=') {
-      if (typeof parsed.setMeta !== 'function') throw new Error(`cannot bind \`${node.op}\`: the CEL library has changed`);
-      parsed.setMeta('evaluate', boundedEquality);
-    }
+    if (node.op === 'in') setEvaluation(node, scalarMembership);
+    if (node.op === '==' || node.op === '!=') setEvaluation(node, boundedEquality);
     if (node.op === 'call' && Array.isArray(node.args) && node.args[0] === 'has') {
+      const parsed = node as MacroNode;
       const macro = parsed.meta?.macro;
       if (!isHasMacro(macro) || typeof parsed.setMeta !== 'function') throw new Error('cannot bind has(): the CEL library has changed');
       parsed.setMeta('macro', { ...macro, evaluate: presence });
