@@ -2,10 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DecisionOutcome } from '../src/decision/service.js';
+import { loadConfig } from '../src/config.js';
 import { countRejections } from '../src/http/rejections.js';
+import { createLogger } from '../src/logger.js';
+import { createService } from '../src/service.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { telemetryRecorder } from '../src/telemetry/recorder.js';
 import { postJson, readJson } from './helpers/app.js';
+import { docPolicy, tempDir, writeFiles } from './helpers/policy-dir.js';
 import { buildObservedApp, labelValues, sample, scrape } from './helpers/telemetry.js';
 
 type Observed = Awaited<ReturnType<typeof buildObservedApp>>;
@@ -33,7 +37,7 @@ describe('GET /metrics', () => {
     const text = await scrape(observed.app);
     for (const name of [
       'pdp_decisions_total', 'pdp_decision_duration_seconds', 'pdp_cache_requests_total', 'pdp_token_verifications_total',
-      'pdp_policy_reloads_total', 'pdp_policy_info', 'pdp_policy_rules', 'pdp_audit_errors_total',
+      'pdp_policy_reloads_total', 'pdp_policy_last_reload_successful', 'pdp_policy_info', 'pdp_policy_rules', 'pdp_audit_errors_total',
       'http_requests_total', 'http_request_duration_seconds', 'pdp_requests_rejected_total',
     ]) {
       expect(text, name).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
@@ -213,5 +217,33 @@ describe('the Grafana dashboard (deploy/grafana/invoice-pdp.json)', () => {
     const exported = new Set([...(await metrics.registry.metrics()).matchAll(/^(\w+)(?:\{| )/gm)].map((m) => m[1]));
     const queried = new Set(exprs.flatMap((e) => [...e.matchAll(/\b((?:pdp|http|process|nodejs)_\w+)/g)].map((m) => m[1])));
     for (const name of queried) expect(exported, name).toContain(name);
+  });
+});
+
+describe('pdp_policy_last_reload_successful', () => {
+  it('is 0 while the files on disk are refused and an older set serves, 1 once a reload succeeds', async () => {
+    const dir = await tempDir();
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
+    const adminKey = 'admin-key-0123456789abcdef';
+    const service = await createService(
+      loadConfig({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', AUDIT_DECISIONS: 'none', PDP_ADMIN_KEYS: adminKey }),
+      createLogger('silent'),
+    );
+    const reload = () => service.app.request('/admin/policies/reload', { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
+    const successful = async () => sample(await scrape(service.app), 'pdp_policy_last_reload_successful');
+    try {
+      expect(await successful()).toBe(1);
+      await writeFiles(dir.path, { 'docs.json': { ...docPolicy('docs', 'read-all'), rules: 'not a list' } });
+      expect((await reload()).status).toBe(422);
+      expect(await successful()).toBe(0);
+      expect((await reload()).status).toBe(422);
+      expect(await successful()).toBe(0);
+      await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-some') });
+      expect((await reload()).status).toBe(200);
+      expect(await successful()).toBe(1);
+    } finally {
+      await service.close();
+      await dir.remove();
+    }
   });
 });

@@ -85,6 +85,14 @@ export class PdpMetrics {
     registers: [this.registry],
   });
 
+  // 'min': 0 as soon as one worker serves an older set than its files on disk.
+  readonly #policyReloadSuccessful = new Gauge({
+    name: 'pdp_policy_last_reload_successful',
+    help: '1 when the last policy load or reload succeeded, 0 while the files on disk are refused and an older set serves.',
+    aggregator: 'min',
+    registers: [this.registry],
+  });
+
   // Registered on the first report: with Redis disabled the series is absent rather than 0,
   // so an alert on `pdp_redis_up == 0` only fires where Redis is meant to be up. 'min': 0 as
   // soon as one worker has lost Redis.
@@ -185,10 +193,12 @@ export class PdpMetrics {
   /** One policy reload attempt. */
   policyReload(result: 'success' | 'failure'): void {
     this.#policyReloads.inc({ result });
+    this.#policyReloadSuccessful.set(result === 'success' ? 1 : 0);
   }
 
   /** The set now in force: only its version carries `pdp_policy_info` 1. */
   policyLoaded(version: string, rules: number): void {
+    this.#policyReloadSuccessful.set(1);
     this.#policyInfo.reset();
     this.#policyInfo.set({ version }, 1);
     this.#policyRules.set(rules);
