@@ -1,5 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 
@@ -119,6 +121,31 @@ describe('service start: caller keys', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/^invoice-pdp: TOKEN_CONFIG_FILE \/nonexistent\/tokens.json: ENOENT/);
   });
+
+  it('refuses, at once, token files that are no regular file or too large: no read for ever, no wait on a FIFO', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pdp-token-files-'));
+    try {
+      const fifo = join(dir, 'keys.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const large = join(dir, 'tokens.json');
+      await writeFile(large, `{"issuers": [], "pad": "${'x'.repeat(1024 * 1024)}"}`);
+      const jwt = { JWT_ISSUER: 'https://idp.test', JWT_AUDIENCE: 'invoice-api' };
+      for (const [env, message] of [
+        [{ TOKEN_CONFIG_FILE: '/dev/zero' }, 'invoice-pdp: TOKEN_CONFIG_FILE /dev/zero: not a regular file'],
+        [{ TOKEN_CONFIG_FILE: large }, `invoice-pdp: TOKEN_CONFIG_FILE ${large}: larger than 1048576 bytes`],
+        [{ ...jwt, JWKS_FILE: fifo }, `invoice-pdp: JWKS_FILE: key set ${fifo}: not a regular file`],
+        [{ ...jwt, JWKS_FILE: '/dev/zero' }, 'invoice-pdp: JWKS_FILE: key set /dev/zero: not a regular file'],
+      ] as const) {
+        const started = performance.now();
+        const { code, stderr } = await refuse(env);
+        expect(code, message).toBe(1);
+        expect(stderr).toContain(message);
+        expect(performance.now() - started).toBeLessThan(5_000);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe('start-up checks of the JWT settings', () => {

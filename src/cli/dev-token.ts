@@ -3,7 +3,7 @@ import { importJWK, SignJWT, type JWK } from 'jose';
 import { loadConfig, type Config } from '../config.js';
 import { findLimitViolation } from '../json-limits.js';
 import { jsonPath } from '../policy/json-path.js';
-import { readRegularFile } from '../policy/load.js';
+import { readRegularFile } from '../regular-file.js';
 import { tokenSettingsFromConfig } from '../token/from-config.js';
 import { devKeyAlg } from './dev-keys.js';
 import { InputError, UsageError, withLoadErrors, type Io } from './io.js';

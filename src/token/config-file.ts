@@ -1,9 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, keySetUrl } from '../config.js';
+import { readRegularFile } from '../regular-file.js';
 import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
 import { keySetAlgorithms } from './verify.js';
+
+/** Largest TOKEN_CONFIG_FILE read: thousands of issuers; a link to /dev/zero is refused, not read until memory runs out. */
+const maxTokenConfigBytes = 1024 * 1024;
 
 const nonEmpty = z.string().min(1);
 
@@ -70,7 +73,7 @@ export type ClaimMappingEntry = z.infer<typeof claimMappingSchema>;
 export async function readTokenConfigFile(path: string, options: { readonly allowHttpUrls?: boolean } = {}): Promise<IssuerEntry[]> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readRegularFile(path, maxTokenConfigBytes)).toString('utf8');
   } catch (error) {
     throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: ${(error as Error).message}`, { cause: error });
   }

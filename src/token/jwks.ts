@@ -1,9 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, errors, importJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import { readRegularFile } from '../regular-file.js';
 import { TokenCheckUnavailableError } from './errors.js';
 import { fetchBounded, UpstreamError } from './fetch-bounded.js';
 
 type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
+
+/** Largest key set read, from a file or a URL: hundreds of keys. */
+const maxKeySetBytes = 512 * 1024;
 
 /** The public members each key type needs to verify a signature. */
 const publicMembers: Readonly<Record<string, readonly string[]>> = { RSA: ['n', 'e'], EC: ['crv', 'x', 'y'], OKP: ['crv', 'x'] };
@@ -62,7 +65,7 @@ async function usableKeys(document: unknown): Promise<JSONWebKeySet> {
  * has none, so a start with it fails rather than deny every token.
  */
 export async function localKeySet(path: string): Promise<JWTVerifyGetKey> {
-  const usable = await usableKeys(JSON.parse(await readFile(path, 'utf8')));
+  const usable = await usableKeys(JSON.parse((await readRegularFile(path, maxKeySetBytes)).toString('utf8')));
   if (usable.keys.length === 0) throw new Error('holds no usable signing key (RSA of 2048 bits or more, EC or OKP, with the public members its type needs, "use" absent or "sig")');
   return createLocalJWKSet(usable);
 }
@@ -108,7 +111,7 @@ export class RemoteKeySet {
     this.url = new URL(options.url).href;
     this.#timeoutMs = options.timeoutMs ?? 2_000;
     this.#cooldownMs = options.cooldownMs ?? 30_000;
-    this.#maxBytes = options.maxBytes ?? 512 * 1024;
+    this.#maxBytes = options.maxBytes ?? maxKeySetBytes;
     this.#onFetchError = options.onFetchError;
     const refreshMs = options.refreshMs ?? 300_000;
     if (refreshMs > 0) {
