@@ -173,6 +173,35 @@ describe('the transfer codings of a request (a real listening socket)', () => {
     expect(counted).toEqual({ audited: 0, decided: 0, notImplemented: 0, invalidRequest: 1 });
   });
 
+  it.each([
+    ['POST /decide', 'chunked'],
+    ['GET /healthz', 'chunked'],
+    ['POST /decide', 'gzip, chunked'],
+  ])('answers an HTTP/1.0 %s with a Transfer-Encoding of %j 400 at path Transfer-Encoding, and answers nothing after it on a kept-alive connection', async (target, codings) => {
+    const counted = await countedDuring(async () => {
+      // An HTTP/1.0 intermediary knows no Transfer-Encoding: it would take the chunks for the next request.
+      const head10 = head(codings, target).replace('HTTP/1.1\r\n', 'HTTP/1.0\r\nconnection: keep-alive\r\n');
+      const sent = await send(running.port, Buffer.concat([Buffer.from(head10), inChunks(decideBody), Buffer.from('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n')]));
+      const answer = await sent.answer;
+      let more = '';
+      sent.socket.on('data', (chunk: Buffer) => (more += chunk.toString('latin1')));
+      expect(answer.status).toBe(400);
+      expect(answer.headers['content-type']).toBe('application/problem+json');
+      expect(answer.headers['x-request-id']).toBe('te-1');
+      expect(answer.headers['connection']).toBe('close');
+      expect(JSON.parse(answer.body)).toMatchObject({
+        type: 'urn:invoice-pdp:problem:invalid_request',
+        status: 400,
+        detail: 'the length of the body cannot be determined: an HTTP/1.0 request cannot have a Transfer-Encoding',
+        requestId: 'te-1',
+        errors: [{ path: 'Transfer-Encoding', message: 'not allowed in HTTP/1.0' }],
+      });
+      expect(await sent.closed).toBe(true);
+      expect(more).toBe('');
+    });
+    expect(counted).toEqual({ audited: 0, decided: 0, notImplemented: 0, invalidRequest: 1 });
+  });
+
   it('lets a client still sending such a body read the 400: the connection is not reset under it', async () => {
     // Goes on sending after the server's FIN, as a client writing its whole body before it reads does.
     const socket = connect({ port: running.port, host: '127.0.0.1', allowHalfOpen: true });

@@ -19,7 +19,20 @@ export function unframedBody(): ProblemError {
 }
 
 /**
- * What makes the transfer codings of `request` unacceptable, if anything. A list whose last
+ * An HTTP/1.0 request with a Transfer-Encoding: an HTTP/1.0 recipient knows no transfer coding,
+ * so one in front of the service may frame its body otherwise; RFC 9112 §6.1 has the framing
+ * taken as faulty, a 400, the connection closed. Node would frame it by chunked and, kept alive,
+ * answer what follows it as requests.
+ */
+function transferCodingInHttp10(): ProblemError {
+  return new ProblemError('invalid_request', 'the length of the body cannot be determined: an HTTP/1.0 request cannot have a Transfer-Encoding', [
+    { path: 'Transfer-Encoding', message: 'not allowed in HTTP/1.0' },
+  ]);
+}
+
+/**
+ * What makes the transfer codings of `request` unacceptable, if anything. Any in an HTTP/1.0
+ * request is (see transferCodingInHttp10). A list whose last
  * member is not chunked is an unframed body (see unframedBody): Node refuses it too, but only
  * once the request has gone on to the app, which may answer it first (a GET). A coding other
  * than chunked (gzip, deflate, compress, one unknown) before it is a 501 (RFC 9112 §6.1), as
@@ -30,6 +43,7 @@ export function unframedBody(): ProblemError {
 export function transferCodingProblem(request: IncomingMessage): ProblemError | undefined {
   const value = request.headers['transfer-encoding'];
   if (value === undefined) return undefined;
+  if (request.httpVersionMajor === 1 && request.httpVersionMinor === 0) return transferCodingInHttp10();
   const members = membersOf(value);
   const last = members.pop();
   if (last === undefined || !isChunked(last)) return unframedBody();
