@@ -233,11 +233,23 @@ describe('the transfer codings of a request (a real listening socket)', () => {
     expect(await sent.closed).toBe(true);
   });
 
-  it('answers a Transfer-Encoding beside a Content-Length, which Node refuses from the headers, 400, and closes', async () => {
-    const sent = await send(running.port, Buffer.concat([Buffer.from(head(`chunked\r\ncontent-length: ${decideBody.length}`)), inChunks(decideBody)]));
-    const answer = await sent.answer;
-    expect(answer.status).toBe(400);
-    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400 });
-    expect(await sent.closed).toBe(true);
+  it.each([
+    ['after it', head(`chunked\r\ncontent-length: ${decideBody.length}`)],
+    ['before it', head('chunked').replace('transfer-encoding', `content-length: ${decideBody.length}\r\ntransfer-encoding`)],
+  ])('answers a Transfer-Encoding with a Content-Length %s, which Node refuses from the headers, 400 at path Transfer-Encoding, and closes', async (_, requestHead) => {
+    const counted = await countedDuring(async () => {
+      const sent = await send(running.port, Buffer.concat([Buffer.from(requestHead), inChunks(decideBody)]));
+      const answer = await sent.answer;
+      expect(answer.status).toBe(400);
+      expect(answer.headers['content-type']).toBe('application/problem+json');
+      expect(JSON.parse(answer.body)).toMatchObject({
+        type: 'urn:invoice-pdp:problem:invalid_request',
+        status: 400,
+        detail: 'the length of the body cannot be determined: a request cannot have both a Transfer-Encoding and a Content-Length',
+        errors: [{ path: 'Transfer-Encoding', message: 'not allowed beside a Content-Length' }],
+      });
+      expect(await sent.closed).toBe(true);
+    });
+    expect(counted).toEqual({ audited: 0, decided: 0, notImplemented: 0, invalidRequest: 1 });
   });
 });

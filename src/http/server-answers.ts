@@ -5,16 +5,26 @@ import { RequestError } from '@hono/node-server';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
 import { problemBody, problemResponse, ProblemError, problemTypes, type ProblemCode } from './problem.js';
-import { transferCodingProblem, unframedBody } from './transfer-coding.js';
+import { lengthAndTransferCoding, transferCodingProblem, unframedBody } from './transfer-coding.js';
 
 /** Told of every problem the server answers itself, e.g. `countRejections(metrics)`. */
 export type OnProblem = ((code: ProblemCode) => void) | undefined;
 
 interface ClientError extends Error {
   readonly code?: string;
+  /** Node's parser's own words for a parse error. */
+  readonly reason?: string;
 }
 
+/**
+ * The reason Node's parser gives a request with both a Transfer-Encoding and a Content-Length,
+ * under the code of whichever of the two it met second: under HPE_INVALID_TRANSFER_ENCODING it
+ * is not a Transfer-Encoding list at fault.
+ */
+const bothLengths = /can't be present with (Content-Length|Transfer-Encoding)/;
+
 function clientProblem(error: ClientError): ProblemError {
+  if (bothLengths.test(error.reason ?? '')) return lengthAndTransferCoding();
   switch (error.code) {
     case 'HPE_HEADER_OVERFLOW':
       return new ProblemError('headers_too_large', 'the request line and headers are larger than the server accepts');

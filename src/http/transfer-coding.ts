@@ -19,6 +19,17 @@ export function unframedBody(): ProblemError {
 }
 
 /**
+ * A request with both a Transfer-Encoding and a Content-Length: the two may frame its body
+ * differently, a 400 (RFC 9112 §6.3), the connection closed. Node's parser refuses it from the
+ * headers.
+ */
+export function lengthAndTransferCoding(): ProblemError {
+  return new ProblemError('invalid_request', 'the length of the body cannot be determined: a request cannot have both a Transfer-Encoding and a Content-Length', [
+    { path: 'Transfer-Encoding', message: 'not allowed beside a Content-Length' },
+  ]);
+}
+
+/**
  * An HTTP/1.0 request with a Transfer-Encoding: an HTTP/1.0 recipient knows no transfer coding,
  * so one in front of the service may frame its body otherwise; RFC 9112 §6.1 has the framing
  * taken as faulty, a 400, the connection closed. Node would frame it by chunked and, kept alive,
