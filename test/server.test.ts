@@ -163,6 +163,26 @@ describe('the head of a request (a real listening socket, the default header siz
     expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', requestId: 'two-hosts', errors: [{ path: 'Host', message: 'given more than once' }] });
   });
 
+  it.each(['2.0', '0.9'])('answers an HTTP/%s request 400 from its head, not decided as HTTP/1.1, and closes', async (version) => {
+    const answer = await exchange(`POST /decide HTTP/${version}\r\nhost: 127.0.0.1\r\nconnection: keep-alive\r\nx-request-id: v-${version}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);
+    expect(answer.status).toBe(400);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(answer.headers['x-request-id']).toBe(`v-${version}`);
+    expect(answer.headers['connection']).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({
+      type: 'urn:invoice-pdp:problem:invalid_request',
+      detail: `HTTP/${version} is not supported: send HTTP/1.1 or HTTP/1.0`,
+      instance: '/decide',
+      requestId: `v-${version}`,
+    });
+  });
+
+  it('answers a request line without a version (HTTP/0.9) 400 problem+json, not the page asked for', async () => {
+    const answer = await exchange('GET /healthz', '');
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', detail: 'HTTP/0.9 is not supported: send HTTP/1.1 or HTTP/1.0' });
+  });
+
   it('answers 431 to a request of 1,000 header lines or more, which Node would cut short without a word', async () => {
     // Before, the Authorization after 1,100 other lines was dropped: a 401 for a request that had one.
     const filler = Array.from({ length: 1100 }, (_, i) => `x${String(i)}:`).join('\r\n');

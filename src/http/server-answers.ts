@@ -248,8 +248,19 @@ function linesNamed(request: IncomingMessage, name: string): number {
   return count;
 }
 
+/**
+ * Whether `request` is HTTP/1.1 or 1.0. Node's parser also takes HTTP/2.0 and 0.9 (a request
+ * line without a version, or one with headers after it) and hands them on as if 1.x: a decision
+ * for a 2.0 request line, a page for a 0.9 one, and a body framed by headers whose versions do
+ * not have them.
+ */
+function isHttp1(request: IncomingMessage): boolean {
+  return request.httpVersionMajor === 1 && (request.httpVersionMinor === 0 || request.httpVersionMinor === 1);
+}
+
 /** What makes the head of `request` unacceptable before any route sees it, if anything. */
 function headProblem(request: IncomingMessage): ProblemError | undefined {
+  if (!isHttp1(request)) return new ProblemError('invalid_request', `HTTP/${request.httpVersion} is not supported: send HTTP/1.1 or HTTP/1.0`);
   if (request.rawHeaders.length >= 2 * maxHeaderLines) {
     return new ProblemError('headers_too_large', `the request has more than the ${maxHeaderLines - 1} header lines the server accepts`);
   }
@@ -265,10 +276,11 @@ function headProblem(request: IncomingMessage): ProblemError | undefined {
 }
 
 /**
- * `listener`, with requests whose head is unacceptable answered problem+json: an HTTP/1.1
- * request without a Host header, or with more than one (RFC 9112 §3.2), a 400; one with more
- * header lines than Node keeps, a 431; one whose body cannot be framed, a 400, and one with a
- * transfer coding other than chunked, a 501 (see transferCodingProblem). Node's own Host check
+ * `listener`, with requests whose head is unacceptable answered problem+json: one of an HTTP
+ * version other than 1.1 and 1.0, a 400; an HTTP/1.1 request without a Host header, or with
+ * more than one (RFC 9112 §3.2), a 400; one with more header lines than Node keeps, a 431; one
+ * whose body cannot be framed, a 400, and one with a transfer coding other than chunked, a 501
+ * (see transferCodingProblem). Node's own Host check
  * (`requireHostHeader`, to be turned off) answers with a bare 400 before any listener sees the
  * request. While `listener` runs, the request is the one answerRequestError takes an
  * X-Request-ID from.
