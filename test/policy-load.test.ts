@@ -205,6 +205,31 @@ describe('loadPolicyDir: conditions', () => {
     expect([set.ruleCount, set.version]).toEqual([20_000, version]);
     expect(turns).toBeGreaterThan(1);
   });
+
+  it('costs the conditions one decision can evaluate in slices too, however many roles the rules name', async () => {
+    // 1,000 rules naming 999 roles each, as many role entries as the rule index may hold, of
+    // conditions too costly together: each list of candidates was read by role in one piece,
+    // and the binary search for the condition passing the bound read ~10 of them, ~0.5 s each.
+    const condition = 'context.a.exists(x, x == "a") && context.b.exists(x, x == "b")';
+    const rules = Array.from({ length: 1000 }, (_, i) => ({
+      ...readRule, effect: 'permit' as const, id: `r${i}`, condition, roles: Array.from({ length: 999 }, (_, j) => `role-${i}-${j}`),
+    }));
+    let longest = 0;
+    let last = performance.now();
+    let done = false;
+    const tick = (): void => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const error: unknown = await compilePoliciesPaced([{ file: 'a.json', policy: { id: 'things', resource: 'thing', rules } }]).catch((e: unknown) => e).finally(() => {
+      done = true;
+    });
+    expect((error as PolicyLoadError).issues).toEqual([expect.objectContaining({ rule: 'r499', message: expect.stringMatching(/^too costly together: /) })]);
+    expect(longest).toBeLessThan(250);
+  });
 });
 
 describe('policyVersion', () => {

@@ -28,39 +28,92 @@ const stepsOf = (rule: CompiledRule): number => rule.condition?.steps ?? 0;
 const sumOf = (rules: readonly Located[]): number => rules.reduce((total, { rule }) => total + stepsOf(rule), 0);
 
 /**
+ * Entries (a rule, the rule under one of its roles, a role's total) read between two yields:
+ * the candidates of an action naming a million roles in all, as many as the rule index may
+ * hold, were read in one piece of ~0.7 s, which held the event loop that long in a reload.
+ */
+const entriesPerYield = 10_000;
+
+/** Puts `total` in place of the least value of min-heap `heap`, and moves it down to where it belongs. */
+function replaceLeast(heap: Float64Array, total: number): void {
+  let at = 0;
+  for (;;) {
+    let child = 2 * at + 1;
+    if (child >= heap.length) break;
+    if (child + 1 < heap.length && (heap[child + 1] ?? 0) < (heap[child] ?? 0)) child += 1;
+    const value = heap[child] ?? 0;
+    if (value >= total) break;
+    heap[at] = value;
+    at = child;
+  }
+  heap[at] = total;
+}
+
+/**
+ * The sum of the `most` largest of `totals`, of which there are more, kept in a min-heap: a
+ * sort of a million totals took ~65 ms in one piece. Yields after each `entriesPerYield` totals.
+ */
+function* largestSum(totals: Iterable<number>, most: number): Generator<void, number, void> {
+  const heap = new Float64Array(most);
+  let sum = 0;
+  let read = 0;
+  for (const total of totals) {
+    if (read < most) {
+      heap[read] = total;
+      sum += total;
+      // In ascending order, the first `most` make a min-heap.
+      if (read === most - 1) heap.sort();
+    } else if (total > (heap[0] ?? 0)) {
+      sum += total - (heap[0] ?? 0);
+      replaceLeast(heap, total);
+    }
+    read += 1;
+    if (read % entriesPerYield === 0) yield;
+  }
+  return sum;
+}
+
+/**
  * The most steps one decision may take evaluating the conditions of `rules`, the candidates of
  * one action: those of every rule naming no role, and of the rules naming roles, those a subject
  * can match with `mostRoles` roles, no more than the costliest roles' rules together. Where the
- * rules name no more roles than that, one subject can hold them all.
+ * rules name no more roles than that, one subject can hold them all. Yields after each
+ * `entriesPerYield` entries read (a rule, and the rule under each of its roles).
  */
-function decisionSteps(rules: readonly Located[]): number {
+function* decisionSteps(rules: readonly Located[]): Generator<void, number, void> {
   let open = 0;
   let named = 0;
+  let entries = 0;
   const byRole = new Map<string, number>();
   for (const { rule } of rules) {
     const steps = stepsOf(rule);
     if (rule.roles === undefined) {
       open += steps;
-      continue;
+    } else {
+      named += steps;
+      for (const role of rule.roles) byRole.set(role, (byRole.get(role) ?? 0) + steps);
     }
-    named += steps;
-    for (const role of rule.roles) byRole.set(role, (byRole.get(role) ?? 0) + steps);
+    entries += 1 + (rule.roles?.size ?? 0);
+    if (entries >= entriesPerYield) {
+      entries = 0;
+      yield;
+    }
   }
   if (byRole.size <= mostRoles) return open + named;
-  const costliest = [...byRole.values()].sort((a, b) => b - a).slice(0, mostRoles);
-  return open + Math.min(named, costliest.reduce((total, steps) => total + steps, 0));
+  return open + Math.min(named, yield* largestSum(byRole.values(), mostRoles));
 }
 
 /**
  * Where `rules`, over `maxDecisionSteps`, pass it: the last of the shortest start of the list
- * over the bound (`decisionSteps` only grows as rules are added). Yields after each start tried.
+ * over the bound (`decisionSteps` only grows as rules are added). Yields after each start tried,
+ * and as `decisionSteps` does.
  */
 function* crossing(rules: readonly Located[]): Generator<void, Located, void> {
   let within = 0;
   let over = rules.length;
   while (over - within > 1) {
     const middle = (within + over) >>> 1;
-    if (decisionSteps(rules.slice(0, middle)) > maxDecisionSteps) over = middle;
+    if ((yield* decisionSteps(rules.slice(0, middle))) > maxDecisionSteps) over = middle;
     else within = middle;
     yield;
   }
@@ -101,7 +154,7 @@ function* costlyType(type: string, rules: readonly Located[]): Generator<void, P
   for (const [action, own] of byAction) {
     if (anySteps + sumOf(own) <= maxDecisionSteps) continue;
     const candidates = anyAction.concat(own);
-    const steps = decisionSteps(candidates);
+    const steps = yield* decisionSteps(candidates);
     yield;
     if (steps <= maxDecisionSteps) continue;
     const { rule, where } = yield* crossing(candidates);
