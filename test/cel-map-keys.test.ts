@@ -28,6 +28,10 @@ describe('POST /decide: map keys of one type are not keys of another', () => {
           rule('literal-keys', '{1: "a", 2: "b"}.all(k, k > 0)'),
           rule('literal-reserved', '{"constructor": "c", "__proto__": "p"}.size() == 2 && {"constructor": "c"}.constructor == "c"'),
           rule('dynamic-keys', '{context.a: 1, context.b: 2}.size() == 2'),
+          rule('literal-equal', 'context.approvals == {1: "ok"}'),
+          rule('literal-unequal', '{true: "on"} != context.flags'),
+          rule('nested-equal', '[{"n": {1: "ok"}}] == context.list'),
+          rule('reserved-equal', 'context.m == {"constructor": "c"}'),
         ],
       },
     }));
@@ -75,5 +79,16 @@ describe('POST /decide: map keys of one type are not keys of another', () => {
     for (const a of [1.5, null, ['x'], { x: 1 }]) {
       expect(await decide('dynamic-keys', { a, b: 'y' }), JSON.stringify(a)).toMatchObject(failed('dynamic-keys', 'map key'));
     }
+  });
+
+  it('holds a map with int or bool keys unequal to one with string keys', async () => {
+    // Were permit: the library compared the keys as strings, {1: "ok"} as {"1": "ok"}.
+    expect(await decide('literal-equal', { approvals: { '1': 'ok' } })).toMatchObject(notApplied);
+    expect(await decide('literal-unequal', { flags: { true: 'on' } })).toMatchObject(permitted('literal-unequal'));
+    expect(await decide('nested-equal', { list: [{ n: { '1': 'ok' } }] })).toMatchObject(notApplied);
+    expect(await decide('literal-unequal', { flags: { true: 'off' } })).toMatchObject(permitted('literal-unequal'));
+    // A literal is a Map for a reserved key too, and equals the object with that string key.
+    expect(await decide('reserved-equal', { m: { constructor: 'c' } })).toMatchObject(permitted('reserved-equal'));
+    expect(await decide('reserved-equal', { m: { constructor: 'd' } })).toMatchObject(notApplied);
   });
 });

@@ -11,8 +11,8 @@ import { forEachNode, operatorOf, setEvaluation, type BoundNode, type Evaluator 
  * `prototype` were dropped, and a key given twice replaced the first where CEL fails. Here a map
  * literal with any other key than a string is a Map, its int and uint keys held as BigInts (a
  * uint key iterates as an int: a comprehension typed by it fails, as it did on the string); a key
- * other than a string finds nothing in a map with string keys. `==` between a map with such keys
- * and one with string keys is left as the library compares them (by the key as a string).
+ * other than a string finds nothing in a map with string keys. The library compares a Map with
+ * an object by the Map's keys as strings (`{1: "a"} == {"1": "a"}` held): see `keysTypedApart`.
  */
 
 const reservedKeys = new Set(['constructor', '__proto__', 'prototype']);
@@ -40,6 +40,23 @@ function valueAt(map: Map<unknown, unknown> | Record<string, unknown>, key: unkn
 /** Whether `key`, not a string, is a key of `map`. */
 export function hasKey(map: Map<unknown, unknown> | Record<string, unknown>, key: unknown): boolean {
   return valueAt(map, key) !== undefined;
+}
+
+/**
+ * Whether `a` and `b`, which the library finds equal, hold in one place a Map with a key other
+ * than a string and an object, whose keys are strings: CEL holds them unequal. Reads no more of
+ * them than the library's comparison did.
+ */
+export function keysTypedApart(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a)) return Array.isArray(b) && a.some((item, i) => keysTypedApart(item, b[i]));
+  if (a instanceof Map && b instanceof Map) return [...a].some(([key, value]) => keysTypedApart(value, b.get(key)));
+  if (a instanceof Map || b instanceof Map) {
+    const [map, object] = (a instanceof Map ? [a, b] : [b, a]) as [Map<unknown, unknown>, unknown];
+    if (!isMap(object) || object instanceof Map) return false;
+    return [...map].some(([key, value]) => typeof key !== 'string' || keysTypedApart(value, object[key]));
+  }
+  if (!isMap(a) || !isMap(b) || a instanceof Map || b instanceof Map) return false;
+  return Object.keys(a).some((key) => keysTypedApart(a[key], b[key]));
 }
 
 /** A map literal's entries, a Map unless every key is a string an object can hold; an error for a key twice, or of no key type. */

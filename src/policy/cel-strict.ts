@@ -17,7 +17,7 @@
  */
 
 import { forEachNode, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
-import { hasKey } from './cel-map-keys.js';
+import { hasKey, keysTypedApart } from './cel-map-keys.js';
 
 /** A parsed node, with the macro the parser made of a call such as `has()`, replaceable before its first evaluation. */
 interface MacroNode extends AstNode {
@@ -148,6 +148,9 @@ function boundedEquality(ev: Evaluator, node: BoundNode, ctx: unknown): unknown 
       throw new Error(`comparing lists or maps beyond the ${maxComparedValues} values one decision may compare`);
     }
     comparable -= read;
+    const equal = operatorOf(node)(left, right, node, ev) === (node.op === '==');
+    // Equal as the library compares them, unless a map's keys are typed otherwise (cel-map-keys.ts).
+    return (equal && !keysTypedApart(left, right)) === (node.op === '==');
   }
   return operatorOf(node)(left, right, node, ev);
 }
