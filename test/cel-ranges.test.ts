@@ -101,6 +101,8 @@ describe('POST /decide: timestamp and duration arithmetic stays within their ran
       { id: 'overdrawn', effect: 'permit', actions: ['sum'], condition: 'duration(context.a) + duration(context.b) < duration("-1s")' },
       { id: 'difference', effect: 'permit', actions: ['subtract'], condition: 'duration(context.a) - duration(context.b) == duration(context.c)' },
       { id: 'earlier', effect: 'permit', actions: ['rewind'], condition: 'timestamp(context.from) - duration(context.a) == timestamp(context.to)' },
+      { id: 'too-long', effect: 'deny', actions: ['hold'], condition: 'duration(context.a) > duration(context.b)' },
+      { id: 'hold', effect: 'permit', actions: ['hold'], condition: 'duration(context.a) <= duration(context.b) && !(duration(context.b) < duration(context.a))' },
     ]));
     ({ app } = await buildTestApp({ policyDir, clock: () => new Date('2026-03-02T12:00:00Z') }));
   });
@@ -161,5 +163,16 @@ describe('POST /decide: timestamp and duration arithmetic stays within their ran
     }
     expect(await decide('rewind', { from: '2026-01-01T00:00:00Z', a: '1.5s', to: '2025-12-31T23:59:58.5Z' })).toMatchObject({ decision: 'permit' });
     expect(await decide('rewind', { from: '2026-01-01T00:00:00Z', a: '-1ns', to: '2026-01-01T00:00:00Z' })).toMatchObject({ decision: 'permit' });
+  });
+
+  it('orders durations by their nanoseconds, however long', async () => {
+    // Were permit: the library ordered durations as doubles of milliseconds, which past ~200
+    // days no longer tell 1 ns apart, so the deny rule did not apply and `<=` held.
+    for (const [a, b] of [['4800h1ns', '4800h'], ['876000h100ns', '876000h'], ['-876000h', '-876000h1ns'], ['2562047h47m16.854775807s', '2562047h47m16.854775806s']]) {
+      expect(await decide('hold', { a, b }), `${a} > ${b}`).toMatchObject({ decision: 'deny', reasons: [{ rule: 'too-long' }] });
+      expect(await decide('hold', { a: b, b: a }), `${b} <= ${a}`).toMatchObject({ decision: 'permit', reasons: [{ rule: 'hold' }] });
+    }
+    expect(await decide('hold', { a: '876000h', b: '876000h' })).toMatchObject({ decision: 'permit' });
+    expect(await decide('hold', { a: '-0.5s', b: '0s' })).toMatchObject({ decision: 'permit' });
   });
 });

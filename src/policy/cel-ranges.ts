@@ -20,6 +20,10 @@ import { maxInt, maxTimestampMs, minInt, minTimestampMs } from './cel-spec-funct
  *   292 years), as cel-go holds one (Go's time.Duration), and as duration() reads one: so the
  *   span of all timestamps is an error, as the cel-spec conformance tests have it. Timestamps
  *   keep milliseconds (JavaScript Dates), so a result is the millisecond its instant falls in.
+ * - Durations are ordered (`<`, `<=`, `>`, `>=`) by their nanoseconds, exactly: the library
+ *   compared them as doubles of milliseconds, which past ~200 days no longer tell 1 ns apart,
+ *   nor 200 ns past 100 years: `duration(d) > duration("876000h")`, a deny rule, did not apply
+ *   to d = "876000h1ns", and `<=` held for it.
  */
 
 const nanosPerSecond = 1_000_000_000n;
@@ -89,6 +93,20 @@ function difference(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
   return operatorOf(node)(left, right, node, ev);
 }
 
+const orderings = new Set(['<', '<=', '>', '>=']);
+
+/** `a < b`, `a <= b`, `a > b` or `a >= b`: durations by their nanoseconds; anything else as the library orders it. */
+function ordering(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
+  const [leftNode, rightNode] = node.args as [unknown, unknown];
+  const left = ev.run(leftNode, ctx);
+  const right = ev.run(rightNode, ctx);
+  if (left instanceof Duration && right instanceof Duration) {
+    const [a, b] = [nanosOf(left), nanosOf(right)];
+    return node.op === '<' ? a < b : node.op === '<=' ? a <= b : node.op === '>' ? a > b : a >= b;
+  }
+  return operatorOf(node)(left, right, node, ev);
+}
+
 function isIntLiteral(node: unknown): node is AstNode & { readonly args: bigint } {
   return typeof node === 'object' && node !== null && (node as AstNode).op === 'value' && typeof (node as AstNode).args === 'bigint';
 }
@@ -113,5 +131,6 @@ export function evaluateInRange(ast: unknown): void {
     if (node.op === '/' || node.op === '%') setEvaluation(node, division);
     if (node.op === '+') setEvaluation(node, sum);
     if (node.op === '-') setEvaluation(node, difference);
+    if (orderings.has(node.op)) setEvaluation(node, ordering);
   });
 }
