@@ -53,6 +53,12 @@ const cases: readonly (readonly [string, string, string | undefined, number])[] 
   ['getFullYear', '2026-12-31T23:30:00Z', 'Pacific/Kiritimati', 2027],
   ['getFullYear', '0050-03-08T02:30:00Z', 'UTC', 50],
   ['getMilliseconds', '2026-03-08T02:30:00.123Z', 'Asia/Kathmandu', 123],
+  // The last day of year 0 (1 BC), west of UTC: was year 1, and the day after its last.
+  ['getFullYear', '0001-01-01T00:00:00Z', 'America/New_York', 0],
+  ['getDayOfYear', '0001-01-01T03:00:00Z', 'America/New_York', 365],
+  ['getDayOfWeek', '0001-01-01T00:00:00Z', 'America/New_York', 0],
+  ['getFullYear', '0001-01-01T00:00:00Z', '-05:00', 0],
+  ['getFullYear', '0001-01-01T12:00:00Z', 'America/New_York', 1],
 ];
 
 describe.each(['America/New_York', 'Europe/Berlin', 'Pacific/Kiritimati'])('timestamp getters in a service whose process runs in %s', (tz) => {

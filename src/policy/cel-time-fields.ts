@@ -70,6 +70,7 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
     formatter = new Intl.DateTimeFormat('en-US', {
       timeZone: zone,
       hourCycle: 'h23',
+      era: 'short',
       year: 'numeric',
       month: 'numeric',
       day: 'numeric',
@@ -83,17 +84,21 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
   return formatter;
 }
 
-/** The wall-clock time as the formatters write it ("3/2/2026, 13:00:00"): read faster than in parts. */
-const written = /^(\d+)\/(\d+)\/(\d+), (\d+):(\d+):(\d+)$/;
+/**
+ * The wall-clock time as the formatters write it ("3/2/2026 AD, 13:00:00"): read faster than in
+ * parts. The era tells the year before 1 (1 BC, year 0), which a zone west of UTC reaches on
+ * 0001-01-01: without it, year 1 with the last day of a year.
+ */
+const written = /^(\d+)\/(\d+)\/(\d+) (AD|BC), (\d+):(\d+):(\d+)$/;
 
 /** The instant whose UTC fields are the wall-clock time of `time` in tz database zone `zone`. */
 function wallClockIn(time: Date, zone: string): Date {
   const text = formatterFor(zone).format(time);
-  const fields = written.exec(text)?.slice(1).map(Number);
-  if (fields === undefined) throw new Error(`cannot read the time in ${zone}: ${text}`);
-  const [month = 1, day = 1, year = 0, hour = 0, minute = 0, second = 0] = fields;
+  const parts = written.exec(text);
+  if (parts === null) throw new Error(`cannot read the time in ${zone}: ${text}`);
+  const [month = 1, day = 1, year = 0, , hour = 0, minute = 0, second = 0] = parts.slice(1).map(Number);
   const wall = new Date(0);
-  wall.setUTCFullYear(year, month - 1, day);
+  wall.setUTCFullYear(parts[4] === 'BC' ? 1 - year : year, month - 1, day);
   wall.setUTCHours(hour, minute, second, time.getUTCMilliseconds());
   return wall;
 }
