@@ -95,5 +95,10 @@ describe.each(['America/New_York', 'Europe/Berlin', 'Pacific/Kiritimati'])('time
         reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'getHours-in' }],
       });
     }
+    // Refused unread: Intl took ~0.1 ms to refuse 16K characters, twice what a zone is costed.
+    expect(await decide('getHours-in', { at: '2026-03-01T12:00:00Z', zone: 'x'.repeat(16_000), want: 12 })).toMatchObject({
+      decision: 'deny',
+      reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'getHours-in', detail: expect.stringContaining('no time zone has a name of 16000 characters') as unknown }],
+    });
   });
 });
