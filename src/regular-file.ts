@@ -1,5 +1,8 @@
 import { constants } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+
+/** Most one read of a file asks for: a 16 MiB policy file in 64 reads; a small file in one, and one to find its end. */
+const readChunkBytes = 256 * 1024;
 
 const notRegularFile = 'not a regular file (a directory, FIFO, socket or device)';
 
@@ -9,7 +12,8 @@ const notRegularFile = 'not a regular file (a directory, FIFO, socket or device)
  * name is checked first, so a FIFO is never opened: opening one for reading would release a
  * writer waiting on it into a pipe we then close. The check is made again on the opened file,
  * so a swap in between slips nothing in, and O_NONBLOCK makes that open return at once should
- * the swap bring a FIFO. A file over `maxBytes` is refused unread.
+ * the swap bring a FIFO. A file over `maxBytes` is refused unread, and one that grows past it
+ * while it is read, once it has.
  */
 export async function readRegularFile(path: string, maxBytes = Infinity): Promise<Buffer> {
   if (!(await stat(path)).isFile()) throw new Error(notRegularFile);
@@ -18,8 +22,22 @@ export async function readRegularFile(path: string, maxBytes = Infinity): Promis
     const stats = await handle.stat();
     if (!stats.isFile()) throw new Error(notRegularFile);
     if (stats.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
-    return await handle.readFile();
+    return await readAtMost(handle, stats.size, maxBytes);
   } finally {
     await handle.close();
+  }
+}
+
+/** An open file of `size` bytes, refused once it passes `maxBytes`: it may have grown since its size was read. */
+async function readAtMost(handle: FileHandle, size: number, maxBytes: number): Promise<Buffer> {
+  const chunkBytes = Math.min(size + 1, readChunkBytes);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const { bytesRead, buffer } = await handle.read({ buffer: Buffer.allocUnsafe(chunkBytes) });
+    if (bytesRead === 0) return Buffer.concat(chunks, total);
+    total += bytesRead;
+    if (total > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
+    chunks.push(buffer.subarray(0, bytesRead));
   }
 }

@@ -295,6 +295,13 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(device.stderr).toContain('/dev/zero $: cannot read the request: not a regular file');
     });
 
+    it('stops reading a file at MAX_BODY_BYTES when it holds more than its size said', async ({ expect }) => {
+      // A /proc file is regular and sized 0; this one holds the process's environment, 2 KB more here.
+      const run = await runCliWithEnv(['check', full, '--request', '/proc/self/environ'], { MAX_BODY_BYTES: '1024', PADDING: 'x'.repeat(2048) });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('/proc/self/environ $: cannot read the request: larger than 1024 bytes');
+    });
+
     it('refuses the action "*" as the HTTP edge does, since it would skip every action\'s deny rules', async ({ expect }) => {
       const run = await runCli(['check', full, '--request', '-'], { input: JSON.stringify({ ...exportReport, action: '*' }) });
       expect(run.code).toBe(1);
