@@ -130,3 +130,43 @@ export function canonicalJson(value: unknown): string {
   if (sorted === cannot) return canonicalWalk(value);
   return JSON.stringify(sorted) ?? 'null';
 }
+
+/** Whether `canonicalJsonParts` writes `value` a member at a time: an array, or a plain object. */
+function hasMembers(value: unknown): value is Record<string, unknown> | readonly unknown[] {
+  if (Array.isArray(value)) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * `canonicalJson(value)` in parts that join into that same text: arrays and plain objects down
+ * to `depth` levels are written a member at a time, anything deeper whole. Hashing a large value
+ * part by part lets the event loop turn in between.
+ */
+export function* canonicalJsonParts(value: unknown, depth: number): Generator<string, void, void> {
+  if (depth <= 0 || !hasMembers(value)) {
+    yield canonicalJson(value);
+    return;
+  }
+  if (Array.isArray(value)) {
+    yield '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) yield ',';
+      // A hole is written as nothing, as the member-by-member walk does.
+      if (i in value) yield* canonicalJsonParts(value[i] ?? null, depth - 1);
+    }
+    yield ']';
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  let separator = '{';
+  for (const key of Object.keys(record).sort()) {
+    const member = record[key];
+    if (member === undefined) continue;
+    yield `${separator}${JSON.stringify(key)}:`;
+    separator = ',';
+    yield* canonicalJsonParts(member, depth - 1);
+  }
+  yield separator === '{' ? '{}' : '}';
+}

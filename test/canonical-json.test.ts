@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../src/canonical-json.js';
+import { canonicalJson, canonicalJsonParts } from '../src/canonical-json.js';
 
 /** The definition: sorted keys, member by member. canonicalJson must give exactly this text. */
 function reference(value: unknown): string {
@@ -76,5 +76,24 @@ describe('canonicalJson', () => {
     const sparse = [1, , 3];
     expect(canonicalJson({ b: sparse, a: () => 1, c: undefined })).toBe(reference({ b: sparse, a: () => 1, c: undefined }));
     expect(canonicalJson(new Date(0))).toBe('{}');
+  });
+});
+
+describe('canonicalJsonParts', () => {
+  it('joins into the text of canonicalJson, at any depth', () => {
+    fc.assert(
+      fc.property(json, fc.integer({ min: 0, max: 4 }), (value, depth) => {
+        expect([...canonicalJsonParts(value, depth)].join('')).toBe(canonicalJson(value));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('writes members down to the depth it is given, and values that are not plain JSON whole', () => {
+    // eslint-disable-next-line no-sparse-arrays
+    const sparse = [1, , 3];
+    const value = { b: [{ y: 1, x: [2] }], a: new Date(0), c: undefined, d: sparse, e: () => 1 };
+    expect([...canonicalJsonParts(value, 2)]).toEqual(['{"a":', '{}', ',"b":', '[', '{"x":[2],"y":1}', ']', ',"d":', '[', '1', ',', ',', '3', ']', ',"e":', 'null', '}']);
+    expect([...canonicalJsonParts(value, 2)].join('')).toBe(canonicalJson(value));
   });
 });
