@@ -36,9 +36,17 @@ export function auditSettled(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** The audit lines written so far, parsed. */
+/**
+ * The audit lines written once the queue is drained, parsed. A drain writes lines for one slice
+ * of time and leaves the rest to a later turn, which a loaded machine can make come after one
+ * turn: turns are awaited until one writes nothing (each drain writes at least one line).
+ */
 export async function auditEntries(sink: { readonly lines: readonly string[] }): Promise<Record<string, unknown>[]> {
-  await auditSettled();
+  let seen: number;
+  do {
+    seen = sink.lines.length;
+    await auditSettled();
+  } while (sink.lines.length !== seen);
   return sink.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
