@@ -162,7 +162,7 @@ export function answerClientError(onProblem: OnProblem) {
 
 /**
  * The request whose listener is running: @hono/node-server calls its errorHandler from within,
- * before its first await, for a request it cannot turn into a web Request (see requireHost).
+ * before its first await, for a request it cannot turn into a web Request (see refuseBadHeads).
  */
 let beingRead: IncomingMessage | undefined;
 
@@ -285,7 +285,7 @@ function headProblem(request: IncomingMessage): ProblemError | undefined {
  * request. While `listener` runs, the request is the one answerRequestError takes an
  * X-Request-ID from.
  */
-export function requireHost(listener: RequestListener, onProblem: OnProblem): RequestListener {
+export function refuseBadHeads(listener: RequestListener, onProblem: OnProblem): RequestListener {
   return function onRequest(request, response) {
     const problem = headProblem(request);
     if (problem !== undefined) {

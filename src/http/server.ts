@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { inTurn, lingerBeforeClosing } from './linger.js';
 import type { ProblemCode } from './problem.js';
-import { answerClientError, answerRequestError, maxHeaderLines, refuseConnect, refuseExpectation, requireHost } from './server-answers.js';
+import { answerClientError, answerRequestError, maxHeaderLines, refuseConnect, refuseExpectation, refuseBadHeads } from './server-answers.js';
 import { gracefulShutdown, type Shutdown } from './shutdown.js';
 
 export interface ServerOptions {
@@ -47,10 +47,10 @@ export async function startServer(fetch: (request: Request) => Response | Promis
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       // Timeouts are checked on this period; Node's default (30 s) would let a slow client linger.
       connectionsCheckingInterval: Math.min(1_000, options.headersTimeoutMs ?? 1_000),
-      // Checked by requireHost, which answers with a problem+json body.
+      // Checked by refuseBadHeads, which answers with a problem+json body.
       requireHostHeader: false,
     },
-    inTurn(requireHost(getRequestListener(fetch, { hostname: options.hostname, errorHandler: answerRequestError(options.onProblem) }), options.onProblem)),
+    inTurn(refuseBadHeads(getRequestListener(fetch, { hostname: options.hostname, errorHandler: answerRequestError(options.onProblem) }), options.onProblem)),
   );
   server.maxHeadersCount = maxHeaderLines;
   server.on('connection', lingerBeforeClosing({ ms: options.lingerMs ?? 5_000, bytes: options.lingerBytes ?? 64 * 1024 * 1024 }));

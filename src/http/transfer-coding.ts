@@ -9,42 +9,35 @@ function membersOf(value: string): string[] {
 const isChunked = (member: string) => member.toLowerCase() === 'chunked';
 
 /**
- * A request whose Transfer-Encoding does not end with chunked, or names it twice: the length of
- * its body cannot be determined, a 400 (RFC 9112 §6.3), the connection closed.
+ * A request whose body has no length one can be sure of: a 400 at path `Transfer-Encoding`
+ * (RFC 9112 §6.3), the connection closed. `why` completes the detail, `message` the error.
  */
-export function unframedBody(): ProblemError {
-  return new ProblemError('invalid_request', 'the length of the body cannot be determined: a Transfer-Encoding must end with chunked, given once', [
-    { path: 'Transfer-Encoding', message: 'chunked must be the last coding, given once' },
-  ]);
+function lengthUnknown(why: string, message: string): ProblemError {
+  return new ProblemError('invalid_request', `the length of the body cannot be determined: ${why}`, [{ path: 'Transfer-Encoding', message }]);
 }
 
-/**
- * A request with both a Transfer-Encoding and a Content-Length: the two may frame its body
- * differently, a 400 (RFC 9112 §6.3), the connection closed. Node's parser refuses it from the
- * headers.
- */
-export function lengthAndTransferCoding(): ProblemError {
-  return new ProblemError('invalid_request', 'the length of the body cannot be determined: a request cannot have both a Transfer-Encoding and a Content-Length', [
-    { path: 'Transfer-Encoding', message: 'not allowed beside a Content-Length' },
-  ]);
-}
+/** A Transfer-Encoding that does not end with chunked, or names it twice. */
+export const unframedBody = (): ProblemError => lengthUnknown('a Transfer-Encoding must end with chunked, given once', 'chunked must be the last coding, given once');
 
 /**
- * An HTTP/1.0 request with a Transfer-Encoding: an HTTP/1.0 recipient knows no transfer coding,
- * so one in front of the service may frame its body otherwise; RFC 9112 §6.1 has the framing
- * taken as faulty, a 400, the connection closed. Node would frame it by chunked and, kept alive,
- * answer what follows it as requests.
+ * A Transfer-Encoding beside a Content-Length: the two may frame the body differently. Node's
+ * parser refuses it from the headers.
  */
-function transferCodingInHttp10(): ProblemError {
-  return new ProblemError('invalid_request', 'the length of the body cannot be determined: an HTTP/1.0 request cannot have a Transfer-Encoding', [
-    { path: 'Transfer-Encoding', message: 'not allowed in HTTP/1.0' },
-  ]);
-}
+export const lengthAndTransferCoding = (): ProblemError =>
+  lengthUnknown('a request cannot have both a Transfer-Encoding and a Content-Length', 'not allowed beside a Content-Length');
+
+/**
+ * A Transfer-Encoding in an HTTP/1.0 request: an HTTP/1.0 recipient knows no transfer coding, so
+ * one in front of the service may frame its body otherwise, and RFC 9112 §6.1 has the framing
+ * taken as faulty. Node would frame it by chunked and, kept alive, answer what follows it as
+ * requests.
+ */
+const transferCodingInHttp10 = (): ProblemError => lengthUnknown('an HTTP/1.0 request cannot have a Transfer-Encoding', 'not allowed in HTTP/1.0');
 
 /**
  * What makes the transfer codings of `request` unacceptable, if anything. Any in an HTTP/1.0
- * request is (see transferCodingInHttp10). A list whose last
- * member is not chunked is an unframed body (see unframedBody): Node refuses it too, but only
+ * request is (see transferCodingInHttp10). A list whose last member is not chunked is an
+ * unframed body (see unframedBody): Node refuses it too, but only
  * once the request has gone on to the app, which may answer it first (a GET). A coding other
  * than chunked (gzip, deflate, compress, one unknown) before it is a 501 (RFC 9112 §6.1), as
  * this service decodes none: Node frames the body by its last chunked alone and would hand the
