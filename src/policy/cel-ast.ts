@@ -35,6 +35,17 @@ export interface BoundNode extends AstNode {
 export type Evaluation = (ev: Evaluator, node: BoundNode, ctx: unknown) => unknown;
 
 /**
+ * The evaluation of a node of two operands that evaluates both, left first, and hands their
+ * values to `evaluate` with the node and the evaluator.
+ */
+export function onOperands(evaluate: (left: unknown, right: unknown, node: BoundNode, ev: Evaluator) => unknown): Evaluation {
+  return (ev, node, ctx) => {
+    const [leftNode, rightNode] = node.args as [unknown, unknown];
+    return evaluate(ev.run(leftNode, ctx), ev.run(rightNode, ctx), node, ev);
+  };
+}
+
+/**
  * Sets `evaluation` on `node`, a node of a condition parsed and not yet evaluated: the first
  * evaluation binds each node to what is set on it (`setMeta`).
  */

@@ -1,5 +1,5 @@
 import { Duration } from '@marcbachmann/cel-js/evaluator';
-import { forEachNode, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
+import { forEachNode, onOperands, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
 import { maxInt, maxTimestampMs, minInt, minTimestampMs } from './cel-spec-functions.js';
 
 /**
@@ -39,13 +39,10 @@ function negation(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
 }
 
 /** `a / b` or `a % b`: an error for the one pair of ints whose quotient is not an int. */
-function division(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
-  const [leftNode, rightNode] = node.args as [unknown, unknown];
-  const left = ev.run(leftNode, ctx);
-  const right = ev.run(rightNode, ctx);
+const division = onOperands((left, right, node, ev) => {
   if (left === minInt && right === -1n) throw new Error(`integer overflow: ${minInt} ${node.op} -1`);
   return operatorOf(node)(left, right, node, ev);
-}
+});
 
 const nanosOf = (duration: Duration): bigint => duration.seconds * nanosPerSecond + BigInt(duration.nanos);
 
@@ -67,10 +64,7 @@ function timestampOf(time: Date, nanos: bigint): Date {
 }
 
 /** `a + b`: durations added to each other or to a timestamp in range; anything else as the library adds it. */
-function sum(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
-  const [leftNode, rightNode] = node.args as [unknown, unknown];
-  const left = ev.run(leftNode, ctx);
-  const right = ev.run(rightNode, ctx);
+const sum = onOperands((left, right, node, ev) => {
   if (left instanceof Duration) {
     if (right instanceof Duration) return durationOf(nanosOf(left) + nanosOf(right));
     if (right instanceof Date) return timestampOf(right, nanosOf(left));
@@ -78,34 +72,28 @@ function sum(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
     return timestampOf(left, nanosOf(right));
   }
   return operatorOf(node)(left, right, node, ev);
-}
+});
 
 /** `a - b`: durations and timestamps subtracted in range; anything else as the library subtracts it. */
-function difference(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
-  const [leftNode, rightNode] = node.args as [unknown, unknown];
-  const left = ev.run(leftNode, ctx);
-  const right = ev.run(rightNode, ctx);
+const difference = onOperands((left, right, node, ev) => {
   if (left instanceof Duration && right instanceof Duration) return durationOf(nanosOf(left) - nanosOf(right));
   if (left instanceof Date) {
     if (right instanceof Duration) return timestampOf(left, -nanosOf(right));
     if (right instanceof Date) return durationOf(BigInt(left.getTime() - right.getTime()) * nanosPerMs);
   }
   return operatorOf(node)(left, right, node, ev);
-}
+});
 
 const orderings = new Set(['<', '<=', '>', '>=']);
 
 /** `a < b`, `a <= b`, `a > b` or `a >= b`: durations by their nanoseconds; anything else as the library orders it. */
-function ordering(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
-  const [leftNode, rightNode] = node.args as [unknown, unknown];
-  const left = ev.run(leftNode, ctx);
-  const right = ev.run(rightNode, ctx);
+const ordering = onOperands((left, right, node, ev) => {
   if (left instanceof Duration && right instanceof Duration) {
     const [a, b] = [nanosOf(left), nanosOf(right)];
     return node.op === '<' ? a < b : node.op === '<=' ? a <= b : node.op === '>' ? a > b : a >= b;
   }
   return operatorOf(node)(left, right, node, ev);
-}
+});
 
 function isIntLiteral(node: unknown): node is AstNode & { readonly args: bigint } {
   return typeof node === 'object' && node !== null && (node as AstNode).op === 'value' && typeof (node as AstNode).args === 'bigint';

@@ -16,7 +16,7 @@
  *   compared once per element of a third, held the event loop for 7.8 s on an 848 KB body.
  */
 
-import { forEachNode, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
+import { forEachNode, onOperands, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
 import { hasKey, keysTypedApart } from './cel-map-keys.js';
 
 /** A parsed node, with the macro the parser made of a call such as `has()`, replaceable before its first evaluation. */
@@ -135,10 +135,7 @@ function valuesIn(value: unknown, most: number): number {
  * `a == b` or `a != b`, as the library evaluates it, once two lists or maps are known to be
  * within what the decision may still compare: the comparison reads at most the smaller of them.
  */
-function boundedEquality(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
-  const [leftNode, rightNode] = node.args as [unknown, unknown];
-  const left = ev.run(leftNode, ctx);
-  const right = ev.run(rightNode, ctx);
+const boundedEquality = onOperands((left, right, node, ev) => {
   if (isListOrMap(left) && isListOrMap(right)) {
     const read = Math.min(valuesIn(left, comparable), valuesIn(right, comparable));
     if (read > comparable) {
@@ -153,7 +150,7 @@ function boundedEquality(ev: Evaluator, node: BoundNode, ctx: unknown): unknown 
     return (equal && !keysTypedApart(left, right)) === (node.op === '==');
   }
   return operatorOf(node)(left, right, node, ev);
-}
+});
 
 /** Sets the stricter evaluations on the nodes of `ast`, a condition parsed and not yet evaluated. */
 export function evaluateStrictly(ast: unknown): void {
