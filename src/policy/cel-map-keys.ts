@@ -18,7 +18,7 @@ import { forEachNode, operatorOf, setEvaluation, type BoundNode, type Evaluator 
 const reservedKeys = new Set(['constructor', '__proto__', 'prototype']);
 
 /** A map as the library types values: a Map, or an object that is no instance of a class. */
-function isMap(value: unknown): value is Map<unknown, unknown> | Record<string, unknown> {
+export function isMap(value: unknown): value is Map<unknown, unknown> | Record<string, unknown> {
   if (value instanceof Map) return true;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const prototype: unknown = Object.getPrototypeOf(value);

@@ -17,7 +17,7 @@
  */
 
 import { forEachNode, onOperands, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
-import { hasKey, keysTypedApart } from './cel-map-keys.js';
+import { hasKey, isMap, keysTypedApart } from './cel-map-keys.js';
 
 /** A parsed node, with the macro the parser made of a call such as `has()`, replaceable before its first evaluation. */
 interface MacroNode extends AstNode {
@@ -42,11 +42,6 @@ function isListOrMap(value: unknown): boolean {
   if (Array.isArray(value) || value instanceof Map || value instanceof Set) return true;
   const prototype: unknown = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;
-}
-
-/** A map as the library types values: a Map, or a plain object. */
-function isMap(value: unknown): value is Map<unknown, unknown> | Record<string, unknown> {
-  return isListOrMap(value) && !Array.isArray(value) && !(value instanceof Set);
 }
 
 function kindOf(value: unknown): string {
