@@ -1,34 +1,4 @@
-import { BACKSLASH, CLOSE_ARRAY, CLOSE_OBJECT, COMMA, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from '../json-chars.js';
-
-interface Frame {
-  /** The keys seen so far in an object; undefined for an array. */
-  readonly keys: Set<string> | undefined;
-  /** In an array, the element the scan is in. */
-  index: number;
-  /** In an object, the member the scan is in. */
-  key: string;
-  /** In an object, the next string is a key. */
-  expectKey: boolean;
-}
-
-const place = (frame: Frame): string | number => (frame.keys === undefined ? frame.index : frame.key);
-
-/** Where the string opened at `open` ends: the next quote not escaped by an odd run of backslashes. */
-export function closingQuote(text: string, open: number): number {
-  let at = text.indexOf('"', open + 1);
-  for (; at !== -1; at = text.indexOf('"', at + 1)) {
-    let before = at - 1;
-    while (text.charCodeAt(before) === BACKSLASH) before--;
-    if ((at - before) % 2 === 1) return at;
-  }
-  return text.length;
-}
-
-/** The key a string token spells: only a key with escapes needs the parser to read it. */
-export function keyOf(text: string, start: number, end: number): string {
-  const raw = text.slice(start, end);
-  return raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
-}
+import { pathOf, scanJson, type JsonScope } from './json-scan.js';
 
 /**
  * Finds the first key written twice in one object of well-formed JSON text, as a path to the
@@ -39,27 +9,23 @@ export function keyOf(text: string, start: number, end: number): string {
  * was checked.
  */
 export function findDuplicateKey(text: string): (string | number)[] | undefined {
-  const stack: Frame[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    const top = stack.at(-1);
-    if (c === QUOTE) {
-      const start = i;
-      i = closingQuote(text, i);
-      if (top?.keys === undefined || !top.expectKey) continue;
-      top.expectKey = false;
-      top.key = keyOf(text, start, i + 1);
-      if (top.keys.has(top.key)) return stack.map(place);
-      top.keys.add(top.key);
-    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-      const object = c === OPEN_OBJECT;
-      stack.push({ keys: object ? new Set() : undefined, index: 0, key: '', expectKey: object });
-    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
-      stack.pop();
-    } else if (c === COMMA && top !== undefined) {
-      if (top.keys === undefined) top.index++;
-      else top.expectKey = true;
-    }
-  }
-  return undefined;
+  // The keys of the object open at each depth, and that object's scope: a new object there starts afresh.
+  const owners: JsonScope[] = [];
+  const keysAt: Set<string>[] = [];
+  let found: (string | number)[] | undefined;
+  scanJson(text, {
+    key: (scopes) => {
+      const depth = scopes.length - 1;
+      const scope = scopes[depth] as JsonScope;
+      if (owners[depth] !== scope) {
+        owners[depth] = scope;
+        keysAt[depth] = new Set();
+      }
+      const keys = keysAt[depth] as Set<string>;
+      if (keys.has(scope.key)) found = pathOf(scopes);
+      keys.add(scope.key);
+      return found !== undefined;
+    },
+  });
+  return found;
 }

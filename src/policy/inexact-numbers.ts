@@ -1,5 +1,4 @@
-import { CLOSE_ARRAY, CLOSE_OBJECT, COMMA, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from '../json-chars.js';
-import { closingQuote, keyOf } from './duplicate-keys.js';
+import { pathOf, scanJson } from './json-scan.js';
 
 /** A number as written that a double does not hold, where it is and what it reads as. */
 export interface InexactNumber {
@@ -9,17 +8,6 @@ export interface InexactNumber {
   readonly reads: string;
 }
 
-interface Frame {
-  readonly object: boolean;
-  index: number;
-  key: string;
-  expectKey: boolean;
-}
-
-const MINUS = 0x2d;
-const ZERO = 0x30;
-const NINE = 0x39;
-const numberToken = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 const numberParts = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 
 /**
@@ -43,31 +31,13 @@ function decimalValue(token: string): string {
  * tokens, no recursion; run after the text parsed and its depth was checked.
  */
 export function findInexactNumber(text: string): InexactNumber | undefined {
-  const stack: Frame[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    const top = stack.at(-1);
-    if (c === QUOTE) {
-      const end = closingQuote(text, i);
-      if (top?.object === true && top.expectKey) {
-        top.key = keyOf(text, i, end + 1);
-        top.expectKey = false;
-      }
-      i = end;
-    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-      stack.push({ object: c === OPEN_OBJECT, index: 0, key: '', expectKey: c === OPEN_OBJECT });
-    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
-      stack.pop();
-    } else if (c === COMMA && top !== undefined) {
-      if (top.object) top.expectKey = true;
-      else top.index++;
-    } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
-      numberToken.lastIndex = i;
-      const written = numberToken.exec(text)?.[0] ?? text[i] ?? '';
+  let found: InexactNumber | undefined;
+  scanJson(text, {
+    number: (written, scopes) => {
       const reads = String(Number(written));
-      if (decimalValue(written) !== decimalValue(reads)) return { path: stack.map((f) => (f.object ? f.key : f.index)), written, reads };
-      i += written.length - 1;
-    }
-  }
-  return undefined;
+      if (decimalValue(written) !== decimalValue(reads)) found = { path: pathOf(scopes), written, reads };
+      return found !== undefined;
+    },
+  });
+  return found;
 }
