@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { connectToSupervisor, isSupervisor, superviseWorkers, workerCount } from './cluster.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { configSummary } from './config-summary.js';
-import { startServer, type RunningServer } from './http/server.js';
+import { longestAnswerMs } from './http/app.js';
+import { stallTimeoutFor, startServer, type RunningServer } from './http/server.js';
 import { stopOnSignals, type Shutdown } from './http/shutdown.js';
 import { createLogger } from './logger.js';
 import type { ReloadRequester, ReloadTrigger } from './policy/reload.js';
@@ -59,6 +60,7 @@ async function start(): Promise<void> {
       hostname: config.HOST,
       maxHeaderBytes: config.MAX_HEADER_BYTES,
       keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+      stallTimeoutMs: stallTimeoutFor(longestAnswerMs(config.REQUEST_TIMEOUT_MS)),
       onProblem: service.countRejection,
     });
   } catch (error) {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { ProblemCode } from '../src/http/problem.js';
-import { startServer, type RunningServer } from '../src/http/server.js';
+import { longestAnswerMs } from '../src/http/app.js';
+import { stallTimeoutFor, startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp } from './helpers/app.js';
 import { connectTo, readResponse, type RawResponse } from './helpers/raw-http.js';
 
@@ -229,6 +230,60 @@ describe('slow clients', () => {
     } finally {
       await running.shutdown(100);
     }
+  });
+});
+
+describe('clients that stop reading', () => {
+  const connections = (running: RunningServer) =>
+    new Promise<number>((resolve, reject) => running.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+
+  async function waitForConnections(running: RunningServer, count: number, withinMs: number): Promise<number> {
+    const deadline = performance.now() + withinMs;
+    let seen = await connections(running);
+    while (seen !== count && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      seen = await connections(running);
+    }
+    return seen;
+  }
+
+  it('closes a connection whose answers go unread once nothing has moved on it for the stall timeout', async () => {
+    const { app } = await buildTestApp();
+    const running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1', stallTimeoutMs: 400 });
+    try {
+      const socket = await connectTo(running.port);
+      socket.pause();
+      // Far more answer bytes than the socket buffers of both ends hold: the server's writes stall.
+      socket.write('GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n'.repeat(2_000));
+      expect(await waitForConnections(running, 1, 2_000)).toBe(1);
+      expect(await waitForConnections(running, 0, 10_000)).toBe(0);
+      socket.destroy();
+    } finally {
+      await running.shutdown(100);
+    }
+  });
+
+  it('keeps an idle kept-alive connection past the stall timeout: keepAliveTimeout governs it', async () => {
+    const { app } = await buildTestApp();
+    const running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1', stallTimeoutMs: 200 });
+    try {
+      const socket = await connectTo(running.port);
+      const first = readResponse(socket);
+      socket.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+      expect((await first).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      const second = readResponse(socket);
+      socket.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+      expect((await second).status).toBe(200);
+      socket.destroy();
+    } finally {
+      await running.shutdown(100);
+    }
+  });
+
+  it('sets the stall timeout past the longest answer deadline, an admin reload\'s, so no request is cut off while it is decided', () => {
+    expect(stallTimeoutFor(longestAnswerMs(5_000))).toBe(65_000);
+    expect(stallTimeoutFor(longestAnswerMs(120_000))).toBe(125_000);
   });
 });
 

@@ -76,6 +76,11 @@ const probeTimeoutMs = scrapeTimeoutMs + 1_000;
 const adminPrefix = '/admin/';
 const adminTimeoutMs = 60_000;
 
+/** The longest the app may take to answer a request, when decisions are due within `requestTimeoutMs`. */
+export function longestAnswerMs(requestTimeoutMs: number): number {
+  return Math.max(adminTimeoutMs, probeTimeoutMs, requestTimeoutMs);
+}
+
 /** The methods each path of `routes` is served for, as an `Allow` header lists them (`GET, HEAD`). */
 function allowedMethods(routes: Hono<AppEnv>['routes']): ReadonlyMap<string, string> {
   const methods = new Map<string, Set<string>>();
@@ -119,7 +124,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const decisionFrame = frame(new RequestDeadlines(requestTimeoutMs));
   const probeFrame = frame(new RequestDeadlines(probeTimeoutMs));
   // Never shorter than a decision's: REQUEST_TIMEOUT_MS may be set up to 120 s.
-  const adminFrame = frame(new RequestDeadlines(Math.max(adminTimeoutMs, requestTimeoutMs)));
+  const adminFrame = frame(new RequestDeadlines(longestAnswerMs(requestTimeoutMs)));
   const frameOf = (path: string) => {
     if (probePaths.has(path)) return probeFrame;
     return path.startsWith(adminPrefix) ? adminFrame : decisionFrame;

@@ -16,12 +16,24 @@ export interface ServerOptions {
   readonly requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open, ms (announced in `Keep-Alive: timeout=…`). */
   readonly keepAliveTimeoutMs?: number;
+  /**
+   * How long a connection that is not idle may go with no byte sent or received before it is
+   * closed, ms. Node has no timeout for writing: without this, a client that sends requests and
+   * never reads the answers holds its connection open for good once the socket's buffers fill.
+   * Must be longer than the app takes to answer.
+   */
+  readonly stallTimeoutMs?: number;
   /** After refusing a request whose body is still arriving, how long the rest is read and dropped before the connection closes, ms; see linger.ts. */
   readonly lingerMs?: number;
   /** How much of that rest is read and dropped at most, bytes. */
   readonly lingerBytes?: number;
   /** Called once for every problem the server answers before a request reaches the app (431, 408, 417, not HTTP, no Host, CONNECT). */
   readonly onProblem?: (code: ProblemCode) => void;
+}
+
+/** The stall timeout for an app that answers within `answerMs`: no request is cut off while it is decided. */
+export function stallTimeoutFor(answerMs: number): number {
+  return answerMs + 5_000;
 }
 
 /** A listening server and the one way to stop it. */
@@ -53,6 +65,9 @@ export async function startServer(fetch: (request: Request) => Response | Promis
     inTurn(refuseBadHeads(getRequestListener(fetch, { hostname: options.hostname, errorHandler: answerRequestError(options.onProblem) }), options.onProblem)),
   );
   server.maxHeadersCount = maxHeaderLines;
+  // Node destroys a socket that times out when nothing listens for 'timeout'; an idle kept-alive
+  // connection runs on keepAliveTimeout instead.
+  server.timeout = options.stallTimeoutMs ?? stallTimeoutFor(60_000);
   server.on('connection', lingerBeforeClosing({ ms: options.lingerMs ?? 5_000, bytes: options.lingerBytes ?? 64 * 1024 * 1024 }));
   server.on('clientError', answerClientError(options.onProblem));
   server.on('checkContinue', inTurn((request: IncomingMessage, response: ServerResponse) => {
