@@ -98,7 +98,8 @@ describe('GET /.well-known/authzen-configuration without a usable Host (a real s
     ['an HTTP/1.0 request without Host', 'GET /.well-known/authzen-configuration HTTP/1.0'],
     ['an HTTP/1.1 request with an empty Host', 'GET /.well-known/authzen-configuration HTTP/1.1\r\nhost: '],
     // Letters, digits, dots and dashes, which the server passes on unchecked, but no URL holds.
-    ...['256.1.1.1', '1.2.3.256:8080', 'foo.1', 'host.0x1', '4294967296', 'xn--', 'xn--a'].map((host) => [`a Host of ${host}`, `GET /.well-known/authzen-configuration HTTP/1.1\r\nhost: ${host}`]),
+    // (Punycode labels such as `xn--a` are refused by the URL of Node 20 and 22, held by Node 24's.)
+    ...['256.1.1.1', '1.2.3.256:8080', 'foo.1', 'host.0x1', '4294967296'].map((host) => [`a Host of ${host}`, `GET /.well-known/authzen-configuration HTTP/1.1\r\nhost: ${host}`]),
   ])('answers %s with 400 problem+json at path Host, rather than advertise the listening address', async (_, head) => {
     const answer = await rawGet(bare.port, head);
     expect(answer.status).toBe(400);

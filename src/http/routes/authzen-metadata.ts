@@ -14,7 +14,7 @@ const hostProblem = (message: string) =>
  * header (HTTP/1.0) or with an empty one is given the listening address instead (`0.0.0.0`,
  * without the port), which no client can reach: refused. So is a Host no URL can hold, which
  * the server passes on unchecked when it is made of letters, digits, dots and dashes
- * (`256.1.1.1`, `foo.1`, `xn--`). A request built without a server (in process, or by another
+ * (`256.1.1.1`, `foo.1`). A request built without a server (in process, or by another
  * runtime) carries its whole URL.
  */
 function requestOrigin(c: Context<AppEnv>): string {
