@@ -149,8 +149,8 @@ describe('the transfer codings of a request (a real listening socket)', () => {
   const unframed = {
     type: 'urn:invoice-pdp:problem:invalid_request',
     status: 400,
-    detail: 'the length of the body cannot be determined: a Transfer-Encoding must end with chunked, given once',
-    errors: [{ path: 'Transfer-Encoding', message: 'chunked must be the last coding, given once' }],
+    detail: 'the length of the body cannot be determined: a Transfer-Encoding must end with chunked, given once, with no comma after it',
+    errors: [{ path: 'Transfer-Encoding', message: 'chunked must be the last coding, given once, with no comma after it' }],
   };
 
   it.each([
@@ -223,6 +223,7 @@ describe('the transfer codings of a request (a real listening socket)', () => {
   it.each([
     ['chunked not the last coding', 'chunked, gzip'],
     ['chunked twice', 'chunked, chunked'],
+    ['a comma after chunked (an empty list member, which RFC 9110 §5.6.1 would accept)', 'chunked,'],
     ['chunked on two header lines', 'chunked\r\ntransfer-encoding: chunked'],
   ])('answers a Transfer-Encoding with %s, which Node refuses from the headers, 400 at path Transfer-Encoding, and closes', async (_, codings) => {
     const sent = await send(running.port, Buffer.concat([Buffer.from(head(codings)), inChunks(decideBody)]));

@@ -16,8 +16,13 @@ function lengthUnknown(why: string, message: string): ProblemError {
   return new ProblemError('invalid_request', `the length of the body cannot be determined: ${why}`, [{ path: 'Transfer-Encoding', message }]);
 }
 
-/** A Transfer-Encoding that does not end with chunked, or names it twice. */
-export const unframedBody = (): ProblemError => lengthUnknown('a Transfer-Encoding must end with chunked, given once', 'chunked must be the last coding, given once');
+/**
+ * A Transfer-Encoding that does not end with chunked, or names it twice. Node's parser also
+ * refuses an empty list member after chunked (`chunked,`), which RFC 9110 §5.6.1 has recipients
+ * accept: the words say so.
+ */
+export const unframedBody = (): ProblemError =>
+  lengthUnknown('a Transfer-Encoding must end with chunked, given once, with no comma after it', 'chunked must be the last coding, given once, with no comma after it');
 
 /**
  * A Transfer-Encoding beside a Content-Length: the two may frame the body differently. Node's
