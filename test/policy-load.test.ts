@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { compilePolicies, compilePoliciesPaced, type PolicyFile } from '../src/policy/compile.js';
 import { PolicyLoadError, type PolicyIssue } from '../src/policy/errors.js';
@@ -327,6 +328,15 @@ describe('the server process with a bad POLICY_DIR', () => {
     const run = await runServerToExit({ POLICY_DIR: dir });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/broken\.json \$\.rules\[0\]\.condition \(rule read\): type: /);
+  });
+
+  it('exits non-zero naming a policy file whose name is not UTF-8, rather than not finding it', async () => {
+    const dir = await tempDir({ 'broken.json': policy([readRule]) });
+    await writeFile(Buffer.concat([Buffer.from(`${dir}/invoices-`), Buffer.from([0xff]), Buffer.from('.json')]), JSON.stringify(policy([readRule])));
+    const run = await runServerToExit({ POLICY_DIR: dir });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('cannot read policy directory: the file name "invoices-\uFFFD.json" is not UTF-8: rename the file');
+    expect(run.stderr).not.toContain('ENOENT');
   });
 
   it('exits non-zero when the directory is missing', async () => {

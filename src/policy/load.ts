@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ZodType } from 'zod';
@@ -24,8 +25,16 @@ import { decodeSource } from './source-text.js';
  * of that name, and skipping it would load the other files as if it had never been there.
  */
 export async function jsonFilesIn(dir: string): Promise<string[]> {
-  const names = await readdir(dir);
-  return names.filter((name) => !name.startsWith('.') && name.endsWith('.json') && !name.endsWith('.schema.json')).sort();
+  const names: string[] = [];
+  for (const raw of await readdir(dir, { encoding: 'buffer' })) {
+    const name = raw.toString('utf8');
+    if (name.startsWith('.') || !name.endsWith('.json') || name.endsWith('.schema.json')) continue;
+    // Read under its name decoded, with U+FFFD for the bytes that are not UTF-8, the file would
+    // not be found (ENOENT), which names neither the file nor the cause.
+    if (!isUtf8(raw)) throw new Error(`the file name ${JSON.stringify(name)} is not UTF-8: rename the file`);
+    names.push(name);
+  }
+  return names.sort();
 }
 
 /** Whether anything, even a link to nothing, has the name `path`; only ENOENT means nothing. */
