@@ -39,6 +39,21 @@ describe('pdp keys and pdp token (process)', () => {
     expect(await readFile(join(dir, 'private.jwk.json'), 'utf8')).toBe(before);
   });
 
+  it('makes the folders above the directory that are missing', async () => {
+    const nested = join(await tempDir(), 'a', 'b', 'keys');
+    const run = await runCli(['keys', nested]);
+    expect(run.code).toBe(0);
+    expect((await readdir(nested)).sort()).toEqual(['jwks.json', 'private.jwk.json']);
+  });
+
+  it.runIf(process.platform === 'linux')('exits 1 for a directory that cannot be made under a folder that exists (/proc), where a recursive mkdir loops', async () => {
+    for (const target of ['/proc/pdp-keys', '/proc/pdp-keys/nested']) {
+      const run = await runCli(['keys', target]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(new RegExp(`^pdp keys: cannot create ${target}: ENOENT`));
+    }
+  });
+
   it('writes no private key beside a key set that exists already, which it would not match', async () => {
     const other = join(await tempDir(), 'keys');
     await mkdir(other);

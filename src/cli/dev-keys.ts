@@ -1,5 +1,5 @@
-import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { InputError, UsageError, type Io } from './io.js';
@@ -18,6 +18,32 @@ async function createExclusive(path: string, mode?: number): Promise<FileHandle>
 }
 
 /**
+ * `dir` and the folders above it that are missing, as `mkdir -p`. Node 20's recursive mkdir
+ * loops for good where mkdir answers ENOENT under a folder that exists (`/proc/x`): here each
+ * missing folder is made once, from the highest down, and any other failure is thrown.
+ */
+async function makeDirs(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let path = dir; ; path = dirname(path)) {
+    try {
+      await mkdir(path);
+      break;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && path !== dir) break;
+      if (code === 'EEXIST') {
+        // A folder there already is what was asked for; a file there fails the next step.
+        if ((await stat(dir)).isDirectory()) return;
+        throw error;
+      }
+      if (code !== 'ENOENT' || dirname(path) === path) throw error;
+      missing.push(path);
+    }
+  }
+  for (const path of missing.reverse()) await mkdir(path);
+}
+
+/**
  * Makes an ES256 key pair for local development and testing: `dir/jwks.json` (the public key
  * set, for JWKS_FILE) and `dir/private.jwk.json` (owner-only). Both files are created, each only
  * if it does not exist, before either is written, and removed again when anything fails: a
@@ -29,7 +55,7 @@ async function writeDevKeys(dir: string): Promise<{ jwks: string; privateKey: st
   const kid = await calculateJwkThumbprint(publicJwk);
   const paths = { jwks: join(dir, 'jwks.json'), privateKey: join(dir, 'private.jwk.json') };
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirs(dir);
   } catch (error) {
     throw new InputError(`cannot create ${dir}: ${(error as Error).message}`);
   }
