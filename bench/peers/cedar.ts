@@ -3,7 +3,9 @@ import type { WorkloadCase } from '../workload.js';
 
 /**
  * policies/invoices.json in Cedar. Cedar has no subject id attribute, so the subject's id is
- * also given as `principal.sub`; roles and scopes are sets on the principal.
+ * also given as `principal.sub`; roles and scopes are sets on the principal. D1 and D2 deny when
+ * the attribute they read is missing, as the shipped rules do; without a schema Cedar has no
+ * test of an attribute's type, which the shipped rules also make (`type(…) != string`).
  */
 export const cedarPolicies = `
 @id("P1") permit (principal, action, resource is Invoice)
@@ -27,9 +29,9 @@ export const cedarPolicies = `
          && resource.invoice_type == "sales" && resource.department == principal.department
          && (action == Action::"create" || (resource.owner == principal.sub && resource.status == "draft")) };
 @id("D1") forbid (principal, action == Action::"approve", resource is Invoice)
-  when { resource.owner == principal.sub };
+  when { !(resource has owner) || resource.owner == principal.sub };
 @id("D2") forbid (principal, action in [Action::"update", Action::"delete"], resource is Invoice)
-  when { resource.status == "paid" };
+  when { !(resource has status) || resource.status == "paid" };
 @id("D3") forbid (principal, action == Action::"approve", resource is Invoice)
   unless { context has mfa && context.mfa == true };
 `;

@@ -63,12 +63,12 @@ resourcePolicy:
       actions: [approve]
       effect: EFFECT_DENY
       roles: ["*"]
-      condition: { match: { expr: 'R.attr.owner == P.id' } }
+      condition: { match: { expr: 'type(R.attr.owner) != string || R.attr.owner == P.id' } }
     - name: D2
       actions: [update, delete]
       effect: EFFECT_DENY
       roles: ["*"]
-      condition: { match: { expr: 'R.attr.status == "paid"' } }
+      condition: { match: { expr: 'type(R.attr.status) != string || R.attr.status == "paid"' } }
     - name: D3
       actions: [approve]
       effect: EFFECT_DENY
