@@ -138,8 +138,11 @@ export class RemoteKeySet {
       // An unknown kid may be a freshly rotated key: look again, at most once per cooldown.
       if (!waited && this.#local === local) await this.#refreshIfAllowed();
       const latest = this.#local;
-      if (latest === local || latest === undefined) throw error;
-      return latest(header, token);
+      if (latest !== local && latest !== undefined) return latest(header, token);
+      // The keys held are out of date while fetches fail: the key may be one the server lists
+      // now. An outage, not a foreign token, to the caller and to the metrics.
+      if (this.#lastError !== undefined) throw new TokenCheckUnavailableError(`key set unavailable: no key for this token among those fetched, and the last fetch failed (${this.#lastError.message})`, { cause: error });
+      throw error;
     }
   };
 
