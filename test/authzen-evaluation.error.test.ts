@@ -51,18 +51,18 @@ describe('POST /access/v1/evaluation, bad input', () => {
   });
 
   it.each([
-    ['text/plain', { 'content-type': 'text/plain' }],
-    ['form data', { 'content-type': 'application/x-www-form-urlencoded' }],
-    ['JSON in UTF-16', { 'content-type': 'application/json; charset=utf-16' }],
-    ['no content type', {}],
-    ['JSON under a content coding', { 'content-type': 'application/json', 'content-encoding': 'gzip' }],
-  ])('a body not declared as UTF-8 JSON (%s) → 400 invalid_request, as AuthZEN has no 415', async (_name, headers: Record<string, string>) => {
+    ['text/plain', 'Content-Type', { 'content-type': 'text/plain' }],
+    ['form data', 'Content-Type', { 'content-type': 'application/x-www-form-urlencoded' }],
+    ['JSON in UTF-16', 'Content-Type', { 'content-type': 'application/json; charset=utf-16' }],
+    ['no content type', 'Content-Type', {}],
+    ['JSON under a content coding', 'Content-Encoding', { 'content-type': 'application/json', 'content-encoding': 'gzip' }],
+  ])('a body not declared as UTF-8 JSON (%s) → 400 invalid_request at path %s, as AuthZEN has no 415', async (_name, header, headers: Record<string, string>) => {
     for (const path of ['/access/v1/evaluation', '/access/v1/evaluations', '/access/v1/search/subject', '/access/v1/search/resource', '/access/v1/search/action']) {
       const res = await app.request(path, { method: 'POST', headers: { ...headers, 'x-request-id': 'ct-1' }, body: JSON.stringify(valid) });
       expect(res.status, path).toBe(400);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       expect(res.headers.get('connection')).toBe('close');
-      expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400, instance: path, requestId: 'ct-1', errors: [{ path: '$' }] });
+      expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400, instance: path, requestId: 'ct-1', errors: [{ path: header }] });
     }
   });
 

@@ -43,10 +43,10 @@ describe('the Content-Type of a JSON body, read by its grammar', () => {
     expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:unsupported_media_type' });
   });
 
-  it.each(refused)('AuthZEN answers 400 at $ to %s', async (_, type) => {
+  it.each(refused)('AuthZEN answers 400 at Content-Type to %s', async (_, type) => {
     const res = await interop.request('/access/v1/evaluation', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(evaluation) });
     expect(res.status).toBe(400);
-    expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', errors: [{ path: '$' }] });
+    expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', errors: [{ path: 'Content-Type' }] });
   });
 
   it.each(accepted)('/decide decides a body with %s', async (_, type) => {
