@@ -556,6 +556,22 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(stderr).toContain('error broken.json: not valid JSON');
       expect(stderr).not.toContain('\u001b[');
     });
+
+    it('colours stderr on a terminal while stdout goes to a file', async ({ expect, skip }) => {
+      // The other way round: stdout to a file, stderr stays on the terminal script(1) gives.
+      const dir = await fixtureDir({ 'reports.json': JSON.stringify(reportsPolicy), 'broken.json': '{' });
+      const outFile = join(dir, 'stdout.txt');
+      const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
+      const command = `'${process.execPath}' '${cli}' fmt '${dir}' --check > '${outFile}'`;
+      const onTerminal = await new Promise<string | undefined>((done) => {
+        execFile('script', ['-qec', command, '/dev/null'], { env: { PATH: process.env['PATH'], TERM: 'xterm' } }, (error, stdout) => done(error === null || typeof error.code === 'number' ? stdout : undefined));
+      });
+      if (onTerminal === undefined) skip('script(1) is not available here');
+      expect(onTerminal).toContain('\u001b[31merror\u001b[39m broken.json: not valid JSON');
+      const stdout = await readFile(outFile, 'utf8');
+      expect(stdout).toContain('unformatted reports.json');
+      expect(stdout).not.toContain('\u001b[');
+    });
   });
 
   describe('schema', () => {

@@ -23,7 +23,9 @@ export function processIo(): Io {
   const colorAllowed = (process.env['NO_COLOR'] ?? '') === '';
   const painter = (stream: NodeJS.WriteStream) => {
     const color = colorAllowed && stream.isTTY === true;
-    return (style: Style, text: string): string => (color ? styleText(style, text) : text);
+    // styleText checks process.stdout unless told which stream the text is for: stderr's text
+    // would lose its colour whenever stdout is not a terminal (`pdp fmt --check > report.txt`).
+    return (style: Style, text: string): string => (color ? styleText(style, text, { stream }) : text);
   };
   // A reader that stops early (`pdp check … | head`) is not an error.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
