@@ -214,8 +214,13 @@ const envSchema = z
     }
     // It signs Redis entries only: set without Redis it would protect nothing, while seeming to.
     if (env.CACHE_SIGNING_SECRET !== undefined && !redisModes.some(Boolean)) issue('CACHE_SIGNING_SECRET', 'signs the Redis cache entries: set REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS too');
-    if (env.REDIS_URL !== undefined && (env.REDIS_USERNAME !== undefined || env.REDIS_PASSWORD !== undefined)) {
+    const redisCredentials = env.REDIS_USERNAME !== undefined || env.REDIS_PASSWORD !== undefined;
+    if (env.REDIS_URL !== undefined && redisCredentials) {
       issue('REDIS_PASSWORD', 'with REDIS_URL, put the credentials in the URL (redis://user:password@host:port)');
+    }
+    // As CACHE_SIGNING_SECRET: set alone, they would suggest a Redis cache that is not there.
+    if (!redisModes.some(Boolean) && redisCredentials) {
+      issue(env.REDIS_PASSWORD !== undefined ? 'REDIS_PASSWORD' : 'REDIS_USERNAME', 'credentials of the Redis nodes: set REDIS_CLUSTER_NODES or REDIS_SENTINELS too, or REDIS_URL with the credentials in it');
     }
     for (const [name, nodes] of [['REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES], ['REDIS_SENTINELS', env.REDIS_SENTINELS]] as const) {
       for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${node}" is not a host:port`);

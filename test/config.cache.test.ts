@@ -41,6 +41,9 @@ describe('cache configuration', () => {
     expect(problems({ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'b:7000' })).toContain('set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS');
     expect(problems({ REDIS_SENTINELS: 's1:26379' })).toContain('REDIS_SENTINEL_NAME: REDIS_SENTINELS and REDIS_SENTINEL_NAME go together');
     expect(problems({ REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'secret' })).toContain('REDIS_PASSWORD: with REDIS_URL, put the credentials in the URL');
+    expect(problems({ REDIS_PASSWORD: 'secret' })).toContain('REDIS_PASSWORD: credentials of the Redis nodes: set REDIS_CLUSTER_NODES or REDIS_SENTINELS too');
+    expect(problems({ REDIS_USERNAME: 'pdp' })).toContain('REDIS_USERNAME: credentials of the Redis nodes: set REDIS_CLUSTER_NODES or REDIS_SENTINELS too');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_USERNAME: 'pdp', REDIS_PASSWORD: 'secret' }).REDIS_PASSWORD).toBe('secret');
     expect(problems({ REDIS_CLUSTER_NODES: 'a:7000,b:70000' })).toContain('REDIS_CLUSTER_NODES: "b:70000" is not a host:port');
     expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000, [::1]:7001,c' }).REDIS_CLUSTER_NODES).toEqual(['a:7000', '[::1]:7001', 'c']);
   });
