@@ -541,36 +541,23 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(JSON.parse(run.stdout)).toEqual({ ok: false, issues: [{ file: '(settings)', path: '$', message: expect.stringMatching(/^invalid configuration:\n {2}LOG_LEVEL: /) }] });
     });
 
-    it('colours each stream only when it is a terminal', async ({ expect, skip }) => {
-      // script(1) gives the command a terminal; stderr goes to a file, stdout stays on the terminal.
+    // script(1) gives the command a terminal; the other stream goes to a file.
+    it.for([
+      { redirected: 'stderr', to: '2>', onTerminal: '\u001b[33munformatted\u001b[39m reports.json', inFile: 'error broken.json: not valid JSON' },
+      { redirected: 'stdout', to: '>', onTerminal: '\u001b[31merror\u001b[39m broken.json: not valid JSON', inFile: 'unformatted reports.json' },
+    ])('colours each stream only when it is a terminal: $redirected to a file', async ({ to, onTerminal, inFile }, { expect, skip }) => {
       const dir = await fixtureDir({ 'reports.json': JSON.stringify(reportsPolicy), 'broken.json': '{' });
-      const errFile = join(dir, 'stderr.txt');
+      const file = join(dir, 'redirected.txt');
       const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
-      const command = `'${process.execPath}' '${cli}' fmt '${dir}' --check 2> '${errFile}'`;
-      const onTerminal = await new Promise<string | undefined>((done) => {
+      const command = `'${process.execPath}' '${cli}' fmt '${dir}' --check ${to} '${file}'`;
+      const terminal = await new Promise<string | undefined>((done) => {
         execFile('script', ['-qec', command, '/dev/null'], { env: { PATH: process.env['PATH'], TERM: 'xterm' } }, (error, stdout) => done(error === null || typeof error.code === 'number' ? stdout : undefined));
       });
-      if (onTerminal === undefined) skip('script(1) is not available here');
-      expect(onTerminal).toContain('\u001b[33munformatted\u001b[39m reports.json');
-      const stderr = await readFile(errFile, 'utf8');
-      expect(stderr).toContain('error broken.json: not valid JSON');
-      expect(stderr).not.toContain('\u001b[');
-    });
-
-    it('colours stderr on a terminal while stdout goes to a file', async ({ expect, skip }) => {
-      // The other way round: stdout to a file, stderr stays on the terminal script(1) gives.
-      const dir = await fixtureDir({ 'reports.json': JSON.stringify(reportsPolicy), 'broken.json': '{' });
-      const outFile = join(dir, 'stdout.txt');
-      const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
-      const command = `'${process.execPath}' '${cli}' fmt '${dir}' --check > '${outFile}'`;
-      const onTerminal = await new Promise<string | undefined>((done) => {
-        execFile('script', ['-qec', command, '/dev/null'], { env: { PATH: process.env['PATH'], TERM: 'xterm' } }, (error, stdout) => done(error === null || typeof error.code === 'number' ? stdout : undefined));
-      });
-      if (onTerminal === undefined) skip('script(1) is not available here');
-      expect(onTerminal).toContain('\u001b[31merror\u001b[39m broken.json: not valid JSON');
-      const stdout = await readFile(outFile, 'utf8');
-      expect(stdout).toContain('unformatted reports.json');
-      expect(stdout).not.toContain('\u001b[');
+      if (terminal === undefined) skip('script(1) is not available here');
+      expect(terminal).toContain(onTerminal);
+      const redirected = await readFile(file, 'utf8');
+      expect(redirected).toContain(inFile);
+      expect(redirected).not.toContain('\u001b[');
     });
   });
 
