@@ -143,7 +143,9 @@ const bytesSize = (bytes: Uint8Array): bigint => BigInt(bytes.length);
 
 function intOfDouble(value: number): bigint {
   // CEL: an error when the value is not finite or does not fit an int64 (2^63 is just above it).
-  if (!Number.isFinite(value) || value >= 2 ** 63 || value < -(2 ** 63)) throw new Error('int() range error: the double does not fit an int');
+  // -2^63 fits, but cel-go refuses it too (its check is `v <= MinInt64`): a condition must
+  // decide alike here and there.
+  if (!Number.isFinite(value) || value >= 2 ** 63 || value <= -(2 ** 63)) throw new Error('int() range error: the double does not fit an int');
   return BigInt(Math.trunc(value));
 }
 
