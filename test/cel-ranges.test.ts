@@ -15,6 +15,12 @@ const invoicePolicy = (rules: readonly Record<string, unknown>[]) => ({ 'invoice
 // MIN_INT as a string: int() of the double -2^63 is an error itself, as in cel-go; of this string, MIN_INT.
 const minInt = '-9223372036854775808';
 
+/** A permit rule whose condition failed: no rule applies, and the reason says why. */
+const failed = (rule: string, detail: string) => ({
+  decision: 'deny',
+  reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule, detail: expect.stringContaining(detail) as unknown }],
+});
+
 describe('POST /decide: int arithmetic beyond int64 is an error', () => {
   let app: App;
   beforeAll(async () => {
@@ -35,10 +41,7 @@ describe('POST /decide: int arithmetic beyond int64 is an error', () => {
     expect(res.status).toBe(200);
     return readJson(res);
   }
-  const overflowed = (rule: string) => ({
-    decision: 'deny',
-    reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule, detail: expect.stringContaining('integer overflow') as unknown }],
-  });
+  const overflowed = (rule: string) => failed(rule, 'integer overflow');
 
   it('answers within int64 as before', async () => {
     expect(await decide('split', -100, -1)).toMatchObject({ decision: 'permit', reasons: [{ rule: 'even-split' }] });
@@ -113,10 +116,6 @@ describe('POST /decide: timestamp and duration arithmetic stays within their ran
     expect(res.status).toBe(200);
     return readJson(res);
   }
-  const failed = (rule: string, detail: string) => ({
-    decision: 'deny',
-    reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule, detail: expect.stringContaining(detail) as unknown }],
-  });
 
   it('answers within the ranges as before', async () => {
     expect(await decide('read', { validity: '720h' })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'read' }] });
