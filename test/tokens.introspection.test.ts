@@ -11,6 +11,7 @@ import { createJwtVerifier, type TokenVerifier } from '../src/token/verify.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { freePort } from './helpers/free-port.js';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
+import { startJwksServer } from './helpers/jwks-server.js';
 import { refusal } from './helpers/refusal.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
 
@@ -312,6 +313,37 @@ describe('INTROSPECTION_AUDIENCE', () => {
 
   it('unset, takes any audience (the startup log warns)', async () => {
     expect(await decide({}, 'for-billing')).toMatchObject({ decision: 'permit' });
+  });
+});
+
+describe('RFC 9701 signed answers whose key set cannot be fetched', () => {
+  it('deny naming the introspection, not the JWT key set', async () => {
+    const [server, keySet, key] = await Promise.all([startIntrospectionServer(), startJwksServer({ keys: [] }), signingKey('as-1')]);
+    keySet.mode = 'error';
+    const answer = await new SignJWT({ token_introspection: { active: true, sub: 'alice', exp: epoch() + 600 } })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'token-introspection+jwt' })
+      .setIssuer(asIssuer)
+      .setAudience(server.clientId)
+      .sign(key.privateKey);
+    server.answer('signed-opaque', { contentType: 'application/token-introspection+jwt', body: answer });
+    const tokens = await tokensFromConfig(loadConfig({
+      INTROSPECTION_URL: server.url,
+      INTROSPECTION_CLIENT_ID: server.clientId,
+      INTROSPECTION_CLIENT_SECRET: server.clientSecret,
+      INTROSPECTION_JWKS_URL: keySet.url,
+      INTROSPECTION_JWT_ISSUER: asIssuer,
+    }));
+    try {
+      const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+      const body = await readJson(await postJson(app, '/decide', { token: 'signed-opaque', action: 'read', resource: { type: 'invoice' } }));
+      expect(body).toMatchObject({
+        decision: 'deny',
+        reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: signed answer not verified (key set unavailable: answered HTTP 500)' }],
+      });
+    } finally {
+      tokens.close();
+      await Promise.all([server.close(), keySet.close()]);
+    }
   });
 });
 

@@ -60,6 +60,19 @@ function unavailable(detail: string, cause?: unknown): TokenCheckUnavailableErro
 }
 
 /**
+ * A signed answer's key. Its key set's own refusal (`key set unavailable: …`) would read as a
+ * failure of the JWT key set: it is named as the lookup's failure, as every other one is.
+ */
+async function answerKey(keys: JWTVerifyGetKey, ...args: Parameters<JWTVerifyGetKey>): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> {
+  try {
+    return await keys(...args);
+  } catch (error) {
+    if (error instanceof TokenCheckUnavailableError) throw unavailable(`signed answer not verified (${error.message})`, error);
+    throw error;
+  }
+}
+
+/**
  * An RFC 7662 token introspection client: opaque tokens are sent to the authorization server
  * with HTTP Basic client credentials, and an active token's claims become the subject.
  * Answers are cached by token hash until the earlier of `exp` and the cache's maximum age;
@@ -86,7 +99,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
         timer = setTimeout(() => reject(unavailable(`no verified answer within ${timeoutMs} ms (its key set not fetched in time)`)), Math.max(0, deadline - performance.now()));
       });
       try {
-        return await Promise.race([keys(header, token), late]);
+        return await Promise.race([answerKey(keys, header, token), late]);
       } finally {
         clearTimeout(timer);
       }
