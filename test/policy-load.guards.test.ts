@@ -322,3 +322,23 @@ describe('action names', () => {
     expect(lines.slice(-2)).toEqual(['error docs.json $: more problems in this file, not listed beyond the first 100', 'invalid: 101 problem(s)']);
   });
 });
+
+describe('resource types', () => {
+  it.each([
+    ['a zero-width space', 'doc\u200b'],
+    ['a trailing space', 'doc '],
+    ['a control character', 'doc\u0007'],
+  ])('refuses one holding %s, as action names are: its deny rules beside a permit for "doc" never applied', async (_, resource) => {
+    const dir = await freshDir();
+    await writeFiles(dir, {
+      'docs.json': { id: 'docs', resource: 'doc', rules: [{ id: 'permit-read', effect: 'permit', actions: ['read'] }] },
+      'freeze.json': { id: 'freeze', resource, rules: [{ id: 'deny-read', effect: 'deny', actions: ['read'] }] },
+    });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      ok: false,
+      issues: [{ file: 'freeze.json', path: '$.resource', message: expect.stringContaining('no whitespace, control or invisible characters') }],
+    });
+  });
+});

@@ -34,6 +34,16 @@ const actionName = z
   .regex(visibleName, 'no whitespace, control or invisible characters: an action name that only looks like another would never match the requests for it');
 
 /**
+ * The resource type a policy governs, in `visibleName`'s characters: a policy of deny rules for
+ * `invoice ` or `invoice\u200b` (a zero-width space) reads as one for `invoice`, and never applied.
+ */
+const resourceType = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(visibleName, 'no whitespace, control or invisible characters: a resource type that only looks like another would never match the requests for it');
+
+/**
  * A request names one action. `*` means "any action" in a rule: asked as an action, it would
  * match only the rules listing `*`, so the deny rules of every real action would not apply.
  */
@@ -72,7 +82,7 @@ export const policySchema = z
   .strictObject({
     $schema: z.string().optional(),
     id: identifier,
-    resource: z.string().min(1).max(128),
+    resource: resourceType,
     description: z.string().max(2000).optional(),
     rules: z.array(ruleSchema).min(1),
   })
