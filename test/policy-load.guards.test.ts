@@ -342,3 +342,26 @@ describe('resource types', () => {
     });
   });
 });
+
+describe('resource type spellings', () => {
+  it('refuses two that differ only in case or form, naming the first file: the deny rules of one never applied to requests for the other', async () => {
+    const dir = await freshDir();
+    await writeFiles(dir, {
+      'a.json': { id: 'a', resource: 'invoice', rules: [{ id: 'permit-read', effect: 'permit', actions: ['read'] }] },
+      'b.json': { id: 'b', resource: 'Invoice', rules: [{ id: 'deny-read', effect: 'deny', actions: ['read'] }] },
+      'c.json': { id: 'c', resource: '\uff49\uff4e\uff56\uff4f\uff49\uff43\uff45', rules: [{ id: 'deny-all', effect: 'deny', actions: ['*'] }] },
+      // Spelt the same way, several policies share a type.
+      'd.json': { id: 'd', resource: 'invoice', rules: [{ id: 'deny-delete', effect: 'deny', actions: ['delete'] }] },
+    });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    const oneType = 'differ only in case or form (accents, width, ligatures): a request names one, and the policies of the other never apply to it; name the resource type one way';
+    expect(JSON.parse(run.stdout)).toEqual({
+      ok: false,
+      issues: [
+        { file: 'b.json', path: '$.resource', message: `"Invoice" and "invoice" (a.json $.resource) ${oneType}` },
+        { file: 'c.json', path: '$.resource', message: `"\uff49\uff4e\uff56\uff4f\uff49\uff43\uff45" and "invoice" (a.json $.resource) ${oneType}` },
+      ],
+    });
+  });
+});

@@ -193,6 +193,26 @@ export async function foldedActionIssues(files: readonly PolicyFile[]): Promise<
 }
 
 /**
+ * Resource types that differ only in case or form (`invoice`, `Invoice`, `ｉｎｖｏｉｃｅ`: equal
+ * by `foldCase`). A request names one of them, and the policies of the other never apply to it:
+ * a policy of deny rules for `Invoice` beside the permits for `invoice` never fired. Each
+ * spelling other than the first met is an issue at its own `$.resource`, naming the first's file.
+ */
+export function foldedResourceIssues(files: readonly PolicyFile[]): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  const firsts = new Map<string, { readonly name: string; readonly file: string }>();
+  for (const { file, policy } of files) {
+    const form = foldCase(policy.resource);
+    const first = firsts.get(form);
+    if (first === undefined) firsts.set(form, { name: policy.resource, file });
+    else if (first.name !== policy.resource) {
+      issues.push({ file, path: '$.resource', message: `"${policy.resource}" and "${first.name}" (${first.file} $.resource) differ only in case or form (accents, width, ligatures): a request names one, and the policies of the other never apply to it; name the resource type one way` });
+    }
+  }
+  return issues;
+}
+
+/**
  * Largest policy, entity data or test file read. Each entity is held to the request JSON limits
  * (see `indexEntities`); this bounds how many a file may hold, and the memory and time of a load.
  */
@@ -253,6 +273,7 @@ export async function loadPolicyDir(dir: string): Promise<CompiledPolicySet> {
     if (policy !== undefined) files.push({ file: name, policy });
   }
   issues.push(...(await foldedActionIssues(files)));
+  issues.push(...foldedResourceIssues(files));
   const entities = await loadEntityDir(join(dir, 'data'), issues);
   // The files that passed the schema are compiled even when others failed, so one run
   // reports CEL and duplicate-id problems alongside the schema ones.
