@@ -116,6 +116,32 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: expect.stringMatching(/^type: .*rolez/) }]);
   });
 
+  it('a misspelt variable field tested by has(), which was false on every request: a deny on it never applied', async () => {
+    const dir = await tempDir({
+      'a.json': policy([
+        { id: 'suspended', effect: 'deny', actions: ['*'], condition: 'has(subject.suspended)' },
+        { id: 'frozen', effect: 'deny', actions: ['*'], condition: 'has(resource.propertie.frozen)' },
+        { ...readRule, condition: 'has(subject.properties.region) && has(subject.id)' },
+      ]),
+    });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'suspended', message: "type: No such key: suspended in has(subject.suspended); the request's other attributes are under subject.properties" },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'frozen', message: "type: No such key: propertie in has(resource.propertie); the request's other attributes are under resource.properties" },
+      ],
+    });
+  });
+
+  it('has() on a comprehension variable named as a declared one, which is that element', async () => {
+    const dir = await tempDir({ 'a.json': policy([{ ...readRule, condition: 'context.items.exists(subject, has(subject.suspended))' }]) });
+    const run = await runCli(['validate', dir]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+  });
+
   it('a condition that is not a bool', async () => {
     const issues = await loadIssues({ 'a.json': policy([{ ...readRule, condition: 'size(subject.roles)' }]) });
     expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: expect.stringContaining('must be a bool') }]);

@@ -3,6 +3,7 @@ import { inKeyOrder } from '../canonical-json.js';
 import { forEachNode, isAstNode } from './cel-ast.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
+import { declaredShapes, dynMap, undeclaredHasField } from './cel-has-fields.js';
 import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64 } from './cel-ranges.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
@@ -33,8 +34,6 @@ export interface ConditionVariables {
 
 const limits = { maxAstNodes: 512, maxDepth: 32, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 8 };
 
-const dynMap = 'map<string, dyn>';
-
 // Evaluation runs on plain maps (the cheapest shape); checking runs against declared
 // shapes, so a typo such as `subject.rolez` fails at load rather than at request time.
 const runtimeEnv = withSpecFunctions(new Environment({ limits }))
@@ -45,12 +44,9 @@ const runtimeEnv = withSpecFunctions(new Environment({ limits }))
   .registerVariable('now', 'google.protobuf.Timestamp');
 
 const checkEnv = new Environment({ limits })
-  .registerVariable({
-    name: 'subject',
-    schema: { type: 'string', id: 'string', roles: 'list<string>', scopes: 'list<string>', properties: dynMap },
-  })
-  .registerVariable({ name: 'resource', schema: { type: 'string', id: 'string', properties: dynMap } })
-  .registerVariable({ name: 'action', schema: { name: 'string', properties: dynMap } })
+  .registerVariable({ name: 'subject', schema: declaredShapes.subject })
+  .registerVariable({ name: 'resource', schema: declaredShapes.resource })
+  .registerVariable({ name: 'action', schema: declaredShapes.action })
   .registerVariable('context', dynMap)
   .registerVariable('now', 'google.protobuf.Timestamp');
 
@@ -151,6 +147,10 @@ export function compileCondition(source: string): CompiledCondition {
   const checked = checkEnv.check(source);
   if (!checked.valid) {
     throw new ConditionCompileError(`type: ${firstLine(checked.error?.message ?? 'invalid expression')}`);
+  }
+  const undeclared = undeclaredHasField(parsed.ast);
+  if (undeclared !== undefined) {
+    throw new ConditionCompileError(`type: No such key: ${undeclared.field} in has(${undeclared.variable}.${undeclared.field}); the request's other attributes are under ${undeclared.variable}.properties`);
   }
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
