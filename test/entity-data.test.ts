@@ -99,6 +99,27 @@ describe('entity data: loading', () => {
     expect(failure?.code).toBe(1);
     expect(failure?.stderr).toContain('data/users.json $.entities[0].id');
   });
+
+  it('pdp validate refuses an entity type holding whitespace or an invisible character, and a data file named *.JSON', async () => {
+    const validate = (dir: string) =>
+      run(process.execPath, [cli, 'validate', dir]).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+    const dir = await policyDirWith({ 'users.json': { entities: [{ type: 'user ', id: 'u-1' }, { type: 'user\u200b', id: 'u-2' }, { type: 'user', id: 'u-3' }] } });
+    const types = await validate(dir);
+    expect(types?.code).toBe(1);
+    expect(types?.stderr.match(/data\/users\.json \$\.entities\[\d\]\.type: no whitespace, control or invisible characters/g)).toEqual([
+      'data/users.json $.entities[0].type: no whitespace, control or invisible characters',
+      'data/users.json $.entities[1].type: no whitespace, control or invisible characters',
+    ]);
+
+    // Skipped, its authoritative roles (a directory's revocations) would silently not apply.
+    const named = await policyDirWith({ 'users.json': { entities: [alice] }, 'revoked.JSON': { entities: [{ ...alice, id: 'u-bob', aliases: [] }] } });
+    const upper = await validate(named);
+    expect(upper?.code).toBe(1);
+    expect(upper?.stderr).toContain('the file name "revoked.JSON" ends in ".JSON": rename it to end in ".json" to load it');
+  });
 });
 
 describe('entity data: enrichment in /decide', () => {

@@ -365,6 +365,13 @@ describe('the server process with a bad POLICY_DIR', () => {
     expect(run.stderr).not.toContain('ENOENT');
   });
 
+  it('exits non-zero naming a policy file saved as *.JSON, rather than serving the set without it', async () => {
+    const dir = await tempDir({ 'invoices.json': policy([readRule]), 'deny.JSON': policy([readRule]) });
+    const run = await runServerToExit({ POLICY_DIR: dir });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('cannot read policy directory: the file name "deny.JSON" ends in ".JSON": rename it to end in ".json" to load it, or to another ending to leave it out');
+  });
+
   it('exits non-zero when the directory is missing', async () => {
     const run = await runServerToExit({ POLICY_DIR: '/nonexistent/policies' });
     expect(run.code).toBe(1);

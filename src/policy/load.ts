@@ -19,7 +19,8 @@ import { decodeSource } from './source-text.js';
 
 /**
  * Names of the `*.json` entries directly in `dir`, sorted so loads are deterministic. Hidden
- * names are not policies: editors keep lock files (`.#invoices.json`) and swap files there.
+ * names are not policies: editors keep lock files (`.#invoices.json`) and swap files there. A
+ * name ending in `.json` in another case (`.JSON`) fails the listing.
  * Every other entry is kept whatever it is, so a directory or FIFO by such a name is refused by
  * its read rather than skipped: a Docker bind mount of a missing host file leaves a directory
  * of that name, and skipping it would load the other files as if it had never been there.
@@ -28,7 +29,11 @@ export async function jsonFilesIn(dir: string): Promise<string[]> {
   const names: string[] = [];
   for (const raw of await readdir(dir, { encoding: 'buffer' })) {
     const name = raw.toString('utf8');
-    if (name.startsWith('.') || !name.endsWith('.json') || name.endsWith('.schema.json')) continue;
+    if (name.startsWith('.')) continue;
+    // Skipped, `invoices.JSON` would drop its rules out of the set without a word: a file of
+    // deny rules saved so would leave its permits standing alone.
+    if (!name.endsWith('.json') && name.toLowerCase().endsWith('.json')) throw new Error(`the file name ${JSON.stringify(name)} ends in ${JSON.stringify(name.slice(-5))}: rename it to end in ".json" to load it, or to another ending to leave it out`);
+    if (!name.endsWith('.json') || name.endsWith('.schema.json')) continue;
     // Read under its name decoded, with U+FFFD for the bytes that are not UTF-8, the file would
     // not be found (ENOENT), which names neither the file nor the cause.
     if (!isUtf8(raw)) throw new Error(`the file name ${JSON.stringify(name)} is not UTF-8: rename the file`);

@@ -11,7 +11,7 @@ const identifier = z
  * Hangul filler, a combining grapheme joiner: every default-ignorable code point): a name that
  * reads like another's but is not would never match what it was copied from.
  */
-const visibleName = /^[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]+$/u;
+export const visibleName = /^[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]+$/u;
 
 /**
  * A role or scope name, in `visibleName`'s characters. Claims list them separated by whitespace
