@@ -175,6 +175,10 @@ describe('decision cache reading bad values from Redis', () => {
       ['an uncacheable reason', denyKey, () =>
         redis.set(denyKey, JSON.stringify({ k: denyKey, e: far, d: { decision: 'permit', reasons: [{ policy: 'invoices', rule: 'P1-admin-scope', effect: 'permit' }, { code: 'condition_error', detail: 'x' }], advice: [] } }))],
       ['extra fields', permitKey, () => redis.set(permitKey, JSON.stringify({ ...stored, d: { ...stored.d, decision: 'permit', injected: true } }))],
+      // Within the size bound, but nested too deep for JSON.stringify, which the advice bound uses.
+      ['advice nested 30,000 levels deep', denyKey, () =>
+        redis.set(denyKey, JSON.stringify({ k: denyKey, e: far, d: { decision: 'deny', reasons: [{ code: 'no_applicable_rule', detail: 'x' }], advice: [{ policy: 'invoices', rule: 'x', advice: { a: 0 } }] } })
+          .replace('{"a":0}', `{"a":${'['.repeat(30_000)}${']'.repeat(30_000)}}`))],
       ['a list instead of a string', denyKey, async () => {
         await redis.del(denyKey);
         await redis.lpush(denyKey, 'permit');
@@ -189,6 +193,8 @@ describe('decision cache reading bad values from Redis', () => {
       expect(answer.body.decision, what).toBe(c.decision);
       expect(answer.body, what).not.toHaveProperty('cached');
       expect(observer.count('redis:error') - errorsBefore, what).toBe(1);
+      // One key's problem: Redis stays in use for every other key.
+      expect(setup.redisState(), what).toBe('up');
       await eventually(`the entry to be repaired after ${what}`, async () => (await decide(app, c.body)).body.cached === 'redis');
     }
     expect(setup.redisState()).toBe('up');

@@ -55,9 +55,16 @@ export const wildcardAction = '*';
  */
 export const maxAdviceJsonLength = 4_096;
 
-/** An advice object within maxAdviceJsonLength characters of JSON. */
+/**
+ * An advice object within maxAdviceJsonLength characters of JSON. Never throws: one nested too
+ * deep for JSON.stringify (a value read back from Redis) is far beyond the bound.
+ */
 export function adviceFits(advice: Readonly<Record<string, unknown>>): boolean {
-  return JSON.stringify(advice).length <= maxAdviceJsonLength;
+  try {
+    return JSON.stringify(advice).length <= maxAdviceJsonLength;
+  } catch {
+    return false;
+  }
 }
 export const wildcardActionMessage = 'an action is one name; "*" stands for any action in rules only';
 
