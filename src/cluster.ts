@@ -25,10 +25,11 @@ export interface SupervisorOptions {
    */
   readonly shutdownTimeoutMs: number;
   /**
-   * The audit log goes to stdout: the workers hand their lines to the primary, the one writer
-   * of stdout (src/telemetry/audit-relay.ts), so lines from different workers never break each other.
+   * Where the audit log goes when that is a pipe (stdout, or a FIFO named by AUDIT_LOG_FILE): the
+   * workers hand their lines to the primary, its one writer (src/telemetry/audit-relay.ts), so
+   * lines from different workers never break each other.
    */
-  readonly relayAudit?: boolean;
+  readonly relayAuditTo?: string | number;
 }
 
 /** True in the process that should supervise workers instead of serving. */
@@ -148,8 +149,8 @@ const startRetryMaxMs = 10_000;
  * reloaded has it ask the others. On SIGTERM or SIGINT it asks each worker to stop (again once a
  * worker still starting listens), so each drains as a single process does on SIGTERM, and exits
  * once it has counted every worker's exit: 0, or 1 when a worker had to cut connections or did
- * not stop in time; a second signal kills the workers and exits 1 at once. With `relayAudit`, it
- * writes the workers' audit lines to stdout, and before it exits waits for the lines their pipes
+ * not stop in time; a second signal kills the workers and exits 1 at once. With `relayAuditTo`, it
+ * writes the workers' audit lines there, and before it exits waits for the lines their pipes
  * still hold to be written, until the same deadline.
  */
 export function superviseWorkers(options: SupervisorOptions): void {
@@ -165,10 +166,13 @@ export function superviseWorkers(options: SupervisorOptions): void {
   let deadline = Infinity;
 
   serveClusterMetrics();
-  const relay = options.relayAudit === true ? relayAudit(log) : undefined;
+  const relay = options.relayAuditTo === undefined ? undefined : relayAudit(log, options.relayAuditTo);
   if (relay !== undefined) process.once('exit', () => relay.exitFlush());
+  // Relayed, a worker writes its audit lines to its stdout, the pipe to the primary: AUDIT_LOG_FILE
+  // blank is unset.
+  const workerEnv = relay === undefined ? undefined : { AUDIT_LOG_FILE: '' };
   const fork = () => {
-    const worker = cluster.fork();
+    const worker = cluster.fork(workerEnv);
     live.set(worker.id, worker);
     relay?.attach(worker);
   };

@@ -8,6 +8,7 @@ import { stopOnSignals, type Shutdown } from './http/shutdown.js';
 import { createLogger } from './logger.js';
 import type { ReloadRequester, ReloadTrigger } from './policy/reload.js';
 import { createService, type Service } from './service.js';
+import { auditRelayTarget } from './telemetry/audit-relay.js';
 
 /** The server could not listen on HOST:PORT; its message is the one line printed. */
 class ListenError extends Error {}
@@ -34,8 +35,8 @@ async function start(): Promise<void> {
   if (isSupervisor(workers)) {
     // Workers inherit this environment: one key for all, so a page token opens in every worker.
     if (config.PAGE_TOKEN_SECRET === undefined) process.env['PAGE_TOKEN_SECRET'] = randomBytes(32).toString('base64url');
-    // Audit lines on stdout go through the primary, its one writer; a file each worker appends to itself.
-    return superviseWorkers({ workers, log, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS, relayAudit: config.AUDIT_LOG_FILE === undefined });
+    // Audit lines on stdout or to a FIFO go through the primary, their one writer; a file each worker appends to itself.
+    return superviseWorkers({ workers, log, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS, relayAuditTo: auditRelayTarget(config.AUDIT_LOG_FILE) });
   }
   // Before the first await: a stop or reload the primary asks for while this worker starts is
   // kept, and a SIGHUP then does not kill the process; both act once the service exists.

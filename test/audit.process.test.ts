@@ -1,7 +1,12 @@
-import type { ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { constants, openSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from './helpers/cache.js';
 import { spawnNode } from './helpers/spawned.js';
+import { tempDir } from './helpers/tmp.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
 const base = { PATH: process.env['PATH'] ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_DIR: resolve(import.meta.dirname, '../policies') };
@@ -24,6 +29,13 @@ afterEach(() => {
   running = undefined;
 });
 
+/** Reads `stream`, paused, 8 KiB every 2 ms: a collector that lags behind a burst. */
+function readSlowly(stream: Readable): void {
+  // Each read is also a 'data' event, which keeps it.
+  const timer = setInterval(() => void (stream.read(8192) ?? stream.read()), 2);
+  stream.once('close', () => clearInterval(timer));
+}
+
 /**
  * Starts the built service with stdout a pipe read 'slow' (8 KiB every 2 ms, a collector that
  * lags behind a burst) or 'stuck' (not read at all until the test lets it go or the process exits).
@@ -40,11 +52,7 @@ async function startService(env: Record<string, string>, reader: Reader): Promis
   if (out === null) throw new Error('no stdout');
   out.on('data', (data: Buffer) => void chunks.push(data));
   out.pause();
-  if (reader === 'slow') {
-    // Each read is also a 'data' event, which keeps it.
-    const timer = setInterval(() => void (out.read(8192) ?? out.read()), 2);
-    out.once('close', () => clearInterval(timer));
-  }
+  if (reader === 'slow') readSlowly(out);
   const listening = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening', Number(env['WORKERS'] ?? '1'));
   return { child, port: Number(listening[0]?.['port']), log: spawned.lines, stdout, exited };
 }
@@ -78,20 +86,53 @@ describe('audit lines on stdout with WORKERS', () => {
     const ids = await decide(service.port, 1500, 3000, 16);
     service.child.kill('SIGTERM');
     expect((await service.exited).code).toBe(0);
-    const lines = (await service.stdout).split('\n');
-    expect(lines.pop()).toBe('');
-    const invalid = lines.filter((line) => {
-      try {
-        JSON.parse(line);
-        return false;
-      } catch {
-        return true;
-      }
-    });
-    expect(invalid).toEqual([]);
-    const logged = lines.map((line) => (JSON.parse(line) as { decisionId: string }).decisionId);
-    expect(logged.length).toBe(ids.length);
-    expect(new Set(logged)).toEqual(new Set(ids));
+    expectWholeLines(await service.stdout, ids);
+  }, 90_000);
+});
+
+/** `text` is whole JSON lines, one for each decision of `ids`. */
+function expectWholeLines(text: string, ids: readonly string[]): void {
+  const lines = text.split('\n');
+  expect(lines.pop()).toBe('');
+  const invalid = lines.filter((line) => {
+    try {
+      JSON.parse(line);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  expect(invalid).toEqual([]);
+  const logged = lines.map((line) => (JSON.parse(line) as { decisionId: string }).decisionId);
+  expect(logged.length).toBe(ids.length);
+  expect(new Set(logged)).toEqual(new Set(ids));
+}
+
+describe('audit lines to a FIFO named by AUDIT_LOG_FILE, with WORKERS', () => {
+  it('arrive whole, one for every decision, though the reader lags and the workers write at once', async () => {
+    const fifo = join(await tempDir(), 'audit.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // Opened for reading and writing: the FIFO has a reader before the service opens it, and
+    // reaches no end of file when the service closes it.
+    const reader = new Socket({ fd: openSync(fifo, constants.O_RDWR), readable: true, writable: false });
+    const chunks: Buffer[] = [];
+    reader.on('data', (data: Buffer) => void chunks.push(data));
+    reader.pause();
+    readSlowly(reader);
+    try {
+      const spawned = spawnNode(main, { ...base, WORKERS: '2', AUDIT_LOG_FILE: fifo });
+      running = spawned.child;
+      const listening = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
+      // ~3 KB lines from two workers, 16 requests at a time: far more than a pipe holds.
+      const ids = await decide(Number(listening[0]?.['port']), 1500, 3000, 16);
+      spawned.child.kill('SIGTERM');
+      expect(await spawned.exited).toBe(0);
+      const newlines = () => chunks.reduce((sum, chunk) => sum + chunk.filter((byte) => byte === 0x0a).length, 0);
+      await eventually('every line to be read', () => newlines() >= ids.length);
+      expectWholeLines(Buffer.concat(chunks).toString('utf8'), ids);
+    } finally {
+      reader.destroy();
+    }
   }, 90_000);
 });
 

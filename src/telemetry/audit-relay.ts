@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import { fstatSync } from 'node:fs';
+import { fstatSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { AuditOutput, AuditUnavailableError } from './audit-destination.js';
 import { isMessage } from './cluster-metrics.js';
@@ -58,6 +58,22 @@ export interface AuditRelay {
   exitFlush(): void;
 }
 
+/**
+ * Where the primary writes the workers' audit lines: stdout (descriptor 1) when AUDIT_LOG_FILE is
+ * unset, and the pipe or socket it names (a FIFO a collector reads, `/dev/stdout` under a
+ * container runtime), whose writes of a chunk are no more atomic than stdout's. Undefined for a
+ * regular file, or a name not yet made: each worker appends to that itself, an append landing whole.
+ */
+export function auditRelayTarget(file: string | undefined): string | number | undefined {
+  if (file === undefined) return 1;
+  try {
+    const stats = statSync(file);
+    return stats.isFIFO() || stats.isSocket() ? file : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether stdout and stderr are the same pipe (`2>&1`): then the workers, given stderr, share it after all. */
 function stdoutIsStderr(): boolean {
   try {
@@ -71,9 +87,9 @@ function stdoutIsStderr(): boolean {
 
 /**
  * In the cluster primary, before the first fork: gives each worker a pipe of its own for stdout
- * and relays the lines read from it to stdout.
+ * and relays the lines read from it to `target` (auditRelayTarget).
  */
-export function relayAudit(log: RelayLog): AuditRelay {
+export function relayAudit(log: RelayLog, target: string | number): AuditRelay {
   cluster.setupPrimary({ stdio: [0, 'pipe', 2, 'ipc'] });
   // Merged with stderr, the pipe is set back to blocking as each worker starts and exits: set it
   // non-blocking again then (right after the fork, before any write; at exit, a moment late).
@@ -86,12 +102,13 @@ export function relayAudit(log: RelayLog): AuditRelay {
   /** Lines lost since the warning was scheduled; undefined until the first loss (one warning in all: the workers warn each time they are told). */
   let lostLines: number | undefined;
 
-  const output = new AuditOutput<number>(1, {
+  const where = typeof target === 'number' ? 'stdout' : 'AUDIT_LOG_FILE';
+  const output = new AuditOutput<number>(target, {
     onLost(error, lines, owner) {
       if (lostLines === undefined) {
         lostLines = 0;
         // Once every owner's share of this loss is in.
-        setImmediate(() => log.warn({ err: error, lines: lostLines }, 'audit lines lost: not written to stdout'));
+        setImmediate(() => log.warn({ err: error, lines: lostLines }, `audit lines lost: not written to ${where}`));
       }
       lostLines += lines;
       // Whatever the output took is gone; from now on the workers' own writes fail, and they count.
