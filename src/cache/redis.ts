@@ -26,7 +26,7 @@ export interface RedisLayerOptions {
    */
   readonly backoffMs: number;
   readonly observer?: CacheObserver;
-  /** Told when Redis becomes usable or stops being usable, with the last error seen. */
+  /** Told when Redis becomes usable or stops being usable, with the last error seen (without a command's arguments). */
   readonly onStateChange?: (up: boolean, cause: unknown) => void;
   /** Signs every entry written and refuses every entry read that it did not sign (CACHE_SIGNING_SECRET). */
   readonly signingSecret?: string;
@@ -109,6 +109,19 @@ function wrongType(error: unknown): boolean {
 }
 
 /**
+ * The error as it is told on: ioredis attaches the command that failed, and the arguments of a
+ * refused AUTH or HELLO hold the password. Its name is kept, its arguments are not.
+ */
+function withoutArguments(error: unknown): unknown {
+  if (!(error instanceof Error) || !('command' in error)) return error;
+  const { command, ...rest } = error as Error & { command: unknown };
+  const name = (command as { name?: unknown } | null)?.name;
+  const copy = Object.assign(new Error(error.message), rest, { name: error.name, command: { name } });
+  copy.stack = error.stack;
+  return copy;
+}
+
+/**
  * The shared layer: decisions in Redis, read with a deadline and a bound on their size
  * (MAX_ENTRY_BYTES) and validated, written without waiting. Any failure opens a circuit breaker
  * so a dead or slow Redis adds no latency; the client reconnects by itself and the breaker lets
@@ -124,6 +137,8 @@ export class RedisCacheLayer implements CacheLayer {
   readonly #secret: string | undefined;
   readonly #maxTtlMs: number;
   #up = false;
+  /** Whether the state change to down has been told since Redis was last up. */
+  #downReported = false;
   #lastError: unknown;
   #probeTimer: NodeJS.Timeout | undefined;
 
@@ -138,6 +153,12 @@ export class RedisCacheLayer implements CacheLayer {
     this.#client = createClient(options);
     this.#client.on('error', (error: unknown) => {
       this.#lastError = error;
+      // A Redis that is never usable (nothing listening, a wrong password) changes no state: its
+      // first error is reported as Redis down, once, with the cause; the next time it is up, again.
+      if (!this.#up && !this.#downReported) {
+        this.#downReported = true;
+        this.#onStateChange?.(false, withoutArguments(error));
+      }
     });
     this.#client.on('ready', () => this.#probe());
     for (const event of ['ready', 'close', 'end']) this.#client.on(event, () => this.#refresh());
@@ -236,7 +257,8 @@ export class RedisCacheLayer implements CacheLayer {
     const up = this.state() === 'up';
     if (up === this.#up) return;
     this.#up = up;
+    this.#downReported = !up;
     this.#observer.redisUp(up);
-    this.#onStateChange?.(up, up ? undefined : this.#lastError);
+    this.#onStateChange?.(up, up ? undefined : withoutArguments(this.#lastError));
   }
 }

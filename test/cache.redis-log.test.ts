@@ -1,0 +1,69 @@
+import { resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RedisServer } from './helpers/redis-server.js';
+import { spawnNode, type Spawned } from './helpers/spawned.js';
+
+const main = resolve(import.meta.dirname, '../dist/main.js');
+const running: Spawned[] = [];
+const servers: RedisServer[] = [];
+
+afterEach(async () => {
+  for (const service of running.splice(0)) if (service.child.exitCode === null) service.child.kill('SIGKILL');
+  await Promise.all(servers.splice(0).map((server) => server.stop()));
+});
+
+function serve(redisUrl: string): Spawned {
+  const service = spawnNode(main, {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    WORKERS: '1',
+    POLICY_DIR: resolve(import.meta.dirname, '../policies'),
+    REDIS_URL: redisUrl,
+    CACHE_SIGNING_SECRET: 'a-secret-of-at-least-32-characters-long',
+  });
+  running.push(service);
+  return service;
+}
+
+const down = (line: Record<string, unknown>) => line['msg'] === 'redis down: deciding without it';
+const up = (line: Record<string, unknown>) => line['msg'] === 'redis up: decision cache shared';
+const errorOf = (line: Record<string, unknown> | undefined) => (line?.['err'] ?? {}) as { message?: string; code?: string };
+
+/** Lets the client try to connect a few more times (it retries every few hundred ms at first). */
+const reconnects = () => new Promise((done) => setTimeout(done, 1_500));
+
+describe('the application log of a Redis that is never usable', () => {
+  it('says Redis is down once, with the cause, when the password is refused', async () => {
+    const redis = await RedisServer.start({ extraArgs: ['--requirepass', 'the-right-one'] });
+    servers.push(redis);
+    const service = serve(`redis://:not-this-one@127.0.0.1:${String(redis.port)}`);
+    const [line] = await service.waitFor(down);
+    expect(errorOf(line).message).toMatch(/WRONGPASS|invalid password/);
+    await reconnects();
+    expect(service.lines.filter(down)).toHaveLength(1);
+    expect(service.lines.filter(up)).toHaveLength(0);
+    expect(JSON.stringify(service.lines)).not.toContain('not-this-one');
+  });
+
+  it('says Redis is down when nothing listens, up once it answers, and down again when it goes', async () => {
+    const redis = await RedisServer.start();
+    servers.push(redis);
+    await redis.kill();
+    const service = serve(redis.url);
+    const [first] = await service.waitFor(down);
+    expect(errorOf(first).code).toBe('ECONNREFUSED');
+    await reconnects();
+    expect(service.lines.filter(down)).toHaveLength(1);
+
+    await redis.restart();
+    await service.waitFor(up);
+    await redis.kill();
+    await service.waitFor(down, 2);
+    expect(service.lines.filter((line) => down(line) || up(line)).map((line) => line['msg'])).toEqual([
+      'redis down: deciding without it',
+      'redis up: decision cache shared',
+      'redis down: deciding without it',
+    ]);
+  });
+});
