@@ -26,6 +26,13 @@ async function freshDir(): Promise<string> {
   return dir.path;
 }
 
+/** What `pdp validate --json` reports of `dir`, which it must refuse (exit 1). */
+async function refusedReport(dir: string): Promise<unknown> {
+  const run = await runCli(['validate', dir, '--json']);
+  expect(run.code).toBe(1);
+  return JSON.parse(run.stdout);
+}
+
 /** A policy directory holding the shipped invoice policies. */
 async function invoiceDir(): Promise<string> {
   const dir = await freshDir();
@@ -246,9 +253,8 @@ describe('advice beyond a hint', () => {
       'doc.json': docPolicy('doc', 'P-long', { advice: { note: 'x'.repeat(4_096 - 11 + 1) } }),
       'fine.json': { ...docPolicy('fine', 'P-fine', { advice: { note: 'x'.repeat(4_096 - 11) } }), resource: 'fine' },
     });
-    const run = await runCli(['validate', dir, '--json']);
-    expect(run.code).toBe(1);
-    expect(JSON.parse(run.stdout)).toMatchObject({
+    const report = await refusedReport(dir);
+    expect(report).toMatchObject({
       ok: false,
       issues: [{ file: 'doc.json', path: '$.rules[0].advice', message: expect.stringContaining('at most 4096 characters of JSON') }],
     });
@@ -264,9 +270,8 @@ describe('rule ids of one resource type', () => {
       // Another resource type may reuse it.
       'c.json': { ...docPolicy('c', 'R1'), resource: 'other' },
     });
-    const run = await runCli(['validate', dir, '--json']);
-    expect(run.code).toBe(1);
-    expect(JSON.parse(run.stdout)).toMatchObject({
+    const report = await refusedReport(dir);
+    expect(report).toMatchObject({
       ok: false,
       issues: [{ file: 'b.json', path: '$.rules[0].id', rule: 'R1', message: 'duplicate rule id "R1" (also in policy "a" for resource type "doc": rule ids are unique per resource type)' }],
     });
@@ -282,9 +287,8 @@ describe('action names', () => {
   ])('refuses one holding %s, as roles and scopes are: a deny on it beside a permit on "read" never applied', async (_, action) => {
     const dir = await freshDir();
     await writeFiles(dir, { 'docs.json': { id: 'docs', resource: 'doc', rules: [{ id: 'permit-read', effect: 'permit', actions: ['read'] }, { id: 'deny-read', effect: 'deny', actions: ['write', action] }] } });
-    const run = await runCli(['validate', dir, '--json']);
-    expect(run.code).toBe(1);
-    expect(JSON.parse(run.stdout)).toMatchObject({
+    const report = await refusedReport(dir);
+    expect(report).toMatchObject({
       ok: false,
       issues: [{ file: 'docs.json', path: '$.rules[1].actions[1]', rule: 'deny-read', message: expect.stringContaining('no whitespace, control or invisible characters') }],
     });
@@ -298,10 +302,9 @@ describe('action names', () => {
       'b.json': { id: 'b', resource: 'invoice', rules: [{ id: 'deny-read', effect: 'deny', actions: ['\uff52\uff45\uff41\uff44'] }] },
       'c.json': { id: 'c', resource: 'report', rules: [{ id: 'approve-report', effect: 'permit', actions: ['Approve'] }] },
     });
-    const run = await runCli(['validate', dir, '--json']);
-    expect(run.code).toBe(1);
+    const report = await refusedReport(dir);
     const oneAction = 'differ only in case or form (accents, width, ligatures), and the engine takes them for one action: name it one way';
-    expect(JSON.parse(run.stdout)).toMatchObject({
+    expect(report).toMatchObject({
       ok: false,
       issues: [
         { file: 'a.json', path: '$.rules[1].actions[0]', rule: 'deny-approve', message: `"Approve" and "approve" (a.json $.rules[0].actions[1]) ${oneAction}` },
@@ -334,9 +337,8 @@ describe('resource types', () => {
       'docs.json': { id: 'docs', resource: 'doc', rules: [{ id: 'permit-read', effect: 'permit', actions: ['read'] }] },
       'freeze.json': { id: 'freeze', resource, rules: [{ id: 'deny-read', effect: 'deny', actions: ['read'] }] },
     });
-    const run = await runCli(['validate', dir, '--json']);
-    expect(run.code).toBe(1);
-    expect(JSON.parse(run.stdout)).toMatchObject({
+    const report = await refusedReport(dir);
+    expect(report).toMatchObject({
       ok: false,
       issues: [{ file: 'freeze.json', path: '$.resource', message: expect.stringContaining('no whitespace, control or invisible characters') }],
     });
@@ -353,10 +355,9 @@ describe('resource type spellings', () => {
       // Spelt the same way, several policies share a type.
       'd.json': { id: 'd', resource: 'invoice', rules: [{ id: 'deny-delete', effect: 'deny', actions: ['delete'] }] },
     });
-    const run = await runCli(['validate', dir, '--json']);
-    expect(run.code).toBe(1);
+    const report = await refusedReport(dir);
     const oneType = 'differ only in case or form (accents, width, ligatures): a request names one, and the policies of the other never apply to it; name the resource type one way';
-    expect(JSON.parse(run.stdout)).toEqual({
+    expect(report).toEqual({
       ok: false,
       issues: [
         { file: 'b.json', path: '$.resource', message: `"Invoice" and "invoice" (a.json $.resource) ${oneType}` },
