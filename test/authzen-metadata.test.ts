@@ -113,6 +113,17 @@ describe('GET /.well-known/authzen-configuration without a usable Host (a real s
     expect(await (await loadContract()).check('GET', '/.well-known/authzen-configuration', documented)).toEqual([]);
   });
 
+  // Hosts the server itself cannot make a URL of (a port out of range, a user, no host), refused
+  // before the route: the same 400 at path Host.
+  it.each(['127.0.0.1:99999', 'a@pdp.example', ':8080', 'pdp.example:http'])('answers a Host of %s, which no URL holds, with 400 problem+json at path Host', async (host) => {
+    const answer = await rawGet(bare.port, `GET /.well-known/authzen-configuration HTTP/1.1\r\nhost: ${host}`);
+    expect(answer.status).toBe(400);
+    expect(answer.contentType).toBe('application/problem+json');
+    expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', errors: [{ path: 'Host', message: expect.any(String) }] });
+    const documented = new Response(answer.text, { status: answer.status, headers: { 'content-type': answer.contentType } });
+    expect(await (await loadContract()).check('GET', '/.well-known/authzen-configuration', documented)).toEqual([]);
+  });
+
   it('answers an HTTP/1.0 request with a Host from that Host, and one without from PUBLIC_URL', async () => {
     const withHost = await rawGet(bare.port, `GET /.well-known/authzen-configuration HTTP/1.0\r\nhost: 127.0.0.1:${bare.port}`);
     expect(withHost.body).toEqual(endpoints(`http://127.0.0.1:${bare.port}`));

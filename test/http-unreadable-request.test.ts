@@ -16,11 +16,11 @@ describe('requests that cannot be read, whose headers were (a real listening soc
   });
 
   it.each([
-    ['an asterisk-form target', 'OPTIONS * HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./],
-    ['a Host that is not one', 'GET /healthz HTTP/1.1\r\nhost: a b', /^the request cannot be read: ./],
-    ['a backslash in the path', 'GET /health\\z HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./],
-    ['a CONNECT', 'CONNECT x:443 HTTP/1.1\r\nhost: x:443', /^the request cannot be read: CONNECT is not supported$/],
-  ])('answers %s 400 problem+json, echoing its X-Request-ID, and closes the connection', async (_, head, detail) => {
+    ['an asterisk-form target', 'OPTIONS * HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, undefined],
+    ['a Host that is not one', 'GET /healthz HTTP/1.1\r\nhost: a b', /^the request cannot be read: ./, 'Host'],
+    ['a backslash in the path', 'GET /health\\z HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, undefined],
+    ['a CONNECT', 'CONNECT x:443 HTTP/1.1\r\nhost: x:443', /^the request cannot be read: CONNECT is not supported$/, undefined],
+  ])('answers %s 400 problem+json, echoing its X-Request-ID, and closes the connection', async (_, head, detail, path) => {
     const socket = await connectTo(running.port);
     const closed = new Promise((resolve) => socket.once('close', resolve));
     const response = readResponse(socket);
@@ -31,6 +31,7 @@ describe('requests that cannot be read, whose headers were (a real listening soc
     expect(answer.headers['x-request-id']).toBe('unreadable-1');
     expect(answer.headers['connection']).toBe('close');
     expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400, detail: expect.stringMatching(detail), requestId: 'unreadable-1' });
+    expect((JSON.parse(answer.body) as { errors?: { path: string }[] }).errors?.map((e) => e.path)).toEqual(path === undefined ? undefined : [path]);
     await closed;
   });
 

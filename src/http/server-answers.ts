@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { RequestError } from '@hono/node-server';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
-import { problemBody, problemResponse, ProblemError, problemTypes, type ProblemCode } from './problem.js';
+import { problemBody, problemResponse, ProblemError, problemTypes, type FieldError, type ProblemCode } from './problem.js';
 import { lengthAndTransferCoding, transferCodingProblem, unframedBody } from './transfer-coding.js';
 
 /** Told of every problem the server answers itself, e.g. `countRejections(metrics)`. */
@@ -173,16 +173,27 @@ function requestIdOf(request: IncomingMessage): string {
 }
 
 /**
+ * The Host, as the field at fault in a request @hono/node-server cannot read, when nothing else
+ * can be: the target is origin-form (`/path`) without a backslash in its path, so the Host is
+ * all that fails to make a URL (`a:99999`, `a@b`). Undefined for a target at fault.
+ */
+function hostAtFault(request: IncomingMessage | undefined): FieldError[] | undefined {
+  const target = request?.url ?? '';
+  if (!target.startsWith('/') || pathOf(target).includes('\\')) return undefined;
+  return [{ path: 'Host', message: 'not a host name or address a URL can hold (WHATWG URL)' }];
+}
+
+/**
  * Answers a request @hono/node-server cannot turn into a web Request (a Host header that is not
- * a host, a request target with a backslash or another scheme) with a problem+json body too,
- * echoing its X-Request-ID (its headers were read): left to it, the answer is a bare 400 with no
- * body.
+ * a host, at path `Host`; a request target with a backslash or another scheme) with a
+ * problem+json body too, echoing its X-Request-ID (its headers were read): left to it, the
+ * answer is a bare 400 with no body.
  */
 export function answerRequestError(onProblem: OnProblem) {
   return function onRequestError(error: unknown): Response {
     const close = { connection: 'close' };
     const problem = error instanceof RequestError
-      ? new ProblemError('invalid_request', `the request cannot be read: ${error.message}`, undefined, close)
+      ? new ProblemError('invalid_request', `the request cannot be read: ${error.message}`, hostAtFault(beingRead), close)
       : new ProblemError('internal', 'the request could not be answered', undefined, close);
     onProblem?.(problem.code);
     return problemResponse(problem, '', beingRead === undefined ? randomUUID() : requestIdOf(beingRead));
