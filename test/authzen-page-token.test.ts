@@ -138,6 +138,38 @@ describe('search page tokens', () => {
   });
 });
 
+describe('page tokens resuming after the longest ids', () => {
+  // Entity ids of 1,024 characters, as entity data takes them, whose JSON is longest: three
+  // UTF-8 bytes a character, four a pair, six an escaped lone surrogate.
+  const longIds = ['漢'.repeat(1024), '\ud800'.repeat(1024), '😀'.repeat(1024)];
+  let longDir: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    longDir = await tempDir('pdp-page-token-long-');
+    await writeFiles(longDir.path, {
+      'records.json': { id: 'records', resource: 'record', rules: [{ id: 'all', effect: 'permit', actions: ['view'] }] },
+      'data/records.json': { entities: longIds.map((id) => ({ type: 'record', id })) },
+    });
+  });
+  afterAll(async () => {
+    await longDir.remove();
+  });
+
+  it('are taken back: a search pages through them one by one', async () => {
+    const { app } = await service({ POLICY_DIR: longDir.path });
+    const found: unknown[] = [];
+    let pageFields: Record<string, unknown> = { limit: 1 };
+    for (let round = 0; round < longIds.length; round += 1) {
+      const res = await postJson(app, path, { ...search, page: pageFields });
+      const body = await readJson(res);
+      expect(res.status, JSON.stringify(body['errors'])).toBe(200);
+      found.push(...(body['results'] as unknown[]));
+      pageFields = { token: (body['page'] as { next_token: string }).next_token };
+    }
+    expect(pageFields).toEqual({ token: '' });
+    expect(found).toEqual(longIds.map((id) => ({ type: 'record', id })));
+  });
+});
+
 describe('PAGE_TOKEN_SECRET', () => {
   it('is refused shorter than 32 characters, naming the variable', () => {
     expect(() => loadConfig({ PAGE_TOKEN_SECRET: 'too-short' })).toThrow(ConfigError);

@@ -20,9 +20,14 @@ const pageSchema = z.object({
    * more remain), and 0 asks for nothing particular (the default size).
    */
   limit: z.number().min(0).refine(Number.isInteger, 'Invalid input: expected a non-negative integer').optional(),
-  token: z.string().max(4096).optional(),
+  /**
+   * Bounded by the JSON string limit alone, as every string of a body is: a token holds the
+   * cursor it resumes after, an entity id of up to 1,024 characters, and the longest sealed
+   * (1,024 lone surrogates, six bytes each in JSON) is some 8,300 characters.
+   */
+  token: z.string().optional(),
   /** The name earlier drafts used for the request token. */
-  next_token: z.string().max(4096).optional(),
+  next_token: z.string().optional(),
 });
 
 const context = propertiesSchema.optional();
