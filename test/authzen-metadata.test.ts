@@ -65,8 +65,8 @@ describe('GET /.well-known/authzen-configuration', () => {
 });
 
 /** Sends `head` (request line and headers) on a raw socket and reads the answer until the server closes. */
-async function rawGet(port: number, head: string): Promise<{ status: number; contentType: string; text: string; body: Record<string, unknown> }> {
-  const socket = await connectTo(port);
+async function rawGet(port: number, head: string, host?: string): Promise<{ status: number; contentType: string; text: string; body: Record<string, unknown> }> {
+  const socket = await connectTo(port, host);
   const received: Buffer[] = [];
   socket.on('data', (chunk: Buffer) => received.push(chunk));
   const closed = new Promise((resolve) => socket.once('close', resolve));
@@ -130,6 +130,24 @@ describe('GET /.well-known/authzen-configuration without a usable Host (a real s
     const fromConfig = await rawGet(configured.port, 'GET /.well-known/authzen-configuration HTTP/1.0');
     expect(fromConfig.status).toBe(200);
     expect(fromConfig.body).toEqual(endpoints('https://pdp.example.com'));
+  });
+});
+
+describe('HTTP/1.0 requests without Host, on a server listening on an IPv6 address', () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com' } });
+    running = await startServer(app.fetch, { port: 0, hostname: '::1' });
+  });
+  afterAll(async () => {
+    await running.shutdown(1_000);
+  });
+
+  it('are answered as on any other address: the metadata from PUBLIC_URL', async () => {
+    const metadata = await rawGet(running.port, 'GET /.well-known/authzen-configuration HTTP/1.0', '::1');
+    expect(metadata.status).toBe(200);
+    expect(metadata.body).toEqual(endpoints('https://pdp.example.com'));
+    expect(await rawGet(running.port, 'GET /healthz HTTP/1.0', '::1')).toMatchObject({ status: 200, body: { status: 'ok' } });
   });
 });
 

@@ -44,6 +44,15 @@ export interface RunningServer {
 }
 
 /**
+ * The listening address as the host of a URL: an IPv6 literal (`::`, `::1`) in brackets.
+ * @hono/node-server builds the URL of a request without a Host header (HTTP/1.0) on it, and
+ * `http://::/healthz` is no URL: unbracketed, every such request was a 400.
+ */
+function urlHost(hostname: string): string {
+  return hostname.includes(':') ? `[${hostname}]` : hostname;
+}
+
+/**
  * Serves `fetch` (a Hono app's) on Node's HTTP server with the request-level limits set,
  * and resolves once it listens. `shutdown` drains it (see gracefulShutdown).
  */
@@ -62,7 +71,7 @@ export async function startServer(fetch: (request: Request) => Response | Promis
       // Checked by refuseBadHeads, which answers with a problem+json body.
       requireHostHeader: false,
     },
-    inTurn(refuseBadHeads(getRequestListener(fetch, { hostname: options.hostname, errorHandler: answerRequestError(options.onProblem) }), options.onProblem)),
+    inTurn(refuseBadHeads(getRequestListener(fetch, { hostname: urlHost(options.hostname), errorHandler: answerRequestError(options.onProblem) }), options.onProblem)),
   );
   server.maxHeadersCount = maxHeaderLines;
   // Node destroys a socket that times out when nothing listens for 'timeout'; an idle kept-alive

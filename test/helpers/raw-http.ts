@@ -52,10 +52,10 @@ export function readResponse(socket: Socket): Promise<RawResponse> {
   });
 }
 
-/** Connects to 127.0.0.1:port; rejects with the socket error (e.g. ECONNREFUSED). */
-export function connectTo(port: number): Promise<Socket> {
+/** Connects to host:port (127.0.0.1 unless given); rejects with the socket error (e.g. ECONNREFUSED). */
+export function connectTo(port: number, host = '127.0.0.1'): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect(port, host);
     socket.once('connect', () => {
       socket.off('error', reject);
       resolve(socket);
