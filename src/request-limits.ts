@@ -1,5 +1,5 @@
 /**
- * Bounds on the names and ids of a decision request, in UTF-16 code units as zod counts them.
+ * Bounds on the names and ids of a decision request, in code points, as zod's `.max()` counts them.
  * `/decide` holds its bodies to them, and `pdp check` and policy test cases their requests, so
  * nothing is decided offline that the server would refuse.
  */

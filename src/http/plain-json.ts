@@ -10,7 +10,11 @@ export type JsonObject = Record<string, unknown>;
 
 export const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** A string of `min` to `max` UTF-16 code units, as zod's `.min()` and `.max()` count. */
+/**
+ * A string of `min` to `max` UTF-16 code units. zod's `.min()` and `.max()` count code points,
+ * never more than the units: with `min` at most 1, a string within these bounds is within
+ * zod's, and one beyond them is left to zod's parse, which decides.
+ */
 export const isText = (value: unknown, min: number, max: number): value is string =>
   typeof value === 'string' && value.length >= min && value.length <= max;
 
