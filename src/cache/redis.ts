@@ -258,6 +258,8 @@ export class RedisCacheLayer implements CacheLayer {
     if (up === this.#up) return;
     this.#up = up;
     this.#downReported = !up;
+    // An error from before Redis was last up is not why it is down now.
+    if (up) this.#lastError = undefined;
     this.#observer.redisUp(up);
     this.#onStateChange?.(up, up ? undefined : withoutArguments(this.#lastError));
   }
