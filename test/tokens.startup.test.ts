@@ -122,6 +122,21 @@ describe('service start: caller keys', () => {
     expect(stderr).toMatch(/^invoice-pdp: TOKEN_CONFIG_FILE \/nonexistent\/tokens.json: ENOENT/);
   });
 
+  it('refuses a subjectType no entity type could equal: those subjects would never meet their entity data', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pdp-subject-type-'));
+    try {
+      const file = join(dir, 'tokens.json');
+      for (const subjectType of ['partner-user ', 'partner\u200buser', 'partner\tuser']) {
+        await writeFile(file, JSON.stringify({ issuers: [{ issuer: 'https://partner.test', jwksFile: 'keys.json', audience: 'pdp', claims: { subjectType } }] }));
+        const { code, stderr } = await refuse({ TOKEN_CONFIG_FILE: file });
+        expect(code, JSON.stringify(subjectType)).toBe(1);
+        expect(stderr).toContain('TOKEN_CONFIG_FILE $.issuers[0].claims.subjectType: no whitespace, control or invisible characters');
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses, at once, token files that are no regular file or too large: no read for ever, no wait on a FIFO', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pdp-token-files-'));
     try {

@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, keySetUrl } from '../config.js';
 import { readRegularFile } from '../regular-file.js';
+import { visibleName } from '../policy/schema.js';
 import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
 import { keySetAlgorithms } from './verify.js';
 
@@ -16,7 +17,12 @@ const claimMappingSchema = z
     roles: z.array(nonEmpty).optional(),
     scopes: z.array(nonEmpty).optional(),
     rolePrefixes: z.array(nonEmpty).optional(),
-    subjectType: nonEmpty.max(256).optional(),
+    // Entity data is found by type, and no entity type holds these characters: a subject type
+    // that only looks like `partner-user` would never meet its entities, nor their revocations.
+    subjectType: nonEmpty
+      .max(256)
+      .regex(visibleName, 'no whitespace, control or invisible characters: no entity type holds them, so these subjects would never find their entity data')
+      .optional(),
   })
   .strict();
 
