@@ -180,6 +180,23 @@ describe('authoritative stored claims go over the caller\'s', () => {
     expect((await noRoles(approve({ id: 'u-mgr', properties: { roles: ['finance_manager'] } }))).decision).toBe('deny');
   });
 
+  it('never brings in stored roles where the caller stated roles in a claim set aside for its scopes', async () => {
+    // Roles and scopes in one claim (`authz`); the directory decides scopes only, in a stored claim
+    // named by the whole path. Setting the caller's `authz` aside for its scopes takes its roles
+    // with it: the stored roles must not then stand in for the roles the caller stated.
+    const claims = createClaimMapper({ ...defaultClaimMapping, roles: ['authz.roles'], scopes: ['authz.scopes'] });
+    const entity = {
+      type: 'user',
+      id: 'u-mgr',
+      properties: { authz: { roles: ['finance_manager'] }, 'authz.scopes': 'invoice.write', region: 'EU', approval_limit: 5000 },
+      authoritative: ['authz.scopes'],
+    };
+    const decide = await appWith([entity], claims);
+    const caller = approve({ id: 'u-mgr', properties: { authz: { roles: ['accountant'], scopes: 'invoice.write' } } });
+    expect(await decide(caller)).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    expect(await decide(approve({ id: 'u-mgr' }))).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P4-manager-approve-within-limit' }] });
+  });
+
   it('goes over a caller\'s attribute of the same name', async () => {
     const movedToUs = { ...manager, properties: { ...manager.properties, region: 'US' } };
     const caller = approve({ id: 'u-mgr', properties: { region: 'EU' } });

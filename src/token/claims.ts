@@ -88,11 +88,15 @@ function reaches(path: string, key: string): boolean {
  * paths: a caller whose scopes are in `scp` would gain a stored `scope`, one whose roles are in
  * `role` the stored `roles`. So for each kind (`kinds`, the paths of each) the caller states at
  * all, an empty one included, no stored claim any of its paths could be read from is kept; a
- * kind the caller does not state comes from `stored`.
+ * kind the caller does not state comes from `stored`. A kind an `authoritative` stored claim
+ * decides comes from `stored` alone. Whether the caller states a kind is read from its claims as
+ * given: a claim set aside for a decided kind may hold another kind too (roles and scopes in one
+ * object), and the stored claims of that other kind must not then stand in for the caller's.
  */
 function claimsOver(given: Claims, stored: Claims, kinds: readonly (readonly string[])[], authoritative: readonly string[]): Claims {
-  const claims = authoritative.length === 0 ? given : withoutOverridden(given, kinds, authoritative);
-  const stated = kinds.filter((paths) => paths.some((path) => claimAt(claims, path) !== undefined)).flat();
+  const decided = kinds.filter((paths) => paths.some((path) => authoritative.some((key) => reaches(path, key))));
+  const claims = authoritative.length === 0 ? given : withoutOverridden(given, decided.flat(), authoritative);
+  const stated = kinds.filter((paths) => !decided.includes(paths) && paths.some((path) => claimAt(given, path) !== undefined)).flat();
   if (stated.length === 0) return { ...stored, ...claims };
   // fromEntries and spread define properties: a stored `__proto__` stays a plain claim.
   const kept = Object.fromEntries(Object.entries(stored).filter(([key]) => !stated.some((path) => reaches(path, key))));
@@ -100,13 +104,12 @@ function claimsOver(given: Claims, stored: Claims, kinds: readonly (readonly str
 }
 
 /**
- * The caller's claims less those `authoritative` stored claims replace: each one named, and for a
- * kind of claim any of whose paths reads a named one, every claim that kind reads. Stored `roles`
+ * The caller's claims less those `authoritative` stored claims replace: each one named, and every
+ * claim a `decided` path (one of a kind any of whose paths reads a named one) reads. Stored `roles`
  * then take the caller's `role` away too, so the roles a directory revokes stay revoked (a
  * `suspended` role a deny rule names, roles cut back before the token expires).
  */
-function withoutOverridden(claims: Claims, kinds: readonly (readonly string[])[], authoritative: readonly string[]): Claims {
-  const decided = kinds.filter((paths) => paths.some((path) => authoritative.some((key) => reaches(path, key)))).flat();
+function withoutOverridden(claims: Claims, decided: readonly string[], authoritative: readonly string[]): Claims {
   return Object.fromEntries(Object.entries(claims).filter(([key]) => !authoritative.includes(key) && !decided.some((path) => reaches(path, key))));
 }
 
