@@ -25,9 +25,13 @@ function compiledOrError(source: string): CompiledCondition | ConditionCompileEr
   }
 }
 
-/** The policies of a set in the order its version and its `policies` list them: by id. */
+/**
+ * The policies of a set in the order its version and its `policies` list them: by id, in
+ * code-unit order. `localeCompare` follows the process's locale (Estonian sorts `z` after `s`),
+ * so replicas reading the same files would hash different versions.
+ */
 function byId(files: readonly PolicyFile[]): PolicySource[] {
-  return files.map((f) => f.policy).sort((a, b) => a.id.localeCompare(b.id));
+  return files.map((f) => f.policy).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /**

@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServer, type ServerProcess } from './helpers/spawn-server.js';
+import { tempDir } from './helpers/tmp.js';
+
+// The policy version identifies a set of policy files: replicas reading the same files answer
+// with the same `policyVersion` and share Redis cache keys, whatever locale each process runs
+// in. Estonian sorts "z" right after "s", so "z-invoices" before "t-invoices" there and after
+// it in English.
+
+const rule = (id: string) => ({ id, effect: 'permit', actions: ['read'] });
+
+describe('the policy version of one set of files', () => {
+  let dir: string;
+  const procs: ServerProcess[] = [];
+  beforeAll(async () => {
+    dir = await tempDir({
+      't.json': { id: 't-invoices', resource: 'invoice', rules: [rule('T1')] },
+      'z.json': { id: 'z-invoices', resource: 'invoice', rules: [rule('Z1')] },
+    });
+  });
+  afterAll(async () => {
+    for (const proc of procs) proc.child.kill();
+    await Promise.all(procs.map((proc) => proc.exited));
+  });
+
+  async function versionUnder(locale: string): Promise<unknown> {
+    const proc = spawnServer({ POLICY_DIR: dir, LANG: locale, LC_ALL: locale });
+    procs.push(proc);
+    const res = await fetch(`http://127.0.0.1:${await proc.listening}/decide`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ subject: { id: 'u1' }, action: 'read', resource: { type: 'invoice' } }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body['decision']).toBe('permit');
+    return body['policyVersion'];
+  }
+
+  it('is the same in processes running in different locales', async () => {
+    const [english, estonian, posix] = await Promise.all([versionUnder('en_US.UTF-8'), versionUnder('et_EE.UTF-8'), versionUnder('C')]);
+    expect(typeof english).toBe('string');
+    expect(estonian).toBe(english);
+    expect(posix).toBe(english);
+  });
+});
