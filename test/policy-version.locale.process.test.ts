@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServer, type ServerProcess } from './helpers/spawn-server.js';
 import { tempDir } from './helpers/tmp.js';
@@ -42,5 +46,18 @@ describe('the policy version of one set of files', () => {
     expect(typeof english).toBe('string');
     expect(estonian).toBe(english);
     expect(posix).toBe(english);
+  });
+
+  it('lists the rules of pdp test --coverage in the same order in every locale', async () => {
+    await mkdir(join(dir, 'tests'), { recursive: true });
+    const request = { subject: { id: 'u1' }, action: 'read', resource: { type: 'invoice' } };
+    await writeFile(join(dir, 'tests', 'reads.json'), JSON.stringify({ cases: [{ name: 'reads', request, expect: { decision: 'permit' } }] }));
+    const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
+    const coveredUnder = async (locale: string) => {
+      const { stdout } = await promisify(execFile)(process.execPath, [cli, 'test', dir, '--coverage', '--json'], { env: { PATH: process.env['PATH'], LANG: locale, LC_ALL: locale } });
+      return (JSON.parse(stdout) as { coverage: { rules: { policy: string }[] } }).coverage.rules.map((r) => r.policy);
+    };
+    expect(await coveredUnder('et_EE.UTF-8')).toEqual(['t-invoices', 'z-invoices']);
+    expect(await coveredUnder('en_US.UTF-8')).toEqual(['t-invoices', 'z-invoices']);
   });
 });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { canonicalJsonParts } from '../canonical-json.js';
+import { byCodeUnits } from '../code-unit-order.js';
 import { pacer } from '../pace.js';
 import { compileCondition, ConditionCompileError, type CompiledCondition } from './cel.js';
 import type { Candidates, CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
@@ -25,13 +26,9 @@ function compiledOrError(source: string): CompiledCondition | ConditionCompileEr
   }
 }
 
-/**
- * The policies of a set in the order its version and its `policies` list them: by id, in
- * code-unit order. `localeCompare` follows the process's locale (Estonian sorts `z` after `s`),
- * so replicas reading the same files would hash different versions.
- */
+/** The policies of a set in the order its version and its `policies` list them: by id, the same on every machine. */
 function byId(files: readonly PolicyFile[]): PolicySource[] {
-  return files.map((f) => f.policy).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return files.map((f) => f.policy).sort((a, b) => byCodeUnits(a.id, b.id));
 }
 
 /**

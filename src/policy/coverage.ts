@@ -1,3 +1,4 @@
+import { byCodeUnits } from '../code-unit-order.js';
 import type { Effect } from '../decision/types.js';
 import type { CompiledPolicySet } from './compiled.js';
 import type { RuleTrace } from './evaluate.js';
@@ -89,7 +90,7 @@ export class CoverageRecorder {
         if (counts.hasCondition && counts.declined === 0) missing.push('condition false');
         return { ...counts, covered: missing.length === 0, missing };
       })
-      .sort((a, b) => a.policy.localeCompare(b.policy) || a.rule.localeCompare(b.rule));
+      .sort((a, b) => byCodeUnits(a.policy, b.policy) || byCodeUnits(a.rule, b.rule));
     const tally = (effect?: Effect): CoverageTally => {
       const selected = rules.filter((r) => effect === undefined || r.effect === effect);
       return { covered: selected.filter((r) => r.covered).length, total: selected.length };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { byCodeUnits } from '../code-unit-order.js';
 import { findLimitViolation } from '../json-limits.js';
 import type { PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
@@ -57,7 +58,7 @@ export interface EntityIndex {
   versionInput(): unknown;
 }
 
-const byId = (a: Entity, b: Entity): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const byId = (a: Entity, b: Entity): number => byCodeUnits(a.id, b.id);
 
 class MapEntityIndex implements EntityIndex {
   readonly #keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>;
