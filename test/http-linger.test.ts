@@ -173,3 +173,48 @@ describe('what is read of a refused body, and for how long', () => {
     }
   });
 });
+
+describe('an answer given before the body has all arrived', () => {
+  it('closes the connection, once the rest is read and dropped, rather than announce keep-alive', async () => {
+    const running = await serve({ lingerMs: 10_000 });
+    const sockets = serverSockets(running);
+    try {
+      const socket = await sender(running.port);
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      const response = readResponse(socket);
+      socket.write('POST /no-such-route HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"a":');
+      const answer = await response;
+      expect(answer.status).toBe(404);
+      expect(answer.headers['content-type']).toBe('application/problem+json');
+      expect(answer.headers['connection']).toBe('close');
+      // The rest of the body, and a request behind it: dropped with the body, never answered.
+      socket.write(`${' '.repeat(95)}GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`);
+      const server = sockets[0];
+      if (server === undefined) throw new Error('no connection seen');
+      await closed(server);
+      expect(received.match(/^HTTP\/1\.1 /gm)).toHaveLength(1);
+      socket.destroy();
+    } finally {
+      await running.shutdown(1_000);
+    }
+  });
+
+  it('keeps the connection when the body came whole with the headers', async () => {
+    const running = await serve();
+    try {
+      const socket = await sender(running.port);
+      const first = readResponse(socket);
+      socket.write('POST /no-such-route HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}');
+      const answer = await first;
+      expect(answer.status).toBe(404);
+      expect(answer.headers['connection']).toBe('keep-alive');
+      const second = readResponse(socket);
+      socket.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+      expect((await second).status).toBe(200);
+      socket.destroy();
+    } finally {
+      await running.shutdown(1_000);
+    }
+  });
+});

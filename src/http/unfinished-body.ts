@@ -5,6 +5,12 @@ import { ProblemError } from './problem.js';
 
 const close = { connection: 'close' };
 
+/** Whether the body of the request `c` answers is still arriving: served by @hono/node-server, its IncomingMessage says. */
+export function bodyStillArriving(c: Context<AppEnv>): boolean {
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  return incoming !== undefined && !incoming.complete;
+}
+
 /**
  * What a failed read of the request body stands for. When the body did not all arrive, the
  * client went away, half-closed or broke the framing (a malformed chunk) midway, or Node's
@@ -13,9 +19,7 @@ const close = { connection: 'close' };
  * A read that fails on a body that did arrive whole is returned as it was: a fault of the service.
  */
 export function unfinishedBody(c: Context<AppEnv>, error: unknown): unknown {
-  // Served by @hono/node-server, the request's IncomingMessage says whether all of it arrived.
-  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
-  if (incoming === undefined || incoming.complete) return error;
+  if (!bodyStillArriving(c)) return error;
   const code = (error as { code?: unknown } | null)?.code;
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return new ProblemError('client_timeout', 'the request was not received in time', undefined, close);
   const why = typeof code === 'string' && code.startsWith('HPE_') && code !== 'HPE_INVALID_EOF_STATE'

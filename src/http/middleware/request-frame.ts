@@ -1,4 +1,3 @@
-import type { HttpBindings } from '@hono/node-server';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Caller } from '../../caller/keys.js';
 import { traceIdFrom } from '../../telemetry/trace-context.js';
@@ -7,6 +6,7 @@ import { ProblemError } from '../problem.js';
 import { routeTemplate, type HttpObserver } from './http-metrics.js';
 import { echoRequestId, requestIdFrom } from './request-id.js';
 import type { RequestDeadlines } from './timeout.js';
+import { bodyStillArriving } from '../unfinished-body.js';
 
 export interface RequestFrameOptions {
   /** The caller of this request; throws a problem (401) to refuse it. */
@@ -24,10 +24,7 @@ export interface RequestFrameOptions {
  * read), rather than 503 `timeout` with an invitation to retry.
  */
 function blamed(error: unknown, c: Context<AppEnv>): unknown {
-  if (!(error instanceof ProblemError) || error.code !== 'timeout') return error;
-  // Served by @hono/node-server, the request's IncomingMessage says whether all of it arrived.
-  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
-  if (incoming === undefined || incoming.complete) return error;
+  if (!(error instanceof ProblemError) || error.code !== 'timeout' || !bodyStillArriving(c)) return error;
   return new ProblemError('client_timeout', 'the request was not received in time', undefined, { connection: 'close' });
 }
 
@@ -54,6 +51,16 @@ export function requestFrame(options: RequestFrameOptions): MiddlewareHandler<Ap
       const meta = c.get('decisionMeta');
       if (meta !== undefined) meta.abandoned = true;
       c.res = answer(blamed(error, c), c);
+    }
+    // Answered without its body read (a 401, 404 or 405), the rest still on its way: the
+    // connection closes once that rest is read and dropped (see linger.ts). Announced as kept
+    // alive, it was closed all the same, half a second on, by @hono/node-server's drain, and a
+    // request the client sent behind the body went unanswered. Node parses a body only once the
+    // request's head has been handed over, even when both came in one packet: the body is looked
+    // at again once the bytes at hand are parsed.
+    if (bodyStillArriving(c)) {
+      await new Promise(setImmediate);
+      if (bodyStillArriving(c)) c.res.headers.set('connection', 'close');
     }
     echoRequestId(c);
     observer?.httpRequest(c.req.method, routeTemplate(c), c.res.status, (performance.now() - started) / 1000);
