@@ -20,7 +20,8 @@ export interface ServerOptions {
    * How long a connection that is not idle may go with no byte sent or received before it is
    * closed, ms. Node has no timeout for writing: without this, a client that sends requests and
    * never reads the answers holds its connection open for good once the socket's buffers fill.
-   * Must be longer than the app takes to answer.
+   * Must be longer than the app takes to answer. Node lets a socket with a write in progress run
+   * one period more before it times out, so a client that stops reading is cut after up to twice this.
    */
   readonly stallTimeoutMs?: number;
   /** After refusing a request whose body is still arriving, how long the rest is read and dropped before the connection closes, ms; see linger.ts. */
