@@ -3,7 +3,7 @@ import { byCodeUnits } from '../code-unit-order.js';
 import { findLimitViolation } from '../json-limits.js';
 import type { PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
-import { visibleName } from './schema.js';
+import { visibleNameSchema } from './schema.js';
 
 const entityKey = z.string().min(1).max(1024);
 
@@ -12,11 +12,7 @@ const entitySchema = z
   .strictObject({
     // An entity of type `user ` (or with a zero-width space) would never be found by a request
     // naming `user`: its authoritative roles, a directory's revocations, would never apply.
-    type: z
-      .string()
-      .min(1)
-      .max(256)
-      .regex(visibleName, 'no whitespace, control or invisible characters: an entity type that only looks like another would never be found by the requests for it'),
+    type: visibleNameSchema('an entity type that only looks like another would never be found by the requests for it', 256),
     id: entityKey,
     aliases: z.array(entityKey).max(64).optional(),
     properties: z.record(z.string(), z.unknown()).optional(),

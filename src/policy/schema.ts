@@ -11,37 +11,35 @@ const identifier = z
  * Hangul filler, a combining grapheme joiner: every default-ignorable code point): a name that
  * reads like another's but is not would never match what it was copied from.
  */
-export const visibleName = /^[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]+$/u;
+const visibleName = /^[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]+$/u;
+
+/**
+ * A name of 1 to `max` characters, all of them `visibleName`'s; one holding others is refused
+ * saying `why` that matters where the name is used.
+ */
+export function visibleNameSchema(why: string, max?: number): z.ZodString {
+  const name = z.string().min(1);
+  return (max === undefined ? name : name.max(max)).regex(visibleName, `no whitespace, control or invisible characters: ${why}`);
+}
 
 /**
  * A role or scope name, in `visibleName`'s characters. Claims list them separated by whitespace
  * (`"scope": "a b"`), so a name holding whitespace could never be held: a deny rule naming it
  * would silently never apply.
  */
-const claimName = z
-  .string()
-  .min(1)
-  .regex(visibleName, 'no whitespace, control or invisible characters: claims separate roles and scopes by spaces, and a name that only looks like a claim could never match');
+const claimName = visibleNameSchema('claims separate roles and scopes by spaces, and a name that only looks like a claim could never match');
 
 /**
  * An action name in a rule, in the characters of a role or scope: a deny on `read\u200b` (a
  * zero-width space) or `read ` beside a permit on `read` reads as one on `read`, and never applied.
  */
-const actionName = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(visibleName, 'no whitespace, control or invisible characters: an action name that only looks like another would never match the requests for it');
+const actionName = visibleNameSchema('an action name that only looks like another would never match the requests for it', 128);
 
 /**
  * The resource type a policy governs, in `visibleName`'s characters: a policy of deny rules for
  * `invoice ` or `invoice\u200b` (a zero-width space) reads as one for `invoice`, and never applied.
  */
-const resourceType = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(visibleName, 'no whitespace, control or invisible characters: a resource type that only looks like another would never match the requests for it');
+const resourceType = visibleNameSchema('a resource type that only looks like another would never match the requests for it', 128);
 
 /**
  * A request names one action. `*` means "any action" in a rule: asked as an action, it would

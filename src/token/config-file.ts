@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, keySetUrl } from '../config.js';
 import { readRegularFile } from '../regular-file.js';
-import { visibleName } from '../policy/schema.js';
+import { visibleNameSchema } from '../policy/schema.js';
 import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
 import { keySetAlgorithms } from './verify.js';
 
@@ -19,10 +19,7 @@ const claimMappingSchema = z
     rolePrefixes: z.array(nonEmpty).optional(),
     // Entity data is found by type, and no entity type holds these characters: a subject type
     // that only looks like `partner-user` would never meet its entities, nor their revocations.
-    subjectType: nonEmpty
-      .max(256)
-      .regex(visibleName, 'no whitespace, control or invisible characters: no entity type holds them, so these subjects would never find their entity data')
-      .optional(),
+    subjectType: visibleNameSchema('no entity type holds them, so these subjects would never find their entity data', 256).optional(),
   })
   .strict();
 
