@@ -136,9 +136,8 @@ export class RedisCacheLayer implements CacheLayer {
   readonly #onStateChange: ((up: boolean, cause: unknown) => void) | undefined;
   readonly #secret: string | undefined;
   readonly #maxTtlMs: number;
-  #up = false;
-  /** Whether the state change to down has been told since Redis was last up. */
-  #downReported = false;
+  /** What `onStateChange` was last told: up, down, or nothing yet (Redis not up, and no error seen). */
+  #told: boolean | undefined;
   #lastError: unknown;
   #probeTimer: NodeJS.Timeout | undefined;
 
@@ -154,11 +153,8 @@ export class RedisCacheLayer implements CacheLayer {
     this.#client.on('error', (error: unknown) => {
       this.#lastError = error;
       // A Redis that is never usable (nothing listening, a wrong password) changes no state: its
-      // first error is reported as Redis down, once, with the cause; the next time it is up, again.
-      if (!this.#up && !this.#downReported) {
-        this.#downReported = true;
-        this.#onStateChange?.(false, withoutArguments(error));
-      }
+      // first error is told as Redis down, with the cause; later drops are told by #refresh.
+      if (this.#told === undefined) this.#tell(false, error);
     });
     this.#client.on('ready', () => this.#probe());
     for (const event of ['ready', 'close', 'end']) this.#client.on(event, () => this.#refresh());
@@ -255,12 +251,15 @@ export class RedisCacheLayer implements CacheLayer {
 
   #refresh(): void {
     const up = this.state() === 'up';
-    if (up === this.#up) return;
-    this.#up = up;
-    this.#downReported = !up;
+    if (up === (this.#told ?? false)) return;
     // An error from before Redis was last up is not why it is down now.
     if (up) this.#lastError = undefined;
+    this.#tell(up, this.#lastError);
+  }
+
+  #tell(up: boolean, cause: unknown): void {
+    this.#told = up;
     this.#observer.redisUp(up);
-    this.#onStateChange?.(up, up ? undefined : withoutArguments(this.#lastError));
+    this.#onStateChange?.(up, up ? undefined : withoutArguments(cause));
   }
 }
