@@ -279,14 +279,16 @@ describe('loadPolicyDir: conditions', () => {
 
   it('builds the role index of a long list in slices', async () => {
     // 1,000 rules naming 999 roles each, one a policy: as many role entries as the rule index
-    // may hold, listed by role in one piece (300-420 ms).
+    // may hold, listed by role in one piece (300-420 ms). In slices the longest gap measures
+    // 27-29 ms on an idle machine and measured 163 ms once at a load average of 16: the bound
+    // sits between that and the build in one piece, as the costing test's does.
     const files: PolicyFile[] = Array.from({ length: 1000 }, (_, p) => ({
       file: `p${p}.json`,
       policy: { id: `p${p}`, resource: 'thing', rules: [{ ...readRule, effect: 'permit' as const, id: `r${p}`, roles: Array.from({ length: 999 }, (_, j) => `role-${p}-${j}`) }] },
     }));
     const { longest, error } = await longestGapCompiling(files);
     expect(error).toBeUndefined();
-    expect(longest).toBeLessThan(150);
+    expect(longest).toBeLessThan(250);
   });
 
   it('hashes a large policy into the version in slices', async () => {
