@@ -72,6 +72,22 @@ describe('POST /decide: action names in another case', () => {
     expect((await readJson(await postJson(app, '/decide', { subject: admin, action: 'archive', resource: approvable }))).decision).toBe('permit');
   });
 
+  it.each([
+    ['approve ', 'a trailing space'],
+    [' approve', 'a leading space'],
+    ['approve\t', 'a tab'],
+    ['appro ve', 'a space within'],
+    ['approve\u200b', 'a zero-width space'],
+    ['approve\u00ad', 'a soft hyphen'],
+    ['\u200eapprove', 'a direction mark'],
+    ['approve\u3000', 'an ideographic space'],
+  ])('never lets a "*" rule decide the action the rules name with whitespace or an invisible character added (%j: %s)', async (action) => {
+    const body = await readJson(await postJson(app, '/decide', { subject: admin, action, resource: approvable }));
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'action_case_mismatch' }] });
+    const evaluation = await readJson(await postJson(app, '/access/v1/evaluation', { subject: { type: 'user', ...admin }, action: { name: action }, resource: approvable }));
+    expect(evaluation).toMatchObject({ decision: false, context: { reasons: [{ code: 'action_case_mismatch' }] } });
+  });
+
   it('says the same in AuthZEN and in explain', async () => {
     const evaluation = await readJson(await postJson(app, '/access/v1/evaluation', { subject: { type: 'user', ...admin }, action: { name: 'Approve' }, resource: approvable }));
     expect(evaluation).toMatchObject({ decision: false, context: { reasons: [{ code: 'action_case_mismatch' }] } });

@@ -65,8 +65,10 @@ const namedActions = ['read', 'create', 'update', 'approve', 'delete'];
 /** The decision the default invoice policy gives. */
 export function expectedDecision(q: InvoiceQuestion): Expected {
   if (q.resourceType !== 'invoice') return 'deny';
-  // An action the rules name only in another case (`READ`) is denied, never left to P1's "*".
-  if (!namedActions.includes(q.action) && namedActions.some((a) => a.toLowerCase() === q.action.toLowerCase())) return 'deny';
+  // An action the rules name only in another case (`READ`) or with whitespace or invisible
+  // characters added (`approve `) is denied, never left to P1's "*".
+  const folded = q.action.toLowerCase().replace(/[\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/gu, '');
+  if (!namedActions.includes(q.action) && namedActions.includes(folded)) return 'deny';
   const { roles, scopes } = rolesAndScopes(q.claims);
   const r = (key: string) => attribute(q.resource, key);
   const s = (key: string) => attribute(q.claims, key);
