@@ -80,7 +80,7 @@ function queries(count: number, policySetId: string): GeneratedQuery[] {
     };
     return {
       query: {
-        subject: { type: 'user', id: `u${i}`, roles: held, scopes: [], properties: { level } },
+        subject: { type: 'user', id: `u${i}`, roles: held, scopes: [], aliases: [], properties: { level } },
         action: { name: action, properties: {} },
         resource: { type: `type${type}`, id: `r${i}`, properties: { tier } },
         context: {},

@@ -13,7 +13,7 @@ const permit: Verdict = { decision: 'permit', reasons: [{ policy: 'p', rule: 'r'
 
 function query(id = randomUUID()): Query {
   return {
-    subject: { type: 'user', id, roles: ['accountant'], scopes: [], properties: {} },
+    subject: { type: 'user', id, roles: ['accountant'], scopes: [], aliases: [], properties: {} },
     action: { name: 'read', properties: {} },
     resource: { type: 'invoice', properties: { region: 'EU' } },
     context: {},

@@ -30,7 +30,7 @@ const now = new Date('2026-03-02T12:00:00Z');
 
 function query(action: string, email: string, expires: string, context: Record<string, unknown> = {}): Query {
   return {
-    subject: { type: 'user', id: 'u1', roles: [], scopes: [], properties: { email } },
+    subject: { type: 'user', id: 'u1', roles: [], scopes: [], aliases: [], properties: { email } },
     action: { name: action, properties: {} },
     resource: { type: 'doc', id: 'd1', properties: { expires } },
     context,

@@ -48,7 +48,7 @@ function compiled(rules: readonly RuleSource[]): CompiledPolicySet {
 function query(input: QueryInput): Query {
   const present = (entries: Record<string, unknown>) => Object.fromEntries(Object.entries(entries).filter(([, v]) => v !== undefined));
   return {
-    subject: { type: 'user', id: 'u1', roles: input.roles, scopes: input.scopes, properties: present({ level: input.level }) },
+    subject: { type: 'user', id: 'u1', roles: input.roles, scopes: input.scopes, aliases: [], properties: present({ level: input.level }) },
     action: { name: input.action, properties: {} },
     resource: { type: 'doc', id: 'd1', properties: present({ flag: input.flag }) },
     context: present({ amount: input.amount }),

@@ -38,7 +38,7 @@ interface QueryInput {
 
 function query(input: QueryInput): Query {
   return {
-    subject: { type: 'user', id: 'u1', roles: input.roles ?? [], scopes: input.scopes ?? [], properties: input.subject ?? {} },
+    subject: { type: 'user', id: 'u1', roles: input.roles ?? [], scopes: input.scopes ?? [], aliases: [], properties: input.subject ?? {} },
     action: { name: input.action, properties: {} },
     resource: { type: input.type ?? 'doc', id: 'd1', properties: input.resource ?? {} },
     context: input.context ?? {},

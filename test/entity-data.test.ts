@@ -137,6 +137,34 @@ describe('entity data: enrichment in /decide', () => {
     expect((await decide({ id: 'u-alice', type: 'service' })).decision).toBe('deny');
   });
 
+  it('reads an owner recorded under any of the subject\'s names as the subject: no self-approval by alias', async () => {
+    const manager = {
+      type: 'user', id: 'u-1', aliases: ['carol@example.com'],
+      properties: { roles: ['finance_manager'], scope: 'invoice.read invoice.write', region: 'EU', approval_limit: 1000 },
+    };
+    const rep = { type: 'user', id: 'u-2', aliases: ['dan@example.com'], properties: { roles: ['sales_rep'], scope: 'invoice.write', department: 'north' } };
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [manager, rep] } }) });
+    const approve = async (subject: string, owner: string) => readJson(await postJson(app, '/access/v1/evaluation', {
+      subject: { type: 'user', id: subject },
+      action: { name: 'approve' },
+      resource: { type: 'invoice', id: 'new-1', properties: { owner, region: 'EU', status: 'submitted', amount: 10 } },
+      context: { mfa: true },
+    }));
+    const denied = { decision: false, context: { reasons: [{ rule: 'D1-no-self-approval' }] } };
+    // A backend that records the owner as the token's sub holds the alias; the request may name either.
+    expect(await approve('carol@example.com', 'carol@example.com')).toMatchObject(denied);
+    expect(await approve('u-1', 'carol@example.com')).toMatchObject(denied);
+    expect(await approve('carol@example.com', 'u-1')).toMatchObject(denied);
+    expect(await approve('carol@example.com', 'someone@example.com')).toMatchObject({ decision: true });
+
+    const update = async (owner: string) => (await readJson(await postJson(app, '/decide', {
+      subject: { id: 'dan@example.com' },
+      action: 'update',
+      resource: { type: 'invoice', id: 'inv-9', properties: { invoice_type: 'sales', department: 'north', owner, status: 'draft' } },
+    }))).decision;
+    expect([await update('dan@example.com'), await update('u-2'), await update('erin@example.com')]).toEqual(['permit', 'permit', 'deny']);
+  });
+
   it('enriches a token subject too (type user, id from sub), the token\'s claims winning', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };

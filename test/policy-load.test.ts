@@ -188,7 +188,7 @@ describe('loadPolicyDir: conditions', () => {
       'b.json': { id: 'other', resource: 'gadget', rules: [{ ...readRule, condition: shared }] },
     }));
     const ask = (type: string, region: string, context: Record<string, unknown> = {}) => evaluate(set, {
-      subject: { type: 'user', id: 'u', roles: [], scopes: [], properties: {} },
+      subject: { type: 'user', id: 'u', roles: [], scopes: [], aliases: [], properties: {} },
       action: { name: 'read', properties: {} },
       resource: { type, id: 'x', properties: { region } },
       context,

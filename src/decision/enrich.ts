@@ -5,8 +5,9 @@ import type { Query } from './types.js';
 /**
  * Adds what entity data knows about the query's subject and resource. An entity is found by
  * type and id (or alias) and then *is* that entity: the id becomes the entity's own, so a rule
- * comparing ids (no self-approval: owner == subject.id) and the cache key see one identity
- * however the request named it. Stored resource properties go over the request's own, key by
+ * comparing ids and the cache key see one identity however the request named it, and the
+ * subject's aliases become `subject.aliases`, so a rule comparing an owner a record holds (no
+ * self-approval) can match it by any of the subject's names. Stored resource properties go over the request's own, key by
  * key: what we store about a record is authoritative, and a caller that could send `owner` would
  * otherwise choose who owns it; the request fills in only what is not stored. Stored subject
  * claims go under the caller's by `mapClaims`, the mapping the subject was first made with
@@ -25,7 +26,7 @@ export function withEntityData(entities: EntityIndex, query: Query, mapClaims: C
     ...query,
     subject: knownSubject === undefined
       ? subject
-      : mapClaims(subject.properties, subject.type, knownSubject.id, knownSubject.properties, knownSubject.authoritative),
+      : { ...mapClaims(subject.properties, subject.type, knownSubject.id, knownSubject.properties, knownSubject.authoritative), aliases: knownSubject.aliases },
     resource: knownResource === undefined
       ? resource
       : { ...resource, id: knownResource.id, properties: { ...resource.properties, ...knownResource.properties } },

@@ -4,6 +4,12 @@ export interface Subject {
   readonly id: string;
   readonly roles: readonly string[];
   readonly scopes: readonly string[];
+  /**
+   * The other ids entity data gives the subject (`aliases`), empty for a subject it does not
+   * know. A record a backend keeps may name its owner by any of them (the email a token's `sub`
+   * held), while `id` is the entity's own: a rule comparing an owner with the subject reads both.
+   */
+  readonly aliases: readonly string[];
   /** Every claim, as given; policies read attributes such as `region` from here. */
   readonly properties: Readonly<Record<string, unknown>>;
 }

@@ -8,7 +8,7 @@ export const dynMap = 'map<string, dyn>';
  * (`subject.rolez`) fails the load.
  */
 export const declaredShapes = {
-  subject: { type: 'string', id: 'string', roles: 'list<string>', scopes: 'list<string>', properties: dynMap },
+  subject: { type: 'string', id: 'string', roles: 'list<string>', scopes: 'list<string>', aliases: 'list<string>', properties: dynMap },
   resource: { type: 'string', id: 'string', properties: dynMap },
   action: { name: 'string', properties: dynMap },
 };

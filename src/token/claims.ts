@@ -113,6 +113,9 @@ function withoutOverridden(claims: Claims, decided: readonly string[], authorita
   return Object.fromEntries(Object.entries(claims).filter(([key]) => !authoritative.includes(key) && !decided.some((path) => reaches(path, key))));
 }
 
+/** A subject's aliases until entity data names some: claims never state them. */
+const noAliases: readonly string[] = Object.freeze([]);
+
 /** A claim mapper for one mapping. Every claim stays available under `properties`. */
 export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
   const prefixes = mapping.rolePrefixes;
@@ -128,6 +131,7 @@ export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
       id: typeof sub === 'string' ? sub : '',
       roles: [...roles],
       scopes: [...union(claims, mapping.scopes)],
+      aliases: noAliases,
       properties: claims,
     };
   };
