@@ -141,6 +141,17 @@ describe('audit log', () => {
     expect(await auditEntries(silent.sink)).toEqual([]);
   });
 
+  it('keeps a line one line for readers that also break lines at NEL, U+2028 and U+2029', async () => {
+    const { app, sink } = await buildObservedApp();
+    const id = 'inv-1\n\u0085\u2028\u2029\r\v\f';
+    await postJson(app, '/decide', { subject: accountant, action: 'read', resource: { ...invoice, id }, context: { ['note\u2028']: 'a\u2029b' } });
+    const entries = await auditEntries(sink);
+    expect(sink.lines).toHaveLength(1);
+    // Python's str.splitlines() and Unicode-aware editors break lines at each of these.
+    expect(sink.lines[0]?.split(/\r\n|[\n\v\f\r\x85\u2028\u2029]/)).toHaveLength(2);
+    expect(entries[0]).toMatchObject({ resource: { id }, context: { ['note\u2028']: 'a\u2029b' } });
+  });
+
   it('takes the trace id from a valid traceparent only', async () => {
     const { app, sink } = await buildObservedApp();
     const headers = [

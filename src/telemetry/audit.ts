@@ -90,6 +90,18 @@ function auditReasons(reasons: DecisionRecord['outcome']['reasons']): readonly u
   return reasons.map((r) => ('code' in r && r.code === 'condition_error' ? { ...r, detail: withheldConditionError } : r));
 }
 
+/**
+ * The line breaks JSON.stringify leaves as they are (it escapes the controls below U+0020):
+ * NEL, U+2028 and U+2029 are valid in a JSON string, but Python's `str.splitlines()` and
+ * Unicode-aware readers end a line at each, so a caller sending one in an id or a property cut
+ * its own audit line in two. Escaping them costs ~0.3 µs a line where none is present.
+ */
+const lineBreaks = /[\u0085\u2028\u2029]/g;
+
+function escaped(char: string): string {
+  return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
 /** The parts of a line that hold request data, as `erased` names them when a line leaves them out. */
 const dataParts = ['subject.properties', 'action.properties', 'resource.properties', 'context'] as const;
 
@@ -259,7 +271,7 @@ export class AuditLog implements DecisionRecorder {
   #text(entry: Record<string, unknown>): string {
     // Plain JSON.stringify: the entry is JSON data by construction, and a logger's
     // per-key serialisation cost several times more.
-    return `${JSON.stringify(masked(entry, this.#redact, redactedValue))}\n`;
+    return `${JSON.stringify(masked(entry, this.#redact, redactedValue)).replace(lineBreaks, escaped)}\n`;
   }
 
   #write(batch: string, records: readonly DecisionRecord[]): void {
