@@ -119,6 +119,48 @@ describe('key set and introspection failures: deny reasons, audit lines and log 
   });
 });
 
+describe('an introspection outage in the log', () => {
+  it('is told once when lookups start failing and once when one answers again, URL masked', async () => {
+    let failing = true;
+    const introspection = await startServer((req, res) => {
+      req.resume();
+      if (failing) res.writeHead(500).end('down');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ active: true, sub: 'alice', scope: 'invoice.read' }));
+    });
+    const server = spawnServer({
+      POLICY_DIR: defaultPolicyDir,
+      INTROSPECTION_URL: `${introspection.url}/introspect?secret=${secret}`,
+      INTROSPECTION_CLIENT_ID: 'pdp',
+      INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789',
+      AUDIT_DECISIONS: 'none',
+    });
+    try {
+      const url = `http://127.0.0.1:${await server.listening}/decide`;
+      const decide = async (token: string) => {
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, ...query }) });
+        return ((await readJson(res))['reasons'] as { detail?: string }[])[0]?.detail;
+      };
+      const lines = (msg: string) => server.output().split('\n').filter((line) => line.includes(`"msg":"${msg}`));
+      const down = 'introspection unavailable: opaque tokens are denied until it answers';
+      for (let i = 0; i < 5; i++) expect(await decide(`opaque-${i}`)).toBe('introspection unavailable: answered HTTP 500');
+      await expect.poll(() => lines(down).length).toBe(1);
+      expect(lines(down)[0]).toContain(`"url":"${introspection.url}/introspect?secret=***","err":"introspection unavailable: answered HTTP 500"`);
+
+      failing = false;
+      for (let i = 5; i < 8; i++) expect(await decide(`opaque-${i}`)).toBe('no rule permits "read" on "invoice"');
+      await expect.poll(() => lines('introspection answering again').length).toBe(1);
+      failing = true;
+      expect(await decide('opaque-8')).toBe('introspection unavailable: answered HTTP 500');
+      await expect.poll(() => lines(down).length).toBe(2);
+      expect(lines('introspection answering again')).toHaveLength(1);
+      expect(server.output()).not.toContain(secret);
+    } finally {
+      server.child.kill();
+      await introspection.close();
+    }
+  });
+});
+
 describe('a fetch error that quotes the URL (a URL with credentials, past the configuration check)', () => {
   it('reaches neither the deny reason of a key set nor that of introspection', async () => {
     const url = `http://svc:s3cretpw@127.0.0.1:${new URL(upstream.url).port}`;

@@ -35,6 +35,8 @@ export interface TokensOptions {
   readonly observer?: TokenObserver;
   /** Told when a remote key set cannot be fetched (the previous keys stay in use). */
   readonly onKeySetError?: (url: string, error: Error) => void;
+  /** Told when introspection starts failing, and when it answers again (see createIntrospector). */
+  readonly onIntrospectionAvailability?: (url: string, available: boolean, failure?: Error) => void;
 }
 
 function issuersFromEnv(config: Config): IssuerEntry[] {
@@ -147,18 +149,20 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   const jwt = issuers !== undefined && jwtCache !== undefined ? cachedVerifier(issuers, jwtCache) : issuers;
 
   let introspection: TokenVerifier | undefined;
-  if (config.INTROSPECTION_URL !== undefined) {
+  const introspectionUrl = config.INTROSPECTION_URL;
+  if (introspectionUrl !== undefined) {
     const signedKeys = config.INTROSPECTION_JWKS_FILE !== undefined || config.INTROSPECTION_JWKS_URL !== undefined
       ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE')
       : undefined;
     introspection = createIntrospector({
-      url: config.INTROSPECTION_URL,
+      url: introspectionUrl,
       clientId: config.INTROSPECTION_CLIENT_ID ?? '',
       clientSecret: config.INTROSPECTION_CLIENT_SECRET ?? '',
       timeoutMs: config.INTROSPECTION_TIMEOUT_MS,
       cache: cacheOf<IntrospectionResult>(config.INTROSPECTION_CACHE_MAX_SECONDS),
       ...(config.INTROSPECTION_AUDIENCE.length > 0 && { audience: config.INTROSPECTION_AUDIENCE }),
       signed: signedKeys === undefined ? undefined : { keys: signedKeys, issuer: config.INTROSPECTION_JWT_ISSUER ?? '', algorithms: config.JWT_ALGORITHMS },
+      onAvailability: (available, failure) => options.onIntrospectionAvailability?.(introspectionUrl, available, failure),
     });
   }
 

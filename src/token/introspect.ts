@@ -40,6 +40,11 @@ export interface IntrospectorOptions {
    */
   readonly audience?: readonly string[];
   readonly clock?: () => number;
+  /**
+   * Told when lookups start failing (with the failure) and when one answers again: not every
+   * failure, as an outage fails every opaque token, thousands a second.
+   */
+  readonly onAvailability?: (available: boolean, failure?: TokenCheckUnavailableError) => void;
 }
 
 const jwtMediaType = 'application/token-introspection+jwt';
@@ -86,6 +91,13 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   const authorization = basicAuth(options.clientId, options.clientSecret);
   const accept = options.signed === undefined ? jsonMediaType : jwtMediaType;
   const inflight = new Map<string, Promise<IntrospectionResult>>();
+  // Unknown until the first lookup ends: a first success is no news, a first failure is.
+  let available: boolean | undefined;
+  const tell = (now: boolean, failure?: TokenCheckUnavailableError): void => {
+    const news = now !== available && !(now && available === undefined);
+    available = now;
+    if (news) options.onAvailability?.(now, failure);
+  };
 
   /**
    * The answer's keys, waited for until `deadline` (performance.now()) at most: their fetch may
@@ -156,6 +168,17 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   }
 
   async function lookup(token: string, key: string): Promise<IntrospectionResult> {
+    try {
+      const result = await ask(token, key);
+      tell(true);
+      return result;
+    } catch (error) {
+      if (error instanceof TokenCheckUnavailableError) tell(false, error);
+      throw error;
+    }
+  }
+
+  async function ask(token: string, key: string): Promise<IntrospectionResult> {
     const deadline = performance.now() + timeoutMs;
     let response;
     try {
