@@ -85,3 +85,52 @@ describe('maps listed by a condition', () => {
     expect(await decide(cached, '{"alice":1,"bob":2}', true)).toMatchObject({ decision: 'permit' });
   });
 });
+
+describe('maps a comprehension stops in', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let setup: CacheSetup;
+  let cached: App;
+  let uncached: App;
+  // 101,000 values: comparing it with another as large spends more than a decision may compare.
+  const big = JSON.stringify(Array.from({ length: 1000 }, () => Array.from({ length: 100 }, () => 0)));
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    // `exists` stops at the first key that holds; the one that spends every comparison first
+    // leaves none for the key that would have held.
+    const condition = 'context.m.exists(k, context.m[k] == context.big || context.m[k] == context.small)';
+    await writeFiles(dir.path, { 'doc.json': docPolicy('t', 'P-any', { condition }) });
+    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100' });
+    cached = (await buildTestApp({ policyDir: dir.path, cache: setup.cache })).app;
+    uncached = (await buildTestApp({ policyDir: dir.path })).app;
+  });
+  afterAll(async () => {
+    await setup.close();
+    await dir.remove();
+  });
+
+  async function decide(app: App, m: string): Promise<Record<string, unknown>> {
+    const body = `{"subject":{"id":"u","properties":{}},"action":"read","resource":{"type":"doc","id":"d"},"context":{"big":${big},"small":[1],"m":${m}}}`;
+    const res = await postJson(app, '/decide', body);
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+
+  const smallFirst = `{"b":[1],"a":${big}}`;
+  const bigFirst = `{"a":${big},"b":[1]}`;
+
+  it('visits a map in sorted key order, whatever order the request sent', async () => {
+    const answers = [await decide(uncached, smallFirst), await decide(uncached, bigFirst)];
+    for (const answer of answers) {
+      expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'P-any' }] });
+    }
+  });
+
+  it('never serves one key order the answer evaluated for another', async () => {
+    const first = await decide(cached, smallFirst);
+    expect(first).toMatchObject({ decision: 'deny' });
+    const second = await decide(cached, bigFirst);
+    expect(second).toMatchObject({ decision: 'deny' });
+    expect(second).not.toHaveProperty('cached');
+  });
+});

@@ -70,7 +70,8 @@ interface Estimate {
   readonly literal?: boolean;
 }
 
-const comprehensions = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+/** The macros that visit a list's elements or a map's keys one at a time. */
+export const comprehensions: ReadonlySet<string> = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 
 /** Operators whose result is a bool or a number (or a time), never a string or collection. */
 const scalarOperators = new Set(['==', '!=', '<', '<=', '>', '>=', '&&', '||', '!_', '-_', '-', '*', '/', '%']);

@@ -1,7 +1,7 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { inKeyOrder } from '../canonical-json.js';
 import { forEachNode, isAstNode } from './cel-ast.js';
-import { conditionCost, maxConditionSteps } from './cel-cost.js';
+import { comprehensions, conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { declaredShapes, dynMap, undeclaredHasField } from './cel-has-fields.js';
 import { typedMapKeys } from './cel-map-keys.js';
@@ -165,10 +165,12 @@ export function compileCondition(source: string): CompiledCondition {
   evaluateInRange(parsed.ast);
   typedMapKeys(parsed.ast);
   const evaluate = parsed as (vars: ConditionVariables) => unknown;
-  // `map` and `filter` over a map list its keys in the order they are enumerated, which CEL
-  // leaves open and a request chooses: such a condition sees every map in sorted key order, so
-  // one question (one cache key, which sorts keys too) has one answer, cached or not.
-  const ordered = called.has('map') || called.has('filter');
+  // A comprehension over a map visits its keys in the order they are enumerated, which CEL
+  // leaves open and a request chooses: `map` and `filter` list them so, and `all` and `exists`
+  // stop, or spend the decision's comparisons (cel-strict.ts), at whichever key comes first.
+  // Such a condition sees every map in sorted key order, so one question (one cache key, which
+  // sorts keys too) has one answer, cached or not.
+  const ordered = [...comprehensions].some((name) => called.has(name));
   const condition = (given: ConditionVariables): unknown => {
     const vars = ordered ? variablesInKeyOrder(given) : given;
     if (fast !== undefined) {
