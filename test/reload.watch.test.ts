@@ -104,6 +104,28 @@ describe('policy directory watch (real server)', () => {
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2-edited') }));
   });
 
+  // A release switched on the way to the policy directory (Capistrano's `current`): the old
+  // release stays on disk unchanged, so only the folder holding the link sees the switch.
+  it.each([
+    ['further up its path (POLICY_DIR=…/current/config/policies)', 'current/config/policies'],
+    ['in the target of a link (POLICY_DIR=…/policies -> current/config/policies)', 'policies'],
+  ])('follows a symlink swapped to another release %s', async (_, policyDir) => {
+    dir = await tempDir();
+    const release = (name: string): PolicyFiles => ({ 'config/policies/docs.json': docPolicy('docs', name) });
+    await writeFiles(join(dir.path, 'releases/1'), release('r1'));
+    await writeFiles(join(dir.path, 'releases/2'), release('r2'));
+    await symlink('releases/1', join(dir.path, 'current'));
+    await symlink('current/config/policies', join(dir.path, 'policies'));
+    server = await startServer({ POLICY_DIR: join(dir.path, policyDir) });
+    await symlink('releases/2', join(dir.path, 'current.tmp'));
+    await rename(join(dir.path, 'current.tmp'), join(dir.path, 'current'));
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2') }));
+    // Switched back: the link is watched still, in the same folder.
+    await symlink('releases/1', join(dir.path, 'current.tmp'));
+    await rename(join(dir.path, 'current.tmp'), join(dir.path, 'current'));
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r1') }));
+  });
+
   it('reloads when entity data changes under data/, even into a folder created after start', async () => {
     dir = await tempDir();
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });

@@ -1,5 +1,5 @@
-import { lstatSync, readdirSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { policySourceDirs } from './fingerprint.js';
 
 /** A running directory watch. */
@@ -54,6 +54,43 @@ function symlinkTargetDirs(dir: string): string[] {
 }
 
 /**
+ * Every symlink met in resolving `path`, those in a link's target included, each as the real
+ * folder holding it and its name. Pointed elsewhere (`/srv/current/policies`, `current` switched
+ * to another release), such a link changes what the path reaches while every folder it reached
+ * stays as it was, the old release kept: only the folder holding the link sees the switch.
+ */
+function linksOnPath(path: string): [string, string][] {
+  const links: [string, string][] = [];
+  const parts = (of: string) => of.split(sep).filter((part) => part !== '');
+  const pending = parts(resolve(path));
+  let real: string = sep;
+  // As far as the system follows a chain of links (ELOOP after 40), a loop included.
+  for (let hops = 0; pending.length > 0 && hops <= 40;) {
+    const name = pending.shift() as string;
+    const next = join(real, name);
+    let target: string;
+    try {
+      target = readlinkSync(next);
+    } catch {
+      // Not a link (or not there): a real folder, or the end of what can be resolved.
+      real = next;
+      continue;
+    }
+    hops += 1;
+    links.push([real, name]);
+    pending.unshift(...parts(resolve(real, target)));
+    real = sep;
+  }
+  return links;
+}
+
+/** Has `folder` watched for `name`, or for any name when it is watched for another already. */
+function watchName(folders: Map<string, string | undefined>, folder: string, name: string): void {
+  if (!folders.has(folder)) folders.set(folder, name);
+  else if (folders.get(folder) !== name) folders.set(folder, undefined);
+}
+
+/**
  * Every real folder whose changes can change the policy set, each with the one entry name
  * that matters in it (undefined: any).
  */
@@ -77,7 +114,10 @@ function foldersToWatch(dir: string): Map<string, string | undefined> {
     path = dirname(path);
     parent = realDirectory(dirname(path));
   }
-  if (parent !== undefined && !folders.has(parent)) folders.set(parent, basename(path));
+  if (parent !== undefined) watchName(folders, parent, basename(path));
+  for (const source of policySourceDirs(dir)) {
+    for (const [holder, name] of linksOnPath(source)) watchName(folders, holder, name);
+  }
   return folders;
 }
 
