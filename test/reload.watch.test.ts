@@ -126,6 +126,19 @@ describe('policy directory watch (real server)', () => {
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r1') }));
   });
 
+  it('follows a symlink swapped on the way to a policy file linked into the directory', async () => {
+    dir = await tempDir();
+    await writeFiles(join(dir.path, 'releases/1'), { 'docs.json': docPolicy('docs', 'r1') });
+    await writeFiles(join(dir.path, 'releases/2'), { 'docs.json': docPolicy('docs', 'r2') });
+    await symlink('releases/1', join(dir.path, 'current'));
+    await mkdir(join(dir.path, 'policies'));
+    await symlink('../current/docs.json', join(dir.path, 'policies/docs.json'));
+    server = await startServer({ POLICY_DIR: join(dir.path, 'policies') });
+    await symlink('releases/2', join(dir.path, 'current.tmp'));
+    await rename(join(dir.path, 'current.tmp'), join(dir.path, 'current'));
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2') }));
+  });
+
   it('reloads when entity data changes under data/, even into a folder created after start', async () => {
     dir = await tempDir();
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });

@@ -33,24 +33,23 @@ function isSymlink(path: string): boolean {
   }
 }
 
-/** Folders holding the targets of the symlinks in `dir` (a ConfigMap's current revision). */
-function symlinkTargetDirs(dir: string): string[] {
-  let names: string[];
+/** The symlinks directly in `dir` (a ConfigMap's keys, linked into its current revision). */
+function symlinksIn(dir: string): string[] {
   try {
-    names = readdirSync(dir);
+    return readdirSync(dir).map((name) => join(dir, name)).filter(isSymlink);
   } catch {
     return [];
   }
-  return names.flatMap((name) => {
-    const entry = join(dir, name);
-    if (!isSymlink(entry)) return [];
-    try {
-      const target = realpathSync(entry);
-      return statSync(target).isFile() ? [dirname(target)] : [];
-    } catch {
-      return [];
-    }
-  });
+}
+
+/** The folder holding the file `link` points to; undefined when it points to no file. */
+function linkedFileDir(link: string): string | undefined {
+  try {
+    const target = realpathSync(link);
+    return statSync(target).isFile() ? dirname(target) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -100,7 +99,12 @@ function foldersToWatch(dir: string): Map<string, string | undefined> {
     const real = realDirectory(path);
     if (real === undefined) continue;
     folders.set(real, undefined);
-    for (const target of symlinkTargetDirs(path)) folders.set(target, undefined);
+    for (const link of symlinksIn(path)) {
+      const target = linkedFileDir(link);
+      if (target === undefined) continue;
+      folders.set(target, undefined);
+      for (const [holder, name] of linksOnPath(link)) watchName(folders, holder, name);
+    }
   }
   // The policy directory can be replaced at its path (a symlink pointed at another release, a
   // folder renamed over it, deleted and created again), which only its parent folder sees.
@@ -128,7 +132,8 @@ function foldersToWatch(dir: string): Map<string, string | undefined> {
  * folders are resolved and watched again: when a symlink now points elsewhere (a Kubernetes
  * ConfigMap swapping its `..data` link, a `current -> release` link) or a folder was replaced
  * at its path, the watch moves to the new folder, folders created later are picked up, and the
- * folders symlinked files point into are watched too.
+ * folders symlinked files point into are watched too, as is every folder holding a symlink met
+ * on the way to a folder or file read.
  */
 export function watchPolicyDir(dir: string, onChange: () => void, options: PolicyWatchOptions = {}): PolicyWatcher {
   const debounceMs = options.debounceMs ?? 200;
