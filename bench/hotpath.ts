@@ -29,7 +29,8 @@ function served(label: string, fetch: Fetch, requests: readonly Buffer[], close:
 
 /**
  * The service of a build's dist/ folder, built by its own `createService` in the default
- * configuration (audit lines written to /dev/null, metrics on) with `env` on top, in this process.
+ * configuration (audit lines written to /dev/null, metrics on) with `env` on top, in this process,
+ * serving the policies of the build's own tree.
  */
 async function serviceTarget(label: string, dist: string, requests: readonly Buffer[], env: Readonly<Record<string, string>> = {}): Promise<Target> {
   const load = async <M>(file: string) => (await import(pathToFileURL(join(dist, file)).href)) as M;
@@ -38,7 +39,7 @@ async function serviceTarget(label: string, dist: string, requests: readonly Buf
   });
   const { loadConfig } = await load<{ loadConfig(env: NodeJS.ProcessEnv): unknown }>('config.js');
   const { createLogger } = await load<{ createLogger(level: string): unknown }>('logger.js');
-  const config = loadConfig({ NODE_ENV: 'production', POLICY_DIR: resolve('policies'), AUDIT_LOG_FILE: '/dev/null', LOG_LEVEL: 'error', ...env });
+  const config = loadConfig({ NODE_ENV: 'production', POLICY_DIR: resolve(dist, '../policies'), AUDIT_LOG_FILE: '/dev/null', LOG_LEVEL: 'error', ...env });
   const service = await createService(config, createLogger('error'));
   return served(label, service.app.fetch, requests, () => service.close());
 }

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { start, waitForHttp, type Child } from './processes.js';
 
 /** Environment variables of the service that a scenario sets itself; cleared otherwise. */
@@ -21,12 +21,17 @@ export interface PdpBuild {
   readonly nodeArgs?: readonly string[];
 }
 
-/** Starts the compiled service on a free port with `env` on top of a clean service environment. */
+/**
+ * Starts the compiled service on a free port with `env` on top of a clean service environment,
+ * serving the policies of its own tree (a build from before a change to the policy language
+ * could not load this checkout's).
+ */
 export async function startPdp(env: Readonly<Record<string, string>>, build: PdpBuild = {}): Promise<RunningPdp> {
   const clean: Record<string, string | undefined> = {};
   for (const name of serviceVariables) clean[name] = undefined;
-  const { child, port } = await start(process.execPath, [...(build.nodeArgs ?? []), resolve(build.main ?? 'dist/main.js')], {
-    env: { ...clean, NODE_ENV: 'production', WORKERS: '1', LOG_LEVEL: 'info', POLICY_DIR: resolve('policies'), ...env, PORT: '0', HOST: '127.0.0.1' },
+  const main = resolve(build.main ?? 'dist/main.js');
+  const { child, port } = await start(process.execPath, [...(build.nodeArgs ?? []), main], {
+    env: { ...clean, NODE_ENV: 'production', WORKERS: '1', LOG_LEVEL: 'info', POLICY_DIR: resolve(dirname(main), '../policies'), ...env, PORT: '0', HOST: '127.0.0.1' },
     portFrom: (line) => {
       if (!line.includes('invoice-pdp listening')) return undefined;
       try {
