@@ -38,7 +38,7 @@ describe('POST /decide?explain=true', () => {
     });
     expect(byRule.get('D2-paid-is-immutable')).toMatchObject({
       applied: false, action: false,
-      condition: { expression: 'type(resource.properties.status) != string || resource.properties.status == "paid"' },
+      condition: { expression: '!(type(resource.properties.status) == string && resource.properties.status in ["draft", "submitted", "approved"])' },
     });
     expect(byRule.get('D2-paid-is-immutable')?.condition).not.toHaveProperty('value');
     expect(byRule.get('P1-admin-scope')).toMatchObject({ applied: false, action: true, roles: null, scopes: false, condition: null });

@@ -31,7 +31,7 @@ export const cedarPolicies = `
 @id("D1") forbid (principal, action == Action::"approve", resource is Invoice)
   when { !(resource has owner) || resource.owner == principal.sub };
 @id("D2") forbid (principal, action in [Action::"update", Action::"delete"], resource is Invoice)
-  when { !(resource has status) || resource.status == "paid" };
+  when { !(resource has status) || !["draft", "submitted", "approved"].contains(resource.status) };
 @id("D3") forbid (principal, action == Action::"approve", resource is Invoice)
   unless { context has mfa && context.mfa == true };
 `;

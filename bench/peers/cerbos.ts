@@ -68,7 +68,7 @@ resourcePolicy:
       actions: [update, delete]
       effect: EFFECT_DENY
       roles: ["*"]
-      condition: { match: { expr: 'type(R.attr.status) != string || R.attr.status == "paid"' } }
+      condition: { match: { expr: '!(type(R.attr.status) == string && R.attr.status in ["draft", "submitted", "approved"])' } }
     - name: D3
       actions: [approve]
       effect: EFFECT_DENY

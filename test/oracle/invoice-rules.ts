@@ -82,9 +82,10 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
     if (attribute(q.context, 'mfa') !== true) return 'deny';
   }
   if (is('update') || is('delete')) {
-    // D2: a status that is missing or not a string cannot be told from "paid".
+    // D2: only a status known not to be paid lets an update or delete through; any other
+    // ("Paid", "paid ", missing, not a string) cannot be told from "paid".
     const status = r('status');
-    if (typeof status !== 'string' || status === 'paid') return 'deny';
+    if (typeof status !== 'string' || !['draft', 'submitted', 'approved'].includes(status)) return 'deny';
   }
 
   const sameRegion = sameAttribute(r('region'), s('region'));
