@@ -244,6 +244,17 @@ describe('POST /decide: hostile or odd bodies', () => {
     expect(body.reasons).toEqual([expect.objectContaining({ code: 'no_applicable_rule' })]);
   });
 
+  it.each([
+    ['read', { roles: ['accountant'], scope: 'invoice.read', region: null }, { invoice_type: 'purchase', region: null }],
+    ['approve', { ...manager.properties, region: null }, { ...approvable.properties, region: null }],
+    ['read', { roles: ['sales_rep'], scope: 'invoice.read', department: null }, { invoice_type: 'sales', department: null }],
+    ['create', { roles: ['sales_rep'], scope: 'invoice.write', department: null }, { invoice_type: 'sales', department: null, status: 'draft' }],
+  ])('a region or department that is null on both sides is no match (%s)', async (action, claims, properties) => {
+    const body = await decide({ subject: { id: 'u-null', properties: claims }, action, resource: { type: 'invoice', id: 'inv-n', properties: { owner: 'someone', ...properties } }, context: { mfa: true } });
+    expect(body.decision).toBe('deny');
+    expect(body.reasons).toEqual([expect.objectContaining({ code: 'no_applicable_rule' })]);
+  });
+
   it('deeply nested context is answered, not crashed on', async () => {
     const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
     const res = await postJson(app, '/decide', `{"subject": ${JSON.stringify(accountant)}, "action": "read", "resource": ${JSON.stringify(readEU.resource)}, "context": ${deep}}`);

@@ -5,7 +5,8 @@ import type { WorkloadCase } from '../workload.js';
  * policies/invoices.json in Cedar. Cedar has no subject id attribute, so the subject's id is
  * also given as `principal.sub`; roles and scopes are sets on the principal. D1 and D2 deny when
  * the attribute they read is missing, as the shipped rules do; without a schema Cedar has no
- * test of an attribute's type, which the shipped rules also make (`type(…) != string`).
+ * test of an attribute's type, which the shipped rules also make (`type(…) != string`, and a
+ * region or department compared only when it is a string), nor a null to compare.
  */
 export const cedarPolicies = `
 @id("P1") permit (principal, action, resource is Invoice)

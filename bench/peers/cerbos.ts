@@ -28,37 +28,37 @@ resourcePolicy:
       actions: [read]
       effect: EFFECT_ALLOW
       roles: [accountant, finance_manager]
-      condition: { match: { expr: '"invoice.read" in P.attr.scopes && R.attr.region == P.attr.region' } }
+      condition: { match: { expr: '"invoice.read" in P.attr.scopes && type(R.attr.region) == string && R.attr.region == P.attr.region' } }
     - name: P3-create
       actions: [create]
       effect: EFFECT_ALLOW
       roles: [accountant, finance_manager]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type in ["purchase", "credit_note"] && R.attr.region == P.attr.region' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type in ["purchase", "credit_note"] && type(R.attr.region) == string && R.attr.region == P.attr.region' } }
     - name: P3-update
       actions: [update]
       effect: EFFECT_ALLOW
       roles: [accountant, finance_manager]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type in ["purchase", "credit_note"] && R.attr.region == P.attr.region && R.attr.status in ["draft", "submitted"]' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type in ["purchase", "credit_note"] && type(R.attr.region) == string && R.attr.region == P.attr.region && R.attr.status in ["draft", "submitted"]' } }
     - name: P4
       actions: [approve]
       effect: EFFECT_ALLOW
       roles: [finance_manager]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.region == P.attr.region && R.attr.status == "submitted" && R.attr.amount <= P.attr.approval_limit' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && type(R.attr.region) == string && R.attr.region == P.attr.region && R.attr.status == "submitted" && R.attr.amount <= P.attr.approval_limit' } }
     - name: P5
       actions: [read]
       effect: EFFECT_ALLOW
       roles: [sales_rep]
-      condition: { match: { expr: '"invoice.read" in P.attr.scopes && R.attr.invoice_type == "sales" && R.attr.department == P.attr.department' } }
+      condition: { match: { expr: '"invoice.read" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department' } }
     - name: P6-create
       actions: [create]
       effect: EFFECT_ALLOW
       roles: [sales_rep]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && R.attr.department == P.attr.department' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department' } }
     - name: P6-update
       actions: [update]
       effect: EFFECT_ALLOW
       roles: [sales_rep]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && R.attr.department == P.attr.department && R.attr.owner == P.id && R.attr.status == "draft"' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department && R.attr.owner == P.id && R.attr.status == "draft"' } }
     - name: D1
       actions: [approve]
       effect: EFFECT_DENY

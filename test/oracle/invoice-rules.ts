@@ -88,8 +88,9 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
     if (typeof status !== 'string' || !['draft', 'submitted', 'approved'].includes(status)) return 'deny';
   }
 
-  const sameRegion = sameAttribute(r('region'), s('region'));
-  const sameDepartment = sameAttribute(r('department'), s('department'));
+  // A region or department that is not a string is none: null == null would match two of them.
+  const sameRegion = typeof r('region') === 'string' && sameAttribute(r('region'), s('region'));
+  const sameDepartment = typeof r('department') === 'string' && sameAttribute(r('department'), s('department'));
   const type = r('invoice_type');
   const status = r('status');
   const permits = [
