@@ -93,17 +93,19 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
   const sameDepartment = typeof r('department') === 'string' && sameAttribute(r('department'), s('department'));
   const type = r('invoice_type');
   const status = r('status');
+  // A new invoice states no status, or starts draft or submitted: never approved or paid.
+  const newStatus = status === missing || status === 'draft' || status === 'submitted';
   const permits = [
     scopes.includes('invoice.admin'),
     is('read') && anyRole('accountant', 'finance_manager') && scopes.includes('invoice.read') && sameRegion,
     (is('create') || is('update')) && anyRole('accountant', 'finance_manager') && scopes.includes('invoice.write') &&
-      (type === 'purchase' || type === 'credit_note') && sameRegion && (is('create') || status === 'draft' || status === 'submitted'),
+      (type === 'purchase' || type === 'credit_note') && sameRegion && (is('create') ? newStatus : status === 'draft' || status === 'submitted'),
     is('approve') && anyRole('finance_manager') && scopes.includes('invoice.write') && sameRegion && status === 'submitted' &&
       typeof r('amount') === 'number' && typeof s('approval_limit') === 'number' && (r('amount') as number) <= (s('approval_limit') as number),
     is('read') && anyRole('sales_rep') && scopes.includes('invoice.read') && type === 'sales' && sameDepartment,
     // P6: create in their own department; update the drafts they own, in any department.
     (is('create') || is('update')) && anyRole('sales_rep') && scopes.includes('invoice.write') && type === 'sales' &&
-      (is('create') ? sameDepartment : r('owner') === q.subjectId && status === 'draft'),
+      (is('create') ? sameDepartment && newStatus : r('owner') === q.subjectId && status === 'draft'),
   ];
   return permits.some(Boolean) ? 'permit' : 'deny';
 }
