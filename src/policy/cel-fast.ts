@@ -1,8 +1,11 @@
 import type { ConditionVariables } from './cel.js';
+import { asciiCase, trimWhiteSpace } from './cel-spec-functions.js';
 
 /**
  * A fast path for the conditions policies write most: comparisons of request attributes with
- * each other and with literals, `in` a list, `has()`, `type() ==`, joined by `&&`, `||` and `!`.
+ * each other and with literals, `in` a list, `has()`, `type() ==`, a number negated, a string
+ * trimmed or lower-cased (`trim()`, `lowerAscii()`, as the service defines them), joined by `&&`,
+ * `||` and `!`.
  * Such a condition is compiled into plain JavaScript closures once, at load. The closures
  * answer only where CEL's answer is certain and the same as the library's: equal types on both
  * sides of a comparison, numbers for ordering, booleans for the logic, plain JSON objects for
@@ -160,6 +163,25 @@ function has(node: Node): Fast | undefined {
   };
 }
 
+/** The string methods compiled here, as conditions call them (cel-spec-functions.ts). */
+const stringMethods = new Map<string, (text: string) => string>([
+  ['trim', trimWhiteSpace],
+  ['lowerAscii', (text) => asciiCase(text, true)],
+]);
+
+/** `e.trim()` or `e.lowerAscii()` on a string `e`. */
+function stringMethod(node: Node): Fast | undefined {
+  const [name, target, callArgs] = node.args as [unknown, unknown, unknown];
+  const method = typeof name === 'string' ? stringMethods.get(name) : undefined;
+  if (method === undefined || !Array.isArray(callArgs) || callArgs.length !== 0) return undefined;
+  const operand = compile(target);
+  if (operand === undefined) return undefined;
+  return (vars) => {
+    const value = operand(vars);
+    return typeof value === 'string' ? method(value) : undecided;
+  };
+}
+
 function logic(node: Node): Fast | undefined {
   const [l, r] = node.args as [unknown, unknown];
   const left = compile(l);
@@ -214,6 +236,17 @@ function compile(node: unknown): Fast | undefined {
         return typeof value === 'boolean' ? !value : undecided;
       };
     }
+    case '-_': {
+      // JSON numbers are doubles, which negate without error; anything else is the library's.
+      const operand = compile(node.args);
+      if (operand === undefined) return undefined;
+      return (vars) => {
+        const value = operand(vars);
+        return typeof value === 'number' ? -value : undecided;
+      };
+    }
+    case 'rcall':
+      return stringMethod(node);
     case 'in':
       return membership(node);
     case 'call':

@@ -87,7 +87,7 @@ const nonAscii = /[\u0080-\uffff]/;
  * `aAaA…`). JavaScript's own mapping changes no character of ASCII text but its letters; other
  * text is changed code unit by code unit, in a copy (lone surrogates are kept as they are).
  */
-function asciiCase(text: string, lower: boolean): string {
+export function asciiCase(text: string, lower: boolean): string {
   if (!nonAscii.test(text)) return lower ? text.toLowerCase() : text.toUpperCase();
   const first = lower ? 0x41 : 0x61; // 'A' or 'a'
   const units = Buffer.from(text, 'utf16le');
@@ -109,7 +109,7 @@ function isWhiteSpace(unit: number): boolean {
 }
 
 /** `text` without the White_Space at either end, reading only that White_Space and one character past it. */
-function trimWhiteSpace(text: string): string {
+export function trimWhiteSpace(text: string): string {
   let start = 0;
   let end = text.length;
   while (start < end && isWhiteSpace(text.charCodeAt(start))) start++;
