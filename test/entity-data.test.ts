@@ -156,6 +156,8 @@ describe('entity data: enrichment in /decide', () => {
     expect(await approve('u-1', 'carol@example.com')).toMatchObject(denied);
     expect(await approve('carol@example.com', 'u-1')).toMatchObject(denied);
     expect(await approve('carol@example.com', 'someone@example.com')).toMatchObject({ decision: true });
+    // Email addresses are recorded in whatever case the user typed them.
+    expect(await approve('u-1', 'Carol@Example.com')).toMatchObject(denied);
 
     const update = async (owner: string) => (await readJson(await postJson(app, '/decide', {
       subject: { id: 'dan@example.com' },

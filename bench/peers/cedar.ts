@@ -6,7 +6,9 @@ import type { WorkloadCase } from '../workload.js';
  * also given as `principal.sub`; roles and scopes are sets on the principal. D1 and D2 deny when
  * the attribute they read is missing, as the shipped rules do; without a schema Cedar has no
  * test of an attribute's type, which the shipped rules also make (`type(…) != string`, and a
- * region or department compared only when it is a string), nor a null to compare.
+ * region or department compared only when it is a string), nor a null to compare. Nor has it a
+ * function to fold case or trim, so D1 compares owners exactly: the workload's owners are
+ * written as the subjects' ids are.
  */
 export const cedarPolicies = `
 @id("P1") permit (principal, action, resource is Invoice)

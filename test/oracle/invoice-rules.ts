@@ -59,6 +59,16 @@ export function rolesAndScopes(claims: Readonly<Record<string, unknown>>): { rol
   return { roles: union('roles', 'role'), scopes: union('scope', 'scp') };
 }
 
+/** CEL's `lowerAscii()`: ASCII letters only. */
+function lowerAscii(text: string): string {
+  return text.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+}
+
+/** CEL's `trim()`: Unicode White_Space off both ends (not U+FEFF, which JavaScript's trim takes). */
+function celTrim(text: string): string {
+  return text.replace(/^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g, '');
+}
+
 /** The actions the invoice policy's rules name, besides "*". */
 const namedActions = ['read', 'create', 'update', 'approve', 'delete'];
 
@@ -77,8 +87,9 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
 
   // Deny rules: an attribute they need that is missing makes them apply (fail closed).
   if (is('approve')) {
+    // D1: owners compare ignoring ASCII case and surrounding whitespace.
     const owner = r('owner');
-    if (typeof owner !== 'string' || owner === q.subjectId) return 'deny';
+    if (typeof owner !== 'string' || lowerAscii(celTrim(owner)) === lowerAscii(q.subjectId)) return 'deny';
     if (attribute(q.context, 'mfa') !== true) return 'deny';
   }
   if (is('update') || is('delete')) {
