@@ -23,7 +23,8 @@ export const cedarPolicies = `
 @id("P4") permit (principal, action == Action::"approve", resource is Invoice)
   when { principal.roles.contains("finance_manager") && principal.scopes.contains("invoice.write")
          && resource.region == principal.region && resource.status == "submitted"
-         && principal has approval_limit && resource.amount <= principal.approval_limit };
+         && principal has approval_limit && resource.amount <= principal.approval_limit
+         && -resource.amount <= principal.approval_limit };
 @id("P5") permit (principal, action == Action::"read", resource is Invoice)
   when { principal.roles.contains("sales_rep") && principal.scopes.contains("invoice.read")
          && resource.invoice_type == "sales" && resource.department == principal.department };

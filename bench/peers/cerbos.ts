@@ -43,7 +43,7 @@ resourcePolicy:
       actions: [approve]
       effect: EFFECT_ALLOW
       roles: [finance_manager]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && type(R.attr.region) == string && R.attr.region == P.attr.region && R.attr.status == "submitted" && R.attr.amount <= P.attr.approval_limit' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && type(R.attr.region) == string && R.attr.region == P.attr.region && R.attr.status == "submitted" && R.attr.amount <= P.attr.approval_limit && -R.attr.amount <= P.attr.approval_limit' } }
     - name: P5
       actions: [read]
       effect: EFFECT_ALLOW

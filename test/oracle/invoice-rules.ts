@@ -112,7 +112,7 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
     (is('create') || is('update')) && anyRole('accountant', 'finance_manager') && scopes.includes('invoice.write') &&
       (type === 'purchase' || type === 'credit_note') && sameRegion && (is('create') ? newStatus : status === 'draft' || status === 'submitted'),
     is('approve') && anyRole('finance_manager') && scopes.includes('invoice.write') && sameRegion && status === 'submitted' &&
-      typeof r('amount') === 'number' && typeof s('approval_limit') === 'number' && (r('amount') as number) <= (s('approval_limit') as number),
+      typeof r('amount') === 'number' && typeof s('approval_limit') === 'number' && Math.abs(r('amount') as number) <= (s('approval_limit') as number),
     is('read') && anyRole('sales_rep') && scopes.includes('invoice.read') && type === 'sales' && sameDepartment,
     // P6: create in their own department; update the drafts they own, in any department.
     (is('create') || is('update')) && anyRole('sales_rep') && scopes.includes('invoice.write') && type === 'sales' &&
