@@ -34,7 +34,7 @@ export const cedarPolicies = `
          && ((action == Action::"create" && (!(resource has status) || ["draft", "submitted"].contains(resource.status)))
              || (resource.owner == principal.sub && resource.status == "draft")) };
 @id("D1") forbid (principal, action == Action::"approve", resource is Invoice)
-  when { !(resource has owner) || resource.owner == principal.sub };
+  when { !(resource has owner) || resource.owner == "" || resource.owner == principal.sub };
 @id("D2") forbid (principal, action in [Action::"update", Action::"delete"], resource is Invoice)
   when { !(resource has status) || !["draft", "submitted", "approved"].contains(resource.status) };
 @id("D3") forbid (principal, action == Action::"approve", resource is Invoice)

@@ -63,7 +63,7 @@ resourcePolicy:
       actions: [approve]
       effect: EFFECT_DENY
       roles: ["*"]
-      condition: { match: { expr: 'type(R.attr.owner) != string || R.attr.owner.trim().lowerAscii() == P.id.lowerAscii()' } }
+      condition: { match: { expr: 'type(R.attr.owner) != string || R.attr.owner.trim() == "" || R.attr.owner.trim().lowerAscii() == P.id.lowerAscii()' } }
     - name: D2
       actions: [update, delete]
       effect: EFFECT_DENY

@@ -87,9 +87,9 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
 
   // Deny rules: an attribute they need that is missing makes them apply (fail closed).
   if (is('approve')) {
-    // D1: owners compare ignoring ASCII case and surrounding whitespace.
+    // D1: owners compare ignoring ASCII case and surrounding whitespace; an empty one is none.
     const owner = r('owner');
-    if (typeof owner !== 'string' || lowerAscii(celTrim(owner)) === lowerAscii(q.subjectId)) return 'deny';
+    if (typeof owner !== 'string' || celTrim(owner) === '' || lowerAscii(celTrim(owner)) === lowerAscii(q.subjectId)) return 'deny';
     if (attribute(q.context, 'mfa') !== true) return 'deny';
   }
   if (is('update') || is('delete')) {
