@@ -8,11 +8,21 @@ import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
 import { pdpIdentifierProblems } from './pdp-identifier.js';
 
+/**
+ * A comma-separated list; unset, `fallback`. One of commas and spaces alone is refused: read as no
+ * entry it would mean no algorithm, no caller key or any audience, where blank means the default.
+ */
 const list = (fallback: readonly string[] = []) =>
   z
     .string()
     .optional()
-    .transform((value) => (value === undefined ? [...fallback] : value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)));
+    .transform((value, ctx) => {
+      if (value === undefined) return [...fallback];
+      const entries = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      // An issue pushed here keeps the entries for the cross-field checks below, which read every list.
+      if (entries.length === 0) ctx.issues.push({ code: 'custom', message: 'lists no entry, only commas and spaces (unset it for the default)', input: value });
+      return entries;
+    });
 
 /**
  * AUDIT_REDACT's paths: split on commas, except those inside a bracketed key's JSON string

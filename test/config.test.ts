@@ -91,6 +91,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ METRICS_TOKEN: ` ${'m'.repeat(512)} ` }).METRICS_TOKEN).toBe('m'.repeat(512));
   });
 
+  it('refuses a list of commas and spaces alone, rather than run with no entry: no algorithm, no caller key, any audience', () => {
+    const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
+    expect(problems({ ...keyed, JWT_ALGORITHMS: ',', INTROSPECTION_AUDIENCE: ',,', CLAIM_ROLES: ',', PDP_API_KEYS: ' , ' })).toEqual(
+      ['JWT_ALGORITHMS', 'INTROSPECTION_AUDIENCE', 'CLAIM_ROLES', 'PDP_API_KEYS'].map((name) => `${name}: lists no entry, only commas and spaces (unset it for the default)`),
+    );
+  });
+
   it('splits key lists at commas, so every entry is a key of its own and none holds a comma', () => {
     const config = loadConfig({ PDP_API_KEYS: 'Secret-Part-One-123,Secret-Part-Two-456', PDP_ADMIN_KEYS: ' admin-key-0123456789abcdef , ' });
     expect(config.PDP_API_KEYS).toEqual(['Secret-Part-One-123', 'Secret-Part-Two-456']);
