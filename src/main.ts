@@ -41,6 +41,14 @@ async function start(): Promise<void> {
   // Before the first await: a stop or reload the primary asks for while this worker starts is
   // kept, and a SIGHUP then does not kill the process; both act once the service exists.
   const supervisor = connectToSupervisor();
+  // A container's main process (PID 1) never gets a signal it does not handle: a SIGTERM while the
+  // policies load was dropped, and the service went on to serve. Nothing is served yet to drain.
+  const stopWhileStarting = (signal: NodeJS.Signals) => {
+    log.info({ reason: signal }, 'stopped while starting');
+    process.exit(0);
+  };
+  process.on('SIGTERM', stopWhileStarting);
+  process.on('SIGINT', stopWhileStarting);
   let serviceReady: (service: Service) => void = () => undefined;
   const ready = new Promise<Service>((resolve) => (serviceReady = resolve));
   const reload = (trigger: ReloadTrigger, requester?: ReloadRequester) => void ready.then((service) => service.reload(trigger, requester));
@@ -73,6 +81,8 @@ async function start(): Promise<void> {
     await service.close();
     return outcome;
   };
+  process.off('SIGTERM', stopWhileStarting);
+  process.off('SIGINT', stopWhileStarting);
   const stop = stopOnSignals(shutdown, { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, log });
   log.info({ port: server.port, policyDir: config.POLICY_DIR, ...service.summary, config: configSummary(config) }, 'invoice-pdp listening');
   supervisor?.onStop(stop);

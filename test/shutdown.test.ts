@@ -1,10 +1,12 @@
 import { once } from 'node:events';
-import { Agent, request } from 'node:http';
+import { Agent, createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp } from './helpers/app.js';
 import { connectTo, holdRequest } from './helpers/raw-http.js';
 import { spawnServer, type ServerProcess } from './helpers/spawn-server.js';
+import { tempDir } from './helpers/tmp.js';
 
 const decideBody = JSON.stringify({
   subject: { id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
@@ -141,5 +143,42 @@ describe('SIGTERM to the service process', () => {
     expect(exit.at - signalled).toBeGreaterThanOrEqual(290);
     expect(exit.at - signalled).toBeLessThan(1_300);
     expect(proc.output()).toContain('connections still open at the deadline were cut');
+  });
+});
+
+describe('a stop while the service starts', () => {
+  let proc: ServerProcess | undefined;
+  let keyServer: Server | undefined;
+  afterEach(() => {
+    if (proc?.child.exitCode === null) proc.child.kill('SIGKILL');
+    proc = undefined;
+    keyServer?.close();
+    keyServer = undefined;
+  });
+
+  // A container's main process (PID 1) never receives a signal it has no handler for: a SIGTERM
+  // that Node's default would have acted on was dropped, and the service went on to serve.
+  it.each(['SIGTERM', 'SIGINT'] as const)('handles a %s that comes while the policies load: exit 0 at once, never listening', async (signal) => {
+    // Enough rules that loading them takes a while; the key set fetch, made just before, says it has begun.
+    const rules = Array.from({ length: 40 }, (_, r) => ({ id: `R${r}`, effect: 'permit', actions: ['read'], roles: [`role${r}`], condition: `resource.properties.amount <= ${r}.0 && "t${r}" in resource.properties.tags` }));
+    const files = Object.fromEntries(Array.from({ length: 150 }, (_, f) => [`p${f}.json`, { id: `p${f}`, resource: `type${f}`, rules }]));
+    const dir = await tempDir(files);
+    let loading: () => void = () => undefined;
+    const fetched = new Promise<void>((resolve) => (loading = resolve));
+    keyServer = createServer((_, res) => {
+      loading();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":[]}');
+    }).listen(0, '127.0.0.1');
+    await once(keyServer, 'listening');
+    const { port } = keyServer.address() as AddressInfo;
+    proc = spawnServer({ POLICY_DIR: dir, JWKS_URL: `http://127.0.0.1:${port}/jwks`, JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'api' });
+    await fetched;
+    const signalled = performance.now();
+    proc.child.kill(signal);
+    const exit = await proc.exited;
+    expect(exit).toMatchObject({ code: 0, signal: null });
+    expect(exit.at - signalled).toBeLessThan(500);
+    expect(proc.output()).toContain(`"reason":"${signal}"`);
+    expect(proc.output()).not.toContain('invoice-pdp listening');
   });
 });
