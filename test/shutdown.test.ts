@@ -1,6 +1,8 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp } from './helpers/app.js';
@@ -180,5 +182,42 @@ describe('a stop while the service starts', () => {
     expect(exit.at - signalled).toBeLessThan(500);
     expect(proc.output()).toContain(`"reason":"${signal}"`);
     expect(proc.output()).not.toContain('invoice-pdp listening');
+  });
+});
+
+describe('SIGTERM to npm start', () => {
+  let npm: ChildProcess | undefined;
+  afterEach(() => {
+    // Its own process group: a service left behind by npm is stopped with it.
+    if (npm?.pid !== undefined) {
+      try {
+        process.kill(-npm.pid, 'SIGKILL');
+      } catch {
+        // Every process of the group has exited.
+      }
+    }
+    npm = undefined;
+  });
+
+  // A supervisor (a container's `npm start`, a process manager) signals npm alone. npm passes the
+  // signal to the shell running the script, which died of it and left the service serving.
+  it('reaches the service, which drains, and npm exits 0', async () => {
+    npm = spawn('npm', ['start', '--ignore-scripts', '--silent'], {
+      cwd: resolve(import.meta.dirname, '..'),
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
+    let log = '';
+    const exited = new Promise<number | null>((done) => npm?.once('exit', (code) => done(code)));
+    await new Promise<void>((listening) => {
+      npm?.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+        log += chunk;
+        if (log.includes('invoice-pdp listening')) listening();
+      });
+    });
+    npm.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(log).toContain('shut down: every request answered');
   });
 });
