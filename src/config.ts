@@ -201,6 +201,17 @@ const envSchema = z
     if (env.INTROSPECTION_URL !== undefined && (env.INTROSPECTION_CLIENT_ID === undefined || env.INTROSPECTION_CLIENT_SECRET === undefined)) {
       issue('INTROSPECTION_CLIENT_ID', 'INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET are required with INTROSPECTION_URL');
     }
+    // As JWT_ISSUER without keys: set alone (INTROSPECTION_URL misspelt, say), they would suggest
+    // an introspection that is not there, and every opaque token would be denied.
+    if (env.INTROSPECTION_URL === undefined) {
+      const given = {
+        INTROSPECTION_CLIENT_ID: env.INTROSPECTION_CLIENT_ID !== undefined,
+        INTROSPECTION_CLIENT_SECRET: env.INTROSPECTION_CLIENT_SECRET !== undefined,
+        INTROSPECTION_JWT_ISSUER: env.INTROSPECTION_JWT_ISSUER !== undefined,
+        INTROSPECTION_AUDIENCE: env.INTROSPECTION_AUDIENCE.length > 0,
+      };
+      for (const [name, set] of Object.entries(given)) if (set) issue(name, 'applies to introspection: set INTROSPECTION_URL too');
+    }
     const signedIntrospection = env.INTROSPECTION_JWKS_FILE !== undefined || env.INTROSPECTION_JWKS_URL !== undefined;
     if (env.INTROSPECTION_JWKS_FILE !== undefined && env.INTROSPECTION_JWKS_URL !== undefined) issue('INTROSPECTION_JWKS_URL', 'set INTROSPECTION_JWKS_FILE or INTROSPECTION_JWKS_URL, not both');
     if (signedIntrospection && env.INTROSPECTION_URL === undefined) issue('INTROSPECTION_URL', 'required when introspection keys are configured');

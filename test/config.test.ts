@@ -98,6 +98,14 @@ describe('loadConfig', () => {
     );
   });
 
+  it('refuses introspection settings without INTROSPECTION_URL (misspelt, say), which would leave every opaque token denied', () => {
+    const alone = { INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'client-secret', INTROSPECTION_JWT_ISSUER: 'https://as.example', INTROSPECTION_AUDIENCE: 'api' };
+    expect(problems({ ...alone, INTROSPECT_URL: 'https://as.example/introspect' })).toEqual(
+      Object.keys(alone).map((name) => `${name}: applies to introspection: set INTROSPECTION_URL too`),
+    );
+    expect(loadConfig({ ...alone, INTROSPECTION_URL: 'https://as.example/introspect' }).INTROSPECTION_AUDIENCE).toEqual(['api']);
+  });
+
   it('splits key lists at commas, so every entry is a key of its own and none holds a comma', () => {
     const config = loadConfig({ PDP_API_KEYS: 'Secret-Part-One-123,Secret-Part-Two-456', PDP_ADMIN_KEYS: ' admin-key-0123456789abcdef , ' });
     expect(config.PDP_API_KEYS).toEqual(['Secret-Part-One-123', 'Secret-Part-Two-456']);
