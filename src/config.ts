@@ -35,13 +35,18 @@ const auditPaths = (fallback: readonly string[]) =>
     .optional()
     .transform((value) => (value === undefined ? [...fallback] : (value.match(/(?:"(?:[^"\\]|\\[\s\S]?)*"?|[^,"])+/g) ?? []).map((s) => s.trim()).filter((s) => s.length > 0)));
 
-/** Whether a redis:// URL parses as the client will read it: host, port, decodable credentials. */
+/**
+ * Whether a redis:// URL parses as the client will read it: host, port, decodable credentials, and
+ * a database number if any (its path, else a `db` query value), which the client selects on
+ * connecting: `/cache` was sent as `SELECT NaN`, whose error crashed the service once it served.
+ */
 function isRedisUrl(value: string): boolean {
   try {
     const url = new URL(value);
     decodeURIComponent(url.username);
     decodeURIComponent(url.password);
-    return url.hostname !== '';
+    const db = url.pathname.length > 1 ? url.pathname.slice(1) : url.searchParams.get('db');
+    return url.hostname !== '' && (db === null || /^\d+$/.test(db));
   } catch {
     return false;
   }
@@ -160,7 +165,7 @@ const envSchema = z
     CACHE_TTL_SECONDS: integer(1, 86_400, 30),
     CACHE_PREFIX: z.string().min(1).max(128).default('invoice-pdp:decision:'),
     REDIS_URL: optionalText.pipe(
-      z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').refine(isRedisUrl, 'not a URL with a host, a numeric port and percent-encoded credentials').optional(),
+      z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').refine(isRedisUrl, 'not a URL with a host, a numeric port, percent-encoded credentials and a database number if any').optional(),
     ),
     REDIS_CLUSTER_NODES: list(),
     REDIS_SENTINELS: list(),

@@ -72,8 +72,15 @@ describe('loadConfig', () => {
     ['a port that is not a number', 'redis://cache:notaport'],
     ['a password that does not decode', 'redis://:p%zz@127.0.0.1:6379'],
     ['no host', 'redis://:6379'],
+    ['a database that is not a number', 'redis://127.0.0.1:6379/cache'],
+    ['a database number and more', 'redis://127.0.0.1:6379/1/2'],
+    ['a db query value that is not a number', 'redis://127.0.0.1:6379?db=one'],
   ])('refuses a REDIS_URL with %s, rather than crash in the client at start', (_, url) => {
     expect(problems({ REDIS_URL: url })).toEqual([expect.stringMatching(/^REDIS_URL: not a URL with a host/)]);
+  });
+
+  it('takes a REDIS_URL with a database number, or none', () => {
+    for (const url of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://127.0.0.1:6379/3', 'redis://127.0.0.1:6379?db=3']) expect(loadConfig({ REDIS_URL: url }).REDIS_URL, url).toBe(url);
   });
 
   it('refuses both a key file and a key URL, and a URL that is not one', () => {
