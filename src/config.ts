@@ -78,12 +78,9 @@ export const keySetUrl = fetchableUrl('a key set is fetched without credentials,
  * `0x1F90` as 8080 and `1e3` as 1000, so a typo or a foreign notation would pass as a number.
  */
 const integer = (min: number, max: number, fallback: number) =>
-  z.string().trim().regex(/^\d+$/, 'a whole number in decimal digits').transform(Number).pipe(z.number().min(min).max(max)).default(fallback);
+  z.string().regex(/^\d+$/, 'a whole number in decimal digits').transform(Number).pipe(z.number().min(min).max(max)).default(fallback);
 
-const optionalText = z
-  .string()
-  .optional()
-  .transform((value) => value?.trim());
+const optionalText = z.string().optional();
 
 /** The least either token fetch timeout may be. */
 const minFetchTimeoutMs = 100;
@@ -291,9 +288,13 @@ export class ConfigError extends Error {
 
 /** Parses the environment once at start; reports every problem, not just the first. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  // A variable set to blank (`PORT=`, `LOG_LEVEL= `) counts as unset, whatever it holds: its
-  // default applies, where a number would read 0 and a name would be refused.
-  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  // Each value is read without the spaces around it, or the `\r` of a .env file written on
+  // Windows: `LOG_LEVEL=warn ` as `warn`, not refused as no level. A variable set to blank
+  // (`PORT=`, `LOG_LEVEL= `) counts as unset, whatever it holds: its default applies, where a
+  // number would read 0 and a name would be refused.
+  const given = Object.fromEntries(
+    Object.entries(env).flatMap(([name, value]) => (value === undefined || value.trim() === '' ? [] : [[name, value.trim()]])),
+  );
   const parsed = envSchema.safeParse(given);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);

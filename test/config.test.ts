@@ -62,6 +62,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '0', TOKEN_CACHE_ENTRIES: '0' })).toMatchObject({ PORT: 0, TOKEN_CACHE_ENTRIES: 0 });
   });
 
+  it('reads every value without the spaces or line ending around it, as it reads numbers and URLs', () => {
+    const padded = { HOST: ' 127.0.0.1 ', POLICY_DIR: './policies\r', LOG_LEVEL: 'warn ', POLICY_WATCH: ' false', JWT_REQUIRE_EXP: 'false\r', AUDIT_DECISIONS: '\tdeny', CACHE_PREFIX: ' pdp: ', PORT: '8081\r' };
+    expect(loadConfig(padded)).toMatchObject({ HOST: '127.0.0.1', POLICY_DIR: './policies', LOG_LEVEL: 'warn', POLICY_WATCH: 'false', JWT_REQUIRE_EXP: 'false', AUDIT_DECISIONS: 'deny', CACHE_PREFIX: 'pdp:', PORT: 8081 });
+  });
+
   it('refuses an algorithm name no key set can verify with, so tokens are not all denied at run time', () => {
     const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
     expect(problems({ ...keyed, JWT_ALGORITHMS: 'ES265,RS256' })).toEqual([expect.stringMatching(/^JWT_ALGORITHMS: ES265 is not a JWS algorithm this service verifies/)]);
