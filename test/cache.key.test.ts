@@ -42,24 +42,31 @@ describe('decision cache key', () => {
   });
 });
 
-describe('maps listed by a condition', () => {
+/**
+ * One rule, permit `rule` on type `t` under `condition`, served by an app with a memory cache
+ * and by one without, set up for the enclosing describe.
+ */
+function withAndWithoutCache(rule: string, condition: string): { readonly cached: App; readonly uncached: App } {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let setup: CacheSetup;
-  let cached: App;
-  let uncached: App;
-
+  const apps = {} as { cached: App; uncached: App };
   beforeAll(async () => {
     dir = await tempDir();
-    // The first approver, as `map` lists the keys: the cache key sorts them, so must evaluation.
-    await writeFiles(dir.path, { 'doc.json': docPolicy('t', 'P-first', { condition: 'resource.properties.approvals.map(k, k)[0] == subject.id' }) });
+    await writeFiles(dir.path, { 'doc.json': docPolicy('t', rule, { condition }) });
     setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100' });
-    cached = (await buildTestApp({ policyDir: dir.path, cache: setup.cache })).app;
-    uncached = (await buildTestApp({ policyDir: dir.path })).app;
+    apps.cached = (await buildTestApp({ policyDir: dir.path, cache: setup.cache })).app;
+    apps.uncached = (await buildTestApp({ policyDir: dir.path })).app;
   });
   afterAll(async () => {
     await setup.close();
     await dir.remove();
   });
+  return apps;
+}
+
+describe('maps listed by a condition', () => {
+  // The first approver, as `map` lists the keys: the cache key sorts them, so must evaluation.
+  const apps = withAndWithoutCache('P-first', 'resource.properties.approvals.map(k, k)[0] == subject.id');
 
   async function decide(app: App, approvals: string, explain = false): Promise<Record<string, unknown>> {
     const body = `{"subject":{"id":"alice","properties":{}},"action":"read","resource":{"type":"doc","id":"d","properties":{"approvals":${approvals}}}}`;
@@ -69,45 +76,29 @@ describe('maps listed by a condition', () => {
   }
 
   it('lists a map in sorted key order, whatever order the request sent', async () => {
-    expect(await decide(uncached, '{"alice":1,"bob":2}')).toMatchObject({ decision: 'permit' });
-    expect(await decide(uncached, '{"bob":2,"alice":1}')).toMatchObject({ decision: 'permit' });
-    expect(await decide(uncached, '{"bob":2,"carol":1}')).toMatchObject({ decision: 'deny' });
+    expect(await decide(apps.uncached, '{"alice":1,"bob":2}')).toMatchObject({ decision: 'permit' });
+    expect(await decide(apps.uncached, '{"bob":2,"alice":1}')).toMatchObject({ decision: 'permit' });
+    expect(await decide(apps.uncached, '{"bob":2,"carol":1}')).toMatchObject({ decision: 'deny' });
     // `__proto__` stays a key, sorted first ('_' before 'a'), never a prototype.
-    expect(await decide(uncached, '{"alice":1,"__proto__":{"x":1}}')).toMatchObject({ decision: 'deny' });
-    expect(await decide(uncached, '{"alice":1,"__proto__":null}')).toMatchObject({ decision: 'deny' });
+    expect(await decide(apps.uncached, '{"alice":1,"__proto__":{"x":1}}')).toMatchObject({ decision: 'deny' });
+    expect(await decide(apps.uncached, '{"alice":1,"__proto__":null}')).toMatchObject({ decision: 'deny' });
   });
 
   it('serves from the cache only the answer evaluation gives the request now', async () => {
-    const first = await decide(cached, '{"bob":2,"alice":1}');
+    const first = await decide(apps.cached, '{"bob":2,"alice":1}');
     expect(first).toMatchObject({ decision: 'permit' });
     expect(first).not.toHaveProperty('cached');
-    expect(await decide(cached, '{"alice":1,"bob":2}')).toMatchObject({ decision: 'permit', cached: 'memory' });
-    expect(await decide(cached, '{"alice":1,"bob":2}', true)).toMatchObject({ decision: 'permit' });
+    expect(await decide(apps.cached, '{"alice":1,"bob":2}')).toMatchObject({ decision: 'permit', cached: 'memory' });
+    expect(await decide(apps.cached, '{"alice":1,"bob":2}', true)).toMatchObject({ decision: 'permit' });
   });
 });
 
 describe('maps a comprehension stops in', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>;
-  let setup: CacheSetup;
-  let cached: App;
-  let uncached: App;
   // 101,000 values: comparing it with another as large spends more than a decision may compare.
   const big = JSON.stringify(Array.from({ length: 1000 }, () => Array.from({ length: 100 }, () => 0)));
-
-  beforeAll(async () => {
-    dir = await tempDir();
-    // `exists` stops at the first key that holds; the one that spends every comparison first
-    // leaves none for the key that would have held.
-    const condition = 'context.m.exists(k, context.m[k] == context.big || context.m[k] == context.small)';
-    await writeFiles(dir.path, { 'doc.json': docPolicy('t', 'P-any', { condition }) });
-    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100' });
-    cached = (await buildTestApp({ policyDir: dir.path, cache: setup.cache })).app;
-    uncached = (await buildTestApp({ policyDir: dir.path })).app;
-  });
-  afterAll(async () => {
-    await setup.close();
-    await dir.remove();
-  });
+  // `exists` stops at the first key that holds; the one that spends every comparison first
+  // leaves none for the key that would have held.
+  const apps = withAndWithoutCache('P-any', 'context.m.exists(k, context.m[k] == context.big || context.m[k] == context.small)');
 
   async function decide(app: App, m: string): Promise<Record<string, unknown>> {
     const body = `{"subject":{"id":"u","properties":{}},"action":"read","resource":{"type":"doc","id":"d"},"context":{"big":${big},"small":[1],"m":${m}}}`;
@@ -120,16 +111,16 @@ describe('maps a comprehension stops in', () => {
   const bigFirst = `{"a":${big},"b":[1]}`;
 
   it('visits a map in sorted key order, whatever order the request sent', async () => {
-    const answers = [await decide(uncached, smallFirst), await decide(uncached, bigFirst)];
+    const answers = [await decide(apps.uncached, smallFirst), await decide(apps.uncached, bigFirst)];
     for (const answer of answers) {
       expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'P-any' }] });
     }
   });
 
   it('never serves one key order the answer evaluated for another', async () => {
-    const first = await decide(cached, smallFirst);
+    const first = await decide(apps.cached, smallFirst);
     expect(first).toMatchObject({ decision: 'deny' });
-    const second = await decide(cached, bigFirst);
+    const second = await decide(apps.cached, bigFirst);
     expect(second).toMatchObject({ decision: 'deny' });
     expect(second).not.toHaveProperty('cached');
   });
