@@ -27,13 +27,20 @@ const list = (fallback: readonly string[] = []) =>
 /**
  * AUDIT_REDACT's paths: split on commas, except those inside a bracketed key's JSON string
  * (`subject.properties["https://idp.example/a,b"]`). A string left open runs to the end, so
- * the path holding it is refused rather than cut.
+ * the path holding it is refused rather than cut. `none` masks nothing; commas alone are refused
+ * as for the other lists, as they would turn masking off without saying so.
  */
 const auditPaths = (fallback: readonly string[]) =>
   z
     .string()
     .optional()
-    .transform((value) => (value === undefined ? [...fallback] : (value.match(/(?:"(?:[^"\\]|\\[\s\S]?)*"?|[^,"])+/g) ?? []).map((s) => s.trim()).filter((s) => s.length > 0)));
+    .transform((value, ctx) => {
+      if (value === undefined) return [...fallback];
+      if (value === 'none') return [];
+      const paths = (value.match(/(?:"(?:[^"\\]|\\[\s\S]?)*"?|[^,"])+/g) ?? []).map((s) => s.trim()).filter((s) => s.length > 0);
+      if (paths.length === 0) ctx.issues.push({ code: 'custom', message: 'lists no path, only commas and spaces (unset it for the defaults, or set it to none to mask nothing)', input: value });
+      return paths;
+    });
 
 /**
  * Whether a redis:// URL parses as the client will read it: host, port, decodable credentials, and

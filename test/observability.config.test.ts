@@ -21,6 +21,11 @@ describe('observability settings', () => {
     expect(config.AUDIT_DECISIONS).toBe('deny');
   });
 
+  it('mask nothing only when told so by none, and refuse a list of commas alone, which would say it by accident', () => {
+    expect(loadConfig({ AUDIT_REDACT: 'none' }).AUDIT_REDACT).toEqual([]);
+    expect(() => loadConfig({ AUDIT_REDACT: ', ,' })).toThrow(/AUDIT_REDACT: lists no path, only commas and spaces/);
+  });
+
   it('read a key holding dots in brackets, as a namespaced claim needs, and refuse a bracket left open', () => {
     const path = 'subject.properties["https://invoice.example.com/email"]';
     expect(loadConfig({ AUDIT_REDACT: `${path},context["x.y"].z` }).AUDIT_REDACT).toEqual([path, 'context["x.y"].z']);
