@@ -116,6 +116,12 @@ describe('CEL conditions on the fast path', () => {
     const empty = fast('resource.properties.a.trim() == ""');
     expect([empty(vars('\u0085 ')), empty(vars('\ufeff'))]).toEqual([true, false]);
     expect(fast('resource.properties.a.lowerAscii() == "k"')(vars('\u212a'))).toBe(false);
+    const aliased = fast('resource.properties.a.trim().lowerAscii() in subject.aliases.map(x, x.lowerAscii())');
+    const withAliases = (a: unknown, aliases: unknown[]) => ({ ...vars(a), subject: { id: 'u-1', aliases, properties: {} } }) as unknown as ConditionVariables;
+    expect([
+      aliased(withAliases(' carol@example.com', ['Carol@Example.COM'])), aliased(withAliases('carol@example.com', ['dan@example.com'])),
+      aliased(withAliases('c', [])), aliased(withAliases(1, ['c'])), aliased(withAliases('c', ['c', 1])),
+    ]).toEqual([true, false, false, undecided, undecided]);
   });
 
   it('takes every condition of the default invoice policies', async () => {

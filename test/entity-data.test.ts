@@ -167,6 +167,23 @@ describe('entity data: enrichment in /decide', () => {
     expect([await update('dan@example.com'), await update('u-2'), await update('erin@example.com')]).toEqual(['permit', 'permit', 'deny']);
   });
 
+  it('reads an owner recorded under an alias stored in mixed case as the subject, in any case', async () => {
+    // A directory keeps an email as the user typed it at sign-up; the invoice backend records it lower-cased.
+    const manager = {
+      type: 'user', id: 'u-1', aliases: ['Carol@Example.com'],
+      properties: { roles: ['finance_manager'], scope: 'invoice.read invoice.write', region: 'EU', approval_limit: 1000 },
+    };
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [manager] } }) });
+    const approve = async (owner: string) => (await readJson(await postJson(app, '/access/v1/evaluation', {
+      subject: { type: 'user', id: 'u-1' },
+      action: { name: 'approve' },
+      resource: { type: 'invoice', id: 'new-1', properties: { owner, region: 'EU', status: 'submitted', amount: 10 } },
+      context: { mfa: true },
+    }))).decision;
+    expect([await approve('carol@example.com'), await approve(' CAROL@EXAMPLE.COM'), await approve('Carol@Example.com'), await approve('dave@example.com')])
+      .toEqual([false, false, false, true]);
+  });
+
   it('enriches a token subject too (type user, id from sub), the token\'s claims winning', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };

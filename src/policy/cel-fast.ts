@@ -3,7 +3,8 @@ import { asciiCase, trimWhiteSpace } from './cel-spec-functions.js';
 
 /**
  * A fast path for the conditions policies write most: comparisons of request attributes with
- * each other and with literals, `in` a list, `has()`, `type() ==`, a number negated, a string
+ * each other and with literals, `in` a list (or a list mapped by `trim()` or `lowerAscii()`,
+ * `aliases.map(a, a.lowerAscii())`), `has()`, `type() ==`, a number negated, a string
  * trimmed or lower-cased (`trim()`, `lowerAscii()`, as the service defines them), joined by `&&`,
  * `||` and `!`.
  * Such a condition is compiled into plain JavaScript closures once, at load. The closures
@@ -120,11 +121,28 @@ function equality(node: Node, negate: boolean): Fast | undefined {
   };
 }
 
-/** `e in [literal strings]`, or `e in` a list from the data, for a string `e`. */
+/**
+ * The string method `m` of `list.map(v, v.m())`, with `list`: a list of strings mapped by one of
+ * `stringMethods` (an owner compared with aliases as entity data spells them, `lowerAscii()`).
+ */
+function mappedByMethod(node: Node): { readonly list: unknown; readonly method: (text: string) => string } | undefined {
+  const [name, list, callArgs] = node.args as [unknown, unknown, unknown];
+  if (name !== 'map' || !Array.isArray(callArgs) || callArgs.length !== 2) return undefined;
+  const [variable, body]: unknown[] = callArgs;
+  if (!isNode(variable) || variable.op !== 'id' || !isNode(body) || body.op !== 'rcall') return undefined;
+  const [methodName, target, methodArgs] = body.args as [unknown, unknown, unknown];
+  const method = typeof methodName === 'string' ? stringMethods.get(methodName) : undefined;
+  const onVariable = isNode(target) && target.op === 'id' && target.args === variable.args;
+  return method === undefined || !onVariable || !Array.isArray(methodArgs) || methodArgs.length !== 0 ? undefined : { list, method };
+}
+
+/** `e in [literal strings]`, `e in` a list from the data, or `e in list.map(v, v.m())`, for a string `e`. */
 function membership(node: Node): Fast | undefined {
   const [l, r] = node.args as [unknown, unknown];
   const item = compile(l);
   if (item === undefined || !isNode(r)) return undefined;
+  const mapped = r.op === 'rcall' ? mappedByMethod(r) : undefined;
+  if (mapped !== undefined) return mappedMembership(item, mapped.list, mapped.method);
   if (r.op === 'list') {
     const elements = r.args as unknown[];
     const strings = elements.map((e) => (isNode(e) && e.op === 'value' && typeof e.args === 'string' ? e.args : undefined));
@@ -146,6 +164,19 @@ function membership(node: Node): Fast | undefined {
       if (element === value) return true;
     }
     return false;
+  };
+}
+
+function mappedMembership(item: Fast, listNode: unknown, method: (text: string) => string): Fast | undefined {
+  const list = compile(listNode);
+  if (list === undefined) return undefined;
+  return (vars) => {
+    const value = item(vars);
+    const values = list(vars);
+    if (typeof value !== 'string' || !Array.isArray(values)) return undecided;
+    // Every element is mapped, as CEL maps the whole list before `in` reads it.
+    if (values.some((element) => typeof element !== 'string')) return undecided;
+    return values.some((element: string) => method(element) === value);
   };
 }
 
