@@ -184,6 +184,33 @@ describe('entity data: enrichment in /decide', () => {
       .toEqual([false, false, false, true]);
   });
 
+  it('denies a subject or resource named in another case or spelling than entity data holds, deciding no rule on it', async () => {
+    const paid = { type: 'invoice', id: 'inv-paid', properties: { invoice_type: 'purchase', region: 'EU', status: 'paid', owner: 'u-x' } };
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, paid] } }) });
+    const accountant = { id: 'u-acc', properties: { roles: ['accountant'], scope: 'invoice.write invoice.read', region: 'EU' } };
+    const update = async (id: string) => readJson(await postJson(app, '/decide', {
+      subject: accountant,
+      action: 'update',
+      resource: { type: 'invoice', id, properties: { invoice_type: 'purchase', region: 'EU', status: 'draft' } },
+    }));
+    // Stored as paid: D2 holds whatever status the caller sends.
+    expect(await update('inv-paid')).toMatchObject({ decision: 'deny', reasons: [{ rule: 'D2-paid-is-immutable' }] });
+    // Taken for an unknown invoice, these were decided on the caller's "draft" and permitted.
+    for (const id of ['INV-PAID', 'inv-paid ', 'inv\u200b-paid']) {
+      expect(await update(id), id).toEqual(expect.objectContaining({
+        decision: 'deny',
+        reasons: [{ code: 'entity_case_mismatch', detail: expect.stringContaining('the invoice "inv-paid" only in case or spelling') }],
+      }));
+    }
+    // A name that is no stored one in any spelling is an unknown invoice, decided on what the caller sends.
+    expect(await update('inv-2')).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P3-finance-write-own-region' }] });
+
+    const read = async (subject: Record<string, unknown>) => (await readJson(await postJson(app, '/decide', { subject, action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { region: 'EU' } } })))['reasons'];
+    expect(await read({ id: 'Alice@Example.com' })).toEqual([expect.objectContaining({ code: 'entity_case_mismatch' })]);
+    expect(await read({ id: 'u-alice', type: 'User' })).toEqual([expect.objectContaining({ code: 'entity_case_mismatch' })]);
+    expect(await read({ id: 'alice@example.com' })).toEqual([expect.objectContaining({ rule: 'P2-finance-read-own-region' })]);
+  });
+
   it('enriches a token subject too (type user, id from sub), the token\'s claims winning', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };

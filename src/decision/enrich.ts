@@ -3,6 +3,19 @@ import type { ClaimMapper } from '../token/claims.js';
 import type { Query } from './types.js';
 
 /**
+ * Why `type` and `id`, which name no entity, are not taken for an unknown one: they name a stored
+ * entity with case, accents, whitespace or invisible characters set aside. A backend comparing
+ * ids loosely (`INV-7` for the stored `inv-7`, `inv-7 ` as SQL compares it) means that record,
+ * whose stored `owner` and `status` would then be replaced by the caller's; a backend comparing
+ * them exactly means another record, which the stored one's properties would misdescribe. Entity
+ * data cannot tell which, so the question is denied, as an action named in another case is.
+ */
+function misnaming(entities: EntityIndex, type: string, id: string): string | undefined {
+  const meant = entities.misnamed(type, id);
+  return meant === undefined ? undefined : `"${id}" of type "${type}" names no entity, but differs from the ${meant.type} "${meant.id}" only in case or spelling: send the name as entity data holds it`;
+}
+
+/**
  * Adds what entity data knows about the query's subject and resource. An entity is found by
  * type and id (or alias) and then *is* that entity: the id becomes the entity's own, so a rule
  * comparing ids and the cache key see one identity however the request named it, and the
@@ -14,13 +27,17 @@ import type { Query } from './types.js';
  * (CLAIM_ROLES, role prefixes, per-issuer mappings): a kind of claim the caller
  * states at all (roles, scopes) comes from the caller alone, so entity data never widens a
  * narrowed token, unless the entity marks the stored claim `authoritative` (a role revoked in
- * the directory before the token expires). Unknown entities leave the query as is.
+ * the directory before the token expires). Unknown entities leave the query as is, unless one
+ * names a known entity in another case or spelling (`misnamed`, see `misnaming`).
  */
 export function withEntityData(entities: EntityIndex, query: Query, mapClaims: ClaimMapper): Query {
   if (entities.size === 0) return query;
   const { subject, resource } = query;
   const knownSubject = entities.find(subject.type, subject.id);
   const knownResource = resource.id === undefined ? undefined : entities.find(resource.type, resource.id);
+  const misnamed = (knownSubject === undefined ? misnaming(entities, subject.type, subject.id) : undefined)
+    ?? (knownResource === undefined && resource.id !== undefined ? misnaming(entities, resource.type, resource.id) : undefined);
+  if (misnamed !== undefined) return { ...query, misnamed };
   if (knownSubject === undefined && knownResource === undefined) return query;
   return {
     ...query,

@@ -31,6 +31,11 @@ export interface Query {
   readonly action: Action;
   readonly resource: Resource;
   readonly context: Readonly<Record<string, unknown>>;
+  /**
+   * Why the subject or resource is taken for no entity though it names one in another case or
+   * spelling (see `withEntityData`); such a question is denied with `entity_case_mismatch`.
+   */
+  readonly misnamed?: string;
 }
 
 export type Effect = 'permit' | 'deny';
@@ -45,7 +50,7 @@ export type Reason =
       readonly rule?: string;
     };
 
-export type ReasonCode = 'no_applicable_rule' | 'invalid_token' | 'condition_error' | 'unknown_resource_type' | 'action_case_mismatch' | 'limit_exceeded' | 'invalid_request';
+export type ReasonCode = 'no_applicable_rule' | 'invalid_token' | 'condition_error' | 'unknown_resource_type' | 'action_case_mismatch' | 'entity_case_mismatch' | 'limit_exceeded' | 'invalid_request';
 
 /** Obligations-free hints for the caller, e.g. `{ step_up: "mfa" }` from the rule that denied. */
 export interface Advice {

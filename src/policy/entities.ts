@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { byCodeUnits } from '../code-unit-order.js';
 import { findLimitViolation } from '../json-limits.js';
 import type { PolicyIssue } from './errors.js';
+import { foldCase } from './fold-case.js';
 import { jsonPath } from './json-path.js';
 import { visibleNameSchema } from './schema.js';
 
@@ -48,6 +49,12 @@ export interface EntityIndex {
   readonly size: number;
   /** The entity that `idOrAlias` names within `type`, if any. */
   find(type: string, idOrAlias: string): Entity | undefined;
+  /**
+   * The entity `type` and `idOrAlias` would name with case, accents, whitespace and invisible
+   * characters set aside (see foldCase), for a name `find` does not know: the record a
+   * backend comparing names loosely means, or another one, which entity data cannot tell.
+   */
+  misnamed(type: string, idOrAlias: string): Entity | undefined;
   /** Every entity of `type`, sorted by id (code-unit order). */
   ofType(type: string): readonly Entity[];
   /** The entities as plain data, in a stable order, for the content hash. */
@@ -56,13 +63,23 @@ export interface EntityIndex {
 
 const byId = (a: Entity, b: Entity): number => byCodeUnits(a.id, b.id);
 
+const foldedKey = (type: string, name: string): string => `${foldCase(type)}\u0000${foldCase(name)}`;
+
 class MapEntityIndex implements EntityIndex {
   readonly #keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>;
   readonly #sorted: ReadonlyMap<string, readonly Entity[]>;
+  /** Every entity under its folded type and each of its folded names; the first to fold so. */
+  readonly #folded = new Map<string, Entity>();
   readonly size: number;
 
   constructor(keys: Map<string, Map<string, Entity>>, sorted: Map<string, Entity[]>) {
     this.#keys = keys;
+    for (const [type, names] of keys) {
+      for (const [name, entity] of names) {
+        const key = foldedKey(type, name);
+        if (!this.#folded.has(key)) this.#folded.set(key, entity);
+      }
+    }
     for (const list of sorted.values()) list.sort(byId);
     this.#sorted = sorted;
     let size = 0;
@@ -72,6 +89,10 @@ class MapEntityIndex implements EntityIndex {
 
   find(type: string, idOrAlias: string): Entity | undefined {
     return this.#keys.get(type)?.get(idOrAlias);
+  }
+
+  misnamed(type: string, idOrAlias: string): Entity | undefined {
+    return this.#folded.get(foldedKey(type, idOrAlias));
   }
 
   ofType(type: string): readonly Entity[] {

@@ -196,6 +196,10 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
       };
     }
   }
+  if (query.misnamed !== undefined) {
+    if (trace !== undefined) traceUntried(rules, query, trace);
+    return { decision: 'deny', reasons: [{ code: 'entity_case_mismatch', detail: query.misnamed }], advice: [] };
+  }
   const beyond = beyondConditionBounds(query);
   if (beyond !== undefined) {
     if (trace !== undefined) traceUntried(rules, query, trace);

@@ -66,7 +66,7 @@ function reasonCodes(verdict: Verdict): string[] {
 }
 
 /** Reason codes a case fails on unless it lists them in `expect.reasons`. */
-const mustBeExpected: readonly ReasonCode[] = ['condition_error', 'unknown_resource_type', 'action_case_mismatch', 'limit_exceeded'];
+const mustBeExpected: readonly ReasonCode[] = ['condition_error', 'unknown_resource_type', 'action_case_mismatch', 'entity_case_mismatch', 'limit_exceeded'];
 
 /** What a verdict lacks against a case's expectations, one phrase per mismatch. */
 function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
