@@ -153,20 +153,10 @@ function membership(node: Node): Fast | undefined {
       return typeof value === 'string' ? set.has(value) : undecided;
     };
   }
-  const list = compile(r);
-  if (list === undefined) return undefined;
-  return (vars) => {
-    const value = item(vars);
-    const values = list(vars);
-    if (typeof value !== 'string' || !Array.isArray(values)) return undecided;
-    for (const element of values) {
-      if (typeof element !== 'string') return undecided;
-      if (element === value) return true;
-    }
-    return false;
-  };
+  return mappedMembership(item, r, (text) => text);
 }
 
+/** A string `item` in the list `listNode` holds, each element as `method` maps it; a list of strings only. */
 function mappedMembership(item: Fast, listNode: unknown, method: (text: string) => string): Fast | undefined {
   const list = compile(listNode);
   if (list === undefined) return undefined;
