@@ -25,8 +25,9 @@ COPY policies ./policies
 # The node user by number: Kubernetes' runAsNonRoot can only verify a numeric user.
 USER 1000:1000
 EXPOSE 8080
+# GET /healthz where HOST and PORT say the service listens (loopback for 0.0.0.0 and ::).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "dist/healthcheck.js"]
 # On SIGTERM the service drains for up to SHUTDOWN_TIMEOUT_MS (10 s), then exits within 1 s:
 # give the runtime a longer grace than Docker's default 10 s (docker run --stop-timeout 15).
 CMD ["node", "dist/main.js"]

@@ -1,0 +1,48 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defaultPolicyDir } from './helpers/app.js';
+import { repoRoot } from './helpers/process.js';
+import { spawnServer } from './helpers/spawn-server.js';
+
+const healthcheck = resolve(repoRoot, 'dist/healthcheck.js');
+
+/** The exit code of the health check run with `env` alone, as the container runs it. */
+function runHealthcheck(env: Record<string, string>): Promise<number | null> {
+  return new Promise((done) => {
+    execFile(process.execPath, [healthcheck], { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 10_000 }, (error) => {
+      done(error === null ? 0 : typeof error.code === 'number' ? error.code : null);
+    });
+  });
+}
+
+describe('the container health check (dist/healthcheck.js)', () => {
+  it('is what the Dockerfile runs', async () => {
+    const dockerfile = await readFile(resolve(repoRoot, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^HEALTHCHECK .*\\\n\s+CMD \["node", "dist\/healthcheck\.js"\]$/m);
+  });
+
+  it('asks the address the service listens on, HOST and PORT read as the service reads them', async () => {
+    // A named address other than 127.0.0.1: asking loopback there found nothing listening.
+    const server = spawnServer({ POLICY_DIR: defaultPolicyDir, HOST: '127.0.0.2' });
+    try {
+      const port = String(await server.listening);
+      expect(await runHealthcheck({ HOST: '127.0.0.2', PORT: port })).toBe(0);
+      expect(await runHealthcheck({ HOST: ' 127.0.0.2 ', PORT: `${port}\r` })).toBe(0);
+      expect(await runHealthcheck({ HOST: '127.0.0.1', PORT: port })).toBe(1);
+    } finally {
+      server.child.kill();
+      await server.exited;
+    }
+  });
+
+  it('reaches a service listening on every interface through loopback, and fails once it is gone', async () => {
+    const server = spawnServer({ POLICY_DIR: defaultPolicyDir, HOST: '0.0.0.0' });
+    const port = String(await server.listening);
+    expect(await runHealthcheck({ PORT: port })).toBe(0);
+    server.child.kill();
+    await server.exited;
+    expect(await runHealthcheck({ PORT: port })).toBe(1);
+  });
+});
