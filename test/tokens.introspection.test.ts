@@ -175,6 +175,31 @@ describe('opaque tokens: RFC 7662 introspection', () => {
     expect(server.requestsFor(token)).toBe(2);
   });
 
+  it('tells availability by the latest lookup started, not by the last to end', async () => {
+    const told: boolean[] = [];
+    const verifier = introspector({ onAvailability: (available) => told.push(available) });
+    // Answered before an outage but slowly, so it ends after a lookup that met the outage.
+    const before = opaque();
+    server.answer(before, { body: { active: true, sub: 'alice' }, delayMs: 150 });
+    const during = opaque();
+    server.answer(during, { status: 500 });
+    const answered = verifier.verify(before);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await refusal(verifier.verify(during));
+    await answered;
+    expect(told).toEqual([false]);
+    // And the other way: a lookup that fails late says nothing once a later one has answered.
+    const late = opaque();
+    server.answer(late, { status: 500, delayMs: 150 });
+    const again = opaque();
+    server.answer(again, { body: { active: true, sub: 'alice' } });
+    const failing = refusal(verifier.verify(late));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await verifier.verify(again);
+    await failing;
+    expect(told).toEqual([false, true]);
+  });
+
   describe('RFC 9701 signed answers (application/token-introspection+jwt)', () => {
     let asKey: SigningKey;
     let otherKey: SigningKey;

@@ -93,7 +93,13 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   const inflight = new Map<string, Promise<IntrospectionResult>>();
   // Unknown until the first lookup ends: a first success is no news, a first failure is.
   let available: boolean | undefined;
-  const tell = (now: boolean, failure?: TokenCheckUnavailableError): void => {
+  // Lookups started, and the start of the one `available` comes from: a lookup ending after a
+  // later one is older news (a slow answer from before an outage, a timeout from before it ended).
+  let started = 0;
+  let newest = 0;
+  const tell = (start: number, now: boolean, failure?: TokenCheckUnavailableError): void => {
+    if (start < newest) return;
+    newest = start;
     const news = now !== available && !(now && available === undefined);
     available = now;
     if (news) options.onAvailability?.(now, failure);
@@ -168,12 +174,13 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   }
 
   async function lookup(token: string, key: string): Promise<IntrospectionResult> {
+    const start = (started += 1);
     try {
       const result = await ask(token, key);
-      tell(true);
+      tell(start, true);
       return result;
     } catch (error) {
-      if (error instanceof TokenCheckUnavailableError) tell(false, error);
+      if (error instanceof TokenCheckUnavailableError) tell(start, false, error);
       throw error;
     }
   }
