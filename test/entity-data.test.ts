@@ -206,7 +206,11 @@ describe('entity data: enrichment in /decide', () => {
     expect(await update('inv-2')).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P3-finance-write-own-region' }] });
 
     const read = async (subject: Record<string, unknown>) => (await readJson(await postJson(app, '/decide', { subject, action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { region: 'EU' } } })))['reasons'];
-    expect(await read({ id: 'Alice@Example.com' })).toEqual([expect.objectContaining({ code: 'entity_case_mismatch' })]);
+    // The detail names the stored name the request's differs from: here an alias, not the id.
+    expect(await read({ id: 'Alice@Example.com' })).toEqual([{
+      code: 'entity_case_mismatch',
+      detail: '"Alice@Example.com" of type "user" names no entity, but differs from the user "alice@example.com" only in case or spelling: send the name as entity data holds it',
+    }]);
     expect(await read({ id: 'u-alice', type: 'User' })).toEqual([expect.objectContaining({ code: 'entity_case_mismatch' })]);
     expect(await read({ id: 'alice@example.com' })).toEqual([expect.objectContaining({ rule: 'P2-finance-read-own-region' })]);
   });

@@ -12,7 +12,7 @@ import type { Query } from './types.js';
  */
 function misnaming(entities: EntityIndex, type: string, id: string): string | undefined {
   const meant = entities.misnamed(type, id);
-  return meant === undefined ? undefined : `"${id}" of type "${type}" names no entity, but differs from the ${meant.type} "${meant.id}" only in case or spelling: send the name as entity data holds it`;
+  return meant === undefined ? undefined : `"${id}" of type "${type}" names no entity, but differs from the ${meant.type} "${meant.name}" only in case or spelling: send the name as entity data holds it`;
 }
 
 /**

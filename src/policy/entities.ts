@@ -50,15 +50,22 @@ export interface EntityIndex {
   /** The entity that `idOrAlias` names within `type`, if any. */
   find(type: string, idOrAlias: string): Entity | undefined;
   /**
-   * The entity `type` and `idOrAlias` would name with case, accents, whitespace and invisible
-   * characters set aside (see foldCase), for a name `find` does not know: the record a
-   * backend comparing names loosely means, or another one, which entity data cannot tell.
+   * The stored name (an id or an alias) and type that `type` and `idOrAlias` would be with case,
+   * accents, whitespace and invisible characters set aside (see foldCase), for a name `find`
+   * does not know: the record a backend comparing names loosely means, or another one, which
+   * entity data cannot tell.
    */
-  misnamed(type: string, idOrAlias: string): Entity | undefined;
+  misnamed(type: string, idOrAlias: string): StoredName | undefined;
   /** Every entity of `type`, sorted by id (code-unit order). */
   ofType(type: string): readonly Entity[];
   /** The entities as plain data, in a stable order, for the content hash. */
   versionInput(): unknown;
+}
+
+/** A name entity data holds, the id or an alias of an entity of `type`. */
+export interface StoredName {
+  readonly type: string;
+  readonly name: string;
 }
 
 const byId = (a: Entity, b: Entity): number => byCodeUnits(a.id, b.id);
@@ -68,16 +75,16 @@ const foldedKey = (type: string, name: string): string => `${foldCase(type)}\u00
 class MapEntityIndex implements EntityIndex {
   readonly #keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>;
   readonly #sorted: ReadonlyMap<string, readonly Entity[]>;
-  /** Every entity under its folded type and each of its folded names; the first to fold so. */
-  readonly #folded = new Map<string, Entity>();
+  /** Every stored name under its folded type and folded self; the first to fold so. */
+  readonly #folded = new Map<string, StoredName>();
   readonly size: number;
 
   constructor(keys: Map<string, Map<string, Entity>>, sorted: Map<string, Entity[]>) {
     this.#keys = keys;
     for (const [type, names] of keys) {
-      for (const [name, entity] of names) {
+      for (const name of names.keys()) {
         const key = foldedKey(type, name);
-        if (!this.#folded.has(key)) this.#folded.set(key, entity);
+        if (!this.#folded.has(key)) this.#folded.set(key, { type, name });
       }
     }
     for (const list of sorted.values()) list.sort(byId);
@@ -91,7 +98,7 @@ class MapEntityIndex implements EntityIndex {
     return this.#keys.get(type)?.get(idOrAlias);
   }
 
-  misnamed(type: string, idOrAlias: string): Entity | undefined {
+  misnamed(type: string, idOrAlias: string): StoredName | undefined {
     return this.#folded.get(foldedKey(type, idOrAlias));
   }
 
