@@ -129,11 +129,10 @@ function mappedByMethod(node: Node): { readonly list: unknown; readonly method: 
   const [name, list, callArgs] = node.args as [unknown, unknown, unknown];
   if (name !== 'map' || !Array.isArray(callArgs) || callArgs.length !== 2) return undefined;
   const [variable, body]: unknown[] = callArgs;
-  if (!isNode(variable) || variable.op !== 'id' || !isNode(body) || body.op !== 'rcall') return undefined;
-  const [methodName, target, methodArgs] = body.args as [unknown, unknown, unknown];
-  const method = typeof methodName === 'string' ? stringMethods.get(methodName) : undefined;
-  const onVariable = isNode(target) && target.op === 'id' && target.args === variable.args;
-  return method === undefined || !onVariable || !Array.isArray(methodArgs) || methodArgs.length !== 0 ? undefined : { list, method };
+  if (!isNode(variable) || variable.op !== 'id' || !isNode(body)) return undefined;
+  const call = stringMethodCall(body);
+  const onVariable = isNode(call?.target) && call.target.op === 'id' && call.target.args === variable.args;
+  return call === undefined || !onVariable ? undefined : { list, method: call.method };
 }
 
 /** `e in [literal strings]`, `e in` a list from the data, or `e in list.map(v, v.m())`, for a string `e`. */
@@ -190,13 +189,20 @@ const stringMethods = new Map<string, (text: string) => string>([
   ['lowerAscii', (text) => asciiCase(text, true)],
 ]);
 
-/** `e.trim()` or `e.lowerAscii()` on a string `e`. */
-function stringMethod(node: Node): Fast | undefined {
+/** The method of `e.trim()` or `e.lowerAscii()`, and `e`; undefined for any other node. */
+function stringMethodCall(node: Node): { readonly method: (text: string) => string; readonly target: unknown } | undefined {
+  if (node.op !== 'rcall') return undefined;
   const [name, target, callArgs] = node.args as [unknown, unknown, unknown];
   const method = typeof name === 'string' ? stringMethods.get(name) : undefined;
-  if (method === undefined || !Array.isArray(callArgs) || callArgs.length !== 0) return undefined;
-  const operand = compile(target);
-  if (operand === undefined) return undefined;
+  return method === undefined || !Array.isArray(callArgs) || callArgs.length !== 0 ? undefined : { method, target };
+}
+
+/** `e.trim()` or `e.lowerAscii()` on a string `e`. */
+function stringMethod(node: Node): Fast | undefined {
+  const call = stringMethodCall(node);
+  const operand = call === undefined ? undefined : compile(call.target);
+  if (call === undefined || operand === undefined) return undefined;
+  const { method } = call;
   return (vars) => {
     const value = operand(vars);
     return typeof value === 'string' ? method(value) : undecided;
