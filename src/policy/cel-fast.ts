@@ -163,9 +163,14 @@ function mappedMembership(item: Fast, listNode: unknown, method: (text: string) 
     const value = item(vars);
     const values = list(vars);
     if (typeof value !== 'string' || !Array.isArray(values)) return undecided;
-    // Every element is mapped, as CEL maps the whole list before `in` reads it.
-    if (values.some((element) => typeof element !== 'string')) return undecided;
-    return values.some((element: string) => method(element) === value);
+    // Every element is read, as CEL maps the whole list before `in` reads it: one not a
+    // string leaves the answer to the library even after a match.
+    let found = false;
+    for (const element of values) {
+      if (typeof element !== 'string') return undecided;
+      found ||= method(element) === value;
+    }
+    return found;
   };
 }
 
