@@ -5,7 +5,7 @@ import { pacer } from '../pace.js';
 import { compileCondition, ConditionCompileError, type CompiledCondition } from './cel.js';
 import type { Candidates, CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
 import { costlyDecisions } from './decision-cost.js';
-import { foldCase } from './fold-case.js';
+import { FoldedNames } from './fold-case.js';
 import { noEntities, type EntityIndex } from './entities.js';
 import type { PolicySource } from './schema.js';
 import { PolicyLoadError, type PolicyIssue, type RuleLocation } from './errors.js';
@@ -228,7 +228,8 @@ function* indexing(rules: readonly CompiledRule[]): Generator<void, ResourceRule
     byAction.set(action, yield* candidates(list));
     yield;
   }
-  const actionsByFoldedCase = new Map([...named].map((action) => [foldCase(action), action]));
+  const actionsByFoldedCase = new FoldedNames<string>();
+  for (const action of named) actionsByFoldedCase.add(action, action);
   return { byAction, anyAction: yield* candidates(anyAction), actionsByFoldedCase, all: ordered, nowActions, anyActionReadsNow: anyAction.some(readsNow) };
 }
 

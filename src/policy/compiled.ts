@@ -1,6 +1,7 @@
 import type { Effect } from '../decision/types.js';
 import type { CompiledCondition } from './cel.js';
 import type { EntityIndex } from './entities.js';
+import type { FoldedNames } from './fold-case.js';
 import type { PolicySource } from './schema.js';
 
 /** A rule ready for evaluation: sets built and its condition compiled. */
@@ -39,7 +40,7 @@ export interface ResourceRules {
   /** Rules listing "*": the whole candidate list for an action no rule names. */
   readonly anyAction: Candidates;
   /** The actions rules name, by `foldCase`: a request naming one in another case is refused. */
-  readonly actionsByFoldedCase: ReadonlyMap<string, string>;
+  readonly actionsByFoldedCase: FoldedNames<string>;
   readonly all: readonly CompiledRule[];
   /** Actions of `byAction` whose candidates include a rule reading `now`. */
   readonly nowActions: ReadonlySet<string>;

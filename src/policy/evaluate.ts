@@ -3,7 +3,6 @@ import { jsonLimits } from '../json-limits.js';
 import type { ConditionVariables } from './cel.js';
 import { startDecision } from './cel-strict.js';
 import type { Candidates, CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
-import { foldCase } from './fold-case.js';
 
 /**
  * How one rule fared, for explain output. `roles` and `scopes` are null when the rule does
@@ -186,7 +185,7 @@ export function evaluate(set: CompiledPolicySet, query: Query, now: Date, trace?
   const name = query.action.name;
   const forAction = rules.byAction.get(name);
   if (forAction === undefined) {
-    const named = rules.actionsByFoldedCase.get(foldCase(name));
+    const named = rules.actionsByFoldedCase.get(name);
     if (named !== undefined) {
       if (trace !== undefined) traceUntried(rules, query, trace);
       return {

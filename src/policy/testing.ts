@@ -5,7 +5,6 @@ import { canonicalJson } from '../canonical-json.js';
 import { pacer } from '../pace.js';
 import { claimsToSubject, type ClaimMapper } from '../token/claims.js';
 import type { CompiledPolicySet } from './compiled.js';
-import { foldCase } from './fold-case.js';
 import { CoverageRecorder, type CoverageReport } from './coverage.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { evaluate, type RuleTrace } from './evaluate.js';
@@ -149,7 +148,7 @@ function unnamedActionIssues(set: CompiledPolicySet, actionsNamed: ActionsNamed,
     const name = typeof request.action === 'string' ? request.action : request.action.name;
     if (named === undefined || (expect.reasons ?? []).includes('no_applicable_rule')) continue;
     if (named.has(name) || named.has(wildcardAction)) continue;
-    if (set.byResource.get(request.resource.type)?.actionsByFoldedCase.has(foldCase(name)) === true) continue;
+    if (set.byResource.get(request.resource.type)?.actionsByFoldedCase.get(name) !== undefined) continue;
     issues.push({
       file,
       path: `${path}.request.action${typeof request.action === 'string' ? '' : '.name'}`,
