@@ -2,7 +2,7 @@ import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { policySetCandidates } from '../src/decision/candidates.js';
-import { SearchService } from '../src/decision/search.js';
+import { SearchService, type SearchDecisions } from '../src/decision/search.js';
 import { createApp } from '../src/http/app.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { interopDir, todoUsers } from './helpers/authzen.js';
@@ -203,5 +203,38 @@ describe('AuthZEN search', () => {
     } while (token !== '' && pages < 20);
     expect(pages).toBe(7);
     expect(seen).toEqual(recordIds([101, 107, 113, 119]));
+  });
+
+  it('counts the time the body took to arrive against a page\'s time budget, so a slow upload still gets a page', async () => {
+    const { decisions, policies } = await buildTestApp({ policyDir: interopDir });
+    // Every decision waits 40 ms, as one through a slow cache would.
+    const slow: SearchDecisions = {
+      pinned: () => {
+        const pinned = decisions.pinned();
+        return {
+          ...pinned,
+          decideUnrecorded: async (request, turn) => {
+            await new Promise((done) => setTimeout(done, 40));
+            return pinned.decideUnrecorded(request, turn);
+          },
+        };
+      },
+    };
+    const search = new SearchService({ decisions: slow, candidates: policySetCandidates(policies), pageBudgetMs: 300 });
+    const budgeted = createApp({ decisions, policies, search, requestTimeoutMs: 600 });
+    const body = new TextEncoder().encode(JSON.stringify({ subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' } }));
+    // A few bytes at once, the rest 400 ms later: the page starts 400 ms into the request's 600.
+    const slowly = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(body.subarray(0, 20));
+        await new Promise((done) => setTimeout(done, 400));
+        controller.enqueue(body.subarray(20));
+        controller.close();
+      },
+    });
+    const res = await budgeted.request('/access/v1/search/resource', { method: 'POST', headers: { 'content-type': 'application/json' }, body: slowly, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(200);
+    const page = await readJson(res);
+    expect((page.page as { next_token: string }).next_token).not.toBe('');
   });
 });

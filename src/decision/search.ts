@@ -44,6 +44,12 @@ export interface SearchPage {
   /** Resume after this candidate key (from a previous page's `after`). */
   readonly after?: string;
   /**
+   * When the request for the page began, on performance.now()'s clock: the time budget runs
+   * from here, as the request's deadline does, so the time its body took to arrive is spent
+   * from it too. The page's own start when absent.
+   */
+  readonly startedAt?: number;
+  /**
    * Recorded with the decision of every candidate the page answers for (metrics and audit).
    * Once `abandoned` is set, the page stops: what it finds after that reaches no one.
    */
@@ -77,8 +83,9 @@ export interface SearchServiceDeps {
    */
   readonly maxCandidatesPerPage?: number;
   /**
-   * Longest one page evaluates, ms (default 2,500, half the default request timeout), ended
-   * early the same way. Keep it well under the request timeout, so the page is answered.
+   * Longest one page evaluates, ms (default 2,500, half the default request timeout), counted
+   * from the request's start (`SearchPage.startedAt`) and ended early the same way. Keep it
+   * well under the request timeout, so the page is answered.
    */
   readonly pageBudgetMs?: number;
   /** Seals the cursors pages resume from (a random key unless given; see CursorSeal). */
@@ -126,7 +133,7 @@ export class SearchService {
     let evaluated = 0;
     const decisions = this.#decisions.pinned();
     const pause = pacer();
-    const endBy = performance.now() + this.#budgetMs;
+    const endBy = (page.startedAt ?? performance.now()) + this.#budgetMs;
     for await (const candidate of this.#candidatesFor(query, page.after, page.meta)) {
       await pause();
       // Checked only once a candidate was evaluated, so every page moves the search on.

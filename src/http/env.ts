@@ -13,6 +13,8 @@ export interface AppEnv {
     responseWithId: Response | undefined;
     /** What the request's decisions are recorded with (decisionMeta); undefined until a route asks for one. */
     decisionMeta: DecisionMeta | undefined;
+    /** When the request began, on performance.now()'s clock: its deadline runs from here (requestFrame). */
+    startedAt: number;
     /** Set once the request was answered without its route (401, 408, 503 `timeout`): what the route still decides reaches no one. */
     answered: true | undefined;
   };

@@ -39,6 +39,7 @@ export function requestFrame(options: RequestFrameOptions): MiddlewareHandler<Ap
   const { caller, deadlines, observer, answer } = options;
   return async function requestFrameMiddleware(c, next) {
     const started = performance.now();
+    c.set('startedAt', started);
     c.set('requestId', requestIdFrom(c.req.header('x-request-id')));
     c.set('traceId', traceIdFrom(c.req.header('traceparent')));
     try {

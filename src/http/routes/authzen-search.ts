@@ -50,14 +50,14 @@ function pageSize(limit: number | undefined): number {
   return limit === undefined || limit === 0 ? defaultPageSize : Math.min(limit, maxPageSize);
 }
 
-async function answer(search: SearchService, endpoint: string, query: SearchQuery, body: { page?: Page }, meta: DecisionMeta) {
+async function answer(search: SearchService, endpoint: string, query: SearchQuery, body: { page?: Page }, meta: DecisionMeta, startedAt: number) {
   const { page, ...rest } = body;
   const fingerprint = searchFingerprint(endpoint, rest);
   const [token, path] = page?.token !== undefined ? [page.token, '$.page.token'] : [page?.next_token ?? '', '$.page.next_token'];
   const resumed = token === '' ? undefined : decodePageToken(search.cursors, token, { search: fingerprint, limit: page?.limit }, path);
   // The limit as given (none is not the default size): every page of a search asks the same.
   const scope: PageTokenScope = { search: fingerprint, limit: page?.limit ?? resumed?.limit };
-  const result = await search.search(query, { limit: pageSize(scope.limit), after: resumed?.after, meta });
+  const result = await search.search(query, { limit: pageSize(scope.limit), after: resumed?.after, meta, startedAt });
   return {
     results: result.hits.map(wireHit),
     page: { next_token: result.after === undefined ? '' : encodePageToken(search.cursors, result.after, scope) },
@@ -80,7 +80,7 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resource: resourceInput(body.resource),
         context: body.context ?? empty,
       };
-      return jsonWithRequestId(c, await answer(search, 'subject', query, body, decisionMeta(c, 'authzen_search')));
+      return jsonWithRequestId(c, await answer(search, 'subject', query, body, decisionMeta(c, 'authzen_search'), c.get('startedAt')));
     })
     .post('/access/v1/search/resource', async (c) => {
       const body = await authzenBody(c, resourceSearchBody);
@@ -91,7 +91,7 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resourceType: body.resource.type,
         context: body.context ?? empty,
       };
-      return jsonWithRequestId(c, await answer(search, 'resource', query, body, decisionMeta(c, 'authzen_search')));
+      return jsonWithRequestId(c, await answer(search, 'resource', query, body, decisionMeta(c, 'authzen_search'), c.get('startedAt')));
     })
     .post('/access/v1/search/action', async (c) => {
       const body = await authzenBody(c, actionSearchBody);
@@ -101,6 +101,6 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resource: resourceInput(body.resource),
         context: body.context ?? empty,
       };
-      return jsonWithRequestId(c, await answer(search, 'action', query, body, decisionMeta(c, 'authzen_search')));
+      return jsonWithRequestId(c, await answer(search, 'action', query, body, decisionMeta(c, 'authzen_search'), c.get('startedAt')));
     });
 }
