@@ -102,6 +102,53 @@ describe('WORKERS=2 (node:cluster)', () => {
     expect(await running.exited).toBe(0);
   });
 
+  it('keeps a hung or replaced worker\'s counts in the sum, so a counter never goes down', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_WATCH: 'false' });
+    const workers = await running.waitFor(isWorkerListening, 2);
+    const url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
+    const close = { connection: 'close' };
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${url}/decide`, { method: 'POST', headers: { ...close, 'content-type': 'application/json' }, body: '{' });
+      expect(res.status).toBe(400);
+    }
+    const scrape = async () => {
+      const res = await fetch(`${url}/metrics`, { headers: close, signal: AbortSignal.timeout(10_000) });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      return { text, rejected: sample(text, 'pdp_requests_rejected_total', { reason: 'malformed_json' }) };
+    };
+    // Both workers answered decisions: each holds a share of the 6.
+    expect((await scrape()).rejected).toBe(6);
+
+    // A worker that does not answer the scrape (stopped here) keeps the share last read from it.
+    const [hung] = workers.map((w) => Number(w['pid']));
+    process.kill(hung ?? 0, 'SIGSTOP');
+    try {
+      // The primary may hand a connection to the stopped worker: a scrape answered at all is enough.
+      const answers = (await Promise.allSettled([scrape(), scrape()])).flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      expect(answers.length).toBeGreaterThan(0);
+      for (const answer of answers) {
+        expect(sample(answer.text, 'pdp_cluster_scrape_workers', { result: 'timed_out' })).toBe(1);
+        expect(answer.rejected).toBe(6);
+      }
+    } finally {
+      process.kill(hung ?? 0, 'SIGCONT');
+    }
+
+    // A worker that dies: its counts stay in the sum while it is replaced, and after.
+    process.kill(hung ?? 0, 'SIGKILL');
+    await running.waitFor((l) => l['msg'] === 'worker exited');
+    expect((await scrape()).rejected).toBe(6);
+    await running.waitFor(isWorkerListening, 3);
+    for (let i = 0; i < 2; i++) expect((await scrape()).rejected).toBe(6);
+    // And the other: the counts of both workers that are gone add up.
+    process.kill(Number(workers[1]?.['pid']), 'SIGKILL');
+    await running.waitFor(isWorkerListening, 4);
+    for (let i = 0; i < 2; i++) expect((await scrape()).rejected).toBe(6);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  }, 30_000);
+
   it('serves metrics summed over every worker\'s registry from any worker', async () => {
     running = spawnNode(fixture, {});
     const workers = await running.waitFor(isWorkerListening, 2);

@@ -59,10 +59,21 @@ function perProcessLimits(metrics: readonly object[]): readonly object[] {
   return metrics.map((metric) => ((metric as { name?: unknown }).name === 'process_max_fds' ? { ...metric, aggregator: 'min' } : metric));
 }
 
-/** One scrape in the primary: the workers it still waits for and what came back. */
+/**
+ * The metrics of `metrics` that only ever grow (counters, histograms): what a worker left out of
+ * a scrape, or gone, still adds to the sum.
+ */
+function cumulative(metrics: readonly object[]): readonly object[] {
+  return metrics.filter((metric) => {
+    const type = (metric as { type?: unknown }).type;
+    return type === 'counter' || type === 'histogram';
+  });
+}
+
+/** One scrape in the primary: the workers it still waits for and those that answered. */
 interface Gather {
   readonly waiting: Set<number>;
-  readonly parts: (readonly object[])[];
+  readonly answered: Set<number>;
   failed: number;
   finish(): void;
 }
@@ -75,7 +86,9 @@ interface Gather {
  * `process_max_fds` by the lowest). `pdp_cluster_scrape_workers{result}` says how many workers
  * the sum covers (`answered`) and how many it misses: `timed_out` (hung or busy, or still owing
  * the previous scrape's answer: it is not asked again until that arrives), `failed`, `not_ready`
- * (starting or stopping). Nothing is kept of a scrape once it is answered.
+ * (starting or stopping). A worker's counters and histograms as it last answered stay in the
+ * sum while it misses a scrape, and after it exits: the sum of a counter never goes down, which
+ * Prometheus would read as a reset, and count the whole of what is left as new.
  */
 export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
   // As prom-client's default metric reckons it.
@@ -87,6 +100,27 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
   /** Worker id → the scrape whose question it has not answered yet. */
   const owing = new Map<number, number>();
   const gathers = new Map<number, Gather>();
+  /** Worker id → its registry as it last answered. */
+  const last = new Map<number, readonly object[]>();
+  /** The counters and histograms of the workers that exited, as each last answered. */
+  let retired: (readonly object[])[] = [];
+  let compacting = false;
+  /** Sums the exited workers' metrics into one list, so they do not pile up over restarts. */
+  const compact = () => {
+    if (compacting || retired.length < 2) return;
+    compacting = true;
+    const taken = retired.length;
+    AggregatorRegistry.aggregate(retired.slice(0, taken) as object[])
+      .getMetricsAsJSON()
+      .then(
+        (sum) => (retired = [sum, ...retired.slice(taken)]),
+        () => undefined,
+      )
+      .finally(() => {
+        compacting = false;
+        compact();
+      });
+  };
   let nextId = 0;
 
   const gather = () =>
@@ -102,15 +136,17 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
       }
       const state: Gather = {
         waiting: new Set(asked.map((w) => w.id)),
-        parts: [],
+        answered: new Set(),
         failed: 0,
         finish: () => {
           clearTimeout(timer);
           gathers.delete(id);
-          count.answered = state.parts.length;
+          count.answered = state.answered.size;
           count.failed = state.failed;
           count.timed_out += state.waiting.size;
-          resolve({ parts: state.parts, count });
+          // Those that answered in full; the others, and those gone, by their counters as last read.
+          const parts = [...last].map(([worker, metrics]) => (state.answered.has(worker) ? metrics : cumulative(metrics)));
+          resolve({ parts: [...parts, ...retired], count });
         },
       };
       const timer = setTimeout(state.finish, timeoutMs);
@@ -134,16 +170,25 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
 
   const answered = (worker: Worker, part: Part) => {
     if (owing.get(worker.id) === part.id) owing.delete(worker.id);
+    const fresh = part.metrics !== undefined && part.error === undefined;
+    if (fresh && ready.has(worker.id)) last.set(worker.id, part.metrics);
     const state = gathers.get(part.id);
     if (state === undefined || !state.waiting.delete(worker.id)) return;
-    if (part.metrics !== undefined && part.error === undefined) state.parts.push(part.metrics);
+    if (fresh) state.answered.add(worker.id);
     else state.failed += 1;
     if (state.waiting.size === 0) state.finish();
   };
 
-  // A worker that exits will not answer: it counts as failed in the scrapes that wait for it.
+  // A worker that exits will not answer: it counts as failed in the scrapes that wait for it,
+  // and its counters stay in every sum from now on, as it last answered.
   cluster.on('exit', (worker) => {
     ready.delete(worker.id);
+    const metrics = last.get(worker.id);
+    last.delete(worker.id);
+    if (metrics !== undefined && metrics.length > 0) {
+      retired.push(cumulative(metrics));
+      compact();
+    }
     for (const id of [...gathers.keys()]) answered(worker, { type: partType, id, error: 'exited' });
     owing.delete(worker.id);
   });
