@@ -146,8 +146,9 @@ const startRetryMaxMs = 10_000;
  *   service, exit 1.
  *
  * On SIGHUP it asks every worker to reload its policies, and a worker whose admin endpoint
- * reloaded has it ask the others. On SIGTERM or SIGINT it asks each worker to stop (again once a
- * worker still starting listens), so each drains as a single process does on SIGTERM, and exits
+ * reloaded has it ask the others. On SIGTERM or SIGINT it asks each worker to stop, so each drains
+ * as a single process does on SIGTERM (a worker still starting is sent SIGTERM: it exits at
+ * once, having nothing to drain), and exits
  * once it has counted every worker's exit: 0, or 1 when a worker had to cut connections or did
  * not stop in time; a second signal kills the workers and exits 1 at once. With `relayAuditTo`, it
  * writes the workers' audit lines there, and before it exits waits for the lines their pipes
@@ -202,8 +203,14 @@ export function superviseWorkers(options: SupervisorOptions): void {
     // every connection to close, so a keep-alive connection whose request was in flight at the
     // signal stayed open (its answer had no `Connection: close`) until the worker was killed.
     // A worker whose channel is already closed is on its way out: its exit is counted below.
-    // A worker still starting may not listen to its channel yet: it is asked again once it listens.
-    for (const worker of live.values()) if (worker.isConnected()) worker.send(stopMessage, () => undefined);
+    // One still starting has nothing to drain, and may not hear its channel yet (loading its
+    // modules): SIGTERM stops it at once, as it does a single process starting, where asked it
+    // went on to load its policies and listen first, and one slower than the deadline was
+    // killed, exit 1. One that listened meanwhile takes the signal as a stop and drains.
+    for (const worker of live.values()) {
+      if (!listening.has(worker.id)) worker.process.kill('SIGTERM');
+      else if (worker.isConnected()) worker.send(stopMessage, () => undefined);
+    }
     setTimeout(() => {
       // Every worker gone: what is left is the audit relay's wait, which ends by itself now.
       if (live.size === 0) return;
@@ -226,6 +233,7 @@ export function superviseWorkers(options: SupervisorOptions): void {
     listening.add(worker.id);
     failedStarts = 0;
     log.info({ worker: worker.id, pid: worker.process.pid, port: address.port }, 'worker listening');
+    // Signalled while starting, it may have listened before the signal came: it drains then.
     if (stopping && worker.isConnected()) worker.send(stopMessage, () => undefined);
   });
 

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -47,6 +48,22 @@ async function servedVersions(port: unknown, count = 6): Promise<string[]> {
     versions.push(((await res.json()) as { policies: { version: string } }).policies.version);
   }
   return versions;
+}
+
+/** The processes whose parent is `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The parent's pid is the second field after the command, which is in parentheses.
+      const parent = Number(/\) \S+ (\d+)/.exec(readFileSync(`/proc/${entry}/stat`, 'utf8'))?.[1]);
+      if (parent === pid) children.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return children;
 }
 
 /** The log's lines that are not JSON (what the process itself printed). */
@@ -105,9 +122,35 @@ describe('WORKERS=2: stopping and failing workers', () => {
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
     // Before the fix, the workers never heard the stop and were killed at the deadline (7 s here),
-    // exit 1. Now each stops as soon as it listens (a worker starts in 0.5-2.5 s on a busy host).
+    // exit 1. Now each still starting is stopped at once (a worker starts in 0.5-2.5 s on a busy host).
     expect(performance.now() - signalled).toBeLessThan(5_000);
     expect(running.lines.some((l) => l['msg'] === 'workers did not stop in time: killed')).toBe(false);
+  }, 15_000);
+
+  it('stops a worker still starting at once, rather than letting it start and serve only to drain it', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), SHUTDOWN_TIMEOUT_MS: '4000' });
+    await running.waitFor((l) => l['msg'] === 'starting workers');
+    // Held still, the workers are certainly starting when the stop comes, however fast the host.
+    let workerPids = childrenOf(running.child.pid ?? 0);
+    // The line comes just before the forks.
+    for (let i = 0; i < 100 && workerPids.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      workerPids = childrenOf(running.child.pid ?? 0);
+    }
+    expect(workerPids).toHaveLength(2);
+    for (const pid of workerPids) process.kill(pid, 'SIGSTOP');
+    const signalled = performance.now();
+    try {
+      running.child.kill('SIGTERM');
+      await running.waitFor((l) => l['msg'] === 'stopping workers');
+    } finally {
+      for (const pid of workerPids) process.kill(pid, 'SIGCONT');
+    }
+    expect(await running.exited).toBe(0);
+    // Before, each went on to load its policies and listen (taking connections) before it was
+    // asked again to stop, and one slower to start than SHUTDOWN_TIMEOUT_MS + 1 s was killed, exit 1.
+    expect(running.lines.filter((l) => l['msg'] === 'invoice-pdp listening' || isWorkerListening(l))).toEqual([]);
+    expect(performance.now() - signalled).toBeLessThan(4_000);
   }, 15_000);
 
   it('keeps serving when a crashed worker\'s replacement meets a bad policy set, retrying it with backoff until it starts', async () => {
