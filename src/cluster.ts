@@ -12,7 +12,7 @@ import { isMessage, serveClusterMetrics } from './telemetry/cluster-metrics.js';
  * NODE_ENV=production and a single process otherwise (tests, development).
  */
 export function workerCount(configured: number | 'auto' | undefined, nodeEnv = process.env['NODE_ENV'], cgroupRoot = defaultCgroupRoot): number {
-  if (configured === 'auto' || (configured === undefined && nodeEnv === 'production')) return usableCpus(cgroupRoot);
+  if (configured === 'auto' || (configured === undefined && nodeEnv?.trim() === 'production')) return usableCpus(cgroupRoot);
   return configured ?? 1;
 }
 

@@ -55,6 +55,8 @@ describe('the default number of workers', () => {
     const limited = await v2('150000 100000');
     const expected = Math.min(availableParallelism(), 2);
     expect(workerCount(undefined, 'production', limited)).toBe(expected);
+    // Read as every setting is, without surrounding spaces or the \r of a file written on Windows.
+    expect(workerCount(undefined, ' production\r', limited)).toBe(expected);
     expect(workerCount('auto', 'test', limited)).toBe(expected);
     expect(workerCount('auto', 'test', await v2('50000 100000'))).toBe(1);
     expect(workerCount(undefined, 'production', await tempDir())).toBe(availableParallelism());
