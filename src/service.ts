@@ -47,14 +47,14 @@ export interface Service {
 export interface ServiceOptions {
   /**
    * Called when the admin endpoint reloads the policies, before this process reloads them
-   * (main.ts: under WORKERS, the other workers are asked to reload too, for the same requester).
+   * (start.ts: under WORKERS, the other workers are asked to reload too, for the same requester).
    */
   readonly onReloadRequested?: ((requester: ReloadRequester) => void) | undefined;
 }
 
 /**
  * Builds the service from its configuration: policies, tokens, caller keys, audit log, decision
- * cache, metrics and the HTTP app over them. Serving it is the caller's part (main.ts).
+ * cache, metrics and the HTTP app over them. Serving it is the caller's part (start.ts).
  */
 export async function createService(config: Config, log: Logger, options: ServiceOptions = {}): Promise<Service> {
   const metrics = new PdpMetrics();

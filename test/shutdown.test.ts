@@ -183,6 +183,24 @@ describe('a stop while the service starts', () => {
     expect(proc.output()).toContain(`"reason":"${signal}"`);
     expect(proc.output()).not.toContain('invoice-pdp listening');
   });
+  // The modules take the better part of a second to load before start.ts can install its
+  // handlers; main.ts holds the signals meanwhile. Here the modules load 2 s slower.
+  it.each(['SIGTERM', 'SIGINT'] as const)('holds a %s that comes while the modules load: exit 0 once they have, never listening', async (signal) => {
+    const slowLoad = resolve(import.meta.dirname, 'fixtures/slow-module-load.mjs');
+    proc = spawnServer({ NODE_OPTIONS: `--import=${slowLoad}` });
+    await new Promise<void>((loading) => {
+      const seen = () => {
+        if (proc?.output().includes('modules loading') === true) loading();
+        else setTimeout(seen, 10);
+      };
+      seen();
+    });
+    proc.child.kill(signal);
+    expect(await proc.exited).toMatchObject({ code: 0, signal: null });
+    expect(proc.output()).toContain(`"reason":"${signal}"`);
+    expect(proc.output()).toContain('stopped while starting');
+    expect(proc.output()).not.toContain('invoice-pdp listening');
+  });
 });
 
 describe('SIGTERM to npm start', () => {
