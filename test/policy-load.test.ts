@@ -337,6 +337,20 @@ describe('pdp validate (process)', () => {
     ]);
   });
 
+  it('exits 1 for a policy whose resource type is "*": no wildcard type exists, and its deny rules would apply to no request', async () => {
+    const dir = await tempDir({
+      'a.json': policy([readRule]),
+      'everything.json': { id: 'everything', resource: '*', rules: [{ id: 'deny-suspended', effect: 'deny', actions: ['*'], roles: ['suspended'] }] },
+    });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n')).toEqual([
+      expect.stringMatching(/^error everything\.json \$\.resource: .*"\*"/),
+      'invalid: 1 problem(s)',
+      '',
+    ]);
+  });
+
   it('exits 1 for an empty directory', async () => {
     const run = await runCli(['validate', await tempDir()]);
     expect(run.code).toBe(1);
