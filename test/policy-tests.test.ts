@@ -136,6 +136,31 @@ describe('pdp test (process)', () => {
     expect(run.stderr).toContain('no test cases found');
   });
 
+  it('exits 1 naming a folder in tests/, whose test files would never run, for test and validate alike', async () => {
+    const dir = await policyDir({ 'docs.json': { cases: passing } });
+    await mkdir(join(dir, 'tests', 'locked'));
+    const wrong = readCase('unlocked is permitted', { team: 'a' }, { locked: true }, { decision: 'permit' });
+    await writeFile(join(dir, 'tests', 'locked', 'more.json'), JSON.stringify({ cases: [wrong] }));
+    for (const command of ['test', 'validate']) {
+      const run = await runCli([command, dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('error tests/locked $: a folder in tests/ is not read');
+    }
+    // A hidden folder is no test folder (a ConfigMap's `..data`, an editor's or VCS's own).
+    const hidden = await policyDir({ 'docs.json': { cases: passing } });
+    await mkdir(join(hidden, 'tests', '..data'));
+    expect((await runCli(['test', hidden])).code).toBe(0);
+  });
+
+  it('exits 1 naming a folder in data/, whose entity data would never be read', async () => {
+    const dir = await policyDir({ 'docs.json': { cases: passing } });
+    await mkdir(join(dir, 'data', 'users'), { recursive: true });
+    await writeFile(join(dir, 'data', 'users', 'users.json'), JSON.stringify({ entities: [{ type: 'user', id: 'u2', properties: { roles: ['reader'], team: 'a' } }] }));
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error data/users $: a folder in data/ is not read');
+  });
+
   it('exits 1 without running cases when the policies do not load', async () => {
     const dir = await tempDir({ 'docs.json': { ...policy, rules: [{ ...policy.rules[0], condition: 'nope(' }] } });
     const run = await runCli(['test', dir]);

@@ -16,6 +16,7 @@ import { jsonPath } from './json-path.js';
 import { policySchema } from './schema.js';
 import { checkSchema } from './schema-issues.js';
 import { decodeSource } from './source-text.js';
+import { visibleSubfolders } from './subfolders.js';
 
 /**
  * Names of the `*.json` entries directly in `dir`, sorted so loads are deterministic. Hidden
@@ -237,16 +238,21 @@ export async function readJsonFile<T>(path: string, label: string, schema: ZodTy
  * Loads the entity data files in `dir` (`POLICY_DIR/data`), pushing located issues. Only a
  * `data` that does not exist means no entity data: one that cannot be read as a folder would
  * otherwise drop every stored property (a stored owner among them) without a word.
+ * A folder in it is refused by name, as its files are never read.
  */
 async function loadEntityDir(dir: string, issues: PolicyIssue[]): Promise<EntityIndex> {
   let names: string[] | undefined;
+  let folders: string[];
   try {
     names = await jsonFilesInOptionalDir(dir);
+    folders = names === undefined ? [] : await visibleSubfolders(dir, names);
   } catch (error) {
     issues.push({ file: 'data', path: '$', message: `cannot read entity data directory: ${(error as Error).message}` });
     return noEntities;
   }
   if (names === undefined) return noEntities;
+  // Its files would be left out: the stored owner of a record among them, which the caller's would replace.
+  for (const folder of folders) issues.push({ file: join('data', folder), path: '$', message: 'a folder in data/ is not read, so its entity data would be left out: move its files into data/ itself' });
   const files: { file: string; data: EntityFile }[] = [];
   for (const name of names) {
     const label = join('data', name);

@@ -10,6 +10,7 @@ import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { evaluate, type RuleTrace } from './evaluate.js';
 import { fixtureFileSchema, type FixtureCase, type FixtureFile, type FixtureRequest } from './fixtures.js';
 import { jsonFilesInOptionalDir, readJsonFile } from './load.js';
+import { visibleSubfolders } from './subfolders.js';
 import { wildcardAction } from './schema.js';
 
 /** The outcome of one fixture case. */
@@ -101,14 +102,23 @@ function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
 /**
  * The test file names in `dir` (`POLICY_DIR/tests`). Only a `tests` that does not exist means no
  * tests: one that cannot be read (a file, a link to nothing, no permission) would otherwise let
- * a set whose tests never ran pass as tested.
+ * a set whose tests never ran pass as tested. So would one holding a folder of test files, which
+ * are never read: a folder there is refused by name.
  */
 export async function testFileNames(dir: string): Promise<string[]> {
+  let names: string[] | undefined;
+  let folders: string[];
   try {
-    return (await jsonFilesInOptionalDir(dir)) ?? [];
+    names = await jsonFilesInOptionalDir(dir);
+    folders = names === undefined ? [] : await visibleSubfolders(dir, names);
   } catch (error) {
     throw new PolicyLoadError([{ file: 'tests', path: '$', message: `cannot read the test directory: ${(error as Error).message}` }]);
   }
+  // Its cases would never run, and a set whose tests did not run would pass as tested.
+  if (folders.length > 0) {
+    throw new PolicyLoadError(folders.map((folder) => ({ file: join('tests', folder), path: '$', message: 'a folder in tests/ is not read, so its test files would never run: move them into tests/ itself' })));
+  }
+  return names ?? [];
 }
 
 /** The actions the rules of a resource type name, `"*"` among them; undefined for a type without a policy. */
