@@ -161,6 +161,13 @@ describe('pdp test (process)', () => {
     expect(run.stderr).toContain('error data/users $: a folder in data/ is not read');
   });
 
+  it('exits 1 naming a case whose `now` lies outside the timestamps conditions know (years 1 to 9999)', async () => {
+    const late = { ...passing[0], now: '9999-12-31T23:30:00-01:00' };
+    const run = await runCli(['test', await policyDir({ 'docs.json': { cases: [passing[1], late] } })]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^error tests\/docs\.json \$\.cases\[1\]\.now: .*0001-01-01T00:00:00Z to 9999-12-31T23:59:59/m);
+  });
+
   it('exits 1 without running cases when the policies do not load', async () => {
     const dir = await tempDir({ 'docs.json': { ...policy, rules: [{ ...policy.rules[0], condition: 'nope(' }] } });
     const run = await runCli(['test', dir]);

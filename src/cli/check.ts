@@ -1,11 +1,10 @@
-import { z } from 'zod';
 import { loadConfig } from '../config.js';
 import type { Verdict } from '../decision/types.js';
 import { jsonLimits } from '../json-limits.js';
 import type { PolicyIssue } from '../policy/errors.js';
 import { PolicyLoadError } from '../policy/errors.js';
 import { evaluate, type RuleTrace } from '../policy/evaluate.js';
-import { fixtureRequestSchema } from '../policy/fixtures.js';
+import { fixtureRequestSchema, instantSchema } from '../policy/fixtures.js';
 import { jsonPath } from '../policy/json-path.js';
 import { loadPolicyDir, parseSource } from '../policy/load.js';
 import { readRegularFile } from '../regular-file.js';
@@ -53,8 +52,8 @@ async function readStdin(maxBytes: number): Promise<Buffer> {
 
 function instant(value: string | boolean | undefined): Date {
   if (typeof value !== 'string') return new Date();
-  if (!z.iso.datetime({ offset: true }).safeParse(value).success) {
-    throw new UsageError(`--now takes an RFC 3339 date-time such as 2025-03-01T09:00:00Z, not "${value}"`);
+  if (!instantSchema.safeParse(value).success) {
+    throw new UsageError(`--now takes an RFC 3339 date-time within years 1 to 9999 (UTC) such as 2025-03-01T09:00:00Z, not "${value}"`);
   }
   return new Date(value);
 }

@@ -1,10 +1,22 @@
 import { z } from 'zod';
 import { findLimitViolation } from '../json-limits.js';
 import { requestLimits } from '../request-limits.js';
+import { maxTimestampMs, minTimestampMs } from './cel-spec-functions.js';
 import { wildcardActionMessage } from './schema.js';
 
 const properties = z.record(z.string(), z.unknown());
-const instant = z.iso.datetime({ offset: true });
+/**
+ * An RFC 3339 instant that conditions may see as `now`: within CEL's timestamps (years 1 to 9999
+ * in UTC), as every clock the server reads is. `0000-06-01T00:00:00Z`, or `9999-12-31T23:30:00-01:00`
+ * (year 10000 in UTC), read as a date, made a decision no request to the server could meet.
+ */
+export const instantSchema = z.iso
+  .datetime({ offset: true })
+  .refine((text) => {
+    const ms = Date.parse(text);
+    return ms >= minTimestampMs && ms <= maxTimestampMs;
+  }, 'outside the timestamps conditions know, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z');
+const instant = instantSchema;
 const notWildcard = /^(?!\*$)/;
 const name = z.string().min(1).max(requestLimits.maxName);
 /** As the HTTP edge takes it: one name, never `*`; a pattern, so the editor schema says so too. */
