@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compilePolicies, compilePoliciesPaced, type PolicyFile } from '../src/policy/compile.js';
 import { PolicyLoadError, type PolicyIssue } from '../src/policy/errors.js';
@@ -311,6 +312,21 @@ describe('policyVersion', () => {
     expect(a.version).toMatch(/^[0-9a-f]{16}$/);
     expect(sameInOtherFile.version).toBe(a.version);
     expect(changed.version).not.toBe(a.version);
+  });
+});
+
+describe('the order rules decide in', () => {
+  it('follows policy ids, as the version does, not file names: renaming a file keeps version and answer alike', async () => {
+    const lock = (id: string, step: string) => ({ id, resource: 'thing', rules: [{ id: `${id}-deny`, effect: 'deny', actions: ['read'], advice: { step } }] });
+    const request = await tempDir({ 'request.json': { subject: { id: 'u1' }, action: 'read', resource: { type: 'thing' } } });
+    const answers = [];
+    for (const files of [{ 'a.json': lock('zeta', 'z'), 'b.json': lock('alpha', 'a') }, { 'b.json': lock('zeta', 'z'), 'a.json': lock('alpha', 'a') }]) {
+      const run = await runCli(['check', await tempDir(files), '--request', join(request, 'request.json'), '--json']);
+      expect(run.code).toBe(0);
+      const { policyVersion, reasons, advice } = JSON.parse(run.stdout) as Record<string, unknown>;
+      answers.push({ policyVersion, reasons, advice });
+    }
+    expect(answers[1]).toEqual(answers[0]);
   });
 });
 

@@ -171,8 +171,14 @@ export async function compilePoliciesPaced(files: readonly PolicyFile[], extraVe
 
 const readsNow = (rule: CompiledRule): boolean => rule.condition?.readsNow === true;
 
+/**
+ * Deny rules first, then by policy id, each policy's rules in their order: the order of the
+ * version (see `byId`), not of file names. Files read by name put `b.json`'s rules after
+ * `a.json`'s, so renaming a file reordered reasons and advice under the same version, which
+ * a reload then kept serving as unchanged while `pdp check` and the test cases saw the new order.
+ */
 const denyFirst = (a: CompiledRule, b: CompiledRule): number =>
-  a.effect === b.effect ? 0 : a.effect === 'deny' ? -1 : 1;
+  a.effect === b.effect ? byCodeUnits(a.policy, b.policy) : a.effect === 'deny' ? -1 : 1;
 
 /**
  * The shortest candidate list given a role index. On shorter lists, such as the shipped
