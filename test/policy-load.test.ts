@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compilePolicies, compilePoliciesPaced, type PolicyFile } from '../src/policy/compile.js';
@@ -365,6 +365,22 @@ describe('pdp validate (process)', () => {
       'invalid: 1 problem(s)',
       '',
     ]);
+  });
+
+  it('exits 1 for a folder in the policy directory, whose policies would never load; data/, tests/ and hidden folders pass', async () => {
+    const dir = await tempDir({ 'a.json': policy([readRule]) });
+    for (const folder of ['billing', 'data', 'tests', '.git', '..2026_12_05']) await mkdir(join(dir, folder));
+    await writeFile(join(dir, 'billing', 'deny.json'), JSON.stringify({ id: 'billing', resource: 'things', rules: [{ id: 'deny-all', effect: 'deny', actions: ['*'] }] }));
+    await writeFile(join(dir, 'tests', 'a.json'), JSON.stringify({ cases: [{ name: 'read', request: { subject: { id: 'u', properties: { roles: ['reader'] } }, action: 'read', resource: { type: 'things' } }, expect: { decision: 'permit' } }] }));
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n')).toEqual([
+      'error billing $: a folder in the policy directory is not read, so its policies would be left out: move its files into the directory itself (only data/ and tests/ are read as folders)',
+      'invalid: 1 problem(s)',
+      '',
+    ]);
+    await rm(join(dir, 'billing'), { recursive: true });
+    expect(await runCli(['validate', dir])).toMatchObject({ code: 0 });
   });
 
   it('exits 1 for an empty directory', async () => {

@@ -71,6 +71,9 @@ export async function jsonFilesInOptionalDir(dir: string): Promise<string[] | un
   }
 }
 
+/** The folders of a policy directory that are read: entity data and test files. */
+const setFolders: ReadonlySet<string> = new Set(['data', 'tests']);
+
 /** Finds the rule an issue sits in, from the raw file, when the problem is not the id itself. */
 export type RuleLocator = (raw: unknown, path: readonly PropertyKey[]) => string | undefined;
 
@@ -265,19 +268,23 @@ async function loadEntityDir(dir: string, issues: PolicyIssue[]): Promise<Entity
 
 /**
  * Loads every policy file directly in `dir`, and the entity data in `dir/data`, and compiles
- * the set. Throws PolicyLoadError listing every problem (file, JSON path, rule, reason).
+ * the set. Throws PolicyLoadError listing every problem (file, JSON path, rule, reason); any
+ * other folder (hidden ones aside) is one, as its policies are never read.
  */
 export async function loadPolicyDir(dir: string): Promise<CompiledPolicySet> {
   let names: string[];
+  let folders: string[];
   try {
     names = await jsonFilesIn(dir);
+    folders = (await visibleSubfolders(dir, names)).filter((folder) => !setFolders.has(folder));
   } catch (error) {
     throw new PolicyLoadError([{ file: dir, path: '$', message: `cannot read policy directory: ${(error as Error).message}` }]);
   }
+  // Its policies would be left out of the set without a word: deny rules among them.
+  const issues: PolicyIssue[] = folders.map((folder) => ({ file: folder, path: '$', message: 'a folder in the policy directory is not read, so its policies would be left out: move its files into the directory itself (only data/ and tests/ are read as folders)' }));
   if (names.length === 0) {
-    throw new PolicyLoadError([{ file: dir, path: '$', message: 'no policy files (*.json) found' }]);
+    throw new PolicyLoadError([{ file: dir, path: '$', message: 'no policy files (*.json) found' }, ...issues]);
   }
-  const issues: PolicyIssue[] = [];
   const files: PolicyFile[] = [];
   for (const name of names) {
     const policy = await readJsonFile(join(dir, name), name, policySchema, issues, policyRuleAt);
