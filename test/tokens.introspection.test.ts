@@ -297,6 +297,25 @@ describe('phantom-token flow: opaque outside, JWT inside, one PDP', () => {
     expect(seen).toEqual(['introspection:invalid', 'introspection:error']);
   });
 
+  it.each([
+    ['Ory Hydra (token_use)', { token_type: 'bearer', token_use: 'refresh_token' }],
+    ['Keycloak (typ)', { typ: 'Refresh' }],
+    ['Keycloak offline token (typ)', { typ: 'Offline' }],
+    ['token_type in another case', { token_type: 'Refresh_Token' }],
+  ])('denies a refresh token whose active answer says so the way %s does', async (_, marks) => {
+    const token = `refresh-${Object.values(marks).join('-')}`;
+    server.answer(token, { body: { active: true, iss: asIssuer, aud: 'invoice-api', exp: epoch() + 600, ...claims, ...marks } });
+    const body = await readJson(await postJson(app, '/decide', { token, ...question }));
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'a refresh token is not an access token' }] });
+    expect(seen).toEqual(['introspection:invalid']);
+  });
+
+  it('takes an access token answered with its type and use', async () => {
+    server.answer('typed-access', { body: { active: true, iss: asIssuer, exp: epoch() + 600, ...claims, token_type: 'Bearer', token_use: 'access_token', typ: 'Bearer' } });
+    const body = await readJson(await postJson(app, '/decide', { token: 'typed-access', ...question }));
+    expect(body.decision).toBe('permit');
+  });
+
   it('denies with invalid_token an active answer that is not typed application/json', async () => {
     server.answer('html', { contentType: 'text/html; charset=utf-8', body: { active: true, iss: asIssuer, exp: epoch() + 600, ...claims } });
     const body = await readJson(await postJson(app, '/decide', { token: 'html', ...question }));
