@@ -310,6 +310,13 @@ describe('phantom-token flow: opaque outside, JWT inside, one PDP', () => {
     expect(seen).toEqual(['introspection:invalid']);
   });
 
+  it('denies an ID token whose active answer says so the way Keycloak does (typ ID)', async () => {
+    server.answer('id-token', { body: { active: true, iss: asIssuer, aud: 'invoice-api', exp: epoch() + 600, ...claims, typ: 'ID' } });
+    const body = await readJson(await postJson(app, '/decide', { token: 'id-token', ...question }));
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'an ID token is not an access token' }] });
+    expect(seen).toEqual(['introspection:invalid']);
+  });
+
   it('takes an access token answered with its type and use', async () => {
     server.answer('typed-access', { body: { active: true, iss: asIssuer, exp: epoch() + 600, ...claims, token_type: 'Bearer', token_use: 'access_token', typ: 'Bearer' } });
     const body = await readJson(await postJson(app, '/decide', { token: 'typed-access', ...question }));

@@ -61,17 +61,20 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Whether an active answer is about a refresh token. RFC 7662 names no member for it, so each
- * server says so its own way: `token_type` (RFC 7009's hint value), Ory Hydra's `token_use`,
- * Keycloak's `typ` (`Refresh`, or `Offline` for an offline token). A refresh token presented as
- * an access token is refused, whichever way its server marks it.
+ * Why an active answer is about a token that is not an access token, if it is. RFC 7662 names no
+ * member for it, so each server says so its own way: `token_type` (RFC 7009's hint value), Ory
+ * Hydra's `token_use`, Keycloak's `typ` (`Refresh`, `Offline` for an offline token, `ID` for an
+ * ID token, whose audience is the client that asked for it, not an API). Presented as an access
+ * token, it is refused, whichever way its server marks it.
  */
-function isRefreshToken(answer: Record<string, unknown>): boolean {
+function notAccessToken(answer: Record<string, unknown>): string | undefined {
   const said = (member: string, ...values: string[]) => {
     const value = answer[member];
     return typeof value === 'string' && values.includes(value.toLowerCase());
   };
-  return said('token_type', 'refresh_token') || said('token_use', 'refresh_token') || said('typ', 'refresh', 'offline');
+  if (said('token_type', 'refresh_token') || said('token_use', 'refresh_token') || said('typ', 'refresh', 'offline')) return 'a refresh token is not an access token';
+  if (said('typ', 'id')) return 'an ID token is not an access token';
+  return undefined;
 }
 
 function unavailable(detail: string, cause?: unknown): TokenCheckUnavailableError {
@@ -182,7 +185,8 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     const nbf = answer['nbf'];
     // Remembered only until nbf: the same token is valid from then on.
     if (typeof nbf === 'number' && nbf * 1000 > now) return { active: false, detail: 'token not yet valid', until: nbf * 1000 };
-    if (isRefreshToken(answer)) return { active: false, detail: 'a refresh token is not an access token' };
+    const otherKind = notAccessToken(answer);
+    if (otherKind !== undefined) return { active: false, detail: otherKind };
     if (options.audience !== undefined && !hasAudience(answer['aud'], options.audience)) return { active: false, detail: 'audience not accepted' };
     return { active: true, claims: Object.freeze({ ...answer }) };
   }
