@@ -165,6 +165,13 @@ describe('entity data: enrichment in /decide', () => {
       resource: { type: 'invoice', id: 'inv-9', properties: { invoice_type: 'sales', department: 'north', owner, status: 'draft' } },
     }))).decision;
     expect([await update('dan@example.com'), await update('u-2'), await update('erin@example.com')]).toEqual(['permit', 'permit', 'deny']);
+    // A new invoice may name its creator as its owner by either name, and no one else.
+    const create = async (owner: string) => (await readJson(await postJson(app, '/decide', {
+      subject: { id: 'u-2' },
+      action: 'create',
+      resource: { type: 'invoice', id: 'inv-10', properties: { invoice_type: 'sales', department: 'north', owner, status: 'draft' } },
+    }))).decision;
+    expect([await create('dan@example.com'), await create('u-2'), await create('erin@example.com')]).toEqual(['permit', 'permit', 'deny']);
   });
 
   it('reads an owner recorded under an alias stored in mixed case as the subject, in any case', async () => {
