@@ -31,7 +31,7 @@ function invoice(id: string, properties: Record<string, string | number>) {
 export const workload: readonly WorkloadCase[] = [
   { name: 'accountant reads own-region purchase', subjectId: 'u-acc', claims: accountantEU, action: 'read', resource: invoice('i1', {}), context: {}, expect: 'permit', rule: 'P2' },
   { name: 'accountant reads other-region credit note', subjectId: 'u-acc', claims: accountantEU, action: 'read', resource: invoice('i2', { invoice_type: 'credit_note', region: 'US' }), context: {}, expect: 'deny', rule: 'none' },
-  { name: 'accountant creates purchase', subjectId: 'u-acc', claims: accountantEU, action: 'create', resource: invoice('i3', { status: 'draft' }), context: {}, expect: 'permit', rule: 'P3' },
+  { name: 'accountant creates purchase', subjectId: 'u-acc', claims: accountantEU, action: 'create', resource: invoice('i3', { status: 'draft', owner: 'u-acc' }), context: {}, expect: 'permit', rule: 'P3' },
   { name: 'accountant updates draft credit note', subjectId: 'u-acc', claims: accountantEU, action: 'update', resource: invoice('i4', { invoice_type: 'credit_note', status: 'draft' }), context: {}, expect: 'permit', rule: 'P3' },
   { name: 'accountant updates approved purchase', subjectId: 'u-acc', claims: accountantEU, action: 'update', resource: invoice('i5', { status: 'approved' }), context: {}, expect: 'deny', rule: 'none' },
   { name: 'accountant updates paid purchase', subjectId: 'u-acc', claims: accountantEU, action: 'update', resource: invoice('i6', { status: 'paid' }), context: {}, expect: 'deny', rule: 'D2' },
@@ -42,7 +42,7 @@ export const workload: readonly WorkloadCase[] = [
   { name: 'manager reads own-region sales invoice', subjectId: 'u-fm', claims: managerEU, action: 'read', resource: invoice('i11', { invoice_type: 'sales' }), context: {}, expect: 'permit', rule: 'P2' },
   { name: 'sales rep reads own-department sales', subjectId: 'u-sales', claims: salesNorth, action: 'read', resource: invoice('i12', { invoice_type: 'sales', department: 'sales-north' }), context: {}, expect: 'permit', rule: 'P5' },
   { name: 'sales rep reads own-department purchase', subjectId: 'u-sales', claims: salesNorth, action: 'read', resource: invoice('i13', { department: 'sales-north' }), context: {}, expect: 'deny', rule: 'none' },
-  { name: 'sales rep creates sales invoice', subjectId: 'u-sales', claims: salesNorth, action: 'create', resource: invoice('i14', { invoice_type: 'sales', department: 'sales-north', status: 'draft' }), context: {}, expect: 'permit', rule: 'P6' },
+  { name: 'sales rep creates sales invoice', subjectId: 'u-sales', claims: salesNorth, action: 'create', resource: invoice('i14', { invoice_type: 'sales', department: 'sales-north', status: 'draft', owner: 'u-sales' }), context: {}, expect: 'permit', rule: 'P6' },
   { name: 'sales rep updates own draft', subjectId: 'u-sales', claims: salesNorth, action: 'update', resource: invoice('i15', { invoice_type: 'sales', department: 'sales-north', status: 'draft', owner: 'u-sales' }), context: {}, expect: 'permit', rule: 'P6' },
   { name: 'sales rep updates a colleague\'s draft', subjectId: 'u-sales', claims: salesNorth, action: 'update', resource: invoice('i16', { invoice_type: 'sales', department: 'sales-north', status: 'draft' }), context: {}, expect: 'deny', rule: 'none' },
   { name: 'sales rep approves', subjectId: 'u-sales', claims: salesNorth, action: 'approve', resource: invoice('i17', { invoice_type: 'sales', department: 'sales-north' }), context: { mfa: true }, expect: 'deny', rule: 'none' },

@@ -19,7 +19,8 @@ export const cedarPolicies = `
 @id("P3") permit (principal, action in [Action::"create", Action::"update"], resource is Invoice)
   when { principal.roles.containsAny(["accountant", "finance_manager"]) && principal.scopes.contains("invoice.write")
          && ["purchase", "credit_note"].contains(resource.invoice_type) && resource.region == principal.region
-         && ((action == Action::"create" && !(resource has status)) || ["draft", "submitted"].contains(resource.status)) };
+         && ((action == Action::"create" && !(resource has status)) || ["draft", "submitted"].contains(resource.status))
+         && (action != Action::"create" || !(resource has owner) || resource.owner == principal.sub) };
 @id("P4") permit (principal, action == Action::"approve", resource is Invoice)
   when { principal.roles.contains("finance_manager") && principal.scopes.contains("invoice.write")
          && resource.region == principal.region && resource.status == "submitted"
@@ -31,7 +32,8 @@ export const cedarPolicies = `
 @id("P6") permit (principal, action in [Action::"create", Action::"update"], resource is Invoice)
   when { principal.roles.contains("sales_rep") && principal.scopes.contains("invoice.write")
          && resource.invoice_type == "sales" && resource.department == principal.department
-         && ((action == Action::"create" && (!(resource has status) || ["draft", "submitted"].contains(resource.status)))
+         && ((action == Action::"create" && (!(resource has status) || ["draft", "submitted"].contains(resource.status))
+              && (!(resource has owner) || resource.owner == principal.sub))
              || (resource.owner == principal.sub && resource.status == "draft")) };
 @id("D1") forbid (principal, action == Action::"approve", resource is Invoice)
   when { !(resource has owner) || resource.owner == "" || resource.owner == principal.sub };

@@ -33,7 +33,7 @@ resourcePolicy:
       actions: [create]
       effect: EFFECT_ALLOW
       roles: [accountant, finance_manager]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type in ["purchase", "credit_note"] && type(R.attr.region) == string && R.attr.region == P.attr.region && (!has(R.attr.status) || R.attr.status in ["draft", "submitted"])' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type in ["purchase", "credit_note"] && type(R.attr.region) == string && R.attr.region == P.attr.region && (!has(R.attr.status) || R.attr.status in ["draft", "submitted"]) && (!has(R.attr.owner) || R.attr.owner == P.id)' } }
     - name: P3-update
       actions: [update]
       effect: EFFECT_ALLOW
@@ -53,7 +53,7 @@ resourcePolicy:
       actions: [create]
       effect: EFFECT_ALLOW
       roles: [sales_rep]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department && (!has(R.attr.status) || R.attr.status in ["draft", "submitted"])' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department && (!has(R.attr.status) || R.attr.status in ["draft", "submitted"]) && (!has(R.attr.owner) || R.attr.owner == P.id)' } }
     - name: P6-update
       actions: [update]
       effect: EFFECT_ALLOW

@@ -106,17 +106,19 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
   const status = r('status');
   // A new invoice states no status, or starts draft or submitted: never approved or paid.
   const newStatus = status === missing || status === 'draft' || status === 'submitted';
+  // A new invoice names no owner, or its creator: one recorded under another could be approved by its creator past D1.
+  const newOwner = r('owner') === missing || r('owner') === q.subjectId;
   const permits = [
     scopes.includes('invoice.admin'),
     is('read') && anyRole('accountant', 'finance_manager') && scopes.includes('invoice.read') && sameRegion,
     (is('create') || is('update')) && anyRole('accountant', 'finance_manager') && scopes.includes('invoice.write') &&
-      (type === 'purchase' || type === 'credit_note') && sameRegion && (is('create') ? newStatus : status === 'draft' || status === 'submitted'),
+      (type === 'purchase' || type === 'credit_note') && sameRegion && (is('create') ? newStatus && newOwner : status === 'draft' || status === 'submitted'),
     is('approve') && anyRole('finance_manager') && scopes.includes('invoice.write') && sameRegion && status === 'submitted' &&
       typeof r('amount') === 'number' && typeof s('approval_limit') === 'number' && Math.abs(r('amount') as number) <= (s('approval_limit') as number),
     is('read') && anyRole('sales_rep') && scopes.includes('invoice.read') && type === 'sales' && sameDepartment,
     // P6: create in their own department; update the drafts they own, in any department.
     (is('create') || is('update')) && anyRole('sales_rep') && scopes.includes('invoice.write') && type === 'sales' &&
-      (is('create') ? sameDepartment && newStatus : r('owner') === q.subjectId && status === 'draft'),
+      (is('create') ? sameDepartment && newStatus && newOwner : r('owner') === q.subjectId && status === 'draft'),
   ];
   return permits.some(Boolean) ? 'permit' : 'deny';
 }
