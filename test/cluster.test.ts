@@ -22,6 +22,14 @@ afterEach(() => {
 
 const isWorkerListening = (l: Record<string, unknown>) => l['msg'] === 'worker listening';
 
+/** Sends `count` malformed decisions, each on a connection of its own, which the primary hands to the workers in turn. */
+async function sendMalformed(url: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`${url}/decide`, { method: 'POST', headers: { connection: 'close', 'content-type': 'application/json' }, body: '{' });
+    expect(res.status).toBe(400);
+  }
+}
+
 describe('WORKERS=2 (node:cluster)', () => {
   it('answers from two worker processes and exits cleanly on SIGTERM', async () => {
     running = spawnNode(main, { ...base, WORKERS: '2' });
@@ -84,12 +92,8 @@ describe('WORKERS=2 (node:cluster)', () => {
     running = spawnNode(main, { ...base, WORKERS: '2' });
     const workers = await running.waitFor(isWorkerListening, 2);
     const url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
-    // One connection per request, which the primary hands to the workers in turn.
     const close = { connection: 'close' };
-    for (let i = 0; i < 6; i++) {
-      const res = await fetch(`${url}/decide`, { method: 'POST', headers: { ...close, 'content-type': 'application/json' }, body: '{' });
-      expect(res.status).toBe(400);
-    }
+    await sendMalformed(url, 6);
     for (let i = 0; i < 2; i++) {
       expect((await fetch(`${url}/healthz`, { headers: { ...close, 'x-padding': 'p'.repeat(20_000) } })).status).toBe(431);
     }
@@ -107,10 +111,7 @@ describe('WORKERS=2 (node:cluster)', () => {
     const workers = await running.waitFor(isWorkerListening, 2);
     const url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
     const close = { connection: 'close' };
-    for (let i = 0; i < 6; i++) {
-      const res = await fetch(`${url}/decide`, { method: 'POST', headers: { ...close, 'content-type': 'application/json' }, body: '{' });
-      expect(res.status).toBe(400);
-    }
+    await sendMalformed(url, 6);
     const scrape = async () => {
       const res = await fetch(`${url}/metrics`, { headers: close, signal: AbortSignal.timeout(10_000) });
       expect(res.status).toBe(200);
