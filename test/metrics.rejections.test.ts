@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callerKeys } from '../src/caller/keys.js';
@@ -10,7 +11,7 @@ import { RemoteKeySet } from '../src/token/jwks.js';
 import { createJwtVerifier } from '../src/token/verify.js';
 import { defaultPolicyDir, postJson } from './helpers/app.js';
 import { startServer as startStub, type TestServer } from './helpers/http-server.js';
-import { connectTo, readResponse } from './helpers/raw-http.js';
+import { connectTo, holdRequest, readResponse } from './helpers/raw-http.js';
 import { buildObservedApp, sample, scrape } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 import { nestedText } from './oracle/arbitraries.js';
@@ -140,5 +141,49 @@ describe('pdp_requests_rejected_total: what the HTTP server answers itself (a re
     const counted = growth(before, await metricsText());
     expect(counted).toMatchObject({ headers_too_large: 1, client_timeout: 1, invalid_request: 1 });
     expect(Object.values(counted).reduce((a, b) => a + b, 0)).toBe(3);
+  });
+});
+
+describe('pdp_requests_rejected_total: a request answered before its body came is counted once', () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    const { app, metrics } = await buildObservedApp({ app: { requestTimeoutMs: 200, maxBodyBytes: 1024 } });
+    running = await startService(app.fetch, { port: 0, hostname: '127.0.0.1', onProblem: countRejections(metrics) });
+  });
+  afterAll(async () => {
+    await running.shutdown(1_000);
+  });
+
+  const metricsText = async () => (await fetch(`http://127.0.0.1:${running.port}/metrics`)).text();
+  const onlyTheTimeout = { ...Object.fromEntries(reasons.map((r) => [r, 0])), client_timeout: 1 };
+  // What the route meets once the rest of the body has come (or the client has gone) is met within a few turns.
+  const settled = () => new Promise((resolve) => setTimeout(resolve, 300));
+
+  const ends: [string, (socket: Socket) => void][] = [
+    ['the rest of its body comes, not JSON', (socket) => socket.write('x'.repeat(5))],
+    ['the client goes away', (socket) => socket.destroy()],
+  ];
+
+  it.each(ends)('408 client_timeout, then %s: only the 408 is counted', async (_, end) => {
+    const before = await metricsText();
+    const held = await holdRequest(running.port, '/decide', `${JSON.stringify(read)}     `, 5);
+    expect((await held.response).status).toBe(408);
+    end(held.socket);
+    await settled();
+    held.socket.destroy();
+    expect(growth(before, await metricsText())).toEqual(onlyTheTimeout);
+  });
+
+  it('408 client_timeout, then the rest of a chunked body comes, over MAX_BODY_BYTES: only the 408 is counted', async () => {
+    const before = await metricsText();
+    const socket = await connectTo(running.port);
+    const answer = readResponse(socket);
+    socket.write('POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n5\r\n{"a":\r\n');
+    expect((await answer).status).toBe(408);
+    const rest = 'x'.repeat(4096);
+    socket.write(`${rest.length.toString(16)}\r\n${rest}\r\n0\r\n\r\n`);
+    await settled();
+    socket.destroy();
+    expect(growth(before, await metricsText())).toEqual(onlyTheTimeout);
   });
 });

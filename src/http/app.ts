@@ -100,8 +100,11 @@ function allowedMethods(routes: Hono<AppEnv>['routes']): ReadonlyMap<string, str
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const maxBodyBytes = deps.maxBodyBytes ?? 1024 * 1024;
   const app = new Hono<AppEnv>();
+  // A request is counted under the problem it was answered with. One answered already (408 or
+  // 503 while its route went on) is not counted again for what the route met later (the rest of
+  // its body not JSON, too large, or never sent): that problem reaches no one.
   const reject: typeof problem = (c, error) => {
-    deps.onProblem?.(error.code);
+    if (c.get('answered') !== true) deps.onProblem?.(error.code);
     return problem(c, error);
   };
 

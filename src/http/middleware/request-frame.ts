@@ -47,11 +47,12 @@ export function requestFrame(options: RequestFrameOptions): MiddlewareHandler<Ap
       await deadlines.race(next(), started);
     } catch (error) {
       // Answered without its decisions: one still being made, or asked for later (a 408 comes
-      // before the body is read), is given to no one, so not recorded.
-      c.set('answered', true);
+      // before the body is read), is given to no one, so not recorded. Marked once answered:
+      // this answer is counted, anything the route meets afterwards is not.
       const meta = c.get('decisionMeta');
       if (meta !== undefined) meta.abandoned = true;
       c.res = answer(blamed(error, c), c);
+      c.set('answered', true);
     }
     // Answered without its body read (a 401, 404 or 405), the rest still on its way: the
     // connection closes once that rest is read and dropped (see linger.ts). Announced as kept
