@@ -103,6 +103,21 @@ function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/** The database REDIS_URL names (`redis://host/3`); a Cluster has database 0 only. */
+function namedDatabase(client: Client): number {
+  const db = client instanceof Redis ? client.options.db : undefined;
+  // ioredis selects none for a database it could not read as a number (config refuses those).
+  return typeof db === 'number' && Number.isInteger(db) ? db : 0;
+}
+
+/**
+ * Redis refused the database asked for (out of range, or not allowed to this user). ioredis
+ * reports it and carries on in database 0, which is not the one configured.
+ */
+function refusedDatabase(error: unknown): boolean {
+  return error instanceof Error && 'command' in error && (error.command as { name?: unknown } | null)?.name === 'select';
+}
+
 /** Redis answered, but the key holds another type: bad data, not a failing Redis. */
 function wrongType(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('WRONGTYPE');
@@ -136,6 +151,8 @@ export class RedisCacheLayer implements CacheLayer {
   readonly #onStateChange: ((up: boolean, cause: unknown) => void) | undefined;
   readonly #secret: string | undefined;
   readonly #maxTtlMs: number;
+  /** The database every connection must be in; the probe selects it again (see refusedDatabase). */
+  readonly #database: number;
   /** What `onStateChange` was last told: up, down, or nothing yet (Redis not up, and no error seen). */
   #told: boolean | undefined;
   #lastError: unknown;
@@ -150,8 +167,12 @@ export class RedisCacheLayer implements CacheLayer {
     this.#maxTtlMs = options.maxTtlMs;
     this.#observer.redisUp(false);
     this.#client = createClient(options);
+    this.#database = namedDatabase(this.#client);
     this.#client.on('error', (error: unknown) => {
       this.#lastError = error;
+      // Told before the connection is ready, so no command reaches database 0 meanwhile: Redis
+      // is left alone as after a failure, until a probe selects the database named.
+      if (refusedDatabase(error)) this.#open(error);
       // A Redis that is never usable (nothing listening, a wrong password) changes no state: its
       // first error is told as Redis down, with the cause; later drops are told by #refresh.
       if (this.#told === undefined) this.#tell(false, error);
@@ -230,7 +251,7 @@ export class RedisCacheLayer implements CacheLayer {
   }
 
   /**
-   * PINGs Redis once the pause is over. The probe needs no decision to come along, so an idle
+   * PINGs Redis once the pause is over (SELECTs the database REDIS_URL names, when not 0). The probe needs no decision to come along, so an idle
    * process takes Redis back too, and its /readyz and pdp_redis_up say so.
    */
   #probe(): void {
@@ -241,7 +262,8 @@ export class RedisCacheLayer implements CacheLayer {
       this.#probeLater();
       return;
     }
-    withDeadline(this.#client.ping(), this.#timeoutMs).then(
+    const probe = this.#database === 0 ? this.#client.ping() : this.#client.select(this.#database);
+    withDeadline(probe, this.#timeoutMs).then(
       () => {
         if (this.#breaker.success()) this.#refresh();
       },
