@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { compileCondition, type CompiledCondition, type ConditionVariables } from '../src/policy/cel.js';
 import { fastCondition, undecided } from '../src/policy/cel-fast.js';
 import { startDecision } from '../src/policy/cel-strict.js';
+import { conditionOf } from './helpers/cel-conditions.js';
 
 /**
  * The fast path (cel-fast.ts) against the library as the service runs it: the same condition
@@ -81,14 +82,7 @@ const leaf = fc.oneof(
   { weight: 4, arbitrary: simple },
   { weight: 1, arbitrary: fc.tuple(simple, fc.constantFrom('==', '!=', '<'), fc.oneof(simple, operand)).map(([l, op, r]) => `(${l}) ${op} (${r})`) },
 );
-const condition = fc.letrec<{ expr: string }>((tie) => ({
-  expr: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    leaf,
-    fc.tuple(tie('expr'), fc.constantFrom('&&', '||'), tie('expr')).map(([l, op, r]) => `(${l} ${op} ${r})`),
-    tie('expr').map((e) => `!(${e})`),
-  ),
-})).expr;
+const condition = conditionOf(leaf);
 
 /** Compares `source` both ways on each of `cases`; returns how many of them the fast path decided. */
 function compareOn(source: string, cases: readonly ConditionVariables[]): number {

@@ -6,6 +6,7 @@ import { compileCondition, type ConditionVariables } from '../src/policy/cel.js'
 import { fastCondition, undecided } from '../src/policy/cel-fast.js';
 import { evaluateStrictly, startDecision } from '../src/policy/cel-strict.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { conditionOf } from './helpers/cel-conditions.js';
 import { tempDir } from './helpers/tmp.js';
 
 // The library alone, with the variables declared as the service declares them for evaluation.
@@ -38,14 +39,7 @@ const presence = fc.constantFrom('has(context.a)', 'has(resource.properties.a)',
 const typeTest = fc.tuple(operand, fc.constantFrom('==', '!='), fc.constantFrom('double', 'string', 'bool', 'null_type', 'int', 'list'))
   .map(([e, op, t]) => `type(${e}) ${op} ${t}`);
 const leaf = fc.oneof(comparison, membership, presence, typeTest, fc.constantFrom('true', 'false', 'context.flag'));
-const condition = fc.letrec<{ expr: string }>((tie) => ({
-  expr: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    leaf,
-    fc.tuple(tie('expr'), fc.constantFrom('&&', '||'), tie('expr')).map(([l, op, r]) => `(${l} ${op} ${r})`),
-    tie('expr').map((e) => `!(${e})`),
-  ),
-})).expr;
+const condition = conditionOf(leaf);
 
 const scalar = fc.oneof(fc.constantFrom('a', 'b', '', 'create', ' a', 'B\t', 'A', 'U-1'), fc.constantFrom(0, -0, 1.5, 5, 5000), fc.boolean(), fc.constant(null));
 // `undefined`: a member present with no value, as `resource.id` is when a request names none.
