@@ -65,8 +65,8 @@ describe('foldCase', () => {
 
   it('looks up a name held in another case, and no other', () => {
     const names = new FoldedNames<string>();
-    names.add('approve', 'approve');
-    names.add('Approve', 'other');
+    expect(names.holding('approve', () => 'approve')).toBe('approve');
+    expect(names.holding('Approve', () => 'other')).toBe('approve');
     expect(names.get('ＡＰＰＲＯＶＥ')).toBe('approve');
     expect(names.get('appro\u200Bve ')).toBe('approve');
     expect(names.get('approved')).toBeUndefined();

@@ -235,7 +235,8 @@ function* indexing(rules: readonly CompiledRule[]): Generator<void, ResourceRule
     yield;
   }
   const actionsByFoldedCase = new FoldedNames<string>();
-  for (const action of named) actionsByFoldedCase.add(action, action);
+  // Two actions that fold alike are refused at load (load.ts): each folded form holds one.
+  for (const action of named) actionsByFoldedCase.holding(action, () => action);
   return { byAction, anyAction: yield* candidates(anyAction), actionsByFoldedCase, all: ordered, nowActions, anyActionReadsNow: anyAction.some(readsNow) };
 }
 

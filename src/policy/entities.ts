@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { byCodeUnits } from '../code-unit-order.js';
 import { findLimitViolation } from '../json-limits.js';
 import type { PolicyIssue } from './errors.js';
-import { foldCase, foldCaseWithin } from './fold-case.js';
+import { FoldedNames } from './fold-case.js';
 import { jsonPath } from './json-path.js';
 import { visibleNameSchema } from './schema.js';
 
@@ -70,29 +70,18 @@ export interface StoredName {
 
 const byId = (a: Entity, b: Entity): number => byCodeUnits(a.id, b.id);
 
-const foldedKey = (foldedType: string, foldedName: string): string => `${foldedType}\u0000${foldedName}`;
-
 class MapEntityIndex implements EntityIndex {
   readonly #keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>;
   readonly #sorted: ReadonlyMap<string, readonly Entity[]>;
-  /** Every stored name under its folded type and folded self; the first to fold so. */
-  readonly #folded = new Map<string, StoredName>();
-  /** The longest folded type and name held: a name folding longer is no stored one's, and is not folded further. */
-  #longestType = 0;
-  #longestName = 0;
+  /** Every stored name by its folded type, then its folded self; the first to fold so. */
+  readonly #folded = new FoldedNames<FoldedNames<StoredName>>();
   readonly size: number;
 
   constructor(keys: Map<string, Map<string, Entity>>, sorted: Map<string, Entity[]>) {
     this.#keys = keys;
     for (const [type, names] of keys) {
-      for (const name of names.keys()) {
-        const foldedType = foldCase(type);
-        const foldedName = foldCase(name);
-        const key = foldedKey(foldedType, foldedName);
-        if (!this.#folded.has(key)) this.#folded.set(key, { type, name });
-        this.#longestType = Math.max(this.#longestType, foldedType.length);
-        this.#longestName = Math.max(this.#longestName, foldedName.length);
-      }
+      const ofType = this.#folded.holding(type, () => new FoldedNames<StoredName>());
+      for (const name of names.keys()) ofType.holding(name, () => ({ type, name }));
     }
     for (const list of sorted.values()) list.sort(byId);
     this.#sorted = sorted;
@@ -106,10 +95,7 @@ class MapEntityIndex implements EntityIndex {
   }
 
   misnamed(type: string, idOrAlias: string): StoredName | undefined {
-    const foldedType = foldCaseWithin(type, this.#longestType);
-    if (foldedType === undefined) return undefined;
-    const foldedName = foldCaseWithin(idOrAlias, this.#longestName);
-    return foldedName === undefined ? undefined : this.#folded.get(foldedKey(foldedType, foldedName));
+    return this.#folded.get(type)?.get(idOrAlias);
   }
 
   ofType(type: string): readonly Entity[] {

@@ -75,12 +75,15 @@ export class FoldedNames<V> {
   readonly #byFold = new Map<string, V>();
   #longest = 0;
 
-  /** Holds `value` under `name`'s folded form, unless a name that folds alike came first. */
-  add(name: string, value: V): void {
+  /** The value held under a name that folds as `name` does; `make`'s, held from now on, when there is none. */
+  holding(name: string, make: () => V): V {
     const folded = foldCase(name);
-    if (this.#byFold.has(folded)) return;
+    const held = this.#byFold.get(folded);
+    if (held !== undefined) return held;
+    const value = make();
     this.#byFold.set(folded, value);
     this.#longest = Math.max(this.#longest, folded.length);
+    return value;
   }
 
   /** The value held under a name that folds as `name` does. */
