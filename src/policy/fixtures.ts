@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { findLimitViolation } from '../json-limits.js';
 import { requestLimits } from '../request-limits.js';
 import { maxTimestampMs, minTimestampMs } from './cel-spec-functions.js';
-import { wildcardActionMessage } from './schema.js';
+import { notWildcard, wildcardActionMessage } from './schema.js';
 
 const properties = z.record(z.string(), z.unknown());
 /**
@@ -16,8 +16,6 @@ export const instantSchema = z.iso
     const ms = Date.parse(text);
     return ms >= minTimestampMs && ms <= maxTimestampMs;
   }, 'outside the timestamps conditions know, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z');
-const instant = instantSchema;
-const notWildcard = /^(?!\*$)/;
 const name = z.string().min(1).max(requestLimits.maxName);
 /** As the HTTP edge takes it: one name, never `*`; a pattern, so the editor schema says so too. */
 const actionName = name.regex(notWildcard, wildcardActionMessage);
@@ -58,7 +56,7 @@ export const fixtureCaseSchema = z.strictObject({
   name: z.string().min(1),
   description: z.string().optional(),
   /** The instant conditions see as `now`, for this case alone. */
-  now: instant.optional(),
+  now: instantSchema.optional(),
   request: fixtureRequestSchema,
   expect: fixtureExpectSchema,
 });
@@ -67,7 +65,7 @@ export const fixtureCaseSchema = z.strictObject({
 const fixtureGroupSchema = z.strictObject({
   name: z.string().min(1),
   description: z.string().optional(),
-  now: instant.optional(),
+  now: instantSchema.optional(),
   // A longer list is one problem, its cases unread (see checkSchema).
   cases: z.array(fixtureCaseSchema).min(1).max(10_000),
 });
@@ -81,7 +79,7 @@ export const fixtureFileSchema = z
   .strictObject({
     $schema: z.string().optional(),
     description: z.string().optional(),
-    now: instant.optional(),
+    now: instantSchema.optional(),
     cases: z.array(fixtureCaseSchema).optional(),
     groups: z.array(fixtureGroupSchema).optional(),
   })

@@ -36,19 +36,22 @@ const claimName = visibleNameSchema('claims separate roles and scopes by spaces,
 const actionName = visibleNameSchema('an action name that only looks like another would never match the requests for it', 128);
 
 /**
+ * A request names one action. `*` means "any action" in a rule: asked as an action, it would
+ * match only the rules listing `*`, so the deny rules of every real action would not apply.
+ */
+export const wildcardAction = '*';
+
+/** Any name but `*`, as a pattern, so the editor schema says so too. */
+export const notWildcard = /^(?!\*$)/;
+
+/**
  * The resource type a policy governs, in `visibleName`'s characters: a policy of deny rules for
  * `invoice ` or `invoice\u200b` (a zero-width space) reads as one for `invoice`, and never applied.
  * Nor `*`: `"*"` means any action, but there is no wildcard resource type, so a policy of deny
  * rules for `*` (every type, as its author meant) applied to no request at all.
  */
 const resourceType = visibleNameSchema('a resource type that only looks like another would never match the requests for it', 128)
-  .regex(/^(?!\*$)/, 'a resource type is one name: "*" matches no other type, so its rules would apply to no request; write a policy for each type');
-
-/**
- * A request names one action. `*` means "any action" in a rule: asked as an action, it would
- * match only the rules listing `*`, so the deny rules of every real action would not apply.
- */
-export const wildcardAction = '*';
+  .regex(notWildcard, 'a resource type is one name: "*" matches no other type, so its rules would apply to no request; write a policy for each type');
 
 /**
  * Longest advice of one rule, as the length of its JSON: advice is a hint handed to the caller
