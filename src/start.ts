@@ -35,10 +35,13 @@ function listenError(config: Config, error: unknown): ListenError {
 async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
-  if (stoppedBy !== undefined) {
-    log.info({ reason: stoppedBy }, 'stopped while starting');
+  // A container's main process (PID 1) never gets a signal it does not handle: a SIGTERM while the
+  // policies load was dropped, and the service went on to serve. Nothing is served yet to drain.
+  const stopWhileStarting = (signal: NodeJS.Signals) => {
+    log.info({ reason: signal }, 'stopped while starting');
     process.exit(0);
-  }
+  };
+  if (stoppedBy !== undefined) stopWhileStarting(stoppedBy);
   const workers = workerCount(config.WORKERS);
   if (isSupervisor(workers)) {
     // Workers inherit this environment: one key for all, so a page token opens in every worker.
@@ -49,12 +52,6 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   // Before the first await: a stop or reload the primary asks for while this worker starts is
   // kept, and a SIGHUP then does not kill the process; both act once the service exists.
   const supervisor = connectToSupervisor();
-  // A container's main process (PID 1) never gets a signal it does not handle: a SIGTERM while the
-  // policies load was dropped, and the service went on to serve. Nothing is served yet to drain.
-  const stopWhileStarting = (signal: NodeJS.Signals) => {
-    log.info({ reason: signal }, 'stopped while starting');
-    process.exit(0);
-  };
   process.on('SIGTERM', stopWhileStarting);
   process.on('SIGINT', stopWhileStarting);
   let serviceReady: (service: Service) => void = () => undefined;
