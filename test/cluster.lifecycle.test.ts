@@ -159,7 +159,9 @@ describe('WORKERS=2: stopping and failing workers', () => {
     // asked again to stop, and one slower to start than SHUTDOWN_TIMEOUT_MS + 1 s was killed, exit 1.
     expect(running.lines.filter((l) => l['msg'] === 'invoice-pdp listening' || isWorkerListening(l))).toEqual([]);
     expect(performance.now() - signalled).toBeLessThan(4_000);
-  }, 15_000);
+    // The bound above is the test; the rest is start-up, which ran past 15 s once in CI, on a
+    // host busy with two other test files spawning servers.
+  }, 30_000);
 
   it('keeps serving when a crashed worker\'s replacement meets a bad policy set, retrying it with backoff until it starts', async () => {
     const dir = await policyDir('v1');
