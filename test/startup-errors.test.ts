@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
+import { exportJWK, generateKeyPair } from 'jose';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -30,6 +31,20 @@ describe.concurrent('the server process refusing to start', () => {
     });
     expect(code).toBe(1);
     expect(stderr).toMatch(/^invoice-pdp: JWKS_FILE: key set \/nonexistent: ENOENT/);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('refuses a JWKS_FILE of private keys, which jose refuses at every verification', async ({ expect }) => {
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const dir = await tempDir({ 'private.json': { keys: [{ ...(await exportJWK(privateKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] } });
+    const { code, stderr } = await runServerToExit({
+      POLICY_DIR: join(import.meta.dirname, '../policies'),
+      JWKS_FILE: join(dir, 'private.json'),
+      JWT_ISSUER: 'https://idp.example',
+      JWT_AUDIENCE: 'invoice-api',
+    });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^invoice-pdp: JWKS_FILE: key set \S+private\.json: holds no usable signing key \(a public key,/);
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 });

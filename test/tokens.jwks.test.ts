@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TokenCheckUnavailableError } from '../src/token/errors.js';
 import { RemoteKeySet, type RemoteKeySetOptions } from '../src/token/jwks.js';
@@ -99,6 +99,8 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
     // The same kid with malformed material: before, it replaced the good key, and every token
     // was refused until the next background refresh, with no refetch asked for.
     ['only keys whose material does not import', () => ({ keys: [{ ...k1.publicJwk, x: 'AAAA', y: 'AAAA' }, { ...k2.publicJwk, kty: 'RSA' }] })],
+    // The signing key itself, published by mistake: jose refuses a private key at every verification.
+    ['only private keys', () => ({ keys: [{ ...KeyObject.from(k1.privateKey).export({ format: 'jwk' }), kid: k1.kid, alg: k1.alg, use: 'sig' }] })],
   ])('keeps the cached keys, stale, when the key server answers a key set with %s', async (_, document) => {
     const verifier = await setUp({ refreshMs: 50 });
     const t = await token(k1);

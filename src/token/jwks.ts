@@ -36,6 +36,8 @@ async function imports(key: JWK): Promise<boolean> {
   if (alg === undefined) return false;
   try {
     const imported = await importJWK(key, alg);
+    // A private key (its `d` given) imports as one, and jose refuses it at every verification.
+    if (!('type' in imported) || imported.type !== 'public') return false;
     const modulus = 'algorithm' in imported ? (imported.algorithm as { modulusLength?: unknown }).modulusLength : undefined;
     return key.kty !== 'RSA' || (typeof modulus === 'number' && modulus >= minimumRsaBits);
   } catch {
@@ -44,11 +46,11 @@ async function imports(key: JWK): Promise<boolean> {
 }
 
 /**
- * The keys of `document` a signature could be checked with: signing keys whose material
+ * The keys of `document` a signature could be checked with: public signing keys whose material
  * imports, RSA keys of at least 2048 bits. jose imports a key only when a token names it, so a
- * key of malformed material (`"x": "AAAA"`) or a 1024-bit RSA key would be found at every
- * verification, failing it with an error that asks for no new fetch, and, met first among a
- * token's candidate keys, would stop the search for one that fits. A document of no usable keys
+ * key of malformed material (`"x": "AAAA"`), a private key or a 1024-bit RSA key would be found
+ * at every verification, failing it with an error that asks for no new fetch, and, met first
+ * among a token's candidate keys, would stop the search for one that fits. A document of no usable keys
  * (`{"keys": []}`, keys of no known type or none that imports) is a broken answer, not a
  * rotation to no keys: taken as one, it would deny every token until the next good fetch.
  */
@@ -66,7 +68,7 @@ async function usableKeys(document: unknown): Promise<JSONWebKeySet> {
  */
 export async function localKeySet(path: string): Promise<JWTVerifyGetKey> {
   const usable = await usableKeys(JSON.parse((await readRegularFile(path, maxKeySetBytes)).toString('utf8')));
-  if (usable.keys.length === 0) throw new Error('holds no usable signing key (RSA of 2048 bits or more, EC or OKP, with the public members its type needs, "use" absent or "sig")');
+  if (usable.keys.length === 0) throw new Error('holds no usable signing key (a public key, RSA of 2048 bits or more, EC or OKP, with the public members its type needs, "use" absent or "sig")');
   return createLocalJWKSet(usable);
 }
 
