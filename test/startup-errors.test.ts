@@ -9,7 +9,7 @@ import { tokensFromConfig } from '../src/token/from-config.js';
 import { runServerToExit } from './helpers/server-process.js';
 import { tempDir } from './helpers/tmp.js';
 import { sign, signingKey } from './helpers/signing.js';
-import { jwks, makeKey } from './helpers/tokens.js';
+import { jwks, makeKey, sign as signToken } from './helpers/tokens.js';
 
 // A file or folder the service cannot use at start is named with the variable that gave it, in
 // the one line the process prints before it exits 1.
@@ -45,6 +45,20 @@ describe.concurrent('the server process refusing to start', () => {
     });
     expect(code).toBe(1);
     expect(stderr).toMatch(/^invoice-pdp: JWKS_FILE: key set \S+private\.json: holds no usable signing key \(a public key,/);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('refuses a JWKS_FILE with no key for JWT_ALGORITHMS, which would deny every token', async ({ expect }) => {
+    const dir = await tempDir({ 'ec.json': jwks([await makeKey('ES256')]) });
+    const { code, stderr } = await runServerToExit({
+      POLICY_DIR: join(import.meta.dirname, '../policies'),
+      JWKS_FILE: join(dir, 'ec.json'),
+      JWT_ISSUER: 'https://idp.example',
+      JWT_AUDIENCE: 'invoice-api',
+      JWT_ALGORITHMS: 'RS256,PS256',
+    });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^invoice-pdp: JWKS_FILE: key set \S+ec\.json: holds no key for the accepted algorithms \(RS256, PS256\)/);
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 });
@@ -100,5 +114,22 @@ describe('the service start-up naming the setting at fault', () => {
     const failure = tokensFromConfig(config);
     await expect(failure).rejects.toBeInstanceOf(ConfigError);
     await expect(failure).rejects.toThrow(/^TOKEN_CONFIG_FILE \$\.issuers\[1\]\.jwksFile: key set \S+missing\.json: ENOENT/);
+  });
+
+  it('holds a key file to the algorithms accepted from it: an entry\'s own, and a key\'s "alg"', async () => {
+    const rsa = await makeKey('RS256');
+    const dir = await tempDir({
+      'rsa.json': jwks([rsa]),
+      'ps.json': { keys: [{ ...rsa.publicJwk, alg: 'PS256' }] },
+      'tokens.json': { issuers: [{ issuer: 'https://a.example', audience: 'api', jwksFile: 'rsa.json', algorithms: ['ES256', 'EdDSA'] }] },
+      'fits.json': { issuers: [{ issuer: 'https://a.example', audience: 'api', jwksFile: 'rsa.json', algorithms: ['RS256'] }] },
+    });
+    const byFile = tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'tokens.json'), JWT_ALGORITHMS: 'RS256' }));
+    await expect(byFile).rejects.toThrow(/^TOKEN_CONFIG_FILE \$\.issuers\[0\]\.jwksFile: key set \S+rsa\.json: holds no key for the accepted algorithms \(ES256, EdDSA\)/);
+    // A key naming PS256 is never picked for an RS256 token.
+    const byAlg = tokensFromConfig(loadConfig({ JWKS_FILE: join(dir, 'ps.json'), JWT_ISSUER: 'https://b.example', JWT_AUDIENCE: 'api', JWT_ALGORITHMS: 'RS256' }));
+    await expect(byAlg).rejects.toThrow(/^JWKS_FILE: key set \S+ps\.json: holds no key for the accepted algorithms \(RS256\)/);
+    const tokens = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'fits.json') }));
+    await expect(tokens.verifier.verify(await signToken(rsa, { sub: 'alice' }, { iss: 'https://a.example', aud: 'api' }))).resolves.toMatchObject({ sub: 'alice' });
   });
 });

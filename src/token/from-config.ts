@@ -94,10 +94,13 @@ export async function tokenSettingsFromConfig(config: Config): Promise<TokenSett
 /** Builds token verification and claim mapping from the environment and TOKEN_CONFIG_FILE. */
 export async function tokensFromConfig(config: Config, options: TokensOptions = {}): Promise<Tokens> {
   const remote: RemoteKeySet[] = [];
-  /** `setting`: where `file` was given, named in the one line a start-up failure prints. */
-  const keySet = async (file: string | undefined, url: string | undefined, setting: string): Promise<JWTVerifyGetKey> => {
+  /**
+   * `setting`: where `file` was given, named in the one line a start-up failure prints;
+   * `algorithms`: those accepted from the key set, one of which a key of `file` must fit.
+   */
+  const keySet = async (file: string | undefined, url: string | undefined, setting: string, algorithms: readonly string[]): Promise<JWTVerifyGetKey> => {
     if (file !== undefined) {
-      return localKeySet(file).catch((error: unknown) => {
+      return localKeySet(file, algorithms).catch((error: unknown) => {
         throw new ConfigError(`${setting}: key set ${file}: ${(error as Error).message}`, { cause: error });
       });
     }
@@ -126,14 +129,15 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   const verifiers = new Map<string, TokenVerifier>();
   for (const [index, entry] of entries.entries()) {
     if (verifiers.has(entry.issuer)) throw new ConfigError(`issuer ${entry.issuer} is configured twice (JWT_ISSUER and TOKEN_CONFIG_FILE)`);
+    const algorithms = entry.algorithms ?? config.JWT_ALGORITHMS;
     verifiers.set(
       entry.issuer,
       createJwtVerifier({
-        keys: await keySet(entry.jwksFile, entry.jwksUrl, settingOf(index)),
+        keys: await keySet(entry.jwksFile, entry.jwksUrl, settingOf(index), algorithms),
         issuer: entry.issuer,
         audience: entry.audience,
         audienceClaim: entry.audienceClaim,
-        algorithms: entry.algorithms ?? config.JWT_ALGORITHMS,
+        algorithms,
         clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS,
         maxTokenLength: config.TOKEN_MAX_LENGTH,
         type: entry.type,
@@ -152,7 +156,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   const introspectionUrl = config.INTROSPECTION_URL;
   if (introspectionUrl !== undefined) {
     const signedKeys = config.INTROSPECTION_JWKS_FILE !== undefined || config.INTROSPECTION_JWKS_URL !== undefined
-      ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE')
+      ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE', config.JWT_ALGORITHMS)
       : undefined;
     introspection = createIntrospector({
       url: introspectionUrl,

@@ -62,13 +62,31 @@ async function usableKeys(document: unknown): Promise<JSONWebKeySet> {
   return { keys: keys.filter((_, index) => usable[index] === true) };
 }
 
+/** The key each algorithm verifies with, as jose picks it from a key set: its type, and its curve if one. */
+const algorithmKeys: Readonly<Record<string, { readonly kty: string; readonly crv?: string }>> = {
+  RS256: { kty: 'RSA' }, RS384: { kty: 'RSA' }, RS512: { kty: 'RSA' },
+  PS256: { kty: 'RSA' }, PS384: { kty: 'RSA' }, PS512: { kty: 'RSA' },
+  ES256: { kty: 'EC', crv: 'P-256' }, ES384: { kty: 'EC', crv: 'P-384' }, ES512: { kty: 'EC', crv: 'P-521' },
+  EdDSA: { kty: 'OKP', crv: 'Ed25519' }, Ed25519: { kty: 'OKP', crv: 'Ed25519' },
+};
+
+/** Whether jose would pick `key` for a token signed with `alg`: of its type and curve, and its own `alg`, if any, that one. */
+function fitsAlgorithm(key: JWK, alg: string): boolean {
+  const needed = algorithmKeys[alg];
+  return needed !== undefined && key.kty === needed.kty && (needed.crv === undefined || key.crv === needed.crv) && (key.alg === undefined || key.alg === alg);
+}
+
 /**
  * A key set from a local JWKS document, of its usable keys (see `usableKeys`); refused when it
- * has none, so a start with it fails rather than deny every token.
+ * has none, or none for any of `algorithms` (those accepted from it), so a start with it fails
+ * rather than deny every token.
  */
-export async function localKeySet(path: string): Promise<JWTVerifyGetKey> {
+export async function localKeySet(path: string, algorithms: readonly string[]): Promise<JWTVerifyGetKey> {
   const usable = await usableKeys(JSON.parse((await readRegularFile(path, maxKeySetBytes)).toString('utf8')));
   if (usable.keys.length === 0) throw new Error('holds no usable signing key (a public key, RSA of 2048 bits or more, EC or OKP, with the public members its type needs, "use" absent or "sig")');
+  if (!usable.keys.some((key) => algorithms.some((alg) => fitsAlgorithm(key, alg)))) {
+    throw new Error(`holds no key for the accepted algorithms (${algorithms.join(', ')}): RS* and PS* take an RSA key, ES256, ES384 and ES512 an EC key on P-256, P-384 and P-521, EdDSA and Ed25519 an Ed25519 key, each only if its "alg" is absent or the same`);
+  }
   return createLocalJWKSet(usable);
 }
 
