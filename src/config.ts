@@ -225,6 +225,10 @@ const envSchema = z
     if (env.INTROSPECTION_JWKS_FILE !== undefined && env.INTROSPECTION_JWKS_URL !== undefined) issue('INTROSPECTION_JWKS_URL', 'set INTROSPECTION_JWKS_FILE or INTROSPECTION_JWKS_URL, not both');
     if (signedIntrospection && env.INTROSPECTION_URL === undefined) issue('INTROSPECTION_URL', 'required when introspection keys are configured');
     if (signedIntrospection && env.INTROSPECTION_JWT_ISSUER === undefined) issue('INTROSPECTION_JWT_ISSUER', 'required when introspection keys are configured');
+    // Without keys no answer is verified: it would seem to ask for signed answers while plain JSON ones are taken.
+    if (!signedIntrospection && env.INTROSPECTION_URL !== undefined && env.INTROSPECTION_JWT_ISSUER !== undefined) {
+      issue('INTROSPECTION_JWKS_FILE', 'INTROSPECTION_JWT_ISSUER needs INTROSPECTION_JWKS_FILE or INTROSPECTION_JWKS_URL: without keys, answers are not signed and plain JSON ones are taken');
+    }
     if (env.ALLOW_HTTP_TOKEN_URLS !== 'true') {
       for (const name of ['JWKS_URL', 'INTROSPECTION_URL', 'INTROSPECTION_JWKS_URL'] as const) {
         const url = env[name];

@@ -115,7 +115,7 @@ describe('loadConfig', () => {
     expect(problems({ ...alone, INTROSPECT_URL: 'https://as.example/introspect' })).toEqual(
       Object.keys(alone).map((name) => `${name}: applies to introspection: set INTROSPECTION_URL too`),
     );
-    expect(loadConfig({ ...alone, INTROSPECTION_URL: 'https://as.example/introspect' }).INTROSPECTION_AUDIENCE).toEqual(['api']);
+    expect(loadConfig({ ...alone, INTROSPECTION_URL: 'https://as.example/introspect', INTROSPECTION_JWKS_FILE: 'as-keys.json' }).INTROSPECTION_AUDIENCE).toEqual(['api']);
   });
 
   it('splits key lists at commas, so every entry is a key of its own and none holds a comma', () => {

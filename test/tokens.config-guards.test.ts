@@ -288,3 +288,13 @@ describe('JWT_TYPE', () => {
     ]);
   });
 });
+
+describe('INTROSPECTION_JWT_ISSUER', () => {
+  it('without introspection keys stops the start: it would seem to ask for signed answers while plain ones are taken', async () => {
+    const run = await runServerToExit({ INTROSPECTION_URL: 'https://as.example/introspect', ...introspection, INTROSPECTION_JWT_ISSUER: 'https://as.example' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      'INTROSPECTION_JWKS_FILE: INTROSPECTION_JWT_ISSUER needs INTROSPECTION_JWKS_FILE or INTROSPECTION_JWKS_URL: without keys, answers are not signed and plain JSON ones are taken',
+    );
+  });
+});
