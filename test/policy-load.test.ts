@@ -136,6 +136,25 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('a field read from a timestamp or a duration, which failed on every request: a deny on it applied to all', async () => {
+    const dir = await tempDir({
+      'a.json': policy([
+        { id: 'after-hours', effect: 'deny', actions: ['*'], condition: 'now.hour < 8 || now["hour"] >= 18' },
+        { id: 'recent', effect: 'deny', actions: ['*'], condition: 'has(context.since) && (now - timestamp(context.since)).seconds < 60' },
+        { ...readRule, condition: 'now.getHours() >= 8 && context.items.exists(now, has(now.hour))' },
+      ]),
+    });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'after-hours', message: 'type: a timestamp has no field hour: read its parts with its getters, such as getHours() and getDayOfWeek()' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'recent', message: 'type: a duration has no field seconds: read its parts with its getters, such as getHours() and getSeconds()' },
+      ],
+    });
+  });
+
   it('has() on a comprehension variable named as a declared one, which is that element', async () => {
     const dir = await tempDir({ 'a.json': policy([{ ...readRule, condition: 'context.items.exists(subject, has(subject.suspended))' }]) });
     const run = await runCli(['validate', dir]);

@@ -8,6 +8,7 @@ import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64 } from './cel-ranges.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
 import { evaluateStrictly } from './cel-strict.js';
+import { timeMember } from './cel-time-members.js';
 import { oncePerObject, typableVariables } from './cel-values.js';
 
 /**
@@ -144,9 +145,17 @@ export function compileCondition(source: string): CompiledCondition {
       `too costly: up to ${cost} evaluation steps on request data within the limits (at most ${maxConditionSteps}); avoid nesting comprehensions over request lists, and reading a request string (size, lowerAscii, contains…) for each element of one`,
     );
   }
-  const checked = checkEnv.check(source);
+  // Parsed again by the checking environment: its check leaves each node's type on the node.
+  const checkedAst = checkEnv.parse(source);
+  const checked = checkedAst.check();
   if (!checked.valid) {
     throw new ConditionCompileError(`type: ${firstLine(checked.error?.message ?? 'invalid expression')}`);
+  }
+  const member = timeMember(checkedAst.ast);
+  if (member !== undefined) {
+    const read = member.name === undefined ? 'no fields or keys' : `no field ${member.name}`;
+    const getters = member.type === 'timestamp' ? 'getHours() and getDayOfWeek()' : 'getHours() and getSeconds()';
+    throw new ConditionCompileError(`type: a ${member.type} has ${read}: read its parts with its getters, such as ${getters}`);
   }
   const undeclared = undeclaredHasField(parsed.ast);
   if (undeclared !== undefined) {
