@@ -69,3 +69,29 @@ describe('the application log of a Redis that is never usable', () => {
     ]);
   });
 });
+
+describe('a Redis user allowed only the commands the README lists for ACLs', () => {
+  it('shares decisions in the database REDIS_URL names, and the application log stays JSON lines', async () => {
+    const redis = await RedisServer.start({ extraArgs: ['--databases', '4', '--user', 'pdp', 'on', '>pdp-password', '~*', '+getrange', '+set', '+ping', '+info', '+select'] });
+    servers.push(redis);
+    const service = serve(`redis://pdp:pdp-password@127.0.0.1:${String(redis.port)}/3`);
+    const [listening] = await service.waitFor((line) => line['msg'] === 'invoice-pdp listening');
+    await service.waitFor(up);
+    const body = JSON.stringify({
+      subject: { type: 'user', id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+      action: 'read',
+      resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } },
+    });
+    const decide = async () => {
+      const res = await fetch(`http://127.0.0.1:${String(listening?.['port'])}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      return (await res.json()) as { decision: string; cached?: string };
+    };
+    expect(await decide()).toMatchObject({ decision: 'permit' });
+    // Writes are not waited for.
+    await new Promise((done) => setTimeout(done, 100));
+    expect(await decide()).toMatchObject({ decision: 'permit', cached: 'redis' });
+    expect(service.lines.filter(down)).toHaveLength(0);
+    // A line that is not JSON (a client library's own warning) is kept as { text }.
+    expect(service.lines.filter((line) => 'text' in line)).toEqual([]);
+  });
+});
