@@ -12,14 +12,15 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.stop()));
 });
 
-function serve(redisUrl: string): Spawned {
+/** Serves with Redis at `redis`: a REDIS_URL, or the settings of another mode. */
+function serve(redis: string | Record<string, string>): Spawned {
   const service = spawnNode(main, {
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
     WORKERS: '1',
     POLICY_DIR: resolve(import.meta.dirname, '../policies'),
-    REDIS_URL: redisUrl,
+    ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis),
     CACHE_SIGNING_SECRET: 'a-secret-of-at-least-32-characters-long',
   });
   running.push(service);
@@ -67,6 +68,19 @@ describe('the application log of a Redis that is never usable', () => {
       'redis up: decision cache shared',
       'redis down: deciding without it',
     ]);
+  });
+
+  it('says Redis is down when a Cluster never becomes ready, though the client reports no error', async () => {
+    // No slot assigned: the node answers, but its cluster_state is fail, so the client's ready
+    // check fails and it reconnects for good, closing each connection without an error.
+    const redis = await RedisServer.start({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1'] });
+    servers.push(redis);
+    const service = serve({ REDIS_CLUSTER_NODES: `127.0.0.1:${String(redis.port)}` });
+    const [line] = await service.waitFor(down);
+    expect(line?.['err']).toBeUndefined();
+    await reconnects();
+    expect(service.lines.filter(down)).toHaveLength(1);
+    expect(service.lines.filter(up)).toHaveLength(0);
   });
 });
 

@@ -174,7 +174,9 @@ export class RedisCacheLayer implements CacheLayer {
       // is left alone as after a failure, until a probe selects the database named.
       if (refusedDatabase(error)) this.#open(error);
       // A Redis that is never usable (nothing listening, a wrong password) changes no state: its
-      // first error is told as Redis down, with the cause; later drops are told by #refresh.
+      // first error is told as Redis down, with the cause; later drops are told by #refresh, and
+      // so is a connection closed before Redis was ever up with no error (a Cluster whose state
+      // is fail, which the client's ready check leaves without a word).
       if (this.#told === undefined) this.#tell(false, error);
     });
     this.#client.on('ready', () => this.#probe());
@@ -273,7 +275,7 @@ export class RedisCacheLayer implements CacheLayer {
 
   #refresh(): void {
     const up = this.state() === 'up';
-    if (up === (this.#told ?? false)) return;
+    if (up === this.#told) return;
     // An error from before Redis was last up is not why it is down now.
     if (up) this.#lastError = undefined;
     this.#tell(up, this.#lastError);
