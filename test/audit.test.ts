@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -344,6 +344,27 @@ describe('audit failures never reach the decision', () => {
     const [entry] = await auditEntries(sink);
     expect(JSON.stringify(entry)).not.toContain('acc@example.com');
     expect(entry?.['reasons']).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'condition_error', rule: 'quota', detail: expect.stringContaining('not logged') })]));
+  });
+
+  it('leaves out a reason\'s message that quotes an id AUDIT_REDACT masks, and keeps it where none is masked', async () => {
+    const dir = await tempDir({ 'invoices.json': JSON.parse(await readFile(join(import.meta.dirname, '../policies/invoices.json'), 'utf8')) });
+    await mkdir(join(dir, 'data'));
+    await writeFile(join(dir, 'data', 'users.json'), JSON.stringify({ entities: [{ type: 'user', id: 'u-alice', aliases: ['alice@example.com'] }] }));
+    const misnamed = { subject: { id: 'Alice@Example.com', properties: { roles: ['accountant'] } }, action: 'read', resource: invoice };
+    const logged = async (redact: string[]) => {
+      const { app, sink } = await buildObservedApp({ policyDir: dir, audit: { redact } });
+      const answer = await readJson(await postJson(app, '/decide', misnamed));
+      // The caller, who sent the id, is told the whole message.
+      expect(answer['reasons']).toEqual([{ code: 'entity_case_mismatch', detail: expect.stringContaining('"Alice@Example.com" of type "user"') }]);
+      const [entry] = await auditEntries(sink);
+      return entry;
+    };
+    for (const redact of [['subject.id'], ['subject.*']]) {
+      const entry = await logged(redact);
+      expect(JSON.stringify(entry).toLowerCase(), redact[0]).not.toContain('alice@example.com');
+      expect(entry?.['reasons']).toEqual([{ code: 'entity_case_mismatch', detail: expect.stringContaining('not logged') }]);
+    }
+    expect((await logged(['subject.properties.email']))?.['reasons']).toEqual([{ code: 'entity_case_mismatch', detail: expect.stringContaining('"Alice@Example.com" of type "user"') }]);
   });
 
   it('answers as usual when the error reporter itself throws', async () => {

@@ -84,10 +84,38 @@ function isoTime(time: Date): string {
  */
 const withheldConditionError = 'the condition failed at run time (its message, which may quote request data, is not logged)';
 
-/** The decision's reasons as the audit line writes them: condition errors without their message. */
-function auditReasons(reasons: DecisionRecord['outcome']['reasons']): readonly unknown[] {
-  if (!reasons.some((r) => 'code' in r && r.code === 'condition_error')) return reasons;
-  return reasons.map((r) => ('code' in r && r.code === 'condition_error' ? { ...r, detail: withheldConditionError } : r));
+/**
+ * The fields each reason's message quotes (`"Alice@Example.com" of type "user" names no entity,
+ * but differs from the user "alice@example.com"…`): where AUDIT_REDACT masks one of them, the
+ * message is left out of the line with it.
+ */
+const quotedFields: Readonly<Record<string, readonly (readonly [string, string])[]>> = {
+  no_applicable_rule: [['action', 'name'], ['resource', 'type']],
+  unknown_resource_type: [['resource', 'type']],
+  action_case_mismatch: [['action', 'name'], ['resource', 'type']],
+  entity_case_mismatch: [['subject', 'type'], ['subject', 'id'], ['resource', 'type'], ['resource', 'id']],
+};
+
+/** What a reason says in the audit line when its message quotes a masked field. */
+const withheldMaskedDetail = 'its message quotes a value AUDIT_REDACT masks, and is not logged';
+
+/** The reason codes whose messages the audit line leaves out, each with what it says instead. */
+function withheldDetails(redact: readonly MaskPath[]): ReadonlyMap<string, string> {
+  const masks = (root: string, key: string) => redact.some((path) => path.length === 2 && path[0] === root && (path[1] === key || path[1] === '*'));
+  const withheld = new Map<string, string>([['condition_error', withheldConditionError]]);
+  for (const [code, fields] of Object.entries(quotedFields)) {
+    if (fields.some(([root, key]) => masks(root, key))) withheld.set(code, withheldMaskedDetail);
+  }
+  return withheld;
+}
+
+/** The decision's reasons as the audit line writes them: those in `withheld` without their message. */
+function auditReasons(reasons: DecisionRecord['outcome']['reasons'], withheld: ReadonlyMap<string, string>): readonly unknown[] {
+  if (!reasons.some((r) => 'code' in r && withheld.has(r.code))) return reasons;
+  return reasons.map((r) => {
+    const detail = 'code' in r ? withheld.get(r.code) : undefined;
+    return detail === undefined ? r : { ...r, detail };
+  });
 }
 
 /**
@@ -119,10 +147,11 @@ function erasable(record: DecisionRecord): string[] {
 
 /**
  * The audit line of one decision. Built from the resolved subject: the token is never in reach.
- * `erased`: the line leaves out the request data (properties and context) and names what it
- * left out; for lines past their request's audit budget.
+ * `withheld`: the reason codes written without their message (`withheldDetails`). `erased`:
+ * the line leaves out the request data (properties and context) and names what it left out;
+ * for lines past their request's audit budget.
  */
-function auditEntry(record: DecisionRecord, erased?: readonly string[]): Record<string, unknown> {
+function auditEntry(record: DecisionRecord, withheld: ReadonlyMap<string, string>, erased?: readonly string[]): Record<string, unknown> {
   const { meta, outcome } = record;
   const subject = outcome.subject;
   const { action, resource } = record;
@@ -143,7 +172,7 @@ function auditEntry(record: DecisionRecord, erased?: readonly string[]): Record<
     erased,
     decision: outcome.decision,
     rules: ruleIds(record),
-    reasons: auditReasons(outcome.reasons),
+    reasons: auditReasons(outcome.reasons, withheld),
     policyVersion: outcome.policyVersion,
     source: outcome.source ?? 'evaluated',
     latencyMs: Math.round(record.durationSeconds * 1e6) / 1e3,
@@ -169,6 +198,7 @@ export class AuditLog implements DecisionRecorder {
   readonly #sink: AuditSink;
   readonly #decisions: AuditDecisions;
   readonly #redact: readonly MaskPath[];
+  readonly #withheld: ReadonlyMap<string, string>;
   readonly #onError: (error: unknown, requestId: string | undefined) => void;
   readonly #maxRequestBytes: number;
   /**
@@ -191,6 +221,7 @@ export class AuditLog implements DecisionRecorder {
       if (keys === undefined) throw new TypeError(`not an audit redaction path: ${path}`);
       return keys;
     });
+    this.#withheld = withheldDetails(this.#redact);
     this.#onError = options.onError ?? (() => undefined);
     this.#maxRequestBytes = options.maxRequestBytes ?? defaultMaxRequestBytes;
   }
@@ -256,7 +287,7 @@ export class AuditLog implements DecisionRecorder {
     this.#lineRequest = meta;
     this.#lineRequestBytes = Infinity;
     if (spent < this.#maxRequestBytes) {
-      const line = this.#text(auditEntry(record));
+      const line = this.#text(auditEntry(record, this.#withheld));
       const bytes = Buffer.byteLength(line);
       const total = spent + bytes;
       if (total <= this.#maxRequestBytes && bytes <= maxWholeLineBytes) {
@@ -265,7 +296,7 @@ export class AuditLog implements DecisionRecorder {
       }
     }
     const erased = erasable(record);
-    return this.#text(auditEntry(record, erased.length > 0 ? erased : undefined));
+    return this.#text(auditEntry(record, this.#withheld, erased.length > 0 ? erased : undefined));
   }
 
   #text(entry: Record<string, unknown>): string {
