@@ -47,6 +47,19 @@ describe('the application log of a Redis that is never usable', () => {
     expect(JSON.stringify(service.lines)).not.toContain('not-this-one');
   });
 
+  it('never writes the password a cluster node refused, which the cluster\'s error holds', async () => {
+    const redis = await RedisServer.start({ extraArgs: ['--requirepass', 'the-right-one'] });
+    servers.push(redis);
+    const service = serve({ REDIS_CLUSTER_NODES: `127.0.0.1:${String(redis.port)}`, REDIS_PASSWORD: 'not-this-one' });
+    const [line] = await service.waitFor(down);
+    expect(JSON.stringify(line)).not.toContain('not-this-one');
+    // The cause is still told: the node's refusal, and of which command.
+    expect(JSON.stringify(line)).toMatch(/WRONGPASS|invalid password/);
+    expect(JSON.stringify(line)).toContain('"command":{"name":"auth"}');
+    await reconnects();
+    expect(JSON.stringify(service.lines)).not.toContain('not-this-one');
+  });
+
   it('says Redis is down when nothing listens, up once it answers, and down again when it goes', async () => {
     const redis = await RedisServer.start();
     servers.push(redis);

@@ -125,14 +125,19 @@ function wrongType(error: unknown): boolean {
 
 /**
  * The error as it is told on: ioredis attaches the command that failed, and the arguments of a
- * refused AUTH or HELLO hold the password. Its name is kept, its arguments are not.
+ * refused AUTH or HELLO hold the password. A cluster's error holds the last node's error
+ * (`lastNodeError`), that AUTH's among them. The commands' names are kept, their arguments are
+ * not, in the error and in every error it holds.
  */
 function withoutArguments(error: unknown): unknown {
-  if (!(error instanceof Error) || !('command' in error)) return error;
-  const { command, ...rest } = error as Error & { command: unknown };
-  const name = (command as { name?: unknown } | null)?.name;
-  const copy = Object.assign(new Error(error.message), rest, { name: error.name, command: { name } });
+  if (!(error instanceof Error)) return error;
+  const fields = Object.entries(error);
+  if (!fields.some(([key, value]) => key === 'command' || value instanceof Error)) return error;
+  const copy = Object.assign(new Error(error.message), { name: error.name });
   copy.stack = error.stack;
+  for (const [key, value] of fields) {
+    Object.assign(copy, { [key]: key === 'command' ? { name: (value as { name?: unknown } | null)?.name } : withoutArguments(value) });
+  }
   return copy;
 }
 
