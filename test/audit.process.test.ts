@@ -108,6 +108,25 @@ function expectWholeLines(text: string, ids: readonly string[]): void {
   expect(new Set(logged)).toEqual(new Set(ids));
 }
 
+describe('AUDIT_LOG_FILE=/dev/stdout with stdout a socket (systemd\'s journald, a Node parent)', () => {
+  // open() refuses a socket (ENXIO): every line was lost. Node makes its child's stdio socket pairs.
+  for (const workers of ['1', '2']) {
+    it(`writes every line to stdout, WORKERS=${workers}`, async () => {
+      const spawned = spawnNode(main, { ...base, WORKERS: workers, AUDIT_LOG_FILE: '/dev/stdout' }, 'pipe');
+      running = spawned.child;
+      const chunks: Buffer[] = [];
+      spawned.child.stdout?.on('data', (data: Buffer) => void chunks.push(data));
+      const stdout = new Promise<string>((done) => spawned.child.stdout?.once('close', () => done(Buffer.concat(chunks).toString('utf8'))));
+      const listening = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening', Number(workers));
+      const ids = await decide(Number(listening[0]?.['port']), 20, 10, 4);
+      spawned.child.kill('SIGTERM');
+      expect(await spawned.exited).toBe(0);
+      expect(spawned.lines.filter((l) => l['msg'] === 'audit line not written')).toEqual([]);
+      expectWholeLines(await stdout, ids);
+    }, 30_000);
+  }
+});
+
 describe('audit lines to a FIFO named by AUDIT_LOG_FILE, with WORKERS', () => {
   it('arrive whole, one for every decision, though the reader lags and the workers write at once', async () => {
     const fifo = join(await tempDir(), 'audit.fifo');

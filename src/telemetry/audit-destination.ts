@@ -106,6 +106,25 @@ function backendFor(fd: number, owned: boolean): Backend {
   return stats.isFIFO() || stats.isSocket() ? streamBackend(fd) : fileBackend(fd, owned);
 }
 
+/** `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`: names of this process's own descriptors. */
+const descriptorName = /^\/(?:dev\/(?:std(out|err)|fd\/(\d+))|proc\/self\/fd\/(\d+))$/;
+
+/**
+ * The descriptor `path` names when it is a socket, which open() refuses (ENXIO): `/dev/stdout`
+ * is one under systemd (journald) and under a parent that made the stdio of its child socket
+ * pairs (Node's child_process). Written through the descriptor instead, as stdout is.
+ */
+function socketNamed(path: string): number | undefined {
+  const name = descriptorName.exec(path);
+  if (name === null) return undefined;
+  const fd = name[1] === 'out' ? 1 : name[1] === 'err' ? 2 : Number(name[2] ?? name[3]);
+  try {
+    return fstatSync(fd).isSocket() ? fd : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Item<Owner> {
   readonly data: Buffer;
   readonly owner: Owner | undefined;
@@ -138,13 +157,17 @@ export class AuditOutput<Owner = undefined> {
   #ending = false;
   #settle: (() => void) | undefined;
 
-  /** `target`: a file to append to (opened here), or a descriptor open for writing. */
+  /**
+   * `target`: a file to append to (opened here), or a descriptor open for writing; a name of one
+   * of this process's descriptors that is a socket (`/dev/stdout`) stands for that descriptor.
+   */
   constructor(target: string | number, options: AuditOutputOptions<Owner>) {
     this.#onLost = options.onLost;
     this.#onWritten = options.onWritten;
-    if (typeof target === 'number') {
+    const to = typeof target === 'string' ? socketNamed(target) ?? target : target;
+    if (typeof to === 'number') {
       try {
-        this.#backend = backendFor(target, false);
+        this.#backend = backendFor(to, false);
       } catch (error) {
         process.nextTick(() => this.#stop(error));
       }
@@ -152,7 +175,7 @@ export class AuditOutput<Owner = undefined> {
     }
     // Non-blocking: a FIFO without a reader is refused (ENXIO) at once instead of holding a
     // thread-pool thread, and with it the process's exit, until one comes. Files ignore it.
-    open(target, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o666, (error, fd) => {
+    open(to, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o666, (error, fd) => {
       if (error !== null) return this.#stop(error);
       try {
         this.#backend = backendFor(fd, true);
