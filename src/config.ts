@@ -257,7 +257,8 @@ const envSchema = z
       issue(env.REDIS_PASSWORD !== undefined ? 'REDIS_PASSWORD' : 'REDIS_USERNAME', 'credentials of the Redis nodes: set REDIS_CLUSTER_NODES or REDIS_SENTINELS too, or REDIS_URL with the credentials in it');
     }
     for (const [name, nodes] of [['REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES], ['REDIS_SENTINELS', env.REDIS_SENTINELS]] as const) {
-      for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${node}" is not a host:port`);
+      // Quoted without what comes before an `@`: credentials (`redis://:<password>@host:6379`).
+      for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${node.replace(/^.*@/s, '***@')}" is not a host:port`);
     }
     // A lookup that waits out the Redis deadline must leave the request the time to be
     // evaluated and answered; otherwise a Redis outage turns every request into a 503.

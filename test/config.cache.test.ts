@@ -45,6 +45,11 @@ describe('cache configuration', () => {
     expect(problems({ REDIS_USERNAME: 'pdp' })).toContain('REDIS_USERNAME: credentials of the Redis nodes: set REDIS_CLUSTER_NODES or REDIS_SENTINELS too');
     expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_USERNAME: 'pdp', REDIS_PASSWORD: 'secret' }).REDIS_PASSWORD).toBe('secret');
     expect(problems({ REDIS_CLUSTER_NODES: 'a:7000,b:70000' })).toContain('REDIS_CLUSTER_NODES: "b:70000" is not a host:port');
+    // A node given as a URL with its password: named, the password not printed.
+    const withPassword = problems({ REDIS_CLUSTER_NODES: 'redis://:s3cret-pw@a:7000', REDIS_SENTINELS: 'pdp:s3cret-pw@s1:26379', REDIS_SENTINEL_NAME: 'm' });
+    expect(withPassword).toContain('REDIS_CLUSTER_NODES: "***@a:7000" is not a host:port');
+    expect(withPassword).toContain('REDIS_SENTINELS: "***@s1:26379" is not a host:port');
+    expect(withPassword).not.toContain('s3cret-pw');
     expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000, [::1]:7001,c' }).REDIS_CLUSTER_NODES).toEqual(['a:7000', '[::1]:7001', 'c']);
   });
 
