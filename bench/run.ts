@@ -10,12 +10,16 @@
  * --profile (`/decide` under load with `node --cpu-prof`, summarised by where the samples fell),
  * --hotpath (`/decide` and the bare route in this process through in-memory connections, µs per
  * request; with --compare=GIT_REF that commit's build too; --endpoint=authzen sends AuthZEN
- * evaluations; --rounds=N, 200 by default).
+ * evaluations; --rounds=N, 200 by default),
+ * --ceiling (the bare route with 5–30 µs of CPU work added per request, and `/decide`, each after
+ * a run of the bare route without it: how much work of its own a route may do at each rate;
+ * --rounds=N, 3 by default, --seconds=S, 5 by default).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCeiling } from './ceiling.js';
 import { runCompare } from './compare.js';
 import { runHotPath } from './hotpath.js';
 import { startIntrospection } from './http/introspection-server.js';
@@ -43,6 +47,7 @@ const { values } = parseArgs({
     endpoint: { type: 'string', default: 'decide' },
     profile: { type: 'boolean', default: false },
     hotpath: { type: 'boolean', default: false },
+    ceiling: { type: 'boolean', default: false },
     rounds: { type: 'string' },
   },
   strict: true,
@@ -90,6 +95,14 @@ async function main(): Promise<void> {
     log('  top functions (self time):');
     for (const f of result.summary.topFunctions.slice(0, 20)) log(`  ${String(f.percent).padStart(5)}%  ${f.name}`);
     writeResult('profile', { meta: runMeta(command), ...result });
+    return;
+  }
+
+  if (values.ceiling) {
+    const result = await runCeiling(tool, Number(values.seconds ?? '5'), connections, Number(values.rounds ?? '3'), log);
+    for (const p of result.points) log(`ceiling  ${p.target.padEnd(22)} ${p.vsBare} of the bare route (median; rounds ${p.rounds.join(', ')})`);
+    log(`ceiling  /decide answers as the bare route does with ${result.decideAsWorkUs ?? '?'} µs of added work per request; 70% of the bare route is reached at ${result.seventyPercentAsWorkUs ?? '?'} µs`);
+    writeResult('ceiling', { meta: runMeta(command), ...result });
     return;
   }
 

@@ -1,7 +1,8 @@
 /**
  * The ceiling: the same HTTP stack (Hono on @hono/node-server) with one route that parses the
  * same JSON body and answers a fixed-shape verdict, without any policy work. `BARE_WORKERS=N`
- * serves it from N processes under node:cluster, the ceiling for `WORKERS=N`.
+ * serves it from N processes under node:cluster, the ceiling for `WORKERS=N`; `BARE_WORK_US=N`
+ * adds N µs of CPU work to each request.
  * Prints `{"port":N}` on stdout once listening on 127.0.0.1.
  */
 import cluster from 'node:cluster';
@@ -10,9 +11,10 @@ import { serve } from '@hono/node-server';
 import { bareApp } from './bare-app.js';
 
 const workers = Number.parseInt(process.env['BARE_WORKERS'] ?? '1', 10);
+const workUs = Number(process.env['BARE_WORK_US'] ?? '0');
 
 function serveBare(onListening: (port: number) => void): void {
-  const server = serve({ fetch: bareApp().fetch, port: 0, hostname: '127.0.0.1' }, (info) => onListening(info.port));
+  const server = serve({ fetch: bareApp(workUs).fetch, port: 0, hostname: '127.0.0.1' }, (info) => onListening(info.port));
   process.once('SIGTERM', () => server.close(() => process.exit(0)));
 }
 

@@ -47,10 +47,10 @@ export async function startPdp(env: Readonly<Record<string, string>>, build: Pdp
   return { url, child };
 }
 
-/** Starts the bare Hono route (bench/http/bare-server.ts), in `workers` processes. */
-export async function startBare(workers = 1): Promise<RunningPdp> {
+/** Starts the bare Hono route (bench/http/bare-server.ts), in `workers` processes, with `workUs` µs of CPU work per request. */
+export async function startBare(workers = 1, workUs = 0): Promise<RunningPdp> {
   const { child, port } = await start(process.execPath, [resolve('.cache/bench-build/bench/http/bare-server.js')], {
-    env: { BARE_WORKERS: String(workers) },
+    env: { BARE_WORKERS: String(workers), BARE_WORK_US: String(workUs) },
     portFrom: (line) => {
       try {
         const port = (JSON.parse(line) as { port?: unknown }).port;
