@@ -31,8 +31,8 @@ export interface DecisionMeta {
   readonly traceId?: string;
   readonly caller?: DecisionCaller;
   /**
-   * Set once the request has been answered without its decisions (it ran out of time): a
-   * decision finished after that was given to no one, so it is not recorded.
+   * Set once the request has been answered without its decisions (it ran out of time), or its
+   * client has gone: a decision finished after that was given to no one, so it is not recorded.
    */
   abandoned?: boolean;
 }
