@@ -79,4 +79,12 @@ describe('POST /decide?explain=true', () => {
     expect(res.headers.get('content-type')).toBe('application/problem+json');
     expect(await readJson(res)).toMatchObject({ errors: [{ path: '?explain' }] });
   });
+
+  it('answers 400 for explain given more than once, rather than take one of them', async () => {
+    for (const query of ['explain=true&explain=yes', 'explain=false&explain=true', 'explain=true&explain=true']) {
+      const res = await postJson(app, `/decide?${query}`, selfApproval);
+      expect(res.status, query).toBe(400);
+      expect(await readJson(res)).toMatchObject({ errors: [{ path: '?explain', message: 'given more than once' }] });
+    }
+  });
 });

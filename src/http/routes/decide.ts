@@ -10,8 +10,16 @@ import { jsonWithRequestId } from '../middleware/request-id.js';
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 
-/** `?explain=true|false`; anything else is a 400 rather than a silent "false". */
-function explainFlag(value: string | undefined): boolean {
+/**
+ * `?explain=true|false`, given at most once; anything else is a 400 rather than a silent "false".
+ * Repeated, the first value was taken and the others never looked at: `explain=true&explain=yes`
+ * passed where `explain=yes` alone is refused.
+ */
+function explainFlag(values: readonly string[] | undefined): boolean {
+  if (values !== undefined && values.length > 1) {
+    throw new ProblemError('invalid_request', 'query parameter "explain" must be given once', [{ path: '?explain', message: 'given more than once' }]);
+  }
+  const value = values?.[0];
   if (value === undefined || value === 'false') return false;
   if (value === 'true') return true;
   throw new ProblemError('invalid_request', 'query parameter "explain" must be "true" or "false"', [
@@ -22,7 +30,7 @@ function explainFlag(value: string | undefined): boolean {
 /** POST /decide: the gateway's question, answered 200 permit or deny. */
 export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/decide', async (c) => {
-    const explain = explainFlag(c.req.query('explain'));
+    const explain = explainFlag(c.req.queries('explain'));
     const body = await jsonBody(c, decideBody, isPlainDecideBody);
     if (body.subject !== undefined) requireTrustedCaller(c);
     const outcome = await decisions.decide({
