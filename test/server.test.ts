@@ -164,6 +164,17 @@ describe('the head of a request (a real listening socket, the default header siz
     expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', requestId: 'two-hosts', errors: [{ path: 'Host', message: 'given more than once' }] });
   });
 
+  it.each([
+    ['given twice', `content-length: ${decideBody.length}\r\ncontent-length: ${decideBody.length}`, 'given more than once'],
+    ['not digits', `content-length: ${decideBody.length}, ${decideBody.length}`, 'not a number of bytes in digits, below 2^64'],
+    ['past 2^64', 'content-length: 99999999999999999999999', 'not a number of bytes in digits, below 2^64'],
+  ])('answers a Content-Length %s 400 at path Content-Length', async (_, lengths, message) => {
+    const answer = await exchange(`POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n${lengths}`, decideBody);
+    expect(answer.status).toBe(400);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', errors: [{ path: 'Content-Length', message }] });
+  });
+
   it.each(['2.0', '0.9'])('answers an HTTP/%s request 400 from its head, not decided as HTTP/1.1, and closes', async (version) => {
     const answer = await exchange(`POST /decide HTTP/${version}\r\nhost: 127.0.0.1\r\nconnection: keep-alive\r\nx-request-id: v-${version}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);
     expect(answer.status).toBe(400);

@@ -23,9 +23,22 @@ interface ClientError extends Error {
  */
 const bothLengths = /can't be present with (Content-Length|Transfer-Encoding)/;
 
+/**
+ * A Content-Length Node's parser refuses: given more than once (even with one value), or not a
+ * number of bytes (a list, a sign, past 2^64). Without it, the answer did not say which field.
+ */
+function badContentLength(twice: boolean): ProblemError {
+  const message = twice ? 'given more than once' : 'not a number of bytes in digits, below 2^64';
+  return new ProblemError('invalid_request', `the length of the body cannot be determined: Content-Length ${message}`, [{ path: 'Content-Length', message }]);
+}
+
 function clientProblem(error: ClientError): ProblemError {
   if (bothLengths.test(error.reason ?? '')) return lengthAndTransferCoding();
   switch (error.code) {
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+      return badContentLength(true);
+    case 'HPE_INVALID_CONTENT_LENGTH':
+      return badContentLength(false);
     case 'HPE_HEADER_OVERFLOW':
       return new ProblemError('headers_too_large', 'the request line and headers are larger than the server accepts');
     case 'ERR_HTTP_REQUEST_TIMEOUT':
