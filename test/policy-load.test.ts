@@ -155,6 +155,27 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('has() looking a field up in a value typed as no map, which failed on every request: a deny on it applied to all', async () => {
+    const dir = await tempDir({
+      'a.json': policy([
+        { id: 'no-admin', effect: 'deny', actions: ['*'], condition: 'has(subject.roles.admin)' },
+        { id: 'delegated', effect: 'deny', actions: ['*'], condition: 'has(subject.id.act)' },
+        { id: 'flagged', effect: 'deny', actions: ['*'], condition: 'subject.roles.exists(r, has(r.flag))' },
+        { ...readRule, condition: 'has(subject.properties.act.sub) && has(context.a.b.c) && context.items.exists(i, has(i.id.x)) && [subject].exists(s, has(s.properties.x))' },
+      ]),
+    });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'no-admin', message: 'type: has() needs a map to look up admin in, and subject.roles has type list<string>' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'delegated', message: 'type: has() needs a map to look up act in, and subject.id has type string' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'flagged', message: 'type: has() needs a map to look up flag in, and r has type string' },
+      ],
+    });
+  });
+
   it('has() on a comprehension variable named as a declared one, which is that element', async () => {
     const dir = await tempDir({ 'a.json': policy([{ ...readRule, condition: 'context.items.exists(subject, has(subject.suspended))' }]) });
     const run = await runCli(['validate', dir]);

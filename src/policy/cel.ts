@@ -4,6 +4,7 @@ import { forEachNode, isAstNode } from './cel-ast.js';
 import { comprehensions, conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { declaredShapes, dynMap, undeclaredHasField } from './cel-has-fields.js';
+import { hasOnNonMap } from './cel-has-targets.js';
 import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64 } from './cel-ranges.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
@@ -160,6 +161,10 @@ export function compileCondition(source: string): CompiledCondition {
   const undeclared = undeclaredHasField(parsed.ast);
   if (undeclared !== undefined) {
     throw new ConditionCompileError(`type: No such key: ${undeclared.field} in has(${undeclared.variable}.${undeclared.field}); the request's other attributes are under ${undeclared.variable}.properties`);
+  }
+  const nonMap = hasOnNonMap(checkedAst.ast);
+  if (nonMap !== undefined) {
+    throw new ConditionCompileError(`type: has() needs a map to look up ${nonMap.field} in, and ${nonMap.target} has type ${nonMap.type}`);
   }
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
