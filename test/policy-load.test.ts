@@ -176,6 +176,29 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('a conversion of a literal, or a literal time zone, that always fails: a deny on it applied to all, a permit never did', async () => {
+    const dir = await tempDir({
+      'a.json': policy([
+        { id: 'stale', effect: 'deny', actions: ['*'], condition: 'now - timestamp(resource.properties.created) > duration("90d")' },
+        { id: 'until-2030', effect: 'permit', actions: ['read'], condition: 'now < timestamp("2030-01-01")' },
+        { id: 'night', effect: 'deny', actions: ['*'], condition: 'now.getHours("Europe/Pariss") < 6' },
+        { id: 'limit', effect: 'deny', actions: ['*'], condition: 'uint(context.count) > uint(-1)' },
+        { ...readRule, condition: 'now < timestamp("2030-01-01T00:00:00Z") && now.getHours("Europe/Paris") >= 8 && duration("2160h") > duration("0s") && int(context.n) > int("-1")' },
+      ]),
+    });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'stale', message: 'value: duration("90d") is an error whatever the request: duration() requires a duration such as "1h30m" or "-1.5s", not "90d"' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'until-2030', message: 'value: timestamp("2030-01-01") is an error whatever the request: timestamp() requires an RFC 3339 date-time within years 1-9999, not "2030-01-01"' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'night', message: 'value: now.getHours("Europe/Pariss") is an error whatever the request: Invalid time zone specified: Europe/Pariss' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'limit', message: 'value: uint(-1) is an error whatever the request: uint() range error: the int is negative' },
+      ],
+    });
+  });
+
   it('has() on a comprehension variable named as a declared one, which is that element', async () => {
     const dir = await tempDir({ 'a.json': policy([{ ...readRule, condition: 'context.items.exists(subject, has(subject.suspended))' }]) });
     const run = await runCli(['validate', dir]);

@@ -5,6 +5,7 @@ import { comprehensions, conditionCost, maxConditionSteps } from './cel-cost.js'
 import { fastCondition, undecided } from './cel-fast.js';
 import { declaredShapes, dynMap, undeclaredHasField } from './cel-has-fields.js';
 import { hasOnNonMap } from './cel-has-targets.js';
+import { literalCalls, type LiteralCall } from './cel-literal-calls.js';
 import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64 } from './cel-ranges.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
@@ -125,6 +126,35 @@ function variablesInKeyOrder(vars: ConditionVariables): ConditionVariables {
   };
 }
 
+/**
+ * Binds `ast`, a parsed condition, to the functions and evaluations CEL defines. After every
+ * check, which read the names as written (see cel-spec-functions.ts), and before its first
+ * evaluation, which binds each node (see cel-strict.ts).
+ */
+function bindAsSpecified(ast: unknown): void {
+  forEachCall(ast, (args) => {
+    args[0] = specFunctionNames.get(args[0]) ?? args[0];
+  });
+  evaluateStrictly(ast);
+  evaluateInRange(ast);
+  typedMapKeys(ast);
+}
+
+/** The variables a probe of a literal call sees: it reads `now` at most. */
+const probeVariables: ConditionVariables = { subject: {}, resource: {}, action: {}, context: {}, now: new Date(0) };
+
+/** Why `call` fails, as it would whatever the request; undefined when it succeeds. */
+function literalCallFailure(call: LiteralCall): string | undefined {
+  const probe = runtimeEnv.parse(call.probe);
+  bindAsSpecified(probe.ast);
+  try {
+    (probe as (vars: ConditionVariables) => unknown)(probeVariables);
+    return undefined;
+  } catch (error) {
+    return firstLine((asWritten(error) as Error).message);
+  }
+}
+
 /** Parses and type-checks a CEL condition; throws ConditionCompileError with a readable reason. */
 export function compileCondition(source: string): CompiledCondition {
   let parsed: ReturnType<typeof runtimeEnv.parse>;
@@ -169,15 +199,12 @@ export function compileCondition(source: string): CompiledCondition {
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
   }
+  for (const call of literalCalls(parsed.ast, source)) {
+    const failure = literalCallFailure(call);
+    if (failure !== undefined) throw new ConditionCompileError(`value: ${call.written} is an error whatever the request: ${failure}`);
+  }
   const fast = fastCondition(parsed.ast);
-  // After every check above, which read the names as written: see cel-spec-functions.ts.
-  forEachCall(parsed.ast, (args) => {
-    args[0] = specFunctionNames.get(args[0]) ?? args[0];
-  });
-  // Still before the first evaluation, which binds each node: see cel-strict.ts.
-  evaluateStrictly(parsed.ast);
-  evaluateInRange(parsed.ast);
-  typedMapKeys(parsed.ast);
+  bindAsSpecified(parsed.ast);
   const evaluate = parsed as (vars: ConditionVariables) => unknown;
   // A comprehension over a map visits its keys in the order they are enumerated, which CEL
   // leaves open and a request chooses: `map` and `filter` list them so, and `all` and `exists`
