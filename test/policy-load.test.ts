@@ -199,6 +199,27 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('a value of the request used as a timestamp or a duration, which JSON never is: a deny on it applied to all', async () => {
+    const dir = await tempDir({
+      'a.json': policy([
+        { id: 'overdue', effect: 'deny', actions: ['*'], condition: 'resource.properties.due < now' },
+        { id: 'recent', effect: 'deny', actions: ['*'], condition: 'now - timestamp(context.since) < context.grace' },
+        { id: 'night', effect: 'deny', actions: ['*'], condition: 'context.logins.exists(t, t.getHours() < 6)' },
+        { ...readRule, condition: 'timestamp(resource.properties.due) >= now && context.logins.map(t, timestamp(t)).all(t, t < now) && [now].exists(context, context <= now) && now != context.at' },
+      ]),
+    });
+    const run = await runCli(['validate', dir, '--json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'overdue', message: 'type: resource.properties.due, a value of the request, is never a timestamp: read it with timestamp(resource.properties.due)' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'recent', message: 'type: context.grace, a value of the request, is never a duration: read it with duration(context.grace)' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'night', message: 'type: t, a value of the request, is never a timestamp: read it with timestamp(t)' },
+      ],
+    });
+  });
+
   it('has() on a comprehension variable named as a declared one, which is that element', async () => {
     const dir = await tempDir({ 'a.json': policy([{ ...readRule, condition: 'context.items.exists(subject, has(subject.suspended))' }]) });
     const run = await runCli(['validate', dir]);

@@ -19,6 +19,11 @@ function checkedTypeName(node: unknown): string | undefined {
   return typeof type?.name === 'string' ? type.name : undefined;
 }
 
+/** Whether the type check found `node` a timestamp or a duration, and which. */
+export function timeTypeOf(node: unknown): TimeMember['type'] | undefined {
+  return timeTypes.get(checkedTypeName(node) ?? '');
+}
+
 function memberName(member: unknown): string | undefined {
   if (typeof member === 'string') return member;
   return isAstNode(member) && member.op === 'value' && typeof member.args === 'string' ? member.args : undefined;
@@ -34,7 +39,7 @@ export function timeMember(ast: unknown): TimeMember | undefined {
   let found: TimeMember | undefined;
   forEachNode(ast, ({ op, args }) => {
     if (found !== undefined || !selections.has(op) || !Array.isArray(args)) return;
-    const type = timeTypes.get(checkedTypeName(args[0]) ?? '');
+    const type = timeTypeOf(args[0]);
     if (type === undefined) return;
     const name = memberName(args[1]);
     found = name === undefined ? { type } : { type, name };

@@ -6,6 +6,7 @@ import { fastCondition, undecided } from './cel-fast.js';
 import { declaredShapes, dynMap, undeclaredHasField } from './cel-has-fields.js';
 import { hasOnNonMap } from './cel-has-targets.js';
 import { literalCalls, type LiteralCall } from './cel-literal-calls.js';
+import { requestTime } from './cel-request-times.js';
 import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64 } from './cel-ranges.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
@@ -195,6 +196,10 @@ export function compileCondition(source: string): CompiledCondition {
   const nonMap = hasOnNonMap(checkedAst.ast);
   if (nonMap !== undefined) {
     throw new ConditionCompileError(`type: has() needs a map to look up ${nonMap.field} in, and ${nonMap.target} has type ${nonMap.type}`);
+  }
+  const time = requestTime(checkedAst.ast, source);
+  if (time !== undefined) {
+    throw new ConditionCompileError(`type: ${time.written}, a value of the request, is never a ${time.type}: read it with ${time.type}(${time.written})`);
   }
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);

@@ -1,0 +1,76 @@
+import { isAstNode, type AstNode } from './cel-ast.js';
+import { timeFieldNames } from './cel-time-fields.js';
+import { timeTypeOf, type TimeMember } from './cel-time-members.js';
+
+/** A value of the request used as a timestamp or a duration: `resource.properties.due` of `resource.properties.due < now`. */
+export interface RequestTime {
+  /** The value, as the condition writes it. */
+  readonly written: string;
+  /** What it is used as. */
+  readonly type: TimeMember['type'];
+}
+
+/** The variables holding the request's values, which are JSON: never a timestamp or a duration. */
+const requestVariables: ReadonlySet<string> = new Set(['subject', 'resource', 'action', 'context']);
+
+/** The operators that take a timestamp or a duration on one side only with another on the other. */
+const timeOperators = new Set(['<', '<=', '>', '>=', '+', '-']);
+
+const comprehensions = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+
+/**
+ * Whether `node` is a value of the request: a name holding one (`context`, or the variable of a
+ * comprehension over one), or a field, key or element read from it (`context.since`).
+ */
+function isRequestValue(node: unknown, names: ReadonlySet<string>): boolean {
+  let current = node;
+  while (isAstNode(current) && (current.op === '.' || current.op === '[]') && Array.isArray(current.args)) current = current.args[0];
+  return isAstNode(current) && current.op === 'id' && typeof current.args === 'string' && names.has(current.args);
+}
+
+function found(node: AstNode, source: string, type: TimeMember['type']): RequestTime | undefined {
+  const { start, end } = node as { start?: unknown; end?: unknown };
+  return typeof start === 'number' && typeof end === 'number' ? { written: source.slice(start, end), type } : undefined;
+}
+
+/**
+ * The first value of the request in `node`, a condition written as `source` that the library has
+ * type-checked, compared with or added to a timestamp or a duration (`resource.properties.due <
+ * now`), or read with a timestamp's getter (`context.since.getHours()`). A request's values are
+ * JSON (a string, number, bool, null, list or map): each such use is an error on every request,
+ * as the check cannot tell at load (it types them `dyn`), so a deny on it applied to every
+ * request and a permit never did. A text is read as a time with `timestamp()` or `duration()`.
+ */
+export function requestTime(node: unknown, source: string, names: ReadonlySet<string> = requestVariables): RequestTime | undefined {
+  if (Array.isArray(node)) {
+    for (const item of node) {
+      const time = requestTime(item, source, names);
+      if (time !== undefined) return time;
+    }
+    return undefined;
+  }
+  if (!isAstNode(node) || !Array.isArray(node.args)) return undefined;
+  const [name, first, second] = node.args as unknown[];
+  if (node.op === 'rcall' && typeof name === 'string' && comprehensions.has(name) && Array.isArray(second)) {
+    // The variables it binds (every argument but the last may name one) hold the request's values when it ranges over one.
+    const overRequest = isRequestValue(first, names);
+    const inner = new Set(names);
+    for (const arg of second.slice(0, -1)) {
+      if (!isAstNode(arg) || arg.op !== 'id' || typeof arg.args !== 'string') continue;
+      if (overRequest) inner.add(arg.args);
+      else inner.delete(arg.args);
+    }
+    return requestTime(first, source, names) ?? requestTime(second, source, inner);
+  }
+  if (timeOperators.has(node.op) && node.args.length === 2) {
+    const [left, right] = node.args as [unknown, unknown];
+    const leftTime = timeTypeOf(left);
+    const rightTime = timeTypeOf(right);
+    if (leftTime !== undefined && isAstNode(right) && isRequestValue(right, names)) return found(right, source, leftTime);
+    if (rightTime !== undefined && isAstNode(left) && isRequestValue(left, names)) return found(left, source, rightTime);
+  }
+  if (node.op === 'rcall' && typeof name === 'string' && timeFieldNames.has(name) && isAstNode(first) && isRequestValue(first, names)) {
+    return found(first, source, 'timestamp');
+  }
+  return requestTime(node.args, source, names);
+}
