@@ -12,6 +12,7 @@ import { createClaimMapper, defaultClaimMapping } from '../src/token/claims.js';
 import { tokensFromConfig } from '../src/token/from-config.js';
 import { createJwtVerifier } from '../src/token/verify.js';
 import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+import { startWorkClock } from './helpers/work-clock.js';
 
 const run = promisify(execFile);
 const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
@@ -88,6 +89,31 @@ describe('entity data: loading', () => {
     expect(same.version).toBe(one.version);
     expect(changed.version).not.toBe(one.version);
     expect(one.entities.size).toBe(1);
+  });
+
+  it('indexes a large directory in slices, letting the event loop turn in between', async () => {
+    // 100,000 users in 100 files, each read in tens of milliseconds: indexing them all, names
+    // folded for loose lookups, held the loop ~1 s in one piece (3.6 s for 170,000 in one 16 MiB file).
+    const files = Object.fromEntries(Array.from({ length: 100 }, (_, f) => [`users-${f}.json`, {
+      entities: Array.from({ length: 1000 }, (_, i) => ({ type: 'user', id: `u-${f}-${i}`, aliases: [`user-${f}-${i}@example.com`], properties: { region: 'EU' } })),
+    }]));
+    const dir = await policyDirWith(files);
+    let longest = 0;
+    let sinceLast = startWorkClock();
+    let done = false;
+    const tick = (): void => {
+      longest = Math.max(longest, sinceLast());
+      sinceLast = startWorkClock();
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const set = await loadPolicyDir(dir).finally(() => {
+      done = true;
+    });
+    expect(set.entities.size).toBe(100_000);
+    expect(set.entities.find('user', 'user-99-999@example.com')?.id).toBe('u-99-999');
+    expect(set.entities.misnamed('user', 'U-0-7')).toEqual({ type: 'user', name: 'u-0-7' });
+    expect(longest).toBeLessThan(250);
   });
 
   it('pdp validate names the file and path of a bad entity', async () => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { byCodeUnits } from '../code-unit-order.js';
 import { findLimitViolation } from '../json-limits.js';
+import { pacer } from '../pace.js';
 import type { PolicyIssue } from './errors.js';
 import { FoldedNames } from './fold-case.js';
 import { jsonPath } from './json-path.js';
@@ -74,16 +75,13 @@ class MapEntityIndex implements EntityIndex {
   readonly #keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>;
   readonly #sorted: ReadonlyMap<string, readonly Entity[]>;
   /** Every stored name by its folded type, then its folded self; the first to fold so. */
-  readonly #folded = new FoldedNames<FoldedNames<StoredName>>();
+  readonly #folded: FoldedNames<FoldedNames<StoredName>>;
   readonly size: number;
 
-  constructor(keys: Map<string, Map<string, Entity>>, sorted: Map<string, Entity[]>) {
+  /** `sorted` lists each type's entities in id order; `folded` holds every name in `keys` (see `foldedNames`). */
+  constructor(keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>, sorted: ReadonlyMap<string, readonly Entity[]>, folded: FoldedNames<FoldedNames<StoredName>>) {
     this.#keys = keys;
-    for (const [type, names] of keys) {
-      const ofType = this.#folded.holding(type, () => new FoldedNames<StoredName>());
-      for (const name of names.keys()) ofType.holding(name, () => ({ type, name }));
-    }
-    for (const list of sorted.values()) list.sort(byId);
+    this.#folded = folded;
     this.#sorted = sorted;
     let size = 0;
     for (const list of sorted.values()) size += list.length;
@@ -110,7 +108,7 @@ class MapEntityIndex implements EntityIndex {
 }
 
 /** An index with no entities: the set of a policy directory without `data/`. */
-export const noEntities: EntityIndex = new MapEntityIndex(new Map(), new Map());
+export const noEntities: EntityIndex = new MapEntityIndex(new Map(), new Map(), new FoldedNames());
 
 /**
  * Whether every name in `authoritative` is a stored property other than `iss`: a name without a
@@ -146,15 +144,35 @@ function propertiesWithinLimits(entity: Entity, file: string, index: number, iss
 }
 
 /**
- * Indexes validated entity files. An id or alias names one entity per type across every
- * file; a clash is reported with both places, and every clash is reported at once.
+ * Every name in `keys` by its folded type, then its folded self, the first met to fold so (types
+ * and names in the order they were indexed); the event loop turns every few milliseconds.
  */
-export function indexEntities(files: readonly { file: string; data: EntityFile }[], issues: PolicyIssue[]): EntityIndex {
+async function foldedNames(keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>, pace: () => Promise<void>): Promise<FoldedNames<FoldedNames<StoredName>>> {
+  const folded = new FoldedNames<FoldedNames<StoredName>>();
+  for (const [type, names] of keys) {
+    const ofType = folded.holding(type, () => new FoldedNames<StoredName>());
+    for (const name of names.keys()) {
+      await pace();
+      ofType.holding(name, () => ({ type, name }));
+    }
+  }
+  return folded;
+}
+
+/**
+ * Indexes validated entity files. An id or alias names one entity per type across every
+ * file; a clash is reported with both places, and every clash is reported at once. The event
+ * loop turns every few milliseconds, as when policies compile: a reload indexes while the
+ * service answers on the set in force, and one 16 MiB file of 170,000 users took 2.4 s.
+ */
+export async function indexEntities(files: readonly { file: string; data: EntityFile }[], issues: PolicyIssue[]): Promise<EntityIndex> {
   const keys = new Map<string, Map<string, Entity>>();
   const sorted = new Map<string, Entity[]>();
   const seenAt = new Map<string, string>();
+  const pace = pacer();
   for (const { file, data } of files) {
-    data.entities.forEach((source, index) => {
+    for (const [index, source] of data.entities.entries()) {
+      await pace();
       const entity: Entity = {
         type: source.type,
         id: source.id,
@@ -163,7 +181,7 @@ export function indexEntities(files: readonly { file: string; data: EntityFile }
         authoritative: source.authoritative ?? [],
       };
       const bounded = propertiesWithinLimits(entity, file, index, issues);
-      if (!authoritativeHeld(entity, file, index, issues) || !bounded) return;
+      if (!authoritativeHeld(entity, file, index, issues) || !bounded) continue;
       const ofType = keys.get(entity.type) ?? new Map<string, Entity>();
       keys.set(entity.type, ofType);
       const names: [string, string][] = [[entity.id, `$.entities[${index}].id`]];
@@ -179,12 +197,13 @@ export function indexEntities(files: readonly { file: string; data: EntityFile }
           seenAt.set(`${entity.type}\u0000${name}`, where);
         }
       }
-      if (clashed) return;
+      if (clashed) continue;
       for (const [name] of names) ofType.set(name, entity);
       const list = sorted.get(entity.type) ?? [];
       sorted.set(entity.type, list);
       list.push(entity);
-    });
+    }
   }
-  return new MapEntityIndex(keys, sorted);
+  for (const list of sorted.values()) list.sort(byId);
+  return new MapEntityIndex(keys, sorted, await foldedNames(keys, pace));
 }
