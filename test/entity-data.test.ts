@@ -12,7 +12,7 @@ import { createClaimMapper, defaultClaimMapping } from '../src/token/claims.js';
 import { tokensFromConfig } from '../src/token/from-config.js';
 import { createJwtVerifier } from '../src/token/verify.js';
 import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
-import { startWorkClock } from './helpers/work-clock.js';
+import { longestLoopHold } from './helpers/work-clock.js';
 
 const run = promisify(execFile);
 const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
@@ -98,18 +98,9 @@ describe('entity data: loading', () => {
       entities: Array.from({ length: 1000 }, (_, i) => ({ type: 'user', id: `u-${f}-${i}`, aliases: [`user-${f}-${i}@example.com`], properties: { region: 'EU' } })),
     }]));
     const dir = await policyDirWith(files);
-    let longest = 0;
-    let sinceLast = startWorkClock();
-    let done = false;
-    const tick = (): void => {
-      longest = Math.max(longest, sinceLast());
-      sinceLast = startWorkClock();
-      if (!done) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const set = await loadPolicyDir(dir).finally(() => {
-      done = true;
-    });
+    const { longest, result } = await longestLoopHold(() => loadPolicyDir(dir));
+    if (result.status === 'rejected') throw result.reason;
+    const set = result.value;
     expect(set.entities.size).toBe(100_000);
     expect(set.entities.find('user', 'user-99-999@example.com')?.id).toBe('u-99-999');
     expect(set.entities.misnamed('user', 'U-0-7')).toEqual({ type: 'user', name: 'u-0-7' });

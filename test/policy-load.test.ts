@@ -8,7 +8,7 @@ import { evaluate } from '../src/policy/evaluate.js';
 import { loadPolicyDir } from '../src/policy/load.js';
 import { runCli, runServerToExit } from './helpers/process.js';
 import { tempDir } from './helpers/tmp.js';
-import { startWorkClock } from './helpers/work-clock.js';
+import { longestLoopHold } from './helpers/work-clock.js';
 
 const readRule = { id: 'read', effect: 'permit', actions: ['read'] };
 
@@ -321,19 +321,8 @@ describe('loadPolicyDir: conditions', () => {
 
   /** The longest the event loop went without a turn while `compilePoliciesPaced(files)` ran (on the work clock), and what it threw. */
   async function longestGapCompiling(files: readonly PolicyFile[]): Promise<{ longest: number; error: unknown }> {
-    let longest = 0;
-    let sinceLast = startWorkClock();
-    let done = false;
-    const tick = (): void => {
-      longest = Math.max(longest, sinceLast());
-      sinceLast = startWorkClock();
-      if (!done) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const error: unknown = await compilePoliciesPaced(files).then(() => undefined, (e: unknown) => e).finally(() => {
-      done = true;
-    });
-    return { longest, error };
+    const { longest, result } = await longestLoopHold(() => compilePoliciesPaced(files));
+    return { longest, error: result.status === 'rejected' ? result.reason : undefined };
   }
 
   it('costs the conditions one decision can evaluate in slices too, however many roles the rules name', async () => {

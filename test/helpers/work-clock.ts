@@ -13,3 +13,22 @@ export function startWorkClock(): () => number {
     return Math.min(performance.now() - wall, (used.user + used.system) / 1_000);
   };
 }
+
+/**
+ * Runs `work` and measures, on the work clock, the longest the event loop went without a turn
+ * meanwhile: how long `work` held it in one piece.
+ */
+export async function longestLoopHold<T>(work: () => Promise<T>): Promise<{ readonly longest: number; readonly result: PromiseSettledResult<T> }> {
+  let longest = 0;
+  let sinceLast = startWorkClock();
+  let done = false;
+  const tick = (): void => {
+    longest = Math.max(longest, sinceLast());
+    sinceLast = startWorkClock();
+    if (!done) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const [result] = await Promise.allSettled([work()]);
+  done = true;
+  return { longest, result: result as PromiseSettledResult<T> };
+}
