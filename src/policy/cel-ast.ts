@@ -4,8 +4,17 @@ export interface AstNode {
   readonly args: unknown;
 }
 
+/** The macros that visit a list's elements or a map's keys one at a time. */
+export const comprehensions: ReadonlySet<string> = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+
 export function isAstNode(value: unknown): value is AstNode {
   return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
+}
+
+/** The text of `node` in `source`, the condition it was parsed from, as the parser located it. */
+export function textOf(node: AstNode, source: string): string | undefined {
+  const { start, end } = node as { start?: unknown; end?: unknown };
+  return typeof start === 'number' && typeof end === 'number' ? source.slice(start, end) : undefined;
 }
 
 /** Calls `visit` with every node in `node` (a node, or an array holding nodes), each before those under it. */

@@ -1,5 +1,5 @@
 import { jsonLimits, type JsonLimits } from '../json-limits.js';
-import { isAstNode, type AstNode } from './cel-ast.js';
+import { comprehensions, isAstNode, type AstNode } from './cel-ast.js';
 
 /**
  * Most evaluation steps one condition may take on the worst request data the service
@@ -69,9 +69,6 @@ interface Estimate {
   /** A literal: known when the condition loads. */
   readonly literal?: boolean;
 }
-
-/** The macros that visit a list's elements or a map's keys one at a time. */
-export const comprehensions: ReadonlySet<string> = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 
 /** Operators whose result is a bool or a number (or a time), never a string or collection. */
 const scalarOperators = new Set(['==', '!=', '<', '<=', '>', '>=', '&&', '||', '!_', '-_', '-', '*', '/', '%']);

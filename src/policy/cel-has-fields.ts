@@ -1,4 +1,4 @@
-import { isAstNode } from './cel-ast.js';
+import { comprehensions, isAstNode } from './cel-ast.js';
 
 /** A map the type check lets a condition read any key of: the request's objects. */
 export const dynMap = 'map<string, dyn>';
@@ -14,8 +14,6 @@ export const declaredShapes = {
 };
 
 const shapes = new Map<string, Readonly<Record<string, string>>>(Object.entries(declaredShapes));
-
-const comprehensions = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 
 /** A field read directly on a variable, `subject.rolez` of `has(subject.rolez.x)`. */
 export interface VariableField {

@@ -1,4 +1,4 @@
-import { forEachNode, isAstNode, type AstNode } from './cel-ast.js';
+import { forEachNode, isAstNode, textOf, type AstNode } from './cel-ast.js';
 import { timeFieldNames } from './cel-time-fields.js';
 
 /** A call a condition makes on a literal, whose outcome no request can change. */
@@ -11,12 +11,6 @@ export interface LiteralCall {
 
 /** The conversions, which fail for some values: `timestamp("2025-02-30T00:00:00Z")`, `uint(-1)`. */
 const conversions = new Set(['timestamp', 'duration', 'int', 'uint', 'double', 'string', 'bool']);
-
-/** The text of `node` in `source`, as the parser located it. */
-function textOf(node: AstNode, source: string): string | undefined {
-  const { start, end } = node as { start?: unknown; end?: unknown };
-  return typeof start === 'number' && typeof end === 'number' ? source.slice(start, end) : undefined;
-}
 
 /** Whether `node` is a literal: a value, or a negated one (`-1`). */
 function isLiteral(node: unknown): node is AstNode {

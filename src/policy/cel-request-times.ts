@@ -1,4 +1,4 @@
-import { isAstNode, type AstNode } from './cel-ast.js';
+import { comprehensions, isAstNode, textOf, type AstNode } from './cel-ast.js';
 import { timeFieldNames } from './cel-time-fields.js';
 import { timeTypeOf, type TimeMember } from './cel-time-members.js';
 
@@ -16,8 +16,6 @@ const requestVariables: ReadonlySet<string> = new Set(['subject', 'resource', 'a
 /** The operators that take a timestamp or a duration on one side only with another on the other. */
 const timeOperators = new Set(['<', '<=', '>', '>=', '+', '-']);
 
-const comprehensions = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
-
 /**
  * Whether `node` is a value of the request: a name holding one (`context`, or the variable of a
  * comprehension over one), or a field, key or element read from it (`context.since`).
@@ -29,8 +27,8 @@ function isRequestValue(node: unknown, names: ReadonlySet<string>): boolean {
 }
 
 function found(node: AstNode, source: string, type: TimeMember['type']): RequestTime | undefined {
-  const { start, end } = node as { start?: unknown; end?: unknown };
-  return typeof start === 'number' && typeof end === 'number' ? { written: source.slice(start, end), type } : undefined;
+  const written = textOf(node, source);
+  return written === undefined ? undefined : { written, type };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { inKeyOrder } from '../canonical-json.js';
-import { forEachNode, isAstNode } from './cel-ast.js';
-import { comprehensions, conditionCost, maxConditionSteps } from './cel-cost.js';
+import { comprehensions, forEachNode, isAstNode } from './cel-ast.js';
+import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { declaredShapes, dynMap, undeclaredHasField } from './cel-has-fields.js';
 import { hasOnNonMap } from './cel-has-targets.js';
