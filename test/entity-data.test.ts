@@ -176,18 +176,15 @@ describe('entity data: enrichment in /decide', () => {
     // Email addresses are recorded in whatever case the user typed them.
     expect(await approve('u-1', 'Carol@Example.com')).toMatchObject(denied);
 
-    const update = async (owner: string) => (await readJson(await postJson(app, '/decide', {
-      subject: { id: 'dan@example.com' },
-      action: 'update',
-      resource: { type: 'invoice', id: 'inv-9', properties: { invoice_type: 'sales', department: 'north', owner, status: 'draft' } },
+    const ask = async (subject: string, action: string, id: string, owner: string) => (await readJson(await postJson(app, '/decide', {
+      subject: { id: subject },
+      action,
+      resource: { type: 'invoice', id, properties: { invoice_type: 'sales', department: 'north', owner, status: 'draft' } },
     }))).decision;
+    const update = (owner: string) => ask('dan@example.com', 'update', 'inv-9', owner);
     expect([await update('dan@example.com'), await update('u-2'), await update('erin@example.com')]).toEqual(['permit', 'permit', 'deny']);
     // A new invoice may name its creator as its owner by either name, and no one else.
-    const create = async (owner: string) => (await readJson(await postJson(app, '/decide', {
-      subject: { id: 'u-2' },
-      action: 'create',
-      resource: { type: 'invoice', id: 'inv-10', properties: { invoice_type: 'sales', department: 'north', owner, status: 'draft' } },
-    }))).decision;
+    const create = (owner: string) => ask('u-2', 'create', 'inv-10', owner);
     expect([await create('dan@example.com'), await create('u-2'), await create('erin@example.com')]).toEqual(['permit', 'permit', 'deny']);
   });
 
