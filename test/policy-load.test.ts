@@ -16,6 +16,12 @@ function policy(rules: readonly unknown[], extra: Record<string, unknown> = {}) 
   return { id: 'things', resource: 'thing', rules, ...extra };
 }
 
+/** `pdp validate --json` on a policy of `rules` alone, `a.json`: its exit code and its report. */
+async function validateRules(rules: readonly unknown[]): Promise<{ readonly code: number | null; readonly report: unknown }> {
+  const run = await runCli(['validate', await tempDir({ 'a.json': policy(rules) }), '--json']);
+  return { code: run.code, report: JSON.parse(run.stdout) as unknown };
+}
+
 async function loadIssues(files: Readonly<Record<string, unknown>>): Promise<readonly PolicyIssue[]> {
   const dir = await tempDir(files);
   const error: unknown = await loadPolicyDir(dir).then(
@@ -118,16 +124,13 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
   });
 
   it('a misspelt variable field tested by has(), which was false on every request: a deny on it never applied', async () => {
-    const dir = await tempDir({
-      'a.json': policy([
-        { id: 'suspended', effect: 'deny', actions: ['*'], condition: 'has(subject.suspended)' },
-        { id: 'frozen', effect: 'deny', actions: ['*'], condition: 'has(resource.propertie.frozen)' },
-        { ...readRule, condition: 'has(subject.properties.region) && has(subject.id)' },
-      ]),
-    });
-    const run = await runCli(['validate', dir, '--json']);
+    const run = await validateRules([
+      { id: 'suspended', effect: 'deny', actions: ['*'], condition: 'has(subject.suspended)' },
+      { id: 'frozen', effect: 'deny', actions: ['*'], condition: 'has(resource.propertie.frozen)' },
+      { ...readRule, condition: 'has(subject.properties.region) && has(subject.id)' },
+    ]);
     expect(run.code).toBe(1);
-    expect(JSON.parse(run.stdout)).toEqual({
+    expect(run.report).toEqual({
       ok: false,
       issues: [
         { file: 'a.json', path: '$.rules[0].condition', rule: 'suspended', message: "type: No such key: suspended in has(subject.suspended); the request's other attributes are under subject.properties" },
@@ -137,16 +140,13 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
   });
 
   it('a field read from a timestamp or a duration, which failed on every request: a deny on it applied to all', async () => {
-    const dir = await tempDir({
-      'a.json': policy([
-        { id: 'after-hours', effect: 'deny', actions: ['*'], condition: 'now.hour < 8 || now["hour"] >= 18' },
-        { id: 'recent', effect: 'deny', actions: ['*'], condition: 'has(context.since) && (now - timestamp(context.since)).seconds < 60' },
-        { ...readRule, condition: 'now.getHours() >= 8 && context.items.exists(now, has(now.hour))' },
-      ]),
-    });
-    const run = await runCli(['validate', dir, '--json']);
+    const run = await validateRules([
+      { id: 'after-hours', effect: 'deny', actions: ['*'], condition: 'now.hour < 8 || now["hour"] >= 18' },
+      { id: 'recent', effect: 'deny', actions: ['*'], condition: 'has(context.since) && (now - timestamp(context.since)).seconds < 60' },
+      { ...readRule, condition: 'now.getHours() >= 8 && context.items.exists(now, has(now.hour))' },
+    ]);
     expect(run.code).toBe(1);
-    expect(JSON.parse(run.stdout)).toEqual({
+    expect(run.report).toEqual({
       ok: false,
       issues: [
         { file: 'a.json', path: '$.rules[0].condition', rule: 'after-hours', message: 'type: a timestamp has no field hour: read its parts with its getters, such as getHours() and getDayOfWeek()' },
@@ -156,17 +156,14 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
   });
 
   it('has() looking a field up in a value typed as no map, which failed on every request: a deny on it applied to all', async () => {
-    const dir = await tempDir({
-      'a.json': policy([
-        { id: 'no-admin', effect: 'deny', actions: ['*'], condition: 'has(subject.roles.admin)' },
-        { id: 'delegated', effect: 'deny', actions: ['*'], condition: 'has(subject.id.act)' },
-        { id: 'flagged', effect: 'deny', actions: ['*'], condition: 'subject.roles.exists(r, has(r.flag))' },
-        { ...readRule, condition: 'has(subject.properties.act.sub) && has(context.a.b.c) && context.items.exists(i, has(i.id.x)) && [subject].exists(s, has(s.properties.x))' },
-      ]),
-    });
-    const run = await runCli(['validate', dir, '--json']);
+    const run = await validateRules([
+      { id: 'no-admin', effect: 'deny', actions: ['*'], condition: 'has(subject.roles.admin)' },
+      { id: 'delegated', effect: 'deny', actions: ['*'], condition: 'has(subject.id.act)' },
+      { id: 'flagged', effect: 'deny', actions: ['*'], condition: 'subject.roles.exists(r, has(r.flag))' },
+      { ...readRule, condition: 'has(subject.properties.act.sub) && has(context.a.b.c) && context.items.exists(i, has(i.id.x)) && [subject].exists(s, has(s.properties.x))' },
+    ]);
     expect(run.code).toBe(1);
-    expect(JSON.parse(run.stdout)).toEqual({
+    expect(run.report).toEqual({
       ok: false,
       issues: [
         { file: 'a.json', path: '$.rules[0].condition', rule: 'no-admin', message: 'type: has() needs a map to look up admin in, and subject.roles has type list<string>' },
@@ -177,18 +174,15 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
   });
 
   it('a conversion of a literal, or a literal time zone, that always fails: a deny on it applied to all, a permit never did', async () => {
-    const dir = await tempDir({
-      'a.json': policy([
-        { id: 'stale', effect: 'deny', actions: ['*'], condition: 'now - timestamp(resource.properties.created) > duration("90d")' },
-        { id: 'until-2030', effect: 'permit', actions: ['read'], condition: 'now < timestamp("2030-01-01")' },
-        { id: 'night', effect: 'deny', actions: ['*'], condition: 'now.getHours("Europe/Pariss") < 6' },
-        { id: 'limit', effect: 'deny', actions: ['*'], condition: 'uint(context.count) > uint(-1)' },
-        { ...readRule, condition: 'now < timestamp("2030-01-01T00:00:00Z") && now.getHours("Europe/Paris") >= 8 && duration("2160h") > duration("0s") && int(context.n) > int("-1")' },
-      ]),
-    });
-    const run = await runCli(['validate', dir, '--json']);
+    const run = await validateRules([
+      { id: 'stale', effect: 'deny', actions: ['*'], condition: 'now - timestamp(resource.properties.created) > duration("90d")' },
+      { id: 'until-2030', effect: 'permit', actions: ['read'], condition: 'now < timestamp("2030-01-01")' },
+      { id: 'night', effect: 'deny', actions: ['*'], condition: 'now.getHours("Europe/Pariss") < 6' },
+      { id: 'limit', effect: 'deny', actions: ['*'], condition: 'uint(context.count) > uint(-1)' },
+      { ...readRule, condition: 'now < timestamp("2030-01-01T00:00:00Z") && now.getHours("Europe/Paris") >= 8 && duration("2160h") > duration("0s") && int(context.n) > int("-1")' },
+    ]);
     expect(run.code).toBe(1);
-    expect(JSON.parse(run.stdout)).toEqual({
+    expect(run.report).toEqual({
       ok: false,
       issues: [
         { file: 'a.json', path: '$.rules[0].condition', rule: 'stale', message: 'value: duration("90d") is an error whatever the request: duration() requires a duration such as "1h30m" or "-1.5s", not "90d"' },
@@ -200,17 +194,14 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
   });
 
   it('a value of the request used as a timestamp or a duration, which JSON never is: a deny on it applied to all', async () => {
-    const dir = await tempDir({
-      'a.json': policy([
-        { id: 'overdue', effect: 'deny', actions: ['*'], condition: 'resource.properties.due < now' },
-        { id: 'recent', effect: 'deny', actions: ['*'], condition: 'now - timestamp(context.since) < context.grace' },
-        { id: 'night', effect: 'deny', actions: ['*'], condition: 'context.logins.exists(t, t.getHours() < 6)' },
-        { ...readRule, condition: 'timestamp(resource.properties.due) >= now && context.logins.map(t, timestamp(t)).all(t, t < now) && [now].exists(context, context <= now) && now != context.at' },
-      ]),
-    });
-    const run = await runCli(['validate', dir, '--json']);
+    const run = await validateRules([
+      { id: 'overdue', effect: 'deny', actions: ['*'], condition: 'resource.properties.due < now' },
+      { id: 'recent', effect: 'deny', actions: ['*'], condition: 'now - timestamp(context.since) < context.grace' },
+      { id: 'night', effect: 'deny', actions: ['*'], condition: 'context.logins.exists(t, t.getHours() < 6)' },
+      { ...readRule, condition: 'timestamp(resource.properties.due) >= now && context.logins.map(t, timestamp(t)).all(t, t < now) && [now].exists(context, context <= now) && now != context.at' },
+    ]);
     expect(run.code).toBe(1);
-    expect(JSON.parse(run.stdout)).toEqual({
+    expect(run.report).toEqual({
       ok: false,
       issues: [
         { file: 'a.json', path: '$.rules[0].condition', rule: 'overdue', message: 'type: resource.properties.due, a value of the request, is never a timestamp: read it with timestamp(resource.properties.due)' },
