@@ -30,7 +30,8 @@ function explainFlag(values: readonly string[] | undefined): boolean {
 /** POST /decide: the gateway's question, answered 200 permit or deny. */
 export function decideRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/decide', async (c) => {
-    const explain = explainFlag(c.req.queries('explain'));
+    // Every value only when there is one: most requests carry no query, and reading all costs more.
+    const explain = explainFlag(c.req.query('explain') === undefined ? undefined : c.req.queries('explain'));
     const body = await jsonBody(c, decideBody, isPlainDecideBody);
     if (body.subject !== undefined) requireTrustedCaller(c);
     const outcome = await decisions.decide({
