@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killLeftovers, waitUntilExited } from './helpers/exited.js';
+import { killLeftovers, processRef, waitUntilExited, type ProcessRef } from './helpers/exited.js';
 import { holdRequest } from './helpers/raw-http.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
 
@@ -19,19 +19,19 @@ const accountant = JSON.stringify({
 type Line = Record<string, unknown>;
 
 let running: Spawned | undefined;
-let workerPids: number[] = [];
+let workerRefs: ProcessRef[] = [];
 afterEach(() => {
   if (running?.child.exitCode === null) running.child.kill('SIGKILL');
   running = undefined;
-  killLeftovers(workerPids);
-  workerPids = [];
+  killLeftovers(workerRefs);
+  workerRefs = [];
 });
 
 describe('WORKERS=2: the primary killed', () => {
   it('has each worker answer the request it holds, then exit', async () => {
     running = spawnNode(main, { ...base, WORKERS: '2' });
     const workers = await running.waitFor((l) => l['msg'] === 'worker listening', 2);
-    workerPids = workers.map((w) => Number(w['pid']));
+    workerRefs = workers.map((w) => processRef(Number(w['pid'])));
     await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
     const inFlight = await holdRequest(Number(workers[0]?.['port']), '/decide', accountant);
 
@@ -49,6 +49,6 @@ describe('WORKERS=2: the primary killed', () => {
     expect(JSON.parse(answer.body)).toMatchObject({ decision: 'permit' });
 
     await running.waitFor(goneLine('shut down: every request answered'), 2, 10_000);
-    expect(await waitUntilExited(workerPids, 10_000)).toEqual([]);
+    expect(await waitUntilExited(workerRefs, 10_000)).toEqual([]);
   }, 30_000);
 });

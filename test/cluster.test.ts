@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { exited, processRef } from './helpers/exited.js';
 import { holdRequest } from './helpers/raw-http.js';
-import { alive, spawnNode, type Spawned } from './helpers/spawned.js';
+import { spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
@@ -35,8 +36,8 @@ describe('WORKERS=2 (node:cluster)', () => {
     running = spawnNode(main, { ...base, WORKERS: '2' });
     const workers = await running.waitFor(isWorkerListening, 2);
     const port = workers[0]?.['port'];
-    const pids = workers.map((w) => Number(w['pid']));
-    expect(new Set(pids).size).toBe(2);
+    const refs = workers.map((w) => processRef(Number(w['pid'])));
+    expect(new Set(refs.map((r) => r.pid)).size).toBe(2);
     expect(workers.every((w) => w['port'] === port)).toBe(true);
 
     for (let i = 0; i < 10; i++) {
@@ -52,7 +53,7 @@ describe('WORKERS=2 (node:cluster)', () => {
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
     expect(running.lines.some((l) => l['msg'] === 'all workers stopped')).toBe(true);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(refs.filter((r) => !exited(r))).toEqual([]);
   });
 
   it('gives a request in flight at SIGTERM the whole SHUTDOWN_TIMEOUT_MS, beyond 10 s', async () => {

@@ -5,7 +5,8 @@ import { AggregatorRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { gatherTimeoutMs } from '../src/telemetry/cluster-metrics.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
-import { alive, spawnNode, type Spawned } from './helpers/spawned.js';
+import { exited, killLeftovers, processRef, signalIfRunning, type ProcessRef } from './helpers/exited.js';
+import { spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
@@ -45,7 +46,7 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
   const boundMs = gatherTimeoutMs + 1_500;
   let running: Spawned;
   let url: string;
-  let pids: number[];
+  let workers: ProcessRef[];
   let summary: Record<string, unknown>;
   let spawnedAt: number;
 
@@ -56,18 +57,18 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
       POLICY_DIR: resolve(import.meta.dirname, '../policies'),
       REDIS_URL: inject('redisUrl'), CACHE_PREFIX: `test:${randomUUID()}:`,
     });
-    const workers = await running.waitFor((l) => l['msg'] === 'worker listening', 2);
-    url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
-    pids = workers.map((w) => Number(w['pid']));
+    const listening = await running.waitFor((l) => l['msg'] === 'worker listening', 2);
+    url = `http://127.0.0.1:${String(listening[0]?.['port'])}`;
+    workers = listening.map((w) => processRef(Number(w['pid'])));
     [summary = {}] = await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
   });
 
   afterAll(async () => {
     // SIGCONT first: a worker left stopped would never see its primary go.
-    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGCONT');
+    for (const worker of workers) signalIfRunning(worker, 'SIGCONT');
     running.child.kill('SIGKILL');
     await running.exited;
-    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    killLeftovers(workers);
   });
 
   it('reports the policy in force and Redis once, not once per worker', async () => {
@@ -98,11 +99,11 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
 
   it('sums the primary\'s resident memory with the workers\', and takes the descriptor limit of one process', async () => {
     const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1]) * 1024;
-    const own = [running.child.pid ?? 0, ...pids].reduce((sum, pid) => sum + rss(pid), 0);
+    const own = [running.child.pid ?? 0, ...workers.map((w) => w.pid)].reduce((sum, pid) => sum + rss(pid), 0);
     const { text } = await scrape(url, 10_000);
     // Without the primary's (~90 MB here) the sum fell a third short.
     expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(own * 0.85);
-    const limit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${String(pids[0])}/limits`, 'utf8'))?.[1]);
+    const limit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${String(workers[0]?.pid)}/limits`, 'utf8'))?.[1]);
     expect(sample(text, 'process_max_fds')).toBe(limit);
   });
 
@@ -114,8 +115,8 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
   });
 
   it('answers within the bound with the other worker\'s series while a worker is hung, and recovers', async () => {
-    const [hung, other] = pids as [number, number];
-    process.kill(hung, 'SIGSTOP');
+    const [hung, other] = workers as [ProcessRef, ProcessRef];
+    process.kill(hung.pid, 'SIGSTOP');
     try {
       // The primary may hand one connection to the stopped worker, which never answers it;
       // it hands no more to a worker that has not taken the last one.
@@ -135,9 +136,9 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
       expect(next.status).toBe(200);
       expect(next.ms).toBeLessThan(gatherTimeoutMs);
       expect(workersIn(next.text, 'timed_out')).toBe(1);
-      expect(alive(other)).toBe(true);
+      expect(exited(other)).toBe(false);
     } finally {
-      process.kill(hung, 'SIGCONT');
+      process.kill(hung.pid, 'SIGCONT');
     }
     let text = '';
     for (let i = 0; i < 30 && workersIn(text, 'answered') !== 2; i++) {
@@ -149,15 +150,15 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
   });
 
   it('answers at once while a worker that died is being replaced', async () => {
-    const [dead] = pids as [number];
-    process.kill(dead, 'SIGKILL');
-    await running.waitFor((l) => l['msg'] === 'worker exited' && l['pid'] === dead);
+    const [dead] = workers as [ProcessRef];
+    process.kill(dead.pid, 'SIGKILL');
+    await running.waitFor((l) => l['msg'] === 'worker exited' && l['pid'] === dead.pid);
     const answer = await scrape(url, boundMs + 1_000);
     expect(answer.status, answer.text).toBe(200);
     expect(answer.ms).toBeLessThan(boundMs);
     expect(workersIn(answer.text, 'answered')).toBeGreaterThanOrEqual(1);
     expect((workersIn(answer.text, 'answered') ?? 0) + (workersIn(answer.text, 'not_ready') ?? 0)).toBe(2);
     const replaced = await running.waitFor((l) => l['msg'] === 'worker listening', 3);
-    pids.push(Number(replaced[2]?.['pid']));
+    workers.push(processRef(Number(replaced[2]?.['pid'])));
   });
 });

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MetricsSource } from '../src/telemetry/cluster-metrics.js';
 import { buildTestApp } from './helpers/app.js';
-import { killLeftovers, waitUntilExited } from './helpers/exited.js';
+import { killLeftovers, processRef, waitUntilExited, type ProcessRef } from './helpers/exited.js';
 import { connectTo, readResponse } from './helpers/raw-http.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
@@ -40,7 +40,7 @@ describe('WORKERS=2 with REQUEST_TIMEOUT_MS=20 (the real process)', () => {
   let running: Spawned;
   let url: string;
   let port: number;
-  let workerPids: number[] = [];
+  let workers: ProcessRef[] = [];
 
   beforeAll(async () => {
     running = spawnNode(main, {
@@ -48,16 +48,16 @@ describe('WORKERS=2 with REQUEST_TIMEOUT_MS=20 (the real process)', () => {
       POLICY_DIR: resolve(import.meta.dirname, '../policies'),
       REQUEST_TIMEOUT_MS: '20', SHUTDOWN_TIMEOUT_MS: '30000',
     });
-    const workers = await running.waitFor((l) => l['msg'] === 'worker listening', 2);
-    port = Number(workers[0]?.['port']);
+    const listening = await running.waitFor((l) => l['msg'] === 'worker listening', 2);
+    port = Number(listening[0]?.['port']);
     url = `http://127.0.0.1:${String(port)}`;
-    workerPids = workers.map((w) => Number(w['pid']));
+    workers = listening.map((w) => processRef(Number(w['pid'])));
     await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
   });
 
   afterAll(() => {
     running.child.kill('SIGKILL');
-    killLeftovers(workerPids);
+    killLeftovers(workers);
   });
 
   it('answers every scrape with the sum over both workers, none of them a timeout', async () => {
@@ -88,7 +88,7 @@ describe('WORKERS=2 with REQUEST_TIMEOUT_MS=20 (the real process)', () => {
     expect(code).toBe(1);
     expect(performance.now() - signalled).toBeLessThan(5_000);
     expect(running.lines.some((l) => l['msg'] === 'second signal: workers killed, exiting at once')).toBe(true);
-    expect(await waitUntilExited(workerPids, 5_000)).toEqual([]);
+    expect(await waitUntilExited(workers, 5_000)).toEqual([]);
     socket.destroy();
   });
 });

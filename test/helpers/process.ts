@@ -6,19 +6,31 @@ export const cliPath = resolve(repoRoot, 'dist/cli/main.js');
 export const serverPath = resolve(repoRoot, 'dist/main.js');
 
 export interface RunResult {
-  readonly code: number | null;
+  readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
 }
 
-/** Runs the compiled CLI (`npm run build` first) as a process and collects its output. */
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  return new Promise((done) => {
-    execFile(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 15_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      done({ code, stdout, stderr });
+/**
+ * Runs `node script args` to its exit, within 15 s, and collects its output. A run that ends
+ * without an exit code (timed out, killed by a signal, or never started) rejects, saying which.
+ */
+function runToExit(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return new Promise((done, fail) => {
+    execFile(process.execPath, [script, ...args], { cwd: repoRoot, env, timeout: 15_000 }, (error, stdout, stderr) => {
+      if (error === null) done({ code: 0, stdout, stderr });
+      else if (typeof error.code === 'number') done({ code: error.code, stdout, stderr });
+      else {
+        const how = error.killed ? 'timed out after 15 s' : error.signal !== null && error.signal !== undefined ? `killed by ${error.signal}` : String(error.code);
+        fail(new Error(`node ${[script, ...args].join(' ')}: ${how}; stderr:\n${stderr}`));
+      }
     });
   });
+}
+
+/** Runs the compiled CLI (`npm run build` first) as a process and collects its output. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return runToExit(cliPath, args, { ...process.env, ...env });
 }
 
 /** A server process started by `startServer`. */
@@ -61,10 +73,5 @@ export function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
 
 /** Runs the compiled server with `env` and waits for it to exit (for start-up failures). */
 export function runServerToExit(env: NodeJS.ProcessEnv): Promise<RunResult> {
-  return new Promise((done) => {
-    execFile(process.execPath, [serverPath], { cwd: repoRoot, env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env }, timeout: 15_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      done({ code, stdout, stderr });
-    });
-  });
+  return runToExit(serverPath, [], { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env });
 }

@@ -65,13 +65,3 @@ export function spawnNode(script: string, env: Record<string, string | undefined
     });
   return { child, lines, waitFor, exited };
 }
-
-/** True while a process with this pid exists. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
