@@ -89,9 +89,12 @@ function printOutcomes(io: Io, dir: string, check: boolean, outcomes: readonly F
   const changed = outcomes.filter((o) => !o.canonical && o.error === undefined);
   for (const o of outcomes) if (o.error !== undefined) io.err(`${io.paintErr('red', 'error')} ${o.file}: ${o.error}`);
   for (const o of changed) io.out(check ? `${io.paint('yellow', 'unformatted')} ${o.file}` : `formatted ${o.file}`);
+  const failed = outcomes.length - changed.length - outcomes.filter((o) => o.canonical).length;
+  // Without it, a run that formatted nothing for an error read as a clean one.
+  const failedText = failed > 0 ? `, ${failed} not ${check ? 'checked' : 'formatted'} (see the errors above)` : '';
   io.out(check
-    ? `${changed.length} of ${outcomes.length} files need formatting${changed.length > 0 ? ` (run: pdp fmt ${dir})` : ''}`
-    : `${outcomes.length} files checked, ${changed.length} reformatted`);
+    ? `${changed.length} of ${outcomes.length} files need formatting${failedText}${changed.length > 0 ? ` (run: pdp fmt ${dir})` : ''}`
+    : `${outcomes.length} files checked, ${changed.length} reformatted${failedText}`);
 }
 
 /**
