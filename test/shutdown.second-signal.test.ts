@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { processRef, signalIfRunning, type ProcessRef } from './helpers/exited.js';
 import { holdRequest } from './helpers/raw-http.js';
 import { mainScript, spawnServer, type ServerProcess } from './helpers/spawn-server.js';
 
@@ -15,11 +16,11 @@ const decideBody = JSON.stringify({
 });
 
 let proc: ServerProcess | undefined;
-let pid1: { readonly unshare: ChildProcess; readonly node: number } | undefined;
+let pid1: { readonly unshare: ChildProcess; readonly node: ProcessRef } | undefined;
 afterEach(() => {
   if (proc?.child.exitCode === null) proc.child.kill('SIGKILL');
   proc = undefined;
-  if (pid1 !== undefined && pid1.unshare.exitCode === null) process.kill(pid1.node, 'SIGKILL');
+  if (pid1 !== undefined) signalIfRunning(pid1.node, 'SIGKILL');
   pid1 = undefined;
 });
 
@@ -62,7 +63,7 @@ describe('a second SIGTERM to the single process', () => {
     });
     // The service's pid as seen from here (it is 1 in its own namespace): unshare's one child.
     const node = Number(readFileSync(`/proc/${String(child.pid)}/task/${String(child.pid)}/children`, 'utf8').trim());
-    pid1 = { unshare: child, node };
+    pid1 = { unshare: child, node: processRef(node) };
     await holdRequest(port, '/decide', decideBody);
 
     process.kill(node, 'SIGTERM');
