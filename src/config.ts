@@ -276,6 +276,9 @@ const envSchema = z
 
 export type Config = z.infer<typeof envSchema>;
 
+/** The name of every setting read from the environment. */
+export const settingNames: readonly string[] = Object.keys(envSchema.shape);
+
 /** Thrown with every configuration problem at once. */
 /**
  * Why a token fetch timeout (JWKS_TIMEOUT_MS, INTROSPECTION_TIMEOUT_MS) does not fit the request

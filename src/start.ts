@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import cluster from 'node:cluster';
 import { connectToSupervisor, isSupervisor, superviseWorkers, workerCount } from './cluster.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, settingNames, type Config } from './config.js';
 import { configSummary } from './config-summary.js';
 import { longestAnswerMs } from './http/app.js';
 import { stallTimeoutFor, startServer, type RunningServer } from './http/server.js';
@@ -9,6 +10,7 @@ import { createLogger } from './logger.js';
 import type { ReloadRequester, ReloadTrigger } from './policy/reload.js';
 import { createService, type Service } from './service.js';
 import { auditRelayTarget } from './telemetry/audit-relay.js';
+import { unreadSettings } from './unread-settings.js';
 
 /** The server could not listen on HOST:PORT; its message is the one line printed. */
 class ListenError extends Error {}
@@ -42,6 +44,10 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
     process.exit(0);
   };
   if (stoppedBy !== undefined) stopWhileStarting(stoppedBy);
+  // Once, not again in each worker, which is given the same environment. Names only: a value may be a secret.
+  if (cluster.isPrimary) {
+    for (const unread of unreadSettings(Object.keys(process.env), settingNames)) log.warn(unread, 'unknown setting: not read');
+  }
   const workers = workerCount(config.WORKERS);
   if (isSupervisor(workers)) {
     // Workers inherit this environment: one key for all, so a page token opens in every worker.

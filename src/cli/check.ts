@@ -1,4 +1,3 @@
-import { loadConfig } from '../config.js';
 import type { Verdict } from '../decision/types.js';
 import { jsonLimits } from '../json-limits.js';
 import type { PolicyIssue } from '../policy/errors.js';
@@ -11,7 +10,7 @@ import { readRegularFile } from '../regular-file.js';
 import { decodeSource } from '../policy/source-text.js';
 import { fixtureRequestToQuery } from '../policy/testing.js';
 import { claimMapperFromConfig } from '../token/from-config.js';
-import { parseCommandArgs, UsageError, withLoadErrors, type Io } from './io.js';
+import { parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 
 /**
  * Reads the request as a source file (UTF-8, no key twice) held to the limits `/decide` puts on
@@ -104,7 +103,7 @@ export async function checkCommand(args: readonly string[], io: Io): Promise<num
   if (typeof requestPath !== 'string' || requestPath === '') throw new UsageError('--request FILE is required');
   const now = instant(flags['now']);
   return withLoadErrors(io, json, async () => {
-    const config = loadConfig(io.env);
+    const config = serverConfig(io);
     const set = await loadPolicyDir(dir);
     const request = await readRequest(requestPath, config.MAX_BODY_BYTES);
     const trace: RuleTrace[] = [];

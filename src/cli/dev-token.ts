@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util';
 import { importJWK, SignJWT, type JWK } from 'jose';
-import { loadConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { findLimitViolation } from '../json-limits.js';
 import { jsonPath } from '../policy/json-path.js';
 import { readRegularFile } from '../regular-file.js';
 import { tokenSettingsFromConfig } from '../token/from-config.js';
 import { devKeyAlg } from './dev-keys.js';
-import { InputError, UsageError, withLoadErrors, type Io } from './io.js';
+import { InputError, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 
 interface DevTokenOptions {
   readonly keyFile: string;
@@ -118,7 +118,7 @@ async function signDevToken(options: DevTokenOptions, config: Config): Promise<s
 export async function tokenCommand(args: readonly string[], io: Io): Promise<number> {
   const options = parseTokenArgs(args);
   return withLoadErrors(io, false, async () => {
-    io.out(await signDevToken(options, loadConfig(io.env)));
+    io.out(await signDevToken(options, serverConfig(io)));
     return 0;
   });
 }

@@ -1,8 +1,9 @@
 import { parseArgs, styleText } from 'node:util';
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, loadConfig, settingNames, type Config } from '../config.js';
 import { formatIssue, PolicyLoadError } from '../policy/errors.js';
 import type { ClaimMapper } from '../token/claims.js';
 import { claimMapperFromConfig } from '../token/from-config.js';
+import { unreadSettings } from '../unread-settings.js';
 
 type Style = 'green' | 'red' | 'yellow' | 'dim' | 'bold';
 
@@ -103,7 +104,19 @@ export async function withLoadErrors(io: Io, json: boolean, body: () => Promise<
   }
 }
 
+/**
+ * The settings the server reads from this environment. A variable that looks like a setting but
+ * is not read is warned about on stderr first, as the server logs it: a typo would otherwise
+ * fall back to the default unseen, or cause a problem of the settings that does not name it.
+ */
+export function serverConfig(io: Io): Config {
+  for (const { name, didYouMean } of unreadSettings(Object.keys(io.env), settingNames)) {
+    io.err(`${io.paintErr('yellow', 'warning')} unknown setting ${name}: not read${didYouMean === undefined ? '' : ` (did you mean ${didYouMean}?)`}`);
+  }
+  return loadConfig(io.env);
+}
+
 /** How claims become subjects, as the server configured by this environment maps them. */
 export function serverClaimMapper(io: Io): Promise<ClaimMapper> {
-  return claimMapperFromConfig(loadConfig(io.env));
+  return claimMapperFromConfig(serverConfig(io));
 }

@@ -1,0 +1,87 @@
+/** A variable set in the environment that looks like a setting but is not one, and the setting it is closest to. */
+export interface UnreadSetting {
+  readonly name: string;
+  readonly didYouMean?: string;
+}
+
+/**
+ * Prefixes of settings that are words other software uses too, left out of the prefix check:
+ * LOG_ (LOG_FORMAT, LOG_DIR of sidecars and shared env files), MAX_ and KEEP_ (MAX_CONNECTIONS,
+ * KEEP_ALIVE…), ALLOW_ (ALLOW_EMPTY_PASSWORD of common images), PUBLIC_ (PUBLIC_URL and PUBLIC_PATH
+ * of front-end builds), PAGE_ (PAGE_SIZE) and REQUEST_ (CGI's REQUEST_METHOD). A typo of their
+ * settings is still caught by its distance to the name.
+ */
+const sharedPrefixes = new Set(['LOG', 'MAX', 'KEEP', 'ALLOW', 'PUBLIC', 'PAGE', 'REQUEST']);
+
+/** Read outside the settings, by the service (cluster.ts, cli/io.ts) or by node:cluster in a worker. */
+const readElsewhere = new Set(['NODE_ENV', 'NO_COLOR', 'NODE_UNIQUE_ID']);
+
+/**
+ * The variables Kubernetes sets for each service of the namespace (`REDIS_SERVICE_HOST`,
+ * `REDIS_SERVICE_PORT[_NAME]`, `REDIS_PORT[_6379_TCP…]` for a service named redis), known by
+ * the `_SERVICE_HOST` it always sets: a service named like a prefix (redis, pdp) must not be warned about.
+ */
+function serviceLinks(names: readonly string[]): (name: string) => boolean {
+  const services = names.flatMap((name) => (name.endsWith('_SERVICE_HOST') ? [name.slice(0, -'_SERVICE_HOST'.length)] : []));
+  return (name) => services.some((service) => name.startsWith(service) && /^_(SERVICE_HOST|SERVICE_PORT(_.+)?|PORT(_.+)?)$/.test(name.slice(service.length)));
+}
+
+/**
+ * Edits (insert, delete, replace, swap two neighbours) from `a` to `b`, or `max + 1` once it is
+ * sure to be more than `max`.
+ */
+function distance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, (before[j - 2] ?? 0) + 1);
+      current.push(best);
+    }
+    if (Math.min(...current) > max) return max + 1;
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length] ?? max + 1;
+}
+
+/** How far a name may be from a setting to be taken for it: one edit from a short one (HOME is two from HOST). */
+const reach = (setting: string) => (setting.length <= 5 ? 1 : 2);
+
+/** The setting `name` is closest to, case aside, if within its reach; the first in `settings` on a tie. */
+function closest(name: string, settings: readonly string[]): string | undefined {
+  const upper = name.toUpperCase();
+  let found: { setting: string; edits: number } | undefined;
+  for (const setting of settings) {
+    const edits = distance(upper, setting, reach(setting));
+    if (edits <= reach(setting) && (found === undefined || edits < found.edits)) found = { setting, edits };
+  }
+  return found?.setting;
+}
+
+/**
+ * The names of `names` (an environment's) that look like settings but are none of `settings`:
+ * those starting with a setting's prefix (its part before the first `_`, but for the prefixes
+ * other software shares), or within one or two edits of a setting, case aside (`LOGLEVEL`,
+ * `log_level`, `CACHE_TTL_SECOND`). Each comes with the closest setting when one is that near.
+ * Never a setting, a name read elsewhere (NODE_ENV…), nor a Kubernetes service variable. Sorted by name.
+ */
+export function unreadSettings(names: readonly string[], settings: readonly string[]): UnreadSetting[] {
+  const known = new Set(settings);
+  const prefixes = [...new Set(settings.flatMap((setting) => (setting.includes('_') ? [setting.slice(0, setting.indexOf('_') + 1)] : [])))]
+    .filter((prefix) => !sharedPrefixes.has(prefix.slice(0, -1)));
+  const isServiceLink = serviceLinks(names);
+  const found: UnreadSetting[] = [];
+  for (const name of [...names].sort()) {
+    if (known.has(name) || readElsewhere.has(name) || isServiceLink(name)) continue;
+    const didYouMean = closest(name, settings);
+    const upper = name.toUpperCase();
+    if (didYouMean !== undefined) found.push({ name, didYouMean });
+    else if (prefixes.some((prefix) => upper.startsWith(prefix))) found.push({ name });
+  }
+  return found;
+}

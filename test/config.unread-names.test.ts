@@ -1,0 +1,125 @@
+import { resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { settingNames } from '../src/config.js';
+import { unreadSettings } from '../src/unread-settings.js';
+import { defaultPolicyDir } from './helpers/app.js';
+import { runCli } from './helpers/process.js';
+import { spawnNode, type Spawned } from './helpers/spawned.js';
+
+const main = resolve(import.meta.dirname, '../dist/main.js');
+
+/** What unreadSettings makes of one name in an environment of its own. */
+const verdict = (name: string) => unreadSettings([name], settingNames)[0];
+
+describe('unreadSettings', () => {
+  it.each([
+    ['CACHE_TTL_SECOND', 'CACHE_TTL_SECONDS'],
+    ['JWT_AUDIENCES', 'JWT_AUDIENCE'],
+    ['AUDIT_REDACTED', 'AUDIT_REDACT'],
+    ['LOGLEVEL', 'LOG_LEVEL'],
+    ['log_level', 'LOG_LEVEL'],
+    ['LOG_LEVLE', 'LOG_LEVEL'],
+    ['INTROSPECTION_URLL', 'INTROSPECTION_URL'],
+    ['PDP_API_KEY', 'PDP_API_KEYS'],
+    ['REDIS_URI', 'REDIS_URL'],
+    ['MAX_BODY_BYTE', 'MAX_BODY_BYTES'],
+    ['PUBLIC_URI', 'PUBLIC_URL'],
+    ['WORKER', 'WORKERS'],
+    ['HSOT', 'HOST'],
+    ['port', 'PORT'],
+  ])('takes %s for %s', (name, setting) => {
+    expect(verdict(name)).toEqual({ name, didYouMean: setting });
+  });
+
+  it.each(['REDIS_HOST', 'REDIS_PORT', 'JWT_SECRET', 'CACHE_TTL', 'POLICY_DIRECTORY', 'METRICS_PORT', 'TOKEN_ISSUER', 'introspection_endpoint'])(
+    'warns about %s, a guess under one of the service\'s prefixes, without a setting to suggest',
+    (name) => {
+      expect(verdict(name)).toEqual({ name });
+    },
+  );
+
+  it.each([
+    'PATH', 'HOME', 'HOSTNAME', 'TERM', 'SHELL', 'PWD', 'LANG', 'TZ', 'USER',
+    'NODE_ENV', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'NODE_UNIQUE_ID', 'NO_COLOR', 'FORCE_COLOR',
+    'npm_config_cache', 'npm_lifecycle_event', 'npm_package_name', 'INIT_CWD',
+    'KUBERNETES_SERVICE_HOST', 'KUBERNETES_PORT_443_TCP_ADDR', 'POD_NAME', 'ECS_CONTAINER_METADATA_URI_V4', 'K_SERVICE', 'FLY_APP_NAME',
+    'HTTP_PROXY', 'no_proxy', 'REQUESTS_CA_BUNDLE', 'OTEL_SERVICE_NAME',
+    // Under prefixes other software shares.
+    'LOG_FORMAT', 'MAX_CONNECTIONS', 'ALLOW_EMPTY_PASSWORD', 'PUBLIC_PATH', 'PAGE_SIZE', 'REQUEST_METHOD', 'KEEP_ALIVE',
+  ])('leaves %s alone', (name) => {
+    expect(verdict(name)).toBeUndefined();
+  });
+
+  it('never takes a name read outside the settings, even beside a setting it is near or shares a prefix with', () => {
+    expect(unreadSettings(['NODE_ENV', 'NODE_UNIQUE_ID', 'NO_COLOR', 'NODE_OPTIONS'], ['NODE_ENVIRONMENT', 'NO_COLORS'])).toEqual([{ name: 'NODE_OPTIONS' }]);
+  });
+
+  it('leaves the settings alone', () => {
+    expect(unreadSettings(settingNames, settingNames)).toEqual([]);
+  });
+
+  it('leaves alone the variables Kubernetes sets for a service named like a prefix, but not a guess beside them', () => {
+    const links = ['REDIS_SERVICE_HOST', 'REDIS_SERVICE_PORT', 'REDIS_SERVICE_PORT_REDIS', 'REDIS_PORT', 'REDIS_PORT_6379_TCP', 'REDIS_PORT_6379_TCP_ADDR', 'PDP_SERVICE_HOST', 'PDP_PORT', 'PDP_PORT_8080_TCP_PROTO'];
+    expect(unreadSettings([...links, 'REDIS_HOST'], settingNames)).toEqual([{ name: 'REDIS_HOST' }]);
+  });
+
+  it('lists every suspicious name of an environment, sorted', () => {
+    expect(unreadSettings(['PATH', 'REDIS_HOST', 'CACHE_TTL_SECOND', 'PORT', 'HOME'], settingNames)).toEqual([
+      { name: 'CACHE_TTL_SECOND', didYouMean: 'CACHE_TTL_SECONDS' },
+      { name: 'REDIS_HOST' },
+    ]);
+  });
+});
+
+describe('at start', () => {
+  const running: Spawned[] = [];
+  afterEach(() => {
+    for (const service of running.splice(0)) if (service.child.exitCode === null) service.child.kill('SIGKILL');
+  });
+
+  const secret = 'value-that-must-not-be-logged';
+  const isWarning = (line: Record<string, unknown>) => line['msg'] === 'unknown setting: not read';
+  const isListening = (line: Record<string, unknown>) => line['msg'] === 'invoice-pdp listening';
+
+  it.each([1, 2])('logs each unread name once, with its suggestion and without its value, and serves (WORKERS=%i)', async (workers) => {
+    const service = spawnNode(main, {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      WORKERS: String(workers),
+      POLICY_DIR: defaultPolicyDir,
+      POLICY_WATCH: 'false',
+      CACHE_TTL_SECOND: secret,
+      REDIS_HOST: secret,
+    });
+    running.push(service);
+    const [listening] = await service.waitFor(isListening, workers);
+    expect(service.lines.filter(isWarning).map(({ level, name, didYouMean }) => ({ level, name, didYouMean }))).toEqual([
+      { level: 40, name: 'CACHE_TTL_SECOND', didYouMean: 'CACHE_TTL_SECONDS' },
+      { level: 40, name: 'REDIS_HOST', didYouMean: undefined },
+    ]);
+    expect(JSON.stringify(service.lines)).not.toContain(secret);
+    const res = await fetch(`http://127.0.0.1:${String(listening?.['port'])}/healthz`);
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('pdp', () => {
+  it('warns on stderr about an unread name and runs as without it', async () => {
+    const run = await runCli(['test', defaultPolicyDir], { CACHE_TTL_SECOND: 'value-that-must-not-be-printed' });
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('warning unknown setting CACHE_TTL_SECOND: not read (did you mean CACHE_TTL_SECONDS?)\n');
+    expect(run.stderr).not.toContain('value-that-must-not-be-printed');
+  });
+
+  it('names the misspelt setting before the problem it causes', async () => {
+    const run = await runCli(['check', defaultPolicyDir, '--request', 'unread.json'], {
+      INTROSPECTION_URLL: 'https://idp.example/introspect',
+      INTROSPECTION_CLIENT_ID: 'pdp',
+      INTROSPECTION_CLIENT_SECRET: 'value-that-must-not-be-printed',
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^warning unknown setting INTROSPECTION_URLL: not read \(did you mean INTROSPECTION_URL\?\)\nerror invalid configuration:\n {2}INTROSPECTION_CLIENT_ID: applies to introspection: set INTROSPECTION_URL too\n/);
+    expect(run.stderr).not.toContain('value-that-must-not-be-printed');
+  });
+});
