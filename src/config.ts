@@ -279,7 +279,6 @@ export type Config = z.infer<typeof envSchema>;
 /** The name of every setting read from the environment. */
 export const settingNames: readonly string[] = Object.keys(envSchema.shape);
 
-/** Thrown with every configuration problem at once. */
 /**
  * Why a token fetch timeout (JWKS_TIMEOUT_MS, INTROSPECTION_TIMEOUT_MS) does not fit the request
  * deadline, or undefined when it does: a token whose fetch times out must be denied
@@ -297,6 +296,7 @@ export function tokenFetchProblem(name: string, fetchMs: number, requestTimeoutM
   return `${fetchMs} ms is more than half of REQUEST_TIMEOUT_MS (${requestTimeoutMs} ms): a token whose fetch times out must be denied (invalid_token) with the other half left to be evaluated and answered, not cut off by a 503 timeout; ${remedy}`;
 }
 
+/** Thrown with every configuration problem at once. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
