@@ -103,7 +103,7 @@ describe.concurrent('pdp fmt keeps every number as written', () => {
       const run = await runCli(args);
       expect(run.code).toBe(1);
       expect(run.stderr).toContain(`error docs.json: ${path}: `);
-      expect(run.stderr).toContain(`is not exactly a double and would be written ${reads}`);
+      expect(run.stderr).toContain(`is not exactly a double and would be read as ${reads}: write that, or the value as a string`);
       // The totals say a file was left out, not that all is well.
       expect(run.stdout).toContain(args.includes('--check') ? '0 of 1 files need formatting, 1 not checked (see the errors above)' : '1 files checked, 0 reformatted, 1 not formatted (see the errors above)');
     }

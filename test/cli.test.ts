@@ -202,6 +202,19 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(json).toMatchObject({ ok: false, failed: 2 });
     });
 
+    it('refuses, exit 1, a test or policy file holding a number a double does not hold exactly, with file and path', async ({ expect }) => {
+      // Read rounded, the case would test another number than the one written.
+      const request = '{"subject":{"id":"a","properties":{"roles":["analyst"]}},"action":"export","resource":{"type":"report","properties":{"account":9007199254740993}}}';
+      const tests = `{"now":"2025-03-03T10:00:00Z","cases":[{"name":"big","request":${request},"expect":{"decision":"permit"}}]}`;
+      const policy = JSON.stringify({ ...reportsPolicy, rules: [{ ...reportsPolicy.rules[2], advice: { '@': 0 } }] }).replace('{"@":0}', '{"limit":0.10000000000000000001}');
+      const badPolicy = await runCli(['test', await fixtureDir({ 'reports.json': policy, 'tests/reports.json': fullTests })]);
+      expect(badPolicy.code).toBe(1);
+      expect(badPolicy.stderr).toContain('reports.json $.rules[0].advice.limit: 0.10000000000000000001 is not exactly a double and would be read as 0.1: write that, or the value as a string');
+      const badTest = await runCli(['test', await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': tests })]);
+      expect(badTest.code).toBe(1);
+      expect(badTest.stderr).toContain('tests/reports.json $.cases[0].request.resource.properties.account: 9007199254740993 is not exactly a double and would be read as 9007199254740992');
+    });
+
     it('names the rules and sides no case exercised, and fails below --min-coverage', async ({ expect }) => {
       const run = await runCli(['test', partial, '--coverage']);
       expect(run.code).toBe(0);
@@ -279,6 +292,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
 
     it.for([
       ['a number beyond a double', '"approval_limit":1e400', '$.subject.properties.approval_limit: number beyond the range of a double'],
+      ['a number a double does not hold exactly', '"employee_no":12345678901234567890', '$.subject.properties.employee_no: 12345678901234567890 is not exactly a double and would be read as 12345678901234567000: write that, or the value as a string'],
       ['an array beyond 1000 elements', `"teams":${JSON.stringify(Array.from({ length: 1001 }, () => 't'))}`, '$.subject.properties.teams: array longer than 1000 elements'],
       ['a string beyond 16384 characters', `"note":"${'n'.repeat(16_385)}"`, '$.subject.properties.note: string longer than 16384 characters'],
     ] as const)('refuses, exit 1, a request with %s, as POST /decide does', async ([, property, message], { expect }) => {

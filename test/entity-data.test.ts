@@ -7,6 +7,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PolicyLoadError } from '../src/policy/errors.js';
 import { loadPolicyDir } from '../src/policy/load.js';
+import { PolicyReloader } from '../src/policy/reload.js';
 import { loadConfig } from '../src/config.js';
 import { createClaimMapper, defaultClaimMapping } from '../src/token/claims.js';
 import { tokensFromConfig } from '../src/token/from-config.js';
@@ -64,6 +65,23 @@ describe('entity data: loading', () => {
       expect.objectContaining({ file: 'data/users.json', path: '$.entities[1]' }),
       expect.objectContaining({ file: 'data/broken.json', path: '$', message: expect.stringMatching(/not valid JSON/) }),
     ]));
+  });
+
+  it('refuses a number a double does not hold exactly with file and path, the serving set kept on reload', async () => {
+    const dir = await policyDirWith({ 'users.json': { entities: [alice, invoice] } });
+    const { app, policies } = await buildTestApp({ policyDir: dir });
+    const serving = policies.current.set;
+    // Read rounded, a stored account number 9007199254740993 would equal a caller's 9007199254740992.
+    const stored = JSON.stringify({ entities: [alice, { ...invoice, properties: { ...invoice.properties, account: '@' } }] }).replace('"@"', '9007199254740993');
+    await writeFile(join(dir, 'data', 'users.json'), stored);
+    expect(await loadIssues(dir)).toEqual([
+      { file: 'data/users.json', path: '$.entities[1].properties.account', message: '9007199254740993 is not exactly a double and would be read as 9007199254740992: write that, or the value as a string' },
+    ]);
+    const reload = await new PolicyReloader({ dir, store: policies }).reload('admin');
+    expect(reload.ok).toBe(false);
+    expect(policies.current.set).toBe(serving);
+    const decision = await readJson(await postJson(app, '/decide', { subject: { id: 'u-alice' }, action: 'read', resource: { type: 'invoice', id: 'inv-1' } }));
+    expect(decision.decision).toBe('permit');
   });
 
   it('reports an id or alias that names two entities of one type, with both places', async () => {

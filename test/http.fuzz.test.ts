@@ -24,6 +24,7 @@ import {
   depthsAroundLimit,
   evaluationsBodies,
   hostileJson,
+  inexactNumberLexemes,
   invoiceDecideBody,
   mangled,
   nestedText,
@@ -281,7 +282,7 @@ describe('fuzzing every endpoint through HTTP', () => {
         );
       });
 
-      it('decides exactly as the oracle on raw number lexemes (-0, 30-digit integers), and refuses those beyond a double (1e400) at their path', async () => {
+      it('decides exactly as the oracle on raw number lexemes (-0, 1e-25), and refuses those beyond a double (1e400) or not exactly one (30-digit integers) at their path', async () => {
         await fc.assert(
           fc.asyncProperty(withRawNumbers(endpoint.bodies(placeholderDecideBody)), async (text) => {
             const { answer, reading } = await post(endpoint, text);
@@ -290,6 +291,11 @@ describe('fuzzing every endpoint through HTTP', () => {
             if (overflow !== undefined) {
               expect(answer.status, text).toBe(400);
               expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: jsonPath(overflow) }] });
+              return;
+            }
+            if (inexactNumberLexemes.some((lexeme) => text.includes(`:${lexeme}`))) {
+              expect(answer.status, text).toBe(400);
+              expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: expect.stringMatching(/\.(approval_limit|amount)$/), message: expect.stringContaining('is not exactly a double') }] });
               return;
             }
             expect(answer.status, answer.text).toBe(200);

@@ -119,6 +119,30 @@ describe('request limits, each a clear 4xx problem', () => {
     }
   });
 
+  it('rejects a number a double does not hold exactly, naming its path and what it would read as', async () => {
+    // JSON.parse would round both ids to 9007199254740992: `owner_id == user_id` would hold for two people.
+    const ids = '{"subject":{"id":"alice","properties":{"roles":["accountant"],"scope":"invoice.read","region":"EU","user_id":9007199254740992}},"action":"read","resource":{"type":"invoice","properties":{"region":"EU","owner_id":9007199254740993}}}';
+    const answer = await problemOf(await postJson(app, '/decide', ids));
+    expect(answer.status).toBe(400);
+    const withItem = (number: string) => JSON.stringify({ ...read, context: { items: [1, '@'] } }).replace('"@"', number);
+    const message = '9007199254740993 is not exactly a double and would be read as 9007199254740992: send it as a string';
+    expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', detail: `$.resource.properties.owner_id: ${message}`, errors: [{ path: '$.resource.properties.owner_id', message }] });
+    for (const [number, reads] of [['12345678901234567890', '12345678901234567000'], ['0.10000000000000000001', '0.1'], ['1e-400', '0'], ['-4.9e-325', '0']] as const) {
+      const refused = await problemOf(await postJson(app, '/decide', withItem(number)));
+      expect(refused.status, number).toBe(400);
+      expect(refused.body, number).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.context.items[1]', message: `${number} is not exactly a double and would be read as ${reads}: send it as a string` }] });
+    }
+    const evaluation = JSON.stringify({ subject: { type: 'user', id: 'alice', properties: { employee_no: '@' } }, action: { name: 'read' }, resource: { type: 'invoice', id: 'i9' } });
+    const authzen = await problemOf(await postJson(app, '/access/v1/evaluation', evaluation.replace('"@"', '12345678901234567890')));
+    expect(authzen.status).toBe(400);
+    expect(authzen.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.subject.properties.employee_no' }] });
+    // Numbers a double holds, however many digits they are written with, and ids sent as strings.
+    for (const number of ['1234.5', '10000', '9007199254740992', '-0', '1e21', '0.1000000000000000', '"9007199254740993"']) {
+      expect((await postJson(app, '/decide', withItem(number))).status, number).toBe(200);
+      expect((await postJson(app, '/access/v1/evaluation', evaluation.replace('"@"', number))).status, number).toBe(200);
+    }
+  });
+
   it('answers 413 over the body limit, with or without a Content-Length', async () => {
     const big = JSON.stringify({ ...read, context: { pad: 'x'.repeat(10_000) }, more: Array.from({ length: 10 }, () => 'y'.repeat(10_000)) });
     expect((await problemOf(await postJson(app, '/decide', big, { 'content-length': String(Buffer.byteLength(big)) }))).status).toBe(413);

@@ -3,8 +3,6 @@ import { compilePolicies } from '../policy/compile.js';
 import { PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
 import { fixtureFileSchema } from '../policy/fixtures.js';
 import { formatSource, type SourceKind } from '../policy/format.js';
-import { findInexactNumber } from '../policy/inexact-numbers.js';
-import { jsonPath } from '../policy/json-path.js';
 import { foldedActionIssues, jsonFilesIn, maxSourceFileBytes, policyRuleAt, readSource, validateSource } from '../policy/load.js';
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
@@ -61,18 +59,14 @@ function issueText(issue: PolicyIssue): string {
 
 async function formatFile(file: string, path: string, kind: SourceKind, write: boolean): Promise<FileOutcome> {
   // A file the loader would refuse is left as it is: some would change meaning on the way (a
-  // number beyond a double would come out null, a key written twice would keep one value).
+  // number beyond a double would come out null, one a double does not hold exactly rounded, a key
+  // written twice would keep one value).
   const issues: PolicyIssue[] = [];
   const source = await readSource(path, file, issues, maxSourceFileBytes);
   if (source !== undefined) issues.push(...(await loaderIssues(source.value, file, kind)));
   if (source === undefined || issues.length > 0) return { file, canonical: false, error: issues.map(issueText).join('; ') };
   const formatted = formatSource(source.value, kind);
   if (formatted === source.text) return { file, canonical: true };
-  // Written back from the parsed value, such a number would change (a canonical file holds none).
-  const inexact = findInexactNumber(source.text);
-  if (inexact !== undefined) {
-    return { file, canonical: false, error: `${jsonPath(inexact.path)}: ${inexact.written} is not exactly a double and would be written ${inexact.reads}: write that, or the value as a string` };
-  }
   // Laid out one member a line, a file can outgrow what the loader reads: it is not made one the loader would refuse.
   const size = Buffer.byteLength(formatted);
   if (size > maxSourceFileBytes) return { file, canonical: false, error: `formatted, it would be ${size} bytes, over the ${maxSourceFileBytes} the loader reads: split it` };

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
-import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, mayOverflowNumbers, type JsonLimitViolation } from '../json-limits.js';
+import { findInexactNumber } from '../inexact-numbers.js';
+import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, mayHoldInexactNumber, type JsonLimitViolation } from '../json-limits.js';
 import { jsonPath } from '../policy/json-path.js';
 import type { AppEnv } from './env.js';
 import { isJsonUtf8 } from './media-type.js';
@@ -15,10 +16,11 @@ function limitProblem(violation: JsonLimitViolation): ProblemError {
 /**
  * Reads a JSON body and validates it: 415 for another media type or charset (see isJsonUtf8),
  * 400 for a body the client did not finish sending, for malformed JSON, for a body beyond the
- * JSON limits (depth, array and object sizes, string lengths, numbers; checked before the
- * schema, so no later step walks unbounded data) or a schema failure, each with the failing
- * field's path. Size is limited by middleware. `plain`, when given, recognises bodies the
- * schema would accept unchanged, so they skip its parse (a copy of every object).
+ * JSON limits (depth, array and object sizes, string lengths, numbers a double does not hold
+ * exactly, `1e400` or `9007199254740993`; checked before the schema, so no later step walks
+ * unbounded data or a rounded number) or a schema failure, each with the failing field's path.
+ * Size is limited by middleware. `plain`, when given, recognises bodies the schema would accept
+ * unchanged, so they skip its parse (a copy of every object).
  */
 export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S, plain?: (raw: unknown) => raw is z.infer<S>): Promise<z.infer<S>> {
   // JSON is UTF-8 (RFC 8259 §8.1): a body declared in another charset is not read as if it were.
@@ -50,9 +52,13 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
     throw new ProblemError('malformed_json', `body is not valid JSON: ${(error as Error).message}`, [{ path: '$', message: 'not valid JSON' }]);
   }
   // Depth was checked on the text; the rest needs a walk only when the text is long enough to
-  // break a size limit or holds a number that may not fit a double.
-  const overLimit = mayBreakSizeLimits(text.length) || mayOverflowNumbers(text) ? findLimitViolation(raw) : undefined;
+  // break a size limit or holds a number that may not be exactly a double.
+  const oddNumbers = mayHoldInexactNumber(text);
+  const overLimit = mayBreakSizeLimits(text.length) || oddNumbers ? findLimitViolation(raw) : undefined;
   if (overLimit !== undefined) throw limitProblem(overLimit);
+  // JSON.parse rounds such a number without a word: two different ids would compare equal.
+  const inexact = oddNumbers ? findInexactNumber(text) : undefined;
+  if (inexact !== undefined) throw limitProblem({ path: inexact.path, message: `${inexact.written} is not exactly a double and would be read as ${inexact.reads}: send it as a string` });
   return plain?.(raw) === true ? raw : validBody(schema, raw);
 }
 

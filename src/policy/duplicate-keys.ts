@@ -1,4 +1,4 @@
-import { pathOf, scanJson, type JsonScope } from './json-scan.js';
+import { pathOf, scanJson, type JsonScope } from '../json-scan.js';
 
 /**
  * Finds the first key written twice in one object of well-formed JSON text, as a path to the

@@ -2,7 +2,8 @@ import { isUtf8 } from 'node:buffer';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ZodType } from 'zod';
-import { findDepthViolation, findLimitViolation, jsonLimits, type JsonLimits } from '../json-limits.js';
+import { findInexactNumber } from '../inexact-numbers.js';
+import { findDepthViolation, findLimitViolation, jsonLimits, mayHoldInexactNumber, type JsonLimits } from '../json-limits.js';
 import { pacer } from '../pace.js';
 import { readRegularFile } from '../regular-file.js';
 import type { PolicyFile } from './compile.js';
@@ -94,9 +95,10 @@ const sourceLimits: JsonLimits = { maxDepth: jsonLimits.maxDepth, maxCollection:
 /**
  * Parses the text of a policy, entity or test file: nesting beyond 64 levels (which would
  * overflow the stack of every recursive step after it), a key written twice in one object
- * (JSON.parse would keep the last without a word, and `pdp fmt` drop the first) and numbers
- * beyond a double (which JSON.parse reads as infinities and JSON writes back as null) are
- * refused with their path, like malformed JSON. `limits` tightens the bounds for text that
+ * (JSON.parse would keep the last without a word, and `pdp fmt` drop the first), numbers
+ * beyond a double (which JSON.parse reads as infinities and JSON writes back as null) and numbers
+ * a double does not hold exactly (which it rounds: an id `9007199254740993` would equal
+ * `9007199254740992`) are refused with their path, like malformed JSON. `limits` tightens the bounds for text that
  * stands for a request (`pdp check`).
  */
 export function parseSource(text: string, limits: JsonLimits = sourceLimits): { readonly value: unknown } | { readonly path: string; readonly message: string } {
@@ -111,7 +113,10 @@ export function parseSource(text: string, limits: JsonLimits = sourceLimits): { 
   const duplicate = findDuplicateKey(text);
   if (duplicate !== undefined) return { path: jsonPath(duplicate), message: 'duplicate key' };
   const overLimit = findLimitViolation(value, limits);
-  return overLimit === undefined ? { value } : { path: jsonPath(overLimit.path), message: overLimit.message };
+  if (overLimit !== undefined) return { path: jsonPath(overLimit.path), message: overLimit.message };
+  const inexact = mayHoldInexactNumber(text) ? findInexactNumber(text) : undefined;
+  if (inexact !== undefined) return { path: jsonPath(inexact.path), message: `${inexact.written} is not exactly a double and would be read as ${inexact.reads}: write that, or the value as a string` };
+  return { value };
 }
 
 /**

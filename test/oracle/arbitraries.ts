@@ -213,8 +213,11 @@ export function withMembers(bodies: fc.Arbitrary<unknown>, keys: readonly string
   });
 }
 
-/** Number lexemes JSON.stringify never writes (overflow, negative zero, huge integers). */
-export const rawNumberLexemes = fc.constantFrom('1e400', '-1e400', '-0', '-0.0', '0e0', '1E+308', '4.9e-325', '123456789012345678901234567890', '0.0000000000000000000000001', '1.7976931348623157e309');
+/** Those of `rawNumberLexemes` within a double's range that a double does not hold exactly (read as 0 and 123456789012345680000000000000). */
+export const inexactNumberLexemes: readonly string[] = ['4.9e-325', '123456789012345678901234567890'];
+
+/** Number lexemes JSON.stringify never writes (overflow, negative zero, huge integers, more digits than a double holds). */
+export const rawNumberLexemes = fc.constantFrom('1e400', '-1e400', '-0', '-0.0', '0e0', '1E+308', '0.0000000000000000000000001', '1.7976931348623157e309', '1.00000000000000000000', ...inexactNumberLexemes);
 
 const limitPlaceholder = '@approval_limit@';
 const amountPlaceholder = '@amount@';
