@@ -10,7 +10,7 @@ import { createLogger } from './logger.js';
 import type { ReloadRequester, ReloadTrigger } from './policy/reload.js';
 import { createService, type Service } from './service.js';
 import { auditRelayTarget } from './telemetry/audit-relay.js';
-import { unreadSettings } from './unread-settings.js';
+import { unreadSettings, unreadSettingText } from './unread-settings.js';
 
 /** The server could not listen on HOST:PORT; its message is the one line printed. */
 class ListenError extends Error {}
@@ -99,10 +99,17 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   supervisor?.onStop(stop);
 }
 
-/** Runs the service as `node dist/main.js` does; exits 1 with one line on stderr when it cannot start. */
+/**
+ * Runs the service as `node dist/main.js` does; exits 1 with the reason on stderr when it cannot
+ * start, after the variables that look like settings but are not read when the settings are the reason.
+ */
 export function run(stoppedBy: NodeJS.Signals | undefined): void {
   start(stoppedBy).catch((error: unknown) => {
-    if (error instanceof ConfigError || error instanceof ListenError) {
+    if (error instanceof ConfigError) {
+      // The logger is not made yet: the names come first, as `pdp` prints them, since one can be why a setting is missing.
+      for (const unread of unreadSettings(Object.keys(process.env), settingNames)) process.stderr.write(`invoice-pdp: ${unreadSettingText(unread)}\n`);
+      process.stderr.write(`invoice-pdp: ${error.message}\n`);
+    } else if (error instanceof ListenError) {
       process.stderr.write(`invoice-pdp: ${error.message}\n`);
     } else {
       process.stderr.write(`invoice-pdp: failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);

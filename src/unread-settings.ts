@@ -85,3 +85,8 @@ export function unreadSettings(names: readonly string[], settings: readonly stri
   }
   return found;
 }
+
+/** One unread setting as a line of text: `unknown setting CACHE_TTL_SECOND: not read (did you mean CACHE_TTL_SECONDS?)`. */
+export function unreadSettingText({ name, didYouMean }: UnreadSetting): string {
+  return `unknown setting ${name}: not read${didYouMean === undefined ? '' : ` (did you mean ${didYouMean}?)`}`;
+}

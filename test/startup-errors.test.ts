@@ -15,6 +15,21 @@ import { jwks, makeKey, sign as signToken } from './helpers/tokens.js';
 // the one line the process prints before it exits 1.
 
 describe.concurrent('the server process refusing to start', () => {
+  it('names, before the settings it refuses, a variable that looks like a setting but is not read', async ({ expect }) => {
+    const { code, stderr } = await runServerToExit({
+      POLICY_DIR: join(import.meta.dirname, '../policies'),
+      JWKS_URL: 'https://idp.example/jwks',
+      JWT_ISUER: 'https://issuer.example',
+      JWT_AUDIENCE: 'invoice-api',
+    });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines[0]).toBe('invoice-pdp: unknown setting JWT_ISUER: not read (did you mean JWT_ISSUER?)');
+    expect(lines.slice(1).join('\n')).toContain('JWT_ISSUER: required when a key set is configured');
+    // Names only: a value may be a secret.
+    expect(stderr).not.toContain('issuer.example');
+  });
+
   it('names POLICY_DIR when the policy folder cannot be read', async ({ expect }) => {
     const { code, stderr } = await runServerToExit({ POLICY_DIR: '/nonexistent' });
     expect(code).toBe(1);

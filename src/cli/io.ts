@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, settingNames, type Config } from '../config.js
 import { formatIssue, PolicyLoadError } from '../policy/errors.js';
 import type { ClaimMapper } from '../token/claims.js';
 import { claimMapperFromConfig } from '../token/from-config.js';
-import { unreadSettings } from '../unread-settings.js';
+import { unreadSettings, unreadSettingText } from '../unread-settings.js';
 
 type Style = 'green' | 'red' | 'yellow' | 'dim' | 'bold';
 
@@ -110,9 +110,7 @@ export async function withLoadErrors(io: Io, json: boolean, body: () => Promise<
  * fall back to the default unseen, or cause a problem of the settings that does not name it.
  */
 export function serverConfig(io: Io): Config {
-  for (const { name, didYouMean } of unreadSettings(Object.keys(io.env), settingNames)) {
-    io.err(`${io.paintErr('yellow', 'warning')} unknown setting ${name}: not read${didYouMean === undefined ? '' : ` (did you mean ${didYouMean}?)`}`);
-  }
+  for (const unread of unreadSettings(Object.keys(io.env), settingNames)) io.err(`${io.paintErr('yellow', 'warning')} ${unreadSettingText(unread)}`);
   return loadConfig(io.env);
 }
 
