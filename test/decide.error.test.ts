@@ -24,8 +24,16 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
   });
 
   it.each([
-    ['a truncated object', '{"action": "read",'],
     ['an empty body', ''],
+    ['a body of JSON whitespace', ' \r\n\t'],
+  ])('400 malformed_json for %s, saying it is empty, at path $', async (_, body) => {
+    const problem = await expectProblem(await postJson(app, '/decide', body), 400, 'malformed_json');
+    expect(problem.detail).toBe('body is empty: send the request as a JSON object');
+    expect(problem.errors).toEqual([{ path: '$', message: 'empty, not a JSON object' }]);
+  });
+
+  it.each([
+    ['a truncated object', '{"action": "read",'],
     ['a bare word', 'permit'],
     ['trailing garbage', '{"action":"read"} x'],
   ])('400 malformed_json for %s, at path $', async (_, body) => {

@@ -49,6 +49,8 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   try {
     raw = JSON.parse(text);
   } catch (error) {
+    // A POST without Content-Length or Transfer-Encoding has an empty body (RFC 9112 §6.3).
+    if (/^[ \t\n\r]*$/.test(text)) throw new ProblemError('malformed_json', 'body is empty: send the request as a JSON object', [{ path: '$', message: 'empty, not a JSON object' }]);
     throw new ProblemError('malformed_json', `body is not valid JSON: ${(error as Error).message}`, [{ path: '$', message: 'not valid JSON' }]);
   }
   // Depth was checked on the text; the rest needs a walk only when the text is long enough to
