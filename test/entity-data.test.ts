@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
+import { callerKeys } from '../src/caller/keys.js';
 import { PolicyLoadError } from '../src/policy/errors.js';
 import { loadPolicyDir } from '../src/policy/load.js';
 import { PolicyReloader } from '../src/policy/reload.js';
@@ -13,6 +14,7 @@ import { createClaimMapper, defaultClaimMapping } from '../src/token/claims.js';
 import { tokensFromConfig } from '../src/token/from-config.js';
 import { createJwtVerifier } from '../src/token/verify.js';
 import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
+import { runCli } from './helpers/cli.js';
 import { longestLoopHold } from './helpers/work-clock.js';
 
 const run = promisify(execFile);
@@ -94,6 +96,69 @@ describe('entity data: loading', () => {
       { file: 'data/b.json', path: '$.entities[0].id', message: expect.stringContaining('data/a.json $.entities[0].aliases[0]') },
       { file: 'data/b.json', path: '$.entities[1].aliases[0]', message: expect.stringContaining('data/a.json $.entities[0].id') },
     ]);
+  });
+
+  it('pdp validate refuses names of two entities of one type that differ only in case or surrounding whitespace, in one file or two', async () => {
+    const dir = await policyDirWith({
+      // One entity may hold both spellings a directory meets: they name nothing else.
+      'a.json': { entities: [{ type: 'user', id: 'alice', aliases: ['Alice@Example.com', 'alice@example.com'] }, invoice, { type: 'user', id: 'ALICE ' }] },
+      'b.json': { entities: [{ type: 'user', id: 'Alice' }, { type: 'invoice', id: ' inv-1' }, { type: 'user', id: 'u-2', aliases: ['ALICE@EXAMPLE.COM'] }, { type: 'group', id: 'Alice' }] },
+    });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    const spelling = 'only in case or spelling (accents, whitespace, invisible characters), so no caller can tell the two entities apart: name one otherwise';
+    expect(run.stderr.split('\n').filter((line) => line.includes('$.entities'))).toEqual([
+      `error data/a.json $.entities[2].id: the user "ALICE " differs from the user "alice" (data/a.json $.entities[0].id) ${spelling}`,
+      `error data/b.json $.entities[0].id: the user "Alice" differs from the user "alice" (data/a.json $.entities[0].id) ${spelling}`,
+      `error data/b.json $.entities[1].id: the invoice " inv-1" differs from the invoice "inv-1" (data/a.json $.entities[1].id) ${spelling}`,
+      `error data/b.json $.entities[2].aliases[0]: the user "ALICE@EXAMPLE.COM" differs from the user "Alice@Example.com" (data/a.json $.entities[0].aliases[0]) ${spelling}`,
+    ]);
+  });
+
+  it('pdp validate refuses an id or alias that is empty or only whitespace, control or invisible characters; one with a space inside loads', async () => {
+    const dir = await policyDirWith({
+      'users.json': { entities: [
+        { type: 'user', id: '\u200b' },
+        { type: 'user', id: '  \t' },
+        { type: 'user', id: 'u-3', aliases: ['\u2060\ufeff\u00ad', '', '\u0007'] },
+        { type: 'user', id: 'ACME Corp', aliases: ['acme corp\u200b.com'] },
+      ] },
+    });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    const unseen = 'not only whitespace, control or invisible characters: no request could name it apart from another such id or alias';
+    expect(run.stderr.split('\n').filter((line) => line.includes(unseen))).toEqual([
+      `error data/users.json $.entities[0].id: ${unseen}`,
+      `error data/users.json $.entities[1].id: ${unseen}`,
+      `error data/users.json $.entities[2].aliases[0]: ${unseen}`,
+      `error data/users.json $.entities[2].aliases[1]: ${unseen}`,
+      `error data/users.json $.entities[2].aliases[2]: ${unseen}`,
+    ]);
+    expect(run.stderr).not.toContain('$.entities[3]');
+  });
+
+  it('keeps serving the last good entity data when a reload brings names callers cannot tell apart', async () => {
+    const dir = await policyDirWith({ 'users.json': { entities: [alice, invoice] } });
+    const key = 'admin-key-0123456789abcdef';
+    const { app, policies } = await buildTestApp({ policyDir: dir, app: { callers: callerKeys({ api: [], trusted: [], admin: [key] }) } });
+    const serving = policies.current.set;
+    await writeFile(join(dir, 'data', 'visitors.json'), JSON.stringify({ entities: [{ type: 'user', id: 'U-Alice', properties: { roles: [] } }, { type: 'invoice', id: 'inv-2', aliases: ['\ufeff'] }] }));
+    const res = await app.request('/admin/policies/reload', { method: 'POST', headers: { authorization: `Bearer ${key}` } });
+    expect(res.status).toBe(422);
+    expect(await readJson(res)).toMatchObject({
+      errors: [
+        { file: 'data/visitors.json', path: '$.entities[1].aliases[0]', message: expect.stringContaining('not only whitespace, control or invisible characters') },
+      ],
+    });
+    await writeFile(join(dir, 'data', 'visitors.json'), JSON.stringify({ entities: [{ type: 'user', id: 'U-Alice', properties: { roles: [] } }] }));
+    const again = await app.request('/admin/policies/reload', { method: 'POST', headers: { authorization: `Bearer ${key}` } });
+    expect(again.status).toBe(422);
+    expect(await readJson(again)).toMatchObject({
+      errors: [{ file: 'data/visitors.json', path: '$.entities[0].id', message: expect.stringContaining('differs from the user "u-alice" (data/users.json $.entities[0].id) only in case') }],
+    });
+    expect(policies.current.set).toBe(serving);
+    const decision = await readJson(await postJson(app, '/decide', { subject: { id: 'u-alice' }, action: 'read', resource: { type: 'invoice', id: 'inv-1' } }));
+    expect(decision.decision).toBe('permit');
   });
 
   it('is part of the policy version: changed data, changed version; no data, the version of the policies alone', async () => {

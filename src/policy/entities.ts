@@ -2,12 +2,15 @@ import { z } from 'zod';
 import { byCodeUnits } from '../code-unit-order.js';
 import { findLimitViolation } from '../json-limits.js';
 import { pacer } from '../pace.js';
+import { EntityNames, type StoredName } from './entity-names.js';
 import type { PolicyIssue } from './errors.js';
 import { FoldedNames } from './fold-case.js';
 import { jsonPath } from './json-path.js';
-import { visibleNameSchema } from './schema.js';
+import { seenNameSchema, visibleNameSchema } from './schema.js';
 
-const entityKey = z.string().min(1).max(1024);
+// Spaces inside an id are kept (`ACME Corp`, a directory's distinguished name), and so are
+// spaces around one, as a `CHAR` column pads it: a request naming it trimmed is misnamed.
+const entityKey = seenNameSchema('no request could name it apart from another such id or alias', 1024);
 
 /** One known subject or resource: stored properties a request naming it is enriched with. */
 const entitySchema = z
@@ -63,22 +66,16 @@ export interface EntityIndex {
   versionInput(): unknown;
 }
 
-/** A name entity data holds, the id or an alias of an entity of `type`. */
-export interface StoredName {
-  readonly type: string;
-  readonly name: string;
-}
-
 const byId = (a: Entity, b: Entity): number => byCodeUnits(a.id, b.id);
 
 class MapEntityIndex implements EntityIndex {
   readonly #keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>;
   readonly #sorted: ReadonlyMap<string, readonly Entity[]>;
-  /** Every stored name by its folded type, then its folded self; the first to fold so. */
+  /** Every stored name by its folded type, then its folded self (see `EntityNames`). */
   readonly #folded: FoldedNames<FoldedNames<StoredName>>;
   readonly size: number;
 
-  /** `sorted` lists each type's entities in id order; `folded` holds every name in `keys` (see `foldedNames`). */
+  /** `sorted` lists each type's entities in id order; `folded` holds every name in `keys` (see `EntityNames`). */
   constructor(keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>, sorted: ReadonlyMap<string, readonly Entity[]>, folded: FoldedNames<FoldedNames<StoredName>>) {
     this.#keys = keys;
     this.#folded = folded;
@@ -144,31 +141,16 @@ function propertiesWithinLimits(entity: Entity, file: string, index: number, iss
 }
 
 /**
- * Every name in `keys` by its folded type, then its folded self, the first met to fold so (types
- * and names in the order they were indexed); the event loop turns every few milliseconds.
- */
-async function foldedNames(keys: ReadonlyMap<string, ReadonlyMap<string, Entity>>, pace: () => Promise<void>): Promise<FoldedNames<FoldedNames<StoredName>>> {
-  const folded = new FoldedNames<FoldedNames<StoredName>>();
-  for (const [type, names] of keys) {
-    const ofType = folded.holding(type, () => new FoldedNames<StoredName>());
-    for (const name of names.keys()) {
-      await pace();
-      ofType.holding(name, () => ({ type, name }));
-    }
-  }
-  return folded;
-}
-
-/**
- * Indexes validated entity files. An id or alias names one entity per type across every
- * file; a clash is reported with both places, and every clash is reported at once. The event
- * loop turns every few milliseconds, as when policies compile: a reload indexes while the
- * service answers on the set in force, and one 16 MiB file of 170,000 users took 2.4 s.
+ * Indexes validated entity files. An id or alias names one entity per type across every file,
+ * and the names of two entities never differ only in case or spelling (see `EntityNames`); a
+ * clash is reported with both places, and every clash is reported at once. The event loop turns
+ * every few milliseconds, as when policies compile: a reload indexes while the service answers
+ * on the set in force, and one 16 MiB file of 170,000 users took 2.4 s.
  */
 export async function indexEntities(files: readonly { file: string; data: EntityFile }[], issues: PolicyIssue[]): Promise<EntityIndex> {
   const keys = new Map<string, Map<string, Entity>>();
   const sorted = new Map<string, Entity[]>();
-  const seenAt = new Map<string, string>();
+  const names = new EntityNames();
   const pace = pacer();
   for (const { file, data } of files) {
     for (const [index, source] of data.entities.entries()) {
@@ -184,26 +166,22 @@ export async function indexEntities(files: readonly { file: string; data: Entity
       if (!authoritativeHeld(entity, file, index, issues) || !bounded) continue;
       const ofType = keys.get(entity.type) ?? new Map<string, Entity>();
       keys.set(entity.type, ofType);
-      const names: [string, string][] = [[entity.id, `$.entities[${index}].id`]];
-      entity.aliases.forEach((alias, a) => names.push([alias, `$.entities[${index}].aliases[${a}]`]));
+      const own: [string, string][] = [[entity.id, `$.entities[${index}].id`]];
+      entity.aliases.forEach((alias, a) => own.push([alias, `$.entities[${index}].aliases[${a}]`]));
       let clashed = false;
-      for (const [name, path] of names) {
-        const where = `${file} ${path}`;
-        const earlier = seenAt.get(`${entity.type}\u0000${name}`);
-        if (earlier !== undefined) {
-          issues.push({ file, path, message: `"${name}" already names a ${entity.type} entity (${earlier})` });
-          clashed = true;
-        } else {
-          seenAt.set(`${entity.type}\u0000${name}`, where);
-        }
+      for (const [name, path] of own) {
+        await pace();
+        const clash = names.hold(entity.type, name, entity, `${file} ${path}`);
+        if (clash !== undefined) issues.push({ file, path, message: clash });
+        clashed ||= clash !== undefined;
       }
       if (clashed) continue;
-      for (const [name] of names) ofType.set(name, entity);
+      for (const [name] of own) ofType.set(name, entity);
       const list = sorted.get(entity.type) ?? [];
       sorted.set(entity.type, list);
       list.push(entity);
     }
   }
   for (const list of sorted.values()) list.sort(byId);
-  return new MapEntityIndex(keys, sorted, await foldedNames(keys, pace));
+  return new MapEntityIndex(keys, sorted, names.folded);
 }

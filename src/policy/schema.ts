@@ -7,11 +7,16 @@ const identifier = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits, "_", ".", ":" and "-" only, starting with a letter or digit');
 
 /**
- * No whitespace, control or invisible characters (a zero-width space, a direction mark, a
- * Hangul filler, a combining grapheme joiner: every default-ignorable code point): a name that
- * reads like another's but is not would never match what it was copied from.
+ * Whitespace, control and invisible characters (a zero-width space, a direction mark, a Hangul
+ * filler, a combining grapheme joiner: every default-ignorable code point), as a class body.
  */
-const visibleName = /^[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]+$/u;
+const unseen = String.raw`\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}`;
+
+/** None of `unseen`: a name that reads like another's but is not would never match what it was copied from. */
+const visibleName = new RegExp(`^[^${unseen}]+$`, 'u');
+
+/** At least one character that is not `unseen`. */
+const seenCharacter = new RegExp(`[^${unseen}]`, 'u');
 
 /**
  * A name of 1 to `max` characters, all of them `visibleName`'s; one holding others is refused
@@ -20,6 +25,15 @@ const visibleName = /^[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]+$/u;
 export function visibleNameSchema(why: string, max?: number): z.ZodString {
   const name = z.string().min(1);
   return (max === undefined ? name : name.max(max)).regex(visibleName, `no whitespace, control or invisible characters: ${why}`);
+}
+
+/**
+ * A name of 1 to `max` characters, at least one of them not whitespace, control or invisible
+ * (see `unseen`): one made only of those can be neither seen nor typed, and is refused saying
+ * `why` that matters where the name is used. Others may sit among visible ones (`ACME Corp`).
+ */
+export function seenNameSchema(why: string, max: number): z.ZodString {
+  return z.string().min(1).max(max).regex(seenCharacter, `not only whitespace, control or invisible characters: ${why}`);
 }
 
 /**

@@ -1,0 +1,44 @@
+import { FoldedNames } from './fold-case.js';
+
+/** A name entity data holds, the id or an alias of an entity of `type`. */
+export interface StoredName {
+  readonly type: string;
+  readonly name: string;
+}
+
+/** Where a name was met: the entity it names, and its file and JSON path. */
+interface Place {
+  readonly entity: object;
+  readonly where: string;
+}
+
+/**
+ * The ids and aliases of the entities of a load, by their type and themselves folded (foldCase),
+ * each the first met to fold so. Names that fold alike are names a request cannot tell apart:
+ * `ALICE` is misnamed for `alice` and for `Alice` alike, and a backend or rule comparing names
+ * loosely (D1 folds an owner's case and surrounding whitespace) takes them for one. So two
+ * entities may not hold names that fold alike; one entity may (`Carol@Example.com` and
+ * `carol@example.com`, both spellings a directory meets), though not one name twice.
+ */
+export class EntityNames {
+  /** The index `misnamed` looks names up in. */
+  readonly folded = new FoldedNames<FoldedNames<StoredName>>();
+  readonly #places = new Map<StoredName, Place>();
+
+  /**
+   * Holds `name` of `type` as a name of `entity`, met at `where` (file and JSON path); the
+   * problem, naming the place of the name it clashes with, when that cannot be.
+   */
+  hold(type: string, name: string, entity: object, where: string): string | undefined {
+    const made: StoredName = { type, name };
+    const held = this.folded.holding(type, () => new FoldedNames<StoredName>()).holding(name, () => made);
+    if (held === made) {
+      this.#places.set(made, { entity, where });
+      return undefined;
+    }
+    const first = this.#places.get(held) as Place;
+    if (held.name === name && held.type === type) return `"${name}" already names a ${type} entity (${first.where})`;
+    if (first.entity === entity) return undefined;
+    return `the ${type} "${name}" differs from the ${held.type} "${held.name}" (${first.where}) only in case or spelling (accents, whitespace, invisible characters), so no caller can tell the two entities apart: name one otherwise`;
+  }
+}
