@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readAnswer } from './helpers/answers.js';
 import { buildTestApp, postJson } from './helpers/app.js';
-import { invoiceDecideBody } from './oracle/arbitraries.js';
+import { invoiceDecideBody, subjectIds } from './oracle/arbitraries.js';
 import { expectedDecision, questionFromBody, rolesAndScopes } from './oracle/invoice-rules.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
@@ -85,6 +85,26 @@ describe('POST /decide against an independent statement of the invoice policy', 
         expect(await decide(app, { ...body, action, resource: { ...body.resource, properties } })).toBe('deny');
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('never gives a subject of a type other than user an owner\'s rights by its id, which a user may share', async () => {
+    const writers = fc.constantFrom(
+      { claims: { roles: ['sales_rep'], scope: 'invoice.write', department: 'north' }, invoice: { invoice_type: 'sales', department: 'north' } },
+      { claims: { roles: ['accountant'], scope: 'invoice.write', region: 'EU' }, invoice: { invoice_type: 'purchase', region: 'EU' } },
+    );
+    const writes = fc.tuple(fc.constantFrom(...subjectIds), fc.constantFrom('partner-user', 'service'), fc.constantFrom('create', 'update'), writers);
+    await fc.assert(
+      fc.asyncProperty(writes, async ([id, type, action, writer]) => {
+        const resource = { type: 'invoice', id: 'inv-1', properties: { ...writer.invoice, status: 'draft', owner: id } };
+        const ask = (subjectType: string) => ({ subject: { type: subjectType, id, properties: writer.claims }, action, resource });
+        const decisions = [await decide(app, ask(type)), await decide(app, ask('user'))];
+        // An update of a draft is the accountant's by region alone; every other write here needs the owner.
+        const byOwnerOnly = writer.invoice.invoice_type === 'sales' || action === 'create';
+        expect(decisions).toEqual([byOwnerOnly ? 'deny' : 'permit', 'permit']);
+        expect(decisions[0]).toBe(expectedDecision({ subjectType: type, subjectId: id, claims: writer.claims, action, resourceType: 'invoice', resource: resource.properties, context: {} }));
+      }),
+      { numRuns: 50 },
     );
   });
 

@@ -353,6 +353,34 @@ describe('entity data: enrichment in /decide', () => {
     tokens.close();
   });
 
+  it('gives a partner-user whose sub is a local user\'s id no owner rights over that user\'s invoices, only over those its aliases name', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
+    dirs.push(keys);
+    await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+    const issuers = [
+      { issuer: 'https://idp.test', jwksFile: 'jwks.json', audience: 'pdp' },
+      { issuer: 'https://partner.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'partner-user' } },
+    ];
+    await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers }));
+    const tokens = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(keys, 'tokens.json') }));
+    const partner = { type: 'partner-user', id: 'u-alice', aliases: ['partner:u-alice'] };
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, partner] } }), tokens: tokens.verifier, claims: tokens.claims });
+    const decide = async (issuer: string, action: string, owner: string) => {
+      const token = await new SignJWT({ roles: ['sales_rep'], scope: 'invoice.write', department: 'north' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer).setAudience('pdp').setSubject('u-alice').setExpirationTime('5m').sign(privateKey);
+      const resource = { type: 'invoice', id: 'inv-9', properties: { invoice_type: 'sales', department: 'north', owner, status: 'draft' } };
+      return (await readJson(await postJson(app, '/decide', { token, action, resource }))).decision;
+    };
+    // The local u-alice owns what is recorded under her id.
+    expect([await decide('https://idp.test', 'update', 'u-alice'), await decide('https://idp.test', 'create', 'u-alice')]).toEqual(['permit', 'permit']);
+    // The partner's u-alice neither updates the local u-alice's draft nor creates one in her name.
+    expect([await decide('https://partner.test', 'update', 'u-alice'), await decide('https://partner.test', 'create', 'u-alice')]).toEqual(['deny', 'deny']);
+    // It owns what is recorded under an alias entity data of its own type gives it.
+    expect([await decide('https://partner.test', 'update', 'partner:u-alice'), await decide('https://partner.test', 'create', 'partner:u-alice')]).toEqual(['permit', 'permit']);
+    tokens.close();
+  });
+
   it('derives the enriched subject\'s roles with the configured claim mapping, not the default one', async () => {
     // Roles come from `groups` here; a `roles` claim is just another claim and grants nothing.
     const claims = createClaimMapper({ ...defaultClaimMapping, roles: ['groups'] });

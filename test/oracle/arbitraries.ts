@@ -80,10 +80,19 @@ const decisionContext = fc.record({ mfa: fc.oneof(fc.constant(true), fc.constant
 /** A subject as a trusted caller states it, or as a token carries it (`sub` and claims). */
 export const invoiceSubject = fc.record({ id: fc.constantFrom(...subjectIds), properties: invoiceClaims });
 
+/**
+ * A subject's type as a trusted caller states it: none (a user), `user`, or another issuer's
+ * (`partner-user`), whose ids are the same names yet name no invoice's owner.
+ */
+const subjectType = fc.option(fc.constantFrom('user', 'partner-user'), { nil: undefined });
+
+/** A subject in `subject` mode: a type stated or not. */
+const statedSubject = fc.tuple(invoiceSubject, subjectType).map(([subject, type]) => (type === undefined ? subject : { type, ...subject }));
+
 /** A POST /decide body in `subject` mode around the invoice policy. */
 export const invoiceDecideBody = fc.record(
   {
-    subject: invoiceSubject,
+    subject: statedSubject,
     action: invoiceActions,
     resource: fc.record({
       type: fc.oneof({ weight: 9, arbitrary: fc.constant('invoice') }, { weight: 1, arbitrary: fc.constantFrom('Invoice', 'receipt', 'invoice ') }),
@@ -100,7 +109,7 @@ export type InvoiceDecideBody = typeof invoiceDecideBody extends fc.Arbitrary<in
 /** The question of a /decide body in AuthZEN wire shapes: the 4-tuple of an access evaluation. */
 export function asEvaluation(body: InvoiceDecideBody) {
   return {
-    subject: { type: 'user', id: body.subject.id, properties: body.subject.properties },
+    subject: { type: 'type' in body.subject ? body.subject.type : 'user', id: body.subject.id, properties: body.subject.properties },
     action: { name: body.action },
     resource: body.resource,
     ...(body.context !== undefined && { context: body.context }),

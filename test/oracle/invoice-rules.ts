@@ -8,6 +8,8 @@
 
 /** One question in the terms of POST /decide, with the subject's claims already in hand. */
 export interface InvoiceQuestion {
+  /** `user` unless the request states another. */
+  readonly subjectType: string;
   readonly subjectId: string;
   readonly claims: Readonly<Record<string, unknown>>;
   readonly action: string;
@@ -106,8 +108,10 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
   const status = r('status');
   // A new invoice states no status, or starts draft or submitted: never approved or paid.
   const newStatus = status === missing || status === 'draft' || status === 'submitted';
+  // An id names the owner only for a user: another issuer's subject may bear a local user's id.
+  const owns = q.subjectType === 'user' && r('owner') === q.subjectId;
   // A new invoice names no owner, or its creator: one recorded under another could be approved by its creator past D1.
-  const newOwner = r('owner') === missing || r('owner') === q.subjectId;
+  const newOwner = r('owner') === missing || owns;
   const permits = [
     scopes.includes('invoice.admin'),
     is('read') && anyRole('accountant', 'finance_manager') && scopes.includes('invoice.read') && sameRegion,
@@ -118,7 +122,7 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
     is('read') && anyRole('sales_rep') && scopes.includes('invoice.read') && type === 'sales' && sameDepartment,
     // P6: create in their own department; update the drafts they own, in any department.
     (is('create') || is('update')) && anyRole('sales_rep') && scopes.includes('invoice.write') && type === 'sales' &&
-      (is('create') ? sameDepartment && newStatus && newOwner : r('owner') === q.subjectId && status === 'draft'),
+      (is('create') ? sameDepartment && newStatus && newOwner : owns && status === 'draft'),
   ];
   return permits.some(Boolean) ? 'permit' : 'deny';
 }
@@ -137,8 +141,10 @@ export function questionFromBody(body: unknown): InvoiceQuestion | undefined {
   if (!isRecord(body) || !isRecord(body['subject']) || !isRecord(body['resource'])) return undefined;
   const subject = body['subject'];
   const resource = body['resource'];
-  if (typeof subject['id'] !== 'string' || typeof body['action'] !== 'string' || typeof resource['type'] !== 'string') return undefined;
+  const type = Object.hasOwn(subject, 'type') ? subject['type'] : 'user';
+  if (typeof type !== 'string' || typeof subject['id'] !== 'string' || typeof body['action'] !== 'string' || typeof resource['type'] !== 'string') return undefined;
   return {
+    subjectType: type,
     subjectId: subject['id'],
     claims: recordOr(subject['properties']),
     action: body['action'],
@@ -175,6 +181,7 @@ export function questionFromEvaluation(tuple: unknown): InvoiceQuestion | undefi
   const entity = (e: Record<string, unknown>) => text(e['type'], 256) && text(e['id'], 1024) && optionalRecord(e['properties']);
   if (!entity(subject) || !entity(resource) || !text(action['name'], 256) || !optionalRecord(action['properties'])) return undefined;
   return {
+    subjectType: subject['type'] as string,
     subjectId: subject['id'] as string,
     claims: recordOr(subject['properties']),
     action: action['name'] as string,
