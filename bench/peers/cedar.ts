@@ -8,7 +8,8 @@ import type { WorkloadCase } from '../workload.js';
  * test of an attribute's type, which the shipped rules also make (`type(…) != string`, and a
  * region or department compared only when it is a string), nor a null to compare. Nor has it a
  * function to fold case or trim, so D1 compares owners exactly: the workload's owners are
- * written as the subjects' ids are.
+ * written as the subjects' ids are. P3 and P6 take the id as the owner only for a principal of
+ * entity type User, the shipped rules' `subject.type == "user"`; the workload has no aliases.
  */
 export const cedarPolicies = `
 @id("P1") permit (principal, action, resource is Invoice)
@@ -20,7 +21,7 @@ export const cedarPolicies = `
   when { principal.roles.containsAny(["accountant", "finance_manager"]) && principal.scopes.contains("invoice.write")
          && ["purchase", "credit_note"].contains(resource.invoice_type) && resource.region == principal.region
          && ((action == Action::"create" && !(resource has status)) || ["draft", "submitted"].contains(resource.status))
-         && (action != Action::"create" || !(resource has owner) || resource.owner == principal.sub) };
+         && (action != Action::"create" || !(resource has owner) || (principal is User && resource.owner == principal.sub)) };
 @id("P4") permit (principal, action == Action::"approve", resource is Invoice)
   when { principal.roles.contains("finance_manager") && principal.scopes.contains("invoice.write")
          && resource.region == principal.region && resource.status == "submitted"
@@ -33,8 +34,8 @@ export const cedarPolicies = `
   when { principal.roles.contains("sales_rep") && principal.scopes.contains("invoice.write")
          && resource.invoice_type == "sales" && resource.department == principal.department
          && ((action == Action::"create" && (!(resource has status) || ["draft", "submitted"].contains(resource.status))
-              && (!(resource has owner) || resource.owner == principal.sub))
-             || (resource.owner == principal.sub && resource.status == "draft")) };
+              && (!(resource has owner) || (principal is User && resource.owner == principal.sub)))
+             || (principal is User && resource.owner == principal.sub && resource.status == "draft")) };
 @id("D1") forbid (principal, action == Action::"approve", resource is Invoice)
   when { !(resource has owner) || resource.owner == "" || resource.owner == principal.sub };
 @id("D2") forbid (principal, action in [Action::"update", Action::"delete"], resource is Invoice)

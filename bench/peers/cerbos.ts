@@ -12,7 +12,9 @@ const binary = join(cacheDir, 'node_modules/@cerbos/cerbos-linux-x64/cerbos-linu
 /**
  * policies/invoices.json as a Cerbos resource policy. Cerbos principals need a role, so a
  * subject without roles is given "user"; the request context (`mfa`) travels as a principal
- * attribute, Cerbos' place for session facts.
+ * attribute, Cerbos' place for session facts. Cerbos principals have no type, so the subject's
+ * travels as the attribute `type` (`user` for every workload subject, as for a subject stating
+ * none): P3 and P6 take the id as the owner only for a user, as the shipped rules do.
  */
 export const cerbosPolicy = `apiVersion: api.cerbos.dev/v1
 resourcePolicy:
@@ -33,7 +35,7 @@ resourcePolicy:
       actions: [create]
       effect: EFFECT_ALLOW
       roles: [accountant, finance_manager]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type in ["purchase", "credit_note"] && type(R.attr.region) == string && R.attr.region == P.attr.region && (!has(R.attr.status) || R.attr.status in ["draft", "submitted"]) && (!has(R.attr.owner) || R.attr.owner == P.id)' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type in ["purchase", "credit_note"] && type(R.attr.region) == string && R.attr.region == P.attr.region && (!has(R.attr.status) || R.attr.status in ["draft", "submitted"]) && (!has(R.attr.owner) || (P.attr.type == "user" && R.attr.owner == P.id))' } }
     - name: P3-update
       actions: [update]
       effect: EFFECT_ALLOW
@@ -53,12 +55,12 @@ resourcePolicy:
       actions: [create]
       effect: EFFECT_ALLOW
       roles: [sales_rep]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department && (!has(R.attr.status) || R.attr.status in ["draft", "submitted"]) && (!has(R.attr.owner) || R.attr.owner == P.id)' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department && (!has(R.attr.status) || R.attr.status in ["draft", "submitted"]) && (!has(R.attr.owner) || (P.attr.type == "user" && R.attr.owner == P.id))' } }
     - name: P6-update
       actions: [update]
       effect: EFFECT_ALLOW
       roles: [sales_rep]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department && R.attr.owner == P.id && R.attr.status == "draft"' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department && P.attr.type == "user" && R.attr.owner == P.id && R.attr.status == "draft"' } }
     - name: D1
       actions: [approve]
       effect: EFFECT_DENY
@@ -82,7 +84,7 @@ export function cerbosRequest(c: WorkloadCase): Record<string, unknown> {
   const held = Array.isArray(roles) && roles.length > 0 ? roles : ['user'];
   return {
     requestId: c.resource.id,
-    principal: { id: c.subjectId, roles: held, attr: { ...attributes, scopes: typeof scope === 'string' ? scope.split(' ') : [], ...c.context } },
+    principal: { id: c.subjectId, roles: held, attr: { ...attributes, type: 'user', scopes: typeof scope === 'string' ? scope.split(' ') : [], ...c.context } },
     resources: [{ actions: [c.action], resource: { kind: 'invoice', id: c.resource.id, attr: c.resource.properties } }],
   };
 }
