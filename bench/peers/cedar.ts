@@ -32,8 +32,9 @@ export const cedarPolicies = `
          && resource.invoice_type == "sales" && resource.department == principal.department };
 @id("P6") permit (principal, action in [Action::"create", Action::"update"], resource is Invoice)
   when { principal.roles.contains("sales_rep") && principal.scopes.contains("invoice.write")
-         && resource.invoice_type == "sales" && resource.department == principal.department
-         && ((action == Action::"create" && (!(resource has status) || ["draft", "submitted"].contains(resource.status))
+         && resource.invoice_type == "sales"
+         && ((action == Action::"create" && resource.department == principal.department
+              && (!(resource has status) || ["draft", "submitted"].contains(resource.status))
               && (!(resource has owner) || (principal is User && resource.owner == principal.sub)))
              || (principal is User && resource.owner == principal.sub && resource.status == "draft")) };
 @id("D1") forbid (principal, action == Action::"approve", resource is Invoice)

@@ -60,7 +60,7 @@ resourcePolicy:
       actions: [update]
       effect: EFFECT_ALLOW
       roles: [sales_rep]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department && P.attr.type == "user" && R.attr.owner == P.id && R.attr.status == "draft"' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && P.attr.type == "user" && R.attr.owner == P.id && R.attr.status == "draft"' } }
     - name: D1
       actions: [approve]
       effect: EFFECT_DENY
