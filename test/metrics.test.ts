@@ -87,6 +87,25 @@ describe('GET /metrics', () => {
     expect(labelValues(after, 'http_requests_total', 'route')).toEqual(new Set(['/decide', '/metrics', 'unmatched']));
   });
 
+  it('times a request slower than 2.5 s in a bucket of its own, not in +Inf alone', async () => {
+    const body = new TextEncoder().encode(JSON.stringify({ subject: accountant, action: 'read', resource: readEU }));
+    // The body arrives 2.6 s after the headers, as from a slow client.
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        await new Promise((r) => setTimeout(r, 2_600));
+        controller.enqueue(body);
+        controller.close();
+      },
+    });
+    const slow = await buildObservedApp();
+    const res = await slow.app.request('/decide', { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(200);
+    const text = await scrape(slow.app);
+    const bucket = (le: string) => sample(text, 'http_request_duration_seconds_bucket', { method: 'POST', route: '/decide', le });
+    expect([bucket('2.5'), bucket('5'), bucket('+Inf')]).toEqual([0, 1, 1]);
+    expect(sample(text, 'http_request_duration_seconds_bucket', { method: 'POST', route: '/decide', le: '120' })).toBe(1);
+  });
+
   it('names the route a request was sent to when middleware answers early (413)', async () => {
     const small = await buildObservedApp({ app: { maxBodyBytes: 1024 } });
     const res = await postJson(small.app, '/decide', { subject: accountant, action: 'read', resource: readEU, context: { pad: 'x'.repeat(2000) } });

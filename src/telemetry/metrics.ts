@@ -7,9 +7,12 @@ import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSerie
 /**
  * Latency buckets, seconds. A decision takes microseconds (a cached answer) to a few
  * milliseconds (a remote token check), so they start at 50 µs; prom-client's defaults start at 5 ms.
+ * They end at REQUEST_TIMEOUT_MS's greatest value (120 s): a request slowed by a slow key server,
+ * introspection or client is what an incident is about, and one past the last bound is counted
+ * in `+Inf` alone, where no quantile can be read from it.
  */
 export const latencyBuckets: readonly number[] = [
-  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
 ];
 
 const httpMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
