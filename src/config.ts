@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { keyCharacters, keyEntryProblem, maximumKeyLength, minimumKeyLength } from './caller/keys.js';
 import { defaultClaimMapping } from './token/claims.js';
+import { tokenBindingModes } from './token/binding.js';
 import { defaultAuditRedact, defaultMaxRequestBytes } from './telemetry/audit.js';
 import { maskPath } from './telemetry/mask.js';
 import { parseHostPort } from './cache/address.js';
@@ -113,6 +114,8 @@ const envSchema = z
     JWT_TYPE: optionalText,
     // Tokens (several issuers, introspection, claim mapping, caches) and caller keys.
     TOKEN_CONFIG_FILE: optionalText,
+    // A sender-constrained token (`cnf`) is refused unless the gateway in front checks its proof.
+    TOKEN_BINDING: z.enum(tokenBindingModes).default('refuse'),
     TOKEN_MAX_LENGTH: integer(256, 16_384, 8_192),
     TOKEN_CACHE_ENTRIES: integer(0, 1_000_000, 10_000),
     TOKEN_CACHE_MAX_SECONDS: integer(1, 86_400, 300),

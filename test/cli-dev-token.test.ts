@@ -89,6 +89,16 @@ describe('pdp keys and pdp token (process)', () => {
     expect(run.stderr).toMatch(/^pdp token: the token names no subject, which the server denies \(invalid_token\): .*"sub" by CLAIM_SUBJECT.*\n$/);
   });
 
+  it('refuses, exit 1, a sender-constrained token (cnf) the server would deny, and signs it with TOKEN_BINDING=checked-by-gateway', async () => {
+    const args = ['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify({ ...claims, cnf: { jkt: 'thumbprint' } })];
+    const run = await runCli(args);
+    expect(run).toMatchObject({ code: 1, stdout: '' });
+    expect(run.stderr).toBe('pdp token: the server would deny this token (invalid_token): the token is sender-constrained (cnf): its proof of possession is not checked here; set TOKEN_BINDING=checked-by-gateway where the gateway checks it\n');
+    const taken = await runCli(args, { TOKEN_BINDING: 'checked-by-gateway' });
+    expect(taken).toMatchObject({ code: 0, stderr: '' });
+    expect(decodeJwt(taken.stdout.trim())).toMatchObject({ cnf: { jkt: 'thumbprint' } });
+  });
+
   it('types the token as its issuer requires: JWT_TYPE, or the type of its entry in TOKEN_CONFIG_FILE', async () => {
     const env = { JWKS_FILE: join(dir, 'jwks.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWT_TYPE: 'at+jwt' };
     const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify(claims)], env);

@@ -4,6 +4,7 @@ import { CompactSign, createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair,
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jsonLimits } from '../src/json-limits.js';
 import { claimsCheck } from '../src/token/accept.js';
+import { bindingProblem } from '../src/token/binding.js';
 import { claimsToSubject } from '../src/token/claims.js';
 import { createTokenVerifier } from '../src/token/token-verifier.js';
 import { createJwtVerifier, defaultAlgorithms } from '../src/token/verify.js';
@@ -65,7 +66,7 @@ describe('token fuzzing: mutated JWTs never earn a permit', () => {
     };
     const jwt = createJwtVerifier({ keys: createLocalJWKSet(jwks), issuer, audience: [audience], algorithms: [...defaultAlgorithms] });
     // As tokensFromConfig composes it, with room for tokens as long as a request string may be.
-    const tokens = createTokenVerifier({ jwt, accept: claimsCheck(claimsToSubject), maxTokenLength: jsonLimits.maxString });
+    const tokens = createTokenVerifier({ jwt, accept: claimsCheck(claimsToSubject, bindingProblem('refuse', new Map())), maxTokenLength: jsonLimits.maxString });
     ({ app } = await buildTestApp({ tokens }));
     good = await sign(adminClaims, ec.privateKey, { alg: 'ES256', kid: 'ec-1', typ: 'JWT' });
     goodRsa = await sign(adminClaims, rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' });

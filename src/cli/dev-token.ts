@@ -84,8 +84,9 @@ async function readPrivateKey(file: string): Promise<{ key: Awaited<ReturnType<t
 
 /**
  * Signs a JWT with a private JWK written by `pdp keys`, refusing one the server configured by
- * `config` would deny whatever its key set: no subject, claims beyond the JSON limits, or longer
- * than TOKEN_MAX_LENGTH. Its `typ` is the one the server requires of that issuer, if any.
+ * `config` would deny whatever its key set: no subject, claims beyond the JSON limits, a `cnf`
+ * it refuses (TOKEN_BINDING), or longer than TOKEN_MAX_LENGTH. Its `typ` is the one the server
+ * requires of that issuer, if any.
  */
 async function signDevToken(options: DevTokenOptions, config: Config): Promise<string> {
   const { key, kid } = await readPrivateKey(options.keyFile);
@@ -98,6 +99,8 @@ async function signDevToken(options: DevTokenOptions, config: Config): Promise<s
   if (settings.claims(claims).id === '') {
     throw new InputError(`the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a non-empty string ("${config.CLAIM_SUBJECT}" by CLAIM_SUBJECT, unless TOKEN_CONFIG_FILE maps this issuer's claims otherwise)`);
   }
+  const bound = settings.binding(claims);
+  if (bound !== undefined) throw new InputError(`the server would deny this token (invalid_token): ${bound}`);
   const token = await new SignJWT(options.claims)
     .setProtectedHeader({ alg: devKeyAlg, typ: settings.typeOf(options.issuer), ...(kid !== undefined && { kid }) })
     .setIssuer(options.issuer)

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConfigError, keySetUrl } from '../config.js';
 import { readRegularFile } from '../regular-file.js';
 import { visibleNameSchema } from '../policy/schema.js';
+import { tokenBindingModes } from './binding.js';
 import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
 import { keySetAlgorithms } from './verify.js';
 
@@ -34,6 +35,7 @@ const issuerSchema = (httpUrls: boolean) => z
     algorithms: z.array(nonEmpty).min(1).optional(),
     type: nonEmpty.optional(),
     requireExp: z.boolean().optional(),
+    tokenBinding: z.enum(tokenBindingModes).optional(),
     claims: claimMappingSchema.optional(),
   })
   .strict()
@@ -69,7 +71,7 @@ export type ClaimMappingEntry = z.infer<typeof claimMappingSchema>;
 
 /**
  * Reads and checks TOKEN_CONFIG_FILE (JSON): `{ "issuers": [{ issuer, jwksUrl | jwksFile,
- * audience, audienceClaim?, algorithms?, type?, requireExp?, claims? }] }`. `jwksFile` is resolved against the file's folder.
+ * audience, audienceClaim?, algorithms?, type?, requireExp?, tokenBinding?, claims? }] }`. `jwksFile` is resolved against the file's folder.
  * A plain http:// jwksUrl to a host other than loopback is refused unless `options.allowHttpUrls`
  * (ALLOW_HTTP_TOKEN_URLS). Throws ConfigError listing every problem.
  */

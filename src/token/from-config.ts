@@ -3,6 +3,7 @@ import { maskUrl } from '../config-summary.js';
 import { ConfigError, tokenFetchProblem, type Config } from '../config.js';
 import { ExpiringCache } from './cache.js';
 import { claimsCheck } from './accept.js';
+import { bindingProblem, type BindingCheck, type TokenBinding } from './binding.js';
 import { cachedVerifier } from './cached-verifier.js';
 import { issuerClaimMapper, type ClaimMapper, type ClaimMapping, type Claims } from './claims.js';
 import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
@@ -64,6 +65,13 @@ function claimMapperOf(config: Config, entries: readonly IssuerEntry[]): ClaimMa
   return issuerClaimMapper(fallback, mappings);
 }
 
+/** Whether sender-constrained tokens are refused: TOKEN_BINDING, overridden by each issuer entry's `tokenBinding`. */
+function bindingCheckOf(config: Config, entries: readonly IssuerEntry[]): BindingCheck {
+  const byIssuer = new Map<string, TokenBinding>();
+  for (const entry of entries) if (entry.tokenBinding !== undefined) byIssuer.set(entry.issuer, entry.tokenBinding);
+  return bindingProblem(config.TOKEN_BINDING, byIssuer);
+}
+
 /**
  * The claim mapping the server would use with this configuration, without its key sets:
  * for `pdp test` and `pdp check`, so they map claims as the server does.
@@ -72,9 +80,11 @@ export async function claimMapperFromConfig(config: Config): Promise<ClaimMapper
   return claimMapperOf(config, await issuerEntries(config));
 }
 
-/** What `pdp token` checks a token against: the claim mapping, and the `typ` each issuer requires. */
+/** What `pdp token` checks a token against: the claim mapping, the `typ` each issuer requires, and whether a `cnf` is taken. */
 export interface TokenSettings {
   readonly claims: ClaimMapper;
+  /** TOKEN_BINDING, or the issuer's `tokenBinding` in TOKEN_CONFIG_FILE: why claims with `cnf` are refused, if they are. */
+  readonly binding: BindingCheck;
   /** JWT_TYPE, or the issuer's `type` in TOKEN_CONFIG_FILE; `JWT` when neither says. */
   typeOf(issuer: string): string;
 }
@@ -84,6 +94,7 @@ export async function tokenSettingsFromConfig(config: Config): Promise<TokenSett
   const entries = await issuerEntries(config);
   return {
     claims: claimMapperOf(config, entries),
+    binding: bindingCheckOf(config, entries),
     typeOf: (issuer) => {
       const entry = entries.find((e) => e.issuer === issuer);
       return entry === undefined ? config.JWT_TYPE ?? 'JWT' : entry.type ?? 'JWT';
@@ -173,7 +184,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   const claims = claimMapperOf(config, entries);
   const tokenUrls = [...entries.map((e) => e.jwksUrl), config.INTROSPECTION_URL, config.INTROSPECTION_JWKS_URL];
   return {
-    verifier: createTokenVerifier({ jwt, introspection, observer: options.observer, maxTokenLength: config.TOKEN_MAX_LENGTH, accept: claimsCheck(claims) }),
+    verifier: createTokenVerifier({ jwt, introspection, observer: options.observer, maxTokenLength: config.TOKEN_MAX_LENGTH, accept: claimsCheck(claims, bindingCheckOf(config, entries)) }),
     claims,
     summary: {
       // For the startup log: URLs with their passwords and query values masked.
@@ -181,6 +192,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       introspection: config.INTROSPECTION_URL === undefined ? 'off' : maskUrl(config.INTROSPECTION_URL),
       introspectionAudience: config.INTROSPECTION_AUDIENCE.length > 0 ? config.INTROSPECTION_AUDIENCE : 'any',
       signedIntrospection: config.INTROSPECTION_JWKS_FILE ?? (config.INTROSPECTION_JWKS_URL === undefined ? 'off' : maskUrl(config.INTROSPECTION_JWKS_URL)),
+      tokenBinding: config.TOKEN_BINDING,
       verifiedTokenCache: jwtCache === undefined ? 'off' : { entries: config.TOKEN_CACHE_ENTRIES, maxSeconds: config.TOKEN_CACHE_MAX_SECONDS },
     },
     plainHttpUrls: [...new Set(tokenUrls.filter((url): url is string => url !== undefined && isPlainHttpRemote(url)).map(maskUrl))],
