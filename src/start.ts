@@ -31,11 +31,29 @@ function listenError(config: Config, error: unknown): ListenError {
 }
 
 /**
+ * The settings. When they are refused, the variables that look like settings but are not read
+ * are printed on stderr before the reason, as `pdp` prints them, since one can be why a setting
+ * is missing: the logger that warns about them is not made yet. A ConfigError thrown later
+ * (POLICY_DIR, TOKEN_CONFIG_FILE, in each worker) comes after that warning, so it names them no
+ * second time.
+ */
+function loadSettings(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const unread of unreadSettings(Object.keys(process.env), settingNames)) process.stderr.write(`invoice-pdp: ${unreadSettingText(unread)}\n`);
+    }
+    throw error;
+  }
+}
+
+/**
  * Starts the service, or its workers' supervisor. `stoppedBy`: a SIGTERM or SIGINT that came
  * while the modules loaded (see main.ts); the process then exits 0 as soon as it can say so.
  */
 async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
-  const config = loadConfig();
+  const config = loadSettings();
   const log = createLogger(config.LOG_LEVEL);
   // A container's main process (PID 1) never gets a signal it does not handle: a SIGTERM while the
   // policies load was dropped, and the service went on to serve. Nothing is served yet to drain.
@@ -99,17 +117,10 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   supervisor?.onStop(stop);
 }
 
-/**
- * Runs the service as `node dist/main.js` does; exits 1 with the reason on stderr when it cannot
- * start, after the variables that look like settings but are not read when the settings are the reason.
- */
+/** Runs the service as `node dist/main.js` does; exits 1 with the reason on stderr when it cannot start (see `loadSettings`). */
 export function run(stoppedBy: NodeJS.Signals | undefined): void {
   start(stoppedBy).catch((error: unknown) => {
-    if (error instanceof ConfigError) {
-      // The logger is not made yet: the names come first, as `pdp` prints them, since one can be why a setting is missing.
-      for (const unread of unreadSettings(Object.keys(process.env), settingNames)) process.stderr.write(`invoice-pdp: ${unreadSettingText(unread)}\n`);
-      process.stderr.write(`invoice-pdp: ${error.message}\n`);
-    } else if (error instanceof ListenError) {
+    if (error instanceof ConfigError || error instanceof ListenError) {
       process.stderr.write(`invoice-pdp: ${error.message}\n`);
     } else {
       process.stderr.write(`invoice-pdp: failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);

@@ -30,6 +30,14 @@ describe.concurrent('the server process refusing to start', () => {
     expect(stderr).not.toContain('issuer.example');
   });
 
+  it.for(['1', '2'])('names an unread variable once when a problem found after the settings stops the start (WORKERS=%s)', async (workers, { expect }) => {
+    const { code, stderr } = await runServerToExit({ POLICY_DIR: '/nonexistent', WORKERS: workers, CACHE_TTL_SECOND: '60' });
+    expect(code).toBe(1);
+    // The warning logged once the settings load; no plain line again beside the POLICY_DIR problem.
+    expect(stderr.split('\n').filter((line) => line.includes('CACHE_TTL_SECOND'))).toEqual([expect.stringContaining('"msg":"unknown setting: not read"')]);
+    expect(stderr).toMatch(/^invoice-pdp: POLICY_DIR: \/nonexistent \$: cannot read policy directory: ENOENT/m);
+  });
+
   it('names POLICY_DIR when the policy folder cannot be read', async ({ expect }) => {
     const { code, stderr } = await runServerToExit({ POLICY_DIR: '/nonexistent' });
     expect(code).toBe(1);
