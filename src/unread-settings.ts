@@ -17,6 +17,12 @@ const sharedPrefixes = new Set(['LOG', 'MAX', 'KEEP', 'ALLOW', 'PUBLIC', 'PAGE',
 const readElsewhere = new Set(['NODE_ENV', 'NO_COLOR', 'NODE_UNIQUE_ID']);
 
 /**
+ * Set by other software under one of the settings' prefixes: systemd sets CACHE_DIRECTORY for a
+ * unit with CacheDirectory= (its STATE_DIRECTORY, LOGS_DIRECTORY… fall under no prefix of ours).
+ */
+const setByOthers = new Set(['CACHE_DIRECTORY']);
+
+/**
  * The variables Kubernetes sets for each service of the namespace (`REDIS_SERVICE_HOST`,
  * `REDIS_SERVICE_PORT[_NAME]`, `REDIS_PORT[_6379_TCP…]` for a service named redis), known by
  * the `_SERVICE_HOST` it always sets: a service named like a prefix (redis, pdp) must not be warned about.
@@ -68,7 +74,8 @@ function closest(name: string, settings: readonly string[]): string | undefined 
  * those starting with a setting's prefix (its part before the first `_`, but for the prefixes
  * other software shares), or within one or two edits of a setting, case aside (`LOGLEVEL`,
  * `log_level`, `CACHE_TTL_SECOND`). Each comes with the closest setting when one is that near.
- * Never a setting, a name read elsewhere (NODE_ENV…), nor a Kubernetes service variable. Sorted by name.
+ * Never a setting, a name read elsewhere (NODE_ENV…) or set by other software (systemd's
+ * CACHE_DIRECTORY), nor a Kubernetes service variable. Sorted by name.
  */
 export function unreadSettings(names: readonly string[], settings: readonly string[]): UnreadSetting[] {
   const known = new Set(settings);
@@ -77,7 +84,7 @@ export function unreadSettings(names: readonly string[], settings: readonly stri
   const isServiceLink = serviceLinks(names);
   const found: UnreadSetting[] = [];
   for (const name of [...names].sort()) {
-    if (known.has(name) || readElsewhere.has(name) || isServiceLink(name)) continue;
+    if (known.has(name) || readElsewhere.has(name) || setByOthers.has(name) || isServiceLink(name)) continue;
     const didYouMean = closest(name, settings);
     const upper = name.toUpperCase();
     if (didYouMean !== undefined) found.push({ name, didYouMean });

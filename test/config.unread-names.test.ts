@@ -44,6 +44,8 @@ describe('unreadSettings', () => {
     'npm_config_cache', 'npm_lifecycle_event', 'npm_package_name', 'INIT_CWD',
     'KUBERNETES_SERVICE_HOST', 'KUBERNETES_PORT_443_TCP_ADDR', 'POD_NAME', 'ECS_CONTAINER_METADATA_URI_V4', 'K_SERVICE', 'FLY_APP_NAME',
     'HTTP_PROXY', 'no_proxy', 'REQUESTS_CA_BUNDLE', 'OTEL_SERVICE_NAME',
+    // What systemd sets for a unit with CacheDirectory=, StateDirectory=…, and its own.
+    'CACHE_DIRECTORY', 'STATE_DIRECTORY', 'LOGS_DIRECTORY', 'RUNTIME_DIRECTORY', 'INVOCATION_ID', 'JOURNAL_STREAM',
     // Under prefixes other software shares.
     'LOG_FORMAT', 'MAX_CONNECTIONS', 'ALLOW_EMPTY_PASSWORD', 'PUBLIC_PATH', 'PAGE_SIZE', 'REQUEST_METHOD', 'KEEP_ALIVE',
   ])('leaves %s alone', (name) => {
