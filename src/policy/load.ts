@@ -98,8 +98,8 @@ const sourceLimits: JsonLimits = { maxDepth: jsonLimits.maxDepth, maxCollection:
  * (JSON.parse would keep the last without a word, and `pdp fmt` drop the first), numbers
  * beyond a double (which JSON.parse reads as infinities and JSON writes back as null) and numbers
  * a double does not hold exactly (which it rounds: an id `9007199254740993` would equal
- * `9007199254740992`) are refused with their path, like malformed JSON. `limits` tightens the bounds for text that
- * stands for a request (`pdp check`).
+ * `9007199254740992`) are refused with their path, like malformed JSON. `limits` tightens the
+ * bounds for text that stands for a request (`pdp check`).
  */
 export function parseSource(text: string, limits: JsonLimits = sourceLimits): { readonly value: unknown } | { readonly path: string; readonly message: string } {
   const tooDeep = findDepthViolation(text, limits.maxDepth);
