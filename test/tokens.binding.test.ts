@@ -2,9 +2,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
-import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
 import { configProblems } from './helpers/config.js';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
+import { startServer } from './helpers/server-process.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -115,6 +116,20 @@ describe('an issuer entry\'s "tokenBinding" (TOKEN_CONFIG_FILE)', () => {
     const strict = await appOf({ TOKEN_CONFIG_FILE: join(kept, 'tokens.json'), TOKEN_BINDING: 'checked-by-gateway' });
     expect(await strict(await sign(key, { ...accountant, cnf: dpop }, { issuer: partner, audience }))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: refusedByIssuer }] });
     expect(await strict(await sign(key, { ...accountant, cnf: dpop }, { issuer, audience }))).toMatchObject({ decision: 'permit' });
+  });
+
+  it('shows in the start log, each issuer with the setting its tokens get', async () => {
+    const files = await tempDir({ 'keys.json': jwks(key), 'tokens.json': entry('checked-by-gateway') });
+    const server = await startServer({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: join(files, 'tokens.json'), JWKS_FILE: join(dir, 'keys.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: audience });
+    try {
+      const listening = await server.waitForLog((line) => line['msg'] === 'invoice-pdp listening');
+      expect(listening['tokens']).toMatchObject({
+        issuers: [{ issuer, tokenBinding: 'refuse' }, { issuer: partner, tokenBinding: 'checked-by-gateway' }],
+        tokenBinding: 'refuse',
+      });
+    } finally {
+      await server.stop();
+    }
   });
 
   it('stops the start when it is neither value, naming where', async () => {

@@ -188,7 +188,8 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     claims,
     summary: {
       // For the startup log: URLs with their passwords and query values masked.
-      issuers: entries.map((e) => ({ issuer: e.issuer, audience: e.audience, keys: e.jwksFile ?? maskUrl(e.jwksUrl ?? '') })),
+      // Each issuer's own tokenBinding shows: a relaxed one for one issuer is not hidden behind TOKEN_BINDING.
+      issuers: entries.map((e) => ({ issuer: e.issuer, audience: e.audience, keys: e.jwksFile ?? maskUrl(e.jwksUrl ?? ''), tokenBinding: e.tokenBinding ?? config.TOKEN_BINDING })),
       introspection: config.INTROSPECTION_URL === undefined ? 'off' : maskUrl(config.INTROSPECTION_URL),
       introspectionAudience: config.INTROSPECTION_AUDIENCE.length > 0 ? config.INTROSPECTION_AUDIENCE : 'any',
       signedIntrospection: config.INTROSPECTION_JWKS_FILE ?? (config.INTROSPECTION_JWKS_URL === undefined ? 'off' : maskUrl(config.INTROSPECTION_JWKS_URL)),
