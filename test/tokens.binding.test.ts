@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
@@ -101,6 +102,21 @@ describe('sender-constrained introspected tokens (cnf in the answer)', () => {
     expect(await checked('bound-checked')).toMatchObject({ decision: 'permit' });
     expect(await refusing('bound-checked')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: refused }] });
   });
+
+  it('are denied when the answer is signed (INTROSPECTION_JWKS_FILE) as when it is plain JSON', async () => {
+    const asKey = await signingKey('as-1');
+    const asIssuer = 'https://as.test';
+    const keys = await tempDir({ 'as.json': jwks(asKey) });
+    const answer = await new SignJWT({ token_introspection: { active: true, iss: issuer, aud: audience, exp: epoch() + 600, ...accountant, cnf: dpop } })
+      .setProtectedHeader({ alg: asKey.alg, kid: asKey.kid, typ: 'token-introspection+jwt' })
+      .setIssuer(asIssuer)
+      .setAudience(server.clientId)
+      .setIssuedAt()
+      .sign(asKey.privateKey);
+    server.answer('bound-signed', { contentType: 'application/token-introspection+jwt', body: answer });
+    const decide = await appOf({ INTROSPECTION_JWKS_FILE: join(keys, 'as.json'), INTROSPECTION_JWT_ISSUER: asIssuer });
+    expect(await decide('bound-signed')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: refused }] });
+  });
 });
 
 describe('an issuer entry\'s "tokenBinding" (TOKEN_CONFIG_FILE)', () => {
@@ -116,6 +132,15 @@ describe('an issuer entry\'s "tokenBinding" (TOKEN_CONFIG_FILE)', () => {
     const strict = await appOf({ TOKEN_CONFIG_FILE: join(kept, 'tokens.json'), TOKEN_BINDING: 'checked-by-gateway' });
     expect(await strict(await sign(key, { ...accountant, cnf: dpop }, { issuer: partner, audience }))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: refusedByIssuer }] });
     expect(await strict(await sign(key, { ...accountant, cnf: dpop }, { issuer, audience }))).toMatchObject({ decision: 'permit' });
+  });
+
+  it('applies to an introspection answer whose "iss" is that issuer, exactly as configured', async () => {
+    const taken = await tempDir({ 'keys.json': jwks(key), 'tokens.json': entry('checked-by-gateway') });
+    const decide = await appOf({ TOKEN_CONFIG_FILE: join(taken, 'tokens.json') });
+    server.answer('partner-bound', { body: { active: true, iss: partner, aud: audience, exp: epoch() + 600, ...accountant, cnf: dpop } });
+    server.answer('partner-unslashed', { body: { active: true, iss: partner.slice(0, -1), aud: audience, exp: epoch() + 600, ...accountant, cnf: dpop } });
+    expect(await decide('partner-bound')).toMatchObject({ decision: 'permit' });
+    expect(await decide('partner-unslashed')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: refused }] });
   });
 
   it('shows in the start log, each issuer with the setting its tokens get', async () => {
@@ -137,6 +162,16 @@ describe('an issuer entry\'s "tokenBinding" (TOKEN_CONFIG_FILE)', () => {
     const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(bad, 'tokens.json') })).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ConfigError);
     expect((failure as Error).message).toContain('TOKEN_CONFIG_FILE $.issuers[0].tokenBinding: Invalid option: expected one of "refuse"|"checked-by-gateway"');
+  });
+});
+
+describe('claims a request states itself', () => {
+  it('are not checked for cnf: /decide\'s subject and an AuthZEN subject\'s properties', async () => {
+    const { app } = await buildTestApp();
+    const properties = { ...accountant, cnf: dpop };
+    expect(await readJson(await postJson(app, '/decide', { subject: { id: 'alice', properties }, ...question }))).toMatchObject({ decision: 'permit' });
+    const evaluation = { subject: { type: 'user', id: 'alice', properties }, action: { name: 'read' }, resource: { type: 'invoice', id: 'inv-1', properties: question.resource.properties } };
+    expect(await readJson(await postJson(app, '/access/v1/evaluation', evaluation))).toMatchObject({ decision: true });
   });
 });
 
