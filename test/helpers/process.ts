@@ -28,9 +28,13 @@ function runToExit(script: string, args: readonly string[], env: NodeJS.ProcessE
   });
 }
 
-/** Runs the compiled CLI (`npm run build` first) as a process and collects its output. */
+/**
+ * Runs the compiled CLI (`npm run build` first) as a process and collects its output. It gets
+ * PATH and `env` alone: a variable of the shell running the tests (a `REDIS_HOST`, a `JWT_SECRET`)
+ * would be warned about on its stderr as a setting it does not read, or be read as one.
+ */
 export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  return runToExit(cliPath, args, { ...process.env, ...env });
+  return runToExit(cliPath, args, { PATH: process.env['PATH'], ...env });
 }
 
 /** A server process started by `startServer`. */
