@@ -25,6 +25,23 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
+/**
+ * Tokens from two issuers sharing one key: https://idp.test, whose subjects are users, and
+ * https://partner.test, whose entry sets `subjectType: partner-user`.
+ */
+async function localAndPartnerIssuers() {
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
+  dirs.push(keys);
+  await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+  const issuers = [
+    { issuer: 'https://idp.test', jwksFile: 'jwks.json', audience: 'pdp' },
+    { issuer: 'https://partner.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'partner-user' } },
+  ];
+  await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers }));
+  return { tokens: await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(keys, 'tokens.json') })), privateKey };
+}
+
 /** A policy directory with the invoice policies and the given `data/` files. */
 async function policyDirWith(data: Record<string, unknown>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pdp-entities-'));
@@ -333,16 +350,7 @@ describe('entity data: enrichment in /decide', () => {
   });
 
   it('keeps apart the subjects of an issuer whose entry sets subjectType: its sub never picks up a stored user', async () => {
-    const { publicKey, privateKey } = await generateKeyPair('ES256');
-    const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
-    dirs.push(keys);
-    await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    const issuers = [
-      { issuer: 'https://idp.test', jwksFile: 'jwks.json', audience: 'pdp' },
-      { issuer: 'https://partner.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'partner-user' } },
-    ];
-    await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers }));
-    const tokens = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(keys, 'tokens.json') }));
+    const { tokens, privateKey } = await localAndPartnerIssuers();
     const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, invoice] } }), tokens: tokens.verifier, claims: tokens.claims });
     const decide = async (issuer: string) => {
       const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer).setAudience('pdp').setSubject('u-alice').setExpirationTime('5m').sign(privateKey);
@@ -354,16 +362,7 @@ describe('entity data: enrichment in /decide', () => {
   });
 
   it('gives a partner-user whose sub is a local user\'s id no owner rights over that user\'s invoices, only over those its aliases name', async () => {
-    const { publicKey, privateKey } = await generateKeyPair('ES256');
-    const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
-    dirs.push(keys);
-    await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    const issuers = [
-      { issuer: 'https://idp.test', jwksFile: 'jwks.json', audience: 'pdp' },
-      { issuer: 'https://partner.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'partner-user' } },
-    ];
-    await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers }));
-    const tokens = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(keys, 'tokens.json') }));
+    const { tokens, privateKey } = await localAndPartnerIssuers();
     const partner = { type: 'partner-user', id: 'u-alice', aliases: ['partner:u-alice'] };
     const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, partner] } }), tokens: tokens.verifier, claims: tokens.claims });
     const decide = async (issuer: string, action: string, owner: string) => {
