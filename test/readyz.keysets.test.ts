@@ -43,6 +43,32 @@ describe('/readyz reports remote token key sets', () => {
     expect(stale.body.keySets).toEqual([{ url, state: 'stale' }]);
     expect(stale.status).toBe(200);
   });
+
+  it('as missing, with a warning naming the algorithms, while the key server lists no key for the accepted ones', async () => {
+    const [rsa, ec] = await Promise.all([signingKey('rsa-1', 'RS256'), signingKey('ec-1')]);
+    server = await startJwksServer(jwks(rsa));
+    const warnings: string[] = [];
+    tokens = await tokensFromConfig(
+      loadConfig({ JWKS_URL: server.url, JWT_ISSUER: 'https://idp.test/', JWT_AUDIENCE: 'invoice-api', JWT_ALGORITHMS: 'ES256', JWKS_COOLDOWN_SECONDS: '0', JWKS_REFRESH_SECONDS: '0' }),
+      { onKeySetError: (_url, error) => warnings.push(error.message) },
+    );
+    const url = server.url;
+    await expect.poll(() => warnings.length).toBe(1);
+    expect(warnings[0]).toMatch(/^answered a key set with no key for the accepted algorithms \(ES256\): /);
+    expect((await readiness()).body.keySets).toEqual([{ url, state: 'missing' }]);
+    const token = await sign(ec, { sub: 'alice' }, { issuer: 'https://idp.test/', audience: 'invoice-api' });
+    await expect(tokens.verifier.verify(token)).rejects.toThrow(/no key for the accepted algorithms/);
+
+    // The issuer starts publishing its EC key: taken at the next fetch, and kept while the server goes back.
+    server.publish(jwks(rsa, ec));
+    await refreshAll(tokens);
+    expect((await readiness()).body.keySets).toEqual([{ url, state: 'loaded' }]);
+    await expect(tokens.verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+    server.publish(jwks(rsa));
+    await refreshAll(tokens);
+    expect((await readiness()).body.keySets).toEqual([{ url, state: 'stale' }]);
+    await expect(tokens.verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+  });
 });
 
 /** Waits for a key-set fetch the way a request triggers one: a token whose kid is unknown. */

@@ -107,7 +107,8 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   const remote: RemoteKeySet[] = [];
   /**
    * `setting`: where `file` was given, named in the one line a start-up failure prints;
-   * `algorithms`: those accepted from the key set, one of which a key of `file` must fit.
+   * `algorithms`: those accepted from the key set, one of which a key of `file` (or of each set
+   * fetched from `url`) must fit.
    */
   const keySet = async (file: string | undefined, url: string | undefined, setting: string, algorithms: readonly string[]): Promise<JWTVerifyGetKey> => {
     if (file !== undefined) {
@@ -118,6 +119,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     if (url === undefined) throw new ConfigError('a key set needs a file or a URL');
     const set = new RemoteKeySet({
       url,
+      algorithms,
       timeoutMs: config.JWKS_TIMEOUT_MS,
       cooldownMs: config.JWKS_COOLDOWN_SECONDS * 1000,
       refreshMs: config.JWKS_REFRESH_SECONDS * 1000,

@@ -76,6 +76,12 @@ function fitsAlgorithm(key: JWK, alg: string): boolean {
   return needed !== undefined && key.kty === needed.kty && (needed.crv === undefined || key.crv === needed.crv) && (key.alg === undefined || key.alg === alg);
 }
 
+/** Why none of `keys` verifies a token of `algorithms` (those accepted), or undefined when one does. */
+function noKeyForAlgorithms(keys: readonly JWK[], algorithms: readonly string[]): string | undefined {
+  if (keys.some((key) => algorithms.some((alg) => fitsAlgorithm(key, alg)))) return undefined;
+  return `no key for the accepted algorithms (${algorithms.join(', ')}): RS* and PS* take an RSA key, ES256, ES384 and ES512 an EC key on P-256, P-384 and P-521, EdDSA and Ed25519 an Ed25519 key, each only if its "alg" is absent or the same`;
+}
+
 /**
  * A key set from a local JWKS document, of its usable keys (see `usableKeys`); refused when it
  * has none, or none for any of `algorithms` (those accepted from it), so a start with it fails
@@ -84,14 +90,18 @@ function fitsAlgorithm(key: JWK, alg: string): boolean {
 export async function localKeySet(path: string, algorithms: readonly string[]): Promise<JWTVerifyGetKey> {
   const usable = await usableKeys(JSON.parse((await readRegularFile(path, maxKeySetBytes)).toString('utf8')));
   if (usable.keys.length === 0) throw new Error('holds no usable signing key (a public key, RSA of 2048 bits or more, EC or OKP, with the public members its type needs, "use" absent or "sig")');
-  if (!usable.keys.some((key) => algorithms.some((alg) => fitsAlgorithm(key, alg)))) {
-    throw new Error(`holds no key for the accepted algorithms (${algorithms.join(', ')}): RS* and PS* take an RSA key, ES256, ES384 and ES512 an EC key on P-256, P-384 and P-521, EdDSA and Ed25519 an Ed25519 key, each only if its "alg" is absent or the same`);
-  }
+  const unfit = noKeyForAlgorithms(usable.keys, algorithms);
+  if (unfit !== undefined) throw new Error(`holds ${unfit}`);
   return createLocalJWKSet(usable);
 }
 
 export interface RemoteKeySetOptions {
   readonly url: string;
+  /**
+   * The algorithms accepted from this key set: a fetched set with no key for any of them is a
+   * failed fetch (the keys held stay), as it verifies no token it will be given.
+   */
+  readonly algorithms?: readonly string[];
   /** Per fetch, connect to last byte. */
   readonly timeoutMs?: number;
   /** Least time between two fetches caused by unknown key ids (or by having no keys yet). */
@@ -103,6 +113,9 @@ export interface RemoteKeySetOptions {
   readonly onFetchError?: (url: string, error: Error) => void;
 }
 
+/** How fresh a remote key set is, for readiness. */
+export type KeySetState = 'loaded' | 'stale' | 'missing';
+
 /**
  * A JWKS fetched over HTTP, built for key rotation and outages.
  *
@@ -112,11 +125,9 @@ export interface RemoteKeySetOptions {
  * a background refresh picks up rotations early, and every fetch attempt, failed or not,
  * starts the cooldown. Concurrent callers share one fetch.
  */
-/** How fresh a remote key set is, for readiness. */
-export type KeySetState = 'loaded' | 'stale' | 'missing';
-
 export class RemoteKeySet {
   readonly url: string;
+  readonly #algorithms: readonly string[] | undefined;
   readonly #timeoutMs: number;
   readonly #cooldownMs: number;
   readonly #maxBytes: number;
@@ -129,6 +140,7 @@ export class RemoteKeySet {
 
   constructor(options: RemoteKeySetOptions) {
     this.url = new URL(options.url).href;
+    this.#algorithms = options.algorithms;
     this.#timeoutMs = options.timeoutMs ?? 2_000;
     this.#cooldownMs = options.cooldownMs ?? 30_000;
     this.#maxBytes = options.maxBytes ?? maxKeySetBytes;
@@ -211,6 +223,8 @@ export class RemoteKeySet {
       }
       const usable = await usableKeys(document);
       if (usable.keys.length === 0) throw new UpstreamError('answered a key set with no usable signing keys');
+      const unfit = this.#algorithms === undefined ? undefined : noKeyForAlgorithms(usable.keys, this.#algorithms);
+      if (unfit !== undefined) throw new UpstreamError(`answered a key set with ${unfit}`);
       this.#local = createLocalJWKSet(usable);
       this.#lastError = undefined;
     } catch (error) {
