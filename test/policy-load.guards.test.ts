@@ -6,7 +6,8 @@ import { callerKeys } from '../src/caller/keys.js';
 import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
 import { runCli } from './helpers/cli.js';
 import { docPolicy, tempDir, writeFiles } from './helpers/policy-dir.js';
-import { runServerToExit, startServer, type ServerProcess } from './helpers/server-process.js';
+import { runServerToExit } from './helpers/process.js';
+import { startServer, type ServerProcess } from './helpers/server-process.js';
 
 const adminKey = 'load-guards-test-admin-key-0123456789';
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));

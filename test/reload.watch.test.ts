@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadPolicyDir } from '../src/policy/load.js';
 import { docPolicy, tempDir, writeFiles, writeFilesByRename, type PolicyFiles } from './helpers/policy-dir.js';
-import { runServerToExit, startServer, type ServerProcess } from './helpers/server-process.js';
+import { runServerToExit } from './helpers/process.js';
+import { startServer, type ServerProcess } from './helpers/server-process.js';
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createService } from '../src/service.js';
 import { tokensFromConfig } from '../src/token/from-config.js';
-import { runServerToExit } from './helpers/server-process.js';
+import { runServerToExit } from './helpers/process.js';
 import { tempDir } from './helpers/tmp.js';
 import { sign, signingKey } from './helpers/signing.js';
 import { jwks, makeKey, sign as signToken } from './helpers/tokens.js';

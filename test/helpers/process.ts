@@ -75,7 +75,10 @@ export function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
   });
 }
 
-/** Runs the compiled server with `env` and waits for it to exit (for start-up failures). */
-export function runServerToExit(env: NodeJS.ProcessEnv): Promise<RunResult> {
-  return runToExit(serverPath, [], { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env });
+/**
+ * Runs the compiled server with PATH and `env` alone (so a setting exported in the test's shell
+ * does not change its start) and waits for it to exit, for start-up failures.
+ */
+export function runServerToExit(env: Readonly<Record<string, string>>): Promise<RunResult> {
+  return runToExit(serverPath, [], { PATH: process.env['PATH'], PORT: '0', HOST: '127.0.0.1', ...env });
 }

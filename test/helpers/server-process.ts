@@ -73,20 +73,3 @@ export async function startServer(env: Readonly<Record<string, string>>): Promis
     },
   };
 }
-
-/** Runs the built server expecting it to refuse to start; resolves with its exit code and stderr. */
-export function runServerToExit(env: Readonly<Record<string, string>>, timeoutMs = 10_000): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [mainJs], { env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      fail(new Error(`server did not exit within ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      done({ code, stderr });
-    });
-  });
-}
