@@ -16,9 +16,10 @@ describe('requests that cannot be read, whose headers were (a real listening soc
   });
 
   it.each([
-    ['an asterisk-form target', 'OPTIONS * HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, undefined],
+    ['an asterisk-form target', 'OPTIONS * HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, 'request-target'],
     ['a Host that is not one', 'GET /healthz HTTP/1.1\r\nhost: a b', /^the request cannot be read: ./, 'Host'],
-    ['a backslash in the path', 'GET /health\\z HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, undefined],
+    ['a backslash in the path', 'GET /health\\z HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, 'request-target'],
+    ['an absolute-form target of another scheme', 'GET ftp://127.0.0.1/healthz HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, 'request-target'],
     ['a CONNECT', 'CONNECT x:443 HTTP/1.1\r\nhost: x:443', /^the request cannot be read: CONNECT is not supported$/, undefined],
   ])('answers %s 400 problem+json, echoing its X-Request-ID, and closes the connection', async (_, head, detail, path) => {
     const socket = await connectTo(running.port);
@@ -35,7 +36,14 @@ describe('requests that cannot be read, whose headers were (a real listening soc
     await closed;
   });
 
-  it('counts each as invalid_request', () => {
-    expect(rejected).toEqual(['invalid_request', 'invalid_request', 'invalid_request', 'invalid_request']);
+  it.each(['http', 'HTTP', 'Https'])('reads an absolute-form target whose scheme is written %s as the path it names', async (scheme) => {
+    const socket = await connectTo(running.port);
+    const response = readResponse(socket);
+    socket.write(`GET ${scheme}://127.0.0.1:${running.port}/healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`);
+    expect((await response).status).toBe(200);
+  });
+
+  it('counts each unreadable request as invalid_request', () => {
+    expect(rejected).toEqual(['invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request']);
   });
 });

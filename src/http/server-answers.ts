@@ -186,13 +186,17 @@ function requestIdOf(request: IncomingMessage): string {
 }
 
 /**
- * The Host, as the field at fault in a request @hono/node-server cannot read, when nothing else
- * can be: the target is origin-form (`/path`) without a backslash in its path, so the Host is
- * all that fails to make a URL (`a:99999`, `a@b`). Undefined for a target at fault.
+ * The field at fault in a request @hono/node-server cannot read: the Host when the target is
+ * origin-form (`/path`) without a backslash in its path, so the Host is all that fails to make a
+ * URL (`a:99999`, `a@b`); the request target otherwise (`*`, a backslash in the path, a scheme
+ * other than http and https).
  */
-function hostAtFault(request: IncomingMessage | undefined): FieldError[] | undefined {
-  const target = request?.url ?? '';
-  if (!target.startsWith('/') || pathOf(target).includes('\\')) return undefined;
+function fieldAtFault(request: IncomingMessage | undefined): FieldError[] | undefined {
+  if (request === undefined) return undefined;
+  const target = request.url ?? '';
+  if (!target.startsWith('/') || pathOf(target).includes('\\')) {
+    return [{ path: 'request-target', message: 'a path (/decide), or an http:// or https:// URL, without a backslash in its path' }];
+  }
   return [{ path: 'Host', message: 'not a host name or address a URL can hold (WHATWG URL)' }];
 }
 
@@ -206,7 +210,7 @@ export function answerRequestError(onProblem: OnProblem) {
   return function onRequestError(error: unknown): Response {
     const close = { connection: 'close' };
     const problem = error instanceof RequestError
-      ? new ProblemError('invalid_request', `the request cannot be read: ${error.message}`, hostAtFault(beingRead), close)
+      ? new ProblemError('invalid_request', `the request cannot be read: ${error.message}`, fieldAtFault(beingRead), close)
       : new ProblemError('internal', 'the request could not be answered', undefined, close);
     onProblem?.(problem.code);
     return problemResponse(problem, '', beingRead === undefined ? randomUUID() : requestIdOf(beingRead));
@@ -282,6 +286,16 @@ function isHttp1(request: IncomingMessage): boolean {
   return request.httpVersionMajor === 1 && (request.httpVersionMinor === 0 || request.httpVersionMinor === 1);
 }
 
+/**
+ * An absolute-form target (`HTTP://host/decide`, as a proxy may send) with its scheme in lower
+ * case: schemes are case-insensitive (RFC 3986 §3.1), and @hono/node-server reads only `http://`
+ * and `https://` as one, failing the rest as an invalid URL.
+ */
+function withLowerCaseScheme(target: string): string {
+  const scheme = /^https?(?=:\/\/)/i.exec(target)?.[0];
+  return scheme === undefined ? target : scheme.toLowerCase() + target.slice(scheme.length);
+}
+
 /** What makes the head of `request` unacceptable before any route sees it, if anything. */
 function headProblem(request: IncomingMessage): ProblemError | undefined {
   if (!isHttp1(request)) return new ProblemError('invalid_request', `HTTP/${request.httpVersion} is not supported: send HTTP/1.1 or HTTP/1.0`);
@@ -316,6 +330,8 @@ export function refuseBadHeads(listener: RequestListener, onProblem: OnProblem):
       refuse(request, response, problem, onProblem);
       return;
     }
+    // The usual origin-form target (`/decide`) costs one comparison.
+    if (request.url !== undefined && !request.url.startsWith('/')) request.url = withLowerCaseScheme(request.url);
     beingRead = request;
     try {
       listener(request, response);
