@@ -219,6 +219,26 @@ describe('a token without kid, against a key set with several keys of its type',
   });
 });
 
+describe('a key re-issued under the same kid', () => {
+  it('is taken at the next fetch the cooldown allows; a signature no held key checks asks for no more fetches than that', async () => {
+    const server = await startJwksServer(jwks([ec]));
+    servers.push(server);
+    const app = await appWith({ JWKS_URL: server.url, JWKS_COOLDOWN_SECONDS: '1' });
+    expect(await decide(app, await sign(ec, accountantClaims))).toMatchObject({ decision: 'permit' });
+    expect(server.requests).toBe(1);
+    // The issuer replaces the key, keeping its kid (`impostor` is another key under ec's kid).
+    server.publish(jwks([impostor]));
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await decide(app, await sign(impostor, accountantClaims))).toMatchObject({ decision: 'permit' });
+    expect(server.requests).toBe(2);
+    // The old key is gone: its tokens fail their signature, and within the cooldown fetch nothing.
+    for (let i = 0; i < 3; i++) {
+      expect(await decide(app, await sign(ec, accountantClaims))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'signature verification failed' }] });
+    }
+    expect(server.requests).toBe(2);
+  });
+});
+
 describe('a token without exp', () => {
   const lasting = () => new SignJWT(accountantClaims).setProtectedHeader({ alg: 'ES256', kid: ec.kid }).setIssuer(testIssuer).setAudience(testAudience).setIssuedAt().sign(ec.privateKey);
   const keys = async () => join(await tempDir({ 'jwks.json': jwks([ec]) }), 'jwks.json');

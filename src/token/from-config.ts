@@ -1,4 +1,3 @@
-import type { JWTVerifyGetKey } from 'jose';
 import { maskUrl } from '../config-summary.js';
 import { ConfigError, tokenFetchProblem, type Config } from '../config.js';
 import { ExpiringCache } from './cache.js';
@@ -12,7 +11,7 @@ import { localKeySet, RemoteKeySet, type KeySetState } from './jwks.js';
 import type { TokenObserver } from './observer.js';
 import { isPlainHttpRemote } from './plain-http.js';
 import { createTokenVerifier } from './token-verifier.js';
-import { createIssuerVerifier, createJwtVerifier, type TokenVerifier } from './verify.js';
+import { createIssuerVerifier, createJwtVerifier, type JwtVerifierOptions, type TokenVerifier } from './verify.js';
 
 /** Everything token handling needs at run time, built once at start. */
 export interface Tokens {
@@ -102,6 +101,9 @@ export async function tokenSettingsFromConfig(config: Config): Promise<TokenSett
   };
 }
 
+/** An issuer's keys, and for a remote key set the way to ask for it again. */
+type KeySource = Pick<JwtVerifierOptions, 'keys' | 'refetchKeys'>;
+
 /** Builds token verification and claim mapping from the environment and TOKEN_CONFIG_FILE. */
 export async function tokensFromConfig(config: Config, options: TokensOptions = {}): Promise<Tokens> {
   const remote: RemoteKeySet[] = [];
@@ -110,11 +112,12 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
    * `algorithms`: those accepted from the key set, one of which a key of `file` (or of each set
    * fetched from `url`) must fit.
    */
-  const keySet = async (file: string | undefined, url: string | undefined, setting: string, algorithms: readonly string[]): Promise<JWTVerifyGetKey> => {
+  const keySet = async (file: string | undefined, url: string | undefined, setting: string, algorithms: readonly string[]): Promise<KeySource> => {
     if (file !== undefined) {
-      return localKeySet(file, algorithms).catch((error: unknown) => {
+      const keys = await localKeySet(file, algorithms).catch((error: unknown) => {
         throw new ConfigError(`${setting}: key set ${file}: ${(error as Error).message}`, { cause: error });
       });
+      return { keys };
     }
     if (url === undefined) throw new ConfigError('a key set needs a file or a URL');
     const set = new RemoteKeySet({
@@ -127,7 +130,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     });
     remote.push(set);
     void set.refresh();
-    return set.getKey;
+    return { keys: set.getKey, refetchKeys: () => set.refetch() };
   };
 
   const entries = await issuerEntries(config);
@@ -146,7 +149,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     verifiers.set(
       entry.issuer,
       createJwtVerifier({
-        keys: await keySet(entry.jwksFile, entry.jwksUrl, settingOf(index), algorithms),
+        ...(await keySet(entry.jwksFile, entry.jwksUrl, settingOf(index), algorithms)),
         issuer: entry.issuer,
         audience: entry.audience,
         audienceClaim: entry.audienceClaim,
@@ -169,7 +172,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   const introspectionUrl = config.INTROSPECTION_URL;
   if (introspectionUrl !== undefined) {
     const signedKeys = config.INTROSPECTION_JWKS_FILE !== undefined || config.INTROSPECTION_JWKS_URL !== undefined
-      ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE', config.JWT_ALGORITHMS)
+      ? (await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE', config.JWT_ALGORITHMS)).keys
       : undefined;
     introspection = createIntrospector({
       url: introspectionUrl,

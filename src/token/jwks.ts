@@ -178,6 +178,18 @@ export class RemoteKeySet {
     }
   };
 
+  /**
+   * Fetches the key set again unless the last attempt was within the cooldown, as for an unknown
+   * kid; resolves true when other keys are then held. For a signature that failed under a key
+   * held: an issuer may re-issue a key under the same kid, which the background refresh alone
+   * would pick up only after up to its period.
+   */
+  async refetch(): Promise<boolean> {
+    const held = this.#local;
+    await this.#refreshIfAllowed();
+    return this.#local !== held;
+  }
+
   /** Fetches the key set now; on failure the previous keys stay. Never rejects. */
   refresh(): Promise<void> {
     this.#pending ??= this.#fetch().finally(() => {

@@ -26,6 +26,8 @@ export interface JwtVerifierOptions {
   readonly requireExp?: boolean;
   /** The time tokens are checked against; tests freeze it. */
   readonly clock?: () => Date;
+  /** Fetches `keys` again if it may (see RemoteKeySet.refetch): true when other keys came. */
+  readonly refetchKeys?: () => Promise<boolean>;
 }
 
 /** Algorithms accepted unless configured otherwise: asymmetric only. */
@@ -82,9 +84,21 @@ type VerifyOptions = Parameters<typeof jwtVerify>[2];
 /**
  * jwtVerify over a key set, also for a token without `kid` that several keys fit (an IdP
  * rotating keys may leave `kid` out): jose then hands back the candidates instead of trying
- * them, and the first of at most `maxCandidateKeys` whose signature checks is taken.
+ * them, and the first of at most `maxCandidateKeys` whose signature checks is taken. A signature
+ * that fails under a key the set holds may be one an issuer re-issued under the same `kid`: the
+ * set is fetched again through `refetch`, when given and allowed (once per cooldown, as for an
+ * unknown `kid`), and the token checked once more if other keys came.
  */
-export async function verifyWithKeySet(token: string, keys: JWTVerifyGetKey, options: VerifyOptions): Promise<JWTVerifyResult> {
+export async function verifyWithKeySet(token: string, keys: JWTVerifyGetKey, options: VerifyOptions, refetch?: () => Promise<boolean>): Promise<JWTVerifyResult> {
+  try {
+    return await verifyWithKeys(token, keys, options);
+  } catch (error) {
+    if (!(error instanceof errors.JWSSignatureVerificationFailed) || refetch === undefined || !(await refetch())) throw error;
+    return verifyWithKeys(token, keys, options);
+  }
+}
+
+async function verifyWithKeys(token: string, keys: JWTVerifyGetKey, options: VerifyOptions): Promise<JWTVerifyResult> {
   try {
     return await jwtVerify(token, keys, options);
   } catch (error) {
@@ -127,7 +141,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
       if (token.length > maxTokenLength) throw new InvalidTokenError(`token longer than ${maxTokenLength} characters`);
       try {
         const now = clock();
-        const { payload } = await verifyWithKeySet(token, options.keys, { ...verifyOptions, currentDate: now });
+        const { payload } = await verifyWithKeySet(token, options.keys, { ...verifyOptions, currentDate: now }, options.refetchKeys);
         // jose checks `iat` only against a maximum age. A token issued later than now, beyond the
         // allowed skew, comes from an issuer whose clock is wrong: it is refused, as one whose
         // `nbf` lies ahead is.
