@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AggregatorRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { gatherTimeoutMs } from '../src/telemetry/cluster-metrics.js';
+import { gatherTimeoutMs, scrapeTimeoutMs } from '../src/telemetry/cluster-metrics.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { exited, killLeftovers, processRef, signalIfRunning, type ProcessRef } from './helpers/exited.js';
+import { connectTo, readResponse } from './helpers/raw-http.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 
@@ -160,5 +161,31 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
     expect((workersIn(answer.text, 'answered') ?? 0) + (workersIn(answer.text, 'not_ready') ?? 0)).toBe(2);
     const replaced = await running.waitFor((l) => l['msg'] === 'worker listening', 3);
     workers.push(processRef(Number(replaced[2]?.['pid'])));
+  });
+
+  it('answers 503 problem+json, not a 500, when the primary does not sum the workers\' metrics in time', async () => {
+    // A connection a worker holds already: a stopped primary hands out no new ones.
+    const socket = await connectTo(Number(new URL(url).port));
+    try {
+      const first = readResponse(socket);
+      socket.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+      expect((await first).status).toBe(200);
+      const primary = processRef(running.child.pid ?? 0);
+      process.kill(primary.pid, 'SIGSTOP');
+      try {
+        const started = performance.now();
+        const answer = readResponse(socket);
+        socket.write('GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+        const { status, headers, body } = await answer;
+        expect(status).toBe(503);
+        expect(headers['content-type']).toBe('application/problem+json');
+        expect(JSON.parse(body)).toMatchObject({ type: 'urn:invoice-pdp:problem:unavailable', detail: `cluster metrics: no answer from the primary within ${scrapeTimeoutMs} ms: scrape again` });
+        expect(performance.now() - started).toBeLessThan(scrapeTimeoutMs + 1_000);
+      } finally {
+        signalIfRunning(primary, 'SIGCONT');
+      }
+    } finally {
+      socket.destroy();
+    }
   });
 });

@@ -224,6 +224,14 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
 }
 
 /**
+ * The cluster's metrics could not be had from the primary (it did not answer in time, is gone,
+ * or failed to sum them): the scrape is to be tried again, not a fault of the service's own.
+ */
+export class MetricsUnavailableError extends Error {
+  override readonly name = 'MetricsUnavailableError';
+}
+
+/**
  * The metrics of this process: the registry itself when running alone; in a cluster worker, the
  * cluster-wide aggregate, asked of the primary over IPC (the primary must run
  * `serveClusterMetrics`). A worker also answers the primary's requests for its own registry,
@@ -231,7 +239,7 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
  */
 export function metricsSource(registry: Registry, timeoutMs = scrapeTimeoutMs): MetricsSource {
   if (!cluster.isWorker) return { contentType: registry.contentType, metrics: () => registry.metrics() };
-  const pending = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
+  const pending = new Map<number, { resolve: (text: string) => void; reject: (error: MetricsUnavailableError) => void }>();
   let nextId = 0;
   const send = (message: object) => {
     if (process.send !== undefined && process.connected) process.send(message, undefined, undefined, () => undefined);
@@ -247,7 +255,7 @@ export function metricsSource(registry: Registry, timeoutMs = scrapeTimeoutMs): 
     if (!isMessage<MetricsResponse>(message, responseType)) return;
     const waiter = pending.get(message.id);
     pending.delete(message.id);
-    if (message.error !== undefined) waiter?.reject(new Error(`cluster metrics: ${message.error}`));
+    if (message.error !== undefined) waiter?.reject(new MetricsUnavailableError(`cluster metrics: ${message.error}`));
     else waiter?.resolve(message.text ?? '');
   });
   send({ type: readyType });
@@ -258,7 +266,7 @@ export function metricsSource(registry: Registry, timeoutMs = scrapeTimeoutMs): 
         const id = nextId++;
         const timer = setTimeout(() => {
           pending.delete(id);
-          reject(new Error(`cluster metrics: no answer from the primary within ${timeoutMs} ms`));
+          reject(new MetricsUnavailableError(`cluster metrics: no answer from the primary within ${timeoutMs} ms`));
         }, timeoutMs);
         pending.set(id, {
           resolve: (text) => {
@@ -271,7 +279,7 @@ export function metricsSource(registry: Registry, timeoutMs = scrapeTimeoutMs): 
           },
         });
         if (process.send === undefined || !process.connected) {
-          pending.get(id)?.reject(new Error('cluster metrics: not connected to the primary'));
+          pending.get(id)?.reject(new MetricsUnavailableError('cluster metrics: not connected to the primary'));
           pending.delete(id);
           return;
         }

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
-import type { MetricsSource } from '../../telemetry/cluster-metrics.js';
+import { MetricsUnavailableError, type MetricsSource } from '../../telemetry/cluster-metrics.js';
 import type { AppEnv } from '../env.js';
 import { bearerCredential } from '../middleware/caller-auth.js';
 import { ProblemError } from '../problem.js';
@@ -25,6 +25,13 @@ export function metricsRoutes(source: MetricsSource, token: string | undefined):
         throw new ProblemError('unauthenticated', 'the metrics token is not accepted', [{ path: 'Authorization', message: 'not the metrics token' }], { 'www-authenticate': `${challenge}, error="invalid_token"` });
       }
     }
-    return c.body(await source.metrics(), 200, { 'content-type': source.contentType });
+    let text: string;
+    try {
+      text = await source.metrics();
+    } catch (error) {
+      if (!(error instanceof MetricsUnavailableError)) throw error;
+      throw new ProblemError('unavailable', `${error.message}: scrape again`, undefined, { 'retry-after': '5' });
+    }
+    return c.body(text, 200, { 'content-type': source.contentType });
   });
 }
