@@ -193,6 +193,68 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('a part that reads no variable and fails, the same on every request: a deny on it applied to all, a permit never did', async () => {
+    const run = await validateRules([
+      { id: 'share', effect: 'deny', actions: ['*'], condition: 'context.share > 1/0' },
+      { id: 'odd', effect: 'deny', actions: ['*'], condition: 'context.n == 5 % 0' },
+      { id: 'region', effect: 'permit', actions: ['read'], condition: 'resource.properties.region == ["EU", "US"][5]' },
+      { id: 'limit', effect: 'permit', actions: ['read'], condition: 'resource.properties.amount <= {"EU": 1000.0}["US"]' },
+      { id: 'twice', effect: 'deny', actions: ['*'], condition: 'resource.properties.region in {"EU": 1, "EU": 2}' },
+      { id: 'overflow', effect: 'deny', actions: ['*'], condition: 'context.n > 9223372036854775807 + 1' },
+      { id: 'text', effect: 'deny', actions: ['*'], condition: 'context.code == "a" + 1' },
+      { id: 'guarded', effect: 'deny', actions: ['*'], condition: 'context.off || (false && 1/0 == 1)' },
+      { id: 'mapped', effect: 'deny', actions: ['*'], condition: 'context.ns.exists(n, n in [1, 2].map(x, x / 0))' },
+      { id: 'grouped', effect: 'deny', actions: ['*'], condition: 'context.n < (1 + (2 / 0))' },
+      {
+        ...readRule,
+        condition: '[1, 2, 3].map(x, x * 2) == [2, 4, 6] && context.n < 9223372036854775807 - 1 && resource.properties.amount <= {"EU": 1000.0}["EU"] && (true || 1 / 1 == 1) && context.ns.exists(n, n == 10 / 2) && now < timestamp("2030-01-01T00:00:00Z")',
+      },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'share', message: 'value: 1/0 is an error whatever the request: division by zero' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'odd', message: 'value: 5 % 0 is an error whatever the request: modulo by zero' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'region', message: 'value: ["EU", "US"][5] is an error whatever the request: No such key: index out of bounds, index 5 >= size 2' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'limit', message: 'value: {"EU": 1000.0}["US"] is an error whatever the request: No such key: US' },
+        { file: 'a.json', path: '$.rules[4].condition', rule: 'twice', message: 'value: {"EU": 1, "EU": 2} is an error whatever the request: duplicate map key: EU' },
+        { file: 'a.json', path: '$.rules[5].condition', rule: 'overflow', message: 'value: 9223372036854775807 + 1 is an error whatever the request: integer overflow: 9223372036854775808' },
+        { file: 'a.json', path: '$.rules[6].condition', rule: 'text', message: 'type: no such overload: string + int' },
+        { file: 'a.json', path: '$.rules[7].condition', rule: 'guarded', message: 'value: 1/0 is an error whatever the request: division by zero' },
+        { file: 'a.json', path: '$.rules[8].condition', rule: 'mapped', message: 'value: [1, 2].map(x, x / 0) is an error whatever the request: division by zero' },
+        { file: 'a.json', path: '$.rules[9].condition', rule: 'grouped', message: 'value: 2 / 0 is an error whatever the request: division by zero' },
+      ],
+    });
+  });
+
+  it('an int or uint literal in arithmetic with a value of the request, a double when a number: a deny on it applied to all', async () => {
+    const run = await validateRules([
+      { id: 'plus', effect: 'deny', actions: ['*'], condition: 'resource.properties.amount + 1 > 1000.0' },
+      { id: 'minus', effect: 'deny', actions: ['*'], condition: '1 - context.x < 0.0' },
+      { id: 'times', effect: 'permit', actions: ['read'], condition: 'subject.properties.limit * 2 >= resource.properties.amount' },
+      { id: 'half', effect: 'deny', actions: ['*'], condition: 'context.n / 2u > 1.0' },
+      { id: 'odd', effect: 'deny', actions: ['*'], condition: 'context.n % 2 == 1' },
+      { id: 'lines', effect: 'deny', actions: ['*'], condition: 'context.lines.exists(l, l.amount + -1 > 0.0)' },
+      {
+        ...readRule,
+        condition: 'size(subject.roles) + 1 > 1 && int(context.n) + 1 > 2 && int(context.n) % 2 == 0 && now.getHours() + 1 > 8 && resource.properties.amount + 1.0 > 2.0 && resource.properties.amount <= 1000 && [1, 2].exists(x, x + 1 == 3) && context.lines.exists(l, l.amount == 1)',
+      },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'plus', message: 'type: resource.properties.amount + 1 mixes a value of the request, a double when it is a number, with the int 1: write 1.0' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'minus', message: 'type: 1 - context.x mixes a value of the request, a double when it is a number, with the int 1: write 1.0' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'times', message: 'type: subject.properties.limit * 2 mixes a value of the request, a double when it is a number, with the int 2: write 2.0' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'half', message: 'type: context.n / 2u mixes a value of the request, a double when it is a number, with the uint 2u: write 2.0' },
+        { file: 'a.json', path: '$.rules[4].condition', rule: 'odd', message: 'type: context.n % 2 mixes a value of the request, a double when it is a number, with the int 2: write int(context.n) % 2' },
+        { file: 'a.json', path: '$.rules[5].condition', rule: 'lines', message: 'type: l.amount + -1 mixes a value of the request, a double when it is a number, with the int -1: write -1.0' },
+      ],
+    });
+  });
+
   it('a value of the request used as a timestamp or a duration, which JSON never is: a deny on it applied to all', async () => {
     const run = await validateRules([
       { id: 'overdue', effect: 'deny', actions: ['*'], condition: 'resource.properties.due < now' },

@@ -1,3 +1,5 @@
+import { parse, serialize, type ASTNode } from '@marcbachmann/cel-js';
+
 /** A node of a condition as the CEL library parses it: an operator and its arguments. */
 export interface AstNode {
   readonly op: string;
@@ -11,10 +13,52 @@ export function isAstNode(value: unknown): value is AstNode {
   return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
 }
 
+/** A comprehension's parts: `items.exists(i, i.ok)` ranges over `items`, binding `i` in `i.ok`. */
+export interface Comprehension {
+  /** The list or map it visits, read where the comprehension stands. */
+  readonly range: unknown;
+  /** The name it binds to each element or key. */
+  readonly variable: string;
+  /** What it evaluates for each element (with `map(i, p, t)`, the filter `p` then `t`), where `variable` is bound. */
+  readonly steps: readonly unknown[];
+}
+
+/** `node`'s parts, when it is a comprehension; the library's macros bind one variable, their first argument. */
+export function comprehensionOf(node: AstNode): Comprehension | undefined {
+  if (node.op !== 'rcall' || !Array.isArray(node.args)) return undefined;
+  const [name, range, args] = node.args as unknown[];
+  if (typeof name !== 'string' || !comprehensions.has(name) || !Array.isArray(args)) return undefined;
+  const [variable, ...steps] = args as unknown[];
+  if (!isAstNode(variable) || variable.op !== 'id' || typeof variable.args !== 'string') return undefined;
+  return { range, variable: variable.args, steps };
+}
+
 /** The text of `node` in `source`, the condition it was parsed from, as the parser located it. */
 export function textOf(node: AstNode, source: string): string | undefined {
   const { start, end } = node as { start?: unknown; end?: unknown };
   return typeof start === 'number' && typeof end === 'number' ? source.slice(start, end) : undefined;
+}
+
+/** Whether `text` parses to the node the library writes as `serialized`. */
+function parsesTo(text: string, serialized: string): boolean {
+  try {
+    return serialize(parse(text).ast) === serialized;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `node`, a node of a condition written as `source` not yet bound (see cel.ts), as CEL text that
+ * parses to it: as written where that does, else as the library writes it; undefined where
+ * neither does. The text the parser locates leaves out the parentheses around a first or last
+ * operand (`1 + (2 * 3` of `1 + (2 * 3)`), which the library's text restores (`1 + 2 * 3`).
+ */
+export function writtenOf(node: AstNode, source: string): string | undefined {
+  const serialized = serialize(node as ASTNode);
+  const text = textOf(node, source);
+  if (text !== undefined && parsesTo(text, serialized)) return text;
+  return parsesTo(serialized, serialized) ? serialized : undefined;
 }
 
 /** Calls `visit` with every node in `node` (a node, or an array holding nodes), each before those under it. */

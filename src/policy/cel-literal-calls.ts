@@ -1,16 +1,13 @@
 import { forEachNode, isAstNode, textOf, type AstNode } from './cel-ast.js';
 import { timeFieldNames } from './cel-time-fields.js';
 
-/** A call a condition makes on a literal, whose outcome no request can change. */
+/** A call a condition makes with a literal time zone, whose outcome no request can change. */
 export interface LiteralCall {
-  /** The call as the condition writes it: `duration("30d")`, `timestamp(context.t).getHours("CET ")`. */
+  /** The call as the condition writes it: `timestamp(context.t).getHours("CET ")`. */
   readonly written: string;
-  /** A condition that makes the call on the same literal: for a getter, on `now`. */
+  /** A condition that makes the call with the same literal, on `now`. */
   readonly probe: string;
 }
-
-/** The conversions, which fail for some values: `timestamp("2025-02-30T00:00:00Z")`, `uint(-1)`. */
-const conversions = new Set(['timestamp', 'duration', 'int', 'uint', 'double', 'string', 'bool']);
 
 /** Whether `node` is a literal: a value, or a negated one (`-1`). */
 function isLiteral(node: unknown): node is AstNode {
@@ -24,27 +21,23 @@ function literalArgument(args: unknown): AstNode | undefined {
 }
 
 /**
- * Each conversion of a literal in `ast`, a parsed condition written as `source`
- * (`timestamp("2025-01-01")`), and each timestamp getter given a literal time zone
- * (`now.getHours("Europe/Pariss")`). What such a call does with its literal is the same on
- * every request: evaluated once at load, a call that fails shows a condition that fails
- * wherever it reaches the call, a deny rule that applies with a condition_error and a permit
- * that never applies.
+ * Each timestamp getter in `ast`, a parsed condition written as `source`, given a literal time
+ * zone (`now.getHours("Europe/Pariss")`). The getter reads a timestamp of the request, usually
+ * `now`, so it is no part that reads no variable (cel-constants.ts); but whether the zone exists
+ * is the same on every request: evaluated once at load on `now`, a getter that fails shows a
+ * condition that fails wherever it reaches the call, a deny rule that applies with a
+ * condition_error and a permit that never applies.
  */
 export function literalCalls(ast: unknown, source: string): LiteralCall[] {
   const calls: LiteralCall[] = [];
   forEachNode(ast, (node) => {
-    if (!Array.isArray(node.args)) return;
-    const [name, first, second] = node.args as unknown[];
-    if (typeof name !== 'string') return;
+    if (node.op !== 'rcall' || !Array.isArray(node.args)) return;
+    const [name, , second] = node.args as unknown[];
+    if (typeof name !== 'string' || !timeFieldNames.has(name)) return;
     const written = textOf(node, source);
-    if (written === undefined) return;
-    if (node.op === 'call' && conversions.has(name) && literalArgument(first) !== undefined) {
-      calls.push({ written, probe: written });
-    }
-    const zone = node.op === 'rcall' && timeFieldNames.has(name) ? literalArgument(second) : undefined;
+    const zone = literalArgument(second);
     const zoneText = zone === undefined ? undefined : textOf(zone, source);
-    if (zoneText !== undefined) calls.push({ written, probe: `now.${name}(${zoneText})` });
+    if (written !== undefined && zoneText !== undefined) calls.push({ written, probe: `now.${name}(${zoneText})` });
   });
   return calls;
 }

@@ -1,4 +1,5 @@
-import { comprehensions, isAstNode, textOf, type AstNode } from './cel-ast.js';
+import { comprehensionOf, isAstNode, textOf, type AstNode } from './cel-ast.js';
+import { isRequestValue, namesWithin, requestVariables } from './cel-request-values.js';
 import { timeFieldNames } from './cel-time-fields.js';
 import { timeTypeOf, type TimeMember } from './cel-time-members.js';
 
@@ -10,21 +11,8 @@ export interface RequestTime {
   readonly type: TimeMember['type'];
 }
 
-/** The variables holding the request's values, which are JSON: never a timestamp or a duration. */
-const requestVariables: ReadonlySet<string> = new Set(['subject', 'resource', 'action', 'context']);
-
 /** The operators that take a timestamp or a duration on one side only with another on the other. */
 const timeOperators = new Set(['<', '<=', '>', '>=', '+', '-']);
-
-/**
- * Whether `node` is a value of the request: a name holding one (`context`, or the variable of a
- * comprehension over one), or a field, key or element read from it (`context.since`).
- */
-function isRequestValue(node: unknown, names: ReadonlySet<string>): boolean {
-  let current = node;
-  while (isAstNode(current) && (current.op === '.' || current.op === '[]') && Array.isArray(current.args)) current = current.args[0];
-  return isAstNode(current) && current.op === 'id' && typeof current.args === 'string' && names.has(current.args);
-}
 
 function found(node: AstNode, source: string, type: TimeMember['type']): RequestTime | undefined {
   const written = textOf(node, source);
@@ -48,17 +36,9 @@ export function requestTime(node: unknown, source: string, names: ReadonlySet<st
     return undefined;
   }
   if (!isAstNode(node) || !Array.isArray(node.args)) return undefined;
-  const [name, first, second] = node.args as unknown[];
-  if (node.op === 'rcall' && typeof name === 'string' && comprehensions.has(name) && Array.isArray(second)) {
-    // The variables it binds (every argument but the last may name one) hold the request's values when it ranges over one.
-    const overRequest = isRequestValue(first, names);
-    const inner = new Set(names);
-    for (const arg of second.slice(0, -1)) {
-      if (!isAstNode(arg) || arg.op !== 'id' || typeof arg.args !== 'string') continue;
-      if (overRequest) inner.add(arg.args);
-      else inner.delete(arg.args);
-    }
-    return requestTime(first, source, names) ?? requestTime(second, source, inner);
+  const comprehension = comprehensionOf(node);
+  if (comprehension !== undefined) {
+    return requestTime(comprehension.range, source, names) ?? requestTime(comprehension.steps, source, namesWithin(comprehension, names));
   }
   if (timeOperators.has(node.op) && node.args.length === 2) {
     const [left, right] = node.args as [unknown, unknown];
@@ -67,6 +47,7 @@ export function requestTime(node: unknown, source: string, names: ReadonlySet<st
     if (leftTime !== undefined && isAstNode(right) && isRequestValue(right, names)) return found(right, source, leftTime);
     if (rightTime !== undefined && isAstNode(left) && isRequestValue(left, names)) return found(left, source, rightTime);
   }
+  const [name, first] = node.args as unknown[];
   if (node.op === 'rcall' && typeof name === 'string' && timeFieldNames.has(name) && isAstNode(first) && isRequestValue(first, names)) {
     return found(first, source, 'timestamp');
   }

@@ -5,12 +5,14 @@ import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { declaredShapes, dynMap, undeclaredHasField } from './cel-has-fields.js';
 import { hasOnNonMap } from './cel-has-targets.js';
-import { literalCalls, type LiteralCall } from './cel-literal-calls.js';
+import { constantParts, type ConstantPart } from './cel-constants.js';
+import { literalCalls } from './cel-literal-calls.js';
+import { requestIntArithmetic } from './cel-request-ints.js';
 import { requestTime } from './cel-request-times.js';
 import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64 } from './cel-ranges.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
-import { evaluateStrictly } from './cel-strict.js';
+import { evaluateStrictly, startDecision } from './cel-strict.js';
 import { timeMember } from './cel-time-members.js';
 import { oncePerObject, typableVariables } from './cel-values.js';
 
@@ -141,19 +143,35 @@ function bindAsSpecified(ast: unknown): void {
   typedMapKeys(ast);
 }
 
-/** The variables a probe of a literal call sees: it reads `now` at most. */
+/** The variables a probe sees: it reads `now` at most. */
 const probeVariables: ConditionVariables = { subject: {}, resource: {}, action: {}, context: {}, now: new Date(0) };
 
-/** Why `call` fails, as it would whatever the request; undefined when it succeeds. */
-function literalCallFailure(call: LiteralCall): string | undefined {
-  const probe = runtimeEnv.parse(call.probe);
-  bindAsSpecified(probe.ast);
+/**
+ * Why `probe`, a condition whose outcome no request can change, fails; undefined when it
+ * succeeds. It is evaluated as a condition is, as the first of a decision (its comparisons of
+ * lists and maps on a budget of their own).
+ */
+function probeFailure(probe: string): string | undefined {
+  const parsed = runtimeEnv.parse(probe);
+  bindAsSpecified(parsed.ast);
+  startDecision();
   try {
-    (probe as (vars: ConditionVariables) => unknown)(probeVariables);
+    (parsed as (vars: ConditionVariables) => unknown)(probeVariables);
     return undefined;
   } catch (error) {
     return firstLine((asWritten(error) as Error).message);
   }
+}
+
+/** The smallest part of `part` that fails, and why (`1/0` of `1/0 == 1`); undefined when `part` succeeds. */
+function failingPart(part: ConstantPart): { readonly written: string; readonly failure: string } | undefined {
+  const failure = probeFailure(part.written);
+  if (failure === undefined) return undefined;
+  for (const inner of part.within) {
+    const failing = failingPart(inner);
+    if (failing !== undefined) return failing;
+  }
+  return { written: part.written, failure };
 }
 
 /** Parses and type-checks a CEL condition; throws ConditionCompileError with a readable reason. */
@@ -201,11 +219,19 @@ export function compileCondition(source: string): CompiledCondition {
   if (time !== undefined) {
     throw new ConditionCompileError(`type: ${time.written}, a value of the request, is never a ${time.type}: read it with ${time.type}(${time.written})`);
   }
+  const mixed = requestIntArithmetic(checkedAst.ast, source);
+  if (mixed !== undefined) {
+    throw new ConditionCompileError(`type: ${mixed.written} mixes a value of the request, a double when it is a number, with the ${mixed.type} ${mixed.literal}: write ${mixed.instead}`);
+  }
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
   }
+  for (const part of constantParts(parsed.ast, source)) {
+    const failing = failingPart(part);
+    if (failing !== undefined) throw new ConditionCompileError(`value: ${failing.written} is an error whatever the request: ${failing.failure}`);
+  }
   for (const call of literalCalls(parsed.ast, source)) {
-    const failure = literalCallFailure(call);
+    const failure = probeFailure(call.probe);
     if (failure !== undefined) throw new ConditionCompileError(`value: ${call.written} is an error whatever the request: ${failure}`);
   }
   const fast = fastCondition(parsed.ast);
