@@ -260,6 +260,8 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
       { id: 'overdue', effect: 'deny', actions: ['*'], condition: 'resource.properties.due < now' },
       { id: 'recent', effect: 'deny', actions: ['*'], condition: 'now - timestamp(context.since) < context.grace' },
       { id: 'night', effect: 'deny', actions: ['*'], condition: 'context.logins.exists(t, t.getHours() < 6)' },
+      // Named as CEL reads it, not as the parser's span of it (`context).due`).
+      { id: 'bracketed', effect: 'deny', actions: ['*'], condition: '(context).due < now' },
       { ...readRule, condition: 'timestamp(resource.properties.due) >= now && context.logins.map(t, timestamp(t)).all(t, t < now) && [now].exists(context, context <= now) && now != context.at' },
     ]);
     expect(run.code).toBe(1);
@@ -269,6 +271,7 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
         { file: 'a.json', path: '$.rules[0].condition', rule: 'overdue', message: 'type: resource.properties.due, a value of the request, is never a timestamp: read it with timestamp(resource.properties.due)' },
         { file: 'a.json', path: '$.rules[1].condition', rule: 'recent', message: 'type: context.grace, a value of the request, is never a duration: read it with duration(context.grace)' },
         { file: 'a.json', path: '$.rules[2].condition', rule: 'night', message: 'type: t, a value of the request, is never a timestamp: read it with timestamp(t)' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'bracketed', message: 'type: context.due, a value of the request, is never a timestamp: read it with timestamp(context.due)' },
       ],
     });
   });

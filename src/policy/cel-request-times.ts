@@ -1,4 +1,4 @@
-import { comprehensionOf, isAstNode, textOf, type AstNode } from './cel-ast.js';
+import { comprehensionOf, isAstNode, writtenOf, type AstNode } from './cel-ast.js';
 import { isRequestValue, namesWithin, requestVariables } from './cel-request-values.js';
 import { timeFieldNames } from './cel-time-fields.js';
 import { timeTypeOf, type TimeMember } from './cel-time-members.js';
@@ -15,7 +15,7 @@ export interface RequestTime {
 const timeOperators = new Set(['<', '<=', '>', '>=', '+', '-']);
 
 function found(node: AstNode, source: string, type: TimeMember['type']): RequestTime | undefined {
-  const written = textOf(node, source);
+  const written = writtenOf(node, source);
   return written === undefined ? undefined : { written, type };
 }
 
