@@ -152,6 +152,16 @@ describe('audit log', () => {
     expect(entries[0]).toMatchObject({ resource: { id }, context: { ['note\u2028']: 'a\u2029b' } });
   });
 
+  it.each([['NEL', '\u0085'], ['U+2028', '\u2028'], ['U+2029', '\u2029']])('escapes %s when it is the only line break in the line', async (_, lineBreak) => {
+    const { app, sink } = await buildObservedApp();
+    const id = `inv-${lineBreak}1`;
+    await postJson(app, '/decide', { subject: accountant, action: 'read', resource: { ...invoice, id } });
+    const entries = await auditEntries(sink);
+    expect(sink.lines).toHaveLength(1);
+    expect(sink.lines[0]).not.toContain(lineBreak);
+    expect(entries[0]).toMatchObject({ resource: { id } });
+  });
+
   it('takes the trace id from a valid traceparent only', async () => {
     const { app, sink } = await buildObservedApp();
     const headers = [

