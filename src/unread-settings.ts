@@ -23,6 +23,12 @@ const readElsewhere = new Set(['NODE_ENV', 'NO_COLOR', 'NODE_UNIQUE_ID']);
 const setByOthers = new Set(['CACHE_DIRECTORY']);
 
 /**
+ * The ports a scheduler hands a task besides PORT, one edit from it: Marathon and Mesos set
+ * PORT0, PORT1… and PORTS (the list), which a service reading PORT alone leaves unread by design.
+ */
+const schedulerPorts = /^PORT(?:\d+|S)$/;
+
+/**
  * The variables Kubernetes sets for each service of the namespace (`REDIS_SERVICE_HOST`,
  * `REDIS_SERVICE_PORT[_NAME]`, `REDIS_PORT[_6379_TCP…]` for a service named redis), known by
  * the `_SERVICE_HOST` it always sets: a service named like a prefix (redis, pdp) must not be warned about.
@@ -75,7 +81,7 @@ function closest(name: string, settings: readonly string[]): string | undefined 
  * other software shares), or within one or two edits of a setting, case aside (`LOGLEVEL`,
  * `log_level`, `CACHE_TTL_SECOND`). Each comes with the closest setting when one is that near.
  * Never a setting, a name read elsewhere (NODE_ENV…) or set by other software (systemd's
- * CACHE_DIRECTORY), nor a Kubernetes service variable. Sorted by name.
+ * CACHE_DIRECTORY, Marathon's PORT0 and PORTS), nor a Kubernetes service variable. Sorted by name.
  */
 export function unreadSettings(names: readonly string[], settings: readonly string[]): UnreadSetting[] {
   const known = new Set(settings);
@@ -84,7 +90,7 @@ export function unreadSettings(names: readonly string[], settings: readonly stri
   const isServiceLink = serviceLinks(names);
   const found: UnreadSetting[] = [];
   for (const name of [...names].sort()) {
-    if (known.has(name) || readElsewhere.has(name) || setByOthers.has(name) || isServiceLink(name)) continue;
+    if (known.has(name) || readElsewhere.has(name) || setByOthers.has(name) || schedulerPorts.test(name) || isServiceLink(name)) continue;
     const didYouMean = closest(name, settings);
     const upper = name.toUpperCase();
     if (didYouMean !== undefined) found.push({ name, didYouMean });

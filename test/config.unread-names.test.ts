@@ -27,6 +27,8 @@ describe('unreadSettings', () => {
     ['WORKER', 'WORKERS'],
     ['HSOT', 'HOST'],
     ['port', 'PORT'],
+    ['PORTT', 'PORT'],
+    ['ports', 'PORT'],
   ])('takes %s for %s', (name, setting) => {
     expect(verdict(name)).toEqual({ name, didYouMean: setting });
   });
@@ -46,6 +48,8 @@ describe('unreadSettings', () => {
     'HTTP_PROXY', 'no_proxy', 'REQUESTS_CA_BUNDLE', 'OTEL_SERVICE_NAME',
     // What systemd sets for a unit with CacheDirectory=, StateDirectory=…, and its own.
     'CACHE_DIRECTORY', 'STATE_DIRECTORY', 'LOGS_DIRECTORY', 'RUNTIME_DIRECTORY', 'INVOCATION_ID', 'JOURNAL_STREAM',
+    // What Marathon and Mesos set beside PORT: a task's other ports, and their list.
+    'PORT0', 'PORT1', 'PORT12', 'PORTS',
     // Under prefixes other software shares.
     'LOG_FORMAT', 'MAX_CONNECTIONS', 'ALLOW_EMPTY_PASSWORD', 'PUBLIC_PATH', 'PAGE_SIZE', 'REQUEST_METHOD', 'KEEP_ALIVE',
   ])('leaves %s alone', (name) => {
