@@ -178,7 +178,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       const run = await runCli(['test', defaultPolicyDir, '--min-coverage', '100']);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
-      expect(run.stdout).toContain('116 passed, 0 failed');
+      expect(run.stdout).toContain('125 passed, 0 failed');
       expect(run.stdout).toContain('coverage: 9/9 rules (100.0%) · permit 6/6 · deny 3/3');
     });
 

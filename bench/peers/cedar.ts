@@ -6,8 +6,10 @@ import type { WorkloadCase } from '../workload.js';
  * also given as `principal.sub`; roles and scopes are sets on the principal. D1 and D2 deny when
  * the attribute they read is missing, as the shipped rules do; without a schema Cedar has no
  * test of an attribute's type, which the shipped rules also make (`type(…) != string`, and a
- * region or department compared only when it is a string), nor a null to compare. Nor has it a
- * function to fold case or trim, so D1 compares owners exactly: the workload's owners are
+ * region or department compared only when it is a string), nor a null to compare: its entity
+ * data refuses a null attribute, and the workload sends none, so P3 and P6 read a create's owner
+ * and status as stated or not by `has` alone (the shipped rules take a null one as not stated).
+ * Nor has it a function to fold case or trim, so D1 compares owners exactly: the workload's owners are
  * written as the subjects' ids are. P3 and P6 take the id as the owner only for a principal of
  * entity type User, the shipped rules' `subject.type == "user"`; the workload has no aliases.
  */

@@ -14,7 +14,8 @@ const binary = join(cacheDir, 'node_modules/@cerbos/cerbos-linux-x64/cerbos-linu
  * subject without roles is given "user"; the request context (`mfa`) travels as a principal
  * attribute, Cerbos' place for session facts. Cerbos principals have no type, so the subject's
  * travels as the attribute `type` (`user` for every workload subject, as for a subject stating
- * none): P3 and P6 take the id as the owner only for a user, as the shipped rules do.
+ * none): P3 and P6 take the id as the owner only for a user, and a null owner or status on a
+ * create as none stated, as the shipped rules do.
  */
 export const cerbosPolicy = `apiVersion: api.cerbos.dev/v1
 resourcePolicy:
@@ -35,7 +36,7 @@ resourcePolicy:
       actions: [create]
       effect: EFFECT_ALLOW
       roles: [accountant, finance_manager]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type in ["purchase", "credit_note"] && type(R.attr.region) == string && R.attr.region == P.attr.region && (!has(R.attr.status) || R.attr.status in ["draft", "submitted"]) && (!has(R.attr.owner) || (P.attr.type == "user" && R.attr.owner == P.id))' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type in ["purchase", "credit_note"] && type(R.attr.region) == string && R.attr.region == P.attr.region && (!has(R.attr.status) || type(R.attr.status) == null_type || R.attr.status in ["draft", "submitted"]) && (!has(R.attr.owner) || type(R.attr.owner) == null_type || (P.attr.type == "user" && R.attr.owner == P.id))' } }
     - name: P3-update
       actions: [update]
       effect: EFFECT_ALLOW
@@ -55,7 +56,7 @@ resourcePolicy:
       actions: [create]
       effect: EFFECT_ALLOW
       roles: [sales_rep]
-      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department && (!has(R.attr.status) || R.attr.status in ["draft", "submitted"]) && (!has(R.attr.owner) || (P.attr.type == "user" && R.attr.owner == P.id))' } }
+      condition: { match: { expr: '"invoice.write" in P.attr.scopes && R.attr.invoice_type == "sales" && type(R.attr.department) == string && R.attr.department == P.attr.department && (!has(R.attr.status) || type(R.attr.status) == null_type || R.attr.status in ["draft", "submitted"]) && (!has(R.attr.owner) || type(R.attr.owner) == null_type || (P.attr.type == "user" && R.attr.owner == P.id))' } }
     - name: P6-update
       actions: [update]
       effect: EFFECT_ALLOW

@@ -106,12 +106,12 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
   const sameDepartment = typeof r('department') === 'string' && sameAttribute(r('department'), s('department'));
   const type = r('invoice_type');
   const status = r('status');
-  // A new invoice states no status, or starts draft or submitted: never approved or paid.
-  const newStatus = status === missing || status === 'draft' || status === 'submitted';
+  // A new invoice states no status (null says the same), or starts draft or submitted: never approved or paid.
+  const newStatus = status === missing || status === null || status === 'draft' || status === 'submitted';
   // An id names the owner only for a user: another issuer's subject may bear a local user's id.
   const owns = q.subjectType === 'user' && r('owner') === q.subjectId;
-  // A new invoice names no owner, or its creator: one recorded under another could be approved by its creator past D1.
-  const newOwner = r('owner') === missing || owns;
+  // A new invoice names no owner (null says the same), or its creator: one recorded under another could be approved by its creator past D1.
+  const newOwner = r('owner') === missing || r('owner') === null || owns;
   const permits = [
     scopes.includes('invoice.admin'),
     is('read') && anyRole('accountant', 'finance_manager') && scopes.includes('invoice.read') && sameRegion,
