@@ -33,11 +33,13 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
   });
 
   it.each([
-    ['a truncated object', '{"action": "read",'],
-    ['a bare word', 'permit'],
-    ['trailing garbage', '{"action":"read"} x'],
-  ])('400 malformed_json for %s, at path $', async (_, body) => {
+    ['a truncated object', '{"action": "read",', 'line 1, column 19: the end of the text where a key in double quotes should be'],
+    ['a bare word', 'permit', 'line 1, column 1: a bare word where a value should be: JSON\'s words are true, false and null, and its strings are in double quotes'],
+    ['trailing garbage', '{"action":"read"} x', 'line 1, column 19: "x" after the end of the JSON value'],
+    ['a comma after the last element', '{\n  "action": "read",\n  "resource": {"type": "invoice"},\n}', 'line 4, column 1: a "," before "}": JSON has no comma after the last member'],
+  ])('400 malformed_json for %s, at path $, saying where', async (_, body, where) => {
     const problem = await expectProblem(await postJson(app, '/decide', body), 400, 'malformed_json');
+    expect(problem.detail).toBe(`body is not valid JSON at ${where}`);
     expect(problem.errors).toEqual([{ path: '$', message: 'not valid JSON' }]);
   });
 

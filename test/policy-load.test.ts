@@ -35,7 +35,13 @@ async function loadIssues(files: Readonly<Record<string, unknown>>): Promise<rea
 describe('loadPolicyDir rejects a bad policy directory', () => {
   it('invalid JSON, naming the file', async () => {
     const issues = await loadIssues({ 'a.json': '{ "id": "a", ' });
-    expect(issues).toEqual([{ file: 'a.json', path: '$', message: expect.stringMatching(/^not valid JSON: /) }]);
+    expect(issues).toEqual([{ file: 'a.json', path: '$', message: 'not valid JSON at line 1, column 14: the end of the text where a key in double quotes should be' }]);
+  });
+
+  it('invalid JSON, by line and column and what is wrong there, quoting none of the file', async () => {
+    const text = '{\n  "id": "a",\n  "resource": "invoice",\n  "rules": [ { "id": "r1", "effect": "permit", "actions": ["read"], "description": "for alice@example.com" }, ]\n}\n';
+    const issues = await loadIssues({ 'a.json': text });
+    expect(issues).toEqual([{ file: 'a.json', path: '$', message: 'not valid JSON at line 4, column 111: a "," before "]": JSON has no comma after the last element' }]);
   });
 
   it('an unknown field in a rule (a typo), with its path and rule id', async () => {

@@ -131,7 +131,7 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
     await writeFile(join(dir, 'broken.json'), '{"issuers": [{"issuer": "a", "jwksUrl": https://keys.example/jwks?api_key=SECRET-KEY-VALUE}]}');
     const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'broken.json') })).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ConfigError);
-    expect((failure as Error).message).toBe(`TOKEN_CONFIG_FILE ${join(dir, 'broken.json')}: not valid JSON`);
+    expect((failure as Error).message).toBe(`TOKEN_CONFIG_FILE ${join(dir, 'broken.json')}: not valid JSON at line 1, column 41: a bare word where a value should be: JSON's words are true, false and null, and its strings are in double quotes`);
   });
 
   it('reports every problem of a bad token configuration file at once, with paths', async () => {

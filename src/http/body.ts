@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import { findInexactNumber } from '../inexact-numbers.js';
 import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, mayHoldInexactNumber, type JsonLimitViolation } from '../json-limits.js';
+import { findJsonSyntaxError } from '../json-syntax.js';
 import { jsonPath } from '../policy/json-path.js';
 import type { AppEnv } from './env.js';
 import { isJsonUtf8 } from './media-type.js';
@@ -51,7 +52,10 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   } catch (error) {
     // A POST without Content-Length or Transfer-Encoding has an empty body (RFC 9112 §6.3).
     if (/^[ \t\n\r]*$/.test(text)) throw new ProblemError('malformed_json', 'body is empty: send the request as a JSON object', [{ path: '$', message: 'empty, not a JSON object' }]);
-    throw new ProblemError('malformed_json', `body is not valid JSON: ${(error as Error).message}`, [{ path: '$', message: 'not valid JSON' }]);
+    // JSON.parse's message quotes the text around some errors, line breaks and all, and places none.
+    const syntax = findJsonSyntaxError(text);
+    const where = syntax === undefined ? `: ${(error as Error).message.split('\n')[0] ?? ''}` : ` at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`;
+    throw new ProblemError('malformed_json', `body is not valid JSON${where}`, [{ path: '$', message: 'not valid JSON' }]);
   }
   // Depth was checked on the text; the rest needs a walk only when the text is long enough to
   // break a size limit or holds a number that may not be exactly a double.

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { ZodType } from 'zod';
 import { findInexactNumber } from '../inexact-numbers.js';
 import { findDepthViolation, findLimitViolation, jsonLimits, mayHoldInexactNumber, type JsonLimits } from '../json-limits.js';
+import { findJsonSyntaxError } from '../json-syntax.js';
 import { pacer } from '../pace.js';
 import { readRegularFile } from '../regular-file.js';
 import type { PolicyFile } from './compile.js';
@@ -108,7 +109,9 @@ export function parseSource(text: string, limits: JsonLimits = sourceLimits): { 
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return { path: '$', message: `not valid JSON: ${(error as Error).message}` };
+    const syntax = findJsonSyntaxError(text);
+    if (syntax === undefined) return { path: '$', message: `not valid JSON: ${(error as Error).message.split('\n')[0] ?? ''}` };
+    return { path: '$', message: `not valid JSON at line ${syntax.line}, column ${syntax.column}: ${syntax.message}` };
   }
   const duplicate = findDuplicateKey(text);
   if (duplicate !== undefined) return { path: jsonPath(duplicate), message: 'duplicate key' };

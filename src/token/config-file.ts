@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, keySetUrl } from '../config.js';
+import { findJsonSyntaxError } from '../json-syntax.js';
 import { readRegularFile } from '../regular-file.js';
 import { visibleNameSchema } from '../policy/schema.js';
 import { tokenBindingModes } from './binding.js';
@@ -85,11 +86,11 @@ export async function readTokenConfigFile(path: string, options: { readonly allo
   let raw: unknown;
   try {
     raw = JSON.parse(text);
-  } catch (error) {
+  } catch {
     // V8 quotes the text around some errors, and this file holds key set URLs with their query
-    // secrets: only the position goes into the message.
-    const at = /at position (\d+)/.exec((error as Error).message)?.[1];
-    throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: not valid JSON${at === undefined ? '' : ` (at position ${at})`}`);
+    // secrets: only the place and the kind of fault go into the message.
+    const syntax = findJsonSyntaxError(text);
+    throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: not valid JSON${syntax === undefined ? '' : ` at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`}`);
   }
   const parsed = tokenConfigSchema(options.allowHttpUrls === true).safeParse(raw);
   if (!parsed.success) {
