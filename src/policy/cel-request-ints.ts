@@ -1,6 +1,6 @@
 import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
-import { comprehensionOf, isAstNode, textOf, writtenOf, type AstNode } from './cel-ast.js';
-import { isRequestValue, namesWithin, requestVariables } from './cel-request-values.js';
+import { isAstNode, textOf, writtenOf, type AstNode } from './cel-ast.js';
+import { firstOverRequestValues, isRequestValue } from './cel-request-values.js';
 
 /** An int or uint literal in arithmetic with a value of the request: `resource.properties.amount + 1`. */
 export interface RequestIntArithmetic {
@@ -49,25 +49,13 @@ function found(node: AstNode, literalNode: AstNode, requestNode: AstNode, source
  * error on every request, so a deny on it applied to every request and a permit never did.
  * Comparisons mix numbers freely and pass, as do ints made by a function (`size(x) + 1`).
  */
-export function requestIntArithmetic(node: unknown, source: string, names: ReadonlySet<string> = requestVariables): RequestIntArithmetic | undefined {
-  if (Array.isArray(node)) {
-    for (const item of node) {
-      const mixed = requestIntArithmetic(item, source, names);
-      if (mixed !== undefined) return mixed;
-    }
+export function requestIntArithmetic(node: unknown, source: string): RequestIntArithmetic | undefined {
+  return firstOverRequestValues(node, (at, names) => {
+    if (!arithmetic.has(at.op) || (at.args as unknown[]).length !== 2) return undefined;
+    const [left, right] = at.args as [unknown, unknown];
+    if (!isAstNode(left) || !isAstNode(right)) return undefined;
+    if (intLiteral(left) !== undefined && isRequestValue(right, names)) return found(at, left, right, source);
+    if (intLiteral(right) !== undefined && isRequestValue(left, names)) return found(at, right, left, source);
     return undefined;
-  }
-  if (!isAstNode(node) || !Array.isArray(node.args)) return undefined;
-  const comprehension = comprehensionOf(node);
-  if (comprehension !== undefined) {
-    return requestIntArithmetic(comprehension.range, source, names) ?? requestIntArithmetic(comprehension.steps, source, namesWithin(comprehension, names));
-  }
-  if (arithmetic.has(node.op) && node.args.length === 2) {
-    const [left, right] = node.args as [unknown, unknown];
-    if (isAstNode(left) && isAstNode(right)) {
-      if (intLiteral(left) !== undefined && isRequestValue(right, names)) return found(node, left, right, source);
-      if (intLiteral(right) !== undefined && isRequestValue(left, names)) return found(node, right, left, source);
-    }
-  }
-  return requestIntArithmetic(node.args, source, names);
+  });
 }

@@ -1,5 +1,5 @@
-import { comprehensionOf, isAstNode, writtenOf, type AstNode } from './cel-ast.js';
-import { isRequestValue, namesWithin, requestVariables } from './cel-request-values.js';
+import { isAstNode, writtenOf, type AstNode } from './cel-ast.js';
+import { firstOverRequestValues, isRequestValue } from './cel-request-values.js';
 import { timeFieldNames } from './cel-time-fields.js';
 import { timeTypeOf, type TimeMember } from './cel-time-members.js';
 
@@ -27,29 +27,20 @@ function found(node: AstNode, source: string, type: TimeMember['type']): Request
  * as the check cannot tell at load (it types them `dyn`), so a deny on it applied to every
  * request and a permit never did. A text is read as a time with `timestamp()` or `duration()`.
  */
-export function requestTime(node: unknown, source: string, names: ReadonlySet<string> = requestVariables): RequestTime | undefined {
-  if (Array.isArray(node)) {
-    for (const item of node) {
-      const time = requestTime(item, source, names);
-      if (time !== undefined) return time;
+export function requestTime(node: unknown, source: string): RequestTime | undefined {
+  return firstOverRequestValues(node, (at, names) => {
+    const args = at.args as unknown[];
+    if (timeOperators.has(at.op) && args.length === 2) {
+      const [left, right] = args;
+      const leftTime = timeTypeOf(left);
+      const rightTime = timeTypeOf(right);
+      if (leftTime !== undefined && isAstNode(right) && isRequestValue(right, names)) return found(right, source, leftTime);
+      if (rightTime !== undefined && isAstNode(left) && isRequestValue(left, names)) return found(left, source, rightTime);
+    }
+    const [name, first] = args;
+    if (at.op === 'rcall' && typeof name === 'string' && timeFieldNames.has(name) && isAstNode(first) && isRequestValue(first, names)) {
+      return found(first, source, 'timestamp');
     }
     return undefined;
-  }
-  if (!isAstNode(node) || !Array.isArray(node.args)) return undefined;
-  const comprehension = comprehensionOf(node);
-  if (comprehension !== undefined) {
-    return requestTime(comprehension.range, source, names) ?? requestTime(comprehension.steps, source, namesWithin(comprehension, names));
-  }
-  if (timeOperators.has(node.op) && node.args.length === 2) {
-    const [left, right] = node.args as [unknown, unknown];
-    const leftTime = timeTypeOf(left);
-    const rightTime = timeTypeOf(right);
-    if (leftTime !== undefined && isAstNode(right) && isRequestValue(right, names)) return found(right, source, leftTime);
-    if (rightTime !== undefined && isAstNode(left) && isRequestValue(left, names)) return found(left, source, rightTime);
-  }
-  const [name, first] = node.args as unknown[];
-  if (node.op === 'rcall' && typeof name === 'string' && timeFieldNames.has(name) && isAstNode(first) && isRequestValue(first, names)) {
-    return found(first, source, 'timestamp');
-  }
-  return requestTime(node.args, source, names);
+  });
 }
