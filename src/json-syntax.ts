@@ -90,14 +90,27 @@ class Scanner {
     this.fail(`${describe(text, this.at)} where a value should be`);
   }
 
-  object(): void {
+  /** Past the opening bracket: true, past `close` too, when the container is empty. */
+  opensEmpty(close: string): boolean {
     this.at++;
     this.whitespace();
-    if (this.text[this.at] === '}') {
-      this.at++;
-      return;
-    }
-    for (;;) {
+    if (this.text[this.at] !== close) return false;
+    this.at++;
+    return true;
+  }
+
+  /** After a member or an element: true, past `close`, at the container's end; past a "," otherwise. */
+  closes(close: string, item: string): boolean {
+    this.whitespace();
+    const next = this.text[this.at];
+    if (next !== close && next !== ',') this.fail(`${describe(this.text, this.at)} where "," or "${close}" should follow ${item}`);
+    this.at++;
+    return next === close;
+  }
+
+  object(): void {
+    if (this.opensEmpty('}')) return;
+    do {
       this.whitespace();
       const char = this.text[this.at];
       if (char !== '"') {
@@ -109,35 +122,14 @@ class Scanner {
       if (this.text[this.at] !== ':') this.fail(`${describe(this.text, this.at)} where ":" should follow the key`);
       this.at++;
       this.value();
-      this.whitespace();
-      const next = this.text[this.at];
-      this.at++;
-      if (next === '}') return;
-      if (next !== ',') {
-        this.at--;
-        this.fail(`${describe(this.text, this.at)} where "," or "}" should follow a member`);
-      }
-    }
+    } while (!this.closes('}', 'a member'));
   }
 
   array(): void {
-    this.at++;
-    this.whitespace();
-    if (this.text[this.at] === ']') {
-      this.at++;
-      return;
-    }
-    for (;;) {
+    if (this.opensEmpty(']')) return;
+    do {
       this.value();
-      this.whitespace();
-      const next = this.text[this.at];
-      this.at++;
-      if (next === ']') return;
-      if (next !== ',') {
-        this.at--;
-        this.fail(`${describe(this.text, this.at)} where "," or "]" should follow an element`);
-      }
-    }
+    } while (!this.closes(']', 'an element'));
   }
 
   string(): void {
