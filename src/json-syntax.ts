@@ -1,3 +1,5 @@
+import { isJsonWhitespace } from './json-chars.js';
+
 /** Where JSON text first breaks the grammar (RFC 8259), 1-based, and what is wrong there. */
 export interface JsonSyntaxError {
   readonly line: number;
@@ -41,14 +43,13 @@ class Scanner {
 
   whitespace(): void {
     const { text } = this;
-    for (let c = text.charCodeAt(this.at); c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d; c = text.charCodeAt(this.at)) this.at++;
+    while (isJsonWhitespace(text.charCodeAt(this.at))) this.at++;
   }
 
   /** The last character before `at` that is not whitespace. */
   previous(): string | undefined {
     for (let i = this.at - 1; i >= 0; i--) {
-      const char = this.text[i] as string;
-      if (!/[ \t\n\r]/.test(char)) return char;
+      if (!isJsonWhitespace(this.text.charCodeAt(i))) return this.text[i];
     }
     return undefined;
   }

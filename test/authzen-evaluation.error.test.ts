@@ -42,6 +42,18 @@ describe('POST /access/v1/evaluation, bad input', () => {
     expect(problem.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
   });
 
+  it('a key written twice in one object → 400 at the second, on every AuthZEN endpoint', async () => {
+    const twice = JSON.stringify(valid).replace('"id":"101"', '"id":"101","id":"102"');
+    for (const path of ['/access/v1/evaluation', '/access/v1/search/subject', '/access/v1/search/action']) {
+      const res = await postJson(app, path, twice);
+      expect(res.status, path).toBe(400);
+      expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', errors: [{ path: '$.resource.id', message: 'duplicate key' }] });
+    }
+    const batch = JSON.stringify({ evaluations: [{ action: valid.action }] }).replace('"name":"view"', '"name":"view","name":"edit"');
+    const res = await postJson(app, '/access/v1/evaluations', batch);
+    expect(await readJson(res)).toMatchObject({ status: 400, errors: [{ path: '$.evaluations[0].action.name', message: 'duplicate key' }] });
+  });
+
   it('malformed JSON and an empty body → 400 at $', async () => {
     for (const body of ['{"subject":', '']) {
       const res = await postJson(app, '/access/v1/evaluation', body);

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { listen, rawPost, type Listening } from './helpers/server.js';
@@ -41,6 +42,57 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
     const problem = await expectProblem(await postJson(app, '/decide', body), 400, 'malformed_json');
     expect(problem.detail).toBe(`body is not valid JSON at ${where}`);
     expect(problem.errors).toEqual([{ path: '$', message: 'not valid JSON' }]);
+  });
+
+  const validText = JSON.stringify(valid);
+  it.each([
+    ['the action', validText.replace('"action":"read"', '"action":"read","action":"delete"'), '$.action'],
+    ['a resource property, pretty-printed', JSON.stringify(valid, null, 2).replace('"region": "EU"\n    }\n  }\n}', '"region": "EU",\n      "region": "US"\n    }\n  }\n}'), '$.resource.properties.region'],
+    ['a key once as written and once escaped', validText.replace('"action":"read"', '"action":"read","\\u0061ction":"read"'), '$.action'],
+    ['a key with whitespace before its colon', validText.replace('"action":"read"', '"action" :"read","action"\t: "read"'), '$.action'],
+    ['a key with whitespace before its colon, beside a string holding `":`', validText.replace('"action":"read"', '"action" :"read","action" :"read","note":"\\":"'), '$.action'],
+    ['a key in an object in an array', validText.replace('"region":"EU"}}}', '"region":"EU","lines":[{"n":1},{"n":2,"n":3}]}}}'), '$.resource.properties.lines[1].n'],
+  ])('400 invalid_request for %s written twice in one object, naming the second', async (_, body, path) => {
+    expect(() => JSON.parse(body) as unknown).not.toThrow();
+    const problem = await expectProblem(await postJson(app, '/decide', body), 400, 'invalid_request');
+    expect(problem.detail).toBe(`${path}: duplicate key: send each key once in an object`);
+    expect(problem.errors).toEqual([{ path, message: 'duplicate key' }]);
+  });
+
+  it.each([
+    ['one key in two objects', validText.replace('"region":"EU"}}}', '"region":"EU","lines":[{"region":"EU"},{"region":"US"}]}}}')],
+    ['strings holding key-like text', validText.replace('"region":"EU"}}}', '"region":"EU","note":"\\"region\\":\\"US\\" \\" :","a\\":":1}}}')],
+  ])('answers a body with %s, which writes no key twice in one object', async (_, body) => {
+    const res = await postJson(app, '/decide', body);
+    expect(res.status).toBe(200);
+    expect(await readJson(res)).toMatchObject({ decision: 'permit' });
+  });
+
+  it('refuses a body exactly when it writes a key twice in one object, however it is spaced or what its strings hold', async () => {
+    /** `value` as JSON text, each key spaced from its colon by the next of `gaps`, with the first member of the `repeat.at`-th non-empty object written twice. */
+    const write = (value: unknown, gaps: readonly string[], repeat: { at: number; done: boolean; gap: number }): string => {
+      if (Array.isArray(value)) return `[${value.map((item) => write(item, gaps, repeat)).join(', ')}]`;
+      if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+      const members = Object.entries(value).map(([key, item]) => `${JSON.stringify(key)}${gaps[repeat.gap++ % gaps.length] ?? ''}: ${write(item, gaps, repeat)}`);
+      if (members.length > 0 && repeat.at-- === 0) {
+        members.push(members[0] as string);
+        repeat.done = true;
+      }
+      return `{${members.join(',\n')}}`;
+    };
+    const keyLike = fc.constantFrom('a', 'b', '"a":', 'a" :', ':', '"', '\\":');
+    const properties = fc.dictionary(fc.oneof(keyLike, fc.string({ maxLength: 3 })), fc.oneof(keyLike, fc.jsonValue({ maxDepth: 2 })), { maxKeys: 4 });
+    await fc.assert(
+      fc.asyncProperty(properties, fc.array(fc.constantFrom('', '', ' ', '\n  ', '\t'), { minLength: 1, maxLength: 4 }), fc.nat(8), async (props, gaps, at) => {
+        const repeat = { at, done: false, gap: 0 };
+        const body = write({ ...valid, resource: { ...valid.resource, properties: { ...valid.resource.properties, ...props } } }, gaps, repeat);
+        const res = await postJson(app, '/decide', body);
+        const answer = await readJson(res);
+        if (repeat.done) expect(answer).toMatchObject({ status: 400, errors: [{ message: 'duplicate key' }] });
+        else expect(res.status, JSON.stringify(answer)).toBe(200);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it.each([

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
+import { findDuplicateKey, mayRepeatKey } from '../duplicate-keys.js';
 import { findInexactNumber } from '../inexact-numbers.js';
 import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, mayHoldInexactNumber, type JsonLimitViolation } from '../json-limits.js';
 import { findJsonSyntaxError } from '../json-syntax.js';
@@ -16,7 +17,8 @@ function limitProblem(violation: JsonLimitViolation): ProblemError {
 
 /**
  * Reads a JSON body and validates it: 415 for another media type or charset (see isJsonUtf8),
- * 400 for a body the client did not finish sending, for malformed JSON, for a body beyond the
+ * 400 for a body the client did not finish sending, for malformed JSON, for a key written twice
+ * in one object, for a body beyond the
  * JSON limits (depth, array and object sizes, string lengths, numbers a double does not hold
  * exactly, `1e400` or `9007199254740993`; checked before the schema, so no later step walks
  * unbounded data or a rounded number) or a schema failure, each with the failing field's path.
@@ -56,6 +58,14 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
     const syntax = findJsonSyntaxError(text);
     const where = syntax === undefined ? `: ${(error as Error).message.split('\n')[0] ?? ''}` : ` at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`;
     throw new ProblemError('malformed_json', `body is not valid JSON${where}`, [{ path: '$', message: 'not valid JSON' }]);
+  }
+  // JSON.parse keeps the last of a key written twice, where a parser that keeps the first (or
+  // refuses) reads another request: the body a caller checked may not be the one decided on.
+  // `pdp check` and policy files refuse them too.
+  const duplicate = mayRepeatKey(text, raw) ? findDuplicateKey(text) : undefined;
+  if (duplicate !== undefined) {
+    const path = jsonPath(duplicate);
+    throw new ProblemError('invalid_request', `${path}: duplicate key: send each key once in an object`, [{ path, message: 'duplicate key' }]);
   }
   // Depth was checked on the text; the rest needs a walk only when the text is long enough to
   // break a size limit or holds a number that may not be exactly a double.

@@ -10,7 +10,7 @@ import { readRegularFile } from '../regular-file.js';
 import type { PolicyFile } from './compile.js';
 import { compilePoliciesPaced } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
-import { findDuplicateKey } from './duplicate-keys.js';
+import { findDuplicateKey } from '../duplicate-keys.js';
 import { foldCase } from './fold-case.js';
 import { entityFileSchema, indexEntities, noEntities, type EntityFile, type EntityIndex } from './entities.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
