@@ -239,6 +239,26 @@ describe('a key re-issued under the same kid', () => {
   });
 });
 
+describe('a signature no held key checks, while the key server fails', () => {
+  it('is denied as the outage it may be, not as a forged token; once the server answers, as invalid', async () => {
+    const server = await startJwksServer(jwks([ec]));
+    servers.push(server);
+    const app = await appWith({ JWKS_URL: server.url, JWKS_COOLDOWN_SECONDS: '1' });
+    expect(await decide(app, await sign(ec, accountantClaims))).toMatchObject({ decision: 'permit' });
+    server.mode = 'error';
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // The issuer may have re-issued the key under its kid: the server, were it up, might list it.
+    const unchecked = await decide(app, await sign(impostor, accountantClaims));
+    expect(unchecked).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: "key set unavailable: no key among those fetched checks this token's signature, and the last fetch failed (answered HTTP 500)" }] });
+    expect(server.requests).toBe(2);
+    expect(await decide(app, await sign(ec, accountantClaims))).toMatchObject({ decision: 'permit' });
+    server.mode = 'ok';
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await decide(app, await sign(impostor, accountantClaims))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'signature verification failed' }] });
+    expect(server.requests).toBe(3);
+  });
+});
+
 describe('a token without exp', () => {
   const lasting = () => new SignJWT(accountantClaims).setProtectedHeader({ alg: 'ES256', kid: ec.kid }).setIssuer(testIssuer).setAudience(testAudience).setIssuedAt().sign(ec.privateKey);
   const keys = async () => join(await tempDir({ 'jwks.json': jwks([ec]) }), 'jwks.json');

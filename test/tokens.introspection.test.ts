@@ -398,6 +398,49 @@ describe('RFC 9701 signed answers whose key set cannot be fetched', () => {
   });
 });
 
+describe('RFC 9701 signed answers whose key is re-issued under its kid', () => {
+  it('are verified with the key set fetched again; while that fetch fails, denied as an outage', async () => {
+    const [server, first, second] = await Promise.all([startIntrospectionServer(), signingKey('as-1'), signingKey('as-1')]);
+    const keySet = await startJwksServer(jwks(first));
+    const answer = (key: SigningKey) =>
+      new SignJWT({ token_introspection: { active: true, sub: 'alice', scope: 'invoice.read', exp: epoch() + 600 } })
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'token-introspection+jwt' })
+        .setIssuer(asIssuer)
+        .setAudience(server.clientId)
+        .sign(key.privateKey);
+    const tokens = await tokensFromConfig(loadConfig({
+      INTROSPECTION_URL: server.url,
+      INTROSPECTION_CLIENT_ID: server.clientId,
+      INTROSPECTION_CLIENT_SECRET: server.clientSecret,
+      INTROSPECTION_JWKS_URL: keySet.url,
+      INTROSPECTION_JWT_ISSUER: asIssuer,
+      JWKS_COOLDOWN_SECONDS: '1',
+    }));
+    const cooldown = () => new Promise((resolve) => setTimeout(resolve, 1_100));
+    try {
+      const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+      const decide = async (token: string) => readJson(await postJson(app, '/decide', { token, action: 'read', resource: { type: 'invoice' } }));
+      server.answer('before', { contentType: 'application/token-introspection+jwt', body: await answer(first) });
+      expect(await decide('before')).toMatchObject({ reasons: [expect.not.objectContaining({ code: 'invalid_token' })] });
+      keySet.publish(jwks(second));
+      await cooldown();
+      server.answer('after', { contentType: 'application/token-introspection+jwt', body: await answer(second) });
+      expect(await decide('after')).toMatchObject({ reasons: [expect.not.objectContaining({ code: 'invalid_token' })] });
+      expect(keySet.requests).toBe(2);
+      keySet.mode = 'error';
+      await cooldown();
+      server.answer('during', { contentType: 'application/token-introspection+jwt', body: await answer(first) });
+      expect(await decide('during')).toMatchObject({
+        decision: 'deny',
+        reasons: [{ code: 'invalid_token', detail: "introspection unavailable: signed answer not verified (key set unavailable: no key among those fetched checks this token's signature, and the last fetch failed (answered HTTP 500))" }],
+      });
+    } finally {
+      tokens.close();
+      await Promise.all([server.close(), keySet.close()]);
+    }
+  });
+});
+
 describe('JWT access tokens without a JWT issuer configured', () => {
   let server: IntrospectionServer;
   let key: SigningKey;

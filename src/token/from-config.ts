@@ -172,7 +172,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   const introspectionUrl = config.INTROSPECTION_URL;
   if (introspectionUrl !== undefined) {
     const signedKeys = config.INTROSPECTION_JWKS_FILE !== undefined || config.INTROSPECTION_JWKS_URL !== undefined
-      ? (await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE', config.JWT_ALGORITHMS)).keys
+      ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE', config.JWT_ALGORITHMS)
       : undefined;
     introspection = createIntrospector({
       url: introspectionUrl,
@@ -181,7 +181,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       timeoutMs: config.INTROSPECTION_TIMEOUT_MS,
       cache: cacheOf<IntrospectionResult>(config.INTROSPECTION_CACHE_MAX_SECONDS),
       ...(config.INTROSPECTION_AUDIENCE.length > 0 && { audience: config.INTROSPECTION_AUDIENCE }),
-      signed: signedKeys === undefined ? undefined : { keys: signedKeys, issuer: config.INTROSPECTION_JWT_ISSUER ?? '', algorithms: config.JWT_ALGORITHMS },
+      signed: signedKeys === undefined ? undefined : { ...signedKeys, issuer: config.INTROSPECTION_JWT_ISSUER ?? '', algorithms: config.JWT_ALGORITHMS },
       onAvailability: (available, failure) => options.onIntrospectionAvailability?.(introspectionUrl, available, failure),
     });
   }

@@ -18,6 +18,8 @@ export type IntrospectionResult =
 /** RFC 9701: ask for signed `application/token-introspection+jwt` answers and verify them. */
 export interface SignedIntrospectionOptions {
   readonly keys: JWTVerifyGetKey;
+  /** Fetches `keys` again when an answer's signature fails under them (see JwtVerifierOptions.refetchKeys). */
+  readonly refetchKeys?: () => Promise<boolean>;
   /** The authorization server's issuer identifier, the answer's `iss`. */
   readonly issuer: string;
   readonly algorithms: readonly string[];
@@ -82,12 +84,13 @@ function unavailable(detail: string, cause?: unknown): TokenCheckUnavailableErro
 }
 
 /**
- * A signed answer's key. Its key set's own refusal (`key set unavailable: …`) would read as a
- * failure of the JWT key set: it is named as the lookup's failure, as every other one is.
+ * The key set's work for a signed answer: finding its key, or fetching the set again. The set's
+ * own refusal (`key set unavailable: …`) would read as a failure of the JWT key set: it is named
+ * as the lookup's failure, as every other one is.
  */
-async function answerKey(keys: JWTVerifyGetKey, ...args: Parameters<JWTVerifyGetKey>): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> {
+async function forAnswer<T>(work: () => Promise<T>): Promise<T> {
   try {
-    return await keys(...args);
+    return await work();
   } catch (error) {
     if (error instanceof TokenCheckUnavailableError) throw unavailable(`signed answer not verified (${error.message})`, error);
     throw error;
@@ -123,22 +126,20 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   };
 
   /**
-   * The answer's keys, waited for until `deadline` (performance.now()) at most: their fetch may
-   * take JWKS_TIMEOUT_MS, and one lookup, the answer's verification included, has `timeoutMs`.
-   * A fetch cut short goes on for the tokens after.
+   * The key set's work for an answer, waited for until `deadline` (performance.now()) at most:
+   * a fetch may take JWKS_TIMEOUT_MS, and one lookup, the answer's verification included, has
+   * `timeoutMs`. A fetch cut short goes on for the tokens after.
    */
-  function keysUntil(keys: JWTVerifyGetKey, deadline: number): JWTVerifyGetKey {
-    return async (header, token) => {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(unavailable(`no verified answer within ${timeoutMs} ms (its key set not fetched in time)`)), Math.max(0, deadline - performance.now()));
-      });
-      try {
-        return await Promise.race([answerKey(keys, header, token), late]);
-      } finally {
-        clearTimeout(timer);
-      }
-    };
+  async function until<T>(deadline: number, work: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(unavailable(`no verified answer within ${timeoutMs} ms (its key set not fetched in time)`)), Math.max(0, deadline - performance.now()));
+    });
+    try {
+      return await Promise.race([forAnswer(work), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async function readAnswer(mediaType: string, text: string, deadline: number): Promise<unknown> {
@@ -156,13 +157,13 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     // Signed answers were asked for: a plain JSON answer is a downgrade, not a fallback.
     if (mediaType !== jwtMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jwtMediaType}`);
     try {
-      const { payload } = await verifyWithKeySet(text, keysUntil(signed.keys, deadline), {
-        issuer: signed.issuer,
-        audience: options.clientId,
-        algorithms: [...signed.algorithms],
-        typ: 'token-introspection+jwt',
-        currentDate: new Date(clock()),
-      });
+      const { refetchKeys } = signed;
+      const { payload } = await verifyWithKeySet(
+        text,
+        (header, token) => until(deadline, async () => signed.keys(header, token)),
+        { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', currentDate: new Date(clock()) },
+        refetchKeys === undefined ? undefined : () => until(deadline, refetchKeys),
+      );
       return payload['token_introspection'];
     } catch (error) {
       if (error instanceof InvalidTokenError) throw error;

@@ -182,12 +182,16 @@ export class RemoteKeySet {
    * Fetches the key set again unless the last attempt was within the cooldown, as for an unknown
    * kid; resolves true when other keys are then held. For a signature that failed under a key
    * held: an issuer may re-issue a key under the same kid, which the background refresh alone
-   * would pick up only after up to its period.
+   * would pick up only after up to its period. Rejects with TokenCheckUnavailableError when the
+   * keys stayed and the last fetch failed: the server may list another key now, so the token
+   * cannot be told from a forged one, as with an unknown kid during an outage.
    */
   async refetch(): Promise<boolean> {
     const held = this.#local;
     await this.#refreshIfAllowed();
-    return this.#local !== held;
+    if (this.#local !== held) return true;
+    if (this.#lastError !== undefined) throw new TokenCheckUnavailableError(`key set unavailable: no key among those fetched checks this token's signature, and the last fetch failed (${this.#lastError.message})`);
+    return false;
   }
 
   /** Fetches the key set now; on failure the previous keys stay. Never rejects. */

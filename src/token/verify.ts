@@ -26,7 +26,10 @@ export interface JwtVerifierOptions {
   readonly requireExp?: boolean;
   /** The time tokens are checked against; tests freeze it. */
   readonly clock?: () => Date;
-  /** Fetches `keys` again if it may (see RemoteKeySet.refetch): true when other keys came. */
+  /**
+   * Fetches `keys` again if it may (see RemoteKeySet.refetch): true when other keys came;
+   * rejects with TokenCheckUnavailableError when they could not be fetched.
+   */
   readonly refetchKeys?: () => Promise<boolean>;
 }
 
