@@ -261,6 +261,36 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('an int or uint literal in arithmetic made from values of the request, never an int: a deny on it applied to all', async () => {
+    const run = await validateRules([
+      { id: 'sum', effect: 'deny', actions: ['*'], condition: 'context.a + context.b + 1 > 1000.0' },
+      { id: 'negated', effect: 'deny', actions: ['*'], condition: '-context.x + 1 < 0.0' },
+      { id: 'chosen', effect: 'permit', actions: ['read'], condition: '(context.ok ? context.a : context.b) * 2 > 1.0' },
+      { id: 'odd', effect: 'deny', actions: ['*'], condition: '(context.a + context.b) % 2 == 1' },
+      { id: 'lines', effect: 'deny', actions: ['*'], condition: 'context.lines.exists(l, l.amount * l.rate - 1u > 0.0)' },
+      { id: 'twice', effect: 'deny', actions: ['*'], condition: 'context.a + 1 + 1 > 0.0' },
+      { id: 'under', effect: 'deny', actions: ['*'], condition: '!(-(context.a - 1) > 0.0)' },
+      {
+        ...readRule,
+        condition: 'size(context.items) * 2 + 1 > 1 && int(context.a + context.b) % 2 == 0 && context.a + context.b > 1 && (context.ok ? context.a : 1) + 1 > 1 && -context.x + 1.0 > 0.0 && now - duration("1h") + duration("1h") <= now',
+      },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'sum', message: 'type: context.a + context.b + 1 mixes a value of the request, a double when it is a number, with the int 1: write 1.0' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'negated', message: 'type: -context.x + 1 mixes a value of the request, a double when it is a number, with the int 1: write 1.0' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'chosen', message: 'type: (context.ok ? context.a : context.b) * 2 mixes a value of the request, a double when it is a number, with the int 2: write 2.0' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'odd', message: 'type: (context.a + context.b) % 2 mixes a value of the request, a double when it is a number, with the int 2: write int(context.a + context.b) % 2' },
+        { file: 'a.json', path: '$.rules[4].condition', rule: 'lines', message: 'type: l.amount * l.rate - 1u mixes a value of the request, a double when it is a number, with the uint 1u: write 1.0' },
+        // Named where it first fails, not as the whole.
+        { file: 'a.json', path: '$.rules[5].condition', rule: 'twice', message: 'type: context.a + 1 mixes a value of the request, a double when it is a number, with the int 1: write 1.0' },
+        { file: 'a.json', path: '$.rules[6].condition', rule: 'under', message: 'type: context.a - 1 mixes a value of the request, a double when it is a number, with the int 1: write 1.0' },
+      ],
+    });
+  });
+
   it('a value of the request used as a timestamp or a duration, which JSON never is: a deny on it applied to all', async () => {
     const run = await validateRules([
       { id: 'overdue', effect: 'deny', actions: ['*'], condition: 'resource.properties.due < now' },
@@ -268,6 +298,7 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
       { id: 'night', effect: 'deny', actions: ['*'], condition: 'context.logins.exists(t, t.getHours() < 6)' },
       // Named as CEL reads it, not as the parser's span of it (`context).due`).
       { id: 'bracketed', effect: 'deny', actions: ['*'], condition: '(context).due < now' },
+      { id: 'negated', effect: 'permit', actions: ['read'], condition: '!(resource.properties.due < now)' },
       { ...readRule, condition: 'timestamp(resource.properties.due) >= now && context.logins.map(t, timestamp(t)).all(t, t < now) && [now].exists(context, context <= now) && now != context.at' },
     ]);
     expect(run.code).toBe(1);
@@ -278,6 +309,7 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
         { file: 'a.json', path: '$.rules[1].condition', rule: 'recent', message: 'type: context.grace, a value of the request, is never a duration: read it with duration(context.grace)' },
         { file: 'a.json', path: '$.rules[2].condition', rule: 'night', message: 'type: t, a value of the request, is never a timestamp: read it with timestamp(t)' },
         { file: 'a.json', path: '$.rules[3].condition', rule: 'bracketed', message: 'type: context.due, a value of the request, is never a timestamp: read it with timestamp(context.due)' },
+        { file: 'a.json', path: '$.rules[4].condition', rule: 'negated', message: 'type: resource.properties.due, a value of the request, is never a timestamp: read it with timestamp(resource.properties.due)' },
       ],
     });
   });

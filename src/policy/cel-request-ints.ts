@@ -2,7 +2,7 @@ import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import { isAstNode, textOf, writtenOf, type AstNode } from './cel-ast.js';
 import { firstOverRequestValues, isRequestValue } from './cel-request-values.js';
 
-/** An int or uint literal in arithmetic with a value of the request: `resource.properties.amount + 1`. */
+/** An int or uint literal in arithmetic with a value of the request, or one made from it: `resource.properties.amount + 1`. */
 export interface RequestIntArithmetic {
   /** The arithmetic, as the condition writes it. */
   readonly written: string;
@@ -27,23 +27,43 @@ function intLiteral(node: unknown): { readonly value: bigint; readonly type: 'in
   return node.args instanceof UnsignedInt ? { value: node.args.valueOf(), type: 'uint' } : undefined;
 }
 
-function found(node: AstNode, literalNode: AstNode, requestNode: AstNode, source: string): RequestIntArithmetic | undefined {
+/**
+ * Whether `node` is a value of the request or arithmetic made from one: `+`, `-`, `*`, `/` or `%`
+ * with such an operand (`context.a + context.b`, `context.a * 2.0`), its negation (`-context.x`),
+ * or a choice between two such (`context.ok ? context.a : context.b`). CEL's arithmetic makes an
+ * int or a uint of two ints or two uints alone, so none of these is ever one: each is a double, a
+ * string, a list, or an error. Arithmetic with an int or uint literal is refused itself, so it is
+ * left out: `context.a + 1 + 1` is refused where it first fails, at `context.a + 1`.
+ */
+function fromRequest(node: unknown, names: ReadonlySet<string>): boolean {
+  if (isRequestValue(node, names)) return true;
+  if (!isAstNode(node)) return false;
+  if (node.op === '-_') return fromRequest(node.args, names);
+  if (!Array.isArray(node.args)) return false;
+  const operands = node.args as unknown[];
+  if (node.op === '?:') return fromRequest(operands[1], names) && fromRequest(operands[2], names);
+  if (!arithmetic.has(node.op) || operands.some((operand) => intLiteral(operand) !== undefined)) return false;
+  return operands.some((operand) => fromRequest(operand, names));
+}
+
+function found(node: AstNode, literalNode: AstNode, valueNode: AstNode, source: string): RequestIntArithmetic | undefined {
   const literal = intLiteral(literalNode);
   const written = writtenOf(node, source);
   const literalText = textOf(literalNode, source);
-  const requestText = writtenOf(requestNode, source);
-  if (literal === undefined || written === undefined || literalText === undefined || requestText === undefined) return undefined;
+  const valueText = writtenOf(valueNode, source);
+  if (literal === undefined || written === undefined || literalText === undefined || valueText === undefined) return undefined;
   if (node.op !== '%') return { written, literal: literalText, type: literal.type, instead: `${literal.value}.0` };
-  const converted = `${literal.type}(${requestText})`;
+  const converted = `${literal.type}(${valueText})`;
   const [left] = node.args as [unknown, unknown];
-  const instead = left === requestNode ? `${converted} % ${literalText}` : `${literalText} % ${converted}`;
+  const instead = left === valueNode ? `${converted} % ${literalText}` : `${literalText} % ${converted}`;
   return { written, literal: literalText, type: literal.type, instead };
 }
 
 /**
  * The first arithmetic in `node`, a condition written as `source`, of an int or uint literal with
  * a value of the request (`resource.properties.amount + 1`, `1 - context.x`, `context.n / 2u`,
- * within a comprehension over one `items.all(i, i * 2 < 10.0)`). The check types a request's
+ * within a comprehension over one `items.all(i, i * 2 < 10.0)`), or with arithmetic made from one
+ * (`context.a + context.b + 1`, `-context.x + 1`: see `fromRequest`). The check types a request's
  * values `dyn` and lets it pass; but CEL has no arithmetic mixing an int with a double, and a
  * number from JSON is always a double (nor any with a string, bool, null, list or map): it is an
  * error on every request, so a deny on it applied to every request and a permit never did.
@@ -54,8 +74,8 @@ export function requestIntArithmetic(node: unknown, source: string): RequestIntA
     if (!arithmetic.has(at.op) || (at.args as unknown[]).length !== 2) return undefined;
     const [left, right] = at.args as [unknown, unknown];
     if (!isAstNode(left) || !isAstNode(right)) return undefined;
-    if (intLiteral(left) !== undefined && isRequestValue(right, names)) return found(at, left, right, source);
-    if (intLiteral(right) !== undefined && isRequestValue(left, names)) return found(at, right, left, source);
+    if (intLiteral(left) !== undefined && fromRequest(right, names)) return found(at, left, right, source);
+    if (intLiteral(right) !== undefined && fromRequest(left, names)) return found(at, right, left, source);
     return undefined;
   });
 }

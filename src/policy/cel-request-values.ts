@@ -45,7 +45,9 @@ export function firstOverRequestValues<T>(
     }
     return undefined;
   }
-  if (!isAstNode(node) || !Array.isArray(node.args)) return undefined;
+  if (!isAstNode(node)) return undefined;
+  // `!` and unary `-` hold their operand alone, not in an array.
+  if (!Array.isArray(node.args)) return firstOverRequestValues(node.args, check, names);
   const comprehension = comprehensionOf(node);
   if (comprehension !== undefined) {
     return firstOverRequestValues(comprehension.range, check, names) ?? firstOverRequestValues(comprehension.steps, check, namesWithin(comprehension, names));
