@@ -81,19 +81,21 @@ export function longestAnswerMs(requestTimeoutMs: number): number {
   return Math.max(adminTimeoutMs, probeTimeoutMs, requestTimeoutMs);
 }
 
-/** The methods each path of `routes` is served for, as an `Allow` header lists them (`GET, HEAD`). */
-function allowedMethods(routes: Hono<AppEnv>['routes']): ReadonlyMap<string, string> {
+/** The methods each path of `routes` is served for (`GET` and `HEAD`, `POST`). */
+function routedMethods(routes: Hono<AppEnv>['routes']): ReadonlyMap<string, ReadonlySet<string>> {
   const methods = new Map<string, Set<string>>();
   // Middleware is registered for every method (`ALL`); routes for theirs.
   for (const { method, path } of routes) {
     if (method === 'ALL') continue;
+    // 404 and 405 look paths up as they are: a pattern would match none.
+    if (/[:*]/.test(path)) throw new Error(`route ${method} ${path}: routes are served on fixed paths only`);
     const set = methods.get(path) ?? new Set<string>();
     set.add(method);
     // Hono answers HEAD with the GET route.
     if (method === 'GET') set.add('HEAD');
     methods.set(path, set);
   }
-  return new Map([...methods].map(([path, set]) => [path, [...set].join(', ')]));
+  return methods;
 }
 
 /** Builds the HTTP application; every dependency is passed in, nothing is built per request. */
@@ -134,12 +136,23 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   };
   app.use((c, next) => frameOf(c.req.path)(c, next));
   app.use('/admin/*', adminAuth({ keys: deps.callers }));
+  // Filled once every route is in place, below.
+  let routed: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+  /** The 404 or 405 of a request no route takes (undefined for one a route takes), with `headers`. */
+  const unrouted = (c: Context<AppEnv>, headers: Record<string, string> = {}): ProblemError | undefined => {
+    const methods = routed.get(c.req.path);
+    if (methods === undefined) return new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`, undefined, headers);
+    if (methods.has(c.req.method)) return undefined;
+    const allow = [...methods].join(', ');
+    return new ProblemError('method_not_allowed', `${c.req.path} takes ${allow}, not ${c.req.method}`, undefined, { ...headers, allow });
+  };
   app.use(
     bodySizeLimit({
       maxSize: maxBodyBytes,
       // The rest of the body is still on its way: close, once it has been read and dropped (see
-      // linger.ts), rather than leave the connection to a race.
-      onError: (c) => reject(c, new ProblemError('payload_too_large', `body larger than ${maxBodyBytes} bytes`, [{ path: '$', message: `larger than ${maxBodyBytes} bytes (MAX_BODY_BYTES)` }], { connection: 'close' })),
+      // linger.ts), rather than leave the connection to a race. A body too large sent where no
+      // route takes it is a wrong path or method first.
+      onError: (c) => reject(c, unrouted(c, { connection: 'close' }) ?? new ProblemError('payload_too_large', `body larger than ${maxBodyBytes} bytes`, [{ path: '$', message: `larger than ${maxBodyBytes} bytes (MAX_BODY_BYTES)` }], { connection: 'close' })),
     }),
   );
 
@@ -151,12 +164,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metricsSource ?? deps.metrics.registry, deps.metricsToken));
 
   // Every route is in place: nothing is added after this point.
-  const allowed = allowedMethods(app.routes);
-  app.notFound((c) => {
-    const methods = allowed.get(c.req.path);
-    if (methods === undefined) return reject(c, new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`));
-    return reject(c, new ProblemError('method_not_allowed', `${c.req.path} takes ${methods}, not ${c.req.method}`, undefined, { allow: methods }));
-  });
+  routed = routedMethods(app.routes);
+  app.notFound((c) => reject(c, unrouted(c) ?? new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError(answerError);
   return app;
 }
