@@ -18,10 +18,10 @@ function limitProblem(violation: JsonLimitViolation): ProblemError {
 /**
  * Reads a JSON body and validates it: 415 for another media type or charset (see isJsonUtf8),
  * 400 for a body the client did not finish sending, for malformed JSON, for a key written twice
- * in one object, for a body beyond the
- * JSON limits (depth, array and object sizes, string lengths, numbers a double does not hold
- * exactly, `1e400` or `9007199254740993`; checked before the schema, so no later step walks
- * unbounded data or a rounded number) or a schema failure, each with the failing field's path.
+ * in one object, for a body beyond the JSON limits (depth, array and object sizes, string
+ * lengths, numbers a double does not hold exactly, `1e400` or `9007199254740993`; checked before
+ * the schema, so no later step walks unbounded data or a rounded number) or a schema failure,
+ * each with the failing field's path.
  * Size is limited by middleware. `plain`, when given, recognises bodies the schema would accept
  * unchanged, so they skip its parse (a copy of every object).
  */
