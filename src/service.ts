@@ -109,8 +109,11 @@ export async function createService(config: Config, log: Logger, options: Servic
   });
   const caching = cacheFromConfig(config, {
     observer: metrics,
-    onRedisStateChange: (up, cause) =>
-      up ? log.info('redis up: decision cache shared') : log.warn({ err: cause }, 'redis down: deciding without it'),
+    onRedisStateChange: (state, cause) => {
+      if (state === 'up') log.info('redis up: decision cache shared');
+      else if (state === 'read_only') log.warn({ err: cause }, 'redis refusing writes: decisions read from it, not shared');
+      else log.warn({ err: cause }, 'redis down: deciding without it');
+    },
   });
   if (caching.redisMode !== 'disabled' && config.CACHE_SIGNING_SECRET === undefined) {
     log.warn('CACHE_SIGNING_SECRET is not set: whoever can write to Redis can store a permit this service will serve');

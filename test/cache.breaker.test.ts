@@ -21,7 +21,7 @@ describe('circuit breaker', () => {
     const pauses: number[] = [];
     for (let i = 0; i < 5; i++) {
       pauses.push(recover());
-      // The probe passed, but the next write fails: Redis refusing writes, a Cluster shard down.
+      // The probe passed, but the next call fails: Redis refusing lookups, a Cluster shard down.
       now += 5;
       expect(breaker.failure()).toBe(true);
     }
@@ -35,5 +35,24 @@ describe('circuit breaker', () => {
     now += 800;
     breaker.failure();
     expect(breaker.msUntilProbe()).toBe(100);
+  });
+
+  it('lets the probe out at once when told to, while open only, and keeps the pause it was at', () => {
+    let now = 0;
+    const breaker = new CircuitBreaker({ backoffMs: 100, maxBackoffMs: 800, now: () => now });
+    breaker.probeNow();
+    expect(breaker.closed).toBe(true);
+
+    breaker.failure();
+    now += 10;
+    expect(breaker.startProbe()).toBe(false);
+    breaker.probeNow();
+    expect(breaker.msUntilProbe()).toBe(0);
+    expect(breaker.startProbe()).toBe(true);
+    breaker.probeNow();
+    expect(breaker.startProbe()).toBe(false);
+    // The probe failed: the pause doubles as after any failed probe.
+    breaker.failure();
+    expect(breaker.msUntilProbe()).toBe(200);
   });
 });

@@ -63,7 +63,7 @@ describe('Redis circuit breaker', () => {
     await setup?.close();
     setup = undefined;
     await server.kill('SIGCONT');
-    await admin.config('SET', 'maxmemory', '0');
+    await admin.acl('DELUSER', 'pdp');
     await admin.replicaof('NO', 'ONE');
   });
   afterAll(async () => {
@@ -97,10 +97,11 @@ describe('Redis circuit breaker', () => {
     expect(await redisUpGauge(app)).toBe('1');
   });
 
-  it('settles at the longest pause when Redis answers the probe but refuses every write, and starts again from the first once Redis has worked that long', async () => {
+  it('settles at the longest pause when Redis answers the probe but refuses every lookup, and starts again from the first once Redis has worked that long', async () => {
     const observer = new TimedObserver();
+    await admin.acl('SETUSER', 'pdp', 'on', '>pdp-password', '~*', '+@all');
     // A 50 ms first pause, so 400 ms at most.
-    const app = await appOn({ REDIS_BACKOFF_MS: '50', REDIS_COMMAND_TIMEOUT_MS: '500' }, observer);
+    const app = await appOn({ REDIS_URL: `redis://pdp:pdp-password@127.0.0.1:${server.port}`, REDIS_BACKOFF_MS: '50', REDIS_COMMAND_TIMEOUT_MS: '500' }, observer);
     let running = true;
     const load = (async () => {
       while (running) {
@@ -109,8 +110,7 @@ describe('Redis circuit breaker', () => {
       }
     })();
     try {
-      await admin.config('SET', 'maxmemory-policy', 'noeviction');
-      await admin.config('SET', 'maxmemory', '1');
+      await admin.acl('SETUSER', 'pdp', '-getrange');
       const refusing = performance.now();
       await sleep(3_000);
       const ups = observer.ups().filter((at) => at > refusing);
@@ -120,14 +120,14 @@ describe('Redis circuit breaker', () => {
       expect(ups.length, `recoveries ${gaps.join(', ')} ms apart`).toBeLessThanOrEqual(10);
       for (const gap of gaps.slice(2)) expect(gap).toBeGreaterThanOrEqual(400);
 
-      await admin.config('SET', 'maxmemory', '0');
-      await eventually('Redis to stay up, writes accepted, for longer than the longest pause', () => {
+      await admin.acl('SETUSER', 'pdp', '+getrange');
+      await eventually('Redis to stay up, lookups answered, for longer than the longest pause', () => {
         const last = observer.changes.at(-1);
         return last?.up === true && performance.now() - last.at > 600;
       });
       const healthySince = performance.now();
 
-      await admin.config('SET', 'maxmemory', '1');
+      await admin.acl('SETUSER', 'pdp', '-getrange');
       await eventually('Redis to be reported down, then up', () => observer.changes.filter((c) => c.at > healthySince).length >= 2);
       const [down, up] = observer.changes.filter((c) => c.at > healthySince);
       expect(down?.up).toBe(false);
@@ -156,10 +156,10 @@ describe('Redis circuit breaker', () => {
     expect(await admin.set('probe', '1').catch((error: Error) => error.message)).toMatch(/^READONLY/);
 
     await decideNew(app);
-    // A failed write still leaves Redis alone for a pause (REDIS_BACKOFF_MS).
-    await eventually('the refused write to take Redis out of use', () => setup?.redisState() === 'down');
+    // A refused write leaves lookups to Redis; writes wait for a pause (REDIS_BACKOFF_MS).
+    await eventually('the refused write to be reported', () => setup?.redisState() === 'read_only');
     const text = await scrape(app);
-    expect(sample(text, 'pdp_redis_up')).toBe(0);
+    expect(sample(text, 'pdp_redis_up')).toBe(1);
     // Two lookups, both misses: the refused write is not one of them.
     expect(lookups(text, 'miss')).toBe(2);
     expect(lookups(text, 'error')).toBe(0);

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisServer } from './helpers/redis-server.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
@@ -29,6 +31,7 @@ function serve(redis: string | Record<string, string>): Spawned {
 
 const down = (line: Record<string, unknown>) => line['msg'] === 'redis down: deciding without it';
 const up = (line: Record<string, unknown>) => line['msg'] === 'redis up: decision cache shared';
+const refusing = (line: Record<string, unknown>) => line['msg'] === 'redis refusing writes: decisions read from it, not shared';
 const errorOf = (line: Record<string, unknown> | undefined) => (line?.['err'] ?? {}) as { message?: string; code?: string };
 
 /** Lets the client try to connect a few more times (it retries every few hundred ms at first). */
@@ -94,6 +97,42 @@ describe('the application log of a Redis that is never usable', () => {
     await reconnects();
     expect(service.lines.filter(down)).toHaveLength(1);
     expect(service.lines.filter(up)).toHaveLength(0);
+  });
+});
+
+describe('the application log of a Redis that refuses writes', () => {
+  it('says so once, however many decisions are written meanwhile, and says Redis is up once it takes them again', async () => {
+    const redis = await RedisServer.start({ extraArgs: ['--maxmemory-policy', 'noeviction'] });
+    servers.push(redis);
+    const service = serve({ REDIS_URL: redis.url, REDIS_BACKOFF_MS: '100', REDIS_COMMAND_TIMEOUT_MS: '1000' });
+    const [listening] = await service.waitFor((line) => line['msg'] === 'invoice-pdp listening');
+    await service.waitFor(up);
+    const admin = new Redis(redis.url);
+    try {
+      await admin.config('SET', 'maxmemory', '1');
+      const decideNew = async () => {
+        const body = JSON.stringify({
+          subject: { type: 'user', id: randomUUID(), properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+          action: 'read',
+          resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } },
+        });
+        await fetch(`http://127.0.0.1:${String(listening?.['port'])}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      };
+      for (let i = 0; i < 100; i++) await decideNew();
+      const [line] = await service.waitFor(refusing);
+      expect(errorOf(line).message).toMatch(/^OOM/);
+
+      await admin.config('SET', 'maxmemory', '0');
+      const until = Date.now() + 5_000;
+      while (service.lines.filter(up).length < 2 && Date.now() < until) await decideNew();
+      expect(service.lines.filter((l) => down(l) || up(l) || refusing(l)).map((l) => l['msg'])).toEqual([
+        'redis up: decision cache shared',
+        'redis refusing writes: decisions read from it, not shared',
+        'redis up: decision cache shared',
+      ]);
+    } finally {
+      admin.disconnect();
+    }
   });
 });
 

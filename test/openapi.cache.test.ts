@@ -48,6 +48,7 @@ describe('openapi.yaml describes the cache fields', () => {
     const ready = await readJson(await app.request('/readyz'));
     expect(ready.redis).toBe('up');
     check('Readiness', ready);
+    check('Readiness', { ...ready, redis: 'read_only' });
     check('Readiness', { ...ready, redis: 'down' });
     check('Readiness', { ...ready, redis: 'disabled' });
   });

@@ -45,6 +45,11 @@ export class CircuitBreaker {
     return this.#state === 'open' ? Math.max(0, this.#retryAt - this.#now()) : undefined;
   }
 
+  /** Makes the probe due at once while the breaker is open: what failed may be gone (a new connection). */
+  probeNow(): void {
+    if (this.#state === 'open') this.#retryAt = this.#now();
+  }
+
   /** Whether the probe may go out now: true once per pause, when it is over. */
   startProbe(): boolean {
     if (this.#state !== 'open' || this.#now() < this.#retryAt) return false;

@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import { DecisionCache } from './decision-cache.js';
 import type { CacheLayer, CacheObserver } from './layer.js';
 import { MemoryCacheLayer } from './memory.js';
-import { RedisCacheLayer, type RedisState, type RedisTarget } from './redis.js';
+import { RedisCacheLayer, type RedisLiveState, type RedisState, type RedisTarget } from './redis.js';
 
 /** The cache the configuration asks for, and what the rest of the service needs to know of it. */
 export interface CacheSetup {
@@ -16,7 +16,7 @@ export interface CacheSetup {
 
 export interface CacheSetupOptions {
   readonly observer?: CacheObserver;
-  readonly onRedisStateChange?: (up: boolean, cause: unknown) => void;
+  readonly onRedisStateChange?: (state: RedisLiveState, cause: unknown) => void;
 }
 
 /** The Redis deployment named by the configuration, if any. */

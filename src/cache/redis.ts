@@ -10,8 +10,14 @@ export type RedisTarget =
   | { readonly mode: 'cluster'; readonly nodes: readonly string[] }
   | { readonly mode: 'sentinel'; readonly sentinels: readonly string[]; readonly name: string };
 
-/** `up`: connected and trusted; `down`: unreachable, failing or backing off; `disabled`: not configured. */
-export type RedisState = 'up' | 'down' | 'disabled';
+/**
+ * `up`: connected and trusted; `read_only`: up for lookups, but refusing writes (full, or a
+ * replica since a failover); `down`: unreachable, failing or backing off; `disabled`: not configured.
+ */
+export type RedisState = 'up' | 'read_only' | 'down' | 'disabled';
+
+/** The states of a Redis that is configured. */
+export type RedisLiveState = Exclude<RedisState, 'disabled'>;
 
 export interface RedisLayerOptions {
   readonly target: RedisTarget;
@@ -26,8 +32,11 @@ export interface RedisLayerOptions {
    */
   readonly backoffMs: number;
   readonly observer?: CacheObserver;
-  /** Told when Redis becomes usable or stops being usable, with the last error seen (without a command's arguments). */
-  readonly onStateChange?: (up: boolean, cause: unknown) => void;
+  /**
+   * Told when Redis becomes usable, stops being usable, or starts or stops refusing writes, with
+   * the last error seen (without a command's arguments).
+   */
+  readonly onStateChange?: (state: RedisLiveState, cause: unknown) => void;
   /** Signs every entry written and refuses every entry read that it did not sign (CACHE_SIGNING_SECRET). */
   readonly signingSecret?: string;
   /**
@@ -41,6 +50,9 @@ type Client = Redis | Cluster;
 
 const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, 2_000);
 
+/** A node that answers READONLY has become a replica: a failover, or REPLICAOF. */
+const demoted = (error: Error): boolean => error.message.startsWith('READONLY');
+
 function endpoints(list: readonly string[], defaultPort: number): HostPort[] {
   return list.map((text) => {
     const endpoint = parseHostPort(text, defaultPort);
@@ -49,7 +61,11 @@ function endpoints(list: readonly string[], defaultPort: number): HostPort[] {
   });
 }
 
-function createClient(options: RedisLayerOptions): Client {
+/**
+ * `reconnectOnError` reconnects when it returns true: the refused command is not sent again
+ * (true, not 2), as it is a cache write, and with no offline queue it would fail while reconnecting.
+ */
+function createClient(options: RedisLayerOptions, reconnectOnError: (error: Error) => boolean): Client {
   const { target } = options;
   const credentials = {
     ...(options.username !== undefined && { username: options.username }),
@@ -61,7 +77,7 @@ function createClient(options: RedisLayerOptions): Client {
   const common = { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, connectTimeout: 2_000 };
   switch (target.mode) {
     case 'standalone':
-      return new Redis(target.url, { ...common, enableOfflineQueue: false, retryStrategy: reconnectDelay });
+      return new Redis(target.url, { ...common, enableOfflineQueue: false, retryStrategy: reconnectDelay, reconnectOnError });
     case 'sentinel':
       return new Redis({
         ...common,
@@ -70,11 +86,14 @@ function createClient(options: RedisLayerOptions): Client {
         name: target.name,
         enableOfflineQueue: false,
         retryStrategy: reconnectDelay,
+        reconnectOnError,
       });
     case 'cluster':
       // The Cluster client keeps its offline queue: without it, its own ready check (CLUSTER
       // INFO, sent before it is ready) fails and it never becomes ready. Nothing is queued
-      // in practice, since the layer sends only while the client is ready.
+      // in practice, since the layer sends only while the client is ready. No reconnectOnError:
+      // a Cluster's replica answers a write with MOVED, which the client follows and refreshes
+      // its slots on, and its node connections never reconnect (one dropped stays dropped).
       return new Cluster(endpoints(target.nodes, 6_379), {
         clusterRetryStrategy: reconnectDelay,
         redisOptions: { ...common, ...credentials },
@@ -118,6 +137,14 @@ function refusedDatabase(error: unknown): boolean {
   return error instanceof Error && 'command' in error && (error.command as { name?: unknown } | null)?.name === 'select';
 }
 
+/**
+ * Redis answered a write with an error (OOM when full, READONLY on a replica, MISCONF, NOPERM):
+ * it refuses writes, but a lookup is still answered.
+ */
+function refusedWrite(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
+}
+
 /** Redis answered, but the key holds another type: bad data, not a failing Redis. */
 function wrongType(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('WRONGTYPE');
@@ -145,33 +172,46 @@ function withoutArguments(error: unknown): unknown {
  * The shared layer: decisions in Redis, read with a deadline and a bound on their size
  * (MAX_ENTRY_BYTES) and validated, written without waiting. Any failure opens a circuit breaker
  * so a dead or slow Redis adds no latency; the client reconnects by itself and the breaker lets
- * Redis back in once a PING, sent when the pause is over, is answered.
+ * Redis back in once a PING, sent when the pause is over, is answered. A write Redis refuses
+ * opens a second breaker, for writes only: lookups go on, and one write per pause tries again.
  */
 export class RedisCacheLayer implements CacheLayer {
   readonly name = 'redis';
   readonly #client: Client;
   readonly #breaker: CircuitBreaker;
+  /** Open while Redis refuses writes; its probe is a write, as a PING would not show they work. */
+  readonly #writes: CircuitBreaker;
   readonly #timeoutMs: number;
   readonly #observer: CacheObserver;
-  readonly #onStateChange: ((up: boolean, cause: unknown) => void) | undefined;
+  readonly #onStateChange: ((state: RedisLiveState, cause: unknown) => void) | undefined;
   readonly #secret: string | undefined;
   readonly #maxTtlMs: number;
   /** The database every connection must be in; the probe selects it again (see refusedDatabase). */
   readonly #database: number;
-  /** What `onStateChange` was last told: up, down, or nothing yet (Redis not up, and no error seen). */
-  #told: boolean | undefined;
+  /** What `onStateChange` was last told; nothing yet while Redis is not up and no error was seen. */
+  #told: RedisLiveState | undefined;
   #lastError: unknown;
+  /** The error of the last write refused. */
+  #refusal: unknown;
+  /** From 'ready' until a write is answered: no write has been tried on this connection yet. */
+  #untriedConnection = false;
+  /**
+   * From a reconnection asked for (see #followFailover) until the connection closes: commands
+   * sent meanwhile fail of our doing, not Redis', and leave the breaker alone.
+   */
+  #dropping = false;
   #probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RedisLayerOptions) {
     this.#timeoutMs = options.commandTimeoutMs;
     this.#breaker = new CircuitBreaker({ backoffMs: options.backoffMs, maxBackoffMs: options.backoffMs * 8 });
+    this.#writes = new CircuitBreaker({ backoffMs: options.backoffMs, maxBackoffMs: options.backoffMs * 8 });
     this.#observer = options.observer ?? silentObserver;
     this.#onStateChange = options.onStateChange;
     this.#secret = options.signingSecret;
     this.#maxTtlMs = options.maxTtlMs;
     this.#observer.redisUp(false);
-    this.#client = createClient(options);
+    this.#client = createClient(options, (error) => this.#followFailover(error));
     this.#database = namedDatabase(this.#client);
     this.#client.on('error', (error: unknown) => {
       this.#lastError = error;
@@ -182,15 +222,22 @@ export class RedisCacheLayer implements CacheLayer {
       // first error is told as Redis down, with the cause; later drops are told by #refresh, and
       // so is a connection closed before Redis was ever up with no error (a Cluster whose state
       // is fail, which the client's ready check leaves without a word).
-      if (this.#told === undefined) this.#tell(false, error);
+      if (this.#told === undefined) this.#tell('down', error);
     });
-    this.#client.on('ready', () => this.#probe());
+    this.#client.on('ready', () => {
+      this.#untriedConnection = true;
+      // A new connection may be to another node (the new primary): writes are tried again at once.
+      this.#writes.probeNow();
+      this.#probe();
+    });
+    this.#client.on('close', () => (this.#dropping = false));
     for (const event of ['ready', 'close', 'end']) this.#client.on(event, () => this.#refresh());
   }
 
   /** Whether Redis is usable right now, for readiness reports. */
-  state(): RedisState {
-    return this.#client.status === 'ready' && this.#breaker.closed ? 'up' : 'down';
+  state(): RedisLiveState {
+    if (this.#client.status !== 'ready' || !this.#breaker.closed) return 'down';
+    return this.#writes.closed ? 'up' : 'read_only';
   }
 
   async get(key: string, now: number): Promise<CacheEntry | undefined> {
@@ -223,11 +270,26 @@ export class RedisCacheLayer implements CacheLayer {
       this.#observer.cacheWrite('redis', 'too_large');
       return;
     }
+    // While Redis refuses writes, they are skipped but for one per pause, which tries again.
+    const probe = !this.#writes.closed;
+    if (probe && !this.#writes.startProbe()) return;
     withDeadline(this.#client.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs))), this.#timeoutMs).then(
-      () => this.#observer.cacheWrite('redis', 'ok'),
+      () => {
+        this.#untriedConnection = false;
+        this.#observer.cacheWrite('redis', 'ok');
+        if (probe && this.#writes.success()) this.#refresh();
+      },
       (error: unknown) => {
-        // Counted as a write, not a lookup; Redis is left alone for a pause as for a failed lookup.
+        // Counted as a write, not a lookup.
         this.#observer.cacheWrite('redis', 'error');
+        if (refusedWrite(error)) {
+          this.#untriedConnection = false;
+          this.#refuse(error);
+          return;
+        }
+        // No answer says nothing of writes: the next pause's write tries again. Redis is left
+        // alone for a pause as for a failed lookup.
+        if (probe) this.#writes.failure();
         this.#open(error);
       },
     );
@@ -245,9 +307,31 @@ export class RedisCacheLayer implements CacheLayer {
 
   /** A lookup, a write or a probe failed: Redis is left alone for a pause. */
   #open(error: unknown): void {
+    if (this.#dropping) return;
     this.#lastError = error;
     if (this.#breaker.failure()) this.#refresh();
     this.#probeLater();
+  }
+
+  /**
+   * Whether the client is to reconnect on a reply, before it is handed on: on READONLY it does,
+   * so it follows the DNS name or Sentinel to the new primary. Not when the write refused is the
+   * first one on a new connection: that connection went to the replica again (a DNS name not
+   * moved yet, an operator's REPLICAOF), and the next write, a pause later, reconnects. So a node
+   * that stays a replica costs one reconnection per two pauses, not one per write.
+   */
+  #followFailover(error: Error): boolean {
+    const reconnect = demoted(error) && !this.#untriedConnection;
+    if (reconnect) this.#dropping = true;
+    return reconnect;
+  }
+
+  /** Redis refused a write: writes are skipped for a pause, lookups go on. */
+  #refuse(error: unknown): void {
+    this.#refusal = error;
+    if (this.#writes.failure()) this.#refresh();
+    // Why Redis is down while the client reconnects, when the refusal made it (see #followFailover).
+    if (this.#dropping) this.#lastError = error;
   }
 
   /** Arms the probe for the end of the pause; no timer runs unless the breaker is open. */
@@ -279,16 +363,17 @@ export class RedisCacheLayer implements CacheLayer {
   }
 
   #refresh(): void {
-    const up = this.state() === 'up';
-    if (up === this.#told) return;
+    const state = this.state();
+    if (state === this.#told) return;
     // An error from before Redis was last up is not why it is down now.
-    if (up) this.#lastError = undefined;
-    this.#tell(up, this.#lastError);
+    if (state !== 'down') this.#lastError = undefined;
+    this.#tell(state, state === 'read_only' ? this.#refusal : this.#lastError);
   }
 
-  #tell(up: boolean, cause: unknown): void {
-    this.#told = up;
-    this.#observer.redisUp(up);
-    this.#onStateChange?.(up, up ? undefined : withoutArguments(cause));
+  #tell(state: RedisLiveState, cause: unknown): void {
+    this.#told = state;
+    // Lookups are answered while writes are refused: Redis is still in use.
+    this.#observer.redisUp(state !== 'down');
+    this.#onStateChange?.(state, state === 'up' ? undefined : withoutArguments(cause));
   }
 }

@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cacheFromConfig, type CacheSetup } from '../src/cache/from-config.js';
+import type { RedisLiveState } from '../src/cache/redis.js';
+import { loadConfig } from '../src/config.js';
+import { PdpMetrics } from '../src/telemetry/metrics.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { eventually, uniquePrefix } from './helpers/cache.js';
+import { RedisServer } from './helpers/redis-server.js';
+import { sample, scrape } from './helpers/telemetry.js';
+
+type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+/** A permit for subject `id`: the same id asks the same question, so its decision is cached. */
+function permitFor(id: string) {
+  return {
+    subject: { id, properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+    action: 'read',
+    resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } },
+  };
+}
+
+/** Where the permit for `id` came from: `redis`, or undefined when it was evaluated. */
+async function decide(app: App, id: string): Promise<unknown> {
+  const body = await readJson(await postJson(app, '/decide', permitFor(id)));
+  expect(body).toMatchObject({ decision: 'permit' });
+  return body.cached;
+}
+
+async function readyRedis(app: App): Promise<unknown> {
+  return (await readJson(await app.request('/readyz'))).redis;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A Redis layer on `url` with no memory layer, what it told the log (and why), and an app using it. */
+async function appOn(url: string, env: Record<string, string>, metrics: PdpMetrics) {
+  const told: RedisLiveState[] = [];
+  const causes: string[] = [];
+  const config = loadConfig({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000', ...env });
+  const onRedisStateChange = (state: RedisLiveState, cause: unknown) => {
+    told.push(state);
+    causes.push(cause instanceof Error ? cause.message : String(cause));
+  };
+  const setup = cacheFromConfig(config, { observer: metrics, onRedisStateChange });
+  await eventually('Redis to be up', () => setup.redisState() === 'up');
+  const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState, metrics } });
+  return { app, setup, told, causes };
+}
+
+/** The ids of the connections to `admin`'s Redis but its own and a replica's link to its primary. */
+async function layerConnections(admin: Redis): Promise<string[]> {
+  const own = String(await admin.client('ID'));
+  const clients = String(await admin.client('LIST')).trim().split('\n');
+  return clients
+    .filter((line) => !/ flags=\S*M/.test(line))
+    .map((line) => /^id=(\d+) /.exec(line)?.[1] ?? '')
+    .filter((id) => id !== own);
+}
+
+describe('a Redis primary that becomes a replica', () => {
+  let primary: RedisServer;
+  let next: RedisServer;
+  let admin: Redis;
+  let nextAdmin: Redis;
+  let setup: CacheSetup | undefined;
+  beforeAll(async () => {
+    // No wait before a full sync to a replica (5 s by default).
+    [primary, next] = await Promise.all([RedisServer.start(), RedisServer.start({ extraArgs: ['--repl-diskless-sync-delay', '0'] })]);
+    admin = new Redis(primary.url);
+    nextAdmin = new Redis(next.url);
+  });
+  afterEach(async () => {
+    await setup?.close();
+    setup = undefined;
+    await admin.replicaof('NO', 'ONE');
+  });
+  afterAll(async () => {
+    admin.disconnect();
+    nextAdmin.disconnect();
+    await Promise.all([primary.stop(), next.stop()]);
+  });
+
+  it('reconnects on a write refused with READONLY, answers lookups meanwhile, and writes again at once when the node is a primary', async () => {
+    const metrics = new PdpMetrics();
+    // A pause far longer than the test waits: writes must not need it to be over.
+    const on = await appOn(primary.url, { REDIS_BACKOFF_MS: '10000' }, metrics);
+    setup = on.setup;
+    const { app } = on;
+    const known = randomUUID();
+    expect(await decide(app, known)).toBeUndefined();
+    await eventually('the decision to be shared', async () => (await decide(app, known)) === 'redis');
+
+    // The next primary holds what the first did, as a replica would, and the first follows it.
+    for (const key of await admin.keys('*')) {
+      await nextAdmin.restore(key, await admin.pttl(key), await admin.dumpBuffer(key));
+    }
+    const [before] = await layerConnections(admin);
+    await admin.replicaof('127.0.0.1', String(next.port));
+    await eventually('the replica to be in sync', async () => (await admin.info('replication')).includes('master_link_status:up'));
+    expect(await admin.set('probe', '1').catch((error: Error) => error.message)).toMatch(/^READONLY/);
+
+    expect(await decide(app, randomUUID())).toBeUndefined();
+    await eventually('the client to reconnect', async () => {
+      const now = await layerConnections(admin);
+      return now.length === 1 && now[0] !== before;
+    });
+    await eventually('Redis to be reported refusing writes', () => on.setup.redisState() === 'read_only');
+    expect(await decide(app, known)).toBe('redis');
+    expect(await readyRedis(app)).toBe('read_only');
+    const text = await scrape(app);
+    expect(sample(text, 'pdp_redis_up')).toBe(1);
+    expect(sample(text, 'pdp_cache_writes_total', { layer: 'redis', result: 'error' })).toBe(1);
+
+    await admin.replicaof('NO', 'ONE');
+    const fresh = randomUUID();
+    const started = performance.now();
+    expect(await decide(app, fresh)).toBeUndefined();
+    await eventually('a new decision to be shared', async () => (await decide(app, fresh)) === 'redis');
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(await readyRedis(app)).toBe('up');
+    expect(on.told).toEqual(['up', 'read_only', 'down', 'read_only', 'up']);
+    // Down while reconnecting because of the refusal, which is told each time.
+    for (const cause of on.causes.slice(1, 4)) expect(cause).toMatch(/^READONLY/);
+  });
+
+
+  it('reconnects once per two pauses, not once per write, to a node that stays a replica', async () => {
+    const metrics = new PdpMetrics();
+    const on = await appOn(primary.url, { REDIS_BACKOFF_MS: '200' }, metrics);
+    setup = on.setup;
+    const { app } = on;
+    await admin.replicaof('127.0.0.1', String(next.port));
+    await eventually('the replica to be in sync', async () => (await admin.info('replication')).includes('master_link_status:up'));
+    const connections = async () => Number(/total_connections_received:(\d+)/.exec(await admin.info('stats'))?.[1]);
+    const before = await connections();
+    let asked = 0;
+    const until = performance.now() + 1_500;
+    while (performance.now() < until) {
+      await decide(app, randomUUID());
+      asked += 1;
+      await sleep(2);
+    }
+    expect(asked).toBeGreaterThan(50);
+    // Refused at once, on the new connection, 200 ms later, and on the next new connection:
+    // two reconnections in 1.5 s, each told as down and then refusing writes.
+    const reconnections = (await connections()) - before;
+    expect(reconnections).toBeGreaterThanOrEqual(1);
+    expect(reconnections).toBeLessThanOrEqual(3);
+    expect(sample(await scrape(app), 'pdp_cache_writes_total', { layer: 'redis', result: 'error' })).toBeLessThanOrEqual(8);
+    expect(on.told.length).toBeLessThanOrEqual(2 + 2 * reconnections);
+    expect(on.told.slice(0, 2)).toEqual(['up', 'read_only']);
+  });
+});
+
+describe('a full Redis that refuses writes', () => {
+  let server: RedisServer;
+  let admin: Redis;
+  let setup: CacheSetup | undefined;
+  beforeAll(async () => {
+    server = await RedisServer.start({ extraArgs: ['--maxmemory-policy', 'noeviction'] });
+    admin = new Redis(server.url);
+  });
+  afterEach(async () => {
+    await setup?.close();
+    setup = undefined;
+    await admin.config('SET', 'maxmemory', '0');
+  });
+  afterAll(async () => {
+    admin.disconnect();
+    await server.stop();
+  });
+
+  it('answers lookups of the decisions it holds, tries a write once per pause, and says so once each way', async () => {
+    const metrics = new PdpMetrics();
+    const on = await appOn(server.url, { REDIS_BACKOFF_MS: '200' }, metrics);
+    setup = on.setup;
+    const { app } = on;
+    const known = randomUUID();
+    expect(await decide(app, known)).toBeUndefined();
+    await eventually('the decision to be shared', async () => (await decide(app, known)) === 'redis');
+
+    await admin.config('SET', 'maxmemory', '1');
+    expect(await admin.set('probe', '1').catch((error: Error) => error.message)).toMatch(/^OOM/);
+    const sources = new Set<unknown>();
+    let asked = 0;
+    const until = performance.now() + 1_500;
+    while (performance.now() < until) {
+      expect(await decide(app, randomUUID())).toBeUndefined();
+      sources.add(await decide(app, known));
+      asked += 1;
+      await sleep(2);
+    }
+    expect(asked).toBeGreaterThan(50);
+    expect(sources).toEqual(new Set(['redis']));
+    expect(await readyRedis(app)).toBe('read_only');
+    const text = await scrape(app);
+    expect(sample(text, 'pdp_redis_up')).toBe(1);
+    // The first write refused, then one per pause (200, 400, 800 ms): not one per decision.
+    const refused = sample(text, 'pdp_cache_writes_total', { layer: 'redis', result: 'error' }) ?? 0;
+    expect(refused).toBeGreaterThanOrEqual(2);
+    expect(refused).toBeLessThanOrEqual(5);
+    expect(sample(text, 'pdp_cache_requests_total', { layer: 'redis', result: 'error' })).toBe(0);
+    expect(on.told).toEqual(['up', 'read_only']);
+    expect(on.causes[1]).toMatch(/^OOM/);
+
+    await admin.config('SET', 'maxmemory', '0');
+    await eventually('a new decision to be shared', async () => {
+      const fresh = randomUUID();
+      await decide(app, fresh);
+      await sleep(20);
+      return (await decide(app, fresh)) === 'redis';
+    });
+    expect(await readyRedis(app)).toBe('up');
+    expect(on.told).toEqual(['up', 'read_only', 'up']);
+  });
+});
