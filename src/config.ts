@@ -60,6 +60,26 @@ function isRedisUrl(value: string): boolean {
   }
 }
 
+/**
+ * The query parameters of REDIS_URL that are taken: `db`, and `family` (0 for either IP version,
+ * 4 or 6), which IPv6-only private networks need. ioredis reads every other one too, as a string
+ * and over the settings the service gives it: `?enableOfflineQueue=false` would turn its queue
+ * on (a non-empty string), `?commandTimeout=…` would outlast REDIS_COMMAND_TIMEOUT_MS.
+ */
+function unreadRedisQuery(value: string): string | undefined {
+  let params: URLSearchParams;
+  try {
+    params = new URL(value).searchParams;
+  } catch {
+    return undefined;
+  }
+  for (const [key, setting] of params) {
+    if (key === 'family' && !['0', '4', '6'].includes(setting)) return `query parameter family=${setting}: use 0 (either IP version), 4 or 6`;
+    if (key !== 'db' && key !== 'family') return `query parameter "${key}" is not taken: only db and family are; the client's other settings are the service's own`;
+  }
+  return undefined;
+}
+
 /** Whether a URL carries a user or password. */
 function hasUserinfo(value: string): boolean {
   try {
@@ -172,7 +192,14 @@ const envSchema = z
     CACHE_TTL_SECONDS: integer(1, 86_400, 30),
     CACHE_PREFIX: z.string().min(1).max(128).default('invoice-pdp:decision:'),
     REDIS_URL: optionalText.pipe(
-      z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').refine(isRedisUrl, 'not a URL with a host, a numeric port, percent-encoded credentials and a database number if any').optional(),
+      z.string()
+        .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
+        .refine(isRedisUrl, 'not a URL with a host, a numeric port, percent-encoded credentials and a database number if any')
+        .superRefine((value, ctx) => {
+          const unread = unreadRedisQuery(value);
+          if (unread !== undefined) ctx.addIssue({ code: 'custom', message: unread });
+        })
+        .optional(),
     ),
     REDIS_CLUSTER_NODES: list(),
     REDIS_SENTINELS: list(),

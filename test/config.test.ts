@@ -88,6 +88,18 @@ describe('loadConfig', () => {
     for (const url of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://127.0.0.1:6379/3', 'redis://127.0.0.1:6379?db=3']) expect(loadConfig({ REDIS_URL: url }).REDIS_URL, url).toBe(url);
   });
 
+  it.each([
+    ['a client setting the URL would give over the service\'s own', 'redis://127.0.0.1:6379?enableOfflineQueue=false', 'query parameter "enableOfflineQueue" is not taken: only db and family are; the client\'s other settings are the service\'s own'],
+    ['a timeout beside a database', 'redis://127.0.0.1:6379/2?commandTimeout=60000', 'query parameter "commandTimeout" is not taken: only db and family are; the client\'s other settings are the service\'s own'],
+    ['an IP version that is none', 'rediss://cache.internal:6379?family=5', 'query parameter family=5: use 0 (either IP version), 4 or 6'],
+  ])('refuses a REDIS_URL with %s, naming the query parameter', (_, url, message) => {
+    expect(problems({ REDIS_URL: url })).toEqual([`REDIS_URL: ${message}`]);
+  });
+
+  it('takes a REDIS_URL asking for an IP version, as IPv6-only private networks need', () => {
+    for (const url of ['redis://cache.internal:6379?family=6', 'redis://cache.internal:6379/1?family=0', 'redis://127.0.0.1:6379?db=3&family=4']) expect(loadConfig({ REDIS_URL: url }).REDIS_URL, url).toBe(url);
+  });
+
   it('refuses both a key file and a key URL, and a URL that is not one', () => {
     const keyed = { JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
     expect(problems({ ...keyed, JWKS_FILE: 'k.json', JWKS_URL: 'https://idp/jwks' })).toEqual(['JWKS_URL: set JWKS_FILE or JWKS_URL, not both']);
