@@ -133,7 +133,9 @@ describe('pdp keys and pdp token (process)', () => {
   it.each([
     ['no --iss', ['--aud', audience, '--claims', '{"sub":"alice"}'], 'token needs --key, --iss, --aud and --claims'],
     ['no --claims', ['--iss', issuer, '--aud', audience], 'token needs --key, --iss, --aud and --claims'],
-    ['claims that are not JSON', ['--iss', issuer, '--aud', audience, '--claims', '{sub:'], '--claims is not valid JSON'],
+    ['claims that are not JSON', ['--iss', issuer, '--aud', audience, '--claims', '{sub:'], '--claims at $: not valid JSON at line 1, column 2: "s" where a key in double quotes should be'],
+    ['a claim written twice', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice","roles":["guest"],"roles":["admin"]}'], '--claims at $.roles: duplicate key'],
+    ['a number a double does not hold', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice","employee_no":9007199254740993}'], '--claims at $.employee_no: 9007199254740993 is not exactly a double and would be read as 9007199254740992'],
     ['claims that are not an object', ['--iss', issuer, '--aud', audience, '--claims', '[1]'], '--claims must be a JSON object'],
     ['a ttl that is not a number', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice"}', '--ttl', '1h'], '--ttl must be a positive whole number'],
     ['an unknown option', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice"}', '--alg', 'none'], "Unknown option '--alg'"],

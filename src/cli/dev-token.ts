@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { Config } from '../config.js';
-import { findLimitViolation } from '../json-limits.js';
+import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { jsonPath } from '../policy/json-path.js';
+import { parseSource } from '../policy/load.js';
 import { readRegularFile } from '../regular-file.js';
 import { tokenSettingsFromConfig } from '../token/from-config.js';
 import { devKeyAlg } from './dev-keys.js';
@@ -44,12 +45,11 @@ function parseTokenArgs(args: readonly string[]): DevTokenOptions {
   const { key, iss, aud, claims, ttl } = values;
   // A token without claims names no subject, which the server denies: --claims is required too.
   if (key === undefined || iss === undefined || aud === undefined || claims === undefined) throw new UsageError('token needs --key, --iss, --aud and --claims');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(claims);
-  } catch (error) {
-    throw new UsageError(`--claims is not valid JSON: ${(error as Error).message}`);
-  }
+  // Read as `pdp check` reads a request: by line and column when it is not JSON, and a key written
+  // twice or a number a double does not hold refused, as either would be signed as another value.
+  const source = parseSource(claims, jsonLimits);
+  if (!('value' in source)) throw new UsageError(`--claims at ${source.path}: ${source.message}`);
+  const parsed = source.value;
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--claims must be a JSON object');
   const owned = Object.keys(flagClaims).filter((claim) => Object.hasOwn(parsed, claim));
   if (owned.length > 0) {
