@@ -134,6 +134,13 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
     expect((failure as Error).message).toBe(`TOKEN_CONFIG_FILE ${join(dir, 'broken.json')}: not valid JSON at line 1, column 41: a bare word where a value should be: JSON's words are true, false and null, and its strings are in double quotes`);
   });
 
+  it('refuses a token configuration file that writes a key twice in one object, naming the second', async () => {
+    await writeFile(join(dir, 'twice-key.json'), '{"issuers": [{"issuer": "https://a.example/", "jwksFile": "keys.json", "audience": "invoice-api", "audience": "billing-api"}]}');
+    const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'twice-key.json') })).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as Error).message).toBe('invalid token configuration:\n  TOKEN_CONFIG_FILE $.issuers[0].audience: duplicate key');
+  });
+
   it('reports every problem of a bad token configuration file at once, with paths', async () => {
     await writeFile(
       join(dir, 'bad.json'),

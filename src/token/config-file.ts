@@ -1,7 +1,9 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, keySetUrl } from '../config.js';
+import { findDuplicateKey } from '../duplicate-keys.js';
 import { findJsonSyntaxError } from '../json-syntax.js';
+import { jsonPath } from '../policy/json-path.js';
 import { readRegularFile } from '../regular-file.js';
 import { visibleNameSchema } from '../policy/schema.js';
 import { tokenBindingModes } from './binding.js';
@@ -92,6 +94,10 @@ export async function readTokenConfigFile(path: string, options: { readonly allo
     const syntax = findJsonSyntaxError(text);
     throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: not valid JSON${syntax === undefined ? '' : ` at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`}`);
   }
+  // JSON.parse keeps the last of a key written twice: an issuer's second `audience` or
+  // `algorithms` would replace the first without a word, as a policy's second `effect` would.
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) throw new ConfigError(`invalid token configuration:\n  TOKEN_CONFIG_FILE ${jsonPath(duplicate)}: duplicate key`);
   const parsed = tokenConfigSchema(options.allowHttpUrls === true).safeParse(raw);
   if (!parsed.success) {
     const where = (path: readonly PropertyKey[]) => `$${path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('')}`;
