@@ -71,6 +71,21 @@ describe.concurrent('the server process refusing to start', () => {
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it.for([
+    ['not JSON', '{"keys": [{"kty": "EC",}]}', 'not valid JSON at line 1, column 24: a "," before "}": JSON has no comma after the last member'],
+    ['a key member written twice', '{"keys": [{"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA", "x": "BBBB"}]}', '$.keys[0].x: duplicate key'],
+  ] as const)('refuses a JWKS_FILE that is %s, by place', async ([, text, message], { expect }) => {
+    const dir = await tempDir({ 'keys.json': text });
+    const { code, stderr } = await runServerToExit({
+      POLICY_DIR: join(import.meta.dirname, '../policies'),
+      JWKS_FILE: join(dir, 'keys.json'),
+      JWT_ISSUER: 'https://idp.example',
+      JWT_AUDIENCE: 'invoice-api',
+    });
+    expect(code).toBe(1);
+    expect(stderr).toBe(`invoice-pdp: JWKS_FILE: key set ${join(dir, 'keys.json')}: ${message}\n`);
+  });
+
   it('refuses a JWKS_FILE with no key for JWT_ALGORITHMS, which would deny every token', async ({ expect }) => {
     const dir = await tempDir({ 'ec.json': jwks([await makeKey('ES256')]) });
     const { code, stderr } = await runServerToExit({

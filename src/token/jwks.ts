@@ -1,4 +1,7 @@
 import { createLocalJWKSet, errors, importJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import { findDuplicateKey } from '../duplicate-keys.js';
+import { findJsonSyntaxError } from '../json-syntax.js';
+import { jsonPath } from '../policy/json-path.js';
 import { readRegularFile } from '../regular-file.js';
 import { TokenCheckUnavailableError } from './errors.js';
 import { fetchBounded, UpstreamError } from './fetch-bounded.js';
@@ -83,12 +86,30 @@ function noKeyForAlgorithms(keys: readonly JWK[], algorithms: readonly string[])
 }
 
 /**
+ * A key set file's document. Refused by line and column when it is not JSON, as other files are
+ * (V8's message quotes the text around the fault and places it by offset), and when it writes a
+ * key twice in one object, of which JSON.parse keeps the last: a key's second `x` or `alg`.
+ */
+function keySetDocument(text: string): unknown {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    const syntax = findJsonSyntaxError(text);
+    throw new Error(`not valid JSON${syntax === undefined ? '' : ` at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`}`);
+  }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) throw new Error(`${jsonPath(duplicate)}: duplicate key`);
+  return document;
+}
+
+/**
  * A key set from a local JWKS document, of its usable keys (see `usableKeys`); refused when it
  * has none, or none for any of `algorithms` (those accepted from it), so a start with it fails
  * rather than deny every token.
  */
 export async function localKeySet(path: string, algorithms: readonly string[]): Promise<JWTVerifyGetKey> {
-  const usable = await usableKeys(JSON.parse((await readRegularFile(path, maxKeySetBytes)).toString('utf8')));
+  const usable = await usableKeys(keySetDocument((await readRegularFile(path, maxKeySetBytes)).toString('utf8')));
   if (usable.keys.length === 0) throw new Error('holds no usable signing key (a public key, RSA of 2048 bits or more, EC or OKP, with the public members its type needs, "use" absent or "sig")');
   const unfit = noKeyForAlgorithms(usable.keys, algorithms);
   if (unfit !== undefined) throw new Error(`holds ${unfit}`);
