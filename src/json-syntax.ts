@@ -194,3 +194,13 @@ export function findJsonSyntaxError(text: string): JsonSyntaxError | undefined {
     return { line: before.split('\n').length, column: error.at - lineStart + 1, message: error.message };
   }
 }
+
+/**
+ * What to say of `text`, which JSON.parse refused: `not valid JSON at line 4, column 71: …`, or
+ * `not valid JSON` alone for text nested past what the scan reads (every caller bounds nesting
+ * lower before parsing). Never JSON.parse's own message, which quotes the text.
+ */
+export function notJson(text: string): string {
+  const syntax = findJsonSyntaxError(text);
+  return syntax === undefined ? 'not valid JSON' : `not valid JSON at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`;
+}

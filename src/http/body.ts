@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { findDuplicateKey, mayRepeatKey } from '../duplicate-keys.js';
 import { findInexactNumber } from '../inexact-numbers.js';
 import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, mayHoldInexactNumber, type JsonLimitViolation } from '../json-limits.js';
-import { findJsonSyntaxError } from '../json-syntax.js';
+import { notJson } from '../json-syntax.js';
 import { jsonPath } from '../policy/json-path.js';
 import type { AppEnv } from './env.js';
 import { isJsonUtf8 } from './media-type.js';
@@ -51,13 +51,11 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   let raw: unknown;
   try {
     raw = JSON.parse(text);
-  } catch (error) {
+  } catch {
     // A POST without Content-Length or Transfer-Encoding has an empty body (RFC 9112 §6.3).
     if (/^[ \t\n\r]*$/.test(text)) throw new ProblemError('malformed_json', 'body is empty: send the request as a JSON object', [{ path: '$', message: 'empty, not a JSON object' }]);
     // JSON.parse's message quotes the text around some errors, line breaks and all, and places none.
-    const syntax = findJsonSyntaxError(text);
-    const where = syntax === undefined ? `: ${(error as Error).message.split('\n')[0] ?? ''}` : ` at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`;
-    throw new ProblemError('malformed_json', `body is not valid JSON${where}`, [{ path: '$', message: 'not valid JSON' }]);
+    throw new ProblemError('malformed_json', `body is ${notJson(text)}`, [{ path: '$', message: 'not valid JSON' }]);
   }
   // JSON.parse keeps the last of a key written twice, where a parser that keeps the first (or
   // refuses) reads another request: the body a caller checked may not be the one decided on.

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ZodType } from 'zod';
 import { findInexactNumber } from '../inexact-numbers.js';
 import { findDepthViolation, findLimitViolation, jsonLimits, mayHoldInexactNumber, type JsonLimits } from '../json-limits.js';
-import { findJsonSyntaxError } from '../json-syntax.js';
+import { notJson } from '../json-syntax.js';
 import { pacer } from '../pace.js';
 import { readRegularFile } from '../regular-file.js';
 import type { PolicyFile } from './compile.js';
@@ -108,10 +108,8 @@ export function parseSource(text: string, limits: JsonLimits = sourceLimits): { 
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (error) {
-    const syntax = findJsonSyntaxError(text);
-    if (syntax === undefined) return { path: '$', message: `not valid JSON: ${(error as Error).message.split('\n')[0] ?? ''}` };
-    return { path: '$', message: `not valid JSON at line ${syntax.line}, column ${syntax.column}: ${syntax.message}` };
+  } catch {
+    return { path: '$', message: notJson(text) };
   }
   const duplicate = findDuplicateKey(text);
   if (duplicate !== undefined) return { path: jsonPath(duplicate), message: 'duplicate key' };

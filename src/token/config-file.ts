@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, keySetUrl } from '../config.js';
 import { findDuplicateKey } from '../duplicate-keys.js';
-import { findJsonSyntaxError } from '../json-syntax.js';
+import { notJson } from '../json-syntax.js';
 import { jsonPath } from '../policy/json-path.js';
 import { readRegularFile } from '../regular-file.js';
 import { visibleNameSchema } from '../policy/schema.js';
@@ -91,8 +91,7 @@ export async function readTokenConfigFile(path: string, options: { readonly allo
   } catch {
     // V8 quotes the text around some errors, and this file holds key set URLs with their query
     // secrets: only the place and the kind of fault go into the message.
-    const syntax = findJsonSyntaxError(text);
-    throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: not valid JSON${syntax === undefined ? '' : ` at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`}`);
+    throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: ${notJson(text)}`);
   }
   // JSON.parse keeps the last of a key written twice: an issuer's second `audience` or
   // `algorithms` would replace the first without a word, as a policy's second `effect` would.

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, errors, importJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import { findDuplicateKey } from '../duplicate-keys.js';
-import { findJsonSyntaxError } from '../json-syntax.js';
+import { notJson } from '../json-syntax.js';
 import { jsonPath } from '../policy/json-path.js';
 import { readRegularFile } from '../regular-file.js';
 import { TokenCheckUnavailableError } from './errors.js';
@@ -95,8 +95,7 @@ function keySetDocument(text: string): unknown {
   try {
     document = JSON.parse(text);
   } catch {
-    const syntax = findJsonSyntaxError(text);
-    throw new Error(`not valid JSON${syntax === undefined ? '' : ` at line ${syntax.line}, column ${syntax.column}: ${syntax.message}`}`);
+    throw new Error(notJson(text));
   }
   const duplicate = findDuplicateKey(text);
   if (duplicate !== undefined) throw new Error(`${jsonPath(duplicate)}: duplicate key`);
