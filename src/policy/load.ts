@@ -2,15 +2,12 @@ import { isUtf8 } from 'node:buffer';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ZodType } from 'zod';
-import { findInexactNumber } from '../inexact-numbers.js';
-import { findDepthViolation, findLimitViolation, jsonLimits, mayHoldInexactNumber, type JsonLimits } from '../json-limits.js';
-import { notJson } from '../json-syntax.js';
 import { pacer } from '../pace.js';
+import { parseSource } from '../json-source.js';
 import { readRegularFile } from '../regular-file.js';
 import type { PolicyFile } from './compile.js';
 import { compilePoliciesPaced } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
-import { findDuplicateKey } from '../duplicate-keys.js';
 import { foldCase } from './fold-case.js';
 import { entityFileSchema, indexEntities, noEntities, type EntityFile, type EntityIndex } from './entities.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
@@ -89,36 +86,6 @@ export const policyRuleAt: RuleLocator = (raw, path) => {
   const rule: unknown = raw['rules'][path[1]];
   return isRecord(rule) && typeof rule['id'] === 'string' ? rule['id'] : undefined;
 };
-
-/** Bounds on source files: only what keeps every later step safe (no collection or string bound). */
-const sourceLimits: JsonLimits = { maxDepth: jsonLimits.maxDepth, maxCollection: Infinity, maxString: Infinity };
-
-/**
- * Parses the text of a policy, entity or test file: nesting beyond 64 levels (which would
- * overflow the stack of every recursive step after it), a key written twice in one object
- * (JSON.parse would keep the last without a word, and `pdp fmt` drop the first), numbers
- * beyond a double (which JSON.parse reads as infinities and JSON writes back as null) and numbers
- * a double does not hold exactly (which it rounds: an id `9007199254740993` would equal
- * `9007199254740992`) are refused with their path, like malformed JSON. `limits` tightens the
- * bounds for text that stands for a request (`pdp check`).
- */
-export function parseSource(text: string, limits: JsonLimits = sourceLimits): { readonly value: unknown } | { readonly path: string; readonly message: string } {
-  const tooDeep = findDepthViolation(text, limits.maxDepth);
-  if (tooDeep !== undefined) return { path: jsonPath(tooDeep.path), message: tooDeep.message };
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { path: '$', message: notJson(text) };
-  }
-  const duplicate = findDuplicateKey(text);
-  if (duplicate !== undefined) return { path: jsonPath(duplicate), message: 'duplicate key' };
-  const overLimit = findLimitViolation(value, limits);
-  if (overLimit !== undefined) return { path: jsonPath(overLimit.path), message: overLimit.message };
-  const inexact = mayHoldInexactNumber(text) ? findInexactNumber(text) : undefined;
-  if (inexact !== undefined) return { path: jsonPath(inexact.path), message: `${inexact.written} is not exactly a double and would be read as ${inexact.reads}: write that, or the value as a string` };
-  return { value };
-}
 
 /**
  * Reads one policy, entity or test file and parses it (UTF-8 only, see `decodeSource`): its

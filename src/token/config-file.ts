@@ -1,9 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, keySetUrl } from '../config.js';
-import { findDuplicateKey } from '../duplicate-keys.js';
-import { notJson } from '../json-syntax.js';
-import { jsonPath } from '../policy/json-path.js';
+import { parseSource } from '../json-source.js';
 import { readRegularFile } from '../regular-file.js';
 import { visibleNameSchema } from '../policy/schema.js';
 import { tokenBindingModes } from './binding.js';
@@ -85,19 +83,15 @@ export async function readTokenConfigFile(path: string, options: { readonly allo
   } catch (error) {
     throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: ${(error as Error).message}`, { cause: error });
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    // V8 quotes the text around some errors, and this file holds key set URLs with their query
-    // secrets: only the place and the kind of fault go into the message.
-    throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: ${notJson(text)}`);
+  // Read as policy files are: a key written twice (an issuer's second `audience`, which JSON.parse
+  // would take over the first) is refused at its path, as schema problems are; text that is not
+  // JSON, as a whole, by line and column, quoting none of it (it holds key set URLs with their
+  // query secrets).
+  const source = parseSource(text);
+  if (!('value' in source)) {
+    throw new ConfigError(source.path === '$' ? `TOKEN_CONFIG_FILE ${path}: ${source.message}` : `invalid token configuration:\n  TOKEN_CONFIG_FILE ${source.path}: ${source.message}`);
   }
-  // JSON.parse keeps the last of a key written twice: an issuer's second `audience` or
-  // `algorithms` would replace the first without a word, as a policy's second `effect` would.
-  const duplicate = findDuplicateKey(text);
-  if (duplicate !== undefined) throw new ConfigError(`invalid token configuration:\n  TOKEN_CONFIG_FILE ${jsonPath(duplicate)}: duplicate key`);
-  const parsed = tokenConfigSchema(options.allowHttpUrls === true).safeParse(raw);
+  const parsed = tokenConfigSchema(options.allowHttpUrls === true).safeParse(source.value);
   if (!parsed.success) {
     const where = (path: readonly PropertyKey[]) => `$${path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('')}`;
     const lines = parsed.error.issues.map((i) => `  TOKEN_CONFIG_FILE ${where(i.path)}: ${i.message}`);

@@ -1,7 +1,5 @@
 import { createLocalJWKSet, errors, importJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
-import { findDuplicateKey } from '../duplicate-keys.js';
-import { notJson } from '../json-syntax.js';
-import { jsonPath } from '../policy/json-path.js';
+import { parseSource } from '../json-source.js';
 import { readRegularFile } from '../regular-file.js';
 import { TokenCheckUnavailableError } from './errors.js';
 import { fetchBounded, UpstreamError } from './fetch-bounded.js';
@@ -86,20 +84,14 @@ function noKeyForAlgorithms(keys: readonly JWK[], algorithms: readonly string[])
 }
 
 /**
- * A key set file's document. Refused by line and column when it is not JSON, as other files are
- * (V8's message quotes the text around the fault and places it by offset), and when it writes a
- * key twice in one object, of which JSON.parse keeps the last: a key's second `x` or `alg`.
+ * A key set file's document, read as policy files are: refused by line and column when it is not
+ * JSON, and at its path when it writes a key twice in one object (a key's second `x` or `alg`,
+ * which JSON.parse would take over the first).
  */
 function keySetDocument(text: string): unknown {
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch {
-    throw new Error(notJson(text));
-  }
-  const duplicate = findDuplicateKey(text);
-  if (duplicate !== undefined) throw new Error(`${jsonPath(duplicate)}: duplicate key`);
-  return document;
+  const source = parseSource(text);
+  if (!('value' in source)) throw new Error(source.path === '$' ? source.message : `${source.path}: ${source.message}`);
+  return source.value;
 }
 
 /**

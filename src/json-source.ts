@@ -1,0 +1,37 @@
+import { findDuplicateKey } from './duplicate-keys.js';
+import { findInexactNumber } from './inexact-numbers.js';
+import { findDepthViolation, findLimitViolation, jsonLimits, mayHoldInexactNumber, type JsonLimits } from './json-limits.js';
+import { notJson } from './json-syntax.js';
+import { jsonPath } from './policy/json-path.js';
+
+/** Bounds on source files: only what keeps every later step safe (no collection or string bound). */
+const sourceLimits: JsonLimits = { maxDepth: jsonLimits.maxDepth, maxCollection: Infinity, maxString: Infinity };
+
+/**
+ * Parses JSON text a person wrote (a policy, entity or test file, a token configuration or key
+ * set file, a request given to the CLI): nesting beyond 64 levels (which would
+ * overflow the stack of every recursive step after it), a key written twice in one object
+ * (JSON.parse would keep the last without a word, and `pdp fmt` drop the first), numbers
+ * beyond a double (which JSON.parse reads as infinities and JSON writes back as null) and numbers
+ * a double does not hold exactly (which it rounds: an id `9007199254740993` would equal
+ * `9007199254740992`) are refused with their path, like malformed JSON. `limits` tightens the
+ * bounds for text that stands for a request (`pdp check`).
+ */
+export function parseSource(text: string, limits: JsonLimits = sourceLimits): { readonly value: unknown } | { readonly path: string; readonly message: string } {
+  const tooDeep = findDepthViolation(text, limits.maxDepth);
+  if (tooDeep !== undefined) return { path: jsonPath(tooDeep.path), message: tooDeep.message };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { path: '$', message: notJson(text) };
+  }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) return { path: jsonPath(duplicate), message: 'duplicate key' };
+  const overLimit = findLimitViolation(value, limits);
+  if (overLimit !== undefined) return { path: jsonPath(overLimit.path), message: overLimit.message };
+  const inexact = mayHoldInexactNumber(text) ? findInexactNumber(text) : undefined;
+  if (inexact !== undefined) return { path: jsonPath(inexact.path), message: `${inexact.written} is not exactly a double and would be read as ${inexact.reads}: write that, or the value as a string` };
+  return { value };
+}
+
