@@ -11,6 +11,15 @@ import { tempDir } from './helpers/tmp.js';
 import { sign, signingKey } from './helpers/signing.js';
 import { jwks, makeKey, sign as signToken } from './helpers/tokens.js';
 
+/** The shipped policies and one issuer whose keys are the JWKS_FILE `file`, with `env`. */
+const withKeyFile = (file: string, env: Record<string, string> = {}) => ({
+  POLICY_DIR: join(import.meta.dirname, '../policies'),
+  JWKS_FILE: file,
+  JWT_ISSUER: 'https://idp.example',
+  JWT_AUDIENCE: 'invoice-api',
+  ...env,
+});
+
 // A file or folder the service cannot use at start is named with the variable that gave it, in
 // the one line the process prints before it exits 1.
 
@@ -46,12 +55,7 @@ describe.concurrent('the server process refusing to start', () => {
   });
 
   it('names JWKS_FILE when the key file cannot be read', async ({ expect }) => {
-    const { code, stderr } = await runServerToExit({
-      POLICY_DIR: join(import.meta.dirname, '../policies'),
-      JWKS_FILE: '/nonexistent',
-      JWT_ISSUER: 'https://idp.example',
-      JWT_AUDIENCE: 'invoice-api',
-    });
+    const { code, stderr } = await runServerToExit(withKeyFile('/nonexistent'));
     expect(code).toBe(1);
     expect(stderr).toMatch(/^invoice-pdp: JWKS_FILE: key set \/nonexistent: ENOENT/);
     expect(stderr.trim().split('\n')).toHaveLength(1);
@@ -60,12 +64,7 @@ describe.concurrent('the server process refusing to start', () => {
   it('refuses a JWKS_FILE of private keys, which jose refuses at every verification', async ({ expect }) => {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const dir = await tempDir({ 'private.json': { keys: [{ ...(await exportJWK(privateKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] } });
-    const { code, stderr } = await runServerToExit({
-      POLICY_DIR: join(import.meta.dirname, '../policies'),
-      JWKS_FILE: join(dir, 'private.json'),
-      JWT_ISSUER: 'https://idp.example',
-      JWT_AUDIENCE: 'invoice-api',
-    });
+    const { code, stderr } = await runServerToExit(withKeyFile(join(dir, 'private.json')));
     expect(code).toBe(1);
     expect(stderr).toMatch(/^invoice-pdp: JWKS_FILE: key set \S+private\.json: holds no usable signing key \(a public key,/);
     expect(stderr.trim().split('\n')).toHaveLength(1);
@@ -76,25 +75,14 @@ describe.concurrent('the server process refusing to start', () => {
     ['a key member written twice', '{"keys": [{"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA", "x": "BBBB"}]}', '$.keys[0].x: duplicate key'],
   ] as const)('refuses a JWKS_FILE that is %s, by place', async ([, text, message], { expect }) => {
     const dir = await tempDir({ 'keys.json': text });
-    const { code, stderr } = await runServerToExit({
-      POLICY_DIR: join(import.meta.dirname, '../policies'),
-      JWKS_FILE: join(dir, 'keys.json'),
-      JWT_ISSUER: 'https://idp.example',
-      JWT_AUDIENCE: 'invoice-api',
-    });
+    const { code, stderr } = await runServerToExit(withKeyFile(join(dir, 'keys.json')));
     expect(code).toBe(1);
     expect(stderr).toBe(`invoice-pdp: JWKS_FILE: key set ${join(dir, 'keys.json')}: ${message}\n`);
   });
 
   it('refuses a JWKS_FILE with no key for JWT_ALGORITHMS, which would deny every token', async ({ expect }) => {
     const dir = await tempDir({ 'ec.json': jwks([await makeKey('ES256')]) });
-    const { code, stderr } = await runServerToExit({
-      POLICY_DIR: join(import.meta.dirname, '../policies'),
-      JWKS_FILE: join(dir, 'ec.json'),
-      JWT_ISSUER: 'https://idp.example',
-      JWT_AUDIENCE: 'invoice-api',
-      JWT_ALGORITHMS: 'RS256,PS256',
-    });
+    const { code, stderr } = await runServerToExit(withKeyFile(join(dir, 'ec.json'), { JWT_ALGORITHMS: 'RS256,PS256' }));
     expect(code).toBe(1);
     expect(stderr).toMatch(/^invoice-pdp: JWKS_FILE: key set \S+ec\.json: holds no key for the accepted algorithms \(RS256, PS256\)/);
     expect(stderr.trim().split('\n')).toHaveLength(1);

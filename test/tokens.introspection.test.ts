@@ -367,23 +367,31 @@ describe('INTROSPECTION_AUDIENCE', () => {
   });
 });
 
-describe('RFC 9701 signed answers whose key set cannot be fetched', () => {
-  it('deny naming the introspection, not the JWT key set', async () => {
-    const [server, keySet, key] = await Promise.all([startIntrospectionServer(), startJwksServer({ keys: [] }), signingKey('as-1')]);
-    keySet.mode = 'error';
-    const answer = await new SignJWT({ token_introspection: { active: true, sub: 'alice', exp: epoch() + 600 } })
+describe('RFC 9701 signed answers under a fetched key set', () => {
+  /** An active answer for alice, signed by `key` for `server`'s client. */
+  const answerBy = (key: SigningKey, server: IntrospectionServer) =>
+    new SignJWT({ token_introspection: { active: true, sub: 'alice', scope: 'invoice.read', exp: epoch() + 600 } })
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'token-introspection+jwt' })
       .setIssuer(asIssuer)
       .setAudience(server.clientId)
       .sign(key.privateKey);
-    server.answer('signed-opaque', { contentType: 'application/token-introspection+jwt', body: answer });
-    const tokens = await tokensFromConfig(loadConfig({
+
+  /** Opaque tokens introspected at `server`, its answers checked with the key set at `keySetUrl`. */
+  const tokensFrom = (server: IntrospectionServer, keySetUrl: string, env: Record<string, string> = {}) =>
+    tokensFromConfig(loadConfig({
       INTROSPECTION_URL: server.url,
       INTROSPECTION_CLIENT_ID: server.clientId,
       INTROSPECTION_CLIENT_SECRET: server.clientSecret,
-      INTROSPECTION_JWKS_URL: keySet.url,
+      INTROSPECTION_JWKS_URL: keySetUrl,
       INTROSPECTION_JWT_ISSUER: asIssuer,
+      ...env,
     }));
+
+  it('whose key set cannot be fetched deny naming the introspection, not the JWT key set', async () => {
+    const [server, keySet, key] = await Promise.all([startIntrospectionServer(), startJwksServer({ keys: [] }), signingKey('as-1')]);
+    keySet.mode = 'error';
+    server.answer('signed-opaque', { contentType: 'application/token-introspection+jwt', body: await answerBy(key, server) });
+    const tokens = await tokensFrom(server, keySet.url);
     try {
       const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
       const body = await readJson(await postJson(app, '/decide', { token: 'signed-opaque', action: 'read', resource: { type: 'invoice' } }));
@@ -396,40 +404,25 @@ describe('RFC 9701 signed answers whose key set cannot be fetched', () => {
       await Promise.all([server.close(), keySet.close()]);
     }
   });
-});
 
-describe('RFC 9701 signed answers whose key is re-issued under its kid', () => {
-  it('are verified with the key set fetched again; while that fetch fails, denied as an outage', async () => {
+  it('whose key is re-issued under its kid are verified with the key set fetched again; while that fetch fails, denied as an outage', async () => {
     const [server, first, second] = await Promise.all([startIntrospectionServer(), signingKey('as-1'), signingKey('as-1')]);
     const keySet = await startJwksServer(jwks(first));
-    const answer = (key: SigningKey) =>
-      new SignJWT({ token_introspection: { active: true, sub: 'alice', scope: 'invoice.read', exp: epoch() + 600 } })
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'token-introspection+jwt' })
-        .setIssuer(asIssuer)
-        .setAudience(server.clientId)
-        .sign(key.privateKey);
-    const tokens = await tokensFromConfig(loadConfig({
-      INTROSPECTION_URL: server.url,
-      INTROSPECTION_CLIENT_ID: server.clientId,
-      INTROSPECTION_CLIENT_SECRET: server.clientSecret,
-      INTROSPECTION_JWKS_URL: keySet.url,
-      INTROSPECTION_JWT_ISSUER: asIssuer,
-      JWKS_COOLDOWN_SECONDS: '1',
-    }));
+    const tokens = await tokensFrom(server, keySet.url, { JWKS_COOLDOWN_SECONDS: '1' });
     const cooldown = () => new Promise((resolve) => setTimeout(resolve, 1_100));
     try {
       const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
       const decide = async (token: string) => readJson(await postJson(app, '/decide', { token, action: 'read', resource: { type: 'invoice' } }));
-      server.answer('before', { contentType: 'application/token-introspection+jwt', body: await answer(first) });
+      server.answer('before', { contentType: 'application/token-introspection+jwt', body: await answerBy(first, server) });
       expect(await decide('before')).toMatchObject({ reasons: [expect.not.objectContaining({ code: 'invalid_token' })] });
       keySet.publish(jwks(second));
       await cooldown();
-      server.answer('after', { contentType: 'application/token-introspection+jwt', body: await answer(second) });
+      server.answer('after', { contentType: 'application/token-introspection+jwt', body: await answerBy(second, server) });
       expect(await decide('after')).toMatchObject({ reasons: [expect.not.objectContaining({ code: 'invalid_token' })] });
       expect(keySet.requests).toBe(2);
       keySet.mode = 'error';
       await cooldown();
-      server.answer('during', { contentType: 'application/token-introspection+jwt', body: await answer(first) });
+      server.answer('during', { contentType: 'application/token-introspection+jwt', body: await answerBy(first, server) });
       expect(await decide('during')).toMatchObject({
         decision: 'deny',
         reasons: [{ code: 'invalid_token', detail: "introspection unavailable: signed answer not verified (key set unavailable: no key among those fetched checks this token's signature, and the last fetch failed (answered HTTP 500))" }],
