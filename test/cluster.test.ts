@@ -1,12 +1,13 @@
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exited, processRef } from './helpers/exited.js';
+import { exited, processRef, waitUntilExited } from './helpers/exited.js';
 import { holdRequest } from './helpers/raw-http.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
 const fixture = resolve(import.meta.dirname, 'fixtures/cluster-metrics.mjs');
+const requesterGone = resolve(import.meta.dirname, 'fixtures/cluster-metrics-requester-gone.mjs');
 const base = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_DIR: resolve(import.meta.dirname, '../policies') };
 
 const accountant = {
@@ -164,5 +165,15 @@ describe('WORKERS=2 (node:cluster)', () => {
     }
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
+  });
+
+  it('outlives a worker that asked for the metrics and is gone before their answer is written', async () => {
+    running = spawnNode(requesterGone, {});
+    const [gone] = await running.waitFor((l) => l['msg'] === 'worker gone');
+    expect(await waitUntilExited([processRef(Number(gone?.['worker']))], 5_000)).toEqual([]);
+    process.kill(Number(gone?.['primary']), 'SIGCONT');
+    // Before the fix, the answer's write failed (EPIPE) with no one listening, which killed the primary.
+    expect(await running.exited).toBe(0);
+    expect(running.lines.map((l) => l['msg'])).toContain('primary alive');
   });
 });

@@ -197,8 +197,10 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
     if (isMessage(message, readyType)) ready.add(worker.id);
     else if (isMessage<Part>(message, partType)) answered(worker, message);
     else if (isMessage<Request>(message, requestType)) {
+      // The worker may be gone with its channel not yet seen closed: the write then fails, and
+      // without a callback Node emits that failure as an 'error' no one hears, which stops the primary.
       const reply = (answer: Omit<MetricsResponse, 'type' | 'id'>) => {
-        if (worker.isConnected()) worker.send({ type: responseType, id: message.id, ...answer });
+        if (worker.isConnected()) worker.send({ type: responseType, id: message.id, ...answer }, () => undefined);
       };
       Promise.all([sharedGather(), own.getMetricsAsJSON()])
         .then(([{ parts, count }, primary]) => {
@@ -263,11 +265,17 @@ export function metricsSource(registry: Registry, timeoutMs = scrapeTimeoutMs): 
     contentType: registry.contentType,
     metrics: () =>
       new Promise<string>((resolve, reject) => {
+        if (process.send === undefined || !process.connected) {
+          reject(new MetricsUnavailableError('cluster metrics: not connected to the primary'));
+          return;
+        }
         const id = nextId++;
-        const timer = setTimeout(() => {
+        const fail = (reason: string) => {
           pending.delete(id);
-          reject(new MetricsUnavailableError(`cluster metrics: no answer from the primary within ${timeoutMs} ms`));
-        }, timeoutMs);
+          clearTimeout(timer);
+          reject(new MetricsUnavailableError(`cluster metrics: ${reason}`));
+        };
+        const timer = setTimeout(() => fail(`no answer from the primary within ${timeoutMs} ms`), timeoutMs);
         pending.set(id, {
           resolve: (text) => {
             clearTimeout(timer);
@@ -278,13 +286,11 @@ export function metricsSource(registry: Registry, timeoutMs = scrapeTimeoutMs): 
             reject(error);
           },
         });
-        if (process.send === undefined || !process.connected) {
-          pending.get(id)?.reject(new MetricsUnavailableError('cluster metrics: not connected to the primary'));
-          pending.delete(id);
-          return;
-        }
         const request: Request = { type: requestType, id };
-        process.send(request);
+        // The primary may be gone with the channel not yet seen closed: the write then fails.
+        process.send(request, undefined, undefined, (error: Error | null) => {
+          if (error !== null) fail(`the request did not reach the primary (${error.message})`);
+        });
       }),
   };
 }
