@@ -34,11 +34,11 @@ async function readyRedis(app: App): Promise<unknown> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A Redis layer on `url` with no memory layer, what it told the log (and why), and an app using it. */
-async function appOn(url: string, env: Record<string, string>, metrics: PdpMetrics) {
+/** A Redis layer as `env` names it, with no memory layer, what it told the log (and why), and an app using it. */
+async function appOn(env: Record<string, string>, metrics: PdpMetrics) {
   const told: RedisLiveState[] = [];
   const causes: string[] = [];
-  const config = loadConfig({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000', ...env });
+  const config = loadConfig({ CACHE_MEMORY_ENTRIES: '0', CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000', ...env });
   const onRedisStateChange = (state: RedisLiveState, cause: unknown) => {
     told.push(state);
     causes.push(cause instanceof Error ? cause.message : String(cause));
@@ -85,7 +85,7 @@ describe('a Redis primary that becomes a replica', () => {
   it('reconnects on a write refused with READONLY, answers lookups meanwhile, and writes again at once when the node is a primary', async () => {
     const metrics = new PdpMetrics();
     // A pause far longer than the test waits: writes must not need it to be over.
-    const on = await appOn(primary.url, { REDIS_BACKOFF_MS: '10000' }, metrics);
+    const on = await appOn({ REDIS_URL: primary.url, REDIS_BACKOFF_MS: '10000' }, metrics);
     setup = on.setup;
     const { app } = on;
     const known = randomUUID();
@@ -125,10 +125,9 @@ describe('a Redis primary that becomes a replica', () => {
     for (const cause of on.causes.slice(1, 4)) expect(cause).toMatch(/^READONLY/);
   });
 
-
   it('reconnects once per two pauses, not once per write, to a node that stays a replica', async () => {
     const metrics = new PdpMetrics();
-    const on = await appOn(primary.url, { REDIS_BACKOFF_MS: '200' }, metrics);
+    const on = await appOn({ REDIS_URL: primary.url, REDIS_BACKOFF_MS: '200' }, metrics);
     setup = on.setup;
     const { app } = on;
     await admin.replicaof('127.0.0.1', String(next.port));
@@ -154,6 +153,55 @@ describe('a Redis primary that becomes a replica', () => {
   });
 });
 
+describe('a Sentinel failover', () => {
+  const stops: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await stop();
+  });
+
+  it('moves to the master Sentinel promotes as soon as Sentinel announces it', async () => {
+    // The old master cannot be made a replica, so it goes on taking writes: a layer that stayed
+    // on it would never share a decision through the new master.
+    const first = await RedisServer.start({ extraArgs: ['--repl-diskless-sync-delay', '0', '--rename-command', 'SLAVEOF', '', '--rename-command', 'REPLICAOF', ''] });
+    stops.push(() => first.stop());
+    const second = await RedisServer.start({ extraArgs: ['--replicaof', '127.0.0.1', String(first.port)] });
+    stops.push(() => second.stop());
+    const [firstAdmin, secondAdmin] = [new Redis(first.url), new Redis(second.url)];
+    stops.push(async () => {
+      firstAdmin.disconnect();
+      secondAdmin.disconnect();
+    });
+    await eventually('the replica to be in sync', async () => (await secondAdmin.info('replication')).includes('master_link_status:up'));
+    const sentinel = await RedisServer.start({ sentinel: true, config: [`sentinel monitor pdp-master 127.0.0.1 ${first.port} 1`] });
+    stops.push(() => sentinel.stop());
+    const sentinelAdmin = new Redis(sentinel.url);
+    stops.push(async () => sentinelAdmin.disconnect());
+
+    const prefix = uniquePrefix();
+    const on = await appOn({ REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`, REDIS_SENTINEL_NAME: 'pdp-master', CACHE_PREFIX: prefix }, new PdpMetrics());
+    stops.push(() => on.setup.close());
+    const known = randomUUID();
+    expect(await decide(on.app, known)).toBeUndefined();
+    await eventually('the decision to be shared', async () => (await decide(on.app, known)) === 'redis');
+    await eventually('the replica to hold it', async () => (await secondAdmin.keys(`${prefix}*`)).length === 1);
+
+    // Sentinel answers NOGOODSLAVE until it has heard from the replica.
+    await eventually(
+      'Sentinel to promote the replica',
+      async () => (await sentinelAdmin.call('SENTINEL', 'FAILOVER', 'pdp-master').catch(() => 'not yet')) === 'OK',
+      15_000,
+    );
+    await eventually('the new master to be promoted', async () => (await secondAdmin.info('replication')).includes('role:master'), 5_000);
+    await eventually('a new decision to be written to the new master', async () => {
+      await decide(on.app, randomUUID());
+      return (await secondAdmin.keys(`${prefix}*`)).length > 1;
+    }, 5_000);
+    expect(await decide(on.app, known)).toBe('redis');
+    expect(await readyRedis(on.app)).toBe('up');
+    expect(await firstAdmin.info('replication')).toContain('role:master');
+  }, 30_000);
+});
+
 describe('a full Redis that refuses writes', () => {
   let server: RedisServer;
   let admin: Redis;
@@ -174,7 +222,7 @@ describe('a full Redis that refuses writes', () => {
 
   it('answers lookups of the decisions it holds, tries a write once per pause, and says so once each way', async () => {
     const metrics = new PdpMetrics();
-    const on = await appOn(server.url, { REDIS_BACKOFF_MS: '200' }, metrics);
+    const on = await appOn({ REDIS_URL: server.url, REDIS_BACKOFF_MS: '200' }, metrics);
     setup = on.setup;
     const { app } = on;
     const known = randomUUID();

@@ -79,11 +79,15 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
     case 'standalone':
       return new Redis(target.url, { ...common, enableOfflineQueue: false, retryStrategy: reconnectDelay, reconnectOnError });
     case 'sentinel':
+      // failoverDetector: the client listens on the Sentinels for +switch-master and reconnects
+      // to the master they promoted at once. Without it, it stays on the old master, which takes
+      // writes no other instance reads until Sentinel next polls it (every 10 s) and demotes it.
       return new Redis({
         ...common,
         ...credentials,
         sentinels: endpoints(target.sentinels, 26_379),
         name: target.name,
+        failoverDetector: true,
         enableOfflineQueue: false,
         retryStrategy: reconnectDelay,
         reconnectOnError,
