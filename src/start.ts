@@ -55,6 +55,13 @@ function loadSettings(): Config {
 async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   const config = loadSettings();
   const log = createLogger(config.LOG_LEVEL);
+  // A fault no code path handles (a thrown error or a rejected promise nobody awaits) stops the
+  // process, as Node would, but in one log line a collector parses rather than a bare stack over
+  // several lines of stderr. The exit handlers still write out the queued log and audit lines.
+  process.on('uncaughtException', (error, origin) => {
+    log.fatal({ err: error, origin }, 'stopping: an error no code path handled');
+    process.exit(1);
+  });
   // A container's main process (PID 1) never gets a signal it does not handle: a SIGTERM while the
   // policies load was dropped, and the service went on to serve. Nothing is served yet to drain.
   const stopWhileStarting = (signal: NodeJS.Signals) => {

@@ -1,0 +1,33 @@
+import { resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnNode, type Spawned } from './helpers/spawned.js';
+
+const main = resolve(import.meta.dirname, '../dist/main.js');
+const fault = resolve(import.meta.dirname, 'fixtures/fault-on-signal.mjs');
+
+let running: Spawned | undefined;
+afterEach(() => {
+  if (running?.child.exitCode === null) running.child.kill('SIGKILL');
+  running = undefined;
+});
+
+describe('a fault no code path handles', () => {
+  it.each([
+    ['a thrown error', 'exception', 'uncaughtException', 'injected exception'],
+    ['a rejected promise nobody handles', 'rejection', 'unhandledRejection', 'injected rejection'],
+  ])('stops the process with exit 1 and says so in one fatal log line: %s', async (_, kind, origin, message) => {
+    running = spawnNode(main, {
+      PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_DIR: resolve(import.meta.dirname, '../policies'),
+      NODE_OPTIONS: `--import=${fault}`, INJECTED_FAULT: kind,
+    });
+    await running.waitFor((l) => l['msg'] === 'invoice-pdp listening');
+    running.child.kill('SIGUSR2');
+    expect(await running.exited).toBe(1);
+    const fatal = running.lines.filter((l) => l['level'] === 60);
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatchObject({ msg: 'stopping: an error no code path handled', origin, err: { type: 'Error', message } });
+    expect(String((fatal[0]?.['err'] as { stack?: unknown }).stack)).toContain('fault-on-signal.mjs');
+    // Nothing but JSON lines: no bare stack trace.
+    expect(running.lines.filter((l) => 'text' in l)).toEqual([]);
+  });
+});
