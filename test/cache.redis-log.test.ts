@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from './helpers/free-port.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
 
@@ -159,5 +160,20 @@ describe('a Redis user allowed only the commands the README lists for ACLs', () 
     expect(service.lines.filter(down)).toHaveLength(0);
     // A line that is not JSON (a client library's own warning) is kept as { text }.
     expect(service.lines.filter((line) => 'text' in line)).toEqual([]);
+  });
+});
+
+describe('Sentinel with one of its Sentinels unreachable', () => {
+  it('serves through the one that answers, and the application log stays JSON lines', async () => {
+    const master = await RedisServer.start();
+    servers.push(master);
+    const sentinel = await RedisServer.start({ sentinel: true, config: [`sentinel monitor pdp-master 127.0.0.1 ${String(master.port)} 1`] });
+    servers.push(sentinel);
+    const service = serve({ REDIS_SENTINELS: `127.0.0.1:${String(await freePort())},127.0.0.1:${String(sentinel.port)}`, REDIS_SENTINEL_NAME: 'pdp-master' });
+    await service.waitFor(up);
+    // The failover watch tries the unreachable one again meanwhile.
+    await reconnects();
+    expect(service.lines.filter((line) => 'text' in line)).toEqual([]);
+    expect(service.lines.filter(down)).toHaveLength(0);
   });
 });

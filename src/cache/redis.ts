@@ -3,6 +3,7 @@ import { parseHostPort, type HostPort } from './address.js';
 import { CircuitBreaker } from './breaker.js';
 import { decodeEntry, encodeEntry, MAX_ENTRY_BYTES } from './entry.js';
 import { type CacheEntry, type CacheLayer, type CacheObserver, silentObserver } from './layer.js';
+import { watchSwitchMaster } from './sentinel-watch.js';
 
 /** Which Redis deployment to use; each maps onto ioredis' own support for it. */
 export type RedisTarget =
@@ -79,15 +80,11 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
     case 'standalone':
       return new Redis(target.url, { ...common, enableOfflineQueue: false, retryStrategy: reconnectDelay, reconnectOnError });
     case 'sentinel':
-      // failoverDetector: the client listens on the Sentinels for +switch-master and reconnects
-      // to the master they promoted at once. Without it, it stays on the old master, which takes
-      // writes no other instance reads until Sentinel next polls it (every 10 s) and demotes it.
       return new Redis({
         ...common,
         ...credentials,
         sentinels: endpoints(target.sentinels, 26_379),
         name: target.name,
-        failoverDetector: true,
         enableOfflineQueue: false,
         retryStrategy: reconnectDelay,
         reconnectOnError,
@@ -205,6 +202,7 @@ export class RedisCacheLayer implements CacheLayer {
    */
   #dropping = false;
   #probeTimer: NodeJS.Timeout | undefined;
+  readonly #stopWatching: (() => void) | undefined;
 
   constructor(options: RedisLayerOptions) {
     this.#timeoutMs = options.commandTimeoutMs;
@@ -236,6 +234,13 @@ export class RedisCacheLayer implements CacheLayer {
     });
     this.#client.on('close', () => (this.#dropping = false));
     for (const event of ['ready', 'close', 'end']) this.#client.on(event, () => this.#refresh());
+    // Left to itself, the client stays on the old master after a Sentinel failover, and that
+    // node takes writes no instance on the new master reads until Sentinel next polls it (every
+    // 10 s) and demotes it: the failover is followed as soon as a Sentinel announces it.
+    const { target } = options;
+    if (target.mode === 'sentinel') {
+      this.#stopWatching = watchSwitchMaster(endpoints(target.sentinels, 26_379), target.name, () => this.#switchMaster());
+    }
   }
 
   /** Whether Redis is usable right now, for readiness reports. */
@@ -302,6 +307,7 @@ export class RedisCacheLayer implements CacheLayer {
   /** Closes the connection, politely if Redis still answers. */
   async close(): Promise<void> {
     clearTimeout(this.#probeTimer);
+    this.#stopWatching?.();
     try {
       await withDeadline(this.#client.quit(), 1_000);
     } catch {
@@ -328,6 +334,16 @@ export class RedisCacheLayer implements CacheLayer {
     const reconnect = demoted(error) && !this.#untriedConnection;
     if (reconnect) this.#dropping = true;
     return reconnect;
+  }
+
+  /**
+   * Sentinel promoted another master: the connection is dropped, and the reconnection asks
+   * Sentinel where the master is. A client not connected asks it anyway.
+   */
+  #switchMaster(): void {
+    if (this.#client.status !== 'ready') return;
+    this.#dropping = true;
+    this.#client.disconnect(true);
   }
 
   /** Redis refused a write: writes are skipped for a pause, lookups go on. */
