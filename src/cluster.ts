@@ -141,7 +141,8 @@ const startRetryMaxMs = 10_000;
  * - One that dies before it listens while others serve (say, a replacement meeting a policy set
  *   made invalid on disk since) is started again after 100 ms, doubling up to 10 s, until one
  *   listens; the others keep serving meanwhile. These failed starts are not counted below: the
- *   delay already paces them, and counting them would stop the healthy workers too.
+ *   delay already paces them, and counting them would stop the healthy workers too. A worker
+ *   whose process Node cannot spawn (descriptors or processes used up) is one that failed to start.
  * - One that dies while serving is replaced at once; more than 5 such crashes in 30 s stop the
  *   service, exit 1.
  *
@@ -175,7 +176,10 @@ export function superviseWorkers(options: SupervisorOptions): void {
   const fork = () => {
     const worker = cluster.fork(workerEnv);
     live.set(worker.id, worker);
-    relay?.attach(worker);
+    // An 'error' no one listens for stops the primary, and every serving worker with it.
+    worker.on('error', (error) => failed(worker, error));
+    // A process Node could not start has no pid, and no pipes to read.
+    if (worker.process.pid !== undefined) relay?.attach(worker);
   };
   /** Every worker has exited: the audit lines they left are written, within the deadline, then the process exits. */
   const exit = () => {
@@ -208,6 +212,10 @@ export function superviseWorkers(options: SupervisorOptions): void {
     // went on to load its policies and listen first, and one slower than the deadline was
     // killed, exit 1. One that listened meanwhile takes the signal as a stop and drains.
     for (const worker of live.values()) {
+      // Never started (Node could not spawn it: see `failed`), it is told gone by its 'error',
+      // due next. Signalled meanwhile, Node sends the signal to whatever pid its never-filled
+      // process record holds: a stranger, or with 0 the primary's whole process group.
+      if (worker.process.pid === undefined) continue;
       if (!listening.has(worker.id)) worker.process.kill('SIGTERM');
       else if (worker.isConnected()) worker.send(stopMessage, () => undefined);
     }
@@ -244,7 +252,8 @@ export function superviseWorkers(options: SupervisorOptions): void {
     reload('admin', worker.id, requester);
   });
 
-  cluster.on('exit', (worker, code, signal) => {
+  /** A worker is gone, exited or never started: counted, and replaced unless the service stops. */
+  const gone = (worker: Worker, code: number | null) => {
     live.delete(worker.id);
     const served = listening.delete(worker.id);
     if (stopping) {
@@ -257,7 +266,6 @@ export function superviseWorkers(options: SupervisorOptions): void {
       }
       return;
     }
-    log.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited');
     if (!served) {
       if (listening.size === 0) {
         stop('a worker failed to start', 1);
@@ -274,6 +282,29 @@ export function superviseWorkers(options: SupervisorOptions): void {
     while ((restarts[0] ?? now) < now - restartWindowMs) restarts.shift();
     if (restarts.length > maxRestartsInWindow) stop('workers keep crashing', 1);
     else fork();
+  };
+
+  /**
+   * Node could not start the worker's process (spawn EMFILE or ENFILE with the primary's
+   * descriptors used up, EAGAIN with the host's processes): it says so with an 'error' and no
+   * 'exit', and leaves the worker among `cluster.workers`, where a scrape would count it as
+   * starting for ever. It is gone as one that died starting is: tried again later while others
+   * serve. Any other 'error' is a message or signal that could not reach a worker on its way
+   * out, whose exit is told as usual.
+   */
+  const failed = (worker: Worker, error: Error) => {
+    if (worker.process.pid !== undefined) {
+      log.warn({ worker: worker.id, err: error }, 'a worker could not be reached');
+      return;
+    }
+    if (cluster.workers !== undefined) Reflect.deleteProperty(cluster.workers, worker.id);
+    log.error({ worker: worker.id, err: error }, 'a worker could not be started');
+    gone(worker, null);
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (!stopping) log.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited');
+    gone(worker, code);
   });
 
   onStopSignals(

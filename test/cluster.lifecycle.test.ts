@@ -1,16 +1,19 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { docPolicy } from './helpers/policy-dir.js';
-import { spawnNode, type Spawned } from './helpers/spawned.js';
+import { spawnLogged, spawnNode, type Spawned } from './helpers/spawned.js';
+import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
 // The real process under WORKERS=2 (and single) through its life: reloads reaching every worker,
 // SIGTERM while workers start, a replacement worker meeting a bad policy set, listen errors.
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
+const spawnFails = resolve(import.meta.dirname, 'fixtures/cluster-spawn-fails.mjs');
 const base = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_WATCH: 'false', NODE_ENV: 'test' };
 const adminKey = 'cluster-test-admin-key-0123456789';
 
@@ -70,6 +73,31 @@ function workersOf(pid: number): number[] {
     }
   }
   return workers;
+}
+
+/**
+ * The lowest open-files limit that leaves process `pid` no descriptor to open: the lowest number
+ * not in use, or lower, that of its first socket. A worker's IPC channel and stdout pipe are
+ * sockets the primary closes as the worker dies: their numbers must be out of reach too.
+ */
+function noDescriptorLeft(pid: number): number {
+  const dir = `/proc/${String(pid)}/fd`;
+  const open = new Set(readdirSync(dir).map(Number));
+  let free = 0;
+  while (open.has(free)) free += 1;
+  const sockets = [...open].filter((fd) => {
+    try {
+      return readlinkSync(`${dir}/${String(fd)}`).startsWith('socket:');
+    } catch {
+      return false;
+    }
+  });
+  return Math.min(free, ...sockets);
+}
+
+/** Sets process `pid`'s soft limit of open files (`prlimit`, util-linux), keeping the hard one. */
+function limitOpenFiles(pid: number, soft: number | string): void {
+  execFileSync('prlimit', [`--pid=${String(pid)}`, `--nofile=${String(soft)}:`]);
 }
 
 /** The log's lines that are not JSON (what the process itself printed). */
@@ -188,6 +216,74 @@ describe('WORKERS=2: stopping and failing workers', () => {
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
   }, 30_000);
+});
+
+describe('WORKERS=2: a replacement the primary cannot start', () => {
+  it.each([
+    ['relayed through the primary', {}],
+    ['appended to a file by each worker', { AUDIT_LOG_FILE: 'audit.log' }],
+  ])('outlives a spawn that fails for want of descriptors, audit lines %s, and starts one once it can', async (_, audit) => {
+    const dir = await policyDir('v1');
+    const env = { ...base, WORKERS: '2', POLICY_DIR: dir, ...('AUDIT_LOG_FILE' in audit && { AUDIT_LOG_FILE: join(dir, audit.AUDIT_LOG_FILE) }) };
+    running = spawnNode(main, env);
+    const workers = await running.waitFor(isWorkerListening, 2);
+    const port = workers[0]?.['port'];
+    const primary = running.child.pid ?? 0;
+    const limit = execFileSync('prlimit', [`--pid=${String(primary)}`, '--nofile', '--raw', '--noheadings', '--output=SOFT'], { encoding: 'utf8' }).trim();
+
+    // The primary's descriptors used up (a flood of connections, say): the crashed worker's
+    // replacement cannot be spawned (EMFILE). Before the fix the primary died of it, an 'error'
+    // on the Worker no one listened for (a TypeError reading the pipes first, when relayed),
+    // and took the serving worker down with it.
+    limitOpenFiles(primary, noDescriptorLeft(primary));
+    process.kill(Number(workers[0]?.['pid']), 'SIGKILL');
+    const retries = await running.waitFor((l) => l['msg'] === 'a worker failed to start: starting another later; the others keep serving', 2, 10_000);
+    expect(retries.map((l) => l['retryInMs'])).toEqual([100, 200]);
+    const failures = running.lines.filter((l) => l['msg'] === 'a worker could not be started');
+    expect(failures.map((l) => (l['err'] as { message?: unknown } | undefined)?.message)).toEqual([`spawn ${process.execPath} EMFILE`, `spawn ${process.execPath} EMFILE`]);
+    expect(running.child.exitCode).toBeNull();
+
+    limitOpenFiles(primary, limit);
+    const listening = await running.waitFor(isWorkerListening, 3, 15_000);
+    expect(listening[2]?.['port']).toBe(port);
+    await servedVersions(port, 2);
+    // The workers that never started are not among the cluster's: none is left counted as starting.
+    const metrics = await (await fetch(`http://127.0.0.1:${String(port)}/metrics`, { headers: { connection: 'close' } })).text();
+    expect(sample(metrics, 'pdp_cluster_scrape_workers', { result: 'not_ready' })).toBe(0);
+    expect(sample(metrics, 'pdp_cluster_scrape_workers', { result: 'answered' })).toBe(2);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  }, 30_000);
+});
+
+/** Whether strace(1) is installed: it shows the system calls a process makes, and can stop them. */
+function hasStrace(): boolean {
+  try {
+    execFileSync('strace', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('WORKERS=2: no worker can be started', () => {
+  it.skipIf(!hasStrace())('stops the service, exit 1, saying why and signalling no process, when Node cannot spawn any worker', async () => {
+    const dir = await tempDir({});
+    const trace = join(dir, 'kill.trace');
+    // Every kill(2) the primary makes is recorded and not made (injected): a signal to a
+    // never-started worker went to whatever pid Node's process record held (a stranger's, or 0:
+    // the process group, the test run's own included).
+    running = spawnLogged('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=kill', '-e', 'inject=kill:retval=0', process.execPath, spawnFails], {});
+    // Before the fix the first failure was an 'error' on the Worker no one listened for: the
+    // primary died of it, a stack trace on stderr.
+    expect(await running.exited).toBe(1);
+    expect(running.lines.map((l) => l['msg'])).toEqual(['starting workers', 'a worker could not be started', 'stopping workers', 'a worker could not be started', 'all workers stopped']);
+    expect(running.lines.filter((l) => l['msg'] === 'a worker could not be started').map((l) => (l['err'] as { message?: unknown } | undefined)?.message)).toEqual([
+      `spawn ${process.execPath} EMFILE`,
+      `spawn ${process.execPath} EMFILE`,
+    ]);
+    expect(readFileSync(trace, 'utf8')).toBe('');
+  }, 15_000);
 });
 
 describe('WORKERS=2: a stop while a failed start is retried', () => {

@@ -17,7 +17,12 @@ export interface Spawned {
  * is `'pipe'` (then `child.stdout` is the test's to read).
  */
 export function spawnNode(script: string, env: Record<string, string | undefined>, stdout: 'ignore' | 'pipe' = 'ignore'): Spawned {
-  const child = spawn(process.execPath, [script], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', stdout, 'pipe'] });
+  return spawnLogged(process.execPath, [script], env, stdout);
+}
+
+/** `command` with `args`, as `spawnNode` starts `node <script>`: for a Node process started through another program (strace). */
+export function spawnLogged(command: string, args: readonly string[], env: Record<string, string | undefined>, stdout: 'ignore' | 'pipe' = 'ignore'): Spawned {
+  const child = spawn(command, args, { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', stdout, 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const listeners = new Set<() => void>();
   let buffer = '';
