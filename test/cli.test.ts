@@ -247,6 +247,68 @@ describe.concurrent('pdp CLI (through its process)', () => {
     });
   });
 
+  describe('test --junit', () => {
+    it('writes a JUnit report beside the usual output: a suite per file, a failure per failing case with its place, exit as without it', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': failingTests });
+      const file = join(dir, 'report.xml');
+      const run = await runCli(['test', dir, '--junit', file]);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('1 passed, 2 failed');
+      expect(await readFile(file, 'utf8')).toBe([
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<testsuites name="pdp test" tests="3" failures="2">',
+        '  <testsuite name="tests/reports.json" tests="3" failures="2">',
+        '    <testcase classname="tests/reports.json" name="wrong › passes"/>',
+        '    <testcase classname="tests/reports.json" name="wrong › expects the wrong advice">',
+        '      <failure message="expected advice [{&quot;retry&quot;:&quot;never&quot;}], got []">$.groups[0].cases[1]: expected advice [{"retry":"never"}], got []</failure>',
+        '    </testcase>',
+        '    <testcase classname="tests/reports.json" name="wrong › expects a reason that is not there">',
+        '      <failure message="expected reasons condition_error, got []">$.groups[0].cases[2]: expected reasons condition_error, got []</failure>',
+        '    </testcase>',
+        '  </testsuite>',
+        '</testsuites>',
+        '',
+      ].join('\n'));
+    });
+
+    it('escapes markup and writes characters XML cannot hold as \\u{…}, so the report always parses', async ({ expect }) => {
+      const names = { now: '2025-03-03T10:00:00Z', cases: [{ name: 'a <b> & "c"\u0001\ud800 😀', request: exportReport, expect: { decision: 'permit' } }] };
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': names });
+      const file = join(dir, 'report.xml');
+      expect((await runCli(['test', dir, '--junit', file])).code).toBe(0);
+      expect(await readFile(file, 'utf8')).toContain('name="a &lt;b&gt; &amp; &quot;c&quot;\\u{1}\\u{d800} 😀"/>');
+    });
+
+    it('reports what fails the run beyond its cases: the policy set refused, no case, coverage below the minimum', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': partialTests });
+      const file = join(dir, 'report.xml');
+      expect((await runCli(['test', dir, '--min-coverage', '50', '--junit', file, '--json'])).code).toBe(1);
+      expect(await readFile(file, 'utf8')).toContain([
+        '  <testsuite name="pdp test" tests="1" failures="1">',
+        '    <testcase classname="pdp test" name="coverage 33.3% is below the minimum 50%">',
+        '      <failure message="coverage 33.3% is below the minimum 50%">coverage 33.3% is below the minimum 50%</failure>',
+      ].join('\n'));
+
+      const noTests = await fixtureDir({ 'reports.json': reportsPolicy });
+      expect((await runCli(['test', noTests, '--junit', file])).code).toBe(1);
+      expect(await readFile(file, 'utf8')).toContain(`<testsuites name="pdp test" tests="1" failures="1">\n  <testsuite name="pdp test" tests="1" failures="1">\n    <testcase classname="pdp test" name="no test cases found in ${noTests}/tests">`);
+
+      expect((await runCli(['test', broken, '--junit', file])).code).toBe(1);
+      const refused = await readFile(file, 'utf8');
+      expect(refused).toContain('<testsuite name="policy set" tests="2" failures="2">');
+      expect(refused).toContain('<testcase classname="policy set" name="other.json $">');
+      expect(refused).toMatch(/<testcase classname="policy set" name="reports.json \$\.rules\[0\]\.condition">\n {6}<failure message="[^"]+">reports.json \$\.rules\[0\]\.condition \(rule /);
+    });
+
+    it('fails the run, exit 1, when the report cannot be written; an empty file name is a usage error', async ({ expect }) => {
+      const run = await runCli(['test', full, '--junit', join(full, 'no-such-folder', 'report.xml')]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('pdp test: cannot write the JUnit report to');
+      expect(run.stderr).toContain('ENOENT');
+      expect((await runCli(['test', full, '--junit', ''])).code).toBe(2);
+    });
+  });
+
   describe('check', () => {
     it('decides one request offline and explains every rule', async ({ expect }) => {
       const run = await runCli(['check', full, '--request', join(requests, 'export.json'), '--now', '2025-03-01T10:00:00Z']);

@@ -1,6 +1,6 @@
 import { parseArgs, styleText } from 'node:util';
 import { ConfigError, loadConfig, settingNames, type Config } from '../config.js';
-import { formatIssue, PolicyLoadError } from '../policy/errors.js';
+import { formatIssue, PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
 import type { ClaimMapper } from '../token/claims.js';
 import { claimMapperFromConfig } from '../token/from-config.js';
 import { unreadSettings, unreadSettingText } from '../unread-settings.js';
@@ -88,15 +88,20 @@ export function reportLoadError(io: Io, error: PolicyLoadError, json: boolean): 
 /**
  * Runs a command body, turning a rejected policy set into its report and exit code 1, and
  * settings the server would refuse into their message and exit code 1 (with --json, one issue
- * at `(settings)` holding that message).
+ * at `(settings)` holding that message). `onIssues` is given either's issues first.
  */
-export async function withLoadErrors(io: Io, json: boolean, body: () => Promise<number>): Promise<number> {
+export async function withLoadErrors(io: Io, json: boolean, body: () => Promise<number>, onIssues?: (issues: readonly PolicyIssue[]) => Promise<void>): Promise<number> {
   try {
     return await body();
   } catch (error) {
-    if (error instanceof PolicyLoadError) return reportLoadError(io, error, json);
+    if (error instanceof PolicyLoadError) {
+      await onIssues?.(error.issues);
+      return reportLoadError(io, error, json);
+    }
     if (error instanceof ConfigError) {
-      if (json) io.out(JSON.stringify({ ok: false, issues: [{ file: '(settings)', path: '$', message: error.message }] }, null, 2));
+      const issue: PolicyIssue = { file: '(settings)', path: '$', message: error.message };
+      await onIssues?.([issue]);
+      if (json) io.out(JSON.stringify({ ok: false, issues: [issue] }, null, 2));
       else io.err(`${io.paintErr('red', 'error')} ${error.message}`);
       return 1;
     }

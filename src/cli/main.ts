@@ -14,6 +14,7 @@ commands:
   validate [DIR]                    load and compile every policy in DIR, parse DIR/tests
   test [DIR] [--coverage]           run the test cases in DIR/tests against the policies
              [--min-coverage N]     ...and fail when fewer than N% of the rules are covered
+             [--junit FILE]         ...and write a JUnit XML report to FILE
   check [DIR] --request FILE        decide one request offline and explain every rule
              [--now ISO-8601]       (FILE "-" reads stdin)
   fmt [DIR] [--check]               rewrite policy and test files in canonical form

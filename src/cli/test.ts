@@ -1,7 +1,9 @@
+import { writeFile } from 'node:fs/promises';
 import type { CoverageReport, CoverageTally } from '../policy/coverage.js';
 import { loadPolicyDir } from '../policy/load.js';
 import { runPolicyTests, type CaseResult } from '../policy/testing.js';
-import { parseCommandArgs, serverClaimMapper, UsageError, withLoadErrors, type Io } from './io.js';
+import { InputError, parseCommandArgs, serverClaimMapper, UsageError, withLoadErrors, type Io } from './io.js';
+import { junitLoadReport, junitReport } from './junit.js';
 
 /** A decimal percentage only: Number() would also read `0x32` as 50 and `1e1` as 10. */
 const decimal = /^\d+(?:\.\d+)?$/;
@@ -13,6 +15,15 @@ function minimumCoverage(value: string | boolean | undefined): number | undefine
     throw new UsageError(`--min-coverage takes a percentage from 0 to 100, not "${value}"`);
   }
   return min;
+}
+
+/** Writes the JUnit report to `file`; a report that cannot be written fails the run, which a CI server would otherwise read as no tests. */
+async function writeReport(file: string, text: string): Promise<void> {
+  try {
+    await writeFile(file, text);
+  } catch (error) {
+    throw new InputError(`cannot write the JUnit report to ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 const percent = (value: number): string => `${(Math.floor(value * 10) / 10).toFixed(1)}%`;
@@ -49,33 +60,39 @@ function printCoverage(io: Io, coverage: CoverageReport): void {
 }
 
 /**
- * `pdp test [DIR] [--coverage] [--min-coverage N] [--json]`: runs the fixtures in DIR/tests.
- * Exit 1 when a case fails, no case exists, or coverage is below N percent.
+ * `pdp test [DIR] [--coverage] [--min-coverage N] [--junit FILE] [--json]`: runs the fixtures in
+ * DIR/tests, and with --junit also writes their JUnit XML report to FILE. Exit 1 when a case
+ * fails, no case exists, or coverage is below N percent.
  */
 export async function testCommand(args: readonly string[], io: Io): Promise<number> {
-  const { dir, flags } = parseCommandArgs(args, { coverage: { type: 'boolean' }, 'min-coverage': { type: 'string' } });
+  const { dir, flags } = parseCommandArgs(args, { coverage: { type: 'boolean' }, 'min-coverage': { type: 'string' }, junit: { type: 'string' } });
   const json = flags['json'] === true;
   const minCoverage = minimumCoverage(flags['min-coverage']);
   const wantCoverage = flags['coverage'] === true || minCoverage !== undefined;
+  const junit = flags['junit'];
+  if (junit === '') throw new UsageError('--junit takes the file to write the report to');
+  const reportTo = typeof junit === 'string' ? (text: string) => writeReport(junit, text) : undefined;
   return withLoadErrors(io, json, async () => {
     const set = await loadPolicyDir(dir);
     const { results, coverage } = await runPolicyTests(set, dir, { coverage: wantCoverage, claims: await serverClaimMapper(io) });
     const failed = results.filter((r) => !r.passed).length;
-    const belowMinimum = minCoverage !== undefined && coverage !== undefined && coverage.percent < minCoverage;
-    const ok = results.length > 0 && failed === 0 && !belowMinimum;
+    const noCases = results.length === 0 ? `no test cases found in ${dir}/tests` : undefined;
+    const lowCoverage = minCoverage !== undefined && coverage !== undefined && coverage.percent < minCoverage ? `coverage ${percent(coverage.percent)} is below the minimum ${minCoverage}%` : undefined;
+    const ok = noCases === undefined && failed === 0 && lowCoverage === undefined;
+    await reportTo?.(junitReport(results, [noCases, lowCoverage].filter((problem) => problem !== undefined)));
     if (json) {
       io.out(JSON.stringify({ ok, version: set.version, passed: results.length - failed, failed, cases: results, coverage, minCoverage }, null, 2));
       return ok ? 0 : 1;
     }
-    if (results.length === 0) {
-      io.err(`no test cases found in ${dir}/tests`);
+    if (noCases !== undefined) {
+      io.err(noCases);
       return 1;
     }
     printCases(io, results);
     io.out('');
     io.out(`${io.paint(failed === 0 ? 'green' : 'red', `${results.length - failed} passed, ${failed} failed`)} (policy version ${set.version})`);
     if (coverage !== undefined) printCoverage(io, coverage);
-    if (belowMinimum) io.err(`coverage ${percent(coverage.percent)} is below the minimum ${minCoverage}%`);
+    if (lowCoverage !== undefined) io.err(lowCoverage);
     return ok ? 0 : 1;
-  });
+  }, reportTo && ((issues) => reportTo(junitLoadReport(issues))));
 }
