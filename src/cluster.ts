@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { defaultCgroupRoot, usableCpus } from './cgroup-cpus.js';
 import { closeGraceMs, onStopSignals } from './http/shutdown.js';
-import type { ReloadRequester, ReloadTrigger } from './policy/reload.js';
+import type { ReloadRequester, ReloadResult, ReloadTrigger, WorkerReload } from './policy/reload.js';
 import { relayAudit } from './telemetry/audit-relay.js';
 import { isMessage, serveClusterMetrics } from './telemetry/cluster-metrics.js';
 
@@ -42,19 +42,47 @@ const stopMessage = 'invoice-pdp:stop';
 
 /** Primary → worker: reload the policies. */
 const reloadType = 'invoice-pdp:reload';
-/** Worker → primary: an admin reload here; have every other worker reload too. */
+/** Worker → primary: how the reload asked for with a `round` went. */
+const reloadedType = 'invoice-pdp:reloaded';
+/** Worker → primary: an admin reload here; have every other worker reload too, and say how each went. */
 const reloadOthersType = 'invoice-pdp:reload-others';
+/** Primary → worker: how the other workers' reloads went. */
+const othersReloadedType = 'invoice-pdp:others-reloaded';
+
+/**
+ * How long the primary waits for the other workers' reloads an admin reload asked for: half the
+ * admin endpoints' minute, so the answer comes well within it. A worker that has not answered
+ * by then is reported as `no_answer`; its reload goes on.
+ */
+export const othersReloadMs = 30_000;
 
 interface ReloadMessage {
   readonly type: typeof reloadType;
   readonly trigger: ReloadTrigger;
   /** Who asked for the admin reload in another worker. */
   readonly requester?: ReloadRequester;
+  /** Set when the primary waits to hear how the reload went (`reloadedType`). */
+  readonly round?: number;
+}
+
+interface ReloadedMessage {
+  readonly type: typeof reloadedType;
+  readonly round: number;
+  readonly result: WorkerReload['result'];
+  readonly version: string;
+  readonly problems?: number;
 }
 
 interface ReloadOthersMessage {
   readonly type: typeof reloadOthersType;
+  readonly id?: unknown;
   readonly requester?: unknown;
+}
+
+interface OthersReloadedMessage {
+  readonly type: typeof othersReloadedType;
+  readonly id: number;
+  readonly workers: readonly WorkerReload[];
 }
 
 /** The requester a worker's message names, when it names one of the right shape. */
@@ -75,11 +103,15 @@ export interface SupervisorLink {
   onStop(stop: (reason: string) => void): void;
   /**
    * Calls `reload` when the primary asks every worker to reload (SIGHUP, or another worker's
-   * admin reload, with who asked for it).
+   * admin reload, with who asked for it), and tells the primary how it went when it asks.
    */
-  onReload(reload: (trigger: ReloadTrigger, requester?: ReloadRequester) => void): void;
-  /** After an admin reload here, asks the primary to have every other worker reload its policies. */
-  reloadOthers(requester: ReloadRequester): void;
+  onReload(reload: (trigger: ReloadTrigger, requester?: ReloadRequester) => Promise<ReloadResult>): void;
+  /**
+   * On an admin reload here, asks the primary to have every other worker reload its policies;
+   * resolves with how each went (within `othersReloadMs`), or undefined when the primary does not
+   * answer (gone, or stopping). Never rejects.
+   */
+  reloadOthers(requester: ReloadRequester): Promise<readonly WorkerReload[] | undefined>;
 }
 
 /**
@@ -91,14 +123,30 @@ export function connectToSupervisor(): SupervisorLink | undefined {
   if (worker === undefined) return undefined;
   let stopHandler: ((reason: string) => void) | undefined;
   let stopAsked: string | undefined;
-  let reloadHandler: ((trigger: ReloadTrigger, requester?: ReloadRequester) => void) | undefined;
+  let reloadHandler: ((trigger: ReloadTrigger, requester?: ReloadRequester) => Promise<ReloadResult>) | undefined;
+  const asked = new Map<number, (workers: readonly WorkerReload[] | undefined) => void>();
+  let nextId = 0;
   const askStop = (reason: string) => {
     if (stopHandler === undefined) stopAsked ??= reason;
     else stopHandler(reason);
   };
+  const send = (message: object) => {
+    if (worker.isConnected()) worker.send(message, () => undefined);
+  };
   worker.on('message', (message: unknown) => {
     if (message === stopMessage) askStop('supervisor');
-    else if (isMessage<ReloadMessage>(message, reloadType)) reloadHandler?.(message.trigger, message.requester);
+    else if (isMessage<ReloadMessage>(message, reloadType)) {
+      const { round } = message;
+      void reloadHandler?.(message.trigger, message.requester).then((result) => {
+        if (round === undefined) return;
+        const reloaded: ReloadedMessage = result.ok
+          ? { type: reloadedType, round, result: 'reloaded', version: result.version }
+          : { type: reloadedType, round, result: 'rejected', version: result.version, problems: result.issues.length };
+        send(reloaded);
+      });
+    } else if (isMessage<OthersReloadedMessage>(message, othersReloadedType)) {
+      asked.get(message.id)?.(message.workers);
+    }
   });
   worker.once('disconnect', () => {
     // Node emits this event, then exits the worker at once unless `exitedAfterDisconnect` is
@@ -106,6 +154,7 @@ export function connectToSupervisor(): SupervisorLink | undefined {
     // worker drains as on a stop. One still starting keeps Node's exit: it has nothing to drain,
     // and without its primary it could never listen.
     if (stopHandler !== undefined) worker.exitedAfterDisconnect = true;
+    for (const answer of [...asked.values()]) answer(undefined);
     askStop('supervisor gone');
   });
   return {
@@ -117,8 +166,19 @@ export function connectToSupervisor(): SupervisorLink | undefined {
       reloadHandler = reload;
     },
     reloadOthers(requester) {
-      const message: ReloadOthersMessage = { type: reloadOthersType, requester };
-      if (worker.isConnected()) worker.send(message, () => undefined);
+      const id = nextId++;
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => answer(undefined), othersReloadMs + 1_000);
+        const answer = (workers: readonly WorkerReload[] | undefined) => {
+          clearTimeout(timer);
+          asked.delete(id);
+          resolve(workers);
+        };
+        asked.set(id, answer);
+        const message: ReloadOthersMessage = { type: reloadOthersType, id, requester };
+        if (!worker.isConnected()) answer(undefined);
+        else worker.send(message, (error: Error | null) => error !== null && answer(undefined));
+      });
     },
   };
 }
@@ -228,12 +288,43 @@ export function superviseWorkers(options: SupervisorOptions): void {
     }, shutdownTimeoutMs + closeGraceMs).unref();
   };
 
-  /** Asks every worker but `except` to reload its policies. */
-  const reload = (trigger: ReloadTrigger, except?: number, requester?: ReloadRequester) => {
+  /** Admin reloads waiting to hear from the other workers, by round: those yet to answer, the answers, and the end. */
+  const rounds = new Map<number, { readonly waiting: Set<number>; readonly answers: WorkerReload[]; readonly finish: () => void }>();
+  let nextRound = 0;
+  const answered = (round: number, answer: WorkerReload) => {
+    const waiting = rounds.get(round);
+    if (waiting === undefined || !waiting.waiting.delete(answer.worker)) return;
+    waiting.answers.push(answer);
+    if (waiting.waiting.size === 0) waiting.finish();
+  };
+
+  /**
+   * Asks every worker but `except` to reload its policies; with `onAnswers`, hears how each went
+   * and tells it once every one has answered, or `othersReloadMs` has passed (`no_answer` for the
+   * rest; a worker that exits meanwhile is one too). Once stopping, no worker is asked.
+   */
+  const reload = (trigger: ReloadTrigger, except?: number, requester?: ReloadRequester, onAnswers?: (workers: readonly WorkerReload[]) => void) => {
+    const others = [...live.values()].filter((worker) => worker.id !== except && worker.isConnected());
+    const round = onAnswers === undefined ? undefined : nextRound++;
+    if (round !== undefined && onAnswers !== undefined) {
+      const answers: WorkerReload[] = [];
+      const waiting = new Set(others.map((worker) => worker.id));
+      const finish = () => {
+        clearTimeout(timer);
+        rounds.delete(round);
+        for (const worker of waiting) answers.push({ worker, result: 'no_answer' });
+        onAnswers(answers.sort((a, b) => a.worker - b.worker));
+      };
+      const timer = setTimeout(finish, stopping ? 0 : othersReloadMs);
+      rounds.set(round, { waiting, answers, finish });
+      if (waiting.size === 0) finish();
+    }
     if (stopping) return;
-    const message: ReloadMessage = { type: reloadType, trigger, ...(requester !== undefined && { requester }) };
-    for (const worker of live.values()) {
-      if (worker.id !== except && worker.isConnected()) worker.send(message, () => undefined);
+    const message: ReloadMessage = { type: reloadType, trigger, ...(requester !== undefined && { requester }), ...(round !== undefined && { round }) };
+    for (const worker of others) {
+      worker.send(message, (error: Error | null) => {
+        if (error !== null && round !== undefined) answered(round, { worker: worker.id, result: 'no_answer' });
+      });
     }
   };
 
@@ -246,15 +337,29 @@ export function superviseWorkers(options: SupervisorOptions): void {
   });
 
   cluster.on('message', (worker, message: unknown) => {
+    if (isMessage<ReloadedMessage>(message, reloadedType)) {
+      answered(message.round, {
+        worker: worker.id,
+        result: message.result,
+        version: message.version,
+        ...(message.problems !== undefined && { problems: message.problems }),
+      });
+      return;
+    }
     if (!isMessage<ReloadOthersMessage>(message, reloadOthersType)) return;
     const requester = requesterOf(message);
+    const { id } = message;
     log.info({ worker: worker.id, trigger: 'admin', ...requester }, 'reloading the other workers\' policies');
-    reload('admin', worker.id, requester);
+    reload('admin', worker.id, requester, typeof id === 'number' ? (workers) => {
+      const answer: OthersReloadedMessage = { type: othersReloadedType, id, workers };
+      if (worker.isConnected()) worker.send(answer, () => undefined);
+    } : undefined);
   });
 
   /** A worker is gone, exited or never started: counted, and replaced unless the service stops. */
   const gone = (worker: Worker, code: number | null) => {
     live.delete(worker.id);
+    for (const round of [...rounds.keys()]) answered(round, { worker: worker.id, result: 'no_answer' });
     const served = listening.delete(worker.id);
     if (stopping) {
       // A worker that had to cut connections at its deadline makes the whole stop a failed one;

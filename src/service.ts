@@ -14,7 +14,7 @@ import { countRejections } from './http/rejections.js';
 import type { ProblemCode } from './http/problem.js';
 import { loadCandidateSet } from './policy/candidate.js';
 import { PolicyLoadError } from './policy/errors.js';
-import { PolicyReloader, type ReloadRequester, type ReloadTrigger } from './policy/reload.js';
+import { PolicyReloader, type ReloadRequester, type ReloadResult, type ReloadTrigger, type WorkerReload } from './policy/reload.js';
 import { PolicyStore } from './policy/store.js';
 import { watchPolicyDir } from './policy/watch.js';
 import { AuditLog } from './telemetry/audit.js';
@@ -32,7 +32,7 @@ export interface Service {
    * Reloads the policy set from POLICY_DIR (as SIGHUP does, the default trigger); `requester`,
    * who asked for an admin reload in another worker, goes into its log lines.
    */
-  reload(trigger?: ReloadTrigger, requester?: ReloadRequester): Promise<void>;
+  reload(trigger?: ReloadTrigger, requester?: ReloadRequester): Promise<ReloadResult>;
   /** Stops the background work (key set refreshes, the policy watcher, Redis), then writes out and closes the audit log. */
   close(): Promise<void>;
   /** Writes every audit line still queued or buffered, synchronously; for process exit. */
@@ -47,9 +47,10 @@ export interface Service {
 export interface ServiceOptions {
   /**
    * Called when the admin endpoint reloads the policies, before this process reloads them
-   * (start.ts: under WORKERS, the other workers are asked to reload too, for the same requester).
+   * (start.ts: under WORKERS, the other workers are asked to reload too, for the same requester);
+   * resolves with how each of them went, for the answer.
    */
-  readonly onReloadRequested?: ((requester: ReloadRequester) => void) | undefined;
+  readonly onReloadRequested?: ((requester: ReloadRequester) => Promise<readonly WorkerReload[] | undefined>) | undefined;
 }
 
 /**
@@ -153,9 +154,7 @@ export async function createService(config: Config, log: Logger, options: Servic
   const { set } = policies.current;
   return {
     app,
-    reload: async (trigger = 'signal', requester) => {
-      await reloader.reload(trigger, requester);
-    },
+    reload: (trigger = 'signal', requester) => reloader.reload(trigger, requester),
     close: async () => {
       tokens.close();
       watcher?.close();

@@ -87,12 +87,13 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   process.on('SIGINT', stopWhileStarting);
   let serviceReady: (service: Service) => void = () => undefined;
   const ready = new Promise<Service>((resolve) => (serviceReady = resolve));
-  const reload = (trigger: ReloadTrigger, requester?: ReloadRequester) => void ready.then((service) => service.reload(trigger, requester));
-  process.on('SIGHUP', () => reload('signal'));
+  const reload = (trigger: ReloadTrigger, requester?: ReloadRequester) => ready.then((service) => service.reload(trigger, requester));
+  process.on('SIGHUP', () => void reload('signal'));
   supervisor?.onReload(reload);
 
   const service = await createService(config, log, {
-    // Under WORKERS an admin reload reaches every worker: this one reloads, the others are asked.
+    // Under WORKERS an admin reload reaches every worker: this one reloads, the others are asked,
+    // and the answer says how each went.
     onReloadRequested: supervisor && ((requester) => supervisor.reloadOthers(requester)),
   });
   serviceReady(service);

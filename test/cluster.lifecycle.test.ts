@@ -121,11 +121,11 @@ describe('WORKERS=2: policy reloads reach every worker', () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('reloads every worker on POST /admin/policies/reload, answering with the handling worker\'s result', async () => {
+  it('reloads every worker on POST /admin/policies/reload, answering with the handling worker\'s result and the others\'', async () => {
     const dir = await policyDir('v1');
     running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, PDP_ADMIN_KEYS: adminKey });
-    const [first] = await running.waitFor(isWorkerListening, 2);
-    const port = String(first?.['port']);
+    const listening = await running.waitFor(isWorkerListening, 2);
+    const port = String(listening[0]?.['port']);
 
     await writePolicy(dir, docPolicy('docs', 'v2'));
     const res = await fetch(`http://127.0.0.1:${port}/admin/policies/reload`, {
@@ -133,8 +133,12 @@ describe('WORKERS=2: policy reloads reach every worker', () => {
       headers: { authorization: `Bearer ${adminKey}`, connection: 'close' },
     });
     expect(res.status).toBe(200);
-    const answer = (await res.json()) as { version: string; changed: boolean };
+    const answer = (await res.json()) as { version: string; changed: boolean; workers: unknown };
     expect(answer.changed).toBe(true);
+    // The worker that answered asked the primary to reload the other, and heard how it went.
+    const [asking] = await running.waitFor((l) => l['msg'] === 'reloading the other workers\' policies');
+    const other = listening.map((l) => l['worker']).find((id) => id !== asking?.['worker']);
+    expect(answer.workers).toEqual([{ worker: other, result: 'reloaded', version: answer.version }]);
     const reloaded = await running.waitFor(reloadedBy('admin'), 2, 5_000);
     expect(reloaded.map((l) => l['version'])).toEqual([answer.version, answer.version]);
     // Both workers' lines name who asked: the caller's key fingerprint and the request.
@@ -146,6 +150,30 @@ describe('WORKERS=2: policy reloads reach every worker', () => {
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
   });
+});
+
+describe('WORKERS=2: an admin reload while another worker does not answer', () => {
+  it('answers once that worker is gone, listing it as no_answer', async () => {
+    const dir = await policyDir('v1');
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, PDP_ADMIN_KEYS: adminKey });
+    const listening = await running.waitFor(isWorkerListening, 2);
+    const port = String(listening[0]?.['port']);
+    const [stopped, serving] = listening.map((l) => ({ id: l['worker'], pid: Number(l['pid']) }));
+    process.kill(stopped?.pid ?? 0, 'SIGSTOP');
+    // The primary hands connections to the workers in turn: of two, one reaches the serving worker.
+    // The other is never answered (the primary holds a connection its worker did not take).
+    const reloads = [0, 1].map(() => fetch(`http://127.0.0.1:${port}/admin/policies/reload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, connection: 'close' },
+      signal: AbortSignal.timeout(3_000),
+    }).then(async (res) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> })));
+    await running.waitFor((l) => l['msg'] === 'reloading the other workers\' policies' && l['worker'] === serving?.id);
+    process.kill(stopped?.pid ?? 0, 'SIGKILL');
+    const answers = (await Promise.allSettled(reloads)).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    expect(answers).toEqual([{ status: 200, body: expect.objectContaining({ workers: [{ worker: stopped?.id, result: 'no_answer' }] }) }]);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  }, 15_000);
 });
 
 describe('WORKERS=2: stopping and failing workers', () => {

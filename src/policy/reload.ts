@@ -37,6 +37,18 @@ export type ReloadResult =
     }
   | { readonly ok: false; readonly version: string; readonly issues: readonly PolicyIssue[] };
 
+/**
+ * How a reload went in another worker, as the worker that answered an admin reload reports it:
+ * `reloaded` (`version` now serving), `rejected` (`version` keeps serving; `problems` found), or
+ * `no_answer` (it exited, or did not answer in time).
+ */
+export interface WorkerReload {
+  readonly worker: number;
+  readonly result: 'reloaded' | 'rejected' | 'no_answer';
+  readonly version?: string;
+  readonly problems?: number;
+}
+
 /** The last reload that was rejected. */
 export interface ReloadFailure {
   readonly at: Date;

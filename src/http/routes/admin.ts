@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { PolicyReloader, ReloadRequester } from '../../policy/reload.js';
+import type { PolicyReloader, ReloadRequester, WorkerReload } from '../../policy/reload.js';
 import type { PolicySource } from '../../policy/schema.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { AppEnv } from '../env.js';
@@ -17,16 +17,17 @@ export interface AdminDeps {
   readonly reloader: PolicyReloader;
   /**
    * Told of each reload asked for here, before it runs (under WORKERS: so every other worker
-   * reloads too, logged with the same requester; the answer is this process's own reload).
+   * reloads too, logged with the same requester); resolves with how each of them went, which the
+   * answer lists as `workers`, or undefined when that could not be learnt.
    */
-  readonly onReload?: ((requester: ReloadRequester) => void) | undefined;
+  readonly onReload?: ((requester: ReloadRequester) => Promise<readonly WorkerReload[] | undefined>) | undefined;
 }
 
 /**
  * GET /admin/policies (what is serving, and the last rejected reload) and
- * POST /admin/policies/reload (200 with the new version, or 422 with every problem while
- * the last good set keeps serving; `onReload` passes the request on). Guarded by the
- * admin-key middleware: 404 without PDP_ADMIN_KEYS.
+ * POST /admin/policies/reload (200 with the new version and, under WORKERS, how the other
+ * workers' reloads went; or 422 with every problem while the last good set keeps serving;
+ * `onReload` passes the request on). Guarded by the admin-key middleware: 404 without PDP_ADMIN_KEYS.
  */
 export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
   const { policies, reloader, onReload } = deps;
@@ -46,7 +47,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
     })
     .post('/admin/policies/reload', async (c) => {
       const requester = { caller: c.get('caller').id, requestId: c.get('requestId') };
-      onReload?.(requester);
+      const others = onReload?.(requester);
       const result = await reloader.reload('admin', requester);
       if (!result.ok) {
         throw new ProblemError(
@@ -55,12 +56,14 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
           result.issues.map((issue) => ({ file: issue.file, path: issue.path, message: issue.message, ...(issue.rule !== undefined && { rule: issue.rule }) })),
         );
       }
+      const workers = await others;
       return c.json({
         version: result.version,
         previousVersion: result.previousVersion,
         changed: result.changed,
         rules: result.rules,
         loadedAt: result.loadedAt.toISOString(),
+        ...(workers !== undefined && { workers }),
       });
     });
 }
