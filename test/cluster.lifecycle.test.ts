@@ -139,6 +139,18 @@ describe('WORKERS=2: policy reloads reach every worker', () => {
     const [asking] = await running.waitFor((l) => l['msg'] === 'reloading the other workers\' policies');
     const other = listening.map((l) => l['worker']).find((id) => id !== asking?.['worker']);
     expect(answer.workers).toEqual([{ worker: other, result: 'reloaded', version: answer.version }]);
+
+    // A set every worker rejects: the 422 says the other kept its version too.
+    await writePolicy(dir, '{ "id": "docs", ');
+    const refused = await fetch(`http://127.0.0.1:${port}/admin/policies/reload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, connection: 'close' },
+    });
+    expect(refused.status).toBe(422);
+    const problem = (await refused.json()) as { errors: unknown[]; workers: unknown };
+    const askingNow = (await running.waitFor((l) => l['msg'] === 'reloading the other workers\' policies', 2))[1];
+    const otherNow = listening.map((l) => l['worker']).find((id) => id !== askingNow?.['worker']);
+    expect(problem.workers).toEqual([{ worker: otherNow, result: 'rejected', version: answer.version, problems: problem.errors.length }]);
     const reloaded = await running.waitFor(reloadedBy('admin'), 2, 5_000);
     expect(reloaded.map((l) => l['version'])).toEqual([answer.version, answer.version]);
     // Both workers' lines name who asked: the caller's key fingerprint and the request.

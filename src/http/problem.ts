@@ -44,6 +44,8 @@ export class ProblemError extends Error {
     readonly detail: string,
     readonly errors?: readonly FieldError[],
     readonly headers?: Readonly<Record<string, string>>,
+    /** Members the body carries beside the standard ones (RFC 9457 §3.2 extension members). */
+    readonly members?: Readonly<Record<string, unknown>>,
   ) {
     super(detail);
   }
@@ -65,6 +67,7 @@ export function problemBody(error: ProblemError, instance: string, requestId: st
     instance,
     requestId,
     ...(error.errors !== undefined && { errors: error.errors }),
+    ...error.members,
   });
 }
 

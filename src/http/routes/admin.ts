@@ -25,8 +25,8 @@ export interface AdminDeps {
 
 /**
  * GET /admin/policies (what is serving, and the last rejected reload) and
- * POST /admin/policies/reload (200 with the new version and, under WORKERS, how the other
- * workers' reloads went; or 422 with every problem while the last good set keeps serving;
+ * POST /admin/policies/reload (200 with the new version, or 422 with every problem while the
+ * last good set keeps serving; under WORKERS either says how the other workers' reloads went;
  * `onReload` passes the request on). Guarded by the admin-key middleware: 404 without PDP_ADMIN_KEYS.
  */
 export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
@@ -49,14 +49,16 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
       const requester = { caller: c.get('caller').id, requestId: c.get('requestId') };
       const others = onReload?.(requester);
       const result = await reloader.reload('admin', requester);
+      const workers = await others;
       if (!result.ok) {
         throw new ProblemError(
           'policy_invalid',
           `the policy set was rejected (${result.issues.length} problem(s)); version ${result.version} keeps serving`,
           result.issues.map((issue) => ({ file: issue.file, path: issue.path, message: issue.message, ...(issue.rule !== undefined && { rule: issue.rule }) })),
+          undefined,
+          workers && { workers },
         );
       }
-      const workers = await others;
       return c.json({
         version: result.version,
         previousVersion: result.previousVersion,
