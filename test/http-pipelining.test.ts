@@ -207,6 +207,40 @@ describe('pipelined requests (a real listening socket)', () => {
     expect(rejectedIn(await metricsText(), 'invalid_request') - rejectedIn(before, 'invalid_request')).toBe(1);
   });
 
+  // Node's parser stops at the end of a request asking to upgrade the connection, and drops the
+  // rest of the read it ended in: what the client sent behind it in the same write is lost.
+  const upgradeRequest = (id: string) => `GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-request-id: ${id}\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\n\r\n`;
+
+  it('answers a request asking to upgrade the connection, then closes it: a request pipelined behind is not left unanswered', async () => {
+    const counted = await decidedDuring(async () => {
+      const { answers, closed, tookMs } = await exchange(running.port, upgradeRequest('up-1') + decide(), 1_500);
+      expect(answers.map((answer) => [answer.status, answer.headers['x-request-id']])).toEqual([[200, 'up-1']]);
+      expect(answers[0]?.headers['connection']).toBe('close');
+      expect(closed).toBe(true);
+      expect(tookMs).toBeLessThan(1_000);
+    });
+    expect(counted).toEqual({ audited: 0, decided: 0 });
+  });
+
+  it('never reads the body of a request whose head was dropped behind an upgrade request as a request of its own', async () => {
+    const smuggled = decide(`POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\nx-request-id: smuggled`);
+    const counted = await decidedDuring(async () => {
+      const socket = connect(running.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(`${upgradeRequest('up-2')}POST /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: ${Buffer.byteLength(smuggled)}\r\n\r\n`);
+      await expect.poll(() => answersIn(received).length).toBe(1);
+      // The body of the POST, which is a request in itself.
+      socket.write(smuggled);
+      await pause(300);
+      socket.destroy();
+      expect(answersIn(received).map((answer) => [answer.status, answer.headers['x-request-id']])).toEqual([[200, 'up-2']]);
+    });
+    expect(counted).toEqual({ audited: 0, decided: 0 });
+  });
+
   it('stops reading a connection whose client pipelines without reading the answers', { timeout: 10_000 }, async () => {
     // Before, every request was parsed and queued: 1 GB in 6 s from one connection.
     let parsed = 0;

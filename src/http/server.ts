@@ -5,6 +5,7 @@ import { inTurn, lingerBeforeClosing } from './linger.js';
 import type { ProblemCode } from './problem.js';
 import { answerClientError, answerRequestError, maxHeaderLines, refuseConnect, refuseExpectation, refuseBadHeads } from './server-answers.js';
 import { gracefulShutdown, type Shutdown } from './shutdown.js';
+import { closeAfterUpgradeRequests } from './upgrade.js';
 
 export interface ServerOptions {
   readonly port: number;
@@ -72,7 +73,7 @@ export async function startServer(fetch: (request: Request) => Response | Promis
       // Checked by refuseBadHeads, which answers with a problem+json body.
       requireHostHeader: false,
     },
-    inTurn(refuseBadHeads(getRequestListener(fetch, { hostname: urlHost(options.hostname), errorHandler: answerRequestError(options.onProblem) }), options.onProblem)),
+    inTurn(closeAfterUpgradeRequests(refuseBadHeads(getRequestListener(fetch, { hostname: urlHost(options.hostname), errorHandler: answerRequestError(options.onProblem) }), options.onProblem))),
   );
   server.maxHeadersCount = maxHeaderLines;
   // Node destroys a socket that times out when nothing listens for 'timeout'; an idle kept-alive
