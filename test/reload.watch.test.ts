@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadPolicyDir } from '../src/policy/load.js';
 import { docPolicy, tempDir, writeFiles, writeFilesByRename, type PolicyFiles } from './helpers/policy-dir.js';
 import { runServerToExit } from './helpers/process.js';
-import { startServer, type ServerProcess } from './helpers/server-process.js';
+import { startServer, type LogLine, type ServerProcess } from './helpers/server-process.js';
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
@@ -221,6 +221,50 @@ describe('policy folders replaced at the same path (real server)', () => {
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }));
     await writeFiles(live, { 'docs.json': docPolicy('docs', 'v3') });
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v3') }));
+  });
+});
+
+describe('links whose target goes away and comes back (real server)', () => {
+  const rejected = (l: LogLine) => l['msg'] === 'policy reload rejected; the last good set keeps serving';
+
+  // The first reload after the loss fails on the link to nothing; the target made again must bring the next one.
+  it('reloads once the file a policy links to is deleted and written again', async () => {
+    dir = await tempDir();
+    await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v1') });
+    await mkdir(join(dir.path, 'policies'));
+    await symlink('../shared/docs.json', join(dir.path, 'policies/docs.json'));
+    server = await startServer({ POLICY_DIR: join(dir.path, 'policies') });
+    await rm(join(dir.path, 'shared/docs.json'));
+    await server.waitForLog(rejected);
+    await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v2') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }), 4_000);
+  });
+
+  it('reloads once the folder holding a linked policy file is deleted and made again', async () => {
+    dir = await tempDir();
+    await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v1') });
+    await mkdir(join(dir.path, 'policies'));
+    await symlink('../shared/docs.json', join(dir.path, 'policies/docs.json'));
+    server = await startServer({ POLICY_DIR: join(dir.path, 'policies') });
+    await rm(join(dir.path, 'shared'), { recursive: true });
+    await server.waitForLog(rejected);
+    await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v2') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }), 4_000);
+    await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v3') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v3') }), 4_000);
+  });
+
+  it('reloads once the folder a data/ link points to is deleted and made again', async () => {
+    const entities = (n: number) => ({ entities: [{ type: 'user', id: 'u1', properties: { n } }] });
+    dir = await tempDir();
+    await writeFiles(join(dir.path, 'policies'), { 'docs.json': docPolicy('docs', 'v1') });
+    await writeFiles(join(dir.path, 'entities'), { 'u.json': entities(1) });
+    await symlink('../entities', join(dir.path, 'policies/data'));
+    server = await startServer({ POLICY_DIR: join(dir.path, 'policies') });
+    await rm(join(dir.path, 'entities'), { recursive: true });
+    await server.waitForLog(rejected);
+    await writeFiles(join(dir.path, 'entities'), { 'u.json': entities(2) });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v1'), 'data/u.json': entities(2) }), 4_000);
   });
 });
 

@@ -54,11 +54,12 @@ function linkedFileDir(link: string): string | undefined {
 
 /**
  * Every symlink met in resolving `path`, those in a link's target included, each as the real
- * folder holding it and its name. Pointed elsewhere (`/srv/current/policies`, `current` switched
- * to another release), such a link changes what the path reaches while every folder it reached
- * stays as it was, the old release kept: only the folder holding the link sees the switch.
+ * folder holding it and its name; and the path it resolves to, there or not (undefined for a
+ * loop). Pointed elsewhere (`/srv/current/policies`, `current` switched to another release),
+ * such a link changes what the path reaches while every folder it reached stays as it was, the
+ * old release kept: only the folder holding the link sees the switch.
  */
-function linksOnPath(path: string): [string, string][] {
+function resolvePath(path: string): { readonly links: [string, string][]; readonly target: string | undefined } {
   const links: [string, string][] = [];
   const parts = (of: string) => of.split(sep).filter((part) => part !== '');
   const pending = parts(resolve(path));
@@ -80,13 +81,39 @@ function linksOnPath(path: string): [string, string][] {
     pending.unshift(...parts(resolve(real, target)));
     real = sep;
   }
-  return links;
+  return { links, target: pending.length === 0 ? real : undefined };
 }
 
 /** Has `folder` watched for `name`, or for any name when it is watched for another already. */
 function watchName(folders: Map<string, string | undefined>, folder: string, name: string): void {
   if (!folders.has(folder)) folders.set(folder, name);
   else if (folders.get(folder) !== name) folders.set(folder, undefined);
+}
+
+/**
+ * Has the folder holding `path` watched for its name, or, when that folder is not there either,
+ * the nearest folder up the path that is, for the next name down: the path made again brings
+ * the watch back, one folder per change, until it reaches what is read.
+ */
+function watchNearest(folders: Map<string, string | undefined>, path: string): void {
+  let parent = realDirectory(dirname(path));
+  while (parent === undefined && dirname(path) !== path) {
+    path = dirname(path);
+    parent = realDirectory(dirname(path));
+  }
+  if (parent !== undefined) watchName(folders, parent, basename(path));
+}
+
+/**
+ * Has every folder holding a symlink on the way to `path` watched for the link's name, and the
+ * folder `path` resolves into for the name it ends in (see `watchNearest`). A link whose target
+ * was deleted, or whose target's folder was, is seen to reach something again only there: the
+ * folders it reached before are gone, or no longer watched, as they hold nothing that is read.
+ */
+function watchWayTo(folders: Map<string, string | undefined>, path: string): void {
+  const { links, target } = resolvePath(path);
+  for (const [holder, name] of links) watchName(folders, holder, name);
+  if (target !== undefined) watchNearest(folders, target);
 }
 
 /**
@@ -101,27 +128,17 @@ function foldersToWatch(dir: string): Map<string, string | undefined> {
     folders.set(real, undefined);
     for (const link of symlinksIn(path)) {
       const target = linkedFileDir(link);
-      if (target === undefined) continue;
-      folders.set(target, undefined);
-      for (const [holder, name] of linksOnPath(link)) watchName(folders, holder, name);
+      if (target !== undefined) folders.set(target, undefined);
+      watchWayTo(folders, link);
     }
   }
   // The policy directory can be replaced at its path (a symlink pointed at another release, a
   // folder renamed over it, deleted and created again), which only its parent folder sees.
   // Resolved first, so that `.` or `policies/.` is named in its parent by its own name. When
-  // the parent is gone too (the release folder holding it deleted), the nearest folder up the
-  // path that is there is watched for the next name down, which brings the watch back as the
-  // path is made again; watching only the parent, no change was ever seen again.
-  let path = resolve(dir);
-  let parent = realDirectory(dirname(path));
-  while (parent === undefined && dirname(path) !== path) {
-    path = dirname(path);
-    parent = realDirectory(dirname(path));
-  }
-  if (parent !== undefined) watchName(folders, parent, basename(path));
-  for (const source of policySourceDirs(dir)) {
-    for (const [holder, name] of linksOnPath(source)) watchName(folders, holder, name);
-  }
+  // the parent is gone too (the release folder holding it deleted), watching only the parent,
+  // no change was ever seen again.
+  watchNearest(folders, resolve(dir));
+  for (const source of policySourceDirs(dir)) watchWayTo(folders, source);
   return folders;
 }
 
