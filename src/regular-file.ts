@@ -28,9 +28,15 @@ export async function readRegularFile(path: string, maxBytes = Infinity): Promis
   }
 }
 
-/** An open file of `size` bytes, refused once it passes `maxBytes`: it may have grown since its size was read. */
+/**
+ * An open file of `size` bytes, refused once it passes `maxBytes`: it may have grown since its
+ * size was read. A read asks for at least as much as has been read so far, so one longer than
+ * its size said (a file being written, a /proc file whose size reads as 0) takes a few dozen
+ * reads more: asked for `size + 1` bytes each time, it was read a byte at a time, 400 kB in over 10 s
+ * and 16 MiB in minutes, holding every reload queued behind it.
+ */
 async function readAtMost(handle: FileHandle, size: number, maxBytes: number): Promise<Buffer> {
-  const chunkBytes = Math.min(size + 1, readChunkBytes);
+  let chunkBytes = Math.min(size + 1, readChunkBytes);
   const chunks: Buffer[] = [];
   let total = 0;
   for (;;) {
@@ -39,5 +45,6 @@ async function readAtMost(handle: FileHandle, size: number, maxBytes: number): P
     total += bytesRead;
     if (total > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
     chunks.push(buffer.subarray(0, bytesRead));
+    chunkBytes = Math.min(Math.max(chunkBytes, total), readChunkBytes);
   }
 }

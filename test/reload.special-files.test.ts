@@ -57,3 +57,21 @@ describe('files that are not regular files (real server)', () => {
     expect((await admin(server, 'GET', '/admin/policies')).body['lastReloadError']).toBeNull();
   }, 20_000);
 });
+
+describe('a file longer than its size said (real server)', () => {
+  it('reads one whose size reads as 0 in growing chunks, not a byte at a time', async () => {
+    const policies = await tempDir();
+    dirs = [policies];
+    await writeFiles(policies.path, { 'docs.json': docPolicy('docs', 'v1') });
+    // A /proc file's size reads as 0 whatever it holds, as a file being written may still be at
+    // the stat: 400 kB of the server's own environment, which took over 10 s a byte at a time.
+    server = await startServer({ POLICY_DIR: policies.path, POLICY_WATCH: 'false', PDP_ADMIN_KEYS: adminKey, PADDING: 'x'.repeat(100_000), PADDING2: 'x'.repeat(100_000), PADDING3: 'x'.repeat(100_000), PADDING4: 'x'.repeat(100_000) });
+    await symlink('/proc/self/environ', join(policies.path, 'environ.json'));
+    const started = Date.now();
+    const refused = await admin(server, 'POST', '/admin/policies/reload');
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(refused.status).toBe(422);
+    // Its NUL separators make it no UTF-8 JSON: read to its end, then refused for what it holds.
+    expect(refused.body['errors']).toEqual([expect.objectContaining({ file: 'environ.json', path: '$', message: expect.stringContaining('not UTF-8') })]);
+  }, 30_000);
+});
