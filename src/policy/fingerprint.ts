@@ -6,6 +6,16 @@ export function policySourceDirs(dir: string): string[] {
   return [dir, join(dir, 'data'), join(dir, 'tests')];
 }
 
+/**
+ * Whether the load reads the entry `name` as a file (see `jsonFilesIn`); `.JSON` ones included,
+ * which it refuses by name. Of any other entry only whether it is a folder matters, as a visible
+ * one is refused; hidden ones are never looked at, and links into them are followed by the names
+ * that are read.
+ */
+function readAsFile(name: string): boolean {
+  return !name.startsWith('.') && name.toLowerCase().endsWith('.json') && !name.endsWith('.schema.json');
+}
+
 async function describeDir(dir: string): Promise<string> {
   let names: string[];
   try {
@@ -13,12 +23,14 @@ async function describeDir(dir: string): Promise<string> {
   } catch {
     return `${dir}:absent`;
   }
+  // A log, an editor's swap file or notes written beside the policies all along made every
+  // attempt of a reload differ, which failed as "files kept changing" with no policy changed.
   const entries = await Promise.all(
-    names.map(async (name) => {
+    names.filter((name) => !name.startsWith('.')).map(async (name) => {
       try {
         // stat, not lstat: a symlink's target is what gets loaded.
         const s = await stat(join(dir, name));
-        return `${name}:${s.ino}:${s.size}:${s.mtimeMs}`;
+        return readAsFile(name) ? `${name}:${s.ino}:${s.size}:${s.mtimeMs}` : `${name}:${s.isDirectory() ? 'folder' : 'other'}`;
       } catch {
         return `${name}:dangling`;
       }
@@ -28,8 +40,9 @@ async function describeDir(dir: string): Promise<string> {
 }
 
 /**
- * A cheap summary of every file a policy set is read from (inode, size, modification time).
- * Equal before and after a load means no file changed while it was being read.
+ * A cheap summary of every file a policy set is read from (inode, size, modification time), and
+ * of the other entries the load judges by name and kind. Equal before and after a load means no
+ * file changed while it was being read.
  */
 export async function policyDirFingerprint(dir: string): Promise<string> {
   const parts = await Promise.all(policySourceDirs(dir).map(describeDir));
