@@ -1,19 +1,10 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isSourceName } from './source-names.js';
 
 /** The folders of a policy directory that make up one policy set. */
 export function policySourceDirs(dir: string): string[] {
   return [dir, join(dir, 'data'), join(dir, 'tests')];
-}
-
-/**
- * Whether the load reads the entry `name` as a file (see `jsonFilesIn`); `.JSON` ones included,
- * which it refuses by name. Of any other entry only whether it is a folder matters, as a visible
- * one is refused; hidden ones are never looked at, and links into them are followed by the names
- * that are read.
- */
-function readAsFile(name: string): boolean {
-  return !name.startsWith('.') && name.toLowerCase().endsWith('.json') && !name.endsWith('.schema.json');
 }
 
 async function describeDir(dir: string): Promise<string> {
@@ -28,9 +19,10 @@ async function describeDir(dir: string): Promise<string> {
   const entries = await Promise.all(
     names.filter((name) => !name.startsWith('.')).map(async (name) => {
       try {
-        // stat, not lstat: a symlink's target is what gets loaded.
+        // stat, not lstat: a symlink's target is what gets loaded. Of an entry the load does not
+        // read, only whether it is a folder matters: a visible folder fails the load.
         const s = await stat(join(dir, name));
-        return readAsFile(name) ? `${name}:${s.ino}:${s.size}:${s.mtimeMs}` : `${name}:${s.isDirectory() ? 'folder' : 'other'}`;
+        return isSourceName(name) ? `${name}:${s.ino}:${s.size}:${s.mtimeMs}` : `${name}:${s.isDirectory() ? 'folder' : 'other'}`;
       } catch {
         return `${name}:dangling`;
       }

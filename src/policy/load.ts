@@ -14,6 +14,7 @@ import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
 import { policySchema } from './schema.js';
 import { checkSchema } from './schema-issues.js';
+import { isSourceName } from './source-names.js';
 import { decodeSource } from './source-text.js';
 import { visibleSubfolders } from './subfolders.js';
 
@@ -29,11 +30,10 @@ export async function jsonFilesIn(dir: string): Promise<string[]> {
   const names: string[] = [];
   for (const raw of await readdir(dir, { encoding: 'buffer' })) {
     const name = raw.toString('utf8');
-    if (name.startsWith('.')) continue;
+    if (!isSourceName(name)) continue;
     // Skipped, `invoices.JSON` would drop its rules out of the set without a word: a file of
     // deny rules saved so would leave its permits standing alone.
-    if (!name.endsWith('.json') && name.toLowerCase().endsWith('.json')) throw new Error(`the file name ${JSON.stringify(name)} ends in ${JSON.stringify(name.slice(-5))}: rename it to end in ".json" to load it, or to another ending to leave it out`);
-    if (!name.endsWith('.json') || name.endsWith('.schema.json')) continue;
+    if (!name.endsWith('.json')) throw new Error(`the file name ${JSON.stringify(name)} ends in ${JSON.stringify(name.slice(-5))}: rename it to end in ".json" to load it, or to another ending to leave it out`);
     // Read under its name decoded, with U+FFFD for the bytes that are not UTF-8, the file would
     // not be found (ENOENT), which names neither the file nor the cause.
     if (!isUtf8(raw)) throw new Error(`the file name ${JSON.stringify(name)} is not UTF-8: rename the file`);

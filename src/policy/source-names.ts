@@ -1,0 +1,8 @@
+/**
+ * Whether the load reads the folder entry `name` as a policy, entity or test file, or refuses it
+ * by its name (see `jsonFilesIn`): a visible name ending in `.json` in any case, but the editor
+ * schemas (`*.schema.json`). Hidden names are editors' lock and swap files.
+ */
+export function isSourceName(name: string): boolean {
+  return !name.startsWith('.') && name.toLowerCase().endsWith('.json') && !name.endsWith('.schema.json');
+}
