@@ -5,7 +5,9 @@ import { loadConfig } from '../src/config.js';
 import { jsonLimits } from '../src/json-limits.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
+import type { AppDeps } from '../src/http/app.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { startServer, type TestServer } from './helpers/http-server.js';
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
 import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
@@ -23,6 +25,7 @@ let ed: SigningKey;
 let impostor: SigningKey;
 let unlisted: SigningKey;
 const servers: JwksServer[] = [];
+const closers: TestServer[] = [];
 
 beforeAll(async () => {
   [rsa, ec, ed, impostor, unlisted] = await Promise.all([
@@ -38,13 +41,13 @@ const built: Tokens[] = [];
 
 afterAll(async () => {
   for (const tokens of built) tokens.close();
-  await Promise.all(servers.map((s) => s.close()));
+  await Promise.all([...servers, ...closers].map((s) => s.close()));
 });
 
-async function appWith(env: NodeJS.ProcessEnv): Promise<App> {
+async function appWith(env: NodeJS.ProcessEnv, app: Partial<AppDeps> = {}): Promise<App> {
   const tokens = await tokensFromConfig(loadConfig({ JWT_ISSUER: testIssuer, JWT_AUDIENCE: `${testAudience},reports-api`, ...env }));
   built.push(tokens);
-  return (await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims })).app;
+  return (await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims, app })).app;
 }
 
 async function decide(app: App, token: string, query: object = readEU) {
@@ -236,6 +239,34 @@ describe('a key re-issued under the same kid', () => {
       expect(await decide(app, await sign(ec, accountantClaims))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'signature verification failed' }] });
     }
     expect(server.requests).toBe(2);
+  });
+});
+
+describe('a token whose check meets a key server slow to answer, under a cooldown shorter than a fetch', () => {
+  it('waits on one fetch at most, so it is denied within REQUEST_TIMEOUT_MS, not cut off by a 503', async () => {
+    // A key under the kid the token names, that did not sign it: the set changes with each fetch.
+    const renamed = await makeKey('ES256', 'k-new');
+    const answers: { keys: ReturnType<typeof jwks>; delayMs: number }[] = [
+      { keys: jwks([ec]), delayMs: 0 },
+      { keys: jwks([renamed]), delayMs: 300 },
+      { keys: jwks([ec]), delayMs: 300 },
+    ];
+    let requests = 0;
+    const server = await startServer((_req, res) => {
+      const answer = answers[requests];
+      requests += 1;
+      // Past the script, the server never answers.
+      if (answer === undefined) return;
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer.keys)), answer.delayMs);
+    });
+    closers.push(server);
+    const env = { JWKS_URL: `${server.url}/jwks.json`, JWKS_TIMEOUT_MS: '400', REQUEST_TIMEOUT_MS: '800', JWKS_COOLDOWN_SECONDS: '0', JWKS_REFRESH_SECONDS: '0' };
+    const app = await appWith(env, { requestTimeoutMs: 800 });
+    expect(await decide(app, await sign(ec, accountantClaims))).toMatchObject({ decision: 'permit' });
+    const body = await decide(app, await sign(ec, accountantClaims, { kid: 'k-new' }));
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'signature verification failed' }] });
+    // The startup fetch and the one the unknown kid asked for; none for the signature its keys fail.
+    expect(requests).toBe(2);
   });
 });
 

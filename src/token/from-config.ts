@@ -101,8 +101,8 @@ export async function tokenSettingsFromConfig(config: Config): Promise<TokenSett
   };
 }
 
-/** An issuer's keys, and for a remote key set the way to ask for it again. */
-type KeySource = Pick<JwtVerifierOptions, 'keys' | 'refetchKeys'>;
+/** An issuer's keys, and for a remote key set each check's own lookup of them (see RemoteKeySet.lookup). */
+type KeySource = Pick<JwtVerifierOptions, 'keys' | 'lookup'>;
 
 /** Builds token verification and claim mapping from the environment and TOKEN_CONFIG_FILE. */
 export async function tokensFromConfig(config: Config, options: TokensOptions = {}): Promise<Tokens> {
@@ -130,7 +130,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     });
     remote.push(set);
     void set.refresh();
-    return { keys: set.getKey, refetchKeys: () => set.refetch() };
+    return { keys: set.getKey, lookup: () => set.lookup() };
   };
 
   const entries = await issuerEntries(config);

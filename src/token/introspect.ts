@@ -2,6 +2,7 @@ import { errors, type JWTVerifyGetKey } from 'jose';
 import { expiryMs, tokenKey, type ExpiringCache } from './cache.js';
 import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
+import type { KeyLookup } from './jwks.js';
 import { fetchBounded, UpstreamError } from './fetch-bounded.js';
 import { hasAudience, verifyWithKeySet, type TokenVerifier } from './verify.js';
 
@@ -18,8 +19,8 @@ export type IntrospectionResult =
 /** RFC 9701: ask for signed `application/token-introspection+jwt` answers and verify them. */
 export interface SignedIntrospectionOptions {
   readonly keys: JWTVerifyGetKey;
-  /** Fetches `keys` again when an answer's signature fails under them (see JwtVerifierOptions.refetchKeys). */
-  readonly refetchKeys?: () => Promise<boolean>;
+  /** Each answer's own key lookup, in place of `keys`, for a key set that is fetched (see JwtVerifierOptions.lookup). */
+  readonly lookup?: () => KeyLookup;
   /** The authorization server's issuer identifier, the answer's `iss`. */
   readonly issuer: string;
   readonly algorithms: readonly string[];
@@ -157,10 +158,10 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     // Signed answers were asked for: a plain JSON answer is a downgrade, not a fallback.
     if (mediaType !== jwtMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jwtMediaType}`);
     try {
-      const { refetchKeys } = signed;
+      const { keys, refetchKeys } = signed.lookup?.() ?? { keys: signed.keys };
       const { payload } = await verifyWithKeySet(
         text,
-        (header, token) => until(deadline, async () => signed.keys(header, token)),
+        (header, token) => until(deadline, async () => keys(header, token)),
         { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', currentDate: new Date(clock()) },
         refetchKeys === undefined ? undefined : () => until(deadline, refetchKeys),
       );

@@ -1,4 +1,4 @@
-import { createLocalJWKSet, errors, importJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, errors, importJWK, type CryptoKey, type FlattenedJWSInput, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose';
 import { parseSource } from '../json-source.js';
 import { readRegularFile } from '../regular-file.js';
 import { TokenCheckUnavailableError } from './errors.js';
@@ -125,6 +125,18 @@ export interface RemoteKeySetOptions {
   readonly onFetchError?: (url: string, error: Error) => void;
 }
 
+/** One token's use of a key set: the key lookup jose takes, and a fetch of the set again when a signature fails under the keys held. */
+export interface KeyLookup {
+  readonly keys: JWTVerifyGetKey;
+  /** Resolves true when other keys came; rejects with TokenCheckUnavailableError when they could not be fetched. */
+  readonly refetchKeys?: () => Promise<boolean>;
+}
+
+/** Whether one token's check has had its chance at a fetch. */
+interface Check {
+  waited: boolean;
+}
+
 /** How fresh a remote key set is, for readiness. */
 export type KeySetState = 'loaded' | 'stale' | 'missing';
 
@@ -164,12 +176,24 @@ export class RemoteKeySet {
     }
   }
 
-  /** The key lookup jose's `jwtVerify` takes. */
-  readonly getKey: JWTVerifyGetKey = async (header, token) => {
-    // A token waits on one fetch at most, so JWKS_TIMEOUT_MS bounds its wait (config.ts holds
-    // that under half of REQUEST_TIMEOUT_MS): keys it has just waited for are not fetched again.
-    const waited = this.#local === undefined;
-    if (waited) await this.#refreshIfAllowed();
+  /** The key lookup jose's `jwtVerify` takes, each call a check of its own (see `lookup`). */
+  readonly getKey: JWTVerifyGetKey = (header, token) => this.#getKey(header, token, { waited: false });
+
+  /**
+   * The key lookup and the refetch of one token's check, which between them wait on one fetch
+   * at most: JWKS_TIMEOUT_MS then bounds the check, and config.ts holds it under half of
+   * REQUEST_TIMEOUT_MS. Keys the check has waited for are not fetched again. The cooldown alone
+   * does not see to it: shorter than a fetch (JWKS_COOLDOWN_SECONDS=0), it would let an unknown
+   * kid, a signature the keys it brought fail, and a kid the next keys lack each wait on a fetch
+   * of a slow key server, and the request be cut off by a 503 rather than denied.
+   */
+  lookup(): KeyLookup {
+    const check: Check = { waited: false };
+    return { keys: (header, token) => this.#getKey(header, token, check), refetchKeys: () => this.#refetch(check) };
+  }
+
+  async #getKey(header: JWSHeaderParameters, token: FlattenedJWSInput, check: Check): Promise<CryptoKey> {
+    if (this.#local === undefined) await this.#waitOnce(check);
     const local = this.#local;
     if (local === undefined) {
       // Callers see this message: the URL stays out of it (the fetch warning names it, masked).
@@ -180,7 +204,7 @@ export class RemoteKeySet {
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
       // An unknown kid may be a freshly rotated key: look again, at most once per cooldown.
-      if (!waited && this.#local === local) await this.#refreshIfAllowed();
+      if (this.#local === local) await this.#waitOnce(check);
       const latest = this.#local;
       if (latest !== local && latest !== undefined) return latest(header, token);
       // The keys held are out of date while fetches fail: the key may be one the server lists
@@ -188,22 +212,30 @@ export class RemoteKeySet {
       if (this.#lastError !== undefined) throw new TokenCheckUnavailableError(`key set unavailable: no key for this token among those fetched, and the last fetch failed (${this.#lastError.message})`, { cause: error });
       throw error;
     }
-  };
+  }
 
   /**
-   * Fetches the key set again unless the last attempt was within the cooldown, as for an unknown
-   * kid; resolves true when other keys are then held. For a signature that failed under a key
-   * held: an issuer may re-issue a key under the same kid, which the background refresh alone
-   * would pick up only after up to its period. Rejects with TokenCheckUnavailableError when the
-   * keys stayed and the last fetch failed: the server may list another key now, so the token
-   * cannot be told from a forged one, as with an unknown kid during an outage.
+   * Fetches the key set again unless the check has had its fetch or the last attempt was within
+   * the cooldown, as for an unknown kid; resolves true when other keys are then held. For a
+   * signature that failed under a key held: an issuer may re-issue a key under the same kid,
+   * which the background refresh alone would pick up only after up to its period. Rejects with
+   * TokenCheckUnavailableError when the keys stayed and the last fetch failed: the server may list
+   * another key now, so the token cannot be told from a forged one, as with an unknown kid during
+   * an outage.
    */
-  async refetch(): Promise<boolean> {
+  async #refetch(check: Check): Promise<boolean> {
     const held = this.#local;
-    await this.#refreshIfAllowed();
+    await this.#waitOnce(check);
     if (this.#local !== held) return true;
     if (this.#lastError !== undefined) throw new TokenCheckUnavailableError(`key set unavailable: no key among those fetched checks this token's signature, and the last fetch failed (${this.#lastError.message})`);
     return false;
+  }
+
+  /** Fetches as `#refreshIfAllowed` does, unless the check has already had its chance to. */
+  async #waitOnce(check: Check): Promise<void> {
+    if (check.waited) return;
+    check.waited = true;
+    await this.#refreshIfAllowed();
   }
 
   /** Fetches the key set now; on failure the previous keys stay. Never rejects. */

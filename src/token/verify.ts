@@ -1,5 +1,6 @@
 import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import type { Claims } from './claims.js';
+import type { KeyLookup } from './jwks.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 
 /** Turns a compact token into verified claims, or throws InvalidTokenError. */
@@ -27,10 +28,10 @@ export interface JwtVerifierOptions {
   /** The time tokens are checked against; tests freeze it. */
   readonly clock?: () => Date;
   /**
-   * Fetches `keys` again if it may (see RemoteKeySet.refetch): true when other keys came;
-   * rejects with TokenCheckUnavailableError when they could not be fetched.
+   * For a key set that is fetched: each token's own key lookup, used in place of `keys`, with the
+   * refetch a signature that fails under the keys held asks for (see RemoteKeySet.lookup).
    */
-  readonly refetchKeys?: () => Promise<boolean>;
+  readonly lookup?: () => KeyLookup;
 }
 
 /** Algorithms accepted unless configured otherwise: asymmetric only. */
@@ -144,7 +145,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
       if (token.length > maxTokenLength) throw new InvalidTokenError(`token longer than ${maxTokenLength} characters`);
       try {
         const now = clock();
-        const { payload } = await verifyWithKeySet(token, options.keys, { ...verifyOptions, currentDate: now }, options.refetchKeys);
+        const { keys, refetchKeys } = options.lookup?.() ?? { keys: options.keys };
+        const { payload } = await verifyWithKeySet(token, keys, { ...verifyOptions, currentDate: now }, refetchKeys);
         // jose checks `iat` only against a maximum age. A token issued later than now, beyond the
         // allowed skew, comes from an issuer whose clock is wrong: it is refused, as one whose
         // `nbf` lies ahead is.
