@@ -329,6 +329,18 @@ describe('phantom-token flow: opaque outside, JWT inside, one PDP', () => {
     expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: answer is text/html, expected application/json' }] });
     expect(seen).toEqual(['introspection:error']);
   });
+
+  it('denies with invalid_token an answer that writes a key twice, whichever of the two comes last', async () => {
+    // JSON.parse keeps the last: written inactive, then active, the answer read as active.
+    const member = (value: unknown) => JSON.stringify({ active: value, iss: asIssuer, exp: epoch() + 600, ...claims }).slice(1, -1);
+    server.answer('twice-active', { body: `{"active":false,${member(true)}}` });
+    const body = await readJson(await postJson(app, '/decide', { token: 'twice-active', ...question }));
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: answer writes $.active twice' }] });
+    server.answer('twice-role', { body: `{${member(true)},"roles":["clerk"],"roles":["accountant"]}` });
+    const roles = await readJson(await postJson(app, '/decide', { token: 'twice-role', ...question }));
+    expect(roles).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: answer writes $.roles twice' }] });
+    expect(seen).toEqual(['introspection:error', 'introspection:error']);
+  });
 });
 
 describe('INTROSPECTION_AUDIENCE', () => {

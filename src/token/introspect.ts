@@ -1,4 +1,6 @@
 import { errors, type JWTVerifyGetKey } from 'jose';
+import { findDuplicateKey } from '../duplicate-keys.js';
+import { jsonPath } from '../policy/json-path.js';
 import { expiryMs, tokenKey, type ExpiringCache } from './cache.js';
 import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
@@ -149,11 +151,18 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       // RFC 7662 §2.2: the answer is application/json. Anything else (a login page, a proxy's
       // error page) is not an answer, even should its body parse as one.
       if (mediaType !== jsonMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jsonMediaType}`);
+      let answer: unknown;
       try {
-        return JSON.parse(text);
+        answer = JSON.parse(text);
       } catch (error) {
         throw unavailable('answer is not JSON', error);
       }
+      // JSON.parse keeps the last of a key written twice, where the server may have meant the
+      // first: `"active": false` and then `"active": true` would read as active. RFC 7519 makes
+      // the last one count in a JWT (a signed answer); for a JSON answer no rule says which.
+      const duplicate = findDuplicateKey(text);
+      if (duplicate !== undefined) throw unavailable(`answer writes ${jsonPath(duplicate)} twice`);
+      return answer;
     }
     // Signed answers were asked for: a plain JSON answer is a downgrade, not a fallback.
     if (mediaType !== jwtMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jwtMediaType}`);
