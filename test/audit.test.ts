@@ -12,7 +12,7 @@ import { auditErrorReporter, telemetryRecorder } from '../src/telemetry/recorder
 import { startServer } from '../src/http/server.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { connectTo, readResponse } from './helpers/raw-http.js';
-import { auditEntries, auditSettled, buildObservedApp, jwtIssuer, memorySink, sample } from './helpers/telemetry.js';
+import { auditEntries, auditSettled, buildObservedApp, jwtIssuer, memorySink, sample, scrape } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
 const accountant = {
@@ -111,6 +111,17 @@ describe('audit log', () => {
     });
     const output = sink.lines.join('');
     for (const secret of ['s3cr3t', 'DE89370400440532013000', '203.0.113.9', 'acme.example']) expect(output).not.toContain(secret);
+  });
+
+  it('writes the line of a request that sends a list where a masked path ends in `length`', async () => {
+    const { app, sink } = await buildObservedApp({ audit: { redact: ['resource.properties.dimensions.length', 'context.*.length'] } });
+    const resource = { ...invoice, properties: { ...invoice.properties, dimensions: [210, 297] } };
+    const answer = await readJson(await postJson(app, '/decide', { subject: accountant, action: 'read', resource, context: { sizes: [1, 2, 3], box: { length: 40 } } }));
+    const entries = await auditEntries(sink);
+    expect(entries.map((e) => e['decisionId'])).toEqual([answer['decisionId']]);
+    // A list has no member `length` to mask; an object's is masked.
+    expect(entries[0]).toMatchObject({ resource: { properties: { dimensions: [210, 297] } }, context: { sizes: [1, 2, 3], box: { length: '[REDACTED]' } } });
+    expect(sample(await scrape(app), 'pdp_audit_errors_total')).toBe(0);
   });
 
   it('leaves the objects it logs unchanged', async () => {

@@ -31,7 +31,10 @@ function maskAt(value: unknown, path: MaskPath, depth: number, censor: unknown):
   const key = path[depth] ?? '';
   const last = depth === path.length - 1;
   if (key !== '*') {
-    if (!Object.hasOwn(record, key)) return value;
+    // A member of the JSON value, as `*` below takes them (Object.keys): an array's `length` is
+    // an own property but no member, and a path ending in it (`….dimensions.length`, sent as a
+    // list) set it to the censor, which threw, and the decision's line was lost.
+    if (!Object.prototype.propertyIsEnumerable.call(record, key)) return value;
     const next = last ? censor : maskAt(record[key], path, depth + 1, censor);
     return next === record[key] ? value : replaced(record, key, next);
   }
