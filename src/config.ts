@@ -80,6 +80,15 @@ function unreadRedisQuery(value: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A Redis node as a problem quotes it, without what may hold a credential: what comes before an
+ * `@` (`redis://:<password>@host:6379`), and a path, query or fragment after the address
+ * (`host:6379?password=…`), of which only the first character is kept.
+ */
+function quotedNode(node: string): string {
+  return node.replace(/^.*@/s, '***@').replace(/^((?:[a-z][a-z\d+.-]*:\/\/)?[^/?#]*)([/?#]).*$/is, '$1$2***');
+}
+
 /** Whether a URL carries a user or password. */
 function hasUserinfo(value: string): boolean {
   try {
@@ -287,8 +296,7 @@ const envSchema = z
       issue(env.REDIS_PASSWORD !== undefined ? 'REDIS_PASSWORD' : 'REDIS_USERNAME', 'credentials of the Redis nodes: set REDIS_CLUSTER_NODES or REDIS_SENTINELS too, or REDIS_URL with the credentials in it');
     }
     for (const [name, nodes] of [['REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES], ['REDIS_SENTINELS', env.REDIS_SENTINELS]] as const) {
-      // Quoted without what comes before an `@`: credentials (`redis://:<password>@host:6379`).
-      for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${node.replace(/^.*@/s, '***@')}" is not a host:port`);
+      for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${quotedNode(node)}" is not a host:port`);
     }
     // A lookup that waits out the Redis deadline must leave the request the time to be
     // evaluated and answered; otherwise a Redis outage turns every request into a 503.

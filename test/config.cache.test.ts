@@ -53,6 +53,20 @@ describe('cache configuration', () => {
     expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000, [::1]:7001,c' }).REDIS_CLUSTER_NODES).toEqual(['a:7000', '[::1]:7001', 'c']);
   });
 
+  it('refuses a Redis node whose host holds a password, and quotes a node without its path or query', () => {
+    // `s3cret-pw@s1` is no host name: taken, it was shown whole in the start-up summary.
+    const found = problems({
+      REDIS_SENTINELS: 's3cret-pw@s1:26379',
+      REDIS_SENTINEL_NAME: 'm',
+      REDIS_CLUSTER_NODES: 'a:7000?password=s3cret-pw,b:7000/s3cret-pw,redis://c:7000#s3cret-pw',
+    });
+    expect(found).toContain('REDIS_CLUSTER_NODES: "a:7000?***" is not a host:port');
+    expect(found).toContain('REDIS_CLUSTER_NODES: "b:7000/***" is not a host:port');
+    expect(found).toContain('REDIS_CLUSTER_NODES: "redis://c:7000#***" is not a host:port');
+    expect(found).toContain('REDIS_SENTINELS: "***@s1:26379" is not a host:port');
+    expect(found).not.toContain('s3cret-pw');
+  });
+
   it('refuses a Redis command timeout over half the request timeout, naming both', () => {
     expect(problems({ REDIS_URL: 'redis://a:6379', REDIS_COMMAND_TIMEOUT_MS: '3000', REQUEST_TIMEOUT_MS: '500' })).toContain(
       'REDIS_COMMAND_TIMEOUT_MS: 3000 ms is more than half of REQUEST_TIMEOUT_MS (500 ms)',

@@ -4,7 +4,11 @@ export interface HostPort {
   readonly port: number;
 }
 
-const pattern = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d{1,5}))?$/;
+/**
+ * A host name holds none of `@/?#`: a node written `password@host:6379` would be taken whole for
+ * a host, never reached, and shown with its password in the start-up summary.
+ */
+const pattern = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]@/?#]+))(?::(\d{1,5}))?$/;
 
 /** Parses `host`, `host:port` or `[ipv6]:port`; undefined when the text is not one of those. */
 export function parseHostPort(text: string, defaultPort: number): HostPort | undefined {
