@@ -75,7 +75,9 @@ function unreadRedisQuery(value: string): string | undefined {
   }
   for (const [key, setting] of params) {
     if (key === 'family' && !['0', '4', '6'].includes(setting)) return `query parameter family=${setting}: use 0 (either IP version), 4 or 6`;
-    if (key !== 'db' && key !== 'family') return `query parameter "${key}" is not taken: only db and family are; the client's other settings are the service's own`;
+    // A name with no value (`?<token>`) may be a credential, which maskUrl hides too: not quoted.
+    const named = setting === '' ? 'a query parameter with no value' : `query parameter "${key}"`;
+    if (key !== 'db' && key !== 'family') return `${named} is not taken: only db and family are; the client's other settings are the service's own`;
   }
   return undefined;
 }

@@ -96,6 +96,12 @@ describe('loadConfig', () => {
     expect(problems({ REDIS_URL: url })).toEqual([`REDIS_URL: ${message}`]);
   });
 
+  it('refuses a REDIS_URL whose query holds a name with no value without quoting it, as it may be a token', () => {
+    const found = problems({ REDIS_URL: 'redis://127.0.0.1:6379/0?s3cret-token' });
+    expect(found).toEqual(['REDIS_URL: a query parameter with no value is not taken: only db and family are; the client\'s other settings are the service\'s own']);
+    expect(found.join('\n')).not.toContain('s3cret-token');
+  });
+
   it('takes a REDIS_URL asking for an IP version, as IPv6-only private networks need', () => {
     for (const url of ['redis://cache.internal:6379?family=6', 'redis://cache.internal:6379/1?family=0', 'redis://127.0.0.1:6379?db=3&family=4']) expect(loadConfig({ REDIS_URL: url }).REDIS_URL, url).toBe(url);
   });
