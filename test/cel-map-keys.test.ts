@@ -32,6 +32,10 @@ describe('POST /decide: map keys of one type are not keys of another', () => {
           rule('literal-unequal', '{true: "on"} != context.flags'),
           rule('nested-equal', '[{"n": {1: "ok"}}] == context.list'),
           rule('reserved-equal', 'context.m == {"constructor": "c"}'),
+          rule('proto-equal', 'context.m == {"region": "EU"}'),
+          rule('proto-literal', 'context.m == {"__proto__": {}}'),
+          rule('proto-nested', '[context.m] == [context.n]'),
+          rule('proto-unequal', 'context.m != context.n'),
         ],
       },
     }));
@@ -90,5 +94,21 @@ describe('POST /decide: map keys of one type are not keys of another', () => {
     // A literal is a Map for a reserved key too, and equals the object with that string key.
     expect(await decide('reserved-equal', { m: { constructor: 'c' } })).toMatchObject(permitted('reserved-equal'));
     expect(await decide('reserved-equal', { m: { constructor: 'd' } })).toMatchObject(notApplied);
+  });
+
+  it('finds no key of a map in another that does not hold it, `__proto__` included', async () => {
+    // A `__proto__` member, as JSON.parse reads the body: a key like any other, not a prototype.
+    const proto = JSON.parse('{"__proto__": {}}') as unknown;
+    // Were permit: the library looked `__proto__` up in the other map with `in`, which found its
+    // prototype, an empty map equal to the `{}` held.
+    expect(await decide('proto-equal', { m: proto })).toMatchObject(notApplied);
+    expect(await decide('proto-literal', { m: { region: 'EU' } })).toMatchObject(notApplied);
+    expect(await decide('proto-nested', { m: proto, n: { region: 'EU' } })).toMatchObject(notApplied);
+    // Was not applied: the two maps compared equal.
+    expect(await decide('proto-unequal', { m: proto, n: { region: 'EU' } })).toMatchObject(permitted('proto-unequal'));
+    // A `__proto__` key equals the same key.
+    expect(await decide('proto-literal', { m: proto })).toMatchObject(permitted('proto-literal'));
+    expect(await decide('proto-nested', { m: proto, n: proto })).toMatchObject(permitted('proto-nested'));
+    expect(await decide('proto-equal', { m: { region: 'EU' } })).toMatchObject(permitted('proto-equal'));
   });
 });

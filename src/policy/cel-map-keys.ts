@@ -12,7 +12,7 @@ import { forEachNode, operatorOf, setEvaluation, type BoundNode, type Evaluator 
  * literal with any other key than a string is a Map, its int and uint keys held as BigInts (a
  * uint key iterates as an int: a comprehension typed by it fails, as it did on the string); a key
  * other than a string finds nothing in a map with string keys. The library compares a Map with
- * an object by the Map's keys as strings (`{1: "a"} == {"1": "a"}` held): see `keysTypedApart`.
+ * an object by the Map's keys as strings (`{1: "a"} == {"1": "a"}` held): see `keysApart`.
  */
 
 const reservedKeys = new Set(['constructor', '__proto__', 'prototype']);
@@ -43,20 +43,23 @@ export function hasKey(map: Map<unknown, unknown> | Record<string, unknown>, key
 }
 
 /**
- * Whether `a` and `b`, which the library finds equal, hold in one place a Map with a key other
- * than a string and an object, whose keys are strings: CEL holds them unequal. Reads no more of
- * them than the library's comparison did.
+ * Whether `a` and `b`, which the library finds equal, hold in one place two maps with different
+ * keys: a Map with a key other than a string and an object, whose keys are strings (CEL holds
+ * them unequal), or a map with a key the other object only inherits. The library looks each key
+ * of one map up in the other with `in`, which finds `__proto__` in every object (its prototype,
+ * an empty map to the library): a request's `{"__proto__": {}}` equalled `{"region": "EU"}`.
+ * Reads no more of them than the library's comparison did.
  */
-export function keysTypedApart(a: unknown, b: unknown): boolean {
-  if (Array.isArray(a)) return Array.isArray(b) && a.some((item, i) => keysTypedApart(item, b[i]));
-  if (a instanceof Map && b instanceof Map) return [...a].some(([key, value]) => keysTypedApart(value, b.get(key)));
+export function keysApart(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a)) return Array.isArray(b) && a.some((item, i) => keysApart(item, b[i]));
+  if (a instanceof Map && b instanceof Map) return [...a].some(([key, value]) => keysApart(value, b.get(key)));
   if (a instanceof Map || b instanceof Map) {
     const [map, object] = (a instanceof Map ? [a, b] : [b, a]) as [Map<unknown, unknown>, unknown];
     if (!isMap(object) || object instanceof Map) return false;
-    return [...map].some(([key, value]) => typeof key !== 'string' || keysTypedApart(value, object[key]));
+    return [...map].some(([key, value]) => typeof key !== 'string' || !Object.hasOwn(object, key) || keysApart(value, object[key]));
   }
   if (!isMap(a) || !isMap(b) || a instanceof Map || b instanceof Map) return false;
-  return Object.keys(a).some((key) => keysTypedApart(a[key], b[key]));
+  return Object.keys(a).some((key) => !Object.hasOwn(b, key) || keysApart(a[key], b[key]));
 }
 
 /** A map literal's entries, a Map unless every key is a string an object can hold; an error for a key twice, or of no key type. */

@@ -17,7 +17,7 @@
  */
 
 import { forEachNode, onOperands, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
-import { hasKey, isMap, keysTypedApart } from './cel-map-keys.js';
+import { hasKey, isMap, keysApart } from './cel-map-keys.js';
 
 /** A parsed node, with the macro the parser made of a call such as `has()`, replaceable before its first evaluation. */
 interface MacroNode extends AstNode {
@@ -141,8 +141,8 @@ const boundedEquality = onOperands((left, right, node, ev) => {
     }
     comparable -= read;
     const equal = operatorOf(node)(left, right, node, ev) === (node.op === '==');
-    // Equal as the library compares them, unless a map's keys are typed otherwise (cel-map-keys.ts).
-    return (equal && !keysTypedApart(left, right)) === (node.op === '==');
+    // Equal as the library compares them, unless two maps' keys differ after all (cel-map-keys.ts).
+    return (equal && !keysApart(left, right)) === (node.op === '==');
   }
   return operatorOf(node)(left, right, node, ev);
 });
