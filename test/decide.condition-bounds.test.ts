@@ -125,6 +125,9 @@ describe('POST /decide: `in` with a list or map on its left', () => {
           { id: 'lines-approved', effect: 'permit', actions: ['approve'], condition: 'resource.properties.line_items.all(li, li in context.approved_lines)' },
           { id: 'status-listed', effect: 'permit', actions: ['read'], condition: 'resource.properties.status in context.statuses' },
           { id: 'owner-blocked', effect: 'deny', actions: ['read'], condition: 'resource.properties.owner in context.blocked' },
+          { id: 'account-blocked', effect: 'deny', actions: ['pay'], condition: 'uint(resource.properties.account) in context.blocked_accounts' },
+          { id: 'payer-blocked', effect: 'deny', actions: ['pay'], condition: 'resource.properties.payer in [13u, 17u]' },
+          { id: 'pay', effect: 'permit', actions: ['pay'] },
         ],
       },
     }));
@@ -139,6 +142,15 @@ describe('POST /decide: `in` with a list or map on its left', () => {
       expect(await ask('read', { status, owner: 'bob' }, context), String(status)).toMatchObject({ decision: 'permit', reasons: [{ rule: 'status-listed' }] });
     }
     expect(await ask('read', { status: 'draft', owner: 'eve' }, context)).toMatchObject({ decision: 'deny', reasons: [{ rule: 'owner-blocked' }] });
+  });
+
+  it('finds a uint among the doubles and ints of a list, and a double among uints, as `==` does', async () => {
+    const pay = (properties: Record<string, unknown>, context: Record<string, unknown>) => ask('pay', properties, context);
+    // Were permit: the library held the uint 13 unequal to the double 13 in a list, though `13u == 13.0`.
+    expect(await pay({ account: 13, payer: 1 }, { blocked_accounts: [7, 13] })).toMatchObject({ decision: 'deny', reasons: [{ rule: 'account-blocked' }] });
+    expect(await pay({ account: 1, payer: 17 }, { blocked_accounts: [] })).toMatchObject({ decision: 'deny', reasons: [{ rule: 'payer-blocked' }] });
+    expect(await pay({ account: 12, payer: 13.5 }, { blocked_accounts: [7, 13, -0, 'x', null] })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'pay' }] });
+    expect(await pay({ account: 0, payer: 2 }, { blocked_accounts: [-0] })).toMatchObject({ decision: 'deny', reasons: [{ rule: 'account-blocked' }] });
   });
 
   it('is an error for a list or map on the left: a permit does not apply, a deny does', async () => {
