@@ -28,6 +28,14 @@ async function decide(app: App, id: string): Promise<unknown> {
   return body.cached;
 }
 
+/** A fresh subject whose permit is evaluated once, then served from Redis: its id. */
+async function sharedDecision(app: App): Promise<string> {
+  const id = randomUUID();
+  expect(await decide(app, id)).toBeUndefined();
+  await eventually('the decision to be shared', async () => (await decide(app, id)) === 'redis');
+  return id;
+}
+
 async function readyRedis(app: App): Promise<unknown> {
   return (await readJson(await app.request('/readyz'))).redis;
 }
@@ -88,9 +96,7 @@ describe('a Redis primary that becomes a replica', () => {
     const on = await appOn({ REDIS_URL: primary.url, REDIS_BACKOFF_MS: '10000' }, metrics);
     setup = on.setup;
     const { app } = on;
-    const known = randomUUID();
-    expect(await decide(app, known)).toBeUndefined();
-    await eventually('the decision to be shared', async () => (await decide(app, known)) === 'redis');
+    const known = await sharedDecision(app);
 
     // The next primary holds what the first did, as a replica would, and the first follows it.
     for (const key of await admin.keys('*')) {
@@ -180,9 +186,7 @@ describe('a Sentinel failover', () => {
     const prefix = uniquePrefix();
     const on = await appOn({ REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`, REDIS_SENTINEL_NAME: 'pdp-master', CACHE_PREFIX: prefix }, new PdpMetrics());
     stops.push(() => on.setup.close());
-    const known = randomUUID();
-    expect(await decide(on.app, known)).toBeUndefined();
-    await eventually('the decision to be shared', async () => (await decide(on.app, known)) === 'redis');
+    const known = await sharedDecision(on.app);
     await eventually('the replica to hold it', async () => (await secondAdmin.keys(`${prefix}*`)).length === 1);
 
     // Sentinel answers NOGOODSLAVE until it has heard from the replica.
@@ -225,9 +229,7 @@ describe('a full Redis that refuses writes', () => {
     const on = await appOn({ REDIS_URL: server.url, REDIS_BACKOFF_MS: '200' }, metrics);
     setup = on.setup;
     const { app } = on;
-    const known = randomUUID();
-    expect(await decide(app, known)).toBeUndefined();
-    await eventually('the decision to be shared', async () => (await decide(app, known)) === 'redis');
+    const known = await sharedDecision(app);
 
     await admin.config('SET', 'maxmemory', '1');
     expect(await admin.set('probe', '1').catch((error: Error) => error.message)).toMatch(/^OOM/);

@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadPolicyDir } from '../src/policy/load.js';
-import { docPolicy, tempDir, writeFiles, type PolicyFiles } from './helpers/policy-dir.js';
+import { docPolicy, tempDir, versionOf, writeFiles, type PolicyFiles } from './helpers/policy-dir.js';
 import { startServer, type ServerProcess } from './helpers/server-process.js';
 
 const adminKey = 'unread-files-test-admin-key-0123456789';
@@ -11,16 +10,6 @@ const adminKey = 'unread-files-test-admin-key-0123456789';
 async function reload(server: ServerProcess): Promise<Record<string, unknown>> {
   const res = await fetch(`${server.url}/admin/policies/reload`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
   return (await res.json()) as Record<string, unknown>;
-}
-
-async function versionOf(files: PolicyFiles): Promise<string> {
-  const staging = await tempDir();
-  try {
-    await writeFiles(staging.path, files);
-    return (await loadPolicyDir(staging.path)).version;
-  } finally {
-    await staging.remove();
-  }
 }
 
 const sizeOf = (path: string) => statSync(path, { throwIfNoEntry: false })?.size ?? 0;

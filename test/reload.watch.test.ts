@@ -2,22 +2,11 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadPolicyDir } from '../src/policy/load.js';
-import { docPolicy, tempDir, writeFiles, writeFilesByRename, type PolicyFiles } from './helpers/policy-dir.js';
+import { docPolicy, tempDir, versionOf, writeFiles, writeFilesByRename, type PolicyFiles } from './helpers/policy-dir.js';
 import { runServerToExit } from './helpers/process.js';
 import { startServer, type LogLine, type ServerProcess } from './helpers/server-process.js';
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
-
-async function versionOf(files: PolicyFiles): Promise<string> {
-  const staging = await tempDir();
-  try {
-    await writeFiles(staging.path, files);
-    return (await loadPolicyDir(staging.path)).version;
-  } finally {
-    await staging.remove();
-  }
-}
 
 async function servingVersion(server: ServerProcess): Promise<string> {
   const body = (await (await fetch(`${server.url}/readyz`)).json()) as { policies: { version: string } };
@@ -228,30 +217,35 @@ describe('links whose target goes away and comes back (real server)', () => {
   const rejected = (l: LogLine) => l['msg'] === 'policy reload rejected; the last good set keeps serving';
 
   // The first reload after the loss fails on the link to nothing; the target made again must bring the next one.
-  it('reloads once the file a policy links to is deleted and written again', async () => {
+  /** Writes the linked file `shared/docs.json` with rule `rule`, and waits for the server to serve it. */
+  async function writeLinked(running: ServerProcess, rule: string): Promise<void> {
+    await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', rule) });
+    await waitForVersion(running, await versionOf({ 'docs.json': docPolicy('docs', rule) }), 4_000);
+  }
+
+  /** A server on `policies/`, whose docs.json is a link to `shared/docs.json`. */
+  async function serveLinkedPolicy(): Promise<ServerProcess> {
     dir = await tempDir();
     await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v1') });
     await mkdir(join(dir.path, 'policies'));
     await symlink('../shared/docs.json', join(dir.path, 'policies/docs.json'));
     server = await startServer({ POLICY_DIR: join(dir.path, 'policies') });
+    return server;
+  }
+
+  it('reloads once the file a policy links to is deleted and written again', async () => {
+    const running = await serveLinkedPolicy();
     await rm(join(dir.path, 'shared/docs.json'));
-    await server.waitForLog(rejected);
-    await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v2') });
-    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }), 4_000);
+    await running.waitForLog(rejected);
+    await writeLinked(running, 'v2');
   });
 
   it('reloads once the folder holding a linked policy file is deleted and made again', async () => {
-    dir = await tempDir();
-    await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v1') });
-    await mkdir(join(dir.path, 'policies'));
-    await symlink('../shared/docs.json', join(dir.path, 'policies/docs.json'));
-    server = await startServer({ POLICY_DIR: join(dir.path, 'policies') });
+    const running = await serveLinkedPolicy();
     await rm(join(dir.path, 'shared'), { recursive: true });
-    await server.waitForLog(rejected);
-    await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v2') });
-    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }), 4_000);
-    await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v3') });
-    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v3') }), 4_000);
+    await running.waitForLog(rejected);
+    await writeLinked(running, 'v2');
+    await writeLinked(running, 'v3');
   });
 
   it('reloads once the folder a data/ link points to is deleted and made again', async () => {

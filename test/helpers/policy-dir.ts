@@ -2,6 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { loadPolicyDir } from '../../src/policy/load.js';
 
 /** File contents by path relative to a policy directory; objects are written as JSON. */
 export type PolicyFiles = Readonly<Record<string, unknown>>;
@@ -54,4 +55,15 @@ export async function writeFilesByRename(dir: string, files: PolicyFiles): Promi
 /** A small valid policy for resource type `doc`: one permit rule for `read`. */
 export function docPolicy(id: string, ruleId: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { id, resource: 'doc', rules: [{ id: ruleId, effect: 'permit', actions: ['read'], ...extra }] };
+}
+
+/** The policy version `files` load to, written and loaded in a directory of their own. */
+export async function versionOf(files: PolicyFiles): Promise<string> {
+  const staging = await tempDir();
+  try {
+    await writeFiles(staging.path, files);
+    return (await loadPolicyDir(staging.path)).version;
+  } finally {
+    await staging.remove();
+  }
 }
