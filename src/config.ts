@@ -215,6 +215,8 @@ const envSchema = z
     REDIS_CLUSTER_NODES: list(),
     REDIS_SENTINELS: list(),
     REDIS_SENTINEL_NAME: optionalText,
+    REDIS_SENTINEL_USERNAME: optionalText,
+    REDIS_SENTINEL_PASSWORD: optionalText,
     REDIS_USERNAME: optionalText,
     REDIS_PASSWORD: optionalText,
     // Signs Redis cache entries; shared by replicas so one reads another's entries.
@@ -296,6 +298,9 @@ const envSchema = z
     // As CACHE_SIGNING_SECRET: set alone, they would suggest a Redis cache that is not there.
     if (!redisModes.some(Boolean) && redisCredentials) {
       issue(env.REDIS_PASSWORD !== undefined ? 'REDIS_PASSWORD' : 'REDIS_USERNAME', 'credentials of the Redis nodes: set REDIS_CLUSTER_NODES or REDIS_SENTINELS too, or REDIS_URL with the credentials in it');
+    }
+    if (env.REDIS_SENTINELS.length === 0 && (env.REDIS_SENTINEL_USERNAME !== undefined || env.REDIS_SENTINEL_PASSWORD !== undefined)) {
+      issue(env.REDIS_SENTINEL_PASSWORD !== undefined ? 'REDIS_SENTINEL_PASSWORD' : 'REDIS_SENTINEL_USERNAME', 'credentials of the Sentinels: set REDIS_SENTINELS too');
     }
     for (const [name, nodes] of [['REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES], ['REDIS_SENTINELS', env.REDIS_SENTINELS]] as const) {
       for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${quotedNode(node)}" is not a host:port`);

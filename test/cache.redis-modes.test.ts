@@ -56,6 +56,21 @@ describe('Redis deployments', () => {
     cleanup.push(() => setup.close());
     await servesFromRedis(setup);
   });
+
+  it('finds the master through Sentinels that ask for a password with REDIS_SENTINEL_PASSWORD, and not without it', async () => {
+    const master = await RedisServer.start();
+    cleanup.push(() => master.stop());
+    const sentinel = await RedisServer.start({ sentinel: true, config: [`sentinel monitor pdp-master 127.0.0.1 ${master.port} 1`, 'requirepass s3ntinel'] });
+    cleanup.push(() => sentinel.stop());
+    const env = { CACHE_MEMORY_ENTRIES: '0', REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`, REDIS_SENTINEL_NAME: 'pdp-master', REDIS_COMMAND_TIMEOUT_MS: '1000' };
+
+    const refused = cacheFromEnv({ ...env, CACHE_PREFIX: uniquePrefix() });
+    cleanup.push(() => refused.close());
+    const authenticated = cacheFromEnv({ ...env, REDIS_SENTINEL_PASSWORD: 's3ntinel', CACHE_PREFIX: uniquePrefix() });
+    cleanup.push(() => authenticated.close());
+    await servesFromRedis(authenticated);
+    expect(refused.redisState()).toBe('down');
+  });
 });
 
 describe('Redis that asks for a password', () => {

@@ -12,10 +12,10 @@ describe('watchSwitchMaster', () => {
     for (const step of cleanup.splice(0).reverse()) await step();
   });
 
-  async function announcer() {
-    const server = await RedisServer.start();
+  async function announcer(extraArgs: readonly string[] = [], password?: string) {
+    const server = await RedisServer.start({ extraArgs });
     cleanup.push(() => server.stop());
-    const publisher = new Redis(server.url);
+    const publisher = new Redis(server.url, { password });
     // Its own connection drops too when the server is stopped.
     publisher.on('error', () => undefined);
     cleanup.push(() => publisher.disconnect());
@@ -38,6 +38,19 @@ describe('watchSwitchMaster', () => {
     await eventually('the next failover to be heard', () => switches.length === 2);
     await new Promise((done) => setTimeout(done, 100));
     expect(switches).toHaveLength(2);
+  });
+
+  it('logs in to Sentinels that ask for a password or an ACL user', async () => {
+    const withPassword = await announcer(['--requirepass', 's3ntinel'], 's3ntinel');
+    const withUser = await announcer(['--user', 'watcher', 'on', '>w4tch', '~*', '&*', '+@all', '--requirepass', 'other'], 'other');
+    const switches: string[] = [];
+    cleanup.push(watchSwitchMaster([{ host: '127.0.0.1', port: withPassword.server.port }], 'pdp-master', () => switches.push('password'), { password: 's3ntinel' }));
+    cleanup.push(watchSwitchMaster([{ host: '127.0.0.1', port: withUser.server.port }], 'user-master', () => switches.push('user'), { username: 'watcher', password: 'w4tch' }));
+    await eventually('both watches to hear a failover', async () => {
+      await withPassword.publish('pdp-master 10.0.0.1 6379 10.0.0.2 6379');
+      await withUser.publish('user-master 10.0.0.1 6379 10.0.0.2 6379');
+      return switches.includes('password') && switches.includes('user');
+    });
   });
 
   it('subscribes once a Sentinel that could not be reached at first comes up', async () => {

@@ -42,6 +42,8 @@ describe('cache configuration', () => {
     expect(problems({ REDIS_SENTINELS: 's1:26379' })).toContain('REDIS_SENTINEL_NAME: REDIS_SENTINELS and REDIS_SENTINEL_NAME go together');
     expect(problems({ REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'secret' })).toContain('REDIS_PASSWORD: with REDIS_URL, put the credentials in the URL');
     expect(problems({ REDIS_PASSWORD: 'secret' })).toContain('REDIS_PASSWORD: credentials of the Redis nodes: set REDIS_CLUSTER_NODES or REDIS_SENTINELS too');
+    expect(problems({ REDIS_SENTINEL_PASSWORD: 'secret' })).toContain('REDIS_SENTINEL_PASSWORD: credentials of the Sentinels: set REDIS_SENTINELS too');
+    expect(problems({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_SENTINEL_USERNAME: 'pdp' })).toContain('REDIS_SENTINEL_USERNAME: credentials of the Sentinels: set REDIS_SENTINELS too');
     expect(problems({ REDIS_USERNAME: 'pdp' })).toContain('REDIS_USERNAME: credentials of the Redis nodes: set REDIS_CLUSTER_NODES or REDIS_SENTINELS too');
     expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_USERNAME: 'pdp', REDIS_PASSWORD: 'secret' }).REDIS_PASSWORD).toBe('secret');
     expect(problems({ REDIS_CLUSTER_NODES: 'a:7000,b:70000' })).toContain('REDIS_CLUSTER_NODES: "b:70000" is not a host:port');

@@ -24,7 +24,12 @@ export function redisTargetFromConfig(config: Config): RedisTarget | undefined {
   if (config.REDIS_URL !== undefined) return { mode: 'standalone', url: config.REDIS_URL };
   if (config.REDIS_CLUSTER_NODES.length > 0) return { mode: 'cluster', nodes: config.REDIS_CLUSTER_NODES };
   if (config.REDIS_SENTINELS.length > 0 && config.REDIS_SENTINEL_NAME !== undefined) {
-    return { mode: 'sentinel', sentinels: config.REDIS_SENTINELS, name: config.REDIS_SENTINEL_NAME };
+    return {
+      mode: 'sentinel',
+      sentinels: config.REDIS_SENTINELS,
+      name: config.REDIS_SENTINEL_NAME,
+      auth: { username: config.REDIS_SENTINEL_USERNAME, password: config.REDIS_SENTINEL_PASSWORD },
+    };
   }
   return undefined;
 }

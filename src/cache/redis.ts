@@ -3,13 +3,13 @@ import { parseHostPort, type HostPort } from './address.js';
 import { CircuitBreaker } from './breaker.js';
 import { decodeEntry, encodeEntry, MAX_ENTRY_BYTES } from './entry.js';
 import { type CacheEntry, type CacheLayer, type CacheObserver, silentObserver } from './layer.js';
-import { watchSwitchMaster } from './sentinel-watch.js';
+import { type SentinelAuth, watchSwitchMaster } from './sentinel-watch.js';
 
 /** Which Redis deployment to use; each maps onto ioredis' own support for it. */
 export type RedisTarget =
   | { readonly mode: 'standalone'; readonly url: string }
   | { readonly mode: 'cluster'; readonly nodes: readonly string[] }
-  | { readonly mode: 'sentinel'; readonly sentinels: readonly string[]; readonly name: string };
+  | { readonly mode: 'sentinel'; readonly sentinels: readonly string[]; readonly name: string; readonly auth?: SentinelAuth };
 
 /**
  * `up`: connected and trusted; `read_only`: up for lookups, but refusing writes (full, or a
@@ -85,6 +85,8 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
         ...credentials,
         sentinels: endpoints(target.sentinels, 26_379),
         name: target.name,
+        sentinelUsername: target.auth?.username,
+        sentinelPassword: target.auth?.password,
         enableOfflineQueue: false,
         retryStrategy: reconnectDelay,
         reconnectOnError,
@@ -239,7 +241,7 @@ export class RedisCacheLayer implements CacheLayer {
     // 10 s) and demotes it: the failover is followed as soon as a Sentinel announces it.
     const { target } = options;
     if (target.mode === 'sentinel') {
-      this.#stopWatching = watchSwitchMaster(endpoints(target.sentinels, 26_379), target.name, () => this.#switchMaster());
+      this.#stopWatching = watchSwitchMaster(endpoints(target.sentinels, 26_379), target.name, () => this.#switchMaster(), target.auth);
     }
   }
 

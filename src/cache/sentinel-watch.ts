@@ -6,6 +6,12 @@ const channel = '+switch-master';
 /** The longest wait before a Sentinel that cannot be reached is tried again, ms. */
 const maxRetryMs = 30_000;
 
+/** What the Sentinels themselves ask of a client (`requirepass`, or an ACL user), not the data nodes. */
+export interface SentinelAuth {
+  readonly username?: string;
+  readonly password?: string;
+}
+
 const retryDelay = (attempt: number): number => Math.min(attempt * 1_000, maxRetryMs);
 
 /**
@@ -17,12 +23,12 @@ const retryDelay = (attempt: number): number => Math.min(attempt * 1_000, maxRet
  * Sentinel connections no error listener, so each refused connection printed a bare stack to
  * stderr. Returns the function that stops listening.
  */
-export function watchSwitchMaster(sentinels: readonly HostPort[], name: string, onSwitch: () => void): () => void {
+export function watchSwitchMaster(sentinels: readonly HostPort[], name: string, onSwitch: () => void, auth: SentinelAuth = {}): () => void {
   let last: string | undefined;
   const clients = sentinels.map(({ host, port }) => {
     // No command limit: the SUBSCRIBE waits for the first connection, however long it takes,
     // and the client subscribes again after every reconnection.
-    const client = new Redis({ host, port, connectTimeout: 2_000, retryStrategy: retryDelay, maxRetriesPerRequest: null, enableReadyCheck: false });
+    const client = new Redis({ host, port, username: auth.username, password: auth.password, connectTimeout: 2_000, retryStrategy: retryDelay, maxRetriesPerRequest: null, enableReadyCheck: false });
     client.on('error', () => undefined);
     client.on('message', (from: string, message: string) => {
       if (from !== channel || message.split(' ')[0] !== name || message === last) return;
