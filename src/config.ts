@@ -219,6 +219,9 @@ const envSchema = z
     REDIS_SENTINEL_PASSWORD: optionalText,
     REDIS_USERNAME: optionalText,
     REDIS_PASSWORD: optionalText,
+    // TLS for Cluster and Sentinel (a standalone REDIS_URL asks for it with rediss://).
+    REDIS_TLS: z.enum(['true', 'false']).default('false'),
+    REDIS_TLS_CA_FILE: optionalText,
     // Signs Redis cache entries; shared by replicas so one reads another's entries.
     CACHE_SIGNING_SECRET: optionalText.pipe(z.string().min(32, 'use at least 32 characters (e.g. openssl rand -base64 32)').optional()),
     REDIS_COMMAND_TIMEOUT_MS: integer(1, 10_000, 20),
@@ -301,6 +304,11 @@ const envSchema = z
     }
     if (env.REDIS_SENTINELS.length === 0 && (env.REDIS_SENTINEL_USERNAME !== undefined || env.REDIS_SENTINEL_PASSWORD !== undefined)) {
       issue(env.REDIS_SENTINEL_PASSWORD !== undefined ? 'REDIS_SENTINEL_PASSWORD' : 'REDIS_SENTINEL_USERNAME', 'credentials of the Sentinels: set REDIS_SENTINELS too');
+    }
+    if (env.REDIS_TLS === 'true' && env.REDIS_URL !== undefined) issue('REDIS_TLS', 'with REDIS_URL, ask for TLS with rediss://');
+    else if (env.REDIS_TLS === 'true' && !redisModes.some(Boolean)) issue('REDIS_TLS', 'applies to REDIS_CLUSTER_NODES and REDIS_SENTINELS: set one of them too');
+    if (env.REDIS_TLS_CA_FILE !== undefined && env.REDIS_TLS !== 'true' && env.REDIS_URL?.startsWith('rediss://') !== true) {
+      issue('REDIS_TLS_CA_FILE', 'the CAs of Redis\'s TLS certificates: set REDIS_TLS=true, or a rediss:// REDIS_URL');
     }
     for (const [name, nodes] of [['REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES], ['REDIS_SENTINELS', env.REDIS_SENTINELS]] as const) {
       for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${quotedNode(node)}" is not a host:port`);

@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { callerKeys } from './caller/keys.js';
 import { cacheFromConfig } from './cache/from-config.js';
+import { redisTlsFromConfig } from './cache/tls.js';
 import { ConfigError, type Config } from './config.js';
 import { maskUrl } from './config-summary.js';
 import { policySetCandidates } from './decision/candidates.js';
@@ -58,6 +59,8 @@ export interface ServiceOptions {
  * cache, metrics and the HTTP app over them. Serving it is the caller's part (start.ts).
  */
 export async function createService(config: Config, log: Logger, options: ServiceOptions = {}): Promise<Service> {
+  // Read first: a file refused here stops the start before anything is opened that would need closing.
+  const redisTls = await redisTlsFromConfig(config);
   const metrics = new PdpMetrics();
   // Policy tests run on load map claims as the server will: the token configuration comes first.
   const tokens = await tokensFromConfig(config, {
@@ -109,6 +112,7 @@ export async function createService(config: Config, log: Logger, options: Servic
     onError: auditFailed,
   });
   const caching = cacheFromConfig(config, {
+    tls: redisTls,
     observer: metrics,
     onRedisStateChange: (state, cause) => {
       if (state === 'up') log.info('redis up: decision cache shared');

@@ -5,21 +5,7 @@ import type { CacheSetup } from '../src/cache/from-config.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { cacheFromEnv, eventually, uniquePrefix } from './helpers/cache.js';
 import { RedisServer } from './helpers/redis-server.js';
-
-async function servesFromRedis(setup: CacheSetup): Promise<void> {
-  await eventually('Redis to be up', () => setup.redisState() === 'up', 10_000);
-  const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
-  const body = {
-    subject: { id: randomUUID(), properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
-    action: 'read',
-    resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } },
-  };
-  const first = await readJson(await postJson(app, '/decide', body));
-  expect(first).toMatchObject({ decision: 'permit' });
-  expect(first).not.toHaveProperty('cached');
-  await eventually('the decision to be served from Redis', async () => (await readJson(await postJson(app, '/decide', body))).cached === 'redis');
-  expect(await readJson(await app.request('/readyz'))).toMatchObject({ redis: 'up' });
-}
+import { servesFromRedis } from './helpers/serves-from-redis.js';
 
 describe('Redis deployments', () => {
   const cleanup: (() => Promise<void>)[] = [];

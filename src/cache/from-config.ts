@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { Config } from '../config.js';
 import { DecisionCache } from './decision-cache.js';
 import type { CacheLayer, CacheObserver } from './layer.js';
@@ -15,6 +16,8 @@ export interface CacheSetup {
 }
 
 export interface CacheSetupOptions {
+  /** TLS for the Redis connections (`redisTlsFromConfig`). */
+  readonly tls?: ConnectionOptions;
   readonly observer?: CacheObserver;
   readonly onRedisStateChange?: (state: RedisLiveState, cause: unknown) => void;
 }
@@ -47,6 +50,7 @@ export function cacheFromConfig(config: Config, options: CacheSetupOptions = {})
         target,
         username: config.REDIS_USERNAME,
         password: config.REDIS_PASSWORD,
+        tls: options.tls,
         commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
         backoffMs: config.REDIS_BACKOFF_MS,
         observer: options.observer,

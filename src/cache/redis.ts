@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis } from 'ioredis';
 import { parseHostPort, type HostPort } from './address.js';
 import { CircuitBreaker } from './breaker.js';
@@ -25,6 +26,8 @@ export interface RedisLayerOptions {
   /** Credentials for Cluster and Sentinel data nodes (a standalone URL carries its own). */
   readonly username?: string;
   readonly password?: string;
+  /** TLS for every connection, to data nodes and Sentinels alike; plain TCP when undefined (a `rediss://` URL still asks for TLS). */
+  readonly tls?: ConnectionOptions;
   /** Longest wait for one command before it counts as a failure, ms. */
   readonly commandTimeoutMs: number;
   /**
@@ -67,7 +70,7 @@ function endpoints(list: readonly string[], defaultPort: number): HostPort[] {
  * (true, not 2), as it is a cache write, and with no offline queue it would fail while reconnecting.
  */
 function createClient(options: RedisLayerOptions, reconnectOnError: (error: Error) => boolean): Client {
-  const { target } = options;
+  const { target, tls } = options;
   const credentials = {
     ...(options.username !== undefined && { username: options.username }),
     ...(options.password !== undefined && { password: options.password }),
@@ -75,7 +78,7 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
   // No offline queue and no retries: a command either goes out now or fails now, so a
   // Redis that is away costs a request nothing. Deadlines are the layer's own (withDeadline):
   // ioredis' commandTimeout fires before a reply already received is read.
-  const common = { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, connectTimeout: 2_000 };
+  const common = { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, connectTimeout: 2_000, tls };
   switch (target.mode) {
     case 'standalone':
       return new Redis(target.url, { ...common, enableOfflineQueue: false, retryStrategy: reconnectDelay, reconnectOnError });
@@ -87,6 +90,9 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
         name: target.name,
         sentinelUsername: target.auth?.username,
         sentinelPassword: target.auth?.password,
+        // Without this flag, ioredis reaches the master Sentinel names over plain TCP whatever `tls` says.
+        enableTLSForSentinelMode: tls !== undefined,
+        sentinelTLS: tls,
         enableOfflineQueue: false,
         retryStrategy: reconnectDelay,
         reconnectOnError,
@@ -241,7 +247,7 @@ export class RedisCacheLayer implements CacheLayer {
     // 10 s) and demotes it: the failover is followed as soon as a Sentinel announces it.
     const { target } = options;
     if (target.mode === 'sentinel') {
-      this.#stopWatching = watchSwitchMaster(endpoints(target.sentinels, 26_379), target.name, () => this.#switchMaster(), target.auth);
+      this.#stopWatching = watchSwitchMaster(endpoints(target.sentinels, 26_379), target.name, () => this.#switchMaster(), { ...target.auth, tls: options.tls });
     }
   }
 

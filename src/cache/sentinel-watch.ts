@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import type { HostPort } from './address.js';
 
@@ -12,6 +13,11 @@ export interface SentinelAuth {
   readonly password?: string;
 }
 
+/** How to reach the Sentinels: their credentials, and TLS when they speak it. */
+export interface SentinelConnection extends SentinelAuth {
+  readonly tls?: ConnectionOptions;
+}
+
 const retryDelay = (attempt: number): number => Math.min(attempt * 1_000, maxRetryMs);
 
 /**
@@ -23,12 +29,13 @@ const retryDelay = (attempt: number): number => Math.min(attempt * 1_000, maxRet
  * Sentinel connections no error listener, so each refused connection printed a bare stack to
  * stderr. Returns the function that stops listening.
  */
-export function watchSwitchMaster(sentinels: readonly HostPort[], name: string, onSwitch: () => void, auth: SentinelAuth = {}): () => void {
+export function watchSwitchMaster(sentinels: readonly HostPort[], name: string, onSwitch: () => void, connection: SentinelConnection = {}): () => void {
+  const { username, password, tls } = connection;
   let last: string | undefined;
   const clients = sentinels.map(({ host, port }) => {
     // No command limit: the SUBSCRIBE waits for the first connection, however long it takes,
     // and the client subscribes again after every reconnection.
-    const client = new Redis({ host, port, username: auth.username, password: auth.password, connectTimeout: 2_000, retryStrategy: retryDelay, maxRetriesPerRequest: null, enableReadyCheck: false });
+    const client = new Redis({ host, port, username, password, tls, connectTimeout: 2_000, retryStrategy: retryDelay, maxRetriesPerRequest: null, enableReadyCheck: false });
     client.on('error', () => undefined);
     client.on('message', (from: string, message: string) => {
       if (from !== channel || message.split(' ')[0] !== name || message === last) return;
