@@ -203,14 +203,32 @@ describe('files with many problems', () => {
     expect(lines.slice(-2)).toEqual([`error ${file} $: more problems in this file, not listed beyond the first 100`, 'invalid: 101 problem(s)']);
   });
 
-  it('reports the first 1,000 of a load, and how many more there were', async () => {
+  it('reports the first 100 problems of a data file\'s entities, so they crowd out no other file\'s', async () => {
     const dir = await invoiceDir();
-    const duplicates = (n: number) => ({ entities: Array.from({ length: n }, () => ({ type: 'user', id: 'u-1' })) });
-    await writeFiles(dir, { 'data/a.json': duplicates(600), 'data/b.json': duplicates(600) });
+    // Before, every clash and unstored authoritative name was listed: 149 here, and a file of
+    // a thousand duplicate ids left no room in the load's 1,000 for any other file's problems.
+    const unstored = Array.from({ length: 60 }, (_, i) => ({ type: 'user', id: `u-${i}`, authoritative: ['roles'] }));
+    const duplicates = Array.from({ length: 90 }, () => ({ type: 'user', id: 'dup' }));
+    await writeFiles(dir, { 'data/a.json': { entities: [...unstored, ...duplicates] }, 'data/b.json': { entities: [{ type: 'user', id: 'b-1', authoritative: ['region'] }] } });
     const run = await runCli(['validate', dir]);
     expect(run.code).toBe(1);
     const lines = run.stderr.trimEnd().split('\n');
-    expect(lines.slice(-2)).toEqual(['error (all files) $: 199 more problems not listed', 'invalid: 1001 problem(s)']);
+    expect(lines.filter((line) => line.startsWith('error data/a.json '))).toHaveLength(101);
+    expect(lines.slice(-3)).toEqual([
+      'error data/a.json $: more problems in this file, not listed beyond the first 100',
+      'error data/b.json $.entities[0].authoritative[0]: "region" is not one of this entity\'s properties; store it (an empty list to take every value away)',
+      'invalid: 102 problem(s)',
+    ]);
+  });
+
+  it('reports the first 1,000 of a load, and how many more there were', async () => {
+    const dir = await invoiceDir();
+    const duplicates = (n: number) => ({ entities: Array.from({ length: n }, () => ({ type: 'user', id: 'u-1' })) });
+    await writeFiles(dir, Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`data/d${String(i).padStart(2, '0')}.json`, duplicates(600)])));
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines.slice(-2)).toEqual(['error (all files) $: 111 more problems not listed', 'invalid: 1001 problem(s)']);
   });
 });
 

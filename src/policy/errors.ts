@@ -14,6 +14,9 @@ export interface RuleLocation {
   readonly type: string;
 }
 
+/** Most problems reported for one file: the first ones say what is wrong, and the rest cost memory. */
+export const maxIssuesPerFile = 100;
+
 /**
  * Most problems a failed load reports. A data file of a hundred thousand bad entries would
  * otherwise make as many issues, and a 422, a log line and a `lastReloadError` of megabytes.

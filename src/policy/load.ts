@@ -10,7 +10,7 @@ import { compilePoliciesPaced } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
 import { foldCase } from './fold-case.js';
 import { entityFileSchema, indexEntities, noEntities, type EntityFile, type EntityIndex } from './entities.js';
-import { PolicyLoadError, type PolicyIssue } from './errors.js';
+import { maxIssuesPerFile, PolicyLoadError, type PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
 import { policySchema } from './schema.js';
 import { checkSchema } from './schema-issues.js';
@@ -112,9 +112,6 @@ export async function readSource(path: string, label: string, issues: PolicyIssu
   }
   return { text: decoded.text, value: source.value };
 }
-
-/** Most problems reported for one file: the first ones say what is wrong, and the rest cost memory. */
-const maxIssuesPerFile = 100;
 
 /**
  * Checks a parsed file against its schema, pushing an issue per problem, up to
