@@ -20,7 +20,7 @@ export const certificationCaseSchema = z.object({
   }),
 });
 
-export const certificationFileSchema = z.object({ cases: z.array(certificationCaseSchema) });
+export const certificationFileSchema = z.object({ cases: z.array(certificationCaseSchema).min(1, 'no vectors') });
 
 export type CertificationCase = z.infer<typeof certificationCaseSchema>;
 

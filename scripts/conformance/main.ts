@@ -64,12 +64,32 @@ async function runCase(url: string, headers: Record<string, string>, request: un
 }
 
 const vectorCase = z.object({ request: z.unknown(), expected: z.unknown() });
-const decisionFile = z.object({ evaluation: z.array(vectorCase).default([]), evaluations: z.array(vectorCase).default([]) });
-const searchFile = z.object({ evaluation: z.array(vectorCase) });
-const idpFile = z.object({ search: z.array(vectorCase) });
+const vectorCases = z.array(vectorCase).min(1, 'no vectors');
+const decisionFile = z
+  .object({ evaluation: z.array(vectorCase).default([]), evaluations: z.array(vectorCase).default([]) })
+  .refine((file) => file.evaluation.length + file.evaluations.length > 0, 'no vectors in evaluation or evaluations');
+const searchFile = z.object({ evaluation: vectorCases });
+const idpFile = z.object({ search: vectorCases });
 
+/** A zod issue path as a JSON path: `$.evaluation[0].expected`. */
+const jsonPath = (path: readonly PropertyKey[]): string =>
+  `$${path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('')}`;
+
+/**
+ * The vector file at `path` under the vectors directory, checked against `schema`. A file that
+ * cannot be read, is not JSON, does not match or holds no vector throws one line naming it.
+ */
 async function vectors<S extends z.ZodType>(path: string, schema: S): Promise<z.infer<S>> {
-  return schema.parse(JSON.parse(await readFile(join(vectorsDir, path), 'utf8')));
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(join(vectorsDir, path), 'utf8'));
+  } catch (error) {
+    throw new Error(`${path}: ${(error as Error).message}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new Error(`${path}: ${issue === undefined ? parsed.error.message : `${jsonPath(issue.path)}: ${issue.message}`}`);
 }
 
 interface Suite {

@@ -37,6 +37,14 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Pr
   return runToExit(cliPath, args, { PATH: process.env['PATH'], ...env });
 }
 
+/**
+ * Runs the conformance runner (`scripts/conformance/main.ts`, its types stripped as `npm run faults`
+ * does) with PATH and `env` alone; it starts its servers from `dist/` (`npm run build` first).
+ */
+export function runConformance(env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return runToExit('--import', ['./bench/ts-register.mjs', 'scripts/conformance/main.ts'], { PATH: process.env['PATH'], ...env });
+}
+
 /** A server process started by `startServer`. */
 export interface ServerProcess {
   readonly url: string;

@@ -1,0 +1,60 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runConformance, type RunResult } from './helpers/process.js';
+import { tempDir } from './helpers/tmp.js';
+
+async function vectorsDir(files: Readonly<Record<string, string>>): Promise<string> {
+  const dir = await tempDir();
+  for (const [name, text] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, name)), { recursive: true });
+    await writeFile(join(dir, name), text);
+  }
+  return dir;
+}
+
+describe('npm run conformance, on vector files it cannot use', () => {
+  let run: RunResult;
+  beforeAll(async () => {
+    const dir = await vectorsDir({
+      'todo/decisions-authorization-api-1_0-01.json': '{"evaluation":[',
+      'todo/decisions-authorization-api-1_0-02.json': '{"evaluation":[],"evaluations":[]}',
+      'api-gateway/decisions.json': '{"evaluation":[{"request":{}}]}',
+      'search/subject/results.json': '{"evaluation":[]}',
+      'idp/results.json': '{}',
+      'certification/certification-1_0-cases.DERIVED.json': '{"cases":[]}',
+    });
+    run = await runConformance({ AUTHZEN_VECTORS: dir });
+  }, 60_000);
+
+  it('exits non-zero', () => {
+    expect(run.code).toBe(1);
+  });
+
+  it('prints one line per problem, none of them a stack trace or a JSON dump', () => {
+    for (const line of run.stdout.trimEnd().split('\n')) {
+      expect(line).toMatch(/^(FAIL [^:]+: .+|[^:]+: \d+ passed, \d+ failed|\d+ passed, \d+ failed)$/);
+    }
+    expect(run.stderr).toBe('');
+  });
+
+  it('names the file of a malformed one', () => {
+    expect(run.stdout).toMatch(/^FAIL todo 1_0-01: cannot run: todo\/decisions-authorization-api-1_0-01\.json: .*JSON/m);
+  });
+
+  it('names the file and the JSON path of one not in the vector format', () => {
+    expect(run.stdout).toMatch(/^FAIL api-gateway: cannot run: api-gateway\/decisions\.json: \$\.evaluation\[0\]\.expected: /m);
+  });
+
+  it('fails a file with no vectors rather than passing it with none', () => {
+    for (const [suite, file] of [
+      ['todo 1_0-02', 'todo/decisions-authorization-api-1_0-02.json'],
+      ['search/subject', 'search/subject/results.json'],
+      ['idp', 'idp/results.json'],
+      ['certification', 'certification/certification-1_0-cases.DERIVED.json'],
+    ]) {
+      expect(run.stdout).toContain(`FAIL ${suite}: cannot run: ${file}: `);
+      expect(run.stdout).toContain(`${suite}: 0 passed, 1 failed`);
+    }
+  });
+});
