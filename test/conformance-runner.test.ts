@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runConformance, type RunResult } from './helpers/process.js';
+import { conformanceRunner, repoRoot, runConformance, type RunResult } from './helpers/process.js';
 import { tempDir } from './helpers/tmp.js';
 
 async function vectorsDir(files: Readonly<Record<string, string>>): Promise<string> {
@@ -57,4 +59,16 @@ describe('npm run conformance, on vector files it cannot use', () => {
       expect(run.stdout).toContain(`${suite}: 0 passed, 1 failed`);
     }
   });
+});
+
+describe('npm run conformance, its output closed early (`| head -1`)', () => {
+  it('stops its servers and exits, without a stack trace', async () => {
+    const child = spawn(process.execPath, conformanceRunner, { cwd: repoRoot, env: { PATH: process.env['PATH'], AUTHZEN_VECTORS: await tempDir() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(stderr).toBe('');
+    expect(code).toBe(1);
+  }, 30_000);
 });

@@ -210,6 +210,10 @@ async function main(): Promise<number> {
       void stopAllServers().finally(() => process.exit(130));
     });
   }
+  // Its output closed early (`| head`), likewise, rather than crash and leave them running.
+  process.stdout.on('error', () => {
+    void stopAllServers().finally(() => process.exit(1));
+  });
   try {
     const [interop, certification] = await Promise.all([startServer(repoRoot, interopFixture), startServer(repoRoot, certificationFixture)]);
     const suites: Suite[] = [

@@ -38,11 +38,15 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Pr
 }
 
 /**
- * Runs the conformance runner (`scripts/conformance/main.ts`, its types stripped as `npm run faults`
- * does) with PATH and `env` alone; it starts its servers from `dist/` (`npm run build` first).
+ * Node's arguments for the conformance runner, `scripts/conformance/main.ts` with its types
+ * stripped as `npm run faults` does; it starts its servers from `dist/` (`npm run build` first).
  */
+export const conformanceRunner = ['--import', './bench/ts-register.mjs', 'scripts/conformance/main.ts'] as const;
+
+/** Runs the conformance runner to its exit with PATH and `env` alone. */
 export function runConformance(env: NodeJS.ProcessEnv): Promise<RunResult> {
-  return runToExit('--import', ['./bench/ts-register.mjs', 'scripts/conformance/main.ts'], { PATH: process.env['PATH'], ...env });
+  const [script, ...args] = conformanceRunner;
+  return runToExit(script, args, { PATH: process.env['PATH'], ...env });
 }
 
 /** A server process started by `startServer`. */
