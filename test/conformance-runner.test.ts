@@ -72,3 +72,13 @@ describe('npm run conformance, its output closed early (`| head -1`)', () => {
     expect(code).toBe(1);
   }, 30_000);
 });
+
+describe('npm run conformance, TOTALS_FILE', () => {
+  it('that cannot be written is one line and a failure, not a stack trace', async () => {
+    const dir = await tempDir();
+    const run = await runConformance({ AUTHZEN_VECTORS: dir, TOTALS_FILE: join(dir, 'missing', 'totals.json') });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(/^FAIL conformance: TOTALS_FILE: ENOENT: .*missing\/totals\.json.*$/m);
+  }, 30_000);
+});

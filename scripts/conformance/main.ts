@@ -249,7 +249,14 @@ async function main(): Promise<number> {
   }
   out(`${passed} passed, ${failed} failed`);
   const totalsFile = process.env['TOTALS_FILE'];
-  if (totalsFile !== undefined && totalsFile !== '') await writeFile(totalsFile, `${JSON.stringify({ passed, failed })}\n`);
+  if (totalsFile !== undefined && totalsFile !== '') {
+    try {
+      await writeFile(totalsFile, `${JSON.stringify({ passed, failed })}\n`);
+    } catch (error) {
+      out(`FAIL conformance: TOTALS_FILE: ${(error as Error).message}`);
+      return 1;
+    }
+  }
   return failed > 0 || passed === 0 ? 1 : 0;
 }
 
