@@ -37,6 +37,18 @@ describe('the container health check (dist/healthcheck.js)', () => {
     }
   });
 
+  it('reaches a service listening on an IPv6 address with its zone, which no URL can hold', async () => {
+    // A link-local address needs its zone (fe80::1%eth0); loopback's index, 1, stands in for it here.
+    const server = spawnServer({ POLICY_DIR: defaultPolicyDir, HOST: '::1%1' });
+    try {
+      const port = String(await server.listening);
+      expect(await runHealthcheck({ HOST: '::1%1', PORT: port })).toBe(0);
+    } finally {
+      server.child.kill();
+      await server.exited;
+    }
+  });
+
   it('reaches a service listening on every interface through loopback, and fails once it is gone', async () => {
     const server = spawnServer({ POLICY_DIR: defaultPolicyDir, HOST: '0.0.0.0' });
     const port = String(await server.listening);
