@@ -133,11 +133,12 @@ describe('GET /.well-known/authzen-configuration without a usable Host (a real s
   });
 });
 
-describe('HTTP/1.0 requests without Host, on a server listening on an IPv6 address', () => {
+// With a zone (a link-local address needs one, fe80::1%eth0; loopback's index, 1, stands in for it).
+describe.each(['::1', '::1%1'])('HTTP/1.0 requests without Host, on a server listening on the IPv6 address %s', (hostname) => {
   let running: RunningServer;
   beforeAll(async () => {
     const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com' } });
-    running = await startServer(app.fetch, { port: 0, hostname: '::1' });
+    running = await startServer(app.fetch, { port: 0, hostname });
   });
   afterAll(async () => {
     await running.shutdown(1_000);

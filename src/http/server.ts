@@ -46,12 +46,13 @@ export interface RunningServer {
 }
 
 /**
- * The listening address as the host of a URL: an IPv6 literal (`::`, `::1`) in brackets.
- * @hono/node-server builds the URL of a request without a Host header (HTTP/1.0) on it, and
- * `http://::/healthz` is no URL: unbracketed, every such request was a 400.
+ * The listening address as the host of a URL: an IPv6 literal (`::`, `::1`) in brackets, without
+ * its zone (`fe80::1%eth0`), which no URL holds. @hono/node-server builds the URL of a request
+ * without a Host header (HTTP/1.0) on it, and `http://::/healthz` is no URL: unbracketed, or with
+ * the zone, every such request was a 400.
  */
 function urlHost(hostname: string): string {
-  return hostname.includes(':') ? `[${hostname}]` : hostname;
+  return hostname.includes(':') ? `[${hostname.replace(/%.*$/, '')}]` : hostname;
 }
 
 /**
