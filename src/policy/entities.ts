@@ -3,7 +3,7 @@ import { byCodeUnits } from '../code-unit-order.js';
 import { findLimitViolation } from '../json-limits.js';
 import { pacer } from '../pace.js';
 import { EntityNames, type StoredName } from './entity-names.js';
-import { maxIssuesPerFile, type PolicyIssue } from './errors.js';
+import { pushFileIssues, type PolicyIssue } from './errors.js';
 import { FoldedNames } from './fold-case.js';
 import { jsonPath } from './json-path.js';
 import { seenNameSchema, visibleNameSchema } from './schema.js';
@@ -183,8 +183,7 @@ export async function indexEntities(files: readonly { file: string; data: Entity
       sorted.set(entity.type, list);
       list.push(entity);
     }
-    issues.push(...found.slice(0, maxIssuesPerFile));
-    if (found.length > maxIssuesPerFile) issues.push({ file, path: '$', message: `more problems in this file, not listed beyond the first ${maxIssuesPerFile}` });
+    pushFileIssues(issues, file, found);
   }
   for (const list of sorted.values()) list.sort(byId);
   return new MapEntityIndex(keys, sorted, names.folded);

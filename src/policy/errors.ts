@@ -17,6 +17,17 @@ export interface RuleLocation {
 /** Most problems reported for one file: the first ones say what is wrong, and the rest cost memory. */
 export const maxIssuesPerFile = 100;
 
+/** The problem that stands for those of `file` beyond its first `maxIssuesPerFile`. */
+export function moreIssuesIn(file: string): PolicyIssue {
+  return { file, path: '$', message: `more problems in this file, not listed beyond the first ${maxIssuesPerFile}` };
+}
+
+/** Adds the problems `found` in `file` to `issues`: the first `maxIssuesPerFile`, then one saying there are more. */
+export function pushFileIssues(issues: PolicyIssue[], file: string, found: readonly PolicyIssue[]): void {
+  issues.push(...found.slice(0, maxIssuesPerFile));
+  if (found.length > maxIssuesPerFile) issues.push(moreIssuesIn(file));
+}
+
 /**
  * Most problems a failed load reports. A data file of a hundred thousand bad entries would
  * otherwise make as many issues, and a 422, a log line and a `lastReloadError` of megabytes.

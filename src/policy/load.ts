@@ -10,7 +10,7 @@ import { compilePoliciesPaced } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
 import { foldCase } from './fold-case.js';
 import { entityFileSchema, indexEntities, noEntities, type EntityFile, type EntityIndex } from './entities.js';
-import { maxIssuesPerFile, PolicyLoadError, type PolicyIssue } from './errors.js';
+import { maxIssuesPerFile, moreIssuesIn, PolicyLoadError, pushFileIssues, type PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
 import { policySchema } from './schema.js';
 import { checkSchema } from './schema-issues.js';
@@ -120,12 +120,10 @@ export async function readSource(path: string, label: string, issues: PolicyIssu
 export function validateSource<T>(raw: unknown, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): T | undefined {
   const checked = checkSchema(raw, schema, maxIssuesPerFile);
   if (checked.ok) return checked.data;
-  const found = checked.issues;
-  for (const issue of found.slice(0, maxIssuesPerFile)) {
+  pushFileIssues(issues, label, checked.issues.slice(0, maxIssuesPerFile + 1).map((issue) => {
     const rule = ruleAt?.(raw, issue.path);
-    issues.push({ file: label, path: jsonPath(issue.path), message: issue.message, ...(rule !== undefined && { rule }) });
-  }
-  if (found.length > maxIssuesPerFile) issues.push({ file: label, path: '$', message: `more problems in this file, not listed beyond the first ${maxIssuesPerFile}` });
+    return { file: label, path: jsonPath(issue.path), message: issue.message, ...(rule !== undefined && { rule }) };
+  }));
   return undefined;
 }
 
@@ -166,7 +164,7 @@ export async function foldedActionIssues(files: readonly PolicyFile[]): Promise<
         }
       }
     }
-    if (found > maxIssuesPerFile) issues.push({ file, path: '$', message: `more problems in this file, not listed beyond the first ${maxIssuesPerFile}` });
+    if (found > maxIssuesPerFile) issues.push(moreIssuesIn(file));
   }
   return issues;
 }
