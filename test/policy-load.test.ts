@@ -291,6 +291,29 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('arithmetic on int or uint literals alone, in arithmetic with a value of the request: an int too, so a deny on it applied to all', async () => {
+    const run = await validateRules([
+      { id: 'product', effect: 'deny', actions: ['*'], condition: '2 * 3 * context.a > 100.0' },
+      { id: 'sum', effect: 'deny', actions: ['*'], condition: 'context.a - 2 * 3 > 0.0' },
+      { id: 'negated', effect: 'deny', actions: ['*'], condition: '-(1 + 1) * context.a > 0.0' },
+      { id: 'odd', effect: 'deny', actions: ['*'], condition: 'context.n % (1u + 1u) == 1u' },
+      {
+        ...readRule,
+        condition: '2.0 * 3.0 * context.a > 1.0 && (1 + 1) * size(context.items) > 1 && [1, 2].exists(x, x * (1 + 1) == 4) && context.a + 1.0 * 2.0 > 0.0',
+      },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'product', message: 'type: 2 * 3 * context.a mixes a value of the request, a double when it is a number, with the int 2 * 3: write 6.0' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'sum', message: 'type: context.a - 2 * 3 mixes a value of the request, a double when it is a number, with the int 2 * 3: write 6.0' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'negated', message: 'type: -(1 + 1) * context.a mixes a value of the request, a double when it is a number, with the int -(1 + 1): write -2.0' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'odd', message: 'type: context.n % (1u + 1u) mixes a value of the request, a double when it is a number, with the uint 1u + 1u: write uint(context.n) % (1u + 1u)' },
+      ],
+    });
+  });
+
   it('a value of the request used as a timestamp or a duration, which JSON never is: a deny on it applied to all', async () => {
     const run = await validateRules([
       { id: 'overdue', effect: 'deny', actions: ['*'], condition: 'resource.properties.due < now' },

@@ -1,12 +1,12 @@
 import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
-import { isAstNode, textOf, writtenOf, type AstNode } from './cel-ast.js';
+import { isAstNode, writtenOf, type AstNode } from './cel-ast.js';
 import { firstOverRequestValues, isRequestValue } from './cel-request-values.js';
 
 /** An int or uint literal in arithmetic with a value of the request, or one made from it: `resource.properties.amount + 1`. */
 export interface RequestIntArithmetic {
   /** The arithmetic, as the condition writes it. */
   readonly written: string;
-  /** The literal, as the condition writes it: `1`, `-1`, `2u`. */
+  /** The literal, or arithmetic on literals alone, as the condition writes it: `1`, `-1`, `2u`, `2 * 3`. */
   readonly literal: string;
   readonly type: 'int' | 'uint';
   /** What to write instead: the literal as a double (`1.0`), or for `%`, which has no double overload, the value converted (`int(context.n) % 2`). */
@@ -15,12 +15,42 @@ export interface RequestIntArithmetic {
 
 const arithmetic = new Set(['+', '-', '*', '/', '%']);
 
-/** The value and type of `node` when it is an int or uint literal, or a negated int literal (`-1`). */
-function intLiteral(node: unknown): { readonly value: bigint; readonly type: 'int' | 'uint' } | undefined {
+type IntLiteral = { readonly value: bigint; readonly type: 'int' | 'uint' };
+
+/** The range of each type: beyond it, arithmetic is an error the load reports as such. */
+const ranges = { int: [-(2n ** 63n), 2n ** 63n - 1n], uint: [0n, 2n ** 64n - 1n] } as const;
+
+/** `left op right` as CEL computes two ints or two uints; undefined for a division by zero. */
+function computed(op: string, left: bigint, right: bigint): bigint | undefined {
+  if (op === '+') return left + right;
+  if (op === '-') return left - right;
+  if (op === '*') return left * right;
+  return right === 0n ? undefined : op === '/' ? left / right : left % right;
+}
+
+/** `value` as `type`, or undefined beyond its range. */
+function inRange(value: bigint, type: IntLiteral['type']): IntLiteral | undefined {
+  const [least, most] = ranges[type];
+  return value < least || value > most ? undefined : { value, type };
+}
+
+/**
+ * The value and type of `node` when it is an int or uint literal, a negated int literal (`-1`),
+ * or arithmetic on such alone (`2 * 3`, `-(1 + 1)`), which CEL makes an int or a uint of too;
+ * undefined for anything else, and for arithmetic that fails (a mix of int and uint, a division
+ * by zero, a result beyond the type's range), which the load refuses as such.
+ */
+function intLiteral(node: unknown): IntLiteral | undefined {
   if (!isAstNode(node)) return undefined;
   if (node.op === '-_') {
     const negated = intLiteral(node.args);
-    return negated?.type === 'int' ? { value: -negated.value, type: 'int' } : undefined;
+    return negated?.type === 'int' ? inRange(-negated.value, 'int') : undefined;
+  }
+  if (arithmetic.has(node.op) && Array.isArray(node.args) && node.args.length === 2) {
+    const [left, right] = (node.args as unknown[]).map(intLiteral);
+    if (left === undefined || right === undefined || left.type !== right.type) return undefined;
+    const value = computed(node.op, left.value, right.value);
+    return value === undefined ? undefined : inRange(value, left.type);
   }
   if (node.op !== 'value') return undefined;
   if (typeof node.args === 'bigint') return { value: node.args, type: 'int' };
@@ -49,19 +79,21 @@ function fromRequest(node: unknown, names: ReadonlySet<string>): boolean {
 function found(node: AstNode, literalNode: AstNode, valueNode: AstNode, source: string): RequestIntArithmetic | undefined {
   const literal = intLiteral(literalNode);
   const written = writtenOf(node, source);
-  const literalText = textOf(literalNode, source);
+  const literalText = writtenOf(literalNode, source);
   const valueText = writtenOf(valueNode, source);
   if (literal === undefined || written === undefined || literalText === undefined || valueText === undefined) return undefined;
   if (node.op !== '%') return { written, literal: literalText, type: literal.type, instead: `${literal.value}.0` };
   const converted = `${literal.type}(${valueText})`;
+  const operand = arithmetic.has(literalNode.op) ? `(${literalText})` : literalText;
   const [left] = node.args as [unknown, unknown];
-  const instead = left === valueNode ? `${converted} % ${literalText}` : `${literalText} % ${converted}`;
+  const instead = left === valueNode ? `${converted} % ${operand}` : `${operand} % ${converted}`;
   return { written, literal: literalText, type: literal.type, instead };
 }
 
 /**
- * The first arithmetic in `node`, a condition written as `source`, of an int or uint literal with
- * a value of the request (`resource.properties.amount + 1`, `1 - context.x`, `context.n / 2u`,
+ * The first arithmetic in `node`, a condition written as `source`, of an int or uint literal (or
+ * arithmetic on such alone: `2 * 3 * context.a`) with a value of the request
+ * (`resource.properties.amount + 1`, `1 - context.x`, `context.n / 2u`,
  * within a comprehension over one `items.all(i, i * 2 < 10.0)`), or with arithmetic made from one
  * (`context.a + context.b + 1`, `-context.x + 1`: see `fromRequest`). The check types a request's
  * values `dyn` and lets it pass; but CEL has no arithmetic mixing an int with a double, and a
