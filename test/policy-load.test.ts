@@ -234,6 +234,22 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('a part whose last operand is bracketed, evaluated and named as written: not as `1 - 2 + 3` for `1 - (2 + 3)`', async () => {
+    const run = await validateRules([
+      { id: 'overflow', effect: 'deny', actions: ['*'], condition: 'context.n == 0 - (9223372036854775807 + 1)' },
+      { id: 'sum', effect: 'deny', actions: ['*'], condition: '(context.a - (context.b + context.c)) % 2 == 1' },
+      { ...readRule, condition: 'int(context.n) > -9223372036854775807 - (2 + -2) && int(context.n) < 9223372036854775807 - (2 - 2)' },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'overflow', message: 'value: 9223372036854775807 + 1 is an error whatever the request: integer overflow: 9223372036854775808' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'sum', message: 'type: (context.a - (context.b + context.c)) % 2 mixes a value of the request, a double when it is a number, with the int 2: write int(context.a - (context.b + context.c)) % 2' },
+      ],
+    });
+  });
+
   it('an int or uint literal in arithmetic with a value of the request, a double when a number: a deny on it applied to all', async () => {
     const run = await validateRules([
       { id: 'plus', effect: 'deny', actions: ['*'], condition: 'resource.properties.amount + 1 > 1000.0' },

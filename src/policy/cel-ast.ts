@@ -1,4 +1,5 @@
 import { parse, serialize, type ASTNode } from '@marcbachmann/cel-js';
+import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 
 /** A node of a condition as the CEL library parses it: an operator and its arguments. */
 export interface AstNode {
@@ -39,26 +40,63 @@ export function textOf(node: AstNode, source: string): string | undefined {
   return typeof start === 'number' && typeof end === 'number' ? source.slice(start, end) : undefined;
 }
 
-/** Whether `text` parses to the node the library writes as `serialized`. */
-function parsesTo(text: string, serialized: string): boolean {
+/**
+ * A tree as text, operators and values alone, not where they were written: the library's own text
+ * of it does not tell `1 - (2 + 3)` from `1 - 2 + 3`, writing both as the latter.
+ */
+function shapeOf(node: unknown): string {
+  return JSON.stringify(node, (_key, value: unknown) => {
+    // A checked node carries its type too, which refers back to itself.
+    if (isAstNode(value)) return { op: value.op, args: value.args };
+    if (typeof value === 'bigint') return { int: String(value) };
+    return value instanceof UnsignedInt ? { uint: String(value.valueOf()) } : value;
+  });
+}
+
+/** Whether `text` parses to the tree of shape `shape`. */
+function parsesTo(text: string, shape: string): boolean {
   try {
-    return serialize(parse(text).ast) === serialized;
+    return shapeOf(parse(text).ast) === shape;
   } catch {
     return false;
   }
 }
 
+/** Where the run of `mark`s (space between them aside) next to `from` in `source` begins or ends, each one in turn, `from` first. */
+function* acrossMarks(source: string, from: number, mark: '(' | ')'): Generator<number> {
+  yield from;
+  const step = mark === '(' ? -1 : 1;
+  for (let at = from; ; ) {
+    while (/\s/.test(source.charAt(mark === '(' ? at - 1 : at))) at += step;
+    if (source.charAt(mark === '(' ? at - 1 : at) !== mark) return;
+    at += step;
+    yield at;
+  }
+}
+
 /**
  * `node`, a node of a condition written as `source` not yet bound (see cel.ts), as CEL text that
- * parses to it: as written where that does, else as the library writes it; undefined where
- * neither does. The text the parser locates leaves out the parentheses around a first or last
- * operand (`1 + (2 * 3` of `1 + (2 * 3)`), which the library's text restores (`1 + 2 * 3`).
+ * parses to it: as written where that does, else as the library writes it, else as written with
+ * the brackets around it taken back; undefined where none does. The text the parser locates
+ * leaves out the parentheses around a first or last operand (`1 + (2 * 3` of `1 + (2 * 3)`),
+ * which the library's text restores (`1 + 2 * 3`), but not where the operand binds as tightly
+ * (`1 - (2 + 3`, which it writes `1 - 2 + 3`): there they are taken from the source.
  */
 export function writtenOf(node: AstNode, source: string): string | undefined {
-  const serialized = serialize(node as ASTNode);
+  const shape = shapeOf(node);
   const text = textOf(node, source);
-  if (text !== undefined && parsesTo(text, serialized)) return text;
-  return parsesTo(serialized, serialized) ? serialized : undefined;
+  if (text !== undefined && parsesTo(text, shape)) return text;
+  const serialized = serialize(node as ASTNode);
+  if (parsesTo(serialized, shape)) return serialized;
+  const { start, end } = node as { start?: unknown; end?: unknown };
+  if (typeof start !== 'number' || typeof end !== 'number') return undefined;
+  for (const from of acrossMarks(source, start, '(')) {
+    for (const to of acrossMarks(source, end, ')')) {
+      const bracketed = source.slice(from, to);
+      if (parsesTo(bracketed, shape)) return bracketed;
+    }
+  }
+  return undefined;
 }
 
 /** Calls `visit` with every node in `node` (a node, or an array holding nodes), each before those under it. */
