@@ -559,6 +559,18 @@ describe('pdp validate (process)', () => {
     ]);
   });
 
+  it('names no rule by an id it refuses: one holding a line break or an escape would print as lines of its own', async () => {
+    const dir = await tempDir({ 'a.json': policy([{ id: 'r2\nerror b.json $: \u001b[2J', effect: 'allow', actions: ['read'] }]) });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n')).toEqual([
+      expect.stringMatching(/^error a\.json \$\.rules\[0\]\.id: letters/),
+      expect.stringMatching(/^error a\.json \$\.rules\[0\]\.effect: Invalid option/),
+      'invalid: 2 problem(s)',
+      '',
+    ]);
+  });
+
   it('exits 1 for a policy whose resource type is "*": no wildcard type exists, and its deny rules would apply to no request', async () => {
     const dir = await tempDir({
       'a.json': policy([readRule]),

@@ -12,7 +12,7 @@ import { foldCase } from './fold-case.js';
 import { entityFileSchema, indexEntities, noEntities, type EntityFile, type EntityIndex } from './entities.js';
 import { maxIssuesPerFile, moreIssuesIn, PolicyLoadError, pushFileIssues, type PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
-import { policySchema } from './schema.js';
+import { policySchema, ruleSchema } from './schema.js';
 import { checkSchema } from './schema-issues.js';
 import { isSourceName } from './source-names.js';
 import { decodeSource } from './source-text.js';
@@ -80,11 +80,17 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
-/** The id of `rules[i]` for an issue under it, as long as that id is a string. */
+/**
+ * The id of `rules[i]` for an issue under it, as long as that id is one the schema takes: any
+ * other is printed with every issue of its rule, and one holding a line break or a terminal
+ * escape would print as lines of its own. The path alone then locates the issue.
+ */
 export const policyRuleAt: RuleLocator = (raw, path) => {
   if (path[0] !== 'rules' || typeof path[1] !== 'number' || !isRecord(raw) || !Array.isArray(raw['rules'])) return undefined;
   const rule: unknown = raw['rules'][path[1]];
-  return isRecord(rule) && typeof rule['id'] === 'string' ? rule['id'] : undefined;
+  if (!isRecord(rule)) return undefined;
+  const id = ruleSchema.shape.id.safeParse(rule['id']);
+  return id.success ? id.data : undefined;
 };
 
 /**
