@@ -427,6 +427,17 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect((await runCli(['validate', dir])).code).toBe(0);
     });
 
+    it('writes an array of plain values on one line only when it fits in 100 columns, the comma after it included', async ({ expect }) => {
+      // `      "actions": ["…"]` is 100 columns with a 79-character action; `      "roles": ["…"]` with an 81-character role.
+      const rule = { id: 'r1', effect: 'permit', actions: ['a'.repeat(79)], roles: ['r'.repeat(81)] };
+      const dir = await fixtureDir({ 'reports.json': JSON.stringify({ id: 'reports', resource: 'report', rules: [rule] }) });
+      expect((await runCli(['fmt', dir])).code).toBe(0);
+      const lines = (await readFile(join(dir, 'reports.json'), 'utf8')).split('\n');
+      expect(lines).toContain('      "actions": [');
+      expect(lines).toContain(`      "roles": ["${'r'.repeat(81)}"]`);
+      expect(Math.max(...lines.map((line) => line.length))).toBe(100);
+    });
+
     it('writes -0 as -0, which conditions tell from 0, so the fixtures still pass', async ({ expect }) => {
       // 1.0 / x is -Infinity for -0: the first case denies, the second permits.
       const rule = { id: 'r1', effect: 'permit', actions: ['read'], condition: 'type(context.x) == double && 1.0 / context.x > 0.0' };

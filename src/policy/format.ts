@@ -78,7 +78,11 @@ function render(value: Json, indent: string, used: number, top: boolean): string
     if (used + inline.length <= formatWidth) return inline;
   }
   const inner = `${indent}  `;
-  const lines = entries.map(([key, member]) => `${inner}${label(key)}${render(member, inner, inner.length + label(key).length, false)}`);
+  // A member's line ends in the comma before the next, which counts towards the width as well.
+  const lines = entries.map(([key, member], i) => {
+    const comma = i < entries.length - 1 ? 1 : 0;
+    return `${inner}${label(key)}${render(member, inner, inner.length + label(key).length + comma, false)}`;
+  });
   return `${open}\n${lines.join(',\n')}\n${indent}${close}`;
 }
 
