@@ -516,6 +516,20 @@ describe.concurrent('pdp CLI (through its process)', () => {
       }
     });
 
+    it('names why a file could not be replaced when the file beside it cannot be removed either', async ({ expect, skip }) => {
+      // In an append-only folder a file is made, but neither renamed over another nor removed.
+      const dir = await fixtureDir({ 'a.json': messy['reports.json'] });
+      if (process.getuid?.() !== 0 || !(await commandSucceeds('chattr', ['+a', dir]))) skip('chattr +a does not work here');
+      try {
+        const run = await runCli(['fmt', dir]);
+        expect(run.code).toBe(1);
+        expect(run.stderr).toMatch(/^error a\.json: cannot write: EPERM: operation not permitted, rename /m);
+        expect(await readFile(join(dir, 'a.json'), 'utf8')).toBe(messy['reports.json']);
+      } finally {
+        await commandSucceeds('chattr', ['-a', dir]);
+      }
+    });
+
     it('leaves alone, exit 1, a file holding a number beyond a double, which it would write as null', async ({ expect }) => {
       const text = '{"cases":[{"name":"big","request":{"subject":{"id":"a"},"action":"read","resource":{"type":"report","properties":{"amount":1e400}}},"expect":{"decision":"deny"}}]}';
       const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': text });

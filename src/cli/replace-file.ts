@@ -30,7 +30,9 @@ export async function replaceFile(path: string, text: string): Promise<void> {
     }
     await rename(temporary, target);
   } catch (error) {
-    await rm(temporary, { force: true });
+    // What failed is what to report: a folder that lets nothing be removed (append-only) would
+    // otherwise have it replaced by rm's own error on the file beside it.
+    await rm(temporary, { force: true }).catch(() => undefined);
     throw error;
   }
 }
