@@ -146,6 +146,20 @@ describe.concurrent('pdp CLI (through its process)', () => {
     });
   });
 
+  describe('output', () => {
+    it.runIf(process.platform === 'linux').for([
+      ['validate', defaultPolicyDir],
+      ['schema'],
+    ])('exits 1 with one line, no stack trace, when stdout cannot be written: %j', async (args, { expect }) => {
+      const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
+      const run = await new Promise<{ code: unknown; stderr: string }>((done) => {
+        execFile('sh', ['-c', 'exec "$@" > /dev/full', 'sh', process.execPath, cli, ...args], { env: { PATH: process.env['PATH'] } }, (error, _stdout, stderr) => done({ code: error?.code ?? 0, stderr }));
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe('pdp: cannot write the output: ENOSPC: no space left on device, write\n');
+    });
+  });
+
   describe('validate', () => {
     it('accepts the shipped policies and their tests', async ({ expect }) => {
       const run = await runCli(['validate', defaultPolicyDir]);

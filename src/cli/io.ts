@@ -28,10 +28,13 @@ export function processIo(): Io {
     // would lose its colour whenever stdout is not a terminal (`pdp fmt --check > report.txt`).
     return (style: Style, text: string): string => (color ? styleText(style, text, { stream }) : text);
   };
-  // A reader that stops early (`pdp check … | head`) is not an error.
+  // A reader that stops early (`pdp check … | head`) is not an error. Output that cannot be
+  // written otherwise (`> report.json` on a full disk) fails the command in one line, as a
+  // JUnit report that cannot be written does.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    process.exit(process.exitCode ?? 0);
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    process.stderr.write(`pdp: cannot write the output: ${error.message}\n`);
+    process.exit(1);
   });
   return {
     out: (line) => process.stdout.write(`${line}\n`),
