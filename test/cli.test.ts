@@ -158,6 +158,17 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.code).toBe(1);
       expect(run.stderr).toBe('pdp: cannot write the output: ENOSPC: no space left on device, write\n');
     });
+
+    it('exits as it would have when the reader stops early, work left after the output included', async ({ expect }) => {
+      const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
+      const report = join(failing, 'report.xml');
+      // The reader is gone before the first line; the JUnit report is written after the output.
+      const code = await new Promise<unknown>((done) => {
+        execFile('bash', ['-c', 'set -o pipefail; "$@" | true', 'bash', process.execPath, cli, 'test', failing, '--junit', report], { env: { PATH: process.env['PATH'] } }, (error) => done(error?.code ?? 0));
+      });
+      expect(code).toBe(1);
+      expect(await readFile(report, 'utf8')).toContain('failures="2"');
+    });
   });
 
   describe('validate', () => {
@@ -320,6 +331,24 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.stderr).toContain('pdp test: cannot write the JUnit report to');
       expect(run.stderr).toContain('ENOENT');
       expect((await runCli(['test', full, '--junit', ''])).code).toBe(2);
+    });
+
+    it('prints the run as without it when the report cannot be written: the cases, the JSON, a refused policy set with file and path', async ({ expect }) => {
+      const unwritable = join(full, 'no-such-folder', 'report.xml');
+      const text = await runCli(['test', failing, '--junit', unwritable]);
+      expect(text.code).toBe(1);
+      expect(text.stdout).toContain('1 passed, 2 failed');
+      expect(text.stderr).toContain('pdp test: cannot write the JUnit report to');
+
+      const json = await runCli(['test', full, '--junit', unwritable, '--json']);
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({ passed: 4, failed: 0 });
+
+      const refused = await runCli(['test', broken, '--junit', unwritable]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('other.json $: not valid JSON');
+      expect(refused.stderr).toContain('reports.json $.rules[0].condition');
+      expect(refused.stderr).toContain('pdp test: cannot write the JUnit report to');
     });
   });
 

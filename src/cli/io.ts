@@ -28,11 +28,13 @@ export function processIo(): Io {
     // would lose its colour whenever stdout is not a terminal (`pdp fmt --check > report.txt`).
     return (style: Style, text: string): string => (color ? styleText(style, text, { stream }) : text);
   };
-  // A reader that stops early (`pdp check … | head`) is not an error. Output that cannot be
-  // written otherwise (`> report.json` on a full disk) fails the command in one line, as a
-  // JUnit report that cannot be written does.
+  // A reader that stops early (`pdp check … | head`) is not an error: what is left of the output
+  // is dropped, and the command goes on to its own exit code (exiting here, before a JUnit report
+  // written after the output, made a failed run exit 0). Output that cannot be written otherwise
+  // (`> report.json` on a full disk) fails the command in one line, as a report that cannot be
+  // written does.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (error.code === 'EPIPE') return;
     process.stderr.write(`pdp: cannot write the output: ${error.message}\n`);
     process.exit(1);
   });
@@ -91,21 +93,23 @@ export function reportLoadError(io: Io, error: PolicyLoadError, json: boolean): 
 /**
  * Runs a command body, turning a rejected policy set into its report and exit code 1, and
  * settings the server would refuse into their message and exit code 1 (with --json, one issue
- * at `(settings)` holding that message). `onIssues` is given either's issues first.
+ * at `(settings)` holding that message). `onIssues` is then given either's issues: a failure
+ * there (a report that cannot be written) leaves them reported.
  */
 export async function withLoadErrors(io: Io, json: boolean, body: () => Promise<number>, onIssues?: (issues: readonly PolicyIssue[]) => Promise<void>): Promise<number> {
   try {
     return await body();
   } catch (error) {
     if (error instanceof PolicyLoadError) {
+      const code = reportLoadError(io, error, json);
       await onIssues?.(error.issues);
-      return reportLoadError(io, error, json);
+      return code;
     }
     if (error instanceof ConfigError) {
       const issue: PolicyIssue = { file: '(settings)', path: '$', message: error.message };
-      await onIssues?.([issue]);
       if (json) io.out(JSON.stringify({ ok: false, issues: [issue] }, null, 2));
       else io.err(`${io.paintErr('red', 'error')} ${error.message}`);
+      await onIssues?.([issue]);
       return 1;
     }
     throw error;

@@ -79,20 +79,19 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
     const noCases = results.length === 0 ? `no test cases found in ${dir}/tests` : undefined;
     const lowCoverage = minCoverage !== undefined && coverage !== undefined && coverage.percent < minCoverage ? `coverage ${percent(coverage.percent)} is below the minimum ${minCoverage}%` : undefined;
     const ok = noCases === undefined && failed === 0 && lowCoverage === undefined;
-    await reportTo?.(junitReport(results, [noCases, lowCoverage].filter((problem) => problem !== undefined)));
     if (json) {
       io.out(JSON.stringify({ ok, version: set.version, passed: results.length - failed, failed, cases: results, coverage, minCoverage }, null, 2));
-      return ok ? 0 : 1;
-    }
-    if (noCases !== undefined) {
+    } else if (noCases !== undefined) {
       io.err(noCases);
-      return 1;
+    } else {
+      printCases(io, results);
+      io.out('');
+      io.out(`${io.paint(failed === 0 ? 'green' : 'red', `${results.length - failed} passed, ${failed} failed`)} (policy version ${set.version})`);
+      if (coverage !== undefined) printCoverage(io, coverage);
+      if (lowCoverage !== undefined) io.err(lowCoverage);
     }
-    printCases(io, results);
-    io.out('');
-    io.out(`${io.paint(failed === 0 ? 'green' : 'red', `${results.length - failed} passed, ${failed} failed`)} (policy version ${set.version})`);
-    if (coverage !== undefined) printCoverage(io, coverage);
-    if (lowCoverage !== undefined) io.err(lowCoverage);
+    // Written after the output: a report that cannot be written fails the run, its output printed all the same.
+    await reportTo?.(junitReport(results, [noCases, lowCoverage].filter((problem) => problem !== undefined)));
     return ok ? 0 : 1;
   }, reportTo && ((issues) => reportTo(junitLoadReport(issues))));
 }
