@@ -48,6 +48,11 @@ const reloadedType = 'invoice-pdp:reloaded';
 const reloadOthersType = 'invoice-pdp:reload-others';
 /** Primary → worker: how the other workers' reloads went. */
 const othersReloadedType = 'invoice-pdp:others-reloaded';
+/**
+ * Worker → primary: I hear your messages now. Until then a worker loads its modules, and a
+ * message it is sent has no listener yet and is lost.
+ */
+const hearingType = 'invoice-pdp:hearing';
 
 /**
  * How long the primary waits for the other workers' reloads an admin reload asked for: half the
@@ -148,6 +153,7 @@ export function connectToSupervisor(): SupervisorLink | undefined {
       asked.get(message.id)?.(message.workers);
     }
   });
+  send({ type: hearingType });
   worker.once('disconnect', () => {
     // Node emits this event, then exits the worker at once unless `exitedAfterDisconnect` is
     // set (lib/internal/cluster/child.js), dropping every request in flight. Marked, a serving
@@ -207,7 +213,7 @@ const startRetryMaxMs = 10_000;
  *   service, exit 1.
  *
  * On SIGHUP it asks every worker to reload its policies, and a worker whose admin endpoint
- * reloaded has it ask the others. On SIGTERM or SIGINT it asks each worker to stop, so each drains
+ * reloaded has it ask the others; one still loading its modules is asked once it hears. On SIGTERM or SIGINT it asks each worker to stop, so each drains
  * as a single process does on SIGTERM (a worker still starting is sent SIGTERM: it exits at
  * once, having nothing to drain), and exits
  * once it has counted every worker's exit: 0, or 1 when a worker had to cut connections or did
@@ -219,6 +225,9 @@ export function superviseWorkers(options: SupervisorOptions): void {
   const { log, workers, shutdownTimeoutMs } = options;
   const live = new Map<number, Worker>();
   const listening = new Set<number>();
+  /** Workers that said they hear the primary; a reload for one yet to is kept until it does. */
+  const hearing = new Set<number>();
+  const unheard = new Map<number, ReloadMessage[]>();
   const restarts: number[] = [];
   const retries = new Set<NodeJS.Timeout>();
   let failedStarts = 0;
@@ -322,10 +331,14 @@ export function superviseWorkers(options: SupervisorOptions): void {
     if (stopping) return;
     const message: ReloadMessage = { type: reloadType, trigger, ...(requester !== undefined && { requester }), ...(round !== undefined && { round }) };
     for (const worker of others) {
-      worker.send(message, (error: Error | null) => {
-        if (error !== null && round !== undefined) answered(round, { worker: worker.id, result: 'no_answer' });
-      });
+      if (hearing.has(worker.id)) sendReload(worker, message);
+      else unheard.set(worker.id, [...(unheard.get(worker.id) ?? []), message]);
     }
+  };
+  const sendReload = (worker: Worker, message: ReloadMessage) => {
+    worker.send(message, (error: Error | null) => {
+      if (error !== null && message.round !== undefined) answered(message.round, { worker: worker.id, result: 'no_answer' });
+    });
   };
 
   cluster.on('listening', (worker, address) => {
@@ -337,6 +350,14 @@ export function superviseWorkers(options: SupervisorOptions): void {
   });
 
   cluster.on('message', (worker, message: unknown) => {
+    if (isMessage(message, hearingType)) {
+      // It may have read the policy files before a reload asked for meanwhile: it reloads now.
+      hearing.add(worker.id);
+      const kept = unheard.get(worker.id) ?? [];
+      unheard.delete(worker.id);
+      if (!stopping) for (const each of kept) sendReload(worker, each);
+      return;
+    }
     if (isMessage<ReloadedMessage>(message, reloadedType)) {
       answered(message.round, {
         worker: worker.id,
@@ -359,6 +380,8 @@ export function superviseWorkers(options: SupervisorOptions): void {
   /** A worker is gone, exited or never started: counted, and replaced unless the service stops. */
   const gone = (worker: Worker, code: number | null) => {
     live.delete(worker.id);
+    hearing.delete(worker.id);
+    unheard.delete(worker.id);
     for (const round of [...rounds.keys()]) answered(round, { worker: worker.id, result: 'no_answer' });
     const served = listening.delete(worker.id);
     if (stopping) {

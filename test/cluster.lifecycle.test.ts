@@ -162,6 +162,47 @@ describe('WORKERS=2: policy reloads reach every worker', () => {
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
   });
+
+  it('reloads a crashed worker\'s replacement still starting at an admin reload, and answers with its result at once', async () => {
+    const dir = await policyDir('v1');
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, PDP_ADMIN_KEYS: adminKey });
+    const listening = await running.waitFor(isWorkerListening, 2);
+    const port = String(listening[0]?.['port']);
+    const [crashed, serving] = listening.map((l) => Number(l['pid']));
+    process.kill(Number(crashed), 'SIGKILL');
+    // Its replacement, held still while it loads its modules: the reload comes before it can hear it.
+    let replacement: number | undefined;
+    for (let i = 0; i < 300 && replacement === undefined; i++) {
+      replacement = workersOf(running.child.pid ?? 0).find((pid) => pid !== serving && pid !== crashed);
+      if (replacement === undefined) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(replacement).toBeGreaterThan(0);
+    const held = Number(replacement);
+    process.kill(held, 'SIGSTOP');
+    const reloaded = (async () => {
+      await writePolicy(dir, docPolicy('docs', 'v2'));
+      return fetch(`http://127.0.0.1:${port}/admin/policies/reload`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminKey}`, connection: 'close' },
+        signal: AbortSignal.timeout(15_000),
+      });
+    })();
+    try {
+      await running.waitFor((l) => l['msg'] === 'reloading the other workers\' policies');
+    } finally {
+      process.kill(held, 'SIGCONT');
+    }
+    // Before the fix, the replacement lost the request (it had no listener yet), and the answer
+    // came after the 30 s wait, with the replacement as no_answer though it served the new set.
+    const res = await reloaded;
+    expect(res.status).toBe(200);
+    const answer = (await res.json()) as { version: string; workers: unknown };
+    const started = (await running.waitFor(isWorkerListening, 3))[2];
+    expect(answer.workers).toEqual([{ worker: started?.['worker'], result: 'reloaded', version: answer.version }]);
+    expect(new Set(await servedVersions(port))).toEqual(new Set([answer.version]));
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  }, 30_000);
 });
 
 describe('WORKERS=2: an admin reload while another worker does not answer', () => {
