@@ -311,6 +311,20 @@ describe('a token without exp', () => {
   });
 });
 
+describe('a token whose exp has a fraction of a second (RFC 7519 NumericDate)', () => {
+  it('is denied from that instant on, cached or not, with no clock tolerance', async () => {
+    const app = await appWith({ JWKS_FILE: join(await tempDir({ 'jwks.json': jwks([ec]) }), 'jwks.json'), JWT_CLOCK_TOLERANCE_SECONDS: '0' });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // Early in a second, so the exp below and the instant after it fall within that same second.
+    while (Date.now() % 1_000 > 200) await sleep(10);
+    const exp = Math.floor(Date.now() / 1_000) + 0.6;
+    const token = await new SignJWT(accountantClaims).setProtectedHeader({ alg: 'ES256', kid: ec.kid }).setIssuer(testIssuer).setAudience(testAudience).setExpirationTime(exp).sign(ec.privateKey);
+    expect((await decide(app, token)).decision).toBe('permit');
+    while (Date.now() <= exp * 1_000) await sleep(10);
+    expect(await decide(app, token)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token expired' }] });
+  });
+});
+
 describe('a key server that fails', () => {
   it.each([
     ['answers 500', 'error'],

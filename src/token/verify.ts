@@ -147,6 +147,9 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
         const now = clock();
         const { keys, refetchKeys } = options.lookup?.() ?? { keys: options.keys };
         const { payload } = await verifyWithKeySet(token, keys, { ...verifyOptions, currentDate: now }, refetchKeys);
+        // jose compares `exp` with the clock cut to whole seconds: an `exp` with a fraction
+        // (a NumericDate may have one) would be taken for up to a second after it.
+        if (typeof payload.exp === 'number' && payload.exp <= now.getTime() / 1000 - verifyOptions.clockTolerance) throw new InvalidTokenError('token expired');
         // jose checks `iat` only against a maximum age. A token issued later than now, beyond the
         // allowed skew, comes from an issuer whose clock is wrong: it is refused, as one whose
         // `nbf` lies ahead is.
