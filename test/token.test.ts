@@ -56,6 +56,8 @@ async function decide(app: App, token: string, query: object = readEU) {
   return readJson(res);
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
@@ -314,7 +316,6 @@ describe('a token without exp', () => {
 describe('a token whose exp has a fraction of a second (RFC 7519 NumericDate)', () => {
   it('is denied from that instant on, cached or not, with no clock tolerance', async () => {
     const app = await appWith({ JWKS_FILE: join(await tempDir({ 'jwks.json': jwks([ec]) }), 'jwks.json'), JWT_CLOCK_TOLERANCE_SECONDS: '0' });
-    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     // Early in a second, so the exp below and the instant after it fall within that same second.
     while (Date.now() % 1_000 > 200) await sleep(10);
     const exp = Math.floor(Date.now() / 1_000) + 0.6;
@@ -322,6 +323,29 @@ describe('a token whose exp has a fraction of a second (RFC 7519 NumericDate)', 
     expect((await decide(app, token)).decision).toBe('permit');
     while (Date.now() <= exp * 1_000) await sleep(10);
     expect(await decide(app, token)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token expired' }] });
+  });
+});
+
+describe('a token that expires while its key is being fetched', () => {
+  it('is denied: its exp is held to the time the check ends, not the time it began', async () => {
+    const next = await makeKey('ES256', 'k-next');
+    let requests = 0;
+    const server = await startServer((_req, res) => {
+      requests += 1;
+      // The start-up fetch answers at once, the one the unknown kid asks for after a second.
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks(requests === 1 ? [ec] : [ec, next]))), requests === 1 ? 0 : 1_000);
+    });
+    closers.push(server);
+    const app = await appWith({ JWKS_URL: `${server.url}/jwks.json`, JWKS_COOLDOWN_SECONDS: '0', JWKS_REFRESH_SECONDS: '0', JWT_CLOCK_TOLERANCE_SECONDS: '0' });
+    expect((await decide(app, await sign(ec, accountantClaims))).decision).toBe('permit');
+    // Early in a second, so the token is still valid when its check begins.
+    while (Date.now() % 1_000 > 500) await sleep(10);
+    const exp = Math.floor(Date.now() / 1_000) + 1;
+    const token = await new SignJWT(accountantClaims).setProtectedHeader({ alg: 'ES256', kid: next.kid }).setIssuer(testIssuer).setAudience(testAudience).setExpirationTime(exp).sign(next.privateKey);
+    const body = await decide(app, token);
+    expect(Date.now()).toBeGreaterThan(exp * 1_000);
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token expired' }] });
+    expect(requests).toBe(2);
   });
 });
 

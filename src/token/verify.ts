@@ -147,9 +147,11 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
         const now = clock();
         const { keys, refetchKeys } = options.lookup?.() ?? { keys: options.keys };
         const { payload } = await verifyWithKeySet(token, keys, { ...verifyOptions, currentDate: now }, refetchKeys);
-        // jose compares `exp` with the clock cut to whole seconds: an `exp` with a fraction
-        // (a NumericDate may have one) would be taken for up to a second after it.
-        if (typeof payload.exp === 'number' && payload.exp <= now.getTime() / 1000 - verifyOptions.clockTolerance) throw new InvalidTokenError('token expired');
+        // jose compares `exp` with `now`, read before the token's key was waited for (a fetch can
+        // take JWKS_TIMEOUT_MS) and cut to whole seconds: a token that expired meanwhile, or whose
+        // `exp` has a fraction (a NumericDate may have one), would be taken after it.
+        const checked = clock().getTime() / 1000;
+        if (typeof payload.exp === 'number' && payload.exp <= checked - verifyOptions.clockTolerance) throw new InvalidTokenError('token expired');
         // jose checks `iat` only against a maximum age. A token issued later than now, beyond the
         // allowed skew, comes from an issuer whose clock is wrong: it is refused, as one whose
         // `nbf` lies ahead is.
