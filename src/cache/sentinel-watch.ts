@@ -2,11 +2,6 @@ import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import type { HostPort } from './address.js';
 
-const channel = '+switch-master';
-
-/** The longest wait before a Sentinel that cannot be reached is tried again, ms. */
-const maxRetryMs = 30_000;
-
 /** What the Sentinels themselves ask of a client (`requirepass`, or an ACL user), not the data nodes. */
 export interface SentinelAuth {
   readonly username?: string;
@@ -17,6 +12,11 @@ export interface SentinelAuth {
 export interface SentinelConnection extends SentinelAuth {
   readonly tls?: ConnectionOptions;
 }
+
+const channel = '+switch-master';
+
+/** The longest wait before a Sentinel that cannot be reached is tried again, ms. */
+const maxRetryMs = 30_000;
 
 const retryDelay = (attempt: number): number => Math.min(attempt * 1_000, maxRetryMs);
 
