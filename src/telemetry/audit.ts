@@ -196,6 +196,19 @@ function auditEntry(record: DecisionRecord, withheld: ReadonlyMap<string, string
  */
 const batchLength = 64 * 1024;
 
+/**
+ * Most requests whose lines may wait to be built once a turn's drain ends: beyond them it goes on
+ * past its slice. Each waiting line holds its request's data (up to MAX_BODY_BYTES of it), and a
+ * slice builds few lines of a large request: a steady stream of them left more waiting at every
+ * turn (1 MB contexts: 2.5 GB held after 24 s, and growing).
+ */
+const maxWaitingRequests = 16;
+
+/** Whether `next` is a decision of the request `previous` is of. */
+function sameRequest(previous: DecisionRecord | undefined, next: DecisionRecord | undefined): boolean {
+  return previous?.meta !== undefined && previous.meta === next?.meta;
+}
+
 
 /**
  * The decision audit log: one JSON line per decision. `record` only queues; lines are built
@@ -219,6 +232,8 @@ export class AuditLog implements DecisionRecorder {
   #lineRequest: DecisionMeta | undefined;
   #lineRequestBytes = 0;
   #queue: DecisionRecord[] = [];
+  /** How many requests the queued records are of (a record without meta is a request of its own). */
+  #queuedRequests = 0;
   #scheduled = false;
 
   constructor(options: AuditLogOptions) {
@@ -238,6 +253,7 @@ export class AuditLog implements DecisionRecorder {
 
   record(record: DecisionRecord): void {
     if (this.#decisions === 'none' || (this.#decisions === 'deny' && record.outcome.decision !== 'deny')) return;
+    if (!sameRequest(this.#queue.at(-1), record)) this.#queuedRequests += 1;
     this.#queue.push(record);
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -253,7 +269,10 @@ export class AuditLog implements DecisionRecorder {
     this.#drainFor(Infinity);
   }
 
-  /** Writes queued lines for up to `ms`, then leaves the rest, in order, to the next turn. */
+  /**
+   * Writes queued lines for up to `ms`, and on while the lines of more than `maxWaitingRequests`
+   * requests wait, then leaves the rest, in order, to the next turn.
+   */
   #drainFor(ms: number): void {
     this.#scheduled = false;
     const started = performance.now();
@@ -273,7 +292,8 @@ export class AuditLog implements DecisionRecorder {
         batch = '';
         written = [];
       }
-      if (index + 1 < queue.length && performance.now() - started >= ms) {
+      if (!sameRequest(record, queue[index + 1])) this.#queuedRequests -= 1;
+      if (index + 1 < queue.length && performance.now() - started >= ms && this.#queuedRequests <= maxWaitingRequests) {
         // Nothing was recorded meanwhile (this runs in one go): the rest keeps its place.
         this.#queue = queue.slice(index + 1);
         this.#scheduled = true;
