@@ -11,6 +11,7 @@ import { requestIntArithmetic } from './cel-request-ints.js';
 import { requestTime } from './cel-request-times.js';
 import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64 } from './cel-ranges.js';
+import { boundRuntimeTypes } from './cel-runtime-types.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
 import { evaluateStrictly, startDecision } from './cel-strict.js';
 import { timeMember } from './cel-time-members.js';
@@ -37,6 +38,8 @@ export interface ConditionVariables {
   readonly context: unknown;
   readonly now: Date;
 }
+
+boundRuntimeTypes();
 
 const limits = { maxAstNodes: 512, maxDepth: 32, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 8 };
 
