@@ -96,6 +96,9 @@ describe('JWT attacks (two issuers, each pinned to its own JWKS server)', () => 
     'oversized token (over TOKEN_MAX_LENGTH, under the body limit)': () => sign(keyA, { ...claims, padding: 'x'.repeat(9_000) }, { issuer: issuerA, audience }),
     'unknown crit header': () => signRaw(keyA, { crit: ['urn:example:must-understand'], 'urn:example:must-understand': true }, { ...claims, iss: issuerA, aud: audience, exp: now() + 300 }),
     'missing typ where at+jwt is required': () => sign(keyB, claims, { issuer: issuerB, audience }),
+    'a back-channel logout token (typ logout+jwt) of an issuer requiring no type': () => sign(keyA, claims, { issuer: issuerA, audience, header: { typ: 'logout+jwt' } }),
+    'a security event token (typ application/secevent+jwt) of an issuer requiring no type': () => sign(keyA, claims, { issuer: issuerA, audience, header: { typ: 'application/secevent+jwt' } }),
+    'a signed introspection answer (typ token-introspection+jwt) of an issuer requiring no type': () => sign(keyA, claims, { issuer: issuerA, audience, header: { typ: 'token-introspection+JWT' } }),
     'algorithm not allowed for the issuer': () => sign(pssB, claims, { issuer: issuerB, audience, header: { typ: 'at+jwt' } }),
     'three segments of garbage': () => 'eyJhbGciOi.bm90IGpzb24.c2ln',
     'a JWE (five segments), with no introspection configured': () => 'eyJhbGciOiJkaXIifQ..aXY.Y2lwaGVy.dGFn',
@@ -113,10 +116,19 @@ describe('JWT attacks (two issuers, each pinned to its own JWKS server)', () => 
     expect(body.reasons).toEqual([expect.objectContaining({ code: 'invalid_token', detail: expect.any(String) })]);
   });
 
+  it.each(['JWT', 'at+jwt', 'application/at+jwt', 'AT+JWT', 'JOSE'])('permits a token typed %s of an issuer requiring no type', async (typ) => {
+    expect(await decide(await sign(keyA, claims, { issuer: issuerA, audience, header: { typ } }))).toMatchObject({ decision: 'permit' });
+  });
+
   it('reported every refused token to the observer as invalid, none as valid or error', () => {
     const refused = observer.seen.filter((s) => s.endsWith(':invalid'));
     expect(refused.length).toBe(Object.keys(attacks).length);
     expect(observer.seen.filter((s) => s.endsWith(':error'))).toEqual([]);
+  });
+
+  it('says a token of another kind is not an access token', async () => {
+    const token = await sign(keyA, claims, { issuer: issuerA, audience, header: { typ: 'logout+jwt' } });
+    expect(await decide(token)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'claim "typ" invalid: another kind of token than an access token' }] });
   });
 
   it('refuses an algorithm outside the issuer\'s own list, though its key set holds a key for it', async () => {

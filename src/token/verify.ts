@@ -21,7 +21,7 @@ export interface JwtVerifierOptions {
    * `aud`, only `client_id`); it must hold one of `audience`, as a string or in an array.
    */
   readonly audienceClaim?: string;
-  /** Required `typ` header, e.g. `at+jwt` (RFC 9068); unchecked when absent. */
+  /** Required `typ` header, e.g. `at+jwt` (RFC 9068); when absent, any but another kind of JWT's (`logout+jwt`). */
   readonly type?: string;
   /** Refuse a token without `exp` (true unless set): it would be accepted for ever. */
   readonly requireExp?: boolean;
@@ -127,6 +127,20 @@ export function hasAudience(value: unknown, accepted: readonly string[]): boolea
   return values.some((v) => typeof v === 'string' && accepted.includes(v));
 }
 
+/**
+ * Whether a `typ` header names a kind of JWT other than an access token: a media type ending in
+ * `+jwt` (RFC 8725 §3.11's explicit typing), `application/` or not, other than `at+jwt` (RFC 9068).
+ * An issuer signs such tokens with the keys of its access tokens (a back-channel logout token,
+ * `logout+jwt`, with the client as its audience; a security event, `secevent+jwt`; a signed
+ * introspection answer, `token-introspection+jwt`), so one presented here is refused even where
+ * no type is required: it was never meant to be one.
+ */
+function otherKindOfToken(typ: unknown): boolean {
+  if (typeof typ !== 'string') return false;
+  const type = typ.toLowerCase().replace(/^application\//, '');
+  return type.endsWith('+jwt') && type !== 'at+jwt';
+}
+
 /** A JWT verifier pinned to one issuer, its audiences and an algorithm allowlist. */
 export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
   const maxTokenLength = options.maxTokenLength ?? 16_384;
@@ -146,7 +160,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
       try {
         const now = clock();
         const { keys, refetchKeys } = options.lookup?.() ?? { keys: options.keys };
-        const { payload } = await verifyWithKeySet(token, keys, { ...verifyOptions, currentDate: now }, refetchKeys);
+        const { payload, protectedHeader } = await verifyWithKeySet(token, keys, { ...verifyOptions, currentDate: now }, refetchKeys);
+        if (options.type === undefined && otherKindOfToken(protectedHeader.typ)) throw new InvalidTokenError('claim "typ" invalid: another kind of token than an access token');
         // jose compares `exp` with `now`, read before the token's key was waited for (a fetch can
         // take JWKS_TIMEOUT_MS) and cut to whole seconds: a token that expired meanwhile, or whose
         // `exp` has a fraction (a NumericDate may have one), would be taken after it.
