@@ -8,6 +8,7 @@ export interface InexactNumber {
   readonly reads: string;
 }
 
+const ZERO = 0x30;
 const numberParts = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 
 /**
@@ -19,7 +20,11 @@ function decimalValue(token: string): string {
   const [, whole = '', fraction = '', exponent = '0'] = numberParts.exec(token) ?? [];
   const digits = `${whole}${fraction}`.replace(/^0+/, '');
   if (digits === '') return '0';
-  const significant = digits.replace(/0+$/, '');
+  // Not `replace(/0+$/, '')`: tried at each zero of a run that does not end the digits, it reads
+  // the rest of the run each time, which for `1.000…01` is quadratic in the number's length.
+  let end = digits.length;
+  while (digits.charCodeAt(end - 1) === ZERO) end--;
+  const significant = digits.slice(0, end);
   const power = BigInt(exponent) - BigInt(fraction.length) + BigInt(digits.length - significant.length);
   return `${token.startsWith('-') ? '-' : ''}${significant}e${power}`;
 }

@@ -16,6 +16,7 @@ import { createJwtVerifier } from '../src/token/verify.js';
 import { expectWellFormed, readAnswer } from './helpers/answers.js';
 import { buildTestApp, postJson } from './helpers/app.js';
 import { nestedText } from './oracle/arbitraries.js';
+import { startWorkClock } from './helpers/work-clock.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -141,6 +142,24 @@ describe('request limits, each a clear 4xx problem', () => {
       expect((await postJson(app, '/decide', withItem(number))).status, number).toBe(200);
       expect((await postJson(app, '/access/v1/evaluation', evaluation.replace('"@"', number))).status, number).toBe(200);
     }
+  });
+
+  it('checks a number of many digits for exactness in time linear in its length', async () => {
+    // 1.000…01 reads as 1: refused, with its path, however many zeros it is written with.
+    const withZeros = (zeros: number) => JSON.stringify({ ...read, context: { amount: '@' } }).replace('"@"', `1.${'0'.repeat(zeros)}1`);
+    const work = async (zeros: number, times: number) => {
+      const body = withZeros(zeros);
+      const elapsed = startWorkClock();
+      for (let i = 0; i < times; i++) {
+        const answer = await problemOf(await postJson(app, '/decide', body));
+        expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.context.amount' }] });
+      }
+      return elapsed();
+    };
+    // Ten numbers of 6,000 digits against one of 60,000: as much text, so about as much work.
+    const short = await work(6_000, 10);
+    const long = await work(60_000, 1);
+    expect(long).toBeLessThan(4 * short);
   });
 
   it('answers 413 over the body limit, with or without a Content-Length', async () => {
