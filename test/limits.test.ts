@@ -144,22 +144,30 @@ describe('request limits, each a clear 4xx problem', () => {
     }
   });
 
+  /** Work, on the work clock, to refuse `times` bodies each holding `number`, inexact, as `$.context.amount`. */
+  async function inexactWork(to: App, number: string, times: number) {
+    const body = JSON.stringify({ ...read, context: { amount: '@' } }).replace('"@"', number);
+    const elapsed = startWorkClock();
+    for (let i = 0; i < times; i++) {
+      const answer = await problemOf(await postJson(to, '/decide', body));
+      expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.context.amount' }] });
+    }
+    return elapsed();
+  }
+
   it('checks a number of many digits for exactness in time linear in its length', async () => {
-    // 1.000…01 reads as 1: refused, with its path, however many zeros it is written with.
-    const withZeros = (zeros: number) => JSON.stringify({ ...read, context: { amount: '@' } }).replace('"@"', `1.${'0'.repeat(zeros)}1`);
-    const work = async (zeros: number, times: number) => {
-      const body = withZeros(zeros);
-      const elapsed = startWorkClock();
-      for (let i = 0; i < times; i++) {
-        const answer = await problemOf(await postJson(app, '/decide', body));
-        expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.context.amount' }] });
-      }
-      return elapsed();
-    };
-    // Ten numbers of 6,000 digits against one of 60,000: as much text, so about as much work.
-    const short = await work(6_000, 10);
-    const long = await work(60_000, 1);
+    // 1.000…01 reads as 1. Ten numbers of 6,000 digits against one of 60,000: as much text, so about as much work.
+    const short = await inexactWork(app, `1.${'0'.repeat(6_000)}1`, 10);
+    const long = await inexactWork(app, `1.${'0'.repeat(60_000)}1`, 1);
     expect(long).toBeLessThan(4 * short);
+  });
+
+  it('checks a number with a long exponent for exactness as fast as one with as many digits', async () => {
+    // Both read as a double other than what they write (0 and 1), in the largest body taken by default.
+    const { app: large } = await buildTestApp();
+    const exponent = await inexactWork(large, `1e-${'9'.repeat(1_000_000)}`, 1);
+    const digits = await inexactWork(large, `1.${'0'.repeat(1_000_000)}1`, 1);
+    expect(exponent).toBeLessThan(4 * digits);
   });
 
   it('answers 413 over the body limit, with or without a Content-Length', async () => {
