@@ -14,6 +14,7 @@ import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { connectTo, readResponse } from './helpers/raw-http.js';
 import { auditEntries, auditSettled, buildObservedApp, jwtIssuer, memorySink, sample, scrape } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
+import { startWorkClock } from './helpers/work-clock.js';
 
 const accountant = {
   id: 'u-acc',
@@ -111,6 +112,27 @@ describe('audit log', () => {
     });
     const output = sink.lines.join('');
     for (const secret of ['s3cr3t', 'DE89370400440532013000', '203.0.113.9', 'acme.example']) expect(output).not.toContain(secret);
+  });
+
+  it('masks a wildcard over many members in time linear in their number', async () => {
+    const { app, sink } = await buildObservedApp({ audit: { redact: ['resource.properties.contacts.*.email'] } });
+    // Work to answer and log `times` requests whose contacts are `count` members, each with an email to mask.
+    const work = async (count: number, times: number) => {
+      const contacts = Object.fromEntries(Array.from({ length: count }, (_, i) => [`c${i}`, { email: `c${i}@acme.example` }]));
+      const resource = { ...invoice, properties: { ...invoice.properties, contacts } };
+      const elapsed = startWorkClock();
+      for (let i = 0; i < times; i++) await readJson(await postJson(app, '/decide', { subject: accountant, action: 'read', resource }));
+      await auditEntries(sink);
+      return elapsed();
+    };
+    // Ten requests of 100 members against one of 1,000: as many members masked, so about as much work.
+    const short = await work(100, 10);
+    const long = await work(1_000, 1);
+    const entries = await auditEntries(sink);
+    expect(entries).toHaveLength(11);
+    expect(entries.at(-1)).toMatchObject({ resource: { properties: { contacts: { c0: { email: '[REDACTED]' }, c999: { email: '[REDACTED]' } } } } });
+    expect(sink.lines.join('')).not.toContain('acme.example');
+    expect(long).toBeLessThan(4 * short);
   });
 
   it('writes the line of a request that sends a list where a masked path ends in `length`', async () => {

@@ -38,16 +38,21 @@ function maskAt(value: unknown, path: MaskPath, depth: number, censor: unknown):
     const next = last ? censor : maskAt(record[key], path, depth + 1, censor);
     return next === record[key] ? value : replaced(record, key, next);
   }
-  let result = record;
+  // One copy for every member masked: a copy per member was quadratic in their number.
+  let copy: Record<string, unknown> | undefined;
   for (const k of Object.keys(record)) {
     const next = last ? censor : maskAt(record[k], path, depth + 1, censor);
-    if (next !== record[k]) result = replaced(result, k, next);
+    if (next !== record[k]) (copy ??= copied(record))[k] = next;
   }
-  return result;
+  return copy ?? record;
+}
+
+function copied(record: Record<string, unknown>): Record<string, unknown> {
+  return (Array.isArray(record) ? [...record] : { ...record }) as Record<string, unknown>;
 }
 
 function replaced(record: Record<string, unknown>, key: string, next: unknown): Record<string, unknown> {
-  const copy = (Array.isArray(record) ? [...record] : { ...record }) as Record<string, unknown>;
+  const copy = copied(record);
   copy[key] = next;
   return copy;
 }
