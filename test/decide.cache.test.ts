@@ -9,6 +9,7 @@ import type { CacheSource } from '../src/cache/layer.js';
 import { loadPolicyDir } from '../src/policy/load.js';
 import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
 import { cacheFromEnv, CountingObserver, eventually, uniquePrefix } from './helpers/cache.js';
+import { startWorkClock } from './helpers/work-clock.js';
 
 type TestApp = Awaited<ReturnType<typeof buildTestApp>>;
 
@@ -239,6 +240,28 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
     const res = await test.app.request('/readyz');
     expect(res.status).toBe(200);
     expect(await readJson(res)).toMatchObject({ status: 'ready', redis: mode.redis ? 'up' : 'disabled' });
+  });
+});
+
+describe('decision cache keys of a batch', () => {
+  it('hashes a context the items share once, not once per item', async () => {
+    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '1000', CACHE_PREFIX: uniquePrefix() });
+    const { app } = await buildTestApp({ cache: setup.cache });
+    // 250 KB of small members, shared by every item as the batch's default context.
+    const context = { lines: Array.from({ length: 1000 }, () => Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, i]))) };
+    const subject = { type: 'user', ...accountant() };
+    const work = async (count: number) => {
+      const evaluations = Array.from({ length: count }, (_, i) => ({ action: { name: `act-${i}` } }));
+      const elapsed = startWorkClock();
+      const res = await postJson(app, '/access/v1/evaluations', { subject, resource: { type: 'invoice', id: 'inv-1' }, context, evaluations });
+      expect((await readJson(res))['evaluations']).toHaveLength(count);
+      return elapsed();
+    };
+    await work(1);
+    const one = await work(1);
+    const hundred = await work(100);
+    expect(hundred).toBeLessThan(5 * one);
+    await setup.close();
   });
 });
 
