@@ -71,6 +71,19 @@ describe('entity data never widens the roles or scopes the caller states', () =>
     expect((await decide(approve({ id: 'u-mgr' }))).decision).toBe('permit');
   });
 
+  it('applies stored roles to a Keycloak token stating none, though it holds another client\'s roles in the same claim', async () => {
+    const key = await makeKey('ES256');
+    const tokens = createJwtVerifier({ keys: createLocalJWKSet(jwks([key])), issuer: testIssuer, audience: [testAudience], algorithms: ['ES256'] });
+    const claims = createClaimMapper({ ...defaultClaimMapping, roles: ['realm_access.roles', 'resource_access.invoice-api.roles'] });
+    const stored = { ...manager, properties: { resource_access: { 'invoice-api': { roles: ['finance_manager'] } }, ...managerFacts } };
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'data/users.json': { entities: [stored] } }), tokens, claims });
+    const decide = async (token: string) => readJson(await postJson(app, '/decide', { token, action: 'approve', resource: othersInvoice, context: { mfa: true } }));
+    const account = { resource_access: { account: { roles: ['manage-account'] } } };
+    expect(await decide(await sign(key, { sub: 'u-mgr', ...account }))).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P4-manager-approve-within-limit' }] });
+    const own = { resource_access: { ...account.resource_access, 'invoice-api': { roles: ['accountant'] } } };
+    expect(await decide(await sign(key, { sub: 'u-mgr', ...own }))).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+  });
+
   it('picks the issuer\'s mapping by the caller\'s iss only: a stored iss changes no mapping', async () => {
     // Okta's tokens carry roles in `groups`; to any other caller `groups` is just a claim.
     const claims = issuerClaimMapper(defaultClaimMapping, new Map([['https://okta.test', { ...defaultClaimMapping, roles: ['groups'] }]]));

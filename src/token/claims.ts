@@ -123,14 +123,18 @@ export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
   const kinds = [[mapping.subject], mapping.roles, mapping.scopes];
   return (given, type = subjectType, id, stored, authoritative = []) => {
     const claims = stored === undefined ? given : claimsOver(given, stored, kinds, authoritative);
-    const sub = id ?? claimAt(claims, mapping.subject);
-    let roles = union(claims, mapping.roles);
+    // A kind the caller states none of is read from the stored claims: merged key by key, a claim
+    // of the caller's that the mapping does not read there (Keycloak's `resource_access` holding
+    // another client's roles) would hide the stored one (`resource_access.invoice-api.roles`).
+    const from = (paths: readonly string[]) => (stored === undefined || paths.some((path) => claimAt(given, path) !== undefined) ? claims : stored);
+    const sub = id ?? claimAt(from([mapping.subject]), mapping.subject);
+    let roles = union(from(mapping.roles), mapping.roles);
     if (prefixes.length > 0) roles = new Set([...roles].map((r) => stripPrefix(r, prefixes)));
     return {
       type,
       id: typeof sub === 'string' ? sub : '',
       roles: [...roles],
-      scopes: [...union(claims, mapping.scopes)],
+      scopes: [...union(from(mapping.scopes), mapping.scopes)],
       aliases: noAliases,
       properties: claims,
     };
