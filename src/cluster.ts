@@ -213,11 +213,11 @@ const startRetryMaxMs = 10_000;
  *   service, exit 1.
  *
  * On SIGHUP it asks every worker to reload its policies, and a worker whose admin endpoint
- * reloaded has it ask the others; one still loading its modules is asked once it hears. On SIGTERM or SIGINT it asks each worker to stop, so each drains
- * as a single process does on SIGTERM (a worker still starting is sent SIGTERM: it exits at
- * once, having nothing to drain), and exits
- * once it has counted every worker's exit: 0, or 1 when a worker had to cut connections or did
- * not stop in time; a second signal kills the workers and exits 1 at once. With `relayAuditTo`, it
+ * reloaded has it ask the others; one still loading its modules is asked once it hears. On
+ * SIGTERM or SIGINT it asks each worker to stop, so each drains as a single process does on
+ * SIGTERM (a worker still starting is sent SIGTERM: it exits at once, having nothing to drain),
+ * and exits once it has counted every worker's exit: 0, or 1 when a worker had to cut
+ * connections or did not stop in time; a second signal kills the workers and exits 1 at once. With `relayAuditTo`, it
  * writes the workers' audit lines there, and before it exits waits for the lines their pipes
  * still hold to be written, until the same deadline.
  */
