@@ -93,10 +93,10 @@ function reaches(path: string, key: string): boolean {
  * given: a claim set aside for a decided kind may hold another kind too (roles and scopes in one
  * object), and the stored claims of that other kind must not then stand in for the caller's.
  */
-function claimsOver(given: Claims, stored: Claims, kinds: readonly (readonly string[])[], authoritative: readonly string[]): Claims {
+function claimsOver(given: Claims, stored: Claims, kinds: readonly (readonly string[])[], statedKinds: readonly boolean[], authoritative: readonly string[]): Claims {
   const decided = kinds.filter((paths) => paths.some((path) => authoritative.some((key) => reaches(path, key))));
   const claims = authoritative.length === 0 ? given : withoutOverridden(given, decided.flat(), authoritative);
-  const stated = kinds.filter((paths) => !decided.includes(paths) && paths.some((path) => claimAt(given, path) !== undefined)).flat();
+  const stated = kinds.filter((paths, kind) => !decided.includes(paths) && statedKinds[kind] === true).flat();
   if (stated.length === 0) return { ...stored, ...claims };
   // fromEntries and spread define properties: a stored `__proto__` stays a plain claim.
   const kept = Object.fromEntries(Object.entries(stored).filter(([key]) => !stated.some((path) => reaches(path, key))));
@@ -122,19 +122,30 @@ export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
   const subjectType = mapping.subjectType ?? 'user';
   const kinds = [[mapping.subject], mapping.roles, mapping.scopes];
   return (given, type = subjectType, id, stored, authoritative = []) => {
-    const claims = stored === undefined ? given : claimsOver(given, stored, kinds, authoritative);
-    // A kind the caller states none of is read from the stored claims: merged key by key, a claim
-    // of the caller's that the mapping does not read there (Keycloak's `resource_access` holding
-    // another client's roles) would hide the stored one (`resource_access.invoice-api.roles`).
-    const from = (paths: readonly string[]) => (stored === undefined || paths.some((path) => claimAt(given, path) !== undefined) ? claims : stored);
-    const sub = id ?? claimAt(from([mapping.subject]), mapping.subject);
-    let roles = union(from(mapping.roles), mapping.roles);
+    let claims = given;
+    let subjectFrom = given;
+    let rolesFrom = given;
+    let scopesFrom = given;
+    if (stored !== undefined) {
+      // Whether the caller states each kind at all, an empty one included.
+      const stated = kinds.map((paths) => paths.some((path) => claimAt(given, path) !== undefined));
+      claims = claimsOver(given, stored, kinds, stated, authoritative);
+      // A kind the caller states none of is read from the stored claims: merged key by key, a claim
+      // of the caller's that the mapping does not read there (Keycloak's `resource_access` holding
+      // another client's roles) would hide the stored one (`resource_access.invoice-api.roles`).
+      const from = (kind: number) => (stated[kind] === true ? claims : stored);
+      subjectFrom = from(0);
+      rolesFrom = from(1);
+      scopesFrom = from(2);
+    }
+    const sub = id ?? claimAt(subjectFrom, mapping.subject);
+    let roles = union(rolesFrom, mapping.roles);
     if (prefixes.length > 0) roles = new Set([...roles].map((r) => stripPrefix(r, prefixes)));
     return {
       type,
       id: typeof sub === 'string' ? sub : '',
       roles: [...roles],
-      scopes: [...union(from(mapping.scopes), mapping.scopes)],
+      scopes: [...union(scopesFrom, mapping.scopes)],
       aliases: noAliases,
       properties: claims,
     };
