@@ -66,7 +66,7 @@ const operand: fc.Arbitrary<string> = fc.oneof(
 );
 const list = fc.oneof(
   fc.constantFrom('["a", "b"]', '[]', '["A", "\\u212a"]', '["a", 1.0]', '[null]', '[1.0, 5]', 'context.l', 'context.m', 'subject.aliases', 'resource.properties.l'),
-  fc.tuple(fc.constantFrom('context.l', 'subject.aliases'), fc.constantFrom('trim', 'lowerAscii')).map(([l, m]) => `${l}.map(x, x.${m}())`),
+  fc.tuple(fc.constantFrom('context.l', 'subject.aliases'), fc.constantFrom('trim()', 'lowerAscii()', 'trim().lowerAscii()', 'lowerAscii().trim()')).map(([l, m]) => `${l}.map(x, x.${m})`),
   // The variable of `map` hiding the request's own: the item is still read outside it.
   fc.constant('context.l.map(context, context.trim())'),
 );

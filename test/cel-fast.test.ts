@@ -116,6 +116,12 @@ describe('CEL conditions on the fast path', () => {
       aliased(withAliases(' carol@example.com', ['Carol@Example.COM'])), aliased(withAliases('carol@example.com', ['dan@example.com'])),
       aliased(withAliases('c', [])), aliased(withAliases(1, ['c'])), aliased(withAliases('c', ['c', 1])),
     ]).toEqual([true, false, false, undecided, undecided]);
+    // Aliases a CHAR column padded, trimmed and lower-cased in one map.
+    const padded = fast('resource.properties.a.trim().lowerAscii() in subject.aliases.map(x, x.trim().lowerAscii())');
+    expect([
+      padded(withAliases('carol@example.com', ['Carol@Example.COM   '])), padded(withAliases(' CAROL@example.com', ['\tcarol@example.com'])),
+      padded(withAliases('carol@example.com', ['dan@example.com '])), padded(withAliases('c', ['c', 1])),
+    ]).toEqual([true, true, false, undecided]);
   });
 
   it('takes every condition of the default invoice policies', async () => {

@@ -3,8 +3,8 @@ import { asciiCase, trimWhiteSpace } from './cel-spec-functions.js';
 
 /**
  * A fast path for the conditions policies write most: comparisons of request attributes with
- * each other and with literals, `in` a list (or a list mapped by `trim()` or `lowerAscii()`,
- * `aliases.map(a, a.lowerAscii())`), `has()`, `type() ==`, a number negated, a string
+ * each other and with literals, `in` a list (or a list mapped by `trim()`, `lowerAscii()` or both,
+ * `aliases.map(a, a.trim().lowerAscii())`), `has()`, `type() ==`, a number negated, a string
  * trimmed or lower-cased (`trim()`, `lowerAscii()`, as the service defines them), joined by `&&`,
  * `||` and `!`.
  * Such a condition is compiled into plain JavaScript closures once, at load. The closures
@@ -122,17 +122,27 @@ function equality(node: Node, negate: boolean): Fast | undefined {
 }
 
 /**
- * The string method `m` of `list.map(v, v.m())`, with `list`: a list of strings mapped by one of
- * `stringMethods` (an owner compared with aliases as entity data spells them, `lowerAscii()`).
+ * The string methods of `list.map(v, v.m())` or `list.map(v, v.m1().m2())`, as one function, with
+ * `list`: a list of strings mapped by `stringMethods` (an owner compared with aliases as entity
+ * data spells them, `trim().lowerAscii()`).
  */
 function mappedByMethod(node: Node): { readonly list: unknown; readonly method: (text: string) => string } | undefined {
   const [name, list, callArgs] = node.args as [unknown, unknown, unknown];
   if (name !== 'map' || !Array.isArray(callArgs) || callArgs.length !== 2) return undefined;
   const [variable, body]: unknown[] = callArgs;
   if (!isNode(variable) || variable.op !== 'id' || !isNode(body)) return undefined;
-  const call = stringMethodCall(body);
-  const onVariable = isNode(call?.target) && call.target.op === 'id' && call.target.args === variable.args;
-  return call === undefined || !onVariable ? undefined : { list, method: call.method };
+  // Read from the outermost call in, so the innermost comes first: `v.trim().lowerAscii()` trims first.
+  const methods: ((text: string) => string)[] = [];
+  let target: unknown = body;
+  for (;;) {
+    const call = isNode(target) ? stringMethodCall(target) : undefined;
+    if (call === undefined) break;
+    methods.unshift(call.method);
+    target = call.target;
+  }
+  const onVariable = isNode(target) && target.op === 'id' && target.args === variable.args;
+  if (methods.length === 0 || !onVariable) return undefined;
+  return { list, method: (text) => methods.reduce((value, method) => method(value), text) };
 }
 
 /** `e in [literal strings]`, `e in` a list from the data, or `e in list.map(v, v.m())`, for a string `e`. */
