@@ -265,6 +265,14 @@ describe('condition cost: no condition can run away on request data', () => {
     expect(performance.now() - started).toBeLessThan(1_000);
     expect((await ask(jsonLimits.maxCollection + 1)).status).toBe(400);
   });
+
+  it('costs the subject\'s aliases as entity data bounds them, at most 64 of 1,024 characters, and a request list as any', () => {
+    const owner = 'resource.properties.owner.trim().lowerAscii()';
+    expect(() => compileCondition(`${owner} in subject.aliases.map(a, a.trim().lowerAscii())`)).not.toThrow();
+    expect(() => compileCondition(`${owner} in context.aliases.map(a, a.trim().lowerAscii())`)).toThrow(/too costly/);
+    // A comprehension's own variable named `subject` is request data, not the subject.
+    expect(() => compileCondition(`[context.m].exists(subject, ${owner} in subject.aliases.map(a, a.trim().lowerAscii()))`)).toThrow(/too costly/);
+  });
 });
 
 describe('request timeout', () => {

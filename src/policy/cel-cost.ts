@@ -1,5 +1,6 @@
 import { jsonLimits, type JsonLimits } from '../json-limits.js';
 import { comprehensions, isAstNode, type AstNode } from './cel-ast.js';
+import { maxEntityAliases, maxEntityNameLength } from './entities.js';
 
 /**
  * Most evaluation steps one condition may take on the worst request data the service
@@ -128,6 +129,19 @@ function literal(value: unknown): Estimate {
   return { steps: 1, size: 0, elementSize: 0, length: scalar ? 0 : scalarText, scalar };
 }
 
+/**
+ * `subject.aliases`: the names entity data gives the subject (claims state none), held to its
+ * schema, not to the request's limits, so a rule may trim and lower-case each one.
+ */
+const subjectAliases: Estimate = { steps: 2, size: maxEntityAliases, elementSize: 0, length: maxEntityNameLength };
+
+/** Whether `args` of a `.` node read `aliases` from the subject, not from a comprehension variable named `subject`. */
+function isSubjectAliases(args: unknown, scope: ReadonlyMap<string, Estimate>): boolean {
+  if (!Array.isArray(args)) return false;
+  const [target, key]: unknown[] = args;
+  return key === 'aliases' && isAstNode(target) && target.op === 'id' && target.args === 'subject' && !scope.has('subject');
+}
+
 const widest = (list: readonly Estimate[]) => Math.max(0, ...list.map((p) => p.size));
 const longest = (list: readonly Estimate[]) => Math.max(0, ...list.map((p) => p.length));
 
@@ -144,6 +158,7 @@ class Estimator {
     const { op, args } = node;
     if (op === 'value') return literal(args);
     if (op === 'id' && typeof args === 'string') return scope.get(args) ?? this.#data;
+    if (op === '.' && isSubjectAliases(args, scope)) return subjectAliases;
     if (op === 'rcall' && Array.isArray(args) && typeof args[0] === 'string') {
       if (comprehensions.has(args[0]) && isAstNode(args[1]) && Array.isArray(args[2])) {
         return this.#comprehension(args[0], args[1], args[2], scope);
@@ -254,7 +269,8 @@ class Estimator {
  * The worst-case number of evaluation steps of a parsed condition (its public AST) on
  * request data within `limits`: every list or map read from the request has at most
  * `maxCollection` elements (evaluate() denies a query whose roles, scopes or properties have
- * more) and every string at most `maxString` characters; strings
+ * more) and every string at most `maxString` characters, but for `subject.aliases`, which entity
+ * data fills (at most 64 of 1,024 characters); strings
  * built by the condition (`+`, `join`) are followed by their length, so `split()` yields
  * at most one piece per character of what it splits, plus one; a comprehension costs
  * its range times its body, `in` the size of the collection it scans, `+` on

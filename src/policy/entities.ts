@@ -8,9 +8,15 @@ import { FoldedNames } from './fold-case.js';
 import { jsonPath } from './json-path.js';
 import { seenNameSchema, visibleNameSchema } from './schema.js';
 
+/** Longest id or alias of an entity, in UTF-16 code units. */
+export const maxEntityNameLength = 1024;
+
+/** Most aliases one entity may have: `subject.aliases` holds no more. */
+export const maxEntityAliases = 64;
+
 // Spaces inside an id are kept (`ACME Corp`, a directory's distinguished name), and so are
 // spaces around one, as a `CHAR` column pads it: a request naming it trimmed is misnamed.
-const entityKey = seenNameSchema('no request could name it apart from another such id or alias', 1024);
+const entityKey = seenNameSchema('no request could name it apart from another such id or alias', maxEntityNameLength);
 
 /** One known subject or resource: stored properties a request naming it is enriched with. */
 const entitySchema = z
@@ -19,7 +25,7 @@ const entitySchema = z
     // naming `user`: its authoritative roles, a directory's revocations, would never apply.
     type: visibleNameSchema('an entity type that only looks like another would never be found by the requests for it', 256),
     id: entityKey,
-    aliases: z.array(entityKey).max(64).optional(),
+    aliases: z.array(entityKey).max(maxEntityAliases).optional(),
     properties: z.record(z.string(), z.unknown()).optional(),
     authoritative: z
       .array(z.string().min(1).max(256))
