@@ -34,7 +34,7 @@ describe('POST /decide?explain=true', () => {
     expect(byRule.get('D1-no-self-approval')).toEqual({
       policy: 'invoices', rule: 'D1-no-self-approval', effect: 'deny', applied: true,
       action: true, roles: null, scopes: null,
-      condition: { expression: 'type(resource.properties.owner) != string || resource.properties.owner.trim() == "" || resource.properties.owner.trim().lowerAscii() == subject.id.trim().lowerAscii() || resource.properties.owner in subject.aliases || resource.properties.owner.trim().lowerAscii() in subject.aliases.map(a, a.lowerAscii())', value: true },
+      condition: { expression: 'type(resource.properties.owner) != string || resource.properties.owner.trim() == "" || resource.properties.owner.trim().lowerAscii() == subject.id.trim().lowerAscii() || resource.properties.owner in subject.aliases || resource.properties.owner.trim().lowerAscii() in subject.aliases.map(a, a.trim().lowerAscii())', value: true },
     });
     expect(byRule.get('D2-paid-is-immutable')).toMatchObject({
       applied: false, action: false,

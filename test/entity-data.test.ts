@@ -305,6 +305,23 @@ describe('entity data: enrichment in /decide', () => {
       .toEqual([false, false, false, true]);
   });
 
+  it('reads an owner recorded under an alias stored padded with spaces as the subject, with or without the padding', async () => {
+    // A directory exported from a CHAR column pads the alias; the invoice backend records it trimmed.
+    const manager = {
+      type: 'user', id: 'u-1', aliases: ['carol@example.com   '],
+      properties: { roles: ['finance_manager'], scope: 'invoice.read invoice.write', region: 'EU', approval_limit: 1000 },
+    };
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [manager] } }) });
+    const approve = async (owner: string) => (await readJson(await postJson(app, '/access/v1/evaluation', {
+      subject: { type: 'user', id: 'u-1' },
+      action: { name: 'approve' },
+      resource: { type: 'invoice', id: 'new-1', properties: { owner, region: 'EU', status: 'submitted', amount: 10 } },
+      context: { mfa: true },
+    }))).decision;
+    expect([await approve('carol@example.com'), await approve('Carol@Example.com '), await approve('carol@example.com   '), await approve('dave@example.com')])
+      .toEqual([false, false, false, true]);
+  });
+
   it('denies a subject or resource named in another case or spelling than entity data holds, deciding no rule on it', async () => {
     const paid = { type: 'invoice', id: 'inv-paid', properties: { invoice_type: 'purchase', region: 'EU', status: 'paid', owner: 'u-x' } };
     const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, paid] } }) });
