@@ -111,3 +111,19 @@ describe('README examples', () => {
     if (example.shown !== undefined) expect(answer).toMatch(pattern(example.shown));
   });
 });
+
+describe('README policy format', () => {
+  it('shows the shipped rules it names as they are written, but for their descriptions', async () => {
+    const section = readme.slice(readme.indexOf('### The format'));
+    const block = /```json\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    type Rule = { id: string; description?: string };
+    const shown = (JSON.parse(block) as { rules: Rule[] }).rules;
+    const shipped = (JSON.parse(await readFile(join(defaultPolicyDir, 'invoices.json'), 'utf8')) as { rules: Rule[] }).rules;
+    expect(shown.length).toBeGreaterThan(0);
+    const withoutDescription = (rule: Rule) => ({ ...rule, description: undefined });
+    for (const rule of shown) {
+      const same = shipped.find((r) => r.id === rule.id);
+      expect(same && withoutDescription(same), rule.id).toEqual(withoutDescription(rule));
+    }
+  });
+});
