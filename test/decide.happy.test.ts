@@ -54,4 +54,19 @@ describe('POST /decide', () => {
       advice: [{ policy: 'invoices', rule: 'D3-approve-requires-mfa', advice: { step_up: 'mfa' } }],
     });
   });
+
+  it('names every deny rule that applies, not only the first, with each one\'s advice', async () => {
+    // The manager approves their own invoice without MFA: D1 and D3 both deny.
+    const manager = { id: 'fm-eu', properties: { roles: ['finance_manager'], scope: 'invoice.write', region: 'EU', approval_limit: 10000 } };
+    const resource = { type: 'invoice', id: 'inv-4', properties: { region: 'EU', status: 'submitted', amount: 5000, owner: 'fm-eu' } };
+    const body = await readJson(await postJson(app, '/decide', { subject: manager, action: 'approve', resource }));
+    expect(body).toMatchObject({
+      decision: 'deny',
+      reasons: [
+        { policy: 'invoices', rule: 'D1-no-self-approval', effect: 'deny' },
+        { policy: 'invoices', rule: 'D3-approve-requires-mfa', effect: 'deny' },
+      ],
+      advice: [{ policy: 'invoices', rule: 'D3-approve-requires-mfa', advice: { step_up: 'mfa' } }],
+    });
+  });
 });
