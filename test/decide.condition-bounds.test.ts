@@ -43,6 +43,8 @@ describe('POST /decide: data beyond what conditions are costed for', () => {
   it('counts roles gathered from every roles claim together', async () => {
     const subject = { id: 'acc-1', properties: { roles: ['accountant', ...names('r', 600)], role: spaced(names('q', 401)), scope: 'invoice.read', region: 'EU' } };
     expect(await decide(app, { subject, ...readEU })).toMatchObject(limitExceeded('the subject has 1002 roles'));
+    const oneMore = { ...subject, properties: { ...subject.properties, role: spaced(names('q', 400)) } };
+    expect(await decide(app, { subject: oneMore, ...readEU })).toMatchObject(limitExceeded('the subject has 1001 roles'));
     const fewer = { ...subject, properties: { ...subject.properties, role: spaced(names('q', 399)) } };
     expect(await decide(app, { subject: fewer, ...readEU })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
   });
