@@ -43,6 +43,8 @@ describe('POST /decide?explain=true', () => {
     expect(byRule.get('D2-paid-is-immutable')?.condition).not.toHaveProperty('value');
     expect(byRule.get('P1-admin-scope')).toMatchObject({ applied: false, action: true, roles: null, scopes: false, condition: null });
     expect(byRule.get('P5-sales-read-own-department')).toMatchObject({ applied: false, action: false, roles: false, scopes: false });
+    // Scopes are checked whether or not the roles are held.
+    expect(byRule.get('P6-sales-write-own-department')).toMatchObject({ applied: false, action: false, roles: false, scopes: true });
     expect(byRule.get('P4-manager-approve-within-limit')).toMatchObject({
       applied: false, action: true, roles: true, scopes: true,
       condition: { error: expect.stringContaining('approval_limit') },

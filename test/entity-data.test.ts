@@ -342,6 +342,17 @@ describe('entity data: enrichment in /decide', () => {
     }
     // A name that is no stored one in any spelling is an unknown invoice, decided on what the caller sends.
     expect(await update('inv-2')).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P3-finance-write-own-region' }] });
+    // Explained: the same deny, and every rule of the type with its checks, none applied, no condition evaluated.
+    const explained = await readJson(await postJson(app, '/decide?explain=true', {
+      subject: accountant,
+      action: 'update',
+      resource: { type: 'invoice', id: 'INV-PAID', properties: { invoice_type: 'purchase', region: 'EU', status: 'draft' } },
+    }));
+    expect(explained).toMatchObject({ decision: 'deny', reasons: [{ code: 'entity_case_mismatch' }] });
+    const explain = explained['explain'] as { rule: string; applied: boolean; action: boolean; roles: boolean | null; condition: Record<string, unknown> | null }[];
+    expect(explain).toHaveLength(9);
+    expect(explain.every((entry) => !entry.applied && (entry.condition === null || !('value' in entry.condition)))).toBe(true);
+    expect(explain.find((entry) => entry.rule === 'P3-finance-write-own-region')).toMatchObject({ action: true, roles: true });
 
     const read = async (subject: Record<string, unknown>) => (await readJson(await postJson(app, '/decide', { subject, action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { region: 'EU' } } })))['reasons'];
     // The detail names the stored name the request's differs from: here an alias, not the id.

@@ -125,7 +125,7 @@ function beyondConditionBounds(query: Query): string | undefined {
 }
 
 /**
- * The trace of a query denied before any rule was read (an action named in another case, a
+ * The trace of a query denied before any rule was read (an action or entity named in another case, a
  * query beyond the condition bounds): every rule of the type, with its action, role and scope
  * checks, none applied, no condition evaluated.
  */
