@@ -206,6 +206,11 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
           { id: 'P-list', effect: 'permit', actions: ['list'], condition: '!has(resource.properties.now)' },
         ],
       }));
+      await writeFile(join(dir, 'memos.json'), JSON.stringify({
+        id: 'memos',
+        resource: 'memo',
+        rules: [{ id: 'P-any-until', effect: 'permit', actions: ['*'], condition: 'timestamp(resource.properties.valid_until) > now' }],
+      }));
       const timed = await loadPolicyDir(dir);
       const original = test.policies.current.set;
       test.policies.replace(timed);
@@ -215,6 +220,13 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
         for (let i = 0; i < 2; i++) {
           const answer = await decide(test.app, body);
           expect(answer).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P-until' }] });
+          expect(answer).not.toHaveProperty('cached');
+        }
+        // So is one that "*" rules decide, for an action no rule names, when one of them reads now.
+        const share = { ...body, action: 'share', resource: { ...body.resource, type: 'memo' } };
+        for (let i = 0; i < 2; i++) {
+          const answer = await decide(test.app, share);
+          expect(answer).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P-any-until' }] });
           expect(answer).not.toHaveProperty('cached');
         }
         nowMs += 5_000;
