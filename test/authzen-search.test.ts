@@ -169,6 +169,27 @@ describe('AuthZEN search', () => {
     }
   });
 
+  it('pages through entity data in id order, whatever order its files list it in', async () => {
+    const dir = await tempDir('pdp-search-');
+    try {
+      await copyFile(join(interopDir, 'search-record.json'), join(dir.path, 'search-record.json'));
+      const records = (ids: string[]) => ({ entities: ids.map((id) => ({ type: 'record', id, properties: { owner: 'zoe' } })) });
+      await writeFiles(dir.path, { 'data/users.json': { entities: [{ type: 'user', id: 'zoe', properties: {} }] }, 'data/a.json': records(['r3', 'r1', 'r4']), 'data/b.json': records(['r0', 'r2']) });
+      const { app: unordered } = await buildTestApp({ policyDir: dir.path });
+      const request = { subject: user('zoe'), action: { name: 'delete' }, resource: { type: 'record' } };
+      const ids: string[] = [];
+      let token = '';
+      do {
+        const body = await readJson(await postJson(unordered, '/access/v1/search/resource', { ...request, page: token === '' ? { limit: 2 } : { limit: 2, token } }));
+        ids.push(...(body.results as { id: string }[]).map((r) => r.id));
+        token = (body.page as { next_token: string }).next_token;
+      } while (token !== '' && ids.length < 10);
+      expect(ids).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    } finally {
+      await dir.remove();
+    }
+  });
+
   it('400s with paths: missing keys, input entities without ids, bad page limits', async () => {
     const cases: [string, unknown, string][] = [
       ['subject', { subject: { type: 'user' }, resource: { type: 'record', id: '101' } }, '$.action'],
