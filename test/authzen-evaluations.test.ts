@@ -1,4 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cacheFromConfig } from '../src/cache/from-config.js';
+import { loadConfig } from '../src/config.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { certificationDir } from './helpers/authzen.js';
 
@@ -75,6 +77,27 @@ describe('POST /access/v1/evaluations', () => {
       ],
     });
     expect(body.evaluations).toEqual([{ decision: false }, { decision: true }]);
+  });
+
+  it.each([
+    ['deny_on_first_deny', [{ action: { name: 'read' }, resource: record('record-1') }, { action: { name: 'write' }, resource: record('record-2') }], [true, false]],
+    ['permit_on_first_permit', [{ action: { name: 'write' }, resource: record('record-2') }, { action: { name: 'read' }, resource: record('record-1') }], [false, true]],
+  ] as const)('%s answers no item after the deciding one, even one the decision cache answers at once', async (semantic, deciding, expected) => {
+    const cache = cacheFromConfig(loadConfig({ CACHE_MEMORY_ENTRIES: '100' }));
+    try {
+      const { app: cached } = await buildTestApp({ policyDir: certificationDir, cache: cache.cache });
+      // Cached before the batch: answered from memory without waiting for its turn.
+      const later = { subject: alice, action: { name: 'read' }, resource: record('record-1') };
+      expect((await readJson(await postJson(cached, '/access/v1/evaluation', later))).decision).toBe(true);
+      const res = await postJson(cached, '/access/v1/evaluations', {
+        subject: alice,
+        options: { evaluations_semantic: semantic },
+        evaluations: [...deciding, { action: later.action, resource: later.resource }, { action: later.action, resource: later.resource }],
+      });
+      expect((await readJson(res)).evaluations).toEqual(expected.map((decision) => ({ decision })));
+    } finally {
+      await cache.close();
+    }
   });
 
   it('execute_all answers every item even after a deny', async () => {
