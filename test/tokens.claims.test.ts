@@ -101,9 +101,12 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
 
   it('checks the audience in the configured claim (Cognito: client_id, no aud)', async () => {
     const p = providers.cognito;
-    const other = await sign(key, { ...p.token, client_id: 'another-client' }, { issuer: p.issuer });
-    const outcome = await decisions.decide({ subject: { token: other }, ...question });
-    expect(outcome.reasons).toEqual([{ code: 'invalid_token', detail: 'claim "client_id" invalid: check_failed' }]);
+    // Another client, and ones whose id holds, starts like or differs in case from the one configured.
+    for (const clientId of ['another-client', 'client-1234', 'client-12', 'CLIENT-123', ['client-1234']]) {
+      const other = await sign(key, { ...p.token, client_id: clientId }, { issuer: p.issuer });
+      const outcome = await decisions.decide({ subject: { token: other }, ...question });
+      expect(outcome.reasons, JSON.stringify(clientId)).toEqual([{ code: 'invalid_token', detail: 'claim "client_id" invalid: check_failed' }]);
+    }
   });
 
   it('maps an issuer without its own mapping with the CLAIM_* defaults', async () => {

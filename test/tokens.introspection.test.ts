@@ -354,6 +354,9 @@ describe('INTROSPECTION_AUDIENCE', () => {
     server.answer('for-billing', { body: { active: true, ...claims, aud: 'billing-api', exp: epoch() + 600 } });
     server.answer('for-us', { body: { active: true, ...claims, aud: ['billing-api', 'invoice-api'], exp: epoch() + 600 } });
     server.answer('for-nobody', { body: { active: true, ...claims, exp: epoch() + 600 } });
+    for (const aud of ['invoice-api-admin', 'https://invoice-api', 'Invoice-API', 'invoice-ap', ' invoice-api', ['invoice-api-admin']]) {
+      server.answer(`near-${JSON.stringify(aud)}`, { body: { active: true, ...claims, aud, exp: epoch() + 600 } });
+    }
   });
   afterAll(async () => {
     for (const tokens of built) tokens.close();
@@ -372,6 +375,13 @@ describe('INTROSPECTION_AUDIENCE', () => {
     expect(await decide(env, 'for-billing')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'audience not accepted' }] });
     expect(await decide(env, 'for-nobody')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'audience not accepted' }] });
     expect(await decide(env, 'for-us')).toMatchObject({ decision: 'permit' });
+  });
+
+  it('takes an audience equal to one configured, not one that contains it, starts like it or differs in case', async () => {
+    const env = { INTROSPECTION_AUDIENCE: 'invoice-api' };
+    for (const aud of ['invoice-api-admin', 'https://invoice-api', 'Invoice-API', 'invoice-ap', ' invoice-api', ['invoice-api-admin']]) {
+      expect(await decide(env, `near-${JSON.stringify(aud)}`), JSON.stringify(aud)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'audience not accepted' }] });
+    }
   });
 
   it('unset, takes any audience (the startup log warns)', async () => {
