@@ -164,7 +164,9 @@ describe('decision cache reading bad values from Redis', () => {
     const denyKey = await keyOf(deny.body);
     const permitValue = (await redis.get(permitKey)) ?? '';
     const stored = JSON.parse(permitValue) as { k: string; e: number; d: Record<string, unknown> };
-    const far = Date.now() + 60_000;
+    // Within CACHE_TTL_SECONDS (30 s by default): a later expiry is refused for that alone, and
+    // would hide whether the case itself is.
+    const far = Date.now() + 10_000;
 
     const garbage: [string, string, () => Promise<unknown>][] = [
       ['not JSON', denyKey, () => redis.set(denyKey, '{"decision":"perm')],
@@ -172,6 +174,8 @@ describe('decision cache reading bad values from Redis', () => {
       ["another key's permit", denyKey, () => redis.set(denyKey, permitValue)],
       ['a permit without a permitting rule', denyKey, () =>
         redis.set(denyKey, JSON.stringify({ k: denyKey, e: far, d: { decision: 'permit', reasons: [{ code: 'no_applicable_rule', detail: 'x' }], advice: [] } }))],
+      ['a permit naming a deny rule', denyKey, () =>
+        redis.set(denyKey, JSON.stringify({ k: denyKey, e: far, d: { decision: 'permit', reasons: [{ policy: 'invoices', rule: 'P1-admin-scope', effect: 'permit' }, { policy: 'invoices', rule: 'D2-paid-is-immutable', effect: 'deny' }], advice: [] } }))],
       ['an uncacheable reason', denyKey, () =>
         redis.set(denyKey, JSON.stringify({ k: denyKey, e: far, d: { decision: 'permit', reasons: [{ policy: 'invoices', rule: 'P1-admin-scope', effect: 'permit' }, { code: 'condition_error', detail: 'x' }], advice: [] } }))],
       ['extra fields', permitKey, () => redis.set(permitKey, JSON.stringify({ ...stored, d: { ...stored.d, decision: 'permit', injected: true } }))],

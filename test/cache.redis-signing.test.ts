@@ -55,7 +55,8 @@ describe('signed Redis cache entries (CACHE_SIGNING_SECRET)', () => {
     const { app } = await replica({ CACHE_SIGNING_SECRET: secret }, { observer });
     const body = denyRequest();
     const key = await keyOf(app, body);
-    const permit = { k: key, e: Date.now() + 60_000, d: { decision: 'permit', reasons: [{ policy: 'invoices', rule: 'P2-finance-read-own-region', effect: 'permit' }], advice: [] } };
+    // Set to expire within CACHE_TTL_SECONDS (30 s by default): a later expiry alone is refused.
+    const permit = { k: key, e: Date.now() + 10_000, d: { decision: 'permit', reasons: [{ policy: 'invoices', rule: 'P2-finance-read-own-region', effect: 'permit' }], advice: [] } };
     const json = JSON.stringify(permit);
     // Unsigned, as a writer without the secret would store it; signed with another secret; a real signature over other data.
     const genuine = (await client().get(key)) ?? '';
