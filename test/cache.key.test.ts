@@ -125,3 +125,27 @@ describe('maps a comprehension stops in', () => {
     expect(second).not.toHaveProperty('cached');
   });
 });
+
+describe('subjects that differ only in type, or in a property', () => {
+  // The shipped policies compare owners with subject.id only for subjects of type "user".
+  const apps = withAndWithoutCache('P-eu-user', 'subject.type == "user" && subject.properties.region == "EU"');
+
+  async function decide(type: string, region: string): Promise<Record<string, unknown>> {
+    const body = { subject: { type, id: 'same-id', properties: { region } }, action: 'read', resource: { type: 'doc', id: 'd' } };
+    const res = await postJson(apps.cached, '/decide', body);
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+
+  it('never serves the decision cached for one to the other', async () => {
+    expect(await decide('user', 'EU')).toMatchObject({ decision: 'permit' });
+    expect(await decide('user', 'EU')).toMatchObject({ decision: 'permit', cached: 'memory' });
+    const service = await decide('service', 'EU');
+    expect(service).toMatchObject({ decision: 'deny' });
+    expect(service).not.toHaveProperty('cached');
+    const elsewhere = await decide('user', 'US');
+    expect(elsewhere).toMatchObject({ decision: 'deny' });
+    expect(elsewhere).not.toHaveProperty('cached');
+    expect(await decide('service', 'EU')).toMatchObject({ decision: 'deny', cached: 'memory' });
+  });
+});

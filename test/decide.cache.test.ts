@@ -316,6 +316,27 @@ describe('decision cache shared through Redis', () => {
     expect((await decide(b, body)).cached).toBe('memory');
   });
 
+  it("copies a decision from Redis into memory no longer than it lives there: the subject's exp", async () => {
+    const prefix = uniquePrefix();
+    let nowMs = Date.now();
+    const clock = () => new Date(nowMs);
+    const writer = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...patient });
+    const reader = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '1000', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...patient });
+    setups.push(writer, reader);
+    await eventually('Redis to be up', () => writer.redisState() === 'up' && reader.redisState() === 'up');
+    const [a, b] = [(await buildTestApp({ cache: writer.cache, clock })).app, (await buildTestApp({ cache: reader.cache, clock })).app];
+    // Well within CACHE_TTL_SECONDS (30 s): the token's exp, not the TTL, ends the entry.
+    const exp = Math.floor(nowMs / 1000) + 10;
+    const body = readInvoice(accountant(randomUUID(), { exp }));
+    await decide(a, body);
+    await eventually('the decision to reach Redis', async () => (await redis.keys(`${prefix}*`)).length === 1);
+    expect((await decide(b, body)).cached).toBe('redis');
+    nowMs = exp * 1000 - 1;
+    expect((await decide(b, body)).cached).toBe('memory');
+    nowMs = exp * 1000;
+    expect(await decide(b, body)).not.toHaveProperty('cached');
+  });
+
   it('keeps services with different CACHE_PREFIX apart', async () => {
     const [first, second] = [uniquePrefix(), uniquePrefix()];
     const [a, b, c] = [await replica(first, '0'), await replica(second, '0'), await replica(first, '0')];
