@@ -1,10 +1,11 @@
 import { join } from 'node:path';
-import { exportSPKI, SignJWT, UnsecuredJWT, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, exportSPKI, SignJWT, UnsecuredJWT, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { jsonLimits } from '../src/json-limits.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
+import { createJwtVerifier } from '../src/token/verify.js';
 import type { AppDeps } from '../src/http/app.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
@@ -213,6 +214,9 @@ describe('a token without kid, against a key set with several keys of its type',
     const app = await appWith({ JWKS_URL: server.url });
     expect(await decide(app, await kidless(second))).toMatchObject({ decision: 'permit' });
     expect(await decide(app, await kidless(first))).toMatchObject({ decision: 'permit' });
+    // The key that checks its signature says why it is refused: no other key is tried after it.
+    const expired = await new SignJWT(accountantClaims).setProtectedHeader({ alg: 'RS256' }).setIssuer(testIssuer).setAudience(testAudience).setExpirationTime(Math.floor(Date.now() / 1000) - 120).sign(second.privateKey);
+    expect(await decide(app, expired)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token expired' }] });
     expect(await decide(app, await kidless(rsa))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'signature verification failed' }] });
   });
 
@@ -323,6 +327,17 @@ describe('a token whose exp has a fraction of a second (RFC 7519 NumericDate)', 
     expect((await decide(app, token)).decision).toBe('permit');
     while (Date.now() <= exp * 1_000) await sleep(10);
     expect(await decide(app, token)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token expired' }] });
+  });
+});
+
+describe('a token checked at the very millisecond its exp names', () => {
+  it('is refused then, not only a millisecond after (RFC 7519: not on or after exp)', async () => {
+    const expMs = (Math.floor(Date.now() / 1_000) + 60) * 1_000 + 600;
+    const exp = expMs / 1_000;
+    const token = await new SignJWT(accountantClaims).setProtectedHeader({ alg: 'ES256', kid: ec.kid }).setIssuer(testIssuer).setAudience(testAudience).setExpirationTime(exp).sign(ec.privateKey);
+    const at = (ms: number) => createJwtVerifier({ keys: createLocalJWKSet(jwks([ec])), issuer: testIssuer, audience: [testAudience], algorithms: ['ES256'], clockTolerance: 0, clock: () => new Date(ms) });
+    await expect(at(expMs - 1).verify(token)).resolves.toMatchObject({ sub: accountantClaims.sub });
+    await expect(at(expMs).verify(token)).rejects.toThrow(/^token expired$/);
   });
 });
 

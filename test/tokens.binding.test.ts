@@ -61,6 +61,9 @@ describe('sender-constrained JWTs (cnf)', () => {
     ['DPoP-bound (jkt)', dpop],
     ['certificate-bound (x5t#S256)', mtls],
     ['bound in a way not known here ({})', {}],
+    // Whatever cnf holds: an issuer that writes it says the token is bound.
+    ['stating cnf as null', null],
+    ['stating cnf as a string', ''],
   ])('are denied as invalid_token by default when %s, every time they are presented', async (_, cnf) => {
     const decide = await appOf({});
     const token = await sign(key, { ...accountant, cnf }, { issuer, audience });

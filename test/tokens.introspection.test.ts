@@ -207,10 +207,10 @@ describe('opaque tokens: RFC 7662 introspection', () => {
       [asKey, otherKey] = await Promise.all([signingKey('as-1'), signingKey('as-1')]);
     });
 
-    const signedAnswer = (key: SigningKey, introspection: Record<string, unknown>, overrides: { aud?: string; typ?: string } = {}) =>
+    const signedAnswer = (key: SigningKey, introspection: Record<string, unknown>, overrides: { aud?: string; typ?: string; iss?: string } = {}) =>
       new SignJWT({ token_introspection: introspection })
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: overrides.typ ?? 'token-introspection+jwt' })
-        .setIssuer(asIssuer)
+        .setIssuer(overrides.iss ?? asIssuer)
         .setAudience(overrides.aud ?? server.clientId)
         .setIssuedAt()
         .sign(key.privateKey);
@@ -236,6 +236,7 @@ describe('opaque tokens: RFC 7662 introspection', () => {
       ['a plain JSON answer (downgrade)', async () => ({ body: { active: true, sub: 'alice' } }), /expected application\/token-introspection\+jwt/],
       ['an answer signed by another key', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(otherKey, { active: true }) }), /not verified/],
       ['an answer for another client', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: true }, { aud: 'someone-else' }) }), /not verified/],
+      ['an answer from another issuer', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: true }, { iss: 'https://other-as.test/' }) }), /not verified/],
       ['an answer with the wrong typ', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: true }, { typ: 'JWT' }) }), /not verified/],
     ])('denies as unavailable on %s', async (_name, reply, detail) => {
       const token = opaque();
@@ -243,6 +244,16 @@ describe('opaque tokens: RFC 7662 introspection', () => {
       const error = await refusal(signedIntrospector().verify(token));
       expect(error).toBeInstanceOf(TokenCheckUnavailableError);
       expect(error.message).toMatch(detail);
+    });
+
+    it('denies as unavailable an answer signed with an algorithm not accepted, by a key its key set holds', async () => {
+      const edKey = await signingKey('as-ed', 'EdDSA');
+      const token = opaque();
+      server.answer(token, { contentType: 'application/token-introspection+jwt', body: await signedAnswer(edKey, { active: true, sub: 'alice', exp: epoch() + 600 }) });
+      const both = introspector({ signed: { keys: createLocalJWKSet(jwks(asKey, edKey)), issuer: asIssuer, algorithms: ['ES256'] } });
+      const error = await refusal(both.verify(token));
+      expect(error).toBeInstanceOf(TokenCheckUnavailableError);
+      expect(error.message).toBe('introspection unavailable: signed answer not verified (ERR_JOSE_ALG_NOT_ALLOWED)');
     });
   });
 });
@@ -386,6 +397,15 @@ describe('INTROSPECTION_AUDIENCE', () => {
 
   it('unset, takes any audience (the startup log warns)', async () => {
     expect(await decide({}, 'for-billing')).toMatchObject({ decision: 'permit' });
+  });
+
+  it('looks up an opaque token of TOKEN_MAX_LENGTH characters, and refuses a longer one without asking', async () => {
+    const [longest, over] = [256, 257].map((length) => `o${'x'.repeat(length - 1)}`) as [string, string];
+    server.answer(longest, { body: { active: true, ...claims, exp: epoch() + 600 } });
+    server.answer(over, { body: { active: true, ...claims, exp: epoch() + 600 } });
+    expect(await decide({ TOKEN_MAX_LENGTH: '256' }, longest)).toMatchObject({ decision: 'permit' });
+    expect(await decide({ TOKEN_MAX_LENGTH: '256' }, over)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token longer than 256 characters' }] });
+    expect(server.requestsFor(over)).toBe(0);
   });
 });
 
