@@ -56,3 +56,21 @@ describe('circuit breaker', () => {
     expect(breaker.msUntilProbe()).toBe(200);
   });
 });
+
+describe('circuit breaker calls that end while it is open', () => {
+  it('close it only when the probe ends, and, failing, neither reopen it nor stretch the pause', () => {
+    let now = 0;
+    const breaker = new CircuitBreaker({ backoffMs: 100, maxBackoffMs: 800, now: () => now });
+    expect(breaker.failure()).toBe(true);
+    // A slow call begun before the failure answers now: it proves nothing.
+    expect(breaker.success()).toBe(false);
+    expect(breaker.closed).toBe(false);
+    now += 50;
+    expect(breaker.failure()).toBe(false);
+    expect(breaker.msUntilProbe()).toBe(50);
+    now += 50;
+    expect(breaker.startProbe()).toBe(true);
+    expect(breaker.success()).toBe(true);
+    expect(breaker.closed).toBe(true);
+  });
+});
