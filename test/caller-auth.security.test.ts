@@ -40,6 +40,7 @@ describe.each(protectedEndpoints)('caller authentication: $name', ({ call }) => 
     ['the hash instead of the key', bearer(sha256(hashedApiKey)), 'Bearer realm="invoice-pdp", error="invalid_token"'],
     ['the key as Basic credentials', { authorization: `Basic ${Buffer.from(`x:${apiKey}`).toString('base64')}` }, 'Bearer realm="invoice-pdp"'],
     ['the key without a scheme', { authorization: apiKey }, 'Bearer realm="invoice-pdp"'],
+    ['the key run into the scheme, with no space between', { authorization: `Bearer${apiKey}` }, 'Bearer realm="invoice-pdp"'],
     ['an empty bearer credential', { authorization: 'Bearer ' }, 'Bearer realm="invoice-pdp"'],
     ['two keys', { authorization: `Bearer ${apiKey} ${trustedKey}` }, 'Bearer realm="invoice-pdp", error="invalid_token"'],
     ['a key with a prefix', bearer(`x${apiKey}`), 'Bearer realm="invoice-pdp", error="invalid_token"'],
@@ -133,6 +134,30 @@ describe('caller authentication: what callers may send', () => {
   it('leaves health endpoints open', async () => {
     expect((await app.request('/healthz')).status).toBe(200);
     expect((await app.request('/readyz')).status).toBe(200);
+  });
+});
+
+describe('caller authentication: trusted keys alone', () => {
+  it('needs a key on every decision endpoint, as API keys alone do', async () => {
+    const { app } = await buildTestApp({ app: { callers: callerKeys({ api: [], trusted: [trustedKey], admin: [] }) } });
+    for (const { call } of protectedEndpoints) {
+      const refused = await call(app, {});
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="invoice-pdp"');
+      expect((await call(app, bearer(trustedKey))).status).not.toBe(401);
+    }
+  });
+});
+
+describe('caller authentication: the protected paths', () => {
+  it('cover each decision prefix and what lies below it, not a path that only starts with its letters', async () => {
+    const { app } = await buildTestApp({ app: { callers: keys } });
+    for (const path of ['/decide', '/decide/more', '/access/v1', '/access/v1/more']) {
+      expect((await app.request(path, { method: 'POST' })).status, path).toBe(401);
+    }
+    for (const path of ['/decided', '/access/v10', '/access/v1x/evaluation']) {
+      expect((await app.request(path, { method: 'POST' })).status, path).toBe(404);
+    }
   });
 });
 
