@@ -183,6 +183,13 @@ describe('request limits, each a clear 4xx problem', () => {
     expect((await problemOf(await app.request('/decide', init))).status).toBe(413);
   });
 
+  it('counts a body sent chunked as it comes, whatever Content-Length it also declares', async () => {
+    // Node's parser refuses the pair (http-transfer-coding.test.ts); a fetch handler called directly sees both.
+    const big = JSON.stringify({ ...read, context: { pad: 'x'.repeat(100_000) } });
+    const res = await postJson(app, '/decide', big, { 'content-length': '10', 'transfer-encoding': 'chunked' });
+    expect((await problemOf(res)).status).toBe(413);
+  });
+
   it('reports every rejection through the onProblem hook, by code', () => {
     expect(rejected).toEqual(expect.arrayContaining(['limit_exceeded', 'payload_too_large']));
   });
