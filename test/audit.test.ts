@@ -195,11 +195,13 @@ describe('audit log', () => {
     expect(entries[0]).toMatchObject({ resource: { id } });
   });
 
-  it('takes the trace id from a valid traceparent only', async () => {
+  it('takes the trace id from a valid traceparent only, of at most 512 characters', async () => {
     const { app, sink } = await buildObservedApp();
+    const futureHeader = (length: number) => `01-${traceId}-00f067aa0ba902b7-01-`.padEnd(length, 'f');
     const headers = [
       `00-${traceId}-00f067aa0ba902b7-01`,
       `01-${traceId}-00f067aa0ba902b7-01-future-fields`,
+      futureHeader(512),
       `00-${traceId}-00f067aa0ba902b7-01-extra`,
       `ff-${traceId}-00f067aa0ba902b7-01`,
       `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`,
@@ -207,12 +209,13 @@ describe('audit log', () => {
       `00-${traceId.toUpperCase()}-00f067aa0ba902b7-01`,
       `00-${traceId}-00f067aa0ba902b7`,
       'garbage',
+      futureHeader(513),
     ];
     for (const traceparent of headers) {
       await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice }, { traceparent });
     }
     const entries = await auditEntries(sink);
-    expect(entries.map((e) => e.traceId)).toEqual([traceId, traceId, ...Array<undefined>(7).fill(undefined)]);
+    expect(entries.map((e) => e.traceId)).toEqual([traceId, traceId, traceId, ...Array<undefined>(8).fill(undefined)]);
   });
 });
 
