@@ -19,14 +19,19 @@ const refused: [string, string][] = [
   ['a charset other than UTF-8 after one named inside a quoted value', 'application/json; foo="a;charset=utf-8"; charset=latin1'],
   ['a second charset, other than UTF-8', 'application/json; charset=utf-8; charset=latin1'],
   ['a parameter without a value', 'application/json; charset'],
+  ['a parameter without a name', 'application/json; =utf-8'],
   ['a parameter with spaces around its =', 'application/json; charset = utf-8'],
   ['an unterminated quoted value', 'application/json; foo="bar'],
+  ['a +json suffix with no subtype name before it', 'application/+json'],
+  ['a JSON subtype of a type other than application', 'text/json'],
+  ['a DEL character in a quoted value', 'application/json; foo="a\u007fb"'],
 ];
 
 /** Content types that are JSON in UTF-8, read by the same grammar. */
 const accepted: [string, string][] = [
   ['a charset named only inside the quoted value of another parameter', 'application/json; foo="a;charset=latin1"'],
   ['a UTF-8 charset quoted with an escape', 'application/json; charset="utf\\-8"'],
+  ['a UTF-8 charset written without its dash, in capitals', 'application/json; charset=UTF8'],
 ];
 
 describe('the Content-Type of a JSON body, read by its grammar', () => {
