@@ -32,6 +32,12 @@ describe('observability settings', () => {
     expect(() => loadConfig({ AUDIT_REDACT: 'subject.properties["https://invoice.example.com/email' })).toThrow(/AUDIT_REDACT/);
   });
 
+  it('refuse a root alone, with no key under it', () => {
+    for (const root of ['subject', 'context']) {
+      expect(() => loadConfig({ AUDIT_REDACT: root })).toThrow(/AUDIT_REDACT\.0: a dotted path under subject, action, resource or context/);
+    }
+  });
+
   it('report every bad setting at once', () => {
     let error: unknown;
     try {
