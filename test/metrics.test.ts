@@ -6,6 +6,7 @@ import { loadConfig } from '../src/config.js';
 import { countRejections } from '../src/http/rejections.js';
 import { createLogger } from '../src/logger.js';
 import { createService } from '../src/service.js';
+import type { MetricsSource } from '../src/telemetry/cluster-metrics.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { telemetryRecorder } from '../src/telemetry/recorder.js';
 import { postJson, readJson } from './helpers/app.js';
@@ -184,6 +185,21 @@ describe('metrics fed by the other modules', () => {
     expect(sample(text, 'pdp_decisions_total', { decision: 'permit', endpoint: 'authzen_evaluation', source: 'redis' })).toBe(1);
     expect(sample(text, 'pdp_decision_duration_seconds_bucket', { endpoint: 'authzen_evaluation', le: '0.00025' })).toBe(1);
     expect(sample(text, 'pdp_decision_duration_seconds_bucket', { endpoint: 'authzen_evaluation', le: '0.0001' })).toBe(0);
+  });
+});
+
+describe('a metrics source that fails', () => {
+  it('answers 500 without its message when the failure is not a known unavailability', async () => {
+    const logged: unknown[] = [];
+    const failing: MetricsSource = { contentType: 'text/plain', metrics: () => Promise.reject(new TypeError('registry bug at /internal/path')) };
+    const { app } = await buildObservedApp({ app: { metricsSource: failing, onUnexpectedError: (error) => void logged.push(error) } });
+    const res = await app.request('/metrics');
+    expect(res.status).toBe(500);
+    expect(res.headers.get('retry-after')).toBeNull();
+    const body = await readJson(res);
+    expect(body).toMatchObject({ type: 'urn:invoice-pdp:problem:internal' });
+    expect(JSON.stringify(body)).not.toContain('registry bug');
+    expect(logged).toEqual([expect.any(TypeError)]);
   });
 });
 
