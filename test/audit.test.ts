@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { callerKeys } from '../src/caller/keys.js';
 import { loadConfig } from '../src/config.js';
 import { AuditLog } from '../src/telemetry/audit.js';
 import { AuditUnavailableError, auditDestination } from '../src/telemetry/audit-destination.js';
@@ -52,6 +53,18 @@ describe('audit log', () => {
     expect(entry?.latencyMs).toEqual(expect.any(Number));
     expect(entry?.latencyMs).toBeGreaterThan(0);
     expect(sink.lines[0]?.endsWith('\n')).toBe(true);
+  });
+
+  it('names the caller by a fingerprint of its key, never the key, and as anonymous while callers are not authenticated', async () => {
+    const trustedKey = 'trusted-key-0123456789abcdef';
+    const keyed = await buildObservedApp({ app: { callers: callerKeys({ api: [], trusted: [trustedKey], admin: [] }) } });
+    await postJson(keyed.app, '/decide', { subject: accountant, action: 'read', resource: invoice }, { authorization: `Bearer ${trustedKey}` });
+    const open = await buildObservedApp();
+    await postJson(open.app, '/decide', { subject: accountant, action: 'read', resource: invoice });
+    const [[byKey], [anonymous]] = await Promise.all([auditEntries(keyed.sink), auditEntries(open.sink)]);
+    expect(byKey).toMatchObject({ caller: { id: expect.stringMatching(/^key-[0-9a-f]{12}$/), trusted: true } });
+    expect(keyed.sink.lines[0]).not.toContain(trustedKey.slice(0, 8));
+    expect(anonymous).toMatchObject({ caller: { id: 'anonymous', trusted: true } });
   });
 
   it('records the deciding rules and reason codes of a deny', async () => {
