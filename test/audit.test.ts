@@ -441,6 +441,22 @@ describe('audit failures never reach the decision', () => {
     expect((await logged(['subject.properties.email']))?.['reasons']).toEqual([{ code: 'entity_case_mismatch', detail: expect.stringContaining('"Alice@Example.com" of type "user"') }]);
   });
 
+  it.each([
+    ['no_applicable_rule', 'action.name', { action: 'export-ledger', resource: invoice }, 'export-ledger'],
+    ['no_applicable_rule', 'resource.type', { action: 'export-ledger', resource: invoice }, '"invoice"'],
+    ['action_case_mismatch', 'action.name', { action: 'Read', resource: invoice }, '"Read"'],
+    ['action_case_mismatch', 'resource.type', { action: 'Read', resource: invoice }, '"invoice"'],
+    ['unknown_resource_type', 'resource.type', { action: 'read', resource: { type: 'payslip', id: 'p-1' } }, 'payslip'],
+  ] as const)('leaves out the message of %s where AUDIT_REDACT masks %s, which it quotes', async (code, redact, question, secret) => {
+    const { app, sink } = await buildObservedApp({ audit: { redact: [redact] } });
+    const answer = await readJson(await postJson(app, '/decide', { subject: accountant, ...question }));
+    // The caller, who sent the value, is told the whole message.
+    expect(answer['reasons']).toEqual([{ code, detail: expect.stringContaining(secret) }]);
+    const [entry] = await auditEntries(sink);
+    expect(JSON.stringify(entry)).not.toContain(secret);
+    expect(entry?.['reasons']).toEqual([{ code, detail: expect.stringContaining('not logged') }]);
+  });
+
   it('answers as usual when the error reporter itself throws', async () => {
     const audit = new AuditLog({
       sink: { write: () => { throw new Error('sink down'); } },
