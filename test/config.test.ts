@@ -136,6 +136,22 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...alone, INTROSPECTION_URL: 'https://as.example/introspect', INTROSPECTION_JWKS_FILE: 'as-keys.json' }).INTROSPECTION_AUDIENCE).toEqual(['api']);
   });
 
+  it('holds every key list to what a key must be, admin keys as much as caller keys', () => {
+    expect(problems({ PDP_API_KEYS: 'short', PDP_TRUSTED_KEYS: 'short', PDP_ADMIN_KEYS: 'admin-key-0123456789abcdef,short' })).toEqual([
+      'PDP_API_KEYS: entry 1: a key must be at least 16 characters',
+      'PDP_TRUSTED_KEYS: entry 1: a key must be at least 16 characters',
+      'PDP_ADMIN_KEYS: entry 2: a key must be at least 16 characters',
+    ]);
+  });
+
+  it('refuses signed introspection answers without both the keys and the issuer that signs them', () => {
+    const introspection = { INTROSPECTION_URL: 'https://as.example/introspect', INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'client-secret' };
+    expect(problems({ ...introspection, INTROSPECTION_JWKS_FILE: 'as-keys.json' })).toEqual(['INTROSPECTION_JWT_ISSUER: required when introspection keys are configured']);
+    expect(problems({ ...introspection, INTROSPECTION_JWT_ISSUER: 'https://as.example' })).toEqual([
+      'INTROSPECTION_JWKS_FILE: INTROSPECTION_JWT_ISSUER needs INTROSPECTION_JWKS_FILE or INTROSPECTION_JWKS_URL: without keys, answers are not signed and plain JSON ones are taken',
+    ]);
+  });
+
   it('splits key lists at commas, so every entry is a key of its own and none holds a comma', () => {
     const config = loadConfig({ PDP_API_KEYS: 'Secret-Part-One-123,Secret-Part-Two-456', PDP_ADMIN_KEYS: ' admin-key-0123456789abcdef , ' });
     expect(config.PDP_API_KEYS).toEqual(['Secret-Part-One-123', 'Secret-Part-Two-456']);
