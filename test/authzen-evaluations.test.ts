@@ -42,6 +42,17 @@ describe('POST /access/v1/evaluations', () => {
     expect(body.evaluations).toEqual([{ decision: true }, { decision: false }, { decision: true }]);
   });
 
+  it('lets an item subject replace the default subject', async () => {
+    // alice may write record-1 while it is active, bob may not: the item asks for bob.
+    const body = await batch({
+      subject: alice,
+      action: { name: 'write' },
+      resource: record('record-1', { status: 'active' }),
+      evaluations: [{}, { subject: { type: 'user', id: 'bob' } }],
+    });
+    expect(body.evaluations).toEqual([{ decision: true }, { decision: false }]);
+  });
+
   it('takes every key from the item when there are no defaults, context included', async () => {
     const body = await batch({
       context: { ip: '10.0.0.1' },
