@@ -78,6 +78,12 @@ describe('admin endpoints', () => {
     });
   });
 
+  it('GET /admin/policies lists a policy without the $schema link its file carries for editors', async () => {
+    await writeFiles(dir.path, { 'docs.json': { $schema: './policy.schema.json', ...docPolicy('docs', 'read-all') } });
+    const { app } = await buildAdminApp(dir.path);
+    expect((await readJson(await app.request('/admin/policies', { headers: auth }))).policies).toEqual([docPolicy('docs', 'read-all')]);
+  });
+
   it('POST /admin/policies/reload swaps in the new set and answers 200 with its version', async () => {
     const { app } = await buildAdminApp(dir.path);
     const before = await readJson(await postJson(app, '/decide', reader));
