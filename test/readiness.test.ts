@@ -11,6 +11,9 @@ describe('GET /readyz', () => {
     const decided = await readJson(await postJson(app, '/decide', { subject: { id: 'u' }, action: 'read', resource: { type: 'invoice' } }));
     const policies = body.policies as { version: string; rules: number; loadedAt: string };
     expect(body.status).toBe('ready');
+    // Neither Redis nor a remote key set is configured here.
+    expect(body.redis).toBe('disabled');
+    expect(body.keySets).toEqual([]);
     expect(policies.version).toBe(decided.policyVersion);
     expect(policies.rules).toBe(9);
     expect(Date.parse(policies.loadedAt)).toBeGreaterThanOrEqual(before - 1000);
