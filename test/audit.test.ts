@@ -614,6 +614,11 @@ describe('audit error reporting', () => {
     report(new Error('c'), 'r3');
     now = 61_000;
     report(new Error('d'), 'r4');
-    expect(warnings.map((w) => [w.requestId, w.suppressed])).toEqual([['r1', 0], ['r4', 2]]);
+    // The count starts again after each warning.
+    now = 90_000;
+    report(new Error('e'), 'r5');
+    now = 122_000;
+    report(new Error('f'), 'r6');
+    expect(warnings.map((w) => [w.requestId, w.suppressed])).toEqual([['r1', 0], ['r4', 2], ['r6', 1]]);
   });
 });
