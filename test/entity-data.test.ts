@@ -288,36 +288,31 @@ describe('entity data: enrichment in /decide', () => {
     expect([await create('dan@example.com'), await create('u-2'), await create('erin@example.com')]).toEqual(['permit', 'permit', 'deny']);
   });
 
-  it('reads an owner recorded under an alias stored in mixed case as the subject, in any case', async () => {
-    // A directory keeps an email as the user typed it at sign-up; the invoice backend records it lower-cased.
+  /** Approval, through AuthZEN, by manager u-1, whose one alias entity data stores as `alias`: the decision for an invoice `owner` records. */
+  const approverWithAlias = async (alias: string) => {
     const manager = {
-      type: 'user', id: 'u-1', aliases: ['Carol@Example.com'],
+      type: 'user', id: 'u-1', aliases: [alias],
       properties: { roles: ['finance_manager'], scope: 'invoice.read invoice.write', region: 'EU', approval_limit: 1000 },
     };
     const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [manager] } }) });
-    const approve = async (owner: string) => (await readJson(await postJson(app, '/access/v1/evaluation', {
+    return async (owner: string) => (await readJson(await postJson(app, '/access/v1/evaluation', {
       subject: { type: 'user', id: 'u-1' },
       action: { name: 'approve' },
       resource: { type: 'invoice', id: 'new-1', properties: { owner, region: 'EU', status: 'submitted', amount: 10 } },
       context: { mfa: true },
     }))).decision;
+  };
+
+  it('reads an owner recorded under an alias stored in mixed case as the subject, in any case', async () => {
+    // A directory keeps an email as the user typed it at sign-up; the invoice backend records it lower-cased.
+    const approve = await approverWithAlias('Carol@Example.com');
     expect([await approve('carol@example.com'), await approve(' CAROL@EXAMPLE.COM'), await approve('Carol@Example.com'), await approve('dave@example.com')])
       .toEqual([false, false, false, true]);
   });
 
   it('reads an owner recorded under an alias stored padded with spaces as the subject, with or without the padding', async () => {
     // A directory exported from a CHAR column pads the alias; the invoice backend records it trimmed.
-    const manager = {
-      type: 'user', id: 'u-1', aliases: ['carol@example.com   '],
-      properties: { roles: ['finance_manager'], scope: 'invoice.read invoice.write', region: 'EU', approval_limit: 1000 },
-    };
-    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [manager] } }) });
-    const approve = async (owner: string) => (await readJson(await postJson(app, '/access/v1/evaluation', {
-      subject: { type: 'user', id: 'u-1' },
-      action: { name: 'approve' },
-      resource: { type: 'invoice', id: 'new-1', properties: { owner, region: 'EU', status: 'submitted', amount: 10 } },
-      context: { mfa: true },
-    }))).decision;
+    const approve = await approverWithAlias('carol@example.com   ');
     expect([await approve('carol@example.com'), await approve('Carol@Example.com '), await approve('carol@example.com   '), await approve('dave@example.com')])
       .toEqual([false, false, false, true]);
   });
