@@ -142,7 +142,7 @@ function mappedByMethod(node: Node): { readonly list: unknown; readonly method: 
   }
   const onVariable = isNode(target) && target.op === 'id' && target.args === variable.args;
   if (methods.length === 0 || !onVariable) return undefined;
-  return { list, method: (text) => methods.reduce((value, method) => method(value), text) };
+  return { list, method: methods.reduce((inner, outer) => (text) => outer(inner(text))) };
 }
 
 /** `e in [literal strings]`, `e in` a list from the data, or `e in list.map(v, v.m())`, for a string `e`. */
