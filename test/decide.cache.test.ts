@@ -111,6 +111,15 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
     expect(await decide(test.app, stripped)).toMatchObject({ decision: 'deny' });
   });
 
+  it('tells apart long contexts that differ only at their end, and not ones in another key order', async () => {
+    const body = readInvoice(accountant());
+    const long = (tail: string) => ({ lines: Array.from({ length: 200 }, (_, i) => `line ${i}`), tail });
+    await decide(test.app, { ...body, context: long('a') });
+    expect(await decide(test.app, { ...body, context: long('b') })).not.toHaveProperty('cached');
+    const { lines, tail } = long('b');
+    expect((await decide(test.app, { ...body, context: { tail, lines } })).cached).toBe(mode.repeat);
+  });
+
   it('never answers an explain request from the cache, nor caches one', async () => {
     const body = readInvoice(accountant());
     const explained = await decide(test.app, body, '?explain=true');
@@ -256,23 +265,29 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
 });
 
 describe('decision cache keys of a batch', () => {
-  it('hashes a context the items share once, not once per item', async () => {
+  it('serialises a context the items share once, not once per item', async () => {
     const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '1000', CACHE_PREFIX: uniquePrefix() });
     const { app } = await buildTestApp({ cache: setup.cache });
-    // 250 KB of small members, shared by every item as the batch's default context.
+    // 250 KB of small members, shared by every item as the batch's default context: 5 ms to
+    // serialise, so 0.5 s for 100 items serialising it each.
     const context = { lines: Array.from({ length: 1000 }, () => Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, i]))) };
     const subject = { type: 'user', ...accountant() };
+    // The least of three runs: a busy machine only ever adds time.
     const work = async (count: number) => {
-      const evaluations = Array.from({ length: count }, (_, i) => ({ action: { name: `act-${i}` } }));
-      const elapsed = startWorkClock();
-      const res = await postJson(app, '/access/v1/evaluations', { subject, resource: { type: 'invoice', id: 'inv-1' }, context, evaluations });
-      expect((await readJson(res))['evaluations']).toHaveLength(count);
-      return elapsed();
+      let least = Infinity;
+      for (let run = 0; run < 3; run++) {
+        const evaluations = Array.from({ length: count }, (_, i) => ({ action: { name: `act-${run}-${i}` } }));
+        const elapsed = startWorkClock();
+        const res = await postJson(app, '/access/v1/evaluations', { subject, resource: { type: 'invoice', id: 'inv-1' }, context, evaluations });
+        expect((await readJson(res))['evaluations']).toHaveLength(count);
+        least = Math.min(least, elapsed());
+      }
+      return least;
     };
     await work(1);
     const one = await work(1);
     const hundred = await work(100);
-    expect(hundred).toBeLessThan(5 * one);
+    expect(hundred).toBeLessThan(6 * one);
     await setup.close();
   });
 });
