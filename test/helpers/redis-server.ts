@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
 
-/** Sends PING and resolves with the first reply line, or rejects. */
-function ping(port: number, timeoutMs = 500): Promise<string> {
+/** Sends one inline command and resolves with its reply: a bulk string's text, else its first line. */
+function ask(port: number, command: string, timeoutMs = 500): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
     let reply = '';
@@ -15,23 +15,40 @@ function ping(port: number, timeoutMs = 500): Promise<string> {
     socket.on('data', (chunk) => {
       reply += chunk.toString('utf8');
       const end = reply.indexOf('\r\n');
-      if (end >= 0) {
-        socket.end();
-        resolve(reply.slice(0, end));
-      }
+      if (end < 0) return;
+      const bulk = /^\$(\d+)$/.exec(reply.slice(0, end));
+      if (bulk !== null && reply.length < end + 2 + Number(bulk[1])) return;
+      socket.end();
+      resolve(bulk === null ? reply.slice(0, end) : reply.slice(end + 2, end + 2 + Number(bulk[1])));
     });
-    socket.write('PING\r\n');
+    socket.write(`${command}\r\n`);
   });
 }
 
+/** A server process's port was taken (by a client connection's port too) before it could listen. */
+class PortTakenError extends Error {}
+
+/**
+ * Waits until the child answers on `port`. Another process may have taken the port between
+ * `freePort` and the child's start: the child then exits, and the one that answers is not it.
+ */
 async function waitForPong(port: number, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${output()}`);
+    if (child.exitCode !== null) {
+      const text = output();
+      throw new (/Address already in use/.test(text) ? PortTakenError : Error)(`redis-server exited with ${child.exitCode}: ${text}`);
+    }
     try {
-      const reply = await ping(port);
-      if (reply === '+PONG' || reply.startsWith('-NOAUTH')) return;
-    } catch {
+      const reply = await ask(port, 'PING');
+      if (reply.startsWith('-NOAUTH')) return;
+      if (reply === '+PONG') {
+        const pid = /^process_id:(\d+)/m.exec(await ask(port, 'INFO server'))?.[1];
+        if (pid !== String(child.pid)) throw new PortTakenError(`port ${port} is another process's (pid ${pid ?? '?'})`);
+        return;
+      }
+    } catch (error) {
+      if (error instanceof PortTakenError) throw error;
       // not listening yet
     }
     if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING: ${output()}`);
@@ -57,14 +74,17 @@ export class RedisServer {
   static async start(options: { extraArgs?: readonly string[]; config?: readonly string[]; sentinel?: boolean } = {}): Promise<RedisServer> {
     const dir = await mkdtemp(join(tmpdir(), 'pdp-redis-'));
     if (options.config !== undefined) await writeFile(join(dir, 'redis.conf'), `${options.config.join('\n')}\n`);
-    const server = new RedisServer(await freePort(), dir, options.extraArgs ?? [], options.sentinel === true);
-    try {
-      await server.restart();
-    } catch (error) {
-      await rm(dir, { recursive: true, force: true });
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      const server = new RedisServer(await freePort(), dir, options.extraArgs ?? [], options.sentinel === true);
+      try {
+        await server.restart();
+        return server;
+      } catch (error) {
+        if (error instanceof PortTakenError && attempt < 5) continue;
+        await rm(dir, { recursive: true, force: true });
+        throw error;
+      }
     }
-    return server;
   }
 
   get url(): string {
