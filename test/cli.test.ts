@@ -640,6 +640,27 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.stderr).toContain('invalid: 2 problem(s)');
     });
 
+    it('reports, exit 1, a case or group named as one before it in the same list, naming the first', async ({ expect }) => {
+      const deny = (name: string) => ({ name, request: reads('print'), expect: { decision: 'deny', reasons: ['no_applicable_rule'] } });
+      const dir = await fixtureDir({
+        'reports.json': reportsPolicy,
+        'tests/reports.json': {
+          cases: [deny('one'), deny('two'), deny('one')],
+          groups: [
+            { name: 'g', cases: [deny('one'), deny('two'), deny('two')] },
+            { name: 'g', cases: [deny('three')] },
+          ],
+        },
+        'tests/other.json': { cases: [deny('one')] },
+      });
+      const run = await runCli(['validate', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('tests/reports.json $.cases[2].name: the name "one" is taken by $.cases[0].name');
+      expect(run.stderr).toContain('tests/reports.json $.groups[0].cases[2].name: the name "two" is taken by $.groups[0].cases[1].name');
+      expect(run.stderr).toContain('tests/reports.json $.groups[1].name: the name "g" is taken by $.groups[0].name');
+      expect(run.stderr).toContain('invalid: 3 problem(s)');
+    });
+
     it('fails a case whose resource type has no policy unless it expects unknown_resource_type', async ({ expect }) => {
       const dir = await fixtureDir({
         'reports.json': reportsPolicy,

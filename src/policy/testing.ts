@@ -169,8 +169,31 @@ function unnamedActionIssues(set: CompiledPolicySet, actionsNamed: ActionsNamed,
 }
 
 /**
+ * Two groups, or two cases of one group (or of the file's own list), under one name: their
+ * results could not be told apart in a report, and a JUnit consumer keys cases by name, so a
+ * failing case could hide behind a passing one. The later one is the issue, naming the first.
+ */
+function duplicateNameIssues(file: string, fixture: FixtureFile): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  const firstAt = (names: readonly string[], path: (index: number) => string) => {
+    const seen = new Map<string, number>();
+    names.forEach((name, index) => {
+      const first = seen.get(name);
+      if (first === undefined) seen.set(name, index);
+      else issues.push({ file, path: path(index), message: `the name "${name}" is taken by ${path(first)}: names tell results apart in reports` });
+    });
+  };
+  firstAt((fixture.cases ?? []).map((c) => c.name), (i) => `$.cases[${i}].name`);
+  const groups = fixture.groups ?? [];
+  firstAt(groups.map((g) => g.name), (g) => `$.groups[${g}].name`);
+  groups.forEach((group, g) => firstAt(group.cases.map((c) => c.name), (i) => `$.groups[${g}].cases[${i}].name`));
+  return issues;
+}
+
+/**
  * Loads every fixture file in `dir` for the policy set `set` (throws PolicyLoadError on a bad
- * file, a `dir` that cannot be read, or a case asking for an action no rule names).
+ * file, a `dir` that cannot be read, a name given twice, or a case asking for an action no rule
+ * names).
  */
 export async function loadFixtures(dir: string, set: CompiledPolicySet): Promise<{ file: string; fixture: FixtureFile }[]> {
   const names = await testFileNames(dir);
@@ -181,7 +204,7 @@ export async function loadFixtures(dir: string, set: CompiledPolicySet): Promise
     const label = join('tests', name);
     const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues);
     if (fixture === undefined) continue;
-    issues.push(...unnamedActionIssues(set, actionsNamed, label, fixture));
+    issues.push(...duplicateNameIssues(label, fixture), ...unnamedActionIssues(set, actionsNamed, label, fixture));
     loaded.push({ file: label, fixture });
   }
   if (issues.length > 0) throw new PolicyLoadError(issues);
