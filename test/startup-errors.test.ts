@@ -144,9 +144,11 @@ describe('the service start-up naming the setting at fault', () => {
 
   it('holds a key file to the algorithms accepted from it: an entry\'s own, and a key\'s "alg"', async () => {
     const rsa = await makeKey('RS256');
+    const p384 = await exportJWK((await generateKeyPair('ES384', { extractable: true })).publicKey);
     const dir = await tempDir({
       'rsa.json': jwks([rsa]),
       'ps.json': { keys: [{ ...rsa.publicJwk, alg: 'PS256' }] },
+      'p384.json': { keys: [{ ...p384, kid: 'p384' }] },
       'tokens.json': { issuers: [{ issuer: 'https://a.example', audience: 'api', jwksFile: 'rsa.json', algorithms: ['ES256', 'EdDSA'] }] },
       'fits.json': { issuers: [{ issuer: 'https://a.example', audience: 'api', jwksFile: 'rsa.json', algorithms: ['RS256'] }] },
     });
@@ -155,6 +157,9 @@ describe('the service start-up naming the setting at fault', () => {
     // A key naming PS256 is never picked for an RS256 token.
     const byAlg = tokensFromConfig(loadConfig({ JWKS_FILE: join(dir, 'ps.json'), JWT_ISSUER: 'https://b.example', JWT_AUDIENCE: 'api', JWT_ALGORITHMS: 'RS256' }));
     await expect(byAlg).rejects.toThrow(/^JWKS_FILE: key set \S+ps\.json: holds no key for the accepted algorithms \(RS256\)/);
+    // An EC key without "alg" is picked for the algorithm of its curve alone.
+    const byCurve = tokensFromConfig(loadConfig({ JWKS_FILE: join(dir, 'p384.json'), JWT_ISSUER: 'https://b.example', JWT_AUDIENCE: 'api', JWT_ALGORITHMS: 'ES256' }));
+    await expect(byCurve).rejects.toThrow(/^JWKS_FILE: key set \S+p384\.json: holds no key for the accepted algorithms \(ES256\)/);
     const tokens = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'fits.json') }));
     await expect(tokens.verifier.verify(await signToken(rsa, { sub: 'alice' }, { iss: 'https://a.example', aud: 'api' }))).resolves.toMatchObject({ sub: 'alice' });
   });
