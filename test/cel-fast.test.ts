@@ -98,12 +98,16 @@ describe('CEL conditions on the fast path', () => {
     expect(decided).toBeGreaterThan(compared / 4);
   });
 
-  it('negates numbers, and trims and lower-cases strings as the service\'s trim() and lowerAscii() do', () => {
+  it('negates numbers (-0 equal to 0), and trims and lower-cases strings as the service\'s trim() and lowerAscii() do', () => {
     const fast = (source: string) => fastCondition(library.parse(source).ast) as (vars: ConditionVariables) => unknown;
     const vars = (a: unknown, id = 'u-1'): ConditionVariables =>
       ({ subject: { id, properties: {} }, resource: { properties: { a } }, action: { name: 'x', properties: {} }, context: {}, now: new Date(0) }) as unknown as ConditionVariables;
     const negated = fast('-resource.properties.a <= 10.0');
     expect([negated(vars(-50)), negated(vars(50)), negated(vars(-0)), negated(vars('5'))]).toEqual([false, true, true, undecided]);
+    // -0 is 0 to CEL: equal to it, never unequal, whichever side is negated.
+    const zero = fast('-resource.properties.a == 0.0');
+    expect([zero(vars(0)), zero(vars(-0)), zero(vars(1.5))]).toEqual([true, true, false]);
+    expect([fast('resource.properties.a != 0.0')(vars(-0)), fast('resource.properties.a != -0.0')(vars(0))]).toEqual([false, false]);
     const owner = fast('resource.properties.a.trim().lowerAscii() == subject.id.lowerAscii()');
     expect([owner(vars(' U-1\t')), owner(vars('u-1 ', 'U-1')), owner(vars('u-2')), owner(vars(1))]).toEqual([true, true, false, undecided]);
     // White_Space as CEL has it: NEL is, the byte order mark is not; the Kelvin sign is no K.
