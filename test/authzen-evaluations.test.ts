@@ -1,8 +1,17 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DecisionCache } from '../src/cache/decision-cache.js';
 import { cacheFromConfig } from '../src/cache/from-config.js';
+import type { CacheEntry, CacheLayer } from '../src/cache/layer.js';
 import { loadConfig } from '../src/config.js';
+import { policySetCandidates } from '../src/decision/candidates.js';
+import { SearchService } from '../src/decision/search.js';
+import { DecisionService, type PinnedDecisions } from '../src/decision/service.js';
+import { createApp } from '../src/http/app.js';
+import { loadPolicyDir } from '../src/policy/load.js';
+import { PolicyStore } from '../src/policy/store.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { certificationDir } from './helpers/authzen.js';
+import { eventually } from './helpers/cache.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -200,5 +209,163 @@ describe('POST /access/v1/evaluations', () => {
       expect(res.status).toBe(400);
       expect((await readJson(res)).errors).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
     }
+  });
+});
+
+/** A batch item by what it asks of alice, `read record-1`, as WatchedDecisions names it. */
+const asking = (asked: string) => {
+  const [name = '', id = ''] = asked.split(' ');
+  return { action: { name }, resource: record(id) };
+};
+
+/**
+ * The decision service, telling which batch items it started and which it decided (evaluated,
+ * or answered from the cache), each by what it asks; a started item it did not decide was given
+ * up. It gives the request up (as its deadline or a client gone does) as the item `giveUpAt`
+ * names starts.
+ */
+class WatchedDecisions extends DecisionService {
+  readonly started: string[] = [];
+  readonly decided: string[] = [];
+  giveUpAt: string | undefined;
+
+  override pinned(): PinnedDecisions {
+    const pinned = super.pinned();
+    return {
+      ...pinned,
+      decideUnrecorded: async (request, turn) => {
+        const asked = `${request.action.name} ${request.resource.id ?? ''}`;
+        this.started.push(asked);
+        if (asked === this.giveUpAt && request.meta !== undefined) request.meta.abandoned = true;
+        const decision = await pinned.decideUnrecorded(request, turn);
+        this.decided.push(asked);
+        return decision;
+      },
+    };
+  }
+}
+
+async function watchedApp(cache?: DecisionCache) {
+  const policies = new PolicyStore(await loadPolicyDir(certificationDir));
+  const decisions = new WatchedDecisions({ policies, tokens: undefined, cache });
+  const app = createApp({ decisions, policies, search: new SearchService({ decisions, candidates: policySetCandidates(policies) }) });
+  return { app, decisions };
+}
+
+/**
+ * A cache layer whose lookups answer when the test lets them (`answer`, by the order they were
+ * asked in, from 0), as the lookups of a batch in a Redis far away come back in any order.
+ */
+class HeldLayer implements CacheLayer {
+  readonly name = 'memory';
+  readonly #entries = new Map<string, CacheEntry>();
+  readonly #waiting: (() => void)[] = [];
+  #onAsked: (() => void) | undefined;
+
+  get(key: string): Promise<CacheEntry | undefined> {
+    return new Promise((found) => {
+      this.#waiting.push(() => found(this.#entries.get(key)));
+      this.#onAsked?.();
+    });
+  }
+
+  set(key: string, entry: CacheEntry): void {
+    this.#entries.set(key, entry);
+  }
+
+  /** Resolves once `count` lookups have been asked. */
+  async asked(count: number): Promise<void> {
+    while (this.#waiting.length < count) await new Promise<void>((asked) => (this.#onAsked = asked));
+  }
+
+  answer(...lookups: number[]): void {
+    for (const lookup of lookups) this.#waiting[lookup]?.();
+  }
+}
+
+describe('the items of a batch that are decided', () => {
+  const batchOf = (semantic: string, items: readonly string[]) => ({ subject: alice, options: { evaluations_semantic: semantic }, evaluations: items.map(asking) });
+
+  it.each([
+    ['deny_on_first_deny', ['read record-1', 'write record-2', 'read record-2', 'write record-1']],
+    ['permit_on_first_permit', ['write record-2', 'read record-1', 'read record-2', 'write record-1']],
+  ] as const)('%s evaluates no item after the one that decides the batch', async (semantic, items) => {
+    const { app, decisions } = await watchedApp();
+    const res = await postJson(app, '/access/v1/evaluations', batchOf(semantic, items));
+    expect((await readJson(res)).evaluations).toHaveLength(2);
+    expect(decisions.decided).toEqual(items.slice(0, 2));
+  });
+
+  it.each(['execute_all', 'deny_on_first_deny', 'permit_on_first_permit'])('a %s batch given up starts and decides no item after that', async (semantic) => {
+    const { app, decisions } = await watchedApp();
+    decisions.giveUpAt = 'read record-1';
+    await postJson(app, '/access/v1/evaluations', batchOf(semantic, ['read record-1', 'write record-2', 'read record-2']));
+    expect(decisions.started).toEqual(['read record-1']);
+    expect(decisions.decided).toEqual([]);
+  });
+
+  it('starts no more items once one the cache answers at once has decided the batch', async () => {
+    const setup = cacheFromConfig(loadConfig({ CACHE_MEMORY_ENTRIES: '100' }));
+    try {
+      const { app, decisions } = await watchedApp(setup.cache);
+      await postJson(app, '/access/v1/evaluation', { subject: alice, ...asking('write record-2') });
+      const items = ['write record-2', ...Array.from({ length: 99 }, () => 'read record-1')];
+      expect((await readJson(await postJson(app, '/access/v1/evaluations', batchOf('deny_on_first_deny', items)))).evaluations).toEqual([{ decision: false }]);
+      expect(decisions.started.length).toBeLessThan(items.length);
+    } finally {
+      await setup.close();
+    }
+  });
+
+  describe('with cache lookups that come back in any order', () => {
+    const held = async () => {
+      const layer = new HeldLayer();
+      const built = await watchedApp(new DecisionCache({ layers: [layer], prefix: 'held:', ttlSeconds: 60 }));
+      /** Decided (and so cached) before the batch: its lookup is the first. */
+      const cached = async (asked: string) => {
+        const answered = postJson(built.app, '/access/v1/evaluation', { subject: alice, ...asking(asked) });
+        await layer.asked(1);
+        layer.answer(0);
+        expect((await answered).status).toBe(200);
+      };
+      return { ...built, layer, cached };
+    };
+
+    it('an item after one the cache answered waits for every item before it to be decided', async () => {
+      const { app, decisions, layer, cached } = await held();
+      await cached('read record-1');
+      const answered = postJson(app, '/access/v1/evaluations', batchOf('deny_on_first_deny', ['read record-2', 'write record-2', 'read record-1', 'write record-1']));
+      await layer.asked(5);
+      // The last two first: the cached one is answered, the last must still wait its turn.
+      layer.answer(3, 4);
+      await eventually('the cached item to be answered', () => decisions.decided.includes('read record-1'));
+      layer.answer(1, 2);
+      expect((await readJson(await answered)).evaluations).toEqual([{ decision: true }, { decision: false }]);
+      expect(decisions.decided).toEqual(['read record-1', 'read record-2', 'write record-2']);
+    });
+
+    it('an item the cache answers after an earlier item decided the batch does not take its place', async () => {
+      const { app, decisions, layer, cached } = await held();
+      await cached('delete record-1');
+      const answered = postJson(app, '/access/v1/evaluations', batchOf('deny_on_first_deny', ['write record-2', 'read record-1', 'delete record-1']));
+      await layer.asked(4);
+      layer.answer(1);
+      await eventually('the first item to be decided', () => decisions.decided.length === 1);
+      layer.answer(3);
+      await eventually('the cached deny to be answered', () => decisions.decided.length === 2);
+      layer.answer(2);
+      expect((await readJson(await answered)).evaluations).toEqual([{ decision: false }]);
+      expect(decisions.decided).toEqual(['write record-2', 'delete record-1']);
+    });
+
+    it('an item after the one that decided the batch is not evaluated for an identical one that joined its lookup', async () => {
+      const { app, decisions, layer } = await held();
+      // The fourth item joins the third's lookup, the fifth is looked up after it joined.
+      const answered = postJson(app, '/access/v1/evaluations', batchOf('deny_on_first_deny', ['read record-2', 'write record-2', 'read record-1', 'read record-1', 'write record-1']));
+      await layer.asked(4);
+      layer.answer(0, 1, 2, 3);
+      expect((await readJson(await answered)).evaluations).toEqual([{ decision: true }, { decision: false }]);
+      expect(decisions.decided).toEqual(['read record-2', 'write record-2']);
+    });
   });
 });
