@@ -7,6 +7,7 @@ import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { telemetryRecorder } from '../src/telemetry/recorder.js';
 import { createIntrospector } from '../src/token/introspect.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { interopDir } from './helpers/authzen.js';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
 import { auditEntries, buildObservedApp, memorySink, scrape, sample } from './helpers/telemetry.js';
 
@@ -120,6 +121,23 @@ describe('an action search', () => {
       { results: [{ name: 'read' }], lines: [['delete', 'deny'], ['read', 'permit']], permits: 2 },
       { results: [{ name: 'update' }], lines: [['update', 'permit']], permits: 3 },
     ]);
+  });
+});
+
+describe('a search of each kind', () => {
+  it.each([
+    ['subject', { subject: { type: 'user' }, action: { name: 'view' }, resource: { type: 'record', id: '101' } }],
+    ['resource', { subject: { type: 'user', id: 'alice' }, action: { name: 'delete' }, resource: { type: 'record' } }],
+    ['action', { subject: { type: 'user', id: 'alice' }, resource: { type: 'record', id: '101' } }],
+  ])('records every candidate of a %s search page under its request and authzen_search', async (kind, body) => {
+    const { app, sink } = await buildObservedApp({ policyDir: interopDir });
+    const answer = await readJson(await postJson(app, `/access/v1/search/${kind}`, body, { 'x-request-id': `search-${kind}` }));
+    const hits = (answer.results as unknown[]).length;
+    expect(hits).toBeGreaterThan(0);
+    const entries = await auditEntries(sink);
+    expect(entries.filter((e) => e.decision === 'permit')).toHaveLength(hits);
+    for (const entry of entries) expect(entry).toMatchObject({ endpoint: 'authzen_search', requestId: `search-${kind}` });
+    expect(decisions(await scrape(app), 'authzen_search', 'permit')).toBe(hits);
   });
 });
 

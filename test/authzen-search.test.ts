@@ -105,6 +105,22 @@ describe('AuthZEN search', () => {
     expect(seen).toEqual(all.results);
   });
 
+  it.each([
+    ['subject', { subject: { type: 'user' }, action: { name: 'view' }, resource: { type: 'record', id: '101' } }],
+    ['action', { subject: user('alice'), resource: { type: 'record', id: '101' } }],
+  ])('pages a %s search too: one hit a page, each once, as the unpaged search finds them', async (kind, request) => {
+    const all = (await search(kind, request)).results as unknown[];
+    expect(all.length).toBeGreaterThan(2);
+    const seen: unknown[] = [];
+    let token = '';
+    do {
+      const body = await search(kind, { ...request, page: token === '' ? { limit: 1 } : { limit: 1, token } });
+      seen.push(...(body.results as unknown[]));
+      token = (body.page as { next_token: string }).next_token;
+    } while (token !== '' && seen.length <= all.length);
+    expect(seen).toEqual(all);
+  });
+
   it('gives no token when a full page is also the last one', async () => {
     const body = await search('resource', { subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' }, page: { limit: 4 } });
     expect(body).toEqual({ results: recordIds([101, 107, 113, 119]), page: { next_token: '' } });
@@ -224,6 +240,30 @@ describe('AuthZEN search', () => {
     } while (token !== '' && pages < 20);
     expect(pages).toBe(7);
     expect(seen).toEqual(recordIds([101, 107, 113, 119]));
+  });
+
+  it('stops a page once its request is given up: no candidate is decided after that', async () => {
+    const { decisions, policies } = await buildTestApp({ policyDir: interopDir });
+    let decided = 0;
+    // The request runs out of time (or its client goes) while its first candidate is decided.
+    const givenUp: SearchDecisions = {
+      pinned: () => {
+        const pinned = decisions.pinned();
+        return {
+          ...pinned,
+          decideUnrecorded: (request, turn) => {
+            decided += 1;
+            if (request.meta !== undefined) request.meta.abandoned = true;
+            return pinned.decideUnrecorded(request, turn);
+          },
+        };
+      },
+    };
+    const search = new SearchService({ decisions: givenUp, candidates: policySetCandidates(policies) });
+    const app = createApp({ decisions, policies, search });
+    const res = await postJson(app, '/access/v1/search/resource', { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' } });
+    expect(res.status).toBe(200);
+    expect(decided).toBe(1);
   });
 
   it('counts the time the body took to arrive against a page\'s time budget, so a slow upload still gets a page', async () => {
