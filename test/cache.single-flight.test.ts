@@ -84,10 +84,11 @@ describe('single flight through POST /decide', () => {
     await setup.close();
   });
 
-  it('looks Redis up once for a burst of identical requests, and answers each of them', async () => {
+  it('looks Redis up once for a burst of identical requests, answers each of them, and records those that joined as coalesced', async () => {
     setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
     await eventually('Redis to be up', () => setup.redisState() === 'up');
-    const { app } = await buildTestApp({ cache: setup.cache });
+    const sources: (string | undefined)[] = [];
+    const { app } = await buildTestApp({ cache: setup.cache, recorder: { record: (record) => void sources.push(record.outcome.source) } });
     const body = {
       subject: { id: randomUUID(), properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
       action: 'read',
@@ -99,5 +100,7 @@ describe('single flight through POST /decide', () => {
     expect(bodies.every((b) => b.decision === 'permit')).toBe(true);
     expect(new Set(bodies.map((b) => b.decisionId)).size).toBe(30);
     expect(observer.count('redis:miss')).toBe(1);
+    expect(sources.filter((source) => source === undefined)).toHaveLength(1);
+    expect(sources.filter((source) => source === 'coalesced')).toHaveLength(29);
   });
 });
