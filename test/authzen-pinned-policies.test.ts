@@ -12,12 +12,15 @@ const invoice = (id: string) => ({ type: 'invoice', id, properties: { invoice_ty
 /**
  * The test app over `policyDir`, whose decision service's clock swaps in `reloaded` the first
  * time a decision reads it once armed: after the first item of a batch or the first candidate
- * of a search page has begun, while the rest are still to be decided.
+ * of a search page has begun, while the rest are still to be decided. `recorded`: the policy
+ * version of every decision recorded.
  */
 async function appReloadedAt(policyDir: string | undefined, reloaded: Awaited<ReturnType<typeof loadPolicyDir>>) {
   let armed = false;
+  const recorded: string[] = [];
   const built = await buildTestApp({
     policyDir,
+    recorder: { record: (record) => void recorded.push(record.outcome.policyVersion) },
     clock: () => {
       if (armed) {
         armed = false;
@@ -28,7 +31,7 @@ async function appReloadedAt(policyDir: string | undefined, reloaded: Awaited<Re
   });
   const original = built.policies.current.set.version;
   expect(reloaded.version).not.toBe(original);
-  return { app: built.app, original, reloaded: reloaded.version, arm: () => (armed = true) };
+  return { app: built.app, original, reloaded: reloaded.version, arm: () => (armed = true), recorded };
 }
 
 /** The shipped policies, reloaded without the accountants' read permit (see appReloadedAt). */
@@ -73,6 +76,14 @@ describe('one answer, one policy set', () => {
     // The reload did land: the next request is decided under it.
     const after = await readJson(await postJson(app, '/access/v1/evaluation', { subject, action: { name: 'read' }, resource: invoice('inv-1') }));
     expect(after).toMatchObject({ decision: false, context: { policy_version: reloaded } });
+  });
+
+  it('an invalid item of a batch is recorded under the set the batch started under', async () => {
+    const { app, original, arm, recorded } = await appReloadedMidAnswer();
+    arm();
+    const res = await postJson(app, '/access/v1/evaluations', { subject, action: { name: 'read' }, evaluations: [{ resource: invoice('inv-1') }, { resource: 5 }] });
+    expect((await readJson(res)).evaluations).toEqual([{ decision: true }, { decision: false }]);
+    expect(recorded).toEqual([original, original]);
   });
 
   it('a batch is decided on the entity data of the set in force when it started', async () => {
