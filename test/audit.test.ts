@@ -387,6 +387,20 @@ describe('audit failures never reach the decision', () => {
     expect(warnings[0]).toMatchObject({ requestId: 'r-1', suppressed: 0 });
   });
 
+  it('answers as usual on every decision endpoint when the recorder itself throws', async () => {
+    const { app } = await buildTestApp({ recorder: { record: () => { throw new Error('recorder broke'); } } });
+    const decided = await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice });
+    expect(decided.status).toBe(200);
+    expect((await readJson(decided)).decision).toBe('permit');
+    const subject = { type: 'user', ...accountant };
+    const batch = await postJson(app, '/access/v1/evaluations', { subject, action: { name: 'read' }, evaluations: [{ resource: invoice }, { resource: 5 }] });
+    expect(batch.status).toBe(200);
+    expect((await readJson(batch)).evaluations).toEqual([{ decision: true }, { decision: false }]);
+    const search = await postJson(app, '/access/v1/search/action', { subject, resource: invoice });
+    expect(search.status).toBe(200);
+    expect((await readJson(search)).results).toEqual([{ name: 'read' }]);
+  });
+
   it('masks a namespaced claim named in brackets, and only that key', async () => {
     const claim = 'https://invoice.example.com/email';
     const { app, sink } = await buildObservedApp({ audit: { redact: [`subject.properties["${claim}"]`] } });
