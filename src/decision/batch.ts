@@ -116,8 +116,8 @@ export async function decideBatch<E extends readonly InvalidField[]>(
   for (const outcome of await Promise.allSettled(started)) {
     if (outcome.status === 'rejected') {
       if (outcome.reason instanceof Abandoned) return [];
-      // Only an item after the one that decided the batch is skipped: the answer ends before it.
-      if (outcome.reason instanceof Skipped) break;
+      // Never a Skipped one: only an item after the one that decided the batch is skipped, and
+      // the answer ends at that one.
       throw outcome.reason;
     }
     decided.push(outcome.value);
