@@ -8,6 +8,8 @@ export interface Reply {
   readonly contentType?: string;
   /** Wait this long before answering. */
   readonly delayMs?: number;
+  /** Answer only once this has settled: a server slow for as long as the test needs it to be. */
+  readonly until?: Promise<unknown>;
 }
 
 /** A local RFC 7662 introspection endpoint that checks client credentials and counts lookups. */
@@ -47,6 +49,7 @@ export async function startIntrospectionServer(clientId = 'invoice-pdp', clientS
       const reply: Reply = replies.get(token) ?? { body: { active: false } };
       const delayMs = (reply.delayMs ?? 0) + state.delayMs;
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await reply.until;
       if (res.destroyed) return;
       const body = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body ?? {});
       res.writeHead(reply.status ?? 200, { 'content-type': reply.contentType ?? 'application/json' }).end(body);
