@@ -5,11 +5,13 @@ import { countRejections } from '../src/http/rejections.js';
 import { AuditLog } from '../src/telemetry/audit.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { telemetryRecorder } from '../src/telemetry/recorder.js';
+import type { Claims } from '../src/token/claims.js';
 import { createIntrospector } from '../src/token/introspect.js';
+import type { TokenVerifier } from '../src/token/verify.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { interopDir } from './helpers/authzen.js';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
-import { auditEntries, buildObservedApp, memorySink, scrape, sample } from './helpers/telemetry.js';
+import { auditEntries, auditSettled, buildObservedApp, memorySink, scrape, sample } from './helpers/telemetry.js';
 
 // What gets recorded (audit line, pdp_decisions_total) for each decision: exactly the decisions
 // a caller was given, each once.
@@ -29,15 +31,32 @@ describe('a request answered 503 timeout', () => {
 
   it('records nothing of the decision it was still making, which it never gave', async () => {
     const slow = 'opaque-token-slow';
-    server.answer(slow, { delayMs: 600, body: { active: true, sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' } });
-    const tokens = createIntrospector({ url: server.url, clientId: server.clientId, clientSecret: server.clientSecret, timeoutMs: 5_000 });
-    const { app, sink } = await buildObservedApp({ tokens, app: { requestTimeoutMs: 200 } });
+    // The slow token's answer is held until the request has been answered 503: the decision is
+    // still being made at the deadline whatever the load (on a loaded machine the lookup reached
+    // the server only after the 0.9 s the test slept). The deadline is a second: the quick
+    // request below took more than 0.2 s on a loaded machine, and was answered 503.
+    let answerSlow = (): void => undefined;
+    const slowAnswered = new Promise<void>((resolve) => (answerSlow = resolve));
+    server.answer(slow, { until: slowAnswered, body: { active: true, sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' } });
+    const introspection = createIntrospector({ url: server.url, clientId: server.clientId, clientSecret: server.clientSecret, timeoutMs: 5_000 });
+    const lookups: Promise<Claims>[] = [];
+    const tokens: TokenVerifier = {
+      verify: (token) => {
+        const claims = introspection.verify(token);
+        lookups.push(claims);
+        return claims;
+      },
+    };
+    const { app, sink } = await buildObservedApp({ tokens, app: { requestTimeoutMs: 1_000 } });
 
     const res = await postJson(app, '/decide', { token: slow, action: 'read', resource: invoice }, { 'x-request-id': 'late-1' });
     expect(res.status).toBe(503);
     expect((await readJson(res)).type).toBe('urn:invoice-pdp:problem:timeout');
     // Let the introspection answer arrive and the abandoned decision finish (a permit).
-    await new Promise((resolve) => setTimeout(resolve, 900));
+    answerSlow();
+    await Promise.all(lookups);
+    // From its token's claims on, the decision waits on nothing: it is made and recorded before the next turn.
+    await auditSettled();
     expect(server.requestsFor(slow)).toBe(1);
 
     const text = await scrape(app);
