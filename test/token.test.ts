@@ -252,10 +252,14 @@ describe('a token whose check meets a key server slow to answer, under a cooldow
   it('waits on one fetch at most, so it is denied within REQUEST_TIMEOUT_MS, not cut off by a 503', async () => {
     // A key under the kid the token names, that did not sign it: the set changes with each fetch.
     const renamed = await makeKey('ES256', 'k-new');
+    // A check that waited on every fetch it could start would wait on the next two answers and then
+    // on a fetch never answered: 0.3 + 1.8 + 2 s, past the 4 s deadline. Waiting on one, it is
+    // denied after 0.3 s: 0.4 s on a machine at a load of 15, where a key set timeout of 0.4 s and a
+    // deadline of 0.8 s left too little room.
     const answers: { keys: ReturnType<typeof jwks>; delayMs: number }[] = [
       { keys: jwks([ec]), delayMs: 0 },
       { keys: jwks([renamed]), delayMs: 300 },
-      { keys: jwks([ec]), delayMs: 300 },
+      { keys: jwks([ec]), delayMs: 1_800 },
     ];
     let requests = 0;
     const server = await startServer((_req, res) => {
@@ -266,8 +270,8 @@ describe('a token whose check meets a key server slow to answer, under a cooldow
       setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer.keys)), answer.delayMs);
     });
     closers.push(server);
-    const env = { JWKS_URL: `${server.url}/jwks.json`, JWKS_TIMEOUT_MS: '400', REQUEST_TIMEOUT_MS: '800', JWKS_COOLDOWN_SECONDS: '0', JWKS_REFRESH_SECONDS: '0' };
-    const app = await appWith(env, { requestTimeoutMs: 800 });
+    const env = { JWKS_URL: `${server.url}/jwks.json`, JWKS_TIMEOUT_MS: '2000', REQUEST_TIMEOUT_MS: '4000', JWKS_COOLDOWN_SECONDS: '0', JWKS_REFRESH_SECONDS: '0' };
+    const app = await appWith(env, { requestTimeoutMs: 4_000 });
     expect(await decide(app, await sign(ec, accountantClaims))).toMatchObject({ decision: 'permit' });
     const body = await decide(app, await sign(ec, accountantClaims, { kid: 'k-new' }));
     expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'signature verification failed' }] });
