@@ -53,8 +53,9 @@ describe('the audit lines of a large answer', () => {
   it('are written a slice at a time: 1 GB of lines does not hold up /healthz', async () => {
     // A 1 GiB budget: the first 1,000 or so lines whole, on stdout (ignored here).
     const slowest = await searchPage(await serve({ AUDIT_MAX_REQUEST_BYTES: String(1024 * 1024 * 1024) }));
-    // 29 ms here; 5.8 s when these lines (1 GB of text) were built in one go.
-    expect(slowest).toBeLessThan(1000);
+    // 20-60 ms here, up to 0.7 s on a machine at a load of 17, where /healthz waits for a core
+    // too; 3.5-5.8 s when these lines (1 GB of text) were built in one go, more on a loaded one.
+    expect(slowest).toBeLessThan(1_500);
   }, 30_000);
 
   it('stay within the request budget: four lines carry the 1 MB context, the other 1,996 leave it out', async () => {
@@ -68,6 +69,6 @@ describe('the audit lines of a large answer', () => {
     expect(lines.slice(4).every((line) => line.context === undefined && line.erased?.includes('context') === true)).toBe(true);
     // 2 GB of lines without the budget.
     expect(Buffer.byteLength(text)).toBeLessThan(6 * 1024 * 1024);
-    expect(slowest).toBeLessThan(1000);
+    expect(slowest).toBeLessThan(1_500);
   }, 30_000);
 });
