@@ -24,6 +24,12 @@ afterEach(() => {
 
 const isWorkerListening = (l: Record<string, unknown>) => l['msg'] === 'worker listening';
 
+/**
+ * Each test's time: a WORKERS=2 start, three Node processes, took up to 14 s on a machine at a load
+ * of 17, and the test that waits on two replacement workers 30 s in all.
+ */
+const timeout = 90_000;
+
 /** Sends `count` malformed decisions, each on a connection of its own, which the primary hands to the workers in turn. */
 async function sendMalformed(url: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
@@ -32,7 +38,7 @@ async function sendMalformed(url: string, count: number): Promise<void> {
   }
 }
 
-describe('WORKERS=2 (node:cluster)', () => {
+describe('WORKERS=2 (node:cluster)', { timeout }, () => {
   it('answers from two worker processes and exits cleanly on SIGTERM', async () => {
     running = spawnNode(main, { ...base, WORKERS: '2' });
     const workers = await running.waitFor(isWorkerListening, 2);
@@ -68,7 +74,7 @@ describe('WORKERS=2 (node:cluster)', () => {
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({ decision: 'permit' });
     expect(await running.exited).toBe(0);
-  }, 20_000);
+  });
 
   it('stays a single process when WORKERS is unset outside production', async () => {
     running = spawnNode(main, { ...base, WORKERS: undefined, NODE_ENV: 'test' });
@@ -150,7 +156,7 @@ describe('WORKERS=2 (node:cluster)', () => {
     for (let i = 0; i < 2; i++) expect((await scrape()).rejected).toBe(6);
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
-  }, 30_000);
+  });
 
   it('serves metrics summed over every worker\'s registry from any worker', async () => {
     running = spawnNode(fixture, {});

@@ -4,11 +4,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 export interface Spawned {
   readonly child: ChildProcess;
   readonly lines: Record<string, unknown>[];
-  /** Resolves once `count` log lines satisfy `match`; rejects on exit or after `timeoutMs`. */
+  /** Resolves once `count` log lines satisfy `match`; rejects on exit or after `timeoutMs` (`waitForMs` unless given). */
   waitFor(match: (line: Record<string, unknown>) => boolean, count?: number, timeoutMs?: number): Promise<Record<string, unknown>[]>;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
 }
+
+/**
+ * How long `waitFor` waits for a line unless told otherwise: a WORKERS=2 start, three Node
+ * processes, took up to 14 s on a machine at a load of 17.
+ */
+const waitForMs = 60_000;
 
 /**
  * Starts `node <script>` with `env` and PATH only, as the other process helpers do: a setting of
@@ -42,7 +48,7 @@ export function spawnLogged(command: string, args: readonly string[], env: Recor
     for (const listener of listeners) listener();
   });
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  const waitFor: Spawned['waitFor'] = (match, count = 1, timeoutMs = 15_000) =>
+  const waitFor: Spawned['waitFor'] = (match, count = 1, timeoutMs = waitForMs) =>
     new Promise((resolve, reject) => {
       const check = () => {
         const found = lines.filter(match);
