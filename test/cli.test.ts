@@ -655,9 +655,9 @@ describe.concurrent('pdp CLI (through its process)', () => {
       });
       const run = await runCli(['validate', dir]);
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain('tests/reports.json $.cases[2].name: the name "one" is taken by $.cases[0].name');
-      expect(run.stderr).toContain('tests/reports.json $.groups[0].cases[2].name: the name "two" is taken by $.groups[0].cases[1].name');
-      expect(run.stderr).toContain('tests/reports.json $.groups[1].name: the name "g" is taken by $.groups[0].name');
+      expect(run.stderr).toContain('tests/reports.json $.cases[2].name: duplicate case name "one" (also at $.cases[0])');
+      expect(run.stderr).toContain('tests/reports.json $.groups[0].cases[2].name: duplicate case name "two" (also at $.groups[0].cases[1])');
+      expect(run.stderr).toContain('tests/reports.json $.groups[1].name: duplicate group name "g" (also at $.groups[0])');
       expect(run.stderr).toContain('invalid: 3 problem(s)');
     });
 

@@ -175,18 +175,18 @@ function unnamedActionIssues(set: CompiledPolicySet, actionsNamed: ActionsNamed,
  */
 function duplicateNameIssues(file: string, fixture: FixtureFile): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  const firstAt = (names: readonly string[], path: (index: number) => string) => {
-    const seen = new Map<string, number>();
+  const check = (what: 'case' | 'group', names: readonly string[], at: (index: number) => string) => {
+    const first = new Map<string, number>();
     names.forEach((name, index) => {
-      const first = seen.get(name);
-      if (first === undefined) seen.set(name, index);
-      else issues.push({ file, path: path(index), message: `the name "${name}" is taken by ${path(first)}: names tell results apart in reports` });
+      const seen = first.get(name);
+      if (seen === undefined) first.set(name, index);
+      else issues.push({ file, path: `${at(index)}.name`, message: `duplicate ${what} name "${name}" (also at ${at(seen)})` });
     });
   };
-  firstAt((fixture.cases ?? []).map((c) => c.name), (i) => `$.cases[${i}].name`);
+  check('case', (fixture.cases ?? []).map((c) => c.name), (i) => `$.cases[${i}]`);
   const groups = fixture.groups ?? [];
-  firstAt(groups.map((g) => g.name), (g) => `$.groups[${g}].name`);
-  groups.forEach((group, g) => firstAt(group.cases.map((c) => c.name), (i) => `$.groups[${g}].cases[${i}].name`));
+  check('group', groups.map((g) => g.name), (g) => `$.groups[${g}]`);
+  groups.forEach((group, g) => check('case', group.cases.map((c) => c.name), (i) => `$.groups[${g}].cases[${i}]`));
   return issues;
 }
 
