@@ -104,6 +104,20 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     ]);
   });
 
+  it('a role or scope "*", which is no wildcard: a deny rule for every role would apply to no one', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'deny-everyone', effect: 'deny', actions: ['delete'], roles: ['*'] },
+        { id: 'any-scope', effect: 'permit', actions: ['read'], roles: ['reader'], scopes: ['invoice.read', '*'] },
+        { id: 'starred', effect: 'permit', actions: ['read'], roles: ['*reader', 'reader*'], scopes: ['invoice.*'] },
+      ]),
+    });
+    expect(issues).toEqual([
+      { file: 'a.json', path: '$.rules[0].roles[0]', rule: 'deny-everyone', message: expect.stringContaining('leave out "roles"') },
+      { file: 'a.json', path: '$.rules[1].scopes[1]', rule: 'any-scope', message: expect.stringContaining('leave out "scopes"') },
+    ]);
+  });
+
   it('a missing rule id, located by path alone', async () => {
     const issues = await loadIssues({ 'a.json': policy([{ effect: 'permit', actions: ['read'] }]) });
     expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].id', message: expect.any(String) }]);

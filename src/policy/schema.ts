@@ -59,6 +59,14 @@ export const wildcardAction = '*';
 export const notWildcard = /^(?!\*$)/;
 
 /**
+ * A role or scope a rule names. Unlike in `actions`, `*` is no wildcard there: a deny rule for
+ * `"roles": ["*"]` (everyone, as its author meant) would apply to no subject but one holding a
+ * role named `*`. Leaving the list out is how a rule matches every subject.
+ */
+const ruleClaimName = (kind: 'roles' | 'scopes') =>
+  claimName.regex(notWildcard, `"*" is no wildcard here and would match only a claim named "*": leave out "${kind}" for a rule that applies whatever the subject holds`);
+
+/**
  * The resource type a policy governs, in `visibleName`'s characters: a policy of deny rules for
  * `invoice ` or `invoice\u200b` (a zero-width space) reads as one for `invoice`, and never applied.
  * Nor `*`: `"*"` means any action, but there is no wildcard resource type, so a policy of deny
@@ -95,8 +103,8 @@ export const ruleSchema = z
     // At most 1,000 each, as any list of a request: a list of millions, reported element by
     // element, ran a load out of memory.
     actions: z.array(actionName).min(1).max(1000),
-    roles: z.array(claimName).min(1).max(1000).optional(),
-    scopes: z.array(claimName).min(1).max(1000).optional(),
+    roles: z.array(ruleClaimName('roles')).min(1).max(1000).optional(),
+    scopes: z.array(ruleClaimName('scopes')).min(1).max(1000).optional(),
     condition: z.string().min(1).max(4096).optional(),
     advice: z.record(z.string(), z.unknown()).refine(adviceFits, `at most ${maxAdviceJsonLength} characters of JSON`).optional(),
   })
