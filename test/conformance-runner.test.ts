@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { conformanceRunner, repoRoot, runConformance, type RunResult } from './helpers/process.js';
 import { tempDir } from './helpers/tmp.js';
@@ -81,4 +81,12 @@ describe('npm run conformance, TOTALS_FILE', () => {
     expect(run.stderr).toBe('');
     expect(run.stdout).toMatch(/^FAIL conformance: TOTALS_FILE: ENOENT: .*missing\/totals\.json.*$/m);
   }, 30_000);
+});
+
+describe('npm run conformance, AUTHZEN_VECTORS set but empty', () => {
+  it('reads the default folder, as an unset one, not the repo root', async () => {
+    const run = await runConformance({ AUTHZEN_VECTORS: '' });
+    expect(run.stdout).not.toContain(`(vectors: ${repoRoot};`);
+    for (const named of run.stdout.matchAll(/\(vectors: ([^;]+);/g)) expect(named[1]).toBe(resolve(repoRoot, '../shared/conformance/authzen'));
+  }, 60_000);
 });

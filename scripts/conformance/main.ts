@@ -15,7 +15,8 @@ import { transportChecks } from './transport.js';
  */
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const vectorsDir = resolve(repoRoot, process.env['AUTHZEN_VECTORS'] ?? '../shared/conformance/authzen');
+// Empty counts as unset, as it does for the service's own settings: resolved, it would name the repo root.
+const vectorsDir = resolve(repoRoot, process.env['AUTHZEN_VECTORS'] || '../shared/conformance/authzen');
 const interopFixture = join(repoRoot, 'test', 'fixtures', 'authzen-interop');
 const certificationFixture = join(repoRoot, 'test', 'fixtures', 'authzen-certification');
 
