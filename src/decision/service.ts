@@ -125,7 +125,11 @@ function recordedOutcome(outcome: DecisionOutcome): RecordedOutcome {
   };
 }
 
-/** Resolves the subject, then evaluates; every failure on the way ends in deny. */
+/**
+ * Resolves the subject, then evaluates. A refused token, a condition that throws, a cache that
+ * fails: each ends in deny or in a decision evaluated without it. Anything else is thrown, so it
+ * can never be read as a permit.
+ */
 export class DecisionService {
   readonly #policies: PolicyStore;
   readonly #tokens: TokenVerifier | undefined;
