@@ -146,6 +146,30 @@ describe('entity data held to the request JSON limits', () => {
   });
 });
 
+describe('entity names and authoritative lists held to their bounds', () => {
+  const names = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+  const stored = (keys: readonly string[]) => Object.fromEntries(keys.map((key) => [key, 1]));
+  // Each bound at its value in one entity: the data loads beside any of the cases below.
+  const atBounds = names('w', 63).concat('n'.repeat(256));
+  const within = { entities: [{ type: 'user', id: 'i'.repeat(1024), aliases: ['a'.repeat(1024), ...names('alias-', 63)], properties: stored(atBounds), authoritative: atBounds }] };
+
+  it.each([
+    // `subject.aliases` is costed at load as 64 names of 1,024 characters at most: a condition
+    // reading more would pass its cost bound.
+    ['65 aliases', { type: 'user', id: 'u-1', aliases: names('b', 65) }, '$.entities[0].aliases: Too big: expected array to have <=64 items'],
+    ['an id of 1,025 characters', { type: 'user', id: 'x'.repeat(1025) }, '$.entities[0].id: Too big: expected string to have <=1024 characters'],
+    ['an alias of 1,025 characters', { type: 'user', id: 'u-1', aliases: ['z'.repeat(1025)] }, '$.entities[0].aliases[0]: Too big: expected string to have <=1024 characters'],
+    ['65 authoritative names', { type: 'user', id: 'u-1', properties: stored(names('p', 65)), authoritative: names('p', 65) }, '$.entities[0].authoritative: Too big: expected array to have <=64 items'],
+    ['an authoritative name of 257 characters', { type: 'user', id: 'u-1', properties: stored(['q'.repeat(257)]), authoritative: ['q'.repeat(257)] }, '$.entities[0].authoritative[0]: Too big: expected string to have <=256 characters'],
+  ])('refuses an entity with %s, naming the file and path', async (_, entity, problem) => {
+    const dir = await invoiceDir();
+    await writeFiles(dir, { 'data/big.json': { entities: [entity] }, 'data/within.json': within });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`error data/big.json ${problem}\ninvalid: 1 problem(s)\n`);
+  });
+});
+
 describe('files with many problems', () => {
   it('reports the first 100 of a file, and that there are more, without checking a long list to its end', async () => {
     const dir = await invoiceDir();
