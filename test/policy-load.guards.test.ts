@@ -367,6 +367,16 @@ describe('action names', () => {
     expect(lines[0]).toMatch(/^error docs\.json \$\.rules\[1\]\.actions\[0\] \(rule r0\): "Read" and "read" /);
     expect(lines.slice(-2)).toEqual(['error docs.json $: more problems in this file, not listed beyond the first 100', 'invalid: 101 problem(s)']);
   });
+
+  it('lists exactly 100 such names of a file without a line saying there are more', async () => {
+    const dir = await freshDir();
+    const rules = [{ id: 'r', effect: 'permit', actions: ['read'] }, ...Array.from({ length: 100 }, (_, i) => ({ id: `r${i}`, effect: 'deny', actions: ['Read'] }))];
+    await writeFiles(dir, { 'docs.json': { id: 'docs', resource: 'doc', rules } });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines.slice(-2)).toEqual([expect.stringMatching(/^error docs\.json \$\.rules\[100\]\.actions\[0\] \(rule r99\): "Read" and "read" /), 'invalid: 100 problem(s)']);
+  });
 });
 
 describe('resource types', () => {

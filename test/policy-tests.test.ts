@@ -161,6 +161,16 @@ describe('pdp test (process)', () => {
     expect(run.stderr).toContain('error data/users $: a folder in data/ is not read');
   });
 
+  it('exits 1 naming a folder in data/ beside data files that load', async () => {
+    const dir = await policyDir({ 'docs.json': { cases: passing } });
+    await mkdir(join(dir, 'data', 'users'), { recursive: true });
+    await writeFile(join(dir, 'data', 'teams.json'), JSON.stringify({ entities: [{ type: 'team', id: 'a' }] }));
+    await writeFile(join(dir, 'data', 'users', 'users.json'), JSON.stringify({ entities: [{ type: 'user', id: 'u2', properties: { roles: ['reader'], team: 'a' } }] }));
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe('error data/users $: a folder in data/ is not read, so its entity data would be left out: move its files into data/ itself\ninvalid: 1 problem(s)\n');
+  });
+
   it('exits 1 naming a case whose `now` lies outside the timestamps conditions know (years 1 to 9999)', async () => {
     const late = { ...passing[0], now: '9999-12-31T23:30:00-01:00' };
     const run = await runCli(['test', await policyDir({ 'docs.json': { cases: [passing[1], late] } })]);
