@@ -81,6 +81,7 @@ describe('POST /decide: action names in another case', () => {
     ['approve\u00ad', 'a soft hyphen'],
     ['\u200eapprove', 'a direction mark'],
     ['approve\u3000', 'an ideographic space'],
+    ['approve\u3164', 'a Hangul filler, invisible though a letter'],
   ])('never lets a "*" rule decide the action the rules name with whitespace or an invisible character added (%j: %s)', async (action) => {
     const body = await readJson(await postJson(app, '/decide', { subject: admin, action, resource: approvable }));
     expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'action_case_mismatch' }] });
