@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { tempDir } from './helpers/tmp.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -68,5 +69,28 @@ describe('POST /decide', () => {
       ],
       advice: [{ policy: 'invoices', rule: 'D3-approve-requires-mfa', advice: { step_up: 'mfa' } }],
     });
+  });
+});
+
+describe('POST /decide: several policies for one resource type', () => {
+  // Files are read in name order; each policy of the type adds its rules to the others'.
+  const reading = { id: 'docs-reading', resource: 'doc', rules: [{ id: 'readers-read', effect: 'permit', actions: ['read'], roles: ['reader'] }] };
+  const legal = { id: 'docs-legal', resource: 'doc', rules: [{ id: 'held-is-sealed', effect: 'deny', actions: ['*'], condition: 'resource.properties.legal_hold == true' }] };
+  const editing = { id: 'docs-editing', resource: 'doc', rules: [{ id: 'editors-edit', effect: 'permit', actions: ['edit'], roles: ['editor'] }] };
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await buildTestApp({ policyDir: await tempDir({ 'a-reading.json': reading, 'b-legal.json': legal, 'c-editing.json': editing }) }));
+  });
+  const decide = async (roles: string[], action: string, held: boolean) =>
+    readJson(await postJson(app, '/decide', { subject: { id: 'u-1', properties: { roles } }, action, resource: { type: 'doc', id: 'd-1', properties: { legal_hold: held } } }));
+
+  it('permits by the rules of every file', async () => {
+    expect(await decide(['reader'], 'read', false)).toMatchObject({ decision: 'permit', reasons: [{ policy: 'docs-reading', rule: 'readers-read' }] });
+    expect(await decide(['editor'], 'edit', false)).toMatchObject({ decision: 'permit', reasons: [{ policy: 'docs-editing', rule: 'editors-edit' }] });
+  });
+
+  it('lets a deny rule of one file beat the permits of the files before and after it', async () => {
+    expect(await decide(['reader'], 'read', true)).toMatchObject({ decision: 'deny', reasons: [{ policy: 'docs-legal', rule: 'held-is-sealed' }] });
+    expect(await decide(['editor'], 'edit', true)).toMatchObject({ decision: 'deny', reasons: [{ policy: 'docs-legal', rule: 'held-is-sealed' }] });
   });
 });
