@@ -226,6 +226,19 @@ describe('condition cost: no condition can run away on request data', () => {
     await expect(load).rejects.toThrow(/ledger\.json \$\.rules\[0\]\.condition \(rule lines\): too costly: up to \d+ evaluation steps/);
   });
 
+  it.each([
+    ['the predicate of a three-argument map', 'context.a.map(x, context.b.exists(y, y == x), x) == []'],
+    ['a filter', 'context.a.filter(x, x > 0.0).exists(y, context.b.exists(z, z == y))'],
+    ['the first branch of a choice', '(context.ok ? context.a : []).exists(x, context.b.exists(y, x == y))'],
+    ['the second branch of a choice', '(context.ok ? [] : context.a).exists(x, context.b.exists(y, x == y))'],
+    ['an element of a list literal', '[context.a].exists(l, l.exists(x, context.b.exists(y, x == y)))'],
+    ['a value of a map literal', '{"k": context.a}["k"].exists(x, context.b.exists(y, x == y))'],
+    ['an element of a request list', 'context.a[0].exists(x, context.b.exists(y, x == y))'],
+    ['the list a join reads', 'context.a.map(x, context.b.exists(y, y == x) ? "y" : "n").join(",") == ""'],
+  ])('refuses to load comprehensions nested over request lists through %s', (_, condition) => {
+    expect(() => compileCondition(condition)).toThrow(/too costly/);
+  });
+
   // Both loaded before: one split text built by `join` (16M pieces: 2.9 s on a 23 KB body),
   // the other copies a list 100 times per element (12 s on 300 elements).
   const chain = (k: number, term: string) => Array.from({ length: k }, () => term).join(' + ');
