@@ -59,4 +59,28 @@ describe('the conditions one decision can evaluate', () => {
     expect(code).toBe(1);
     expect(lines[0]).toMatch(/^error tenants\.json \$\.rules\[1987\]\.condition \(rule t1987\): too costly together: one decision for action "read" on resource type "doc" may evaluate conditions of up to 5032500 steps/);
   }, 20_000);
+
+  it('counts, past 1,000 roles, the costliest roles\' rules whatever their order, each role\'s rules together, and the rules naming none', async () => {
+    const cheap = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => rule(`${prefix}${String(i)}`, ['read'], 'subject.id == "x"', [`${prefix}${String(i)}`]));
+    // 1,001 roles: a subject holding "heavy", "late" and 998 others matches the four costly
+    // rules, ~4,028,000 steps with the one naming no role.
+    const ledger = {
+      id: 'ledger',
+      resource: 'ledger',
+      rules: [rule('open', ['read'], owner), rule('heavy-1', ['read'], approver, ['heavy']), rule('heavy-2', ['read'], blocked, ['heavy']), ...cheap('c', 999), rule('late', ['read'], approver, ['late'])],
+    };
+    // 1,013 roles, the costly ones written last: 13 rules of ~322,000 steps, ~4,189,000 in all.
+    const aliases = `subject.aliases.exists(a, ${['readers', 'writers', 'owners', 'approvers', 'auditors'].map((list) => `a in resource.properties.${list}`).join(' || ')})`;
+    const archive = {
+      id: 'archive',
+      resource: 'archive',
+      rules: [...cheap('c', 1000), ...Array.from({ length: 13 }, (_, i) => rule(`alias-${String(i)}`, ['read'], aliases, [`alias-${String(i)}`]))],
+    };
+    const { code, lines } = await validate({ 'ledger.json': ledger, 'archive.json': archive });
+    expect(code).toBe(1);
+    expect(lines.slice(0, 2)).toEqual([
+      expect.stringMatching(/^error archive\.json \$\.rules\[1012\]\.condition \(rule alias-12\): too costly together: one decision for action "read" on resource type "archive" may evaluate conditions of up to 4188934 steps/),
+      expect.stringMatching(/^error ledger\.json \$\.rules\[1002\]\.condition \(rule late\): too costly together: one decision for action "read" on resource type "ledger" may evaluate conditions of up to 4028001 steps/),
+    ]);
+  }, 20_000);
 });
