@@ -344,6 +344,27 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('arithmetic on int or uint literals alone reckoned as CEL does: a quotient toward zero, a remainder, and an overflow refused as such', async () => {
+    const run = await validateRules([
+      { id: 'half', effect: 'deny', actions: ['*'], condition: 'context.a * (7 / 2) > 0.0' },
+      { id: 'negative-half', effect: 'deny', actions: ['*'], condition: 'context.a * (-7 / 2) > 0.0' },
+      { id: 'rest', effect: 'deny', actions: ['*'], condition: 'context.a * (7 % 4) > 0.0' },
+      { id: 'past-max', effect: 'deny', actions: ['*'], condition: 'context.a * (9223372036854775807 + 1) > 0.0' },
+      { id: 'below-zero', effect: 'deny', actions: ['*'], condition: 'context.a * (1u - 2u) > 0.0' },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'half', message: 'type: context.a * (7 / 2) mixes a value of the request, a double when it is a number, with the int 7 / 2: write 3.0' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'negative-half', message: 'type: context.a * (-7 / 2) mixes a value of the request, a double when it is a number, with the int -7 / 2: write -3.0' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'rest', message: 'type: context.a * (7 % 4) mixes a value of the request, a double when it is a number, with the int 7 % 4: write 3.0' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'past-max', message: 'value: 9223372036854775807 + 1 is an error whatever the request: integer overflow: 9223372036854775808' },
+        { file: 'a.json', path: '$.rules[4].condition', rule: 'below-zero', message: 'value: 1u - 2u is an error whatever the request: Unsigned integer overflow' },
+      ],
+    });
+  });
+
   it('a value of the request used as a timestamp or a duration, which JSON never is: a deny on it applied to all', async () => {
     const run = await validateRules([
       { id: 'overdue', effect: 'deny', actions: ['*'], condition: 'resource.properties.due < now' },
@@ -372,6 +393,15 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     const run = await runCli(['validate', dir]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
+  });
+
+  it('a misspelt variable field tested by has() in the list a comprehension ranges over', async () => {
+    const run = await validateRules([{ id: 'flagged', effect: 'deny', actions: ['*'], condition: '[has(subject.suspended), has(subject.properties.locked)].exists(f, f)' }]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [{ file: 'a.json', path: '$.rules[0].condition', rule: 'flagged', message: "type: No such key: suspended in has(subject.suspended); the request's other attributes are under subject.properties" }],
+    });
   });
 
   it('a condition that is not a bool', async () => {
