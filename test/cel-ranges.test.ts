@@ -165,6 +165,13 @@ describe('POST /decide: timestamp and duration arithmetic stays within their ran
     expect(await decide('rewind', { from: '2026-01-01T00:00:00Z', a: '-1ns', to: '2026-01-01T00:00:00Z' })).toMatchObject({ decision: 'permit' });
   });
 
+  it('puts a timestamp moved by a fraction of a millisecond in the millisecond its instant falls in, before 1970 too', async () => {
+    expect(await decide('rewind', { from: '2026-01-01T00:00:00.001Z', a: '1ns', to: '2026-01-01T00:00:00Z' })).toMatchObject({ decision: 'permit' });
+    expect(await decide('rewind', { from: '1970-01-01T00:00:00Z', a: '1ns', to: '1969-12-31T23:59:59.999Z' })).toMatchObject({ decision: 'permit' });
+    expect(await decide('rewind', { from: '1969-12-31T23:59:59.999Z', a: '0.5ms', to: '1969-12-31T23:59:59.998Z' })).toMatchObject({ decision: 'permit' });
+    expect(await decide('rewind', { from: '1969-12-31T23:59:59.998Z', a: '-1.5ms', to: '1969-12-31T23:59:59.999Z' })).toMatchObject({ decision: 'permit' });
+  });
+
   it('orders durations by their nanoseconds, however long', async () => {
     // Were permit: the library ordered durations as doubles of milliseconds, which past ~200
     // days no longer tell 1 ns apart, so the deny rule did not apply and `<=` held.
