@@ -27,6 +27,7 @@ describe('POST /decide: map keys of one type are not keys of another', () => {
           rule('literal-bool', '{true: "yes"}[context.key] == "yes"'),
           rule('literal-keys', '{1: "a", 2: "b"}.all(k, k > 0)'),
           rule('literal-reserved', '{"constructor": "c", "__proto__": "p"}.size() == 2 && {"constructor": "c"}.constructor == "c"'),
+          rule('literal-reserved-in', 'context.key in {"constructor": context.a, "prototype": context.a}'),
           rule('dynamic-keys', '{context.a: 1, context.b: 2}.size() == 2'),
           rule('literal-equal', 'context.approvals == {1: "ok"}'),
           rule('literal-unequal', '{true: "on"} != context.flags'),
@@ -74,6 +75,9 @@ describe('POST /decide: map keys of one type are not keys of another', () => {
     expect(await decide('literal-keys', {})).toMatchObject(permitted('literal-keys'));
     // Was deny: the library dropped those keys.
     expect(await decide('literal-reserved', {})).toMatchObject(permitted('literal-reserved'));
+    // Looked up by `in` as any other key: as an object, the library could not type the map.
+    expect(await decide('literal-reserved-in', { key: 'constructor', a: 'c' })).toMatchObject(permitted('literal-reserved-in'));
+    expect(await decide('literal-reserved-in', { key: '__proto__', a: 'c' })).toMatchObject(notApplied);
   });
 
   it('is an error for a literal map with a key twice, or a key of no key type', async () => {
