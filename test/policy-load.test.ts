@@ -193,6 +193,18 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('has() looking a field up in a value a map literal holds, typed as no map', async () => {
+    const run = await validateRules([
+      { id: 'named', effect: 'deny', actions: ['*'], condition: '[{"name": subject.id}].exists(m, has(m.name.first))' },
+      { ...readRule, condition: '[{"claims": subject.properties}].exists(m, has(m.claims.act))' },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [{ file: 'a.json', path: '$.rules[0].condition', rule: 'named', message: 'type: has() needs a map to look up first in, and m.name has type string' }],
+    });
+  });
+
   it('a conversion of a literal, or a literal time zone, that always fails: a deny on it applied to all, a permit never did', async () => {
     const run = await validateRules([
       { id: 'stale', effect: 'deny', actions: ['*'], condition: 'now - timestamp(resource.properties.created) > duration("90d")' },
