@@ -9,15 +9,15 @@ import { loadPolicyDir } from '../src/policy/load.js';
 import { PolicyReloader, type ReloadLog } from '../src/policy/reload.js';
 import { PolicyStore } from '../src/policy/store.js';
 import { postJson, readJson } from './helpers/app.js';
-import { docPolicy, tempDir, writeFiles } from './helpers/policy-dir.js';
+import { docPolicy, tempDir, versionOf, writeFiles, writeFilesNow } from './helpers/policy-dir.js';
 
 const key = 'admin-key-0123456789abcdef';
 const otherKey = 'second-admin-key-fedcba9876543210';
 const auth = { authorization: `Bearer ${key}` };
 
-async function buildAdminApp(dir: string, options: { keys?: readonly string[]; runTests?: boolean; log?: ReloadLog } = {}) {
+async function buildAdminApp(dir: string, options: { keys?: readonly string[]; runTests?: boolean; log?: ReloadLog; clock?: () => Date } = {}) {
   const policies = new PolicyStore(await loadPolicyDir(dir));
-  const reloader = new PolicyReloader({ dir, store: policies, runTests: options.runTests, log: options.log });
+  const reloader = new PolicyReloader({ dir, store: policies, runTests: options.runTests, log: options.log, clock: options.clock });
   const decisions = new DecisionService({ policies, tokens: undefined });
   const search = new SearchService({ decisions, candidates: policySetCandidates(policies) });
   const callers = callerKeys({ api: [], trusted: [], admin: options.keys ?? [key] });
@@ -102,6 +102,16 @@ describe('admin endpoints', () => {
 
     const again = await readJson(await app.request('/admin/policies/reload', { method: 'POST', headers: auth }));
     expect(again).toMatchObject({ version: body.version, previousVersion: body.version, changed: false });
+  });
+
+  it('POST /admin/policies/reload of files that compile to the version serving keeps its load time', async () => {
+    let tick = Date.parse('2026-01-01T00:00:00Z');
+    const { app } = await buildAdminApp(dir.path, { clock: () => new Date((tick += 1_000)) });
+    const listed = async () => readJson(await app.request('/admin/policies', { headers: auth }));
+    const before = await listed();
+    const res = await app.request('/admin/policies/reload', { method: 'POST', headers: auth });
+    expect(await readJson(res)).toMatchObject({ changed: false, loadedAt: before.loadedAt });
+    expect((await listed()).loadedAt).toBe(before.loadedAt);
   });
 
   it('POST /admin/policies/reload answers 422 with file, rule and reason, and the last good set keeps serving', async () => {
@@ -189,5 +199,40 @@ describe('admin endpoints', () => {
       expect.objectContaining({ file: 'tests/docs.json', path: '$.cases[0]', message: expect.stringContaining('"anyone reads" failed') }),
     ]);
     expect((await readJson(await postJson(app, '/decide', reader))).policyVersion).toBe(good);
+  });
+});
+
+describe('reloads asked for together', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  beforeEach(async () => {
+    dir = await tempDir();
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
+  });
+  afterEach(async () => dir.remove());
+
+  async function reloaderLogging(): Promise<{ reloader: PolicyReloader; outcomes: string[] }> {
+    const outcomes: string[] = [];
+    const log: ReloadLog = { info: (_fields, message) => outcomes.push(message), error: (_fields, message) => outcomes.push(message) };
+    return { reloader: new PolicyReloader({ dir: dir.path, store: new PolicyStore(await loadPolicyDir(dir.path)), log }), outcomes };
+  }
+
+  it('share one reload when asked for before it starts', async () => {
+    const { reloader, outcomes } = await reloaderLogging();
+    const results = await Promise.all([reloader.reload('signal'), reloader.reload('watch'), reloader.reload('signal')]);
+    expect(outcomes).toEqual(['policies unchanged']);
+    expect(new Set(results).size).toBe(1);
+  });
+
+  it('run one more reload after the running one for a request made while it runs, reading the files as they are by then', async () => {
+    const { reloader, outcomes } = await reloaderLogging();
+    const running = reloader.reload('signal');
+    // A turn of the event loop: the first reload has started and is reading the directory.
+    await new Promise((turned) => setImmediate(turned));
+    const next = { 'docs.json': docPolicy('docs', 'read-all-v2') };
+    writeFilesNow(dir.path, next);
+    const after = await reloader.reload('signal');
+    await running;
+    expect(after).toMatchObject({ ok: true, version: await versionOf(next) });
+    expect(outcomes).toHaveLength(2);
   });
 });

@@ -283,4 +283,29 @@ describe('pdp_policy_last_reload_successful', () => {
       await dir.remove();
     }
   });
+
+  it('is 1 again once the files are put back to the set still serving, a reload that changes nothing', async () => {
+    const dir = await tempDir();
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
+    const adminKey = 'admin-key-0123456789abcdef';
+    const service = await createService(
+      loadConfig({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', AUDIT_DECISIONS: 'none', PDP_ADMIN_KEYS: adminKey }),
+      createLogger('silent'),
+    );
+    const reload = async () => (await service.app.request('/admin/policies/reload', { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } })).json() as Promise<Record<string, unknown>>;
+    try {
+      await writeFiles(dir.path, { 'docs.json': { ...docPolicy('docs', 'read-all'), rules: 'not a list' } });
+      expect(await reload()).toMatchObject({ status: 422 });
+      expect(sample(await scrape(service.app), 'pdp_policy_last_reload_successful')).toBe(0);
+      await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
+      expect(await reload()).toMatchObject({ changed: false });
+      const text = await scrape(service.app);
+      expect(sample(text, 'pdp_policy_last_reload_successful')).toBe(1);
+      expect(sample(text, 'pdp_policy_reloads_total', { result: 'success' })).toBe(1);
+      expect(sample(text, 'pdp_policy_reloads_total', { result: 'failure' })).toBe(1);
+    } finally {
+      await service.close();
+      await dir.remove();
+    }
+  });
 });
