@@ -260,6 +260,54 @@ describe.concurrent('pdp CLI (through its process)', () => {
       });
     });
 
+    it('gives a case the nearest `now`: its own over its group\'s over its file\'s', async ({ expect }) => {
+      const monday = '2025-03-03T10:00:00Z';
+      const tests = {
+        now: '2025-03-01T10:00:00Z',
+        cases: [
+          { name: 'the file\'s Saturday', request: exportReport, expect: { decision: 'deny', rules: ['no-export-on-weekends'] } },
+          { name: 'its own Monday', now: monday, request: exportReport, expect: { decision: 'permit', rules: ['export-analysts'] } },
+        ],
+        groups: [{ name: 'monday', now: monday, cases: [{ name: 'the group\'s Monday', request: exportReport, expect: { decision: 'permit', rules: ['export-analysts'] } }] }],
+      };
+      const run = await runCli(['test', await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': tests }), '--json']);
+      expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, passed: 3, failed: 0 });
+      expect(run.code).toBe(0);
+    });
+
+    it('rounds coverage down, so a run below the minimum never reads as reaching it', async ({ expect }) => {
+      const saturday = { name: 'export on a Saturday', now: '2025-03-01T10:00:00Z', request: exportReport, expect: { decision: 'deny', rules: ['no-export-on-weekends'] } };
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': { ...partialTests, cases: [...partialTests.cases, saturday] } });
+      const run = await runCli(['test', dir, '--min-coverage', '66.7']);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('coverage: 2/3 rules (66.6%)');
+      expect(run.stderr).toContain('coverage 66.6% is below the minimum 66.7%');
+    });
+
+    it('counts a condition that fails to evaluate for neither side of its rule, and says how often it failed', async ({ expect }) => {
+      const policy = { id: 'invoices', resource: 'invoice', rules: [{ id: 'small', effect: 'permit', actions: ['read'], condition: 'resource.properties.amount < 100' }] };
+      const tests = { cases: [{ name: 'no amount', request: { subject: { id: 'u1' }, action: 'read', resource: { type: 'invoice' } }, expect: { decision: 'deny', reasons: ['condition_error'] } }] };
+      const dir = await fixtureDir({ 'invoices.json': policy, 'tests/invoices.json': tests });
+      const run = await runCli(['test', dir, '--coverage']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('invoices/small (permit): never applied, never condition false  applied 0×, condition false 0×, condition error 1×');
+      const json = JSON.parse((await runCli(['test', dir, '--coverage', '--json'])).stdout) as { coverage: { rules: unknown[] } };
+      expect(json.coverage.rules).toEqual([expect.objectContaining({ rule: 'small', applied: 0, declined: 0, errored: 1, covered: false })]);
+    });
+
+    it('refuses, exit 1, a test file without a case or group and a group without a case, with file and path', async ({ expect }) => {
+      const dir = await fixtureDir({
+        'reports.json': reportsPolicy,
+        'tests/reports.json': fullTests,
+        'tests/empty.json': { cases: [] },
+        'tests/group.json': { groups: [{ name: 'nothing yet', cases: [] }] },
+      });
+      const run = await runCli(['test', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('tests/empty.json $: a test file needs at least one case or group');
+      expect(run.stderr).toContain('tests/group.json $.groups[0].cases:');
+    });
+
     it('exits 1 when there are no test cases, or a test file is invalid', async ({ expect }) => {
       const noTests = await fixtureDir({ 'reports.json': reportsPolicy });
       const empty = await runCli(['test', noTests]);
@@ -323,6 +371,15 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(refused).toContain('<testsuite name="policy set" tests="2" failures="2">');
       expect(refused).toContain('<testcase classname="policy set" name="other.json $">');
       expect(refused).toMatch(/<testcase classname="policy set" name="reports.json \$\.rules\[0\]\.condition">\n {6}<failure message="[^"]+">reports.json \$\.rules\[0\]\.condition \(rule /);
+    });
+
+    it('totals the cases and failures of every suite, the run\'s own problems included', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': partialTests });
+      const file = join(dir, 'report.xml');
+      expect((await runCli(['test', dir, '--min-coverage', '50', '--junit', file])).code).toBe(1);
+      const report = await readFile(file, 'utf8');
+      expect(report).toContain('<testsuites name="pdp test" tests="3" failures="1">\n  <testsuite name="tests/reports.json" tests="2" failures="0">');
+      expect(report).toContain('<testsuite name="pdp test" tests="1" failures="1">');
     });
 
     it('fails the run, exit 1, when the report cannot be written; an empty file name is a usage error', async ({ expect }) => {
