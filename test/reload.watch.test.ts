@@ -143,6 +143,23 @@ describe('policy directory watch (real server)', () => {
     // (waitForLog fails the test when none is logged).
     await running.waitForLog((l) => running.logs.indexOf(l) >= before && l['trigger'] === 'watch');
   });
+
+  it('reloads within the longest wait while changes keep coming faster than the quiet time', async () => {
+    dir = await tempDir();
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
+    server = await startServer({ POLICY_DIR: dir.path });
+    const next = await versionOf({ 'docs.json': docPolicy('docs', 'v2') });
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v2') });
+    // A file no load reads, written every 50 ms, well inside the 200 ms quiet time, until v2 serves.
+    const deadline = Date.now() + 10_000;
+    let current = await servingVersion(server);
+    for (let n = 0; current !== next && Date.now() < deadline; n += 1) {
+      await writeFile(join(dir.path, 'notes.txt'), `note ${n}\n`);
+      await sleep(50);
+      current = await servingVersion(server);
+    }
+    expect(current).toBe(next);
+  });
 });
 
 describe('policy folders replaced at the same path (real server)', () => {
@@ -210,6 +227,18 @@ describe('policy folders replaced at the same path (real server)', () => {
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }));
     await writeFiles(live, { 'docs.json': docPolicy('docs', 'v3') });
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v3') }));
+  });
+
+  it('picks the policy directory up again once a folder two levels above it is deleted and created anew', async () => {
+    dir = await tempDir();
+    const srv = join(dir.path, 'srv');
+    const live = join(srv, 'release', 'policies');
+    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v1') });
+    server = await startServer({ POLICY_DIR: live });
+    await rm(srv, { recursive: true });
+    await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
+    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v2') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }));
   });
 });
 
