@@ -47,6 +47,14 @@ describe('findJsonSyntaxError', () => {
     ['{"a": 1} x', 1, 10, '"x" after the end of the JSON value'],
     ['[1, 2', 1, 6, 'the end of the text where "," or "]" should follow an element'],
     ['\ufeff{}', 1, 1, 'U+FEFF where a value should be'],
+    ['[~]', 1, 2, '"~" where a value should be'],
+    ['{"a": "b', 1, 9, 'the text ends inside a string'],
+    ['["\u001f"]', 1, 3, 'U+001F inside a string: write it escaped (\\n, \\t, \\u0000)'],
+    ['"\\u123x"', 1, 2, '"\\u" needs four hexadecimal digits after it'],
+    // Past every escape JSON knows, to the fault after them.
+    ['["\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9", 1,]', 1, 30, 'a "," before "]": JSON has no comma after the last element'],
+    ['[1.]', 1, 2, 'not a number as JSON writes one: digits without leading zeros, a "." and an exponent each followed by digits'],
+    ['{"a": True}', 1, 7, 'a bare word where a value should be: JSON\'s words are true, false and null, and its strings are in double quotes'],
   ])('names the place and the fault in %j', (text, line, column, message) => {
     expect(findJsonSyntaxError(text)).toEqual({ line, column, message });
   });
