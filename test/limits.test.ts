@@ -45,6 +45,21 @@ describe('request limits, each a clear 4xx problem', () => {
     expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: `$.context.deep${'.a'.repeat(jsonLimits.maxDepth - 2)}`, message: `nested deeper than ${jsonLimits.maxDepth} levels` }] });
   });
 
+  it('rejects nesting one level too deep after a string holding an escaped quote', async () => {
+    // The quote inside `note` does not close it: the brackets after it are counted.
+    const body = JSON.stringify({ ...read, context: { note: 'say "hi', deep: '@' } }).replace('"@"', nestedText(jsonLimits.maxDepth - 1, 'array'));
+    const answer = await problemOf(await postJson(app, '/decide', body));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: `$.context.deep${'[0]'.repeat(jsonLimits.maxDepth - 2)}`, message: `nested deeper than ${jsonLimits.maxDepth} levels` }] });
+  });
+
+  it('names the element of an array nested too deep by its index', async () => {
+    const body = JSON.stringify({ ...read, context: { deep: [1, '@'] } }).replace('"@"', nestedText(jsonLimits.maxDepth - 2, 'array'));
+    const answer = await problemOf(await postJson(app, '/decide', body));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: `$.context.deep[1]${'[0]'.repeat(jsonLimits.maxDepth - 3)}` }] });
+  });
+
   it('turns away a body of nothing but opening brackets at the limit, before parsing it', async () => {
     const answer = await problemOf(await postJson(app, '/decide', '['.repeat(60_000)));
     expect(answer.status).toBe(400);
@@ -98,6 +113,7 @@ describe('request limits, each a clear 4xx problem', () => {
       expect(answer.body['errors']).toEqual([expect.objectContaining({ path })]);
     }
     expect((await postJson(app, '/decide', { ...read, context: { note: long.slice(1) } })).status).toBe(200);
+    expect((await postJson(app, '/decide', { ...read, context: { [long.slice(1)]: 1 } })).status).toBe(200);
   });
 
   it('rejects a number too large for a double, however short the body, naming the path', async () => {
@@ -128,11 +144,15 @@ describe('request limits, each a clear 4xx problem', () => {
     const withItem = (number: string) => JSON.stringify({ ...read, context: { items: [1, '@'] } }).replace('"@"', number);
     const message = '9007199254740993 is not exactly a double and would be read as 9007199254740992: send it as a string';
     expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', detail: `$.resource.properties.owner_id: ${message}`, errors: [{ path: '$.resource.properties.owner_id', message }] });
-    for (const [number, reads] of [['12345678901234567890', '12345678901234567000'], ['0.10000000000000000001', '0.1'], ['1e-400', '0'], ['-4.9e-325', '0']] as const) {
+    for (const [number, reads] of [['12345678901234567890', '12345678901234567000'], ['0.10000000000000000001', '0.1'], ['1e-400', '0'], ['1E-400', '0'], ['-4.9e-325', '0']] as const) {
       const refused = await problemOf(await postJson(app, '/decide', withItem(number)));
       expect(refused.status, number).toBe(400);
       expect(refused.body, number).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.context.items[1]', message: `${number} is not exactly a double and would be read as ${reads}: send it as a string` }] });
     }
+    // First in an array, a number follows `[`.
+    const first = await problemOf(await postJson(app, '/decide', JSON.stringify({ ...read, context: { items: ['@', 1] } }).replace('"@"', '12345678901234567890')));
+    expect(first.status).toBe(400);
+    expect(first.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.context.items[0]' }] });
     const evaluation = JSON.stringify({ subject: { type: 'user', id: 'alice', properties: { employee_no: '@' } }, action: { name: 'read' }, resource: { type: 'invoice', id: 'i9' } });
     const authzen = await problemOf(await postJson(app, '/access/v1/evaluation', evaluation.replace('"@"', '12345678901234567890')));
     expect(authzen.status).toBe(400);
