@@ -54,6 +54,9 @@ describe('canonicalJson', () => {
     const withProto = JSON.parse('{"b":1,"__proto__":{"x":1},"a":2}') as unknown;
     expect(canonicalJson(withProto)).toBe('{"__proto__":{"x":1},"a":2,"b":1}');
     expect(canonicalJson({ b: { 10: 'x', 2: 'y', a: 'z' }, a: [undefined, 1] })).toBe('{"a":[null,1],"b":{"10":"x","2":"y","a":"z"}}');
+    // Array indices from 0 to 4294967294, whose first digit may be a 9 and which may run to ten digits.
+    expect(canonicalJson({ 9: 'x', '8a': 'y' })).toBe('{"8a":"y","9":"x"}');
+    expect(canonicalJson({ 4294967294: 'x', '0a': 'y' })).toBe('{"0a":"y","4294967294":"x"}');
   });
 
   it('never writes a number JSON cannot hold as null, so it cannot share a key with null', () => {
@@ -76,6 +79,8 @@ describe('canonicalJson', () => {
     const sparse = [1, , 3];
     expect(canonicalJson({ b: sparse, a: () => 1, c: undefined })).toBe(reference({ b: sparse, a: () => 1, c: undefined }));
     expect(canonicalJson(new Date(0))).toBe('{}');
+    expect(canonicalJson(sparse)).toBe('[1,,3]');
+    expect(canonicalJson(sparse)).not.toBe(canonicalJson([1, null, 3]));
   });
 });
 
