@@ -207,6 +207,13 @@ describe('entity data: loading', () => {
     expect(longest).toBeLessThan(250);
   });
 
+  it('loads a data file of more than 1,000 entities: the JSON limits hold the properties of each entity, not the file', async () => {
+    const entities = Array.from({ length: 1001 }, (_, i) => ({ type: 'user', id: `u-${i}`, properties: { region: 'EU' } }));
+    const set = await loadPolicyDir(await policyDirWith({ 'users.json': { entities } }));
+    expect(set.entities.size).toBe(1001);
+    expect(set.entities.find('user', 'u-1000')?.id).toBe('u-1000');
+  });
+
   it('pdp validate names the file and path of a bad entity', async () => {
     const dir = await policyDirWith({ 'users.json': { entities: [{ type: 'user' }] } });
     const failure = await run(process.execPath, [cli, 'validate', dir]).then(
