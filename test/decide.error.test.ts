@@ -52,6 +52,7 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
     ['a key with whitespace before its colon', validText.replace('"action":"read"', '"action" :"read","action"\t: "read"'), '$.action'],
     ['a key with whitespace before its colon, beside a string holding `":`', validText.replace('"action":"read"', '"action" :"read","action" :"read","note":"\\":"'), '$.action'],
     ['a key with a carriage return before its colon', validText.replace('"action":"read"', '"action":"read","action"\r:"read"'), '$.action'],
+    ['the action, then a resource property,', validText.replace('"action":"read"', '"action":"read","action":"read"').replace('"region":"EU"}}}', '"region":"EU","region":"US"}}}'), '$.action'],
     ['a key in an object in an array', validText.replace('"region":"EU"}}}', '"region":"EU","lines":[{"n":1},{"n":2,"n":3}]}}}'), '$.resource.properties.lines[1].n'],
   ])('400 invalid_request for %s written twice in one object, naming the second', async (_, body, path) => {
     expect(() => JSON.parse(body) as unknown).not.toThrow();

@@ -149,6 +149,9 @@ describe('request limits, each a clear 4xx problem', () => {
       expect(refused.status, number).toBe(400);
       expect(refused.body, number).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.context.items[1]', message: `${number} is not exactly a double and would be read as ${reads}: send it as a string` }] });
     }
+    // Of two, the first is named.
+    const two = JSON.stringify({ ...read, context: { a: '@a', b: '@b' } }).replace('"@a"', '12345678901234567890').replace('"@b"', '0.10000000000000000001');
+    expect((await problemOf(await postJson(app, '/decide', two))).body).toMatchObject({ errors: [{ path: '$.context.a', message: expect.stringMatching(/^12345678901234567890 /) }] });
     // First in an array, a number follows `[`.
     const first = await problemOf(await postJson(app, '/decide', JSON.stringify({ ...read, context: { items: ['@', 1] } }).replace('"@"', '12345678901234567890')));
     expect(first.status).toBe(400);
