@@ -126,9 +126,13 @@ describe.concurrent('pdp CLI (through its process)', () => {
     it.for([
       [[], 'a command is required'],
       [['frobnicate'], 'unknown command "frobnicate"'],
+      // Names every object has, which are no commands.
+      [['constructor'], 'unknown command "constructor"'],
+      [['toString'], 'unknown command "toString"'],
       [['validate', '--frob'], "Unknown option '--frob'"],
       [['validate', 'a', 'b'], 'expected one directory'],
       [['check', 'policies'], '--request FILE is required'],
+      [['check', 'policies', '--request', ''], '--request FILE is required'],
       [['test', 'policies', '--min-coverage', 'most'], '--min-coverage takes a percentage'],
       [['test', 'policies', '--min-coverage', '101'], '--min-coverage takes a percentage'],
       [['check', 'policies', '--request', 'x.json', '--now', 'yesterday'], '--now takes an RFC 3339 date-time'],
@@ -189,6 +193,13 @@ describe.concurrent('pdp CLI (through its process)', () => {
       const json = await runCli(['validate', broken, '--json']);
       expect(json.code).toBe(1);
       expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, issues: [{ file: 'other.json' }, { file: 'reports.json', rule: 'read-in-office-hours' }] });
+    });
+
+    it('reads ./policies when no directory is given', async ({ expect }) => {
+      const cwd = await fixtureDir({ 'policies/reports.json': reportsPolicy });
+      const run = await runCli(['validate'], { cwd });
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^ok: 1 policies, 3 rules, 0 test files, version [0-9a-f]{16}\n$/);
     });
 
     it('exits 1 for a directory that does not exist', async ({ expect }) => {
