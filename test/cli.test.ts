@@ -500,6 +500,39 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.stderr).toContain('/proc/self/environ $: cannot read the request: larger than 1024 bytes');
     });
 
+    it('explains each rule with its action, roles and scopes marks, a condition that fails with its error, and each reason', async ({ expect }) => {
+      const policy = {
+        id: 'reports',
+        resource: 'report',
+        rules: [
+          { id: 'read-small', effect: 'permit', actions: ['read'], roles: ['analyst'], condition: 'resource.properties.amount < 100' },
+          { id: 'export-analysts', effect: 'permit', actions: ['export'], roles: ['analyst'] },
+        ],
+      };
+      const run = await runCli(['check', await fixtureDir({ 'reports.json': policy }), '--request', '-'], { input: JSON.stringify(readReport) });
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^decision: deny {3}policy version [0-9a-f]{16}\n/);
+      expect(run.stdout.split('\n')).toEqual(expect.arrayContaining([
+        '  no_applicable_rule: no rule permits "read" on "report"',
+        '  condition_error reports/read-small: No such key: amount',
+        '          ✓ action  ✓ roles  – scopes  condition error: No such key: amount  resource.properties.amount < 100',
+        '          ✗ action  ✓ roles  – scopes  (no condition)',
+      ]));
+    });
+
+    it('reads a request of MAX_BODY_BYTES from stdin, and refuses one a byte longer, as POST /decide does', async ({ expect }) => {
+      const text = JSON.stringify(exportReport);
+      const padded = (bytes: number) => `${text}${' '.repeat(bytes - text.length)}`;
+      const args = ['check', full, '--request', '-', '--now', '2025-03-03T10:00:00Z'];
+      const within = await runCli(args, { input: padded(1024), env: { MAX_BODY_BYTES: '1024' } });
+      expect(within.code).toBe(0);
+      expect(within.stdout).toContain('decision: permit');
+      const over = await runCli(args, { input: padded(1025), env: { MAX_BODY_BYTES: '1024' } });
+      expect(over.code).toBe(1);
+      expect(over.stderr).toContain('(stdin) $: cannot read the request: larger than 1024 bytes');
+      expect(over.stdout).toBe('');
+    });
+
     it('refuses the action "*" as the HTTP edge does, since it would skip every action\'s deny rules', async ({ expect }) => {
       const run = await runCli(['check', full, '--request', '-'], { input: JSON.stringify({ ...exportReport, action: '*' }) });
       expect(run.code).toBe(1);

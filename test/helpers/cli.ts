@@ -10,12 +10,15 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs `pdp ARGS` (the built CLI) as its own process, optionally feeding stdin; `node` takes Node's own options (`--max-old-space-size=64`). */
-export function runCli(args: readonly string[], options: { input?: string; cwd?: string; node?: readonly string[] } = {}): Promise<CliRun> {
+/**
+ * Runs `pdp ARGS` (the built CLI) as its own process, optionally feeding stdin; `node` takes Node's
+ * own options (`--max-old-space-size=64`), `env` settings beside PATH and NO_COLOR.
+ */
+export function runCli(args: readonly string[], options: { input?: string; cwd?: string; node?: readonly string[]; env?: Readonly<Record<string, string>> } = {}): Promise<CliRun> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [...(options.node ?? []), cliJs, ...args], {
       cwd: options.cwd,
-      env: { PATH: process.env['PATH'], NO_COLOR: '1' },
+      env: { PATH: process.env['PATH'], NO_COLOR: '1', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
