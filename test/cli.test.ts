@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, readFile, symlink } from 'node:fs/promises';
+import { chmod, readFile, stat, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { defaultPolicyDir } from './helpers/app.js';
@@ -559,6 +559,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.code).toBe(1);
       expect(run.stdout).toContain('unformatted reports.json');
       expect(run.stdout).toContain('unformatted tests/reports.json');
+      expect(run.stdout).toContain(`2 of 2 files need formatting (run: pdp fmt ${dir})`);
       expect(await readFile(join(dir, 'reports.json'), 'utf8')).toBe(messy['reports.json']);
       const json = JSON.parse((await runCli(['fmt', dir, '--check', '--json'])).stdout) as unknown;
       expect(json).toEqual({ ok: false, check: true, files: [{ file: 'reports.json', canonical: false }, { file: 'tests/reports.json', canonical: false }] });
@@ -577,6 +578,18 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(test).toContain('"name": "reads",\n      "request": {\n        "subject": { "id": "a" },\n        "action": "read",\n        "resource": { "type": "report" }\n      },');
       expect((await runCli(['fmt', dir, '--check'])).code).toBe(0);
       expect((await runCli(['validate', dir])).code).toBe(0);
+    });
+
+    it('leaves a file already in canonical form untouched, and counts only the files it rewrote', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': messy['reports.json'] });
+      expect((await runCli(['fmt', dir])).code).toBe(0);
+      const canonical = await stat(join(dir, 'reports.json'));
+      await writeFiles(dir, { 'tests/reports.json': messy['tests/reports.json'] });
+      const run = await runCli(['fmt', dir]);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toBe('formatted tests/reports.json\n2 files checked, 1 reformatted\n');
+      // Replaced, it would be another file (a watching server reloads it), however alike.
+      expect((await stat(join(dir, 'reports.json'))).ino).toBe(canonical.ino);
     });
 
     it('writes an array of plain values on one line only when it fits in 100 columns, the comma after it included', async ({ expect }) => {
