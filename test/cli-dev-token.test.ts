@@ -118,6 +118,17 @@ describe('pdp keys and pdp token (process)', () => {
     expect(run.stderr).toMatch(/^pdp token: the token is \d+ characters, over TOKEN_MAX_LENGTH \(256\), which the server denies \(invalid_token\)\n$/);
   });
 
+  it('signs a token of exactly TOKEN_MAX_LENGTH characters, which the server takes, and refuses one character longer', async () => {
+    const args = ['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify({ sub: 'alice', note: 'n'.repeat(300) })];
+    const length = (await runCli(args)).stdout.trim().length;
+    const atLimit = await runCli(args, { TOKEN_MAX_LENGTH: String(length) });
+    expect(atLimit).toMatchObject({ code: 0, stderr: '' });
+    expect(atLimit.stdout.trim()).toHaveLength(length);
+    const over = await runCli(args, { TOKEN_MAX_LENGTH: String(length - 1) });
+    expect(over.code).toBe(1);
+    expect(over.stderr).toBe(`pdp token: the token is ${length} characters, over TOKEN_MAX_LENGTH (${length - 1}), which the server denies (invalid_token)\n`);
+  });
+
   it('counts iat and exp, which it adds, towards the limit of 1,000 members, as the server does', async () => {
     // 996 claims with iss, aud, iat and exp make 1,000: taken; one more is over.
     const claims = (n: number) => JSON.stringify(Object.fromEntries([['sub', 'alice'], ...Array.from({ length: n - 1 }, (_, i) => [`c${String(i)}`, 0])]));
@@ -133,13 +144,17 @@ describe('pdp keys and pdp token (process)', () => {
   it.each([
     ['no --iss', ['--aud', audience, '--claims', '{"sub":"alice"}'], 'token needs --key, --iss, --aud and --claims'],
     ['no --claims', ['--iss', issuer, '--aud', audience], 'token needs --key, --iss, --aud and --claims'],
+    ['no --aud', ['--iss', issuer, '--claims', '{"sub":"alice"}'], 'token needs --key, --iss, --aud and --claims'],
+    ['claims that are null', ['--iss', issuer, '--aud', audience, '--claims', 'null'], '--claims must be a JSON object'],
     ['claims that are not JSON', ['--iss', issuer, '--aud', audience, '--claims', '{sub:'], '--claims at $: not valid JSON at line 1, column 2: "s" where a key in double quotes should be'],
     ['a claim written twice', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice","roles":["guest"],"roles":["admin"]}'], '--claims at $.roles: duplicate key'],
     ['a number a double does not hold', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice","employee_no":9007199254740993}'], '--claims at $.employee_no: 9007199254740993 is not exactly a double and would be read as 9007199254740992'],
     ['claims that are not an object', ['--iss', issuer, '--aud', audience, '--claims', '[1]'], '--claims must be a JSON object'],
     ['a ttl that is not a number', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice"}', '--ttl', '1h'], '--ttl must be a positive whole number'],
+    ['a ttl of 0, a token expired when signed', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice"}', '--ttl', '0'], '--ttl must be a positive whole number'],
     ['an unknown option', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice"}', '--alg', 'none'], "Unknown option '--alg'"],
     ['claims the flags set', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice","iss":"https://other","exp":1}'], '--claims must not set iss, exp: iss comes from --iss, exp comes from --ttl'],
+    ['the other claims the flags set', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice","aud":"other-api","iat":1}'], '--claims must not set aud, iat: aud comes from --aud, iat comes from --ttl'],
   ])('exits 2 with usage for %s', async (_, args, message) => {
     const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), ...args]);
     expect(run.code).toBe(2);
@@ -148,8 +163,16 @@ describe('pdp keys and pdp token (process)', () => {
     expect(run.stdout).toBe('');
   });
 
+  it('exits 2 with usage for no --key, reading no key', async () => {
+    const run = await runCli(['token', '--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice"}']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe('pdp token: token needs --key, --iss, --aud and --claims (pdp help shows the usage)\n');
+    expect(run.stdout).toBe('');
+  });
+
   it.each([
     ['missing', 'nope.json', undefined, 'ENOENT'],
+    ['JSON null', 'null.jwk.json', null, 'not a JSON object'],
     ['a directory', '.', undefined, 'not a regular file'],
     ['a public key', 'jwks.json', undefined, 'it holds no private key ("d")'],
     ['a key that does not import', 'bad.jwk.json', { kty: 'EC', crv: 'P-256', d: 'abc', x: 'x', y: 'y' }, 'Invalid keyData'],
@@ -169,6 +192,23 @@ describe('pdp keys and pdp token (process)', () => {
     const run = await runCli(['keys']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('keys needs exactly one directory');
+  });
+
+  it('exits 2 for keys given two directories, writing neither', async () => {
+    const cwd = await tempDir();
+    const run = await runCliIn(['keys', 'a', 'b'], { cwd });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('keys needs exactly one directory');
+    expect(await readdir(cwd)).toEqual([]);
+  });
+
+  it('exits 1 naming a directory that is a file, which it leaves as it is', async () => {
+    const file = join(await tempDir(), 'keys');
+    await writeFile(file, 'not a directory');
+    const run = await runCli(['keys', file]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`pdp keys: cannot create ${file}: EEXIST: file already exists, mkdir '${file}'\n`);
+    expect(await readFile(file, 'utf8')).toBe('not a directory');
   });
 
   it('exits 2 for an option keys does not take, rather than make a directory by its name; `--` passes one', async () => {
