@@ -145,6 +145,8 @@ describe('pdp keys and pdp token (process)', () => {
     ['no --iss', ['--aud', audience, '--claims', '{"sub":"alice"}'], 'token needs --key, --iss, --aud and --claims'],
     ['no --claims', ['--iss', issuer, '--aud', audience], 'token needs --key, --iss, --aud and --claims'],
     ['no --aud', ['--iss', issuer, '--claims', '{"sub":"alice"}'], 'token needs --key, --iss, --aud and --claims'],
+    ['an empty --iss, which no server accepts', ['--iss', '', '--aud', audience, '--claims', '{"sub":"alice"}'], '--iss and --aud must not be empty'],
+    ['an empty --aud, which no server accepts', ['--iss', issuer, '--aud', '', '--claims', '{"sub":"alice"}'], '--iss and --aud must not be empty'],
     ['claims that are null', ['--iss', issuer, '--aud', audience, '--claims', 'null'], '--claims must be a JSON object'],
     ['claims that are not JSON', ['--iss', issuer, '--aud', audience, '--claims', '{sub:'], '--claims at $: not valid JSON at line 1, column 2: "s" where a key in double quotes should be'],
     ['a claim written twice', ['--iss', issuer, '--aud', audience, '--claims', '{"sub":"alice","roles":["guest"],"roles":["admin"]}'], '--claims at $.roles: duplicate key'],

@@ -45,6 +45,8 @@ function parseTokenArgs(args: readonly string[]): DevTokenOptions {
   const { key, iss, aud, claims, ttl } = values;
   // A token without claims names no subject, which the server denies: --claims is required too.
   if (key === undefined || iss === undefined || aud === undefined || claims === undefined) throw new UsageError('token needs --key, --iss, --aud and --claims');
+  // The server requires an issuer and an audience (JWT_ISSUER, JWT_AUDIENCE, TOKEN_CONFIG_FILE), none of them empty.
+  if (iss === '' || aud === '') throw new UsageError('--iss and --aud must not be empty: no server accepts a token with an empty issuer or audience');
   // Read as `pdp check` reads a request: by line and column when it is not JSON, and a key written
   // twice or a number a double does not hold refused, as either would be signed as another value.
   const source = parseSource(claims, jsonLimits);
