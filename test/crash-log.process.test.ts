@@ -20,7 +20,8 @@ describe('a fault no code path handles', () => {
       PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_DIR: resolve(import.meta.dirname, '../policies'),
       NODE_OPTIONS: `--import=${fault}`, INJECTED_FAULT: kind,
     });
-    await running.waitFor((l) => l['msg'] === 'invoice-pdp listening');
+    // Within the test's 20 s, so a slow start fails with the log so far.
+    await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 1, 15_000);
     running.child.kill('SIGUSR2');
     expect(await running.exited).toBe(1);
     const fatal = running.lines.filter((l) => l['level'] === 60);

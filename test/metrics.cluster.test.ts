@@ -43,6 +43,9 @@ async function scrape(url: string, timeoutMs: number) {
 const workersIn = (text: string, result: string) => sample(text, 'pdp_cluster_scrape_workers', { result });
 
 describe('GET /metrics with WORKERS=2 (the real process)', () => {
+  // Longer than a log line is waited for (60 s), as in the other WORKERS=2 tests: a slow start
+  // on a loaded machine then fails, if at all, with the log so far, not a bare hook timeout.
+  const startTimeoutMs = 90_000;
   // The bound on a scrape with a worker hung: the gather timeout, plus summing and slack.
   const boundMs = gatherTimeoutMs + 1_500;
   let running: Spawned;
@@ -62,7 +65,7 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
     url = `http://127.0.0.1:${String(listening[0]?.['port'])}`;
     workers = listening.map((w) => processRef(Number(w['pid'])));
     [summary = {}] = await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
-  });
+  }, startTimeoutMs);
 
   afterAll(async () => {
     // SIGCONT first: a worker left stopped would never see its primary go.
@@ -161,7 +164,7 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
     expect((workersIn(answer.text, 'answered') ?? 0) + (workersIn(answer.text, 'not_ready') ?? 0)).toBe(2);
     const replaced = await running.waitFor((l) => l['msg'] === 'worker listening', 3);
     workers.push(processRef(Number(replaced[2]?.['pid'])));
-  });
+  }, startTimeoutMs);
 
   it('answers 503 problem+json, not a 500, when the primary does not sum the workers\' metrics in time', async () => {
     // A connection a worker holds already: a stopped primary hands out no new ones.
