@@ -5,7 +5,7 @@ import type { DecisionOutcome } from '../src/decision/service.js';
 import { loadConfig } from '../src/config.js';
 import { countRejections } from '../src/http/rejections.js';
 import { createLogger } from '../src/logger.js';
-import { createService } from '../src/service.js';
+import { createService, type Service } from '../src/service.js';
 import type { MetricsSource } from '../src/telemetry/cluster-metrics.js';
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { telemetryRecorder } from '../src/telemetry/recorder.js';
@@ -258,54 +258,55 @@ describe('the Grafana dashboard (deploy/grafana/invoice-pdp.json)', () => {
 });
 
 describe('pdp_policy_last_reload_successful', () => {
-  it('is 0 while the files on disk are refused and an older set serves, 1 once a reload succeeds', async () => {
+  const adminKey = 'admin-key-0123456789abcdef';
+
+  /**
+   * A service over a fresh policy directory holding `docs` (rule `read-all`), reloaded only when
+   * asked through the admin endpoint; closed and removed once `use` is done.
+   */
+  async function withReloadableService(use: (dir: string, app: Service['app'], reload: () => Promise<Response>) => Promise<void>): Promise<void> {
     const dir = await tempDir();
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
-    const adminKey = 'admin-key-0123456789abcdef';
     const service = await createService(
       loadConfig({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', AUDIT_DECISIONS: 'none', PDP_ADMIN_KEYS: adminKey }),
       createLogger('silent'),
     );
-    const reload = () => service.app.request('/admin/policies/reload', { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
-    const successful = async () => sample(await scrape(service.app), 'pdp_policy_last_reload_successful');
+    const reload = async () => service.app.request('/admin/policies/reload', { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
     try {
-      expect(await successful()).toBe(1);
-      await writeFiles(dir.path, { 'docs.json': { ...docPolicy('docs', 'read-all'), rules: 'not a list' } });
-      expect((await reload()).status).toBe(422);
-      expect(await successful()).toBe(0);
-      expect((await reload()).status).toBe(422);
-      expect(await successful()).toBe(0);
-      await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-some') });
-      expect((await reload()).status).toBe(200);
-      expect(await successful()).toBe(1);
+      await use(dir.path, service.app, reload);
     } finally {
       await service.close();
       await dir.remove();
     }
+  }
+
+  it('is 0 while the files on disk are refused and an older set serves, 1 once a reload succeeds', async () => {
+    await withReloadableService(async (dir, app, reload) => {
+      const successful = async () => sample(await scrape(app), 'pdp_policy_last_reload_successful');
+      expect(await successful()).toBe(1);
+      await writeFiles(dir, { 'docs.json': { ...docPolicy('docs', 'read-all'), rules: 'not a list' } });
+      expect((await reload()).status).toBe(422);
+      expect(await successful()).toBe(0);
+      expect((await reload()).status).toBe(422);
+      expect(await successful()).toBe(0);
+      await writeFiles(dir, { 'docs.json': docPolicy('docs', 'read-some') });
+      expect((await reload()).status).toBe(200);
+      expect(await successful()).toBe(1);
+    });
   });
 
   it('is 1 again once the files are put back to the set still serving, a reload that changes nothing', async () => {
-    const dir = await tempDir();
-    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
-    const adminKey = 'admin-key-0123456789abcdef';
-    const service = await createService(
-      loadConfig({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', AUDIT_DECISIONS: 'none', PDP_ADMIN_KEYS: adminKey }),
-      createLogger('silent'),
-    );
-    const reload = async () => (await service.app.request('/admin/policies/reload', { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } })).json() as Promise<Record<string, unknown>>;
-    try {
-      await writeFiles(dir.path, { 'docs.json': { ...docPolicy('docs', 'read-all'), rules: 'not a list' } });
-      expect(await reload()).toMatchObject({ status: 422 });
-      expect(sample(await scrape(service.app), 'pdp_policy_last_reload_successful')).toBe(0);
-      await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
-      expect(await reload()).toMatchObject({ changed: false });
-      const text = await scrape(service.app);
+    await withReloadableService(async (dir, app, reload) => {
+      const answer = async () => (await reload()).json() as Promise<Record<string, unknown>>;
+      await writeFiles(dir, { 'docs.json': { ...docPolicy('docs', 'read-all'), rules: 'not a list' } });
+      expect(await answer()).toMatchObject({ status: 422 });
+      expect(sample(await scrape(app), 'pdp_policy_last_reload_successful')).toBe(0);
+      await writeFiles(dir, { 'docs.json': docPolicy('docs', 'read-all') });
+      expect(await answer()).toMatchObject({ changed: false });
+      const text = await scrape(app);
       expect(sample(text, 'pdp_policy_last_reload_successful')).toBe(1);
       expect(sample(text, 'pdp_policy_reloads_total', { result: 'success' })).toBe(1);
       expect(sample(text, 'pdp_policy_reloads_total', { result: 'failure' })).toBe(1);
-    } finally {
-      await service.close();
-      await dir.remove();
-    }
+    });
   });
 });
