@@ -27,14 +27,15 @@ async function buildAdminApp(dir: string, options: { keys?: readonly string[]; r
 
 const reader = { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc' } };
 
-describe('admin endpoints', () => {
-  let dir: { path: string; remove: () => Promise<void> };
-  beforeEach(async () => {
-    dir = await tempDir();
-    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
-  });
-  afterEach(async () => dir.remove());
+/** A fresh policy directory for each test, holding `docs` (rule `read-all`). */
+let dir: { path: string; remove: () => Promise<void> };
+beforeEach(async () => {
+  dir = await tempDir();
+  await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
+});
+afterEach(async () => dir.remove());
 
+describe('admin endpoints', () => {
   describe('authentication', () => {
     it('answers 404 on every admin path when no admin key is configured', async () => {
       const { app } = await buildAdminApp(dir.path, { keys: [] });
@@ -203,13 +204,6 @@ describe('admin endpoints', () => {
 });
 
 describe('reloads asked for together', () => {
-  let dir: { path: string; remove: () => Promise<void> };
-  beforeEach(async () => {
-    dir = await tempDir();
-    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'read-all') });
-  });
-  afterEach(async () => dir.remove());
-
   async function reloaderLogging(): Promise<{ reloader: PolicyReloader; outcomes: string[] }> {
     const outcomes: string[] = [];
     const log: ReloadLog = { info: (_fields, message) => outcomes.push(message), error: (_fields, message) => outcomes.push(message) };
