@@ -355,20 +355,15 @@ describe.concurrent('pdp CLI (through its process)', () => {
       ].join('\n'));
     });
 
-    it('escapes markup and writes characters XML cannot hold as \\u{…}, so the report always parses', async ({ expect }) => {
-      const names = { now: '2025-03-03T10:00:00Z', cases: [{ name: 'a <b> & "c"\u0001\ud800 😀', request: exportReport, expect: { decision: 'permit' } }] };
+    it.for([
+      ['escapes markup and writes characters XML cannot hold as \\u{…}, so the report always parses', 'a <b> & "c"\u0001\ud800 😀', 'name="a &lt;b&gt; &amp; &quot;c&quot;\\u{1}\\u{d800} 😀"/>'],
+      ['keeps line breaks and tabs of a case name as references, which a reader would otherwise turn into spaces', 'line one\nline two\r\tend', 'name="line one&#10;line two&#13;&#9;end"/>'],
+    ] as const)('%s', async ([, name, written], { expect }) => {
+      const names = { now: '2025-03-03T10:00:00Z', cases: [{ name, request: exportReport, expect: { decision: 'permit' } }] };
       const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': names });
       const file = join(dir, 'report.xml');
       expect((await runCli(['test', dir, '--junit', file])).code).toBe(0);
-      expect(await readFile(file, 'utf8')).toContain('name="a &lt;b&gt; &amp; &quot;c&quot;\\u{1}\\u{d800} 😀"/>');
-    });
-
-    it('keeps line breaks and tabs of a case name as references, which a reader would otherwise turn into spaces', async ({ expect }) => {
-      const names = { now: '2025-03-03T10:00:00Z', cases: [{ name: 'line one\nline two\r\tend', request: exportReport, expect: { decision: 'permit' } }] };
-      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': names });
-      const file = join(dir, 'report.xml');
-      expect((await runCli(['test', dir, '--junit', file])).code).toBe(0);
-      expect(await readFile(file, 'utf8')).toContain('name="line one&#10;line two&#13;&#9;end"/>');
+      expect(await readFile(file, 'utf8')).toContain(written);
     });
 
     it('reports what fails the run beyond its cases: the policy set refused, no case, coverage below the minimum', async ({ expect }) => {

@@ -357,24 +357,24 @@ describe('action names', () => {
     expect((await runCli(['fmt', dir, '--check'])).stderr).toContain(`error a.json: $.rules[1].actions[0] (rule deny-approve): "Approve" and "approve"`);
   });
 
-  it('reports the first 100 such names of a file, and that there are more', async () => {
+  /** What `pdp validate` says, line by line, of a file whose `count` deny rules spell "read" as "Read". */
+  async function clashLines(count: number): Promise<string[]> {
     const dir = await freshDir();
-    const rules = [{ id: 'r', effect: 'permit', actions: ['read'] }, ...Array.from({ length: 150 }, (_, i) => ({ id: `r${i}`, effect: 'deny', actions: ['Read'] }))];
+    const rules = [{ id: 'r', effect: 'permit', actions: ['read'] }, ...Array.from({ length: count }, (_, i) => ({ id: `r${i}`, effect: 'deny', actions: ['Read'] }))];
     await writeFiles(dir, { 'docs.json': { id: 'docs', resource: 'doc', rules } });
     const run = await runCli(['validate', dir]);
     expect(run.code).toBe(1);
-    const lines = run.stderr.trimEnd().split('\n');
+    return run.stderr.trimEnd().split('\n');
+  }
+
+  it('reports the first 100 such names of a file, and that there are more', async () => {
+    const lines = await clashLines(150);
     expect(lines[0]).toMatch(/^error docs\.json \$\.rules\[1\]\.actions\[0\] \(rule r0\): "Read" and "read" /);
     expect(lines.slice(-2)).toEqual(['error docs.json $: more problems in this file, not listed beyond the first 100', 'invalid: 101 problem(s)']);
   });
 
   it('lists exactly 100 such names of a file without a line saying there are more', async () => {
-    const dir = await freshDir();
-    const rules = [{ id: 'r', effect: 'permit', actions: ['read'] }, ...Array.from({ length: 100 }, (_, i) => ({ id: `r${i}`, effect: 'deny', actions: ['Read'] }))];
-    await writeFiles(dir, { 'docs.json': { id: 'docs', resource: 'doc', rules } });
-    const run = await runCli(['validate', dir]);
-    expect(run.code).toBe(1);
-    const lines = run.stderr.trimEnd().split('\n');
+    const lines = await clashLines(100);
     expect(lines.slice(-2)).toEqual([expect.stringMatching(/^error docs\.json \$\.rules\[100\]\.actions\[0\] \(rule r99\): "Read" and "read" /), 'invalid: 100 problem(s)']);
   });
 });

@@ -215,30 +215,20 @@ describe('policy folders replaced at the same path (real server)', () => {
     expect(await lastReloadError(server)).toBeNull();
   });
 
-  it('picks the policy directory up again once the folder holding it is deleted and created anew', async () => {
+  it.each([
+    ['the folder holding it', 'release', []],
+    ['a folder two levels above it', 'srv', ['release']],
+  ])('picks the policy directory up again once %s is deleted and created anew', async (_, removed, below) => {
     dir = await tempDir();
-    const release = join(dir.path, 'release');
-    const live = join(release, 'policies');
+    const live = join(dir.path, removed, ...below, 'policies');
     await writeFiles(live, { 'docs.json': docPolicy('docs', 'v1') });
     server = await startServer({ POLICY_DIR: live });
-    await rm(release, { recursive: true });
+    await rm(join(dir.path, removed), { recursive: true });
     await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
     await writeFiles(live, { 'docs.json': docPolicy('docs', 'v2') });
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }));
     await writeFiles(live, { 'docs.json': docPolicy('docs', 'v3') });
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v3') }));
-  });
-
-  it('picks the policy directory up again once a folder two levels above it is deleted and created anew', async () => {
-    dir = await tempDir();
-    const srv = join(dir.path, 'srv');
-    const live = join(srv, 'release', 'policies');
-    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v1') });
-    server = await startServer({ POLICY_DIR: live });
-    await rm(srv, { recursive: true });
-    await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
-    await writeFiles(live, { 'docs.json': docPolicy('docs', 'v2') });
-    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v2') }));
   });
 });
 
