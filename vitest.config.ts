@@ -7,8 +7,9 @@ export default defineConfig({
     globalSetup: ['test/global-setup/redis.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
-    // At least two files at a time, also on two cores (vitest's default there is one): many files
-    // spend most of their time waiting on the processes and servers they start.
-    maxWorkers: Math.max(2, availableParallelism() - 1),
+    // One file more than there are cores (vitest's default is one fewer): many files spend most of
+    // their time waiting on the processes and servers they start. On two cores, three files at a
+    // time ran the suite in 242 s against 326 s for two, with no timing test failing.
+    maxWorkers: availableParallelism() + 1,
   },
 });
