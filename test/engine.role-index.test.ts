@@ -105,30 +105,34 @@ describe('evaluate: long candidate lists through the role index', () => {
 
   const wide = Array.from({ length: 1000 }, (_, i) => `r${i}`);
   const longScope = (end: string) => `doc.${'x'.repeat(60)}.${end}`;
+  // Each bound is the fewest milliseconds one decision took (of ten, on the work clock) and
+  // lies between what it takes (measured 0.16, 2.5 and 2.6 ms on two cores) and what the
+  // costlier reading took (4.6 to 8.4 ms, 99 ms and 0.93 s).
   it.each([
     // Gathered role by role, each rule would be listed, copied and sorted once per role it names.
-    ['50 rules naming the same 1,000 roles', Array.from({ length: 50 }, (_, i): RuleSource => ({ id: `p${i}`, effect: 'permit', actions: ['read'], roles: wide, condition: 'context.amount > 100.0' }))],
+    ['50 rules naming the same 1,000 roles', 2, Array.from({ length: 50 }, (_, i): RuleSource => ({ id: `p${i}`, effect: 'permit', actions: ['read'], roles: wide, condition: 'context.amount > 100.0' }))],
     // Read whole, each of 16,000 rules would look up each of the subject's 1,000 roles.
-    ['17 rules naming 1,000 roles among 16,000 naming another', [
+    ['17 rules naming 1,000 roles among 16,000 naming another', 25, [
       ...Array.from({ length: 17 }, (_, i): RuleSource => ({ id: `p${i}`, effect: 'permit', actions: ['read'], roles: wide, condition: 'context.amount > 100.0' })),
       ...Array.from({ length: 15_983 }, (_, i): RuleSource => ({ id: `d${i}`, effect: 'deny', actions: ['read'], roles: ['x'] })),
     ]],
     // Each of 16,000 rules would scan the subject's 1,000 scopes for its own, comparing each
     // (scopes of one length, alike but for their last characters) to its end.
-    ['16,000 rules naming a scope the subject lacks', Array.from({ length: 16_000 }, (_, i): RuleSource => ({ id: `s${i}`, effect: 'permit', actions: ['read'], scopes: [longScope('none')] }))],
-  ])('costs what the rules\' own role and scope lists do, not rules × the subject\'s: %s', (_, rules) => {
+    ['16,000 rules naming a scope the subject lacks', 50, Array.from({ length: 16_000 }, (_, i): RuleSource => ({ id: `s${i}`, effect: 'permit', actions: ['read'], scopes: [longScope('none')] }))],
+  ] as const)('costs what the rules\' own role and scope lists do, not rules × the subject\'s: %s', (_, bound, rules) => {
     const set = compiled(rules);
     const asked = query({ roles: wide, scopes: [], action: 'read', flag: undefined, amount: 1, level: undefined });
     const held: Query = { ...asked, subject: { ...asked.subject, scopes: wide.map((_, i) => longScope(String(i).padStart(4, '0'))) } };
-    // Once untimed, compiling the evaluator's code; then eleven decisions in a few milliseconds,
-    // where rules × the subject's roles or scopes took from 0.3 s to 15 s. The bound leaves a
-    // margin of tens of times.
-    withTrace(set, held);
-    evaluate(set, held, now);
-    const elapsed = startWorkClock();
-    for (let i = 0; i < 10; i++) expect(evaluate(set, held, now).decision).toBe('deny');
+    // Once untimed, compiling the evaluator's code.
     const traced = withTrace(set, held);
-    expect(elapsed()).toBeLessThan(100);
+    evaluate(set, held, now);
+    let fewest = Infinity;
+    for (let i = 0; i < 10; i++) {
+      const elapsed = startWorkClock();
+      expect(evaluate(set, held, now).decision).toBe('deny');
+      fewest = Math.min(fewest, elapsed());
+    }
+    expect(fewest).toBeLessThan(bound);
     expect(evaluate(set, held, now)).toEqual(traced);
   });
 });
