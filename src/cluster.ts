@@ -154,6 +154,10 @@ export function connectToSupervisor(): SupervisorLink | undefined {
     }
   });
   send({ type: hearingType });
+  // node:cluster tells a write of its own to a primary that is gone (EPIPE: acknowledging a
+  // connection handed over just before) as an 'error' on the worker, which unheard crashed it,
+  // cutting every request it held. The 'disconnect' that follows stops it as a stop does.
+  worker.on('error', () => undefined);
   worker.once('disconnect', () => {
     // Node emits this event, then exits the worker at once unless `exitedAfterDisconnect` is
     // set (lib/internal/cluster/child.js), dropping every request in flight. Marked, a serving
