@@ -1,9 +1,10 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exited, processRef, waitUntilExited } from './helpers/exited.js';
 import { holdRequest } from './helpers/raw-http.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
+import { tempDir } from './helpers/tmp.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
 const fixture = resolve(import.meta.dirname, 'fixtures/cluster-metrics.mjs');
@@ -74,6 +75,26 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({ decision: 'permit' });
     expect(await running.exited).toBe(0);
+  });
+
+  it.each([
+    // The worker holding it cuts it at SHUTDOWN_TIMEOUT_MS and exits 1 itself, well before the
+    // primary's deadline. With the audit log in a file, the primary relays no lines, and exits as the last worker does.
+    ['a worker cuts a request still in flight at SHUTDOWN_TIMEOUT_MS', false, true],
+    // Stopped, it never drains: the primary kills it a second after SHUTDOWN_TIMEOUT_MS.
+    ['a worker does not stop in time', true, false],
+  ])('exits 1 on SIGTERM when %s', async (_, killed, auditFile) => {
+    const audit = auditFile ? { AUDIT_LOG_FILE: join(await tempDir(), 'audit.log') } : {};
+    running = spawnNode(main, { ...base, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '300', ...audit });
+    const workers = await running.waitFor(isWorkerListening, 2);
+    const refs = workers.map((w) => processRef(Number(w['pid'])));
+    if (killed) process.kill(refs[0]?.pid ?? 0, 'SIGSTOP');
+    const inFlight = killed ? undefined : await holdRequest(Number(workers[0]?.['port']), '/decide', JSON.stringify(accountant));
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(1);
+    if (inFlight !== undefined) await expect(inFlight.response).rejects.toThrow(/^connection closed/);
+    expect(running.lines.some((l) => l['msg'] === 'workers did not stop in time: killed')).toBe(killed);
+    expect(await waitUntilExited(refs, 5_000)).toEqual([]);
   });
 
   it('stays a single process when WORKERS is unset outside production', async () => {
