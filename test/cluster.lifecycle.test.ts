@@ -289,7 +289,7 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
     expect(performance.now() - signalled).toBeLessThan(4_000);
   });
 
-  it('keeps serving when a crashed worker\'s replacement meets a bad policy set, retrying it with backoff until it starts', async () => {
+  it('keeps serving when a crashed worker\'s replacement meets a bad policy set, retrying it with backoff until it starts, and stops once none serves', async () => {
     const dir = await policyDir('v1');
     running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir });
     const workers = await running.waitFor(isWorkerListening, 2);
@@ -307,8 +307,39 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
     await writePolicy(dir, docPolicy('docs', 'v2'));
     const listening = await running.waitFor(isWorkerListening, 3, 15_000);
     expect(listening[2]?.['port']).toBe(port);
-    running.child.kill('SIGTERM');
-    expect(await running.exited).toBe(0);
+
+    // The replacement that listened starts the backoff over: the next failed start waits 100 ms again.
+    const failed = running.lines.filter(isRetry).length;
+    await writePolicy(dir, '{ "id": "docs", "resource": "doc", "rules": [');
+    process.kill(Number(listening[2]?.['pid']), 'SIGKILL');
+    const retries = await running.waitFor(isRetry, failed + 1);
+    expect(retries[failed]?.['retryInMs']).toBe(100);
+
+    // The last serving worker dies too: its replacement cannot start, and none serves. The service stops.
+    process.kill(Number(workers[1]?.['pid']), 'SIGKILL');
+    expect(await running.exited).toBe(1);
+    expect(running.lines.filter((l) => l['msg'] === 'stopping workers').map((l) => l['reason'])).toEqual(['a worker failed to start']);
+  });
+
+  it('replaces a worker that dies serving, up to 5 times in 30 s, and stops the service, exit 1, at the sixth', async () => {
+    const spawned = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1') });
+    running = spawned;
+    const killed = new Set<number>();
+    /** Once `listened` workers in all have listened, kills `count` of those serving. */
+    const crash = async (listened: number, count: number) => {
+      const serving = (await spawned.waitFor(isWorkerListening, listened)).map((l) => Number(l['pid'])).filter((pid) => !killed.has(pid));
+      for (const pid of serving.slice(0, count)) {
+        killed.add(pid);
+        process.kill(pid, 'SIGKILL');
+      }
+    };
+    // A replacement starts in about a second: the six crashes come well within 30 s.
+    await crash(2, 2);
+    await crash(4, 2);
+    await crash(6, 1);
+    await crash(7, 1);
+    expect(await spawned.exited).toBe(1);
+    expect(spawned.lines.filter((l) => l['msg'] === 'stopping workers').map((l) => l['reason'])).toEqual(['workers keep crashing']);
   });
 });
 
