@@ -1,9 +1,16 @@
-import { resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
+import { tempDir } from './helpers/tmp.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
 const fault = resolve(import.meta.dirname, 'fixtures/fault-on-signal.mjs');
+const decideBody = JSON.stringify({
+  subject: { id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+  action: 'read',
+  resource: { type: 'invoice', properties: { region: 'EU' } },
+});
 
 let running: Spawned | undefined;
 afterEach(() => {
@@ -15,15 +22,20 @@ describe('a fault no code path handles', () => {
   it.each([
     ['a thrown error', 'exception', 'uncaughtException', 'injected exception'],
     ['a rejected promise nobody handles', 'rejection', 'unhandledRejection', 'injected rejection'],
-  ])('stops the process with exit 1 and says so in one fatal log line: %s', async (_, kind, origin, message) => {
+  ])('stops the process with exit 1 and says so in one fatal log line, the audit lines written: %s', async (_, kind, origin, message) => {
+    const auditFile = join(await tempDir(), 'audit.log');
     running = spawnNode(main, {
       PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_DIR: resolve(import.meta.dirname, '../policies'),
-      NODE_OPTIONS: `--import=${fault}`, INJECTED_FAULT: kind,
+      NODE_OPTIONS: `--import=${fault}`, INJECTED_FAULT: kind, AUDIT_LOG_FILE: auditFile,
     });
     // Within the test's 20 s, so a slow start fails with the log so far.
-    await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 1, 15_000);
+    const [listening] = await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 1, 15_000);
+    // A decision whose audit line waits in memory (up to a second) for the next write.
+    const res = await fetch(`http://127.0.0.1:${String(listening?.['port'])}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: decideBody });
+    const { decisionId } = (await res.json()) as { decisionId: string };
     running.child.kill('SIGUSR2');
     expect(await running.exited).toBe(1);
+    expect(await readFile(auditFile, 'utf8')).toContain(`"decisionId":"${decisionId}"`);
     const fatal = running.lines.filter((l) => l['level'] === 60);
     expect(fatal).toHaveLength(1);
     expect(fatal[0]).toMatchObject({ msg: 'stopping: an error no code path handled', origin, err: { type: 'Error', message } });

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp } from './helpers/app.js';
@@ -102,8 +103,10 @@ describe('SIGTERM to the service process', () => {
     proc = undefined;
   });
 
-  it('answers the request in flight, then exits 0 well within SHUTDOWN_TIMEOUT_MS', async () => {
-    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '5000' });
+  it('answers the request in flight, audits it, then exits 0 well within SHUTDOWN_TIMEOUT_MS', async () => {
+    // The audit log closes only once the drain is over: a line of an answer given meanwhile is kept.
+    const auditFile = join(await tempDir(), 'audit.log');
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '5000', AUDIT_LOG_FILE: auditFile });
     const port = await proc.listening;
     const inFlight = await holdRequest(port, '/decide', decideBody);
     await pause(50);
@@ -113,11 +116,13 @@ describe('SIGTERM to the service process', () => {
     inFlight.finish();
     const answer = await inFlight.response;
     expect(answer.status).toBe(200);
-    expect(JSON.parse(answer.body)).toMatchObject({ decision: 'permit' });
+    const { decision, decisionId } = JSON.parse(answer.body) as { decision: string; decisionId: string };
+    expect(decision).toBe('permit');
     const exit = await proc.exited;
     expect(exit.code).toBe(0);
     expect(exit.at - signalled).toBeLessThan(2_000);
     expect(proc.output()).toContain('shut down: every request answered');
+    expect(await readFile(auditFile, 'utf8')).toContain(`"decisionId":"${decisionId}"`);
   });
 
   it('exits at once on a second signal', async () => {
