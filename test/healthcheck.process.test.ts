@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultPolicyDir } from './helpers/app.js';
@@ -46,6 +49,21 @@ describe('the container health check (dist/healthcheck.js)', () => {
     } finally {
       server.child.kill();
       await server.exited;
+    }
+  });
+
+  it('fails on an answer other than 200, and on a configuration the service would refuse', async () => {
+    let status = 503;
+    const other = createServer((_, res) => res.writeHead(status).end()).listen(0, '127.0.0.1');
+    try {
+      await once(other, 'listening');
+      const env = { HOST: '127.0.0.1', PORT: String((other.address() as AddressInfo).port) };
+      expect(await runHealthcheck(env)).toBe(1);
+      status = 200;
+      expect(await runHealthcheck(env)).toBe(0);
+      expect(await runHealthcheck({ ...env, LOG_LEVEL: 'loud' })).toBe(1);
+    } finally {
+      other.close();
     }
   });
 
