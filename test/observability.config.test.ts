@@ -55,13 +55,18 @@ describe('observability settings', () => {
 });
 
 describe('startup configuration summary', () => {
-  it('hides secrets and URL credentials, and shows everything else as configured', () => {
+  it('hides secrets, caller keys, passwords and URL credentials (in lists too), and shows everything else as configured', () => {
     const summary = configSummary({
       PORT: 8080,
       JWT_ISSUER: 'https://idp.example.com',
-      JWT_AUDIENCE: ['invoice-api'],
+      JWT_AUDIENCE: ['invoice-api', 'https://aud-user:aud-pass@api.example.com'],
       METRICS_TOKEN: 'metrics-secret-value',
       INTROSPECTION_CLIENT_SECRET: 'client-secret-value',
+      PDP_API_KEYS: ['api-key-0123456789abcdef'],
+      PDP_TRUSTED_KEYS: ['trusted-key-0123456789abcdef'],
+      PDP_ADMIN_KEYS: ['admin-key-0123456789abcdef'],
+      REDIS_PASSWORD: 'redis-node-pass',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-pass',
       REDIS_URL: 'redis://default:redis-pass@cache:6379/0',
       JWKS_URL: 'https://idp.example.com/jwks?api_key=query-secret',
       INTROSPECTION_URL: 'https://tok-3f9a@idp.example.com/introspect?v=2&bare-secret#frag-secret',
@@ -70,9 +75,14 @@ describe('startup configuration summary', () => {
     expect(summary).toEqual({
       PORT: 8080,
       JWT_ISSUER: 'https://idp.example.com',
-      JWT_AUDIENCE: ['invoice-api'],
+      JWT_AUDIENCE: ['invoice-api', 'https://aud-user:***@api.example.com/'],
       METRICS_TOKEN: '[hidden]',
       INTROSPECTION_CLIENT_SECRET: '[hidden]',
+      PDP_API_KEYS: '[hidden]',
+      PDP_TRUSTED_KEYS: '[hidden]',
+      PDP_ADMIN_KEYS: '[hidden]',
+      REDIS_PASSWORD: '[hidden]',
+      REDIS_SENTINEL_PASSWORD: '[hidden]',
       REDIS_URL: 'redis://default:***@cache:6379/0',
       JWKS_URL: 'https://idp.example.com/jwks?api_key=***',
       INTROSPECTION_URL: 'https://***@idp.example.com/introspect?v=***&***#***',
