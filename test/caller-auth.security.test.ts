@@ -8,11 +8,12 @@ type Headers = Record<string, string>;
 
 const apiKey = 'api-key-0123456789abcdef';
 const hashedApiKey = 'hashed-key-0123456789abcdef';
+const upperHashedApiKey = 'upper-hashed-key-0123456789abcdef';
 const trustedKey = 'trusted-key-0123456789abcdef';
 const adminKey = 'admin-key-0123456789abcdef';
 const sha256 = (key: string) => `sha256:${createHash('sha256').update(key).digest('hex')}`;
 
-const keys: CallerKeys = callerKeys({ api: [apiKey, sha256(hashedApiKey)], trusted: [trustedKey], admin: [adminKey] });
+const keys: CallerKeys = callerKeys({ api: [apiKey, sha256(hashedApiKey), sha256(upperHashedApiKey).toUpperCase()], trusted: [trustedKey], admin: [adminKey] });
 
 const question = { action: 'read', resource: { type: 'invoice', properties: { region: 'EU' } } };
 const subject = { id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
@@ -38,6 +39,7 @@ describe.each(protectedEndpoints)('caller authentication: $name', ({ call }) => 
     ['an unknown key', bearer('unknown-key-0123456789abcdef'), 'Bearer realm="invoice-pdp", error="invalid_token"'],
     ['an admin key', bearer(adminKey), 'Bearer realm="invoice-pdp", error="invalid_token"'],
     ['the hash instead of the key', bearer(sha256(hashedApiKey)), 'Bearer realm="invoice-pdp", error="invalid_token"'],
+    ['the upper-case hash instead of the key', bearer(sha256(upperHashedApiKey).toUpperCase()), 'Bearer realm="invoice-pdp", error="invalid_token"'],
     ['the key as Basic credentials', { authorization: `Basic ${Buffer.from(`x:${apiKey}`).toString('base64')}` }, 'Bearer realm="invoice-pdp"'],
     ['the key without a scheme', { authorization: apiKey }, 'Bearer realm="invoice-pdp"'],
     ['the key run into the scheme, with no space between', { authorization: `Bearer${apiKey}` }, 'Bearer realm="invoice-pdp"'],
@@ -63,6 +65,7 @@ describe.each(protectedEndpoints)('caller authentication: $name', ({ call }) => 
   it.each([
     ['an API key', bearer(apiKey)],
     ['an API key configured as sha256:<hex>', bearer(hashedApiKey)],
+    ['an API key configured as SHA256:<HEX>', bearer(upperHashedApiKey)],
     ['a trusted key', bearer(trustedKey)],
     ['a lower-case scheme', { authorization: `bearer ${apiKey}` }],
   ])('lets %s through', async (_name, headers) => {
@@ -134,6 +137,15 @@ describe('caller authentication: what callers may send', () => {
   it('leaves health endpoints open', async () => {
     expect((await app.request('/healthz')).status).toBe(200);
     expect((await app.request('/readyz')).status).toBe(200);
+  });
+});
+
+describe('caller authentication: a key among both the API and the trusted keys', () => {
+  it('is trusted: it may send pre-verified subject claims', async () => {
+    const { app } = await buildTestApp({ app: { callers: callerKeys({ api: [trustedKey], trusted: [trustedKey], admin: [] }) } });
+    const res = await postJson(app, '/decide', { subject, action: 'read', resource: { type: 'invoice', properties: { region: 'EU', invoice_type: 'purchase' } } }, bearer(trustedKey));
+    expect(res.status).toBe(200);
+    expect(await readJson(res)).toMatchObject({ decision: 'permit' });
   });
 });
 

@@ -160,6 +160,19 @@ describe('loadConfig', () => {
 });
 
 describe('callerKeys', () => {
+  it('takes keys of 16 to 512 characters, and refuses one shorter or longer', () => {
+    const key = (length: number) => 'k'.repeat(length);
+    expect(callerKeys({ api: [key(16), key(512)], trusted: [], admin: [] }).api.size).toBe(2);
+    expect(() => callerKeys({ api: [key(15)], trusted: [], admin: [] })).toThrow('invalid caller key: a key must be at least 16 characters');
+    expect(() => callerKeys({ api: [key(513)], trusted: [], admin: [] })).toThrow('invalid caller key: a key must be at most 512 characters');
+  });
+
+  it('refuses a sha256: entry, in any case, that is not 64 hex digits, rather than take it for a plain key', () => {
+    for (const entry of [`sha256:${'0'.repeat(63)}`, `SHA256:${'0'.repeat(63)}`, `Sha256:${'0'.repeat(64)}x`]) {
+      expect(() => callerKeys({ api: [entry], trusted: [], admin: [] })).toThrow('invalid caller key: sha256: must be followed by 64 hex digits');
+    }
+  });
+
   it('refuses a key holding a space or a comma, which no key list can hold, without echoing it', () => {
     for (const key of ['Secret-Part-One-123,Secret-Part-Two-456', 'Secret with spaces inside']) {
       expect(() => callerKeys({ api: [key], trusted: [], admin: [] })).toThrow('invalid caller key: a key must be printable ASCII without spaces or commas');
