@@ -40,7 +40,7 @@ describe('GET /.well-known/authzen-configuration', () => {
     expect(await readJson(res)).toEqual(endpoints('https://pdp.example.com'));
   });
 
-  it('advertises PUBLIC_URL exactly as configured, and refuses to be built with a form it would have to rewrite', async () => {
+  it('advertises PUBLIC_URL exactly as configured, and refuses to be built with a form it would have to rewrite or a scheme but http(s)', async () => {
     for (const publicUrl of ['https://pdp.example.com./authz', 'https://[::1]:8443/a.b~c', 'https://xn--bcher-kva.example:8443']) {
       const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl } });
       const res = await app.request(`http://10.0.0.7:8080/.well-known/authzen-configuration${new URL(publicUrl).pathname.replace(/\/$/, '')}`);
@@ -48,6 +48,10 @@ describe('GET /.well-known/authzen-configuration', () => {
     }
     for (const publicUrl of ['https://pdp.example.com/', 'https://PDP.example.com', 'https://pdp.example.com:443/authz', 'https://pdp.example.com/authz/']) {
       await expect(buildTestApp({ policyDir: interopDir, app: { publicUrl } }), publicUrl).rejects.toThrow(/PUBLIC_URL: .*write it as https:\/\/pdp\.example\.com/);
+    }
+    // Canonical, and on loopback, but not a URL of the web.
+    for (const publicUrl of ['ftp://localhost', 'ws://127.0.0.1:8080']) {
+      await expect(buildTestApp({ policyDir: interopDir, app: { publicUrl } }), publicUrl).rejects.toThrow('PUBLIC_URL: must be an https:// URL');
     }
   });
 
