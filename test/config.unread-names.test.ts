@@ -29,6 +29,8 @@ describe('unreadSettings', () => {
     ['port', 'PORT'],
     ['PORTT', 'PORT'],
     ['ports', 'PORT'],
+    // One edit from PORT and from HOST: the first setting of the list.
+    ['POST', 'PORT'],
   ])('takes %s for %s', (name, setting) => {
     expect(verdict(name)).toEqual({ name, didYouMean: setting });
   });
@@ -66,7 +68,12 @@ describe('unreadSettings', () => {
 
   it('leaves alone the variables Kubernetes sets for a service named like a prefix, but not a guess beside them', () => {
     const links = ['REDIS_SERVICE_HOST', 'REDIS_SERVICE_PORT', 'REDIS_SERVICE_PORT_REDIS', 'REDIS_PORT', 'REDIS_PORT_6379_TCP', 'REDIS_PORT_6379_TCP_ADDR', 'PDP_SERVICE_HOST', 'PDP_PORT', 'PDP_PORT_8080_TCP_PROTO'];
-    expect(unreadSettings([...links, 'REDIS_HOST'], settingNames)).toEqual([{ name: 'REDIS_HOST' }]);
+    // TOKEN_SERVICE_PORT is named like a service's variable, but no TOKEN_SERVICE_HOST says there is one.
+    expect(unreadSettings([...links, 'REDIS_HOST', 'REDIS_PORTS', 'TOKEN_SERVICE_PORT'], settingNames)).toEqual([
+      { name: 'REDIS_HOST' },
+      { name: 'REDIS_PORTS' },
+      { name: 'TOKEN_SERVICE_PORT' },
+    ]);
   });
 
   it('lists every suspicious name of an environment, sorted', () => {
