@@ -99,7 +99,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       'export.json': exportReport,
       // Each field one character over what POST /decide takes.
       'bad.json': { subject: { id: 'i'.repeat(1025) }, action: 'a'.repeat(257), resource: { type: 't'.repeat(257) } },
-      // Within every limit but MAX_BODY_BYTES=1024.
+      // Within every limit but a MAX_BODY_BYTES under its size.
       'large.json': `${JSON.stringify(exportReport)}${' '.repeat(1024)}`,
     });
   });
@@ -480,19 +480,27 @@ describe.concurrent('pdp CLI (through its process)', () => {
     });
 
     it('reads no more than MAX_BODY_BYTES of the request, as POST /decide, and only a regular file', async ({ expect }) => {
-      const large = await runCliWithEnv(['check', full, '--request', join(requests, 'large.json')], { MAX_BODY_BYTES: '1024' });
+      const file = join(requests, 'large.json');
+      const { size } = await stat(file);
+      const large = await runCliWithEnv(['check', full, '--request', file], { MAX_BODY_BYTES: String(size - 1) });
       expect(large.code).toBe(1);
-      expect(large.stderr).toContain('large.json $: cannot read the request: larger than 1024 bytes');
+      expect(large.stderr).toContain(`large.json $: cannot read the request: larger than ${size - 1} bytes`);
+      const fits = await runCliWithEnv(['check', full, '--request', file, '--now', '2025-03-03T10:00:00Z'], { MAX_BODY_BYTES: String(size) });
+      expect([fits.code, fits.stderr]).toEqual([0, '']);
       const device = await runCli(['check', full, '--request', '/dev/zero']);
       expect(device.code).toBe(1);
       expect(device.stderr).toContain('/dev/zero $: cannot read the request: not a regular file');
     });
 
-    it('stops reading a file at MAX_BODY_BYTES when it holds more than its size said', async ({ expect }) => {
-      // A /proc file is regular and sized 0; this one holds the process's environment, 2 KB more here.
-      const run = await runCliWithEnv(['check', full, '--request', '/proc/self/environ'], { MAX_BODY_BYTES: '1024', PADDING: 'x'.repeat(2048) });
+    it('stops reading a file at MAX_BODY_BYTES when it holds more than its size said, if only by a byte', async ({ expect }) => {
+      // A /proc file is regular and sized 0; this one holds the process's environment ("NAME=value\0"
+      // for each variable it is given), here one byte over MAX_BODY_BYTES, whose own digits count too.
+      const env = { PATH: process.env['PATH'] ?? '', PADDING: 'x'.repeat(2048), MAX_BODY_BYTES: '' };
+      const environBytes = () => Object.entries(env).reduce((total, [name, value]) => total + Buffer.byteLength(`${name}=${value}\0`), 0);
+      while (Number(env.MAX_BODY_BYTES) !== environBytes() - 1) env.MAX_BODY_BYTES = String(environBytes() - 1);
+      const run = await runCliWithEnv(['check', full, '--request', '/proc/self/environ'], env);
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain('/proc/self/environ $: cannot read the request: larger than 1024 bytes');
+      expect(run.stderr).toContain(`/proc/self/environ $: cannot read the request: larger than ${env.MAX_BODY_BYTES} bytes`);
     });
 
     it('explains each rule with its action, roles and scopes marks, a condition that fails with its error, and each reason', async ({ expect }) => {
