@@ -23,6 +23,8 @@ const policy = {
     { id: 'shout', effect: 'permit', actions: ['shout'], condition: 'context.word.upperAscii() == "STRASSE"' },
     { id: 'count', effect: 'permit', actions: ['count'], condition: 'int(context.n) > 1000' },
     { id: 'parse', effect: 'permit', actions: ['parse'], condition: 'int(context.s) == 42' },
+    { id: 'lower', effect: 'permit', actions: ['lower'], condition: 'context.word.lowerAscii() == context.want' },
+    { id: 'upper', effect: 'permit', actions: ['upper'], condition: 'context.word.upperAscii() == context.want' },
   ],
 };
 
@@ -60,15 +62,31 @@ describe('CEL functions as CEL defines them', () => {
     expect(decide('shout', 'a@b.c', later, { word: 'ſtrasse' }).decision).toBe('deny');
   });
 
+  it.each([
+    // Text with a character beyond ASCII: the letters next to the ends of the ASCII range stay,
+    // and so does every character whose low byte is that of an ASCII letter (Ł is U+0141).
+    ['lower', 'É@AZ[`az{\u0141\u015A\u212A', 'É@az[`az{\u0141\u015A\u212A'],
+    ['upper', 'é`az{@AZ[\u0161\u017A\u017F', 'é`AZ{@AZ[\u0161\u017A\u017F'],
+  ])('%sAscii() of text beyond ASCII changes its ASCII letters and nothing else', (action, word, want) => {
+    const later = '2999-01-01T00:00:00Z';
+    expect(decide(action, 'a@b.c', later, { word, want })).toEqual({ decision: 'permit', codes: [action] });
+  });
+
   it('timestamp() reads RFC 3339 only: another date format, or a day that does not exist, is an error, and the deny applies', () => {
     const staff = 'ann@kpmg.com';
     expect(decide('read', staff, '2999-01-01T00:00:00Z')).toEqual({ decision: 'permit', codes: ['staff-read'] });
     expect(decide('read', staff, '2026-03-02T12:30:00.5+01:00')).toEqual({ decision: 'deny', codes: ['expired'] });
     expect(decide('read', staff, '2024-02-29T23:59:59.999999999Z')).toEqual({ decision: 'deny', codes: ['expired'] });
+    expect(decide('read', staff, '2000-02-29T00:00:00-23:59')).toEqual({ decision: 'deny', codes: ['expired'] });
     for (const expires of [
       'Tue, 01 Jan 2999 00:00:00 GMT', // was: permit (a date in 2999)
       '2999-02-30T00:00:00Z', // was: permit (2 March)
       '2999-02-29T00:00:00Z',
+      '2100-02-29T00:00:00Z',
+      '2999-01-00T00:00:00Z',
+      '2999-13-01T00:00:00Z',
+      '2999-01-01T00:60:00Z',
+      '2999-01-01T00:00:00+01:60',
       '2999-01-01 00:00:00Z',
       '2999-01-01T24:00:00Z',
       '2999-01-01T00:00:60Z',
@@ -91,7 +109,8 @@ describe('CEL functions as CEL defines them', () => {
     expect(decide('count', 'a@b.c', later, { n: 1e19 })).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
     expect(decide('count', 'a@b.c', later, { n: 2 ** 63 })).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
     expect(decide('parse', 'a@b.c', later, { s: '+42' }).decision).toBe('permit');
-    for (const s of ['', ' 42', '42.0', '0x2a', '9223372036854775808']) {
+    expect(decide('parse', 'a@b.c', later, { s: '-9223372036854775808' })).toEqual({ decision: 'deny', codes: ['no_applicable_rule'] });
+    for (const s of ['', ' 42', '42.0', '0x2a', '9223372036854775808', '-9223372036854775809']) {
       expect(decide('parse', 'a@b.c', later, { s }), s).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
     }
   });
@@ -144,6 +163,12 @@ describe('POST /decide: uint(), double() and duration() of a string read what CE
       { id: 'discount-low', effect: 'permit', actions: ['discount'], condition: 'double(resource.properties.rate) < 0.5' },
       { id: 'grace-too-long', effect: 'deny', actions: ['extend'], condition: 'duration(resource.properties.grace) > duration("24h")' },
       { id: 'extend', effect: 'permit', actions: ['extend'] },
+      {
+        id: 'convert',
+        effect: 'permit',
+        actions: ['convert'],
+        condition: 'double(int(resource.properties.amount_cents)) == resource.properties.cents && double(uint(resource.properties.amount_cents)) == resource.properties.cents && uint(int(resource.properties.amount_cents)) == uint(resource.properties.cents)',
+      },
     ])));
   });
 
@@ -166,6 +191,14 @@ describe('POST /decide: uint(), double() and duration() of a string read what CE
     }
   });
 
+  it('double() and uint() of an int or a uint keep its value; uint() of a negative int is an error', async () => {
+    for (const cents of [0, 500]) {
+      expect(await decide('convert', { amount_cents: String(cents), cents }), String(cents)).toMatchObject({ decision: 'permit' });
+    }
+    expect(await decide('convert', { amount_cents: '500', cents: 501 })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    expect(await decide('convert', { amount_cents: '-1', cents: -1 })).toMatchObject(failed('convert'));
+  });
+
   it('double() reads a decimal number, infinities and NaN as Go does', async () => {
     for (const rate of ['0.25', '.25', '0.', '-1', '+2.5e-1', '-inf', '-Infinity', '1e-400', 0.1]) {
       expect(await decide('discount', { rate }), String(rate)).toMatchObject({ decision: 'permit' });
@@ -184,17 +217,19 @@ describe('POST /decide: uint(), double() and duration() of a string read what CE
     // The library quoted its binding of the call: "no matching overload for 'specUint(bool)'".
     expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'pay-small', detail: expect.stringContaining("'uint(bool)'") }] });
     expect(JSON.stringify(answer)).not.toContain('specUint');
+    // Evaluated again on data with a "constructor" member, made typable: the same detail.
+    expect(await decide('pay', { amount_cents: true, constructor: 'c' })).toMatchObject({ reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', detail: expect.stringContaining("'uint(bool)'") }] });
   });
 
   it('duration() reads a Go duration, in time linear in its length', async () => {
-    for (const grace of ['24h', '1h30m', '-1.5h', '86399.999999999s', '0', '1440m', '300ms']) {
+    for (const grace of ['24h', '1h30m', '-1.5h', '86399.999999999s', '0', '-0', '.5h', '1440m', '300ms', '3600000000us', '3600000000\u00B5s', '3600000000\u03BCs', '-2562047h47m16.854775808s']) {
       expect(await decide('extend', { grace }), grace).toMatchObject({ decision: 'permit' });
     }
-    for (const grace of ['24h0.000000001s', '2562047h', '25h', '1h'.repeat(25)]) {
+    for (const grace of ['24h0.000000001s', '2562047h', '2562047h47m16.854775807s', '25h', '0000000000000000000025h', '1h'.repeat(25)]) {
       expect(await decide('extend', { grace }), grace).toMatchObject({ decision: 'deny', reasons: [{ rule: 'grace-too-long' }] });
     }
     // Errors, as in Go: the library read "h" and ".h" as 0s (permit); 2562048h passes 2^63 ns.
-    for (const grace of ['h', '.h', '', '1', '1d', '1e3s', ' 1h', '1h ', '1.5.5h', '2562048h']) {
+    for (const grace of ['h', '.h', '', '1', '1d', '1e3s', ' 1h', '1h ', '1.5.5h', '2562048h', '2562047h47m16.854775808s', '2562047h1h']) {
       expect(await decide('extend', { grace }), JSON.stringify(grace)).toMatchObject({
         decision: 'deny',
         reasons: [{ rule: 'grace-too-long' }, { code: 'condition_error', detail: expect.stringContaining('duration() requires') as unknown }],
