@@ -162,10 +162,12 @@ describe('POST /decide: `in` with a list or map on its left', () => {
       reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'lines-approved', detail: expect.stringContaining('`in`') as unknown }],
     });
     // Was: permit, as ["eve"] is not among the blocked names.
-    expect(await ask('read', { status: 'draft', owner: ['eve'] }, { statuses: ['draft'], blocked: ['eve'] })).toMatchObject({
-      decision: 'deny',
-      reasons: [{ rule: 'owner-blocked' }, { code: 'condition_error', rule: 'owner-blocked' }],
-    });
+    for (const owner of [['eve'], { eve: 1 }]) {
+      expect(await ask('read', { status: 'draft', owner }, { statuses: ['draft'], blocked: ['eve'] }), JSON.stringify(owner)).toMatchObject({
+        decision: 'deny',
+        reasons: [{ rule: 'owner-blocked' }, { code: 'condition_error', rule: 'owner-blocked' }],
+      });
+    }
   });
 
   it('answers at once a 1 MB request whose lines would each be compared in full with every approved one', async () => {
@@ -241,7 +243,10 @@ describe('string functions on long request strings', () => {
 
   it('size() counts code points, list elements, map members and bytes', async () => {
     const context = { s: 'a\u{1F600}\uD800', l: [1, [2]], m: { a: 1 } };
-    expect(await ask('count', 'a@b.c', [], context)).toMatchObject({ decision: 'permit' });
+    // A pair at the end is one code point; a lone low surrogate is one, whatever follows it.
+    for (const s of [context.s, 'ab\u{1F600}', '\uDC00\uDC00a']) {
+      expect(await ask('count', 'a@b.c', [], { ...context, s }), JSON.stringify(s)).toMatchObject({ decision: 'permit' });
+    }
     expect(await ask('count', 'a@b.c', [], { ...context, s: 'a\u{1F600}b\uD800' })).toMatchObject({ decision: 'deny' });
   });
 
@@ -342,6 +347,8 @@ describe('comparisons of lists and maps over one decision', () => {
     // permit's, and a permit.
     expect(await ask('read')).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { ...beyond, rule: 'same-read' }] });
     expect(await ask('list')).toMatchObject({ decision: 'permit', reasons: [{ rule: 'same-once' }] });
+    // A comparison reads at most the smaller side: the deny rule's with an empty list reads nothing.
+    expect(await ask('read', { c: [] })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'same-read' }] });
     // A batch is bounded by its item count: each item is a decision, with a budget of its own.
     const res = await postJson(app, '/access/v1/evaluations', {
       subject: { type: 'user', id: 'u1' },
@@ -350,6 +357,13 @@ describe('comparisons of lists and maps over one decision', () => {
       evaluations: [{ resource: { type: 'doc', id: 'd1' } }, { resource: { type: 'doc', id: 'd2' } }],
     });
     expect(await readJson(res)).toEqual({ evaluations: [{ decision: true }, { decision: true }] });
+  });
+
+  it('compare up to 100,000 values exactly, and fail closed at one more', async () => {
+    // 1,000 lists of 99 empty maps: 100,000 values; one more map in the last list passes the bound.
+    const exact = (extra: number) => Array.from({ length: 1000 }, (_, i) => Array.from({ length: i === 999 ? 99 + extra : 99 }, () => ({})));
+    expect(await ask('list', { a: exact(0), b: exact(0) })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'same-once' }] });
+    expect(await ask('list', { a: exact(1), b: exact(1) })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { ...beyond, rule: 'same-once' }] });
   });
 
   it('give a condition evaluated again on data with a "constructor" member what is left, not a fresh budget', async () => {
