@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { findDepthViolation, findLimitViolation, jsonLimits, mayBreakSizeLimits, type JsonLimits } from '../src/json-limits.js';
 import type { ProblemCode } from '../src/http/problem.js';
 import { compileCondition } from '../src/policy/cel.js';
+import { startDecision } from '../src/policy/cel-strict.js';
 import { PolicyLoadError } from '../src/policy/errors.js';
 import { loadPolicyDir } from '../src/policy/load.js';
 import { RemoteKeySet } from '../src/token/jwks.js';
@@ -315,6 +316,24 @@ describe('condition cost: no condition can run away on request data', () => {
     expect(() => compileCondition(`${owner} in context.aliases.map(a, a.trim().lowerAscii())`)).toThrow(/too costly/);
     // A comprehension's own variable named `subject` is request data, not the subject.
     expect(() => compileCondition(`[context.m].exists(subject, ${owner} in subject.aliases.map(a, a.trim().lowerAscii()))`)).toThrow(/too costly/);
+  });
+
+  const repeated = (n: number, term: string, separator: string) => Array.from({ length: n }, () => term).join(separator);
+  it.each([
+    ['maxListElements (256)', (n: number) => `size([${repeated(n, '1', ', ')}]) > 0`, 256],
+    ['maxDepth (32)', (n: number) => `${'('.repeat(n)}true${')'.repeat(n)}`, 31],
+    ['maxAstNodes (512)', (n: number) => repeated(n, 'true', ' && '), 256],
+  ])('loads a condition at the parser\'s %s and refuses one past it', (limit, condition, most) => {
+    expect(() => compileCondition(condition(most))).not.toThrow();
+    expect(() => compileCondition(condition(most + 1))).toThrow(`syntax: Exceeded ${limit}`);
+  });
+
+  it('checks the comparisons of a condition\'s constant parts at load on a budget of their own, whatever the last decision spent', () => {
+    const compared = compileCondition('context.a == context.b');
+    const values = Array.from({ length: 1000 }, () => Array.from({ length: 100 }, () => ({})));
+    startDecision();
+    expect(() => compared({ subject: {}, resource: {}, action: {}, context: { a: values, b: values }, now: new Date() })).toThrow(/beyond the 100000 values/);
+    expect(() => compileCondition('[1, 2] == [1, 2] && context.ok == true')).not.toThrow();
   });
 });
 

@@ -211,7 +211,11 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
       { id: 'until-2030', effect: 'permit', actions: ['read'], condition: 'now < timestamp("2030-01-01")' },
       { id: 'night', effect: 'deny', actions: ['*'], condition: 'now.getHours("Europe/Pariss") < 6' },
       { id: 'limit', effect: 'deny', actions: ['*'], condition: 'uint(context.count) > uint(-1)' },
-      { ...readRule, condition: 'now < timestamp("2030-01-01T00:00:00Z") && now.getHours("Europe/Paris") >= 8 && duration("2160h") > duration("0s") && int(context.n) > int("-1")' },
+      { id: 'epoch', effect: 'deny', actions: ['*'], condition: 'now > timestamp(253402300800)' },
+      {
+        ...readRule,
+        condition: 'now < timestamp("2030-01-01T00:00:00Z") && now.getHours("Europe/Paris") >= 8 && duration("2160h") > duration("0s") && int(context.n) > int("-1") && now < timestamp(253402300799) && now > timestamp(-62135596800) && uint(context.count) > uint(0)',
+      },
     ]);
     expect(run.code).toBe(1);
     expect(run.report).toEqual({
@@ -221,6 +225,7 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
         { file: 'a.json', path: '$.rules[1].condition', rule: 'until-2030', message: 'value: timestamp("2030-01-01") is an error whatever the request: timestamp() requires an RFC 3339 date-time within years 1-9999, not "2030-01-01"' },
         { file: 'a.json', path: '$.rules[2].condition', rule: 'night', message: 'value: now.getHours("Europe/Pariss") is an error whatever the request: Invalid time zone specified: Europe/Pariss' },
         { file: 'a.json', path: '$.rules[3].condition', rule: 'limit', message: 'value: uint(-1) is an error whatever the request: uint() range error: the int is negative' },
+        { file: 'a.json', path: '$.rules[4].condition', rule: 'epoch', message: 'value: timestamp(253402300800) is an error whatever the request: timestamp() requires a unix time within years 1-9999' },
       ],
     });
   });
