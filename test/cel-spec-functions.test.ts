@@ -108,9 +108,12 @@ describe('CEL functions as CEL defines them', () => {
     // Was: 10^19, over every int64 (permit).
     expect(decide('count', 'a@b.c', later, { n: 1e19 })).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
     expect(decide('count', 'a@b.c', later, { n: 2 ** 63 })).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
-    expect(decide('parse', 'a@b.c', later, { s: '+42' }).decision).toBe('permit');
+    // Leading zeros are read, as Go's strconv.ParseInt reads them, however many.
+    for (const s of ['+42', '0000000000000000000042', '+0000000000000000000000042']) {
+      expect(decide('parse', 'a@b.c', later, { s }).decision, s).toBe('permit');
+    }
     expect(decide('parse', 'a@b.c', later, { s: '-9223372036854775808' })).toEqual({ decision: 'deny', codes: ['no_applicable_rule'] });
-    for (const s of ['', ' 42', '42.0', '0x2a', '9223372036854775808', '-9223372036854775809']) {
+    for (const s of ['', ' 42', '42.0', '0x2a', '9223372036854775808', '-9223372036854775809', '-009223372036854775809', '+-42', '00x2a']) {
       expect(decide('parse', 'a@b.c', later, { s }), s).toEqual({ decision: 'deny', codes: expect.arrayContaining(['condition_error']) as unknown });
     }
   });
@@ -180,13 +183,13 @@ describe('POST /decide: uint(), double() and duration() of a string read what CE
   const failed = (rule: string) => ({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule }] });
 
   it('uint() reads decimal digits within uint64, and a double from 0 up to 2^64', async () => {
-    for (const amount of ['500', '007', '100000', 99_999.9, 0]) {
+    for (const amount of ['500', '007', '100000', '000000000000000000000500', 99_999.9, 0]) {
       expect(await decide('pay', { amount_cents: amount }), String(amount)).toMatchObject({ decision: 'permit' });
     }
     expect(await decide('pay', { amount_cents: '18446744073709551615' })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
     // Were permit: "" is 0, "0B1" 1 and "0X10" 16 to JavaScript's BigInt, "+5" and "-0" signed
     // numbers it reads, and -0.5 truncated to 0.
-    for (const amount of ['', '0B1', '0X10', '0o7', '+5', '-0', ' 5', '5 ', '1e3', '18446744073709551616', -0.5, -1, 2 ** 64]) {
+    for (const amount of ['', '0B1', '0X10', '0o7', '+5', '-0', ' 5', '5 ', '1e3', '18446744073709551616', '0018446744073709551616', -0.5, -1, 2 ** 64]) {
       expect(await decide('pay', { amount_cents: amount }), JSON.stringify(amount)).toMatchObject(failed('pay-small'));
     }
   });

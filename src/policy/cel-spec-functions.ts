@@ -150,8 +150,9 @@ function intOfDouble(value: number): bigint {
 }
 
 function intOfString(text: string): bigint {
-  // Decimal digits with an optional sign, as CEL's int(string) reads them.
-  if (!/^[+-]?\d{1,19}$/.test(text)) throw new Error('int() type error: cannot convert to int');
+  // Decimal digits with an optional sign, as CEL's int(string) reads them (Go's strconv.ParseInt),
+  // leading zeros however many.
+  if (!/^[+-]?0*\d{1,19}$/.test(text)) throw new Error('int() type error: cannot convert to int');
   const value = BigInt(text);
   if (value > maxInt || value < minInt) throw new Error('int() range error: the string does not fit an int');
   return value;
@@ -169,8 +170,9 @@ function uintOfDouble(value: number): UnsignedInt {
 }
 
 function uintOfString(text: string): UnsignedInt {
-  // Decimal digits only, no sign, as CEL's uint(string) reads them.
-  if (!/^\d{1,20}$/.test(text)) throw new Error('uint() type error: cannot convert to uint');
+  // Decimal digits only, no sign, as CEL's uint(string) reads them (Go's strconv.ParseUint),
+  // leading zeros however many.
+  if (!/^0*\d{1,20}$/.test(text)) throw new Error('uint() type error: cannot convert to uint');
   const value = BigInt(text);
   if (value > maxUint) throw new Error('uint() range error: the string does not fit a uint');
   return new UnsignedInt(value);
