@@ -289,6 +289,8 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
       { id: 'half', effect: 'deny', actions: ['*'], condition: 'context.n / 2u > 1.0' },
       { id: 'odd', effect: 'deny', actions: ['*'], condition: 'context.n % 2 == 1' },
       { id: 'lines', effect: 'deny', actions: ['*'], condition: 'context.lines.exists(l, l.amount + -1 > 0.0)' },
+      { id: 'one-line', effect: 'deny', actions: ['*'], condition: 'context.lines.exists_one(l, l.amount * 2 > 0.0)' },
+      { id: 'even', effect: 'deny', actions: ['*'], condition: '2 % context.n == 0' },
       {
         ...readRule,
         condition: 'size(subject.roles) + 1 > 1 && int(context.n) + 1 > 2 && int(context.n) % 2 == 0 && now.getHours() + 1 > 8 && resource.properties.amount + 1.0 > 2.0 && resource.properties.amount <= 1000 && [1, 2].exists(x, x + 1 == 3) && context.lines.exists(l, l.amount == 1)',
@@ -304,6 +306,8 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
         { file: 'a.json', path: '$.rules[3].condition', rule: 'half', message: 'type: context.n / 2u mixes a value of the request, a double when it is a number, with the uint 2u: write 2.0' },
         { file: 'a.json', path: '$.rules[4].condition', rule: 'odd', message: 'type: context.n % 2 mixes a value of the request, a double when it is a number, with the int 2: write int(context.n) % 2' },
         { file: 'a.json', path: '$.rules[5].condition', rule: 'lines', message: 'type: l.amount + -1 mixes a value of the request, a double when it is a number, with the int -1: write -1.0' },
+        { file: 'a.json', path: '$.rules[6].condition', rule: 'one-line', message: 'type: l.amount * 2 mixes a value of the request, a double when it is a number, with the int 2: write 2.0' },
+        { file: 'a.json', path: '$.rules[7].condition', rule: 'even', message: 'type: 2 % context.n mixes a value of the request, a double when it is a number, with the int 2: write 2 % int(context.n)' },
       ],
     });
   });
@@ -368,6 +372,10 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
       { id: 'rest', effect: 'deny', actions: ['*'], condition: 'context.a * (7 % 4) > 0.0' },
       { id: 'past-max', effect: 'deny', actions: ['*'], condition: 'context.a * (9223372036854775807 + 1) > 0.0' },
       { id: 'below-zero', effect: 'deny', actions: ['*'], condition: 'context.a * (1u - 2u) > 0.0' },
+      { id: 'by-zero', effect: 'deny', actions: ['*'], condition: 'context.a * (1 / 0) > 0.0' },
+      { id: 'int-max', effect: 'deny', actions: ['*'], condition: 'context.a * (9223372036854775806 + 1) > 0.0' },
+      { id: 'int-min', effect: 'deny', actions: ['*'], condition: 'context.a * -9223372036854775808 > 0.0' },
+      { id: 'uint-max', effect: 'deny', actions: ['*'], condition: 'context.a * (18446744073709551614u + 1u) > 0.0' },
     ]);
     expect(run.code).toBe(1);
     expect(run.report).toEqual({
@@ -378,6 +386,11 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
         { file: 'a.json', path: '$.rules[2].condition', rule: 'rest', message: 'type: context.a * (7 % 4) mixes a value of the request, a double when it is a number, with the int 7 % 4: write 3.0' },
         { file: 'a.json', path: '$.rules[3].condition', rule: 'past-max', message: 'value: 9223372036854775807 + 1 is an error whatever the request: integer overflow: 9223372036854775808' },
         { file: 'a.json', path: '$.rules[4].condition', rule: 'below-zero', message: 'value: 1u - 2u is an error whatever the request: Unsigned integer overflow' },
+        { file: 'a.json', path: '$.rules[5].condition', rule: 'by-zero', message: 'value: 1 / 0 is an error whatever the request: division by zero' },
+        // The bounds of each type are in it.
+        { file: 'a.json', path: '$.rules[6].condition', rule: 'int-max', message: 'type: context.a * (9223372036854775806 + 1) mixes a value of the request, a double when it is a number, with the int 9223372036854775806 + 1: write 9223372036854775807.0' },
+        { file: 'a.json', path: '$.rules[7].condition', rule: 'int-min', message: 'type: context.a * -9223372036854775808 mixes a value of the request, a double when it is a number, with the int -9223372036854775808: write -9223372036854775808.0' },
+        { file: 'a.json', path: '$.rules[8].condition', rule: 'uint-max', message: 'type: context.a * (18446744073709551614u + 1u) mixes a value of the request, a double when it is a number, with the uint 18446744073709551614u + 1u: write 18446744073709551615.0' },
       ],
     });
   });
