@@ -77,12 +77,15 @@ describe('entity data: loading', () => {
     const dir = await policyDirWith({
       'users.json': { entities: [{ type: 'user', id: '' }, { type: 'user', id: 'x', roles: [] }] },
       'broken.json': '{"entities": [',
+      // Checked in runs of about 100 values: the problem is in the third run, named by its own index.
+      'many.json': { entities: [...Array.from({ length: 150 }, (_, i) => ({ type: 'user', id: `m-${i}` })), { type: 'user', id: '' }] },
     });
     const issues = await loadIssues(dir);
     expect(issues).toEqual(expect.arrayContaining([
       expect.objectContaining({ file: 'data/users.json', path: '$.entities[0].id' }),
       expect.objectContaining({ file: 'data/users.json', path: '$.entities[1]' }),
       expect.objectContaining({ file: 'data/broken.json', path: '$', message: expect.stringMatching(/not valid JSON/) }),
+      expect.objectContaining({ file: 'data/many.json', path: '$.entities[150].id' }),
     ]));
   });
 
