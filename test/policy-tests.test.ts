@@ -66,10 +66,13 @@ describe('pdp test (process)', () => {
   });
 
   it('exits 1 naming the file and path of a malformed fixture', async () => {
-    const run = await runCli(['test', await policyDir({ 'bad.json': { cases: [{ name: 'x', request: {}, expect: { decision: 'maybe' } }] } })]);
+    // A request of over 100 values is checked a level at a time, and held to the bounds of POST /decide all the same.
+    const crowded = { name: 'y', request: { subject: reader, action: 'read', resource: { type: 'doc' }, context: { ids: Array.from({ length: 1001 }, (_, i) => i) } }, expect: { decision: 'deny' } };
+    const run = await runCli(['test', await policyDir({ 'bad.json': { cases: [{ name: 'x', request: {}, expect: { decision: 'maybe' } }, crowded] } })]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('tests/bad.json $.cases[0].request.subject');
     expect(run.stderr).toContain('tests/bad.json $.cases[0].expect.decision');
+    expect(run.stderr).toContain('tests/bad.json $.cases[1].request.context.ids: array longer than 1000 elements');
   });
 
   it('exits 1 for a case asking about the action "*", which only the HTTP edge would refuse otherwise', async () => {
