@@ -9,11 +9,17 @@ import { tempDir } from './helpers/tmp.js';
 
 const getters = ['getFullYear', 'getMonth', 'getDate', 'getDayOfMonth', 'getDayOfWeek', 'getDayOfYear', 'getHours', 'getMinutes', 'getSeconds', 'getMilliseconds'];
 
-/** A permit rule per getter, action `<getter>`, and one per getter with a zone, action `<getter>-in`. */
-const rules = getters.flatMap((getter) => [
-  { id: getter, effect: 'permit', actions: [getter], condition: `timestamp(context.at).${getter}() == int(context.want)` },
-  { id: `${getter}-in`, effect: 'permit', actions: [`${getter}-in`], condition: `timestamp(context.at).${getter}(context.zone) == int(context.want)` },
-]);
+/** The getters a duration has too, of the same names. */
+const durationGetters = ['getHours', 'getMinutes', 'getSeconds', 'getMilliseconds'];
+
+/** A permit rule per getter, action `<getter>`, one per getter with a zone, action `<getter>-in`, and one per duration getter, action `<getter>-duration`. */
+const rules = [
+  ...getters.flatMap((getter) => [
+    { id: getter, effect: 'permit', actions: [getter], condition: `timestamp(context.at).${getter}() == int(context.want)` },
+    { id: `${getter}-in`, effect: 'permit', actions: [`${getter}-in`], condition: `timestamp(context.at).${getter}(context.zone) == int(context.want)` },
+  ]),
+  ...durationGetters.map((getter) => ({ id: `${getter}-duration`, effect: 'permit', actions: [`${getter}-duration`], condition: `duration(context.d).${getter}() == int(context.want)` })),
+];
 
 /** [getter, instant, zone (or none: UTC), the value CEL gives]. */
 const cases: readonly (readonly [string, string, string | undefined, number])[] = [
@@ -59,6 +65,17 @@ const cases: readonly (readonly [string, string, string | undefined, number])[] 
   ['getDayOfWeek', '0001-01-01T00:00:00Z', 'America/New_York', 0],
   ['getFullYear', '0001-01-01T00:00:00Z', '-05:00', 0],
   ['getFullYear', '0001-01-01T12:00:00Z', 'America/New_York', 1],
+  // The longest names of the tz database, 32 characters.
+  ['getHours', '2026-07-01T12:00:00Z', 'America/Argentina/ComodRivadavia', 9],
+];
+
+/** [getter, duration, the value CEL gives]: the whole duration in that unit, truncated toward zero. */
+const durationCases: readonly (readonly [string, string, number])[] = [
+  ['getHours', '90m1.5s', 1],
+  ['getMinutes', '90m1.5s', 90],
+  ['getSeconds', '90m1.5s', 5401],
+  ['getMilliseconds', '90m1.5s', 5_401_500],
+  ['getHours', '-90m', -1],
 ];
 
 describe.each(['America/New_York', 'Europe/Berlin', 'Pacific/Kiritimati'])('timestamp getters in a service whose process runs in %s', (tz) => {
@@ -85,6 +102,12 @@ describe.each(['America/New_York', 'Europe/Berlin', 'Pacific/Kiritimati'])('time
       const action = zone === undefined ? getter : `${getter}-in`;
       const answer = await decide(action, { at, zone, want });
       expect(answer, `${at}.${getter}(${zone ?? ''}) == ${want}`).toMatchObject({ decision: 'permit', reasons: [{ rule: action }] });
+    }
+  });
+
+  it('reads a duration whole in the unit of each getter', async () => {
+    for (const [getter, d, want] of durationCases) {
+      expect(await decide(`${getter}-duration`, { d, want }), `duration("${d}").${getter}() == ${want}`).toMatchObject({ decision: 'permit', reasons: [{ rule: `${getter}-duration` }] });
     }
   });
 
