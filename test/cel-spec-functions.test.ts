@@ -78,6 +78,10 @@ describe('CEL functions as CEL defines them', () => {
     expect(decide('read', staff, '2026-03-02T12:30:00.5+01:00')).toEqual({ decision: 'deny', codes: ['expired'] });
     expect(decide('read', staff, '2024-02-29T23:59:59.999999999Z')).toEqual({ decision: 'deny', codes: ['expired'] });
     expect(decide('read', staff, '2000-02-29T00:00:00-23:59')).toEqual({ decision: 'deny', codes: ['expired'] });
+    // RFC 3339 sets no limit to the fraction's digits; Go's time.Parse (and so cel-go) reads any
+    // number of them, keeping nine.
+    expect(decide('read', staff, '2999-01-01T00:00:00.000000000000001Z')).toEqual({ decision: 'permit', codes: ['staff-read'] });
+    expect(decide('read', staff, '2024-02-29T23:59:59.9999999999999Z')).toEqual({ decision: 'deny', codes: ['expired'] });
     for (const expires of [
       'Tue, 01 Jan 2999 00:00:00 GMT', // was: permit (a date in 2999)
       '2999-02-30T00:00:00Z', // was: permit (2 March)
@@ -92,6 +96,7 @@ describe('CEL functions as CEL defines them', () => {
       '2999-01-01T00:00:60Z',
       '2999-01-01T00:00:00',
       '2999-01-01T00:00:00+24:00',
+      '2999-01-01T00:00:00.Z',
       '2999-01-01t00:00:00z',
       '10000-01-01T00:00:00Z',
     ]) {

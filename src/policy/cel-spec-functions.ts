@@ -51,8 +51,12 @@ export const maxInt = 9_223_372_036_854_775_807n;
 export const minInt = -9_223_372_036_854_775_808n;
 const maxUint = 18_446_744_073_709_551_615n;
 
-/** RFC 3339 §5.6 `date-time`, as CEL (Go's time.RFC3339) reads it: upper-case T and Z only. */
-const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+/**
+ * RFC 3339 §5.6 `date-time`, as CEL (Go's time.RFC3339) reads it: upper-case T and Z only, and a
+ * fraction of any length (`time-secfrac` is `"." 1*DIGIT`; Go keeps nine digits, this the three a
+ * millisecond needs).
+ */
+const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
 
 function daysInMonth(year: number, month: number): number {
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
