@@ -11,7 +11,7 @@ import { eventually, uniquePrefix } from './helpers/cache.js';
 import { configProblems as problemsOf } from './helpers/config.js';
 import { freePort } from './helpers/free-port.js';
 import { runServerToExit } from './helpers/process.js';
-import { RedisServer } from './helpers/redis-server.js';
+import { PortTakenError, RedisServer } from './helpers/redis-server.js';
 import { servesFromRedis } from './helpers/serves-from-redis.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -26,15 +26,24 @@ const serverTls: readonly (readonly [string, string])[] = [
   ['tls-auth-clients', 'no'],
 ];
 
-/** A redis-server taking TLS on `tlsPort`, and plain TCP on its own port for the set-up's checks. */
+/**
+ * A redis-server taking TLS on `tlsPort`, and plain TCP on its own port for the set-up's checks.
+ * Another process may take `tlsPort` before the server listens on it: it is chosen again then.
+ */
 async function tlsServer(options: { extraArgs?: readonly string[]; config?: readonly string[]; sentinel?: boolean } = {}): Promise<{ server: RedisServer; tlsPort: number }> {
-  const tlsPort = await freePort();
-  const settings = [['tls-port', String(tlsPort)], ...serverTls];
-  const server = options.sentinel === true
-    // A sentinel takes its settings from its file.
-    ? await RedisServer.start({ sentinel: true, config: [...(options.config ?? []), ...settings.map(([name, value]) => `${name} ${value}`), 'tls-replication yes'] })
-    : await RedisServer.start({ extraArgs: [...settings.flatMap(([name, value]) => [`--${name}`, value]), ...(options.extraArgs ?? [])] });
-  return { server, tlsPort };
+  for (let attempt = 1; ; attempt++) {
+    const tlsPort = await freePort();
+    const settings = [['tls-port', String(tlsPort)], ...serverTls];
+    try {
+      const server = options.sentinel === true
+        // A sentinel takes its settings from its file.
+        ? await RedisServer.start({ sentinel: true, config: [...(options.config ?? []), ...settings.map(([name, value]) => `${name} ${value}`), 'tls-replication yes'] })
+        : await RedisServer.start({ extraArgs: [...settings.flatMap(([name, value]) => [`--${name}`, value]), ...(options.extraArgs ?? [])] });
+      return { server, tlsPort };
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || attempt === 5) throw error;
+    }
+  }
 }
 
 const setups: CacheSetup[] = [];

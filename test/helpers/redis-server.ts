@@ -26,7 +26,7 @@ function ask(port: number, command: string, timeoutMs = 500): Promise<string> {
 }
 
 /** A server process's port was taken (by a client connection's port too) before it could listen. */
-class PortTakenError extends Error {}
+export class PortTakenError extends Error {}
 
 /**
  * Waits until the child answers on `port`. Another process may have taken the port between
