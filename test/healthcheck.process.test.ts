@@ -67,6 +67,21 @@ describe('the container health check (dist/healthcheck.js)', () => {
     }
   });
 
+  it('fails, within the HEALTHCHECK\'s 3 s, on a service that takes the connection and never answers', async () => {
+    const silent = createServer(() => undefined).listen(0, '127.0.0.1');
+    try {
+      await once(silent, 'listening');
+      const started = performance.now();
+      expect(await runHealthcheck({ HOST: '127.0.0.1', PORT: String((silent.address() as AddressInfo).port) })).toBe(1);
+      // 2.5 s of waiting, and the process's start and exit on a loaded machine.
+      expect(performance.now() - started).toBeGreaterThan(2_400);
+      expect(performance.now() - started).toBeLessThan(6_000);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+
   it('reaches a service listening on every interface through loopback, and fails once it is gone', async () => {
     const server = spawnServer({ POLICY_DIR: defaultPolicyDir, HOST: '0.0.0.0' });
     const port = String(await server.listening);
