@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exited, processRef, waitUntilExited } from './helpers/exited.js';
+import { exited, processRef, signalIfRunning, waitUntilExited } from './helpers/exited.js';
+import { docPolicy, versionOf, writeFiles } from './helpers/policy-dir.js';
 import { holdRequest } from './helpers/raw-http.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
@@ -135,7 +136,7 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('keeps a hung or replaced worker\'s counts in the sum, so a counter never goes down', async () => {
+  it('keeps a hung or replaced worker\'s counters and histograms in the sum, so neither goes down', async () => {
     running = spawnNode(main, { ...base, WORKERS: '2', POLICY_WATCH: 'false' });
     const workers = await running.waitFor(isWorkerListening, 2);
     const url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
@@ -145,10 +146,15 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
       const res = await fetch(`${url}/metrics`, { headers: close, signal: AbortSignal.timeout(10_000) });
       expect(res.status).toBe(200);
       const text = await res.text();
-      return { text, rejected: sample(text, 'pdp_requests_rejected_total', { reason: 'malformed_json' }) };
+      return {
+        text,
+        rejected: sample(text, 'pdp_requests_rejected_total', { reason: 'malformed_json' }),
+        // A histogram's count: histograms are kept as counters are.
+        timed: sample(text, 'http_request_duration_seconds_count', { method: 'POST', route: '/decide' }),
+      };
     };
     // Both workers answered decisions: each holds a share of the 6.
-    expect((await scrape()).rejected).toBe(6);
+    expect(await scrape()).toMatchObject({ rejected: 6, timed: 6 });
 
     // A worker that does not answer the scrape (stopped here) keeps the share last read from it.
     const [hung] = workers.map((w) => Number(w['pid']));
@@ -159,7 +165,7 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
       expect(answers.length).toBeGreaterThan(0);
       for (const answer of answers) {
         expect(sample(answer.text, 'pdp_cluster_scrape_workers', { result: 'timed_out' })).toBe(1);
-        expect(answer.rejected).toBe(6);
+        expect(answer).toMatchObject({ rejected: 6, timed: 6 });
       }
     } finally {
       process.kill(hung ?? 0, 'SIGCONT');
@@ -168,13 +174,64 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     // A worker that dies: its counts stay in the sum while it is replaced, and after.
     process.kill(hung ?? 0, 'SIGKILL');
     await running.waitFor((l) => l['msg'] === 'worker exited');
-    expect((await scrape()).rejected).toBe(6);
+    expect(await scrape()).toMatchObject({ rejected: 6, timed: 6 });
     await running.waitFor(isWorkerListening, 3);
-    for (let i = 0; i < 2; i++) expect((await scrape()).rejected).toBe(6);
+    for (let i = 0; i < 2; i++) expect(await scrape()).toMatchObject({ rejected: 6, timed: 6 });
     // And the other: the counts of both workers that are gone add up.
     process.kill(Number(workers[1]?.['pid']), 'SIGKILL');
     await running.waitFor(isWorkerListening, 4);
-    for (let i = 0; i < 2; i++) expect((await scrape()).rejected).toBe(6);
+    for (let i = 0; i < 2; i++) expect(await scrape()).toMatchObject({ rejected: 6, timed: 6 });
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  });
+
+  it('takes the gauges from the workers that answered only: a hung or dead worker\'s policy version is not in force', async () => {
+    const dir = await tempDir({ 'docs.json': docPolicy('docs', 'v1') });
+    running = spawnNode(main, { ...base, POLICY_DIR: dir, WORKERS: '2', POLICY_WATCH: 'false' });
+    const workers = await running.waitFor(isWorkerListening, 2);
+    const url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
+    const [summary] = await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
+    const before = String(summary?.['policyVersion']);
+    const scrape = async () => {
+      const res = await fetch(`${url}/metrics`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    const workersIn = (text: string, result: string) => sample(text, 'pdp_cluster_scrape_workers', { result });
+    /** The scrape once every worker has answered: each worker's registry is then the primary's to keep. */
+    const scrapeAll = async () => {
+      let text = '';
+      for (let i = 0; i < 50 && workersIn(text, 'answered') !== 2; i++) text = await scrape();
+      expect(workersIn(text, 'answered')).toBe(2);
+      return text;
+    };
+    expect(sample(await scrapeAll(), 'pdp_policy_info', { version: before })).toBe(1);
+
+    // One worker hung, the other reloads a new set: the version the hung one last reported is gone.
+    const v2 = { 'docs.json': docPolicy('docs', 'v2') };
+    const after = await versionOf(v2);
+    expect(after).not.toBe(before);
+    const hung = processRef(Number(workers[0]?.['pid']));
+    process.kill(hung.pid, 'SIGSTOP');
+    try {
+      await writeFiles(dir, v2);
+      running.child.kill('SIGHUP');
+      await running.waitFor((l) => l['msg'] === 'policies reloaded' && l['version'] === after);
+      // The primary may hand a connection to the stopped worker: a scrape answered at all is enough.
+      const answers = (await Promise.allSettled([scrape(), scrape()])).flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      expect(answers.length).toBeGreaterThan(0);
+      for (const text of answers) {
+        expect(workersIn(text, 'timed_out')).toBe(1);
+        expect([sample(text, 'pdp_policy_info', { version: before }), sample(text, 'pdp_policy_info', { version: after })]).toEqual([undefined, 1]);
+      }
+    } finally {
+      // Killed while hung, and replaced: only its counters stay, not its gauges.
+      signalIfRunning(hung, 'SIGKILL');
+    }
+    await running.waitFor((l) => l['msg'] === 'worker exited');
+    await running.waitFor(isWorkerListening, 3);
+    const text = await scrapeAll();
+    expect([sample(text, 'pdp_policy_info', { version: before }), sample(text, 'pdp_policy_info', { version: after })]).toEqual([undefined, 1]);
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
   });
