@@ -10,6 +10,7 @@ import { tempDir } from './helpers/tmp.js';
 const main = resolve(import.meta.dirname, '../dist/main.js');
 const fixture = resolve(import.meta.dirname, 'fixtures/cluster-metrics.mjs');
 const requesterGone = resolve(import.meta.dirname, 'fixtures/cluster-metrics-requester-gone.mjs');
+const workerExits = resolve(import.meta.dirname, 'fixtures/cluster-metrics-worker-exits.mjs');
 const base = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_DIR: resolve(import.meta.dirname, '../policies') };
 
 const accountant = {
@@ -232,6 +233,19 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     await running.waitFor(isWorkerListening, 3);
     const text = await scrapeAll();
     expect([sample(text, 'pdp_policy_info', { version: before }), sample(text, 'pdp_policy_info', { version: after })]).toEqual([undefined, 1]);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  });
+
+  it('counts a worker that exits while a scrape waits for it as failed, and sums the others', async () => {
+    running = spawnNode(workerExits, {});
+    const [listening] = await running.waitFor(isWorkerListening);
+    await running.waitFor((l) => l['msg'] === 'worker ready', 2);
+    const res = await fetch(`http://127.0.0.1:${String(listening?.['port'])}/metrics`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const results = ['answered', 'failed', 'timed_out', 'not_ready'];
+    expect(results.map((result) => sample(text, 'pdp_cluster_scrape_workers', { result }))).toEqual([1, 1, 0, 0]);
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
   });
