@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { auditDestination, maxLength } from '../src/telemetry/audit-destination.
 import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { auditErrorReporter, telemetryRecorder } from '../src/telemetry/recorder.js';
 import { buildTestApp, postJson } from './helpers/app.js';
+import { eventually } from './helpers/cache.js';
 import { auditSettled, sample } from './helpers/telemetry.js';
 
 const dist = resolve(import.meta.dirname, '../dist/telemetry');
@@ -95,6 +97,88 @@ describe('pdp_audit_errors_total counts lost lines', () => {
     await sink.end?.();
     expect(warnings).toEqual([expect.objectContaining({ lines: 0 })]);
     expect(sample(await metrics.registry.metrics(), 'pdp_audit_errors_total')).toBe(0);
+  });
+});
+
+describe('AUDIT_LOG_FILE', () => {
+  /** A line over a chunk: handed over, and written, at once. */
+  const large = (n: number) => `${JSON.stringify({ n, pad: 'x'.repeat(40_000) })}\n`;
+
+  it('is appended to: keeps what the file held, and writes from the start of a file emptied by copytruncate', async () => {
+    const file = join(dir, 'rotated.log');
+    const before = '{"n":"before"}\n';
+    await writeFile(file, before);
+    const errors: unknown[] = [];
+    const sink = auditDestination(file, (error) => void errors.push(error));
+    sink.write(large(1));
+    await eventually('the first line to be written', async () => (await readFile(file, 'utf8')).length >= before.length + large(1).length);
+    expect(await readFile(file, 'utf8')).toBe(before + large(1));
+    // logrotate's copytruncate: the file copied, then emptied while the service holds it open.
+    await truncate(file, 0);
+    sink.write(large(2));
+    await sink.end?.();
+    expect(await readFile(file, 'utf8')).toBe(large(2));
+    expect(errors).toEqual([]);
+  });
+
+  it('gets the lines of a quiet process out within a second, without a close', async () => {
+    const file = join(dir, 'quiet.log');
+    const sink = auditDestination(file, () => undefined);
+    // Far under a chunk: written by the flush that follows within a second.
+    sink.write('{"n":1}\n');
+    await eventually('the line to be written', async () => (await readFile(file, 'utf8').catch(() => '')) === '{"n":1}\n', 10_000);
+    await sink.end?.();
+  });
+
+  it('counts each line of a write the file refused (a full disk), and writes the next', async () => {
+    const lost: [code: unknown, lines: number][] = [];
+    const sink = auditDestination('/dev/full', (error, lines) => void lost.push([(error as { code?: unknown }).code, lines]));
+    sink.write(large(1) + large(2));
+    await eventually('the write to fail', () => lost.length > 0);
+    // Not stopped: the next lines are taken, written and lost in turn.
+    sink.write('{"n":3}\n{"n":4}\n{"n":5}\n');
+    await sink.end?.();
+    expect(lost).toEqual([['ENOSPC', 2], ['ENOSPC', 3]]);
+  });
+
+  it('refuses a FIFO without a reader at once (ENXIO), counting the lines it held, instead of waiting for one', async () => {
+    const fifo = join(dir, 'unread.pipe');
+    execFileSync('mkfifo', [fifo]);
+    const lost: [error: string, lines: number][] = [];
+    const sink = auditDestination(fifo, (error, lines) => void lost.push([String(error), lines]));
+    try {
+      sink.write('{"n":1}\n{"n":2}\n');
+      await sink.end?.();
+      expect(lost).toEqual([[expect.stringContaining('ENXIO'), 2]]);
+    } finally {
+      // A reader, for an open that waits for one: that would hold a thread, and the test run's exit.
+      closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
+    }
+  });
+
+  it('counts the lines of the write that failed when the FIFO\'s reader went', async () => {
+    const fifo = join(dir, 'gone.pipe');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const lost: [error: string, lines: number][] = [];
+    const sink = auditDestination(fifo, (error, lines) => void lost.push([String(error), lines]));
+    // Read whole: the destination has the FIFO open, and nothing of it unwritten.
+    sink.write(large(1));
+    const got: Buffer[] = [];
+    const buffer = Buffer.alloc(64 * 1024);
+    await eventually('the first line to be read', () => {
+      try {
+        const n = readSync(reader, buffer);
+        got.push(Buffer.from(buffer.subarray(0, n)));
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'EAGAIN') throw error;
+      }
+      return Buffer.concat(got).toString('utf8') === large(1);
+    });
+    closeSync(reader);
+    sink.write('{"n":2}\n{"n":3}\n{"n":4}\n');
+    await sink.end?.();
+    expect(lost).toEqual([[expect.stringContaining('EPIPE'), 3]]);
   });
 });
 

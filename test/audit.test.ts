@@ -562,9 +562,10 @@ describe('audit failures never reach the decision', () => {
       }
     });
 
-    it('drops and counts each line beyond 16 MiB unwritten, and stops when the reader goes', async () => {
+    // 100 lines a write go past a chunk, and are measured; a line a write is added to the chunk.
+    it.each([['100 lines', 100], ['one line', 1]])('drops and counts each line beyond 16 MiB unwritten, and stops when the reader goes: %s a write', async (_, perWrite) => {
       // A pipe whose reader never reads: writes stall once it is full, as behind a stuck collector.
-      const pipe = join(dir, 'stuck.pipe');
+      const pipe = join(dir, `stuck-${perWrite}.pipe`);
       execFileSync('mkfifo', [pipe]);
       const reader = openSync(pipe, constants.O_RDONLY | constants.O_NONBLOCK);
       // Each report says how many lines it lost.
@@ -574,7 +575,7 @@ describe('audit failures never reach the decision', () => {
       const line = `${JSON.stringify({ log: 'audit', pad: 'x'.repeat(1000) })}\n`;
       const lines = 25_000;
       for (let written = 0; written < lines; written += 100) {
-        sink.write(line.repeat(100));
+        for (let i = 0; i < 100; i += perWrite) sink.write(line.repeat(perWrite));
         await auditSettled();
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
