@@ -215,7 +215,10 @@ async function runChild(name: string, body: string, reader: 'stuck' | 'closed' |
   child.stdout.on('data', (data: Buffer) => void out.push(data));
   // Read nothing until the process exits (Node then lets the stream flow) or the reader goes.
   if (reader !== 'open') child.stdout.pause();
+  // A script whose exit is held is stopped, and fails the test.
+  const guard = setTimeout(() => child.kill('SIGKILL'), 10_000);
   const code = await new Promise<number | null>((done) => child.once('exit', (exitCode) => done(exitCode)));
+  clearTimeout(guard);
   const tookMs = performance.now() - ready;
   await ended;
   return { code, tookMs, stdout: Buffer.concat(out).toString('utf8'), stderr };
@@ -274,6 +277,80 @@ describe('exit is never held by the audit destination', () => {
       setTimeout(() => process.exit(3), 300);`), 'closed');
     expect(run.code).toBe(3);
     expect(run.tookMs).toBeLessThan(3_000);
+  });
+
+  it('waits at most 0.5 s on the crash path for room in a stdout that is full', async () => {
+    const run = await runChild('full-crash', `
+      import { writeSync } from 'node:fs';
+      const sink = auditDestination(undefined, () => undefined);
+      // stdout full of bytes written: none of the destination's own is left unfinished.
+      const fill = () => {
+        for (const bytes = Buffer.alloc(64 * 1024, 0x0a); ; ) {
+          try {
+            writeSync(1, bytes);
+          } catch (error) {
+            if (error.code === 'EAGAIN') return;
+            throw error;
+          }
+        }
+      };
+      fill();
+      // Full again once the test's end of the pipe has buffered what it takes before it stops reading.
+      setTimeout(() => {
+        fill();
+        for (let n = 0; n < 5; n += 1) sink.write(JSON.stringify({ n }) + '\\n');
+        process.stderr.write('ready\\n');
+        process.once('exit', () => sink.flushSync());
+        process.exit(3);
+      }, 300);`, 'stuck');
+    expect(run.code).toBe(3);
+    expect(run.tookMs).toBeLessThan(3_000);
+  });
+
+  it('writes nothing on the crash path behind a write to a pipe left unfinished, which would break its line', async () => {
+    const fifo = join(dir, 'unfinished.pipe');
+    execFileSync('mkfifo', [fifo]);
+    const run = await runChild('unfinished-crash', `
+      import { constants, openSync, readSync } from 'node:fs';
+      // The script reads the FIFO itself: all of it, at the moment it exits.
+      const reader = openSync(${JSON.stringify(fifo)}, constants.O_RDONLY | constants.O_NONBLOCK);
+      const read = [];
+      const readAll = () => {
+        const buffer = Buffer.alloc(64 * 1024);
+        for (;;) {
+          try {
+            const n = readSync(reader, buffer);
+            if (n === 0) return;
+            read.push(Buffer.from(buffer.subarray(0, n)));
+          } catch (error) {
+            if (error.code === 'EAGAIN') return;
+            throw error;
+          }
+        }
+      };
+      const sink = auditDestination(${JSON.stringify(fifo)}, () => undefined);
+      const line = JSON.stringify({ pad: 'x'.repeat(10_000) }) + '\\n';
+      // Far more than the FIFO holds: a write is left stopped mid-line when it is full.
+      for (let i = 0; i < 30; i += 1) sink.write(line);
+      setTimeout(() => {
+        // Under a chunk, within the flush interval: held in memory when the process exits.
+        sink.write(JSON.stringify({ n: 'held' }) + '\\n');
+        // Room in the FIFO again, which the unfinished write is not given before the exit.
+        readAll();
+        process.once('exit', () => {
+          sink.flushSync();
+          readAll();
+          const whole = Buffer.concat(read).toString('utf8').split('\\n').slice(0, -1);
+          const broken = whole.filter((l) => { try { JSON.parse(l); return false; } catch { return true; } });
+          process.stderr.write(JSON.stringify({ whole: whole.length, broken: broken.length }) + '\\n');
+        });
+        process.exit(0);
+      }, 200);`, 'open');
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stderr.split('\n').find((l) => l.startsWith('{')) ?? '{}') as { whole: number; broken: number };
+    // What the FIFO took before it was full: whole lines, and the start of the one cut short.
+    expect(report.whole).toBeGreaterThan(0);
+    expect(report.broken).toBe(0);
   });
 
   it('writes, on the crash path, the lines still held when the pipe has room', async () => {
