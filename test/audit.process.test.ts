@@ -1,11 +1,12 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { constants, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from './helpers/cache.js';
 import { spawnNode } from './helpers/spawned.js';
+import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
@@ -42,7 +43,7 @@ function readSlowly(stream: Readable): void {
  */
 async function startService(env: Record<string, string>, reader: Reader): Promise<Service> {
   // Only what is set here: an audit file or a Redis from the test run's environment would change what is measured.
-  const spawned = spawnNode(main, { ...base, ...env, AUDIT_LOG_FILE: undefined, REDIS_URL: undefined }, 'pipe');
+  const spawned = spawnNode(main, { ...base, AUDIT_LOG_FILE: undefined, REDIS_URL: undefined, ...env }, 'pipe');
   const { child } = spawned;
   running = child;
   const exited = new Promise<{ code: number | null; at: number }>((done) => child.once('exit', (code) => done({ code, at: performance.now() })));
@@ -80,12 +81,20 @@ async function decide(port: number, count: number, padding: number, concurrency:
 }
 
 describe('audit lines on stdout with WORKERS', () => {
-  it('arrive whole, one for every decision, though the collector lags and the workers write at once', async () => {
-    const service = await startService({ WORKERS: '2' }, 'slow');
+  // Named, stdout is the socket Node made it: the primary writes to it alone, as to stdout.
+  it.each([
+    ['AUDIT_LOG_FILE unset', {}],
+    ['AUDIT_LOG_FILE=/dev/stdout', { AUDIT_LOG_FILE: '/dev/stdout' }],
+  ])('arrive whole, one for every decision, though the collector lags and the workers write at once: %s', async (_, audit) => {
+    const service = await startService({ WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '30000', ...audit }, 'slow');
     // ~3 KB lines from two workers, 16 requests at a time: far more than a pipe holds.
     const ids = await decide(service.port, 1500, 3000, 16);
+    const signalled = performance.now();
     service.child.kill('SIGTERM');
-    expect((await service.exited).code).toBe(0);
+    const { code, at } = await service.exited;
+    expect(code).toBe(0);
+    // Once the lines are written: not at SHUTDOWN_TIMEOUT_MS.
+    expect(at - signalled).toBeLessThan(15_000);
     expectWholeLines(await service.stdout, ids);
   }, 90_000);
 });
@@ -153,6 +162,37 @@ describe('audit lines to a FIFO named by AUDIT_LOG_FILE, with WORKERS', () => {
       reader.destroy();
     }
   }, 90_000);
+});
+
+describe('audit lines the primary took and lost, with WORKERS', () => {
+  it('are counted in the pdp_audit_errors_total of the workers they came from', async () => {
+    const fifo = join(await tempDir(), 'audit.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // A reader that never reads: the FIFO takes what it holds, the primary keeps the rest.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const spawned = spawnNode(main, { ...base, WORKERS: '2', AUDIT_LOG_FILE: fifo });
+    running = spawned.child;
+    let port = 0;
+    try {
+      const listening = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
+      port = Number(listening[0]?.['port']);
+      // 600 KB of lines: more than the FIFO holds, less than the primary holds before it stops reading.
+      await decide(port, 60, 10_000, 4);
+      // Every line handed to the primary: a worker writes what it holds within a second.
+      await new Promise((resolveWait) => setTimeout(resolveWait, 1500));
+    } finally {
+      closeSync(reader);
+    }
+    const [warning] = await spawned.waitFor((l) => l['msg'] === 'audit lines lost: not written to AUDIT_LOG_FILE', 1, 10_000);
+    const lost = Number(warning?.['lines']);
+    expect(lost).toBeGreaterThan(0);
+    // The primary tells each worker of its lines; a worker whose own write failed counts those too.
+    const counted = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { connection: 'close' } });
+      return sample(await res.text(), 'pdp_audit_errors_total') ?? 0;
+    };
+    await eventually('the workers to count the lost lines', async () => (await counted()) >= lost);
+  }, 60_000);
 });
 
 describe('a collector that stops reading never holds the exit', () => {
