@@ -117,7 +117,7 @@ function expectWholeLines(text: string, ids: readonly string[]): void {
   expect(new Set(logged)).toEqual(new Set(ids));
 }
 
-describe('AUDIT_LOG_FILE=/dev/stdout with stdout a socket (systemd\'s journald, a Node parent)', () => {
+describe('AUDIT_LOG_FILE naming stdout or stderr, a socket (systemd\'s journald, a Node parent)', () => {
   // open() refuses a socket (ENXIO): every line was lost. Node makes its child's stdio socket pairs.
   for (const workers of ['1', '2']) {
     it(`writes every line to stdout, WORKERS=${workers}`, async () => {
@@ -134,6 +134,21 @@ describe('AUDIT_LOG_FILE=/dev/stdout with stdout a socket (systemd\'s journald, 
       expectWholeLines(await stdout, ids);
     }, 30_000);
   }
+
+  it.each(['/dev/stderr', '/dev/fd/2', '/proc/self/fd/2'])('writes every line to the descriptor %s names, and none to stdout', async (name) => {
+    const spawned = spawnNode(main, { ...base, AUDIT_LOG_FILE: name }, 'pipe');
+    running = spawned.child;
+    const chunks: Buffer[] = [];
+    spawned.child.stdout?.on('data', (data: Buffer) => void chunks.push(data));
+    const stdout = new Promise<string>((done) => spawned.child.stdout?.once('close', () => done(Buffer.concat(chunks).toString('utf8'))));
+    const [listening] = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening');
+    const ids = await decide(Number(listening?.['port']), 3, 10, 1);
+    spawned.child.kill('SIGTERM');
+    expect(await spawned.exited).toBe(0);
+    // stderr's lines, parsed: the application log's and the audit log's.
+    expect(new Set(spawned.lines.filter((l) => l['log'] === 'audit').map((l) => l['decisionId']))).toEqual(new Set(ids));
+    expect(await stdout).toBe('');
+  }, 30_000);
 });
 
 describe('audit lines to a FIFO named by AUDIT_LOG_FILE, with WORKERS', () => {
