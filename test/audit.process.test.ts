@@ -1,5 +1,5 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -58,13 +58,17 @@ async function startService(env: Record<string, string>, reader: Reader): Promis
   return { child, port: Number(listening[0]?.['port']), log: spawned.lines, stdout, exited };
 }
 
-/** `count` decisions with a context of `padding` characters, `concurrency` at a time; their decision ids. */
+/**
+ * `count` decisions with a context of `padding` characters, `concurrency` at a time; their
+ * decision ids. The padding is split into strings of at most 16,384 characters, a body's limit.
+ */
 async function decide(port: number, count: number, padding: number, concurrency: number): Promise<string[]> {
+  const context = Object.fromEntries(Array.from({ length: Math.ceil(padding / 16_000) }, (_, i) => [`pad${i}`, 'x'.repeat(Math.min(16_000, padding - i * 16_000))]));
   const body = JSON.stringify({
     subject: { id: 'u-acc', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
     action: 'read',
     resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } },
-    context: { pad: 'x'.repeat(padding) },
+    context,
   });
   const ids: string[] = [];
   let next = 0;
@@ -246,6 +250,23 @@ describe('a collector that stops reading never holds the exit', () => {
     service.child.kill('SIGTERM');
     const { at } = await service.exited;
     expect(at - signalled).toBeLessThan(2000 + 1000 + 1500);
+  }, 60_000);
+
+  it('under WORKERS, holds about 1 MiB in the primary: the workers keep the rest, each within its own bound', async () => {
+    const service = await startService({ WORKERS: '2' }, 'stuck');
+    const primaryRss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(service.child.pid)}/status`, 'utf8'))?.[1]) * 1024;
+    const before = primaryRss();
+    // 90 lines of 1 MB, about half from each worker: more than the primary's 1 MiB, the pipes and
+    // both workers' 16 MiB together.
+    await decide(service.port, 90, 1_000_000, 4);
+    await eventually('the workers to drop lines', () => service.log.some((l) => l['msg'] === 'audit line not written'), 15_000);
+    // What the workers hold, handed over within a second to a primary that would take it.
+    await new Promise((resolveWait) => setTimeout(resolveWait, 2000));
+    // Reading on regardless, the primary grew by 64-84 MiB here; pausing at 1 MiB, by about 4.
+    expect(primaryRss() - before).toBeLessThan(40 * 1024 * 1024);
+    expect(service.log.filter((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('audit lines lost'))).toEqual([]);
+    service.child.stdout?.destroy();
+    service.child.kill('SIGKILL');
   }, 60_000);
 
   it('under WORKERS, exits at once when stdout\'s reader goes, and counts what it lost', async () => {
