@@ -38,6 +38,12 @@ describe('observability settings', () => {
     }
   });
 
+  it('refuse a path under any other root: a misspelt one would mask nothing and leave the value in the line', () => {
+    for (const path of ['subjects.properties.email', 'properties.email', '.email', 'request.context.ip']) {
+      expect(() => loadConfig({ AUDIT_REDACT: path }), path).toThrow(/AUDIT_REDACT\.0: a dotted path under subject, action, resource or context/);
+    }
+  });
+
   it('report every bad setting at once', () => {
     let error: unknown;
     try {
