@@ -101,6 +101,22 @@ describe('audit log', () => {
     }
   });
 
+  it('masks by default each personal claim of the subject, and the resource\'s e-mail', async () => {
+    const { app, sink } = await buildObservedApp();
+    const personal = {
+      email: 'alice@example.com', name: 'Alice Liddell', given_name: 'Alicia', family_name: 'Liddellson',
+      phone_number: '+44 20 7946 0018', address: { street_address: '7 Wonderland Lane', locality: 'Oxford' },
+    };
+    const subject = { ...accountant, properties: { ...accountant.properties, ...personal } };
+    const resource = { ...invoice, properties: { ...invoice.properties, email: 'ap@acme.example' } };
+    expect((await readJson(await postJson(app, '/decide', { subject, action: 'read', resource }))).decision).toBe('permit');
+    const [entry] = await auditEntries(sink);
+    const masked = Object.fromEntries(Object.keys(personal).map((key) => [key, '[REDACTED]']));
+    expect(entry).toMatchObject({ subject: { properties: { ...masked, region: 'EU' } }, resource: { properties: { email: '[REDACTED]', region: 'EU' } } });
+    const output = sink.lines.join('');
+    for (const secret of ['alice@example.com', 'Alice Liddell', 'Alicia', 'Liddellson', '7946', 'Wonderland', 'acme.example']) expect(output).not.toContain(secret);
+  });
+
   it('masks the configured paths, wildcards included, without touching the request', async () => {
     const { app, sink } = await buildObservedApp({
       audit: {
@@ -454,6 +470,26 @@ describe('audit failures never reach the decision', () => {
       expect(entry?.['reasons']).toEqual([{ code: 'entity_case_mismatch', detail: expect.stringContaining('not logged') }]);
     }
     expect((await logged(['subject.properties.email']))?.['reasons']).toEqual([{ code: 'entity_case_mismatch', detail: expect.stringContaining('"Alice@Example.com" of type "user"') }]);
+  });
+
+  it.each([
+    ['subject.type', { subject: { id: 'Alice@Example.com', properties: { roles: ['accountant'] } }, resource: invoice }, '"user"'],
+    ['resource.id', { subject: accountant, resource: { type: 'invoice', id: 'inv-paid' } }, 'inv-paid'],
+    ['resource.type', { subject: accountant, resource: { type: 'invoice', id: 'inv-paid' } }, '"invoice"'],
+  ] as const)('leaves out the message of entity_case_mismatch where AUDIT_REDACT masks %s, which it quotes', async (redact, question, secret) => {
+    const dir = await tempDir({ 'invoices.json': JSON.parse(await readFile(join(import.meta.dirname, '../policies/invoices.json'), 'utf8')) });
+    await mkdir(join(dir, 'data'));
+    await writeFile(join(dir, 'data', 'entities.json'), JSON.stringify({ entities: [
+      { type: 'user', id: 'u-alice', aliases: ['alice@example.com'] },
+      { type: 'invoice', id: 'INV-PAID' },
+    ] }));
+    const { app, sink } = await buildObservedApp({ policyDir: dir, audit: { redact: [redact] } });
+    const answer = await readJson(await postJson(app, '/decide', { action: 'read', ...question }));
+    // The caller, who sent the value, is told the whole message.
+    expect(answer['reasons']).toEqual([{ code: 'entity_case_mismatch', detail: expect.stringContaining(secret) }]);
+    const [entry] = await auditEntries(sink);
+    expect(JSON.stringify(entry)).not.toContain(secret);
+    expect(entry?.['reasons']).toEqual([{ code: 'entity_case_mismatch', detail: expect.stringContaining('not logged') }]);
   });
 
   it.each([
