@@ -292,6 +292,20 @@ describe('the audit bytes of one request', () => {
     expect(next).not.toHaveProperty('erased');
   });
 
+  it('leave out the data of every line after the first that went past the budget, however short', async () => {
+    const { app, sink, audit } = await buildObservedApp({ audit: { maxRequestBytes: 16 * 1024 } });
+    const body = batch({ note: 'n' }, 8);
+    const large = { ...invoice, id: 'inv-large', properties: { ...invoice.properties, memo: ['m'.repeat(10_000), 'm'.repeat(10_000)] } };
+    const res = await postJson(app, '/access/v1/evaluations', { ...body, evaluations: body.evaluations.map((item, i) => (i === 2 ? { resource: large } : item)) });
+    expect(res.status).toBe(200);
+    audit.drain();
+    const entries = await auditEntries(sink);
+    expect(entries).toHaveLength(8);
+    expect(entries.map((entry) => 'erased' in entry)).toEqual([false, false, true, true, true, true, true, true]);
+    for (const entry of entries.slice(2)) expect(entry).not.toHaveProperty('context');
+    expect(sink.lines.join('')).not.toContain('mmm');
+  });
+
   it('leave out the data of a line that alone goes past the budget, and mask what stays', async () => {
     const { app, sink } = await buildObservedApp({ audit: { maxRequestBytes: 1024, redact: ['subject.id'] } });
     await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice, context: { note: 'z'.repeat(2000) } });
