@@ -29,7 +29,16 @@ describe('observability settings', () => {
   it('read a key holding dots in brackets, as a namespaced claim needs, and refuse a bracket left open', () => {
     const path = 'subject.properties["https://invoice.example.com/email"]';
     expect(loadConfig({ AUDIT_REDACT: `${path},context["x.y"].z` }).AUDIT_REDACT).toEqual([path, 'context["x.y"].z']);
+    // A JSON string: a key holding a quote or a backslash is written escaped.
+    expect(loadConfig({ AUDIT_REDACT: String.raw`context["say \"hi\""],context["C:\\dir"]` }).AUDIT_REDACT).toEqual([String.raw`context["say \"hi\""]`, String.raw`context["C:\\dir"]`]);
     expect(() => loadConfig({ AUDIT_REDACT: 'subject.properties["https://invoice.example.com/email' })).toThrow(/AUDIT_REDACT/);
+    // Refused as a setting, with the others: not a JSON string (a bad escape, a raw tab), it stopped the start with a parse error.
+    for (const key of [String.raw`"\u12"`, String.raw`"\x41"`, '"a\tb"']) {
+      const error = (() => { try { loadConfig({ AUDIT_REDACT: `context[${key}]`, AUDIT_DECISIONS: 'some' }); } catch (e) { return e; } })();
+      expect(error, key).toBeInstanceOf(ConfigError);
+      expect(String(error)).toMatch(/AUDIT_REDACT\.0: a dotted path under subject/);
+      expect(String(error)).toMatch(/AUDIT_DECISIONS/);
+    }
   });
 
   it('refuse a root alone, with no key under it', () => {

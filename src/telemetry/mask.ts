@@ -20,9 +20,24 @@ export function maskPath(path: string): MaskPath | undefined {
   while (segment.lastIndex < path.length) {
     const found = segment.exec(path);
     if (found === null) return undefined;
-    keys.push(found[1] ?? (JSON.parse(found[2] ?? '""') as string));
+    const key = found[1] ?? jsonString(found[2] ?? '""');
+    if (key === undefined) return undefined;
+    keys.push(key);
   }
   return keys.length > 1 ? keys : undefined;
+}
+
+/**
+ * The bracketed key, or undefined where it is no JSON string (an escape such as `\x41` or `\u12`,
+ * a raw tab): JSON.parse threw there, and stopped the start with a parse error instead of the
+ * setting refused with the others.
+ */
+function jsonString(quoted: string): string | undefined {
+  try {
+    return JSON.parse(quoted) as string;
+  } catch {
+    return undefined;
+  }
 }
 
 function maskAt(value: unknown, path: MaskPath, depth: number, censor: unknown): unknown {
