@@ -1,8 +1,12 @@
 /** A path split into keys; `*` stands for every key at that level. */
 export type MaskPath = readonly string[];
 
-/** After the first key: `.key`, or `["key"]` (a JSON string) for a key holding dots or brackets. */
-const segment = /\.([^.\s"[\]]+)|\[("(?:[^"\\]|\\.)*")\]/y;
+/**
+ * After the first key: `.key`, or `["key"]` (a JSON string, RFC 8259 §7: any character but `"`,
+ * `\` and the controls below U+0020, or an escape JSON has, not `\x41`) for a key holding dots or
+ * brackets.
+ */
+const segment = /\.([^.\s"[\]]+)|\[("(?:[\x20\x21\x23-\x5b\x5d-\u{10ffff}]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*")\]/uy;
 
 /** Where a path may start: the parts of a decision an audit line holds. */
 const roots: ReadonlySet<string> = new Set(['subject', 'action', 'resource', 'context']);
@@ -20,24 +24,9 @@ export function maskPath(path: string): MaskPath | undefined {
   while (segment.lastIndex < path.length) {
     const found = segment.exec(path);
     if (found === null) return undefined;
-    const key = found[1] ?? jsonString(found[2] ?? '""');
-    if (key === undefined) return undefined;
-    keys.push(key);
+    keys.push(found[1] ?? (JSON.parse(found[2] ?? '""') as string));
   }
   return keys.length > 1 ? keys : undefined;
-}
-
-/**
- * The bracketed key, or undefined where it is no JSON string (an escape such as `\x41` or `\u12`,
- * a raw tab): JSON.parse threw there, and stopped the start with a parse error instead of the
- * setting refused with the others.
- */
-function jsonString(quoted: string): string | undefined {
-  try {
-    return JSON.parse(quoted) as string;
-  } catch {
-    return undefined;
-  }
 }
 
 function maskAt(value: unknown, path: MaskPath, depth: number, censor: unknown): unknown {
