@@ -125,33 +125,23 @@ describe('AUDIT_LOG_FILE naming stdout or stderr, a socket (systemd\'s journald,
   // open() refuses a socket (ENXIO): every line was lost. Node makes its child's stdio socket pairs.
   for (const workers of ['1', '2']) {
     it(`writes every line to stdout, WORKERS=${workers}`, async () => {
-      const spawned = spawnNode(main, { ...base, WORKERS: workers, AUDIT_LOG_FILE: '/dev/stdout' }, 'pipe');
-      running = spawned.child;
-      const chunks: Buffer[] = [];
-      spawned.child.stdout?.on('data', (data: Buffer) => void chunks.push(data));
-      const stdout = new Promise<string>((done) => spawned.child.stdout?.once('close', () => done(Buffer.concat(chunks).toString('utf8'))));
-      const listening = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening', Number(workers));
-      const ids = await decide(Number(listening[0]?.['port']), 20, 10, 4);
-      spawned.child.kill('SIGTERM');
-      expect(await spawned.exited).toBe(0);
-      expect(spawned.lines.filter((l) => l['msg'] === 'audit line not written')).toEqual([]);
-      expectWholeLines(await stdout, ids);
+      const service = await startService({ WORKERS: workers, AUDIT_LOG_FILE: '/dev/stdout' }, 'slow');
+      const ids = await decide(service.port, 20, 10, 4);
+      service.child.kill('SIGTERM');
+      expect((await service.exited).code).toBe(0);
+      expect(service.log.filter((l) => l['msg'] === 'audit line not written')).toEqual([]);
+      expectWholeLines(await service.stdout, ids);
     }, 30_000);
   }
 
   it.each(['/dev/stderr', '/dev/fd/2', '/proc/self/fd/2'])('writes every line to the descriptor %s names, and none to stdout', async (name) => {
-    const spawned = spawnNode(main, { ...base, AUDIT_LOG_FILE: name }, 'pipe');
-    running = spawned.child;
-    const chunks: Buffer[] = [];
-    spawned.child.stdout?.on('data', (data: Buffer) => void chunks.push(data));
-    const stdout = new Promise<string>((done) => spawned.child.stdout?.once('close', () => done(Buffer.concat(chunks).toString('utf8'))));
-    const [listening] = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening');
-    const ids = await decide(Number(listening?.['port']), 3, 10, 1);
-    spawned.child.kill('SIGTERM');
-    expect(await spawned.exited).toBe(0);
+    const service = await startService({ AUDIT_LOG_FILE: name }, 'slow');
+    const ids = await decide(service.port, 3, 10, 1);
+    service.child.kill('SIGTERM');
+    expect((await service.exited).code).toBe(0);
     // stderr's lines, parsed: the application log's and the audit log's.
-    expect(new Set(spawned.lines.filter((l) => l['log'] === 'audit').map((l) => l['decisionId']))).toEqual(new Set(ids));
-    expect(await stdout).toBe('');
+    expect(new Set(service.log.filter((l) => l['log'] === 'audit').map((l) => l['decisionId']))).toEqual(new Set(ids));
+    expect(await service.stdout).toBe('');
   }, 30_000);
 });
 
