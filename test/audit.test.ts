@@ -465,10 +465,16 @@ describe('audit failures never reach the decision', () => {
     expect(entry?.['reasons']).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'condition_error', rule: 'quota', detail: expect.stringContaining('not logged') })]));
   });
 
-  it('leaves out a reason\'s message that quotes an id AUDIT_REDACT masks, and keeps it where none is masked', async () => {
+  /** The shipped invoice policies with `entities` as their entity data. */
+  const invoicesWith = async (entities: readonly object[]) => {
     const dir = await tempDir({ 'invoices.json': JSON.parse(await readFile(join(import.meta.dirname, '../policies/invoices.json'), 'utf8')) });
     await mkdir(join(dir, 'data'));
-    await writeFile(join(dir, 'data', 'users.json'), JSON.stringify({ entities: [{ type: 'user', id: 'u-alice', aliases: ['alice@example.com'] }] }));
+    await writeFile(join(dir, 'data', 'entities.json'), JSON.stringify({ entities }));
+    return dir;
+  };
+
+  it('leaves out a reason\'s message that quotes an id AUDIT_REDACT masks, and keeps it where none is masked', async () => {
+    const dir = await invoicesWith([{ type: 'user', id: 'u-alice', aliases: ['alice@example.com'] }]);
     const misnamed = { subject: { id: 'Alice@Example.com', properties: { roles: ['accountant'] } }, action: 'read', resource: invoice };
     const logged = async (redact: string[]) => {
       const { app, sink } = await buildObservedApp({ policyDir: dir, audit: { redact } });
@@ -491,12 +497,10 @@ describe('audit failures never reach the decision', () => {
     ['resource.id', { subject: accountant, resource: { type: 'invoice', id: 'inv-paid' } }, 'inv-paid'],
     ['resource.type', { subject: accountant, resource: { type: 'invoice', id: 'inv-paid' } }, '"invoice"'],
   ] as const)('leaves out the message of entity_case_mismatch where AUDIT_REDACT masks %s, which it quotes', async (redact, question, secret) => {
-    const dir = await tempDir({ 'invoices.json': JSON.parse(await readFile(join(import.meta.dirname, '../policies/invoices.json'), 'utf8')) });
-    await mkdir(join(dir, 'data'));
-    await writeFile(join(dir, 'data', 'entities.json'), JSON.stringify({ entities: [
+    const dir = await invoicesWith([
       { type: 'user', id: 'u-alice', aliases: ['alice@example.com'] },
       { type: 'invoice', id: 'INV-PAID' },
-    ] }));
+    ]);
     const { app, sink } = await buildObservedApp({ policyDir: dir, audit: { redact: [redact] } });
     const answer = await readJson(await postJson(app, '/decide', { action: 'read', ...question }));
     // The caller, who sent the value, is told the whole message.
