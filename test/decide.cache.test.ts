@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -314,11 +314,11 @@ describe('decision cache shared through Redis', () => {
     redis.disconnect();
   });
 
-  async function replica(prefix: string, memoryEntries = '1000') {
+  async function replica(prefix: string, memoryEntries = '1000', policyDir?: string) {
     const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: memoryEntries, REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...patient });
     setups.push(setup);
     await eventually('Redis to be up', () => setup.redisState() === 'up');
-    return (await buildTestApp({ cache: setup.cache })).app;
+    return (await buildTestApp({ cache: setup.cache, policyDir })).app;
   }
 
   it('lets a second replica reuse what the first decided, then keep it in its own memory', async () => {
@@ -377,5 +377,30 @@ describe('decision cache shared through Redis', () => {
     expect(value).toContain('P2-finance-read-own-region');
     expect(value).not.toContain('do-not-store');
     expect(value).not.toContain('u-secret-holder');
+  });
+
+  it('never caches a deny for a name entity data holds in another spelling, whose reason quotes the name', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pdp-misnamed-'));
+    try {
+      await cp(defaultPolicyDir, dir, { recursive: true });
+      await mkdir(join(dir, 'data'));
+      await writeFile(join(dir, 'data', 'users.json'), JSON.stringify({ entities: [{ type: 'user', id: 'u-alice', aliases: ['alice@example.com'] }] }));
+      const prefix = uniquePrefix();
+      const app = await replica(prefix, '1000', dir);
+      const misnamed = readInvoice({ id: 'Alice@Example.com', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } });
+      for (let i = 0; i < 2; i++) {
+        const answer = await decide(app, misnamed);
+        expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'entity_case_mismatch', detail: expect.stringContaining('"Alice@Example.com"') }] });
+        expect(answer).not.toHaveProperty('cached');
+      }
+      // A decision written after them: once it is in Redis, so would they be.
+      await decide(app, readInvoice(accountant()));
+      await eventually('the decision to reach Redis', async () => (await redis.keys(`${prefix}*`)).length > 0);
+      const values = await Promise.all((await redis.keys(`${prefix}*`)).map(async (key) => (await redis.get(key)) ?? ''));
+      expect(values).toHaveLength(1);
+      for (const value of values) expect(value.toLowerCase()).not.toContain('alice@example.com');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

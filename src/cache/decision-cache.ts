@@ -27,11 +27,16 @@ function joined(decision: CachedDecision): CachedDecision {
   return { verdict: decision.verdict, source: decision.source, coalesced: true };
 }
 
-const uncacheable = new Set(['invalid_token', 'condition_error', 'limit_exceeded']);
+/**
+ * Reasons whose verdicts are never cached: errors, and `entity_case_mismatch`, whose detail
+ * quotes the subject's or resource's id as the request wrote it (an email a token's `sub` held),
+ * which a shared cache must not hold.
+ */
+const uncacheable = new Set(['invalid_token', 'condition_error', 'limit_exceeded', 'entity_case_mismatch']);
 
 /**
  * How long a verdict may be served again, ms; 0 when it must not be cached: it carries an
- * error reason, or the subject's `exp` (seconds since the epoch) is passed or not a number.
+ * uncacheable reason, or the subject's `exp` (seconds since the epoch) is passed or not a number.
  */
 export function cacheTtlMs(verdict: Verdict, query: Query, now: number, maxTtlMs: number): number {
   if (verdict.reasons.some((r) => 'code' in r && uncacheable.has(r.code))) return 0;

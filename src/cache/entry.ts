@@ -26,8 +26,8 @@ const text = z.string().max(4096);
 const reason = z.union([
   z.strictObject({ policy: text, rule: text, effect: z.enum(['permit', 'deny']) }),
   z.strictObject({
-    // invalid_token, condition_error and limit_exceeded are never cached, so they never come back either.
-    code: z.enum(['no_applicable_rule', 'unknown_resource_type', 'action_case_mismatch', 'entity_case_mismatch']),
+    // invalid_token, condition_error, limit_exceeded and entity_case_mismatch are never cached, so they never come back either.
+    code: z.enum(['no_applicable_rule', 'unknown_resource_type', 'action_case_mismatch']),
     detail: text,
     policy: text.optional(),
     rule: text.optional(),
