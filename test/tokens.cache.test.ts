@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { ExpiringCache, tokenKey } from '../src/token/cache.js';
-import { cachedVerifier } from '../src/token/cached-verifier.js';
-import type { Claims } from '../src/token/claims.js';
+import { cachedVerifier, type VerifiedToken } from '../src/token/cached-verifier.js';
 import { InvalidTokenError } from '../src/token/errors.js';
 import type { TokenObserver } from '../src/token/observer.js';
+import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import { createTokenVerifier } from '../src/token/token-verifier.js';
 import { createJwtVerifier } from '../src/token/verify.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
 import { jwks, sign, signingKey, withPayload, type SigningKey } from './helpers/signing.js';
 
 const issuer = 'https://idp.test/';
@@ -33,7 +36,7 @@ describe('verified-token cache', () => {
     keyLookups = 0;
     now = Math.floor(Date.now() / 1000) * 1000;
     const inner = createJwtVerifier({ keys, issuer, audience: [audience], algorithms: ['ES256'], clockTolerance: 0, clock: () => new Date(now) });
-    return cachedVerifier(inner, new ExpiringCache<Claims>({ maxEntries, maxTtlMs, clock: () => now }));
+    return cachedVerifier(inner, new ExpiringCache<VerifiedToken>({ maxEntries, maxTtlMs, clock: () => now }));
   }
 
   const token = (claims: Record<string, unknown> = {}, expiresIn = 300) => sign(key, { sub: 'alice', ...claims }, { issuer, audience, expiresIn, now: Math.floor(now / 1000) });
@@ -118,5 +121,58 @@ describe('verified-token cache', () => {
     await expect(v.verify(`${t}x`)).rejects.toBeInstanceOf(InvalidTokenError);
     expect(seen).toEqual(['jwt:valid', 'jwt:valid', 'jwt:invalid']);
     expect(keyLookups).toBe(2);
+  });
+});
+
+describe('verified-token cache and a key the key set no longer lists', () => {
+  let k1: SigningKey;
+  let k2: SigningKey;
+  let server: JwksServer;
+  let tokens: Tokens;
+  let app: Awaited<ReturnType<typeof buildTestApp>>['app'];
+  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+  const question = { action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } } };
+  const decide = async (token: string) => readJson(await postJson(app, '/decide', { token, ...question }));
+
+  beforeAll(async () => {
+    [k1, k2] = await Promise.all([signingKey('k1'), signingKey('k2')]);
+  });
+
+  afterEach(async () => {
+    tokens.close();
+    await server.close();
+  });
+
+  async function start() {
+    server = await startJwksServer(jwks(k1, k2));
+    tokens = await tokensFromConfig(loadConfig({ JWKS_URL: server.url, JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWKS_COOLDOWN_SECONDS: '0' }));
+    ({ app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims }));
+  }
+
+  /** A token under a kid the key set does not list: its check fetches the key set again. */
+  const fetchAgain = async () => decide(await sign(k2, claims, { issuer, audience, kid: 'unknown' }));
+
+  it('refuses a cached token once a fetch leaves its key out, as it refuses the same key\'s uncached tokens', async () => {
+    await start();
+    const cached = await sign(k1, claims, { issuer, audience });
+    expect(await decide(cached)).toMatchObject({ decision: 'permit' });
+    server.publish(jwks(k2));
+    await fetchAgain();
+    expect(await decide(await sign(k1, { ...claims, jti: 'fresh' }, { issuer, audience }))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token' }] });
+    expect(await decide(cached)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'no matching key in the key set' }] });
+  });
+
+  it('keeps answering from the cache when a fetch only adds keys, or brings the same ones', async () => {
+    await start();
+    const cached = await sign(k1, claims, { issuer, audience });
+    expect(await decide(cached)).toMatchObject({ decision: 'permit' });
+    const fetched = server.requests;
+    await fetchAgain();
+    server.publish(jwks(k1, k2, await signingKey('k3')));
+    await fetchAgain();
+    expect(server.requests).toBe(fetched + 2);
+    server.mode = 'error';
+    expect(await decide(cached)).toMatchObject({ decision: 'permit' });
+    expect(server.requests).toBe(fetched + 2);
   });
 });

@@ -3,8 +3,8 @@ import { ConfigError, tokenFetchProblem, type Config } from '../config.js';
 import { ExpiringCache } from './cache.js';
 import { claimsCheck } from './accept.js';
 import { bindingProblem, type BindingCheck, type TokenBinding } from './binding.js';
-import { cachedVerifier } from './cached-verifier.js';
-import { issuerClaimMapper, type ClaimMapper, type ClaimMapping, type Claims } from './claims.js';
+import { cachedVerifier, type VerifiedToken } from './cached-verifier.js';
+import { issuerClaimMapper, type ClaimMapper, type ClaimMapping } from './claims.js';
 import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
 import { createIntrospector, type IntrospectionResult } from './introspect.js';
 import { localKeySet, RemoteKeySet, type KeySetState } from './jwks.js';
@@ -107,12 +107,14 @@ type KeySource = Pick<JwtVerifierOptions, 'keys' | 'lookup'>;
 /** Builds token verification and claim mapping from the environment and TOKEN_CONFIG_FILE. */
 export async function tokensFromConfig(config: Config, options: TokensOptions = {}): Promise<Tokens> {
   const remote: RemoteKeySet[] = [];
+  // Fetches of the JWT issuers' key sets that left out a key held before: the verified-token cache's cue.
+  let keyRemovals = 0;
   /**
    * `setting`: where `file` was given, named in the one line a start-up failure prints;
    * `algorithms`: those accepted from the key set, one of which a key of `file` (or of each set
-   * fetched from `url`) must fit.
+   * fetched from `url`) must fit; `onKeyRemoved`: told when a fetch of `url` leaves out a key.
    */
-  const keySet = async (file: string | undefined, url: string | undefined, setting: string, algorithms: readonly string[]): Promise<KeySource> => {
+  const keySet = async (file: string | undefined, url: string | undefined, setting: string, algorithms: readonly string[], onKeyRemoved?: () => void): Promise<KeySource> => {
     if (file !== undefined) {
       const keys = await localKeySet(file, algorithms).catch((error: unknown) => {
         throw new ConfigError(`${setting}: key set ${file}: ${(error as Error).message}`, { cause: error });
@@ -127,6 +129,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       cooldownMs: config.JWKS_COOLDOWN_SECONDS * 1000,
       refreshMs: config.JWKS_REFRESH_SECONDS * 1000,
       onFetchError: options.onKeySetError,
+      onKeyRemoved,
     });
     remote.push(set);
     void set.refresh();
@@ -149,7 +152,9 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     verifiers.set(
       entry.issuer,
       createJwtVerifier({
-        ...(await keySet(entry.jwksFile, entry.jwksUrl, settingOf(index), algorithms)),
+        ...(await keySet(entry.jwksFile, entry.jwksUrl, settingOf(index), algorithms, () => {
+          keyRemovals += 1;
+        })),
         issuer: entry.issuer,
         audience: entry.audience,
         audienceClaim: entry.audienceClaim,
@@ -164,9 +169,9 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
 
   const cacheOf = <V extends object>(maxSeconds: number) =>
     config.TOKEN_CACHE_ENTRIES > 0 && maxSeconds > 0 ? new ExpiringCache<V>({ maxEntries: config.TOKEN_CACHE_ENTRIES, maxTtlMs: maxSeconds * 1000 }) : undefined;
-  const jwtCache = cacheOf<Claims>(config.TOKEN_CACHE_MAX_SECONDS);
+  const jwtCache = cacheOf<VerifiedToken>(config.TOKEN_CACHE_MAX_SECONDS);
   const issuers = verifiers.size === 0 ? undefined : createIssuerVerifier(verifiers);
-  const jwt = issuers !== undefined && jwtCache !== undefined ? cachedVerifier(issuers, jwtCache) : issuers;
+  const jwt = issuers !== undefined && jwtCache !== undefined ? cachedVerifier(issuers, jwtCache, () => keyRemovals) : issuers;
 
   let introspection: TokenVerifier | undefined;
   const introspectionUrl = config.INTROSPECTION_URL;

@@ -123,6 +123,16 @@ export interface RemoteKeySetOptions {
   readonly maxBytes?: number;
   /** Told about every failed fetch; the previous keys stay in use. */
   readonly onFetchError?: (url: string, error: Error) => void;
+  /**
+   * Told when a fetch leaves out a key the set held: removed, or re-issued under its kid with
+   * other material. Tokens verified with it before must not be taken on that verification since.
+   */
+  readonly onKeyRemoved?: () => void;
+}
+
+/** What makes a key the key it is to a verification: its id, type, algorithm and public material. */
+function keyIdentity(key: JWK): string {
+  return JSON.stringify([key.kid, key.kty, key.alg, key.crv, key.n, key.e, key.x, key.y]);
 }
 
 /** One token's use of a key set: the key lookup jose takes, and a fetch of the set again when a signature fails under the keys held. */
@@ -156,7 +166,10 @@ export class RemoteKeySet {
   readonly #cooldownMs: number;
   readonly #maxBytes: number;
   readonly #onFetchError: ((url: string, error: Error) => void) | undefined;
+  readonly #onKeyRemoved: (() => void) | undefined;
   #local: LocalKeySet | undefined;
+  /** The identities of the keys `#local` holds (see `keyIdentity`). */
+  #held: ReadonlySet<string> = new Set();
   #lastAttempt = Number.NEGATIVE_INFINITY;
   #lastError: Error | undefined;
   #pending: Promise<void> | undefined;
@@ -169,6 +182,7 @@ export class RemoteKeySet {
     this.#cooldownMs = options.cooldownMs ?? 30_000;
     this.#maxBytes = options.maxBytes ?? maxKeySetBytes;
     this.#onFetchError = options.onFetchError;
+    this.#onKeyRemoved = options.onKeyRemoved;
     const refreshMs = options.refreshMs ?? 300_000;
     if (refreshMs > 0) {
       this.#timer = setInterval(() => void this.refresh(), refreshMs);
@@ -285,8 +299,12 @@ export class RemoteKeySet {
       if (usable.keys.length === 0) throw new UpstreamError('answered a key set with no usable signing keys');
       const unfit = this.#algorithms === undefined ? undefined : noKeyForAlgorithms(usable.keys, this.#algorithms);
       if (unfit !== undefined) throw new UpstreamError(`answered a key set with ${unfit}`);
+      const held = new Set(usable.keys.map(keyIdentity));
+      const removed = [...this.#held].some((key) => !held.has(key));
       this.#local = createLocalJWKSet(usable);
+      this.#held = held;
       this.#lastError = undefined;
+      if (removed) this.#onKeyRemoved?.();
     } catch (error) {
       // Anything but our own UpstreamError came from reading the document: its text is not ours to pass on.
       const failure = error instanceof UpstreamError ? error : new UpstreamError('answered something that is not a JWKS', { cause: error });
