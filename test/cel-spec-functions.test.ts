@@ -283,3 +283,45 @@ describe('POST /decide: trim() strips Unicode White_Space, as cel-go does', () =
     }
   });
 });
+
+describe('POST /decide: split("") splits between code points, as cel-go does', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies(invoicePolicy([
+      { id: 'no-blocked-character', effect: 'deny', actions: ['create'], condition: 'resource.properties.name.split("").exists(c, c == "\u{1F600}")' },
+      { id: 'create', effect: 'permit', actions: ['create'] },
+      { id: 'short-name', effect: 'permit', actions: ['read'], condition: 'size(resource.properties.name.split("")) <= 3' },
+      { id: 'initial', effect: 'permit', actions: ['sign'], condition: 'resource.properties.name.split("", 2) == [context.initial, context.rest]' },
+      { id: 'pieces', effect: 'permit', actions: ['list'], condition: 'resource.properties.name.split(context.separator, int(context.limit)) == context.pieces' },
+    ])));
+  });
+
+  async function decide(action: string, name: string, context: Record<string, unknown> = {}) {
+    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action, resource: { type: 'invoice', properties: { name } }, context });
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+
+  it('a character beyond U+FFFF is one piece, never two halves of a surrogate pair', async () => {
+    expect(await decide('create', 'ab')).toMatchObject({ decision: 'permit' });
+    // Was: permit, the emoji split into two halves, neither of them the one the rule names.
+    expect(await decide('create', 'a\u{1F600}b')).toMatchObject({ decision: 'deny', reasons: [{ rule: 'no-blocked-character' }] });
+    // Was: deny, three emoji counted as six pieces.
+    expect(await decide('read', '\u{1F600}\u{1F600}\u{1F600}')).toMatchObject({ decision: 'permit' });
+    expect(await decide('read', '\u{1F600}abc')).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    expect(await decide('sign', '\u{1F600}ab', { initial: '\u{1F600}', rest: 'ab' })).toMatchObject({ decision: 'permit' });
+  });
+
+  it('keeps a lone surrogate one piece, and splits at a separator as before', async () => {
+    expect(await decide('read', '\uD800x\uDC00')).toMatchObject({ decision: 'permit' });
+    for (const [separator, limit, pieces] of [
+      [',', -1, ['a', 'b', 'c']],
+      [',', 2, ['a', 'b,c']],
+      [',', 0, []],
+      ['', 3, ['a', ',', 'b,c']],
+      ['', 0, []],
+    ] as const) {
+      expect(await decide('list', 'a,b,c', { separator, limit, pieces }), `${separator} ${limit}`).toMatchObject({ decision: 'permit' });
+    }
+  });
+});

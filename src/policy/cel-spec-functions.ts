@@ -21,7 +21,10 @@ import { timeFieldNames, withTimeFields } from './cel-time-fields.js';
  * - `duration(string)` looks for each part with an unanchored pattern that backtracks: 1,000
  *   digits with no unit took 0.8 s, 4,000 took 28 s, 16K would take tens of minutes. It
  *   also read `"h"` and `".h"` as 0s, where CEL (Go's time.ParseDuration) fails, and refused `"0"`.
- * - the timestamp getters read some fields in the time zone of the process (cel-time-fields.ts).
+ * - the timestamp getters read some fields in the time zone of the process (cel-time-fields.ts);
+ * - `split("")` splits between UTF-16 code units, where CEL (cel-go's strings extension, Go's
+ *   strings.SplitN) splits between code points: a character beyond U+FFFF became two pieces,
+ *   neither of them a character, so `name.split("").exists(c, c == "😀")` was false for "a😀b".
  * And one it implements as CEL defines it, but slowly: `size()` of a string counts code points
  * one by one (~5 ns each), where cel-cost.ts charges it by length; the replacement counts a
  * string without surrogates in one native scan, so that `roles.exists(r, size(r) > 3)` loads.
@@ -39,6 +42,7 @@ export const specFunctionNames: ReadonlyMap<string, string> = new Map([
   ['uint', 'specUint'],
   ['double', 'specDouble'],
   ['duration', 'specDuration'],
+  ['split', 'specSplit'],
   ...timeFieldNames,
 ]);
 
@@ -276,6 +280,19 @@ function parseDuration(text: string): Duration {
   return new Duration(signed / 1_000_000_000n, Number(signed % 1_000_000_000n));
 }
 
+/**
+ * `text` split at each `separator` into at most `limit` pieces (every one when negative, none when
+ * 0), the last holding the rest, as Go's strings.SplitN does for CEL: an empty separator splits
+ * between code points (a lone surrogate is one).
+ */
+function splitText(text: string, separator: string, limit = -1n): string[] {
+  if (limit === 0n) return [];
+  const pieces = separator === '' ? Array.from(text) : text.split(separator);
+  if (limit < 0n || pieces.length <= limit) return pieces;
+  const kept = Number(limit) - 1;
+  return [...pieces.slice(0, kept), pieces.slice(kept).join(separator)];
+}
+
 function timestampOfInt(seconds: bigint): Date {
   const ms = Number(seconds) * 1000;
   if (!(ms >= minTimestampMs && ms <= maxTimestampMs)) throw new Error('timestamp() requires a unix time within years 1-9999');
@@ -309,5 +326,7 @@ export function withSpecFunctions(env: Environment): Environment {
     .registerFunction('specDouble(int): double', (value: bigint) => Number(value))
     .registerFunction('specDouble(uint): double', (value: UnsignedInt) => Number(value.valueOf()))
     .registerFunction('specDouble(string): double', doubleOfString)
-    .registerFunction(`specDuration(string): ${durationType}`, parseDuration);
+    .registerFunction(`specDuration(string): ${durationType}`, parseDuration)
+    .registerFunction('string.specSplit(string): list<string>', (text: string, separator: string) => splitText(text, separator))
+    .registerFunction('string.specSplit(string, int): list<string>', splitText);
 }
