@@ -781,9 +781,32 @@ describe.concurrent('pdp CLI (through its process)', () => {
       const run = await runCli(['validate', dir]);
       expect(run.code).toBe(1);
       expect(run.stderr).toContain('tests/reports.json $.cases[2].name: duplicate case name "one" (also at $.cases[0])');
-      expect(run.stderr).toContain('tests/reports.json $.groups[0].cases[2].name: duplicate case name "two" (also at $.groups[0].cases[1])');
+      expect(run.stderr).toContain('tests/reports.json $.groups[0].cases[2].name: duplicate case name "g › two" (also at $.groups[0].cases[1])');
       expect(run.stderr).toContain('tests/reports.json $.groups[1].name: duplicate group name "g" (also at $.groups[0])');
       expect(run.stderr).toContain('invalid: 3 problem(s)');
+    });
+
+    it('reports, exit 1, a case named as a case of a group is reported (`group › name`), so a JUnit report cannot tell them apart', async ({ expect }) => {
+      const deny = (name: string) => ({ name, request: reads('print'), expect: { decision: 'deny', reasons: ['no_applicable_rule'] } });
+      const dir = await fixtureDir({
+        'reports.json': reportsPolicy,
+        'tests/reports.json': {
+          cases: [deny('g › one')],
+          groups: [
+            { name: 'g', cases: [deny('one')] },
+            { name: 'g › two', cases: [deny('three')] },
+            { name: 'g', cases: [deny('two › three')] },
+          ],
+        },
+      });
+      for (const command of ['validate', 'test']) {
+        const run = await runCli([command, dir]);
+        expect(run.code).toBe(1);
+        expect(run.stderr).toContain('tests/reports.json $.groups[0].cases[0].name: duplicate case name "g › one" (also at $.cases[0])');
+        expect(run.stderr).toContain('tests/reports.json $.groups[2].cases[0].name: duplicate case name "g › two › three" (also at $.groups[1].cases[0])');
+        expect(run.stderr).toContain('tests/reports.json $.groups[2].name: duplicate group name "g" (also at $.groups[0])');
+        expect(run.stderr).toContain('invalid: 3 problem(s)');
+      }
     });
 
     it('fails a case whose resource type has no policy unless it expects unknown_resource_type', async ({ expect }) => {

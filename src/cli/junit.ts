@@ -1,5 +1,5 @@
 import type { PolicyIssue } from '../policy/errors.js';
-import type { CaseResult } from '../policy/testing.js';
+import { caseLabel, type CaseResult } from '../policy/testing.js';
 
 /** One test case of the report: passed when `failure` is undefined. */
 interface JunitCase {
@@ -65,7 +65,7 @@ const failing = (message: string, detail = message): JunitCase => ({ name: messa
 export function junitReport(results: readonly CaseResult[], problems: readonly string[]): string {
   const byFile = new Map<string, JunitCase[]>();
   for (const result of results) {
-    const name = result.group === undefined ? result.name : `${result.group} › ${result.name}`;
+    const name = caseLabel(result.group, result.name);
     const cases = byFile.get(result.file) ?? [];
     byFile.set(result.file, cases);
     cases.push(result.passed ? { name } : { name, failure: { message: result.failure, detail: `${result.path}: ${result.failure}` } });

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { CoverageReport, CoverageTally } from '../policy/coverage.js';
 import { loadPolicyDir } from '../policy/load.js';
-import { runPolicyTests, type CaseResult } from '../policy/testing.js';
+import { caseLabel, runPolicyTests, type CaseResult } from '../policy/testing.js';
 import { InputError, parseCommandArgs, serverClaimMapper, UsageError, withLoadErrors, type Io } from './io.js';
 import { junitLoadReport, junitReport } from './junit.js';
 
@@ -29,10 +29,6 @@ async function writeReport(file: string, text: string): Promise<void> {
 const percent = (value: number): string => `${(Math.floor(value * 10) / 10).toFixed(1)}%`;
 const tally = (t: CoverageTally): string => `${t.covered}/${t.total}`;
 
-function caseLabel(result: CaseResult): string {
-  return result.group === undefined ? result.name : `${result.group} › ${result.name}`;
-}
-
 function printCases(io: Io, results: readonly CaseResult[]): void {
   let file: string | undefined;
   for (const result of results) {
@@ -41,9 +37,9 @@ function printCases(io: Io, results: readonly CaseResult[]): void {
       io.out(io.paint('bold', file));
     }
     if (result.passed) {
-      io.out(`  ${io.paint('green', '✓')} ${caseLabel(result)}`);
+      io.out(`  ${io.paint('green', '✓')} ${caseLabel(result.group, result.name)}`);
     } else {
-      io.out(`  ${io.paint('red', '✗')} ${caseLabel(result)}  ${io.paint('dim', result.path)}`);
+      io.out(`  ${io.paint('red', '✗')} ${caseLabel(result.group, result.name)}  ${io.paint('dim', result.path)}`);
       io.out(`      ${result.failure}`);
     }
   }

@@ -3,7 +3,7 @@ import type { CompiledPolicySet } from './compiled.js';
 import { PolicyLoadError } from './errors.js';
 import { policyDirFingerprint } from './fingerprint.js';
 import { loadPolicyDir } from './load.js';
-import { runPolicyTests } from './testing.js';
+import { caseLabel, runPolicyTests } from './testing.js';
 
 export interface CandidateOptions {
   /** Also run the fixtures in `dir/tests` and reject the set when any case fails, or none exists. */
@@ -30,7 +30,7 @@ async function loadOnce(dir: string, options: CandidateOptions): Promise<Compile
     throw new PolicyLoadError(failed.map((r) => ({
       file: r.file,
       path: r.path,
-      message: `test "${r.group === undefined ? '' : `${r.group} › `}${r.name}" failed: ${r.failure}`,
+      message: `test "${caseLabel(r.group, r.name)}" failed: ${r.failure}`,
     })));
   }
   return set;

@@ -168,25 +168,29 @@ function unnamedActionIssues(set: CompiledPolicySet, actionsNamed: ActionsNamed,
   return issues;
 }
 
+/** How a case is named in results and reports: `group › name` for a case of a group. */
+export function caseLabel(group: string | undefined, name: string): string {
+  return group === undefined ? name : `${group} › ${name}`;
+}
+
 /**
- * Two groups, or two cases of one group (or of the file's own list), under one name: their
- * results could not be told apart in a report, and a JUnit consumer keys cases by name, so a
- * failing case could hide behind a passing one. The later one is the issue, naming the first.
+ * Two groups, or two cases reported under one name (`caseLabel`: a case of the file's own list
+ * named `g › one` and the case `one` of group `g` are one name too): their results could not be
+ * told apart in a report, and a JUnit consumer keys cases by name, so a failing case could hide
+ * behind a passing one. The later one is the issue, naming the first.
  */
 function duplicateNameIssues(file: string, fixture: FixtureFile): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  const check = (what: 'case' | 'group', names: readonly string[], at: (index: number) => string) => {
-    const first = new Map<string, number>();
-    names.forEach((name, index) => {
+  const check = (what: 'case' | 'group', named: readonly { readonly name: string; readonly path: string }[]) => {
+    const first = new Map<string, string>();
+    for (const { name, path } of named) {
       const seen = first.get(name);
-      if (seen === undefined) first.set(name, index);
-      else issues.push({ file, path: `${at(index)}.name`, message: `duplicate ${what} name "${name}" (also at ${at(seen)})` });
-    });
+      if (seen === undefined) first.set(name, path);
+      else issues.push({ file, path: `${path}.name`, message: `duplicate ${what} name "${name}" (also at ${seen})` });
+    }
   };
-  check('case', (fixture.cases ?? []).map((c) => c.name), (i) => `$.cases[${i}]`);
-  const groups = fixture.groups ?? [];
-  check('group', groups.map((g) => g.name), (g) => `$.groups[${g}]`);
-  groups.forEach((group, g) => check('case', group.cases.map((c) => c.name), (i) => `$.groups[${g}].cases[${i}]`));
+  check('group', (fixture.groups ?? []).map((group, g) => ({ name: group.name, path: `$.groups[${g}]` })));
+  check('case', placedCases(fixture).map(({ group, path, testCase }) => ({ name: caseLabel(group, testCase.name), path })));
   return issues;
 }
 
