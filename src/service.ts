@@ -74,13 +74,13 @@ export async function createService(config: Config, log: Logger, options: Servic
   const runPolicyTests = config.POLICY_TESTS_ON_RELOAD === 'true';
   let policies: PolicyStore;
   try {
-    policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests, claims: tokens.claims }));
+    policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests, claims: tokens.claims, maxBodyBytes: config.MAX_BODY_BYTES }));
   } catch (error) {
     tokens.close();
     // The loader, which the CLI shares, names files; the start-up line names the setting too.
     throw error instanceof PolicyLoadError ? new ConfigError(`POLICY_DIR: ${error.message}`, { cause: error }) : error;
   }
-  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, claims: tokens.claims, log, observer: metrics });
+  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, claims: tokens.claims, maxBodyBytes: config.MAX_BODY_BYTES, log, observer: metrics });
   const watcher = config.POLICY_WATCH === 'true'
     ? watchPolicyDir(config.POLICY_DIR, () => void reloader.reload('watch'), {
         onError: (err, path) => log.warn({ err, path }, 'cannot watch a policy folder'),

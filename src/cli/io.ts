@@ -1,8 +1,6 @@
 import { parseArgs, styleText } from 'node:util';
 import { ConfigError, loadConfig, settingNames, type Config } from '../config.js';
 import { formatIssue, PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
-import type { ClaimMapper } from '../token/claims.js';
-import { claimMapperFromConfig } from '../token/from-config.js';
 import { unreadSettings, unreadSettingText } from '../unread-settings.js';
 
 type Style = 'green' | 'red' | 'yellow' | 'dim' | 'bold';
@@ -124,9 +122,4 @@ export async function withLoadErrors(io: Io, json: boolean, body: () => Promise<
 export function serverConfig(io: Io): Config {
   for (const unread of unreadSettings(Object.keys(io.env), settingNames)) io.err(`${io.paintErr('yellow', 'warning')} ${unreadSettingText(unread)}`);
   return loadConfig(io.env);
-}
-
-/** How claims become subjects, as the server configured by this environment maps them. */
-export function serverClaimMapper(io: Io): Promise<ClaimMapper> {
-  return claimMapperFromConfig(serverConfig(io));
 }

@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import type { CoverageReport, CoverageTally } from '../policy/coverage.js';
 import { loadPolicyDir } from '../policy/load.js';
 import { caseLabel, runPolicyTests, type CaseResult } from '../policy/testing.js';
-import { InputError, parseCommandArgs, serverClaimMapper, UsageError, withLoadErrors, type Io } from './io.js';
+import { claimMapperFromConfig } from '../token/from-config.js';
+import { InputError, parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 import { junitLoadReport, junitReport } from './junit.js';
 
 /** A decimal percentage only: Number() would also read `0x32` as 50 and `1e1` as 10. */
@@ -70,7 +71,8 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
   const reportTo = typeof junit === 'string' ? (text: string) => writeReport(junit, text) : undefined;
   return withLoadErrors(io, json, async () => {
     const set = await loadPolicyDir(dir);
-    const { results, coverage } = await runPolicyTests(set, dir, { coverage: wantCoverage, claims: await serverClaimMapper(io) });
+    const config = serverConfig(io);
+    const { results, coverage } = await runPolicyTests(set, dir, { coverage: wantCoverage, claims: await claimMapperFromConfig(config), maxBodyBytes: config.MAX_BODY_BYTES });
     const failed = results.filter((r) => !r.passed).length;
     const noCases = results.length === 0 ? `no test cases found in ${dir}/tests` : undefined;
     const lowCoverage = minCoverage !== undefined && coverage !== undefined && coverage.percent < minCoverage ? `coverage ${percent(coverage.percent)} is below the minimum ${minCoverage}%` : undefined;

@@ -12,6 +12,8 @@ export interface CandidateOptions {
   readonly clock?: () => Date;
   /** How the tests map claims to subjects: the mapping the server decides with. */
   readonly claims?: ClaimMapper;
+  /** The server's MAX_BODY_BYTES, which a test case's request must keep to. */
+  readonly maxBodyBytes?: number;
   /** Loads to try while files keep changing underneath; default 3. */
   readonly attempts?: number;
 }
@@ -19,7 +21,7 @@ export interface CandidateOptions {
 async function loadOnce(dir: string, options: CandidateOptions): Promise<CompiledPolicySet> {
   const set = await loadPolicyDir(dir);
   if (options.runTests !== true) return set;
-  const { results } = await runPolicyTests(set, dir, { clock: options.clock, claims: options.claims });
+  const { results } = await runPolicyTests(set, dir, { clock: options.clock, claims: options.claims, maxBodyBytes: options.maxBodyBytes });
   // A set required to pass its tests has not passed any when it has none: removing tests/
   // (or emptying it) must not be the way past a failing case, as `pdp test` holds too.
   if (results.length === 0) {

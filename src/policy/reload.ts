@@ -63,6 +63,8 @@ export interface PolicyReloaderOptions {
   readonly runTests?: boolean;
   /** How the tests map claims to subjects: the mapping the server decides with. */
   readonly claims?: ClaimMapper;
+  /** The server's MAX_BODY_BYTES, which a test case's request must keep to. */
+  readonly maxBodyBytes?: number;
   readonly observer?: ReloadObserver;
   readonly log?: ReloadLog;
   readonly clock?: () => Date;
@@ -112,11 +114,11 @@ export class PolicyReloader {
   }
 
   async #reloadNow(trigger: ReloadTrigger, requester: ReloadRequester | undefined): Promise<ReloadResult> {
-    const { dir, store, runTests, claims, observer, log } = this.#options;
+    const { dir, store, runTests, claims, maxBodyBytes, observer, log } = this.#options;
     const previous = store.current.set;
     const started = performance.now();
     try {
-      const set = await loadCandidateSet(dir, { runTests, claims, clock: this.#clock });
+      const set = await loadCandidateSet(dir, { runTests, claims, maxBodyBytes, clock: this.#clock });
       const changed = set.version !== previous.version;
       if (changed) store.replace(set, this.#clock());
       this.#lastError = undefined;

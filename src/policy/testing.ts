@@ -37,6 +37,8 @@ export interface PolicyTestOptions {
   readonly coverage?: boolean;
   /** How claims become a subject; the server's mapping when it runs the tests, else the default. */
   readonly claims?: ClaimMapper;
+  /** The server's MAX_BODY_BYTES: a case whose request is larger as a body is refused (see `oversizedRequestIssues`). */
+  readonly maxBodyBytes?: number;
 }
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -174,6 +176,22 @@ export function caseLabel(group: string | undefined, name: string): string {
 }
 
 /**
+ * A case whose request, as a body, is larger than the server takes (MAX_BODY_BYTES) stands for a
+ * request the server refuses (413) whatever it says, so deciding it would test what the server
+ * never decides. Measured as the shortest body it could be, compact JSON in UTF-8, not as the file
+ * lays it out: any body that states it is at least that large.
+ */
+function oversizedRequestIssues(file: string, fixture: FixtureFile, maxBodyBytes: number): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  for (const { path, testCase } of placedCases(fixture)) {
+    const bytes = Buffer.byteLength(JSON.stringify(testCase.request));
+    if (bytes <= maxBodyBytes) continue;
+    issues.push({ file, path: `${path}.request`, message: `the request is ${bytes} bytes as a body, over MAX_BODY_BYTES (${maxBodyBytes}): the server refuses it (413) without deciding it` });
+  }
+  return issues;
+}
+
+/**
  * Two groups, or two cases reported under one name (`caseLabel`: a case of the file's own list
  * named `g › one` and the case `one` of group `g` are one name too): their results could not be
  * told apart in a report, and a JUnit consumer keys cases by name, so a failing case could hide
@@ -196,10 +214,10 @@ function duplicateNameIssues(file: string, fixture: FixtureFile): PolicyIssue[] 
 
 /**
  * Loads every fixture file in `dir` for the policy set `set` (throws PolicyLoadError on a bad
- * file, a `dir` that cannot be read, a name given twice, or a case asking for an action no rule
- * names).
+ * file, a `dir` that cannot be read, a name given twice, a case asking for an action no rule
+ * names, or, given `maxBodyBytes`, a case whose request the server would refuse as too large).
  */
-export async function loadFixtures(dir: string, set: CompiledPolicySet): Promise<{ file: string; fixture: FixtureFile }[]> {
+export async function loadFixtures(dir: string, set: CompiledPolicySet, maxBodyBytes?: number): Promise<{ file: string; fixture: FixtureFile }[]> {
   const names = await testFileNames(dir);
   const issues: PolicyIssue[] = [];
   const loaded: { file: string; fixture: FixtureFile }[] = [];
@@ -209,6 +227,7 @@ export async function loadFixtures(dir: string, set: CompiledPolicySet): Promise
     const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues);
     if (fixture === undefined) continue;
     issues.push(...duplicateNameIssues(label, fixture), ...unnamedActionIssues(set, actionsNamed, label, fixture));
+    if (maxBodyBytes !== undefined) issues.push(...oversizedRequestIssues(label, fixture, maxBodyBytes));
     loaded.push({ file: label, fixture });
   }
   if (issues.length > 0) throw new PolicyLoadError(issues);
@@ -244,7 +263,7 @@ function placedCases(fixture: FixtureFile): PlacedCase[] {
  */
 export async function runPolicyTests(set: CompiledPolicySet, policyDir: string, options: PolicyTestOptions = {}): Promise<PolicyTestRun> {
   const clock = options.clock ?? (() => new Date());
-  const fixtures = await loadFixtures(join(policyDir, 'tests'), set);
+  const fixtures = await loadFixtures(join(policyDir, 'tests'), set, options.maxBodyBytes);
   const recorder = options.coverage === true ? new CoverageRecorder(set) : undefined;
   const results: CaseResult[] = [];
   const pace = pacer();
