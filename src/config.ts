@@ -113,11 +113,21 @@ const fetchableUrl = (instead: string) =>
 export const keySetUrl = fetchableUrl('a key set is fetched without credentials, though a query value such as ?api_key=… is allowed');
 
 /**
+ * Decimal digits as a number, one more than `max` for any number above it: read as it is, one
+ * of 309 digits or more is Infinity, which the range check refused as no number at all rather
+ * than naming the bound it crosses.
+ */
+const atMostAbove = (digits: string, max: number) => Math.min(Number(digits), max + 1);
+
+/**
  * An integer setting between `min` and `max`, in decimal digits only: Number() would also take
  * `0x1F90` as 8080 and `1e3` as 1000, so a typo or a foreign notation would pass as a number.
  */
 const integer = (min: number, max: number, fallback: number) =>
-  z.string().regex(/^\d+$/, 'a whole number in decimal digits').transform(Number).pipe(z.number().min(min).max(max)).default(fallback);
+  z.string().regex(/^\d+$/, 'a whole number in decimal digits').transform((digits) => atMostAbove(digits, max)).pipe(z.number().min(min).max(max)).default(fallback);
+
+/** The most server processes WORKERS may ask for. */
+const maxWorkers = 256;
 
 const optionalText = z.string().optional();
 
@@ -229,8 +239,8 @@ const envSchema = z
     // Server processes under node:cluster: a count or `auto` (one per core); see src/cluster.ts.
     WORKERS: optionalText.pipe(
       z.string().regex(/^(auto|\d+)$/, 'a number of processes or "auto"').optional()
-        .transform((v) => (v === undefined || v === 'auto' ? v : Number(v)))
-        .pipe(z.union([z.literal('auto'), z.number().int().min(1).max(256)]).optional()),
+        .transform((v) => (v === undefined || v === 'auto' ? v : atMostAbove(v, maxWorkers)))
+        .pipe(z.union([z.literal('auto'), z.number().min(1).max(maxWorkers)]).optional()),
     ),
     REQUEST_TIMEOUT_MS: integer(10, 120_000, 5_000),
     SHUTDOWN_TIMEOUT_MS: integer(0, 300_000, 10_000),

@@ -45,6 +45,15 @@ describe('integer variables', () => {
     }
   });
 
+  it('refuse a number above the range however many digits it has, naming the bound as for one just above it', () => {
+    for (const name of Object.keys(integers)) {
+      const justAbove = problems({ [name]: '9'.repeat(11) });
+      expect(justAbove, name).toEqual([expect.stringMatching(new RegExp(`^${name}: Too big: expected number to be <=\\d+$`))]);
+      // 23 digits pass what a double holds exactly, 400 what it holds at all (Infinity).
+      for (const digits of [23, 400]) expect(problems({ [name]: '9'.repeat(digits) }), `${name}: ${String(digits)} digits`).toEqual(justAbove);
+    }
+  });
+
   it('refuse PORT=0x1F90 and PORT=1e3, which read as 8080 and 1000 before', () => {
     expect(problems({ PORT: '0x1F90' })).toEqual(['PORT: a whole number in decimal digits']);
     expect(problems({ PORT: '1e3' })).toEqual(['PORT: a whole number in decimal digits']);
