@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { configProblems } from './helpers/config.js';
@@ -57,5 +59,37 @@ describe('integer variables', () => {
   it('refuse PORT=0x1F90 and PORT=1e3, which read as 8080 and 1000 before', () => {
     expect(problems({ PORT: '0x1F90' })).toEqual(['PORT: a whole number in decimal digits']);
     expect(problems({ PORT: '1e3' })).toEqual(['PORT: a whole number in decimal digits']);
+  });
+});
+
+const readme = readFileSync(resolve(import.meta.dirname, '../README.md'), 'utf8');
+
+/** The row of README.md's settings tables for `name`: its first cell is the variable (`PORT` / `HOST` for two). */
+function readmeRow(name: string): string | undefined {
+  return readme.split('\n').find((line) => line.startsWith('| `') && (line.split(' | ')[0] ?? '').slice(2).split(' / ').includes(`\`${name}\``));
+}
+
+describe("README's settings tables", () => {
+  it('list every integer variable', () => {
+    const numbers = Object.entries(loadConfig({})).flatMap(([name, value]) => (typeof value === 'number' ? [name] : []));
+    expect(Object.keys(integers)).toEqual(expect.arrayContaining(numbers));
+  });
+
+  it('give each integer variable the range it is held to, from `min` to `max`', () => {
+    for (const name of Object.keys(integers)) {
+      const range = /from `(\d+)`(?: \([^)]*\))? to `(\d+)`/.exec(readmeRow(name) ?? '');
+      expect(range, `${name}: no "from \`min\` to \`max\`" in its row`).not.toBeNull();
+      const [min, max] = [Number(range?.[1]), Number(range?.[2])];
+      expect(problems({ [name]: String(min) }), `${name}=${String(min)}`).toEqual([]);
+      expect(problems({ [name]: String(max) }), `${name}=${String(max)}`).toEqual([]);
+      if (min > 0) expect(problems({ [name]: String(min - 1) }), `${name}=${String(min - 1)}`).toEqual([expect.stringContaining(`${name}: Too small`)]);
+      expect(problems({ [name]: String(max + 1) }), `${name}=${String(max + 1)}`).toEqual([expect.stringContaining(`${name}: Too big`)]);
+    }
+  });
+
+  it('give CACHE_PREFIX the length it is held to', () => {
+    const most = Number(/at most `(\d+)` characters/.exec(readmeRow('CACHE_PREFIX') ?? '')?.[1]);
+    expect(problems({ CACHE_PREFIX: 'p'.repeat(most) })).toEqual([]);
+    expect(problems({ CACHE_PREFIX: 'p'.repeat(most + 1) })).toEqual([expect.stringContaining('CACHE_PREFIX: Too big')]);
   });
 });
