@@ -36,11 +36,40 @@ export function cgroupCpuLimit(root = defaultCgroupRoot): number | undefined {
   return cpusOf(read(join(root, 'cpu', 'cpu.cfs_quota_us')), read(join(root, 'cpu', 'cpu.cfs_period_us')));
 }
 
+/** Where Linux states the process's CPU affinity, among its other status lines. */
+export const defaultStatusFile = '/proc/self/status';
+
+/** The CPUs of a list such as `0-3,8,10-11` (7); undefined unless it is one. */
+function cpuListCount(list: string): number | undefined {
+  let count = 0;
+  for (const part of list.split(',')) {
+    const range = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (range === null) return undefined;
+    const [first, last] = [Number(range[1]), Number(range[2] ?? range[1])];
+    if (last < first) return undefined;
+    count += last - first + 1;
+  }
+  return count;
+}
+
 /**
- * The CPUs this process may keep busy: the cores Node sees, fewer under a cgroup CPU quota.
- * Node 20's libuv leaves the quota out of `availableParallelism()`, so a container limited to
- * one CPU on a 64-core node would count 64.
+ * The CPUs this process may run on (its affinity: `taskset`, a container's cpuset), from the
+ * `Cpus_allowed_list` line of `status`; undefined where it cannot be read (not Linux).
  */
-export function usableCpus(root = defaultCgroupRoot): number {
-  return Math.min(availableParallelism(), cgroupCpuLimit(root) ?? Infinity);
+export function affinityCpus(status = defaultStatusFile): number | undefined {
+  const list = /^Cpus_allowed_list:\s*(\S+)\s*$/m.exec(read(status) ?? '')?.[1];
+  return list === undefined ? undefined : cpuListCount(list);
+}
+
+/**
+ * The CPUs this process may keep busy: those it may run on, fewer under a cgroup CPU quota
+ * read below `root`, rounded up. `availableParallelism()` counts the quota in no agreed way:
+ * Node 20's libuv leaves it out, so a container limited to one CPU on a 64-core node counted 64;
+ * from libuv 1.49 (the image's Node 26 has 1.52) it rounds it down, so 1.5 CPUs counted 1
+ * and, as the lesser of the two, won. Under a quota the CPUs are counted from the affinity instead.
+ */
+export function usableCpus(root = defaultCgroupRoot, status = defaultStatusFile): number {
+  const limit = cgroupCpuLimit(root);
+  if (limit === undefined) return availableParallelism();
+  return Math.min(affinityCpus(status) ?? availableParallelism(), limit);
 }

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cgroupCpuLimit, usableCpus } from '../src/cgroup-cpus.js';
+import { affinityCpus, cgroupCpuLimit, usableCpus } from '../src/cgroup-cpus.js';
 import { workerCount } from '../src/cluster.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -18,6 +18,12 @@ async function v1(quota: string, period: string): Promise<string> {
   await writeFile(join(root, 'cpu', 'cpu.cfs_quota_us'), `${quota}\n`);
   await writeFile(join(root, 'cpu', 'cpu.cfs_period_us'), `${period}\n`);
   return root;
+}
+
+/** A /proc/self/status whose affinity is the CPU list `cpus` (`0-3,8`). */
+async function status(cpus: string): Promise<string> {
+  const dir = await tempDir({ status: `Name:\tnode\nCpus_allowed:\tff\nCpus_allowed_list:\t${cpus}\nvoluntary_ctxt_switches:\t9\n` });
+  return join(dir, 'status');
 }
 
 describe('the CPUs a cgroup CPU quota allows', () => {
@@ -47,6 +53,30 @@ describe('the CPUs a cgroup CPU quota allows', () => {
     expect(usableCpus(await tempDir())).toBe(availableParallelism());
     expect(usableCpus(await v2('100000 100000'))).toBe(1);
     expect(usableCpus(await v2(`${String(availableParallelism() * 2 * 100_000)} 100000`))).toBe(availableParallelism());
+  });
+});
+
+describe('the CPUs this process may run on', () => {
+  it('counts the affinity list of its status', async () => {
+    expect(affinityCpus(await status('0'))).toBe(1);
+    expect(affinityCpus(await status('0-3'))).toBe(4);
+    expect(affinityCpus(await status('0-3,8-11,14'))).toBe(9);
+  });
+
+  it('counts nothing where no list can be read', async () => {
+    expect(affinityCpus(join(await tempDir(), 'absent'))).toBeUndefined();
+    expect(affinityCpus(await status('0-'))).toBeUndefined();
+    expect(affinityCpus(await status('3-1'))).toBeUndefined();
+    expect(affinityCpus(join(await tempDir({ status: 'Name:\tnode\n' }), 'status'))).toBeUndefined();
+  });
+
+  // Node 22's libuv and later apply the quota in availableParallelism() themselves, rounded
+  // down (1.5 CPUs: 1), so the CPUs under a quota are counted from the affinity, not from it.
+  it('rounds a quota up, whatever availableParallelism() makes of it', async () => {
+    expect(usableCpus(await v2('150000 100000'), await status('0-3'))).toBe(2);
+    expect(usableCpus(await v2('350000 100000'), await status('0-7'))).toBe(4);
+    expect(usableCpus(await v2('600000 100000'), await status('0-3'))).toBe(4);
+    expect(usableCpus(await v1('50000', '100000'), await status('0-63'))).toBe(1);
   });
 });
 
