@@ -94,5 +94,11 @@ describe('openapi.yaml matches what the service answers', () => {
     expect(await contract.check('POST', '/decide', badDecision)).toEqual([expect.stringContaining('/decision')]);
     const badDate = new Response(JSON.stringify({ status: 'ready', policies: { version: 'v', rules: 1, loadedAt: 'yesterday' }, redis: 'disabled', keySets: [] }), { headers: { 'content-type': 'application/json' } });
     expect(await contract.check('GET', '/readyz', badDate)).toEqual([expect.stringContaining('format')]);
+    const problem = JSON.stringify({ type: 'urn:invoice-pdp:problem:timeout', title: 'Timed out', status: 503, detail: 'd', requestId: 'r' });
+    const problemHeaders = { 'content-type': 'application/problem+json' };
+    const badRetry = new Response(problem, { status: 503, headers: { ...problemHeaders, 'retry-after': 'soon' } });
+    expect(await contract.check('POST', '/decide', badRetry)).toEqual([expect.stringContaining('header Retry-After "soon"')]);
+    const undocumentedHeader = new Response(problem, { status: 413, headers: { ...problemHeaders, 'retry-after': '1' } });
+    expect(await contract.check('POST', '/decide', undocumentedHeader)).toEqual([expect.stringContaining('header retry-after not documented')]);
   });
 });

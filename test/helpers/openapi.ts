@@ -7,6 +7,9 @@ export const openapiPath = resolve(import.meta.dirname, '../../openapi.yaml');
 
 type Json = Record<string, unknown>;
 
+/** Headers that say something about an answer (how to retry, authenticate, what to send): any one sent must be documented for its status. */
+const checkedHeaders = ['allow', 'retry-after', 'www-authenticate', 'accept-encoding'];
+
 function isJson(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -30,6 +33,8 @@ export interface Contract {
    * type, or a body the documented schema rejects. Empty when the response conforms.
    */
   check(method: string, path: string, res: Response): Promise<string[]>;
+  /** The statuses documented for `METHOD path` (`200`, `400`, …). */
+  statuses(method: string, path: string): string[];
   /** Problems with `res` as the answer to a route the service does not serve (NotFound; MethodNotAllowed for a 405). */
   checkUnrouted(res: Response): Promise<string[]>;
 }
@@ -56,7 +61,35 @@ export async function loadContract(file = openapiPath): Promise<Contract> {
     return responseAt(ref.replace(/^#/, ''), target);
   }
 
+  /**
+   * The answer's headers against the response's `headers`: each documented one it carries must
+   * fit its schema (an integer schema reads the value as a number), and each header of
+   * `checkedHeaders` it carries must be documented.
+   */
+  function checkHeaders(label: string, pointer: string, response: Json, res: Response): string[] {
+    const documented = isJson(response['headers']) ? response['headers'] : {};
+    const names = new Map(Object.keys(documented).map((name) => [name.toLowerCase(), name]));
+    const issues = checkedHeaders.filter((name) => res.headers.has(name) && !names.has(name)).map((name) => `${label}: header ${name} not documented`);
+    for (const [lower, name] of names) {
+      const value = res.headers.get(lower);
+      if (value === null) continue;
+      const header = documented[name];
+      const schemaPointer = isJson(header) && typeof header['$ref'] === 'string' ? `${header['$ref'].replace(/^#/, '')}/schema` : `${pointer}/headers/${pointerSegment(name)}/schema`;
+      const validate = ajv.getSchema(`openapi#${schemaPointer}`);
+      if (validate === undefined) {
+        issues.push(`${label}: no schema for header ${name}`);
+        continue;
+      }
+      const schema = validate.schema as Json;
+      const read = schema['type'] === 'integer' && /^\d+$/.test(value) ? Number(value) : value;
+      if (!validate(read)) issues.push(`${label}: header ${name} "${value}" ${(validate.errors ?? []).map((e) => `${e.message ?? 'invalid'} ${JSON.stringify(e.params)}`).join('; ')}`);
+    }
+    return issues;
+  }
+
   async function checkAgainst(label: string, pointer: string, response: Json, res: Response): Promise<string[]> {
+    const headerIssues = checkHeaders(label, pointer, response, res);
+    if (headerIssues.length > 0) return headerIssues;
     const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
     const content = response['content'];
     if (!isJson(content)) return res.status === 204 ? [] : [`${label}: no content documented for ${res.status}`];
@@ -88,6 +121,10 @@ export async function loadContract(file = openapiPath): Promise<Contract> {
       const found = responseAt(base, responses[status]);
       if (found === undefined) return [`${label}: status not documented (documented: ${Object.keys(responses).join(', ')})`];
       return checkAgainst(label, found.pointer, found.response, res);
+    },
+    statuses(method, path) {
+      const operation = isJson(paths[path]) ? paths[path][method.toLowerCase()] : undefined;
+      return isJson(operation) && isJson(operation['responses']) ? Object.keys(operation['responses']) : [];
     },
     async checkUnrouted(res) {
       const name = res.status === 405 ? 'MethodNotAllowed' : 'NotFound';
