@@ -1,13 +1,15 @@
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { callerKeys } from '../src/caller/keys.js';
 import { startServer, type RunningServer } from '../src/http/server.js';
 import { RemoteKeySet } from '../src/token/jwks.js';
 import { createJwtVerifier } from '../src/token/verify.js';
 import { buildTestApp } from './helpers/app.js';
-import { loadContract, type Contract } from './helpers/openapi.js';
+import { loadContract, openapiPath, type Contract } from './helpers/openapi.js';
 import { connectTo, readResponse, type RawResponse } from './helpers/raw-http.js';
 
 const apiKey = 'api-key-0123456789abcdef';
@@ -98,16 +100,32 @@ describe('openapi.yaml matches what a listening server answers to POST /decide, 
     await new Promise((resolve) => stalled.close(resolve));
   });
 
+  /** The `errors[].path` of every problem answered above that is not a JSON path into the body. */
+  const fields = new Set<string>();
+  function noteFields(answer: RawResponse): void {
+    if (answer.headers['content-type'] !== 'application/problem+json') return;
+    const { errors = [] } = JSON.parse(answer.body) as { errors?: { path: string }[] };
+    for (const { path } of errors) if (!path.startsWith('$')) fields.add(path);
+  }
+
   it.each(answers)('%s: %i as documented', async (_, status, bytes) => {
     const answer = await exchange(running.port, bytes);
     expect(answer.status).toBe(status);
     expect(await contract.check('POST', '/decide', asResponse(answer))).toEqual([]);
+    noteFields(answer);
   });
 
   it.each(slow)('%s: 408 as documented', async (_, bytes) => {
     const answer = await exchange(running.port, bytes);
     expect(answer.status).toBe(408);
     expect(await contract.check('POST', '/decide', asResponse(answer))).toEqual([]);
+    noteFields(answer);
+  });
+
+  it('names every errors[].path outside the body that those answers give', async () => {
+    const doc = parse(await readFile(openapiPath, 'utf8')) as { components: { schemas: { Problem: { properties: { errors: { items: { properties: { path: { description: string } } } } } } } } };
+    const described = doc.components.schemas.Problem.properties.errors.items.properties.path.description;
+    expect([...fields].filter((field) => !described.includes(field))).toEqual([]);
   });
 
   it('exercises every status documented for POST /decide', () => {
