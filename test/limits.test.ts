@@ -117,6 +117,14 @@ describe('request limits, each a clear 4xx problem', () => {
     expect((await postJson(app, '/decide', { ...read, context: { [long.slice(1)]: 1 } })).status).toBe(200);
   });
 
+  it('counts a string in UTF-16 code units, as the condition cost bounds do: a character beyond U+FFFF counts two', async () => {
+    const emoji = '\u{1F600}'.repeat(jsonLimits.maxString / 2 + 1);
+    const answer = await problemOf(await postJson(app, '/decide', { ...read, context: { note: emoji } }));
+    expect(answer.status).toBe(400);
+    expect(answer.body['errors']).toEqual([expect.objectContaining({ path: '$.context.note' })]);
+    expect((await postJson(app, '/decide', { ...read, context: { note: emoji.slice(2) } })).status).toBe(200);
+  });
+
   it('rejects a number too large for a double, however short the body, naming the path', async () => {
     // JSON.parse reads these as Infinity; they would pass `amount <= approval_limit` and, as
     // JSON writes them as null, share a cache key with null.
