@@ -109,6 +109,22 @@ describe('GET /metrics', () => {
     expect(sample(text, 'http_request_duration_seconds_bucket', { method: 'POST', route: '/decide', le: '120' })).toBe(1);
   });
 
+  it('times each item of a batch by its own deciding, not by its wait for the items evaluated before it', async () => {
+    const batch = await buildObservedApp();
+    const evaluations = Array.from({ length: 100 }, (_, i) => ({ resource: { ...readEU, id: `inv-${i}` } }));
+    for (const semantic of ['execute_all', 'deny_on_first_deny']) {
+      const res = await postJson(batch.app, '/access/v1/evaluations', { subject: { type: 'user', ...accountant }, action: { name: 'read' }, options: { evaluations_semantic: semantic }, evaluations });
+      expect(res.status).toBe(200);
+    }
+    const text = await scrape(batch.app);
+    expect(sample(text, 'pdp_decision_duration_seconds_count', { endpoint: 'authzen_evaluations' })).toBe(200);
+    // The items are evaluated one at a time, on one thread, within their requests: the time
+    // spent deciding them cannot exceed the time the requests took.
+    const deciding = sample(text, 'pdp_decision_duration_seconds_sum', { endpoint: 'authzen_evaluations' }) ?? Infinity;
+    const answering = sample(text, 'http_request_duration_seconds_sum', { method: 'POST', route: '/access/v1/evaluations' }) ?? 0;
+    expect(deciding).toBeLessThan(answering);
+  });
+
   it('names the route a request was sent to when middleware answers early (413)', async () => {
     const small = await buildObservedApp({ app: { maxBodyBytes: 1024 } });
     const res = await postJson(small.app, '/decide', { subject: accountant, action: 'read', resource: readEU, context: { pad: 'x'.repeat(2000) } });

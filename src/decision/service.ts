@@ -175,11 +175,27 @@ export class DecisionService {
     };
   }
 
+  /**
+   * Its duration leaves out the wait for `turn`: decisions made together wait there while the
+   * others evaluate, and that time is theirs, not this decision's.
+   */
   async #decideUnrecorded(request: DecisionRequest, set: CompiledPolicySet, turn: Turn | undefined): Promise<UnrecordedDecision> {
     const time = this.#clock();
     const started = performance.now();
-    const outcome = await this.#decide(request, set, turn);
-    const durationSeconds = (performance.now() - started) / 1000;
+    let waited = 0;
+    const timedTurn: Turn | undefined = turn && {
+      take: async () => {
+        const from = performance.now();
+        try {
+          await turn.take();
+        } finally {
+          waited += performance.now() - from;
+        }
+      },
+      wanted: () => turn.wanted(),
+    };
+    const outcome = await this.#decide(request, set, timedTurn);
+    const durationSeconds = (performance.now() - started - waited) / 1000;
     const { meta, action, resource, context } = request;
     return { outcome, record: { meta, time, durationSeconds, action, resource, context, outcome: recordedOutcome(outcome) } };
   }
