@@ -165,6 +165,7 @@ export async function createService(config: Config, log: Logger, options: Servic
       await caching.close();
       // Last: every request has been answered, so every audit line has been made.
       await audit.close();
+      auditFailed.flush();
     },
     flushAudit: () => audit.closeSync(),
     countRejection,

@@ -233,6 +233,19 @@ describe('a collector that stops reading never holds the exit', () => {
     expect(warning?.['lines']).toBeGreaterThan(250);
   }, 30_000);
 
+  it('warns of the lines it gives up at exit though it warned of lost lines within the minute', async () => {
+    const service = await startService({}, 'stuck');
+    // 200 lines of 100 KB: past the 16 MiB held unwritten, so lines are dropped, and warned of, first.
+    await decide(service.port, 200, 100_000, 8);
+    await eventually('the drop to be warned of', () => service.log.some((l) => l['msg'] === 'audit line not written'));
+    service.child.kill('SIGTERM');
+    const { code } = await service.exited;
+    expect(code).toBe(0);
+    const stopping = service.log.findIndex((l) => l['msg'] === 'shutting down: draining connections');
+    const atExit = service.log.slice(stopping).filter((l) => l['msg'] === 'audit line not written');
+    expect(atExit.reduce((sum, l) => sum + Number(l['lines']), 0)).toBeGreaterThan(100);
+  }, 30_000);
+
   it('under WORKERS, exits within SHUTDOWN_TIMEOUT_MS + 1 s while stdout is full', async () => {
     const service = await startService({ WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '2000' }, 'stuck');
     await fill(service);

@@ -22,6 +22,16 @@ export interface AuditErrorReporterOptions {
   readonly now?: () => number;
 }
 
+/** Counts and warns of lost audit lines; see `auditErrorReporter`. */
+export interface AuditErrorReport {
+  (error: unknown, requestId?: string, lines?: number): void;
+  /**
+   * Warns of the losses the throttle has held back since the last warning, if any: for the
+   * shutdown, whose lines given up would otherwise go unsaid, and the count with the process.
+   */
+  flush(): void;
+}
+
 /**
  * Turns lost audit lines into `pdp_audit_errors_total` (one per line lost) and an
  * application-log warning, throttled so a broken disk cannot flood the log. `lines` is how many
@@ -29,20 +39,33 @@ export interface AuditErrorReporterOptions {
  * failure that lost none by itself (a file that could not be opened: the lines it then loses
  * are counted as they come).
  */
-export function auditErrorReporter(options: AuditErrorReporterOptions): (error: unknown, requestId?: string, lines?: number) => void {
+export function auditErrorReporter(options: AuditErrorReporterOptions): AuditErrorReport {
   const intervalMs = options.intervalMs ?? 60_000;
   const now = options.now ?? Date.now;
   let lastLogged = -Infinity;
   let suppressed = 0;
-  return (error, requestId, lines = 1) => {
+  let suppressedLines = 0;
+  let lastError: unknown;
+  const report = (error: unknown, requestId?: string, lines = 1) => {
     for (let i = 0; i < lines; i += 1) options.metrics.auditError();
     const t = now();
     if (t - lastLogged < intervalMs) {
       suppressed += 1;
+      suppressedLines += lines;
+      lastError = error;
       return;
     }
     options.warn({ err: error, requestId, lines, suppressed }, 'audit line not written');
     lastLogged = t;
     suppressed = 0;
+    suppressedLines = 0;
   };
+  report.flush = () => {
+    if (suppressed === 0) return;
+    options.warn({ err: lastError, lines: suppressedLines, suppressed }, 'audit line not written');
+    lastLogged = now();
+    suppressed = 0;
+    suppressedLines = 0;
+  };
+  return report;
 }
