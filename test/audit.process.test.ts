@@ -255,6 +255,16 @@ describe('a collector that stops reading never holds the exit', () => {
     expect(at - signalled).toBeLessThan(2000 + 1000 + 1500);
   }, 60_000);
 
+  it('under WORKERS, warns of the lines the primary gives up at exit, the collector stuck throughout', async () => {
+    // The workers give up after their 5 s wait and exit; the primary's wait ends at 6 + 1 s.
+    const service = await startService({ WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '6000' }, 'stuck');
+    await fill(service);
+    service.child.kill('SIGTERM');
+    await service.exited;
+    const givenUp = service.log.find((l) => l['msg'] === 'audit lines lost: not written to stdout');
+    expect(givenUp?.['lines']).toBeGreaterThan(0);
+  }, 60_000);
+
   it('under WORKERS, holds about 1 MiB in the primary: the workers keep the rest, each within its own bound', async () => {
     const service = await startService({ WORKERS: '2' }, 'stuck');
     const primaryRss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(service.child.pid)}/status`, 'utf8'))?.[1]) * 1024;

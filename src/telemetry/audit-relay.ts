@@ -101,14 +101,20 @@ export function relayAudit(log: RelayLog, target: string | number): AuditRelay {
   let inputsClosed: (() => void) | undefined;
   /** Lines lost since the warning was scheduled; undefined until the first loss (one warning in all: the workers warn each time they are told). */
   let lostLines: number | undefined;
+  /** Logs the warning, until it is logged. */
+  let warning: (() => void) | undefined;
 
   const where = typeof target === 'number' ? 'stdout' : 'AUDIT_LOG_FILE';
   const output = new AuditOutput<number>(target, {
     onLost(error, lines, owner) {
       if (lostLines === undefined) {
         lostLines = 0;
+        warning = () => {
+          warning = undefined;
+          log.warn({ err: error, lines: lostLines }, `audit lines lost: not written to ${where}`);
+        };
         // Once every owner's share of this loss is in.
-        setImmediate(() => log.warn({ err: error, lines: lostLines }, `audit lines lost: not written to ${where}`));
+        setImmediate(() => warning?.());
       }
       lostLines += lines;
       // Whatever the output took is gone; from now on the workers' own writes fail, and they count.
@@ -175,6 +181,8 @@ export function relayAudit(log: RelayLog, target: string | number): AuditRelay {
         clearTimeout(timer);
       }
       await output.end(Math.max(0, deadline - performance.now()));
+      // The lines the close gave up, now, before the process exits: the workers that would count them are gone.
+      warning?.();
     },
     exitFlush: () => output.exitFlush(),
   };
