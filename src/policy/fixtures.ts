@@ -91,10 +91,18 @@ export type FixtureRequest = z.infer<typeof fixtureRequestSchema>;
 export type FixtureCase = z.infer<typeof fixtureCaseSchema>;
 export type FixtureFile = z.infer<typeof fixtureFileSchema>;
 
-/** JSON Schema of a test file, for editors. */
+/** A list of at least one entry, as JSON Schema. */
+const someOf = (field: 'cases' | 'groups') => ({ required: [field], properties: { [field]: { type: 'array', minItems: 1 } } });
+
+/**
+ * JSON Schema of a test file, for editors. zod writes no refinement into it, so the file's
+ * (at least one case or group) is added: without it an editor, or a CI job validating with the
+ * schema, passed a file the loader refuses.
+ */
 export function fixtureJsonSchema(): Record<string, unknown> {
   return {
     ...z.toJSONSchema(fixtureFileSchema, { target: 'draft-2020-12' }),
+    anyOf: [someOf('cases'), someOf('groups')],
     $id: 'https://invoice-pdp.local/fixture.schema.json',
     title: 'Invoice PDP policy tests',
   };
