@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { findLimitViolation } from '../json-limits.js';
+import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { requestLimits } from '../request-limits.js';
 import { maxTimestampMs, minTimestampMs } from './cel-spec-functions.js';
 import { notWildcard, wildcardActionMessage } from './schema.js';
@@ -15,7 +15,8 @@ export const instantSchema = z.iso
   .refine((text) => {
     const ms = Date.parse(text);
     return ms >= minTimestampMs && ms <= maxTimestampMs;
-  }, 'outside the timestamps conditions know, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z');
+  }, 'outside the timestamps conditions know, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z')
+  .describe('The instant conditions see as `now`: within 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z in UTC (checked at load: 9999-12-31T23:30:00-01:00 is year 10000).');
 const name = z.string().min(1).max(requestLimits.maxName);
 /** As the HTTP edge takes it: one name, never `*`; a pattern, so the editor schema says so too. */
 const actionName = name.regex(notWildcard, wildcardActionMessage);
@@ -35,7 +36,11 @@ export const fixtureRequestSchema = z
   .check((ctx) => {
     const overLimit = findLimitViolation(ctx.value);
     if (overLimit !== undefined) ctx.issues.push({ code: 'custom', path: [...overLimit.path], message: overLimit.message, input: ctx.value });
-  });
+  })
+  .describe(
+    `A /decide body. Checked at load besides: the JSON limits of a request (${jsonLimits.maxCollection} elements per array or object, strings of ${jsonLimits.maxString} characters, ${jsonLimits.maxDepth} levels), ` +
+      'its size as compact JSON against MAX_BODY_BYTES, and an action some rule of the resource type names (or "*"), unless expect.reasons lists no_applicable_rule.',
+  );
 
 /** What a case expects; every field but `decision` is optional and checked only when given. */
 const fixtureExpectSchema = z.strictObject({
@@ -53,7 +58,7 @@ const fixtureExpectSchema = z.strictObject({
 
 /** One request → expectation pair in a policy test file (`policies/tests/*.json`). */
 export const fixtureCaseSchema = z.strictObject({
-  name: z.string().min(1),
+  name: z.string().min(1).describe('Unique in the file, a group\'s case named as "group › name" (checked at load).'),
   description: z.string().optional(),
   /** The instant conditions see as `now`, for this case alone. */
   now: instantSchema.optional(),
@@ -63,7 +68,7 @@ export const fixtureCaseSchema = z.strictObject({
 
 /** A named group of cases, optionally sharing a `now`. */
 const fixtureGroupSchema = z.strictObject({
-  name: z.string().min(1),
+  name: z.string().min(1).describe('Unique among the groups of the file (checked at load).'),
   description: z.string().optional(),
   now: instantSchema.optional(),
   // A longer list is one problem, its cases unread (see checkSchema).
