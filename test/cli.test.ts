@@ -139,7 +139,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       // Year 10000 in UTC, and year 0: no clock the server reads is there, and CEL timestamps stop at 0001 and 9999.
       [['check', 'policies', '--request', 'x.json', '--now', '9999-12-31T23:30:00-01:00'], '--now takes an RFC 3339 date-time'],
       [['check', 'policies', '--request', 'x.json', '--now', '0000-06-01T00:00:00Z'], '--now takes an RFC 3339 date-time'],
-      [['schema', 'everything'], 'policy or fixture'],
+      [['schema', 'everything'], 'policy, fixture or entities'],
       [['test', 'policies', '--min-coverage', '0x32'], '--min-coverage takes a percentage'],
       [['bogus', '--help'], 'unknown command "bogus"'],
     ] as const)('exits 2 for %j', async ([args, message], { expect }) => {

@@ -131,7 +131,7 @@ function refusal(error: unknown): readonly PolicyIssue[] {
   throw error;
 }
 
-type Kind = 'policy' | 'fixture';
+type Kind = 'policy' | 'fixture' | 'entities';
 
 /**
  * Problems only the loader can find, which a JSON Schema cannot state: about other files or
@@ -154,6 +154,10 @@ const beyondSchema: readonly { readonly kind: Kind; readonly message: RegExp; re
   { kind: 'fixture', message: /^outside the timestamps conditions know/, at: ['properties', 'now'], says: /0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z in UTC/ },
   { kind: 'fixture', message: /^outside the timestamps conditions know/, at: ['properties', 'groups', 'items', 'properties', 'cases', 'items', 'properties', 'now'], says: /9999-12-31T23:59:59.999999999Z in UTC/ },
   { kind: 'fixture', message: /^(nested deeper than|array longer than|object with more than|string longer than|key longer than)/, at: ['properties', 'cases', 'items', 'properties', 'request'], says: /1000 elements per array or object, strings of 16384 characters, 64 levels/ },
+  { kind: 'entities', message: /already names a|only in case or spelling/, path: /\.id$/, at: ['properties', 'entities', 'items', 'properties', 'id'], says: /one entity of its type.*case, accents/ },
+  { kind: 'entities', message: /already names a|only in case or spelling/, path: /\.aliases\[\d+\]$/, at: ['properties', 'entities', 'items', 'properties', 'aliases'], says: /one entity of its type.*case, accents/ },
+  { kind: 'entities', message: /is not one of this entity's properties/, at: ['properties', 'entities', 'items', 'properties', 'authoritative'], says: /one of `properties`/ },
+  { kind: 'entities', message: /^(nested deeper than|array longer than|object with more than|string longer than|key longer than)/, at: ['properties', 'entities', 'items', 'properties', 'properties'], says: /1000 elements per array or object, strings of 16384 characters, 64 levels/ },
 ];
 
 /** `issues` but those `beyondSchema`: the ones the schema of `kind` must find too. */
@@ -193,12 +197,12 @@ const instant = fc
   .map(([y, mo, d, t, h, mi, s, f, z]) => `${y}-${mo}-${d}${t}${h}:${mi}:${s}${f}${z}`);
 
 describe('the JSON Schemas `pdp schema` prints, against the loader', () => {
-  const schemas: Record<Kind, (doc: unknown) => boolean> = { policy: () => false, fixture: () => false };
-  const printed: Record<Kind, Json> = { policy: null, fixture: null };
+  const schemas: Record<Kind, (doc: unknown) => boolean> = { policy: () => false, fixture: () => false, entities: () => false };
+  const printed: Record<Kind, Json> = { policy: null, fixture: null, entities: null };
   let shipped: CompiledPolicySet;
 
   beforeAll(async () => {
-    for (const kind of ['policy', 'fixture'] as const) {
+    for (const kind of ['policy', 'fixture', 'entities'] as const) {
       const run = await runCli(['schema', kind]);
       expect(run.code, run.stderr).toBe(0);
       printed[kind] = JSON.parse(run.stdout) as Json;
@@ -226,6 +230,14 @@ describe('the JSON Schemas `pdp schema` prints, against the loader', () => {
     return { schema: schemas.fixture(doc), issues };
   }
 
+  /** What the schema and the loader make of the entity data file `doc`, beside a policy. */
+  async function asEntityData(dir: string, doc: Json) {
+    await rm(dir, { recursive: true, force: true });
+    await writeFiles(dir, { 'p.json': docPolicy('docs', 'r1'), 'data/e.json': doc });
+    const issues = schemaIssues('entities', await loadPolicyDir(dir).then(() => [], refusal));
+    return { schema: schemas.entities(doc), issues };
+  }
+
   it.for(beyondSchema)('describe what only the loader checks: $kind $message at $at', ({ kind, at: where, says }) => {
     const described = at(printed[kind], [...where, 'description']);
     expect(described).toMatch(says);
@@ -250,6 +262,29 @@ describe('the JSON Schemas `pdp schema` prints, against the loader', () => {
     await fc.assert(
       fc.asyncProperty(nearValid(bases), async (doc) => {
         const seen = await asTestFile(dir, doc);
+        expect(seen).toEqual({ schema: seen.issues.length === 0, issues: seen.issues });
+      }),
+      runs,
+    );
+  });
+
+  it('agree on entity data near README\'s', { timeout: 60_000 }, async () => {
+    const directory = { entities: [{ type: 'user', id: 'u-2', aliases: ['bob@example.com'], properties: { roles: [], iss: 'x', region: 'EU' }, authoritative: ['roles', 'region'] }] };
+    const dir = await scratch();
+    await fc.assert(
+      fc.asyncProperty(nearValid([readmeExample('Entity data'), directory]), async (doc) => {
+        const seen = await asEntityData(dir, doc);
+        expect(seen).toEqual({ schema: seen.issues.length === 0, issues: seen.issues });
+      }),
+      runs,
+    );
+  });
+
+  it('agree on the names entity data stores and on authoritative ones', { timeout: 60_000 }, async () => {
+    const dir = await scratch();
+    await fc.assert(
+      fc.asyncProperty(fc.record({ type: name, id: name, alias: name, held: fc.oneof(name, fc.constantFrom('iss', 'roles')) }), async (n) => {
+        const seen = await asEntityData(dir, { entities: [{ type: n.type, id: n.id, aliases: [n.alias], properties: { roles: [], iss: 'x', [n.held]: 1 }, authoritative: [n.held] }] });
         expect(seen).toEqual({ schema: seen.issues.length === 0, issues: seen.issues });
       }),
       runs,

@@ -19,7 +19,7 @@ commands:
              [--now ISO-8601]       (FILE "-" reads stdin)
   fmt [DIR] [--check]               rewrite policy and test files in canonical form
                                     (--check: write nothing, fail when a file is not canonical)
-  schema [policy|fixture]           print the JSON Schema of a policy file or a test file
+  schema [policy|fixture|entities]  print the JSON Schema of a policy, test or entity data file
 
 development keys and tokens (for trying the service, never for production):
   keys DIR                          make an ES256 key pair: DIR/jwks.json (public, for

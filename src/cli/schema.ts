@@ -1,13 +1,21 @@
+import { entityJsonSchema } from '../policy/entities.js';
 import { fixtureJsonSchema } from '../policy/fixtures.js';
 import { policyJsonSchema } from '../policy/schema.js';
 import { UsageError, type Io } from './io.js';
 
-/** `pdp schema [policy|fixture]`: prints the JSON Schema of a policy file or a test file. */
+const schemas: Readonly<Record<string, () => Record<string, unknown>>> = {
+  policy: policyJsonSchema,
+  fixture: fixtureJsonSchema,
+  entities: entityJsonSchema,
+};
+
+/** `pdp schema [policy|fixture|entities]`: prints the JSON Schema of a policy, test or entity data file. */
 export async function schemaCommand(args: readonly string[], io: Io): Promise<number> {
   const [kind = 'policy', ...rest] = args;
-  if (rest.length > 0 || (kind !== 'policy' && kind !== 'fixture')) {
-    throw new UsageError('pdp schema takes one optional argument: policy or fixture');
+  const schema = Object.hasOwn(schemas, kind) ? schemas[kind] : undefined;
+  if (rest.length > 0 || schema === undefined) {
+    throw new UsageError('pdp schema takes one optional argument: policy, fixture or entities');
   }
-  io.out(JSON.stringify(kind === 'policy' ? policyJsonSchema() : fixtureJsonSchema(), null, 2));
+  io.out(JSON.stringify(schema(), null, 2));
   return 0;
 }

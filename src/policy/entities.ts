@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { byCodeUnits } from '../code-unit-order.js';
-import { findLimitViolation } from '../json-limits.js';
+import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { pacer } from '../pace.js';
 import { EntityNames, type StoredName } from './entity-names.js';
 import { pushFileIssues, type PolicyIssue } from './errors.js';
@@ -18,29 +18,51 @@ export const maxEntityAliases = 64;
 // spaces around one, as a `CHAR` column pads it: a request naming it trimmed is misnamed.
 const entityKey = seenNameSchema('no request could name it apart from another such id or alias', maxEntityNameLength);
 
+/** What only the loader checks of an entity's names, as their descriptions say. */
+const oneName = 'names one entity of its type across the data files, and differs from the other names of the type in more than case, accents, whitespace or invisible characters (checked at load)';
+
+/** The claim naming a subject's issuer: never stored, so never authoritative (see `authoritativeHeld`). */
+const issuerClaim = 'iss';
+
 /** One known subject or resource: stored properties a request naming it is enriched with. */
 const entitySchema = z
   .strictObject({
     // An entity of type `user ` (or with a zero-width space) would never be found by a request
     // naming `user`: its authoritative roles, a directory's revocations, would never apply.
     type: visibleNameSchema('an entity type that only looks like another would never be found by the requests for it', 256),
-    id: entityKey,
-    aliases: z.array(entityKey).max(maxEntityAliases).optional(),
-    properties: z.record(z.string(), z.unknown()).optional(),
+    id: entityKey.describe(`The entity's id: ${oneName}.`),
+    aliases: z.array(entityKey).max(maxEntityAliases).optional().describe(`Other ids of the entity; each ${oneName}.`),
+    properties: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe(`Stored attributes, held to the JSON limits of a request (${jsonLimits.maxCollection} elements per array or object, strings of ${jsonLimits.maxString} characters, ${jsonLimits.maxDepth} levels; checked at load).`),
     authoritative: z
-      .array(z.string().min(1).max(256))
+      // The loader refuses the issuer with the other names that are not stored (authoritativeHeld);
+      // `not` says so to an editor.
+      .array(z.string().min(1).max(256).meta({ not: { const: issuerClaim } }))
       .max(64)
       .optional()
-      .describe('Stored properties that go over the caller\'s claims when the entity is a subject, e.g. roles a directory revokes before the token expires.'),
+      .describe(`Stored properties that go over the caller's claims when the entity is a subject, e.g. roles a directory revokes before the token expires. Each is one of \`properties\` (checked at load), never "${issuerClaim}".`),
   })
   .describe('An entity is found by type and id, or type and any alias (e.g. a user known by an opaque id and by email).');
 
 /** One entity data file: `POLICY_DIR/data/*.json`. */
-export const entityFileSchema = z.strictObject({
-  $schema: z.string().optional(),
-  description: z.string().max(2000).optional(),
-  entities: z.array(entitySchema),
-});
+export const entityFileSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    description: z.string().max(2000).optional(),
+    entities: z.array(entitySchema),
+  })
+  .describe('Entity data: the subjects and resources requests are enriched with. Checked at load besides: no key twice in an object, no number a double does not hold exactly.');
+
+/** JSON Schema of an entity data file, for editors. */
+export function entityJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(entityFileSchema, { target: 'draft-2020-12' }),
+    $id: 'https://invoice-pdp.local/entities.schema.json',
+    title: 'Invoice PDP entity data',
+  };
+}
 
 export type EntityFile = z.infer<typeof entityFileSchema>;
 
@@ -122,7 +144,7 @@ function authoritativeHeld(entity: Entity, file: string, index: number, issues: 
   let held = true;
   entity.authoritative.forEach((name, a) => {
     const path = `$.entities[${index}].authoritative[${a}]`;
-    if (name === 'iss') {
+    if (name === issuerClaim) {
       issues.push({ file, path, message: 'the issuer comes from the caller\'s claims alone and cannot be authoritative' });
       held = false;
     } else if (!Object.hasOwn(entity.properties, name)) {
