@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheSetup } from '../src/cache/from-config.js';
+import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { cacheFromEnv, eventually, uniquePrefix } from './helpers/cache.js';
 import { RedisServer } from './helpers/redis-server.js';
@@ -24,6 +25,36 @@ describe('Redis deployments', () => {
     const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_CLUSTER_NODES: `127.0.0.1:${node.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' });
     cleanup.push(() => setup.close());
     await servesFromRedis(setup);
+  });
+
+  it('reports a Redis Cluster down once its nodes are gone, with no decision asked, as /readyz and pdp_redis_up show', async () => {
+    const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1', '--repl-diskless-sync-delay', '0', '--repl-ping-replica-period', '1'];
+    const primary = await RedisServer.start({ extraArgs: clusterArgs });
+    cleanup.push(() => primary.stop());
+    const replica = await RedisServer.start({ extraArgs: clusterArgs });
+    cleanup.push(() => replica.stop());
+    const admin = new Redis(primary.url);
+    const replicaAdmin = new Redis(replica.url);
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    await admin.call('CLUSTER', 'MEET', '127.0.0.1', String(replica.port));
+    await eventually('the replica to know the primary\'s slots', async () => String(await replicaAdmin.call('CLUSTER', 'NODES')).includes('connected 0-16383'), 10_000);
+    await replicaAdmin.call('CLUSTER', 'REPLICATE', String(await admin.call('CLUSTER', 'MYID')));
+    // Listed once its offset is past 0 (the primary's first ping). The client then holds a
+    // connection to the replica too, never opened while lookups go to the primary.
+    await eventually('the replica to serve the slots', async () => ((await admin.call('CLUSTER', 'SLOTS')) as unknown[][])[0]?.length === 4, 10_000);
+    admin.disconnect();
+    replicaAdmin.disconnect();
+
+    const metrics = new PdpMetrics();
+    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_CLUSTER_NODES: `127.0.0.1:${primary.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_BACKOFF_MS: '100' }, metrics);
+    cleanup.push(() => setup.close());
+    await servesFromRedis(setup);
+    const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState, metrics } });
+
+    await primary.kill();
+    await replica.kill();
+    await eventually('Redis to be reported down', async () => (await readJson(await app.request('/readyz'))).redis === 'down', 3_000);
+    expect(await (await app.request('/metrics')).text()).toMatch(/^pdp_redis_up 0$/m);
   });
 
   it('finds the master through Sentinel with REDIS_SENTINELS and REDIS_SENTINEL_NAME', async () => {

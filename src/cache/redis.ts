@@ -241,6 +241,10 @@ export class RedisCacheLayer implements CacheLayer {
       this.#probe();
     });
     this.#client.on('close', () => (this.#dropping = false));
+    // A Cluster client stays ready while it holds a connection it never opened (to a replica, as
+    // lookups go to primaries): losing every node it uses would change nothing it reports, and
+    // an idle process would say Redis is up for good. So each node connection lost is checked.
+    if (this.#client instanceof Cluster) this.#client.on('-node', () => this.#check());
     for (const event of ['ready', 'close', 'end']) this.#client.on(event, () => this.#refresh());
     // Left to itself, the client stays on the old master after a Sentinel failover, and that
     // node takes writes no instance on the new master reads until Sentinel next polls it (every
@@ -388,6 +392,12 @@ export class RedisCacheLayer implements CacheLayer {
       },
       (error: unknown) => this.#open(error),
     );
+  }
+
+  /** A PING while Redis is in use: unanswered, Redis is left alone for a pause, as after a failed lookup. */
+  #check(): void {
+    if (this.#client.status !== 'ready' || !this.#breaker.closed) return;
+    withDeadline(this.#client.ping(), this.#timeoutMs).catch((error: unknown) => this.#open(error));
   }
 
   #refresh(): void {
