@@ -19,10 +19,12 @@ import { tempDir } from './helpers/tmp.js';
 // (test/fixtures/tls/README.md says how they were made).
 const tlsDir = join(import.meta.dirname, 'fixtures/tls');
 const caFile = join(tlsDir, 'ca.pem');
-const serverTls: readonly (readonly [string, string])[] = [
-  ['tls-cert-file', join(tlsDir, 'redis.pem')],
-  ['tls-key-file', join(tlsDir, 'redis-key.pem')],
-  ['tls-ca-cert-file', caFile],
+// Another CA, and a certificate it signed for the name localhost alone, not its address.
+const namesCaFile = join(tlsDir, 'names-ca.pem');
+const serverTls = (names: boolean): readonly (readonly [string, string])[] => [
+  ['tls-cert-file', join(tlsDir, names ? 'names-redis.pem' : 'redis.pem')],
+  ['tls-key-file', join(tlsDir, names ? 'names-redis-key.pem' : 'redis-key.pem')],
+  ['tls-ca-cert-file', names ? namesCaFile : caFile],
   ['tls-auth-clients', 'no'],
 ];
 
@@ -30,10 +32,10 @@ const serverTls: readonly (readonly [string, string])[] = [
  * A redis-server taking TLS on `tlsPort`, and plain TCP on its own port for the set-up's checks.
  * Another process may take `tlsPort` before the server listens on it: it is chosen again then.
  */
-async function tlsServer(options: { extraArgs?: readonly string[]; config?: readonly string[]; sentinel?: boolean } = {}): Promise<{ server: RedisServer; tlsPort: number }> {
+async function tlsServer(options: { extraArgs?: readonly string[]; config?: readonly string[]; sentinel?: boolean; names?: boolean } = {}): Promise<{ server: RedisServer; tlsPort: number }> {
   for (let attempt = 1; ; attempt++) {
     const tlsPort = await freePort();
-    const settings = [['tls-port', String(tlsPort)], ...serverTls];
+    const settings = [['tls-port', String(tlsPort)], ...serverTls(options.names === true)];
     try {
       const server = options.sentinel === true
         // A sentinel takes its settings from its file.
@@ -91,6 +93,19 @@ describe('Redis over TLS', () => {
     await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
     await eventually('the cluster to be ok', async () => String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000);
     await servesFromRedis(await cacheFromEnv({ REDIS_CLUSTER_NODES: `127.0.0.1:${tlsPort}`, REDIS_TLS: 'true', REDIS_TLS_CA_FILE: caFile }));
+  });
+
+  it('uses a Redis Cluster over TLS whose nodes are named by host, their certificates naming no address', async () => {
+    const { server, tlsPort } = await tlsServer({
+      names: true,
+      extraArgs: ['--tls-cluster', 'yes', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1', '--cluster-announce-hostname', 'localhost', '--cluster-preferred-endpoint-type', 'hostname'],
+    });
+    servers.push(server);
+    const admin = new Redis(server.url);
+    stops.push(() => admin.disconnect());
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    await eventually('the cluster to be ok', async () => String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000);
+    await servesFromRedis(await cacheFromEnv({ REDIS_CLUSTER_NODES: `localhost:${tlsPort}`, REDIS_TLS: 'true', REDIS_TLS_CA_FILE: namesCaFile }));
   });
 
   it('hears failovers from Sentinels over TLS', async () => {

@@ -105,6 +105,10 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
       // its slots on, and its node connections never reconnect (one dropped stays dropped).
       return new Cluster(endpoints(target.nodes, 6_379), {
         clusterRetryStrategy: reconnectDelay,
+        // Over TLS a node named by host is reached by that name, which its certificate is checked
+        // against: the client would resolve it to an address first, which a certificate naming
+        // hosts (as managed services issue) does not hold, and every connection would be refused.
+        ...(tls !== undefined && { dnsLookup: (host: string, found: (error: null, address: string) => void) => found(null, host) }),
         redisOptions: { ...common, ...credentials },
       });
   }
