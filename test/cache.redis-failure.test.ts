@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CacheSetup } from '../src/cache/from-config.js';
@@ -213,5 +214,62 @@ describe('decision cache reading bad values from Redis', () => {
     const answer = await decide(app, c.body);
     expect(answer.body).not.toHaveProperty('cached');
     expect(observer.count('redis:miss') - missesBefore).toBe(1);
+  });
+});
+
+/**
+ * A TCP relay to `port` whose connections can be silenced: what either side sends is then
+ * dropped, and neither is told, as when a firewall or NAT on the way forgets a connection.
+ * Connections made afterwards are relayed.
+ */
+async function relay(port: number): Promise<{ url: string; silence(): void; close(): Promise<void> }> {
+  const links: { silent: boolean; sockets: Socket[] }[] = [];
+  const server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    const link = { silent: false, sockets: [client, upstream] };
+    links.push(link);
+    client.on('data', (chunk) => link.silent || upstream.write(chunk));
+    upstream.on('data', (chunk) => link.silent || client.write(chunk));
+    for (const [socket, other] of [[client, upstream], [upstream, client]] as const) {
+      socket.on('error', () => other.destroy());
+      socket.on('close', () => other.destroy());
+    }
+  });
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    silence: () => links.forEach((link) => (link.silent = true)),
+    close: () => {
+      for (const link of links) link.sockets.forEach((socket) => socket.destroy());
+      return new Promise((closed) => server.close(() => closed()));
+    },
+  };
+}
+
+describe('a connection to Redis the network drops without a word', () => {
+  it('is replaced once a probe goes unanswered, and Redis is used again', async () => {
+    const server = await RedisServer.start();
+    const path = await relay(server.port);
+    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: path.url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '50', REDIS_BACKOFF_MS: '100' });
+    try {
+      await eventually('Redis to be up', () => setup.redisState() === 'up');
+      const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
+      const [permit] = requests();
+      await decide(app, permit.body);
+      await eventually('the decision to be served from Redis', async () => (await decide(app, permit.body)).body.cached === 'redis');
+
+      path.silence();
+      const answer = await decide(app, permit.body);
+      expect(answer.body.decision).toBe('permit');
+      expect(answer.body).not.toHaveProperty('cached');
+      expect(await readyRedis(app)).toBe('down');
+      // TCP itself would notice the connection is gone only after many minutes of retransmissions.
+      await eventually('Redis to be up again over a new connection', async () => (await readyRedis(app)) === 'up', 5_000);
+      await eventually('a decision served from Redis again', async () => (await decide(app, permit.body)).body.cached === 'redis');
+    } finally {
+      await setup.close();
+      await path.close();
+      await server.stop();
+    }
   });
 });

@@ -114,6 +114,9 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
   }
 }
 
+/** Redis did not answer a command within its deadline. */
+class NoReplyError extends Error {}
+
 /**
  * Rejects when `promise` has not settled after `ms`. The rejection waits for the I/O phase
  * (setImmediate runs after it), so a reply that arrived while this process was busy is read
@@ -121,7 +124,7 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
  */
 function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => setImmediate(() => reject(new Error(`no reply from Redis within ${ms} ms`))), ms);
+    const timer = setTimeout(() => setImmediate(() => reject(new NoReplyError(`no reply from Redis within ${ms} ms`))), ms);
     promise.then(
       (value) => {
         clearTimeout(timer);
@@ -255,7 +258,7 @@ export class RedisCacheLayer implements CacheLayer {
     // 10 s) and demotes it: the failover is followed as soon as a Sentinel announces it.
     const { target } = options;
     if (target.mode === 'sentinel') {
-      this.#stopWatching = watchSwitchMaster(endpoints(target.sentinels, 26_379), target.name, () => this.#switchMaster(), { ...target.auth, tls: options.tls });
+      this.#stopWatching = watchSwitchMaster(endpoints(target.sentinels, 26_379), target.name, () => this.#reconnect(), { ...target.auth, tls: options.tls });
     }
   }
 
@@ -353,10 +356,11 @@ export class RedisCacheLayer implements CacheLayer {
   }
 
   /**
-   * Sentinel promoted another master: the connection is dropped, and the reconnection asks
-   * Sentinel where the master is. A client not connected asks it anyway.
+   * Drops the connection for a new one: Sentinel promoted another master (the reconnection asks
+   * Sentinel where the master is), or a probe went unanswered. A client not connected is making
+   * a new connection anyway.
    */
-  #switchMaster(): void {
+  #reconnect(): void {
     if (this.#client.status !== 'ready') return;
     this.#dropping = true;
     this.#client.disconnect(true);
@@ -394,7 +398,13 @@ export class RedisCacheLayer implements CacheLayer {
       () => {
         if (this.#breaker.success()) this.#refresh();
       },
-      (error: unknown) => this.#open(error),
+      (error: unknown) => {
+        this.#open(error);
+        // The connection may be one the network dropped without a word (a firewall or NAT that
+        // forgot it), which TCP gives up on only after many minutes of retransmissions: the next
+        // probe goes over a new one. A Redis that is only slow costs one reconnection per pause.
+        if (error instanceof NoReplyError) this.#reconnect();
+      },
     );
   }
 
