@@ -61,8 +61,8 @@ function isRedisUrl(value: string): boolean {
 }
 
 /**
- * The query parameters of REDIS_URL that are taken: `db`, and `family` (0 for either IP version,
- * 4 or 6), which IPv6-only private networks need. ioredis reads every other one too, as a string
+ * The query parameters of REDIS_URL that are taken: `db`, and `family` (0, the client's default,
+ * for either IP version, 4 or 6). ioredis reads every other one too, as a string
  * and over the settings the service gives it: `?enableOfflineQueue=false` would turn its queue
  * on (a non-empty string), `?commandTimeout=…` would outlast REDIS_COMMAND_TIMEOUT_MS.
  */
