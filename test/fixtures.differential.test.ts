@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheSetup } from '../src/cache/from-config.js';
 import { loadConfig } from '../src/config.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
-import { readAnswer } from './helpers/answers.js';
+import { okBody } from './helpers/answers.js';
 import { buildTestApp, postJson } from './helpers/app.js';
 import { cacheFromEnv } from './helpers/cache.js';
 import { runCli } from './helpers/cli.js';
@@ -97,11 +97,7 @@ interface Answered {
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
-async function answer(app: App, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const answered = await readAnswer(await postJson(app, path, body));
-  expect(answered.status, answered.text).toBe(200);
-  return answered.body;
-}
+const answer = async (app: App, path: string, body: unknown) => okBody(await postJson(app, path, body));
 
 async function viaDecide(app: App, body: unknown, query = ''): Promise<Answered> {
   const { decision, reasons } = await answer(app, `/decide${query}`, body);

@@ -5,7 +5,7 @@ import { createLocalJWKSet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheSetup } from '../src/cache/from-config.js';
 import { createJwtVerifier } from '../src/token/verify.js';
-import { readAnswer } from './helpers/answers.js';
+import { okBody } from './helpers/answers.js';
 import { buildTestApp, defaultPolicyDir, postJson } from './helpers/app.js';
 import { cacheFromEnv } from './helpers/cache.js';
 import { runCli } from './helpers/cli.js';
@@ -87,11 +87,7 @@ interface Answered {
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
-async function ok(app: App, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const answer = await readAnswer(await postJson(app, path, body));
-  expect(answer.status, answer.text).toBe(200);
-  return answer.body;
-}
+const ok = async (app: App, path: string, body: unknown) => okBody(await postJson(app, path, body));
 
 const fromAuthzen = (answer: Record<string, unknown>): Answered => ({
   decision: answer['decision'] === true ? 'permit' : 'deny',

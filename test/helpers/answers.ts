@@ -27,6 +27,13 @@ export async function readAnswer(res: Response): Promise<Answer> {
   return { status: res.status, contentType, requestId: res.headers.get('x-request-id'), text, body: body as Record<string, unknown> };
 }
 
+/** The JSON body of a response that must be a 200; any other status fails the test with the text. */
+export async function okBody(res: Response): Promise<Record<string, unknown>> {
+  const answer = await readAnswer(res);
+  expect(answer.status, answer.text).toBe(200);
+  return answer.body;
+}
+
 /** Where a problem's field error points: a JSON path into the body, or a header's name. */
 export const fieldPath = /^(?:\$|[A-Z][A-Za-z-]*$)/;
 
