@@ -87,7 +87,8 @@ interface ReloadOthersMessage {
 interface OthersReloadedMessage {
   readonly type: typeof othersReloadedType;
   readonly id: number;
-  readonly workers: readonly WorkerReload[];
+  /** Absent when the primary asked no other worker: it is stopping. */
+  readonly workers?: readonly WorkerReload[];
 }
 
 /** The requester a worker's message names, when it names one of the right shape. */
@@ -317,6 +318,7 @@ export function superviseWorkers(options: SupervisorOptions): void {
    * rest; a worker that exits meanwhile is one too). Once stopping, no worker is asked.
    */
   const reload = (trigger: ReloadTrigger, except?: number, requester?: ReloadRequester, onAnswers?: (workers: readonly WorkerReload[]) => void) => {
+    if (stopping) return;
     const others = [...live.values()].filter((worker) => worker.id !== except && worker.isConnected());
     const round = onAnswers === undefined ? undefined : nextRound++;
     if (round !== undefined && onAnswers !== undefined) {
@@ -328,11 +330,10 @@ export function superviseWorkers(options: SupervisorOptions): void {
         for (const worker of waiting) answers.push({ worker, result: 'no_answer' });
         onAnswers(answers.sort((a, b) => a.worker - b.worker));
       };
-      const timer = setTimeout(finish, stopping ? 0 : othersReloadMs);
+      const timer = setTimeout(finish, othersReloadMs);
       rounds.set(round, { waiting, answers, finish });
       if (waiting.size === 0) finish();
     }
-    if (stopping) return;
     const message: ReloadMessage = { type: reloadType, trigger, ...(requester !== undefined && { requester }), ...(round !== undefined && { round }) };
     for (const worker of others) {
       if (hearing.has(worker.id)) sendReload(worker, message);
@@ -374,11 +375,18 @@ export function superviseWorkers(options: SupervisorOptions): void {
     if (!isMessage<ReloadOthersMessage>(message, reloadOthersType)) return;
     const requester = requesterOf(message);
     const { id } = message;
-    log.info({ worker: worker.id, trigger: 'admin', ...requester }, 'reloading the other workers\' policies');
-    reload('admin', worker.id, requester, typeof id === 'number' ? (workers) => {
-      const answer: OthersReloadedMessage = { type: othersReloadedType, id, workers };
+    const reply = typeof id === 'number' ? (workers?: readonly WorkerReload[]) => {
+      const answer: OthersReloadedMessage = { type: othersReloadedType, id, ...(workers !== undefined && { workers }) };
       if (worker.isConnected()) worker.send(answer, () => undefined);
-    } : undefined);
+    } : undefined;
+    // Stopping, the workers drain and reload nothing more: none is asked, and the answer says so
+    // by leaving `workers` out, rather than listing each as `no_answer`, whose reload would go on.
+    if (stopping) {
+      reply?.();
+      return;
+    }
+    log.info({ worker: worker.id, trigger: 'admin', ...requester }, 'reloading the other workers\' policies');
+    reload('admin', worker.id, requester, reply);
   });
 
   /** A worker is gone, exited or never started: counted, and replaced unless the service stops. */

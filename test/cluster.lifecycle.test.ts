@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { docPolicy } from './helpers/policy-dir.js';
+import { connectTo, readResponse } from './helpers/raw-http.js';
 import { spawnLogged, spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
@@ -239,6 +240,33 @@ describe('WORKERS=2: an admin reload while another worker does not answer', { ti
     expect(answers).toEqual([{ status: 200, body: expect.objectContaining({ workers: [{ worker: stopped?.id, result: 'no_answer' }] }) }]);
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
+  });
+});
+
+describe('WORKERS=2: an admin reload that comes while the service stops', { timeout }, () => {
+  it('answers without `workers`, the other workers not being asked, as the API says', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), PDP_ADMIN_KEYS: adminKey });
+    const listening = await running.waitFor(isWorkerListening, 2);
+    const socket = await connectTo(Number(listening[0]?.['port']));
+    const response = readResponse(socket);
+    // Its headers still arriving at the stop, the request is one in flight: the draining worker takes it.
+    socket.write('POST /admin/policies/reload HTTP/1.1\r\nHost: pdp\r\n');
+    const trickle = setInterval(() => socket.write('X-Pad: 1\r\n'), 100);
+    try {
+      running.child.kill('SIGTERM');
+      await running.waitFor((l) => l['msg'] === 'shutting down: draining connections', 2);
+    } finally {
+      clearInterval(trickle);
+    }
+    socket.write(`Authorization: Bearer ${adminKey}\r\nContent-Length: 0\r\n\r\n`);
+    const answer = await response;
+    socket.destroy();
+    expect(answer.status).toBe(200);
+    // Before, the primary answered with every other worker as `no_answer`, "its reload goes on",
+    // though it asked none of them.
+    expect(JSON.parse(answer.body)).not.toHaveProperty('workers');
+    expect(await running.exited).toBe(0);
+    expect(running.lines.some((l) => l['msg'] === 'reloading the other workers\' policies')).toBe(false);
   });
 });
 
