@@ -152,9 +152,9 @@ function actionsNamedIn(set: CompiledPolicySet): ActionsNamed {
  * in another case, are left to the run (`unknown_resource_type`, `action_case_mismatch`, see
  * `mismatches`).
  */
-function unnamedActionIssues(set: CompiledPolicySet, actionsNamed: ActionsNamed, file: string, fixture: FixtureFile): PolicyIssue[] {
+function unnamedActionIssues(set: CompiledPolicySet, actionsNamed: ActionsNamed, file: string, cases: readonly PlacedCase[]): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  for (const { path, testCase } of placedCases(fixture)) {
+  for (const { path, testCase } of cases) {
     const { request, expect } = testCase;
     const named = actionsNamed(request.resource.type);
     const name = typeof request.action === 'string' ? request.action : request.action.name;
@@ -181,9 +181,9 @@ export function caseLabel(group: string | undefined, name: string): string {
  * never decides. Measured as the shortest body it could be, compact JSON in UTF-8, not as the file
  * lays it out: any body that states it is at least that large.
  */
-function oversizedRequestIssues(file: string, fixture: FixtureFile, maxBodyBytes: number): PolicyIssue[] {
+function oversizedRequestIssues(file: string, cases: readonly PlacedCase[], maxBodyBytes: number): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  for (const { path, testCase } of placedCases(fixture)) {
+  for (const { path, testCase } of cases) {
     const bytes = Buffer.byteLength(JSON.stringify(testCase.request));
     if (bytes <= maxBodyBytes) continue;
     issues.push({ file, path: `${path}.request`, message: `the request is ${bytes} bytes as a body, over MAX_BODY_BYTES (${maxBodyBytes}): the server refuses it (413) without deciding it` });
@@ -197,7 +197,7 @@ function oversizedRequestIssues(file: string, fixture: FixtureFile, maxBodyBytes
  * told apart in a report, and a JUnit consumer keys cases by name, so a failing case could hide
  * behind a passing one. The later one is the issue, naming the first.
  */
-function duplicateNameIssues(file: string, fixture: FixtureFile): PolicyIssue[] {
+function duplicateNameIssues(file: string, fixture: FixtureFile, cases: readonly PlacedCase[]): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   const check = (what: 'case' | 'group', named: readonly { readonly name: string; readonly path: string }[]) => {
     const first = new Map<string, string>();
@@ -208,7 +208,7 @@ function duplicateNameIssues(file: string, fixture: FixtureFile): PolicyIssue[] 
     }
   };
   check('group', (fixture.groups ?? []).map((group, g) => ({ name: group.name, path: `$.groups[${g}]` })));
-  check('case', placedCases(fixture).map(({ group, path, testCase }) => ({ name: caseLabel(group, testCase.name), path })));
+  check('case', cases.map(({ group, path, testCase }) => ({ name: caseLabel(group, testCase.name), path })));
   return issues;
 }
 
@@ -217,18 +217,19 @@ function duplicateNameIssues(file: string, fixture: FixtureFile): PolicyIssue[] 
  * file, a `dir` that cannot be read, a name given twice, a case asking for an action no rule
  * names, or, given `maxBodyBytes`, a case whose request the server would refuse as too large).
  */
-export async function loadFixtures(dir: string, set: CompiledPolicySet, maxBodyBytes?: number): Promise<{ file: string; fixture: FixtureFile }[]> {
+export async function loadFixtures(dir: string, set: CompiledPolicySet, maxBodyBytes?: number): Promise<LoadedFixture[]> {
   const names = await testFileNames(dir);
   const issues: PolicyIssue[] = [];
-  const loaded: { file: string; fixture: FixtureFile }[] = [];
+  const loaded: LoadedFixture[] = [];
   const actionsNamed = actionsNamedIn(set);
   for (const name of names) {
     const label = join('tests', name);
     const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues);
     if (fixture === undefined) continue;
-    issues.push(...duplicateNameIssues(label, fixture), ...unnamedActionIssues(set, actionsNamed, label, fixture));
-    if (maxBodyBytes !== undefined) issues.push(...oversizedRequestIssues(label, fixture, maxBodyBytes));
-    loaded.push({ file: label, fixture });
+    const cases = placedCases(fixture);
+    issues.push(...duplicateNameIssues(label, fixture, cases), ...unnamedActionIssues(set, actionsNamed, label, cases));
+    if (maxBodyBytes !== undefined) issues.push(...oversizedRequestIssues(label, cases, maxBodyBytes));
+    loaded.push({ file: label, cases });
   }
   if (issues.length > 0) throw new PolicyLoadError(issues);
   return loaded;
@@ -241,6 +242,13 @@ interface PlacedCase {
   readonly testCase: FixtureCase;
 }
 
+/** A test file that loaded: its cases, each with its path, group and `now`. */
+export interface LoadedFixture {
+  readonly file: string;
+  readonly cases: readonly PlacedCase[];
+}
+
+/** The cases of a file, its own list first, then each group's, placed once for every check and the run. */
 function placedCases(fixture: FixtureFile): PlacedCase[] {
   const placed: PlacedCase[] = [];
   (fixture.cases ?? []).forEach((testCase, i) => {
@@ -267,8 +275,8 @@ export async function runPolicyTests(set: CompiledPolicySet, policyDir: string, 
   const recorder = options.coverage === true ? new CoverageRecorder(set) : undefined;
   const results: CaseResult[] = [];
   const pace = pacer();
-  for (const { file, fixture } of fixtures) {
-    for (const { group, path, now, testCase } of placedCases(fixture)) {
+  for (const { file, cases } of fixtures) {
+    for (const { group, path, now, testCase } of cases) {
       await pace();
       const trace: RuleTrace[] | undefined = recorder === undefined ? undefined : [];
       const verdict = evaluate(set, fixtureRequestToQuery(set, testCase.request, options.claims), now === undefined ? clock() : new Date(now), trace);
