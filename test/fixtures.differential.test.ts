@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheSetup } from '../src/cache/from-config.js';
 import { loadConfig } from '../src/config.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
-import { okBody } from './helpers/answers.js';
+import { expectationOf, okBody } from './helpers/answers.js';
 import { buildTestApp, postJson } from './helpers/app.js';
 import { cacheFromEnv } from './helpers/cache.js';
 import { runCli } from './helpers/cli.js';
@@ -185,17 +185,7 @@ describe('pdp test, pdp check and the service decide alike under configured clai
 
   it('passes every answer as a test case through pdp test --coverage, and pdp check gives the same reasons and trace', async () => {
     expect(asked.length).toBeGreaterThan(0);
-    const reasons = (answered: Answered) => answered.reasons as Record<string, unknown>[];
-    const cases = asked.map(({ question, now: at, answer: answered }, i) => ({
-      name: `question ${i}`,
-      now: at,
-      request: question,
-      expect: {
-        decision: answered.decision,
-        rules: reasons(answered).flatMap((r) => ('effect' in r ? [r['rule']] : [])),
-        reasons: reasons(answered).flatMap((r) => ('code' in r ? [r['code']] : [])),
-      },
-    }));
+    const cases = asked.map(({ question, now: at, answer: answered }, i) => ({ name: `question ${i}`, now: at, request: question, expect: expectationOf(answered) }));
     await writeFiles(dir, { 'tests/asked.json': { cases } });
     const tested = await runCli(['test', dir, '--coverage', '--json'], { env });
     const failed = tested.code === 0 ? [] : (JSON.parse(tested.stdout) as { cases?: { passed: boolean }[] }).cases?.filter((c) => !c.passed);

@@ -5,7 +5,7 @@ import { createLocalJWKSet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheSetup } from '../src/cache/from-config.js';
 import { createJwtVerifier } from '../src/token/verify.js';
-import { okBody } from './helpers/answers.js';
+import { expectationOf, okBody } from './helpers/answers.js';
 import { buildTestApp, defaultPolicyDir, postJson } from './helpers/app.js';
 import { cacheFromEnv } from './helpers/cache.js';
 import { runCli } from './helpers/cli.js';
@@ -198,16 +198,7 @@ describe('one question through every interface, with entity data', () => {
 
   it('answers alike through pdp test, and through pdp check to the reason', async () => {
     expect(asked.length).toBeGreaterThan(0);
-    const reasons = (answer: Answered) => answer.reasons as Record<string, unknown>[];
-    const cases = asked.map(({ question, answer }, i) => ({
-      name: `question ${i}`,
-      request: question,
-      expect: {
-        decision: answer.decision,
-        rules: reasons(answer).flatMap((r) => ('effect' in r ? [r['rule']] : [])),
-        reasons: reasons(answer).flatMap((r) => ('code' in r ? [r['code']] : [])),
-      },
-    }));
+    const cases = asked.map(({ question, answer }, i) => ({ name: `question ${i}`, request: question, expect: expectationOf(answer) }));
     await writeFiles(dir, { 'tests/asked.json': { cases } });
     const tested = await runCli(['test', dir, '--json']);
     expect(tested.code, tested.stdout.slice(0, 2000)).toBe(0);

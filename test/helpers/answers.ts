@@ -34,6 +34,16 @@ export async function okBody(res: Response): Promise<Record<string, unknown>> {
   return answer.body;
 }
 
+/** What a policy test case expects of an answer: its decision, the rules that decided, its reason codes. */
+export function expectationOf(answer: { readonly decision: unknown; readonly reasons: unknown }): Record<string, unknown> {
+  const reasons = answer.reasons as Record<string, unknown>[];
+  return {
+    decision: answer.decision,
+    rules: reasons.flatMap((r) => ('effect' in r ? [r['rule']] : [])),
+    reasons: reasons.flatMap((r) => ('code' in r ? [r['code']] : [])),
+  };
+}
+
 /** Where a problem's field error points: a JSON path into the body, or a header's name. */
 export const fieldPath = /^(?:\$|[A-Z][A-Za-z-]*$)/;
 
