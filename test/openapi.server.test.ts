@@ -1,7 +1,4 @@
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { callerKeys } from '../src/caller/keys.js';
@@ -9,6 +6,7 @@ import { startServer, type RunningServer } from '../src/http/server.js';
 import { RemoteKeySet } from '../src/token/jwks.js';
 import { createJwtVerifier } from '../src/token/verify.js';
 import { buildTestApp } from './helpers/app.js';
+import { startServer as startHttpServer, type TestServer } from './helpers/http-server.js';
 import { loadContract, openapiPath, type Contract } from './helpers/openapi.js';
 import { connectTo, readResponse, type RawResponse } from './helpers/raw-http.js';
 
@@ -81,14 +79,12 @@ async function exchange(port: number, bytes: string): Promise<RawResponse> {
 }
 
 describe('openapi.yaml matches what a listening server answers to POST /decide, headers included', () => {
-  let stalled: Server;
+  let stalled: TestServer;
   let running: RunningServer;
   let contract: Contract;
   beforeAll(async () => {
-    stalled = createServer(() => undefined);
-    stalled.listen(0, '127.0.0.1');
-    await once(stalled, 'listening');
-    const keySet = new RemoteKeySet({ url: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}/jwks.json`, timeoutMs: 10_000, refreshMs: 0 });
+    stalled = await startHttpServer(() => undefined);
+    const keySet = new RemoteKeySet({ url: `${stalled.url}/jwks.json`, timeoutMs: 10_000, refreshMs: 0 });
     const tokens = createJwtVerifier({ keys: keySet.getKey, issuer: 'https://idp.test', audience: ['api'], algorithms: ['ES256'] });
     const { app } = await buildTestApp({ tokens, app: { maxBodyBytes, requestTimeoutMs: deadlineMs, callers: callerKeys({ api: [apiKey], trusted: [trustedKey], admin: [] }) } });
     running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1', maxHeaderBytes, headersTimeoutMs: deadlineMs, requestTimeoutMs: 10 * deadlineMs });
@@ -96,8 +92,7 @@ describe('openapi.yaml matches what a listening server answers to POST /decide, 
   });
   afterAll(async () => {
     await running.shutdown(100);
-    stalled.closeAllConnections();
-    await new Promise((resolve) => stalled.close(resolve));
+    await stalled.close();
   });
 
   /** The `errors[].path` of every problem answered above that is not a JSON path into the body. */
