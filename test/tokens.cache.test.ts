@@ -3,7 +3,8 @@ import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { ExpiringCache, tokenKey } from '../src/token/cache.js';
-import { cachedVerifier, type VerifiedToken } from '../src/token/cached-verifier.js';
+import { cachedVerifier } from '../src/token/cached-verifier.js';
+import type { Claims } from '../src/token/claims.js';
 import { InvalidTokenError } from '../src/token/errors.js';
 import type { TokenObserver } from '../src/token/observer.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
@@ -36,7 +37,7 @@ describe('verified-token cache', () => {
     keyLookups = 0;
     now = Math.floor(Date.now() / 1000) * 1000;
     const inner = createJwtVerifier({ keys, issuer, audience: [audience], algorithms: ['ES256'], clockTolerance: 0, clock: () => new Date(now) });
-    return cachedVerifier(inner, new ExpiringCache<VerifiedToken>({ maxEntries, maxTtlMs, clock: () => now }));
+    return cachedVerifier(inner, new ExpiringCache<Claims>({ maxEntries, maxTtlMs, clock: () => now }));
   }
 
   const token = (claims: Record<string, unknown> = {}, expiresIn = 300) => sign(key, { sub: 'alice', ...claims }, { issuer, audience, expiresIn, now: Math.floor(now / 1000) });

@@ -11,7 +11,7 @@ import { createJwtVerifier, type TokenVerifier } from '../src/token/verify.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { freePort } from './helpers/free-port.js';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
-import { startJwksServer } from './helpers/jwks-server.js';
+import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
 import { refusal } from './helpers/refusal.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
 
@@ -483,6 +483,62 @@ describe('RFC 9701 signed answers under a fetched key set', () => {
       tokens.close();
       await Promise.all([server.close(), keySet.close()]);
     }
+  });
+  describe('cached, and a key the key set no longer lists', () => {
+    let server: IntrospectionServer;
+    let keySet: JwksServer;
+    let tokens: Tokens;
+    let k1: SigningKey;
+    let k2: SigningKey;
+    let app: Awaited<ReturnType<typeof buildTestApp>>['app'];
+    const decide = async (token: string) => readJson(await postJson(app, '/decide', { token, action: 'read', resource: { type: 'invoice' } }));
+    const signed = async (token: string, key: SigningKey) => server.answer(token, { contentType: 'application/token-introspection+jwt', body: await answerBy(key, server) });
+    /** An answer signed under a kid the key set does not list: its check fetches the key set again. */
+    const fetchAgain = async () => {
+      const token = `stranger-${keySet.requests}`;
+      await signed(token, await signingKey('as-unknown'));
+      return decide(token);
+    };
+
+    beforeAll(async () => {
+      [k1, k2] = await Promise.all([signingKey('as-1'), signingKey('as-2')]);
+    });
+    afterEach(async () => {
+      tokens.close();
+      await Promise.all([server.close(), keySet.close()]);
+    });
+
+    async function start() {
+      [server, keySet] = await Promise.all([startIntrospectionServer(), startJwksServer(jwks(k1, k2))]);
+      tokens = await tokensFrom(server, keySet.url, { JWKS_COOLDOWN_SECONDS: '0' });
+      ({ app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims }));
+    }
+
+    it('are looked up again once a fetch leaves their key out, and refused, as an answer not yet cached is', async () => {
+      await start();
+      await signed('cached', k1);
+      expect(await decide('cached')).toMatchObject({ reasons: [expect.not.objectContaining({ code: 'invalid_token' })] });
+      keySet.publish(jwks(k2));
+      await fetchAgain();
+      expect(await decide('cached')).toMatchObject({
+        decision: 'deny',
+        reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: signed answer not verified (ERR_JWKS_NO_MATCHING_KEY)' }],
+      });
+      expect(server.requestsFor('cached')).toBe(2);
+    });
+
+    it('are still answered from the cache when a fetch only adds keys, or brings the same ones', async () => {
+      await start();
+      await signed('cached', k1);
+      expect(await decide('cached')).toMatchObject({ reasons: [expect.not.objectContaining({ code: 'invalid_token' })] });
+      const fetched = keySet.requests;
+      await fetchAgain();
+      keySet.publish(jwks(k1, k2, await signingKey('as-3')));
+      await fetchAgain();
+      expect(keySet.requests).toBe(fetched + 2);
+      expect(await decide('cached')).toMatchObject({ reasons: [expect.not.objectContaining({ code: 'invalid_token' })] });
+      expect(server.requestsFor('cached')).toBe(1);
+    });
   });
 });
 

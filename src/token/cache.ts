@@ -20,6 +20,8 @@ export function expiryMs(claims: Claims): number | undefined {
 interface Entry<V> {
   readonly value: V;
   readonly expiresAt: number;
+  /** The generation it was stored under (see ExpiringCacheOptions.generation). */
+  readonly generation: number;
 }
 
 export interface ExpiringCacheOptions {
@@ -27,37 +29,55 @@ export interface ExpiringCacheOptions {
   /** Longest an entry lives, milliseconds, whatever its own expiry says. */
   readonly maxTtlMs: number;
   readonly clock?: () => number;
+  /**
+   * A count that grows when what the entries were checked with no longer holds: for verified
+   * tokens and signed introspection answers, the fetches of their key set that left out a key
+   * held before (see RemoteKeySetOptions.onKeyRemoved). An entry stored under an earlier count
+   * is not returned, so what was checked with a key now gone is checked again. Unset, it stays 0.
+   */
+  readonly generation?: () => number;
 }
 
 /**
  * A bounded LRU whose entries expire at the earlier of their own deadline and `maxTtlMs`,
- * checked against an injectable clock on every read (the LRU's own TTL only frees memory).
+ * checked against an injectable clock on every read (the LRU's own TTL only frees memory), and
+ * are set aside once the generation moves past the one they were stored under.
  */
 export class ExpiringCache<V extends object> {
   readonly #lru: LRUCache<string, Entry<V>>;
   readonly #maxTtlMs: number;
   readonly #clock: () => number;
+  readonly #generation: () => number;
 
   constructor(options: ExpiringCacheOptions) {
     this.#lru = new LRUCache({ max: options.maxEntries });
     this.#maxTtlMs = options.maxTtlMs;
     this.#clock = options.clock ?? Date.now;
+    this.#generation = options.generation ?? (() => 0);
+  }
+
+  /**
+   * The generation now. Read it before the check whose result `set` stores begins, and pass it
+   * there: a key removal that overtakes the check then sets its result aside too.
+   */
+  generation(): number {
+    return this.#generation();
   }
 
   get(key: string): V | undefined {
     const entry = this.#lru.get(key);
     if (entry === undefined) return undefined;
-    if (this.#clock() < entry.expiresAt) return entry.value;
+    if (this.#clock() < entry.expiresAt && entry.generation === this.#generation()) return entry.value;
     this.#lru.delete(key);
     return undefined;
   }
 
-  /** Stores until `deadline` (epoch ms) or `maxTtlMs` from now, whichever is first. */
-  set(key: string, value: V, deadline = Number.POSITIVE_INFINITY): void {
+  /** Stores until `deadline` (epoch ms) or `maxTtlMs` from now, whichever is first, under `generation` (see `generation()`). */
+  set(key: string, value: V, deadline = Number.POSITIVE_INFINITY, generation = this.#generation()): void {
     const now = this.#clock();
     const expiresAt = Math.min(deadline, now + this.#maxTtlMs);
     const ttl = Math.floor(expiresAt - now);
     if (ttl < 1) return;
-    this.#lru.set(key, { value, expiresAt }, { ttl });
+    this.#lru.set(key, { value, expiresAt, generation }, { ttl });
   }
 }

@@ -3,8 +3,8 @@ import { ConfigError, tokenFetchProblem, type Config } from '../config.js';
 import { ExpiringCache } from './cache.js';
 import { claimsCheck } from './accept.js';
 import { bindingProblem, type BindingCheck, type TokenBinding } from './binding.js';
-import { cachedVerifier, type VerifiedToken } from './cached-verifier.js';
-import { issuerClaimMapper, type ClaimMapper, type ClaimMapping } from './claims.js';
+import { cachedVerifier } from './cached-verifier.js';
+import { issuerClaimMapper, type ClaimMapper, type ClaimMapping, type Claims } from './claims.js';
 import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
 import { createIntrospector, type IntrospectionResult } from './introspect.js';
 import { localKeySet, RemoteKeySet, type KeySetState } from './jwks.js';
@@ -107,8 +107,10 @@ type KeySource = Pick<JwtVerifierOptions, 'keys' | 'lookup'>;
 /** Builds token verification and claim mapping from the environment and TOKEN_CONFIG_FILE. */
 export async function tokensFromConfig(config: Config, options: TokensOptions = {}): Promise<Tokens> {
   const remote: RemoteKeySet[] = [];
-  // Fetches of the JWT issuers' key sets that left out a key held before: the verified-token cache's cue.
+  // Fetches that left out a key held before, of the JWT issuers' key sets and of the signed
+  // introspection answers' one: the generations of the verified-token and introspection caches.
   let keyRemovals = 0;
+  let introspectionKeyRemovals = 0;
   /**
    * `setting`: where `file` was given, named in the one line a start-up failure prints;
    * `algorithms`: those accepted from the key set, one of which a key of `file` (or of each set
@@ -167,24 +169,26 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     );
   }
 
-  const cacheOf = <V extends object>(maxSeconds: number) =>
-    config.TOKEN_CACHE_ENTRIES > 0 && maxSeconds > 0 ? new ExpiringCache<V>({ maxEntries: config.TOKEN_CACHE_ENTRIES, maxTtlMs: maxSeconds * 1000 }) : undefined;
-  const jwtCache = cacheOf<VerifiedToken>(config.TOKEN_CACHE_MAX_SECONDS);
+  const cacheOf = <V extends object>(maxSeconds: number, generation: () => number) =>
+    config.TOKEN_CACHE_ENTRIES > 0 && maxSeconds > 0 ? new ExpiringCache<V>({ maxEntries: config.TOKEN_CACHE_ENTRIES, maxTtlMs: maxSeconds * 1000, generation }) : undefined;
+  const jwtCache = cacheOf<Claims>(config.TOKEN_CACHE_MAX_SECONDS, () => keyRemovals);
   const issuers = verifiers.size === 0 ? undefined : createIssuerVerifier(verifiers);
-  const jwt = issuers !== undefined && jwtCache !== undefined ? cachedVerifier(issuers, jwtCache, () => keyRemovals) : issuers;
+  const jwt = issuers !== undefined && jwtCache !== undefined ? cachedVerifier(issuers, jwtCache) : issuers;
 
   let introspection: TokenVerifier | undefined;
   const introspectionUrl = config.INTROSPECTION_URL;
   if (introspectionUrl !== undefined) {
     const signedKeys = config.INTROSPECTION_JWKS_FILE !== undefined || config.INTROSPECTION_JWKS_URL !== undefined
-      ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE', config.JWT_ALGORITHMS)
+      ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE', config.JWT_ALGORITHMS, () => {
+          introspectionKeyRemovals += 1;
+        })
       : undefined;
     introspection = createIntrospector({
       url: introspectionUrl,
       clientId: config.INTROSPECTION_CLIENT_ID ?? '',
       clientSecret: config.INTROSPECTION_CLIENT_SECRET ?? '',
       timeoutMs: config.INTROSPECTION_TIMEOUT_MS,
-      cache: cacheOf<IntrospectionResult>(config.INTROSPECTION_CACHE_MAX_SECONDS),
+      cache: cacheOf<IntrospectionResult>(config.INTROSPECTION_CACHE_MAX_SECONDS, () => introspectionKeyRemovals),
       ...(config.INTROSPECTION_AUDIENCE.length > 0 && { audience: config.INTROSPECTION_AUDIENCE }),
       signed: signedKeys === undefined ? undefined : { ...signedKeys, issuer: config.INTROSPECTION_JWT_ISSUER ?? '', algorithms: config.JWT_ALGORITHMS },
       onAvailability: (available, failure) => options.onIntrospectionAvailability?.(introspectionUrl, available, failure),

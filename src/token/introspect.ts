@@ -35,7 +35,11 @@ export interface IntrospectorOptions {
   /** Whole lookup, milliseconds: the exchange, and for a signed answer the wait for its keys. */
   readonly timeoutMs?: number;
   readonly maxBytes?: number;
-  /** Results by token hash; without it every lookup asks the server. */
+  /**
+   * Results by token hash; without it every lookup asks the server. With signed answers, its
+   * generation should count the fetches of their key set that left out a key held (see
+   * ExpiringCacheOptions.generation): an answer checked with a key now gone is asked for again.
+   */
   readonly cache?: ExpiringCache<IntrospectionResult>;
   readonly signed?: SignedIntrospectionOptions;
   /**
@@ -216,6 +220,8 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
 
   async function ask(token: string, key: string): Promise<IntrospectionResult> {
     const deadline = performance.now() + timeoutMs;
+    // Read before the answer is checked, so a key removal that overtakes the check sets it aside.
+    const generation = options.cache?.generation();
     let response;
     try {
       response = await fetchBounded(
@@ -234,7 +240,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     const answer = await readAnswer(response.mediaType, response.text, deadline);
     if (!isObject(answer) || typeof answer['active'] !== 'boolean') throw unavailable('answer has no boolean "active"');
     const result = judge(answer);
-    options.cache?.set(key, result, result.active ? expiryMs(result.claims) : result.until);
+    options.cache?.set(key, result, result.active ? expiryMs(result.claims) : result.until, generation);
     return result;
   }
 
