@@ -27,6 +27,7 @@ function misbehave(req: IncomingMessage, res: ServerResponse): void {
   else if (path === '/status') res.writeHead(503).end('down');
   else if (path === '/huge') res.writeHead(200, { 'content-type': 'application/json' }).end(`{"keys":[],"pad":"${'x'.repeat(600 * 1024)}"}`);
   else if (path === '/not-json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": [');
+  else if (path === '/twice') res.writeHead(200, { 'content-type': 'application/json' }).end(`{"keys":[],"keys":[${JSON.stringify(key.publicJwk)}]}`);
   else if (path === '/redirect') res.writeHead(302, { location: `http://user:${secret}-location@127.0.0.1/keys?api_key=${secret}` }).end();
   // `/hang` answers nothing; neither does anything else.
 }
@@ -60,6 +61,7 @@ describe('key set and introspection failures: deny reasons, audit lines and log 
       [`${base}/status`, 'key set unavailable: answered HTTP 503'],
       [`${base}/huge`, 'key set unavailable: answer larger than 524288 bytes'],
       [`${base}/not-json`, 'key set unavailable: answered something that is not JSON'],
+      [`${base}/twice`, 'key set unavailable: answered a key set refused at $.keys: duplicate key'],
       [`${base}/redirect`, 'key set unavailable: answered HTTP 302'],
       // A port fetch will not connect to: its error has no code.
       ['http://127.0.0.1:1/jwks', 'key set unavailable: request failed'],
@@ -115,6 +117,8 @@ describe('key set and introspection failures: deny reasons, audit lines and log 
     }
     // The log names each failing key set, masked, and quotes no secret.
     await expect.poll(() => server.output()).toContain(`"url":"${cases[0]?.[0]}?api_key=***","err":"unreachable: connection refused (ECONNREFUSED)"`);
+    // A key set that writes a member twice is named with the member's path.
+    await expect.poll(() => server.output()).toContain(`"url":"${upstream.url}/twice?api_key=***","err":"answered a key set refused at $.keys: duplicate key"`);
     expect(server.output()).not.toContain(secret);
   });
 });

@@ -1,8 +1,11 @@
 import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import { TokenCheckUnavailableError } from '../src/token/errors.js';
 import { RemoteKeySet, type RemoteKeySetOptions } from '../src/token/jwks.js';
 import { createJwtVerifier, type TokenVerifier } from '../src/token/verify.js';
+import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
 import { refusal } from './helpers/refusal.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
@@ -188,5 +191,51 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
     await sleep(170);
     await expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' });
     expect(server.requests).toBe(2);
+  });
+});
+
+describe('remote JWKS that writes a member twice', () => {
+  let k1: SigningKey;
+  let k2: SigningKey;
+  let server: JwksServer;
+  let tokens: Tokens;
+  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+  const question = { action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } } };
+
+  beforeAll(async () => {
+    [k1, k2] = await Promise.all([signingKey('k1'), signingKey('k2')]);
+  });
+
+  afterEach(async () => {
+    tokens.close();
+    await server.close();
+  });
+
+  /** The members of an object as JSON text, without its braces, to write beside others. */
+  const member = (value: object) => JSON.stringify(value).slice(1, -1);
+
+  it.each([
+    // JSON.parse keeps the last: the first set's keys were dropped without a word.
+    ['two "keys"', () => `{${member(jwks(k1))},${member(jwks(k2))}}`, '$.keys'],
+    // A key's material written twice: the last "x" is the one that was imported.
+    ['a key with two "x"', () => `{"keys":[{"x":${JSON.stringify(k1.publicJwk.x)},${member(k2.publicJwk)}}]}`, '$.keys[0].x'],
+  ])('refuses a fetched key set with %s, naming the member, and keeps the keys it held', async (_, document, path) => {
+    server = await startJwksServer(jwks(k1));
+    const fetchErrors: string[] = [];
+    tokens = await tokensFromConfig(loadConfig({ JWKS_URL: server.url, JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWKS_COOLDOWN_SECONDS: '0' }), {
+      onKeySetError: (_url, error) => fetchErrors.push(error.message),
+    });
+    const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+    const decide = async (t: string) => readJson(await postJson(app, '/decide', { token: t, ...question }));
+    expect(await decide(await sign(k1, claims, { issuer, audience }))).toMatchObject({ decision: 'permit' });
+    server.publish(document());
+    // k2 is not held: its token asks for the key set again, which now writes a member twice.
+    expect(await decide(await sign(k2, claims, { issuer, audience }))).toMatchObject({
+      decision: 'deny',
+      reasons: [{ code: 'invalid_token', detail: `key set unavailable: no key for this token among those fetched, and the last fetch failed (answered a key set refused at ${path}: duplicate key)` }],
+    });
+    expect(fetchErrors).toEqual([`answered a key set refused at ${path}: duplicate key`]);
+    expect(await decide(await sign(k1, { ...claims, jti: 'after' }, { issuer, audience }))).toMatchObject({ decision: 'permit' });
+    expect(tokens.keySets()).toEqual([{ url: server.url, state: 'stale' }]);
   });
 });

@@ -289,13 +289,12 @@ export class RemoteKeySet {
         { timeoutMs: this.#timeoutMs, maxBytes: this.#maxBytes },
       );
       if (response.status !== 200) throw new UpstreamError(`answered HTTP ${response.status}`);
-      let document: unknown;
-      try {
-        document = JSON.parse(response.text);
-      } catch {
-        throw new UpstreamError('answered something that is not JSON');
-      }
-      const usable = await usableKeys(document);
+      // A key set is security input, read as a key set file is: JSON.parse alone would keep the
+      // last of a member written twice (a second "keys", a key's second "x"), where the server may
+      // have meant the first. Its own text is not quoted: a path and our words are.
+      const source = parseSource(response.text);
+      if (!('value' in source)) throw new UpstreamError(source.path === '$' ? 'answered something that is not JSON' : `answered a key set refused at ${source.path}: ${source.message}`);
+      const usable = await usableKeys(source.value);
       if (usable.keys.length === 0) throw new UpstreamError('answered a key set with no usable signing keys');
       const unfit = this.#algorithms === undefined ? undefined : noKeyForAlgorithms(usable.keys, this.#algorithms);
       if (unfit !== undefined) throw new UpstreamError(`answered a key set with ${unfit}`);

@@ -11,7 +11,8 @@ export interface JwksServer {
   /** Requests received so far, whatever the mode. */
   readonly requests: number;
   mode: JwksMode;
-  publish(document: JSONWebKeySet): void;
+  /** The document served from now on; text is sent as it is (a document JSON.stringify cannot write). */
+  publish(document: JSONWebKeySet | string): void;
   /** Stops listening: fetches are refused until `restart`. */
   stop(): Promise<void>;
   /** Listens again at the same URL. */
@@ -20,14 +21,14 @@ export interface JwksServer {
 }
 
 export async function startJwksServer(initial: JSONWebKeySet): Promise<JwksServer> {
-  let document = initial;
+  let document: JSONWebKeySet | string = initial;
   let requests = 0;
   const state = { mode: 'ok' as JwksMode };
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     requests += 1;
     switch (state.mode) {
       case 'ok':
-        res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(document));
+        res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(typeof document === 'string' ? document : JSON.stringify(document));
         return;
       case 'error':
         res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error');
