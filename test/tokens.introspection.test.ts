@@ -181,6 +181,20 @@ describe('opaque tokens: RFC 7662 introspection', () => {
     expect(server.requestsFor(token)).toBe(2);
   });
 
+  it('remembers an answer issued in the future only until the clock tolerance reaches its iat, then takes the token', async () => {
+    const token = opaque();
+    const iat = epoch() + 60;
+    server.answer(token, { body: { active: true, sub: 'alice', iat, exp: iat + 600 } });
+    const verifier = introspector({ clockTolerance: 10 });
+    expect((await refusal(verifier.verify(token))).message).toBe('claim "iat" invalid: in the future');
+    now = (iat - 10) * 1000 - 1;
+    await refusal(verifier.verify(token));
+    expect(server.requestsFor(token)).toBe(1);
+    now = (iat - 10) * 1000;
+    await expect(verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+    expect(server.requestsFor(token)).toBe(2);
+  });
+
   it('tells availability by the latest lookup started, not by the last to end', async () => {
     const told: boolean[] = [];
     const verifier = introspector({ onAvailability: (available) => told.push(available) });
@@ -582,5 +596,66 @@ describe('JWT access tokens without a JWT issuer configured', () => {
       decision: 'deny',
       reasons: [{ code: 'invalid_token', detail: 'no JWT issuer or introspection endpoint is configured' }],
     });
+  });
+});
+
+describe('a token issued in the future, verified as a JWT or introspected', () => {
+  let server: IntrospectionServer;
+  let keySet: JwksServer;
+  let key: SigningKey;
+  const built: Tokens[] = [];
+  const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
+  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+
+  beforeAll(async () => {
+    key = await signingKey('as-1');
+    [server, keySet] = await Promise.all([startIntrospectionServer(), startJwksServer(jwks(key))]);
+  });
+  afterAll(async () => {
+    for (const tokens of built) tokens.close();
+    await Promise.all([server.close(), keySet.close()]);
+  });
+
+  /** The phantom-token setup: JWTs verified with the key set, opaque tokens introspected. */
+  async function appWith(env: Record<string, string>) {
+    const tokens = await tokensFromConfig(loadConfig({
+      JWKS_URL: keySet.url,
+      JWT_ISSUER: asIssuer,
+      JWT_AUDIENCE: 'invoice-api',
+      INTROSPECTION_URL: server.url,
+      INTROSPECTION_CLIENT_ID: server.clientId,
+      INTROSPECTION_CLIENT_SECRET: server.clientSecret,
+      ...env,
+    }));
+    built.push(tokens);
+    const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+    return async (token: string) => readJson(await postJson(app, '/decide', { token, ...question }));
+  }
+
+  it.each([
+    ['ahead within the clock tolerance (30 s)', {}, 20, undefined],
+    ['ahead beyond it', {}, 120, 'claim "iat" invalid: in the future'],
+    ['ahead beyond a JWT_CLOCK_TOLERANCE_SECONDS of 0', { JWT_CLOCK_TOLERANCE_SECONDS: '0' }, 20, 'claim "iat" invalid: in the future'],
+  ])('is taken or refused alike, its iat %s', async (_, env: Record<string, string>, ahead, detail) => {
+    const iat = epoch() + ahead;
+    const jwt = await new SignJWT(claims)
+      .setProtectedHeader({ alg: key.alg, kid: key.kid })
+      .setIssuer(asIssuer)
+      .setAudience('invoice-api')
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + 600)
+      .sign(key.privateKey);
+    const opaque = `issued-ahead-${ahead}-${JSON.stringify(env)}`;
+    server.answer(opaque, { body: { active: true, iss: asIssuer, ...claims, iat, exp: iat + 600 } });
+    const decide = await appWith(env);
+    const expected = detail === undefined ? { decision: 'permit' } : { decision: 'deny', reasons: [{ code: 'invalid_token', detail }] };
+    expect(await decide(jwt)).toMatchObject(expected);
+    expect(await decide(opaque)).toMatchObject(expected);
+  });
+
+  it('refuses an introspected iat that is not a number, as jose refuses it in a JWT', async () => {
+    server.answer('iat-string', { body: { active: true, iss: asIssuer, ...claims, iat: String(epoch() + 3_600), exp: epoch() + 600 } });
+    const decide = await appWith({});
+    expect(await decide('iat-string')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: '"iat" is not a number' }] });
   });
 });

@@ -188,6 +188,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       clientId: config.INTROSPECTION_CLIENT_ID ?? '',
       clientSecret: config.INTROSPECTION_CLIENT_SECRET ?? '',
       timeoutMs: config.INTROSPECTION_TIMEOUT_MS,
+      clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS,
       cache: cacheOf<IntrospectionResult>(config.INTROSPECTION_CACHE_MAX_SECONDS, () => introspectionKeyRemovals),
       ...(config.INTROSPECTION_AUDIENCE.length > 0 && { audience: config.INTROSPECTION_AUDIENCE }),
       signed: signedKeys === undefined ? undefined : { ...signedKeys, issuer: config.INTROSPECTION_JWT_ISSUER ?? '', algorithms: config.JWT_ALGORITHMS },

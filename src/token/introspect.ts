@@ -6,7 +6,7 @@ import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 import type { KeyLookup } from './jwks.js';
 import { fetchBounded, UpstreamError } from './fetch-bounded.js';
-import { hasAudience, verifyWithKeySet, type TokenVerifier } from './verify.js';
+import { defaultClockTolerance, hasAudience, issuedInFuture, issuedInFutureDetail, verifyWithKeySet, type TokenVerifier } from './verify.js';
 
 /** What introspection said about one token; cached under the token's hash. */
 export type IntrospectionResult =
@@ -14,7 +14,10 @@ export type IntrospectionResult =
   | {
       readonly active: false;
       readonly detail: string;
-      /** When the answer may change for the same token (epoch ms): a not-yet-valid token's `nbf`. */
+      /**
+       * When the answer may change for the same token (epoch ms): a not-yet-valid token's `nbf`,
+       * or when the clock tolerance reaches the `iat` of one issued in the future.
+       */
       readonly until?: number;
     };
 
@@ -49,6 +52,11 @@ export interface IntrospectorOptions {
    */
   readonly audience?: readonly string[];
   readonly clock?: () => number;
+  /**
+   * Clock skew allowed an active answer's `iat`, seconds: the JWT verifiers' (`defaultClockTolerance`
+   * unless set), so a token issued in the future is refused alike, JWT or introspected.
+   */
+  readonly clockTolerance?: number;
   /**
    * Told when lookups start failing (with the failure) and when one answers again: not every
    * failure, as an outage fails every opaque token, thousands a second.
@@ -115,6 +123,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   const timeoutMs = options.timeoutMs ?? 2_000;
   const maxBytes = options.maxBytes ?? 64 * 1024;
   const clock = options.clock ?? Date.now;
+  const clockTolerance = options.clockTolerance ?? defaultClockTolerance;
   const authorization = basicAuth(options.clientId, options.clientSecret);
   const accept = options.signed === undefined ? jsonMediaType : jwtMediaType;
   const inflight = new Map<string, Promise<IntrospectionResult>>();
@@ -189,8 +198,8 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   function judge(answer: Record<string, unknown>): IntrospectionResult {
     if (answer['active'] !== true) return { active: false, detail: 'token is not active' };
     // Times are NumericDates (RFC 7662 §2.2). One of another kind is refused, not ignored:
-    // ignored, an `exp` of "1700000000" would make the token live for ever.
-    for (const claim of ['exp', 'nbf'] as const) {
+    // ignored, an `exp` of "1700000000" would make the token live for ever. jose refuses them in a JWT.
+    for (const claim of ['exp', 'nbf', 'iat'] as const) {
       const time = answer[claim];
       if (time !== undefined && !(typeof time === 'number' && Number.isFinite(time))) return { active: false, detail: `"${claim}" is not a number` };
     }
@@ -200,6 +209,9 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     const nbf = answer['nbf'];
     // Remembered only until nbf: the same token is valid from then on.
     if (typeof nbf === 'number' && nbf * 1000 > now) return { active: false, detail: 'token not yet valid', until: nbf * 1000 };
+    const iat = answer['iat'];
+    // Refused as a JWT issued in the future is; remembered only until the skew allowed reaches it.
+    if (typeof iat === 'number' && issuedInFuture(iat, now, clockTolerance)) return { active: false, detail: issuedInFutureDetail, until: (iat - clockTolerance) * 1000 };
     const otherKind = notAccessToken(answer);
     if (otherKind !== undefined) return { active: false, detail: otherKind };
     if (options.audience !== undefined && !hasAudience(answer['aud'], options.audience)) return { active: false, detail: 'audience not accepted' };

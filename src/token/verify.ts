@@ -13,7 +13,7 @@ export interface JwtVerifierOptions {
   readonly issuer: string;
   readonly audience: readonly string[];
   readonly algorithms: readonly string[];
-  /** Allowed clock skew, seconds. */
+  /** Allowed clock skew, seconds (`defaultClockTolerance` unless set). */
   readonly clockTolerance?: number;
   readonly maxTokenLength?: number;
   /**
@@ -32,6 +32,22 @@ export interface JwtVerifierOptions {
    * refetch a signature that fails under the keys held asks for (see RemoteKeySet.lookup).
    */
   readonly lookup?: () => KeyLookup;
+}
+
+/** Clock skew allowed a token's times unless configured otherwise, seconds (JWT_CLOCK_TOLERANCE_SECONDS). */
+export const defaultClockTolerance = 30;
+
+/** Why a token issued in the future (see `issuedInFuture`) is refused, in both the JWT and the introspection detail. */
+export const issuedInFutureDetail = 'claim "iat" invalid: in the future';
+
+/**
+ * Whether `iat` (a NumericDate) lies ahead of `nowMs` (epoch ms) by more than `toleranceSeconds`.
+ * jose checks `iat` only against a maximum age. A token issued later than now, beyond the
+ * allowed skew, comes from an issuer whose clock is wrong: it is refused, as one whose `nbf`
+ * lies ahead is, whether verified here or introspected.
+ */
+export function issuedInFuture(iat: number, nowMs: number, toleranceSeconds: number): boolean {
+  return iat > nowMs / 1000 + toleranceSeconds;
 }
 
 /** Algorithms accepted unless configured otherwise: asymmetric only. */
@@ -150,7 +166,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
     issuer: options.issuer,
     ...(audienceClaim === 'aud' && { audience: [...options.audience] }),
     algorithms: [...options.algorithms],
-    clockTolerance: options.clockTolerance ?? 30,
+    clockTolerance: options.clockTolerance ?? defaultClockTolerance,
     ...(options.type !== undefined && { typ: options.type }),
     ...(options.requireExp !== false && { requiredClaims: ['exp'] }),
   };
@@ -167,12 +183,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
         // `exp` has a fraction (a NumericDate may have one), would be taken after it.
         const checked = clock().getTime() / 1000;
         if (typeof payload.exp === 'number' && payload.exp <= checked - verifyOptions.clockTolerance) throw new InvalidTokenError('token expired');
-        // jose checks `iat` only against a maximum age. A token issued later than now, beyond the
-        // allowed skew, comes from an issuer whose clock is wrong: it is refused, as one whose
-        // `nbf` lies ahead is.
-        if (typeof payload.iat === 'number' && payload.iat > now.getTime() / 1000 + verifyOptions.clockTolerance) {
-          throw new InvalidTokenError('claim "iat" invalid: in the future');
-        }
+        if (typeof payload.iat === 'number' && issuedInFuture(payload.iat, now.getTime(), verifyOptions.clockTolerance)) throw new InvalidTokenError(issuedInFutureDetail);
         if (audienceClaim !== 'aud' && !hasAudience(payload[audienceClaim], options.audience)) {
           throw new InvalidTokenError(`claim "${audienceClaim}" invalid: check_failed`);
         }
