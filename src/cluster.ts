@@ -218,7 +218,8 @@ const startRetryMaxMs = 10_000;
  *   service, exit 1.
  *
  * On SIGHUP it asks every worker to reload its policies, and a worker whose admin endpoint
- * reloaded has it ask the others; one still loading its modules is asked once it hears. On
+ * reloaded has it ask the others; one still loading its modules is asked once it hears. Once
+ * stopping it asks none (a SIGHUP then logs so). On
  * SIGTERM or SIGINT it asks each worker to stop, so each drains as a single process does on
  * SIGTERM (a worker still starting is sent SIGTERM: it exits at once, having nothing to drain),
  * and exits once it has counted every worker's exit: 0, or 1 when a worker had to cut
@@ -456,6 +457,11 @@ export function superviseWorkers(options: SupervisorOptions): void {
     },
   );
   process.on('SIGHUP', () => {
+    // Stopping, the workers drain and reload nothing more: none is asked, as for an admin reload.
+    if (stopping) {
+      log.info({ workers: live.size }, 'SIGHUP: no worker reloads, the service is stopping');
+      return;
+    }
     log.info({ workers: live.size }, 'SIGHUP: reloading every worker\'s policies');
     reload('signal');
   });

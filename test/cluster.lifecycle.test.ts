@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { docPolicy } from './helpers/policy-dir.js';
-import { connectTo, readResponse } from './helpers/raw-http.js';
+import { trickleRequest } from './helpers/raw-http.js';
 import { spawnLogged, spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
@@ -247,26 +247,45 @@ describe('WORKERS=2: an admin reload that comes while the service stops', { time
   it('answers without `workers`, the other workers not being asked, as the API says', async () => {
     running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), PDP_ADMIN_KEYS: adminKey });
     const listening = await running.waitFor(isWorkerListening, 2);
-    const socket = await connectTo(Number(listening[0]?.['port']));
-    const response = readResponse(socket);
     // Its headers still arriving at the stop, the request is one in flight: the draining worker takes it.
-    socket.write('POST /admin/policies/reload HTTP/1.1\r\nHost: pdp\r\n');
-    const trickle = setInterval(() => socket.write('X-Pad: 1\r\n'), 100);
+    const held = await trickleRequest(Number(listening[0]?.['port']), 'POST /admin/policies/reload HTTP/1.1\r\nHost: pdp\r\n');
     try {
       running.child.kill('SIGTERM');
       await running.waitFor((l) => l['msg'] === 'shutting down: draining connections', 2);
     } finally {
-      clearInterval(trickle);
+      held.finish(`Authorization: Bearer ${adminKey}\r\nContent-Length: 0\r\n\r\n`);
     }
-    socket.write(`Authorization: Bearer ${adminKey}\r\nContent-Length: 0\r\n\r\n`);
-    const answer = await response;
-    socket.destroy();
+    const answer = await held.response;
+    held.socket.destroy();
     expect(answer.status).toBe(200);
     // Before, the primary answered with every other worker as `no_answer`, "its reload goes on",
     // though it asked none of them.
     expect(JSON.parse(answer.body)).not.toHaveProperty('workers');
     expect(await running.exited).toBe(0);
     expect(running.lines.some((l) => l['msg'] === 'reloading the other workers\' policies')).toBe(false);
+  });
+});
+
+describe('WORKERS=2: a SIGHUP that comes while the service stops', { timeout }, () => {
+  it('logs that no worker reloads, as none is asked, rather than that every one does', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1') });
+    const listening = await running.waitFor(isWorkerListening, 2);
+    // In flight at the stop, it keeps its worker draining, and the primary running, until it ends.
+    const held = await trickleRequest(Number(listening[0]?.['port']), 'GET /readyz HTTP/1.1\r\nHost: pdp\r\n');
+    try {
+      running.child.kill('SIGTERM');
+      await running.waitFor((l) => l['msg'] === 'stopping workers');
+      running.child.kill('SIGHUP');
+      const [said] = await running.waitFor((l) => String(l['msg']).startsWith('SIGHUP'));
+      // Before, it logged 'SIGHUP: reloading every worker\'s policies', though it asked none.
+      expect(said).toMatchObject({ level: 30, msg: 'SIGHUP: no worker reloads, the service is stopping' });
+    } finally {
+      held.finish('Connection: close\r\n\r\n');
+    }
+    expect((await held.response).status).toBe(200);
+    held.socket.destroy();
+    expect(await running.exited).toBe(0);
+    expect(running.lines.filter(reloadedBy('signal'))).toEqual([]);
   });
 });
 

@@ -102,3 +102,32 @@ export async function holdRequest(port: number, path: string, body: string, hold
     },
   };
 }
+
+/** A request whose head is still arriving, a header line at a time, until `finish`. */
+export interface TrickledRequest {
+  readonly socket: Socket;
+  readonly response: Promise<RawResponse>;
+  /** Stops the trickle and sends `rest`, which ends the head. */
+  finish(rest: string): void;
+}
+
+/**
+ * Sends `head` (a request line and headers, each ending in CRLF), then a header line every
+ * 100 ms until `finish`: a request in flight that a draining server keeps its connection open
+ * for (it closes one only once it has sent nothing for a while), answered once it ends.
+ */
+export async function trickleRequest(port: number, head: string): Promise<TrickledRequest> {
+  const socket = await connectTo(port);
+  const response = readResponse(socket);
+  response.catch(() => undefined);
+  socket.write(head);
+  const trickle = setInterval(() => socket.write('X-Pad: 1\r\n'), 100);
+  return {
+    socket,
+    response,
+    finish: (rest) => {
+      clearInterval(trickle);
+      if (socket.writable) socket.write(rest);
+    },
+  };
+}
