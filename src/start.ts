@@ -10,6 +10,7 @@ import { createLogger } from './logger.js';
 import type { ReloadRequester, ReloadTrigger } from './policy/reload.js';
 import { createService, type Service } from './service.js';
 import { auditRelayTarget } from './telemetry/audit-relay.js';
+import { tellMetricsStopping } from './telemetry/cluster-metrics.js';
 import { unreadSettings, unreadSettingText } from './unread-settings.js';
 
 /** The server could not listen on HOST:PORT; its message is the one line printed. */
@@ -114,6 +115,7 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   }
   // Background work stops only once every request in flight has been answered.
   const shutdown: Shutdown = async (timeoutMs) => {
+    tellMetricsStopping();
     const outcome = await server.shutdown(timeoutMs);
     await service.close();
     return outcome;

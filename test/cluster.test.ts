@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exited, processRef, signalIfRunning, waitUntilExited } from './helpers/exited.js';
 import { docPolicy, versionOf, writeFiles } from './helpers/policy-dir.js';
-import { holdRequest } from './helpers/raw-http.js';
+import { holdRequest, trickleRequest } from './helpers/raw-http.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
@@ -247,6 +247,26 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     const results = ['answered', 'failed', 'timed_out', 'not_ready'];
     expect(results.map((result) => sample(text, 'pdp_cluster_scrape_workers', { result }))).toEqual([1, 1, 0, 0]);
     running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  });
+
+  it('counts a draining worker not_ready, left out of the sum, as a worker starting is', async () => {
+    running = spawnNode(main, { ...base, WORKERS: '2' });
+    const listening = await running.waitFor(isWorkerListening, 2);
+    // In flight at the stop, the scrape is answered by a draining worker once its head ends.
+    const held = await trickleRequest(Number(listening[0]?.['port']), 'GET /metrics HTTP/1.1\r\nHost: pdp\r\n');
+    try {
+      running.child.kill('SIGTERM');
+      await running.waitFor((l) => l['msg'] === 'shutting down: draining connections', 2);
+    } finally {
+      held.finish('Connection: close\r\n\r\n');
+    }
+    const answer = await held.response;
+    held.socket.destroy();
+    expect(answer.status).toBe(200);
+    // Before, a draining worker was asked and counted `answered`. The other one may have exited.
+    expect(sample(answer.body, 'pdp_cluster_scrape_workers', { result: 'answered' })).toBe(0);
+    expect(sample(answer.body, 'pdp_cluster_scrape_workers', { result: 'not_ready' })).toBeGreaterThanOrEqual(1);
     expect(await running.exited).toBe(0);
   });
 

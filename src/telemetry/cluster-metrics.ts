@@ -26,6 +26,8 @@ const responseType = 'invoice-pdp:cluster-metrics-response';
 const readyType = 'invoice-pdp:worker-metrics-ready';
 const gatherType = 'invoice-pdp:worker-metrics-request';
 const partType = 'invoice-pdp:worker-metrics-response';
+// Worker → primary once it begins to stop (drains): not asked again.
+const stoppingType = 'invoice-pdp:worker-metrics-stopping';
 
 interface Request {
   readonly type: string;
@@ -80,7 +82,8 @@ interface Gather {
 
 /**
  * In the cluster primary: answers a worker's request for the whole process's metrics. It asks
- * every worker that said it can answer (a worker starting up cannot yet), waits at most
+ * every worker that said it can answer (a worker starting up cannot yet) and has not said it is
+ * stopping (draining, it is not ready, and may not answer before it exits), waits at most
  * `timeoutMs`, and sums the registries that arrived with the primary's own default metrics
  * (prom-client's `AggregatorRegistry.aggregate`, each metric by its `aggregator`;
  * `process_max_fds` by the lowest). `pdp_cluster_scrape_workers{result}` says how many workers
@@ -97,6 +100,8 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
   const own = new Registry();
   collectDefaultMetrics({ register: own });
   const ready = new Set<number>();
+  /** Workers that said they are stopping: not ready, though their answers to a question already asked still count. */
+  const stopping = new Set<number>();
   /** Worker id → the scrape whose question it has not answered yet. */
   const owing = new Map<number, number>();
   const gathers = new Map<number, Gather>();
@@ -130,7 +135,7 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
       const asked: Worker[] = [];
       for (const worker of Object.values(cluster.workers ?? {})) {
         if (worker === undefined) continue;
-        if (!ready.has(worker.id) || !worker.isConnected()) count.not_ready += 1;
+        if (!ready.has(worker.id) || stopping.has(worker.id) || !worker.isConnected()) count.not_ready += 1;
         else if (owing.has(worker.id)) count.timed_out += 1;
         else asked.push(worker);
       }
@@ -183,6 +188,7 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
   // and its counters stay in every sum from now on, as it last answered.
   cluster.on('exit', (worker) => {
     ready.delete(worker.id);
+    stopping.delete(worker.id);
     const metrics = last.get(worker.id);
     last.delete(worker.id);
     if (metrics !== undefined && metrics.length > 0) {
@@ -195,6 +201,7 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
 
   cluster.on('message', (worker, message: unknown) => {
     if (isMessage(message, readyType)) ready.add(worker.id);
+    else if (isMessage(message, stoppingType)) stopping.add(worker.id);
     else if (isMessage<Part>(message, partType)) answered(worker, message);
     else if (isMessage<Request>(message, requestType)) {
       // The worker may be gone with its channel not yet seen closed: the write then fails, and
@@ -223,6 +230,15 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
         );
     }
   });
+}
+
+/**
+ * In a cluster worker, tells the primary that this worker has begun to stop: draining, it is
+ * not ready, and scrapes leave it out (`not_ready`, its counters as it last answered) rather
+ * than ask it. Nothing outside a worker.
+ */
+export function tellMetricsStopping(): void {
+  if (cluster.isWorker && process.send !== undefined && process.connected) process.send({ type: stoppingType }, undefined, undefined, () => undefined);
 }
 
 /**
