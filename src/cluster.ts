@@ -37,6 +37,15 @@ export function isSupervisor(workers: number): boolean {
   return workers > 1 && cluster.isPrimary;
 }
 
+/**
+ * Whether this process logs what holds for the whole service (its start-up warnings): a single
+ * process, or the first worker. The workers share one configuration, and a warning of each
+ * would read as N problems; a worker that replaces the first after a crash logs them no more.
+ */
+export function speaksForService(): boolean {
+  return cluster.worker === undefined || cluster.worker.id === 1;
+}
+
 /** The message the primary sends each worker to stop it gracefully. */
 const stopMessage = 'invoice-pdp:stop';
 

@@ -42,6 +42,14 @@ export interface Service {
   readonly countRejection: (code: ProblemCode) => void;
   /** What the service runs with, for the start-up log line. */
   readonly summary: Record<string, unknown>;
+  /** What its configuration risks, to be logged as warnings once for the service (start.ts). */
+  readonly warnings: readonly StartupWarning[];
+}
+
+/** A start-up warning: the fields of its log line, and its message. */
+export interface StartupWarning {
+  readonly fields: Record<string, unknown>;
+  readonly message: string;
 }
 
 /** What the process running the service adds to it. */
@@ -87,17 +95,18 @@ export async function createService(config: Config, log: Logger, options: Servic
       })
     : undefined;
   const callers = callerKeys({ api: config.PDP_API_KEYS, trusted: config.PDP_TRUSTED_KEYS, admin: config.PDP_ADMIN_KEYS });
+  const warnings: StartupWarning[] = [];
   if (callers.api.size + callers.trusted.size === 0) {
-    log.warn('PDP_API_KEYS is not set: decision endpoints accept every caller, and any caller may send pre-verified subject claims');
+    warnings.push({ fields: {}, message: 'PDP_API_KEYS is not set: decision endpoints accept every caller, and any caller may send pre-verified subject claims' });
   }
   if (config.INTROSPECTION_URL !== undefined && config.INTROSPECTION_AUDIENCE.length === 0) {
-    log.warn('INTROSPECTION_AUDIENCE is not set: an active opaque token is accepted whatever API it was issued for');
+    warnings.push({ fields: {}, message: 'INTROSPECTION_AUDIENCE is not set: an active opaque token is accepted whatever API it was issued for' });
   }
   if (tokens.plainHttpUrls.length > 0) {
-    log.warn(
-      { urls: tokens.plainHttpUrls },
-      'ALLOW_HTTP_TOKEN_URLS=true and token URLs are plain http:// to a host that is not loopback: anyone on the path can serve their own keys and forge tokens, answer introspection, or read the client secret',
-    );
+    warnings.push({
+      fields: { urls: tokens.plainHttpUrls },
+      message: 'ALLOW_HTTP_TOKEN_URLS=true and token URLs are plain http:// to a host that is not loopback: anyone on the path can serve their own keys and forge tokens, answer introspection, or read the client secret',
+    });
   }
   const auditFailed = auditErrorReporter({ metrics, warn: (fields, message) => log.warn(fields, message) });
   const auditLost = (error: unknown, lines: number) => auditFailed(error, undefined, lines);
@@ -121,7 +130,7 @@ export async function createService(config: Config, log: Logger, options: Servic
     },
   });
   if (caching.redisMode !== 'disabled' && config.CACHE_SIGNING_SECRET === undefined) {
-    log.warn('CACHE_SIGNING_SECRET is not set: whoever can write to Redis can store a permit this service will serve');
+    warnings.push({ fields: {}, message: 'CACHE_SIGNING_SECRET is not set: whoever can write to Redis can store a permit this service will serve' });
   }
   const decisions = new DecisionService({
     policies,
@@ -178,5 +187,6 @@ export async function createService(config: Config, log: Logger, options: Servic
       tokens: tokens.summary,
       callers: { api: callers.api.size, trusted: callers.trusted.size, admin: callers.admin.size },
     },
+    warnings,
   };
 }

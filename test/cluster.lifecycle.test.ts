@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { docPolicy } from './helpers/policy-dir.js';
 import { trickleRequest } from './helpers/raw-http.js';
 import { spawnLogged, spawnNode, type Spawned } from './helpers/spawned.js';
@@ -286,6 +287,27 @@ describe('WORKERS=2: a SIGHUP that comes while the service stops', { timeout }, 
     held.socket.destroy();
     expect(await running.exited).toBe(0);
     expect(running.lines.filter(reloadedBy('signal'))).toEqual([]);
+  });
+});
+
+describe('WORKERS=2: start-up warnings', { timeout }, () => {
+  it('logs each once for the service, not once per worker', async () => {
+    running = spawnNode(main, {
+      ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'),
+      // Misspelt: PDP_API_KEYS is unset, and this one is not read.
+      PDP_API_KEY: 'caller-key-0123456789',
+      REDIS_URL: inject('redisUrl'), CACHE_PREFIX: `test:${randomUUID()}:`,
+      // Nothing answers there (TEST-NET-1): the key set and introspection stay unreachable.
+      ALLOW_HTTP_TOKEN_URLS: 'true', JWKS_URL: 'http://192.0.2.1:9/jwks', JWT_ISSUER: 'https://idp.test', JWT_AUDIENCE: 'invoice-api',
+      INTROSPECTION_URL: 'http://192.0.2.1:9/introspect', INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789',
+    });
+    await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    const startup = /^(unknown setting|PDP_API_KEYS is not set|INTROSPECTION_AUDIENCE is not set|CACHE_SIGNING_SECRET is not set|ALLOW_HTTP_TOKEN_URLS=true)/;
+    const warnings = running.lines.filter((l) => l['level'] === 40 && startup.test(String(l['msg']))).map((l) => String(l['msg']).split(':')[0]);
+    // Before, every worker logged its own: each but the unknown setting came twice.
+    expect(warnings.sort()).toEqual(['ALLOW_HTTP_TOKEN_URLS=true and token URLs are plain http', 'CACHE_SIGNING_SECRET is not set', 'INTROSPECTION_AUDIENCE is not set', 'PDP_API_KEYS is not set', 'unknown setting']);
   });
 });
 
