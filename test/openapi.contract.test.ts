@@ -1,7 +1,9 @@
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
 import { callerKeys } from '../src/caller/keys.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, postJson } from './helpers/app.js';
-import { loadContract, openapiPathOf, type Contract } from './helpers/openapi.js';
+import { loadContract, openapiPath, openapiPathOf, type Contract } from './helpers/openapi.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -78,6 +80,21 @@ describe('openapi.yaml matches what the service answers', () => {
   it('exercises every documented operation above', () => {
     const exercised = new Set(documented.map(([, , method, path]) => `${method} ${path}`));
     expect(contract.operations.filter((op) => !exercised.has(op))).toEqual([]);
+  });
+
+  it('documents an unexpected fault\'s 500 on every operation, as the app answers it on any route', async () => {
+    // A metrics source failing in a way the route does not expect: the app's error handler answers.
+    const failing = { contentType: 'text/plain', metrics: () => Promise.reject(new Error('registry broken')) };
+    const { app: faulty } = await buildTestApp({ app: { metricsSource: failing } });
+    const res = await faulty.request('/metrics');
+    expect(res.status).toBe(500);
+    expect(await contract.check('GET', '/metrics', res)).toEqual([]);
+    const doc = parse(await readFile(openapiPath, 'utf8')) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const internal = contract.operations.map((operation) => {
+      const [method = '', path = ''] = operation.split(' ');
+      return { operation, response: doc.paths[path]?.[method.toLowerCase()]?.responses['500'] };
+    });
+    expect(internal).toEqual(contract.operations.map((operation) => ({ operation, response: { $ref: '#/components/responses/InternalError' } })));
   });
 
   it('catches drift: an undocumented field, status or content type is reported', async () => {
