@@ -11,7 +11,7 @@ import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { telemetryRecorder } from '../src/telemetry/recorder.js';
 import { postJson, readJson } from './helpers/app.js';
 import { docPolicy, tempDir, writeFiles } from './helpers/policy-dir.js';
-import { buildObservedApp, labelValues, sample, scrape } from './helpers/telemetry.js';
+import { auditEntries, buildObservedApp, labelValues, sample, scrape } from './helpers/telemetry.js';
 
 type Observed = Awaited<ReturnType<typeof buildObservedApp>>;
 
@@ -123,6 +123,23 @@ describe('GET /metrics', () => {
     const deciding = sample(text, 'pdp_decision_duration_seconds_sum', { endpoint: 'authzen_evaluations' }) ?? Infinity;
     const answering = sample(text, 'http_request_duration_seconds_sum', { method: 'POST', route: '/access/v1/evaluations' }) ?? 0;
     expect(deciding).toBeLessThan(answering);
+  });
+
+  it('times an invalid batch item by its own validating and denying, in the histogram and the audit line alike', async () => {
+    const observed = await buildObservedApp();
+    // Its context is validated in full before its action is found to be no action.
+    const context = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`key-${String(i)}`, { region: 'EU', amount: i }]));
+    const res = await postJson(observed.app, '/access/v1/evaluations', { subject: { type: 'user', ...accountant }, evaluations: [{ action: { name: 5 }, resource: readEU, context }] });
+    expect(await readJson(res)).toEqual({ evaluations: [{ decision: false }] });
+    const [entry] = await auditEntries(observed.sink);
+    expect(entry).toMatchObject({ endpoint: 'authzen_evaluations', decision: 'deny', reasons: [{ code: 'invalid_request' }] });
+    const latencyMs = Number(entry?.latencyMs);
+    expect(latencyMs).toBeGreaterThan(0);
+    const text = await scrape(observed.app);
+    expect(sample(text, 'pdp_decision_duration_seconds_count', { endpoint: 'authzen_evaluations' })).toBe(1);
+    const seconds = sample(text, 'pdp_decision_duration_seconds_sum', { endpoint: 'authzen_evaluations' }) ?? 0;
+    // The audit line rounds to the microsecond.
+    expect(Math.abs(seconds * 1000 - latencyMs)).toBeLessThanOrEqual(0.001);
   });
 
   it('names the route a request was sent to when middleware answers early (413)', async () => {

@@ -14,8 +14,11 @@ export interface InvalidField {
   readonly message: string;
 }
 
-/** One batch item: a request to decide, or why none could be formed from it. */
-export type BatchItem<E extends readonly InvalidField[]> = { readonly request: DecisionRequest } | { readonly invalid: E };
+/**
+ * One batch item: a request to decide, or why none could be formed from it and how long finding
+ * that took, ms (`validationMs`): the time the item's deny is recorded with, with its own.
+ */
+export type BatchItem<E extends readonly InvalidField[]> = { readonly request: DecisionRequest } | { readonly invalid: E; readonly validationMs: number };
 
 /** The answer to one batch item; an invalid item counts as a deny. */
 export type BatchAnswer<E extends readonly InvalidField[]> = { readonly outcome: DecisionOutcome } | { readonly invalid: E };
@@ -79,7 +82,7 @@ export async function decideBatch<E extends readonly InvalidField[]>(
   const abandoned = () => meta?.abandoned === true;
   const pinned = decisions.pinned();
   const decide = async (item: BatchItem<E>, turn: Turn): Promise<Decided<E>> => {
-    if ('invalid' in item) return { answer: item, decision: pinned.refuse(item.invalid.map((f) => `${f.path}: ${f.message}`).join('; '), meta) };
+    if ('invalid' in item) return { answer: { invalid: item.invalid }, decision: pinned.refuse(item.invalid.map((f) => `${f.path}: ${f.message}`).join('; '), meta, item.validationMs) };
     const decision = await pinned.decideUnrecorded(item.request, turn);
     return { answer: { outcome: decision.outcome }, decision };
   };

@@ -62,9 +62,10 @@ export interface PinnedDecisions {
   decideUnrecorded(request: DecisionRequest, turn?: Turn): Promise<UnrecordedDecision>;
   /**
    * The deny for a request that could not be formed (an invalid batch item), not yet recorded:
-   * its reason is `invalid_request` with `detail`, and it was decided on nothing.
+   * its reason is `invalid_request` with `detail`, and it was decided on nothing. It is timed as
+   * `validationMs`, the time finding the request invalid took, and its own making.
    */
-  refuse(detail: string, meta: DecisionMeta | undefined): UnrecordedDecision;
+  refuse(detail: string, meta: DecisionMeta | undefined, validationMs: number): UnrecordedDecision;
   /** As `DecisionService.record`. */
   record(record: DecisionRecord): void;
 }
@@ -170,7 +171,7 @@ export class DecisionService {
     const { set } = this.#policies.current;
     return {
       decideUnrecorded: (request, turn) => this.#decideUnrecorded(request, set, turn),
-      refuse: (detail, meta) => this.#refuse(detail, meta, set),
+      refuse: (detail, meta, validationMs) => this.#refuse(detail, meta, validationMs, set),
       record: (record) => this.record(record),
     };
   }
@@ -200,7 +201,9 @@ export class DecisionService {
     return { outcome, record: { meta, time, durationSeconds, action, resource, context, outcome: recordedOutcome(outcome) } };
   }
 
-  #refuse(detail: string, meta: DecisionMeta | undefined, set: CompiledPolicySet): UnrecordedDecision {
+  #refuse(detail: string, meta: DecisionMeta | undefined, validationMs: number, set: CompiledPolicySet): UnrecordedDecision {
+    const time = this.#clock();
+    const started = performance.now();
     const outcome: DecisionOutcome = {
       decision: 'deny',
       reasons: [{ code: 'invalid_request', detail }],
@@ -212,7 +215,8 @@ export class DecisionService {
       trace: undefined,
       coalesced: false,
     };
-    return { outcome, record: { meta, time: this.#clock(), durationSeconds: 0, action: null, resource: null, context: null, outcome } };
+    const durationSeconds = (validationMs + performance.now() - started) / 1000;
+    return { outcome, record: { meta, time, durationSeconds, action: null, resource: null, context: null, outcome } };
   }
 
   /**

@@ -36,12 +36,18 @@ const evaluationsBody = partialTuple.extend({
 
 type Defaults = z.infer<typeof partialTuple>;
 
-/** One item over the defaults, each present key replacing its default whole; or its errors. */
+/**
+ * One item over the defaults, each present key replacing its default whole; or its errors, with
+ * the time finding them took.
+ */
 function batchItem(raw: unknown, index: number, defaults: Defaults, explain: boolean, meta: DecisionMeta): BatchItem<FieldError[]> {
-  const located = (issues: readonly z.core.$ZodIssue[], hint = ''): FieldError[] =>
-    issues.map((issue) => ({ path: jsonPath(['evaluations', index, ...issue.path]), message: `${issue.message}${hint}` }));
+  const started = performance.now();
+  const located = (issues: readonly z.core.$ZodIssue[], hint = '') => ({
+    invalid: issues.map((issue) => ({ path: jsonPath(['evaluations', index, ...issue.path]), message: `${issue.message}${hint}` })),
+    validationMs: performance.now() - started,
+  });
   const parsed = partialTuple.safeParse(raw);
-  if (!parsed.success) return { invalid: located(parsed.error.issues) };
+  if (!parsed.success) return located(parsed.error.issues);
   const item = parsed.data;
   const merged = {
     subject: item.subject ?? defaults.subject,
@@ -50,7 +56,7 @@ function batchItem(raw: unknown, index: number, defaults: Defaults, explain: boo
     context: item.context ?? defaults.context,
   };
   const complete = evaluationSchema.safeParse(merged);
-  if (!complete.success) return { invalid: located(complete.error.issues, ' (give it in the item or as a top-level default)') };
+  if (!complete.success) return located(complete.error.issues, ' (give it in the item or as a top-level default)');
   // Checked complete; decided on the values themselves, not zod's copies, so every item shares
   // the defaults' objects (one context of a megabyte, not a hundred copies, each walked again
   // by conditions that order maps: cel.ts). Nothing is left out: the request takes only the
