@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from './helpers/cache.js';
 import { freePort } from './helpers/free-port.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
@@ -64,7 +65,7 @@ describe('the application log of a Redis that is never usable', () => {
     expect(JSON.stringify(service.lines)).not.toContain('not-this-one');
   });
 
-  it('says Redis is down when nothing listens, up once it answers, and down again when it goes', async () => {
+  it('says Redis is down when nothing listens, up once it answers, and down again, with the cause, when it goes', async () => {
     const redis = await RedisServer.start();
     servers.push(redis);
     await redis.kill();
@@ -78,8 +79,8 @@ describe('the application log of a Redis that is never usable', () => {
     await service.waitFor(up);
     await redis.kill();
     const [, lost] = await service.waitFor(down, 2);
-    // Closed with no error of its own: the refused connections before it first came up are not the cause.
-    expect(lost?.['err']).toBeUndefined();
+    // Closed with no error of its own: the cause is the next connection's refusal.
+    expect(errorOf(lost).code).toBe('ECONNREFUSED');
     expect(service.lines.filter((line) => down(line) || up(line)).map((line) => line['msg'])).toEqual([
       'redis down: deciding without it',
       'redis up: decision cache shared',
@@ -98,6 +99,65 @@ describe('the application log of a Redis that is never usable', () => {
     await reconnects();
     expect(service.lines.filter(down)).toHaveLength(1);
     expect(service.lines.filter(up)).toHaveLength(0);
+  });
+});
+
+describe('the application log of a Redis lost once it was up', () => {
+  it('says why Redis is down once the password it was up with is rotated, and never writes a password', async () => {
+    const redis = await RedisServer.start({ extraArgs: ['--requirepass', 'the-old-one'] });
+    servers.push(redis);
+    const service = serve(`redis://:the-old-one@127.0.0.1:${String(redis.port)}`);
+    await service.waitFor(up);
+    const admin = new Redis(`redis://:the-old-one@127.0.0.1:${String(redis.port)}`);
+    try {
+      await admin.config('SET', 'requirepass', 'the-new-one');
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal');
+    } finally {
+      admin.disconnect();
+    }
+    const [line] = await service.waitFor(down);
+    expect(errorOf(line).message).toMatch(/WRONGPASS|invalid password/);
+    await reconnects();
+    expect(service.lines.filter(down)).toHaveLength(1);
+    expect(JSON.stringify(service.lines)).not.toMatch(/the-old-one|the-new-one/);
+  });
+
+  it('says why a Redis Cluster is down once the password it was up with is rotated', async () => {
+    const node = await RedisServer.start({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1', '--requirepass', 'the-old-one'] });
+    servers.push(node);
+    const admin = new Redis({ host: '127.0.0.1', port: node.port, password: 'the-old-one' });
+    try {
+      await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+      await eventually('the cluster to be ok', async () => String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000);
+      const service = serve({ REDIS_CLUSTER_NODES: `127.0.0.1:${String(node.port)}`, REDIS_PASSWORD: 'the-old-one' });
+      await service.waitFor(up);
+      await admin.config('SET', 'requirepass', 'the-new-one');
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal');
+      const [line] = await service.waitFor(down);
+      expect(errorOf(line).message).toMatch(/WRONGPASS|invalid password/);
+      expect(JSON.stringify(service.lines)).not.toMatch(/the-old-one|the-new-one/);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it('says why a Redis Cluster is down once its node is lost', async () => {
+    const node = await RedisServer.start({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1'] });
+    servers.push(node);
+    const admin = new Redis(node.url);
+    try {
+      await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+      await eventually('the cluster to be ok', async () => String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000);
+    } finally {
+      admin.disconnect();
+    }
+    const service = serve({ REDIS_CLUSTER_NODES: `127.0.0.1:${String(node.port)}` });
+    await service.waitFor(up);
+    await node.kill();
+    const [line] = await service.waitFor(down);
+    expect(JSON.stringify(line?.['err'] ?? null)).toContain('ECONNREFUSED');
+    await reconnects();
+    expect(service.lines.filter(down)).toHaveLength(1);
   });
 });
 

@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis } from 'ioredis';
 import { parseHostPort, type HostPort } from './address.js';
 import { CircuitBreaker } from './breaker.js';
+import { connectionError } from './reach.js';
 import { decodeEntry, encodeEntry, MAX_ENTRY_BYTES } from './entry.js';
 import { type CacheEntry, type CacheLayer, type CacheObserver, silentObserver } from './layer.js';
 import { type SentinelAuth, watchSwitchMaster } from './sentinel-watch.js';
@@ -114,6 +115,13 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
   }
 }
 
+/**
+ * Longest a "down" waits to be told with its cause when the connection closed without an error:
+ * the first reconnection goes out 100 ms after the close (reconnectDelay) and fails within the
+ * 2 s connect timeout, with the error that says why (ECONNREFUSED, WRONGPASS).
+ */
+const causeWaitMs = 2_500;
+
 /** Redis did not answer a command within its deadline. */
 class NoReplyError extends Error {}
 
@@ -217,6 +225,8 @@ export class RedisCacheLayer implements CacheLayer {
    */
   #dropping = false;
   #probeTimer: NodeJS.Timeout | undefined;
+  /** Set while a "down" is not told yet, waiting for its cause (see #tell). */
+  #downUntold: NodeJS.Timeout | undefined;
   readonly #stopWatching: (() => void) | undefined;
 
   constructor(options: RedisLayerOptions) {
@@ -240,6 +250,8 @@ export class RedisCacheLayer implements CacheLayer {
       // so is a connection closed before Redis was ever up with no error (a Cluster whose state
       // is fail, which the client's ready check leaves without a word).
       if (this.#told === undefined) this.#tell('down', error);
+      // A Cluster's own error holds no more than the node error before it (see #nodeFailed).
+      else if (!(this.#client instanceof Cluster)) this.#tellDown(error);
     });
     this.#client.on('ready', () => {
       this.#untriedConnection = true;
@@ -251,7 +263,13 @@ export class RedisCacheLayer implements CacheLayer {
     // A Cluster client stays ready while it holds a connection it never opened (to a replica, as
     // lookups go to primaries): losing every node it uses would change nothing it reports, and
     // an idle process would say Redis is up for good. So each node connection lost is checked.
-    if (this.#client instanceof Cluster) this.#client.on('-node', () => this.#check());
+    if (this.#client instanceof Cluster) {
+      this.#client.on('-node', () => this.#check());
+      // A Cluster's own error says only that no node answered ("Failed to refresh slots cache.",
+      // its last node's error "Connection is closed."); why a node did not (ECONNREFUSED,
+      // WRONGPASS) is told of the node, and is the cause a "down" waits for.
+      this.#client.on('node error', (error: unknown, node: unknown) => this.#nodeFailed(error, node));
+    }
     for (const event of ['ready', 'close', 'end']) this.#client.on(event, () => this.#refresh());
     // Left to itself, the client stays on the old master after a Sentinel failover, and that
     // node takes writes no instance on the new master reads until Sentinel next polls it (every
@@ -332,6 +350,7 @@ export class RedisCacheLayer implements CacheLayer {
     } catch {
       this.#client.disconnect();
     }
+    this.#tellDown(undefined);
   }
 
   /** A lookup, a write or a probe failed: Redis is left alone for a pause. */
@@ -422,10 +441,45 @@ export class RedisCacheLayer implements CacheLayer {
     this.#tell(state, state === 'read_only' ? this.#refusal : this.#lastError);
   }
 
+  /**
+   * Counts the state at once; tells it too, but for a "down" with no cause (the connection closed
+   * without an error: Redis killed, or a connection killed while the password was rotated), which
+   * waits for the next error, the reconnection's, to be told with it as the cause; or, when none
+   * comes within causeWaitMs, or the state changes first, is told without one.
+   */
   #tell(state: RedisLiveState, cause: unknown): void {
     this.#told = state;
     // Lookups are answered while writes are refused: Redis is still in use.
     this.#observer.redisUp(state !== 'down');
+    this.#tellDown(undefined);
+    if (state === 'down' && cause === undefined) {
+      this.#downUntold = setTimeout(() => this.#tellDown(undefined), causeWaitMs).unref();
+      return;
+    }
     this.#onStateChange?.(state, state === 'up' ? undefined : withoutArguments(cause));
+  }
+
+  /**
+   * A Cluster node failed while a "down" waits for its cause: the node's error is it, unless the
+   * client lost it ("Connection is closed.", no code): the node (`host:port`) is then connected to
+   * once, to learn why it cannot be (ECONNREFUSED); when it can, the node's error is told.
+   */
+  #nodeFailed(error: unknown, node: unknown): void {
+    if (this.#downUntold === undefined) return;
+    const at = typeof node === 'string' ? node.lastIndexOf(':') : -1;
+    if ((error instanceof Error && 'code' in error) || typeof node !== 'string' || at < 0) {
+      this.#tellDown(error);
+      return;
+    }
+    // Within causeWaitMs, whatever the command deadline: a connection takes a round trip or two.
+    void connectionError(node.slice(0, at), Number(node.slice(at + 1)), 1_000).then((unreachable) => this.#tellDown(unreachable ?? error));
+  }
+
+  /** Tells the "down" waiting for its cause, if one is, with `cause`. */
+  #tellDown(cause: unknown): void {
+    if (this.#downUntold === undefined) return;
+    clearTimeout(this.#downUntold);
+    this.#downUntold = undefined;
+    this.#onStateChange?.('down', cause === undefined ? undefined : withoutArguments(cause));
   }
 }
