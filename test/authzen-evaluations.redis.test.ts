@@ -1,46 +1,18 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { postJson, readJson } from './helpers/app.js';
 import { redisReplicas } from './helpers/redis-replicas.js';
+import { slowRedis, type SlowRedis } from './helpers/slow-redis.js';
 
 const delayMs = 40;
-
-/** A TCP proxy to the test Redis that holds each reply `delayMs` before passing it on: a Redis far away. */
-async function slowRedis(): Promise<{ url: string; close: () => Promise<void> }> {
-  const target = new URL(inject('redisUrl'));
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk) => setTimeout(() => client.write(chunk), delayMs));
-  });
-  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${String(port)}`,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((closed) => server.close(closed));
-    },
-  };
-}
 
 const accountant = { type: 'user', id: 'u-acc', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
 const invoice = (id: string, region = 'EU') => ({ type: 'invoice', id, properties: { invoice_type: 'purchase', region } });
 
 describe('AuthZEN batches with a Redis decision cache 40 ms away', () => {
   const { replica } = redisReplicas();
-  let proxy: Awaited<ReturnType<typeof slowRedis>>;
+  let proxy: SlowRedis;
   beforeAll(async () => {
-    proxy = await slowRedis();
+    proxy = await slowRedis(inject('redisUrl'), delayMs);
   });
   afterAll(async () => {
     await proxy.close();

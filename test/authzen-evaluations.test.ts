@@ -269,6 +269,10 @@ class HeldLayer implements CacheLayer {
     });
   }
 
+  getMany(keys: readonly string[]): Promise<(CacheEntry | undefined)[]> {
+    return Promise.all(keys.map((key) => this.get(key)));
+  }
+
   set(key: string, entry: CacheEntry): void {
     this.#entries.set(key, entry);
   }

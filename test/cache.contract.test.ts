@@ -103,4 +103,18 @@ describe.each(drivers)('cache layer contract: $name', ({ name, open }) => {
     subject.layer.set(a, { verdict: deny, expiresAt: now + 60_000 }, 60_000);
     expect((await subject.layer.get(a, now))?.verdict).toEqual(deny);
   });
+
+  it('looks several keys up at once, each answered as get answers it, in order, each counted', async () => {
+    const [held, missing, expired] = [freshKey(), freshKey(), freshKey()];
+    const now = Date.now();
+    const entry: CacheEntry = { verdict: permit, expiresAt: now + 60_000 };
+    subject.layer.set(held, entry, 60_000);
+    subject.layer.set(expired, { verdict: permit, expiresAt: now + 10 }, 60_000);
+    await eventually('the writes to be stored', async () => (await subject.layer.get(held, now)) !== undefined);
+    const [hits, misses] = [subject.observer.count(`${name}:hit`), subject.observer.count(`${name}:miss`)];
+    expect(await subject.layer.getMany([missing, held, expired], now + 10)).toEqual([undefined, entry, undefined]);
+    expect(subject.observer.count(`${name}:hit`)).toBe(hits + 1);
+    expect(subject.observer.count(`${name}:miss`)).toBe(misses + 2);
+    expect(await subject.layer.getMany([], now)).toEqual([]);
+  });
 });

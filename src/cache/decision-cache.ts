@@ -1,6 +1,6 @@
 import type { Query, Turn, Verdict } from '../decision/types.js';
 import { decisionKey } from './key.js';
-import { silentObserver, type CacheLayer, type CacheObserver, type CacheSource } from './layer.js';
+import { silentObserver, type CacheEntry, type CacheLayer, type CacheObserver, type CacheSource } from './layer.js';
 
 export interface DecisionCacheOptions {
   /** Looked up in order (memory first); a hit in a later layer refills the earlier ones. */
@@ -46,6 +46,18 @@ export function cacheTtlMs(verdict: Verdict, query: Query, now: number, maxTtlMs
   return Math.max(0, Math.min(maxTtlMs, Math.floor(exp * 1000 - now)));
 }
 
+/** What a look-ahead found under a key: the entry and the index of the layer that held it. */
+interface Found {
+  readonly entry: CacheEntry;
+  readonly layer: number;
+}
+
+/**
+ * Keys looked up together ahead of their decisions (`DecisionCache.lookAhead`): what each was
+ * found to be in the layers, undefined when none held it.
+ */
+export type LookedAhead = ReadonlyMap<string, Found | undefined>;
+
 /** A lookup in flight, which identical requests join rather than look up again. */
 interface Flight {
   answer: Promise<CachedDecision> | undefined;
@@ -83,7 +95,7 @@ export class DecisionCache {
    * A turn that rejects (the request was given up) rejects the lookup, unless a request that
    * joined it still wants the answer: it then evaluates for it.
    */
-  resolve(policyVersion: string, query: Query, now: number, evaluate: () => Verdict, turn?: Turn): Promise<CachedDecision> {
+  resolve(policyVersion: string, query: Query, now: number, evaluate: () => Verdict, turn?: Turn, ahead?: LookedAhead): Promise<CachedDecision> {
     const key = decisionKey(this.#prefix, policyVersion, query);
     const pending = this.#inFlight.get(key);
     if (pending?.answer !== undefined) {
@@ -92,23 +104,57 @@ export class DecisionCache {
       return pending.answer.then(joined);
     }
     const flight: Flight = { answer: undefined, joiners: [] };
-    flight.answer = this.#lookup(key, query, now, evaluate, turn, flight).finally(() => this.#forget(key, flight));
+    flight.answer = this.#lookup(key, query, now, evaluate, turn, flight, ahead).finally(() => this.#forget(key, flight));
     this.#inFlight.set(key, flight);
     return flight.answer;
+  }
+
+  /**
+   * Looks `queries` up ahead of their decisions, layer by layer (memory first, then the keys it
+   * lacks in Redis), each layer in one round trip, for `resolve` to take what was found rather
+   * than look each up on its own: a search page's candidates are looked up so.
+   */
+  async lookAhead(policyVersion: string, queries: readonly Query[], now: number): Promise<LookedAhead> {
+    const found = new Map<string, Found | undefined>();
+    let keys = [...new Set(queries.map((query) => decisionKey(this.#prefix, policyVersion, query)))];
+    for (const [index, layer] of this.#layers.entries()) {
+      if (keys.length === 0) break;
+      const entries = await layer.getMany(keys, now);
+      const missing: string[] = [];
+      for (const [at, key] of keys.entries()) {
+        const entry = entries[at];
+        if (entry === undefined) missing.push(key);
+        else found.set(key, { entry, layer: index });
+      }
+      keys = missing;
+    }
+    for (const key of keys) found.set(key, undefined);
+    return found;
+  }
+
+  /** The entry found in layer `index`, copied into the layers before it. */
+  #served(key: string, entry: CacheEntry, index: number, now: number): CachedDecision {
+    // Never longer than this service caches: another replica's clock may run ahead.
+    const ttlMs = Math.min(entry.expiresAt - now, this.#maxTtlMs);
+    for (const earlier of this.#layers.slice(0, index)) earlier.set(key, { verdict: entry.verdict, expiresAt: now + ttlMs }, ttlMs);
+    const layer = this.#layers[index];
+    return { verdict: entry.verdict, source: layer?.name, coalesced: false };
   }
 
   #forget(key: string, flight: Flight): void {
     if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
   }
 
-  async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict, turn: Turn | undefined, flight: Flight): Promise<CachedDecision> {
-    for (const [index, layer] of this.#layers.entries()) {
-      const entry = await layer.get(key, now);
-      if (entry === undefined) continue;
-      // Never longer than this service caches: another replica's clock may run ahead.
-      const ttlMs = Math.min(entry.expiresAt - now, this.#maxTtlMs);
-      for (const earlier of this.#layers.slice(0, index)) earlier.set(key, { verdict: entry.verdict, expiresAt: now + ttlMs }, ttlMs);
-      return { verdict: entry.verdict, source: layer.name, coalesced: false };
+  /** With `ahead` holding `key`, what was found ahead is taken (while still live at `now`), and no layer is asked. */
+  async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict, turn: Turn | undefined, flight: Flight, ahead: LookedAhead | undefined): Promise<CachedDecision> {
+    if (ahead?.has(key) === true) {
+      const found = ahead.get(key);
+      if (found !== undefined && found.entry.expiresAt > now) return this.#served(key, found.entry, found.layer, now);
+    } else {
+      for (const [index, layer] of this.#layers.entries()) {
+        const entry = await layer.get(key, now);
+        if (entry !== undefined) return this.#served(key, entry, index, now);
+      }
     }
     if (turn !== undefined) {
       try {

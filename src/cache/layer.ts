@@ -17,6 +17,11 @@ export interface CacheLayer {
   readonly name: CacheSource;
   /** The entry under `key` if it is still live at `now` (epoch ms); never rejects. */
   get(key: string, now: number): Promise<CacheEntry | undefined>;
+  /**
+   * As `get` for each of `keys`, in their order, in one round trip: each key is counted as one
+   * lookup, and a failure fails them all (misses). Never rejects.
+   */
+  getMany(keys: readonly string[], now: number): Promise<(CacheEntry | undefined)[]>;
   /** Stores `entry` for `ttlMs`; returns at once and never throws. */
   set(key: string, entry: CacheEntry, ttlMs: number): void;
 }

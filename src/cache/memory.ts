@@ -29,6 +29,10 @@ export class MemoryCacheLayer implements CacheLayer {
     return live;
   }
 
+  getMany(keys: readonly string[], now: number): Promise<(CacheEntry | undefined)[]> {
+    return Promise.all(keys.map((key) => this.get(key, now)));
+  }
+
   set(key: string, entry: CacheEntry, ttlMs: number): void {
     this.#entries.set(key, entry, { ttl: Math.max(1, Math.ceil(ttlMs)) });
   }

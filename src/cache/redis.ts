@@ -288,24 +288,64 @@ export class RedisCacheLayer implements CacheLayer {
 
   async get(key: string, now: number): Promise<CacheEntry | undefined> {
     if (this.#client.status !== 'ready' || !this.#breaker.closed) return undefined;
-    let entry: CacheEntry | 'invalid' | undefined;
+    let reply: Buffer | 'invalid';
     try {
-      // At most one byte more than an entry may hold, so a value that is too long (megabytes
-      // written by someone else) costs no more than a real one and is then refused unparsed.
-      // GETRANGE answers an empty value for a missing key; no entry is empty.
-      const raw = await withDeadline(this.#client.getrangeBuffer(key, 0, MAX_ENTRY_BYTES), this.#timeoutMs);
-      entry = raw.length === 0 ? undefined : decodeEntry(key, raw, now, this.#maxTtlMs, this.#secret);
+      // As #lookup, without its wrapping promise: a lookup of one is every /decide's.
+      reply = await withDeadline(this.#client.getrangeBuffer(key, 0, MAX_ENTRY_BYTES), this.#timeoutMs);
     } catch (error) {
       if (!wrongType(error)) {
-        this.#observer.cacheRequest('redis', 'error');
-        this.#open(error);
+        this.#failed(1, error);
         return undefined;
       }
-      entry = 'invalid';
+      reply = 'invalid';
     }
+    return this.#entryOf(key, reply, now);
+  }
+
+  /**
+   * Every key's GETRANGE goes out at once, without waiting for a reply (pipelined, and to each
+   * node of a Cluster its own keys), under one deadline: one round trip. A reply that is an error
+   * other than WRONGTYPE, or none within the deadline, fails them all and opens the breaker.
+   */
+  async getMany(keys: readonly string[], now: number): Promise<(CacheEntry | undefined)[]> {
+    if (keys.length === 0 || this.#client.status !== 'ready' || !this.#breaker.closed) return keys.map(() => undefined);
+    let replies: (Buffer | 'invalid')[];
+    try {
+      replies = await withDeadline(Promise.all(keys.map((key) => this.#lookup(key))), this.#timeoutMs);
+    } catch (error) {
+      this.#failed(keys.length, error);
+      return keys.map(() => undefined);
+    }
+    return keys.map((key, index) => this.#entryOf(key, replies[index] ?? 'invalid', now));
+  }
+
+  /**
+   * The value under `key`, at most one byte more than an entry may hold, so a value that is too
+   * long (megabytes written by someone else) costs no more than a real one and is then refused
+   * unparsed; GETRANGE answers an empty value for a missing key (no entry is empty). `invalid`
+   * when the key holds another type: bad data, not a failing Redis.
+   */
+  async #lookup(key: string): Promise<Buffer | 'invalid'> {
+    try {
+      return await this.#client.getrangeBuffer(key, 0, MAX_ENTRY_BYTES);
+    } catch (error) {
+      if (wrongType(error)) return 'invalid';
+      throw error;
+    }
+  }
+
+  /** The entry a lookup's reply holds, counted. */
+  #entryOf(key: string, reply: Buffer | 'invalid', now: number): CacheEntry | undefined {
+    const entry = reply === 'invalid' ? reply : reply.length === 0 ? undefined : decodeEntry(key, reply, now, this.#maxTtlMs, this.#secret);
     // A bad value is one key's problem, not Redis': count it and let the next write replace it.
     this.#observer.cacheRequest('redis', entry === 'invalid' ? 'error' : entry === undefined ? 'miss' : 'hit');
     return entry === 'invalid' ? undefined : entry;
+  }
+
+  /** `count` lookups failed together: each is counted, and Redis is left alone for a pause. */
+  #failed(count: number, error: unknown): void {
+    for (let i = 0; i < count; i += 1) this.#observer.cacheRequest('redis', 'error');
+    this.#open(error);
   }
 
   set(key: string, entry: CacheEntry, ttlMs: number): void {

@@ -2,7 +2,7 @@ import type { CandidateSource, EntityRef } from './candidates.js';
 import { CursorSeal } from './cursor-seal.js';
 import { pacer } from '../pace.js';
 import type { DecisionMeta, DecisionRecord } from './record.js';
-import type { DecisionRequest, DecisionService, PinnedDecisions, SubjectInput } from './service.js';
+import type { DecisionRequest, DecisionService, LookAhead, PinnedDecisions, SubjectInput } from './service.js';
 import type { Query } from './types.js';
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -64,6 +64,12 @@ export interface SearchResult {
    */
   readonly after: string | undefined;
 }
+
+/**
+ * Most candidates looked up in the cache together: each reply is at most 64 KiB (entry.ts), so
+ * one round trip holds at most some 6 MiB, which only values someone else wrote could make.
+ */
+const maxLookAhead = 100;
 
 interface Candidate {
   readonly key: string;
@@ -134,23 +140,49 @@ export class SearchService {
     const decisions = this.#decisions.pinned();
     const pause = pacer();
     const endBy = (page.startedAt ?? performance.now()) + this.#budgetMs;
-    for await (const candidate of this.#candidatesFor(query, page.after, page.meta)) {
-      await pause();
-      // Checked only once a candidate was evaluated, so every page moves the search on.
-      const outOfBudget = evaluated > 0 && (evaluated === this.#maxCandidates || performance.now() >= endBy);
-      if (outOfBudget || page.meta?.abandoned === true) return this.#recorded(decisions, decided, { hits, after: lastSeen });
-      evaluated += 1;
-      const { outcome, record } = await decisions.decideUnrecorded(candidate.request);
-      if (outcome.decision === 'permit') {
-        if (hits.length === page.limit) return this.#recorded(decisions, decided.slice(0, upToLastHit), { hits, after: lastHit });
-        hits.push(candidate.hit);
-        lastHit = candidate.key;
-        upToLastHit = decided.length + 1;
+    const candidates = this.#candidatesFor(query, page.after, page.meta);
+    for await (const chunk of this.#chunks(candidates, Math.min(page.limit + 1, maxLookAhead, this.#maxCandidates))) {
+      let ahead: LookAhead | undefined;
+      for (const candidate of chunk) {
+        await pause();
+        // Checked only once a candidate was evaluated, so every page moves the search on.
+        const outOfBudget = evaluated > 0 && (evaluated === this.#maxCandidates || performance.now() >= endBy);
+        if (outOfBudget || page.meta?.abandoned === true) return this.#recorded(decisions, decided, { hits, after: lastSeen });
+        evaluated += 1;
+        ahead ??= await decisions.lookAhead(chunk.map((c) => c.request));
+        const { outcome, record } = await decisions.decideUnrecorded(candidate.request, undefined, ahead);
+        if (outcome.decision === 'permit') {
+          if (hits.length === page.limit) return this.#recorded(decisions, decided.slice(0, upToLastHit), { hits, after: lastHit });
+          hits.push(candidate.hit);
+          lastHit = candidate.key;
+          upToLastHit = decided.length + 1;
+        }
+        decided.push(record);
+        lastSeen = candidate.key;
       }
-      decided.push(record);
-      lastSeen = candidate.key;
     }
     return this.#recorded(decisions, decided, { hits, after: undefined });
+  }
+
+  /**
+   * `candidates` in chunks to look up together: the first of `first` (a full page and the one
+   * past it), each next twice the last, up to maxLookAhead, and never past the candidates a page
+   * may evaluate. A page whose candidates are mostly denied so takes a few round trips, not one
+   * per candidate, and one that stops early has looked up little it does not use.
+   */
+  async *#chunks(candidates: AsyncIterable<Candidate>, first: number): AsyncIterable<Candidate[]> {
+    let size = first;
+    let taken = 0;
+    let chunk: Candidate[] = [];
+    for await (const candidate of candidates) {
+      chunk.push(candidate);
+      if (chunk.length < size) continue;
+      yield chunk;
+      taken += chunk.length;
+      chunk = [];
+      size = Math.max(1, Math.min(size * 2, maxLookAhead, this.#maxCandidates - taken));
+    }
+    if (chunk.length > 0) yield chunk;
   }
 
   /** Records `decided`, the decisions `page` answers for, as it is about to be answered. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DecisionCache } from '../cache/decision-cache.js';
+import type { DecisionCache, LookedAhead } from '../cache/decision-cache.js';
 import type { CacheSource } from '../cache/layer.js';
 import { decisionReadsNow, evaluate, type RuleTrace } from '../policy/evaluate.js';
 import type { CompiledPolicySet } from '../policy/compiled.js';
@@ -47,6 +47,16 @@ export interface UnrecordedDecision {
 }
 
 /**
+ * Requests looked at together ahead of their decisions (`PinnedDecisions.lookAhead`): each one's
+ * subject (or why its token was refused) and query, and what the cache holds for them.
+ */
+export interface LookAhead {
+  readonly subjects: ReadonlyMap<DecisionRequest, Subject | InvalidTokenError>;
+  readonly queries: ReadonlyMap<DecisionRequest, Query>;
+  readonly found: LookedAhead | undefined;
+}
+
+/**
  * Decisions for an answer made of several (a batch, a search page), all against one policy
  * set: the caller records each decision the answer gives once the answer is made, and none it
  * leaves out.
@@ -57,9 +67,16 @@ export interface PinnedDecisions {
    * evaluates (after its token's verification and its cache lookup, and not at all when the
    * cache answers): decisions made together then evaluate one at a time, as `turn` orders and
    * paces them, even when what they waited for comes back at once. A rejected turn rejects the
-   * decision.
+   * decision. With `ahead` (from `lookAhead` for this very request), its subject, query and cache
+   * entry are taken from there, and its duration leaves out that shared look-ahead.
    */
-  decideUnrecorded(request: DecisionRequest, turn?: Turn): Promise<UnrecordedDecision>;
+  decideUnrecorded(request: DecisionRequest, turn?: Turn, ahead?: LookAhead): Promise<UnrecordedDecision>;
+  /**
+   * Resolves the subjects of `requests` (each token once) and looks their decisions up in the
+   * cache together, one round trip per layer, for `decideUnrecorded` to take: a search page
+   * looks its candidates up so rather than one after the other.
+   */
+  lookAhead(requests: readonly DecisionRequest[]): Promise<LookAhead>;
   /**
    * The deny for a request that could not be formed (an invalid batch item), not yet recorded:
    * its reason is `invalid_request` with `detail`, and it was decided on nothing. It is timed as
@@ -109,6 +126,12 @@ function decisionOutcome(
     trace,
     coalesced,
   };
+}
+
+/** A token's refusal as the subject's; any other failure is thrown on, so it is never a decision. */
+function refusedToken(error: unknown): InvalidTokenError {
+  if (error instanceof InvalidTokenError) return error;
+  throw error;
 }
 
 /** The outcome as recorded: the same object, unless it was coalesced (its own source then). */
@@ -170,7 +193,8 @@ export class DecisionService {
   pinned(): PinnedDecisions {
     const { set } = this.#policies.current;
     return {
-      decideUnrecorded: (request, turn) => this.#decideUnrecorded(request, set, turn),
+      decideUnrecorded: (request, turn, ahead) => this.#decideUnrecorded(request, set, turn, ahead),
+      lookAhead: (requests) => this.#lookAhead(requests, set),
       refuse: (detail, meta, validationMs) => this.#refuse(detail, meta, validationMs, set),
       record: (record) => this.record(record),
     };
@@ -180,7 +204,7 @@ export class DecisionService {
    * Its duration leaves out the wait for `turn`: decisions made together wait there while the
    * others evaluate, and that time is theirs, not this decision's.
    */
-  async #decideUnrecorded(request: DecisionRequest, set: CompiledPolicySet, turn: Turn | undefined): Promise<UnrecordedDecision> {
+  async #decideUnrecorded(request: DecisionRequest, set: CompiledPolicySet, turn: Turn | undefined, ahead: LookAhead | undefined): Promise<UnrecordedDecision> {
     const time = this.#clock();
     const started = performance.now();
     let waited = 0;
@@ -195,7 +219,7 @@ export class DecisionService {
       },
       wanted: () => turn.wanted(),
     };
-    const outcome = await this.#decide(request, set, timedTurn);
+    const outcome = await this.#decide(request, set, timedTurn, ahead);
     const durationSeconds = (performance.now() - started - waited) / 1000;
     const { meta, action, resource, context } = request;
     return { outcome, record: { meta, time, durationSeconds, action, resource, context, outcome: recordedOutcome(outcome) } };
@@ -232,18 +256,58 @@ export class DecisionService {
     }
   }
 
-  async #decide(request: DecisionRequest, set: CompiledPolicySet, turn?: Turn): Promise<DecisionOutcome> {
-    const decisionId = this.#newId();
-    let subject: Subject;
+  async #lookAhead(requests: readonly DecisionRequest[], set: CompiledPolicySet): Promise<LookAhead> {
+    // Candidates of one search share their subject's input: its token is verified once.
+    const bySubject = new Map<SubjectInput, Subject | InvalidTokenError | Promise<Subject | InvalidTokenError>>();
+    const pending = requests.map((request) => {
+      const known = bySubject.get(request.subject);
+      const subject = known ?? this.#subject(request.subject);
+      if (known === undefined) bySubject.set(request.subject, subject);
+      return subject;
+    });
+    const resolved = await Promise.all(pending);
+    const subjects = new Map<DecisionRequest, Subject | InvalidTokenError>();
+    const queries = new Map<DecisionRequest, Query>();
+    const cacheable: Query[] = [];
+    for (const [index, request] of requests.entries()) {
+      const subject = resolved[index];
+      if (subject === undefined) continue;
+      subjects.set(request, subject);
+      if (subject instanceof InvalidTokenError) continue;
+      const query = this.#query(request, set, subject);
+      queries.set(request, query);
+      if (this.#cache !== undefined && request.explain !== true && !decisionReadsNow(set, query)) cacheable.push(query);
+    }
+    const found = this.#cache === undefined ? undefined : await this.#cache.lookAhead(set.version, cacheable, this.#clock().getTime());
+    return { subjects, queries, found };
+  }
+
+  /**
+   * The subject `input` names, or why its token was refused; anything else is thrown. Claims
+   * stated by a trusted caller need no waiting: only a token is awaited.
+   */
+  #subject(input: SubjectInput): Subject | InvalidTokenError | Promise<Subject | InvalidTokenError> {
+    if ('token' in input) return this.#verified(input.token).catch(refusedToken);
     try {
-      const input = request.subject;
-      // Claims stated by a trusted caller need no waiting: only a token is awaited.
-      subject = 'token' in input ? await this.#verified(input.token) : this.#claims(input.claims, input.type, input.id);
+      return this.#claims(input.claims, input.type, input.id);
     } catch (error) {
-      if (!(error instanceof InvalidTokenError)) throw error;
+      return refusedToken(error);
+    }
+  }
+
+  /** The question `request` asks of `subject`, with entity data from the same set as the policies, so a reload never mixes the two. */
+  #query(request: DecisionRequest, set: CompiledPolicySet, subject: Subject): Query {
+    return withEntityData(set.entities, { subject, action: request.action, resource: request.resource, context: request.context }, this.#claims);
+  }
+
+  async #decide(request: DecisionRequest, set: CompiledPolicySet, turn?: Turn, ahead?: LookAhead): Promise<DecisionOutcome> {
+    const decisionId = this.#newId();
+    const given = ahead?.subjects.get(request) ?? this.#subject(request.subject);
+    const subject = given instanceof Promise ? await given : given;
+    if (subject instanceof InvalidTokenError) {
       return {
         decision: 'deny',
-        reasons: [{ code: 'invalid_token', detail: error.message }],
+        reasons: [{ code: 'invalid_token', detail: subject.message }],
         advice: [],
         decisionId,
         policyVersion: set.version,
@@ -253,14 +317,13 @@ export class DecisionService {
         coalesced: false,
       };
     }
-    // Entity data from the same set as the policies, so a reload never mixes the two.
-    const query: Query = withEntityData(set.entities, { subject, action: request.action, resource: request.resource, context: request.context }, this.#claims);
+    const query = ahead?.queries.get(request) ?? this.#query(request, set, subject);
     const trace: RuleTrace[] | undefined = request.explain === true ? [] : undefined;
     // A decision that reads the clock is evaluated every time: served again, it could outlive
     // the condition that made it, and `?explain=true` would then answer otherwise.
     if (this.#cache !== undefined && trace === undefined && !decisionReadsNow(set, query)) {
       const now = this.#clock();
-      const { verdict, source, coalesced } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now), turn);
+      const { verdict, source, coalesced } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now), turn, ahead?.found);
       return decisionOutcome(verdict, decisionId, set.version, query.subject, source, undefined, coalesced);
     }
     if (turn !== undefined) await turn.take();
