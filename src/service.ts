@@ -120,7 +120,7 @@ export async function createService(config: Config, log: Logger, options: Servic
     maxRequestBytes: config.AUDIT_MAX_REQUEST_BYTES,
     onError: auditFailed,
   });
-  const caching = cacheFromConfig(config, {
+  const caching = await cacheFromConfig(config, {
     tls: redisTls,
     observer: metrics,
     onRedisStateChange: (state, cause) => {

@@ -169,7 +169,7 @@ describe('single flight', () => {
   it('records a request that joined an identical lookup in flight as coalesced, and counts it', async () => {
     const metrics = new PdpMetrics();
     const sink = memorySink();
-    setup = cacheFromConfig(loadConfig({ CACHE_MEMORY_ENTRIES: '100' }), { observer: metrics });
+    setup = await cacheFromConfig(loadConfig({ CACHE_MEMORY_ENTRIES: '100' }), { observer: metrics });
     const { app } = await buildTestApp({
       cache: setup.cache,
       recorder: telemetryRecorder(metrics, new AuditLog({ sink })),

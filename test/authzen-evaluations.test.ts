@@ -103,7 +103,7 @@ describe('POST /access/v1/evaluations', () => {
     ['deny_on_first_deny', [{ action: { name: 'read' }, resource: record('record-1') }, { action: { name: 'write' }, resource: record('record-2') }], [true, false]],
     ['permit_on_first_permit', [{ action: { name: 'write' }, resource: record('record-2') }, { action: { name: 'read' }, resource: record('record-1') }], [false, true]],
   ] as const)('%s answers no item after the deciding one, even one the decision cache answers at once', async (semantic, deciding, expected) => {
-    const cache = cacheFromConfig(loadConfig({ CACHE_MEMORY_ENTRIES: '100' }));
+    const cache = await cacheFromConfig(loadConfig({ CACHE_MEMORY_ENTRIES: '100' }));
     try {
       const { app: cached } = await buildTestApp({ policyDir: certificationDir, cache: cache.cache });
       // Cached before the batch: answered from memory without waiting for its turn.
@@ -309,7 +309,7 @@ describe('the items of a batch that are decided', () => {
   });
 
   it('starts no more items once one the cache answers at once has decided the batch', async () => {
-    const setup = cacheFromConfig(loadConfig({ CACHE_MEMORY_ENTRIES: '100' }));
+    const setup = await cacheFromConfig(loadConfig({ CACHE_MEMORY_ENTRIES: '100' }));
     try {
       const { app, decisions } = await watchedApp(setup.cache);
       await postJson(app, '/access/v1/evaluation', { subject: alice, ...asking('write record-2') });

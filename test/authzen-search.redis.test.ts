@@ -32,7 +32,7 @@ describe('AuthZEN search with a Redis decision cache 40 ms away', () => {
   const lookups = async () => Number(/^cmdstat_getrange:calls=(\d+)/m.exec(await admin.info('commandstats'))?.[1] ?? 0);
 
   it('looks a page\'s candidates up together: one round trip, not one per candidate', async () => {
-    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: proxy.url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '500' });
+    setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: proxy.url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '500' });
     await eventually('Redis to be up', () => setup.redisState() === 'up');
     const { app } = await buildTestApp({ policyDir: interopDir, cache: setup.cache });
     const request = { subject: { type: 'user', id: 'alice' }, action: { name: 'delete' }, resource: { type: 'record' } };

@@ -15,7 +15,7 @@ describe('decision cache key', () => {
     dir = await tempDir();
     // 1.0 / x is +Infinity for 0 and -Infinity for -0: CEL tells them apart, so the key must.
     await writeFiles(dir.path, { 'doc.json': docPolicy('t', 'P-pos', { condition: '1.0 / context.x > 0.0' }) });
-    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100' });
+    setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100' });
     app = (await buildTestApp({ policyDir: dir.path, cache: setup.cache })).app;
   });
   afterAll(async () => {
@@ -53,7 +53,7 @@ function withAndWithoutCache(rule: string, condition: string): { readonly cached
   beforeAll(async () => {
     dir = await tempDir();
     await writeFiles(dir.path, { 'doc.json': docPolicy('t', rule, { condition }) });
-    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100' });
+    setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100' });
     apps.cached = (await buildTestApp({ policyDir: dir.path, cache: setup.cache })).app;
     apps.uncached = (await buildTestApp({ policyDir: dir.path })).app;
   });

@@ -73,7 +73,7 @@ describe('Redis circuit breaker', () => {
 
   /** An app whose cache reports to `observer`; `/metrics` serves it when it is the service's metrics. */
   async function appOn(env: Record<string, string>, observer: CacheObserver): Promise<App> {
-    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: server.url, CACHE_PREFIX: uniquePrefix(), ...env }, observer);
+    setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: server.url, CACHE_PREFIX: uniquePrefix(), ...env }, observer);
     const current = setup;
     await eventually('Redis to be up', () => current.redisState() === 'up');
     const metrics = observer instanceof PdpMetrics ? observer : new PdpMetrics();

@@ -51,7 +51,7 @@ describe('the Redis database REDIS_URL names', () => {
   });
 
   async function appFor(url: string, prefix: string): Promise<{ app: App; setup: CacheSetup }> {
-    setup = cacheFromEnv({ REDIS_URL: url, CACHE_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_BACKOFF_MS: '10' });
+    setup = await cacheFromEnv({ REDIS_URL: url, CACHE_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_BACKOFF_MS: '10' });
     const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
     return { app, setup };
   }

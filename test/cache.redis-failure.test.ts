@@ -50,7 +50,7 @@ describe('decision cache when Redis fails', () => {
   });
 
   async function appOn(env: Record<string, string>, observer: CountingObserver): Promise<App> {
-    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: server.url, CACHE_PREFIX: uniquePrefix(), ...env }, observer);
+    setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: server.url, CACHE_PREFIX: uniquePrefix(), ...env }, observer);
     const current = setup;
     await eventually('Redis to be up', () => current.redisState() === 'up');
     return (await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } })).app;
@@ -139,7 +139,7 @@ describe('decision cache reading bad values from Redis', () => {
 
   beforeAll(async () => {
     redis = new Redis(inject('redisUrl'));
-    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
+    setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
     await eventually('Redis to be up', () => setup.redisState() === 'up');
     app = (await buildTestApp({ cache: setup.cache })).app;
   });
@@ -250,7 +250,7 @@ describe('a connection to Redis the network drops without a word', () => {
   it('is replaced once a probe goes unanswered, and Redis is used again', async () => {
     const server = await RedisServer.start();
     const path = await relay(server.port);
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: path.url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '50', REDIS_BACKOFF_MS: '100' });
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: path.url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '50', REDIS_BACKOFF_MS: '100' });
     try {
       await eventually('Redis to be up', () => setup.redisState() === 'up');
       const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });

@@ -22,7 +22,7 @@ describe('Redis deployments', () => {
     await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
     await eventually('the cluster to be ok', async () => String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000);
 
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_CLUSTER_NODES: `127.0.0.1:${node.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' });
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_CLUSTER_NODES: `127.0.0.1:${node.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' });
     cleanup.push(() => setup.close());
     await servesFromRedis(setup);
   });
@@ -46,7 +46,7 @@ describe('Redis deployments', () => {
     replicaAdmin.disconnect();
 
     const metrics = new PdpMetrics();
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_CLUSTER_NODES: `127.0.0.1:${primary.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_BACKOFF_MS: '100' }, metrics);
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_CLUSTER_NODES: `127.0.0.1:${primary.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_BACKOFF_MS: '100' }, metrics);
     cleanup.push(() => setup.close());
     await servesFromRedis(setup);
     const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState, metrics } });
@@ -63,7 +63,7 @@ describe('Redis deployments', () => {
     const sentinel = await RedisServer.start({ sentinel: true, config: [`sentinel monitor pdp-master 127.0.0.1 ${master.port} 1`] });
     cleanup.push(() => sentinel.stop());
 
-    const setup = cacheFromEnv({
+    const setup = await cacheFromEnv({
       CACHE_MEMORY_ENTRIES: '0',
       REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`,
       REDIS_SENTINEL_NAME: 'pdp-master',
@@ -81,9 +81,9 @@ describe('Redis deployments', () => {
     cleanup.push(() => sentinel.stop());
     const env = { CACHE_MEMORY_ENTRIES: '0', REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`, REDIS_SENTINEL_NAME: 'pdp-master', REDIS_COMMAND_TIMEOUT_MS: '1000' };
 
-    const refused = cacheFromEnv({ ...env, CACHE_PREFIX: uniquePrefix() });
+    const refused = await cacheFromEnv({ ...env, CACHE_PREFIX: uniquePrefix() });
     cleanup.push(() => refused.close());
-    const authenticated = cacheFromEnv({ ...env, REDIS_SENTINEL_PASSWORD: 's3ntinel', CACHE_PREFIX: uniquePrefix() });
+    const authenticated = await cacheFromEnv({ ...env, REDIS_SENTINEL_PASSWORD: 's3ntinel', CACHE_PREFIX: uniquePrefix() });
     cleanup.push(() => authenticated.close());
     await servesFromRedis(authenticated);
     expect(refused.redisState()).toBe('down');
@@ -102,13 +102,13 @@ describe('Redis that asks for a password', () => {
   });
 
   it('is used with the credentials in REDIS_URL', async () => {
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: `redis://:s3cret@127.0.0.1:${server.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' });
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: `redis://:s3cret@127.0.0.1:${server.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' });
     setups.push(setup);
     await servesFromRedis(setup);
   });
 
   it('is reported down when it refuses us, and every decision is still answered', async () => {
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: `redis://:wrong@127.0.0.1:${server.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' });
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: `redis://:wrong@127.0.0.1:${server.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' });
     setups.push(setup);
     const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
     const body = {

@@ -51,7 +51,7 @@ async function appOn(env: Record<string, string>, metrics: PdpMetrics) {
     told.push(state);
     causes.push(cause instanceof Error ? cause.message : String(cause));
   };
-  const setup = cacheFromConfig(config, { observer: metrics, onRedisStateChange });
+  const setup = await cacheFromConfig(config, { observer: metrics, onRedisStateChange });
   await eventually('Redis to be up', () => setup.redisState() === 'up');
   const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState, metrics } });
   return { app, setup, told, causes };

@@ -60,7 +60,7 @@ afterAll(async () => {
 /** The cache as createService builds it, TLS options read from the configuration. */
 async function cacheFromEnv(env: Record<string, string>): Promise<CacheSetup> {
   const config = loadConfig({ CACHE_MEMORY_ENTRIES: '0', CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000', ...env });
-  const setup = cacheFromConfig(config, { tls: await redisTlsFromConfig(config) });
+  const setup = await cacheFromConfig(config, { tls: await redisTlsFromConfig(config) });
   setups.push(setup);
   return setup;
 }

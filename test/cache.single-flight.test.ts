@@ -85,7 +85,7 @@ describe('single flight through POST /decide', () => {
   });
 
   it('looks Redis up once for a burst of identical requests, answers each of them, and records those that joined as coalesced', async () => {
-    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
+    setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
     await eventually('Redis to be up', () => setup.redisState() === 'up');
     const sources: (string | undefined)[] = [];
     const { app } = await buildTestApp({ cache: setup.cache, recorder: { record: (record) => void sources.push(record.outcome.source) } });

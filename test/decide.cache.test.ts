@@ -54,7 +54,7 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
   const prefix = uniquePrefix();
 
   beforeAll(async () => {
-    setup = cacheFromEnv({ ...mode.env(), ...patient, CACHE_PREFIX: prefix }, observer);
+    setup = await cacheFromEnv({ ...mode.env(), ...patient, CACHE_PREFIX: prefix }, observer);
     test = await buildTestApp({ cache: setup.cache, clock: () => new Date(nowMs), app: { redisState: setup.redisState } });
     if (mode.redis) await eventually('Redis to be up', () => setup.redisState() === 'up');
   });
@@ -266,7 +266,7 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
 
 describe('decision cache keys of a batch', () => {
   it('serialises a context the items share once, not once per item', async () => {
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '1000', CACHE_PREFIX: uniquePrefix() });
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '1000', CACHE_PREFIX: uniquePrefix() });
     const { app } = await buildTestApp({ cache: setup.cache });
     // 250 KB of small members, shared by every item as the batch's default context: 5 ms to
     // serialise, so 0.5 s for 100 items serialising it each.
@@ -294,7 +294,7 @@ describe('decision cache keys of a batch', () => {
 
 describe('decision cache switched off', () => {
   it('has no cache at all without REDIS_URL and with CACHE_MEMORY_ENTRIES=0', async () => {
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0' });
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0' });
     expect(setup.cache).toBeUndefined();
     const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
     const body = readInvoice(accountant());
@@ -315,7 +315,7 @@ describe('decision cache shared through Redis', () => {
   });
 
   async function replica(prefix: string, memoryEntries = '1000', policyDir?: string) {
-    const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: memoryEntries, REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...patient });
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: memoryEntries, REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...patient });
     setups.push(setup);
     await eventually('Redis to be up', () => setup.redisState() === 'up');
     return (await buildTestApp({ cache: setup.cache, policyDir })).app;
@@ -335,8 +335,8 @@ describe('decision cache shared through Redis', () => {
     const prefix = uniquePrefix();
     let nowMs = Date.now();
     const clock = () => new Date(nowMs);
-    const writer = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...patient });
-    const reader = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '1000', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...patient });
+    const writer = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...patient });
+    const reader = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '1000', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...patient });
     setups.push(writer, reader);
     await eventually('Redis to be up', () => writer.redisState() === 'up' && reader.redisState() === 'up');
     const [a, b] = [(await buildTestApp({ cache: writer.cache, clock })).app, (await buildTestApp({ cache: reader.cache, clock })).app];

@@ -136,7 +136,7 @@ describe('pdp test, pdp check and the service decide alike under configured clai
     tokens = await tokensFromConfig(loadConfig(env));
     const clock = () => new Date(now);
     ({ app: plain } = await buildTestApp({ policyDir: dir, tokens: tokens.verifier, claims: tokens.claims, clock }));
-    cache = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '10000' });
+    cache = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '10000' });
     ({ app: cached } = await buildTestApp({ policyDir: dir, tokens: tokens.verifier, claims: tokens.claims, clock, cache: cache.cache }));
     return made.remove;
   });

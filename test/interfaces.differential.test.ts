@@ -133,7 +133,7 @@ describe('one question through every interface, with entity data', () => {
     key = await makeKey('ES256');
     const tokens = createJwtVerifier({ keys: createLocalJWKSet(jwks([key])), issuer: testIssuer, audience: [testAudience], algorithms: ['ES256'] });
     ({ app: plain } = await buildTestApp({ policyDir: dir, tokens }));
-    cache = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '10000' });
+    cache = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '10000' });
     ({ app: cached } = await buildTestApp({ policyDir: dir, cache: cache.cache }));
     return made.remove;
   });

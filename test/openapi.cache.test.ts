@@ -16,7 +16,7 @@ describe('openapi.yaml describes the cache fields', () => {
   beforeAll(async () => {
     const document = parse(await readFile(resolve(import.meta.dirname, '../openapi.yaml'), 'utf8')) as object;
     ajv.addSchema(document, 'openapi');
-    setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' });
+    setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '100', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' });
     await eventually('Redis to be up', () => setup.redisState() === 'up');
     ({ app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } }));
   });

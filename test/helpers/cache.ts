@@ -38,7 +38,7 @@ export function uniquePrefix(): string {
 }
 
 /** A cache built the way the service builds it: from environment variables through the config schema. */
-export function cacheFromEnv(env: Record<string, string>, observer?: CacheObserver): CacheSetup {
+export function cacheFromEnv(env: Record<string, string>, observer?: CacheObserver): Promise<CacheSetup> {
   return cacheFromConfig(loadConfig(env), { observer });
 }
 

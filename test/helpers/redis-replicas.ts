@@ -52,7 +52,7 @@ export function redisReplicas(): RedisReplicas {
     },
     prefix,
     async replica(env, { observer, metrics, policyDir } = {}) {
-      const setup = cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...env }, observer ?? metrics);
+      const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, ...env }, observer ?? metrics);
       setups.push(setup);
       await eventually('Redis to be up', () => setup.redisState() === 'up');
       const { app } = await buildTestApp({ cache: setup.cache, policyDir, app: { redisState: setup.redisState, metrics } });
