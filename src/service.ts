@@ -34,6 +34,8 @@ export interface Service {
    * who asked for an admin reload in another worker, goes into its log lines.
    */
   reload(trigger?: ReloadTrigger, requester?: ReloadRequester): Promise<ReloadResult>;
+  /** Marks the service as stopping, its drain begun: /readyz answers 503 `stopping` from then on. */
+  beginStopping(): void;
   /** Stops the background work (key set refreshes, the policy watcher, Redis), then writes out and closes the audit log. */
   close(): Promise<void>;
   /** Writes every audit line still queued or buffered, synchronously; for process exit. */
@@ -147,6 +149,7 @@ export async function createService(config: Config, log: Logger, options: Servic
     cursors: new CursorSeal(config.PAGE_TOKEN_SECRET),
   });
   const countRejection = countRejections(metrics);
+  let stopping = false;
   const app = createApp({
     decisions,
     policies,
@@ -154,6 +157,7 @@ export async function createService(config: Config, log: Logger, options: Servic
     search,
     publicUrl: config.PUBLIC_URL,
     redisState: caching.redisState,
+    stopping: () => stopping,
     keySets: () => tokens.keySets().map((set) => ({ ...set, url: maskUrl(set.url) })),
     maxBodyBytes: config.MAX_BODY_BYTES,
     admin: { policies, reloader, onReload: options.onReloadRequested },
@@ -168,6 +172,9 @@ export async function createService(config: Config, log: Logger, options: Servic
   return {
     app,
     reload: (trigger = 'signal', requester) => reloader.reload(trigger, requester),
+    beginStopping: () => {
+      stopping = true;
+    },
     close: async () => {
       tokens.close();
       watcher?.close();

@@ -116,6 +116,7 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   }
   // Background work stops only once every request in flight has been answered.
   const shutdown: Shutdown = async (timeoutMs) => {
+    service.beginStopping();
     tellMetricsStopping();
     const outcome = await server.shutdown(timeoutMs);
     await service.close();

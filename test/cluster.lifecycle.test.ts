@@ -283,7 +283,9 @@ describe('WORKERS=2: a SIGHUP that comes while the service stops', { timeout }, 
     } finally {
       held.finish('Connection: close\r\n\r\n');
     }
-    expect((await held.response).status).toBe(200);
+    // Its worker draining, the service is not ready: a balancer stops routing to it.
+    const answer = await held.response;
+    expect([answer.status, (JSON.parse(answer.body) as { status: string }).status]).toEqual([503, 'stopping']);
     held.socket.destroy();
     expect(await running.exited).toBe(0);
     expect(running.lines.filter(reloadedBy('signal'))).toEqual([]);

@@ -43,6 +43,7 @@ const documented: [string, number, string, string, (app: App) => Response | Prom
   ['metrics', 200, 'GET', '/metrics', (app) => app.request('/metrics')],
   ['alive', 200, 'GET', '/healthz', (app) => app.request('/healthz')],
   ['ready', 200, 'GET', '/readyz', (app) => app.request('/readyz')],
+  ['stopping', 503, 'GET', '/readyz', async () => (await buildTestApp({ app: { stopping: () => true } })).app.request('/readyz')],
 ];
 
 /** Requests the service does not route: answered with the documented NotFound or MethodNotAllowed problem. */

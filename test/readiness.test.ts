@@ -19,4 +19,15 @@ describe('GET /readyz', () => {
     expect(Date.parse(policies.loadedAt)).toBeGreaterThanOrEqual(before - 1000);
     expect(Date.parse(policies.loadedAt)).toBeLessThanOrEqual(Date.now());
   });
+
+  it('answers 503 stopping, with what it depends on, once the service is stopping; /healthz stays 200', async () => {
+    let stopping = false;
+    const { app } = await buildTestApp({ app: { stopping: () => stopping } });
+    const ready = await readJson(await app.request('/readyz'));
+    stopping = true;
+    const res = await app.request('/readyz');
+    expect(res.status).toBe(503);
+    expect(await readJson(res)).toEqual({ ...ready, status: 'stopping' });
+    expect((await app.request('/healthz')).status).toBe(200);
+  });
 });

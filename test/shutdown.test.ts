@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp } from './helpers/app.js';
-import { connectTo, holdRequest } from './helpers/raw-http.js';
+import { connectTo, holdRequest, readResponse, trickleOn, trickleRequest } from './helpers/raw-http.js';
 import { spawnServer, type ServerProcess } from './helpers/spawn-server.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -123,6 +123,33 @@ describe('SIGTERM to the service process', () => {
     expect(exit.at - signalled).toBeLessThan(2_000);
     expect(proc.output()).toContain('shut down: every request answered');
     expect(await readFile(auditFile, 'utf8')).toContain(`"decisionId":"${decisionId}"`);
+  });
+
+  it('answers /readyz 503 stopping on a connection kept alive from before the signal, /healthz still 200', async () => {
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '8000' });
+    const port = await proc.listening;
+    // A slow request holds the drain open while the probes are asked.
+    const inFlight = await holdRequest(port, '/decide', decideBody);
+    const kept = await connectTo(port);
+    const before = readResponse(kept);
+    kept.write('GET /readyz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+    expect((await before).status).toBe(200);
+    // Their heads still arriving at the signal, the probes are requests the drain answers.
+    const readiness = trickleOn(kept, 'GET /readyz HTTP/1.1\r\nhost: 127.0.0.1\r\n');
+    const liveness = await trickleRequest(port, 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n');
+    proc.child.kill('SIGTERM');
+    while (!proc.output().includes('shutting down: draining connections')) await pause(20);
+    readiness.finish('\r\n');
+    liveness.finish('\r\n');
+    const ready = await readiness.response;
+    // Before, 200 {"status":"ready"}: a balancer checking over a kept-alive connection went on routing here.
+    expect([ready.status, ready.headers['connection'], ready.headers['content-type']]).toEqual([503, 'close', 'application/json']);
+    expect(JSON.parse(ready.body)).toMatchObject({ status: 'stopping', redis: 'disabled', keySets: [] });
+    const alive = await liveness.response;
+    expect([alive.status, JSON.parse(alive.body)]).toEqual([200, { status: 'ok' }]);
+    inFlight.finish();
+    expect((await inFlight.response).status).toBe(200);
+    expect((await proc.exited).code).toBe(0);
   });
 
   it('exits at once on a second signal', async () => {

@@ -48,6 +48,8 @@ export interface AppDeps {
   readonly keySets?: () => readonly { readonly url: string; readonly state: KeySetState }[];
   /** Redis' state for /readyz; `disabled` when absent. */
   readonly redisState?: () => RedisState;
+  /** Whether the service has begun to stop (a drain after SIGTERM): /readyz then answers 503 `stopping`. */
+  readonly stopping?: () => boolean;
   /** Longest a request may take before it is answered 503 `timeout`, ms; /healthz, /readyz, /metrics and /admin/* excepted. */
   readonly requestTimeoutMs?: number;
   /** Called once for every problem answered (400 … 503), e.g. `countRejections(metrics)`. */
@@ -156,7 +158,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
 
-  app.route('/', healthRoutes(deps.policies, deps.redisState, deps.keySets));
+  app.route('/', healthRoutes(deps.policies, deps.redisState, deps.keySets, deps.stopping));
   app.route('/', decideRoutes(deps.decisions));
   app.route('/', authzenRoutes({ decisions: deps.decisions, search: deps.search, publicUrl: deps.publicUrl }));
   if (authzenPath !== '') app.route(authzenPath, authzenEndpoints({ decisions: deps.decisions, search: deps.search }));

@@ -117,7 +117,11 @@ export interface TrickledRequest {
  * for (it closes one only once it has sent nothing for a while), answered once it ends.
  */
 export async function trickleRequest(port: number, head: string): Promise<TrickledRequest> {
-  const socket = await connectTo(port);
+  return trickleOn(await connectTo(port), head);
+}
+
+/** As `trickleRequest`, on a connection already open (one kept alive after an answer). */
+export function trickleOn(socket: Socket, head: string): TrickledRequest {
   const response = readResponse(socket);
   response.catch(() => undefined);
   socket.write(head);
