@@ -6,6 +6,14 @@ const readChunkBytes = 256 * 1024;
 
 const notRegularFile = 'not a regular file (a directory, FIFO, socket or device)';
 
+/** A file refused for holding more than was allowed; `bytes`: its size, or what was read of it when it grew past the bound. */
+export class FileTooLargeError extends Error {
+  override readonly name = 'FileTooLargeError';
+  constructor(readonly maxBytes: number, readonly bytes: number) {
+    super(`larger than ${maxBytes} bytes`);
+  }
+}
+
 /**
  * The bytes of a regular file; anything else is refused before a read can block or run on for
  * ever (a FIFO waits for a writer, /dev/zero never ends). The
@@ -13,7 +21,7 @@ const notRegularFile = 'not a regular file (a directory, FIFO, socket or device)
  * writer waiting on it into a pipe we then close. The check is made again on the opened file,
  * so a swap in between slips nothing in, and O_NONBLOCK makes that open return at once should
  * the swap bring a FIFO. A file over `maxBytes` is refused unread, and one that grows past it
- * while it is read, once it has.
+ * while it is read, once it has (FileTooLargeError).
  */
 export async function readRegularFile(path: string, maxBytes = Infinity): Promise<Buffer> {
   if (!(await stat(path)).isFile()) throw new Error(notRegularFile);
@@ -21,7 +29,7 @@ export async function readRegularFile(path: string, maxBytes = Infinity): Promis
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new Error(notRegularFile);
-    if (stats.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
+    if (stats.size > maxBytes) throw new FileTooLargeError(maxBytes, stats.size);
     return await readAtMost(handle, stats.size, maxBytes);
   } finally {
     await handle.close();
@@ -43,7 +51,7 @@ async function readAtMost(handle: FileHandle, size: number, maxBytes: number): P
     const { bytesRead, buffer } = await handle.read({ buffer: Buffer.allocUnsafe(chunkBytes) });
     if (bytesRead === 0) return Buffer.concat(chunks, total);
     total += bytesRead;
-    if (total > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
+    if (total > maxBytes) throw new FileTooLargeError(maxBytes, total);
     chunks.push(buffer.subarray(0, bytesRead));
     chunkBytes = Math.min(Math.max(chunkBytes, total), readChunkBytes);
   }

@@ -3,7 +3,8 @@ import { compilePolicies } from '../policy/compile.js';
 import { PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
 import { fixtureFileSchema } from '../policy/fixtures.js';
 import { formatSource, type SourceKind } from '../policy/format.js';
-import { foldedActionIssues, jsonFilesIn, maxSourceFileBytes, policyRuleAt, readSource, validateSource } from '../policy/load.js';
+import { foldedActionIssues, jsonFilesIn, policyRuleAt, readSource, validateSource } from '../policy/load.js';
+import { maxSourceFileBytes, SourceReads } from '../policy/source-reads.js';
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
@@ -62,7 +63,8 @@ async function formatFile(file: string, path: string, kind: SourceKind, write: b
   // number beyond a double would come out null, one a double does not hold exactly rounded, a key
   // written twice would keep one value).
   const issues: PolicyIssue[] = [];
-  const source = await readSource(path, file, issues, maxSourceFileBytes);
+  // One file at a time, each read on its own: only the bound of one file applies.
+  const source = await readSource(path, file, issues, new SourceReads());
   if (source !== undefined) issues.push(...(await loaderIssues(source.value, file, kind)));
   if (source === undefined || issues.length > 0) return { file, canonical: false, error: issues.map(issueText).join('; ') };
   const formatted = formatSource(source.value, kind);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { loadPolicyDir } from '../policy/load.js';
+import { SourceReads } from '../policy/source-reads.js';
 import { loadFixtures } from '../policy/testing.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
 
@@ -8,8 +9,9 @@ export async function validateCommand(args: readonly string[], io: Io): Promise<
   const { dir, flags } = parseCommandArgs(args, {});
   const json = flags['json'] === true;
   return withLoadErrors(io, json, async () => {
-    const set = await loadPolicyDir(dir);
-    const fixtures = await loadFixtures(join(dir, 'tests'), set);
+    const reads = new SourceReads();
+    const set = await loadPolicyDir(dir, reads);
+    const fixtures = await loadFixtures(join(dir, 'tests'), set, undefined, reads);
     const summary = { ok: true, version: set.version, policies: set.policies.length, rules: set.ruleCount, testFiles: fixtures.length };
     if (json) io.out(JSON.stringify(summary, null, 2));
     else io.out(`${io.paint('green', 'ok')}: ${summary.policies} policies, ${summary.rules} rules, ${summary.testFiles} test files, version ${summary.version}`);

@@ -3,6 +3,7 @@ import type { CompiledPolicySet } from './compiled.js';
 import { PolicyLoadError } from './errors.js';
 import { policyDirFingerprint } from './fingerprint.js';
 import { loadPolicyDir } from './load.js';
+import { SourceReads } from './source-reads.js';
 import { caseLabel, runPolicyTests } from './testing.js';
 
 export interface CandidateOptions {
@@ -19,9 +20,10 @@ export interface CandidateOptions {
 }
 
 async function loadOnce(dir: string, options: CandidateOptions): Promise<CompiledPolicySet> {
-  const set = await loadPolicyDir(dir);
+  const reads = new SourceReads();
+  const set = await loadPolicyDir(dir, reads);
   if (options.runTests !== true) return set;
-  const { results } = await runPolicyTests(set, dir, { clock: options.clock, claims: options.claims, maxBodyBytes: options.maxBodyBytes });
+  const { results } = await runPolicyTests(set, dir, { clock: options.clock, claims: options.claims, maxBodyBytes: options.maxBodyBytes, reads });
   // A set required to pass its tests has not passed any when it has none: removing tests/
   // (or emptying it) must not be the way past a failing case, as `pdp test` holds too.
   if (results.length === 0) {

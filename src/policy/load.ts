@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { ZodType } from 'zod';
 import { pacer } from '../pace.js';
 import { parseSource } from '../json-source.js';
-import { readRegularFile } from '../regular-file.js';
 import type { PolicyFile } from './compile.js';
 import { compilePoliciesPaced } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
@@ -16,6 +15,7 @@ import { policySchema, ruleSchema } from './schema.js';
 import { checkSchema } from './schema-issues.js';
 import { isSourceName } from './source-names.js';
 import { decodeSource } from './source-text.js';
+import { SourceReads } from './source-reads.js';
 import { visibleSubfolders } from './subfolders.js';
 
 /**
@@ -94,14 +94,14 @@ export const policyRuleAt: RuleLocator = (raw, path) => {
 };
 
 /**
- * Reads one policy, entity or test file and parses it (UTF-8 only, see `decodeSource`): its
- * text and value. Pushes a located issue and returns undefined when the file is unusable,
- * or larger than `maxBytes`.
+ * Reads one policy, entity or test file as part of the load counted by `reads` and parses it
+ * (UTF-8 only, see `decodeSource`): its text and value. Pushes a located issue and returns
+ * undefined when the file is unusable, or more than `reads` lets it hold.
  */
-export async function readSource(path: string, label: string, issues: PolicyIssue[], maxBytes = Infinity): Promise<{ readonly text: string; readonly value: unknown } | undefined> {
+export async function readSource(path: string, label: string, issues: PolicyIssue[], reads: SourceReads): Promise<{ readonly text: string; readonly value: unknown } | undefined> {
   let bytes: Buffer;
   try {
-    bytes = await readRegularFile(path, maxBytes);
+    bytes = await reads.read(path);
   } catch (error) {
     issues.push({ file: label, path: '$', message: `cannot read: ${(error as Error).message}` });
     return undefined;
@@ -196,17 +196,11 @@ export function foldedResourceIssues(files: readonly PolicyFile[]): PolicyIssue[
 }
 
 /**
- * Largest policy, entity data or test file read. Each entity is held to the request JSON limits
- * (see `indexEntities`); this bounds how many a file may hold, and the memory and time of a load.
+ * Reads, as part of the load counted by `reads`, and validates one JSON file against a schema.
+ * Pushes located issues and returns undefined when the file is unusable.
  */
-export const maxSourceFileBytes = 16 * 1024 * 1024;
-
-/**
- * Reads and validates one JSON file against a schema. Pushes located issues and
- * returns undefined when the file is unusable.
- */
-export async function readJsonFile<T>(path: string, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): Promise<T | undefined> {
-  const source = await readSource(path, label, issues, maxSourceFileBytes);
+export async function readJsonFile<T>(path: string, label: string, schema: ZodType<T>, issues: PolicyIssue[], reads: SourceReads, ruleAt?: RuleLocator): Promise<T | undefined> {
+  const source = await readSource(path, label, issues, reads);
   return source === undefined ? undefined : validateSource(source.value, label, schema, issues, ruleAt);
 }
 
@@ -217,7 +211,7 @@ export async function readJsonFile<T>(path: string, label: string, schema: ZodTy
  * otherwise drop every stored property (a stored owner among them) without a word.
  * A folder in it is refused by name, as its files are never read.
  */
-async function loadEntityDir(dir: string, issues: PolicyIssue[]): Promise<EntityIndex> {
+async function loadEntityDir(dir: string, issues: PolicyIssue[], reads: SourceReads): Promise<EntityIndex> {
   let names: string[] | undefined;
   let folders: string[];
   try {
@@ -233,7 +227,7 @@ async function loadEntityDir(dir: string, issues: PolicyIssue[]): Promise<Entity
   const files: { file: string; data: EntityFile }[] = [];
   for (const name of names) {
     const label = join('data', name);
-    const source = await readSource(join(dir, name), label, issues, maxSourceFileBytes);
+    const source = await readSource(join(dir, name), label, issues, reads);
     const data = source === undefined ? undefined : validateSource(source.value, label, entityFileSchema, issues);
     if (data !== undefined) files.push({ file: label, data });
   }
@@ -243,9 +237,10 @@ async function loadEntityDir(dir: string, issues: PolicyIssue[]): Promise<Entity
 /**
  * Loads every policy file directly in `dir`, and the entity data in `dir/data`, and compiles
  * the set. Throws PolicyLoadError listing every problem (file, JSON path, rule, reason); any
- * other folder (hidden ones aside) is one, as its policies are never read.
+ * other folder (hidden ones aside) is one, as its policies are never read. `reads` counts the
+ * bytes of the load, which its test files may go on with (see `loadFixtures`).
  */
-export async function loadPolicyDir(dir: string): Promise<CompiledPolicySet> {
+export async function loadPolicyDir(dir: string, reads = new SourceReads()): Promise<CompiledPolicySet> {
   let names: string[];
   let folders: string[];
   try {
@@ -261,12 +256,12 @@ export async function loadPolicyDir(dir: string): Promise<CompiledPolicySet> {
   }
   const files: PolicyFile[] = [];
   for (const name of names) {
-    const policy = await readJsonFile(join(dir, name), name, policySchema, issues, policyRuleAt);
+    const policy = await readJsonFile(join(dir, name), name, policySchema, issues, reads, policyRuleAt);
     if (policy !== undefined) files.push({ file: name, policy });
   }
   issues.push(...(await foldedActionIssues(files)));
   issues.push(...foldedResourceIssues(files));
-  const entities = await loadEntityDir(join(dir, 'data'), issues);
+  const entities = await loadEntityDir(join(dir, 'data'), issues, reads);
   // The files that passed the schema are compiled even when others failed, so one run
   // reports CEL and duplicate-id problems alongside the schema ones.
   try {

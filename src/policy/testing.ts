@@ -10,6 +10,7 @@ import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { evaluate, type RuleTrace } from './evaluate.js';
 import { fixtureFileSchema, type FixtureCase, type FixtureFile, type FixtureRequest } from './fixtures.js';
 import { jsonFilesInOptionalDir, readJsonFile } from './load.js';
+import { SourceReads } from './source-reads.js';
 import { visibleSubfolders } from './subfolders.js';
 import { wildcardAction } from './schema.js';
 
@@ -39,6 +40,8 @@ export interface PolicyTestOptions {
   readonly claims?: ClaimMapper;
   /** The server's MAX_BODY_BYTES: a case whose request is larger as a body is refused (see `oversizedRequestIssues`). */
   readonly maxBodyBytes?: number;
+  /** What the load of `set` has read: its test files count with them (see `loadFixtures`). */
+  readonly reads?: SourceReads;
 }
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -216,15 +219,16 @@ function duplicateNameIssues(file: string, fixture: FixtureFile, cases: readonly
  * Loads every fixture file in `dir` for the policy set `set` (throws PolicyLoadError on a bad
  * file, a `dir` that cannot be read, a name given twice, a case asking for an action no rule
  * names, or, given `maxBodyBytes`, a case whose request the server would refuse as too large).
+ * `reads`: what the load of `set` read, given to `loadPolicyDir`, with which the test files count.
  */
-export async function loadFixtures(dir: string, set: CompiledPolicySet, maxBodyBytes?: number): Promise<LoadedFixture[]> {
+export async function loadFixtures(dir: string, set: CompiledPolicySet, maxBodyBytes?: number, reads = new SourceReads()): Promise<LoadedFixture[]> {
   const names = await testFileNames(dir);
   const issues: PolicyIssue[] = [];
   const loaded: LoadedFixture[] = [];
   const actionsNamed = actionsNamedIn(set);
   for (const name of names) {
     const label = join('tests', name);
-    const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues);
+    const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues, reads);
     if (fixture === undefined) continue;
     const cases = placedCases(fixture);
     issues.push(...duplicateNameIssues(label, fixture, cases), ...unnamedActionIssues(set, actionsNamed, label, cases));
@@ -271,7 +275,7 @@ function placedCases(fixture: FixtureFile): PlacedCase[] {
  */
 export async function runPolicyTests(set: CompiledPolicySet, policyDir: string, options: PolicyTestOptions = {}): Promise<PolicyTestRun> {
   const clock = options.clock ?? (() => new Date());
-  const fixtures = await loadFixtures(join(policyDir, 'tests'), set, options.maxBodyBytes);
+  const fixtures = await loadFixtures(join(policyDir, 'tests'), set, options.maxBodyBytes, options.reads);
   const recorder = options.coverage === true ? new CoverageRecorder(set) : undefined;
   const results: CaseResult[] = [];
   const pace = pacer();
