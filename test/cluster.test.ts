@@ -1,9 +1,9 @@
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { exited, processRef, signalIfRunning, waitUntilExited } from './helpers/exited.js';
 import { docPolicy, versionOf, writeFiles } from './helpers/policy-dir.js';
 import { holdRequest, trickleRequest } from './helpers/raw-http.js';
-import { spawnNode, type Spawned } from './helpers/spawned.js';
+import { endingWith, spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -19,11 +19,8 @@ const accountant = {
   resource: { type: 'invoice', id: 'i1', properties: { invoice_type: 'purchase', region: 'EU' } },
 };
 
-let running: Spawned | undefined;
-afterEach(() => {
-  if (running?.child.exitCode === null) running.child.kill('SIGKILL');
-  running = undefined;
-});
+/** Starts `node script` with `env` for the test of `context`, which kills it, if still running, once it ends. */
+const start = (context: TestContext, script: string, env: Record<string, string | undefined>): Spawned => endingWith(context, spawnNode(script, env));
 
 const isWorkerListening = (l: Record<string, unknown>) => l['msg'] === 'worker listening';
 
@@ -33,6 +30,20 @@ const isWorkerListening = (l: Record<string, unknown>) => l['msg'] === 'worker l
  */
 const timeout = 90_000;
 
+/**
+ * Sends `count` scrapes at once, while a worker is stopped, and resolves with those answered. The
+ * primary may hand a scrape to the stopped worker, which never answers it: once one scrape has an
+ * answer, the others are given up (and all of them after 10 s).
+ */
+async function scrapesAnswered<T>(count: number, scrape: (signal: AbortSignal) => Promise<T>): Promise<T[]> {
+  const giveUp = new AbortController();
+  const signal = AbortSignal.any([giveUp.signal, AbortSignal.timeout(10_000)]);
+  const scrapes = Array.from({ length: count }, () => scrape(signal));
+  await Promise.any(scrapes).catch(() => undefined);
+  giveUp.abort();
+  return (await Promise.allSettled(scrapes)).flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+}
+
 /** Sends `count` malformed decisions, each on a connection of its own, which the primary hands to the workers in turn. */
 async function sendMalformed(url: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
@@ -41,9 +52,9 @@ async function sendMalformed(url: string, count: number): Promise<void> {
   }
 }
 
-describe('WORKERS=2 (node:cluster)', { timeout }, () => {
-  it('answers from two worker processes and exits cleanly on SIGTERM', async () => {
-    running = spawnNode(main, { ...base, WORKERS: '2' });
+describe.concurrent('WORKERS=2 (node:cluster)', { timeout }, () => {
+  it('answers from two worker processes and exits cleanly on SIGTERM', async (context) => {
+    const running = start(context, main, { ...base, WORKERS: '2' });
     const workers = await running.waitFor(isWorkerListening, 2);
     const port = workers[0]?.['port'];
     const refs = workers.map((w) => processRef(Number(w['pid'])));
@@ -66,8 +77,8 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(refs.filter((r) => !exited(r))).toEqual([]);
   });
 
-  it('gives a request in flight at SIGTERM the whole SHUTDOWN_TIMEOUT_MS, beyond 10 s', async () => {
-    running = spawnNode(main, { ...base, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '14000', REQUEST_TIMEOUT_MS: '20000' });
+  it('gives a request in flight at SIGTERM the whole SHUTDOWN_TIMEOUT_MS, beyond 10 s', async (context) => {
+    const running = start(context, main, { ...base, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '14000', REQUEST_TIMEOUT_MS: '20000' });
     const workers = await running.waitFor(isWorkerListening, 2);
     const inFlight = await holdRequest(Number(workers[0]?.['port']), '/decide', JSON.stringify(accountant));
     running.child.kill('SIGTERM');
@@ -79,15 +90,15 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(await running.exited).toBe(0);
   });
 
-  it.each([
+  it.for([
     // The worker holding it cuts it at SHUTDOWN_TIMEOUT_MS and exits 1 itself, well before the
     // primary's deadline. With the audit log in a file, the primary relays no lines, and exits as the last worker does.
     ['a worker cuts a request still in flight at SHUTDOWN_TIMEOUT_MS', false, true],
     // Stopped, it never drains: the primary kills it a second after SHUTDOWN_TIMEOUT_MS.
     ['a worker does not stop in time', true, false],
-  ])('exits 1 on SIGTERM when %s', async (_, killed, auditFile) => {
+  ] as const)('exits 1 on SIGTERM when %s', async ([, killed, auditFile], context) => {
     const audit = auditFile ? { AUDIT_LOG_FILE: join(await tempDir(), 'audit.log') } : {};
-    running = spawnNode(main, { ...base, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '300', ...audit });
+    const running = start(context, main, { ...base, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '300', ...audit });
     const workers = await running.waitFor(isWorkerListening, 2);
     const refs = workers.map((w) => processRef(Number(w['pid'])));
     if (killed) process.kill(refs[0]?.pid ?? 0, 'SIGSTOP');
@@ -99,28 +110,28 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(await waitUntilExited(refs, 5_000)).toEqual([]);
   });
 
-  it('stays a single process when WORKERS is unset outside production', async () => {
-    running = spawnNode(main, { ...base, WORKERS: undefined, NODE_ENV: 'test' });
+  it('stays a single process when WORKERS is unset outside production', async (context) => {
+    const running = start(context, main, { ...base, WORKERS: undefined, NODE_ENV: 'test' });
     await running.waitFor((l) => l['msg'] === 'invoice-pdp listening');
     expect(running.lines.some((l) => l['msg'] === 'starting workers')).toBe(false);
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
   });
 
-  it('refuses to start, exiting non-zero, when a worker cannot start', async () => {
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: resolve(import.meta.dirname, 'no-such-policy-dir') });
+  it('refuses to start, exiting non-zero, when a worker cannot start', async (context) => {
+    const running = start(context, main, { ...base, WORKERS: '2', POLICY_DIR: resolve(import.meta.dirname, 'no-such-policy-dir') });
     expect(await running.exited).toBe(1);
     expect(running.lines.some((l) => l['msg'] === 'worker listening')).toBe(false);
   });
 
-  it('rejects a WORKERS value that is not a count or "auto"', async () => {
-    running = spawnNode(main, { ...base, WORKERS: 'many' });
+  it('rejects a WORKERS value that is not a count or "auto"', async (context) => {
+    const running = start(context, main, { ...base, WORKERS: 'many' });
     expect(await running.exited).toBe(1);
     expect(running.lines.map((l) => l['text']).join('\n')).toMatch(/WORKERS: a number of processes or "auto"/);
   });
 
-  it('counts the problems every worker answers, its app\'s and its HTTP server\'s, and serves their sum', async () => {
-    running = spawnNode(main, { ...base, WORKERS: '2' });
+  it('counts the problems every worker answers, its app\'s and its HTTP server\'s, and serves their sum', async (context) => {
+    const running = start(context, main, { ...base, WORKERS: '2' });
     const workers = await running.waitFor(isWorkerListening, 2);
     const url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
     const close = { connection: 'close' };
@@ -137,14 +148,14 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('keeps a hung or replaced worker\'s counters and histograms in the sum, so neither goes down', async () => {
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_WATCH: 'false' });
+  it('keeps a hung or replaced worker\'s counters and histograms in the sum, so neither goes down', async (context) => {
+    const running = start(context, main, { ...base, WORKERS: '2', POLICY_WATCH: 'false' });
     const workers = await running.waitFor(isWorkerListening, 2);
     const url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
     const close = { connection: 'close' };
     await sendMalformed(url, 6);
-    const scrape = async () => {
-      const res = await fetch(`${url}/metrics`, { headers: close, signal: AbortSignal.timeout(10_000) });
+    const scrape = async (signal = AbortSignal.timeout(10_000)) => {
+      const res = await fetch(`${url}/metrics`, { headers: close, signal });
       expect(res.status).toBe(200);
       const text = await res.text();
       return {
@@ -162,7 +173,7 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     process.kill(hung ?? 0, 'SIGSTOP');
     try {
       // The primary may hand a connection to the stopped worker: a scrape answered at all is enough.
-      const answers = (await Promise.allSettled([scrape(), scrape()])).flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      const answers = await scrapesAnswered(2, scrape);
       expect(answers.length).toBeGreaterThan(0);
       for (const answer of answers) {
         expect(sample(answer.text, 'pdp_cluster_scrape_workers', { result: 'timed_out' })).toBe(1);
@@ -186,15 +197,15 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('takes the gauges from the workers that answered only: a hung or dead worker\'s policy version is not in force', async () => {
+  it('takes the gauges from the workers that answered only: a hung or dead worker\'s policy version is not in force', async (context) => {
     const dir = await tempDir({ 'docs.json': docPolicy('docs', 'v1') });
-    running = spawnNode(main, { ...base, POLICY_DIR: dir, WORKERS: '2', POLICY_WATCH: 'false' });
+    const running = start(context, main, { ...base, POLICY_DIR: dir, WORKERS: '2', POLICY_WATCH: 'false' });
     const workers = await running.waitFor(isWorkerListening, 2);
     const url = `http://127.0.0.1:${String(workers[0]?.['port'])}`;
     const [summary] = await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
     const before = String(summary?.['policyVersion']);
-    const scrape = async () => {
-      const res = await fetch(`${url}/metrics`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });
+    const scrape = async (signal = AbortSignal.timeout(10_000)) => {
+      const res = await fetch(`${url}/metrics`, { headers: { connection: 'close' }, signal });
       expect(res.status).toBe(200);
       return res.text();
     };
@@ -219,7 +230,7 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
       running.child.kill('SIGHUP');
       await running.waitFor((l) => l['msg'] === 'policies reloaded' && l['version'] === after);
       // The primary may hand a connection to the stopped worker: a scrape answered at all is enough.
-      const answers = (await Promise.allSettled([scrape(), scrape()])).flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      const answers = await scrapesAnswered(2, scrape);
       expect(answers.length).toBeGreaterThan(0);
       for (const text of answers) {
         expect(workersIn(text, 'timed_out')).toBe(1);
@@ -237,8 +248,8 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('counts a worker that exits while a scrape waits for it as failed, and sums the others', async () => {
-    running = spawnNode(workerExits, {});
+  it('counts a worker that exits while a scrape waits for it as failed, and sums the others', async (context) => {
+    const running = start(context, workerExits, {});
     const [listening] = await running.waitFor(isWorkerListening);
     await running.waitFor((l) => l['msg'] === 'worker ready', 2);
     const res = await fetch(`http://127.0.0.1:${String(listening?.['port'])}/metrics`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });
@@ -250,8 +261,8 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('counts a draining worker not_ready, left out of the sum, as a worker starting is', async () => {
-    running = spawnNode(main, { ...base, WORKERS: '2' });
+  it('counts a draining worker not_ready, left out of the sum, as a worker starting is', async (context) => {
+    const running = start(context, main, { ...base, WORKERS: '2' });
     const listening = await running.waitFor(isWorkerListening, 2);
     // In flight at the stop, the scrape is answered by a draining worker once its head ends.
     const held = await trickleRequest(Number(listening[0]?.['port']), 'GET /metrics HTTP/1.1\r\nHost: pdp\r\n');
@@ -270,8 +281,8 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('serves metrics summed over every worker\'s registry from any worker', async () => {
-    running = spawnNode(fixture, {});
+  it('serves metrics summed over every worker\'s registry from any worker', async (context) => {
+    const running = start(context, fixture, {});
     const workers = await running.waitFor(isWorkerListening, 2);
     const port = String(workers[0]?.['port']);
     // Worker ids are 1 and 2, each counted once in its own registry: the cluster-wide sum is 3,
@@ -285,8 +296,8 @@ describe('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('outlives a worker that asked for the metrics and is gone before their answer is written', async () => {
-    running = spawnNode(requesterGone, {});
+  it('outlives a worker that asked for the metrics and is gone before their answer is written', async (context) => {
+    const running = start(context, requesterGone, {});
     const [gone] = await running.waitFor((l) => l['msg'] === 'worker gone');
     expect(await waitUntilExited([processRef(Number(gone?.['worker']))], 5_000)).toEqual([]);
     process.kill(Number(gone?.['primary']), 'SIGCONT');

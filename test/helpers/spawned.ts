@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { TestContext } from 'vitest';
 
 /** A process started by a test, with its stderr lines as parsed JSON where they are JSON. */
 export interface Spawned {
@@ -75,4 +76,15 @@ export function spawnLogged(command: string, args: readonly string[], env: Recor
       check();
     });
   return { child, lines, waitFor, exited };
+}
+
+/**
+ * `spawned`, killed if still running once the test of `context` ends: each test its own, as
+ * concurrent tests need (a module's one `running`, killed after each test, would be another's).
+ */
+export function endingWith({ onTestFinished }: Pick<TestContext, 'onTestFinished'>, spawned: Spawned): Spawned {
+  onTestFinished(() => {
+    if (spawned.child.exitCode === null && spawned.child.signalCode === null) spawned.child.kill('SIGKILL');
+  });
+  return spawned;
 }
