@@ -2,12 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, type TestContext } from 'vitest';
 import { docPolicy } from './helpers/policy-dir.js';
 import { trickleRequest } from './helpers/raw-http.js';
-import { spawnLogged, spawnNode, type Spawned } from './helpers/spawned.js';
+import { endingWith, spawnLogged, spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -30,14 +30,6 @@ const isRetry = (l: Line) => l['msg'] === 'a worker failed to start: starting an
  */
 const timeout = 90_000;
 
-let running: Spawned | undefined;
-let occupied: Server | undefined;
-afterEach(async () => {
-  if (running?.child.exitCode === null) running.child.kill('SIGKILL');
-  running = undefined;
-  await new Promise((done) => (occupied === undefined ? done(undefined) : occupied.close(done)));
-  occupied = undefined;
-});
 
 /** A policy directory holding one valid policy whose rule is named `rule`. */
 function policyDir(rule: string): Promise<string> {
@@ -118,10 +110,10 @@ const loggedUpTo = (spawned: Spawned, line: Line | undefined) => spawned.lines.s
 /** The log's lines that are not JSON (what the process itself printed). */
 const plainText = (spawned: Spawned) => spawned.lines.map((l) => l['text']).filter((t): t is string => typeof t === 'string');
 
-describe('WORKERS=2: policy reloads reach every worker', { timeout }, () => {
-  it('reloads every worker on SIGHUP to the primary, which keeps running', async () => {
+describe.concurrent('WORKERS=2: policy reloads reach every worker', { timeout }, () => {
+  it('reloads every worker on SIGHUP to the primary, which keeps running', async (context) => {
     const dir = await policyDir('v1');
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir });
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir }));
     const [first] = await running.waitFor(isWorkerListening, 2);
     const [before] = await servedVersions(first?.['port'], 1);
 
@@ -136,9 +128,9 @@ describe('WORKERS=2: policy reloads reach every worker', { timeout }, () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('reloads every worker on POST /admin/policies/reload, answering with the handling worker\'s result and the others\'', async () => {
+  it('reloads every worker on POST /admin/policies/reload, answering with the handling worker\'s result and the others\'', async (context) => {
     const dir = await policyDir('v1');
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, PDP_ADMIN_KEYS: adminKey });
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, PDP_ADMIN_KEYS: adminKey }));
     const listening = await running.waitFor(isWorkerListening, 2);
     const port = String(listening[0]?.['port']);
 
@@ -178,9 +170,9 @@ describe('WORKERS=2: policy reloads reach every worker', { timeout }, () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('reloads a crashed worker\'s replacement still starting at an admin reload, and answers with its result at once', async () => {
+  it('reloads a crashed worker\'s replacement still starting at an admin reload, and answers with its result at once', async (context) => {
     const dir = await policyDir('v1');
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, PDP_ADMIN_KEYS: adminKey });
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, PDP_ADMIN_KEYS: adminKey }));
     const listening = await running.waitFor(isWorkerListening, 2);
     const port = String(listening[0]?.['port']);
     const [crashed, serving] = listening.map((l) => Number(l['pid']));
@@ -220,10 +212,10 @@ describe('WORKERS=2: policy reloads reach every worker', { timeout }, () => {
   });
 });
 
-describe('WORKERS=2: an admin reload while another worker does not answer', { timeout }, () => {
-  it('answers once that worker is gone, listing it as no_answer', async () => {
+describe.concurrent('WORKERS=2: an admin reload while another worker does not answer', { timeout }, () => {
+  it('answers once that worker is gone, listing it as no_answer', async (context) => {
     const dir = await policyDir('v1');
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, PDP_ADMIN_KEYS: adminKey });
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, PDP_ADMIN_KEYS: adminKey }));
     const listening = await running.waitFor(isWorkerListening, 2);
     const port = String(listening[0]?.['port']);
     const [stopped, serving] = listening.map((l) => ({ id: l['worker'], pid: Number(l['pid']) }));
@@ -244,9 +236,9 @@ describe('WORKERS=2: an admin reload while another worker does not answer', { ti
   });
 });
 
-describe('WORKERS=2: an admin reload that comes while the service stops', { timeout }, () => {
-  it('answers without `workers`, the other workers not being asked, as the API says', async () => {
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), PDP_ADMIN_KEYS: adminKey });
+describe.concurrent('WORKERS=2: an admin reload that comes while the service stops', { timeout }, () => {
+  it('answers without `workers`, the other workers not being asked, as the API says', async (context) => {
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), PDP_ADMIN_KEYS: adminKey }));
     const listening = await running.waitFor(isWorkerListening, 2);
     // Its headers still arriving at the stop, the request is one in flight: the draining worker takes it.
     const held = await trickleRequest(Number(listening[0]?.['port']), 'POST /admin/policies/reload HTTP/1.1\r\nHost: pdp\r\n');
@@ -267,9 +259,9 @@ describe('WORKERS=2: an admin reload that comes while the service stops', { time
   });
 });
 
-describe('WORKERS=2: a SIGHUP that comes while the service stops', { timeout }, () => {
-  it('logs that no worker reloads, as none is asked, rather than that every one does', async () => {
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1') });
+describe.concurrent('WORKERS=2: a SIGHUP that comes while the service stops', { timeout }, () => {
+  it('logs that no worker reloads, as none is asked, rather than that every one does', async (context) => {
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1') }));
     const listening = await running.waitFor(isWorkerListening, 2);
     // In flight at the stop, it keeps its worker draining, and the primary running, until it ends.
     const held = await trickleRequest(Number(listening[0]?.['port']), 'GET /readyz HTTP/1.1\r\nHost: pdp\r\n');
@@ -292,9 +284,9 @@ describe('WORKERS=2: a SIGHUP that comes while the service stops', { timeout }, 
   });
 });
 
-describe('WORKERS=2: start-up warnings', { timeout }, () => {
-  it('logs each once for the service, not once per worker', async () => {
-    running = spawnNode(main, {
+describe.concurrent('WORKERS=2: start-up warnings', { timeout }, () => {
+  it('logs each once for the service, not once per worker', async (context) => {
+    const running = endingWith(context, spawnNode(main, {
       ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'),
       // Misspelt: PDP_API_KEYS is unset, and this one is not read.
       PDP_API_KEY: 'caller-key-0123456789',
@@ -302,7 +294,7 @@ describe('WORKERS=2: start-up warnings', { timeout }, () => {
       // Nothing answers there (TEST-NET-1): the key set and introspection stay unreachable.
       ALLOW_HTTP_TOKEN_URLS: 'true', JWKS_URL: 'http://192.0.2.1:9/jwks', JWT_ISSUER: 'https://idp.test', JWT_AUDIENCE: 'invoice-api',
       INTROSPECTION_URL: 'http://192.0.2.1:9/introspect', INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789',
-    });
+    }));
     await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
@@ -314,8 +306,8 @@ describe('WORKERS=2: start-up warnings', { timeout }, () => {
 });
 
 describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
-  it('stops promptly and cleanly on a SIGTERM that comes while the workers start', async () => {
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), SHUTDOWN_TIMEOUT_MS: '6000' });
+  it('stops promptly and cleanly on a SIGTERM that comes while the workers start', async (context) => {
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), SHUTDOWN_TIMEOUT_MS: '6000' }));
     await running.waitFor((l) => l['msg'] === 'starting workers');
     const signalled = performance.now();
     running.child.kill('SIGTERM');
@@ -326,8 +318,8 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
     expect(running.lines.some((l) => l['msg'] === 'workers did not stop in time: killed')).toBe(false);
   });
 
-  it('stops a worker still starting at once, rather than letting it start and serve only to drain it', async () => {
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), SHUTDOWN_TIMEOUT_MS: '4000' });
+  it('stops a worker still starting at once, rather than letting it start and serve only to drain it', async (context) => {
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), SHUTDOWN_TIMEOUT_MS: '4000' }));
     await running.waitFor((l) => l['msg'] === 'starting workers');
     // Held still, the workers are certainly starting when the stop comes, however fast the host.
     let workerPids = workersOf(running.child.pid ?? 0);
@@ -360,9 +352,9 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
     expect(performance.now() - signalled).toBeLessThan(4_000);
   });
 
-  it('keeps serving when a crashed worker\'s replacement meets a bad policy set, retrying it with backoff until it starts, and stops once none serves', async () => {
+  it.concurrent('keeps serving when a crashed worker\'s replacement meets a bad policy set, retrying it with backoff until it starts, and stops once none serves', async (context) => {
     const dir = await policyDir('v1');
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir });
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir }));
     const workers = await running.waitFor(isWorkerListening, 2);
     const port = workers[0]?.['port'];
     const [version] = await servedVersions(port, 1);
@@ -392,9 +384,8 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
     expect(running.lines.filter((l) => l['msg'] === 'stopping workers').map((l) => l['reason'])).toEqual(['a worker failed to start']);
   });
 
-  it('replaces a worker that dies serving, up to 5 times in 30 s, and stops the service, exit 1, at the sixth', async () => {
-    const spawned = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1') });
-    running = spawned;
+  it.concurrent('replaces a worker that dies serving, up to 5 times in 30 s, and stops the service, exit 1, at the sixth', async (context) => {
+    const spawned = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1') }));
     const killed = new Set<number>();
     /** Once `listened` workers in all have listened, kills `count` of those serving. */
     const crash = async (listened: number, count: number) => {
@@ -414,14 +405,14 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
   });
 });
 
-describe('WORKERS=2: a replacement the primary cannot start', { timeout }, () => {
-  it.each([
+describe.concurrent('WORKERS=2: a replacement the primary cannot start', { timeout }, () => {
+  it.for([
     ['relayed through the primary', {}],
     ['appended to a file by each worker', { AUDIT_LOG_FILE: 'audit.log' }],
-  ])('outlives a spawn that fails for want of descriptors, audit lines %s, and starts one once it can', async (_, audit) => {
+  ] as const)('outlives a spawn that fails for want of descriptors, audit lines %s, and starts one once it can', async ([, audit], context) => {
     const dir = await policyDir('v1');
     const env = { ...base, WORKERS: '2', POLICY_DIR: dir, ...('AUDIT_LOG_FILE' in audit && { AUDIT_LOG_FILE: join(dir, audit.AUDIT_LOG_FILE) }) };
-    running = spawnNode(main, env);
+    const running = endingWith(context, spawnNode(main, env));
     const workers = await running.waitFor(isWorkerListening, 2);
     const port = workers[0]?.['port'];
     const primary = running.child.pid ?? 0;
@@ -463,14 +454,14 @@ function hasStrace(): boolean {
   }
 }
 
-describe('WORKERS=2: no worker can be started', { timeout }, () => {
-  it.skipIf(!hasStrace())('stops the service, exit 1, saying why and signalling no process, when Node cannot spawn any worker', async () => {
+describe.concurrent('WORKERS=2: no worker can be started', { timeout }, () => {
+  it.skipIf(!hasStrace())('stops the service, exit 1, saying why and signalling no process, when Node cannot spawn any worker', async (context) => {
     const dir = await tempDir({});
     const trace = join(dir, 'kill.trace');
     // Every kill(2) the primary makes is recorded and not made (injected): a signal to a
     // never-started worker went to whatever pid Node's process record held (a stranger's, or 0:
     // the process group, the test run's own included).
-    running = spawnLogged('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=kill', '-e', 'inject=kill:retval=0', process.execPath, spawnFails], {});
+    const running = endingWith(context, spawnLogged('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=kill', '-e', 'inject=kill:retval=0', process.execPath, spawnFails], {}));
     // Before the fix the first failure was an 'error' on the Worker no one listened for: the
     // primary died of it, a stack trace on stderr.
     expect(await running.exited).toBe(1);
@@ -483,10 +474,10 @@ describe('WORKERS=2: no worker can be started', { timeout }, () => {
   });
 });
 
-describe('WORKERS=2: a stop while a failed start is retried', { timeout }, () => {
-  it('exits 0 once the serving worker has drained, whatever the retried start does', async () => {
+describe.concurrent('WORKERS=2: a stop while a failed start is retried', { timeout }, () => {
+  it('exits 0 once the serving worker has drained, whatever the retried start does', async (context) => {
     const dir = await policyDir('v1');
-    running = spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir });
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir }));
     const workers = await running.waitFor(isWorkerListening, 2);
     await writePolicy(dir, '{ "id": "docs", "resource": "doc", "rules": [');
     process.kill(Number(workers[0]?.['pid']), 'SIGKILL');
@@ -499,10 +490,11 @@ describe('WORKERS=2: a stop while a failed start is retried', { timeout }, () =>
   });
 });
 
-describe('listen errors', { timeout }, () => {
-  async function occupiedPort(): Promise<number> {
+describe.concurrent('listen errors', { timeout }, () => {
+  /** A port a server of the test's listens on, closed once the test of `context` ends. */
+  async function occupiedPort({ onTestFinished }: TestContext): Promise<number> {
     const server = createServer();
-    occupied = server;
+    onTestFinished(() => new Promise<void>((done) => server.close(() => done())));
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     const address = server.address();
     return typeof address === 'object' && address !== null ? address.port : 0;
@@ -514,22 +506,22 @@ describe('listen errors', { timeout }, () => {
     expect(text.filter((t) => /^\s+at /.test(t))).toEqual([]);
   }
 
-  it('names HOST and the cause, without a stack trace, when HOST does not resolve', async () => {
-    running = spawnNode(main, { ...base, HOST: 'bogus.invalid', POLICY_DIR: await policyDir('v1') });
+  it('names HOST and the cause, without a stack trace, when HOST does not resolve', async (context) => {
+    const running = endingWith(context, spawnNode(main, { ...base, HOST: 'bogus.invalid', POLICY_DIR: await policyDir('v1') }));
     expect(await running.exited).toBe(1);
     expectOneClearLine(running, /^invoice-pdp: cannot listen on HOST=bogus\.invalid PORT=0: getaddrinfo \w+ bogus\.invalid/);
   });
 
-  it('names PORT and the cause, without a stack trace, when the port is taken', async () => {
-    const port = await occupiedPort();
-    running = spawnNode(main, { ...base, PORT: String(port), POLICY_DIR: await policyDir('v1') });
+  it('names PORT and the cause, without a stack trace, when the port is taken', async (context) => {
+    const port = await occupiedPort(context);
+    const running = endingWith(context, spawnNode(main, { ...base, PORT: String(port), POLICY_DIR: await policyDir('v1') }));
     expect(await running.exited).toBe(1);
     expectOneClearLine(running, new RegExp(`^invoice-pdp: cannot listen on HOST=127\\.0\\.0\\.1 PORT=${String(port)}: .*EADDRINUSE.*another process listens on that port`));
   });
 
-  it('fails the service at once under WORKERS=2 when the port is taken', async () => {
-    const port = await occupiedPort();
-    running = spawnNode(main, { ...base, WORKERS: '2', PORT: String(port), POLICY_DIR: await policyDir('v1') });
+  it('fails the service at once under WORKERS=2 when the port is taken', async (context) => {
+    const port = await occupiedPort(context);
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', PORT: String(port), POLICY_DIR: await policyDir('v1') }));
     expect(await running.exited).toBe(1);
     expectOneClearLine(running, new RegExp(`^invoice-pdp: cannot listen on HOST=127\\.0\\.0\\.1 PORT=${String(port)}: .*EADDRINUSE`));
     expect(running.lines.filter((l) => l['msg'] === 'worker exited').length).toBeLessThanOrEqual(2);
