@@ -3,9 +3,9 @@ import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { eventually } from './helpers/cache.js';
-import { spawnNode } from './helpers/spawned.js';
+import { endingWith, spawnNode } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -24,12 +24,6 @@ interface Service {
   readonly exited: Promise<{ code: number | null; at: number }>;
 }
 
-let running: ChildProcess | undefined;
-afterEach(() => {
-  if (running?.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
-  running = undefined;
-});
-
 /** Reads `stream`, paused, 8 KiB every 2 ms: a collector that lags behind a burst. */
 function readSlowly(stream: Readable): void {
   // Each read is also a 'data' event, which keeps it.
@@ -38,14 +32,14 @@ function readSlowly(stream: Readable): void {
 }
 
 /**
- * Starts the built service with stdout a pipe read 'slow' (8 KiB every 2 ms, a collector that
- * lags behind a burst) or 'stuck' (not read at all until the test lets it go or the process exits).
+ * Starts the built service, for the test of `context` (killed once it ends), with stdout a pipe
+ * read 'slow' (8 KiB every 2 ms, a collector that lags behind a burst) or 'stuck' (not read at
+ * all until the test lets it go or the process exits).
  */
-async function startService(env: Record<string, string>, reader: Reader): Promise<Service> {
+async function startService(context: TestContext, env: Record<string, string>, reader: Reader): Promise<Service> {
   // Only what is set here: an audit file or a Redis from the test run's environment would change what is measured.
-  const spawned = spawnNode(main, { ...base, AUDIT_LOG_FILE: undefined, REDIS_URL: undefined, ...env }, 'pipe');
+  const spawned = endingWith(context, spawnNode(main, { ...base, AUDIT_LOG_FILE: undefined, REDIS_URL: undefined, ...env }, 'pipe'));
   const { child } = spawned;
-  running = child;
   const exited = new Promise<{ code: number | null; at: number }>((done) => child.once('exit', (code) => done({ code, at: performance.now() })));
   const chunks: Buffer[] = [];
   const stdout = new Promise<string>((done) => child.stdout?.once('close', () => done(Buffer.concat(chunks).toString('utf8'))));
@@ -86,11 +80,11 @@ async function decide(port: number, count: number, padding: number, concurrency:
 
 describe('audit lines on stdout with WORKERS', () => {
   // Named, stdout is the socket Node made it: the primary writes to it alone, as to stdout.
-  it.each([
+  it.for<[string, Record<string, string>]>([
     ['AUDIT_LOG_FILE unset', {}],
     ['AUDIT_LOG_FILE=/dev/stdout', { AUDIT_LOG_FILE: '/dev/stdout' }],
-  ])('arrive whole, one for every decision, though the collector lags and the workers write at once: %s', async (_, audit) => {
-    const service = await startService({ WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '30000', ...audit }, 'slow');
+  ])('arrive whole, one for every decision, though the collector lags and the workers write at once: %s', { timeout: 90_000 }, async ([, audit], context) => {
+    const service = await startService(context, { WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '30000', ...audit }, 'slow');
     // ~3 KB lines from two workers, 16 requests at a time: far more than a pipe holds.
     const ids = await decide(service.port, 1500, 3000, 16);
     const signalled = performance.now();
@@ -100,7 +94,7 @@ describe('audit lines on stdout with WORKERS', () => {
     // Once the lines are written: not at SHUTDOWN_TIMEOUT_MS.
     expect(at - signalled).toBeLessThan(15_000);
     expectWholeLines(await service.stdout, ids);
-  }, 90_000);
+  });
 });
 
 /** `text` is whole JSON lines, one for each decision of `ids`. */
@@ -121,11 +115,11 @@ function expectWholeLines(text: string, ids: readonly string[]): void {
   expect(new Set(logged)).toEqual(new Set(ids));
 }
 
-describe('AUDIT_LOG_FILE naming stdout or stderr, a socket (systemd\'s journald, a Node parent)', () => {
+describe.concurrent('AUDIT_LOG_FILE naming stdout or stderr, a socket (systemd\'s journald, a Node parent)', () => {
   // open() refuses a socket (ENXIO): every line was lost. Node makes its child's stdio socket pairs.
   for (const workers of ['1', '2']) {
-    it(`writes every line to stdout, WORKERS=${workers}`, async () => {
-      const service = await startService({ WORKERS: workers, AUDIT_LOG_FILE: '/dev/stdout' }, 'slow');
+    it(`writes every line to stdout, WORKERS=${workers}`, async (context) => {
+      const service = await startService(context, { WORKERS: workers, AUDIT_LOG_FILE: '/dev/stdout' }, 'slow');
       const ids = await decide(service.port, 20, 10, 4);
       service.child.kill('SIGTERM');
       expect((await service.exited).code).toBe(0);
@@ -134,19 +128,19 @@ describe('AUDIT_LOG_FILE naming stdout or stderr, a socket (systemd\'s journald,
     }, 30_000);
   }
 
-  it.each(['/dev/stderr', '/dev/fd/2', '/proc/self/fd/2'])('writes every line to the descriptor %s names, and none to stdout', async (name) => {
-    const service = await startService({ AUDIT_LOG_FILE: name }, 'slow');
+  it.for<string>(['/dev/stderr', '/dev/fd/2', '/proc/self/fd/2'])('writes every line to the descriptor %s names, and none to stdout', { timeout: 30_000 }, async (name, context) => {
+    const service = await startService(context, { AUDIT_LOG_FILE: name }, 'slow');
     const ids = await decide(service.port, 3, 10, 1);
     service.child.kill('SIGTERM');
     expect((await service.exited).code).toBe(0);
     // stderr's lines, parsed: the application log's and the audit log's.
     expect(new Set(service.log.filter((l) => l['log'] === 'audit').map((l) => l['decisionId']))).toEqual(new Set(ids));
     expect(await service.stdout).toBe('');
-  }, 30_000);
+  });
 });
 
-describe('audit lines to a FIFO named by AUDIT_LOG_FILE, with WORKERS', () => {
-  it('arrive whole, one for every decision, though the reader lags and the workers write at once', async () => {
+describe.concurrent('audit lines to a FIFO named by AUDIT_LOG_FILE, with WORKERS', () => {
+  it('arrive whole, one for every decision, though the reader lags and the workers write at once', async (context) => {
     const fifo = join(await tempDir(), 'audit.fifo');
     execFileSync('mkfifo', [fifo]);
     // Opened for reading and writing: the FIFO has a reader before the service opens it, and
@@ -157,8 +151,7 @@ describe('audit lines to a FIFO named by AUDIT_LOG_FILE, with WORKERS', () => {
     reader.pause();
     readSlowly(reader);
     try {
-      const spawned = spawnNode(main, { ...base, WORKERS: '2', AUDIT_LOG_FILE: fifo });
-      running = spawned.child;
+      const spawned = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', AUDIT_LOG_FILE: fifo }));
       const listening = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
       // ~3 KB lines from two workers, 16 requests at a time: far more than a pipe holds.
       const ids = await decide(Number(listening[0]?.['port']), 1500, 3000, 16);
@@ -173,14 +166,13 @@ describe('audit lines to a FIFO named by AUDIT_LOG_FILE, with WORKERS', () => {
   }, 90_000);
 });
 
-describe('audit lines the primary took and lost, with WORKERS', () => {
-  it('are counted in the pdp_audit_errors_total of the workers they came from', async () => {
+describe.concurrent('audit lines the primary took and lost, with WORKERS', () => {
+  it('are counted in the pdp_audit_errors_total of the workers they came from', async (context) => {
     const fifo = join(await tempDir(), 'audit.fifo');
     execFileSync('mkfifo', [fifo]);
     // A reader that never reads: the FIFO takes what it holds, the primary keeps the rest.
     const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    const spawned = spawnNode(main, { ...base, WORKERS: '2', AUDIT_LOG_FILE: fifo });
-    running = spawned.child;
+    const spawned = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', AUDIT_LOG_FILE: fifo }));
     let port = 0;
     try {
       const listening = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
@@ -208,8 +200,8 @@ describe('a collector that stops reading never holds the exit', () => {
   // 300 lines of 10 KB: far more than the pipe holds.
   const fill = (service: Service) => decide(service.port, 300, 10_000, 8);
 
-  it('exits within SHUTDOWN_TIMEOUT_MS + 1 s while stdout is full, and at once when its reader then goes', async () => {
-    const service = await startService({ SHUTDOWN_TIMEOUT_MS: '2000' }, 'stuck');
+  it('exits within SHUTDOWN_TIMEOUT_MS + 1 s while stdout is full, and at once when its reader then goes', async (context) => {
+    const service = await startService(context, { SHUTDOWN_TIMEOUT_MS: '2000' }, 'stuck');
     await fill(service);
     const signalled = performance.now();
     service.child.kill('SIGTERM');
@@ -220,8 +212,8 @@ describe('a collector that stops reading never holds the exit', () => {
     expect(at - signalled).toBeLessThan(2000 + 1000 + 1500);
   }, 30_000);
 
-  it('gives up the audit lines after 5 s, counts them, and exits 0, the collector stuck throughout', async () => {
-    const service = await startService({}, 'stuck');
+  it('gives up the audit lines after 5 s, counts them, and exits 0, the collector stuck throughout', async (context) => {
+    const service = await startService(context, {}, 'stuck');
     await fill(service);
     const signalled = performance.now();
     service.child.kill('SIGTERM');
@@ -233,8 +225,17 @@ describe('a collector that stops reading never holds the exit', () => {
     expect(warning?.['lines']).toBeGreaterThan(250);
   }, 30_000);
 
-  it('warns of the lines it gives up at exit though it warned of lost lines within the minute', async () => {
-    const service = await startService({}, 'stuck');
+  it('under WORKERS, exits within SHUTDOWN_TIMEOUT_MS + 1 s while stdout is full', async (context) => {
+    const service = await startService(context, { WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '2000' }, 'stuck');
+    await fill(service);
+    const signalled = performance.now();
+    service.child.kill('SIGTERM');
+    const { at } = await service.exited;
+    expect(at - signalled).toBeLessThan(2000 + 1000 + 1500);
+  }, 60_000);
+
+  it.concurrent('warns of the lines it gives up at exit though it warned of lost lines within the minute', async (context) => {
+    const service = await startService(context, {}, 'stuck');
     // 200 lines of 100 KB: past the 16 MiB held unwritten, so lines are dropped, and warned of, first.
     await decide(service.port, 200, 100_000, 8);
     await eventually('the drop to be warned of', () => service.log.some((l) => l['msg'] === 'audit line not written'));
@@ -246,18 +247,9 @@ describe('a collector that stops reading never holds the exit', () => {
     expect(atExit.reduce((sum, l) => sum + Number(l['lines']), 0)).toBeGreaterThan(100);
   }, 30_000);
 
-  it('under WORKERS, exits within SHUTDOWN_TIMEOUT_MS + 1 s while stdout is full', async () => {
-    const service = await startService({ WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '2000' }, 'stuck');
-    await fill(service);
-    const signalled = performance.now();
-    service.child.kill('SIGTERM');
-    const { at } = await service.exited;
-    expect(at - signalled).toBeLessThan(2000 + 1000 + 1500);
-  }, 60_000);
-
-  it('under WORKERS, warns of the lines the primary gives up at exit, the collector stuck throughout', async () => {
+  it.concurrent('under WORKERS, warns of the lines the primary gives up at exit, the collector stuck throughout', async (context) => {
     // The workers give up after their 5 s wait and exit; the primary's wait ends at 6 + 1 s.
-    const service = await startService({ WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '6000' }, 'stuck');
+    const service = await startService(context, { WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '6000' }, 'stuck');
     await fill(service);
     service.child.kill('SIGTERM');
     await service.exited;
@@ -265,8 +257,8 @@ describe('a collector that stops reading never holds the exit', () => {
     expect(givenUp?.['lines']).toBeGreaterThan(0);
   }, 60_000);
 
-  it('under WORKERS, holds about 1 MiB in the primary: the workers keep the rest, each within its own bound', async () => {
-    const service = await startService({ WORKERS: '2' }, 'stuck');
+  it.concurrent('under WORKERS, holds about 1 MiB in the primary: the workers keep the rest, each within its own bound', async (context) => {
+    const service = await startService(context, { WORKERS: '2' }, 'stuck');
     const primaryRss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(service.child.pid)}/status`, 'utf8'))?.[1]) * 1024;
     const before = primaryRss();
     // 90 lines of 1 MB, about half from each worker: more than the primary's 1 MiB, the pipes and
@@ -282,8 +274,8 @@ describe('a collector that stops reading never holds the exit', () => {
     service.child.kill('SIGKILL');
   }, 60_000);
 
-  it('under WORKERS, exits at once when stdout\'s reader goes, and counts what it lost', async () => {
-    const service = await startService({ WORKERS: '2' }, 'stuck');
+  it('under WORKERS, exits at once when stdout\'s reader goes, and counts what it lost', async (context) => {
+    const service = await startService(context, { WORKERS: '2' }, 'stuck');
     await fill(service);
     service.child.stdout?.destroy();
     await new Promise((resolveWait) => setTimeout(resolveWait, 500));
