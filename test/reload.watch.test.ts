@@ -1,7 +1,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { docPolicy, tempDir, versionOf, writeFiles, writeFilesByRename, type PolicyFiles } from './helpers/policy-dir.js';
 import { runServerToExit } from './helpers/process.js';
 import { startServer, type LogLine, type ServerProcess } from './helpers/server-process.js';
@@ -36,20 +36,28 @@ async function configMapRevision(dir: string, revision: string, files: PolicyFil
 }
 
 // Each test starts its own server on a policy directory of its own; both go after it.
-let server: ServerProcess | undefined;
-let dir: { path: string; remove: () => Promise<void> };
-afterEach(async () => {
-  await server?.stop();
-  server = undefined;
-  await dir.remove();
-});
+type Dir = Awaited<ReturnType<typeof tempDir>>;
 
-describe('policy directory watch (real server)', () => {
+/** A policy directory for the test of `context`, removed once it ends. */
+async function ownDir({ onTestFinished }: TestContext): Promise<Dir> {
+  const dir = await tempDir();
+  onTestFinished(() => dir.remove());
+  return dir;
+}
 
-  it('reloads when an editor saves by writing a new file and renaming it over the old one', async () => {
-    dir = await tempDir();
+/** The server for the test of `context`, stopped once it ends (before its directory goes). */
+async function ownServer({ onTestFinished }: TestContext, env: Readonly<Record<string, string>>): Promise<ServerProcess> {
+  const server = await startServer(env);
+  onTestFinished(() => server.stop());
+  return server;
+}
+
+describe.concurrent('policy directory watch (real server)', () => {
+
+  it('reloads when an editor saves by writing a new file and renaming it over the old one', async (context) => {
+    const dir = await ownDir(context);
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
-    server = await startServer({ POLICY_DIR: dir.path });
+    const server = await ownServer(context, { POLICY_DIR: dir.path });
     const next = { 'docs.json': docPolicy('docs', 'v2') };
     await writeFilesByRename(dir.path, next);
     await waitForVersion(server, await versionOf(next));
@@ -57,13 +65,13 @@ describe('policy directory watch (real server)', () => {
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v3') }));
   });
 
-  it('follows Kubernetes ConfigMap-style ..data symlink swaps, including the tests and data folders', async () => {
-    dir = await tempDir();
+  it('follows Kubernetes ConfigMap-style ..data symlink swaps, including the tests and data folders', async (context) => {
+    const dir = await ownDir(context);
     const revision = (n: number): PolicyFiles => ({ 'docs.json': docPolicy('docs', `v${n}`), 'tests/docs.json': passingTest });
     await configMapRevision(dir.path, '..2025_01', revision(1));
     await symlink('..data/docs.json', join(dir.path, 'docs.json'));
     await symlink('..data/tests', join(dir.path, 'tests'));
-    server = await startServer({ POLICY_DIR: dir.path, POLICY_TESTS_ON_RELOAD: 'true' });
+    const server = await ownServer(context, { POLICY_DIR: dir.path, POLICY_TESTS_ON_RELOAD: 'true' });
     expect(await servingVersion(server)).toBe(await versionOf(revision(1)));
 
     await configMapRevision(dir.path, '..2025_02', revision(2), '..2025_01');
@@ -80,12 +88,12 @@ describe('policy directory watch (real server)', () => {
   });
 
   // With a trailing slash, lstat() follows the link: the link itself must still be watched.
-  it.each(['', '/'])('follows a policy directory that is itself a symlink swapped to another release (POLICY_DIR=…/current%s)', async (suffix) => {
-    dir = await tempDir();
+  it.for(['', '/'])('follows a policy directory that is itself a symlink swapped to another release (POLICY_DIR=…/current%s)', async (suffix, context) => {
+    const dir = await ownDir(context);
     await writeFiles(join(dir.path, 'releases/1'), { 'docs.json': docPolicy('docs', 'r1') });
     await writeFiles(join(dir.path, 'releases/2'), { 'docs.json': docPolicy('docs', 'r2') });
     await symlink('releases/1', join(dir.path, 'current'));
-    server = await startServer({ POLICY_DIR: join(dir.path, 'current') + suffix });
+    const server = await ownServer(context, { POLICY_DIR: join(dir.path, 'current') + suffix });
     await symlink('releases/2', join(dir.path, 'current.tmp'));
     await rename(join(dir.path, 'current.tmp'), join(dir.path, 'current'));
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2') }));
@@ -96,17 +104,17 @@ describe('policy directory watch (real server)', () => {
 
   // A release switched on the way to the policy directory (Capistrano's `current`): the old
   // release stays on disk unchanged, so only the folder holding the link sees the switch.
-  it.each([
+  it.for<[string, string]>([
     ['further up its path (POLICY_DIR=…/current/config/policies)', 'current/config/policies'],
     ['in the target of a link (POLICY_DIR=…/policies -> current/config/policies)', 'policies'],
-  ])('follows a symlink swapped to another release %s', async (_, policyDir) => {
-    dir = await tempDir();
+  ])('follows a symlink swapped to another release %s', async ([, policyDir], context) => {
+    const dir = await ownDir(context);
     const release = (name: string): PolicyFiles => ({ 'config/policies/docs.json': docPolicy('docs', name) });
     await writeFiles(join(dir.path, 'releases/1'), release('r1'));
     await writeFiles(join(dir.path, 'releases/2'), release('r2'));
     await symlink('releases/1', join(dir.path, 'current'));
     await symlink('current/config/policies', join(dir.path, 'policies'));
-    server = await startServer({ POLICY_DIR: join(dir.path, policyDir) });
+    const server = await ownServer(context, { POLICY_DIR: join(dir.path, policyDir) });
     await symlink('releases/2', join(dir.path, 'current.tmp'));
     await rename(join(dir.path, 'current.tmp'), join(dir.path, 'current'));
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2') }));
@@ -116,38 +124,37 @@ describe('policy directory watch (real server)', () => {
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r1') }));
   });
 
-  it('follows a symlink swapped on the way to a policy file linked into the directory', async () => {
-    dir = await tempDir();
+  it('follows a symlink swapped on the way to a policy file linked into the directory', async (context) => {
+    const dir = await ownDir(context);
     await writeFiles(join(dir.path, 'releases/1'), { 'docs.json': docPolicy('docs', 'r1') });
     await writeFiles(join(dir.path, 'releases/2'), { 'docs.json': docPolicy('docs', 'r2') });
     await symlink('releases/1', join(dir.path, 'current'));
     await mkdir(join(dir.path, 'policies'));
     await symlink('../current/docs.json', join(dir.path, 'policies/docs.json'));
-    server = await startServer({ POLICY_DIR: join(dir.path, 'policies') });
+    const server = await ownServer(context, { POLICY_DIR: join(dir.path, 'policies') });
     await symlink('releases/2', join(dir.path, 'current.tmp'));
     await rename(join(dir.path, 'current.tmp'), join(dir.path, 'current'));
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2') }));
   });
 
-  it('reloads when entity data changes under data/, even into a folder created after start', async () => {
-    dir = await tempDir();
+  it('reloads when entity data changes under data/, even into a folder created after start', async (context) => {
+    const dir = await ownDir(context);
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
-    server = await startServer({ POLICY_DIR: dir.path });
-    const running = server;
+    const server = await ownServer(context, { POLICY_DIR: dir.path });
     await mkdir(join(dir.path, 'data'));
     // The new folder is itself a change; once that reload is logged, data/ is watched.
-    await running.waitForLog((l) => l['trigger'] === 'watch');
-    const before = running.logs.length;
+    await server.waitForLog((l) => l['trigger'] === 'watch');
+    const before = server.logs.length;
     await writeFile(join(dir.path, 'data', 'entities.json'), '{}');
     // Whatever the entity data format makes of `{}`, a reload must run because of it
     // (waitForLog fails the test when none is logged).
-    await running.waitForLog((l) => running.logs.indexOf(l) >= before && l['trigger'] === 'watch');
+    await server.waitForLog((l) => server.logs.indexOf(l) >= before && l['trigger'] === 'watch');
   });
 
-  it('reloads within the longest wait while changes keep coming faster than the quiet time', async () => {
-    dir = await tempDir();
+  it('reloads within the longest wait while changes keep coming faster than the quiet time', async (context) => {
+    const dir = await ownDir(context);
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
-    server = await startServer({ POLICY_DIR: dir.path });
+    const server = await ownServer(context, { POLICY_DIR: dir.path });
     const next = await versionOf({ 'docs.json': docPolicy('docs', 'v2') });
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v2') });
     // A file no load reads, written every 50 ms, well inside the 200 ms quiet time, until v2 serves.
@@ -162,7 +169,7 @@ describe('policy directory watch (real server)', () => {
   });
 });
 
-describe('policy folders replaced at the same path (real server)', () => {
+describe.concurrent('policy folders replaced at the same path (real server)', () => {
   const adminKey = 'watch-test-admin-key-0123456789';
 
   async function lastReloadError(server: ServerProcess): Promise<unknown> {
@@ -170,11 +177,11 @@ describe('policy folders replaced at the same path (real server)', () => {
     return ((await res.json()) as { lastReloadError: unknown }).lastReloadError;
   }
 
-  it('follows a policy directory another folder was renamed over', async () => {
-    dir = await tempDir();
+  it('follows a policy directory another folder was renamed over', async (context) => {
+    const dir = await ownDir(context);
     const live = join(dir.path, 'policies');
     await writeFiles(live, { 'docs.json': docPolicy('docs', 'v1') });
-    server = await startServer({ POLICY_DIR: live });
+    const server = await ownServer(context, { POLICY_DIR: live });
     await writeFiles(`${live}.new`, { 'docs.json': docPolicy('docs', 'v2') });
     renameSync(live, `${live}.old`);
     renameSync(`${live}.new`, live);
@@ -184,12 +191,12 @@ describe('policy folders replaced at the same path (real server)', () => {
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'v3') }));
   });
 
-  it('follows a data/ folder deleted and created again at once', async () => {
+  it('follows a data/ folder deleted and created again at once', async (context) => {
     const entities = (n: number) => ({ entities: [{ type: 'user', id: 'u1', properties: { n } }] });
     const state = (n: number): PolicyFiles => ({ 'docs.json': docPolicy('docs', 'v1'), 'data/u.json': entities(n) });
-    dir = await tempDir();
+    const dir = await ownDir(context);
     await writeFiles(dir.path, state(1));
-    server = await startServer({ POLICY_DIR: dir.path });
+    const server = await ownServer(context, { POLICY_DIR: dir.path });
     // Within one turn, before the watch looks again: the new folder may even get the old inode number.
     const data = join(dir.path, 'data');
     rmSync(data, { recursive: true });
@@ -200,11 +207,11 @@ describe('policy folders replaced at the same path (real server)', () => {
     await waitForVersion(server, await versionOf(state(3)));
   });
 
-  it('picks the policy directory up again once it is deleted and created anew', async () => {
-    dir = await tempDir();
+  it('picks the policy directory up again once it is deleted and created anew', async (context) => {
+    const dir = await ownDir(context);
     const live = join(dir.path, 'policies');
     await writeFiles(live, { 'docs.json': docPolicy('docs', 'v1') });
-    server = await startServer({ POLICY_DIR: live, PDP_ADMIN_KEYS: adminKey });
+    const server = await ownServer(context, { POLICY_DIR: live, PDP_ADMIN_KEYS: adminKey });
     const first = await servingVersion(server);
     await rm(live, { recursive: true });
     const rejected = await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
@@ -215,14 +222,14 @@ describe('policy folders replaced at the same path (real server)', () => {
     expect(await lastReloadError(server)).toBeNull();
   });
 
-  it.each([
+  it.for<[string, string, string[]]>([
     ['the folder holding it', 'release', []],
     ['a folder two levels above it', 'srv', ['release']],
-  ])('picks the policy directory up again once %s is deleted and created anew', async (_, removed, below) => {
-    dir = await tempDir();
+  ])('picks the policy directory up again once %s is deleted and created anew', async ([, removed, below], context) => {
+    const dir = await ownDir(context);
     const live = join(dir.path, removed, ...below, 'policies');
     await writeFiles(live, { 'docs.json': docPolicy('docs', 'v1') });
-    server = await startServer({ POLICY_DIR: live });
+    const server = await ownServer(context, { POLICY_DIR: live });
     await rm(join(dir.path, removed), { recursive: true });
     await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
     await writeFiles(live, { 'docs.json': docPolicy('docs', 'v2') });
@@ -232,48 +239,47 @@ describe('policy folders replaced at the same path (real server)', () => {
   });
 });
 
-describe('links whose target goes away and comes back (real server)', () => {
+describe.concurrent('links whose target goes away and comes back (real server)', () => {
   const rejected = (l: LogLine) => l['msg'] === 'policy reload rejected; the last good set keeps serving';
 
   // The first reload after the loss fails on the link to nothing; the target made again must bring the next one.
-  /** Writes the linked file `shared/docs.json` with rule `rule`, and waits for the server to serve it. */
-  async function writeLinked(running: ServerProcess, rule: string): Promise<void> {
+  /** Writes the linked file `shared/docs.json` under `dir` with rule `rule`, and waits for the server to serve it. */
+  async function writeLinked(dir: Dir, running: ServerProcess, rule: string): Promise<void> {
     await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', rule) });
     await waitForVersion(running, await versionOf({ 'docs.json': docPolicy('docs', rule) }), 4_000);
   }
 
-  /** A server on `policies/`, whose docs.json is a link to `shared/docs.json`. */
-  async function serveLinkedPolicy(): Promise<ServerProcess> {
-    dir = await tempDir();
+  /** A directory, and a server on its `policies/`, whose docs.json is a link to `shared/docs.json`. */
+  async function serveLinkedPolicy(context: TestContext): Promise<{ dir: Dir; running: ServerProcess }> {
+    const dir = await ownDir(context);
     await writeFiles(join(dir.path, 'shared'), { 'docs.json': docPolicy('docs', 'v1') });
     await mkdir(join(dir.path, 'policies'));
     await symlink('../shared/docs.json', join(dir.path, 'policies/docs.json'));
-    server = await startServer({ POLICY_DIR: join(dir.path, 'policies') });
-    return server;
+    return { dir, running: await ownServer(context, { POLICY_DIR: join(dir.path, 'policies') }) };
   }
 
-  it('reloads once the file a policy links to is deleted and written again', async () => {
-    const running = await serveLinkedPolicy();
+  it('reloads once the file a policy links to is deleted and written again', async (context) => {
+    const { dir, running } = await serveLinkedPolicy(context);
     await rm(join(dir.path, 'shared/docs.json'));
     await running.waitForLog(rejected);
-    await writeLinked(running, 'v2');
+    await writeLinked(dir, running, 'v2');
   });
 
-  it('reloads once the folder holding a linked policy file is deleted and made again', async () => {
-    const running = await serveLinkedPolicy();
+  it('reloads once the folder holding a linked policy file is deleted and made again', async (context) => {
+    const { dir, running } = await serveLinkedPolicy(context);
     await rm(join(dir.path, 'shared'), { recursive: true });
     await running.waitForLog(rejected);
-    await writeLinked(running, 'v2');
-    await writeLinked(running, 'v3');
+    await writeLinked(dir, running, 'v2');
+    await writeLinked(dir, running, 'v3');
   });
 
-  it('reloads once the folder a data/ link points to is deleted and made again', async () => {
+  it('reloads once the folder a data/ link points to is deleted and made again', async (context) => {
     const entities = (n: number) => ({ entities: [{ type: 'user', id: 'u1', properties: { n } }] });
-    dir = await tempDir();
+    const dir = await ownDir(context);
     await writeFiles(join(dir.path, 'policies'), { 'docs.json': docPolicy('docs', 'v1') });
     await writeFiles(join(dir.path, 'entities'), { 'u.json': entities(1) });
     await symlink('../entities', join(dir.path, 'policies/data'));
-    server = await startServer({ POLICY_DIR: join(dir.path, 'policies') });
+    const server = await ownServer(context, { POLICY_DIR: join(dir.path, 'policies') });
     await rm(join(dir.path, 'entities'), { recursive: true });
     await server.waitForLog(rejected);
     await writeFiles(join(dir.path, 'entities'), { 'u.json': entities(2) });
@@ -281,12 +287,12 @@ describe('links whose target goes away and comes back (real server)', () => {
   });
 });
 
-describe('SIGHUP and start-up (real server)', () => {
+describe.concurrent('SIGHUP and start-up (real server)', () => {
 
-  it('reloads on SIGHUP with watching off, and keeps the last good set on a bad one', async () => {
-    dir = await tempDir();
+  it('reloads on SIGHUP with watching off, and keeps the last good set on a bad one', async (context) => {
+    const dir = await ownDir(context);
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
-    server = await startServer({ POLICY_DIR: dir.path, POLICY_WATCH: 'false' });
+    const server = await ownServer(context, { POLICY_DIR: dir.path, POLICY_WATCH: 'false' });
     const first = await servingVersion(server);
 
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v2') });
@@ -310,8 +316,8 @@ describe('SIGHUP and start-up (real server)', () => {
     expect(await res.json()).toMatchObject({ decision: 'permit', policyVersion: second });
   });
 
-  it('refuses to start on a bad policy set, listing every problem', async () => {
-    dir = await tempDir();
+  it('refuses to start on a bad policy set, listing every problem', async (context) => {
+    const dir = await ownDir(context);
     await writeFiles(dir.path, {
       'a.json': docPolicy('a', 'ok-rule', { condition: 'resource.properties.size >' }),
       'b.json': { id: 'b', resource: 'doc', rules: [{ id: 'x', effect: 'maybe', actions: ['read'] }] },
@@ -322,7 +328,7 @@ describe('SIGHUP and start-up (real server)', () => {
     expect(stderr).toContain('b.json $.rules[0].effect');
   });
 
-  it('runs the tests on load with the claim mapping the server decides with', async () => {
+  it('runs the tests on load with the claim mapping the server decides with', async (context) => {
     // Roles come from `groups`; a `roles` claim grants nothing. Under the default mapping the
     // first case would fail and the second pass: the opposite of what the server decides.
     const reader = (claims: Record<string, unknown>) => ({ subject: { id: 'u1', properties: claims }, action: 'read', resource: { type: 'doc' } });
@@ -332,14 +338,14 @@ describe('SIGHUP and start-up (real server)', () => {
         { name: 'a roles claim is not a group', request: reader({ roles: ['reader'] }), expect: { decision: 'deny' } },
       ],
     };
-    dir = await tempDir();
+    const dir = await ownDir(context);
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'readers', { roles: ['reader'] }), 'tests/docs.json': tests });
-    server = await startServer({ POLICY_DIR: dir.path, POLICY_TESTS_ON_RELOAD: 'true', CLAIM_ROLES: 'groups' });
+    const server = await ownServer(context, { POLICY_DIR: dir.path, POLICY_TESTS_ON_RELOAD: 'true', CLAIM_ROLES: 'groups' });
     expect(await servingVersion(server)).toBe(await versionOf({ 'docs.json': docPolicy('docs', 'readers', { roles: ['reader'] }), 'tests/docs.json': tests }));
   });
 
-  it('refuses to start when tests on reload are on and a test case fails', async () => {
-    dir = await tempDir();
+  it('refuses to start when tests on reload are on and a test case fails', async (context) => {
+    const dir = await ownDir(context);
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1'), 'tests/docs.json': failingTest });
     const { code, stderr } = await runServerToExit({ POLICY_DIR: dir.path, POLICY_TESTS_ON_RELOAD: 'true' });
     expect(code).toBe(1);
