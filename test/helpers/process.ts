@@ -13,17 +13,18 @@ export interface RunResult {
 
 /**
  * Runs `node script args` to its exit, within 15 s, and collects its output. A run that ends
- * without an exit code (timed out, killed by a signal, or never started) rejects, saying which.
+ * without an exit code (killed by a signal, or never started) rejects, saying which, and so does
+ * one that timed out: execFile's SIGTERM then, which the server takes as a stop and exits 0 on,
+ * passed for a run that exited 0 by itself.
  */
 function runToExit(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
   return new Promise((done, fail) => {
-    execFile(process.execPath, [script, ...args], { cwd: repoRoot, env, timeout: 15_000 }, (error, stdout, stderr) => {
-      if (error === null) done({ code: 0, stdout, stderr });
+    const child = execFile(process.execPath, [script, ...args], { cwd: repoRoot, env, timeout: 15_000 }, (error, stdout, stderr) => {
+      const failed = (how: string) => fail(new Error(`node ${[script, ...args].join(' ')}: ${how}; stderr:\n${stderr}`));
+      if (child.killed) failed('timed out after 15 s');
+      else if (error === null) done({ code: 0, stdout, stderr });
       else if (typeof error.code === 'number') done({ code: error.code, stdout, stderr });
-      else {
-        const how = error.killed ? 'timed out after 15 s' : error.signal !== null && error.signal !== undefined ? `killed by ${error.signal}` : String(error.code);
-        fail(new Error(`node ${[script, ...args].join(' ')}: ${how}; stderr:\n${stderr}`));
-      }
+      else failed(error.signal !== null && error.signal !== undefined ? `killed by ${error.signal}` : String(error.code));
     });
   });
 }
