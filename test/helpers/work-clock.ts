@@ -16,7 +16,8 @@ export function startWorkClock(): () => number {
 
 /**
  * Runs `work` and measures, on the work clock, the longest the event loop went without a turn
- * meanwhile: how long `work` held it in one piece.
+ * meanwhile: how long `work` held it in one piece, to its end (all of it when it never let the
+ * loop turn: no tick runs before it ends).
  */
 export async function longestLoopHold<T>(work: () => Promise<T>): Promise<{ readonly longest: number; readonly result: PromiseSettledResult<T> }> {
   let longest = 0;
@@ -29,6 +30,7 @@ export async function longestLoopHold<T>(work: () => Promise<T>): Promise<{ read
   };
   setImmediate(tick);
   const [result] = await Promise.allSettled([work()]);
+  longest = Math.max(longest, sinceLast());
   done = true;
   return { longest, result: result as PromiseSettledResult<T> };
 }
