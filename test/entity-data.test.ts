@@ -196,19 +196,21 @@ describe('entity data: loading', () => {
 
   it('indexes a large directory in slices, letting the event loop turn in between', async () => {
     // 100,000 users in 100 files, each read in tens of milliseconds: indexing them all, names
-    // folded for loose lookups, held the loop ~1 s in one piece (3.6 s for 170,000 in one 16 MiB file).
+    // folded for loose lookups, held the loop ~1 s in one piece (3.6 s for 170,000 in one 16 MiB file),
+    // more than half the load. In slices the longest hold is 1/30 to 1/40 of it (68-80 ms of
+    // 2.6 s at a load average of 6): bound as a share, it holds on a slower host too.
     const files = Object.fromEntries(Array.from({ length: 100 }, (_, f) => [`users-${f}.json`, {
       entities: Array.from({ length: 1000 }, (_, i) => ({ type: 'user', id: `u-${f}-${i}`, aliases: [`user-${f}-${i}@example.com`], properties: { region: 'EU' } })),
     }]));
     const dir = await policyDirWith(files);
-    const { longest, result } = await longestLoopHold(() => loadPolicyDir(dir));
+    const { longest, total, result } = await longestLoopHold(() => loadPolicyDir(dir));
     if (result.status === 'rejected') throw result.reason;
     const set = result.value;
     expect(set.entities.size).toBe(100_000);
     expect(set.entities.find('user', 'user-99-999@example.com')?.id).toBe('u-99-999');
     expect(set.entities.misnamed('user', 'U-0-7')).toEqual({ type: 'user', name: 'u-0-7' });
-    expect(longest).toBeLessThan(250);
-  });
+    expect(longest).toBeLessThan(total / 10);
+  }, 60_000);
 
   it('loads a data file of more than 1,000 entities: the JSON limits hold the properties of each entity, not the file', async () => {
     const entities = Array.from({ length: 1001 }, (_, i) => ({ type: 'user', id: `u-${i}`, properties: { region: 'EU' } }));
