@@ -192,18 +192,24 @@ describe('pdp test (process)', () => {
 describe('the cost of running and checking many cases', () => {
   it('checks each case\'s action by lookup, not by reading every rule\'s actions for each case', async () => {
     // 2,000 rules of 100 actions and 20,000 cases asking for the one only the last rule names:
-    // reading every rule's actions for each case took 9 s.
+    // reading every rule's actions for each case took 9 s, 9 times as long as 20 such cases did.
+    // By lookup the 20,000 take about as long as the 20 (1.1 times): bound against a run of 20
+    // on the same host, the test holds on a slow or busy one.
     const others = Array.from({ length: 99 }, (_, j) => `other${j}`);
     const rules = Array.from({ length: 2000 }, (_, i) => ({ id: `r${i}`, effect: 'permit', actions: [...others, `a${i}`] }));
     const last = { subject: { id: 'u' }, action: 'a1999', resource: { type: 'sheet' } };
-    const dir = await policyDir({ 'sheets.json': { cases: Array.from({ length: 20_000 }, (_, i) => ({ name: `c${i}`, request: last, expect: { decision: 'permit' } })) } });
-    await writeFile(join(dir, 'sheets.json'), JSON.stringify({ id: 'sheets', resource: 'sheet', rules }));
-    const started = performance.now();
-    const run = await runCli(['validate', dir]);
-    expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
-    expect(performance.now() - started).toBeLessThan(5_000);
-  }, 20_000);
+    const validating = async (count: number) => {
+      const dir = await policyDir({ 'sheets.json': { cases: Array.from({ length: count }, (_, i) => ({ name: `c${i}`, request: last, expect: { decision: 'permit' } })) } });
+      await writeFile(join(dir, 'sheets.json'), JSON.stringify({ id: 'sheets', resource: 'sheet', rules }));
+      const started = performance.now();
+      const run = await runCli(['validate', dir]);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      return performance.now() - started;
+    };
+    const few = await validating(20);
+    expect(await validating(20_000)).toBeLessThan(few * 4);
+  }, 40_000);
 
   it('lets the server answer between cases while it runs them on reload (POLICY_TESTS_ON_RELOAD=true)', async () => {
     const adminKey = 'policy-tests-admin-key-0123456789abcdef';
