@@ -195,9 +195,11 @@ describe('a stop while the service starts', () => {
   // A SIGHUP before it neither stops the start nor kills the process (its default action): the
   // stop that follows is the one logged.
   it.each(['SIGTERM', 'SIGINT'] as const)('handles a %s that comes while the policies load, after a SIGHUP: exit 0 at once, never listening', async (signal) => {
-    // Enough rules that loading them takes well over the bound below (1.5 s here, where a stop
-    // acted on once the load is done came 1.48 s after the signal, and one acted on at once
-    // within 0.2 s); the key set fetch, made just before, says the load has begun.
+    // Enough rules that loading them takes well over the time a stop acted on at once takes
+    // (1.5 s here, where a stop acted on once the load is done came 1.48 s after the signal,
+    // and one acted on at once within 0.2 s, 1 s on a loaded host): the order of what the
+    // process logs tells the two apart, however slow the host. The key set fetch, made just
+    // before, says the load has begun.
     const rules = Array.from({ length: 40 }, (_, r) => ({ id: `R${r}`, effect: 'permit', actions: ['read'], roles: [`role${r}`], condition: `resource.properties.amount <= ${r}.0 && "t${r}" in resource.properties.tags` }));
     const files = Object.fromEntries(Array.from({ length: 1200 }, (_, f) => [`p${f}.json`, { id: `p${f}`, resource: `type${f}`, rules }]));
     const dir = await tempDir(files);
@@ -211,13 +213,13 @@ describe('a stop while the service starts', () => {
     const { port } = keyServer.address() as AddressInfo;
     proc = spawnServer({ POLICY_DIR: dir, JWKS_URL: `http://127.0.0.1:${port}/jwks`, JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'api' });
     await fetched;
-    const signalled = performance.now();
     proc.child.kill('SIGHUP');
     proc.child.kill(signal);
     const exit = await proc.exited;
     expect(exit).toMatchObject({ code: 0, signal: null });
-    expect(exit.at - signalled).toBeLessThan(1_000);
     expect(proc.output()).toContain(`"reason":"${signal}"`);
+    // Stopped while the load went on: the warnings logged once it is done never came.
+    expect(proc.output()).not.toContain('PDP_API_KEYS is not set');
     expect(proc.output()).not.toContain('invoice-pdp listening');
   });
   // The modules take the better part of a second to load before start.ts can install its
