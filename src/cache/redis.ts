@@ -227,6 +227,8 @@ export class RedisCacheLayer implements CacheLayer {
   #probeTimer: NodeJS.Timeout | undefined;
   /** Set while a "down" is not told yet, waiting for its cause (see #tell). */
   #downUntold: NodeJS.Timeout | undefined;
+  /** Set while a lost node error's node is connected to, to learn why (see #nodeFailed): one at a time. */
+  #reaching = false;
   readonly #stopWatching: (() => void) | undefined;
 
   constructor(options: RedisLayerOptions) {
@@ -502,7 +504,9 @@ export class RedisCacheLayer implements CacheLayer {
   /**
    * A Cluster node failed while a "down" waits for its cause: the node's error is it, unless the
    * client lost it ("Connection is closed.", no code): the node (`host:port`) is then connected to
-   * once, to learn why it cannot be (ECONNREFUSED); when it can, the node's error is told.
+   * once, to learn why it cannot be (ECONNREFUSED); when it can, the node's error is told. One
+   * such connection at a time: the client retries every node, and each retry's error would open
+   * another meanwhile, though the first to settle tells the "down".
    */
   #nodeFailed(error: unknown, node: unknown): void {
     if (this.#downUntold === undefined) return;
@@ -511,8 +515,13 @@ export class RedisCacheLayer implements CacheLayer {
       this.#tellDown(error);
       return;
     }
+    if (this.#reaching) return;
+    this.#reaching = true;
     // Within causeWaitMs, whatever the command deadline: a connection takes a round trip or two.
-    void connectionError(node.slice(0, at), Number(node.slice(at + 1)), 1_000).then((unreachable) => this.#tellDown(unreachable ?? error));
+    void connectionError(node.slice(0, at), Number(node.slice(at + 1)), 1_000).then((unreachable) => {
+      this.#reaching = false;
+      this.#tellDown(unreachable ?? error);
+    });
   }
 
   /** Tells the "down" waiting for its cause, if one is, with `cause`. */
