@@ -20,7 +20,9 @@ describe('SIGTERM with connections that have not sent a request', () => {
     proc.child.kill('SIGTERM');
     const exit = await proc.exited;
     expect(exit.code).toBe(0);
-    expect(exit.at - signalled).toBeLessThan(1_500);
+    // Closed at the first sweep 500 ms after its last byte (0.6-0.8 s alone): well within half
+    // of SHUTDOWN_TIMEOUT_MS, however loaded the host.
+    expect(exit.at - signalled).toBeLessThan(4_000);
     await silentClosed;
     expect(proc.output()).toContain('shut down: every request answered');
   });
@@ -57,6 +59,6 @@ describe('SIGTERM with connections that have not sent a request', () => {
     expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:client_timeout' });
     const exit = await proc.exited;
     expect(exit.code).toBe(0);
-    expect(exit.at - signalled).toBeLessThan(1_500);
+    expect(exit.at - signalled).toBeLessThan(4_000);
   });
 });

@@ -162,7 +162,9 @@ describe('SIGTERM to the service process', () => {
     proc.child.kill('SIGINT');
     const exit = await proc.exited;
     expect(exit.code).toBe(1);
-    expect(exit.at - signalled).toBeLessThan(1_000);
+    // At once: tens of milliseconds alone, so a bound well within the 5 s the held request can
+    // last (its answer ends the drain, exit 0) leaves a loaded host room.
+    expect(exit.at - signalled).toBeLessThan(2_500);
   });
 
   it('exits 1 at the deadline when a request never finishes', async () => {
