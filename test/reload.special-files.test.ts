@@ -69,7 +69,8 @@ describe('a file longer than its size said (real server)', () => {
     await symlink('/proc/self/environ', join(policies.path, 'environ.json'));
     const started = Date.now();
     const refused = await admin(server, 'POST', '/admin/policies/reload');
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // Tens of milliseconds in growing chunks: a bound well under the 10 s leaves a loaded host room.
+    expect(Date.now() - started).toBeLessThan(4_000);
     expect(refused.status).toBe(422);
     // Its NUL separators make it no UTF-8 JSON: read to its end, then refused for what it holds.
     expect(refused.body['errors']).toEqual([expect.objectContaining({ file: 'environ.json', path: '$', message: expect.stringContaining('not UTF-8') })]);
