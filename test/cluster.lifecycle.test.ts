@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, inject, it, type TestContext } from 'vitest';
 import { docPolicy } from './helpers/policy-dir.js';
 import { trickleRequest } from './helpers/raw-http.js';
-import { endingWith, spawnLogged, spawnNode, type Spawned } from './helpers/spawned.js';
+import { answeredWhileDraining, endingWith, spawnLogged, spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -241,15 +241,7 @@ describe.concurrent('WORKERS=2: an admin reload that comes while the service sto
     const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1'), PDP_ADMIN_KEYS: adminKey }));
     const listening = await running.waitFor(isWorkerListening, 2);
     // Its headers still arriving at the stop, the request is one in flight: the draining worker takes it.
-    const held = await trickleRequest(Number(listening[0]?.['port']), 'POST /admin/policies/reload HTTP/1.1\r\nHost: pdp\r\n');
-    try {
-      running.child.kill('SIGTERM');
-      await running.waitFor((l) => l['msg'] === 'shutting down: draining connections', 2);
-    } finally {
-      held.finish(`Authorization: Bearer ${adminKey}\r\nContent-Length: 0\r\n\r\n`);
-    }
-    const answer = await held.response;
-    held.socket.destroy();
+    const answer = await answeredWhileDraining(running, Number(listening[0]?.['port']), 'POST /admin/policies/reload HTTP/1.1\r\nHost: pdp\r\n', `Authorization: Bearer ${adminKey}\r\nContent-Length: 0\r\n\r\n`);
     expect(answer.status).toBe(200);
     // Before, the primary answered with every other worker as `no_answer`, "its reload goes on",
     // though it asked none of them.

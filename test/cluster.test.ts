@@ -2,8 +2,8 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
 import { exited, processRef, signalIfRunning, waitUntilExited } from './helpers/exited.js';
 import { docPolicy, versionOf, writeFiles } from './helpers/policy-dir.js';
-import { holdRequest, trickleRequest } from './helpers/raw-http.js';
-import { endingWith, spawnNode, type Spawned } from './helpers/spawned.js';
+import { holdRequest } from './helpers/raw-http.js';
+import { answeredWhileDraining, endingWith, spawnNode, type Spawned } from './helpers/spawned.js';
 import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -265,15 +265,7 @@ describe.concurrent('WORKERS=2 (node:cluster)', { timeout }, () => {
     const running = start(context, main, { ...base, WORKERS: '2' });
     const listening = await running.waitFor(isWorkerListening, 2);
     // In flight at the stop, the scrape is answered by a draining worker once its head ends.
-    const held = await trickleRequest(Number(listening[0]?.['port']), 'GET /metrics HTTP/1.1\r\nHost: pdp\r\n');
-    try {
-      running.child.kill('SIGTERM');
-      await running.waitFor((l) => l['msg'] === 'shutting down: draining connections', 2);
-    } finally {
-      held.finish('Connection: close\r\n\r\n');
-    }
-    const answer = await held.response;
-    held.socket.destroy();
+    const answer = await answeredWhileDraining(running, Number(listening[0]?.['port']), 'GET /metrics HTTP/1.1\r\nHost: pdp\r\n', 'Connection: close\r\n\r\n');
     expect(answer.status).toBe(200);
     // Before, a draining worker was asked and counted `answered`. The other one may have exited.
     expect(sample(answer.body, 'pdp_cluster_scrape_workers', { result: 'answered' })).toBe(0);

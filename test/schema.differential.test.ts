@@ -230,6 +230,21 @@ describe('the JSON Schemas `pdp schema` prints, against the loader', () => {
     return { schema: schemas.fixture(doc), issues };
   }
 
+  /**
+   * Checks, for `runs` documents `docs` gives, each judged by `judge` in one scratch directory,
+   * that the schema accepts a document exactly when the loader finds no issue the schema must find.
+   */
+  async function agreeOn<T>(docs: fc.Arbitrary<T>, judge: (dir: string, doc: T) => Promise<{ schema: boolean; issues: readonly PolicyIssue[] }>) {
+    const dir = await scratch();
+    await fc.assert(
+      fc.asyncProperty(docs, async (doc) => {
+        const seen = await judge(dir, doc);
+        expect(seen).toEqual({ schema: seen.issues.length === 0, issues: seen.issues });
+      }),
+      runs,
+    );
+  }
+
   /** What the schema and the loader make of the entity data file `doc`, beside a policy. */
   async function asEntityData(dir: string, doc: Json) {
     await rm(dir, { recursive: true, force: true });
@@ -245,50 +260,23 @@ describe('the JSON Schemas `pdp schema` prints, against the loader', () => {
 
   it('agree on policies near the shipped one and README\'s', { timeout: 60_000 }, async () => {
     const bases = [await readJson(join(defaultPolicyDir, 'invoices.json')), readmeExample('The format'), docPolicy('docs', 'r1') as Json];
-    const dir = await scratch();
-    await fc.assert(
-      fc.asyncProperty(nearValid(bases), async (doc) => {
-        const seen = await asPolicy(dir, doc);
-        expect(seen).toEqual({ schema: seen.issues.length === 0, issues: seen.issues });
-      }),
-      runs,
-    );
+    await agreeOn(nearValid(bases), asPolicy);
   });
 
   it('agree on test files near the shipped ones and README\'s', { timeout: 60_000 }, async () => {
     const tests = join(defaultPolicyDir, 'tests');
     const bases = [await readJson(join(tests, 'approve.json')), await readJson(join(tests, 'read.json')), readmeExample('Testing: fixtures and coverage')];
-    const dir = await scratch();
-    await fc.assert(
-      fc.asyncProperty(nearValid(bases), async (doc) => {
-        const seen = await asTestFile(dir, doc);
-        expect(seen).toEqual({ schema: seen.issues.length === 0, issues: seen.issues });
-      }),
-      runs,
-    );
+    await agreeOn(nearValid(bases), asTestFile);
   });
 
   it('agree on entity data near README\'s', { timeout: 60_000 }, async () => {
     const directory = { entities: [{ type: 'user', id: 'u-2', aliases: ['bob@example.com'], properties: { roles: [], iss: 'x', region: 'EU' }, authoritative: ['roles', 'region'] }] };
-    const dir = await scratch();
-    await fc.assert(
-      fc.asyncProperty(nearValid([readmeExample('Entity data'), directory]), async (doc) => {
-        const seen = await asEntityData(dir, doc);
-        expect(seen).toEqual({ schema: seen.issues.length === 0, issues: seen.issues });
-      }),
-      runs,
-    );
+    await agreeOn(nearValid([readmeExample('Entity data'), directory]), asEntityData);
   });
 
   it('agree on the names entity data stores and on authoritative ones', { timeout: 60_000 }, async () => {
-    const dir = await scratch();
-    await fc.assert(
-      fc.asyncProperty(fc.record({ type: name, id: name, alias: name, held: fc.oneof(name, fc.constantFrom('iss', 'roles')) }), async (n) => {
-        const seen = await asEntityData(dir, { entities: [{ type: n.type, id: n.id, aliases: [n.alias], properties: { roles: [], iss: 'x', [n.held]: 1 }, authoritative: [n.held] }] });
-        expect(seen).toEqual({ schema: seen.issues.length === 0, issues: seen.issues });
-      }),
-      runs,
-    );
+    const names = fc.record({ type: name, id: name, alias: name, held: fc.oneof(name, fc.constantFrom('iss', 'roles')) });
+    await agreeOn(names, (dir, n) => asEntityData(dir, { entities: [{ type: n.type, id: n.id, aliases: [n.alias], properties: { roles: [], iss: 'x', [n.held]: 1 }, authoritative: [n.held] }] }));
   });
 
   it('agree on a test file\'s cases and groups, none, empty or some', async () => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { TestContext } from 'vitest';
+import { trickleRequest, type RawResponse } from './raw-http.js';
 
 /** A process started by a test, with its stderr lines as parsed JSON where they are JSON. */
 export interface Spawned {
@@ -87,4 +88,22 @@ export function endingWith({ onTestFinished }: Pick<TestContext, 'onTestFinished
     if (spawned.child.exitCode === null && spawned.child.signalCode === null) spawned.child.kill('SIGKILL');
   });
   return spawned;
+}
+
+/**
+ * The answer to a request sent to `port` of `running`, a WORKERS=2 service, whose head is still
+ * arriving when SIGTERM comes and ends (with `rest`) once both workers drain: a request in
+ * flight at the stop, taken by a draining worker.
+ */
+export async function answeredWhileDraining(running: Spawned, port: number, head: string, rest: string): Promise<RawResponse> {
+  const held = await trickleRequest(port, head);
+  try {
+    running.child.kill('SIGTERM');
+    await running.waitFor((l) => l['msg'] === 'shutting down: draining connections', 2);
+  } finally {
+    held.finish(rest);
+  }
+  const answer = await held.response;
+  held.socket.destroy();
+  return answer;
 }
