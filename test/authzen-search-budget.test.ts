@@ -92,7 +92,10 @@ interface Timed {
 
 /**
  * POSTs `body` to `path`, and 100 ms into it (while the server works on it) asks `GET /healthz`:
- * both answers, `at` counted from when each was sent.
+ * both answers, `at` counted from when each was sent. The health check is judged answered
+ * meanwhile by coming back first: work holding the process in one piece answers it only after
+ * its own answer, however fast or loaded the host (a bound of 500 ms on it failed at 510 ms on
+ * a loaded one).
  */
 async function withHealthCheck(path: string, body: unknown, base = url): Promise<{ work: Timed; health: Timed }> {
   const timed = async (send: () => Promise<Response>): Promise<Timed> => {
@@ -125,7 +128,7 @@ describe('expensive searches and batches share the process', () => {
     const request = { subject: alice, action: { name: 'view' }, resource: { type: 'doc' }, context, page: { limit: 10 } };
     const { work, health } = await withHealthCheck('/access/v1/search/resource', request);
     expect(health.status).toBe(200);
-    expect(health.at).toBeLessThan(500);
+    expect(health.answeredAt).toBeLessThan(work.answeredAt);
     expect(work.at).toBeLessThan(requestTimeoutMs + 500);
     if (work.status === 503) return;
     expect(work.status).toBe(200);
@@ -151,7 +154,7 @@ describe('expensive searches and batches share the process', () => {
     };
     const { work, health } = await withHealthCheck('/access/v1/evaluations', request);
     expect(health.status).toBe(200);
-    expect(health.at).toBeLessThan(500);
+    expect(health.answeredAt).toBeLessThan(work.answeredAt);
     expectBatchAnswered(work, requestTimeoutMs);
   });
 
@@ -169,7 +172,6 @@ describe('expensive searches and batches share the process', () => {
     // lookups in one go, and /healthz waited behind all of them: answered 324-384 ms after it
     // was sent, once the batch had been.
     expect(health.answeredAt).toBeLessThan(work.answeredAt);
-    expect(health.at).toBeLessThan(500);
     expectBatchAnswered(work, cachedTimeoutMs);
   });
 });
