@@ -1,6 +1,6 @@
 import type { EntityIndex } from '../policy/entities.js';
 import type { ClaimMapper } from '../token/claims.js';
-import type { Query } from './types.js';
+import type { Query, Resource, Subject } from './types.js';
 
 /**
  * Why `type` and `id`, which name no entity, are not taken for an unknown one: they name a stored
@@ -16,6 +16,27 @@ function misnaming(entities: EntityIndex, type: string, id: string): string | un
 }
 
 /**
+ * Subjects and resources as enriched, by the one each was enriched from, for the decisions of one
+ * answer made of several: its items or candidates sharing a known subject or resource then
+ * share it enriched, so it is keyed for the cache (cache/key.ts) and ordered for conditions
+ * (policy/cel.ts) once, not once per decision.
+ */
+export interface EnrichedEntities {
+  readonly subjects: Map<Subject, Subject>;
+  readonly resources: Map<Resource, Resource>;
+}
+
+/** `make()`, made once per `from` into `made` when there is one. */
+function once<T>(made: Map<T, T> | undefined, from: T, make: () => T): T {
+  let enriched = made?.get(from);
+  if (enriched === undefined) {
+    enriched = make();
+    made?.set(from, enriched);
+  }
+  return enriched;
+}
+
+/**
  * Adds what entity data knows about the query's subject and resource. An entity is found by
  * type and id (or alias) and then *is* that entity: the id becomes the entity's own, so a rule
  * comparing ids and the cache key see one identity however the request named it, and the
@@ -28,9 +49,10 @@ function misnaming(entities: EntityIndex, type: string, id: string): string | un
  * states at all (roles, scopes) comes from the caller alone, so entity data never widens a
  * narrowed token, unless the entity marks the stored claim `authoritative` (a role revoked in
  * the directory before the token expires). Unknown entities leave the query as is, unless one
- * names a known entity in another case or spelling (`misnamed`, see `misnaming`).
+ * names a known entity in another case or spelling (`misnamed`, see `misnaming`). With `shared`,
+ * a subject or resource enriched there before is taken as it was.
  */
-export function withEntityData(entities: EntityIndex, query: Query, mapClaims: ClaimMapper): Query {
+export function withEntityData(entities: EntityIndex, query: Query, mapClaims: ClaimMapper, shared?: EnrichedEntities): Query {
   if (entities.size === 0) return query;
   const { subject, resource } = query;
   const knownSubject = entities.find(subject.type, subject.id);
@@ -43,9 +65,9 @@ export function withEntityData(entities: EntityIndex, query: Query, mapClaims: C
     ...query,
     subject: knownSubject === undefined
       ? subject
-      : { ...mapClaims(subject.properties, subject.type, knownSubject.id, knownSubject.properties, knownSubject.authoritative), aliases: knownSubject.aliases },
+      : once(shared?.subjects, subject, () => ({ ...mapClaims(subject.properties, subject.type, knownSubject.id, knownSubject.properties, knownSubject.authoritative), aliases: knownSubject.aliases })),
     resource: knownResource === undefined
       ? resource
-      : { ...resource, id: knownResource.id, properties: { ...resource.properties, ...knownResource.properties } },
+      : once(shared?.resources, resource, () => ({ ...resource, id: knownResource.id, properties: { ...resource.properties, ...knownResource.properties } })),
   };
 }

@@ -7,7 +7,7 @@ import type { PolicyStore } from '../policy/store.js';
 import { claimsToSubject, type ClaimMapper, type Claims } from '../token/claims.js';
 import { InvalidTokenError } from '../token/errors.js';
 import type { TokenVerifier } from '../token/verify.js';
-import { withEntityData } from './enrich.js';
+import { withEntityData, type EnrichedEntities } from './enrich.js';
 import type { DecisionMeta, DecisionRecord, DecisionRecorder, RecordedOutcome } from './record.js';
 import type { Decision, Query, Subject, Turn, Verdict } from './types.js';
 
@@ -15,6 +15,21 @@ import type { Decision, Query, Subject, Turn, Verdict } from './types.js';
 export type SubjectInput =
   | { readonly token: string }
   | { readonly claims: Claims; readonly type?: string; readonly id: string };
+
+/** A subject as resolved, or why its token was refused: awaited only for a token. */
+type ResolvedSubject = Subject | InvalidTokenError | Promise<Subject | InvalidTokenError>;
+
+/**
+ * What the decisions of one answer made of several share: each subject input resolved, and each
+ * subject and resource enriched with entity data. Its items or candidates sharing their
+ * request's subject or resource share one, so a token is verified once and claims mapped once,
+ * and a subject or resource of 250 KB is keyed for the cache (cache/key.ts) and ordered for
+ * conditions (policy/cel.ts) once, not once per decision.
+ */
+interface Shared {
+  readonly subjects: Map<SubjectInput, ResolvedSubject>;
+  readonly enriched: EnrichedEntities;
+}
 
 /** A decision request before the subject is resolved. */
 export interface DecisionRequest {
@@ -59,7 +74,8 @@ export interface LookAhead {
 /**
  * Decisions for an answer made of several (a batch, a search page), all against one policy
  * set: the caller records each decision the answer gives once the answer is made, and none it
- * leaves out.
+ * leaves out. Requests given one subject input, or one resource, share it resolved and enriched
+ * (see Shared).
  */
 export interface PinnedDecisions {
   /**
@@ -192,9 +208,10 @@ export class DecisionService {
    */
   pinned(): PinnedDecisions {
     const { set } = this.#policies.current;
+    const shared: Shared = { subjects: new Map(), enriched: { subjects: new Map(), resources: new Map() } };
     return {
-      decideUnrecorded: (request, turn, ahead) => this.#decideUnrecorded(request, set, turn, ahead),
-      lookAhead: (requests) => this.#lookAhead(requests, set),
+      decideUnrecorded: (request, turn, ahead) => this.#decideUnrecorded(request, set, shared, turn, ahead),
+      lookAhead: (requests) => this.#lookAhead(requests, set, shared),
       refuse: (detail, meta, validationMs) => this.#refuse(detail, meta, validationMs, set),
       record: (record) => this.record(record),
     };
@@ -204,7 +221,7 @@ export class DecisionService {
    * Its duration leaves out the wait for `turn`: decisions made together wait there while the
    * others evaluate, and that time is theirs, not this decision's.
    */
-  async #decideUnrecorded(request: DecisionRequest, set: CompiledPolicySet, turn: Turn | undefined, ahead: LookAhead | undefined): Promise<UnrecordedDecision> {
+  async #decideUnrecorded(request: DecisionRequest, set: CompiledPolicySet, shared: Shared, turn: Turn | undefined, ahead: LookAhead | undefined): Promise<UnrecordedDecision> {
     const time = this.#clock();
     const started = performance.now();
     let waited = 0;
@@ -219,7 +236,7 @@ export class DecisionService {
       },
       wanted: () => turn.wanted(),
     };
-    const outcome = await this.#decide(request, set, timedTurn, ahead);
+    const outcome = await this.#decide(request, set, shared, timedTurn, ahead);
     const durationSeconds = (performance.now() - started - waited) / 1000;
     const { meta, action, resource, context } = request;
     return { outcome, record: { meta, time, durationSeconds, action, resource, context, outcome: recordedOutcome(outcome) } };
@@ -256,16 +273,8 @@ export class DecisionService {
     }
   }
 
-  async #lookAhead(requests: readonly DecisionRequest[], set: CompiledPolicySet): Promise<LookAhead> {
-    // Candidates of one search share their subject's input: its token is verified once.
-    const bySubject = new Map<SubjectInput, Subject | InvalidTokenError | Promise<Subject | InvalidTokenError>>();
-    const pending = requests.map((request) => {
-      const known = bySubject.get(request.subject);
-      const subject = known ?? this.#subject(request.subject);
-      if (known === undefined) bySubject.set(request.subject, subject);
-      return subject;
-    });
-    const resolved = await Promise.all(pending);
+  async #lookAhead(requests: readonly DecisionRequest[], set: CompiledPolicySet, shared: Shared): Promise<LookAhead> {
+    const resolved = await Promise.all(requests.map((request) => this.#sharedSubject(request.subject, shared)));
     const subjects = new Map<DecisionRequest, Subject | InvalidTokenError>();
     const queries = new Map<DecisionRequest, Query>();
     const cacheable: Query[] = [];
@@ -274,7 +283,7 @@ export class DecisionService {
       if (subject === undefined) continue;
       subjects.set(request, subject);
       if (subject instanceof InvalidTokenError) continue;
-      const query = this.#query(request, set, subject);
+      const query = this.#query(request, set, subject, shared.enriched);
       queries.set(request, query);
       if (this.#cache !== undefined && request.explain !== true && !decisionReadsNow(set, query)) cacheable.push(query);
     }
@@ -286,7 +295,7 @@ export class DecisionService {
    * The subject `input` names, or why its token was refused; anything else is thrown. Claims
    * stated by a trusted caller need no waiting: only a token is awaited.
    */
-  #subject(input: SubjectInput): Subject | InvalidTokenError | Promise<Subject | InvalidTokenError> {
+  #subject(input: SubjectInput): ResolvedSubject {
     if ('token' in input) return this.#verified(input.token).catch(refusedToken);
     try {
       return this.#claims(input.claims, input.type, input.id);
@@ -295,14 +304,27 @@ export class DecisionService {
     }
   }
 
-  /** The question `request` asks of `subject`, with entity data from the same set as the policies, so a reload never mixes the two. */
-  #query(request: DecisionRequest, set: CompiledPolicySet, subject: Subject): Query {
-    return withEntityData(set.entities, { subject, action: request.action, resource: request.resource, context: request.context }, this.#claims);
+  /** The subject `input` names, resolved once for all of `shared`. */
+  #sharedSubject(input: SubjectInput, shared: Shared): ResolvedSubject {
+    let subject = shared.subjects.get(input);
+    if (subject === undefined) {
+      subject = this.#subject(input);
+      shared.subjects.set(input, subject);
+    }
+    return subject;
   }
 
-  async #decide(request: DecisionRequest, set: CompiledPolicySet, turn?: Turn, ahead?: LookAhead): Promise<DecisionOutcome> {
+  /**
+   * The question `request` asks of `subject`, with entity data from the same set as the policies,
+   * so a reload never mixes the two; a subject or resource in `enriched` is taken from there.
+   */
+  #query(request: DecisionRequest, set: CompiledPolicySet, subject: Subject, enriched?: EnrichedEntities): Query {
+    return withEntityData(set.entities, { subject, action: request.action, resource: request.resource, context: request.context }, this.#claims, enriched);
+  }
+
+  async #decide(request: DecisionRequest, set: CompiledPolicySet, shared?: Shared, turn?: Turn, ahead?: LookAhead): Promise<DecisionOutcome> {
     const decisionId = this.#newId();
-    const given = ahead?.subjects.get(request) ?? this.#subject(request.subject);
+    const given = ahead?.subjects.get(request) ?? (shared === undefined ? this.#subject(request.subject) : this.#sharedSubject(request.subject, shared));
     const subject = given instanceof Promise ? await given : given;
     if (subject instanceof InvalidTokenError) {
       return {
@@ -317,7 +339,7 @@ export class DecisionService {
         coalesced: false,
       };
     }
-    const query = ahead?.queries.get(request) ?? this.#query(request, set, subject);
+    const query = ahead?.queries.get(request) ?? this.#query(request, set, subject, shared?.enriched);
     const trace: RuleTrace[] | undefined = request.explain === true ? [] : undefined;
     // A decision that reads the clock is evaluated every time: served again, it could outlive
     // the condition that made it, and `?explain=true` would then answer otherwise.

@@ -77,6 +77,37 @@ export function decisionRequest(evaluation: WireEvaluation, explain: boolean, me
   };
 }
 
+/** `make(wire)`, made once per `wire` object into `made`. */
+function once<W extends object, I>(made: Map<W, I>, wire: W, make: (wire: W) => I): I {
+  let input = made.get(wire);
+  if (input === undefined) {
+    input = make(wire);
+    made.set(wire, input);
+  }
+  return input;
+}
+
+/**
+ * Maps AuthZEN evaluations that may share their subject, action or resource objects (a batch's
+ * defaults) onto requests that share those parts too: the decision service then resolves a
+ * shared subject once, and the cache keys each shared part once (cache/key.ts), however many
+ * requests carry it. Made with `decisionRequest`, each would have parts of its own, a subject or
+ * resource of 250 KB serialised again for each of a hundred items.
+ */
+export function sharingRequests(explain: boolean, meta: DecisionMeta): (evaluation: WireEvaluation) => DecisionRequest {
+  const subjects = new Map<WireEntity, DecisionRequest['subject']>();
+  const actions = new Map<WireAction, DecisionRequest['action']>();
+  const resources = new Map<WireEntity, DecisionRequest['resource']>();
+  return (evaluation) => ({
+    meta,
+    subject: once(subjects, evaluation.subject, subjectInput),
+    action: once(actions, evaluation.action, actionInput),
+    resource: once(resources, evaluation.resource, resourceInput),
+    context: evaluation.context ?? empty,
+    explain,
+  });
+}
+
 /**
  * The AuthZEN response `context`: our decision id, policy version, reasons, advice and trace;
  * `advice` and `explain` are left out of the JSON when undefined (none given, not asked for).

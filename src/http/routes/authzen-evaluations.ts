@@ -1,10 +1,9 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { decideBatch, evaluationsSemantics, type BatchItem } from '../../decision/batch.js';
-import type { DecisionMeta } from '../../decision/record.js';
-import type { DecisionService } from '../../decision/service.js';
+import type { DecisionRequest, DecisionService } from '../../decision/service.js';
 import { jsonPath } from '../../policy/json-path.js';
-import { actionSchema, decisionRequest, entitySchema, evaluationSchema, propertiesSchema, wireDecision } from '../authzen/wire.js';
+import { actionSchema, decisionRequest, entitySchema, evaluationSchema, propertiesSchema, sharingRequests, wireDecision, type WireEvaluation } from '../authzen/wire.js';
 import { authzenBody } from '../authzen/body.js';
 import { validBody } from '../body.js';
 import { decisionMeta } from '../decision-meta.js';
@@ -40,7 +39,7 @@ type Defaults = z.infer<typeof partialTuple>;
  * One item over the defaults, each present key replacing its default whole; or its errors, with
  * the time finding them took.
  */
-function batchItem(raw: unknown, index: number, defaults: Defaults, explain: boolean, meta: DecisionMeta): BatchItem<FieldError[]> {
+function batchItem(raw: unknown, index: number, defaults: Defaults, request: (evaluation: WireEvaluation) => DecisionRequest): BatchItem<FieldError[]> {
   const started = performance.now();
   const located = (issues: readonly z.core.$ZodIssue[], hint = '') => ({
     invalid: issues.map((issue) => ({ path: jsonPath(['evaluations', index, ...issue.path]), message: `${issue.message}${hint}` })),
@@ -59,9 +58,9 @@ function batchItem(raw: unknown, index: number, defaults: Defaults, explain: boo
   if (!complete.success) return located(complete.error.issues, ' (give it in the item or as a top-level default)');
   // Checked complete; decided on the values themselves, not zod's copies, so every item shares
   // the defaults' objects (one context of a megabyte, not a hundred copies, each walked again
-  // by conditions that order maps: cel.ts). Nothing is left out: the request takes only the
-  // members the schema knows.
-  return { request: decisionRequest(merged as z.infer<typeof evaluationSchema>, explain, meta) };
+  // by conditions that order maps: cel.ts), and `request` makes each shared one's part once.
+  // Nothing is left out: the request takes only the members the schema knows.
+  return { request: request(merged as WireEvaluation) };
 }
 
 /**
@@ -81,7 +80,8 @@ export function evaluationsRoutes(decisions: DecisionService): Hono<AppEnv> {
       return jsonWithRequestId(c, wireDecision(await decisions.decide(decisionRequest(single, explain, meta)), true));
     }
     const withContext = explain || body.options?.include_reasons === true;
-    const items = body.evaluations.map((raw, index) => batchItem(raw, index, body, explain, meta));
+    const request = sharingRequests(explain, meta);
+    const items = body.evaluations.map((raw, index) => batchItem(raw, index, body, request));
     const answers = await decideBatch(decisions, items, body.options?.evaluations_semantic ?? 'execute_all', meta);
     return jsonWithRequestId(c, {
       evaluations: answers.map((answer) => {
