@@ -167,16 +167,16 @@ describe('opaque tokens: RFC 7662 introspection', () => {
     }
   });
 
-  it('remembers a not-yet-valid answer only until nbf, then takes the token', async () => {
+  it('remembers a not-yet-valid answer only until the clock tolerance reaches its nbf, then takes the token', async () => {
     const token = opaque();
-    const nbf = epoch() + 5;
+    const nbf = epoch() + 60;
     server.answer(token, { body: { active: true, sub: 'alice', nbf, exp: nbf + 600 } });
-    const verifier = introspector();
+    const verifier = introspector({ clockTolerance: 10 });
     expect((await refusal(verifier.verify(token))).message).toBe('token not yet valid');
-    now = nbf * 1000 - 1;
+    now = (nbf - 10) * 1000 - 1;
     await refusal(verifier.verify(token));
     expect(server.requestsFor(token)).toBe(1);
-    now = nbf * 1000;
+    now = (nbf - 10) * 1000;
     await expect(verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
     expect(server.requestsFor(token)).toBe(2);
   });
@@ -599,7 +599,7 @@ describe('JWT access tokens without a JWT issuer configured', () => {
   });
 });
 
-describe('a token issued in the future, verified as a JWT or introspected', () => {
+describe('a token issued in the future or not yet valid, verified as a JWT or introspected', () => {
   let server: IntrospectionServer;
   let keySet: JwksServer;
   let key: SigningKey;
@@ -651,6 +651,29 @@ describe('a token issued in the future, verified as a JWT or introspected', () =
     const expected = detail === undefined ? { decision: 'permit' } : { decision: 'deny', reasons: [{ code: 'invalid_token', detail }] };
     expect(await decide(jwt)).toMatchObject(expected);
     expect(await decide(opaque)).toMatchObject(expected);
+  });
+
+  it.each([
+    ['ahead within the clock tolerance (30 s): an authorization server whose clock runs ahead', {}, 20, undefined],
+    ['ahead beyond it', {}, 120, 'token not yet valid'],
+    ['ahead beyond a JWT_CLOCK_TOLERANCE_SECONDS of 0', { JWT_CLOCK_TOLERANCE_SECONDS: '0' }, 20, 'token not yet valid'],
+  ])('is taken or refused alike, its nbf %s', async (_, env: Record<string, string>, ahead, detail) => {
+    const nbf = epoch() + ahead;
+    const jwt = await new SignJWT(claims)
+      .setProtectedHeader({ alg: key.alg, kid: key.kid })
+      .setIssuer(asIssuer)
+      .setAudience('invoice-api')
+      .setIssuedAt(epoch())
+      .setNotBefore(nbf)
+      .setExpirationTime(nbf + 600)
+      .sign(key.privateKey);
+    const opaque = `valid-ahead-${ahead}-${JSON.stringify(env)}`;
+    server.answer(opaque, { body: { active: true, iss: asIssuer, ...claims, nbf, exp: nbf + 600 } });
+    const decide = await appWith(env);
+    const jwtExpected = detail === undefined ? { decision: 'permit' } : { decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'claim "nbf" invalid: check_failed' }] };
+    const opaqueExpected = detail === undefined ? { decision: 'permit' } : { decision: 'deny', reasons: [{ code: 'invalid_token', detail }] };
+    expect(await decide(jwt)).toMatchObject(jwtExpected);
+    expect(await decide(opaque)).toMatchObject(opaqueExpected);
   });
 
   it('refuses an introspected iat that is not a number, as jose refuses it in a JWT', async () => {

@@ -53,8 +53,9 @@ export interface IntrospectorOptions {
   readonly audience?: readonly string[];
   readonly clock?: () => number;
   /**
-   * Clock skew allowed an active answer's `iat`, seconds: the JWT verifiers' (`defaultClockTolerance`
-   * unless set), so a token issued in the future is refused alike, JWT or introspected.
+   * Clock skew allowed an active answer's `nbf` and `iat`, seconds: the JWT verifiers'
+   * (`defaultClockTolerance` unless set), so a token not yet valid or issued in the future is
+   * taken or refused alike, JWT or introspected.
    */
   readonly clockTolerance?: number;
   /**
@@ -207,8 +208,9 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     const exp = expiryMs(answer);
     if (exp !== undefined && exp <= now) return { active: false, detail: 'token expired' };
     const nbf = answer['nbf'];
-    // Remembered only until nbf: the same token is valid from then on.
-    if (typeof nbf === 'number' && nbf * 1000 > now) return { active: false, detail: 'token not yet valid', until: nbf * 1000 };
+    // Within the skew allowed, as jose takes a JWT's: the server said active by its own clock,
+    // which may run ahead of ours. Remembered only until the skew reaches nbf: valid from then on.
+    if (typeof nbf === 'number' && nbf > now / 1000 + clockTolerance) return { active: false, detail: 'token not yet valid', until: (nbf - clockTolerance) * 1000 };
     const iat = answer['iat'];
     // Refused as a JWT issued in the future is; remembered only until the skew allowed reaches it.
     if (typeof iat === 'number' && issuedInFuture(iat, now, clockTolerance)) return { active: false, detail: issuedInFutureDetail, until: (iat - clockTolerance) * 1000 };
