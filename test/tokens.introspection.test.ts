@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { createLocalJWKSet, SignJWT } from 'jose';
 import { loadConfig } from '../src/config.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
@@ -14,6 +15,7 @@ import { startIntrospectionServer, type IntrospectionServer } from './helpers/in
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
 import { refusal } from './helpers/refusal.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
+import { tempDir } from './helpers/tmp.js';
 
 const asIssuer = 'https://as.test/';
 const epoch = () => Math.floor(Date.now() / 1000);
@@ -680,5 +682,65 @@ describe('a token issued in the future or not yet valid, verified as a JWT or in
     server.answer('iat-string', { body: { active: true, iss: asIssuer, ...claims, iat: String(epoch() + 3_600), exp: epoch() + 600 } });
     const decide = await appWith({});
     expect(await decide('iat-string')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: '"iat" is not a number' }] });
+  });
+});
+
+describe('a signed answer (RFC 9701) from an authorization server whose clock is off', () => {
+  let server: IntrospectionServer;
+  let asKey: SigningKey;
+  const built: Tokens[] = [];
+  const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
+  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+
+  beforeAll(async () => {
+    [server, asKey] = await Promise.all([startIntrospectionServer(), signingKey('as-signing')]);
+  });
+  afterAll(async () => {
+    for (const tokens of built) tokens.close();
+    await server.close();
+  });
+
+  async function decide(token: string, env: Record<string, string> = {}) {
+    const keys = join(await tempDir({ 'as-keys.json': jwks(asKey) }), 'as-keys.json');
+    const tokens = await tokensFromConfig(loadConfig({
+      INTROSPECTION_URL: server.url,
+      INTROSPECTION_CLIENT_ID: server.clientId,
+      INTROSPECTION_CLIENT_SECRET: server.clientSecret,
+      INTROSPECTION_JWKS_FILE: keys,
+      INTROSPECTION_JWT_ISSUER: asIssuer,
+      ...env,
+    }));
+    built.push(tokens);
+    const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+    return readJson(await postJson(app, '/decide', { token, ...question }));
+  }
+
+  /** An answer the server signs at its own `now`, valid for a minute from then, as a JWT it issues. */
+  const answerAt = (serverNow: number) =>
+    new SignJWT({ token_introspection: { active: true, iss: asIssuer, ...claims, exp: epoch() + 600 } })
+      .setProtectedHeader({ alg: asKey.alg, kid: asKey.kid, typ: 'token-introspection+jwt' })
+      .setIssuer(asIssuer)
+      .setAudience(server.clientId)
+      .setIssuedAt(serverNow)
+      .setNotBefore(serverNow)
+      .setExpirationTime(serverNow + 60)
+      .sign(asKey.privateKey);
+
+  it.each([
+    ['ahead', 10],
+    ['behind', -65],
+  ])('is taken with its clock %s of ours within JWT_CLOCK_TOLERANCE_SECONDS, as a JWT is', async (_, skew) => {
+    const token = `signed-skewed-${skew}`;
+    server.answer(token, { contentType: 'application/token-introspection+jwt', body: await answerAt(epoch() + skew) });
+    expect(await decide(token)).toMatchObject({ decision: 'permit' });
+  });
+
+  it('is an outage beyond the tolerance', async () => {
+    const token = 'signed-skewed-beyond';
+    server.answer(token, { contentType: 'application/token-introspection+jwt', body: await answerAt(epoch() + 10) });
+    expect(await decide(token, { JWT_CLOCK_TOLERANCE_SECONDS: '0' })).toMatchObject({
+      decision: 'deny',
+      reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: signed answer not verified (ERR_JWT_CLAIM_VALIDATION_FAILED)' }],
+    });
   });
 });

@@ -55,7 +55,7 @@ export interface IntrospectorOptions {
   /**
    * Clock skew allowed an active answer's `nbf` and `iat`, seconds: the JWT verifiers'
    * (`defaultClockTolerance` unless set), so a token not yet valid or issued in the future is
-   * taken or refused alike, JWT or introspected.
+   * taken or refused alike, JWT or introspected. A signed answer's own `exp` and `nbf` get it too.
    */
   readonly clockTolerance?: number;
   /**
@@ -182,10 +182,12 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     if (mediaType !== jwtMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jwtMediaType}`);
     try {
       const { keys, refetchKeys } = signed.lookup?.() ?? { keys: signed.keys };
+      // The answer is a JWT the server issues by its own clock: its `exp` and `nbf`, if it sets
+      // them, get the skew any JWT gets here, or a server a second ahead of us fails every lookup.
       const { payload } = await verifyWithKeySet(
         text,
         (header, token) => until(deadline, async () => keys(header, token)),
-        { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', currentDate: new Date(clock()) },
+        { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', clockTolerance, currentDate: new Date(clock()) },
         refetchKeys === undefined ? undefined : () => until(deadline, refetchKeys),
       );
       return payload['token_introspection'];
