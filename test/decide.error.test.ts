@@ -198,6 +198,18 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
   });
 
   it.each([
+    ['a space', '/dec%20ide'],
+    ['a character beyond ASCII', '/%E2%82%AC'],
+    ['an encoded letter', '/d%65cide'],
+  ])('gives as instance the path as sent, a URI reference, for one with %s percent-encoded', async (_, path) => {
+    const res = await app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...valid, action: '' }) });
+    const problem = await readJson(res);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    // RFC 9457 §3.1.5: `instance` is a URI reference; `/dec ide` and `/€` are not.
+    expect(problem.instance).toBe(path);
+  });
+
+  it.each([
     ['GET', '/decide'],
     ['PUT', '/decide'],
     ['DELETE', '/decide'],

@@ -79,7 +79,19 @@ export function problemResponse(error: ProblemError, instance: string, requestId
   });
 }
 
+/**
+ * The path of a request's URL as sent, percent-encoded: `instance` is a URI reference (RFC 9457
+ * §3.1.5), which the decoded path routes go by (`/dec ide`, `/€`) is not, and the answers the
+ * server gives itself (server-answers.ts) name the target so too.
+ */
+function sentPath(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  if (start === -1) return '/';
+  const end = url.slice(start).search(/[?#]/);
+  return end === -1 ? url.slice(start) : url.slice(start, start + end);
+}
+
 /** The problem response to the request `c` is answering. */
 export function problem(c: Context<AppEnv>, error: ProblemError): Response {
-  return problemResponse(error, c.req.path, c.get('requestId') ?? '');
+  return problemResponse(error, sentPath(c.req.url), c.get('requestId') ?? '');
 }
