@@ -12,6 +12,8 @@ const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 for (const signal of signals) process.on(signal, hold);
 
 const { run } = await import('./start.js');
-// start.ts installs its own handlers before it first waits: no signal is delivered in between.
-for (const signal of signals) process.off(signal, hold);
+// start.ts installs its own handlers before it first waits, so these go only once it has: a
+// signal with no listener left is dropped by Node, even one it caught while the loaded modules
+// ran (it reaches listeners at the loop's next turn), and meanwhile takes its default action.
 run(held.find((signal) => signal !== 'SIGHUP'));
+for (const signal of signals) process.off(signal, hold);

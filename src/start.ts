@@ -122,9 +122,10 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
     await service.close();
     return outcome;
   };
+  // Taken over before they are let go: a signal with no listener is dropped (see main.ts).
+  const stop = stopOnSignals(shutdown, { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, log });
   process.off('SIGTERM', stopWhileStarting);
   process.off('SIGINT', stopWhileStarting);
-  const stop = stopOnSignals(shutdown, { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, log });
   log.info({ port: server.port, policyDir: config.POLICY_DIR, ...service.summary, config: configSummary(config) }, 'invoice-pdp listening');
   supervisor?.onStop(stop);
 }
