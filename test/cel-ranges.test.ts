@@ -107,6 +107,9 @@ describe('POST /decide: timestamp and duration arithmetic stays within their ran
       { id: 'earlier', effect: 'permit', actions: ['rewind'], condition: 'timestamp(context.from) - duration(context.a) == timestamp(context.to)' },
       { id: 'too-long', effect: 'deny', actions: ['hold'], condition: 'duration(context.a) > duration(context.b)' },
       { id: 'hold', effect: 'permit', actions: ['hold'], condition: 'duration(context.a) <= duration(context.b) && !(duration(context.b) < duration(context.a))' },
+      { id: 'after-hours', effect: 'deny', actions: ['book'], condition: '(duration(context.a) + timestamp(context.from)).getHours() == 18 && (dyn(duration(context.a)) + timestamp(context.from)).getHours() == 18 && (duration(context.a) + dyn(timestamp(context.from))).getHours() == 18' },
+      { id: 'overrun', effect: 'deny', actions: ['book'], condition: 'duration(context.a) + timestamp(context.from) > timestamp(context.to)' },
+      { id: 'book', effect: 'permit', actions: ['book'], condition: 'type(duration(context.a) + timestamp(context.from)) == google.protobuf.Timestamp' },
     ]));
     ({ app } = await buildTestApp({ policyDir, clock: () => new Date('2026-03-02T12:00:00Z') }));
   });
@@ -181,5 +184,15 @@ describe('POST /decide: timestamp and duration arithmetic stays within their ran
     }
     expect(await decide('hold', { a: '876000h', b: '876000h' })).toMatchObject({ decision: 'permit' });
     expect(await decide('hold', { a: '-0.5s', b: '0s' })).toMatchObject({ decision: 'permit' });
+  });
+
+  it('makes a timestamp of a duration plus a timestamp, as of a timestamp plus a duration', async () => {
+    // Were permit: the library typed the sum as a duration, its left operand, so getHours() read
+    // the timestamp as a duration and was never 18, and the comparison with a timestamp, refused
+    // at load, took the policy down with it.
+    const book = (a: string) => decide('book', { a, from: '2026-03-02T17:30:00Z', to: '2026-03-02T20:00:00Z' });
+    expect(await book('1h')).toMatchObject({ decision: 'deny', reasons: [{ rule: 'after-hours' }] });
+    expect(await book('3h')).toMatchObject({ decision: 'deny', reasons: [{ rule: 'overrun' }] });
+    expect(await book('2h')).toMatchObject({ decision: 'permit', reasons: [{ rule: 'book' }] });
   });
 });

@@ -146,6 +146,21 @@ export function setEvaluation(node: AstNode, evaluation: Evaluation): void {
   parsed.setMeta('evaluate', evaluation);
 }
 
+/** How a node is type-checked: handed the library's checker, the node and its scope, it gives the node's type. */
+export type Check = (checker: unknown, node: AstNode, ctx: unknown) => unknown;
+
+/**
+ * Sets on `node`, a node of a condition parsed and not yet checked, the check `typed` makes of
+ * the library's own for its operator: a check, or the first evaluation (which checks each node
+ * not yet checked), then types the node so.
+ */
+export function setCheck(node: AstNode, typed: (check: Check) => Check): void {
+  const parsed = node as AstNode & { meta?: { check?: unknown }; setMeta?: (key: 'check', value: Check) => unknown };
+  const check = parsed.meta?.check;
+  if (typeof check !== 'function' || typeof parsed.setMeta !== 'function') throw new Error(`cannot check \`${node.op}\`: the CEL library has changed`);
+  parsed.setMeta('check', typed(check as Check));
+}
+
 /** The operator's function bound to `node`; throws when the library bound none. */
 export function operatorOf(node: BoundNode): (...operands: unknown[]) => unknown {
   if (typeof node.handle !== 'function') throw new Error(`\`${node.op}\` is not bound to its operator: the CEL library has changed`);

@@ -1,6 +1,7 @@
 import { Duration } from '@marcbachmann/cel-js/evaluator';
-import { forEachNode, onOperands, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
+import { forEachNode, onOperands, operatorOf, setCheck, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
 import { maxInt, maxTimestampMs, minInt, minTimestampMs } from './cel-spec-functions.js';
+import { timeTypeOf } from './cel-time-members.js';
 
 /**
  * Where a condition's arithmetic is held to the ranges CEL defines (langdef.md, "Overflow": an
@@ -110,6 +111,27 @@ export function intLiteralBeyondInt64(ast: unknown): string | undefined {
     if (value < minInt || value > maxInt) found = String(value);
   });
   return found;
+}
+
+/**
+ * Types `duration + timestamp` as the timestamp it makes, as `timestamp + duration` is, on the
+ * nodes of `ast`, a condition parsed and not yet checked. The library types a sum as its left
+ * operand, so what read this one (a getter, an ordering, `type()`) took the timestamp for a
+ * duration: `(duration("1h") + t).getHours() == 18` was false at 18:30, and
+ * `duration("1h") + t > now` was refused at load.
+ */
+export function typeTimeSums(ast: unknown): void {
+  forEachNode(ast, (node) => {
+    if (node.op !== '+') return;
+    setCheck(node, (check) => (checker, sum, ctx) => {
+      const type = check(checker, sum, ctx);
+      const [left, right] = sum.args as [{ readonly checkedType?: unknown }, { readonly checkedType?: unknown }];
+      const dyn = (checker as { readonly dynType?: unknown }).dynType;
+      if (timeTypeOf(right) === 'timestamp' && (timeTypeOf(left) === 'duration' || left.checkedType === dyn)) return right.checkedType;
+      // A duration plus a value of any type: a duration or a timestamp, as the value turns out.
+      return timeTypeOf(left) === 'duration' && right.checkedType === dyn ? dyn : type;
+    });
+  });
 }
 
 /** Sets the range-checked evaluations on the nodes of `ast`, a condition parsed and not yet evaluated. */

@@ -10,7 +10,7 @@ import { literalCalls } from './cel-literal-calls.js';
 import { requestIntArithmetic } from './cel-request-ints.js';
 import { requestTime } from './cel-request-times.js';
 import { typedMapKeys } from './cel-map-keys.js';
-import { evaluateInRange, intLiteralBeyondInt64 } from './cel-ranges.js';
+import { evaluateInRange, intLiteralBeyondInt64, typeTimeSums } from './cel-ranges.js';
 import { boundRuntimeTypes } from './cel-runtime-types.js';
 import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
 import { evaluateStrictly, startDecision } from './cel-strict.js';
@@ -141,6 +141,7 @@ function bindAsSpecified(ast: unknown): void {
   forEachCall(ast, (args) => {
     args[0] = specFunctionNames.get(args[0]) ?? args[0];
   });
+  typeTimeSums(ast);
   evaluateStrictly(ast);
   evaluateInRange(ast);
   typedMapKeys(ast);
@@ -200,6 +201,7 @@ export function compileCondition(source: string): CompiledCondition {
   }
   // Parsed again by the checking environment: its check leaves each node's type on the node.
   const checkedAst = checkEnv.parse(source);
+  typeTimeSums(checkedAst.ast);
   const checked = checkedAst.check();
   if (!checked.valid) {
     throw new ConditionCompileError(`type: ${firstLine(checked.error?.message ?? 'invalid expression')}`);
