@@ -36,6 +36,7 @@ const texts = {
   'lone surrogates': '\uD800a'.repeat(length / 2),
   spaces: ' '.repeat(length),
   digits: `0.${'1'.repeat(length - 2)}`,
+  zeros: `${'0'.repeat(length - 1)}1`,
   'seconds 1s1s…': '1s'.repeat(length / 2),
   'hours 1.5h…': '1.5h'.repeat(length / 4),
 };
@@ -44,6 +45,8 @@ const calls = {
   'upperAscii()': 'c.list.exists(x, c.s.upperAscii() == "")',
   'trim()': 'c.list.exists(x, c.s.trim() == "-")',
   'double()': 'c.list.exists(x, double(c.s) < 0.0)',
+  'int()': 'c.list.exists(x, int(c.s) < 0)',
+  'uint()': 'c.list.exists(x, uint(c.s) < 0u)',
   'duration()': 'c.list.exists(x, duration(c.s) < duration("0s"))',
   'size()': 'c.list.exists(x, size(c.s) < 0)',
   'startsWith()': 'c.list.exists(x, c.s.startsWith(c.almost))',
@@ -62,7 +65,8 @@ for (const [name, condition] of Object.entries(calls)) {
     const unit = s.slice(0, 1);
     // Differing from `s` only in its last character, or found nowhere in it, however close.
     const values = { s, almost: `${s.slice(0, -1)}b`, two: `${unit}b`, three: `${unit.repeat(2)}b`, six: `${unit.repeat(5)}b` };
-    if ((name === 'double()') !== (text === 'digits') || (name === 'duration()') !== /1s|1\.5h/.test(s)) continue;
+    const parsed = { 'double()': 'digits', 'int()': 'zeros', 'uint()': 'zeros' }[name];
+    if ((parsed === undefined ? text === 'digits' || text === 'zeros' : text !== parsed) || (name === 'duration()') !== /1s|1\.5h/.test(s)) continue;
     const ns = ((best(condition, values) - loop) * 1e6) / (list.length * length);
     if (ns > worst.ns) worst = { ns, text };
   }

@@ -157,11 +157,29 @@ function intOfDouble(value: number): bigint {
   return BigInt(Math.trunc(value));
 }
 
+const leadingZeros = /0*/y;
+
+/**
+ * The digits of `text`, a decimal number with a sign if `signed` allows one, as Go's
+ * strconv.ParseInt and ParseUint read it for CEL (leading zeros however many), with its leading
+ * zeros left out, and the sign; undefined for anything else, or when more than `most` digits are
+ * left. In one scan of the text: a pattern matching the zeros apart from the digits backtracked
+ * at each zero (~2 ms for 16K zeros not followed by a digit).
+ */
+function decimalDigits(text: string, signed: boolean, most: number): { readonly sign: string; readonly digits: string } | undefined {
+  const sign = signed && (text.startsWith('-') || text.startsWith('+')) ? text.charAt(0) : '';
+  leadingZeros.lastIndex = sign.length;
+  leadingZeros.exec(text);
+  // The last of a number of zeros alone is its digit.
+  const digits = text.slice(Math.max(sign.length, Math.min(leadingZeros.lastIndex, text.length - 1)));
+  return digits.length <= most && /^\d+$/.test(digits) ? { sign, digits } : undefined;
+}
+
 function intOfString(text: string): bigint {
-  // Decimal digits with an optional sign, as CEL's int(string) reads them (Go's strconv.ParseInt),
-  // leading zeros however many.
-  if (!/^[+-]?0*\d{1,19}$/.test(text)) throw new Error('int() type error: cannot convert to int');
-  const value = BigInt(text);
+  // 19 digits, but for leading zeros, may fit an int64; 20 never do.
+  const number = decimalDigits(text, true, 19);
+  if (number === undefined) throw new Error('int() type error: cannot convert to int');
+  const value = BigInt(number.sign === '-' ? `-${number.digits}` : number.digits);
   if (value > maxInt || value < minInt) throw new Error('int() range error: the string does not fit an int');
   return value;
 }
@@ -178,10 +196,10 @@ function uintOfDouble(value: number): UnsignedInt {
 }
 
 function uintOfString(text: string): UnsignedInt {
-  // Decimal digits only, no sign, as CEL's uint(string) reads them (Go's strconv.ParseUint),
-  // leading zeros however many.
-  if (!/^0*\d{1,20}$/.test(text)) throw new Error('uint() type error: cannot convert to uint');
-  const value = BigInt(text);
+  // Decimal digits only, no sign; 20 digits, but for leading zeros, may fit a uint64.
+  const number = decimalDigits(text, false, 20);
+  if (number === undefined) throw new Error('uint() type error: cannot convert to uint');
+  const value = BigInt(number.digits);
   if (value > maxUint) throw new Error('uint() range error: the string does not fit a uint');
   return new UnsignedInt(value);
 }
