@@ -116,6 +116,33 @@ describe('POST /decide: entity data merged past the limits', () => {
   });
 });
 
+describe('POST /decide: stored claims merged past the limits', () => {
+  let app: App;
+  const stored = Object.fromEntries(names('stored_', 600).map((key) => [key, 1]));
+  beforeAll(async () => {
+    const dir = await tempDir({});
+    await copyFile(join(defaultPolicyDir, 'invoices.json'), join(dir, 'invoices.json'));
+    await mkdir(join(dir, 'data'));
+    const entity = { type: 'user', id: 'acc-big', properties: { ...stored, roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
+    await writeFile(join(dir, 'data', 'users.json'), JSON.stringify({ entities: [entity] }));
+    ({ app } = await buildTestApp({ policyDir: dir }));
+  });
+
+  const reading = (count: number) => ({
+    subject: { id: 'acc-big', properties: Object.fromEntries(names('sent_', count).map((key) => [key, 1])) },
+    ...readEU,
+  });
+
+  it('decides a subject whose own and stored claims number 1,000 together', async () => {
+    // 603 stored (600 and three more) and 397 sent.
+    expect(await decide(app, reading(397))).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
+  });
+
+  it('denies one whose claims number more once the stored ones are merged in', async () => {
+    expect(await decide(app, reading(600))).toMatchObject(limitExceeded('the subject has 1203 properties'));
+  });
+});
+
 describe('POST /decide: `in` with a list or map on its left', () => {
   let app: App;
   beforeAll(async () => {
