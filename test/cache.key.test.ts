@@ -149,3 +149,24 @@ describe('subjects that differ only in type, or in a property', () => {
     expect(await decide('service', 'EU')).toMatchObject({ decision: 'deny', cached: 'memory' });
   });
 });
+
+describe('actions that differ only in their properties', () => {
+  // AuthZEN actions carry properties conditions read; a key of the action's name alone would
+  // serve the permit for a GET to a DELETE.
+  const apps = withAndWithoutCache('P-get', 'action.properties.method == "GET"');
+
+  async function evaluate(method: string): Promise<Record<string, unknown>> {
+    const body = { subject: { type: 'user', id: 'u' }, action: { name: 'read', properties: { method } }, resource: { type: 'doc', id: 'd' } };
+    const res = await postJson(apps.cached, '/access/v1/evaluation', body);
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+
+  it('never serves the decision cached for one to the other', async () => {
+    expect(await evaluate('GET')).toMatchObject({ decision: true });
+    expect(await evaluate('GET')).toMatchObject({ decision: true });
+    expect(await evaluate('DELETE')).toMatchObject({ decision: false });
+    expect(await evaluate('DELETE')).toMatchObject({ decision: false });
+    expect(await evaluate('GET')).toMatchObject({ decision: true });
+  });
+});
