@@ -174,6 +174,17 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
     expect(await decide(test.app, unreadable)).not.toHaveProperty('cached');
   });
 
+  it("keeps a decision no longer than CACHE_TTL_SECONDS when the subject's exp is later", async () => {
+    // The default CACHE_TTL_SECONDS, 30: an exp an hour away cannot lengthen it.
+    const body = readInvoice(accountant(randomUUID(), { exp: Math.floor(nowMs / 1000) + 3600 }));
+    expect(await decide(test.app, body)).not.toHaveProperty('cached');
+    nowMs += 29_999;
+    expect((await decide(test.app, body)).cached).toBe(mode.repeat);
+    nowMs += 1;
+    expect(await decide(test.app, body)).not.toHaveProperty('cached');
+    nowMs = Date.now();
+  });
+
   it('answers with the new policies as soon as they are swapped in, then caches under the new version', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pdp-policies-'));
     try {
