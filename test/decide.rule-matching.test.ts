@@ -60,3 +60,35 @@ describe('POST /decide: a deny that applies', () => {
     expect(await readJson(await postJson(app, '/decide', unlocked))).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'owner-reads' }] });
   });
 });
+
+describe('POST /decide: comparisons of numbers at their boundary', () => {
+  const operators = ['<', '<=', '>', '>='] as const;
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies({
+      'payments.json': {
+        id: 'payments',
+        resource: 'payment',
+        rules: operators.map((op, i) => ({ id: `amount-${i}`, effect: 'permit', actions: [`pay-${i}`], condition: `resource.properties.amount ${op} subject.properties.limit` })),
+      },
+    }));
+  });
+
+  const holds = async (op: (typeof operators)[number], amount: number, limit: number) => {
+    const action = `pay-${operators.indexOf(op)}`;
+    const body = { subject: { id: 'u1', properties: { limit } }, action, resource: { type: 'payment', id: 'p1', properties: { amount } } };
+    const { decision } = await readJson(await postJson(app, '/decide', body));
+    return decision === 'permit';
+  };
+
+  // An amount equal to a limit is where a strict and a loose comparison part: `amount < limit`
+  // taken as `<=` would let a payment of exactly the limit through a rule meant to stop short of it.
+  it.each([
+    ['<', [false, false, true]],
+    ['<=', [false, true, true]],
+    ['>', [true, false, false]],
+    ['>=', [true, true, false]],
+  ] as const)('decides amount %s limit for an amount above, at and below the limit', async (op, expected) => {
+    expect([await holds(op, 100.5, 100), await holds(op, 100, 100), await holds(op, 99.5, 100)]).toEqual(expected);
+  });
+});
