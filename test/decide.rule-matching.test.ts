@@ -92,3 +92,28 @@ describe('POST /decide: comparisons of numbers at their boundary', () => {
     expect([await holds(op, 100.5, 100), await holds(op, 100, 100), await holds(op, 99.5, 100)]).toEqual(expected);
   });
 });
+
+describe('POST /decide: a member selected on a list', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies({
+      'docs.json': {
+        id: 'docs',
+        resource: 'doc',
+        rules: [{ id: 'one-tag', effect: 'permit', actions: ['read'], condition: 'context.tags.length == context.count' }],
+      },
+    }));
+  });
+
+  // A CEL list has no members: `length` is JavaScript's, not the request's, and must never
+  // stand in for a value the request gave.
+  it('is an error, never a permit, however the list looks', async () => {
+    for (const tags of [['a'], [], ['a', 'b']]) {
+      const body = { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc', id: 'd1' }, context: { tags, count: tags.length } };
+      expect(await readJson(await postJson(app, '/decide', body))).toMatchObject({
+        decision: 'deny',
+        reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'one-tag', detail: 'No such key: length' }],
+      });
+    }
+  });
+});
