@@ -107,6 +107,10 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
     ['resource properties as a string', { ...valid, resource: { type: 'invoice', properties: 'EU' } }, ['$.resource.properties']],
     ['context as an array', { ...valid, context: [true] }, ['$.context']],
     ['a numeric subject id', { ...valid, subject: { id: 7 } }, ['$.subject.id']],
+    // Empty names are refused by the schema alone: the hand-written check for plain bodies hands them on to it.
+    ['an empty subject id', { ...valid, subject: { id: '' } }, ['$.subject.id']],
+    ['an empty subject type', { ...valid, subject: { ...subject, type: '' } }, ['$.subject.type']],
+    ['an empty resource type', { ...valid, resource: { type: '', id: 'inv-1' } }, ['$.resource.type']],
     ['subject properties as null', { ...valid, subject: { id: 'u1', properties: null } }, ['$.subject.properties']],
     ['a numeric token', { ...valid, subject: undefined, token: 42 }, ['$.token']],
     ['an empty token', { ...valid, subject: undefined, token: '' }, ['$.token']],
