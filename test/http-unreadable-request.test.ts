@@ -16,7 +16,7 @@ describe('requests that cannot be read, whose headers were (a real listening soc
   });
 
   it.each([
-    ['an asterisk-form target', 'OPTIONS * HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, 'request-target'],
+    ['an asterisk-form target with a method other than OPTIONS', 'GET * HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, 'request-target'],
     ['a Host that is not one', 'GET /healthz HTTP/1.1\r\nhost: a b', /^the request cannot be read: ./, 'Host'],
     ['a backslash in the path', 'GET /health\\z HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, 'request-target'],
     ['an absolute-form target of another scheme', 'GET ftp://127.0.0.1/healthz HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, 'request-target'],

@@ -137,6 +137,25 @@ describe('the HTTP server (a real listening socket)', () => {
   it('reports what it rejects itself through onProblem', () => {
     expect(rejected).toEqual(['headers_too_large', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'expectation_failed']);
   });
+
+  it('answers OPTIONS * (RFC 9110 §9.3.7, a server-wide ping) 200 with no content, keeping the connection', async () => {
+    const socket = await connectTo(running.port);
+    const first = readResponse(socket);
+    socket.write('OPTIONS * HTTP/1.1\r\nhost: 127.0.0.1\r\nx-request-id: ping-1\r\n\r\n');
+    const ping = await first;
+    expect(ping.status).toBe(200);
+    expect(ping.headers['content-length']).toBe('0');
+    expect(ping.headers['x-request-id']).toBe('ping-1');
+    expect(ping.headers['connection']).toBe('keep-alive');
+    const second = readResponse(socket);
+    socket.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+    expect((await second).status).toBe(200);
+    socket.destroy();
+
+    const withBody = await exchange('OPTIONS * HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 3', 'abc');
+    expect(withBody.answer.status).toBe(200);
+    expect(withBody.answer.headers['connection']).toBe('close');
+  });
 });
 
 describe('the head of a request (a real listening socket, the default header size limit)', () => {

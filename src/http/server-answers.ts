@@ -313,6 +313,26 @@ function headProblem(request: IncomingMessage): ProblemError | undefined {
   return transferCodingProblem(request);
 }
 
+/** Whether `request` declares a body: a Transfer-Encoding, or a Content-Length other than 0. */
+function declaresBody(request: IncomingMessage): boolean {
+  return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+}
+
+/**
+ * Answers `OPTIONS *`, the one request the asterisk-form target is for (RFC 9112 §3.2.4): it asks
+ * about the server as a whole, a ping some health checkers send (RFC 9110 §9.3.7). No URL holds
+ * `*`, so @hono/node-server failed it as a request target it cannot read: a 400 to a well-formed
+ * request, and a backend such a checker marked down. Answered 200 with no content (a
+ * Content-Length of 0, as §9.3.7 requires), echoing its X-Request-ID; one with a body closes the
+ * connection once the rest is read and dropped, as any answer that leaves a body unread.
+ */
+function answerServerOptions(request: IncomingMessage, response: ServerResponse): void {
+  response.setHeader('x-request-id', requestIdOf(request));
+  response.setHeader('content-length', 0);
+  if (declaresBody(request)) response.setHeader('connection', 'close');
+  response.end();
+}
+
 /**
  * `listener`, with requests whose head is unacceptable answered problem+json: one of an HTTP
  * version other than 1.1 and 1.0, a 400; an HTTP/1.1 request without a Host header, or with
@@ -320,8 +340,8 @@ function headProblem(request: IncomingMessage): ProblemError | undefined {
  * whose body cannot be framed, a 400, and one with a transfer coding other than chunked, a 501
  * (see transferCodingProblem). Node's own Host check
  * (`requireHostHeader`, to be turned off) answers with a bare 400 before any listener sees the
- * request. While `listener` runs, the request is the one answerRequestError takes an
- * X-Request-ID from.
+ * request. `OPTIONS *` is answered here too (see answerServerOptions). While `listener` runs,
+ * the request is the one answerRequestError takes an X-Request-ID from.
  */
 export function refuseBadHeads(listener: RequestListener, onProblem: OnProblem): RequestListener {
   return function onRequest(request, response) {
@@ -331,7 +351,13 @@ export function refuseBadHeads(listener: RequestListener, onProblem: OnProblem):
       return;
     }
     // The usual origin-form target (`/decide`) costs one comparison.
-    if (request.url !== undefined && !request.url.startsWith('/')) request.url = withLowerCaseScheme(request.url);
+    if (request.url !== undefined && !request.url.startsWith('/')) {
+      if (request.url === '*' && request.method === 'OPTIONS') {
+        answerServerOptions(request, response);
+        return;
+      }
+      request.url = withLowerCaseScheme(request.url);
+    }
     beingRead = request;
     try {
       listener(request, response);
