@@ -138,6 +138,21 @@ describe('the HTTP server (a real listening socket)', () => {
     expect(rejected).toEqual(['headers_too_large', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'expectation_failed']);
   });
 
+  it('answers 417 to an Expect with any member other than 100-continue, and serves one with no member at all', async () => {
+    const expecting = (value: string) => `POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: ${value}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`;
+    for (const value of ['100-continue, 200-ok', '200-ok, 100-continue', 'x-100-continue', '100-continue=1']) {
+      const refused = await exchange(expecting(value), decideBody);
+      expect(refused.received, value).toMatch(/^HTTP\/1\.1 417 /);
+      expect(JSON.parse(refused.answer.body)).toMatchObject({ status: 417, errors: [{ path: 'Expect', message: 'only 100-continue is supported' }] });
+    }
+    // An empty list (RFC 9110 §5.6.1) expects nothing: the request is served as it would be without it.
+    for (const value of ['', ' , ']) {
+      const served = await exchange(expecting(value), decideBody);
+      expect(served.received, JSON.stringify(value)).toMatch(/^HTTP\/1\.1 200 /);
+      expect(served.answer.headers['connection']).toBe('keep-alive');
+    }
+  });
+
   it('answers OPTIONS * (RFC 9110 §9.3.7, a server-wide ping) 200 with no content, keeping the connection', async () => {
     const socket = await connectTo(running.port);
     const first = readResponse(socket);

@@ -367,13 +367,36 @@ export function refuseBadHeads(listener: RequestListener, onProblem: OnProblem):
   };
 }
 
+/** The members of the Expect field of `request`, in lower case, empty ones dropped (RFC 9110 §5.6.1). */
+function expectationsOf(request: IncomingMessage): string[] {
+  return (request.headers.expect ?? '').split(',').map((member) => member.trim().toLowerCase()).filter((member) => member !== '');
+}
+
 /**
- * The server's `checkExpectation` listener: an `Expect` other than `100-continue` is answered
- * 417 problem+json (Node's own answer is a bare 417).
+ * The server's `checkContinue` and `checkExpectation` listener, which passes the requests it
+ * accepts on to `serve`. Node sends there a request whose Expect holds `100-continue` anywhere,
+ * even beside another member or inside one (`x-100-continue`), and one whose Expect holds
+ * anything else, an empty list included. Taken member by member (RFC 9110 §10.1.1): a request
+ * with any member other than `100-continue` is answered 417 problem+json, at path `Expect`
+ * (Node's own answer is a bare 417, and `100-continue, 200-ok` was served); one with no member
+ * expects nothing and is served as any other (it was a 417). For `100-continue`, the
+ * `100 Continue` goes out only once the app starts reading the body: a request it refuses first
+ * (a 413 judged on Content-Length, a 401, a 415) is answered without the body being sent, and
+ * Node closes the connection after such an answer.
  */
-export function refuseExpectation(onProblem: OnProblem): RequestListener {
-  return function onCheckExpectation(request, response) {
-    const expectation = request.headers.expect ?? '';
-    refuse(request, response, new ProblemError('expectation_failed', `cannot meet "Expect: ${expectation}"`, [{ path: 'Expect', message: 'only 100-continue is supported' }]), onProblem);
+export function meetExpectations(serve: RequestListener, onProblem: OnProblem): RequestListener {
+  return function onExpectation(request, response) {
+    const members = expectationsOf(request);
+    if (members.some((member) => member !== '100-continue')) {
+      const expectation = request.headers.expect ?? '';
+      refuse(request, response, new ProblemError('expectation_failed', `cannot meet "Expect: ${expectation}"`, [{ path: 'Expect', message: 'only 100-continue is supported' }]), onProblem);
+      return;
+    }
+    if (members.length > 0) {
+      request.once('resume', () => {
+        if (!response.headersSent) response.writeContinue();
+      });
+    }
+    serve(request, response);
   };
 }

@@ -1,9 +1,9 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { inTurn, lingerBeforeClosing } from './linger.js';
 import type { ProblemCode } from './problem.js';
-import { answerClientError, answerRequestError, maxHeaderLines, refuseConnect, refuseExpectation, refuseBadHeads } from './server-answers.js';
+import { answerClientError, answerRequestError, maxHeaderLines, meetExpectations, refuseConnect, refuseBadHeads } from './server-answers.js';
 import { gracefulShutdown, type Shutdown } from './shutdown.js';
 import { closeAfterUpgradeRequests } from './upgrade.js';
 
@@ -82,16 +82,9 @@ export async function startServer(fetch: (request: Request) => Response | Promis
   server.timeout = options.stallTimeoutMs ?? stallTimeoutFor(60_000);
   server.on('connection', lingerBeforeClosing({ ms: options.lingerMs ?? 5_000, bytes: options.lingerBytes ?? 64 * 1024 * 1024 }));
   server.on('clientError', answerClientError(options.onProblem));
-  server.on('checkContinue', inTurn((request: IncomingMessage, response: ServerResponse) => {
-    // 100 Continue only once the app starts reading the body: a request it refuses first (a 413
-    // judged on Content-Length, a 401, a 415) is answered without the body being sent, and Node
-    // closes the connection after such an answer.
-    request.once('resume', () => {
-      if (!response.headersSent) response.writeContinue();
-    });
-    server.emit('request', request, response);
-  }));
-  server.on('checkExpectation', inTurn(refuseExpectation(options.onProblem)));
+  const expectations = inTurn(meetExpectations((request, response) => server.emit('request', request, response), options.onProblem));
+  server.on('checkContinue', expectations);
+  server.on('checkExpectation', expectations);
   server.on('connect', refuseConnect(options.onProblem));
   const shutdown = gracefulShutdown(server);
   await new Promise<void>((resolve, reject) => {
