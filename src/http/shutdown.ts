@@ -107,7 +107,10 @@ export function gracefulShutdown(server: Server): Shutdown {
     clearInterval(sweep);
     clearTimeout(timer);
     if (outcome === 'forced') {
-      server.closeAllConnections();
+      // Every connection, not only those in Node's list: Node drops one from it on a CONNECT
+      // (see refuseConnect), and a CONNECT behind answers the client does not read kept it open,
+      // so the drain never ended.
+      for (const socket of sockets) socket.destroy();
       await closed;
     }
     return outcome;
