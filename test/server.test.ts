@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { ProblemCode } from '../src/http/problem.js';
@@ -310,6 +311,22 @@ describe('clients that stop reading', () => {
       // Far more answer bytes than the socket buffers of both ends hold: the server's writes stall.
       socket.write('GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n'.repeat(2_000));
       expect(await waitForConnections(running, 1, 2_000)).toBe(1);
+      expect(await waitForConnections(running, 0, 10_000)).toBe(0);
+      socket.destroy();
+    } finally {
+      await running.shutdown(100);
+    }
+  });
+
+  it('closes such a connection though a CONNECT follows the requests: Node takes its own stall timeout off the socket', async () => {
+    const { app } = await buildTestApp();
+    const running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1', stallTimeoutMs: 400 });
+    const connected = once(running.server, 'connect');
+    try {
+      const socket = await connectTo(running.port);
+      socket.pause();
+      socket.write('GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n'.repeat(1_000) + 'CONNECT a:443 HTTP/1.1\r\nhost: a:443\r\n\r\n');
+      await connected;
       expect(await waitForConnections(running, 0, 10_000)).toBe(0);
       socket.destroy();
     } finally {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RequestError } from '@hono/node-server';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
@@ -225,11 +226,15 @@ export function answerRequestError(onProblem: OnProblem) {
  * responses keep the socket and are written as usual, and the 400 follows them (none follows
  * one that closes the connection), then the connection closes. Until then what the client still
  * sends is read and dropped: left unread, it would turn the close into a reset, which discards
- * answers the client has not read yet.
+ * answers the client has not read yet. Node takes its stall timeout (the server's `timeout`) off
+ * the socket with it: put back, a client that sends requests and a CONNECT and reads none of the
+ * answers has its connection closed once nothing moves on it, as without the CONNECT; it was
+ * held open for good.
  */
 export function refuseConnect(onProblem: OnProblem) {
-  return function onConnect(request: IncomingMessage, socket: Duplex): void {
+  return function onConnect(this: Server, request: IncomingMessage, socket: Socket): void {
     socket.on('error', () => socket.destroy());
+    socket.setTimeout(this.timeout, () => socket.destroy());
     socket.resume();
     afterAnswersDue(socket, () => {
       const problem = new ProblemError('invalid_request', 'the request cannot be read: CONNECT is not supported');
