@@ -248,6 +248,29 @@ describe('a key re-issued under the same kid', () => {
   });
 });
 
+describe('a rotated key, after the host clock stepped back', () => {
+  it('is fetched once the cooldown has passed as time runs, whatever the wall clock says', async () => {
+    const server = await startJwksServer(jwks([ec]));
+    servers.push(server);
+    const app = await appWith({ JWKS_URL: server.url, JWKS_COOLDOWN_SECONDS: '1' });
+    expect(await decide(app, await sign(ec, accountantClaims))).toMatchObject({ decision: 'permit' });
+    expect(server.requests).toBe(1);
+    // An hour back, as NTP steps a clock that ran fast or a VM's after it resumes: the cooldown
+    // counted on it would hold the rotated key off for that hour, denying its every token.
+    const rotated = await sign(rsa, accountantClaims);
+    const wallClock = Date.now;
+    Date.now = () => wallClock() - 3_600_000;
+    try {
+      server.publish(jwks([ec, rsa]));
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      expect(await decide(app, rotated)).toMatchObject({ decision: 'permit' });
+      expect(server.requests).toBe(2);
+    } finally {
+      Date.now = wallClock;
+    }
+  });
+});
+
 describe('a token whose check meets a key server slow to answer, under a cooldown shorter than a fetch', () => {
   it('waits on one fetch at most, so it is denied within REQUEST_TIMEOUT_MS, not cut off by a 503', async () => {
     // A key under the kid the token names, that did not sign it: the set changes with each fetch.

@@ -276,12 +276,14 @@ export class RemoteKeySet {
 
   /** Joins a running fetch, or starts one unless the last attempt is within the cooldown. */
   async #refreshIfAllowed(): Promise<void> {
-    if (this.#pending === undefined && Date.now() - this.#lastAttempt < this.#cooldownMs) return;
+    if (this.#pending === undefined && performance.now() - this.#lastAttempt < this.#cooldownMs) return;
     await this.refresh();
   }
 
   async #fetch(): Promise<void> {
-    this.#lastAttempt = Date.now();
+    // Time as it runs, not the wall clock: a clock stepped back an hour (NTP, a VM resuming) held
+    // a rotated key off for that hour, every token it signed denied.
+    this.#lastAttempt = performance.now();
     try {
       const response = await fetchBounded(
         this.url,
