@@ -88,16 +88,22 @@ describe('POST /decide: a condition that would run past its bound', () => {
   });
 });
 
+/** 600 properties entity data stores, to be merged with those a request sends. */
+const stored = Object.fromEntries(names('stored_', 600).map((key) => [key, 1]));
+
+/** An app over the shipped invoice policy, with `entity` stored as entity data in data/`file`. */
+async function appStoring(file: string, entity: Readonly<Record<string, unknown>>): Promise<App> {
+  const dir = await tempDir({});
+  await copyFile(join(defaultPolicyDir, 'invoices.json'), join(dir, 'invoices.json'));
+  await mkdir(join(dir, 'data'));
+  await writeFile(join(dir, 'data', file), JSON.stringify({ entities: [entity] }));
+  return (await buildTestApp({ policyDir: dir })).app;
+}
+
 describe('POST /decide: entity data merged past the limits', () => {
   let app: App;
-  const stored = Object.fromEntries(names('stored_', 600).map((key) => [key, 1]));
   beforeAll(async () => {
-    const dir = await tempDir({});
-    await copyFile(join(defaultPolicyDir, 'invoices.json'), join(dir, 'invoices.json'));
-    await mkdir(join(dir, 'data'));
-    const entity = { type: 'invoice', id: 'inv-big', properties: { ...stored, invoice_type: 'purchase', region: 'EU' } };
-    await writeFile(join(dir, 'data', 'invoices.json'), JSON.stringify({ entities: [entity] }));
-    ({ app } = await buildTestApp({ policyDir: dir }));
+    app = await appStoring('invoices.json', { type: 'invoice', id: 'inv-big', properties: { ...stored, invoice_type: 'purchase', region: 'EU' } });
   });
 
   const reading = (count: number) => ({
@@ -118,14 +124,8 @@ describe('POST /decide: entity data merged past the limits', () => {
 
 describe('POST /decide: stored claims merged past the limits', () => {
   let app: App;
-  const stored = Object.fromEntries(names('stored_', 600).map((key) => [key, 1]));
   beforeAll(async () => {
-    const dir = await tempDir({});
-    await copyFile(join(defaultPolicyDir, 'invoices.json'), join(dir, 'invoices.json'));
-    await mkdir(join(dir, 'data'));
-    const entity = { type: 'user', id: 'acc-big', properties: { ...stored, roles: ['accountant'], scope: 'invoice.read', region: 'EU' } };
-    await writeFile(join(dir, 'data', 'users.json'), JSON.stringify({ entities: [entity] }));
-    ({ app } = await buildTestApp({ policyDir: dir }));
+    app = await appStoring('users.json', { type: 'user', id: 'acc-big', properties: { ...stored, roles: ['accountant'], scope: 'invoice.read', region: 'EU' } });
   });
 
   const reading = (count: number) => ({

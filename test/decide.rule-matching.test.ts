@@ -4,23 +4,32 @@ import { appOverPolicies } from './helpers/policy-app.js';
 
 type App = Awaited<ReturnType<typeof appOverPolicies>>['app'];
 
+/** The app over `files`, built before the tests of the describe block that calls this. */
+function appBeforeAll(files: Readonly<Record<string, unknown>>): () => App {
+  let app: App | undefined;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies(files));
+  });
+  return () => {
+    if (app === undefined) throw new Error('the app is built before the tests');
+    return app;
+  };
+}
+
 /** `count` role names, none of them a role the policies below name. */
 const unrelatedRoles = (count: number) => Array.from({ length: count }, (_, i) => `team-${i}`);
 
 describe('POST /decide: a subject holding many roles', () => {
-  let app: App;
-  beforeAll(async () => {
-    ({ app } = await appOverPolicies({
-      'docs.json': {
-        id: 'docs',
-        resource: 'doc',
-        rules: [{ id: 'admins-read', effect: 'permit', actions: ['read'], roles: ['admin'] }],
-      },
-    }));
+  const app = appBeforeAll({
+    'docs.json': {
+      id: 'docs',
+      resource: 'doc',
+      rules: [{ id: 'admins-read', effect: 'permit', actions: ['read'], roles: ['admin'] }],
+    },
   });
 
   const decide = async (roles: readonly string[]) =>
-    readJson(await postJson(app, '/decide', { subject: { id: 'u1', properties: { roles } }, action: 'read', resource: { type: 'doc', id: 'd1' } }));
+    readJson(await postJson(app(), '/decide', { subject: { id: 'u1', properties: { roles } }, action: 'read', resource: { type: 'doc', id: 'd1' } }));
 
   // From 16 roles a subject's roles are looked up as a set: that path must hold a rule's roles
   // as strictly as the short one does, or a subject with many unrelated roles passes any role check.
@@ -34,18 +43,15 @@ describe('POST /decide: a subject holding many roles', () => {
 });
 
 describe('POST /decide: a deny that applies', () => {
-  let app: App;
-  beforeAll(async () => {
-    ({ app } = await appOverPolicies({
-      'docs.json': {
-        id: 'docs',
-        resource: 'doc',
-        rules: [
-          { id: 'locked', effect: 'deny', actions: ['read'], condition: 'resource.properties.locked == true' },
-          { id: 'owner-reads', effect: 'permit', actions: ['read'], condition: 'resource.properties.owner == subject.id' },
-        ],
-      },
-    }));
+  const app = appBeforeAll({
+    'docs.json': {
+      id: 'docs',
+      resource: 'doc',
+      rules: [
+        { id: 'locked', effect: 'deny', actions: ['read'], condition: 'resource.properties.locked == true' },
+        { id: 'owner-reads', effect: 'permit', actions: ['read'], condition: 'resource.properties.owner == subject.id' },
+      ],
+    },
   });
 
   // The permit's condition fails on a document without an owner; once the deny applies no permit
@@ -53,31 +59,28 @@ describe('POST /decide: a deny that applies', () => {
   it('is the whole of the reasons: a permit it overrides is not evaluated, its failure unreported', async () => {
     const body = { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc', id: 'd1', properties: { locked: true } } };
     const expected = { decision: 'deny', reasons: [{ policy: 'docs', rule: 'locked', effect: 'deny' }], advice: [] };
-    expect(await readJson(await postJson(app, '/decide', body))).toMatchObject(expected);
-    expect(await readJson(await postJson(app, '/decide?explain=true', body))).toMatchObject(expected);
+    expect(await readJson(await postJson(app(), '/decide', body))).toMatchObject(expected);
+    expect(await readJson(await postJson(app(), '/decide?explain=true', body))).toMatchObject(expected);
     // Without the deny, the same failure is reported.
     const unlocked = { ...body, resource: { ...body.resource, properties: { locked: false } } };
-    expect(await readJson(await postJson(app, '/decide', unlocked))).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'owner-reads' }] });
+    expect(await readJson(await postJson(app(), '/decide', unlocked))).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'owner-reads' }] });
   });
 });
 
 describe('POST /decide: comparisons of numbers at their boundary', () => {
   const operators = ['<', '<=', '>', '>='] as const;
-  let app: App;
-  beforeAll(async () => {
-    ({ app } = await appOverPolicies({
-      'payments.json': {
-        id: 'payments',
-        resource: 'payment',
-        rules: operators.map((op, i) => ({ id: `amount-${i}`, effect: 'permit', actions: [`pay-${i}`], condition: `resource.properties.amount ${op} subject.properties.limit` })),
-      },
-    }));
+  const app = appBeforeAll({
+    'payments.json': {
+      id: 'payments',
+      resource: 'payment',
+      rules: operators.map((op, i) => ({ id: `amount-${i}`, effect: 'permit', actions: [`pay-${i}`], condition: `resource.properties.amount ${op} subject.properties.limit` })),
+    },
   });
 
   const holds = async (op: (typeof operators)[number], amount: number, limit: number) => {
     const action = `pay-${operators.indexOf(op)}`;
     const body = { subject: { id: 'u1', properties: { limit } }, action, resource: { type: 'payment', id: 'p1', properties: { amount } } };
-    const { decision } = await readJson(await postJson(app, '/decide', body));
+    const { decision } = await readJson(await postJson(app(), '/decide', body));
     return decision === 'permit';
   };
 
@@ -94,15 +97,12 @@ describe('POST /decide: comparisons of numbers at their boundary', () => {
 });
 
 describe('POST /decide: a member selected on a list', () => {
-  let app: App;
-  beforeAll(async () => {
-    ({ app } = await appOverPolicies({
-      'docs.json': {
-        id: 'docs',
-        resource: 'doc',
-        rules: [{ id: 'one-tag', effect: 'permit', actions: ['read'], condition: 'context.tags.length == context.count' }],
-      },
-    }));
+  const app = appBeforeAll({
+    'docs.json': {
+      id: 'docs',
+      resource: 'doc',
+      rules: [{ id: 'one-tag', effect: 'permit', actions: ['read'], condition: 'context.tags.length == context.count' }],
+    },
   });
 
   // A CEL list has no members: `length` is JavaScript's, not the request's, and must never
@@ -110,7 +110,7 @@ describe('POST /decide: a member selected on a list', () => {
   it('is an error, never a permit, however the list looks', async () => {
     for (const tags of [['a'], [], ['a', 'b']]) {
       const body = { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc', id: 'd1' }, context: { tags, count: tags.length } };
-      expect(await readJson(await postJson(app, '/decide', body))).toMatchObject({
+      expect(await readJson(await postJson(app(), '/decide', body))).toMatchObject({
         decision: 'deny',
         reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'one-tag', detail: 'No such key: length' }],
       });

@@ -634,21 +634,24 @@ describe('a token issued in the future or not yet valid, verified as a JWT or in
     return async (token: string) => readJson(await postJson(app, '/decide', { token, ...question }));
   }
 
+  /**
+   * One token in both forms, with the times given: a JWT signed with `key`, and `opaque`, which the
+   * introspection server answers active with the same claims.
+   */
+  async function bothForms(opaque: string, times: { readonly iat: number; readonly nbf?: number; readonly exp: number }): Promise<{ jwt: string; opaque: string }> {
+    const jwt = new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid }).setIssuer(asIssuer).setAudience('invoice-api').setIssuedAt(times.iat).setExpirationTime(times.exp);
+    if (times.nbf !== undefined) jwt.setNotBefore(times.nbf);
+    server.answer(opaque, { body: { active: true, iss: asIssuer, ...claims, ...times } });
+    return { jwt: await jwt.sign(key.privateKey), opaque };
+  }
+
   it.each([
     ['ahead within the clock tolerance (30 s)', {}, 20, undefined],
     ['ahead beyond it', {}, 120, 'claim "iat" invalid: in the future'],
     ['ahead beyond a JWT_CLOCK_TOLERANCE_SECONDS of 0', { JWT_CLOCK_TOLERANCE_SECONDS: '0' }, 20, 'claim "iat" invalid: in the future'],
   ])('is taken or refused alike, its iat %s', async (_, env: Record<string, string>, ahead, detail) => {
     const iat = epoch() + ahead;
-    const jwt = await new SignJWT(claims)
-      .setProtectedHeader({ alg: key.alg, kid: key.kid })
-      .setIssuer(asIssuer)
-      .setAudience('invoice-api')
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + 600)
-      .sign(key.privateKey);
-    const opaque = `issued-ahead-${ahead}-${JSON.stringify(env)}`;
-    server.answer(opaque, { body: { active: true, iss: asIssuer, ...claims, iat, exp: iat + 600 } });
+    const { jwt, opaque } = await bothForms(`issued-ahead-${ahead}-${JSON.stringify(env)}`, { iat, exp: iat + 600 });
     const decide = await appWith(env);
     const expected = detail === undefined ? { decision: 'permit' } : { decision: 'deny', reasons: [{ code: 'invalid_token', detail }] };
     expect(await decide(jwt)).toMatchObject(expected);
@@ -661,16 +664,7 @@ describe('a token issued in the future or not yet valid, verified as a JWT or in
     ['ahead beyond a JWT_CLOCK_TOLERANCE_SECONDS of 0', { JWT_CLOCK_TOLERANCE_SECONDS: '0' }, 20, 'token not yet valid'],
   ])('is taken or refused alike, its nbf %s', async (_, env: Record<string, string>, ahead, detail) => {
     const nbf = epoch() + ahead;
-    const jwt = await new SignJWT(claims)
-      .setProtectedHeader({ alg: key.alg, kid: key.kid })
-      .setIssuer(asIssuer)
-      .setAudience('invoice-api')
-      .setIssuedAt(epoch())
-      .setNotBefore(nbf)
-      .setExpirationTime(nbf + 600)
-      .sign(key.privateKey);
-    const opaque = `valid-ahead-${ahead}-${JSON.stringify(env)}`;
-    server.answer(opaque, { body: { active: true, iss: asIssuer, ...claims, nbf, exp: nbf + 600 } });
+    const { jwt, opaque } = await bothForms(`valid-ahead-${ahead}-${JSON.stringify(env)}`, { iat: epoch(), nbf, exp: nbf + 600 });
     const decide = await appWith(env);
     const jwtExpected = detail === undefined ? { decision: 'permit' } : { decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'claim "nbf" invalid: check_failed' }] };
     const opaqueExpected = detail === undefined ? { decision: 'permit' } : { decision: 'deny', reasons: [{ code: 'invalid_token', detail }] };
