@@ -427,7 +427,9 @@ export function superviseWorkers(options: SupervisorOptions): void {
       forkLater(delayMs);
       return;
     }
-    const now = Date.now();
+    // Elapsed time, not the wall clock: a clock stepped forward (NTP, a virtual machine resuming)
+    // would empty the window of crashes, and one stepped back would keep them in it.
+    const now = performance.now();
     restarts.push(now);
     while ((restarts[0] ?? now) < now - restartWindowMs) restarts.shift();
     if (restarts.length > maxRestartsInWindow) stop('workers keep crashing', 1);

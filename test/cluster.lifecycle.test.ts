@@ -16,6 +16,7 @@ import { tempDir } from './helpers/tmp.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
 const spawnFails = resolve(import.meta.dirname, 'fixtures/cluster-spawn-fails.mjs');
+const clockStep = resolve(import.meta.dirname, 'fixtures/clock-step-on-signal.mjs');
 const base = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', POLICY_WATCH: 'false', NODE_ENV: 'test' };
 const adminKey = 'cluster-test-admin-key-0123456789';
 
@@ -376,8 +377,11 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
     expect(running.lines.filter((l) => l['msg'] === 'stopping workers').map((l) => l['reason'])).toEqual(['a worker failed to start']);
   });
 
-  it.concurrent('replaces a worker that dies serving, up to 5 times in 30 s, and stops the service, exit 1, at the sixth', async (context) => {
-    const spawned = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1') }));
+  it.concurrent.for([
+    ['', {}],
+    [', the host\'s wall clock stepped an hour forward before the sixth', { NODE_OPTIONS: `--import=${clockStep}` }],
+  ] as const)('replaces a worker that dies serving, up to 5 times in 30 s, and stops the service, exit 1, at the sixth%s', async ([, env], context) => {
+    const spawned = endingWith(context, spawnNode(main, { ...base, ...env, WORKERS: '2', POLICY_DIR: await policyDir('v1') }));
     const killed = new Set<number>();
     /** Once `listened` workers in all have listened, kills `count` of those serving. */
     const crash = async (listened: number, count: number) => {
@@ -391,8 +395,15 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
     await crash(2, 2);
     await crash(4, 2);
     await crash(6, 1);
+    if ('NODE_OPTIONS' in env) {
+      // Before, the window was counted on the wall clock: the five crashes fell out of it, and the
+      // sixth worker was replaced as if the first had crashed an hour before.
+      await spawned.waitFor(isWorkerListening, 7);
+      process.kill(spawned.child.pid ?? 0, 'SIGUSR2');
+      await spawned.waitFor((l) => l['msg'] === 'wall clock stepped');
+    }
     await crash(7, 1);
-    expect(await spawned.exited).toBe(1);
+    expect(await Promise.race([spawned.exited, spawned.waitFor(isWorkerListening, 8).then(() => 'replaced', () => spawned.exited)])).toBe(1);
     expect(spawned.lines.filter((l) => l['msg'] === 'stopping workers').map((l) => l['reason'])).toEqual(['workers keep crashing']);
   });
 });
