@@ -170,7 +170,9 @@ export function watchPolicyDir(dir: string, onChange: () => void, options: Polic
 
   const changed = () => {
     if (closed) return;
-    const now = Date.now();
+    // Elapsed time: on a wall clock stepped back, a stream of changes would hold the reload off
+    // for as long as the step.
+    const now = performance.now();
     firstChangeAt ??= now;
     if (timer !== undefined) clearTimeout(timer);
     const wait = Math.max(0, Math.min(debounceMs, firstChangeAt + maxWaitMs - now));
