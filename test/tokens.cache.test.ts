@@ -163,6 +163,18 @@ describe('verified-token cache and a key the key set no longer lists', () => {
     expect(await decide(cached)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'no matching key in the key set' }] });
   });
 
+  it('refuses a cached token once a fetch re-issues its kid with other key material', async () => {
+    await start();
+    const cached = await sign(k1, claims, { issuer, audience });
+    expect(await decide(cached)).toMatchObject({ decision: 'permit' });
+    // The issuer replaced a key it no longer trusts, keeping its kid: what it signed is no longer its word.
+    const reissued = await signingKey('k1');
+    server.publish(jwks(reissued, k2));
+    await fetchAgain();
+    expect(await decide(await sign(reissued, { ...claims, jti: 'fresh' }, { issuer, audience }))).toMatchObject({ decision: 'permit' });
+    expect(await decide(cached)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'signature verification failed' }] });
+  });
+
   it('keeps answering from the cache when a fetch only adds keys, or brings the same ones', async () => {
     await start();
     const cached = await sign(k1, claims, { issuer, audience });
