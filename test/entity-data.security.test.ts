@@ -71,6 +71,15 @@ describe('entity data never widens the roles or scopes the caller states', () =>
     expect((await decide(approve({ id: 'u-mgr' }))).decision).toBe('permit');
   });
 
+  it('keeps a stored claim whose name only begins a path of a kind the caller states: it is no head of that path', async () => {
+    const claims = createClaimMapper({ ...defaultClaimMapping, roles: ['region_roles'] });
+    const stored = { type: 'user', id: 'u-acc', properties: { region: 'EU' } };
+    const decide = await appWith([stored], claims);
+    const read = { action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } } };
+    const caller = { id: 'u-acc', properties: { region_roles: ['accountant'], scope: 'invoice.read' } };
+    expect(await decide({ subject: caller, ...read })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
+  });
+
   it('applies stored roles to a Keycloak token stating none, though it holds another client\'s roles in the same claim', async () => {
     const key = await makeKey('ES256');
     const tokens = createJwtVerifier({ keys: createLocalJWKSet(jwks([key])), issuer: testIssuer, audience: [testAudience], algorithms: ['ES256'] });
