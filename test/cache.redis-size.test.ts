@@ -91,6 +91,27 @@ describe('decision cache: size of what is read from Redis', () => {
     expect(fromRedis.body).toMatchObject({ decision: 'permit', advice: [], cached: 'redis' });
   });
 
+  it('serves an entry of MAX_ENTRY_BYTES, and refuses one a byte longer or 1 MB long whose bytes within the bound are a whole entry (JSON padded with spaces)', async () => {
+    const { app: first } = await replica({});
+    const body = permitRequest();
+    const { key, stored } = await storedFor(first, body);
+    const json = JSON.stringify({ ...stored, e: Date.now() + 20_000 });
+    const padded = (bytes: number) => json + ' '.repeat(bytes - json.length);
+
+    const observer = new CountingObserver();
+    const { app } = await replica({ REDIS_COMMAND_TIMEOUT_MS: '1000' }, { observer });
+    await client().set(key, padded(MAX_ENTRY_BYTES));
+    expect((await decide(app, body)).body).toMatchObject({ decision: 'permit', cached: 'redis' });
+    for (const bytes of [MAX_ENTRY_BYTES + 1, 1024 * 1024]) {
+      await client().set(key, padded(bytes));
+      const errors = observer.count('redis:error');
+      const answer = await decide(app, body);
+      expect(answer.body, `${bytes} bytes`).toMatchObject({ decision: 'permit' });
+      expect(answer.body, `${bytes} bytes`).not.toHaveProperty('cached');
+      expect(observer.count('redis:error'), `${bytes} bytes`).toBe(errors + 1);
+    }
+  });
+
   it.each([
     ['8 MB', 8 * 1024 * 1024],
     ['64 MB', 64 * 1024 * 1024],
