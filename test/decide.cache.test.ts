@@ -408,6 +408,30 @@ describe('decision cache shared through Redis', () => {
     expect(await decide(b, body)).not.toHaveProperty('cached');
   });
 
+  it('copies a decision from Redis into memory no longer than CACHE_TTL_SECONDS, though a replica whose clock runs ahead wrote it to live longer', async () => {
+    const prefix = uniquePrefix();
+    let nowMs = Date.now();
+    const clock = () => new Date(nowMs);
+    const writer = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, CACHE_TTL_SECONDS: '30', ...patient });
+    const reader = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '1000', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: prefix, CACHE_TTL_SECONDS: '30', ...patient });
+    setups.push(writer, reader);
+    await eventually('Redis to be up', () => writer.redisState() === 'up' && reader.redisState() === 'up');
+    const [a, b] = [(await buildTestApp({ cache: writer.cache, clock })).app, (await buildTestApp({ cache: reader.cache, clock })).app];
+    const body = readInvoice(accountant());
+    await decide(a, body);
+    await eventually('the decision to reach Redis', async () => (await redis.keys(`${prefix}*`)).length === 1);
+    const [key = ''] = await redis.keys(`${prefix}*`);
+    // Written 900 ms ahead of this clock: within the skew a read allows, so it is served.
+    const stored = JSON.parse((await redis.get(key)) ?? '') as Record<string, unknown>;
+    await redis.set(key, JSON.stringify({ ...stored, e: nowMs + 30_900 }));
+    expect((await decide(b, body)).cached).toBe('redis');
+    await redis.del(key);
+    nowMs += 29_999;
+    expect((await decide(b, body)).cached).toBe('memory');
+    nowMs += 1;
+    expect(await decide(b, body)).not.toHaveProperty('cached');
+  });
+
   it('keeps services with different CACHE_PREFIX apart', async () => {
     const [first, second] = [uniquePrefix(), uniquePrefix()];
     const [a, b, c] = [await replica(first, '0'), await replica(second, '0'), await replica(first, '0')];
