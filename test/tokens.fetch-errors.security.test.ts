@@ -107,7 +107,8 @@ describe('key set and introspection failures: deny reasons, audit lines and log 
     const opaque = await decide('an-opaque-token');
     expect(opaque).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: unreachable: connection refused (ECONNREFUSED)' }] });
 
-    await expect.poll(async () => (await readFile(auditFile, 'utf8').catch(() => '')).trim().split('\n').length).toBe(cases.length + 1);
+    // Audit lines wait up to a second for their chunk to be written: more than expect.poll's default wait.
+    await expect.poll(async () => (await readFile(auditFile, 'utf8').catch(() => '')).trim().split('\n').length, { timeout: 5_000 }).toBe(cases.length + 1);
     const audit = await readFile(auditFile, 'utf8');
     for (const detail of [...details, 'introspection unavailable: unreachable: connection refused (ECONNREFUSED)']) expect(audit).toContain(JSON.stringify(detail));
     for (const text of [JSON.stringify(details), audit]) {
