@@ -55,6 +55,18 @@ describe('audit log', () => {
     expect(sink.lines[0]?.endsWith('\n')).toBe(true);
   });
 
+  it('stamps each line with the time of its own decision', async () => {
+    let now = new Date('2025-03-01T09:00:00.000Z');
+    const { app, sink } = await buildObservedApp({ clock: () => now });
+    const times = ['2025-03-01T09:00:00.000Z', '2025-03-01T09:00:00.001Z', '2025-03-01T17:30:05.250Z'];
+    for (const time of times) {
+      now = new Date(time);
+      await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice });
+      await auditEntries(sink);
+    }
+    expect((await auditEntries(sink)).map((entry) => entry['time'])).toEqual(times);
+  });
+
   it('names the caller by a fingerprint of its key, never the key, and as anonymous while callers are not authenticated', async () => {
     const trustedKey = 'trusted-key-0123456789abcdef';
     const keyed = await buildObservedApp({ app: { callers: callerKeys({ api: [], trusted: [trustedKey], admin: [] }) } });
