@@ -364,6 +364,24 @@ describe('the audit lines waiting to be built', () => {
     expect(sink.lines.length).toBeGreaterThanOrEqual(100 - 16);
     expect(await auditEntries(sink)).toHaveLength(100);
   });
+
+  it('go out a slice at a time however many requests the process has answered before', async () => {
+    const { app, sink } = await buildObservedApp({ audit: { maxRequestBytes: 64 * 1024 * 1024 } });
+    // More requests than may wait, each of them written out long before the large one comes.
+    for (let i = 0; i < 20; i++) {
+      await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice });
+      await auditEntries(sink);
+    }
+    // 100 lines of 4,000 members each: a 5 ms slice builds about 10 of them.
+    const context = Object.fromEntries(Array.from({ length: 4 }, (_, g) => [`g${String(g)}`, Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${String(i)}`, i]))]));
+    const subject = { type: 'user', id: 'u-acc', properties: accountant.properties };
+    const evaluations = Array.from({ length: 100 }, (_, i) => ({ resource: { ...invoice, id: `inv-${String(i)}` } }));
+    expect((await postJson(app, '/access/v1/evaluations', { subject, action: { name: 'read' }, context, evaluations })).status).toBe(200);
+    // One turn: one slice of the request's lines, the rest left to later turns.
+    await auditSettled();
+    expect(sink.lines.length).toBeLessThan(20 + 100);
+    expect(await auditEntries(sink)).toHaveLength(20 + 100);
+  });
 });
 
 describe('a request answered before its body arrived', () => {
