@@ -451,6 +451,29 @@ describe('audit failures never reach the decision', () => {
     expect(warnings[0]).toMatchObject({ requestId: 'r-1', suppressed: 0 });
   });
 
+  it('counts the lines of the writes the sink refused, not those of a write it took before', async () => {
+    const metrics = new PdpMetrics();
+    const onError = auditErrorReporter({ metrics, warn: () => undefined });
+    const taken: string[] = [];
+    const sink = {
+      write: (lines: string) => {
+        if (taken.length > 0) throw new Error('disk full');
+        taken.push(...lines.split(/(?<=\n)/));
+      },
+    };
+    const audit = new AuditLog({ sink, onError });
+    const { app } = await buildTestApp({ recorder: telemetryRecorder(metrics, audit), app: { metrics } });
+    // 100 lines of about 3.5 KB: written in writes of about 64K characters, the first one taken.
+    const subject = { type: 'user', id: 'u-acc', properties: accountant.properties };
+    const evaluations = Array.from({ length: 100 }, (_, i) => ({ resource: { ...invoice, id: `inv-${String(i)}` } }));
+    const res = await postJson(app, '/access/v1/evaluations', { subject, action: { name: 'read' }, context: { note: 'x'.repeat(3000) }, evaluations });
+    expect(res.status).toBe(200);
+    audit.drain();
+    expect(taken.length).toBeGreaterThan(0);
+    expect(taken.length).toBeLessThan(100);
+    expect(sample(await metrics.registry.metrics(), 'pdp_audit_errors_total')).toBe(100 - taken.length);
+  });
+
   it('answers as usual on every decision endpoint when the recorder itself throws', async () => {
     const { app } = await buildTestApp({ recorder: { record: () => { throw new Error('recorder broke'); } } });
     const decided = await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice });
