@@ -99,6 +99,10 @@ describe('GET /metrics with WORKERS=2 (the real process)', () => {
     expect(started).toBeGreaterThanOrEqual(Math.floor(spawnedAt) - 1);
     expect(started).toBeLessThanOrEqual(Date.now() / 1000);
     expect(text.match(/^process_start_time_seconds /gm)).toHaveLength(1);
+    // The same in every scrape: uptime (time() - process_start_time_seconds) grows, and
+    // changes() counts no restart.
+    await new Promise((later) => setTimeout(later, 1_100));
+    expect(sample((await scrape(url, 10_000)).text, 'process_start_time_seconds')).toBe(started);
   });
 
   it('sums the primary\'s resident memory with the workers\', and takes the descriptor limit of one process', async () => {
