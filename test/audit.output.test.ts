@@ -89,6 +89,17 @@ describe('pdp_audit_errors_total counts lost lines', () => {
     expect(lost.map(([error, n]) => [String(error), n])).toEqual([[expect.stringMatching(/ENOENT/), 3]]);
   });
 
+  it('counts each line still held in the buffer when the open failed, once it is handed over', async () => {
+    const lost: [error: unknown, lines: number][] = [];
+    const sink = auditDestination(join(dir, 'no-such-dir', 'audit.log'), (error, lines) => void lost.push([error, lines]));
+    // Far under a chunk: held for the flush, which comes after the open has failed.
+    sink.write('{"n":1}\n{"n":2}\n');
+    sink.write('{"n":3}\n');
+    await eventually('the open to fail', () => lost.length > 0);
+    await sink.end?.();
+    expect(lost.map(([error, n]) => [String(error), n])).toEqual([[expect.stringMatching(/ENOENT/), 0], [expect.stringMatching(/ENOENT/), 3]]);
+  });
+
   it('tells of a failed open that lost no line with a count of 0, which the reporter warns of without counting', async () => {
     const metrics = new PdpMetrics();
     const warnings: Record<string, unknown>[] = [];
