@@ -132,6 +132,16 @@ describe('AUDIT_LOG_FILE', () => {
     expect(errors).toEqual([]);
   });
 
+  it('writes each chunk as it was handed over, though more lines come while it is being written', async () => {
+    const file = join(dir, 'chunks.log');
+    const sink = auditDestination(file, () => undefined);
+    // Each write fills a chunk, handed over at once; the next ones come before it is written.
+    const writes = Array.from({ length: 4 }, (_, w) => Array.from({ length: 200 }, (_, i) => `${JSON.stringify({ w, i, pad: String(w).repeat(160) })}\n`).join(''));
+    for (const lines of writes) sink.write(lines);
+    await sink.end?.();
+    expect(await readFile(file, 'utf8')).toBe(writes.join(''));
+  });
+
   it('gets the lines of a quiet process out within a second, without a close', async () => {
     const file = join(dir, 'quiet.log');
     const sink = auditDestination(file, () => undefined);
