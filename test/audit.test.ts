@@ -329,6 +329,15 @@ describe('the audit bytes of one request', () => {
     expect(sink.lines[0]).not.toContain('zzz');
   });
 
+  it('name only the parts that held something: a line without a subject leaves out no subject properties', async () => {
+    const issuer = await jwtIssuer();
+    const { app, sink } = await buildObservedApp({ tokens: issuer.tokens, audit: { maxRequestBytes: 1024 } });
+    const token = await issuer.sign({ roles: ['accountant'] }, 'alice');
+    await postJson(app, '/decide', { token: `${token.slice(0, -6)}AAAAAA`, action: 'read', resource: invoice, context: { note: 'z'.repeat(2000) } });
+    const [entry] = await auditEntries(sink);
+    expect(entry).toMatchObject({ subject: null, decision: 'deny', erased: ['resource.properties', 'context'] });
+  });
+
   it('leave out the data of a line over 8 MiB whatever the budget: the log, holding 16 MiB unwritten, would drop it whole', async () => {
     const { app, sink, audit } = await buildObservedApp({ audit: { maxRequestBytes: 64 * 1024 * 1024 }, app: { maxBodyBytes: 16 * 1024 * 1024 } });
     const context = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`k${String(i)}`, 'n'.repeat(16_000)]));
