@@ -42,3 +42,26 @@ describe('files in the policy folders that no load reads (real server)', () => {
     expect(await reload(server)).toEqual(expect.objectContaining({ version: await versionOf(state('v2')), changed: true }));
   });
 });
+
+describe('a file in the policy folders that every load reads (real server)', () => {
+  it('written all along, fails the reload as files that kept changing, and the last good set keeps serving', async () => {
+    // As above, each attempt takes a while (longer here: every attempt must see a change); what
+    // changes meanwhile is entity data the load reads.
+    const entities = Array.from({ length: 20_000 }, (_, i) => ({ type: 'user', id: `u${i}`, properties: { team: 'a' } }));
+    const state = (rule: string): PolicyFiles => ({ 'docs.json': docPolicy('docs', rule), 'data/u.json': { entities } });
+    dir = await tempDir();
+    await writeFiles(dir.path, state('v1'));
+    server = await startServer({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', PDP_ADMIN_KEYS: adminKey });
+    const written = join(dir.path, 'data', 'w.json');
+    const count = join(dir.path, 'writes.log');
+    writer = spawn('sh', ['-c', `while :; do echo '{"entities":[]}' > ${written}; echo 1 >> ${count}; done`], { stdio: 'ignore' });
+    while (sizeOf(count) < 1_000) await new Promise((done) => setTimeout(done, 10));
+    await writeFiles(dir.path, state('v2'));
+    expect(await reload(server)).toEqual(expect.objectContaining({
+      status: 422,
+      errors: [{ file: dir.path, path: '$', message: 'files kept changing while being read (3 attempts)' }],
+    }));
+    const res = await fetch(`${server.url}/admin/policies`, { headers: { authorization: `Bearer ${adminKey}` } });
+    expect(((await res.json()) as { version: string }).version).toBe(await versionOf(state('v1')));
+  });
+});
