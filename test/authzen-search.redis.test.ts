@@ -59,6 +59,16 @@ describe('AuthZEN search with a Redis decision cache 40 ms away', () => {
     // One candidate after the other took 20 round trips, over 800 ms.
     expect(second.tookMs).toBeLessThan(delayMs * 10);
 
+    // A short page looks up its hits and the one past it together too, not the look-ahead apart.
+    const short = { ...request, action: { name: 'view' }, page: { limit: 2 } };
+    const firstShort = await readJson(await postJson(app, '/access/v1/search/resource', short));
+    expect(firstShort.results).toEqual(['101', '102'].map((id) => ({ type: 'record', id })));
+    await eventually('the short page\'s decisions to be in Redis', async () => (await admin.keys('*')).length === records + 3);
+    await new Promise((done) => setTimeout(done, delayMs * 3));
+    const shortRoundTripsBefore = proxy.roundTrips;
+    expect((await readJson(await postJson(app, '/access/v1/search/resource', short))).results).toEqual(firstShort.results);
+    expect(proxy.roundTrips - shortRoundTripsBefore).toBe(1);
+
     // Redis stops answering: the page's lookups fail together, at the deadline, and every
     // candidate is decided without Redis, as it would be with no cache.
     await server.kill('SIGSTOP');
