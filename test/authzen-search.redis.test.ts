@@ -55,9 +55,9 @@ describe('AuthZEN search with a Redis decision cache 40 ms away', () => {
     const second = await page();
     expect(second.body).toEqual(expected);
     expect(await lookups()).toBe(records);
+    // One candidate after the other took 20 round trips, over 800 ms. Counted, not timed: on a
+    // loaded host the one round trip's page took 458 ms, past the 400 ms it was held to.
     expect(proxy.roundTrips - roundTripsBefore).toBe(1);
-    // One candidate after the other took 20 round trips, over 800 ms.
-    expect(second.tookMs).toBeLessThan(delayMs * 10);
 
     // A short page looks up its hits and the one past it together too, not the look-ahead apart.
     const short = { ...request, action: { name: 'view' }, page: { limit: 2 } };
