@@ -122,6 +122,24 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
   });
 
   it.each([
+    ['action', 256, (text: string) => ({ ...valid, action: text })],
+    ['subject.type', 256, (text: string) => ({ ...valid, subject: { ...subject, type: text } })],
+    ['resource.type', 256, (text: string) => ({ ...valid, resource: { ...valid.resource, type: text } })],
+    ['subject.id', 1024, (text: string) => ({ ...valid, subject: { ...subject, id: text } })],
+    ['resource.id', 1024, (text: string) => ({ ...valid, resource: { ...valid.resource, id: text } })],
+  ])('$.%s is decided at %i code points and refused one past, naming the path', async (field, limit, body) => {
+    // Code points, not UTF-16 units: an emoji is one, though two units long.
+    for (const text of ['x'.repeat(limit), '\u{1F600}'.repeat(limit)]) {
+      const res = await postJson(app, '/decide', body(text));
+      expect(res.status, `${field} of ${text.length} units`).toBe(200);
+    }
+    for (const text of ['x'.repeat(limit + 1), '\u{1F600}'.repeat(limit + 1)]) {
+      const problem = await expectProblem(await postJson(app, '/decide', body(text)), 400, 'invalid_request');
+      expect(problem.errors).toEqual([{ path: `$.${field}`, message: expect.any(String) }]);
+    }
+  });
+
+  it.each([
     ['an array', [valid]],
     ['null', null],
     ['a string', '"read"'],
