@@ -106,6 +106,23 @@ describe('request limits, each a clear 4xx problem', () => {
     expect(mayBreakSizeLimits(JSON.stringify('x'.repeat(13)).length, limits)).toBe(true);
   });
 
+  it(`rejects an array of ${jsonLimits.maxCollection + 1} elements written as tightly as JSON allows, naming the path`, async () => {
+    // `[0,0,…]`: 2n + 1 characters for n elements, the fewest a body breaking the limit can have.
+    const zeros = (n: number) => ({ ...read, context: { l: Array.from({ length: n }, () => 0) } });
+    expect((await postJson(app, '/decide', zeros(jsonLimits.maxCollection))).status).toBe(200);
+    const answer = await problemOf(await postJson(app, '/decide', zeros(jsonLimits.maxCollection + 1)));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.context.l', message: `array longer than ${jsonLimits.maxCollection} elements` }] });
+  });
+
+  it(`accepts an object of exactly ${jsonLimits.maxCollection} members and rejects one more, naming the path`, async () => {
+    const members = (n: number) => ({ ...read, context: { m: Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 0])) } });
+    expect((await postJson(app, '/decide', members(jsonLimits.maxCollection))).status).toBe(200);
+    const answer = await problemOf(await postJson(app, '/decide', members(jsonLimits.maxCollection + 1)));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.context.m', message: `object with more than ${jsonLimits.maxCollection} members` }] });
+  });
+
   it(`rejects strings and keys over ${jsonLimits.maxString} characters`, async () => {
     const long = 'x'.repeat(jsonLimits.maxString + 1);
     for (const [context, path] of [[{ note: long }, '$.context.note'], [{ [long]: 1 }, '$.context']] as const) {
