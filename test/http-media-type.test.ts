@@ -32,6 +32,8 @@ const accepted: [string, string][] = [
   ['a charset named only inside the quoted value of another parameter', 'application/json; foo="a;charset=latin1"'],
   ['a UTF-8 charset quoted with an escape', 'application/json; charset="utf\\-8"'],
   ['a UTF-8 charset written without its dash, in capitals', 'application/json; charset=UTF8'],
+  ['tabs as well as spaces around a semicolon (OWS)', 'application/json\t; \tcharset=utf-8'],
+  ['a tab inside a quoted value', 'application/json; foo="a\tb"; charset=utf-8'],
 ];
 
 describe('the Content-Type of a JSON body, read by its grammar', () => {
