@@ -232,6 +232,16 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
   });
 
   it.each([
+    ['a query', '/decide?explain=yes', '/decide'],
+    ['a query holding a slash and a fragment', '/decide?explain=a/b#c', '/decide'],
+    ['a query on an unknown path', '/dec%20ide?x=1', '/dec%20ide'],
+  ])('gives as instance the path alone for a target with %s', async (_, target, path) => {
+    const res = await app.request(`http://localhost${target}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(valid) });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect((await readJson(res)).instance).toBe(path);
+  });
+
+  it.each([
     ['GET', '/decide'],
     ['PUT', '/decide'],
     ['DELETE', '/decide'],
