@@ -19,6 +19,9 @@ import { tempDir } from './helpers/tmp.js';
 
 const asIssuer = 'https://as.test/';
 const epoch = () => Math.floor(Date.now() / 1000);
+/** What most tests below ask, and the claims of the caller who asks it. */
+const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
+const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
 
 describe('opaque tokens: RFC 7662 introspection', () => {
   let server: IntrospectionServer;
@@ -290,8 +293,6 @@ describe('phantom-token flow: opaque outside, JWT inside, one PDP', () => {
   const seen: string[] = [];
   const observer: TokenObserver = { tokenVerification: (kind, result) => void seen.push(`${kind}:${result}`) };
   let app: Awaited<ReturnType<typeof buildTestApp>>['app'];
-  const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
-  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
 
   beforeAll(async () => {
     server = await startIntrospectionServer();
@@ -383,16 +384,15 @@ describe('phantom-token flow: opaque outside, JWT inside, one PDP', () => {
 describe('INTROSPECTION_AUDIENCE', () => {
   let server: IntrospectionServer;
   const built: Tokens[] = [];
-  const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
-  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU', iss: asIssuer };
+  const issued = { ...claims, iss: asIssuer };
 
   beforeAll(async () => {
     server = await startIntrospectionServer();
-    server.answer('for-billing', { body: { active: true, ...claims, aud: 'billing-api', exp: epoch() + 600 } });
-    server.answer('for-us', { body: { active: true, ...claims, aud: ['billing-api', 'invoice-api'], exp: epoch() + 600 } });
-    server.answer('for-nobody', { body: { active: true, ...claims, exp: epoch() + 600 } });
+    server.answer('for-billing', { body: { active: true, ...issued, aud: 'billing-api', exp: epoch() + 600 } });
+    server.answer('for-us', { body: { active: true, ...issued, aud: ['billing-api', 'invoice-api'], exp: epoch() + 600 } });
+    server.answer('for-nobody', { body: { active: true, ...issued, exp: epoch() + 600 } });
     for (const aud of ['invoice-api-admin', 'https://invoice-api', 'Invoice-API', 'invoice-ap', ' invoice-api', ['invoice-api-admin']]) {
-      server.answer(`near-${JSON.stringify(aud)}`, { body: { active: true, ...claims, aud, exp: epoch() + 600 } });
+      server.answer(`near-${JSON.stringify(aud)}`, { body: { active: true, ...issued, aud, exp: epoch() + 600 } });
     }
   });
   afterAll(async () => {
@@ -427,8 +427,8 @@ describe('INTROSPECTION_AUDIENCE', () => {
 
   it('looks up an opaque token of TOKEN_MAX_LENGTH characters, and refuses a longer one without asking', async () => {
     const [longest, over] = [256, 257].map((length) => `o${'x'.repeat(length - 1)}`) as [string, string];
-    server.answer(longest, { body: { active: true, ...claims, exp: epoch() + 600 } });
-    server.answer(over, { body: { active: true, ...claims, exp: epoch() + 600 } });
+    server.answer(longest, { body: { active: true, ...issued, exp: epoch() + 600 } });
+    server.answer(over, { body: { active: true, ...issued, exp: epoch() + 600 } });
     expect(await decide({ TOKEN_MAX_LENGTH: '256' }, longest)).toMatchObject({ decision: 'permit' });
     expect(await decide({ TOKEN_MAX_LENGTH: '256' }, over)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token longer than 256 characters' }] });
     expect(server.requestsFor(over)).toBe(0);
@@ -562,8 +562,6 @@ describe('JWT access tokens without a JWT issuer configured', () => {
   let server: IntrospectionServer;
   let key: SigningKey;
   const built: Tokens[] = [];
-  const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
-  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
 
   beforeAll(async () => {
     server = await startIntrospectionServer();
@@ -606,8 +604,6 @@ describe('a token issued in the future or not yet valid, verified as a JWT or in
   let keySet: JwksServer;
   let key: SigningKey;
   const built: Tokens[] = [];
-  const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
-  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
 
   beforeAll(async () => {
     key = await signingKey('as-1');
@@ -683,8 +679,6 @@ describe('a signed answer (RFC 9701) from an authorization server whose clock is
   let server: IntrospectionServer;
   let asKey: SigningKey;
   const built: Tokens[] = [];
-  const question = { action: 'read', resource: { type: 'invoice', properties: { invoice_type: 'purchase', region: 'EU' } } };
-  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
 
   beforeAll(async () => {
     [server, asKey] = await Promise.all([startIntrospectionServer(), signingKey('as-signing')]);
