@@ -25,43 +25,42 @@ afterEach(async () => {
   await dir.remove();
 });
 
+/**
+ * A server (also `server`, stopped after each test) over a policy set with `entityCount` entities of data (enough for each load attempt
+ * to take a while, during which the writer gets a turn), and a shell loop running `writes` all
+ * along beside it, started before this returns: by then it has appended 1,000 bytes to `log`
+ * (a path in the folder), so every attempt of a reload that follows sees the files change.
+ */
+async function serveWhileWriting(entityCount: number, writes: (folder: string) => string[], log: string): Promise<{ running: ServerProcess; state: (rule: string) => PolicyFiles }> {
+  const entities = Array.from({ length: entityCount }, (_, i) => ({ type: 'user', id: `u${i}`, properties: { team: 'a' } }));
+  const state = (rule: string): PolicyFiles => ({ 'docs.json': docPolicy('docs', rule), 'data/u.json': { entities } });
+  dir = await tempDir();
+  await writeFiles(dir.path, state('v1'));
+  const running = await startServer({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', PDP_ADMIN_KEYS: adminKey });
+  server = running;
+  writer = spawn('sh', ['-c', `while :; do ${[...writes(dir.path), `echo 1 >> ${join(dir.path, log)}`].join('; ')}; done`], { stdio: 'ignore' });
+  while (sizeOf(join(dir.path, log)) < 1_000) await new Promise((done) => setTimeout(done, 10));
+  return { running, state };
+}
+
 describe('files in the policy folders that no load reads (real server)', () => {
   it('a log and swap files written all along beside the policies do not fail a reload as files that kept changing', async () => {
-    // Entity data enough for each attempt to take a while, during which the writer gets a turn.
-    const entities = Array.from({ length: 5_000 }, (_, i) => ({ type: 'user', id: `u${i}`, properties: { team: 'a' } }));
-    const state = (rule: string): PolicyFiles => ({ 'docs.json': docPolicy('docs', rule), 'data/u.json': { entities } });
-    dir = await tempDir();
-    await writeFiles(dir.path, state('v1'));
-    server = await startServer({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', PDP_ADMIN_KEYS: adminKey });
-    const log = join(dir.path, 'notes.log');
-    const writes = [`echo line >> ${log}`, `echo 1 > ${join(dir.path, '.docs.json.swp')}`, `echo 1 > ${join(dir.path, 'data', '.u.json.swp')}`];
-    writer = spawn('sh', ['-c', `while :; do ${writes.join('; ')}; done`], { stdio: 'ignore' });
-    // Writing steadily before the reload starts, so every attempt of it sees them change.
-    while (sizeOf(log) < 1_000) await new Promise((done) => setTimeout(done, 10));
+    const { running, state } = await serveWhileWriting(5_000, (folder) => [`echo 1 > ${join(folder, '.docs.json.swp')}`, `echo 1 > ${join(folder, 'data', '.u.json.swp')}`], 'notes.log');
     await writeFiles(dir.path, state('v2'));
-    expect(await reload(server)).toEqual(expect.objectContaining({ version: await versionOf(state('v2')), changed: true }));
+    expect(await reload(running)).toEqual(expect.objectContaining({ version: await versionOf(state('v2')), changed: true }));
   });
 });
 
 describe('a file in the policy folders that every load reads (real server)', () => {
   it('written all along, fails the reload as files that kept changing, and the last good set keeps serving', async () => {
-    // As above, each attempt takes a while (longer here: every attempt must see a change); what
-    // changes meanwhile is entity data the load reads.
-    const entities = Array.from({ length: 20_000 }, (_, i) => ({ type: 'user', id: `u${i}`, properties: { team: 'a' } }));
-    const state = (rule: string): PolicyFiles => ({ 'docs.json': docPolicy('docs', rule), 'data/u.json': { entities } });
-    dir = await tempDir();
-    await writeFiles(dir.path, state('v1'));
-    server = await startServer({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', PDP_ADMIN_KEYS: adminKey });
-    const written = join(dir.path, 'data', 'w.json');
-    const count = join(dir.path, 'writes.log');
-    writer = spawn('sh', ['-c', `while :; do echo '{"entities":[]}' > ${written}; echo 1 >> ${count}; done`], { stdio: 'ignore' });
-    while (sizeOf(count) < 1_000) await new Promise((done) => setTimeout(done, 10));
+    // Here the entity data the load reads changes, and every attempt must see it: each takes longer.
+    const { running, state } = await serveWhileWriting(20_000, (folder) => [`echo '{"entities":[]}' > ${join(folder, 'data', 'w.json')}`], 'writes.log');
     await writeFiles(dir.path, state('v2'));
-    expect(await reload(server)).toEqual(expect.objectContaining({
+    expect(await reload(running)).toEqual(expect.objectContaining({
       status: 422,
       errors: [{ file: dir.path, path: '$', message: 'files kept changing while being read (3 attempts)' }],
     }));
-    const res = await fetch(`${server.url}/admin/policies`, { headers: { authorization: `Bearer ${adminKey}` } });
+    const res = await fetch(`${running.url}/admin/policies`, { headers: { authorization: `Bearer ${adminKey}` } });
     expect(((await res.json()) as { version: string }).version).toBe(await versionOf(state('v1')));
   });
 });
