@@ -249,13 +249,7 @@ describe('a stop while the service starts', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)('holds a %s that comes while the modules load, after a SIGHUP: exit 0 once they have, never listening', async (signal) => {
     const slowLoad = resolve(import.meta.dirname, 'fixtures/slow-module-load.mjs');
     proc = spawnServer({ NODE_OPTIONS: `--import=${slowLoad}` });
-    await new Promise<void>((loading) => {
-      const seen = () => {
-        if (proc?.output().includes('modules loading') === true) loading();
-        else setTimeout(seen, 10);
-      };
-      seen();
-    });
+    while (!proc.output().includes('modules loading')) await pause(10);
     proc.child.kill('SIGHUP');
     await pause(100);
     proc.child.kill(signal);
@@ -271,13 +265,7 @@ describe('a stop while the service starts', () => {
   it('acts on a SIGTERM that comes while the loaded modules run: exit 0, never listening', async () => {
     const slowEvaluation = resolve(import.meta.dirname, 'fixtures/slow-module-evaluation.mjs');
     proc = spawnServer({ NODE_OPTIONS: `--import=${slowEvaluation}` });
-    await new Promise<void>((evaluating) => {
-      const seen = () => {
-        if (proc?.output().includes('modules evaluating') === true) evaluating();
-        else setTimeout(seen, 10);
-      };
-      seen();
-    });
+    while (!proc.output().includes('modules evaluating')) await pause(10);
     await pause(100);
     proc.child.kill('SIGTERM');
     expect(await Promise.race([proc.exited, proc.listening.then(() => 'listening', () => 'exited')])).toMatchObject({ code: 0, signal: null });
