@@ -245,6 +245,26 @@ describe('files with many problems', () => {
     ]);
   });
 
+  it('reports the first 100 rule ids and conditions a policy file gets wrong, so they crowd out no other file\'s', async () => {
+    const dir = await freshDir();
+    // Before, all 1,199 duplicates were listed, and b.json's condition fell beyond the 1,000 of the load.
+    const duplicates = Array.from({ length: 1200 }, () => ({ id: 'r', effect: 'permit', actions: ['read'] }));
+    const conditions = Array.from({ length: 150 }, (_, i) => ({ id: `c${i}`, effect: 'deny', actions: ['read'], condition: `subject.rolez${i} == []` }));
+    await writeFiles(dir, {
+      'a.json': { id: 'a', resource: 'doc', rules: duplicates },
+      'b.json': { id: 'b', resource: 'invoice', rules: [{ id: 'r', effect: 'deny', actions: ['read'], condition: 'subject.rolez == []' }] },
+      'c.json': { id: 'c', resource: 'note', rules: conditions },
+    });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines.filter((line) => line.startsWith('error a.json '))).toHaveLength(101);
+    expect(lines.filter((line) => line.startsWith('error c.json '))).toHaveLength(101);
+    expect(lines).toContain('error a.json $: more problems in this file, not listed beyond the first 100');
+    expect(lines).toContain('error b.json $.rules[0].condition (rule r): type: No such key: rolez');
+    expect(lines.slice(-2)).toEqual(['error c.json $: more problems in this file, not listed beyond the first 100', 'invalid: 203 problem(s)']);
+  });
+
   it('reports the first 1,000 of a load, and how many more there were', async () => {
     const dir = await invoiceDir();
     const duplicates = (n: number) => ({ entities: Array.from({ length: n }, () => ({ type: 'user', id: 'u-1' })) });

@@ -8,7 +8,7 @@ import { costlyDecisions } from './decision-cost.js';
 import { FoldedNames } from './fold-case.js';
 import { noEntities, type EntityIndex } from './entities.js';
 import type { PolicySource } from './schema.js';
-import { PolicyLoadError, type PolicyIssue, type RuleLocation } from './errors.js';
+import { maxIssuesPerFile, PolicyLoadError, pushFileIssues, type PolicyIssue, type RuleLocation } from './errors.js';
 
 /** A validated policy and the file it came from. */
 export interface PolicyFile {
@@ -49,7 +49,7 @@ const versionChunk = 65_536;
  * condition text held the event loop 260-380 ms for 200,000 rules sharing one.
  * Checks what a schema cannot see: duplicate policy ids, rule ids repeated for one resource
  * type, every CEL condition, the size of the rule index and the cost of the conditions one
- * decision can evaluate; reports every problem at once.
+ * decision can evaluate; reports every problem at once, the first `maxIssuesPerFile` of a file.
  */
 function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, entities: EntityIndex): Generator<void, CompiledPolicySet, void> {
   const issues: PolicyIssue[] = [];
@@ -75,13 +75,17 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
     rulesByResource.set(policy.resource, rules);
     const owners = ruleOwners.get(policy.resource) ?? new Map<string, string>();
     ruleOwners.set(policy.resource, owners);
+    // The file's problems, up to one past the `maxIssuesPerFile` listed: its later rules are not
+    // looked at, so a file of thousands of bad rules costs no more and crowds out no other file's.
+    const found: PolicyIssue[] = [];
     for (const [index, rule] of policy.rules.entries()) {
+      if (found.length > maxIssuesPerFile) break;
       yield;
       const path = `$.rules[${index}]`;
       const owner = owners.get(rule.id);
       if (owner !== undefined) {
         const where = owner === policy.id ? '' : ` (also in policy "${owner}" for resource type "${policy.resource}": rule ids are unique per resource type)`;
-        issues.push({ file, path: `${path}.id`, rule: rule.id, message: `duplicate rule id "${rule.id}"${where}` });
+        found.push({ file, path: `${path}.id`, rule: rule.id, message: `duplicate rule id "${rule.id}"${where}` });
         continue;
       }
       owners.set(rule.id, policy.id);
@@ -94,7 +98,7 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
         }
       }
       if (condition instanceof ConditionCompileError) {
-        issues.push({ file, path: `${path}.condition`, rule: rule.id, message: condition.message });
+        found.push({ file, path: `${path}.condition`, rule: rule.id, message: condition.message });
         continue;
       }
       const compiled: CompiledRule = {
@@ -111,6 +115,7 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
       rules.push(compiled);
       locations.set(compiled, { file, path, type: policy.resource });
     }
+    pushFileIssues(issues, file, found);
   }
   if (issues.length === 0) {
     const oversized = yield* oversizedIndex(rulesByResource, locations);
