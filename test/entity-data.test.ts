@@ -135,6 +135,21 @@ describe('entity data: loading', () => {
     ]);
   });
 
+  it('pdp validate reports the names that clash with an entity refused for other reasons, in the same run', async () => {
+    const dir = await policyDirWith({
+      'a.json': { entities: [{ ...alice, authoritative: ['department'] }, { type: 'user', id: 'U-Alice' }, { type: 'user', id: 'u-2', aliases: ['alice@example.com'] }] },
+    });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    // Before, the first entity's names were never held, so neither clash was reported until its
+    // authoritative list was fixed.
+    expect(run.stderr.split('\n').filter((line) => line.startsWith('error '))).toEqual([
+      'error data/a.json $.entities[0].authoritative[0]: "department" is not one of this entity\'s properties; store it (an empty list to take every value away)',
+      expect.stringMatching(/^error data\/a\.json \$\.entities\[1\]\.id: the user "U-Alice" differs from the user "u-alice" \(data\/a\.json \$\.entities\[0\]\.id\) only in case/),
+      'error data/a.json $.entities[2].aliases[0]: "alice@example.com" already names a user entity (data/a.json $.entities[0].aliases[0])',
+    ]);
+  });
+
   it('pdp validate refuses an id or alias that is empty or only whitespace, control or invisible characters; one with a space inside loads', async () => {
     const dir = await policyDirWith({
       'users.json': { entities: [

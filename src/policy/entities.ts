@@ -193,9 +193,9 @@ export async function indexEntities(files: readonly { file: string; data: Entity
         authoritative: source.authoritative ?? [],
       };
       const bounded = propertiesWithinLimits(entity, file, index, found);
-      if (!authoritativeHeld(entity, file, index, found) || !bounded) continue;
-      const ofType = keys.get(entity.type) ?? new Map<string, Entity>();
-      keys.set(entity.type, ofType);
+      const held = authoritativeHeld(entity, file, index, found);
+      // Its names are held even when it is refused, so the names that clash with them are
+      // reported in the same run rather than once it is fixed.
       const own: [string, string][] = [[entity.id, `$.entities[${index}].id`]];
       entity.aliases.forEach((alias, a) => own.push([alias, `$.entities[${index}].aliases[${a}]`]));
       let clashed = false;
@@ -205,7 +205,9 @@ export async function indexEntities(files: readonly { file: string; data: Entity
         if (clash !== undefined) found.push({ file, path, message: clash });
         clashed ||= clash !== undefined;
       }
-      if (clashed) continue;
+      if (clashed || !held || !bounded) continue;
+      const ofType = keys.get(entity.type) ?? new Map<string, Entity>();
+      keys.set(entity.type, ofType);
       for (const [name] of own) ofType.set(name, entity);
       const list = sorted.get(entity.type) ?? [];
       sorted.set(entity.type, list);
