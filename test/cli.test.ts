@@ -163,15 +163,30 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.stderr).toBe('pdp: cannot write the output: ENOSPC: no space left on device, write\n');
     });
 
-    it('exits as it would have when the reader stops early, work left after the output included', async ({ expect }) => {
+    /** The exit code of `pdp ARGS | true` (`2>&1 | true` with `stderr`): the reader is gone before the first line. */
+    const exitIntoClosedPipe = (args: readonly string[], options: { stderr?: boolean; env?: Readonly<Record<string, string>> } = {}) => {
       const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
-      const report = join(failing, 'report.xml');
-      // The reader is gone before the first line; the JUnit report is written after the output.
-      const code = await new Promise<unknown>((done) => {
-        execFile('bash', ['-c', 'set -o pipefail; "$@" | true', 'bash', process.execPath, cli, 'test', failing, '--junit', report], { env: { PATH: process.env['PATH'] } }, (error) => done(error?.code ?? 0));
+      const pipe = options.stderr === true ? '2>&1 |' : '|';
+      return new Promise<unknown>((done) => {
+        execFile('bash', ['-c', `set -o pipefail; "$@" ${pipe} true`, 'bash', process.execPath, cli, ...args], { env: { PATH: process.env['PATH'], ...options.env } }, (error) => done(error?.code ?? 0));
       });
-      expect(code).toBe(1);
+    };
+
+    it('exits as it would have when the reader stops early, work left after the output included', async ({ expect }) => {
+      const report = join(failing, 'report.xml');
+      // The JUnit report is written after the output.
+      expect(await exitIntoClosedPipe(['test', failing, '--junit', report])).toBe(1);
       expect(await readFile(report, 'utf8')).toContain('failures="2"');
+    });
+
+    it('exits as it would have when the reader of stderr stops early too, the JUnit report written whole', async ({ expect }) => {
+      // A warning of a setting not read is all a passing run writes on stderr.
+      expect(await exitIntoClosedPipe(['test', full], { stderr: true, env: { CLAIMS_SUBJECT: 'sub' } })).toBe(0);
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'other.json': '{ "id": "other", ' });
+      const report = join(dir, 'report.xml');
+      // A refused policy set is reported on stderr, then in the report.
+      expect(await exitIntoClosedPipe(['test', dir, '--junit', report], { stderr: true })).toBe(1);
+      expect(await readFile(report, 'utf8')).toContain('<testcase classname="policy set" name="other.json $">');
     });
   });
 
