@@ -900,5 +900,12 @@ describe.concurrent('pdp CLI (through its process)', () => {
       const fixture = await runCli(['schema', 'fixture']);
       expect(JSON.parse(fixture.stdout)).toEqual(JSON.parse(await readFile(join(defaultPolicyDir, 'tests/fixture.schema.json'), 'utf8')));
     });
+
+    it('takes its argument after `--`, which ends the options as for every command', async ({ expect }) => {
+      const run = await runCli(['schema', '--', 'fixture']);
+      expect(run.code).toBe(0);
+      expect(JSON.parse(run.stdout)).toEqual(JSON.parse(await readFile(join(defaultPolicyDir, 'tests/fixture.schema.json'), 'utf8')));
+      expect((await runCli(['schema', '--', '--json'])).code).toBe(2);
+    });
   });
 });
