@@ -122,9 +122,14 @@ const atMostAbove = (digits: string, max: number) => Math.min(Number(digits), ma
 /**
  * An integer setting between `min` and `max`, in decimal digits only: Number() would also take
  * `0x1F90` as 8080 and `1e3` as 1000, so a typo or a foreign notation would pass as a number.
+ * Refused here, before its bounds are checked, `-1` is told the range, which it crosses as `70000` does.
  */
 const integer = (min: number, max: number, fallback: number) =>
-  z.string().regex(/^\d+$/, 'a whole number in decimal digits').transform((digits) => atMostAbove(digits, max)).pipe(z.number().min(min).max(max)).default(fallback);
+  z.string()
+    .regex(/^\d+$/, `a whole number in decimal digits from ${String(min)} to ${String(max)}`)
+    .transform((digits) => atMostAbove(digits, max))
+    .pipe(z.number().min(min).max(max))
+    .default(fallback);
 
 /** The most server processes WORKERS may ask for. */
 const maxWorkers = 256;
@@ -238,7 +243,7 @@ const envSchema = z
     REDIS_BACKOFF_MS: integer(10, 600_000, 1_000),
     // Server processes under node:cluster: a count or `auto` (one per core); see src/cluster.ts.
     WORKERS: optionalText.pipe(
-      z.string().regex(/^(auto|\d+)$/, 'a number of processes or "auto"').optional()
+      z.string().regex(/^(auto|\d+)$/, `a number of processes from 1 to ${String(maxWorkers)}, or "auto"`).optional()
         .transform((v) => (v === undefined || v === 'auto' ? v : atMostAbove(v, maxWorkers)))
         .pipe(z.union([z.literal('auto'), z.number().min(1).max(maxWorkers)]).optional()),
     ),

@@ -127,7 +127,7 @@ describe.concurrent('WORKERS=2 (node:cluster)', { timeout }, () => {
   it('rejects a WORKERS value that is not a count or "auto"', async (context) => {
     const running = start(context, main, { ...base, WORKERS: 'many' });
     expect(await running.exited).toBe(1);
-    expect(running.lines.map((l) => l['text']).join('\n')).toMatch(/WORKERS: a number of processes or "auto"/);
+    expect(running.lines.map((l) => l['text']).join('\n')).toMatch(/WORKERS: a number of processes from 1 to 256, or "auto"/);
   });
 
   it('counts the problems every worker answers, its app\'s and its HTTP server\'s, and serves their sum', async (context) => {

@@ -39,7 +39,7 @@ describe('integer variables', () => {
   });
 
   it('refuse hexadecimal, exponent, fraction and sign notations of the same numbers, naming the variable', () => {
-    const message = (name: string) => (name === 'WORKERS' ? 'WORKERS: a number of processes or "auto"' : `${name}: a whole number in decimal digits`);
+    const message = (name: string) => (name === 'WORKERS' ? 'WORKERS: a number of processes from 1 to 256, or "auto"' : expect.stringMatching(new RegExp(`^${name}: a whole number in decimal digits from \\d+ to \\d+$`)));
     for (const [name, value] of Object.entries(integers)) {
       for (const text of [`0x${value.toString(16)}`, `${String(value)}e0`, `${String(value / 1000)}e3`, `${String(value)}.0`, `+${String(value)}`]) {
         expect(problems({ [name]: text }), `${name}=${text}`).toEqual([message(name)]);
@@ -57,8 +57,8 @@ describe('integer variables', () => {
   });
 
   it('refuse PORT=0x1F90 and PORT=1e3, which read as 8080 and 1000 before', () => {
-    expect(problems({ PORT: '0x1F90' })).toEqual(['PORT: a whole number in decimal digits']);
-    expect(problems({ PORT: '1e3' })).toEqual(['PORT: a whole number in decimal digits']);
+    expect(problems({ PORT: '0x1F90' })).toEqual(['PORT: a whole number in decimal digits from 0 to 65535']);
+    expect(problems({ PORT: '1e3' })).toEqual(['PORT: a whole number in decimal digits from 0 to 65535']);
   });
 });
 
@@ -84,6 +84,8 @@ describe("README's settings tables", () => {
       expect(problems({ [name]: String(max) }), `${name}=${String(max)}`).toEqual([]);
       if (min > 0) expect(problems({ [name]: String(min - 1) }), `${name}=${String(min - 1)}`).toEqual([expect.stringContaining(`${name}: Too small`)]);
       expect(problems({ [name]: String(max + 1) }), `${name}=${String(max + 1)}`).toEqual([expect.stringContaining(`${name}: Too big`)]);
+      // A negative number, or one in another notation, is refused naming the range it must be in.
+      expect(problems({ [name]: '-1' }), `${name}=-1`).toEqual([expect.stringContaining(`from ${String(min)} to ${String(max)}`)]);
     }
   });
 
