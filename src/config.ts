@@ -45,16 +45,18 @@ const auditPaths = (fallback: readonly string[]) =>
 
 /**
  * Whether a redis:// URL parses as the client will read it: host, port, decodable credentials, and
- * a database number if any (its path, else a `db` query value), which the client selects on
+ * one database number if any (its path or a `db` query value), which the client selects on
  * connecting: `/cache` was sent as `SELECT NaN`, whose error crashed the service once it served.
+ * Named twice, the client takes the path's, else the query's last, not the one checked here:
+ * `?db=1&db=one` ran on database 0.
  */
 function isRedisUrl(value: string): boolean {
   try {
     const url = new URL(value);
     decodeURIComponent(url.username);
     decodeURIComponent(url.password);
-    const db = url.pathname.length > 1 ? url.pathname.slice(1) : url.searchParams.get('db');
-    return url.hostname !== '' && (db === null || /^\d+$/.test(db));
+    const dbs = [...(url.pathname.length > 1 ? [url.pathname.slice(1)] : []), ...url.searchParams.getAll('db')];
+    return url.hostname !== '' && dbs.length <= 1 && dbs.every((db) => /^\d+$/.test(db));
   } catch {
     return false;
   }
@@ -220,7 +222,7 @@ const envSchema = z
     REDIS_URL: optionalText.pipe(
       z.string()
         .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
-        .refine(isRedisUrl, 'not a URL with a host, a numeric port, percent-encoded credentials and a database number if any')
+        .refine(isRedisUrl, 'not a URL with a host, a numeric port, percent-encoded credentials and one database number if any')
         .superRefine((value, ctx) => {
           const unread = unreadRedisQuery(value);
           if (unread !== undefined) ctx.addIssue({ code: 'custom', message: unread });

@@ -84,6 +84,13 @@ describe('loadConfig', () => {
     expect(problems({ REDIS_URL: url })).toEqual([expect.stringMatching(/^REDIS_URL: not a URL with a host/)]);
   });
 
+  it('refuses a REDIS_URL naming its database more than once, of which the client reads another than the one checked', () => {
+    // The client takes the path's, else the last db of the query, and selects none (database 0) for one that is not a number.
+    for (const url of ['redis://127.0.0.1:6379?db=1&db=one', 'redis://127.0.0.1:6379/1?db=one', 'redis://127.0.0.1:6379/1?db=2', 'redis://127.0.0.1:6379?db=1&db=2']) {
+      expect(problems({ REDIS_URL: url }), url).toEqual([expect.stringMatching(/^REDIS_URL: not a URL with a host/)]);
+    }
+  });
+
   it('takes a REDIS_URL with a database number, or none', () => {
     for (const url of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://127.0.0.1:6379/3', 'redis://127.0.0.1:6379?db=3']) expect(loadConfig({ REDIS_URL: url }).REDIS_URL, url).toBe(url);
   });
