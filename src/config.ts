@@ -144,7 +144,9 @@ const minFetchTimeoutMs = 100;
 const envSchema = z
   .object({
     PORT: integer(0, 65_535, 8080),
-    HOST: z.string().default('0.0.0.0'),
+    // A URL brackets an IPv6 address (`http://[::1]:8080`); the address alone has none, and
+    // `[::1]` was only refused when listening, as a name that does not resolve.
+    HOST: z.string().refine((host) => !/^\[.*\]$/.test(host), 'an IPv6 address is written without brackets (::1, not [::1])').default('0.0.0.0'),
     POLICY_DIR: z.string().default('./policies'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     MAX_BODY_BYTES: integer(1024, 16 * 1024 * 1024, 1024 * 1024),

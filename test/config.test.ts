@@ -46,6 +46,11 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses an IPv6 HOST written in brackets, as a URL writes it, saying how to write it', () => {
+    expect(problems({ HOST: '[::1]' })).toEqual(['HOST: an IPv6 address is written without brackets (::1, not [::1])']);
+    expect(loadConfig({ HOST: '::1' })).toMatchObject({ HOST: '::1' });
+  });
+
   it('never accepts none, nor HMAC, whatever JWT_ALLOW_HMAC says', () => {
     const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
     expect(problems({ ...keyed, JWT_ALGORITHMS: 'NONE' })).toEqual(['JWT_ALGORITHMS: "none" is never accepted']);
