@@ -90,6 +90,31 @@ describe('plain http:// token URLs', () => {
     expect(allowed.plainHttpUrls).toEqual(['http://b.test/jwks?api_key=***']);
   });
 
+  it('lists an issuer written twice in TOKEN_CONFIG_FILE beside the file\'s other problems, not once they are fixed', async () => {
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks', audience },
+          { issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks', audience, algorithms: ['HS256'] },
+        ],
+      },
+    });
+    const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'tokens.json') })).then(
+      (tokens) => (tokens.close(), new Error('started')),
+      (error: unknown) => error as Error,
+    );
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect(failure.message.split('\n').slice(1).sort()).toEqual([
+      '  TOKEN_CONFIG_FILE $.issuers[1].algorithms[0]: HS256 is never accepted from a key set',
+      '  TOKEN_CONFIG_FILE $.issuers[1].issuer: issuer listed twice',
+    ]);
+    // The check for repeats reads a file of any shape, `null` too.
+    const empty = await tempDir({ 'tokens.json': null });
+    await expect(tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(empty, 'tokens.json') }))).rejects.toThrow(
+      new ConfigError('invalid token configuration:\n  TOKEN_CONFIG_FILE $: Invalid input: expected object, received null'),
+    );
+  });
+
   it('stops the process at start, naming the variable', async () => {
     const run = await runServerToExit({ NODE_ENV: 'production', POLICY_DIR: defaultPolicyDir, JWKS_URL: 'http://idp.example/jwks?api_key=QSECRET', JWT_ISSUER: issuer, JWT_AUDIENCE: audience });
     expect(run.code).toBe(1);

@@ -57,13 +57,23 @@ const issuerSchema = (httpUrls: boolean) => z
 const tokenConfigSchema = (httpUrls: boolean) => z
   .object({ issuers: z.array(issuerSchema(httpUrls)).min(1) })
   .strict()
-  .check((ctx) => {
-    const seen = new Set<string>();
-    ctx.value.issuers.forEach(({ issuer }, index) => {
-      if (seen.has(issuer)) ctx.issues.push({ code: 'custom', path: ['issuers', index, 'issuer'], message: 'issuer listed twice', input: issuer });
-      seen.add(issuer);
-    });
-  });
+  .superRefine(
+    (value, ctx) => {
+      const seen = new Set<string>();
+      // As parsed so far: any JSON value, `null` included, when the file's shape is wrong.
+      const issuers = (value as { issuers?: unknown } | null)?.issuers;
+      const entries: readonly unknown[] = Array.isArray(issuers) ? issuers : [];
+      entries.forEach((entry, index) => {
+        const issuer = typeof entry === 'object' && entry !== null ? (entry as { issuer?: unknown }).issuer : undefined;
+        if (typeof issuer !== 'string') return;
+        if (seen.has(issuer)) ctx.addIssue({ code: 'custom', path: ['issuers', index, 'issuer'], message: 'issuer listed twice', input: issuer });
+        seen.add(issuer);
+      });
+    },
+    // Run beside the entries' own problems too: listed only once they were fixed, a repeated
+    // issuer took a second round of edits to learn of.
+    { when: () => true },
+  );
 
 /** One accepted issuer as the token configuration file states it. */
 export type IssuerEntry = z.infer<ReturnType<typeof issuerSchema>>;
