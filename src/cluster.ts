@@ -213,6 +213,13 @@ const startRetryFirstMs = 100;
 const startRetryMaxMs = 10_000;
 
 /**
+ * The exit code of a worker that could not start because its policy set does not load (start.ts;
+ * any other failed start exits 1): how the primary knows that the files on disk are refused while
+ * the other workers serve an older set, which the workers' own metrics cannot say.
+ */
+export const policiesRefusedExitCode = 65;
+
+/**
  * Runs the cluster primary: forks `workers` processes of this same program (each serves on the
  * shared port), answers workers' cluster-metrics requests, and replaces a worker that dies.
  *
@@ -220,9 +227,11 @@ const startRetryMaxMs = 10_000;
  *   died) stops the whole service, exit 1: bad configuration or policies do not fix themselves.
  * - One that dies before it listens while others serve (say, a replacement meeting a policy set
  *   made invalid on disk since) is started again after 100 ms, doubling up to 10 s, until one
- *   listens; the others keep serving meanwhile. These failed starts are not counted below: the
- *   delay already paces them, and counting them would stop the healthy workers too. A worker
- *   whose process Node cannot spawn (descriptors or processes used up) is one that failed to start.
+ *   listens; the others keep serving meanwhile. From one that exits `policiesRefusedExitCode`
+ *   until a worker listens, `/metrics` reads `pdp_policy_last_reload_successful` 0. These failed
+ *   starts are not counted below: the delay already paces them, and counting them would stop the
+ *   healthy workers too. A worker whose process Node cannot spawn (descriptors or processes used
+ *   up) is one that failed to start.
  * - One that dies while serving is replaced at once; more than 5 such crashes in 30 s stop the
  *   service, exit 1.
  *
@@ -251,7 +260,7 @@ export function superviseWorkers(options: SupervisorOptions): void {
   /** When a stop must be over: SHUTDOWN_TIMEOUT_MS plus the close grace after it began (performance.now()). */
   let deadline = Infinity;
 
-  serveClusterMetrics();
+  const metrics = serveClusterMetrics();
   const relay = options.relayAuditTo === undefined ? undefined : relayAudit(log, options.relayAuditTo);
   if (relay !== undefined) process.once('exit', () => relay.exitFlush());
   // Relayed, a worker writes its audit lines to its stdout, the pipe to the primary: AUDIT_LOG_FILE
@@ -359,6 +368,8 @@ export function superviseWorkers(options: SupervisorOptions): void {
   cluster.on('listening', (worker, address) => {
     listening.add(worker.id);
     failedStarts = 0;
+    // It loaded the policy files as they are now.
+    metrics.policiesRefused(false);
     log.info({ worker: worker.id, pid: worker.process.pid, port: address.port }, 'worker listening');
     // Signalled while starting, it may have listened before the signal came: it drains then.
     if (stopping && worker.isConnected()) worker.send(stopMessage, () => undefined);
@@ -421,6 +432,8 @@ export function superviseWorkers(options: SupervisorOptions): void {
         stop('a worker failed to start', 1);
         return;
       }
+      // Kept until a worker listens: one failing before it reads the policies does not say they load.
+      if (code === policiesRefusedExitCode) metrics.policiesRefused(true);
       const delayMs = Math.min(startRetryFirstMs * 2 ** failedStarts, startRetryMaxMs);
       failedStarts++;
       log.warn({ worker: worker.id, retryInMs: delayMs, serving: listening.size }, 'a worker failed to start: starting another later; the others keep serving');

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
-import { connectToSupervisor, isSupervisor, speaksForService, superviseWorkers, workerCount } from './cluster.js';
+import { connectToSupervisor, isSupervisor, policiesRefusedExitCode, speaksForService, superviseWorkers, workerCount } from './cluster.js';
 import { ConfigError, loadConfig, settingNames, type Config } from './config.js';
 import { configSummary } from './config-summary.js';
 import { longestAnswerMs } from './http/app.js';
 import { stallTimeoutFor, startServer, type RunningServer } from './http/server.js';
 import { stopOnSignals, type Shutdown } from './http/shutdown.js';
 import { createLogger } from './logger.js';
+import { PolicyLoadError } from './policy/errors.js';
 import type { ReloadRequester, ReloadTrigger } from './policy/reload.js';
 import { createService, type Service } from './service.js';
 import { auditRelayTarget } from './telemetry/audit-relay.js';
@@ -130,7 +131,18 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   supervisor?.onStop(stop);
 }
 
-/** Runs the service as `node dist/main.js` does; exits 1 with the reason on stderr when it cannot start (see `loadSettings`). */
+/**
+ * The exit code of a start that failed with `error`: 1, or in a worker whose policy set does not
+ * load, the code that tells the primary so (see `policiesRefusedExitCode`).
+ */
+function failedStartExitCode(error: unknown): number {
+  return cluster.isWorker && error instanceof ConfigError && error.cause instanceof PolicyLoadError ? policiesRefusedExitCode : 1;
+}
+
+/**
+ * Runs the service as `node dist/main.js` does; exits 1 with the reason on stderr when it cannot
+ * start (see `loadSettings`), a worker whose policy set does not load `policiesRefusedExitCode`.
+ */
 export function run(stoppedBy: NodeJS.Signals | undefined): void {
   start(stoppedBy).catch((error: unknown) => {
     if (error instanceof ConfigError || error instanceof ListenError) {
@@ -138,6 +150,6 @@ export function run(stoppedBy: NodeJS.Signals | undefined): void {
     } else {
       process.stderr.write(`invoice-pdp: failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
     }
-    process.exit(1);
+    process.exit(failedStartExitCode(error));
   });
 }

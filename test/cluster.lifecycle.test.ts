@@ -108,6 +108,13 @@ function limitOpenFiles(pid: number, soft: number | string): void {
  */
 const loggedUpTo = (spawned: Spawned, line: Line | undefined) => spawned.lines.slice(0, spawned.lines.findIndex((l) => l === line) + 1);
 
+/** `pdp_policy_last_reload_successful` as a scrape of the service on `port` reads it. */
+async function lastReloadSuccessful(port: unknown): Promise<number | undefined> {
+  const res = await fetch(`http://127.0.0.1:${String(port)}/metrics`, { headers: { connection: 'close' } });
+  expect(res.status).toBe(200);
+  return sample(await res.text(), 'pdp_policy_last_reload_successful');
+}
+
 /** The log's lines that are not JSON (what the process itself printed). */
 const plainText = (spawned: Spawned) => spawned.lines.map((l) => l['text']).filter((t): t is string => typeof t === 'string');
 
@@ -375,6 +382,38 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
     process.kill(Number(workers[1]?.['pid']), 'SIGKILL');
     expect(await running.exited).toBe(1);
     expect(running.lines.filter((l) => l['msg'] === 'stopping workers').map((l) => l['reason'])).toEqual(['a worker failed to start']);
+  });
+
+  it.concurrent('reports pdp_policy_last_reload_successful 0 while a crashed worker\'s replacement is retried for policy files that do not load, until one starts', async (context) => {
+    const dir = await policyDir('v1');
+    // Read at each start too, before the policies: a replacement refused for it says nothing of them.
+    const tokenConfig = join(dir, '.tokens.json');
+    const tokens = JSON.stringify({ issuers: [{ issuer: 'https://issuer.example', jwksUrl: 'http://127.0.0.1:9/jwks', audience: 'invoice-api' }] });
+    await writeFile(tokenConfig, tokens);
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, TOKEN_CONFIG_FILE: tokenConfig }));
+    const workers = await running.waitFor(isWorkerListening, 2);
+    const port = workers[0]?.['port'];
+    expect(await lastReloadSuccessful(port)).toBe(1);
+
+    await writeFile(tokenConfig, '{');
+    process.kill(Number(workers[0]?.['pid']), 'SIGKILL');
+    await running.waitFor(isRetry);
+    expect(await lastReloadSuccessful(port)).toBe(1);
+
+    // Broken first, so no replacement starts between the two writes.
+    await writePolicy(dir, '{ "id": "docs", "resource": "doc", "rules": [');
+    await writeFile(tokenConfig, tokens);
+    const [refused] = await running.waitFor((l) => String(l['text']).startsWith('invoice-pdp: POLICY_DIR: '));
+    await running.waitFor(isRetry, loggedUpTo(running, refused).filter(isRetry).length + 1);
+    // Before, only the surviving worker was summed, its last reload a success: 1, and the alert
+    // on `== 0` stayed silent while the files on disk were refused and a worker short.
+    expect(await lastReloadSuccessful(port)).toBe(0);
+
+    await writePolicy(dir, docPolicy('docs', 'v2'));
+    await running.waitFor(isWorkerListening, 3, 15_000);
+    expect(await lastReloadSuccessful(port)).toBe(1);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
   });
 
   it.concurrent.for([

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { lastReloadSuccessfulGauge } from './metrics.js';
 
 /** Where `/metrics` reads its exposition text. */
 export interface MetricsSource {
@@ -72,6 +73,16 @@ function cumulative(metrics: readonly object[]): readonly object[] {
   });
 }
 
+/** What the primary knows of the service that no worker's registry can say. */
+export interface ClusterMetrics {
+  /**
+   * Whether a worker's start is being retried because the policy files on disk do not load:
+   * meanwhile every scrape reads `pdp_policy_last_reload_successful` 0, however the last
+   * reloads of the workers serving an older set went.
+   */
+  policiesRefused(refused: boolean): void;
+}
+
 /** One scrape in the primary: the workers it still waits for and those that answered. */
 interface Gather {
   readonly waiting: Set<number>;
@@ -86,19 +97,23 @@ interface Gather {
  * stopping (draining, it is not ready, and may not answer before it exits), waits at most
  * `timeoutMs`, and sums the registries that arrived with the primary's own default metrics
  * (prom-client's `AggregatorRegistry.aggregate`, each metric by its `aggregator`;
- * `process_max_fds` by the lowest). `pdp_cluster_scrape_workers{result}` says how many workers
- * the sum covers (`answered`) and how many it misses: `timed_out` (hung or busy, or still owing
- * the previous scrape's answer: it is not asked again until that arrives), `failed`, `not_ready`
- * (starting or stopping). A worker's counters and histograms as it last answered stay in the
- * sum while it misses a scrape, and after it exits: the sum of a counter never goes down, which
- * Prometheus would read as a reset, and count the whole of what is left as new.
+ * `process_max_fds` by the lowest) and its own `pdp_policy_last_reload_successful`, which the
+ * returned `policiesRefused` sets and the lowest takes. `pdp_cluster_scrape_workers{result}`
+ * says how many workers the sum covers (`answered`) and how many it misses: `timed_out` (hung
+ * or busy, or still owing the previous scrape's answer: it is not asked again until that
+ * arrives), `failed`, `not_ready` (starting or stopping). A worker's counters and histograms as
+ * it last answered stay in the sum while it misses a scrape, and after it exits: the sum of a
+ * counter never goes down, which Prometheus would read as a reset, and count the whole of what
+ * is left as new.
  */
-export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
+export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): ClusterMetrics {
   // As prom-client's default metric reckons it.
   const startedSeconds = Math.round(Date.now() / 1000 - process.uptime());
   // The primary's own memory, CPU and file descriptors (it relays every audit line), in the sum.
   const own = new Registry();
   collectDefaultMetrics({ register: own });
+  const lastReloadSuccessful = lastReloadSuccessfulGauge(own);
+  lastReloadSuccessful.set(1);
   const ready = new Set<number>();
   /** Workers that said they are stopping: not ready, though their answers to a question already asked still count. */
   const stopping = new Set<number>();
@@ -230,6 +245,9 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): void {
         );
     }
   });
+  return {
+    policiesRefused: (refused) => lastReloadSuccessful.set(refused ? 0 : 1),
+  };
 }
 
 /**

@@ -23,6 +23,21 @@ function methodLabel(method: string): string {
 }
 
 /**
+ * `pdp_policy_last_reload_successful` on `registry`: a worker's (PdpMetrics), and under
+ * node:cluster the primary's own (cluster-metrics.ts), which reads 0 while a worker's start is
+ * retried because the policy files do not load. 'min' over them: 0 as soon as one worker serves
+ * an older set than its files on disk, or the primary has one refused.
+ */
+export function lastReloadSuccessfulGauge(registry: Registry): Gauge {
+  return new Gauge({
+    name: 'pdp_policy_last_reload_successful',
+    help: '1 when the last policy load or reload succeeded, 0 while the files on disk are refused and an older set serves.',
+    aggregator: 'min',
+    registers: [registry],
+  });
+}
+
+/**
  * Every metric the service exports, on a registry of its own (so tests can build many apps,
  * and node:cluster aggregation can take `registry`). Label values come from closed lists only.
  */
@@ -88,13 +103,7 @@ export class PdpMetrics {
     registers: [this.registry],
   });
 
-  // 'min': 0 as soon as one worker serves an older set than its files on disk.
-  readonly #policyReloadSuccessful = new Gauge({
-    name: 'pdp_policy_last_reload_successful',
-    help: '1 when the last policy load or reload succeeded, 0 while the files on disk are refused and an older set serves.',
-    aggregator: 'min',
-    registers: [this.registry],
-  });
+  readonly #policyReloadSuccessful = lastReloadSuccessfulGauge(this.registry);
 
   // Registered on the first report: with Redis disabled the series is absent rather than 0,
   // so an alert on `pdp_redis_up == 0` only fires where Redis is meant to be up. 'min': 0 as
