@@ -76,6 +76,13 @@ const durationCases: readonly (readonly [string, string, number])[] = [
   ['getSeconds', '90m1.5s', 5401],
   ['getMilliseconds', '90m1.5s', 5_401_500],
   ['getHours', '-90m', -1],
+  // Negative with a fraction of a millisecond: toward zero, as cel-go's dur.Milliseconds() (the
+  // library rounded down: -2 and -123322). cel-spec timestamps.textproto,
+  // duration_converters/get_milliseconds, reads only the milliseconds of the fraction (321 for
+  // 123.321456789s), a behaviour it marks to be deprecated; toward zero either way.
+  ['getMilliseconds', '-1.5ms', -1],
+  ['getMilliseconds', '-123.321456789s', -123_321],
+  ['getMilliseconds', '123.321456789s', 123_321],
 ];
 
 describe.each(['America/New_York', 'Europe/Berlin', 'Pacific/Kiritimati'])('timestamp getters in a service whose process runs in %s', (tz) => {

@@ -10,7 +10,8 @@ import type { Duration } from '@marcbachmann/cel-js/evaluator';
  * each getter read the zone's wall-clock time back as a time of the process's zone, an hour off
  * where that time does not exist there; years 1-99 became 1901-1999, and offsets were an error.
  * Here each field is read in UTC from the instant moved by the zone's offset at that instant.
- * The duration getters of the same names are the library's.
+ * The duration getters of the same names count the whole duration in their unit, toward zero, as
+ * cel-go does; the library's `getMilliseconds()` rounded down, so `duration("-1.5ms")` was -2.
  */
 
 const timestampType = 'google.protobuf.Timestamp';
@@ -37,7 +38,7 @@ const durationFields: ReadonlyMap<string, (duration: Duration) => bigint> = new 
   ['getHours', (duration: Duration) => duration.getHours()],
   ['getMinutes', (duration: Duration) => duration.getMinutes()],
   ['getSeconds', (duration: Duration) => duration.getSeconds()],
-  ['getMilliseconds', (duration: Duration) => duration.getMilliseconds()],
+  ['getMilliseconds', (duration: Duration) => (duration.seconds * 1_000_000_000n + BigInt(duration.nanos)) / 1_000_000n],
 ]);
 
 /** Each getter's name, and the name its replacement is registered under (see cel-spec-functions.ts). */
