@@ -184,6 +184,26 @@ function intOfString(text: string): bigint {
   return value;
 }
 
+function intOfUint(value: UnsignedInt): bigint {
+  const int = value.valueOf();
+  if (int > maxInt) throw new Error('int() range error: the uint does not fit an int');
+  return int;
+}
+
+/** Seconds since 1970-01-01T00:00:00Z, rounded down, as cel-go's Unix() counts them. */
+const unixSeconds = (time: Date): bigint => BigInt(Math.floor(time.getTime() / 1000));
+
+/**
+ * Registers in `env`, under `name`, the conversions to int CEL defines (langdef.md, "Standard
+ * Environment") and the library lacks: of a uint, an error beyond int64, and of a timestamp, its
+ * seconds since 1970. A condition calling one was refused at load ("found no matching overload
+ * for 'int(uint)'"). The checking environment declares them as `int`, the evaluating one as its
+ * replacement; `env` is returned.
+ */
+export function withIntConversions(env: Environment, name = 'int'): Environment {
+  return env.registerFunction(`${name}(uint): int`, intOfUint).registerFunction(`${name}(${timestampType}): int`, unixSeconds);
+}
+
 function uintOfInt(value: bigint): UnsignedInt {
   if (value < 0n) throw new Error('uint() range error: the int is negative');
   return new UnsignedInt(value);
@@ -319,7 +339,7 @@ function timestampOfInt(seconds: bigint): Date {
 
 /** Registers the replacements in `env`, which is returned. */
 export function withSpecFunctions(env: Environment): Environment {
-  return withTimeFields(env)
+  return withIntConversions(withTimeFields(env), 'specInt')
     .registerFunction('string.specLowerAscii(): string', (text: string) => asciiCase(text, true))
     .registerFunction('string.specUpperAscii(): string', (text: string) => asciiCase(text, false))
     .registerFunction('string.specTrim(): string', trimWhiteSpace)

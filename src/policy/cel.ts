@@ -12,7 +12,7 @@ import { requestTime } from './cel-request-times.js';
 import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64, typeTimeSums } from './cel-ranges.js';
 import { boundRuntimeTypes } from './cel-runtime-types.js';
-import { specFunctionNames, withSpecFunctions } from './cel-spec-functions.js';
+import { specFunctionNames, withIntConversions, withSpecFunctions } from './cel-spec-functions.js';
 import { evaluateStrictly, startDecision } from './cel-strict.js';
 import { timeMember } from './cel-time-members.js';
 import { oncePerObject, typableVariables } from './cel-values.js';
@@ -52,7 +52,7 @@ const runtimeEnv = withSpecFunctions(new Environment({ limits }))
   .registerVariable('context', dynMap)
   .registerVariable('now', 'google.protobuf.Timestamp');
 
-const checkEnv = new Environment({ limits })
+const checkEnv = withIntConversions(new Environment({ limits }))
   .registerVariable({ name: 'subject', schema: declaredShapes.subject })
   .registerVariable({ name: 'resource', schema: declaredShapes.resource })
   .registerVariable({ name: 'action', schema: declaredShapes.action })
