@@ -1,5 +1,12 @@
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { roleIndexFrom } from '../src/policy/compile.js';
+import type { RuleSource } from '../src/policy/schema.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { cacheFromEnv } from './helpers/cache.js';
+import { writeFiles } from './helpers/policy-dir.js';
+import { tempDir } from './helpers/tmp.js';
+import { invoiceDecideBody } from './oracle/arbitraries.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -95,4 +102,191 @@ describe('POST /decide?explain=true', () => {
       expect(await readJson(res)).toMatchObject({ errors: [{ path: '?explain', message: 'given more than once' }] });
     }
   });
+});
+
+/** One entry of a trace, as openapi.yaml's ExplainEntry has it. */
+interface Entry {
+  readonly policy: string;
+  readonly rule: string;
+  readonly effect: 'permit' | 'deny';
+  readonly applied: boolean;
+  readonly action: boolean;
+  readonly roles: boolean | null;
+  readonly scopes: boolean | null;
+  readonly condition: null | { readonly expression: string; readonly value?: boolean; readonly error?: string };
+}
+
+/** Reasons that deny before any rule is read: the trace then shows the checks, none applied, no condition evaluated. */
+const untriedCodes = ['action_case_mismatch', 'entity_case_mismatch', 'limit_exceeded'];
+
+/**
+ * Each entry's `applied` follows from its checks (a condition error applies a deny, never a
+ * permit), a condition is evaluated exactly when the action, roles and scopes match, and the
+ * rules the trace marks applying are the answer's deciding reasons: its applying denies, or
+ * without any its applying permits, in trace order; its condition errors likewise, those of
+ * permits a deny overrides left out.
+ */
+function expectTraceAgrees(answer: Record<string, unknown>, trace: readonly Entry[], what: string): void {
+  const reasons = answer['reasons'] as Record<string, unknown>[];
+  const codes = reasons.flatMap((r) => ('code' in r ? [r['code']] : []));
+  const untried = codes.some((code) => untriedCodes.includes(code as string));
+  for (const entry of trace) {
+    const checked = entry.action && entry.roles !== false && entry.scopes !== false;
+    const evaluated = entry.condition !== null && ('value' in entry.condition || 'error' in entry.condition);
+    if (untried) {
+      expect(entry.applied, what).toBe(false);
+      expect(evaluated, what).toBe(false);
+      continue;
+    }
+    if (entry.condition !== null) expect(evaluated, `${what} ${entry.rule}`).toBe(checked);
+    const holds = entry.condition === null || entry.condition.value === true || (entry.condition.error !== undefined && entry.effect === 'deny');
+    expect(entry.applied, `${what} ${entry.rule}`).toBe(checked && holds);
+  }
+  const applied = (effect: string) => trace.filter((e) => e.applied && e.effect === effect).map((e) => ({ policy: e.policy, rule: e.rule, effect: e.effect }));
+  const denies = applied('deny');
+  const deciding = denies.length > 0 ? denies : applied('permit');
+  expect(reasons.filter((r) => 'effect' in r), what).toEqual(deciding);
+  expect(answer['decision'], what).toBe(!untried && denies.length === 0 && deciding.length > 0 ? 'permit' : 'deny');
+  if (!untried) {
+    const errored = trace.filter((e) => e.condition?.error !== undefined && (e.effect === 'deny' || denies.length === 0)).map((e) => e.rule);
+    expect(reasons.filter((r) => r['code'] === 'condition_error').map((r) => r['rule']), what).toEqual(errored);
+  }
+  const advised = (answer['advice'] as Record<string, unknown>[]).map((a) => a['rule']);
+  expect(advised.every((rule) => deciding.some((d) => d.rule === rule)), what).toBe(true);
+}
+
+const roles = ['clerk', 'auditor', 'manager', 'admin', 'guest'];
+// Some throw where an attribute is missing (a permit that does not apply, a deny that does).
+const conditions = [
+  'resource.properties.flag == true',
+  'context.amount > 100.0',
+  'subject.properties.level >= 2.0',
+  'resource.properties.flag == true && context.amount > 100.0',
+  'resource.properties.flag == true || subject.properties.level >= 2.0',
+  'type(resource.properties.owner) == string && (resource.properties.owner == subject.id || resource.properties.owner in subject.aliases)',
+  // Reads now: never cached, decided afresh each time as an explained one is.
+  'now.getFullYear() > 2000 && context.amount < 50.0',
+  'subject.type == "user" || subject.id in ["u2"]',
+];
+
+const ruleArb = fc.record({
+  effect: fc.constantFrom('permit' as const, 'deny' as const),
+  actions: fc.constantFrom<string[]>(['read'], ['write'], ['read', 'write'], ['*'], ['approve']),
+  roles: fc.option(fc.uniqueArray(fc.constantFrom(...roles), { minLength: 1, maxLength: 3 }), { nil: undefined }),
+  scopes: fc.option(fc.constantFrom<string[]>(['doc.read'], ['doc.read', 'doc.write']), { nil: undefined }),
+  condition: fc.option(fc.constantFrom(...conditions), { nil: undefined }),
+  advice: fc.option(fc.constant({ contact: 'desk' }), { nil: undefined }),
+}, { requiredKeys: ['effect', 'actions'] });
+
+// Two policies for one type, long enough together for each action's list to be read through a role index.
+const policiesArb = fc.tuple(
+  fc.array(ruleArb, { minLength: 2 * roleIndexFrom, maxLength: 3 * roleIndexFrom }),
+  fc.array(ruleArb, { minLength: roleIndexFrom, maxLength: 2 * roleIndexFrom }),
+);
+
+const entities = {
+  entities: [
+    { type: 'user', id: 'u1', aliases: ['one@example.com'], properties: { roles: ['manager'], scope: 'doc.read', level: 3 } },
+    { type: 'doc', id: 'd1', properties: { flag: true, owner: 'one@example.com' } },
+  ],
+};
+
+const requestArb = fc.record({
+  subject: fc.record({
+    type: fc.constantFrom('user', 'User', 'service'),
+    id: fc.constantFrom('u1', 'U1', 'one@example.com', 'u2'),
+    properties: fc.record({
+      roles: fc.subarray([...roles, 'visitor']),
+      // The last: more scopes than conditions are costed for, denied before any rule is read.
+      scope: fc.constantFrom('doc.read', 'doc.read doc.write', '', Array.from({ length: 1001 }, (_, i) => `s${i}`).join(' ')),
+      level: fc.integer({ min: 0, max: 3 }),
+    }, { requiredKeys: [] }),
+  }),
+  action: fc.constantFrom('read', 'write', 'approve', 'Read', 'WRITE', 'shred'),
+  resource: fc.record({
+    type: fc.constant('doc'),
+    id: fc.constantFrom('d1', 'D1', 'd2'),
+    properties: fc.record({ flag: fc.boolean(), owner: fc.constantFrom('u1', 'u2', 'one@example.com') }, { requiredKeys: [] }),
+  }, { requiredKeys: ['type'] }),
+  context: fc.record({ amount: fc.integer({ min: 0, max: 200 }) }, { requiredKeys: [] }),
+});
+
+async function decide(app: App, body: unknown, query = ''): Promise<Record<string, unknown>> {
+  const res = await postJson(app, `/decide${query}`, body);
+  const answer = await readJson(res);
+  expect(res.status, JSON.stringify(answer)).toBe(200);
+  return answer;
+}
+
+/**
+ * Asks plainly (twice, so the second may come from the cache), with `?explain=true`, and as an
+ * AuthZEN evaluation with `options.explain`: the same decision, reasons and advice each time,
+ * and a trace that agrees with them; with `order`, the trace's rules in that order.
+ */
+async function expectAgreement(app: App, body: Record<string, unknown>, order: readonly string[] | undefined): Promise<void> {
+  const what = JSON.stringify(body);
+  const plain = await decide(app, body);
+  const again = await decide(app, body);
+  const explained = await decide(app, body, '?explain=true');
+  const trace = explained['explain'] as Entry[];
+  expect(explained, what).not.toHaveProperty('cached');
+  for (const answer of [plain, again, explained]) {
+    expect(answer['decision'], what).toBe(explained['decision']);
+    expect(answer['reasons'], what).toEqual(explained['reasons']);
+    expect(answer['advice'], what).toEqual(explained['advice']);
+  }
+  if (order !== undefined) expect(trace.map((e) => e.rule), what).toEqual(order);
+  expectTraceAgrees(explained, trace, what);
+  const subject = body['subject'] as Record<string, unknown>;
+  const evaluation = {
+    subject: { type: subject['type'] ?? 'user', ...subject },
+    action: { name: body['action'] },
+    resource: { id: 'x', ...(body['resource'] as object) },
+    ...(body['context'] !== undefined && { context: body['context'] }),
+    options: { explain: true },
+  };
+  const res = await postJson(app, '/access/v1/evaluation', evaluation);
+  const authzen = await readJson(res);
+  expect(res.status, JSON.stringify(authzen)).toBe(200);
+  const context = authzen['context'] as Record<string, unknown>;
+  const rules = (context['explain'] as { rules: Entry[] }).rules;
+  expectTraceAgrees({ decision: authzen['decision'] === true ? 'permit' : 'deny', reasons: context['reasons'], advice: context['advice'] ?? [] }, rules, `authzen ${what}`);
+}
+
+describe('explain agrees with the answer it explains', () => {
+  it('over the shipped policies, with a decision cache', async () => {
+    const { cache } = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '1000' });
+    const { app } = await buildTestApp({ cache });
+    await fc.assert(
+      fc.asyncProperty(invoiceDecideBody, async (body) => {
+        await expectAgreement(app, JSON.parse(JSON.stringify(body)) as Record<string, unknown>, undefined);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('over two generated policies for one type read through the role index, "*" rules and entity data, with a decision cache', async () => {
+    await fc.assert(
+      fc.asyncProperty(policiesArb, fc.array(requestArb, { minLength: 20, maxLength: 40 }), async ([first, second], requests) => {
+        const named = (drafts: typeof first, prefix: string): RuleSource[] => drafts.map((draft, i) => ({ id: `${prefix}${i}`, ...draft }));
+        const a = named(first, 'a');
+        const b = named(second, 'b');
+        const dir = await tempDir();
+        await writeFiles(dir, {
+          // Named against their ids' order: the trace follows policy ids, not file names.
+          'a.json': { id: 'zeta', resource: 'doc', rules: a },
+          'b.json': { id: 'alpha', resource: 'doc', rules: b },
+          'c.json': { id: 'notes', resource: 'note', rules: [{ id: 'n1', effect: 'permit', actions: ['*'] }] },
+          'data/entities.json': entities,
+        });
+        const { cache } = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '1000' });
+        const { app } = await buildTestApp({ policyDir: dir, cache });
+        const ids = (rules: readonly RuleSource[], effect: string) => rules.filter((r) => r.effect === effect).map((r) => r.id);
+        // Denies first, then by policy id, each policy's rules as written.
+        const order = [...ids(b, 'deny'), ...ids(a, 'deny'), ...ids(b, 'permit'), ...ids(a, 'permit')];
+        for (const request of requests) await expectAgreement(app, request, order);
+      }),
+      { numRuns: 25 },
+    );
+  }, 120_000);
 });
