@@ -1,20 +1,17 @@
 import { get } from 'node:http';
 import { loadConfig } from './config.js';
+import { urlHost } from './url-host.js';
 
 /**
  * The address to ask for the service listening on `host`: a wildcard (all IPv4 or all IPv6
- * interfaces) is reached on loopback, a named address on itself, where loopback finds nothing
- * listening (HOST=10.0.0.5), an IPv6 one with its zone (HOST=fe80::1%eth0) included.
+ * interfaces, `::` however written) is reached on loopback, a named address on itself, where
+ * loopback finds nothing listening (HOST=10.0.0.5), an IPv6 one with its zone (HOST=fe80::1%eth0)
+ * included.
  */
 function healthHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
-  if (host === '::') return '::1';
+  if (urlHost(host) === '[::]') return '::1';
   return host;
-}
-
-/** The Host header for `host`: an IPv6 address in brackets and without its zone, which no URL can hold. */
-function hostHeader(host: string, port: number): string {
-  return host.includes(':') ? `[${host.replace(/%.*$/, '')}]:${port}` : `${host}:${port}`;
 }
 
 /**
@@ -29,7 +26,7 @@ function check(): Promise<boolean> {
       const config = loadConfig();
       const host = healthHost(config.HOST);
       const request = get(
-        { host, port: config.PORT, path: '/healthz', headers: { host: hostHeader(host, config.PORT) }, signal: AbortSignal.timeout(2_500) },
+        { host, port: config.PORT, path: '/healthz', headers: { host: `${urlHost(host)}:${config.PORT}` }, signal: AbortSignal.timeout(2_500) },
         (res) => {
           done(res.statusCode === 200);
           res.destroy();

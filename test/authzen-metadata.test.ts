@@ -137,8 +137,9 @@ describe('GET /.well-known/authzen-configuration without a usable Host (a real s
   });
 });
 
-// With a zone (a link-local address needs one, fe80::1%eth0; loopback's index, 1, stands in for it).
-describe.each(['::1', '::1%1'])('HTTP/1.0 requests without Host, on a server listening on the IPv6 address %s', (hostname) => {
+// With a zone (a link-local address needs one, fe80::1%eth0; loopback's index, 1, stands in for it),
+// or written out in full, otherwise than a URL writes it.
+describe.each(['::1', '::1%1', '0:0:0:0:0:0:0:1'])('HTTP/1.0 requests without Host, on a server listening on the IPv6 address %s', (hostname) => {
   let running: RunningServer;
   beforeAll(async () => {
     const { app } = await buildTestApp({ policyDir: interopDir, app: { publicUrl: 'https://pdp.example.com' } });

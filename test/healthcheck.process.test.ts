@@ -52,6 +52,22 @@ describe('the container health check (dist/healthcheck.js)', () => {
     }
   });
 
+  // Written otherwise than a URL writes it, an address was sent as the Host as it stood, which the
+  // service refuses (400): the check failed against a healthy service.
+  it.each([
+    ['the loopback address written out in full', '0:0:0:0:0:0:0:1'],
+    ['the unspecified address (every interface) written otherwise than ::', '::0'],
+  ])('reaches a service listening on %s', async (_, host) => {
+    const server = spawnServer({ POLICY_DIR: defaultPolicyDir, HOST: host });
+    try {
+      const port = String(await server.listening);
+      expect(await runHealthcheck({ HOST: host, PORT: port })).toBe(0);
+    } finally {
+      server.child.kill();
+      await server.exited;
+    }
+  });
+
   it('fails on an answer other than 200, and on a configuration the service would refuse', async () => {
     let status = 503;
     const other = createServer((_, res) => res.writeHead(status).end()).listen(0, '127.0.0.1');

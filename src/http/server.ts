@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
+import { urlHost } from '../url-host.js';
 import { inTurn, lingerBeforeClosing } from './linger.js';
 import type { ProblemCode } from './problem.js';
 import { answerClientError, answerRequestError, maxHeaderLines, meetExpectations, refuseConnect, refuseBadHeads } from './server-answers.js';
@@ -46,16 +47,6 @@ export interface RunningServer {
 }
 
 /**
- * The listening address as the host of a URL: an IPv6 literal (`::`, `::1`) in brackets, without
- * its zone (`fe80::1%eth0`), which no URL holds. @hono/node-server builds the URL of a request
- * without a Host header (HTTP/1.0) on it, and `http://::/healthz` is no URL: unbracketed, or with
- * the zone, every such request was a 400.
- */
-function urlHost(hostname: string): string {
-  return hostname.includes(':') ? `[${hostname.replace(/%.*$/, '')}]` : hostname;
-}
-
-/**
  * Serves `fetch` (a Hono app's) on Node's HTTP server with the request-level limits set,
  * and resolves once it listens. `shutdown` drains it (see gracefulShutdown).
  */
@@ -74,6 +65,7 @@ export async function startServer(fetch: (request: Request) => Response | Promis
       // Checked by refuseBadHeads, which answers with a problem+json body.
       requireHostHeader: false,
     },
+    // The listening address is the host of the URL of a request without a Host header (HTTP/1.0).
     inTurn(closeAfterUpgradeRequests(refuseBadHeads(getRequestListener(fetch, { hostname: urlHost(options.hostname), errorHandler: answerRequestError(options.onProblem) }), options.onProblem))),
   );
   server.maxHeadersCount = maxHeaderLines;
