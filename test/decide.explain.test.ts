@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { roleIndexFrom } from '../src/policy/compile.js';
+import type { RuleTrace as Entry } from '../src/policy/evaluate.js';
 import type { RuleSource } from '../src/policy/schema.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { cacheFromEnv } from './helpers/cache.js';
@@ -103,18 +104,6 @@ describe('POST /decide?explain=true', () => {
     }
   });
 });
-
-/** One entry of a trace, as openapi.yaml's ExplainEntry has it. */
-interface Entry {
-  readonly policy: string;
-  readonly rule: string;
-  readonly effect: 'permit' | 'deny';
-  readonly applied: boolean;
-  readonly action: boolean;
-  readonly roles: boolean | null;
-  readonly scopes: boolean | null;
-  readonly condition: null | { readonly expression: string; readonly value?: boolean; readonly error?: string };
-}
 
 /** Reasons that deny before any rule is read: the trace then shows the checks, none applied, no condition evaluated. */
 const untriedCodes = ['action_case_mismatch', 'entity_case_mismatch', 'limit_exceeded'];
