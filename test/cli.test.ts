@@ -344,6 +344,18 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.code).toBe(1);
       expect(run.stderr).toContain('tests/bad.json $.cases[0].expect.decision');
     });
+
+    it('says in --json what failed the run beyond its cases: no case at all, coverage below --min-coverage', async ({ expect }) => {
+      const problemsOf = async (args: string[]) => {
+        const run = await runCli(['test', ...args, '--json']);
+        return { code: run.code, ...(JSON.parse(run.stdout) as { ok: boolean; problems: unknown }) };
+      };
+      const noTests = await fixtureDir({ 'reports.json': reportsPolicy });
+      expect(await problemsOf([noTests])).toMatchObject({ code: 1, ok: false, problems: [`no test cases found in ${noTests}/tests`] });
+      expect(await problemsOf([partial, '--min-coverage', '50'])).toMatchObject({ code: 1, ok: false, problems: ['coverage 33.3% is below the minimum 50%'] });
+      expect(await problemsOf([failing, '--min-coverage', '0'])).toMatchObject({ code: 1, ok: false, failed: 2, problems: [] });
+      expect(await problemsOf([full, '--min-coverage', '100'])).toMatchObject({ code: 0, ok: true, problems: [] });
+    });
   });
 
   describe('test --junit', () => {

@@ -78,9 +78,11 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
     const failed = results.filter((r) => !r.passed).length;
     const noCases = results.length === 0 ? `no test cases found in ${dir}/tests` : undefined;
     const lowCoverage = minCoverage !== undefined && coverage !== undefined && coverage.percent < minCoverage ? `coverage ${percent(coverage.percent)} is below the minimum ${minCoverage}%` : undefined;
-    const ok = noCases === undefined && failed === 0 && lowCoverage === undefined;
+    // What fails the run beyond its cases, named in every output: on stderr, in --json, in the JUnit report.
+    const problems = [noCases, lowCoverage].filter((problem) => problem !== undefined);
+    const ok = failed === 0 && problems.length === 0;
     if (json) {
-      io.out(JSON.stringify({ ok, version: set.version, passed: results.length - failed, failed, cases: results, coverage, minCoverage }, null, 2));
+      io.out(JSON.stringify({ ok, version: set.version, passed: results.length - failed, failed, cases: results, coverage, minCoverage, problems }, null, 2));
     } else if (noCases !== undefined) {
       io.err(noCases);
     } else {
@@ -91,7 +93,7 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
       if (lowCoverage !== undefined) io.err(lowCoverage);
     }
     // Written after the output: a report that cannot be written fails the run, its output printed all the same.
-    await reportTo?.(junitReport(results, [noCases, lowCoverage].filter((problem) => problem !== undefined)));
+    await reportTo?.(junitReport(results, problems));
     return ok ? 0 : 1;
   }, reportTo && ((issues) => reportTo(junitLoadReport(issues))));
 }
