@@ -440,7 +440,9 @@ describe.concurrent('pdp CLI (through its process)', () => {
 
       const json = await runCli(['test', full, '--junit', unwritable, '--json']);
       expect(json.code).toBe(1);
-      expect(JSON.parse(json.stdout)).toMatchObject({ passed: 4, failed: 0 });
+      // The JSON tells why the run failed, as the exit code does.
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, passed: 4, failed: 0, problems: [expect.stringContaining(`cannot write the JUnit report to ${unwritable}: ENOENT`)] });
+      expect(json.stderr).toContain('pdp test: cannot write the JUnit report to');
 
       const refused = await runCli(['test', broken, '--junit', unwritable]);
       expect(refused.code).toBe(1);

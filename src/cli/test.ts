@@ -80,6 +80,12 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
     const lowCoverage = minCoverage !== undefined && coverage !== undefined && coverage.percent < minCoverage ? `coverage ${percent(coverage.percent)} is below the minimum ${minCoverage}%` : undefined;
     // What fails the run beyond its cases, named in every output: on stderr, in --json, in the JUnit report.
     const problems = [noCases, lowCoverage].filter((problem) => problem !== undefined);
+    // Written before the output, which names a report that cannot be written among its problems.
+    const unwritten = await reportTo?.(junitReport(results, problems)).then(() => undefined, (error: unknown) => {
+      if (error instanceof InputError) return error;
+      throw error;
+    });
+    if (unwritten !== undefined) problems.push(unwritten.message);
     const ok = failed === 0 && problems.length === 0;
     if (json) {
       io.out(JSON.stringify({ ok, version: set.version, passed: results.length - failed, failed, cases: results, coverage, minCoverage, problems }, null, 2));
@@ -92,8 +98,8 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
       if (coverage !== undefined) printCoverage(io, coverage);
       if (lowCoverage !== undefined) io.err(lowCoverage);
     }
-    // Written after the output: a report that cannot be written fails the run, its output printed all the same.
-    await reportTo?.(junitReport(results, problems));
+    // The output printed, a report that cannot be written fails the run with its message on stderr.
+    if (unwritten !== undefined) throw unwritten;
     return ok ? 0 : 1;
   }, reportTo && ((issues) => reportTo(junitLoadReport(issues))));
 }
