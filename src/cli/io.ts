@@ -28,10 +28,11 @@ export function processIo(): Io {
   };
   // A reader that stops early (`pdp check … | head`, `2>&1 | head` for stderr) is not an error:
   // what is left of the output is dropped, and the command goes on to its own exit code (exiting
-  // here, before a JUnit report written after the output, made a failed run exit 0; on stderr, the
-  // unhandled error ended a passing run with exit 1 and left the report empty). Output that cannot
-  // be written otherwise (`> report.json` on a full disk) fails the command in one line, as a
-  // report that cannot be written does; stderr's own, with nowhere left to say so, silently.
+  // here, before the JUnit report of a refused policy set, written after its problems, made a
+  // failed run exit 0; on stderr, the unhandled error ended a passing run with exit 1 and left
+  // the report empty). Output that cannot be written otherwise (`> report.json` on a full disk)
+  // fails the command in one line, as a report that cannot be written does; stderr's own, with
+  // nowhere left to say so, silently.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') return;
     process.stderr.write(`pdp: cannot write the output: ${error.message}\n`);
