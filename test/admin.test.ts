@@ -52,7 +52,13 @@ describe('admin endpoints', () => {
           expect(res.status).toBe(401);
           expect(res.headers.get('content-type')).toBe('application/problem+json');
           expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
-          expect(await readJson(res)).toMatchObject({ status: 401, type: 'urn:invoice-pdp:problem:unauthenticated' });
+          const sent = headers.authorization?.startsWith('Bearer ') === true;
+          expect(await readJson(res)).toMatchObject({
+            status: 401,
+            type: 'urn:invoice-pdp:problem:unauthenticated',
+            detail: sent ? 'the admin key is not accepted' : 'send an admin key (PDP_ADMIN_KEYS) as "Authorization: Bearer <key>"',
+            errors: [{ path: 'Authorization', message: sent ? 'not an accepted admin key' : 'required: Bearer and an admin key' }],
+          });
         }
       }
     });

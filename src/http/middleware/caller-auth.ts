@@ -33,10 +33,12 @@ export function bearerCredential(c: Context): string | undefined {
   return credential === '' ? undefined : credential;
 }
 
-function unauthenticated(key: string | undefined): ProblemError {
+/** The 401 for `key`, missing or not accepted, of the kind the endpoint takes: a caller key, or an admin key. */
+function unauthenticated(key: string | undefined, kind: 'caller' | 'admin' = 'caller'): ProblemError {
+  const aKey = kind === 'admin' ? 'an admin key' : 'a caller key';
   return key === undefined
-    ? new ProblemError('unauthenticated', 'send a caller key as "Authorization: Bearer <key>"', [{ path: 'Authorization', message: 'required: Bearer and a caller key' }], { 'www-authenticate': challenge })
-    : new ProblemError('unauthenticated', 'the caller key is not accepted', [{ path: 'Authorization', message: 'not an accepted caller key' }], { 'www-authenticate': `${challenge}, error="invalid_token"` });
+    ? new ProblemError('unauthenticated', `send ${aKey}${kind === 'admin' ? ' (PDP_ADMIN_KEYS)' : ''} as "Authorization: Bearer <key>"`, [{ path: 'Authorization', message: `required: Bearer and ${aKey}` }], { 'www-authenticate': challenge })
+    : new ProblemError('unauthenticated', `the ${kind} key is not accepted`, [{ path: 'Authorization', message: `not an accepted ${kind} key` }], { 'www-authenticate': `${challenge}, error="invalid_token"` });
 }
 
 export interface CallerAuthOptions {
@@ -77,7 +79,7 @@ export function adminAuth(options: { readonly keys?: CallerKeys } = {}): Middlew
     }
     const key = bearerCredential(c);
     const id = key !== undefined && wellFormedKey.test(key) ? ring.match(key) : undefined;
-    if (id === undefined) throw unauthenticated(key);
+    if (id === undefined) throw unauthenticated(key, 'admin');
     c.set('caller', { id, trusted: false });
     await next();
   };
