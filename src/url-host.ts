@@ -10,3 +10,24 @@ export function urlHost(host: string): string {
   const address = host.replace(/%.*$/, '');
   return isIPv6(address) ? new URL(`http://[${address}]`).host : host;
 }
+
+/**
+ * RFC 9110 §7.2's Host: uri-host [":" port] (RFC 3986 §3.2.2, §3.2.3), an IP literal (an IPv6
+ * address, its syntax checked apart, or IPvFuture), an IPv4 address or a reg-name, and a port
+ * of digits, possibly none. Group 1 is the IPv6 address.
+ */
+const hostField = /^(?:\[(?:v[0-9a-f]+\.[\w\-.~!$&'()*+,;=:]+|([0-9a-f:.]+))\]|(?:[\w\-.~!$&'()*+,;=]|%[0-9a-f]{2})*)(?::\d*)?$/i;
+
+/**
+ * The value of a Host header (RFC 9110 §7.2) as the host of an http URL, as the WHATWG URL
+ * parser writes it: a name in lower case and percent-decoded, an IPv6 address in its shortest
+ * form, no default or empty port (`LOCALHOST:8080` → `localhost:8080`, `[::0]:8080` →
+ * `[::]:8080`, `127.0.0.1:80` → `127.0.0.1`). `field` itself when it is not a uri-host[:port]
+ * (`a@b`, which a URL would read as a user and a host) or no URL holds it (`a:99999`).
+ */
+export function hostFieldAsUrlHost(field: string): string {
+  const parts = hostField.exec(field);
+  if (parts === null || (parts[1] !== undefined && !isIPv6(parts[1]))) return field;
+  const url = `http://${field}`;
+  return URL.canParse(url) ? new URL(url).host : field;
+}

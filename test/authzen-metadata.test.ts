@@ -128,6 +128,20 @@ describe('GET /.well-known/authzen-configuration without a usable Host (a real s
     expect(await (await loadContract()).check('GET', '/.well-known/authzen-configuration', documented)).toEqual([]);
   });
 
+  it.each([
+    ['[::0]:8080', 'http://[::]:8080'],
+    ['[0:0:0:0:0:0:0:1]:8080', 'http://[::1]:8080'],
+    ['[::ffff:127.0.0.1]', 'http://[::ffff:7f00:1]'],
+    ['LOCALHOST:8080', 'http://localhost:8080'],
+    ['127.0.0.1:80', 'http://127.0.0.1'],
+    ['localhost:', 'http://localhost'],
+    ['loc%61lhost:08080', 'http://localhost:8080'],
+  ])('advertises a Host of %s as a URL writes it, %s', async (host, base) => {
+    const answer = await rawGet(bare.port, `GET /.well-known/authzen-configuration HTTP/1.1\r\nhost: ${host}`);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual(endpoints(base));
+  });
+
   it('answers an HTTP/1.0 request with a Host from that Host, and one without from PUBLIC_URL', async () => {
     const withHost = await rawGet(bare.port, `GET /.well-known/authzen-configuration HTTP/1.0\r\nhost: 127.0.0.1:${bare.port}`);
     expect(withHost.body).toEqual(endpoints(`http://127.0.0.1:${bare.port}`));

@@ -208,6 +208,18 @@ describe('the head of a request (a real listening socket, the default header siz
     expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', requestId: 'two-hosts', errors: [{ path: 'Host', message: 'given more than once' }] });
   });
 
+  // RFC 3986 §3.2.2: host names are case-insensitive, IPv6 addresses have several spellings, a
+  // reg-name may be percent-encoded and the port empty; @hono/node-server refused a Host the
+  // URL parser writes otherwise.
+  it.each(['[::0]:8080', '[0:0:0:0:0:0:0:1]:8080', '[::ffff:127.0.0.1]', '[::FFFF:7F00:1]', 'LOCALHOST:8080', '127.0.0.1:80', 'localhost.', 'localhost:', '[::1]:', 'loc%61lhost'])(
+    'decides a request whose Host is %s, a valid Host written otherwise than a URL writes it',
+    async (host) => {
+      const answer = await exchange(`POST /decide HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toMatchObject({ decision: 'permit' });
+    },
+  );
+
   it.each([
     ['given twice', `content-length: ${decideBody.length}\r\ncontent-length: ${decideBody.length}`, 'given more than once'],
     ['not digits', `content-length: ${decideBody.length}, ${decideBody.length}`, 'not a number of bytes in digits, below 2^64'],

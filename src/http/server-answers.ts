@@ -3,6 +3,7 @@ import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'n
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RequestError } from '@hono/node-server';
+import { hostFieldAsUrlHost } from '../url-host.js';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
 import { problemBody, problemResponse, ProblemError, problemTypes, type FieldError, type ProblemCode } from './problem.js';
@@ -301,6 +302,14 @@ function withLowerCaseScheme(target: string): string {
   return scheme === undefined ? target : scheme.toLowerCase() + target.slice(scheme.length);
 }
 
+/**
+ * A Host @hono/node-server takes as it is written (its own test: a name or IPv4 address in lower
+ * case, no port or one of four or five digits), as most requests' is. Of any other, it refuses
+ * one the WHATWG URL parser writes otherwise than in lower case and without its port, valid as
+ * it is (RFC 3986 §3.2.2: `[::0]:8080`, `[0:0:0:0:0:0:0:1]`, `localhost:`, `loc%61lhost`).
+ */
+const plainHost = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
+
 /** What makes the head of `request` unacceptable before any route sees it, if anything. */
 function headProblem(request: IncomingMessage): ProblemError | undefined {
   if (!isHttp1(request)) return new ProblemError('invalid_request', `HTTP/${request.httpVersion} is not supported: send HTTP/1.1 or HTTP/1.0`);
@@ -345,7 +354,8 @@ function answerServerOptions(request: IncomingMessage, response: ServerResponse)
  * whose body cannot be framed, a 400, and one with a transfer coding other than chunked, a 501
  * (see transferCodingProblem). Node's own Host check
  * (`requireHostHeader`, to be turned off) answers with a bare 400 before any listener sees the
- * request. `OPTIONS *` is answered here too (see answerServerOptions). While `listener` runs,
+ * request. A Host in a spelling of its own is handed on as a URL writes it (see plainHost).
+ * `OPTIONS *` is answered here too (see answerServerOptions). While `listener` runs,
  * the request is the one answerRequestError takes an X-Request-ID from.
  */
 export function refuseBadHeads(listener: RequestListener, onProblem: OnProblem): RequestListener {
@@ -355,6 +365,9 @@ export function refuseBadHeads(listener: RequestListener, onProblem: OnProblem):
       refuse(request, response, problem, onProblem);
       return;
     }
+    // @hono/node-server builds the request's URL from this Host.
+    const host = request.headers.host;
+    if (host !== undefined && !plainHost.test(host)) request.headers.host = hostFieldAsUrlHost(host);
     // The usual origin-form target (`/decide`) costs one comparison.
     if (request.url !== undefined && !request.url.startsWith('/')) {
       if (request.url === '*' && request.method === 'OPTIONS') {
