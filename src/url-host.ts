@@ -19,15 +19,21 @@ export function urlHost(host: string): string {
 const hostField = /^(?:\[(?:v[0-9a-f]+\.[\w\-.~!$&'()*+,;=:]+|([0-9a-f:.]+))\]|(?:[\w\-.~!$&'()*+,;=]|%[0-9a-f]{2})*)(?::\d*)?$/i;
 
 /**
- * The value of a Host header (RFC 9110 §7.2) as the host of an http URL, as the WHATWG URL
+ * Whether `field` is a valid value of a Host header (RFC 9110 §7.2): not `a b`, `a"b`, `{a}`, a
+ * user (`a@b`) or an IPv6 zone (`[fe80::1%25eth0]`), though a URL parser takes some of them.
+ */
+export function isHostField(field: string): boolean {
+  const parts = hostField.exec(field);
+  return parts !== null && (parts[1] === undefined || isIPv6(parts[1]));
+}
+
+/**
+ * A Host header's value, one that isHostField, as the host of an http URL, as the WHATWG URL
  * parser writes it: a name in lower case and percent-decoded, an IPv6 address in its shortest
  * form, no default or empty port (`LOCALHOST:8080` → `localhost:8080`, `[::0]:8080` →
- * `[::]:8080`, `127.0.0.1:80` → `127.0.0.1`). `field` itself when it is not a uri-host[:port]
- * (`a@b`, which a URL would read as a user and a host) or no URL holds it (`a:99999`).
+ * `[::]:8080`, `127.0.0.1:80` → `127.0.0.1`). `field` itself when no URL holds it (`a:99999`).
  */
 export function hostFieldAsUrlHost(field: string): string {
-  const parts = hostField.exec(field);
-  if (parts === null || (parts[1] !== undefined && !isIPv6(parts[1]))) return field;
   const url = `http://${field}`;
   return URL.canParse(url) ? new URL(url).host : field;
 }

@@ -117,9 +117,10 @@ describe('GET /.well-known/authzen-configuration without a usable Host (a real s
     expect(await (await loadContract()).check('GET', '/.well-known/authzen-configuration', documented)).toEqual([]);
   });
 
-  // Hosts the server itself cannot make a URL of (a port out of range, a user, no host), refused
-  // before the route: the same 400 at path Host.
-  it.each(['127.0.0.1:99999', 'a@pdp.example', ':8080', 'pdp.example:http'])('answers a Host of %s, which no URL holds, with 400 problem+json at path Host', async (host) => {
+  // Hosts the server itself cannot make a URL of (a port out of range, a user, no host), or that
+  // are no host (RFC 3986 §3.2.2) though a URL parser takes them, refused before the route: the
+  // same 400 at path Host.
+  it.each(['127.0.0.1:99999', 'a@pdp.example', ':8080', 'pdp.example:http', 'pdp"example', '{pdp}.example', 'pdp`example'])('answers a Host of %s, which is no host a URL holds, with 400 problem+json at path Host', async (host) => {
     const answer = await rawGet(bare.port, `GET /.well-known/authzen-configuration HTTP/1.1\r\nhost: ${host}`);
     expect(answer.status).toBe(400);
     expect(answer.contentType).toBe('application/problem+json');

@@ -18,6 +18,7 @@ describe('requests that cannot be read, whose headers were (a real listening soc
   it.each([
     ['an asterisk-form target with a method other than OPTIONS', 'GET * HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, 'request-target'],
     ['a Host that is not one', 'GET /healthz HTTP/1.1\r\nhost: a b', /^the request cannot be read: ./, 'Host'],
+    ['a Host with a character no host has, which a URL takes', 'GET /healthz HTTP/1.1\r\nhost: a"b', /^the request cannot be read: ./, 'Host'],
     ['a backslash in the path', 'GET /health\\z HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, 'request-target'],
     ['an absolute-form target of another scheme', 'GET ftp://127.0.0.1/healthz HTTP/1.1\r\nhost: 127.0.0.1', /^the request cannot be read: ./, 'request-target'],
     ['a CONNECT', 'CONNECT x:443 HTTP/1.1\r\nhost: x:443', /^the request cannot be read: CONNECT is not supported$/, undefined],
@@ -44,6 +45,6 @@ describe('requests that cannot be read, whose headers were (a real listening soc
   });
 
   it('counts each unreadable request as invalid_request', () => {
-    expect(rejected).toEqual(['invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request']);
+    expect(rejected).toEqual(['invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request']);
   });
 });

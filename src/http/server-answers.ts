@@ -3,7 +3,7 @@ import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'n
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RequestError } from '@hono/node-server';
-import { hostFieldAsUrlHost } from '../url-host.js';
+import { hostFieldAsUrlHost, isHostField } from '../url-host.js';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
 import { problemBody, problemResponse, ProblemError, problemTypes, type FieldError, type ProblemCode } from './problem.js';
@@ -190,7 +190,7 @@ function requestIdOf(request: IncomingMessage): string {
 /**
  * The field at fault in a request @hono/node-server cannot read: the Host when the target is
  * origin-form (`/path`) without a backslash in its path, so the Host is all that fails to make a
- * URL (`a:99999`, `a@b`); the request target otherwise (`*`, a backslash in the path, a scheme
+ * URL (`a:99999`, `[v1.x]`); the request target otherwise (`*`, a backslash in the path, a scheme
  * other than http and https).
  */
 function fieldAtFault(request: IncomingMessage | undefined): FieldError[] | undefined {
@@ -203,8 +203,8 @@ function fieldAtFault(request: IncomingMessage | undefined): FieldError[] | unde
 }
 
 /**
- * Answers a request @hono/node-server cannot turn into a web Request (a Host header that is not
- * a host, at path `Host`; a request target with a backslash or another scheme) with a
+ * Answers a request @hono/node-server cannot turn into a web Request (a Host header no URL
+ * holds, at path `Host`; a request target with a backslash or another scheme) with a
  * problem+json body too, echoing its X-Request-ID (its headers were read): left to it, the
  * answer is a bare 400 with no body.
  */
@@ -323,6 +323,11 @@ function headProblem(request: IncomingMessage): ProblemError | undefined {
   } else if (linesNamed(request, 'host') > 1) {
     // RFC 9112 §3.2: a proxy that took the other one would disagree on the target.
     return new ProblemError('invalid_request', 'a request must have one Host header', [{ path: 'Host', message: 'given more than once' }]);
+  } else if (!plainHost.test(request.headers.host) && !isHostField(request.headers.host)) {
+    // RFC 9112 §3.2 (a 400); a URL parser would take some (`a"b`, `{a}`) and name the service by them.
+    return new ProblemError('invalid_request', 'the request cannot be read: the Host is not a host name or address with an optional port', [
+      { path: 'Host', message: 'not uri-host[:port] (RFC 9110 §7.2, RFC 3986 §3.2.2)' },
+    ]);
   }
   return transferCodingProblem(request);
 }
@@ -349,8 +354,8 @@ function answerServerOptions(request: IncomingMessage, response: ServerResponse)
 
 /**
  * `listener`, with requests whose head is unacceptable answered problem+json: one of an HTTP
- * version other than 1.1 and 1.0, a 400; an HTTP/1.1 request without a Host header, or with
- * more than one (RFC 9112 §3.2), a 400; one with more header lines than Node keeps, a 431; one
+ * version other than 1.1 and 1.0, a 400; an HTTP/1.1 request without a Host header, with
+ * more than one, or with one that is not a host (RFC 9112 §3.2), a 400; one with more header lines than Node keeps, a 431; one
  * whose body cannot be framed, a 400, and one with a transfer coding other than chunked, a 501
  * (see transferCodingProblem). Node's own Host check
  * (`requireHostHeader`, to be turned off) answers with a bare 400 before any listener sees the
