@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { buildObservedApp } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
@@ -265,5 +266,22 @@ describe('POST /decide: hostile or odd bodies', () => {
   it('a token request without any configured key set is denied, not an error', async () => {
     const body = await decide({ token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', ...readEU });
     expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'no token verification is configured' }] });
+  });
+});
+
+describe('a member named __proto__ in a free-form map: data, as JSON.parse reads it', () => {
+  // Written as JSON text: in a JavaScript literal `__proto__` would set the prototype.
+  const rules = [
+    '{"id": "locked", "effect": "deny", "actions": ["read"], "condition": "resource.properties.locked == true", "advice": {"__proto__": {"step_up": "mfa"}, "x": 1}}',
+    '{"id": "proto-context", "effect": "permit", "actions": ["read"], "condition": "context[\\"__proto__\\"].polluted == 1"}',
+  ];
+  let observed: Awaited<ReturnType<typeof buildObservedApp>>;
+  beforeAll(async () => {
+    observed = await buildObservedApp({ policyDir: await tempDir({ 'docs.json': `{"id": "docs", "resource": "doc", "rules": [${rules.join(', ')}]}` }) });
+  });
+
+  it('is kept in a rule\'s advice, in every answer the rule decides', async () => {
+    const body = await readJson(await postJson(observed.app, '/decide', { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc', properties: { locked: true } } }));
+    expect(JSON.stringify(body['advice'])).toBe('[{"policy":"docs","rule":"locked","advice":{"__proto__":{"step_up":"mfa"},"x":1}}]');
   });
 });

@@ -441,6 +441,18 @@ describe('entity data: enrichment in /decide', () => {
     expect([await decide('u-bob', ['accountant']), await decide('u-alice', ['accountant'])]).toEqual(['permit', 'permit']);
   });
 
+  it('keeps a stored property named __proto__ as data, for conditions to read, never as a prototype', async () => {
+    // Written as JSON text: in a JavaScript literal `__proto__` would set the prototype.
+    const stored = '"properties": {"__proto__": {"polluted": 1}}';
+    const dir = await policyDirWith({ 'things.json': `{"entities": [{"type": "user", "id": "u-1", ${stored}}, {"type": "thing", "id": "t-1", ${stored}}]}` });
+    const condition = 'subject.properties["__proto__"].polluted == 1 && resource.properties["__proto__"].polluted == 1';
+    await writeFile(join(dir, 'things.json'), JSON.stringify({ id: 'things', resource: 'thing', rules: [{ id: 'proto-read', effect: 'permit', actions: ['read'], condition }] }));
+    const { app } = await buildTestApp({ policyDir: dir });
+    const body = await readJson(await postJson(app, '/decide', { subject: { id: 'u-1' }, action: 'read', resource: { type: 'thing', id: 't-1' } }));
+    expect(body).toMatchObject({ decision: 'permit', reasons: [{ rule: 'proto-read' }] });
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
   it('swaps entity data with the policies on reload', async () => {
     const before = await policyDirWith({ 'users.json': { entities: [alice, invoice] } });
     const after = await policyDirWith({ 'users.json': { entities: [{ ...alice, properties: { ...alice.properties, region: 'US' } }, invoice] } });

@@ -133,6 +133,18 @@ describe('pdp test (process)', () => {
     expect(refused.stderr).toContain('JWT_ISSUER: required when a key set is configured');
   });
 
+  it('keeps a member named __proto__ in a case\'s context and expected advice, as the server reads a body', async () => {
+    // Written as JSON text: in a JavaScript literal `__proto__` would set the prototype.
+    const rule = '{"id": "proto-read", "effect": "permit", "actions": ["read"], "condition": "context[\\"__proto__\\"].polluted == 1", "advice": {"__proto__": {"step_up": "mfa"}}}';
+    const request = '{"subject": {"id": "u1"}, "action": "read", "resource": {"type": "doc"}, "context": {"__proto__": {"polluted": 1}}}';
+    const dir = await tempDir({ 'docs.json': `{"id": "docs", "resource": "doc", "rules": [${rule}]}` });
+    await mkdir(join(dir, 'tests'));
+    await writeFile(join(dir, 'tests', 'docs.json'), `{"cases": [{"name": "proto", "request": ${request}, "expect": {"decision": "permit", "advice": [{"__proto__": {"step_up": "mfa"}}]}}]}`);
+    const run = await runCli(['test', dir]);
+    expect(run.stdout + run.stderr).toContain('1 passed, 0 failed');
+    expect(run.code).toBe(0);
+  });
+
   it('exits 1 when there are no cases to run', async () => {
     const run = await runCli(['test', await policyDir({})]);
     expect(run.code).toBe(1);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { byCodeUnits } from '../code-unit-order.js';
 import { findLimitViolation, jsonLimits } from '../json-limits.js';
+import { jsonObjectSchema } from '../json-object.js';
 import { pacer } from '../pace.js';
 import { EntityNames, type StoredName } from './entity-names.js';
 import { pushFileIssues, type PolicyIssue } from './errors.js';
@@ -32,8 +33,7 @@ const entitySchema = z
     type: visibleNameSchema('an entity type that only looks like another would never be found by the requests for it', 256),
     id: entityKey.describe(`The entity's id: ${oneName}.`),
     aliases: z.array(entityKey).max(maxEntityAliases).optional().describe(`Other ids of the entity; each ${oneName}.`),
-    properties: z
-      .record(z.string(), z.unknown())
+    properties: jsonObjectSchema
       .optional()
       .describe(`Stored attributes, held to the JSON limits of a request (${jsonLimits.maxCollection} elements per array or object, strings of ${jsonLimits.maxString} characters, ${jsonLimits.maxDepth} levels; checked at load).`),
     authoritative: z

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { findLimitViolation, jsonLimits } from '../json-limits.js';
+import { jsonObjectSchema } from '../json-object.js';
 import { requestLimits } from '../request-limits.js';
 import { maxTimestampMs, minTimestampMs } from './cel-spec-functions.js';
 import { notWildcard, wildcardActionMessage } from './schema.js';
 
-const properties = z.record(z.string(), z.unknown());
 /**
  * An RFC 3339 instant that conditions may see as `now`: within CEL's timestamps (years 1 to 9999
  * in UTC), as every clock the server reads is. `0000-06-01T00:00:00Z`, or `9999-12-31T23:30:00-01:00`
@@ -28,10 +28,10 @@ const actionName = name.regex(notWildcard, wildcardActionMessage);
  */
 export const fixtureRequestSchema = z
   .strictObject({
-    subject: z.strictObject({ type: name.optional(), id: z.string().min(1).max(requestLimits.maxId), properties: properties.optional() }),
-    action: z.union([actionName, z.strictObject({ name: actionName, properties: properties.optional() })]),
-    resource: z.strictObject({ type: name, id: z.string().max(requestLimits.maxId).optional(), properties: properties.optional() }),
-    context: properties.optional(),
+    subject: z.strictObject({ type: name.optional(), id: z.string().min(1).max(requestLimits.maxId), properties: jsonObjectSchema.optional() }),
+    action: z.union([actionName, z.strictObject({ name: actionName, properties: jsonObjectSchema.optional() })]),
+    resource: z.strictObject({ type: name, id: z.string().max(requestLimits.maxId).optional(), properties: jsonObjectSchema.optional() }),
+    context: jsonObjectSchema.optional(),
   })
   .check((ctx) => {
     const overLimit = findLimitViolation(ctx.value);
@@ -53,7 +53,7 @@ const fixtureExpectSchema = z.strictObject({
    */
   reasons: z.array(z.string().min(1)).optional(),
   /** Advice the decision must carry, compared exactly and in order. */
-  advice: z.array(properties).optional(),
+  advice: z.array(jsonObjectSchema).optional(),
 });
 
 /** One request → expectation pair in a policy test file (`policies/tests/*.json`). */

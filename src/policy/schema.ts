@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { jsonLimits } from '../json-limits.js';
+import { jsonObjectSchema } from '../json-object.js';
 
 const identifier = z
   .string()
@@ -115,8 +116,7 @@ export const ruleSchema = z
     roles: z.array(ruleClaimName('roles')).min(1).max(1000).optional(),
     scopes: z.array(ruleClaimName('scopes')).min(1).max(1000).optional(),
     condition: z.string().min(1).max(4096).optional().describe('A CEL expression that must be true; compiled, type-checked and cost-bounded at load.'),
-    advice: z
-      .record(z.string(), z.unknown())
+    advice: jsonObjectSchema
       .refine(adviceFits, `at most ${maxAdviceJsonLength} characters of JSON`)
       .optional()
       .describe(`Returned with a decision this rule makes, e.g. {"step_up":"mfa"}; at most ${maxAdviceJsonLength} characters as JSON (checked at load).`),
