@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
-import { buildObservedApp } from './helpers/telemetry.js';
+import { auditEntries, buildObservedApp } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
@@ -283,5 +283,20 @@ describe('a member named __proto__ in a free-form map: data, as JSON.parse reads
   it('is kept in a rule\'s advice, in every answer the rule decides', async () => {
     const body = await readJson(await postJson(observed.app, '/decide', { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc', properties: { locked: true } } }));
     expect(JSON.stringify(body['advice'])).toBe('[{"policy":"docs","rule":"locked","advice":{"__proto__":{"step_up":"mfa"},"x":1}}]');
+  });
+
+  it('is read by conditions from a request\'s context alike in /decide, an AuthZEN evaluation and a batch item, and written to the audit line; never a prototype', async () => {
+    const context = '{"__proto__": {"polluted": 1}}';
+    const resource = '{"type": "doc", "id": "d1", "properties": {"locked": false}}';
+    const tuple = `"subject": {"type": "user", "id": "u1"}, "action": {"name": "read"}, "resource": ${resource}`;
+    const answers = [
+      await readJson(await postJson(observed.app, '/decide', `{"subject": {"id": "u1"}, "action": "read", "resource": ${resource}, "context": ${context}}`)),
+      await readJson(await postJson(observed.app, '/access/v1/evaluation', `{${tuple}, "context": ${context}}`)),
+      await readJson(await postJson(observed.app, '/access/v1/evaluations', `{${tuple}, "evaluations": [{"context": ${context}}]}`)),
+    ];
+    expect(answers.map((answer) => answer['decision'] ?? (answer['evaluations'] as Record<string, unknown>[] | undefined)?.[0]?.['decision'])).toEqual(['permit', true, true]);
+    const lines = await auditEntries(observed.sink);
+    expect(lines.slice(-3).map((line) => JSON.stringify(line['context']))).toEqual(Array(3).fill('{"__proto__":{"polluted":1}}'));
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 });

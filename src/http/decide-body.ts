@@ -1,13 +1,10 @@
 import { z } from 'zod';
-import { isActionName, isObject, isOptionalLooseObject, isOptionalText, isText } from './plain-json.js';
+import { jsonObjectSchema } from '../json-object.js';
+import { isActionName, isObject, isOptionalObject, isOptionalText, isText } from './plain-json.js';
 import { wildcardAction, wildcardActionMessage } from '../policy/schema.js';
 import { requestLimits } from '../request-limits.js';
 
 const { maxName, maxId } = requestLimits;
-
-// Any JSON object. A loose object rather than a record: JSON keys are strings already, and a
-// record parses each key and value through a schema of its own, more than twice the cost.
-const properties = z.looseObject({});
 
 /** The body of `POST /decide`; its failures are the 400 answers, with each field's path. */
 export const decideBody = z
@@ -18,16 +15,16 @@ export const decideBody = z
       .object({
         type: z.string().min(1).max(maxName).optional(),
         id: z.string().min(1).max(maxId),
-        properties: properties.optional(),
+        properties: jsonObjectSchema.optional(),
       })
       .optional(),
     action: z.string().min(1).max(maxName).refine((name) => name !== wildcardAction, wildcardActionMessage),
     resource: z.object({
       type: z.string().min(1).max(maxName),
       id: z.string().max(maxId).optional(),
-      properties: properties.optional(),
+      properties: jsonObjectSchema.optional(),
     }),
-    context: properties.optional(),
+    context: jsonObjectSchema.optional(),
   })
   .check((ctx) => {
     const { token, subject } = ctx.value;
@@ -52,8 +49,8 @@ export type DecideBody = z.infer<typeof decideBody>;
 export function isPlainDecideBody(raw: unknown): raw is DecideBody {
   if (!isObject(raw)) return false;
   const { token, subject, resource } = raw;
-  if (!isActionName(raw['action']) || !isOptionalLooseObject(raw['context'])) return false;
-  if (!isObject(resource) || !isText(resource['type'], 1, maxName) || !isOptionalText(resource['id'], 0, maxId) || !isOptionalLooseObject(resource['properties'])) return false;
+  if (!isActionName(raw['action']) || !isOptionalObject(raw['context'])) return false;
+  if (!isObject(resource) || !isText(resource['type'], 1, maxName) || !isOptionalText(resource['id'], 0, maxId) || !isOptionalObject(resource['properties'])) return false;
   if (subject === undefined) return isText(token, 1, Number.MAX_SAFE_INTEGER);
-  return token === undefined && isObject(subject) && isText(subject['id'], 1, maxId) && isOptionalText(subject['type'], 1, maxName) && isOptionalLooseObject(subject['properties']);
+  return token === undefined && isObject(subject) && isText(subject['id'], 1, maxId) && isOptionalText(subject['type'], 1, maxName) && isOptionalObject(subject['properties']);
 }

@@ -1,3 +1,4 @@
+import { isJsonObject } from '../json-object.js';
 import { wildcardAction } from '../policy/schema.js';
 import { requestLimits } from '../request-limits.js';
 
@@ -6,9 +7,7 @@ import { requestLimits } from '../request-limits.js';
  * recognises only JSON its schema takes unchanged, and leaves anything else to zod.
  */
 
-export type JsonObject = Record<string, unknown>;
-
-export const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+export const isObject = isJsonObject;
 
 /**
  * A string of `min` to `max` UTF-16 code units. zod's `.min()` and `.max()` count code points,
@@ -23,8 +22,5 @@ export const isOptionalText = (value: unknown, min: number, max: number): boolea
 /** An action name as the schemas take it: 1 to 256 characters, not `*`. */
 export const isActionName = (value: unknown): value is string => isText(value, 1, requestLimits.maxName) && value !== wildcardAction;
 
-/**
- * An object as a zod loose object returns it: zod leaves a `__proto__` member out of its copy,
- * so an object with one is not taken here.
- */
-export const isOptionalLooseObject = (value: unknown): boolean => value === undefined || (isObject(value) && !Object.hasOwn(value, '__proto__'));
+/** Properties or a context, absent or any object, as `jsonObjectSchema` takes and returns it. */
+export const isOptionalObject = (value: unknown): boolean => value === undefined || isObject(value);

@@ -1,14 +1,12 @@
 import { z } from 'zod';
-import { isActionName, isObject, isOptionalLooseObject, isText } from '../plain-json.js';
+import { jsonObjectSchema } from '../../json-object.js';
+import { isActionName, isObject, isOptionalObject, isText } from '../plain-json.js';
 import { wildcardAction, wildcardActionMessage } from '../../policy/schema.js';
 import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionOutcome, DecisionRequest } from '../../decision/service.js';
 
-/**
- * Properties and context: any JSON object. A loose object rather than a record: JSON keys are
- * strings already, and a record parses each key and value through a schema of its own.
- */
-export const propertiesSchema = z.looseObject({});
+/** Properties and context: any JSON object, every member kept (see `jsonObjectSchema`). */
+export const propertiesSchema = jsonObjectSchema;
 
 const typeText = z.string().min(1).max(256);
 const idText = z.string().min(1).max(1024);
@@ -33,7 +31,7 @@ export const evaluationSchema = z.object({
 });
 
 const isEntity = (value: unknown) =>
-  isObject(value) && isText(value['type'], 1, 256) && isText(value['id'], 1, 1024) && isOptionalLooseObject(value['properties']);
+  isObject(value) && isText(value['type'], 1, 256) && isText(value['id'], 1, 1024) && isOptionalObject(value['properties']);
 
 /**
  * Whether `raw` holds an evaluation `evaluationSchema` accepts and would return with the same
@@ -41,9 +39,9 @@ const isEntity = (value: unknown) =>
  * not, which is then zod's to judge. Members outside the 4-tuple (such as `options`) are not looked at.
  */
 export function isPlainEvaluation(raw: unknown): raw is WireEvaluation {
-  if (!isObject(raw) || !isEntity(raw['subject']) || !isEntity(raw['resource']) || !isOptionalLooseObject(raw['context'])) return false;
+  if (!isObject(raw) || !isEntity(raw['subject']) || !isEntity(raw['resource']) || !isOptionalObject(raw['context'])) return false;
   const action = raw['action'];
-  return isObject(action) && isActionName(action['name']) && isOptionalLooseObject(action['properties']);
+  return isObject(action) && isActionName(action['name']) && isOptionalObject(action['properties']);
 }
 
 export type WireEntity = z.infer<typeof entitySchema>;
