@@ -268,6 +268,34 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
     }
   });
 
+  it('answers from the cache what it evaluated for a context and advice holding a member named __proto__, apart from another such context', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pdp-policies-'));
+    try {
+      // Written as JSON text: in a JavaScript literal `__proto__` would set the prototype.
+      const rule = '{"id": "P-proto", "effect": "permit", "actions": ["read"], "condition": "context[\\"__proto__\\"].polluted == 1", "advice": {"__proto__": {"step_up": "mfa"}}}';
+      await writeFile(join(dir, 'docs.json'), `{"id": "docs", "resource": "doc", "rules": [${rule}]}`);
+      const original = test.policies.current.set;
+      test.policies.replace(await loadPolicyDir(dir));
+      try {
+        const id = randomUUID();
+        const body = (polluted: number) => `{"subject": {"id": "${id}"}, "action": "read", "resource": {"type": "doc", "id": "d-1"}, "context": {"__proto__": {"polluted": ${polluted}}}}`;
+        const first = await decide(test.app, body(1));
+        expect(JSON.stringify(first.advice)).toBe('[{"policy":"docs","rule":"P-proto","advice":{"__proto__":{"step_up":"mfa"}}}]');
+        const second = await decide(test.app, body(1));
+        expect(second.cached).toBe(mode.repeat);
+        expect(JSON.stringify(withoutIds(second))).toBe(JSON.stringify(withoutIds(first)));
+        const other = await decide(test.app, body(2));
+        expect(other).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+        expect(other).not.toHaveProperty('cached');
+        expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+      } finally {
+        test.policies.replace(original);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports Redis in /readyz', async () => {
     const res = await test.app.request('/readyz');
     expect(res.status).toBe(200);

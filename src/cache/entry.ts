@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Verdict } from '../decision/types.js';
+import { jsonObjectSchema } from '../json-object.js';
 import { adviceFits, maxAdviceJsonLength } from '../policy/schema.js';
 import type { CacheEntry } from './layer.js';
 
@@ -42,7 +43,7 @@ const verdict = z.strictObject({
       z.strictObject({
         policy: text,
         rule: text,
-        advice: z.record(z.string(), z.unknown()).refine(adviceFits, `advice over ${maxAdviceJsonLength} characters of JSON`),
+        advice: jsonObjectSchema.refine(adviceFits, `advice over ${maxAdviceJsonLength} characters of JSON`),
       }),
     )
     .max(maxItems),
