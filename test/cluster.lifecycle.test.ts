@@ -272,6 +272,9 @@ describe.concurrent('WORKERS=2: a SIGHUP that comes while the service stops', { 
       const [said] = await running.waitFor((l) => String(l['msg']).startsWith('SIGHUP'));
       // Before, it logged 'SIGHUP: reloading every worker\'s policies', though it asked none.
       expect(said).toMatchObject({ level: 30, msg: 'SIGHUP: no worker reloads, the service is stopping' });
+      // The primary's stop reaches each worker as a message: the held request is answered once
+      // both have begun to drain, which a loaded host can delay past the lines above.
+      await running.waitFor((l) => l['msg'] === 'shutting down: draining connections', 2);
     } finally {
       held.finish('Connection: close\r\n\r\n');
     }
