@@ -252,6 +252,17 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(json).toMatchObject({ ok: false, failed: 2 });
     });
 
+    it('writes a case or group name as one line whatever it holds: no line break or terminal escape of its own', async ({ expect }) => {
+      const forged = { name: 'passes\n  ✓ every case\u001b[2K', request: exportReport, expect: { decision: 'deny' } };
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': { now: '2025-03-03T10:00:00Z', groups: [{ name: 'g\u0085', cases: [forged] }] } });
+      const run = await runCli(['test', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('✗ g\\u{85} › passes\\u{a}  ✓ every case\\u{1b}[2K  $.groups[0].cases[0]');
+      expect(run.stdout).not.toContain('\u001b');
+      expect(run.stdout).not.toContain('\u0085');
+      expect(run.stdout.split('\n').filter((line) => line.includes('every case'))).toHaveLength(1);
+    });
+
     it('refuses, exit 1, a test or policy file holding a number a double does not hold exactly, with file and path', async ({ expect }) => {
       // Read rounded, the case would test another number than the one written.
       const request = '{"subject":{"id":"a","properties":{"roles":["analyst"]}},"action":"export","resource":{"type":"report","properties":{"account":9007199254740993}}}';

@@ -1,5 +1,6 @@
 import type { PolicyIssue } from '../policy/errors.js';
 import { caseLabel, type CaseResult } from '../policy/testing.js';
+import { codePointEscape } from './printable.js';
 
 /** One test case of the report: passed when `failure` is undefined. */
 interface JunitCase {
@@ -22,7 +23,7 @@ const notXml = new RegExp(String.raw`[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\uf
 
 function escapeXml(text: string): string {
   return text
-    .replace(notXml, (c) => `\\u{${c.codePointAt(0)?.toString(16) ?? ''}}`)
+    .replace(notXml, codePointEscape)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;');

@@ -6,6 +6,7 @@ import { caseLabel, runPolicyTests, type CaseResult } from '../policy/testing.js
 import { claimMapperFromConfig } from '../token/from-config.js';
 import { InputError, parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 import { junitLoadReport, junitReport } from './junit.js';
+import { printable } from './printable.js';
 
 /** A decimal percentage only: Number() would also read `0x32` as 50 and `1e1` as 10. */
 const decimal = /^\d+(?:\.\d+)?$/;
@@ -36,13 +37,14 @@ function printCases(io: Io, results: readonly CaseResult[]): void {
   for (const result of results) {
     if (result.file !== file) {
       file = result.file;
-      io.out(io.paint('bold', file));
+      io.out(io.paint('bold', printable(file)));
     }
+    const label = printable(caseLabel(result.group, result.name));
     if (result.passed) {
-      io.out(`  ${io.paint('green', '✓')} ${caseLabel(result.group, result.name)}`);
+      io.out(`  ${io.paint('green', '✓')} ${label}`);
     } else {
-      io.out(`  ${io.paint('red', '✗')} ${caseLabel(result.group, result.name)}  ${io.paint('dim', result.path)}`);
-      io.out(`      ${result.failure}`);
+      io.out(`  ${io.paint('red', '✗')} ${label}  ${io.paint('dim', result.path)}`);
+      io.out(`      ${printable(result.failure)}`);
     }
   }
 }
