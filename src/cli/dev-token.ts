@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { Config } from '../config.js';
+import { isJsonObject } from '../json-object.js';
 import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { parseSource } from '../json-source.js';
 import { jsonPath } from '../policy/json-path.js';
@@ -61,10 +62,6 @@ function parseTokenArgs(args: readonly string[]): DevTokenOptions {
   return { keyFile: key, issuer: iss, audience: aud, claims: parsed as Record<string, unknown>, ttlSeconds: Number(ttl) };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** The signing key in `file`, as `pdp keys` writes it; anything else is refused in one line. */
 async function readPrivateKey(file: string): Promise<{ key: Awaited<ReturnType<typeof importJWK>>; kid: string | undefined }> {
   const unusable = (reason: string) => new InputError(`${file} is not a usable ES256 private JWK: ${reason}`);
@@ -74,7 +71,7 @@ async function readPrivateKey(file: string): Promise<{ key: Awaited<ReturnType<t
   } catch (error) {
     throw unusable((error as Error).message);
   }
-  if (!isRecord(jwk)) throw unusable('not a JSON object');
+  if (!isJsonObject(jwk)) throw unusable('not a JSON object');
   if (typeof jwk['d'] !== 'string') throw unusable('it holds no private key ("d")');
   if (jwk['alg'] !== undefined && jwk['alg'] !== devKeyAlg) throw unusable(`its "alg" is ${JSON.stringify(jwk['alg'])}`);
   try {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isJsonObject } from '../json-object.js';
 import { fixtureFileSchema } from './fixtures.js';
 import { policySchema } from './schema.js';
 
@@ -6,10 +7,6 @@ import { policySchema } from './schema.js';
 const formatWidth = 100;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function unwrap(schema: z.ZodType): z.ZodType {
   let current = schema;
@@ -30,14 +27,14 @@ function reorder(value: unknown, schema: z.ZodType): unknown {
     const options = shape.options as readonly z.ZodType[];
     const match = options.find((o) => {
       const inner = unwrap(o);
-      return Array.isArray(value) ? inner instanceof z.ZodArray : isRecord(value) && inner instanceof z.ZodObject;
+      return Array.isArray(value) ? inner instanceof z.ZodArray : isJsonObject(value) && inner instanceof z.ZodObject;
     });
     return match === undefined ? value : reorder(value, match);
   }
   if (shape instanceof z.ZodArray && Array.isArray(value)) {
     return value.map((item) => reorder(item, shape.element as z.ZodType));
   }
-  if (shape instanceof z.ZodObject && isRecord(value)) {
+  if (shape instanceof z.ZodObject && isJsonObject(value)) {
     const fields = shape.shape as Record<string, z.ZodType>;
     // Every key the file has is kept, whatever its name: `in` and plain assignment would take
     // `toString` for present and turn `__proto__` into a prototype, silently dropping both, and

@@ -1,4 +1,5 @@
 import { z, type ZodType } from 'zod';
+import { isJsonObject } from '../json-object.js';
 
 /** One problem of a value against its schema, as zod words it. */
 export interface SchemaIssue {
@@ -117,7 +118,7 @@ class Collector {
     if (this.full) return undefined;
     const container = containerOf(schema);
     if (container instanceof z.ZodArray && Array.isArray(value) && sizeOf(value, wholeUpTo) > wholeUpTo) return this.#array(value, container, path);
-    if (container instanceof z.ZodObject && isObject(value) && sizeOf(value, wholeUpTo) > wholeUpTo) return this.#object(value, container, path);
+    if (container instanceof z.ZodObject && isJsonObject(value) && sizeOf(value, wholeUpTo) > wholeUpTo) return this.#object(value, container, path);
     return this.#parsed(schema.safeParse(value), path);
   }
 
@@ -175,10 +176,6 @@ class Collector {
     this.push(path, ownIssues.filter((issue) => typeof issue.path[0] !== 'string' || !Object.hasOwn(shape, issue.path[0])));
     return this.issues.length === before ? this.#parsed(refinementsOf(schema).safeParse(data), path) : undefined;
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

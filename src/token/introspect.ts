@@ -1,5 +1,6 @@
 import { errors, type JWTVerifyGetKey } from 'jose';
 import { findDuplicateKey } from '../duplicate-keys.js';
+import { isJsonObject } from '../json-object.js';
 import { jsonPath } from '../policy/json-path.js';
 import { expiryMs, tokenKey, type ExpiringCache } from './cache.js';
 import type { Claims } from './claims.js';
@@ -72,10 +73,6 @@ const jsonMediaType = 'application/json';
 function basicAuth(id: string, secret: string): string {
   const encode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
   return `Basic ${Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64')}`;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
@@ -254,7 +251,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     }
     if (response.status !== 200) throw unavailable(`answered HTTP ${response.status}`);
     const answer = await readAnswer(response.mediaType, response.text, deadline);
-    if (!isObject(answer) || typeof answer['active'] !== 'boolean') throw unavailable('answer has no boolean "active"');
+    if (!isJsonObject(answer) || typeof answer['active'] !== 'boolean') throw unavailable('answer has no boolean "active"');
     const result = judge(answer);
     options.cache?.set(key, result, result.active ? expiryMs(result.claims) : result.until, generation);
     return result;
