@@ -13,6 +13,13 @@ type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 /** A policy directory of one invoice policy with these rules. */
 const invoicePolicy = (rules: readonly Record<string, unknown>[]) => ({ 'invoices.json': { id: 'invoices', resource: 'invoice', rules } });
 
+/** `app`'s 200 answer to POST /decide for subject `u1` doing `action` on an invoice with `properties`, in `context`. */
+async function decideOn(app: App, action: string, properties: Record<string, unknown>, context?: Record<string, unknown>) {
+  const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action, resource: { type: 'invoice', properties }, context });
+  expect(res.status).toBe(200);
+  return readJson(res);
+}
+
 // Functions the CEL library implements otherwise than CEL defines them (cel-spec-functions.ts):
 // each rule below answered permit, or skipped its deny, on the inputs marked "was".
 const policy = {
@@ -181,11 +188,7 @@ describe('POST /decide: uint(), double() and duration() of a string read what CE
     ])));
   });
 
-  async function decide(action: string, properties: Record<string, unknown>) {
-    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action, resource: { type: 'invoice', properties } });
-    expect(res.status).toBe(200);
-    return readJson(res);
-  }
+  const decide = (action: string, properties: Record<string, unknown>) => decideOn(app, action, properties);
   const failed = (rule: string) => ({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule }] });
 
   it('uint() reads decimal digits within uint64, and a double from 0 up to 2^64', async () => {
@@ -263,11 +266,7 @@ describe('POST /decide: int() of a uint or a timestamp, as CEL defines them', ()
     ])));
   });
 
-  async function decide(action: string, properties: Record<string, unknown>, context: Record<string, unknown> = {}) {
-    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action, resource: { type: 'invoice', properties }, context });
-    expect(res.status).toBe(200);
-    return readJson(res);
-  }
+  const decide = (action: string, properties: Record<string, unknown>, context: Record<string, unknown> = {}) => decideOn(app, action, properties, context);
 
   it('int() of a uint keeps its value, and is an error beyond int64 (cel-spec conversions.textproto, int/uint and int/uint_range)', async () => {
     expect(await decide('pay', { account: '42' })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'pay' }] });
@@ -303,11 +302,7 @@ describe('POST /decide: trim() strips Unicode White_Space, as cel-go does', () =
     ])));
   });
 
-  async function decide(code: string) {
-    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action: 'read', resource: { type: 'invoice', properties: { code } } });
-    expect(res.status).toBe(200);
-    return readJson(res);
-  }
+  const decide = (code: string) => decideOn(app, 'read', { code });
 
   // Go's unicode.IsSpace: the ASCII spaces, NEL, NBSP and the other White_Space code points.
   const whiteSpace = '\t\n\v\f\r \u0085\u00A0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200A\u2028\u2029\u202F\u205F\u3000';
