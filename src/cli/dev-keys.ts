@@ -1,8 +1,7 @@
 import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
-import { InputError, UsageError, type Io } from './io.js';
+import { InputError, positionalArgs, UsageError, type Io } from './io.js';
 
 /** The one algorithm of development keys and tokens. */
 export const devKeyAlg = 'ES256';
@@ -79,14 +78,7 @@ async function writeDevKeys(dir: string): Promise<{ jwks: string; privateKey: st
 
 /** `pdp keys DIR`: a development key pair. */
 export async function keysCommand(args: readonly string[], io: Io): Promise<number> {
-  let positionals: string[];
-  try {
-    // Strict: `pdp keys --out dir` is a mistake to point out, not a directory named `--out`.
-    ({ positionals } = parseArgs({ args: [...args], options: {}, allowPositionals: true, strict: true }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const [dir, ...extra] = positionals;
+  const [dir, ...extra] = positionalArgs(args);
   if (dir === undefined || extra.length > 0) throw new UsageError('keys needs exactly one directory');
   const written = await writeDevKeys(dir);
   io.out(`wrote ${written.jwks} and ${written.privateKey} (ES256, kid ${written.kid})`);

@@ -53,7 +53,7 @@ function parseTokenArgs(args: readonly string[]): DevTokenOptions {
   const source = parseSource(claims, jsonLimits);
   if (!('value' in source)) throw new UsageError(`--claims at ${source.path}: ${source.message}`);
   const parsed = source.value;
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--claims must be a JSON object');
+  if (!isJsonObject(parsed)) throw new UsageError('--claims must be a JSON object');
   const owned = Object.keys(flagClaims).filter((claim) => Object.hasOwn(parsed, claim));
   if (owned.length > 0) {
     throw new UsageError(`--claims must not set ${owned.join(', ')}: ${owned.map((claim) => `${claim} comes from ${flagClaims[claim]}`).join(', ')}`);

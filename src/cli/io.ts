@@ -68,6 +68,19 @@ export interface ParsedArgs {
   readonly flags: Readonly<Record<string, string | boolean | undefined>>;
 }
 
+/**
+ * The arguments of a command that takes no options, read strictly: `--` ends the options (what
+ * follows is an argument even when it starts with `-`), and an option is a usage error, not an
+ * argument named `--out`.
+ */
+export function positionalArgs(args: readonly string[]): string[] {
+  try {
+    return parseArgs({ args: [...args], options: {}, allowPositionals: true, strict: true }).positionals;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
 /** Parses `[DIR] [flags]`; unknown flags, a missing value or a second directory are usage errors. */
 export function parseCommandArgs(args: readonly string[], flags: FlagSpec): ParsedArgs {
   let parsed: ReturnType<typeof parseArgs>;

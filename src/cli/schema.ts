@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import { entityJsonSchema } from '../policy/entities.js';
 import { fixtureJsonSchema } from '../policy/fixtures.js';
 import { policyJsonSchema } from '../policy/schema.js';
-import { UsageError, type Io } from './io.js';
+import { positionalArgs, UsageError, type Io } from './io.js';
 
 const schemas: Readonly<Record<string, () => Record<string, unknown>>> = {
   policy: policyJsonSchema,
@@ -12,14 +11,7 @@ const schemas: Readonly<Record<string, () => Record<string, unknown>>> = {
 
 /** `pdp schema [policy|fixture|entities]`: prints the JSON Schema of a policy, test or entity data file. */
 export async function schemaCommand(args: readonly string[], io: Io): Promise<number> {
-  let positionals: string[];
-  try {
-    // As every command reads its arguments: `--` ends the options, so `pdp schema -- policy` is the policy schema.
-    ({ positionals } = parseArgs({ args: [...args], options: {}, allowPositionals: true, strict: true }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const [kind = 'policy', ...rest] = positionals;
+  const [kind = 'policy', ...rest] = positionalArgs(args);
   const schema = Object.hasOwn(schemas, kind) ? schemas[kind] : undefined;
   if (rest.length > 0 || schema === undefined) {
     throw new UsageError('pdp schema takes one optional argument: policy, fixture or entities');
