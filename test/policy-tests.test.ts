@@ -220,7 +220,9 @@ describe('the cost of running and checking many cases', () => {
       return performance.now() - started;
     };
     const few = await validating(20);
-    expect(await validating(20_000)).toBeLessThan(few * 4);
+    // The faster of two runs: other work on the host only ever adds time (a run on a loaded CI
+    // host took 3.6 s against 0.9 s for the 20, where it takes 0.7 s against 0.55 idle).
+    expect(Math.min(await validating(20_000), await validating(20_000))).toBeLessThan(few * 4);
   }, 40_000);
 
   it('lets the server answer between cases while it runs them on reload (POLICY_TESTS_ON_RELOAD=true)', async () => {
