@@ -386,6 +386,19 @@ describe('entity data: enrichment in /decide', () => {
     expect(await read({ id: 'alice@example.com' })).toEqual([expect.objectContaining({ rule: 'P2-finance-read-own-region' })]);
   });
 
+  it('explains a question whose resource is misnamed on the subject entity data knows: its stored roles and scopes', async () => {
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, invoice] } }) });
+    const explained = async (id: string) => readJson(await postJson(app, '/decide?explain=true', { subject: { id: 'alice@example.com' }, action: 'read', resource: { type: 'invoice', id } }));
+    const p2 = (answer: Record<string, unknown>) => (answer['explain'] as { rule: string }[]).find((entry) => entry.rule === 'P2-finance-read-own-region');
+
+    expect(p2(await explained('inv-1'))).toMatchObject({ applied: true, roles: true, scopes: true });
+    // Denied before any rule is read, for the invoice alone: the checks are still those of the
+    // subject the directory describes, an accountant reading invoices, not of the bare alias.
+    const misnamed = await explained('INV-1');
+    expect(misnamed).toMatchObject({ decision: 'deny', reasons: [{ code: 'entity_case_mismatch' }] });
+    expect(p2(misnamed)).toEqual(expect.objectContaining({ applied: false, action: true, roles: true, scopes: true }));
+  });
+
   it('enriches a token subject too (type user, id from sub), the token\'s claims winning', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };

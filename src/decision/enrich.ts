@@ -49,7 +49,10 @@ function once<T>(made: Map<T, T> | undefined, from: T, make: () => T): T {
  * states at all (roles, scopes) comes from the caller alone, so entity data never widens a
  * narrowed token, unless the entity marks the stored claim `authoritative` (a role revoked in
  * the directory before the token expires). Unknown entities leave the query as is, unless one
- * names a known entity in another case or spelling (`misnamed`, see `misnaming`). With `shared`,
+ * names a known entity in another case or spelling (`misnamed`, see `misnaming`): the question
+ * is then denied, and the other, when it names an entity exactly, is still enriched, so explain
+ * and the audit line show the subject entity data describes, its stored roles held, as they do
+ * for any question denied before a rule is read. With `shared`,
  * a subject or resource enriched there before is taken as it was.
  */
 export function withEntityData(entities: EntityIndex, query: Query, mapClaims: ClaimMapper, shared?: EnrichedEntities): Query {
@@ -59,8 +62,7 @@ export function withEntityData(entities: EntityIndex, query: Query, mapClaims: C
   const knownResource = resource.id === undefined ? undefined : entities.find(resource.type, resource.id);
   const misnamed = (knownSubject === undefined ? misnaming(entities, subject.type, subject.id) : undefined)
     ?? (knownResource === undefined && resource.id !== undefined ? misnaming(entities, resource.type, resource.id) : undefined);
-  if (misnamed !== undefined) return { ...query, misnamed };
-  if (knownSubject === undefined && knownResource === undefined) return query;
+  if (knownSubject === undefined && knownResource === undefined) return misnamed === undefined ? query : { ...query, misnamed };
   return {
     ...query,
     subject: knownSubject === undefined
@@ -69,5 +71,6 @@ export function withEntityData(entities: EntityIndex, query: Query, mapClaims: C
     resource: knownResource === undefined
       ? resource
       : once(shared?.resources, resource, () => ({ ...resource, id: knownResource.id, properties: { ...resource.properties, ...knownResource.properties } })),
+    misnamed,
   };
 }
