@@ -63,7 +63,7 @@ export function withEntityData(entities: EntityIndex, query: Query, mapClaims: C
   const misnamed = (knownSubject === undefined ? misnaming(entities, subject.type, subject.id) : undefined)
     ?? (knownResource === undefined && resource.id !== undefined ? misnaming(entities, resource.type, resource.id) : undefined);
   if (knownSubject === undefined && knownResource === undefined) return misnamed === undefined ? query : { ...query, misnamed };
-  return {
+  const enriched = {
     ...query,
     subject: knownSubject === undefined
       ? subject
@@ -71,6 +71,7 @@ export function withEntityData(entities: EntityIndex, query: Query, mapClaims: C
     resource: knownResource === undefined
       ? resource
       : once(shared?.resources, resource, () => ({ ...resource, id: knownResource.id, properties: { ...resource.properties, ...knownResource.properties } })),
-    misnamed,
   };
+  // Only a misnamed question carries the member: the others keep the shape they always had.
+  return misnamed === undefined ? enriched : { ...enriched, misnamed };
 }
