@@ -1,18 +1,20 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import { defaultCgroupRoot, usableCpus } from './cgroup-cpus.js';
+import { defaultCgroupRoot, defaultStatusFile, usableCpus } from './cgroup-cpus.js';
+import { maxWorkers } from './config.js';
 import { closeGraceMs, onStopSignals } from './http/shutdown.js';
 import type { ReloadRequester, ReloadResult, ReloadTrigger, WorkerReload } from './policy/reload.js';
 import { relayAudit } from './telemetry/audit-relay.js';
 import { isMessage, serveClusterMetrics } from './telemetry/cluster-metrics.js';
 
 /**
- * How many server processes to run: `WORKERS` when set (`auto` = one per usable CPU: the cores,
- * fewer under a cgroup CPU quota read below `cgroupRoot`); unset, one per usable CPU when
- * NODE_ENV=production and a single process otherwise (tests, development).
+ * How many server processes to run: `WORKERS` when set (`auto` = one per usable CPU: the cores
+ * the process may run on, as `status` lists them, fewer under a cgroup CPU quota read below
+ * `cgroupRoot`); unset, one per usable CPU when NODE_ENV=production and a single process
+ * otherwise (tests, development). One per CPU is at most `maxWorkers`, as a count set is.
  */
-export function workerCount(configured: number | 'auto' | undefined, nodeEnv = process.env['NODE_ENV'], cgroupRoot = defaultCgroupRoot): number {
-  if (configured === 'auto' || (configured === undefined && nodeEnv?.trim() === 'production')) return usableCpus(cgroupRoot);
+export function workerCount(configured: number | 'auto' | undefined, nodeEnv = process.env['NODE_ENV'], cgroupRoot = defaultCgroupRoot, status = defaultStatusFile): number {
+  if (configured === 'auto' || (configured === undefined && nodeEnv?.trim() === 'production')) return Math.min(usableCpus(cgroupRoot, status), maxWorkers);
   return configured ?? 1;
 }
 

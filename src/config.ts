@@ -133,8 +133,8 @@ const integer = (min: number, max: number, fallback: number) =>
     .pipe(z.number().min(min).max(max))
     .default(fallback);
 
-/** The most server processes WORKERS may ask for. */
-const maxWorkers = 256;
+/** The most server processes WORKERS may ask for, and the most `auto` or production's default runs. */
+export const maxWorkers = 256;
 
 const optionalText = z.string().optional();
 

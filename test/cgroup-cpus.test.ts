@@ -92,6 +92,13 @@ describe('the default number of workers', () => {
     expect(workerCount(undefined, 'production', await tempDir())).toBe(availableParallelism());
   });
 
+  it('is at most 256, as an explicit WORKERS is, on a host with more usable CPUs', async () => {
+    const unlimited = await v2(`${String(1024 * 100_000)} 100000`);
+    const cores = await status('0-511');
+    expect(workerCount('auto', 'test', unlimited, cores)).toBe(256);
+    expect(workerCount(undefined, 'production', unlimited, cores)).toBe(256);
+  });
+
   it('keeps an explicit WORKERS and the single process outside production', async () => {
     const limited = await v2('100000 100000');
     expect(workerCount(4, 'production', limited)).toBe(4);
