@@ -4,6 +4,7 @@ import { defaultCgroupRoot, defaultStatusFile, usableCpus } from './cgroup-cpus.
 import { maxWorkers } from './config.js';
 import { closeGraceMs, onStopSignals } from './http/shutdown.js';
 import type { ReloadRequester, ReloadResult, ReloadTrigger, WorkerReload } from './policy/reload.js';
+import type { StartupWarning } from './service.js';
 import { relayAudit } from './telemetry/audit-relay.js';
 import { isMessage, serveClusterMetrics } from './telemetry/cluster-metrics.js';
 
@@ -39,15 +40,6 @@ export function isSupervisor(workers: number): boolean {
   return workers > 1 && cluster.isPrimary;
 }
 
-/**
- * Whether this process logs what holds for the whole service (its start-up warnings): a single
- * process, or the first worker. The workers share one configuration, and a warning of each
- * would read as N problems; a worker that replaces the first after a crash logs them no more.
- */
-export function speaksForService(): boolean {
-  return cluster.worker === undefined || cluster.worker.id === 1;
-}
-
 /** The message the primary sends each worker to stop it gracefully. */
 const stopMessage = 'invoice-pdp:stop';
 
@@ -59,6 +51,13 @@ const reloadedType = 'invoice-pdp:reloaded';
 const reloadOthersType = 'invoice-pdp:reload-others';
 /** Primary → worker: how the other workers' reloads went. */
 const othersReloadedType = 'invoice-pdp:others-reloaded';
+/**
+ * Worker → primary: the start-up warnings of its configuration, which the primary logs for the
+ * first worker that reports them. The workers share one configuration, and a warning of each
+ * would read as N problems; left to one worker (the first forked), they were never logged when
+ * it died starting while another served.
+ */
+const warningsType = 'invoice-pdp:startup-warnings';
 /**
  * Worker → primary: I hear your messages now. Until then a worker loads its modules, and a
  * message it is sent has no listener yet and is lost.
@@ -95,6 +94,11 @@ interface ReloadOthersMessage {
   readonly requester?: unknown;
 }
 
+interface WarningsMessage {
+  readonly type: typeof warningsType;
+  readonly warnings: readonly StartupWarning[];
+}
+
 interface OthersReloadedMessage {
   readonly type: typeof othersReloadedType;
   readonly id: number;
@@ -129,6 +133,8 @@ export interface SupervisorLink {
    * answer (gone, or stopping). Never rejects.
    */
   reloadOthers(requester: ReloadRequester): Promise<readonly WorkerReload[] | undefined>;
+  /** Hands the primary this worker's start-up warnings, to be logged once for the service. */
+  reportWarnings(warnings: readonly StartupWarning[]): void;
 }
 
 /**
@@ -202,6 +208,10 @@ export function connectToSupervisor(): SupervisorLink | undefined {
         else worker.send(message, (error: Error | null) => error !== null && answer(undefined));
       });
     },
+    reportWarnings(warnings) {
+      const message: WarningsMessage = { type: warningsType, warnings };
+      send(message);
+    },
   };
 }
 
@@ -237,6 +247,8 @@ export const policiesRefusedExitCode = 65;
  * - One that dies while serving is replaced at once; more than 5 such crashes in 30 s stop the
  *   service, exit 1.
  *
+ * It logs the start-up warnings of the first worker to report them (see `warningsType`).
+ *
  * On SIGHUP it asks every worker to reload its policies, and a worker whose admin endpoint
  * reloaded has it ask the others; one still loading its modules is asked once it hears. Once
  * stopping it asks none (a SIGHUP then logs so). On
@@ -257,6 +269,7 @@ export function superviseWorkers(options: SupervisorOptions): void {
   const restarts: number[] = [];
   const retries = new Set<NodeJS.Timeout>();
   let failedStarts = 0;
+  let warned = false;
   let stopping = false;
   let exitCode = 0;
   /** When a stop must be over: SHUTDOWN_TIMEOUT_MS plus the close grace after it began (performance.now()). */
@@ -384,6 +397,13 @@ export function superviseWorkers(options: SupervisorOptions): void {
       const kept = unheard.get(worker.id) ?? [];
       unheard.delete(worker.id);
       if (!stopping) for (const each of kept) sendReload(worker, each);
+      return;
+    }
+    if (isMessage<WarningsMessage>(message, warningsType)) {
+      if (!warned && Array.isArray(message.warnings)) {
+        warned = true;
+        for (const { fields, message: text } of message.warnings) log.warn(fields, text);
+      }
       return;
     }
     if (isMessage<ReloadedMessage>(message, reloadedType)) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
-import { connectToSupervisor, isSupervisor, policiesRefusedExitCode, speaksForService, superviseWorkers, workerCount } from './cluster.js';
+import { connectToSupervisor, isSupervisor, policiesRefusedExitCode, superviseWorkers, workerCount } from './cluster.js';
 import { ConfigError, loadConfig, settingNames, type Config } from './config.js';
 import { configSummary } from './config-summary.js';
 import { longestAnswerMs } from './http/app.js';
@@ -99,7 +99,9 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
     onReloadRequested: supervisor && ((requester) => supervisor.reloadOthers(requester)),
   });
   serviceReady(service);
-  if (speaksForService()) for (const { fields, message } of service.warnings) log.warn(fields, message);
+  // Under WORKERS the primary logs them, once for the service.
+  if (supervisor === undefined) for (const { fields, message } of service.warnings) log.warn(fields, message);
+  else supervisor.reportWarnings(service.warnings);
   process.once('exit', () => service.flushAudit());
 
   let server: RunningServer;

@@ -58,23 +58,33 @@ async function servedVersions(port: unknown, count = 6): Promise<string[]> {
 /**
  * The workers of the primary `pid` that have begun running their own program, from /proc: its
  * children whose environment, set at exec, holds the NODE_UNIQUE_ID node:cluster gives each
- * worker. A child found between its fork and its exec is still a copy of the primary, which
- * waits in the fork until it execs: stopped there, it held the primary, and its signal
- * handlers, until it was let go.
+ * worker (worker `id` alone, when given). A child found between its fork and its exec is still
+ * a copy of the primary, which waits in the fork until it execs: stopped there, it held the
+ * primary, and its signal handlers, until it was let go.
  */
-function workersOf(pid: number): number[] {
+function workersOf(pid: number, id?: number): number[] {
   const workers: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       // The parent's pid is the second field after the command, which is in parentheses.
       const parent = Number(/\) \S+ (\d+)/.exec(readFileSync(`/proc/${entry}/stat`, 'utf8'))?.[1]);
-      if (parent === pid && readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').some((v) => v.startsWith('NODE_UNIQUE_ID='))) workers.push(Number(entry));
+      if (parent === pid && readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').some((v) => (id === undefined ? v.startsWith('NODE_UNIQUE_ID=') : v === `NODE_UNIQUE_ID=${String(id)}`))) workers.push(Number(entry));
     } catch {
       // Gone meanwhile.
     }
   }
   return workers;
+}
+
+/** The pid of worker `id` of the primary `pid` once it runs its own program (see workersOf), polled for up to 3 s. */
+async function workerNumbered(pid: number, id: number): Promise<number> {
+  for (let i = 0; i < 300; i++) {
+    const [found] = workersOf(pid, id);
+    if (found !== undefined) return found;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`worker ${String(id)} of ${String(pid)} not found`);
 }
 
 /**
@@ -305,6 +315,22 @@ describe.concurrent('WORKERS=2: start-up warnings', { timeout }, () => {
     const warnings = running.lines.filter((l) => l['level'] === 40 && startup.test(String(l['msg']))).map((l) => String(l['msg']).split(':')[0]);
     // Before, every worker logged its own: each but the unknown setting came twice.
     expect(warnings.sort()).toEqual(['ALLOW_HTTP_TOKEN_URLS=true and token URLs are plain http', 'CACHE_SIGNING_SECRET is not set', 'INTROSPECTION_AUDIENCE is not set', 'PDP_API_KEYS is not set', 'unknown setting']);
+  });
+
+  it('logs them once the first worker fails to start while another serves', async (context) => {
+    const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: await policyDir('v1') }));
+    await running.waitFor((l) => l['msg'] === 'starting workers');
+    // Held still while it loads its modules, worker 1 starts last, and dies before it listens.
+    const first = await workerNumbered(running.child.pid ?? 0, 1);
+    process.kill(first, 'SIGSTOP');
+    await running.waitFor(isWorkerListening);
+    process.kill(first, 'SIGKILL');
+    const listening = await running.waitFor(isWorkerListening, 2);
+    expect(listening.map((l) => l['worker'])).toEqual([2, 3]);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    // Before, only worker 1 logged them, and a worker replacing it logged none.
+    expect(running.lines.filter((l) => l['level'] === 40 && String(l['msg']).startsWith('PDP_API_KEYS is not set'))).toHaveLength(1);
   });
 });
 
