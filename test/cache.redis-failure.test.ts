@@ -127,6 +127,22 @@ describe('decision cache when Redis fails', () => {
     await eventually('a decision served from Redis again', async () => (await decide(app, permit.body)).body.cached === 'redis', 10_000);
     expect(await readyRedis(app)).toBe('up');
   });
+
+  it('takes Redis back once it answers again after staying frozen through several probes', async () => {
+    const app = await appOn({ REDIS_BACKOFF_MS: '100', REDIS_COMMAND_TIMEOUT_MS: '50' }, new CountingObserver());
+    const [permit] = requests();
+    await decide(app, permit.body);
+    await eventually('the decision to be served from Redis', async () => (await decide(app, permit.body)).body.cached === 'redis');
+
+    await server.kill('SIGSTOP');
+    expect((await decide(app, permit.body)).body.decision).toBe('permit');
+    expect(await readyRedis(app)).toBe('down');
+    // The first probe goes unanswered and its connection is being replaced when the next falls due.
+    await sleep(1_000);
+    await server.kill('SIGCONT');
+    await eventually('Redis to be up again', async () => (await readyRedis(app)) === 'up', 5_000);
+    await eventually('a decision served from Redis again', async () => (await decide(app, permit.body)).body.cached === 'redis');
+  });
 });
 
 describe('decision cache reading bad values from Redis', () => {

@@ -447,8 +447,11 @@ export class RedisCacheLayer implements CacheLayer {
    * process takes Redis back too, and its /readyz and pdp_redis_up say so.
    */
   #probe(): void {
-    // While disconnected there is nothing to probe: the 'ready' event calls this again.
-    if (this.#client.status !== 'ready') return;
+    // While disconnected, or while the connection is being dropped for a new one (its close can
+    // take until the client gives up on a Redis that does not answer, 2 s), there is nothing to
+    // probe: the 'ready' event calls this again. A probe over the dropped connection would fail
+    // of our doing, which leaves the breaker alone (#open), so it would wait for a verdict for good.
+    if (this.#client.status !== 'ready' || this.#dropping) return;
     if (!this.#breaker.startProbe()) {
       // Not due yet by the breaker's clock (or not open at all, and this arms nothing).
       this.#probeLater();
