@@ -100,6 +100,20 @@ describe('the application log of a Redis that is never usable', () => {
     expect(service.lines.filter(down)).toHaveLength(1);
     expect(service.lines.filter(up)).toHaveLength(0);
   });
+
+  it('says Redis is down, with the cause, when it takes the connection but never answers, and up once it does', async () => {
+    const redis = await RedisServer.start();
+    servers.push(redis);
+    await redis.kill('SIGSTOP');
+    const service = serve(redis.url);
+    const [line] = await service.waitFor(down, 1, 10_000);
+    expect(errorOf(line).message).toMatch(/not ready within 2500 ms/);
+    await reconnects();
+    expect(service.lines.filter(down)).toHaveLength(1);
+
+    await redis.kill('SIGCONT');
+    await service.waitFor(up, 1, 10_000);
+  });
 });
 
 describe('the application log of a Redis lost once it was up', () => {

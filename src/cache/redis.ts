@@ -126,6 +126,13 @@ const causeWaitMs = 2_500;
 class NoReplyError extends Error {}
 
 /**
+ * Why Redis is down when it is neither ready nor failed causeWaitMs after start: a Redis that takes
+ * the connection but never answers the client's ready check (frozen, or a proxy with nothing
+ * behind it) makes the client report no error at all, which would leave the "down" untold for good.
+ */
+const notReady = (): NoReplyError => new NoReplyError(`not ready within ${String(causeWaitMs)} ms of start, with no error: Redis takes the connection but does not answer, or is still loading its data`);
+
+/**
  * Rejects when `promise` has not settled after `ms`. The rejection waits for the I/O phase
  * (setImmediate runs after it), so a reply that arrived while this process was busy is read
  * first: the deadline measures Redis, not our own event-loop lag.
@@ -227,6 +234,8 @@ export class RedisCacheLayer implements CacheLayer {
   #probeTimer: NodeJS.Timeout | undefined;
   /** Set while a "down" is not told yet, waiting for its cause (see #tell). */
   #downUntold: NodeJS.Timeout | undefined;
+  /** Tells Redis down (notReady) if nothing was told causeWaitMs after start. */
+  readonly #startTimer: NodeJS.Timeout;
   /** Set while a lost node error's node is connected to, to learn why (see #nodeFailed): one at a time. */
   #reaching = false;
   readonly #stopWatching: (() => void) | undefined;
@@ -241,6 +250,7 @@ export class RedisCacheLayer implements CacheLayer {
     this.#maxTtlMs = options.maxTtlMs;
     this.#observer.redisUp(false);
     this.#client = createClient(options, (error) => this.#followFailover(error));
+    this.#startTimer = setTimeout(() => this.#told === undefined && this.#tell('down', notReady()), causeWaitMs).unref();
     this.#database = namedDatabase(this.#client);
     this.#client.on('error', (error: unknown) => {
       this.#lastError = error;
@@ -386,6 +396,7 @@ export class RedisCacheLayer implements CacheLayer {
   /** Closes the connection, politely if Redis still answers. */
   async close(): Promise<void> {
     clearTimeout(this.#probeTimer);
+    clearTimeout(this.#startTimer);
     this.#stopWatching?.();
     try {
       await withDeadline(this.#client.quit(), 1_000);
