@@ -104,6 +104,26 @@ describe.concurrent('policy directory watch (real server)', () => {
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2-edited') }));
   });
 
+  // The folder holding `current` holds its target too: it is watched for both names, not for any.
+  it('does not reload for a file written beside a policy directory symlinked to a sibling folder', async (context) => {
+    const dir = await ownDir(context);
+    await writeFiles(join(dir.path, 'r1'), { 'docs.json': docPolicy('docs', 'r1') });
+    await writeFiles(join(dir.path, 'r2'), { 'docs.json': docPolicy('docs', 'r2') });
+    await symlink('r1', join(dir.path, 'current'));
+    const server = await ownServer(context, { POLICY_DIR: join(dir.path, 'current') });
+    // A log written there reloaded the policies, whose reload log line reloaded them again, for good.
+    for (let n = 0; n < 3; n += 1) await writeFile(join(dir.path, 'pdp.log'), `line ${String(n)}\n`);
+    await sleep(800);
+    expect(server.logs.filter((l) => l['trigger'] === 'watch')).toEqual([]);
+    await symlink('r2', join(dir.path, 'current.tmp'));
+    await rename(join(dir.path, 'current.tmp'), join(dir.path, 'current'));
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2') }));
+    await rm(join(dir.path, 'r2'), { recursive: true });
+    await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
+    await writeFiles(join(dir.path, 'r2'), { 'docs.json': docPolicy('docs', 'r2-again') });
+    await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2-again') }));
+  });
+
   // A release switched on the way to the policy directory (Capistrano's `current`): the old
   // release stays on disk unchanged, so only the folder holding the link sees the switch.
   it.for<[string, string]>([

@@ -84,10 +84,17 @@ function resolvePath(path: string): { readonly links: [string, string][]; readon
   return { links, target: pending.length === 0 ? real : undefined };
 }
 
-/** Has `folder` watched for `name`, or for any name when it is watched for another already. */
-function watchName(folders: Map<string, string | undefined>, folder: string, name: string): void {
-  if (!folders.has(folder)) folders.set(folder, name);
-  else if (folders.get(folder) !== name) folders.set(folder, undefined);
+/**
+ * Real folders to watch, each with the entry names that matter in it (undefined: any). A folder
+ * holding both a symlink and its target (`current -> r1`) is watched for those two names: watched
+ * for any, a log written beside them reloaded the policies, and its reload line reloaded them again.
+ */
+type WatchedFolders = Map<string, Set<string> | undefined>;
+
+/** Has `folder` watched for `name` too, unless it is watched for any name. */
+function watchName(folders: WatchedFolders, folder: string, name: string): void {
+  if (!folders.has(folder)) folders.set(folder, new Set([name]));
+  else folders.get(folder)?.add(name);
 }
 
 /**
@@ -95,7 +102,7 @@ function watchName(folders: Map<string, string | undefined>, folder: string, nam
  * the nearest folder up the path that is, for the next name down: the path made again brings
  * the watch back, one folder per change, until it reaches what is read.
  */
-function watchNearest(folders: Map<string, string | undefined>, path: string): void {
+function watchNearest(folders: WatchedFolders, path: string): void {
   let parent = realDirectory(dirname(path));
   while (parent === undefined && dirname(path) !== path) {
     path = dirname(path);
@@ -110,18 +117,18 @@ function watchNearest(folders: Map<string, string | undefined>, path: string): v
  * was deleted, or whose target's folder was, is seen to reach something again only there: the
  * folders it reached before are gone, or no longer watched, as they hold nothing that is read.
  */
-function watchWayTo(folders: Map<string, string | undefined>, path: string): void {
+function watchWayTo(folders: WatchedFolders, path: string): void {
   const { links, target } = resolvePath(path);
   for (const [holder, name] of links) watchName(folders, holder, name);
   if (target !== undefined) watchNearest(folders, target);
 }
 
 /**
- * Every real folder whose changes can change the policy set, each with the one entry name
- * that matters in it (undefined: any).
+ * Every real folder whose changes can change the policy set, each with the entry names that
+ * matter in it (undefined: any).
  */
-function foldersToWatch(dir: string): Map<string, string | undefined> {
-  const folders = new Map<string, string | undefined>();
+function foldersToWatch(dir: string): WatchedFolders {
+  const folders: WatchedFolders = new Map();
   for (const path of policySourceDirs(dir)) {
     const real = realDirectory(path);
     if (real === undefined) continue;
@@ -185,10 +192,10 @@ export function watchPolicyDir(dir: string, onChange: () => void, options: Polic
     watchers.delete(watcher);
   };
 
-  const startWatching = (folder: string, filter: string | undefined) => {
+  const startWatching = (folder: string, names: ReadonlySet<string> | undefined) => {
     try {
       const watcher = watch(folder, { persistent: false }, (_event, name) => {
-        if (filter === undefined || name === filter) changed();
+        if (names === undefined || (name !== null && names.has(name))) changed();
       });
       watcher.on('error', (error) => {
         // The folder went away (a swapped-out ConfigMap revision): re-resolve on the next pass.
@@ -208,7 +215,7 @@ export function watchPolicyDir(dir: string, onChange: () => void, options: Polic
   // gives a folder made right after a deletion the deleted one's inode number.
   const refresh = () => {
     for (const watcher of [...watchers]) stopWatching(watcher);
-    for (const [folder, filter] of foldersToWatch(dir)) startWatching(folder, filter);
+    for (const [folder, names] of foldersToWatch(dir)) startWatching(folder, names);
   };
 
   refresh();
