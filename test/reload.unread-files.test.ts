@@ -49,6 +49,14 @@ describe('files in the policy folders that no load reads (real server)', () => {
     await writeFiles(dir.path, state('v2'));
     expect(await reload(running)).toEqual(expect.objectContaining({ version: await versionOf(state('v2')), changed: true }));
   });
+
+  it('new files written all along beside the policies (logs rotated, editor backups) do not fail a reload as files that kept changing', async () => {
+    const { running, state } = await serveWhileWriting(5_000, (folder) => [
+      'n=$((n + 1))', `echo 1 > ${join(folder, 'notes.log')}.$n`, `echo 1 > ${join(folder, 'data', 'u.json~')}$n`,
+    ], 'notes.log');
+    await writeFiles(dir.path, state('v2'));
+    expect(await reload(running)).toEqual(expect.objectContaining({ version: await versionOf(state('v2')), changed: true }));
+  });
 });
 
 describe('a file in the policy folders that every load reads (real server)', () => {

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isSourceName } from './source-names.js';
+import { isSourceName, setFolders } from './source-names.js';
 
 /** The folders of a policy directory that make up one policy set. */
 export function policySourceDirs(dir: string): string[] {
@@ -15,20 +15,20 @@ async function describeDir(dir: string): Promise<string> {
     return `${dir}:absent`;
   }
   // A log, an editor's swap file or notes written beside the policies all along made every
-  // attempt of a reload differ, which failed as "files kept changing" with no policy changed.
+  // attempt of a reload differ, which failed as "files kept changing" with no policy changed;
+  // so did new ones (a log rotated, an editor's backup) while they were listed at all.
   const entries = await Promise.all(
     names.filter((name) => !name.startsWith('.')).map(async (name) => {
-      try {
-        // stat, not lstat: a symlink's target is what gets loaded. Of an entry the load does not
-        // read, only whether it is a folder matters: a visible folder fails the load.
-        const s = await stat(join(dir, name));
-        return isSourceName(name) ? `${name}:${s.ino}:${s.size}:${s.mtimeMs}` : `${name}:${s.isDirectory() ? 'folder' : 'other'}`;
-      } catch {
-        return `${name}:dangling`;
-      }
+      // stat, not lstat: a symlink's target is what gets loaded.
+      const s = await stat(join(dir, name)).catch(() => undefined);
+      if (isSourceName(name)) return s === undefined ? `${name}:dangling` : `${name}:${s.ino}:${s.size}:${s.mtimeMs}`;
+      // Of an entry the load does not read, only a folder matters (a visible folder fails the
+      // load), and what `data` or `tests` is when not one (a file, a link to nothing fail it).
+      if (s?.isDirectory() === true) return `${name}:folder`;
+      return setFolders.has(name) ? `${name}:${s === undefined ? 'dangling' : 'other'}` : undefined;
     }),
   );
-  return `${dir}:${entries.join('|')}`;
+  return `${dir}:${entries.filter((entry) => entry !== undefined).join('|')}`;
 }
 
 /**

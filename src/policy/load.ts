@@ -13,7 +13,7 @@ import { maxIssuesPerFile, moreIssuesIn, PolicyLoadError, pushFileIssues, type P
 import { jsonPath } from './json-path.js';
 import { policySchema, ruleSchema } from './schema.js';
 import { checkSchema } from './schema-issues.js';
-import { isSourceName } from './source-names.js';
+import { isSourceName, setFolders } from './source-names.js';
 import { decodeSource } from './source-text.js';
 import { SourceReads } from './source-reads.js';
 import { visibleSubfolders } from './subfolders.js';
@@ -69,9 +69,6 @@ export async function jsonFilesInOptionalDir(dir: string): Promise<string[] | un
     return undefined;
   }
 }
-
-/** The folders of a policy directory that are read: entity data and test files. */
-const setFolders: ReadonlySet<string> = new Set(['data', 'tests']);
 
 /** Finds the rule an issue sits in, from the raw file, when the problem is not the id itself. */
 export type RuleLocator = (raw: unknown, path: readonly PropertyKey[]) => string | undefined;

@@ -6,3 +6,6 @@
 export function isSourceName(name: string): boolean {
   return !name.startsWith('.') && name.toLowerCase().endsWith('.json') && !name.endsWith('.schema.json');
 }
+
+/** The folders of a policy directory that are read: entity data and test files. */
+export const setFolders: ReadonlySet<string> = new Set(['data', 'tests']);
