@@ -209,6 +209,25 @@ describe('admin endpoints', () => {
   });
 });
 
+describe('a reload whose log throws', () => {
+  it('answers with the outcome of the load, and the reloads after it still run', async () => {
+    const log: ReloadLog = {
+      info: () => { throw new Error('log closed'); },
+      error: () => { throw new Error('log closed'); },
+    };
+    const { app } = await buildAdminApp(dir.path, { log });
+    for (const rule of ['read-all-v2', 'read-all-v3']) {
+      const next = { 'docs.json': docPolicy('docs', rule) };
+      await writeFiles(dir.path, next);
+      const res = await app.request('/admin/policies/reload', { method: 'POST', headers: auth });
+      expect(res.status).toBe(200);
+      expect(await readJson(res)).toMatchObject({ version: await versionOf(next), changed: true });
+    }
+    await writeFiles(dir.path, { 'docs.json': '{' });
+    expect((await app.request('/admin/policies/reload', { method: 'POST', headers: auth })).status).toBe(422);
+  });
+});
+
 describe('reloads asked for together', () => {
   async function reloaderLogging(): Promise<{ reloader: PolicyReloader; outcomes: string[] }> {
     const outcomes: string[] = [];

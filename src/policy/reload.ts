@@ -1,5 +1,6 @@
 import type { ClaimMapper } from '../token/claims.js';
 import { loadCandidateSet } from './candidate.js';
+import type { CompiledPolicySet } from './compiled.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import type { PolicyStore } from './store.js';
 
@@ -71,6 +72,18 @@ export interface PolicyReloaderOptions {
 }
 
 /**
+ * Tells a reload's log or metrics, which have no say in its outcome: one that threw turned a set
+ * put in force into a rejected reload, and a rejection it threw stopped every reload after it.
+ */
+function report(tell: () => void): void {
+  try {
+    tell();
+  } catch {
+    // Nowhere left to say so: the outcome stands, and the next reload runs.
+  }
+}
+
+/**
  * Reloads the policy directory into the store: the whole new set is compiled off to the
  * side and swapped in with one assignment, or rejected with every problem while the last
  * good set keeps serving. Reloads run one at a time; requests that arrive while one runs
@@ -101,7 +114,7 @@ export class PolicyReloader {
    */
   reload(trigger: ReloadTrigger, requester?: ReloadRequester): Promise<ReloadResult> {
     if (this.#queued !== undefined) {
-      if (requester !== undefined) this.#options.log?.info({ trigger, ...requester }, 'policy reload already queued; this request shares its outcome');
+      if (requester !== undefined) report(() => this.#options.log?.info({ trigger, ...requester }, 'policy reload already queued; this request shares its outcome'));
       return this.#queued;
     }
     const run = this.#tail.then(() => {
@@ -117,27 +130,28 @@ export class PolicyReloader {
     const { dir, store, runTests, claims, maxBodyBytes, observer, log } = this.#options;
     const previous = store.current.set;
     const started = performance.now();
+    let set: CompiledPolicySet;
     try {
-      const set = await loadCandidateSet(dir, { runTests, claims, maxBodyBytes, clock: this.#clock });
-      const changed = set.version !== previous.version;
-      if (changed) store.replace(set, this.#clock());
-      this.#lastError = undefined;
-      observer?.policyReload('success');
-      if (changed) observer?.policyLoaded(set.version, set.ruleCount);
-      log?.info(
-        { trigger, ...requester, version: set.version, previousVersion: previous.version, changed, policies: set.policies.length, rules: set.ruleCount, ms: Math.round(performance.now() - started) },
-        changed ? 'policies reloaded' : 'policies unchanged',
-      );
-      return { ok: true, version: set.version, previousVersion: previous.version, changed, rules: set.ruleCount, loadedAt: store.current.loadedAt };
+      set = await loadCandidateSet(dir, { runTests, claims, maxBodyBytes, clock: this.#clock });
     } catch (error) {
       // Anything, even an unexpected failure, leaves the last good set serving.
       const issues = error instanceof PolicyLoadError
         ? error.issues
         : [{ file: dir, path: '$', message: `reload failed: ${error instanceof Error ? error.message : String(error)}` }];
       this.#lastError = { at: this.#clock(), trigger, issues };
-      observer?.policyReload('failure');
-      log?.error({ trigger, ...requester, version: previous.version, issues }, 'policy reload rejected; the last good set keeps serving');
+      report(() => observer?.policyReload('failure'));
+      report(() => log?.error({ trigger, ...requester, version: previous.version, issues }, 'policy reload rejected; the last good set keeps serving'));
       return { ok: false, version: previous.version, issues };
     }
+    const changed = set.version !== previous.version;
+    if (changed) store.replace(set, this.#clock());
+    this.#lastError = undefined;
+    report(() => observer?.policyReload('success'));
+    if (changed) report(() => observer?.policyLoaded(set.version, set.ruleCount));
+    report(() => log?.info(
+      { trigger, ...requester, version: set.version, previousVersion: previous.version, changed, policies: set.policies.length, rules: set.ruleCount, ms: Math.round(performance.now() - started) },
+      changed ? 'policies reloaded' : 'policies unchanged',
+    ));
+    return { ok: true, version: set.version, previousVersion: previous.version, changed, rules: set.ruleCount, loadedAt: store.current.loadedAt };
   }
 }
