@@ -57,6 +57,12 @@ describe('files in the policy folders that no load reads (real server)', () => {
     await writeFiles(dir.path, state('v2'));
     expect(await reload(running)).toEqual(expect.objectContaining({ version: await versionOf(state('v2')), changed: true }));
   });
+
+  it('test files written all along, with the tests not run on reload, do not fail a reload as files that kept changing', async () => {
+    const { running, state } = await serveWhileWriting(5_000, (folder) => [`[ -d ${join(folder, 'tests')} ] || mkdir ${join(folder, 'tests')}`, `echo '{"cases":[]}' > ${join(folder, 'tests', 'docs.json')}`], 'notes.log');
+    await writeFiles(dir.path, state('v2'));
+    expect(await reload(running)).toEqual(expect.objectContaining({ version: await versionOf(state('v2')), changed: true }));
+  });
 });
 
 describe('a file in the policy folders that every load reads (real server)', () => {

@@ -49,7 +49,7 @@ async function loadOnce(dir: string, options: CandidateOptions): Promise<Compile
 export async function loadCandidateSet(dir: string, options: CandidateOptions = {}): Promise<CompiledPolicySet> {
   const attempts = options.attempts ?? 3;
   for (let attempt = 1; ; attempt += 1) {
-    const before = await policyDirFingerprint(dir);
+    const before = await policyDirFingerprint(dir, options.runTests === true);
     let set: CompiledPolicySet | undefined;
     let failure: unknown;
     try {
@@ -57,7 +57,7 @@ export async function loadCandidateSet(dir: string, options: CandidateOptions = 
     } catch (error) {
       failure = error;
     }
-    const after = await policyDirFingerprint(dir);
+    const after = await policyDirFingerprint(dir, options.runTests === true);
     if (before === after) {
       if (set !== undefined) return set;
       throw failure;
