@@ -2,6 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, startServer } from './helpers/process.js';
+import { jwks, signingKey } from './helpers/signing.js';
+import { spawnServer } from './helpers/spawn-server.js';
 import { tempDir } from './helpers/tmp.js';
 
 const policy = {
@@ -131,6 +133,32 @@ describe('pdp test (process)', () => {
     const refused = await runCli(['test', dir], { CLAIM_ROLES: 'groups', JWKS_URL: 'https://idp.example/jwks' });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('JWT_ISSUER: required when a key set is configured');
+  });
+
+  it('refuses, exit 1 as the server does, a TOKEN_CONFIG_FILE listing JWT_ISSUER again, or with a jwksUrl JWKS_TIMEOUT_MS is too long for', async () => {
+    const dir = await policyDir({ 'docs.json': { cases: passing } });
+    const key = await signingKey('k1');
+    const issuer = 'https://idp.example/';
+    const tokens = await tempDir({
+      'keys.json': jwks(key),
+      'twice.json': { issuers: [{ issuer, jwksFile: 'keys.json', audience: 'docs', claims: { roles: ['groups'] } }] },
+      'remote.json': { issuers: [{ issuer, jwksUrl: 'https://idp.example/jwks', audience: 'docs' }] },
+    });
+    const request = await tempDir({ 'request.json': readCase('r', { team: 'a' }, { locked: false }, {}).request });
+    const settings = [
+      [{ JWKS_FILE: join(tokens, 'keys.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: 'docs', TOKEN_CONFIG_FILE: join(tokens, 'twice.json') }, `issuer ${issuer} is configured twice (JWT_ISSUER and TOKEN_CONFIG_FILE)`],
+      [{ TOKEN_CONFIG_FILE: join(tokens, 'remote.json'), JWKS_TIMEOUT_MS: '4000' }, 'JWKS_TIMEOUT_MS (for the jwksUrl of TOKEN_CONFIG_FILE): 4000 ms is more than half of REQUEST_TIMEOUT_MS'],
+    ] as const;
+    for (const [env, problem] of settings) {
+      const server = spawnServer({ ...env, POLICY_DIR: dir });
+      expect((await server.exited).code).toBe(1);
+      expect(server.output()).toContain(problem);
+      for (const args of [['test', dir], ['check', dir, '--request', join(request, 'request.json')]]) {
+        const run = await runCli(args, env);
+        expect(run.code, `${args[0]} ${problem}`).toBe(1);
+        expect(run.stderr).toContain(problem);
+      }
+    }
   });
 
   it('keeps a member named __proto__ in a case\'s context and expected advice, as the server reads a body', async () => {

@@ -45,10 +45,23 @@ function issuersFromEnv(config: Config): IssuerEntry[] {
   return [{ issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, algorithms: config.JWT_ALGORITHMS, ...(config.JWT_TYPE !== undefined && { type: config.JWT_TYPE }), ...keys }];
 }
 
-/** The issuers of the configuration: JWT_ISSUER with its key set, then TOKEN_CONFIG_FILE's. */
+/**
+ * The issuers of the configuration: JWT_ISSUER with its key set, then TOKEN_CONFIG_FILE's.
+ * Throws ConfigError for a combination the server refuses to start with, so `pdp test`, `pdp
+ * check` and `pdp token`, which read the issuers here too, refuse it as well.
+ */
 async function issuerEntries(config: Config): Promise<IssuerEntry[]> {
   const fromFile = config.TOKEN_CONFIG_FILE === undefined ? [] : await readTokenConfigFile(config.TOKEN_CONFIG_FILE, { allowHttpUrls: config.ALLOW_HTTP_TOKEN_URLS === 'true' });
-  return [...issuersFromEnv(config), ...fromFile];
+  const fromEnv = issuersFromEnv(config);
+  // The file refuses an issuer it lists twice itself: one listed again can only be JWT_ISSUER.
+  const twice = fromEnv.find((env) => fromFile.some((entry) => entry.issuer === env.issuer));
+  if (twice !== undefined) throw new ConfigError(`issuer ${twice.issuer} is configured twice (JWT_ISSUER and TOKEN_CONFIG_FILE)`);
+  // JWKS_URL was held to the request deadline with the rest of the configuration; the file's URLs are now known.
+  if (config.JWKS_URL === undefined && fromFile.some((entry) => entry.jwksUrl !== undefined)) {
+    const problem = tokenFetchProblem('JWKS_TIMEOUT_MS', config.JWKS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS);
+    if (problem !== undefined) throw new ConfigError(`JWKS_TIMEOUT_MS (for the jwksUrl of TOKEN_CONFIG_FILE): ${problem}`);
+  }
+  return [...fromEnv, ...fromFile];
 }
 
 /** How claims become a subject: the CLAIM_* settings, overridden by each issuer entry's `claims`. */
@@ -139,17 +152,11 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   };
 
   const entries = await issuerEntries(config);
-  // JWKS_URL was held to the request deadline with the rest of the configuration; the file's URLs are now known.
-  if (config.JWKS_URL === undefined && entries.some((entry) => entry.jwksUrl !== undefined)) {
-    const problem = tokenFetchProblem('JWKS_TIMEOUT_MS', config.JWKS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS);
-    if (problem !== undefined) throw new ConfigError(`JWKS_TIMEOUT_MS (for the jwksUrl of TOKEN_CONFIG_FILE): ${problem}`);
-  }
   // The entries from the environment come first, then TOKEN_CONFIG_FILE's, in its order.
   const fromEnv = issuersFromEnv(config).length;
   const settingOf = (index: number) => (index < fromEnv ? 'JWKS_FILE' : `TOKEN_CONFIG_FILE $.issuers[${index - fromEnv}].jwksFile`);
   const verifiers = new Map<string, TokenVerifier>();
   for (const [index, entry] of entries.entries()) {
-    if (verifiers.has(entry.issuer)) throw new ConfigError(`issuer ${entry.issuer} is configured twice (JWT_ISSUER and TOKEN_CONFIG_FILE)`);
     const algorithms = entry.algorithms ?? config.JWT_ALGORITHMS;
     verifiers.set(
       entry.issuer,
