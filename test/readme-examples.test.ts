@@ -1,9 +1,11 @@
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { callerKeys } from '../src/caller/keys.js';
 import { loadConfig } from '../src/config.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import { buildTestApp, defaultPolicyDir, postJson } from './helpers/app.js';
+import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 import { jwks, makeKey, sign } from './helpers/tokens.js';
 
@@ -59,17 +61,36 @@ function examples(): Example[] {
 /** The shown answer as a pattern over the compact JSON of the real one. */
 function pattern(shown: string): RegExp {
   const compact = shown.split('\n').map((l) => l.trim()).join('');
-  const parts = compact.split(/("[^"]*…[^"]*"|…)/);
-  const source = parts.map((part) => (part === '…' ? '.*?' : /^".*….*"$/.test(part) ? '"[^"]*"' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('');
+  const parts = compact.match(/"(?:[^"\\]|\\.)*"|…|[^"…]+/g) ?? [];
+  const source = parts.map((part) => (part === '…' ? '.*?' : part.startsWith('"') && part.includes('…') ? '"[^"]*"' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('');
   return new RegExp(`^${source}$`);
+}
+
+/** The first block fenced as `lang` after the text `from`. */
+function blockAfter(from: string, lang = 'json'): string {
+  const at = readme.indexOf(from);
+  const block = new RegExp(`\`\`\`${lang}\n([\\s\\S]*?)\`\`\``).exec(at < 0 ? '' : readme.slice(at));
+  if (block === null) throw new Error(`README: no ${lang === '' ? 'bare' : lang} block after ${from}`);
+  return block[1] ?? '';
 }
 
 /** The first json block after the entity data heading: the README's own example data file. */
 function entityData(): string {
-  const section = readme.indexOf('### Entity data');
-  const block = /```json\n([\s\S]*?)```/.exec(readme.slice(section));
-  if (block === null) throw new Error('README: no entity data example');
-  return block[1] ?? '';
+  return blockAfter('### Entity data');
+}
+
+/**
+ * Shown output lines as one pattern over the real output: a line that is `…` alone stands for any
+ * lines (none included), a line ending in `…` for any line that begins as it does.
+ */
+function linesPattern(shown: string): RegExp {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const lines = shown.trimEnd().split('\n').map((line) => {
+    const text = line.trimEnd();
+    if (text.trim() === '…') return '(?:[^\\n]*\\n)*?';
+    return text.endsWith('…') ? `${escape(text.slice(0, -1))}[^\\n]*\\n` : `${escape(text)}\\n`;
+  });
+  return new RegExp(`^${lines.join('')}`);
 }
 
 const opened: Tokens[] = [];
@@ -124,6 +145,72 @@ describe('README policy format', () => {
     for (const rule of shown) {
       const same = shipped.find((r) => r.id === rule.id);
       expect(same && withoutDescription(same), rule.id).toEqual(withoutDescription(rule));
+    }
+  });
+});
+
+describe('README outputs of the test case it shows', () => {
+  /** The request of the README's example test file, the one `pdp check` and the explain example show. */
+  const request = (JSON.parse(blockAfter('### Testing: fixtures and coverage')) as { groups: { cases: { request: unknown }[] }[] }).groups[0]?.cases[0]?.request;
+
+  it('pdp check prints what the README shows for it', async () => {
+    const shown = blockAfter('`pdp check` does the same offline', '');
+    const [command, ...output] = shown.split('\n');
+    expect(command).toBe('$ pdp check policies --request approve.json');
+    const run = await runCli(['check', defaultPolicyDir, '--request', '-'], { input: JSON.stringify(request) });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(linesPattern(output.join('\n')));
+  });
+
+  it('POST /decide answers it as the README shows, and its explain holds the entry shown', async () => {
+    const { app } = await buildTestApp();
+    const res = await postJson(app, '/decide?explain=true', request);
+    expect(res.status).toBe(200);
+    const { explain, ...answer } = (await res.json()) as { explain: unknown[] };
+    expect(JSON.stringify(answer)).toMatch(pattern(blockAfter("A deny from a rule carries that rule's advice")));
+    expect(explain).toContainEqual(JSON.parse(blockAfter('`POST /decide?explain=true` adds `explain`')));
+  });
+
+  it('pdp test --coverage ends as the README shows', async () => {
+    const run = await runCli(['test', defaultPolicyDir, '--coverage']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.endsWith(blockAfter('side it misses:', ''))).toBe(true);
+  });
+});
+
+describe('README admin examples', () => {
+  const adminKey = 'admin-key-0123456789abcdef';
+
+  it('GET /admin/policies and a reload, taken and refused, answer as shown', async () => {
+    const dir = await tempDir();
+    await copyFile(join(defaultPolicyDir, 'invoices.json'), join(dir, 'invoices.json'));
+    const { app } = await buildTestApp({ policyDir: dir, app: { callers: callerKeys({ api: [], trusted: [], admin: [adminKey] }) } });
+    const block = blockAfter('### Admin endpoints', 'sh');
+    const shown = (prefix: string) => [...block.matchAll(/^# (?:\d{3} )?(.*)$/gm)].map((m) => m[1] ?? '').find((line) => line.startsWith(prefix)) ?? '';
+    const headers = { authorization: `Bearer ${adminKey}` };
+    const listed = await app.request('/admin/policies', { headers });
+    expect(listed.status).toBe(200);
+    expect(JSON.stringify(await listed.json())).toMatch(pattern(shown('{"version"')));
+
+    const policy = JSON.parse(await readFile(join(dir, 'invoices.json'), 'utf8')) as { description: string; rules: { condition?: string }[] };
+    await writeFile(join(dir, 'invoices.json'), JSON.stringify({ ...policy, description: `${policy.description} Changed.` }));
+    const reloaded = await app.request('/admin/policies/reload', { method: 'POST', headers });
+    expect(reloaded.status).toBe(200);
+    expect(JSON.stringify(await reloaded.json())).toMatch(pattern(shown('{"version":"9f1c')));
+
+    const broken = structuredClone(policy);
+    const rule = broken.rules[3];
+    if (rule === undefined) throw new Error('the shipped policy has no fourth rule');
+    rule.condition = `${rule.condition ?? ''} && (`;
+    await writeFile(join(dir, 'invoices.json'), JSON.stringify(broken));
+    const refused = await app.request('/admin/policies/reload', { method: 'POST', headers });
+    expect(refused.status).toBe(422);
+    expect(refused.headers.get('content-type')).toBe('application/problem+json');
+    const errors = ((await refused.json()) as { errors: Record<string, unknown>[] }).errors;
+    const shownErrors = JSON.parse(`{${shown('application/problem+json: ').replace('application/problem+json: ', '')}}`) as { errors: Record<string, string>[] };
+    expect(errors).toHaveLength(shownErrors.errors.length);
+    for (const [i, error] of shownErrors.errors.entries()) {
+      for (const [name, value] of Object.entries(error)) expect(JSON.stringify(errors[i]?.[name])).toMatch(pattern(JSON.stringify(value)));
     }
   });
 });
