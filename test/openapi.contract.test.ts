@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { callerKeys } from '../src/caller/keys.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, postJson } from './helpers/app.js';
 import { loadContract, openapiPath, openapiPathOf, type Contract } from './helpers/openapi.js';
+import { tempDir } from './helpers/tmp.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -71,6 +73,19 @@ describe('openapi.yaml matches what the service answers', () => {
     const res = await send(app);
     expect(res.status).toBe(status);
     expect(await contract.checkUnrouted(res)).toEqual([]);
+  });
+
+  it('is a sound OpenAPI 3.1 document: every $ref resolves, every schema compiles with the keywords of JSON Schema and OpenAPI alone', async () => {
+    expect(contract.documentIssues()).toEqual([]);
+    // A description after a comma in a flow mapping leaves a stray key; a $ref may name nothing.
+    const text = (await readFile(openapiPath, 'utf8'))
+      .replace('description: The CEL source.', 'description: The CEL source, as written.')
+      .replace("$ref: '#/components/schemas/Advice'", "$ref: '#/components/schemas/Advise'");
+    const broken = await loadContract(join(await tempDir({ 'openapi.yaml': text }), 'openapi.yaml'));
+    expect(broken.documentIssues()).toEqual(expect.arrayContaining([
+      expect.stringContaining('unknown keyword: "as written."'),
+      expect.stringContaining('$ref #/components/schemas/Advise resolves to nothing'),
+    ]));
   });
 
   it('documents every route the app serves, and serves every documented route', () => {

@@ -37,6 +37,8 @@ export interface Contract {
   statuses(method: string, path: string): string[];
   /** Problems with `res` as the answer to a route the service does not serve (NotFound; MethodNotAllowed for a 405). */
   checkUnrouted(res: Response): Promise<string[]>;
+  /** Problems with openapi.yaml itself: a `$ref` that resolves to nothing, a schema that does not compile or holds a keyword neither JSON Schema nor OpenAPI knows. */
+  documentIssues(): string[];
 }
 
 /** Loads openapi.yaml and compiles its schemas with ajv (JSON Schema 2020-12, as OpenAPI 3.1). */
@@ -44,21 +46,31 @@ export async function loadContract(file = openapiPath): Promise<Contract> {
   const doc: unknown = parse(await readFile(file, 'utf8'));
   if (!isJson(doc) || !isJson(doc['paths'])) throw new Error(`${file}: no paths`);
   const paths = doc['paths'];
-  // OpenAPI keywords such as `example` are not JSON Schema; strict mode would refuse them.
-  const ajv = newAjv({ strict: false });
+  // Strict about keywords, so that a misspelt one (or a stray key, such as a YAML flow mapping
+  // makes of the text after a comma) is refused, not ignored; not about what JSON Schema allows
+  // (`properties` without `type: object`).
+  const ajv = newAjv({ strictTypes: false, strictTuples: false, strictRequired: false });
+  // The keywords OpenAPI 3.1 adds to JSON Schema (§4.8.24), and the fields of the OpenAPI Object,
+  // which ajv meets at the root of the document it is given.
+  ajv.addVocabulary(['discriminator', 'xml', 'externalDocs', 'example']);
+  ajv.addVocabulary(['openapi', 'info', 'jsonSchemaDialect', 'servers', 'paths', 'webhooks', 'components', 'security', 'tags']);
   ajv.addSchema(doc, 'openapi');
 
   const operations = Object.entries(paths).flatMap(([path, item]) =>
     isJson(item) ? Object.keys(item).filter((k) => ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'].includes(k)).map((m) => `${m.toUpperCase()} ${path}`) : [],
   );
 
+  /** The node at a local `$ref` (`#/components/…`), undefined when there is none. */
+  function nodeAt(ref: string): unknown {
+    return ref.replace(/^#/, '').split('/').slice(1).reduce<unknown>((node, key) => (isJson(node) ? node[key.replaceAll('~1', '/').replaceAll('~0', '~')] : undefined), doc);
+  }
+
   /** Follows a `$ref: '#/components/responses/X'` to the response object and its pointer. */
   function responseAt(pointer: string, response: unknown): { pointer: string; response: Json } | undefined {
     if (!isJson(response)) return undefined;
     const ref = response['$ref'];
     if (typeof ref !== 'string') return { pointer, response };
-    const target = ref.replace(/^#/, '').split('/').slice(1).reduce<unknown>((node, key) => (isJson(node) ? node[key.replaceAll('~1', '/').replaceAll('~0', '~')] : undefined), doc);
-    return responseAt(ref.replace(/^#/, ''), target);
+    return responseAt(ref.replace(/^#/, ''), nodeAt(ref));
   }
 
   /**
@@ -109,8 +121,29 @@ export async function loadContract(file = openapiPath): Promise<Contract> {
     return (validate.errors ?? []).map((e) => `${label}: body${e.instancePath} ${e.message ?? 'invalid'} ${JSON.stringify(e.params)}`);
   }
 
+  /**
+   * Every `$ref` that resolves to nothing, and every schema (under `components/schemas`, or a
+   * `schema` of a parameter, header or media type) that does not compile, below `pointer`.
+   */
+  function documentIssuesAt(pointer: string, node: unknown, inSchema: boolean): string[] {
+    if (Array.isArray(node)) return node.flatMap((item, i) => documentIssuesAt(`${pointer}/${i}`, item, inSchema));
+    if (!isJson(node)) return [];
+    const ref = node['$ref'];
+    const issues = typeof ref === 'string' && nodeAt(ref) === undefined ? [`${pointer}: $ref ${ref} resolves to nothing`] : [];
+    const isSchema = !inSchema && (/^\/components\/schemas\/[^/]+$/.test(pointer) || pointer.endsWith('/schema'));
+    if (isSchema) {
+      try {
+        ajv.getSchema(`openapi#${pointer}`);
+      } catch (error) {
+        issues.push(`${pointer}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    return [...issues, ...Object.entries(node).flatMap(([key, value]) => documentIssuesAt(`${pointer}/${pointerSegment(key)}`, value, inSchema || isSchema))];
+  }
+
   return {
     operations,
+    documentIssues: () => documentIssuesAt('', doc, false),
     async check(method, path, res) {
       const label = `${method} ${path} → ${res.status}`;
       const operation = isJson(paths[path]) ? paths[path][method.toLowerCase()] : undefined;
