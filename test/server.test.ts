@@ -139,6 +139,16 @@ describe('the HTTP server (a real listening socket)', () => {
     expect(rejected).toEqual(['headers_too_large', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'expectation_failed']);
   });
 
+  it('names an absolute-form target by its path as sent in the instance of an answer given from the head, as the app does', async () => {
+    const target = `HTTP://127.0.0.1:${running.port}/dec%69de?explain=true`;
+    const fromHead = await exchange(`POST ${target} HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: 200-ok\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);
+    expect(fromHead.answer.status).toBe(417);
+    expect(JSON.parse(fromHead.answer.body)).toMatchObject({ instance: '/dec%69de' });
+    const fromApp = await exchange(`PUT ${target} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 0`);
+    expect(fromApp.answer.status).toBe(405);
+    expect(JSON.parse(fromApp.answer.body)).toMatchObject({ instance: '/dec%69de' });
+  });
+
   it('answers 417 to an Expect with any member other than 100-continue, and serves one with no member at all', async () => {
     const expecting = (value: string) => `POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: ${value}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`;
     for (const value of ['100-continue, 200-ok', '200-ok, 100-continue', 'x-100-continue', '100-continue=1']) {

@@ -80,15 +80,22 @@ export function problemResponse(error: ProblemError, instance: string, requestId
 }
 
 /**
- * The path of a request's URL as sent, percent-encoded: `instance` is a URI reference (RFC 9457
- * §3.1.5), which the decoded path routes go by (`/dec ide`, `/€`) is not, and the answers the
- * server gives itself (server-answers.ts) name the target so too.
+ * The path of a request's URL or target as sent, percent-encoded: `/decide` of `/decide?x=1`
+ * and of `http://pdp/decide?x=1` (the absolute form a proxy may send, in any case of its
+ * scheme); empty for a target of another form (`*`, `ftp://…`). `instance` is a URI reference
+ * (RFC 9457 §3.1.5), which the decoded path routes go by (`/dec ide`, `/€`) is not; the
+ * answers the server gives itself (server-answers.ts) name the target alike.
  */
-function sentPath(url: string): string {
-  const start = url.indexOf('/', url.indexOf('//') + 2);
-  if (start === -1) return '/';
-  const end = url.slice(start).search(/[?#]/);
-  return end === -1 ? url.slice(start) : url.slice(start, start + end);
+export function sentPath(target: string): string {
+  let path = target;
+  if (!target.startsWith('/')) {
+    const scheme = /^https?:\/\/[^/?#]*/i.exec(target);
+    if (scheme === null) return '';
+    path = target.slice(scheme[0].length);
+    if (!path.startsWith('/')) return '/';
+  }
+  const end = path.search(/[?#]/);
+  return end === -1 ? path : path.slice(0, end);
 }
 
 /** The problem response to the request `c` is answering. */

@@ -6,7 +6,7 @@ import { RequestError } from '@hono/node-server';
 import { hostFieldAsUrlHost, isHostField } from '../url-host.js';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
-import { problemBody, problemResponse, ProblemError, problemTypes, type FieldError, type ProblemCode } from './problem.js';
+import { problemBody, problemResponse, ProblemError, problemTypes, sentPath, type FieldError, type ProblemCode } from './problem.js';
 import { lengthAndTransferCoding, transferCodingProblem, unframedBody } from './transfer-coding.js';
 
 /** Told of every problem the server answers itself, e.g. `countRejections(metrics)`. */
@@ -196,7 +196,7 @@ function requestIdOf(request: IncomingMessage): string {
 function fieldAtFault(request: IncomingMessage | undefined): FieldError[] | undefined {
   if (request === undefined) return undefined;
   const target = request.url ?? '';
-  if (!target.startsWith('/') || pathOf(target).includes('\\')) {
+  if (!target.startsWith('/') || sentPath(target).includes('\\')) {
     return [{ path: 'request-target', message: 'a path (/decide), or an http:// or https:// URL, without a backslash in its path' }];
   }
   return [{ path: 'Host', message: 'not a host name or address a URL can hold (WHATWG URL)' }];
@@ -246,19 +246,12 @@ export function refuseConnect(onProblem: OnProblem) {
   };
 }
 
-/** The path of an origin-form request target (`/decide?explain=true` → `/decide`), as the app names it; empty for any other form. */
-function pathOf(target: string | undefined): string {
-  if (target?.startsWith('/') !== true) return '';
-  const query = target.indexOf('?');
-  return query === -1 ? target : target.slice(0, query);
-}
-
 /** Answers `request` with `problem` from the server itself, echoing its X-Request-ID, and closes the connection. */
 function refuse(request: IncomingMessage, response: ServerResponse, problem: ProblemError, onProblem: OnProblem): void {
   refusedFromHead.add(request);
   onProblem?.(problem.code);
   const requestId = requestIdOf(request);
-  const body = problemBody(problem, pathOf(request.url), requestId);
+  const body = problemBody(problem, sentPath(request.url ?? ''), requestId);
   response.writeHead(problemTypes[problem.code].status, {
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(body),
