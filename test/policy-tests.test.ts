@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, startServer } from './helpers/process.js';
+import { runCli, runServerToExit, startServer } from './helpers/process.js';
 import { jwks, signingKey } from './helpers/signing.js';
 import { spawnServer } from './helpers/spawn-server.js';
 import { tempDir } from './helpers/tmp.js';
@@ -219,6 +219,25 @@ describe('pdp test (process)', () => {
     const run = await runCli(['test', await policyDir({ 'docs.json': { cases: [passing[1], late] } })]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/^error tests\/docs\.json \$\.cases\[1\]\.now: .*0001-01-01T00:00:00Z to 9999-12-31T23:59:59/m);
+  });
+
+  it('reports the first 100 problems of a test file, then that it has more, as for any other file', async () => {
+    // 150 cases asking for an action no rule names: 150 problems of one file.
+    const misspelt = Array.from({ length: 150 }, (_, i) => ({ name: `c${i}`, request: { subject: reader, action: 'raed', resource: { type: 'doc' } }, expect: { decision: 'deny' } }));
+    const run = await runCli(['test', await policyDir({ 'typos.json': { cases: misspelt } }), '--json']);
+    expect(run.code).toBe(1);
+    const { issues } = JSON.parse(run.stdout) as { issues: { file: string; path: string; message: string }[] };
+    expect(issues).toHaveLength(101);
+    expect(issues[99]).toMatchObject({ file: 'tests/typos.json', path: '$.cases[99].request.action' });
+    expect(issues[100]).toEqual({ file: 'tests/typos.json', path: '$', message: 'more problems in this file, not listed beyond the first 100' });
+  });
+
+  it('refuses to start on failing cases (POLICY_TESTS_ON_RELOAD=true) with the first 100 of a test file, then that it has more', async () => {
+    const wrong = Array.from({ length: 150 }, (_, i) => readCase(`c${i}`, { team: 'a' }, { locked: false }, { decision: 'deny' }));
+    const { code, stderr } = await runServerToExit({ POLICY_DIR: await policyDir({ 'wrong.json': { cases: wrong } }), POLICY_TESTS_ON_RELOAD: 'true', POLICY_WATCH: 'false' });
+    expect(code).toBe(1);
+    expect(stderr.match(/tests\/wrong\.json \$\.cases\[\d+\]: test "c\d+" failed/g)).toHaveLength(100);
+    expect(stderr).toContain('tests/wrong.json $: more problems in this file, not listed beyond the first 100');
   });
 
   it('exits 1 without running cases when the policies do not load', async () => {

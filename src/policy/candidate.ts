@@ -1,6 +1,6 @@
 import type { ClaimMapper } from '../token/claims.js';
 import type { CompiledPolicySet } from './compiled.js';
-import { PolicyLoadError } from './errors.js';
+import { PolicyLoadError, pushFileIssues, type PolicyIssue } from './errors.js';
 import { policyDirFingerprint } from './fingerprint.js';
 import { loadPolicyDir } from './load.js';
 import { SourceReads } from './source-reads.js';
@@ -29,13 +29,19 @@ async function loadOnce(dir: string, options: CandidateOptions): Promise<Compile
   if (results.length === 0) {
     throw new PolicyLoadError([{ file: 'tests', path: '$', message: 'no test cases found; tests are required (POLICY_TESTS_ON_RELOAD=true), so a set without any is not accepted' }]);
   }
-  const failed = results.filter((r) => !r.passed);
-  if (failed.length > 0) {
-    throw new PolicyLoadError(failed.map((r) => ({
-      file: r.file,
-      path: r.path,
-      message: `test "${caseLabel(r.group, r.name)}" failed: ${r.failure}`,
-    })));
+  // Each failing case is a problem of its file, reported as any file's are: the first
+  // `maxIssuesPerFile`, then one saying there are more.
+  const failedByFile = new Map<string, PolicyIssue[]>();
+  for (const r of results) {
+    if (r.passed) continue;
+    const found = failedByFile.get(r.file) ?? [];
+    failedByFile.set(r.file, found);
+    found.push({ file: r.file, path: r.path, message: `test "${caseLabel(r.group, r.name)}" failed: ${r.failure}` });
+  }
+  if (failedByFile.size > 0) {
+    const issues: PolicyIssue[] = [];
+    for (const [file, found] of failedByFile) pushFileIssues(issues, file, found);
+    throw new PolicyLoadError(issues);
   }
   return set;
 }

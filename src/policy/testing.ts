@@ -6,7 +6,7 @@ import { pacer } from '../pace.js';
 import { claimsToSubject, type ClaimMapper } from '../token/claims.js';
 import type { CompiledPolicySet } from './compiled.js';
 import { CoverageRecorder, type CoverageReport } from './coverage.js';
-import { PolicyLoadError, type PolicyIssue } from './errors.js';
+import { PolicyLoadError, pushFileIssues, type PolicyIssue } from './errors.js';
 import { evaluate, type RuleTrace } from './evaluate.js';
 import { fixtureFileSchema, type FixtureCase, type FixtureFile, type FixtureRequest } from './fixtures.js';
 import { jsonFilesInOptionalDir, readJsonFile } from './load.js';
@@ -218,7 +218,8 @@ function duplicateNameIssues(file: string, fixture: FixtureFile, cases: readonly
 /**
  * Loads every fixture file in `dir` for the policy set `set` (throws PolicyLoadError on a bad
  * file, a `dir` that cannot be read, a name given twice, a case asking for an action no rule
- * names, or, given `maxBodyBytes`, a case whose request the server would refuse as too large).
+ * names, or, given `maxBodyBytes`, a case whose request the server would refuse as too large;
+ * the first `maxIssuesPerFile` problems of a file, then one saying there are more).
  * `reads`: what the load of `set` read, given to `loadPolicyDir`, with which the test files count.
  */
 export async function loadFixtures(dir: string, set: CompiledPolicySet, maxBodyBytes?: number, reads = new SourceReads()): Promise<LoadedFixture[]> {
@@ -231,8 +232,9 @@ export async function loadFixtures(dir: string, set: CompiledPolicySet, maxBodyB
     const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues, reads);
     if (fixture === undefined) continue;
     const cases = placedCases(fixture);
-    issues.push(...duplicateNameIssues(label, fixture, cases), ...unnamedActionIssues(set, actionsNamed, label, cases));
-    if (maxBodyBytes !== undefined) issues.push(...oversizedRequestIssues(label, cases, maxBodyBytes));
+    const found = [...duplicateNameIssues(label, fixture, cases), ...unnamedActionIssues(set, actionsNamed, label, cases)];
+    if (maxBodyBytes !== undefined) found.push(...oversizedRequestIssues(label, cases, maxBodyBytes));
+    pushFileIssues(issues, label, found);
     loaded.push({ file: label, cases });
   }
   if (issues.length > 0) throw new PolicyLoadError(issues);
