@@ -366,6 +366,14 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(await problemsOf([failing, '--min-coverage', '0'])).toMatchObject({ code: 1, ok: false, failed: 2, problems: [] });
       expect(await problemsOf([full, '--min-coverage', '100'])).toMatchObject({ code: 0, ok: true, problems: [] });
     });
+    it('says on stderr every problem --json lists beyond the cases: no case at all and, asked for, coverage below the minimum', async ({ expect }) => {
+      const noTests = await fixtureDir({ 'reports.json': reportsPolicy });
+      const run = await runCli(['test', noTests, '--min-coverage', '50']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(`no test cases found in ${noTests}/tests\ncoverage 0.0% is below the minimum 50%\n`);
+      const json = JSON.parse((await runCli(['test', noTests, '--min-coverage', '50', '--json'])).stdout) as { problems: string[] };
+      expect(run.stderr.trimEnd().split('\n')).toEqual(json.problems);
+    });
   });
 
   describe('test --junit', () => {

@@ -91,14 +91,15 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
     const ok = failed === 0 && problems.length === 0;
     if (json) {
       io.out(JSON.stringify({ ok, version: set.version, passed: results.length - failed, failed, cases: results, coverage, minCoverage, problems }, null, 2));
-    } else if (noCases !== undefined) {
-      io.err(noCases);
     } else {
-      printCases(io, results);
-      io.out('');
-      io.out(`${io.paint(failed === 0 ? 'green' : 'red', `${results.length - failed} passed, ${failed} failed`)} (policy version ${set.version})`);
-      if (coverage !== undefined) printCoverage(io, coverage);
-      if (lowCoverage !== undefined) io.err(lowCoverage);
+      if (noCases === undefined) {
+        printCases(io, results);
+        io.out('');
+        io.out(`${io.paint(failed === 0 ? 'green' : 'red', `${results.length - failed} passed, ${failed} failed`)} (policy version ${set.version})`);
+        if (coverage !== undefined) printCoverage(io, coverage);
+      }
+      // The report's own problem, if any, is said on stderr below, once the output is printed.
+      for (const problem of [noCases, lowCoverage]) if (problem !== undefined) io.err(problem);
     }
     // The output printed, a report that cannot be written fails the run with its message on stderr.
     if (unwritten !== undefined) throw unwritten;
