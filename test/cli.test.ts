@@ -263,6 +263,20 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.stdout.split('\n').filter((line) => line.includes('every case'))).toHaveLength(1);
     });
 
+    it('writes a name a problem quotes as one line too: a case or group named twice, an action no rule names', async ({ expect }) => {
+      const forged = { name: 'twice\n  ✓ every case\u001b[2J', request: exportReport, expect: { decision: 'permit' } };
+      const unnamed = { name: 'unnamed', request: { ...exportReport, action: 'print\u001b[2J' }, expect: { decision: 'deny' } };
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': { cases: [forged, forged, unnamed], groups: [{ name: 'g\u0085', cases: [forged] }, { name: 'g\u0085', cases: [forged] }] } });
+      const run = await runCli(['test', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('error tests/reports.json $.cases[1].name: duplicate case name "twice\\u{a}  ✓ every case\\u{1b}[2J" (also at $.cases[0])\n');
+      expect(run.stderr).toContain('error tests/reports.json $.groups[1].name: duplicate group name "g\\u{85}" (also at $.groups[0])\n');
+      expect(run.stderr).toContain('names the action "print\\u{1b}[2J"');
+      expect(run.stderr).not.toContain('\u001b');
+      expect(run.stderr).not.toContain('\u0085');
+      expect(run.stderr.trimEnd().split('\n').filter((line) => !/^(error|invalid:) /.test(line))).toEqual([]);
+    });
+
     it('refuses, exit 1, a test or policy file holding a number a double does not hold exactly, with file and path', async ({ expect }) => {
       // Read rounded, the case would test another number than the one written.
       const request = '{"subject":{"id":"a","properties":{"roles":["analyst"]}},"action":"export","resource":{"type":"report","properties":{"account":9007199254740993}}}';

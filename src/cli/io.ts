@@ -2,6 +2,7 @@ import { parseArgs, styleText } from 'node:util';
 import { ConfigError, loadConfig, settingNames, type Config } from '../config.js';
 import { formatIssue, PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
 import { unreadSettings, unreadSettingText } from '../unread-settings.js';
+import { printable } from './printable.js';
 
 type Style = 'green' | 'red' | 'yellow' | 'dim' | 'bold';
 
@@ -95,12 +96,16 @@ export function parseCommandArgs(args: readonly string[], flags: FlagSpec): Pars
   return { dir: parsed.positionals[0] ?? './policies', flags: flat };
 }
 
-/** Prints a rejected policy set (every issue) and returns exit code 1. */
+/**
+ * Prints a rejected policy set (every issue) and returns exit code 1. An issue is one line
+ * whatever it quotes from a file (a case, group or action name, a file name): a line break or
+ * escape sequence there would print a line of its own or drive the terminal.
+ */
 export function reportLoadError(io: Io, error: PolicyLoadError, json: boolean): number {
   if (json) {
     io.out(JSON.stringify({ ok: false, issues: error.issues }, null, 2));
   } else {
-    for (const issue of error.issues) io.err(`${io.paintErr('red', 'error')} ${formatIssue(issue)}`);
+    for (const issue of error.issues) io.err(`${io.paintErr('red', 'error')} ${printable(formatIssue(issue))}`);
     io.err(`invalid: ${error.issues.length} problem(s)`);
   }
   return 1;
