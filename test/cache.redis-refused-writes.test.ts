@@ -204,6 +204,44 @@ describe('a Sentinel failover', () => {
     expect(await readyRedis(on.app)).toBe('up');
     expect(await firstAdmin.info('replication')).toContain('role:master');
   }, 30_000);
+
+  it('takes Redis back after a failover announced while a probe was waiting for a frozen master', async () => {
+    const master = await RedisServer.start();
+    stops.push(() => master.stop());
+    const sentinel = await RedisServer.start({ sentinel: true, config: [`sentinel monitor pdp-master 127.0.0.1 ${master.port} 1`] });
+    stops.push(() => sentinel.stop());
+    // A plain redis-server carries +switch-master as a Sentinel does: the failover is announced
+    // at the moment chosen, and the master Sentinel names stays the same.
+    const announcer = await RedisServer.start();
+    stops.push(() => announcer.stop());
+    const publisher = new Redis(announcer.url);
+    stops.push(async () => publisher.disconnect());
+
+    const metrics = new PdpMetrics();
+    const on = await appOn({
+      REDIS_SENTINELS: `127.0.0.1:${sentinel.port},127.0.0.1:${announcer.port}`,
+      REDIS_SENTINEL_NAME: 'pdp-master',
+      REDIS_BACKOFF_MS: '10',
+    }, metrics);
+    stops.push(() => on.setup.close());
+    await sharedDecision(on.app);
+
+    await master.kill('SIGSTOP');
+    // The lookup goes unanswered (1 s) and opens the breaker; 10 ms on, the probe's PING goes out.
+    expect(await decide(on.app, randomUUID())).toBeUndefined();
+    expect(await readyRedis(on.app)).toBe('down');
+    await sleep(200);
+    // Announced while the probe waits: the connection is being replaced when the probe fails.
+    await eventually('the watch to hear the failover', async () => (await publisher.publish('+switch-master', `pdp-master 127.0.0.1 ${master.port} 127.0.0.1 ${master.port}`)) > 0);
+    await sleep(1_000);
+    await master.kill('SIGCONT');
+
+    // The longest pause is 80 ms: a probe over the new connection takes Redis back at once.
+    await eventually('Redis to be taken back', async () => (await readyRedis(on.app)) === 'up', 3_000);
+    expect(sample(await scrape(on.app), 'pdp_redis_up')).toBe(1);
+    expect(on.told.slice(-2)).toEqual(['down', 'up']);
+    await sharedDecision(on.app);
+  }, 15_000);
 });
 
 describe('a full Redis that refuses writes', () => {

@@ -57,6 +57,16 @@ export class CircuitBreaker {
     return true;
   }
 
+  /**
+   * Records a probe that ended with no verdict (it went over a connection being dropped of our
+   * own doing): the breaker is open again, with the next probe due at once.
+   */
+  probeAbandoned(): void {
+    if (this.#state !== 'probing') return;
+    this.#state = 'open';
+    this.#retryAt = this.#now();
+  }
+
   /** Records a probe that worked. Returns true when this closed the breaker. */
   success(): boolean {
     // Only the probe may close it: a slow call begun before the failure proves nothing.

@@ -474,6 +474,13 @@ export class RedisCacheLayer implements CacheLayer {
         if (this.#breaker.success()) this.#refresh();
       },
       (error: unknown) => {
+        // The connection began to be replaced while the probe waited (a Sentinel's failover
+        // notice, a late READONLY): its failure is no verdict on Redis, and #open would ignore it,
+        // leaving the breaker waiting for a verdict for good. The new connection probes at once.
+        if (this.#dropping) {
+          this.#breaker.probeAbandoned();
+          return;
+        }
         this.#open(error);
         // The connection may be one the network dropped without a word (a firewall or NAT that
         // forgot it), which TCP gives up on only after many minutes of retransmissions: the next
