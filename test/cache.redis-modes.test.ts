@@ -57,6 +57,36 @@ describe('Redis deployments', () => {
     expect(await (await app.request('/metrics')).text()).toMatch(/^pdp_redis_up 0$/m);
   });
 
+  it('follows a Cluster failover of a primary that takes connections but never answers', async () => {
+    // No automatic failover within the test: the replica takes over when told to.
+    const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1', '--cluster-node-timeout', '60000', '--repl-diskless-sync-delay', '0', '--repl-ping-replica-period', '1'];
+    const primary = await RedisServer.start({ extraArgs: clusterArgs });
+    cleanup.push(() => primary.stop());
+    const replica = await RedisServer.start({ extraArgs: clusterArgs });
+    cleanup.push(() => replica.stop());
+    const admin = new Redis(primary.url);
+    const replicaAdmin = new Redis(replica.url);
+    cleanup.push(async () => {
+      admin.disconnect();
+      replicaAdmin.disconnect();
+    });
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    await admin.call('CLUSTER', 'MEET', '127.0.0.1', String(replica.port));
+    await eventually('the replica to know the primary\'s slots', async () => String(await replicaAdmin.call('CLUSTER', 'NODES')).includes('connected 0-16383'), 10_000);
+    await replicaAdmin.call('CLUSTER', 'REPLICATE', String(await admin.call('CLUSTER', 'MYID')));
+    await eventually('the replica to serve the slots', async () => ((await admin.call('CLUSTER', 'SLOTS')) as unknown[][])[0]?.length === 4, 10_000);
+
+    await primary.kill('SIGSTOP');
+    // The replica names the frozen primary, and the client's ready check goes to it: as on any
+    // reconnection (a probe left unanswered makes one) while a primary is frozen.
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_CLUSTER_NODES: `127.0.0.1:${replica.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_BACKOFF_MS: '100' });
+    cleanup.push(() => setup.close());
+    await new Promise((r) => setTimeout(r, 500));
+    await replicaAdmin.call('CLUSTER', 'FAILOVER', 'TAKEOVER');
+    await eventually('the new primary to be used', () => setup.redisState() === 'up', 8_000);
+    await servesFromRedis(setup);
+  }, 20_000);
+
   it('finds the master through Sentinel with REDIS_SENTINELS and REDIS_SENTINEL_NAME', async () => {
     const master = await RedisServer.start();
     cleanup.push(() => master.stop());

@@ -55,6 +55,9 @@ type Client = Redis | Cluster;
 
 const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, 2_000);
 
+/** Longest wait for a connection to be made, and then for it to be ready (see #awaitReady), ms. */
+const connectTimeoutMs = 2_000;
+
 /** A node that answers READONLY has become a replica: a failover, or REPLICAOF. */
 const demoted = (error: Error): boolean => error.message.startsWith('READONLY');
 
@@ -79,7 +82,7 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
   // No offline queue and no retries: a command either goes out now or fails now, so a
   // Redis that is away costs a request nothing. Deadlines are the layer's own (withDeadline):
   // ioredis' commandTimeout fires before a reply already received is read.
-  const common = { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, connectTimeout: 2_000, tls };
+  const common = { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, connectTimeout: connectTimeoutMs, tls };
   switch (target.mode) {
     case 'standalone':
       return new Redis(target.url, { ...common, enableOfflineQueue: false, retryStrategy: reconnectDelay, reconnectOnError });
@@ -232,6 +235,8 @@ export class RedisCacheLayer implements CacheLayer {
    */
   #dropping = false;
   #probeTimer: NodeJS.Timeout | undefined;
+  /** Set while a connection made waits to be ready (see #awaitReady). */
+  #readyTimer: NodeJS.Timeout | undefined;
   /** Set while a "down" is not told yet, waiting for its cause (see #tell). */
   #downUntold: NodeJS.Timeout | undefined;
   /** Tells Redis down (notReady) if nothing was told causeWaitMs after start. */
@@ -272,6 +277,7 @@ export class RedisCacheLayer implements CacheLayer {
       this.#probe();
     });
     this.#client.on('close', () => (this.#dropping = false));
+    this.#client.on('connect', () => this.#awaitReady());
     // A Cluster client stays ready while it holds a connection it never opened (to a replica, as
     // lookups go to primaries): losing every node it uses would change nothing it reports, and
     // an idle process would say Redis is up for good. So each node connection lost is checked.
@@ -396,6 +402,7 @@ export class RedisCacheLayer implements CacheLayer {
   /** Closes the connection, politely if Redis still answers. */
   async close(): Promise<void> {
     clearTimeout(this.#probeTimer);
+    clearTimeout(this.#readyTimer);
     clearTimeout(this.#startTimer);
     this.#stopWatching?.();
     try {
@@ -436,6 +443,21 @@ export class RedisCacheLayer implements CacheLayer {
     if (this.#client.status !== 'ready') return;
     this.#dropping = true;
     this.#client.disconnect(true);
+  }
+
+  /**
+   * Makes the connection again when it is not ready connectTimeoutMs after it was made. The
+   * client's ready check (INFO; CLUSTER INFO, sent to a primary) has no deadline of its own, so a
+   * node that takes the connection but never answers (frozen) would hold the client for good,
+   * though Sentinel or the Cluster has promoted another primary meanwhile (and a +switch-master
+   * finds no ready connection to drop). A new connection asks Sentinel, or the Cluster's nodes,
+   * where the primary is now.
+   */
+  #awaitReady(): void {
+    clearTimeout(this.#readyTimer);
+    this.#readyTimer = setTimeout(() => {
+      if (this.#client.status === 'connect') this.#client.disconnect(true);
+    }, connectTimeoutMs).unref();
   }
 
   /** Redis refused a write: writes are skipped for a pause, lookups go on. */
