@@ -217,12 +217,15 @@ interface ChildRun {
 /**
  * Runs a script using the built destination with its stdout a pipe that `reader` handles: 'stuck'
  * (never read until the script exits, as behind a stuck collector), 'closed' (the reader goes once
- * the script says "ready" on stderr) or 'open' (read as it comes).
+ * the script says "ready" on stderr) or 'open' (read as it comes). `maxFileBlocks`: the largest
+ * file it may write, in 512-byte blocks (`ulimit -f`), a write beyond cut short as by a full disk.
  */
-async function runChild(name: string, body: string, reader: 'stuck' | 'closed' | 'open'): Promise<ChildRun> {
+async function runChild(name: string, body: string, reader: 'stuck' | 'closed' | 'open', maxFileBlocks?: number): Promise<ChildRun> {
   const script = join(dir, `${name}.mjs`);
   await writeFile(script, `import { auditDestination } from ${JSON.stringify(join(dist, 'audit-destination.js'))};\n${body}\n`);
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = maxFileBlocks === undefined
+    ? spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('sh', ['-c', `ulimit -f ${maxFileBlocks} && exec "$0" "$1"`, process.execPath, script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let ready = Number.NaN;
   let stderr = '';
   const out: Buffer[] = [];
@@ -253,6 +256,47 @@ const fillThen = (then: string) => `
   for (let i = 0; i < 300; i += 1) sink.write(line);
   setTimeout(() => { process.stderr.write('ready\\n'); ${then} }, 200);
 `;
+
+describe('a write to AUDIT_LOG_FILE cut short (a full disk)', () => {
+  /** 99 bytes each: 165 of them fit in the 16,384 bytes of the file, and the 166th is cut. */
+  const lines = Array.from({ length: 400 }, (_, i) => `${JSON.stringify({ n: 100 + i, pad: 'x'.repeat(80) })}\n`).join('');
+
+  it('leaves whole lines in the file, the line it cut off, and counts only the lines not written', async () => {
+    const file = join(dir, 'cut.log');
+    const run = await runChild('cut-line', `
+      const lost = [];
+      const sink = auditDestination(${JSON.stringify(file)}, (error, lines) => lost.push([error.code, lines]));
+      // Over a chunk: handed over at once.
+      sink.write(${JSON.stringify(lines)});
+      const waiting = setInterval(() => {
+        if (lost.length === 0) return;
+        clearInterval(waiting);
+        // Room for it once the cut line is gone: the file holds whole lines.
+        sink.write('{"n":"after"}\\n');
+        sink.end().then(() => process.stderr.write(JSON.stringify({ lost }) + '\\n'));
+      }, 10);`, 'open', 32);
+    expect(run.code).toBe(0);
+    const { lost } = JSON.parse(run.stderr) as { lost: [string, number][] };
+    const written = await fileLines(file);
+    expect(written.map((line) => line['n'])).toEqual([...Array.from({ length: 165 }, (_, i) => 100 + i), 'after']);
+    expect((await readFile(file, 'utf8')).endsWith('\n')).toBe(true);
+    expect(lost).toEqual([['EFBIG', 235]]);
+  });
+
+  it('leaves whole lines in the file when the lines written at exit are cut short', async () => {
+    const file = join(dir, 'cut-at-exit.log');
+    const run = await runChild('cut-line-at-exit', `
+      const sink = auditDestination(${JSON.stringify(file)}, () => undefined);
+      setTimeout(() => {
+        // Under a chunk, within the flush interval: held until the exit.
+        sink.write(${JSON.stringify(lines.slice(0, 200 * 99))});
+        process.once('exit', () => sink.flushSync());
+        process.exit(0);
+      }, 100);`, 'open', 32);
+    expect(run.code).toBe(0);
+    expect((await fileLines(file)).map((line) => line['n'])).toEqual(Array.from({ length: 165 }, (_, i) => 100 + i));
+  });
+});
 
 describe('exit is never held by the audit destination', () => {
   it('gives up a close after the wait when stdout\'s reader does not read, counts the lines, and exits', async () => {

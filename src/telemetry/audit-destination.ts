@@ -1,4 +1,4 @@
-import { close, constants, fstatSync, open, write as writeFile, writeSync } from 'node:fs';
+import { close, constants, fstatSync, ftruncateSync, open, write as writeFile, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { AuditSink } from './audit.js';
 
@@ -49,6 +49,31 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * A write to a file cut short mid-line (a full disk, a file size limit) left the beginning of a
+ * line at the end of the file: it is cut off, so that what is appended next (by this process, by
+ * the next one, after a logrotate) begins a line of its own instead of ending that one, and every
+ * line of the file stays whole. `written` is what reached the file; the result, how many of its
+ * bytes are whole lines. The file is taken to end with those bytes: another process appending
+ * to the same file could, in the moment between, only if the disk had room again. Only a
+ * descriptor `owned`, opened here in append mode, is cut: one handed over (stdout redirected to
+ * a file) may write at its own offset, which would stay past the new end and leave a hole.
+ */
+function withoutCutLine(fd: number, owned: boolean, written: Buffer): number {
+  const whole = written.lastIndexOf(0x0a) + 1;
+  const cut = written.length - whole;
+  if (cut === 0 || !owned) return whole;
+  try {
+    const stats = fstatSync(fd);
+    if (stats.isFile() && stats.size >= cut) ftruncateSync(fd, stats.size - cut);
+  } catch {
+    // A file that cannot be cut: the beginning of the line stays.
+  }
+  return whole;
+}
+
+type WriteDone = (error: NodeJS.ErrnoException | undefined, written: number) => void;
+
 /** How bytes reach the descriptor. */
 interface Backend {
   readonly fd: number;
@@ -58,30 +83,39 @@ interface Backend {
    * and one blocked writing to a full pipe would wait for as long as the reader does not read).
    */
   readonly stream: boolean;
-  /** Writes all of `data`, then calls `done`. */
-  write(data: Buffer, done: (error: NodeJS.ErrnoException | undefined) => void): void;
+  /** Writes all of `data`, then calls `done`; on a failure, with how many of its bytes are whole lines written. */
+  write(data: Buffer, done: WriteDone): void;
   /** True when every byte given to `write` has reached the descriptor: bytes written now land after them, whole. */
   idle(): boolean;
   /** Lets go of the descriptor (closes it when this process opened it, or was handed it alone); no write is outstanding. */
   release(): void;
+  /** Cuts off the end of a line that `written`, the start of a write to the descriptor, stopped in; see `withoutCutLine`. */
+  cutLine(written: Buffer): void;
 }
 
 /** A regular file (or a device, a terminal): written on libuv's thread pool; such writes do not wait on a reader. */
 function fileBackend(fd: number, owned: boolean): Backend {
-  const write = (data: Buffer, done: (error: NodeJS.ErrnoException | undefined) => void): void => {
-    writeFile(fd, data, 0, data.length, null, (error, written) => {
+  const write = (data: Buffer, done: WriteDone, from = 0): void => {
+    writeFile(fd, data, from, data.length - from, null, (error, written) => {
       if (error !== null) {
-        if (error.code === 'EAGAIN') setTimeout(() => write(data, done), retryMs);
-        else done(error);
-      } else if (written < data.length) {
-        write(data.subarray(written), done);
+        if (error.code === 'EAGAIN') setTimeout(() => write(data, done, from), retryMs);
+        else done(error, withoutCutLine(fd, owned, data.subarray(0, from)));
+      } else if (from + written < data.length) {
+        write(data, done, from + written);
       } else {
-        done(undefined);
+        done(undefined, data.length);
       }
     });
   };
   // A write in flight appends its bytes whole, before or after others': never into them.
-  return { fd, stream: false, write, idle: () => true, release: () => owned && close(fd, () => undefined) };
+  return {
+    fd,
+    stream: false,
+    write,
+    idle: () => true,
+    release: () => owned && close(fd, () => undefined),
+    cutLine: (written) => void withoutCutLine(fd, owned, written),
+  };
 }
 
 /** A pipe or socket (stdout under a container runtime, a FIFO, a worker's pipe to the primary). */
@@ -94,10 +128,13 @@ function streamBackend(fd: number): Backend {
   return {
     fd,
     stream: true,
-    write: (data, done) => void socket.write(data, (error) => done(error ?? undefined)),
+    // How much of a failed write arrived is not known: a failure stops the output, its lines counted.
+    write: (data, done) => void socket.write(data, (error) => done(error ?? undefined, error == null ? data.length : 0)),
     // Falls as the bytes reach the descriptor, before the write's callback runs.
     idle: () => socket.writableLength === 0,
     release: () => fd > 2 && socket.destroy(),
+    // A reader takes what arrived as it arrived.
+    cutLine: () => undefined,
   };
 }
 
@@ -254,8 +291,12 @@ export class AuditOutput<Owner = undefined> {
         try {
           rest = rest.subarray(writeSync(backend.fd, rest));
         } catch (error) {
-          if (errorCode(error) !== 'EAGAIN' || performance.now() >= deadline) return;
-          sleepSync(2);
+          if (errorCode(error) === 'EAGAIN' && performance.now() < deadline) {
+            sleepSync(2);
+            continue;
+          }
+          backend.cutLine(data.subarray(0, data.length - rest.length));
+          return;
         }
       }
     }
@@ -264,10 +305,10 @@ export class AuditOutput<Owner = undefined> {
   #start(backend: Backend, item: Item<Owner>): void {
     this.#inFlight = item;
     this.#writing = true;
-    backend.write(item.data, (error) => this.#written(backend, item, error));
+    backend.write(item.data, (error, written) => this.#written(backend, item, error, written));
   }
 
-  #written(backend: Backend, item: Item<Owner>, error: NodeJS.ErrnoException | undefined): void {
+  #written(backend: Backend, item: Item<Owner>, error: NodeJS.ErrnoException | undefined, written: number): void {
     this.#writing = false;
     if (this.#inFlight !== item) {
       // Stopped meanwhile, the item accounted for then; the descriptor waited for this write.
@@ -278,9 +319,9 @@ export class AuditOutput<Owner = undefined> {
     this.#pending -= item.data.length;
     if (error !== undefined) {
       // A pipe or socket that fails has lost its reader for good; a file may fail one write
-      // (a full disk) and take the next.
+      // (a full disk) and take the next. The lines it wrote whole before it failed are not lost.
       if (backend.stream || error.code === 'EPIPE' || error.code === 'EBADF') return this.#stop(error, item);
-      this.#onLost(error, countLines(item.data), item.owner);
+      this.#onLost(error, countLines(item.data.subarray(written)), item.owner);
     }
     this.#next();
     this.#onWritten?.();
