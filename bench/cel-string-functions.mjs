@@ -39,6 +39,7 @@ const texts = {
   zeros: `${'0'.repeat(length - 1)}1`,
   'seconds 1s1s…': '1s'.repeat(length / 2),
   'hours 1.5h…': '1.5h'.repeat(length / 4),
+  fraction: `2025-01-01T00:00:00.${'1'.repeat(length - 21)}Z`,
 };
 const calls = {
   'lowerAscii()': 'c.list.exists(x, c.s.lowerAscii() == "")',
@@ -48,6 +49,7 @@ const calls = {
   'int()': 'c.list.exists(x, int(c.s) < 0)',
   'uint()': 'c.list.exists(x, uint(c.s) < 0u)',
   'duration()': 'c.list.exists(x, duration(c.s) < duration("0s"))',
+  'timestamp()': 'c.list.exists(x, timestamp(c.s) < timestamp(0))',
   'size()': 'c.list.exists(x, size(c.s) < 0)',
   'startsWith()': 'c.list.exists(x, c.s.startsWith(c.almost))',
   'endsWith()': 'c.list.exists(x, c.s.endsWith(c.almost))',
@@ -65,8 +67,8 @@ for (const [name, condition] of Object.entries(calls)) {
     const unit = s.slice(0, 1);
     // Differing from `s` only in its last character, or found nowhere in it, however close.
     const values = { s, almost: `${s.slice(0, -1)}b`, two: `${unit}b`, three: `${unit.repeat(2)}b`, six: `${unit.repeat(5)}b` };
-    const parsed = { 'double()': 'digits', 'int()': 'zeros', 'uint()': 'zeros' }[name];
-    if ((parsed === undefined ? text === 'digits' || text === 'zeros' : text !== parsed) || (name === 'duration()') !== /1s|1\.5h/.test(s)) continue;
+    const parsed = { 'double()': /^digits$/, 'int()': /^zeros$/, 'uint()': /^zeros$/, 'timestamp()': /^fraction$/ }[name];
+    if ((parsed === undefined ? /^(?:digits|zeros|fraction)$/.test(text) : !parsed.test(text)) || (name === 'duration()') !== /1s|1\.5h/.test(s)) continue;
     const ns = ((best(condition, values) - loop) * 1e6) / (list.length * length);
     if (ns > worst.ns) worst = { ns, text };
   }
