@@ -330,6 +330,46 @@ describe('string functions on long request strings', () => {
   });
 });
 
+describe('POST /decide: errors a decision goes on past', () => {
+  let app: App;
+  // `||` and `exists` go on after an error: 60 conversions failing on each of 1,000 elements.
+  const failing = `context.k.exists(x, ${Array.from({ length: 60 }, () => 'bool(context.s)').join(' || ')})`;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies({
+      'docs.json': {
+        id: 'docs',
+        resource: 'doc',
+        rules: [
+          ...Array.from({ length: 5 }, (_, i) => ({ id: `failing-${String(i)}`, effect: 'permit', actions: ['read'], condition: failing })),
+          { id: 'found-late', effect: 'permit', actions: ['find'], condition: 'context.k.exists(x, x.amount > 1000.0)' },
+        ],
+      },
+    }));
+  });
+
+  const ask = (action: string, context: Record<string, unknown>) => decide(app, { subject: { id: 'u1' }, action, resource: { type: 'doc', id: 'd1' }, context });
+  const ids = Array.from({ length: 1000 }, (_, i) => i);
+
+  it('stops evaluating once one decision has gone past 5,000, and fails closed', async () => {
+    // 300,000 errors, each made with its message and stack: before, 3-10 s of one 8 KB request
+    // (past REQUEST_TIMEOUT_MS, with no 503), though the conditions loaded at 240,000 steps each.
+    const elapsed = startWorkClock();
+    const answer = await ask('read', { k: ids, s: 'x' });
+    // The first condition meets its own errors, the others the bound's.
+    const beyond = { code: 'condition_error', detail: 'an error beyond the 5000 one decision may evaluate on past' };
+    const failed = [{ code: 'condition_error', rule: 'failing-0', detail: expect.stringContaining('bool() conversion error') as unknown }, ...Array.from({ length: 4 }, (_, i) => ({ ...beyond, rule: `failing-${String(i + 1)}` }))];
+    expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, ...failed] });
+    expect(elapsed()).toBeLessThan(1_000);
+    const permitted = Array.from({ length: 5 }, (_, i) => ({ rule: `failing-${String(i)}` }));
+    expect(await ask('read', { k: ids, s: 'true' })).toMatchObject({ decision: 'permit', reasons: permitted });
+  });
+
+  it('goes on past fewer, as CEL does', async () => {
+    const lines = [...ids.slice(1).map((id) => ({ id })), { id: 0, amount: 2000 }];
+    expect(await ask('find', { k: lines })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'found-late' }] });
+  });
+});
+
 describe('POST /decide: `==` between lists or maps', () => {
   let app: App;
   beforeAll(async () => {

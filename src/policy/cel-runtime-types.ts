@@ -55,25 +55,31 @@ function boundedType(evaluator: LibraryEvaluator, value: unknown, depth: number)
 }
 
 /**
- * Replaces the library's evaluator's `debugTypeDeep` by `boundedType`, for every Environment.
- * The evaluator is not exported: a function's handler is called with it as `this`, so one call
- * of a probe finds it. Throws when the library no longer has what this replaces, so an upgrade
- * that changed it stops the start rather than bring the growth back unseen.
+ * The prototype of the library's evaluator, shared by every Environment, once it is known to
+ * have `methods` of its own. The evaluator is not exported: a function's handler is called with
+ * it as `this`, so one call of a probe finds it. Throws when the library no longer has what a
+ * caller replaces, so an upgrade that changed it stops the start rather than undo the
+ * replacement unseen.
  */
-export function boundRuntimeTypes(): void {
+export function libraryEvaluator(methods: readonly string[], replacedBy: string): object {
   let prototype: object | undefined;
   new Environment()
     .registerFunction('pdpEvaluatorProbe(): bool', function (this: Partial<LibraryEvaluator>) {
       const fits = typeof this.debugType === 'function' && typeof this.registry?.getListType === 'function' && typeof this.registry.getMapType === 'function';
       const found: unknown = Object.getPrototypeOf(this);
-      if (fits && typeof found === 'object' && found !== null && Object.hasOwn(found, 'debugTypeDeep')) prototype = found;
+      if (fits && typeof found === 'object' && found !== null && methods.every((method) => Object.hasOwn(found, method))) prototype = found;
       return true;
     })
     .evaluate('pdpEvaluatorProbe()');
   if (prototype === undefined) {
-    throw new Error('the CEL library\'s evaluator is not as src/policy/cel-runtime-types.ts expects: check it against this version of @marcbachmann/cel-js');
+    throw new Error(`the CEL library's evaluator is not as ${replacedBy} expects: check it against this version of @marcbachmann/cel-js`);
   }
-  Object.defineProperty(prototype, 'debugTypeDeep', {
+  return prototype;
+}
+
+/** Replaces the library's evaluator's `debugTypeDeep` by `boundedType`, for every Environment. */
+export function boundRuntimeTypes(): void {
+  Object.defineProperty(libraryEvaluator(['debugTypeDeep'], 'src/policy/cel-runtime-types.ts'), 'debugTypeDeep', {
     value: function debugTypeDeep(this: LibraryEvaluator, value: unknown) {
       return boundedType(this, value, 0);
     },

@@ -13,7 +13,7 @@ import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64, typeTimeSums } from './cel-ranges.js';
 import { boundRuntimeTypes } from './cel-runtime-types.js';
 import { specFunctionNames, withIntConversions, withSpecFunctions } from './cel-spec-functions.js';
-import { evaluateStrictly, startDecision } from './cel-strict.js';
+import { boundAbsorbedErrors, evaluateStrictly, startDecision } from './cel-strict.js';
 import { timeMember } from './cel-time-members.js';
 import { oncePerObject, typableVariables } from './cel-values.js';
 
@@ -40,6 +40,7 @@ export interface ConditionVariables {
 }
 
 boundRuntimeTypes();
+boundAbsorbedErrors();
 
 const limits = { maxAstNodes: 512, maxDepth: 32, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 8 };
 
