@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProblemCode } from '../src/http/problem.js';
 import { startServer, type RunningServer } from '../src/http/server.js';
@@ -46,5 +47,39 @@ describe('requests that cannot be read, whose headers were (a real listening soc
 
   it('counts each unreadable request as invalid_request', () => {
     expect(rejected).toEqual(['invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request']);
+  });
+});
+
+describe('answers the server writes itself for requests Node\'s parser refuses (a real listening socket)', () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    const { app } = await buildTestApp();
+    running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1', maxHeaderBytes: 4096, headersTimeoutMs: 300, requestTimeoutMs: 300 });
+  });
+  afterAll(async () => {
+    await running.shutdown(1_000);
+  });
+
+  it.each([
+    ['a request that is not HTTP', 'HELLO THERE\r\n\r\n', 400],
+    ['a Content-Length that is a list', 'POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 5, 5\r\n\r\nhello', 400],
+    ['a Transfer-Encoding beside a Content-Length', 'POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['headers over the limit', `GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-padding: ${'p'.repeat(5_000)}\r\n\r\n`, 431],
+    ['headers that stop part way', 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n', 408],
+    ['a CONNECT', 'CONNECT x:443 HTTP/1.1\r\nhost: x:443\r\n\r\n', 400],
+  ])('answers %s as any other answer: its standard reason phrase, a Date, problem+json, X-Request-ID, Connection: close', async (_, request, status) => {
+    const socket = await connectTo(running.port);
+    const response = readResponse(socket);
+    socket.write(request);
+    const answer = await response;
+    socket.destroy();
+    expect(answer.status).toBe(status);
+    expect(answer.reason).toBe(STATUS_CODES[status]);
+    // RFC 9110 §6.6.1: an origin server with a clock sends a Date in every 4xx answer.
+    expect(new Date(answer.headers['date'] ?? '').getTime()).toBeGreaterThan(Date.now() - 60_000);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(answer.headers['connection']).toBe('close');
+    expect(answer.headers['x-request-id']).toMatch(/\S/);
+    expect(JSON.parse(answer.body)).toMatchObject({ status, requestId: answer.headers['x-request-id'] });
   });
 });

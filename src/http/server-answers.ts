@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RequestError } from '@hono/node-server';
@@ -82,12 +82,16 @@ function handOver(response: ServerResponse, error: ClientError): void {
   });
 }
 
-/** Writes `problem` on `socket` as a whole response with `Connection: close`, and closes it once written. */
+/**
+ * Writes `problem` on `socket` as a whole response with `Connection: close`, and closes it once
+ * written: the status line and headers Node writes for every other answer, its reason phrase and
+ * a Date (RFC 9110 §6.6.1) included.
+ */
 function writeProblem(socket: Duplex, problem: ProblemError, instance: string, requestId: string): void {
-  const { status, title } = problemTypes[problem.code];
+  const { status } = problemTypes[problem.code];
   const body = problemBody(problem, instance, requestId);
   socket.end(
-    `HTTP/1.1 ${status} ${title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\ndate: ${new Date().toUTCString()}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
 

@@ -3,6 +3,8 @@ import { connect, type Socket } from 'node:net';
 /** A response read off a raw socket. */
 export interface RawResponse {
   readonly status: number;
+  /** The reason phrase of the status line. */
+  readonly reason: string;
   /** Header names in lower case. */
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
@@ -28,7 +30,8 @@ function parse(received: Buffer): RawResponse | undefined {
   const length = Number(headers['content-length'] ?? NaN);
   const body = buffer.subarray(end + 4);
   if (Number.isFinite(length) && body.length < length) return undefined;
-  return { status: Number(statusLine.split(' ')[1]), headers, body: body.toString('utf8') };
+  const [, status = '', reason = ''] = /^\S+ (\d+) ?(.*)$/.exec(statusLine) ?? [];
+  return { status: Number(status), reason, headers, body: body.toString('utf8') };
 }
 
 /**
