@@ -5,6 +5,7 @@ import type { ProblemCode } from '../src/http/problem.js';
 import { longestAnswerMs } from '../src/http/app.js';
 import { stallTimeoutFor, startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp } from './helpers/app.js';
+import { loadContract } from './helpers/openapi.js';
 import { connectTo, readResponse, type RawResponse } from './helpers/raw-http.js';
 
 const decideBody = JSON.stringify({
@@ -241,24 +242,47 @@ describe('the head of a request (a real listening socket, the default header siz
     expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', errors: [{ path: 'Content-Length', message }] });
   });
 
-  it.each(['2.0', '0.9'])('answers an HTTP/%s request 400 from its head, not decided as HTTP/1.1, and closes', async (version) => {
+  const versionError = [{ path: 'HTTP-version', message: 'HTTP/1.1 or HTTP/1.0' }];
+
+  it.each(['2.0', '0.9'])('answers an HTTP/%s request 505 at path HTTP-version from its head, not decided as HTTP/1.1, and closes', async (version) => {
     const answer = await exchange(`POST /decide HTTP/${version}\r\nhost: 127.0.0.1\r\nconnection: keep-alive\r\nx-request-id: v-${version}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);
-    expect(answer.status).toBe(400);
+    expect(answer.status).toBe(505);
     expect(answer.headers['content-type']).toBe('application/problem+json');
     expect(answer.headers['x-request-id']).toBe(`v-${version}`);
     expect(answer.headers['connection']).toBe('close');
     expect(JSON.parse(answer.body)).toMatchObject({
-      type: 'urn:invoice-pdp:problem:invalid_request',
+      type: 'urn:invoice-pdp:problem:http_version_not_supported',
+      status: 505,
       detail: `HTTP/${version} is not supported: send HTTP/1.1 or HTTP/1.0`,
       instance: '/decide',
       requestId: `v-${version}`,
+      errors: versionError,
     });
   });
 
-  it('answers a request line without a version (HTTP/0.9) 400 problem+json, not the page asked for', async () => {
+  it('answers a request line without a version (HTTP/0.9) 505 problem+json, not the page asked for', async () => {
     const answer = await exchange('GET /healthz', '');
-    expect(answer.status).toBe(400);
-    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', detail: 'HTTP/0.9 is not supported: send HTTP/1.1 or HTTP/1.0' });
+    expect(answer.status).toBe(505);
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:http_version_not_supported', detail: 'HTTP/0.9 is not supported: send HTTP/1.1 or HTTP/1.0', errors: versionError });
+  });
+
+  it.each([
+    ['3.0', 505, 'http_version_not_supported'],
+    ['10.0', 505, 'http_version_not_supported'],
+    // RFC 9110 §15.6.6: a 505 is for a major version; Node's parser refuses other minor versions of HTTP/1.
+    ['1.2', 400, 'invalid_request'],
+  ])('answers an HTTP/%s request line, which Node\'s parser refuses, %i at path HTTP-version', async (version, status, code) => {
+    const answer = await exchange(`GET /healthz HTTP/${version}\r\nhost: 127.0.0.1`, '');
+    expect(answer.status).toBe(status);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(answer.headers['connection']).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({ type: `urn:invoice-pdp:problem:${code}`, status, detail: `HTTP/${version} is not supported: send HTTP/1.1 or HTTP/1.0`, errors: versionError });
+  });
+
+  it('answers an unsupported HTTP version as openapi.yaml documents it', async () => {
+    const contract = await loadContract();
+    const answer = await exchange('POST /decide HTTP/2.0\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 2', '{}');
+    expect(await contract.check('POST', '/decide', new Response(answer.body, { status: answer.status, headers: answer.headers }))).toEqual([]);
   });
 
   it('answers 431 to a request of 1,000 header lines or more, which Node would cut short without a word', async () => {

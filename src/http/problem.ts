@@ -21,6 +21,7 @@ export const problemTypes = {
   headers_too_large: { status: 431, title: 'Request header fields too large' },
   internal: { status: 500, title: 'Internal error' },
   not_implemented: { status: 501, title: 'Not implemented' },
+  http_version_not_supported: { status: 505, title: 'HTTP version not supported' },
   unavailable: { status: 503, title: 'Service unavailable' },
   timeout: { status: 503, title: 'Timed out' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;

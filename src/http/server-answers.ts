@@ -16,6 +16,43 @@ interface ClientError extends Error {
   readonly code?: string;
   /** Node's parser's own words for a parse error. */
   readonly reason?: string;
+  /** What the parser was given in the read it failed in, and how far into it it got. */
+  readonly rawPacket?: Buffer;
+  readonly bytesParsed?: number;
+}
+
+/**
+ * A request of an HTTP version other than 1.1 and 1.0, at path `HTTP-version` (RFC 9112 §2.3):
+ * of another major version (0.9, 2.0, 3.0), a 505 (RFC 9110 §15.6.6); of another minor version
+ * of HTTP/1 (1.2, which Node's parser refuses), a 400.
+ */
+function versionProblem(version: string | undefined): ProblemError {
+  const errors = [{ path: 'HTTP-version', message: 'HTTP/1.1 or HTTP/1.0' }];
+  if (version === undefined) return new ProblemError('invalid_request', 'the HTTP version of the request line cannot be read: send HTTP/1.1 or HTTP/1.0', errors);
+  const detail = `HTTP/${version} is not supported: send HTTP/1.1 or HTTP/1.0`;
+  return new ProblemError(version.startsWith('1.') ? 'invalid_request' : 'http_version_not_supported', detail, errors);
+}
+
+/**
+ * The line the parser failed in, as far as the read it failed in holds it: from its start (or the
+ * read's) to its end (or the read's). Empty when the error says nothing of where.
+ */
+function lineAtFault(error: ClientError): string {
+  const at = error.bytesParsed;
+  if (error.rawPacket === undefined || at === undefined) return '';
+  const packet = error.rawPacket.toString('latin1');
+  const start = packet.lastIndexOf('\n', at - 1) + 1;
+  const end = packet.slice(at).search(/[\r\n]/);
+  return packet.slice(start, end === -1 ? packet.length : at + end);
+}
+
+/**
+ * The problem of a request line whose HTTP-version Node's parser refuses; undefined when the
+ * version is one this server takes, so that something else on the line is at fault.
+ */
+function refusedVersion(error: ClientError): ProblemError | undefined {
+  const version = /\sHTTP\/(\d+\.\d+)$/.exec(lineAtFault(error))?.[1];
+  return version === '1.1' || version === '1.0' ? undefined : versionProblem(version);
 }
 
 /**
@@ -47,9 +84,12 @@ function clientProblem(error: ClientError): ProblemError {
       return new ProblemError('client_timeout', 'the request was not received in time');
     case 'HPE_INVALID_TRANSFER_ENCODING':
       return unframedBody();
-    default:
-      return new ProblemError('invalid_request', 'the request is not valid HTTP/1.1');
+    case 'HPE_INVALID_VERSION': {
+      const problem = refusedVersion(error);
+      if (problem !== undefined) return problem;
+    }
   }
+  return new ProblemError('invalid_request', 'the request is not valid HTTP/1.1');
 }
 
 /** Emits `error` on `request` if it is still listened for (an `error` without a listener would throw). */
@@ -312,7 +352,7 @@ const plainHost = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
  * `unusualHost` when its Host is not a `plainHost`, the only one whose syntax is checked.
  */
 function headProblem(request: IncomingMessage, unusualHost: boolean): ProblemError | undefined {
-  if (!isHttp1(request)) return new ProblemError('invalid_request', `HTTP/${request.httpVersion} is not supported: send HTTP/1.1 or HTTP/1.0`);
+  if (!isHttp1(request)) return versionProblem(request.httpVersion);
   if (request.rawHeaders.length >= 2 * maxHeaderLines) {
     return new ProblemError('headers_too_large', `the request has more than the ${maxHeaderLines - 1} header lines the server accepts`);
   }
@@ -354,7 +394,7 @@ function answerServerOptions(request: IncomingMessage, response: ServerResponse)
 
 /**
  * `listener`, with requests whose head is unacceptable answered problem+json: one of an HTTP
- * version other than 1.1 and 1.0, a 400; an HTTP/1.1 request without a Host header, with
+ * version other than 1.1 and 1.0 (2.0 or 0.9, which Node's parser takes), a 505; an HTTP/1.1 request without a Host header, with
  * more than one, or with one that is not a host (RFC 9112 §3.2), a 400; one with more header lines than Node keeps, a 431; one
  * whose body cannot be framed, a 400, and one with a transfer coding other than chunked, a 501
  * (see transferCodingProblem). Node's own Host check

@@ -30,7 +30,7 @@ export interface ServerOptions {
   readonly lingerMs?: number;
   /** How much of that rest is read and dropped at most, bytes. */
   readonly lingerBytes?: number;
-  /** Called once for every problem the server answers before a request reaches the app (431, 408, 417, not HTTP, no Host, CONNECT). */
+  /** Called once for every problem the server answers before a request reaches the app (431, 408, 417, 505, not HTTP, no Host, CONNECT). */
   readonly onProblem?: (code: ProblemCode) => void;
 }
 
