@@ -54,7 +54,7 @@ describe('answers the server writes itself for requests Node\'s parser refuses (
   let running: RunningServer;
   beforeAll(async () => {
     const { app } = await buildTestApp();
-    running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1', maxHeaderBytes: 4096, headersTimeoutMs: 300, requestTimeoutMs: 300 });
+    running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1', maxHeaderBytes: 4096, headersTimeoutMs: 1_000, requestTimeoutMs: 1_000 });
   });
   afterAll(async () => {
     await running.shutdown(1_000);
@@ -81,5 +81,53 @@ describe('answers the server writes itself for requests Node\'s parser refuses (
     expect(answer.headers['connection']).toBe('close');
     expect(answer.headers['x-request-id']).toMatch(/\S/);
     expect(JSON.parse(answer.body)).toMatchObject({ status, requestId: answer.headers['x-request-id'] });
+  });
+});
+
+describe('requests Node\'s parser refuses, answered at the part of the request at fault (a real listening socket)', () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    const { app } = await buildTestApp();
+    running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await running.shutdown(1_000);
+  });
+
+  const host = 'host: 127.0.0.1\r\n';
+  it.each([
+    ['a method that is not one', `G@T /healthz HTTP/1.1\r\n${host}\r\n`, 'method'],
+    ['a method in lower case', `get /healthz HTTP/1.1\r\n${host}\r\n`, 'method'],
+    ['bytes that are not HTTP (TLS)', '\x16\x03\x01\x00\x05hello\r\n\r\n', 'method'],
+    ['a NUL in the target', `GET /healthz\0 HTTP/1.1\r\n${host}\r\n`, 'request-target'],
+    ['a byte over 0x7F in the target', `GET /h\xe9althz HTTP/1.1\r\n${host}\r\n`, 'request-target'],
+    ['a space in the target', `GET /he lthz HTTP/1.1\r\n${host}\r\n`, 'request-target'],
+    ['a version in lower case', `GET /healthz http/1.1\r\n${host}\r\n`, 'HTTP-version'],
+    ['a request line ending in a bare LF', `GET /healthz HTTP/1.1\n${host}\r\n`, 'request-line'],
+    ['a request line ending in a bare CR', `GET /healthz HTTP/1.1\r${host}\r\n`, 'request-line'],
+    ['a space in a field name', `GET /healthz HTTP/1.1\r\n${host}x a: b\r\n\r\n`, 'x a'],
+    ['a space before the colon', `GET /healthz HTTP/1.1\r\n${host}x-a : b\r\n\r\n`, 'x-a'],
+    ['a NUL in a field value', `GET /healthz HTTP/1.1\r\n${host}x-a: b\0c\r\n\r\n`, 'x-a'],
+    ['a control character in a field value', `GET /healthz HTTP/1.1\r\n${host}x-a: b\x01c\r\n\r\n`, 'x-a'],
+    ['a field value folded onto the next line (obs-fold)', `GET /healthz HTTP/1.1\r\n${host}x-a: b\r\n c\r\n\r\n`, 'x-a'],
+    ['a field line ending in a bare LF', `GET /healthz HTTP/1.1\r\n${host}x-a: b\nx-b: c\r\n\r\n`, 'x-a'],
+    ['a bare CR in a field value', `GET /healthz HTTP/1.1\r\n${host}x-a: b\rc\r\n\r\n`, 'x-a'],
+    ['a line without a colon', `GET /healthz HTTP/1.1\r\n${host}xab\r\n\r\n`, 'header section'],
+    ['a line with no field name', `GET /healthz HTTP/1.1\r\n${host}: b\r\n\r\n`, 'header section'],
+    ['whitespace before the first field', `GET /healthz HTTP/1.1\r\n ${host}\r\n`, 'header section'],
+    ['a head ending in a bare LF', `GET /healthz HTTP/1.1\r\n${host}\n`, 'header section'],
+  ])('answers %s 400 problem+json naming it in errors[].path', async (_, request, path) => {
+    const socket = await connectTo(running.port);
+    const response = readResponse(socket);
+    socket.write(Buffer.from(request, 'latin1'));
+    const answer = await response;
+    socket.destroy();
+    expect(answer.status).toBe(400);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(answer.headers['connection']).toBe('close');
+    const problem = JSON.parse(answer.body) as { errors?: { path: string; message: string }[] };
+    expect(problem).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', status: 400, detail: 'the request is not valid HTTP/1.1' });
+    expect(problem.errors?.map((error) => error.path)).toEqual([path]);
+    expect(problem.errors?.[0]?.message).toMatch(/\S/);
   });
 });

@@ -21,38 +21,96 @@ interface ClientError extends Error {
   readonly bytesParsed?: number;
 }
 
+const lineEnds = 'each line ends with CRLF, with no CR or LF alone';
+const targetError = { path: 'request-target', message: 'no space, control character or byte above 0x7E: percent-encode them' };
+const versionError = { path: 'HTTP-version', message: 'HTTP/1.1 or HTTP/1.0' };
+
 /**
  * A request of an HTTP version other than 1.1 and 1.0, at path `HTTP-version` (RFC 9112 §2.3):
  * of another major version (0.9, 2.0, 3.0), a 505 (RFC 9110 §15.6.6); of another minor version
  * of HTTP/1 (1.2, which Node's parser refuses), a 400.
  */
 function versionProblem(version: string | undefined): ProblemError {
-  const errors = [{ path: 'HTTP-version', message: 'HTTP/1.1 or HTTP/1.0' }];
+  const errors = [versionError];
   if (version === undefined) return new ProblemError('invalid_request', 'the HTTP version of the request line cannot be read: send HTTP/1.1 or HTTP/1.0', errors);
   const detail = `HTTP/${version} is not supported: send HTTP/1.1 or HTTP/1.0`;
   return new ProblemError(version.startsWith('1.') ? 'invalid_request' : 'http_version_not_supported', detail, errors);
 }
 
-/**
- * The line the parser failed in, as far as the read it failed in holds it: from its start (or the
- * read's) to its end (or the read's). Empty when the error says nothing of where.
- */
-function lineAtFault(error: ClientError): string {
-  const at = error.bytesParsed;
-  if (error.rawPacket === undefined || at === undefined) return '';
-  const packet = error.rawPacket.toString('latin1');
-  const start = packet.lastIndexOf('\n', at - 1) + 1;
-  const end = packet.slice(at).search(/[\r\n]/);
-  return packet.slice(start, end === -1 ? packet.length : at + end);
+/** The line the parser failed in, as far as the read it failed in holds it; `whole` when it starts in that read. */
+interface LineAtFault {
+  readonly text: string;
+  readonly whole: boolean;
 }
 
 /**
- * The problem of a request line whose HTTP-version Node's parser refuses; undefined when the
- * version is one this server takes, so that something else on the line is at fault.
+ * The line the parser failed in: from its start (or the read's) to its end (or the read's). A line
+ * starting with whitespace continues the field line before it (obs-fold), which is the one taken.
+ * Empty when the error says nothing of where.
+ */
+function lineAtFault(error: ClientError): LineAtFault {
+  const at = error.bytesParsed;
+  if (error.rawPacket === undefined || at === undefined) return { text: '', whole: false };
+  const packet = error.rawPacket.toString('latin1');
+  let start = packet.lastIndexOf('\n', at - 1) + 1;
+  while (start > 1 && /[ \t]/.test(packet.charAt(start))) start = packet.lastIndexOf('\n', start - 2) + 1;
+  const end = packet.slice(at).search(/[\r\n]/);
+  return { text: packet.slice(start, end === -1 ? packet.length : at + end), whole: start > 0 };
+}
+
+/**
+ * The header field of a field line Node's parser refuses, at path its name: the text before the
+ * colon of the line it failed in. At path `header section` when the line has no name, or began in
+ * an earlier read than the one the parser failed in (its name is gone).
+ */
+function fieldError(line: LineAtFault, message: string): FieldError {
+  const name = line.whole ? /^([^:]+?)[ \t]*:/.exec(line.text)?.[1] : undefined;
+  return { path: name === undefined || /^[ \t]/.test(line.text) ? 'header section' : name, message };
+}
+
+/**
+ * The part of a request Node's parser refuses, by its error code and its own words: the `method`,
+ * the `request-target`, the `HTTP-version`, the `request-line` as a whole (its end), or a header
+ * field (see fieldError). Undefined for an error in no part of the head.
+ */
+function partAtFault(error: ClientError): FieldError | undefined {
+  const reason = error.reason ?? '';
+  const line = lineAtFault(error);
+  switch (error.code) {
+    case 'HPE_INVALID_METHOD':
+      return { path: 'method', message: 'not a method this server knows (GET, POST, …, in capitals)' };
+    case 'HPE_INVALID_URL':
+      return targetError;
+    case 'HPE_INVALID_CONSTANT':
+      // Past the target, where the version should be: a space in the target puts more on the line.
+      if (!reason.startsWith('Expected HTTP/')) return undefined;
+      return line.text.split(' ').length > 3 ? targetError : versionError;
+    case 'HPE_INVALID_VERSION':
+      return { path: 'request-line', message: lineEnds };
+    case 'HPE_STRICT':
+      return reason.includes('after version') ? { path: 'request-line', message: lineEnds } : fieldError(line, lineEnds);
+    case 'HPE_UNEXPECTED_SPACE':
+      return { path: 'header section', message: 'a line starting with whitespace right after the request line (RFC 9112 §2.2)' };
+    case 'HPE_CR_EXPECTED':
+    case 'HPE_LF_EXPECTED':
+      return fieldError(line, lineEnds);
+    case 'HPE_INVALID_HEADER_TOKEN':
+      if (reason === 'Invalid header value char') return fieldError(line, 'a control character (NUL, CR, DEL, …) in the value');
+      if (reason === 'Unexpected whitespace after header value') return fieldError(line, 'a value folded onto a line starting with whitespace (obs-fold, RFC 9112 §5.2)');
+      if (reason === 'Invalid header field char') return fieldError(line, lineEnds);
+      return fieldError(line, 'not a field name (a token) followed by a colon');
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The problem of a request line whose HTTP-version Node's parser refuses; undefined when it is
+ * the line's end it refuses (a CR or LF alone after the version), not the version.
  */
 function refusedVersion(error: ClientError): ProblemError | undefined {
-  const version = /\sHTTP\/(\d+\.\d+)$/.exec(lineAtFault(error))?.[1];
-  return version === '1.1' || version === '1.0' ? undefined : versionProblem(version);
+  if (error.reason?.includes('after version') === true) return undefined;
+  return versionProblem(/\sHTTP\/(\d+\.\d+)$/.exec(lineAtFault(error).text)?.[1]);
 }
 
 /**
@@ -89,7 +147,8 @@ function clientProblem(error: ClientError): ProblemError {
       if (problem !== undefined) return problem;
     }
   }
-  return new ProblemError('invalid_request', 'the request is not valid HTTP/1.1');
+  const part = partAtFault(error);
+  return new ProblemError('invalid_request', 'the request is not valid HTTP/1.1', part === undefined ? undefined : [part]);
 }
 
 /** Emits `error` on `request` if it is still listened for (an `error` without a listener would throw). */
