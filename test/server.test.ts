@@ -41,6 +41,8 @@ describe('the HTTP server (a real listening socket)', () => {
     const problem = (await res.json()) as Record<string, unknown>;
     expect(problem).toMatchObject({ type: 'urn:invoice-pdp:problem:headers_too_large', status: 431, requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
     expect(res.headers.get('x-request-id')).toBe(problem['requestId']);
+    // RFC 6585 §5: the answer says which header field is too large.
+    expect(problem['errors']).toEqual([{ path: 'x-padding', message: expect.stringMatching(/\S/) }]);
     expect((await fetch(url('/healthz'), { headers: { 'x-padding': 'p'.repeat(3_000) } })).status).toBe(200);
   });
 
@@ -209,8 +211,10 @@ describe('the head of a request (a real listening socket, the default header siz
     const spacedLines = Array.from({ length: 998 }, (_, i) => `h${i % 10}:                              v`).join('\r\n');
     expect(spacedLines.length).toBeGreaterThan(2 * 16_384);
     expect((await exchange(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n${spacedLines}`, '')).status).toBe(200);
-    // A target alone as long as the limit is over it.
-    expect((await exchange(`GET /${'a'.repeat(16_384)} HTTP/1.1\r\nhost: 127.0.0.1`, '')).status).toBe(431);
+    // A target alone as long as the limit is over it, and the answer says so.
+    const longTarget = await exchange(`GET /${'a'.repeat(16_384)} HTTP/1.1\r\nhost: 127.0.0.1`, '');
+    expect(longTarget.status).toBe(431);
+    expect(JSON.parse(longTarget.body)).toMatchObject({ errors: [{ path: 'request-target' }] });
   });
 
   it('answers a request with two Host headers 400 at path Host (RFC 9112 §3.2), not the first host\'s answer', async () => {
@@ -290,7 +294,7 @@ describe('the head of a request (a real listening socket, the default header siz
     const filler = Array.from({ length: 1100 }, (_, i) => `x${String(i)}:`).join('\r\n');
     const answer = await exchange(`POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\n${filler}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);
     expect(answer.status).toBe(431);
-    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:headers_too_large' });
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:headers_too_large', errors: [{ path: 'header section' }] });
     // At the limit: 999 lines in all are served, 1,000 refused (host, content-type and content-length are three).
     const lines = (n: number) => Array.from({ length: n - 3 }, (_, i) => `x${String(i)}:`).join('\r\n');
     const ask = (n: number) => exchange(`POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\n${lines(n)}\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);

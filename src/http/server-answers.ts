@@ -46,16 +46,17 @@ interface LineAtFault {
 /**
  * The line the parser failed in: from its start (or the read's) to its end (or the read's). A line
  * starting with whitespace continues the field line before it (obs-fold), which is the one taken.
- * Empty when the error says nothing of where.
+ * Empty when the error says nothing of where. `firstRead` when the read is the connection's
+ * first, so that a line at its start is whole too.
  */
-function lineAtFault(error: ClientError): LineAtFault {
+function lineAtFault(error: ClientError, firstRead = false): LineAtFault {
   const at = error.bytesParsed;
   if (error.rawPacket === undefined || at === undefined) return { text: '', whole: false };
   const packet = error.rawPacket.toString('latin1');
   let start = packet.lastIndexOf('\n', at - 1) + 1;
   while (start > 1 && /[ \t]/.test(packet.charAt(start))) start = packet.lastIndexOf('\n', start - 2) + 1;
   const end = packet.slice(at).search(/[\r\n]/);
-  return { text: packet.slice(start, end === -1 ? packet.length : at + end), whole: start > 0 };
+  return { text: packet.slice(start, end === -1 ? packet.length : at + end), whole: start > 0 || firstRead };
 }
 
 /**
@@ -129,7 +130,22 @@ function badContentLength(twice: boolean): ProblemError {
   return new ProblemError('invalid_request', `the length of the body cannot be determined: Content-Length ${message}`, [{ path: 'Content-Length', message }]);
 }
 
-function clientProblem(error: ClientError): ProblemError {
+/**
+ * Headers over the limit (a 431), at the part of the head in which they pass it (RFC 6585 §5: the
+ * answer says which header field is too large): the `request-target` (the request line's only
+ * part without bounds), a header line's name, or `header section` when the line began in an
+ * earlier read (its name is gone). A request line has a space before any colon, a field line a
+ * colon before any space.
+ */
+function headersTooLarge(error: ClientError, firstRead: boolean): ProblemError {
+  const line = lineAtFault(error, firstRead);
+  const message = 'the request line and headers pass the limit here';
+  const requestLine = line.whole && /^[^ :]+ /.test(line.text);
+  const errors = [requestLine ? { path: 'request-target', message } : fieldError(line, message)];
+  return new ProblemError('headers_too_large', 'the request line and headers are larger than the server accepts', errors);
+}
+
+function clientProblem(error: ClientError, firstRead: boolean): ProblemError {
   if (bothLengths.test(error.reason ?? '')) return lengthAndTransferCoding();
   switch (error.code) {
     case 'HPE_UNEXPECTED_CONTENT_LENGTH':
@@ -137,7 +153,7 @@ function clientProblem(error: ClientError): ProblemError {
     case 'HPE_INVALID_CONTENT_LENGTH':
       return badContentLength(false);
     case 'HPE_HEADER_OVERFLOW':
-      return new ProblemError('headers_too_large', 'the request line and headers are larger than the server accepts');
+      return headersTooLarge(error, firstRead);
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return new ProblemError('client_timeout', 'the request was not received in time');
     case 'HPE_INVALID_TRANSFER_ENCODING':
@@ -196,7 +212,7 @@ function writeProblem(socket: Duplex, problem: ProblemError, instance: string, r
 
 /** Answers `error`, met before a request could be read, on `socket`, with a fresh X-Request-ID, and closes it. */
 function answerOnSocket(socket: Duplex, error: ClientError, onProblem: OnProblem): void {
-  const problem = clientProblem(error);
+  const problem = clientProblem(error, (socket as Partial<Socket>).bytesRead === error.rawPacket?.length);
   onProblem?.(problem.code);
   writeProblem(socket, problem, '', randomUUID());
 }
@@ -413,7 +429,9 @@ const plainHost = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
 function headProblem(request: IncomingMessage, unusualHost: boolean): ProblemError | undefined {
   if (!isHttp1(request)) return versionProblem(request.httpVersion);
   if (request.rawHeaders.length >= 2 * maxHeaderLines) {
-    return new ProblemError('headers_too_large', `the request has more than the ${maxHeaderLines - 1} header lines the server accepts`);
+    return new ProblemError('headers_too_large', `the request has more than the ${maxHeaderLines - 1} header lines the server accepts`, [
+      { path: 'header section', message: `more than ${maxHeaderLines - 1} lines` },
+    ]);
   }
   if (request.headers.host === undefined) {
     if (request.httpVersionMajor === 1 && request.httpVersionMinor === 1) {
