@@ -77,9 +77,9 @@ function workersOf(pid: number, id?: number): number[] {
   return workers;
 }
 
-/** The pid of worker `id` of the primary `pid` once it runs its own program (see workersOf), polled for up to 3 s. */
+/** The pid of worker `id` of the primary `pid` once it runs its own program (see workersOf), polled for up to 10 s. */
 async function workerNumbered(pid: number, id: number): Promise<number> {
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 1_000; i++) {
     const [found] = workersOf(pid, id);
     if (found !== undefined) return found;
     await new Promise((r) => setTimeout(r, 10));
