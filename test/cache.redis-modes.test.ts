@@ -14,6 +14,33 @@ describe('Redis deployments', () => {
     for (const step of cleanup.reverse()) await step();
   });
 
+  /**
+   * A Cluster of one primary holding every slot and its replica, started with `extraArgs` too,
+   * once the replica serves the slots: listed once its offset is past 0 (the primary's first
+   * ping), so a client then holds a connection to the replica too, never opened while lookups
+   * go to the primary.
+   */
+  async function clusterPair(extraArgs: readonly string[] = []): Promise<{ primary: RedisServer; replica: RedisServer }> {
+    const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1', '--repl-diskless-sync-delay', '0', '--repl-ping-replica-period', '1', ...extraArgs];
+    const primary = await RedisServer.start({ extraArgs: clusterArgs });
+    cleanup.push(() => primary.stop());
+    const replica = await RedisServer.start({ extraArgs: clusterArgs });
+    cleanup.push(() => replica.stop());
+    const admin = new Redis(primary.url);
+    const replicaAdmin = new Redis(replica.url);
+    try {
+      await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+      await admin.call('CLUSTER', 'MEET', '127.0.0.1', String(replica.port));
+      await eventually('the replica to know the primary\'s slots', async () => String(await replicaAdmin.call('CLUSTER', 'NODES')).includes('connected 0-16383'), 10_000);
+      await replicaAdmin.call('CLUSTER', 'REPLICATE', String(await admin.call('CLUSTER', 'MYID')));
+      await eventually('the replica to serve the slots', async () => ((await admin.call('CLUSTER', 'SLOTS')) as unknown[][])[0]?.length === 4, 10_000);
+    } finally {
+      admin.disconnect();
+      replicaAdmin.disconnect();
+    }
+    return { primary, replica };
+  }
+
   it('uses a Redis Cluster named by REDIS_CLUSTER_NODES', async () => {
     const node = await RedisServer.start({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1'] });
     cleanup.push(() => node.stop());
@@ -28,22 +55,7 @@ describe('Redis deployments', () => {
   });
 
   it('reports a Redis Cluster down once its nodes are gone, with no decision asked, as /readyz and pdp_redis_up show', async () => {
-    const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1', '--repl-diskless-sync-delay', '0', '--repl-ping-replica-period', '1'];
-    const primary = await RedisServer.start({ extraArgs: clusterArgs });
-    cleanup.push(() => primary.stop());
-    const replica = await RedisServer.start({ extraArgs: clusterArgs });
-    cleanup.push(() => replica.stop());
-    const admin = new Redis(primary.url);
-    const replicaAdmin = new Redis(replica.url);
-    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-    await admin.call('CLUSTER', 'MEET', '127.0.0.1', String(replica.port));
-    await eventually('the replica to know the primary\'s slots', async () => String(await replicaAdmin.call('CLUSTER', 'NODES')).includes('connected 0-16383'), 10_000);
-    await replicaAdmin.call('CLUSTER', 'REPLICATE', String(await admin.call('CLUSTER', 'MYID')));
-    // Listed once its offset is past 0 (the primary's first ping). The client then holds a
-    // connection to the replica too, never opened while lookups go to the primary.
-    await eventually('the replica to serve the slots', async () => ((await admin.call('CLUSTER', 'SLOTS')) as unknown[][])[0]?.length === 4, 10_000);
-    admin.disconnect();
-    replicaAdmin.disconnect();
+    const { primary, replica } = await clusterPair();
 
     const metrics = new PdpMetrics();
     const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_CLUSTER_NODES: `127.0.0.1:${primary.port}`, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000', REDIS_BACKOFF_MS: '100' }, metrics);
@@ -59,22 +71,9 @@ describe('Redis deployments', () => {
 
   it('follows a Cluster failover of a primary that takes connections but never answers', async () => {
     // No automatic failover within the test: the replica takes over when told to.
-    const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1', '--cluster-node-timeout', '60000', '--repl-diskless-sync-delay', '0', '--repl-ping-replica-period', '1'];
-    const primary = await RedisServer.start({ extraArgs: clusterArgs });
-    cleanup.push(() => primary.stop());
-    const replica = await RedisServer.start({ extraArgs: clusterArgs });
-    cleanup.push(() => replica.stop());
-    const admin = new Redis(primary.url);
+    const { primary, replica } = await clusterPair(['--cluster-node-timeout', '60000']);
     const replicaAdmin = new Redis(replica.url);
-    cleanup.push(async () => {
-      admin.disconnect();
-      replicaAdmin.disconnect();
-    });
-    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-    await admin.call('CLUSTER', 'MEET', '127.0.0.1', String(replica.port));
-    await eventually('the replica to know the primary\'s slots', async () => String(await replicaAdmin.call('CLUSTER', 'NODES')).includes('connected 0-16383'), 10_000);
-    await replicaAdmin.call('CLUSTER', 'REPLICATE', String(await admin.call('CLUSTER', 'MYID')));
-    await eventually('the replica to serve the slots', async () => ((await admin.call('CLUSTER', 'SLOTS')) as unknown[][])[0]?.length === 4, 10_000);
+    cleanup.push(async () => replicaAdmin.disconnect());
 
     await primary.kill('SIGSTOP');
     // The replica names the frozen primary, and the client's ready check goes to it: as on any
