@@ -82,17 +82,6 @@ describe('answers the server writes itself for requests Node\'s parser refuses (
     expect(answer.headers['x-request-id']).toMatch(/\S/);
     expect(JSON.parse(answer.body)).toMatchObject({ status, requestId: answer.headers['x-request-id'] });
   });
-});
-
-describe('requests Node\'s parser refuses, answered at the part of the request at fault (a real listening socket)', () => {
-  let running: RunningServer;
-  beforeAll(async () => {
-    const { app } = await buildTestApp();
-    running = await startServer(app.fetch, { port: 0, hostname: '127.0.0.1' });
-  });
-  afterAll(async () => {
-    await running.shutdown(1_000);
-  });
 
   const host = 'host: 127.0.0.1\r\n';
   it.each([
