@@ -8,7 +8,7 @@ export interface Spawned {
   readonly lines: Record<string, unknown>[];
   /** Resolves once `count` log lines satisfy `match`; rejects on exit or after `timeoutMs` (`waitForMs` unless given). */
   waitFor(match: (line: Record<string, unknown>) => boolean, count?: number, timeoutMs?: number): Promise<Record<string, unknown>[]>;
-  /** Resolves with the exit code (or signal name). */
+  /** Resolves with the exit code (or signal name) once stderr is read to its end, or 2 s after the exit. */
   exited: Promise<number | string>;
 }
 
@@ -17,6 +17,9 @@ export interface Spawned {
  * processes, took up to 14 s on a machine at a load of 17.
  */
 const waitForMs = 60_000;
+
+/** How long `exited` waits, after the exit, for the rest of stderr. */
+const stderrGraceMs = 2_000;
 
 /**
  * Starts `node <script>` with `env` and PATH only, as the other process helpers do: a setting of
@@ -49,7 +52,19 @@ export function spawnLogged(command: string, args: readonly string[], env: Recor
     }
     for (const listener of listeners) listener();
   });
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const stderrEnded = new Promise<void>((done) => child.stderr?.once('close', done) ?? done());
+  // 'exit' can come before the last of stderr has been read; a worker still running keeps the
+  // pipe open, so the wait for its end is bounded.
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      const result = code ?? signal ?? -1;
+      const bound = setTimeout(() => resolve(result), stderrGraceMs);
+      void stderrEnded.then(() => {
+        clearTimeout(bound);
+        resolve(result);
+      });
+    }),
+  );
   const waitFor: Spawned['waitFor'] = (match, count = 1, timeoutMs = waitForMs) =>
     new Promise((resolve, reject) => {
       const check = () => {
