@@ -116,7 +116,10 @@ export async function createService(config: Config, log: Logger, options: Servic
   // reports those it took and lost.
   onRelayedLoss(auditLost);
   const audit = new AuditLog({
-    sink: auditDestination(config.AUDIT_LOG_FILE, auditLost),
+    sink: auditDestination(config.AUDIT_LOG_FILE, auditLost, {
+      reopened: () => log.info({ file: config.AUDIT_LOG_FILE }, 'audit log reopened: AUDIT_LOG_FILE names a new file'),
+      failed: (err) => log.warn({ err, file: config.AUDIT_LOG_FILE }, 'AUDIT_LOG_FILE moved away and cannot be reopened: audit lines go on to the file it named'),
+    }),
     decisions: config.AUDIT_DECISIONS,
     redact: config.AUDIT_REDACT,
     maxRequestBytes: config.AUDIT_MAX_REQUEST_BYTES,

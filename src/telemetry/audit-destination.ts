@@ -1,6 +1,7 @@
-import { close, constants, fstatSync, ftruncateSync, open, write as writeFile, writeSync } from 'node:fs';
+import { close, fstatSync, ftruncateSync, open, write as writeFile, writeSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import type { AuditSink } from './audit.js';
+import { appendFlags, followPath, type ReopenEvents } from './audit-reopen.js';
 
 /**
  * Lines are encoded here into chunks of at least this many bytes before they are written, as
@@ -172,6 +173,14 @@ export interface AuditOutputOptions<Owner> {
   readonly onLost: AuditLoss<Owner>;
   /** Called after each write completes (`pending` has fallen). */
   readonly onWritten?: () => void;
+  /**
+   * Told when the regular file it appends to, renamed away from its path, is followed by a new
+   * one there, or cannot be; see `followPath`. Without it the path is not followed.
+   */
+  readonly onReopen?: {
+    reopened(): void;
+    failed(error: unknown): void;
+  };
 }
 
 /**
@@ -184,6 +193,10 @@ export class AuditOutput<Owner = undefined> {
   readonly #onLost: AuditLoss<Owner>;
   readonly #onWritten: (() => void) | undefined;
   #backend: Backend | undefined;
+  /** A file newly opened at the path, written to from the next write on: the one in flight goes on to the old one. */
+  #replacement: Backend | undefined;
+  /** Stops following the path. */
+  #unfollow: (() => void) | undefined;
   readonly #queue: Item<Owner>[] = [];
   /** The item being written, until the write completes or the output stops. */
   #inFlight: Item<Owner> | undefined;
@@ -201,6 +214,7 @@ export class AuditOutput<Owner = undefined> {
   constructor(target: string | number, options: AuditOutputOptions<Owner>) {
     this.#onLost = options.onLost;
     this.#onWritten = options.onWritten;
+    const onReopen = options.onReopen;
     const to = typeof target === 'string' ? socketNamed(target) ?? target : target;
     if (typeof to === 'number') {
       try {
@@ -212,15 +226,18 @@ export class AuditOutput<Owner = undefined> {
     }
     // Non-blocking: a FIFO without a reader is refused (ENXIO) at once instead of holding a
     // thread-pool thread, and with it the process's exit, until one comes. Files ignore it.
-    open(to, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o666, (error, fd) => {
+    open(to, appendFlags, 0o666, (error, fd) => {
       if (error !== null) return this.#stop(error);
+      let stats: Stats;
       try {
+        stats = fstatSync(fd);
         this.#backend = backendFor(fd, true);
       } catch (cause) {
         close(fd, () => undefined);
         return this.#stop(cause);
       }
       if (this.#stopped !== undefined) return this.#backend.release();
+      if (stats.isFile() && onReopen !== undefined) this.#unfollow = followPath(to, stats, this.#reopenEvents(onReopen));
       this.#next();
     });
   }
@@ -278,9 +295,11 @@ export class AuditOutput<Owner = undefined> {
    * lines, and the line the wait ends in may be cut short. Never blocks longer than that.
    */
   exitFlush(last?: Buffer): void {
-    const backend = this.#backend;
+    // A file newly opened at the path, while the old one still has a write in flight.
+    const backend = this.#replacement ?? this.#backend;
     if (this.#stopped !== undefined || this.#ending || backend === undefined) return;
     this.#stopped = new AuditUnavailableError('audit destination closed: the process exits');
+    this.#unfollow?.();
     const items = this.#queue.splice(0).map((item) => item.data);
     if (last !== undefined && last.length > 0) items.push(last);
     if (items.length === 0 || !backend.idle()) return;
@@ -300,6 +319,28 @@ export class AuditOutput<Owner = undefined> {
         }
       }
     }
+  }
+
+  #reopenEvents(onReopen: NonNullable<AuditOutputOptions<Owner>['onReopen']>): ReopenEvents {
+    return {
+      reopened: (fd) => {
+        const backend = fileBackend(fd, true);
+        if (this.#stopped !== undefined) return backend.release();
+        this.#replacement?.release();
+        this.#replacement = backend;
+        if (!this.#writing) this.#takeReplacement();
+        onReopen.reopened();
+      },
+      failed: (error) => onReopen.failed(error),
+    };
+  }
+
+  /** Between writes: the file newly opened at the path takes the place of the old one, which is closed. */
+  #takeReplacement(): void {
+    if (this.#replacement === undefined) return;
+    this.#backend?.release();
+    this.#backend = this.#replacement;
+    this.#replacement = undefined;
   }
 
   #start(backend: Backend, item: Item<Owner>): void {
@@ -328,6 +369,7 @@ export class AuditOutput<Owner = undefined> {
   }
 
   #next(): void {
+    this.#takeReplacement();
     const item = this.#queue.shift();
     if (item !== undefined && this.#backend !== undefined) this.#start(this.#backend, item);
     else if (this.#ending && this.#pending === 0) this.#finish();
@@ -336,6 +378,7 @@ export class AuditOutput<Owner = undefined> {
   /** Closed as asked, every line written. */
   #finish(): void {
     this.#stopped = new AuditUnavailableError('audit destination closed');
+    this.#unfollow?.();
     this.#backend?.release();
     this.#settle?.();
   }
@@ -343,6 +386,9 @@ export class AuditOutput<Owner = undefined> {
   /** Stops for good: what it holds is lost, each owner's lines reported together. */
   #stop(error: unknown, failed?: Item<Owner>): void {
     if (this.#stopped !== undefined) return;
+    this.#unfollow?.();
+    this.#replacement?.release();
+    this.#replacement = undefined;
     this.#stopped = error instanceof AuditUnavailableError
       ? error
       : new AuditUnavailableError(`audit destination unavailable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -370,10 +416,11 @@ export class AuditOutput<Owner = undefined> {
  * descriptor it gives (stdout when undefined). Lines are gathered into chunks of whole lines;
  * beyond 16 MiB unwritten, each line that does not fit is dropped. Every lost line and every
  * failure goes to `onError`, never to the caller; lines given after the destination stopped for
- * good are refused with an `AuditUnavailableError`, for the caller to count.
+ * good are refused with an `AuditUnavailableError`, for the caller to count. A regular file
+ * renamed away from its path (a rotation) is followed by the one at the path, told to `onReopen`.
  */
-export function auditDestination(target: string | number | undefined, onError: AuditLoss): AuditSink {
-  const output = new AuditOutput<undefined>(target ?? 1, { onLost: onError });
+export function auditDestination(target: string | number | undefined, onError: AuditLoss, onReopen?: AuditOutputOptions<undefined>['onReopen']): AuditSink {
+  const output = new AuditOutput<undefined>(target ?? 1, { onLost: onError, ...(onReopen !== undefined && { onReopen }) });
   let closed: AuditUnavailableError | undefined;
   let chunk = Buffer.allocUnsafe(chunkRoom);
   let used = 0;
