@@ -161,6 +161,42 @@ describe('pdp test (process)', () => {
     }
   });
 
+  it('refuses, exit 1 as the server does, a key file it cannot read or take (JWKS_FILE, a jwksFile, INTROSPECTION_JWKS_FILE), for test, check and token', async () => {
+    const dir = await policyDir({ 'docs.json': { cases: passing } });
+    const [key, rsa] = await Promise.all([signingKey('k1'), signingKey('r1', 'RS256')]);
+    const issuer = 'https://idp.example/';
+    const tokens = await tempDir({
+      'broken.json': '{"keys": [',
+      'rsa.json': jwks(rsa),
+      'good.json': jwks(key),
+      'file.json': { issuers: [{ issuer, jwksFile: 'missing.json', audience: 'docs' }] },
+    });
+    const request = await tempDir({ 'request.json': readCase('r', { team: 'a' }, { locked: false }, {}).request });
+    const devKeys = join(await tempDir(), 'dev');
+    expect((await runCli(['keys', devKeys])).code).toBe(0);
+    const introspection = { INTROSPECTION_URL: 'http://127.0.0.1:9/introspect', INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'secret', INTROSPECTION_JWT_ISSUER: issuer };
+    const settings = [
+      [{ JWKS_FILE: join(tokens, 'broken.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: 'docs' }, `JWKS_FILE: key set ${join(tokens, 'broken.json')}: not valid JSON at line 1, column 11`],
+      [{ JWKS_FILE: join(tokens, 'rsa.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: 'docs', JWT_ALGORITHMS: 'ES256' }, `JWKS_FILE: key set ${join(tokens, 'rsa.json')}: holds no key for the accepted algorithms (ES256)`],
+      [{ TOKEN_CONFIG_FILE: join(tokens, 'file.json') }, `TOKEN_CONFIG_FILE $.issuers[0].jwksFile: key set ${join(tokens, 'missing.json')}: ENOENT`],
+      [{ ...introspection, INTROSPECTION_JWKS_FILE: join(tokens, 'missing.json') }, `INTROSPECTION_JWKS_FILE: key set ${join(tokens, 'missing.json')}: ENOENT`],
+    ] as const;
+    for (const [env, problem] of settings) {
+      const server = spawnServer({ ...env, POLICY_DIR: dir });
+      expect((await server.exited).code).toBe(1);
+      expect(server.output()).toContain(problem);
+      const token = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', issuer, '--aud', 'docs', '--claims', '{"sub":"alice"}'];
+      for (const args of [['test', dir], ['check', dir, '--request', join(request, 'request.json')], token]) {
+        const run = await runCli(args, env);
+        expect(run.code, `${args[0]} ${problem}`).toBe(1);
+        expect(run.stderr).toContain(problem);
+      }
+    }
+    // The same settings with a key file the server takes: each command runs.
+    const good = { JWKS_FILE: join(tokens, 'good.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: 'docs' };
+    expect((await runCli(['test', dir], good)).code).toBe(0);
+  });
+
   it('keeps a member named __proto__ in a case\'s context and expected advice, as the server reads a body', async () => {
     // Written as JSON text: in a JavaScript literal `__proto__` would set the prototype.
     const rule = '{"id": "proto-read", "effect": "permit", "actions": ["read"], "condition": "context[\\"__proto__\\"].polluted == 1", "advice": {"__proto__": {"step_up": "mfa"}}}';

@@ -64,6 +64,34 @@ async function issuerEntries(config: Config): Promise<IssuerEntry[]> {
   return [...fromEnv, ...fromFile];
 }
 
+/**
+ * Where the key file of the issuer at `index` of issuerEntries is given, as a start-up failure
+ * names it: the environment's entry comes first (JWKS_FILE), then TOKEN_CONFIG_FILE's, in its order.
+ */
+function keyFileSetting(config: Config, index: number): string {
+  const fromEnv = issuersFromEnv(config).length;
+  return index < fromEnv ? 'JWKS_FILE' : `TOKEN_CONFIG_FILE $.issuers[${index - fromEnv}].jwksFile`;
+}
+
+/** The keys of a key file, as the server loads them; `setting` (where `file` was given) names it when they cannot be. */
+async function keyFile(file: string, setting: string, algorithms: readonly string[]) {
+  return localKeySet(file, algorithms).catch((error: unknown) => {
+    throw new ConfigError(`${setting}: key set ${file}: ${(error as Error).message}`, { cause: error });
+  });
+}
+
+/**
+ * Loads every key file the server would (each issuer's, INTROSPECTION_JWKS_FILE) and throws the
+ * ConfigError it would stop with: `pdp test`, `pdp check` and `pdp token` use no keys, but a
+ * setting the server refuses must fail them too, not pass until the deployment does.
+ */
+async function checkKeyFiles(config: Config, entries: readonly IssuerEntry[]): Promise<void> {
+  for (const [index, entry] of entries.entries()) {
+    if (entry.jwksFile !== undefined) await keyFile(entry.jwksFile, keyFileSetting(config, index), entry.algorithms ?? config.JWT_ALGORITHMS);
+  }
+  if (config.INTROSPECTION_JWKS_FILE !== undefined) await keyFile(config.INTROSPECTION_JWKS_FILE, 'INTROSPECTION_JWKS_FILE', config.JWT_ALGORITHMS);
+}
+
 /** How claims become a subject: the CLAIM_* settings, overridden by each issuer entry's `claims`. */
 function claimMapperOf(config: Config, entries: readonly IssuerEntry[]): ClaimMapper {
   const fallback: ClaimMapping = {
@@ -89,7 +117,9 @@ function bindingCheckOf(config: Config, entries: readonly IssuerEntry[]): Bindin
  * for `pdp test` and `pdp check`, so they map claims as the server does.
  */
 export async function claimMapperFromConfig(config: Config): Promise<ClaimMapper> {
-  return claimMapperOf(config, await issuerEntries(config));
+  const entries = await issuerEntries(config);
+  await checkKeyFiles(config, entries);
+  return claimMapperOf(config, entries);
 }
 
 /** What `pdp token` checks a token against: the claim mapping, the `typ` each issuer requires, and whether a `cnf` is taken. */
@@ -104,6 +134,7 @@ export interface TokenSettings {
 /** The server's token settings for `pdp token`, from one read of TOKEN_CONFIG_FILE. */
 export async function tokenSettingsFromConfig(config: Config): Promise<TokenSettings> {
   const entries = await issuerEntries(config);
+  await checkKeyFiles(config, entries);
   return {
     claims: claimMapperOf(config, entries),
     binding: bindingCheckOf(config, entries),
@@ -130,12 +161,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
    * fetched from `url`) must fit; `onKeyRemoved`: told when a fetch of `url` leaves out a key.
    */
   const keySet = async (file: string | undefined, url: string | undefined, setting: string, algorithms: readonly string[], onKeyRemoved?: () => void): Promise<KeySource> => {
-    if (file !== undefined) {
-      const keys = await localKeySet(file, algorithms).catch((error: unknown) => {
-        throw new ConfigError(`${setting}: key set ${file}: ${(error as Error).message}`, { cause: error });
-      });
-      return { keys };
-    }
+    if (file !== undefined) return { keys: await keyFile(file, setting, algorithms) };
     if (url === undefined) throw new ConfigError('a key set needs a file or a URL');
     const set = new RemoteKeySet({
       url,
@@ -152,16 +178,13 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   };
 
   const entries = await issuerEntries(config);
-  // The entries from the environment come first, then TOKEN_CONFIG_FILE's, in its order.
-  const fromEnv = issuersFromEnv(config).length;
-  const settingOf = (index: number) => (index < fromEnv ? 'JWKS_FILE' : `TOKEN_CONFIG_FILE $.issuers[${index - fromEnv}].jwksFile`);
   const verifiers = new Map<string, TokenVerifier>();
   for (const [index, entry] of entries.entries()) {
     const algorithms = entry.algorithms ?? config.JWT_ALGORITHMS;
     verifiers.set(
       entry.issuer,
       createJwtVerifier({
-        ...(await keySet(entry.jwksFile, entry.jwksUrl, settingOf(index), algorithms, () => {
+        ...(await keySet(entry.jwksFile, entry.jwksUrl, keyFileSetting(config, index), algorithms, () => {
           keyRemovals += 1;
         })),
         issuer: entry.issuer,
