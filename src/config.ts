@@ -7,6 +7,7 @@ import { maskPath } from './telemetry/mask.js';
 import { parseHostPort } from './cache/address.js';
 import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
+import { issuerName } from './token/issuer-name.js';
 import { pdpIdentifierProblems } from './pdp-identifier.js';
 
 /**
@@ -152,7 +153,7 @@ const envSchema = z
     MAX_BODY_BYTES: integer(1024, 16 * 1024 * 1024, 1024 * 1024),
     JWKS_FILE: optionalText,
     JWKS_URL: optionalText.pipe(keySetUrl.optional()),
-    JWT_ISSUER: optionalText,
+    JWT_ISSUER: optionalText.pipe(issuerName.optional()),
     JWT_AUDIENCE: list(),
     JWT_ALGORITHMS: list(defaultAlgorithms),
     // Kept only to refuse it: HMAC is never accepted (algorithmProblem says why); `false` says as much.
@@ -179,7 +180,7 @@ const envSchema = z
     INTROSPECTION_CACHE_MAX_SECONDS: integer(0, 86_400, 60),
     INTROSPECTION_JWKS_FILE: optionalText,
     INTROSPECTION_JWKS_URL: optionalText.pipe(keySetUrl.optional()),
-    INTROSPECTION_JWT_ISSUER: optionalText,
+    INTROSPECTION_JWT_ISSUER: optionalText.pipe(issuerName.optional()),
     INTROSPECTION_AUDIENCE: list(),
     // Plain http:// token URLs to hosts other than loopback are refused unless this is `true`.
     ALLOW_HTTP_TOKEN_URLS: z.enum(['true', 'false']).default('false'),

@@ -10,7 +10,7 @@ import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/ap
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
-import { runServerToExit } from './helpers/process.js';
+import { runCli, runServerToExit } from './helpers/process.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
 import { spawnServer } from './helpers/spawn-server.js';
 import { tempDir } from './helpers/tmp.js';
@@ -33,6 +33,57 @@ async function appOf(config: Config) {
   const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims, app: { requestTimeoutMs: config.REQUEST_TIMEOUT_MS } });
   return app;
 }
+
+describe('issuer names no token could carry', () => {
+  const unknown = 'a token\'s "iss" is compared exactly, so every token of this issuer would be denied as of an unknown issuer';
+  const signed = { INTROSPECTION_URL: 'https://as.example/introspect', ...introspection, INTROSPECTION_JWKS_URL: 'https://as.example/jwks' };
+
+  it.each([
+    ['https://idp.example/\u200b', `holds a control or invisible character (U+200B); ${unknown}`],
+    ['https://idp.exam\u00adple/', `holds a control or invisible character (U+00AD); ${unknown}`],
+    ['https://idp.example/realms/\tacme', `holds a control or invisible character (U+0009); ${unknown}`],
+    ['https://idp.example/realms/ acme', `holds whitespace, which a URI never does (an issuer with ":" is a URI, RFC 7519 §2); ${unknown}`],
+    ['://idp.example/', `holds ":" but does not begin with a URI scheme (an issuer with ":" is a URI, RFC 7519 §2); ${unknown}`],
+    ['https://', `is not an http(s) URL with a host; ${unknown}`],
+    ['https://idp.example/.well-known/openid-configuration?tenant=acme', 'has a query, which an issuer URL never has (OpenID Connect Discovery §3, RFC 8414 §2): give the issuer, not a discovery or key set URL'],
+    ['https://idp.example/#acme', 'has a fragment, which an issuer URL never has (OpenID Connect Discovery §3, RFC 8414 §2): give the issuer, not a discovery or key set URL'],
+  ])('refuses %j in JWT_ISSUER and INTROSPECTION_JWT_ISSUER at start, saying why', (name, problem) => {
+    expect(problems({ JWKS_URL: 'https://idp.example/jwks', JWT_ISSUER: name, JWT_AUDIENCE: audience, ...signed, INTROSPECTION_JWT_ISSUER: name })).toEqual([
+      `JWT_ISSUER: ${problem}`,
+      `INTROSPECTION_JWT_ISSUER: ${problem}`,
+    ]);
+  });
+
+  it.each(['https://idp.example', 'https://login.microsoftonline.com/0f1e2d3c/v2.0', 'http://localhost:8080/realms/dev', 'urn:example:issuer', 'acme-idp', 'Acme IdP'])(
+    'takes %j: a URL, a URN, or a plain name, spaces within included',
+    (name) => expect(problems({ JWKS_URL: 'https://idp.example/jwks', JWT_ISSUER: name, JWT_AUDIENCE: audience, ...signed, INTROSPECTION_JWT_ISSUER: name })).toEqual([]),
+  );
+
+  it('refuses an issuer of TOKEN_CONFIG_FILE with a space around it, at its path, with every other one, and pdp test and the server stop on it', async () => {
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test ', jwksUrl: 'https://a.test/jwks', audience },
+          { issuer: 'https://b.test', jwksUrl: 'https://b.test/jwks', audience },
+          { issuer: '\thttps://c.test', jwksUrl: 'https://c.test/jwks', audience },
+        ],
+      },
+    });
+    const file = join(dir, 'tokens.json');
+    const message = [
+      'invalid token configuration:',
+      `  TOKEN_CONFIG_FILE $.issuers[0].issuer: ends with whitespace (U+0020); ${unknown}`,
+      `  TOKEN_CONFIG_FILE $.issuers[2].issuer: begins with whitespace (U+0009); ${unknown}`,
+    ].join('\n');
+    await expect(tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: file }))).rejects.toThrow(new ConfigError(message));
+    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: file });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(message);
+    const cli = await runCli(['test', defaultPolicyDir], { TOKEN_CONFIG_FILE: file });
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain(message);
+  });
+});
 
 describe('plain http:// token URLs', () => {
   const plainHttp = 'plain http:// to a host that is not loopback (localhost, 127.0.0.0/8, ::1): anyone on the path could forge tokens or read the client secret; use https://, or set ALLOW_HTTP_TOKEN_URLS=true to accept the risk (e.g. a sidecar on a trusted network)';

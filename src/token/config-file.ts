@@ -5,6 +5,7 @@ import { parseSource } from '../json-source.js';
 import { readRegularFile } from '../regular-file.js';
 import { visibleNameSchema } from '../policy/schema.js';
 import { tokenBindingModes } from './binding.js';
+import { issuerName } from './issuer-name.js';
 import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
 import { keySetAlgorithms } from './verify.js';
 
@@ -28,7 +29,7 @@ const claimMappingSchema = z
 /** `httpUrls`: ALLOW_HTTP_TOKEN_URLS, which lets a jwksUrl be plain http:// to any host. */
 const issuerSchema = (httpUrls: boolean) => z
   .object({
-    issuer: nonEmpty,
+    issuer: issuerName,
     jwksUrl: (httpUrls ? keySetUrl : keySetUrl.refine((url) => !isPlainHttpRemote(url), plainHttpProblem)).optional(),
     jwksFile: nonEmpty.optional(),
     audience: z.union([nonEmpty, z.array(nonEmpty).min(1)]).transform((a) => (typeof a === 'string' ? [a] : a)),
