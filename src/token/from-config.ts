@@ -8,6 +8,7 @@ import { issuerClaimMapper, type ClaimMapper, type ClaimMapping, type Claims } f
 import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
 import { createIntrospector, type IntrospectionResult } from './introspect.js';
 import { localKeySet, RemoteKeySet, type KeySetState } from './jwks.js';
+import { KeySetFetcher } from './key-set-fetcher.js';
 import type { TokenObserver } from './observer.js';
 import { isPlainHttpRemote } from './plain-http.js';
 import { createTokenVerifier } from './token-verifier.js';
@@ -145,12 +146,47 @@ export async function tokenSettingsFromConfig(config: Config): Promise<TokenSett
   };
 }
 
+const stateRank: Readonly<Record<KeySetState, number>> = { loaded: 0, stale: 1, missing: 2 };
+
+/**
+ * One entry per key set URL, in the order first named: its state the worst among the issuers
+ * taking it, as a set with no key for one issuer's algorithms is `missing` to that one alone.
+ */
+function keySetStates(sets: readonly RemoteKeySet[]): { readonly url: string; readonly state: KeySetState }[] {
+  const states = new Map<string, KeySetState>();
+  for (const set of sets) {
+    const known = states.get(set.url);
+    const state = set.state();
+    if (known === undefined || stateRank[state] > stateRank[known]) states.set(set.url, state);
+  }
+  return [...states].map(([url, state]) => ({ url, state }));
+}
+
 /** An issuer's keys, and for a remote key set each check's own lookup of them (see RemoteKeySet.lookup). */
 type KeySource = Pick<JwtVerifierOptions, 'keys' | 'lookup'>;
 
 /** Builds token verification and claim mapping from the environment and TOKEN_CONFIG_FILE. */
 export async function tokensFromConfig(config: Config, options: TokensOptions = {}): Promise<Tokens> {
   const remote: RemoteKeySet[] = [];
+  // One fetcher per key set URL, whatever the number of issuers naming it (one identity provider,
+  // several tenants or audiences): N issuers fetched it N times at start, at each rotation and
+  // per cooldown during an outage. Each issuer still takes from it by its own algorithms.
+  const fetchers = new Map<string, KeySetFetcher>();
+  const fetcherOf = (url: string): KeySetFetcher => {
+    const href = new URL(url).href;
+    const known = fetchers.get(href);
+    if (known !== undefined) return known;
+    const fetcher = new KeySetFetcher({
+      url: href,
+      timeoutMs: config.JWKS_TIMEOUT_MS,
+      cooldownMs: config.JWKS_COOLDOWN_SECONDS * 1000,
+      refreshMs: config.JWKS_REFRESH_SECONDS * 1000,
+      onFetchError: options.onKeySetError,
+    });
+    fetchers.set(href, fetcher);
+    void fetcher.refresh();
+    return fetcher;
+  };
   // Fetches that left out a key held before, of the JWT issuers' key sets and of the signed
   // introspection answers' one: the generations of the verified-token and introspection caches.
   let keyRemovals = 0;
@@ -163,17 +199,8 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   const keySet = async (file: string | undefined, url: string | undefined, setting: string, algorithms: readonly string[], onKeyRemoved?: () => void): Promise<KeySource> => {
     if (file !== undefined) return { keys: await keyFile(file, setting, algorithms) };
     if (url === undefined) throw new ConfigError('a key set needs a file or a URL');
-    const set = new RemoteKeySet({
-      url,
-      algorithms,
-      timeoutMs: config.JWKS_TIMEOUT_MS,
-      cooldownMs: config.JWKS_COOLDOWN_SECONDS * 1000,
-      refreshMs: config.JWKS_REFRESH_SECONDS * 1000,
-      onFetchError: options.onKeySetError,
-      onKeyRemoved,
-    });
+    const set = new RemoteKeySet({ fetcher: fetcherOf(url), algorithms, onFetchError: options.onKeySetError, onKeyRemoved });
     remote.push(set);
-    void set.refresh();
     return { keys: set.getKey, lookup: () => set.lookup() };
   };
 
@@ -242,7 +269,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       verifiedTokenCache: jwtCache === undefined ? 'off' : { entries: config.TOKEN_CACHE_ENTRIES, maxSeconds: config.TOKEN_CACHE_MAX_SECONDS },
     },
     plainHttpUrls: [...new Set(tokenUrls.filter((url): url is string => url !== undefined && isPlainHttpRemote(url)).map(maskUrl))],
-    keySets: () => remote.map((set) => ({ url: set.url, state: set.state() })),
-    close: () => remote.forEach((set) => set.close()),
+    keySets: () => keySetStates(remote),
+    close: () => fetchers.forEach((fetcher) => fetcher.close()),
   };
 }
