@@ -35,9 +35,10 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
     // A fresh list per key set: a fetch still running when a test ends must not report into the next.
     const errors: string[] = [];
     fetchErrors = errors;
+    // A fetch bound far above a local fetch, which took over 300 ms while other test files loaded the machine.
     keySet = new RemoteKeySet({
       url: server.url,
-      timeoutMs: 300,
+      timeoutMs: 2_000,
       cooldownMs: 200,
       refreshMs: 0,
       onFetchError: (_url, error) => errors.push(error.message),
@@ -86,7 +87,7 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
   });
 
   it.each(['error', 'reset', 'hang', 'garbage'] as const)('keeps the cached keys while the key server is down (%s)', async (mode) => {
-    const verifier = await setUp({ refreshMs: 50 });
+    const verifier = await setUp({ refreshMs: 50, timeoutMs: 300 });
     const t = await token(k1);
     await verifier.verify(t);
     server.mode = mode;
