@@ -119,4 +119,23 @@ describe('answers the server writes itself for requests Node\'s parser refuses (
     expect(problem.errors?.map((error) => error.path)).toEqual([path]);
     expect(problem.errors?.[0]?.message).toMatch(/\S/);
   });
+
+  // A name is bounded by the header size limit alone: echoed whole, all of it came back in the answer.
+  const longName = (length: number) => `x-${'n'.repeat(length - 2)}`;
+  it.each([
+    ['400: a space in it', `GET /healthz HTTP/1.1\r\n${host}${longName(3_000)} a: b\r\n\r\n`, 400, 3_002],
+    ['400: a NUL in its value', `GET /healthz HTTP/1.1\r\n${host}${longName(3_000)}: b\0c\r\n\r\n`, 400, 3_000],
+    ['431: headers over the limit in it', `GET /healthz HTTP/1.1\r\n${host}${longName(8_000)}: b\r\n\r\n`, 431, 8_000],
+  ])('echoes the first 64 characters of a long header name at fault, and its length (%s)', async (_, request, status, length) => {
+    const socket = await connectTo(running.port);
+    const response = readResponse(socket);
+    socket.write(request);
+    const answer = await response;
+    socket.destroy();
+    expect(answer.status).toBe(status);
+    const problem = JSON.parse(answer.body) as { errors?: { path: string; message: string }[] };
+    expect(problem.errors?.map((error) => error.path)).toEqual([`${longName(64)}…`]);
+    expect(problem.errors?.[0]?.message).toContain(`a name of ${length} characters`);
+    expect(answer.body.length).toBeLessThan(1_000);
+  });
 });

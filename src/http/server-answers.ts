@@ -59,14 +59,23 @@ function lineAtFault(error: ClientError, firstRead = false): LineAtFault {
   return { text: packet.slice(start, end === -1 ? packet.length : at + end), whole: start > 0 || firstRead };
 }
 
+/** Most characters of a header name an answer echoes: a name is bounded by the header size limit alone. */
+const echoedNameLength = 64;
+
+/** At path the header `name`: its first 64 characters and an ellipsis when it is longer, its length then in the message. */
+function atHeader(name: string, message: string): FieldError {
+  if (name.length <= echoedNameLength) return { path: name, message };
+  return { path: `${name.slice(0, echoedNameLength)}…`, message: `${message} (a name of ${name.length} characters, its first ${echoedNameLength} shown)` };
+}
+
 /**
- * The header field of a field line Node's parser refuses, at path its name: the text before the
- * colon of the line it failed in. At path `header section` when the line has no name, or began in
- * an earlier read than the one the parser failed in (its name is gone).
+ * The header field of a field line Node's parser refuses, at path its name (see atHeader): the
+ * text before the colon of the line it failed in. At path `header section` when the line has no
+ * name, or began in an earlier read than the one the parser failed in (its name is gone).
  */
 function fieldError(line: LineAtFault, message: string): FieldError {
   const name = line.whole ? /^([^:]+?)[ \t]*:/.exec(line.text)?.[1] : undefined;
-  return { path: name === undefined || /^[ \t]/.test(line.text) ? 'header section' : name, message };
+  return name === undefined || /^[ \t]/.test(line.text) ? { path: 'header section', message } : atHeader(name, message);
 }
 
 /**
