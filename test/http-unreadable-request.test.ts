@@ -138,4 +138,17 @@ describe('answers the server writes itself for requests Node\'s parser refuses (
     expect(problem.errors?.[0]?.message).toContain(`a name of ${length} characters`);
     expect(answer.body.length).toBeLessThan(1_000);
   });
+
+  it('names the header of a field line of 60,000 spaces without holding the server (a name search in linear time)', async () => {
+    // The name was searched for with a regular expression that backtracks over each space: 5.5 s for this line, the event loop held.
+    const socket = await connectTo(running.port);
+    const response = readResponse(socket);
+    const started = performance.now();
+    socket.write(`GET /healthz HTTP/1.1\r\n${host}x${' '.repeat(60_000)}\r\n\r\n`);
+    const answer = await response;
+    socket.destroy();
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(answer.status).toBe(400);
+    expect((JSON.parse(answer.body) as { errors?: { path: string }[] }).errors?.map((error) => error.path)).toEqual(['header section']);
+  });
 });

@@ -69,12 +69,25 @@ function atHeader(name: string, message: string): FieldError {
 }
 
 /**
+ * The name of a field line: the text before its first colon, without the spaces and tabs at its
+ * end; undefined when there is no colon or nothing before it. Found in one pass: the line runs
+ * to the end of the read (64 KB), and a regular expression that backtracks over its spaces took
+ * 5.5 s for one of 60,000.
+ */
+function nameOf(line: string): string | undefined {
+  const colon = line.indexOf(':');
+  let end = colon;
+  while (end > 0 && (line[end - 1] === ' ' || line[end - 1] === '\t')) end -= 1;
+  return end > 0 ? line.slice(0, end) : undefined;
+}
+
+/**
  * The header field of a field line Node's parser refuses, at path its name (see atHeader): the
  * text before the colon of the line it failed in. At path `header section` when the line has no
  * name, or began in an earlier read than the one the parser failed in (its name is gone).
  */
 function fieldError(line: LineAtFault, message: string): FieldError {
-  const name = line.whole ? /^([^:]+?)[ \t]*:/.exec(line.text)?.[1] : undefined;
+  const name = line.whole ? nameOf(line.text) : undefined;
   return name === undefined || /^[ \t]/.test(line.text) ? { path: 'header section', message } : atHeader(name, message);
 }
 
