@@ -283,6 +283,53 @@ describe('the head of a request (a real listening socket, the default header siz
     expect(JSON.parse(answer.body)).toMatchObject({ type: `urn:invoice-pdp:problem:${code}`, status, detail: `HTTP/${version} is not supported: send HTTP/1.1 or HTTP/1.0`, errors: versionError });
   });
 
+  // RFC 9112 §2.3: the version is `HTTP/` DIGIT "." DIGIT. Node's parser takes RTSP and ICE request
+  // lines too and hands them on with their version alone, as if they were HTTP: they were served.
+  it.each([
+    ['GET /healthz RTSP/1.0', 'RTSP/1.0'],
+    ['GET /healthz RTSP/2.0', 'RTSP/2.0'],
+    ['GET /healthz RTSP/0.9', 'RTSP/0.9'],
+    ['DESCRIBE /healthz RTSP/1.0', 'RTSP/1.0'],
+    ['SOURCE /healthz ICE/1.0', 'ICE/1.0'],
+  ])('answers the request line %s 400 at path HTTP-version, not as HTTP, and closes', async (line, version) => {
+    const answer = await exchange(`${line}\r\nhost: 127.0.0.1\r\nconnection: keep-alive\r\nx-request-id: not-http`, '');
+    expect(answer.status).toBe(400);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(answer.headers['x-request-id']).toBe('not-http');
+    expect(answer.headers['connection']).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({
+      type: 'urn:invoice-pdp:problem:invalid_request',
+      status: 400,
+      detail: `${version} is not HTTP: send HTTP/1.1 or HTTP/1.0`,
+      instance: '/healthz',
+      errors: versionError,
+    });
+  });
+
+  it('serves an HTTP/1.0 request, its request line with repeated spaces too, and pipelined behind one of RTSP refuses that one', async () => {
+    expect((await exchange('GET  /healthz   HTTP/1.0\r\nhost: 127.0.0.1', '')).status).toBe(200);
+    const socket = await connectTo(running.port);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const closed = once(socket, 'close');
+    socket.write('GET /healthz HTTP/1.0\r\nconnection: keep-alive\r\n\r\nGET /readyz RTSP/1.0\r\n\r\n');
+    await closed;
+    const text = Buffer.concat(received).toString('latin1');
+    expect(text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 400']);
+    expect(text).toContain('"detail":"RTSP/1.0 is not HTTP: send HTTP/1.1 or HTTP/1.0"');
+  });
+
+  // Node's parser refuses these itself: the method is not one of the protocol the line names.
+  it.each([
+    ['GET /healthz ICE/1.0', 'HTTP-version'],
+    ['PUT /healthz RTSP/1.0', 'HTTP-version'],
+    ['DESCRIBE /healthz HTTP/1.1', 'method'],
+  ])('answers the request line %s, which Node\'s parser refuses, 400 at path %s', async (line, path) => {
+    const answer = await exchange(`${line}\r\nhost: 127.0.0.1`, '');
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', errors: [{ path }] });
+  });
+
   it('answers an unsupported HTTP version as openapi.yaml documents it', async () => {
     const contract = await loadContract();
     const answer = await exchange('POST /decide HTTP/2.0\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 2', '{}');

@@ -7,6 +7,7 @@ import { hostFieldAsUrlHost, isHostField } from '../url-host.js';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
 import { problemBody, problemResponse, ProblemError, problemTypes, sentPath, type FieldError, type ProblemCode } from './problem.js';
+import { otherProtocolOf } from './request-protocol.js';
 import { lengthAndTransferCoding, transferCodingProblem, unframedBody } from './transfer-coding.js';
 
 /** Told of every problem the server answers itself, e.g. `countRejections(metrics)`. */
@@ -24,6 +25,7 @@ interface ClientError extends Error {
 const lineEnds = 'each line ends with CRLF, with no CR or LF alone';
 const targetError = { path: 'request-target', message: 'no space, control character or byte above 0x7E: percent-encode them' };
 const versionError = { path: 'HTTP-version', message: 'HTTP/1.1 or HTTP/1.0' };
+const methodError = { path: 'method', message: 'not a method this server knows (GET, POST, …, in capitals)' };
 
 /**
  * A request of an HTTP version other than 1.1 and 1.0, at path `HTTP-version` (RFC 9112 §2.3):
@@ -101,10 +103,13 @@ function partAtFault(error: ClientError): FieldError | undefined {
   const line = lineAtFault(error);
   switch (error.code) {
     case 'HPE_INVALID_METHOD':
-      return { path: 'method', message: 'not a method this server knows (GET, POST, …, in capitals)' };
+      return methodError;
     case 'HPE_INVALID_URL':
       return targetError;
     case 'HPE_INVALID_CONSTANT':
+      // A method of RTSP alone with HTTP/ (DESCRIBE), or one of HTTP alone with RTSP/ or ICE/ (GET), which are not HTTP.
+      if (reason === 'Invalid method for HTTP/x.x request') return methodError;
+      if (reason.endsWith('/x.x request')) return versionError;
       // Past the target, where the version should be: a space in the target puts more on the line.
       if (!reason.startsWith('Expected HTTP/')) return undefined;
       return line.text.split(' ').length > 3 ? targetError : versionError;
@@ -417,13 +422,18 @@ function linesNamed(request: IncomingMessage, name: string): number {
 }
 
 /**
- * Whether `request` is HTTP/1.1 or 1.0. Node's parser also takes HTTP/2.0 and 0.9 (a request
+ * The problem of a request that is not HTTP/1.1, if any: one whose request line names another
+ * protocol (RFC 9112 §2.3: the version is `HTTP/` DIGIT "." DIGIT; `RTSP/1.0`, `ICE/1.0`, which
+ * Node's parser takes), a 400 as for any invalid request line (RFC 9112 §3); one of HTTP
+ * other than 1.0, a 505 (see versionProblem). Node's parser takes HTTP/2.0 and 0.9 (a request
  * line without a version, or one with headers after it) and hands them on as if 1.x: a decision
  * for a 2.0 request line, a page for a 0.9 one, and a body framed by headers whose versions do
  * not have them.
  */
-function isHttp1(request: IncomingMessage): boolean {
-  return request.httpVersionMajor === 1 && (request.httpVersionMinor === 0 || request.httpVersionMinor === 1);
+function notHttp11Problem(request: IncomingMessage): ProblemError | undefined {
+  const protocol = otherProtocolOf(request);
+  if (protocol !== undefined) return new ProblemError('invalid_request', `${protocol} is not HTTP: send HTTP/1.1 or HTTP/1.0`, [versionError]);
+  return request.httpVersionMajor === 1 && request.httpVersionMinor === 0 ? undefined : versionProblem(request.httpVersion);
 }
 
 /**
@@ -449,7 +459,10 @@ const plainHost = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
  * `unusualHost` when its Host is not a `plainHost`, the only one whose syntax is checked.
  */
 function headProblem(request: IncomingMessage, unusualHost: boolean): ProblemError | undefined {
-  if (!isHttp1(request)) return versionProblem(request.httpVersion);
+  if (request.httpVersionMajor !== 1 || request.httpVersionMinor !== 1) {
+    const problem = notHttp11Problem(request);
+    if (problem !== undefined) return problem;
+  }
   if (request.rawHeaders.length >= 2 * maxHeaderLines) {
     return new ProblemError('headers_too_large', `the request has more than the ${maxHeaderLines - 1} header lines the server accepts`, [
       { path: 'header section', message: `more than ${maxHeaderLines - 1} lines` },
@@ -493,7 +506,8 @@ function answerServerOptions(request: IncomingMessage, response: ServerResponse)
 
 /**
  * `listener`, with requests whose head is unacceptable answered problem+json: one of an HTTP
- * version other than 1.1 and 1.0 (2.0 or 0.9, which Node's parser takes), a 505; an HTTP/1.1 request without a Host header, with
+ * version other than 1.1 and 1.0 (2.0 or 0.9, which Node's parser takes), a 505, and one of
+ * another protocol (RTSP, ICE: see readOtherProtocols), a 400; an HTTP/1.1 request without a Host header, with
  * more than one, or with one that is not a host (RFC 9112 §3.2), a 400; one with more header lines than Node keeps, a 431; one
  * whose body cannot be framed, a 400, and one with a transfer coding other than chunked, a 501
  * (see transferCodingProblem). Node's own Host check

@@ -6,6 +6,7 @@ import { inTurn, lingerBeforeClosing } from './linger.js';
 import type { ProblemCode } from './problem.js';
 import { answerClientError, answerRequestError, maxHeaderLines, meetExpectations, refuseConnect, refuseBadHeads } from './server-answers.js';
 import { gracefulShutdown, type Shutdown } from './shutdown.js';
+import { readOtherProtocols } from './request-protocol.js';
 import { closeAfterUpgradeRequests } from './upgrade.js';
 
 export interface ServerOptions {
@@ -66,7 +67,8 @@ export async function startServer(fetch: (request: Request) => Response | Promis
       requireHostHeader: false,
     },
     // The listening address is the host of the URL of a request without a Host header (HTTP/1.0).
-    inTurn(closeAfterUpgradeRequests(refuseBadHeads(getRequestListener(fetch, { hostname: urlHost(options.hostname), errorHandler: answerRequestError(options.onProblem) }), options.onProblem))),
+    // A request's protocol is read while Node's parser reads it, before its turn comes.
+    readOtherProtocols(inTurn(closeAfterUpgradeRequests(refuseBadHeads(getRequestListener(fetch, { hostname: urlHost(options.hostname), errorHandler: answerRequestError(options.onProblem) }), options.onProblem)))),
   );
   server.maxHeadersCount = maxHeaderLines;
   // Node destroys a socket that times out when nothing listens for 'timeout'; an idle kept-alive
@@ -74,7 +76,7 @@ export async function startServer(fetch: (request: Request) => Response | Promis
   server.timeout = options.stallTimeoutMs ?? stallTimeoutFor(60_000);
   server.on('connection', lingerBeforeClosing({ ms: options.lingerMs ?? 5_000, bytes: options.lingerBytes ?? 64 * 1024 * 1024 }));
   server.on('clientError', answerClientError(options.onProblem));
-  const expectations = inTurn(meetExpectations((request, response) => server.emit('request', request, response), options.onProblem));
+  const expectations = readOtherProtocols(inTurn(meetExpectations((request, response) => server.emit('request', request, response), options.onProblem)));
   server.on('checkContinue', expectations);
   server.on('checkExpectation', expectations);
   server.on('connect', refuseConnect(options.onProblem));
