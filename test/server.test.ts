@@ -142,6 +142,17 @@ describe('the HTTP server (a real listening socket)', () => {
     expect(rejected).toEqual(['headers_too_large', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'invalid_request', 'expectation_failed']);
   });
 
+  // A value is bounded by the header size limit alone: echoed whole, 3,000 characters came back in the detail.
+  it.each([
+    ['Expect', `expect: ${'e'.repeat(3_000)}`, 417, `cannot meet "Expect: ${'e'.repeat(64)}…" (3000 characters)`],
+    ['Transfer-Encoding', `transfer-encoding: ${'g'.repeat(3_000)}, chunked\r\ncontent-type: application/json`, 501, `the transfer coding "${'g'.repeat(64)}…" (3000 characters) is not supported: send the body with chunked alone, or with a Content-Length`],
+  ])('echoes the first 64 characters of a long %s it refuses, and its length', async (_, line, status, detail) => {
+    const { answer } = await exchange(`POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\n${line}`, '0\r\n\r\n');
+    expect(answer.status).toBe(status);
+    expect((JSON.parse(answer.body) as { detail: string }).detail).toBe(detail);
+    expect(answer.body.length).toBeLessThan(1_000);
+  });
+
   it('names an absolute-form target by its path as sent in the instance of an answer given from the head, as the app does', async () => {
     const target = `HTTP://127.0.0.1:${running.port}/dec%69de?explain=true`;
     const fromHead = await exchange(`POST ${target} HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: 200-ok\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);

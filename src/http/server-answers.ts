@@ -6,7 +6,7 @@ import { RequestError } from '@hono/node-server';
 import { hostFieldAsUrlHost, isHostField } from '../url-host.js';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
-import { problemBody, problemResponse, ProblemError, problemTypes, sentPath, type FieldError, type ProblemCode } from './problem.js';
+import { cutLength, echoed, echoedLength, problemBody, problemResponse, ProblemError, problemTypes, sentPath, type FieldError, type ProblemCode } from './problem.js';
 import { otherProtocolOf } from './request-protocol.js';
 import { lengthAndTransferCoding, transferCodingProblem, unframedBody } from './transfer-coding.js';
 
@@ -61,13 +61,10 @@ function lineAtFault(error: ClientError, firstRead = false): LineAtFault {
   return { text: packet.slice(start, end === -1 ? packet.length : at + end), whole: start > 0 || firstRead };
 }
 
-/** Most characters of a header name an answer echoes: a name is bounded by the header size limit alone. */
-const echoedNameLength = 64;
-
-/** At path the header `name`: its first 64 characters and an ellipsis when it is longer, its length then in the message. */
+/** At path the header `name` as a problem echoes it (see echoed), its length in the message when cut. */
 function atHeader(name: string, message: string): FieldError {
-  if (name.length <= echoedNameLength) return { path: name, message };
-  return { path: `${name.slice(0, echoedNameLength)}…`, message: `${message} (a name of ${name.length} characters, its first ${echoedNameLength} shown)` };
+  if (name.length <= echoedLength) return { path: name, message };
+  return { path: echoed(name), message: `${message} (a name of ${name.length} characters, its first ${echoedLength} shown)` };
 }
 
 /**
@@ -567,7 +564,7 @@ export function meetExpectations(serve: RequestListener, onProblem: OnProblem): 
     const members = expectationsOf(request);
     if (members.some((member) => member !== '100-continue')) {
       const expectation = request.headers.expect ?? '';
-      refuse(request, response, new ProblemError('expectation_failed', `cannot meet "Expect: ${expectation}"`, [{ path: 'Expect', message: 'only 100-continue is supported' }]), onProblem);
+      refuse(request, response, new ProblemError('expectation_failed', `cannot meet "Expect: ${echoed(expectation)}"${cutLength(expectation)}`, [{ path: 'Expect', message: 'only 100-continue is supported' }]), onProblem);
       return;
     }
     if (members.length > 0) {

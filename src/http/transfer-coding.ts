@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { ProblemError } from './problem.js';
+import { cutLength, echoed, ProblemError } from './problem.js';
 
 /** The members of a Transfer-Encoding list, in the order applied, empty ones dropped (RFC 9110 §5.6.1). */
 function membersOf(value: string): string[] {
@@ -59,7 +59,7 @@ export function transferCodingProblem(request: IncomingMessage): ProblemError | 
   const other = members.find((member) => !isChunked(member));
   if (other === undefined) return undefined;
   const coding = other.split(';')[0]?.trim() ?? other;
-  return new ProblemError('not_implemented', `the transfer coding "${coding}" is not supported: send the body with chunked alone, or with a Content-Length`, [
+  return new ProblemError('not_implemented', `the transfer coding "${echoed(coding)}"${cutLength(coding)} is not supported: send the body with chunked alone, or with a Content-Length`, [
     { path: 'Transfer-Encoding', message: 'only chunked is supported' },
   ]);
 }
