@@ -159,6 +159,46 @@ describe.concurrent('policy directory watch (real server)', () => {
     await waitForVersion(server, await versionOf({ 'docs.json': docPolicy('docs', 'r2') }));
   });
 
+  // Vim writes a swap file and a `4913` probe, Emacs a `.#name` lock link and a `name~` backup:
+  // each reloaded every policy (and ran the tests) for a set that had not changed.
+  it('does not reload for the files an editor keeps beside the policies while editing, and reloads on its save', async (context) => {
+    const entities = { entities: [{ type: 'user', id: 'u1', properties: {} }] };
+    const dir = await ownDir(context);
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1'), 'data/u.json': entities });
+    const server = await ownServer(context, { POLICY_DIR: dir.path });
+    for (const folder of [dir.path, join(dir.path, 'data')]) {
+      // Further apart than the 200 ms quiet time: each one on its own reloaded.
+      for (let n = 0; n < 3; n += 1) {
+        await writeFile(join(folder, '.docs.json.swp'), `keystrokes ${String(n)}\n`);
+        await sleep(250);
+      }
+      await writeFile(join(folder, '4913'), '');
+      await rm(join(folder, '4913'));
+      await symlink('someone@host.4242:1700000000', join(folder, '.#docs.json'));
+      await writeFile(join(folder, 'docs.json~'), 'the previous save\n');
+    }
+    await sleep(800);
+    expect(server.logs.filter((l) => l['trigger'] === 'watch')).toEqual([]);
+    // The save itself is seen, made under a hidden name and renamed into place, with the lock link still there.
+    const next = { 'docs.json': docPolicy('docs', 'v2'), 'data/u.json': entities };
+    await writeFilesByRename(dir.path, { 'docs.json': next['docs.json'] });
+    await waitForVersion(server, await versionOf(next));
+    await rm(join(dir.path, '.#docs.json'));
+    await sleep(800);
+    expect(server.logs.filter((l) => l['trigger'] === 'watch')).toHaveLength(1);
+  });
+
+  it('reloads when a folder is made in the policy directory, and again once it goes', async (context) => {
+    const dir = await ownDir(context);
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
+    const server = await ownServer(context, { POLICY_DIR: dir.path, PDP_ADMIN_KEYS: 'watch-test-admin-key-0123456789' });
+    await mkdir(join(dir.path, 'billing'));
+    const rejected = await server.waitForLog((l) => l['msg'] === 'policy reload rejected; the last good set keeps serving');
+    expect(rejected['issues']).toEqual([expect.objectContaining({ file: 'billing' })]);
+    await rm(join(dir.path, 'billing'), { recursive: true });
+    await server.waitForLog((l) => l['msg'] === 'policies unchanged' && l['trigger'] === 'watch');
+  });
+
   it('reloads when entity data changes under data/, even into a folder created after start', async (context) => {
     const dir = await ownDir(context);
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
@@ -178,12 +218,13 @@ describe.concurrent('policy directory watch (real server)', () => {
     [', the wall clock stepped an hour back after the first', { NODE_OPTIONS: `--import=${clockStep}`, CLOCK_STEP_MS: '-3600000' }],
   ] as const)('reloads within the longest wait while changes keep coming faster than the quiet time%s', async ([, env], context) => {
     const dir = await ownDir(context);
-    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1'), 'tests/docs.json': { cases: [] } });
     const server = await ownServer(context, { POLICY_DIR: dir.path, ...env });
     const next = await versionOf({ 'docs.json': docPolicy('docs', 'v2') });
-    // A file no load reads, written every 20 ms, well inside the 200 ms quiet time, until v2 serves.
+    // A test file, watched but not read by a load that runs no tests (so no attempt sees it
+    // change), written every 20 ms, well inside the 200 ms quiet time, until v2 serves.
     let n = 0;
-    const writer = setInterval(() => void writeFile(join(dir.path, 'notes.txt'), `note ${String(n++)}\n`), 20);
+    const writer = setInterval(() => void writeFile(join(dir.path, 'tests', 'docs.json'), JSON.stringify({ cases: [], n: n++ })), 20);
     context.onTestFinished(() => clearInterval(writer));
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v2') });
     if ('NODE_OPTIONS' in env) {

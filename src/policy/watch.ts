@@ -1,6 +1,7 @@
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { policySourceDirs } from './fingerprint.js';
+import { isSourceName, setFolders } from './source-names.js';
 
 /** A running directory watch. */
 export interface PolicyWatcher {
@@ -33,22 +34,37 @@ function isSymlink(path: string): boolean {
   }
 }
 
-/** The symlinks directly in `dir` (a ConfigMap's keys, linked into its current revision). */
-function symlinksIn(dir: string): string[] {
+/** The visible folders directly in `dir`, links to one included: the load reads or refuses each. */
+function foldersIn(dir: string): Set<string> {
   try {
-    return readdirSync(dir).map((name) => join(dir, name)).filter(isSymlink);
+    return new Set(readdirSync(dir).filter((name) => !name.startsWith('.') && realDirectory(join(dir, name)) !== undefined));
   } catch {
-    return [];
+    return new Set();
   }
 }
 
-/** The folder holding the file `link` points to; undefined when it points to no file. */
-function linkedFileDir(link: string): string | undefined {
+/**
+ * Whether the load reads or refuses the entry `name` of the policy folder `dir`, whose visible
+ * folders were `folders` at the last look: a name it reads by (see `isSourceName`), `data` and
+ * `tests`, or a visible folder, there now or before (one made fails the load, one gone no longer
+ * does). Never a hidden name (an editor's swap file or lock link, a ConfigMap's revision) or
+ * another file (vim's `4913` probe, a `~` backup, a log): a change to one reloaded every policy
+ * into the set already serving, on every save of a swap file while a policy was being edited.
+ */
+function isLoadedEntry(dir: string, name: string, folders: ReadonlySet<string>): boolean {
+  if (name.startsWith('.')) return false;
+  return isSourceName(name) || setFolders.has(name) || folders.has(name) || realDirectory(join(dir, name)) !== undefined;
+}
+
+/**
+ * The symlinks directly in the policy folder `dir` that the load reads or refuses (a ConfigMap's
+ * keys, linked into its current revision); not an editor's lock link, pointing nowhere.
+ */
+function symlinksIn(dir: string, folders: ReadonlySet<string>): string[] {
   try {
-    const target = realpathSync(link);
-    return statSync(target).isFile() ? dirname(target) : undefined;
+    return readdirSync(dir).filter((name) => isLoadedEntry(dir, name, folders)).map((name) => join(dir, name)).filter(isSymlink);
   } catch {
-    return undefined;
+    return [];
   }
 }
 
@@ -85,16 +101,39 @@ function resolvePath(path: string): { readonly links: [string, string][]; readon
 }
 
 /**
- * Real folders to watch, each with the entry names that matter in it (undefined: any). A folder
- * holding both a symlink and its target (`current -> r1`) is watched for those two names: watched
- * for any, a log written beside them reloaded the policies, and its reload line reloaded them again.
+ * What matters in a watched folder: the entry names met on the way to what is read (`names`),
+ * and, in a folder the load reads (the policy directory, `data/`, `tests/`), every entry it
+ * reads or refuses, judged with the visible folders it held at the last look (`folders`). A
+ * folder holding both a symlink and its target (`current -> r1`) is watched for those two names:
+ * watched for any, a log written beside them reloaded the policies, and its reload line
+ * reloaded them again.
  */
-type WatchedFolders = Map<string, Set<string> | undefined>;
+interface WatchedNames {
+  readonly names: Set<string>;
+  folders?: ReadonlySet<string>;
+}
 
-/** Has `folder` watched for `name` too, unless it is watched for any name. */
+/** Real folders to watch, each with the entry names that matter in it. */
+type WatchedFolders = Map<string, WatchedNames>;
+
+function watchedNames(folders: WatchedFolders, folder: string): WatchedNames {
+  let watched = folders.get(folder);
+  if (watched === undefined) {
+    watched = { names: new Set() };
+    folders.set(folder, watched);
+  }
+  return watched;
+}
+
+/** Has `folder` watched for `name` too. */
 function watchName(folders: WatchedFolders, folder: string, name: string): void {
-  if (!folders.has(folder)) folders.set(folder, new Set([name]));
-  else folders.get(folder)?.add(name);
+  watchedNames(folders, folder).names.add(name);
+}
+
+/** Whether a change to the entry `name` (null: unknown) of `folder` can change the policy set. */
+function matters(folder: string, watched: WatchedNames, name: string | null): boolean {
+  if (name === null) return watched.folders !== undefined;
+  return watched.names.has(name) || (watched.folders !== undefined && isLoadedEntry(folder, name, watched.folders));
 }
 
 /**
@@ -123,21 +162,15 @@ function watchWayTo(folders: WatchedFolders, path: string): void {
   if (target !== undefined) watchNearest(folders, target);
 }
 
-/**
- * Every real folder whose changes can change the policy set, each with the entry names that
- * matter in it (undefined: any).
- */
+/** Every real folder whose changes can change the policy set, each with what matters in it. */
 function foldersToWatch(dir: string): WatchedFolders {
   const folders: WatchedFolders = new Map();
   for (const path of policySourceDirs(dir)) {
     const real = realDirectory(path);
     if (real === undefined) continue;
-    folders.set(real, undefined);
-    for (const link of symlinksIn(path)) {
-      const target = linkedFileDir(link);
-      if (target !== undefined) folders.set(target, undefined);
-      watchWayTo(folders, link);
-    }
+    const read = foldersIn(real);
+    watchedNames(folders, real).folders = read;
+    for (const link of symlinksIn(path, read)) watchWayTo(folders, link);
   }
   // The policy directory can be replaced at its path (a symlink pointed at another release, a
   // folder renamed over it, deleted and created again), which only its parent folder sees.
@@ -150,14 +183,14 @@ function foldersToWatch(dir: string): WatchedFolders {
 }
 
 /**
- * Calls `onChange` (debounced) when anything changes in a policy directory or its `data/`
- * and `tests/` folders. Folders are watched, never single files, so editors that save by
- * writing a new file and renaming it over the old one are seen. After every change the
- * folders are resolved and watched again: when a symlink now points elsewhere (a Kubernetes
- * ConfigMap swapping its `..data` link, a `current -> release` link) or a folder was replaced
- * at its path, the watch moves to the new folder, folders created later are picked up, and the
- * folders symlinked files point into are watched too, as is every folder holding a symlink met
- * on the way to a folder or file read.
+ * Calls `onChange` (debounced) when an entry the load reads or refuses changes in a policy
+ * directory or its `data/` and `tests/` folders (see `isLoadedEntry`). Folders are watched,
+ * never single files, so editors that save by writing a new file and renaming it over the old
+ * one are seen. After every change the folders are resolved and watched again: when a symlink
+ * now points elsewhere (a Kubernetes ConfigMap swapping its `..data` link, a `current -> release`
+ * link) or a folder was replaced at its path, the watch moves to the new folder, folders created
+ * later are picked up, and every folder holding a symlink met on the way to a folder or file read
+ * is watched too, for that link's name, as is the folder a linked file is in, for its name.
  */
 export function watchPolicyDir(dir: string, onChange: () => void, options: PolicyWatchOptions = {}): PolicyWatcher {
   const debounceMs = options.debounceMs ?? 200;
@@ -192,10 +225,10 @@ export function watchPolicyDir(dir: string, onChange: () => void, options: Polic
     watchers.delete(watcher);
   };
 
-  const startWatching = (folder: string, names: ReadonlySet<string> | undefined) => {
+  const startWatching = (folder: string, watched: WatchedNames) => {
     try {
       const watcher = watch(folder, { persistent: false }, (_event, name) => {
-        if (names === undefined || (name !== null && names.has(name))) changed();
+        if (matters(folder, watched, name)) changed();
       });
       watcher.on('error', (error) => {
         // The folder went away (a swapped-out ConfigMap revision): re-resolve on the next pass.
@@ -215,7 +248,7 @@ export function watchPolicyDir(dir: string, onChange: () => void, options: Polic
   // gives a folder made right after a deletion the deleted one's inode number.
   const refresh = () => {
     for (const watcher of [...watchers]) stopWatching(watcher);
-    for (const [folder, names] of foldersToWatch(dir)) startWatching(folder, names);
+    for (const [folder, watched] of foldersToWatch(dir)) startWatching(folder, watched);
   };
 
   refresh();
