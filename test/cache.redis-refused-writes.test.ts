@@ -131,6 +131,51 @@ describe('a Redis primary that becomes a replica', () => {
     for (const cause of on.causes.slice(1, 4)) expect(cause).toMatch(/^READONLY/);
   });
 
+  // Lookups sent while the refused connection was closing failed of the layer's doing ("Stream
+  // isn't writeable"): 80 of them here, each counted as a Redis error of a Redis that had failed none.
+  it('counts no lookup as a Redis error, and leaves Redis in use, while it reconnects after READONLY', async () => {
+    const metrics = new PdpMetrics();
+    const on = await appOn({ REDIS_URL: primary.url, REDIS_BACKOFF_MS: '10000' }, metrics);
+    setup = on.setup;
+    const { app } = on;
+    const known = await sharedDecision(app);
+    for (const key of await admin.keys('*')) {
+      await nextAdmin.restore(key, await admin.pttl(key), await admin.dumpBuffer(key), 'REPLACE');
+    }
+    const [before] = await layerConnections(admin);
+    await admin.replicaof('127.0.0.1', String(next.port));
+    await eventually('the replica to be in sync', async () => (await admin.info('replication')).includes('master_link_status:up'));
+
+    // Decisions asked all along, many at a time, as the refused write makes the client reconnect.
+    let reconnected = false;
+    const asker = async () => {
+      // A turn of the event loop each time: lookups skipped answer without one.
+      while (!reconnected) {
+        await decide(app, randomUUID());
+        await new Promise((done) => setImmediate(done));
+      }
+    };
+    const askers = Array.from({ length: 40 }, asker);
+    try {
+      await eventually('the client to reconnect', async () => {
+        const now = await layerConnections(admin);
+        return now.length === 1 && now[0] !== before;
+      });
+      await eventually('Redis to be reported refusing writes', () => on.setup.redisState() === 'read_only');
+    } finally {
+      reconnected = true;
+      await Promise.all(askers);
+    }
+
+    const text = await scrape(app);
+    expect(sample(text, 'pdp_cache_requests_total', { layer: 'redis', result: 'error' })).toBe(0);
+    expect(sample(text, 'pdp_cache_requests_total', { layer: 'redis', result: 'miss' })).toBeGreaterThan(0);
+    // The pause is 10 s: a breaker opened would leave Redis down, and the decision Redis holds unread.
+    expect(await readyRedis(app)).toBe('read_only');
+    expect(await decide(app, known)).toBe('redis');
+    expect(on.told).toEqual(['up', 'read_only', 'down', 'read_only']);
+  });
+
   it('reconnects once per two pauses, not once per write, to a node that stays a replica', async () => {
     const metrics = new PdpMetrics();
     const on = await appOn({ REDIS_URL: primary.url, REDIS_BACKOFF_MS: '200' }, metrics);

@@ -35,7 +35,8 @@ export type CacheResult = 'hit' | 'miss' | 'error' | 'coalesced';
 /**
  * How a write to Redis ended (the memory layer's cannot fail): `ok`, answered; `error`, failed
  * or unanswered within the deadline; `too_large`, beyond what a read takes back, so not sent.
- * Writes skipped while Redis is down or refusing writes are not counted.
+ * Writes skipped while Redis is down or refusing writes, or while its connection is being
+ * replaced, are not counted.
  */
 export const cacheWriteResults = ['ok', 'error', 'too_large'] as const;
 

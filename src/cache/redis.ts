@@ -304,8 +304,18 @@ export class RedisCacheLayer implements CacheLayer {
     return this.#writes.closed ? 'up' : 'read_only';
   }
 
+  /**
+   * Whether lookups and writes go to Redis now: not while the client is not connected, nor while
+   * the connection is being dropped for a new one (#dropping: its stream takes no more commands,
+   * and each would fail of our doing, counted as a Redis error), nor while the breaker is open.
+   * Skipped, they are not counted, as while Redis is down.
+   */
+  #inUse(): boolean {
+    return this.#client.status === 'ready' && !this.#dropping && this.#breaker.closed;
+  }
+
   async get(key: string, now: number): Promise<CacheEntry | undefined> {
-    if (this.#client.status !== 'ready' || !this.#breaker.closed) return undefined;
+    if (!this.#inUse()) return undefined;
     let reply: Buffer | 'invalid';
     try {
       // As #lookup, without its wrapping promise: a lookup of one is every /decide's.
@@ -326,7 +336,7 @@ export class RedisCacheLayer implements CacheLayer {
    * other than WRONGTYPE, or none within the deadline, fails them all and opens the breaker.
    */
   async getMany(keys: readonly string[], now: number): Promise<(CacheEntry | undefined)[]> {
-    if (keys.length === 0 || this.#client.status !== 'ready' || !this.#breaker.closed) return keys.map(() => undefined);
+    if (keys.length === 0 || !this.#inUse()) return keys.map(() => undefined);
     let replies: (Buffer | 'invalid')[];
     try {
       replies = await withDeadline(Promise.all(keys.map((key) => this.#lookup(key))), this.#timeoutMs);
@@ -367,7 +377,7 @@ export class RedisCacheLayer implements CacheLayer {
   }
 
   set(key: string, entry: CacheEntry, ttlMs: number): void {
-    if (this.#client.status !== 'ready' || !this.#breaker.closed) return;
+    if (!this.#inUse()) return;
     const value = encodeEntry(key, entry, this.#secret);
     if (value === undefined) {
       // Beyond what a read takes back: not shared, and Redis is not to blame.
