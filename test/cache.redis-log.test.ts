@@ -1,24 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { eventually } from './helpers/cache.js';
 import { freePort } from './helpers/free-port.js';
 import { RedisServer } from './helpers/redis-server.js';
-import { spawnNode, type Spawned } from './helpers/spawned.js';
+import { endingWith, spawnNode, type Spawned } from './helpers/spawned.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
-const running: Spawned[] = [];
-const servers: RedisServer[] = [];
+/**
+ * A redis-server started for the test of `context`, stopped once it ends. The tests of a block
+ * run side by side, each with a Redis and a service of its own: most of their time is waiting
+ * for the client's reconnects.
+ */
+async function startRedis(context: TestContext, options?: Parameters<typeof RedisServer.start>[0]): Promise<RedisServer> {
+  const server = await RedisServer.start(options);
+  context.onTestFinished(() => server.stop());
+  return server;
+}
 
-afterEach(async () => {
-  for (const service of running.splice(0)) if (service.child.exitCode === null) service.child.kill('SIGKILL');
-  await Promise.all(servers.splice(0).map((server) => server.stop()));
-});
-
-/** Serves with Redis at `redis`: a REDIS_URL, or the settings of another mode. */
-function serve(redis: string | Record<string, string>): Spawned {
-  const service = spawnNode(main, {
+/** Serves with Redis at `redis`: a REDIS_URL, or the settings of another mode, for the test of `context` (killed once it ends). */
+function serve(context: TestContext, redis: string | Record<string, string>): Spawned {
+  return endingWith(context, spawnNode(main, {
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
@@ -26,9 +29,7 @@ function serve(redis: string | Record<string, string>): Spawned {
     POLICY_DIR: resolve(import.meta.dirname, '../policies'),
     ...(typeof redis === 'string' ? { REDIS_URL: redis } : redis),
     CACHE_SIGNING_SECRET: 'a-secret-of-at-least-32-characters-long',
-  });
-  running.push(service);
-  return service;
+  }));
 }
 
 const down = (line: Record<string, unknown>) => line['msg'] === 'redis down: deciding without it';
@@ -39,11 +40,10 @@ const errorOf = (line: Record<string, unknown> | undefined) => (line?.['err'] ??
 /** Lets the client try to connect a few more times (it retries every few hundred ms at first). */
 const reconnects = () => new Promise((done) => setTimeout(done, 1_500));
 
-describe('the application log of a Redis that is never usable', () => {
-  it('says Redis is down once, with the cause, when the password is refused', async () => {
-    const redis = await RedisServer.start({ extraArgs: ['--requirepass', 'the-right-one'] });
-    servers.push(redis);
-    const service = serve(`redis://:not-this-one@127.0.0.1:${String(redis.port)}`);
+describe.concurrent('the application log of a Redis that is never usable', () => {
+  it('says Redis is down once, with the cause, when the password is refused', async (context) => {
+    const redis = await startRedis(context, { extraArgs: ['--requirepass', 'the-right-one'] });
+    const service = serve(context, `redis://:not-this-one@127.0.0.1:${String(redis.port)}`);
     const [line] = await service.waitFor(down);
     expect(errorOf(line).message).toMatch(/WRONGPASS|invalid password/);
     await reconnects();
@@ -52,10 +52,9 @@ describe('the application log of a Redis that is never usable', () => {
     expect(JSON.stringify(service.lines)).not.toContain('not-this-one');
   });
 
-  it('never writes the password a cluster node refused, which the cluster\'s error holds', async () => {
-    const redis = await RedisServer.start({ extraArgs: ['--requirepass', 'the-right-one'] });
-    servers.push(redis);
-    const service = serve({ REDIS_CLUSTER_NODES: `127.0.0.1:${String(redis.port)}`, REDIS_PASSWORD: 'not-this-one' });
+  it('never writes the password a cluster node refused, which the cluster\'s error holds', async (context) => {
+    const redis = await startRedis(context, { extraArgs: ['--requirepass', 'the-right-one'] });
+    const service = serve(context, { REDIS_CLUSTER_NODES: `127.0.0.1:${String(redis.port)}`, REDIS_PASSWORD: 'not-this-one' });
     const [line] = await service.waitFor(down);
     expect(JSON.stringify(line)).not.toContain('not-this-one');
     // The cause is still told: the node's refusal, and of which command.
@@ -65,11 +64,10 @@ describe('the application log of a Redis that is never usable', () => {
     expect(JSON.stringify(service.lines)).not.toContain('not-this-one');
   });
 
-  it('says Redis is down when nothing listens, up once it answers, and down again, with the cause, when it goes', async () => {
-    const redis = await RedisServer.start();
-    servers.push(redis);
+  it('says Redis is down when nothing listens, up once it answers, and down again, with the cause, when it goes', async (context) => {
+    const redis = await startRedis(context);
     await redis.kill();
-    const service = serve(redis.url);
+    const service = serve(context, redis.url);
     const [first] = await service.waitFor(down);
     expect(errorOf(first).code).toBe('ECONNREFUSED');
     await reconnects();
@@ -88,12 +86,11 @@ describe('the application log of a Redis that is never usable', () => {
     ]);
   });
 
-  it('says Redis is down when a Cluster never becomes ready, though the client reports no error', async () => {
+  it('says Redis is down when a Cluster never becomes ready, though the client reports no error', async (context) => {
     // No slot assigned: the node answers, but its cluster_state is fail, so the client's ready
     // check fails and it reconnects for good, closing each connection without an error.
-    const redis = await RedisServer.start({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1'] });
-    servers.push(redis);
-    const service = serve({ REDIS_CLUSTER_NODES: `127.0.0.1:${String(redis.port)}` });
+    const redis = await startRedis(context, { extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1'] });
+    const service = serve(context, { REDIS_CLUSTER_NODES: `127.0.0.1:${String(redis.port)}` });
     const [line] = await service.waitFor(down);
     expect(line?.['err']).toBeUndefined();
     await reconnects();
@@ -101,11 +98,10 @@ describe('the application log of a Redis that is never usable', () => {
     expect(service.lines.filter(up)).toHaveLength(0);
   });
 
-  it('says Redis is down, with the cause, when it takes the connection but never answers, and up once it does', async () => {
-    const redis = await RedisServer.start();
-    servers.push(redis);
+  it('says Redis is down, with the cause, when it takes the connection but never answers, and up once it does', async (context) => {
+    const redis = await startRedis(context);
     await redis.kill('SIGSTOP');
-    const service = serve(redis.url);
+    const service = serve(context, redis.url);
     const [line] = await service.waitFor(down, 1, 10_000);
     expect(errorOf(line).message).toMatch(/not ready within 2500 ms/);
     await reconnects();
@@ -116,11 +112,10 @@ describe('the application log of a Redis that is never usable', () => {
   });
 });
 
-describe('the application log of a Redis lost once it was up', () => {
-  it('says why Redis is down once the password it was up with is rotated, and never writes a password', async () => {
-    const redis = await RedisServer.start({ extraArgs: ['--requirepass', 'the-old-one'] });
-    servers.push(redis);
-    const service = serve(`redis://:the-old-one@127.0.0.1:${String(redis.port)}`);
+describe.concurrent('the application log of a Redis lost once it was up', () => {
+  it('says why Redis is down once the password it was up with is rotated, and never writes a password', async (context) => {
+    const redis = await startRedis(context, { extraArgs: ['--requirepass', 'the-old-one'] });
+    const service = serve(context, `redis://:the-old-one@127.0.0.1:${String(redis.port)}`);
     await service.waitFor(up);
     const admin = new Redis(`redis://:the-old-one@127.0.0.1:${String(redis.port)}`);
     try {
@@ -136,14 +131,13 @@ describe('the application log of a Redis lost once it was up', () => {
     expect(JSON.stringify(service.lines)).not.toMatch(/the-old-one|the-new-one/);
   });
 
-  it('says why a Redis Cluster is down once the password it was up with is rotated', async () => {
-    const node = await RedisServer.start({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1', '--requirepass', 'the-old-one'] });
-    servers.push(node);
+  it('says why a Redis Cluster is down once the password it was up with is rotated', async (context) => {
+    const node = await startRedis(context, { extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1', '--requirepass', 'the-old-one'] });
     const admin = new Redis({ host: '127.0.0.1', port: node.port, password: 'the-old-one' });
     try {
       await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
       await eventually('the cluster to be ok', async () => String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000);
-      const service = serve({ REDIS_CLUSTER_NODES: `127.0.0.1:${String(node.port)}`, REDIS_PASSWORD: 'the-old-one' });
+      const service = serve(context, { REDIS_CLUSTER_NODES: `127.0.0.1:${String(node.port)}`, REDIS_PASSWORD: 'the-old-one' });
       await service.waitFor(up);
       await admin.config('SET', 'requirepass', 'the-new-one');
       await admin.call('CLIENT', 'KILL', 'TYPE', 'normal');
@@ -155,9 +149,8 @@ describe('the application log of a Redis lost once it was up', () => {
     }
   });
 
-  it('says why a Redis Cluster is down once its node is lost', async () => {
-    const node = await RedisServer.start({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1'] });
-    servers.push(node);
+  it('says why a Redis Cluster is down once its node is lost', async (context) => {
+    const node = await startRedis(context, { extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1'] });
     const admin = new Redis(node.url);
     try {
       await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
@@ -165,7 +158,7 @@ describe('the application log of a Redis lost once it was up', () => {
     } finally {
       admin.disconnect();
     }
-    const service = serve({ REDIS_CLUSTER_NODES: `127.0.0.1:${String(node.port)}` });
+    const service = serve(context, { REDIS_CLUSTER_NODES: `127.0.0.1:${String(node.port)}` });
     await service.waitFor(up);
     await node.kill();
     const [line] = await service.waitFor(down);
@@ -175,11 +168,10 @@ describe('the application log of a Redis lost once it was up', () => {
   });
 });
 
-describe('the application log of a Redis that refuses writes', () => {
-  it('says so once, however many decisions are written meanwhile, and says Redis is up once it takes them again', async () => {
-    const redis = await RedisServer.start({ extraArgs: ['--maxmemory-policy', 'noeviction'] });
-    servers.push(redis);
-    const service = serve({ REDIS_URL: redis.url, REDIS_BACKOFF_MS: '100', REDIS_COMMAND_TIMEOUT_MS: '1000' });
+describe.concurrent('the application log of a Redis that refuses writes', () => {
+  it('says so once, however many decisions are written meanwhile, and says Redis is up once it takes them again', async (context) => {
+    const redis = await startRedis(context, { extraArgs: ['--maxmemory-policy', 'noeviction'] });
+    const service = serve(context, { REDIS_URL: redis.url, REDIS_BACKOFF_MS: '100', REDIS_COMMAND_TIMEOUT_MS: '1000' });
     const [listening] = await service.waitFor((line) => line['msg'] === 'invoice-pdp listening');
     await service.waitFor(up);
     const admin = new Redis(redis.url);
@@ -211,11 +203,10 @@ describe('the application log of a Redis that refuses writes', () => {
   });
 });
 
-describe('a Redis user allowed only the commands the README lists for ACLs', () => {
-  it('shares decisions in the database REDIS_URL names, and the application log stays JSON lines', async () => {
-    const redis = await RedisServer.start({ extraArgs: ['--databases', '4', '--user', 'pdp', 'on', '>pdp-password', '~*', '+getrange', '+set', '+ping', '+info', '+select'] });
-    servers.push(redis);
-    const service = serve(`redis://pdp:pdp-password@127.0.0.1:${String(redis.port)}/3`);
+describe.concurrent('a Redis user allowed only the commands the README lists for ACLs', () => {
+  it('shares decisions in the database REDIS_URL names, and the application log stays JSON lines', async (context) => {
+    const redis = await startRedis(context, { extraArgs: ['--databases', '4', '--user', 'pdp', 'on', '>pdp-password', '~*', '+getrange', '+set', '+ping', '+info', '+select'] });
+    const service = serve(context, `redis://pdp:pdp-password@127.0.0.1:${String(redis.port)}/3`);
     const [listening] = await service.waitFor((line) => line['msg'] === 'invoice-pdp listening');
     await service.waitFor(up);
     const body = JSON.stringify({
@@ -237,13 +228,11 @@ describe('a Redis user allowed only the commands the README lists for ACLs', () 
   });
 });
 
-describe('Sentinel with one of its Sentinels unreachable', () => {
-  it('serves through the one that answers, and the application log stays JSON lines', async () => {
-    const master = await RedisServer.start();
-    servers.push(master);
-    const sentinel = await RedisServer.start({ sentinel: true, config: [`sentinel monitor pdp-master 127.0.0.1 ${String(master.port)} 1`] });
-    servers.push(sentinel);
-    const service = serve({ REDIS_SENTINELS: `127.0.0.1:${String(await freePort())},127.0.0.1:${String(sentinel.port)}`, REDIS_SENTINEL_NAME: 'pdp-master' });
+describe.concurrent('Sentinel with one of its Sentinels unreachable', () => {
+  it('serves through the one that answers, and the application log stays JSON lines', async (context) => {
+    const master = await startRedis(context);
+    const sentinel = await startRedis(context, { sentinel: true, config: [`sentinel monitor pdp-master 127.0.0.1 ${String(master.port)} 1`] });
+    const service = serve(context, { REDIS_SENTINELS: `127.0.0.1:${String(await freePort())},127.0.0.1:${String(sentinel.port)}`, REDIS_SENTINEL_NAME: 'pdp-master' });
     await service.waitFor(up);
     // The failover watch tries the unreachable one again meanwhile.
     await reconnects();
