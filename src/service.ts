@@ -93,6 +93,7 @@ export async function createService(config: Config, log: Logger, options: Servic
   const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, claims: tokens.claims, maxBodyBytes: config.MAX_BODY_BYTES, log, observer: metrics });
   const watcher = config.POLICY_WATCH === 'true'
     ? watchPolicyDir(config.POLICY_DIR, () => void reloader.reload('watch'), {
+        withTests: runPolicyTests,
         onError: (err, path) => log.warn({ err, path }, 'cannot watch a policy folder'),
       })
     : undefined;

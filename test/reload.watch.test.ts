@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
@@ -188,6 +188,29 @@ describe.concurrent('policy directory watch (real server)', () => {
     expect(server.logs.filter((l) => l['trigger'] === 'watch')).toHaveLength(1);
   });
 
+  // With POLICY_TESTS_ON_RELOAD=false no load reads tests/: each fixture saved reloaded the set
+  // all the same, to log "policies unchanged".
+  it('does not reload for changes in tests/ while the tests do not run on reload', async (context) => {
+    const dir = await ownDir(context);
+    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1'), 'tests/docs.json': passingTest });
+    const server = await ownServer(context, { POLICY_DIR: dir.path });
+    // Further apart than the 200 ms quiet time: each one on its own reloaded.
+    for (let n = 0; n < 3; n += 1) {
+      await writeFile(join(dir.path, 'tests', 'docs.json'), JSON.stringify({ ...passingTest, n }));
+      await sleep(250);
+    }
+    await writeFilesByRename(dir.path, { 'tests/docs.json': failingTest });
+    await sleep(250);
+    await rm(join(dir.path, 'tests'), { recursive: true });
+    await sleep(250);
+    await writeFiles(dir.path, { 'tests/docs.json': passingTest });
+    await sleep(800);
+    expect(server.logs.filter((l) => l['trigger'] === 'watch')).toEqual([]);
+    const next = { 'docs.json': docPolicy('docs', 'v2') };
+    await writeFiles(dir.path, next);
+    await waitForVersion(server, await versionOf(next));
+  });
+
   it('reloads when a folder is made in the policy directory, and again once it goes', async (context) => {
     const dir = await ownDir(context);
     await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1') });
@@ -218,15 +241,22 @@ describe.concurrent('policy directory watch (real server)', () => {
     [', the wall clock stepped an hour back after the first', { NODE_OPTIONS: `--import=${clockStep}`, CLOCK_STEP_MS: '-3600000' }],
   ] as const)('reloads within the longest wait while changes keep coming faster than the quiet time%s', async ([, env], context) => {
     const dir = await ownDir(context);
-    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v1'), 'tests/docs.json': { cases: [] } });
-    const server = await ownServer(context, { POLICY_DIR: dir.path, ...env });
+    const release = join(dir.path, 'releases/1');
+    await writeFiles(release, { 'docs.json': docPolicy('docs', 'v1') });
+    await symlink('releases/1', join(dir.path, 'current'));
+    const server = await ownServer(context, { POLICY_DIR: join(dir.path, 'current'), ...env });
     const next = await versionOf({ 'docs.json': docPolicy('docs', 'v2') });
-    // A test file, watched but not read by a load that runs no tests (so no attempt sees it
-    // change), written every 20 ms, well inside the 200 ms quiet time, until v2 serves.
+    // The link on the way to the policies pointed anew at the same release (a deploy run again),
+    // every 20 ms, well inside the 200 ms quiet time, until v2 serves: the watch sees each one,
+    // and no attempt of a load sees any file it reads change.
     let n = 0;
-    const writer = setInterval(() => void writeFile(join(dir.path, 'tests', 'docs.json'), JSON.stringify({ cases: [], n: n++ })), 20);
-    context.onTestFinished(() => clearInterval(writer));
-    await writeFiles(dir.path, { 'docs.json': docPolicy('docs', 'v2') });
+    const relinker = setInterval(() => {
+      const temporary = join(dir.path, `current.${String(n++)}`);
+      symlinkSync('releases/1', temporary);
+      renameSync(temporary, join(dir.path, 'current'));
+    }, 20);
+    context.onTestFinished(() => clearInterval(relinker));
+    await writeFiles(release, { 'docs.json': docPolicy('docs', 'v2') });
     if ('NODE_OPTIONS' in env) {
       // Before, the longest wait was counted on the wall clock: from the first change, an hour
       // ahead of the stepped clock, so the changes kept the reload waiting for good.

@@ -1,10 +1,10 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isSourceName, setFolders } from './source-names.js';
+import { isSourceName, readFolders, setFolders } from './source-names.js';
 
-/** The folders of a policy directory that make up one policy set. */
-export function policySourceDirs(dir: string): string[] {
-  return [dir, join(dir, 'data'), join(dir, 'tests')];
+/** The folders a load of the policy directory `dir` reads files from (see `readFolders`). */
+export function policySourceDirs(dir: string, withTests: boolean): string[] {
+  return [dir, ...[...readFolders(withTests)].map((folder) => join(dir, folder))];
 }
 
 async function describeDir(dir: string): Promise<string> {
@@ -38,7 +38,6 @@ async function describeDir(dir: string): Promise<string> {
  * (`withTests`): test files written all along failed reloads that never read them.
  */
 export async function policyDirFingerprint(dir: string, withTests: boolean): Promise<string> {
-  const read = policySourceDirs(dir).filter((folder) => withTests || folder !== join(dir, 'tests'));
-  const parts = await Promise.all(read.map(describeDir));
+  const parts = await Promise.all(policySourceDirs(dir, withTests).map(describeDir));
   return parts.join('\n');
 }

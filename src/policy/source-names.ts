@@ -7,5 +7,15 @@ export function isSourceName(name: string): boolean {
   return !name.startsWith('.') && name.toLowerCase().endsWith('.json') && !name.endsWith('.schema.json');
 }
 
-/** The folders of a policy directory that are read: entity data and test files. */
+/** The folders of a policy directory that are part of its set: entity data and test files. */
 export const setFolders: ReadonlySet<string> = new Set(['data', 'tests']);
+
+const entityFolders: ReadonlySet<string> = new Set(['data']);
+
+/**
+ * The folders of a policy directory that a load reads: `data/`, and `tests/` only for one that
+ * runs the tests (`withTests`). Without, `tests/` is neither read nor refused.
+ */
+export function readFolders(withTests: boolean): ReadonlySet<string> {
+  return withTests ? setFolders : entityFolders;
+}

@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { policySourceDirs } from './fingerprint.js';
-import { isSourceName, setFolders } from './source-names.js';
+import { isSourceName, readFolders, setFolders } from './source-names.js';
 
 /** A running directory watch. */
 export interface PolicyWatcher {
@@ -9,6 +9,8 @@ export interface PolicyWatcher {
 }
 
 export interface PolicyWatchOptions {
+  /** Whether a load runs the tests, and so reads `tests/`: without, no change there reloads. */
+  readonly withTests: boolean;
   /** Quiet time after the last change before `onChange` runs, ms; default 200. */
   readonly debounceMs?: number;
   /** Longest a stream of changes may postpone `onChange`, ms; default 2000. */
@@ -34,35 +36,64 @@ function isSymlink(path: string): boolean {
   }
 }
 
-/** The visible folders directly in `dir`, links to one included: the load reads or refuses each. */
-function foldersIn(dir: string): Set<string> {
+/**
+ * How the load judges the entries of a folder it reads, beside the files it reads by name (see
+ * `isSourceName`): `sets` it reads whatever they are (the policy directory's `data/`, and
+ * `tests/` when the tests run), `skipped` it neither reads nor refuses (the policy directory's
+ * `tests/` when they do not), and `folders`, the other visible folders it held at the last
+ * look, it refuses.
+ */
+interface ReadFolder extends FolderRules {
+  readonly folders: ReadonlySet<string>;
+}
+
+interface FolderRules {
+  readonly sets: ReadonlySet<string>;
+  readonly skipped: ReadonlySet<string>;
+}
+
+/** The rules of `data/` and `tests/`: every visible folder in them is refused. */
+const setFolderRules: FolderRules = { sets: new Set(), skipped: new Set() };
+
+/** The rules of the policy directory, for a load that runs the tests or not (`withTests`). */
+function policyDirRules(withTests: boolean): FolderRules {
+  const sets = readFolders(withTests);
+  return { sets, skipped: new Set([...setFolders].filter((name) => !sets.has(name))) };
+}
+
+/** How the load judges the entries of the folder `dir` it reads, by `rules` and what `dir` holds now. */
+function readFolder(dir: string, rules: FolderRules): ReadFolder {
+  const refused = (name: string) => !name.startsWith('.') && !rules.sets.has(name) && !rules.skipped.has(name) && realDirectory(join(dir, name)) !== undefined;
+  let folders: Set<string>;
   try {
-    return new Set(readdirSync(dir).filter((name) => !name.startsWith('.') && realDirectory(join(dir, name)) !== undefined));
+    folders = new Set(readdirSync(dir).filter(refused));
   } catch {
-    return new Set();
+    folders = new Set();
   }
+  return { ...rules, folders };
 }
 
 /**
- * Whether the load reads or refuses the entry `name` of the policy folder `dir`, whose visible
- * folders were `folders` at the last look: a name it reads by (see `isSourceName`), `data` and
- * `tests`, or a visible folder, there now or before (one made fails the load, one gone no longer
- * does). Never a hidden name (an editor's swap file or lock link, a ConfigMap's revision) or
- * another file (vim's `4913` probe, a `~` backup, a log): a change to one reloaded every policy
- * into the set already serving, on every save of a swap file while a policy was being edited.
+ * Whether the load reads or refuses the entry `name` of the folder `dir` it reads (see
+ * `ReadFolder`): a name it reads by, a folder it reads, or another visible folder, there now or
+ * before (one made fails the load, one gone no longer does). Never a hidden name (an editor's
+ * swap file or lock link, a ConfigMap's revision), another file (vim's `4913` probe, a `~`
+ * backup, a log) or a skipped entry: a change to one reloaded every policy into the set already
+ * serving, on every save of a swap file while a policy was being edited, and on every save of
+ * a test file the load did not read.
  */
-function isLoadedEntry(dir: string, name: string, folders: ReadonlySet<string>): boolean {
-  if (name.startsWith('.')) return false;
-  return isSourceName(name) || setFolders.has(name) || folders.has(name) || realDirectory(join(dir, name)) !== undefined;
+function isLoadedEntry(dir: string, name: string, read: ReadFolder): boolean {
+  if (name.startsWith('.') || read.skipped.has(name)) return false;
+  return isSourceName(name) || read.sets.has(name) || read.folders.has(name) || realDirectory(join(dir, name)) !== undefined;
 }
 
 /**
- * The symlinks directly in the policy folder `dir` that the load reads or refuses (a ConfigMap's
- * keys, linked into its current revision); not an editor's lock link, pointing nowhere.
+ * The symlinks directly in the folder `dir` that the load reads or refuses (a ConfigMap's keys,
+ * linked into its current revision); not an editor's lock link, pointing nowhere.
  */
-function symlinksIn(dir: string, folders: ReadonlySet<string>): string[] {
+function symlinksIn(dir: string, read: ReadFolder): string[] {
   try {
-    return readdirSync(dir).filter((name) => isLoadedEntry(dir, name, folders)).map((name) => join(dir, name)).filter(isSymlink);
+    return readdirSync(dir).filter((name) => isLoadedEntry(dir, name, read)).map((name) => join(dir, name)).filter(isSymlink);
   } catch {
     return [];
   }
@@ -102,15 +133,14 @@ function resolvePath(path: string): { readonly links: [string, string][]; readon
 
 /**
  * What matters in a watched folder: the entry names met on the way to what is read (`names`),
- * and, in a folder the load reads (the policy directory, `data/`, `tests/`), every entry it
- * reads or refuses, judged with the visible folders it held at the last look (`folders`). A
- * folder holding both a symlink and its target (`current -> r1`) is watched for those two names:
- * watched for any, a log written beside them reloaded the policies, and its reload line
- * reloaded them again.
+ * and, in a folder the load reads (the policy directory, `data/`, `tests/` when the tests run),
+ * every entry it reads or refuses (`read`). A folder holding both a symlink and its target
+ * (`current -> r1`) is watched for those two names: watched for any, a log written beside them
+ * reloaded the policies, and its reload line reloaded them again.
  */
 interface WatchedNames {
   readonly names: Set<string>;
-  folders?: ReadonlySet<string>;
+  read?: ReadFolder;
 }
 
 /** Real folders to watch, each with the entry names that matter in it. */
@@ -132,8 +162,8 @@ function watchName(folders: WatchedFolders, folder: string, name: string): void 
 
 /** Whether a change to the entry `name` (null: unknown) of `folder` can change the policy set. */
 function matters(folder: string, watched: WatchedNames, name: string | null): boolean {
-  if (name === null) return watched.folders !== undefined;
-  return watched.names.has(name) || (watched.folders !== undefined && isLoadedEntry(folder, name, watched.folders));
+  if (name === null) return watched.read !== undefined;
+  return watched.names.has(name) || (watched.read !== undefined && isLoadedEntry(folder, name, watched.read));
 }
 
 /**
@@ -163,13 +193,13 @@ function watchWayTo(folders: WatchedFolders, path: string): void {
 }
 
 /** Every real folder whose changes can change the policy set, each with what matters in it. */
-function foldersToWatch(dir: string): WatchedFolders {
+function foldersToWatch(dir: string, withTests: boolean): WatchedFolders {
   const folders: WatchedFolders = new Map();
-  for (const path of policySourceDirs(dir)) {
+  for (const path of policySourceDirs(dir, withTests)) {
     const real = realDirectory(path);
     if (real === undefined) continue;
-    const read = foldersIn(real);
-    watchedNames(folders, real).folders = read;
+    const read = readFolder(real, path === dir ? policyDirRules(withTests) : setFolderRules);
+    watchedNames(folders, real).read = read;
     for (const link of symlinksIn(path, read)) watchWayTo(folders, link);
   }
   // The policy directory can be replaced at its path (a symlink pointed at another release, a
@@ -178,21 +208,21 @@ function foldersToWatch(dir: string): WatchedFolders {
   // the parent is gone too (the release folder holding it deleted), watching only the parent,
   // no change was ever seen again.
   watchNearest(folders, resolve(dir));
-  for (const source of policySourceDirs(dir)) watchWayTo(folders, source);
+  for (const source of policySourceDirs(dir, withTests)) watchWayTo(folders, source);
   return folders;
 }
 
 /**
  * Calls `onChange` (debounced) when an entry the load reads or refuses changes in a policy
- * directory or its `data/` and `tests/` folders (see `isLoadedEntry`). Folders are watched,
- * never single files, so editors that save by writing a new file and renaming it over the old
- * one are seen. After every change the folders are resolved and watched again: when a symlink
+ * directory or its `data/` folder, and its `tests/` folder when the load runs the tests
+ * (`options.withTests`; see `isLoadedEntry`). Folders are watched, never single files, so
+ * editors that save by writing a new file and renaming it over the old one are seen. After every change the folders are resolved and watched again: when a symlink
  * now points elsewhere (a Kubernetes ConfigMap swapping its `..data` link, a `current -> release`
  * link) or a folder was replaced at its path, the watch moves to the new folder, folders created
  * later are picked up, and every folder holding a symlink met on the way to a folder or file read
  * is watched too, for that link's name, as is the folder a linked file is in, for its name.
  */
-export function watchPolicyDir(dir: string, onChange: () => void, options: PolicyWatchOptions = {}): PolicyWatcher {
+export function watchPolicyDir(dir: string, onChange: () => void, options: PolicyWatchOptions): PolicyWatcher {
   const debounceMs = options.debounceMs ?? 200;
   const maxWaitMs = options.maxWaitMs ?? 2_000;
   const watchers = new Set<FSWatcher>();
@@ -248,7 +278,7 @@ export function watchPolicyDir(dir: string, onChange: () => void, options: Polic
   // gives a folder made right after a deletion the deleted one's inode number.
   const refresh = () => {
     for (const watcher of [...watchers]) stopWatching(watcher);
-    for (const [folder, watched] of foldersToWatch(dir)) startWatching(folder, watched);
+    for (const [folder, watched] of foldersToWatch(dir, options.withTests)) startWatching(folder, watched);
   };
 
   refresh();
