@@ -7,6 +7,7 @@ import { maskPath } from './telemetry/mask.js';
 import { parseHostPort } from './cache/address.js';
 import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
+import { audienceProblem } from './token/audience-name.js';
 import { issuerName } from './token/issuer-name.js';
 import { pdpIdentifierProblems } from './pdp-identifier.js';
 
@@ -269,6 +270,13 @@ const envSchema = z
     if (!keyed && (env.JWT_ISSUER !== undefined || env.JWT_AUDIENCE.length > 0)) issue('JWKS_FILE', 'JWT_ISSUER and JWT_AUDIENCE need JWKS_FILE or JWKS_URL');
     // It would check nothing, while it may be read as covering TOKEN_CONFIG_FILE's issuers too.
     if (!keyed && env.JWT_TYPE !== undefined) issue('JWT_TYPE', 'applies to the issuer of JWT_ISSUER, which needs JWKS_FILE or JWKS_URL; an issuer of TOKEN_CONFIG_FILE takes its own "type"');
+    // The list drops spaces around each entry; what it keeps is compared with a token's as it is.
+    for (const name of ['JWT_AUDIENCE', 'INTROSPECTION_AUDIENCE'] as const) {
+      env[name].forEach((entry, index) => {
+        const problem = audienceProblem(entry);
+        if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
+      });
+    }
     for (const alg of env.JWT_ALGORITHMS) {
       const problem = algorithmProblem(alg);
       if (problem !== undefined) issue('JWT_ALGORITHMS', problem);

@@ -85,6 +85,79 @@ describe('issuer names no token could carry', () => {
   });
 });
 
+describe('audiences no token could carry', () => {
+  const exact = 'a token\'s audience is compared exactly, so no token would be accepted for this one';
+  const keyed = { JWKS_URL: 'https://idp.example/jwks', JWT_ISSUER: issuer };
+  const introspected = { INTROSPECTION_URL: 'https://as.example/introspect', ...introspection };
+
+  it.each([
+    ['invoice-api\u200b', `holds a control or invisible character (U+200B); ${exact}`],
+    ['invoice\u2060-api', `holds a control or invisible character (U+2060); ${exact}`],
+    ['invoice\u00ad-api', `holds a control or invisible character (U+00AD); ${exact}`],
+    ['invoice\tapi', `holds a control or invisible character (U+0009); ${exact}`],
+    ['://api.example/', `holds ":" but does not begin with a URI scheme (an audience with ":" is a URI, RFC 7519 §2); ${exact}`],
+    ['api://invoice api', `holds whitespace, which a URI never does (an audience with ":" is a URI, RFC 7519 §2); ${exact}`],
+  ])('refuses %j in JWT_AUDIENCE and INTROSPECTION_AUDIENCE at start, naming the entry and saying why', (name, problem) => {
+    expect(problems({ ...keyed, JWT_AUDIENCE: name, ...introspected, INTROSPECTION_AUDIENCE: `billing, ${name}` })).toEqual([
+      `JWT_AUDIENCE: entry 1: ${problem}`,
+      `INTROSPECTION_AUDIENCE: entry 2: ${problem}`,
+    ]);
+  });
+
+  it.each([
+    'https://api.example.com/',
+    'api://0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b',
+    '0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b',
+    'urn:example:invoice-api',
+    'invoice-api',
+    '1234567890-abc.apps.googleusercontent.com',
+    '0oa1b2c3d4E5f6G7h8i9',
+    'Invoice API',
+  ])('takes %j: a URL, an api:// id, a URN, a plain name or a client id, spaces within included', (name) => {
+    expect(problems({ ...keyed, JWT_AUDIENCE: name, ...introspected, INTROSPECTION_AUDIENCE: name })).toEqual([]);
+  });
+
+  it('takes spaces around the entries of JWT_AUDIENCE, which the list drops', () => {
+    expect(loadConfig({ ...keyed, JWT_AUDIENCE: ' invoice-api , billing ' }).JWT_AUDIENCE).toEqual(['invoice-api', 'billing']);
+  });
+
+  it('stops the server on an audience of JWT_AUDIENCE with an invisible character', async () => {
+    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, JWKS_FILE: '/nonexistent/jwks.json', JWT_ISSUER: issuer, JWT_AUDIENCE: 'invoice-api\u200b' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`JWT_AUDIENCE: entry 1: holds a control or invisible character (U+200B); ${exact}`);
+  });
+
+  it('refuses an audience of TOKEN_CONFIG_FILE with a space around it or an invisible character, at its path, with every other one, and the server, pdp test, check and token stop on it', async () => {
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks', audience: 'invoice-api ' },
+          { issuer: 'https://b.test', jwksUrl: 'https://b.test/jwks', audience: ['invoice-api', '\u200bbilling'] },
+          { issuer: 'https://c.test', jwksUrl: 'https://c.test/jwks', audience: ['api://0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b', 'Invoice API'] },
+        ],
+      },
+      'request.json': { subject: { id: 'alice', properties: { roles: ['accountant'], region: 'EU' } }, ...question },
+    });
+    const file = join(dir, 'tokens.json');
+    const message = [
+      'invalid token configuration:',
+      `  TOKEN_CONFIG_FILE $.issuers[0].audience: ends with whitespace (U+0020); ${exact}`,
+      `  TOKEN_CONFIG_FILE $.issuers[1].audience[1]: holds a control or invisible character (U+200B); ${exact}`,
+    ].join('\n');
+    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: file });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(message);
+    const devKeys = join(dir, 'dev');
+    expect((await runCli(['keys', devKeys])).code).toBe(0);
+    const token = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', 'https://a.test', '--aud', 'invoice-api', '--claims', '{"sub":"alice"}'];
+    for (const args of [['test', defaultPolicyDir], ['check', defaultPolicyDir, '--request', join(dir, 'request.json')], token]) {
+      const cli = await runCli(args, { TOKEN_CONFIG_FILE: file });
+      expect(cli.code, args[0]).toBe(1);
+      expect(cli.stderr).toContain(message);
+    }
+  });
+});
+
 describe('plain http:// token URLs', () => {
   const plainHttp = 'plain http:// to a host that is not loopback (localhost, 127.0.0.0/8, ::1): anyone on the path could forge tokens or read the client secret; use https://, or set ALLOW_HTTP_TOKEN_URLS=true to accept the risk (e.g. a sidecar on a trusted network)';
   const everyUrl = (url: string) => ({

@@ -5,6 +5,7 @@ import { parseSource } from '../json-source.js';
 import { readRegularFile } from '../regular-file.js';
 import { visibleNameSchema } from '../policy/schema.js';
 import { tokenBindingModes } from './binding.js';
+import { audienceName } from './audience-name.js';
 import { issuerName } from './issuer-name.js';
 import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
 import { keySetAlgorithms } from './verify.js';
@@ -32,7 +33,7 @@ const issuerSchema = (httpUrls: boolean) => z
     issuer: issuerName,
     jwksUrl: (httpUrls ? keySetUrl : keySetUrl.refine((url) => !isPlainHttpRemote(url), plainHttpProblem)).optional(),
     jwksFile: nonEmpty.optional(),
-    audience: z.union([nonEmpty, z.array(nonEmpty).min(1)]).transform((a) => (typeof a === 'string' ? [a] : a)),
+    audience: z.union([audienceName, z.array(audienceName).min(1)]).transform((a) => (typeof a === 'string' ? [a] : a)),
     audienceClaim: nonEmpty.optional(),
     algorithms: z.array(nonEmpty).min(1).optional(),
     type: nonEmpty.optional(),
