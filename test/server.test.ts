@@ -330,6 +330,45 @@ describe('the head of a request (a real listening socket, the default header siz
     expect(text).toContain('"detail":"RTSP/1.0 is not HTTP: send HTTP/1.1 or HTTP/1.0"');
   });
 
+  /** How long the server takes to answer `count` requests, all written at once on one connection. */
+  async function pipelined(request: string, count: number): Promise<number> {
+    const socket = await connectTo(running.port);
+    const started = performance.now();
+    let received = '';
+    let answered = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        received = received.slice(-16) + chunk.toString('latin1');
+        for (let at = received.indexOf('HTTP/1.1 200 '); at !== -1; at = received.indexOf('HTTP/1.1 200 ', at + 1)) answered++;
+        received = received.slice(Math.max(received.lastIndexOf('HTTP/1.1 200 ') + 1, 0));
+        if (answered >= count) resolve();
+      });
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error(`closed after ${answered} of ${count} answers`)));
+    });
+    socket.write(request.repeat(count));
+    await done;
+    const took = performance.now() - started;
+    socket.destroy();
+    return took;
+  }
+
+  it('reads a write of pipelined HTTP/1.0 requests in about the time of as many HTTP/1.1 ones', async () => {
+    // 1,300 requests in one 64 KB read: looked for in the whole read once per request, their
+    // request lines took 1.2 s where those of HTTP/1.1 took 0.2 s, the event loop held meanwhile.
+    const count = 1_300;
+    const http10 = 'GET /healthz HTTP/1.0\r\nconnection: keep-alive\r\n\r\n';
+    const http11 = 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n';
+    expect(http10.length * count).toBeLessThanOrEqual(64 * 1024);
+    const took10: number[] = [];
+    const took11: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      took11.push(await pipelined(http11, count));
+      took10.push(await pipelined(http10, count));
+    }
+    expect(Math.min(...took10)).toBeLessThan(2 * Math.min(...took11) + 100);
+  });
+
   // Node's parser refuses these itself: the method is not one of the protocol the line names.
   it.each([
     ['GET /healthz ICE/1.0', 'HTTP-version'],
