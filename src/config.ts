@@ -8,6 +8,7 @@ import { parseHostPort } from './cache/address.js';
 import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
 import { audienceProblem } from './token/audience-name.js';
+import { claimName, claimNameProblem } from './token/claim-name.js';
 import { issuerName } from './token/issuer-name.js';
 import { pdpIdentifierProblems } from './pdp-identifier.js';
 
@@ -185,7 +186,7 @@ const envSchema = z
     INTROSPECTION_AUDIENCE: list(),
     // Plain http:// token URLs to hosts other than loopback are refused unless this is `true`.
     ALLOW_HTTP_TOKEN_URLS: z.enum(['true', 'false']).default('false'),
-    CLAIM_SUBJECT: optionalText.transform((value) => value ?? defaultClaimMapping.subject),
+    CLAIM_SUBJECT: optionalText.pipe(claimName.optional()).transform((value) => value ?? defaultClaimMapping.subject),
     CLAIM_ROLES: list(defaultClaimMapping.roles),
     CLAIM_SCOPES: list(defaultClaimMapping.scopes),
     CLAIM_ROLE_PREFIXES: list(),
@@ -274,6 +275,13 @@ const envSchema = z
     for (const name of ['JWT_AUDIENCE', 'INTROSPECTION_AUDIENCE'] as const) {
       env[name].forEach((entry, index) => {
         const problem = audienceProblem(entry);
+        if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
+      });
+    }
+    // Likewise the claim names: a name is looked up in a token as it is.
+    for (const name of ['CLAIM_ROLES', 'CLAIM_SCOPES'] as const) {
+      env[name].forEach((entry, index) => {
+        const problem = claimNameProblem(entry);
         if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
       });
     }

@@ -158,6 +158,72 @@ describe('audiences no token could carry', () => {
   });
 });
 
+describe('claim names no token could hold', () => {
+  const held = 'a token\'s claims are found by their exact name, so no token would hold this one';
+
+  it.each([
+    ['sub\u200b', `holds a control or invisible character (U+200B); ${held}`],
+    ['roles\u00ad', `holds a control or invisible character (U+00AD); ${held}`],
+    ['realm_access\ufeff.roles', `holds a control or invisible character (U+FEFF); ${held}`],
+    ['realm_access.\u2060roles', `holds a control or invisible character (U+2060); ${held}`],
+    ['scp\tx', `holds a control or invisible character (U+0009); ${held}`],
+  ])('refuses %j in CLAIM_SUBJECT, CLAIM_ROLES and CLAIM_SCOPES at start, naming the entry and saying why', (name, problem) => {
+    expect(problems({ CLAIM_SUBJECT: name, CLAIM_ROLES: `roles, ${name}`, CLAIM_SCOPES: name })).toEqual([
+      `CLAIM_SUBJECT: ${problem}`,
+      `CLAIM_ROLES: entry 2: ${problem}`,
+      `CLAIM_SCOPES: entry 1: ${problem}`,
+    ]);
+  });
+
+  it.each(['oid', 'client_id', 'cognito:groups', 'realm_access.roles', 'resource_access.invoice-api.roles', 'https://invoice.example.com/roles', 'Invoice Roles'])(
+    'takes %j: a name, a namespaced or dotted one, spaces within included',
+    (name) => expect(problems({ CLAIM_SUBJECT: name, CLAIM_ROLES: `${name},role`, CLAIM_SCOPES: name })).toEqual([]),
+  );
+
+  it('takes spaces around CLAIM_SUBJECT and the entries of CLAIM_ROLES, which are dropped', () => {
+    const config = loadConfig({ CLAIM_SUBJECT: ' oid ', CLAIM_ROLES: ' roles , groups ' });
+    expect([config.CLAIM_SUBJECT, config.CLAIM_ROLES]).toEqual(['oid', ['roles', 'groups']]);
+  });
+
+  it('stops the server on a CLAIM_ROLES entry with an invisible character', async () => {
+    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, CLAIM_ROLES: 'roles\u200b' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`CLAIM_ROLES: entry 1: holds a control or invisible character (U+200B); ${held}`);
+  });
+
+  it('refuses a claim name of TOKEN_CONFIG_FILE with a space around it or an invisible character, at its path, with every other one, and the server, pdp test, check and token stop on it', async () => {
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks', audience, audienceClaim: 'client_id ', claims: { subject: ' oid' } },
+          { issuer: 'https://b.test', jwksUrl: 'https://b.test/jwks', audience, claims: { roles: ['roles', 'groups\u200b'], scopes: ['scp\u00ad'] } },
+          { issuer: 'https://c.test', jwksUrl: 'https://c.test/jwks', audience, audienceClaim: 'azp', claims: { subject: 'oid', roles: ['cognito:groups', 'https://invoice.example.com/roles', 'realm_access.roles'] } },
+        ],
+      },
+      'request.json': { subject: { id: 'alice', properties: { roles: ['accountant'], region: 'EU' } }, ...question },
+    });
+    const file = join(dir, 'tokens.json');
+    const message = [
+      'invalid token configuration:',
+      `  TOKEN_CONFIG_FILE $.issuers[0].audienceClaim: ends with whitespace (U+0020); ${held}`,
+      `  TOKEN_CONFIG_FILE $.issuers[0].claims.subject: begins with whitespace (U+0020); ${held}`,
+      `  TOKEN_CONFIG_FILE $.issuers[1].claims.roles[1]: holds a control or invisible character (U+200B); ${held}`,
+      `  TOKEN_CONFIG_FILE $.issuers[1].claims.scopes[0]: holds a control or invisible character (U+00AD); ${held}`,
+    ].join('\n');
+    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: file });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(message);
+    const devKeys = join(dir, 'dev');
+    expect((await runCli(['keys', devKeys])).code).toBe(0);
+    const token = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', 'https://c.test', '--aud', 'invoice-api', '--claims', '{"oid":"alice"}'];
+    for (const args of [['test', defaultPolicyDir], ['check', defaultPolicyDir, '--request', join(dir, 'request.json')], token]) {
+      const cli = await runCli(args, { TOKEN_CONFIG_FILE: file });
+      expect(cli.code, args[0]).toBe(1);
+      expect(cli.stderr).toContain(message);
+    }
+  });
+});
+
 describe('plain http:// token URLs', () => {
   const plainHttp = 'plain http:// to a host that is not loopback (localhost, 127.0.0.0/8, ::1): anyone on the path could forge tokens or read the client secret; use https://, or set ALLOW_HTTP_TOKEN_URLS=true to accept the risk (e.g. a sidecar on a trusted network)';
   const everyUrl = (url: string) => ({

@@ -6,6 +6,7 @@ import { readRegularFile } from '../regular-file.js';
 import { visibleNameSchema } from '../policy/schema.js';
 import { tokenBindingModes } from './binding.js';
 import { audienceName } from './audience-name.js';
+import { claimName } from './claim-name.js';
 import { issuerName } from './issuer-name.js';
 import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
 import { keySetAlgorithms } from './verify.js';
@@ -17,9 +18,9 @@ const nonEmpty = z.string().min(1);
 
 const claimMappingSchema = z
   .object({
-    subject: nonEmpty.optional(),
-    roles: z.array(nonEmpty).optional(),
-    scopes: z.array(nonEmpty).optional(),
+    subject: claimName.optional(),
+    roles: z.array(claimName).optional(),
+    scopes: z.array(claimName).optional(),
     rolePrefixes: z.array(nonEmpty).optional(),
     // Entity data is found by type, and no entity type holds these characters: a subject type
     // that only looks like `partner-user` would never meet its entities, nor their revocations.
@@ -34,7 +35,7 @@ const issuerSchema = (httpUrls: boolean) => z
     jwksUrl: (httpUrls ? keySetUrl : keySetUrl.refine((url) => !isPlainHttpRemote(url), plainHttpProblem)).optional(),
     jwksFile: nonEmpty.optional(),
     audience: z.union([audienceName, z.array(audienceName).min(1)]).transform((a) => (typeof a === 'string' ? [a] : a)),
-    audienceClaim: nonEmpty.optional(),
+    audienceClaim: claimName.optional(),
     algorithms: z.array(nonEmpty).min(1).optional(),
     type: nonEmpty.optional(),
     requireExp: z.boolean().optional(),

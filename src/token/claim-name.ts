@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { exactNameProblem } from './exact-name.js';
+
+/** Why it matters: a claim is read from a token by its name (or each name of its dotted path), matched exactly. */
+const consequence = 'a token\'s claims are found by their exact name, so no token would hold this one';
+
+/**
+ * Why `name`, the name or dotted path of a claim the service reads (the subject, roles, scopes,
+ * an issuer's `audienceClaim`), can name no claim a token holds, or undefined when it can: see
+ * `exactNameProblem`. A claim's name is any JSON member name, so `cognito:groups`,
+ * `https://invoice.example.com/roles`, `realm_access.roles` and names with spaces within are taken.
+ */
+export function claimNameProblem(name: string): string | undefined {
+  const problem = exactNameProblem(name);
+  return problem === undefined ? undefined : `${problem}; ${consequence}`;
+}
+
+/** A claim name of TOKEN_CONFIG_FILE or CLAIM_SUBJECT, refused as `claimNameProblem` says. */
+export const claimName = z.string().min(1).superRefine((name, ctx) => {
+  const problem = claimNameProblem(name);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
