@@ -9,6 +9,7 @@ import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
 import { audienceProblem } from './token/audience-name.js';
 import { claimName, claimNameProblem } from './token/claim-name.js';
+import { tokenType } from './token/token-type.js';
 import { issuerName } from './token/issuer-name.js';
 import { pdpIdentifierProblems } from './pdp-identifier.js';
 
@@ -164,7 +165,7 @@ const envSchema = z
     // RFC 9068 makes `exp` required in a JWT access token: one without it would never expire.
     JWT_REQUIRE_EXP: z.enum(['true', 'false']).default('true'),
     // The `typ` header JWT_ISSUER's tokens must carry, e.g. at+jwt (RFC 9068 §4): refuses its ID tokens.
-    JWT_TYPE: optionalText,
+    JWT_TYPE: optionalText.pipe(tokenType.optional()),
     // Tokens (several issuers, introspection, claim mapping, caches) and caller keys.
     TOKEN_CONFIG_FILE: optionalText,
     // A sender-constrained token (`cnf`) is refused unless the gateway in front checks its proof.

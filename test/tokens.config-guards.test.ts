@@ -522,6 +522,56 @@ describe('JWT_TYPE', () => {
     expect(await readJson(await postJson(app, '/decide', { token: await token('JWT'), ...question }))).toMatchObject({ decision: 'permit' });
   });
 
+  const typed = 'a token\'s "typ" header is compared exactly (but for case and an "application/" prefix), so every token of this issuer would be denied';
+
+  it.each([
+    ['at+jwt\u200b', `holds a control or invisible character (U+200B); ${typed}`],
+    ['at\u00ad+jwt', `holds a control or invisible character (U+00AD); ${typed}`],
+    ['at+jwt\u0000', `holds a control or invisible character (U+0000); ${typed}`],
+  ])('refuses %j at start, saying why', (type, problem) => {
+    expect(problems({ ...env(), JWT_TYPE: type })).toEqual([`JWT_TYPE: ${problem}`]);
+  });
+
+  it.each(['at+jwt', 'application/at+jwt', 'JWT'])('takes %j', (type) => expect(problems({ ...env(), JWT_TYPE: type })).toEqual([]));
+
+  it('stops the server on a JWT_TYPE with an invisible character', async () => {
+    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, ...env(), JWT_TYPE: 'at+jwt\u200b' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`JWT_TYPE: holds a control or invisible character (U+200B); ${typed}`);
+  });
+
+  it('refuses a type of TOKEN_CONFIG_FILE with a space around it or an invisible character, at its path, with every other one, and the server, pdp test, check and token stop on it', async () => {
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks', audience, type: 'at+jwt ' },
+          { issuer: 'https://b.test', jwksUrl: 'https://b.test/jwks', audience, type: 'application/at+jwt' },
+          { issuer: 'https://c.test', jwksUrl: 'https://c.test/jwks', audience, type: '\ufeffat+jwt' },
+          { issuer: 'https://d.test', jwksUrl: 'https://d.test/jwks', audience, type: 'at+\u2060jwt' },
+        ],
+      },
+      'request.json': { subject: { id: 'alice', properties: { roles: ['accountant'], region: 'EU' } }, ...question },
+    });
+    const file = join(dir, 'tokens.json');
+    const message = [
+      'invalid token configuration:',
+      `  TOKEN_CONFIG_FILE $.issuers[0].type: ends with whitespace (U+0020); ${typed}`,
+      `  TOKEN_CONFIG_FILE $.issuers[2].type: begins with whitespace (U+FEFF); ${typed}`,
+      `  TOKEN_CONFIG_FILE $.issuers[3].type: holds a control or invisible character (U+2060); ${typed}`,
+    ].join('\n');
+    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: file });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(message);
+    const devKeys = join(dir, 'dev');
+    expect((await runCli(['keys', devKeys])).code).toBe(0);
+    const token = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', 'https://a.test', '--aud', audience, '--claims', '{"sub":"alice"}'];
+    for (const args of [['test', defaultPolicyDir], ['check', defaultPolicyDir, '--request', join(dir, 'request.json')], token]) {
+      const cli = await runCli(args, { TOKEN_CONFIG_FILE: file });
+      expect(cli.code, args[0]).toBe(1);
+      expect(cli.stderr).toContain(message);
+    }
+  });
+
   it('needs the key set of JWT_ISSUER: it does not cover the issuers of TOKEN_CONFIG_FILE', () => {
     expect(problems({ JWT_TYPE: 'at+jwt', TOKEN_CONFIG_FILE: 'tokens.json' })).toEqual([
       'JWT_TYPE: applies to the issuer of JWT_ISSUER, which needs JWKS_FILE or JWKS_URL; an issuer of TOKEN_CONFIG_FILE takes its own "type"',

@@ -9,6 +9,7 @@ import { audienceName } from './audience-name.js';
 import { claimName } from './claim-name.js';
 import { issuerName } from './issuer-name.js';
 import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
+import { tokenType } from './token-type.js';
 import { keySetAlgorithms } from './verify.js';
 
 /** Largest TOKEN_CONFIG_FILE read: thousands of issuers; a link to /dev/zero is refused, not read until memory runs out. */
@@ -37,7 +38,7 @@ const issuerSchema = (httpUrls: boolean) => z
     audience: z.union([audienceName, z.array(audienceName).min(1)]).transform((a) => (typeof a === 'string' ? [a] : a)),
     audienceClaim: claimName.optional(),
     algorithms: z.array(nonEmpty).min(1).optional(),
-    type: nonEmpty.optional(),
+    type: tokenType.optional(),
     requireExp: z.boolean().optional(),
     tokenBinding: z.enum(tokenBindingModes).optional(),
     claims: claimMappingSchema.optional(),

@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { exactNameProblem } from './exact-name.js';
+
+/** Why it matters: a token is taken only when its `typ` header is the one required. */
+const consequence = 'a token\'s "typ" header is compared exactly (but for case and an "application/" prefix), so every token of this issuer would be denied';
+
+/**
+ * Why `type`, the `typ` header an issuer's tokens must carry (JWT_TYPE, an issuer's `type` in
+ * TOKEN_CONFIG_FILE), can be no token's, or undefined when it can: see `exactNameProblem`.
+ */
+export function tokenTypeProblem(type: string): string | undefined {
+  const problem = exactNameProblem(type);
+  return problem === undefined ? undefined : `${problem}; ${consequence}`;
+}
+
+/** A required `typ`, refused as `tokenTypeProblem` says. */
+export const tokenType = z.string().min(1).superRefine((type, ctx) => {
+  const problem = tokenTypeProblem(type);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
