@@ -9,6 +9,7 @@ import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
 import { audienceProblem } from './token/audience-name.js';
 import { claimName, claimNameProblem } from './token/claim-name.js';
+import { rolePrefixProblem } from './token/role-prefix.js';
 import { tokenType } from './token/token-type.js';
 import { issuerName } from './token/issuer-name.js';
 import { pdpIdentifierProblems } from './pdp-identifier.js';
@@ -286,6 +287,10 @@ const envSchema = z
         if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
       });
     }
+    env.CLAIM_ROLE_PREFIXES.forEach((entry, index) => {
+      const problem = rolePrefixProblem(entry);
+      if (problem !== undefined) issue('CLAIM_ROLE_PREFIXES', `entry ${index + 1}: ${problem}`);
+    });
     for (const alg of env.JWT_ALGORITHMS) {
       const problem = algorithmProblem(alg);
       if (problem !== undefined) issue('JWT_ALGORITHMS', problem);

@@ -224,6 +224,38 @@ describe('claim names no token could hold', () => {
   });
 });
 
+describe('role prefixes no role could begin with', () => {
+  const cut = 'a prefix is cut from a role only when the role begins with it exactly, so no role would lose this one, and rules naming the roles without it would never match';
+
+  it.each([
+    ['ROLE_\u200b', `holds a control or invisible character (U+200B); ${cut}`],
+    ['Invoice\u00ad.', `holds a control or invisible character (U+00AD); ${cut}`],
+    ['invoice-\u2060', `holds a control or invisible character (U+2060); ${cut}`],
+  ])('refuses %j in CLAIM_ROLE_PREFIXES at start, naming the entry and saying why', (prefix, problem) => {
+    expect(problems({ CLAIM_ROLE_PREFIXES: `ROLE_, ${prefix}` })).toEqual([`CLAIM_ROLE_PREFIXES: entry 2: ${problem}`]);
+  });
+
+  it('refuses one in TOKEN_CONFIG_FILE at its path, and takes one ending in a space, which a group name holding spaces may begin with', async () => {
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks', audience, claims: { rolePrefixes: ['Invoice.', 'ROLE_\u200b'] } },
+          { issuer: 'https://b.test', jwksUrl: 'https://b.test/jwks', audience, claims: { roles: ['groups'], rolePrefixes: ['Invoice '] } },
+        ],
+      },
+    });
+    await expect(tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'tokens.json') }))).rejects.toThrow(
+      new ConfigError(`invalid token configuration:\n  TOKEN_CONFIG_FILE $.issuers[0].claims.rolePrefixes[1]: holds a control or invisible character (U+200B); ${cut}`),
+    );
+  });
+
+  it('stops the server on a CLAIM_ROLE_PREFIXES entry with an invisible character', async () => {
+    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, CLAIM_ROLE_PREFIXES: 'ROLE_\u200b' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`CLAIM_ROLE_PREFIXES: entry 1: holds a control or invisible character (U+200B); ${cut}`);
+  });
+});
+
 describe('plain http:// token URLs', () => {
   const plainHttp = 'plain http:// to a host that is not loopback (localhost, 127.0.0.0/8, ::1): anyone on the path could forge tokens or read the client secret; use https://, or set ALLOW_HTTP_TOKEN_URLS=true to accept the risk (e.g. a sidecar on a trusted network)';
   const everyUrl = (url: string) => ({

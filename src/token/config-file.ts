@@ -9,6 +9,7 @@ import { audienceName } from './audience-name.js';
 import { claimName } from './claim-name.js';
 import { issuerName } from './issuer-name.js';
 import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
+import { rolePrefix } from './role-prefix.js';
 import { tokenType } from './token-type.js';
 import { keySetAlgorithms } from './verify.js';
 
@@ -22,7 +23,7 @@ const claimMappingSchema = z
     subject: claimName.optional(),
     roles: z.array(claimName).optional(),
     scopes: z.array(claimName).optional(),
-    rolePrefixes: z.array(nonEmpty).optional(),
+    rolePrefixes: z.array(rolePrefix).optional(),
     // Entity data is found by type, and no entity type holds these characters: a subject type
     // that only looks like `partner-user` would never meet its entities, nor their revocations.
     subjectType: visibleNameSchema('no entity type holds them, so these subjects would never find their entity data', 256).optional(),
