@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { refusedBy } from './exact-name.js';
 import { stringOrUriProblem } from './string-or-uri.js';
 
 /** Why it matters: a token is taken only when its audience claim equals one accepted. */
@@ -16,7 +16,4 @@ export function audienceProblem(audience: string): string | undefined {
 }
 
 /** An audience of TOKEN_CONFIG_FILE, refused as `audienceProblem` says. */
-export const audienceName = z.string().min(1).superRefine((audience, ctx) => {
-  const problem = audienceProblem(audience);
-  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const audienceName = refusedBy(audienceProblem);

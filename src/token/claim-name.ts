@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { exactNameProblem } from './exact-name.js';
+import { exactNameProblem, refusedBy } from './exact-name.js';
 
 /** Why it matters: a claim is read from a token by its name (or each name of its dotted path), matched exactly. */
 const consequence = 'a token\'s claims are found by their exact name, so no token would hold this one';
@@ -16,7 +15,4 @@ export function claimNameProblem(name: string): string | undefined {
 }
 
 /** A claim name of TOKEN_CONFIG_FILE or CLAIM_SUBJECT, refused as `claimNameProblem` says. */
-export const claimName = z.string().min(1).superRefine((name, ctx) => {
-  const problem = claimNameProblem(name);
-  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const claimName = refusedBy(claimNameProblem);

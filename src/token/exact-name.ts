@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 const codePoint = (char: string) => `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
 
 /**
@@ -20,4 +22,12 @@ export function exactNameProblem(value: string): string | undefined {
   const edge = /^\s|\s$/u.exec(value)?.[0];
   if (edge !== undefined) return `${value.startsWith(edge) ? 'begins' : 'ends'} with whitespace (${codePoint(edge)})`;
   return unseenCharacterProblem(value);
+}
+
+/** A non-empty setting refused, with what `problem` says of it, where `problem` finds one. */
+export function refusedBy(problem: (value: string) => string | undefined) {
+  return z.string().min(1).superRefine((value, ctx) => {
+    const found = problem(value);
+    if (found !== undefined) ctx.addIssue({ code: 'custom', message: found });
+  });
 }

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { refusedBy } from './exact-name.js';
 import { stringOrUriProblem } from './string-or-uri.js';
 
 /** Why it matters: the verifier for a token is picked by its `iss`, compared exactly. */
@@ -20,7 +20,4 @@ export function issuerProblem(issuer: string): string | undefined {
 }
 
 /** An issuer name (JWT_ISSUER, INTROSPECTION_JWT_ISSUER, an `issuer` of TOKEN_CONFIG_FILE), refused as `issuerProblem` says. */
-export const issuerName = z.string().min(1).superRefine((issuer, ctx) => {
-  const problem = issuerProblem(issuer);
-  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const issuerName = refusedBy(issuerProblem);

@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { unseenCharacterProblem } from './exact-name.js';
+import { refusedBy, unseenCharacterProblem } from './exact-name.js';
 
 /** Why it matters: a prefix is cut only from a role that begins with it exactly. */
 const consequence = 'a prefix is cut from a role only when the role begins with it exactly, so no role would lose this one, and rules naming the roles without it would never match';
@@ -15,7 +14,4 @@ export function rolePrefixProblem(prefix: string): string | undefined {
 }
 
 /** A role prefix of TOKEN_CONFIG_FILE, refused as `rolePrefixProblem` says. */
-export const rolePrefix = z.string().min(1).superRefine((prefix, ctx) => {
-  const problem = rolePrefixProblem(prefix);
-  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const rolePrefix = refusedBy(rolePrefixProblem);

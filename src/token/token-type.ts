@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { exactNameProblem } from './exact-name.js';
+import { exactNameProblem, refusedBy } from './exact-name.js';
 
 /** Why it matters: a token is taken only when its `typ` header is the one required. */
 const consequence = 'a token\'s "typ" header is compared exactly (but for case and an "application/" prefix), so every token of this issuer would be denied';
@@ -14,7 +13,4 @@ export function tokenTypeProblem(type: string): string | undefined {
 }
 
 /** A required `typ`, refused as `tokenTypeProblem` says. */
-export const tokenType = z.string().min(1).superRefine((type, ctx) => {
-  const problem = tokenTypeProblem(type);
-  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const tokenType = refusedBy(tokenTypeProblem);
