@@ -273,24 +273,20 @@ const envSchema = z
     if (!keyed && (env.JWT_ISSUER !== undefined || env.JWT_AUDIENCE.length > 0)) issue('JWKS_FILE', 'JWT_ISSUER and JWT_AUDIENCE need JWKS_FILE or JWKS_URL');
     // It would check nothing, while it may be read as covering TOKEN_CONFIG_FILE's issuers too.
     if (!keyed && env.JWT_TYPE !== undefined) issue('JWT_TYPE', 'applies to the issuer of JWT_ISSUER, which needs JWKS_FILE or JWKS_URL; an issuer of TOKEN_CONFIG_FILE takes its own "type"');
-    // The list drops spaces around each entry; what it keeps is compared with a token's as it is.
-    for (const name of ['JWT_AUDIENCE', 'INTROSPECTION_AUDIENCE'] as const) {
+    // A list drops the spaces around each entry; what it keeps is compared with a token's as it is.
+    const entryChecks = [
+      ['JWT_AUDIENCE', audienceProblem],
+      ['INTROSPECTION_AUDIENCE', audienceProblem],
+      ['CLAIM_ROLES', claimNameProblem],
+      ['CLAIM_SCOPES', claimNameProblem],
+      ['CLAIM_ROLE_PREFIXES', rolePrefixProblem],
+    ] as const;
+    for (const [name, problemOf] of entryChecks) {
       env[name].forEach((entry, index) => {
-        const problem = audienceProblem(entry);
+        const problem = problemOf(entry);
         if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
       });
     }
-    // Likewise the claim names: a name is looked up in a token as it is.
-    for (const name of ['CLAIM_ROLES', 'CLAIM_SCOPES'] as const) {
-      env[name].forEach((entry, index) => {
-        const problem = claimNameProblem(entry);
-        if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
-      });
-    }
-    env.CLAIM_ROLE_PREFIXES.forEach((entry, index) => {
-      const problem = rolePrefixProblem(entry);
-      if (problem !== undefined) issue('CLAIM_ROLE_PREFIXES', `entry ${index + 1}: ${problem}`);
-    });
     for (const alg of env.JWT_ALGORITHMS) {
       const problem = algorithmProblem(alg);
       if (problem !== undefined) issue('JWT_ALGORITHMS', problem);
