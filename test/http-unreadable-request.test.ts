@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProblemCode } from '../src/http/problem.js';
 import { startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp } from './helpers/app.js';
-import { connectTo, readResponse } from './helpers/raw-http.js';
+import { answerTo, connectTo, readResponse } from './helpers/raw-http.js';
 
 describe('requests that cannot be read, whose headers were (a real listening socket)', () => {
   let running: RunningServer;
@@ -68,11 +68,7 @@ describe('answers the server writes itself for requests Node\'s parser refuses (
     ['headers that stop part way', 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n', 408],
     ['a CONNECT', 'CONNECT x:443 HTTP/1.1\r\nhost: x:443\r\n\r\n', 400],
   ])('answers %s as any other answer: its standard reason phrase, a Date, problem+json, X-Request-ID, Connection: close', async (_, request, status) => {
-    const socket = await connectTo(running.port);
-    const response = readResponse(socket);
-    socket.write(request);
-    const answer = await response;
-    socket.destroy();
+    const answer = await answerTo(running.port, request);
     expect(answer.status).toBe(status);
     expect(answer.reason).toBe(STATUS_CODES[status]);
     // RFC 9110 §6.6.1: an origin server with a clock sends a Date in every 4xx answer.
@@ -106,11 +102,7 @@ describe('answers the server writes itself for requests Node\'s parser refuses (
     ['whitespace before the first field', `GET /healthz HTTP/1.1\r\n ${host}\r\n`, 'header section'],
     ['a head ending in a bare LF', `GET /healthz HTTP/1.1\r\n${host}\n`, 'header section'],
   ])('answers %s 400 problem+json naming it in errors[].path', async (_, request, path) => {
-    const socket = await connectTo(running.port);
-    const response = readResponse(socket);
-    socket.write(Buffer.from(request, 'latin1'));
-    const answer = await response;
-    socket.destroy();
+    const answer = await answerTo(running.port, Buffer.from(request, 'latin1'));
     expect(answer.status).toBe(400);
     expect(answer.headers['content-type']).toBe('application/problem+json');
     expect(answer.headers['connection']).toBe('close');
@@ -127,11 +119,7 @@ describe('answers the server writes itself for requests Node\'s parser refuses (
     ['400: a NUL in its value', `GET /healthz HTTP/1.1\r\n${host}${longName(3_000)}: b\0c\r\n\r\n`, 400, 3_000],
     ['431: headers over the limit in it', `GET /healthz HTTP/1.1\r\n${host}${longName(8_000)}: b\r\n\r\n`, 431, 8_000],
   ])('echoes the first 64 characters of a long header name at fault, and its length (%s)', async (_, request, status, length) => {
-    const socket = await connectTo(running.port);
-    const response = readResponse(socket);
-    socket.write(request);
-    const answer = await response;
-    socket.destroy();
+    const answer = await answerTo(running.port, request);
     expect(answer.status).toBe(status);
     const problem = JSON.parse(answer.body) as { errors?: { path: string; message: string }[] };
     expect(problem.errors?.map((error) => error.path)).toEqual([`${longName(64)}…`]);

@@ -6,7 +6,7 @@ import { longestAnswerMs } from '../src/http/app.js';
 import { stallTimeoutFor, startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp } from './helpers/app.js';
 import { loadContract } from './helpers/openapi.js';
-import { connectTo, readResponse, type RawResponse } from './helpers/raw-http.js';
+import { answerTo, connectTo, readResponse, type RawResponse } from './helpers/raw-http.js';
 
 const decideBody = JSON.stringify({
   subject: { id: 'alice', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
@@ -209,11 +209,7 @@ describe('the head of a request (a real listening socket, the default header siz
   });
 
   async function exchange(head: string, body: string): Promise<RawResponse> {
-    const socket = await connectTo(running.port);
-    const response = readResponse(socket);
-    socket.write(`${head}\r\n\r\n${body}`);
-    const answer = await response;
-    socket.destroy();
+    const answer = await answerTo(running.port, `${head}\r\n\r\n${body}`);
     return answer;
   }
 

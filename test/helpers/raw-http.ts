@@ -67,6 +67,18 @@ export function connectTo(port: number, host = '127.0.0.1'): Promise<Socket> {
   });
 }
 
+/** The answer to `request`, sent on a connection of its own to `port`, closed once the answer has come. */
+export async function answerTo(port: number, request: string | Buffer): Promise<RawResponse> {
+  const socket = await connectTo(port);
+  try {
+    const response = readResponse(socket);
+    socket.write(request);
+    return await response;
+  } finally {
+    socket.destroy();
+  }
+}
+
 /** A POST in flight whose body is held back: the rest goes on `finish()`. */
 export interface HeldRequest {
   readonly socket: Socket;
