@@ -161,7 +161,7 @@ describe('pdp test (process)', () => {
     }
   });
 
-  it('refuses, exit 1 as the server does, a key file it cannot read or take (JWKS_FILE, a jwksFile, INTROSPECTION_JWKS_FILE), for test, check and token', async () => {
+  it('refuses, exit 1 as the server does, a key file it cannot read or take (JWKS_FILE, a jwksFile, INTROSPECTION_JWKS_FILE), in test, check and token', async () => {
     const dir = await policyDir({ 'docs.json': { cases: passing } });
     const [key, rsa] = await Promise.all([signingKey('k1'), signingKey('r1', 'RS256')]);
     const issuer = 'https://idp.example/';
@@ -175,22 +175,24 @@ describe('pdp test (process)', () => {
     const devKeys = join(await tempDir(), 'dev');
     expect((await runCli(['keys', devKeys])).code).toBe(0);
     const introspection = { INTROSPECTION_URL: 'http://127.0.0.1:9/introspect', INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'secret', INTROSPECTION_JWT_ISSUER: issuer };
+    const test = ['test', dir];
+    const check = ['check', dir, '--request', join(request, 'request.json')];
+    const token = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', issuer, '--aud', 'docs', '--claims', '{"sub":"alice"}'];
+    // The three commands check the key files by one function: each setting is run through one
+    // of them, and each command meets one setting at least.
     const settings = [
-      [{ JWKS_FILE: join(tokens, 'broken.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: 'docs' }, `JWKS_FILE: key set ${join(tokens, 'broken.json')}: not valid JSON at line 1, column 11`],
-      [{ JWKS_FILE: join(tokens, 'rsa.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: 'docs', JWT_ALGORITHMS: 'ES256' }, `JWKS_FILE: key set ${join(tokens, 'rsa.json')}: holds no key for the accepted algorithms (ES256)`],
-      [{ TOKEN_CONFIG_FILE: join(tokens, 'file.json') }, `TOKEN_CONFIG_FILE $.issuers[0].jwksFile: key set ${join(tokens, 'missing.json')}: ENOENT`],
-      [{ ...introspection, INTROSPECTION_JWKS_FILE: join(tokens, 'missing.json') }, `INTROSPECTION_JWKS_FILE: key set ${join(tokens, 'missing.json')}: ENOENT`],
+      [{ JWKS_FILE: join(tokens, 'broken.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: 'docs' }, `JWKS_FILE: key set ${join(tokens, 'broken.json')}: not valid JSON at line 1, column 11`, test],
+      [{ JWKS_FILE: join(tokens, 'rsa.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: 'docs', JWT_ALGORITHMS: 'ES256' }, `JWKS_FILE: key set ${join(tokens, 'rsa.json')}: holds no key for the accepted algorithms (ES256)`, check],
+      [{ TOKEN_CONFIG_FILE: join(tokens, 'file.json') }, `TOKEN_CONFIG_FILE $.issuers[0].jwksFile: key set ${join(tokens, 'missing.json')}: ENOENT`, token],
+      [{ ...introspection, INTROSPECTION_JWKS_FILE: join(tokens, 'missing.json') }, `INTROSPECTION_JWKS_FILE: key set ${join(tokens, 'missing.json')}: ENOENT`, test],
     ] as const;
-    for (const [env, problem] of settings) {
+    for (const [env, problem, args] of settings) {
       const server = spawnServer({ ...env, POLICY_DIR: dir });
       expect((await server.exited).code).toBe(1);
       expect(server.output()).toContain(problem);
-      const token = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', issuer, '--aud', 'docs', '--claims', '{"sub":"alice"}'];
-      for (const args of [['test', dir], ['check', dir, '--request', join(request, 'request.json')], token]) {
-        const run = await runCli(args, env);
-        expect(run.code, `${args[0]} ${problem}`).toBe(1);
-        expect(run.stderr).toContain(problem);
-      }
+      const run = await runCli(args, env);
+      expect(run.code, `${args[0]} ${problem}`).toBe(1);
+      expect(run.stderr).toContain(problem);
     }
     // The same settings with a key file the server takes: each command runs.
     const good = { JWKS_FILE: join(tokens, 'good.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: 'docs' };

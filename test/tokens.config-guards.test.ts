@@ -23,6 +23,34 @@ const introspection = { INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SEC
 
 const problems = configProblems;
 
+/** A CLI command that reads TOKEN_CONFIG_FILE: `pdp test`, `pdp check`, or `pdp token` signing with these. */
+type TokenCommand = 'test' | 'check' | { readonly iss: string; readonly aud: string; readonly claims: string };
+
+/**
+ * That the server and each of `commands` (`pdp check` with `dir`/request.json, `pdp token` with
+ * keys made in `dir`) exit 1 with `message` on `dir`/tokens.json. The commands read the file as
+ * the server does, by one function: each setting's test runs the ones its setting matters to.
+ */
+async function expectStartRefused(dir: string, message: string, commands: readonly TokenCommand[]): Promise<void> {
+  const file = join(dir, 'tokens.json');
+  const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: file });
+  expect(run.code).toBe(1);
+  expect(run.stderr).toContain(message);
+  for (const command of commands) {
+    let args: string[];
+    if (command === 'test') args = ['test', defaultPolicyDir];
+    else if (command === 'check') args = ['check', defaultPolicyDir, '--request', join(dir, 'request.json')];
+    else {
+      const devKeys = join(dir, 'dev');
+      expect((await runCli(['keys', devKeys])).code).toBe(0);
+      args = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', command.iss, '--aud', command.aud, '--claims', command.claims];
+    }
+    const cli = await runCli(args, { TOKEN_CONFIG_FILE: file });
+    expect(cli.code, args[0]).toBe(1);
+    expect(cli.stderr).toContain(message);
+  }
+}
+
 const built: Tokens[] = [];
 afterAll(() => built.forEach((tokens) => tokens.close()));
 
@@ -127,7 +155,7 @@ describe('audiences no token could carry', () => {
     expect(run.stderr).toContain(`JWT_AUDIENCE: entry 1: holds a control or invisible character (U+200B); ${exact}`);
   });
 
-  it('refuses an audience of TOKEN_CONFIG_FILE with a space around it or an invisible character, at its path, with every other one, and the server, pdp test, check and token stop on it', async () => {
+  it('refuses an audience of TOKEN_CONFIG_FILE with a space around it or an invisible character, at its path, with every other one, and the server and pdp check stop on it', async () => {
     const dir = await tempDir({
       'tokens.json': {
         issuers: [
@@ -138,23 +166,12 @@ describe('audiences no token could carry', () => {
       },
       'request.json': { subject: { id: 'alice', properties: { roles: ['accountant'], region: 'EU' } }, ...question },
     });
-    const file = join(dir, 'tokens.json');
     const message = [
       'invalid token configuration:',
       `  TOKEN_CONFIG_FILE $.issuers[0].audience: ends with whitespace (U+0020); ${exact}`,
       `  TOKEN_CONFIG_FILE $.issuers[1].audience[1]: holds a control or invisible character (U+200B); ${exact}`,
     ].join('\n');
-    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: file });
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain(message);
-    const devKeys = join(dir, 'dev');
-    expect((await runCli(['keys', devKeys])).code).toBe(0);
-    const token = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', 'https://a.test', '--aud', 'invoice-api', '--claims', '{"sub":"alice"}'];
-    for (const args of [['test', defaultPolicyDir], ['check', defaultPolicyDir, '--request', join(dir, 'request.json')], token]) {
-      const cli = await runCli(args, { TOKEN_CONFIG_FILE: file });
-      expect(cli.code, args[0]).toBe(1);
-      expect(cli.stderr).toContain(message);
-    }
+    await expectStartRefused(dir, message, ['check']);
   });
 });
 
@@ -202,7 +219,6 @@ describe('claim names no token could hold', () => {
       },
       'request.json': { subject: { id: 'alice', properties: { roles: ['accountant'], region: 'EU' } }, ...question },
     });
-    const file = join(dir, 'tokens.json');
     const message = [
       'invalid token configuration:',
       `  TOKEN_CONFIG_FILE $.issuers[0].audienceClaim: ends with whitespace (U+0020); ${held}`,
@@ -210,17 +226,7 @@ describe('claim names no token could hold', () => {
       `  TOKEN_CONFIG_FILE $.issuers[1].claims.roles[1]: holds a control or invisible character (U+200B); ${held}`,
       `  TOKEN_CONFIG_FILE $.issuers[1].claims.scopes[0]: holds a control or invisible character (U+00AD); ${held}`,
     ].join('\n');
-    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: file });
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain(message);
-    const devKeys = join(dir, 'dev');
-    expect((await runCli(['keys', devKeys])).code).toBe(0);
-    const token = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', 'https://c.test', '--aud', 'invoice-api', '--claims', '{"oid":"alice"}'];
-    for (const args of [['test', defaultPolicyDir], ['check', defaultPolicyDir, '--request', join(dir, 'request.json')], token]) {
-      const cli = await runCli(args, { TOKEN_CONFIG_FILE: file });
-      expect(cli.code, args[0]).toBe(1);
-      expect(cli.stderr).toContain(message);
-    }
+    await expectStartRefused(dir, message, ['test', 'check', { iss: 'https://c.test', aud: 'invoice-api', claims: '{"oid":"alice"}' }]);
   });
 });
 
@@ -572,7 +578,7 @@ describe('JWT_TYPE', () => {
     expect(run.stderr).toContain(`JWT_TYPE: holds a control or invisible character (U+200B); ${typed}`);
   });
 
-  it('refuses a type of TOKEN_CONFIG_FILE with a space around it or an invisible character, at its path, with every other one, and the server, pdp test, check and token stop on it', async () => {
+  it('refuses a type of TOKEN_CONFIG_FILE with a space around it or an invisible character, at its path, with every other one, and the server and pdp token stop on it', async () => {
     const dir = await tempDir({
       'tokens.json': {
         issuers: [
@@ -584,24 +590,14 @@ describe('JWT_TYPE', () => {
       },
       'request.json': { subject: { id: 'alice', properties: { roles: ['accountant'], region: 'EU' } }, ...question },
     });
-    const file = join(dir, 'tokens.json');
     const message = [
       'invalid token configuration:',
       `  TOKEN_CONFIG_FILE $.issuers[0].type: ends with whitespace (U+0020); ${typed}`,
       `  TOKEN_CONFIG_FILE $.issuers[2].type: begins with whitespace (U+FEFF); ${typed}`,
       `  TOKEN_CONFIG_FILE $.issuers[3].type: holds a control or invisible character (U+2060); ${typed}`,
     ].join('\n');
-    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: file });
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain(message);
-    const devKeys = join(dir, 'dev');
-    expect((await runCli(['keys', devKeys])).code).toBe(0);
-    const token = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', 'https://a.test', '--aud', audience, '--claims', '{"sub":"alice"}'];
-    for (const args of [['test', defaultPolicyDir], ['check', defaultPolicyDir, '--request', join(dir, 'request.json')], token]) {
-      const cli = await runCli(args, { TOKEN_CONFIG_FILE: file });
-      expect(cli.code, args[0]).toBe(1);
-      expect(cli.stderr).toContain(message);
-    }
+    // `pdp token` signs with the issuer's type: it would have signed tokens the service denies.
+    await expectStartRefused(dir, message, [{ iss: 'https://a.test', aud: audience, claims: '{"sub":"alice"}' }]);
   });
 
   it('needs the key set of JWT_ISSUER: it does not cover the issuers of TOKEN_CONFIG_FILE', () => {
