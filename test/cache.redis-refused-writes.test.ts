@@ -90,21 +90,28 @@ describe('a Redis primary that becomes a replica', () => {
     await Promise.all([primary.stop(), next.stop()]);
   });
 
-  it('reconnects on a write refused with READONLY, answers lookups meanwhile, and writes again at once when the node is a primary', async () => {
-    const metrics = new PdpMetrics();
-    // A pause far longer than the test waits: writes must not need it to be over.
-    const on = await appOn({ REDIS_URL: primary.url, REDIS_BACKOFF_MS: '10000' }, metrics);
+  /**
+   * The service on `primary`, paused 10 s after a failure (far longer than a test waits: nothing
+   * may need the pause to be over), with one decision shared; then `primary` made a replica of
+   * `next`, which holds what it held, as after a failover. With the layer's connection before it
+   * and the shared decision's subject id.
+   */
+  async function demotedAfterSharing() {
+    const on = await appOn({ REDIS_URL: primary.url, REDIS_BACKOFF_MS: '10000' }, new PdpMetrics());
     setup = on.setup;
     const { app } = on;
     const known = await sharedDecision(app);
-
-    // The next primary holds what the first did, as a replica would, and the first follows it.
     for (const key of await admin.keys('*')) {
-      await nextAdmin.restore(key, await admin.pttl(key), await admin.dumpBuffer(key));
+      await nextAdmin.restore(key, await admin.pttl(key), await admin.dumpBuffer(key), 'REPLACE');
     }
     const [before] = await layerConnections(admin);
     await admin.replicaof('127.0.0.1', String(next.port));
     await eventually('the replica to be in sync', async () => (await admin.info('replication')).includes('master_link_status:up'));
+    return { on, app, known, before };
+  }
+
+  it('reconnects on a write refused with READONLY, answers lookups meanwhile, and writes again at once when the node is a primary', async () => {
+    const { on, app, known, before } = await demotedAfterSharing();
     expect(await admin.set('probe', '1').catch((error: Error) => error.message)).toMatch(/^READONLY/);
 
     expect(await decide(app, randomUUID())).toBeUndefined();
@@ -134,17 +141,7 @@ describe('a Redis primary that becomes a replica', () => {
   // Lookups sent while the refused connection was closing failed of the layer's doing ("Stream
   // isn't writeable"): 80 of them here, each counted as a Redis error of a Redis that had failed none.
   it('counts no lookup as a Redis error, and leaves Redis in use, while it reconnects after READONLY', async () => {
-    const metrics = new PdpMetrics();
-    const on = await appOn({ REDIS_URL: primary.url, REDIS_BACKOFF_MS: '10000' }, metrics);
-    setup = on.setup;
-    const { app } = on;
-    const known = await sharedDecision(app);
-    for (const key of await admin.keys('*')) {
-      await nextAdmin.restore(key, await admin.pttl(key), await admin.dumpBuffer(key), 'REPLACE');
-    }
-    const [before] = await layerConnections(admin);
-    await admin.replicaof('127.0.0.1', String(next.port));
-    await eventually('the replica to be in sync', async () => (await admin.info('replication')).includes('master_link_status:up'));
+    const { on, app, known, before } = await demotedAfterSharing();
 
     // Decisions asked all along, many at a time, as the refused write makes the client reconnect.
     let reconnected = false;

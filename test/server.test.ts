@@ -208,9 +208,8 @@ describe('the head of a request (a real listening socket, the default header siz
     await running.shutdown(1_000);
   });
 
-  async function exchange(head: string, body: string): Promise<RawResponse> {
-    const answer = await answerTo(running.port, `${head}\r\n\r\n${body}`);
-    return answer;
+  function exchange(head: string, body: string): Promise<RawResponse> {
+    return answerTo(running.port, `${head}\r\n\r\n${body}`);
   }
 
   it('counts the request target and the header names and values against MAX_HEADER_BYTES, not the bytes of the head', async () => {
