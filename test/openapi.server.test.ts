@@ -8,7 +8,7 @@ import { createJwtVerifier } from '../src/token/verify.js';
 import { buildTestApp } from './helpers/app.js';
 import { startServer as startHttpServer, type TestServer } from './helpers/http-server.js';
 import { loadContract, openapiPath, type Contract } from './helpers/openapi.js';
-import { connectTo, readResponse, type RawResponse } from './helpers/raw-http.js';
+import { answerTo, type RawResponse } from './helpers/raw-http.js';
 
 const apiKey = 'api-key-0123456789abcdef';
 const trustedKey = 'trusted-key-0123456789abcdef';
@@ -80,17 +80,6 @@ function asResponse(raw: RawResponse): Response {
   return new Response(raw.body, { status: raw.status, headers: raw.headers });
 }
 
-async function exchange(port: number, bytes: string): Promise<RawResponse> {
-  const socket = await connectTo(port);
-  try {
-    const response = readResponse(socket);
-    socket.write(bytes);
-    return await response;
-  } finally {
-    socket.destroy();
-  }
-}
-
 describe('openapi.yaml matches what a listening server answers to POST /decide, headers included', () => {
   let stalled: TestServer;
   let running: RunningServer;
@@ -121,14 +110,14 @@ describe('openapi.yaml matches what a listening server answers to POST /decide, 
   }
 
   it.each(answers)('%s: %i as documented', async (_, status, bytes) => {
-    const answer = await exchange(running.port, bytes);
+    const answer = await answerTo(running.port, bytes);
     expect(answer.status).toBe(status);
     expect(await contract.check('POST', '/decide', asResponse(answer))).toEqual([]);
     noteFields(answer);
   });
 
   it.each(slow)('%s: 408 as documented', async (_, bytes) => {
-    const answer = await exchange(running.port, bytes);
+    const answer = await answerTo(running.port, bytes);
     expect(answer.status).toBe(408);
     expect(await contract.check('POST', '/decide', asResponse(answer))).toEqual([]);
     noteFields(answer);
@@ -143,7 +132,7 @@ describe('openapi.yaml matches what a listening server answers to POST /decide, 
   it.each(serverWide)('%s: %i as documented for every operation', async (_, status, request) => {
     const answers = await Promise.all(contract.operations.map(async (operation) => {
       const [method = '', path = ''] = operation.split(' ');
-      const answer = await exchange(running.port, request(method, path));
+      const answer = await answerTo(running.port, request(method, path));
       return { operation, status: answer.status, issues: await contract.check(method, path, asResponse(answer)) };
     }));
     expect(answers).toEqual(contract.operations.map((operation) => ({ operation, status, issues: [] })));
