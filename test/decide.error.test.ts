@@ -219,6 +219,12 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
     expect(problem).toMatchObject({ instance: '/decisions', requestId: 'req-404', detail: 'no route for GET /decisions' });
   });
 
+  it('404 names a long path in its detail by its first 64 characters and its length, once in full as instance', async () => {
+    const path = `/${'a'.repeat(9_999)}`;
+    const problem = await expectProblem(await app.request(path), 404, 'not_found');
+    expect(problem).toMatchObject({ instance: path, detail: `no route for GET ${path.slice(0, 64)}… (10000 characters)` });
+  });
+
   it.each([
     ['a space', '/dec%20ide'],
     ['a character beyond ASCII', '/%E2%82%AC'],

@@ -15,7 +15,7 @@ import { authzenEndpoints, authzenRoutes } from './routes/authzen.js';
 import { pdpIdentifierPath } from '../pdp-identifier.js';
 import { adminRoutes, type AdminDeps } from './routes/admin.js';
 import { RequestDeadlines } from './middleware/timeout.js';
-import { problem, ProblemError, type ProblemCode } from './problem.js';
+import { cutLength, echoed, problem, ProblemError, type ProblemCode } from './problem.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
 import { scrapeTimeoutMs, type MetricsSource } from '../telemetry/cluster-metrics.js';
@@ -143,10 +143,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   /** The 404 or 405 of a request no route takes (undefined for one a route takes), with `headers`. */
   const unrouted = (c: Context<AppEnv>, headers: Record<string, string> = {}): ProblemError | undefined => {
     const methods = routed.get(c.req.path);
-    if (methods === undefined) return new ProblemError('not_found', `no route for ${c.req.method} ${c.req.path}`, undefined, headers);
+    // The path is bounded by the header size limit alone, and `instance` already holds it whole.
+    const path = `${echoed(c.req.path)}${cutLength(c.req.path)}`;
+    if (methods === undefined) return new ProblemError('not_found', `no route for ${c.req.method} ${path}`, undefined, headers);
     if (methods.has(c.req.method)) return undefined;
     const allow = [...methods].join(', ');
-    return new ProblemError('method_not_allowed', `${c.req.path} takes ${allow}, not ${c.req.method}`, undefined, { ...headers, allow });
+    return new ProblemError('method_not_allowed', `${path} takes ${allow}, not ${c.req.method}`, undefined, { ...headers, allow });
   };
   app.use(
     bodySizeLimit({
