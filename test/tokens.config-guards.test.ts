@@ -184,6 +184,8 @@ describe('claim names no token could hold', () => {
     ['realm_access\ufeff.roles', `holds a control or invisible character (U+FEFF); ${held}`],
     ['realm_access.\u2060roles', `holds a control or invisible character (U+2060); ${held}`],
     ['scp\tx', `holds a control or invisible character (U+0009); ${held}`],
+    ['realm_access. roles', `has whitespace next to a dot of its path (U+0020); ${held}`],
+    ['realm_access\u00a0.roles', `has whitespace next to a dot of its path (U+00A0); ${held}`],
   ])('refuses %j in CLAIM_SUBJECT, CLAIM_ROLES and CLAIM_SCOPES at start, naming the entry and saying why', (name, problem) => {
     expect(problems({ CLAIM_SUBJECT: name, CLAIM_ROLES: `roles, ${name}`, CLAIM_SCOPES: name })).toEqual([
       `CLAIM_SUBJECT: ${problem}`,

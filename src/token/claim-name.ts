@@ -1,4 +1,4 @@
-import { exactNameProblem, refusedBy } from './exact-name.js';
+import { codePoint, exactNameProblem, refusedBy } from './exact-name.js';
 
 /** Why it matters: a claim is read from a token by its name (or each name of its dotted path), matched exactly. */
 const consequence = 'a token\'s claims are found by their exact name, so no token would hold this one';
@@ -7,11 +7,19 @@ const consequence = 'a token\'s claims are found by their exact name, so no toke
  * Why `name`, the name or dotted path of a claim the service reads (the subject, roles, scopes,
  * an issuer's `audienceClaim`), can name no claim a token holds, or undefined when it can: see
  * `exactNameProblem`. A claim's name is any JSON member name, so `cognito:groups`,
- * `https://invoice.example.com/roles`, `realm_access.roles` and names with spaces within are taken.
+ * `https://invoice.example.com/roles`, `realm_access.roles` and names with spaces within (not next to a dot) are taken.
  */
 export function claimNameProblem(name: string): string | undefined {
-  const problem = exactNameProblem(name);
+  const problem = exactNameProblem(name) ?? dottedPathProblem(name);
   return problem === undefined ? undefined : `${problem}; ${consequence}`;
+}
+
+/** Whitespace around a name of a dotted path (`realm_access. roles`), as `exactNameProblem` refuses around the whole. */
+function dottedPathProblem(name: string): string | undefined {
+  const found = /(\s)\.|\.(\s)/u.exec(name);
+  if (found === null) return undefined;
+  const space = found[1] ?? found[2] ?? '';
+  return `has whitespace next to a dot of its path (${codePoint(space)})`;
 }
 
 /** A claim name of TOKEN_CONFIG_FILE or CLAIM_SUBJECT, refused as `claimNameProblem` says. */

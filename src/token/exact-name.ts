@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
-const codePoint = (char: string) => `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+/** `char` as `U+200B`. */
+export const codePoint = (char: string) => `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
 
 /**
  * Why `value`, a setting compared exactly with what a token holds, can hold nothing a token
