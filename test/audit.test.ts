@@ -520,6 +520,17 @@ describe('audit failures never reach the decision', () => {
     expect(JSON.stringify(entry)).not.toContain('alice@secret.example');
   });
 
+  it('masks the key named "*" for ["*"], where .* masks every key', async () => {
+    const context = { '*': 'star-secret', ip: '203.0.113.9' };
+    const logged = async (path: string) => {
+      const { app, sink } = await buildObservedApp({ audit: { redact: [path] } });
+      await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice, context });
+      return (await auditEntries(sink))[0]?.['context'];
+    };
+    expect(await logged('context["*"]')).toEqual({ '*': '[REDACTED]', ip: '203.0.113.9' });
+    expect(await logged('context.*')).toEqual({ '*': '[REDACTED]', ip: '[REDACTED]' });
+  });
+
   it('takes a bracketed key holding a comma from AUDIT_REDACT whole, and masks it', async () => {
     const claim = 'https://ex.com/a,b/email';
     const config = loadConfig({ AUDIT_REDACT: `subject.properties["${claim}"], context["x,y"],resource.properties.email` });

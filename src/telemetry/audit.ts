@@ -1,7 +1,7 @@
 import type { DecisionMeta, DecisionRecord, DecisionRecorder } from '../decision/record.js';
 import { sliceMs } from '../pace.js';
 import { maxLength as maxUnwrittenBytes } from './audit-destination.js';
-import { masked, maskPath, type MaskPath } from './mask.js';
+import { anyKey, masked, maskPath, type MaskPath } from './mask.js';
 
 /** Which decisions get an audit line. */
 export type AuditDecisions = 'all' | 'deny' | 'none';
@@ -101,7 +101,7 @@ const withheldMaskedDetail = 'its message quotes a value AUDIT_REDACT masks, and
 
 /** The reason codes whose messages the audit line leaves out, each with what it says instead. */
 function withheldDetails(redact: readonly MaskPath[]): ReadonlyMap<string, string> {
-  const masks = (root: string, key: string) => redact.some((path) => path.length === 2 && path[0] === root && (path[1] === key || path[1] === '*'));
+  const masks = (root: string, key: string) => redact.some((path) => path.length === 2 && path[0] === root && (path[1] === key || path[1] === anyKey));
   const withheld = new Map<string, string>([['condition_error', withheldConditionError]]);
   for (const [code, fields] of Object.entries(quotedFields)) {
     if (fields.some(([root, key]) => masks(root, key))) withheld.set(code, withheldMaskedDetail);

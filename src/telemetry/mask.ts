@@ -1,5 +1,8 @@
-/** A path split into keys; `*` stands for every key at that level. */
-export type MaskPath = readonly string[];
+/** Every key at its level of a path: `*` written as a segment, not the key `["*"]`. */
+export const anyKey: unique symbol = Symbol('any key');
+
+/** A path split into keys; `anyKey` stands for every key at that level. */
+export type MaskPath = readonly (string | typeof anyKey)[];
 
 /**
  * After the first key: `.key`, or `["key"]` (a JSON string, RFC 8259 §7: any character but `"`,
@@ -19,12 +22,13 @@ const roots: ReadonlySet<string> = new Set(['subject', 'action', 'resource', 'co
 export function maskPath(path: string): MaskPath | undefined {
   const root = /^[^.[]*/.exec(path)?.[0] ?? '';
   if (!roots.has(root)) return undefined;
-  const keys = [root];
+  const keys: (string | typeof anyKey)[] = [root];
   segment.lastIndex = root.length;
   while (segment.lastIndex < path.length) {
     const found = segment.exec(path);
     if (found === null) return undefined;
-    keys.push(found[1] ?? (JSON.parse(found[2] ?? '""') as string));
+    // A key in brackets is that key, `["*"]` included.
+    keys.push(found[1] === undefined ? (JSON.parse(found[2] ?? '""') as string) : found[1] === '*' ? anyKey : found[1]);
   }
   return keys.length > 1 ? keys : undefined;
 }
@@ -34,7 +38,7 @@ function maskAt(value: unknown, path: MaskPath, depth: number, censor: unknown):
   const record = value as Record<string, unknown>;
   const key = path[depth] ?? '';
   const last = depth === path.length - 1;
-  if (key !== '*') {
+  if (key !== anyKey) {
     // A member of the JSON value, as `*` below takes them (Object.keys): an array's `length` is
     // an own property but no member, and a path ending in it (`….dimensions.length`, sent as a
     // list) set it to the censor, which threw, and the decision's line was lost.
