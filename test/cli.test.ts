@@ -768,6 +768,17 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(await readFile(join(dir, 'tests/reports.json'), 'utf8')).toBe(text);
     });
 
+    it('writes each file name and problem as one line whatever the name holds: no line break or terminal escape of its own', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/x\n3 files checked, 0 reformatted\u001b[2K.json': messy['tests/reports.json'], 'tests/empty\u0085.json': { cases: [] } });
+      for (const [args, done] of [[['fmt', dir, '--check'], 'unformatted'], [['fmt', dir], 'formatted']] as const) {
+        const run = await runCli(args);
+        expect(run.code).toBe(1);
+        expect(run.stdout.split('\n').filter((line) => line.includes('x\\u{a}'))).toEqual([`${done} tests/x\\u{a}3 files checked, 0 reformatted\\u{1b}[2K.json`]);
+        expect(run.stderr).toBe('error tests/empty\\u{85}.json: a test file needs at least one case or group\n');
+        for (const control of ['\u001b', '\u0085']) expect(run.stdout + run.stderr).not.toContain(control);
+      }
+    });
+
     it('reports a link to nothing as unreadable, and skips hidden files such as editor locks', async ({ expect }) => {
       const dir = await fixtureDir({ 'reports.json': reportsPolicy });
       await symlink('/nonexistent/target.json', join(dir, 'dangling.json'));

@@ -8,6 +8,7 @@ import { maxSourceFileBytes, SourceReads } from '../policy/source-reads.js';
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
+import { printable } from './printable.js';
 import { replaceFile } from './replace-file.js';
 
 interface FileOutcome {
@@ -81,10 +82,15 @@ async function formatFile(file: string, path: string, kind: SourceKind, write: b
   return { file, canonical: false };
 }
 
+/**
+ * One line per file, whatever its name or a name its problem quotes holds: a line break there
+ * printed a line of its own (`1 files checked, 0 reformatted`), an escape sequence drove the
+ * terminal.
+ */
 function printOutcomes(io: Io, dir: string, check: boolean, outcomes: readonly FileOutcome[]): void {
   const changed = outcomes.filter((o) => !o.canonical && o.error === undefined);
-  for (const o of outcomes) if (o.error !== undefined) io.err(`${io.paintErr('red', 'error')} ${o.file}: ${o.error}`);
-  for (const o of changed) io.out(check ? `${io.paint('yellow', 'unformatted')} ${o.file}` : `formatted ${o.file}`);
+  for (const o of outcomes) if (o.error !== undefined) io.err(`${io.paintErr('red', 'error')} ${printable(`${o.file}: ${o.error}`)}`);
+  for (const o of changed) io.out(check ? `${io.paint('yellow', 'unformatted')} ${printable(o.file)}` : `formatted ${printable(o.file)}`);
   const failed = outcomes.length - changed.length - outcomes.filter((o) => o.canonical).length;
   // Without it, a run that formatted nothing for an error read as a clean one.
   const failedText = failed > 0 ? `, ${failed} not ${check ? 'checked' : 'formatted'} (see the errors above)` : '';
