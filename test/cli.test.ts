@@ -584,6 +584,17 @@ describe.concurrent('pdp CLI (through its process)', () => {
       ]));
     });
 
+    it('writes what the request names as one line whatever it holds: no line break or terminal escape of its own', async ({ expect }) => {
+      const forged = { ...exportReport, action: 'print\n  applies permit reports/export-analysts\u001b[2J\u0085' };
+      const run = await runCli(['check', full, '--request', '-'], { input: JSON.stringify(forged) });
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('\n  no_applicable_rule: no rule permits "print\\u{a}  applies permit reports/export-analysts\\u{1b}[2J\\u{85}" on "report"\n');
+      expect(run.stdout.split('\n').filter((line) => line.includes('applies'))).toHaveLength(1);
+      for (const control of ['\u001b', '\u0085']) expect(run.stdout).not.toContain(control);
+      const json = JSON.parse((await runCli(['check', full, '--request', '-', '--json'], { input: JSON.stringify(forged) })).stdout) as { reasons: { detail: string }[] };
+      expect(json.reasons).toEqual([{ code: 'no_applicable_rule', detail: `no rule permits "${forged.action}" on "report"` }]);
+    });
+
     it('reads a request of MAX_BODY_BYTES from stdin, and refuses one a byte longer, as POST /decide does', async ({ expect }) => {
       const text = JSON.stringify(exportReport);
       const padded = (bytes: number) => `${text}${' '.repeat(bytes - text.length)}`;

@@ -12,6 +12,7 @@ import { decodeSource } from '../policy/source-text.js';
 import { fixtureRequestToQuery } from '../policy/testing.js';
 import { claimMapperFromConfig } from '../token/from-config.js';
 import { parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
+import { printable } from './printable.js';
 
 /**
  * Reads the request as a source file (UTF-8, no key twice) held to the limits `/decide` puts on
@@ -64,22 +65,28 @@ const mark = (io: Io, value: boolean | null): string =>
 function conditionText(io: Io, condition: RuleTrace['condition']): string {
   if (condition === null) return io.paint('dim', '(no condition)');
   const outcome = condition.error !== undefined
-    ? io.paint('red', `error: ${condition.error}`)
+    ? io.paint('red', `error: ${printable(condition.error)}`)
     : condition.value === undefined ? io.paint('dim', 'not evaluated') : String(condition.value);
-  return `condition ${outcome}  ${io.paint('dim', condition.expression)}`;
+  return `condition ${outcome}  ${io.paint('dim', printable(condition.expression))}`;
 }
 
+/**
+ * The decision and its trace, each reason, advice and rule on lines of its own: what the request
+ * names (an action, a type, an id a reason quotes) or a condition holds is written with its line
+ * breaks and controls as `\u{…}`, so that none prints a line of its own (`applies permit …`) or
+ * drives the terminal.
+ */
 function printVerdict(io: Io, verdict: Verdict, version: string, trace: readonly RuleTrace[]): void {
   io.out(`decision: ${io.paint(verdict.decision === 'permit' ? 'green' : 'red', verdict.decision)}   ${io.paint('dim', `policy version ${version}`)}`);
   io.out('reasons:');
   for (const reason of verdict.reasons) {
     io.out('effect' in reason
       ? `  ${reason.policy}/${reason.rule} (${reason.effect})`
-      : `  ${reason.code}${reason.rule === undefined ? '' : ` ${reason.policy ?? ''}/${reason.rule}`}: ${reason.detail}`);
+      : `  ${reason.code}${reason.rule === undefined ? '' : ` ${reason.policy ?? ''}/${reason.rule}`}: ${printable(reason.detail)}`);
   }
   if (verdict.advice.length > 0) {
     io.out('advice:');
-    for (const advice of verdict.advice) io.out(`  ${advice.policy}/${advice.rule} ${JSON.stringify(advice.advice)}`);
+    for (const advice of verdict.advice) io.out(`  ${advice.policy}/${advice.rule} ${printable(JSON.stringify(advice.advice))}`);
   }
   if (trace.length === 0) return;
   io.out('rules considered (action · roles · scopes · condition):');
