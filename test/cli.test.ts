@@ -446,6 +446,25 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(refused).toMatch(/<testcase classname="policy set" name="reports.json \$\.rules\[0\]\.condition">\n {6}<failure message="[^"]+">reports.json \$\.rules\[0\]\.condition \(rule /);
     });
 
+    it('names each problem of a refused policy set apart, two at one place included, as consumers key cases by name', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': { ...reportsPolicy, id: '' } });
+      const file = join(dir, 'report.xml');
+      const run = await runCli(['test', dir, '--junit', file]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe([
+        'error reports.json $.id: Too small: expected string to have >=1 characters',
+        'error reports.json $.id: letters, digits, "_", ".", ":" and "-" only, starting with a letter or digit',
+        'invalid: 2 problem(s)',
+        '',
+      ].join('\n'));
+      const report = await readFile(file, 'utf8');
+      expect(report).toContain('<testsuite name="policy set" tests="2" failures="2">');
+      expect([...report.matchAll(/<testcase classname="policy set" name="([^"]*)">\n {6}<failure message="([^"]*)"/g)].map(([, name, message]) => [name, message])).toEqual([
+        ['reports.json $.id', 'Too small: expected string to have &gt;=1 characters'],
+        ['reports.json $.id (2)', 'letters, digits, &quot;_&quot;, &quot;.&quot;, &quot;:&quot; and &quot;-&quot; only, starting with a letter or digit'],
+      ]);
+    });
+
     it('totals the cases and failures of every suite, the run\'s own problems included', async ({ expect }) => {
       const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': partialTests });
       const file = join(dir, 'report.xml');

@@ -76,7 +76,19 @@ export function junitReport(results: readonly CaseResult[], problems: readonly s
   return report(suites);
 }
 
-/** The JUnit XML report of a policy set or settings that could not be loaded: a failed case per problem, named by file and path. */
+/**
+ * The JUnit XML report of a policy set or settings that could not be loaded: a failed case per
+ * problem, named by file and path, and a second problem at one place (a name both too short and
+ * of the wrong characters) by ` (2)` after them: consumers key cases by name, and would show one
+ * of the two under that name, its other problem lost.
+ */
 export function junitLoadReport(issues: readonly PolicyIssue[]): string {
-  return report([{ name: 'policy set', cases: issues.map((issue) => ({ name: `${issue.file} ${issue.path}`, failure: { message: issue.message, detail: `${issue.file} ${issue.path}${issue.rule === undefined ? '' : ` (rule ${issue.rule})`}: ${issue.message}` } })) }]);
+  const seen = new Map<string, number>();
+  const cases = issues.map((issue): JunitCase => {
+    const place = `${issue.file} ${issue.path}`;
+    const nth = (seen.get(place) ?? 0) + 1;
+    seen.set(place, nth);
+    return { name: nth === 1 ? place : `${place} (${nth})`, failure: { message: issue.message, detail: `${place}${issue.rule === undefined ? '' : ` (rule ${issue.rule})`}: ${issue.message}` } };
+  });
+  return report([{ name: 'policy set', cases }]);
 }
