@@ -140,6 +140,14 @@ describe.concurrent('a source file that is not plain UTF-8', () => {
     expect(await readFile(join(dir, 'docs.json'))).toEqual(bytes);
   });
 
+  it('places a NUL byte after the JSON of a UTF-8 file, rather than taking the file for UTF-16', async ({ expect }) => {
+    const lines = `${goodPolicy}\n`.split('\n').length;
+    const dir = await policyDir({ 'docs.json': Buffer.concat([utf8(`${goodPolicy}\n`), Buffer.from([0])]) });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`error docs.json $: not valid JSON at line ${lines}, column 1: U+0000 after the end of the JSON value`);
+  });
+
   it('refuses entity data, test files and a check request the same way', async ({ expect }) => {
     const dir = await policyDir({
       'docs.json': goodPolicy,
