@@ -63,6 +63,20 @@ describe('files in the policy folders that no load reads (real server)', () => {
     await writeFiles(dir.path, state('v2'));
     expect(await reload(running)).toEqual(expect.objectContaining({ version: await versionOf(state('v2')), changed: true }));
   });
+
+  it('tests/ made, replaced and removed all along, with the tests not run on reload, fails no reload as files that kept changing', async () => {
+    // A folder, nothing, a file, nothing, a link to nothing, nothing: counted, what tests/ was
+    // differed between the start and the end of most attempts, and over half the reloads failed.
+    const { running, state } = await serveWhileWriting(5_000, (folder) => {
+      const tests = join(folder, 'tests');
+      return [`mkdir ${tests}`, `rmdir ${tests}`, `: > ${tests}`, `rm ${tests}`, `ln -s nowhere ${tests}`, `rm ${tests}`];
+    }, 'notes.log');
+    for (let reloads = 1; reloads <= 6; reloads++) {
+      const next = state(`v${reloads + 1}`);
+      await writeFiles(dir.path, next);
+      expect(await reload(running)).toEqual(expect.objectContaining({ version: await versionOf(next), changed: true }));
+    }
+  }, 60_000);
 });
 
 describe('a file in the policy folders that every load reads (real server)', () => {

@@ -19,3 +19,24 @@ const entityFolders: ReadonlySet<string> = new Set(['data']);
 export function readFolders(withTests: boolean): ReadonlySet<string> {
   return withTests ? setFolders : entityFolders;
 }
+
+/**
+ * How a load judges the entries of a folder it reads, beside the files it reads by name (see
+ * `isSourceName`): `sets` it reads whatever they are (the policy directory's `data/`, and
+ * `tests/` when the tests run), so what they are counts even when not a folder; `skipped` it
+ * neither reads nor refuses (the policy directory's `tests/` when they do not); any other
+ * visible folder it refuses.
+ */
+export interface FolderRules {
+  readonly sets: ReadonlySet<string>;
+  readonly skipped: ReadonlySet<string>;
+}
+
+/** The rules of `data/` and `tests/`: every visible folder in them is refused. */
+export const setFolderRules: FolderRules = { sets: new Set(), skipped: new Set() };
+
+/** The rules of the policy directory, for a load that runs the tests or not (`withTests`). */
+export function policyDirRules(withTests: boolean): FolderRules {
+  const sets = readFolders(withTests);
+  return { sets, skipped: new Set([...setFolders].filter((name) => !sets.has(name))) };
+}

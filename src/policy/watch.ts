@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { policySourceDirs } from './fingerprint.js';
-import { isSourceName, readFolders, setFolders } from './source-names.js';
+import { isSourceName, policyDirRules, setFolderRules, type FolderRules } from './source-names.js';
 
 /** A running directory watch. */
 export interface PolicyWatcher {
@@ -37,28 +37,11 @@ function isSymlink(path: string): boolean {
 }
 
 /**
- * How the load judges the entries of a folder it reads, beside the files it reads by name (see
- * `isSourceName`): `sets` it reads whatever they are (the policy directory's `data/`, and
- * `tests/` when the tests run), `skipped` it neither reads nor refuses (the policy directory's
- * `tests/` when they do not), and `folders`, the other visible folders it held at the last
- * look, it refuses.
+ * How the load judges the entries of a folder it reads (see `FolderRules`), with `folders`, the
+ * other visible folders it held at the last look, which it refuses.
  */
 interface ReadFolder extends FolderRules {
   readonly folders: ReadonlySet<string>;
-}
-
-interface FolderRules {
-  readonly sets: ReadonlySet<string>;
-  readonly skipped: ReadonlySet<string>;
-}
-
-/** The rules of `data/` and `tests/`: every visible folder in them is refused. */
-const setFolderRules: FolderRules = { sets: new Set(), skipped: new Set() };
-
-/** The rules of the policy directory, for a load that runs the tests or not (`withTests`). */
-function policyDirRules(withTests: boolean): FolderRules {
-  const sets = readFolders(withTests);
-  return { sets, skipped: new Set([...setFolders].filter((name) => !sets.has(name))) };
 }
 
 /** How the load judges the entries of the folder `dir` it reads, by `rules` and what `dir` holds now. */
