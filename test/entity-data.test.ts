@@ -262,7 +262,7 @@ describe('entity data: loading', () => {
     const named = await policyDirWith({ 'users.json': { entities: [alice] }, 'revoked.JSON': { entities: [{ ...alice, id: 'u-bob', aliases: [] }] } });
     const upper = await validate(named);
     expect(upper?.code).toBe(1);
-    expect(upper?.stderr).toContain('the file name "revoked.JSON" ends in ".JSON": rename it to end in ".json" to load it');
+    expect(upper?.stderr).toContain('data/revoked.JSON $: the file name ends in ".JSON": rename it to end in ".json" to load it');
   });
 });
 

@@ -718,15 +718,16 @@ describe('the server process with a bad POLICY_DIR', () => {
     await writeFile(Buffer.concat([Buffer.from(`${dir}/invoices-`), Buffer.from([0xff]), Buffer.from('.json')]), JSON.stringify(policy([readRule])));
     const run = await runServerToExit({ POLICY_DIR: dir });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('cannot read policy directory: the file name "invoices-\uFFFD.json" is not UTF-8: rename the file');
+    expect(run.stderr).toContain('invoices-\uFFFD.json $: the file name is not UTF-8: rename the file');
     expect(run.stderr).not.toContain('ENOENT');
   });
 
-  it('exits non-zero naming a policy file saved as *.JSON, rather than serving the set without it', async () => {
-    const dir = await tempDir({ 'invoices.json': policy([readRule]), 'deny.JSON': policy([readRule]) });
+  it('exits non-zero naming a policy file saved as *.JSON, rather than serving the set without it, and every other problem', async () => {
+    const dir = await tempDir({ 'invoices.json': policy([readRule]), 'deny.JSON': policy([readRule]), 'broken.json': policy([{ ...readRule, condition: 'subject.rolez == 1' }]) });
     const run = await runServerToExit({ POLICY_DIR: dir });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('cannot read policy directory: the file name "deny.JSON" ends in ".JSON": rename it to end in ".json" to load it, or to another ending to leave it out');
+    expect(run.stderr).toContain('deny.JSON $: the file name ends in ".JSON": rename it to end in ".json" to load it, or to another ending to leave it out');
+    expect(run.stderr).toMatch(/broken\.json \$\.rules\[0\]\.condition \(rule read\): type: /);
   });
 
   it('exits non-zero when the directory is missing', async () => {

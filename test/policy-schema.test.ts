@@ -17,7 +17,7 @@ describe('policies/policy.schema.json', () => {
 
   it('validates every policy file in policies/', async () => {
     const validate = newAjv().compile(JSON.parse(await readFile(schemaPath, 'utf8')) as object);
-    const names = await jsonFilesIn(defaultPolicyDir);
+    const { names } = await jsonFilesIn(defaultPolicyDir);
     expect(names.length).toBeGreaterThan(0);
     for (const name of names) {
       const policy: unknown = JSON.parse(await readFile(join(defaultPolicyDir, name), 'utf8'));

@@ -3,7 +3,7 @@ import { compilePolicies } from '../policy/compile.js';
 import { PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
 import { fixtureFileSchema } from '../policy/fixtures.js';
 import { formatSource, type SourceKind } from '../policy/format.js';
-import { foldedActionIssues, jsonFilesIn, policyRuleAt, readSource, validateSource } from '../policy/load.js';
+import { foldedActionIssues, jsonFilesIn, misnamedIssues, policyRuleAt, readSource, validateSource, type SourceListing } from '../policy/load.js';
 import { maxSourceFileBytes, SourceReads } from '../policy/source-reads.js';
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
@@ -19,12 +19,14 @@ interface FileOutcome {
 }
 
 async function sourceFiles(dir: string): Promise<{ file: string; path: string; kind: SourceKind }[]> {
-  let policies: string[];
+  let listing: SourceListing;
   try {
-    policies = await jsonFilesIn(dir);
+    listing = await jsonFilesIn(dir);
   } catch (error) {
     throw new PolicyLoadError([{ file: dir, path: '$', message: `cannot read policy directory: ${(error as Error).message}` }]);
   }
+  if (listing.misnamed.length > 0) throw new PolicyLoadError(misnamedIssues(listing));
+  const policies = listing.names;
   // As validate does: a directory of no policies is most likely the wrong one.
   if (policies.length === 0) throw new PolicyLoadError([{ file: dir, path: '$', message: 'no policy files (*.json) found' }]);
   const tests = await testFileNames(join(dir, 'tests'));

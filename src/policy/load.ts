@@ -18,28 +18,47 @@ import { decodeSource } from './source-text.js';
 import { SourceReads } from './source-reads.js';
 import { visibleSubfolders } from './subfolders.js';
 
+/** The `*.json` entries of a folder a load reads: `names` to read, and the ones refused by their name alone. */
+export interface SourceListing {
+  readonly names: readonly string[];
+  /** Names the load cannot read as written, each with why; a problem of that file, not of the folder. */
+  readonly misnamed: readonly { readonly name: string; readonly message: string }[];
+}
+
 /**
  * Names of the `*.json` entries directly in `dir`, sorted so loads are deterministic. Hidden
  * names are not policies: editors keep lock files (`.#invoices.json`) and swap files there. A
- * name ending in `.json` in another case (`.JSON`) fails the listing.
+ * name ending in `.json` in another case (`.JSON`), or one that is not UTF-8, is `misnamed`.
  * Every other entry is kept whatever it is, so a directory or FIFO by such a name is refused by
  * its read rather than skipped: a Docker bind mount of a missing host file leaves a directory
  * of that name, and skipping it would load the other files as if it had never been there.
  */
-export async function jsonFilesIn(dir: string): Promise<string[]> {
+export async function jsonFilesIn(dir: string): Promise<SourceListing> {
   const names: string[] = [];
+  const misnamed: { name: string; message: string }[] = [];
   for (const raw of await readdir(dir, { encoding: 'buffer' })) {
     const name = raw.toString('utf8');
     if (!isSourceName(name)) continue;
     // Skipped, `invoices.JSON` would drop its rules out of the set without a word: a file of
     // deny rules saved so would leave its permits standing alone.
-    if (!name.endsWith('.json')) throw new Error(`the file name ${JSON.stringify(name)} ends in ${JSON.stringify(name.slice(-5))}: rename it to end in ".json" to load it, or to another ending to leave it out`);
+    if (!name.endsWith('.json')) misnamed.push({ name, message: `the file name ends in ${JSON.stringify(name.slice(-5))}: rename it to end in ".json" to load it, or to another ending to leave it out` });
     // Read under its name decoded, with U+FFFD for the bytes that are not UTF-8, the file would
     // not be found (ENOENT), which names neither the file nor the cause.
-    if (!isUtf8(raw)) throw new Error(`the file name ${JSON.stringify(name)} is not UTF-8: rename the file`);
-    names.push(name);
+    else if (!isUtf8(raw)) misnamed.push({ name, message: 'the file name is not UTF-8: rename the file' });
+    else names.push(name);
   }
-  return names.sort();
+  const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return { names: names.sort(), misnamed: misnamed.sort(byName) };
+}
+
+/** The issues of the names `listing` refuses, each at its file (`folder/name`, or the name alone for the policy directory). */
+export function misnamedIssues(listing: SourceListing, folder?: string): PolicyIssue[] {
+  return listing.misnamed.map(({ name, message }) => ({ file: folder === undefined ? name : join(folder, name), path: '$', message }));
+}
+
+/** Every name `listing` holds, refused ones included: none of them is a folder to refuse apart. */
+export function listedNames(listing: SourceListing): string[] {
+  return [...listing.names, ...listing.misnamed.map(({ name }) => name)];
 }
 
 /** Whether anything, even a link to nothing, has the name `path`; only ENOENT means nothing. */
@@ -59,7 +78,7 @@ async function nameExists(path: string): Promise<boolean> {
  * to nothing, no permission) throws with the reason: taking it for "none" would serve a set
  * without its entity data, or pass a set whose tests never ran as tested.
  */
-export async function jsonFilesInOptionalDir(dir: string): Promise<string[] | undefined> {
+export async function jsonFilesInOptionalDir(dir: string): Promise<SourceListing | undefined> {
   try {
     return await jsonFilesIn(dir);
   } catch (error) {
@@ -209,20 +228,21 @@ export async function readJsonFile<T>(path: string, label: string, schema: ZodTy
  * A folder in it is refused by name, as its files are never read.
  */
 async function loadEntityDir(dir: string, issues: PolicyIssue[], reads: SourceReads): Promise<EntityIndex> {
-  let names: string[] | undefined;
+  let listing: SourceListing | undefined;
   let folders: string[];
   try {
-    names = await jsonFilesInOptionalDir(dir);
-    folders = names === undefined ? [] : await visibleSubfolders(dir, names);
+    listing = await jsonFilesInOptionalDir(dir);
+    folders = listing === undefined ? [] : await visibleSubfolders(dir, listedNames(listing));
   } catch (error) {
     issues.push({ file: 'data', path: '$', message: `cannot read entity data directory: ${(error as Error).message}` });
     return noEntities;
   }
-  if (names === undefined) return noEntities;
+  if (listing === undefined) return noEntities;
+  issues.push(...misnamedIssues(listing, 'data'));
   // Its files would be left out: the stored owner of a record among them, which the caller's would replace.
   for (const folder of folders) issues.push({ file: join('data', folder), path: '$', message: 'a folder in data/ is not read, so its entity data would be left out: move its files into data/ itself' });
   const files: { file: string; data: EntityFile }[] = [];
-  for (const name of names) {
+  for (const name of listing.names) {
     const label = join('data', name);
     const source = await readSource(join(dir, name), label, issues, reads);
     const data = source === undefined ? undefined : validateSource(source.value, label, entityFileSchema, issues);
@@ -238,16 +258,20 @@ async function loadEntityDir(dir: string, issues: PolicyIssue[], reads: SourceRe
  * bytes of the load, which its test files may go on with (see `loadFixtures`).
  */
 export async function loadPolicyDir(dir: string, reads = new SourceReads()): Promise<CompiledPolicySet> {
-  let names: string[];
+  let listing: SourceListing;
   let folders: string[];
   try {
-    names = await jsonFilesIn(dir);
-    folders = (await visibleSubfolders(dir, names)).filter((folder) => !setFolders.has(folder));
+    listing = await jsonFilesIn(dir);
+    folders = (await visibleSubfolders(dir, listedNames(listing))).filter((folder) => !setFolders.has(folder));
   } catch (error) {
     throw new PolicyLoadError([{ file: dir, path: '$', message: `cannot read policy directory: ${(error as Error).message}` }]);
   }
+  const names = listing.names;
   // Its policies would be left out of the set without a word: deny rules among them.
-  const issues: PolicyIssue[] = folders.map((folder) => ({ file: folder, path: '$', message: 'a folder in the policy directory is not read, so its policies would be left out: move its files into the directory itself (only data/ and tests/ are read as folders)' }));
+  const issues: PolicyIssue[] = [
+    ...misnamedIssues(listing),
+    ...folders.map((folder) => ({ file: folder, path: '$', message: 'a folder in the policy directory is not read, so its policies would be left out: move its files into the directory itself (only data/ and tests/ are read as folders)' })),
+  ];
   if (names.length === 0) {
     throw new PolicyLoadError([{ file: dir, path: '$', message: 'no policy files (*.json) found' }, ...issues]);
   }

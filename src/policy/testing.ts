@@ -9,7 +9,7 @@ import { CoverageRecorder, type CoverageReport } from './coverage.js';
 import { PolicyLoadError, pushFileIssues, type PolicyIssue } from './errors.js';
 import { evaluate, type RuleTrace } from './evaluate.js';
 import { fixtureFileSchema, type FixtureCase, type FixtureFile, type FixtureRequest } from './fixtures.js';
-import { jsonFilesInOptionalDir, readJsonFile } from './load.js';
+import { jsonFilesInOptionalDir, listedNames, misnamedIssues, readJsonFile, type SourceListing } from './load.js';
 import { SourceReads } from './source-reads.js';
 import { visibleSubfolders } from './subfolders.js';
 import { wildcardAction } from './schema.js';
@@ -111,19 +111,22 @@ function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
  * are never read: a folder there is refused by name.
  */
 export async function testFileNames(dir: string): Promise<string[]> {
-  let names: string[] | undefined;
+  let listing: SourceListing | undefined;
   let folders: string[];
   try {
-    names = await jsonFilesInOptionalDir(dir);
-    folders = names === undefined ? [] : await visibleSubfolders(dir, names);
+    listing = await jsonFilesInOptionalDir(dir);
+    folders = listing === undefined ? [] : await visibleSubfolders(dir, listedNames(listing));
   } catch (error) {
     throw new PolicyLoadError([{ file: 'tests', path: '$', message: `cannot read the test directory: ${(error as Error).message}` }]);
   }
+  if (listing === undefined) return [];
   // Its cases would never run, and a set whose tests did not run would pass as tested.
-  if (folders.length > 0) {
-    throw new PolicyLoadError(folders.map((folder) => ({ file: join('tests', folder), path: '$', message: 'a folder in tests/ is not read, so its test files would never run: move them into tests/ itself' })));
-  }
-  return names ?? [];
+  const issues = [
+    ...misnamedIssues(listing, 'tests'),
+    ...folders.map((folder) => ({ file: join('tests', folder), path: '$', message: 'a folder in tests/ is not read, so its test files would never run: move them into tests/ itself' })),
+  ];
+  if (issues.length > 0) throw new PolicyLoadError(issues);
+  return [...listing.names];
 }
 
 /** The actions the rules of a resource type name, `"*"` among them; undefined for a type without a policy. */
