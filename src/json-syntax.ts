@@ -189,9 +189,10 @@ export function findJsonSyntaxError(text: string): JsonSyntaxError | undefined {
   } catch (error) {
     if (error instanceof TooDeep) return undefined;
     if (!(error instanceof Found)) throw error;
-    const before = text.slice(0, error.at);
-    const lineStart = before.lastIndexOf('\n') + 1;
-    return { line: before.split('\n').length, column: error.at - lineStart + 1, message: error.message };
+    // A line ends in CR LF, LF or CR alone (an old Mac's files), as editors count them.
+    const breaks = text.slice(0, error.at).match(/\r\n?|\n/g) ?? [];
+    const lineStart = Math.max(text.lastIndexOf('\n', error.at - 1), text.lastIndexOf('\r', error.at - 1)) + 1;
+    return { line: breaks.length + 1, column: error.at - lineStart + 1, message: error.message };
   }
 }
 

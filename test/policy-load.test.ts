@@ -44,6 +44,15 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     expect(issues).toEqual([{ file: 'a.json', path: '$', message: 'not valid JSON at line 4, column 111: a "," before "]": JSON has no comma after the last element' }]);
   });
 
+  it.each([
+    ['CR LF', '\r\n'],
+    ['CR alone (an old Mac\'s)', '\r'],
+  ])('invalid JSON with lines ending in %s, by the line and column an editor shows', async (_, end) => {
+    const text = ['{', '  "id": "a",', '  "resource": "invoice",', '  "rules": [ { "id": "r1", "effect": "permit", "actions": ["read"], "description": "for alice@example.com" }, ]', '}', ''].join(end);
+    const issues = await loadIssues({ 'a.json': text });
+    expect(issues).toEqual([{ file: 'a.json', path: '$', message: 'not valid JSON at line 4, column 111: a "," before "]": JSON has no comma after the last element' }]);
+  });
+
   it('an unknown field in a rule (a typo), with its path and rule id', async () => {
     const issues = await loadIssues({ 'a.json': policy([readRule, { ...readRule, id: 'r2', condtion: 'true' }]) });
     expect(issues).toEqual([{ file: 'a.json', path: '$.rules[1]', rule: 'r2', message: expect.stringContaining('condtion') }]);
