@@ -305,8 +305,8 @@ describe.concurrent('WORKERS=2: start-up warnings', { timeout }, () => {
       PDP_API_KEY: 'caller-key-0123456789',
       REDIS_URL: inject('redisUrl'), CACHE_PREFIX: `test:${randomUUID()}:`,
       // Nothing answers there (TEST-NET-1): the key set and introspection stay unreachable.
-      ALLOW_HTTP_TOKEN_URLS: 'true', JWKS_URL: 'http://192.0.2.1:9/jwks', JWT_ISSUER: 'https://idp.test', JWT_AUDIENCE: 'invoice-api',
-      INTROSPECTION_URL: 'http://192.0.2.1:9/introspect', INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789',
+      ALLOW_HTTP_TOKEN_URLS: 'true', JWKS_URL: 'http://192.0.2.1:65000/jwks', JWT_ISSUER: 'https://idp.test', JWT_AUDIENCE: 'invoice-api',
+      INTROSPECTION_URL: 'http://192.0.2.1:65000/introspect', INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789',
     }));
     await running.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
     running.child.kill('SIGTERM');

@@ -174,7 +174,7 @@ describe('pdp test (process)', () => {
     const request = await tempDir({ 'request.json': readCase('r', { team: 'a' }, { locked: false }, {}).request });
     const devKeys = join(await tempDir(), 'dev');
     expect((await runCli(['keys', devKeys])).code).toBe(0);
-    const introspection = { INTROSPECTION_URL: 'http://127.0.0.1:9/introspect', INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'secret', INTROSPECTION_JWT_ISSUER: issuer };
+    const introspection = { INTROSPECTION_URL: 'http://127.0.0.1:65000/introspect', INTROSPECTION_CLIENT_ID: 'pdp', INTROSPECTION_CLIENT_SECRET: 'secret', INTROSPECTION_JWT_ISSUER: issuer };
     const test = ['test', dir];
     const check = ['check', dir, '--request', join(request, 'request.json')];
     const token = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', issuer, '--aud', 'docs', '--claims', '{"sub":"alice"}'];

@@ -289,7 +289,7 @@ describe('plain http:// token URLs', () => {
     expect(lines.join('\n')).not.toContain('QSECRET');
   });
 
-  it.each(['http://localhost:8080/jwks', 'http://127.0.0.1:1/jwks', 'http://127.9.8.7/jwks', 'http://127.1/jwks', 'http://[::1]:9000/jwks', 'http://LOCALHOST/jwks', 'https://idp.example/jwks'])(
+  it.each(['http://localhost:8080/jwks', 'http://127.0.0.1:65000/jwks', 'http://127.9.8.7/jwks', 'http://127.1/jwks', 'http://[::1]:9000/jwks', 'http://LOCALHOST/jwks', 'https://idp.example/jwks'])(
     'takes %s: loopback, or https',
     (url) => expect(problems({ NODE_ENV: 'production', ...everyUrl(url) })).toEqual([]),
   );
@@ -303,7 +303,7 @@ describe('plain http:// token URLs', () => {
     const dir = await tempDir({
       'tokens.json': {
         issuers: [
-          { issuer: 'https://a.test', jwksUrl: 'http://127.0.0.1:1/jwks', audience },
+          { issuer: 'https://a.test', jwksUrl: 'http://127.0.0.1:65000/jwks', audience },
           { issuer: 'https://b.test', jwksUrl: 'http://b.test/jwks?api_key=FSECRET', audience },
         ],
       },
@@ -363,7 +363,7 @@ describe('plain http:// token URLs', () => {
       JWT_AUDIENCE: audience,
       TOKEN_CONFIG_FILE: join(dir, 'tokens.json'),
       // Loopback: not warned about.
-      INTROSPECTION_URL: 'http://127.0.0.1:1/introspect',
+      INTROSPECTION_URL: 'http://127.0.0.1:65000/introspect',
       INTROSPECTION_AUDIENCE: audience,
       ...introspection,
     });

@@ -63,8 +63,6 @@ describe('key set and introspection failures: deny reasons, audit lines and log 
       [`${base}/not-json`, 'key set unavailable: answered something that is not JSON'],
       [`${base}/twice`, 'key set unavailable: answered a key set refused at $.keys: duplicate key'],
       [`${base}/redirect`, 'key set unavailable: answered HTTP 302'],
-      // A port fetch will not connect to: its error has no code.
-      ['http://127.0.0.1:1/jwks', 'key set unavailable: request failed'],
     ];
     // Each issuer's key set URL is its own, with a query secret; the issuer names the case.
     const issuers = cases.map(([url], index) => ({ issuer: `https://idp-${index}.test`, jwksUrl: `${url}?api_key=${secret}-${index}`, audience: 'invoice-api' }));
@@ -228,6 +226,20 @@ describe('token endpoint URLs at start', () => {
       `JWKS_URL: ${keySetAdvice}`,
       `INTROSPECTION_JWKS_URL: ${keySetAdvice}`,
     ]);
+  });
+
+  it('refuses a port fetch never connects to, in every URL the token fetchers ask, and in TOKEN_CONFIG_FILE', async () => {
+    const refused = (port: number) => `port ${port} is one fetch never connects to (a bad port of the Fetch Standard): serve the endpoint on another port`;
+    expect(problems({ JWKS_URL: 'http://127.0.0.1:6000/jwks', INTROSPECTION_URL: 'https://as.test:10080/introspect', INTROSPECTION_JWKS_URL: 'http://localhost:1/jwks', INTROSPECTION_JWT_ISSUER: 'https://as.test' })).toEqual([
+      `JWKS_URL: ${refused(6000)}`,
+      `INTROSPECTION_URL: ${refused(10080)}`,
+      `INTROSPECTION_JWKS_URL: ${refused(1)}`,
+    ]);
+    expect(problems({ JWKS_URL: 'http://127.0.0.1:6001/jwks', INTROSPECTION_URL: 'https://as.test:10081/introspect' })).toEqual([]);
+    const dir = await tempDir({ 'tokens.json': { issuers: [{ issuer: 'https://a.test', jwksUrl: 'https://a.test:6666/jwks', audience: 'invoice-api' }] } });
+    const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: join(dir, 'tokens.json') });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`TOKEN_CONFIG_FILE $.issuers[0].jwksUrl: ${refused(6666)}`);
   });
 
   it('refuses a scheme fetch cannot ask', () => {

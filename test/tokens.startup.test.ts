@@ -69,10 +69,10 @@ describe('service start: caller keys', () => {
       PDP_TRUSTED_KEYS: secrets[1] as string,
       PDP_ADMIN_KEYS: secrets[2] as string,
       // Nothing listens there: the key set fetch fails, and its warning must not quote them either.
-      JWKS_URL: `https://127.0.0.1:9/jwks?token=${secrets[3]}&api_key=${secrets[4]}`,
+      JWKS_URL: `https://127.0.0.1:65000/jwks?token=${secrets[3]}&api_key=${secrets[4]}`,
       JWT_ISSUER: 'https://idp.test',
       JWT_AUDIENCE: 'invoice-api',
-      INTROSPECTION_URL: `https://127.0.0.1:9/introspect?password=${secrets[5]}&key=${secrets[6]}`,
+      INTROSPECTION_URL: `https://127.0.0.1:65000/introspect?password=${secrets[5]}&key=${secrets[6]}`,
       INTROSPECTION_CLIENT_ID: 'pdp',
       INTROSPECTION_CLIENT_SECRET: 'client-secret-0123456789',
     });
