@@ -172,6 +172,24 @@ describe('SIGTERM to the service process', () => {
     expect((await proc.exited).code).toBe(0);
   });
 
+  // The sweeps start 100 ms after the signal: a shorter SHUTDOWN_TIMEOUT_MS met the connection a
+  // scraper or balancer keeps alive still open, and the stop cut it, exit 1 with a warning,
+  // though no request was in progress and nothing was lost.
+  it.each(['0', '50'])('exits 0 with SHUTDOWN_TIMEOUT_MS=%s when the only connection left is idle between requests', async (timeoutMs) => {
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: timeoutMs });
+    const port = await proc.listening;
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    expect(await keepAliveGet(agent, port)).toBe(200);
+    const [idle] = Object.values(agent.freeSockets).flat();
+    expect(idle?.destroyed).toBe(false);
+    proc.child.kill('SIGTERM');
+    const exit = await proc.exited;
+    agent.destroy();
+    expect(exit.code).toBe(0);
+    expect(proc.output()).toContain('shut down: every request answered');
+    expect(proc.output()).not.toContain('connections still open at the deadline were cut');
+  });
+
   it('exits at once on a second signal', async () => {
     proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '10000' });
     const port = await proc.listening;

@@ -34,9 +34,21 @@ interface Progress {
 }
 
 /**
- * Closes the connections of `server` with no request in progress: idle between requests (Node
- * finds those), those whose last answer is written and which wait only for the client to close
- * (a 431 or 400 the server wrote itself), and those that have sent nothing for `stalledAfterMs`:
+ * Closes the connections of `server` that are between requests: idle (Node finds those), or
+ * with their last answer written, waiting only for the client to close (a 431 or 400 the server
+ * wrote itself). Closing them loses nothing.
+ */
+function closeBetweenRequests(server: Server, sockets: ReadonlySet<ServedSocket>): void {
+  server.closeIdleConnections();
+  for (const socket of sockets) {
+    if (socket.destroyed || socket._httpMessage || isLingering(socket)) continue;
+    if (socket.writableEnded && socket.writableFinished) socket.destroy();
+  }
+}
+
+/**
+ * Closes the connections of `server` with no request in progress: those between requests (see
+ * closeBetweenRequests), and those that have sent nothing for `stalledAfterMs`:
  * open without a byte, or with a request's headers part way (answered 408 as when Node's headers
  * timeout runs out, through the server's `clientError` listener, and closed at a later sweep),
  * rather than left to hold the drain for that timeout. One still sending is left alone: headers
@@ -45,13 +57,9 @@ interface Progress {
  * limits), are left to finish. `seen` keeps each connection's progress from sweep to sweep.
  */
 function closeIdle(server: Server, sockets: ReadonlySet<ServedSocket>, seen: WeakMap<ServedSocket, Progress>, now: number): void {
-  server.closeIdleConnections();
+  closeBetweenRequests(server, sockets);
   for (const socket of sockets) {
-    if (socket.destroyed || socket._httpMessage || isLingering(socket)) continue;
-    if (socket.writableEnded) {
-      if (socket.writableFinished) socket.destroy();
-      continue;
-    }
+    if (socket.destroyed || socket._httpMessage || isLingering(socket) || socket.writableEnded) continue;
     const last = seen.get(socket);
     if (last === undefined || last.bytes !== socket.bytesRead) {
       seen.set(socket, { bytes: socket.bytesRead, at: now });
@@ -103,10 +111,14 @@ export function gracefulShutdown(server: Server): Shutdown {
     const deadline = new Promise<'forced'>((resolve) => {
       timer = setTimeout(() => resolve('forced'), timeoutMs);
     });
-    const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline]);
+    let outcome = await Promise.race([closed.then(() => 'drained' as const), deadline]);
     clearInterval(sweep);
     clearTimeout(timer);
     if (outcome === 'forced') {
+      // Those between requests are closed as a sweep closes them: a deadline that came before
+      // the first sweep (SHUTDOWN_TIMEOUT_MS under 100 ms) cuts no request by closing them.
+      closeBetweenRequests(server, sockets);
+      if ([...sockets].every((socket) => socket.destroyed)) outcome = 'drained';
       // Every connection, not only those in Node's list: Node drops one from it on a CONNECT
       // (see refuseConnect), and a CONNECT behind answers the client does not read kept it open,
       // so the drain never ended.
