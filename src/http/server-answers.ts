@@ -363,8 +363,8 @@ export function answerRequestError(onProblem: OnProblem) {
 }
 
 /**
- * The server's `connect` listener: a CONNECT (this is no proxy) is answered 400 problem+json,
- * echoing its X-Request-ID, as other requests that cannot be read; Node would close the
+ * The server's `connect` listener: a CONNECT (this is no proxy) is answered 400 problem+json at
+ * path `method`, echoing its X-Request-ID, as other requests that cannot be read; Node would close the
  * connection without a word. Node hands the socket over as soon as it has parsed the CONNECT,
  * its parser and timeouts gone, while requests pipelined before it may still be answered: their
  * responses keep the socket and are written as usual, and the 400 follows them (none follows
@@ -381,7 +381,7 @@ export function refuseConnect(onProblem: OnProblem) {
     socket.setTimeout(this.timeout, () => socket.destroy());
     socket.resume();
     afterAnswersDue(socket, () => {
-      const problem = new ProblemError('invalid_request', 'the request cannot be read: CONNECT is not supported');
+      const problem = new ProblemError('invalid_request', 'the request cannot be read: CONNECT is not supported', [{ path: 'method', message: 'CONNECT is not supported: this service is no proxy' }]);
       onProblem?.(problem.code);
       socket.once('finish', () => socket.destroy());
       writeProblem(socket, problem, '', requestIdOf(request));
