@@ -190,6 +190,21 @@ describe('SIGTERM to the service process', () => {
     expect(proc.output()).not.toContain('connections still open at the deadline were cut');
   });
 
+  // A silent connection is swept once it has sent nothing for 500 ms: a shorter deadline met a
+  // balancer's pre-opened connection still open, and the stop exited 1, though it held no request.
+  it('exits 0 with a SHUTDOWN_TIMEOUT_MS shorter than the silence a sweep waits for when the only connection left never sent a byte', async () => {
+    proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '200' });
+    const port = await proc.listening;
+    const silent = await connectTo(port);
+    silent.on('error', () => undefined);
+    const closed = new Promise((resolve) => silent.once('close', resolve));
+    proc.child.kill('SIGTERM');
+    const exit = await proc.exited;
+    await closed;
+    expect(exit.code).toBe(0);
+    expect(proc.output()).toContain('shut down: every request answered');
+  });
+
   it('exits at once on a second signal', async () => {
     proc = spawnServer({ SHUTDOWN_TIMEOUT_MS: '10000' });
     const port = await proc.listening;

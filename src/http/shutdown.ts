@@ -115,9 +115,11 @@ export function gracefulShutdown(server: Server): Shutdown {
     clearInterval(sweep);
     clearTimeout(timer);
     if (outcome === 'forced') {
-      // Those between requests are closed as a sweep closes them: a deadline that came before
-      // the first sweep (SHUTDOWN_TIMEOUT_MS under 100 ms) cuts no request by closing them.
+      // Those that hold no request are closed as the sweeps close them, without waiting for
+      // a sweep to come (the first, 100 ms after the signal) or for a silent one to have been
+      // silent for `stalledAfterMs`: closing them at a deadline shorter than that cuts nothing.
       closeBetweenRequests(server, sockets);
+      for (const socket of sockets) if (socket.bytesRead === 0 && !socket._httpMessage) socket.destroy();
       if ([...sockets].every((socket) => socket.destroyed)) outcome = 'drained';
       // Every connection, not only those in Node's list: Node drops one from it on a CONNECT
       // (see refuseConnect), and a CONNECT behind answers the client does not read kept it open,
