@@ -120,6 +120,7 @@ export async function createService(config: Config, log: Logger, options: Servic
     sink: auditDestination(config.AUDIT_LOG_FILE, auditLost, {
       reopened: () => log.info({ file: config.AUDIT_LOG_FILE }, 'audit log reopened: AUDIT_LOG_FILE names a new file'),
       failed: (err) => log.warn({ err, file: config.AUDIT_LOG_FILE }, 'AUDIT_LOG_FILE moved away and cannot be reopened: audit lines go on to the file it named'),
+      opened: () => log.info({ file: config.AUDIT_LOG_FILE }, 'audit log opened: AUDIT_LOG_FILE, which could not be opened, is written from now on'),
     }),
     decisions: config.AUDIT_DECISIONS,
     redact: config.AUDIT_REDACT,

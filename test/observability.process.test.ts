@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -150,6 +150,31 @@ describe('the running service writing its audit log to a file', () => {
     const warnings = service.stderr().split('\n').filter((l) => l.includes('audit line not written'));
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings[0]).toContain('ENOENT');
+  });
+
+  it('opens AUDIT_LOG_FILE once its folder appears, writing from then on, and counts the lines lost before', async () => {
+    const folder = join(dir, 'late-dir');
+    service = await startService({ AUDIT_LOG_FILE: join(folder, 'audit.log') });
+    const decide = async (id: string) => {
+      const res = await fetch(`${service?.base}/decide`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': id },
+        body: JSON.stringify({ subject: { id: 'u', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } }, ...readInvoice }),
+      });
+      expect(((await res.json()) as { decision: string }).decision).toBe('permit');
+    };
+    await decide('before-1');
+    await decide('before-2');
+    await mkdir(folder);
+    const deadline = Date.now() + 15_000;
+    while (!service.stderr().includes('audit log opened') && Date.now() < deadline) await new Promise((wait) => setTimeout(wait, 50));
+    expect(service.stderr()).toContain('audit log opened: AUDIT_LOG_FILE, which could not be opened, is written from now on');
+    await decide('after-1');
+    expect(await stop(service.child)).toBe(0);
+    const lines = (await readFile(join(folder, 'audit.log'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((line) => line['requestId'])).toEqual(['after-1']);
+    const warnings = service.stderr().split('\n').filter((l) => l.includes('audit line not written'));
+    expect(warnings.join('\n')).toContain('ENOENT');
   });
 
   it('writes, when stopped with SIGTERM, the audit line of every decision it answered, in order, before it exits', async () => {

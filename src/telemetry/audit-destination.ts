@@ -1,7 +1,7 @@
 import { close, fstatSync, ftruncateSync, open, write as writeFile, writeSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import type { AuditSink } from './audit.js';
-import { appendFlags, followPath, type ReopenEvents } from './audit-reopen.js';
+import { appendFlags, followPath, lookIntervalMs, type ReopenEvents } from './audit-reopen.js';
 
 /**
  * Lines are encoded here into chunks of at least this many bytes before they are written, as
@@ -180,6 +180,8 @@ export interface AuditOutputOptions<Owner> {
   readonly onReopen?: {
     reopened(): void;
     failed(error: unknown): void;
+    /** The path, which could not be opened at first, is open at last: lines are written from now on. */
+    opened(): void;
   };
 }
 
@@ -204,6 +206,10 @@ export class AuditOutput<Owner = undefined> {
   #writing = false;
   #pending = 0;
   #stopped: AuditUnavailableError | undefined;
+  /** Why the path, followed, could not be opened at first: lines are lost until a try succeeds (see #openPath). */
+  #unopened: AuditUnavailableError | undefined;
+  /** The next try to open it. */
+  #retry: NodeJS.Timeout | undefined;
   #ending = false;
   #settle: (() => void) | undefined;
 
@@ -224,22 +230,48 @@ export class AuditOutput<Owner = undefined> {
       }
       return;
     }
+    this.#openPath(to, onReopen);
+  }
+
+  /**
+   * Opens the file `to` to append to. When it cannot be and the path is followed (`onReopen`),
+   * the lines are lost, and told, until a try succeeds: the path is tried again once a second, as
+   * a renamed one is, since a folder mounted or made a moment after the start otherwise cost
+   * every line until a restart. Without `onReopen` the output stops for good.
+   */
+  #openPath(to: string, onReopen: AuditOutputOptions<Owner>['onReopen']): void {
     // Non-blocking: a FIFO without a reader is refused (ENXIO) at once instead of holding a
     // thread-pool thread, and with it the process's exit, until one comes. Files ignore it.
     open(to, appendFlags, 0o666, (error, fd) => {
-      if (error !== null) return this.#stop(error);
+      if (error !== null) return this.#notOpened(to, error, onReopen);
       let stats: Stats;
+      let backend: Backend;
       try {
         stats = fstatSync(fd);
-        this.#backend = backendFor(fd, true);
+        backend = backendFor(fd, true);
       } catch (cause) {
         close(fd, () => undefined);
         return this.#stop(cause);
       }
-      if (this.#stopped !== undefined) return this.#backend.release();
+      if (this.#stopped !== undefined) return backend.release();
+      this.#backend = backend;
+      if (this.#unopened !== undefined) {
+        this.#unopened = undefined;
+        onReopen?.opened();
+      }
       if (stats.isFile() && onReopen !== undefined) this.#unfollow = followPath(to, stats, this.#reopenEvents(onReopen));
       this.#next();
     });
+  }
+
+  /** `to` could not be opened: lines are lost until it is (see #openPath); told of the first failure only. */
+  #notOpened(to: string, error: unknown, onReopen: AuditOutputOptions<Owner>['onReopen']): void {
+    if (onReopen === undefined || this.#stopped !== undefined || this.#ending) return this.#stop(error);
+    if (this.#unopened === undefined) {
+      this.#unopened = unavailable(error);
+      this.#loseAll(error);
+    }
+    this.#retry = setTimeout(() => this.#openPath(to, onReopen), lookIntervalMs).unref();
   }
 
   /** Bytes handed over and not yet written, the write in flight included. */
@@ -247,15 +279,15 @@ export class AuditOutput<Owner = undefined> {
     return this.#pending;
   }
 
-  /** Set once the output takes no more lines: it failed, or it was closed. */
+  /** Set while the output takes no more lines: it failed, or it was closed (for good), or its path cannot be opened yet. */
   get stopped(): AuditUnavailableError | undefined {
-    return this.#stopped;
+    return this.#stopped ?? this.#unopened;
   }
 
   /** Hands over whole lines; when the output is stopped or closing they are lost, and reported. */
   write(data: Buffer, owner?: Owner): void {
-    if (this.#stopped !== undefined || this.#ending) {
-      this.#onLost(this.#stopped ?? new AuditUnavailableError('audit destination closed'), countLines(data), owner);
+    if (this.#stopped !== undefined || this.#unopened !== undefined || this.#ending) {
+      this.#onLost(this.#stopped ?? this.#unopened ?? new AuditUnavailableError('audit destination closed'), countLines(data), owner);
       return;
     }
     this.#pending += data.length;
@@ -269,6 +301,10 @@ export class AuditOutput<Owner = undefined> {
    * left is lost (and reported), and no thread waits on it. Takes no more lines from the call on.
    */
   end(waitMs: number): Promise<void> {
+    if (this.#unopened !== undefined) {
+      clearTimeout(this.#retry);
+      this.#stopped = new AuditUnavailableError('audit destination closed');
+    }
     if (this.#stopped !== undefined) return Promise.resolve();
     this.#ending = true;
     if (this.#pending === 0 && this.#backend !== undefined) {
@@ -389,9 +425,16 @@ export class AuditOutput<Owner = undefined> {
     this.#unfollow?.();
     this.#replacement?.release();
     this.#replacement = undefined;
-    this.#stopped = error instanceof AuditUnavailableError
-      ? error
-      : new AuditUnavailableError(`audit destination unavailable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    clearTimeout(this.#retry);
+    this.#stopped = unavailable(error);
+    this.#loseAll(error, failed);
+    // A pipe's stream may drop its unfinished write at once; a file's descriptor waits for it (its number could be reused).
+    if (this.#backend !== undefined && (this.#backend.stream || !this.#writing)) this.#backend.release();
+    this.#settle?.();
+  }
+
+  /** What it holds (`failed`, the item a write failed with, first) is lost, each owner's lines told together; the error alone when it holds none. */
+  #loseAll(error: unknown, failed?: Item<Owner>): void {
     const lost: Item<Owner>[] = [];
     const unwritten = failed ?? this.#inFlight;
     if (unwritten !== undefined) lost.push(unwritten);
@@ -405,10 +448,14 @@ export class AuditOutput<Owner = undefined> {
       for (let item = lost[i]; item !== undefined && item.owner === owner; item = lost[++i]) lines += countLines(item.data);
       this.#onLost(error, lines, owner);
     }
-    // A pipe's stream may drop its unfinished write at once; a file's descriptor waits for it (its number could be reused).
-    if (this.#backend !== undefined && (this.#backend.stream || !this.#writing)) this.#backend.release();
-    this.#settle?.();
   }
+}
+
+/** `error` as the output reports it: an AuditUnavailableError as it is, any other as its cause. */
+function unavailable(error: unknown): AuditUnavailableError {
+  return error instanceof AuditUnavailableError
+    ? error
+    : new AuditUnavailableError(`audit destination unavailable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
 
 /**
