@@ -44,16 +44,21 @@ boundAbsorbedErrors();
 
 const limits = { maxAstNodes: 512, maxDepth: 32, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 8 };
 
+// A list or map literal whose elements differ in type is a list(dyn) or map(dyn, dyn), as CEL
+// types it (cel-go unless asked for homogeneous literals): the library refused one by default,
+// even a value of the request beside a literal (`[subject.properties.region, "GLOBAL"]`).
+const options = { limits, homogeneousAggregateLiterals: false };
+
 // Evaluation runs on plain maps (the cheapest shape); checking runs against declared
 // shapes, so a typo such as `subject.rolez` fails at load rather than at request time.
-const runtimeEnv = withSpecFunctions(new Environment({ limits }))
+const runtimeEnv = withSpecFunctions(new Environment(options))
   .registerVariable('subject', dynMap)
   .registerVariable('resource', dynMap)
   .registerVariable('action', dynMap)
   .registerVariable('context', dynMap)
   .registerVariable('now', 'google.protobuf.Timestamp');
 
-const checkEnv = withIntConversions(new Environment({ limits }))
+const checkEnv = withIntConversions(new Environment(options))
   .registerVariable({ name: 'subject', schema: declaredShapes.subject })
   .registerVariable({ name: 'resource', schema: declaredShapes.resource })
   .registerVariable({ name: 'action', schema: declaredShapes.action })
