@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli as runCliIn } from './helpers/cli.js';
 import { runCli, startServer, type ServerProcess } from './helpers/process.js';
@@ -261,5 +261,102 @@ describe("README's quick start with a real token, through the server process", (
   it('answers /healthz and /readyz', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect(await (await fetch(`${server.url}/readyz`)).json()).toMatchObject({ status: 'ready' });
+  });
+});
+
+describe('pdp token refuses what the server of the same environment denies, and signs what it takes (through the server process)', () => {
+  const cognito = 'https://cognito.example';
+  const rsa = 'https://rsa.example';
+  const eu = { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } };
+  let dir: string;
+  let env: Record<string, string>;
+  let server: ServerProcess;
+  beforeAll(async () => {
+    dir = join(await tempDir(), 'dev-keys');
+    expect((await runCli(['keys', dir])).code).toBe(0);
+    const { publicKey } = await generateKeyPair('RS256');
+    await writeFile(join(dir, 'rsa.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'rsa-1', alg: 'RS256', use: 'sig' }] }));
+    await writeFile(join(dir, 'tokens.json'), JSON.stringify({
+      issuers: [
+        { issuer: cognito, jwksFile: 'jwks.json', audience: ['client-1'], audienceClaim: 'client_id', type: 'at+jwt' },
+        { issuer: rsa, jwksFile: 'rsa.json', audience: audience, algorithms: ['RS256'] },
+      ],
+    }));
+    env = { JWKS_FILE: join(dir, 'jwks.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: `${audience},other-api`, TOKEN_CONFIG_FILE: join(dir, 'tokens.json') };
+    server = await startServer(env);
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  async function decide(token: string) {
+    const res = await fetch(`${server.url}/decide`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, action: 'read', resource: eu }),
+    });
+    expect(res.status).toBe(200);
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  /** What `pdp token` would have printed had it signed: the same key, header and claims. */
+  async function signedAnyway(iss: string, aud: string, payload: Record<string, unknown>, typ = 'JWT', ttl = 3600): Promise<string> {
+    const jwk = await readJsonFile(join(dir, 'private.jwk.json'));
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: 'ES256', typ, kid: jwk.kid as string })
+      .setIssuer(iss)
+      .setAudience(aud)
+      .setIssuedAt()
+      .setExpirationTime(`${ttl}s`)
+      .sign(await importJWK(jwk as JWK, 'ES256'));
+  }
+
+  const sign = (iss: string, aud: string, payload: object) => runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', iss, '--aud', aud, '--claims', JSON.stringify(payload)], env);
+
+  it.each([
+    ['JWT_ISSUER with its first audience', issuer, audience, claims],
+    ['JWT_ISSUER with another audience of JWT_AUDIENCE', issuer, 'other-api', claims],
+    ['an issuer checking its audience in client_id, whatever "aud" says', cognito, 'anything', { ...claims, client_id: 'client-1' }],
+  ])('signs a token the server permits: %s', async (_, iss, aud, payload) => {
+    const run = await sign(iss, aud, payload);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(await decide(run.stdout.trim())).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
+  });
+
+  it.each([
+    [
+      'an issuer the server does not accept',
+      'https://b', audience, claims, 'JWT',
+      `pdp token: --iss "https://b" is not an issuer the server accepts, which it denies (invalid_token): it accepts "${issuer}" (JWT_ISSUER), "${cognito}", "${rsa}" (TOKEN_CONFIG_FILE)\n`,
+      'issuer not accepted',
+    ],
+    [
+      'an audience the issuer does not accept',
+      issuer, 'pdp', claims, 'JWT',
+      `pdp token: --aud "pdp" is not an audience the server accepts from "${issuer}", which it denies (invalid_token): it accepts "${audience}", "other-api"\n`,
+      'claim "aud" invalid: check_failed',
+    ],
+    [
+      'no accepted audience in the claim the issuer checks it in',
+      cognito, 'client-1', { ...claims, client_id: 'client-2' }, 'at+jwt',
+      `pdp token: --claims at $.client_id: "client-2" is not an audience the server accepts from "${cognito}", which it checks there (audienceClaim, not "aud"), and denies the token (invalid_token): it accepts "client-1"\n`,
+      'claim "client_id" invalid: check_failed',
+    ],
+    [
+      'no claim where the issuer checks the audience, whatever "aud" says',
+      cognito, 'client-1', claims, 'at+jwt',
+      `pdp token: --claims at $.client_id: missing, where the server checks the audience of "${cognito}" (audienceClaim, not "aud"), and denies the token (invalid_token): it accepts "client-1"\n`,
+      'claim "client_id" invalid: check_failed',
+    ],
+    [
+      'an issuer whose algorithms leave out the key\'s',
+      rsa, audience, claims, 'JWT',
+      `pdp token: --key signs ES256, which the server does not accept from "${rsa}", and denies the token (invalid_token): it accepts RS256\n`,
+      'algorithm not allowed',
+    ],
+  ])('refuses, exit 1, %s; the server denies that token', async (_, iss, aud, payload, typ, message, detail) => {
+    const run = await sign(iss, aud, payload);
+    expect(run).toMatchObject({ code: 1, stdout: '', stderr: message });
+    expect(await decide(await signedAnyway(iss, aud, payload, typ))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail }] });
   });
 });

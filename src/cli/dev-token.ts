@@ -6,7 +6,8 @@ import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { parseSource } from '../json-source.js';
 import { jsonPath } from '../policy/json-path.js';
 import { readRegularFile } from '../regular-file.js';
-import { tokenSettingsFromConfig } from '../token/from-config.js';
+import { tokenSettingsFromConfig, type IssuerTerms } from '../token/from-config.js';
+import { hasAudience } from '../token/verify.js';
 import { devKeyAlg } from './dev-keys.js';
 import { InputError, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 
@@ -81,15 +82,51 @@ async function readPrivateKey(file: string): Promise<{ key: Awaited<ReturnType<t
   }
 }
 
+/** `values` quoted and listed, as a refusal names what the server accepts. */
+const listed = (values: readonly string[]) => values.map((value) => JSON.stringify(value)).join(', ');
+
+/**
+ * Why the server would deny every token of `options` for its issuer, audience or algorithm,
+ * whatever the key set: an issuer it does not verify while it verifies some, a signature
+ * algorithm the issuer's tokens may not use, an audience claim naming none of the issuer's.
+ * Where it verifies no issuer, a JWT is introspected or denied whatever it says: no refusal.
+ */
+function issuerRefusal(options: DevTokenOptions, issuers: ReadonlyMap<string, IssuerTerms>): string | undefined {
+  if (issuers.size === 0) return undefined;
+  const terms = issuers.get(options.issuer);
+  if (terms === undefined) {
+    const of = (setting: IssuerTerms['setting']) => [...issuers].filter(([, t]) => t.setting === setting).map(([issuer]) => issuer);
+    const accepted = (['JWT_ISSUER', 'TOKEN_CONFIG_FILE'] as const).filter((setting) => of(setting).length > 0).map((setting) => `${listed(of(setting))} (${setting})`);
+    return `--iss ${JSON.stringify(options.issuer)} is not an issuer the server accepts, which it denies (invalid_token): it accepts ${accepted.join(', ')}`;
+  }
+  const from = JSON.stringify(options.issuer);
+  if (!terms.algorithms.includes(devKeyAlg)) {
+    return `--key signs ${devKeyAlg}, which the server does not accept from ${from}, and denies the token (invalid_token): it accepts ${terms.algorithms.join(', ')}`;
+  }
+  if (terms.audienceClaim === 'aud') {
+    if (terms.audience.includes(options.audience)) return undefined;
+    return `--aud ${JSON.stringify(options.audience)} is not an audience the server accepts from ${from}, which it denies (invalid_token): it accepts ${listed(terms.audience)}`;
+  }
+  const claim = options.claims[terms.audienceClaim];
+  if (hasAudience(claim, terms.audience)) return undefined;
+  const at = `--claims at ${jsonPath([terms.audienceClaim])}`;
+  const accepts = `and denies the token (invalid_token): it accepts ${listed(terms.audience)}`;
+  if (claim === undefined) return `${at}: missing, where the server checks the audience of ${from} (audienceClaim, not "aud"), ${accepts}`;
+  return `${at}: ${JSON.stringify(claim)} is not an audience the server accepts from ${from}, which it checks there (audienceClaim, not "aud"), ${accepts}`;
+}
+
 /**
  * Signs a JWT with a private JWK written by `pdp keys`, refusing one the server configured by
- * `config` would deny whatever its key set: no subject, claims beyond the JSON limits, a `cnf`
- * it refuses (TOKEN_BINDING), or longer than TOKEN_MAX_LENGTH. Its `typ` is the one the server
- * requires of that issuer, if any.
+ * `config` would deny whatever its key set: an issuer, audience or algorithm it does not accept
+ * of it (see `issuerRefusal`), no subject, claims beyond the JSON limits, a `cnf` it refuses
+ * (TOKEN_BINDING), or longer than TOKEN_MAX_LENGTH. Its `typ` is the one the server requires of
+ * that issuer, if any.
  */
 async function signDevToken(options: DevTokenOptions, config: Config): Promise<string> {
   const { key, kid } = await readPrivateKey(options.keyFile);
   const settings = await tokenSettingsFromConfig(config);
+  const refusal = issuerRefusal(options, settings.issuers);
+  if (refusal !== undefined) throw new InputError(refusal);
   const now = Math.floor(Date.now() / 1000);
   // The payload as signed: `iat` and `exp` count towards the limits too (1,000 members).
   const claims = { ...options.claims, iss: options.issuer, aud: options.audience, iat: now, exp: now + options.ttlSeconds };
@@ -101,7 +138,7 @@ async function signDevToken(options: DevTokenOptions, config: Config): Promise<s
   const bound = settings.binding(claims);
   if (bound !== undefined) throw new InputError(`the server would deny this token (invalid_token): ${bound}`);
   const token = await new SignJWT(options.claims)
-    .setProtectedHeader({ alg: devKeyAlg, typ: settings.typeOf(options.issuer), ...(kid !== undefined && { kid }) })
+    .setProtectedHeader({ alg: devKeyAlg, typ: settings.issuers.get(options.issuer)?.type ?? 'JWT', ...(kid !== undefined && { kid }) })
     .setIssuer(options.issuer)
     .setAudience(options.audience)
     .setIssuedAt(now)

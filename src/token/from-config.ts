@@ -123,26 +123,47 @@ export async function claimMapperFromConfig(config: Config): Promise<ClaimMapper
   return claimMapperOf(config, entries);
 }
 
-/** What `pdp token` checks a token against: the claim mapping, the `typ` each issuer requires, and whether a `cnf` is taken. */
+/** What the server holds one issuer's JWTs to besides their keys, and where that is set. */
+export interface IssuerTerms {
+  /** The audiences accepted, one of which the audience claim must name. */
+  readonly audience: readonly string[];
+  /** The claim the audience is checked in: `aud`, or the issuer's `audienceClaim`. */
+  readonly audienceClaim: string;
+  /** The signature algorithms accepted: JWT_ALGORITHMS, or the issuer's `algorithms`. */
+  readonly algorithms: readonly string[];
+  /** The `typ` header its tokens carry: JWT_TYPE, or the issuer's `type`; `JWT` when neither says. */
+  readonly type: string;
+  /** Where the issuer is configured: `JWT_ISSUER` or `TOKEN_CONFIG_FILE`. */
+  readonly setting: 'JWT_ISSUER' | 'TOKEN_CONFIG_FILE';
+}
+
+/** What `pdp token` checks a token against: the issuers with their terms, the claim mapping, and whether a `cnf` is taken. */
 export interface TokenSettings {
   readonly claims: ClaimMapper;
   /** TOKEN_BINDING, or the issuer's `tokenBinding` in TOKEN_CONFIG_FILE: why claims with `cnf` are refused, if they are. */
   readonly binding: BindingCheck;
-  /** JWT_TYPE, or the issuer's `type` in TOKEN_CONFIG_FILE; `JWT` when neither says. */
-  typeOf(issuer: string): string;
+  /**
+   * Each issuer whose JWTs the server verifies, in the order configured, with its terms. Empty
+   * when it verifies none: a JWT is then introspected, or denied as nothing is configured.
+   */
+  readonly issuers: ReadonlyMap<string, IssuerTerms>;
 }
 
 /** The server's token settings for `pdp token`, from one read of TOKEN_CONFIG_FILE. */
 export async function tokenSettingsFromConfig(config: Config): Promise<TokenSettings> {
   const entries = await issuerEntries(config);
   await checkKeyFiles(config, entries);
+  const fromEnv = issuersFromEnv(config).length;
   return {
     claims: claimMapperOf(config, entries),
     binding: bindingCheckOf(config, entries),
-    typeOf: (issuer) => {
-      const entry = entries.find((e) => e.issuer === issuer);
-      return entry === undefined ? config.JWT_TYPE ?? 'JWT' : entry.type ?? 'JWT';
-    },
+    issuers: new Map(entries.map((entry, index) => [entry.issuer, {
+      audience: entry.audience,
+      audienceClaim: entry.audienceClaim ?? 'aud',
+      algorithms: entry.algorithms ?? config.JWT_ALGORITHMS,
+      type: entry.type ?? 'JWT',
+      setting: index < fromEnv ? 'JWT_ISSUER' : 'TOKEN_CONFIG_FILE',
+    }])),
   };
 }
 
