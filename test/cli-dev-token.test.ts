@@ -359,4 +359,33 @@ describe('pdp token refuses what the server of the same environment denies, and 
     expect(run).toMatchObject({ code: 1, stdout: '', stderr: message });
     expect(await decide(await signedAnyway(iss, aud, payload, typ))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail }] });
   });
+
+  it('refuses, exit 1, an nbf the token expires before, JWT_CLOCK_TOLERANCE_SECONDS allowed on both; the server denies that token', async () => {
+    const payload = { ...claims, nbf: 99999999999 };
+    const before = Math.floor(Date.now() / 1000);
+    const run = await sign(issuer, audience, payload);
+    expect(run).toMatchObject({ code: 1, stdout: '' });
+    const [, exp, latest] = /^pdp token: --claims at \$\.nbf: 99999999999 is not before the token expires \(exp (\d+), --ttl 3600\), JWT_CLOCK_TOLERANCE_SECONDS \(30\) allowed on both, so the server denies it at every moment \(invalid_token\): give an nbf below (\d+), or a longer --ttl\n$/.exec(run.stderr) ?? [];
+    expect(Number(exp)).toBeGreaterThanOrEqual(before + 3600);
+    expect(Number(latest)).toBe(Number(exp) + 60);
+    expect(await decide(await signedAnyway(issuer, audience, payload))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'claim "nbf" invalid: check_failed' }] });
+  });
+
+  it('refuses, exit 1, an nbf that is not a number; the server denies that token', async () => {
+    const payload = { ...claims, nbf: '2030-01-01T00:00:00Z' };
+    const run = await sign(issuer, audience, payload);
+    expect(run).toMatchObject({ code: 1, stdout: '', stderr: 'pdp token: --claims at $.nbf: "2030-01-01T00:00:00Z" is not a number (a NumericDate, seconds since 1970), which the server denies (invalid_token)\n' });
+    expect(await decide(await signedAnyway(issuer, audience, payload))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'claim "nbf" invalid: invalid' }] });
+  });
+
+  it('signs a token with an nbf in the past, which the server permits, and one valid from a moment within its lifetime, which it is not yet', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const past = await sign(issuer, audience, { ...claims, nbf: now - 60 });
+    expect(past).toMatchObject({ code: 0, stderr: '' });
+    expect(await decide(past.stdout.trim())).toMatchObject({ decision: 'permit', reasons: [{ rule: 'P2-finance-read-own-region' }] });
+    const later = await sign(issuer, audience, { ...claims, nbf: now + 1800 });
+    expect(later).toMatchObject({ code: 0, stderr: '' });
+    expect(decodeJwt(later.stdout.trim())).toMatchObject({ nbf: now + 1800 });
+    expect(await decide(later.stdout.trim())).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'claim "nbf" invalid: check_failed' }] });
+  });
 });

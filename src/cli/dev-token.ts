@@ -7,7 +7,7 @@ import { parseSource } from '../json-source.js';
 import { jsonPath } from '../policy/json-path.js';
 import { readRegularFile } from '../regular-file.js';
 import { tokenSettingsFromConfig, type IssuerTerms } from '../token/from-config.js';
-import { hasAudience } from '../token/verify.js';
+import { hasAudience, neverValid } from '../token/verify.js';
 import { devKeyAlg } from './dev-keys.js';
 import { InputError, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 
@@ -116,11 +116,25 @@ function issuerRefusal(options: DevTokenOptions, issuers: ReadonlyMap<string, Is
 }
 
 /**
+ * Why the server would deny the token at every moment for the `nbf` in --claims, if it would:
+ * not a number, or not before the token expires, JWT_CLOCK_TOLERANCE_SECONDS allowed on both
+ * (see `neverValid`). An `nbf` within the token's lifetime is taken: it is valid from then.
+ */
+function notBeforeRefusal(claims: { readonly nbf?: unknown; readonly exp: number }, ttlSeconds: number, toleranceSeconds: number): string | undefined {
+  const { nbf, exp } = claims;
+  if (nbf === undefined) return undefined;
+  if (typeof nbf !== 'number') return `--claims at $.nbf: ${JSON.stringify(nbf)} is not a number (a NumericDate, seconds since 1970), which the server denies (invalid_token)`;
+  if (!neverValid(nbf, exp, toleranceSeconds)) return undefined;
+  const latest = exp + 2 * toleranceSeconds;
+  return `--claims at $.nbf: ${nbf} is not before the token expires (exp ${exp}, --ttl ${ttlSeconds}), JWT_CLOCK_TOLERANCE_SECONDS (${toleranceSeconds}) allowed on both, so the server denies it at every moment (invalid_token): give an nbf below ${latest}, or a longer --ttl`;
+}
+
+/**
  * Signs a JWT with a private JWK written by `pdp keys`, refusing one the server configured by
  * `config` would deny whatever its key set: an issuer, audience or algorithm it does not accept
- * of it (see `issuerRefusal`), no subject, claims beyond the JSON limits, a `cnf` it refuses
- * (TOKEN_BINDING), or longer than TOKEN_MAX_LENGTH. Its `typ` is the one the server requires of
- * that issuer, if any.
+ * of it (see `issuerRefusal`), an `nbf` leaving it valid at no moment (see `notBeforeRefusal`),
+ * no subject, claims beyond the JSON limits, a `cnf` it refuses (TOKEN_BINDING), or longer than
+ * TOKEN_MAX_LENGTH. Its `typ` is the one the server requires of that issuer, if any.
  */
 async function signDevToken(options: DevTokenOptions, config: Config): Promise<string> {
   const { key, kid } = await readPrivateKey(options.keyFile);
@@ -130,6 +144,8 @@ async function signDevToken(options: DevTokenOptions, config: Config): Promise<s
   const now = Math.floor(Date.now() / 1000);
   // The payload as signed: `iat` and `exp` count towards the limits too (1,000 members).
   const claims = { ...options.claims, iss: options.issuer, aud: options.audience, iat: now, exp: now + options.ttlSeconds };
+  const nbfRefusal = notBeforeRefusal(claims, options.ttlSeconds, config.JWT_CLOCK_TOLERANCE_SECONDS);
+  if (nbfRefusal !== undefined) throw new InputError(nbfRefusal);
   const overLimit = findLimitViolation(claims);
   if (overLimit !== undefined) throw new InputError(`--claims at ${jsonPath(overLimit.path)}: ${overLimit.message}, which the server denies (invalid_token)`);
   if (settings.claims(claims).id === '') {

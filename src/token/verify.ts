@@ -50,6 +50,15 @@ export function issuedInFuture(iat: number, nowMs: number, toleranceSeconds: num
   return iat > nowMs / 1000 + toleranceSeconds;
 }
 
+/**
+ * Whether a token not valid before `nbf` and expiring at `exp` (NumericDates) is refused at every
+ * moment, `toleranceSeconds` allowed on both: it is taken from `nbf - tolerance` (jose refuses an
+ * `nbf` ahead of the clock by more) until `exp + tolerance` (from then on it is expired).
+ */
+export function neverValid(nbf: number, exp: number, toleranceSeconds: number): boolean {
+  return nbf - toleranceSeconds >= exp + toleranceSeconds;
+}
+
 /** Algorithms accepted unless configured otherwise: asymmetric only. */
 export const defaultAlgorithms = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
