@@ -388,4 +388,19 @@ describe('pdp token refuses what the server of the same environment denies, and 
     expect(decodeJwt(later.stdout.trim())).toMatchObject({ nbf: now + 1800 });
     expect(await decide(later.stdout.trim())).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'claim "nbf" invalid: check_failed' }] });
   });
+
+  it.each([
+    ['--iss', ` ${issuer}`, `begins with whitespace (U+0020); a token's "iss" is compared exactly, so every token of this issuer would be denied as of an unknown issuer`, 'issuer not accepted'],
+    ['--iss', `${issuer}\u200b`, `holds a control or invisible character (U+200B); a token's "iss" is compared exactly, so every token of this issuer would be denied as of an unknown issuer`, 'issuer not accepted'],
+    ['--iss', `${issuer}/?tenant=acme`, 'has a query, which an issuer URL never has (OpenID Connect Discovery §3, RFC 8414 §2): give the issuer, not a discovery or key set URL', 'issuer not accepted'],
+    ['--aud', `${audience} `, 'ends with whitespace (U+0020); a token\'s audience is compared exactly, so no token would be accepted for this one', 'claim "aud" invalid: check_failed'],
+    ['--aud', 'invoice\u00adapi', 'holds a control or invisible character (U+00AD); a token\'s audience is compared exactly, so no token would be accepted for this one', 'claim "aud" invalid: check_failed'],
+  ])('exits 2 for %s %j, which no setting of the server can equal (it refuses such a one at start), with or without its settings; the server denies that token', async (flag, value, problem, detail) => {
+    const [iss, aud] = flag === '--iss' ? [value, audience] : [issuer, value];
+    for (const settings of [{}, env]) {
+      const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', iss, '--aud', aud, '--claims', JSON.stringify(claims)], settings);
+      expect(run).toMatchObject({ code: 2, stdout: '', stderr: `pdp token: ${flag}: ${problem} (pdp help shows the usage)\n` });
+    }
+    expect(await decide(await signedAnyway(iss, aud, claims))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail }] });
+  });
 });

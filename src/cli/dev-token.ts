@@ -6,7 +6,9 @@ import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { parseSource } from '../json-source.js';
 import { jsonPath } from '../policy/json-path.js';
 import { readRegularFile } from '../regular-file.js';
+import { audienceProblem } from '../token/audience-name.js';
 import { tokenSettingsFromConfig, type IssuerTerms } from '../token/from-config.js';
+import { issuerProblem } from '../token/issuer-name.js';
 import { hasAudience, neverValid } from '../token/verify.js';
 import { devKeyAlg } from './dev-keys.js';
 import { InputError, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
@@ -49,6 +51,10 @@ function parseTokenArgs(args: readonly string[]): DevTokenOptions {
   if (key === undefined || iss === undefined || aud === undefined || claims === undefined) throw new UsageError('token needs --key, --iss, --aud and --claims');
   // The server requires an issuer and an audience (JWT_ISSUER, JWT_AUDIENCE, TOKEN_CONFIG_FILE), none of them empty.
   if (iss === '' || aud === '') throw new UsageError('--iss and --aud must not be empty: no server accepts a token with an empty issuer or audience');
+  // Nor one no setting of it can equal: it refuses such a JWT_ISSUER or JWT_AUDIENCE at start.
+  for (const [flag, problem] of [['--iss', issuerProblem(iss)], ['--aud', audienceProblem(aud)]] as const) {
+    if (problem !== undefined) throw new UsageError(`${flag}: ${problem}`);
+  }
   // Read as `pdp check` reads a request: by line and column when it is not JSON, and a key written
   // twice or a number a double does not hold refused, as either would be signed as another value.
   const source = parseSource(claims, jsonLimits);
