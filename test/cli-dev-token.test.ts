@@ -403,4 +403,30 @@ describe('pdp token refuses what the server of the same environment denies, and 
     }
     expect(await decide(await signedAnyway(iss, aud, claims))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail }] });
   });
+
+  it('refuses, exit 1, a key the issuer\'s key file does not hold, under another kid or its own; the server denies that token', async () => {
+    const other = join(await tempDir(), 'other-keys');
+    expect((await runCli(['keys', other])).code).toBe(0);
+    const otherKey = await readJsonFile(join(other, 'private.jwk.json'));
+    const ownKid = (await readJsonFile(join(dir, 'private.jwk.json'))).kid as string;
+    await writeFile(join(other, 'same-kid.jwk.json'), JSON.stringify({ ...otherKey, kid: ownKid }));
+    for (const [file, kid, detail] of [
+      [join(other, 'private.jwk.json'), otherKey.kid as string, 'no matching key in the key set'],
+      [join(other, 'same-kid.jwk.json'), ownKid, 'signature verification failed'],
+    ] as const) {
+      for (const [iss, setting, keyFile] of [[issuer, 'JWKS_FILE', join(dir, 'jwks.json')], [cognito, 'TOKEN_CONFIG_FILE $.issuers[0].jwksFile', join(dir, 'jwks.json')]] as const) {
+        const payload = iss === cognito ? { ...claims, client_id: 'client-1' } : claims;
+        const run = await runCli(['token', '--key', file, '--iss', iss, '--aud', audience, '--claims', JSON.stringify(payload)], env);
+        expect(run).toMatchObject({ code: 1, stdout: '', stderr: `pdp token: --key ${file} (kid ${kid}) is no key of the key set the server checks tokens of "${iss}" with (${keyFile}, ${setting}), which denies the token (invalid_token)\n` });
+        const token = await new SignJWT(payload)
+          .setProtectedHeader({ alg: 'ES256', typ: iss === cognito ? 'at+jwt' : 'JWT', kid })
+          .setIssuer(iss)
+          .setAudience(audience)
+          .setIssuedAt()
+          .setExpirationTime('1h')
+          .sign(await importJWK(await readJsonFile(file) as JWK, 'ES256'));
+        expect(await decide(token)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail }] });
+      }
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { importJWK, SignJWT, type JWK } from 'jose';
+import { compactVerify, errors, importJWK, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.js';
 import { isJsonObject } from '../json-object.js';
 import { findLimitViolation, jsonLimits } from '../json-limits.js';
@@ -9,7 +9,7 @@ import { readRegularFile } from '../regular-file.js';
 import { audienceProblem } from '../token/audience-name.js';
 import { tokenSettingsFromConfig, type IssuerTerms } from '../token/from-config.js';
 import { issuerProblem } from '../token/issuer-name.js';
-import { hasAudience, neverValid } from '../token/verify.js';
+import { hasAudience, maxCandidateKeys, neverValid } from '../token/verify.js';
 import { devKeyAlg } from './dev-keys.js';
 import { InputError, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 
@@ -122,6 +122,28 @@ function issuerRefusal(options: DevTokenOptions, issuers: ReadonlyMap<string, Is
 }
 
 /**
+ * Whether a key of `keys` checks the signature of `token`, found as the server finds it: by its
+ * `kid`, or among the first keys fitting its algorithm when it has none (see verifyWithKeySet).
+ * The signature alone: its claims are held to the server's checks before it is signed.
+ */
+async function checksSignature(token: string, keys: JWTVerifyGetKey): Promise<boolean> {
+  const options = { algorithms: [devKeyAlg] };
+  try {
+    await compactVerify(token, keys, options);
+    return true;
+  } catch (error) {
+    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) return false;
+    let tried = 0;
+    for await (const key of error) {
+      if (tried === maxCandidateKeys) break;
+      tried += 1;
+      if (await compactVerify(token, key, options).then(() => true, () => false)) return true;
+    }
+    return false;
+  }
+}
+
+/**
  * Why the server would deny the token at every moment for the `nbf` in --claims, if it would:
  * not a number, or not before the token expires, JWT_CLOCK_TOLERANCE_SECONDS allowed on both
  * (see `neverValid`). An `nbf` within the token's lifetime is taken: it is valid from then.
@@ -137,10 +159,11 @@ function notBeforeRefusal(claims: { readonly nbf?: unknown; readonly exp: number
 
 /**
  * Signs a JWT with a private JWK written by `pdp keys`, refusing one the server configured by
- * `config` would deny whatever its key set: an issuer, audience or algorithm it does not accept
- * of it (see `issuerRefusal`), an `nbf` leaving it valid at no moment (see `notBeforeRefusal`),
- * no subject, claims beyond the JSON limits, a `cnf` it refuses (TOKEN_BINDING), or longer than
- * TOKEN_MAX_LENGTH. Its `typ` is the one the server requires of that issuer, if any.
+ * `config` would deny: an issuer, audience or algorithm it does not accept of it (see
+ * `issuerRefusal`), an `nbf` leaving it valid at no moment (see `notBeforeRefusal`), no subject,
+ * claims beyond the JSON limits, a `cnf` it refuses (TOKEN_BINDING), a key not in the issuer's
+ * key file, or longer than TOKEN_MAX_LENGTH. Its `typ` is the one the server requires of that
+ * issuer, if any.
  */
 async function signDevToken(options: DevTokenOptions, config: Config): Promise<string> {
   const { key, kid } = await readPrivateKey(options.keyFile);
@@ -166,6 +189,10 @@ async function signDevToken(options: DevTokenOptions, config: Config): Promise<s
     .setIssuedAt(now)
     .setExpirationTime(now + options.ttlSeconds)
     .sign(key);
+  const keyFile = settings.issuers.get(options.issuer)?.keyFile;
+  if (keyFile !== undefined && !(await checksSignature(token, keyFile.keys))) {
+    throw new InputError(`--key ${options.keyFile}${kid === undefined ? '' : ` (kid ${kid})`} is no key of the key set the server checks tokens of ${JSON.stringify(options.issuer)} with (${keyFile.path}, ${keyFile.setting}), which denies the token (invalid_token)`);
+  }
   if (token.length > config.TOKEN_MAX_LENGTH) {
     throw new InputError(`the token is ${token.length} characters, over TOKEN_MAX_LENGTH (${config.TOKEN_MAX_LENGTH}), which the server denies (invalid_token)`);
   }

@@ -1,3 +1,4 @@
+import type { JWTVerifyGetKey } from 'jose';
 import { maskUrl } from '../config-summary.js';
 import { ConfigError, tokenFetchProblem, type Config } from '../config.js';
 import { ExpiringCache } from './cache.js';
@@ -83,14 +84,17 @@ async function keyFile(file: string, setting: string, algorithms: readonly strin
 
 /**
  * Loads every key file the server would (each issuer's, INTROSPECTION_JWKS_FILE) and throws the
- * ConfigError it would stop with: `pdp test`, `pdp check` and `pdp token` use no keys, but a
- * setting the server refuses must fail them too, not pass until the deployment does.
+ * ConfigError it would stop with: `pdp test` and `pdp check` use no keys, but a setting the
+ * server refuses must fail them too, not pass until the deployment does. Returns the keys of
+ * each issuer of `entries` whose key set is a file, in its order, for `pdp token`.
  */
-async function checkKeyFiles(config: Config, entries: readonly IssuerEntry[]): Promise<void> {
+async function checkKeyFiles(config: Config, entries: readonly IssuerEntry[]): Promise<(JWTVerifyGetKey | undefined)[]> {
+  const keys: (JWTVerifyGetKey | undefined)[] = [];
   for (const [index, entry] of entries.entries()) {
-    if (entry.jwksFile !== undefined) await keyFile(entry.jwksFile, keyFileSetting(config, index), entry.algorithms ?? config.JWT_ALGORITHMS);
+    keys.push(entry.jwksFile === undefined ? undefined : await keyFile(entry.jwksFile, keyFileSetting(config, index), entry.algorithms ?? config.JWT_ALGORITHMS));
   }
   if (config.INTROSPECTION_JWKS_FILE !== undefined) await keyFile(config.INTROSPECTION_JWKS_FILE, 'INTROSPECTION_JWKS_FILE', config.JWT_ALGORITHMS);
+  return keys;
 }
 
 /** How claims become a subject: the CLAIM_* settings, overridden by each issuer entry's `claims`. */
@@ -135,6 +139,11 @@ export interface IssuerTerms {
   readonly type: string;
   /** Where the issuer is configured: `JWT_ISSUER` or `TOKEN_CONFIG_FILE`. */
   readonly setting: 'JWT_ISSUER' | 'TOKEN_CONFIG_FILE';
+  /**
+   * Its keys as the server loads them, where they are a file, with its path and where that is
+   * set (`JWKS_FILE`, `TOKEN_CONFIG_FILE $.issuers[0].jwksFile`); a key set URL is not fetched.
+   */
+  readonly keyFile?: { readonly path: string; readonly setting: string; readonly keys: JWTVerifyGetKey };
 }
 
 /** What `pdp token` checks a token against: the issuers with their terms, the claim mapping, and whether a `cnf` is taken. */
@@ -152,7 +161,7 @@ export interface TokenSettings {
 /** The server's token settings for `pdp token`, from one read of TOKEN_CONFIG_FILE. */
 export async function tokenSettingsFromConfig(config: Config): Promise<TokenSettings> {
   const entries = await issuerEntries(config);
-  await checkKeyFiles(config, entries);
+  const keys = await checkKeyFiles(config, entries);
   const fromEnv = issuersFromEnv(config).length;
   return {
     claims: claimMapperOf(config, entries),
@@ -163,6 +172,7 @@ export async function tokenSettingsFromConfig(config: Config): Promise<TokenSett
       algorithms: entry.algorithms ?? config.JWT_ALGORITHMS,
       type: entry.type ?? 'JWT',
       setting: index < fromEnv ? 'JWT_ISSUER' : 'TOKEN_CONFIG_FILE',
+      ...(entry.jwksFile !== undefined && keys[index] !== undefined && { keyFile: { path: entry.jwksFile, setting: keyFileSetting(config, index), keys: keys[index] } }),
     }])),
   };
 }

@@ -79,7 +79,7 @@ export function algorithmProblem(alg: string): string | undefined {
  * fit its algorithm: each costs a signature check, and a large key set must not make one
  * token cost that many.
  */
-const maxCandidateKeys = 8;
+export const maxCandidateKeys = 8;
 
 /** jose's own words, by error code. Its messages can quote the token's header names; these never do. */
 const joseWords: Readonly<Record<string, string>> = {
