@@ -267,6 +267,7 @@ describe("README's quick start with a real token, through the server process", (
 describe('pdp token refuses what the server of the same environment denies, and signs what it takes (through the server process)', () => {
   const cognito = 'https://cognito.example';
   const rsa = 'https://rsa.example';
+  const entra = 'https://entra.example';
   const eu = { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } };
   let dir: string;
   let env: Record<string, string>;
@@ -280,6 +281,7 @@ describe('pdp token refuses what the server of the same environment denies, and 
       issuers: [
         { issuer: cognito, jwksFile: 'jwks.json', audience: ['client-1'], audienceClaim: 'client_id', type: 'at+jwt' },
         { issuer: rsa, jwksFile: 'rsa.json', audience: audience, algorithms: ['RS256'] },
+        { issuer: entra, jwksFile: 'jwks.json', audience: audience, claims: { subject: 'oid' } },
       ],
     }));
     env = { JWKS_FILE: join(dir, 'jwks.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: `${audience},other-api`, TOKEN_CONFIG_FILE: join(dir, 'tokens.json') };
@@ -317,6 +319,7 @@ describe('pdp token refuses what the server of the same environment denies, and 
     ['JWT_ISSUER with its first audience', issuer, audience, claims],
     ['JWT_ISSUER with another audience of JWT_AUDIENCE', issuer, 'other-api', claims],
     ['an issuer checking its audience in client_id, whatever "aud" says', cognito, 'anything', { ...claims, client_id: 'client-1' }],
+    ['an issuer whose subject claim is oid', entra, audience, { ...claims, sub: 'someone-else', oid: 'alice' }],
   ])('signs a token the server permits: %s', async (_, iss, aud, payload) => {
     const run = await sign(iss, aud, payload);
     expect(run).toMatchObject({ code: 0, stderr: '' });
@@ -327,7 +330,7 @@ describe('pdp token refuses what the server of the same environment denies, and 
     [
       'an issuer the server does not accept',
       'https://b', audience, claims, 'JWT',
-      `pdp token: --iss "https://b" is not an issuer the server accepts, which it denies (invalid_token): it accepts "${issuer}" (JWT_ISSUER), "${cognito}", "${rsa}" (TOKEN_CONFIG_FILE)\n`,
+      `pdp token: --iss "https://b" is not an issuer the server accepts, which it denies (invalid_token): it accepts "${issuer}" (JWT_ISSUER), "${cognito}", "${rsa}", "${entra}" (TOKEN_CONFIG_FILE)\n`,
       'issuer not accepted',
     ],
     [
@@ -428,5 +431,15 @@ describe('pdp token refuses what the server of the same environment denies, and 
         expect(await decide(token)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail }] });
       }
     }
+  });
+
+  it('refuses, exit 1, claims without the subject claim of the issuer\'s mapping, naming that claim and where it is set; the server denies that token', async () => {
+    const run = await sign(entra, audience, claims);
+    expect(run).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `pdp token: the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a non-empty string ("oid" by TOKEN_CONFIG_FILE $.issuers[2].claims.subject, for "${entra}")\n`,
+    });
+    expect(await decide(await signedAnyway(entra, audience, claims))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token names no subject: its subject claim is missing, empty or not a string' }] });
   });
 });

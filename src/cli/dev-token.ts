@@ -178,7 +178,9 @@ async function signDevToken(options: DevTokenOptions, config: Config): Promise<s
   const overLimit = findLimitViolation(claims);
   if (overLimit !== undefined) throw new InputError(`--claims at ${jsonPath(overLimit.path)}: ${overLimit.message}, which the server denies (invalid_token)`);
   if (settings.claims(claims).id === '') {
-    throw new InputError(`the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a non-empty string ("${config.CLAIM_SUBJECT}" by CLAIM_SUBJECT, unless TOKEN_CONFIG_FILE maps this issuer's claims otherwise)`);
+    const subject = settings.issuers.get(options.issuer)?.subject ?? { claim: config.CLAIM_SUBJECT, setting: 'CLAIM_SUBJECT' };
+    const by = subject.setting === 'CLAIM_SUBJECT' ? 'CLAIM_SUBJECT' : `${subject.setting}, for ${JSON.stringify(options.issuer)}`;
+    throw new InputError(`the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a non-empty string (${JSON.stringify(subject.claim)} by ${by})`);
   }
   const bound = settings.binding(claims);
   if (bound !== undefined) throw new InputError(`the server would deny this token (invalid_token): ${bound}`);

@@ -137,6 +137,8 @@ export interface IssuerTerms {
   readonly algorithms: readonly string[];
   /** The `typ` header its tokens carry: JWT_TYPE, or the issuer's `type`; `JWT` when neither says. */
   readonly type: string;
+  /** The claim its subject id is read from, and where that is set (`CLAIM_SUBJECT`, or the issuer's `claims.subject`). */
+  readonly subject: { readonly claim: string; readonly setting: string };
   /** Where the issuer is configured: `JWT_ISSUER` or `TOKEN_CONFIG_FILE`. */
   readonly setting: 'JWT_ISSUER' | 'TOKEN_CONFIG_FILE';
   /**
@@ -171,6 +173,9 @@ export async function tokenSettingsFromConfig(config: Config): Promise<TokenSett
       audienceClaim: entry.audienceClaim ?? 'aud',
       algorithms: entry.algorithms ?? config.JWT_ALGORITHMS,
       type: entry.type ?? 'JWT',
+      subject: entry.claims?.subject === undefined
+        ? { claim: config.CLAIM_SUBJECT, setting: 'CLAIM_SUBJECT' }
+        : { claim: entry.claims.subject, setting: `TOKEN_CONFIG_FILE $.issuers[${index - fromEnv}].claims.subject` },
       setting: index < fromEnv ? 'JWT_ISSUER' : 'TOKEN_CONFIG_FILE',
       ...(entry.jwksFile !== undefined && keys[index] !== undefined && { keyFile: { path: entry.jwksFile, setting: keyFileSetting(config, index), keys: keys[index] } }),
     }])),
