@@ -272,7 +272,20 @@ describe('files with many problems', () => {
     const run = await runCli(['validate', dir]);
     expect(run.code).toBe(1);
     const lines = run.stderr.trimEnd().split('\n');
-    expect(lines.slice(-2)).toEqual(['error (all files) $: 111 more problems not listed', 'invalid: 1001 problem(s)']);
+    // Ten files of 100 listed and one line saying each has more: the last 109 problems, and the
+    // lines of the two files past the 1,000th, are left out.
+    expect(lines.slice(-2)).toEqual(['error (all files) $: 109 more problems not listed, besides those beyond the first 100 of a file', 'invalid: 1001 problem(s)']);
+  });
+
+  it('counts the problems it leaves out of a load, and only those, where no file has more than 100', async () => {
+    const dir = await invoiceDir();
+    const duplicates = (n: number) => ({ entities: Array.from({ length: n }, () => ({ type: 'user', id: 'u-1' })) });
+    await writeFiles(dir, Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`data/d${String(i).padStart(2, '0')}.json`, duplicates(100)])));
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    // The first file's entries after its first repeat that id, and every entry of the ten other
+    // files does: 1,099 problems, 1,000 listed.
+    expect(run.stderr.trimEnd().split('\n').slice(-2)).toEqual(['error (all files) $: 99 more problems not listed', 'invalid: 1001 problem(s)']);
   });
 });
 

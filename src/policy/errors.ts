@@ -17,9 +17,22 @@ export interface RuleLocation {
 /** Most problems reported for one file: the first ones say what is wrong, and the rest cost memory. */
 export const maxIssuesPerFile = 100;
 
+const moreInFile = `more problems in this file, not listed beyond the first ${maxIssuesPerFile}`;
+
 /** The problem that stands for those of `file` beyond its first `maxIssuesPerFile`. */
 export function moreIssuesIn(file: string): PolicyIssue {
-  return { file, path: '$', message: `more problems in this file, not listed beyond the first ${maxIssuesPerFile}` };
+  return { file, path: '$', message: moreInFile };
+}
+
+/**
+ * The problem that stands for `omitted`, the issues past `maxReportedIssues`: how many problems
+ * they are, the lines saying a file has more left out of the count, which then says there are
+ * more still (those files' problems beyond their first 100 were never counted).
+ */
+function moreIssuesThan(issues: readonly PolicyIssue[], omitted: readonly PolicyIssue[]): PolicyIssue {
+  const problems = omitted.filter((issue) => issue.message !== moreInFile).length;
+  const cut = issues.some((issue) => issue.message === moreInFile);
+  return { file: '(all files)', path: '$', message: `${problems} more problems not listed${cut ? `, besides those beyond the first ${maxIssuesPerFile} of a file` : ''}` };
 }
 
 /** Adds the problems `found` in `file` to `issues`: the first `maxIssuesPerFile`, then one saying there are more. */
@@ -46,7 +59,7 @@ export class PolicyLoadError extends Error {
   constructor(issues: readonly PolicyIssue[]) {
     const reported = issues.length <= maxReportedIssues
       ? issues
-      : [...issues.slice(0, maxReportedIssues), { file: '(all files)', path: '$', message: `${issues.length - maxReportedIssues} more problems not listed` }];
+      : [...issues.slice(0, maxReportedIssues), moreIssuesThan(issues, issues.slice(maxReportedIssues))];
     super(reported.map(formatIssue).join('\n'));
     this.issues = reported;
   }
