@@ -62,8 +62,10 @@ describe('GET /metrics', () => {
     expect((sample(after, 'pdp_decisions_total', deny) ?? 0) - (sample(before, 'pdp_decisions_total', deny) ?? 0)).toBe(1);
     const count = (text: string) => sample(text, 'pdp_decision_duration_seconds_count', { endpoint: 'decide' }) ?? 0;
     expect(count(after) - count(before)).toBe(3);
-    expect(sample(after, 'pdp_decision_duration_seconds_bucket', { endpoint: 'decide', le: '0.00005' })).toBeDefined();
-    expect(sample(after, 'pdp_decision_duration_seconds_bucket', { endpoint: 'decide', le: '0.0001' })).toBeDefined();
+    // As README promises: buckets 50 µs … 120 s, the smallest bound first.
+    const bounds = [...labelValues(after, 'pdp_decision_duration_seconds_bucket', 'le')];
+    expect(bounds.slice(0, 2)).toEqual(['0.00005', '0.0001']);
+    expect(bounds.slice(-2)).toEqual(['120', '+Inf']);
   });
 
   it('counts HTTP requests by route template and status, never by raw path', async () => {
