@@ -264,11 +264,17 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
     expect(problem).toMatchObject({ instance: path, requestId: 'req-405', detail: `${path} takes ${allow}, not ${method}` });
   });
 
-  it('HEAD and OPTIONS never 500', async () => {
-    for (const [method, path] of [['HEAD', '/healthz'], ['HEAD', '/decide'], ['OPTIONS', '/decide']] as const) {
-      const res = await app.request(path, { method });
-      expect(res.status, `${method} ${path}`).toBeLessThan(500);
-    }
+  it('HEAD and OPTIONS never 500: HEAD is GET without a body, and a POST path refuses both with 405 and Allow: POST', async () => {
+    const health = await app.request('/healthz', { method: 'HEAD' });
+    expect(health.status).toBe(200);
+    expect(await health.text()).toBe('');
+    const head = await app.request('/decide', { method: 'HEAD' });
+    expect(head.status).toBe(405);
+    expect(head.headers.get('allow')).toBe('POST');
+    expect(await head.text()).toBe('');
+    const options = await app.request('/decide', { method: 'OPTIONS' });
+    expect(await expectProblem(options, 405, 'method_not_allowed')).toMatchObject({ instance: '/decide', detail: '/decide takes POST, not OPTIONS' });
+    expect(options.headers.get('allow')).toBe('POST');
   });
 });
 
