@@ -231,7 +231,7 @@ describe('POST /decide: hostile or odd bodies', () => {
   it('an action with a prototype name matches no rule', async () => {
     for (const action of ['__proto__', 'constructor', 'toString']) {
       const body = await decide({ subject: accountant, action, resource: readEU.resource });
-      expect(body.decision, action).toBe('deny');
+      expect(body, action).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule', detail: `no rule permits "${action}" on "invoice"` }] });
     }
   });
 
