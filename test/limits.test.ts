@@ -239,8 +239,12 @@ describe('request limits, each a clear 4xx problem', () => {
     expect((await problemOf(res)).status).toBe(413);
   });
 
-  it('reports every rejection through the onProblem hook, by code', () => {
-    expect(rejected).toEqual(expect.arrayContaining(['limit_exceeded', 'payload_too_large']));
+  it('reports each rejection through the onProblem hook once, by code, and nothing for an answer', async () => {
+    rejected.length = 0;
+    expect((await postJson(app, '/decide', '['.repeat(100))).status).toBe(400);
+    expect((await postJson(app, '/decide', JSON.stringify({ ...read, context: { pad: 'x'.repeat(100_000) } }))).status).toBe(413);
+    expect((await postJson(app, '/decide', read)).status).toBe(200);
+    expect(rejected).toEqual(['limit_exceeded', 'payload_too_large']);
   });
 });
 
