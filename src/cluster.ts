@@ -297,9 +297,11 @@ export function superviseWorkers(options: SupervisorOptions): void {
   const forkLater = (delayMs: number) => {
     const timer = setTimeout(() => {
       retries.delete(timer);
+      metrics.waitingToStart(retries.size);
       if (!stopping) fork();
     }, delayMs);
     retries.add(timer);
+    metrics.waitingToStart(retries.size);
   };
 
   const stop = (reason: string, code: number) => {
@@ -309,6 +311,7 @@ export function superviseWorkers(options: SupervisorOptions): void {
     deadline = performance.now() + shutdownTimeoutMs + closeGraceMs;
     for (const timer of retries) clearTimeout(timer);
     retries.clear();
+    metrics.waitingToStart(0);
     log.info({ reason, workers: live.size }, 'stopping workers');
     if (live.size === 0) return exit();
     // A message, not worker.disconnect(): that closes the worker's server at once and waits for

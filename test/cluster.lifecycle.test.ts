@@ -417,7 +417,7 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
     const dir = await policyDir('v1');
     // Read at each start too, before the policies: a replacement refused for it says nothing of them.
     const tokenConfig = join(dir, '.tokens.json');
-    const tokens = JSON.stringify({ issuers: [{ issuer: 'https://issuer.example', jwksUrl: 'http://127.0.0.1:9/jwks', audience: 'invoice-api' }] });
+    const tokens = JSON.stringify({ issuers: [{ issuer: 'https://issuer.example', jwksUrl: 'http://127.0.0.1:65000/jwks', audience: 'invoice-api' }] });
     await writeFile(tokenConfig, tokens);
     const running = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', POLICY_DIR: dir, TOKEN_CONFIG_FILE: tokenConfig }));
     const workers = await running.waitFor(isWorkerListening, 2);
@@ -428,6 +428,11 @@ describe('WORKERS=2: stopping and failing workers', { timeout }, () => {
     process.kill(Number(workers[0]?.['pid']), 'SIGKILL');
     await running.waitFor(isRetry);
     expect(await lastReloadSuccessful(port)).toBe(1);
+    // The fourth failed start waits 800 ms before the next, with no process for that worker:
+    // the scrape still counts it, left out of the sum, as a worker starting.
+    await running.waitFor((l) => isRetry(l) && l['retryInMs'] === 800, 1, 30_000);
+    const scraped = await (await fetch(`http://127.0.0.1:${String(port)}/metrics`, { headers: { connection: 'close' } })).text();
+    expect(['answered', 'timed_out', 'failed', 'not_ready'].map((result) => sample(scraped, 'pdp_cluster_scrape_workers', { result }))).toEqual([1, 0, 0, 1]);
 
     // Broken first, so no replacement starts between the two writes.
     await writePolicy(dir, '{ "id": "docs", "resource": "doc", "rules": [');

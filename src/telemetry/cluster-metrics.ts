@@ -81,6 +81,11 @@ export interface ClusterMetrics {
    * reloads of the workers serving an older set went.
    */
   policiesRefused(refused: boolean): void;
+  /**
+   * How many workers are waiting out the delay before their start is tried again: no process
+   * runs for them meanwhile, and each scrape counts them `not_ready`, as a worker starting.
+   */
+  waitingToStart(count: number): void;
 }
 
 /** One scrape in the primary: the workers it still waits for and those that answered. */
@@ -101,7 +106,8 @@ interface Gather {
  * returned `policiesRefused` sets and the lowest takes. `pdp_cluster_scrape_workers{result}`
  * says how many workers the sum covers (`answered`) and how many it misses: `timed_out` (hung
  * or busy, or still owing the previous scrape's answer: it is not asked again until that
- * arrives), `failed`, `not_ready` (starting or stopping). A worker's counters and histograms as
+ * arrives), `failed`, `not_ready` (starting, waiting for its start to be tried again, or
+ * stopping). A worker's counters and histograms as
  * it last answered stay in the sum while it misses a scrape, and after it exits: the sum of a
  * counter never goes down, which Prometheus would read as a reset, and count the whole of what
  * is left as new.
@@ -115,6 +121,8 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): ClusterMetrics
   const lastReloadSuccessful = lastReloadSuccessfulGauge(own);
   lastReloadSuccessful.set(1);
   const ready = new Set<number>();
+  /** Workers whose start is to be tried again, with no process yet (`waitingToStart`). */
+  let waiting = 0;
   /** Workers that said they are stopping: not ready, though their answers to a question already asked still count. */
   const stopping = new Set<number>();
   /** Worker id → the scrape whose question it has not answered yet. */
@@ -146,7 +154,7 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): ClusterMetrics
   const gather = () =>
     new Promise<{ parts: (readonly object[])[]; count: Record<Result, number> }>((resolve) => {
       const id = nextId++;
-      const count: Record<Result, number> = { answered: 0, timed_out: 0, failed: 0, not_ready: 0 };
+      const count: Record<Result, number> = { answered: 0, timed_out: 0, failed: 0, not_ready: waiting };
       const asked: Worker[] = [];
       for (const worker of Object.values(cluster.workers ?? {})) {
         if (worker === undefined) continue;
@@ -247,6 +255,7 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): ClusterMetrics
   });
   return {
     policiesRefused: (refused) => lastReloadSuccessful.set(refused ? 0 : 1),
+    waitingToStart: (count) => (waiting = count),
   };
 }
 
