@@ -186,18 +186,19 @@ describe('pdp test (process)', () => {
       [{ TOKEN_CONFIG_FILE: join(tokens, 'file.json') }, `TOKEN_CONFIG_FILE $.issuers[0].jwksFile: key set ${join(tokens, 'missing.json')}: ENOENT`, token],
       [{ ...introspection, INTROSPECTION_JWKS_FILE: join(tokens, 'missing.json') }, `INTROSPECTION_JWKS_FILE: key set ${join(tokens, 'missing.json')}: ENOENT`, test],
     ] as const;
-    for (const [env, problem, args] of settings) {
+    // Side by side: ten processes one after another outlasted the test's time on a loaded machine.
+    await Promise.all(settings.map(async ([env, problem, args]) => {
       const server = spawnServer({ ...env, POLICY_DIR: dir });
       expect((await server.exited).code).toBe(1);
       expect(server.output()).toContain(problem);
       const run = await runCli(args, env);
       expect(run.code, `${args[0]} ${problem}`).toBe(1);
       expect(run.stderr).toContain(problem);
-    }
+    }));
     // The same settings with a key file the server takes: each command runs.
     const good = { JWKS_FILE: join(tokens, 'good.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: 'docs' };
     expect((await runCli(['test', dir], good)).code).toBe(0);
-  });
+  }, 60_000);
 
   it('keeps a member named __proto__ in a case\'s context and expected advice, as the server reads a body', async () => {
     // Written as JSON text: in a JavaScript literal `__proto__` would set the prototype.
