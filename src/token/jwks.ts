@@ -168,11 +168,6 @@ export class RemoteKeySet {
     await this.#fetcher.refreshIfAllowed();
   }
 
-  /** Fetches the key set now (with every issuer sharing it); on failure the previous keys stay. Never rejects. */
-  refresh(): Promise<void> {
-    return this.#fetcher.refresh();
-  }
-
   /**
    * `loaded`: keys from the last fetch; `stale`: keys from an earlier fetch, the last one
    * failed; `missing`: no fetch has succeeded yet (tokens of this issuer are denied).
