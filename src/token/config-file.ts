@@ -82,8 +82,6 @@ const tokenConfigSchema = (httpUrls: boolean) => z
 
 /** One accepted issuer as the token configuration file states it. */
 export type IssuerEntry = z.infer<ReturnType<typeof issuerSchema>>;
-/** Where an issuer puts the subject id, roles and scopes; unset fields keep the defaults. */
-export type ClaimMappingEntry = z.infer<typeof claimMappingSchema>;
 
 /**
  * Reads and checks TOKEN_CONFIG_FILE (JSON): `{ "issuers": [{ issuer, jwksUrl | jwksFile,
