@@ -69,7 +69,7 @@ const hearingType = 'invoice-pdp:hearing';
  * admin endpoints' minute, so the answer comes well within it. A worker that has not answered
  * by then is reported as `no_answer`; its reload goes on.
  */
-export const othersReloadMs = 30_000;
+const othersReloadMs = 30_000;
 
 interface ReloadMessage {
   readonly type: typeof reloadType;

@@ -23,7 +23,7 @@ export interface JsonVisitor {
 export const pathOf = (scopes: readonly JsonScope[]): (string | number)[] => scopes.map((scope) => (scope.object ? scope.key : scope.index));
 
 /** Where the string opened at `open` ends: the next quote not escaped by an odd run of backslashes. */
-export function closingQuote(text: string, open: number): number {
+function closingQuote(text: string, open: number): number {
   let at = text.indexOf('"', open + 1);
   for (; at !== -1; at = text.indexOf('"', at + 1)) {
     let before = at - 1;

@@ -38,7 +38,7 @@ const uncacheable = new Set(['invalid_token', 'condition_error', 'limit_exceeded
  * How long a verdict may be served again, ms; 0 when it must not be cached: it carries an
  * uncacheable reason, or the subject's `exp` (seconds since the epoch) is passed or not a number.
  */
-export function cacheTtlMs(verdict: Verdict, query: Query, now: number, maxTtlMs: number): number {
+function cacheTtlMs(verdict: Verdict, query: Query, now: number, maxTtlMs: number): number {
   if (verdict.reasons.some((r) => 'code' in r && uncacheable.has(r.code))) return 0;
   const exp = query.subject.properties['exp'];
   if (exp === undefined) return maxTtlMs;

@@ -23,7 +23,7 @@ export interface CacheSetupOptions {
 }
 
 /** The Redis deployment named by the configuration, if any. */
-export function redisTargetFromConfig(config: Config): RedisTarget | undefined {
+function redisTargetFromConfig(config: Config): RedisTarget | undefined {
   if (config.REDIS_URL !== undefined) return { mode: 'standalone', url: config.REDIS_URL };
   if (config.REDIS_CLUSTER_NODES.length > 0) return { mode: 'cluster', nodes: config.REDIS_CLUSTER_NODES };
   if (config.REDIS_SENTINELS.length > 0 && config.REDIS_SENTINEL_NAME !== undefined) {

@@ -101,7 +101,7 @@ export function parseCommandArgs(args: readonly string[], flags: FlagSpec): Pars
  * whatever it quotes from a file (a case, group or action name, a file name): a line break or
  * escape sequence there would print a line of its own or drive the terminal.
  */
-export function reportLoadError(io: Io, error: PolicyLoadError, json: boolean): number {
+function reportLoadError(io: Io, error: PolicyLoadError, json: boolean): number {
   if (json) {
     io.out(JSON.stringify({ ok: false, issues: error.issues }, null, 2));
   } else {

@@ -12,7 +12,7 @@ import { Environment } from '@marcbachmann/cel-js';
  * which bounds the types there can be to a few hundred; the value itself is evaluated as before.
  * No condition chooses an overload by the type of an element that deep.
  */
-export const typedDepth = 4;
+const typedDepth = 4;
 
 interface ValueType {
   readonly kind: string;

@@ -68,7 +68,7 @@ function daysInMonth(year: number, month: number): number {
 }
 
 /** The instant `text` names in RFC 3339, to the millisecond; throws for anything else. */
-export function rfc3339Timestamp(text: string): Date {
+function rfc3339Timestamp(text: string): Date {
   const invalid = () => new Error(`timestamp() requires an RFC 3339 date-time within years 1-9999, not ${JSON.stringify(text.slice(0, 40))}`);
   const parts = rfc3339.exec(text);
   if (parts === null) throw invalid();

@@ -132,7 +132,7 @@ function scalarMembership(ev: Evaluator, node: BoundNode, ctx: unknown): unknown
  * cel.ts, included): a few milliseconds of comparing. Per decision, not per condition: 50 rules
  * whose conditions each compared up to the bound held the event loop 50 times as long.
  */
-export const maxComparedValues = 100_000;
+const maxComparedValues = 100_000;
 
 /** What the comparisons of the decision being made may still read. */
 let comparable = maxComparedValues;
@@ -142,7 +142,7 @@ let comparable = maxComparedValues;
  * included): 10-180 ms of making them, the most for conditions of 4,096 characters failing at
  * their end. Per decision, as `maxComparedValues` is.
  */
-export const maxAbsorbedErrors = 5_000;
+const maxAbsorbedErrors = 5_000;
 
 /** The errors the decision being made may still go on past. */
 let absorbable = maxAbsorbedErrors;

@@ -12,7 +12,7 @@ import type { PolicyIssue, RuleLocation } from './errors.js';
  * ~100 ms at the slowest step measured; it admits three conditions with one scan nested in a
  * comprehension (~1M steps each) for one action.
  */
-export const maxDecisionSteps = 2 * maxConditionSteps;
+const maxDecisionSteps = 2 * maxConditionSteps;
 
 /** Most roles a subject whose conditions are evaluated holds: evaluate() denies one with more, unevaluated. */
 const mostRoles = jsonLimits.maxCollection;

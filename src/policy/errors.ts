@@ -45,7 +45,7 @@ export function pushFileIssues(issues: PolicyIssue[], file: string, found: reado
  * Most problems a failed load reports. A data file of a hundred thousand bad entries would
  * otherwise make as many issues, and a 422, a log line and a `lastReloadError` of megabytes.
  */
-export const maxReportedIssues = 1000;
+const maxReportedIssues = 1000;
 
 /**
  * A policy set that failed to load; carries every problem found, not just the first, up to

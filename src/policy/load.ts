@@ -197,7 +197,7 @@ export async function foldedActionIssues(files: readonly PolicyFile[]): Promise<
  * a policy of deny rules for `Invoice` beside the permits for `invoice` never fired. Each
  * spelling other than the first met is an issue at its own `$.resource`, naming the first's file.
  */
-export function foldedResourceIssues(files: readonly PolicyFile[]): PolicyIssue[] {
+function foldedResourceIssues(files: readonly PolicyFile[]): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   const firsts = new Map<string, { readonly name: string; readonly file: string }>();
   for (const { file, policy } of files) {

@@ -12,7 +12,7 @@ export const maxSourceFileBytes = 16 * 1024 * 1024;
  * (400,000 users) took 690 MB of memory at its peak to load and kept 244 MB; tens of files of
  * 16 MiB each ran a serving process out of memory.
  */
-export const maxLoadBytes = 64 * 1024 * 1024;
+const maxLoadBytes = 64 * 1024 * 1024;
 
 /**
  * The files one load reads, counted as it reads them. A file is refused unread when its size

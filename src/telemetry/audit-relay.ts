@@ -26,7 +26,7 @@ const lostType = 'invoice-pdp:audit-lines-lost';
  * on below half of it; the backlog then waits in each worker, bounded there (16 MiB) and each
  * line beyond counted in that worker's `pdp_audit_errors_total`.
  */
-export const relayHoldBytes = 1024 * 1024;
+const relayHoldBytes = 1024 * 1024;
 
 interface LostMessage {
   readonly type: typeof lostType;

@@ -41,7 +41,7 @@ export const defaultMaxRequestBytes = 4 * 1024 * 1024;
 const maxWholeLineBytes = maxUnwrittenBytes / 2;
 
 /** The value a masked field is written with. */
-export const redactedValue = '[REDACTED]';
+const redactedValue = '[REDACTED]';
 
 export interface AuditLogOptions {
   readonly sink: AuditSink;

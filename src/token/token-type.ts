@@ -7,7 +7,7 @@ const consequence = 'a token\'s "typ" header is compared exactly (but for case a
  * Why `type`, the `typ` header an issuer's tokens must carry (JWT_TYPE, an issuer's `type` in
  * TOKEN_CONFIG_FILE), can be no token's, or undefined when it can: see `exactNameProblem`.
  */
-export function tokenTypeProblem(type: string): string | undefined {
+function tokenTypeProblem(type: string): string | undefined {
   const problem = exactNameProblem(type);
   return problem === undefined ? undefined : `${problem}; ${consequence}`;
 }

@@ -18,7 +18,7 @@ export interface TokenVerifierParts {
 const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /** True when the token has the shape of a compact JWS (header.payload.signature). */
-export function looksLikeJwt(token: string): boolean {
+function looksLikeJwt(token: string): boolean {
   return compactJws.test(token);
 }
 

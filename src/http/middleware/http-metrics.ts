@@ -8,7 +8,7 @@ export interface HttpObserver {
 }
 
 /** The `route` of a request no route matched. */
-export const unmatchedRoute = 'unmatched';
+const unmatchedRoute = 'unmatched';
 
 /**
  * The template of the route that answers (`/decide`), never the raw path, so the label stays
