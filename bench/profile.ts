@@ -28,7 +28,7 @@ function area(url: string, name: string): string {
 }
 
 /** Reads the newest `.cpuprofile` in `dir` and summarises where the samples fell. */
-export function summariseProfile(dir: string, top = 25): ProfileSummary {
+function summariseProfile(dir: string, top = 25): ProfileSummary {
   const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
   if (file === undefined) throw new Error(`no .cpuprofile in ${dir}`);
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[] };

@@ -66,7 +66,7 @@ export async function start(command: string, args: readonly string[], options: S
 }
 
 /** SIGTERM, then SIGKILL after 5 s; resolves with the exit code. */
-export function stopProcess(proc: ChildProcess): Promise<number | null> {
+function stopProcess(proc: ChildProcess): Promise<number | null> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
   return new Promise((resolve) => {
     const kill = setTimeout(() => proc.kill('SIGKILL'), 5_000);

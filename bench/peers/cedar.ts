@@ -13,7 +13,7 @@ import type { WorkloadCase } from '../workload.js';
  * written as the subjects' ids are. P3 and P6 take the id as the owner only for a principal of
  * entity type User, the shipped rules' `subject.type == "user"`; the workload has no aliases.
  */
-export const cedarPolicies = `
+const cedarPolicies = `
 @id("P1") permit (principal, action, resource is Invoice)
   when { principal.scopes.contains("invoice.admin") };
 @id("P2") permit (principal, action == Action::"read", resource is Invoice)

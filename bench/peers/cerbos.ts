@@ -17,7 +17,7 @@ const binary = join(cacheDir, 'node_modules/@cerbos/cerbos-linux-x64/cerbos-linu
  * none): P3 and P6 take the id as the owner only for a user, and a null owner or status on a
  * create as none stated, as the shipped rules do.
  */
-export const cerbosPolicy = `apiVersion: api.cerbos.dev/v1
+const cerbosPolicy = `apiVersion: api.cerbos.dev/v1
 resourcePolicy:
   version: default
   resource: invoice

@@ -17,7 +17,7 @@ export function kindIn(phase: PhaseSummary, kind: string): Tally {
 const ms = (value: number) => (value >= 100 ? Math.round(value) : Math.round(value * 10) / 10);
 
 /** `p50/p99/max` in ms, rounded for reading. */
-export function latencyText(latency: Latency): string {
+function latencyText(latency: Latency): string {
   return `${ms(latency.p50)}/${ms(latency.p99)}/${ms(latency.max)}`;
 }
 
