@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** One case of certification/certification-1_0-cases.DERIVED.json. */
-export const certificationCaseSchema = z.object({
+const certificationCaseSchema = z.object({
   id: z.string(),
   label: z.string(),
   method: z.string(),
