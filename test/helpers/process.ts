@@ -2,8 +2,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
-export const cliPath = resolve(repoRoot, 'dist/cli/main.js');
-export const serverPath = resolve(repoRoot, 'dist/main.js');
+const cliPath = resolve(repoRoot, 'dist/cli/main.js');
+const serverPath = resolve(repoRoot, 'dist/main.js');
 
 export interface RunResult {
   readonly code: number;

@@ -56,7 +56,7 @@ async function waitForPong(port: number, child: ChildProcess, output: () => stri
   }
 }
 
-export const installHint = 'redis-server was not found on PATH: install it (apt-get install redis-server) or set REDIS_URL to a Redis the tests may use';
+const installHint = 'redis-server was not found on PATH: install it (apt-get install redis-server) or set REDIS_URL to a Redis the tests may use';
 
 /** A redis-server process of our own, on a port of its own, in a temporary directory. */
 export class RedisServer {

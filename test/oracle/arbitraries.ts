@@ -14,13 +14,13 @@ const regions = fc.constantFrom('EU', 'US');
 const departments = fc.constantFrom('finance', 'sales');
 
 /** Numbers at the edges of what JSON and doubles can say. */
-export const edgeNumbers = fc.constantFrom(0, -0, 1, 0.1, 1e-7, 5e-324, 1e308, -1e308, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, -(2 ** 63));
+const edgeNumbers = fc.constantFrom(0, -0, 1, 0.1, 1e-7, 5e-324, 1e308, -1e308, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, -(2 ** 63));
 
 /** Number-like strings a caller might send where a number belongs. */
-export const numberLikeStrings = fc.constantFrom('NaN', 'Infinity', '-Infinity', '1e400', '-0', '100000', '20', '0x10', '1_000', ' 5 ');
+const numberLikeStrings = fc.constantFrom('NaN', 'Infinity', '-Infinity', '1e400', '-0', '100000', '20', '0x10', '1_000', ' 5 ');
 
 /** A value of the wrong type for whatever attribute it lands in. */
-export const oddValue: fc.Arbitrary<unknown> = fc.oneof(
+const oddValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.constant(null),
   fc.boolean(),
   fc.integer(),
@@ -153,7 +153,7 @@ export function searchBodies(kind: 'subject' | 'resource' | 'action', decide: fc
 }
 
 /** Keys that have hurt JavaScript services: prototype members, and names the service itself uses. */
-export const trapKeys = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'mfa', 'roles', 'scope', 'decision');
+const trapKeys = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'mfa', 'roles', 'scope', 'decision');
 
 const anyKey = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 4 }), trapKeys);
 
@@ -226,7 +226,7 @@ export function withMembers(bodies: fc.Arbitrary<unknown>, keys: readonly string
 export const inexactNumberLexemes: readonly string[] = ['4.9e-325', '123456789012345678901234567890'];
 
 /** Number lexemes JSON.stringify never writes (overflow, negative zero, huge integers, more digits than a double holds). */
-export const rawNumberLexemes = fc.constantFrom('1e400', '-1e400', '-0', '-0.0', '0e0', '1E+308', '0.0000000000000000000000001', '1.7976931348623157e309', '1.00000000000000000000', ...inexactNumberLexemes);
+const rawNumberLexemes = fc.constantFrom('1e400', '-1e400', '-0', '-0.0', '0e0', '1E+308', '0.0000000000000000000000001', '1.7976931348623157e309', '1.00000000000000000000', ...inexactNumberLexemes);
 
 const limitPlaceholder = '@approval_limit@';
 const amountPlaceholder = '@amount@';
