@@ -1,4 +1,4 @@
-import { jsonLimits, type JsonLimits } from '../json-limits.js';
+import { jsonLimits } from '../json-limits.js';
 import { comprehensions, isAstNode, type AstNode } from './cel-ast.js';
 import { maxEntityAliases, maxEntityNameLength } from './entities.js';
 
@@ -152,10 +152,10 @@ const longest = (list: readonly Estimate[]) => Math.max(0, ...list.map((p) => p.
 class Estimator {
   readonly #data: Estimate;
 
-  constructor(limits: JsonLimits) {
+  constructor() {
     // Any value read from the request is at most maxCollection wide at every level,
     // and none of its strings is longer than maxString.
-    this.#data = { steps: 1, size: limits.maxCollection, elementSize: limits.maxCollection, length: limits.maxString };
+    this.#data = { steps: 1, size: jsonLimits.maxCollection, elementSize: jsonLimits.maxCollection, length: jsonLimits.maxString };
   }
 
   estimate(node: AstNode, scope: ReadonlyMap<string, Estimate>): Estimate {
@@ -271,7 +271,7 @@ class Estimator {
 
 /**
  * The worst-case number of evaluation steps of a parsed condition (its public AST) on
- * request data within `limits`: every list or map read from the request has at most
+ * request data within `jsonLimits`: every list or map read from the request has at most
  * `maxCollection` elements (evaluate() denies a query whose roles, scopes or properties have
  * more) and every string at most `maxString` characters, but for `subject.aliases`, which entity
  * data fills (at most 64 of 1,024 characters); strings
@@ -283,7 +283,7 @@ class Estimator {
  * An upper bound for the usual shapes; it exists to reject nested comprehensions over
  * request data and values grown inside the condition, which are what can run away.
  */
-export function conditionCost(ast: unknown, limits: JsonLimits = jsonLimits): number {
+export function conditionCost(ast: unknown): number {
   if (!isAstNode(ast)) return 1;
-  return new Estimator(limits).estimate(ast, new Map()).steps;
+  return new Estimator().estimate(ast, new Map()).steps;
 }
