@@ -30,9 +30,8 @@ export function requestIdFrom(given: string | undefined): string {
  * a finished response instead makes @hono/node-server build a Headers object for it, which
  * costs a hot route a measurable share of its time.
  */
-export function jsonWithRequestId(c: Context<AppEnv>, body: unknown, status = 200): Response {
+export function jsonWithRequestId(c: Context<AppEnv>, body: unknown): Response {
   const res = new Response(JSON.stringify(body), {
-    status,
     headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
   });
   // Marks this very response as carrying the id (a per-request variable rather than a WeakSet
