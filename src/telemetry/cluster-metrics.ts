@@ -100,7 +100,7 @@ interface Gather {
  * In the cluster primary: answers a worker's request for the whole process's metrics. It asks
  * every worker that said it can answer (a worker starting up cannot yet) and has not said it is
  * stopping (draining, it is not ready, and may not answer before it exits), waits at most
- * `timeoutMs`, and sums the registries that arrived with the primary's own default metrics
+ * `gatherTimeoutMs`, and sums the registries that arrived with the primary's own default metrics
  * (prom-client's `AggregatorRegistry.aggregate`, each metric by its `aggregator`;
  * `process_max_fds` by the lowest) and its own `pdp_policy_last_reload_successful`, which the
  * returned `policiesRefused` sets and the lowest takes. `pdp_cluster_scrape_workers{result}`
@@ -112,7 +112,7 @@ interface Gather {
  * counter never goes down, which Prometheus would read as a reset, and count the whole of what
  * is left as new.
  */
-export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): ClusterMetrics {
+export function serveClusterMetrics(): ClusterMetrics {
   // As prom-client's default metric reckons it.
   const startedSeconds = Math.round(Date.now() / 1000 - process.uptime());
   // The primary's own memory, CPU and file descriptors (it relays every audit line), in the sum.
@@ -177,7 +177,7 @@ export function serveClusterMetrics(timeoutMs = gatherTimeoutMs): ClusterMetrics
           resolve({ parts: [...parts, ...retired], count });
         },
       };
-      const timer = setTimeout(state.finish, timeoutMs);
+      const timer = setTimeout(state.finish, gatherTimeoutMs);
       gathers.set(id, state);
       for (const worker of asked) {
         owing.set(worker.id, id);
@@ -282,7 +282,7 @@ export class MetricsUnavailableError extends Error {
  * `serveClusterMetrics`). A worker also answers the primary's requests for its own registry,
  * and tells the primary once it can.
  */
-export function metricsSource(registry: Registry, timeoutMs = scrapeTimeoutMs): MetricsSource {
+export function metricsSource(registry: Registry): MetricsSource {
   if (!cluster.isWorker) return { contentType: registry.contentType, metrics: () => registry.metrics() };
   const pending = new Map<number, { resolve: (text: string) => void; reject: (error: MetricsUnavailableError) => void }>();
   let nextId = 0;
@@ -318,7 +318,7 @@ export function metricsSource(registry: Registry, timeoutMs = scrapeTimeoutMs): 
           clearTimeout(timer);
           reject(new MetricsUnavailableError(`cluster metrics: ${reason}`));
         };
-        const timer = setTimeout(() => fail(`no answer from the primary within ${timeoutMs} ms`), timeoutMs);
+        const timer = setTimeout(() => fail(`no answer from the primary within ${scrapeTimeoutMs} ms`), scrapeTimeoutMs);
         pending.set(id, {
           resolve: (text) => {
             clearTimeout(timer);
