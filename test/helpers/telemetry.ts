@@ -82,8 +82,10 @@ export function labelValues(text: string, name: string, label: string): Set<stri
   return values;
 }
 
-/** A real ES256 key pair, a verifier pinned to it and a function that signs tokens with it. */
-export async function jwtIssuer(issuer = 'https://idp.test', audience = 'invoice-api') {
+/** A real ES256 key pair, a verifier pinned to it and a function that signs tokens with it (issuer https://idp.test, audience invoice-api). */
+export async function jwtIssuer() {
+  const issuer = 'https://idp.test';
+  const audience = 'invoice-api';
   const { publicKey, privateKey } = await generateKeyPair('ES256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
   const tokens: TokenVerifier = createJwtVerifier({
