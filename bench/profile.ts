@@ -27,8 +27,8 @@ function area(url: string, name: string): string {
   return own ? `invoice-pdp ${own[2]}` : url;
 }
 
-/** Reads the newest `.cpuprofile` in `dir` and summarises where the samples fell. */
-function summariseProfile(dir: string, top = 25): ProfileSummary {
+/** Reads the newest `.cpuprofile` in `dir` and summarises where the samples fell (the 25 costliest functions). */
+function summariseProfile(dir: string): ProfileSummary {
   const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
   if (file === undefined) throw new Error(`no .cpuprofile in ${dir}`);
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
@@ -51,7 +51,7 @@ function summariseProfile(dir: string, top = 25): ProfileSummary {
   return {
     samples: total,
     byArea: sorted(byArea).map(([a, n]) => ({ area: a, percent: percent(n) })),
-    topFunctions: sorted(byFunction).slice(0, top).map(([name, n]) => ({ name, percent: percent(n) })),
+    topFunctions: sorted(byFunction).slice(0, 25).map(([name, n]) => ({ name, percent: percent(n) })),
   };
 }
 

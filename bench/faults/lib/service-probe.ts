@@ -135,10 +135,11 @@ export class RedisWatch {
 
 /**
  * Once /readyz says Redis is up, asks new questions twice each until the second answer comes
- * from Redis, up to `tries` questions: on a busy machine a reply can miss the cache deadline
+ * from Redis, up to three questions: on a busy machine a reply can miss the cache deadline
  * now and then, which opens the breaker for a while, as designed.
  */
-export async function servedFromRedis(port: number, watch: RedisWatch, tries = 3): Promise<AskedTwice> {
+export async function servedFromRedis(port: number, watch: RedisWatch): Promise<AskedTwice> {
+  const tries = 3;
   let asked: Omit<AskedTwice, 'tries'> = { decisions: [], secondFrom: 'nothing asked' };
   for (let n = 1; n <= tries; n++) {
     await watch.waitFor('up', performance.now(), 10_000);
