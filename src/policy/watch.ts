@@ -8,13 +8,14 @@ export interface PolicyWatcher {
   close(): void;
 }
 
+/** Quiet time after the last change before `onChange` runs, ms. */
+const debounceMs = 200;
+/** Longest a stream of changes may postpone `onChange`, ms. */
+const maxWaitMs = 2_000;
+
 export interface PolicyWatchOptions {
   /** Whether a load runs the tests, and so reads `tests/`: without, no change there reloads. */
   readonly withTests: boolean;
-  /** Quiet time after the last change before `onChange` runs, ms; default 200. */
-  readonly debounceMs?: number;
-  /** Longest a stream of changes may postpone `onChange`, ms; default 2000. */
-  readonly maxWaitMs?: number;
   /** A folder could not be watched; watching goes on with the others. */
   readonly onError?: (error: Error, path: string) => void;
 }
@@ -206,8 +207,6 @@ function foldersToWatch(dir: string, withTests: boolean): WatchedFolders {
  * is watched too, for that link's name, as is the folder a linked file is in, for its name.
  */
 export function watchPolicyDir(dir: string, onChange: () => void, options: PolicyWatchOptions): PolicyWatcher {
-  const debounceMs = options.debounceMs ?? 200;
-  const maxWaitMs = options.maxWaitMs ?? 2_000;
   const watchers = new Set<FSWatcher>();
   let timer: NodeJS.Timeout | undefined;
   let firstChangeAt: number | undefined;
