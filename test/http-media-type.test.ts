@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, readJson } from './helpers/app.js';
 import { interopDir } from './helpers/authzen.js';
+import { startWorkClock } from './helpers/work-clock.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -68,10 +69,16 @@ describe('the Content-Type of a JSON body, read by its grammar', () => {
   ])('/decide reads %s quoted over a megabyte (MAX_HEADER_BYTES allows it) without building it character by character', async (_, name, status) => {
     // Built a character at a time, the value's million strings kept the garbage collector busy 0.3-0.7 s.
     const type = `application/json; ${name}="${'a'.repeat(1_000_000)}"`;
-    const started = performance.now();
-    const res = await app.request('/decide', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(decide) });
-    const took = performance.now() - started;
-    expect(res.status).toBe(status);
+    // On the work clock, the least of up to three tries while past the bound: a collection of
+    // the test process's garbage, or the machine's other work, can land in any one of them (138
+    // and 151 ms in one CI run); built a character at a time, every try is past it.
+    let took = Number.POSITIVE_INFINITY;
+    for (let tries = 0; tries < 3 && took >= 100; tries++) {
+      const clock = startWorkClock();
+      const res = await app.request('/decide', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(decide) });
+      took = Math.min(took, clock());
+      expect(res.status).toBe(status);
+    }
     expect(took).toBeLessThan(100);
   });
 });
