@@ -31,22 +31,37 @@ afterEach(async () => {
   await dir.remove();
 });
 
+/** A server over a policy set in `dir`, and the sets to write there. */
+interface Served {
+  readonly running: ServerProcess;
+  /** The policy set with a rule named `rule`, and the same entity data. */
+  readonly state: (rule: string) => PolicyFiles;
+}
+
 /**
- * A server (also `server`, stopped after each test) over a policy set with `entityCount` entities of data (enough for each load attempt
- * to take a while, during which the writer gets a turn), and a shell loop running `writes` all
- * along beside it, started before this returns: by then it has appended 1,000 bytes to `log`
- * (a path in the folder), so every attempt of a reload that follows sees the files change.
+ * A server (also `server`, stopped after each test) over a policy set with `entityCount`
+ * entities of data: enough for each load attempt to take a while, during which the writer gets
+ * a turn. The set's folder is `dir`.
  */
-async function serveWhileWriting(entityCount: number, writes: (folder: string) => string[], log: string): Promise<{ running: ServerProcess; state: (rule: string) => PolicyFiles }> {
+async function serveEntities(entityCount: number): Promise<Served> {
   const entities = Array.from({ length: entityCount }, (_, i) => ({ type: 'user', id: `u${i}`, properties: { team: 'a' } }));
   const state = (rule: string): PolicyFiles => ({ 'docs.json': docPolicy('docs', rule), 'data/u.json': { entities } });
   dir = await tempDir();
   await writeFiles(dir.path, state('v1'));
-  const running = await startServer({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', PDP_ADMIN_KEYS: adminKey });
-  server = running;
+  server = await startServer({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', PDP_ADMIN_KEYS: adminKey });
+  return { running: server, state };
+}
+
+/**
+ * `serveEntities`, and a shell loop running `writes` all along beside it, started before this
+ * returns: by then it has appended 1,000 bytes to `log` (a path in the folder), so every attempt
+ * of a reload that follows sees the files change.
+ */
+async function serveWhileWriting(entityCount: number, writes: (folder: string) => string[], log: string): Promise<Served> {
+  const served = await serveEntities(entityCount);
   writer = spawn('sh', ['-c', `while :; do ${[...writes(dir.path), `echo 1 >> ${join(dir.path, log)}`].join('; ')}; done`], { stdio: 'ignore' });
   while (sizeOf(join(dir.path, log)) < 1_000) await new Promise((done) => setTimeout(done, 10));
-  return { running, state };
+  return served;
 }
 
 /**
@@ -55,13 +70,8 @@ async function serveWhileWriting(entityCount: number, writes: (folder: string) =
  * process each there, a core's worth all along; here a few system calls each. Started 20 times
  * before this returns.
  */
-async function serveWhileChanging(entityCount: number, change: (folder: string) => Promise<void>): Promise<{ running: ServerProcess; state: (rule: string) => PolicyFiles }> {
-  const entities = Array.from({ length: entityCount }, (_, i) => ({ type: 'user', id: `u${i}`, properties: { team: 'a' } }));
-  const state = (rule: string): PolicyFiles => ({ 'docs.json': docPolicy('docs', rule), 'data/u.json': { entities } });
-  dir = await tempDir();
-  await writeFiles(dir.path, state('v1'));
-  const running = await startServer({ POLICY_DIR: dir.path, POLICY_WATCH: 'false', PDP_ADMIN_KEYS: adminKey });
-  server = running;
+async function serveWhileChanging(entityCount: number, change: (folder: string) => Promise<void>): Promise<Served> {
+  const served = await serveEntities(entityCount);
   const folder = dir.path;
   let changes = 0;
   let stopped = false;
@@ -77,7 +87,7 @@ async function serveWhileChanging(entityCount: number, change: (folder: string) 
     await loop;
   };
   while (changes < 20) await sleep(10);
-  return { running, state };
+  return served;
 }
 
 describe('files in the policy folders that no load reads (real server)', () => {
