@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { compactVerify, errors, importJWK, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
+import { compactVerify, importJWK, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.js';
 import { isJsonObject } from '../json-object.js';
 import { findLimitViolation, jsonLimits } from '../json-limits.js';
@@ -9,7 +9,7 @@ import { readRegularFile } from '../regular-file.js';
 import { audienceProblem } from '../token/audience-name.js';
 import { tokenSettingsFromConfig, type IssuerTerms } from '../token/from-config.js';
 import { issuerProblem } from '../token/issuer-name.js';
-import { hasAudience, maxCandidateKeys, neverValid } from '../token/verify.js';
+import { hasAudience, neverValid, withCandidateKeys } from '../token/verify.js';
 import { devKeyAlg } from './dev-keys.js';
 import { InputError, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 
@@ -126,21 +126,9 @@ function issuerRefusal(options: DevTokenOptions, issuers: ReadonlyMap<string, Is
  * `kid`, or among the first keys fitting its algorithm when it has none (see verifyWithKeySet).
  * The signature alone: its claims are held to the server's checks before it is signed.
  */
-async function checksSignature(token: string, keys: JWTVerifyGetKey): Promise<boolean> {
+function checksSignature(token: string, keys: JWTVerifyGetKey): Promise<boolean> {
   const options = { algorithms: [devKeyAlg] };
-  try {
-    await compactVerify(token, keys, options);
-    return true;
-  } catch (error) {
-    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) return false;
-    let tried = 0;
-    for await (const key of error) {
-      if (tried === maxCandidateKeys) break;
-      tried += 1;
-      if (await compactVerify(token, key, options).then(() => true, () => false)) return true;
-    }
-    return false;
-  }
+  return withCandidateKeys(() => compactVerify(token, keys, options), (key) => compactVerify(token, key, options)).then(() => true, () => false);
 }
 
 /**

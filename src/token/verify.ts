@@ -1,4 +1,4 @@
-import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
+import { decodeJwt, errors, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import type { Claims } from './claims.js';
 import type { KeyLookup } from './jwks.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
@@ -79,7 +79,7 @@ export function algorithmProblem(alg: string): string | undefined {
  * fit its algorithm: each costs a signature check, and a large key set must not make one
  * token cost that many.
  */
-export const maxCandidateKeys = 8;
+const maxCandidateKeys = 8;
 
 /** jose's own words, by error code. Its messages can quote the token's header names; these never do. */
 const joseWords: Readonly<Record<string, string>> = {
@@ -127,9 +127,19 @@ export async function verifyWithKeySet(token: string, keys: JWTVerifyGetKey, opt
   }
 }
 
-async function verifyWithKeys(token: string, keys: JWTVerifyGetKey, options: VerifyOptions): Promise<JWTVerifyResult> {
+function verifyWithKeys(token: string, keys: JWTVerifyGetKey, options: VerifyOptions): Promise<JWTVerifyResult> {
+  return withCandidateKeys(() => jwtVerify(token, keys, options), (key) => jwtVerify(token, key, options));
+}
+
+/**
+ * `verify` (a check against the key set), or, when several of its keys fit a token without
+ * `kid`, `verifyWith` each of the first `maxCandidateKeys` of them until one checks the
+ * signature: how the server finds a token's key, for `pdp token` to find it alike. Throws what
+ * a check throws other than a wrong signature, or a wrong signature when no candidate checks it.
+ */
+export async function withCandidateKeys<T>(verify: () => Promise<T>, verifyWith: (key: CryptoKey) => Promise<T>): Promise<T> {
   try {
-    return await jwtVerify(token, keys, options);
+    return await verify();
   } catch (error) {
     if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
     let tried = 0;
@@ -137,7 +147,7 @@ async function verifyWithKeys(token: string, keys: JWTVerifyGetKey, options: Ver
       if (tried === maxCandidateKeys) break;
       tried += 1;
       try {
-        return await jwtVerify(token, key, options);
+        return await verifyWith(key);
       } catch (failure) {
         if (!(failure instanceof errors.JWSSignatureVerificationFailed)) throw failure;
       }
