@@ -376,6 +376,35 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('an int a function makes, in arithmetic with a value of the request: an error on every request, so a deny on it applied to all', async () => {
+    const run = await validateRules([
+      { id: 'seats', effect: 'permit', actions: ['read'], condition: 'size(resource.properties.members) + context.invited <= resource.properties.max_members' },
+      { id: 'local-hour', effect: 'deny', actions: ['*'], condition: 'now.getHours() + context.utc_offset >= 18.0' },
+      { id: 'converted', effect: 'deny', actions: ['*'], condition: 'context.total - int(context.paid) > 0.0' },
+      { id: 'made', effect: 'deny', actions: ['*'], condition: 'size(subject.roles) * 2 + context.extra > 10.0' },
+      { id: 'odd', effect: 'deny', actions: ['*'], condition: 'int(context.a) % context.b == 1' },
+      { id: 'lines', effect: 'deny', actions: ['*'], condition: 'context.lines.exists(l, l.amount * size(l.parts) > 10.0)' },
+      { id: 'unsigned', effect: 'deny', actions: ['*'], condition: 'uint(context.a) + context.b > 1.0' },
+      {
+        ...readRule,
+        condition: 'size(subject.roles) + 1 > 1 && int(context.a) + int(context.b) > 1 && double(size(context.items)) + context.extra > 1.0 && (context.ok ? size(context.items) : context.a) + context.b > 1.0 && context.a + context.b * 2.0 > 1.0 && now.getHours() < context.until',
+      },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'seats', message: 'type: size(resource.properties.members) + context.invited mixes a value of the request, a double when it is a number, with the int size(resource.properties.members): write double(size(resource.properties.members))' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'local-hour', message: 'type: now.getHours() + context.utc_offset mixes a value of the request, a double when it is a number, with the int now.getHours(): write double(now.getHours())' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'converted', message: 'type: context.total - int(context.paid) mixes a value of the request, a double when it is a number, with the int int(context.paid): write double(int(context.paid))' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'made', message: 'type: size(subject.roles) * 2 + context.extra mixes a value of the request, a double when it is a number, with the int size(subject.roles) * 2: write double(size(subject.roles) * 2)' },
+        { file: 'a.json', path: '$.rules[4].condition', rule: 'odd', message: 'type: int(context.a) % context.b mixes a value of the request, a double when it is a number, with the int int(context.a): write int(context.a) % int(context.b)' },
+        { file: 'a.json', path: '$.rules[5].condition', rule: 'lines', message: 'type: l.amount * size(l.parts) mixes a value of the request, a double when it is a number, with the int size(l.parts): write double(size(l.parts))' },
+        { file: 'a.json', path: '$.rules[6].condition', rule: 'unsigned', message: 'type: uint(context.a) + context.b mixes a value of the request, a double when it is a number, with the uint uint(context.a): write double(uint(context.a))' },
+      ],
+    });
+  });
+
   it('arithmetic on int or uint literals alone reckoned as CEL does: a quotient toward zero, a remainder, and an overflow refused as such', async () => {
     const run = await validateRules([
       { id: 'half', effect: 'deny', actions: ['*'], condition: 'context.a * (7 / 2) > 0.0' },
