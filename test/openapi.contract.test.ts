@@ -39,6 +39,7 @@ const documented: [string, number, string, string, (app: App) => Response | Prom
   ['AuthZEN resource search', 200, 'POST', '/access/v1/search/resource', (app) => postJson(app, '/access/v1/search/resource', { subject: { type: 'user', ...accountant }, action: { name: 'read' }, resource: { type: 'invoice' } })],
   ['AuthZEN action search', 200, 'POST', '/access/v1/search/action', (app) => postJson(app, '/access/v1/search/action', { subject: { type: 'user', ...accountant }, resource: { ...invoice, id: 'inv-1' } })],
   ['AuthZEN discovery', 200, 'GET', '/.well-known/authzen-configuration', (app) => app.request('/.well-known/authzen-configuration')],
+  ['AuthZEN discovery where a PUBLIC_URL path moves it', 404, 'GET', '/.well-known/authzen-configuration', async () => (await buildTestApp({ app: { publicUrl: 'https://pdp.example.com/authz' } })).app.request('/.well-known/authzen-configuration')],
   ['admin policy listing', 200, 'GET', '/admin/policies', (app) => app.request('/admin/policies', { headers: adminAuth })],
   ['admin reload', 200, 'POST', '/admin/policies/reload', (app) => app.request('/admin/policies/reload', { method: 'POST', headers: adminAuth })],
   ['admin without a key', 401, 'GET', '/admin/policies', (app) => app.request('/admin/policies')],
