@@ -56,6 +56,31 @@ const unrouted: [string, number, (app: App) => Response | Promise<Response>][] =
   ['POST on a GET route', 405, (app) => app.request('/healthz', { method: 'POST', headers: json, body: '{}' })],
 ];
 
+const subjectMode = { subject: accountant, action: 'read', resource: invoice };
+const tokenMode = { token: 'not-a-jwt', action: 'read', resource: invoice };
+const authzenQuery = { subject: { type: 'user', ...accountant }, action: { name: 'read' }, resource: invoice };
+
+/**
+ * Request bodies at the edge of what each operation takes: [what, documented path, body, whether
+ * the service decides it (200) rather than refusing it (400)]. The documented request schema must
+ * accept exactly the bodies the service decides.
+ */
+const requests: [string, string, unknown, boolean][] = [
+  ['a subject', '/decide', subjectMode, true],
+  ['a token', '/decide', tokenMode, true],
+  ['both a token and a subject', '/decide', { ...subjectMode, token: 'not-a-jwt' }, false],
+  ['neither a token nor a subject', '/decide', { action: 'read', resource: invoice }, false],
+  ['a single evaluation', '/access/v1/evaluation', authzenQuery, true],
+  ['a batch', '/access/v1/evaluations', { ...authzenQuery, evaluations: [{ action: { name: 'delete' } }] }, true],
+  ['a batch whose items carry every field', '/access/v1/evaluations', { evaluations: [authzenQuery] }, true],
+  ['no items, as a single evaluation', '/access/v1/evaluations', authzenQuery, true],
+  ['an empty batch, as a single evaluation', '/access/v1/evaluations', { ...authzenQuery, evaluations: [] }, true],
+  ['no items and no action', '/access/v1/evaluations', { subject: authzenQuery.subject, resource: invoice }, false],
+  ['an empty batch and no subject', '/access/v1/evaluations', { action: { name: 'read' }, resource: invoice, evaluations: [] }, false],
+  ['items that cannot be evaluated, each answered false', '/access/v1/evaluations', { ...authzenQuery, evaluations: [null, 7, { action: null }, { resource: { type: '' } }] }, true],
+  ['101 items', '/access/v1/evaluations', { ...authzenQuery, evaluations: Array.from({ length: 101 }, () => ({})) }, false],
+];
+
 describe('openapi.yaml matches what the service answers', () => {
   let app: App;
   let contract: Contract;
@@ -74,6 +99,12 @@ describe('openapi.yaml matches what the service answers', () => {
     const res = await send(app);
     expect(res.status).toBe(status);
     expect(await contract.checkUnrouted(res)).toEqual([]);
+  });
+
+  it.each(requests)('the request schema and the service agree on %s (%s)', async (_, path, body, decided) => {
+    const res = await postJson(app, path, body);
+    expect(res.status).toBe(decided ? 200 : 400);
+    expect(contract.checkRequest('POST', path, body).length === 0).toBe(decided);
   });
 
   it('is a sound OpenAPI 3.1 document: every $ref resolves, every schema compiles with the keywords of JSON Schema and OpenAPI alone', async () => {

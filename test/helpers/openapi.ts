@@ -33,6 +33,8 @@ export interface Contract {
    * type, or a body the documented schema rejects. Empty when the response conforms.
    */
   check(method: string, path: string, res: Response): Promise<string[]>;
+  /** Problems with `body` as the JSON request body of `METHOD path`: what its documented schema refuses. Empty when the schema accepts it. */
+  checkRequest(method: string, path: string, body: unknown): string[];
   /** The statuses documented for `METHOD path` (`200`, `400`, …). */
   statuses(method: string, path: string): string[];
   /** Problems with `res` as the answer to a route the service does not serve (NotFound; MethodNotAllowed for a 405). */
@@ -154,6 +156,13 @@ export async function loadContract(file = openapiPath): Promise<Contract> {
       const found = responseAt(base, responses[status]);
       if (found === undefined) return [`${label}: status not documented (documented: ${Object.keys(responses).join(', ')})`];
       return checkAgainst(label, found.pointer, found.response, res);
+    },
+    checkRequest(method, path, body) {
+      const label = `${method} ${path} request`;
+      const validate = ajv.getSchema(`openapi#/paths/${pointerSegment(path)}/${method.toLowerCase()}/requestBody/content/application~1json/schema`);
+      if (validate === undefined) return [`${label}: no application/json body documented`];
+      if (validate(body)) return [];
+      return (validate.errors ?? []).map((e) => `${label}: body${e.instancePath} ${e.message ?? 'invalid'} ${JSON.stringify(e.params)}`);
     },
     statuses(method, path) {
       const operation = isJson(paths[path]) ? paths[path][method.toLowerCase()] : undefined;
