@@ -50,7 +50,7 @@ const auditPaths = (fallback: readonly string[]) =>
     });
 
 /**
- * Whether a redis:// URL parses as the client will read it: host, port, decodable credentials, and
+ * Whether a redis:// URL parses as the client will read it: host, a port it can connect to, decodable credentials, and
  * one database number if any (its path or a `db` query value), which the client selects on
  * connecting: `/cache` was sent as `SELECT NaN`, whose error crashed the service once it served.
  * Named twice, the client takes the path's, else the query's last, not the one checked here:
@@ -62,7 +62,8 @@ function isRedisUrl(value: string): boolean {
     decodeURIComponent(url.username);
     decodeURIComponent(url.password);
     const dbs = [...(url.pathname.length > 1 ? [url.pathname.slice(1)] : []), ...url.searchParams.getAll('db')];
-    return url.hostname !== '' && dbs.length <= 1 && dbs.every((db) => /^\d+$/.test(db));
+    // Port 0 parses, and the client connects to nothing there: Redis would be down for good.
+    return url.hostname !== '' && url.port !== '0' && dbs.length <= 1 && dbs.every((db) => /^\d+$/.test(db));
   } catch {
     return false;
   }
@@ -236,7 +237,7 @@ const envSchema = z
     REDIS_URL: optionalText.pipe(
       z.string()
         .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
-        .refine(isRedisUrl, 'not a URL with a host, a numeric port, percent-encoded credentials and one database number if any')
+        .refine(isRedisUrl, 'not a URL with a host, a port from 1 to 65535, percent-encoded credentials and one database number if any')
         .superRefine((value, ctx) => {
           const unread = unreadRedisQuery(value);
           if (unread !== undefined) ctx.addIssue({ code: 'custom', message: unread });

@@ -89,6 +89,12 @@ describe('loadConfig', () => {
     expect(problems({ REDIS_URL: url })).toEqual([expect.stringMatching(/^REDIS_URL: not a URL with a host/)]);
   });
 
+  it('refuses a REDIS_URL on port 0, as REDIS_CLUSTER_NODES and REDIS_SENTINELS do, rather than start with a Redis never reached', () => {
+    for (const url of ['redis://127.0.0.1:0', 'rediss://cache.internal:00/1']) {
+      expect(problems({ REDIS_URL: url }), url).toEqual([expect.stringMatching(/^REDIS_URL: not a URL with a host, a port from 1 to 65535/)]);
+    }
+  });
+
   it('refuses a REDIS_URL naming its database more than once, of which the client reads another than the one checked', () => {
     // The client takes the path's, else the last db of the query, and selects none (database 0) for one that is not a number.
     for (const url of ['redis://127.0.0.1:6379?db=1&db=one', 'redis://127.0.0.1:6379/1?db=one', 'redis://127.0.0.1:6379/1?db=2', 'redis://127.0.0.1:6379?db=1&db=2']) {
