@@ -236,16 +236,16 @@ describe('decision cache reading bad values from Redis', () => {
 /**
  * A TCP relay to `port` whose connections can be silenced: what either side sends is then
  * dropped, and neither is told, as when a firewall or NAT on the way forgets a connection.
- * Connections made afterwards are relayed.
+ * Connections made afterwards are relayed. Redis' replies pass through `reply` on the way.
  */
-async function relay(port: number): Promise<{ url: string; silence(): void; close(): Promise<void> }> {
+async function relay(port: number, reply: (chunk: Buffer) => Buffer = (chunk) => chunk): Promise<{ url: string; silence(): void; close(): Promise<void> }> {
   const links: { silent: boolean; sockets: Socket[] }[] = [];
   const server = createServer((client) => {
     const upstream = connect(port, '127.0.0.1');
     const link = { silent: false, sockets: [client, upstream] };
     links.push(link);
     client.on('data', (chunk) => link.silent || upstream.write(chunk));
-    upstream.on('data', (chunk) => link.silent || client.write(chunk));
+    upstream.on('data', (chunk: Buffer) => link.silent || client.write(reply(chunk)));
     for (const [socket, other] of [[client, upstream], [upstream, client]] as const) {
       socket.on('error', () => other.destroy());
       socket.on('close', () => other.destroy());
@@ -286,6 +286,40 @@ describe('a connection to Redis the network drops without a word', () => {
       await setup.close();
       await path.close();
       await server.stop();
+    }
+  });
+});
+
+describe('a Redis that answers GETRANGE of a missing key with nil', () => {
+  // Redis answers an empty string today; redis/redis#11378 proposes nil, as GET answers. The
+  // relay turns every empty string Redis answers into nil: the only one
+  // the service is sent is GETRANGE's for a key that holds nothing.
+  const nilForEmpty = (chunk: Buffer) => Buffer.from(chunk.toString('latin1').replaceAll('$0\r\n\r\n', '$-1\r\n'), 'latin1');
+
+  it('takes nil for a miss, looked up alone or with others, answers as usual and then serves from Redis', async () => {
+    const path = await relay(Number(new URL(inject('redisUrl')).port), nilForEmpty);
+    const observer = new CountingObserver();
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: path.url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
+    try {
+      await eventually('Redis to be up', () => setup.redisState() === 'up');
+      const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
+      for (const c of requests()) {
+        const first = await decide(app, c.body);
+        expect(first.status).toBe(200);
+        expect(first.body.decision).toBe(c.decision);
+        expect(first.body).not.toHaveProperty('cached');
+        await eventually('the decision to be served from Redis', async () => (await decide(app, c.body)).body.cached === 'redis');
+      }
+      // A search page looks its candidates up together.
+      const [permit] = requests();
+      const search = await postJson(app, '/access/v1/search/action', { subject: { type: 'user', ...permit.body.subject }, resource: permit.body.resource });
+      expect(search.status).toBe(200);
+      expect((await readJson(search)).results).toEqual(expect.arrayContaining([{ name: 'read' }, { name: 'update' }]));
+      expect(observer.count('redis:error')).toBe(0);
+      expect(setup.redisState()).toBe('up');
+    } finally {
+      await setup.close();
+      await path.close();
     }
   });
 });

@@ -125,6 +125,13 @@ function createClient(options: RedisLayerOptions, reconnectOnError: (error: Erro
  */
 const causeWaitMs = 2_500;
 
+/**
+ * What a lookup's GETRANGE brought back. For a missing key Redis answers an empty value (no entry
+ * is empty), and nil where GETRANGE answers as GET does, a change redis/redis#11378 proposes
+ * and a server speaking the Redis protocol may already make: either is a miss. `invalid`: the key holds another type.
+ */
+type Reply = Buffer | null | 'invalid';
+
 /** Redis did not answer a command within its deadline. */
 class NoReplyError extends Error {}
 
@@ -316,10 +323,10 @@ export class RedisCacheLayer implements CacheLayer {
 
   async get(key: string, now: number): Promise<CacheEntry | undefined> {
     if (!this.#inUse()) return undefined;
-    let reply: Buffer | 'invalid';
+    let reply: Reply;
     try {
       // As #lookup, without its wrapping promise: a lookup of one is every /decide's.
-      reply = await withDeadline(this.#client.getrangeBuffer(key, 0, MAX_ENTRY_BYTES), this.#timeoutMs);
+      reply = await withDeadline(this.#client.getrangeBuffer(key, 0, MAX_ENTRY_BYTES) as Promise<Buffer | null>, this.#timeoutMs);
     } catch (error) {
       if (!wrongType(error)) {
         this.#failed(1, error);
@@ -337,25 +344,25 @@ export class RedisCacheLayer implements CacheLayer {
    */
   async getMany(keys: readonly string[], now: number): Promise<(CacheEntry | undefined)[]> {
     if (keys.length === 0 || !this.#inUse()) return keys.map(() => undefined);
-    let replies: (Buffer | 'invalid')[];
+    let replies: Reply[];
     try {
       replies = await withDeadline(Promise.all(keys.map((key) => this.#lookup(key))), this.#timeoutMs);
     } catch (error) {
       this.#failed(keys.length, error);
       return keys.map(() => undefined);
     }
-    return keys.map((key, index) => this.#entryOf(key, replies[index] ?? 'invalid', now));
+    return keys.map((key, index) => this.#entryOf(key, replies[index] ?? null, now));
   }
 
   /**
    * The value under `key`, at most one byte more than an entry may hold, so a value that is too
    * long (megabytes written by someone else) costs no more than a real one and is then refused
-   * unparsed; GETRANGE answers an empty value for a missing key (no entry is empty). `invalid`
-   * when the key holds another type: bad data, not a failing Redis.
+   * unparsed (see Reply for a missing key). `invalid` when the key holds another type: bad data,
+   * not a failing Redis.
    */
-  async #lookup(key: string): Promise<Buffer | 'invalid'> {
+  async #lookup(key: string): Promise<Reply> {
     try {
-      return await this.#client.getrangeBuffer(key, 0, MAX_ENTRY_BYTES);
+      return await (this.#client.getrangeBuffer(key, 0, MAX_ENTRY_BYTES) as Promise<Buffer | null>);
     } catch (error) {
       if (wrongType(error)) return 'invalid';
       throw error;
@@ -363,8 +370,8 @@ export class RedisCacheLayer implements CacheLayer {
   }
 
   /** The entry a lookup's reply holds, counted. */
-  #entryOf(key: string, reply: Buffer | 'invalid', now: number): CacheEntry | undefined {
-    const entry = reply === 'invalid' ? reply : reply.length === 0 ? undefined : decodeEntry(key, reply, now, this.#maxTtlMs, this.#secret);
+  #entryOf(key: string, reply: Reply, now: number): CacheEntry | undefined {
+    const entry = reply === 'invalid' ? reply : reply === null || reply.length === 0 ? undefined : decodeEntry(key, reply, now, this.#maxTtlMs, this.#secret);
     // A bad value is one key's problem, not Redis': count it and let the next write replace it.
     this.#observer.cacheRequest('redis', entry === 'invalid' ? 'error' : entry === undefined ? 'miss' : 'hit');
     return entry === 'invalid' ? undefined : entry;
