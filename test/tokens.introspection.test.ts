@@ -275,6 +275,29 @@ describe('opaque tokens: RFC 7662 introspection', () => {
       expect(error.message).toMatch(detail);
     });
 
+    it('keeps a signed answer no longer than the answer itself is valid, though the token lives on', async () => {
+      const token = opaque();
+      const answerExp = epoch() + 10;
+      const answer = await new SignJWT({ token_introspection: { active: true, sub: 'alice', exp: epoch() + 600 } })
+        .setProtectedHeader({ alg: asKey.alg, kid: asKey.kid, typ: 'token-introspection+jwt' })
+        .setIssuer(asIssuer)
+        .setAudience(server.clientId)
+        .setIssuedAt()
+        .setExpirationTime(answerExp)
+        .sign(asKey.privateKey);
+      server.answer(token, { contentType: 'application/token-introspection+jwt', body: answer });
+      const verifier = introspector({ clockTolerance: 5, signed: { keys: createLocalJWKSet(jwks(asKey)), issuer: asIssuer, algorithms: ['ES256'] } });
+      await verifier.verify(token);
+      // Taken up to its exp and the tolerance, as verifying it again would take it.
+      now = (answerExp + 5) * 1000 - 1;
+      await verifier.verify(token);
+      expect(server.requestsFor(token)).toBe(1);
+      now = (answerExp + 5) * 1000;
+      const error = await refusal(verifier.verify(token));
+      expect(error.message).toBe('introspection unavailable: signed answer not verified (ERR_JWT_EXPIRED)');
+      expect(server.requestsFor(token)).toBe(2);
+    });
+
     it('denies as unavailable an answer signed with an algorithm not accepted, by a key its key set holds', async () => {
       const edKey = await signingKey('as-ed', 'EdDSA');
       const token = opaque();

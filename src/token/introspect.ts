@@ -113,9 +113,10 @@ async function forAnswer<T>(work: () => Promise<T>): Promise<T> {
 /**
  * An RFC 7662 token introspection client: opaque tokens are sent to the authorization server
  * with HTTP Basic client credentials, and an active token's claims become the subject.
- * Answers are cached by token hash until the earlier of `exp` and the cache's maximum age;
- * concurrent lookups of one token share one request. A server that is down, slow, failing or
- * answering nonsense yields TokenCheckUnavailableError (a deny), and nothing is cached.
+ * Answers are cached by token hash until the earliest of `exp`, a signed answer's own `exp` and
+ * the cache's maximum age; concurrent lookups of one token share one request. A server that is
+ * down, slow, failing or answering nonsense yields TokenCheckUnavailableError (a deny), and
+ * nothing is cached.
  */
 export function createIntrospector(options: IntrospectorOptions): TokenVerifier {
   const timeoutMs = options.timeoutMs ?? 2_000;
@@ -156,7 +157,12 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     }
   }
 
-  async function readAnswer(mediaType: string, text: string, deadline: number): Promise<unknown> {
+  /**
+   * The answer's body, and for a signed answer when it stops being valid (epoch ms): its own
+   * `exp`, with the tolerance its verification allows. Remembered past that, it would still be
+   * taken where a fresh check of the same answer refuses it (RFC 7519 §4.1.4).
+   */
+  async function readAnswer(mediaType: string, text: string, deadline: number): Promise<{ readonly answer: unknown; readonly validUntil?: number }> {
     const signed = options.signed;
     if (signed === undefined) {
       // RFC 7662 §2.2: the answer is application/json. Anything else (a login page, a proxy's
@@ -173,7 +179,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       // the last one count in a JWT (a signed answer); for a JSON answer no rule says which.
       const duplicate = findDuplicateKey(text);
       if (duplicate !== undefined) throw unavailable(`answer writes ${jsonPath(duplicate)} twice`);
-      return answer;
+      return { answer };
     }
     // Signed answers were asked for: a plain JSON answer is a downgrade, not a fallback.
     if (mediaType !== jwtMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jwtMediaType}`);
@@ -187,7 +193,8 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
         { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', clockTolerance, currentDate: new Date(clock()) },
         refetchKeys === undefined ? undefined : () => until(deadline, refetchKeys),
       );
-      return payload['token_introspection'];
+      const expires = expiryMs(payload);
+      return { answer: payload['token_introspection'], ...(expires !== undefined && { validUntil: expires + clockTolerance * 1000 }) };
     } catch (error) {
       if (error instanceof InvalidTokenError) throw error;
       const detail = error instanceof errors.JOSEError ? error.code : 'malformed';
@@ -250,10 +257,11 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       throw unavailable(error instanceof UpstreamError ? error.message : 'request failed', error);
     }
     if (response.status !== 200) throw unavailable(`answered HTTP ${response.status}`);
-    const answer = await readAnswer(response.mediaType, response.text, deadline);
+    const { answer, validUntil } = await readAnswer(response.mediaType, response.text, deadline);
     if (!isJsonObject(answer) || typeof answer['active'] !== 'boolean') throw unavailable('answer has no boolean "active"');
     const result = judge(answer);
-    options.cache?.set(key, result, result.active ? expiryMs(result.claims) : result.until, generation);
+    const changes = result.active ? expiryMs(result.claims) : result.until;
+    options.cache?.set(key, result, Math.min(changes ?? Number.POSITIVE_INFINITY, validUntil ?? Number.POSITIVE_INFINITY), generation);
     return result;
   }
 
