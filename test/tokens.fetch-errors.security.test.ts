@@ -27,6 +27,7 @@ function misbehave(req: IncomingMessage, res: ServerResponse): void {
   else if (path === '/status') res.writeHead(503).end('down');
   else if (path === '/huge') res.writeHead(200, { 'content-type': 'application/json' }).end(`{"keys":[],"pad":"${'x'.repeat(600 * 1024)}"}`);
   else if (path === '/not-json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": [');
+  else if (path === '/latin1') res.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.from(JSON.stringify({ keys: [{ ...key.publicJwk, kid: 'k\u00e9' }] }), 'latin1'));
   else if (path === '/twice') res.writeHead(200, { 'content-type': 'application/json' }).end(`{"keys":[],"keys":[${JSON.stringify(key.publicJwk)}]}`);
   else if (path === '/redirect') res.writeHead(302, { location: `http://user:${secret}-location@127.0.0.1/keys?api_key=${secret}` }).end();
   // `/hang` answers nothing; neither does anything else.
@@ -61,6 +62,7 @@ describe('key set and introspection failures: deny reasons, audit lines and log 
       [`${base}/status`, 'key set unavailable: answered HTTP 503'],
       [`${base}/huge`, 'key set unavailable: answer larger than 524288 bytes'],
       [`${base}/not-json`, 'key set unavailable: answered something that is not JSON'],
+      [`${base}/latin1`, 'key set unavailable: answered text that is not UTF-8'],
       [`${base}/twice`, 'key set unavailable: answered a key set refused at $.keys: duplicate key'],
       [`${base}/redirect`, 'key set unavailable: answered HTTP 302'],
     ];

@@ -391,6 +391,22 @@ describe('phantom-token flow: opaque outside, JWT inside, one PDP', () => {
     expect(seen).toEqual(['introspection:error']);
   });
 
+  it('denies with invalid_token an answer that is not UTF-8, rather than read two subjects as one', async () => {
+    // Latin-1 from a misconfigured server: read leniently, "José" and "Josè" both became "Jos\uFFFD".
+    const latin1 = (sub: string) => Buffer.from(JSON.stringify({ active: true, iss: asIssuer, exp: epoch() + 600, ...claims, sub }), 'latin1');
+    server.answer('latin1-e-acute', { body: latin1('Jos\u00e9') });
+    server.answer('latin1-e-grave', { body: latin1('Jos\u00e8') });
+    for (const token of ['latin1-e-acute', 'latin1-e-grave']) {
+      const body = await readJson(await postJson(app, '/decide', { token, ...question }));
+      expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: answered text that is not UTF-8' }] });
+    }
+    // A failure's own page is not read: its status says what went wrong, whatever its encoding.
+    server.answer('latin1-502', { status: 502, contentType: 'text/html', body: Buffer.from('<p>Passerelle d\u00e9faillante</p>', 'latin1') });
+    const failed = await readJson(await postJson(app, '/decide', { token: 'latin1-502', ...question }));
+    expect(failed).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: answered HTTP 502' }] });
+    expect(seen).toEqual(['introspection:error', 'introspection:error', 'introspection:error']);
+  });
+
   it('denies with invalid_token an answer that writes a key twice, whichever of the two comes last', async () => {
     // JSON.parse keeps the last: written inactive, then active, the answer read as active.
     const member = (value: unknown) => JSON.stringify({ active: value, iss: asIssuer, exp: epoch() + 600, ...claims }).slice(1, -1);

@@ -1,8 +1,8 @@
-/** What a bounded fetch read: status, media type (lower case, no parameters) and body text. */
+/** What a bounded fetch read: status, media type (lower case, no parameters) and body bytes (see `bodyText`). */
 export interface BoundedResponse {
   readonly status: number;
   readonly mediaType: string;
-  readonly text: string;
+  readonly body: Buffer;
 }
 
 export interface BoundedFetchOptions {
@@ -48,8 +48,25 @@ function reason(error: unknown, timeoutMs: number): string {
   return `${words} (${code})`;
 }
 
-async function readText(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<string> {
-  if (body === null) return '';
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The body of an answer as text. Key sets and introspection answers are JSON, which is UTF-8
+ * (RFC 8259 §8.1): decoded leniently, bytes of another encoding became U+FFFD, a Latin-1 `José`
+ * and `Josè` one subject id, `Jos\uFFFD`. Throws UpstreamError for bytes that are not UTF-8. A
+ * byte order mark is kept, and then refused as no JSON begins with it. Read once the status is
+ * known to be the one wanted: a failure's page, in whatever encoding, is told by its status.
+ */
+export function bodyText(response: BoundedResponse): string {
+  try {
+    return utf8.decode(response.body);
+  } catch {
+    throw new UpstreamError('answered text that is not UTF-8');
+  }
+}
+
+async function readBody(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Buffer> {
+  if (body === null) return Buffer.alloc(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -63,7 +80,7 @@ async function readText(body: ReadableStream<Uint8Array> | null, maxBytes: numbe
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 /**
@@ -76,9 +93,9 @@ export async function fetchBounded(url: string, init: RequestInit, options: Boun
   try {
     // A redirect is not followed but handed back, so it reads as "answered HTTP 302".
     const response = await fetch(url, { ...init, signal, redirect: 'manual' });
-    const text = await readText(response.body, options.maxBytes);
+    const body = await readBody(response.body, options.maxBytes);
     const mediaType = (response.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-    return { status: response.status, mediaType, text };
+    return { status: response.status, mediaType, body };
   } catch (error) {
     throw new UpstreamError(reason(error, options.timeoutMs), { cause: error });
   }

@@ -6,7 +6,7 @@ import { expiryMs, tokenKey, type ExpiringCache } from './cache.js';
 import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 import type { KeyLookup } from './jwks.js';
-import { fetchBounded, UpstreamError } from './fetch-bounded.js';
+import { bodyText, fetchBounded, UpstreamError, type BoundedResponse } from './fetch-bounded.js';
 import { defaultClockTolerance, hasAudience, issuedInFuture, issuedInFutureDetail, verifyWithKeySet, type TokenVerifier } from './verify.js';
 
 /** What introspection said about one token; cached under the token's hash. */
@@ -94,6 +94,15 @@ function notAccessToken(answer: Record<string, unknown>): string | undefined {
 
 function unavailable(detail: string, cause?: unknown): TokenCheckUnavailableError {
   return new TokenCheckUnavailableError(`introspection unavailable: ${detail}`, { cause });
+}
+
+/** The answer's body as text (see `bodyText`); one that is not UTF-8 is a failure of the lookup. */
+function answerText(response: BoundedResponse): string {
+  try {
+    return bodyText(response);
+  } catch (error) {
+    throw unavailable((error as Error).message, error);
+  }
 }
 
 /**
@@ -257,7 +266,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       throw unavailable(error instanceof UpstreamError ? error.message : 'request failed', error);
     }
     if (response.status !== 200) throw unavailable(`answered HTTP ${response.status}`);
-    const { answer, validUntil } = await readAnswer(response.mediaType, response.text, deadline);
+    const { answer, validUntil } = await readAnswer(response.mediaType, answerText(response), deadline);
     if (!isJsonObject(answer) || typeof answer['active'] !== 'boolean') throw unavailable('answer has no boolean "active"');
     const result = judge(answer);
     const changes = result.active ? expiryMs(result.claims) : result.until;

@@ -1,6 +1,6 @@
 import type { JSONWebKeySet } from 'jose';
 import { parseSource } from '../json-source.js';
-import { fetchBounded, UpstreamError } from './fetch-bounded.js';
+import { bodyText, fetchBounded, UpstreamError } from './fetch-bounded.js';
 import { maxKeySetBytes, usableKeys } from './usable-keys.js';
 
 /** What one fetch of a key set brought: its usable keys (at least one), or why it failed. */
@@ -99,7 +99,7 @@ export class KeySetFetcher {
       // A key set is security input, read as a key set file is: JSON.parse alone would keep the
       // last of a member written twice (a second "keys", a key's second "x"), where the server may
       // have meant the first. Its own text is not quoted: a path and our words are.
-      const source = parseSource(response.text);
+      const source = parseSource(bodyText(response));
       if (!('value' in source)) throw new UpstreamError(source.path === '$' ? 'answered something that is not JSON' : `answered a key set refused at ${source.path}: ${source.message}`);
       const usable = await usableKeys(source.value);
       if (usable.keys.length === 0) throw new UpstreamError('answered a key set with no usable signing keys');

@@ -3,8 +3,8 @@ import { readBody, startServer } from './http-server.js';
 /** What the server answers for one token. */
 export interface Reply {
   readonly status?: number;
-  /** An object is sent as JSON; a string as is. */
-  readonly body?: string | object;
+  /** An object is sent as JSON; a string as is, in UTF-8; a Buffer as those very bytes. */
+  readonly body?: string | Buffer | object;
   readonly contentType?: string;
   /** Wait this long before answering. */
   readonly delayMs?: number;
@@ -51,7 +51,7 @@ export async function startIntrospectionServer(clientId = 'invoice-pdp', clientS
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       await reply.until;
       if (res.destroyed) return;
-      const body = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body ?? {});
+      const body = typeof reply.body === 'string' || Buffer.isBuffer(reply.body) ? reply.body : JSON.stringify(reply.body ?? {});
       res.writeHead(reply.status ?? 200, { 'content-type': reply.contentType ?? 'application/json' }).end(body);
     });
   });
