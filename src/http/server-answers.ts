@@ -444,6 +444,18 @@ function withLowerCaseScheme(target: string): string {
 }
 
 /**
+ * An absolute-form target whose authority is empty (`http:///healthz/admin/policies`). RFC 9110
+ * §4.2.1 makes such an http URI invalid, to be rejected; a URL parser instead skips the slashes and
+ * takes the first segment for the host, so the path served (`/admin/policies`) was not the one a
+ * proxy in front reads in the same target (`/healthz/admin/policies`).
+ */
+const hostless = /^https?:\/\/(?:[/?#]|$)/i;
+
+const hostlessProblem = new ProblemError('invalid_request', 'the request cannot be read: an http or https URL must name a host (RFC 9110 §4.2.1)', [
+  { path: 'request-target', message: 'an absolute-form target with an empty host' },
+]);
+
+/**
  * A Host @hono/node-server takes as it is written (its own test: a name or IPv4 address in lower
  * case, no port or one of four or five digits), as most requests' is. Of any other, it refuses
  * one the WHATWG URL parser writes otherwise than in lower case and without its port, valid as
@@ -510,7 +522,8 @@ function answerServerOptions(request: IncomingMessage, response: ServerResponse)
  * (see transferCodingProblem). Node's own Host check
  * (`requireHostHeader`, to be turned off) answers with a bare 400 before any listener sees the
  * request. A Host in a spelling of its own is handed on as a URL writes it (see plainHost).
- * `OPTIONS *` is answered here too (see answerServerOptions). While `listener` runs,
+ * `OPTIONS *` is answered here too (see answerServerOptions), and an absolute-form target with an
+ * empty host refused, a 400 (see hostless). While `listener` runs,
  * the request is the one answerRequestError takes an X-Request-ID from.
  */
 export function refuseBadHeads(listener: RequestListener, onProblem: OnProblem): RequestListener {
@@ -529,6 +542,10 @@ export function refuseBadHeads(listener: RequestListener, onProblem: OnProblem):
     if (request.url !== undefined && !request.url.startsWith('/')) {
       if (request.url === '*' && request.method === 'OPTIONS') {
         answerServerOptions(request, response);
+        return;
+      }
+      if (hostless.test(request.url)) {
+        refuse(request, response, hostlessProblem, onProblem);
         return;
       }
       request.url = withLowerCaseScheme(request.url);
