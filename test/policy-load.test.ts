@@ -458,6 +458,29 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('the type of a value of the request compared with int or uint, which a JSON number never is: always false (true for !=)', async () => {
+    const run = await validateRules([
+      { id: 'whole', effect: 'permit', actions: ['read'], condition: 'type(resource.properties.qty) == int' },
+      { id: 'not-uint', effect: 'deny', actions: ['*'], condition: 'type(context.n) != uint' },
+      { id: 'reversed', effect: 'permit', actions: ['read'], condition: 'int == type(context.n)' },
+      { id: 'lines', effect: 'deny', actions: ['*'], condition: 'context.lines.exists(l, !(type(l.qty) == int))' },
+      {
+        ...readRule,
+        condition: 'type(resource.properties.qty) == double && resource.properties.qty == double(int(resource.properties.qty)) && type(int(context.n)) == int && type(size(context.items)) == int && [1, 2].exists(x, type(x) == int) && type(context.s) != string',
+      },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'whole', message: 'type: type(resource.properties.qty) == int is false on every request: resource.properties.qty, a value of the request, is a double when it is a number, never an int: write type(resource.properties.qty) == double, or for a whole number resource.properties.qty == double(int(resource.properties.qty))' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'not-uint', message: 'type: type(context.n) != uint is true on every request: context.n, a value of the request, is a double when it is a number, never a uint: write type(context.n) != double, or for a number that is not whole context.n != double(int(context.n))' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'reversed', message: 'type: int == type(context.n) is false on every request: context.n, a value of the request, is a double when it is a number, never an int: write type(context.n) == double, or for a whole number context.n == double(int(context.n))' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'lines', message: 'type: type(l.qty) == int is false on every request: l.qty, a value of the request, is a double when it is a number, never an int: write type(l.qty) == double, or for a whole number l.qty == double(int(l.qty))' },
+      ],
+    });
+  });
+
   it('has() on a comprehension variable named as a declared one, which is that element', async () => {
     const dir = await tempDir({ 'a.json': policy([{ ...readRule, condition: 'context.items.exists(subject, has(subject.suspended))' }]) });
     const run = await runCli(['validate', dir]);
