@@ -294,6 +294,49 @@ describe('POST /decide: int() of a uint or a timestamp, as CEL defines them', ()
   });
 });
 
+describe('POST /decide: string() of a timestamp or a duration, as CEL defines them', () => {
+  let app: App;
+  beforeAll(async () => {
+    // Each condition was refused at load: "found no matching overload for 'string(google.protobuf.Timestamp)'".
+    ({ app } = await appOverPolicies(invoicePolicy([
+      { id: 'stamp', effect: 'permit', actions: ['read'], condition: 'string(timestamp(resource.properties.issued)) == context.want' },
+      { id: 'length', effect: 'permit', actions: ['wait'], condition: 'string(duration(context.d)) == context.want' },
+      { id: 'clock', effect: 'permit', actions: ['clock'], condition: 'timestamp(string(now)) == now && string(now - now) == "0s"' },
+    ])));
+  });
+
+  const decide = (action: string, properties: Record<string, unknown>, context: Record<string, unknown> = {}) => decideOn(app, action, properties, context);
+
+  it('a timestamp as RFC 3339 text in UTC, its fraction of a second without trailing zeros (cel-spec timestamps.textproto, toString_timestamp)', async () => {
+    for (const [issued, want] of [
+      ['2009-02-13T23:31:30Z', '2009-02-13T23:31:30Z'],
+      ['2009-02-13T23:31:30.500Z', '2009-02-13T23:31:30.5Z'],
+      ['2009-02-13T23:31:30.123456789Z', '2009-02-13T23:31:30.123Z'],
+      ['2009-02-14T00:31:30+01:00', '2009-02-13T23:31:30Z'],
+      ['0001-01-01T00:00:00Z', '0001-01-01T00:00:00Z'],
+    ] as const) {
+      expect(await decide('read', { issued }, { want }), issued).toMatchObject({ decision: 'permit', reasons: [{ rule: 'stamp' }] });
+    }
+    expect(await decide('read', { issued: '2009-02-13T23:31:30Z' }, { want: '2009-02-13T23:31:30.000Z' })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    expect(await decide('clock', {})).toMatchObject({ decision: 'permit', reasons: [{ rule: 'clock' }] });
+  });
+
+  it('a duration as its seconds with an s, as cel-go writes them (cel-spec timestamps.textproto, toString_duration)', async () => {
+    for (const [d, want] of [
+      ['1h', '3600s'],
+      ['1000000s', '1000000s'],
+      ['1.5s', '1.5s'],
+      ['-1.5s', '-1.5s'],
+      ['1m1ms', '60.001s'],
+      ['1ns', '0.000000001s'],
+      ['-150ns', '-0.00000015s'],
+      ['0', '0s'],
+    ] as const) {
+      expect(await decide('wait', {}, { d, want }), d).toMatchObject({ decision: 'permit', reasons: [{ rule: 'length' }] });
+    }
+  });
+});
+
 describe('POST /decide: trim() strips Unicode White_Space, as cel-go does', () => {
   let app: App;
   beforeAll(async () => {

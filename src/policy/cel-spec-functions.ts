@@ -204,6 +204,41 @@ export function withIntConversions(env: Environment, name = 'int'): Environment 
   return env.registerFunction(`${name}(uint): int`, intOfUint).registerFunction(`${name}(${timestampType}): int`, unixSeconds);
 }
 
+/**
+ * `time` as RFC 3339 text in UTC, as cel-go writes a timestamp (Go's time.RFC3339Nano): its
+ * fraction of a second without trailing zeros, none when whole (`2009-02-13T23:31:30.5Z`).
+ */
+function timestampText(time: Date): string {
+  return time.toISOString().replace(/\.(\d*?)0*Z$/, (_, fraction: string) => (fraction === '' ? 'Z' : `.${fraction}Z`));
+}
+
+/**
+ * `duration` as its seconds followed by `s`, as cel-go writes one: the double its Seconds() makes,
+ * in the fewest digits that read back as it and never in exponent form, as Go's
+ * strconv.FormatFloat(seconds, 'f', -1, 64) writes it (`3600s`, `1.5s`, `0.000000001s`).
+ */
+function durationText(duration: Duration): string {
+  const nanos = duration.seconds * 1_000_000_000n + BigInt(duration.nanos);
+  const seconds = Number(nanos / 1_000_000_000n) + Number(nanos % 1_000_000_000n) / 1e9;
+  const shortest = String(seconds);
+  // Below 1e-6, JavaScript writes a number in exponent form (`1.5e-7`); durations reach no exponent above.
+  const exponent = /^(-?)(\d)(?:\.(\d+))?e-(\d+)$/.exec(shortest);
+  if (exponent === null) return `${shortest}s`;
+  const [, sign, first, rest = '', places] = exponent as unknown as [string, string, string, string | undefined, string];
+  return `${sign}0.${'0'.repeat(Number(places) - 1)}${first}${rest}s`;
+}
+
+/**
+ * Registers in `env` the conversions to string CEL defines (langdef.md, "Standard Environment")
+ * and the library lacks: of a timestamp, RFC 3339 text, and of a duration, its seconds with an `s`.
+ * A condition calling one was refused at load ("found no matching overload for
+ * 'string(google.protobuf.Timestamp)'"). The checking and the evaluating environment alike; `env`
+ * is returned.
+ */
+export function withStringConversions(env: Environment): Environment {
+  return env.registerFunction(`string(${timestampType}): string`, timestampText).registerFunction(`string(${durationType}): string`, durationText);
+}
+
 function uintOfInt(value: bigint): UnsignedInt {
   if (value < 0n) throw new Error('uint() range error: the int is negative');
   return new UnsignedInt(value);
@@ -339,7 +374,7 @@ function timestampOfInt(seconds: bigint): Date {
 
 /** Registers the replacements in `env`, which is returned. */
 export function withSpecFunctions(env: Environment): Environment {
-  return withIntConversions(withTimeFields(env), 'specInt')
+  return withIntConversions(withStringConversions(withTimeFields(env)), 'specInt')
     .registerFunction('string.specLowerAscii(): string', (text: string) => asciiCase(text, true))
     .registerFunction('string.specUpperAscii(): string', (text: string) => asciiCase(text, false))
     .registerFunction('string.specTrim(): string', trimWhiteSpace)

@@ -13,7 +13,7 @@ import { requestIntType } from './cel-request-types.js';
 import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64, typeTimeSums } from './cel-ranges.js';
 import { boundRuntimeTypes } from './cel-runtime-types.js';
-import { specFunctionNames, withIntConversions, withSpecFunctions } from './cel-spec-functions.js';
+import { specFunctionNames, withIntConversions, withSpecFunctions, withStringConversions } from './cel-spec-functions.js';
 import { boundAbsorbedErrors, evaluateStrictly, startDecision } from './cel-strict.js';
 import { timeMember } from './cel-time-members.js';
 import { oncePerObject, typableVariables } from './cel-values.js';
@@ -59,7 +59,7 @@ const runtimeEnv = withSpecFunctions(new Environment(options))
   .registerVariable('context', dynMap)
   .registerVariable('now', 'google.protobuf.Timestamp');
 
-const checkEnv = withIntConversions(new Environment(options))
+const checkEnv = withStringConversions(withIntConversions(new Environment(options)))
   .registerVariable({ name: 'subject', schema: declaredShapes.subject })
   .registerVariable({ name: 'resource', schema: declaredShapes.resource })
   .registerVariable({ name: 'action', schema: declaredShapes.action })
