@@ -149,6 +149,32 @@ describe('README policy format', () => {
   });
 });
 
+describe('README policy field table', () => {
+  type Field = { maxLength?: number; maxItems?: number; items?: Field; properties?: Record<string, Field> };
+
+  /** Each upper bound `policy.schema.json` sets on a field, by the name the README's table gives the field. */
+  function bounds(properties: Record<string, Field>, prefix: string): [string, number][] {
+    return Object.entries(properties).flatMap(([name, field]): [string, number][] => {
+      const row = `${prefix}${name}`;
+      const own = [field.maxLength, field.maxItems, field.items?.maxLength].filter((n): n is number => n !== undefined).map((n): [string, number] => [row, n]);
+      const rules = field.items?.properties === undefined ? [] : bounds(field.items.properties, `${row}[].`);
+      return [...own, ...rules];
+    });
+  }
+
+  it('states every length and count limit the policy schema sets, in the row of its field', async () => {
+    const schema = JSON.parse(await readFile(join(defaultPolicyDir, 'policy.schema.json'), 'utf8')) as { properties: Record<string, Field> };
+    const section = readme.slice(readme.indexOf('### The format'), readme.indexOf('### Conditions (CEL)'));
+    const limits = bounds(schema.properties, '');
+    expect(limits.length).toBeGreaterThan(0);
+    for (const [field, limit] of limits) {
+      const row = section.split('\n').find((line) => line.startsWith('| ') && line.split('|')[1]?.includes(`\`${field}\``));
+      expect(row, field).toBeDefined();
+      expect(row, `${field}: ${limit}`).toContain(limit.toLocaleString('en-US'));
+    }
+  });
+});
+
 describe('README outputs of the test case it shows', () => {
   /** The request of the README's example test file, the one `pdp check` and the explain example show. */
   const request = (JSON.parse(blockAfter('### Testing: fixtures and coverage')) as { groups: { cases: { request: unknown }[] }[] }).groups[0]?.cases[0]?.request;
