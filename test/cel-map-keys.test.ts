@@ -116,3 +116,28 @@ describe('POST /decide: map keys of one type are not keys of another', () => {
     expect(await decide('proto-equal', { m: { region: 'EU' } })).toMatchObject(permitted('proto-equal'));
   });
 });
+
+describe('POST /decide: an index past the end of a list', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies({
+      'invoices.json': { id: 'invoices', resource: 'invoice', rules: [{ id: 'second-role', effect: 'permit', actions: ['read'], condition: 'subject.roles[1] == "x"' }, rule('item', 'context.items[int(context.n)] == "x"')] },
+    }));
+  });
+
+  async function detail(action: string, context: Record<string, unknown> = {}) {
+    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action, resource: { type: 'invoice' }, context });
+    expect(res.status).toBe(200);
+    const { reasons } = (await readJson(res)) as { reasons: { code?: string; detail?: string }[] };
+    return reasons.find((reason) => reason.code === 'condition_error')?.detail;
+  }
+
+  it('names the size of the list, an empty one included', async () => {
+    // Was "index 1 >= size undefined" for a subject with no roles.
+    expect(await detail('read')).toContain('index out of bounds, index 1 >= size 0');
+    expect(await detail('item', { items: [], n: 0 })).toContain('index out of bounds, index 0 >= size 0');
+    expect(await detail('item', { items: ['a'], n: 1 })).toContain('index out of bounds, index 1 >= size 1');
+    expect(await detail('item', { items: ['a', 'b'], n: 5 })).toContain('index out of bounds, index 5 >= size 2');
+    expect(await detail('item', { items: [], n: -1 })).toContain('index out of bounds, index -1 < 0');
+  });
+});

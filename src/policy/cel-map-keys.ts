@@ -79,11 +79,19 @@ function mapLiteral(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
   return asObject ? Object.fromEntries(map) : map;
 }
 
-/** `e[k]`: for a key other than a string in a map, the value of that key or an error; anything else as the library reads it. */
+/**
+ * `e[k]`: for a key other than a string in a map, the value of that key or an error; for an index
+ * past the end of a list, an error giving its size, which the library wrote as `size undefined`
+ * for an empty list (`subject.roles[1]` of a subject with no roles); anything else as the library
+ * reads it.
+ */
 function index(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
   const [containerNode, keyNode] = node.args as [unknown, unknown];
   const container = ev.run(containerNode, ctx);
   const key = ev.run(keyNode, ctx);
+  if (Array.isArray(container) && (typeof key === 'bigint' || typeof key === 'number') && Number(key) >= container.length) {
+    throw new Error(`No such key: index out of bounds, index ${String(key)} >= size ${container.length}`);
+  }
   if (typeof key === 'string' || !isMap(container)) return operatorOf(node)(container, key, node, ev);
   const value = valueAt(container, key);
   if (value === undefined) throw new Error(`No such key: ${String(key)}`);
