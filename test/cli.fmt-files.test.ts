@@ -39,7 +39,7 @@ describe.concurrent('pdp fmt writes a file whole or not at all', () => {
     const dir = await fixtureDir({ 'docs.json': text });
     const run = await runCliWithFileSizeLimit(2, ['fmt', dir]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('error docs.json: cannot write: EFBIG');
+    expect(run.stderr).toContain('error docs.json $: cannot write: EFBIG');
     expect(await readFile(join(dir, 'docs.json'), 'utf8')).toBe(text);
     expect(await readdir(dir)).toEqual(['docs.json']);
   });
@@ -62,7 +62,7 @@ describe.concurrent('pdp fmt writes a file whole or not at all', () => {
     const dir = await fixtureDir({ 'docs.json': text });
     const run = await runCli(['fmt', dir]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('error docs.json: cannot read: larger than 16777216 bytes');
+    expect(run.stderr).toContain('error docs.json $: cannot read: larger than 16777216 bytes');
     expect((await stat(join(dir, 'docs.json'))).size).toBe(text.length);
   });
 
@@ -102,7 +102,7 @@ describe.concurrent('pdp fmt keeps every number as written', () => {
     for (const args of [['fmt', dir.path], ['fmt', dir.path, '--check']]) {
       const run = await runCli(args);
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain(`error docs.json: ${path}: `);
+      expect(run.stderr).toContain(`error docs.json ${path}: `);
       expect(run.stderr).toContain(`is not exactly a double and would be read as ${reads}: write that, or the value as a string`);
       // The totals say a file was left out, not that all is well.
       expect(run.stdout).toContain(args.includes('--check') ? '0 of 1 files need formatting, 1 not checked (see the errors above)' : '1 files checked, 0 reformatted, 1 not formatted (see the errors above)');

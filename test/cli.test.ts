@@ -714,7 +714,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
     it('exits 1 naming a file that is not valid JSON', async ({ expect }) => {
       const run = await runCli(['fmt', broken, '--check']);
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain('other.json: not valid JSON');
+      expect(run.stderr).toContain('other.json $: not valid JSON');
     });
 
     it('keeps every key of the free-form maps, whatever its name', async ({ expect }) => {
@@ -739,10 +739,10 @@ describe.concurrent('pdp CLI (through its process)', () => {
       for (const args of [['fmt', dir], ['fmt', dir, '--check']]) {
         const run = await runCli(args);
         expect(run.code).toBe(1);
-        expect(run.stderr).toContain('typo.json: $.rules[0] (rule r1): Unrecognized key: "condtion"');
-        expect(run.stderr).toMatch(/cel\.json: \$\.rules\[0\]\.condition \(rule r1\): syntax: /);
-        expect(run.stderr).toContain('ids.json: $.rules[1].id (rule r1): duplicate rule id "r1"');
-        expect(run.stderr).toContain('tests/bad.json: $.cases[0].expect.decision: ');
+        expect(run.stderr).toContain('typo.json $.rules[0] (rule r1): Unrecognized key: "condtion"');
+        expect(run.stderr).toMatch(/cel\.json \$\.rules\[0\]\.condition \(rule r1\): syntax: /);
+        expect(run.stderr).toContain('ids.json $.rules[1].id (rule r1): duplicate rule id "r1"');
+        expect(run.stderr).toContain('tests/bad.json $.cases[0].expect.decision: ');
         expect(run.stdout).not.toMatch(/(formatted|unformatted) (typo|cel|ids|tests\/bad)\.json/);
       }
       for (const [name, text] of Object.entries(refused)) expect(await readFile(join(dir, name), 'utf8')).toBe(text);
@@ -750,6 +750,22 @@ describe.concurrent('pdp CLI (through its process)', () => {
       const json = JSON.parse((await runCli(['fmt', dir, '--json'])).stdout) as { ok: boolean; files: { file: string; error?: string }[] };
       expect(json.ok).toBe(false);
       expect(json.files).toContainEqual({ file: 'typo.json', canonical: false, error: '$.rules[0] (rule r1): Unrecognized key: "condtion"' });
+    });
+
+    it('prints each problem as validate does: the file, its JSON path ($ at the root) and rule, one line each', async ({ expect }) => {
+      const dir = await fixtureDir({
+        'reports.json': reportsPolicy,
+        'typo.json': '{"id":"typo","resource":"report","rules":[{"id":"r1","effect":"permit","actions":["read"],"condtion":"true","roles":[]}]}',
+        'broken.json': '{"id":"broken",',
+      });
+      const errors = (stderr: string) => stderr.split('\n').filter((line) => line.startsWith('error ')).sort();
+      const validated = errors((await runCli(['validate', dir])).stderr);
+      expect(validated).toEqual([
+        expect.stringMatching(/^error broken\.json \$: not valid JSON at line 1/),
+        'error typo.json $.rules[0] (rule r1): Unrecognized key: "condtion"',
+        expect.stringMatching(/^error typo\.json \$\.rules\[0\]\.roles \(rule r1\): /),
+      ]);
+      for (const args of [['fmt', dir], ['fmt', dir, '--check']]) expect(errors((await runCli(args)).stderr), args.join(' ')).toEqual(validated);
     });
 
     it('reports a file it cannot write, goes on with the others, exit 1, without a stack trace', async ({ expect, skip }) => {
@@ -765,7 +781,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       try {
         const run = await runCli(['fmt', dir]);
         expect(run.code).toBe(1);
-        expect(run.stderr).toMatch(/^error a\.json: cannot write: E(PERM|ACCES)/m);
+        expect(run.stderr).toMatch(/^error a\.json \$: cannot write: E(PERM|ACCES)/m);
         expect(run.stderr).not.toMatch(/\n\s+at /);
         expect(run.stdout).toContain('formatted b.json');
         expect(await readFile(locked, 'utf8')).toBe(messy['reports.json']);
@@ -782,7 +798,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       try {
         const run = await runCli(['fmt', dir]);
         expect(run.code).toBe(1);
-        expect(run.stderr).toMatch(/^error a\.json: cannot write: EPERM: operation not permitted, rename /m);
+        expect(run.stderr).toMatch(/^error a\.json \$: cannot write: EPERM: operation not permitted, rename /m);
         expect(await readFile(join(dir, 'a.json'), 'utf8')).toBe(messy['reports.json']);
       } finally {
         await commandSucceeds('chattr', ['-a', dir]);
@@ -794,7 +810,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': text });
       const run = await runCli(['fmt', dir]);
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain('tests/reports.json: $.cases[0].request.resource.properties.amount: number beyond the range of a double');
+      expect(run.stderr).toContain('tests/reports.json $.cases[0].request.resource.properties.amount: number beyond the range of a double');
       expect(await readFile(join(dir, 'tests/reports.json'), 'utf8')).toBe(text);
     });
 
@@ -804,7 +820,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
         const run = await runCli(args);
         expect(run.code).toBe(1);
         expect(run.stdout.split('\n').filter((line) => line.includes('x\\u{a}'))).toEqual([`${done} tests/x\\u{a}3 files checked, 0 reformatted\\u{1b}[2K.json`]);
-        expect(run.stderr).toBe('error tests/empty\\u{85}.json: a test file needs at least one case or group\n');
+        expect(run.stderr).toBe('error tests/empty\\u{85}.json $: a test file needs at least one case or group\n');
         for (const control of ['\u001b', '\u0085']) expect(run.stdout + run.stderr).not.toContain(control);
       }
     });
@@ -815,7 +831,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       await symlink('user@host.1234', join(dir, '.#reports.json'));
       const run = await runCli(['fmt', dir, '--check']);
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain('dangling.json: cannot read: ENOENT');
+      expect(run.stderr).toContain('dangling.json $: cannot read: ENOENT');
       expect(run.stderr).not.toContain('.#reports.json');
       expect(run.stderr).not.toMatch(/\n\s+at /);
       const validate = await runCli(['validate', dir]);
@@ -961,8 +977,8 @@ describe.concurrent('pdp CLI (through its process)', () => {
 
     // script(1) gives the command a terminal; the other stream goes to a file.
     it.for([
-      { redirected: 'stderr', to: '2>', onTerminal: '\u001b[33munformatted\u001b[39m reports.json', inFile: 'error broken.json: not valid JSON' },
-      { redirected: 'stdout', to: '>', onTerminal: '\u001b[31merror\u001b[39m broken.json: not valid JSON', inFile: 'unformatted reports.json' },
+      { redirected: 'stderr', to: '2>', onTerminal: '\u001b[33munformatted\u001b[39m reports.json', inFile: 'error broken.json $: not valid JSON' },
+      { redirected: 'stdout', to: '>', onTerminal: '\u001b[31merror\u001b[39m broken.json $: not valid JSON', inFile: 'unformatted reports.json' },
     ])('colours each stream only when it is a terminal: $redirected to a file', async ({ to, onTerminal, inFile }, { expect, skip }) => {
       const dir = await fixtureDir({ 'reports.json': JSON.stringify(reportsPolicy), 'broken.json': '{' });
       const file = join(dir, 'redirected.txt');

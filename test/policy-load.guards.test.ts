@@ -387,7 +387,7 @@ describe('action names', () => {
         { file: 'b.json', path: '$.rules[0].actions[0]', rule: 'deny-read', message: `"\uff52\uff45\uff41\uff44" and "read" (a.json $.rules[0].actions[0]) ${oneAction}` },
       ],
     });
-    expect((await runCli(['fmt', dir, '--check'])).stderr).toContain(`error a.json: $.rules[1].actions[0] (rule deny-approve): "Approve" and "approve"`);
+    expect((await runCli(['fmt', dir, '--check'])).stderr).toContain(`error a.json $.rules[1].actions[0] (rule deny-approve): "Approve" and "approve"`);
   });
 
   /** What `pdp validate` says, line by line, of a file whose `count` deny rules spell "read" as "Read". */

@@ -59,7 +59,7 @@ describe.concurrent('a key written twice in one object', () => {
     for (const args of [['fmt', dir], ['fmt', dir, '--check']]) {
       const run = await runCli(args);
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain('error docs.json: $.rules[0].effect: duplicate key');
+      expect(run.stderr).toContain('error docs.json $.rules[0].effect: duplicate key');
     }
     expect(await readFile(join(dir, 'docs.json'), 'utf8')).toBe(policyWith(flippedRule));
   });
@@ -136,7 +136,7 @@ describe.concurrent('a source file that is not plain UTF-8', () => {
     expect(run.stderr).not.toContain('Unexpected token');
     const fmt = await runCli(['fmt', dir]);
     expect(fmt.code).toBe(1);
-    expect(fmt.stderr).toContain(`error docs.json: ${message}`);
+    expect(fmt.stderr).toContain(`error docs.json $: ${message}`);
     expect(await readFile(join(dir, 'docs.json'))).toEqual(bytes);
   });
 

@@ -7,7 +7,7 @@ import { foldedActionIssues, jsonFilesIn, misnamedIssues, policyRuleAt, readSour
 import { maxSourceFileBytes, SourceReads } from '../policy/source-reads.js';
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
-import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
+import { parseCommandArgs, printIssue, withLoadErrors, type Io } from './io.js';
 import { printable } from './printable.js';
 import { replaceFile } from './replace-file.js';
 
@@ -15,8 +15,12 @@ interface FileOutcome {
   readonly file: string;
   /** Already in canonical form. */
   readonly canonical: boolean;
-  readonly error?: string;
+  /** Why it was left as it is: what the loader would find wrong with it, or why it could not be written. */
+  readonly problems?: readonly PolicyIssue[];
 }
+
+/** A problem of `file` as a whole, at `$`. */
+const fileProblem = (file: string, message: string): PolicyIssue[] => [{ file, path: '$', message }];
 
 async function sourceFiles(dir: string): Promise<{ file: string; path: string; kind: SourceKind }[]> {
   let listing: SourceListing;
@@ -55,7 +59,7 @@ async function loaderIssues(raw: unknown, file: string, kind: SourceKind): Promi
   return issues;
 }
 
-/** An issue without its file, which the outcome names: `$.rules[0] (rule r1): …`, or just the message at the root. */
+/** An issue without its file, which the outcome names, as --json gives it: `$.rules[0] (rule r1): …`, or just the message at the root. */
 function issueText(issue: PolicyIssue): string {
   const rule = issue.rule === undefined ? '' : ` (rule ${issue.rule})`;
   return issue.path === '$' && rule === '' ? issue.message : `${issue.path}${rule}: ${issue.message}`;
@@ -69,29 +73,34 @@ async function formatFile(file: string, path: string, kind: SourceKind, write: b
   // One file at a time, each read on its own: only the bound of one file applies.
   const source = await readSource(path, file, issues, new SourceReads());
   if (source !== undefined) issues.push(...(await loaderIssues(source.value, file, kind)));
-  if (source === undefined || issues.length > 0) return { file, canonical: false, error: issues.map(issueText).join('; ') };
+  if (source === undefined || issues.length > 0) return { file, canonical: false, problems: issues };
   const formatted = formatSource(source.value, kind);
   if (formatted === source.text) return { file, canonical: true };
   // Laid out one member a line, a file can outgrow what the loader reads: it is not made one the loader would refuse.
   const size = Buffer.byteLength(formatted);
-  if (size > maxSourceFileBytes) return { file, canonical: false, error: `formatted, it would be ${size} bytes, over the ${maxSourceFileBytes} the loader reads: split it` };
+  if (size > maxSourceFileBytes) return { file, canonical: false, problems: fileProblem(file, `formatted, it would be ${size} bytes, over the ${maxSourceFileBytes} the loader reads: split it`) };
   if (!write) return { file, canonical: false };
   try {
     await replaceFile(path, formatted);
   } catch (error) {
-    return { file, canonical: false, error: `cannot write: ${(error as Error).message}` };
+    return { file, canonical: false, problems: fileProblem(file, `cannot write: ${(error as Error).message}`) };
   }
   return { file, canonical: false };
 }
 
+/** `outcome` as --json gives it: its problems, if any, in one `error` text. */
+function jsonOutcome({ file, canonical, problems }: FileOutcome): { file: string; canonical: boolean; error?: string } {
+  return problems === undefined ? { file, canonical } : { file, canonical, error: problems.map(issueText).join('; ') };
+}
+
 /**
- * One line per file, whatever its name or a name its problem quotes holds: a line break there
- * printed a line of its own (`1 files checked, 0 reformatted`), an escape sequence drove the
- * terminal.
+ * Each problem as validate prints it (see printIssue), then one line per file formatted,
+ * whatever its name holds: a line break there printed a line of its own (`1 files checked, 0
+ * reformatted`), an escape sequence drove the terminal.
  */
 function printOutcomes(io: Io, dir: string, check: boolean, outcomes: readonly FileOutcome[]): void {
-  const changed = outcomes.filter((o) => !o.canonical && o.error === undefined);
-  for (const o of outcomes) if (o.error !== undefined) io.err(`${io.paintErr('red', 'error')} ${printable(`${o.file}: ${o.error}`)}`);
+  const changed = outcomes.filter((o) => !o.canonical && o.problems === undefined);
+  for (const o of outcomes) for (const problem of o.problems ?? []) printIssue(io, problem);
   for (const o of changed) io.out(check ? `${io.paint('yellow', 'unformatted')} ${printable(o.file)}` : `formatted ${printable(o.file)}`);
   const failed = outcomes.length - changed.length - outcomes.filter((o) => o.canonical).length;
   // Without it, a run that formatted nothing for an error read as a clean one.
@@ -115,8 +124,8 @@ export async function fmtCommand(args: readonly string[], io: Io): Promise<numbe
   return withLoadErrors(io, json, async () => {
     const outcomes: FileOutcome[] = [];
     for (const { file, path, kind } of await sourceFiles(dir)) outcomes.push(await formatFile(file, path, kind, !check));
-    const ok = outcomes.every((o) => o.error === undefined && (o.canonical || !check));
-    if (json) io.out(JSON.stringify({ ok, check, files: outcomes }, null, 2));
+    const ok = outcomes.every((o) => o.problems === undefined && (o.canonical || !check));
+    if (json) io.out(JSON.stringify({ ok, check, files: outcomes.map(jsonOutcome) }, null, 2));
     else printOutcomes(io, dir, check, outcomes);
     return ok ? 0 : 1;
   });

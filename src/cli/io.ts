@@ -97,15 +97,20 @@ export function parseCommandArgs(args: readonly string[], flags: FlagSpec): Pars
 }
 
 /**
- * Prints a rejected policy set (every issue) and returns exit code 1. An issue is one line
+ * Prints `issue` to stderr as every command does: `error FILE PATH (rule R): MESSAGE`, one line
  * whatever it quotes from a file (a case, group or action name, a file name): a line break or
  * escape sequence there would print a line of its own or drive the terminal.
  */
+export function printIssue(io: Io, issue: PolicyIssue): void {
+  io.err(`${io.paintErr('red', 'error')} ${printable(formatIssue(issue))}`);
+}
+
+/** Prints a rejected policy set (every issue) and returns exit code 1. */
 function reportLoadError(io: Io, error: PolicyLoadError, json: boolean): number {
   if (json) {
     io.out(JSON.stringify({ ok: false, issues: error.issues }, null, 2));
   } else {
-    for (const issue of error.issues) io.err(`${io.paintErr('red', 'error')} ${printable(formatIssue(issue))}`);
+    for (const issue of error.issues) printIssue(io, issue);
     io.err(`invalid: ${error.issues.length} problem(s)`);
   }
   return 1;
