@@ -33,21 +33,24 @@ type TokenCommand = 'test' | 'check' | { readonly iss: string; readonly aud: str
  */
 async function expectStartRefused(dir: string, message: string, commands: readonly TokenCommand[]): Promise<void> {
   const file = join(dir, 'tokens.json');
-  const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: file });
-  expect(run.code).toBe(1);
-  expect(run.stderr).toContain(message);
-  for (const command of commands) {
-    let args: string[];
-    if (command === 'test') args = ['test', defaultPolicyDir];
-    else if (command === 'check') args = ['check', defaultPolicyDir, '--request', join(dir, 'request.json')];
-    else {
-      const devKeys = join(dir, 'dev');
-      expect((await runCli(['keys', devKeys])).code).toBe(0);
-      args = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', command.iss, '--aud', command.aud, '--claims', command.claims];
-    }
-    const cli = await runCli(args, { TOKEN_CONFIG_FILE: file });
-    expect(cli.code, args[0]).toBe(1);
-    expect(cli.stderr).toContain(message);
+  // Each process reads the file alone and writes nothing another reads: they run at once.
+  const runs = [
+    runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: file }).then((run) => ({ run, name: 'server' })),
+    ...commands.map(async (command) => {
+      let args: string[];
+      if (command === 'test') args = ['test', defaultPolicyDir];
+      else if (command === 'check') args = ['check', defaultPolicyDir, '--request', join(dir, 'request.json')];
+      else {
+        const devKeys = join(dir, 'dev');
+        expect((await runCli(['keys', devKeys])).code).toBe(0);
+        args = ['token', '--key', join(devKeys, 'private.jwk.json'), '--iss', command.iss, '--aud', command.aud, '--claims', command.claims];
+      }
+      return { run: await runCli(args, { TOKEN_CONFIG_FILE: file }), name: args[0] };
+    }),
+  ];
+  for (const { run, name } of await Promise.all(runs)) {
+    expect(run.code, name).toBe(1);
+    expect(run.stderr).toContain(message);
   }
 }
 
