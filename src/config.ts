@@ -8,7 +8,7 @@ import { parseHostPort } from './cache/address.js';
 import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
 import { audienceProblem } from './token/audience-name.js';
-import { fetchRefusedPort } from './token/fetch-ports.js';
+import { fetchPortProblem } from './token/fetch-ports.js';
 import { claimName, claimNameProblem } from './token/claim-name.js';
 import { rolePrefixProblem } from './token/role-prefix.js';
 import { tokenType } from './token/token-type.js';
@@ -113,15 +113,15 @@ function hasUserinfo(value: string): boolean {
 /**
  * A URL the token fetchers can ask: http(s) without a user or password, on a port fetch connects
  * to. Node's fetch refuses a URL with credentials outright, and one on a port the Fetch Standard
- * blocks (6000, 10080, …), so either would deny every token; `instead` says where credentials
+ * blocks (6000, 10080, …), and reaches nothing on port 0, so each would deny every token; `instead` says where credentials
  * go. A query string stays allowed (some key sets want an api_key) and is masked.
  */
 const fetchableUrl = (instead: string) =>
   z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
     .refine((url) => !hasUserinfo(url), `must not carry a user or password (fetch refuses such a URL); ${instead}`)
     .superRefine((url, ctx) => {
-      const port = fetchRefusedPort(url);
-      if (port !== undefined) ctx.addIssue({ code: 'custom', message: `port ${port} is one fetch never connects to (a bad port of the Fetch Standard): serve the endpoint on another port` });
+      const problem = fetchPortProblem(url);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
     });
 
 /** A key set URL, in the environment or in TOKEN_CONFIG_FILE. */

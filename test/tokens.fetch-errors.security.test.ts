@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { ExpiringCache } from '../src/token/cache.js';
+import { readTokenConfigFile } from '../src/token/config-file.js';
 import { tokensFromConfig } from '../src/token/from-config.js';
 import { createIntrospector, type IntrospectionResult } from '../src/token/introspect.js';
 import { RemoteKeySet } from '../src/token/jwks.js';
@@ -242,6 +243,17 @@ describe('token endpoint URLs at start', () => {
     const run = await runServerToExit({ POLICY_DIR: defaultPolicyDir, TOKEN_CONFIG_FILE: join(dir, 'tokens.json') });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`TOKEN_CONFIG_FILE $.issuers[0].jwksUrl: ${refused(6666)}`);
+  });
+
+  it('refuses port 0, which fetch connects to nowhere, in every URL the token fetchers ask, and in TOKEN_CONFIG_FILE', async () => {
+    const refused = 'port 0 is no port a client connects to (the system picks one only to listen on): give the port the endpoint is served on';
+    expect(problems({ JWKS_URL: 'http://127.0.0.1:0/jwks', INTROSPECTION_URL: 'https://as.test:00/introspect', INTROSPECTION_JWKS_URL: 'https://as.test:0/jwks', INTROSPECTION_JWT_ISSUER: 'https://as.test' })).toEqual([
+      `JWKS_URL: ${refused}`,
+      `INTROSPECTION_URL: ${refused}`,
+      `INTROSPECTION_JWKS_URL: ${refused}`,
+    ]);
+    const dir = await tempDir({ 'tokens.json': { issuers: [{ issuer: 'https://a.test', jwksUrl: 'https://a.test:0/jwks', audience: 'invoice-api' }] } });
+    await expect(readTokenConfigFile(join(dir, 'tokens.json'))).rejects.toThrow(`TOKEN_CONFIG_FILE $.issuers[0].jwksUrl: ${refused}`);
   });
 
   it('refuses a scheme fetch cannot ask', () => {

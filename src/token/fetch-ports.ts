@@ -9,9 +9,15 @@ const badPorts: ReadonlySet<number> = new Set([
   989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
 ]);
 
-/** The port of the http(s) URL `value` when fetch will not connect to it; undefined otherwise (an unparsable URL included). */
-export function fetchRefusedPort(value: string): number | undefined {
+/**
+ * Why fetch will never reach the http(s) URL `value` on its port, or undefined when it may (an
+ * unparsable URL included): a bad port, which fetch refuses, or port 0, which it tries and
+ * which nothing is ever reached at, so every token would be denied as if the endpoint were down.
+ */
+export function fetchPortProblem(value: string): string | undefined {
   if (!URL.canParse(value)) return undefined;
-  const port = Number(new URL(value).port);
-  return badPorts.has(port) ? port : undefined;
+  const { port } = new URL(value);
+  if (port === '0') return 'port 0 is no port a client connects to (the system picks one only to listen on): give the port the endpoint is served on';
+  if (badPorts.has(Number(port))) return `port ${port} is one fetch never connects to (a bad port of the Fetch Standard): serve the endpoint on another port`;
+  return undefined;
 }
