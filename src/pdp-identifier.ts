@@ -31,6 +31,8 @@ export function pdpIdentifierProblems(value: string): string[] {
   if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
     problems.push('must use https (AuthZEN requires it of the PDP identifier); http is allowed only for a loopback host (localhost, 127.0.0.0/8, [::1])');
   }
+  // Advertised as the base of the endpoints' URLs: on port 0 a PEP following the metadata reaches nothing.
+  if (url.port === '0') problems.push('port 0 is no port a client connects to: give the port PEPs reach the service on');
   if (/^\/admin(?:\/|$)/.test(url.pathname)) problems.push('its path must not begin with /admin, where the AuthZEN endpoints would be behind the admin keys');
   return problems;
 }

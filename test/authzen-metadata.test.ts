@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp, readJson } from './helpers/app.js';
 import { interopDir } from './helpers/authzen.js';
+import { configProblems } from './helpers/config.js';
 import { loadContract } from './helpers/openapi.js';
 import { connectTo } from './helpers/raw-http.js';
 
@@ -227,6 +228,10 @@ describe('PUBLIC_URL', () => {
       expect(loadConfig({ PUBLIC_URL: value }).PUBLIC_URL).toBe(value);
     },
   );
+
+  it.each(['https://pdp.example.com:0', 'http://localhost:0/authz'])('refuses %s: no PEP reaches the endpoints it advertises on port 0', (value) => {
+    expect(configProblems({ PUBLIC_URL: value })).toEqual(['PUBLIC_URL: port 0 is no port a client connects to: give the port PEPs reach the service on']);
+  });
 
   it.each(['https://pdp.example.com/admin', 'https://pdp.example.com/admin/authz'])('refuses %s: the endpoints would be behind the admin keys', (value) => {
     expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(/PUBLIC_URL: its path must not begin with \/admin/);
