@@ -114,10 +114,14 @@ function hasUserinfo(value: string): boolean {
  * A URL the token fetchers can ask: http(s) without a user or password, on a port fetch connects
  * to. Node's fetch refuses a URL with credentials outright, and one on a port the Fetch Standard
  * blocks (6000, 10080, …), and reaches nothing on port 0, so each would deny every token; `instead` says where credentials
- * go. A query string stays allowed (some key sets want an api_key) and is masked.
+ * go. Whitespace around it is dropped, as the URL parser does; within it, it is refused. A query string stays allowed (some key sets want an api_key) and is masked.
  */
 const fetchableUrl = (instead: string) =>
-  z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+  z.string()
+    // Read as one URL, `https://a/jwks https://b/jwks` was fetched as `https://a/jwks%20https://b/jwks`,
+    // and a tab or line break within was dropped: either denied every token, or asked another URL than given.
+    .refine((url) => !/\s/.test(url.trim()), 'holds whitespace, which no URL does (RFC 3986): give one URL, a space in it written %20')
+    .pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }))
     .refine((url) => !hasUserinfo(url), `must not carry a user or password (fetch refuses such a URL); ${instead}`)
     .superRefine((url, ctx) => {
       const problem = fetchPortProblem(url);

@@ -256,6 +256,24 @@ describe('token endpoint URLs at start', () => {
     await expect(readTokenConfigFile(join(dir, 'tokens.json'))).rejects.toThrow(`TOKEN_CONFIG_FILE $.issuers[0].jwksUrl: ${refused}`);
   });
 
+  it('refuses whitespace within a token URL (two URLs given for one), in the environment and in TOKEN_CONFIG_FILE', async () => {
+    const refused = 'holds whitespace, which no URL does (RFC 3986): give one URL, a space in it written %20';
+    expect(problems({ JWKS_URL: 'https://idp.test/jwks https://idp2.test/jwks', INTROSPECTION_URL: 'https://as.test/intro\tspect', INTROSPECTION_JWKS_URL: 'https://as.test/jwks,\nhttps://as2.test/jwks', INTROSPECTION_JWT_ISSUER: 'https://as.test' })).toEqual([
+      `JWKS_URL: ${refused}`,
+      `INTROSPECTION_URL: ${refused}`,
+      `INTROSPECTION_JWKS_URL: ${refused}`,
+    ]);
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test', jwksUrl: ' https://a.test/jwks ', audience: 'invoice-api' },
+          { issuer: 'https://b.test', jwksUrl: 'https://b.test/jwks, https://c.test/jwks', audience: 'invoice-api' },
+        ],
+      },
+    });
+    await expect(readTokenConfigFile(join(dir, 'tokens.json'))).rejects.toThrow(`invalid token configuration:\n  TOKEN_CONFIG_FILE $.issuers[1].jwksUrl: ${refused}`);
+  });
+
   it('refuses a scheme fetch cannot ask', () => {
     expect(problems({ JWKS_URL: 'ftp://idp.test/jwks', INTROSPECTION_URL: 'file:///introspect' })).toEqual([
       'JWKS_URL: must be an http:// or https:// URL',
