@@ -200,7 +200,11 @@ const envSchema = z
     INTROSPECTION_AUDIENCE: list(),
     // Plain http:// token URLs to hosts other than loopback are refused unless this is `true`.
     ALLOW_HTTP_TOKEN_URLS: z.enum(['true', 'false']).default('false'),
-    CLAIM_SUBJECT: optionalText.pipe(claimName.optional()).transform((value) => value ?? defaultClaimMapping.subject),
+    // One claim, where CLAIM_ROLES and CLAIM_SCOPES take lists: `sub,client_id` was read as the one
+    // name `sub,client_id`, and every token denied as naming no subject.
+    CLAIM_SUBJECT: optionalText
+      .pipe(z.string().refine((name) => !name.includes(','), 'names one claim, and a comma is read as part of its name, which no token holds: give the one claim holding the subject id (CLAIM_ROLES and CLAIM_SCOPES take lists)').pipe(claimName).optional())
+      .transform((value) => value ?? defaultClaimMapping.subject),
     CLAIM_ROLES: list(defaultClaimMapping.roles),
     CLAIM_SCOPES: list(defaultClaimMapping.scopes),
     CLAIM_ROLE_PREFIXES: list(),

@@ -202,6 +202,12 @@ describe('claim names no token could hold', () => {
     (name) => expect(problems({ CLAIM_SUBJECT: name, CLAIM_ROLES: `${name},role`, CLAIM_SCOPES: name })).toEqual([]),
   );
 
+  it.each(['sub,client_id', 'sub, email', 'oid,'])('refuses %j in CLAIM_SUBJECT, which names one claim: a list would be read as one name no token holds', (name) => {
+    expect(problems({ CLAIM_SUBJECT: name })).toEqual([
+      'CLAIM_SUBJECT: names one claim, and a comma is read as part of its name, which no token holds: give the one claim holding the subject id (CLAIM_ROLES and CLAIM_SCOPES take lists)',
+    ]);
+  });
+
   it('takes spaces around CLAIM_SUBJECT and the entries of CLAIM_ROLES, which are dropped', () => {
     const config = loadConfig({ CLAIM_SUBJECT: ' oid ', CLAIM_ROLES: ' roles , groups ' });
     expect([config.CLAIM_SUBJECT, config.CLAIM_ROLES]).toEqual(['oid', ['roles', 'groups']]);
