@@ -9,6 +9,7 @@ import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
 import { audienceProblem } from './token/audience-name.js';
 import { fetchPortProblem } from './token/fetch-ports.js';
+import { secondUrlProblem } from './token/url-list.js';
 import { claimName, claimNameProblem } from './token/claim-name.js';
 import { rolePrefixProblem } from './token/role-prefix.js';
 import { tokenType } from './token/token-type.js';
@@ -111,10 +112,12 @@ function hasUserinfo(value: string): boolean {
 }
 
 /**
- * A URL the token fetchers can ask: http(s) without a user or password, on a port fetch connects
- * to. Node's fetch refuses a URL with credentials outright, and one on a port the Fetch Standard
- * blocks (6000, 10080, …), and reaches nothing on port 0, so each would deny every token; `instead` says where credentials
- * go. Whitespace around it is dropped, as the URL parser does; within it, it is refused. A query string stays allowed (some key sets want an api_key) and is masked.
+ * A URL the token fetchers can ask: one http(s) URL without a user or password, on a port fetch
+ * connects to. Node's fetch refuses a URL with credentials outright, and one on a port the Fetch
+ * Standard blocks (6000, 10080, …), and reaches nothing on port 0, so each would deny every
+ * token; `instead` says where credentials go. Whitespace around it is dropped, as the URL parser
+ * does; within it, it is refused. A query string stays allowed (some key sets want an api_key)
+ * and is masked.
  */
 const fetchableUrl = (instead: string) =>
   z.string()
@@ -122,6 +125,10 @@ const fetchableUrl = (instead: string) =>
     // and a tab or line break within was dropped: either denied every token, or asked another URL than given.
     .refine((url) => !/\s/.test(url.trim()), 'holds whitespace, which no URL does (RFC 3986): give one URL, a space in it written %20')
     .pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }))
+    .superRefine((url, ctx) => {
+      const problem = secondUrlProblem(url, 'give one URL');
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .refine((url) => !hasUserinfo(url), `must not carry a user or password (fetch refuses such a URL); ${instead}`)
     .superRefine((url, ctx) => {
       const problem = fetchPortProblem(url);

@@ -274,6 +274,16 @@ describe('token endpoint URLs at start', () => {
     await expect(readTokenConfigFile(join(dir, 'tokens.json'))).rejects.toThrow(`invalid token configuration:\n  TOKEN_CONFIG_FILE $.issuers[1].jwksUrl: ${refused}`);
   });
 
+  it('refuses two URLs joined by a comma where one is fetched, in the environment and in TOKEN_CONFIG_FILE', async () => {
+    const refused = 'holds a second URL after a comma (two given for one): give one URL';
+    expect(problems({ JWKS_URL: 'https://idp.test/jwks,https://idp2.test/jwks', INTROSPECTION_URL: 'https://as.test,https://as2.test/introspect', INTROSPECTION_JWKS_URL: 'https://as.test/a,b/jwks', INTROSPECTION_JWT_ISSUER: 'https://as.test' })).toEqual([
+      `JWKS_URL: ${refused}`,
+      `INTROSPECTION_URL: ${refused}`,
+    ]);
+    const dir = await tempDir({ 'tokens.json': { issuers: [{ issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks,http://localhost/jwks', audience: 'invoice-api' }] } });
+    await expect(readTokenConfigFile(join(dir, 'tokens.json'))).rejects.toThrow(`invalid token configuration:\n  TOKEN_CONFIG_FILE $.issuers[0].jwksUrl: ${refused}`);
+  });
+
   it('refuses a scheme fetch cannot ask', () => {
     expect(problems({ JWKS_URL: 'ftp://idp.test/jwks', INTROSPECTION_URL: 'file:///introspect' })).toEqual([
       'JWKS_URL: must be an http:// or https:// URL',

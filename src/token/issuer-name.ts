@@ -1,5 +1,6 @@
 import { refusedBy } from './exact-name.js';
 import { stringOrUriProblem } from './string-or-uri.js';
+import { secondUrlProblem } from './url-list.js';
 
 /** Why it matters: the verifier for a token is picked by its `iss`, compared exactly. */
 const consequence = 'a token\'s "iss" is compared exactly, so every token of this issuer would be denied as of an unknown issuer';
@@ -13,6 +14,8 @@ const consequence = 'a token\'s "iss" is compared exactly, so every token of thi
 export function issuerProblem(issuer: string): string | undefined {
   const problem = stringOrUriProblem(issuer, 'an issuer');
   if (problem !== undefined) return `${problem}; ${consequence}`;
+  const listed = secondUrlProblem(issuer, 'give one issuer, and list several in TOKEN_CONFIG_FILE');
+  if (listed !== undefined) return listed;
   if (!/^https?:/i.test(issuer)) return undefined;
   if (!URL.canParse(issuer) || new URL(issuer).hostname === '') return `is not an http(s) URL with a host; ${consequence}`;
   if (issuer.includes('?') || issuer.includes('#')) return `has a ${issuer.includes('?') ? 'query' : 'fragment'}, which an issuer URL never has (OpenID Connect Discovery §3, RFC 8414 §2): give the issuer, not a discovery or key set URL`;
