@@ -424,10 +424,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const given = Object.fromEntries(
     Object.entries(env).flatMap(([name, value]) => (value === undefined || value.trim() === '' ? [] : [[name, value.trim()]])),
   );
+  const quoted = settingNames.filter((name) => isQuoted(given[name]));
   const parsed = envSchema.safeParse(given);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
-  }
-  return parsed.data;
+  if (parsed.success && quoted.length === 0) return parsed.data;
+  // A quoted setting is told that alone: what its value is refused for beside it comes of the quotes.
+  const issues = parsed.success ? [] : parsed.error.issues.filter((i) => !quoted.includes(String(i.path[0])));
+  const lines = [
+    ...quoted.map((name) => `  ${name}: is wrapped in quotes, which are read as part of the value: remove them (docker run --env-file keeps the quotes of an env file)`),
+    ...issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`),
+  ];
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/**
+ * Whether a value is wrapped in one kind of quotes, `"invoice-api"` or `'realm_access.roles'`:
+ * docker run --env-file keeps them, and a name was then taken with them, which no token's
+ * audience or claim equals, and a caller key that no caller sends.
+ */
+function isQuoted(value: string | undefined): boolean {
+  return value !== undefined && value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0]);
 }

@@ -72,6 +72,16 @@ describe('loadConfig', () => {
     expect(loadConfig(padded)).toMatchObject({ HOST: '127.0.0.1', POLICY_DIR: './policies', LOG_LEVEL: 'warn', POLICY_WATCH: 'false', JWT_REQUIRE_EXP: 'false', AUDIT_DECISIONS: 'deny', CACHE_PREFIX: 'pdp:', PORT: 8081 });
   });
 
+  it('refuses a value wrapped in quotes, which an env file given to docker run --env-file leaves in it, naming the setting and not the value', () => {
+    const quoted = 'is wrapped in quotes, which are read as part of the value: remove them (docker run --env-file keeps the quotes of an env file)';
+    const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp' };
+    const found = problems({ ...keyed, JWT_AUDIENCE: '"invoice-api"', CLAIM_ROLES: "'realm_access.roles'", PORT: ' "8080" ', PDP_API_KEYS: '"Secret-Key-0123456789"' });
+    expect(found).toEqual(['PORT', 'JWT_AUDIENCE', 'CLAIM_ROLES', 'PDP_API_KEYS'].map((name) => `${name}: ${quoted}`));
+    expect(found.join('\n')).not.toContain('Secret-Key');
+    expect(loadConfig({ ...keyed, JWT_AUDIENCE: '"invoice"-api', CLAIM_SUBJECT: 'x\'', CACHE_PREFIX: '"' })).toMatchObject({ JWT_AUDIENCE: ['"invoice"-api'], CLAIM_SUBJECT: 'x\'', CACHE_PREFIX: '"' });
+    expect(loadConfig({ NOT_A_SETTING: '"x"' })).toMatchObject({ PORT: 8080 });
+  });
+
   it('refuses an algorithm name no key set can verify with, so tokens are not all denied at run time', () => {
     const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
     expect(problems({ ...keyed, JWT_ALGORITHMS: 'ES265,RS256' })).toEqual([expect.stringMatching(/^JWT_ALGORITHMS: ES265 is not a JWS algorithm this service verifies/)]);
