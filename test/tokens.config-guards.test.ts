@@ -78,6 +78,8 @@ describe('issuer names no token could carry', () => {
     ['https://', `is not an http(s) URL with a host; ${unknown}`],
     ['https://idp.example/.well-known/openid-configuration?tenant=acme', 'has a query, which an issuer URL never has (OpenID Connect Discovery §3, RFC 8414 §2): give the issuer, not a discovery or key set URL'],
     ['https://idp.example/#acme', 'has a fragment, which an issuer URL never has (OpenID Connect Discovery §3, RFC 8414 §2): give the issuer, not a discovery or key set URL'],
+    ['https://idp.example/realms/acme/.well-known/openid-configuration', 'is a discovery URL (a /.well-known/ path), which an issuer never is (OpenID Connect Discovery §4, RFC 8414 §3): give the issuer, the "issuer" its document names'],
+    ['https://idp.example/.well-known/oauth-authorization-server/tenant', 'is a discovery URL (a /.well-known/ path), which an issuer never is (OpenID Connect Discovery §4, RFC 8414 §3): give the issuer, the "issuer" its document names'],
     ['https://a.example,https://b.example/realms/x', 'holds a second URL after a comma (two given for one): give one issuer, and list several in TOKEN_CONFIG_FILE'],
   ])('refuses %j in JWT_ISSUER and INTROSPECTION_JWT_ISSUER at start, saying why', (name, problem) => {
     expect(problems({ JWKS_URL: 'https://idp.example/jwks', JWT_ISSUER: name, JWT_AUDIENCE: audience, ...signed, INTROSPECTION_JWT_ISSUER: name })).toEqual([

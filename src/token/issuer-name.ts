@@ -9,7 +9,7 @@ const consequence = 'a token\'s "iss" is compared exactly, so every token of thi
  * Why `issuer` can be no token's `iss`, or undefined when it can: what no StringOrURI can be
  * (see `stringOrUriProblem`), and, as an OpenID Connect or OAuth issuer (OIDC Discovery §3,
  * RFC 8414 §2) is an http(s) URL without query or fragment, an http(s) one that is not (a
- * discovery URL's query).
+ * discovery URL's query), or that is its discovery URL (a `/.well-known/` path).
  */
 export function issuerProblem(issuer: string): string | undefined {
   const problem = stringOrUriProblem(issuer, 'an issuer');
@@ -19,6 +19,10 @@ export function issuerProblem(issuer: string): string | undefined {
   if (!/^https?:/i.test(issuer)) return undefined;
   if (!URL.canParse(issuer) || new URL(issuer).hostname === '') return `is not an http(s) URL with a host; ${consequence}`;
   if (issuer.includes('?') || issuer.includes('#')) return `has a ${issuer.includes('?') ? 'query' : 'fragment'}, which an issuer URL never has (OpenID Connect Discovery §3, RFC 8414 §2): give the issuer, not a discovery or key set URL`;
+  // Its discovery document is at the issuer with `/.well-known/…` put after (OIDC) or before (RFC 8414) its path.
+  if (/\/\.well-known(?:\/|$)/i.test(new URL(issuer).pathname)) {
+    return 'is a discovery URL (a /.well-known/ path), which an issuer never is (OpenID Connect Discovery §4, RFC 8414 §3): give the issuer, the "issuer" its document names';
+  }
   return undefined;
 }
 
