@@ -236,13 +236,13 @@ describe('opaque tokens: RFC 7662 introspection', () => {
       [asKey, otherKey] = await Promise.all([signingKey('as-1'), signingKey('as-1')]);
     });
 
-    const signedAnswer = (key: SigningKey, introspection: Record<string, unknown>, overrides: { aud?: string; typ?: string; iss?: string } = {}) =>
-      new SignJWT({ token_introspection: introspection })
+    const signedAnswer = (key: SigningKey, introspection: Record<string, unknown>, overrides: { aud?: string; typ?: string; iss?: string; undated?: true } = {}) => {
+      const answer = new SignJWT({ token_introspection: introspection })
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: overrides.typ ?? 'token-introspection+jwt' })
         .setIssuer(overrides.iss ?? asIssuer)
-        .setAudience(overrides.aud ?? server.clientId)
-        .setIssuedAt()
-        .sign(key.privateKey);
+        .setAudience(overrides.aud ?? server.clientId);
+      return (overrides.undated === true ? answer : answer.setIssuedAt()).sign(key.privateKey);
+    };
 
     const signedIntrospector = () =>
       introspector({ signed: { keys: createLocalJWKSet(jwks(asKey)), issuer: asIssuer, algorithms: ['ES256'] } });
@@ -267,6 +267,7 @@ describe('opaque tokens: RFC 7662 introspection', () => {
       ['an answer for another client', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: true }, { aud: 'someone-else' }) }), /not verified/],
       ['an answer from another issuer', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: true }, { iss: 'https://other-as.test/' }) }), /not verified/],
       ['an answer with the wrong typ', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: true }, { typ: 'JWT' }) }), /not verified/],
+      ['an answer without iat, which RFC 9701 §5 requires', async () => ({ contentType: 'application/token-introspection+jwt', body: await signedAnswer(asKey, { active: true, sub: 'alice', exp: epoch() + 600 }, { undated: true }) }), /not verified \(ERR_JWT_CLAIM_VALIDATION_FAILED\)/],
     ])('denies as unavailable on %s', async (_name, reply, detail) => {
       const token = opaque();
       server.answer(token, await reply());
@@ -481,6 +482,7 @@ describe('RFC 9701 signed answers under a fetched key set', () => {
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'token-introspection+jwt' })
       .setIssuer(asIssuer)
       .setAudience(server.clientId)
+      .setIssuedAt()
       .sign(key.privateKey);
 
   /** Opaque tokens introspected at `server`, its answers checked with the key set at `keySetUrl`. */

@@ -196,10 +196,11 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       const { keys, refetchKeys } = signed.lookup?.() ?? { keys: signed.keys };
       // The answer is a JWT the server issues by its own clock: its `exp` and `nbf`, if it sets
       // them, get the skew any JWT gets here, or a server a second ahead of us fails every lookup.
+      // It must say when it was made (`iat`, RFC 9701 §5): without it, nothing dates the answer.
       const { payload } = await verifyWithKeySet(
         text,
         (header, token) => until(deadline, async () => keys(header, token)),
-        { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', clockTolerance, currentDate: new Date(clock()) },
+        { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', requiredClaims: ['iat'], clockTolerance, currentDate: new Date(clock()) },
         refetchKeys === undefined ? undefined : () => until(deadline, refetchKeys),
       );
       const expires = expiryMs(payload);
