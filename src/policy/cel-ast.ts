@@ -14,6 +14,15 @@ export function isAstNode(value: unknown): value is AstNode {
   return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
 }
 
+/** The name of the type the library's check recorded on `node` (`int`, `type`, `dyn`…); undefined before a check. */
+export function checkedTypeName(node: unknown): string | undefined {
+  const type = (node as { checkedType?: { name?: unknown } }).checkedType;
+  return typeof type?.name === 'string' ? type.name : undefined;
+}
+
+/** The names CEL gives its two integer types. */
+export const intTypeNames: ReadonlySet<string> = new Set(['int', 'uint']);
+
 /** A comprehension's parts: `items.exists(i, i.ok)` ranges over `items`, binding `i` in `i.ok`. */
 export interface Comprehension {
   /** The list or map it visits, read where the comprehension stands. */

@@ -1,5 +1,5 @@
 import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
-import { isAstNode, writtenOf, type AstNode } from './cel-ast.js';
+import { checkedTypeName, intTypeNames, isAstNode, writtenOf, type AstNode } from './cel-ast.js';
 import { firstOverRequestValues, isRequestValue } from './cel-request-values.js';
 
 /**
@@ -64,14 +64,6 @@ function intLiteral(node: unknown): IntLiteral | undefined {
   return node.args instanceof UnsignedInt ? { value: node.args.valueOf(), type: 'uint' } : undefined;
 }
 
-/** The types of an int or uint a call returns, as the library's check names them. */
-const intTypes = new Set(['int', 'uint']);
-
-function checkedTypeName(node: AstNode): string | undefined {
-  const type = (node as { checkedType?: { name?: unknown } }).checkedType;
-  return typeof type?.name === 'string' ? type.name : undefined;
-}
-
 /**
  * The type of `node` when it is an int or a uint made by a function: a call the check types so
  * (`size(x)`, `int(x)`, `now.getHours()`, `s.indexOf(t)`), its negation, or arithmetic of one
@@ -82,7 +74,7 @@ function madeInt(node: unknown): IntLiteral['type'] | undefined {
   if (!isAstNode(node)) return undefined;
   if (node.op === 'call' || node.op === 'rcall') {
     const type = checkedTypeName(node);
-    return type !== undefined && intTypes.has(type) ? (type as IntLiteral['type']) : undefined;
+    return type !== undefined && intTypeNames.has(type) ? (type as IntLiteral['type']) : undefined;
   }
   if (node.op === '-_') return madeInt(node.args) === 'int' ? 'int' : undefined;
   if (!arithmetic.has(node.op) || !Array.isArray(node.args) || node.args.length !== 2) return undefined;

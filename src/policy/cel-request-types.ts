@@ -1,4 +1,4 @@
-import { isAstNode, writtenOf, type AstNode } from './cel-ast.js';
+import { checkedTypeName, intTypeNames, isAstNode, writtenOf, type AstNode } from './cel-ast.js';
 import { firstOverRequestValues, isRequestValue } from './cel-request-values.js';
 
 /** The type of a value of the request compared with `int` or `uint`: `type(resource.properties.qty) == int`. */
@@ -11,13 +11,10 @@ export interface RequestIntType {
   readonly op: '==' | '!=';
 }
 
-const intTypes: ReadonlySet<string> = new Set(['int', 'uint']);
-
 /** `int` or `uint` when `node` names that type: the check types such a name `type`, not a comprehension variable named so. */
 function intTypeName(node: unknown): RequestIntType['type'] | undefined {
-  if (!isAstNode(node) || node.op !== 'id' || typeof node.args !== 'string' || !intTypes.has(node.args)) return undefined;
-  const checked = (node as { checkedType?: { name?: unknown } }).checkedType;
-  return checked?.name === 'type' ? (node.args as RequestIntType['type']) : undefined;
+  if (!isAstNode(node) || node.op !== 'id' || typeof node.args !== 'string' || !intTypeNames.has(node.args)) return undefined;
+  return checkedTypeName(node) === 'type' ? (node.args as RequestIntType['type']) : undefined;
 }
 
 /** The value whose type `node` reads when it is `type(x)` of a value of the request `x`. */

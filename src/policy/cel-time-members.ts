@@ -1,4 +1,4 @@
-import { forEachNode, isAstNode } from './cel-ast.js';
+import { checkedTypeName, forEachNode, isAstNode } from './cel-ast.js';
 
 /** A field or key a condition reads from a timestamp or a duration, which have none. */
 export interface TimeMember {
@@ -13,11 +13,6 @@ const timeTypes: ReadonlyMap<string, TimeMember['type']> = new Map([
 ]);
 
 const selections = new Set(['.', '.?', '[]', '[?]']);
-
-function checkedTypeName(node: unknown): string | undefined {
-  const type = (node as { checkedType?: { name?: unknown } }).checkedType;
-  return typeof type?.name === 'string' ? type.name : undefined;
-}
 
 /** Whether the type check found `node` a timestamp or a duration, and which. */
 export function timeTypeOf(node: unknown): TimeMember['type'] | undefined {
