@@ -3,10 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { ExpiringCache } from '../src/token/cache.js';
+import { IntrospectionCache } from '../src/token/introspection-cache.js';
 import { readTokenConfigFile } from '../src/token/config-file.js';
 import { tokensFromConfig } from '../src/token/from-config.js';
-import { createIntrospector, type IntrospectionResult } from '../src/token/introspect.js';
+import { createIntrospector } from '../src/token/introspect.js';
 import { RemoteKeySet } from '../src/token/jwks.js';
 import { createTokenVerifier } from '../src/token/token-verifier.js';
 import { createJwtVerifier } from '../src/token/verify.js';
@@ -176,7 +176,7 @@ describe('a fetch error that quotes the URL (a URL with credentials, past the co
       url: `${url}/introspect?secret=${secret}`,
       clientId: 'pdp',
       clientSecret: 'client-secret',
-      cache: new ExpiringCache<IntrospectionResult>({ maxEntries: 10, maxTtlMs: 60_000 }),
+      cache: new IntrospectionCache({ activeEntries: 10, inactiveEntries: 10, maxTtlMs: 60_000 }),
     });
     const { app } = await buildTestApp({ tokens: createTokenVerifier({ jwt, introspection }) });
     try {

@@ -3,9 +3,9 @@ import { createLocalJWKSet, SignJWT } from 'jose';
 import { loadConfig } from '../src/config.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ExpiringCache } from '../src/token/cache.js';
+import { IntrospectionCache } from '../src/token/introspection-cache.js';
 import { TokenCheckUnavailableError } from '../src/token/errors.js';
-import { createIntrospector, type IntrospectionResult, type IntrospectorOptions } from '../src/token/introspect.js';
+import { createIntrospector, type IntrospectorOptions } from '../src/token/introspect.js';
 import type { TokenObserver } from '../src/token/observer.js';
 import { createTokenVerifier } from '../src/token/token-verifier.js';
 import { createJwtVerifier, type TokenVerifier } from '../src/token/verify.js';
@@ -42,7 +42,7 @@ describe('opaque tokens: RFC 7662 introspection', () => {
       // Far beyond any lookup here: the first took 0.8 s on a machine at a load of 15, later ones
       // over 0.3 s, which timed them out and failed tests that are not about the timeout.
       timeoutMs: 5_000,
-      cache: new ExpiringCache<IntrospectionResult>({ maxEntries: 100, maxTtlMs: 60_000, clock }),
+      cache: new IntrospectionCache({ activeEntries: 100, inactiveEntries: 100, maxTtlMs: 60_000, clock }),
       clock,
       ...options,
     });
@@ -472,6 +472,46 @@ describe('INTROSPECTION_AUDIENCE', () => {
     expect(await decide({ TOKEN_MAX_LENGTH: '256' }, longest)).toMatchObject({ decision: 'permit' });
     expect(await decide({ TOKEN_MAX_LENGTH: '256' }, over)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token longer than 256 characters' }] });
     expect(server.requestsFor(over)).toBe(0);
+  });
+});
+
+describe('the introspection cache under a flood of inactive tokens', () => {
+  let server: IntrospectionServer;
+  let tokens: Tokens;
+  let app: Awaited<ReturnType<typeof buildTestApp>>['app'];
+
+  beforeAll(async () => {
+    server = await startIntrospectionServer();
+    tokens = await tokensFromConfig(
+      loadConfig({ INTROSPECTION_URL: server.url, INTROSPECTION_CLIENT_ID: server.clientId, INTROSPECTION_CLIENT_SECRET: server.clientSecret, TOKEN_CACHE_ENTRIES: '20' }),
+    );
+    ({ app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims }));
+  });
+  afterAll(async () => {
+    tokens.close();
+    await server.close();
+  });
+
+  const decide = async (token: string) => readJson(await postJson(app, '/decide', { token, ...question }));
+
+  it('keeps the active answers: junk tokens, more than the cache holds, evict none of them', async () => {
+    server.answer('alice-live', { body: { active: true, iss: asIssuer, exp: epoch() + 600, ...claims } });
+    expect(await decide('alice-live')).toMatchObject({ decision: 'permit' });
+    // Unknown to the server, each answered `"active": false`: what a caller sending made-up tokens gets.
+    for (let i = 0; i < 25; i += 1) expect(await decide(`junk-${i}`)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token is not active' }] });
+    expect(await decide('alice-live')).toMatchObject({ decision: 'permit' });
+    expect(server.requestsFor('alice-live')).toBe(1);
+  });
+
+  it('remembers inactive answers apart, a tenth as many: a token presented again is not asked for again until pushed out', async () => {
+    for (let i = 0; i < 3; i += 1) await decide('revoked-again');
+    expect(server.requestsFor('revoked-again')).toBe(1);
+    expect(tokens.summary['introspectionCache']).toEqual({ activeEntries: 20, inactiveEntries: 2, maxSeconds: 60 });
+    // TOKEN_CACHE_ENTRIES=20 holds 2 inactive answers: two more push it out.
+    await decide('other-junk-1');
+    await decide('other-junk-2');
+    await decide('revoked-again');
+    expect(server.requestsFor('revoked-again')).toBe(2);
   });
 });
 

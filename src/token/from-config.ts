@@ -7,7 +7,8 @@ import { bindingProblem, type BindingCheck, type TokenBinding } from './binding.
 import { cachedVerifier } from './cached-verifier.js';
 import { issuerClaimMapper, type ClaimMapper, type ClaimMapping, type Claims } from './claims.js';
 import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
-import { createIntrospector, type IntrospectionResult } from './introspect.js';
+import { createIntrospector } from './introspect.js';
+import { IntrospectionCache, inactiveEntriesFor } from './introspection-cache.js';
 import { localKeySet, RemoteKeySet, type KeySetState } from './jwks.js';
 import { KeySetFetcher } from './key-set-fetcher.js';
 import type { TokenObserver } from './observer.js';
@@ -262,14 +263,17 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     );
   }
 
-  const cacheOf = <V extends object>(maxSeconds: number, generation: () => number) =>
-    config.TOKEN_CACHE_ENTRIES > 0 && maxSeconds > 0 ? new ExpiringCache<V>({ maxEntries: config.TOKEN_CACHE_ENTRIES, maxTtlMs: maxSeconds * 1000, generation }) : undefined;
-  const jwtCache = cacheOf<Claims>(config.TOKEN_CACHE_MAX_SECONDS, () => keyRemovals);
+  const jwtCache = config.TOKEN_CACHE_ENTRIES > 0 ? new ExpiringCache<Claims>({ maxEntries: config.TOKEN_CACHE_ENTRIES, maxTtlMs: config.TOKEN_CACHE_MAX_SECONDS * 1000, generation: () => keyRemovals }) : undefined;
   const issuers = verifiers.size === 0 ? undefined : createIssuerVerifier(verifiers);
   const jwt = issuers !== undefined && jwtCache !== undefined ? cachedVerifier(issuers, jwtCache) : issuers;
 
   let introspection: TokenVerifier | undefined;
   const introspectionUrl = config.INTROSPECTION_URL;
+  // Inactive answers apart, so made-up tokens push out no active one (see IntrospectionCache).
+  const introspectionCache =
+    introspectionUrl !== undefined && config.TOKEN_CACHE_ENTRIES > 0 && config.INTROSPECTION_CACHE_MAX_SECONDS > 0
+      ? { activeEntries: config.TOKEN_CACHE_ENTRIES, inactiveEntries: inactiveEntriesFor(config.TOKEN_CACHE_ENTRIES), maxSeconds: config.INTROSPECTION_CACHE_MAX_SECONDS }
+      : undefined;
   if (introspectionUrl !== undefined) {
     const signedKeys = config.INTROSPECTION_JWKS_FILE !== undefined || config.INTROSPECTION_JWKS_URL !== undefined
       ? await keySet(config.INTROSPECTION_JWKS_FILE, config.INTROSPECTION_JWKS_URL, 'INTROSPECTION_JWKS_FILE', config.JWT_ALGORITHMS, () => {
@@ -282,7 +286,14 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       clientSecret: config.INTROSPECTION_CLIENT_SECRET ?? '',
       timeoutMs: config.INTROSPECTION_TIMEOUT_MS,
       clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS,
-      cache: cacheOf<IntrospectionResult>(config.INTROSPECTION_CACHE_MAX_SECONDS, () => introspectionKeyRemovals),
+      ...(introspectionCache !== undefined && {
+        cache: new IntrospectionCache({
+          activeEntries: introspectionCache.activeEntries,
+          inactiveEntries: introspectionCache.inactiveEntries,
+          maxTtlMs: introspectionCache.maxSeconds * 1000,
+          generation: () => introspectionKeyRemovals,
+        }),
+      }),
       ...(config.INTROSPECTION_AUDIENCE.length > 0 && { audience: config.INTROSPECTION_AUDIENCE }),
       signed: signedKeys === undefined ? undefined : { ...signedKeys, issuer: config.INTROSPECTION_JWT_ISSUER ?? '', algorithms: config.JWT_ALGORITHMS },
       onAvailability: (available, failure) => options.onIntrospectionAvailability?.(introspectionUrl, available, failure),
@@ -303,6 +314,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
       signedIntrospection: config.INTROSPECTION_JWKS_FILE ?? (config.INTROSPECTION_JWKS_URL === undefined ? 'off' : maskUrl(config.INTROSPECTION_JWKS_URL)),
       tokenBinding: config.TOKEN_BINDING,
       verifiedTokenCache: jwtCache === undefined ? 'off' : { entries: config.TOKEN_CACHE_ENTRIES, maxSeconds: config.TOKEN_CACHE_MAX_SECONDS },
+      introspectionCache: introspectionCache ?? 'off',
     },
     plainHttpUrls: [...new Set(tokenUrls.filter((url): url is string => url !== undefined && isPlainHttpRemote(url)).map(maskUrl))],
     keySets: () => keySetStates(remote),

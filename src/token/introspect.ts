@@ -2,9 +2,10 @@ import { errors, type JWTVerifyGetKey } from 'jose';
 import { findDuplicateKey } from '../duplicate-keys.js';
 import { isJsonObject } from '../json-object.js';
 import { jsonPath } from '../policy/json-path.js';
-import { expiryMs, tokenKey, type ExpiringCache } from './cache.js';
+import { expiryMs, tokenKey } from './cache.js';
 import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
+import type { IntrospectionCache } from './introspection-cache.js';
 import type { KeyLookup } from './jwks.js';
 import { bodyText, fetchBounded, UpstreamError, type BoundedResponse } from './fetch-bounded.js';
 import { defaultClockTolerance, hasAudience, issuedInFuture, issuedInFutureDetail, verifyWithKeySet, type TokenVerifier } from './verify.js';
@@ -40,11 +41,11 @@ export interface IntrospectorOptions {
   readonly timeoutMs?: number;
   readonly maxBytes?: number;
   /**
-   * Results by token hash; without it every lookup asks the server. With signed answers, its
-   * generation should count the fetches of their key set that left out a key held (see
-   * ExpiringCacheOptions.generation): an answer checked with a key now gone is asked for again.
+   * Results by token hash, inactive ones apart; without it every lookup asks the server. With
+   * signed answers, its generation should count the fetches of their key set that left out a key
+   * held (see ExpiringCacheOptions.generation): an answer checked with a key now gone is asked for again.
    */
-  readonly cache?: ExpiringCache<IntrospectionResult>;
+  readonly cache?: IntrospectionCache;
   readonly signed?: SignedIntrospectionOptions;
   /**
    * Accepted `aud` values: an active token must name one (as a string or in an array). Unset,
