@@ -76,6 +76,7 @@ export async function createService(config: Config, log: Logger, options: Servic
   const tokens = await tokensFromConfig(config, {
     observer: metrics,
     onKeySetError: (url, err) => log.warn({ url: maskUrl(url), err: err.message }, 'key set fetch failed; the keys fetched before stay in use'),
+    onKeySetUnfit: (url, err) => log.warn({ url: maskUrl(url), err: err.message }, "key set lists no key for an issuer's algorithms; that issuer's tokens are denied until it does"),
     onIntrospectionAvailability: (url, available, err) => {
       if (available) log.info({ url: maskUrl(url) }, 'introspection answering again');
       else log.warn({ url: maskUrl(url), err: err?.message }, 'introspection unavailable: opaque tokens are denied until it answers');

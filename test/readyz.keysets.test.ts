@@ -50,7 +50,7 @@ describe('/readyz reports remote token key sets', () => {
     const warnings: string[] = [];
     tokens = await tokensFromConfig(
       loadConfig({ JWKS_URL: server.url, JWT_ISSUER: 'https://idp.test/', JWT_AUDIENCE: 'invoice-api', JWT_ALGORITHMS: 'ES256', JWKS_COOLDOWN_SECONDS: '0', JWKS_REFRESH_SECONDS: '0' }),
-      { onKeySetError: (_url, error) => warnings.push(error.message) },
+      { onKeySetUnfit: (_url, error) => warnings.push(error.message) },
     );
     const url = server.url;
     await expect.poll(() => warnings.length).toBe(1);
@@ -59,15 +59,15 @@ describe('/readyz reports remote token key sets', () => {
     const token = await sign(ec, { sub: 'alice' }, { issuer: 'https://idp.test/', audience: 'invoice-api' });
     await expect(tokens.verifier.verify(token)).rejects.toThrow(/no key for the accepted algorithms/);
 
-    // The issuer starts publishing its EC key: taken at the next fetch, and kept while the server goes back.
+    // The issuer starts publishing its EC key: taken at the next fetch, and dropped once the server lists it no more.
     server.publish(jwks(rsa, ec));
     await refreshAll(tokens);
     expect((await readiness()).body.keySets).toEqual([{ url, state: 'loaded' }]);
     await expect(tokens.verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
     server.publish(jwks(rsa));
     await refreshAll(tokens);
-    expect((await readiness()).body.keySets).toEqual([{ url, state: 'stale' }]);
-    await expect(tokens.verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+    expect((await readiness()).body.keySets).toEqual([{ url, state: 'missing' }]);
+    await expect(tokens.verifier.verify(token)).rejects.toThrow(/^key set unavailable: answered a key set with no key for the accepted algorithms \(ES256\)/);
   });
 });
 

@@ -605,9 +605,9 @@ describe('RFC 9701 signed answers under a fetched key set', () => {
       await Promise.all([server.close(), keySet.close()]);
     });
 
-    async function start() {
+    async function start(env: Record<string, string> = {}) {
       [server, keySet] = await Promise.all([startIntrospectionServer(), startJwksServer(jwks(k1, k2))]);
-      tokens = await tokensFrom(server, keySet.url, { JWKS_COOLDOWN_SECONDS: '0' });
+      tokens = await tokensFrom(server, keySet.url, { JWKS_COOLDOWN_SECONDS: '0', ...env });
       ({ app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims }));
     }
 
@@ -622,6 +622,20 @@ describe('RFC 9701 signed answers under a fetched key set', () => {
         reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: signed answer not verified (ERR_JWKS_NO_MATCHING_KEY)' }],
       });
       expect(server.requestsFor('cached')).toBe(2);
+    });
+
+    it('are looked up again once a fetch lists no key for the accepted algorithms, and refused naming the key set', async () => {
+      await start({ JWT_ALGORITHMS: 'ES256' });
+      await signed('cached', k1);
+      expect(await decide('cached')).toMatchObject({ reasons: [expect.not.objectContaining({ code: 'invalid_token' })] });
+      keySet.publish(jwks(await signingKey('as-rsa', 'RS256')));
+      await fetchAgain();
+      expect(await decide('cached')).toMatchObject({
+        decision: 'deny',
+        reasons: [{ code: 'invalid_token', detail: expect.stringMatching(/^introspection unavailable: signed answer not verified \(key set unavailable: answered a key set with no key for the accepted algorithms \(ES256\): /) }],
+      });
+      expect(server.requestsFor('cached')).toBe(2);
+      expect(tokens.keySets()).toEqual([{ url: keySet.url, state: 'missing' }]);
     });
 
     it('are still answered from the cache when a fetch only adds keys, or brings the same ones', async () => {

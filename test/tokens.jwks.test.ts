@@ -240,3 +240,55 @@ describe('remote JWKS that writes a member twice', () => {
     expect(tokens.keySets()).toEqual([{ url: server.url, state: 'stale' }]);
   });
 });
+
+describe('remote JWKS whose answer lists no key for the accepted algorithms', () => {
+  let rsa: SigningKey;
+  let ec: SigningKey;
+  let server: JwksServer;
+  let tokens: Tokens;
+  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+  const question = { action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } } };
+
+  beforeAll(async () => {
+    [rsa, ec] = await Promise.all([signingKey('rsa-1', 'RS256'), signingKey('ec-1')]);
+  });
+
+  afterEach(async () => {
+    tokens.close();
+    await server.close();
+  });
+
+  it('drops the keys held: a token of the key it no longer lists is denied, cached or not, until a set with one comes', async () => {
+    server = await startJwksServer(jwks(rsa));
+    const fetchErrors: string[] = [];
+    const unfit: string[] = [];
+    tokens = await tokensFromConfig(loadConfig({ JWKS_URL: server.url, JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWT_ALGORITHMS: 'RS256', JWKS_COOLDOWN_SECONDS: '0', JWKS_REFRESH_SECONDS: '0' }), {
+      onKeySetError: (_url, error) => fetchErrors.push(error.message),
+      onKeySetUnfit: (_url, error) => unfit.push(error.message),
+    });
+    const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+    const decide = async (t: string) => readJson(await postJson(app, '/decide', { token: t, ...question }));
+    const old = await sign(rsa, claims, { issuer, audience });
+    // Verified once, so also held by the verified-token cache.
+    expect(await decide(old)).toMatchObject({ decision: 'permit' });
+
+    // The identity provider removes its RSA key (compromised, say) and lists an ES256 key alone.
+    server.publish(jwks(ec));
+    // A token of a kid not held asks for the key set again, as the background refresh would.
+    await decide(await sign(await signingKey('unknown', 'RS256'), claims, { issuer, audience }));
+    const refused = { decision: 'deny', reasons: [{ code: 'invalid_token', detail: expect.stringMatching(/^key set unavailable: answered a key set with no key for the accepted algorithms \(RS256\): /) }] };
+    expect(await decide(old)).toMatchObject(refused);
+    expect(await decide(await sign(rsa, { ...claims, jti: 'after' }, { issuer, audience }))).toMatchObject(refused);
+    expect(tokens.keySets()).toEqual([{ url: server.url, state: 'missing' }]);
+    // One warning per fetch (each of these denied tokens asked for one, with no cooldown).
+    expect(unfit).toEqual(Array(3).fill(expect.stringMatching(/^answered a key set with no key for the accepted algorithms \(RS256\): /)));
+    expect(fetchErrors).toEqual([]);
+
+    // A set with a key for RS256 again is taken at the next fetch.
+    const next = await signingKey('rsa-2', 'RS256');
+    server.publish(jwks(ec, next));
+    expect(await decide(await sign(next, claims, { issuer, audience }))).toMatchObject({ decision: 'permit' });
+    expect(await decide(old)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'no matching key in the key set' }] });
+    expect(tokens.keySets()).toEqual([{ url: server.url, state: 'loaded' }]);
+  });
+});

@@ -42,6 +42,7 @@ describe('issuers of TOKEN_CONFIG_FILE sharing one jwksUrl', () => {
     const dir = await tempDir({ 'tokens.json': { issuers: issuersOf(server.url) } });
     tokens = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'tokens.json'), JWKS_COOLDOWN_SECONDS: '1', JWKS_REFRESH_SECONDS: '0' }), {
       onKeySetError: (_url, error) => warnings.push(error.message),
+      onKeySetUnfit: (_url, error) => warnings.push(error.message),
     });
     const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims, app: { keySets: () => tokens.keySets() } });
     return {

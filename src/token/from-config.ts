@@ -38,6 +38,11 @@ export interface TokensOptions {
   readonly observer?: TokenObserver;
   /** Told when a remote key set cannot be fetched (the previous keys stay in use). */
   readonly onKeySetError?: (url: string, error: Error) => void;
+  /**
+   * Told when a remote key set is fetched with no key for the algorithms of an issuer taking it:
+   * that issuer's keys are dropped, its tokens denied until the set lists one.
+   */
+  readonly onKeySetUnfit?: (url: string, error: Error) => void;
   /** Told when introspection starts failing, and when it answers again (see createIntrospector). */
   readonly onIntrospectionAvailability?: (url: string, available: boolean, failure?: Error) => void;
 }
@@ -236,7 +241,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   const keySet = async (file: string | undefined, url: string | undefined, setting: string, algorithms: readonly string[], onKeyRemoved?: () => void): Promise<KeySource> => {
     if (file !== undefined) return { keys: await keyFile(file, setting, algorithms) };
     if (url === undefined) throw new ConfigError('a key set needs a file or a URL');
-    const set = new RemoteKeySet({ fetcher: fetcherOf(url), algorithms, onFetchError: options.onKeySetError, onKeyRemoved });
+    const set = new RemoteKeySet({ fetcher: fetcherOf(url), algorithms, onUnfit: options.onKeySetUnfit, onKeyRemoved });
     remote.push(set);
     return { keys: set.getKey, lookup: () => set.lookup() };
   };

@@ -35,13 +35,13 @@ export async function localKeySet(path: string, algorithms: readonly string[]): 
 /** What one issuer takes from a key set, whoever fetches it. */
 interface KeySetUse {
   /**
-   * The algorithms accepted from this key set: a fetched set with no key for any of them is a
-   * failed fetch to this issuer (the keys it held stay, and `onFetchError` is told), as it
-   * verifies no token it will be given.
+   * The algorithms accepted from this key set. A fetched set with no key for any of them is the
+   * key server's answer all the same: the keys held before are dropped, as keys it no longer
+   * lists, and `onUnfit` is told; this issuer's tokens are denied until a set with one comes.
    */
   readonly algorithms?: readonly string[];
-  /** Told about every failed fetch; the previous keys stay in use. */
-  readonly onFetchError?: (url: string, error: Error) => void;
+  /** Told of each fetched set with no key for `algorithms`. */
+  readonly onUnfit?: (url: string, error: Error) => void;
   /**
    * Told when a fetch leaves out a key the set held: removed, or re-issued under its kid with
    * other material. Tokens verified with it before must not be taken on that verification since.
@@ -50,9 +50,8 @@ interface KeySetUse {
 }
 
 /**
- * A key set of its own fetches (`url` and its timings), or taking those of a `fetcher` the
- * issuers naming the same URL share; `onFetchError` is then told only of a set with no key
- * for `algorithms`, the fetcher of the failed fetches.
+ * A key set of its own fetches (`url` and its timings, `onFetchError` told of the failed ones),
+ * or taking those of a `fetcher` the issuers naming the same URL share.
  */
 export type RemoteKeySetOptions = KeySetUse & (KeySetFetcherOptions | { readonly fetcher: KeySetFetcher });
 
@@ -89,7 +88,7 @@ export class RemoteKeySet {
   /** Whether the fetcher is this set's alone, and so closed with it. */
   readonly #ownFetcher: boolean;
   readonly #algorithms: readonly string[] | undefined;
-  readonly #onFetchError: ((url: string, error: Error) => void) | undefined;
+  readonly #onUnfit: ((url: string, error: Error) => void) | undefined;
   readonly #onKeyRemoved: (() => void) | undefined;
   #local: LocalKeySet | undefined;
   /** The identities of the keys `#local` holds (see `keyIdentity`). */
@@ -101,7 +100,7 @@ export class RemoteKeySet {
     this.#fetcher = 'fetcher' in options ? options.fetcher : new KeySetFetcher(options);
     this.url = this.#fetcher.url;
     this.#algorithms = options.algorithms;
-    this.#onFetchError = options.onFetchError;
+    this.#onUnfit = options.onUnfit;
     this.#onKeyRemoved = options.onKeyRemoved;
     this.#fetcher.subscribe((fetched) => this.#take(fetched));
   }
@@ -125,10 +124,7 @@ export class RemoteKeySet {
   async #getKey(header: JWSHeaderParameters, token: FlattenedJWSInput, check: Check): Promise<CryptoKey> {
     if (this.#local === undefined) await this.#waitOnce(check);
     const local = this.#local;
-    if (local === undefined) {
-      // Callers see this message: the URL stays out of it (the fetch warning names it, masked).
-      throw new TokenCheckUnavailableError(`key set unavailable: ${this.#lastError?.message ?? 'not fetched yet'}`);
-    }
+    if (local === undefined) throw this.#unavailable();
     try {
       return await local(header, token);
     } catch (error) {
@@ -136,12 +132,19 @@ export class RemoteKeySet {
       // An unknown kid may be a freshly rotated key: look again, at most once per cooldown.
       if (this.#local === local) await this.#waitOnce(check);
       const latest = this.#local;
-      if (latest !== local && latest !== undefined) return latest(header, token);
+      // The fetch brought a set with no key for the algorithms: the keys held are gone with it.
+      if (latest === undefined) throw this.#unavailable(error);
+      if (latest !== local) return latest(header, token);
       // The keys held are out of date while fetches fail: the key may be one the server lists
       // now. An outage, not a foreign token, to the caller and to the metrics.
       if (this.#lastError !== undefined) throw new TokenCheckUnavailableError(`key set unavailable: no key for this token among those fetched, and the last fetch failed (${this.#lastError.message})`, { cause: error });
       throw error;
     }
+  }
+
+  /** Why no key is held. Callers see this message: the URL stays out of it (the fetch warning names it, masked). */
+  #unavailable(cause?: unknown): TokenCheckUnavailableError {
+    return new TokenCheckUnavailableError(`key set unavailable: ${this.#lastError?.message ?? 'not fetched yet'}`, { cause });
   }
 
   /**
@@ -170,7 +173,8 @@ export class RemoteKeySet {
 
   /**
    * `loaded`: keys from the last fetch; `stale`: keys from an earlier fetch, the last one
-   * failed; `missing`: no fetch has succeeded yet (tokens of this issuer are denied).
+   * failed; `missing`: no keys for the algorithms, none fetched yet or the last set the key
+   * server answered listing none (tokens of this issuer are denied).
    */
   state(): KeySetState {
     if (this.#local === undefined) return 'missing';
@@ -182,23 +186,28 @@ export class RemoteKeySet {
     if (this.#ownFetcher) this.#fetcher.close();
   }
 
-  /** Takes a fetch's keys, unless it failed or has no key for the algorithms accepted here. */
+  /**
+   * Takes a fetch's keys unless it failed. A set with no key for the algorithms accepted here
+   * replaces the keys held with none: the key server no longer lists them (an IdP that removed a
+   * compromised key, say), so they must not verify a token from this fetch on.
+   */
   #take(fetched: KeySetFetch): void {
     if ('error' in fetched) {
       this.#lastError = fetched.error;
       return;
     }
     const unfit = this.#algorithms === undefined ? undefined : noKeyForAlgorithms(fetched.keys.keys, this.#algorithms);
-    if (unfit !== undefined) {
-      this.#lastError = new UpstreamError(`answered a key set with ${unfit}`);
-      this.#onFetchError?.(this.url, this.#lastError);
-      return;
-    }
-    const held = new Set(fetched.keys.keys.map(keyIdentity));
+    const held = new Set(unfit === undefined ? fetched.keys.keys.map(keyIdentity) : []);
     const removed = [...this.#held].some((key) => !held.has(key));
-    this.#local = createLocalJWKSet(fetched.keys);
     this.#held = held;
-    this.#lastError = undefined;
+    if (unfit === undefined) {
+      this.#local = createLocalJWKSet(fetched.keys);
+      this.#lastError = undefined;
+    } else {
+      this.#local = undefined;
+      this.#lastError = new UpstreamError(`answered a key set with ${unfit}`);
+      this.#onUnfit?.(this.url, this.#lastError);
+    }
     if (removed) this.#onKeyRemoved?.();
   }
 }
