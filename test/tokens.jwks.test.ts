@@ -42,6 +42,7 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
       cooldownMs: 200,
       refreshMs: 0,
       onFetchError: (_url, error) => errors.push(error.message),
+      onUnfit: (_url, error) => errors.push(error.message),
       ...options,
     });
     return createJwtVerifier({ keys: keySet.getKey, issuer, audience: [audience], algorithms: ['ES256'] });
@@ -105,15 +106,21 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
     ['only keys whose material does not import', () => ({ keys: [{ ...k1.publicJwk, x: 'AAAA', y: 'AAAA' }, { ...k2.publicJwk, kty: 'RSA' }] })],
     // The signing key itself, published by mistake: jose refuses a private key at every verification.
     ['only private keys', () => ({ keys: [{ ...KeyObject.from(k1.privateKey).export({ format: 'jwk' }), kid: k1.kid, alg: k1.alg, use: 'sig' }] })],
-  ])('keeps the cached keys, stale, when the key server answers a key set with %s', async (_, document) => {
+  ])('drops the keys held, missing, when the key server answers a key set with %s', async (_, document) => {
     const verifier = await setUp({ refreshMs: 50 });
     const t = await token(k1);
     await verifier.verify(t);
     server.publish(document());
     await sleep(150);
-    await expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' });
+    // The server lists k1 no more: its tokens are denied, saying why, until a set with a usable key comes.
+    const error = await refusal(verifier.verify(t));
+    expect(error).toBeInstanceOf(TokenCheckUnavailableError);
+    expect(error.message).toBe('key set unavailable: answered a key set with no usable signing keys');
     expect(fetchErrors).toContain('answered a key set with no usable signing keys');
-    expect(keySet.state()).toBe('stale');
+    expect(keySet.state()).toBe('missing');
+    server.publish(jwks(k1));
+    await sleep(150);
+    await expect(verifier.verify(t)).resolves.toMatchObject({ sub: 'alice' });
   });
 
   it('leaves out a key whose material does not import, and uses the others', async () => {

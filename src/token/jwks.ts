@@ -35,12 +35,13 @@ export async function localKeySet(path: string, algorithms: readonly string[]): 
 /** What one issuer takes from a key set, whoever fetches it. */
 interface KeySetUse {
   /**
-   * The algorithms accepted from this key set. A fetched set with no key for any of them is the
-   * key server's answer all the same: the keys held before are dropped, as keys it no longer
-   * lists, and `onUnfit` is told; this issuer's tokens are denied until a set with one comes.
+   * The algorithms accepted from this key set. A fetched set with no usable key, or none for
+   * any of them, is the key server's answer all the same: the keys held before are dropped, as
+   * keys it no longer lists, and `onUnfit` is told; this issuer's tokens are denied until a set
+   * with one comes.
    */
   readonly algorithms?: readonly string[];
-  /** Told of each fetched set with no key for `algorithms`. */
+  /** Told of each fetched set with no usable key, or none for `algorithms`. */
   readonly onUnfit?: (url: string, error: Error) => void;
   /**
    * Told when a fetch leaves out a key the set held: removed, or re-issued under its kid with
@@ -187,16 +188,16 @@ export class RemoteKeySet {
   }
 
   /**
-   * Takes a fetch's keys unless it failed. A set with no key for the algorithms accepted here
-   * replaces the keys held with none: the key server no longer lists them (an IdP that removed a
-   * compromised key, say), so they must not verify a token from this fetch on.
+   * Takes a fetch's keys unless it failed. A set with no usable key, or none for the algorithms
+   * accepted here, replaces the keys held with none: the key server no longer lists them (an IdP
+   * that removed a compromised key, say), so they must not verify a token from this fetch on.
    */
   #take(fetched: KeySetFetch): void {
     if ('error' in fetched) {
       this.#lastError = fetched.error;
       return;
     }
-    const unfit = this.#algorithms === undefined ? undefined : noKeyForAlgorithms(fetched.keys.keys, this.#algorithms);
+    const unfit = fetched.keys.keys.length === 0 ? 'no usable signing keys' : this.#algorithms === undefined ? undefined : noKeyForAlgorithms(fetched.keys.keys, this.#algorithms);
     const held = new Set(unfit === undefined ? fetched.keys.keys.map(keyIdentity) : []);
     const removed = [...this.#held].some((key) => !held.has(key));
     this.#held = held;

@@ -3,7 +3,7 @@ import { parseSource } from '../json-source.js';
 import { bodyText, fetchBounded, UpstreamError } from './fetch-bounded.js';
 import { maxKeySetBytes, usableKeys } from './usable-keys.js';
 
-/** What one fetch of a key set brought: its usable keys (at least one), or why it failed. */
+/** What one fetch of a key set brought: its usable keys (perhaps none), or why it failed. */
 export type KeySetFetch = { readonly keys: JSONWebKeySet } | { readonly error: UpstreamError };
 
 export interface KeySetFetcherOptions {
@@ -101,9 +101,7 @@ export class KeySetFetcher {
       // have meant the first. Its own text is not quoted: a path and our words are.
       const source = parseSource(bodyText(response));
       if (!('value' in source)) throw new UpstreamError(source.path === '$' ? 'answered something that is not JSON' : `answered a key set refused at ${source.path}: ${source.message}`);
-      const usable = await usableKeys(source.value);
-      if (usable.keys.length === 0) throw new UpstreamError('answered a key set with no usable signing keys');
-      return { keys: usable };
+      return { keys: await usableKeys(source.value) };
     } catch (error) {
       // Anything but our own UpstreamError came from reading the document: its text is not ours to pass on.
       return { error: error instanceof UpstreamError ? error : new UpstreamError('answered something that is not a JWKS', { cause: error }) };

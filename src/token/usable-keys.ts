@@ -45,9 +45,7 @@ async function imports(key: JWK): Promise<boolean> {
  * imports, RSA keys of at least 2048 bits. jose imports a key only when a token names it, so a
  * key of malformed material (`"x": "AAAA"`), a private key or a 1024-bit RSA key would be found
  * at every verification, failing it with an error that asks for no new fetch, and, met first
- * among a token's candidate keys, would stop the search for one that fits. A document of no usable keys
- * (`{"keys": []}`, keys of no known type or none that imports) is a broken answer, not a
- * rotation to no keys: taken as one, it would deny every token until the next good fetch.
+ * among a token's candidate keys, would stop the search for one that fits. None may be left.
  */
 export async function usableKeys(document: unknown): Promise<JSONWebKeySet> {
   // Checks the document's shape (a `keys` array of objects) before its keys are read.
