@@ -376,6 +376,45 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('an int or uint literal in arithmetic with a value of the request reached through a list or map literal, a choice or dyn(): a deny on it applied to all', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'listed', effect: 'deny', actions: ['*'], condition: '[context.a][0] + 1 > 0.0' },
+        { id: 'keyed', effect: 'deny', actions: ['*'], condition: "{'k': context.a}['k'] + 1 > 0.0" },
+        { id: 'field', effect: 'deny', actions: ['*'], condition: '{"k": context.a}.k * 2 > 0.0' },
+        { id: 'nested', effect: 'deny', actions: ['*'], condition: '[[context.a, context.b]][0][1] - 1 > 0.0' },
+        { id: 'read-from', effect: 'deny', actions: ['*'], condition: '[context][0].a + 1 > 0.0' },
+        { id: 'picked', effect: 'deny', actions: ['*'], condition: '[context.a, 1][0] + 1 > 0.0' },
+        { id: 'constant-choice', effect: 'deny', actions: ['*'], condition: '(true ? context.a : 0) + 1 > 0.0' },
+        { id: 'other-choice', effect: 'deny', actions: ['*'], condition: '(false ? 0 : context.a) % 2 == 1' },
+        { id: 'dyn', effect: 'deny', actions: ['*'], condition: 'dyn(context.a) + 1 > 0.0' },
+        { id: 'ranged', effect: 'deny', actions: ['*'], condition: '[context.a, context.b].exists(x, x + 1 > 0.0)' },
+        {
+          ...readRule,
+          condition: '[context.a, 1][1] + 1 > 1 && [context.a, 1][int(context.i)] + 1.0 > 1.0 && {"k": context.a, "j": 1}["j"] + 1 > 1 && (context.ok ? context.a : 1) + 1.0 > 1.0 && [1, 2][0] + 1 > 1 && {1: context.a}.exists(k, k + 1 > 1)',
+        },
+      ]),
+    });
+    const at = (index: number, rule: string, written: string, instead: string) => ({
+      file: 'a.json',
+      path: `$.rules[${index}].condition`,
+      rule,
+      message: `type: ${written} mixes a value of the request, a double when it is a number, with the int ${written.endsWith('2') ? '2' : '1'}: write ${instead}`,
+    });
+    expect(issues).toEqual([
+      at(0, 'listed', '[context.a][0] + 1', '1.0'),
+      at(1, 'keyed', "{'k': context.a}['k'] + 1", '1.0'),
+      at(2, 'field', '{"k": context.a}.k * 2', '2.0'),
+      at(3, 'nested', '[[context.a, context.b]][0][1] - 1', '1.0'),
+      at(4, 'read-from', '[context][0].a + 1', '1.0'),
+      at(5, 'picked', '[context.a, 1][0] + 1', '1.0'),
+      at(6, 'constant-choice', '(true ? context.a : 0) + 1', '1.0'),
+      at(7, 'other-choice', '(false ? 0 : context.a) % 2', 'int(false ? 0 : context.a) % 2'),
+      at(8, 'dyn', 'dyn(context.a) + 1', '1.0'),
+      at(9, 'ranged', 'x + 1', '1.0'),
+    ]);
+  });
+
   it('an int a function makes, in arithmetic with a value of the request: an error on every request, so a deny on it applied to all', async () => {
     const run = await validateRules([
       { id: 'seats', effect: 'permit', actions: ['read'], condition: 'size(resource.properties.members) + context.invited <= resource.properties.max_members' },

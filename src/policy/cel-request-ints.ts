@@ -1,6 +1,6 @@
 import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import { checkedTypeName, intTypeNames, isAstNode, writtenOf, type AstNode } from './cel-ast.js';
-import { firstOverRequestValues, isRequestValue } from './cel-request-values.js';
+import { firstOverRequestValues, isRequestValue, passedOn } from './cel-request-values.js';
 
 /**
  * An int or uint, a literal or one a function makes, in arithmetic with a value of the request, or
@@ -91,9 +91,10 @@ function intValued(node: unknown): IntLiteral['type'] | undefined {
 /**
  * Whether `node` is a value of the request or arithmetic made from one: `+`, `-`, `*`, `/` or `%`
  * with such an operand (`context.a + context.b`, `context.a * 2.0`), its negation (`-context.x`),
- * or a choice between two such (`context.ok ? context.a : context.b`). CEL's arithmetic makes an
- * int or a uint of two ints or two uints alone, so none of these is ever one: each is a double, a
- * string, a list, or an error. Arithmetic with an int or uint (see `intValued`) is refused itself,
+ * or one passed on as it is (see `passedOn`): a choice between two such (`context.ok ? context.a :
+ * context.b`), an element of a list literal of such (`[context.a + context.b][0]`). CEL's
+ * arithmetic makes an int or a uint of two ints or two uints alone, so none of these is ever one:
+ * each is a double, a string, a list, or an error. Arithmetic with an int or uint (see `intValued`) is refused itself,
  * so it is left out: `context.a + 1 + 1` is refused where it first fails, at `context.a + 1`.
  */
 function fromRequest(node: unknown, names: ReadonlySet<string>): boolean {
@@ -102,7 +103,8 @@ function fromRequest(node: unknown, names: ReadonlySet<string>): boolean {
   if (node.op === '-_') return fromRequest(node.args, names);
   if (!Array.isArray(node.args)) return false;
   const operands = node.args as unknown[];
-  if (node.op === '?:') return fromRequest(operands[1], names) && fromRequest(operands[2], names);
+  const from = passedOn(node);
+  if (from !== undefined) return from.length > 0 && from.every((operand) => fromRequest(operand, names));
   if (!arithmetic.has(node.op) || operands.some((operand) => intValued(operand) !== undefined)) return false;
   return operands.some((operand) => fromRequest(operand, names));
 }

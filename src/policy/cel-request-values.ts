@@ -6,14 +6,68 @@ import { comprehensionOf, isAstNode, type AstNode, type Comprehension } from './
  */
 const requestVariables: ReadonlySet<string> = new Set(['subject', 'resource', 'action', 'context']);
 
+/** Whether `node` is a string literal other than `text` (any other literal key may equal a number, and `text` undefined is not one). */
+function otherString(node: unknown, text: unknown): boolean {
+  return typeof text === 'string' && isAstNode(node) && node.op === 'value' && typeof node.args === 'string' && node.args !== text;
+}
+
+/** The element of the list literal `list` that the int literal `index` reads: none past its end; every one for another index. */
+function elementsAt(list: AstNode, index: unknown): readonly unknown[] {
+  const elements = list.args as readonly unknown[];
+  if (!isAstNode(index) || index.op !== 'value' || typeof index.args !== 'bigint') return elements;
+  const at = index.args;
+  return at >= 0n && at < BigInt(elements.length) ? [elements[Number(at)]] : [];
+}
+
 /**
- * Whether `node` is a value of the request: a name in `names` holding one (`context`, or the
- * variable of a comprehension over one), or a field, key or element read from it (`context.since`).
+ * The operands whose value `node` passes on as it is, any one of them: the two of a choice (the
+ * one a literal `true` or `false` picks), the element or value a list or map literal gives for
+ * the index or key read from it (the one a literal names, or every one), the operand of `dyn()`;
+ * undefined for any other node.
+ */
+export function passedOn(node: AstNode): readonly unknown[] | undefined {
+  if (!Array.isArray(node.args)) return undefined;
+  const args = node.args as readonly unknown[];
+  if (node.op === '?:') {
+    const [condition, ifTrue, ifFalse] = args;
+    if (isAstNode(condition) && condition.op === 'value' && typeof condition.args === 'boolean') return [condition.args ? ifTrue : ifFalse];
+    return [ifTrue, ifFalse];
+  }
+  if (node.op === 'call' && args[0] === 'dyn' && Array.isArray(args[1]) && args[1].length === 1) return args[1] as readonly unknown[];
+  if (node.op !== '.' && node.op !== '[]') return undefined;
+  const [container, key] = args;
+  if (!isAstNode(container) || !Array.isArray(container.args)) return undefined;
+  if (container.op === 'list' && node.op === '[]') return elementsAt(container, key);
+  if (container.op !== 'map') return undefined;
+  // `.k` names the key "k"; `[k]` a literal's value.
+  const text = node.op === '.' ? key : isAstNode(key) && key.op === 'value' ? key.args : undefined;
+  const entries = container.args as readonly (readonly [unknown, unknown])[];
+  return entries.filter(([entryKey]) => !otherString(entryKey, text)).map(([, value]) => value);
+}
+
+/**
+ * Whether `node` is a value of the request, JSON: a name in `names` holding one (`context`, or
+ * the variable of a comprehension over one), a field, key or element read from one
+ * (`context.since`), a list or map literal of such values (with string keys), or one passed on as
+ * it is (see `passedOn`: `[context.a][0]`, `{"k": context.a}.k`, `true ? context.a : 0`,
+ * `dyn(context.a)`).
  */
 export function isRequestValue(node: unknown, names: ReadonlySet<string>): boolean {
-  let current = node;
-  while (isAstNode(current) && (current.op === '.' || current.op === '[]') && Array.isArray(current.args)) current = current.args[0];
-  return isAstNode(current) && current.op === 'id' && typeof current.args === 'string' && names.has(current.args);
+  if (!isAstNode(node)) return false;
+  if (node.op === 'id') return typeof node.args === 'string' && names.has(node.args);
+  if (!Array.isArray(node.args)) return false;
+  if (node.op === 'list') return node.args.every((element) => isRequestValue(element, names));
+  if (node.op === 'map') {
+    const entries = node.args as readonly (readonly [unknown, unknown])[];
+    return entries.every(([key, value]) => (isStringLiteral(key) || isRequestValue(key, names)) && isRequestValue(value, names));
+  }
+  const from = passedOn(node);
+  if (from !== undefined) return from.length > 0 && from.every((operand) => isRequestValue(operand, names));
+  return (node.op === '.' || node.op === '[]') && isRequestValue(node.args[0], names);
+}
+
+function isStringLiteral(node: unknown): boolean {
+  return isAstNode(node) && node.op === 'value' && typeof node.args === 'string';
 }
 
 /**
