@@ -520,6 +520,40 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('the type of a value of the request compared with google.protobuf.Timestamp or Duration, which JSON never is: always false (true for !=)', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'stamped', effect: 'permit', actions: ['read'], condition: 'type(context.at) == google.protobuf.Timestamp' },
+        { id: 'not-stamped', effect: 'deny', actions: ['*'], condition: 'type(resource.properties.due) != google.protobuf.Timestamp' },
+        { id: 'lasting', effect: 'permit', actions: ['read'], condition: 'google.protobuf.Duration == type(context.ttl)' },
+        { id: 'lines', effect: 'deny', actions: ['*'], condition: 'context.lines.exists(l, type(l.at) == google.protobuf.Timestamp)' },
+        {
+          ...readRule,
+          condition: 'type(now) == google.protobuf.Timestamp && type(timestamp(context.at)) == google.protobuf.Timestamp && type(now - now) == google.protobuf.Duration && type(context.at) == string && [{"protobuf": {"Timestamp": string}}].exists(google, type(context.at) == google.protobuf.Timestamp)',
+        },
+      ]),
+    });
+    expect(issues).toEqual([
+      { file: 'a.json', path: '$.rules[0].condition', rule: 'stamped', message: 'type: type(context.at) == google.protobuf.Timestamp is false on every request: context.at, a value of the request, is JSON, never a timestamp: one sent as text is a string: write type(context.at) == string, and read it with timestamp(context.at)' },
+      { file: 'a.json', path: '$.rules[1].condition', rule: 'not-stamped', message: 'type: type(resource.properties.due) != google.protobuf.Timestamp is true on every request: resource.properties.due, a value of the request, is JSON, never a timestamp: one sent as text is a string: write type(resource.properties.due) != string' },
+      { file: 'a.json', path: '$.rules[2].condition', rule: 'lasting', message: 'type: google.protobuf.Duration == type(context.ttl) is false on every request: context.ttl, a value of the request, is JSON, never a duration: one sent as text is a string: write type(context.ttl) == string, and read it with duration(context.ttl)' },
+      { file: 'a.json', path: '$.rules[3].condition', rule: 'lines', message: 'type: type(l.at) == google.protobuf.Timestamp is false on every request: l.at, a value of the request, is JSON, never a timestamp: one sent as text is a string: write type(l.at) == string, and read it with timestamp(l.at)' },
+    ]);
+  });
+
+  it('the type of a timestamp or a duration is google.protobuf.Timestamp or Duration, as in cel-go', async () => {
+    const set = await loadPolicyDir(await tempDir({
+      'a.json': policy([{ ...readRule, condition: 'type(now) == google.protobuf.Timestamp && type(timestamp(context.at)) == google.protobuf.Timestamp && type(duration(context.ttl)) == google.protobuf.Duration && type(now) != google.protobuf.Duration' }]),
+    }));
+    const ask = (context: Record<string, unknown>) => evaluate(set, {
+      subject: { type: 'user', id: 'u', roles: [], scopes: [], aliases: [], properties: {} },
+      action: { name: 'read', properties: {} },
+      resource: { type: 'thing', id: 'x', properties: {} },
+      context,
+    }, new Date()).decision;
+    expect(ask({ at: '2030-01-01T00:00:00Z', ttl: '1h' })).toBe('permit');
+  });
+
   it('has() on a comprehension variable named as a declared one, which is that element', async () => {
     const dir = await tempDir({ 'a.json': policy([{ ...readRule, condition: 'context.items.exists(subject, has(subject.suspended))' }]) });
     const run = await runCli(['validate', dir]);

@@ -9,7 +9,7 @@ import { constantParts, type ConstantPart } from './cel-constants.js';
 import { literalCalls } from './cel-literal-calls.js';
 import { requestIntArithmetic } from './cel-request-ints.js';
 import { requestTime } from './cel-request-times.js';
-import { requestIntType } from './cel-request-types.js';
+import { requestType } from './cel-request-types.js';
 import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64, typeTimeSums } from './cel-ranges.js';
 import { boundRuntimeTypes } from './cel-runtime-types.js';
@@ -235,13 +235,17 @@ export function compileCondition(source: string): CompiledCondition {
   if (mixed !== undefined) {
     throw new ConditionCompileError(`type: ${mixed.written} mixes a value of the request, a double when it is a number, with the ${mixed.type} ${mixed.literal}: write ${mixed.instead}`);
   }
-  const intType = requestIntType(checkedAst.ast, source);
-  if (intType !== undefined) {
-    const { written, value, type, op } = intType;
-    const outcome = op === '==' ? 'false' : 'true';
+  const typed = requestType(checkedAst.ast, source);
+  if (typed !== undefined) {
+    const { written, value, type, op } = typed;
+    const outcome = `type: ${written} is ${op === '==' ? 'false' : 'true'} on every request: ${value}, a value of the request,`;
+    if (type === 'timestamp' || type === 'duration') {
+      const read = op === '==' ? `, and read it with ${type}(${value})` : '';
+      throw new ConditionCompileError(`${outcome} is JSON, never a ${type}: one sent as text is a string: write type(${value}) ${op} string${read}`);
+    }
     const whole = op === '==' ? `for a whole number ${value} == double(int(${value}))` : `for a number that is not whole ${value} != double(int(${value}))`;
     throw new ConditionCompileError(
-      `type: ${written} is ${outcome} on every request: ${value}, a value of the request, is a double when it is a number, never ${type === 'int' ? 'an' : 'a'} ${type}: write type(${value}) ${op} double, or ${whole}`,
+      `${outcome} is a double when it is a number, never ${type === 'int' ? 'an' : 'a'} ${type}: write type(${value}) ${op} double, or ${whole}`,
     );
   }
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
