@@ -121,7 +121,17 @@ describe('POST /decide: an index past the end of a list', () => {
   let app: App;
   beforeAll(async () => {
     ({ app } = await appOverPolicies({
-      'invoices.json': { id: 'invoices', resource: 'invoice', rules: [{ id: 'second-role', effect: 'permit', actions: ['read'], condition: 'subject.roles[1] == "x"' }, rule('item', 'context.items[int(context.n)] == "x"')] },
+      'invoices.json': {
+        id: 'invoices',
+        resource: 'invoice',
+        rules: [
+          { id: 'second-role', effect: 'permit', actions: ['read'], condition: 'subject.roles[1] == "x"' },
+          rule('item', 'context.items[int(context.n)] == "x"'),
+          rule('number', 'context.items[context.n] == "x"'),
+          rule('text', 'context.items[double(context.n)] == "x"'),
+          rule('far', 'context.items[-9223372036854775807] == "x"'),
+        ],
+      },
     }));
   });
 
@@ -139,5 +149,22 @@ describe('POST /decide: an index past the end of a list', () => {
     expect(await detail('item', { items: ['a'], n: 1 })).toContain('index out of bounds, index 1 >= size 1');
     expect(await detail('item', { items: ['a', 'b'], n: 5 })).toContain('index out of bounds, index 5 >= size 2');
     expect(await detail('item', { items: [], n: -1 })).toContain('index out of bounds, index -1 < 0');
+  });
+
+  it('names a negative index as written, and refuses a number that is no whole one as no index, as cel-go does', async () => {
+    // Was "index -9223372036854776000 < 0": the int read as a double.
+    expect(await detail('far', { items: ['a'] })).toBe('No such key: index out of bounds, index -9223372036854775807 < 0');
+    // Were "index 0.5 >= size 2", "index -0.5 < 0", "index NaN >= size 2", "index Infinity >= size 2".
+    expect(await detail('number', { items: ['a', 'b'], n: 0.5 })).toBe('unsupported index value 0.5 in list');
+    expect(await detail('number', { items: ['a', 'b'], n: -0.5 })).toBe('unsupported index value -0.5 in list');
+    expect(await detail('number', { items: [], n: 1.5 })).toBe('unsupported index value 1.5 in list');
+    expect(await detail('text', { items: ['a', 'b'], n: 'NaN' })).toBe('unsupported index value NaN in list');
+    expect(await detail('text', { items: ['a', 'b'], n: 'Infinity' })).toBe('unsupported index value Infinity in list');
+    expect(await detail('text', { items: ['a', 'b'], n: '-Infinity' })).toBe('unsupported index value -Infinity in list');
+    // A whole double is an index: -0.0 and 1.0 read the first and second.
+    expect(await detail('number', { items: ['a', 'b'], n: 2.0 })).toBe('No such key: index out of bounds, index 2 >= size 2');
+    expect(await detail('number', { items: ['a', 'b'], n: -1 })).toBe('No such key: index out of bounds, index -1 < 0');
+    expect(await detail('number', { items: ['x', 'b'], n: -0.0 })).toBeUndefined();
+    expect(await detail('number', { items: ['a', 'x'], n: 1.0 })).toBeUndefined();
   });
 });

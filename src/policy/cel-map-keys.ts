@@ -80,17 +80,31 @@ function mapLiteral(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
 }
 
 /**
- * `e[k]`: for a key other than a string in a map, the value of that key or an error; for an index
- * past the end of a list, an error giving its size, which the library wrote as `size undefined`
- * for an empty list (`subject.roles[1]` of a subject with no roles); anything else as the library
- * reads it.
+ * Why `key`, an int or a double, is no index into `list`; undefined when it is one. A double that
+ * is not whole (NaN and the infinities among them) is no index at all, as in cel-go: the library
+ * reported 0.5 as past the end (`index 0.5 >= size 2`), -0.5 as below 0. Past either end the error
+ * names the index as written, and the list's size, which the library wrote as `size undefined` for
+ * an empty list (`subject.roles[1]` of a subject with no roles) and `-9223372036854775807` as a
+ * double (`-9223372036854776000`).
+ */
+function notAnIndex(list: readonly unknown[], key: bigint | number): string | undefined {
+  if (typeof key === 'number' && !Number.isInteger(key)) return `unsupported index value ${key} in list`;
+  if (key < 0) return `No such key: index out of bounds, index ${String(key)} < 0`;
+  return Number(key) >= list.length ? `No such key: index out of bounds, index ${String(key)} >= size ${list.length}` : undefined;
+}
+
+/**
+ * `e[k]`: for a key other than a string in a map, the value of that key or an error; for an int
+ * or a double that is no index into a list, an error saying why (`notAnIndex`); anything else as
+ * the library reads it.
  */
 function index(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
   const [containerNode, keyNode] = node.args as [unknown, unknown];
   const container = ev.run(containerNode, ctx);
   const key = ev.run(keyNode, ctx);
-  if (Array.isArray(container) && (typeof key === 'bigint' || typeof key === 'number') && Number(key) >= container.length) {
-    throw new Error(`No such key: index out of bounds, index ${String(key)} >= size ${container.length}`);
+  if (Array.isArray(container) && (typeof key === 'bigint' || typeof key === 'number')) {
+    const failure = notAnIndex(container, key);
+    if (failure !== undefined) throw new Error(failure);
   }
   if (typeof key === 'string' || !isMap(container)) return operatorOf(node)(container, key, node, ev);
   const value = valueAt(container, key);
