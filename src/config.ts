@@ -425,15 +425,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     Object.entries(env).flatMap(([name, value]) => (value === undefined || value.trim() === '' ? [] : [[name, value.trim()]])),
   );
   const quoted = settingNames.filter((name) => isQuoted(given[name]));
+  const blank = guardSettings.filter((name) => isWhitespaceAlone(env[name]));
   const parsed = envSchema.safeParse(given);
-  if (parsed.success && quoted.length === 0) return parsed.data;
+  if (parsed.success && quoted.length === 0 && blank.length === 0) return parsed.data;
   // A quoted setting is told that alone: what its value is refused for beside it comes of the quotes.
   const issues = parsed.success ? [] : parsed.error.issues.filter((i) => !quoted.includes(String(i.path[0])));
   const lines = [
+    ...blank.map((name) => `  ${name}: holds whitespace alone, which would count as unset and leave open what it protects: give its value, or leave it empty to unset it`),
     ...quoted.map((name) => `  ${name}: is wrapped in quotes, which are read as part of the value: remove them (docker run --env-file keeps the quotes of an env file)`),
     ...issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`),
   ];
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/**
+ * The settings whose absence leaves something open, each warned of at start or documented as open:
+ * unsigned Redis entries, an open /metrics, decision endpoints that take every caller.
+ */
+const guardSettings = ['CACHE_SIGNING_SECRET', 'METRICS_TOKEN', 'PDP_API_KEYS'] as const;
+
+/**
+ * Whether a value holds whitespace and nothing else, other than the line ending alone that an empty
+ * value of a .env file written on Windows leaves: read as unset like any blank value, a guard
+ * setting of spaces (a secret lost in templating, `"   "`) left open what the operator took as guarded.
+ */
+function isWhitespaceAlone(value: string | undefined): boolean {
+  return value !== undefined && value.trim() === '' && /[^\r\n]/.test(value);
 }
 
 /**

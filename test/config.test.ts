@@ -82,6 +82,18 @@ describe('loadConfig', () => {
     expect(loadConfig({ NOT_A_SETTING: '"x"' })).toMatchObject({ PORT: 8080 });
   });
 
+  it('refuses a secret of whitespace alone, which would count as unset and leave open what it protects, without quoting it', () => {
+    const blank = 'holds whitespace alone, which would count as unset and leave open what it protects: give its value, or leave it empty to unset it';
+    // Unset, Redis entries go unsigned, /metrics is open, and decision endpoints take every caller.
+    const found = problems({ REDIS_URL: 'redis://a:6379', CACHE_SIGNING_SECRET: '   ', METRICS_TOKEN: ' \t ', PDP_API_KEYS: ' ', PDP_ADMIN_KEYS: ' ' });
+    expect(found).toEqual(['CACHE_SIGNING_SECRET', 'METRICS_TOKEN', 'PDP_API_KEYS'].map((name) => `${name}: ${blank}`));
+    // Empty, or the line ending alone an env file written on Windows leaves, each is unset.
+    for (const empty of ['', '\r']) {
+      const config = loadConfig({ REDIS_URL: 'redis://a:6379', CACHE_SIGNING_SECRET: empty, METRICS_TOKEN: empty, PDP_API_KEYS: empty });
+      expect([config.CACHE_SIGNING_SECRET, config.METRICS_TOKEN, config.PDP_API_KEYS]).toEqual([undefined, undefined, []]);
+    }
+  });
+
   it('refuses an algorithm name no key set can verify with, so tokens are not all denied at run time', () => {
     const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
     expect(problems({ ...keyed, JWT_ALGORITHMS: 'ES265,RS256' })).toEqual([expect.stringMatching(/^JWT_ALGORITHMS: ES265 is not a JWS algorithm this service verifies/)]);
