@@ -4,6 +4,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type Config } from '../src/config.js';
 import { configProblems } from './helpers/config.js';
+import { readTokenConfigFile } from '../src/token/config-file.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import type { TokenVerifier } from '../src/token/verify.js';
 import { buildTestApp, defaultPolicyDir, postJson, readJson } from './helpers/app.js';
@@ -192,6 +193,9 @@ describe('claim names no token could hold', () => {
     ['scp\tx', `holds a control or invisible character (U+0009); ${held}`],
     ['realm_access. roles', `has whitespace next to a dot of its path (U+0020); ${held}`],
     ['realm_access\u00a0.roles', `has whitespace next to a dot of its path (U+00A0); ${held}`],
+    ['realm_access.roles.', `has an empty name in its dotted path (a dot at its start or end, or two dots in a row); ${held}`],
+    ['realm_access..roles', `has an empty name in its dotted path (a dot at its start or end, or two dots in a row); ${held}`],
+    ['.roles', `has an empty name in its dotted path (a dot at its start or end, or two dots in a row); ${held}`],
   ])('refuses %j in CLAIM_SUBJECT, CLAIM_ROLES and CLAIM_SCOPES at start, naming the entry and saying why', (name, problem) => {
     expect(problems({ CLAIM_SUBJECT: name, CLAIM_ROLES: `roles, ${name}`, CLAIM_SCOPES: name })).toEqual([
       `CLAIM_SUBJECT: ${problem}`,
@@ -209,6 +213,25 @@ describe('claim names no token could hold', () => {
     expect(problems({ CLAIM_SUBJECT: name })).toEqual([
       'CLAIM_SUBJECT: names one claim, and a comma is read as part of its name, which no token holds: give the one claim holding the subject id (CLAIM_ROLES and CLAIM_SCOPES take lists)',
     ]);
+  });
+
+  it('refuses a claim path of TOKEN_CONFIG_FILE with an empty name in it, at its path, with every other one', async () => {
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks', audience, audienceClaim: 'client_id.', claims: { subject: '.oid' } },
+          { issuer: 'https://b.test', jwksUrl: 'https://b.test/jwks', audience, claims: { roles: ['roles', 'realm_access..roles'], scopes: ['scp.'] } },
+        ],
+      },
+    });
+    const empty = `has an empty name in its dotted path (a dot at its start or end, or two dots in a row); ${held}`;
+    await expect(readTokenConfigFile(join(dir, 'tokens.json'))).rejects.toThrow([
+      'invalid token configuration:',
+      `  TOKEN_CONFIG_FILE $.issuers[0].audienceClaim: ${empty}`,
+      `  TOKEN_CONFIG_FILE $.issuers[0].claims.subject: ${empty}`,
+      `  TOKEN_CONFIG_FILE $.issuers[1].claims.roles[1]: ${empty}`,
+      `  TOKEN_CONFIG_FILE $.issuers[1].claims.scopes[0]: ${empty}`,
+    ].join('\n'));
   });
 
   it('takes spaces around CLAIM_SUBJECT and the entries of CLAIM_ROLES, which are dropped', () => {

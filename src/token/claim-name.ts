@@ -7,10 +7,10 @@ const consequence = 'a token\'s claims are found by their exact name, so no toke
  * Why `name`, the name or dotted path of a claim the service reads (the subject, roles, scopes,
  * an issuer's `audienceClaim`), can name no claim a token holds, or undefined when it can: see
  * `exactNameProblem`. A claim's name is any JSON member name, so `cognito:groups`,
- * `https://invoice.example.com/roles`, `realm_access.roles` and names with spaces within (not next to a dot) are taken.
+ * `https://invoice.example.com/roles`, `realm_access.roles` and names with spaces within (not next to a dot) are taken; a path with an empty name (a stray dot) is not.
  */
 export function claimNameProblem(name: string): string | undefined {
-  const problem = exactNameProblem(name) ?? dottedPathProblem(name);
+  const problem = exactNameProblem(name) ?? dottedPathProblem(name) ?? emptyNameProblem(name);
   return problem === undefined ? undefined : `${problem}; ${consequence}`;
 }
 
@@ -20,6 +20,14 @@ function dottedPathProblem(name: string): string | undefined {
   if (found === null) return undefined;
   const space = found[1] ?? found[2] ?? '';
   return `has whitespace next to a dot of its path (${codePoint(space)})`;
+}
+
+/**
+ * An empty name in a dotted path (`realm_access.roles.`, `a..b`, `.roles`): a stray or doubled dot,
+ * which no issuer writes into a claim's name, and which reads no claim of the path meant.
+ */
+function emptyNameProblem(name: string): string | undefined {
+  return name.split('.').includes('') ? 'has an empty name in its dotted path (a dot at its start or end, or two dots in a row)' : undefined;
 }
 
 /** A claim name of TOKEN_CONFIG_FILE or CLAIM_SUBJECT, refused as `claimNameProblem` says. */
