@@ -165,6 +165,12 @@ const optionalText = z.string().optional();
 /** The least either token fetch timeout may be. */
 const minFetchTimeoutMs = 100;
 
+/** The settings read as comma-separated lists. */
+const listSettings = [
+  'JWT_AUDIENCE', 'JWT_ALGORITHMS', 'INTROSPECTION_AUDIENCE', 'CLAIM_ROLES', 'CLAIM_SCOPES', 'CLAIM_ROLE_PREFIXES',
+  'PDP_API_KEYS', 'PDP_TRUSTED_KEYS', 'PDP_ADMIN_KEYS', 'AUDIT_REDACT', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS',
+] as const;
+
 const envSchema = z
   .object({
     PORT: integer(0, 65_535, 8080),
@@ -243,7 +249,7 @@ const envSchema = z
     AUDIT_LOG_FILE: optionalText,
     AUDIT_MAX_REQUEST_BYTES: integer(1024, 1024 * 1024 * 1024, defaultMaxRequestBytes),
     AUDIT_REDACT: auditPaths(defaultAuditRedact).pipe(
-      z.array(z.string().refine((path) => maskPath(path) !== undefined, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email (a key holding dots in brackets: subject.properties["https://idp.example/email"])')),
+      z.array(z.string().refine((path) => isQuoted(path) || maskPath(path) !== undefined, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email (a key holding dots in brackets: subject.properties["https://idp.example/email"])')),
     ),
     // Off by default: on small policy sets a hit costs more than evaluating (README, Decision cache).
     CACHE_MEMORY_ENTRIES: integer(0, 10_000_000, 0),
@@ -296,6 +302,14 @@ const envSchema = z
     if (!keyed && (env.JWT_ISSUER !== undefined || env.JWT_AUDIENCE.length > 0)) issue('JWKS_FILE', 'JWT_ISSUER and JWT_AUDIENCE need JWKS_FILE or JWKS_URL');
     // It would check nothing, while it may be read as covering TOKEN_CONFIG_FILE's issuers too.
     if (!keyed && env.JWT_TYPE !== undefined) issue('JWT_TYPE', 'applies to the issuer of JWT_ISSUER, which needs JWKS_FILE or JWKS_URL; an issuer of TOKEN_CONFIG_FILE takes its own "type"');
+    // An entry wrapped in quotes (`JWT_AUDIENCE=a,"b"`) is refused as a whole value wrapped in them
+    // is (loadConfig): the quotes were taken as part of the audience, claim or key, which no token
+    // or caller then matched. It is told that alone: the checks of an entry's content pass over it.
+    for (const name of listSettings) {
+      env[name].forEach((entry, index) => {
+        if (isQuoted(entry)) issue(name, `entry ${index + 1}: is wrapped in quotes, which are read as part of the entry: remove them`);
+      });
+    }
     // A list drops the spaces around each entry; what it keeps is compared with a token's as it is.
     const entryChecks = [
       ['JWT_AUDIENCE', audienceProblem],
@@ -306,12 +320,12 @@ const envSchema = z
     ] as const;
     for (const [name, problemOf] of entryChecks) {
       env[name].forEach((entry, index) => {
-        const problem = problemOf(entry);
+        const problem = isQuoted(entry) ? undefined : problemOf(entry);
         if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
       });
     }
     for (const alg of env.JWT_ALGORITHMS) {
-      const problem = algorithmProblem(alg);
+      const problem = isQuoted(alg) ? undefined : algorithmProblem(alg);
       if (problem !== undefined) issue('JWT_ALGORITHMS', problem);
     }
     if (env.INTROSPECTION_URL !== undefined && (env.INTROSPECTION_CLIENT_ID === undefined || env.INTROSPECTION_CLIENT_SECRET === undefined)) {
@@ -344,7 +358,7 @@ const envSchema = z
     }
     for (const name of ['PDP_API_KEYS', 'PDP_TRUSTED_KEYS', 'PDP_ADMIN_KEYS'] as const) {
       env[name].forEach((entry, index) => {
-        const problem = keyEntryProblem(entry);
+        const problem = isQuoted(entry) ? undefined : keyEntryProblem(entry);
         if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
       });
     }
@@ -372,7 +386,7 @@ const envSchema = z
       issue('REDIS_TLS_CA_FILE', 'the CAs of Redis\'s TLS certificates: set REDIS_TLS=true, or a rediss:// REDIS_URL');
     }
     for (const [name, nodes] of [['REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES], ['REDIS_SENTINELS', env.REDIS_SENTINELS]] as const) {
-      for (const node of nodes) if (parseHostPort(node, 1) === undefined) issue(name, `"${quotedNode(node)}" is not a host:port`);
+      for (const node of nodes) if (!isQuoted(node) && parseHostPort(node, 1) === undefined) issue(name, `"${quotedNode(node)}" is not a host:port`);
     }
     // A lookup that waits out the Redis deadline must leave the request the time to be
     // evaluated and answered; otherwise a Redis outage turns every request into a 503.

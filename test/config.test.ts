@@ -82,6 +82,50 @@ describe('loadConfig', () => {
     expect(loadConfig({ NOT_A_SETTING: '"x"' })).toMatchObject({ PORT: 8080 });
   });
 
+  it('refuses a list entry wrapped in quotes, as it refuses a quoted value, naming the entry alone and not quoting it', () => {
+    const quoted = (entry: number) => `entry ${entry}: is wrapped in quotes, which are read as part of the entry: remove them`;
+    const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp' };
+    const found = problems({
+      ...keyed,
+      JWT_AUDIENCE: 'a,"b"',
+      JWT_ALGORITHMS: "ES256, 'RS256'",
+      INTROSPECTION_URL: 'https://as.example/introspect',
+      INTROSPECTION_CLIENT_ID: 'pdp',
+      INTROSPECTION_CLIENT_SECRET: 'client-secret',
+      INTROSPECTION_AUDIENCE: '"api" ,x',
+      CLAIM_ROLES: "roles,'realm_access.roles'",
+      CLAIM_SCOPES: 'scope,"scp"',
+      CLAIM_ROLE_PREFIXES: 'ROLE_,"APP_"',
+      PDP_API_KEYS: 'Secret-Part-One-123,"Secret-Part-Two-456"',
+      PDP_TRUSTED_KEYS: "'short',Trusted-Key-0123456789",
+      PDP_ADMIN_KEYS: 'admin-key-0123456789abcdef,"x"',
+      REDIS_CLUSTER_NODES: 'a:7000,"b:7001"',
+      CACHE_SIGNING_SECRET: 's'.repeat(32),
+      AUDIT_REDACT: 'subject.properties.email,"subject.properties.phone"',
+    });
+    expect(found).toEqual([
+      `JWT_AUDIENCE: ${quoted(2)}`,
+      `JWT_ALGORITHMS: ${quoted(2)}`,
+      `INTROSPECTION_AUDIENCE: ${quoted(1)}`,
+      `CLAIM_ROLES: ${quoted(2)}`,
+      `CLAIM_SCOPES: ${quoted(2)}`,
+      `CLAIM_ROLE_PREFIXES: ${quoted(2)}`,
+      `PDP_API_KEYS: ${quoted(2)}`,
+      `PDP_TRUSTED_KEYS: ${quoted(1)}`,
+      `PDP_ADMIN_KEYS: ${quoted(2)}`,
+      `AUDIT_REDACT: ${quoted(2)}`,
+      `REDIS_CLUSTER_NODES: ${quoted(2)}`,
+    ]);
+    expect(found.join('\n')).not.toContain('Secret-Part');
+    // Told beside the other problems of the list, which a quoted entry does not hide.
+    expect(problems({ AUDIT_REDACT: 'subject.x,"subject.y",bogus' })).toEqual([
+      expect.stringMatching(/^AUDIT_REDACT\.2: a dotted path under subject/),
+      `AUDIT_REDACT: ${quoted(2)}`,
+    ]);
+    // A quote within an entry, or at one end only, is no wrapping.
+    expect(loadConfig({ ...keyed, JWT_AUDIENCE: 'a,"invoice"-api,x"' }).JWT_AUDIENCE).toEqual(['a', '"invoice"-api', 'x"']);
+  });
+
   it('refuses a secret of whitespace alone, which would count as unset and leave open what it protects, without quoting it', () => {
     const blank = 'holds whitespace alone, which would count as unset and leave open what it protects: give its value, or leave it empty to unset it';
     // Unset, Redis entries go unsigned, /metrics is open, and decision endpoints take every caller.
