@@ -72,7 +72,7 @@ function isRedisUrl(value: string): boolean {
 
 /**
  * The query parameters of REDIS_URL that are taken: `db`, and `family` (0, the client's default,
- * for either IP version, 4 or 6). ioredis reads every other one too, as a string
+ * for either IP version, 4 or 6), once (a `db` given twice is isRedisUrl's). ioredis reads every other one too, as a string
  * and over the settings the service gives it: `?enableOfflineQueue=false` would turn its queue
  * on (a non-empty string), `?commandTimeout=…` would outlast REDIS_COMMAND_TIMEOUT_MS.
  */
@@ -85,6 +85,8 @@ function unreadRedisQuery(value: string): string | undefined {
   }
   for (const [key, setting] of params) {
     if (key === 'family' && !['0', '4', '6'].includes(setting)) return `query parameter family=${setting}: use 0 (either IP version), 4 or 6`;
+    // Each value was checked, and the client took the last: `family=4&family=6` ran on IPv6 alone.
+    if (key === 'family' && params.getAll(key).length > 1) return 'query parameter "family" is given more than once, of which the client takes the last: give it once';
     // A name with no value (`?<token>`) may be a credential, which maskUrl hides too: not quoted.
     const named = setting === '' ? 'a query parameter with no value' : `query parameter "${key}"`;
     if (key !== 'db' && key !== 'family') return `${named} is not taken: only db and family are; the client's other settings are the service's own`;

@@ -176,6 +176,9 @@ describe('loadConfig', () => {
     ['a client setting the URL would give over the service\'s own', 'redis://127.0.0.1:6379?enableOfflineQueue=false', 'query parameter "enableOfflineQueue" is not taken: only db and family are; the client\'s other settings are the service\'s own'],
     ['a timeout beside a database', 'redis://127.0.0.1:6379/2?commandTimeout=60000', 'query parameter "commandTimeout" is not taken: only db and family are; the client\'s other settings are the service\'s own'],
     ['an IP version that is none', 'rediss://cache.internal:6379?family=5', 'query parameter family=5: use 0 (either IP version), 4 or 6'],
+    // The client takes the last: `family=4&family=6` ran on IPv6 alone.
+    ['an IP version given twice', 'redis://cache.internal:6379?family=4&family=6', 'query parameter "family" is given more than once, of which the client takes the last: give it once'],
+    ['an IP version given twice alike', 'redis://cache.internal:6379/1?family=4&family=4', 'query parameter "family" is given more than once, of which the client takes the last: give it once'],
   ])('refuses a REDIS_URL with %s, naming the query parameter', (_, url, message) => {
     expect(problems({ REDIS_URL: url })).toEqual([`REDIS_URL: ${message}`]);
   });
