@@ -145,6 +145,17 @@ describe('openapi.yaml matches what the service answers', () => {
     expect(internal).toEqual(contract.operations.map((operation) => ({ operation, response: { $ref: '#/components/responses/InternalError' } })));
   });
 
+  it('answers every GET with how long a cache may keep it: a probe, the metrics or the admin listing never, the discovery metadata five minutes', async () => {
+    const gets = documented.filter(([, status, method]) => method === 'GET' && (status === 200 || status === 503));
+    const answers = await Promise.all(gets.map(async ([what, , , path, send]) => [what, path, (await send(app)).headers.get('cache-control')]));
+    expect(answers).toEqual(gets.map(([what, , , path]) => [what, path, path === '/.well-known/authzen-configuration' ? 'max-age=300' : 'no-store']));
+    expect(answers.map(([, path]) => path)).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/metrics', '/admin/policies', '/.well-known/authzen-configuration']));
+    // HEAD is answered as GET is.
+    expect((await app.request('/readyz', { method: 'HEAD' })).headers.get('cache-control')).toBe('no-store');
+    // The decision endpoints' answers are not touched: no header is set for them.
+    expect((await postJson(app, '/decide', subjectMode)).headers.get('cache-control')).toBeNull();
+  });
+
   it('catches drift: an undocumented field, status or content type is reported', async () => {
     const decision = { decision: 'deny', reasons: [], advice: [], decisionId: 'd', policyVersion: 'v' };
     const conforming = new Response(JSON.stringify(decision), { headers: { 'content-type': 'application/json' } });

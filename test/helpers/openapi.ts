@@ -8,7 +8,7 @@ export const openapiPath = resolve(import.meta.dirname, '../../openapi.yaml');
 type Json = Record<string, unknown>;
 
 /** Headers that say something about an answer (which request it answers, how to retry, authenticate, what to send): any one sent must be documented for its status. */
-const checkedHeaders = ['allow', 'retry-after', 'www-authenticate', 'accept-encoding', 'x-request-id'];
+const checkedHeaders = ['allow', 'retry-after', 'www-authenticate', 'accept-encoding', 'x-request-id', 'cache-control'];
 
 function isJson(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { PolicyReloader, ReloadRequester, WorkerReload } from '../../policy/reload.js';
 import type { PolicySource } from '../../policy/schema.js';
 import type { PolicyStore } from '../../policy/store.js';
+import { noStore } from '../cache-control.js';
 import type { AppEnv } from '../env.js';
 import { ProblemError } from '../problem.js';
 
@@ -43,7 +44,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
         lastReloadError: failure === undefined
           ? null
           : { at: failure.at.toISOString(), trigger: failure.trigger, issues: failure.issues },
-      });
+      }, 200, noStore);
     })
     .post('/admin/policies/reload', async (c) => {
       const requester = { caller: c.get('caller').id, requestId: c.get('requestId') };

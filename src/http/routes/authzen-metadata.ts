@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
+import { metadataCaching } from '../cache-control.js';
 import type { AppEnv } from '../env.js';
 import { pdpIdentifierPath } from '../../pdp-identifier.js';
 import { ProblemError } from '../problem.js';
@@ -48,6 +49,6 @@ export function metadataRoutes(publicUrl: string | undefined): Hono<AppEnv> {
       search_subject_endpoint: `${pdp}/access/v1/search/subject`,
       search_resource_endpoint: `${pdp}/access/v1/search/resource`,
       search_action_endpoint: `${pdp}/access/v1/search/action`,
-    });
+    }, 200, metadataCaching);
   });
 }

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { RedisState } from '../../cache/redis.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { KeySetState } from '../../token/jwks.js';
+import { noStore } from '../cache-control.js';
 import type { AppEnv } from '../env.js';
 
 /**
@@ -19,7 +20,7 @@ export function healthRoutes(
   stopping: () => boolean = () => false,
 ): Hono<AppEnv> {
   return new Hono<AppEnv>()
-    .get('/healthz', (c) => c.json({ status: 'ok' }))
+    .get('/healthz', (c) => c.json({ status: 'ok' }, 200, noStore))
     .get('/readyz', (c) => {
       const { set, loadedAt } = policies.current;
       const stopped = stopping();
@@ -28,6 +29,6 @@ export function healthRoutes(
         policies: { version: set.version, rules: set.ruleCount, loadedAt: loadedAt.toISOString() },
         redis: redisState(),
         keySets: keySets(),
-      }, stopped ? 503 : 200);
+      }, stopped ? 503 : 200, noStore);
     });
 }

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { MetricsUnavailableError, type MetricsSource } from '../../telemetry/cluster-metrics.js';
+import { noStore } from '../cache-control.js';
 import type { AppEnv } from '../env.js';
 import { bearerCredential } from '../middleware/caller-auth.js';
 import { ProblemError } from '../problem.js';
@@ -32,6 +33,6 @@ export function metricsRoutes(source: MetricsSource, token: string | undefined):
       if (!(error instanceof MetricsUnavailableError)) throw error;
       throw new ProblemError('unavailable', `${error.message}: scrape again`, undefined, { 'retry-after': '5' });
     }
-    return c.body(text, 200, { 'content-type': source.contentType });
+    return c.body(text, 200, { ...noStore, 'content-type': source.contentType });
   });
 }

@@ -1,0 +1,14 @@
+/**
+ * The Cache-Control of the answers to GET /healthz, /readyz, /metrics and /admin/policies: each
+ * states the process as it is now. Kept by a cache in front that gives answers a default lifetime,
+ * a stale /readyz would hold a stopping process in its balancer, and a stale scrape would repeat
+ * its counts. The decision endpoints (POST) set nothing: a cache keeps no POST answer by default.
+ */
+export const noStore = { 'cache-control': 'no-store' };
+
+/**
+ * The Cache-Control of the AuthZEN metadata, which changes only with PUBLIC_URL, at a restart: a
+ * PEP or a cache in front may keep it five minutes, as OAuth and AuthZEN metadata usually is, and
+ * asks again within that much of a change of the service's address.
+ */
+export const metadataCaching = { 'cache-control': 'max-age=300' };
