@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cpuTimeMs } from './processes.js';
@@ -39,15 +39,6 @@ export function loadTool(): LoadTool {
   return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined ? 'wrk' : 'node-loadgen';
 }
 
-const bodiesDir = mkdtempSync(join(tmpdir(), 'pdp-bench-'));
-let bodiesCount = 0;
-
-function writeBodies(bodies: readonly unknown[]): string {
-  const file = join(bodiesDir, `bodies-${bodiesCount++}.jsonl`);
-  writeFileSync(file, bodies.map((b) => JSON.stringify(b)).join('\n') + '\n');
-  return file;
-}
-
 function run(command: string, args: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     execFile(command, args, { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
@@ -59,7 +50,18 @@ function run(command: string, args: readonly string[], env: Record<string, strin
 
 /** Puts load on one endpoint from a separate process and reads back its figures. */
 export async function runLoad(tool: LoadTool, options: LoadOptions): Promise<LoadResult> {
-  const file = writeBodies(options.bodies);
+  // The bodies, one JSON line each, for the load generator to read; removed after the run.
+  const dir = mkdtempSync(join(tmpdir(), 'pdp-bench-load-'));
+  try {
+    const file = join(dir, 'bodies.jsonl');
+    writeFileSync(file, options.bodies.map((b) => JSON.stringify(b)).join('\n') + '\n');
+    return await loadFrom(tool, file, options);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function loadFrom(tool: LoadTool, file: string, options: LoadOptions): Promise<LoadResult> {
   const url = new URL(options.path, options.url).toString();
   const env = { BENCH_BODIES: file, BENCH_PATH: options.path, BENCH_AUTHORIZATION: options.authorization ?? '' };
   const timeoutMs = (options.seconds + 30) * 1000;
