@@ -61,8 +61,9 @@ export async function runCeiling(tool: LoadTool, seconds: number, connections: n
   const measure = async (target: string, server: RunningPdp) => {
     try {
       await runLoad(tool, { url: server.url, path: '/decide', bodies, connections, seconds: 2 });
-      const load = await runLoad(tool, { url: server.url, path: '/decide', bodies, connections, seconds, serverPid: server.child.pid });
-      if (load.errors > 0) throw new Error(`${target}: ${load.errors} errors under load`);
+      const load = await runLoad(tool, { url: server.url, path: '/decide', bodies, connections, seconds, serverPid: server.child.pid }).catch((error: unknown) => {
+        throw new Error(`${target}: ${(error as Error).message}`);
+      });
       log(`ceiling  ${target.padEnd(22)} ${String(load.rps).padStart(6)} req/s  p99 ${load.latencyUs.p99} µs  ${load.serverCpuUsPerRequest ?? '?'} µs CPU/request`);
       return load;
     } finally {

@@ -18,7 +18,6 @@ export interface MemoryResult {
   readonly peakMiB: number;
   readonly afterMiB: number;
   readonly rps: number;
-  readonly errors: number;
 }
 
 const mean = (values: readonly number[]) => Math.round((values.reduce((a, b) => a + b, 0) / Math.max(1, values.length)) * 10) / 10;
@@ -56,7 +55,6 @@ export async function runMemory(tool: LoadTool, seconds: number, connections: nu
       peakMiB: Math.max(...samples.map((s) => s.rssMiB)),
       afterMiB: Math.round(afterMiB * 10) / 10,
       rps: load.rps,
-      errors: load.errors,
     };
     log(`memory under load: lowest ${result.firstHalfLowMiB} MiB in the first half, ${result.secondHalfLowMiB} MiB in the second; quarters ${result.firstQuarterMiB} / ${result.lastQuarterMiB} MiB; peak ${result.peakMiB} MiB; after ${result.afterMiB} MiB`);
     return result;

