@@ -18,7 +18,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { runCeiling } from './ceiling.js';
 import { runCompare } from './compare.js';
 import { runHotPath } from './hotpath.js';
@@ -29,36 +28,18 @@ import { runScenarios, scenarios } from './http/scenarios.js';
 import { makeTokens, audience, issuer } from './http/tokens.js';
 import { runInProcess } from './inprocess.js';
 import { runMemory } from './memory.js';
+import { benchOptions } from './options.js';
 import { runProfile } from './profile.js';
 import { runMeta, updateBenchmarksMd, writeResult, type HttpResults } from './report.js';
 import { runScale } from './scale.js';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    memory: { type: 'boolean', default: false },
-    'no-cerbos': { type: 'boolean', default: false },
-    connections: { type: 'string', default: '32' },
-    seconds: { type: 'string' },
-    warmup: { type: 'string' },
-    only: { type: 'string' },
-    load: { type: 'string' },
-    compare: { type: 'string' },
-    endpoint: { type: 'string', default: 'decide' },
-    profile: { type: 'boolean', default: false },
-    hotpath: { type: 'boolean', default: false },
-    ceiling: { type: 'boolean', default: false },
-    rounds: { type: 'string' },
-  },
-  strict: true,
-});
+const options = benchOptions(process.argv.slice(2));
 
-const quick = values.quick;
+const quick = options.quick;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-const connections = Number(values.connections);
-const tool: LoadTool = values.load === 'node' ? 'node-loadgen' : loadTool();
-const sections = new Set((values.only ?? 'inprocess,http,scale').split(','));
+const connections = options.connections;
+const tool: LoadTool = options.nodeLoad ? 'node-loadgen' : loadTool();
 const workDir = mkdtempSync(join(tmpdir(), 'pdp-bench-'));
 const quickResults: Record<string, unknown> = {};
 // A quick run proves the suite works; it never overwrites the committed figures.
@@ -70,26 +51,26 @@ const save = (name: string, data: unknown) => {
 async function main(): Promise<void> {
   log(`invoice-pdp bench${quick ? ' (quick)' : ''}: load tool ${tool}${tool === 'wrk' ? '' : ' (wrk not found: using the Node fallback, figures are lower)'}`);
 
-  if (values.hotpath) {
-    const endpoint = values.endpoint;
+  if (options.hotpath) {
+    const endpoint = options.endpoint;
     if (endpoint !== 'decide' && endpoint !== 'authzen') throw new Error(`--hotpath takes --endpoint=decide or authzen, not ${endpoint}`);
-    const result = await runHotPath({ compare: values.compare, endpoint, rounds: Number(values.rounds ?? '200'), requestsPerRound: 1_000 }, log);
+    const result = await runHotPath({ compare: options.compare, endpoint, rounds: options.rounds ?? 200, requestsPerRound: 1_000 }, log);
     writeResult('hotpath', { meta: runMeta(command), ...result });
     return;
   }
 
-  if (values.compare !== undefined) {
-    const endpoint = values.endpoint;
+  if (options.compare !== undefined) {
+    const endpoint = options.endpoint;
     if (endpoint !== 'decide' && endpoint !== 'jwt' && endpoint !== 'authzen') throw new Error(`--endpoint must be decide, jwt or authzen, not ${endpoint}`);
-    const result = await runCompare(values.compare, endpoint, tool, Number(values.rounds ?? '3'), Number(values.seconds ?? '5'), connections, log);
+    const result = await runCompare(options.compare, endpoint, tool, options.rounds ?? 3, options.seconds ?? 5, connections, log);
     const m = result.median;
     log(`compare  ${result.endpoint} medians: ${result.baseline.commit} ${m.baseline.rps} req/s, p99 ${m.baseline.p99Us} µs, ${m.baseline.cpuUsPerRequest} µs CPU/request | ${result.current.commit} ${m.current.rps} req/s, p99 ${m.current.p99Us} µs, ${m.current.cpuUsPerRequest} µs CPU/request | req/s ×${m.rpsRatio}, CPU/request ×${m.cpuRatio}`);
     writeResult('compare', { meta: runMeta(command), ...result });
     return;
   }
 
-  if (values.profile) {
-    const result = await runProfile(tool, Number(values.seconds ?? '8'), connections, workDir);
+  if (options.profile) {
+    const result = await runProfile(tool, options.seconds ?? 8, connections, workDir);
     log(`profile  ${result.rps} req/s, ${result.cpuUsPerRequest ?? '?'} µs server CPU per request, ${result.summary.samples} samples`);
     for (const a of result.summary.byArea.slice(0, 12)) log(`  ${String(a.percent).padStart(5)}%  ${a.area}`);
     log('  top functions (self time):');
@@ -98,36 +79,35 @@ async function main(): Promise<void> {
     return;
   }
 
-  if (values.ceiling) {
-    const result = await runCeiling(tool, Number(values.seconds ?? '5'), connections, Number(values.rounds ?? '3'), log);
+  if (options.ceiling) {
+    const result = await runCeiling(tool, options.seconds ?? 5, connections, options.rounds ?? 3, log);
     for (const p of result.points) log(`ceiling  ${p.target.padEnd(22)} ${p.vsBare} of the bare route (median; rounds ${p.rounds.join(', ')})`);
     log(`ceiling  /decide answers as the bare route does with ${result.decideAsWorkUs ?? '?'} µs of added work per request; 70% of the bare route is reached at ${result.seventyPercentAsWorkUs ?? '?'} µs`);
     writeResult('ceiling', { meta: runMeta(command), ...result });
     return;
   }
 
-  if (values.memory) {
-    const seconds = Number(values.seconds ?? '120');
-    save('memory', { meta: runMeta(command), result: await runMemory(tool, seconds, connections, log) });
-    if (!quick) updateBenchmarksMd();
+  if (options.memory) {
+    save('memory', { meta: runMeta(command), result: await runMemory(tool, options.seconds ?? 120, connections, log) });
+    updateBenchmarksMd();
     return;
   }
 
-  if (sections.has('inprocess')) {
+  if (options.only.has('inprocess')) {
     const result = await runInProcess(quick ? 20_000 : 300_000, quick ? 2_000 : 30_000);
     for (const e of result.engines) log(`in-process  ${e.engine.padEnd(12)} median ${e.ns.median} ns  p99 ${e.ns.p99} ns  (${e.what})`);
     save('inprocess', { meta: runMeta(command), result });
   }
 
-  if (sections.has('http')) {
+  if (options.only.has('http')) {
     const tokens = await makeTokens(workDir);
     const introspection = await startIntrospection(tokens.opaqueClaims, issuer, audience);
     const redis = await startRedis();
     try {
-      const list = scenarios({ cerbos: !quick && !values['no-cerbos'] }).filter((s) => !quick || s.quick);
-      // wrk takes whole seconds. A quick run only proves each scenario answers right under load.
-      const seconds = Math.max(1, Math.round(Number(values.seconds ?? (quick ? '1' : '10'))));
-      const warmupSeconds = Math.round(Number(values.warmup ?? (quick ? '0' : '3')));
+      const list = scenarios({ cerbos: !quick && !options.noCerbos }).filter((s) => !quick || s.quick);
+      // A quick run only proves each scenario answers right under load.
+      const seconds = options.seconds ?? (quick ? 1 : 10);
+      const warmupSeconds = options.warmup ?? (quick ? 0 : 3);
       const results = await runScenarios(list, { tokens, introspection, redis, workDir }, { tool, connections, seconds, warmupSeconds, log });
       const data: HttpResults = { meta: runMeta(command), tool, connections, seconds, warmupSeconds, scenarios: results };
       save('http', data);
@@ -139,7 +119,7 @@ async function main(): Promise<void> {
     }
   }
 
-  if (sections.has('scale')) {
+  if (options.only.has('scale')) {
     const points = runScale(quick ? [1_000] : [100, 1_000, 10_000], quick ? 5_000 : 100_000, quick ? 0 : 600_000);
     for (const p of points) log(`scale  ${String(p.rules).padStart(6)} rules  median ${p.ours.medianNs} ns  p99 ${p.ours.p99Ns} ns${p.cedar ? `  (cedar ${p.cedar.medianNs} ns)` : ''}`);
     save('scale', { meta: runMeta(command), points });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFigures } from '../bench/http/load.js';
+import { benchOptions } from '../bench/options.js';
 
 const figures = (errors: Record<string, number>, requests = 1_000) =>
   `Running 1s test\nBENCH_JSON ${JSON.stringify({ requests, durationUs: 1_000_000, errors, latencyUs: { p50: 900, p90: 1500, p99: 3000, max: 9000, mean: 1000.5 } })}\n`;
@@ -18,5 +19,36 @@ describe('bench load figures', () => {
   it('refuses a run that completed no request, and output without figures', () => {
     expect(() => readFigures('wrk', figures(clean, 0))).toThrow(/no request/);
     expect(() => readFigures('wrk', 'unable to connect\n')).toThrow(/printed no figures/);
+  });
+});
+
+describe('bench options', () => {
+  it('reads the documented options', () => {
+    const o = benchOptions(['--only=http', '--seconds=20', '--connections=64', '--no-cerbos', '--warmup=0', '--load=node']);
+    expect([...o.only]).toEqual(['http']);
+    expect(o).toMatchObject({ seconds: 20, connections: 64, noCerbos: true, warmup: 0, nodeLoad: true, quick: false });
+    expect(benchOptions([])).toMatchObject({ connections: 32, seconds: undefined, warmup: undefined, nodeLoad: false });
+    expect(benchOptions(['--hotpath', '--compare=HEAD~1', '--rounds=30'])).toMatchObject({ hotpath: true, compare: 'HEAD~1', rounds: 30 });
+  });
+
+  it('refuses numbers it would misread: a run of NaN or 2.5 seconds fails in wrk, 0 connections measures nothing', () => {
+    expect(() => benchOptions(['--seconds=abc'])).toThrow(/--seconds takes a whole number of at least 1, not "abc"/);
+    expect(() => benchOptions(['--seconds=2.5'])).toThrow(/--seconds/);
+    expect(() => benchOptions(['--warmup=abc'])).toThrow(/--warmup/);
+    expect(() => benchOptions(['--connections=0'])).toThrow(/--connections/);
+    expect(() => benchOptions(['--rounds=-1'])).toThrow(/--rounds/);
+  });
+
+  it('refuses a section or load generator it does not know instead of running nothing or wrk', () => {
+    expect(() => benchOptions(['--only=htp'])).toThrow(/--only takes .*not "htp"/);
+    expect(() => benchOptions(['--only=http,'])).toThrow(/--only/);
+    expect(() => benchOptions(['--load=nodejs'])).toThrow(/--load takes node/);
+  });
+
+  it('refuses modes it would silently drop, and --quick where it would overwrite committed results', () => {
+    expect(() => benchOptions(['--profile', '--ceiling'])).toThrow(/--profile and --ceiling are separate runs/);
+    expect(() => benchOptions(['--memory', '--compare=HEAD'])).toThrow(/separate runs/);
+    expect(() => benchOptions(['--quick', '--ceiling'])).toThrow(/--quick .* --ceiling/);
+    expect(() => benchOptions(['--quick', '--memory'])).toThrow(/--quick/);
   });
 });
