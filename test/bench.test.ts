@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFigures } from '../bench/http/load.js';
+import { probe, verifyCache } from '../bench/http/scenarios.js';
 import { benchOptions } from '../bench/options.js';
+import { startServer, type TestServer } from './helpers/http-server.js';
 
 const figures = (errors: Record<string, number>, requests = 1_000) =>
   `Running 1s test\nBENCH_JSON ${JSON.stringify({ requests, durationUs: 1_000_000, errors, latencyUs: { p50: 900, p90: 1500, p99: 3000, max: 9000, mean: 1000.5 } })}\n`;
@@ -50,5 +52,34 @@ describe('bench options', () => {
     expect(() => benchOptions(['--memory', '--compare=HEAD'])).toThrow(/separate runs/);
     expect(() => benchOptions(['--quick', '--ceiling'])).toThrow(/--quick .* --ceiling/);
     expect(() => benchOptions(['--quick', '--memory'])).toThrow(/--quick/);
+  });
+});
+
+describe('bench scenario checks', () => {
+  const serving = async (status: number, answer: unknown, run: (server: TestServer) => Promise<void>) => {
+    const server = await startServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(answer)));
+    });
+    try {
+      await run(server);
+    } finally {
+      await server.close();
+    }
+  };
+
+  it('fails, not skips, a scenario whose endpoint this build answers 404: the bench runs this build, which has it', async () => {
+    await serving(404, { title: 'Not Found' }, async ({ url }) => {
+      expect(await probe(url, '/access/v1/evaluation', [{}], () => undefined)).toEqual({ fail: expect.stringMatching(/answered 404/) as unknown });
+    });
+  });
+
+  it('fails, not skips, a memory-cache scenario whose repeated request is evaluated again', async () => {
+    await serving(200, { decision: 'permit' }, async ({ url }) => {
+      expect(await verifyCache('memory', url, '/decide', {}, undefined)).toEqual({ fail: expect.stringMatching(/evaluated again/) as unknown });
+    });
+    await serving(200, { decision: 'permit', cached: 'memory' }, async ({ url }) => {
+      expect(await verifyCache('memory', url, '/decide', {}, undefined)).toBeUndefined();
+    });
   });
 });

@@ -55,11 +55,13 @@ function field(body: unknown, name: string): unknown {
   return typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
 }
 
-/** Sends every body once; a 404 means the feature is not in this build, a wrong answer fails. */
-async function probe(url: string, path: string, bodies: readonly unknown[], check: Check): Promise<{ skip: string } | { fail: string } | undefined> {
+/**
+ * Sends every body once; any answer but a right 200 fails. The scenarios run this checkout's
+ * build, which has every endpoint they load: a 404 is a broken build, not a missing feature.
+ */
+export async function probe(url: string, path: string, bodies: readonly unknown[], check: Check): Promise<{ fail: string } | undefined> {
   for (const [index, body] of bodies.entries()) {
     const res = await postJson(url + path, body);
-    if (res.status === 404 || res.status === 405) return { skip: `not available: POST ${path} answers ${res.status}` };
     if (res.status !== 200) return { fail: `POST ${path} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}` };
     const problem = check(res.body, index);
     if (problem !== undefined) return { fail: problem };
@@ -91,14 +93,18 @@ function cacheEnv(mode: CacheMode, redis: BenchRedis | undefined): Record<string
   return {};
 }
 
-/** Checks that the cache mode asked for is the one the server runs, from its answers and Redis. */
-async function verifyCache(mode: CacheMode, pdp: RunningPdp, path: string, body: unknown, redis: BenchRedis | undefined): Promise<{ skip: string } | { fail: string } | undefined> {
-  const again = await postJson(pdp.url + path, body);
+/**
+ * Checks that the cache mode asked for is the one the server runs, from its answers and Redis:
+ * a cache that does not answer is a failure of this build, which has one; only a missing
+ * redis-server skips.
+ */
+export async function verifyCache(mode: CacheMode, url: string, path: string, body: unknown, redis: BenchRedis | undefined): Promise<{ skip: string } | { fail: string } | undefined> {
+  const again = await postJson(url + path, body);
   const source = cacheSource(again.body);
   if (mode === 'default') return undefined;
   if (mode === 'off') return source === undefined ? undefined : { fail: `CACHE_MEMORY_ENTRIES=0 still answered from the ${source} cache` };
   if (mode === 'memory') {
-    return source === 'memory' ? undefined : { skip: 'not available: a repeated request was evaluated again (no "cached": "memory" in the answer)' };
+    return source === 'memory' ? undefined : { fail: 'with CACHE_MEMORY_ENTRIES=10000, a repeated request was evaluated again (no "cached": "memory" in the answer)' };
   }
   if (redis === undefined) return { skip: 'not available: redis-server is not installed' };
   const deadline = Date.now() + 2_000;
@@ -106,7 +112,7 @@ async function verifyCache(mode: CacheMode, pdp: RunningPdp, path: string, body:
     if ((await redis.keys()) > 0) return undefined;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { skip: 'not available: with REDIS_URL set, the server wrote nothing to Redis' };
+  return { fail: 'with REDIS_URL set, the server wrote nothing to Redis' };
 }
 
 function ready(pdp: RunningPdp, path: string, bodies: readonly unknown[], decisionsPerRequest = 1, note?: string, clustered = false): Ready {
@@ -179,9 +185,9 @@ function decideScenario(kind: SubjectKind, mode: CacheMode, { quick = false, wor
         if (kind === 'opaque') {
           const before = ctx.introspection.hits();
           await postJson(`${pdp.url}/decide`, bodies[0]);
-          if (ctx.introspection.hits() === before) return { skip: 'not available: the server never called INTROSPECTION_URL for an opaque token' };
+          if (ctx.introspection.hits() === before) return { fail: 'the server never called INTROSPECTION_URL for an opaque token' };
         }
-        const failed = (await probe(pdp.url, '/decide', bodies, decideCheck(workload))) ?? (await verifyCache(mode, pdp, '/decide', bodies[0], ctx.redis));
+        const failed = (await probe(pdp.url, '/decide', bodies, decideCheck(workload))) ?? (await verifyCache(mode, pdp.url, '/decide', bodies[0], ctx.redis));
         return failed ?? ready(pdp, '/decide', bodies, 1, workers > 1 ? 'server CPU and RSS not shown: several processes' : undefined, workers > 1);
       });
     },
