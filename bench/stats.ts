@@ -7,10 +7,12 @@ export interface Summary {
   readonly min: number;
 }
 
-/** The middle value (the upper one of an even count); NaN for none. */
+/** The middle value, the mean of the two middle ones for an even count; NaN for none. */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+  const upper = sorted[Math.floor(sorted.length / 2)];
+  if (upper === undefined) return Number.NaN;
+  return sorted.length % 2 === 1 ? upper : ((sorted[sorted.length / 2 - 1] as number) + upper) / 2;
 }
 
 /** Sorts the samples in place and summarises them. */

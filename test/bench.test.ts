@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFigures } from '../bench/http/load.js';
 import { probe, verifyCache } from '../bench/http/scenarios.js';
 import { benchOptions } from '../bench/options.js';
+import { median } from '../bench/stats.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 
 const figures = (errors: Record<string, number>, requests = 1_000) =>
@@ -81,5 +82,15 @@ describe('bench scenario checks', () => {
     await serving(200, { decision: 'permit', cached: 'memory' }, async ({ url }) => {
       expect(await verifyCache('memory', url, '/decide', {}, undefined)).toBeUndefined();
     });
+  });
+});
+
+describe('bench median', () => {
+  it('is the middle value of an odd count and the mean of the two middle ones of an even count', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    // Two headline runs left of three: the aims judge their middle, not the faster one.
+    expect(median([14_000, 10_000])).toBe(12_000);
+    expect(median([4, 1, 10, 2])).toBe(3);
+    expect(median([])).toBeNaN();
   });
 });
