@@ -82,7 +82,8 @@ function runsOf(scenarios: HttpResults['scenarios'], id: string): HttpResults['s
   return scenarios.filter((s) => (s.id === id || s.id.startsWith(`${id}#`)) && s.load !== undefined);
 }
 
-function httpSection(r: HttpResults): string[] {
+/** The HTTP part of the generated section of BENCHMARKS.md. */
+export function httpSection(r: HttpResults): string[] {
   const rows = r.scenarios.map((s) => {
     if (s.load === undefined) return `| ${s.label} | ${s.status} | | | | | | ${s.note ?? ''} |`;
     const l = s.load;
@@ -131,7 +132,7 @@ function httpSection(r: HttpResults): string[] {
   return [
     '### HTTP',
     '',
-    measuredLine(r.meta, `; load from a separate process: ${r.tool === 'wrk' ? `wrk -t1 -c${r.connections}` : `the bench's Node load generator (wrk not found), ${r.connections} connections`}, ${r.warmupSeconds} s warm-up then ${r.seconds} s per scenario, one server process at a time on the same 2 cores as the load`),
+    measuredLine(r.meta, `; load from a separate process: ${r.tool === 'wrk' ? `wrk -t1 -c${r.connections}` : `the bench's Node load generator (lower figures than wrk's: it costs more CPU per request), ${r.connections} connections`}, ${r.warmupSeconds} s warm-up then ${r.seconds} s per scenario, one server process at a time on the same 2 cores as the load`),
     '',
     '| scenario | req/s | p50 ms | p99 ms | vs bare | server CPU µs/request | server RSS MiB | note |',
     '|---|---:|---:|---:|---:|---:|---:|---|',

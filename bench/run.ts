@@ -49,7 +49,8 @@ const save = (name: string, data: unknown) => {
 };
 
 async function main(): Promise<void> {
-  log(`invoice-pdp bench${quick ? ' (quick)' : ''}: load tool ${tool}${tool === 'wrk' ? '' : ' (wrk not found: using the Node fallback, figures are lower)'}`);
+  const why = options.nodeLoad ? ' (--load=node: figures are lower than with wrk)' : ' (wrk not found: using the Node fallback, figures are lower)';
+  log(`invoice-pdp bench${quick ? ' (quick)' : ''}: load tool ${tool}${tool === 'wrk' ? '' : why}`);
 
   if (options.hotpath) {
     const endpoint = options.endpoint;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFigures } from '../bench/http/load.js';
 import { probe, verifyCache } from '../bench/http/scenarios.js';
 import { benchOptions } from '../bench/options.js';
+import { httpSection, runMeta } from '../bench/report.js';
 import { median } from '../bench/stats.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 
@@ -92,5 +93,13 @@ describe('bench median', () => {
     expect(median([14_000, 10_000])).toBe(12_000);
     expect(median([4, 1, 10, 2])).toBe(3);
     expect(median([])).toBeNaN();
+  });
+});
+
+describe('bench report', () => {
+  it('does not say wrk was missing when --load=node asked for the Node load generator', () => {
+    const text = httpSection({ meta: runMeta('npm run bench -- --load=node'), tool: 'node-loadgen', connections: 32, seconds: 10, warmupSeconds: 3, scenarios: [] }).join('\n');
+    expect(text).toContain("the bench's Node load generator");
+    expect(text).not.toContain('wrk not found');
   });
 });
