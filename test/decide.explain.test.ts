@@ -119,6 +119,26 @@ describe('POST /decide?explain=true', () => {
   });
 });
 
+describe('a condition that yields no bool at run time', () => {
+  // `dyn` conditions pass the load's type check and yield whatever the request holds: the reason
+  // and the trace name what came back as CEL types it, as `type(x)` would, not as JavaScript does.
+  it.each([
+    [null, 'null_type'],
+    [['yes'], 'list'],
+    [{ a: 1 }, 'map'],
+    [1, 'double'],
+    ['yes', 'string'],
+  ])('names %j as a %s', async (flag, type) => {
+    const dir = await tempDir({ 'docs.json': { id: 'docs', resource: 'doc', rules: [{ id: 'flagged', effect: 'permit', actions: ['read'], condition: 'resource.properties.flag' }] } });
+    const { app } = await buildTestApp({ policyDir: dir });
+    const body = { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc', id: 'd1', properties: { flag } } };
+    const detail = `condition returned ${type}, not a bool`;
+    const answer = await readJson(await postJson(app, '/decide?explain=true', body));
+    expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'flagged', detail }] });
+    expect((answer['explain'] as Entry[])[0]?.condition).toEqual({ expression: 'resource.properties.flag', error: detail });
+  });
+});
+
 /** Reasons that deny before any rule is read: the trace then shows the checks, none applied, no condition evaluated. */
 const untriedCodes = ['action_case_mismatch', 'entity_case_mismatch', 'limit_exceeded'];
 

@@ -2,6 +2,7 @@ import type { Advice, Query, Reason, Verdict } from '../decision/types.js';
 import { jsonLimits } from '../json-limits.js';
 import type { ConditionVariables } from './cel.js';
 import { startDecision } from './cel-strict.js';
+import { celTypeName } from './cel-type-name.js';
 import type { Candidates, CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
 
 /**
@@ -30,7 +31,7 @@ function runCondition(rule: CompiledRule, vars: ConditionVariables): boolean | C
   if (rule.condition === undefined) return true;
   try {
     const value = rule.condition(vars);
-    if (typeof value !== 'boolean') return { error: `condition returned ${typeof value}, not a bool` };
+    if (typeof value !== 'boolean') return { error: `condition returned ${celTypeName(value)}, not a bool` };
     return value;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
