@@ -67,6 +67,35 @@ describe('POST /decide: a deny that applies', () => {
   });
 });
 
+describe('POST /decide: a condition that fails beside the deciding rules', () => {
+  const app = appBeforeAll({
+    'docs.json': {
+      id: 'docs',
+      resource: 'doc',
+      rules: [
+        { id: 'frozen', effect: 'deny', actions: ['write'], condition: 'context.frozen == true' },
+        { id: 'public-reads', effect: 'permit', actions: ['read', 'write'], condition: 'resource.properties.public == true' },
+        { id: 'owner-reads', effect: 'permit', actions: ['read', 'write'], condition: 'resource.properties.owner == subject.id' },
+      ],
+    },
+  });
+
+  // The deciding rules come first, then a condition_error for each rule whose condition failed:
+  // a permit is no less a permit for another permit's failure, nor a deny for its own.
+  it('follows them, on a permit as on a deny', async () => {
+    const body = { subject: { id: 'u1' }, action: 'read', resource: { type: 'doc', id: 'd1', properties: { public: true } } };
+    expect(await readJson(await postJson(app(), '/decide', body))).toMatchObject({
+      decision: 'permit',
+      reasons: [{ policy: 'docs', rule: 'public-reads', effect: 'permit' }, { code: 'condition_error', policy: 'docs', rule: 'owner-reads' }],
+    });
+    const write = { ...body, action: 'write' };
+    expect(await readJson(await postJson(app(), '/decide', write))).toMatchObject({
+      decision: 'deny',
+      reasons: [{ policy: 'docs', rule: 'frozen', effect: 'deny' }, { code: 'condition_error', policy: 'docs', rule: 'frozen' }],
+    });
+  });
+});
+
 describe('POST /decide: comparisons of numbers at their boundary', () => {
   const operators = ['<', '<=', '>', '>='] as const;
   const app = appBeforeAll({
