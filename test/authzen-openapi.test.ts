@@ -32,7 +32,10 @@ describe('AuthZEN responses match openapi.yaml', () => {
   it('evaluation, with and without explain', async () => {
     const request = { subject: alice, action: { name: 'read' }, resource: { type: 'record', id: 'record-1' } };
     check('AuthZenDecision', await post('/access/v1/evaluation', request));
-    check('AuthZenDecision', await post('/access/v1/evaluation', { ...request, options: { explain: true } }));
+    const explained = await post('/access/v1/evaluation', { ...request, options: { explain: true } });
+    check('AuthZenDecision', explained);
+    // Each rule of the trace is held to ExplainEntry, as /decide's are.
+    expect((explained as { context: { explain: { rules: unknown[] } } }).context.explain.rules.length).toBeGreaterThan(0);
   });
 
   it('evaluations, with reasons and an invalid item', async () => {
