@@ -130,6 +130,10 @@ describe('POST /decide: an index past the end of a list', () => {
           rule('number', 'context.items[context.n] == "x"'),
           rule('text', 'context.items[double(context.n)] == "x"'),
           rule('far', 'context.items[-9223372036854775807] == "x"'),
+          rule('uint', 'context.items[1u] == "x"'),
+          rule('uint-read', 'context.items[uint(context.n)] == "x"'),
+          rule('uint-far', 'context.items[18446744073709551615u] == "x"'),
+          rule('uint-key', 'context.m[1u] == "x"'),
         ],
       },
     }));
@@ -140,6 +144,10 @@ describe('POST /decide: an index past the end of a list', () => {
     expect(res.status).toBe(200);
     const { reasons } = (await readJson(res)) as { reasons: { code?: string; detail?: string }[] };
     return reasons.find((reason) => reason.code === 'condition_error')?.detail;
+  }
+  async function decision(action: string, context: Record<string, unknown>) {
+    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action, resource: { type: 'invoice' }, context });
+    return ((await readJson(res)) as { decision: string }).decision;
   }
 
   it('names the size of the list, an empty one included', async () => {
@@ -166,5 +174,18 @@ describe('POST /decide: an index past the end of a list', () => {
     expect(await detail('number', { items: ['a', 'b'], n: -1 })).toBe('No such key: index out of bounds, index -1 < 0');
     expect(await detail('number', { items: ['x', 'b'], n: -0.0 })).toBeUndefined();
     expect(await detail('number', { items: ['a', 'x'], n: 1.0 })).toBeUndefined();
+  });
+
+  it('reads a list at a uint index, as cel-go does', async () => {
+    // Was "No such key: 1": the library looked a uint up in a list as a map key.
+    expect(await decision('uint', { items: ['a', 'x'] })).toBe('permit');
+    expect(await decision('uint', { items: ['x', 'a'] })).toBe('deny');
+    expect(await decision('uint-read', { items: ['a', 'x'], n: 1 })).toBe('permit');
+    expect(await detail('uint-read', { items: ['a'], n: 1 })).toBe('No such key: index out of bounds, index 1 >= size 1');
+    expect(await detail('uint', { items: [] })).toBe('No such key: index out of bounds, index 1 >= size 0');
+    // Beyond an int, as in cel-go: no index at all.
+    expect(await detail('uint-far', { items: ['a'] })).toBe('unsupported index value 18446744073709551615 in list');
+    // A map from the request has string keys alone: a uint finds nothing in it.
+    expect(await detail('uint-key', { m: { '1': 'x' } })).toBe('No such key: 1');
   });
 });

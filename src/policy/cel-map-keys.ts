@@ -93,19 +93,32 @@ function notAnIndex(list: readonly unknown[], key: bigint | number): string | un
   return Number(key) >= list.length ? `No such key: index out of bounds, index ${String(key)} >= size ${list.length}` : undefined;
 }
 
+const maxInt = 2n ** 63n - 1n;
+
 /**
- * `e[k]`: for a key other than a string in a map, the value of that key or an error; for an int
- * or a double that is no index into a list, an error saying why (`notAnIndex`); anything else as
- * the library reads it.
+ * `key` as an index into `list` that the library reads: a uint as an int, which the library
+ * looked up as a map key (`No such key: 1` for `context.items[1u]`, where cel-go reads the
+ * element), one beyond an int being no index, as in cel-go; throws for an int or a double that
+ * is no index into `list` (`notAnIndex`).
+ */
+function listIndex(list: readonly unknown[], key: unknown): unknown {
+  const number = key instanceof UnsignedInt ? key.valueOf() : key;
+  if (typeof number === 'bigint' && number > maxInt) throw new Error(`unsupported index value ${number} in list`);
+  if (typeof number !== 'bigint' && typeof number !== 'number') return key;
+  const failure = notAnIndex(list, number);
+  if (failure !== undefined) throw new Error(failure);
+  return number;
+}
+
+/**
+ * `e[k]`: for a list, the element at the index `listIndex` makes of `k`; for a key other than a
+ * string in a map, the value of that key or an error; anything else as the library reads it.
  */
 function index(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
   const [containerNode, keyNode] = node.args as [unknown, unknown];
   const container = ev.run(containerNode, ctx);
   const key = ev.run(keyNode, ctx);
-  if (Array.isArray(container) && (typeof key === 'bigint' || typeof key === 'number')) {
-    const failure = notAnIndex(container, key);
-    if (failure !== undefined) throw new Error(failure);
-  }
+  if (Array.isArray(container)) return operatorOf(node)(container, listIndex(container, key), node, ev);
   if (typeof key === 'string' || !isMap(container)) return operatorOf(node)(container, key, node, ev);
   const value = valueAt(container, key);
   if (value === undefined) throw new Error(`No such key: ${String(key)}`);
