@@ -134,6 +134,11 @@ describe('POST /decide: an index past the end of a list', () => {
           rule('uint-read', 'context.items[uint(context.n)] == "x"'),
           rule('uint-far', 'context.items[18446744073709551615u] == "x"'),
           rule('uint-key', 'context.m[1u] == "x"'),
+          rule('typed', 'context.items[context.k] == "x"'),
+          rule('typed-now', 'context.items[now] == "x"'),
+          rule('typed-duration', 'context.items[duration("1s")] == "x"'),
+          rule('typed-bytes', 'context.items[b"a"] == "x"'),
+          rule('typed-type', 'context.items[type(1)] == "x"'),
         ],
       },
     }));
@@ -187,5 +192,18 @@ describe('POST /decide: an index past the end of a list', () => {
     expect(await detail('uint-far', { items: ['a'] })).toBe('unsupported index value 18446744073709551615 in list');
     // A map from the request has string keys alone: a uint finds nothing in it.
     expect(await detail('uint-key', { m: { '1': 'x' } })).toBe('No such key: 1');
+  });
+
+  it('names the type of an index that is no number, as cel-go does', async () => {
+    // Were "No such key: a", "No such key: true", "No such key: [object Object]"…: the library
+    // looked the value up in the list as a map key.
+    const types: [unknown, string][] = [['a', 'string'], ['1', 'string'], [true, 'bool'], [null, 'null_type'], [[0], 'list'], [{ a: 0 }, 'map']];
+    for (const [k, type] of types) {
+      expect(await detail('typed', { items: ['x', 'x'], k }), JSON.stringify(k)).toBe(`unsupported index type '${type}' in list`);
+    }
+    const literals: [string, string][] = [['now', 'google.protobuf.Timestamp'], ['duration', 'google.protobuf.Duration'], ['bytes', 'bytes'], ['type', 'type']];
+    for (const [action, type] of literals) {
+      expect(await detail(`typed-${action}`, { items: ['x'] })).toBe(`unsupported index type '${type}' in list`);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
+import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import { forEachNode, operatorOf, setEvaluation, type BoundNode, type Evaluator } from './cel-ast.js';
 
 /**
@@ -95,16 +95,30 @@ function notAnIndex(list: readonly unknown[], key: bigint | number): string | un
 
 const maxInt = 2n ** 63n - 1n;
 
+/** The CEL type of `value`, a value other than a number, as cel-go names it. */
+function typeName(value: unknown): string {
+  if (typeof value === 'string') return 'string';
+  if (typeof value === 'boolean') return 'bool';
+  if (value === null) return 'null_type';
+  if (Array.isArray(value)) return 'list';
+  if (isMap(value)) return 'map';
+  if (value instanceof Date) return 'google.protobuf.Timestamp';
+  if (value instanceof Duration) return 'google.protobuf.Duration';
+  // The one other value a condition makes: a type (`type(1)`).
+  return value instanceof Uint8Array ? 'bytes' : 'type';
+}
+
 /**
  * `key` as an index into `list` that the library reads: a uint as an int, which the library
  * looked up as a map key (`No such key: 1` for `context.items[1u]`, where cel-go reads the
- * element), one beyond an int being no index, as in cel-go; throws for an int or a double that
- * is no index into `list` (`notAnIndex`).
+ * element), one beyond an int being no index, as in cel-go. Throws for an int or a double that
+ * is no index into `list` (`notAnIndex`), and for a value that is no number, naming its type as
+ * cel-go does: the library looked it up as a map key (`No such key: a` for a string).
  */
-function listIndex(list: readonly unknown[], key: unknown): unknown {
+function listIndex(list: readonly unknown[], key: unknown): bigint | number {
   const number = key instanceof UnsignedInt ? key.valueOf() : key;
   if (typeof number === 'bigint' && number > maxInt) throw new Error(`unsupported index value ${number} in list`);
-  if (typeof number !== 'bigint' && typeof number !== 'number') return key;
+  if (typeof number !== 'bigint' && typeof number !== 'number') throw new Error(`unsupported index type '${typeName(key)}' in list`);
   const failure = notAnIndex(list, number);
   if (failure !== undefined) throw new Error(failure);
   return number;
