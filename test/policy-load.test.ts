@@ -415,6 +415,38 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     ]);
   });
 
+  it('an int or uint literal in arithmetic with an element of map() or filter() over a list of the request: a deny on it applied to all', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'mapped', effect: 'deny', actions: ['*'], condition: 'context.l.map(x, x)[0] + 1 > 0.0' },
+        { id: 'filtered', effect: 'deny', actions: ['*'], condition: 'context.l.filter(x, x > 0.0)[0] + 1 > 0.0' },
+        { id: 'member', effect: 'deny', actions: ['*'], condition: 'context.l.map(x, x.n)[0] * 2 > 0.0' },
+        { id: 'map-filter', effect: 'deny', actions: ['*'], condition: 'context.l.map(x, x > 0.0, x)[0] - 1 > 0.0' },
+        { id: 'nested', effect: 'deny', actions: ['*'], condition: 'context.l.filter(x, x > 0.0).map(y, [y])[0][0] + 1 > 0.0' },
+        { id: 'keys', effect: 'deny', actions: ['*'], condition: 'context.m.filter(k, k != "a")[0] + 1 > 0.0' },
+        {
+          ...readRule,
+          condition:
+            'context.l.map(x, 1)[0] + 1 > 1 && context.l.map(x, size(x))[0] + 1 > 1 && [1, 2].map(x, x)[0] + 1 > 1 && [1].map(context, context)[0] + 1 > 1 && context.l.exists(x, [1].filter(x, x > 0)[0] + 1 > 1)',
+        },
+      ]),
+    });
+    const at = (index: number, rule: string, written: string) => ({
+      file: 'a.json',
+      path: `$.rules[${index}].condition`,
+      rule,
+      message: `type: ${written} mixes a value of the request, a double when it is a number, with the int ${written.slice(-1)}: write ${written.slice(-1)}.0`,
+    });
+    expect(issues).toEqual([
+      at(0, 'mapped', 'context.l.map(x, x)[0] + 1'),
+      at(1, 'filtered', 'context.l.filter(x, x > 0.0)[0] + 1'),
+      at(2, 'member', 'context.l.map(x, x.n)[0] * 2'),
+      at(3, 'map-filter', 'context.l.map(x, x > 0.0, x)[0] - 1'),
+      at(4, 'nested', 'context.l.filter(x, x > 0.0).map(y, [y])[0][0] + 1'),
+      at(5, 'keys', 'context.m.filter(k, k != "a")[0] + 1'),
+    ]);
+  });
+
   it('an int a function makes, in arithmetic with a value of the request: an error on every request, so a deny on it applied to all', async () => {
     const run = await validateRules([
       { id: 'seats', effect: 'permit', actions: ['read'], condition: 'size(resource.properties.members) + context.invited <= resource.properties.max_members' },

@@ -46,16 +46,30 @@ export function passedOn(node: AstNode): readonly unknown[] | undefined {
 }
 
 /**
+ * Whether `node`, a comprehension `comprehension`, makes a list of the request's values:
+ * `filter` over one, whose elements are its own (a list's elements, a map's keys), or `map`
+ * over one whose result for each is one (`context.l.map(x, x.n)`, `map(x, p, t)` by `t`).
+ */
+function listOfRequestValues(node: AstNode, comprehension: Comprehension, names: ReadonlySet<string>): boolean {
+  const [macro] = node.args as readonly unknown[];
+  if ((macro !== 'filter' && macro !== 'map') || !isRequestValue(comprehension.range, names)) return false;
+  return macro === 'filter' || isRequestValue(comprehension.steps.at(-1), namesWithin(comprehension, names));
+}
+
+/**
  * Whether `node` is a value of the request, JSON: a name in `names` holding one (`context`, or
  * the variable of a comprehension over one), a field, key or element read from one
- * (`context.since`), a list or map literal of such values (with string keys), or one passed on as
- * it is (see `passedOn`: `[context.a][0]`, `{"k": context.a}.k`, `true ? context.a : 0`,
- * `dyn(context.a)`).
+ * (`context.since`), a list or map literal of such values (with string keys), a list `filter` or
+ * `map` makes of such values (see `listOfRequestValues`: `context.l.filter(x, x > 0.0)`), or one
+ * passed on as it is (see `passedOn`: `[context.a][0]`, `{"k": context.a}.k`, `true ? context.a :
+ * 0`, `dyn(context.a)`).
  */
 export function isRequestValue(node: unknown, names: ReadonlySet<string>): boolean {
   if (!isAstNode(node)) return false;
   if (node.op === 'id') return typeof node.args === 'string' && names.has(node.args);
   if (!Array.isArray(node.args)) return false;
+  const comprehension = comprehensionOf(node);
+  if (comprehension !== undefined) return listOfRequestValues(node, comprehension, names);
   if (node.op === 'list') return node.args.every((element) => isRequestValue(element, names));
   if (node.op === 'map') {
     const entries = node.args as readonly (readonly [unknown, unknown])[];
