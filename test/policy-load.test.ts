@@ -573,6 +573,43 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     ]);
   });
 
+  it('the type of a value of the request compared with any other type JSON never has: always false (true for !=)', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'bytes', effect: 'permit', actions: ['read'], condition: 'type(context.x) == bytes' },
+        { id: 'type', effect: 'deny', actions: ['*'], condition: 'type(context.x) != type' },
+        { id: 'now', effect: 'permit', actions: ['read'], condition: 'type(context.at) == type(now)' },
+        { id: 'one', effect: 'permit', actions: ['read'], condition: 'type(1) == type(context.n)' },
+        { id: 'hours', effect: 'permit', actions: ['read'], condition: 'type(context.n) == type(now.getHours())' },
+        { id: 'written', effect: 'permit', actions: ['read'], condition: 'type(context.x) == type(b"a")' },
+        { id: 'type-of', effect: 'permit', actions: ['read'], condition: 'type(context.x) == type(type(context.y))' },
+        { id: 'lines', effect: 'deny', actions: ['*'], condition: 'context.lines.exists(l, type(l) == bytes)' },
+        {
+          ...readRule,
+          condition:
+            'type(context.x) == type(1.0) && type(context.x) != type("") && type(context.x) != type(null) && type(context.x) != null_type && type(context.x) != type([1]) && type(context.x) != type({1: 2}) && type(context.x) != list && type(context.x) != map && type(context.x) != bool && type(context.x) == type(context.y)',
+        },
+        { ...readRule, id: 'shadowed', condition: '[double].exists(int, type(context.x) == int) && [string].exists(bytes, type(context.s) == bytes) && [double].exists(type, type == type(context.x))' },
+      ]),
+    });
+    const json = (index: number, rule: string, written: string, value: string, type: string, outcome = 'false') => ({
+      file: 'a.json',
+      path: `$.rules[${index}].condition`,
+      rule,
+      message: `type: ${written} is ${outcome} on every request: ${value}, a value of the request, is JSON, never of type ${type}: the type of a JSON value is null_type, bool, double, string, list or map`,
+    });
+    expect(issues).toEqual([
+      json(0, 'bytes', 'type(context.x) == bytes', 'context.x', 'bytes'),
+      json(1, 'type', 'type(context.x) != type', 'context.x', 'type', 'true'),
+      { file: 'a.json', path: '$.rules[2].condition', rule: 'now', message: 'type: type(context.at) == type(now) is false on every request: context.at, a value of the request, is JSON, never a timestamp: one sent as text is a string: write type(context.at) == string, and read it with timestamp(context.at)' },
+      { file: 'a.json', path: '$.rules[3].condition', rule: 'one', message: 'type: type(1) == type(context.n) is false on every request: context.n, a value of the request, is a double when it is a number, never an int: write type(context.n) == double, or for a whole number context.n == double(int(context.n))' },
+      { file: 'a.json', path: '$.rules[4].condition', rule: 'hours', message: 'type: type(context.n) == type(now.getHours()) is false on every request: context.n, a value of the request, is a double when it is a number, never an int: write type(context.n) == double, or for a whole number context.n == double(int(context.n))' },
+      json(5, 'written', 'type(context.x) == type(b"a")', 'context.x', 'bytes'),
+      json(6, 'type-of', 'type(context.x) == type(type(context.y))', 'context.x', 'type'),
+      json(7, 'lines', 'type(l) == bytes', 'l', 'bytes'),
+    ]);
+  });
+
   it('the type of a timestamp or a duration is google.protobuf.Timestamp or Duration, as in cel-go', async () => {
     const set = await loadPolicyDir(await tempDir({
       'a.json': policy([{ ...readRule, condition: 'type(now) == google.protobuf.Timestamp && type(timestamp(context.at)) == google.protobuf.Timestamp && type(duration(context.ttl)) == google.protobuf.Duration && type(now) != google.protobuf.Duration' }]),

@@ -1,83 +1,124 @@
-import { checkedTypeName, comprehensionOf, forEachNode, intTypeNames, isAstNode, writtenOf, type AstNode } from './cel-ast.js';
+import { checkedTypeName, comprehensionOf, forEachNode, isAstNode, writtenOf, type AstNode } from './cel-ast.js';
 import { firstOverRequestValues, isRequestValue } from './cel-request-values.js';
 
 /**
- * The type of a value of the request compared with a type it never has, as a JSON value: `int` or
- * `uint` (`type(resource.properties.qty) == int`), `google.protobuf.Timestamp` or
- * `google.protobuf.Duration` (`type(context.at) == google.protobuf.Timestamp`).
+ * The type of a value of the request compared with a type it never has, as a JSON value: any but
+ * `null_type`, `bool`, `double`, `string`, `list` and `map` (`type(resource.properties.qty) ==
+ * int`, `type(context.at) == google.protobuf.Timestamp`, `type(context.x) == bytes`).
  */
 export interface RequestType {
   /** The comparison, as the condition writes it. */
   readonly written: string;
   /** The value, as the condition writes it. */
   readonly value: string;
-  readonly type: 'int' | 'uint' | 'timestamp' | 'duration';
+  /** The type it is compared with, as CEL names it: `int`, `google.protobuf.Timestamp`, `bytes`… */
+  readonly type: string;
   readonly op: '==' | '!=';
 }
 
-/** `int` or `uint` when `node` names that type: the check types such a name `type`, not a comprehension variable named so. */
-function intTypeName(node: unknown): RequestType['type'] | undefined {
-  if (!isAstNode(node) || node.op !== 'id' || typeof node.args !== 'string' || !intTypeNames.has(node.args)) return undefined;
-  return checkedTypeName(node) === 'type' ? (node.args as RequestType['type']) : undefined;
-}
+/** The types of a JSON value: a request's values have no other. */
+const jsonTypes: ReadonlySet<string> = new Set(['null_type', 'bool', 'double', 'string', 'list', 'map']);
 
-const timeTypeNames = new Map<unknown, RequestType['type']>([['Timestamp', 'timestamp'], ['Duration', 'duration']]);
+/** The names of CEL's types that a condition may write as they are: each holds that type. */
+const typeNames: ReadonlySet<string> = new Set(['int', 'uint', 'double', 'bool', 'string', 'bytes', 'list', 'map', 'null_type', 'type']);
+
+/** The types of the package `google.protobuf` that a condition may name. */
+const protobufTypes: ReadonlySet<unknown> = new Set(['Timestamp', 'Duration']);
+
+/** The names the comprehensions in `node` bind: there, such a name is that variable, whatever it holds. */
+function boundNames(node: unknown): ReadonlySet<string> {
+  const names = new Set<string>();
+  forEachNode(node, (at) => {
+    const comprehension = comprehensionOf(at);
+    if (comprehension !== undefined) names.add(comprehension.variable);
+  });
+  return names;
+}
 
 /** Whether `node` reads the member `name` of another. */
 function isMember(node: unknown, name: string): node is AstNode & { readonly args: readonly [unknown, string] } {
   return isAstNode(node) && node.op === '.' && Array.isArray(node.args) && node.args[1] === name;
 }
 
-/**
- * `timestamp` or `duration` when `node` names that type, `google.protobuf.Timestamp` or
- * `google.protobuf.Duration`, and `google` is the library's name for their package: `bound`
- * tells whether a comprehension in the condition binds a variable named `google` instead.
- */
-function timeTypeName(node: unknown, bound: boolean): RequestType['type'] | undefined {
-  if (bound || !isAstNode(node) || node.op !== '.' || !Array.isArray(node.args)) return undefined;
+/** The type `node` names as written: `int`, `bytes`, `google.protobuf.Timestamp`; undefined for anything else. */
+function namedType(node: unknown, bound: ReadonlySet<string>): string | undefined {
+  if (!isAstNode(node)) return undefined;
+  if (node.op === 'id') return typeof node.args === 'string' && typeNames.has(node.args) && !bound.has(node.args) ? node.args : undefined;
+  if (node.op !== '.' || !Array.isArray(node.args)) return undefined;
   const [pkg, name] = node.args as [unknown, unknown];
-  if (!isMember(pkg, 'protobuf')) return undefined;
+  if (!isMember(pkg, 'protobuf') || !protobufTypes.has(name) || bound.has('google')) return undefined;
   const [root] = pkg.args;
-  return isAstNode(root) && root.op === 'id' && root.args === 'google' ? timeTypeNames.get(name) : undefined;
+  return isAstNode(root) && root.op === 'id' && root.args === 'google' ? `google.protobuf.${String(name)}` : undefined;
 }
 
-/** Whether a comprehension in `node` binds a variable named `name`. */
-function bindsVariable(node: unknown, name: string): boolean {
-  let found = false;
+/** Whether `node` reads no variable but `now`, and no name but those of types (see `namedType`), none of them one a comprehension binds. */
+function readsNowAtMost(node: unknown, bound: ReadonlySet<string>): boolean {
+  const free = (name: unknown): boolean => typeof name === 'string' && !bound.has(name) && (name === 'now' || name === 'google' || typeNames.has(name));
+  let reads = false;
   forEachNode(node, (at) => {
-    if (comprehensionOf(at)?.variable === name) found = true;
+    if (at.op === 'id' && !free(at.args)) reads = true;
   });
-  return found;
+  return !reads;
 }
 
-/** The value whose type `node` reads when it is `type(x)` of a value of the request `x`. */
-function typeOfRequestValue(node: unknown, names: ReadonlySet<string>): AstNode | undefined {
+/** The name of the type the check gave `node`, as CEL names the type of its value (`list` for `list<int>`); undefined for `dyn`. */
+function checkedType(node: unknown): string | undefined {
+  const name = checkedTypeName(node);
+  if (name === undefined) return undefined;
+  if (name === 'null') return 'null_type';
+  const kind = /^(list|map)</.exec(name)?.[1] ?? name;
+  return typeNames.has(kind) || kind.startsWith('google.protobuf.') ? kind : undefined;
+}
+
+/** The argument of `node` when it is `type(x)`. */
+function typeArgument(node: unknown): AstNode | undefined {
   if (!isAstNode(node) || node.op !== 'call' || !Array.isArray(node.args)) return undefined;
   const [name, args] = node.args as [unknown, unknown];
   if (name !== 'type' || !Array.isArray(args) || args.length !== 1) return undefined;
   const [value] = args as [unknown];
-  return isAstNode(value) && isRequestValue(value, names) ? value : undefined;
+  return isAstNode(value) ? value : undefined;
+}
+
+/**
+ * The type `node` holds, known at load: a type named as written (`bytes`, see `namedType`), or
+ * `type(x)` of a value whose type the check knows, as it reads no variable but `now` and such
+ * names (`type(1)`, `type(now)`, `type(now.getHours())`, `type(int)`), or of a type
+ * (`type(type(x))`). Undefined for anything else, a name a comprehension binds among them.
+ */
+function heldType(node: unknown, bound: ReadonlySet<string>): string | undefined {
+  const named = namedType(node, bound);
+  if (named !== undefined) return named;
+  const value = typeArgument(node);
+  if (value === undefined) return undefined;
+  if (namedType(value, bound) !== undefined || typeArgument(value) !== undefined) return 'type';
+  return readsNowAtMost(value, bound) ? checkedType(value) : undefined;
+}
+
+/** The value whose type `node` reads when it is `type(x)` of a value of the request `x`. */
+function typeOfRequestValue(node: unknown, names: ReadonlySet<string>): AstNode | undefined {
+  const value = typeArgument(node);
+  return value !== undefined && isRequestValue(value, names) ? value : undefined;
 }
 
 /**
  * The first comparison in `node`, a condition written as `source` that the library has
- * type-checked, of the type of a value of the request with `int`, `uint`,
- * `google.protobuf.Timestamp` or `google.protobuf.Duration` by `==` or `!=`
- * (`type(resource.properties.qty) == int`, `uint != type(context.n)`, within a comprehension over
- * one too). A request's values are JSON, whose numbers are doubles and which has no timestamps or
- * durations (one is sent as text): such a comparison is false on every request (true for `!=`),
- * so a permit on it never applied and a deny on `!=` applied to all. The check cannot tell at
- * load, as it types them `dyn`.
+ * type-checked, of the type of a value of the request with a type known at load that no JSON
+ * value has (see `heldType`), by `==` or `!=` (`type(resource.properties.qty) == int`,
+ * `uint != type(context.n)`, `type(context.at) == type(now)`, `type(context.x) == bytes`, within
+ * a comprehension over one too). A request's values are JSON, of type `null_type`, `bool`,
+ * `double` (every number), `string`, `list` or `map`, never a timestamp or a duration (one is sent
+ * as text): such a comparison is false on every request (true for `!=`), so a permit on it never
+ * applied and a deny on `!=` applied to all. The check cannot tell at load, as it types them `dyn`.
  */
 export function requestType(node: unknown, source: string): RequestType | undefined {
-  const googleBound = bindsVariable(node, 'google');
-  const typeName = (at: unknown): RequestType['type'] | undefined => intTypeName(at) ?? timeTypeName(at, googleBound);
+  const bound = boundNames(node);
   return firstOverRequestValues(node, (at, names) => {
     if ((at.op !== '==' && at.op !== '!=') || (at.args as unknown[]).length !== 2) return undefined;
     const [left, right] = at.args as [unknown, unknown];
-    const type = typeName(left) ?? typeName(right);
     const value = typeOfRequestValue(left, names) ?? typeOfRequestValue(right, names);
-    if (type === undefined || value === undefined) return undefined;
+    if (value === undefined) return undefined;
+    const type = heldType(value === typeArgument(left) ? right : left, bound);
+    if (type === undefined || jsonTypes.has(type)) return undefined;
     const written = writtenOf(at, source);
     const valueText = writtenOf(value, source);
     return written === undefined || valueText === undefined ? undefined : { written, value: valueText, type, op: at.op };

@@ -9,7 +9,7 @@ import { constantParts, type ConstantPart } from './cel-constants.js';
 import { literalCalls } from './cel-literal-calls.js';
 import { requestIntArithmetic } from './cel-request-ints.js';
 import { requestTime } from './cel-request-times.js';
-import { requestType } from './cel-request-types.js';
+import { requestType, type RequestType } from './cel-request-types.js';
 import { typedMapKeys } from './cel-map-keys.js';
 import { evaluateInRange, intLiteralBeyondInt64, typeTimeSums } from './cel-ranges.js';
 import { boundRuntimeTypes } from './cel-runtime-types.js';
@@ -185,6 +185,24 @@ function failingPart(part: ConstantPart): { readonly written: string; readonly f
   return { written: part.written, failure };
 }
 
+/** The times JSON sends as text, by the name of their type. */
+const timeTypes = new Map([['google.protobuf.Timestamp', 'timestamp'], ['google.protobuf.Duration', 'duration']]);
+
+/** Why `typed` fails the load, and what to write instead where there is something to write. */
+function requestTypeMessage({ written, value, type, op }: RequestType): string {
+  const outcome = `type: ${written} is ${op === '==' ? 'false' : 'true'} on every request: ${value}, a value of the request,`;
+  const time = timeTypes.get(type);
+  if (time !== undefined) {
+    const read = op === '==' ? `, and read it with ${time}(${value})` : '';
+    return `${outcome} is JSON, never a ${time}: one sent as text is a string: write type(${value}) ${op} string${read}`;
+  }
+  if (type === 'int' || type === 'uint') {
+    const whole = op === '==' ? `for a whole number ${value} == double(int(${value}))` : `for a number that is not whole ${value} != double(int(${value}))`;
+    return `${outcome} is a double when it is a number, never ${type === 'int' ? 'an' : 'a'} ${type}: write type(${value}) ${op} double, or ${whole}`;
+  }
+  return `${outcome} is JSON, never of type ${type}: the type of a JSON value is null_type, bool, double, string, list or map`;
+}
+
 /** Parses and type-checks a CEL condition; throws ConditionCompileError with a readable reason. */
 export function compileCondition(source: string): CompiledCondition {
   let parsed: ReturnType<typeof runtimeEnv.parse>;
@@ -236,18 +254,7 @@ export function compileCondition(source: string): CompiledCondition {
     throw new ConditionCompileError(`type: ${mixed.written} mixes a value of the request, a double when it is a number, with the ${mixed.type} ${mixed.literal}: write ${mixed.instead}`);
   }
   const typed = requestType(checkedAst.ast, source);
-  if (typed !== undefined) {
-    const { written, value, type, op } = typed;
-    const outcome = `type: ${written} is ${op === '==' ? 'false' : 'true'} on every request: ${value}, a value of the request,`;
-    if (type === 'timestamp' || type === 'duration') {
-      const read = op === '==' ? `, and read it with ${type}(${value})` : '';
-      throw new ConditionCompileError(`${outcome} is JSON, never a ${type}: one sent as text is a string: write type(${value}) ${op} string${read}`);
-    }
-    const whole = op === '==' ? `for a whole number ${value} == double(int(${value}))` : `for a number that is not whole ${value} != double(int(${value}))`;
-    throw new ConditionCompileError(
-      `${outcome} is a double when it is a number, never ${type === 'int' ? 'an' : 'a'} ${type}: write type(${value}) ${op} double, or ${whole}`,
-    );
-  }
+  if (typed !== undefined) throw new ConditionCompileError(requestTypeMessage(typed));
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
   }
