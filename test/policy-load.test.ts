@@ -276,6 +276,26 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('a type of google.protobuf that conditions have none of, an error on every request: a deny on it applied to all', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'any', effect: 'deny', actions: ['*'], condition: 'type(context.x) != google.protobuf.Any' },
+        { id: 'value', effect: 'permit', actions: ['read'], condition: 'context.lines.exists(l, type(l) == google.protobuf.Value)' },
+        {
+          ...readRule,
+          condition: 'type(now) == google.protobuf.Timestamp && google.protobuf.Duration != type(context.x) && [{"protobuf": {"Any": string}}].exists(google, type(context.x) == google.protobuf.Any)',
+        },
+      ]),
+    });
+    const at = (index: number, rule: string, name: string) => ({
+      file: 'a.json',
+      path: `$.rules[${index}].condition`,
+      rule,
+      message: `value: google.protobuf.${name} is an error whatever the request: No such key: ${name}`,
+    });
+    expect(issues).toEqual([at(0, 'any', 'Any'), at(1, 'value', 'Value')]);
+  });
+
   it('a part whose last operand is bracketed, evaluated and named as written: not as `1 - 2 + 3` for `1 - (2 + 3)`', async () => {
     const run = await validateRules([
       { id: 'overflow', effect: 'deny', actions: ['*'], condition: 'context.n == 0 - (9223372036854775807 + 1)' },

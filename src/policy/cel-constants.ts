@@ -1,11 +1,22 @@
-import { comprehensionOf, isAstNode, writtenOf } from './cel-ast.js';
+import { comprehensionOf, forEachNode, isAstNode, writtenOf } from './cel-ast.js';
 
 /** The operators that may leave an operand unevaluated, or its error unseen: `false && 1/0` is false. */
 const sparing = new Set(['&&', '||', '?:']);
 
-const noNames: ReadonlySet<string> = new Set();
+/**
+ * The names in `ast` that read no variable: `google`, the library's constant holding the types
+ * `google.protobuf.Timestamp` and `Duration` (and no other: `google.protobuf.Any` is an error on
+ * every request), unless a comprehension in `ast` binds a variable so named.
+ */
+function constantNames(ast: unknown): ReadonlySet<string> {
+  let bound = false;
+  forEachNode(ast, (node) => {
+    if (comprehensionOf(node)?.variable === 'google') bound = true;
+  });
+  return new Set(bound ? [] : ['google']);
+}
 
-/** Whether `node` reads no variable but those in `bound`: a comprehension binds its own in its steps. */
+/** Whether `node` reads no variable but the names in `bound`: a comprehension binds its own in its steps. */
 function readsOnly(node: unknown, bound: ReadonlySet<string>): boolean {
   if (Array.isArray(node)) return node.every((item) => readsOnly(item, bound));
   if (!isAstNode(node)) return true;
@@ -38,11 +49,12 @@ export interface ConstantPart {
  */
 export function constantParts(ast: unknown, source: string): ConstantPart[] {
   const parts: ConstantPart[] = [];
+  const constants = constantNames(ast);
   /** The largest parts in `node`, inside a part already listed or not, listing those that are not. */
   const collect = (node: unknown, listed: boolean): ConstantPart[] => {
     if (Array.isArray(node)) return node.flatMap((item) => collect(item, listed));
     if (!isAstNode(node) || node.op === 'value') return [];
-    const written = listed || readsOnly(node, noNames) ? writtenOf(node, source) : undefined;
+    const written = listed || readsOnly(node, constants) ? writtenOf(node, source) : undefined;
     const inside = listed || written !== undefined;
     const comprehension = comprehensionOf(node);
     const within = comprehension === undefined
