@@ -34,6 +34,12 @@ export class AuditUnavailableError extends Error {
  */
 export type AuditLoss<Owner = undefined> = (error: unknown, lines: number, owner: Owner | undefined) => void;
 
+/** How many of `data`'s first `reached` bytes are whole lines. */
+function wholeBytes(data: Buffer, reached: number): number {
+  // A negative offset would count from the end.
+  return reached === 0 ? 0 : data.lastIndexOf(0x0a, reached - 1) + 1;
+}
+
 /** How many lines a buffer of whole lines holds. */
 function countLines(data: Buffer): number {
   let lines = 0;
@@ -86,6 +92,11 @@ interface Backend {
   readonly stream: boolean;
   /** Writes all of `data`, then calls `done`; on a failure, with how many of its bytes are whole lines written. */
   write(data: Buffer, done: WriteDone): void;
+  /**
+   * How many bytes of the write in flight are whole lines known to have reached the descriptor:
+   * when the output stops meanwhile, only the lines after them are lost.
+   */
+  written(): number;
   /** True when every byte given to `write` has reached the descriptor: bytes written now land after them, whole. */
   idle(): boolean;
   /** Lets go of the descriptor (closes it when this process opened it, or was handed it alone); no write is outstanding. */
@@ -96,7 +107,11 @@ interface Backend {
 
 /** A regular file (or a device, a terminal): written on libuv's thread pool; such writes do not wait on a reader. */
 function fileBackend(fd: number, owned: boolean): Backend {
+  let current: Buffer = Buffer.alloc(0);
+  let reached = 0;
   const write = (data: Buffer, done: WriteDone, from = 0): void => {
+    current = data;
+    reached = from;
     writeFile(fd, data, from, data.length - from, null, (error, written) => {
       if (error !== null) {
         if (error.code === 'EAGAIN') setTimeout(() => write(data, done, from), retryMs);
@@ -113,27 +128,75 @@ function fileBackend(fd: number, owned: boolean): Backend {
     fd,
     stream: false,
     write,
+    // A write still on the thread pool when the output stops may land after it, its lines counted nonetheless.
+    written: () => wholeBytes(current, reached),
     idle: () => true,
     release: () => owned && close(fd, () => undefined),
     cutLine: (written) => void withoutCutLine(fd, owned, written),
   };
 }
 
-/** A pipe or socket (stdout under a container runtime, a FIFO, a worker's pipe to the primary). */
+/**
+ * A pipe or socket (stdout under a container runtime, a FIFO, a worker's pipe to the primary).
+ * Written straight to the descriptor, which libuv made non-blocking, while it has room: each
+ * write says how many bytes the descriptor took, so a stop counts only the lines that did not
+ * reach it (a stream's write says nothing until all of it is written: a close that gave up on a
+ * stuck reader counted a whole chunk lost, lines the reader had got among them). With no room,
+ * the stream waits for some, writing the rest of the line the descriptor stopped in: once it is
+ * written, so is every line up to it, and the next write goes straight to the descriptor again.
+ */
 function streamBackend(fd: number): Backend {
   // stdout and stderr are process.stdout's and process.stderr's: one stream per descriptor. libuv
   // makes the descriptor non-blocking.
   const socket = fd === 1 ? (process.stdout as Socket) : fd === 2 ? (process.stderr as Socket) : new Socket({ fd, readable: false, writable: true });
   // Each failure also reaches the write's callback, which handles it.
   socket.on('error', () => undefined);
+  let current: Buffer = Buffer.alloc(0);
+  /** Bytes of `current` that reached the descriptor. */
+  let reached = 0;
+  let released = false;
+  const writeOn = (done: WriteDone): void => {
+    const data = current;
+    // Not past what the stream holds (another writer of stdout's): bytes written ahead of it would break its lines.
+    while (reached < data.length && socket.writableLength === 0) {
+      let took: number;
+      try {
+        took = writeSync(fd, data, reached);
+      } catch (error) {
+        if (errorCode(error) === 'EAGAIN') break;
+        process.nextTick(done, error, wholeBytes(data, reached));
+        return;
+      }
+      if (took === 0) break;
+      reached += took;
+    }
+    if (reached === data.length) {
+      process.nextTick(done, undefined, data.length);
+      return;
+    }
+    const lineEnd = data.indexOf(0x0a, reached) + 1 || data.length;
+    socket.write(data.subarray(reached, lineEnd), (error) => {
+      // Released: the output stopped, and writes nothing more.
+      if (error != null || released) return done(error ?? undefined, wholeBytes(data, reached));
+      reached = lineEnd;
+      writeOn(done);
+    });
+  };
   return {
     fd,
     stream: true,
-    // How much of a failed write arrived is not known: a failure stops the output, its lines counted.
-    write: (data, done) => void socket.write(data, (error) => done(error ?? undefined, error == null ? data.length : 0)),
-    // Falls as the bytes reach the descriptor, before the write's callback runs.
+    write: (data, done) => {
+      current = data;
+      reached = 0;
+      writeOn(done);
+    },
+    written: () => wholeBytes(current, reached),
+    // A write waiting for room holds the rest of a line in the stream until the line is written.
     idle: () => socket.writableLength === 0,
-    release: () => fd > 2 && socket.destroy(),
+    release: () => {
+      released = true;
+      if (fd > 2) socket.destroy();
+    },
     // A reader takes what arrived as it arrived.
     cutLine: () => undefined,
   };
@@ -397,7 +460,7 @@ export class AuditOutput<Owner = undefined> {
     if (error !== undefined) {
       // A pipe or socket that fails has lost its reader for good; a file may fail one write
       // (a full disk) and take the next. The lines it wrote whole before it failed are not lost.
-      if (backend.stream || error.code === 'EPIPE' || error.code === 'EBADF') return this.#stop(error, item);
+      if (backend.stream || error.code === 'EPIPE' || error.code === 'EBADF') return this.#stop(error, { ...item, data: item.data.subarray(written) });
       this.#onLost(error, countLines(item.data.subarray(written)), item.owner);
     }
     this.#next();
@@ -419,7 +482,7 @@ export class AuditOutput<Owner = undefined> {
     this.#settle?.();
   }
 
-  /** Stops for good: what it holds is lost, each owner's lines reported together. */
+  /** Stops for good: what it holds is lost, each owner's lines reported together; `failed`, the lines a failed write did not write. */
   #stop(error: unknown, failed?: Item<Owner>): void {
     if (this.#stopped !== undefined) return;
     this.#unfollow?.();
@@ -436,7 +499,9 @@ export class AuditOutput<Owner = undefined> {
   /** What it holds (`failed`, the item a write failed with, first) is lost, each owner's lines told together; the error alone when it holds none. */
   #loseAll(error: unknown, failed?: Item<Owner>): void {
     const lost: Item<Owner>[] = [];
-    const unwritten = failed ?? this.#inFlight;
+    const inFlight = this.#inFlight;
+    // The lines of the write in flight that reached the descriptor whole are not lost.
+    const unwritten = failed ?? (inFlight && { ...inFlight, data: inFlight.data.subarray(this.#backend?.written() ?? 0) });
     if (unwritten !== undefined) lost.push(unwritten);
     lost.push(...this.#queue.splice(0));
     this.#inFlight = undefined;
