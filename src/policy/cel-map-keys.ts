@@ -1,5 +1,6 @@
-import { Duration, UnsignedInt } from '@marcbachmann/cel-js/evaluator';
+import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import { forEachNode, operatorOf, setEvaluation, type BoundNode, type Evaluator } from './cel-ast.js';
+import { celTypeName, isMap } from './cel-type-name.js';
 
 /**
  * Map keys as CEL types them (langdef.md, "Aggregate Values"): an int, uint, bool or string, a
@@ -16,14 +17,6 @@ import { forEachNode, operatorOf, setEvaluation, type BoundNode, type Evaluator 
  */
 
 const reservedKeys = new Set(['constructor', '__proto__', 'prototype']);
-
-/** A map as the library types values: a Map, or an object that is no instance of a class. */
-export function isMap(value: unknown): value is Map<unknown, unknown> | Record<string, unknown> {
-  if (value instanceof Map) return true;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-}
 
 /** `key` as a Map built here holds it (a number as a BigInt), or undefined for a number that is no integer. */
 function heldKey(key: unknown): unknown {
@@ -95,19 +88,6 @@ function notAnIndex(list: readonly unknown[], key: bigint | number): string | un
 
 const maxInt = 2n ** 63n - 1n;
 
-/** The CEL type of `value`, a value other than a number, as cel-go names it. */
-function typeName(value: unknown): string {
-  if (typeof value === 'string') return 'string';
-  if (typeof value === 'boolean') return 'bool';
-  if (value === null) return 'null_type';
-  if (Array.isArray(value)) return 'list';
-  if (isMap(value)) return 'map';
-  if (value instanceof Date) return 'google.protobuf.Timestamp';
-  if (value instanceof Duration) return 'google.protobuf.Duration';
-  // The one other value a condition makes: a type (`type(1)`).
-  return value instanceof Uint8Array ? 'bytes' : 'type';
-}
-
 /**
  * `key` as an index into `list` that the library reads: a uint as an int, which the library
  * looked up as a map key (`No such key: 1` for `context.items[1u]`, where cel-go reads the
@@ -118,7 +98,7 @@ function typeName(value: unknown): string {
 function listIndex(list: readonly unknown[], key: unknown): bigint | number {
   const number = key instanceof UnsignedInt ? key.valueOf() : key;
   if (typeof number === 'bigint' && number > maxInt) throw new Error(`unsupported index value ${number} in list`);
-  if (typeof number !== 'bigint' && typeof number !== 'number') throw new Error(`unsupported index type '${typeName(key)}' in list`);
+  if (typeof number !== 'bigint' && typeof number !== 'number') throw new Error(`unsupported index type '${celTypeName(key)}' in list`);
   const failure = notAnIndex(list, number);
   if (failure !== undefined) throw new Error(failure);
   return number;

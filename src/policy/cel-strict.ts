@@ -26,7 +26,8 @@
 
 import { UnsignedInt } from '@marcbachmann/cel-js/evaluator';
 import { forEachNode, onOperands, operatorOf, setEvaluation, type AstNode, type BoundNode, type Evaluator } from './cel-ast.js';
-import { hasKey, isMap, keysApart } from './cel-map-keys.js';
+import { hasKey, keysApart } from './cel-map-keys.js';
+import { isMap } from './cel-type-name.js';
 import { libraryEvaluator } from './cel-runtime-types.js';
 
 /** A parsed node, with the macro the parser made of a call such as `has()`, replaceable before its first evaluation. */
