@@ -312,6 +312,7 @@ export function superviseWorkers(options: SupervisorOptions): void {
     for (const timer of retries) clearTimeout(timer);
     retries.clear();
     metrics.waitingToStart(0);
+    relay?.stopping();
     log.info({ reason, workers: live.size }, 'stopping workers');
     if (live.size === 0) return exit();
     // A message, not worker.disconnect(): that closes the worker's server at once and waits for

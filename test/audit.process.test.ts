@@ -292,16 +292,27 @@ describe('a collector that stops reading never holds the exit', () => {
 
   it('under WORKERS, exits at once when stdout\'s reader goes, and counts what it lost', async (context) => {
     const service = await startService(context, { WORKERS: '2' }, 'stuck');
-    await fill(service);
+    const ids = await fill(service);
+    // The primary held still while the test reads what reached stdout and then lets it go: every
+    // line the primary wrote is read, and none is written in the moment between.
+    const primary = Number(service.child.pid);
+    process.kill(primary, 'SIGSTOP');
+    service.child.stdout?.resume();
+    await new Promise((resolveWait) => setTimeout(resolveWait, 500));
     service.child.stdout?.destroy();
+    process.kill(primary, 'SIGCONT');
     await new Promise((resolveWait) => setTimeout(resolveWait, 500));
     const signalled = performance.now();
     service.child.kill('SIGTERM');
     const { code, at } = await service.exited;
     expect(code).toBe(0);
     expect(at - signalled).toBeLessThan(2500);
-    // The primary lost what it held; each worker counts what it could no longer hand over.
+    // The primary lost what it held, and reads on to the end of each worker's pipe: each worker counts those of its lines the primary lost.
     expect(service.log.some((l) => l['msg'] === 'audit lines lost: not written to stdout')).toBe(true);
     expect(service.log.filter((l) => l['msg'] === 'audit line not written').length).toBeGreaterThan(0);
+    // Each line is either on stdout, whole, or counted once: by the worker it came from (told
+    // by the primary, or its own write refused), or by the primary alone.
+    const byPrimaryAlone = service.log.filter((l) => l['msg'] === 'audit lines lost: not written to stdout').reduce((sum, l) => sum + Number(l['lines']) - Number(l['countedByWorkers']), 0);
+    expect(wholeLines(await service.stdout) + linesLost(service.log, 'audit line not written') + byPrimaryAlone).toBe(ids.length);
   }, 60_000);
 });

@@ -56,6 +56,11 @@ export interface AuditRelay {
   close(waitMs: number): Promise<void>;
   /** At process exit: writes what is left synchronously, as far as it can without blocking (`AuditOutput.exitFlush`). */
   exitFlush(): void;
+  /**
+   * The workers are asked to stop: lines lost from now on are counted here, at the close, not
+   * by the worker they came from, which may exit before it hears of them.
+   */
+  stopping(): void;
 }
 
 /**
@@ -99,30 +104,58 @@ export function relayAudit(log: RelayLog, target: string | number): AuditRelay {
   const inputs = new Map<number, Readable>();
   let paused = false;
   let inputsClosed: (() => void) | undefined;
-  /** Lines lost since the warning was scheduled; undefined until the first loss (one warning in all: the workers warn each time they are told). */
-  let lostLines: number | undefined;
-  /** Logs the warning, until it is logged. */
-  let warning: (() => void) | undefined;
+  let stopping = false;
+  /** Lost lines not yet told to the workers they came from, by worker; told together once a turn. */
+  const untold = new Map<number, number>();
+  /** Lines lost since the last warning, and how many of them the workers they came from count. */
+  let lostLines = 0;
+  let countedByWorkers = 0;
+  let lastError: unknown;
+  /** Whether lines were lost, and whether that was warned of: a stdout gone is warned of even when it held no line. */
+  let failed = false;
+  let warned = false;
+  let telling = false;
 
   const where = typeof target === 'number' ? 'stdout' : 'AUDIT_LOG_FILE';
+  const warn = () => {
+    if (!failed || (warned && lostLines === 0)) return;
+    warned = true;
+    log.warn({ err: lastError, lines: lostLines, countedByWorkers }, `audit lines lost: not written to ${where}`);
+    lostLines = 0;
+    countedByWorkers = 0;
+  };
+  /** Tells each worker how many of its lines were lost; those of a worker that cannot hear are counted here. */
+  const tell = () => {
+    telling = false;
+    const message = lastError instanceof Error ? lastError.message : String(lastError);
+    for (const [id, lines] of untold) {
+      const worker = cluster.workers?.[id];
+      if (!stopping && worker?.isConnected() === true) {
+        countedByWorkers += lines;
+        const lost: LostMessage = { type: lostType, lines, message };
+        worker.send(lost, () => undefined);
+      }
+    }
+    untold.clear();
+    // The first loss at once; later ones at the close (the workers warn of theirs as they hear).
+    if (!warned) warn();
+  };
   const output = new AuditOutput<number>(target, {
     onLost(error, lines, owner) {
-      if (lostLines === undefined) {
-        lostLines = 0;
-        warning = () => {
-          warning = undefined;
-          log.warn({ err: error, lines: lostLines }, `audit lines lost: not written to ${where}`);
-        };
-        // Once every owner's share of this loss is in.
-        setImmediate(() => warning?.());
-      }
+      failed = true;
+      lastError = error;
       lostLines += lines;
-      // Whatever the output took is gone; from now on the workers' own writes fail, and they count.
-      for (const input of inputs.values()) input.destroy();
-      const worker = owner === undefined ? undefined : cluster.workers?.[owner];
-      if (lines > 0 && worker?.isConnected() === true) {
-        const message: LostMessage = { type: lostType, lines, message: error instanceof Error ? error.message : String(error) };
-        worker.send(message, () => undefined);
+      if (owner !== undefined && lines > 0) untold.set(owner, (untold.get(owner) ?? 0) + lines);
+      if (paused) {
+        // Read on, every line counted as lost, to the end of each pipe: a pipe cut here would
+        // drop, counted by no one, the lines it and this process still held, which their
+        // worker had handed over.
+        paused = false;
+        for (const input of inputs.values()) input.resume();
+      }
+      if (!telling) {
+        telling = true;
+        setImmediate(tell);
       }
     },
     onWritten() {
@@ -182,8 +215,14 @@ export function relayAudit(log: RelayLog, target: string | number): AuditRelay {
       }
       await output.end(Math.max(0, deadline - performance.now()));
       // The lines the close gave up, now, before the process exits: the workers that would count them are gone.
-      warning?.();
+      if (telling) tell();
+      warn();
     },
     exitFlush: () => output.exitFlush(),
+    stopping() {
+      // Lines already lost are told first: a worker hears them before it is asked to stop.
+      if (telling) tell();
+      stopping = true;
+    },
   };
 }
