@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { callerKeys } from '../src/caller/keys.js';
+import { MetricsUnavailableError } from '../src/telemetry/cluster-metrics.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, postJson } from './helpers/app.js';
 import { loadContract, openapiPath, openapiPathOf, type Contract } from './helpers/openapi.js';
@@ -154,6 +155,26 @@ describe('openapi.yaml matches what the service answers', () => {
     expect((await app.request('/readyz', { method: 'HEAD' })).headers.get('cache-control')).toBe('no-store');
     // The decision endpoints' answers are not touched: no header is set for them.
     expect((await postJson(app, '/decide', subjectMode)).headers.get('cache-control')).toBeNull();
+  });
+
+  it('answers every problem with no-store: it tells of one request\'s failure, which a cache in front must not hand to the next', async () => {
+    const { app: guarded } = await buildTestApp({ app: { metricsToken: 'metrics-token-0123456789' } });
+    const unavailable = { contentType: 'text/plain', metrics: () => Promise.reject(new MetricsUnavailableError('a worker did not answer')) };
+    const { app: scrapeFailing } = await buildTestApp({ app: { metricsSource: unavailable } });
+    const { app: noAdmin } = await buildTestApp();
+    const problems: [string, number, string, Response][] = [
+      ['metrics without its token', 401, '/metrics', await guarded.request('/metrics')],
+      ['metrics with a wrong token', 401, '/metrics', await guarded.request('/metrics', { headers: { authorization: 'Bearer wrong' } })],
+      ['metrics a worker did not answer', 503, '/metrics', await scrapeFailing.request('/metrics')],
+      ['admin without a key', 401, '/admin/policies', await app.request('/admin/policies')],
+      ['admin without admin keys', 404, '/admin/policies', await noAdmin.request('/admin/policies')],
+      ['discovery where a PUBLIC_URL path moves it', 404, '/.well-known/authzen-configuration', await (await buildTestApp({ app: { publicUrl: 'https://pdp.example.com/authz' } })).app.request('/.well-known/authzen-configuration')],
+      ['a bad decision request', 400, '/decide', await postJson(app, '/decide', '{')],
+    ];
+    expect(problems.map(([what, , , res]) => [what, res.status, res.headers.get('content-type'), res.headers.get('cache-control')]))
+      .toEqual(problems.map(([what, status]) => [what, status, 'application/problem+json', 'no-store']));
+    for (const [, , path, res] of problems) expect(await contract.check(path === '/decide' ? 'POST' : 'GET', path, res)).toEqual([]);
+    for (const [, , send] of unrouted) expect((await send(app)).headers.get('cache-control')).toBe('no-store');
   });
 
   it('catches drift: an undocumented field, status or content type is reported', async () => {

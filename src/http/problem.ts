@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
 import { jsonPath } from '../policy/json-path.js';
+import { noStore } from './cache-control.js';
 import type { AppEnv } from './env.js';
 
 /** The closed list of problems this service reports, with their HTTP status and title. */
@@ -85,11 +86,11 @@ export function problemBody(error: ProblemError, instance: string, requestId: st
   });
 }
 
-/** An RFC 9457 application/problem+json response carrying the request id. */
+/** An RFC 9457 application/problem+json response carrying the request id; no cache keeps it (see `noStore`). */
 export function problemResponse(error: ProblemError, instance: string, requestId: string): Response {
   return new Response(problemBody(error, instance, requestId), {
     status: problemTypes[error.code].status,
-    headers: { 'content-type': 'application/problem+json', 'x-request-id': requestId, ...error.headers },
+    headers: { 'content-type': 'application/problem+json', ...noStore, 'x-request-id': requestId, ...error.headers },
   });
 }
 

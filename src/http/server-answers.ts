@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RequestError } from '@hono/node-server';
 import { hostFieldAsUrlHost, isHostField } from '../url-host.js';
+import { noStore } from './cache-control.js';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
 import { cutLength, echoed, echoedLength, problemBody, problemResponse, ProblemError, problemTypes, sentPath, type FieldError, type ProblemCode } from './problem.js';
@@ -230,7 +231,7 @@ function writeProblem(socket: Duplex, problem: ProblemError, instance: string, r
   const { status } = problemTypes[problem.code];
   const body = problemBody(problem, instance, requestId);
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\ndate: ${new Date().toUTCString()}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/problem+json\r\ncache-control: ${noStore['cache-control']}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\ndate: ${new Date().toUTCString()}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
 
@@ -397,6 +398,7 @@ function refuse(request: IncomingMessage, response: ServerResponse, problem: Pro
   const body = problemBody(problem, sentPath(request.url ?? ''), requestId);
   response.writeHead(problemTypes[problem.code].status, {
     'content-type': 'application/problem+json',
+    ...noStore,
     'content-length': Buffer.byteLength(body),
     'x-request-id': requestId,
     connection: 'close',
