@@ -78,6 +78,14 @@ describe('POST /decide?explain=true', () => {
     }
   });
 
+  it('leaves explain out when the token is refused: no rule was evaluated', async () => {
+    const res = await postJson(app, '/decide?explain=true', { token: 'not-a-token', action: 'read', resource: selfApproval.resource });
+    expect(res.status).toBe(200);
+    const body = await readJson(res);
+    expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token' }] });
+    expect(body).not.toHaveProperty('explain');
+  });
+
   it('leaves explain out with explain=false or no parameter', async () => {
     for (const path of ['/decide?explain=false', '/decide']) {
       // A 400 problem has no `explain` either: the answer must be the decision.
