@@ -3,7 +3,10 @@ import { readFigures } from '../bench/http/load.js';
 import { probe, verifyCache } from '../bench/http/scenarios.js';
 import { benchOptions } from '../bench/options.js';
 import { httpSection, runMeta } from '../bench/report.js';
+import { checkScale } from '../bench/scale.js';
+import { expectedDecision, scaleWorkload, type ScaleRule } from '../bench/scale-workload.js';
 import { median } from '../bench/stats.js';
+import { compilePolicies } from '../src/policy/compile.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
 
 const figures = (errors: Record<string, number>, requests = 1_000) =>
@@ -101,5 +104,38 @@ describe('bench report', () => {
     const text = httpSection({ meta: runMeta('npm run bench -- --load=node'), tool: 'node-loadgen', connections: 32, seconds: 10, warmupSeconds: 3, scenarios: [] }).join('\n');
     expect(text).toContain("the bench's Node load generator");
     expect(text).not.toContain('wrk not found');
+  });
+});
+
+describe('bench scale workload', () => {
+  const rule = (id: string, effect: 'permit' | 'deny', level = 0): ScaleRule => ({ id, effect, action: 'read', role: 'role1', tier: 't1', level });
+  const asking = { type: 0, action: 'read', held: ['role1', 'role9'], tier: 't1', level: 2 };
+
+  it('decides a generated query from the generator\'s own rules: default deny, any applicable deny beats every permit', () => {
+    expect(expectedDecision([rule('r0', 'permit'), rule('r1', 'permit', 2), rule('r2', 'permit', 3)], asking)).toEqual({ decision: 'permit', rules: ['r0', 'r1'] });
+    expect(expectedDecision([rule('r0', 'permit'), rule('r9', 'deny', 1)], asking)).toEqual({ decision: 'deny', rules: ['r9'] });
+    expect(expectedDecision([rule('r0', 'permit')], { ...asking, action: 'list' })).toEqual({ decision: 'deny', rules: [] });
+    expect(expectedDecision([rule('r0', 'permit')], { ...asking, held: ['role2', 'role3'] })).toEqual({ decision: 'deny', rules: [] });
+    expect(expectedDecision([rule('r0', 'permit')], { ...asking, tier: 't2' })).toEqual({ decision: 'deny', rules: [] });
+  });
+
+  it('reaches every generated rule with a query of its own, so a rule the index never reads changes a decision', () => {
+    for (const size of [100, 1_000]) {
+      const { policies, timed, probes } = scaleWorkload(size);
+      expect(probes).toHaveLength(size);
+      const reached = new Set(probes.flatMap((p) => p.expect.rules.map((r) => `${p.query.type}/${r}`)));
+      const named = new Set(policies.flatMap((rules, type) => rules.map((r) => `${type}/${r.id}`)));
+      expect(new Set([...named].filter((r) => !reached.has(r)))).toEqual(new Set());
+      expect(new Set([...timed, ...probes].map((c) => c.expect.decision))).toEqual(new Set(['permit', 'deny']));
+    }
+  });
+
+  it('fails the section on a compiled set that misses a rule or permits what a deny forbids', () => {
+    const workload = scaleWorkload(1_000);
+    expect(() => checkScale(compilePolicies(workload.files), workload)).not.toThrow();
+    const missing = workload.files.map((f, t) => (t === 3 ? { ...f, policy: { ...f.policy, rules: f.policy.rules.slice(1) } } : f));
+    expect(() => checkScale(compilePolicies(missing), workload)).toThrow(/type3: .* decided deny by \[\], expected permit by \[r0\]/);
+    const noDeny = workload.files.map((f) => ({ ...f, policy: { ...f.policy, rules: f.policy.rules.map((r) => ({ ...r, effect: 'permit' as const })) } }));
+    expect(() => checkScale(compilePolicies(noDeny), workload)).toThrow(/decided permit by .*expected deny/);
   });
 });
