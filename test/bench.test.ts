@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readFigures } from '../bench/http/load.js';
+import { failedStatus, readFigures } from '../bench/http/load.js';
 import { probe, verifyCache } from '../bench/http/scenarios.js';
 import { benchOptions } from '../bench/options.js';
 import { httpSection, runMeta } from '../bench/report.js';
@@ -21,6 +21,11 @@ describe('bench load figures', () => {
   it('refuses a run with non-2xx answers or socket errors: its figures measure failures', () => {
     expect(() => readFigures('wrk', figures({ ...clean, status: 12 }))).toThrow(/12 requests failed \(status 12\)/);
     expect(() => readFigures('node-loadgen', figures({ ...clean, read: 2, timeout: 1 }))).toThrow(/3 requests failed \(read 2, timeout 1\)/);
+  });
+
+  it('counts every answer outside 2xx as failed: a scenario answered by redirects measures the redirects', () => {
+    expect([100, 199, 301, 302, 304, 399, 400, 404, 500].filter((status) => !failedStatus(status))).toEqual([]);
+    expect([200, 201, 204, 299].filter(failedStatus)).toEqual([]);
   });
 
   it('refuses a run that completed no request, and output without figures', () => {

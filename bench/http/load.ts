@@ -46,6 +46,18 @@ function run(command: string, args: readonly string[], env: Record<string, strin
   });
 }
 
+/**
+ * Whether an answer fails a load run of the Node load generator: any status outside 2xx. A
+ * redirect or a 1xx is no answer of the endpoint measured, so its rate and latency are not the
+ * endpoint's. wrk counts answers of 400 and above alone: counting the others takes a Lua
+ * `response()` hook, with which wrk buffers every answer and hands it to Lua, slowing the load
+ * generator that shares the cores with the server. A redirect fails there before any load all
+ * the same: every scenario first sends each request once and checks its answer.
+ */
+export function failedStatus(status: number): boolean {
+  return status < 200 || status > 299;
+}
+
 /** What a load generator printed on its BENCH_JSON line, for a run in which every request succeeded. */
 export interface Figures {
   readonly requests: number;

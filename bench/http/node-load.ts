@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { failedStatus } from './load.js';
 
 const [url = '', bodiesFile = '', connectionsArg = '32', secondsArg = '5'] = process.argv.slice(2);
 const connections = Number(connectionsArg);
@@ -32,7 +33,7 @@ function once(): Promise<void> {
         res.on('data', () => undefined);
         res.on('end', () => {
           latencies.push(Number(process.hrtime.bigint() - sent) / 1000);
-          if ((res.statusCode ?? 0) >= 400) errors.status++;
+          if (failedStatus(res.statusCode ?? 0)) errors.status++;
           resolve();
         });
       },
