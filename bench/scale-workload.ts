@@ -58,7 +58,7 @@ export interface ScaleCase {
 
 /**
  * One size's policies and questions: the rules of each type by index, as policy files and as
- * Cedar; the 256 queries timed; and a probe per rule, asking what that rule names at its lowest
+ * Cedar; the 256 queries timed, half of them asking what some rule names; and a probe per rule, asking what that rule names at its lowest
  * level, so that a rule the index never reads, or reads for the wrong question, changes a decision.
  */
 export interface ScaleWorkload {
@@ -112,15 +112,22 @@ export function scaleWorkload(rules: number): ScaleWorkload {
   }));
   const cedar = policies.flatMap((list, t) => list.map((r) =>
     `@id("type${t}-${r.id}") ${r.effect === 'deny' ? 'forbid' : 'permit'} (principal, action == Action::"${r.action}", resource is Type${t}) when { principal.roles.contains("${r.role}") && resource.tier == "${r.tier}" && principal.level >= ${r.level} };`));
+  const probes = policies.flatMap((list, type) => list.map((r) => asked(policies, { type, action: r.action, held: [r.role], tier: r.tier, level: r.level })));
   const random = lcg(7);
-  const timed = Array.from({ length: 256 }, () => {
+  // Half of them ask what a rule names, with a second role and a level of 0 to 4 (a rule applies,
+  // its condition is run, or its level is not reached); half anything at random, which among a
+  // type's few rules of the smaller sets mostly finds no rule with its action and roles.
+  const timed = Array.from({ length: 256 }, (_, i) => {
+    const level = Math.floor(random() * 5);
+    const second = pick(random, roles);
+    if (i % 2 === 1) {
+      const { type, action, held, tier } = pick(random, probes).query;
+      return asked(policies, { type, action, held: [...held, second], tier, level });
+    }
     const type = Math.floor(random() * types);
     const action = pick(random, actions);
-    const held = [pick(random, roles), pick(random, roles)];
     const tier = `t${Math.floor(random() * 7)}`;
-    const level = Math.floor(random() * 5);
-    return asked(policies, { type, action, held, tier, level });
+    return asked(policies, { type, action, held: [pick(random, roles), second], tier, level });
   });
-  const probes = policies.flatMap((list, type) => list.map((r) => asked(policies, { type, action: r.action, held: [r.role], tier: r.tier, level: r.level })));
   return { rules, policies, files, cedar: cedar.join('\n'), timed, probes };
 }
