@@ -175,3 +175,13 @@ export function operatorOf(node: BoundNode): (...operands: unknown[]) => unknown
   if (typeof node.handle !== 'function') throw new Error(`\`${node.op}\` is not bound to its operator: the CEL library has changed`);
   return node.handle;
 }
+
+/** The names the comprehensions in `node` bind: there, such a name is that variable, whatever it holds. */
+export function boundNames(node: unknown): ReadonlySet<string> {
+  const names = new Set<string>();
+  forEachNode(node, (at) => {
+    const comprehension = comprehensionOf(at);
+    if (comprehension !== undefined) names.add(comprehension.variable);
+  });
+  return names;
+}

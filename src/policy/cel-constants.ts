@@ -1,4 +1,4 @@
-import { comprehensionOf, forEachNode, isAstNode, writtenOf } from './cel-ast.js';
+import { boundNames, comprehensionOf, isAstNode, writtenOf } from './cel-ast.js';
 
 /** The operators that may leave an operand unevaluated, or its error unseen: `false && 1/0` is false. */
 const sparing = new Set(['&&', '||', '?:']);
@@ -9,11 +9,7 @@ const sparing = new Set(['&&', '||', '?:']);
  * every request), unless a comprehension in `ast` binds a variable so named.
  */
 function constantNames(ast: unknown): ReadonlySet<string> {
-  let bound = false;
-  forEachNode(ast, (node) => {
-    if (comprehensionOf(node)?.variable === 'google') bound = true;
-  });
-  return new Set(bound ? [] : ['google']);
+  return new Set(boundNames(ast).has('google') ? [] : ['google']);
 }
 
 /** Whether `node` reads no variable but the names in `bound`: a comprehension binds its own in its steps. */

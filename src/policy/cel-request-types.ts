@@ -1,4 +1,4 @@
-import { checkedTypeName, comprehensionOf, forEachNode, isAstNode, writtenOf, type AstNode } from './cel-ast.js';
+import { boundNames, checkedTypeName, forEachNode, isAstNode, writtenOf, type AstNode } from './cel-ast.js';
 import { firstOverRequestValues, isRequestValue } from './cel-request-values.js';
 
 /**
@@ -24,16 +24,6 @@ const typeNames: ReadonlySet<string> = new Set(['int', 'uint', 'double', 'bool',
 
 /** The types of the package `google.protobuf` that a condition may name. */
 const protobufTypes: ReadonlySet<unknown> = new Set(['Timestamp', 'Duration']);
-
-/** The names the comprehensions in `node` bind: there, such a name is that variable, whatever it holds. */
-function boundNames(node: unknown): ReadonlySet<string> {
-  const names = new Set<string>();
-  forEachNode(node, (at) => {
-    const comprehension = comprehensionOf(at);
-    if (comprehension !== undefined) names.add(comprehension.variable);
-  });
-  return names;
-}
 
 /** Whether `node` reads the member `name` of another. */
 function isMember(node: unknown, name: string): node is AstNode & { readonly args: readonly [unknown, string] } {
