@@ -312,13 +312,17 @@ const envSchema = z
         if (isQuoted(entry)) issue(name, `entry ${index + 1}: is wrapped in quotes, which are read as part of the entry: remove them`);
       });
     }
-    // A list drops the spaces around each entry; what it keeps is compared with a token's as it is.
+    // A list drops the spaces around each entry; what it keeps is compared with a token's, or a
+    // caller's key, as it is. A quoted entry was told above, alone.
     const entryChecks = [
       ['JWT_AUDIENCE', audienceProblem],
       ['INTROSPECTION_AUDIENCE', audienceProblem],
       ['CLAIM_ROLES', claimNameProblem],
       ['CLAIM_SCOPES', claimNameProblem],
       ['CLAIM_ROLE_PREFIXES', rolePrefixProblem],
+      ['PDP_API_KEYS', keyEntryProblem],
+      ['PDP_TRUSTED_KEYS', keyEntryProblem],
+      ['PDP_ADMIN_KEYS', keyEntryProblem],
     ] as const;
     for (const [name, problemOf] of entryChecks) {
       env[name].forEach((entry, index) => {
@@ -357,12 +361,6 @@ const envSchema = z
         const url = env[name];
         if (typeof url === 'string' && isPlainHttpRemote(url)) issue(name, plainHttpProblem);
       }
-    }
-    for (const name of ['PDP_API_KEYS', 'PDP_TRUSTED_KEYS', 'PDP_ADMIN_KEYS'] as const) {
-      env[name].forEach((entry, index) => {
-        const problem = isQuoted(entry) ? undefined : keyEntryProblem(entry);
-        if (problem !== undefined) issue(name, `entry ${index + 1}: ${problem}`);
-      });
     }
     const redisModes = [env.REDIS_URL !== undefined, env.REDIS_CLUSTER_NODES.length > 0, env.REDIS_SENTINELS.length > 0];
     if (redisModes.filter(Boolean).length > 1) issue('REDIS_URL', 'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS');
