@@ -630,6 +630,22 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     ]);
   });
 
+  it('the type of a value of the request looked up in a list of types JSON never has: always false', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'whole', effect: 'permit', actions: ['read'], condition: 'type(context.n) in [int, uint]' },
+        { id: 'one', effect: 'permit', actions: ['read'], condition: 'context.lines.exists(l, type(l.q) in [int])' },
+        { id: 'odd', effect: 'deny', actions: ['*'], condition: '!(type(context.x) in [bytes, google.protobuf.Timestamp, bytes])' },
+        { ...readRule, condition: 'type(context.n) in [int, double] && type(context.x) in [context.t] && [double].exists(int, type(context.n) in [int]) && type(context.n) in []' },
+      ]),
+    });
+    expect(issues).toEqual([
+      { file: 'a.json', path: '$.rules[0].condition', rule: 'whole', message: 'type: type(context.n) in [int, uint] is false on every request: context.n, a value of the request, is a double when it is a number, never an int or a uint: write type(context.n) == double, or for a whole number context.n == double(int(context.n))' },
+      { file: 'a.json', path: '$.rules[1].condition', rule: 'one', message: 'type: type(l.q) in [int] is false on every request: l.q, a value of the request, is a double when it is a number, never an int: write type(l.q) == double, or for a whole number l.q == double(int(l.q))' },
+      { file: 'a.json', path: '$.rules[2].condition', rule: 'odd', message: 'type: type(context.x) in [bytes, google.protobuf.Timestamp, bytes] is false on every request: context.x, a value of the request, is JSON, never of type bytes or google.protobuf.Timestamp: the type of a JSON value is null_type, bool, double, string, list or map' },
+    ]);
+  });
+
   it('the type of a timestamp or a duration is google.protobuf.Timestamp or Duration, as in cel-go', async () => {
     const set = await loadPolicyDir(await tempDir({
       'a.json': policy([{ ...readRule, condition: 'type(now) == google.protobuf.Timestamp && type(timestamp(context.at)) == google.protobuf.Timestamp && type(duration(context.ttl)) == google.protobuf.Duration && type(now) != google.protobuf.Duration' }]),

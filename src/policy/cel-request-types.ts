@@ -11,9 +11,12 @@ export interface RequestType {
   readonly written: string;
   /** The value, as the condition writes it. */
   readonly value: string;
-  /** The type it is compared with, as CEL names it: `int`, `google.protobuf.Timestamp`, `bytes`… */
+  /** The type it is compared with, as CEL names it: `int`, `google.protobuf.Timestamp`, `bytes`…; the first of a list `in` looks in. */
   readonly type: string;
-  readonly op: '==' | '!=';
+  /** `in`: looked up in a list of such types alone (`type(context.n) in [int, uint]`), false on every request as `==` is. */
+  readonly op: '==' | '!=' | 'in';
+  /** For `in`, every type of the list, as CEL names them. */
+  readonly types: readonly string[];
 }
 
 /** The types of a JSON value: a request's values have no other. */
@@ -98,19 +101,44 @@ function typeOfRequestValue(node: unknown, names: ReadonlySet<string>): AstNode 
  * a comprehension over one too). A request's values are JSON, of type `null_type`, `bool`,
  * `double` (every number), `string`, `list` or `map`, never a timestamp or a duration (one is sent
  * as text): such a comparison is false on every request (true for `!=`), so a permit on it never
- * applied and a deny on `!=` applied to all. The check cannot tell at load, as it types them `dyn`.
+ * applied and a deny on `!=` applied to all; so is `in` a list of such types alone
+ * (`type(context.n) in [int, uint]`, see `requestTypeIn`). The check cannot tell at load, as it
+ * types them `dyn`.
  */
 export function requestType(node: unknown, source: string): RequestType | undefined {
   const bound = boundNames(node);
   return firstOverRequestValues(node, (at, names) => {
-    if ((at.op !== '==' && at.op !== '!=') || (at.args as unknown[]).length !== 2) return undefined;
+    if (!Array.isArray(at.args) || at.args.length !== 2) return undefined;
     const [left, right] = at.args as [unknown, unknown];
+    if (at.op === 'in') return requestTypeIn(at, left, right, names, bound, source);
+    if (at.op !== '==' && at.op !== '!=') return undefined;
     const value = typeOfRequestValue(left, names) ?? typeOfRequestValue(right, names);
     if (value === undefined) return undefined;
     const type = heldType(value === typeArgument(left) ? right : left, bound);
     if (type === undefined || jsonTypes.has(type)) return undefined;
-    const written = writtenOf(at, source);
-    const valueText = writtenOf(value, source);
-    return written === undefined || valueText === undefined ? undefined : { written, value: valueText, type, op: at.op };
+    return found(at, value, [type], at.op, source);
   });
+}
+
+/**
+ * `type(x) in [int, uint]`, `x` a value of the request and the list written out with types known
+ * at load, none of which a JSON value has: false on every request, as each `==` of it would be.
+ * A list holding one type a JSON value may have (`[int, double]`) is left alone.
+ */
+function requestTypeIn(at: AstNode, left: unknown, right: unknown, names: ReadonlySet<string>, bound: ReadonlySet<string>, source: string): RequestType | undefined {
+  const value = typeOfRequestValue(left, names);
+  if (value === undefined || !isAstNode(right) || right.op !== 'list' || !Array.isArray(right.args) || right.args.length === 0) return undefined;
+  const types: string[] = [];
+  for (const element of right.args as unknown[]) {
+    const type = heldType(element, bound);
+    if (type === undefined || jsonTypes.has(type)) return undefined;
+    if (!types.includes(type)) types.push(type);
+  }
+  return found(at, value, types, 'in', source);
+}
+
+function found(at: AstNode, value: AstNode, types: readonly string[], op: RequestType['op'], source: string): RequestType | undefined {
+  const written = writtenOf(at, source);
+  const valueText = writtenOf(value, source);
+  return written === undefined || valueText === undefined ? undefined : { written, value: valueText, type: types[0] as string, op, types };
 }

@@ -189,8 +189,19 @@ function failingPart(part: ConstantPart): { readonly written: string; readonly f
 const timeTypes = new Map([['google.protobuf.Timestamp', 'timestamp'], ['google.protobuf.Duration', 'duration']]);
 
 /** Why `typed` fails the load, and what to write instead where there is something to write. */
-function requestTypeMessage({ written, value, type, op }: RequestType): string {
+function requestTypeMessage(typed: RequestType): string {
+  const { written, value, types } = typed;
+  // `in` a list of one such type is `==` it; of several, each is named.
+  const op = typed.op === 'in' ? '==' : typed.op;
   const outcome = `type: ${written} is ${op === '==' ? 'false' : 'true'} on every request: ${value}, a value of the request,`;
+  if (types.length > 1) {
+    const named = `${types.slice(0, -1).join(', ')} or ${types.at(-1) ?? ''}`;
+    if (types.every((type) => type === 'int' || type === 'uint')) {
+      return `${outcome} is a double when it is a number, never an int or a uint: write type(${value}) == double, or for a whole number ${value} == double(int(${value}))`;
+    }
+    return `${outcome} is JSON, never of type ${named}: the type of a JSON value is null_type, bool, double, string, list or map`;
+  }
+  const type = typed.type;
   const time = timeTypes.get(type);
   if (time !== undefined) {
     const read = op === '==' ? `, and read it with ${time}(${value})` : '';
