@@ -174,6 +174,11 @@ describe('POST /decide: an index past the end of a list', () => {
     expect(await detail('text', { items: ['a', 'b'], n: 'NaN' })).toBe('unsupported index value NaN in list');
     expect(await detail('text', { items: ['a', 'b'], n: 'Infinity' })).toBe('unsupported index value Infinity in list');
     expect(await detail('text', { items: ['a', 'b'], n: '-Infinity' })).toBe('unsupported index value -Infinity in list');
+    // A whole double beyond an int is no index either (was "index out of bounds, index 1e+300 >= size 2").
+    expect(await detail('number', { items: ['a', 'b'], n: 1e300 })).toBe('unsupported index value 1e+300 in list');
+    expect(await detail('number', { items: ['a', 'b'], n: 9223372036854775808 })).toBe('unsupported index value 9223372036854776000 in list');
+    expect(await detail('number', { items: ['a', 'b'], n: -1e19 })).toBe('unsupported index value -10000000000000000000 in list');
+    expect(await detail('number', { items: ['a', 'b'], n: -9223372036854775808 })).toBe('No such key: index out of bounds, index -9223372036854776000 < 0');
     // A whole double is an index: -0.0 and 1.0 read the first and second.
     expect(await detail('number', { items: ['a', 'b'], n: 2.0 })).toBe('No such key: index out of bounds, index 2 >= size 2');
     expect(await detail('number', { items: ['a', 'b'], n: -1 })).toBe('No such key: index out of bounds, index -1 < 0');

@@ -72,16 +72,20 @@ function mapLiteral(ev: Evaluator, node: BoundNode, ctx: unknown): unknown {
   return asObject ? Object.fromEntries(map) : map;
 }
 
+/** The least int, -2^63, a double exactly: the doubles that are ints lie in [-2^63, 2^63). */
+const minIntDouble = -(2 ** 63);
+
 /**
  * Why `key`, an int or a double, is no index into `list`; undefined when it is one. A double that
  * is not whole (NaN and the infinities among them) is no index at all, as in cel-go: the library
  * reported 0.5 as past the end (`index 0.5 >= size 2`), -0.5 as below 0. Past either end the error
  * names the index as written, and the list's size, which the library wrote as `size undefined` for
  * an empty list (`subject.roles[1]` of a subject with no roles) and `-9223372036854775807` as a
- * double (`-9223372036854776000`).
+ * double (`-9223372036854776000`). A whole double beyond an int (`1e300`) is no index either, as
+ * in cel-go, where the library reported it out of bounds.
  */
 function notAnIndex(list: readonly unknown[], key: bigint | number): string | undefined {
-  if (typeof key === 'number' && !Number.isInteger(key)) return `unsupported index value ${key} in list`;
+  if (typeof key === 'number' && !(Number.isInteger(key) && key >= minIntDouble && key < -minIntDouble)) return `unsupported index value ${key} in list`;
   if (key < 0) return `No such key: index out of bounds, index ${String(key)} < 0`;
   return Number(key) >= list.length ? `No such key: index out of bounds, index ${String(key)} >= size ${list.length}` : undefined;
 }
