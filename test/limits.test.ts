@@ -292,6 +292,20 @@ describe('condition cost: no condition can run away on request data', () => {
     expect(() => compileCondition(condition)).toThrow(/too costly/);
   });
 
+  // Each loaded, its collections deeper than the first level costed as request lists (1,000
+  // elements) whatever the condition had built there: the first held the event loop 100 s on a
+  // 40 KB body (2,000 × 2,000 × 1,000 steps), the last built 64,000 elements from 1,000.
+  it.each([
+    ['an element of a concatenation of list literals', '([context.a] + [context.a])[0].exists(x, context.a.exists(y, x in context.b))'],
+    ['a list concatenated inside two list literals', '[[context.a + context.a + context.a]][0][0].exists(x, x in context.b)'],
+    ['a list concatenated inside two map literals', '{"k": {"j": context.a + context.a + context.a}}.k.j.exists(x, x in context.b)'],
+    ['an element of a comprehension variable', '[[context.a + context.a + context.a]].exists(l, l[0].exists(x, x in context.b))'],
+    ['an element of what map makes', '[1].map(i, [context.a + context.a + context.a])[0][0].exists(x, x in context.b)'],
+    ['lists grown level by level in comprehension variables', '[context.a].exists(l, [[l + l + l + l]].exists(m, [[m[0] + m[0] + m[0] + m[0]]].exists(n, n[0].exists(x, x in context.b))))'],
+  ])('refuses to load a comprehension over a list built larger than a request list: %s', (_, condition) => {
+    expect(() => compileCondition(condition)).toThrow(/too costly/);
+  });
+
   // Both loaded before: one split text built by `join` (16M pieces: 2.9 s on a 23 KB body),
   // the other copies a list 100 times per element (12 s on 300 elements).
   const chain = (k: number, term: string) => Array.from({ length: k }, () => term).join(' + ');

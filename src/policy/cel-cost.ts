@@ -61,7 +61,11 @@ interface Estimate {
   readonly steps: number;
   /** Elements, if the value is a list or map. */
   readonly size: number;
-  /** Elements of each element, if those are collections. */
+  /**
+   * Elements of the largest collection this value holds, at any depth: its elements, theirs
+   * and so on (the request's are all at most maxCollection wide; a value the condition builds,
+   * `[[l + l]][0][0]`, may hold a larger one deeper down).
+   */
   readonly elementSize: number;
   /** Longest string this value is or holds (at any depth), in UTF-16 code units. */
   readonly length: number;
@@ -147,6 +151,8 @@ function isSubjectAliases(args: unknown, scope: ReadonlyMap<string, Estimate>): 
 }
 
 const widest = (list: readonly Estimate[]) => Math.max(0, ...list.map((p) => p.size));
+/** The largest collection any of `list` holds, or is: what a collection of them holds. */
+const held = (list: readonly Estimate[]) => Math.max(widest(list), ...list.map((p) => p.elementSize));
 const longest = (list: readonly Estimate[]) => Math.max(0, ...list.map((p) => p.length));
 
 class Estimator {
@@ -176,9 +182,9 @@ class Estimator {
     const scalar: Estimate = { steps, size: 0, elementSize: 0, length: 0, scalar: true };
     switch (op) {
       case 'list':
-        return { steps, size: parts.length, elementSize: widest(parts), length: longest(parts) };
+        return { steps, size: parts.length, elementSize: held(parts), length: longest(parts) };
       case 'map':
-        return { steps, size: parts.length / 2, elementSize: widest(parts), length: longest(parts) };
+        return { steps, size: parts.length / 2, elementSize: held(parts), length: longest(parts) };
       case 'in':
         // Membership scans the right-hand collection, one step an element: the item looked up
         // is never a list or map, which would be compared in full (cel-strict.ts).
@@ -190,7 +196,7 @@ class Estimator {
         return {
           steps,
           size: Math.max(parts[0]?.elementSize ?? 0, op === '.' ? this.#data.size : 0),
-          elementSize: this.#data.elementSize,
+          elementSize: Math.max(parts[0]?.elementSize ?? 0, this.#data.elementSize),
           length: parts[0]?.length ?? 0,
         };
       case '?:': {
@@ -212,8 +218,8 @@ class Estimator {
     // Anything else may hand back request data or any part of its operands.
     return {
       steps,
-      size: Math.max(this.#data.size, widest(parts)),
-      elementSize: this.#data.elementSize,
+      size: Math.max(this.#data.size, held(parts)),
+      elementSize: Math.max(this.#data.elementSize, held(parts)),
       length: Math.max(this.#data.length, longest(parts)),
     };
   }
@@ -229,7 +235,7 @@ class Estimator {
     if (parts.some((part) => part.text === true)) return { steps: steps + Math.ceil(length / concatCharsPerStep), size: 0, elementSize: 0, length, text: true };
     const size = parts.reduce((total, part) => total + part.size, 0);
     const copied = Math.max(Math.ceil(size / concatElementsPerStep), Math.ceil(length / concatCharsPerStep));
-    return { steps: steps + copied, size, elementSize: widest(parts), length };
+    return { steps: steps + copied, size, elementSize: Math.max(0, ...parts.map((part) => part.elementSize)), length };
   }
 
   /**
@@ -252,7 +258,7 @@ class Estimator {
 
   #comprehension(name: string, receiverNode: AstNode, macroArgs: readonly unknown[], scope: ReadonlyMap<string, Estimate>): Estimate {
     const receiver = this.estimate(receiverNode, scope);
-    const element: Estimate = { steps: 1, size: receiver.elementSize, elementSize: this.#data.elementSize, length: receiver.length };
+    const element: Estimate = { steps: 1, size: receiver.elementSize, elementSize: Math.max(receiver.elementSize, this.#data.elementSize), length: receiver.length };
     // `all(x, p)` binds x; the two-variable form `all(k, v, p)` binds both.
     const boundCount = macroArgs.length === 3 && isAstNode(macroArgs[1]) && macroArgs[1].op === 'id' && name !== 'map' ? 2 : 1;
     const inner = new Map(scope);
@@ -263,7 +269,7 @@ class Estimator {
     const perElement = body.reduce((total, part) => total + part.steps, 1);
     const produced = body.at(-1);
     const steps = receiver.steps + receiver.size * perElement;
-    if (name === 'map') return { steps, size: receiver.size, elementSize: produced?.size ?? 0, length: produced?.length ?? 0 };
+    if (name === 'map') return { steps, size: receiver.size, elementSize: held(produced === undefined ? [] : [produced]), length: produced?.length ?? 0 };
     if (name === 'filter') return { steps, size: receiver.size, elementSize: receiver.elementSize, length: receiver.length };
     return { steps, size: 0, elementSize: 0, length: 0, scalar: true };
   }
