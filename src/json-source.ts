@@ -1,5 +1,5 @@
 import { findDuplicateKey } from './duplicate-keys.js';
-import { findInexactNumber } from './inexact-numbers.js';
+import { findInexactNumber, notExactly } from './inexact-numbers.js';
 import { findDepthViolation, findLimitViolation, jsonLimits, mayHoldInexactNumber, type JsonLimits } from './json-limits.js';
 import { notJson } from './json-syntax.js';
 import { jsonPath } from './policy/json-path.js';
@@ -31,7 +31,7 @@ export function parseSource(text: string, limits: JsonLimits = sourceLimits): { 
   const overLimit = findLimitViolation(value, limits);
   if (overLimit !== undefined) return { path: jsonPath(overLimit.path), message: overLimit.message };
   const inexact = mayHoldInexactNumber(text) ? findInexactNumber(text) : undefined;
-  if (inexact !== undefined) return { path: jsonPath(inexact.path), message: `${inexact.written} is not exactly a double and would be read as ${inexact.reads}: write that, or the value as a string` };
+  if (inexact !== undefined) return { path: jsonPath(inexact.path), message: `${notExactly(inexact)}: write that, or the value as a string` };
   return { value };
 }
 

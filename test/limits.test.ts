@@ -175,6 +175,11 @@ describe('request limits, each a clear 4xx problem', () => {
       expect(refused.status, number).toBe(400);
       expect(refused.body, number).toMatchObject({ type: 'urn:invoice-pdp:problem:limit_exceeded', errors: [{ path: '$.context.items[1]', message: `${number} is not exactly a double and would be read as ${reads}: send it as a string` }] });
     }
+    // A long one is quoted cut, with its length: `0.` and a megabyte of zeros was quoted whole, twice.
+    const long = `0.${'0'.repeat(10_000)}1`;
+    const cut = await problemOf(await postJson(app, '/decide', withItem(long)));
+    const cutMessage = `0.${'0'.repeat(62)}… (10003 characters) is not exactly a double and would be read as 0: send it as a string`;
+    expect(cut.body).toMatchObject({ detail: `$.context.items[1]: ${cutMessage}`, errors: [{ path: '$.context.items[1]', message: cutMessage }] });
     // Of two, the first is named.
     const two = JSON.stringify({ ...read, context: { a: '@a', b: '@b' } }).replace('"@a"', '12345678901234567890').replace('"@b"', '0.10000000000000000001');
     expect((await problemOf(await postJson(app, '/decide', two))).body).toMatchObject({ errors: [{ path: '$.context.a', message: expect.stringMatching(/^12345678901234567890 /) }] });

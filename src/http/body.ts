@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { findDuplicateKey, mayRepeatKey } from '../duplicate-keys.js';
-import { findInexactNumber } from '../inexact-numbers.js';
+import { findInexactNumber, notExactly } from '../inexact-numbers.js';
 import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, mayHoldInexactNumber, type JsonLimitViolation } from '../json-limits.js';
 import { notJson } from '../json-syntax.js';
 import { jsonPath } from '../policy/json-path.js';
@@ -72,7 +72,7 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   if (overLimit !== undefined) throw limitProblem(overLimit);
   // JSON.parse rounds such a number without a word: two different ids would compare equal.
   const inexact = oddNumbers ? findInexactNumber(text) : undefined;
-  if (inexact !== undefined) throw limitProblem({ path: inexact.path, message: `${inexact.written} is not exactly a double and would be read as ${inexact.reads}: send it as a string` });
+  if (inexact !== undefined) throw limitProblem({ path: inexact.path, message: `${notExactly(inexact)}: send it as a string` });
   return plain?.(raw) === true ? raw : validBody(schema, raw);
 }
 
