@@ -47,8 +47,7 @@ export function policySetCandidates(policies: PolicyStore): CandidateSource {
       return from(sorted, startAfter(sorted, (e) => e.id, after), (e) => ({ type: e.type, id: e.id }));
     },
     actions(resourceType, after) {
-      const rules = policies.current.set.byResource.get(resourceType);
-      const sorted = rules === undefined ? [] : [...rules.byAction.keys()].sort();
+      const sorted = policies.current.set.byResource.get(resourceType)?.sortedActions ?? [];
       return from(sorted, startAfter(sorted, (name) => name, after), (name) => name);
     },
   };

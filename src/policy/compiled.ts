@@ -37,6 +37,8 @@ export interface Candidates {
 /** The rules of one resource type, denies first, looked up by action. */
 export interface ResourceRules {
   readonly byAction: ReadonlyMap<string, Candidates>;
+  /** The action names of `byAction` in code-unit order, as action search goes through them. */
+  readonly sortedActions: readonly string[];
   /** Rules listing "*": the whole candidate list for an action no rule names. */
   readonly anyAction: Candidates;
   /** The actions rules name, by `foldCase`: a request naming one in another case is refused. */
