@@ -337,6 +337,35 @@ describe('POST /decide: string() of a timestamp or a duration, as CEL defines th
   });
 });
 
+describe('POST /decide: string() of a double, as cel-go writes it', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies(invoicePolicy([
+      { id: 'amount', effect: 'permit', actions: ['read'], condition: 'string(resource.properties.amount) == context.want' },
+      { id: 'negative-zero', effect: 'permit', actions: ['zero'], condition: 'string(-0.0) == "-0" && string(1.0 / 0.0) == "+Inf"' },
+    ])));
+  });
+
+  it('in the fewest digits that read back as it, in exponent form from 10^6 and below 10^-4 (Go\'s %g)', async () => {
+    for (const [amount, want] of [
+      [1500000, '1.5e+06'],
+      [1000000, '1e+06'],
+      [999999, '999999'],
+      [123456.5, '123456.5'],
+      [1.5, '1.5'],
+      [-4.5e-3, '-0.0045'],
+      [0.00001, '1e-05'],
+      [1e21, '1e+21'],
+      [0, '0'],
+    ] as const) {
+      expect(await decideOn(app, 'read', { amount }, { want }), String(amount)).toMatchObject({ decision: 'permit', reasons: [{ rule: 'amount' }] });
+    }
+    // JavaScript's text for the number (was: permit).
+    expect(await decideOn(app, 'read', { amount: 1500000 }, { want: '1500000' })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
+    expect(await decideOn(app, 'zero', {})).toMatchObject({ decision: 'permit', reasons: [{ rule: 'negative-zero' }] });
+  });
+});
+
 describe('POST /decide: trim() strips Unicode White_Space, as cel-go does', () => {
   let app: App;
   beforeAll(async () => {

@@ -25,6 +25,10 @@ import { timeFieldNames, withTimeFields } from './cel-time-fields.js';
  * - `split("")` splits between UTF-16 code units, where CEL (cel-go's strings extension, Go's
  *   strings.SplitN) splits between code points: a character beyond U+FFFF became two pieces,
  *   neither of them a character, so `name.split("").exists(c, c == "😀")` was false for "a😀b".
+ * - `string(double)` writes JavaScript's text for the number, where cel-go writes Go's `%g`:
+ *   `string(1500000.0)` was "1500000", which cel-go writes "1.5e+06", so a condition comparing a
+ *   number of the request as text held where cel-go's does not; and `string(bytes)` replaced
+ *   bytes that are no UTF-8, where CEL fails.
  * And one it implements as CEL defines it, but slowly: `size()` of a string counts code points
  * one by one (~5 ns each), where cel-cost.ts charges it by length; the replacement counts a
  * string without surrogates in one native scan, so that `roles.exists(r, size(r) > 3)` loads.
@@ -43,6 +47,7 @@ export const specFunctionNames: ReadonlyMap<string, string> = new Map([
   ['double', 'specDouble'],
   ['duration', 'specDuration'],
   ['split', 'specSplit'],
+  ['string', 'specString'],
   ...timeFieldNames,
 ]);
 
@@ -205,6 +210,33 @@ export function withIntConversions(env: Environment, name = 'int'): Environment 
 }
 
 /**
+ * `value` as cel-go writes a double (Go's `%g`): the fewest digits that read back as it, in
+ * exponent form, with at least two digits of exponent, where its exponent is below -4 or from 6
+ * on (`1e+06`, `1.5e-05`); `+Inf`, `-Inf`, `NaN` and `-0` as Go writes them.
+ */
+function doubleText(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (!Number.isFinite(value)) return value > 0 ? '+Inf' : '-Inf';
+  if (Object.is(value, -0)) return '-0';
+  const [mantissa = '', power = ''] = value.toExponential().split('e');
+  const exponent = Number(power);
+  // JavaScript writes these exponents in the fewest digits without an exponent, as Go does.
+  if (exponent >= -4 && exponent < 6) return String(value);
+  return `${mantissa}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** `bytes` read as UTF-8, as CEL reads them; throws for bytes that are no UTF-8. */
+function bytesText(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new Error('string() type error: invalid UTF-8');
+  }
+}
+
+/**
  * `time` as RFC 3339 text in UTC, as cel-go writes a timestamp (Go's time.RFC3339Nano): its
  * fraction of a second without trailing zeros, none when whole (`2009-02-13T23:31:30.5Z`).
  */
@@ -232,11 +264,11 @@ function durationText(duration: Duration): string {
  * Registers in `env` the conversions to string CEL defines (langdef.md, "Standard Environment")
  * and the library lacks: of a timestamp, RFC 3339 text, and of a duration, its seconds with an `s`.
  * A condition calling one was refused at load ("found no matching overload for
- * 'string(google.protobuf.Timestamp)'"). The checking and the evaluating environment alike; `env`
- * is returned.
+ * 'string(google.protobuf.Timestamp)'"). The checking environment declares them as `string`, the
+ * evaluating one as its replacement; `env` is returned.
  */
-export function withStringConversions(env: Environment): Environment {
-  return env.registerFunction(`string(${timestampType}): string`, timestampText).registerFunction(`string(${durationType}): string`, durationText);
+export function withStringConversions(env: Environment, name = 'string'): Environment {
+  return env.registerFunction(`${name}(${timestampType}): string`, timestampText).registerFunction(`${name}(${durationType}): string`, durationText);
 }
 
 function uintOfInt(value: bigint): UnsignedInt {
@@ -374,7 +406,14 @@ function timestampOfInt(seconds: bigint): Date {
 
 /** Registers the replacements in `env`, which is returned. */
 export function withSpecFunctions(env: Environment): Environment {
-  return withIntConversions(withStringConversions(withTimeFields(env)), 'specInt')
+  return withIntConversions(withStringConversions(withTimeFields(env), 'specString'), 'specInt')
+    .registerFunction('specString(string): string', (text: string) => text)
+    .registerFunction('specString(bool): string', String)
+    .registerFunction('specString(int): string', String)
+    .registerFunction('specString(uint): string', String)
+    .registerFunction('specString(double): string', doubleText)
+    .registerFunction('specString(bytes): string', bytesText)
+    .registerFunction('bytes.specString(): string', bytesText)
     .registerFunction('string.specLowerAscii(): string', (text: string) => asciiCase(text, true))
     .registerFunction('string.specUpperAscii(): string', (text: string) => asciiCase(text, false))
     .registerFunction('string.specTrim(): string', trimWhiteSpace)
