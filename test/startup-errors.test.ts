@@ -126,6 +126,18 @@ describe('the service start-up naming the setting at fault', () => {
     await expect(tokens.verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
   });
 
+  it('refuses a JWKS_FILE listing more than 64 keys, and takes one of 64', async () => {
+    const key = await signingKey('k1');
+    const listing = (count: number) => ({ keys: Array.from({ length: count }, (_, i) => ({ ...key.publicJwk, kid: `k${i}` })) });
+    const dir = await tempDir({ 'many.json': listing(65), 'enough.json': listing(64) });
+    const env = { JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'invoice-api' };
+    const failure = tokensFromConfig(loadConfig({ ...env, JWKS_FILE: join(dir, 'many.json') }));
+    await expect(failure).rejects.toBeInstanceOf(ConfigError);
+    await expect(failure).rejects.toThrow(/^JWKS_FILE: key set \S+many\.json: lists 65 keys, more than the 64 read$/);
+    const tokens = await tokensFromConfig(loadConfig({ ...env, JWKS_FILE: join(dir, 'enough.json') }));
+    await expect(tokens.verifier.verify(await sign(key, { sub: 'alice' }, { issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, kid: 'k63' }))).resolves.toMatchObject({ sub: 'alice' });
+  });
+
   it('names the TOKEN_CONFIG_FILE entry, counted from the file\'s first issuer', async () => {
     const dir = await tempDir({
       'keys.json': jwks([await makeKey('ES256')]),

@@ -299,3 +299,46 @@ describe('remote JWKS whose answer lists no key for the accepted algorithms', ()
     expect(tokens.keySets()).toEqual([{ url: server.url, state: 'loaded' }]);
   });
 });
+
+describe('remote JWKS listing more keys than are read', () => {
+  let key: SigningKey;
+  let server: JwksServer;
+  let tokens: Tokens;
+  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+  const question = { action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } } };
+
+  beforeAll(async () => {
+    key = await signingKey('k1');
+  });
+
+  afterEach(async () => {
+    tokens.close();
+    await server.close();
+  });
+
+  /** `key` and `others` more keys of the same material under kids of their own. */
+  const withOthers = (others: number) => ({ keys: [key.publicJwk, ...Array.from({ length: others }, (_, i) => ({ ...key.publicJwk, kid: `other-${i}` }))] });
+
+  // Importing a key costs up to 1.4 ms (a P-521 key, Node 20): 512 KiB holds 2,100 of them, and a
+  // fetch of such a set held the event loop for seconds, at start, at each refresh and at each
+  // cooldown's unknown kid.
+  it('refuses a fetched set of more than 64 keys, keeping the keys it held, and takes one of 64', async () => {
+    server = await startJwksServer(withOthers(63));
+    const fetchErrors: string[] = [];
+    tokens = await tokensFromConfig(loadConfig({ JWKS_URL: server.url, JWT_ISSUER: issuer, JWT_AUDIENCE: audience, JWKS_COOLDOWN_SECONDS: '0', JWKS_REFRESH_SECONDS: '0' }), {
+      onKeySetError: (_url, error) => fetchErrors.push(error.message),
+    });
+    const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+    const decide = async (t: string) => readJson(await postJson(app, '/decide', { token: t, ...question }));
+    expect(await decide(await sign(key, claims, { issuer, audience, kid: 'other-62' }))).toMatchObject({ decision: 'permit' });
+
+    server.publish(withOthers(3_000));
+    expect(await decide(await sign(key, claims, { issuer, audience, kid: 'other-2000' }))).toMatchObject({
+      decision: 'deny',
+      reasons: [{ code: 'invalid_token', detail: 'key set unavailable: no key for this token among those fetched, and the last fetch failed (answered a key set that lists 3001 keys, more than the 64 read)' }],
+    });
+    expect(fetchErrors).toEqual(['answered a key set that lists 3001 keys, more than the 64 read']);
+    expect(await decide(await sign(key, claims, { issuer, audience }))).toMatchObject({ decision: 'permit' });
+    expect(tokens.keySets()).toEqual([{ url: server.url, state: 'stale' }]);
+  });
+});

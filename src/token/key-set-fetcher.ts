@@ -1,7 +1,7 @@
 import type { JSONWebKeySet } from 'jose';
 import { parseSource } from '../json-source.js';
 import { bodyText, fetchBounded, UpstreamError } from './fetch-bounded.js';
-import { maxKeySetBytes, usableKeys } from './usable-keys.js';
+import { KeyCountError, maxKeySetBytes, usableKeys } from './usable-keys.js';
 
 /** What one fetch of a key set brought: its usable keys (perhaps none), or why it failed. */
 export type KeySetFetch = { readonly keys: JSONWebKeySet } | { readonly error: UpstreamError };
@@ -103,6 +103,7 @@ export class KeySetFetcher {
       if (!('value' in source)) throw new UpstreamError(source.path === '$' ? 'answered something that is not JSON' : `answered a key set refused at ${source.path}: ${source.message}`);
       return { keys: await usableKeys(source.value) };
     } catch (error) {
+      if (error instanceof KeyCountError) return { error: new UpstreamError(`answered a key set that ${error.message}`, { cause: error }) };
       // Anything but our own UpstreamError came from reading the document: its text is not ours to pass on.
       return { error: error instanceof UpstreamError ? error : new UpstreamError('answered something that is not a JWKS', { cause: error }) };
     }
