@@ -380,6 +380,18 @@ describe('plain http:// token URLs', () => {
     );
   });
 
+  it('refuses a TOKEN_CONFIG_FILE naming more than 256 distinct key set URLs, each fetched at once', async () => {
+    // 11,153 issuers of a URL each opened 7,585 connections at start and held the event loop 1.5 s at each refresh.
+    const entries = (urls: number) => Array.from({ length: 300 }, (_, i) => ({ issuer: `https://t${i}.test`, jwksUrl: `https://idp.test/t${i % urls}/jwks`, audience }));
+    const many = await tempDir({ 'tokens.json': { issuers: entries(257) } });
+    await expect(readTokenConfigFile(join(many, 'tokens.json'))).rejects.toThrow(
+      new ConfigError('invalid token configuration:\n  TOKEN_CONFIG_FILE $.issuers[256].jwksUrl: a key set URL beyond the 256 distinct ones fetched: each is fetched at start and at every refresh, all at once; issuers of one identity provider share its URL'),
+    );
+    // Issuers sharing URLs count each URL once.
+    const shared = await tempDir({ 'tokens.json': { issuers: entries(256) } });
+    expect(await readTokenConfigFile(join(shared, 'tokens.json'))).toHaveLength(300);
+  });
+
   it('stops the process at start, naming the variable', async () => {
     const run = await runServerToExit({ NODE_ENV: 'production', POLICY_DIR: defaultPolicyDir, JWKS_URL: 'http://idp.example/jwks?api_key=QSECRET', JWT_ISSUER: issuer, JWT_AUDIENCE: audience });
     expect(run.code).toBe(1);
