@@ -112,6 +112,20 @@ describe('search page tokens', () => {
     }
   });
 
+  it('takes page.token and page.next_token together only when they agree', async () => {
+    const first = await page(app, { limit: 1 });
+    const token = nextToken(first);
+    // Was: the empty token read, the search started again from its first result.
+    for (const fields of [{ token: '', next_token: token }, { token, next_token: '' }]) {
+      const answer = await page(app, { limit: 1, ...fields });
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({ errors: [{ path: '$.page.next_token', message: 'differs from page.token, the name that is read: send one of them' }] });
+    }
+    const same = await page(app, { limit: 1, token, next_token: token });
+    expect(same.status).toBe(200);
+    expect(same.body['results']).not.toEqual(first.body['results']);
+  });
+
   it('is bound to the page.limit it was issued with: another limit is a 400 at $.page.limit, none keeps it', async () => {
     const bob = { ...search, subject: { type: 'user', id: 'bob' } };
     const bobPage = async (pageFields: Record<string, unknown>) => {

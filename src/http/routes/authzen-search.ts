@@ -28,6 +28,10 @@ const pageSchema = z.object({
   token: z.string().optional(),
   /** The name earlier drafts used for the request token. */
   next_token: z.string().optional(),
+}).refine((page) => page.token === undefined || page.next_token === undefined || page.token === page.next_token, {
+  // Either one alone would have been read: two that differ leave the search to resume unknown.
+  path: ['next_token'],
+  message: 'differs from page.token, the name that is read: send one of them',
 });
 
 const context = propertiesSchema.optional();
