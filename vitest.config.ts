@@ -14,7 +14,7 @@ export default defineConfig({
     // A worker runs file after file with the modules it has loaded, instead of a fresh process
     // loading the service's modules again for each of some 140 files: on two cores CI's tests took
     // 358 s instead of 403, and the whole run 819 s of CPU instead of 925, with every test passing
-    // either way. The files share no state: no test mocks a module or stubs a global, each builds
+    // either way. The files share no state: no test mocks a module or leaves a global stubbed (one fakes Date within itself), each builds
     // its own app, server or process, and what modules keep is constant or reset by each call
     // that uses it (a decision's comparison budget, the request being read).
     isolate: false,

@@ -780,4 +780,21 @@ describe('audit error reporting', () => {
     report(new Error('f'), 'r6');
     expect(warnings.map((w) => [w.requestId, w.suppressed])).toEqual([['r1', 0], ['r4', 2], ['r6', 1]]);
   });
+
+  it('counts the minute in elapsed time: a host clock stepped back does not silence the warnings until it catches up', async () => {
+    const metrics = new PdpMetrics();
+    const warnings: Record<string, unknown>[] = [];
+    // Only Date is faked: timers and performance.now() run as they do, as NTP leaves them.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.UTC(2030, 0, 2) });
+    try {
+      const report = auditErrorReporter({ metrics, warn: (fields) => void warnings.push(fields), intervalMs: 50 });
+      report(new Error('a'), 'r1');
+      vi.setSystemTime(Date.UTC(2030, 0, 1));
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      report(new Error('b'), 'r2');
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(warnings.map((w) => w.requestId)).toEqual(['r1', 'r2']);
+  });
 });

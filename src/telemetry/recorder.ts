@@ -19,6 +19,11 @@ export interface AuditErrorReporterOptions {
   readonly warn: (fields: Record<string, unknown>, message: string) => void;
   /** At most one log line per this many milliseconds; every failure is counted regardless. */
   readonly intervalMs?: number;
+  /**
+   * Milliseconds on a clock that only moves forward (performance.now() unless set): on the wall
+   * clock, one stepped back (NTP, a virtual machine resuming) would hold every warning back
+   * until it caught up, a day of lost lines unsaid for a clock a day ahead.
+   */
   readonly now?: () => number;
 }
 
@@ -41,7 +46,7 @@ export interface AuditErrorReport {
  */
 export function auditErrorReporter(options: AuditErrorReporterOptions): AuditErrorReport {
   const intervalMs = options.intervalMs ?? 60_000;
-  const now = options.now ?? Date.now;
+  const now = options.now ?? (() => performance.now());
   let lastLogged = -Infinity;
   let suppressed = 0;
   let suppressedLines = 0;
