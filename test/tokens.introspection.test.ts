@@ -172,6 +172,20 @@ describe('opaque tokens: RFC 7662 introspection', () => {
     }
   });
 
+  it('takes the token as soon as a clock that ran past its exp is stepped back: a refusal on our clock alone is not remembered', async () => {
+    const token = opaque();
+    const exp = epoch() + 600;
+    server.answer(token, { body: { active: true, sub: 'alice', exp } });
+    const verifier = introspector();
+    const corrected = now;
+    // The host clock a day ahead (a virtual machine resumed, before NTP corrects it).
+    now = corrected + 86_400_000;
+    expect((await refusal(verifier.verify(token))).message).toBe('token expired');
+    now = corrected;
+    await expect(verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+    expect(server.requestsFor(token)).toBe(2);
+  });
+
   it('remembers a not-yet-valid answer only until the clock tolerance reaches its nbf, then takes the token', async () => {
     const token = opaque();
     const nbf = epoch() + 60;

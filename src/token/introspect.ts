@@ -67,6 +67,14 @@ export interface IntrospectorOptions {
   readonly onAvailability?: (available: boolean, failure?: TokenCheckUnavailableError) => void;
 }
 
+/**
+ * An active answer refused because its `exp` is passed by our clock alone, which the server's
+ * own (it said active) does not agree with. Not remembered, as a JWT's refusal is not: a host
+ * clock that ran ahead (a virtual machine resuming) and is stepped back makes the token valid
+ * again at once, where a remembered refusal would deny it for INTROSPECTION_CACHE_MAX_SECONDS.
+ */
+const expiredOnOurClock: IntrospectionResult = Object.freeze({ active: false, detail: 'token expired' });
+
 const jwtMediaType = 'application/token-introspection+jwt';
 const jsonMediaType = 'application/json';
 
@@ -124,7 +132,7 @@ async function forAnswer<T>(work: () => Promise<T>): Promise<T> {
  * An RFC 7662 token introspection client: opaque tokens are sent to the authorization server
  * with HTTP Basic client credentials, and an active token's claims become the subject.
  * Answers are cached by token hash until the earliest of `exp`, a signed answer's own `exp` and
- * the cache's maximum age; concurrent lookups of one token share one request. A server that is
+ * the cache's maximum age (one refused on our clock's reading of `exp` not at all); concurrent lookups of one token share one request. A server that is
  * down, slow, failing or answering nonsense yields TokenCheckUnavailableError (a deny), and
  * nothing is cached.
  */
@@ -223,7 +231,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     }
     const now = clock();
     const exp = expiryMs(answer);
-    if (exp !== undefined && exp <= now) return { active: false, detail: 'token expired' };
+    if (exp !== undefined && exp <= now) return expiredOnOurClock;
     const nbf = answer['nbf'];
     // Within the skew allowed, as jose takes a JWT's: the server said active by its own clock,
     // which may run ahead of ours. Remembered only until the skew reaches nbf: valid from then on.
@@ -271,6 +279,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     const { answer, validUntil } = await readAnswer(response.mediaType, answerText(response), deadline);
     if (!isJsonObject(answer) || typeof answer['active'] !== 'boolean') throw unavailable('answer has no boolean "active"');
     const result = judge(answer);
+    if (result === expiredOnOurClock) return result;
     const changes = result.active ? expiryMs(result.claims) : result.until;
     options.cache?.set(key, result, Math.min(changes ?? Number.POSITIVE_INFINITY, validUntil ?? Number.POSITIVE_INFINITY), generation);
     return result;
