@@ -234,6 +234,30 @@ describe('entity data: loading', () => {
     expect(set.entities.find('user', 'u-1000')?.id).toBe('u-1000');
   });
 
+  it('refuses an entity whose properties take more than 1 MiB as compact JSON, each request naming it carrying them', async () => {
+    // Properties of `bytes` bytes as compact UTF-8 JSON, in strings of two-byte characters
+    // within the JSON limits. A 16 MiB entity was every request's to carry: its audit line
+    // (85 ms), its decision cache key (145 ms) and a condition's walk of it held the event loop.
+    const propertiesOf = (bytes: number) => {
+      const piece = 'é'.repeat(8000);
+      const blob: string[] = [];
+      const size = () => Buffer.byteLength(JSON.stringify({ blob }));
+      while (size() + 16_003 <= bytes) blob.push(piece);
+      blob.push('');
+      blob[blob.length - 1] = 'x'.repeat(bytes - size());
+      expect(Buffer.byteLength(JSON.stringify({ blob }))).toBe(bytes);
+      return { blob };
+    };
+    const at = await loadPolicyDir(await policyDirWith({ 'users.json': { entities: [{ type: 'user', id: 'u-1', properties: propertiesOf(1024 * 1024) }] } }));
+    expect(at.entities.find('user', 'u-1')).toBeDefined();
+    const over = { entities: [{ type: 'user', id: 'u-1' }, { type: 'user', id: 'u-2', properties: propertiesOf(1024 * 1024 + 1) }] };
+    const failure = await loadPolicyDir(await policyDirWith({ 'users.json': over })).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PolicyLoadError);
+    expect((failure as PolicyLoadError).issues).toEqual([
+      expect.objectContaining({ file: 'data/users.json', path: '$.entities[1].properties', message: expect.stringContaining('more than 1048576 bytes as compact JSON') }),
+    ]);
+  });
+
   it('pdp validate names the file and path of a bad entity', async () => {
     const dir = await policyDirWith({ 'users.json': { entities: [{ type: 'user' }] } });
     const failure = await run(process.execPath, [cli, 'validate', dir]).then(

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { byCodeUnits } from '../code-unit-order.js';
 import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { jsonObjectSchema } from '../json-object.js';
+import { jsonBytesOver } from '../json-size.js';
 import { pacer } from '../pace.js';
 import { EntityNames, type StoredName } from './entity-names.js';
 import { pushFileIssues, type PolicyIssue } from './errors.js';
@@ -14,6 +15,13 @@ export const maxEntityNameLength = 1024;
 
 /** Most aliases one entity may have: `subject.aliases` holds no more. */
 export const maxEntityAliases = 64;
+
+/**
+ * Most bytes an entity's properties may take as compact JSON: a request body's own default limit
+ * (MAX_BODY_BYTES). Each request naming the entity carries them, as it carries its body: its audit
+ * line, its decision cache key and a condition's walk of the request read them whole.
+ */
+export const maxEntityPropertiesBytes = 1024 * 1024;
 
 // Spaces inside an id are kept (`ACME Corp`, a directory's distinguished name), and so are
 // spaces around one, as a `CHAR` column pads it: a request naming it trimmed is misnamed.
@@ -35,7 +43,7 @@ const entitySchema = z
     aliases: z.array(entityKey).max(maxEntityAliases).optional().describe(`Other ids of the entity; each ${oneName}.`),
     properties: jsonObjectSchema
       .optional()
-      .describe(`Stored attributes, held to the JSON limits of a request (${jsonLimits.maxCollection} elements per array or object, strings of ${jsonLimits.maxString} characters, ${jsonLimits.maxDepth} levels; checked at load).`),
+      .describe(`Stored attributes, held to the JSON limits of a request (${jsonLimits.maxCollection} elements per array or object, strings of ${jsonLimits.maxString} characters, ${jsonLimits.maxDepth} levels) and to ${maxEntityPropertiesBytes} bytes as compact JSON; checked at load.`),
     authoritative: z
       // The loader refuses the issuer with the other names that are not stored (authoritativeHeld);
       // `not` says so to an editor.
@@ -157,11 +165,16 @@ function authoritativeHeld(entity: Entity, file: string, index: number, issues: 
 
 /**
  * Whether the entity's properties keep to the JSON limits a request is held to (elements per
- * array or object, string length, depth): they are merged into requests, and the cost bound
- * every condition is held to at load (steps on the largest data those limits allow) holds only
- * while stored data is no larger than a caller could send.
+ * array or object, string length, depth) and to the size of its body: they are merged into
+ * requests, and the cost bound every condition is held to at load (steps on the largest data
+ * those limits allow) holds only while stored data is no larger than a caller could send. The
+ * size is checked first, its walk stopping at the bound: the limits' walk reads the whole value.
  */
 function propertiesWithinLimits(entity: Entity, file: string, index: number, issues: PolicyIssue[]): boolean {
+  if (jsonBytesOver(entity.properties, maxEntityPropertiesBytes)) {
+    issues.push({ file, path: `$.entities[${index}].properties`, message: `more than ${maxEntityPropertiesBytes} bytes as compact JSON, the most an entity's properties may take: each request naming the entity carries them, as it carries its body` });
+    return false;
+  }
   const violation = findLimitViolation(entity.properties);
   if (violation === undefined) return true;
   issues.push({ file, path: jsonPath(['entities', index, 'properties', ...violation.path]), message: violation.message });
