@@ -22,7 +22,16 @@ interface Entry<V> {
   readonly expiresAt: number;
   /** The generation it was stored under (see ExpiringCacheOptions.generation). */
   readonly generation: number;
+  /** The value's length as JSON, when the cache is bounded by it (ExpiringCacheOptions.maxJsonLength). */
+  readonly length: number;
 }
+
+/**
+ * Most characters of JSON the claims of a token cache hold together (see
+ * ExpiringCacheOptions.maxJsonLength): 32 Mi, some 30,000 tokens of a kilobyte of claims, where
+ * TOKEN_CACHE_ENTRIES alone let 10,000 introspection answers of 57 KB take 1.16 GB.
+ */
+export const maxTokenCacheJsonLength = 32 * 1024 * 1024;
 
 export interface ExpiringCacheOptions {
   readonly maxEntries: number;
@@ -36,6 +45,13 @@ export interface ExpiringCacheOptions {
    * is not returned, so what was checked with a key now gone is checked again. Unset, it stays 0.
    */
   readonly generation?: () => number;
+  /**
+   * Most characters the values take together as JSON, least recently used dropped first; a
+   * value longer than that alone is not stored. Unset, only `maxEntries` bounds the cache: the
+   * size of a token's claims is the identity provider's to choose, up to the limits of a token or
+   * an introspection answer.
+   */
+  readonly maxJsonLength?: number;
 }
 
 /**
@@ -48,9 +64,12 @@ export class ExpiringCache<V extends object> {
   readonly #maxTtlMs: number;
   readonly #clock: () => number;
   readonly #generation: () => number;
+  readonly #measured: boolean;
 
   constructor(options: ExpiringCacheOptions) {
-    this.#lru = new LRUCache({ max: options.maxEntries });
+    const maxSize = options.maxJsonLength;
+    this.#lru = maxSize === undefined ? new LRUCache({ max: options.maxEntries }) : new LRUCache({ max: options.maxEntries, maxSize, sizeCalculation: (entry) => entry.length });
+    this.#measured = maxSize !== undefined;
     this.#maxTtlMs = options.maxTtlMs;
     this.#clock = options.clock ?? Date.now;
     this.#generation = options.generation ?? (() => 0);
@@ -78,6 +97,8 @@ export class ExpiringCache<V extends object> {
     const expiresAt = Math.min(deadline, now + this.#maxTtlMs);
     const ttl = Math.floor(expiresAt - now);
     if (ttl < 1) return;
-    this.#lru.set(key, { value, expiresAt, generation }, { ttl });
+    // At least 1: the LRU counts no entry as taking nothing.
+    const length = this.#measured ? Math.max(1, JSON.stringify(value).length) : 1;
+    this.#lru.set(key, { value, expiresAt, generation, length }, { ttl });
   }
 }

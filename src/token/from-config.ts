@@ -1,7 +1,7 @@
 import type { JWTVerifyGetKey } from 'jose';
 import { maskUrl } from '../config-summary.js';
 import { ConfigError, tokenFetchProblem, type Config } from '../config.js';
-import { ExpiringCache } from './cache.js';
+import { ExpiringCache, maxTokenCacheJsonLength } from './cache.js';
 import { claimsCheck } from './accept.js';
 import { bindingProblem, type BindingCheck, type TokenBinding } from './binding.js';
 import { cachedVerifier } from './cached-verifier.js';
@@ -268,7 +268,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
     );
   }
 
-  const jwtCache = config.TOKEN_CACHE_ENTRIES > 0 ? new ExpiringCache<Claims>({ maxEntries: config.TOKEN_CACHE_ENTRIES, maxTtlMs: config.TOKEN_CACHE_MAX_SECONDS * 1000, generation: () => keyRemovals }) : undefined;
+  const jwtCache = config.TOKEN_CACHE_ENTRIES > 0 ? new ExpiringCache<Claims>({ maxEntries: config.TOKEN_CACHE_ENTRIES, maxJsonLength: maxTokenCacheJsonLength, maxTtlMs: config.TOKEN_CACHE_MAX_SECONDS * 1000, generation: () => keyRemovals }) : undefined;
   const issuers = verifiers.size === 0 ? undefined : createIssuerVerifier(verifiers);
   const jwt = issuers !== undefined && jwtCache !== undefined ? cachedVerifier(issuers, jwtCache) : issuers;
 
@@ -295,6 +295,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
         cache: new IntrospectionCache({
           activeEntries: introspectionCache.activeEntries,
           inactiveEntries: introspectionCache.inactiveEntries,
+          maxJsonLength: maxTokenCacheJsonLength,
           maxTtlMs: introspectionCache.maxSeconds * 1000,
           generation: () => introspectionKeyRemovals,
         }),
