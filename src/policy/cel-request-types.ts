@@ -137,6 +137,7 @@ function requestTypeIn(at: AstNode, left: unknown, right: unknown, names: Readon
   return found(at, value, types, 'in', source);
 }
 
+/** The finding at `at`, a comparison of the type of `value` with `types`, as the condition writes them; undefined when the text cannot be placed. */
 function found(at: AstNode, value: AstNode, types: readonly string[], op: RequestType['op'], source: string): RequestType | undefined {
   const written = writtenOf(at, source);
   const valueText = writtenOf(value, source);
