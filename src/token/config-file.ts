@@ -80,8 +80,10 @@ const tokenConfigSchema = (httpUrls: boolean) => z
       const entries: readonly unknown[] = Array.isArray(issuers) ? issuers : [];
       entries.forEach((entry, index) => {
         const { issuer, jwksUrl } = typeof entry === 'object' && entry !== null ? (entry as { issuer?: unknown; jwksUrl?: unknown }) : {};
-        if (typeof jwksUrl === 'string' && !keySetUrls.has(jwksUrl)) {
-          keySetUrls.add(jwksUrl);
+        // As fetched: one fetcher per URL as parsed, however it is written (`https://IDP.test/…`).
+        const fetched = typeof jwksUrl === 'string' && URL.canParse(jwksUrl) ? new URL(jwksUrl).href : undefined;
+        if (fetched !== undefined && !keySetUrls.has(fetched)) {
+          keySetUrls.add(fetched);
           if (keySetUrls.size === maxKeySetUrls + 1) {
             ctx.addIssue({ code: 'custom', path: ['issuers', index, 'jwksUrl'], message: `a key set URL beyond the ${maxKeySetUrls} distinct ones fetched: each is fetched at start and at every refresh, all at once; issuers of one identity provider share its URL`, input: jwksUrl });
           }
