@@ -1,3 +1,4 @@
+import { cutLength, echoed } from './echoed-text.js';
 import { pathOf, scanJson } from './json-scan.js';
 
 /** A number as written that a double does not hold, where it is and what it reads as. */
@@ -8,17 +9,13 @@ export interface InexactNumber {
   readonly reads: string;
 }
 
-/** Most characters of a number that `notExactly` quotes: one may run to the size of its body or file. */
-const quotedLength = 64;
-
 /**
- * What is wrong with `found`, quoting it as written, cut to its first 64 characters and its
- * length when longer: `0.` and a megabyte of zeros made a problem of two megabytes.
+ * What is wrong with `found`, quoting it as written, cut as echoed text is (its first 64
+ * characters and its length): `0.` and a megabyte of zeros made a problem of two megabytes.
  */
 export function notExactly(found: InexactNumber): string {
   const { written } = found;
-  const quoted = written.length <= quotedLength ? written : `${written.slice(0, quotedLength)}… (${written.length} characters)`;
-  return `${quoted} is not exactly a double and would be read as ${found.reads}`;
+  return `${echoed(written)}${cutLength(written)} is not exactly a double and would be read as ${found.reads}`;
 }
 
 const ZERO = 0x30;

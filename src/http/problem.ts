@@ -29,19 +29,6 @@ export const problemTypes = {
 
 export type ProblemCode = keyof typeof problemTypes;
 
-/** Most characters of a name or value from a request's head that a problem echoes: a field is bounded by the header size limit alone. */
-export const echoedLength = 64;
-
-/** `text` from a request's head as a problem echoes it: its first 64 characters and an ellipsis when it is longer. */
-export function echoed(text: string): string {
-  return text.length <= echoedLength ? text : `${text.slice(0, echoedLength)}…`;
-}
-
-/** What a problem says after `text` when it echoes it cut (see echoed): its length; nothing otherwise. */
-export function cutLength(text: string): string {
-  return text.length <= echoedLength ? '' : ` (${text.length} characters)`;
-}
-
 /** One failing field: where (`$.resource.type`) and what is wrong; `file` and `rule` for policy sources. */
 export interface FieldError {
   readonly path: string;

@@ -7,7 +7,8 @@ import { hostFieldAsUrlHost, isHostField } from '../url-host.js';
 import { noStore } from './cache-control.js';
 import { isLingering, queuedResponseOf, unfinishedRequestOn } from './linger.js';
 import { requestIdFrom } from './middleware/request-id.js';
-import { cutLength, echoed, echoedLength, problemBody, problemResponse, ProblemError, problemTypes, sentPath, type FieldError, type ProblemCode } from './problem.js';
+import { cutLength, echoed, echoedLength } from '../echoed-text.js';
+import { problemBody, problemResponse, ProblemError, problemTypes, sentPath, type FieldError, type ProblemCode } from './problem.js';
 import { otherProtocolOf } from './request-protocol.js';
 import { lengthAndTransferCoding, transferCodingProblem, unframedBody } from './transfer-coding.js';
 

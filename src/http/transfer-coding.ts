@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { cutLength, echoed, ProblemError } from './problem.js';
+import { cutLength, echoed } from '../echoed-text.js';
+import { ProblemError } from './problem.js';
 
 /** The members of a Transfer-Encoding list, in the order applied, empty ones dropped (RFC 9110 §5.6.1). */
 function membersOf(value: string): string[] {
