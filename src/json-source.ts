@@ -1,4 +1,4 @@
-import { findDuplicateKey } from './duplicate-keys.js';
+import { duplicateKeyIn } from './duplicate-keys.js';
 import { findInexactNumber, notExactly } from './inexact-numbers.js';
 import { findDepthViolation, findLimitViolation, jsonLimits, mayHoldInexactNumber, type JsonLimits } from './json-limits.js';
 import { notJson } from './json-syntax.js';
@@ -26,7 +26,7 @@ export function parseSource(text: string, limits: JsonLimits = sourceLimits): { 
   } catch {
     return { path: '$', message: notJson(text) };
   }
-  const duplicate = findDuplicateKey(text);
+  const duplicate = duplicateKeyIn(text, value);
   if (duplicate !== undefined) return { path: jsonPath(duplicate), message: 'duplicate key' };
   const overLimit = findLimitViolation(value, limits);
   if (overLimit !== undefined) return { path: jsonPath(overLimit.path), message: overLimit.message };

@@ -75,6 +75,29 @@ describe('request limits, each a clear 4xx problem', () => {
     expect(answer.body['decision']).toBe('permit');
   });
 
+  it('finds nesting too deep exactly when the parsed value is, whatever its strings hold', () => {
+    // Strings of quotes, backslashes and brackets, and text with many brackets, so that the scan
+    // has to skip strings to their closing quote rather than count by brackets alone.
+    const tricky = fc.string({ unit: fc.constantFrom('"', '\\', '[', ']', '{', '}', 'a', ' ') });
+    const value = fc.letrec<{ json: unknown }>((tie) => ({
+      json: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        tricky,
+        fc.integer(),
+        fc.array(tie('json'), { maxLength: 4 }),
+        fc.dictionary(tricky, tie('json'), { maxKeys: 4 }),
+      ),
+    })).json;
+    const depthOf = (v: unknown): number => (typeof v === 'object' && v !== null ? 1 + Math.max(0, ...Object.values(v).map(depthOf)) : 0);
+    fc.assert(
+      fc.property(value, fc.integer({ min: 0, max: 6 }), fc.boolean(), (v, maxDepth, indented) => {
+        const text = JSON.stringify(v, null, indented ? 2 : undefined);
+        expect(findDepthViolation(text, maxDepth) !== undefined).toBe(depthOf(v) > maxDepth);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
   it('walks values of any depth without overflowing the stack', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 200_000; i++) deep = [deep];

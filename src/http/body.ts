@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
-import { findDuplicateKey, mayRepeatKey } from '../duplicate-keys.js';
+import { duplicateKeyIn } from '../duplicate-keys.js';
 import { findInexactNumber, notExactly } from '../inexact-numbers.js';
 import { findDepthViolation, findLimitViolation, mayBreakSizeLimits, mayHoldInexactNumber, type JsonLimitViolation } from '../json-limits.js';
 import { notJson } from '../json-syntax.js';
@@ -60,7 +60,7 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   // JSON.parse keeps the last of a key written twice, where a parser that keeps the first (or
   // refuses) reads another request: the body a caller checked may not be the one decided on.
   // `pdp check` and policy files refuse them too.
-  const duplicate = mayRepeatKey(text, raw) ? findDuplicateKey(text) : undefined;
+  const duplicate = duplicateKeyIn(text, raw);
   if (duplicate !== undefined) {
     const path = jsonPath(duplicate);
     throw new ProblemError('invalid_request', `${path}: duplicate key: send each key once in an object`, [{ path, message: 'duplicate key' }]);
