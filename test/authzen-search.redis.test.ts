@@ -36,7 +36,7 @@ describe('AuthZEN search with a Redis decision cache 40 ms away', () => {
     await eventually('Redis to be up', () => setup.redisState() === 'up');
     const { app } = await buildTestApp({ policyDir: interopDir, cache: setup.cache });
     const request = { subject: { type: 'user', id: 'alice' }, action: { name: 'delete' }, resource: { type: 'record' } };
-    const expected = { results: ['101', '107', '113', '119'].map((id) => ({ type: 'record', id })), page: { next_token: '' } };
+    const expected = { results: ['101', '107', '113', '119'].map((id) => ({ type: 'record', id })), page: { next_token: '', count: 4 } };
     const page = async () => {
       const started = performance.now();
       const body = await readJson(await postJson(app, '/access/v1/search/resource', request));

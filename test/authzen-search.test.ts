@@ -28,7 +28,7 @@ describe('AuthZEN search', () => {
   it('subject search: the users who may view a record, exactly {type, id} with type first', async () => {
     const body = await search('subject', { subject: { type: 'user' }, action: { name: 'view' }, resource: { type: 'record', id: '101' } });
     expect(JSON.stringify(body)).toBe(
-      '{"results":[{"type":"user","id":"alice"},{"type":"user","id":"bob"},{"type":"user","id":"carol"},{"type":"user","id":"dan"}],"page":{"next_token":""}}',
+      '{"results":[{"type":"user","id":"alice"},{"type":"user","id":"bob"},{"type":"user","id":"carol"},{"type":"user","id":"dan"}],"page":{"next_token":"","count":4}}',
     );
   });
 
@@ -79,7 +79,7 @@ describe('AuthZEN search', () => {
   });
 
   it('unknown ids, types and actions find nothing: 200 with empty results', async () => {
-    const empty = { results: [], page: { next_token: '' } };
+    const empty = { results: [], page: { next_token: '', count: 0 } };
     expect(await search('action', { subject: user('nobody'), resource: { type: 'record', id: '101' } })).toEqual(empty);
     expect(await search('action', { subject: user('alice'), resource: { type: 'spaceship', id: '1' } })).toEqual(empty);
     expect(await search('subject', { subject: { type: 'spaceship' }, action: { name: 'view' }, resource: { type: 'record', id: '101' } })).toEqual(empty);
@@ -121,9 +121,26 @@ describe('AuthZEN search', () => {
     expect(seen).toEqual(all);
   });
 
+  it.each([
+    ['subject', { subject: { type: 'user' }, action: { name: 'view' }, resource: { type: 'record', id: '101' } }],
+    ['resource', { subject: user('alice'), action: { name: 'view' }, resource: { type: 'record' } }],
+    ['action', { subject: user('alice'), resource: { type: 'record', id: '101' } }],
+  ])('a %s search page counts its results in page.count, and gives no total', async (kind, request) => {
+    let token = '';
+    let pages = 0;
+    do {
+      const body = await search(kind, { ...request, page: token === '' ? { limit: 2 } : { limit: 2, token } });
+      const results = body.results as unknown[];
+      token = (body.page as { next_token: string }).next_token;
+      expect(body.page).toEqual({ next_token: token, count: results.length });
+      pages += 1;
+    } while (token !== '' && pages < 20);
+    expect(pages).toBeGreaterThan(1);
+  });
+
   it('gives no token when a full page is also the last one', async () => {
     const body = await search('resource', { subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' }, page: { limit: 4 } });
-    expect(body).toEqual({ results: recordIds([101, 107, 113, 119]), page: { next_token: '' } });
+    expect(body).toEqual({ results: recordIds([101, 107, 113, 119]), page: { next_token: '', count: 4 } });
   });
 
   it('accepts the earlier drafts\' page.next_token as the request token', async () => {
@@ -177,7 +194,7 @@ describe('AuthZEN search', () => {
       expect(token).not.toBe('');
       const second = await readJson(await postJson(big, '/access/v1/search/resource', { ...request, page: { limit: 5000, token } }));
       expect((second.results as unknown[]).length).toBe(200);
-      expect(second.page).toEqual({ next_token: '' });
+      expect(second.page).toEqual({ next_token: '', count: 200 });
       const ids = [...(first.results as { id: string }[]), ...(second.results as { id: string }[])].map((r) => r.id);
       expect(new Set(ids).size).toBe(1200);
     } finally {
@@ -230,15 +247,21 @@ describe('AuthZEN search', () => {
     const budgeted = createApp({ decisions, policies, search });
     const request = { subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' } };
     const seen: unknown[] = [];
+    const counts: number[] = [];
     let token = '';
     let pages = 0;
     do {
       const body = await readJson(await postJson(budgeted, '/access/v1/search/resource', { ...request, page: { token } }));
-      seen.push(...(body.results as unknown[]));
+      const results = body.results as unknown[];
+      seen.push(...results);
       token = (body.page as { next_token: string }).next_token;
+      // A page the budget ends before any hit counts 0, and still gives a token to go on.
+      expect(body.page).toEqual({ next_token: token, count: results.length });
+      counts.push(results.length);
       pages += 1;
     } while (token !== '' && pages < 20);
     expect(pages).toBe(7);
+    expect(counts).toContain(0);
     expect(seen).toEqual(recordIds([101, 107, 113, 119]));
   });
 

@@ -45,19 +45,20 @@ export function evaluationsAnswer(body: Body): boolean | boolean[] {
 
 function searchPage(body: Body): unknown[] {
   keysWithin(body, ['results', 'page']);
-  expect(body['page']).toEqual({ next_token: expect.any(String) });
   expect(Array.isArray(body['results'])).toBe(true);
-  return body['results'] as unknown[];
+  const results = body['results'] as unknown[];
+  expect(body['page']).toEqual({ next_token: expect.any(String), count: results.length });
+  return results;
 }
 
-/** POST /access/v1/search/{subject,resource}: `{results: [{type, id}], page: {next_token}}`. */
+/** POST /access/v1/search/{subject,resource}: `{results: [{type, id}], page: {next_token, count}}`. */
 export function entitySearchAnswer(body: Body): { type: string; id: string }[] {
   const results = searchPage(body);
   for (const hit of results) expect(hit).toEqual({ type: expect.any(String), id: expect.any(String) });
   return results as { type: string; id: string }[];
 }
 
-/** POST /access/v1/search/action: `{results: [{name}], page: {next_token}}`. */
+/** POST /access/v1/search/action: `{results: [{name}], page: {next_token, count}}`. */
 export function actionSearchAnswer(body: Body): string[] {
   const results = searchPage(body);
   for (const hit of results) expect(hit).toEqual({ name: expect.any(String) });

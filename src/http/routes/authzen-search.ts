@@ -62,9 +62,11 @@ async function answer(search: SearchService, endpoint: string, query: SearchQuer
   // The limit as given (none is not the default size): every page of a search asks the same.
   const scope: PageTokenScope = { search: fingerprint, limit: page?.limit ?? resumed?.limit };
   const result = await search.search(query, { limit: pageSize(scope.limit), after: resumed?.after, meta, startedAt });
+  // `page.count` is this page's results; AuthZEN's optional `total` is not given: it would take
+  // deciding every candidate of the search, where a page decides only as far as it reaches.
   return {
     results: result.hits.map(wireHit),
-    page: { next_token: result.after === undefined ? '' : encodePageToken(search.cursors, result.after, scope) },
+    page: { next_token: result.after === undefined ? '' : encodePageToken(search.cursors, result.after, scope), count: result.hits.length },
   };
 }
 
