@@ -4,8 +4,11 @@ import { findDepthViolation, findLimitViolation, jsonLimits, mayHoldInexactNumbe
 import { notJson } from './json-syntax.js';
 import { jsonPath } from './policy/json-path.js';
 
+/** A source's value, or where and why it is refused. */
+export type ParsedSource = { readonly value: unknown } | { readonly path: string; readonly message: string };
+
 /** Bounds on source files: only what keeps every later step safe (no collection or string bound). */
-const sourceLimits: JsonLimits = { maxDepth: jsonLimits.maxDepth, maxCollection: Infinity, maxString: Infinity };
+export const sourceLimits: JsonLimits = { maxDepth: jsonLimits.maxDepth, maxCollection: Infinity, maxString: Infinity };
 
 /**
  * Parses JSON text a person wrote (a policy, entity or test file, a token configuration or key
@@ -17,9 +20,14 @@ const sourceLimits: JsonLimits = { maxDepth: jsonLimits.maxDepth, maxCollection:
  * `9007199254740992`) are refused with their path, like malformed JSON. `limits` tightens the
  * bounds for text that stands for a request (`pdp check`).
  */
-export function parseSource(text: string, limits: JsonLimits = sourceLimits): { readonly value: unknown } | { readonly path: string; readonly message: string } {
+export function parseSource(text: string, limits: JsonLimits = sourceLimits): ParsedSource {
   const tooDeep = findDepthViolation(text, limits.maxDepth);
   if (tooDeep !== undefined) return { path: jsonPath(tooDeep.path), message: tooDeep.message };
+  return parseWithinDepth(text, limits);
+}
+
+/** `parseSource` of text already known to nest no deeper than `limits.maxDepth`. */
+export function parseWithinDepth(text: string, limits: JsonLimits = sourceLimits): ParsedSource {
   let value: unknown;
   try {
     value = JSON.parse(text);

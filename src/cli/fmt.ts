@@ -44,10 +44,10 @@ async function sourceFiles(dir: string): Promise<{ file: string; path: string; k
 async function loaderIssues(raw: unknown, file: string, kind: SourceKind): Promise<PolicyIssue[]> {
   const issues: PolicyIssue[] = [];
   if (kind === 'fixture') {
-    validateSource(raw, file, fixtureFileSchema, issues);
+    await validateSource(raw, file, fixtureFileSchema, issues);
     return issues;
   }
-  const policy = validateSource(raw, file, policySchema, issues, policyRuleAt);
+  const policy = await validateSource(raw, file, policySchema, issues, policyRuleAt);
   if (policy === undefined) return issues;
   issues.push(...(await foldedActionIssues([{ file, policy }])));
   try {

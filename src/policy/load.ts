@@ -3,7 +3,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ZodType } from 'zod';
 import { pacer } from '../pace.js';
-import { parseSource } from '../json-source.js';
+import { parseSourcePaced } from '../json-source-paced.js';
 import type { PolicyFile } from './compile.js';
 import { compilePoliciesPaced } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
@@ -111,7 +111,7 @@ export const policyRuleAt: RuleLocator = (raw, path) => {
 
 /**
  * Reads one policy, entity or test file as part of the load counted by `reads` and parses it
- * (UTF-8 only, see `decodeSource`): its text and value. Pushes a located issue and returns
+ * (UTF-8 only, see `decodeSource`), in pieces for a large file: its text and value. Pushes a located issue and returns
  * undefined when the file is unusable, or more than `reads` lets it hold.
  */
 export async function readSource(path: string, label: string, issues: PolicyIssue[], reads: SourceReads): Promise<{ readonly text: string; readonly value: unknown } | undefined> {
@@ -127,7 +127,7 @@ export async function readSource(path: string, label: string, issues: PolicyIssu
     issues.push({ file: label, path: '$', message: decoded.message });
     return undefined;
   }
-  const source = parseSource(decoded.text);
+  const source = await parseSourcePaced(decoded.text, pacer());
   if (!('value' in source)) {
     issues.push({ file: label, path: source.path, message: source.message });
     return undefined;
@@ -139,8 +139,8 @@ export async function readSource(path: string, label: string, issues: PolicyIssu
  * Checks a parsed file against its schema, pushing an issue per problem, up to
  * `maxIssuesPerFile` and then one saying there are more; undefined when it fails.
  */
-export function validateSource<T>(raw: unknown, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): T | undefined {
-  const checked = checkSchema(raw, schema, maxIssuesPerFile);
+export async function validateSource<T>(raw: unknown, label: string, schema: ZodType<T>, issues: PolicyIssue[], ruleAt?: RuleLocator): Promise<T | undefined> {
+  const checked = await checkSchema(raw, schema, maxIssuesPerFile);
   if (checked.ok) return checked.data;
   pushFileIssues(issues, label, checked.issues.slice(0, maxIssuesPerFile + 1).map((issue) => {
     const rule = ruleAt?.(raw, issue.path);
@@ -217,7 +217,7 @@ function foldedResourceIssues(files: readonly PolicyFile[]): PolicyIssue[] {
  */
 export async function readJsonFile<T>(path: string, label: string, schema: ZodType<T>, issues: PolicyIssue[], reads: SourceReads, ruleAt?: RuleLocator): Promise<T | undefined> {
   const source = await readSource(path, label, issues, reads);
-  return source === undefined ? undefined : validateSource(source.value, label, schema, issues, ruleAt);
+  return source === undefined ? undefined : await validateSource(source.value, label, schema, issues, ruleAt);
 }
 
 
@@ -245,7 +245,7 @@ async function loadEntityDir(dir: string, issues: PolicyIssue[], reads: SourceRe
   for (const name of listing.names) {
     const label = join('data', name);
     const source = await readSource(join(dir, name), label, issues, reads);
-    const data = source === undefined ? undefined : validateSource(source.value, label, entityFileSchema, issues);
+    const data = source === undefined ? undefined : await validateSource(source.value, label, entityFileSchema, issues);
     if (data !== undefined) files.push({ file: label, data });
   }
   return indexEntities(files, issues);
