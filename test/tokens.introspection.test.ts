@@ -139,8 +139,12 @@ describe('opaque tokens: RFC 7662 introspection', () => {
     await verifier.verify(token);
     expect(server.requestsFor(token)).toBe(1);
     now = exp * 1000;
-    expect((await refusal(verifier.verify(token))).message).toBe('token expired');
+    // Asked again from its exp on, and taken within the clock tolerance (30 s), as a JWT is.
+    await expect(verifier.verify(token)).resolves.toMatchObject({ sub: 'alice' });
     expect(server.requestsFor(token)).toBe(2);
+    now = (exp + 30) * 1000;
+    expect((await refusal(verifier.verify(token))).message).toBe('token expired');
+    expect(server.requestsFor(token)).toBe(3);
   });
 
   it('keeps an answer no longer than the configured maximum', async () => {
@@ -158,7 +162,7 @@ describe('opaque tokens: RFC 7662 introspection', () => {
   it('refuses an "active" answer that is expired, not yet valid, about a refresh token, or with times that are not numbers', async () => {
     const verifier = introspector();
     const cases = [
-      [{ active: true, exp: epoch() - 5 }, 'token expired'],
+      [{ active: true, exp: epoch() - 60 }, 'token expired'],
       [{ active: true, exp: String(epoch() - 1000) }, '"exp" is not a number'],
       [{ active: true, exp: null }, '"exp" is not a number'],
       [{ active: true, exp: epoch() + 600, nbf: String(epoch() + 600) }, '"nbf" is not a number'],
@@ -732,7 +736,7 @@ describe('JWT access tokens without a JWT issuer configured', () => {
   });
 });
 
-describe('a token issued in the future or not yet valid, verified as a JWT or introspected', () => {
+describe('a token issued in the future, not yet valid or expired, verified as a JWT or introspected', () => {
   let server: IntrospectionServer;
   let keySet: JwksServer;
   let key: SigningKey;
@@ -799,6 +803,19 @@ describe('a token issued in the future or not yet valid, verified as a JWT or in
     const opaqueExpected = detail === undefined ? { decision: 'permit' } : { decision: 'deny', reasons: [{ code: 'invalid_token', detail }] };
     expect(await decide(jwt)).toMatchObject(jwtExpected);
     expect(await decide(opaque)).toMatchObject(opaqueExpected);
+  });
+
+  it.each([
+    ['passed within the clock tolerance (30 s): an authorization server whose clock runs behind', {}, 20, undefined],
+    ['passed beyond it', {}, 120, 'token expired'],
+    ['passed beyond a JWT_CLOCK_TOLERANCE_SECONDS of 0', { JWT_CLOCK_TOLERANCE_SECONDS: '0' }, 20, 'token expired'],
+  ])('is taken or refused alike, its exp %s', async (_, env: Record<string, string>, ago, detail) => {
+    const exp = epoch() - ago;
+    const { jwt, opaque } = await bothForms(`expired-${ago}-${JSON.stringify(env)}`, { iat: exp - 600, exp });
+    const decide = await appWith(env);
+    const expected = detail === undefined ? { decision: 'permit' } : { decision: 'deny', reasons: [{ code: 'invalid_token', detail }] };
+    expect(await decide(jwt)).toMatchObject(expected);
+    expect(await decide(opaque)).toMatchObject(expected);
   });
 
   it('refuses an introspected iat that is not a number, as jose refuses it in a JWT', async () => {

@@ -55,9 +55,9 @@ export interface IntrospectorOptions {
   readonly audience?: readonly string[];
   readonly clock?: () => number;
   /**
-   * Clock skew allowed an active answer's `nbf` and `iat`, seconds: the JWT verifiers'
-   * (`defaultClockTolerance` unless set), so a token not yet valid or issued in the future is
-   * taken or refused alike, JWT or introspected. A signed answer's own `exp` and `nbf` get it too.
+   * Clock skew allowed an active answer's `exp`, `nbf` and `iat`, seconds: the JWT verifiers'
+   * (`defaultClockTolerance` unless set), so a token expired, not yet valid or issued in the
+   * future is taken or refused alike, JWT or introspected. A signed answer's own `exp` and `nbf` get it too.
    */
   readonly clockTolerance?: number;
   /**
@@ -68,10 +68,11 @@ export interface IntrospectorOptions {
 }
 
 /**
- * An active answer refused because its `exp` is passed by our clock alone, which the server's
- * own (it said active) does not agree with. Not remembered, as a JWT's refusal is not: a host
- * clock that ran ahead (a virtual machine resuming) and is stepped back makes the token valid
- * again at once, where a remembered refusal would deny it for INTROSPECTION_CACHE_MAX_SECONDS.
+ * An active answer refused because its `exp` is passed by our clock alone, beyond the skew
+ * allowed, which the server's own (it said active) does not agree with. Not remembered, as a
+ * JWT's refusal is not: a host clock that ran ahead (a virtual machine resuming) and is stepped
+ * back makes the token valid again at once, where a remembered refusal would deny it for
+ * INTROSPECTION_CACHE_MAX_SECONDS.
  */
 const expiredOnOurClock: IntrospectionResult = Object.freeze({ active: false, detail: 'token expired' });
 
@@ -231,7 +232,9 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     }
     const now = clock();
     const exp = expiryMs(answer);
-    if (exp !== undefined && exp <= now) return expiredOnOurClock;
+    // Past only within the skew allowed, as jose takes a JWT's: the server said active by its own
+    // clock, which may run behind ours.
+    if (exp !== undefined && exp <= now - clockTolerance * 1000) return expiredOnOurClock;
     const nbf = answer['nbf'];
     // Within the skew allowed, as jose takes a JWT's: the server said active by its own clock,
     // which may run ahead of ours. Remembered only until the skew reaches nbf: valid from then on.
