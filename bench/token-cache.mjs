@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { ExpiringCache } from '../dist/token/cache.js';
 import { cachedVerifier } from '../dist/token/cached-verifier.js';
-import { createJwtVerifier } from '../dist/token/verify.js';
+import { createJwtVerifier, defaultClockTolerance } from '../dist/token/verify.js';
 
 const issuer = 'https://idp.example.com/';
 const audience = 'invoice-api';
@@ -22,7 +22,7 @@ async function setUp(alg) {
     .setExpirationTime('1h')
     .sign(privateKey);
   const verifier = createJwtVerifier({ keys: createLocalJWKSet({ keys: [jwk] }), issuer, audience: [audience], algorithms: [alg] });
-  const cached = cachedVerifier(verifier, new ExpiringCache({ maxEntries: 10_000, maxTtlMs: 300_000 }));
+  const cached = cachedVerifier(verifier, new ExpiringCache({ maxEntries: 10_000, maxTtlMs: 300_000 }), defaultClockTolerance);
   return { token, verifier, cached };
 }
 

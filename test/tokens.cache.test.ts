@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { ExpiringCache, tokenKey } from '../src/token/cache.js';
 import { cachedVerifier } from '../src/token/cached-verifier.js';
@@ -11,6 +11,7 @@ import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import { createTokenVerifier } from '../src/token/token-verifier.js';
 import { createJwtVerifier } from '../src/token/verify.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
+import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
 import { jwks, sign, signingKey, withPayload, type SigningKey } from './helpers/signing.js';
 
@@ -37,7 +38,7 @@ describe('verified-token cache', () => {
     keyLookups = 0;
     now = Math.floor(Date.now() / 1000) * 1000;
     const inner = createJwtVerifier({ keys, issuer, audience: [audience], algorithms: ['ES256'], clockTolerance: 0, clock: () => new Date(now) });
-    return cachedVerifier(inner, new ExpiringCache<Claims>({ maxEntries, maxTtlMs, clock: () => now }));
+    return cachedVerifier(inner, new ExpiringCache<Claims>({ maxEntries, maxTtlMs, clock: () => now }), 0);
   }
 
   const token = (claims: Record<string, unknown> = {}, expiresIn = 300) => sign(key, { sub: 'alice', ...claims }, { issuer, audience, expiresIn, now: Math.floor(now / 1000) });
@@ -187,5 +188,86 @@ describe('verified-token cache and a key the key set no longer lists', () => {
     server.mode = 'error';
     expect(await decide(cached)).toMatchObject({ decision: 'permit' });
     expect(server.requests).toBe(fetched + 2);
+  });
+});
+
+describe('token caches and a host clock stepped', () => {
+  let key: SigningKey;
+  let keySet: JwksServer;
+  let introspection: IntrospectionServer;
+  let tokens: Tokens;
+  let decide: (token: string) => Promise<Record<string, unknown>>;
+  const claims = { sub: 'alice', roles: ['accountant'], scope: 'invoice.read', region: 'EU' };
+  const question = { action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } } };
+  let start: number;
+
+  beforeAll(async () => {
+    key = await signingKey('k1');
+    [keySet, introspection] = await Promise.all([startJwksServer(jwks(key)), startIntrospectionServer()]);
+  });
+  afterAll(async () => {
+    await Promise.all([keySet.close(), introspection.close()]);
+  });
+
+  beforeEach(async () => {
+    // Only Date: the caches read the wall clock through it, while timers and elapsed time run on.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    start = Math.floor(Date.now() / 1000) * 1000;
+    vi.setSystemTime(start);
+    tokens = await tokensFromConfig(loadConfig({
+      JWKS_URL: keySet.url,
+      JWT_ISSUER: issuer,
+      JWT_AUDIENCE: audience,
+      INTROSPECTION_URL: introspection.url,
+      INTROSPECTION_CLIENT_ID: introspection.clientId,
+      INTROSPECTION_CLIENT_SECRET: introspection.clientSecret,
+    }));
+    const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+    decide = async (token) => readJson(await postJson(app, '/decide', { token, ...question }));
+  });
+  afterEach(() => {
+    tokens.close();
+    vi.useRealTimers();
+  });
+
+  const seconds = () => start / 1000;
+  const denied = (detail: string) => ({ decision: 'deny', reasons: [{ code: 'invalid_token', detail }] });
+  let n = 0;
+  /** An opaque token the introspection server answers active with `times`. */
+  const opaque = (times: Record<string, number>) => {
+    const token = `stepped-${(n += 1)}`;
+    introspection.answer(token, { body: { active: true, iss: issuer, ...claims, ...times } });
+    return token;
+  };
+
+  it('refuses a cached JWT once the clock steps back before its nbf or iat, beyond the tolerance, as it refuses it uncached', async () => {
+    const early = await sign(key, claims, { issuer, audience, notBefore: 20, expiresIn: 600 });
+    const ahead = await sign(key, claims, { issuer, audience, expiresIn: 600, now: seconds() + 20 });
+    expect(await decide(early)).toMatchObject({ decision: 'permit' });
+    expect(await decide(ahead)).toMatchObject({ decision: 'permit' });
+    vi.setSystemTime(start - 60_000);
+    expect(await decide(early)).toMatchObject(denied('claim "nbf" invalid: check_failed'));
+    expect(await decide(ahead)).toMatchObject(denied('claim "iat" invalid: in the future'));
+  });
+
+  it('looks up a cached opaque token again once the clock steps back before its nbf or iat, beyond the tolerance, and refuses it', async () => {
+    const early = opaque({ iat: seconds(), nbf: seconds() + 20, exp: seconds() + 600 });
+    const ahead = opaque({ iat: seconds() + 20, exp: seconds() + 600 });
+    expect(await decide(early)).toMatchObject({ decision: 'permit' });
+    expect(await decide(ahead)).toMatchObject({ decision: 'permit' });
+    vi.setSystemTime(start - 60_000);
+    expect(await decide(early)).toMatchObject(denied('token not yet valid'));
+    expect(await decide(ahead)).toMatchObject(denied('claim "iat" invalid: in the future'));
+    expect([introspection.requestsFor(early), introspection.requestsFor(ahead)]).toEqual([2, 2]);
+  });
+
+  it('never takes a cached token whose exp the clock, stepped forward, has passed beyond the tolerance', async () => {
+    const jwt = await sign(key, claims, { issuer, audience, expiresIn: 60 });
+    const token = opaque({ iat: seconds(), exp: seconds() + 60 });
+    expect(await decide(jwt)).toMatchObject({ decision: 'permit' });
+    expect(await decide(token)).toMatchObject({ decision: 'permit' });
+    vi.setSystemTime(start + 90_000);
+    expect(await decide(jwt)).toMatchObject(denied('token expired'));
+    expect(await decide(token)).toMatchObject(denied('token expired'));
   });
 });

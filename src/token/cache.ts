@@ -17,8 +17,24 @@ export function expiryMs(claims: Claims): number | undefined {
   return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
 }
 
+/**
+ * From when claims are taken, epoch milliseconds: the later of `nbf` and `iat`, `toleranceSeconds`
+ * before each, as a check refuses a token not yet valid or issued in the future; undefined when
+ * neither is a number.
+ */
+export function validFromMs(claims: Claims, toleranceSeconds: number): number | undefined {
+  let from: number | undefined;
+  for (const claim of ['nbf', 'iat'] as const) {
+    const time = claims[claim];
+    if (typeof time === 'number' && Number.isFinite(time)) from = Math.max(from ?? Number.NEGATIVE_INFINITY, (time - toleranceSeconds) * 1000);
+  }
+  return from;
+}
+
 interface Entry<V> {
   readonly value: V;
+  /** Before it (a clock stepped back), the entry is not returned (see EntryTimes.from). */
+  readonly from: number;
   readonly expiresAt: number;
   /** The generation it was stored under (see ExpiringCacheOptions.generation). */
   readonly generation: number;
@@ -32,6 +48,18 @@ interface Entry<V> {
  * TOKEN_CACHE_ENTRIES alone let 10,000 introspection answers of 57 KB take 1.16 GB.
  */
 export const maxTokenCacheJsonLength = 32 * 1024 * 1024;
+
+/** When a stored value holds, epoch ms, by the clock a fresh check reads. */
+export interface EntryTimes {
+  /**
+   * From when: until then, the clock having been stepped back since the value was checked (NTP, a
+   * virtual machine's clock corrected), it is not returned, so the check is made again and refuses
+   * what it would refuse uncached (a token whose `nbf` or `iat` is ahead again).
+   */
+  readonly from?: number;
+  /** Until when; `maxTtlMs` from now at most. */
+  readonly until?: number;
+}
 
 export interface ExpiringCacheOptions {
   readonly maxEntries: number;
@@ -55,8 +83,9 @@ export interface ExpiringCacheOptions {
 }
 
 /**
- * A bounded LRU whose entries expire at the earlier of their own deadline and `maxTtlMs`,
- * checked against an injectable clock on every read (the LRU's own TTL only frees memory), and
+ * A bounded LRU whose entries hold from their own start until the earlier of their own deadline
+ * and `maxTtlMs`, checked against an injectable clock on every read (the LRU's own TTL, counted in
+ * elapsed time, only frees memory and bounds the age of an entry whatever the clock does), and
  * are set aside once the generation moves past the one they were stored under.
  */
 export class ExpiringCache<V extends object> {
@@ -86,19 +115,20 @@ export class ExpiringCache<V extends object> {
   get(key: string): V | undefined {
     const entry = this.#lru.get(key);
     if (entry === undefined) return undefined;
-    if (this.#clock() < entry.expiresAt && entry.generation === this.#generation()) return entry.value;
+    const now = this.#clock();
+    if (entry.from <= now && now < entry.expiresAt && entry.generation === this.#generation()) return entry.value;
     this.#lru.delete(key);
     return undefined;
   }
 
-  /** Stores until `deadline` (epoch ms) or `maxTtlMs` from now, whichever is first, under `generation` (see `generation()`). */
-  set(key: string, value: V, deadline = Number.POSITIVE_INFINITY, generation = this.#generation()): void {
+  /** Stores for `times` (see EntryTimes), `maxTtlMs` from now at most, under `generation` (see `generation()`). */
+  set(key: string, value: V, times: EntryTimes = {}, generation = this.#generation()): void {
     const now = this.#clock();
-    const expiresAt = Math.min(deadline, now + this.#maxTtlMs);
+    const expiresAt = Math.min(times.until ?? Number.POSITIVE_INFINITY, now + this.#maxTtlMs);
     const ttl = Math.floor(expiresAt - now);
     if (ttl < 1) return;
     // At least 1: the LRU counts no entry as taking nothing.
     const length = this.#measured ? Math.max(1, JSON.stringify(value).length) : 1;
-    this.#lru.set(key, { value, expiresAt, generation, length }, { ttl });
+    this.#lru.set(key, { value, from: times.from ?? Number.NEGATIVE_INFINITY, expiresAt, generation, length }, { ttl });
   }
 }

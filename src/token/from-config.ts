@@ -270,7 +270,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
 
   const jwtCache = config.TOKEN_CACHE_ENTRIES > 0 ? new ExpiringCache<Claims>({ maxEntries: config.TOKEN_CACHE_ENTRIES, maxJsonLength: maxTokenCacheJsonLength, maxTtlMs: config.TOKEN_CACHE_MAX_SECONDS * 1000, generation: () => keyRemovals }) : undefined;
   const issuers = verifiers.size === 0 ? undefined : createIssuerVerifier(verifiers);
-  const jwt = issuers !== undefined && jwtCache !== undefined ? cachedVerifier(issuers, jwtCache) : issuers;
+  const jwt = issuers !== undefined && jwtCache !== undefined ? cachedVerifier(issuers, jwtCache, config.JWT_CLOCK_TOLERANCE_SECONDS) : issuers;
 
   let introspection: TokenVerifier | undefined;
   const introspectionUrl = config.INTROSPECTION_URL;

@@ -2,7 +2,7 @@ import { errors, type JWTVerifyGetKey } from 'jose';
 import { findDuplicateKey } from '../duplicate-keys.js';
 import { isJsonObject } from '../json-object.js';
 import { jsonPath } from '../policy/json-path.js';
-import { expiryMs, tokenKey } from './cache.js';
+import { expiryMs, tokenKey, validFromMs } from './cache.js';
 import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 import type { IntrospectionCache } from './introspection-cache.js';
@@ -133,7 +133,8 @@ async function forAnswer<T>(work: () => Promise<T>): Promise<T> {
  * An RFC 7662 token introspection client: opaque tokens are sent to the authorization server
  * with HTTP Basic client credentials, and an active token's claims become the subject.
  * Answers are cached by token hash until the earliest of `exp`, a signed answer's own `exp` and
- * the cache's maximum age (one refused on our clock's reading of `exp` not at all); concurrent lookups of one token share one request. A server that is
+ * the cache's maximum age, an active one from its `nbf` and `iat` (one refused on our clock's
+ * reading of `exp` not at all); concurrent lookups of one token share one request. A server that is
  * down, slow, failing or answering nonsense yields TokenCheckUnavailableError (a deny), and
  * nothing is cached.
  */
@@ -284,7 +285,9 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     const result = judge(answer);
     if (result === expiredOnOurClock) return result;
     const changes = result.active ? expiryMs(result.claims) : result.until;
-    options.cache?.set(key, result, Math.min(changes ?? Number.POSITIVE_INFINITY, validUntil ?? Number.POSITIVE_INFINITY), generation);
+    // An active answer from its `nbf` and `iat` on, as judged: a clock stepped back before them has it asked for again.
+    const from = result.active ? validFromMs(result.claims, clockTolerance) : undefined;
+    options.cache?.set(key, result, { from, until: Math.min(changes ?? Number.POSITIVE_INFINITY, validUntil ?? Number.POSITIVE_INFINITY) }, generation);
     return result;
   }
 

@@ -1,4 +1,4 @@
-import { ExpiringCache, type ExpiringCacheOptions } from './cache.js';
+import { ExpiringCache, type EntryTimes, type ExpiringCacheOptions } from './cache.js';
 import type { IntrospectionResult } from './introspect.js';
 
 export interface IntrospectionCacheOptions extends Omit<ExpiringCacheOptions, 'maxEntries'> {
@@ -44,7 +44,7 @@ export class IntrospectionCache {
   }
 
   /** See ExpiringCache.set. */
-  set(key: string, result: IntrospectionResult, deadline?: number, generation?: number): void {
-    (result.active ? this.#active : this.#inactive).set(key, result, deadline, generation);
+  set(key: string, result: IntrospectionResult, times?: EntryTimes, generation?: number): void {
+    (result.active ? this.#active : this.#inactive).set(key, result, times, generation);
   }
 }
