@@ -34,11 +34,11 @@ describe('verified-token cache', () => {
     };
   });
 
-  function verifier(maxEntries = 100, maxTtlMs = 300_000) {
+  function verifier(maxEntries = 100, maxTtlMs = 300_000, maxJsonLength?: number) {
     keyLookups = 0;
     now = Math.floor(Date.now() / 1000) * 1000;
     const inner = createJwtVerifier({ keys, issuer, audience: [audience], algorithms: ['ES256'], clockTolerance: 0, clock: () => new Date(now) });
-    return cachedVerifier(inner, new ExpiringCache<Claims>({ maxEntries, maxTtlMs, clock: () => now }), 0);
+    return cachedVerifier(inner, new ExpiringCache<Claims>({ maxEntries, maxTtlMs, clock: () => now, ...(maxJsonLength !== undefined && { maxJsonLength }) }), 0);
   }
 
   const token = (claims: Record<string, unknown> = {}, expiresIn = 300) => sign(key, { sub: 'alice', ...claims }, { issuer, audience, expiresIn, now: Math.floor(now / 1000) });
@@ -97,6 +97,25 @@ describe('verified-token cache', () => {
     expect(keyLookups).toBe(3);
     await v.verify(a ?? '');
     expect(keyLookups).toBe(4);
+  });
+
+  it('holds tokens up to a length of their claims as JSON, least recently used dropped first, besides their count', async () => {
+    const v = verifier(100, 300_000, 7_000);
+    // Claims of some 3,100 characters as JSON: two fit.
+    const [a, b, c] = await Promise.all([1, 2, 3].map((n) => token({ n, note: 'x'.repeat(3_000) })));
+    for (const t of [a, b, a]) await v.verify(t ?? '');
+    expect(keyLookups).toBe(2);
+    // A third pushes out the one least recently used, b: its next presentation is verified again.
+    await v.verify(c ?? '');
+    await v.verify(a ?? '');
+    expect(keyLookups).toBe(3);
+    await v.verify(b ?? '');
+    expect(keyLookups).toBe(4);
+    // One whose claims alone are longer than the bound is not held at all.
+    const big = await token({ note: 'x'.repeat(7_000) });
+    await v.verify(big);
+    await v.verify(big);
+    expect(keyLookups).toBe(6);
   });
 
   it('does not remember refusals', async () => {
