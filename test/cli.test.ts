@@ -627,6 +627,16 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(over.stdout).toBe('');
     });
 
+    it('names the field at fault in an action, written as a name or as an object, rather than the action as a whole', async ({ expect }) => {
+      const refused = async (action: unknown) => (await runCli(['check', full, '--request', '-'], { input: JSON.stringify({ ...exportReport, action }) })).stderr;
+      expect(await refused({ name: 5 })).toContain('(stdin) $.action.name: Invalid input: expected string, received number\n');
+      expect(await refused({ name: 'export', extra: 1 })).toContain('(stdin) $.action: Unrecognized key: "extra"\n');
+      expect(await refused('')).toContain('(stdin) $.action: Too small: expected string to have >=1 characters\n');
+      const validate = await runCli(['validate', await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': { cases: [{ name: 'x', request: { ...exportReport, action: { name: 5 } }, expect: { decision: 'deny' } }] } })]);
+      expect(validate.code).toBe(1);
+      expect(validate.stderr).toContain('tests/reports.json $.cases[0].request.action.name: Invalid input: expected string, received number\n');
+    });
+
     it('refuses the action "*" as the HTTP edge does, since it would skip every action\'s deny rules', async ({ expect }) => {
       const run = await runCli(['check', full, '--request', '-'], { input: JSON.stringify({ ...exportReport, action: '*' }) });
       expect(run.code).toBe(1);

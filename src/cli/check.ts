@@ -4,9 +4,8 @@ import type { PolicyIssue } from '../policy/errors.js';
 import { PolicyLoadError } from '../policy/errors.js';
 import { evaluate, type RuleTrace } from '../policy/evaluate.js';
 import { fixtureRequestSchema, instantSchema } from '../policy/fixtures.js';
-import { jsonPath } from '../policy/json-path.js';
 import { parseSource } from '../json-source.js';
-import { loadPolicyDir } from '../policy/load.js';
+import { loadPolicyDir, validateSource } from '../policy/load.js';
 import { readRegularFile } from '../regular-file.js';
 import { decodeSource } from '../policy/source-text.js';
 import { fixtureRequestToQuery } from '../policy/testing.js';
@@ -34,9 +33,9 @@ async function readRequest(path: string, maxBytes: number) {
   if (!('text' in decoded)) return fail([{ file: label, path: '$', message: decoded.message }]);
   const source = parseSource(decoded.text, jsonLimits);
   if (!('value' in source)) return fail([{ file: label, path: source.path, message: source.message }]);
-  const parsed = fixtureRequestSchema.safeParse(source.value);
-  if (!parsed.success) return fail(parsed.error.issues.map((i) => ({ file: label, path: jsonPath(i.path), message: i.message })));
-  return parsed.data;
+  // As the loader checks a test case's request, and words its problems.
+  const issues: PolicyIssue[] = [];
+  return (await validateSource(source.value, label, fixtureRequestSchema, issues)) ?? fail(issues);
 }
 
 /** Stdin up to `maxBytes`; reading stops beyond it, as stdin may never end (`< /dev/zero`). */

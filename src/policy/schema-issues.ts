@@ -13,6 +13,25 @@ export type SchemaCheck<T> = { readonly ok: true; readonly data: T } | { readonl
 
 type Container = z.ZodObject | z.ZodArray;
 
+/** Whether `branch`, a union member's issues, says only that the value is not of its type at all. */
+const ofAnotherType = (branch: readonly z.core.$ZodIssue[]): boolean => branch.length === 1 && branch[0]?.code === 'invalid_type' && branch[0].path.length === 0;
+
+/**
+ * zod's issues, each of a union that the value is of one member's type only replaced by that
+ * member's own: an action (a name, or an object with a name) of `{"name": 5}` was `$.action:
+ * Invalid input`, naming neither the field at fault nor what is wrong with it, where it is
+ * `$.action.name: Invalid input: expected string, received number`. A value of no member's
+ * type keeps the union's issue.
+ */
+function resolved(issues: readonly z.core.$ZodIssue[]): SchemaIssue[] {
+  return issues.flatMap((issue): SchemaIssue[] => {
+    const matching = issue.code === 'invalid_union' ? issue.errors.filter((branch) => !ofAnotherType(branch)) : [];
+    const [branch] = matching;
+    if (matching.length !== 1 || branch === undefined) return [issue];
+    return resolved(branch).map((inner) => ({ path: [...issue.path, ...inner.path], message: inner.message }));
+  });
+}
+
 /** The object or array schema `schema` is, optional or not; undefined for anything else. */
 function containerOf(schema: unknown): Container | undefined {
   const inner: unknown = schema instanceof z.ZodOptional ? schema.unwrap() : schema;
@@ -127,7 +146,7 @@ class Collector {
 
   #parsed(result: z.ZodSafeParseResult<unknown>, path: readonly PropertyKey[]): { readonly data: unknown } | undefined {
     if (result.success) return { data: result.data };
-    this.push(path, result.error.issues);
+    this.push(path, resolved(result.error.issues));
     return undefined;
   }
 
@@ -157,13 +176,13 @@ class Collector {
   #run(run: readonly unknown[], schema: z.ZodArray, path: readonly PropertyKey[], from: number): readonly unknown[] | undefined {
     const result = elementsOf(schema).safeParse(run);
     if (result.success) return result.data;
-    for (const { path: [index, ...rest], message } of result.error.issues) this.issues.push({ path: [...path, from + Number(index), ...rest], message });
+    for (const { path: [index, ...rest], message } of resolved(result.error.issues)) this.issues.push({ path: [...path, from + Number(index), ...rest], message });
     return undefined;
   }
 
   async #object(value: Record<string, unknown>, schema: z.ZodObject, path: readonly PropertyKey[]): Promise<{ readonly data: unknown } | undefined> {
     const own = ownLevel(schema).safeParse(value);
-    const ownIssues: readonly SchemaIssue[] = own.success ? [] : own.error.issues;
+    const ownIssues: readonly SchemaIssue[] = own.success ? [] : resolved(own.error.issues);
     // A new object, zod's: the members checked on their own go in as they come out.
     const data: Record<string, unknown> = own.success ? (own.data as Record<string, unknown>) : {};
     const before = this.issues.length;
