@@ -148,6 +148,15 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.stderr).toContain(message);
       expect(run.stdout).toBe('');
     });
+    it.for([
+      ['--junit', ['test', 'policies', '--junit', '--json']],
+      ['--request', ['check', 'policies', '--request', '--now', '2025-03-01T10:00:00Z']],
+      ['--ttl', ['token', '--key', 'k.json', '--iss', 'https://issuer.example', '--aud', 'api', '--claims', '{"sub":"a"}', '--ttl', '-5']],
+    ] as const)('says in one line, exit 2, that %s takes a value when what follows it starts with a dash', async ([, args], { expect }) => {
+      const run = await runCli(args);
+      expect(run.code).toBe(2);
+      expect(run.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^pdp \w+: Option '--\w+' argument is ambiguous\. .*'--\w+=-XYZ'\. \(pdp help shows the usage\)$/)]);
+    });
   });
 
   describe('output', () => {

@@ -11,7 +11,7 @@ import { tokenSettingsFromConfig, type IssuerTerms } from '../token/from-config.
 import { issuerProblem } from '../token/issuer-name.js';
 import { hasAudience, neverValid, withCandidateKeys } from '../token/verify.js';
 import { devKeyAlg } from './dev-keys.js';
-import { InputError, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
+import { InputError, optionError, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 
 interface DevTokenOptions {
   readonly keyFile: string;
@@ -44,7 +44,7 @@ function parseTokenArgs(args: readonly string[]): DevTokenOptions {
       allowPositionals: false,
     }));
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw optionError(error);
   }
   const { key, iss, aud, claims, ttl } = values;
   // A token without claims names no subject, which the server denies: --claims is required too.

@@ -61,6 +61,14 @@ export class InputError extends Error {
   override readonly name = 'InputError';
 }
 
+/**
+ * A command line parseArgs refuses, as a usage error of one line: it words some refusals over
+ * three (`Option '--ttl' argument is ambiguous.` for `--ttl -5`, `--junit --json`).
+ */
+export function optionError(error: unknown): UsageError {
+  return new UsageError((error as Error).message.replace(/\s*\n\s*/g, ' '));
+}
+
 type FlagSpec = Readonly<Record<string, { readonly type: 'boolean' | 'string' }>>;
 
 /** Parsed flags and the policy directory (the one positional argument, default ./policies). */
@@ -78,7 +86,7 @@ export function positionalArgs(args: readonly string[]): string[] {
   try {
     return parseArgs({ args: [...args], options: {}, allowPositionals: true, strict: true }).positionals;
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw optionError(error);
   }
 }
 
@@ -88,7 +96,7 @@ export function parseCommandArgs(args: readonly string[], flags: FlagSpec): Pars
   try {
     parsed = parseArgs({ args: [...args], options: { json: { type: 'boolean' }, ...flags }, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw optionError(error);
   }
   if (parsed.positionals.length > 1) throw new UsageError(`expected one directory, got ${parsed.positionals.join(' ')}`);
   const flat: Record<string, string | boolean | undefined> = {};
