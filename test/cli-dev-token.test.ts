@@ -54,6 +54,18 @@ describe('pdp keys and pdp token (process)', () => {
     }
   });
 
+  it('writes a directory or key file name as one line whatever it holds: no line break or terminal escape of its own', async () => {
+    const forged = join(await tempDir(), 'keys\nwrote x\u001b[2J');
+    const escaped = forged.replace('\n', '\\u{a}').replace('\u001b', '\\u{1b}');
+    const written = await runCli(['keys', forged]);
+    expect(written.code).toBe(0);
+    expect(written.stdout).toBe(`wrote ${escaped}/jwks.json and ${escaped}/private.jwk.json (ES256, kid ${(await readJsonFile(join(forged, 'private.jwk.json'))).kid as string})\n`);
+    const again = await runCli(['keys', forged]);
+    expect([again.code, again.stderr]).toEqual([1, `pdp keys: ${escaped}/private.jwk.json exists already; nothing was written\n`]);
+    const token = await runCli(['token', '--key', join(forged, 'jwks.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify(claims)]);
+    expect([token.code, token.stderr]).toEqual([1, `pdp token: ${escaped}/jwks.json is not a usable ES256 private JWK: it holds no private key ("d")\n`]);
+  });
+
   it('writes no private key beside a key set that exists already, which it would not match', async () => {
     const other = join(await tempDir(), 'keys');
     await mkdir(other);

@@ -2,6 +2,7 @@ import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { InputError, positionalArgs, UsageError, type Io } from './io.js';
+import { printable } from './printable.js';
 
 /** The one algorithm of development keys and tokens. */
 export const devKeyAlg = 'ES256';
@@ -81,6 +82,6 @@ export async function keysCommand(args: readonly string[], io: Io): Promise<numb
   const [dir, ...extra] = positionalArgs(args);
   if (dir === undefined || extra.length > 0) throw new UsageError('keys needs exactly one directory');
   const written = await writeDevKeys(dir);
-  io.out(`wrote ${written.jwks} and ${written.privateKey} (ES256, kid ${written.kid})`);
+  io.out(`wrote ${printable(written.jwks)} and ${printable(written.privateKey)} (ES256, kid ${written.kid})`);
   return 0;
 }

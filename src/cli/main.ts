@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { InputError, processIo, UsageError, type Io } from './io.js';
+import { printable } from './printable.js';
 
 const usage = `usage: pdp <command> [DIR] [options]        (DIR defaults to ./policies)
 
@@ -61,12 +62,13 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
   try {
     return await (await command())(args, io);
   } catch (error) {
+    // A name the message quotes (a file, a directory) may hold a line break or an escape sequence.
     if (error instanceof InputError) {
-      io.err(`pdp ${name}: ${error.message}`);
+      io.err(`pdp ${name}: ${printable(error.message)}`);
       return 1;
     }
     if (!(error instanceof UsageError)) throw error;
-    io.err(`pdp ${name}: ${error.message} (pdp help shows the usage)`);
+    io.err(`pdp ${name}: ${printable(error.message)} (pdp help shows the usage)`);
     return 2;
   }
 }
