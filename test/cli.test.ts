@@ -139,6 +139,8 @@ describe.concurrent('pdp CLI (through its process)', () => {
       // Year 10000 in UTC, and year 0: no clock the server reads is there, and CEL timestamps stop at 0001 and 9999.
       [['check', 'policies', '--request', 'x.json', '--now', '9999-12-31T23:30:00-01:00'], '--now takes an RFC 3339 date-time'],
       [['check', 'policies', '--request', 'x.json', '--now', '0000-06-01T00:00:00Z'], '--now takes an RFC 3339 date-time'],
+      // RFC 3339 allows a lower-case t and z; conditions' timestamp() does not, as Go's RFC 3339 layout.
+      [['check', 'policies', '--request', 'x.json', '--now', '2025-03-01t09:00:00z'], 'with upper-case T and Z, as conditions\' timestamp() reads it'],
       [['schema', 'everything'], 'policy, fixture or entities'],
       [['test', 'policies', '--min-coverage', '0x32'], '--min-coverage takes a percentage'],
       [['bogus', '--help'], 'unknown command "bogus"'],
@@ -332,6 +334,13 @@ describe.concurrent('pdp CLI (through its process)', () => {
       const run = await runCli(['test', await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': tests }), '--json']);
       expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, passed: 3, failed: 0 });
       expect(run.code).toBe(0);
+    });
+
+    it('says why a `now` with a lower-case t or z is refused: conditions\' timestamp() reads upper-case only', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': { ...fullTests, now: '2025-03-03t09:00:00z' } });
+      const run = await runCli(['validate', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain("tests/reports.json $.now: an RFC 3339 date-time with upper-case T and Z, as conditions' timestamp() reads it, such as 2025-03-01T09:00:00Z or 2025-03-01T10:00:00.5+01:00\n");
     });
 
     it('rounds coverage down, so a run below the minimum never reads as reaching it', async ({ expect }) => {

@@ -53,7 +53,7 @@ async function readStdin(maxBytes: number): Promise<Buffer> {
 function instant(value: string | boolean | undefined): Date {
   if (typeof value !== 'string') return new Date();
   if (!instantSchema.safeParse(value).success) {
-    throw new UsageError(`--now takes an RFC 3339 date-time within years 1 to 9999 (UTC) such as 2025-03-01T09:00:00Z, not "${value}"`);
+    throw new UsageError(`--now takes an RFC 3339 date-time with upper-case T and Z, as conditions' timestamp() reads it, within years 1 to 9999 (UTC) such as 2025-03-01T09:00:00Z, not "${value}"`);
   }
   return new Date(value);
 }

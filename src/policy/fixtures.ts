@@ -9,14 +9,16 @@ import { notWildcard, wildcardActionMessage } from './schema.js';
  * An RFC 3339 instant that conditions may see as `now`: within CEL's timestamps (years 1 to 9999
  * in UTC), as every clock the server reads is. `0000-06-01T00:00:00Z`, or `9999-12-31T23:30:00-01:00`
  * (year 10000 in UTC), read as a date, made a decision no request to the server could meet.
+ * Written as conditions' timestamp() reads one (Go's RFC 3339 layout): upper-case `T` and `Z`,
+ * though RFC 3339 allows lower-case, which its refusal says.
  */
 export const instantSchema = z.iso
-  .datetime({ offset: true })
+  .datetime({ offset: true, error: "an RFC 3339 date-time with upper-case T and Z, as conditions' timestamp() reads it, such as 2025-03-01T09:00:00Z or 2025-03-01T10:00:00.5+01:00" })
   .refine((text) => {
     const ms = Date.parse(text);
     return ms >= minTimestampMs && ms <= maxTimestampMs;
   }, 'outside the timestamps conditions know, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z')
-  .describe('The instant conditions see as `now`: within 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z in UTC (checked at load: 9999-12-31T23:30:00-01:00 is year 10000).');
+  .describe('The instant conditions see as `now`, T and Z upper-case as timestamp() reads them: within 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z in UTC (checked at load: 9999-12-31T23:30:00-01:00 is year 10000).');
 const name = z.string().min(1).max(requestLimits.maxName);
 /** As the HTTP edge takes it: one name, never `*`; a pattern, so the editor schema says so too. */
 const actionName = name.regex(notWildcard, wildcardActionMessage);
