@@ -119,3 +119,28 @@ describe.concurrent('pdp fmt keeps every number as written', () => {
     expect(await readFile(join(dir.path, 'docs.json'), 'utf8')).toContain('"n": [1.5, 100000, -0, 0, 5e-324, 1e+21, 0.30000000000000004, 9007199254740992]');
   });
 });
+
+describe('pdp test --junit writes its report whole or not at all', () => {
+  const policies = resolve(import.meta.dirname, '../policies');
+  const dirs: { path: string; remove: () => Promise<void> }[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map((d) => d.remove()));
+  });
+
+  it('leaves no report, or the one there before, when the write is cut short, and nothing beside it', async ({ expect }) => {
+    const dir = await tempDir('pdp-junit-');
+    dirs.push(dir);
+    await writeFiles(dir.path, { 'old.xml': '<testsuites/>\n' });
+    for (const name of ['new.xml', 'old.xml']) {
+      // The shipped cases make a report of some 16 KiB.
+      const run = await runCliWithFileSizeLimit(4, ['test', policies, '--junit', join(dir.path, name)]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`pdp test: cannot write the JUnit report to ${join(dir.path, name)}: EFBIG`);
+    }
+    expect(await readdir(dir.path)).toEqual(['old.xml']);
+    expect(await readFile(join(dir.path, 'old.xml'), 'utf8')).toBe('<testsuites/>\n');
+    const run = await runCli(['test', policies, '--junit', join(dir.path, 'new.xml')]);
+    expect(run.code).toBe(0);
+    expect(await readFile(join(dir.path, 'new.xml'), 'utf8')).toMatch(/^<\?xml [^]*<\/testsuites>\n$/);
+  });
+});

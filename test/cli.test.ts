@@ -503,7 +503,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
     it('names a report it cannot write in one line whatever its name holds: no line break or terminal escape of its own', async ({ expect }) => {
       const run = await runCli(['test', full, '--junit', join(full, 'no-such-folder\nok\u001b[2J', 'report.xml')]);
       expect(run.code).toBe(1);
-      expect(run.stderr).toBe(`pdp test: cannot write the JUnit report to ${full}/no-such-folder\\u{a}ok\\u{1b}[2J/report.xml: ENOENT: no such file or directory, open '${full}/no-such-folder\\u{a}ok\\u{1b}[2J/report.xml'\n`);
+      expect(run.stderr).toBe(`pdp test: cannot write the JUnit report to ${full}/no-such-folder\\u{a}ok\\u{1b}[2J/report.xml: ENOENT: no such file or directory, access '${full}/no-such-folder\\u{a}ok\\u{1b}[2J'\n`);
     });
 
     it('prints the run as without it when the report cannot be written: the cases, the JSON, a refused policy set with file and path', async ({ expect }) => {

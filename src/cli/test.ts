@@ -1,4 +1,3 @@
-import { writeFile } from 'node:fs/promises';
 import type { CoverageReport, CoverageTally } from '../policy/coverage.js';
 import { loadPolicyDir } from '../policy/load.js';
 import { SourceReads } from '../policy/source-reads.js';
@@ -7,6 +6,7 @@ import { claimMapperFromConfig } from '../token/from-config.js';
 import { InputError, parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 import { junitLoadReport, junitReport } from './junit.js';
 import { printable } from './printable.js';
+import { writeReportFile } from './replace-file.js';
 
 /** A decimal percentage only: Number() would also read `0x32` as 50 and `1e1` as 10. */
 const decimal = /^\d+(?:\.\d+)?$/;
@@ -20,10 +20,13 @@ function minimumCoverage(value: string | boolean | undefined): number | undefine
   return min;
 }
 
-/** Writes the JUnit report to `file`; a report that cannot be written fails the run, which a CI server would otherwise read as no tests. */
+/**
+ * Writes the JUnit report to `file`, whole or not at all; a report that cannot be written fails
+ * the run, which a CI server would otherwise read as no tests.
+ */
 async function writeReport(file: string, text: string): Promise<void> {
   try {
-    await writeFile(file, text);
+    await writeReportFile(file, text);
   } catch (error) {
     throw new InputError(`cannot write the JUnit report to ${file}: ${error instanceof Error ? error.message : String(error)}`);
   }
