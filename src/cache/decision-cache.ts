@@ -90,8 +90,8 @@ export class DecisionCache {
 
   /**
    * The verdict for `query` under `policyVersion`: cached, or from `evaluate`.
-   * `now` (epoch ms) is the decision's clock, used for expiry. With `turn`, a miss waits for
-   * it before evaluating, so that decisions whose lookups ran together evaluate one at a time.
+   * `now` (epoch ms) is the decision's clock, used for expiry. With `turn`, a miss evaluates in
+   * it, so that decisions whose lookups ran together evaluate one at a time.
    * A turn that rejects (the request was given up) rejects the lookup, unless a request that
    * joined it still wants the answer: it then evaluates for it.
    */
@@ -145,6 +145,28 @@ export class DecisionCache {
     if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
   }
 
+  /**
+   * `evaluate`d in `turn`. A turn refused (its request was given up) fails the lookup, unless a
+   * request that joined it still wants the answer: it is then evaluated for that one.
+   */
+  async #inTurn(key: string, flight: Flight, turn: Turn, evaluate: () => Verdict): Promise<Verdict> {
+    let refused = true;
+    try {
+      return await turn.run(() => {
+        refused = false;
+        return evaluate();
+      });
+    } catch (error) {
+      if (!refused) throw error;
+      // Gone before it fails, so that no request joins a lookup about to fail.
+      if (!flight.joiners.some((wanted) => wanted())) {
+        this.#forget(key, flight);
+        throw error;
+      }
+      return evaluate();
+    }
+  }
+
   /** With `ahead` holding `key`, what was found ahead is taken (while still live at `now`), and no layer is asked. */
   async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict, turn: Turn | undefined, flight: Flight, ahead: LookedAhead | undefined): Promise<CachedDecision> {
     if (ahead?.has(key) === true) {
@@ -156,18 +178,7 @@ export class DecisionCache {
         if (entry !== undefined) return this.#served(key, entry, index, now);
       }
     }
-    if (turn !== undefined) {
-      try {
-        await turn.take();
-      } catch (error) {
-        // Gone before it fails, so that no request joins a lookup about to fail.
-        if (!flight.joiners.some((wanted) => wanted())) {
-          this.#forget(key, flight);
-          throw error;
-        }
-      }
-    }
-    const verdict = evaluate();
+    const verdict = turn === undefined ? evaluate() : await this.#inTurn(key, flight, turn, evaluate);
     const ttlMs = cacheTtlMs(verdict, query, now, this.#maxTtlMs);
     if (ttlMs > 0) {
       const entry = { verdict, expiresAt: now + ttlMs };

@@ -39,14 +39,17 @@ class Skipped extends Error {}
 
 /**
  * Turns for decisions made together: granted one at a time in the order asked, each after
- * `pause`; once `abandoned()`, every turn fails with Abandoned.
+ * `pause`, taken once the evaluation in the turn before has returned; once `abandoned()`, every
+ * turn fails with Abandoned. A turn granted as soon as the one before it was, its pause taken
+ * before that one's evaluation, let two items evaluate between two turns of the event loop.
  */
-function turns(pause: () => Promise<void>, abandoned: () => boolean): () => Promise<void> {
-  let last: Promise<void> = Promise.resolve();
-  return () => {
+function turns(pause: () => Promise<void>, abandoned: () => boolean): Turn['run'] {
+  let last: Promise<unknown> = Promise.resolve();
+  return (evaluate) => {
     const turn = last.then(async () => {
       await pause();
       if (abandoned()) throw new Abandoned();
+      return evaluate();
     });
     last = turn.catch(() => undefined);
     return turn;
@@ -98,13 +101,14 @@ export async function decideBatch<E extends readonly InvalidField[]>(
     if (abandoned() || decider !== undefined) break;
     const previous = earlier;
     const skipped = () => decider !== undefined && decider < index;
-    const inOrder = async () => {
+    const inOrder = async <T>(evaluate: () => T): Promise<T> => {
       await previous;
       await pause();
       if (abandoned()) throw new Abandoned();
       if (skipped()) throw new Skipped();
+      return evaluate();
     };
-    const turn: Turn = { take: semantic === 'execute_all' ? anyTurn : inOrder, wanted: () => !abandoned() && !skipped() };
+    const turn: Turn = { run: semantic === 'execute_all' ? anyTurn : inOrder, wanted: () => !abandoned() && !skipped() };
     const next = decide(item, turn).then((done) => {
       if (decidesBatch(done)) decider = Math.min(decider ?? index, index);
       return done;

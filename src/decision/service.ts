@@ -79,12 +79,12 @@ export interface LookAhead {
  */
 export interface PinnedDecisions {
   /**
-   * Decides without telling the recorder. With `turn`, the decision awaits it before it
-   * evaluates (after its token's verification and its cache lookup, and not at all when the
-   * cache answers): decisions made together then evaluate one at a time, as `turn` orders and
-   * paces them, even when what they waited for comes back at once. A rejected turn rejects the
-   * decision. With `ahead` (from `lookAhead` for this very request), its subject, query and cache
-   * entry are taken from there, and its duration leaves out that shared look-ahead.
+   * Decides without telling the recorder. With `turn`, the decision evaluates in it (after its
+   * token's verification and its cache lookup, and not at all when the cache answers): decisions
+   * made together then evaluate one at a time, as `turn` orders and paces them, even when what
+   * they waited for comes back at once. A rejected turn rejects the decision. With `ahead` (from
+   * `lookAhead` for this very request), its subject, query and cache entry are taken from there,
+   * and its duration leaves out that shared look-ahead.
    */
   decideUnrecorded(request: DecisionRequest, turn?: Turn, ahead?: LookAhead): Promise<UnrecordedDecision>;
   /**
@@ -226,12 +226,16 @@ export class DecisionService {
     const started = performance.now();
     let waited = 0;
     const timedTurn: Turn | undefined = turn && {
-      take: async () => {
+      run: async (evaluate) => {
         const from = performance.now();
+        let began: number | undefined;
         try {
-          await turn.take();
+          return await turn.run(() => {
+            began = performance.now();
+            return evaluate();
+          });
         } finally {
-          waited += performance.now() - from;
+          waited += (began ?? performance.now()) - from;
         }
       },
       wanted: () => turn.wanted(),
@@ -348,8 +352,7 @@ export class DecisionService {
       const { verdict, source, coalesced } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now), turn, ahead?.found);
       return decisionOutcome(verdict, decisionId, set.version, query.subject, source, undefined, coalesced);
     }
-    if (turn !== undefined) await turn.take();
-    const verdict: Verdict = evaluate(set, query, this.#clock(), trace);
+    const verdict: Verdict = turn === undefined ? evaluate(set, query, this.#clock(), trace) : await turn.run(() => evaluate(set, query, this.#clock(), trace));
     return decisionOutcome(verdict, decisionId, set.version, query.subject, undefined, trace);
   }
 

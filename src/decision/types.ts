@@ -73,11 +73,13 @@ export interface Decision extends Verdict {
 }
 
 /**
- * A decision's turn to evaluate among decisions made together (a batch): `take` resolves when
- * it may, and rejects when it no longer should; `wanted` says whether its answer is still
- * wanted (false once its request was given up, or an earlier item decided its batch).
+ * A decision's turn to evaluate among decisions made together (a batch): `run` calls `evaluate`
+ * once it may and resolves with what it returned, or rejects, without calling it, when it no
+ * longer should; the next turn is decided only once `evaluate` has returned, so the pause before
+ * it counts this evaluation. `wanted` says whether its answer is still wanted (false once its
+ * request was given up, or an earlier item decided its batch).
  */
 export interface Turn {
-  take(): Promise<void>;
+  run<T>(evaluate: () => T): Promise<T>;
   wanted(): boolean;
 }
