@@ -141,7 +141,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       [['check', 'policies', '--request', 'x.json', '--now', '0000-06-01T00:00:00Z'], '--now takes an RFC 3339 date-time'],
       // RFC 3339 allows a lower-case t and z; conditions' timestamp() does not, as Go's RFC 3339 layout.
       [['check', 'policies', '--request', 'x.json', '--now', '2025-03-01t09:00:00z'], 'with upper-case T and Z, as conditions\' timestamp() reads it'],
-      [['schema', 'everything'], 'policy, fixture or entities'],
+      [['schema', 'everything'], 'pdp schema: takes one optional argument: policy, fixture or entities'],
       [['test', 'policies', '--min-coverage', '0x32'], '--min-coverage takes a percentage'],
       [['bogus', '--help'], 'unknown command "bogus"'],
     ] as const)('exits 2 for %j', async ([args, message], { expect }) => {

@@ -10,7 +10,7 @@ commands:
              [--min-coverage N]     ...and fail when fewer than N% of the rules are covered
              [--junit FILE]         ...and write a JUnit XML report to FILE
   check [DIR] --request FILE        decide one request offline and explain every rule
-             [--now ISO-8601]       (FILE "-" reads stdin)
+             [--now RFC3339]        (FILE "-" reads stdin)
   fmt [DIR] [--check]               rewrite policy and test files in canonical form
                                     (--check: write nothing, fail when a file is not canonical)
   schema [policy|fixture|entities]  print the JSON Schema of a policy, test or entity data file

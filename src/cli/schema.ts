@@ -14,7 +14,7 @@ export async function schemaCommand(args: readonly string[], io: Io): Promise<nu
   const [kind = 'policy', ...rest] = positionalArgs(args);
   const schema = Object.hasOwn(schemas, kind) ? schemas[kind] : undefined;
   if (rest.length > 0 || schema === undefined) {
-    throw new UsageError('pdp schema takes one optional argument: policy, fixture or entities');
+    throw new UsageError('takes one optional argument: policy, fixture or entities');
   }
   io.out(JSON.stringify(schema(), null, 2));
   return 0;
