@@ -1,4 +1,4 @@
-import { BACKSLASH, CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from './json-chars.js';
+import { BACKSLASH, closingQuote, CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from './json-chars.js';
 
 /**
  * Bounds on the JSON a caller may hand the service (request bodies and token claims).
@@ -50,7 +50,7 @@ function atMostOpeners(text: string, opener: string, budget: number): number {
 /**
  * Whether JSON text nests deeper than `maxDepth`, as `findDepthViolation` counts (a closing
  * bracket with none open counts for nothing), without keeping the path: strings are skipped to
- * their closing quote natively, so a large file of many brackets (a policy or data file of
+ * their closing quote natively (`closingQuote`), so a large file of many brackets (a policy or data file of
  * megabytes) is settled in under half the time of the scan that keeps it.
  */
 function nestsDeeperThan(text: string, maxDepth: number): boolean {
@@ -58,17 +58,8 @@ function nestsDeeperThan(text: string, maxDepth: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
-      // The closing quote is the first one not escaped: preceded by an even run of backslashes.
-      let end = i;
-      let escaped = true;
-      while (escaped) {
-        end = text.indexOf('"', end + 1);
-        if (end === -1) return false;
-        let before = end - 1;
-        while (text.charCodeAt(before) === BACKSLASH) before--;
-        escaped = (end - 1 - before) % 2 === 1;
-      }
-      i = end;
+      i = closingQuote(text, i);
+      if (i === -1) return false;
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       if (++depth > maxDepth) return true;
     } else if ((c === CLOSE_OBJECT || c === CLOSE_ARRAY) && depth > 0) {

@@ -1,4 +1,4 @@
-import { BACKSLASH, CLOSE_ARRAY, CLOSE_OBJECT, COMMA, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from './json-chars.js';
+import { CLOSE_ARRAY, closingQuote, CLOSE_OBJECT, COMMA, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from './json-chars.js';
 import { parseSource, parseWithinDepth, sourceLimits, type ParsedSource } from './json-source.js';
 
 /** How `parseSourcePaced` cuts text into pieces, in characters. */
@@ -23,18 +23,6 @@ interface MemberArray {
   readonly bounds: number[];
 }
 
-/** Where the string opening at `start` closes: the first quote not escaped; -1 if none does. */
-function stringEnd(text: string, start: number): number {
-  let end = start;
-  for (;;) {
-    end = text.indexOf('"', end + 1);
-    if (end === -1) return -1;
-    let before = end - 1;
-    while (text.charCodeAt(before) === BACKSLASH) before--;
-    if ((end - 1 - before) % 2 === 0) return end;
-  }
-}
-
 /** Where a scan for member arrays stands between two steps. */
 interface Scan {
   readonly arrays: MemberArray[];
@@ -55,7 +43,7 @@ function scanStep(text: string, scan: Scan, to: number, maxDepth: number): void 
   for (; i < to; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
-      const end = stringEnd(text, i);
+      const end = closingQuote(text, i);
       if (end === -1) break;
       // At the top level, the last string before an array's bracket is its key.
       if (depth === 1) {
