@@ -149,7 +149,7 @@ export class SearchService {
         const outOfBudget = evaluated > 0 && (evaluated === this.#maxCandidates || performance.now() >= endBy);
         if (outOfBudget || page.meta?.abandoned === true) return this.#recorded(decisions, decided, { hits, after: lastSeen });
         evaluated += 1;
-        ahead ??= await decisions.lookAhead(chunk.map((c) => c.request));
+        ahead ??= await decisions.lookAhead(chunk.map((c) => c.request), pause);
         const { outcome, record } = await decisions.decideUnrecorded(candidate.request, undefined, ahead);
         if (outcome.decision === 'permit') {
           if (hits.length === page.limit) return this.#recorded(decisions, decided.slice(0, upToLastHit), { hits, after: lastHit });

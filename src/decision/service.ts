@@ -90,9 +90,11 @@ export interface PinnedDecisions {
   /**
    * Resolves the subjects of `requests` (each token once) and looks their decisions up in the
    * cache together, one round trip per layer, for `decideUnrecorded` to take: a search page
-   * looks its candidates up so rather than one after the other.
+   * looks its candidates up so rather than one after the other. Each request is enriched and
+   * keyed for the cache after `pause` (that of the run the requests are part of, see pacer), so
+   * a look-ahead at large entities lets the event loop turn as their evaluation does.
    */
-  lookAhead(requests: readonly DecisionRequest[]): Promise<LookAhead>;
+  lookAhead(requests: readonly DecisionRequest[], pause: () => Promise<void>): Promise<LookAhead>;
   /**
    * The deny for a request that could not be formed (an invalid batch item), not yet recorded:
    * its reason is `invalid_request` with `detail`, and it was decided on nothing. It is timed as
@@ -211,7 +213,7 @@ export class DecisionService {
     const shared: Shared = { subjects: new Map(), enriched: { subjects: new Map(), resources: new Map() } };
     return {
       decideUnrecorded: (request, turn, ahead) => this.#decideUnrecorded(request, set, shared, turn, ahead),
-      lookAhead: (requests) => this.#lookAhead(requests, set, shared),
+      lookAhead: (requests, pause) => this.#lookAhead(requests, set, shared, pause),
       refuse: (detail, meta, validationMs) => this.#refuse(detail, meta, validationMs, set),
       record: (record) => this.record(record),
     };
@@ -277,12 +279,13 @@ export class DecisionService {
     }
   }
 
-  async #lookAhead(requests: readonly DecisionRequest[], set: CompiledPolicySet, shared: Shared): Promise<LookAhead> {
+  async #lookAhead(requests: readonly DecisionRequest[], set: CompiledPolicySet, shared: Shared, pause: () => Promise<void>): Promise<LookAhead> {
     const resolved = await Promise.all(requests.map((request) => this.#sharedSubject(request.subject, shared)));
     const subjects = new Map<DecisionRequest, Subject | InvalidTokenError>();
     const queries = new Map<DecisionRequest, Query>();
     const cacheable: Query[] = [];
     for (const [index, request] of requests.entries()) {
+      await pause();
       const subject = resolved[index];
       if (subject === undefined) continue;
       subjects.set(request, subject);
@@ -291,7 +294,7 @@ export class DecisionService {
       queries.set(request, query);
       if (this.#cache !== undefined && request.explain !== true && !decisionReadsNow(set, query)) cacheable.push(query);
     }
-    const found = this.#cache === undefined ? undefined : await this.#cache.lookAhead(set.version, cacheable, this.#clock().getTime());
+    const found = this.#cache === undefined ? undefined : await this.#cache.lookAhead(set.version, cacheable, () => this.#clock().getTime(), pause);
     return { subjects, queries, found };
   }
 
