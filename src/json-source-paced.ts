@@ -95,9 +95,9 @@ async function memberArrays(text: string, maxDepth: number, pace: () => Promise<
  * `pace` while it works: the same value, or the same refusal, path and message alike. Text of
  * up to 1 MiB is parsed in one piece. Longer text, when it is an object, is parsed in pieces of
  * about 128 KiB: the object with its member arrays left empty, then each array's elements a run
- * at a time (rules, entities, test cases), each piece held to the checks of the whole (depth
- * counted from where the piece sits, keys written twice, numbers a double does not hold exactly),
- * so one file of 16 MiB does not hold the loop for its whole parse (~0.2–0.4 s). A piece that
+ * at a time (rules, entities, test cases), each piece held to the checks of the whole (keys
+ * written twice, numbers a double does not hold exactly; the nesting is checked by the scan that
+ * finds the lists, over the whole text), so one file of 16 MiB does not hold the loop for its whole parse (~0.2–0.4 s). A piece that
  * fails has the whole text parsed again, in one piece, for the refusal it gets as a whole.
  */
 export async function parseSourcePaced(text: string, pace: () => Promise<void>, sizes: PieceSizes = pieceSizes): Promise<ParsedSource> {
@@ -137,8 +137,9 @@ export async function parseSourcePaced(text: string, pace: () => Promise<void>, 
     }
     const key = JSON.parse(text.slice(keyStart, keyEnd)) as string;
     if (!Array.isArray(value[key])) return whole();
-    // Defined, not assigned: a member named `__proto__` is an own property, as JSON.parse makes it.
-    Object.defineProperty(value, key, { value: elements, writable: true, enumerable: true, configurable: true });
+    // The emptied list is an own property, one named `__proto__` too (JSON.parse makes it so):
+    // this sets it in its place, never the object's prototype.
+    value[key] = elements;
   }
   return top;
 }
