@@ -1,11 +1,15 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CacheSetup } from '../src/cache/from-config.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { createService, type Service } from '../src/service.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { interopDir } from './helpers/authzen.js';
 import { cacheFromEnv, eventually, uniquePrefix } from './helpers/cache.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { slowRedis, type SlowRedis } from './helpers/slow-redis.js';
+import { sample, scrape } from './helpers/telemetry.js';
 
 const delayMs = 40;
 /** The records of the interop data, all of them candidates of a resource search. */
@@ -80,5 +84,52 @@ describe('AuthZEN search with a Redis decision cache 40 ms away', () => {
     } finally {
       await server.kill('SIGCONT');
     }
+  });
+});
+
+describe('a search page out of time while it looks its candidates up', () => {
+  let service: Service;
+  beforeAll(async () => {
+    // A page's time budget is half the request's: 300 ms.
+    service = await createService(
+      loadConfig({ POLICY_DIR: interopDir, POLICY_WATCH: 'false', AUDIT_DECISIONS: 'none', REDIS_URL: inject('redisUrl'), CACHE_PREFIX: uniquePrefix(), REQUEST_TIMEOUT_MS: '600' }),
+      createLogger('silent'),
+    );
+    await eventually('Redis to be up', async () => ((await readJson(await service.app.request('/readyz'))).redis) === 'up');
+  });
+  afterAll(async () => {
+    await service.close();
+  });
+
+  it('stops there: its first candidate decided, a token to go on, and no candidate skipped', async () => {
+    const request = { subject: { type: 'user', id: 'alice' }, action: { name: 'delete' }, resource: { type: 'record' } };
+    const path = '/access/v1/search/resource';
+    const body = new TextEncoder().encode(JSON.stringify(request));
+    // A few bytes at once, the rest 400 ms later: the page starts out of time, and its first
+    // look-ahead (all 20 records) would have keyed and looked up every one of them.
+    const slowly = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(body.subarray(0, 20));
+        await new Promise((done) => setTimeout(done, 400));
+        controller.enqueue(body.subarray(20));
+        controller.close();
+      },
+    });
+    const res = await service.app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: slowly, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(200);
+    const first = await readJson(res);
+    expect(first.results).toEqual([{ type: 'record', id: '101' }]);
+    let token = (first.page as { next_token: string }).next_token;
+    expect(token).not.toBe('');
+    // Only the candidate the page decided was looked up, on its own.
+    expect(sample(await scrape(service.app), 'pdp_cache_requests_total', { layer: 'redis', result: 'miss' })).toBe(1);
+
+    const found = [...(first.results as unknown[])];
+    while (token !== '') {
+      const next = await readJson(await postJson(service.app, path, { ...request, page: { token } }));
+      found.push(...(next.results as unknown[]));
+      token = (next.page as { next_token: string }).next_token;
+    }
+    expect(found).toEqual(['101', '107', '113', '119'].map((id) => ({ type: 'record', id })));
   });
 });

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { tempDir, writeFiles } from './helpers/policy-dir.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
+import { sample } from './helpers/telemetry.js';
 
 /**
  * Three conditions about as costly as one decision may be (4,000,000 steps together): each scans
@@ -254,5 +255,29 @@ describe('a search page keys its candidates for the cache letting other requests
         return;
       }
     }
+  });
+
+  /**
+   * The look-ahead keyed the rest of its chunk (here all 32 candidates) and looked every one up
+   * once its client had gone, as one answered `503 timeout` did: the page ended 95-215 ms after
+   * the client, 10-40 ms since. It now stops at its next pause, as the page does between two
+   * evaluations, and looks nothing up.
+   */
+  it('stops keying them once its client has gone, and looks none of them up', async () => {
+    const metrics = async () => (await fetch(`${url}/metrics`)).text();
+    const lookups = (text: string) => ['hit', 'miss'].reduce((sum, result) => sum + (sample(text, 'pdp_cache_requests_total', { layer: 'memory', result }) ?? 0), 0);
+    const pages = (text: string) => sample(text, 'http_requests_total', { method: 'POST', route: '/access/v1/search/resource', status: '200' }) ?? 0;
+    const before = await metrics();
+    const gone = new AbortController();
+    const body = { subject: { type: 'user', id: 'u' }, action: { name: 'read' }, resource: { type: 'file' }, context: context(false), page: { limit: 40 } };
+    const work = fetch(`${url}/access/v1/search/resource`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: gone.signal });
+    // Gone while the page keys its first candidates: a few ms each.
+    await new Promise((done) => setTimeout(done, 20));
+    gone.abort();
+    await expect(work).rejects.toThrow();
+    // The page is counted once it has stopped.
+    let after = await metrics();
+    while (pages(after) === pages(before)) after = await metrics();
+    expect(lookups(after) - lookups(before)).toBe(0);
   });
 });

@@ -115,12 +115,15 @@ export class DecisionCache {
    * than look each up on its own: a search page's candidates are looked up so. Their keys are
    * made one at a time, awaiting `pause` before each (see pacer): making one serialises its
    * query, a few ms for a record of 1 MiB, so a chunk of 100 made at once held the event loop
-   * half a second. `now()` (epoch ms) is read once they are made.
+   * half a second. `now()` (epoch ms) is read once they are made. Once `stop()` holds after a
+   * pause, no other key is made and no layer asked: undefined, and a decision made all the same
+   * looks its own up.
    */
-  async lookAhead(policyVersion: string, queries: readonly Query[], now: () => number, pause: () => Promise<void>): Promise<LookedAhead> {
+  async lookAhead(policyVersion: string, queries: readonly Query[], now: () => number, pause: () => Promise<void>, stop: () => boolean): Promise<LookedAhead | undefined> {
     const made = new Set<string>();
     for (const query of queries) {
       await pause();
+      if (stop()) return undefined;
       made.add(decisionKey(this.#prefix, policyVersion, query));
     }
     const found = new Map<string, Found | undefined>();

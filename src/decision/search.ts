@@ -122,7 +122,8 @@ export class SearchService {
   /**
    * One page of hits in key order. Looks one permitted candidate past a full page, so `after`
    * is set only when another hit really exists (or a budget ran out: candidates or time). It
-   * lets the event loop turn as it goes (see pacer), so other requests are served meanwhile;
+   * lets the event loop turn as it goes (see pacer), so other requests are served meanwhile,
+   * and stops at such a turn once given up or out of budget, a look-ahead's included;
    * every candidate of the page is decided against the policy set in force when it starts.
    *
    * Once the page is made it records the decisions it answers for: every candidate up to where
@@ -140,16 +141,24 @@ export class SearchService {
     const decisions = this.#decisions.pinned();
     const pause = pacer();
     const endBy = (page.startedAt ?? performance.now()) + this.#budgetMs;
+    const givenUp = () => page.meta?.abandoned === true;
+    const outOfTime = () => performance.now() >= endBy;
+    // The budgets are checked only once a candidate was evaluated, so every page moves the search on.
+    const ends = () => givenUp() || (evaluated > 0 && (evaluated === this.#maxCandidates || outOfTime()));
     const candidates = this.#candidatesFor(query, page.after, page.meta);
     for await (const chunk of this.#chunks(candidates, Math.min(page.limit + 1, maxLookAhead, this.#maxCandidates))) {
       let ahead: LookAhead | undefined;
       for (const candidate of chunk) {
         await pause();
-        // Checked only once a candidate was evaluated, so every page moves the search on.
-        const outOfBudget = evaluated > 0 && (evaluated === this.#maxCandidates || performance.now() >= endBy);
-        if (outOfBudget || page.meta?.abandoned === true) return this.#recorded(decisions, decided, { hits, after: lastSeen });
+        if (ends()) return this.#recorded(decisions, decided, { hits, after: lastSeen });
+        if (ahead === undefined) {
+          // Stopped early (given up, out of time), it ends the page before the chunk's first
+          // candidate, as a pause between two evaluations would; a page that has evaluated none
+          // still decides its first, on its own.
+          ahead = await decisions.lookAhead(chunk.map((c) => c.request), pause, () => givenUp() || outOfTime());
+          if (ends()) return this.#recorded(decisions, decided, { hits, after: lastSeen });
+        }
         evaluated += 1;
-        ahead ??= await decisions.lookAhead(chunk.map((c) => c.request), pause);
         const { outcome, record } = await decisions.decideUnrecorded(candidate.request, undefined, ahead);
         if (outcome.decision === 'permit') {
           if (hits.length === page.limit) return this.#recorded(decisions, decided.slice(0, upToLastHit), { hits, after: lastHit });

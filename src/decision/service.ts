@@ -92,9 +92,11 @@ export interface PinnedDecisions {
    * cache together, one round trip per layer, for `decideUnrecorded` to take: a search page
    * looks its candidates up so rather than one after the other. Each request is enriched and
    * keyed for the cache after `pause` (that of the run the requests are part of, see pacer), so
-   * a look-ahead at large entities lets the event loop turn as their evaluation does.
+   * a look-ahead at large entities lets the event loop turn as their evaluation does. Once
+   * `stop()` holds after a pause (the run was given up, or is out of time), it goes no further
+   * and looks nothing up: a decision then takes what it holds and makes the rest itself.
    */
-  lookAhead(requests: readonly DecisionRequest[], pause: () => Promise<void>): Promise<LookAhead>;
+  lookAhead(requests: readonly DecisionRequest[], pause: () => Promise<void>, stop: () => boolean): Promise<LookAhead>;
   /**
    * The deny for a request that could not be formed (an invalid batch item), not yet recorded:
    * its reason is `invalid_request` with `detail`, and it was decided on nothing. It is timed as
@@ -213,7 +215,7 @@ export class DecisionService {
     const shared: Shared = { subjects: new Map(), enriched: { subjects: new Map(), resources: new Map() } };
     return {
       decideUnrecorded: (request, turn, ahead) => this.#decideUnrecorded(request, set, shared, turn, ahead),
-      lookAhead: (requests, pause) => this.#lookAhead(requests, set, shared, pause),
+      lookAhead: (requests, pause, stop) => this.#lookAhead(requests, set, shared, pause, stop),
       refuse: (detail, meta, validationMs) => this.#refuse(detail, meta, validationMs, set),
       record: (record) => this.record(record),
     };
@@ -279,13 +281,14 @@ export class DecisionService {
     }
   }
 
-  async #lookAhead(requests: readonly DecisionRequest[], set: CompiledPolicySet, shared: Shared, pause: () => Promise<void>): Promise<LookAhead> {
+  async #lookAhead(requests: readonly DecisionRequest[], set: CompiledPolicySet, shared: Shared, pause: () => Promise<void>, stop: () => boolean): Promise<LookAhead> {
     const resolved = await Promise.all(requests.map((request) => this.#sharedSubject(request.subject, shared)));
     const subjects = new Map<DecisionRequest, Subject | InvalidTokenError>();
     const queries = new Map<DecisionRequest, Query>();
     const cacheable: Query[] = [];
     for (const [index, request] of requests.entries()) {
       await pause();
+      if (stop()) return { subjects, queries, found: undefined };
       const subject = resolved[index];
       if (subject === undefined) continue;
       subjects.set(request, subject);
@@ -294,7 +297,7 @@ export class DecisionService {
       queries.set(request, query);
       if (this.#cache !== undefined && request.explain !== true && !decisionReadsNow(set, query)) cacheable.push(query);
     }
-    const found = this.#cache === undefined ? undefined : await this.#cache.lookAhead(set.version, cacheable, () => this.#clock().getTime(), pause);
+    const found = this.#cache === undefined ? undefined : await this.#cache.lookAhead(set.version, cacheable, () => this.#clock().getTime(), pause, stop);
     return { subjects, queries, found };
   }
 
