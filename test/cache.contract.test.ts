@@ -4,6 +4,7 @@ import type { CacheEntry, CacheLayer } from '../src/cache/layer.js';
 import { MemoryCacheLayer } from '../src/cache/memory.js';
 import { RedisCacheLayer } from '../src/cache/redis.js';
 import type { Verdict } from '../src/decision/types.js';
+import { pacer } from '../src/pace.js';
 import { CountingObserver, eventually, uniquePrefix } from './helpers/cache.js';
 
 interface Subject {
@@ -112,9 +113,9 @@ describe.each(drivers)('cache layer contract: $name', ({ name, open }) => {
     subject.layer.set(expired, { verdict: permit, expiresAt: now + 10 }, 60_000);
     await eventually('the writes to be stored', async () => (await subject.layer.get(held, now)) !== undefined);
     const [hits, misses] = [subject.observer.count(`${name}:hit`), subject.observer.count(`${name}:miss`)];
-    expect(await subject.layer.getMany([missing, held, expired], now + 10)).toEqual([undefined, entry, undefined]);
+    expect(await subject.layer.getMany([missing, held, expired], now + 10, pacer())).toEqual([undefined, entry, undefined]);
     expect(subject.observer.count(`${name}:hit`)).toBe(hits + 1);
     expect(subject.observer.count(`${name}:miss`)).toBe(misses + 2);
-    expect(await subject.layer.getMany([], now)).toEqual([]);
+    expect(await subject.layer.getMany([], now, pacer())).toEqual([]);
   });
 });

@@ -131,7 +131,7 @@ export class DecisionCache {
     let keys = [...made];
     for (const [index, layer] of this.#layers.entries()) {
       if (keys.length === 0) break;
-      const entries = await layer.getMany(keys, liveAt);
+      const entries = await layer.getMany(keys, liveAt, pause);
       const missing: string[] = [];
       for (const [at, key] of keys.entries()) {
         const entry = entries[at];

@@ -19,9 +19,11 @@ export interface CacheLayer {
   get(key: string, now: number): Promise<CacheEntry | undefined>;
   /**
    * As `get` for each of `keys`, in their order, in one round trip: each key is counted as one
-   * lookup, and a failure fails them all (misses). Never rejects.
+   * lookup, and a failure fails them all (misses). A layer that decodes what it reads decodes
+   * each entry after `pause` (see pacer), so a hundred large ones let the event loop turn.
+   * Never rejects.
    */
-  getMany(keys: readonly string[], now: number): Promise<(CacheEntry | undefined)[]>;
+  getMany(keys: readonly string[], now: number, pause: () => Promise<void>): Promise<(CacheEntry | undefined)[]>;
   /** Stores `entry` for `ttlMs`; returns at once and never throws. */
   set(key: string, entry: CacheEntry, ttlMs: number): void;
 }

@@ -67,7 +67,8 @@ export interface SearchResult {
 
 /**
  * Most candidates looked up in the cache together: each reply is at most 64 KiB (entry.ts), so
- * one round trip holds at most some 6 MiB, which only values someone else wrote could make.
+ * one round trip holds at most some 6 MiB (a policy's own decisions can come near it: many
+ * permitting rules with long advice), decoded a reply at a time (cache/redis.ts).
  */
 const maxLookAhead = 100;
 
