@@ -157,6 +157,26 @@ function badContentLength(twice: boolean): ProblemError {
 }
 
 /**
+ * How many lines of the read the parser failed in end before the point it failed at: more than
+ * `maxHeaderLines` means the request has more header lines than the server takes, whatever its
+ * size (the request line, when in that read, is one of them).
+ */
+function linesBefore(error: ClientError): number {
+  const at = error.bytesParsed;
+  if (error.rawPacket === undefined || at === undefined) return 0;
+  let lines = 0;
+  for (let end = error.rawPacket.indexOf(0x0a); end !== -1 && end < at; end = error.rawPacket.indexOf(0x0a, end + 1)) lines += 1;
+  return lines;
+}
+
+/** A request of `maxHeaderLines` header lines or more (a 431), however Node told of it. */
+function tooManyHeaderLines(): ProblemError {
+  return new ProblemError('headers_too_large', `the request has more than the ${maxHeaderLines - 1} header lines the server accepts`, [
+    { path: 'header section', message: `more than ${maxHeaderLines - 1} lines` },
+  ]);
+}
+
+/**
  * Headers over the limit (a 431), at the part of the head in which they pass it (RFC 6585 §5: the
  * answer says which header field is too large): the `request-target` (the request line's only
  * part without bounds), a header line's name, or `header section` when the line began in an
@@ -164,6 +184,9 @@ function badContentLength(twice: boolean): ProblemError {
  * colon before any space.
  */
 function headersTooLarge(error: ClientError, firstRead: boolean): ProblemError {
+  // Node 26 (the image's release) refuses past `maxHeadersCount` lines this way, as too large,
+  // where Node 20 keeps that many and drops the rest (see headProblem).
+  if (linesBefore(error) > maxHeaderLines) return tooManyHeaderLines();
   const line = lineAtFault(error, firstRead);
   const message = 'the request line and headers pass the limit here';
   const requestLine = line.whole && /^[^ :]+ /.test(line.text);
@@ -408,9 +431,10 @@ function refuse(request: IncomingMessage, response: ServerResponse, problem: Pro
 }
 
 /**
- * Most header lines a request may have (the server's `maxHeadersCount`). Node's parser keeps this
- * many and drops the rest without a word: a request whose `Authorization` came after 1,000 other
- * lines was answered as if it had none.
+ * Most header lines a request may have (the server's `maxHeadersCount`). Node 20's parser keeps
+ * this many and drops the rest without a word: a request whose `Authorization` came after 1,000
+ * other lines was answered as if it had none. Node 26's refuses more as a header overflow, which
+ * it also calls a head over the size limit (see headersTooLarge).
  */
 export const maxHeaderLines = 1000;
 
@@ -475,11 +499,7 @@ function headProblem(request: IncomingMessage, unusualHost: boolean): ProblemErr
     const problem = notHttp11Problem(request);
     if (problem !== undefined) return problem;
   }
-  if (request.rawHeaders.length >= 2 * maxHeaderLines) {
-    return new ProblemError('headers_too_large', `the request has more than the ${maxHeaderLines - 1} header lines the server accepts`, [
-      { path: 'header section', message: `more than ${maxHeaderLines - 1} lines` },
-    ]);
-  }
+  if (request.rawHeaders.length >= 2 * maxHeaderLines) return tooManyHeaderLines();
   if (request.headers.host === undefined) {
     if (request.httpVersionMajor === 1 && request.httpVersionMinor === 1) {
       return new ProblemError('invalid_request', 'an HTTP/1.1 request must have a Host header', [{ path: 'Host', message: 'required' }]);
