@@ -593,6 +593,29 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     ]);
   });
 
+  it('a timestamp getter compared with a number it never returns: a deny for December on getMonth() == 12 never applied', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'december', effect: 'deny', actions: ['*'], condition: 'now.getMonth() == 12' },
+        { id: 'weekend', effect: 'deny', actions: ['*'], condition: 'now.getDayOfWeek("Europe/Berlin") in [6, 7]' },
+        { id: 'not-first', effect: 'deny', actions: ['*'], condition: '0 != now.getDate()' },
+        { id: 'midnight', effect: 'permit', actions: ['read'], condition: 'timestamp(context.at).getHours() == 24' },
+        { id: 'minute', effect: 'permit', actions: ['read'], condition: 'context.ok || now.getMinutes() in [0, -1]' },
+        {
+          ...readRule,
+          condition: 'now.getMonth() == 11 && now.getDayOfWeek() in [0, 6] && now.getDate() == 31 && now.getDayOfMonth() == 0 && now.getDayOfYear() == 365 && now.getHours() == 23 && now.getMilliseconds() != 999 && now.getFullYear() == 9999 && duration(context.ttl).getHours() == 48 && [12].exists(m, m == now.getMonth() - 1 + 1)',
+        },
+      ]),
+    });
+    expect(issues).toEqual([
+      { file: 'a.json', path: '$.rules[0].condition', rule: 'december', message: 'value: now.getMonth() == 12 is false on every request: getMonth() is never 12, it counts from 0 (January) to 11 (December)' },
+      { file: 'a.json', path: '$.rules[1].condition', rule: 'weekend', message: 'value: now.getDayOfWeek("Europe/Berlin") in [6, 7] never finds 7: getDayOfWeek() counts from 0 (Sunday) to 6 (Saturday)' },
+      { file: 'a.json', path: '$.rules[2].condition', rule: 'not-first', message: 'value: 0 != now.getDate() is true on every request: getDate() is never 0, it counts from 1 to 31 (getDayOfMonth() counts from 0)' },
+      { file: 'a.json', path: '$.rules[3].condition', rule: 'midnight', message: 'value: timestamp(context.at).getHours() == 24 is false on every request: getHours() is never 24, it counts from 0 to 23' },
+      { file: 'a.json', path: '$.rules[4].condition', rule: 'minute', message: 'value: now.getMinutes() in [0, -1] never finds -1: getMinutes() counts from 0 to 59' },
+    ]);
+  });
+
   it('the type of a value of the request compared with any other type JSON never has: always false (true for !=)', async () => {
     const issues = await loadIssues({
       'a.json': policy([

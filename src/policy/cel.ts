@@ -15,6 +15,7 @@ import { evaluateInRange, intLiteralBeyondInt64, typeTimeSums } from './cel-rang
 import { boundRuntimeTypes } from './cel-runtime-types.js';
 import { specFunctionNames, withIntConversions, withSpecFunctions, withStringConversions } from './cel-spec-functions.js';
 import { boundAbsorbedErrors, evaluateStrictly, startDecision } from './cel-strict.js';
+import { getterOutOfRange } from './cel-time-getters.js';
 import { timeMember } from './cel-time-members.js';
 import { oncePerObject, typableVariables } from './cel-values.js';
 
@@ -266,6 +267,16 @@ export function compileCondition(source: string): CompiledCondition {
   }
   const typed = requestType(checkedAst.ast, source);
   if (typed !== undefined) throw new ConditionCompileError(requestTypeMessage(typed));
+  const getter = getterOutOfRange(checkedAst.ast, source);
+  if (getter !== undefined) {
+    const { written, op, literal, counts } = getter;
+    const name = `${getter.getter}()`;
+    throw new ConditionCompileError(
+      op === 'in'
+        ? `value: ${written} never finds ${literal}: ${name} counts ${counts}`
+        : `value: ${written} is ${op === '==' ? 'false' : 'true'} on every request: ${name} is never ${literal}, it counts ${counts}`,
+    );
+  }
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionCompileError(`type: a condition must be a bool, this one is ${String(checked.type)}`);
   }
