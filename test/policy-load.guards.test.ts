@@ -261,7 +261,7 @@ describe('files with many problems', () => {
     expect(lines.filter((line) => line.startsWith('error a.json '))).toHaveLength(101);
     expect(lines.filter((line) => line.startsWith('error c.json '))).toHaveLength(101);
     expect(lines).toContain('error a.json $: more problems in this file, not listed beyond the first 100');
-    expect(lines).toContain('error b.json $.rules[0].condition (rule r): type: No such key: rolez');
+    expect(lines).toContain("error b.json $.rules[0].condition (rule r): type: No such key: rolez in subject.rolez; the request's other attributes are under subject.properties");
     expect(lines.slice(-2)).toEqual(['error c.json $: more problems in this file, not listed beyond the first 100', 'invalid: 203 problem(s)']);
   });
 

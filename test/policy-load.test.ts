@@ -154,6 +154,25 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: expect.stringMatching(/^type: .*rolez/) }]);
   });
 
+  it('a field read on a variable that declares none such, or a variable that does not exist, saying where to read it', async () => {
+    const run = await validateRules([
+      { id: 'owner', effect: 'deny', actions: ['*'], condition: 'resource.owner == subject.id' },
+      { id: 'hidden', effect: 'deny', actions: ['*'], condition: '[{"owner": "a"}].exists(subject, subject.owner == "a") && action.verb == "x"' },
+      { id: 'root', effect: 'deny', actions: ['*'], condition: 'subjet.id == "x"' },
+      { id: 'request', effect: 'deny', actions: ['*'], condition: 'request.time < now' },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'owner', message: "type: No such key: owner in resource.owner; the request's other attributes are under resource.properties" },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'hidden', message: "type: No such key: verb in action.verb; the request's other attributes are under action.properties" },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'root', message: 'type: Unknown variable: subjet; conditions read subject, resource, action, context and now' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'request', message: 'type: Unknown variable: request; conditions read subject, resource, action, context and now' },
+      ],
+    });
+  });
+
   it('a misspelt variable field tested by has(), which was false on every request: a deny on it never applied', async () => {
     const run = await validateRules([
       { id: 'suspended', effect: 'deny', actions: ['*'], condition: 'has(subject.suspended)' },

@@ -1,4 +1,4 @@
-import { comprehensions, isAstNode } from './cel-ast.js';
+import { comprehensions, isAstNode, type AstNode } from './cel-ast.js';
 
 /** A map the type check lets a condition read any key of: the request's objects. */
 export const dynMap = 'map<string, dyn>';
@@ -32,33 +32,60 @@ function selectionOnVariable(node: unknown): VariableField | undefined {
   return undefined;
 }
 
+/** The field `node` tests when it is `has(v.f…)`, read directly on the variable `v`. */
+function hasTarget(node: AstNode): VariableField | undefined {
+  const [name, first] = Array.isArray(node.args) ? (node.args as unknown[]) : [];
+  return node.op === 'call' && name === 'has' && Array.isArray(first) ? selectionOnVariable(first[0]) : undefined;
+}
+
+/** The field `node` reads when it is `v.f`, read directly on the variable `v`. */
+function directSelection(node: AstNode): VariableField | undefined {
+  if (node.op !== '.' || !Array.isArray(node.args)) return undefined;
+  const [target, field] = node.args as [unknown, unknown];
+  return isAstNode(target) && target.op === 'id' && typeof target.args === 'string' && typeof field === 'string' ? { variable: target.args, field } : undefined;
+}
+
 /**
- * The first `has()` in `node` that tests a field no declared shape has (`has(subject.rolez)`).
- * The library's type check of `has()` reads only the variable, so such a test loaded and was
- * false on every request: a deny rule `has(subject.suspended)`, written for
- * `subject.properties.suspended`, never applied. A comprehension variable of the same name
- * (`items.exists(subject, has(subject.x))`) hides the declared one.
+ * The first field `select` finds in `node` that no declared shape has. A comprehension variable
+ * of the same name (`items.exists(subject, has(subject.x))`) hides the declared one.
  */
-export function undeclaredHasField(node: unknown, hidden: ReadonlySet<string> = new Set()): VariableField | undefined {
+function firstUndeclared(node: unknown, select: (node: AstNode) => VariableField | undefined, hidden: ReadonlySet<string>): VariableField | undefined {
   if (Array.isArray(node)) {
     for (const item of node) {
-      const found = undeclaredHasField(item, hidden);
+      const found = firstUndeclared(item, select, hidden);
       if (found !== undefined) return found;
     }
     return undefined;
   }
   if (!isAstNode(node)) return undefined;
+  const tested = select(node);
+  const shape = tested === undefined || hidden.has(tested.variable) ? undefined : shapes.get(tested.variable);
+  if (tested !== undefined && shape !== undefined && !Object.hasOwn(shape, tested.field)) return tested;
   const [name, first, second] = Array.isArray(node.args) ? (node.args as unknown[]) : [];
-  if (node.op === 'call' && name === 'has' && Array.isArray(first)) {
-    const tested = selectionOnVariable(first[0]);
-    const shape = tested === undefined || hidden.has(tested.variable) ? undefined : shapes.get(tested.variable);
-    if (tested !== undefined && shape !== undefined && !Object.hasOwn(shape, tested.field)) return tested;
-  }
   if (node.op === 'rcall' && typeof name === 'string' && comprehensions.has(name) && Array.isArray(second)) {
     // Every argument but the last may name a variable the macro binds; hiding one too many only checks less.
     const inner = new Set(hidden);
     for (const arg of second.slice(0, -1)) if (isAstNode(arg) && arg.op === 'id' && typeof arg.args === 'string') inner.add(arg.args);
-    return undeclaredHasField(first, hidden) ?? undeclaredHasField(second, inner);
+    return firstUndeclared(first, select, hidden) ?? firstUndeclared(second, select, inner);
   }
-  return undeclaredHasField(node.args, hidden);
+  return firstUndeclared(node.args, select, hidden);
+}
+
+/**
+ * The first `has()` in `node` that tests a field no declared shape has (`has(subject.rolez)`).
+ * The library's type check of `has()` reads only the variable, so such a test loaded and was
+ * false on every request: a deny rule `has(subject.suspended)`, written for
+ * `subject.properties.suspended`, never applied.
+ */
+export function undeclaredHasField(node: unknown): VariableField | undefined {
+  return firstUndeclared(node, hasTarget, new Set());
+}
+
+/**
+ * The first field read in `node` directly on a variable whose declared shape has none such
+ * (`resource.owner` for `resource.properties.owner`): the field the library's type check refuses
+ * with `No such key: owner` alone, which names neither the variable nor where its attributes are.
+ */
+export function undeclaredField(node: unknown): VariableField | undefined {
+  return firstUndeclared(node, directSelection, new Set());
 }

@@ -3,7 +3,7 @@ import { inKeyOrder } from '../canonical-json.js';
 import { comprehensions, forEachNode, isAstNode } from './cel-ast.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
-import { declaredShapes, dynMap, undeclaredHasField } from './cel-has-fields.js';
+import { declaredShapes, dynMap, undeclaredField, undeclaredHasField } from './cel-has-fields.js';
 import { hasOnNonMap } from './cel-has-targets.js';
 import { constantParts, type ConstantPart } from './cel-constants.js';
 import { literalCalls } from './cel-literal-calls.js';
@@ -215,6 +215,17 @@ function requestTypeMessage(typed: RequestType): string {
   return `${outcome} is JSON, never of type ${type}: the type of a JSON value is null_type, bool, double, string, list or map`;
 }
 
+/**
+ * `message`, the library's reason for refusing `ast` at its type check, with where to read
+ * instead when it names no more than a variable or a field that does not exist.
+ */
+function checkFailure(message: string, ast: unknown): string {
+  if (message.startsWith('Unknown variable: ')) return `${message}; conditions read subject, resource, action, context and now`;
+  const field = undeclaredField(ast);
+  if (field === undefined || message !== `No such key: ${field.field}`) return message;
+  return `${message} in ${field.variable}.${field.field}; the request's other attributes are under ${field.variable}.properties`;
+}
+
 /** Parses and type-checks a CEL condition; throws ConditionCompileError with a readable reason. */
 export function compileCondition(source: string): CompiledCondition {
   let parsed: ReturnType<typeof runtimeEnv.parse>;
@@ -240,9 +251,7 @@ export function compileCondition(source: string): CompiledCondition {
   const checkedAst = checkEnv.parse(source);
   typeTimeSums(checkedAst.ast);
   const checked = checkedAst.check();
-  if (!checked.valid) {
-    throw new ConditionCompileError(`type: ${firstLine(checked.error?.message ?? 'invalid expression')}`);
-  }
+  if (!checked.valid) throw new ConditionCompileError(`type: ${checkFailure(firstLine(checked.error?.message ?? 'invalid expression'), parsed.ast)}`);
   const member = timeMember(checkedAst.ast);
   if (member !== undefined) {
     const read = member.name === undefined ? 'no fields or keys' : `no field ${member.name}`;
