@@ -141,7 +141,16 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
 
   it('a duplicate rule id', async () => {
     const issues = await loadIssues({ 'a.json': policy([readRule, readRule]) });
-    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[1].id', rule: 'read', message: 'duplicate rule id "read"' }]);
+    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[1].id', rule: 'read', message: 'duplicate rule id "read" (also at $.rules[0].id)' }]);
+  });
+
+  it('an empty list of roles or scopes, saying to leave it out', async () => {
+    const issues = await loadIssues({ 'a.json': policy([{ ...readRule, roles: [] }, { ...readRule, id: 'r2', scopes: [] }]) });
+    const leaveOut = (kind: string) => `an empty list is refused: leave out "${kind}" for a rule that applies whatever the subject holds`;
+    expect(issues).toEqual([
+      { file: 'a.json', path: '$.rules[0].roles', rule: 'read', message: leaveOut('roles') },
+      { file: 'a.json', path: '$.rules[1].scopes', rule: 'r2', message: leaveOut('scopes') },
+    ]);
   });
 
   it('a CEL syntax error', async () => {

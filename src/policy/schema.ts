@@ -69,6 +69,17 @@ const ruleClaimName = (kind: 'roles' | 'scopes') =>
   claimName.regex(notWildcard, `"*" is no wildcard here and would match only a claim named "*": leave out "${kind}" for a rule that applies whatever the subject holds`);
 
 /**
+ * The roles or scopes a rule names: 1 to 1,000. An empty list is refused as saying nothing an
+ * author means (no role matches none; all of no scopes, every subject): the refusal says to
+ * leave the list out, where zod's own words said only that it was too small.
+ */
+const ruleClaimList = (kind: 'roles' | 'scopes') =>
+  z
+    .array(ruleClaimName(kind))
+    .min(1, `an empty list is refused: leave out "${kind}" for a rule that applies whatever the subject holds`)
+    .max(1000);
+
+/**
  * The resource type a policy governs, in `visibleName`'s characters: a policy of deny rules for
  * `invoice ` or `invoice\u200b` (a zero-width space) reads as one for `invoice`, and never applied.
  * Nor `*`: `"*"` means any action, but there is no wildcard resource type, so a policy of deny
@@ -113,8 +124,8 @@ export const ruleSchema = z
       .min(1)
       .max(1000)
       .describe('"*" = any action. Each action is spelled one way across the policies of the resource type: names that differ only in case or form (approve, Approve) are refused at load.'),
-    roles: z.array(ruleClaimName('roles')).min(1).max(1000).optional(),
-    scopes: z.array(ruleClaimName('scopes')).min(1).max(1000).optional(),
+    roles: ruleClaimList('roles').optional(),
+    scopes: ruleClaimList('scopes').optional(),
     condition: z.string().min(1).max(4096).optional().describe('A CEL expression that must be true; compiled, type-checked and cost-bounded at load.'),
     advice: jsonObjectSchema
       .refine(adviceFits, `at most ${maxAdviceJsonLength} characters of JSON`)
