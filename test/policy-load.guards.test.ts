@@ -349,7 +349,7 @@ describe('rule ids of one resource type', () => {
     const report = await refusedReport(dir);
     expect(report).toMatchObject({
       ok: false,
-      issues: [{ file: 'b.json', path: '$.rules[0].id', rule: 'R1', message: 'duplicate rule id "R1" (also in policy "a" for resource type "doc": rule ids are unique per resource type)' }],
+      issues: [{ file: 'b.json', path: '$.rules[0].id', rule: 'R1', message: 'duplicate rule id "R1" (also at a.json $.rules[0].id, in policy "a" for resource type "doc": rule ids are unique per resource type)' }],
     });
   });
 });

@@ -17,6 +17,14 @@ export interface PolicyFile {
   readonly policy: PolicySource;
 }
 
+/** Where a rule id was first given among the policies of a resource type. */
+interface RuleOwner {
+  readonly policy: string;
+  readonly file: string;
+  /** The JSON path of its `id`: `$.rules[0].id`. */
+  readonly path: string;
+}
+
 /** The compiled condition, or why it does not compile. */
 function compiledOrError(source: string): CompiledCondition | ConditionCompileError {
   try {
@@ -61,7 +69,7 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
    * fixtures (`expect.rules`) and audit lines (`rules`) name rules by id alone, so a second
    * policy's rule of the same id would pass for the first's.
    */
-  const ruleOwners = new Map<string, Map<string, string>>();
+  const ruleOwners = new Map<string, Map<string, RuleOwner>>();
   const conditions = new Map<string, CompiledCondition | ConditionCompileError>();
   const locations = new Map<CompiledRule, RuleLocation>();
 
@@ -74,7 +82,7 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
     policyIds.set(policy.id, file);
     const rules = rulesByResource.get(policy.resource) ?? [];
     rulesByResource.set(policy.resource, rules);
-    const owners = ruleOwners.get(policy.resource) ?? new Map<string, string>();
+    const owners = ruleOwners.get(policy.resource) ?? new Map<string, RuleOwner>();
     ruleOwners.set(policy.resource, owners);
     // The file's problems, up to one past the `maxIssuesPerFile` listed: its later rules are not
     // looked at, so a file of thousands of bad rules costs no more and crowds out no other file's.
@@ -85,11 +93,11 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
       const path = `$.rules[${index}]`;
       const owner = owners.get(rule.id);
       if (owner !== undefined) {
-        const where = owner === policy.id ? '' : ` (also in policy "${owner}" for resource type "${policy.resource}": rule ids are unique per resource type)`;
+        const where = owner.policy === policy.id ? ` (also at ${owner.path})` : ` (also at ${owner.file} ${owner.path}, in policy "${owner.policy}" for resource type "${policy.resource}": rule ids are unique per resource type)`;
         found.push({ file, path: `${path}.id`, rule: rule.id, message: `duplicate rule id "${rule.id}"${where}` });
         continue;
       }
-      owners.set(rule.id, policy.id);
+      owners.set(rule.id, { policy: policy.id, file, path: `${path}.id` });
       let condition: CompiledCondition | ConditionCompileError | undefined;
       if (rule.condition !== undefined) {
         condition = conditions.get(rule.condition);
