@@ -11,6 +11,7 @@ import { tempDir, writeFiles } from './helpers/policy-dir.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { slowRedis, type SlowRedis } from './helpers/slow-redis.js';
 import { sample, scrape } from './helpers/telemetry.js';
+import { lateJsonPost } from './helpers/late-body.js';
 
 const delayMs = 40;
 /** The records of the interop data, all of them candidates of a resource search. */
@@ -105,18 +106,9 @@ describe('a search page out of time while it looks its candidates up', () => {
   it('stops there: its first candidate decided, a token to go on, and no candidate skipped', async () => {
     const request = { subject: { type: 'user', id: 'alice' }, action: { name: 'delete' }, resource: { type: 'record' } };
     const path = '/access/v1/search/resource';
-    const body = new TextEncoder().encode(JSON.stringify(request));
     // A few bytes at once, the rest 400 ms later: the page starts out of time, and its first
     // look-ahead (all 20 records) would have keyed and looked up every one of them.
-    const slowly = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        controller.enqueue(body.subarray(0, 20));
-        await new Promise((done) => setTimeout(done, 400));
-        controller.enqueue(body.subarray(20));
-        controller.close();
-      },
-    });
-    const res = await service.app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: slowly, duplex: 'half' } as RequestInit);
+    const res = await service.app.request(path, lateJsonPost(request, 20, 400));
     expect(res.status).toBe(200);
     const first = await readJson(res);
     expect(first.results).toEqual([{ type: 'record', id: '101' }]);

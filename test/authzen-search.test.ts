@@ -7,6 +7,7 @@ import { createApp } from '../src/http/app.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { interopDir, todoUsers } from './helpers/authzen.js';
 import { tempDir, writeFiles } from './helpers/policy-dir.js';
+import { lateJsonPost } from './helpers/late-body.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -306,17 +307,8 @@ describe('AuthZEN search', () => {
     };
     const search = new SearchService({ decisions: slow, candidates: policySetCandidates(policies), pageBudgetMs: 300 });
     const budgeted = createApp({ decisions, policies, search, requestTimeoutMs: 600 });
-    const body = new TextEncoder().encode(JSON.stringify({ subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' } }));
     // A few bytes at once, the rest 400 ms later: the page starts 400 ms into the request's 600.
-    const slowly = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        controller.enqueue(body.subarray(0, 20));
-        await new Promise((done) => setTimeout(done, 400));
-        controller.enqueue(body.subarray(20));
-        controller.close();
-      },
-    });
-    const res = await budgeted.request('/access/v1/search/resource', { method: 'POST', headers: { 'content-type': 'application/json' }, body: slowly, duplex: 'half' } as RequestInit);
+    const res = await budgeted.request('/access/v1/search/resource', lateJsonPost({ subject: user('alice'), action: { name: 'delete' }, resource: { type: 'record' } }, 20, 400));
     expect(res.status).toBe(200);
     const page = await readJson(res);
     expect((page.page as { next_token: string }).next_token).not.toBe('');
