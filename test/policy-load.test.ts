@@ -644,6 +644,34 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     ]);
   });
 
+  it('the resource type or action name compared with one the rule is never evaluated for: a deny on action.name == "write" in a rule for "read" never applied', async () => {
+    const issues = await loadIssues({
+      'a.json': policy([
+        { id: 'cased', effect: 'permit', actions: ['read'], condition: 'resource.type == "Thing"' },
+        { id: 'other', effect: 'deny', actions: ['*'], condition: 'context.ok && resource.type == "invoice"' },
+        { id: 'write', effect: 'deny', actions: ['read'], condition: 'action.name == "write"' },
+        { id: 'not-write', effect: 'deny', actions: ['read', 'list'], condition: '"write" != action.name' },
+        { id: 'listed', effect: 'permit', actions: ['read'], condition: '!(action.name in ["Read", "write"])' },
+        { id: 'lines', effect: 'deny', actions: ['read'], condition: 'context.lines.exists(l, l.ok && resource["type"] == \'things\')' },
+        {
+          ...readRule,
+          condition: 'resource.type == "thing" && action.name == "read" && action.name in ["read", "write"] && action.name in [context.a, "write"] && action.name in [] && resource.properties.type == "x" && action.properties.name != "write" && subject.type != "thing" && [{"name": "write", "type": "x"}].exists(action, action.name == "write") && [{"type": "x"}].all(resource, resource.type == "x")',
+        },
+        { id: 'any', effect: 'permit', actions: ['*'], condition: 'action.name == "write" || action.name in ["a", "b"]' },
+      ]),
+      'b.json': { id: 'invoices', resource: 'invoice', rules: [{ id: 'thing', effect: 'permit', actions: ['approve'], condition: 'resource.type in ["thing"] || action.name == "read"' }] },
+    });
+    expect(issues).toEqual([
+      { file: 'a.json', path: '$.rules[0].condition', rule: 'cased', message: 'value: resource.type == "Thing" is false on every request: this rule is evaluated for resource type "thing" alone, its policy\'s, and resource types are case-sensitive: write "thing"' },
+      { file: 'a.json', path: '$.rules[1].condition', rule: 'other', message: 'value: resource.type == "invoice" is false on every request: this rule is evaluated for resource type "thing" alone, its policy\'s: put the rule in a policy for "invoice", or leave the comparison out' },
+      { file: 'a.json', path: '$.rules[2].condition', rule: 'write', message: 'value: action.name == "write" is false on every request: this rule is evaluated for the action "read" alone, its actions: add "write" to its actions, or leave the comparison out' },
+      { file: 'a.json', path: '$.rules[3].condition', rule: 'not-write', message: 'value: "write" != action.name is true on every request: this rule is evaluated for the actions "read" and "list" alone, its actions: add "write" to its actions, or leave the comparison out' },
+      { file: 'a.json', path: '$.rules[4].condition', rule: 'listed', message: 'value: action.name in ["Read", "write"] is false on every request: this rule is evaluated for the action "read" alone, its actions, and action names are case-sensitive: write "read"' },
+      { file: 'a.json', path: '$.rules[5].condition', rule: 'lines', message: 'value: resource["type"] == \'things\' is false on every request: this rule is evaluated for resource type "thing" alone, its policy\'s: put the rule in a policy for "things", or leave the comparison out' },
+      { file: 'b.json', path: '$.rules[0].condition', rule: 'thing', message: 'value: resource.type in ["thing"] is false on every request: this rule is evaluated for resource type "invoice" alone, its policy\'s: put the rule in a policy for "thing", or leave the comparison out' },
+    ]);
+  });
+
   it('the type of a value of the request compared with any other type JSON never has: always false (true for !=)', async () => {
     const issues = await loadIssues({
       'a.json': policy([

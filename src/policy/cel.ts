@@ -8,6 +8,7 @@ import { hasOnNonMap } from './cel-has-targets.js';
 import { constantParts, type ConstantPart } from './cel-constants.js';
 import { literalCalls } from './cel-literal-calls.js';
 import { requestIntArithmetic } from './cel-request-ints.js';
+import { nameComparisons, type NameComparison } from './cel-request-names.js';
 import { requestTime } from './cel-request-times.js';
 import { requestType, type RequestType } from './cel-request-types.js';
 import { typedMapKeys } from './cel-map-keys.js';
@@ -30,6 +31,8 @@ export interface CompiledCondition {
   readonly readsNow: boolean;
   /** The most evaluation steps it may take on request data within the limits (cel-cost.ts). */
   readonly steps: number;
+  /** Its comparisons of the resource type or action name with names, which each rule it is part of judges (cel-request-names.ts). */
+  readonly namesCompared: readonly NameComparison[];
 }
 
 /** The variables every condition sees. */
@@ -297,6 +300,7 @@ export function compileCondition(source: string): CompiledCondition {
     const failure = probeFailure(call.probe);
     if (failure !== undefined) throw new ConditionCompileError(`value: ${call.written} is an error whatever the request: ${failure}`);
   }
+  const namesCompared = nameComparisons(parsed.ast, source);
   const fast = fastCondition(parsed.ast);
   bindAsSpecified(parsed.ast);
   const evaluate = parsed as (vars: ConditionVariables) => unknown;
@@ -333,5 +337,5 @@ export function compileCondition(source: string): CompiledCondition {
       }
     }
   };
-  return Object.assign(condition, { readsNow: readsVariable(parsed.ast, 'now'), steps: cost });
+  return Object.assign(condition, { readsNow: readsVariable(parsed.ast, 'now'), steps: cost, namesCompared });
 }

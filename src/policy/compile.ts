@@ -4,6 +4,7 @@ import { byCodeUnits } from '../code-unit-order.js';
 import { pacer } from '../pace.js';
 import { compileCondition, ConditionCompileError, type CompiledCondition } from './cel.js';
 import type { Candidates, CompiledPolicySet, CompiledRule, ResourceRules } from './compiled.js';
+import { neverSeenName } from './cel-request-names.js';
 import { costlyDecisions } from './decision-cost.js';
 import { FoldedNames } from './fold-case.js';
 import { sortedInSlices } from './sorted-names.js';
@@ -108,6 +109,11 @@ function* compiling(files: readonly PolicyFile[], extraVersionInput: unknown, en
       }
       if (condition instanceof ConditionCompileError) {
         found.push({ file, path: `${path}.condition`, rule: rule.id, message: condition.message });
+        continue;
+      }
+      const never = condition === undefined ? undefined : neverSeenName(condition.namesCompared, { resourceType: policy.resource, actions: rule.actions });
+      if (never !== undefined) {
+        found.push({ file, path: `${path}.condition`, rule: rule.id, message: never });
         continue;
       }
       const compiled: CompiledRule = {
