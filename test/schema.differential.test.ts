@@ -144,7 +144,7 @@ const beyondSchema: readonly { readonly kind: Kind; readonly message: RegExp; re
   { kind: 'policy', message: /^duplicate rule id/, at: ['properties', 'rules', 'items', 'properties', 'id'], says: /unique/i },
   { kind: 'policy', message: /differ only in case or form/, path: /^\$\.resource$/, at: ['properties', 'resource'], says: /case or form/ },
   { kind: 'policy', message: /differ only in case or form/, path: /\.actions\[\d+\]$/, at: ['properties', 'rules', 'items', 'properties', 'actions'], says: /case or form/ },
-  { kind: 'policy', message: /^(syntax|type|condition|unknown)|cost/i, path: /\.condition$/, at: ['properties', 'rules', 'items', 'properties', 'condition'], says: /CEL.*load/ },
+  { kind: 'policy', message: /^(syntax|type|condition|unknown|value)|cost/i, path: /\.condition$/, at: ['properties', 'rules', 'items', 'properties', 'condition'], says: /CEL.*load/ },
   { kind: 'policy', message: /^at most 4096 characters of JSON$/, at: ['properties', 'rules', 'items', 'properties', 'advice'], says: /4096 characters as JSON/ },
   { kind: 'policy', message: /^nested deeper than 64 levels$/, at: [], says: /64 levels/ },
   { kind: 'fixture', message: /^duplicate case name/, at: ['properties', 'cases', 'items', 'properties', 'name'], says: /unique/i },
