@@ -368,6 +368,16 @@ describe('a token checked at the very millisecond its exp names', () => {
   });
 });
 
+describe('a token whose nbf has a fraction of a second (RFC 7519 NumericDate)', () => {
+  it('is taken from that very millisecond on, not from the next whole second', async () => {
+    const nbfMs = (Math.floor(Date.now() / 1_000) - 60) * 1_000 + 400;
+    const token = await new SignJWT(accountantClaims).setProtectedHeader({ alg: 'ES256', kid: ec.kid }).setIssuer(testIssuer).setAudience(testAudience).setNotBefore(nbfMs / 1_000).setExpirationTime('1h').sign(ec.privateKey);
+    const at = (ms: number) => createJwtVerifier({ keys: createLocalJWKSet(jwks([ec])), issuer: testIssuer, audience: [testAudience], algorithms: ['ES256'], clockTolerance: 0, clock: () => new Date(ms) });
+    await expect(at(nbfMs - 1).verify(token)).rejects.toThrow(/^claim "nbf" invalid: check_failed$/);
+    await expect(at(nbfMs).verify(token)).resolves.toMatchObject({ sub: accountantClaims.sub });
+  });
+});
+
 describe('a token that expires while its key is being fetched', () => {
   it('is denied: its exp is held to the time the check ends, not the time it began', async () => {
     const next = await makeKey('ES256', 'k-next');

@@ -341,6 +341,27 @@ describe('opaque tokens: RFC 7662 introspection', () => {
       expect(server.requestsFor(token)).toBe(2);
     });
 
+    it('takes an answer whose own nbf has a fraction of a second from that very millisecond on', async () => {
+      const token = opaque();
+      const nbfMs = (epoch() - 60) * 1_000 + 400;
+      const answer = await new SignJWT({ token_introspection: { active: true, sub: 'alice', exp: epoch() + 600 } })
+        .setProtectedHeader({ alg: asKey.alg, kid: asKey.kid, typ: 'token-introspection+jwt' })
+        .setIssuer(asIssuer)
+        .setAudience(server.clientId)
+        .setIssuedAt(epoch() - 60)
+        .setNotBefore(nbfMs / 1_000)
+        .sign(asKey.privateKey);
+      server.answer(token, { contentType: 'application/token-introspection+jwt', body: answer });
+      const verifier = () => introspector({ clockTolerance: 0, signed: { keys: createLocalJWKSet(jwks(asKey)), issuer: asIssuer, algorithms: ['ES256'] } });
+      const early = verifier();
+      now = nbfMs - 1;
+      const error = await refusal(early.verify(token));
+      expect(error.message).toBe('introspection unavailable: signed answer not verified (ERR_JWT_CLAIM_VALIDATION_FAILED)');
+      const onTime = verifier();
+      now = nbfMs;
+      await expect(onTime.verify(token)).resolves.toMatchObject({ sub: 'alice' });
+    });
+
     it('denies as unavailable an answer signed with an algorithm not accepted, by a key its key set holds', async () => {
       const edKey = await signingKey('as-ed', 'EdDSA');
       const token = opaque();

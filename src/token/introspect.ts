@@ -8,7 +8,7 @@ import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 import type { IntrospectionCache } from './introspection-cache.js';
 import type { KeyLookup } from './jwks.js';
 import { bodyText, fetchBounded, UpstreamError, type BoundedResponse } from './fetch-bounded.js';
-import { defaultClockTolerance, hasAudience, issuedInFuture, issuedInFutureDetail, verifyWithKeySet, type TokenVerifier } from './verify.js';
+import { checkTimes, defaultClockTolerance, hasAudience, issuedInFuture, issuedInFutureDetail, joseTolerance, verifyWithKeySet, type TokenVerifier } from './verify.js';
 
 /** What introspection said about one token; cached under the token's hash. */
 export type IntrospectionResult =
@@ -211,9 +211,10 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       const { payload } = await verifyWithKeySet(
         text,
         (header, token) => until(deadline, async () => keys(header, token)),
-        { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', requiredClaims: ['iat'], clockTolerance, currentDate: new Date(clock()) },
+        { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', requiredClaims: ['iat'], clockTolerance: joseTolerance(clockTolerance), currentDate: new Date(clock()) },
         refetchKeys === undefined ? undefined : () => until(deadline, refetchKeys),
       );
+      checkTimes(payload, clock(), clockTolerance);
       const expires = expiryMs(payload);
       return { answer: payload['token_introspection'], ...(expires !== undefined && { validUntil: expires + clockTolerance * 1000 }) };
     } catch (error) {

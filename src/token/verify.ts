@@ -1,4 +1,4 @@
-import { decodeJwt, errors, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
+import { decodeJwt, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import type { Claims } from './claims.js';
 import type { KeyLookup } from './jwks.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
@@ -57,6 +57,28 @@ export function issuedInFuture(iat: number, nowMs: number, toleranceSeconds: num
  */
 export function neverValid(nbf: number, exp: number, toleranceSeconds: number): boolean {
   return nbf - toleranceSeconds >= exp + toleranceSeconds;
+}
+
+/**
+ * The clock tolerance jose is given where `checkTimes` follows its check: a second more than
+ * `toleranceSeconds`, so that jose, which reads the clock in whole seconds cut down, refuses no
+ * time that `checkTimes`, reading it to the millisecond, takes.
+ */
+export function joseTolerance(toleranceSeconds: number): number {
+  return toleranceSeconds + 1;
+}
+
+/**
+ * Holds a verified JWT's `nbf` and `exp` (NumericDates, which may have a fraction) to the clock at
+ * `nowMs` (epoch ms), `toleranceSeconds` allowed, throwing what jose throws. jose cuts the clock
+ * down to whole seconds: an `nbf` of 1700000000.4 was refused until 1700000001, and an `exp` of
+ * 1700000000.4 taken until then, where the caches, reading the clock to the millisecond, take
+ * the token from its `nbf` on and not from its `exp` on, as does the introspection of the same token.
+ */
+export function checkTimes(payload: JWTPayload, nowMs: number, toleranceSeconds: number): void {
+  const now = nowMs / 1000;
+  if (typeof payload.nbf === 'number' && payload.nbf > now + toleranceSeconds) throw new errors.JWTClaimValidationFailed('"nbf" claim timestamp check failed', payload, 'nbf', 'check_failed');
+  if (typeof payload.exp === 'number' && payload.exp <= now - toleranceSeconds) throw new errors.JWTExpired('"exp" claim timestamp check failed', payload, 'exp', 'check_failed');
 }
 
 /** Algorithms accepted unless configured otherwise: asymmetric only. */
@@ -181,11 +203,12 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
   const maxTokenLength = options.maxTokenLength ?? 16_384;
   const clock = options.clock ?? (() => new Date());
   const audienceClaim = options.audienceClaim ?? 'aud';
+  const clockTolerance = options.clockTolerance ?? defaultClockTolerance;
   const verifyOptions = {
     issuer: options.issuer,
     ...(audienceClaim === 'aud' && { audience: [...options.audience] }),
     algorithms: [...options.algorithms],
-    clockTolerance: options.clockTolerance ?? defaultClockTolerance,
+    clockTolerance: joseTolerance(clockTolerance),
     ...(options.type !== undefined && { typ: options.type }),
     ...(options.requireExp !== false && { requiredClaims: ['exp'] }),
   };
@@ -197,12 +220,10 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
         const { keys, refetchKeys } = options.lookup?.() ?? { keys: options.keys };
         const { payload, protectedHeader } = await verifyWithKeySet(token, keys, { ...verifyOptions, currentDate: now }, refetchKeys);
         if (options.type === undefined && otherKindOfToken(protectedHeader.typ)) throw new InvalidTokenError('claim "typ" invalid: another kind of token than an access token');
-        // jose compares `exp` with `now`, read before the token's key was waited for (a fetch can
-        // take JWKS_TIMEOUT_MS) and cut to whole seconds: a token that expired meanwhile, or whose
-        // `exp` has a fraction (a NumericDate may have one), would be taken after it.
-        const checked = clock().getTime() / 1000;
-        if (typeof payload.exp === 'number' && payload.exp <= checked - verifyOptions.clockTolerance) throw new InvalidTokenError('token expired');
-        if (typeof payload.iat === 'number' && issuedInFuture(payload.iat, now.getTime(), verifyOptions.clockTolerance)) throw new InvalidTokenError(issuedInFutureDetail);
+        // jose read `now` before the token's key was waited for (a fetch can take JWKS_TIMEOUT_MS):
+        // a token that expired meanwhile would be taken after its `exp`.
+        checkTimes(payload, clock().getTime(), clockTolerance);
+        if (typeof payload.iat === 'number' && issuedInFuture(payload.iat, now.getTime(), clockTolerance)) throw new InvalidTokenError(issuedInFutureDetail);
         if (audienceClaim !== 'aud' && !hasAudience(payload[audienceClaim], options.audience)) {
           throw new InvalidTokenError(`claim "${audienceClaim}" invalid: check_failed`);
         }
