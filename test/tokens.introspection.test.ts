@@ -341,6 +341,29 @@ describe('opaque tokens: RFC 7662 introspection', () => {
       expect(server.requestsFor(token)).toBe(2);
     });
 
+    it('asks again, and refuses, once the clock steps back before the answer\'s own nbf, as a fresh check of it would', async () => {
+      const token = opaque();
+      const nbf = epoch();
+      const answer = await new SignJWT({ token_introspection: { active: true, sub: 'alice', exp: epoch() + 600 } })
+        .setProtectedHeader({ alg: asKey.alg, kid: asKey.kid, typ: 'token-introspection+jwt' })
+        .setIssuer(asIssuer)
+        .setAudience(server.clientId)
+        .setIssuedAt(nbf)
+        .setNotBefore(nbf)
+        .sign(asKey.privateKey);
+      server.answer(token, { contentType: 'application/token-introspection+jwt', body: answer });
+      const verifier = introspector({ clockTolerance: 5, signed: { keys: createLocalJWKSet(jwks(asKey)), issuer: asIssuer, algorithms: ['ES256'] } });
+      now = nbf * 1_000;
+      await verifier.verify(token);
+      now = (nbf - 5) * 1_000;
+      await verifier.verify(token);
+      expect(server.requestsFor(token)).toBe(1);
+      now = (nbf - 5) * 1_000 - 1;
+      const error = await refusal(verifier.verify(token));
+      expect(error.message).toBe('introspection unavailable: signed answer not verified (ERR_JWT_CLAIM_VALIDATION_FAILED)');
+      expect(server.requestsFor(token)).toBe(2);
+    });
+
     it('takes an answer whose own nbf has a fraction of a second from that very millisecond on', async () => {
       const token = opaque();
       const nbfMs = (epoch() - 60) * 1_000 + 400;

@@ -178,11 +178,12 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   }
 
   /**
-   * The answer's body, and for a signed answer when it stops being valid (epoch ms): its own
-   * `exp`, with the tolerance its verification allows. Remembered past that, it would still be
-   * taken where a fresh check of the same answer refuses it (RFC 7519 §4.1.4).
+   * The answer's body, and for a signed answer when it starts and stops being valid (epoch ms):
+   * its own `nbf` and `exp`, with the tolerance its verification allows. Remembered outside
+   * them, it would still be taken where a fresh check of the same answer refuses it (RFC 7519
+   * §4.1.4, §4.1.5): past its `exp`, or before its `nbf` once the clock is stepped back.
    */
-  async function readAnswer(mediaType: string, text: string, deadline: number): Promise<{ readonly answer: unknown; readonly validUntil?: number }> {
+  async function readAnswer(mediaType: string, text: string, deadline: number): Promise<{ readonly answer: unknown; readonly validFrom?: number; readonly validUntil?: number }> {
     const signed = options.signed;
     if (signed === undefined) {
       // RFC 7662 §2.2: the answer is application/json. Anything else (a login page, a proxy's
@@ -216,7 +217,11 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       );
       checkTimes(payload, clock(), clockTolerance);
       const expires = expiryMs(payload);
-      return { answer: payload['token_introspection'], ...(expires !== undefined && { validUntil: expires + clockTolerance * 1000 }) };
+      return {
+        answer: payload['token_introspection'],
+        ...(payload.nbf !== undefined && { validFrom: (payload.nbf - clockTolerance) * 1000 }),
+        ...(expires !== undefined && { validUntil: expires + clockTolerance * 1000 }),
+      };
     } catch (error) {
       if (error instanceof InvalidTokenError) throw error;
       const detail = error instanceof errors.JOSEError ? error.code : 'malformed';
@@ -281,13 +286,14 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       throw unavailable(error instanceof UpstreamError ? error.message : 'request failed', error);
     }
     if (response.status !== 200) throw unavailable(`answered HTTP ${response.status}`);
-    const { answer, validUntil } = await readAnswer(response.mediaType, answerText(response), deadline);
+    const { answer, validFrom, validUntil } = await readAnswer(response.mediaType, answerText(response), deadline);
     if (!isJsonObject(answer) || typeof answer['active'] !== 'boolean') throw unavailable('answer has no boolean "active"');
     const result = judge(answer);
     if (result === expiredOnOurClock) return result;
     const changes = result.active ? expiryMs(result.claims) : result.until;
-    // An active answer from its `nbf` and `iat` on, as judged: a clock stepped back before them has it asked for again.
-    const from = result.active ? validFromMs(result.claims, clockTolerance) : undefined;
+    // An active answer from its `nbf` and `iat` on, as judged, and a signed one from its own `nbf`
+    // on, as verified: a clock stepped back before them has it asked for again.
+    const from = Math.max((result.active ? validFromMs(result.claims, clockTolerance) : undefined) ?? Number.NEGATIVE_INFINITY, validFrom ?? Number.NEGATIVE_INFINITY);
     options.cache?.set(key, result, { from, until: Math.min(changes ?? Number.POSITIVE_INFINITY, validUntil ?? Number.POSITIVE_INFINITY) }, generation);
     return result;
   }
