@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
+import { join } from 'node:path';
+import { CompactSign, createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { ExpiringCache, tokenKey } from '../src/token/cache.js';
@@ -14,6 +15,7 @@ import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
 import { jwks, sign, signingKey, withPayload, type SigningKey } from './helpers/signing.js';
+import { tempDir } from './helpers/tmp.js';
 
 const issuer = 'https://idp.test/';
 const audience = 'invoice-api';
@@ -288,5 +290,50 @@ describe('token caches and a host clock stepped', () => {
     vi.setSystemTime(start + 90_000);
     expect(await decide(jwt)).toMatchObject(denied('token expired'));
     expect(await decide(token)).toMatchObject(denied('token expired'));
+  });
+});
+
+describe('token caches and claims nested deeper than JSON.stringify can write', () => {
+  let key: SigningKey;
+  let introspection: IntrospectionServer;
+  let tokens: Tokens;
+  let decide: (token: string) => Promise<Record<string, unknown>>;
+  const question = { action: 'read', resource: { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } } };
+  const exp = () => Math.floor(Date.now() / 1000) + 600;
+  /** Claims as JSON text, `x` an array nested `depth` deep: more than the stack holds for JSON.stringify, which SignJWT would call. */
+  const deepClaims = (depth: number) => `{"sub":"alice","roles":["accountant"],"iss":"${issuer}","aud":"${audience}","exp":${exp()},"x":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+
+  beforeAll(async () => {
+    key = await signingKey('k1');
+    introspection = await startIntrospectionServer();
+    const keys = await tempDir({ 'jwks.json': jwks(key) });
+    tokens = await tokensFromConfig(loadConfig({
+      JWKS_FILE: join(keys, 'jwks.json'),
+      JWT_ISSUER: issuer,
+      JWT_AUDIENCE: audience,
+      TOKEN_MAX_LENGTH: '16384',
+      INTROSPECTION_URL: introspection.url,
+      INTROSPECTION_CLIENT_ID: introspection.clientId,
+      INTROSPECTION_CLIENT_SECRET: introspection.clientSecret,
+    }));
+    const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+    decide = async (token) => readJson(await postJson(app, '/decide', { token, ...question }));
+  });
+  afterAll(async () => {
+    tokens.close();
+    await introspection.close();
+  });
+
+  const beyondTheLimits = { decision: 'deny', reasons: [{ code: 'invalid_token', detail: expect.stringMatching(/^claims beyond the limits: \$\.x(\[0\]){63} nested deeper than 64 levels$/) }] };
+
+  it('refuses such a JWT as beyond the JSON limits, not as a check that failed unexpectedly', async () => {
+    const jwt = await new CompactSign(new TextEncoder().encode(deepClaims(5_900))).setProtectedHeader({ alg: key.alg, kid: key.kid }).sign(key.privateKey);
+    expect(jwt.length).toBeLessThanOrEqual(16_384);
+    expect(await decide(jwt)).toMatchObject(beyondTheLimits);
+  });
+
+  it('refuses such an introspection answer as beyond the JSON limits, not as a check that failed unexpectedly', async () => {
+    introspection.answer('deep', { body: deepClaims(30_000).replace('{', '{"active":true,') });
+    expect(await decide('deep')).toMatchObject(beyondTheLimits);
   });
 });

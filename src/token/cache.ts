@@ -83,6 +83,21 @@ export interface ExpiringCacheOptions {
 }
 
 /**
+ * `value`'s length as JSON, at least 1 (the LRU counts no entry as taking nothing); undefined
+ * when JSON.stringify cannot write it, nested deeper than the stack holds: a token's claims, or
+ * an introspection answer, thousands of levels deep, which the claims check after the cache
+ * refuses as beyond the JSON limits, where the RangeError failed the check "unexpectedly".
+ */
+function lengthAsJson(value: object): number | undefined {
+  try {
+    return Math.max(1, JSON.stringify(value).length);
+  } catch (error) {
+    if (error instanceof RangeError) return undefined;
+    throw error;
+  }
+}
+
+/**
  * A bounded LRU whose entries hold from their own start until the earlier of their own deadline
  * and `maxTtlMs`, checked against an injectable clock on every read (the LRU's own TTL, counted in
  * elapsed time, only frees memory and bounds the age of an entry whatever the clock does), and
@@ -121,14 +136,17 @@ export class ExpiringCache<V extends object> {
     return undefined;
   }
 
-  /** Stores for `times` (see EntryTimes), `maxTtlMs` from now at most, under `generation` (see `generation()`). */
+  /**
+   * Stores for `times` (see EntryTimes), `maxTtlMs` from now at most, under `generation` (see
+   * `generation()`); a value too deeply nested to measure (see `lengthAsJson`) is not stored.
+   */
   set(key: string, value: V, times: EntryTimes = {}, generation = this.#generation()): void {
     const now = this.#clock();
     const expiresAt = Math.min(times.until ?? Number.POSITIVE_INFINITY, now + this.#maxTtlMs);
     const ttl = Math.floor(expiresAt - now);
     if (ttl < 1) return;
-    // At least 1: the LRU counts no entry as taking nothing.
-    const length = this.#measured ? Math.max(1, JSON.stringify(value).length) : 1;
+    const length = this.#measured ? lengthAsJson(value) : 1;
+    if (length === undefined) return;
     this.#lru.set(key, { value, from: times.from ?? Number.NEGATIVE_INFINITY, expiresAt, generation, length }, { ttl });
   }
 }
