@@ -162,6 +162,24 @@ describe('POST /access/v1/evaluations', () => {
     expect(mistyped).toMatchObject({ decision: false, context: { error: { status: 400, errors: [{ path: '$.evaluations[2].resource.id' }] } } });
   });
 
+  it('names every fault of an invalid item at once: a mistyped key and one given nowhere, as a single evaluation does', async () => {
+    const body = await batch({
+      subject: alice,
+      options: { include_reasons: true },
+      evaluations: [{ resource: { type: 'record', id: 7 } }, { action: null, resource: record('record-1') }],
+    });
+    const [both, mistyped] = body.evaluations as { context: { error: { errors: { path: string; message: string }[] } } }[];
+    expect(both?.context.error.errors.map((e) => e.path).sort()).toEqual(['$.evaluations[0].action', '$.evaluations[0].resource.id']);
+    // The hint is for a key given nowhere, not for one the item gives wrong.
+    const hinted = (errors: { path: string; message: string }[] | undefined, path: string) => errors?.find((e) => e.path === path)?.message.includes('top-level default');
+    expect(hinted(both?.context.error.errors, '$.evaluations[0].action')).toBe(true);
+    expect(hinted(both?.context.error.errors, '$.evaluations[0].resource.id')).toBe(false);
+    expect(mistyped?.context.error.errors.map((e) => e.path)).toEqual(['$.evaluations[1].action']);
+    expect(hinted(mistyped?.context.error.errors, '$.evaluations[1].action')).toBe(false);
+    const single = await postJson(app, '/access/v1/evaluation', { subject: alice, resource: { type: 'record', id: 7 } });
+    expect(((await readJson(single)).errors as { path: string }[]).map((e) => e.path).sort()).toEqual(['$.action', '$.resource.id']);
+  });
+
   it('with options.explain, items carry the trace', async () => {
     const body = await batch({
       subject: alice,

@@ -9,6 +9,7 @@ import { validBody } from '../body.js';
 import { decisionMeta } from '../decision-meta.js';
 import type { AppEnv } from '../env.js';
 import { jsonWithRequestId } from '../middleware/request-id.js';
+import { isObject } from '../plain-json.js';
 import type { FieldError } from '../problem.js';
 
 /** Most items one batch may carry; a larger batch is a 400 at `$.evaluations`. */
@@ -35,27 +36,30 @@ const evaluationsBody = partialTuple.extend({
 
 type Defaults = z.infer<typeof partialTuple>;
 
+/** The keys an item may leave to the batch's defaults. */
+const tupleKeys = ['subject', 'action', 'resource', 'context'] as const;
+
 /**
- * One item over the defaults, each present key replacing its default whole; or its errors, with
- * the time finding them took.
+ * One item over the defaults, each key the item gives replacing its default whole; or its errors,
+ * with the time finding them took. The item and the defaults it leaves keys to are checked as
+ * one evaluation, so every fault is named at once, as `/access/v1/evaluation` names them: a key
+ * the item gives wrong and a required one given nowhere (that one with the hint to give it).
  */
 function batchItem(raw: unknown, index: number, defaults: Defaults, request: (evaluation: WireEvaluation) => DecisionRequest): BatchItem<FieldError[]> {
   const started = performance.now();
-  const located = (issues: readonly z.core.$ZodIssue[], hint = '') => ({
-    invalid: issues.map((issue) => ({ path: jsonPath(['evaluations', index, ...issue.path]), message: `${issue.message}${hint}` })),
+  const located = (issues: readonly z.core.$ZodIssue[], given: (key: PropertyKey | undefined) => boolean) => ({
+    invalid: issues.map((issue) => ({
+      path: jsonPath(['evaluations', index, ...issue.path]),
+      message: given(issue.path[0]) ? issue.message : `${issue.message} (give it in the item or as a top-level default)`,
+    })),
     validationMs: performance.now() - started,
   });
-  const parsed = partialTuple.safeParse(raw);
-  if (!parsed.success) return located(parsed.error.issues);
-  const item = parsed.data;
-  const merged = {
-    subject: item.subject ?? defaults.subject,
-    action: item.action ?? defaults.action,
-    resource: item.resource ?? defaults.resource,
-    context: item.context ?? defaults.context,
-  };
+  if (!isObject(raw)) return located(partialTuple.safeParse(raw).error?.issues ?? [], () => true);
+  // Absent is undefined; JSON has no undefined, so a key the item gives (null included) is its own.
+  const merged = Object.fromEntries(tupleKeys.map((key) => [key, raw[key] === undefined ? defaults[key] : raw[key]]));
   const complete = evaluationSchema.safeParse(merged);
-  if (!complete.success) return located(complete.error.issues, ' (give it in the item or as a top-level default)');
+  // The defaults were checked with the body: an issue at a key the item leaves out is one given nowhere.
+  if (!complete.success) return located(complete.error.issues, (key) => typeof key === 'string' && raw[key] !== undefined);
   // Checked complete; decided on the values themselves, not zod's copies, so every item shares
   // the defaults' objects (one context of a megabyte, not a hundred copies, each walked again
   // by conditions that order maps: cel.ts), and `request` makes each shared one's part once.
