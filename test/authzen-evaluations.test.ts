@@ -207,6 +207,17 @@ describe('POST /access/v1/evaluations', () => {
     expect(await readJson(res)).toMatchObject({ errors: [{ path: '$.resource' }] });
   });
 
+  it('without evaluations, names every fault at once, as a single evaluation does', async () => {
+    const body = { subject: { type: 'user' }, action: { name: 'read' } };
+    for (const path of ['/access/v1/evaluations', '/access/v1/evaluation']) {
+      for (const sent of [body, { ...body, evaluations: [] }]) {
+        const res = await postJson(app, path, sent);
+        expect(res.status, path).toBe(400);
+        expect(((await readJson(res)).errors as { path: string }[]).map((e) => e.path).sort(), path).toEqual(['$.resource', '$.subject.id']);
+      }
+    }
+  });
+
   it('rejects more than 100 items with a 400 at $.evaluations', async () => {
     const items = Array.from({ length: 101 }, () => ({ resource: record('record-1') }));
     const res = await postJson(app, '/access/v1/evaluations', { subject: alice, action: { name: 'read' }, evaluations: items });

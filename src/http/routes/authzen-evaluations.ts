@@ -23,8 +23,9 @@ const partialTuple = z.object({
   context: propertiesSchema.optional(),
 });
 
+/** A batch: the top-level defaults, and its items. */
 const evaluationsBody = partialTuple.extend({
-  evaluations: z.array(z.unknown()).max(maxEvaluations, `at most ${maxEvaluations} evaluations per request`).optional(),
+  evaluations: z.array(z.unknown()).max(maxEvaluations, `at most ${maxEvaluations} evaluations per request`),
   options: z
     .object({
       evaluations_semantic: z.enum(evaluationsSemantics).optional(),
@@ -33,6 +34,12 @@ const evaluationsBody = partialTuple.extend({
     })
     .optional(),
 });
+
+/**
+ * A request without items (no `evaluations`, or an empty array): one evaluation, whose every
+ * fault, a key missing or given wrong, is named at once, as `/access/v1/evaluation` names them.
+ */
+const singleBody = evaluationsBody.required({ subject: true, action: true, resource: true }).partial({ evaluations: true });
 
 type Defaults = z.infer<typeof partialTuple>;
 
@@ -76,16 +83,19 @@ function batchItem(raw: unknown, index: number, defaults: Defaults, request: (ev
  */
 export function evaluationsRoutes(decisions: DecisionService): Hono<AppEnv> {
   return new Hono<AppEnv>().post('/access/v1/evaluations', async (c) => {
-    const body = await authzenBody(c, evaluationsBody);
+    const raw = await authzenBody(c, z.unknown());
+    const given = isObject(raw) ? raw['evaluations'] : undefined;
+    if (given === undefined || (Array.isArray(given) && given.length === 0)) {
+      const single = validBody(singleBody, raw);
+      const meta = decisionMeta(c, 'authzen_evaluations');
+      return jsonWithRequestId(c, wireDecision(await decisions.decide(decisionRequest(single, single.options?.explain === true, meta)), true));
+    }
+    const body = validBody(evaluationsBody, raw);
     const explain = body.options?.explain === true;
     const meta = decisionMeta(c, 'authzen_evaluations');
-    if (body.evaluations === undefined || body.evaluations.length === 0) {
-      const single = validBody(evaluationSchema, body);
-      return jsonWithRequestId(c, wireDecision(await decisions.decide(decisionRequest(single, explain, meta)), true));
-    }
     const withContext = explain || body.options?.include_reasons === true;
     const request = sharingRequests(explain, meta);
-    const items = body.evaluations.map((raw, index) => batchItem(raw, index, body, request));
+    const items = body.evaluations.map((item, index) => batchItem(item, index, body, request));
     const answers = await decideBatch(decisions, items, body.options?.evaluations_semantic ?? 'execute_all', meta);
     return jsonWithRequestId(c, {
       evaluations: answers.map((answer) => {
