@@ -80,6 +80,16 @@ describe('search page tokens', () => {
     expect(second).toEqual({ status: 200, body: { results: [{ type: 'record', id: 'r2050' }], page: { next_token: '', count: 1 } } });
   });
 
+  it('resume the search when a later page states what the first left out: an empty context or properties', async () => {
+    const token = nextToken(await page(app, { limit: 1 }));
+    const stated = { subject: { ...search.subject, properties: {} }, action: { ...search.action, properties: {} }, resource: search.resource, context: {} };
+    const second = await postJson(app, path, { ...stated, page: { limit: 1, token } });
+    expect({ status: second.status, body: await readJson(second) }).toEqual({ status: 200, body: { results: [{ type: 'record', id: 'r2050' }], page: { next_token: '', count: 1 } } });
+    const other = await postJson(app, path, { ...stated, context: { region: 'EU' }, page: { limit: 1, token } });
+    expect(other.status).toBe(400);
+    expect(await readJson(other)).toMatchObject({ errors: [{ path: '$.page.token', message: 'this token belongs to a different search; repeat the request that returned it' }] });
+  });
+
   it('are sealed afresh each time: the same page asked twice carries two tokens, and either resumes it', async () => {
     const [one, two] = [nextToken(await page(app, { limit: 1 })), nextToken(await page(app, { limit: 1 }))];
     expect(one).not.toBe(two);
@@ -90,7 +100,7 @@ describe('search page tokens', () => {
 
   it('a token made by hand or altered in any byte is a 400 at the field that held it', async () => {
     const token = nextToken(await page(app, { limit: 1 }));
-    const fingerprint = searchFingerprint('resource', search);
+    const fingerprint = searchFingerprint({ kind: 'resource', subject: { claims: {}, type: 'user', id: 'alice' }, action: { name: 'view', properties: {} }, resourceType: 'record', context: {} });
     const forged = [
       Buffer.from(JSON.stringify({ a: 'r0000', q: fingerprint }), 'utf8').toString('base64url'),
       Buffer.from(JSON.stringify({ a: 'r0000', q: fingerprint, l: 1 }), 'utf8').toString('base64url'),

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from '../../canonical-json.js';
 import type { CursorSeal } from '../../decision/cursor-seal.js';
+import type { SearchQuery } from '../../decision/search.js';
 import { ProblemError } from '../problem.js';
 
 /** What a token holds, sealed: where the next page resumes, and the search it belongs to. */
@@ -15,9 +16,12 @@ export interface PageTokenScope {
   readonly limit: number | undefined;
 }
 
-/** A short hash of the search a token belongs to (endpoint and body without `page`). */
-export function searchFingerprint(endpoint: string, body: unknown): string {
-  return createHash('sha256').update(canonicalJson({ endpoint, body })).digest('base64url').slice(0, 16);
+/**
+ * A short hash of the search a token belongs to: the query as decided, not the body as sent, so
+ * a page that states what the first left out (`"context": {}`, `"properties": {}`) resumes it.
+ */
+export function searchFingerprint(query: SearchQuery): string {
+  return createHash('sha256').update(canonicalJson(query)).digest('base64url').slice(0, 16);
 }
 
 /**

@@ -54,9 +54,8 @@ function pageSize(limit: number | undefined): number {
   return limit === undefined || limit === 0 ? defaultPageSize : Math.min(limit, maxPageSize);
 }
 
-async function answer(search: SearchService, endpoint: string, query: SearchQuery, body: { page?: Page }, meta: DecisionMeta, startedAt: number) {
-  const { page, ...rest } = body;
-  const fingerprint = searchFingerprint(endpoint, rest);
+async function answer(search: SearchService, query: SearchQuery, page: Page, meta: DecisionMeta, startedAt: number) {
+  const fingerprint = searchFingerprint(query);
   const [token, path] = page?.token !== undefined ? [page.token, '$.page.token'] : [page?.next_token ?? '', '$.page.next_token'];
   const resumed = token === '' ? undefined : decodePageToken(search.cursors, token, { search: fingerprint, limit: page?.limit }, path);
   // The limit as given (none is not the default size): every page of a search asks the same.
@@ -86,7 +85,7 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resource: resourceInput(body.resource),
         context: body.context ?? empty,
       };
-      return jsonWithRequestId(c, await answer(search, 'subject', query, body, decisionMeta(c, 'authzen_search'), c.get('startedAt')));
+      return jsonWithRequestId(c, await answer(search, query, body.page, decisionMeta(c, 'authzen_search'), c.get('startedAt')));
     })
     .post('/access/v1/search/resource', async (c) => {
       const body = await authzenBody(c, resourceSearchBody);
@@ -97,7 +96,7 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resourceType: body.resource.type,
         context: body.context ?? empty,
       };
-      return jsonWithRequestId(c, await answer(search, 'resource', query, body, decisionMeta(c, 'authzen_search'), c.get('startedAt')));
+      return jsonWithRequestId(c, await answer(search, query, body.page, decisionMeta(c, 'authzen_search'), c.get('startedAt')));
     })
     .post('/access/v1/search/action', async (c) => {
       const body = await authzenBody(c, actionSearchBody);
@@ -107,6 +106,6 @@ export function searchRoutes(search: SearchService): Hono<AppEnv> {
         resource: resourceInput(body.resource),
         context: body.context ?? empty,
       };
-      return jsonWithRequestId(c, await answer(search, 'action', query, body, decisionMeta(c, 'authzen_search'), c.get('startedAt')));
+      return jsonWithRequestId(c, await answer(search, query, body.page, decisionMeta(c, 'authzen_search'), c.get('startedAt')));
     });
 }
