@@ -172,6 +172,24 @@ describe('entity data: loading', () => {
     expect(run.stderr).not.toContain('$.entities[3]');
   });
 
+  it('pdp validate refuses an id or alias made only of combining marks, which names compare without; one with a letter loads', async () => {
+    // Loaded, "\u0301" took in every blank name of its type: an invoice sent with the id "" or
+    // " " was denied as a misnamed "\u0301" rather than decided as the unknown invoice it is.
+    const dir = await policyDirWith({
+      'users.json': { entities: [
+        { type: 'invoice', id: '\u0301' },
+        { type: 'user', id: 'u-1', aliases: ['\u0300\u20dd'] },
+        { type: 'user', id: 'Jose\u0301' },
+      ] },
+    });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n').filter((line) => line.startsWith('error '))).toEqual([
+      'error data/users.json $.entities[0].id: "\u0301" is only accents or other combining marks: names are compared without them, so no request could name it apart from an empty or blank one',
+      'error data/users.json $.entities[1].aliases[0]: "\u0300\u20dd" is only accents or other combining marks: names are compared without them, so no request could name it apart from an empty or blank one',
+    ]);
+  });
+
   it('keeps serving the last good entity data when a reload brings names callers cannot tell apart', async () => {
     const dir = await policyDirWith({ 'users.json': { entities: [alice, invoice] } });
     const key = 'admin-key-0123456789abcdef';

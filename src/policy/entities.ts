@@ -28,7 +28,7 @@ export const maxEntityPropertiesBytes = 1024 * 1024;
 const entityKey = seenNameSchema('no request could name it apart from another such id or alias', maxEntityNameLength);
 
 /** What only the loader checks of an entity's names, as their descriptions say. */
-const oneName = 'names one entity of its type across the data files, and differs from the other names of the type in more than case, accents, whitespace or invisible characters (checked at load)';
+const oneName = 'names one entity of its type across the data files, and differs from the other names of the type in more than case, accents, whitespace or invisible characters, and holds more than those (checked at load)';
 
 /** The claim naming a subject's issuer: never stored, so never authoritative (see `authoritativeHeld`). */
 const issuerClaim = 'iss';

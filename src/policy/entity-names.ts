@@ -1,4 +1,4 @@
-import { FoldedNames } from './fold-case.js';
+import { foldCase, FoldedNames } from './fold-case.js';
 
 /** A name entity data holds, the id or an alias of an entity of `type`. */
 export interface StoredName {
@@ -30,6 +30,10 @@ export class EntityNames {
    * problem, naming the place of the name it clashes with, when that cannot be.
    */
   hold(type: string, name: string, entity: object, where: string): string | undefined {
+    // The schema refuses a name only of whitespace or invisible characters; one only of
+    // combining marks (`\u0301`) folds to nothing too, and would take in every blank name of
+    // its type: a request naming `""` or `" "` would be misnamed for it.
+    if (foldCase(name) === '') return `"${name}" is only accents or other combining marks: names are compared without them, so no request could name it apart from an empty or blank one`;
     const made: StoredName = { type, name };
     const held = this.folded.holding(type, () => new FoldedNames<StoredName>()).holding(name, () => made);
     if (held === made) {
