@@ -255,7 +255,8 @@ export const policiesRefusedExitCode = 65;
  * SIGTERM or SIGINT it asks each worker to stop, so each drains as a single process does on
  * SIGTERM (a worker still starting is sent SIGTERM: it exits at once, having nothing to drain),
  * and exits once it has counted every worker's exit: 0, or 1 when a worker had to cut
- * connections or did not stop in time; a second signal kills the workers and exits 1 at once. With `relayAuditTo`, it
+ * connections or did not stop in time; a second signal kills the workers and exits 1 at once
+ * (but the first passed on again: see `echoWindowMs`). With `relayAuditTo`, it
  * writes the workers' audit lines there, and before it exits waits for the lines their pipes
  * still hold to be written, until the same deadline.
  */
@@ -505,6 +506,7 @@ export function superviseWorkers(options: SupervisorOptions): void {
       log.warn({ signal, workers: live.size }, 'second signal: workers killed, exiting at once');
       process.exit(1);
     },
+    log,
   );
   process.on('SIGHUP', () => {
     // Stopping, the workers drain and reload nothing more: none is asked, as for an admin reload.

@@ -306,7 +306,7 @@ describe('a stop while the service starts', () => {
   });
 });
 
-describe('SIGTERM to npm start', () => {
+describe('npm start stopped', () => {
   let npm: ChildProcess | undefined;
   afterEach(() => {
     // Its own process group: a service left behind by npm is stopped with it.
@@ -320,25 +320,49 @@ describe('SIGTERM to npm start', () => {
     npm = undefined;
   });
 
-  // A supervisor (a container's `npm start`, a process manager) signals npm alone. npm passes the
-  // signal to the shell running the script, which died of it and left the service serving.
-  it('reaches the service, which drains, and npm exits 0', async () => {
-    npm = spawn('npm', ['start', '--ignore-scripts', '--silent'], {
+  /** Starts `npm start` in a process group of its own; resolves with its log so far, its exit code and the port once it serves. */
+  async function npmStart(env: Record<string, string> = {}): Promise<{ readonly log: () => string; readonly exited: Promise<number | null>; readonly port: number }> {
+    const started = spawn('npm', ['start', '--ignore-scripts', '--silent'], {
       cwd: resolve(import.meta.dirname, '..'),
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
       detached: true,
     });
+    npm = started;
     let log = '';
-    const exited = new Promise<number | null>((done) => npm?.once('exit', (code) => done(code)));
-    await new Promise<void>((listening) => {
-      npm?.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    const exited = new Promise<number | null>((done) => started.once('exit', (code) => done(code)));
+    const serving = env['WORKERS'] === undefined ? 'invoice-pdp listening' : 'worker listening';
+    const port = await new Promise<number>((listening, fail) => {
+      started.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
         log += chunk;
-        if (log.includes('invoice-pdp listening')) listening();
+        const line = log.split('\n').find((l) => l.includes(serving));
+        if (line !== undefined) listening(Number(/"port":(\d+)/.exec(line)?.[1]));
       });
+      void exited.then(() => fail(new Error(`exited before listening:\n${log}`)));
     });
-    npm.kill('SIGTERM');
+    return { log: () => log, exited, port };
+  }
+
+  // A supervisor (a container's `npm start`, a process manager) signals npm alone. npm passes the
+  // signal to the shell running the script, which died of it and left the service serving.
+  it('reaches the service on SIGTERM to npm alone, which drains, and npm exits 0', async () => {
+    const { log, exited } = await npmStart();
+    npm?.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(log).toContain('shut down: every request answered');
+    expect(log()).toContain('shut down: every request answered');
+  });
+
+  // A terminal's Ctrl-C signals every process of its foreground group, npm and the service (and
+  // under WORKERS its workers), and npm passes its own SIGINT on: the service took that one for a
+  // second signal and exited 1 at once, cutting the request in flight.
+  it.each([[{}], [{ WORKERS: '2' }]])('drains on a Ctrl-C, which reaches the service twice (%o)', async (env) => {
+    const { log, exited, port } = await npmStart(env);
+    const inFlight = await holdRequest(port, '/decide', decideBody);
+    process.kill(-(npm?.pid ?? 0), 'SIGINT');
+    await pause(300);
+    inFlight.finish();
+    expect((await inFlight.response).status).toBe(200);
+    expect(await exited).toBe(0);
+    expect(log()).not.toContain('second signal');
   });
 });

@@ -148,16 +148,31 @@ export interface StopOnSignalsOptions {
 }
 
 /**
- * Calls `first` on the first SIGTERM or SIGINT, and `again` on each one after it, of either kind.
+ * How long after the first stop signal the same signal again is taken for that one passed on,
+ * not a second: a terminal's Ctrl-C reaches both `npm start` and the service, and npm passes its
+ * own on (as `tini -g` or any wrapper signalling the service's group does), a few milliseconds
+ * apart; taken as a second, it cut every request in flight.
+ */
+export const echoWindowMs = 1_000;
+
+/**
+ * Calls `first` on the first SIGTERM or SIGINT, and `again` on each one after it, of either kind,
+ * but the same signal within `echoWindowMs` of the first, which is logged and otherwise ignored.
  * The listeners stay: once removed, a signal takes its default action, which the kernel never
  * takes for PID 1 (a container's main process), so there a second signal would be ignored.
  */
-export function onStopSignals(first: (signal: NodeJS.Signals) => void, again: (signal: NodeJS.Signals) => void): void {
-  let signalled = false;
+export function onStopSignals(first: (signal: NodeJS.Signals) => void, again: (signal: NodeJS.Signals) => void, log: ShutdownLog): void {
+  let firstSignal: { readonly signal: NodeJS.Signals; readonly at: number } | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) return again(signal);
-    signalled = true;
-    first(signal);
+    if (firstSignal === undefined) {
+      firstSignal = { signal, at: performance.now() };
+      return first(signal);
+    }
+    if (signal === firstSignal.signal && performance.now() - firstSignal.at < echoWindowMs) {
+      log.info({ signal, echoWindowMs }, 'the same signal again at once: taken as the first passed on, not a second');
+      return;
+    }
+    again(signal);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -165,7 +180,8 @@ export function onStopSignals(first: (signal: NodeJS.Signals) => void, again: (s
 
 /**
  * On the first SIGTERM or SIGINT: drain, then exit 0 when drained or 1 when connections had
- * to be cut. A second signal of either kind exits 1 at once, connections cut (PID 1 too). The
+ * to be cut. A second signal of either kind exits 1 at once, connections cut (PID 1 too), but
+ * the first one passed on again (see `echoWindowMs`). The
  * process exits within `timeoutMs` plus `closeGraceMs` whatever happens. Returns the function
  * that starts the same stop for another reason (a supervisor asking); it starts only once.
  */
@@ -188,6 +204,6 @@ export function stopOnSignals(shutdown: Shutdown, options: StopOnSignalsOptions)
   onStopSignals(stop, (signal) => {
     options.log.warn({ signal }, 'second signal: exiting at once, connections cut');
     exit(1);
-  });
+  }, options.log);
   return stop;
 }
