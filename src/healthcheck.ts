@@ -16,27 +16,37 @@ function healthHost(host: string): string {
 
 /**
  * The container's health check (Dockerfile HEALTHCHECK): GET /healthz where the service listens,
- * HOST and PORT read as the service reads them (spaces around a value included); exit 0 when it
- * answers 200 within 2.5 s, 1 otherwise, a configuration the service would refuse included.
+ * HOST and PORT read as the service reads them (spaces around a value included); resolves with
+ * undefined when it answers 200 within 2.5 s, otherwise with why not, a configuration the service
+ * would refuse included, and PORT=0, whose port the system picks and this check cannot know.
  * Asked with node:http rather than fetch, whose URL cannot name an IPv6 address's zone.
  */
-function check(): Promise<boolean> {
+function check(): Promise<string | undefined> {
   return new Promise((done) => {
     try {
       const config = loadConfig();
+      if (config.PORT === 0) {
+        done('PORT=0 lets the system pick the port the service listens on, which this check cannot know: set PORT to a port of its own');
+        return;
+      }
       const host = healthHost(config.HOST);
+      const target = `http://${urlHost(host)}:${config.PORT}`;
+      const asked = `GET ${target}/healthz`;
       const request = get(
         { host, port: config.PORT, path: '/healthz', headers: { host: `${urlHost(host)}:${config.PORT}` }, signal: AbortSignal.timeout(2_500) },
         (res) => {
-          done(res.statusCode === 200);
+          done(res.statusCode === 200 ? undefined : `${asked}: answered ${String(res.statusCode)}`);
           res.destroy();
         },
       );
-      request.on('error', () => done(false));
-    } catch {
-      done(false);
+      request.on('error', (error) => done(`${asked}: ${error.name === 'AbortError' ? 'no answer within 2.5 s' : error.message}`));
+    } catch (error) {
+      done(error instanceof Error ? error.message : String(error));
     }
   });
 }
 
-process.exitCode = (await check()) ? 0 : 1;
+// Docker keeps what the check writes as the container's health log (docker inspect).
+const failure = await check();
+if (failure !== undefined) process.stderr.write(`invoice-pdp healthcheck: ${failure}\n`);
+process.exitCode = failure === undefined ? 0 : 1;

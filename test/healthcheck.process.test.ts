@@ -11,13 +11,18 @@ import { spawnServer } from './helpers/spawn-server.js';
 
 const healthcheck = resolve(repoRoot, 'dist/healthcheck.js');
 
-/** The exit code of the health check run with `env` alone, as the container runs it. */
-function runHealthcheck(env: Record<string, string>): Promise<number | null> {
+/** The exit code of the health check run with `env` alone, as the container runs it, and what it wrote on stderr. */
+function runHealthcheckSaying(env: Record<string, string>): Promise<{ readonly code: number | null; readonly stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [healthcheck], { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 10_000 }, (error) => {
-      done(error === null ? 0 : typeof error.code === 'number' ? error.code : null);
+    execFile(process.execPath, [healthcheck], { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 10_000 }, (error, _, stderr) => {
+      done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stderr });
     });
   });
+}
+
+/** The exit code of the health check run with `env` alone, as the container runs it. */
+async function runHealthcheck(env: Record<string, string>): Promise<number | null> {
+  return (await runHealthcheckSaying(env)).code;
 }
 
 describe('the container health check (dist/healthcheck.js)', () => {
@@ -105,5 +110,29 @@ describe('the container health check (dist/healthcheck.js)', () => {
     server.child.kill();
     await server.exited;
     expect(await runHealthcheck({ PORT: port })).toBe(1);
+  });
+
+  // Docker keeps what the check writes as the health log (docker inspect): it was empty, however
+  // the check failed, and with PORT=0 (a port the system picks) it failed for ever.
+  it('says why it fails, and that PORT=0 leaves it no port to ask', async () => {
+    const portZero = await runHealthcheckSaying({ PORT: '0' });
+    expect(portZero.code).toBe(1);
+    expect(portZero.stderr).toMatch(/^invoice-pdp healthcheck: PORT=0 .*set PORT to a port of its own\n$/);
+
+    const refused = await runHealthcheckSaying({ HOST: '127.0.0.1', PORT: '1' });
+    expect(refused).toEqual({ code: 1, stderr: 'invoice-pdp healthcheck: GET http://127.0.0.1:1/healthz: connect ECONNREFUSED 127.0.0.1:1\n' });
+
+    const badConfig = await runHealthcheckSaying({ LOG_LEVEL: 'loud' });
+    expect(badConfig.code).toBe(1);
+    expect(badConfig.stderr).toMatch(/^invoice-pdp healthcheck: invalid configuration:\n {2}LOG_LEVEL: /);
+
+    const other = createServer((_, res) => res.writeHead(503).end()).listen(0, '127.0.0.1');
+    try {
+      await once(other, 'listening');
+      const port = String((other.address() as AddressInfo).port);
+      expect(await runHealthcheckSaying({ HOST: '127.0.0.1', PORT: port })).toEqual({ code: 1, stderr: `invoice-pdp healthcheck: GET http://127.0.0.1:${port}/healthz: answered 503\n` });
+    } finally {
+      other.close();
+    }
   });
 });
