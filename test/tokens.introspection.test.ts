@@ -364,6 +364,28 @@ describe('opaque tokens: RFC 7662 introspection', () => {
       expect(server.requestsFor(token)).toBe(2);
     });
 
+    it('asks again, and refuses, once the clock steps back before the answer\'s own iat, as a fresh check of it would', async () => {
+      const token = opaque();
+      const iat = epoch();
+      const answer = await new SignJWT({ token_introspection: { active: true, sub: 'alice', exp: epoch() + 600 } })
+        .setProtectedHeader({ alg: asKey.alg, kid: asKey.kid, typ: 'token-introspection+jwt' })
+        .setIssuer(asIssuer)
+        .setAudience(server.clientId)
+        .setIssuedAt(iat)
+        .sign(asKey.privateKey);
+      server.answer(token, { contentType: 'application/token-introspection+jwt', body: answer });
+      const verifier = introspector({ clockTolerance: 5, signed: { keys: createLocalJWKSet(jwks(asKey)), issuer: asIssuer, algorithms: ['ES256'] } });
+      now = iat * 1_000;
+      await verifier.verify(token);
+      now = (iat - 5) * 1_000;
+      await verifier.verify(token);
+      expect(server.requestsFor(token)).toBe(1);
+      now = (iat - 5) * 1_000 - 1;
+      const error = await refusal(verifier.verify(token));
+      expect(error.message).toBe('introspection unavailable: signed answer not verified (ERR_JWT_CLAIM_VALIDATION_FAILED)');
+      expect(server.requestsFor(token)).toBe(2);
+    });
+
     it('takes an answer whose own nbf has a fraction of a second from that very millisecond on', async () => {
       const token = opaque();
       const nbfMs = (epoch() - 60) * 1_000 + 400;
@@ -915,6 +937,22 @@ describe('a signed answer (RFC 9701) from an authorization server whose clock is
     const token = `signed-skewed-${skew}`;
     server.answer(token, { contentType: 'application/token-introspection+jwt', body: await answerAt(epoch() + skew) });
     expect(await decide(token)).toMatchObject({ decision: 'permit' });
+  });
+
+  it('is an outage when it says it was made beyond the tolerance ahead of our clock, as a JWT issued in the future is refused', async () => {
+    const token = 'signed-issued-ahead';
+    const answer = await new SignJWT({ token_introspection: { active: true, iss: asIssuer, ...claims, exp: epoch() + 1_200 } })
+      .setProtectedHeader({ alg: asKey.alg, kid: asKey.kid, typ: 'token-introspection+jwt' })
+      .setIssuer(asIssuer)
+      .setAudience(server.clientId)
+      .setIssuedAt(epoch() + 600)
+      .setExpirationTime(epoch() + 1_200)
+      .sign(asKey.privateKey);
+    server.answer(token, { contentType: 'application/token-introspection+jwt', body: answer });
+    expect(await decide(token)).toMatchObject({
+      decision: 'deny',
+      reasons: [{ code: 'invalid_token', detail: 'introspection unavailable: signed answer not verified (ERR_JWT_CLAIM_VALIDATION_FAILED)' }],
+    });
   });
 
   it('is an outage beyond the tolerance', async () => {

@@ -57,7 +57,7 @@ export interface IntrospectorOptions {
   /**
    * Clock skew allowed an active answer's `exp`, `nbf` and `iat`, seconds: the JWT verifiers'
    * (`defaultClockTolerance` unless set), so a token expired, not yet valid or issued in the
-   * future is taken or refused alike, JWT or introspected. A signed answer's own `exp` and `nbf` get it too.
+   * future is taken or refused alike, JWT or introspected. A signed answer's own `exp`, `nbf` and `iat` get it too.
    */
   readonly clockTolerance?: number;
   /**
@@ -179,9 +179,10 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
 
   /**
    * The answer's body, and for a signed answer when it starts and stops being valid (epoch ms):
-   * its own `nbf` and `exp`, with the tolerance its verification allows. Remembered outside
-   * them, it would still be taken where a fresh check of the same answer refuses it (RFC 7519
-   * §4.1.4, §4.1.5): past its `exp`, or before its `nbf` once the clock is stepped back.
+   * from the later of its own `nbf` and `iat` until its own `exp`, with the tolerance its
+   * verification allows. Remembered outside them, it would still be taken where a fresh check of
+   * the same answer refuses it (RFC 7519 §4.1.4, §4.1.5): past its `exp`, or before its `nbf` or
+   * `iat` once the clock is stepped back.
    */
   async function readAnswer(mediaType: string, text: string, deadline: number): Promise<{ readonly answer: unknown; readonly validFrom?: number; readonly validUntil?: number }> {
     const signed = options.signed;
@@ -209,17 +210,22 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       // The answer is a JWT the server issues by its own clock: its `exp` and `nbf`, if it sets
       // them, get the skew any JWT gets here, or a server a second ahead of us fails every lookup.
       // It must say when it was made (`iat`, RFC 9701 §5): without it, nothing dates the answer.
+      const now = clock();
       const { payload } = await verifyWithKeySet(
         text,
         (header, token) => until(deadline, async () => keys(header, token)),
-        { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', requiredClaims: ['iat'], clockTolerance: joseTolerance(clockTolerance), currentDate: new Date(clock()) },
+        { issuer: signed.issuer, audience: options.clientId, algorithms: [...signed.algorithms], typ: 'token-introspection+jwt', requiredClaims: ['iat'], clockTolerance: joseTolerance(clockTolerance), currentDate: new Date(now) },
         refetchKeys === undefined ? undefined : () => until(deadline, refetchKeys),
       );
       checkTimes(payload, clock(), clockTolerance);
+      // jose checks `iat` only against a maximum age: made later than now, beyond the skew, the
+      // answer comes from a server whose clock is wrong, and is refused as a JWT issued in the future is.
+      if (typeof payload.iat === 'number' && issuedInFuture(payload.iat, now, clockTolerance)) throw new errors.JWTClaimValidationFailed(issuedInFutureDetail, payload, 'iat', 'check_failed');
       const expires = expiryMs(payload);
+      const from = validFromMs(payload, clockTolerance);
       return {
         answer: payload['token_introspection'],
-        ...(payload.nbf !== undefined && { validFrom: (payload.nbf - clockTolerance) * 1000 }),
+        ...(from !== undefined && { validFrom: from }),
         ...(expires !== undefined && { validUntil: expires + clockTolerance * 1000 }),
       };
     } catch (error) {
@@ -292,7 +298,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
     if (result === expiredOnOurClock) return result;
     const changes = result.active ? expiryMs(result.claims) : result.until;
     // An active answer from its `nbf` and `iat` on, as judged, and a signed one from its own `nbf`
-    // on, as verified: a clock stepped back before them has it asked for again.
+    // and `iat` on, as verified: a clock stepped back before them has it asked for again.
     const from = Math.max((result.active ? validFromMs(result.claims, clockTolerance) : undefined) ?? Number.NEGATIVE_INFINITY, validFrom ?? Number.NEGATIVE_INFINITY);
     options.cache?.set(key, result, { from, until: Math.min(changes ?? Number.POSITIVE_INFINITY, validUntil ?? Number.POSITIVE_INFINITY) }, generation);
     return result;
