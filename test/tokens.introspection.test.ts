@@ -457,6 +457,17 @@ describe('phantom-token flow: opaque outside, JWT inside, one PDP', () => {
     expect(seen).toEqual(['introspection:valid']);
   });
 
+  it('denies a token sent with the Bearer scheme of its Authorization header, saying so, without asking the authorization server', async () => {
+    const jwt = await sign(key, claims, { issuer: asIssuer, audience: 'invoice-api' });
+    server.answer('Bearer Xk2P0pAq9', { body: { active: true, iss: asIssuer, exp: epoch() + 600, ...claims } });
+    for (const token of [`Bearer ${jwt}`, 'Bearer Xk2P0pAq9', 'bearer Xk2P0pAq9', 'BEARER  Xk2P0pAq9']) {
+      const body = await readJson(await postJson(app, '/decide', { token, ...question }));
+      expect(body).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token begins with the "Bearer " scheme of an Authorization header: send the token alone, without it' }] });
+      expect(server.requestsFor(token)).toBe(0);
+    }
+    expect(seen).toEqual(Array(4).fill('introspection:invalid'));
+  });
+
   it('denies with invalid_token when the opaque token is inactive, or introspection is down', async () => {
     server.answer('revoked', { body: { active: false } });
     server.answer('broken', { status: 502 });

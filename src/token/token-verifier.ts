@@ -22,6 +22,14 @@ function looksLikeJwt(token: string): boolean {
   return compactJws.test(token);
 }
 
+/**
+ * The `Bearer` scheme (RFC 6750 §2.1, any letter case) that goes before a token in an
+ * Authorization header, left on by a gateway passing on the header's value. A token sent there is
+ * a b64token, which holds no space: a value beginning so is no token a JWT check or introspection
+ * could take, and is refused without either, the caller told to send the token alone.
+ */
+const bearerScheme = /^bearer /i;
+
 function resultOf(error: unknown): 'invalid' | 'error' {
   return error instanceof TokenCheckUnavailableError || !(error instanceof InvalidTokenError) ? 'error' : 'invalid';
 }
@@ -49,6 +57,7 @@ export function createTokenVerifier(parts: TokenVerifierParts): TokenVerifier {
       const kind = jwtShaped && (parts.jwt !== undefined || parts.introspection === undefined) ? 'jwt' : 'introspection';
       try {
         if (token.length > maxTokenLength) throw new InvalidTokenError(`token longer than ${maxTokenLength} characters`);
+        if (bearerScheme.test(token)) throw new InvalidTokenError('token begins with the "Bearer " scheme of an Authorization header: send the token alone, without it');
         const verifier = kind === 'jwt' ? parts.jwt : parts.introspection;
         if (verifier === undefined) {
           throw new InvalidTokenError(jwtShaped ? 'no JWT issuer or introspection endpoint is configured' : 'token is not a JWT and no introspection endpoint is configured');
