@@ -7,6 +7,7 @@ import type { DecisionService } from '../src/decision/service.js';
 import { claimAt, claimsToSubject } from '../src/token/claims.js';
 import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import { buildTestApp } from './helpers/app.js';
+import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
 
 const question = { action: { name: 'read', properties: {} }, resource: { type: 'invoice', properties: {} }, context: {} };
@@ -61,9 +62,10 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
   let key: SigningKey;
   let tokens: Tokens;
   let decisions: DecisionService;
+  let introspection: IntrospectionServer;
 
   beforeAll(async () => {
-    key = await signingKey('k1');
+    [key, introspection] = await Promise.all([signingKey('k1'), startIntrospectionServer()]);
     dir = await mkdtemp(join(tmpdir(), 'pdp-claims-'));
     await writeFile(join(dir, 'keys.json'), JSON.stringify(jwks(key)));
     await writeFile(
@@ -80,13 +82,16 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
         JWT_AUDIENCE: 'invoice-api',
         CLAIM_ROLES: 'groups, roles',
         CLAIM_ROLE_PREFIXES: 'ROLE_',
+        INTROSPECTION_URL: introspection.url,
+        INTROSPECTION_CLIENT_ID: introspection.clientId,
+        INTROSPECTION_CLIENT_SECRET: introspection.clientSecret,
       }),
     );
     ({ decisions } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims }));
   });
   afterAll(async () => {
     tokens.close();
-    await rm(dir, { recursive: true, force: true });
+    await Promise.all([introspection.close(), rm(dir, { recursive: true, force: true })]);
   });
 
   const subjectOf = async (token: string) => (await decisions.decide({ subject: { token }, ...question })).subject;
@@ -112,6 +117,22 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
   it('maps an issuer without its own mapping with the CLAIM_* defaults', async () => {
     const token = await sign(key, { sub: 'bob', groups: ['ROLE_accountant'], roles: 'ROLE_clerk auditor', scp: ['invoice.read'] }, { issuer: 'https://plain.example.com/', audience: 'invoice-api' });
     expect(await subjectOf(token)).toMatchObject({ id: 'bob', roles: ['accountant', 'clerk', 'auditor'], scopes: ['invoice.read'] });
+  });
+
+  it('takes what an issuer entry\'s claims leave out from the CLAIM_* settings, and scopes from both scope and scp', async () => {
+    const p = providers.keycloak;
+    const token = await sign(key, { ...p.token, realm_access: { roles: ['ROLE_auditor'] }, groups: ['ROLE_clerk'], roles: ['clerk'], scope: 'openid invoice.read', scp: ['invoice.write', 'openid'] }, { issuer: p.issuer, audience: p.audience });
+    // Its roles by its own paths, cut by CLAIM_ROLE_PREFIXES; `groups` and `roles` (CLAIM_ROLES) are not read.
+    expect(await subjectOf(token)).toMatchObject({ id: p.token.sub, roles: ['auditor', 'approver'], scopes: ['openid', 'invoice.read', 'invoice.write'] });
+  });
+
+  it('maps an introspection answer by the entry of the issuer its iss names, one without iss by the CLAIM_* settings', async () => {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const p = providers.entra;
+    introspection.answer('opaque-entra', { body: { active: true, exp, iss: p.issuer, ...p.token } });
+    introspection.answer('opaque-unnamed', { body: { active: true, exp, ...p.token } });
+    expect(await subjectOf('opaque-entra')).toMatchObject({ type: 'user', ...p.expected });
+    expect(await subjectOf('opaque-unnamed')).toMatchObject({ id: p.token.sub, roles: ['a1b2-group', 'Invoice.Accountant'], scopes: ['invoice.read'] });
   });
 
   it('splits scope and role strings on spaces only (RFC 6749 §3.3): another whitespace character joins names', async () => {
