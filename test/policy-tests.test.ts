@@ -234,6 +234,25 @@ describe('pdp test (process)', () => {
     expect((await runCli(['test', hidden])).code).toBe(0);
   });
 
+  it('exits 1 naming an expected reason code no decision of a case carries, for test and validate alike', async () => {
+    const dir = await policyDir({
+      'codes.json': {
+        cases: [
+          readCase('no such reason', { team: 'b' }, { locked: false }, { decision: 'deny', reasons: ['no_aplicable_rule'] }),
+          readCase('a reason only the HTTP edge gives', { team: 'a' }, { locked: false }, { decision: 'deny', reasons: ['invalid_token'] }),
+        ],
+      },
+    });
+    for (const command of ['test', 'validate']) {
+      const run = await runCli([command, dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr.split('\n').filter((line) => line.startsWith('error'))).toEqual([
+        expect.stringMatching(/^error tests\/codes\.json \$\.cases\[0\]\.expect\.reasons\[0\]: .*"no_applicable_rule"/),
+        expect.stringMatching(/^error tests\/codes\.json \$\.cases\[1\]\.expect\.reasons\[0\]: .*"limit_exceeded"/),
+      ]);
+    }
+  });
+
   it('exits 1 naming a folder in data/, whose entity data would never be read', async () => {
     const dir = await policyDir({ 'docs.json': { cases: passing } });
     await mkdir(join(dir, 'data', 'users'), { recursive: true });

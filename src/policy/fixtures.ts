@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ReasonCode } from '../decision/types.js';
 import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { jsonObjectSchema } from '../json-object.js';
 import { requestLimits } from '../request-limits.js';
@@ -44,6 +45,14 @@ export const fixtureRequestSchema = z
       'its size as compact JSON against MAX_BODY_BYTES, and an action some rule of the resource type names (or "*"), unless expect.reasons lists no_applicable_rule.',
   );
 
+/**
+ * The reason codes a case's decision can carry: a misspelt one (`no_aplicable_rule`), or one only
+ * the HTTP edge gives (`invalid_token`, `invalid_request`), made a case that could never pass,
+ * found only once the tests ran.
+ */
+export const caseReasonCodes = ['no_applicable_rule', 'condition_error', 'unknown_resource_type', 'action_case_mismatch', 'entity_case_mismatch', 'limit_exceeded'] as const satisfies readonly ReasonCode[];
+export type CaseReasonCode = (typeof caseReasonCodes)[number];
+
 /** What a case expects; every field but `decision` is optional and checked only when given. */
 const fixtureExpectSchema = z.strictObject({
   decision: z.enum(['permit', 'deny']),
@@ -53,7 +62,7 @@ const fixtureExpectSchema = z.strictObject({
    * Reason codes (`no_applicable_rule`, `condition_error`, …) that must be among the reasons.
    * A condition error fails the case unless `condition_error` is listed.
    */
-  reasons: z.array(z.string().min(1)).optional(),
+  reasons: z.array(z.enum(caseReasonCodes)).optional(),
   /** Advice the decision must carry, compared exactly and in order. */
   advice: z.array(jsonObjectSchema).optional(),
 });

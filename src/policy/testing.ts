@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { withEntityData } from '../decision/enrich.js';
-import type { Query, ReasonCode, Verdict } from '../decision/types.js';
+import type { Query, Verdict } from '../decision/types.js';
 import { canonicalJson } from '../canonical-json.js';
 import { pacer } from '../pace.js';
 import { claimsToSubject, type ClaimMapper } from '../token/claims.js';
@@ -8,7 +8,7 @@ import type { CompiledPolicySet } from './compiled.js';
 import { CoverageRecorder, type CoverageReport } from './coverage.js';
 import { PolicyLoadError, pushFileIssues, type PolicyIssue } from './errors.js';
 import { evaluate, type RuleTrace } from './evaluate.js';
-import { fixtureFileSchema, type FixtureCase, type FixtureFile, type FixtureRequest } from './fixtures.js';
+import { fixtureFileSchema, type CaseReasonCode, type FixtureCase, type FixtureFile, type FixtureRequest } from './fixtures.js';
 import { jsonFilesInOptionalDir, listedNames, misnamedIssues, readJsonFile, type SourceListing } from './load.js';
 import { SourceReads } from './source-reads.js';
 import { visibleSubfolders } from './subfolders.js';
@@ -71,7 +71,7 @@ function reasonCodes(verdict: Verdict): string[] {
 }
 
 /** Reason codes a case fails on unless it lists them in `expect.reasons`. */
-const mustBeExpected: readonly ReasonCode[] = ['condition_error', 'unknown_resource_type', 'action_case_mismatch', 'entity_case_mismatch', 'limit_exceeded'];
+const mustBeExpected: readonly CaseReasonCode[] = ['condition_error', 'unknown_resource_type', 'action_case_mismatch', 'entity_case_mismatch', 'limit_exceeded'];
 
 /** What a verdict lacks against a case's expectations, one phrase per mismatch. */
 function mismatches(verdict: Verdict, expect: FixtureCase['expect']): string[] {
