@@ -47,7 +47,7 @@ describe('pdp test (process)', () => {
   it('exits 1 with one FAIL line per failing case and the totals', async () => {
     const failing = [
       readCase('wrong decision', { team: 'b' }, { locked: false }, { decision: 'permit' }),
-      readCase('wrong rule', { team: 'a' }, { locked: false }, { decision: 'permit', rules: ['other'] }),
+      readCase('wrong rule', { team: 'a' }, { locked: false }, { decision: 'deny', rules: ['locked'] }),
       readCase('wrong advice', { team: 'a' }, { locked: true }, { decision: 'deny', advice: [{ ask: 'admin' }] }),
       readCase('missing code', { team: 'a' }, { locked: true }, { decision: 'deny', reasons: ['no_applicable_rule'] }),
       readCase('unexpected condition error', { team: 'a' }, {}, { decision: 'deny', rules: ['locked'] }),
@@ -60,7 +60,7 @@ describe('pdp test (process)', () => {
     const report = JSON.parse(json.stdout) as { cases: { file: string; name: string; passed: boolean; failure: string }[] };
     expect(report.cases.filter((c) => !c.passed).map((c) => [c.file, c.name, c.failure])).toEqual([
       ['tests/b.json', 'wrong decision', expect.stringMatching(/^expected permit, got deny/)],
-      ['tests/b.json', 'wrong rule', expect.stringMatching(/^expected deciding rules other, got \[read\]$/)],
+      ['tests/b.json', 'wrong rule', expect.stringMatching(/^expected deny, got permit .*; expected deciding rules locked, got \[read\]$/)],
       ['tests/b.json', 'wrong advice', expect.stringMatching(/^expected advice \[\{"ask":"admin"\}\], got \[\{"ask":"owner"\}\]$/)],
       ['tests/b.json', 'missing code', expect.stringMatching(/^expected reasons no_applicable_rule, got \[\]$/)],
       ['tests/b.json', 'unexpected condition error', expect.stringMatching(/^unexpected condition error .*"rule":"locked"/)],
@@ -249,6 +249,30 @@ describe('pdp test (process)', () => {
       expect(run.stderr.split('\n').filter((line) => line.startsWith('error'))).toEqual([
         expect.stringMatching(/^error tests\/codes\.json \$\.cases\[0\]\.expect\.reasons\[0\]: .*"no_applicable_rule"/),
         expect.stringMatching(/^error tests\/codes\.json \$\.cases\[1\]\.expect\.reasons\[0\]: .*"limit_exceeded"/),
+      ]);
+    }
+  });
+
+  it('exits 1 naming an expected rule that never decides its case, for test and validate alike', async () => {
+    const unlocked = (name: string, expectation: Record<string, unknown>) => readCase(name, { team: 'a' }, { locked: false }, expectation);
+    const dir = await policyDir({
+      'rules.json': {
+        cases: [
+          unlocked('no such rule', { decision: 'permit', rules: ['read-own-team'] }),
+          unlocked('deny rule on a permit', { decision: 'permit', rules: ['read', 'locked'] }),
+          { name: 'rule for another action', request: { subject: reader, action: 'write', resource: { type: 'doc' } }, expect: { decision: 'deny', rules: ['locked'], reasons: ['no_applicable_rule'] } },
+          { name: 'type without a policy', request: { subject: reader, action: 'read', resource: { type: 'folder' } }, expect: { decision: 'deny', rules: ['read'], reasons: ['unknown_resource_type'] } },
+        ],
+      },
+    });
+    for (const command of ['test', 'validate']) {
+      const run = await runCli([command, dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr.split('\n').filter((line) => line.startsWith('error'))).toEqual([
+        'error tests/rules.json $.cases[0].expect.rules[0]: no rule for resource type "doc" has the id "read-own-team", so the case can never pass',
+        'error tests/rules.json $.cases[1].expect.rules[1]: "locked" is a deny rule, which never decides a permit, so the case can never pass',
+        'error tests/rules.json $.cases[2].expect.rules[0]: the rule "locked" names neither the action "write" nor "*", so the case can never pass',
+        'error tests/rules.json $.cases[3].expect.rules[0]: no rule for resource type "folder" has the id "read", so the case can never pass',
       ]);
     }
   });

@@ -151,6 +151,8 @@ const beyondSchema: readonly { readonly kind: Kind; readonly message: RegExp; re
   { kind: 'fixture', message: /^duplicate case name/, at: ['properties', 'groups', 'items', 'properties', 'cases', 'items', 'properties', 'name'], says: /unique/i },
   { kind: 'fixture', message: /^duplicate group name/, at: ['properties', 'groups', 'items', 'properties', 'name'], says: /unique/i },
   { kind: 'fixture', message: /names the action/, at: ['properties', 'cases', 'items', 'properties', 'request'], says: /no_applicable_rule/ },
+  { kind: 'fixture', message: /so the case can never pass$/, path: /^\$\.cases\[\d+\]\.expect\.rules\[\d+\]$/, at: ['properties', 'cases', 'items', 'properties', 'expect', 'properties', 'rules'], says: /resource type.*effect.*action/ },
+  { kind: 'fixture', message: /so the case can never pass$/, path: /^\$\.groups\[\d+\]\.cases\[\d+\]\.expect\.rules\[\d+\]$/, at: ['properties', 'groups', 'items', 'properties', 'cases', 'items', 'properties', 'expect', 'properties', 'rules'], says: /resource type.*effect.*action/ },
   { kind: 'fixture', message: /^outside the timestamps conditions know/, at: ['properties', 'now'], says: /0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z in UTC/ },
   { kind: 'fixture', message: /^outside the timestamps conditions know/, at: ['properties', 'groups', 'items', 'properties', 'cases', 'items', 'properties', 'now'], says: /9999-12-31T23:59:59.999999999Z in UTC/ },
   { kind: 'fixture', message: /^(nested deeper than|array longer than|object with more than|string longer than|key longer than)/, at: ['properties', 'cases', 'items', 'properties', 'request'], says: /1000 elements per array or object, strings of 16384 characters, 64 levels/ },

@@ -57,7 +57,10 @@ export type CaseReasonCode = (typeof caseReasonCodes)[number];
 const fixtureExpectSchema = z.strictObject({
   decision: z.enum(['permit', 'deny']),
   /** Rule ids that must be among the deciding reasons. */
-  rules: z.array(z.string().min(1)).optional(),
+  rules: z
+    .array(z.string().min(1))
+    .optional()
+    .describe('Ids of rules that must be among the deciding reasons. Checked at load: each the id of a rule of the request\'s resource type, of the effect of expect.decision, naming the request\'s action or "*", as no other rule decides the case.'),
   /**
    * Reason codes (`no_applicable_rule`, `condition_error`, …) that must be among the reasons.
    * A condition error fails the case unless `condition_error` is listed.

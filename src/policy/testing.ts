@@ -4,7 +4,7 @@ import type { Query, Verdict } from '../decision/types.js';
 import { canonicalJson } from '../canonical-json.js';
 import { pacer } from '../pace.js';
 import { claimsToSubject, type ClaimMapper } from '../token/claims.js';
-import type { CompiledPolicySet } from './compiled.js';
+import type { CompiledPolicySet, CompiledRule } from './compiled.js';
 import { CoverageRecorder, type CoverageReport } from './coverage.js';
 import { PolicyLoadError, pushFileIssues, type PolicyIssue } from './errors.js';
 import { evaluate, type RuleTrace } from './evaluate.js';
@@ -176,6 +176,48 @@ function unnamedActionIssues(set: CompiledPolicySet, actionsNamed: ActionsNamed,
   return issues;
 }
 
+/** The rules of a resource type by id; undefined for a type without a policy. */
+type RulesById = (type: string) => ReadonlyMap<string, CompiledRule> | undefined;
+
+/** `RulesById` for `set`, each type's gathered once, the first time a case asks. */
+function rulesByIdIn(set: CompiledPolicySet): RulesById {
+  const byType = new Map<string, ReadonlyMap<string, CompiledRule>>();
+  return (type) => {
+    const rules = set.byResource.get(type);
+    if (rules === undefined) return undefined;
+    let byId = byType.get(type);
+    if (byId === undefined) {
+      byId = new Map(rules.all.map((rule) => [rule.id, rule]));
+      byType.set(type, byId);
+    }
+    return byId;
+  };
+}
+
+/**
+ * A rule in `expect.rules` that can never be among the case's deciding rules makes a case that
+ * can never pass, found only once the tests ran: most likely a misspelt or renamed rule id. It is
+ * an issue at its path when no rule of the case's resource type has that id, when the rule is of
+ * the other effect than the expected decision (a decision is made by rules of its own effect), or
+ * when it names neither the case's action nor `"*"`.
+ */
+function unreachableRuleIssues(rulesById: RulesById, file: string, cases: readonly PlacedCase[]): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  for (const { path, testCase } of cases) {
+    const { request, expect } = testCase;
+    const action = typeof request.action === 'string' ? request.action : request.action.name;
+    (expect.rules ?? []).forEach((id, i) => {
+      const rule = rulesById(request.resource.type)?.get(id);
+      let why: string | undefined;
+      if (rule === undefined) why = `no rule for resource type "${request.resource.type}" has the id "${id}"`;
+      else if (rule.effect !== expect.decision) why = `"${id}" is a ${rule.effect} rule, which never decides a ${expect.decision}`;
+      else if (!rule.actions.includes(action) && !rule.actions.includes(wildcardAction)) why = `the rule "${id}" names neither the action "${action}" nor "*"`;
+      if (why !== undefined) issues.push({ file, path: `${path}.expect.rules[${i}]`, message: `${why}, so the case can never pass` });
+    });
+  }
+  return issues;
+}
+
 /** How a case is named in results and reports: `group › name` for a case of a group. */
 export function caseLabel(group: string | undefined, name: string): string {
   return group === undefined ? name : `${group} › ${name}`;
@@ -221,7 +263,7 @@ function duplicateNameIssues(file: string, fixture: FixtureFile, cases: readonly
 /**
  * Loads every fixture file in `dir` for the policy set `set` (throws PolicyLoadError on a bad
  * file, a `dir` that cannot be read, a name given twice, a case asking for an action no rule
- * names, or, given `maxBodyBytes`, a case whose request the server would refuse as too large;
+ * names or expecting a rule that never decides it, or, given `maxBodyBytes`, a case whose request the server would refuse as too large;
  * the first `maxIssuesPerFile` problems of a file, then one saying there are more).
  * `reads`: what the load of `set` read, given to `loadPolicyDir`, with which the test files count.
  */
@@ -230,12 +272,13 @@ export async function loadFixtures(dir: string, set: CompiledPolicySet, maxBodyB
   const issues: PolicyIssue[] = [];
   const loaded: LoadedFixture[] = [];
   const actionsNamed = actionsNamedIn(set);
+  const rulesById = rulesByIdIn(set);
   for (const name of names) {
     const label = join('tests', name);
     const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues, reads);
     if (fixture === undefined) continue;
     const cases = placedCases(fixture);
-    const found = [...duplicateNameIssues(label, fixture, cases), ...unnamedActionIssues(set, actionsNamed, label, cases)];
+    const found = [...duplicateNameIssues(label, fixture, cases), ...unnamedActionIssues(set, actionsNamed, label, cases), ...unreachableRuleIssues(rulesById, label, cases)];
     if (maxBodyBytes !== undefined) found.push(...oversizedRequestIssues(label, cases, maxBodyBytes));
     pushFileIssues(issues, label, found);
     loaded.push({ file: label, cases });
