@@ -596,6 +596,14 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(device.stderr).toContain('/dev/zero $: cannot read the request: not a regular file');
     });
 
+    it('refuses a stdin that is a directory (`--request - < DIR`) rather than read it as an empty request', async ({ expect }) => {
+      const cli = resolve(import.meta.dirname, '../dist/cli/main.js');
+      const run = await new Promise<{ code: number | string; stderr: string }>((done) => {
+        execFile('sh', ['-c', 'exec "$@" < "$0"', full, process.execPath, cli, 'check', full, '--request', '-'], { env: { PATH: process.env['PATH'], NO_COLOR: '1' } }, (error, _stdout, stderr) => done({ code: error?.code ?? 0, stderr }));
+      });
+      expect(run).toEqual({ code: 1, stderr: 'error (stdin) $: cannot read the request: stdin is a directory\ninvalid: 1 problem(s)\n' });
+    });
+
     it('stops reading a file at MAX_BODY_BYTES when it holds more than its size said, if only by a byte', async ({ expect }) => {
       // A /proc file is regular and sized 0; this one holds the process's environment ("NAME=value\0"
       // for each variable it is given), here one byte over MAX_BODY_BYTES, whose own digits count too.

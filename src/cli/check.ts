@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import type { Verdict } from '../decision/types.js';
 import { jsonLimits } from '../json-limits.js';
 import type { PolicyIssue } from '../policy/errors.js';
@@ -38,8 +39,13 @@ async function readRequest(path: string, maxBytes: number) {
   return (await validateSource(source.value, label, fixtureRequestSchema, issues)) ?? fail(issues);
 }
 
-/** Stdin up to `maxBytes`; reading stops beyond it, as stdin may never end (`< /dev/zero`). */
+/**
+ * Stdin up to `maxBytes`; reading stops beyond it, as stdin may never end (`< /dev/zero`). A
+ * directory (`< policies`) is refused: Node's stream reads one as no bytes, which was then
+ * refused as a request that is not JSON, naming neither the directory nor the mistake.
+ */
 async function readStdin(maxBytes: number): Promise<Buffer> {
+  if (fstatSync(0).isDirectory()) throw new Error('stdin is a directory');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of process.stdin) {
