@@ -14,9 +14,10 @@ import type { AppEnv } from './http/env.js';
 import { countRejections } from './http/rejections.js';
 import type { ProblemCode } from './http/problem.js';
 import { loadCandidateSet } from './policy/candidate.js';
-import { PolicyLoadError } from './policy/errors.js';
+import { formatIssue, PolicyLoadError } from './policy/errors.js';
 import { PolicyReloader, type ReloadRequester, type ReloadResult, type ReloadTrigger, type WorkerReload } from './policy/reload.js';
 import { PolicyStore } from './policy/store.js';
+import { printable } from './printable.js';
 import { watchPolicyDir } from './policy/watch.js';
 import { AuditLog } from './telemetry/audit.js';
 import { auditDestination } from './telemetry/audit-destination.js';
@@ -89,7 +90,10 @@ export async function createService(config: Config, log: Logger, options: Servic
   } catch (error) {
     tokens.close();
     // The loader, which the CLI shares, names files; the start-up line names the setting too.
-    throw error instanceof PolicyLoadError ? new ConfigError(`POLICY_DIR: ${error.message}`, { cause: error }) : error;
+    // Each problem is one line on stderr, as `pdp` prints it: a key, file or case name holding a
+    // line break or a terminal escape printed a line of its own, or drove the terminal.
+    if (!(error instanceof PolicyLoadError)) throw error;
+    throw new ConfigError(`POLICY_DIR: ${error.issues.map((issue) => printable(formatIssue(issue))).join('\n')}`, { cause: error });
   }
   const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, claims: tokens.claims, maxBodyBytes: config.MAX_BODY_BYTES, log, observer: metrics });
   const watcher = config.POLICY_WATCH === 'true'

@@ -1066,6 +1066,16 @@ describe('the server process with a bad POLICY_DIR', () => {
     expect(run.stderr).toMatch(/broken\.json \$\.rules\[0\]\.condition \(rule read\): type: /);
   });
 
+  it('writes each problem on a line of its own, a line break or terminal escape a file holds written as \\u{…}, as pdp does', async () => {
+    const forged = 'x\u001b[2J\n  fine.json $: ok';
+    const dir = await tempDir({ 'broken.json': policy([{ ...readRule, [forged]: 1 }]) });
+    const run = await runServerToExit({ POLICY_DIR: dir });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('broken.json $.rules[0] (rule read): Unrecognized key: "x\\u{1b}[2J\\u{a}  fine.json $: ok"\n');
+    expect(run.stderr).not.toContain('\u001b');
+    expect(run.stderr.split('\n').filter((line) => line.includes('fine.json'))).toHaveLength(1);
+  });
+
   it('exits non-zero when the directory is missing', async () => {
     const run = await runServerToExit({ POLICY_DIR: '/nonexistent/policies' });
     expect(run.code).toBe(1);

@@ -12,7 +12,7 @@ import { decodeSource } from '../policy/source-text.js';
 import { fixtureRequestToQuery } from '../policy/testing.js';
 import { claimMapperFromConfig } from '../token/from-config.js';
 import { parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
-import { printable } from './printable.js';
+import { printable } from '../printable.js';
 
 /**
  * Reads the request as a source file (UTF-8, no key twice) held to the limits `/decide` puts on

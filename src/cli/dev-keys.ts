@@ -2,7 +2,7 @@ import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { InputError, positionalArgs, UsageError, type Io } from './io.js';
-import { printable } from './printable.js';
+import { printable } from '../printable.js';
 
 /** The one algorithm of development keys and tokens. */
 export const devKeyAlg = 'ES256';

@@ -8,7 +8,7 @@ import { maxSourceFileBytes, SourceReads } from '../policy/source-reads.js';
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
 import { parseCommandArgs, printIssue, withLoadErrors, type Io } from './io.js';
-import { printable } from './printable.js';
+import { printable } from '../printable.js';
 import { replaceFile } from './replace-file.js';
 
 interface FileOutcome {

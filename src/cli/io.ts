@@ -2,7 +2,7 @@ import { parseArgs, styleText } from 'node:util';
 import { ConfigError, loadConfig, settingNames, type Config } from '../config.js';
 import { formatIssue, PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
 import { unreadSettings, unreadSettingText } from '../unread-settings.js';
-import { printable } from './printable.js';
+import { printable } from '../printable.js';
 
 type Style = 'green' | 'red' | 'yellow' | 'dim' | 'bold';
 

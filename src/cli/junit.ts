@@ -1,6 +1,6 @@
 import type { PolicyIssue } from '../policy/errors.js';
 import { caseLabel, type CaseResult } from '../policy/testing.js';
-import { codePointEscape } from './printable.js';
+import { codePointEscape } from '../printable.js';
 
 /** One test case of the report: passed when `failure` is undefined. */
 interface JunitCase {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { InputError, processIo, UsageError, type Io } from './io.js';
-import { printable } from './printable.js';
+import { printable } from '../printable.js';
 
 const usage = `usage: pdp <command> [DIR] [options]        (DIR defaults to ./policies)
 

@@ -5,7 +5,7 @@ import { caseLabel, runPolicyTests, type CaseResult } from '../policy/testing.js
 import { claimMapperFromConfig } from '../token/from-config.js';
 import { InputError, parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 import { junitLoadReport, junitReport } from './junit.js';
-import { printable } from './printable.js';
+import { printable } from '../printable.js';
 import { writeReportFile } from './replace-file.js';
 
 /** A decimal percentage only: Number() would also read `0x32` as 50 and `1e1` as 10. */
