@@ -5,6 +5,7 @@ import { tokenBindingModes } from './token/binding.js';
 import { defaultAuditRedact, defaultMaxRequestBytes } from './telemetry/audit.js';
 import { maskPath } from './telemetry/mask.js';
 import { parseHostPort } from './cache/address.js';
+import { printable } from './printable.js';
 import { algorithmProblem, defaultAlgorithms } from './token/verify.js';
 import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
 import { audienceProblem } from './token/audience-name.js';
@@ -447,7 +448,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const lines = [
     ...blank.map((name) => `  ${name}: holds whitespace alone, which would count as unset and leave open what it protects: give its value, or leave it empty to unset it`),
     ...quoted.map((name) => `  ${name}: is wrapped in quotes, which are read as part of the value: remove them (docker run --env-file keeps the quotes of an env file)`),
-    ...issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`),
+    ...issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${printable(i.message)}`),
   ];
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }

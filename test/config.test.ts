@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { callerKeys } from '../src/caller/keys.js';
 import { loadConfig } from '../src/config.js';
 import { configProblems } from './helpers/config.js';
-import { runServerToExit } from './helpers/process.js';
+import { runCli, runServerToExit } from './helpers/process.js';
 
 /** The problems of a configuration expected to be rejected. */
 function problems(env: NodeJS.ProcessEnv): string[] {
@@ -274,5 +274,19 @@ describe('the server process at start', () => {
     expect(run.stderr).toContain('PORT:');
     expect(run.stderr).toContain('JWT_ISSUER: required');
     expect(run.stderr).toContain('JWT_AUDIENCE: required');
+  });
+
+  it.for([
+    ['REDIS_CLUSTER_NODES', 'a\u001b[2J\n  PORT: fine', 'REDIS_CLUSTER_NODES: "a\\u{1b}[2J\\u{a}  PORT: fine" is not a host:port'],
+    ['TOKEN_CONFIG_FILE', '/nonexistent/\u001b[2J\n  PORT: fine.json', 'TOKEN_CONFIG_FILE /nonexistent/\\u{1b}[2J\\u{a}  PORT: fine.json: ENOENT'],
+    ['JWKS_FILE', '/nonexistent/\u001b[2J\n  PORT: fine.json', 'JWKS_FILE: key set /nonexistent/\\u{1b}[2J\\u{a}  PORT: fine.json: '],
+  ] as const)('writes a problem quoting %s with its line breaks and controls as \\u{…}, at start and in pdp test', async ([name, value, problem]) => {
+    const env = { [name]: value, ...(name === 'JWKS_FILE' && { JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'invoices' }) };
+    for (const run of [await runServerToExit(env), await runCli(['test', 'policies'], env)]) {
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(problem);
+      expect(run.stderr).not.toContain('\u001b');
+      expect(run.stderr.split('\n').filter((line) => line.includes('PORT: fine'))).toHaveLength(1);
+    }
   });
 });

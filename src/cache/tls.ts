@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { ConfigError, type Config } from '../config.js';
+import { printable } from '../printable.js';
 import { readRegularFile } from '../regular-file.js';
 
 /** A CA bundle is a few certificates; a file far larger is not one. */
@@ -37,6 +38,6 @@ export async function redisTlsFromConfig(config: Config): Promise<ConnectionOpti
   try {
     return { ca: certificates((await readRegularFile(path, maxCaFileBytes)).toString('utf8')) };
   } catch (error) {
-    throw new ConfigError(`REDIS_TLS_CA_FILE: ${path}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(printable(`REDIS_TLS_CA_FILE: ${path}: ${(error as Error).message}`), { cause: error });
   }
 }

@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, keySetUrl } from '../config.js';
 import { parseSource } from '../json-source.js';
+import { printable } from '../printable.js';
 import { readRegularFile } from '../regular-file.js';
 import { visibleNameSchema } from '../policy/schema.js';
 import { tokenBindingModes } from './binding.js';
@@ -112,7 +113,7 @@ export async function readTokenConfigFile(path: string, options: { readonly allo
   try {
     text = (await readRegularFile(path, maxTokenConfigBytes)).toString('utf8');
   } catch (error) {
-    throw new ConfigError(`TOKEN_CONFIG_FILE ${path}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(printable(`TOKEN_CONFIG_FILE ${path}: ${(error as Error).message}`), { cause: error });
   }
   // Read as policy files are: a key written twice (an issuer's second `audience`, which JSON.parse
   // would take over the first) is refused at its path, as schema problems are; text that is not
@@ -120,12 +121,12 @@ export async function readTokenConfigFile(path: string, options: { readonly allo
   // query secrets).
   const source = parseSource(text);
   if (!('value' in source)) {
-    throw new ConfigError(source.path === '$' ? `TOKEN_CONFIG_FILE ${path}: ${source.message}` : `invalid token configuration:\n  TOKEN_CONFIG_FILE ${source.path}: ${source.message}`);
+    throw new ConfigError(source.path === '$' ? printable(`TOKEN_CONFIG_FILE ${path}: ${source.message}`) : `invalid token configuration:\n  ${printable(`TOKEN_CONFIG_FILE ${source.path}: ${source.message}`)}`);
   }
   const parsed = tokenConfigSchema(options.allowHttpUrls === true).safeParse(source.value);
   if (!parsed.success) {
     const where = (path: readonly PropertyKey[]) => `$${path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('')}`;
-    const lines = parsed.error.issues.map((i) => `  TOKEN_CONFIG_FILE ${where(i.path)}: ${i.message}`);
+    const lines = parsed.error.issues.map((i) => `  ${printable(`TOKEN_CONFIG_FILE ${where(i.path)}: ${i.message}`)}`);
     throw new ConfigError(`invalid token configuration:\n${lines.join('\n')}`);
   }
   const folder = dirname(path);

@@ -1,6 +1,7 @@
 import type { JWTVerifyGetKey } from 'jose';
 import { maskUrl } from '../config-summary.js';
 import { ConfigError, tokenFetchProblem, type Config } from '../config.js';
+import { printable } from '../printable.js';
 import { ExpiringCache, maxTokenCacheJsonLength } from './cache.js';
 import { claimsCheck } from './accept.js';
 import { bindingProblem, type BindingCheck, type TokenBinding } from './binding.js';
@@ -84,7 +85,7 @@ function keyFileSetting(config: Config, index: number): string {
 /** The keys of a key file, as the server loads them; `setting` (where `file` was given) names it when they cannot be. */
 async function keyFile(file: string, setting: string, algorithms: readonly string[]) {
   return localKeySet(file, algorithms).catch((error: unknown) => {
-    throw new ConfigError(`${setting}: key set ${file}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(printable(`${setting}: key set ${file}: ${(error as Error).message}`), { cause: error });
   });
 }
 
