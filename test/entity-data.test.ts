@@ -190,6 +190,28 @@ describe('entity data: loading', () => {
     ]);
   });
 
+  it('pdp validate refuses an entity type that differs only in case or spelling from a resource type, the subject type of tokens, or an earlier entity type', async () => {
+    // Loaded, a user of type "User" was never found by a token subject (type "user"), which was
+    // denied entity_case_mismatch and told to send the name as entity data holds it; an invoice
+    // of type "Invoice" was never found by the requests for an "invoice".
+    const dir = await policyDirWith({
+      'a.json': { entities: [
+        { type: 'Invoice', id: 'i1' },
+        { type: 'User', id: 'u-alice' },
+        { type: 'partner', id: 'p1' },
+        { type: 'user', id: 'u-bob' },
+      ] },
+      'b.json': { entities: [{ type: 'Partner', id: 'p2' }, { type: 'invoice', id: 'i2' }] },
+    });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n').filter((line) => line.startsWith('error '))).toEqual([
+      'error data/a.json $.entities[0].type: "Invoice" differs from "invoice" (the resource type of invoices.json) only in case or spelling, so no request for it finds this entity: write the type as requests name it',
+      'error data/a.json $.entities[1].type: "User" differs from "user" (the subject type of tokens, unless their issuer\'s entry sets another) only in case or spelling, so no request for it finds this entity: write the type as requests name it',
+      'error data/b.json $.entities[0].type: "Partner" differs from "partner" (data/a.json $.entities[2].type) only in case or spelling, so no request for it finds this entity: write the type as requests name it',
+    ]);
+  });
+
   it('keeps serving the last good entity data when a reload brings names callers cannot tell apart', async () => {
     const dir = await policyDirWith({ 'users.json': { entities: [alice, invoice] } });
     const key = 'admin-key-0123456789abcdef';

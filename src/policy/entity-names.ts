@@ -6,6 +6,12 @@ export interface StoredName {
   readonly name: string;
 }
 
+/** A type requests name, and where it is named: a policy's resource type, the subject type of tokens, an entity's type. */
+export interface NamedType {
+  readonly name: string;
+  readonly where: string;
+}
+
 /** Where a name was met: the entity it names, and its file and JSON path. */
 interface Place {
   readonly entity: object;
@@ -24,6 +30,24 @@ export class EntityNames {
   /** The index `misnamed` looks names up in. */
   readonly folded = new FoldedNames<FoldedNames<StoredName>>();
   readonly #places = new Map<StoredName, Place>();
+  readonly #types = new FoldedNames<NamedType>();
+
+  /** `types`: the types requests name before any entity's (resource types, the subject type of tokens). */
+  constructor(types: readonly NamedType[]) {
+    for (const type of types) this.#types.holding(type.name, () => type);
+  }
+
+  /**
+   * Holds `type`, an entity's, met at `where`; the problem when it differs from a type held
+   * before only in case or spelling. The requests for that type never find the entity: a token
+   * subject of type `user`, whose caller cannot change its type, was denied as misnaming a stored
+   * `User`, and an `Invoice` never gave the invoices the policies of `invoice` decide its properties.
+   */
+  holdType(type: string, where: string): string | undefined {
+    const held = this.#types.holding(type, () => ({ name: type, where }));
+    if (held.name === type) return undefined;
+    return `"${type}" differs from "${held.name}" (${held.where}) only in case or spelling, so no request for it finds this entity: write the type as requests name it`;
+  }
 
   /**
    * Holds `name` of `type` as a name of `entity`, met at `where` (file and JSON path); the

@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import type { ZodType } from 'zod';
 import { pacer } from '../pace.js';
 import { parseSourcePaced } from '../json-source-paced.js';
+import { defaultSubjectType } from '../token/claims.js';
 import type { PolicyFile } from './compile.js';
 import { compilePoliciesPaced } from './compile.js';
 import type { CompiledPolicySet } from './compiled.js';
 import { foldCase } from './fold-case.js';
 import { entityFileSchema, indexEntities, noEntities, type EntityFile, type EntityIndex } from './entities.js';
+import type { NamedType } from './entity-names.js';
 import { maxIssuesPerFile, moreIssuesIn, PolicyLoadError, pushFileIssues, type PolicyIssue } from './errors.js';
 import { jsonPath } from './json-path.js';
 import { policySchema, ruleSchema } from './schema.js';
@@ -227,7 +229,7 @@ export async function readJsonFile<T>(path: string, label: string, schema: ZodTy
  * otherwise drop every stored property (a stored owner among them) without a word.
  * A folder in it is refused by name, as its files are never read.
  */
-async function loadEntityDir(dir: string, issues: PolicyIssue[], reads: SourceReads): Promise<EntityIndex> {
+async function loadEntityDir(dir: string, issues: PolicyIssue[], reads: SourceReads, types: readonly NamedType[]): Promise<EntityIndex> {
   let listing: SourceListing | undefined;
   let folders: string[];
   try {
@@ -248,7 +250,18 @@ async function loadEntityDir(dir: string, issues: PolicyIssue[], reads: SourceRe
     const data = source === undefined ? undefined : await validateSource(source.value, label, entityFileSchema, issues);
     if (data !== undefined) files.push({ file: label, data });
   }
-  return indexEntities(files, issues);
+  return indexEntities(files, issues, types);
+}
+
+/**
+ * The types requests name, for entity types to be held to (see `EntityNames.holdType`): each
+ * policy's resource type, and the subject type of tokens.
+ */
+function requestedTypes(files: readonly PolicyFile[]): NamedType[] {
+  return [
+    ...files.map(({ file, policy }) => ({ name: policy.resource, where: `the resource type of ${file}` })),
+    { name: defaultSubjectType, where: 'the subject type of tokens, unless their issuer\'s entry sets another' },
+  ];
 }
 
 /**
@@ -282,7 +295,7 @@ export async function loadPolicyDir(dir: string, reads = new SourceReads()): Pro
   }
   issues.push(...(await foldedActionIssues(files)));
   issues.push(...foldedResourceIssues(files));
-  const entities = await loadEntityDir(join(dir, 'data'), issues, reads);
+  const entities = await loadEntityDir(join(dir, 'data'), issues, reads, requestedTypes(files));
   // The files that passed the schema are compiled even when others failed, so one run
   // reports CEL and duplicate-id problems alongside the schema ones.
   try {

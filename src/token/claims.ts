@@ -20,6 +20,9 @@ export interface ClaimMapping {
   readonly subjectType?: string;
 }
 
+/** The type of a token's subject unless its issuer's entry sets `subjectType`. */
+export const defaultSubjectType = 'user';
+
 /** The mapping used unless configured otherwise: `sub`; `roles`/`role`; `scope`/`scp`. */
 export const defaultClaimMapping: ClaimMapping = Object.freeze({
   subject: 'sub',
@@ -119,7 +122,7 @@ const noAliases: readonly string[] = Object.freeze([]);
 /** A claim mapper for one mapping. Every claim stays available under `properties`. */
 export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
   const prefixes = mapping.rolePrefixes;
-  const subjectType = mapping.subjectType ?? 'user';
+  const subjectType = mapping.subjectType ?? defaultSubjectType;
   const kinds = [[mapping.subject], mapping.roles, mapping.scopes];
   return (given, type = subjectType, id, stored, authoritative = []) => {
     let claims = given;
