@@ -190,6 +190,18 @@ describe('entity data: loading', () => {
     ]);
   });
 
+  it('pdp validate refuses an entity type made only of combining marks, as it does such an id', async () => {
+    // Loaded, "\u0301" took in every blank type: a trusted caller's subject of type " " was
+    // denied as misnaming it rather than decided as the unknown subject it is.
+    const dir = await policyDirWith({ 'users.json': { entities: [{ type: '\u0301', id: 'x' }, { type: '\u0300\u20dd', id: 'y' }, { type: 'caf\u0065\u0301', id: 'z' }] } });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n').filter((line) => line.startsWith('error '))).toEqual([
+      'error data/users.json $.entities[0].type: "\u0301" is only accents or other combining marks: types are compared without them, so no request could name it apart from an empty or blank one',
+      'error data/users.json $.entities[1].type: "\u0300\u20dd" is only accents or other combining marks: types are compared without them, so no request could name it apart from an empty or blank one',
+    ]);
+  });
+
   it('pdp validate refuses an entity type that differs only in case or spelling from a resource type, the subject type of tokens, or an earlier entity type', async () => {
     // Loaded, a user of type "User" was never found by a token subject (type "user"), which was
     // denied entity_case_mismatch and told to send the name as entity data holds it; an invoice

@@ -39,7 +39,7 @@ const entitySchema = z
     // An entity of type `user ` (or with a zero-width space) would never be found by a request
     // naming `user`: its authoritative roles, a directory's revocations, would never apply.
     type: visibleNameSchema('an entity type that only looks like another would never be found by the requests for it', 256)
-      .describe('How requests name the entity\'s type: it differs from the resource types of the policies, the subject type of tokens and the types of the entities before it in more than case or spelling (checked at load).'),
+      .describe('How requests name the entity\'s type: it differs from the resource types of the policies, the subject type of tokens and the types of the entities before it in more than case or spelling, and holds more than accents or other combining marks (checked at load).'),
     id: entityKey.describe(`The entity's id: ${oneName}.`),
     aliases: z.array(entityKey).max(maxEntityAliases).optional().describe(`Other ids of the entity; each ${oneName}.`),
     properties: jsonObjectSchema

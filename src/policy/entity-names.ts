@@ -44,6 +44,9 @@ export class EntityNames {
    * `User`, and an `Invoice` never gave the invoices the policies of `invoice` decide its properties.
    */
   holdType(type: string, where: string): string | undefined {
+    // As for a name (see `hold`): one only of combining marks folds to nothing, and a request
+    // naming a type `""` or `" "` would be misnamed for it.
+    if (foldCase(type) === '') return `"${type}" is only accents or other combining marks: types are compared without them, so no request could name it apart from an empty or blank one`;
     const held = this.#types.holding(type, () => ({ name: type, where }));
     if (held.name === type) return undefined;
     return `"${type}" differs from "${held.name}" (${held.where}) only in case or spelling, so no request for it finds this entity: write the type as requests name it`;
