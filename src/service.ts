@@ -86,7 +86,7 @@ export async function createService(config: Config, log: Logger, options: Servic
   const runPolicyTests = config.POLICY_TESTS_ON_RELOAD === 'true';
   let policies: PolicyStore;
   try {
-    policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests, claims: tokens.claims, maxBodyBytes: config.MAX_BODY_BYTES }));
+    policies = new PolicyStore(await loadCandidateSet(config.POLICY_DIR, { runTests: runPolicyTests, claims: tokens.claims, subjectTypes: tokens.subjectTypes, maxBodyBytes: config.MAX_BODY_BYTES }));
   } catch (error) {
     tokens.close();
     // The loader, which the CLI shares, names files; the start-up line names the setting too.
@@ -95,7 +95,7 @@ export async function createService(config: Config, log: Logger, options: Servic
     if (!(error instanceof PolicyLoadError)) throw error;
     throw new ConfigError(`POLICY_DIR: ${error.issues.map((issue) => printable(formatIssue(issue))).join('\n')}`, { cause: error });
   }
-  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, claims: tokens.claims, maxBodyBytes: config.MAX_BODY_BYTES, log, observer: metrics });
+  const reloader = new PolicyReloader({ dir: config.POLICY_DIR, store: policies, runTests: runPolicyTests, claims: tokens.claims, subjectTypes: tokens.subjectTypes, maxBodyBytes: config.MAX_BODY_BYTES, log, observer: metrics });
   const watcher = config.POLICY_WATCH === 'true'
     ? watchPolicyDir(config.POLICY_DIR, () => void reloader.reload('watch'), {
         withTests: runPolicyTests,

@@ -4,12 +4,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { callerKeys } from '../src/caller/keys.js';
 import { PolicyLoadError } from '../src/policy/errors.js';
 import { loadPolicyDir } from '../src/policy/load.js';
 import { PolicyReloader } from '../src/policy/reload.js';
-import { loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { createService } from '../src/service.js';
 import { createClaimMapper, defaultClaimMapping } from '../src/token/claims.js';
 import { tokensFromConfig } from '../src/token/from-config.js';
 import { createJwtVerifier } from '../src/token/verify.js';
@@ -222,6 +224,36 @@ describe('entity data: loading', () => {
       'error data/a.json $.entities[1].type: "User" differs from "user" (the subject type of tokens, unless their issuer\'s entry sets another) only in case or spelling, so no request for it finds this entity: write the type as requests name it',
       'error data/b.json $.entities[0].type: "Partner" differs from "partner" (data/a.json $.entities[2].type) only in case or spelling, so no request for it finds this entity: write the type as requests name it',
     ]);
+  });
+
+  it('refuses at start and on reload an entity type that differs only in case from an issuer\'s subjectType', async () => {
+    // Loaded, the partner's token subjects (type partner-user) never found their stored roles,
+    // and were denied entity_case_mismatch though their callers cannot change their type.
+    const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
+    dirs.push(keys);
+    const { publicKey } = await generateKeyPair('ES256');
+    await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+    const issuers = [
+      { issuer: 'https://idp.test', jwksFile: 'jwks.json', audience: 'pdp' },
+      { issuer: 'https://partner.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'partner-user' } },
+    ];
+    await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers }));
+    const partner = { type: 'Partner-User', id: 'p-1', properties: { roles: [] } };
+    const config = (dir: string) => loadConfig({ POLICY_DIR: dir, TOKEN_CONFIG_FILE: join(keys, 'tokens.json') });
+    const message = '"Partner-User" differs from "partner-user" (TOKEN_CONFIG_FILE $.issuers[1].claims.subjectType, the type of its tokens\' subjects) only in case or spelling, so no request for it finds this entity: write the type as requests name it';
+
+    const failure = createService(config(await policyDirWith({ 'partners.json': { entities: [partner] } })), pino({ level: 'silent' }));
+    await expect(failure).rejects.toBeInstanceOf(ConfigError);
+    await expect(failure).rejects.toThrow(`POLICY_DIR: data/partners.json $.entities[0].type: ${message}`);
+
+    const dir = await policyDirWith({ 'partners.json': { entities: [{ ...partner, type: 'partner-user' }] } });
+    const service = await createService(config(dir), pino({ level: 'silent' }));
+    try {
+      await writeFile(join(dir, 'data', 'partners.json'), JSON.stringify({ entities: [partner] }));
+      expect(await service.reload()).toMatchObject({ ok: false, issues: [{ file: 'data/partners.json', path: '$.entities[0].type', message }] });
+    } finally {
+      await service.close();
+    }
   });
 
   it('keeps serving the last good entity data when a reload brings names callers cannot tell apart', async () => {

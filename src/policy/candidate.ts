@@ -1,5 +1,6 @@
 import type { ClaimMapper } from '../token/claims.js';
 import type { CompiledPolicySet } from './compiled.js';
+import type { NamedType } from './entity-names.js';
 import { PolicyLoadError, pushFileIssues, type PolicyIssue } from './errors.js';
 import { policyDirFingerprint } from './fingerprint.js';
 import { loadPolicyDir } from './load.js';
@@ -13,6 +14,8 @@ export interface CandidateOptions {
   readonly clock?: () => Date;
   /** How the tests map claims to subjects: the mapping the server decides with. */
   readonly claims?: ClaimMapper;
+  /** The subject types of the server's tokens besides `user`, which entity types are held to (see `loadPolicyDir`). */
+  readonly subjectTypes?: readonly NamedType[];
   /** The server's MAX_BODY_BYTES, which a test case's request must keep to. */
   readonly maxBodyBytes?: number;
   /** Loads to try while files keep changing underneath; default 3. */
@@ -21,7 +24,7 @@ export interface CandidateOptions {
 
 async function loadOnce(dir: string, options: CandidateOptions): Promise<CompiledPolicySet> {
   const reads = new SourceReads();
-  const set = await loadPolicyDir(dir, reads);
+  const set = await loadPolicyDir(dir, reads, options.subjectTypes);
   if (options.runTests !== true) return set;
   const { results } = await runPolicyTests(set, dir, { clock: options.clock, claims: options.claims, maxBodyBytes: options.maxBodyBytes, reads });
   // A set required to pass its tests has not passed any when it has none: removing tests/

@@ -255,12 +255,13 @@ async function loadEntityDir(dir: string, issues: PolicyIssue[], reads: SourceRe
 
 /**
  * The types requests name, for entity types to be held to (see `EntityNames.holdType`): each
- * policy's resource type, and the subject type of tokens.
+ * policy's resource type, the subject type of tokens, and `subjectTypes`, those issuers' entries set.
  */
-function requestedTypes(files: readonly PolicyFile[]): NamedType[] {
+function requestedTypes(files: readonly PolicyFile[], subjectTypes: readonly NamedType[]): NamedType[] {
   return [
     ...files.map(({ file, policy }) => ({ name: policy.resource, where: `the resource type of ${file}` })),
     { name: defaultSubjectType, where: 'the subject type of tokens, unless their issuer\'s entry sets another' },
+    ...subjectTypes,
   ];
 }
 
@@ -268,9 +269,11 @@ function requestedTypes(files: readonly PolicyFile[]): NamedType[] {
  * Loads every policy file directly in `dir`, and the entity data in `dir/data`, and compiles
  * the set. Throws PolicyLoadError listing every problem (file, JSON path, rule, reason); any
  * other folder (hidden ones aside) is one, as its policies are never read. `reads` counts the
- * bytes of the load, which its test files may go on with (see `loadFixtures`).
+ * bytes of the load, which its test files may go on with (see `loadFixtures`). An entity type may
+ * not differ only in case from a type requests name: a resource type, `user`, or one of
+ * `subjectTypes`, those the server's issuers set (known to the server alone).
  */
-export async function loadPolicyDir(dir: string, reads = new SourceReads()): Promise<CompiledPolicySet> {
+export async function loadPolicyDir(dir: string, reads = new SourceReads(), subjectTypes: readonly NamedType[] = []): Promise<CompiledPolicySet> {
   let listing: SourceListing;
   let folders: string[];
   try {
@@ -295,7 +298,7 @@ export async function loadPolicyDir(dir: string, reads = new SourceReads()): Pro
   }
   issues.push(...(await foldedActionIssues(files)));
   issues.push(...foldedResourceIssues(files));
-  const entities = await loadEntityDir(join(dir, 'data'), issues, reads, requestedTypes(files));
+  const entities = await loadEntityDir(join(dir, 'data'), issues, reads, requestedTypes(files, subjectTypes));
   // The files that passed the schema are compiled even when others failed, so one run
   // reports CEL and duplicate-id problems alongside the schema ones.
   try {

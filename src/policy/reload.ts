@@ -1,5 +1,6 @@
 import type { ClaimMapper } from '../token/claims.js';
 import { loadCandidateSet } from './candidate.js';
+import type { NamedType } from './entity-names.js';
 import type { CompiledPolicySet } from './compiled.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import type { PolicyStore } from './store.js';
@@ -64,6 +65,8 @@ export interface PolicyReloaderOptions {
   readonly runTests?: boolean;
   /** How the tests map claims to subjects: the mapping the server decides with. */
   readonly claims?: ClaimMapper;
+  /** The subject types of the server's tokens besides `user`, which entity types are held to (see `loadPolicyDir`). */
+  readonly subjectTypes?: readonly NamedType[];
   /** The server's MAX_BODY_BYTES, which a test case's request must keep to. */
   readonly maxBodyBytes?: number;
   readonly observer?: ReloadObserver;
@@ -127,12 +130,12 @@ export class PolicyReloader {
   }
 
   async #reloadNow(trigger: ReloadTrigger, requester: ReloadRequester | undefined): Promise<ReloadResult> {
-    const { dir, store, runTests, claims, maxBodyBytes, observer, log } = this.#options;
+    const { dir, store, runTests, claims, subjectTypes, maxBodyBytes, observer, log } = this.#options;
     const previous = store.current.set;
     const started = performance.now();
     let set: CompiledPolicySet;
     try {
-      set = await loadCandidateSet(dir, { runTests, claims, maxBodyBytes, clock: this.#clock });
+      set = await loadCandidateSet(dir, { runTests, claims, subjectTypes, maxBodyBytes, clock: this.#clock });
     } catch (error) {
       // Anything, even an unexpected failure, leaves the last good set serving.
       const issues = error instanceof PolicyLoadError

@@ -6,6 +6,7 @@ import { ExpiringCache, maxTokenCacheJsonLength } from './cache.js';
 import { claimsCheck } from './accept.js';
 import { bindingProblem, type BindingCheck, type TokenBinding } from './binding.js';
 import { cachedVerifier } from './cached-verifier.js';
+import type { NamedType } from '../policy/entity-names.js';
 import { issuerClaimMapper, type ClaimMapper, type ClaimMapping, type Claims } from './claims.js';
 import { readTokenConfigFile, type IssuerEntry } from './config-file.js';
 import { createIntrospector } from './introspect.js';
@@ -22,6 +23,11 @@ export interface Tokens {
   /** Verifies JWTs and introspects opaque tokens; refuses everything when nothing is configured. */
   readonly verifier: TokenVerifier;
   readonly claims: ClaimMapper;
+  /**
+   * The subject types issuers' entries set (`claims.subjectType`), each with where it is set: entity
+   * types are held to them at load, as to `user`, the type of the other tokens' subjects.
+   */
+  readonly subjectTypes: readonly NamedType[];
   /** What is configured, without secrets, for the start log. */
   readonly summary: Readonly<Record<string, unknown>>;
   /**
@@ -115,6 +121,14 @@ function claimMapperOf(config: Config, entries: readonly IssuerEntry[]): ClaimMa
   const mappings = new Map<string, ClaimMapping>();
   for (const entry of entries) if (entry.claims !== undefined) mappings.set(entry.issuer, { ...fallback, ...entry.claims });
   return issuerClaimMapper(fallback, mappings);
+}
+
+/** The subject types the entries set, for `Tokens.subjectTypes`. */
+function subjectTypesOf(config: Config, entries: readonly IssuerEntry[]): NamedType[] {
+  const fromEnv = issuersFromEnv(config).length;
+  return entries.flatMap((entry, index) => entry.claims?.subjectType === undefined
+    ? []
+    : [{ name: entry.claims.subjectType, where: `TOKEN_CONFIG_FILE $.issuers[${index - fromEnv}].claims.subjectType, the type of its tokens' subjects` }]);
 }
 
 /** Whether sender-constrained tokens are refused: TOKEN_BINDING, overridden by each issuer entry's `tokenBinding`. */
@@ -312,6 +326,7 @@ export async function tokensFromConfig(config: Config, options: TokensOptions = 
   return {
     verifier: createTokenVerifier({ jwt, introspection, observer: options.observer, maxTokenLength: config.TOKEN_MAX_LENGTH, accept: claimsCheck(claims, bindingCheckOf(config, entries)) }),
     claims,
+    subjectTypes: subjectTypesOf(config, entries),
     summary: {
       // For the startup log: URLs with their passwords and query values masked.
       // Each issuer's own tokenBinding shows: a relaxed one for one issuer is not hidden behind TOKEN_BINDING.
