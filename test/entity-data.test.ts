@@ -503,7 +503,7 @@ describe('entity data: enrichment in /decide', () => {
     // The detail names the stored name the request's differs from: here an alias, not the id.
     expect(await read({ id: 'Alice@Example.com' })).toEqual([{
       code: 'entity_case_mismatch',
-      detail: '"Alice@Example.com" of type "user" names no entity, but differs from the user "alice@example.com" only in case or spelling: send the name as entity data holds it',
+      detail: '"Alice@Example.com" of type "user" names no entity, but differs from the user "alice@example.com" only in case or spelling: send the name as entity data holds it or, for a subject whose name the caller cannot change (a token\'s), write it in entity data as requests send it',
     }]);
     expect(await read({ id: 'u-alice', type: 'User' })).toEqual([expect.objectContaining({ code: 'entity_case_mismatch' })]);
     expect(await read({ id: 'alice@example.com' })).toEqual([expect.objectContaining({ rule: 'P2-finance-read-own-region' })]);
@@ -533,6 +533,21 @@ describe('entity data: enrichment in /decide', () => {
       (await readJson(await postJson(app, '/decide', { token: await token(claims), action: 'read', resource: { type: 'invoice', id: 'inv-1' } }))).decision;
     expect(await decide({})).toBe('permit');
     expect(await decide({ region: 'US' })).toBe('deny');
+  });
+
+  it('words the denial of a token subject misnamed for a stored one so it points at entity data, which its caller can change', async () => {
+    // The detail told the caller to send the name as entity data holds it: a token's caller
+    // cannot change its subject.
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+    const tokens = createJwtVerifier({ keys: createLocalJWKSet({ keys: [jwk] }), issuer: 'https://idp.test', audience: ['pdp'], algorithms: ['ES256'] });
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://idp.test').setAudience('pdp').setSubject('U-Alice').setExpirationTime('5m').sign(privateKey);
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, invoice] } }), tokens });
+    const answer = await readJson(await postJson(app, '/decide', { token, action: 'read', resource: { type: 'invoice', id: 'inv-1' } }));
+    expect(answer['reasons']).toEqual([{
+      code: 'entity_case_mismatch',
+      detail: '"U-Alice" of type "user" names no entity, but differs from the user "u-alice" only in case or spelling: send the name as entity data holds it or, for a subject whose name the caller cannot change (a token\'s), write it in entity data as requests send it',
+    }]);
   });
 
   it('keeps apart the subjects of an issuer whose entry sets subjectType: its sub never picks up a stored user', async () => {

@@ -10,10 +10,19 @@ import type { Query, Resource, Subject } from './types.js';
  * them exactly means another record, which the stored one's properties would misdescribe. Entity
  * data cannot tell which, so the question is denied, as an action named in another case is.
  */
-function misnaming(entities: EntityIndex, type: string, id: string): string | undefined {
+function misnaming(entities: EntityIndex, type: string, id: string, fix: string): string | undefined {
   const meant = entities.misnamed(type, id);
-  return meant === undefined ? undefined : `"${id}" of type "${type}" names no entity, but differs from the ${meant.type} "${meant.name}" only in case or spelling: send the name as entity data holds it`;
+  return meant === undefined ? undefined : `"${id}" of type "${type}" names no entity, but differs from the ${meant.type} "${meant.name}" only in case or spelling: ${fix}`;
 }
+
+/** What to do about a misnamed resource: its caller names it. */
+const fixResource = 'send the name as entity data holds it';
+
+/**
+ * What to do about a misnamed subject: a token's is named by its claims and its issuer's type,
+ * which its caller cannot change, so entity data is what to correct for it.
+ */
+const fixSubject = `${fixResource} or, for a subject whose name the caller cannot change (a token's), write it in entity data as requests send it`;
 
 /**
  * Subjects and resources as enriched, by the one each was enriched from, for the decisions of one
@@ -60,8 +69,8 @@ export function withEntityData(entities: EntityIndex, query: Query, mapClaims: C
   const { subject, resource } = query;
   const knownSubject = entities.find(subject.type, subject.id);
   const knownResource = resource.id === undefined ? undefined : entities.find(resource.type, resource.id);
-  const misnamed = (knownSubject === undefined ? misnaming(entities, subject.type, subject.id) : undefined)
-    ?? (knownResource === undefined && resource.id !== undefined ? misnaming(entities, resource.type, resource.id) : undefined);
+  const misnamed = (knownSubject === undefined ? misnaming(entities, subject.type, subject.id, fixSubject) : undefined)
+    ?? (knownResource === undefined && resource.id !== undefined ? misnaming(entities, resource.type, resource.id, fixResource) : undefined);
   if (knownSubject === undefined && knownResource === undefined) return misnamed === undefined ? query : { ...query, misnamed };
   const enriched = {
     ...query,
