@@ -140,6 +140,23 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
     expect(await subjectOf(token)).toMatchObject({ roles: ['auditor\u2003ROLE_accountant'], scopes: ['x\u00a0invoice.read', 'y\ninvoice.write', 'invoice.list'] });
   });
 
+  it('takes an empty or blank role or scope from a list as from a string: as none, where a condition counting roles would count it', async () => {
+    const issuer = { issuer: 'https://plain.example.com/', audience: 'invoice-api' };
+    const fromLists = await sign(key, { sub: 'bob', roles: ['', 'x', ' ', '\u200b', '\t'], scp: ['', 'a', '\u00a0'] }, issuer);
+    expect(await subjectOf(fromLists)).toMatchObject({ roles: ['x'], scopes: ['a'] });
+    const fromStrings = await sign(key, { sub: 'bob', roles: 'x  \u200b \t', scp: ' a \u00a0 ' }, issuer);
+    expect(await subjectOf(fromStrings)).toMatchObject({ roles: ['x'], scopes: ['a'] });
+    // Nothing but blanks: no role at all, so `size(subject.roles) > 0` is false.
+    expect(await subjectOf(await sign(key, { sub: 'bob', roles: ['', ' '], groups: [''] }, issuer))).toMatchObject({ roles: [], scopes: [] });
+    // A role that only a prefix (CLAIM_ROLE_PREFIXES=ROLE_) and blanks make keeps the prefix, as `ROLE_` alone does.
+    expect(await subjectOf(await sign(key, { sub: 'bob', groups: ['ROLE_ ', 'ROLE_', 'ROLE_\u200bx'] }, issuer))).toMatchObject({ roles: ['ROLE_ ', 'ROLE_', '\u200bx'] });
+  });
+
+  it('keeps a list item holding a space whole: one group of the issuer, never the roles its words would name', async () => {
+    const token = await sign(key, { sub: 'bob', groups: ['Finance Team', 'ROLE_Invoice Approvers'], scp: ['invoice.read invoice.write'] }, { issuer: 'https://plain.example.com/', audience: 'invoice-api' });
+    expect(await subjectOf(token)).toMatchObject({ roles: ['Finance Team', 'Invoice Approvers'], scopes: ['invoice.read invoice.write'] });
+  });
+
   it('applies the default mapping to claims a trusted caller sends', async () => {
     const outcome = await decisions.decide({ subject: { id: 'carol', claims: { groups: ['ROLE_accountant'] } }, ...question });
     expect(outcome.subject).toMatchObject({ id: 'carol', roles: ['accountant'] });

@@ -20,6 +20,11 @@ const visibleName = new RegExp(`^[^${unseen}]+$`, 'u');
 /** At least one character that is not `unseen`. */
 const seenCharacter = new RegExp(`[^${unseen}]`, 'u');
 
+/** Whether `text` holds a character that is not whitespace, control or invisible (see `unseen`): one without names nothing that can be seen or typed. */
+export function holdsSeenCharacter(text: string): boolean {
+  return seenCharacter.test(text);
+}
+
 /**
  * A name of 1 to `max` characters, all of them `visibleName`'s; one holding others is refused
  * saying `why` that matters where the name is used.

@@ -1,4 +1,5 @@
 import type { Subject } from '../decision/types.js';
+import { holdsSeenCharacter } from '../policy/schema.js';
 
 /** Claims as a verified token (or a trusted caller) states them. */
 export type Claims = Readonly<Record<string, unknown>>;
@@ -42,14 +43,27 @@ export type ClaimMapper = (claims: Claims, type?: string, id?: string, stored?: 
 /**
  * Adds the strings `value` holds (an array of strings, or a string of names separated by spaces)
  * to `into`. Only SP (%x20) separates (RFC 6749 §3.3): split on any whitespace, a scope
- * `x\u00a0invoice.read`, one name to the issuer, would grant `invoice.read`.
+ * `x\u00a0invoice.read`, one name to the issuer, would grant `invoice.read`. An array's item is
+ * one name, spaces within it included (a group `Finance Team`): split, it would grant roles its
+ * words name that the issuer never granted. A name that is empty or blank (see `namesSomething`)
+ * is left out either way.
  */
 function addStrings(value: unknown, into: Set<string>): void {
   if (typeof value === 'string') {
-    for (const part of value.split(' ')) if (part.length > 0) into.add(part);
+    for (const part of value.split(' ')) if (namesSomething(part)) into.add(part);
   } else if (Array.isArray(value)) {
-    for (const item of value) if (typeof item === 'string') into.add(item);
+    for (const item of value) if (typeof item === 'string' && namesSomething(item)) into.add(item);
   }
+}
+
+/**
+ * Whether a role or scope names anything: one empty or made only of whitespace, control or
+ * invisible characters (`""`, `" "`, a zero-width space) grants nothing, as `"a  b"` holds no
+ * role between its spaces, though a condition counting roles (`size(subject.roles) > 0`) would
+ * count it. No rule can name one (policy/schema.ts).
+ */
+function namesSomething(name: string): boolean {
+  return holdsSeenCharacter(name);
 }
 
 /**
@@ -76,8 +90,9 @@ function union(claims: Claims, paths: readonly string[]): Set<string> {
   return found;
 }
 
+/** `role` less the first of `prefixes` it begins with, where the rest names something (see `namesSomething`). */
 function stripPrefix(role: string, prefixes: readonly string[]): string {
-  const prefix = prefixes.find((p) => role.startsWith(p) && role.length > p.length);
+  const prefix = prefixes.find((p) => role.startsWith(p) && namesSomething(role.slice(p.length)));
   return prefix === undefined ? role : role.slice(prefix.length);
 }
 
