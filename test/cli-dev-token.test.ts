@@ -94,8 +94,11 @@ describe('pdp keys and pdp token (process)', () => {
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(3600);
   });
 
-  it('refuses, exit 1, a token without a subject, which the server would deny', async () => {
-    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify({ roles: ['accountant'] })]);
+  it.each([
+    ['without a subject', {}],
+    ['with a blank subject', { sub: ' \u200b' }],
+  ])('refuses, exit 1, a token %s, which the server would deny', async (_, subject) => {
+    const run = await runCli(['token', '--key', join(dir, 'private.jwk.json'), '--iss', issuer, '--aud', audience, '--claims', JSON.stringify({ ...subject, roles: ['accountant'] })]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^pdp token: the token names no subject, which the server denies \(invalid_token\): .*"sub" by CLAIM_SUBJECT.*\n$/);
@@ -450,8 +453,8 @@ describe('pdp token refuses what the server of the same environment denies, and 
     expect(run).toMatchObject({
       code: 1,
       stdout: '',
-      stderr: `pdp token: the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a non-empty string ("oid" by TOKEN_CONFIG_FILE $.issuers[2].claims.subject, for "${entra}")\n`,
+      stderr: `pdp token: the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a string that is not empty or blank ("oid" by TOKEN_CONFIG_FILE $.issuers[2].claims.subject, for "${entra}")\n`,
     });
-    expect(await decide(await signedAnyway(entra, audience, claims))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token names no subject: its subject claim is missing, empty or not a string' }] });
+    expect(await decide(await signedAnyway(entra, audience, claims))).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: 'token names no subject: its subject claim is missing, not a string, or empty or blank (only whitespace, control or invisible characters)' }] });
   });
 });

@@ -115,6 +115,8 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
   it.each([
     ['no sub', {}],
     ['an empty sub', { sub: '' }],
+    ['a blank sub', { sub: ' ' }],
+    ['a sub of whitespace and invisible characters only', { sub: '\u00a0\u200b\t' }],
     // As a signed token may carry it, whatever the claim's type in jose.
     ['a sub that is not a string', { sub: 42 } as unknown as { sub: string }],
   ])('denies a token with %s: rules comparing the subject id would read ""', async (_, subject) => {

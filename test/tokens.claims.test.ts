@@ -135,6 +135,13 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
     expect(await subjectOf('opaque-unnamed')).toMatchObject({ id: p.token.sub, roles: ['a1b2-group', 'Invoice.Accountant'], scopes: ['invoice.read'] });
   });
 
+  it('denies an introspection answer whose subject claim is blank, as one without it', async () => {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    introspection.answer('opaque-blank', { body: { active: true, exp, sub: '\u00a0 ', roles: ['accountant'] } });
+    const outcome = await decisions.decide({ subject: { token: 'opaque-blank' }, ...question });
+    expect(outcome.reasons).toEqual([{ code: 'invalid_token', detail: expect.stringMatching(/^token names no subject/) }]);
+  });
+
   it('splits scope and role strings on spaces only (RFC 6749 §3.3): another whitespace character joins names', async () => {
     const token = await sign(key, { sub: 'bob', roles: 'auditor\u2003ROLE_accountant', scope: 'x\u00a0invoice.read y\ninvoice.write invoice.list' }, { issuer: 'https://plain.example.com/', audience: 'invoice-api' });
     expect(await subjectOf(token)).toMatchObject({ roles: ['auditor\u2003ROLE_accountant'], scopes: ['x\u00a0invoice.read', 'y\ninvoice.write', 'invoice.list'] });

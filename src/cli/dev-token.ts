@@ -168,7 +168,7 @@ async function signDevToken(options: DevTokenOptions, config: Config): Promise<s
   if (settings.claims(claims).id === '') {
     const subject = settings.issuers.get(options.issuer)?.subject ?? { claim: config.CLAIM_SUBJECT, setting: 'CLAIM_SUBJECT' };
     const by = subject.setting === 'CLAIM_SUBJECT' ? 'CLAIM_SUBJECT' : `${subject.setting}, for ${JSON.stringify(options.issuer)}`;
-    throw new InputError(`the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a non-empty string (${JSON.stringify(subject.claim)} by ${by})`);
+    throw new InputError(`the token names no subject, which the server denies (invalid_token): set the subject claim in --claims to a string that is not empty or blank (${JSON.stringify(subject.claim)} by ${by})`);
   }
   const bound = settings.binding(claims);
   if (bound !== undefined) throw new InputError(`the server would deny this token (invalid_token): ${bound}`);

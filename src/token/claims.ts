@@ -34,7 +34,7 @@ export const defaultClaimMapping: ClaimMapping = Object.freeze({
 
 /**
  * Turns claims into a subject; `id` and `type`, when given, come from a trusted caller or entity
- * data. `stored` claims (entity data) go under `claims`, each kind of claim the mapping reads
+ * data, else from the claims (an id `""` where the subject claim names no one: see `subjectId`). `stored` claims (entity data) go under `claims`, each kind of claim the mapping reads
  * (subject, roles, scopes) taken from one side only (see `claimsOver`), the issuer from `claims`;
  * the stored claims named in `authoritative` go over them instead.
  */
@@ -57,10 +57,11 @@ function addStrings(value: unknown, into: Set<string>): void {
 }
 
 /**
- * Whether a role or scope names anything: one empty or made only of whitespace, control or
- * invisible characters (`""`, `" "`, a zero-width space) grants nothing, as `"a  b"` holds no
- * role between its spaces, though a condition counting roles (`size(subject.roles) > 0`) would
- * count it. No rule can name one (policy/schema.ts).
+ * Whether a role, a scope or a subject id names anything: one empty or made only of whitespace,
+ * control or invisible characters (`""`, `" "`, a zero-width space) grants nothing, as `"a  b"`
+ * holds no role between its spaces, though a condition counting roles (`size(subject.roles) > 0`)
+ * would count it; as a subject id, it names no one. No rule can name one (policy/schema.ts), nor
+ * entity data hold one as an id.
  */
 function namesSomething(name: string): boolean {
   return holdsSeenCharacter(name);
@@ -131,6 +132,11 @@ function withoutOverridden(claims: Claims, decided: readonly string[], authorita
   return Object.fromEntries(Object.entries(claims).filter(([key]) => !authoritative.includes(key) && !decided.some((path) => reaches(path, key))));
 }
 
+/** The subject id a subject claim holds: `""`, which names no subject, unless a string that names something (see `namesSomething`). */
+function subjectId(claimed: unknown): string {
+  return typeof claimed === 'string' && namesSomething(claimed) ? claimed : '';
+}
+
 /** A subject's aliases until entity data names some: claims never state them. */
 const noAliases: readonly string[] = Object.freeze([]);
 
@@ -156,12 +162,12 @@ export function createClaimMapper(mapping: ClaimMapping): ClaimMapper {
       rolesFrom = from(1);
       scopesFrom = from(2);
     }
-    const sub = id ?? claimAt(subjectFrom, mapping.subject);
+    const sub = id ?? subjectId(claimAt(subjectFrom, mapping.subject));
     let roles = union(rolesFrom, mapping.roles);
     if (prefixes.length > 0) roles = new Set([...roles].map((r) => stripPrefix(r, prefixes)));
     return {
       type,
-      id: typeof sub === 'string' ? sub : '',
+      id: sub,
       roles: [...roles],
       scopes: [...union(scopesFrom, mapping.scopes)],
       aliases: noAliases,
