@@ -152,6 +152,7 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
     }, /^algorithm not allowed$/],
     ['garbage', async () => 'not-a-token', /^token is not a JWT and no introspection endpoint is configured$/],
     ['sent with the Bearer scheme of its Authorization header', async () => `Bearer ${await sign(ec, accountantClaims)}`, /^token begins with the "Bearer " scheme of an Authorization header: send the token alone, without it$/],
+    ['sent with the DPoP scheme of its Authorization header', async () => `DPoP ${await sign(ec, accountantClaims)}`, /^token begins with the "DPoP " scheme of an Authorization header: send the token alone, without it$/],
     ['three garbage segments', async () => 'a.b.c', /^token is not a well-formed JW[ST] \(ERR_JW[ST]_INVALID\)$/],
     ['a header that is not JSON', async () => `${Buffer.from('{').toString('base64url')}.${b64url(accountantClaims)}.sig`, /^token has no "iss" claim$/],
   ];

@@ -86,6 +86,25 @@ describe('sender-constrained JWTs (cnf)', () => {
   });
 });
 
+describe('a DPoP-bound token sent with the DPoP scheme of its Authorization header (RFC 9449 §7.1)', () => {
+  it('is denied saying to send the token alone, without verifying or looking it up, under either TOKEN_BINDING; the token alone is then taken as any bound token is', async () => {
+    const detail = 'token begins with the "DPoP " scheme of an Authorization header: send the token alone, without it';
+    const bound = await sign(key, { ...accountant, cnf: dpop }, { issuer, audience });
+    server.answer('DPoP bound-opaque-2', { body: { active: true, iss: issuer, aud: audience, exp: epoch() + 600, ...accountant } });
+    for (const env of [{}, { TOKEN_BINDING: 'checked-by-gateway' }]) {
+      const decide = await appOf(env);
+      seen.length = 0;
+      for (const token of [`DPoP ${bound}`, 'DPoP bound-opaque-2', 'dpop bound-opaque-2', 'DPOP  bound-opaque-2']) {
+        expect(await decide(token)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail }] });
+        expect(server.requestsFor(token)).toBe(0);
+      }
+      expect(seen).toEqual(Array(4).fill('introspection:invalid'));
+    }
+    expect(await (await appOf({}))(bound)).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: refused }] });
+    expect(await (await appOf({ TOKEN_BINDING: 'checked-by-gateway' }))(bound)).toMatchObject({ decision: 'permit' });
+  });
+});
+
 describe('sender-constrained introspected tokens (cnf in the answer)', () => {
   it('are denied as invalid_token by default, also when the answer comes from the cache', async () => {
     server.answer('bound-opaque', { body: { active: true, iss: issuer, aud: audience, exp: epoch() + 600, ...accountant, cnf: dpop } });

@@ -23,12 +23,20 @@ function looksLikeJwt(token: string): boolean {
 }
 
 /**
- * The `Bearer` scheme (RFC 6750 §2.1, any letter case) that goes before a token in an
- * Authorization header, left on by a gateway passing on the header's value. A token sent there is
- * a b64token, which holds no space: a value beginning so is no token a JWT check or introspection
- * could take, and is refused without either, the caller told to send the token alone.
+ * The `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1) scheme, any letter case, that goes
+ * before a token in an Authorization header, left on by a gateway passing on the header's value.
+ * A token sent there is a b64token, which holds no space: a value beginning so is no token a JWT
+ * check or introspection could take, and is refused without either, the caller told to send the
+ * token alone. A DPoP-bound token sent alone is then refused as any sender-constrained one is,
+ * unless the gateway checks its proof (see `bindingProblem`).
  */
-const bearerScheme = /^bearer /i;
+const headerSchemes = ['Bearer', 'DPoP'].map((name) => ({ name, pattern: new RegExp(`^${name} `, 'i') }));
+
+/** Why `token` cannot be one, if it begins with the scheme of an Authorization header (see `headerSchemes`). */
+function schemeProblem(token: string): string | undefined {
+  const scheme = headerSchemes.find(({ pattern }) => pattern.test(token));
+  return scheme === undefined ? undefined : `token begins with the "${scheme.name} " scheme of an Authorization header: send the token alone, without it`;
+}
 
 function resultOf(error: unknown): 'invalid' | 'error' {
   return error instanceof TokenCheckUnavailableError || !(error instanceof InvalidTokenError) ? 'error' : 'invalid';
@@ -57,7 +65,8 @@ export function createTokenVerifier(parts: TokenVerifierParts): TokenVerifier {
       const kind = jwtShaped && (parts.jwt !== undefined || parts.introspection === undefined) ? 'jwt' : 'introspection';
       try {
         if (token.length > maxTokenLength) throw new InvalidTokenError(`token longer than ${maxTokenLength} characters`);
-        if (bearerScheme.test(token)) throw new InvalidTokenError('token begins with the "Bearer " scheme of an Authorization header: send the token alone, without it');
+        const scheme = schemeProblem(token);
+        if (scheme !== undefined) throw new InvalidTokenError(scheme);
         const verifier = kind === 'jwt' ? parts.jwt : parts.introspection;
         if (verifier === undefined) {
           throw new InvalidTokenError(jwtShaped ? 'no JWT issuer or introspection endpoint is configured' : 'token is not a JWT and no introspection endpoint is configured');
