@@ -196,3 +196,37 @@ describe('POST /decide: timestamp and duration arithmetic stays within their ran
     expect(await book('2h')).toMatchObject({ decision: 'permit', reasons: [{ rule: 'book' }] });
   });
 });
+
+describe('POST /decide: a NaN is never ordered, as in cel-go', () => {
+  let app: App;
+  beforeAll(async () => {
+    ({ app } = await appOverPolicies(invoicePolicy([
+      { id: 'over-limit', effect: 'deny', actions: ['pay'], condition: 'double(resource.properties.amount) > 10000.0' },
+      { id: 'pay', effect: 'permit', actions: ['pay'] },
+      { id: 'within-limit', effect: 'permit', actions: ['approve'], condition: '!(resource.properties.total / resource.properties.lines > 500.0)' },
+      { id: 'above-int', effect: 'permit', actions: ['split'], condition: '1 < double(resource.properties.amount) || 1u >= double(resource.properties.amount)' },
+    ])));
+  });
+
+  async function decide(action: string, properties: Record<string, unknown>) {
+    const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action, resource: { type: 'invoice', properties } });
+    expect(res.status).toBe(200);
+    return readJson(res);
+  }
+  const unordered = { code: 'condition_error', detail: expect.stringContaining('NaN values cannot be ordered') as unknown };
+
+  it('orders numbers as before', async () => {
+    expect(await decide('pay', { amount: '20000' })).toMatchObject({ decision: 'deny', reasons: [{ rule: 'over-limit' }] });
+    expect(await decide('pay', { amount: '100' })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'pay' }] });
+    expect(await decide('approve', { total: 1000, lines: 4 })).toMatchObject({ decision: 'permit', reasons: [{ rule: 'within-limit' }] });
+    expect(await decide('split', { amount: '0.5' })).toMatchObject({ decision: 'permit' });
+  });
+
+  it('is an error to order a NaN, so a deny rule reading one applies and a permit does not', async () => {
+    // Were permit: the library held every ordering with NaN false, so the deny did not apply
+    // to an amount of "NaN", and `!(0/0 > 500.0)` held.
+    expect(await decide('pay', { amount: 'NaN' })).toMatchObject({ decision: 'deny', reasons: [{ rule: 'over-limit' }, { ...unordered, rule: 'over-limit' }] });
+    expect(await decide('approve', { total: 0, lines: 0 })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { ...unordered, rule: 'within-limit' }] });
+    expect(await decide('split', { amount: 'nan' })).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }, { ...unordered, rule: 'above-int' }] });
+  });
+});

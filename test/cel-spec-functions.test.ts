@@ -215,9 +215,14 @@ describe('POST /decide: uint(), double() and duration() of a string read what CE
     for (const rate of ['0.25', '.25', '0.', '-1', '+2.5e-1', '-inf', '-Infinity', '1e-400', 0.1]) {
       expect(await decide('discount', { rate }), String(rate)).toMatchObject({ decision: 'permit' });
     }
-    for (const rate of ['0.5', 'NaN', 'inf']) {
+    for (const rate of ['0.5', 'inf']) {
       expect(await decide('discount', { rate }), rate).toMatchObject({ decision: 'deny', reasons: [{ code: 'no_applicable_rule' }] });
     }
+    // Read as NaN, which has no order, as in cel-go (cel-ranges.test.ts).
+    expect(await decide('discount', { rate: 'NaN' })).toMatchObject({
+      decision: 'deny',
+      reasons: [{ code: 'no_applicable_rule' }, { code: 'condition_error', rule: 'discount-low', detail: 'NaN values cannot be ordered' }],
+    });
     // Were permit: 0 or -infinity to JavaScript's Number, which reads base prefixes.
     for (const rate of ['0x0', '0X0', '0b0', '0o0', '-1e400', '0x1p-2', '', ' 0.1', '0.1 ', '1_0', '.', '1e', '+nan', '-0x1']) {
       expect(await decide('discount', { rate }), JSON.stringify(rate)).toMatchObject(failed('discount-low'));

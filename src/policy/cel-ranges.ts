@@ -25,6 +25,10 @@ import { timeTypeOf } from './cel-time-members.js';
  *   compared them as doubles of milliseconds, which past ~200 days no longer tell 1 ns apart,
  *   nor 200 ns past 100 years: `duration(d) > duration("876000h")`, a deny rule, did not apply
  *   to d = "876000h1ns", and `<=` held for it.
+ * - A NaN has no place in the order of numbers: `<`, `<=`, `>` and `>=` with one are an error, as
+ *   in cel-go ("NaN values cannot be ordered"). The library held each false, so a deny rule
+ *   `double(resource.properties.amount) > 10000.0` did not apply to an amount of "NaN", and a
+ *   permit `!(a / b > 500.0)` held for a = b = 0.
  */
 
 const nanosPerSecond = 1_000_000_000n;
@@ -87,8 +91,12 @@ const difference = onOperands((left, right, node, ev) => {
 
 const orderings = new Set(['<', '<=', '>', '>=']);
 
-/** `a < b`, `a <= b`, `a > b` or `a >= b`: durations by their nanoseconds; anything else as the library orders it. */
+/**
+ * `a < b`, `a <= b`, `a > b` or `a >= b`: an error with a NaN, durations by their nanoseconds,
+ * anything else as the library orders it.
+ */
 const ordering = onOperands((left, right, node, ev) => {
+  if (Number.isNaN(left) || Number.isNaN(right)) throw new Error('NaN values cannot be ordered');
   if (left instanceof Duration && right instanceof Duration) {
     const [a, b] = [nanosOf(left), nanosOf(right)];
     return node.op === '<' ? a < b : node.op === '<=' ? a <= b : node.op === '>' ? a > b : a >= b;
