@@ -4,6 +4,7 @@ import { isActionName, isObject, isOptionalObject, isText } from '../plain-json.
 import { wildcardAction, wildcardActionMessage } from '../../policy/schema.js';
 import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionOutcome, DecisionRequest } from '../../decision/service.js';
+import type { RuleTrace } from '../../policy/evaluate.js';
 
 /** Properties and context: any JSON object, every member kept (see `jsonObjectSchema`). */
 export const propertiesSchema = jsonObjectSchema;
@@ -106,22 +107,69 @@ export function sharingRequests(explain: boolean, meta: DecisionMeta): (evaluati
   });
 }
 
+/** Most JSON, as `traceBytes` estimates it, the explain traces of one answer carry together. */
+export const maxExplainBytes = 16 * 1024 * 1024;
+
+/** An entry's JSON besides its policy, rule, expression and error: keys, booleans, quotes. */
+const entryBytes = 160;
+
+/** A trace's JSON length, estimated from its entries' texts without building it. */
+function traceBytes(trace: readonly RuleTrace[]): number {
+  let bytes = 0;
+  for (const entry of trace) {
+    bytes += entryBytes + entry.policy.length + entry.rule.length + (entry.condition?.expression.length ?? 0) + (entry.condition?.error?.length ?? 0);
+  }
+  return bytes;
+}
+
+/**
+ * The explain traces one answer carries: each is kept while the kept ones stay within
+ * `maxExplainBytes`, the first always (a single decision's trace is bounded by the policy
+ * set's own size). Once one would go past, it and every later one are left out: a batch of a
+ * hundred items over a large set otherwise made an answer longer than a string can be.
+ */
+export class ExplainBudget {
+  #spent = 0;
+
+  keeps(trace: readonly RuleTrace[]): boolean {
+    if (this.#spent === Infinity) return false;
+    const spent = this.#spent + traceBytes(trace);
+    const kept = this.#spent === 0 || spent <= maxExplainBytes;
+    this.#spent = kept ? spent : Infinity;
+    return kept;
+  }
+}
+
+/** The `explain` of an item whose trace the answer's `ExplainBudget` left out. */
+const explainOmitted = {
+  cached: false,
+  omitted: {
+    code: 'explain_budget_spent',
+    message: `the explain traces of this answer reached ${maxExplainBytes / (1024 * 1024)} MiB of JSON: ask for this item alone for its trace`,
+  },
+};
+
 /**
  * The AuthZEN response `context`: our decision id, policy version, reasons, advice and trace;
  * `advice` and `explain` are left out of the JSON when undefined (none given, not asked for).
  */
-function decisionContext(outcome: DecisionOutcome): Record<string, unknown> {
+function decisionContext(outcome: DecisionOutcome, budget: ExplainBudget | undefined): Record<string, unknown> {
+  const trace = outcome.trace;
   return {
     decision_id: outcome.decisionId,
     policy_version: outcome.policyVersion,
     reasons: outcome.reasons,
     advice: outcome.advice.length > 0 ? outcome.advice : undefined,
-    explain: outcome.trace === undefined ? undefined : { cached: false, rules: outcome.trace },
+    explain: trace === undefined ? undefined : budget === undefined || budget.keeps(trace) ? { cached: false, rules: trace } : explainOmitted,
   };
 }
 
-/** `{decision}`, with `context` when asked for. */
-export function wireDecision(outcome: DecisionOutcome, withContext: boolean): { decision: boolean; context?: Record<string, unknown> } {
+/** `{decision}`, with `context` when asked for; its trace, when it has one, within `budget`. */
+export function wireDecision(
+  outcome: DecisionOutcome,
+  withContext: boolean,
+  budget?: ExplainBudget,
+): { decision: boolean; context?: Record<string, unknown> } {
   const decision = outcome.decision === 'permit';
-  return withContext ? { decision, context: decisionContext(outcome) } : { decision };
+  return withContext ? { decision, context: decisionContext(outcome, budget) } : { decision };
 }

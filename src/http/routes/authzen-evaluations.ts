@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { decideBatch, evaluationsSemantics, type BatchItem } from '../../decision/batch.js';
 import type { DecisionRequest, DecisionService } from '../../decision/service.js';
 import { jsonPath } from '../../policy/json-path.js';
-import { actionSchema, decisionRequest, entitySchema, evaluationSchema, propertiesSchema, sharingRequests, wireDecision, type WireEvaluation } from '../authzen/wire.js';
+import { actionSchema, decisionRequest, ExplainBudget, entitySchema, evaluationSchema, propertiesSchema, sharingRequests, wireDecision, type WireEvaluation } from '../authzen/wire.js';
 import { authzenBody } from '../authzen/body.js';
 import { validBody } from '../body.js';
 import { decisionMeta } from '../decision-meta.js';
@@ -97,9 +97,10 @@ export function evaluationsRoutes(decisions: DecisionService): Hono<AppEnv> {
     const request = sharingRequests(explain, meta);
     const items = body.evaluations.map((item, index) => batchItem(item, index, body, request));
     const answers = await decideBatch(decisions, items, body.options?.evaluations_semantic ?? 'execute_all', meta);
+    const budget = new ExplainBudget();
     return jsonWithRequestId(c, {
       evaluations: answers.map((answer) => {
-        if ('outcome' in answer) return wireDecision(answer.outcome, withContext);
+        if ('outcome' in answer) return wireDecision(answer.outcome, withContext, budget);
         if (!withContext) return { decision: false };
         const first = answer.invalid[0];
         return {
