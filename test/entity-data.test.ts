@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -254,6 +254,31 @@ describe('entity data: loading', () => {
     } finally {
       await service.close();
     }
+  });
+
+  it('refuses in pdp test and pdp check, which read TOKEN_CONFIG_FILE, an entity type that differs only in case from an issuer\'s subjectType', async () => {
+    // Both loaded the set the server refuses to start with: a CI run passed what the deployment stopped on.
+    const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
+    dirs.push(keys);
+    const { publicKey } = await generateKeyPair('ES256');
+    await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+    await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers: [{ issuer: 'https://partner.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'partner-user' } }] }));
+    const cases = JSON.parse(await readFile(join(defaultPolicyDir, 'tests', 'read.json'), 'utf8')) as { cases: { request: unknown }[] };
+    await writeFile(join(keys, 'request.json'), JSON.stringify(cases.cases[0]?.request));
+    const dir = await policyDirWith({ 'partners.json': { entities: [{ type: 'Partner-User', id: 'p1' }] } });
+    await mkdir(join(dir, 'tests'));
+    await copyFile(join(defaultPolicyDir, 'tests', 'read.json'), join(dir, 'tests', 'read.json'));
+    const env = { TOKEN_CONFIG_FILE: join(keys, 'tokens.json') };
+    const issue = 'error data/partners.json $.entities[0].type: "Partner-User" differs from "partner-user" (TOKEN_CONFIG_FILE $.issuers[0].claims.subjectType, the type of its tokens\' subjects) only in case or spelling';
+
+    for (const args of [['test', dir], ['check', dir, '--request', join(keys, 'request.json')]]) {
+      const refused = await runCli(args, { env });
+      expect(refused.stderr).toContain(issue);
+      expect(refused.code).toBe(1);
+    }
+    // Without the token configuration the set is the server's too, as pdp validate, which reads none, takes it.
+    expect((await runCli(['test', dir])).code).toBe(0);
+    expect((await runCli(['validate', dir], { env })).code).toBe(0);
   });
 
   it('keeps serving the last good entity data when a reload brings names callers cannot tell apart', async () => {

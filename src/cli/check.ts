@@ -10,7 +10,7 @@ import { loadPolicyDir, validateSource } from '../policy/load.js';
 import { readRegularFile } from '../regular-file.js';
 import { decodeSource } from '../policy/source-text.js';
 import { fixtureRequestToQuery } from '../policy/testing.js';
-import { claimMapperFromConfig } from '../token/from-config.js';
+import { claimTermsFromConfig } from '../token/from-config.js';
 import { parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 import { printable } from '../printable.js';
 
@@ -117,10 +117,11 @@ export async function checkCommand(args: readonly string[], io: Io): Promise<num
   const now = instant(flags['now']);
   return withLoadErrors(io, json, async () => {
     const config = serverConfig(io);
-    const set = await loadPolicyDir(dir);
+    const { claims, subjectTypes } = await claimTermsFromConfig(config);
+    const set = await loadPolicyDir(dir, undefined, subjectTypes);
     const request = await readRequest(requestPath, config.MAX_BODY_BYTES);
     const trace: RuleTrace[] = [];
-    const verdict = evaluate(set, fixtureRequestToQuery(set, request, await claimMapperFromConfig(config)), now, trace);
+    const verdict = evaluate(set, fixtureRequestToQuery(set, request, claims), now, trace);
     if (json) io.out(JSON.stringify({ ...verdict, policyVersion: set.version, now: now.toISOString(), explain: trace }, null, 2));
     else printVerdict(io, verdict, set.version, trace);
     return 0;

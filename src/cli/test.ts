@@ -2,7 +2,7 @@ import type { CoverageReport, CoverageTally } from '../policy/coverage.js';
 import { loadPolicyDir } from '../policy/load.js';
 import { SourceReads } from '../policy/source-reads.js';
 import { caseLabel, runPolicyTests, type CaseResult } from '../policy/testing.js';
-import { claimMapperFromConfig } from '../token/from-config.js';
+import { claimTermsFromConfig } from '../token/from-config.js';
 import { InputError, parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 import { junitLoadReport, junitReport } from './junit.js';
 import { printable } from '../printable.js';
@@ -76,10 +76,11 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
   if (junit === '') throw new UsageError('--junit takes the file to write the report to');
   const reportTo = typeof junit === 'string' ? (text: string) => writeReport(junit, text) : undefined;
   return withLoadErrors(io, json, async () => {
-    const reads = new SourceReads();
-    const set = await loadPolicyDir(dir, reads);
     const config = serverConfig(io);
-    const { results, coverage } = await runPolicyTests(set, dir, { coverage: wantCoverage, claims: await claimMapperFromConfig(config), maxBodyBytes: config.MAX_BODY_BYTES, reads });
+    const { claims, subjectTypes } = await claimTermsFromConfig(config);
+    const reads = new SourceReads();
+    const set = await loadPolicyDir(dir, reads, subjectTypes);
+    const { results, coverage } = await runPolicyTests(set, dir, { coverage: wantCoverage, claims, maxBodyBytes: config.MAX_BODY_BYTES, reads });
     const failed = results.filter((r) => !r.passed).length;
     const noCases = results.length === 0 ? `no test cases found in ${dir}/tests` : undefined;
     const lowCoverage = minCoverage !== undefined && coverage !== undefined && coverage.percent < minCoverage ? `coverage ${percent(coverage.percent)} is below the minimum ${minCoverage}%` : undefined;

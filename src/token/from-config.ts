@@ -139,13 +139,14 @@ function bindingCheckOf(config: Config, entries: readonly IssuerEntry[]): Bindin
 }
 
 /**
- * The claim mapping the server would use with this configuration, without its key sets:
- * for `pdp test` and `pdp check`, so they map claims as the server does.
+ * The claim mapping and subject types the server would use with this configuration, without its
+ * key sets: for `pdp test` and `pdp check`, so they map claims and hold entity types to the
+ * issuers' subject types as the server does.
  */
-export async function claimMapperFromConfig(config: Config): Promise<ClaimMapper> {
+export async function claimTermsFromConfig(config: Config): Promise<Pick<Tokens, 'claims' | 'subjectTypes'>> {
   const entries = await issuerEntries(config);
   await checkKeyFiles(config, entries);
-  return claimMapperOf(config, entries);
+  return { claims: claimMapperOf(config, entries), subjectTypes: subjectTypesOf(config, entries) };
 }
 
 /** What the server holds one issuer's JWTs to besides their keys, and where that is set. */
