@@ -182,6 +182,33 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it("cel-go's two-variable comprehensions, saying they bind one variable here and what to write, not that the first is unknown", async () => {
+    const run = await validateRules([
+      { id: 'all', effect: 'deny', actions: ['*'], condition: 'context.l.all(i, x, x > 0.0)' },
+      { id: 'exists', effect: 'deny', actions: ['*'], condition: 'context.m.exists(k, v, v == "a")' },
+      { id: 'one', effect: 'deny', actions: ['*'], condition: 'context.m.exists_one(k, v, v == "a")' },
+      { id: 'filter', effect: 'deny', actions: ['*'], condition: 'size(context.l.filter(i, x, x > 0.0)) > 0' },
+      { id: 'map', effect: 'deny', actions: ['*'], condition: 'size(context.l.map(i, x, x * 2.0)) > 0' },
+      // map's own three-argument form, filtering by a bool element, still loads.
+      { id: 'bools', effect: 'deny', actions: ['*'], condition: '[true, false].map(x, x, x) == [true]' },
+    ]);
+    const twoVariables = (written: string, name: string, range: string, key: string, value: string) =>
+      `type: ${written} binds two variables, as cel-go's two-variable comprehensions do, which conditions do not support: ` +
+      `all, exists, exists_one, map and filter bind one: write ${range}.${name}(${value}, …) for each element of a list (its index is not available), ` +
+      `or ${range}.${name}(${key}, …) for each key of a map, reading its value as ${range}[${key}]`;
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'all', message: twoVariables('context.l.all(i, x, x > 0.0)', 'all', 'context.l', 'i', 'x') },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'exists', message: twoVariables('context.m.exists(k, v, v == "a")', 'exists', 'context.m', 'k', 'v') },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'one', message: twoVariables('context.m.exists_one(k, v, v == "a")', 'exists_one', 'context.m', 'k', 'v') },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'filter', message: twoVariables('context.l.filter(i, x, x > 0.0)', 'filter', 'context.l', 'i', 'x') },
+        { file: 'a.json', path: '$.rules[4].condition', rule: 'map', message: twoVariables('context.l.map(i, x, x * 2.0)', 'map', 'context.l', 'i', 'x') },
+      ],
+    });
+  });
+
   it('a misspelt variable field tested by has(), which was false on every request: a deny on it never applied', async () => {
     const run = await validateRules([
       { id: 'suspended', effect: 'deny', actions: ['*'], condition: 'has(subject.suspended)' },

@@ -1,6 +1,6 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { inKeyOrder } from '../canonical-json.js';
-import { comprehensions, forEachNode, isAstNode } from './cel-ast.js';
+import { comprehensionOf, comprehensions, forEachNode, isAstNode, textOf, type AstNode } from './cel-ast.js';
 import { conditionCost, maxConditionSteps } from './cel-cost.js';
 import { fastCondition, undecided } from './cel-fast.js';
 import { declaredShapes, dynMap, undeclaredField, undeclaredHasField } from './cel-has-fields.js';
@@ -218,12 +218,52 @@ function requestTypeMessage(typed: RequestType): string {
   return `${outcome} is JSON, never of type ${type}: the type of a JSON value is null_type, bool, double, string, list or map`;
 }
 
+interface TwoVariableCall {
+  readonly call: AstNode;
+  /** The list or map it visits. */
+  readonly range: unknown;
+  /** The two variables it binds, as written: an index or key, then an element or value. */
+  readonly names: readonly [string, string];
+}
+
 /**
- * `message`, the library's reason for refusing `ast` at its type check, with where to read
- * instead when it names no more than a variable or a field that does not exist.
+ * The call in `ast` written as one of cel-go's two-variable comprehensions (`m.exists(k, v, v == "a")`)
+ * that binds `name`, a variable the library's check found unknown: its macros bind one variable,
+ * so it checks the first two arguments as expressions. `map(x, p, t)`, which filters by `p`,
+ * is refused so only when its `p` is a name that is not a variable there.
  */
-function checkFailure(message: string, ast: unknown): string {
-  if (message.startsWith('Unknown variable: ')) return `${message}; conditions read subject, resource, action, context and now`;
+function twoVariableCall(ast: unknown, name: string): TwoVariableCall | undefined {
+  let found: TwoVariableCall | undefined;
+  forEachNode(ast, (node) => {
+    const comprehension = found === undefined ? comprehensionOf(node) : undefined;
+    const [second, body, ...rest] = comprehension?.steps ?? [];
+    if (comprehension === undefined || body === undefined || rest.length > 0) return;
+    if (!isAstNode(second) || second.op !== 'id' || typeof second.args !== 'string') return;
+    if (name === comprehension.variable || name === second.args) found = { call: node, range: comprehension.range, names: [comprehension.variable, second.args] };
+  });
+  return found;
+}
+
+/**
+ * `message`, the library's reason for refusing `ast`, parsed from `source`, at its type check,
+ * with where to read instead when it names no more than a variable or a field that does not exist,
+ * or what to write for a two-variable comprehension, which names its first variable so.
+ */
+function checkFailure(message: string, ast: unknown, source: string): string {
+  const unknown = message.startsWith('Unknown variable: ') ? message.slice('Unknown variable: '.length) : undefined;
+  const twoVariables = unknown === undefined ? undefined : twoVariableCall(ast, unknown);
+  if (twoVariables !== undefined) {
+    const { call, names: [key, value] } = twoVariables;
+    const name = (call.args as readonly unknown[])[0] as string;
+    const range = isAstNode(twoVariables.range) ? textOf(twoVariables.range, source) : undefined;
+    const on = range === undefined ? '' : `${range}.`;
+    return (
+      `${textOf(call, source) ?? name} binds two variables, as cel-go's two-variable comprehensions do, which conditions do not support: ` +
+      `all, exists, exists_one, map and filter bind one: write ${on}${name}(${value}, …) for each element of a list (its index is not available), ` +
+      `or ${on}${name}(${key}, …) for each key of a map, reading its value as ${range ?? 'the map'}[${key}]`
+    );
+  }
+  if (unknown !== undefined) return `${message}; conditions read subject, resource, action, context and now`;
   const field = undeclaredField(ast);
   if (field === undefined || message !== `No such key: ${field.field}`) return message;
   return `${message} in ${field.variable}.${field.field}; the request's other attributes are under ${field.variable}.properties`;
@@ -254,7 +294,7 @@ export function compileCondition(source: string): CompiledCondition {
   const checkedAst = checkEnv.parse(source);
   typeTimeSums(checkedAst.ast);
   const checked = checkedAst.check();
-  if (!checked.valid) throw new ConditionCompileError(`type: ${checkFailure(firstLine(checked.error?.message ?? 'invalid expression'), parsed.ast)}`);
+  if (!checked.valid) throw new ConditionCompileError(`type: ${checkFailure(firstLine(checked.error?.message ?? 'invalid expression'), parsed.ast, source)}`);
   const member = timeMember(checkedAst.ast);
   if (member !== undefined) {
     const read = member.name === undefined ? 'no fields or keys' : `no field ${member.name}`;
