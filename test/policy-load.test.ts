@@ -791,6 +791,29 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: 'function not allowed: matches' }]);
   });
 
+  it("cel-go's extension functions, named as written, with what to write where there is a plain form", async () => {
+    const run = await validateRules([
+      { id: 'sets', effect: 'deny', actions: ['*'], condition: 'sets.contains(subject.roles, ["a"])' },
+      { id: 'meet', effect: 'deny', actions: ['*'], condition: 'sets.intersects(subject.roles, ["a"])' },
+      { id: 'math', effect: 'deny', actions: ['*'], condition: 'math.greatest(context.a, context.b) > 1.0' },
+      { id: 'one', effect: 'deny', actions: ['*'], condition: 'context.l.existsOne(x, x > 0.0)' },
+      { id: 'quote', effect: 'deny', actions: ['*'], condition: 'strings.quote(context.s) == ""' },
+      // A comprehension variable named as a namespace is a value, its calls checked as any other.
+      { id: 'bound', effect: 'permit', actions: ['read'], condition: '["ab"].exists(sets, sets.contains(subject.id))' },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'sets', message: 'function not allowed: sets.contains (for sets.contains(a, b) write b.all(x, x in a))' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'meet', message: 'function not allowed: sets.intersects (for sets.intersects(a, b) write b.exists(x, x in a))' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'math', message: 'function not allowed: math.greatest (for math.greatest(a, b) write a > b ? a : b)' },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'one', message: 'function not allowed: existsOne (write exists_one)' },
+        { file: 'a.json', path: '$.rules[4].condition', rule: 'quote', message: 'function not allowed: strings.quote' },
+      ],
+    });
+  });
+
   it('an empty directory', async () => {
     const dir = await tempDir();
     await expect(loadPolicyDir(dir)).rejects.toMatchObject({ issues: [{ file: dir, path: '$', message: 'no policy files (*.json) found' }] });

@@ -82,6 +82,41 @@ const allowedFunctions = new Set([
   'getHours', 'getMinutes', 'getSeconds', 'getMilliseconds',
 ]);
 
+/** cel-go's extension libraries, which conditions do not have, by the name their functions are called on (`sets.contains`). */
+const extensionNamespaces: ReadonlySet<string> = new Set(['base64', 'lists', 'math', 'optional', 'sets', 'strings']);
+
+/** What to write instead of a function conditions do not have, where a plain form does what it does. */
+const insteadOf: ReadonlyMap<string, string> = new Map([
+  ['sets.contains', 'for sets.contains(a, b) write b.all(x, x in a)'],
+  ['sets.intersects', 'for sets.intersects(a, b) write b.exists(x, x in a)'],
+  ['math.greatest', 'for math.greatest(a, b) write a > b ? a : b'],
+  ['math.least', 'for math.least(a, b) write a < b ? a : b'],
+  ['existsOne', 'write exists_one'],
+]);
+
+/**
+ * The functions `ast` calls that conditions do not have, each as written, with what to write
+ * instead where there is a plain form. One of an extension library is named with its library,
+ * unless a comprehension binds a variable so (`["a"].exists(sets, sets.contains("a"))`).
+ */
+function refusedCalls(ast: unknown): string[] {
+  const bound = new Set<string>();
+  forEachNode(ast, (node) => {
+    const comprehension = comprehensionOf(node);
+    if (comprehension !== undefined) bound.add(comprehension.variable);
+  });
+  const refused = new Set<string>();
+  forEachCall(ast, ([name, receiver]) => {
+    const library = isAstNode(receiver) && receiver.op === 'id' && typeof receiver.args === 'string' ? receiver.args : undefined;
+    if (library !== undefined && extensionNamespaces.has(library) && !bound.has(library)) refused.add(`${library}.${name}`);
+    else if (!allowedFunctions.has(name)) refused.add(name);
+  });
+  return [...refused].map((name) => {
+    const instead = insteadOf.get(name);
+    return instead === undefined ? name : `${name} (${instead})`;
+  });
+}
+
 export class ConditionCompileError extends Error {
   override readonly name = 'ConditionCompileError';
 }
@@ -278,7 +313,7 @@ export function compileCondition(source: string): CompiledCondition {
     throw new ConditionCompileError(`syntax: ${firstLine((error as Error).message)}`);
   }
   const called = calledFunctions(parsed.ast);
-  const banned = [...called].filter((name) => !allowedFunctions.has(name));
+  const banned = refusedCalls(parsed.ast);
   if (banned.length > 0) {
     throw new ConditionCompileError(`function not allowed: ${banned.join(', ')}`);
   }
