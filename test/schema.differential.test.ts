@@ -156,8 +156,9 @@ const beyondSchema: readonly { readonly kind: Kind; readonly message: RegExp; re
   { kind: 'fixture', message: /^outside the timestamps conditions know/, at: ['properties', 'now'], says: /0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z in UTC/ },
   { kind: 'fixture', message: /^outside the timestamps conditions know/, at: ['properties', 'groups', 'items', 'properties', 'cases', 'items', 'properties', 'now'], says: /9999-12-31T23:59:59.999999999Z in UTC/ },
   { kind: 'fixture', message: /^(nested deeper than|array longer than|object with more than|string longer than|key longer than)/, at: ['properties', 'cases', 'items', 'properties', 'request'], says: /1000 elements per array or object, strings of 16384 characters, 64 levels/ },
-  { kind: 'entities', message: /already names a|only in case or spelling/, path: /\.id$/, at: ['properties', 'entities', 'items', 'properties', 'id'], says: /one entity of its type.*case, accents/ },
-  { kind: 'entities', message: /already names a|only in case or spelling/, path: /\.aliases\[\d+\]$/, at: ['properties', 'entities', 'items', 'properties', 'aliases'], says: /one entity of its type.*case, accents/ },
+  { kind: 'entities', message: /already names a|only in case or spelling|is only accents or other combining marks/, path: /\.id$/, at: ['properties', 'entities', 'items', 'properties', 'id'], says: /one entity of its type.*case, accents/ },
+  { kind: 'entities', message: /already names a|only in case or spelling|is only accents or other combining marks/, path: /\.aliases\[\d+\]$/, at: ['properties', 'entities', 'items', 'properties', 'aliases'], says: /one entity of its type.*case, accents/ },
+  { kind: 'entities', message: /only in case or spelling|is only accents or other combining marks/, path: /\.type$/, at: ['properties', 'entities', 'items', 'properties', 'type'], says: /more than case or spelling.*combining marks/ },
   { kind: 'entities', message: /is not one of this entity's properties/, at: ['properties', 'entities', 'items', 'properties', 'authoritative'], says: /one of `properties`/ },
   { kind: 'entities', message: /^(nested deeper than|array longer than|object with more than|string longer than|key longer than)/, at: ['properties', 'entities', 'items', 'properties', 'properties'], says: /1000 elements per array or object, strings of 16384 characters, 64 levels/ },
 ];
