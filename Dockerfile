@@ -1,24 +1,26 @@
 # syntax=docker/dockerfile:1
 
-# Build: install everything, compile TypeScript to dist/.
+# Build: install everything, compile TypeScript and bundle the programs into dist/.
 FROM node:26-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json rolldown.config.ts ./
 COPY src ./src
 RUN npm run build
 
-# Runtime: production dependencies (no install scripts), the compiled server and the policies.
+# Runtime: the bundled programs (they hold their dependencies: no node_modules), package.json
+# (which makes their .js files ES modules) and the policies.
 FROM node:26-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
     POLICY_DIR=/app/policies
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
-COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY --from=build /app/dist/main.js /app/dist/healthcheck.js ./dist/
+COPY --from=build /app/dist/cli/main.js ./dist/cli/
+COPY --from=build /app/dist/chunks ./dist/chunks
 COPY policies ./policies
 # Files stay root-owned and read-only to the service; nothing is written at run time,
 # so the container runs with a read-only root file system (docker run --read-only).

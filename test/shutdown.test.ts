@@ -277,7 +277,7 @@ describe('a stop while the service starts', () => {
     expect(proc.output()).not.toContain('PDP_API_KEYS is not set');
     expect(proc.output()).not.toContain('invoice-pdp listening');
   });
-  // The modules take the better part of a second to load before start.ts can install its
+  // The modules take a few hundred milliseconds to load before start.ts can install its
   // handlers; main.ts holds the signals meanwhile. Here the modules load 2 s slower.
   it.each(['SIGTERM', 'SIGINT'] as const)('holds a %s that comes while the modules load, after a SIGHUP: exit 0 once they have, never listening', async (signal) => {
     const slowLoad = resolve(import.meta.dirname, 'fixtures/slow-module-load.mjs');
