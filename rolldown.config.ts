@@ -21,5 +21,9 @@ export default defineConfig({
     entryFileNames: '[name].js',
     chunkFileNames: 'chunks/[name]-[hash].js',
     sourcemap: true,
+    // A class or function renamed where two modules' names meet (`Response` → `Response$1`)
+    // keeps its own name: packages read it (redis-errors names its errors `constructor.name`,
+    // which ioredis' replies are told apart by), and so do stack traces and logs.
+    keepNames: true,
   },
 });
