@@ -9,8 +9,9 @@ COPY tsconfig.json tsconfig.build.json rolldown.config.ts ./
 COPY src ./src
 RUN npm run build
 
-# Runtime: the bundled programs (they hold their dependencies: no node_modules), package.json
-# (which makes their .js files ES modules) and the policies.
+# Runtime: the bundled programs (they hold their dependencies: no node_modules) with the
+# licenses of those dependencies, package.json (which makes their .js files ES modules) and the
+# policies.
 FROM node:26-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
@@ -18,7 +19,7 @@ ENV NODE_ENV=production \
     POLICY_DIR=/app/policies
 WORKDIR /app
 COPY package.json ./
-COPY --from=build /app/dist/main.js /app/dist/healthcheck.js ./dist/
+COPY --from=build /app/dist/main.js /app/dist/healthcheck.js /app/dist/THIRD-PARTY-NOTICES.txt ./dist/
 COPY --from=build /app/dist/cli/main.js ./dist/cli/
 COPY --from=build /app/dist/chunks ./dist/chunks
 COPY policies ./policies

@@ -64,6 +64,18 @@ describe('the programs as the image holds them, without node_modules', () => {
     }
   });
 
+  it('carries the name, version and license text of each dependency its bundles hold', async () => {
+    const notices = await readFile(join(app, 'dist/THIRD-PARTY-NOTICES.txt'), 'utf8');
+    const { dependencies } = JSON.parse(await readFile(resolve(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    for (const name of Object.keys(dependencies)) {
+      const { version, license } = JSON.parse(await readFile(resolve(repoRoot, 'node_modules', name, 'package.json'), 'utf8')) as { version: string; license: string };
+      expect(notices).toContain(`\n${name}@${version} (${license})\n`);
+    }
+    // prom-client's Apache-2.0, whose text must go with its code, and zod's MIT copyright notice.
+    expect(notices).toContain('Apache License');
+    expect(notices).toMatch(/Copyright \(c\) \d{4} Colin McDonnell/);
+  });
+
   it('runs pdp: validate, test, keys and token', async () => {
     expect(await run(app, ['dist/cli/main.js', 'validate', 'policies'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^ok: /) });
     expect(await run(app, ['dist/cli/main.js', 'test', 'policies'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/ passed, 0 failed/) });
