@@ -261,7 +261,7 @@ describe('pdp test (process)', () => {
           unlocked('no such rule', { decision: 'permit', rules: ['read-own-team'] }),
           unlocked('deny rule on a permit', { decision: 'permit', rules: ['read', 'locked'] }),
           { name: 'rule for another action', request: { subject: reader, action: 'write', resource: { type: 'doc' } }, expect: { decision: 'deny', rules: ['locked'], reasons: ['no_applicable_rule'] } },
-          { name: 'type without a policy', request: { subject: reader, action: 'read', resource: { type: 'folder' } }, expect: { decision: 'deny', rules: ['read'], reasons: ['unknown_resource_type'] } },
+          { name: 'type without a policy', request: { subject: reader, action: 'read', resource: { type: 'folder' } }, expect: { decision: 'deny', rules: ['read'] } },
         ],
       },
     });
@@ -273,6 +273,28 @@ describe('pdp test (process)', () => {
         'error tests/rules.json $.cases[1].expect.rules[1]: "locked" is a deny rule, which never decides a permit, so the case can never pass',
         'error tests/rules.json $.cases[2].expect.rules[0]: the rule "locked" names neither the action "write" nor "*", so the case can never pass',
         'error tests/rules.json $.cases[3].expect.rules[0]: no rule for resource type "folder" has the id "read", so the case can never pass',
+        'error tests/rules.json $.cases[2].expect.reasons[0]: "no_applicable_rule" comes only with a deny that no rule decides, never with the rules of expect.rules, so the case can never pass',
+      ]);
+    }
+  });
+
+  it('exits 1 naming an expected reason code that only a deny no rule decides carries, beside a permit or deciding rules, for test and validate alike', async () => {
+    const dir = await policyDir({
+      'codes.json': {
+        cases: [
+          readCase('permit with no applicable rule', { team: 'b' }, { locked: false }, { decision: 'permit', reasons: ['no_applicable_rule'] }),
+          readCase('rule with no applicable rule', { team: 'a' }, { locked: true }, { decision: 'deny', rules: ['locked'], reasons: ['condition_error', 'no_applicable_rule'] }),
+          { name: 'permit of a type without a policy', request: { subject: reader, action: 'read', resource: { type: 'folder' } }, expect: { decision: 'permit', reasons: ['unknown_resource_type'] } },
+        ],
+      },
+    });
+    for (const command of ['test', 'validate']) {
+      const run = await runCli([command, dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr.split('\n').filter((line) => line.startsWith('error'))).toEqual([
+        'error tests/codes.json $.cases[0].expect.reasons[0]: "no_applicable_rule" comes only with a deny that no rule decides, never with a permit, so the case can never pass',
+        'error tests/codes.json $.cases[1].expect.reasons[1]: "no_applicable_rule" comes only with a deny that no rule decides, never with the rules of expect.rules, so the case can never pass',
+        'error tests/codes.json $.cases[2].expect.reasons[0]: "unknown_resource_type" comes only with a deny that no rule decides, never with a permit, so the case can never pass',
       ]);
     }
   });

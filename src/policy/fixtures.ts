@@ -65,7 +65,10 @@ const fixtureExpectSchema = z.strictObject({
    * Reason codes (`no_applicable_rule`, `condition_error`, …) that must be among the reasons.
    * A condition error fails the case unless `condition_error` is listed.
    */
-  reasons: z.array(z.enum(caseReasonCodes)).optional(),
+  reasons: z
+    .array(z.enum(caseReasonCodes))
+    .optional()
+    .describe('Reason codes that must be among the reasons. Checked at load besides: a code other than condition_error comes only with a deny that no rule decides, so never with an expected permit nor beside expect.rules.'),
   /** Advice the decision must carry, compared exactly and in order. */
   advice: z.array(jsonObjectSchema).optional(),
 });

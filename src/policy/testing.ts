@@ -218,6 +218,31 @@ function unreachableRuleIssues(rulesById: RulesById, file: string, cases: readon
   return issues;
 }
 
+/**
+ * Reason codes of a deny that no rule decides: the decision's one code (but for condition errors
+ * after `no_applicable_rule`), never beside a deciding rule, and never on a permit.
+ */
+const undecidedCodes: ReadonlySet<CaseReasonCode> = new Set(['no_applicable_rule', 'unknown_resource_type', 'action_case_mismatch', 'entity_case_mismatch', 'limit_exceeded']);
+
+/**
+ * A case expecting such a code of a permit, or beside the rules of `expect.rules`, can never
+ * pass, found only once the tests ran: most likely the code or the decision was copied from
+ * another case. It is an issue at the code's path.
+ */
+function contradictoryReasonIssues(file: string, cases: readonly PlacedCase[]): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  for (const { path, testCase } of cases) {
+    const { expect } = testCase;
+    const beside = expect.decision === 'permit' ? 'a permit' : (expect.rules ?? []).length > 0 ? 'the rules of expect.rules' : undefined;
+    if (beside === undefined) continue;
+    (expect.reasons ?? []).forEach((code, i) => {
+      if (!undecidedCodes.has(code)) return;
+      issues.push({ file, path: `${path}.expect.reasons[${i}]`, message: `"${code}" comes only with a deny that no rule decides, never with ${beside}, so the case can never pass` });
+    });
+  }
+  return issues;
+}
+
 /** How a case is named in results and reports: `group › name` for a case of a group. */
 export function caseLabel(group: string | undefined, name: string): string {
   return group === undefined ? name : `${group} › ${name}`;
@@ -263,7 +288,7 @@ function duplicateNameIssues(file: string, fixture: FixtureFile, cases: readonly
 /**
  * Loads every fixture file in `dir` for the policy set `set` (throws PolicyLoadError on a bad
  * file, a `dir` that cannot be read, a name given twice, a case asking for an action no rule
- * names or expecting a rule that never decides it, or, given `maxBodyBytes`, a case whose request the server would refuse as too large;
+ * names or expecting a rule that never decides it or a reason code beside a permit or rules, or, given `maxBodyBytes`, a case whose request the server would refuse as too large;
  * the first `maxIssuesPerFile` problems of a file, then one saying there are more).
  * `reads`: what the load of `set` read, given to `loadPolicyDir`, with which the test files count.
  */
@@ -278,7 +303,7 @@ export async function loadFixtures(dir: string, set: CompiledPolicySet, maxBodyB
     const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues, reads);
     if (fixture === undefined) continue;
     const cases = placedCases(fixture);
-    const found = [...duplicateNameIssues(label, fixture, cases), ...unnamedActionIssues(set, actionsNamed, label, cases), ...unreachableRuleIssues(rulesById, label, cases)];
+    const found = [...duplicateNameIssues(label, fixture, cases), ...unnamedActionIssues(set, actionsNamed, label, cases), ...unreachableRuleIssues(rulesById, label, cases), ...contradictoryReasonIssues(label, cases)];
     if (maxBodyBytes !== undefined) found.push(...oversizedRequestIssues(label, cases, maxBodyBytes));
     pushFileIssues(issues, label, found);
     loaded.push({ file: label, cases });
