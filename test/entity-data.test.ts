@@ -256,6 +256,22 @@ describe('entity data: loading', () => {
     }
   });
 
+  it('refuses at start an entity of type user when an issuer\'s subjectType is User, which differs from it only in case', async () => {
+    // Loaded, "User" was set aside as a spelling of the tokens' default "user": every token of
+    // that issuer naming a stored user was denied entity_case_mismatch, told to write entity data
+    // as requests send it, where an entity type "User" is refused as differing from "user".
+    const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
+    dirs.push(keys);
+    const { publicKey } = await generateKeyPair('ES256');
+    await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
+    await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers: [{ issuer: 'https://idp.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'User' } }] }));
+    const dir = await policyDirWith({ 'users.json': { entities: [{ type: 'user', id: 'u-alice', properties: { roles: ['accountant'] } }] } });
+
+    const failure = createService(loadConfig({ POLICY_DIR: dir, TOKEN_CONFIG_FILE: join(keys, 'tokens.json') }), pino({ level: 'silent' }));
+    await expect(failure).rejects.toBeInstanceOf(ConfigError);
+    await expect(failure).rejects.toThrow('POLICY_DIR: data/users.json $.entities[0].type: "user" differs from "User" (TOKEN_CONFIG_FILE $.issuers[0].claims.subjectType, the type of its tokens\' subjects) only in case or spelling');
+  });
+
   it('refuses in pdp test and pdp check, which read TOKEN_CONFIG_FILE, an entity type that differs only in case from an issuer\'s subjectType', async () => {
     // Both loaded the set the server refuses to start with: a CI run passed what the deployment stopped on.
     const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));

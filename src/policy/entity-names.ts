@@ -30,11 +30,19 @@ export class EntityNames {
   /** The index `misnamed` looks names up in. */
   readonly folded = new FoldedNames<FoldedNames<StoredName>>();
   readonly #places = new Map<StoredName, Place>();
-  readonly #types = new FoldedNames<NamedType>();
+  /** The spellings of each type, by fold: those requests name, then each entity's first. */
+  readonly #types = new FoldedNames<NamedType[]>();
 
-  /** `types`: the types requests name before any entity's (resource types, the subject type of tokens). */
+  /**
+   * `types`: the types requests name before any entity's (resource types, the subject type of
+   * tokens, issuers' subject types). Two of them may fold alike (an issuer's `User` beside the
+   * tokens' `user`): both are kept, as an entity of either type is one the other never finds.
+   */
   constructor(types: readonly NamedType[]) {
-    for (const type of types) this.#types.holding(type.name, () => type);
+    for (const type of types) {
+      const spellings = this.#types.holding(type.name, () => []);
+      if (!spellings.some((held) => held.name === type.name)) spellings.push(type);
+    }
   }
 
   /**
@@ -47,8 +55,8 @@ export class EntityNames {
     // As for a name (see `hold`): one only of combining marks folds to nothing, and a request
     // naming a type `""` or `" "` would be misnamed for it.
     if (foldCase(type) === '') return `"${type}" is only accents or other combining marks: types are compared without them, so no request could name it apart from an empty or blank one`;
-    const held = this.#types.holding(type, () => ({ name: type, where }));
-    if (held.name === type) return undefined;
+    const held = this.#types.holding(type, () => [{ name: type, where }]).find((spelling) => spelling.name !== type);
+    if (held === undefined) return undefined;
     return `"${type}" differs from "${held.name}" (${held.where}) only in case or spelling, so no request for it finds this entity: write the type as requests name it`;
   }
 
