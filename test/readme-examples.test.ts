@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { callerKeys } from '../src/caller/keys.js';
 import { loadConfig } from '../src/config.js';
-import { tokensFromConfig, type Tokens } from '../src/token/from-config.js';
+import { loadPolicyDir } from '../src/policy/load.js';
+import { claimTermsFromConfig, tokensFromConfig, type Tokens } from '../src/token/from-config.js';
 import { buildTestApp, defaultPolicyDir, postJson } from './helpers/app.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
@@ -145,6 +146,40 @@ describe('README policy format', () => {
     for (const rule of shown) {
       const same = shipped.find((r) => r.id === rule.id);
       expect(same && withoutDescription(same), rule.id).toEqual(withoutDescription(rule));
+    }
+  });
+});
+
+describe('README conditions', () => {
+  it('loads every condition the CEL example block shows', async () => {
+    const lines = blockAfter('### Conditions (CEL)', 'cel').split('\n').map((line) => line.replace(/\s+\/\/.*$/, '').trim()).filter((line) => line !== '');
+    expect(lines.length).toBeGreaterThan(0);
+    const rules = lines.map((condition, i) => ({ id: `r${String(i)}`, effect: 'permit', actions: ['read'], condition }));
+    const dir = await tempDir({ 'p.json': { id: 'p', resource: 'invoice', rules } });
+    await expect(loadPolicyDir(dir)).resolves.toMatchObject({ ruleCount: lines.length });
+  });
+});
+
+describe('README token configuration', () => {
+  it('the TOKEN_CONFIG_FILE example loads, and maps each issuer\'s claims as it says', async () => {
+    const example = blockAfter('### Several issuers');
+    const dir = await tempDir({ 'tokens.json': example, 'partner-keys.json': jwks([await makeKey('ES256')]) });
+    const { claims } = await claimTermsFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'tokens.json') }));
+    const keycloak = claims({ iss: 'https://sso.example.com/realms/acme', sub: 'u-1', realm_access: { roles: ['accountant'] }, resource_access: { 'invoice-api': { roles: ['auditor'] } } });
+    expect(keycloak).toMatchObject({ id: 'u-1', roles: ['accountant', 'auditor'] });
+    const entra = claims({ iss: 'https://login.microsoftonline.com/<tenant-id>/v2.0', sub: 'pairwise', oid: 'oid-1', roles: ['finance_manager'] });
+    expect(entra).toMatchObject({ id: 'oid-1', roles: ['finance_manager'] });
+  });
+
+  it('each issuer entry of the claim mapping table is one TOKEN_CONFIG_FILE takes', async () => {
+    const table = readme.slice(readme.indexOf('| identity provider | issuer entry |'), readme.indexOf('The same mapping through the environment'));
+    const entries = [...table.matchAll(/^\| ([^|]+) \| `([^`]+)`/gm)].map((m) => [m[1] ?? '', m[2] ?? ''] as const);
+    expect(entries.map(([provider]) => provider)).toEqual(['Keycloak', 'Auth0', 'Okta', 'Entra ID', 'Cognito']);
+    const keys = jwks([await makeKey('ES256')]);
+    for (const [provider, fields] of entries) {
+      const entry = { issuer: 'https://idp.example', jwksFile: 'keys.json', audience: 'invoice-api', ...(JSON.parse(`{${fields}}`) as object) };
+      const dir = await tempDir({ 'tokens.json': { issuers: [entry] }, 'keys.json': keys });
+      await expect(claimTermsFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'tokens.json') })), provider).resolves.toBeDefined();
     }
   });
 });
