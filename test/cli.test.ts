@@ -867,6 +867,18 @@ describe.concurrent('pdp CLI (through its process)', () => {
       }
     });
 
+    it('writes the directory it was given as one line whatever its name holds, where it names it in a problem or a hint', async ({ expect }) => {
+      const dir = join(await fixtureDir({}), 'p\n3 passed, 0 failed\u001b[2K');
+      await writeFiles(dir, { 'reports.json': messy['reports.json'] });
+      const shown = dir.replace('\n', '\\u{a}').replace('\u001b', '\\u{1b}');
+      const test = await runCli(['test', dir]);
+      expect(test).toMatchObject({ code: 1, stderr: `no test cases found in ${shown}/tests\n` });
+      await writeFiles(dir, { 'tests/reports.json': messy['tests/reports.json'] });
+      const check = await runCli(['fmt', dir, '--check']);
+      expect(check.code).toBe(1);
+      expect(check.stdout.split('\n').at(-2)).toBe(`2 of 2 files need formatting (run: pdp fmt ${shown})`);
+    });
+
     it('reports a link to nothing as unreadable, and skips hidden files such as editor locks', async ({ expect }) => {
       const dir = await fixtureDir({ 'reports.json': reportsPolicy });
       await symlink('/nonexistent/target.json', join(dir, 'dangling.json'));

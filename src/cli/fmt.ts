@@ -106,7 +106,7 @@ function printOutcomes(io: Io, dir: string, check: boolean, outcomes: readonly F
   // Without it, a run that formatted nothing for an error read as a clean one.
   const failedText = failed > 0 ? `, ${failed} not ${check ? 'checked' : 'formatted'} (see the errors above)` : '';
   io.out(check
-    ? `${changed.length} of ${outcomes.length} files need formatting${failedText}${changed.length > 0 ? ` (run: pdp fmt ${dir})` : ''}`
+    ? `${changed.length} of ${outcomes.length} files need formatting${failedText}${changed.length > 0 ? ` (run: pdp fmt ${printable(dir)})` : ''}`
     : `${outcomes.length} files checked, ${changed.length} reformatted${failedText}`);
 }
 

@@ -103,7 +103,7 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
         if (coverage !== undefined) printCoverage(io, coverage);
       }
       // The report's own problem, if any, is said on stderr below, once the output is printed.
-      for (const problem of [noCases, lowCoverage]) if (problem !== undefined) io.err(problem);
+      for (const problem of [noCases, lowCoverage]) if (problem !== undefined) io.err(printable(problem));
     }
     // The output printed, a report that cannot be written fails the run with its message on stderr.
     if (unwritten !== undefined) throw unwritten;
