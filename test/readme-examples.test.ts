@@ -232,6 +232,14 @@ describe('README outputs of the test case it shows', () => {
     expect(explain).toContainEqual(JSON.parse(blockAfter('`POST /decide?explain=true` adds `explain`')));
   });
 
+  it('is written as pdp fmt writes it, so a copy passes pdp fmt --check', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'tests'));
+    await copyFile(join(defaultPolicyDir, 'invoices.json'), join(dir, 'invoices.json'));
+    await writeFile(join(dir, 'tests', 'approve.json'), blockAfter('### Testing: fixtures and coverage'));
+    expect(await runCli(['fmt', dir, '--check'])).toMatchObject({ code: 0, stdout: expect.stringContaining('0 of 2 files need formatting') });
+  });
+
   it('pdp test --coverage ends as the README shows', async () => {
     const run = await runCli(['test', defaultPolicyDir, '--coverage']);
     expect(run.code).toBe(0);
