@@ -544,6 +544,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.code).toBe(0);
       const body = JSON.parse(run.stdout) as Record<string, unknown>;
       expect(body).toMatchObject({
+        ok: true,
         decision: 'permit',
         reasons: [{ policy: 'reports', rule: 'export-analysts', effect: 'permit' }],
         advice: [],

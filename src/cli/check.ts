@@ -122,7 +122,8 @@ export async function checkCommand(args: readonly string[], io: Io): Promise<num
     const request = await readRequest(requestPath, config.MAX_BODY_BYTES);
     const trace: RuleTrace[] = [];
     const verdict = evaluate(set, fixtureRequestToQuery(set, request, claims), now, trace);
-    if (json) io.out(JSON.stringify({ ...verdict, policyVersion: set.version, now: now.toISOString(), explain: trace }, null, 2));
+    // `ok` as every other command's --json has it: false with the issues when something fails to load.
+    if (json) io.out(JSON.stringify({ ok: true, ...verdict, policyVersion: set.version, now: now.toISOString(), explain: trace }, null, 2));
     else printVerdict(io, verdict, set.version, trace);
     return 0;
   });
