@@ -323,3 +323,31 @@ describe('a Redis that answers GETRANGE of a missing key with nil', () => {
     }
   });
 });
+
+describe('a server speaking the Redis protocol that answers GETRANGE with an integer', () => {
+  // No Redis does; a proxy or an imitation of Redis might. The relay turns the empty string Redis
+  // answers for a key that holds nothing, GETRANGE's, into the integer 0.
+  const integerForEmpty = (chunk: Buffer) => Buffer.from(chunk.toString('latin1').replaceAll('$0\r\n\r\n', ':0\r\n'), 'latin1');
+
+  it('counts each such answer a bad entry and decides, looked up alone or with others: never a 500', async () => {
+    const path = await relay(Number(new URL(inject('redisUrl')).port), integerForEmpty);
+    const observer = new CountingObserver();
+    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: path.url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
+    try {
+      await eventually('Redis to be up', () => setup.redisState() === 'up');
+      const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
+      const [permit, ...others] = requests();
+      for (const c of [permit, ...others]) {
+        const answer = await decide(app, c.body);
+        expect(answer.status).toBe(200);
+        expect(answer.body.decision).toBe(c.decision);
+      }
+      const search = await postJson(app, '/access/v1/search/action', { subject: { type: 'user', ...permit.body.subject }, resource: { ...permit.body.resource, id: 'inv-2' } });
+      expect(search.status).toBe(200);
+      expect(observer.count('redis:error')).toBeGreaterThanOrEqual(requests().length);
+    } finally {
+      await setup.close();
+      await path.close();
+    }
+  });
+});

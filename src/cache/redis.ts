@@ -377,9 +377,14 @@ export class RedisCacheLayer implements CacheLayer {
     }
   }
 
-  /** The entry a lookup's reply holds, counted. */
+  /**
+   * The entry a lookup's reply holds, counted. A reply neither a string nor nil, which no Redis
+   * gives GETRANGE but a proxy or an imitation of Redis may (an integer), is a bad entry, as a key
+   * of another type is.
+   */
   #entryOf(key: string, reply: Reply, now: number): CacheEntry | undefined {
-    const entry = reply === 'invalid' ? reply : reply === null || reply.length === 0 ? undefined : decodeEntry(key, reply, now, this.#maxTtlMs, this.#secret);
+    const bad = reply === 'invalid' || (reply !== null && !Buffer.isBuffer(reply));
+    const entry = bad ? 'invalid' : reply === null || reply.length === 0 ? undefined : decodeEntry(key, reply, now, this.#maxTtlMs, this.#secret);
     // A bad value is one key's problem, not Redis': count it and let the next write replace it.
     this.#observer.cacheRequest('redis', entry === 'invalid' ? 'error' : entry === undefined ? 'miss' : 'hit');
     return entry === 'invalid' ? undefined : entry;
