@@ -28,20 +28,26 @@ afterEach(async () => {
 });
 
 /**
- * Tokens from two issuers sharing one key: https://idp.test, whose subjects are users, and
- * https://partner.test, whose entry sets `subjectType: partner-user`.
+ * A TOKEN_CONFIG_FILE in a folder of its own listing `issuers`, each with audience `pdp` and
+ * `claims` as given, all checked with one ES256 key (`jwks.json` beside it, kid k1).
  */
-async function localAndPartnerIssuers() {
+async function tokenConfigFile(issuers: readonly { issuer: string; claims?: Record<string, unknown> }[]) {
   const { publicKey, privateKey } = await generateKeyPair('ES256');
   const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
   dirs.push(keys);
   await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
-  const issuers = [
-    { issuer: 'https://idp.test', jwksFile: 'jwks.json', audience: 'pdp' },
-    { issuer: 'https://partner.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'partner-user' } },
-  ];
-  await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers }));
-  return { tokens: await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(keys, 'tokens.json') })), privateKey };
+  const file = join(keys, 'tokens.json');
+  await writeFile(file, JSON.stringify({ issuers: issuers.map((entry) => ({ ...entry, jwksFile: 'jwks.json', audience: 'pdp' })) }));
+  return { keys, file, privateKey };
+}
+
+/** https://idp.test, whose subjects are users, and https://partner.test, whose entry sets `subjectType: partner-user`. */
+const localAndPartner = [{ issuer: 'https://idp.test' }, { issuer: 'https://partner.test', claims: { subjectType: 'partner-user' } }];
+
+/** Tokens from localAndPartner's two issuers, sharing one key. */
+async function localAndPartnerIssuers() {
+  const { file, privateKey } = await tokenConfigFile(localAndPartner);
+  return { tokens: await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: file })), privateKey };
 }
 
 /** A policy directory with the invoice policies and the given `data/` files. */
@@ -229,17 +235,9 @@ describe('entity data: loading', () => {
   it('refuses at start and on reload an entity type that differs only in case from an issuer\'s subjectType', async () => {
     // Loaded, the partner's token subjects (type partner-user) never found their stored roles,
     // and were denied entity_case_mismatch though their callers cannot change their type.
-    const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
-    dirs.push(keys);
-    const { publicKey } = await generateKeyPair('ES256');
-    await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    const issuers = [
-      { issuer: 'https://idp.test', jwksFile: 'jwks.json', audience: 'pdp' },
-      { issuer: 'https://partner.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'partner-user' } },
-    ];
-    await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers }));
+    const { file } = await tokenConfigFile(localAndPartner);
     const partner = { type: 'Partner-User', id: 'p-1', properties: { roles: [] } };
-    const config = (dir: string) => loadConfig({ POLICY_DIR: dir, TOKEN_CONFIG_FILE: join(keys, 'tokens.json') });
+    const config = (dir: string) => loadConfig({ POLICY_DIR: dir, TOKEN_CONFIG_FILE: file });
     const message = '"Partner-User" differs from "partner-user" (TOKEN_CONFIG_FILE $.issuers[1].claims.subjectType, the type of its tokens\' subjects) only in case or spelling, so no request for it finds this entity: write the type as requests name it';
 
     const failure = createService(config(await policyDirWith({ 'partners.json': { entities: [partner] } })), pino({ level: 'silent' }));
@@ -260,31 +258,23 @@ describe('entity data: loading', () => {
     // Loaded, "User" was set aside as a spelling of the tokens' default "user": every token of
     // that issuer naming a stored user was denied entity_case_mismatch, told to write entity data
     // as requests send it, where an entity type "User" is refused as differing from "user".
-    const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
-    dirs.push(keys);
-    const { publicKey } = await generateKeyPair('ES256');
-    await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers: [{ issuer: 'https://idp.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'User' } }] }));
+    const { file } = await tokenConfigFile([{ issuer: 'https://idp.test', claims: { subjectType: 'User' } }]);
     const dir = await policyDirWith({ 'users.json': { entities: [{ type: 'user', id: 'u-alice', properties: { roles: ['accountant'] } }] } });
 
-    const failure = createService(loadConfig({ POLICY_DIR: dir, TOKEN_CONFIG_FILE: join(keys, 'tokens.json') }), pino({ level: 'silent' }));
+    const failure = createService(loadConfig({ POLICY_DIR: dir, TOKEN_CONFIG_FILE: file }), pino({ level: 'silent' }));
     await expect(failure).rejects.toBeInstanceOf(ConfigError);
     await expect(failure).rejects.toThrow('POLICY_DIR: data/users.json $.entities[0].type: "user" differs from "User" (TOKEN_CONFIG_FILE $.issuers[0].claims.subjectType, the type of its tokens\' subjects) only in case or spelling');
   });
 
   it('refuses in pdp test and pdp check, which read TOKEN_CONFIG_FILE, an entity type that differs only in case from an issuer\'s subjectType', async () => {
     // Both loaded the set the server refuses to start with: a CI run passed what the deployment stopped on.
-    const keys = await mkdtemp(join(tmpdir(), 'pdp-issuers-'));
-    dirs.push(keys);
-    const { publicKey } = await generateKeyPair('ES256');
-    await writeFile(join(keys, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    await writeFile(join(keys, 'tokens.json'), JSON.stringify({ issuers: [{ issuer: 'https://partner.test', jwksFile: 'jwks.json', audience: 'pdp', claims: { subjectType: 'partner-user' } }] }));
+    const { keys, file } = await tokenConfigFile([{ issuer: 'https://partner.test', claims: { subjectType: 'partner-user' } }]);
     const cases = JSON.parse(await readFile(join(defaultPolicyDir, 'tests', 'read.json'), 'utf8')) as { cases: { request: unknown }[] };
     await writeFile(join(keys, 'request.json'), JSON.stringify(cases.cases[0]?.request));
     const dir = await policyDirWith({ 'partners.json': { entities: [{ type: 'Partner-User', id: 'p1' }] } });
     await mkdir(join(dir, 'tests'));
     await copyFile(join(defaultPolicyDir, 'tests', 'read.json'), join(dir, 'tests', 'read.json'));
-    const env = { TOKEN_CONFIG_FILE: join(keys, 'tokens.json') };
+    const env = { TOKEN_CONFIG_FILE: file };
     const issue = 'error data/partners.json $.entities[0].type: "Partner-User" differs from "partner-user" (TOKEN_CONFIG_FILE $.issuers[0].claims.subjectType, the type of its tokens\' subjects) only in case or spelling';
 
     for (const args of [['test', dir], ['check', dir, '--request', join(keys, 'request.json')]]) {
