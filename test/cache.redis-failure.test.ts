@@ -290,19 +290,31 @@ describe('a connection to Redis the network drops without a word', () => {
   });
 });
 
-describe('a Redis that answers GETRANGE of a missing key with nil', () => {
-  // Redis answers an empty string today; redis/redis#11378 proposes nil, as GET answers. The
-  // relay turns every empty string Redis answers into nil: the only one
-  // the service is sent is GETRANGE's for a key that holds nothing.
-  const nilForEmpty = (chunk: Buffer) => Buffer.from(chunk.toString('latin1').replaceAll('$0\r\n\r\n', '$-1\r\n'), 'latin1');
+/**
+ * The relay's transform that turns every empty string Redis answers into `reply`: the only one
+ * the service is sent is GETRANGE's for a key that holds nothing.
+ */
+const emptyAnsweredAs = (reply: string) => (chunk: Buffer) => Buffer.from(chunk.toString('latin1').replaceAll('$0\r\n\r\n', reply), 'latin1');
 
+/** An app whose decision cache is the test Redis only, reached through a relay passing its replies through `reply`. */
+async function behindRelay(reply: (chunk: Buffer) => Buffer, use: (app: App, setup: CacheSetup, observer: CountingObserver) => Promise<void>): Promise<void> {
+  const path = await relay(Number(new URL(inject('redisUrl')).port), reply);
+  const observer = new CountingObserver();
+  const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: path.url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
+  try {
+    await eventually('Redis to be up', () => setup.redisState() === 'up');
+    const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
+    await use(app, setup, observer);
+  } finally {
+    await setup.close();
+    await path.close();
+  }
+}
+
+describe('a Redis that answers GETRANGE of a missing key with nil', () => {
+  // Redis answers an empty string today; redis/redis#11378 proposes nil, as GET answers.
   it('takes nil for a miss, looked up alone or with others, answers as usual and then serves from Redis', async () => {
-    const path = await relay(Number(new URL(inject('redisUrl')).port), nilForEmpty);
-    const observer = new CountingObserver();
-    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: path.url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
-    try {
-      await eventually('Redis to be up', () => setup.redisState() === 'up');
-      const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
+    await behindRelay(emptyAnsweredAs('$-1\r\n'), async (app, setup, observer) => {
       for (const c of requests()) {
         const first = await decide(app, c.body);
         expect(first.status).toBe(200);
@@ -317,37 +329,23 @@ describe('a Redis that answers GETRANGE of a missing key with nil', () => {
       expect((await readJson(search)).results).toEqual(expect.arrayContaining([{ name: 'read' }, { name: 'update' }]));
       expect(observer.count('redis:error')).toBe(0);
       expect(setup.redisState()).toBe('up');
-    } finally {
-      await setup.close();
-      await path.close();
-    }
+    });
   });
 });
 
 describe('a server speaking the Redis protocol that answers GETRANGE with an integer', () => {
-  // No Redis does; a proxy or an imitation of Redis might. The relay turns the empty string Redis
-  // answers for a key that holds nothing, GETRANGE's, into the integer 0.
-  const integerForEmpty = (chunk: Buffer) => Buffer.from(chunk.toString('latin1').replaceAll('$0\r\n\r\n', ':0\r\n'), 'latin1');
-
+  // No Redis does; a proxy or an imitation of Redis might.
   it('counts each such answer a bad entry and decides, looked up alone or with others: never a 500', async () => {
-    const path = await relay(Number(new URL(inject('redisUrl')).port), integerForEmpty);
-    const observer = new CountingObserver();
-    const setup = await cacheFromEnv({ CACHE_MEMORY_ENTRIES: '0', REDIS_URL: path.url, CACHE_PREFIX: uniquePrefix(), REDIS_COMMAND_TIMEOUT_MS: '1000' }, observer);
-    try {
-      await eventually('Redis to be up', () => setup.redisState() === 'up');
-      const { app } = await buildTestApp({ cache: setup.cache, app: { redisState: setup.redisState } });
-      const [permit, ...others] = requests();
-      for (const c of [permit, ...others]) {
+    await behindRelay(emptyAnsweredAs(':0\r\n'), async (app, _setup, observer) => {
+      for (const c of requests()) {
         const answer = await decide(app, c.body);
         expect(answer.status).toBe(200);
         expect(answer.body.decision).toBe(c.decision);
       }
+      const [permit] = requests();
       const search = await postJson(app, '/access/v1/search/action', { subject: { type: 'user', ...permit.body.subject }, resource: { ...permit.body.resource, id: 'inv-2' } });
       expect(search.status).toBe(200);
       expect(observer.count('redis:error')).toBeGreaterThanOrEqual(requests().length);
-    } finally {
-      await setup.close();
-      await path.close();
-    }
+    });
   });
 });
