@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { defineConfig, type Plugin } from 'rolldown';
+import { byCodeUnits } from './src/code-unit-order.js';
 
 // The programs the build ships, each bundled with the modules and dependencies it imports: Node
 // loads one file instead of some two hundred (zod alone is 95), which took most of a start's
@@ -47,7 +48,7 @@ function thirdPartyNotices(fileName: string): Plugin {
           .map((file) => readFileSync(join(folder, file), 'utf8').trim());
         return { heading: `${name}@${version} (${license ?? 'no license field'})`, texts };
       });
-      entries.sort((a, b) => (a.heading < b.heading ? -1 : a.heading > b.heading ? 1 : 0));
+      entries.sort((a, b) => byCodeUnits(a.heading, b.heading));
       const rule = '-'.repeat(72);
       const source = entries.map(({ heading, texts }) => [rule, heading, rule, ...texts].join('\n\n')).join('\n\n');
       this.emitFile({ type: 'asset', fileName, source: `Third-party software bundled in dist/ and its licenses.\n\n${source}\n` });
