@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
 import { cp, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { repoRoot } from './helpers/process.js';
+import { repoRoot, runNode } from './helpers/process.js';
 import { spawnNode } from './helpers/spawned.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -20,15 +19,6 @@ async function runtimeCopies(): Promise<[string, string][]> {
     return words.map((source): [string, string] => {
       const from = source.startsWith('/app/') ? source.slice('/app/'.length) : source;
       return [resolve(repoRoot, from), target.endsWith('/') ? join(target, basename(from)) : target];
-    });
-  });
-}
-
-/** `node <script> ...args` in `cwd` with `env` alone: its exit code and output. */
-function run(cwd: string, args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, args, { cwd, env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 15_000 }, (error, stdout, stderr) => {
-      done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
     });
   });
 }
@@ -57,7 +47,7 @@ describe('the programs as the image holds them, without node_modules', () => {
       });
       expect(answer.status).toBe(200);
       expect(await answer.json()).toMatchObject({ decision: false });
-      expect(await run(app, ['dist/healthcheck.js'], { HOST: '127.0.0.1', PORT: port })).toMatchObject({ code: 0 });
+      expect(await runNode(join(app, 'dist/healthcheck.js'), [], { HOST: '127.0.0.1', PORT: port })).toMatchObject({ code: 0 });
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;
@@ -77,11 +67,12 @@ describe('the programs as the image holds them, without node_modules', () => {
   });
 
   it('runs pdp: validate, test, keys and token', async () => {
-    expect(await run(app, ['dist/cli/main.js', 'validate', 'policies'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^ok: /) });
-    expect(await run(app, ['dist/cli/main.js', 'test', 'policies'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/ passed, 0 failed/) });
+    const pdp = join(app, 'dist/cli/main.js');
+    expect(await runNode(pdp, ['validate', join(app, 'policies')])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^ok: /) });
+    expect(await runNode(pdp, ['test', join(app, 'policies')])).toMatchObject({ code: 0, stdout: expect.stringMatching(/ passed, 0 failed/) });
     const keys = join(await tempDir(), 'keys');
-    expect(await run(app, ['dist/cli/main.js', 'keys', keys])).toMatchObject({ code: 0 });
-    const token = await run(app, ['dist/cli/main.js', 'token', '--key', join(keys, 'private.jwk.json'), '--iss', 'https://issuer.example', '--aud', 'invoice-api', '--claims', '{"sub":"alice"}']);
+    expect(await runNode(pdp, ['keys', keys])).toMatchObject({ code: 0 });
+    const token = await runNode(pdp, ['token', '--key', join(keys, 'private.jwk.json'), '--iss', 'https://issuer.example', '--aud', 'invoice-api', '--claims', '{"sub":"alice"}']);
     expect(token).toMatchObject({ code: 0, stdout: expect.stringMatching(/^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/) });
   });
 });

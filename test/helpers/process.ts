@@ -44,6 +44,11 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Pr
  */
 export const conformanceRunner = ['--import', './bench/ts-register.mjs', 'scripts/conformance/main.ts'] as const;
 
+/** Runs `node script args` to its exit (see runToExit) with PATH and `env` alone: a script given by its full path. */
+export function runNode(script: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return runToExit(script, args, { PATH: process.env['PATH'], ...env });
+}
+
 /** Runs the conformance runner to its exit with PATH and `env` alone. */
 export function runConformance(env: NodeJS.ProcessEnv): Promise<RunResult> {
   const [script, ...args] = conformanceRunner;
