@@ -27,6 +27,7 @@ const protectedEndpoints: readonly { readonly name: string; readonly call: (app:
 ];
 
 const bearer = (key: string): Headers => ({ authorization: `Bearer ${key}` });
+const insufficientScope = 'Bearer realm="invoice-pdp", error="insufficient_scope"';
 
 describe.each(protectedEndpoints)('caller authentication: $name', ({ call }) => {
   let app: App;
@@ -71,7 +72,8 @@ describe.each(protectedEndpoints)('caller authentication: $name', ({ call }) => 
   ])('lets %s through', async (_name, headers) => {
     const res = await call(app, headers);
     expect(res.status).not.toBe(401);
-    expect(res.headers.get('www-authenticate')).toBeNull();
+    // Accepted; an API key asking an AuthZEN endpoint is answered 403, challenged for more than it gives.
+    expect(res.headers.get('www-authenticate')).toBe(res.status === 403 ? insufficientScope : null);
   });
 });
 
@@ -87,6 +89,8 @@ describe('caller authentication: what callers may send', () => {
     const res = await postJson(app, '/decide', { subject, ...question }, bearer(apiKey));
     expect(res.status).toBe(403);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
+    // RFC 6750 §3: a bearer credential that does not give access is answered with a challenge, here insufficient_scope (§3.1).
+    expect(res.headers.get('www-authenticate')).toBe(insufficientScope);
     expect(await readJson(res)).toMatchObject({ type: 'urn:invoice-pdp:problem:forbidden', errors: [{ path: '$.subject' }] });
   });
 
@@ -106,7 +110,11 @@ describe('caller authentication: what callers may send', () => {
     const body = { subject: { type: 'user', id: 'alice', properties: subject.properties }, action: { name: 'read' }, resource: { type: 'invoice', id: 'inv-1', properties: { region: 'EU', invoice_type: 'purchase' } } };
     const refused = await postJson(app, '/access/v1/evaluation', body, bearer(apiKey));
     expect(refused.status).toBe(403);
+    expect(refused.headers.get('www-authenticate')).toBe(insufficientScope);
     expect(await readJson(refused)).toMatchObject({ type: 'urn:invoice-pdp:problem:forbidden', errors: [{ path: '$.subject' }] });
+    const unrouted = await postJson(app, '/access/v1/no-such-endpoint', body, bearer(apiKey));
+    expect(unrouted.status).toBe(403);
+    expect(unrouted.headers.get('www-authenticate')).toBe(insufficientScope);
     const served = await postJson(app, '/access/v1/evaluation', body, bearer(trustedKey));
     expect(served.status).toBe(200);
     expect(await readJson(served)).toMatchObject({ decision: true });

@@ -85,7 +85,11 @@ export function adminAuth(options: { readonly keys?: CallerKeys } = {}): Middlew
   };
 }
 
-/** Refuses (403) a caller that is not trusted to state a subject's claims itself. */
+/**
+ * Refuses (403) a caller that is not trusted to state a subject's claims itself. Its key was
+ * accepted but does not give access to what it asked: RFC 6750 §3 has that answered with a
+ * challenge, `insufficient_scope` (§3.1), so that a client tells it from a key refused (401).
+ */
 export function requireTrustedCaller(
   c: Context<AppEnv>,
   path = '$.subject',
@@ -94,5 +98,5 @@ export function requireTrustedCaller(
   if (c.get('caller').trusted) return;
   throw new ProblemError('forbidden', detail, [
     { path, message: 'only trusted callers may send subject claims' },
-  ]);
+  ], { 'www-authenticate': `${challenge}, error="insufficient_scope"` });
 }
