@@ -63,9 +63,11 @@ async function answer(search: SearchService, query: SearchQuery, page: Page, met
   const result = await search.search(query, { limit: pageSize(scope.limit), after: resumed?.after, meta, startedAt });
   // `page.count` is this page's results; AuthZEN's optional `total` is not given: it would take
   // deciding every candidate of the search, where a page decides only as far as it reaches.
+  // `page` comes first, as AuthZEN recommends: a PEP reading the answer as it arrives has `count`
+  // before the results.
   return {
-    results: result.hits.map(wireHit),
     page: { next_token: result.after === undefined ? '' : encodePageToken(search.cursors, result.after, scope), count: result.hits.length },
+    results: result.hits.map(wireHit),
   };
 }
 
