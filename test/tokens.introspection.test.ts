@@ -67,6 +67,10 @@ describe('opaque tokens: RFC 7662 introspection', () => {
   it.each([
     ['a slow server (timeout)', { delayMs: 5_000, body: { active: true } }, /no answer within 1000 ms/],
     ['HTTP 500', { status: 500, body: 'oops' }, /answered HTTP 500/],
+    // A proxy's error page, a login page redirected to: told by its status, however long, not by its size.
+    ['HTTP 503 with a page longer than an answer may be', { status: 503, contentType: 'text/html', body: `<html>${'x'.repeat(100_000)}</html>` }, /^introspection unavailable: answered HTTP 503$/],
+    ['a redirect with a page longer than an answer may be', { status: 302, contentType: 'text/html', body: `<html>${'x'.repeat(100_000)}</html>` }, /^introspection unavailable: answered HTTP 302$/],
+    ['an answer longer than 64 KiB', { body: { active: true, sub: 'alice', pad: 'x'.repeat(70_000) } }, /^introspection unavailable: answer larger than 65536 bytes$/],
     ['bad JSON', { body: '{"active": tru' }, /answer is not JSON/],
     ['JSON without a boolean active', { body: { active: 'yes', sub: 'alice' } }, /no boolean "active"/],
     ['a JSON array', { body: '[true]' }, /no boolean "active"/],

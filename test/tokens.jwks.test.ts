@@ -186,6 +186,16 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
     expect(error.message).toMatch(/unavailable: no answer within 200 ms/);
   });
 
+  it('names the status of a failure whose page is longer than a key set may be, not its size', async () => {
+    const verifier = await setUp();
+    await verifier.verify(await token(k1));
+    server.mode = 'error-page';
+    await sleep(220);
+    const error = await refusal(verifier.verify(await token(k2)));
+    expect(error.message).toBe('key set unavailable: no key for this token among those fetched, and the last fetch failed (answered HTTP 503)');
+    expect(fetchErrors).toEqual(['answered HTTP 503']);
+  });
+
   it('recovers once the key server is back and the cooldown has passed', async () => {
     server = await startJwksServer(jwks(k1));
     server.mode = 'error';

@@ -1,4 +1,7 @@
-/** What a bounded fetch read: status, media type (lower case, no parameters) and body bytes (see `bodyText`). */
+/**
+ * What a bounded fetch read: status, media type (lower case, no parameters) and body bytes (see
+ * `bodyText`), read only for a `200`, the one answer a key set or introspection endpoint gives.
+ */
 export interface BoundedResponse {
   readonly status: number;
   readonly mediaType: string;
@@ -85,17 +88,23 @@ async function readBody(body: ReadableStream<Uint8Array> | null, maxBytes: numbe
 
 /**
  * fetch with a deadline over the whole exchange (a server that sends headers and then stalls
- * cannot hang us), a cap on the body size and no redirects. Throws UpstreamError, whose message
- * never quotes the URL.
+ * cannot hang us), a cap on the body size and no redirects. The body of any answer but a `200` is
+ * left unread: a failure is told by its status, and a proxy's error page or a login page redirected
+ * to, longer than the cap, read as `answer larger than …` where it was `answered HTTP 503`. Throws
+ * UpstreamError, whose message never quotes the URL.
  */
 export async function fetchBounded(url: string, init: RequestInit, options: BoundedFetchOptions): Promise<BoundedResponse> {
   const signal = AbortSignal.timeout(options.timeoutMs);
   try {
     // A redirect is not followed but handed back, so it reads as "answered HTTP 302".
     const response = await fetch(url, { ...init, signal, redirect: 'manual' });
-    const body = await readBody(response.body, options.maxBytes);
     const mediaType = (response.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-    return { status: response.status, mediaType, body };
+    if (response.status !== 200) {
+      // The status tells the failure: a page cut off meanwhile changes nothing.
+      await response.body?.cancel().catch(() => undefined);
+      return { status: response.status, mediaType, body: Buffer.alloc(0) };
+    }
+    return { status: response.status, mediaType, body: await readBody(response.body, options.maxBytes) };
   } catch (error) {
     throw new UpstreamError(reason(error, options.timeoutMs), { cause: error });
   }

@@ -2,8 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JSONWebKeySet } from 'jose';
 import { startServer } from './http-server.js';
 
-/** How the key server behaves: serves the keys, fails, drops the connection, never answers, or answers nonsense. */
-export type JwksMode = 'ok' | 'error' | 'reset' | 'hang' | 'garbage';
+/**
+ * How the key server behaves: serves the keys, fails, fails with a page longer than a key set may
+ * be (a proxy's), drops the connection, never answers, or answers nonsense.
+ */
+export type JwksMode = 'ok' | 'error' | 'error-page' | 'reset' | 'hang' | 'garbage';
 
 /** A local identity provider's JWKS endpoint whose keys and health the test controls. */
 export interface JwksServer {
@@ -32,6 +35,9 @@ export async function startJwksServer(initial: JSONWebKeySet): Promise<JwksServe
         return;
       case 'error':
         res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error');
+        return;
+      case 'error-page':
+        res.writeHead(503, { 'content-type': 'text/html' }).end(`<html>${'x'.repeat(600 * 1024)}</html>`);
         return;
       case 'reset':
         req.socket.destroy();
