@@ -209,6 +209,36 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('a comprehension called without its variable and condition, saying how it is called, not that its variable is unknown', async () => {
+    const run = await validateRules([
+      { id: 'no-condition', effect: 'deny', actions: ['*'], condition: 'subject.roles.all(r)' },
+      { id: 'extra', effect: 'deny', actions: ['*'], condition: 'subject.roles.exists(r, r == "x", true)' },
+      { id: 'no-receiver', effect: 'deny', actions: ['*'], condition: 'exists_one(subject.roles, r, r == "x")' },
+      { id: 'no-arguments', effect: 'deny', actions: ['*'], condition: 'subject.roles.all()' },
+      { id: 'map', effect: 'deny', actions: ['*'], condition: 'size(context.l.map(x)) > 0' },
+      { id: 'filter', effect: 'deny', actions: ['*'], condition: 'size(context.l.filter(x.ok)) > 0' },
+    ]);
+    const condition = 'a variable and a condition on it';
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'no-condition', message: `type: subject.roles.all(r) is no comprehension: all takes ${condition}: write subject.roles.all(r, …)` },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'extra', message: `type: subject.roles.exists(r, r == "x", true) is no comprehension: exists takes ${condition}: write subject.roles.exists(r, …)` },
+        {
+          file: 'a.json', path: '$.rules[2].condition', rule: 'no-receiver',
+          message: `type: exists_one(subject.roles, r, r == "x") is no comprehension: exists_one takes ${condition}, called on the list or map it visits: write subject.roles.exists_one(r, …)`,
+        },
+        { file: 'a.json', path: '$.rules[3].condition', rule: 'no-arguments', message: `type: subject.roles.all() is no comprehension: all takes ${condition}: write subject.roles.all(x, …)` },
+        {
+          file: 'a.json', path: '$.rules[4].condition', rule: 'map',
+          message: 'type: context.l.map(x) is no comprehension: map takes a variable and an expression of it (or a condition on it, then an expression): write context.l.map(x, …)',
+        },
+        { file: 'a.json', path: '$.rules[5].condition', rule: 'filter', message: `type: context.l.filter(x.ok) is no comprehension: filter takes ${condition}: write context.l.filter(x, …)` },
+      ],
+    });
+  });
+
   it('a misspelt variable field tested by has(), which was false on every request: a deny on it never applied', async () => {
     const run = await validateRules([
       { id: 'suspended', effect: 'deny', actions: ['*'], condition: 'has(subject.suspended)' },

@@ -279,10 +279,54 @@ function twoVariableCall(ast: unknown, name: string): TwoVariableCall | undefine
   return found;
 }
 
+/** A call of `all`, `exists`, `exists_one`, `map` or `filter` that is no comprehension, and its parts. */
+interface MisusedComprehension {
+  readonly call: AstNode;
+  readonly name: string;
+  /** The list or map it was meant to visit: its receiver, or the first argument of a call without one. */
+  readonly range: unknown;
+  readonly variable: string | undefined;
+}
+
+/**
+ * The first call in `ast` of a comprehension's name that the library does not read as one: a
+ * variable and a condition (`map`: an expression, or a condition and an expression) on the list
+ * or map it is called on. The library checks such a call as a function's, so `l.all(r)` was refused
+ * as `Unknown variable: r` (saying which variables conditions read) and `l.all()` as an overload
+ * the library lacks, neither saying what to write.
+ */
+function misusedComprehension(ast: unknown): MisusedComprehension | undefined {
+  let found: MisusedComprehension | undefined;
+  forEachNode(ast, (node) => {
+    if (found !== undefined || (node.op !== 'rcall' && node.op !== 'call') || !Array.isArray(node.args)) return;
+    const [name, ...rest] = node.args as unknown[];
+    if (typeof name !== 'string' || !comprehensions.has(name)) return;
+    const [range, args] = node.op === 'rcall' ? [rest[0], rest[1]] : [(rest[0] as unknown[] | undefined)?.[0], (rest[0] as unknown[] | undefined)?.slice(1)];
+    if (!Array.isArray(args)) return;
+    const [first] = args as unknown[];
+    const variable = isAstNode(first) && first.op === 'id' && typeof first.args === 'string' ? first.args : undefined;
+    const arities = name === 'map' ? [2, 3] : [2];
+    if (node.op === 'rcall' && variable !== undefined && arities.includes(args.length)) return;
+    found = { call: node, name, range, variable };
+  });
+  return found;
+}
+
+/** What to write for `misused`, a call the library did not read as the comprehension it names. */
+function misusedComprehensionMessage(misused: MisusedComprehension, source: string): string {
+  const { call, name } = misused;
+  const range = isAstNode(misused.range) ? textOf(misused.range, source) : undefined;
+  const variable = misused.variable ?? 'x';
+  const takes = name === 'map' ? `a variable and an expression of it (or a condition on it, then an expression)` : `a variable and a condition on it`;
+  const on = call.op === 'call' ? ', called on the list or map it visits' : '';
+  return `${textOf(call, source) ?? name} is no comprehension: ${name} takes ${takes}${on}: write ${range ?? 'the list'}.${name}(${variable}, …)`;
+}
+
 /**
  * `message`, the library's reason for refusing `ast`, parsed from `source`, at its type check,
  * with where to read instead when it names no more than a variable or a field that does not exist,
- * or what to write for a two-variable comprehension, which names its first variable so.
+ * or what to write for a two-variable comprehension, which names its first variable so, and for a
+ * call of a comprehension's name that is none (see `misusedComprehension`).
  */
 function checkFailure(message: string, ast: unknown, source: string): string {
   const unknown = message.startsWith('Unknown variable: ') ? message.slice('Unknown variable: '.length) : undefined;
@@ -298,6 +342,8 @@ function checkFailure(message: string, ast: unknown, source: string): string {
       `or ${on}${name}(${key}, …) for each key of a map, reading its value as ${range ?? 'the map'}[${key}]`
     );
   }
+  const misused = misusedComprehension(ast);
+  if (misused !== undefined) return misusedComprehensionMessage(misused, source);
   if (unknown !== undefined) return `${message}; conditions read subject, resource, action, context and now`;
   const field = undeclaredField(ast);
   if (field === undefined || message !== `No such key: ${field.field}`) return message;
