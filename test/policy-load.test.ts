@@ -153,9 +153,21 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     ]);
   });
 
-  it('a CEL syntax error', async () => {
-    const issues = await loadIssues({ 'a.json': policy([{ ...readRule, condition: 'resource.properties.region ==' }]) });
-    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: expect.stringMatching(/^syntax: /) }]);
+  it('a CEL syntax error, saying where in the condition it is', async () => {
+    const run = await validateRules([
+      { id: 'end', effect: 'deny', actions: ['*'], condition: 'type(resource.properties.region) == string && resource.properties.region ==' },
+      { id: 'assign', effect: 'deny', actions: ['*'], condition: 'type(resource.properties.status) == string && resource.properties.status = "paid" && context.mfa != true' },
+      { id: 'word', effect: 'deny', actions: ['*'], condition: '"\u{1F600}" == context.s and context.b' },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'end', message: 'syntax: Unexpected token: EOF at the end of the condition (column 76)' },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'assign', message: 'syntax: Unexpected character: = at column 74 of the condition: = "paid" && context.mfa …' },
+        { file: 'a.json', path: '$.rules[2].condition', rule: 'word', message: "syntax: Unexpected character: 'd' at column 18 of the condition: and context.b" },
+      ],
+    });
   });
 
   it('a CEL type error such as a misspelt variable field', async () => {

@@ -350,13 +350,33 @@ function checkFailure(message: string, ast: unknown, source: string): string {
   return `${message} in ${field.variable}.${field.field}; the request's other attributes are under ${field.variable}.properties`;
 }
 
+/** Code points of a condition quoted from where its parse stopped. */
+const quotedAfterSyntaxError = 24;
+
+/**
+ * Where in `source` the parse that threw `error` stopped, as text to follow its message: the
+ * library's message names a token alone (`Unexpected character: =`, `Unexpected token: EOF`), and
+ * its pointer, on lines of its own, was dropped, which left an author of a condition of hundreds
+ * of characters to search it whole. Counted in code points from 1. Nothing for a limit the
+ * condition exceeds as a whole (`Exceeded maxAstNodes (512)`), nor where the library gives no place.
+ */
+function whereParsingStopped(error: unknown, source: string): string {
+  const pos = (error as { node?: { pos?: unknown } }).node?.pos;
+  if (typeof pos !== 'number' || (error as Error).message.startsWith('Exceeded ')) return '';
+  const column = [...source.slice(0, pos)].length + 1;
+  const rest = [...source.slice(pos)];
+  if (rest.length === 0) return ` at the end of the condition (column ${column})`;
+  const shown = rest.slice(0, quotedAfterSyntaxError).join('').trimEnd();
+  return ` at column ${column} of the condition: ${shown}${rest.length > quotedAfterSyntaxError ? ' …' : ''}`;
+}
+
 /** Parses and type-checks a CEL condition; throws ConditionCompileError with a readable reason. */
 export function compileCondition(source: string): CompiledCondition {
   let parsed: ReturnType<typeof runtimeEnv.parse>;
   try {
     parsed = runtimeEnv.parse(source);
   } catch (error) {
-    throw new ConditionCompileError(`syntax: ${firstLine((error as Error).message)}`);
+    throw new ConditionCompileError(`syntax: ${firstLine((error as Error).message)}${whereParsingStopped(error, source)}`);
   }
   const called = calledFunctions(parsed.ast);
   const banned = refusedCalls(parsed.ast);
