@@ -232,6 +232,12 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.code).toBe(1);
       expect(run.stderr).toContain('cannot read policy directory');
     });
+
+    it.for(['validate', 'test', 'fmt'])('%s given a policy file names the directory to give instead', async (command, { expect }) => {
+      const run = await runCli([command, join(defaultPolicyDir, 'invoices.json')]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`$: cannot read policy directory: it is a file: give the directory holding the policies (${defaultPolicyDir})`);
+    });
   });
 
   describe('test', () => {

@@ -3,7 +3,7 @@ import { compilePolicies } from '../policy/compile.js';
 import { PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
 import { fixtureFileSchema } from '../policy/fixtures.js';
 import { formatSource, type SourceKind } from '../policy/format.js';
-import { foldedActionIssues, jsonFilesIn, misnamedIssues, policyRuleAt, readSource, validateSource, type SourceListing } from '../policy/load.js';
+import { foldedActionIssues, jsonFilesIn, misnamedIssues, policyRuleAt, readSource, unreadableDirectory, validateSource, type SourceListing } from '../policy/load.js';
 import { maxSourceFileBytes, SourceReads } from '../policy/source-reads.js';
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
@@ -27,7 +27,7 @@ async function sourceFiles(dir: string): Promise<{ file: string; path: string; k
   try {
     listing = await jsonFilesIn(dir);
   } catch (error) {
-    throw new PolicyLoadError([{ file: dir, path: '$', message: `cannot read policy directory: ${(error as Error).message}` }]);
+    throw await unreadableDirectory(dir, error);
   }
   if (listing.misnamed.length > 0) throw new PolicyLoadError(misnamedIssues(listing));
   const policies = listing.names;

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { ZodType } from 'zod';
 import { pacer } from '../pace.js';
 import { parseSourcePaced } from '../json-source-paced.js';
@@ -266,6 +266,17 @@ function requestedTypes(files: readonly PolicyFile[], subjectTypes: readonly Nam
 }
 
 /**
+ * The refusal of a policy directory `dir` that could not be listed for `error`. A policy file given
+ * where its directory belongs (`pdp validate policies/invoices.json`, `POLICY_DIR` naming a file)
+ * is said to be one, with the directory to give instead, rather than as the listing's `ENOTDIR`.
+ */
+export async function unreadableDirectory(dir: string, error: unknown): Promise<PolicyLoadError> {
+  const givenFile = (error as NodeJS.ErrnoException).code === 'ENOTDIR' && (await stat(dir).then((found) => found.isFile(), () => false));
+  const reason = givenFile ? `it is a file: give the directory holding the policies (${dirname(dir)})` : (error as Error).message;
+  return new PolicyLoadError([{ file: dir, path: '$', message: `cannot read policy directory: ${reason}` }]);
+}
+
+/**
  * Loads every policy file directly in `dir`, and the entity data in `dir/data`, and compiles
  * the set. Throws PolicyLoadError listing every problem (file, JSON path, rule, reason); any
  * other folder (hidden ones aside) is one, as its policies are never read. `reads` counts the
@@ -280,7 +291,7 @@ export async function loadPolicyDir(dir: string, reads = new SourceReads(), subj
     listing = await jsonFilesIn(dir);
     folders = (await visibleSubfolders(dir, listedNames(listing))).filter((folder) => !setFolders.has(folder));
   } catch (error) {
-    throw new PolicyLoadError([{ file: dir, path: '$', message: `cannot read policy directory: ${(error as Error).message}` }]);
+    throw await unreadableDirectory(dir, error);
   }
   const names = listing.names;
   // Its policies would be left out of the set without a word: deny rules among them.
