@@ -170,6 +170,21 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
     });
   });
 
+  it('a CEL type error the library words, saying where in the condition it is', async () => {
+    const run = await validateRules([
+      { id: 'size', effect: 'deny', actions: ['*'], condition: 'context.mfa != true && size(resource.properties.lines) > 0 && size(1) > 0' },
+      { id: 'prefix', effect: 'deny', actions: ['*'], condition: 'subject.id.startsWith(1)' },
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.report).toEqual({
+      ok: false,
+      issues: [
+        { file: 'a.json', path: '$.rules[0].condition', rule: 'size', message: "type: found no matching overload for 'size(int)' at column 63 of the condition: size(1) > 0" },
+        { file: 'a.json', path: '$.rules[1].condition', rule: 'prefix', message: "type: found no matching overload for 'string.startsWith(int)' at column 1 of the condition: subject.id.startsWith(1)" },
+      ],
+    });
+  });
+
   it('a CEL type error such as a misspelt variable field', async () => {
     const issues = await loadIssues({ 'a.json': policy([{ ...readRule, condition: '"admin" in subject.rolez' }]) });
     expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: expect.stringMatching(/^type: .*rolez/) }]);
@@ -365,7 +380,7 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
         { file: 'a.json', path: '$.rules[3].condition', rule: 'limit', message: 'value: {"EU": 1000.0}["US"] is an error whatever the request: No such key: US' },
         { file: 'a.json', path: '$.rules[4].condition', rule: 'twice', message: 'value: {"EU": 1, "EU": 2} is an error whatever the request: duplicate map key: EU' },
         { file: 'a.json', path: '$.rules[5].condition', rule: 'overflow', message: 'value: 9223372036854775807 + 1 is an error whatever the request: integer overflow: 9223372036854775808' },
-        { file: 'a.json', path: '$.rules[6].condition', rule: 'text', message: 'type: no such overload: string + int' },
+        { file: 'a.json', path: '$.rules[6].condition', rule: 'text', message: 'type: no such overload: string + int at column 17 of the condition: "a" + 1' },
         { file: 'a.json', path: '$.rules[7].condition', rule: 'guarded', message: 'value: 1/0 is an error whatever the request: division by zero' },
         { file: 'a.json', path: '$.rules[8].condition', rule: 'mapped', message: 'value: [1, 2].map(x, x / 0) is an error whatever the request: division by zero' },
         { file: 'a.json', path: '$.rules[9].condition', rule: 'grouped', message: 'value: 2 / 0 is an error whatever the request: division by zero' },

@@ -350,24 +350,25 @@ function checkFailure(message: string, ast: unknown, source: string): string {
   return `${message} in ${field.variable}.${field.field}; the request's other attributes are under ${field.variable}.properties`;
 }
 
-/** Code points of a condition quoted from where its parse stopped. */
-const quotedAfterSyntaxError = 24;
+/** Code points of a condition quoted from where the library places its error (see `whereInCondition`). */
+const quotedFromError = 24;
 
 /**
- * Where in `source` the parse that threw `error` stopped, as text to follow its message: the
- * library's message names a token alone (`Unexpected character: =`, `Unexpected token: EOF`), and
- * its pointer, on lines of its own, was dropped, which left an author of a condition of hundreds
- * of characters to search it whole. Counted in code points from 1. Nothing for a limit the
- * condition exceeds as a whole (`Exceeded maxAstNodes (512)`), nor where the library gives no place.
+ * Where in `source` the library's `error` lies, as text to follow its message: where its parse
+ * stopped, or the part its type check refused. Its message names a token or an overload alone
+ * (`Unexpected character: =`, `found no matching overload for 'size(int)'`), and its pointer, on
+ * lines of its own, was dropped, which left an author of a condition of hundreds of characters to
+ * search it whole. Counted in code points from 1. Nothing for a limit the condition exceeds as a
+ * whole (`Exceeded maxAstNodes (512)`), nor where the library gives no place.
  */
-function whereParsingStopped(error: unknown, source: string): string {
+function whereInCondition(error: unknown, source: string): string {
   const pos = (error as { node?: { pos?: unknown } }).node?.pos;
   if (typeof pos !== 'number' || (error as Error).message.startsWith('Exceeded ')) return '';
   const column = [...source.slice(0, pos)].length + 1;
   const rest = [...source.slice(pos)];
   if (rest.length === 0) return ` at the end of the condition (column ${column})`;
-  const shown = rest.slice(0, quotedAfterSyntaxError).join('').trimEnd();
-  return ` at column ${column} of the condition: ${shown}${rest.length > quotedAfterSyntaxError ? ' …' : ''}`;
+  const shown = rest.slice(0, quotedFromError).join('').trimEnd();
+  return ` at column ${column} of the condition: ${shown}${rest.length > quotedFromError ? ' …' : ''}`;
 }
 
 /** Parses and type-checks a CEL condition; throws ConditionCompileError with a readable reason. */
@@ -376,7 +377,7 @@ export function compileCondition(source: string): CompiledCondition {
   try {
     parsed = runtimeEnv.parse(source);
   } catch (error) {
-    throw new ConditionCompileError(`syntax: ${firstLine((error as Error).message)}${whereParsingStopped(error, source)}`);
+    throw new ConditionCompileError(`syntax: ${firstLine((error as Error).message)}${whereInCondition(error, source)}`);
   }
   const called = calledFunctions(parsed.ast);
   const banned = refusedCalls(parsed.ast);
@@ -395,7 +396,12 @@ export function compileCondition(source: string): CompiledCondition {
   const checkedAst = checkEnv.parse(source);
   typeTimeSums(checkedAst.ast);
   const checked = checkedAst.check();
-  if (!checked.valid) throw new ConditionCompileError(`type: ${checkFailure(firstLine(checked.error?.message ?? 'invalid expression'), parsed.ast, source)}`);
+  if (!checked.valid) {
+    const message = firstLine(checked.error?.message ?? 'invalid expression');
+    const failure = checkFailure(message, parsed.ast, source);
+    // A reason of ours quotes the part it is about; the library's own names an overload or a key.
+    throw new ConditionCompileError(`type: ${failure}${failure === message ? whereInCondition(checked.error, source) : ''}`);
+  }
   const member = timeMember(checkedAst.ast);
   if (member !== undefined) {
     const read = member.name === undefined ? 'no fields or keys' : `no field ${member.name}`;
