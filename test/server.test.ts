@@ -223,6 +223,15 @@ describe('the head of a request (a real listening socket, the default header siz
     expect(JSON.parse(longTarget.body)).toMatchObject({ errors: [{ path: 'request-target' }] });
   });
 
+  it('serves a head whose request target and header names and values make MAX_HEADER_BYTES exactly, and answers 431 one byte over', async () => {
+    // Counted: `/healthz` (8), `host` and `127.0.0.1` (13), `x-padding` (9) and its value.
+    const padding = (counted: number) => 'p'.repeat(counted - 8 - 13 - 9);
+    expect((await exchange(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-padding: ${padding(16_384)}`, '')).status).toBe(200);
+    const over = await exchange(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-padding: ${padding(16_385)}`, '');
+    expect(over.status).toBe(431);
+    expect(JSON.parse(over.body)).toMatchObject({ errors: [{ path: 'x-padding' }] });
+  });
+
   it('answers a request with two Host headers 400 at path Host (RFC 9112 §3.2), not the first host\'s answer', async () => {
     const answer = await exchange(`POST /decide HTTP/1.1\r\nhost: good.example\r\nHost: evil.example\r\nx-request-id: two-hosts\r\ncontent-type: application/json\r\ncontent-length: ${decideBody.length}`, decideBody);
     expect(answer.status).toBe(400);
