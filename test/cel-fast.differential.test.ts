@@ -144,6 +144,32 @@ const invoiceConditions = (JSON.parse(readFileSync('policies/invoices.json', 'ut
 
 const runs = (usual: number): number => Number(process.env.CEL_FUZZ_RUNS ?? usual);
 
+// The example conditions README.md shows (its "Conditions (CEL)" block), on requests holding the attributes they read, as callers send them or odd.
+const readme = readFileSync('README.md', 'utf8');
+const readmeBlock = /```cel\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('### Conditions (CEL)')))?.[1] ?? '';
+const readmeConditions = readmeBlock.split('\n').map((line) => line.replace(/\s+\/\/.*$/, '').trim()).filter((line) => line !== '');
+const readmeVariables: fc.Arbitrary<ConditionVariables> = fc.record({
+  subject: fc.record({
+    type: fc.constant('user'),
+    id: fc.constant('alice'),
+    roles: invoiceValue([], ['auditor'], ['accountant', 'auditor'], ['Auditor']),
+    scopes: fc.constant([]),
+    aliases: fc.constant([]),
+    properties: fc.record({ region: invoiceValue('EU', 'US'), departments: invoiceValue([], ['sales'], ['finance', 'sales'], ['sales', 1]) }, { requiredKeys: [] }),
+  }),
+  resource: fc.record({
+    type: fc.constant('invoice'),
+    id: fc.constantFrom('1', undefined),
+    properties: fc.record(
+      { region: invoiceValue('EU', 'US'), department: invoiceValue('sales', 'finance'), amount: invoiceValue(10, 10000, 10000.5, -0, '500'), due_date: invoiceValue('2026-03-01T00:00:00Z', '1969-12-31T23:59:59Z', '2026-03-01') },
+      { requiredKeys: [] },
+    ),
+  }),
+  action: fc.record({ name: fc.constant('read'), properties: fc.constant({}) }),
+  context: fc.record({ mfa: invoiceValue(true, false, 'true') }, { requiredKeys: [] }),
+  now: fc.constantFrom(new Date(0), new Date('2026-03-02T09:00:00Z'), new Date('2026-03-02T18:00:00Z')),
+});
+
 describe('the fast path against the library, the same condition forced through it', () => {
   it('forces a condition through the library by wrapping it in dyn()', () => {
     expect(fastCondition(parser.parse('context.a == "a"').ast)).toBeDefined();
@@ -161,6 +187,19 @@ describe('the fast path against the library, the same condition forced through i
       { numRuns },
     );
     // The fast path itself answered a share of the cases compared.
+    expect(decided).toBeGreaterThan((numRuns * 4) / 20);
+  }, 600_000);
+
+  it('agree on the example conditions README.md shows', () => {
+    expect(readmeConditions.length).toBeGreaterThan(5);
+    let decided = 0;
+    const numRuns = runs(300);
+    fc.assert(
+      fc.property(fc.constantFrom(...readmeConditions), fc.array(readmeVariables, { minLength: 4, maxLength: 4 }), (source, cases) => {
+        decided += compareOn(source, cases);
+      }),
+      { numRuns },
+    );
     expect(decided).toBeGreaterThan((numRuns * 4) / 20);
   }, 600_000);
 
