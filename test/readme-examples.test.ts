@@ -158,6 +158,19 @@ describe('README conditions', () => {
     const dir = await tempDir({ 'p.json': { id: 'p', resource: 'invoice', rules } });
     await expect(loadPolicyDir(dir)).resolves.toMatchObject({ ruleCount: lines.length });
   });
+
+  it('answers the comparisons of uints it leaves as the library has them as it says, for a number `n`', async () => {
+    const from = readme.indexOf('a list or map holding uints does not equal');
+    const sentence = readme.slice(from, readme.indexOf(').', from));
+    const said = [...sentence.matchAll(/`([^`]+)` is\s+(true|false)/g)].map((m) => ({ condition: m[1] ?? '', holds: m[2] === 'true' }));
+    expect(said).toHaveLength(2);
+    const rules = said.map(({ condition }, i) => ({ id: `r${String(i)}`, effect: 'permit', actions: [`a${String(i)}`], condition }));
+    const { app } = await buildTestApp({ policyDir: await tempDir({ 'p.json': { id: 'p', resource: 'invoice', rules } }) });
+    for (const [i, { condition, holds }] of said.entries()) {
+      const res = await postJson(app, '/decide', { subject: { id: 'u1' }, action: `a${String(i)}`, resource: { type: 'invoice' }, context: { n: 13 } });
+      expect(await res.json(), condition).toMatchObject({ decision: holds ? 'permit' : 'deny' });
+    }
+  });
 });
 
 describe('README token configuration', () => {
