@@ -159,6 +159,21 @@ describe('README conditions', () => {
     await expect(loadPolicyDir(dir)).resolves.toMatchObject({ ruleCount: lines.length });
   });
 
+  it('names the conversions a condition may call, and refuses the one it leaves out', async () => {
+    const from = readme.indexOf('function outside the allowlist (');
+    const list = readme.slice(from, readme.indexOf(') rejects the set', from));
+    const named = /conversions \(([^)]*)\)/.exec(list)?.[1] ?? '';
+    const conversions = [...named.matchAll(/`(\w+)`/g)].map((m) => m[1] ?? '');
+    const refused = /not `(\w+)`/.exec(named)?.[1];
+    expect(refused).toBe('bytes');
+    const allowed = conversions.filter((name) => name !== refused);
+    expect(allowed.sort()).toEqual(['bool', 'double', 'dyn', 'int', 'string', 'type', 'uint']);
+    const rules = allowed.map((name, i) => ({ id: `r${String(i)}`, effect: 'permit', actions: ['read'], condition: `${name}(context.s) != dyn(0)` }));
+    await expect(loadPolicyDir(await tempDir({ 'p.json': { id: 'p', resource: 'invoice', rules } }))).resolves.toMatchObject({ ruleCount: allowed.length });
+    const bytes = [{ id: 'r', effect: 'permit', actions: ['read'], condition: `${refused ?? ''}(context.s) == b"a"` }];
+    await expect(loadPolicyDir(await tempDir({ 'p.json': { id: 'p', resource: 'invoice', rules: bytes } }))).rejects.toThrow('function not allowed: bytes');
+  });
+
   it('answers the comparisons of uints it leaves as the library has them as it says, for a number `n`', async () => {
     const from = readme.indexOf('a list or map holding uints does not equal');
     const sentence = readme.slice(from, readme.indexOf(').', from));
