@@ -183,6 +183,13 @@ function propertiesWithinLimits(entity: Entity, file: string, index: number, iss
 }
 
 /**
+ * What an entity leaves out, shared by every entity leaving it out: one empty list or object each
+ * held 2.3 million entities of a type and an id alone (four data files of 16 MiB) some 300 MB more.
+ */
+const noNames: readonly string[] = Object.freeze([]);
+const noProperties: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/**
  * Indexes validated entity files. An id or alias names one entity per type across every file,
  * and the names of two entities never differ only in case or spelling (see `EntityNames`); a
  * clash is reported with both places, and every clash is reported at once, up to
@@ -211,9 +218,9 @@ export async function indexEntities(files: readonly { file: string; data: Entity
       const entity: Entity = {
         type: source.type,
         id: source.id,
-        aliases: source.aliases ?? [],
-        properties: source.properties ?? {},
-        authoritative: source.authoritative ?? [],
+        aliases: source.aliases ?? noNames,
+        properties: source.properties ?? noProperties,
+        authoritative: source.authoritative ?? noNames,
       };
       const bounded = propertiesWithinLimits(entity, file, index, found);
       const held = authoritativeHeld(entity, file, index, found);
