@@ -669,11 +669,20 @@ describe.concurrent('pdp CLI (through its process)', () => {
     it('names the field at fault in an action, written as a name or as an object, rather than the action as a whole', async ({ expect }) => {
       const refused = async (action: unknown) => (await runCli(['check', full, '--request', '-'], { input: JSON.stringify({ ...exportReport, action }) })).stderr;
       expect(await refused({ name: 5 })).toContain('(stdin) $.action.name: Invalid input: expected string, received number\n');
-      expect(await refused({ name: 'export', extra: 1 })).toContain('(stdin) $.action: Unrecognized key: "extra"\n');
+      expect(await refused({ name: 'export', extra: 1 })).toContain('(stdin) $.action: Unrecognized key: "extra"; an action\'s attributes go in action.properties\n');
       expect(await refused('')).toContain('(stdin) $.action: Too small: expected string to have >=1 characters\n');
       const validate = await runCli(['validate', await fixtureDir({ 'reports.json': reportsPolicy, 'tests/reports.json': { cases: [{ name: 'x', request: { ...exportReport, action: { name: 5 } }, expect: { decision: 'deny' } }] } })]);
       expect(validate.code).toBe(1);
       expect(validate.stderr).toContain('tests/reports.json $.cases[0].request.action.name: Invalid input: expected string, received number\n');
+    });
+
+    it('says where the attributes of a subject or a resource go, given beside its id', async ({ expect }) => {
+      const refused = async (request: unknown) => (await runCli(['check', full, '--request', '-'], { input: JSON.stringify(request) })).stderr;
+      const { subject, resource } = exportReport as { subject: Record<string, unknown>; resource: Record<string, unknown> };
+      expect(await refused({ ...exportReport, subject: { ...subject, roles: ['auditor'], scope: 'reports' } })).toContain(
+        '(stdin) $.subject: Unrecognized keys: "roles", "scope"; a subject\'s claims (roles, scopes, any attribute) go in subject.properties\n',
+      );
+      expect(await refused({ ...exportReport, resource: { ...resource, owner: 'bob' } })).toContain('(stdin) $.resource: Unrecognized key: "owner"; a resource\'s attributes go in resource.properties\n');
     });
 
     it('refuses the action "*" as the HTTP edge does, since it would skip every action\'s deny rules', async ({ expect }) => {

@@ -25,15 +25,36 @@ const name = z.string().min(1).max(requestLimits.maxName);
 const actionName = name.regex(notWildcard, wildcardActionMessage);
 
 /**
+ * A request's object refusing keys it does not take, saying where they go: a subject's roles
+ * written beside its id (`"subject": {"id": "alice", "roles": […]}`) were refused as
+ * `Unrecognized key: "roles"`, without a word of `subject.properties`, where claims are read.
+ */
+function attributesIn(owner: 'subject' | 'action' | 'resource', what: string): { error: (issue: z.core.$ZodRawIssue) => string | undefined } {
+  return {
+    error: (issue) => {
+      if (issue.code !== 'unrecognized_keys') return undefined;
+      const { keys } = issue;
+      return `Unrecognized key${keys.length > 1 ? 's' : ''}: ${keys.map((key) => `"${key}"`).join(', ')}; ${what} go in ${owner}.properties`;
+    },
+  };
+}
+
+/**
  * A decision request as a test case (and `pdp check`) states it: claims already verified. It is
  * held to the bounds `/decide` puts on a body (lengths of names and ids, sizes of collections and
  * strings), so no request is decided offline that the server would refuse.
  */
 export const fixtureRequestSchema = z
   .strictObject({
-    subject: z.strictObject({ type: name.optional(), id: z.string().min(1).max(requestLimits.maxId), properties: jsonObjectSchema.optional() }),
-    action: z.union([actionName, z.strictObject({ name: actionName, properties: jsonObjectSchema.optional() })]),
-    resource: z.strictObject({ type: name, id: z.string().max(requestLimits.maxId).optional(), properties: jsonObjectSchema.optional() }),
+    subject: z.strictObject(
+      { type: name.optional(), id: z.string().min(1).max(requestLimits.maxId), properties: jsonObjectSchema.optional() },
+      attributesIn('subject', "a subject's claims (roles, scopes, any attribute)"),
+    ),
+    action: z.union([actionName, z.strictObject({ name: actionName, properties: jsonObjectSchema.optional() }, attributesIn('action', "an action's attributes"))]),
+    resource: z.strictObject(
+      { type: name, id: z.string().max(requestLimits.maxId).optional(), properties: jsonObjectSchema.optional() },
+      attributesIn('resource', "a resource's attributes"),
+    ),
     context: jsonObjectSchema.optional(),
   })
   .check((ctx) => {
