@@ -166,11 +166,17 @@ describe('audit log', () => {
       await auditEntries(sink);
       return elapsed();
     };
-    // Ten requests of 100 members against one of 1,000: as many members masked, so about as much work.
-    const short = await work(100, 10);
-    const long = await work(1_000, 1);
+    // Ten requests of 100 members against one of 1,000: as many members masked, so about as much
+    // work. Each the least of three runs, alternated: one garbage collection falling in the single
+    // request of 1,000 took it from ~6 ms to 84 ms on a loaded machine.
+    let short = Infinity;
+    let long = Infinity;
+    for (let run = 0; run < 3; run++) {
+      short = Math.min(short, await work(100, 10));
+      long = Math.min(long, await work(1_000, 1));
+    }
     const entries = await auditEntries(sink);
-    expect(entries).toHaveLength(11);
+    expect(entries).toHaveLength(33);
     expect(entries.at(-1)).toMatchObject({ resource: { properties: { contacts: { c0: { email: '[REDACTED]' }, c999: { email: '[REDACTED]' } } } } });
     expect(sink.lines.join('')).not.toContain('acme.example');
     expect(long).toBeLessThan(4 * short);
