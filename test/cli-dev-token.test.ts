@@ -283,6 +283,7 @@ describe('pdp token refuses what the server of the same environment denies, and 
   const cognito = 'https://cognito.example';
   const rsa = 'https://rsa.example';
   const entra = 'https://entra.example';
+  const nested = 'https://nested.example';
   const eu = { type: 'invoice', id: 'inv-1', properties: { invoice_type: 'purchase', region: 'EU' } };
   let dir: string;
   let env: Record<string, string>;
@@ -297,6 +298,7 @@ describe('pdp token refuses what the server of the same environment denies, and 
         { issuer: cognito, jwksFile: 'jwks.json', audience: ['client-1'], audienceClaim: 'client_id', type: 'at+jwt' },
         { issuer: rsa, jwksFile: 'rsa.json', audience: audience, algorithms: ['RS256'] },
         { issuer: entra, jwksFile: 'jwks.json', audience: audience, claims: { subject: 'oid' } },
+        { issuer: nested, jwksFile: 'jwks.json', audience: ['client-1'], audienceClaim: 'ext.client_id' },
       ],
     }));
     env = { JWKS_FILE: join(dir, 'jwks.json'), JWT_ISSUER: issuer, JWT_AUDIENCE: `${audience},other-api`, TOKEN_CONFIG_FILE: join(dir, 'tokens.json') };
@@ -335,6 +337,7 @@ describe('pdp token refuses what the server of the same environment denies, and 
     ['JWT_ISSUER with another audience of JWT_AUDIENCE', issuer, 'other-api', claims],
     ['an issuer checking its audience in client_id, whatever "aud" says', cognito, 'anything', { ...claims, client_id: 'client-1' }],
     ['an issuer whose subject claim is oid', entra, audience, { ...claims, sub: 'someone-else', oid: 'alice' }],
+    ['an issuer checking its audience at a dotted path', nested, 'anything', { ...claims, ext: { client_id: 'client-1' } }],
   ])('signs a token the server permits: %s', async (_, iss, aud, payload) => {
     const run = await sign(iss, aud, payload);
     expect(run).toMatchObject({ code: 0, stderr: '' });
@@ -345,7 +348,7 @@ describe('pdp token refuses what the server of the same environment denies, and 
     [
       'an issuer the server does not accept',
       'https://b', audience, claims, 'JWT',
-      `pdp token: --iss "https://b" is not an issuer the server accepts, which it denies (invalid_token): it accepts "${issuer}" (JWT_ISSUER), "${cognito}", "${rsa}", "${entra}" (TOKEN_CONFIG_FILE)\n`,
+      `pdp token: --iss "https://b" is not an issuer the server accepts, which it denies (invalid_token): it accepts "${issuer}" (JWT_ISSUER), "${cognito}", "${rsa}", "${entra}", "${nested}" (TOKEN_CONFIG_FILE)\n`,
       'issuer not accepted',
     ],
     [

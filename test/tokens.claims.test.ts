@@ -114,6 +114,22 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
     }
   });
 
+  it('reads an audienceClaim that is a dotted path as the claims mapping reads its paths, a whole name holding dots first', async () => {
+    const issuer = 'https://nested.example.com/';
+    await writeFile(join(dir, 'nested.json'), JSON.stringify({ issuers: [{ issuer, jwksFile: 'keys.json', audience: 'client-123', audienceClaim: 'ext.client_id' }] }));
+    const nested = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'nested.json') }));
+    try {
+      const inPath = await sign(key, { sub: 'u', ext: { client_id: 'client-123' } }, { issuer });
+      await expect(nested.verifier.verify(inPath)).resolves.toMatchObject({ sub: 'u' });
+      const whole = await sign(key, { sub: 'u', 'ext.client_id': 'client-123', ext: { client_id: 'another-client' } }, { issuer });
+      await expect(nested.verifier.verify(whole)).resolves.toMatchObject({ sub: 'u' });
+      const other = await sign(key, { sub: 'u', ext: { client_id: 'another-client' } }, { issuer });
+      await expect(nested.verifier.verify(other)).rejects.toThrow('claim "ext.client_id" invalid: check_failed');
+    } finally {
+      nested.close();
+    }
+  });
+
   it('maps an issuer without its own mapping with the CLAIM_* defaults', async () => {
     const token = await sign(key, { sub: 'bob', groups: ['ROLE_accountant'], roles: 'ROLE_clerk auditor', scp: ['invoice.read'] }, { issuer: 'https://plain.example.com/', audience: 'invoice-api' });
     expect(await subjectOf(token)).toMatchObject({ id: 'bob', roles: ['accountant', 'clerk', 'auditor'], scopes: ['invoice.read'] });

@@ -7,6 +7,7 @@ import { parseSource } from '../json-source.js';
 import { jsonPath } from '../policy/json-path.js';
 import { readRegularFile } from '../regular-file.js';
 import { audienceProblem } from '../token/audience-name.js';
+import { claimAt } from '../token/claims.js';
 import { tokenSettingsFromConfig, type IssuerTerms } from '../token/from-config.js';
 import { issuerProblem } from '../token/issuer-name.js';
 import { hasAudience, neverValid, withCandidateKeys } from '../token/verify.js';
@@ -113,7 +114,7 @@ function issuerRefusal(options: DevTokenOptions, issuers: ReadonlyMap<string, Is
     if (terms.audience.includes(options.audience)) return undefined;
     return `--aud ${JSON.stringify(options.audience)} is not an audience the server accepts from ${from}, which it denies (invalid_token): it accepts ${listed(terms.audience)}`;
   }
-  const claim = options.claims[terms.audienceClaim];
+  const claim = claimAt(options.claims, terms.audienceClaim);
   if (hasAudience(claim, terms.audience)) return undefined;
   const at = `--claims at ${jsonPath([terms.audienceClaim])}`;
   const accepts = `and denies the token (invalid_token): it accepts ${listed(terms.audience)}`;

@@ -1,5 +1,5 @@
 import { decodeJwt, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
-import type { Claims } from './claims.js';
+import { claimAt, type Claims } from './claims.js';
 import type { KeyLookup } from './jwks.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 
@@ -18,7 +18,8 @@ export interface JwtVerifierOptions {
   readonly maxTokenLength?: number;
   /**
    * The claim the audience is checked in: `aud` unless set (Cognito access tokens carry no
-   * `aud`, only `client_id`); it must hold one of `audience`, as a string or in an array.
+   * `aud`, only `client_id`); it must hold one of `audience`, as a string or in an array. A
+   * name or a dotted path, read as the claim mapping reads its paths (see `claimAt`).
    */
   readonly audienceClaim?: string;
   /** Required `typ` header, e.g. `at+jwt` (RFC 9068); when absent, any but another kind of JWT's (`logout+jwt`). */
@@ -224,7 +225,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
         // a token that expired meanwhile would be taken after its `exp`.
         checkTimes(payload, clock().getTime(), clockTolerance);
         if (typeof payload.iat === 'number' && issuedInFuture(payload.iat, now.getTime(), clockTolerance)) throw new InvalidTokenError(issuedInFutureDetail);
-        if (audienceClaim !== 'aud' && !hasAudience(payload[audienceClaim], options.audience)) {
+        if (audienceClaim !== 'aud' && !hasAudience(claimAt(payload, audienceClaim), options.audience)) {
           throw new InvalidTokenError(`claim "${audienceClaim}" invalid: check_failed`);
         }
         return Object.freeze(payload);
