@@ -180,6 +180,25 @@ describe('audiences no token could carry', () => {
     ].join('\n');
     await expectStartRefused(dir, message, ['check']);
   });
+
+  it('refuses an issuer of TOKEN_CONFIG_FILE without an audience, or with one that is neither a string nor a list of them, saying what it takes', async () => {
+    const dir = await tempDir({
+      'tokens.json': {
+        issuers: [
+          { issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks' },
+          { issuer: 'https://b.test', jwksUrl: 'https://b.test/jwks', audience: 5 },
+          { issuer: 'https://c.test', jwksUrl: 'https://c.test/jwks', audience: { aud: 'invoice-api' } },
+        ],
+      },
+    });
+    const takes = 'required: the audience accepted, a string, or a list of one or more';
+    await expect(readTokenConfigFile(join(dir, 'tokens.json'))).rejects.toThrow([
+      'invalid token configuration:',
+      `  TOKEN_CONFIG_FILE $.issuers[0].audience: ${takes}`,
+      `  TOKEN_CONFIG_FILE $.issuers[1].audience: ${takes}`,
+      `  TOKEN_CONFIG_FILE $.issuers[2].audience: ${takes}`,
+    ].join('\n'));
+  });
 });
 
 describe('claim names no token could hold', () => {

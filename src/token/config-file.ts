@@ -37,7 +37,10 @@ const issuerSchema = (httpUrls: boolean) => z
     issuer: issuerName,
     jwksUrl: (httpUrls ? keySetUrl : keySetUrl.refine((url) => !isPlainHttpRemote(url), plainHttpProblem)).optional(),
     jwksFile: nonEmpty.optional(),
-    audience: z.union([audienceName, z.array(audienceName).min(1)]).transform((a) => (typeof a === 'string' ? [a] : a)),
+    // Missing or of another kind, the union alone says only `Invalid input`.
+    audience: z
+      .union([audienceName, z.array(audienceName).min(1)], { error: 'required: the audience accepted, a string, or a list of one or more' })
+      .transform((a) => (typeof a === 'string' ? [a] : a)),
     audienceClaim: claimName.optional(),
     algorithms: z.array(nonEmpty).min(1).optional(),
     type: tokenType.optional(),
