@@ -220,6 +220,22 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, issues: [{ file: 'other.json' }, { file: 'reports.json', rule: 'read-in-office-hours' }] });
     });
 
+    it('reports a test file\'s own problems beside those of the policies, rather than in a later run', async ({ expect }) => {
+      const dir = await fixtureDir({
+        'reports.json': { ...reportsPolicy, rules: [{ ...reportsPolicy.rules[0], condition: 'now.getHours() >= "8"' }] },
+        'tests/reports.json': { cases: [{ name: 'no expectation', request: readReport }] },
+      });
+      for (const command of ['validate', 'test']) {
+        const run = await runCli([command, dir]);
+        expect(run.code).toBe(1);
+        expect(run.stderr.trimEnd().split('\n')).toEqual([
+          'error reports.json $.rules[0].condition (rule read-in-office-hours): type: no such overload: int >= string at column 1 of the condition: now.getHours() >= "8"',
+          'error tests/reports.json $.cases[0].expect: Invalid input: expected object, received undefined',
+          'invalid: 2 problem(s)',
+        ]);
+      }
+    });
+
     it('reads ./policies when no directory is given', async ({ expect }) => {
       const cwd = await fixtureDir({ 'policies/reports.json': reportsPolicy });
       const run = await runCli(['validate'], { cwd });

@@ -1,7 +1,6 @@
 import type { CoverageReport, CoverageTally } from '../policy/coverage.js';
-import { loadPolicyDir } from '../policy/load.js';
 import { SourceReads } from '../policy/source-reads.js';
-import { caseLabel, runPolicyTests, type CaseResult } from '../policy/testing.js';
+import { caseLabel, loadPolicyDirWithTests, runPolicyTests, type CaseResult } from '../policy/testing.js';
 import { claimTermsFromConfig } from '../token/from-config.js';
 import { InputError, parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 import { junitLoadReport, junitReport } from './junit.js';
@@ -79,7 +78,7 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
     const config = serverConfig(io);
     const { claims, subjectTypes } = await claimTermsFromConfig(config);
     const reads = new SourceReads();
-    const set = await loadPolicyDir(dir, reads, subjectTypes);
+    const set = await loadPolicyDirWithTests(dir, reads, subjectTypes);
     const { results, coverage } = await runPolicyTests(set, dir, { coverage: wantCoverage, claims, maxBodyBytes: config.MAX_BODY_BYTES, reads });
     const failed = results.filter((r) => !r.passed).length;
     const noCases = results.length === 0 ? `no test cases found in ${dir}/tests` : undefined;

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
-import { loadPolicyDir } from '../policy/load.js';
 import { SourceReads } from '../policy/source-reads.js';
-import { loadFixtures } from '../policy/testing.js';
+import { loadFixtures, loadPolicyDirWithTests } from '../policy/testing.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
 
 /** `pdp validate [DIR] [--json]`: loads and compiles every policy, and parses every test file. */
@@ -10,7 +9,7 @@ export async function validateCommand(args: readonly string[], io: Io): Promise<
   const json = flags['json'] === true;
   return withLoadErrors(io, json, async () => {
     const reads = new SourceReads();
-    const set = await loadPolicyDir(dir, reads);
+    const set = await loadPolicyDirWithTests(dir, reads);
     const fixtures = await loadFixtures(join(dir, 'tests'), set, undefined, reads);
     const summary = { ok: true, version: set.version, policies: set.policies.length, rules: set.ruleCount, testFiles: fixtures.length };
     if (json) io.out(JSON.stringify(summary, null, 2));

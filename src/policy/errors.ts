@@ -55,13 +55,15 @@ export class PolicyLoadError extends Error {
   override readonly name = 'PolicyLoadError';
   readonly code = 'policy_invalid';
   readonly issues: readonly PolicyIssue[];
+  /** Every problem is listed: none was left out past `maxReportedIssues`. */
+  readonly complete: boolean;
 
   constructor(issues: readonly PolicyIssue[]) {
-    const reported = issues.length <= maxReportedIssues
-      ? issues
-      : [...issues.slice(0, maxReportedIssues), moreIssuesThan(issues, issues.slice(maxReportedIssues))];
+    const complete = issues.length <= maxReportedIssues;
+    const reported = complete ? issues : [...issues.slice(0, maxReportedIssues), moreIssuesThan(issues, issues.slice(maxReportedIssues))];
     super(reported.map(formatIssue).join('\n'));
     this.issues = reported;
+    this.complete = complete;
   }
 }
 

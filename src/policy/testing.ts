@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withEntityData } from '../decision/enrich.js';
 import type { Query, Verdict } from '../decision/types.js';
@@ -9,7 +10,8 @@ import { CoverageRecorder, type CoverageReport } from './coverage.js';
 import { PolicyLoadError, pushFileIssues, type PolicyIssue } from './errors.js';
 import { evaluate, type RuleTrace } from './evaluate.js';
 import { fixtureFileSchema, type CaseReasonCode, type FixtureCase, type FixtureFile, type FixtureRequest } from './fixtures.js';
-import { jsonFilesInOptionalDir, listedNames, misnamedIssues, readJsonFile, type SourceListing } from './load.js';
+import type { NamedType } from './entity-names.js';
+import { jsonFilesInOptionalDir, listedNames, loadPolicyDir, misnamedIssues, readJsonFile, type SourceListing } from './load.js';
 import { SourceReads } from './source-reads.js';
 import { visibleSubfolders } from './subfolders.js';
 import { wildcardAction } from './schema.js';
@@ -174,6 +176,39 @@ function unnamedActionIssues(set: CompiledPolicySet, actionsNamed: ActionsNamed,
     });
   }
   return issues;
+}
+
+/**
+ * The problems the test files in `dir` have on their own, whatever the policies: a `tests` that
+ * cannot be read, a file that is not JSON or fails its schema.
+ */
+async function fixtureFileIssues(dir: string, reads: SourceReads): Promise<PolicyIssue[]> {
+  let names: string[];
+  try {
+    names = await testFileNames(dir);
+  } catch (error) {
+    if (error instanceof PolicyLoadError) return [...error.issues];
+    throw error;
+  }
+  const issues: PolicyIssue[] = [];
+  for (const name of names) await readJsonFile(join(dir, name), join('tests', name), fixtureFileSchema, issues, reads);
+  return issues;
+}
+
+/**
+ * Loads the policy set in `policyDir` to run or check its tests (`pdp validate`, `pdp test`). A set
+ * refused is reported with its test files' own problems (JSON, schema): reported only once the
+ * policies loaded, they took a run of their own after every fix to the policies.
+ */
+export async function loadPolicyDirWithTests(policyDir: string, reads: SourceReads, subjectTypes?: readonly NamedType[]): Promise<CompiledPolicySet> {
+  try {
+    return await loadPolicyDir(policyDir, reads, subjectTypes);
+  } catch (error) {
+    // A policy directory that cannot be read holds no tests to read either.
+    const listed = await stat(policyDir).then((found) => found.isDirectory(), () => false);
+    if (!(error instanceof PolicyLoadError) || !error.complete || !listed) throw error;
+    throw new PolicyLoadError([...error.issues, ...(await fixtureFileIssues(join(policyDir, 'tests'), reads))]);
+  }
 }
 
 /** The rules of a resource type by id; undefined for a type without a policy. */
