@@ -179,19 +179,31 @@ function unnamedActionIssues(set: CompiledPolicySet, actionsNamed: ActionsNamed,
 }
 
 /**
+ * The test files in `dir` that are JSON and pass their schema, each with its label (`tests/NAME`);
+ * the problems of the others go to `issues`. Throws PolicyLoadError when `dir` cannot be read.
+ */
+async function readFixtureFiles(dir: string, issues: PolicyIssue[], reads: SourceReads): Promise<{ label: string; fixture: FixtureFile }[]> {
+  const read: { label: string; fixture: FixtureFile }[] = [];
+  for (const name of await testFileNames(dir)) {
+    const label = join('tests', name);
+    const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues, reads);
+    if (fixture !== undefined) read.push({ label, fixture });
+  }
+  return read;
+}
+
+/**
  * The problems the test files in `dir` have on their own, whatever the policies: a `tests` that
  * cannot be read, a file that is not JSON or fails its schema.
  */
 async function fixtureFileIssues(dir: string, reads: SourceReads): Promise<PolicyIssue[]> {
-  let names: string[];
+  const issues: PolicyIssue[] = [];
   try {
-    names = await testFileNames(dir);
+    await readFixtureFiles(dir, issues, reads);
   } catch (error) {
     if (error instanceof PolicyLoadError) return [...error.issues];
     throw error;
   }
-  const issues: PolicyIssue[] = [];
-  for (const name of names) await readJsonFile(join(dir, name), join('tests', name), fixtureFileSchema, issues, reads);
   return issues;
 }
 
@@ -328,15 +340,11 @@ function duplicateNameIssues(file: string, fixture: FixtureFile, cases: readonly
  * `reads`: what the load of `set` read, given to `loadPolicyDir`, with which the test files count.
  */
 export async function loadFixtures(dir: string, set: CompiledPolicySet, maxBodyBytes?: number, reads = new SourceReads()): Promise<LoadedFixture[]> {
-  const names = await testFileNames(dir);
   const issues: PolicyIssue[] = [];
   const loaded: LoadedFixture[] = [];
   const actionsNamed = actionsNamedIn(set);
   const rulesById = rulesByIdIn(set);
-  for (const name of names) {
-    const label = join('tests', name);
-    const fixture = await readJsonFile(join(dir, name), label, fixtureFileSchema, issues, reads);
-    if (fixture === undefined) continue;
+  for (const { label, fixture } of await readFixtureFiles(dir, issues, reads)) {
     const cases = placedCases(fixture);
     const found = [...duplicateNameIssues(label, fixture, cases), ...unnamedActionIssues(set, actionsNamed, label, cases), ...unreachableRuleIssues(rulesById, label, cases), ...contradictoryReasonIssues(label, cases)];
     if (maxBodyBytes !== undefined) found.push(...oversizedRequestIssues(label, cases, maxBodyBytes));
