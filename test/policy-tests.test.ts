@@ -30,6 +30,17 @@ async function policyDir(fixtures: Readonly<Record<string, unknown>>): Promise<s
   return dir;
 }
 
+/** The `error` lines `pdp test` and `pdp validate` each print for `dir`, both having exited 1. */
+async function errorLinesOfBoth(dir: string): Promise<string[][]> {
+  const lines: string[][] = [];
+  for (const command of ['test', 'validate']) {
+    const run = await runCli([command, dir]);
+    expect(run.code).toBe(1);
+    lines.push(run.stderr.split('\n').filter((line) => line.startsWith('error')));
+  }
+  return lines;
+}
+
 const passing = [
   readCase('same team', { team: 'a' }, { locked: false }, { decision: 'permit', rules: ['read'] }),
   readCase('other team', { team: 'b' }, { locked: false }, { decision: 'deny', reasons: ['no_applicable_rule'] }),
@@ -243,10 +254,8 @@ describe('pdp test (process)', () => {
         ],
       },
     });
-    for (const command of ['test', 'validate']) {
-      const run = await runCli([command, dir]);
-      expect(run.code).toBe(1);
-      expect(run.stderr.split('\n').filter((line) => line.startsWith('error'))).toEqual([
+    for (const lines of await errorLinesOfBoth(dir)) {
+      expect(lines).toEqual([
         expect.stringMatching(/^error tests\/codes\.json \$\.cases\[0\]\.expect\.reasons\[0\]: .*"no_applicable_rule"/),
         expect.stringMatching(/^error tests\/codes\.json \$\.cases\[1\]\.expect\.reasons\[0\]: .*"limit_exceeded"/),
       ]);
@@ -265,10 +274,8 @@ describe('pdp test (process)', () => {
         ],
       },
     });
-    for (const command of ['test', 'validate']) {
-      const run = await runCli([command, dir]);
-      expect(run.code).toBe(1);
-      expect(run.stderr.split('\n').filter((line) => line.startsWith('error'))).toEqual([
+    for (const lines of await errorLinesOfBoth(dir)) {
+      expect(lines).toEqual([
         'error tests/rules.json $.cases[0].expect.rules[0]: no rule for resource type "doc" has the id "read-own-team", so the case can never pass',
         'error tests/rules.json $.cases[1].expect.rules[1]: "locked" is a deny rule, which never decides a permit, so the case can never pass',
         'error tests/rules.json $.cases[2].expect.rules[0]: the rule "locked" names neither the action "write" nor "*", so the case can never pass',
@@ -288,10 +295,8 @@ describe('pdp test (process)', () => {
         ],
       },
     });
-    for (const command of ['test', 'validate']) {
-      const run = await runCli([command, dir]);
-      expect(run.code).toBe(1);
-      expect(run.stderr.split('\n').filter((line) => line.startsWith('error'))).toEqual([
+    for (const lines of await errorLinesOfBoth(dir)) {
+      expect(lines).toEqual([
         'error tests/codes.json $.cases[0].expect.reasons[0]: "no_applicable_rule" comes only with a deny that no rule decides, never with a permit, so the case can never pass',
         'error tests/codes.json $.cases[1].expect.reasons[1]: "no_applicable_rule" comes only with a deny that no rule decides, never with the rules of expect.rules, so the case can never pass',
         'error tests/codes.json $.cases[2].expect.reasons[0]: "unknown_resource_type" comes only with a deny that no rule decides, never with a permit, so the case can never pass',
