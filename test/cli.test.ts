@@ -420,6 +420,13 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(await problemsOf([failing, '--min-coverage', '0'])).toMatchObject({ code: 1, ok: false, failed: 2, problems: [] });
       expect(await problemsOf([full, '--min-coverage', '100'])).toMatchObject({ code: 0, ok: true, problems: [] });
     });
+    it('names the tests folder of a directory given with a trailing slash as one path, without a double slash', async ({ expect }) => {
+      const noTests = await fixtureDir({ 'reports.json': reportsPolicy });
+      const run = await runCli(['test', `${noTests}/`, '--json']);
+      expect([run.code, (JSON.parse(run.stdout) as { problems: unknown }).problems]).toEqual([1, [`no test cases found in ${noTests}/tests`]]);
+      expect((await runCli(['test', `${noTests}/`])).stderr).toBe(`no test cases found in ${noTests}/tests\n`);
+    });
+
     it('says on stderr every problem --json lists beyond the cases: no case at all and, asked for, coverage below the minimum', async ({ expect }) => {
       const noTests = await fixtureDir({ 'reports.json': reportsPolicy });
       const run = await runCli(['test', noTests, '--min-coverage', '50']);

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { CoverageReport, CoverageTally } from '../policy/coverage.js';
 import { SourceReads } from '../policy/source-reads.js';
 import { caseLabel, loadPolicyDirWithTests, runPolicyTests, type CaseResult } from '../policy/testing.js';
@@ -81,7 +82,7 @@ export async function testCommand(args: readonly string[], io: Io): Promise<numb
     const set = await loadPolicyDirWithTests(dir, reads, subjectTypes);
     const { results, coverage } = await runPolicyTests(set, dir, { coverage: wantCoverage, claims, maxBodyBytes: config.MAX_BODY_BYTES, reads });
     const failed = results.filter((r) => !r.passed).length;
-    const noCases = results.length === 0 ? `no test cases found in ${dir}/tests` : undefined;
+    const noCases = results.length === 0 ? `no test cases found in ${join(dir, 'tests')}` : undefined;
     const lowCoverage = minCoverage !== undefined && coverage !== undefined && coverage.percent < minCoverage ? `coverage ${percent(coverage.percent)} is below the minimum ${minCoverage}%` : undefined;
     // What fails the run beyond its cases, named in every output: on stderr, in --json, in the JUnit report.
     const problems = [noCases, lowCoverage].filter((problem) => problem !== undefined);
