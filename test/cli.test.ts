@@ -151,6 +151,25 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(run.stdout).toBe('');
     });
     it.for([
+      ['--request', ['check', 'policies', '--request', 'a.json', '--request', 'b.json']],
+      ['--request', ['check', 'policies', '--request=a.json', '--now', '2025-03-01T10:00:00Z', '--request', 'a.json']],
+      ['--now', ['check', 'policies', '--now', '2025-03-01T10:00:00Z', '--request', 'a.json', '--now', '2025-03-02T10:00:00Z']],
+      ['--min-coverage', ['test', 'policies', '--min-coverage', '50', '--min-coverage', '90']],
+      ['--junit', ['test', 'policies', '--junit', 'no-such-dir/a.xml', '--junit', 'no-such-dir/b.xml']],
+      ['--key', ['token', '--key', 'a.json', '--key', 'b.json', '--iss', 'https://issuer.example', '--aud', 'api', '--claims', '{"sub":"a"}']],
+      ['--iss', ['token', '--key', 'k.json', '--iss', 'https://a.example', '--iss', 'https://b.example', '--aud', 'api', '--claims', '{"sub":"a"}']],
+      ['--aud', ['token', '--key', 'k.json', '--iss', 'https://issuer.example', '--aud', 'api', '--aud', 'other', '--claims', '{"sub":"a"}']],
+      ['--claims', ['token', '--key', 'k.json', '--iss', 'https://issuer.example', '--aud', 'api', '--claims', '{"sub":"a"}', '--claims', '{"sub":"b"}']],
+      ['--ttl', ['token', '--key', 'k.json', '--iss', 'https://issuer.example', '--aud', 'api', '--claims', '{"sub":"a"}', '--ttl', '60', '--ttl', '600']],
+    ] as const)('refuses, exit 2, %s given twice rather than take the last without a word', async ([option, args], { expect }) => {
+      const run = await runCli(args);
+      expect([run.code, run.stdout, run.stderr]).toEqual([2, '', `pdp ${args[0]}: ${option} is given more than once: it takes one value (pdp help shows the usage)\n`]);
+    });
+    it('takes a flag given twice, which says the same thing twice', async ({ expect }) => {
+      const run = await runCli(['validate', defaultPolicyDir, '--json', '--json']);
+      expect([run.code, (JSON.parse(run.stdout) as { ok: boolean }).ok]).toEqual([0, true]);
+    });
+    it.for([
       ['--junit', ['test', 'policies', '--junit', '--json']],
       ['--request', ['check', 'policies', '--request', '--now', '2025-03-01T10:00:00Z']],
       ['--ttl', ['token', '--key', 'k.json', '--iss', 'https://issuer.example', '--aud', 'api', '--claims', '{"sub":"a"}', '--ttl', '-5']],

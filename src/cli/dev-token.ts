@@ -12,7 +12,7 @@ import { tokenSettingsFromConfig, type IssuerTerms } from '../token/from-config.
 import { issuerProblem } from '../token/issuer-name.js';
 import { hasAudience, neverValid, withCandidateKeys } from '../token/verify.js';
 import { devKeyAlg } from './dev-keys.js';
-import { InputError, optionError, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
+import { InputError, optionError, refuseRepeatedValues, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
 
 interface DevTokenOptions {
   readonly keyFile: string;
@@ -30,24 +30,21 @@ const maxKeyFileBytes = 64 * 1024;
 
 /** `pdp token --key FILE --iss ISSUER --aud AUDIENCE --claims JSON [--ttl SECONDS]` as options. */
 function parseTokenArgs(args: readonly string[]): DevTokenOptions {
-  let values;
+  const options = {
+    key: { type: 'string' },
+    iss: { type: 'string' },
+    aud: { type: 'string' },
+    claims: { type: 'string' },
+    ttl: { type: 'string', default: '3600' },
+  } as const;
+  let given;
   try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        key: { type: 'string' },
-        iss: { type: 'string' },
-        aud: { type: 'string' },
-        claims: { type: 'string' },
-        ttl: { type: 'string', default: '3600' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    given = parseArgs({ args: [...args], options, strict: true, allowPositionals: false, tokens: true });
   } catch (error) {
     throw optionError(error);
   }
-  const { key, iss, aud, claims, ttl } = values;
+  refuseRepeatedValues(given.tokens, options);
+  const { key, iss, aud, claims, ttl } = given.values;
   // A token without claims names no subject, which the server denies: --claims is required too.
   if (key === undefined || iss === undefined || aud === undefined || claims === undefined) throw new UsageError('token needs --key, --iss, --aud and --claims');
   // The server requires an issuer and an audience (JWT_ISSUER, JWT_AUDIENCE, TOKEN_CONFIG_FILE), none of them empty.

@@ -90,18 +90,34 @@ export function positionalArgs(args: readonly string[]): string[] {
   }
 }
 
-/** Parses `[DIR] [flags]`; unknown flags, a missing value or a second directory are usage errors. */
+/**
+ * Refuses an option that takes a value given more than once (`--request a.json --request
+ * b.json`): parseArgs keeps the last without a word, so a command would run on one of the two
+ * unseen. A flag given twice says the same thing twice, and is taken.
+ */
+export function refuseRepeatedValues(tokens: readonly { readonly kind: string; readonly name?: string }[] | undefined, flags: FlagSpec): void {
+  const seen = new Set<string>();
+  for (const { kind, name } of tokens ?? []) {
+    if (kind !== 'option' || name === undefined || flags[name]?.type !== 'string') continue;
+    if (seen.has(name)) throw new UsageError(`--${name} is given more than once: it takes one value`);
+    seen.add(name);
+  }
+}
+
+/**
+ * Parses `[DIR] [flags]`; unknown flags, a missing value, an option's value given twice (see
+ * `refuseRepeatedValues`) or a second directory are usage errors.
+ */
 export function parseCommandArgs(args: readonly string[], flags: FlagSpec): ParsedArgs {
-  let parsed: ReturnType<typeof parseArgs>;
+  let parsed;
   try {
-    parsed = parseArgs({ args: [...args], options: { json: { type: 'boolean' }, ...flags }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...args], options: { json: { type: 'boolean' }, ...flags }, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
     throw optionError(error);
   }
+  refuseRepeatedValues(parsed.tokens, flags);
   if (parsed.positionals.length > 1) throw new UsageError(`expected one directory, got ${parsed.positionals.join(' ')}`);
-  const flat: Record<string, string | boolean | undefined> = {};
-  for (const [name, value] of Object.entries(parsed.values)) flat[name] = Array.isArray(value) ? value.at(-1) : value;
-  return { dir: parsed.positionals[0] ?? './policies', flags: flat };
+  return { dir: parsed.positionals[0] ?? './policies', flags: parsed.values };
 }
 
 /**
