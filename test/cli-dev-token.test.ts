@@ -360,14 +360,26 @@ describe('pdp token refuses what the server of the same environment denies, and 
     [
       'no accepted audience in the claim the issuer checks it in',
       cognito, 'client-1', { ...claims, client_id: 'client-2' }, 'at+jwt',
-      `pdp token: --claims at $.client_id: "client-2" is not an audience the server accepts from "${cognito}", which it checks there (audienceClaim, not "aud"), and denies the token (invalid_token): it accepts "client-1"\n`,
+      `pdp token: --claims: "client-2" in claim "client_id" is not an audience the server accepts from "${cognito}", which it checks there (TOKEN_CONFIG_FILE $.issuers[0].audienceClaim, not "aud"), and denies the token (invalid_token): it accepts "client-1"\n`,
       'claim "client_id" invalid: check_failed',
     ],
     [
       'no claim where the issuer checks the audience, whatever "aud" says',
       cognito, 'client-1', claims, 'at+jwt',
-      `pdp token: --claims at $.client_id: missing, where the server checks the audience of "${cognito}" (audienceClaim, not "aud"), and denies the token (invalid_token): it accepts "client-1"\n`,
+      `pdp token: --claims holds no claim "client_id", where the server checks the audience of "${cognito}" (TOKEN_CONFIG_FILE $.issuers[0].audienceClaim, not "aud"), and denies the token (invalid_token): it accepts "client-1"\n`,
       'claim "client_id" invalid: check_failed',
+    ],
+    [
+      'no accepted audience at the dotted path the issuer checks it at',
+      nested, 'client-1', { ...claims, ext: { client_id: 'client-2' } }, 'JWT',
+      `pdp token: --claims: "client-2" in claim "ext.client_id" is not an audience the server accepts from "${nested}", which it checks there (TOKEN_CONFIG_FILE $.issuers[3].audienceClaim, not "aud"), and denies the token (invalid_token): it accepts "client-1"\n`,
+      'claim "ext.client_id" invalid: check_failed',
+    ],
+    [
+      'no claim at the dotted path the issuer checks the audience at',
+      nested, 'client-1', { ...claims, ext: { clientId: 'client-1' } }, 'JWT',
+      `pdp token: --claims holds no claim "ext.client_id" (a dotted path: {"ext": {"client_id": …}}), where the server checks the audience of "${nested}" (TOKEN_CONFIG_FILE $.issuers[3].audienceClaim, not "aud"), and denies the token (invalid_token): it accepts "client-1"\n`,
+      'claim "ext.client_id" invalid: check_failed',
     ],
     [
       'an issuer whose algorithms leave out the key\'s',

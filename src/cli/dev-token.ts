@@ -107,16 +107,25 @@ function issuerRefusal(options: DevTokenOptions, issuers: ReadonlyMap<string, Is
   if (!terms.algorithms.includes(devKeyAlg)) {
     return `--key signs ${devKeyAlg}, which the server does not accept from ${from}, and denies the token (invalid_token): it accepts ${terms.algorithms.join(', ')}`;
   }
-  if (terms.audienceClaim === 'aud') {
+  if (terms.audienceClaim === undefined) {
     if (terms.audience.includes(options.audience)) return undefined;
     return `--aud ${JSON.stringify(options.audience)} is not an audience the server accepts from ${from}, which it denies (invalid_token): it accepts ${listed(terms.audience)}`;
   }
-  const claim = claimAt(options.claims, terms.audienceClaim);
+  const { claim: name, setting } = terms.audienceClaim;
+  const claim = claimAt(options.claims, name);
   if (hasAudience(claim, terms.audience)) return undefined;
-  const at = `--claims at ${jsonPath([terms.audienceClaim])}`;
-  const accepts = `and denies the token (invalid_token): it accepts ${listed(terms.audience)}`;
-  if (claim === undefined) return `${at}: missing, where the server checks the audience of ${from} (audienceClaim, not "aud"), ${accepts}`;
-  return `${at}: ${JSON.stringify(claim)} is not an audience the server accepts from ${from}, which it checks there (audienceClaim, not "aud"), ${accepts}`;
+  // The claim as the setting names it and the server's denial quotes it (`claim "ext.client_id" invalid`):
+  // as a JSON path, a dotted name read as a key holding dots (`$["ext.client_id"]`), not as the path it is.
+  const checked = `(${setting}, not "aud"), and denies the token (invalid_token): it accepts ${listed(terms.audience)}`;
+  if (claim === undefined) return `--claims holds no claim ${JSON.stringify(name)}${nestedForm(name)}, where the server checks the audience of ${from} ${checked}`;
+  return `--claims: ${JSON.stringify(claim)} in claim ${JSON.stringify(name)} is not an audience the server accepts from ${from}, which it checks there ${checked}`;
+}
+
+/** For a dotted claim name, the claims it reads as a path: ` (a dotted path: {"ext": {"client_id": …}})`. */
+function nestedForm(name: string): string {
+  const names = name.split('.');
+  if (names.length === 1) return '';
+  return ` (a dotted path: ${names.reduceRight((inner, key) => `{${JSON.stringify(key)}: ${inner}}`, '…')})`;
 }
 
 /**

@@ -153,8 +153,8 @@ export async function claimTermsFromConfig(config: Config): Promise<Pick<Tokens,
 export interface IssuerTerms {
   /** The audiences accepted, one of which the audience claim must name. */
   readonly audience: readonly string[];
-  /** The claim the audience is checked in: `aud`, or the issuer's `audienceClaim`. */
-  readonly audienceClaim: string;
+  /** The claim the audience is checked in, where the issuer's `audienceClaim` sets one, and where that is (`TOKEN_CONFIG_FILE $.issuers[0].audienceClaim`); else `aud`. */
+  readonly audienceClaim?: { readonly claim: string; readonly setting: string };
   /** The signature algorithms accepted: JWT_ALGORITHMS, or the issuer's `algorithms`. */
   readonly algorithms: readonly string[];
   /** The `typ` header its tokens carry: JWT_TYPE, or the issuer's `type`; `JWT` when neither says. */
@@ -192,7 +192,7 @@ export async function tokenSettingsFromConfig(config: Config): Promise<TokenSett
     binding: bindingCheckOf(config, entries),
     issuers: new Map(entries.map((entry, index) => [entry.issuer, {
       audience: entry.audience,
-      audienceClaim: entry.audienceClaim ?? 'aud',
+      ...(entry.audienceClaim !== undefined && { audienceClaim: { claim: entry.audienceClaim, setting: `TOKEN_CONFIG_FILE $.issuers[${index - fromEnv}].audienceClaim` } }),
       algorithms: entry.algorithms ?? config.JWT_ALGORITHMS,
       type: entry.type ?? 'JWT',
       subject: entry.claims?.subject === undefined
