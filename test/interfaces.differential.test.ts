@@ -170,7 +170,7 @@ describe('one question through every interface, with entity data', () => {
     );
     // Permits are common enough for the agreement to mean something.
     expect(permits).toBeGreaterThan(20);
-  });
+  }, 60_000);
 
   it('finds through each search, cached, exactly the candidates an evaluation permits', async () => {
     const permitted = async (body: unknown) => (await ok(plain, '/access/v1/evaluation', body))['decision'] === true;

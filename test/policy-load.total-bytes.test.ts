@@ -91,5 +91,5 @@ describe('the bytes one load reads, all files together', () => {
     expect((await ready()).policies.version).toBe(serving);
     const decided = await fetch(`${server.url}/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(reader) });
     expect(await decided.json()).toMatchObject({ decision: 'permit', policyVersion: serving });
-  }, 20_000);
+  }, 60_000);
 });

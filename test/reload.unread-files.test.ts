@@ -142,5 +142,5 @@ describe('a file in the policy folders that every load reads (real server)', () 
     }));
     const res = await fetch(`${running.url}/admin/policies`, { headers: { authorization: `Bearer ${adminKey}` } });
     expect(((await res.json()) as { version: string }).version).toBe(await versionOf(state('v1')));
-  });
+  }, 60_000);
 });
