@@ -1,7 +1,10 @@
 import { connect, type AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../src/http/server.js';
 import { buildTestApp } from './helpers/app.js';
+import { answerTo } from './helpers/raw-http.js';
+import { auditEntries, buildObservedApp } from './helpers/telemetry.js';
 
 let server: ServerType;
 let base: string;
@@ -68,5 +71,44 @@ describe('X-Request-ID on a listening server', () => {
     expect(((await bad.json()) as { requestId: string }).requestId).toBe('gw-400');
     const health = await fetch(`${base}/healthz`, { headers: { 'x-request-id': 'probe-1' } });
     expect(health.headers.get('x-request-id')).toBe('probe-1');
+  });
+});
+
+describe('X-Request-ID sent twice', () => {
+  let running: RunningServer;
+  let sink: { readonly lines: readonly string[] };
+  beforeAll(async () => {
+    const observed = await buildObservedApp();
+    sink = observed.sink;
+    running = await startServer(observed.app.fetch, { port: 0, hostname: '127.0.0.1' });
+  });
+  afterAll(() => running.shutdown(1_000));
+
+  const body = JSON.stringify({
+    subject: { id: 'u-acc', properties: { roles: ['accountant'], scope: 'invoice.read', region: 'EU' } },
+    action: 'read',
+    resource: { type: 'invoice', properties: { region: 'EU' } },
+  });
+  const head = (extra: string) => `POST /decide HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n${extra}\r\n`;
+
+  it('is not one id: a fresh one is made, echoed and audited, as for an id that cannot be echoed', async () => {
+    const answer = await answerTo(running.port, `${head('x-request-id: a\r\nx-request-id: b\r\n')}${body}`);
+    expect(answer.status).toBe(200);
+    const id = answer.headers['x-request-id'];
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const [entry] = (await auditEntries(sink)).slice(-1);
+    expect(entry).toMatchObject({ requestId: id });
+  });
+
+  it('is not one id on the answers the server writes itself either (417)', async () => {
+    const answer = await answerTo(running.port, `${head('expect: 200-ok\r\nx-request-id: a\r\nx-request-id: b\r\n')}${body}`);
+    expect(answer.status).toBe(417);
+    expect(answer.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect((JSON.parse(answer.body) as { requestId: string }).requestId).toBe(answer.headers['x-request-id']);
+  });
+
+  it('still echoes one id holding a comma, sent once', async () => {
+    const answer = await answerTo(running.port, `${head('x-request-id: a, b\r\n')}${body}`);
+    expect(answer.headers['x-request-id']).toBe('a, b');
   });
 });

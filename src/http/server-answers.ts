@@ -352,7 +352,7 @@ let beingRead: IncomingMessage | undefined;
 /** The caller's X-Request-ID when it can be echoed (see requestIdFrom), a fresh one otherwise. */
 function requestIdOf(request: IncomingMessage): string {
   const given = request.headers['x-request-id'];
-  return requestIdFrom(typeof given === 'string' ? given : undefined);
+  return requestIdFrom(typeof given === 'string' ? given : undefined, request);
 }
 
 /**

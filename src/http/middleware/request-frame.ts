@@ -1,3 +1,4 @@
+import type { HttpBindings } from '@hono/node-server';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Caller } from '../../caller/keys.js';
 import { traceIdFrom } from '../../telemetry/trace-context.js';
@@ -40,7 +41,7 @@ export function requestFrame(options: RequestFrameOptions): MiddlewareHandler<Ap
   return async function requestFrameMiddleware(c, next) {
     const started = performance.now();
     c.set('startedAt', started);
-    c.set('requestId', requestIdFrom(c.req.header('x-request-id')));
+    c.set('requestId', requestIdFrom(c.req.header('x-request-id'), (c.env as Partial<HttpBindings> | undefined)?.incoming));
     c.set('traceId', traceIdFrom(c.req.header('traceparent')));
     try {
       c.set('caller', caller(c));

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import type { AppEnv } from '../env.js';
 
@@ -20,9 +21,21 @@ const fieldValue = /^[\t\x20-\x7e]+$/;
  * with the same identifier), when it is 1–1024 characters of printable ASCII, spaces and tabs; a
  * fresh UUID otherwise (absent, empty, longer, or not ASCII). It is only ever written as a
  * response header or inside JSON (problem bodies, log and audit lines), which escapes it.
+ * `incoming`, the request as Node read it, tells an id sent in two field lines, which Node joins
+ * into one value (`a, b`): that names no one request, and is replaced too.
  */
-export function requestIdFrom(given: string | undefined): string {
-  return given !== undefined && given.length <= maxRequestIdLength && fieldValue.test(given) ? given : randomUUID();
+export function requestIdFrom(given: string | undefined, incoming?: IncomingMessage): string {
+  if (given === undefined || given.length > maxRequestIdLength || !fieldValue.test(given)) return randomUUID();
+  // Only a value holding a comma can be a join: the usual id costs no look at the raw headers.
+  return incoming !== undefined && given.includes(',') && fieldLines(incoming, 'x-request-id') > 1 ? randomUUID() : given;
+}
+
+/** How many field lines named `name` (lower case) the head of `incoming` holds. */
+function fieldLines(incoming: IncomingMessage, name: string): number {
+  const raw = incoming.rawHeaders;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === name) count += 1;
+  return count;
 }
 
 /**
