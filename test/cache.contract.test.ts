@@ -105,7 +105,7 @@ describe.each(drivers)('cache layer contract: $name', ({ name, open }) => {
     expect((await subject.layer.get(a, now))?.verdict).toEqual(deny);
   });
 
-  it('looks several keys up at once, each answered as get answers it, in order, each counted', async () => {
+  it('looks several keys up at once, each answered as get answers it, in order, misses counted and hits left to whoever takes them', async () => {
     const [held, missing, expired] = [freshKey(), freshKey(), freshKey()];
     const now = Date.now();
     const entry: CacheEntry = { verdict: permit, expiresAt: now + 60_000 };
@@ -114,7 +114,8 @@ describe.each(drivers)('cache layer contract: $name', ({ name, open }) => {
     await eventually('the writes to be stored', async () => (await subject.layer.get(held, now)) !== undefined);
     const [hits, misses] = [subject.observer.count(`${name}:hit`), subject.observer.count(`${name}:miss`)];
     expect(await subject.layer.getMany([missing, held, expired], now + 10, pacer())).toEqual([undefined, entry, undefined]);
-    expect(subject.observer.count(`${name}:hit`)).toBe(hits + 1);
+    // A hit is counted when its decision takes it, which may be once it has expired (LookedAhead).
+    expect(subject.observer.count(`${name}:hit`)).toBe(hits);
     expect(subject.observer.count(`${name}:miss`)).toBe(misses + 2);
     expect(await subject.layer.getMany([], now, pacer())).toEqual([]);
   });

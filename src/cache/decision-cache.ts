@@ -54,9 +54,54 @@ interface Found {
 
 /**
  * Keys looked up together ahead of their decisions (`DecisionCache.lookAhead`): what each was
- * found to be in the layers, undefined when none held it.
+ * found to be in the layers, undefined when none held it. The layers count a miss or an error
+ * as they meet it; an entry found is counted once its decision takes it (`take`), a hit while it
+ * is still live and a miss once it has expired, as that decision is then evaluated: it was found
+ * live, and a page may decide its candidate long after. `release` counts those no decision took
+ * (candidates past where a page stops) as the hits they were found to be.
  */
-export type LookedAhead = ReadonlyMap<string, Found | undefined>;
+export class LookedAhead {
+  readonly #found: Map<string, Found | undefined>;
+  readonly #layers: readonly CacheLayer[];
+  readonly #observer: CacheObserver;
+  /** The keys whose entry found is not counted yet. */
+  readonly #uncounted = new Set<string>();
+
+  constructor(found: Map<string, Found | undefined>, layers: readonly CacheLayer[], observer: CacheObserver) {
+    this.#found = found;
+    this.#layers = layers;
+    this.#observer = observer;
+    for (const [key, at] of found) if (at !== undefined) this.#uncounted.add(key);
+  }
+
+  /** Whether `key` was looked up ahead: its decision then asks no layer. */
+  has(key: string): boolean {
+    return this.#found.has(key);
+  }
+
+  /** The entry found under `key` if it is still live at `now` (epoch ms), counted the first time it is taken. */
+  take(key: string, now: number): Found | undefined {
+    const found = this.#found.get(key);
+    if (found === undefined) return undefined;
+    const live = found.entry.expiresAt > now;
+    if (this.#uncounted.delete(key)) this.#count(found, live ? 'hit' : 'miss');
+    return live ? found : undefined;
+  }
+
+  /** Counts each entry found that no decision took as a hit; the look-ahead is done with. */
+  release(): void {
+    for (const key of this.#uncounted) {
+      const found = this.#found.get(key);
+      if (found !== undefined) this.#count(found, 'hit');
+    }
+    this.#uncounted.clear();
+  }
+
+  #count(found: Found, result: 'hit' | 'miss'): void {
+    const layer = this.#layers[found.layer];
+    if (layer !== undefined) this.#observer.cacheRequest(layer.name, result);
+  }
+}
 
 /** A lookup in flight, which identical requests join rather than look up again. */
 interface Flight {
@@ -141,7 +186,7 @@ export class DecisionCache {
       keys = missing;
     }
     for (const key of keys) found.set(key, undefined);
-    return found;
+    return new LookedAhead(found, this.#layers, this.#observer);
   }
 
   /** The entry found in layer `index`, copied into the layers before it. */
@@ -182,8 +227,8 @@ export class DecisionCache {
   /** With `ahead` holding `key`, what was found ahead is taken (while still live at `now`), and no layer is asked. */
   async #lookup(key: string, query: Query, now: number, evaluate: () => Verdict, turn: Turn | undefined, flight: Flight, ahead: LookedAhead | undefined): Promise<CachedDecision> {
     if (ahead?.has(key) === true) {
-      const found = ahead.get(key);
-      if (found !== undefined && found.entry.expiresAt > now) return this.#served(key, found.entry, found.layer, now);
+      const found = ahead.take(key, now);
+      if (found !== undefined) return this.#served(key, found.entry, found.layer, now);
     } else {
       for (const [index, layer] of this.#layers.entries()) {
         const entry = await layer.get(key, now);

@@ -18,10 +18,11 @@ export interface CacheLayer {
   /** The entry under `key` if it is still live at `now` (epoch ms); never rejects. */
   get(key: string, now: number): Promise<CacheEntry | undefined>;
   /**
-   * As `get` for each of `keys`, in their order, in one round trip: each key is counted as one
-   * lookup, and a failure fails them all (misses). A layer that decodes what it reads decodes
-   * each entry after `pause` (see pacer), so a hundred large ones let the event loop turn.
-   * Never rejects.
+   * As `get` for each of `keys`, in their order, in one round trip, and a failure fails them all
+   * (misses). Each miss and error is counted as one lookup; an entry found is not: it is counted
+   * when its decision takes it, which may be after it expired (see LookedAhead). A layer that
+   * decodes what it reads decodes each entry after `pause` (see pacer), so a hundred large ones
+   * let the event loop turn. Never rejects.
    */
   getMany(keys: readonly string[], now: number, pause: () => Promise<void>): Promise<(CacheEntry | undefined)[]>;
   /** Stores `entry` for `ttlMs`; returns at once and never throws. */

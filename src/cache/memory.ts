@@ -22,15 +22,24 @@ export class MemoryCacheLayer implements CacheLayer {
   }
 
   async get(key: string, now: number): Promise<CacheEntry | undefined> {
-    const entry = this.#entries.get(key);
-    // lru-cache expires on its own clock; `now` is the decision's clock, which tests may freeze.
-    const live = entry !== undefined && entry.expiresAt > now ? entry : undefined;
+    const live = this.#live(key, now);
     this.#observer.cacheRequest('memory', live === undefined ? 'miss' : 'hit');
     return live;
   }
 
-  getMany(keys: readonly string[], now: number): Promise<(CacheEntry | undefined)[]> {
-    return Promise.all(keys.map((key) => this.get(key, now)));
+  async getMany(keys: readonly string[], now: number): Promise<(CacheEntry | undefined)[]> {
+    return keys.map((key) => {
+      const live = this.#live(key, now);
+      // A hit is counted when its decision takes it (see CacheLayer.getMany).
+      if (live === undefined) this.#observer.cacheRequest('memory', 'miss');
+      return live;
+    });
+  }
+
+  #live(key: string, now: number): CacheEntry | undefined {
+    const entry = this.#entries.get(key);
+    // lru-cache expires on its own clock; `now` is the decision's clock, which tests may freeze.
+    return entry !== undefined && entry.expiresAt > now ? entry : undefined;
   }
 
   set(key: string, entry: CacheEntry, ttlMs: number): void {

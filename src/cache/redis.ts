@@ -334,7 +334,7 @@ export class RedisCacheLayer implements CacheLayer {
       }
       reply = 'invalid';
     }
-    return this.#entryOf(key, reply, now);
+    return this.#entryOf(key, reply, now, true);
   }
 
   /**
@@ -357,7 +357,7 @@ export class RedisCacheLayer implements CacheLayer {
     const entries: (CacheEntry | undefined)[] = [];
     for (const [index, key] of keys.entries()) {
       await pause();
-      entries.push(this.#entryOf(key, replies[index] ?? null, now));
+      entries.push(this.#entryOf(key, replies[index] ?? null, now, false));
     }
     return entries;
   }
@@ -378,15 +378,17 @@ export class RedisCacheLayer implements CacheLayer {
   }
 
   /**
-   * The entry a lookup's reply holds, counted. A reply neither a string nor nil, which no Redis
-   * gives GETRANGE but a proxy or an imitation of Redis may (an integer), is a bad entry, as a key
-   * of another type is.
+   * The entry a lookup's reply holds, counted (a hit only when `countHit`: see
+   * CacheLayer.getMany). A reply neither a string nor nil, which no Redis gives GETRANGE but a
+   * proxy or an imitation of Redis may (an integer), is a bad entry, as a key of another type is.
    */
-  #entryOf(key: string, reply: Reply, now: number): CacheEntry | undefined {
+  #entryOf(key: string, reply: Reply, now: number, countHit: boolean): CacheEntry | undefined {
     const bad = reply === 'invalid' || (reply !== null && !Buffer.isBuffer(reply));
     const entry = bad ? 'invalid' : reply === null || reply.length === 0 ? undefined : decodeEntry(key, reply, now, this.#maxTtlMs, this.#secret);
     // A bad value is one key's problem, not Redis': count it and let the next write replace it.
-    this.#observer.cacheRequest('redis', entry === 'invalid' ? 'error' : entry === undefined ? 'miss' : 'hit');
+    if (entry === 'invalid') this.#observer.cacheRequest('redis', 'error');
+    else if (entry === undefined) this.#observer.cacheRequest('redis', 'miss');
+    else if (countHit) this.#observer.cacheRequest('redis', 'hit');
     return entry === 'invalid' ? undefined : entry;
   }
 

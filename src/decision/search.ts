@@ -149,26 +149,31 @@ export class SearchService {
     const candidates = this.#candidatesFor(query, page.after, page.meta);
     for await (const chunk of this.#chunks(candidates, Math.min(page.limit + 1, maxLookAhead, this.#maxCandidates))) {
       let ahead: LookAhead | undefined;
-      for (const candidate of chunk) {
-        await pause();
-        if (ends()) return this.#recorded(decisions, decided, { hits, after: lastSeen });
-        if (ahead === undefined) {
-          // Stopped early (given up, out of time), it ends the page before the chunk's first
-          // candidate, as a pause between two evaluations would; a page that has evaluated none
-          // still decides its first, on its own.
-          ahead = await decisions.lookAhead(chunk.map((c) => c.request), pause, () => givenUp() || outOfTime());
+      try {
+        for (const candidate of chunk) {
+          await pause();
           if (ends()) return this.#recorded(decisions, decided, { hits, after: lastSeen });
+          if (ahead === undefined) {
+            // Stopped early (given up, out of time), it ends the page before the chunk's first
+            // candidate, as a pause between two evaluations would; a page that has evaluated none
+            // still decides its first, on its own.
+            ahead = await decisions.lookAhead(chunk.map((c) => c.request), pause, () => givenUp() || outOfTime());
+            if (ends()) return this.#recorded(decisions, decided, { hits, after: lastSeen });
+          }
+          evaluated += 1;
+          const { outcome, record } = await decisions.decideUnrecorded(candidate.request, undefined, ahead);
+          if (outcome.decision === 'permit') {
+            if (hits.length === page.limit) return this.#recorded(decisions, decided.slice(0, upToLastHit), { hits, after: lastHit });
+            hits.push(candidate.hit);
+            lastHit = candidate.key;
+            upToLastHit = decided.length + 1;
+          }
+          decided.push(record);
+          lastSeen = candidate.key;
         }
-        evaluated += 1;
-        const { outcome, record } = await decisions.decideUnrecorded(candidate.request, undefined, ahead);
-        if (outcome.decision === 'permit') {
-          if (hits.length === page.limit) return this.#recorded(decisions, decided.slice(0, upToLastHit), { hits, after: lastHit });
-          hits.push(candidate.hit);
-          lastHit = candidate.key;
-          upToLastHit = decided.length + 1;
-        }
-        decided.push(record);
-        lastSeen = candidate.key;
+      } finally {
+        // Entries found for candidates the page did not decide are counted as found.
+        ahead?.found?.release();
       }
     }
     return this.#recorded(decisions, decided, { hits, after: undefined });
