@@ -446,7 +446,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // A quoted setting is told that alone: what its value is refused for beside it comes of the quotes.
   const issues = parsed.success ? [] : parsed.error.issues.filter((i) => !quoted.includes(String(i.path[0])));
   const lines = [
-    ...blank.map((name) => `  ${name}: holds whitespace alone, which would count as unset and leave open what it protects: give its value, or leave it empty to unset it`),
+    ...blank.map((name) => `  ${name}: holds whitespace alone, which would count as unset and leave open what it protects: give its value, or leave the variable out to unset it`),
     ...quoted.map((name) => `  ${name}: is wrapped in quotes, which are read as part of the value: remove them (docker run --env-file keeps the quotes of an env file)`),
     ...issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${printable(i.message)}`),
   ];
@@ -458,6 +458,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
  * unsigned Redis entries, an open /metrics, decision endpoints that take every caller.
  */
 const guardSettings = ['CACHE_SIGNING_SECRET', 'METRICS_TOKEN', 'PDP_API_KEYS'] as const;
+
+/**
+ * The guard settings set empty (`CACHE_SIGNING_SECRET=`, or the lone line ending of a .env file
+ * written on Windows): unset, as any blank value, but a secret given empty is most likely lost on
+ * its way (a Kubernetes secret or a template value that rendered empty), which the start-up log
+ * then tells apart from one left out.
+ */
+export function emptyGuardSettings(env: NodeJS.ProcessEnv): string[] {
+  return guardSettings.filter((name) => {
+    const value = env[name];
+    return value !== undefined && value.trim() === '' && !isWhitespaceAlone(value);
+  });
+}
 
 /**
  * Whether a value holds whitespace and nothing else, other than the line ending alone that an empty

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
 import { connectToSupervisor, isSupervisor, policiesRefusedExitCode, superviseWorkers, workerCount } from './cluster.js';
-import { ConfigError, loadConfig, settingNames, type Config } from './config.js';
+import { ConfigError, emptyGuardSettings, loadConfig, settingNames, type Config } from './config.js';
 import { configSummary } from './config-summary.js';
 import { longestAnswerMs } from './http/app.js';
 import { stallTimeoutFor, startServer, type RunningServer } from './http/server.js';
@@ -74,6 +74,7 @@ async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   // Once, not again in each worker, which is given the same environment. Names only: a value may be a secret.
   if (cluster.isPrimary) {
     for (const unread of unreadSettings(Object.keys(process.env), settingNames)) log.warn(unread, 'unknown setting: not read');
+    for (const name of emptyGuardSettings(process.env)) log.warn({ name }, 'set empty: counted as unset, which leaves open what it protects; give its value, or leave the variable out');
   }
   const workers = workerCount(config.WORKERS);
   if (isSupervisor(workers)) {

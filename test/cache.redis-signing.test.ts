@@ -98,11 +98,17 @@ describe('signed Redis cache entries (CACHE_SIGNING_SECRET)', () => {
   it('is warned about at start when Redis is configured without it, and only then', async () => {
     const warning = /"level":40[^\n]*CACHE_SIGNING_SECRET is not set: whoever can write to Redis can store a permit/;
     const base = { POLICY_DIR: resolve(import.meta.dirname, '../policies'), REDIS_URL: inject('redisUrl'), CACHE_PREFIX: `warn-${randomUUID()}:` };
-    for (const [env, warned] of [[base, true], [{ ...base, CACHE_SIGNING_SECRET: secret }, false]] as const) {
-      const server = spawnServer(env);
+    // Set empty, it is unset as any blank value, but most likely a secret lost on its way (a
+    // Kubernetes secret or a template value rendered empty): the log says it was given empty.
+    const givenEmpty = /"level":40[^\n]*"name":"CACHE_SIGNING_SECRET"[^\n]*"msg":"set empty: counted as unset/;
+    const cases: [string | undefined, boolean, boolean][] = [[undefined, true, false], [secret, false, false], ['', true, true]];
+    for (const [given, warned, empty] of cases) {
+      const server = spawnServer(given === undefined ? base : { ...base, CACHE_SIGNING_SECRET: given });
       try {
         await server.listening;
-        expect(warning.test(server.output()), JSON.stringify(Object.keys(env))).toBe(warned);
+        const shown = given === undefined ? 'unset' : `${String(given.length)} characters`;
+        expect(warning.test(server.output()), shown).toBe(warned);
+        expect(givenEmpty.test(server.output()), shown).toBe(empty);
       } finally {
         server.child.kill('SIGKILL');
         await server.exited;

@@ -127,7 +127,7 @@ describe('loadConfig', () => {
   });
 
   it('refuses a secret of whitespace alone, which would count as unset and leave open what it protects, without quoting it', () => {
-    const blank = 'holds whitespace alone, which would count as unset and leave open what it protects: give its value, or leave it empty to unset it';
+    const blank = 'holds whitespace alone, which would count as unset and leave open what it protects: give its value, or leave the variable out to unset it';
     // Unset, Redis entries go unsigned, /metrics is open, and decision endpoints take every caller.
     const found = problems({ REDIS_URL: 'redis://a:6379', CACHE_SIGNING_SECRET: '   ', METRICS_TOKEN: ' \t ', PDP_API_KEYS: ' ', PDP_ADMIN_KEYS: ' ' });
     expect(found).toEqual(['CACHE_SIGNING_SECRET', 'METRICS_TOKEN', 'PDP_API_KEYS'].map((name) => `${name}: ${blank}`));
