@@ -4,14 +4,14 @@ import { urlHost } from './url-host.js';
 
 /**
  * The address to ask for the service listening on `host`: a wildcard (all IPv4 or all IPv6
- * interfaces, `::` however written) is reached on loopback, a named address on itself, where
+ * interfaces, `::` however written) is reached on 127.0.0.1, a named address on itself, where
  * loopback finds nothing listening (HOST=10.0.0.5), an IPv6 one with its zone (HOST=fe80::1%eth0)
- * included.
+ * included. Node listens on `::` dual-stack, so IPv4 reaches it too; ::1 is no address in a
+ * container with IPv6 disabled (net.ipv6.conf.all.disable_ipv6=1), where the service listens and
+ * answers all the same.
  */
 function healthHost(host: string): string {
-  if (host === '0.0.0.0') return '127.0.0.1';
-  if (urlHost(host) === '[::]') return '::1';
-  return host;
+  return host === '0.0.0.0' || urlHost(host) === '[::]' ? '127.0.0.1' : host;
 }
 
 /**

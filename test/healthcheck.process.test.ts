@@ -73,6 +73,22 @@ describe('the container health check (dist/healthcheck.js)', () => {
     }
   });
 
+  // A service on :: takes IPv4 connections too (Node listens there dual-stack). In a container
+  // with IPv6 disabled (net.ipv6.conf.all.disable_ipv6=1, or a network without IPv6), it still
+  // listens and answers on 127.0.0.1, but ::1 is no address: the check asked ::1 and failed
+  // (connect EADDRNOTAVAIL), marking a healthy container unhealthy. A server on 127.0.0.1 alone
+  // stands in for it here.
+  it('reaches a service listening on :: through 127.0.0.1, which is there when IPv6 is disabled', async () => {
+    const ipv4Only = createServer((_, res) => res.writeHead(200).end()).listen(0, '127.0.0.1');
+    try {
+      await once(ipv4Only, 'listening');
+      const port = String((ipv4Only.address() as AddressInfo).port);
+      for (const host of ['::', '::0', '0.0.0.0']) expect(await runHealthcheckSaying({ HOST: host, PORT: port }), host).toEqual({ code: 0, stderr: '' });
+    } finally {
+      ipv4Only.close();
+    }
+  });
+
   it('fails on an answer other than 200, and on a configuration the service would refuse', async () => {
     let status = 503;
     const other = createServer((_, res) => res.writeHead(status).end()).listen(0, '127.0.0.1');
