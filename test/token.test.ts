@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { createLocalJWKSet, exportSPKI, SignJWT, UnsecuredJWT, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, exportSPKI, SignJWT, UnsecuredJWT, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { jsonLimits } from '../src/json-limits.js';
@@ -61,6 +61,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** A token of `ec` whose `iss` is `iss`, whatever its type (jose's `setIssuer` takes a string only), or that has none. */
+function signedWithIss(iss: unknown): Promise<string> {
+  const claims = iss === undefined ? accountantClaims : { ...accountantClaims, iss };
+  return new SignJWT(claims as JWTPayload).setProtectedHeader({ alg: ec.alg, kid: ec.kid }).setAudience(testAudience).setExpirationTime('5m').sign(ec.privateKey);
 }
 
 const keySources: [string, (doc: JSONWebKeySet) => Promise<NodeJS.ProcessEnv>][] = [
@@ -154,6 +160,10 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
     ['sent with the Bearer scheme of its Authorization header', async () => `Bearer ${await sign(ec, accountantClaims)}`, /^token begins with the "Bearer " scheme of an Authorization header: send the token alone, without it$/],
     ['sent with the DPoP scheme of its Authorization header', async () => `DPoP ${await sign(ec, accountantClaims)}`, /^token begins with the "DPoP " scheme of an Authorization header: send the token alone, without it$/],
     ['three garbage segments', async () => 'a.b.c', /^token is not a well-formed JW[ST] \(ERR_JW[ST]_INVALID\)$/],
+    ['whose iss is an array', () => signedWithIss([testIssuer]), /^claim "iss" invalid: an array, not a string$/],
+    ['whose iss is a number', () => signedWithIss(42), /^claim "iss" invalid: a number, not a string$/],
+    ['whose iss is null', () => signedWithIss(null), /^claim "iss" invalid: null, not a string$/],
+    ['without iss', () => signedWithIss(undefined), /^token has no "iss" claim$/],
     ['a header that is not JSON', async () => `${Buffer.from('{').toString('base64url')}.${b64url(accountantClaims)}.sig`, /^token has no "iss" claim$/],
   ];
 

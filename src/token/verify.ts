@@ -238,6 +238,13 @@ export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
   };
 }
 
+/** What kind of JSON value a claim holds, in words for a deny's detail: never the value, which is the token's to choose. */
+function jsonKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
 /**
  * A JWT verifier over several issuers, each pinned to its own keys, audiences and algorithms.
  * The unverified `iss` only picks which issuer's verifier runs; that verifier then checks
@@ -252,8 +259,10 @@ export function createIssuerVerifier(verifiers: ReadonlyMap<string, TokenVerifie
       } catch (error) {
         throw new InvalidTokenError(describe(error), { cause: error });
       }
-      const verifier = typeof iss === 'string' ? verifiers.get(iss) : undefined;
-      if (verifier === undefined) throw new InvalidTokenError(typeof iss === 'string' ? 'issuer not accepted' : 'token has no "iss" claim');
+      if (iss === undefined) throw new InvalidTokenError('token has no "iss" claim');
+      if (typeof iss !== 'string') throw new InvalidTokenError(`claim "iss" invalid: ${jsonKind(iss)}, not a string`);
+      const verifier = verifiers.get(iss);
+      if (verifier === undefined) throw new InvalidTokenError('issuer not accepted');
       return verifier.verify(token);
     },
   };
