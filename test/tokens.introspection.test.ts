@@ -9,12 +9,14 @@ import { createIntrospector, type IntrospectorOptions } from '../src/token/intro
 import type { TokenObserver } from '../src/token/observer.js';
 import { createTokenVerifier } from '../src/token/token-verifier.js';
 import { createJwtVerifier, type TokenVerifier } from '../src/token/verify.js';
+import { PdpMetrics } from '../src/telemetry/metrics.js';
 import { buildTestApp, postJson, readJson } from './helpers/app.js';
 import { freePort } from './helpers/free-port.js';
 import { startIntrospectionServer, type IntrospectionServer } from './helpers/introspection-server.js';
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
 import { refusal } from './helpers/refusal.js';
 import { jwks, sign, signingKey, type SigningKey } from './helpers/signing.js';
+import { sample } from './helpers/telemetry.js';
 import { tempDir } from './helpers/tmp.js';
 
 const asIssuer = 'https://as.test/';
@@ -70,7 +72,6 @@ describe('opaque tokens: RFC 7662 introspection', () => {
     // A proxy's error page, a login page redirected to: told by its status, however long, not by its size.
     ['HTTP 503 with a page longer than an answer may be', { status: 503, contentType: 'text/html', body: `<html>${'x'.repeat(100_000)}</html>` }, /^introspection unavailable: answered HTTP 503$/],
     ['a redirect with a page longer than an answer may be', { status: 302, contentType: 'text/html', body: `<html>${'x'.repeat(100_000)}</html>` }, /^introspection unavailable: answered HTTP 302$/],
-    ['an answer longer than 64 KiB', { body: { active: true, sub: 'alice', pad: 'x'.repeat(70_000) } }, /^introspection unavailable: answer larger than 65536 bytes$/],
     ['bad JSON', { body: '{"active": tru' }, /answer is not JSON/],
     ['JSON without a boolean active', { body: { active: 'yes', sub: 'alice' } }, /no boolean "active"/],
     ['a JSON array', { body: '[true]' }, /no boolean "active"/],
@@ -635,6 +636,46 @@ describe('the introspection cache under a flood of inactive tokens', () => {
     await decide('other-junk-2');
     await decide('revoked-again');
     expect(server.requestsFor('revoked-again')).toBe(2);
+  });
+});
+
+describe('an introspection answer over the 64 KiB read', () => {
+  it('denies that token alone, saying so, as no outage: the endpoint answers every other token', async () => {
+    const server = await startIntrospectionServer();
+    const metrics = new PdpMetrics();
+    const told: [boolean, string | undefined][] = [];
+    const tokens = await tokensFromConfig(loadConfig({ INTROSPECTION_URL: server.url, INTROSPECTION_CLIENT_ID: server.clientId, INTROSPECTION_CLIENT_SECRET: server.clientSecret }), {
+      observer: metrics,
+      onIntrospectionAvailability: (_url, available, failure) => void told.push([available, failure?.message]),
+    });
+    try {
+      const { app } = await buildTestApp({ tokens: tokens.verifier, claims: tokens.claims });
+      const decide = async (token: string) => readJson(await postJson(app, '/decide', { token, ...question }));
+      // A user with a very large profile: every claim the authorization server holds, in one answer.
+      server.answer('large-profile', { body: { active: true, ...claims, exp: epoch() + 600, profile: 'x'.repeat(70_000) } });
+      server.answer('small-profile', { body: { active: true, ...claims, exp: epoch() + 600 } });
+      expect(await decide('small-profile')).toMatchObject({ decision: 'permit' });
+      const detail = 'introspection answer for this token larger than 65536 bytes, more than is read: its claims are too large';
+      expect(await decide('large-profile')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail }] });
+      expect(told).toEqual([]);
+      // A page of another type, a proxy's login page answered with 200, is no answer at all, however long.
+      server.answer('behind-a-login-page', { contentType: 'text/html', body: `<html>${'x'.repeat(100_000)}</html>` });
+      const down = 'introspection unavailable: answer is text/html, expected application/json';
+      expect(await decide('behind-a-login-page')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail: down }] });
+      expect(told).toEqual([[false, down]]);
+      // After it, the large answer is the endpoint answering again. It is asked for at each
+      // presentation, as a failure is: the profile may have been trimmed meanwhile.
+      expect(await decide('large-profile')).toMatchObject({ decision: 'deny', reasons: [{ code: 'invalid_token', detail }] });
+      expect(told).toEqual([[false, down], [true, undefined]]);
+      server.answer('large-profile', { body: { active: true, ...claims, exp: epoch() + 600 } });
+      expect(await decide('large-profile')).toMatchObject({ decision: 'permit' });
+      const text = await metrics.registry.metrics();
+      expect(sample(text, 'pdp_token_verifications_total', { kind: 'introspection', result: 'invalid' })).toBe(2);
+      expect(sample(text, 'pdp_token_verifications_total', { kind: 'introspection', result: 'error' })).toBe(1);
+    } finally {
+      tokens.close();
+      await server.close();
+    }
   });
 });
 

@@ -16,7 +16,23 @@ export interface BoundedFetchOptions {
 
 /** A failure to get a usable answer from a key set or introspection endpoint. */
 export class UpstreamError extends Error {
-  override readonly name = 'UpstreamError';
+  override readonly name: string = 'UpstreamError';
+}
+
+/**
+ * A `200` whose body is over the cap, with its media type. A key set is one document for every
+ * token, so one too large is its server's failure; an introspection answer is one token's, and
+ * one of the type asked for is too large for that token alone (a user with a very large profile).
+ */
+export class AnswerTooLargeError extends UpstreamError {
+  override readonly name: string = 'AnswerTooLargeError';
+
+  constructor(
+    readonly maxBytes: number,
+    readonly mediaType: string,
+  ) {
+    super(`answer larger than ${maxBytes} bytes`);
+  }
 }
 
 /** Network error codes worth a word; any other code is named as it comes. */
@@ -68,7 +84,7 @@ export function bodyText(response: BoundedResponse): string {
   }
 }
 
-async function readBody(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Buffer> {
+async function readBody(body: ReadableStream<Uint8Array> | null, maxBytes: number, mediaType: string): Promise<Buffer> {
   if (body === null) return Buffer.alloc(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -79,7 +95,7 @@ async function readBody(body: ReadableStream<Uint8Array> | null, maxBytes: numbe
     size += value.byteLength;
     if (size > maxBytes) {
       await reader.cancel();
-      throw new UpstreamError(`answer larger than ${maxBytes} bytes`);
+      throw new AnswerTooLargeError(maxBytes, mediaType);
     }
     chunks.push(value);
   }
@@ -91,7 +107,7 @@ async function readBody(body: ReadableStream<Uint8Array> | null, maxBytes: numbe
  * cannot hang us), a cap on the body size and no redirects. The body of any answer but a `200` is
  * left unread: a failure is told by its status, and a proxy's error page or a login page redirected
  * to, longer than the cap, read as `answer larger than …` where it was `answered HTTP 503`. Throws
- * UpstreamError, whose message never quotes the URL.
+ * UpstreamError, whose message never quotes the URL: AnswerTooLargeError for a body over the cap.
  */
 export async function fetchBounded(url: string, init: RequestInit, options: BoundedFetchOptions): Promise<BoundedResponse> {
   const signal = AbortSignal.timeout(options.timeoutMs);
@@ -104,8 +120,9 @@ export async function fetchBounded(url: string, init: RequestInit, options: Boun
       await response.body?.cancel().catch(() => undefined);
       return { status: response.status, mediaType, body: Buffer.alloc(0) };
     }
-    return { status: response.status, mediaType, body: await readBody(response.body, options.maxBytes) };
+    return { status: response.status, mediaType, body: await readBody(response.body, options.maxBytes, mediaType) };
   } catch (error) {
+    if (error instanceof AnswerTooLargeError) throw error;
     throw new UpstreamError(reason(error, options.timeoutMs), { cause: error });
   }
 }

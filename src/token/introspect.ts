@@ -7,7 +7,7 @@ import type { Claims } from './claims.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
 import type { IntrospectionCache } from './introspection-cache.js';
 import type { KeyLookup } from './jwks.js';
-import { bodyText, fetchBounded, UpstreamError, type BoundedResponse } from './fetch-bounded.js';
+import { AnswerTooLargeError, bodyText, fetchBounded, UpstreamError, type BoundedResponse } from './fetch-bounded.js';
 import { checkTimes, defaultClockTolerance, hasAudience, issuedInFuture, issuedInFutureDetail, joseTolerance, verifyWithKeySet, type TokenVerifier } from './verify.js';
 
 /** What introspection said about one token; cached under the token's hash. */
@@ -106,6 +106,16 @@ function unavailable(detail: string, cause?: unknown): TokenCheckUnavailableErro
   return new TokenCheckUnavailableError(`introspection unavailable: ${detail}`, { cause });
 }
 
+/**
+ * An answer of the type asked for, over the cap: the claims of this one token (a user with a very
+ * large profile), not the endpoint failing, which answers every other token. It is a deny of that
+ * token alone, neither an outage nor cached: asked again at its next presentation, it is taken
+ * once the claims are trimmed.
+ */
+function tooLarge(error: AnswerTooLargeError): InvalidTokenError {
+  return new InvalidTokenError(`introspection answer for this token larger than ${error.maxBytes} bytes, more than is read: its claims are too large`, { cause: error });
+}
+
 /** The answer's body as text (see `bodyText`); one that is not UTF-8 is a failure of the lookup. */
 function answerText(response: BoundedResponse): string {
   try {
@@ -145,6 +155,14 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
   const clockTolerance = options.clockTolerance ?? defaultClockTolerance;
   const authorization = basicAuth(options.clientId, options.clientSecret);
   const accept = options.signed === undefined ? jsonMediaType : jwtMediaType;
+  /**
+   * Why an answer of `mediaType` is none, if it is not of the type asked for. RFC 7662 §2.2: the
+   * answer is application/json; with signed answers asked for, a plain JSON one is a downgrade,
+   * not a fallback. Anything else (a login page, a proxy's error page) is not an answer, even
+   * should its body parse as one, and whatever its length.
+   */
+  const typeRefused = (mediaType: string): TokenCheckUnavailableError | undefined =>
+    mediaType === accept ? undefined : unavailable(`answer is ${mediaType || 'untyped'}, expected ${accept}`);
   const inflight = new Map<string, Promise<IntrospectionResult>>();
   // Unknown until the first lookup ends: a first success is no news, a first failure is.
   let available: boolean | undefined;
@@ -186,10 +204,9 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
    */
   async function readAnswer(mediaType: string, text: string, deadline: number): Promise<{ readonly answer: unknown; readonly validFrom?: number; readonly validUntil?: number }> {
     const signed = options.signed;
+    const refused = typeRefused(mediaType);
+    if (refused !== undefined) throw refused;
     if (signed === undefined) {
-      // RFC 7662 §2.2: the answer is application/json. Anything else (a login page, a proxy's
-      // error page) is not an answer, even should its body parse as one.
-      if (mediaType !== jsonMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jsonMediaType}`);
       let answer: unknown;
       try {
         answer = JSON.parse(text);
@@ -203,8 +220,6 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       if (duplicate !== undefined) throw unavailable(`answer writes ${jsonPath(duplicate)} twice`);
       return { answer };
     }
-    // Signed answers were asked for: a plain JSON answer is a downgrade, not a fallback.
-    if (mediaType !== jwtMediaType) throw unavailable(`answer is ${mediaType || 'untyped'}, expected ${jwtMediaType}`);
     try {
       const { keys, refetchKeys } = signed.lookup?.() ?? { keys: signed.keys };
       // The answer is a JWT the server issues by its own clock: its `exp` and `nbf`, if it sets
@@ -268,7 +283,9 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
       tell(start, true);
       return result;
     } catch (error) {
+      // A refusal of this token alone (see `tooLarge`) is an answer: the endpoint is up.
       if (error instanceof TokenCheckUnavailableError) tell(start, false, error);
+      else if (error instanceof InvalidTokenError) tell(start, true);
       throw error;
     }
   }
@@ -289,6 +306,7 @@ export function createIntrospector(options: IntrospectorOptions): TokenVerifier 
         { timeoutMs, maxBytes },
       );
     } catch (error) {
+      if (error instanceof AnswerTooLargeError) throw typeRefused(error.mediaType) ?? tooLarge(error);
       throw unavailable(error instanceof UpstreamError ? error.message : 'request failed', error);
     }
     if (response.status !== 200) throw unavailable(`answered HTTP ${response.status}`);
