@@ -100,6 +100,34 @@ describe('caller authentication: what callers may send', () => {
     expect(await readJson(res)).toMatchObject({ decision: 'permit' });
   });
 
+  it.each([
+    ['blank', '   '],
+    ['whitespace and invisible characters only', '\u00a0\u200b\t'],
+  ])('refuses a trusted caller\'s subject id that is %s (400, $.subject.id), as a token naming such a subject is denied', async (_, id) => {
+    const authzenSubject = { type: 'user', id };
+    const message = 'not only whitespace, control or invisible characters: such an id names no one, as a token whose subject claim holds one names no subject';
+    const refused: [path: string, body: object, at: string][] = [
+      ['/decide', { subject: { ...subject, id }, ...question }, '$.subject.id'],
+      ['/access/v1/evaluation', { subject: authzenSubject, action: { name: 'read' }, resource: { type: 'invoice', id: 'inv-1' } }, '$.subject.id'],
+      ['/access/v1/evaluations', { subject: authzenSubject, action: { name: 'read' }, evaluations: [{ resource: { type: 'invoice', id: 'inv-1' } }] }, '$.subject.id'],
+      ['/access/v1/search/resource', { subject: authzenSubject, action: { name: 'read' }, resource: { type: 'invoice' } }, '$.subject.id'],
+      ['/access/v1/search/action', { subject: authzenSubject, resource: { type: 'invoice', id: 'inv-1' } }, '$.subject.id'],
+    ];
+    for (const [path, body, at] of refused) {
+      const res = await postJson(app, path, body, bearer(trustedKey));
+      expect(res.status, path).toBe(400);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(await readJson(res), path).toMatchObject({
+        type: 'urn:invoice-pdp:problem:invalid_request',
+        errors: [{ path: at, message }],
+      });
+    }
+    // An item of a batch is refused alone, as any invalid item is: decision false, saying why.
+    const batch = { action: { name: 'read' }, evaluations: [{ subject: authzenSubject, resource: { type: 'invoice', id: 'inv-1' } }], options: { include_reasons: true } };
+    const res = await postJson(app, '/access/v1/evaluations', batch, bearer(trustedKey));
+    expect(await readJson(res)).toMatchObject({ evaluations: [{ decision: false, context: { error: { status: 400, errors: [{ path: '$.evaluations[0].subject.id', message }] } } }] });
+  });
+
   it('lets an untrusted caller send a token (a deny here: no verifier is configured)', async () => {
     const res = await postJson(app, '/decide', { token: 'opaque', ...question }, bearer(apiKey));
     expect(res.status).toBe(200);

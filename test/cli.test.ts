@@ -619,6 +619,12 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect((await runCli(['check', broken, '--request', join(requests, 'export.json')])).code).toBe(1);
     });
 
+    it('refuses a subject id of blanks only, as POST /decide does: nothing is decided offline that the server refuses', async ({ expect }) => {
+      const run = await runCli(['check', full, '--request', '-'], { input: JSON.stringify({ ...exportReport, subject: { ...exportReport.subject, id: ' \u200b' } }) });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('$.subject.id: not only whitespace, control or invisible characters: such an id names no one, as a token whose subject claim holds one names no subject');
+    });
+
     it.for([
       ['a number beyond a double', '"approval_limit":1e400', '$.subject.properties.approval_limit: number beyond the range of a double'],
       ['a number a double does not hold exactly', '"employee_no":12345678901234567890', '$.subject.properties.employee_no: 12345678901234567890 is not exactly a double and would be read as 12345678901234567000: write that, or the value as a string'],

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { jsonObjectSchema } from '../json-object.js';
-import { isActionName, isObject, isOptionalObject, isOptionalText, isText } from './plain-json.js';
+import { isActionName, isObject, isOptionalObject, isOptionalText, isSubjectId, isText } from './plain-json.js';
 import { wildcardAction, wildcardActionMessage } from '../policy/schema.js';
 import { requestLimits } from '../request-limits.js';
+import { subjectIdSchema } from '../subject-id.js';
 
 const { maxName, maxId } = requestLimits;
 
@@ -14,7 +15,7 @@ export const decideBody = z
     subject: z
       .object({
         type: z.string().min(1).max(maxName).optional(),
-        id: z.string().min(1).max(maxId),
+        id: subjectIdSchema,
         properties: jsonObjectSchema.optional(),
       })
       .optional(),
@@ -52,5 +53,5 @@ export function isPlainDecideBody(raw: unknown): raw is DecideBody {
   if (!isActionName(raw['action']) || !isOptionalObject(raw['context'])) return false;
   if (!isObject(resource) || !isText(resource['type'], 1, maxName) || !isOptionalText(resource['id'], 0, maxId) || !isOptionalObject(resource['properties'])) return false;
   if (subject === undefined) return isText(token, 1, Number.MAX_SAFE_INTEGER);
-  return token === undefined && isObject(subject) && isText(subject['id'], 1, maxId) && isOptionalText(subject['type'], 1, maxName) && isOptionalObject(subject['properties']);
+  return token === undefined && isObject(subject) && isSubjectId(subject['id']) && isOptionalText(subject['type'], 1, maxName) && isOptionalObject(subject['properties']);
 }

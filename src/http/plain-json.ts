@@ -1,5 +1,5 @@
 import { isJsonObject } from '../json-object.js';
-import { wildcardAction } from '../policy/schema.js';
+import { holdsSeenCharacter, wildcardAction } from '../policy/schema.js';
 import { requestLimits } from '../request-limits.js';
 
 /**
@@ -21,6 +21,9 @@ export const isOptionalText = (value: unknown, min: number, max: number): boolea
 
 /** An action name as the schemas take it: 1 to 256 characters, not `*`. */
 export const isActionName = (value: unknown): value is string => isText(value, 1, requestLimits.maxName) && value !== wildcardAction;
+
+/** A subject id as `subjectIdSchema` takes it: 1 to `maxId` characters, not all of them blank. */
+export const isSubjectId = (value: unknown): value is string => isText(value, 1, requestLimits.maxId) && holdsSeenCharacter(value);
 
 /** Properties or a context, absent or any object, as `jsonObjectSchema` takes and returns it. */
 export const isOptionalObject = (value: unknown): boolean => value === undefined || isObject(value);

@@ -3,6 +3,7 @@ import type { ReasonCode } from '../decision/types.js';
 import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { jsonObjectSchema } from '../json-object.js';
 import { requestLimits } from '../request-limits.js';
+import { subjectIdSchema } from '../subject-id.js';
 import { maxTimestampMs, minTimestampMs } from './cel-spec-functions.js';
 import { notWildcard, wildcardActionMessage } from './schema.js';
 
@@ -47,7 +48,7 @@ function attributesIn(owner: 'subject' | 'action' | 'resource', what: string): {
 export const fixtureRequestSchema = z
   .strictObject({
     subject: z.strictObject(
-      { type: name.optional(), id: z.string().min(1).max(requestLimits.maxId), properties: jsonObjectSchema.optional() },
+      { type: name.optional(), id: subjectIdSchema, properties: jsonObjectSchema.optional() },
       attributesIn('subject', "a subject's claims (roles, scopes, any attribute)"),
     ),
     action: z.union([actionName, z.strictObject({ name: actionName, properties: jsonObjectSchema.optional() }, attributesIn('action', "an action's attributes"))]),

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { jsonObjectSchema } from '../../json-object.js';
-import { isActionName, isObject, isOptionalObject, isText } from '../plain-json.js';
+import { isActionName, isObject, isOptionalObject, isSubjectId, isText } from '../plain-json.js';
 import { wildcardAction, wildcardActionMessage } from '../../policy/schema.js';
+import { subjectIdSchema } from '../../subject-id.js';
 import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionOutcome, DecisionRequest } from '../../decision/service.js';
 import type { RuleTrace } from '../../policy/evaluate.js';
@@ -15,6 +16,9 @@ const idText = z.string().min(1).max(1024);
 /** An AuthZEN subject or resource: `type` and `id` strings, optional properties. Unknown keys are dropped. */
 export const entitySchema = z.object({ type: typeText, id: idText, properties: propertiesSchema.optional() });
 
+/** An AuthZEN subject: an entity whose id names someone (see `subjectIdSchema`). */
+export const subjectSchema = entitySchema.extend({ id: subjectIdSchema });
+
 /** The entity a search looks for: only its type counts, an id or properties are ignored. */
 export const searchedEntitySchema = z.object({ type: typeText });
 
@@ -25,7 +29,7 @@ export const actionSchema = z.object({
 
 /** The AuthZEN 4-tuple of one access evaluation. */
 export const evaluationSchema = z.object({
-  subject: entitySchema,
+  subject: subjectSchema,
   action: actionSchema,
   resource: entitySchema,
   context: propertiesSchema.optional(),
@@ -34,13 +38,15 @@ export const evaluationSchema = z.object({
 const isEntity = (value: unknown) =>
   isObject(value) && isText(value['type'], 1, 256) && isText(value['id'], 1, 1024) && isOptionalObject(value['properties']);
 
+const isSubject = (value: unknown) => isEntity(value) && isObject(value) && isSubjectId(value['id']);
+
 /**
  * Whether `raw` holds an evaluation `evaluationSchema` accepts and would return with the same
  * members, checked by hand to skip zod's copy of every object; false for anything else, valid or
  * not, which is then zod's to judge. Members outside the 4-tuple (such as `options`) are not looked at.
  */
 export function isPlainEvaluation(raw: unknown): raw is WireEvaluation {
-  if (!isObject(raw) || !isEntity(raw['subject']) || !isEntity(raw['resource']) || !isOptionalObject(raw['context'])) return false;
+  if (!isObject(raw) || !isSubject(raw['subject']) || !isEntity(raw['resource']) || !isOptionalObject(raw['context'])) return false;
   const action = raw['action'];
   return isObject(action) && isActionName(action['name']) && isOptionalObject(action['properties']);
 }

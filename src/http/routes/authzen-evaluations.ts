@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { decideBatch, evaluationsSemantics, type BatchItem } from '../../decision/batch.js';
 import type { DecisionRequest, DecisionService } from '../../decision/service.js';
 import { jsonPath } from '../../policy/json-path.js';
-import { actionSchema, decisionRequest, ExplainBudget, entitySchema, evaluationSchema, propertiesSchema, sharingRequests, wireDecision, type WireEvaluation } from '../authzen/wire.js';
+import { actionSchema, decisionRequest, ExplainBudget, entitySchema, evaluationSchema, propertiesSchema, sharingRequests, subjectSchema, wireDecision, type WireEvaluation } from '../authzen/wire.js';
 import { authzenBody } from '../authzen/body.js';
 import { validBody } from '../body.js';
 import { decisionMeta } from '../decision-meta.js';
@@ -17,7 +17,7 @@ const maxEvaluations = 100;
 
 /** The top-level defaults and one item share this shape: every key optional. */
 const partialTuple = z.object({
-  subject: entitySchema.optional(),
+  subject: subjectSchema.optional(),
   action: actionSchema.optional(),
   resource: entitySchema.optional(),
   context: propertiesSchema.optional(),

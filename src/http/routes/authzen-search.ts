@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { SearchHit, SearchQuery, SearchService } from '../../decision/search.js';
 import { decodePageToken, encodePageToken, searchFingerprint, type PageTokenScope } from '../authzen/page-token.js';
-import { actionInput, actionSchema, entitySchema, propertiesSchema, resourceInput, searchedEntitySchema, subjectInput } from '../authzen/wire.js';
+import { actionInput, actionSchema, entitySchema, propertiesSchema, resourceInput, searchedEntitySchema, subjectInput, subjectSchema } from '../authzen/wire.js';
 import type { DecisionMeta } from '../../decision/record.js';
 import { authzenBody } from '../authzen/body.js';
 import { decisionMeta } from '../decision-meta.js';
@@ -37,8 +37,8 @@ const pageSchema = z.object({
 const context = propertiesSchema.optional();
 
 const subjectSearchBody = z.object({ subject: searchedEntitySchema, action: actionSchema, resource: entitySchema, context, page: pageSchema.optional() });
-const resourceSearchBody = z.object({ subject: entitySchema, action: actionSchema, resource: searchedEntitySchema, context, page: pageSchema.optional() });
-const actionSearchBody = z.object({ subject: entitySchema, resource: entitySchema, context, page: pageSchema.optional() });
+const resourceSearchBody = z.object({ subject: subjectSchema, action: actionSchema, resource: searchedEntitySchema, context, page: pageSchema.optional() });
+const actionSearchBody = z.object({ subject: subjectSchema, resource: entitySchema, context, page: pageSchema.optional() });
 
 const empty: Readonly<Record<string, unknown>> = Object.freeze({});
 
