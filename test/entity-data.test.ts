@@ -593,6 +593,17 @@ describe('entity data: enrichment in /decide', () => {
     tokens.close();
   });
 
+  it('gives claims a trusted caller forwards with an issuer\'s iss, and no type, that issuer\'s subjectType; a type the caller states is taken', async () => {
+    const { tokens } = await localAndPartnerIssuers();
+    const { app } = await buildTestApp({ policyDir: await policyDirWith({ 'users.json': { entities: [alice, invoice] } }), tokens: tokens.verifier, claims: tokens.claims });
+    const decide = async (subject: object) => (await readJson(await postJson(app, '/decide', { subject, action: 'read', resource: { type: 'invoice', id: 'inv-1' } }))).decision;
+    // A gateway passing on the partner's verified claims: kept apart from the local u-alice, as the partner's token is.
+    expect(await decide({ id: 'u-alice', properties: { iss: 'https://partner.test' } })).toBe('deny');
+    expect(await decide({ id: 'u-alice', properties: { iss: 'https://idp.test' } })).toBe('permit');
+    expect(await decide({ id: 'u-alice', type: 'user', properties: { iss: 'https://partner.test' } })).toBe('permit');
+    tokens.close();
+  });
+
   it('gives a partner-user whose sub is a local user\'s id no owner rights over that user\'s invoices, only over those its aliases name', async () => {
     const { tokens, privateKey } = await localAndPartnerIssuers();
     const partner = { type: 'partner-user', id: 'u-alice', aliases: ['partner:u-alice'] };
