@@ -164,7 +164,12 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
     ['whose iss is a number', () => signedWithIss(42), /^claim "iss" invalid: a number, not a string$/],
     ['whose iss is null', () => signedWithIss(null), /^claim "iss" invalid: null, not a string$/],
     ['without iss', () => signedWithIss(undefined), /^token has no "iss" claim$/],
-    ['a header that is not JSON', async () => `${Buffer.from('{').toString('base64url')}.${b64url(accountantClaims)}.sig`, /^token has no "iss" claim$/],
+    // The header is read first, as the issuer's verifier reads it: a claim missing after it is not the first thing wrong.
+    ['a header that is not JSON, without iss', async () => `${Buffer.from('{').toString('base64url')}.${b64url(accountantClaims)}.sig`, /^token is not a well-formed JWS \(ERR_JWS_INVALID\)$/],
+    ['a header that is not JSON, with iss', async () => `${Buffer.from('{').toString('base64url')}.${b64url({ ...accountantClaims, iss: testIssuer })}.sig`, /^token is not a well-formed JWS \(ERR_JWS_INVALID\)$/],
+    ['a header that is a JSON array, without iss', async () => `${b64url([ec.alg])}.${b64url(accountantClaims)}.sig`, /^token is not a well-formed JWS \(ERR_JWS_INVALID\)$/],
+    ['a header without alg, without iss', async () => `${b64url({ kid: ec.kid })}.${b64url(accountantClaims)}.sig`, /^token is not a well-formed JWS \(ERR_JWS_INVALID\)$/],
+    ['a header without alg, with iss', async () => `${b64url({ kid: ec.kid })}.${b64url({ ...accountantClaims, iss: testIssuer })}.sig`, /^token is not a well-formed JWS \(ERR_JWS_INVALID\)$/],
   ];
 
   it('an oversized token (over TOKEN_MAX_LENGTH, 8192 by default) is a 200 deny, checked before any parsing', async () => {

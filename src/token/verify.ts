@@ -1,4 +1,4 @@
-import { decodeJwt, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import { claimAt, type Claims } from './claims.js';
 import type { KeyLookup } from './jwks.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
@@ -246,6 +246,24 @@ function jsonKind(value: unknown): string {
 }
 
 /**
+ * The unverified `iss` of a compact JWS, its header read first, as an issuer's verifier reads it:
+ * a header that is not a JSON object holding a string `alg` is what is wrong with a token, before
+ * any claim, and is told as that verifier tells it. Throws jose's error.
+ */
+function unverifiedIssuer(token: string): unknown {
+  if (token.split('.').length === 3) {
+    let header;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch (cause) {
+      throw new errors.JWSInvalid('JWS Protected Header is invalid', { cause });
+    }
+    if (typeof header.alg !== 'string') throw new errors.JWSInvalid('JWS "alg" (Algorithm) Header Parameter missing or invalid');
+  }
+  return decodeJwt(token).iss;
+}
+
+/**
  * A JWT verifier over several issuers, each pinned to its own keys, audiences and algorithms.
  * The unverified `iss` only picks which issuer's verifier runs; that verifier then checks
  * `iss` again, so a token is only ever verified with its own issuer's keys.
@@ -255,7 +273,7 @@ export function createIssuerVerifier(verifiers: ReadonlyMap<string, TokenVerifie
     async verify(token) {
       let iss: unknown;
       try {
-        iss = decodeJwt(token).iss;
+        iss = unverifiedIssuer(token);
       } catch (error) {
         throw new InvalidTokenError(describe(error), { cause: error });
       }
