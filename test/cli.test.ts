@@ -765,6 +765,26 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(json).toEqual({ ok: false, check: true, files: [{ file: 'reports.json', canonical: false }, { file: 'tests/reports.json', canonical: false }] });
     });
 
+    it.for([
+      ['a space', 'my policies'],
+      ['a quote', "it's"],
+      ['characters a shell reads', '$HOME;*'],
+      ['a leading dash, as an option would', '-p'],
+    ] as const)('--check hints a command that, pasted into a shell, formats a directory whose name holds %s', async ([, name], { expect }) => {
+      const dir = join(await fixtureDir({}), name);
+      await writeFiles(dir, messy);
+      // Read from the directory's parent, as a user runs it, so the name alone is the operand.
+      const run = await runCli(['fmt', '--check', '--', name], { cwd: join(dir, '..') });
+      expect(run.code).toBe(1);
+      const hint = /\(run: pdp (fmt .*)\)$/.exec(run.stdout.trimEnd())?.[1] ?? '';
+      const words = await new Promise<string>((done, fail) =>
+        execFile('sh', ['-c', `printf '%s\\0' ${hint}`], (error, stdout) => (error === null ? done(stdout) : fail(error))),
+      );
+      const args = words.split('\0').slice(0, -1);
+      expect(args.at(-1)).toBe(name);
+      expect(await runCli(args, { cwd: join(dir, '..') })).toMatchObject({ code: 0 });
+    });
+
     it('rewrites files with keys in schema order and one layout, keeping their meaning', async ({ expect }) => {
       const dir = await fixtureDir(messy);
       const run = await runCli(['fmt', dir]);
@@ -940,7 +960,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       await writeFiles(dir, { 'tests/reports.json': messy['tests/reports.json'] });
       const check = await runCli(['fmt', dir, '--check']);
       expect(check.code).toBe(1);
-      expect(check.stdout.split('\n').at(-2)).toBe(`2 of 2 files need formatting (run: pdp fmt ${shown})`);
+      expect(check.stdout.split('\n').at(-2)).toBe(`2 of 2 files need formatting (run: pdp fmt '${shown}')`);
     });
 
     it('reports a link to nothing as unreadable, and skips hidden files such as editor locks', async ({ expect }) => {

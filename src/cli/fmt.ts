@@ -94,6 +94,16 @@ function jsonOutcome({ file, canonical, problems }: FileOutcome): { file: string
 }
 
 /**
+ * `dir` as the operand of a command to paste into a shell: as it is when it holds only characters
+ * no shell reads specially (`policies`, `./a/b-1`), else in single quotes (`'my policies'`,
+ * `'it'\''s'`); after `--` when it starts with `-`, which `pdp` would read as an option.
+ */
+function shellOperand(dir: string): string {
+  const word = /^[\w@%+=:,./-]+$/.test(dir) ? dir : `'${dir.replaceAll("'", String.raw`'\''`)}'`;
+  return dir.startsWith('-') ? `-- ${word}` : word;
+}
+
+/**
  * Each problem as validate prints it (see printIssue), then one line per file formatted,
  * whatever its name holds: a line break there printed a line of its own (`1 files checked, 0
  * reformatted`), an escape sequence drove the terminal.
@@ -106,7 +116,7 @@ function printOutcomes(io: Io, dir: string, check: boolean, outcomes: readonly F
   // Without it, a run that formatted nothing for an error read as a clean one.
   const failedText = failed > 0 ? `, ${failed} not ${check ? 'checked' : 'formatted'} (see the errors above)` : '';
   io.out(check
-    ? `${changed.length} of ${outcomes.length} files need formatting${failedText}${changed.length > 0 ? ` (run: pdp fmt ${printable(dir)})` : ''}`
+    ? `${changed.length} of ${outcomes.length} files need formatting${failedText}${changed.length > 0 ? ` (run: pdp fmt ${printable(shellOperand(dir))})` : ''}`
     : `${outcomes.length} files checked, ${changed.length} reformatted${failedText}`);
 }
 
