@@ -124,6 +124,25 @@ describe.concurrent('pdp CLI (through its process)', () => {
     });
 
     it.for([
+      ['check', 'policies', '--request', 'x.json', '-h'],
+      ['check', '--help', 'policies', '--request'],
+      ['fmt', '--check', '-h'],
+      ['test', '--junit', 'out.xml', '--help'],
+      ['token', '--claims', '{}', '-h'],
+    ] as const)('prints help, exit 0, for -h or --help among the options of %j, wherever an option does not take it as its value', async (args, { expect }) => {
+      const run = await runCli(args);
+      expect([run.code, run.stderr]).toEqual([0, '']);
+      expect(run.stdout).toContain('usage: pdp <command>');
+    });
+
+    it('reads a file named -h given as --request=-h, as an option\'s value', async ({ expect }) => {
+      const run = await runCli(['check', full, '--request=-h'], { cwd: full });
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/^error -h \$: cannot read the request/);
+    });
+
+    it.for([
       [[], 'a command is required'],
       [['frobnicate'], 'unknown command "frobnicate"'],
       // Names every object has, which are no commands.
@@ -173,6 +192,10 @@ describe.concurrent('pdp CLI (through its process)', () => {
       ['--junit', ['test', 'policies', '--junit', '--json']],
       ['--request', ['check', 'policies', '--request', '--now', '2025-03-01T10:00:00Z']],
       ['--ttl', ['token', '--key', 'k.json', '--iss', 'https://issuer.example', '--aud', 'api', '--claims', '{"sub":"a"}', '--ttl', '-5']],
+      // A value that reads as a request for help is refused as any other starting with a dash, not taken for one.
+      ['--request', ['check', 'policies', '--request', '-h']],
+      ['--junit', ['test', 'policies', '--junit', '--help']],
+      ['--claims', ['token', '--key', 'k.json', '--iss', 'https://issuer.example', '--aud', 'api', '--claims', '-h']],
     ] as const)('says in one line, exit 2, that %s takes a value when what follows it starts with a dash', async ([, args], { expect }) => {
       const run = await runCli(args);
       expect(run.code).toBe(2);

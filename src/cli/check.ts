@@ -12,6 +12,7 @@ import { decodeSource } from '../policy/source-text.js';
 import { fixtureRequestToQuery } from '../policy/testing.js';
 import { claimTermsFromConfig } from '../token/from-config.js';
 import { parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
+import { commandOptions } from './options.js';
 import { printable } from '../printable.js';
 
 /**
@@ -110,7 +111,7 @@ function printVerdict(io: Io, verdict: Verdict, version: string, trace: readonly
  * settings, the policies or the request are invalid.
  */
 export async function checkCommand(args: readonly string[], io: Io): Promise<number> {
-  const { dir, flags } = parseCommandArgs(args, { request: { type: 'string' }, now: { type: 'string' } });
+  const { dir, flags } = parseCommandArgs(args, commandOptions.check);
   const json = flags['json'] === true;
   const requestPath = flags['request'];
   if (typeof requestPath !== 'string' || requestPath === '') throw new UsageError('--request FILE is required');

@@ -13,6 +13,7 @@ import { issuerProblem } from '../token/issuer-name.js';
 import { hasAudience, neverValid, withCandidateKeys } from '../token/verify.js';
 import { devKeyAlg } from './dev-keys.js';
 import { InputError, optionError, refuseRepeatedValues, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
+import { commandOptions } from './options.js';
 
 interface DevTokenOptions {
   readonly keyFile: string;
@@ -30,13 +31,7 @@ const maxKeyFileBytes = 64 * 1024;
 
 /** `pdp token --key FILE --iss ISSUER --aud AUDIENCE --claims JSON [--ttl SECONDS]` as options. */
 function parseTokenArgs(args: readonly string[]): DevTokenOptions {
-  const options = {
-    key: { type: 'string' },
-    iss: { type: 'string' },
-    aud: { type: 'string' },
-    claims: { type: 'string' },
-    ttl: { type: 'string', default: '3600' },
-  } as const;
+  const options = { ...commandOptions.token, ttl: { ...commandOptions.token.ttl, default: '3600' } } as const;
   let given;
   try {
     given = parseArgs({ args: [...args], options, strict: true, allowPositionals: false, tokens: true });

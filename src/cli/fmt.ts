@@ -8,6 +8,7 @@ import { maxSourceFileBytes, SourceReads } from '../policy/source-reads.js';
 import { policySchema } from '../policy/schema.js';
 import { testFileNames } from '../policy/testing.js';
 import { parseCommandArgs, printIssue, withLoadErrors, type Io } from './io.js';
+import { commandOptions } from './options.js';
 import { printable } from '../printable.js';
 import { replaceFile } from './replace-file.js';
 
@@ -128,7 +129,7 @@ function printOutcomes(io: Io, dir: string, check: boolean, outcomes: readonly F
  * DIR/tests cannot be read (nothing is formatted).
  */
 export async function fmtCommand(args: readonly string[], io: Io): Promise<number> {
-  const { dir, flags } = parseCommandArgs(args, { check: { type: 'boolean' } });
+  const { dir, flags } = parseCommandArgs(args, commandOptions.fmt);
   const json = flags['json'] === true;
   const check = flags['check'] === true;
   return withLoadErrors(io, json, async () => {

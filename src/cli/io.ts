@@ -1,6 +1,7 @@
 import { parseArgs, styleText } from 'node:util';
 import { ConfigError, loadConfig, settingNames, type Config } from '../config.js';
 import { formatIssue, PolicyLoadError, type PolicyIssue } from '../policy/errors.js';
+import type { FlagSpec } from './options.js';
 import { unreadSettings, unreadSettingText } from '../unread-settings.js';
 import { printable } from '../printable.js';
 
@@ -68,8 +69,6 @@ export class InputError extends Error {
 export function optionError(error: unknown): UsageError {
   return new UsageError((error as Error).message.replace(/\s*\n\s*/g, ' '));
 }
-
-type FlagSpec = Readonly<Record<string, { readonly type: 'boolean' | 'string' }>>;
 
 /** Parsed flags and the policy directory (the one positional argument, default ./policies). */
 export interface ParsedArgs {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { InputError, processIo, UsageError, type Io } from './io.js';
 import { printable } from '../printable.js';
+import { asksForHelp, commandOptions, type CommandName } from './options.js';
 
 const usage = `usage: pdp <command> [DIR] [options]        (DIR defaults to ./policies)
 
@@ -34,7 +35,7 @@ type Command = (args: readonly string[], io: Io) => Promise<number>;
 
 // Each command's module is loaded when it runs: one command needs neither the policy compiler
 // nor jose for the others, and a CLI run in CI or a pre-commit hook starts that much sooner.
-const commands: Readonly<Record<string, () => Promise<Command>>> = {
+const commands: Readonly<Record<CommandName, () => Promise<Command>>> = {
   validate: async () => (await import('./validate.js')).validateCommand,
   test: async () => (await import('./test.js')).testCommand,
   check: async () => (await import('./check.js')).checkCommand,
@@ -47,10 +48,9 @@ const commands: Readonly<Record<string, () => Promise<Command>>> = {
 async function main(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...args] = argv;
   // Own names only: `constructor` or `toString` are no commands.
-  const command = name !== undefined && Object.hasOwn(commands, name) ? commands[name] : undefined;
-  // After `--` every argument is an operand: `pdp validate -- -h` names a directory `-h`.
-  const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
-  if (name === 'help' || name === '--help' || name === '-h' || (command !== undefined && (options.includes('--help') || options.includes('-h')))) {
+  const known = name !== undefined && Object.hasOwn(commands, name) ? (name as CommandName) : undefined;
+  const command = known === undefined ? undefined : commands[known];
+  if (name === 'help' || name === '--help' || name === '-h' || (known !== undefined && asksForHelp(args, commandOptions[known]))) {
     process.stdout.write(usage);
     return 0;
   }

@@ -4,6 +4,7 @@ import { SourceReads } from '../policy/source-reads.js';
 import { caseLabel, loadPolicyDirWithTests, runPolicyTests, type CaseResult } from '../policy/testing.js';
 import { claimTermsFromConfig } from '../token/from-config.js';
 import { InputError, parseCommandArgs, serverConfig, UsageError, withLoadErrors, type Io } from './io.js';
+import { commandOptions } from './options.js';
 import { junitLoadReport, junitReport } from './junit.js';
 import { printable } from '../printable.js';
 import { writeReportFile } from './replace-file.js';
@@ -68,7 +69,7 @@ function printCoverage(io: Io, coverage: CoverageReport): void {
  * fails, no case exists, or coverage is below N percent.
  */
 export async function testCommand(args: readonly string[], io: Io): Promise<number> {
-  const { dir, flags } = parseCommandArgs(args, { coverage: { type: 'boolean' }, 'min-coverage': { type: 'string' }, junit: { type: 'string' } });
+  const { dir, flags } = parseCommandArgs(args, commandOptions.test);
   const json = flags['json'] === true;
   const minCoverage = minimumCoverage(flags['min-coverage']);
   const wantCoverage = flags['coverage'] === true || minCoverage !== undefined;

@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import { SourceReads } from '../policy/source-reads.js';
 import { loadFixtures, loadPolicyDirWithTests } from '../policy/testing.js';
 import { parseCommandArgs, withLoadErrors, type Io } from './io.js';
+import { commandOptions } from './options.js';
 
 /** `pdp validate [DIR] [--json]`: loads and compiles every policy, and parses every test file. */
 export async function validateCommand(args: readonly string[], io: Io): Promise<number> {
-  const { dir, flags } = parseCommandArgs(args, {});
+  const { dir, flags } = parseCommandArgs(args, commandOptions.validate);
   const json = flags['json'] === true;
   return withLoadErrors(io, json, async () => {
     const reads = new SourceReads();
