@@ -42,6 +42,35 @@ describe('POST /access/v1/evaluation, bad input', () => {
     expect(problem.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
   });
 
+  it.each([
+    ['blank', '   '],
+    ['whitespace and invisible characters only', '\u00a0\u200b\t'],
+  ])('a name or id that is %s → 400 at its path on every AuthZEN endpoint, as no policy or entity data holds one', async (_, blank) => {
+    const message = expect.stringMatching(/^not only whitespace, control or invisible characters: /);
+    const searched = { subject: valid.subject, action: valid.action, resource: { type: 'record' } };
+    const refused: [endpoint: string, body: object, path: string][] = [
+      ['/access/v1/evaluation', { ...valid, resource: { ...valid.resource, id: blank } }, '$.resource.id'],
+      ['/access/v1/evaluation', { ...valid, resource: { ...valid.resource, type: blank } }, '$.resource.type'],
+      ['/access/v1/evaluation', { ...valid, subject: { ...valid.subject, type: blank } }, '$.subject.type'],
+      ['/access/v1/evaluation', { ...valid, action: { name: blank } }, '$.action.name'],
+      ['/access/v1/search/resource', { ...searched, resource: { type: blank } }, '$.resource.type'],
+      ['/access/v1/search/subject', { ...valid, subject: { type: blank } }, '$.subject.type'],
+      ['/access/v1/search/subject', { ...valid, subject: { type: 'user' }, resource: { ...valid.resource, id: blank } }, '$.resource.id'],
+      ['/access/v1/search/action', { subject: valid.subject, resource: { ...valid.resource, id: blank } }, '$.resource.id'],
+    ];
+    for (const [endpoint, body, path] of refused) {
+      const res = await postJson(app, endpoint, body);
+      expect(res.status, `${endpoint} ${path}`).toBe(400);
+      expect(await readJson(res), `${endpoint} ${path}`).toMatchObject({ status: 400, errors: [{ path, message }] });
+    }
+    // In a batch, that item alone: decision false, saying why.
+    const batch = { subject: valid.subject, action: valid.action, evaluations: [{ resource: { ...valid.resource, id: blank } }, { resource: valid.resource }], options: { include_reasons: true } };
+    const res = await postJson(app, '/access/v1/evaluations', batch);
+    expect(await readJson(res)).toMatchObject({ evaluations: [{ decision: false, context: { error: { status: 400, errors: [{ path: '$.evaluations[0].resource.id', message }] } } }, { decision: expect.any(Boolean) }] });
+    // The id of the entity a search looks for is ignored, whatever it holds.
+    expect((await postJson(app, '/access/v1/search/resource', { ...searched, resource: { type: 'record', id: blank } })).status).toBe(200);
+  });
+
   it('a key written twice in one object → 400 at the second, on every AuthZEN endpoint', async () => {
     const twice = JSON.stringify(valid).replace('"id":"101"', '"id":"101","id":"102"');
     for (const path of ['/access/v1/evaluation', '/access/v1/search/subject', '/access/v1/search/action']) {

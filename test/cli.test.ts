@@ -649,6 +649,16 @@ describe.concurrent('pdp CLI (through its process)', () => {
     });
 
     it.for([
+      ['resource.id', { ...exportReport, resource: { ...exportReport.resource, id: '\u200b ' } }],
+      ['resource.type', { ...exportReport, resource: { ...exportReport.resource, type: ' ' } }],
+      ['action', { ...exportReport, action: '\u3000' }],
+    ] as const)('refuses a $.%s of blanks only, as POST /decide does', async ([field, request], { expect }) => {
+      const run = await runCli(['check', full, '--request', '-'], { input: JSON.stringify(request) });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`$.${field}: not only whitespace, control or invisible characters: `);
+    });
+
+    it.for([
       ['a number beyond a double', '"approval_limit":1e400', '$.subject.properties.approval_limit: number beyond the range of a double'],
       ['a number a double does not hold exactly', '"employee_no":12345678901234567890', '$.subject.properties.employee_no: 12345678901234567890 is not exactly a double and would be read as 12345678901234567000: write that, or the value as a string'],
       ['an array beyond 1000 elements', `"teams":${JSON.stringify(Array.from({ length: 1001 }, () => 't'))}`, '$.subject.properties.teams: array longer than 1000 elements'],

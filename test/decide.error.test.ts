@@ -122,6 +122,17 @@ describe('POST /decide: bad input is a 4xx problem, never a 500', () => {
   });
 
   it.each([
+    ['resource.id', { ...valid, resource: { ...valid.resource, id: ' \u200b' } }],
+    ['resource.id', { ...valid, resource: { ...valid.resource, id: '' } }],
+    ['resource.type', { ...valid, resource: { ...valid.resource, type: '\t ' } }],
+    ['subject.type', { ...valid, subject: { ...subject, type: '\u00a0' } }],
+    ['action', { ...valid, action: ' ' }],
+  ])('400 invalid_request at $.%s for one empty or made only of whitespace, control or invisible characters: it names nothing a policy or entity data holds', async (field, body) => {
+    const problem = await expectProblem(await postJson(app, '/decide', body), 400, 'invalid_request');
+    expect(problem.errors).toEqual([{ path: `$.${field}`, message: expect.any(String) }]);
+  });
+
+  it.each([
     ['action', 256, (text: string) => ({ ...valid, action: text })],
     ['subject.type', 256, (text: string) => ({ ...valid, subject: { ...subject, type: text } })],
     ['resource.type', 256, (text: string) => ({ ...valid, resource: { ...valid.resource, type: text } })],

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { jsonObjectSchema } from '../json-object.js';
-import { isActionName, isObject, isOptionalObject, isOptionalText, isSubjectId, isText } from './plain-json.js';
-import { wildcardAction, wildcardActionMessage } from '../policy/schema.js';
+import { isActionName, isObject, isOptionalName, isOptionalObject, isStatedName, isText } from './plain-json.js';
 import { requestLimits } from '../request-limits.js';
-import { subjectIdSchema } from '../subject-id.js';
+import { actionNameSchema, resourceIdSchema, subjectIdSchema, typeNameSchema } from '../request-names.js';
 
 const { maxName, maxId } = requestLimits;
 
@@ -14,15 +13,15 @@ export const decideBody = z
     token: z.string().min(1).optional(),
     subject: z
       .object({
-        type: z.string().min(1).max(maxName).optional(),
+        type: typeNameSchema.optional(),
         id: subjectIdSchema,
         properties: jsonObjectSchema.optional(),
       })
       .optional(),
-    action: z.string().min(1).max(maxName).refine((name) => name !== wildcardAction, wildcardActionMessage),
+    action: actionNameSchema,
     resource: z.object({
-      type: z.string().min(1).max(maxName),
-      id: z.string().max(maxId).optional(),
+      type: typeNameSchema,
+      id: resourceIdSchema.optional(),
       properties: jsonObjectSchema.optional(),
     }),
     context: jsonObjectSchema.optional(),
@@ -51,7 +50,7 @@ export function isPlainDecideBody(raw: unknown): raw is DecideBody {
   if (!isObject(raw)) return false;
   const { token, subject, resource } = raw;
   if (!isActionName(raw['action']) || !isOptionalObject(raw['context'])) return false;
-  if (!isObject(resource) || !isText(resource['type'], 1, maxName) || !isOptionalText(resource['id'], 0, maxId) || !isOptionalObject(resource['properties'])) return false;
+  if (!isObject(resource) || !isStatedName(resource['type'], maxName) || !isOptionalName(resource['id'], maxId) || !isOptionalObject(resource['properties'])) return false;
   if (subject === undefined) return isText(token, 1, Number.MAX_SAFE_INTEGER);
-  return token === undefined && isObject(subject) && isSubjectId(subject['id']) && isOptionalText(subject['type'], 1, maxName) && isOptionalObject(subject['properties']);
+  return token === undefined && isObject(subject) && isStatedName(subject['id'], maxId) && isOptionalName(subject['type'], maxName) && isOptionalObject(subject['properties']);
 }

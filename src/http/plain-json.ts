@@ -17,13 +17,13 @@ export const isObject = isJsonObject;
 export const isText = (value: unknown, min: number, max: number): value is string =>
   typeof value === 'string' && value.length >= min && value.length <= max;
 
-export const isOptionalText = (value: unknown, min: number, max: number): boolean => value === undefined || isText(value, min, max);
+/** A name or id as `request-names.ts` takes it: 1 to `max` characters, not all of them blank. */
+export const isStatedName = (value: unknown, max: number): value is string => isText(value, 1, max) && holdsSeenCharacter(value);
 
-/** An action name as the schemas take it: 1 to 256 characters, not `*`. */
-export const isActionName = (value: unknown): value is string => isText(value, 1, requestLimits.maxName) && value !== wildcardAction;
+export const isOptionalName = (value: unknown, max: number): boolean => value === undefined || isStatedName(value, max);
 
-/** A subject id as `subjectIdSchema` takes it: 1 to `maxId` characters, not all of them blank. */
-export const isSubjectId = (value: unknown): value is string => isText(value, 1, requestLimits.maxId) && holdsSeenCharacter(value);
+/** An action name as the schemas take it: 1 to 256 characters, not all of them blank, not `*`. */
+export const isActionName = (value: unknown): value is string => isStatedName(value, requestLimits.maxName) && value !== wildcardAction;
 
 /** Properties or a context, absent or any object, as `jsonObjectSchema` takes and returns it. */
 export const isOptionalObject = (value: unknown): boolean => value === undefined || isObject(value);

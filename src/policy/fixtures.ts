@@ -2,10 +2,8 @@ import { z } from 'zod';
 import type { ReasonCode } from '../decision/types.js';
 import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { jsonObjectSchema } from '../json-object.js';
-import { requestLimits } from '../request-limits.js';
-import { subjectIdSchema } from '../subject-id.js';
+import { actionNameSchema, resourceIdSchema, subjectIdSchema, typeNameSchema } from '../request-names.js';
 import { maxTimestampMs, minTimestampMs } from './cel-spec-functions.js';
-import { notWildcard, wildcardActionMessage } from './schema.js';
 
 /**
  * An RFC 3339 instant that conditions may see as `now`: within CEL's timestamps (years 1 to 9999
@@ -21,9 +19,6 @@ export const instantSchema = z.iso
     return ms >= minTimestampMs && ms <= maxTimestampMs;
   }, 'outside the timestamps conditions know, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z')
   .describe('The instant conditions see as `now`, T and Z upper-case as timestamp() reads them: within 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z in UTC (checked at load: 9999-12-31T23:30:00-01:00 is year 10000).');
-const name = z.string().min(1).max(requestLimits.maxName);
-/** As the HTTP edge takes it: one name, never `*`; a pattern, so the editor schema says so too. */
-const actionName = name.regex(notWildcard, wildcardActionMessage);
 
 /**
  * A request's object refusing keys it does not take, saying where they go: a subject's roles
@@ -48,12 +43,12 @@ function attributesIn(owner: 'subject' | 'action' | 'resource', what: string): {
 export const fixtureRequestSchema = z
   .strictObject({
     subject: z.strictObject(
-      { type: name.optional(), id: subjectIdSchema, properties: jsonObjectSchema.optional() },
+      { type: typeNameSchema.optional(), id: subjectIdSchema, properties: jsonObjectSchema.optional() },
       attributesIn('subject', "a subject's claims (roles, scopes, any attribute)"),
     ),
-    action: z.union([actionName, z.strictObject({ name: actionName, properties: jsonObjectSchema.optional() }, attributesIn('action', "an action's attributes"))]),
+    action: z.union([actionNameSchema, z.strictObject({ name: actionNameSchema, properties: jsonObjectSchema.optional() }, attributesIn('action', "an action's attributes"))]),
     resource: z.strictObject(
-      { type: name, id: z.string().max(requestLimits.maxId).optional(), properties: jsonObjectSchema.optional() },
+      { type: typeNameSchema, id: resourceIdSchema.optional(), properties: jsonObjectSchema.optional() },
       attributesIn('resource', "a resource's attributes"),
     ),
     context: jsonObjectSchema.optional(),

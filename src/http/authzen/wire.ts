@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { jsonObjectSchema } from '../../json-object.js';
-import { isActionName, isObject, isOptionalObject, isSubjectId, isText } from '../plain-json.js';
-import { wildcardAction, wildcardActionMessage } from '../../policy/schema.js';
-import { subjectIdSchema } from '../../subject-id.js';
+import { isActionName, isObject, isOptionalObject, isStatedName } from '../plain-json.js';
+import { actionNameSchema, resourceIdSchema, subjectIdSchema, typeNameSchema } from '../../request-names.js';
+import { requestLimits } from '../../request-limits.js';
 import type { DecisionMeta } from '../../decision/record.js';
 import type { DecisionOutcome, DecisionRequest } from '../../decision/service.js';
 import type { RuleTrace } from '../../policy/evaluate.js';
@@ -10,20 +10,21 @@ import type { RuleTrace } from '../../policy/evaluate.js';
 /** Properties and context: any JSON object, every member kept (see `jsonObjectSchema`). */
 export const propertiesSchema = jsonObjectSchema;
 
-const typeText = z.string().min(1).max(256);
-const idText = z.string().min(1).max(1024);
-
-/** An AuthZEN subject or resource: `type` and `id` strings, optional properties. Unknown keys are dropped. */
-export const entitySchema = z.object({ type: typeText, id: idText, properties: propertiesSchema.optional() });
+/**
+ * An AuthZEN subject or resource: `type` and `id` strings, optional properties. Unknown keys are
+ * dropped. Neither may be made only of whitespace, control or invisible characters (see
+ * `request-names.ts`): such a name or id names nothing a policy or entity data holds.
+ */
+export const entitySchema = z.object({ type: typeNameSchema, id: resourceIdSchema, properties: propertiesSchema.optional() });
 
 /** An AuthZEN subject: an entity whose id names someone (see `subjectIdSchema`). */
 export const subjectSchema = entitySchema.extend({ id: subjectIdSchema });
 
 /** The entity a search looks for: only its type counts, an id or properties are ignored. */
-export const searchedEntitySchema = z.object({ type: typeText });
+export const searchedEntitySchema = z.object({ type: typeNameSchema });
 
 export const actionSchema = z.object({
-  name: typeText.refine((name) => name !== wildcardAction, wildcardActionMessage),
+  name: actionNameSchema,
   properties: propertiesSchema.optional(),
 });
 
@@ -36,9 +37,7 @@ export const evaluationSchema = z.object({
 });
 
 const isEntity = (value: unknown) =>
-  isObject(value) && isText(value['type'], 1, 256) && isText(value['id'], 1, 1024) && isOptionalObject(value['properties']);
-
-const isSubject = (value: unknown) => isEntity(value) && isObject(value) && isSubjectId(value['id']);
+  isObject(value) && isStatedName(value['type'], requestLimits.maxName) && isStatedName(value['id'], requestLimits.maxId) && isOptionalObject(value['properties']);
 
 /**
  * Whether `raw` holds an evaluation `evaluationSchema` accepts and would return with the same
@@ -46,7 +45,7 @@ const isSubject = (value: unknown) => isEntity(value) && isObject(value) && isSu
  * not, which is then zod's to judge. Members outside the 4-tuple (such as `options`) are not looked at.
  */
 export function isPlainEvaluation(raw: unknown): raw is WireEvaluation {
-  if (!isObject(raw) || !isSubject(raw['subject']) || !isEntity(raw['resource']) || !isOptionalObject(raw['context'])) return false;
+  if (!isObject(raw) || !isEntity(raw['subject']) || !isEntity(raw['resource']) || !isOptionalObject(raw['context'])) return false;
   const action = raw['action'];
   return isObject(action) && isActionName(action['name']) && isOptionalObject(action['properties']);
 }
