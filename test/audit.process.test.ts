@@ -78,6 +78,14 @@ async function decide(port: number, count: number, padding: number, concurrency:
   return ids;
 }
 
+/**
+ * Decisions, their padding and how many at a time for a burst: ~15 KB lines from two workers, 16
+ * requests at a time, 6 MB in all, far more than a pipe and the primary (1 MiB) hold. Lines this
+ * long break more often where they can break (workers sharing stdout, a relay not cut at whole
+ * lines) than 1,500 lines of ~3 KB did, for a quarter of the requests.
+ */
+const burst = [400, 15_000, 16] as const;
+
 describe('audit lines on stdout with WORKERS', () => {
   // Named, stdout is the socket Node made it: the primary writes to it alone, as to stdout.
   it.for<[string, Record<string, string>]>([
@@ -85,8 +93,7 @@ describe('audit lines on stdout with WORKERS', () => {
     ['AUDIT_LOG_FILE=/dev/stdout', { AUDIT_LOG_FILE: '/dev/stdout' }],
   ])('arrive whole, one for every decision, though the collector lags and the workers write at once: %s', { timeout: 90_000 }, async ([, audit], context) => {
     const service = await startService(context, { WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '30000', ...audit }, 'slow');
-    // ~3 KB lines from two workers, 16 requests at a time: far more than a pipe holds.
-    const ids = await decide(service.port, 1500, 3000, 16);
+    const ids = await decide(service.port, ...burst);
     const signalled = performance.now();
     service.child.kill('SIGTERM');
     const { code, at } = await service.exited;
@@ -163,8 +170,7 @@ describe.concurrent('audit lines to a FIFO named by AUDIT_LOG_FILE, with WORKERS
     try {
       const spawned = endingWith(context, spawnNode(main, { ...base, WORKERS: '2', AUDIT_LOG_FILE: fifo }));
       const listening = await spawned.waitFor((l) => l['msg'] === 'invoice-pdp listening', 2);
-      // ~3 KB lines from two workers, 16 requests at a time: far more than a pipe holds.
-      const ids = await decide(Number(listening[0]?.['port']), 1500, 3000, 16);
+      const ids = await decide(Number(listening[0]?.['port']), ...burst);
       spawned.child.kill('SIGTERM');
       expect(await spawned.exited).toBe(0);
       const newlines = () => chunks.reduce((sum, chunk) => sum + chunk.filter((byte) => byte === 0x0a).length, 0);
