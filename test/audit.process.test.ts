@@ -132,6 +132,56 @@ function expectWholeLines(text: string, ids: readonly string[]): void {
   expect(new Set(logged)).toEqual(new Set(ids));
 }
 
+/** 300 lines of 10 KB: far more than the pipe holds. */
+const fill = (service: Service) => decide(service.port, 300, 10_000, 8);
+
+// The stuck-collector tests that bound no time: side by side with the other tests that only
+// wait, the longest (the primary's 7 s give-up) first.
+describe.concurrent('a collector that stops reading never holds the exit', () => {
+  it('under WORKERS, warns of the lines the primary gives up at exit, the collector stuck throughout', async (context) => {
+    // The workers give up after their 5 s wait and exit; the primary's wait ends at 6 + 1 s.
+    const service = await startService(context, { WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '6000' }, 'stuck');
+    const ids = await fill(service);
+    service.child.kill('SIGTERM');
+    await service.exited;
+    const givenUp = linesLost(service.log, 'audit lines lost: not written to stdout');
+    expect(givenUp).toBeGreaterThan(0);
+    // Each line is either on stdout, whole, or counted once: by the worker that could not hand it over, or by the primary.
+    service.child.stdout?.resume();
+    expect(wholeLines(await service.stdout) + givenUp + linesLost(service.log, 'audit line not written')).toBe(ids.length);
+  }, 60_000);
+
+  it('warns of the lines it gives up at exit though it warned of lost lines within the minute', async (context) => {
+    const service = await startService(context, {}, 'stuck');
+    // 200 lines of 100 KB: past the 16 MiB held unwritten, so lines are dropped, and warned of, first.
+    await decide(service.port, 200, 100_000, 8);
+    await eventually('the drop to be warned of', () => service.log.some((l) => l['msg'] === 'audit line not written'));
+    service.child.kill('SIGTERM');
+    const { code } = await service.exited;
+    expect(code).toBe(0);
+    const stopping = service.log.findIndex((l) => l['msg'] === 'shutting down: draining connections');
+    const atExit = service.log.slice(stopping).filter((l) => l['msg'] === 'audit line not written');
+    expect(atExit.reduce((sum, l) => sum + Number(l['lines']), 0)).toBeGreaterThan(100);
+  }, 30_000);
+
+  it('under WORKERS, holds about 1 MiB in the primary: the workers keep the rest, each within its own bound', async (context) => {
+    const service = await startService(context, { WORKERS: '2' }, 'stuck');
+    const primaryRss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(service.child.pid)}/status`, 'utf8'))?.[1]) * 1024;
+    const before = primaryRss();
+    // 90 lines of 1 MB, about half from each worker: more than the primary's 1 MiB, the pipes and
+    // both workers' 16 MiB together.
+    await decide(service.port, 90, 1_000_000, 4);
+    await eventually('the workers to drop lines', () => service.log.some((l) => l['msg'] === 'audit line not written'), 15_000);
+    // What the workers hold, handed over within a second to a primary that would take it.
+    await new Promise((resolveWait) => setTimeout(resolveWait, 2000));
+    // Reading on regardless, the primary grew by 64-84 MiB here; pausing at 1 MiB, by about 4.
+    expect(primaryRss() - before).toBeLessThan(40 * 1024 * 1024);
+    expect(service.log.filter((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('audit lines lost'))).toEqual([]);
+    service.child.stdout?.destroy();
+    service.child.kill('SIGKILL');
+  }, 60_000);
+});
+
 describe.concurrent('AUDIT_LOG_FILE naming stdout or stderr, a socket (systemd\'s journald, a Node parent)', () => {
   // open() refuses a socket (ENXIO): every line was lost. Node makes its child's stdio socket pairs.
   for (const workers of ['1', '2']) {
@@ -213,9 +263,6 @@ describe.concurrent('audit lines the primary took and lost, with WORKERS', () =>
 });
 
 describe('a collector that stops reading never holds the exit', () => {
-  // 300 lines of 10 KB: far more than the pipe holds.
-  const fill = (service: Service) => decide(service.port, 300, 10_000, 8);
-
   it('exits within SHUTDOWN_TIMEOUT_MS + 1 s while stdout is full, and at once when its reader then goes', async (context) => {
     const service = await startService(context, { SHUTDOWN_TIMEOUT_MS: '2000' }, 'stuck');
     await fill(service);
@@ -251,49 +298,6 @@ describe('a collector that stops reading never holds the exit', () => {
     service.child.kill('SIGTERM');
     const { at } = await service.exited;
     expect(at - signalled).toBeLessThan(2000 + 1000 + 1500);
-  }, 60_000);
-
-  it.concurrent('warns of the lines it gives up at exit though it warned of lost lines within the minute', async (context) => {
-    const service = await startService(context, {}, 'stuck');
-    // 200 lines of 100 KB: past the 16 MiB held unwritten, so lines are dropped, and warned of, first.
-    await decide(service.port, 200, 100_000, 8);
-    await eventually('the drop to be warned of', () => service.log.some((l) => l['msg'] === 'audit line not written'));
-    service.child.kill('SIGTERM');
-    const { code } = await service.exited;
-    expect(code).toBe(0);
-    const stopping = service.log.findIndex((l) => l['msg'] === 'shutting down: draining connections');
-    const atExit = service.log.slice(stopping).filter((l) => l['msg'] === 'audit line not written');
-    expect(atExit.reduce((sum, l) => sum + Number(l['lines']), 0)).toBeGreaterThan(100);
-  }, 30_000);
-
-  it.concurrent('under WORKERS, warns of the lines the primary gives up at exit, the collector stuck throughout', async (context) => {
-    // The workers give up after their 5 s wait and exit; the primary's wait ends at 6 + 1 s.
-    const service = await startService(context, { WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '6000' }, 'stuck');
-    const ids = await fill(service);
-    service.child.kill('SIGTERM');
-    await service.exited;
-    const givenUp = linesLost(service.log, 'audit lines lost: not written to stdout');
-    expect(givenUp).toBeGreaterThan(0);
-    // Each line is either on stdout, whole, or counted once: by the worker that could not hand it over, or by the primary.
-    service.child.stdout?.resume();
-    expect(wholeLines(await service.stdout) + givenUp + linesLost(service.log, 'audit line not written')).toBe(ids.length);
-  }, 60_000);
-
-  it.concurrent('under WORKERS, holds about 1 MiB in the primary: the workers keep the rest, each within its own bound', async (context) => {
-    const service = await startService(context, { WORKERS: '2' }, 'stuck');
-    const primaryRss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(service.child.pid)}/status`, 'utf8'))?.[1]) * 1024;
-    const before = primaryRss();
-    // 90 lines of 1 MB, about half from each worker: more than the primary's 1 MiB, the pipes and
-    // both workers' 16 MiB together.
-    await decide(service.port, 90, 1_000_000, 4);
-    await eventually('the workers to drop lines', () => service.log.some((l) => l['msg'] === 'audit line not written'), 15_000);
-    // What the workers hold, handed over within a second to a primary that would take it.
-    await new Promise((resolveWait) => setTimeout(resolveWait, 2000));
-    // Reading on regardless, the primary grew by 64-84 MiB here; pausing at 1 MiB, by about 4.
-    expect(primaryRss() - before).toBeLessThan(40 * 1024 * 1024);
-    expect(service.log.filter((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('audit lines lost'))).toEqual([]);
-    service.child.stdout?.destroy();
-    service.child.kill('SIGKILL');
   }, 60_000);
 
   it('under WORKERS, exits at once when stdout\'s reader goes, and counts what it lost', async (context) => {
