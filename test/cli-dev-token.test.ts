@@ -14,7 +14,7 @@ async function readJsonFile(path: string): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
 }
 
-describe('pdp keys and pdp token (process)', () => {
+describe.concurrent('pdp keys and pdp token (process)', () => {
   let dir: string;
   beforeAll(async () => {
     dir = join(await tempDir(), 'dev-keys');
@@ -241,7 +241,7 @@ describe('pdp keys and pdp token (process)', () => {
   });
 });
 
-describe("README's quick start with a real token, through the server process", () => {
+describe.concurrent("README's quick start with a real token, through the server process", () => {
   let dir: string;
   let server: ServerProcess;
   beforeAll(async () => {
@@ -279,7 +279,7 @@ describe("README's quick start with a real token, through the server process", (
   });
 });
 
-describe('pdp token refuses what the server of the same environment denies, and signs what it takes (through the server process)', () => {
+describe.concurrent('pdp token refuses what the server of the same environment denies, and signs what it takes (through the server process)', () => {
   const cognito = 'https://cognito.example';
   const rsa = 'https://rsa.example';
   const entra = 'https://entra.example';
