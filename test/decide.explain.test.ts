@@ -161,18 +161,21 @@ function expectTraceAgrees(answer: Record<string, unknown>, trace: readonly Entr
   const reasons = answer['reasons'] as Record<string, unknown>[];
   const codes = reasons.flatMap((r) => ('code' in r ? [r['code']] : []));
   const untried = codes.some((code) => untriedCodes.includes(code as string));
+  // Gathered and asserted once: an expect per entry cost more than the requests themselves.
+  const disagreements: string[] = [];
   for (const entry of trace) {
     const checked = entry.action && entry.roles !== false && entry.scopes !== false;
     const evaluated = entry.condition !== null && ('value' in entry.condition || 'error' in entry.condition);
     if (untried) {
-      expect(entry.applied, what).toBe(false);
-      expect(evaluated, what).toBe(false);
+      if (entry.applied) disagreements.push(`${entry.rule} applied, though no rule was tried`);
+      if (evaluated) disagreements.push(`${entry.rule} condition evaluated, though no rule was tried`);
       continue;
     }
-    if (entry.condition !== null) expect(evaluated, `${what} ${entry.rule}`).toBe(checked);
+    if (entry.condition !== null && evaluated !== checked) disagreements.push(`${entry.rule} condition evaluated ${evaluated}, checks held ${checked}`);
     const holds = entry.condition === null || entry.condition.value === true || (entry.condition.error !== undefined && entry.effect === 'deny');
-    expect(entry.applied, `${what} ${entry.rule}`).toBe(checked && holds);
+    if (entry.applied !== (checked && holds)) disagreements.push(`${entry.rule} applied ${entry.applied}, checks held ${checked}, condition held ${holds}`);
   }
+  expect(disagreements, what).toEqual([]);
   const applied = (effect: string) => trace.filter((e) => e.applied && e.effect === effect).map((e) => ({ policy: e.policy, rule: e.rule, effect: e.effect }));
   const denies = applied('deny');
   const deciding = denies.length > 0 ? denies : applied('permit');
@@ -317,7 +320,11 @@ describe('explain agrees with the answer it explains', () => {
         const order = [...ids(b, 'deny'), ...ids(a, 'deny'), ...ids(b, 'permit'), ...ids(a, 'permit')];
         for (const request of requests) await expectAgreement(app, request, order);
       }),
-      { numRuns: 25 },
+      // Each run asks 20 to 40 questions four ways of a policy set of its own. Rules the role index
+      // read twice or left out, a trace marking a rule applied or its condition run against its
+      // checks, and condition errors of overridden permits each failed by the fourth run for
+      // most seeds tried and by the tenth for all (6 each); 25 runs cost 2.5 times as much.
+      { numRuns: 10 },
     );
   }, 120_000);
 });
