@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFile, mkdir, rename, symlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, mkdir, open, rename, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { callerKeys } from '../src/caller/keys.js';
@@ -10,7 +11,6 @@ import { runServerToExit } from './helpers/process.js';
 import { startServer, type ServerProcess } from './helpers/server-process.js';
 
 const adminKey = 'load-guards-test-admin-key-0123456789';
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 let server: ServerProcess | undefined;
 const removals: (() => Promise<void>)[] = [];
@@ -306,7 +306,7 @@ describe('a *.json entry that is not a regular file', () => {
     execFileSync('mkfifo', [fifo]);
     // Opening the FIFO for writing blocks until someone opens it for reading.
     const writer = spawn(process.execPath, ['-e', `require('node:fs').writeFileSync(${JSON.stringify(fifo)}, 'x')`], { stdio: 'ignore' });
-    const exited = new Promise((done) => writer.once('exit', done));
+    const exited = new Promise<number | null>((done) => writer.once('exit', done));
     removals.push(async () => {
       writer.kill();
       await exited;
@@ -316,8 +316,17 @@ describe('a *.json entry that is not a regular file', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('error deny.json $: cannot read: not a regular file');
-    await sleep(300);
-    expect([writer.exitCode, writer.signalCode]).toEqual([null, null]);
+    // Opened here for reading, without waiting for a writer: a writer still waiting on it goes on,
+    // writes to this end and exits. Had validate opened it, the writer would have written to
+    // validate or failed as it closed, and nothing would come here. (This waited 300 ms to see
+    // the writer still waiting.)
+    const reader = await open(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      expect(await exited).toBe(0);
+      expect((await reader.readFile('utf8'))).toBe('x');
+    } finally {
+      await reader.close();
+    }
   });
 });
 
