@@ -85,6 +85,12 @@ const leaf = fc.oneof(
 );
 const condition = conditionOf(leaf);
 
+function sameOutcome(a: Outcome, b: Outcome): boolean {
+  if ('value' in a) return 'value' in b && a.value === b.value;
+  if ('notBool' in a) return 'notBool' in b && a.notBool === b.notBool;
+  return 'error' in b;
+}
+
 /** `source` compiled as the service loads it; undefined when it is refused at load. */
 function loaded(source: string): CompiledCondition | undefined {
   try {
@@ -94,18 +100,42 @@ function loaded(source: string): CompiledCondition | undefined {
   }
 }
 
+interface Compiled {
+  readonly fast: CompiledCondition | undefined;
+  readonly library: CompiledCondition | undefined;
+  readonly direct: ReturnType<typeof fastCondition>;
+}
+
+/**
+ * Each condition compiled once, both ways, as the service compiles it once at load: a run over
+ * the invoice policies' few conditions spent four fifths of its time compiling them again.
+ */
+const compiledSources = new Map<string, Compiled>();
+
+function compiled(source: string): Compiled {
+  let found = compiledSources.get(source);
+  if (found === undefined) {
+    const fast = loaded(source);
+    const library = loaded(`dyn(${source})`);
+    found = { fast, library, direct: fast === undefined || library === undefined ? undefined : fastCondition(parser.parse(source).ast) };
+    compiledSources.set(source, found);
+  }
+  return found;
+}
+
 /** Compares `source` both ways on each of `cases`; returns how many of them the fast path decided. */
 function compareOn(source: string, cases: readonly ConditionVariables[]): number {
-  const fast = loaded(source);
-  const library = loaded(`dyn(${source})`);
+  const { fast, library, direct } = compiled(source);
   // Refused at load, so never evaluated; but only where the library refuses it too.
   expect(fast === undefined, `${source} refused at load as dyn(${source}) is`).toBe(library === undefined);
   if (fast === undefined || library === undefined) return 0;
-  const direct = fastCondition(parser.parse(source).ast);
   let decided = 0;
   for (const vars of cases) {
     if (direct !== undefined && direct(vars) !== undecided) decided++;
-    expect(outcome(fast, vars), `${source} on ${JSON.stringify(vars)}`).toEqual(outcome(library, vars));
+    const [got, wanted] = [outcome(fast, vars), outcome(library, vars)];
+    // Asserted where they differ: an expect, and its message, for each of some 12,000 cases cost a
+    // tenth of the run.
+    if (!sameOutcome(got, wanted)) expect(got, `${source} on ${JSON.stringify(vars)}`).toEqual(wanted);
   }
   return decided;
 }
