@@ -210,6 +210,26 @@ describe('entity data: loading', () => {
     ]);
   });
 
+  it('pdp validate names the other problems of an entity whose type it refuses, in the same run', async () => {
+    // They were found only once the type was fixed: an `iss` made authoritative and a property
+    // beyond the JSON limits went unreported beside a type of combining marks or a misspelt one.
+    const dir = await policyDirWith({ 'users.json': { entities: [
+      { type: '\u1b34', id: 'a', properties: { iss: 'x' }, authoritative: ['iss'] },
+      { type: 'Invoice', id: 'b', properties: { roles: [], list: Array.from({ length: 1001 }, () => 0) }, authoritative: ['roles', 'tenant'] },
+      { type: 'user', id: 'c', properties: { list: Array.from({ length: 1001 }, () => 0) } },
+    ] } });
+    const run = await runCli(['validate', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n').filter((line) => line.startsWith('error ')).map((line) => line.split(': ')[0])).toEqual([
+      'error data/users.json $.entities[0].type',
+      'error data/users.json $.entities[0].authoritative[0]',
+      'error data/users.json $.entities[1].type',
+      'error data/users.json $.entities[1].properties.list',
+      'error data/users.json $.entities[1].authoritative[1]',
+      'error data/users.json $.entities[2].properties.list',
+    ]);
+  });
+
   it('pdp validate refuses an entity type that differs only in case or spelling from a resource type, the subject type of tokens, or an earlier entity type', async () => {
     // Loaded, a user of type "User" was never found by a token subject (type "user"), which was
     // denied entity_case_mismatch and told to send the name as entity data holds it; an invoice

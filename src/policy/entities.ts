@@ -209,12 +209,7 @@ export async function indexEntities(files: readonly { file: string; data: Entity
     for (const [index, source] of data.entities.entries()) {
       await pace();
       const misspelt = names.holdType(source.type, `${file} $.entities[${index}].type`);
-      if (misspelt !== undefined) {
-        // Its names are not held: under a type no request names, they would clash with the
-        // entities of the type it was meant to be, the same mistake reported again.
-        found.push({ file, path: `$.entities[${index}].type`, message: misspelt });
-        continue;
-      }
+      if (misspelt !== undefined) found.push({ file, path: `$.entities[${index}].type`, message: misspelt });
       const entity: Entity = {
         type: source.type,
         id: source.id,
@@ -224,6 +219,9 @@ export async function indexEntities(files: readonly { file: string; data: Entity
       };
       const bounded = propertiesWithinLimits(entity, file, index, found);
       const held = authoritativeHeld(entity, file, index, found);
+      // Under a refused type its names are not held: under a type no request names, they would
+      // clash with the entities of the type it was meant to be, the same mistake reported again.
+      if (misspelt !== undefined) continue;
       // Its names are held even when it is refused, so the names that clash with them are
       // reported in the same run rather than once it is fixed.
       const own: [string, string][] = [[entity.id, `$.entities[${index}].id`]];
