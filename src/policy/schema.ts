@@ -38,9 +38,10 @@ export function visibleNameSchema(why: string, max?: number): z.ZodString {
  * A name of 1 to `max` characters, at least one of them not whitespace, control or invisible
  * (see `unseen`): one made only of those can be neither seen nor typed, and is refused saying
  * `why` that matters where the name is used. Others may sit among visible ones (`ACME Corp`).
+ * An empty one is told once, as too small.
  */
 export function seenNameSchema(why: string, max: number): z.ZodString {
-  return z.string().min(1).max(max).regex(seenCharacter, `not only whitespace, control or invisible characters: ${why}`);
+  return z.string().min(1, { abort: true }).max(max).regex(seenCharacter, `not only whitespace, control or invisible characters: ${why}`);
 }
 
 /**
