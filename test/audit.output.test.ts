@@ -235,7 +235,8 @@ async function runChild(name: string, body: string, reader: 'stuck' | 'closed' |
     ready = performance.now();
     if (reader === 'closed') child.stdout.destroy();
   });
-  const ended = new Promise((done) => child.stdout.once('close', done));
+  // Both read to their end: 'exit' can come before the last of either.
+  const ended = Promise.all([new Promise((done) => child.stdout.once('close', done)), new Promise((done) => child.stderr.once('close', done))]);
   child.stdout.on('data', (data: Buffer) => void out.push(data));
   // Read nothing until the process exits (Node then lets the stream flow) or the reader goes.
   if (reader !== 'open') child.stdout.pause();

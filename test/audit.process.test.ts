@@ -21,7 +21,8 @@ interface Service {
   readonly log: Record<string, unknown>[];
   /** Everything read from stdout once it closed. */
   readonly stdout: Promise<string>;
-  readonly exited: Promise<{ code: number | null; at: number }>;
+  /** The exit code (or signal) and when the process exited, once its log is read to the end (see `Spawned.exited`). */
+  readonly exited: Promise<{ code: number | string; at: number }>;
 }
 
 /** Reads `stream`, paused, 8 KiB every 2 ms: a collector that lags behind a burst. */
@@ -40,7 +41,10 @@ async function startService(context: TestContext, env: Record<string, string>, r
   // Only what is set here: an audit file or a Redis from the test run's environment would change what is measured.
   const spawned = endingWith(context, spawnNode(main, { ...base, AUDIT_LOG_FILE: undefined, REDIS_URL: undefined, ...env }, 'pipe'));
   const { child } = spawned;
-  const exited = new Promise<{ code: number | null; at: number }>((done) => child.once('exit', (code) => done({ code, at: performance.now() })));
+  // 'exit' can come before the last log lines are read: the warnings written just before it
+  // (lines given up at exit) were at times missing from the log a test then read.
+  const exitedAt = new Promise<number>((done) => child.once('exit', () => done(performance.now())));
+  const exited = Promise.all([spawned.exited, exitedAt]).then(([code, at]) => ({ code, at }));
   const chunks: Buffer[] = [];
   const stdout = new Promise<string>((done) => child.stdout?.once('close', () => done(Buffer.concat(chunks).toString('utf8'))));
   const out = child.stdout;

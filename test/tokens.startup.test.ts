@@ -52,7 +52,8 @@ function refuse(extra: Record<string, string>): Promise<{ code: number | null; s
   running = child;
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  return new Promise((resolvePromise) => child.once('exit', (code) => resolvePromise({ code, stderr })));
+  // 'close', not 'exit': the refusal is the last of stderr, which 'exit' can come before.
+  return new Promise((resolvePromise) => child.once('close', (code) => resolvePromise({ code, stderr })));
 }
 
 describe('service start: caller keys', () => {
