@@ -222,8 +222,8 @@ export async function indexEntities(files: readonly { file: string; data: Entity
       // Under a refused type its names are not held: under a type no request names, they would
       // clash with the entities of the type it was meant to be, the same mistake reported again.
       if (misspelt !== undefined) continue;
-      // Its names are held even when it is refused, so the names that clash with them are
-      // reported in the same run rather than once it is fixed.
+      // Its names are held even when its properties or authoritative names are refused, so the
+      // names that clash with them are reported in the same run rather than once it is fixed.
       const own: [string, string][] = [[entity.id, `$.entities[${index}].id`]];
       entity.aliases.forEach((alias, a) => own.push([alias, `$.entities[${index}].aliases[${a}]`]));
       let clashed = false;
