@@ -18,7 +18,7 @@ const unseen = String.raw`\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}`;
 const visibleName = new RegExp(`^[^${unseen}]+$`, 'u');
 
 /** At least one character that is not `unseen`. */
-export const seenCharacter = new RegExp(`[^${unseen}]`, 'u');
+const seenCharacter = new RegExp(`[^${unseen}]`, 'u');
 
 /** Whether `text` holds a character that is not whitespace, control or invisible (see `unseen`): one without names nothing that can be seen or typed. */
 export function holdsSeenCharacter(text: string): boolean {
