@@ -218,6 +218,16 @@ describe('POST /access/v1/evaluations', () => {
     }
   });
 
+  it('without evaluations, words a missing key as a single evaluation does, not as zod\'s "nonoptional"', async () => {
+    const body = { subject: alice };
+    const single = await readJson(await postJson(app, '/access/v1/evaluation', body));
+    for (const sent of [body, { ...body, evaluations: [] }]) {
+      const answer = await readJson(await postJson(app, '/access/v1/evaluations', sent));
+      expect(answer.errors).toEqual(single.errors);
+      expect(answer.detail).toBe(single.detail);
+    }
+  });
+
   it('rejects more than 100 items with a 400 at $.evaluations', async () => {
     const items = Array.from({ length: 101 }, () => ({ resource: record('record-1') }));
     const res = await postJson(app, '/access/v1/evaluations', { subject: alice, action: { name: 'read' }, evaluations: items });

@@ -23,23 +23,27 @@ const partialTuple = z.object({
   context: propertiesSchema.optional(),
 });
 
+const evaluationsOptions = z
+  .object({
+    evaluations_semantic: z.enum(evaluationsSemantics).optional(),
+    include_reasons: z.boolean().optional(),
+    explain: z.boolean().optional(),
+  })
+  .optional();
+
 /** A batch: the top-level defaults, and its items. */
 const evaluationsBody = partialTuple.extend({
   evaluations: z.array(z.unknown()).max(maxEvaluations, `at most ${maxEvaluations} evaluations per request`),
-  options: z
-    .object({
-      evaluations_semantic: z.enum(evaluationsSemantics).optional(),
-      include_reasons: z.boolean().optional(),
-      explain: z.boolean().optional(),
-    })
-    .optional(),
+  options: evaluationsOptions,
 });
 
 /**
  * A request without items (no `evaluations`, or an empty array): one evaluation, whose every
- * fault, a key missing or given wrong, is named at once, as `/access/v1/evaluation` names them.
+ * fault, a key missing or given wrong, is named at once and worded as `/access/v1/evaluation`
+ * words it. Built on its schema rather than by making the defaults required, whose missing key
+ * zod words "expected nonoptional".
  */
-const singleBody = evaluationsBody.required({ subject: true, action: true, resource: true }).partial({ evaluations: true });
+const singleBody = evaluationSchema.extend({ options: evaluationsOptions });
 
 type Defaults = z.infer<typeof partialTuple>;
 
