@@ -170,6 +170,10 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
     ['a header that is a JSON array, without iss', async () => `${b64url([ec.alg])}.${b64url(accountantClaims)}.sig`, /^token is not a well-formed JWS \(ERR_JWS_INVALID\)$/],
     ['a header without alg, without iss', async () => `${b64url({ kid: ec.kid })}.${b64url(accountantClaims)}.sig`, /^token is not a well-formed JWS \(ERR_JWS_INVALID\)$/],
     ['a header without alg, with iss', async () => `${b64url({ kid: ec.kid })}.${b64url({ ...accountantClaims, iss: testIssuer })}.sig`, /^token is not a well-formed JWS \(ERR_JWS_INVALID\)$/],
+    ['a header with a critical parameter not recognised, without iss', async () => `${b64url({ alg: ec.alg, kid: ec.kid, crit: ['urn:x'], 'urn:x': 1 })}.${b64url(accountantClaims)}.sig`, /^token has an unrecognised critical header \(ERR_JOSE_NOT_SUPPORTED\)$/],
+    ['a header with a critical parameter not recognised, from another issuer', async () => `${b64url({ alg: ec.alg, kid: ec.kid, crit: ['urn:x'], 'urn:x': 1 })}.${b64url({ ...accountantClaims, iss: 'https://evil.test' })}.sig`, /^token has an unrecognised critical header \(ERR_JOSE_NOT_SUPPORTED\)$/],
+    ['a header with a crit that is not a list of names, without iss', async () => `${b64url({ alg: ec.alg, kid: ec.kid, crit: [] })}.${b64url(accountantClaims)}.sig`, /^token is not a well-formed JWS \(ERR_JWS_INVALID\)$/],
+    ['an unencoded payload (crit b64, b64 false), without iss', async () => `${b64url({ alg: ec.alg, kid: ec.kid, crit: ['b64'], b64: false })}.${b64url(accountantClaims)}.sig`, /^token is not a well-formed JWT \(ERR_JWT_INVALID\)$/],
   ];
 
   it('an oversized token (over TOKEN_MAX_LENGTH, 8192 by default) is a 200 deny, checked before any parsing', async () => {

@@ -1,4 +1,4 @@
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
+import { compactVerify, decodeJwt, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import { claimAt, type Claims } from './claims.js';
 import type { KeyLookup } from './jwks.js';
 import { InvalidTokenError, TokenCheckUnavailableError } from './errors.js';
@@ -245,21 +245,34 @@ function jsonKind(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
+/** Thrown by the key lookup of `checkHeader`: jose found nothing wrong with the header. */
+const headerPassed = new Error('header passed');
+
 /**
- * The unverified `iss` of a compact JWS, its header read first, as an issuer's verifier reads it:
- * a header that is not a JSON object holding a string `alg` is what is wrong with a token, before
+ * jose's own checks of a compact JWS's protected header, the ones an issuer's verifier makes
+ * before it looks for a key: a JSON object, a string `alg`, a `crit` listing only parameters it
+ * recognises, and a payload that is encoded, as a JWT's always is (`b64`). Run without a key, and
+ * without the issuer's algorithms, which only its own verifier knows. Throws jose's error.
+ */
+async function checkHeader(token: string): Promise<void> {
+  try {
+    await compactVerify(token, (header) => {
+      // jose refuses an unencoded payload only once the signature checks (jwtVerify).
+      if (header.crit?.includes('b64') === true && header.b64 === false) throw new errors.JWTInvalid('JWTs MUST NOT use unencoded payload');
+      throw headerPassed;
+    });
+  } catch (error) {
+    if (error !== headerPassed) throw error;
+  }
+}
+
+/**
+ * The unverified `iss` of a compact JWS, its header checked first, as an issuer's verifier checks
+ * it (see `checkHeader`): what is wrong with a token's header is what is wrong with it, before
  * any claim, and is told as that verifier tells it. Throws jose's error.
  */
-function unverifiedIssuer(token: string): unknown {
-  if (token.split('.').length === 3) {
-    let header;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch (cause) {
-      throw new errors.JWSInvalid('JWS Protected Header is invalid', { cause });
-    }
-    if (typeof header.alg !== 'string') throw new errors.JWSInvalid('JWS "alg" (Algorithm) Header Parameter missing or invalid');
-  }
+async function unverifiedIssuer(token: string): Promise<unknown> {
+  if (token.split('.').length === 3) await checkHeader(token);
   return decodeJwt(token).iss;
 }
 
@@ -273,7 +286,7 @@ export function createIssuerVerifier(verifiers: ReadonlyMap<string, TokenVerifie
     async verify(token) {
       let iss: unknown;
       try {
-        iss = unverifiedIssuer(token);
+        iss = await unverifiedIssuer(token);
       } catch (error) {
         throw new InvalidTokenError(describe(error), { cause: error });
       }
