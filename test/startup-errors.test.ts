@@ -114,7 +114,7 @@ describe('the service start-up naming the setting at fault', () => {
     const weak = { ...generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }), use: 'sig' };
     const good = await signingKey('good', 'RS256');
     const kidless = { ...good.publicJwk, kid: undefined };
-    const dir = await tempDir({ 'none.json': { keys: [weak, { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' }] }, 'some.json': { keys: [weak, kidless] } });
+    const dir = await tempDir({ 'none.json': { keys: [weak, { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' }, { ...good.publicJwk, key_ops: [] }] }, 'some.json': { keys: [weak, kidless] } });
     const env = { JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'invoice-api', JWT_ALGORITHMS: 'RS256' };
     const failure = tokensFromConfig(loadConfig({ ...env, JWKS_FILE: join(dir, 'none.json') }));
     await expect(failure).rejects.toBeInstanceOf(ConfigError);

@@ -101,6 +101,8 @@ describe('remote JWKS: rotation, outages, cooldown', () => {
     ['no keys', () => ({ keys: [] })],
     ['keys of no known type', () => ({ keys: [{}, { kty: 'oct', k: 'c2VjcmV0' }] })],
     ['only encryption keys', () => ({ keys: [{ ...k2.publicJwk, use: 'enc' }] })],
+    // RFC 7517 §4.3: a key whose "key_ops" leaves out "verify" checks no signature, and jose never picks it.
+    ['only keys whose key_ops allow no verification', () => ({ keys: [{ ...k1.publicJwk, key_ops: [] }] })],
     // The same kid with malformed material: before, it replaced the good key, and every token
     // was refused until the next background refresh, with no refetch asked for.
     ['only keys whose material does not import', () => ({ keys: [{ ...k1.publicJwk, x: 'AAAA', y: 'AAAA' }, { ...k2.publicJwk, kty: 'RSA' }] })],

@@ -26,7 +26,7 @@ function keySetDocument(text: string): unknown {
  */
 export async function localKeySet(path: string, algorithms: readonly string[]): Promise<JWTVerifyGetKey> {
   const usable = await usableKeys(keySetDocument((await readRegularFile(path, maxKeySetBytes)).toString('utf8')));
-  if (usable.keys.length === 0) throw new Error('holds no usable signing key (a public key, RSA of 2048 bits or more, EC or OKP, with the public members its type needs, "use" absent or "sig")');
+  if (usable.keys.length === 0) throw new Error('holds no usable signing key (a public key, RSA of 2048 bits or more, EC or OKP, with the public members its type needs, "use" absent or "sig", "key_ops" absent or holding "verify")');
   const unfit = noKeyForAlgorithms(usable.keys, algorithms);
   if (unfit !== undefined) throw new Error(`holds ${unfit}`);
   return createLocalJWKSet(usable);

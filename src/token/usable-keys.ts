@@ -19,11 +19,15 @@ export class KeyCountError extends Error {
 /** The public members each key type needs to verify a signature. */
 const publicMembers: Readonly<Record<string, readonly string[]>> = { RSA: ['n', 'e'], EC: ['crv', 'x', 'y'], OKP: ['crv', 'x'] };
 
-/** Whether `key` is for signatures and has the public members its type needs. */
+/**
+ * Whether `key` is for signatures (RFC 7517 §4.2, §4.3: `use` absent or `sig`, `key_ops` absent or
+ * holding `verify`, as jose picks keys from a set) and has the public members its type needs.
+ */
 function isSigningKey(key: JWK): boolean {
   const needed = typeof key.kty === 'string' ? publicMembers[key.kty] : undefined;
   const entries = key as Record<string, unknown>;
-  return needed !== undefined && (key.use === undefined || key.use === 'sig') && needed.every((m) => typeof entries[m] === 'string' && entries[m] !== '');
+  const verifies = key.key_ops === undefined || (Array.isArray(key.key_ops) && key.key_ops.includes('verify'));
+  return needed !== undefined && (key.use === undefined || key.use === 'sig') && verifies && needed.every((m) => typeof entries[m] === 'string' && entries[m] !== '');
 }
 
 const curveAlgs: Readonly<Record<string, string>> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
