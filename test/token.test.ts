@@ -141,7 +141,7 @@ describe.each(keySources)('tokens verified with keys from %s', (_, source) => {
 
   const invalid: [string, () => Promise<string>, RegExp][] = [
     ['expired', () => sign(ec, accountantClaims, { expiresIn: -120 }), /^token expired$/],
-    ['not valid before a future nbf', () => sign(ec, accountantClaims, { notBefore: 300 }), /"nbf"/],
+    ['not valid before a future nbf', () => sign(ec, accountantClaims, { notBefore: 300 }), /^token not yet valid$/],
     ['issued in the future, beyond the clock tolerance', () => sign(ec, accountantClaims, { issuedAt: 120, expiresIn: 600 }), /^claim "iat" invalid: in the future$/],
     ['signed by another key under a known kid', () => sign(impostor, accountantClaims), /^signature verification failed$/],
     ['a tampered payload under the original signature', async () => {
@@ -396,7 +396,7 @@ describe('a token whose nbf has a fraction of a second (RFC 7519 NumericDate)', 
     const nbfMs = (Math.floor(Date.now() / 1_000) - 60) * 1_000 + 400;
     const token = await new SignJWT(accountantClaims).setProtectedHeader({ alg: 'ES256', kid: ec.kid }).setIssuer(testIssuer).setAudience(testAudience).setNotBefore(nbfMs / 1_000).setExpirationTime('1h').sign(ec.privateKey);
     const at = (ms: number) => createJwtVerifier({ keys: createLocalJWKSet(jwks([ec])), issuer: testIssuer, audience: [testAudience], algorithms: ['ES256'], clockTolerance: 0, clock: () => new Date(ms) });
-    await expect(at(nbfMs - 1).verify(token)).rejects.toThrow(/^claim "nbf" invalid: check_failed$/);
+    await expect(at(nbfMs - 1).verify(token)).rejects.toThrow(/^token not yet valid$/);
     await expect(at(nbfMs).verify(token)).resolves.toMatchObject({ sub: accountantClaims.sub });
   });
 });

@@ -115,6 +115,8 @@ const joseWords: Readonly<Record<string, string>> = {
 
 function describe(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'token expired';
+  // Worded as introspection words it: the same token is refused alike, JWT or opaque.
+  if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf' && error.reason === 'check_failed') return 'token not yet valid';
   // `claim` is one jose checks (iss, aud, exp, nbf, iat, typ, or a required one), `reason` one of its constants.
   if (error instanceof errors.JWTClaimValidationFailed) return `claim "${error.claim}" invalid: ${error.reason}`;
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'signature verification failed';
