@@ -455,9 +455,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /**
  * The settings whose absence leaves something open, each warned of at start or documented as open:
- * unsigned Redis entries, an open /metrics, decision endpoints that take every caller.
+ * unsigned Redis entries, an open /metrics, decision endpoints that take every caller. Trusted keys
+ * alone turn caller authentication on as API keys do (a service whose callers all state subjects).
  */
-const guardSettings = ['CACHE_SIGNING_SECRET', 'METRICS_TOKEN', 'PDP_API_KEYS'] as const;
+const guardSettings = ['CACHE_SIGNING_SECRET', 'METRICS_TOKEN', 'PDP_API_KEYS', 'PDP_TRUSTED_KEYS'] as const;
 
 /**
  * The guard settings set empty (`CACHE_SIGNING_SECRET=`, or the lone line ending of a .env file

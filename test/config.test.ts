@@ -138,6 +138,14 @@ describe('loadConfig', () => {
     }
   });
 
+  it('refuses trusted caller keys of whitespace alone, which alone would open the decision endpoints to every caller, subjects and all', () => {
+    const blank = 'holds whitespace alone, which would count as unset and leave open what it protects: give its value, or leave the variable out to unset it';
+    // The only caller keys of a service whose callers all state subjects (AuthZEN): unset, every caller is accepted as trusted.
+    expect(problems({ PDP_TRUSTED_KEYS: ' \n' })).toEqual([`PDP_TRUSTED_KEYS: ${blank}`]);
+    expect(problems({ PDP_API_KEYS: 'Api-Key-0123456789abcdef', PDP_TRUSTED_KEYS: '  ' })).toEqual([`PDP_TRUSTED_KEYS: ${blank}`]);
+    expect(loadConfig({ PDP_TRUSTED_KEYS: '' }).PDP_TRUSTED_KEYS).toEqual([]);
+  });
+
   it('refuses an algorithm name no key set can verify with, so tokens are not all denied at run time', () => {
     const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
     expect(problems({ ...keyed, JWT_ALGORITHMS: 'ES265,RS256' })).toEqual([expect.stringMatching(/^JWT_ALGORITHMS: ES265 is not a JWS algorithm this service verifies/)]);
