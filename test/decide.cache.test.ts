@@ -174,6 +174,19 @@ describe.each(modes)('decision cache through POST /decide: $name', (mode) => {
     expect(await decide(test.app, unreadable)).not.toHaveProperty('cached');
   });
 
+  it('never looks the cache up for a subject whose exp is passed or unreadable, nor joins an identical request in flight', async () => {
+    const lookups = () => [...observer.counts.values()].reduce((sum, n) => sum + n, 0);
+    const expired = readInvoice(accountant(randomUUID(), { exp: Math.floor(nowMs / 1000) - 1 }));
+    const unreadable = readInvoice(accountant(randomUUID(), { exp: 'tomorrow' }));
+    for (const body of [expired, unreadable]) {
+      const before = lookups();
+      const answers = await Promise.all([decide(test.app, body), decide(test.app, body)]);
+      expect(answers.map((answer) => answer.decision)).toEqual(['permit', 'permit']);
+      for (const answer of answers) expect(answer).not.toHaveProperty('cached');
+      expect(lookups()).toBe(before);
+    }
+  });
+
   it("keeps a decision no longer than CACHE_TTL_SECONDS when the subject's exp is later", async () => {
     // The default CACHE_TTL_SECONDS, 30: an exp an hour away cannot lengthen it.
     const body = readInvoice(accountant(randomUUID(), { exp: Math.floor(nowMs / 1000) + 3600 }));

@@ -35,15 +35,21 @@ function joined(decision: CachedDecision): CachedDecision {
 const uncacheable = new Set(['invalid_token', 'condition_error', 'limit_exceeded', 'entity_case_mismatch']);
 
 /**
- * How long a verdict may be served again, ms; 0 when it must not be cached: it carries an
- * uncacheable reason, or the subject's `exp` (seconds since the epoch) is passed or not a number.
+ * How long a decision about `query`'s subject may be kept from `now` (epoch ms), ms: at most
+ * `maxTtlMs`, and 0 once the subject's `exp` (seconds since the epoch) is passed or when it is
+ * not a number.
  */
-function cacheTtlMs(verdict: Verdict, query: Query, now: number, maxTtlMs: number): number {
-  if (verdict.reasons.some((r) => 'code' in r && uncacheable.has(r.code))) return 0;
+function subjectTtlMs(query: Query, now: number, maxTtlMs: number): number {
   const exp = query.subject.properties['exp'];
   if (exp === undefined) return maxTtlMs;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) return 0;
   return Math.max(0, Math.min(maxTtlMs, Math.floor(exp * 1000 - now)));
+}
+
+/** How long a verdict may be served again, ms; 0 when it must not be cached (see subjectTtlMs), or it carries an uncacheable reason. */
+function cacheTtlMs(verdict: Verdict, query: Query, now: number, maxTtlMs: number): number {
+  if (verdict.reasons.some((r) => 'code' in r && uncacheable.has(r.code))) return 0;
+  return subjectTtlMs(query, now, maxTtlMs);
 }
 
 /** What a look-ahead found under a key: the entry and the index of the layer that held it. */
@@ -131,6 +137,15 @@ export class DecisionCache {
     this.#maxTtlMs = options.ttlSeconds * 1000;
     this.#observer = options.observer ?? silentObserver;
     this.#firstLayer = first.name;
+  }
+
+  /**
+   * Whether `query` may be answered from the cache at `now` (epoch ms): not when its subject's
+   * `exp` is passed or not a number. No decision about such a subject is ever stored, so a
+   * lookup could only miss, or find what no replica wrote; it is evaluated every time instead.
+   */
+  serves(query: Query, now: number): boolean {
+    return subjectTtlMs(query, now, this.#maxTtlMs) > 0;
   }
 
   /**

@@ -295,7 +295,7 @@ export class DecisionService {
       if (subject instanceof InvalidTokenError) continue;
       const query = this.#query(request, set, subject, shared.enriched);
       queries.set(request, query);
-      if (this.#cache !== undefined && request.explain !== true && !decisionReadsNow(set, query)) cacheable.push(query);
+      if (this.#cache !== undefined && request.explain !== true && !decisionReadsNow(set, query) && this.#cache.serves(query, this.#clock().getTime())) cacheable.push(query);
     }
     const found = this.#cache === undefined ? undefined : await this.#cache.lookAhead(set.version, cacheable, () => this.#clock().getTime(), pause, stop);
     return { subjects, queries, found };
@@ -353,12 +353,12 @@ export class DecisionService {
     const trace: RuleTrace[] | undefined = request.explain === true ? [] : undefined;
     // A decision that reads the clock is evaluated every time: served again, it could outlive
     // the condition that made it, and `?explain=true` would then answer otherwise.
-    if (this.#cache !== undefined && trace === undefined && !decisionReadsNow(set, query)) {
-      const now = this.#clock();
+    const now = this.#clock();
+    if (this.#cache !== undefined && trace === undefined && !decisionReadsNow(set, query) && this.#cache.serves(query, now.getTime())) {
       const { verdict, source, coalesced } = await this.#cache.resolve(set.version, query, now.getTime(), () => evaluate(set, query, now), turn, ahead?.found);
       return decisionOutcome(verdict, decisionId, set.version, query.subject, source, undefined, coalesced);
     }
-    const verdict: Verdict = turn === undefined ? evaluate(set, query, this.#clock(), trace) : await turn.run(() => evaluate(set, query, this.#clock(), trace));
+    const verdict: Verdict = turn === undefined ? evaluate(set, query, now, trace) : await turn.run(() => evaluate(set, query, this.#clock(), trace));
     return decisionOutcome(verdict, decisionId, set.version, query.subject, undefined, trace);
   }
 
