@@ -908,7 +908,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(await readFile(join(dir, 'reports.json'), 'utf8')).toMatch(/^{\n {2}"id": "reports",/);
       const json = JSON.parse((await runCli(['fmt', dir, '--json'])).stdout) as { ok: boolean; files: { file: string; error?: string }[] };
       expect(json.ok).toBe(false);
-      expect(json.files).toContainEqual({ file: 'typo.json', canonical: false, error: '$.rules[0] (rule r1): Unrecognized key: "condtion"' });
+      expect(json.files).toContainEqual({ file: 'typo.json', canonical: false, error: '$.rules[0] (rule r1): Unrecognized key: "condtion" (did you mean "condition"?): a rule takes id, description, effect, actions, roles, scopes, condition and advice' });
     });
 
     it('prints each problem as validate does: the file, its JSON path ($ at the root) and rule, one line each', async ({ expect }) => {
@@ -921,7 +921,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
       const validated = errors((await runCli(['validate', dir])).stderr);
       expect(validated).toEqual([
         expect.stringMatching(/^error broken\.json \$: not valid JSON at line 1/),
-        'error typo.json $.rules[0] (rule r1): Unrecognized key: "condtion"',
+        'error typo.json $.rules[0] (rule r1): Unrecognized key: "condtion" (did you mean "condition"?): a rule takes id, description, effect, actions, roles, scopes, condition and advice',
         expect.stringMatching(/^error typo\.json \$\.rules\[0\]\.roles \(rule r1\): /),
       ]);
       for (const args of [['fmt', dir], ['fmt', dir, '--check']]) expect(errors((await runCli(args)).stderr), args.join(' ')).toEqual(validated);
@@ -1024,6 +1024,24 @@ describe.concurrent('pdp CLI (through its process)', () => {
   });
 
   describe('validate', () => {
+    it('names the member an unknown key most likely misspells, or else the members the object takes', async ({ expect }) => {
+      const dir = await fixtureDir({
+        'reports.json': { ...reportsPolicy, rules: [{ id: 'r1', effect: 'permit', actions: ['read'], role: ['analyst'], condtion: 'true' }], descripton: 'x' },
+        'data/users.json': { entities: [{ type: 'user', id: 'a1', propertes: {} }], source: 'ldap' },
+        'tests/reports.json': { cases: [{ name: 'x', request: readReport, expect: { decison: 'permit' } }] },
+      });
+      const run = await runCli(['validate', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr.split('\n').filter((line) => line.startsWith('error ')).sort()).toEqual([
+        'error data/users.json $.entities[0]: Unrecognized key: "propertes" (did you mean "properties"?): an entity takes type, id, aliases, properties and authoritative',
+        'error data/users.json $: Unrecognized key: "source": an entity data file takes $schema, description and entities',
+        'error reports.json $.rules[0] (rule r1): Unrecognized keys: "role" (did you mean "roles"?), "condtion" (did you mean "condition"?): a rule takes id, description, effect, actions, roles, scopes, condition and advice',
+        'error reports.json $: Unrecognized key: "descripton" (did you mean "description"?): a policy takes $schema, id, resource, description and rules',
+        'error tests/reports.json $.cases[0].expect.decision: Invalid option: expected one of "permit"|"deny"',
+        'error tests/reports.json $.cases[0].expect: Unrecognized key: "decison" (did you mean "decision"?): an expectation takes decision, rules, reasons and advice',
+      ]);
+    });
+
     it('refuses nesting beyond 64 levels with the file and path, without a stack trace', async ({ expect }) => {
       const deep = `${'['.repeat(5_000)}${']'.repeat(5_000)}`;
       const dir = await fixtureDir({ 'reports.json': `{"id":"reports","resource":"report","rules":[{"id":"r1","effect":"permit","actions":["read"],"advice":{"a":${deep}}}]}` });

@@ -1179,7 +1179,7 @@ describe('the server process with a bad POLICY_DIR', () => {
     const dir = await tempDir({ 'broken.json': policy([{ ...readRule, [forged]: 1 }]) });
     const run = await runServerToExit({ POLICY_DIR: dir });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('broken.json $.rules[0] (rule read): Unrecognized key: "x\\u{1b}[2J\\u{a}  fine.json $: ok"\n');
+    expect(run.stderr).toContain('broken.json $.rules[0] (rule read): Unrecognized key: "x\\u{1b}[2J\\u{a}  fine.json $: ok": a rule takes id, description, effect, actions, roles, scopes, condition and advice\n');
     expect(run.stderr).not.toContain('\u001b');
     expect(run.stderr.split('\n').filter((line) => line.includes('fine.json'))).toHaveLength(1);
   });

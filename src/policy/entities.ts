@@ -9,6 +9,7 @@ import { pushFileIssues, type PolicyIssue } from './errors.js';
 import { FoldedNames } from './fold-case.js';
 import { jsonPath } from './json-path.js';
 import { seenNameSchema, visibleNameSchema } from './schema.js';
+import { unknownKeys } from './unknown-keys.js';
 
 /** Longest id or alias of an entity, in UTF-16 code units. */
 export const maxEntityNameLength = 1024;
@@ -33,35 +34,39 @@ const oneName = 'names one entity of its type across the data files, and differs
 /** The claim naming a subject's issuer: never stored, so never authoritative (see `authoritativeHeld`). */
 const issuerClaim = 'iss';
 
+const entityShape = {
+  // An entity of type `user ` (or with a zero-width space) would never be found by a request
+  // naming `user`: its authoritative roles, a directory's revocations, would never apply.
+  type: visibleNameSchema('an entity type that only looks like another would never be found by the requests for it', 256)
+    .describe('How requests name the entity\'s type: it differs from the resource types of the policies, the subject type of tokens and the types of the entities before it in more than case or spelling, and holds more than accents or other combining marks (checked at load).'),
+  id: entityKey.describe(`The entity's id: ${oneName}.`),
+  aliases: z.array(entityKey).max(maxEntityAliases).optional().describe(`Other ids of the entity; each ${oneName}.`),
+  properties: jsonObjectSchema
+    .optional()
+    .describe(`Stored attributes, held to the JSON limits of a request (${jsonLimits.maxCollection} elements per array or object, strings of ${jsonLimits.maxString} characters, ${jsonLimits.maxDepth} levels) and to ${maxEntityPropertiesBytes} bytes as compact JSON; checked at load.`),
+  authoritative: z
+    // The loader refuses the issuer with the other names that are not stored (authoritativeHeld);
+    // `not` says so to an editor.
+    .array(z.string().min(1).max(256).meta({ not: { const: issuerClaim } }))
+    .max(64)
+    .optional()
+    .describe(`Stored properties that go over the caller's claims when the entity is a subject, e.g. roles a directory revokes before the token expires. Each is one of \`properties\` (checked at load), never "${issuerClaim}".`),
+};
+
 /** One known subject or resource: stored properties a request naming it is enriched with. */
 const entitySchema = z
-  .strictObject({
-    // An entity of type `user ` (or with a zero-width space) would never be found by a request
-    // naming `user`: its authoritative roles, a directory's revocations, would never apply.
-    type: visibleNameSchema('an entity type that only looks like another would never be found by the requests for it', 256)
-      .describe('How requests name the entity\'s type: it differs from the resource types of the policies, the subject type of tokens and the types of the entities before it in more than case or spelling, and holds more than accents or other combining marks (checked at load).'),
-    id: entityKey.describe(`The entity's id: ${oneName}.`),
-    aliases: z.array(entityKey).max(maxEntityAliases).optional().describe(`Other ids of the entity; each ${oneName}.`),
-    properties: jsonObjectSchema
-      .optional()
-      .describe(`Stored attributes, held to the JSON limits of a request (${jsonLimits.maxCollection} elements per array or object, strings of ${jsonLimits.maxString} characters, ${jsonLimits.maxDepth} levels) and to ${maxEntityPropertiesBytes} bytes as compact JSON; checked at load.`),
-    authoritative: z
-      // The loader refuses the issuer with the other names that are not stored (authoritativeHeld);
-      // `not` says so to an editor.
-      .array(z.string().min(1).max(256).meta({ not: { const: issuerClaim } }))
-      .max(64)
-      .optional()
-      .describe(`Stored properties that go over the caller's claims when the entity is a subject, e.g. roles a directory revokes before the token expires. Each is one of \`properties\` (checked at load), never "${issuerClaim}".`),
-  })
+  .strictObject(entityShape, unknownKeys('an entity', Object.keys(entityShape)))
   .describe('An entity is found by type and id, or type and any alias (e.g. a user known by an opaque id and by email).');
+
+const entityFileShape = {
+  $schema: z.string().optional(),
+  description: z.string().max(2000).optional(),
+  entities: z.array(entitySchema),
+};
 
 /** One entity data file: `POLICY_DIR/data/*.json`. */
 export const entityFileSchema = z
-  .strictObject({
-    $schema: z.string().optional(),
-    description: z.string().max(2000).optional(),
-    entities: z.array(entitySchema),
-  })
+  .strictObject(entityFileShape, unknownKeys('an entity data file', Object.keys(entityFileShape)))
   .describe('Entity data: the subjects and resources requests are enriched with. Checked at load besides: no key twice in an object, no number a double does not hold exactly.');
 
 /** JSON Schema of an entity data file, for editors. */

@@ -4,6 +4,7 @@ import { findLimitViolation, jsonLimits } from '../json-limits.js';
 import { jsonObjectSchema } from '../json-object.js';
 import { actionNameSchema, resourceIdSchema, subjectIdSchema, typeNameSchema } from '../request-names.js';
 import { maxTimestampMs, minTimestampMs } from './cel-spec-functions.js';
+import { unknownKeys } from './unknown-keys.js';
 
 /**
  * An RFC 3339 instant that conditions may see as `now`: within CEL's timestamps (years 1 to 9999
@@ -70,8 +71,7 @@ export const fixtureRequestSchema = z
 export const caseReasonCodes = ['no_applicable_rule', 'condition_error', 'unknown_resource_type', 'action_case_mismatch', 'entity_case_mismatch', 'limit_exceeded'] as const satisfies readonly ReasonCode[];
 export type CaseReasonCode = (typeof caseReasonCodes)[number];
 
-/** What a case expects; every field but `decision` is optional and checked only when given. */
-const fixtureExpectSchema = z.strictObject({
+const expectShape = {
   decision: z.enum(['permit', 'deny']),
   /** Rule ids that must be among the deciding reasons. */
   rules: z
@@ -88,26 +88,41 @@ const fixtureExpectSchema = z.strictObject({
     .describe('Reason codes that must be among the reasons. Checked at load besides: a code other than condition_error comes only with a deny that no rule decides, so never with an expected permit nor beside expect.rules.'),
   /** Advice the decision must carry, compared exactly and in order. */
   advice: z.array(jsonObjectSchema).optional(),
-});
+};
 
-/** One request → expectation pair in a policy test file (`policies/tests/*.json`). */
-export const fixtureCaseSchema = z.strictObject({
+/** What a case expects; every field but `decision` is optional and checked only when given. */
+const fixtureExpectSchema = z.strictObject(expectShape, unknownKeys('an expectation', Object.keys(expectShape)));
+
+const caseShape = {
   name: z.string().min(1).describe('Unique in the file, a group\'s case named as "group › name" (checked at load).'),
   description: z.string().optional(),
   /** The instant conditions see as `now`, for this case alone. */
   now: instantSchema.optional(),
   request: fixtureRequestSchema,
   expect: fixtureExpectSchema,
-});
+};
 
-/** A named group of cases, optionally sharing a `now`. */
-const fixtureGroupSchema = z.strictObject({
+/** One request → expectation pair in a policy test file (`policies/tests/*.json`). */
+export const fixtureCaseSchema = z.strictObject(caseShape, unknownKeys('a case', Object.keys(caseShape)));
+
+const groupShape = {
   name: z.string().min(1).describe('Unique among the groups of the file (checked at load).'),
   description: z.string().optional(),
   now: instantSchema.optional(),
   // A longer list is one problem, its cases unread (see checkSchema).
   cases: z.array(fixtureCaseSchema).min(1).max(10_000),
-});
+};
+
+/** A named group of cases, optionally sharing a `now`. */
+const fixtureGroupSchema = z.strictObject(groupShape, unknownKeys('a group', Object.keys(groupShape)));
+
+const fixtureFileShape = {
+  $schema: z.string().optional(),
+  description: z.string().optional(),
+  now: instantSchema.optional(),
+  cases: z.array(fixtureCaseSchema).optional(),
+  groups: z.array(fixtureGroupSchema).optional(),
+};
 
 /**
  * A policy test file: cases, groups of cases, or both. `now` applies to every case that
@@ -115,13 +130,7 @@ const fixtureGroupSchema = z.strictObject({
  * any, conditions see the time of the run.
  */
 export const fixtureFileSchema = z
-  .strictObject({
-    $schema: z.string().optional(),
-    description: z.string().optional(),
-    now: instantSchema.optional(),
-    cases: z.array(fixtureCaseSchema).optional(),
-    groups: z.array(fixtureGroupSchema).optional(),
-  })
+  .strictObject(fixtureFileShape, unknownKeys('a test file', Object.keys(fixtureFileShape)))
   .refine((file) => (file.cases?.length ?? 0) + (file.groups?.length ?? 0) > 0, {
     message: 'a test file needs at least one case or group',
   });

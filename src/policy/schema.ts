@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { jsonLimits } from '../json-limits.js';
 import { jsonObjectSchema } from '../json-object.js';
+import { unknownKeys } from './unknown-keys.js';
 
 const identifier = z
   .string()
@@ -113,42 +114,46 @@ export function adviceFits(advice: Readonly<Record<string, unknown>>): boolean {
 }
 export const wildcardActionMessage = 'an action is one name; "*" stands for any action in rules only';
 
+const ruleShape = {
+  id: identifier.describe('Unique among the rules of every policy for this resource type (checked at load); named in every decision the rule makes.'),
+  description: z.string().max(2000).optional(),
+  effect: z.enum(['permit', 'deny']),
+  // At most 1,000 each, as any list of a request: a list of millions, reported element by
+  // element, ran a load out of memory.
+  actions: z
+    .array(actionName)
+    .min(1)
+    .max(1000)
+    .describe('"*" = any action. Each action is spelled one way across the policies of the resource type: names that differ only in case or form (approve, Approve) are refused at load.'),
+  roles: ruleClaimList('roles').optional(),
+  scopes: ruleClaimList('scopes').optional(),
+  condition: z.string().min(1).max(4096).optional().describe('A CEL expression that must be true; compiled, type-checked and cost-bounded at load.'),
+  advice: jsonObjectSchema
+    .refine(adviceFits, `at most ${maxAdviceJsonLength} characters of JSON`)
+    .optional()
+    .describe(`Returned with a decision this rule makes, e.g. {"step_up":"mfa"}; at most ${maxAdviceJsonLength} characters as JSON (checked at load).`),
+};
+
 /**
  * One rule: applies when action, roles, scopes and condition all match. The descriptions name
  * what only the loader checks (across files, or a value's meaning or size as JSON), which a
  * JSON Schema cannot state: an editor, or CI validating with the schema, passes those.
  */
 export const ruleSchema = z
-  .strictObject({
-    id: identifier.describe('Unique among the rules of every policy for this resource type (checked at load); named in every decision the rule makes.'),
-    description: z.string().max(2000).optional(),
-    effect: z.enum(['permit', 'deny']),
-    // At most 1,000 each, as any list of a request: a list of millions, reported element by
-    // element, ran a load out of memory.
-    actions: z
-      .array(actionName)
-      .min(1)
-      .max(1000)
-      .describe('"*" = any action. Each action is spelled one way across the policies of the resource type: names that differ only in case or form (approve, Approve) are refused at load.'),
-    roles: ruleClaimList('roles').optional(),
-    scopes: ruleClaimList('scopes').optional(),
-    condition: z.string().min(1).max(4096).optional().describe('A CEL expression that must be true; compiled, type-checked and cost-bounded at load.'),
-    advice: jsonObjectSchema
-      .refine(adviceFits, `at most ${maxAdviceJsonLength} characters of JSON`)
-      .optional()
-      .describe(`Returned with a decision this rule makes, e.g. {"step_up":"mfa"}; at most ${maxAdviceJsonLength} characters as JSON (checked at load).`),
-  })
+  .strictObject(ruleShape, unknownKeys('a rule', Object.keys(ruleShape)))
   .describe('A rule applies when the action is listed ("*" = any), the subject holds one of `roles` and all of `scopes` (when given), and `condition` (CEL) is true.');
+
+const policyShape = {
+  $schema: z.string().optional(),
+  id: identifier.describe('Unique among the policy files of the directory (checked at load).'),
+  resource: resourceType.describe('The resource type the rules govern, spelled one way across policies: types that differ only in case or form (invoice, Invoice) are refused at load.'),
+  description: z.string().max(2000).optional(),
+  rules: z.array(ruleSchema).min(1),
+};
 
 /** One policy file: the rules for one resource type. */
 export const policySchema = z
-  .strictObject({
-    $schema: z.string().optional(),
-    id: identifier.describe('Unique among the policy files of the directory (checked at load).'),
-    resource: resourceType.describe('The resource type the rules govern, spelled one way across policies: types that differ only in case or form (invoice, Invoice) are refused at load.'),
-    description: z.string().max(2000).optional(),
-    rules: z.array(ruleSchema).min(1),
-  })
+  .strictObject(policyShape, unknownKeys('a policy', Object.keys(policyShape)))
   .describe(`A policy for one resource type. Default deny; a deny rule that applies beats any permit. Checked at load besides: no key twice in an object, no number a double does not hold exactly, at most ${jsonLimits.maxDepth} levels of nesting.`);
 
 export type RuleSource = z.infer<typeof ruleSchema>;
