@@ -845,7 +845,7 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
 
   it('a function off the allowlist (matches: backtracking regexes)', async () => {
     const issues = await loadIssues({ 'a.json': policy([{ ...readRule, condition: 'subject.id.matches("^(a+)+$")' }]) });
-    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: 'function not allowed: matches' }]);
+    expect(issues).toEqual([{ file: 'a.json', path: '$.rules[0].condition', rule: 'read', message: 'function not allowed: matches (regular expressions are not allowed, as they would run backtracking: write startsWith, endsWith or contains)' }]);
   });
 
   it("cel-go's extension functions, named as written, with what to write where there is a plain form", async () => {
@@ -869,6 +869,29 @@ describe('loadPolicyDir rejects a bad policy directory', () => {
         { file: 'a.json', path: '$.rules[4].condition', rule: 'quote', message: 'function not allowed: strings.quote' },
       ],
     });
+  });
+
+  it('a function misspelt, or named as another language names it, with the function to write', async () => {
+    const conditions = {
+      case: 'context.s.startswith("RC-")',
+      typo: 'context.s.endWith("-x")',
+      js: 'context.s.toLowerCase() == "x"',
+      length: 'len(subject.roles) > 1',
+      now: 'now() > timestamp(context.t)',
+      year: 'now.getYear() == 2026',
+      regex: 'context.s.matches("^RC-")',
+    };
+    const run = await validateRules(Object.entries(conditions).map(([id, condition]) => ({ id, effect: 'deny', actions: ['*'], condition })));
+    expect(run.code).toBe(1);
+    expect((run.report as { issues: { rule: string; message: string }[] }).issues.map(({ rule, message }) => [rule, message])).toEqual([
+      ['case', 'function not allowed: startswith (write startsWith)'],
+      ['typo', 'function not allowed: endWith (write endsWith)'],
+      ['js', 'function not allowed: toLowerCase (write lowerAscii)'],
+      ['length', 'function not allowed: len (write size)'],
+      ['now', 'function not allowed: now (now is a timestamp, not a function: write now)'],
+      ['year', 'function not allowed: getYear (write getFullYear)'],
+      ['regex', 'function not allowed: matches (regular expressions are not allowed, as they would run backtracking: write startsWith, endsWith or contains)'],
+    ]);
   });
 
   it('an empty directory', async () => {

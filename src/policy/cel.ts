@@ -19,6 +19,7 @@ import { boundAbsorbedErrors, evaluateStrictly, startDecision } from './cel-stri
 import { getterOutOfRange } from './cel-time-getters.js';
 import { timeMember } from './cel-time-members.js';
 import { oncePerObject, typableVariables } from './cel-values.js';
+import { nearestName } from './nearest-name.js';
 
 /**
  * A condition compiled once at load; throws on evaluation errors (missing key, wrong type).
@@ -85,14 +86,30 @@ const allowedFunctions = new Set([
 /** cel-go's extension libraries, which conditions do not have, by the name their functions are called on (`sets.contains`). */
 const extensionNamespaces: ReadonlySet<string> = new Set(['base64', 'lists', 'math', 'optional', 'sets', 'strings']);
 
-/** What to write instead of a function conditions do not have, where a plain form does what it does. */
+/** What to write instead of a function conditions do not have: a plain form that does what it does, or the name another language gives it. */
 const insteadOf: ReadonlyMap<string, string> = new Map([
   ['sets.contains', 'for sets.contains(a, b) write b.all(x, x in a)'],
   ['sets.intersects', 'for sets.intersects(a, b) write b.exists(x, x in a)'],
   ['math.greatest', 'for math.greatest(a, b) write a > b ? a : b'],
   ['math.least', 'for math.least(a, b) write a < b ? a : b'],
   ['existsOne', 'write exists_one'],
+  ['matches', 'regular expressions are not allowed, as they would run backtracking: write startsWith, endsWith or contains'],
+  ['now', 'now is a timestamp, not a function: write now'],
+  ['toLowerCase', 'write lowerAscii'],
+  ['toUpperCase', 'write upperAscii'],
+  ['len', 'write size'],
+  ['length', 'write size'],
+  ['includes', 'for a list write x in list, for a string s.contains(x)'],
+  ['getYear', 'write getFullYear'],
 ]);
+
+/** What to write instead of `name`, a function conditions do not have: a plain form, or the allowed function it most likely misspells. */
+function insteadOfCall(name: string): string | undefined {
+  const instead = insteadOf.get(name);
+  if (instead !== undefined) return instead;
+  const meant = nearestName(name, allowedFunctions);
+  return meant === undefined ? undefined : `write ${meant}`;
+}
 
 /**
  * The functions `ast` calls that conditions do not have, each as written, with what to write
@@ -112,7 +129,7 @@ function refusedCalls(ast: unknown): string[] {
     else if (!allowedFunctions.has(name)) refused.add(name);
   });
   return [...refused].map((name) => {
-    const instead = insteadOf.get(name);
+    const instead = insteadOfCall(name);
     return instead === undefined ? name : `${name} (${instead})`;
   });
 }
