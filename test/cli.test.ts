@@ -272,7 +272,7 @@ describe.concurrent('pdp CLI (through its process)', () => {
         expect(run.code).toBe(1);
         expect(run.stderr.trimEnd().split('\n')).toEqual([
           'error reports.json $.rules[0].condition (rule read-in-office-hours): type: no such overload: int >= string at column 1 of the condition: now.getHours() >= "8"',
-          'error tests/reports.json $.cases[0].expect: Invalid input: expected object, received undefined',
+          'error tests/reports.json $.cases[0].expect: missing: required, an object',
           'invalid: 2 problem(s)',
         ]);
       }
@@ -1037,8 +1037,25 @@ describe.concurrent('pdp CLI (through its process)', () => {
         'error data/users.json $: Unrecognized key: "source": an entity data file takes $schema, description and entities',
         'error reports.json $.rules[0] (rule r1): Unrecognized keys: "role" (did you mean "roles"?), "condtion" (did you mean "condition"?): a rule takes id, description, effect, actions, roles, scopes, condition and advice',
         'error reports.json $: Unrecognized key: "descripton" (did you mean "description"?): a policy takes $schema, id, resource, description and rules',
-        'error tests/reports.json $.cases[0].expect.decision: Invalid option: expected one of "permit"|"deny"',
+        'error tests/reports.json $.cases[0].expect.decision: missing: required, one of "permit" or "deny"',
         'error tests/reports.json $.cases[0].expect: Unrecognized key: "decison" (did you mean "decision"?): an expectation takes decision, rules, reasons and advice',
+      ]);
+    });
+
+    it('says a required member is missing, rather than of another type or value', async ({ expect }) => {
+      const dir = await fixtureDir({
+        'reports.json': { ...reportsPolicy, rules: [{ id: 'r1', roles: ['analyst'] }] },
+        'data/users.json': { entities: [{ type: 'user' }] },
+        'tests/reports.json': { cases: [{ name: 'x', request: readReport }, { name: 'y', request: { subject: analyst, resource: readReport.resource }, expect: { decision: 'deny' } }] },
+      });
+      const run = await runCli(['validate', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr.split('\n').filter((line) => line.startsWith('error ')).sort()).toEqual([
+        'error data/users.json $.entities[0].id: missing: required, a string',
+        'error reports.json $.rules[0].actions (rule r1): missing: required, a list',
+        'error reports.json $.rules[0].effect (rule r1): missing: required, one of "permit" or "deny"',
+        'error tests/reports.json $.cases[0].expect: missing: required, an object',
+        'error tests/reports.json $.cases[1].request.action: missing: required, a string or an object',
       ]);
     });
 

@@ -180,9 +180,9 @@ describe('files with many problems', () => {
     expect(run.code).toBe(1);
     const lines = run.stderr.trimEnd().split('\n');
     expect(lines.slice(0, 3)).toEqual([
-      'error data/users.json $.entities[0].type: Invalid input: expected string, received undefined',
-      'error data/users.json $.entities[0].id: Invalid input: expected string, received undefined',
-      'error data/users.json $.entities[1].type: Invalid input: expected string, received undefined',
+      'error data/users.json $.entities[0].type: missing: required, a string',
+      'error data/users.json $.entities[0].id: missing: required, a string',
+      'error data/users.json $.entities[1].type: missing: required, a string',
     ]);
     expect(lines.slice(-2)).toEqual(['error data/users.json $: more problems in this file, not listed beyond the first 100', 'invalid: 101 problem(s)']);
   });
@@ -207,7 +207,7 @@ describe('files with many problems', () => {
     [
       'tests/many.json',
       `{"groups":[${Array.from({ length: 60 }, () => `{"name":"g","cases":[${Array(10_000).fill('{}').join(',')}]}`).join(',')}]}`,
-      'error tests/many.json $.groups[0].cases[0].name: Invalid input: expected string, received undefined',
+      'error tests/many.json $.groups[0].cases[0].name: missing: required, a string',
     ],
     // 200 rules of 1,000 empty actions, roles and scopes each: a million problems.
     [

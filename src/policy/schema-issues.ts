@@ -13,6 +13,29 @@ export type SchemaCheck<T> = { readonly ok: true; readonly data: T } | { readonl
 
 type Container = z.ZodObject | z.ZodArray;
 
+/** What a value of each JSON type zod names is, in an author's words. */
+const typeWords: Readonly<Record<string, string>> = { array: 'a list', object: 'an object', string: 'a string', number: 'a number', boolean: 'true or false' };
+
+/**
+ * A member of a file that is required and not there is said to be missing: zod took it for one
+ * of another value (`Invalid option: expected one of "permit"|"deny"` for a rule without
+ * `effect`) or of another type (`expected array, received undefined`). JSON holds no
+ * undefined, so an input of undefined is a member left out.
+ */
+const missingMembers = {
+  error: (issue: z.core.$ZodRawIssue): string | undefined => {
+    if (issue.input !== undefined) return undefined;
+    if (issue.code === 'invalid_type') return `missing: required, ${typeWords[issue.expected] ?? issue.expected}`;
+    if (issue.code === 'invalid_value') {
+      const values = issue.values.map((value) => JSON.stringify(value));
+      return `missing: required, ${values.length === 1 ? '' : `one of ${values.slice(0, -1).join(', ')} or `}${values.at(-1) ?? ''}`;
+    }
+    if (issue.code !== 'invalid_union') return undefined;
+    const types = issue.errors.flatMap(([first]) => (first?.code === 'invalid_type' ? [typeWords[first.expected] ?? first.expected] : []));
+    return types.length === 0 ? 'missing: required' : `missing: required, ${types.join(' or ')}`;
+  },
+};
+
 /** Whether `branch`, a union member's issues, says only that the value is not of its type at all. */
 const ofAnotherType = (branch: readonly z.core.$ZodIssue[]): boolean => branch.length === 1 && branch[0]?.code === 'invalid_type' && branch[0].path.length === 0;
 
@@ -141,7 +164,7 @@ class Collector {
     if (container instanceof z.ZodArray && Array.isArray(value) && sizeOf(value, wholeUpTo) > wholeUpTo) return this.#array(value, container, path);
     if (container instanceof z.ZodObject && isJsonObject(value) && sizeOf(value, wholeUpTo) > wholeUpTo) return this.#object(value, container, path);
     await this.#pace();
-    return this.#parsed(schema.safeParse(value), path);
+    return this.#parsed(schema.safeParse(value, missingMembers), path);
   }
 
   #parsed(result: z.ZodSafeParseResult<unknown>, path: readonly PropertyKey[]): { readonly data: unknown } | undefined {
@@ -151,7 +174,7 @@ class Collector {
   }
 
   async #array(value: readonly unknown[], schema: z.ZodArray, path: readonly PropertyKey[]): Promise<{ readonly data: unknown } | undefined> {
-    const own = ownLevel(schema).safeParse(value);
+    const own = ownLevel(schema).safeParse(value, missingMembers);
     // A list of the wrong length is reported as such; its elements are not looked at.
     if (!own.success) return this.#parsed(own, path);
     const data: unknown[] = [];
@@ -174,14 +197,14 @@ class Collector {
 
   /** Elements `from` on of a list, given to zod at once. */
   #run(run: readonly unknown[], schema: z.ZodArray, path: readonly PropertyKey[], from: number): readonly unknown[] | undefined {
-    const result = elementsOf(schema).safeParse(run);
+    const result = elementsOf(schema).safeParse(run, missingMembers);
     if (result.success) return result.data;
     for (const { path: [index, ...rest], message } of resolved(result.error.issues)) this.issues.push({ path: [...path, from + Number(index), ...rest], message });
     return undefined;
   }
 
   async #object(value: Record<string, unknown>, schema: z.ZodObject, path: readonly PropertyKey[]): Promise<{ readonly data: unknown } | undefined> {
-    const own = ownLevel(schema).safeParse(value);
+    const own = ownLevel(schema).safeParse(value, missingMembers);
     const ownIssues: readonly SchemaIssue[] = own.success ? [] : resolved(own.error.issues);
     // A new object, zod's: the members checked on their own go in as they come out.
     const data: Record<string, unknown> = own.success ? (own.data as Record<string, unknown>) : {};
@@ -197,7 +220,7 @@ class Collector {
       if (checked !== undefined && Object.hasOwn(value, key)) data[key] = checked.data;
     }
     this.push(path, ownIssues.filter((issue) => typeof issue.path[0] !== 'string' || !Object.hasOwn(shape, issue.path[0])));
-    return this.issues.length === before ? this.#parsed(refinementsOf(schema).safeParse(data), path) : undefined;
+    return this.issues.length === before ? this.#parsed(refinementsOf(schema).safeParse(data, missingMembers), path) : undefined;
   }
 }
 
