@@ -54,8 +54,10 @@ class Scanner {
     return undefined;
   }
 
+  /** Stops at `at`, saying what is wrong there; a comment, which JSON has not, is said to be one. */
   fail(message: string): never {
-    throw new Found(this.at, message);
+    const comment = this.text.startsWith('//', this.at) || this.text.startsWith('/*', this.at);
+    throw new Found(this.at, comment ? `${message}: JSON has no comments` : message);
   }
 
   document(): void {

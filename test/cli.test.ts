@@ -1042,6 +1042,21 @@ describe.concurrent('pdp CLI (through its process)', () => {
       ]);
     });
 
+    it('says JSON has no comments where a file holds one', async ({ expect }) => {
+      const dir = await fixtureDir({
+        'reports.json': '{\n  // who reads reports\n  "id": "reports", "resource": "report", "rules": []\n}\n',
+        'more.json': '{"id": "more", "resource": "report", "rules": [{"id": "r", "effect": "permit" /* for now */, "actions": ["read"]}]}',
+        'other.json': '{"id": "other", "resource": "report", "rules": [ /* none yet */ ]}',
+      });
+      const run = await runCli(['validate', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr.split('\n').filter((line) => line.startsWith('error ')).sort()).toEqual([
+        'error more.json $: not valid JSON at line 1, column 79: "/" where "," or "}" should follow a member: JSON has no comments',
+        'error other.json $: not valid JSON at line 1, column 50: "/" where a value should be: JSON has no comments',
+        'error reports.json $: not valid JSON at line 2, column 3: "/" where a key in double quotes should be: JSON has no comments',
+      ]);
+    });
+
     it('says a required member is missing, rather than of another type or value', async ({ expect }) => {
       const dir = await fixtureDir({
         'reports.json': { ...reportsPolicy, rules: [{ id: 'r1', roles: ['analyst'] }] },
