@@ -23,8 +23,12 @@ function editDistance(a: string, b: string): number {
 export function nearestName(name: string, known: Iterable<string>): string | undefined {
   let found: { readonly name: string; readonly edits: number } | undefined;
   for (const candidate of known) {
+    const allowed = candidate.length <= 4 ? 1 : 2;
+    // Lengths further apart than that need more edits: a key of megabytes in a file was otherwise
+    // compared character by character, in a table of its length.
+    if (Math.abs(name.length - candidate.length) > allowed) continue;
     const edits = editDistance(name, candidate);
-    if (edits <= (candidate.length <= 4 ? 1 : 2) && (found === undefined || edits < found.edits)) found = { name: candidate, edits };
+    if (edits <= allowed && (found === undefined || edits < found.edits)) found = { name: candidate, edits };
   }
   return found?.name;
 }
