@@ -535,6 +535,16 @@ describe.concurrent('pdp CLI (through its process)', () => {
       expect(refused).toMatch(/<testcase classname="policy set" name="reports.json \$\.rules\[0\]\.condition">\n {6}<failure message="[^"]+">reports.json \$\.rules\[0\]\.condition \(rule /);
     });
 
+    it('keeps a carriage return of a failure\'s text as a reference, which a reader would otherwise read as a line feed', async ({ expect }) => {
+      const dir = await fixtureDir({ 'reports.json': reportsPolicy, 'bad\r.json': { ...reportsPolicy, id: 'other', resource: 7 } });
+      const file = join(dir, 'report.xml');
+      expect((await runCli(['test', dir, '--junit', file])).code).toBe(1);
+      const report = await readFile(file, 'utf8');
+      expect(report).toContain('<testcase classname="policy set" name="bad&#13;.json $.resource">');
+      expect(report).toMatch(/<failure message="[^"]+">bad&#13;\.json \$\.resource: /);
+      expect(report).not.toContain('\r');
+    });
+
     it('names each problem of a refused policy set apart, two at one place included, as consumers key cases by name', async ({ expect }) => {
       const dir = await fixtureDir({ 'reports.json': { ...reportsPolicy, id: '' } });
       const file = join(dir, 'report.xml');
