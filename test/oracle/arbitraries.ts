@@ -8,6 +8,14 @@ import { jsonLimits } from '../../src/json-limits.js';
  */
 
 export const subjectIds = ['alice', 'bob', 'carol'] as const;
+
+/**
+ * The ids as a backend or a caller may also spell them: in another case, padded with White_Space
+ * (CEL's trim() takes it), with an invisible character trim() leaves, or folded beyond ASCII
+ * (lowerAscii() leaves it); and blank.
+ */
+const otherSpellings = fc.constantFrom('ALICE', ' alice', 'Bob\u00a0', '\u3000carol', 'carol\u0085', 'alice\u200b', '\ufeffbob', 'ALİCE', '', ' ');
+const idOrSpelling = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...subjectIds) }, { weight: 1, arbitrary: otherSpellings });
 const roleNames = ['accountant', 'finance_manager', 'sales_rep', 'auditor', 'Accountant'];
 const scopeNames = ['invoice.read', 'invoice.write', 'invoice.admin', 'invoice', 'invoice.read.all'];
 const regions = fc.constantFrom('EU', 'US');
@@ -40,9 +48,13 @@ function mostly<T>(arbitrary: fc.Arbitrary<T>): fc.Arbitrary<unknown> {
 
 const amounts = fc.oneof(fc.integer({ min: 0, max: 200_000 }), edgeNumbers, numberLikeStrings);
 
+/** What a claim string puts between names: SP, which alone separates them, or whitespace that does not. */
+const separators = fc.constantFrom(' ', ' ', ' ', '  ', '\t', '\n', '\u00a0');
+
 function claimList(names: readonly string[]): fc.Arbitrary<unknown> {
   const some = fc.subarray([...names]);
-  return fc.oneof({ weight: 3, arbitrary: some }, { weight: 2, arbitrary: some.map((list) => list.join(' ')) }, { weight: 1, arbitrary: oddValue });
+  const joined = fc.tuple(some, separators).map(([list, separator]) => list.join(separator));
+  return fc.oneof({ weight: 3, arbitrary: some }, { weight: 2, arbitrary: joined }, { weight: 1, arbitrary: oddValue });
 }
 
 /** Subject claims as a gateway or identity provider states them. */
@@ -66,7 +78,7 @@ export const invoiceProperties = fc.record(
     region: mostly(regions),
     department: mostly(departments),
     amount: mostly(amounts),
-    owner: mostly(fc.constantFrom(...subjectIds)),
+    owner: mostly(idOrSpelling),
     status: mostly(fc.constantFrom('draft', 'submitted', 'approved', 'paid')),
   },
   { requiredKeys: [] },
@@ -78,7 +90,7 @@ export const invoiceActions = fc.constantFrom('read', 'create', 'update', 'appro
 const decisionContext = fc.record({ mfa: fc.oneof(fc.constant(true), fc.constant(false), oddValue) }, { requiredKeys: [] });
 
 /** A subject as a trusted caller states it, or as a token carries it (`sub` and claims). */
-export const invoiceSubject = fc.record({ id: fc.constantFrom(...subjectIds), properties: invoiceClaims });
+export const invoiceSubject = fc.record({ id: idOrSpelling.filter((id) => id.trim() !== ''), properties: invoiceClaims });
 
 /**
  * A subject's type as a trusted caller states it: none (a user), `user`, or another issuer's

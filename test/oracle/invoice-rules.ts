@@ -49,8 +49,9 @@ function sameAttribute(a: Attribute, b: Attribute): boolean {
   return a !== missing && b !== missing && celEquals(a, b);
 }
 
+/** The names a claim holds: an array's strings, or a string's words between SPs (RFC 6749 §3.3), not any whitespace. */
 function words(value: unknown): string[] | undefined {
-  if (typeof value === 'string') return value.split(/\s+/).filter((s) => s.length > 0);
+  if (typeof value === 'string') return value.split(' ').filter((s) => s.length > 0);
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
   return undefined;
 }
@@ -91,7 +92,7 @@ export function expectedDecision(q: InvoiceQuestion): Expected {
   if (is('approve')) {
     // D1: owners compare ignoring ASCII case and surrounding whitespace; an empty one is none.
     const owner = r('owner');
-    if (typeof owner !== 'string' || celTrim(owner) === '' || lowerAscii(celTrim(owner)) === lowerAscii(q.subjectId)) return 'deny';
+    if (typeof owner !== 'string' || celTrim(owner) === '' || lowerAscii(celTrim(owner)) === lowerAscii(celTrim(q.subjectId))) return 'deny';
     if (attribute(q.context, 'mfa') !== true) return 'deny';
   }
   if (is('update') || is('delete')) {
