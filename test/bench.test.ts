@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { buildRef } from '../bench/compare.js';
 import { failedStatus, readFigures } from '../bench/http/load.js';
 import { probe, verifyCache } from '../bench/http/scenarios.js';
 import { benchOptions } from '../bench/options.js';
@@ -8,6 +11,7 @@ import { expectedDecision, scaleWorkload, type ScaleRule } from '../bench/scale-
 import { median } from '../bench/stats.js';
 import { compilePolicies } from '../src/policy/compile.js';
 import { startServer, type TestServer } from './helpers/http-server.js';
+import { tempDir } from './helpers/tmp.js';
 
 const figures = (errors: Record<string, number>, requests = 1_000) =>
   `Running 1s test\nBENCH_JSON ${JSON.stringify({ requests, durationUs: 1_000_000, errors, latencyUs: { p50: 900, p90: 1500, p99: 3000, max: 9000, mean: 1000.5 } })}\n`;
@@ -142,5 +146,28 @@ describe('bench scale workload', () => {
     expect(() => checkScale(compilePolicies(missing), workload)).toThrow(/type3: .* decided deny by \[\], expected permit by \[r0\]/);
     const noDeny = workload.files.map((f) => ({ ...f, policy: { ...f.policy, rules: f.policy.rules.map((r) => ({ ...r, effect: 'permit' as const })) } }));
     expect(() => checkScale(compilePolicies(noDeny), workload)).toThrow(/decided permit by .*expected deny/);
+  });
+});
+
+describe('bench --compare build', () => {
+  /** A checkout whose one commit builds with `build` as its npm build script. */
+  const checkout = async (build: string) => {
+    const root = await tempDir({ 'package.json': { name: 'ref', private: true, scripts: { build } } });
+    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@example.com', ...args], { cwd: root, stdio: 'ignore' });
+    git('init', '-q');
+    git('add', '.');
+    git('commit', '-q', '-m', 'ref');
+    return root;
+  };
+
+  it('builds REF with its own build script: dist/main.js is bundled by a step after tsc, which leaves it out', async () => {
+    const root = await checkout('node -e "require(\'fs\').mkdirSync(\'dist\');require(\'fs\').writeFileSync(\'dist/main.js\',\'// bundled\')"');
+    const { main } = buildRef('HEAD', root);
+    expect(readFileSync(main, 'utf8')).toBe('// bundled');
+  });
+
+  it('refuses a REF whose build writes no dist/main.js, instead of starting a server that cannot load', async () => {
+    const root = await checkout('node -e ""');
+    expect(() => buildRef('HEAD', root)).toThrow(/HEAD \([0-9a-f]+\): its build wrote no dist\/main\.js/);
   });
 });
