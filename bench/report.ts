@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
+import { usableCpus } from '../src/cgroup-cpus.js';
 import { bareWorkersId, type ScenarioResult } from './http/scenarios.js';
 import type { InProcessResult } from './inprocess.js';
 import type { MemoryResult } from './memory.js';
@@ -28,7 +29,9 @@ export function runMeta(command: string): RunMeta {
     command,
     date: new Date().toISOString(),
     machine: {
-      cores: cpus().length,
+      // The CPUs the run may keep busy, as the service counts them for its default WORKERS: a
+      // container's quota or cpuset, not the host's count.
+      cores: usableCpus(),
       cpu: cpus()[0]?.model.trim() ?? 'unknown',
       memoryGiB: Math.round(totalmem() / 2 ** 30),
       node: process.version,
@@ -119,12 +122,15 @@ export function httpSection(r: HttpResults): string[] {
     const against = decide === undefined ? '' : `, ${(rps / decide.rps).toFixed(2)}× the headline`;
     aims.push('', `Without the audit line ("${noAuditRuns[0]?.label ?? ''}", median of ${noAuditRuns.length} runs: ${noAuditRuns.map((s) => int(s.load?.rps ?? 0)).join(', ')} req/s; not the default, so not judged): ${Math.round(ratio * 100)}% of the bare route${against}${againstCerbos}, p99 ${ms(p99Us)} ms.`);
   }
-  // As deployed: WORKERS defaults to the number of cores in production.
+  // As deployed: WORKERS defaults to the number of cores in production, which the scenario's 2 are on 2 cores only.
   const deployed = r.scenarios.find((s) => s.id === 'decide/subject/default/workers-2' && s.load !== undefined);
   const bareWorkers = r.scenarios.find((s) => s.id === bareWorkersId)?.load;
   if (deployed?.load !== undefined) {
     const d = deployed.load;
-    aims.push('', `As deployed ("${deployed.label}", the production default on this machine's 2 cores):`, '');
+    const cores = r.meta.machine.cores;
+    aims.push('', cores === 2
+      ? `As deployed ("${deployed.label}", the production default on this machine's 2 cores):`
+      : `With 2 workers ("${deployed.label}", not production's default on this machine's ${cores} cores (WORKERS=${cores})):`, '');
     if (deployed.ratioToBare !== undefined) aims.push(`- ≥ 70% of the bare route: ${verdict(deployed.ratioToBare >= 0.7)} (${Math.round(deployed.ratioToBare * 100)}%${bareWorkers === undefined ? '' : `; ${Math.round((d.rps / bareWorkers.rps) * 100)}% of the bare route in 2 processes`}).`);
     if (cerbos !== undefined) aims.push(`- ≥ 6× Cerbos: ${verdict(d.rps >= 6 * cerbos.rps)} (${(d.rps / cerbos.rps).toFixed(1)}×).`);
     aims.push(`- p99 ≤ 3 ms at ${r.connections} connections: ${verdict(d.latencyUs.p99 <= 3000)} (${ms(d.latencyUs.p99)} ms).`);
@@ -132,7 +138,7 @@ export function httpSection(r: HttpResults): string[] {
   return [
     '### HTTP',
     '',
-    measuredLine(r.meta, `; load from a separate process: ${r.tool === 'wrk' ? `wrk -t1 -c${r.connections}` : `the bench's Node load generator (lower figures than wrk's: it costs more CPU per request), ${r.connections} connections`}, ${r.warmupSeconds} s warm-up then ${r.seconds} s per scenario, one server process at a time on the same 2 cores as the load`),
+    measuredLine(r.meta, `; load from a separate process: ${r.tool === 'wrk' ? `wrk -t1 -c${r.connections}` : `the bench's Node load generator (lower figures than wrk's: it costs more CPU per request), ${r.connections} connections`}, ${r.warmupSeconds} s warm-up then ${r.seconds} s per scenario, one server process at a time on the same cores as the load`),
     '',
     '| scenario | req/s | p50 ms | p99 ms | vs bare | server CPU µs/request | server RSS MiB | note |',
     '|---|---:|---:|---:|---:|---:|---:|---|',

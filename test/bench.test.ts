@@ -116,6 +116,30 @@ describe('bench report', () => {
   });
 });
 
+describe('bench report on another machine', () => {
+  const load = { tool: 'wrk' as const, connections: 32, seconds: 10, requests: 120_000, rps: 12_000, latencyUs: { p50: 2_000, p90: 3_000, p99: 5_000, max: 9_000, mean: 2_500 } };
+  const on = (cores: number) => {
+    const meta = runMeta('npm run bench');
+    return httpSection({
+      meta: { ...meta, machine: { ...meta.machine, cores } },
+      tool: 'wrk',
+      connections: 32,
+      seconds: 10,
+      warmupSeconds: 3,
+      scenarios: [{ id: 'decide/subject/default/workers-2', label: '/decide, pre-verified subject, default cache settings, WORKERS=2', status: 'measured', decisionsPerRequest: 1, load, ratioToBare: 0.5 }],
+    }).join('\n');
+  };
+
+  it('names the cores it ran on, and calls WORKERS=2 the production default only where it is', () => {
+    const eight = on(8);
+    expect(eight).toContain('on 8 cores');
+    expect(eight).not.toContain('2 cores');
+    expect(eight).not.toContain('As deployed');
+    expect(eight).toContain("not production's default on this machine's 8 cores (WORKERS=8)");
+    expect(on(2)).toContain("As deployed (\"/decide, pre-verified subject, default cache settings, WORKERS=2\", the production default on this machine's 2 cores)");
+  });
+});
+
 describe('bench scale workload', () => {
   const rule = (id: string, effect: 'permit' | 'deny', level = 0): ScaleRule => ({ id, effect, action: 'read', role: 'role1', tier: 't1', level });
   const asking = { type: 0, action: 'read', held: ['role1', 'role9'], tier: 't1', level: 2 };
