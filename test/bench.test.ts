@@ -163,6 +163,12 @@ describe('bench scale workload', () => {
     }
   });
 
+  it('draws every rule afresh: the 10,000-rule set does not repeat runs of rules it has already drawn', () => {
+    const drawn = scaleWorkload(10_000).policies.flat().map((r) => `${r.action}/${r.role}`);
+    const runs = drawn.slice(8).map((_, i) => drawn.slice(i, i + 8).join(' '));
+    expect(runs.length - new Set(runs).size).toBe(0);
+  });
+
   it('fails the section on a compiled set that misses a rule or permits what a deny forbids', () => {
     const workload = scaleWorkload(1_000);
     expect(() => checkScale(compilePolicies(workload.files), workload)).not.toThrow();
