@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildRef } from '../bench/compare.js';
 import { failedStatus, readFigures } from '../bench/http/load.js';
-import { probe, verifyCache } from '../bench/http/scenarios.js';
+import { bareWorkersId, probe, scenarios, verifyCache } from '../bench/http/scenarios.js';
 import { benchOptions } from '../bench/options.js';
 import { httpSection, runMeta } from '../bench/report.js';
 import { checkScale } from '../bench/scale.js';
@@ -199,5 +200,23 @@ describe('bench --compare build', () => {
   it('refuses a REF whose build writes no dist/main.js, instead of starting a server that cannot load', async () => {
     const root = await checkout('node -e ""');
     expect(() => buildRef('HEAD', root)).toThrow(/HEAD \([0-9a-f]+\): its build wrote no dist\/main\.js/);
+  });
+});
+
+describe('bench --quick', () => {
+  it('runs one scenario of every kind the full run has: each cache mode, the cluster, the batch, no audit line', () => {
+    const quick = scenarios({ cerbos: true }).filter((s) => s.quick).map((s) => s.id);
+    expect(quick).toEqual(expect.arrayContaining([
+      'decide/subject/off', 'decide/subject/memory', 'decide/subject/redis', 'decide/subject/off/no-audit',
+      'decide/jwt-es256/off', 'decide/opaque/memory', 'decide/subject/default/workers-2', bareWorkersId,
+      'authzen/evaluation', 'authzen/evaluations-10',
+    ]));
+  });
+
+  it('checks and times cedar-wasm on the generated rules too, not only the compiled evaluator', async () => {
+    const dir = await tempDir();
+    execFileSync(process.execPath, ['--import', resolve('bench/ts-register.mjs'), resolve('bench/run.ts'), '--quick', '--only=scale'], { cwd: dir, stdio: 'ignore' });
+    const { scale } = JSON.parse(readFileSync(join(dir, 'bench/results/quick.json'), 'utf8')) as { scale: { points: { cedar?: { iterations: number } }[] } };
+    expect(scale.points.map((p) => p.cedar?.iterations)).toEqual([30]);
   });
 });
