@@ -99,6 +99,16 @@ describe('bench scenario checks', () => {
   });
 });
 
+describe('bench scenario labels', () => {
+  it('say the token rows measure the token caches: each of the 5 tokens is verified or introspected once', () => {
+    const label = (id: string) => scenarios({ cerbos: false }).find((s) => s.id === id)?.label;
+    expect(label('decide/jwt-rs256/off')).toBe('/decide, JWT RS256 (5 tokens, each verified once, then from the verified-token cache), cache off');
+    expect(label('decide/jwt-es256/memory')).toBe('/decide, JWT ES256 (5 tokens, each verified once, then from the verified-token cache), memory cache');
+    expect(label('decide/opaque/off')).toBe('/decide, opaque token (5 tokens, each introspected once, then from the introspection cache), cache off');
+    expect(label('decide/subject/off')).toBe('/decide, pre-verified subject, cache off');
+  });
+});
+
 describe('bench median', () => {
   it('is the middle value of an odd count and the mean of the two middle ones of an even count', () => {
     expect(median([3, 1, 2])).toBe(2);
