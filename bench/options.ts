@@ -61,6 +61,9 @@ export function benchOptions(args: readonly string[]): BenchOptions {
   if (modes.length > 1) throw new Error(`${modes.join(' and ')} are separate runs: give one`);
   // A quick run is the smoke of the default run, and never writes the committed results.
   if (values.quick && modes.length > 0) throw new Error(`--quick is a smoke of the default run: it does not apply to ${modes.join('')}`);
+  const seconds = whole('seconds', values.seconds, 1);
+  // RSS is sampled every 5 s and each half's lowest sample compared: a half needs one.
+  if (values.memory && seconds !== undefined && seconds < 15) throw new Error(`--memory takes --seconds of at least 15 (RSS sampled every 5 s, in each half of the run), not ${seconds}`);
   return {
     quick: values.quick,
     memory: values.memory,
@@ -69,7 +72,7 @@ export function benchOptions(args: readonly string[]): BenchOptions {
     hotpath: values.hotpath,
     ceiling: values.ceiling,
     connections: whole('connections', values.connections, 1) ?? 32,
-    seconds: whole('seconds', values.seconds, 1),
+    seconds,
     warmup: whole('warmup', values.warmup, 0),
     rounds: whole('rounds', values.rounds, 1),
     only: new Set(only as Section[]),

@@ -56,6 +56,12 @@ describe('bench options', () => {
     expect(() => benchOptions(['--rounds=-1'])).toThrow(/--rounds/);
   });
 
+  it('refuses a --memory run too short to sample RSS in each half: the lowest RSS of an empty half was Infinity, written as null', () => {
+    expect(() => benchOptions(['--memory', '--seconds=9'])).toThrow(/--memory takes --seconds of at least 15/);
+    expect(benchOptions(['--memory', '--seconds=15'])).toMatchObject({ memory: true, seconds: 15 });
+    expect(benchOptions(['--seconds=9'])).toMatchObject({ seconds: 9 });
+  });
+
   it('refuses a section or load generator it does not know instead of running nothing or wrk', () => {
     expect(() => benchOptions(['--only=htp'])).toThrow(/--only takes .*not "htp"/);
     expect(() => benchOptions(['--only=http,'])).toThrow(/--only/);
