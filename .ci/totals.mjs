@@ -15,7 +15,16 @@ const failures = [];
 const reportFailures = new Map();
 for (const name of names) {
   if (name !== 'vitest.json' && !name.endsWith('.totals.json')) continue;
-  const data = JSON.parse(readFileSync(join(dir, name), 'utf8'));
+  let data;
+  try {
+    data = JSON.parse(readFileSync(join(dir, name), 'utf8'));
+  } catch (error) {
+    // Part of a report (its step killed while writing it) counts once, and the totals still print.
+    failures.push(`FAILED ${name}: cannot read the report: ${error.message}`);
+    failed += 1;
+    reportFailures.set(name, 1);
+    continue;
+  }
   const failedBefore = failed;
   if (name === 'vitest.json') {
     passed += data.numPassedTests;

@@ -60,6 +60,14 @@ describe('.ci/totals.mjs, the last line of .ci/run', () => {
     expect(run.code).toBe(1);
   });
 
+  // A step killed while writing its report leaves part of it.
+  it('counts once a report it cannot read, and still ends with the totals', async () => {
+    const run = await totals({ 'vitest.json': vitestReport(['passed']).slice(0, 40), 'vitest.json.failed': 'npm test\n', 'conformance.totals.json': JSON.stringify({ passed: 5, failed: 0 }), 'steps.totals.json': noFailedStep });
+    expect(run.lines.at(-1)).toBe('5 passed, 1 failed');
+    expect(run.lines).toContainEqual(expect.stringMatching(/^FAILED vitest\.json: cannot read the report: .*JSON/));
+    expect(run.code).toBe(1);
+  });
+
   it('exits 0 when every check passed', async () => {
     const run = await totals({ 'vitest.json': vitestReport(['passed']), 'steps.totals.json': noFailedStep });
     expect(run).toMatchObject({ code: 0, lines: ['1 passed, 0 failed'] });
