@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
 # Build: install everything, compile TypeScript and bundle the programs into dist/.
-FROM node:26-slim AS build
+FROM node:26.12.1-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -12,7 +12,7 @@ RUN npm run build
 # Runtime: the bundled programs (they hold their dependencies: no node_modules) with the
 # licenses of those dependencies, package.json (which makes their .js files ES modules) and the
 # policies.
-FROM node:26-slim
+FROM node:26.12.1-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \

