@@ -1,3 +1,5 @@
+import { nearestName } from './nearest-name.js';
+
 /** A variable set in the environment that looks like a setting but is not one, and the setting it is closest to. */
 export interface UnreadSetting {
   readonly name: string;
@@ -39,43 +41,6 @@ function serviceLinks(names: readonly string[]): (name: string) => boolean {
 }
 
 /**
- * Edits (insert, delete, replace, swap two neighbours) from `a` to `b`, or `max + 1` once it is
- * sure to be more than `max`.
- */
-function distance(a: string, b: string, max: number): number {
-  if (Math.abs(a.length - b.length) > max) return max + 1;
-  let before: number[] = [];
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, (before[j - 2] ?? 0) + 1);
-      current.push(best);
-    }
-    if (Math.min(...current) > max) return max + 1;
-    before = previous;
-    previous = current;
-  }
-  return previous[b.length] ?? max + 1;
-}
-
-/** How far a name may be from a setting to be taken for it: one edit from a short one (HOME is two from HOST). */
-const reach = (setting: string) => (setting.length <= 5 ? 1 : 2);
-
-/** The setting `name` is closest to, case aside, if within its reach; the first in `settings` on a tie. */
-function closest(name: string, settings: readonly string[]): string | undefined {
-  const upper = name.toUpperCase();
-  let found: { setting: string; edits: number } | undefined;
-  for (const setting of settings) {
-    const edits = distance(upper, setting, reach(setting));
-    if (edits <= reach(setting) && (found === undefined || edits < found.edits)) found = { setting, edits };
-  }
-  return found?.setting;
-}
-
-/**
  * The names of `names` (an environment's) that look like settings but are none of `settings`:
  * those starting with a setting's prefix (its part before the first `_`, but for the prefixes
  * other software shares), or within one or two edits of a setting, case aside (`LOGLEVEL`,
@@ -91,7 +56,7 @@ export function unreadSettings(names: readonly string[], settings: readonly stri
   const found: UnreadSetting[] = [];
   for (const name of [...names].sort()) {
     if (known.has(name) || readElsewhere.has(name) || setByOthers.has(name) || schedulerPorts.test(name) || isServiceLink(name)) continue;
-    const didYouMean = closest(name, settings);
+    const didYouMean = nearestName(name, settings);
     const upper = name.toUpperCase();
     if (didYouMean !== undefined) found.push({ name, didYouMean });
     else if (prefixes.some((prefix) => upper.startsWith(prefix))) found.push({ name });

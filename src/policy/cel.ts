@@ -19,7 +19,7 @@ import { boundAbsorbedErrors, evaluateStrictly, startDecision } from './cel-stri
 import { getterOutOfRange } from './cel-time-getters.js';
 import { timeMember } from './cel-time-members.js';
 import { oncePerObject, typableVariables } from './cel-values.js';
-import { nearestName } from './nearest-name.js';
+import { nearestName } from '../nearest-name.js';
 
 /**
  * A condition compiled once at load; throws on evaluation errors (missing key, wrong type).

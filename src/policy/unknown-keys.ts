@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { nearestName } from './nearest-name.js';
+import { nearestName } from '../nearest-name.js';
 
 /** `names` as a list in prose: `a, b and c`. */
 function listed(names: readonly string[]): string {
