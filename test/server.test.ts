@@ -298,6 +298,28 @@ describe('the head of a request (a real listening socket, the default header siz
     expect(JSON.parse(answer.body)).toMatchObject({ type: `urn:invoice-pdp:problem:${code}`, status, detail: `HTTP/${version} is not supported: send HTTP/1.1 or HTTP/1.0`, errors: versionError });
   });
 
+  // RFC 9113 §3.4: a client that knows the server speaks HTTP/2 opens with this preface; Node's
+  // parser stops at it for an HTTP/2 server to take over, which this one is not.
+  it.each([
+    ['the HTTP/2 connection preface', 'PRI * HTTP/2.0', 'SM\r\n\r\n'],
+    ['PRI * HTTP/2.0 with headers, not the preface\'s SM line', 'PRI * HTTP/2.0\r\nhost: 127.0.0.1', ''],
+  ])('answers %s 505 at path HTTP-version, as any HTTP/2.0 request line', async (_, head, body) => {
+    const answer = await exchange(head, body);
+    expect(answer.status).toBe(505);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(answer.headers['connection']).toBe('close');
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:http_version_not_supported', status: 505, detail: 'HTTP/2.0 is not supported: send HTTP/1.1 or HTTP/1.0', errors: versionError });
+  });
+
+  it.each([
+    ['PRI /healthz HTTP/1.1', 'PRI /healthz HTTP/1.1\r\nhost: 127.0.0.1', ''],
+    ['PRI * HTTP/1.1 with the preface\'s SM line', 'PRI * HTTP/1.1', 'SM\r\n\r\n'],
+  ])('answers %s, the preface\'s method in an HTTP/1.1 request, 400 at path method, not at its version', async (_, head, body) => {
+    const answer = await exchange(head, body);
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:invoice-pdp:problem:invalid_request', errors: [{ path: 'method', message: expect.stringContaining('PRI') }] });
+  });
+
   // RFC 9112 §2.3: the version is `HTTP/` DIGIT "." DIGIT. Node's parser takes RTSP and ICE request
   // lines too and hands them on with their version alone, as if they were HTTP: they were served.
   it.each([

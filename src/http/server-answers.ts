@@ -141,6 +141,23 @@ function refusedVersion(error: ClientError): ProblemError | undefined {
 }
 
 /**
+ * A request line of the method `PRI`, which Node's parser takes only as the start of the HTTP/2
+ * connection preface (`PRI * HTTP/2.0`, RFC 9113 §3.4): stopping there for an HTTP/2 server to
+ * take over, or refusing a line that is not the preface's. A request line of another major
+ * version than 1 is a 505 as any other (a client told the service speaks HTTP/2 opens with the
+ * preface); one of HTTP/1 is refused at its method, the preface's alone.
+ */
+function prefaceProblem(error: ClientError): ProblemError {
+  const packet = error.rawPacket?.toString('latin1') ?? '';
+  // The request line is the last one of the read starting with the method, before where the parser stopped.
+  const start = packet.lastIndexOf('\nPRI ', error.bytesParsed ?? packet.length) + 1;
+  const end = packet.slice(start).search(/[\r\n]/);
+  const version = /^PRI \S+ HTTP\/(\d+\.\d+)$/.exec(packet.slice(start, end === -1 ? packet.length : start + end))?.[1];
+  if (version !== undefined && !version.startsWith('1.')) return versionProblem(version);
+  return new ProblemError('invalid_request', 'the request is not valid HTTP/1.1', [{ path: 'method', message: 'PRI is the method of the HTTP/2 connection preface alone (PRI * HTTP/2.0)' }]);
+}
+
+/**
  * The reason Node's parser gives a request with both a Transfer-Encoding and a Content-Length,
  * under the code of whichever of the two it met second: under HPE_INVALID_TRANSFER_ENCODING it
  * is not a Transfer-Encoding list at fault.
@@ -205,9 +222,12 @@ function clientProblem(error: ClientError, firstRead: boolean): ProblemError {
       return headersTooLarge(error, firstRead);
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return new ProblemError('client_timeout', 'the request was not received in time');
+    case 'HPE_PAUSED_H2_UPGRADE':
+      return prefaceProblem(error);
     case 'HPE_INVALID_TRANSFER_ENCODING':
       return unframedBody();
     case 'HPE_INVALID_VERSION': {
+      if (error.reason === 'Expected HTTP/2 Connection Preface') return prefaceProblem(error);
       const problem = refusedVersion(error);
       if (problem !== undefined) return problem;
     }
