@@ -71,6 +71,9 @@ const requests: [string, string, unknown, boolean][] = [
   ['a token', '/decide', tokenMode, true],
   ['both a token and a subject', '/decide', { ...subjectMode, token: 'not-a-jwt' }, false],
   ['neither a token nor a subject', '/decide', { action: 'read', resource: invoice }, false],
+  // A longer token is a deny (invalid_token); one beyond the JSON string limit is never read as a token.
+  ['a token at the JSON string limit', '/decide', { ...tokenMode, token: 'x'.repeat(16_384) }, true],
+  ['a token beyond the JSON string limit', '/decide', { ...tokenMode, token: 'x'.repeat(16_385) }, false],
   ['a single evaluation', '/access/v1/evaluation', authzenQuery, true],
   ['a batch', '/access/v1/evaluations', { ...authzenQuery, evaluations: [{ action: { name: 'delete' } }] }, true],
   ['a batch whose items carry every field', '/access/v1/evaluations', { evaluations: [authzenQuery] }, true],
