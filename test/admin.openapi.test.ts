@@ -1,9 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { cp, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { callerKeys } from '../src/caller/keys.js';
-import { buildTestApp } from './helpers/app.js';
+import { buildTestApp, defaultPolicyDir } from './helpers/app.js';
 import { loadContract, openapiPath, type Contract } from './helpers/openapi.js';
+import { tempDir } from './helpers/tmp.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
 
@@ -16,7 +18,10 @@ interface ResponseDoc {
 }
 interface Spec {
   readonly paths: Record<string, Record<string, { readonly responses: Record<string, ResponseDoc> }>>;
-  readonly components: { readonly responses: Record<string, ResponseDoc> };
+  readonly components: {
+    readonly responses: Record<string, ResponseDoc>;
+    readonly schemas: { readonly Problem: { readonly properties: { readonly errors: { readonly items: { readonly properties: { readonly file: { readonly description: string } } } } } } };
+  };
 }
 
 const adminKey = 'admin-key-0123456789abcdef';
@@ -60,5 +65,19 @@ describe('openapi.yaml describes every answer of the admin endpoints', () => {
     });
     expect(res.status).toBe(413);
     expect(await contract.check('POST', '/admin/policies/reload', res)).toEqual([]);
+  });
+
+  it('POST /admin/policies/reload: a directory holding no policy is the documented 422, at POLICY_DIR itself', async () => {
+    const dir = await tempDir();
+    await cp(defaultPolicyDir, dir, { recursive: true });
+    const { app: own } = await buildTestApp({ policyDir: dir, app: { callers: callerKeys({ api: [], trusted: [], admin: [adminKey] }) } });
+    const reload = () => own.request('/admin/policies/reload', { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
+    await rm(join(dir, 'invoices.json'));
+    const empty = await reload();
+    expect(empty.status).toBe(422);
+    expect(await contract.check('POST', '/admin/policies/reload', empty.clone())).toEqual([]);
+    expect(await empty.json()).toMatchObject({ errors: [{ file: dir, path: '$', message: 'no policy files (*.json) found' }] });
+    const description = spec.components.schemas.Problem.properties.errors.items.properties.file.description;
+    expect(description).toContain('POLICY_DIR itself');
   });
 });
