@@ -124,6 +124,26 @@ describe('openapi.yaml matches what the service answers', () => {
     ]));
   });
 
+  it('holds the objects OpenAPI 3.1 defines to what it requires of them, beyond their schemas', async () => {
+    // Each edit breaks a rule of the specification that no schema compile sees.
+    const text = (await readFile(openapiPath, 'utf8'))
+      .replace("      operationId: healthz\n", '      operationId: readyz\n')
+      .replace("      security: [{ adminKey: [] }]\n", '      security: [{ adminKeys: [] }]\n')
+      .replace("          description: Alive.\n", '')
+      .replace("    RequestId:\n      name: X-Request-ID\n      in: header\n", '    RequestId:\n      name: X-Request-ID\n')
+      .replace("  headers:\n    RequestId:\n", '  headers:\n    RequestId:\n      name: X-Request-ID\n')
+      .replace("          schema: { type: string, enum: ['true', 'false'] }\n", '');
+    const broken = await loadContract(join(await tempDir({ 'openapi.yaml': text }), 'openapi.yaml'));
+    expect(broken.documentIssues().sort()).toEqual([
+      '/components/headers/RequestId: a header object has no name (its key names it)',
+      '/components/parameters/RequestId: a parameter needs its name, its place (in) and a schema or content',
+      '/paths/~1admin~1policies/get/security: no security scheme named adminKeys',
+      '/paths/~1decide/post/parameters/2: a parameter needs its name, its place (in) and a schema or content',
+      '/paths/~1healthz/get/responses/200: a response needs a description',
+      '/paths/~1readyz/get: operationId readyz is given to another operation too',
+    ]);
+  });
+
   it('documents every route the app serves, and serves every documented route', () => {
     const served = app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${openapiPathOf(r.path)}`);
     expect([...new Set(served)].sort()).toEqual([...contract.operations].sort());

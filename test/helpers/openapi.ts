@@ -39,7 +39,11 @@ export interface Contract {
   statuses(method: string, path: string): string[];
   /** Problems with `res` as the answer to a route the service does not serve (NotFound; MethodNotAllowed for a 405). */
   checkUnrouted(res: Response): Promise<string[]>;
-  /** Problems with openapi.yaml itself: a `$ref` that resolves to nothing, a schema that does not compile or holds a keyword neither JSON Schema nor OpenAPI knows. */
+  /**
+   * Problems with openapi.yaml itself: a `$ref` that resolves to nothing, a schema that does not
+   * compile or holds a keyword neither JSON Schema nor OpenAPI knows, or an object of OpenAPI's
+   * own without what the specification requires of it (see `structureIssues`).
+   */
   documentIssues(): string[];
 }
 
@@ -47,6 +51,7 @@ export interface Contract {
 export async function loadContract(file = openapiPath): Promise<Contract> {
   const doc: unknown = parse(await readFile(file, 'utf8'));
   if (!isJson(doc) || !isJson(doc['paths'])) throw new Error(`${file}: no paths`);
+  const root = doc;
   const paths = doc['paths'];
   // Strict about keywords, so that a misspelt one (or a stray key, such as a YAML flow mapping
   // makes of the text after a comma) is refused, not ignored; not about what JSON Schema allows
@@ -143,9 +148,65 @@ export async function loadContract(file = openapiPath): Promise<Contract> {
     return [...issues, ...Object.entries(node).flatMap(([key, value]) => documentIssuesAt(`${pointer}/${pointerSegment(key)}`, value, inSchema || isSchema))];
   }
 
+  /** `node[key]` when it is an object, else an empty one. */
+  const member = (node: Json, key: string): Json => (isJson(node[key]) ? node[key] : {});
+
+  /** A Parameter Object needs `name`, `in` and a `schema` or `content`; a `$ref` stands for one checked where it is. */
+  function parameterIssues(pointer: string, parameter: unknown): string[] {
+    if (!isJson(parameter) || typeof parameter['$ref'] === 'string') return [];
+    const whole = typeof parameter['name'] === 'string' && typeof parameter['in'] === 'string' && (isJson(parameter['schema']) || isJson(parameter['content']));
+    return whole ? [] : [`${pointer}: a parameter needs its name, its place (in) and a schema or content`];
+  }
+
+  /** A Header Object is a parameter without `name` and `in`: the key of its map names it. */
+  function headerIssues(pointer: string, header: unknown): string[] {
+    if (!isJson(header) || typeof header['$ref'] === 'string') return [];
+    const issues = 'name' in header || 'in' in header ? [`${pointer}: a header object has no name (its key names it)`] : [];
+    return isJson(header['schema']) || isJson(header['content']) ? issues : [...issues, `${pointer}: a header needs a schema or content`];
+  }
+
+  /** A Response Object needs a `description`, and its headers are Header Objects. */
+  function responseIssues(pointer: string, response: unknown): string[] {
+    if (!isJson(response) || typeof response['$ref'] === 'string') return [];
+    const issues = typeof response['description'] === 'string' ? [] : [`${pointer}: a response needs a description`];
+    return [...issues, ...Object.entries(member(response, 'headers')).flatMap(([name, header]) => headerIssues(`${pointer}/headers/${pointerSegment(name)}`, header))];
+  }
+
+  /**
+   * What OpenAPI 3.1 requires of its own objects, which compiling their schemas does not check:
+   * a response without a description, a parameter without its name, place or schema, a header
+   * object naming itself, a security requirement naming no scheme, an operationId given twice.
+   */
+  function structureIssues(): string[] {
+    const components = member(root, 'components');
+    const schemes = new Set(Object.keys(member(components, 'securitySchemes')));
+    const operationIds = new Set<string>();
+    const issues = [
+      ...Object.entries(member(components, 'parameters')).flatMap(([name, parameter]) => parameterIssues(`/components/parameters/${pointerSegment(name)}`, parameter)),
+      ...Object.entries(member(components, 'headers')).flatMap(([name, header]) => headerIssues(`/components/headers/${pointerSegment(name)}`, header)),
+      ...Object.entries(member(components, 'responses')).flatMap(([name, response]) => responseIssues(`/components/responses/${pointerSegment(name)}`, response)),
+    ];
+    for (const operation of operations) {
+      const [method = '', path = ''] = operation.split(' ');
+      const pointer = `/paths/${pointerSegment(path)}/${method.toLowerCase()}`;
+      const op = member(member(paths, path), method.toLowerCase());
+      const id = op['operationId'];
+      if (typeof id === 'string' && operationIds.has(id)) issues.push(`${pointer}: operationId ${id} is given to another operation too`);
+      if (typeof id === 'string') operationIds.add(id);
+      const security = Array.isArray(op['security']) ? op['security'] : [];
+      for (const name of security.flatMap((requirement) => (isJson(requirement) ? Object.keys(requirement) : []))) {
+        if (!schemes.has(name)) issues.push(`${pointer}/security: no security scheme named ${name}`);
+      }
+      const parameters = Array.isArray(op['parameters']) ? op['parameters'] : [];
+      issues.push(...parameters.flatMap((parameter, i) => parameterIssues(`${pointer}/parameters/${i}`, parameter)));
+      issues.push(...Object.entries(member(op, 'responses')).flatMap(([status, response]) => responseIssues(`${pointer}/responses/${status}`, response)));
+    }
+    return issues;
+  }
+
   return {
     operations,
-    documentIssues: () => documentIssuesAt('', doc, false),
+    documentIssues: () => [...documentIssuesAt('', doc, false), ...structureIssues()],
     async check(method, path, res) {
       const label = `${method} ${path} → ${res.status}`;
       const operation = isJson(paths[path]) ? paths[path][method.toLowerCase()] : undefined;
