@@ -179,7 +179,12 @@ const envSchema = z
     PORT: integer(0, 65_535, 8080),
     // A URL brackets an IPv6 address (`http://[::1]:8080`); the address alone has none, and
     // `[::1]` was only refused when listening, as a name that does not resolve.
-    HOST: z.string().refine((host) => !/^\[.*\]$/.test(host), 'an IPv6 address is written without brackets (::1, not [::1])').default('0.0.0.0'),
+    HOST: z.string()
+      .refine((host) => !/^\[.*\]$/.test(host), 'an IPv6 address is written without brackets (::1, not [::1])')
+      // Looked up as it was, such a HOST failed only when listening, in a line that printed its
+      // line breaks and escape sequences as they were.
+      .refine((host) => !/[\s\p{Cc}]/u.test(host), 'holds whitespace or a control character, which no host name or address does: give one name or address, the port in PORT')
+      .default('0.0.0.0'),
     POLICY_DIR: z.string().default('./policies'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     MAX_BODY_BYTES: integer(1024, 16 * 1024 * 1024, 1024 * 1024),

@@ -51,6 +51,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ HOST: '::1' })).toMatchObject({ HOST: '::1' });
   });
 
+  it('refuses a HOST holding whitespace or a control character, which no host name or address holds, without quoting it', () => {
+    for (const host of ['local host', 'localhost\n  PORT: fine', '127.0.0.1\u001b[2J', '::1\u0085']) {
+      expect(problems({ HOST: host }), JSON.stringify(host)).toEqual(['HOST: holds whitespace or a control character, which no host name or address does: give one name or address, the port in PORT']);
+    }
+  });
+
   it('never accepts none, nor HMAC, whatever JWT_ALLOW_HMAC says', () => {
     const keyed = { JWKS_FILE: 'k.json', JWT_ISSUER: 'https://idp', JWT_AUDIENCE: 'api' };
     expect(problems({ ...keyed, JWT_ALGORITHMS: 'NONE' })).toEqual(['JWT_ALGORITHMS: "none" is never accepted']);
@@ -282,6 +288,12 @@ describe('the server process at start', () => {
     expect(run.stderr).toContain('PORT:');
     expect(run.stderr).toContain('JWT_ISSUER: required');
     expect(run.stderr).toContain('JWT_AUDIENCE: required');
+  });
+
+  it('stops at a HOST holding a line break or a control in one line that quotes neither, where listening printed them as they were', async () => {
+    const run = await runServerToExit({ HOST: 'localhost\u001b[2J\n  PORT: fine', POLICY_DIR: 'policies' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe('invoice-pdp: invalid configuration:\n  HOST: holds whitespace or a control character, which no host name or address does: give one name or address, the port in PORT\n');
   });
 
   it.for([
