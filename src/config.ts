@@ -160,6 +160,11 @@ const integer = (min: number, max: number, fallback: number) =>
     .pipe(z.number().min(min).max(max))
     .default(fallback);
 
+/** Why an AUDIT_REDACT entry masks nothing, if it does not: it is checked with the parse masking uses. */
+function auditPathProblem(path: string): string | undefined {
+  return maskPath(path) === undefined ? 'a dotted path under subject, action, resource or context, e.g. subject.properties.email (a key holding dots in brackets: subject.properties["https://idp.example/email"])' : undefined;
+}
+
 /** The most server processes WORKERS may ask for, and the most `auto` or production's default runs. */
 export const maxWorkers = 256;
 
@@ -256,9 +261,7 @@ const envSchema = z
     AUDIT_DECISIONS: z.enum(['all', 'deny', 'none']).default('all'),
     AUDIT_LOG_FILE: optionalText,
     AUDIT_MAX_REQUEST_BYTES: integer(1024, 1024 * 1024 * 1024, defaultMaxRequestBytes),
-    AUDIT_REDACT: auditPaths(defaultAuditRedact).pipe(
-      z.array(z.string().refine((path) => isQuoted(path) || maskPath(path) !== undefined, 'a dotted path under subject, action, resource or context, e.g. subject.properties.email (a key holding dots in brackets: subject.properties["https://idp.example/email"])')),
-    ),
+    AUDIT_REDACT: auditPaths(defaultAuditRedact),
     // Off by default: on small policy sets a hit costs more than evaluating (README, Decision cache).
     CACHE_MEMORY_ENTRIES: integer(0, 10_000_000, 0),
     CACHE_TTL_SECONDS: integer(1, 86_400, 30),
@@ -329,6 +332,7 @@ const envSchema = z
       ['PDP_API_KEYS', keyEntryProblem],
       ['PDP_TRUSTED_KEYS', keyEntryProblem],
       ['PDP_ADMIN_KEYS', keyEntryProblem],
+      ['AUDIT_REDACT', auditPathProblem],
     ] as const;
     for (const [name, problemOf] of entryChecks) {
       env[name].forEach((entry, index) => {

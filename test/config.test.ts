@@ -124,9 +124,10 @@ describe('loadConfig', () => {
     ]);
     expect(found.join('\n')).not.toContain('Secret-Part');
     // Told beside the other problems of the list, which a quoted entry does not hide.
+    // Each counted from 1, as every list's entries are: the path was told as `AUDIT_REDACT.2`, its index.
     expect(problems({ AUDIT_REDACT: 'subject.x,"subject.y",bogus' })).toEqual([
-      expect.stringMatching(/^AUDIT_REDACT\.2: a dotted path under subject/),
       `AUDIT_REDACT: ${quoted(2)}`,
+      expect.stringMatching(/^AUDIT_REDACT: entry 3: a dotted path under subject/),
     ]);
     // A quote within an entry, or at one end only, is no wrapping.
     expect(loadConfig({ ...keyed, JWT_AUDIENCE: 'a,"invoice"-api,x"' }).JWT_AUDIENCE).toEqual(['a', '"invoice"-api', 'x"']);

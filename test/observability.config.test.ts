@@ -36,20 +36,20 @@ describe('observability settings', () => {
     for (const key of [String.raw`"\u12"`, String.raw`"\x41"`, '"a\tb"']) {
       const error = (() => { try { loadConfig({ AUDIT_REDACT: `context[${key}]`, AUDIT_DECISIONS: 'some' }); } catch (e) { return e; } })();
       expect(error, key).toBeInstanceOf(ConfigError);
-      expect(String(error)).toMatch(/AUDIT_REDACT\.0: a dotted path under subject/);
+      expect(String(error)).toMatch(/AUDIT_REDACT: entry 1: a dotted path under subject/);
       expect(String(error)).toMatch(/AUDIT_DECISIONS/);
     }
   });
 
   it('refuse a root alone, with no key under it', () => {
     for (const root of ['subject', 'context']) {
-      expect(() => loadConfig({ AUDIT_REDACT: root })).toThrow(/AUDIT_REDACT\.0: a dotted path under subject, action, resource or context/);
+      expect(() => loadConfig({ AUDIT_REDACT: root })).toThrow(/AUDIT_REDACT: entry 1: a dotted path under subject, action, resource or context/);
     }
   });
 
   it('refuse a path under any other root: a misspelt one would mask nothing and leave the value in the line', () => {
     for (const path of ['subjects.properties.email', 'properties.email', '.email', 'request.context.ip']) {
-      expect(() => loadConfig({ AUDIT_REDACT: path }), path).toThrow(/AUDIT_REDACT\.0: a dotted path under subject, action, resource or context/);
+      expect(() => loadConfig({ AUDIT_REDACT: path }), path).toThrow(/AUDIT_REDACT: entry 1: a dotted path under subject, action, resource or context/);
     }
   });
 
@@ -63,8 +63,8 @@ describe('observability settings', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const message = String((error as Error).message);
     expect(message).toMatch(/AUDIT_DECISIONS/);
-    expect(message).toMatch(/AUDIT_REDACT\.0: a dotted path/);
-    expect(message).toMatch(/AUDIT_REDACT\.1: a dotted path/);
+    expect(message).toMatch(/AUDIT_REDACT: entry 1: a dotted path/);
+    expect(message).toMatch(/AUDIT_REDACT: entry 2: a dotted path/);
     expect(message).toMatch(/METRICS_TOKEN: use at least 16 characters/);
   });
 });
