@@ -240,8 +240,9 @@ const envSchema = z
     // AuthZEN's PDP identifier: the base URL clients reach this service at (behind a proxy),
     // advertised exactly as written, so refused unless in canonical https form (pdp-identifier.ts).
     // Its path goes into the metadata's path and the endpoints' routes, so it is held to plain characters.
+    // pdpIdentifierProblems tells a value that is no http(s) URL too, in one line: a URL schema
+    // before it told it again as `Invalid URL`, of `ftp://…` as well.
     PUBLIC_URL: optionalText
-      .pipe(z.url({ protocol: /^https?$/ }).optional())
       .superRefine((url, ctx) => {
         if (url === undefined) return;
         for (const message of pdpIdentifierProblems(url)) ctx.issues.push({ code: 'custom', message, input: url });

@@ -237,6 +237,14 @@ describe('PUBLIC_URL', () => {
     expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(/PUBLIC_URL: its path must not begin with \/admin/);
   });
 
+  it.each([
+    ['ftp://pdp.example.com', 'PUBLIC_URL: must be an https:// URL'],
+    ['pdp.example.com', 'PUBLIC_URL: not a URL'],
+    ['https://', 'PUBLIC_URL: not a URL'],
+  ])('refuses %s in one line, not told twice in other words', (value, problem) => {
+    expect(configProblems({ PUBLIC_URL: value })).toEqual([problem]);
+  });
+
   it.each(['ftp://pdp.example.com', 'pdp.example.com', 'https://pdp.example.com/?tenant=1', 'https://pdp.example.com/#x', 'https://pdp.example.com/a%20b', 'https://pdp.example.com/a//b', 'https://pdp.example.com/a:b'])('rejects %s', (value) => {
     expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(ConfigError);
     expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(/PUBLIC_URL/);
