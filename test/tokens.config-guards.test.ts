@@ -638,6 +638,13 @@ describe('JWT_TYPE', () => {
     expect(problems({ ...env(), JWT_TYPE: type })).toEqual([`JWT_TYPE: ${problem}`]);
   });
 
+  it('refuses a list of types, read as one type that no token carries, in the environment and in TOKEN_CONFIG_FILE', async () => {
+    const listed = `holds a comma, so it is read as one type rather than a list of them: give the one type its tokens carry; ${typed}`;
+    expect(problems({ ...env(), JWT_TYPE: 'at+jwt,JWT' })).toEqual([`JWT_TYPE: ${listed}`]);
+    const dir = await tempDir({ 'tokens.json': { issuers: [{ issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks', audience, type: 'at+jwt, JWT' }] } });
+    await expect(tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'tokens.json') }))).rejects.toThrow(`TOKEN_CONFIG_FILE $.issuers[0].type: ${listed}`);
+  });
+
   it.each(['at+jwt', 'application/at+jwt', 'JWT'])('takes %j', (type) => expect(problems({ ...env(), JWT_TYPE: type })).toEqual([]));
 
   it('stops the server on a JWT_TYPE with an invisible character', async () => {

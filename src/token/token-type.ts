@@ -8,7 +8,9 @@ const consequence = 'a token\'s "typ" header is compared exactly (but for case a
  * TOKEN_CONFIG_FILE), can be no token's, or undefined when it can: see `exactNameProblem`.
  */
 function tokenTypeProblem(type: string): string | undefined {
-  const problem = exactNameProblem(type);
+  // Written as a list (`at+jwt,JWT`, as JWT_ALGORITHMS takes one), it was taken as one type that
+  // no token carries: a media type holds no comma.
+  const problem = exactNameProblem(type) ?? (type.includes(',') ? 'holds a comma, so it is read as one type rather than a list of them: give the one type its tokens carry' : undefined);
   return problem === undefined ? undefined : `${problem}; ${consequence}`;
 }
 
