@@ -269,7 +269,8 @@ const envSchema = z
     CACHE_PREFIX: z.string().min(1).max(128).default('invoice-pdp:decision:'),
     REDIS_URL: optionalText.pipe(
       z.string()
-        .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
+        // Not that, it was told again as a URL without a host and the rest, which it may well have.
+        .regex(/^rediss?:\/\/\S+$/, { error: 'must be a redis:// or rediss:// URL', abort: true })
         .refine(isRedisUrl, 'not a URL with a host, a port from 1 to 65535, percent-encoded credentials and one database number if any')
         .superRefine((value, ctx) => {
           const unread = unreadRedisQuery(value);

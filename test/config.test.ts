@@ -170,6 +170,10 @@ describe('loadConfig', () => {
     expect(problems({ REDIS_URL: url })).toEqual([expect.stringMatching(/^REDIS_URL: not a URL with a host/)]);
   });
 
+  it.each(['cache.internal:6379', 'http://cache.internal:6379', 'unix:///run/redis.sock'])('refuses a REDIS_URL %s that is not redis:// or rediss:// in one line, not told again as a URL without a host', (url) => {
+    expect(problems({ REDIS_URL: url })).toEqual(['REDIS_URL: must be a redis:// or rediss:// URL']);
+  });
+
   it('refuses a REDIS_URL on port 0, as REDIS_CLUSTER_NODES and REDIS_SENTINELS do, rather than start with a Redis never reached', () => {
     for (const url of ['redis://127.0.0.1:0', 'rediss://cache.internal:00/1']) {
       expect(problems({ REDIS_URL: url }), url).toEqual([expect.stringMatching(/^REDIS_URL: not a URL with a host, a port from 1 to 65535/)]);
