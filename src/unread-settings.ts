@@ -1,4 +1,5 @@
 import { nearestName } from './nearest-name.js';
+import { printable } from './printable.js';
 
 /** A variable set in the environment that looks like a setting but is not one, and the setting it is closest to. */
 export interface UnreadSetting {
@@ -66,5 +67,6 @@ export function unreadSettings(names: readonly string[], settings: readonly stri
 
 /** One unread setting as a line of text: `unknown setting CACHE_TTL_SECOND: not read (did you mean CACHE_TTL_SECONDS?)`. */
 export function unreadSettingText({ name, didYouMean }: UnreadSetting): string {
-  return `unknown setting ${name}: not read${didYouMean === undefined ? '' : ` (did you mean ${didYouMean}?)`}`;
+  // A name is the environment's to choose, line breaks and escape sequences included.
+  return `unknown setting ${printable(name)}: not read${didYouMean === undefined ? '' : ` (did you mean ${didYouMean}?)`}`;
 }

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { settingNames } from '../src/config.js';
 import { unreadSettings } from '../src/unread-settings.js';
 import { defaultPolicyDir } from './helpers/app.js';
-import { runCli } from './helpers/process.js';
+import { runCli, runServerToExit } from './helpers/process.js';
 import { spawnNode, type Spawned } from './helpers/spawned.js';
 
 const main = resolve(import.meta.dirname, '../dist/main.js');
@@ -134,5 +134,18 @@ describe('pdp', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/^warning unknown setting INTROSPECTION_URLL: not read \(did you mean INTROSPECTION_URL\?\)\nerror invalid configuration:\n {2}INTROSPECTION_CLIENT_ID: applies to introspection: set INTROSPECTION_URL too\n/);
     expect(run.stderr).not.toContain('value-that-must-not-be-printed');
+  });
+});
+
+describe('a name holding a line break or a control', () => {
+  // An env file or an orchestrator passes such a name on; printed as it was, it made a line of its own and drove the terminal.
+  const name = 'JWT_X\u001b[2J\n  PORT: fine';
+
+  it('is written with them as \\u{…}, at start and in pdp', async () => {
+    for (const run of [await runServerToExit({ [name]: '1', PORT: 'x' }), await runCli(['check', defaultPolicyDir, '--request', 'unread.json'], { [name]: '1', PORT: 'x' })]) {
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('unknown setting JWT_X\\u{1b}[2J\\u{a}  PORT: fine: not read');
+      expect(run.stderr).not.toContain('\u001b');
+    }
   });
 });
