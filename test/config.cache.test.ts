@@ -69,6 +69,17 @@ describe('cache configuration', () => {
     expect(found).not.toContain('s3cret-pw');
   });
 
+  it('refuses a Redis node whose brackets hold no address, which the client never reaches', () => {
+    expect(problems({ REDIS_CLUSTER_NODES: '[1::2::3]:7000,[:::]' }).split('\n').slice(1)).toEqual([
+      '  REDIS_CLUSTER_NODES: "[1::2::3]:7000" is not a host:port',
+      '  REDIS_CLUSTER_NODES: "[:::]" is not a host:port',
+    ]);
+    expect(problems({ REDIS_SENTINELS: '[fe80::1]:26379,[12345::1]', REDIS_SENTINEL_NAME: 'm' }).split('\n').slice(1)).toEqual([
+      '  REDIS_SENTINELS: "[12345::1]" is not a host:port',
+    ]);
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '[::1]:7000,[2001:db8::7]:7001,[::ffff:10.0.0.1]' }).REDIS_CLUSTER_NODES).toHaveLength(3);
+  });
+
   it('refuses a Redis command timeout over half the request timeout, naming both', () => {
     expect(problems({ REDIS_URL: 'redis://a:6379', REDIS_COMMAND_TIMEOUT_MS: '3000', REQUEST_TIMEOUT_MS: '500' })).toContain(
       'REDIS_COMMAND_TIMEOUT_MS: 3000 ms is more than half of REQUEST_TIMEOUT_MS (500 ms)',

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /** A TCP endpoint. */
 export interface HostPort {
   readonly host: string;
@@ -14,6 +16,8 @@ const pattern = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]@/?#]+))(?::(\d{1,5}))?$/;
 export function parseHostPort(text: string, defaultPort: number): HostPort | undefined {
   const match = pattern.exec(text.trim());
   if (match === null) return undefined;
+  // Brackets hold an address (`[1::2::3]` was taken, and looked up as a name that never resolves).
+  if (match[1] !== undefined && isIP(match[1]) === 0) return undefined;
   const host = match[1] ?? match[2] ?? '';
   const port = match[3] === undefined ? defaultPort : Number(match[3]);
   if (host === '' || port < 1 || port > 65_535) return undefined;
