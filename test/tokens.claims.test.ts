@@ -198,6 +198,21 @@ describe('claim mapping per issuer (TOKEN_CONFIG_FILE) and by default (CLAIM_* e
     expect((failure as Error).message).toBe(`TOKEN_CONFIG_FILE ${join(dir, 'broken.json')}: not valid JSON at line 1, column 41: a bare word where a value should be: JSON's words are true, false and null, and its strings are in double quotes`);
   });
 
+  it('refuses a token configuration file that is not UTF-8, or starts with a byte order mark, as a policy file is', async () => {
+    // Saved as Latin-1, `facturación` was read as `facturaci\u{fffd}n`: an audience no token names, so every token was denied.
+    const latin1 = Buffer.concat([Buffer.from('{"issuers": [{"issuer": "https://a.example/", "jwksFile": "keys.json",\n"audience": "facturaci'), Buffer.from([0xf3]), Buffer.from('n"}]}')]);
+    await writeFile(join(dir, 'latin1.json'), latin1);
+    await writeFile(join(dir, 'bom.json'), `\ufeff${JSON.stringify({ issuers: [{ issuer: 'https://a.example/', jwksFile: 'keys.json', audience: 'x' }] })}`);
+    for (const [file, problem] of [
+      ['latin1.json', 'not UTF-8: line 2 holds bytes that are not valid UTF-8; save as UTF-8'],
+      ['bom.json', 'starts with a byte order mark: save as UTF-8 without BOM'],
+    ] as const) {
+      const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, file) })).catch((e: unknown) => e);
+      expect(failure, file).toBeInstanceOf(ConfigError);
+      expect((failure as Error).message).toBe(`TOKEN_CONFIG_FILE ${join(dir, file)}: ${problem}`);
+    }
+  });
+
   it('refuses a token configuration file that writes a key twice in one object, naming the second', async () => {
     await writeFile(join(dir, 'twice-key.json'), '{"issuers": [{"issuer": "https://a.example/", "jwksFile": "keys.json", "audience": "invoice-api", "audience": "billing-api"}]}');
     const failure = await tokensFromConfig(loadConfig({ TOKEN_CONFIG_FILE: join(dir, 'twice-key.json') })).catch((e: unknown) => e);

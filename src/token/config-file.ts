@@ -5,6 +5,7 @@ import { parseSource } from '../json-source.js';
 import { printable } from '../printable.js';
 import { readRegularFile } from '../regular-file.js';
 import { visibleNameSchema } from '../policy/schema.js';
+import { decodeSource } from '../policy/source-text.js';
 import { tokenBindingModes } from './binding.js';
 import { audienceName } from './audience-name.js';
 import { claimName } from './claim-name.js';
@@ -112,12 +113,17 @@ export type IssuerEntry = z.infer<ReturnType<typeof issuerSchema>>;
  * (ALLOW_HTTP_TOKEN_URLS). Throws ConfigError listing every problem.
  */
 export async function readTokenConfigFile(path: string, options: { readonly allowHttpUrls?: boolean } = {}): Promise<IssuerEntry[]> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = (await readRegularFile(path, maxTokenConfigBytes)).toString('utf8');
+    bytes = await readRegularFile(path, maxTokenConfigBytes);
   } catch (error) {
     throw new ConfigError(printable(`TOKEN_CONFIG_FILE ${path}: ${(error as Error).message}`), { cause: error });
   }
+  // Decoded leniently, a file saved as Latin-1 put U+FFFD in the names it held: an audience
+  // `facturación` no token names, so every token was denied.
+  const decoded = decodeSource(bytes);
+  if (!('text' in decoded)) throw new ConfigError(printable(`TOKEN_CONFIG_FILE ${path}: ${decoded.message}`));
+  const { text } = decoded;
   // Read as policy files are: a key written twice (an issuer's second `audience`, which JSON.parse
   // would take over the first) is refused at its path, as schema problems are; text that is not
   // JSON, as a whole, by line and column, quoting none of it (it holds key set URLs with their
