@@ -11,7 +11,7 @@ import { isPlainHttpRemote, plainHttpProblem } from './token/plain-http.js';
 import { audienceProblem } from './token/audience-name.js';
 import { fetchPortProblem } from './token/fetch-ports.js';
 import { secondUrlProblem } from './token/url-list.js';
-import { claimName, claimNameProblem } from './token/claim-name.js';
+import { claimNameProblem, subjectClaimName } from './token/claim-name.js';
 import { rolePrefixProblem } from './token/role-prefix.js';
 import { tokenType } from './token/token-type.js';
 import { issuerName } from './token/issuer-name.js';
@@ -226,10 +226,8 @@ const envSchema = z
     INTROSPECTION_AUDIENCE: list(),
     // Plain http:// token URLs to hosts other than loopback are refused unless this is `true`.
     ALLOW_HTTP_TOKEN_URLS: z.enum(['true', 'false']).default('false'),
-    // One claim, where CLAIM_ROLES and CLAIM_SCOPES take lists: `sub,client_id` was read as the one
-    // name `sub,client_id`, and every token denied as naming no subject.
     CLAIM_SUBJECT: optionalText
-      .pipe(z.string().refine((name) => !name.includes(','), 'names one claim, and a comma is read as part of its name, which no token holds: give the one claim holding the subject id (CLAIM_ROLES and CLAIM_SCOPES take lists)').pipe(claimName).optional())
+      .pipe(subjectClaimName('CLAIM_ROLES and CLAIM_SCOPES').optional())
       .transform((value) => value ?? defaultClaimMapping.subject),
     CLAIM_ROLES: list(defaultClaimMapping.roles),
     CLAIM_SCOPES: list(defaultClaimMapping.scopes),

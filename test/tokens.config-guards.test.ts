@@ -234,6 +234,14 @@ describe('claim names no token could hold', () => {
     ]);
   });
 
+  it('refuses a subject of TOKEN_CONFIG_FILE naming several claims, read as one name no token holds, as CLAIM_SUBJECT does', async () => {
+    const dir = await tempDir({ 'tokens.json': { issuers: [{ issuer: 'https://a.test', jwksUrl: 'https://a.test/jwks', audience, claims: { subject: 'sub,client_id', roles: ['roles,groups'] } }] } });
+    await expect(readTokenConfigFile(join(dir, 'tokens.json'))).rejects.toThrow([
+      'invalid token configuration:',
+      '  TOKEN_CONFIG_FILE $.issuers[0].claims.subject: names one claim, and a comma is read as part of its name, which no token holds: give the one claim holding the subject id ("roles" and "scopes" take lists)',
+    ].join('\n'));
+  });
+
   it('refuses a claim path of TOKEN_CONFIG_FILE with an empty name in it, at its path, with every other one', async () => {
     const dir = await tempDir({
       'tokens.json': {

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { codePoint, exactNameProblem, refusedBy } from './exact-name.js';
 
 /** Why it matters: a claim is read from a token by its name (or each name of its dotted path), matched exactly. */
@@ -32,3 +33,12 @@ function emptyNameProblem(name: string): string | undefined {
 
 /** A claim name of TOKEN_CONFIG_FILE or CLAIM_SUBJECT, refused as `claimNameProblem` says. */
 export const claimName = refusedBy(claimNameProblem);
+
+/**
+ * The one claim holding the subject id (CLAIM_SUBJECT, an issuer's `claims.subject`), where the
+ * roles and scopes take lists, named by `lists`: `sub,client_id` was read as the one name
+ * `sub,client_id`, and every token denied as naming no subject.
+ */
+export const subjectClaimName = (lists: string) => z.string()
+  .refine((name) => !name.includes(','), `names one claim, and a comma is read as part of its name, which no token holds: give the one claim holding the subject id (${lists} take lists)`)
+  .pipe(claimName);

@@ -8,7 +8,7 @@ import { visibleNameSchema } from '../policy/schema.js';
 import { decodeSource } from '../policy/source-text.js';
 import { tokenBindingModes } from './binding.js';
 import { audienceName } from './audience-name.js';
-import { claimName } from './claim-name.js';
+import { claimName, subjectClaimName } from './claim-name.js';
 import { issuerName } from './issuer-name.js';
 import { isPlainHttpRemote, plainHttpProblem } from './plain-http.js';
 import { rolePrefix } from './role-prefix.js';
@@ -22,7 +22,7 @@ const nonEmpty = z.string().min(1);
 
 const claimMappingSchema = z
   .object({
-    subject: claimName.optional(),
+    subject: subjectClaimName('"roles" and "scopes"').optional(),
     roles: z.array(claimName).optional(),
     scopes: z.array(claimName).optional(),
     rolePrefixes: z.array(rolePrefix).optional(),
