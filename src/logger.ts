@@ -15,7 +15,7 @@ const service = 'invoice-pdp';
  * nothing waits goes out whatever its size: the bound is on what piles up unread. At exit what is left is
  * written synchronously, waiting at most 500 ms for room (AuditOutput.exitFlush).
  */
-function stderrLines(): DestinationStream {
+function stderrLines(base: Readonly<Record<string, unknown>>): DestinationStream {
   // A failed stderr (its reader gone) has nowhere to report to: its lines are dropped.
   const output = new AuditOutput<undefined>(2, { onLost: () => undefined });
   process.once('exit', () => output.exitFlush());
@@ -29,7 +29,7 @@ function stderrLines(): DestinationStream {
         return;
       }
       if (dropped > 0) {
-        const note = { level: pino.levels.values['warn'], time: Date.now(), service, lines: dropped, msg: 'application log lines dropped: over 1 MiB of lines was waiting for stderr to be read' };
+        const note = { level: pino.levels.values['warn'], time: Date.now(), ...base, lines: dropped, msg: 'application log lines dropped: over 1 MiB of lines was waiting for stderr to be read' };
         output.write(Buffer.from(`${JSON.stringify(note)}\n`, 'utf8'));
         dropped = 0;
       }
@@ -38,7 +38,13 @@ function stderrLines(): DestinationStream {
   };
 }
 
-/** Application log (not the audit log): JSON lines on stderr, level from config. */
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service } }, stderrLines());
+/**
+ * Application log (not the audit log): JSON lines on stderr, level from config. `worker`, under
+ * WORKERS, is in each of a worker's lines: the workers share the primary's stderr, and without it
+ * one worker's rejected reload read the same as another's, with no way to tell which worker kept
+ * which version.
+ */
+export function createLogger(level: string, worker?: number): Logger {
+  const base = { service, ...(worker !== undefined && { worker }) };
+  return pino({ level, base }, stderrLines(base));
 }

@@ -56,7 +56,7 @@ function loadSettings(): Config {
  */
 async function start(stoppedBy: NodeJS.Signals | undefined): Promise<void> {
   const config = loadSettings();
-  const log = createLogger(config.LOG_LEVEL);
+  const log = createLogger(config.LOG_LEVEL, cluster.worker?.id);
   // A fault no code path handles (a thrown error or a rejected promise nobody awaits) stops the
   // process, as Node would, but in one log line a collector parses rather than a bare stack over
   // several lines of stderr. The exit handlers still write out the queued log and audit lines.

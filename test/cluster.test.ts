@@ -77,6 +77,18 @@ describe.concurrent('WORKERS=2 (node:cluster)', { timeout }, () => {
     expect(refs.filter((r) => !exited(r))).toEqual([]);
   });
 
+  it('names its worker in each worker\'s log lines, so each worker\'s reload can be told apart', async (context) => {
+    const dir = await tempDir({ 'docs.json': docPolicy('docs', 'v1') });
+    const running = start(context, main, { ...base, POLICY_DIR: dir, POLICY_WATCH: 'false', WORKERS: '2' });
+    const ids = (await running.waitFor(isWorkerListening, 2)).map((l) => l['worker']);
+    const v2 = { 'docs.json': docPolicy('docs', 'v2') };
+    const after = await versionOf(v2);
+    await writeFiles(dir, v2);
+    running.child.kill('SIGHUP');
+    const reloaded = await running.waitFor((l) => l['msg'] === 'policies reloaded' && l['version'] === after, 2);
+    expect(reloaded.map((l) => l['worker']).sort()).toEqual([...ids].sort());
+  });
+
   it('gives a request in flight at SIGTERM the whole SHUTDOWN_TIMEOUT_MS, beyond 10 s', async (context) => {
     const running = start(context, main, { ...base, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '14000', REQUEST_TIMEOUT_MS: '20000' });
     const workers = await running.waitFor(isWorkerListening, 2);
