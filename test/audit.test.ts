@@ -335,6 +335,16 @@ describe('the audit bytes of one request', () => {
     expect(sink.lines[0]).not.toContain('zzz');
   });
 
+  it('leave the subject\'s properties out of a line without its data where a path masks them, as the resource\'s and the action\'s', async () => {
+    const { app, sink } = await buildObservedApp({ audit: { maxRequestBytes: 1024, redact: ['subject.properties', 'subject.*', 'resource.*', 'action.*'] } });
+    await postJson(app, '/decide', { subject: accountant, action: 'read', resource: invoice, context: { note: 'z'.repeat(2000) } });
+    const [entry] = await auditEntries(sink);
+    expect(entry).toMatchObject({ erased: ['subject.properties', 'resource.properties', 'context'] });
+    expect(entry?.['subject']).toEqual({ type: '[REDACTED]', id: '[REDACTED]' });
+    expect(entry?.['action']).toEqual({ name: '[REDACTED]' });
+    expect(entry?.['resource']).toEqual({ type: '[REDACTED]', id: '[REDACTED]' });
+  });
+
   it('name only the parts that held something: a line without a subject leaves out no subject properties', async () => {
     const issuer = await jwtIssuer();
     const { app, sink } = await buildObservedApp({ tokens: issuer.tokens, audit: { maxRequestBytes: 1024 } });

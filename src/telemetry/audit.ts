@@ -174,7 +174,9 @@ function auditEntry(record: DecisionRecord, withheld: ReadonlyMap<string, string
     traceId: meta?.traceId,
     caller: meta?.caller,
     endpoint: meta?.endpoint,
-    subject: subject === undefined ? null : { type: subject.type, id: subject.id, properties: erased === undefined ? subject.properties : undefined },
+    // Without a `properties` key when erased, as action and resource: a path masking them
+    // would otherwise write back, as "[REDACTED]", the properties the line left out.
+    subject: subject === undefined ? null : erased === undefined ? { type: subject.type, id: subject.id, properties: subject.properties } : { type: subject.type, id: subject.id },
     action: erased === undefined || action === null ? action : { name: action.name },
     resource: erased === undefined || resource === null ? resource : { type: resource.type, id: resource.id },
     // Undefined values are left out of the line.
