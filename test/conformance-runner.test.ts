@@ -23,6 +23,9 @@ describe('npm run conformance, on vector files it cannot use', () => {
       'todo/decisions-authorization-api-1_0-02.json': '{"evaluation":[],"evaluations":[]}',
       'api-gateway/decisions.json': '{"evaluation":[{"request":{}}]}',
       'search/subject/results.json': '{"evaluation":[]}',
+      // A search no one passes, so only an expectation read as "no results" would pass it.
+      'search/resource/results.json': '{"evaluation":[{"request":{"subject":{"type":"user","id":"nobody"},"action":{"name":"view"},"resource":{"type":"record"}},"expected":{}}]}',
+      'search/action/results.json': '{"evaluation":[{"request":{"subject":{"type":"user","id":"nobody"},"resource":{"type":"record","id":"101"}},"expected":{"result":[]}}]}',
       'idp/results.json': '{}',
       'certification/certification-1_0-cases.DERIVED.json': '{"cases":[]}',
     });
@@ -46,6 +49,11 @@ describe('npm run conformance, on vector files it cannot use', () => {
 
   it('names the file and the JSON path of one not in the vector format', () => {
     expect(run.stdout).toMatch(/^FAIL api-gateway: cannot run: api-gateway\/decisions\.json: \$\.evaluation\[0\]\.expected: /m);
+  });
+
+  it('fails a search vector whose expected has no results list, rather than reading it as none', () => {
+    expect(run.stdout).toMatch(/^FAIL search\/resource: cannot run: search\/resource\/results\.json: \$\.evaluation\[0\]\.expected\.results: /m);
+    expect(run.stdout).toMatch(/^FAIL search\/action: cannot run: search\/action\/results\.json: \$\.evaluation\[0\]\.expected\.results: /m);
   });
 
   it('fails a file with no vectors rather than passing it with none', () => {

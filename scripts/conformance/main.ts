@@ -64,13 +64,20 @@ async function runCase(url: string, headers: Record<string, string>, request: un
   }
 }
 
-const vectorCase = z.object({ request: z.unknown(), expected: z.unknown() });
-const vectorCases = z.array(vectorCase).min(1, 'no vectors');
+// The expectations are checked too: the judges read a missing `results` as "none" and a missing
+// decision as false, as the official runners do, so a mistyped expectation would pass a wrong answer.
+const vectorCase = <E extends z.ZodType>(expected: E) => z.object({ request: z.unknown(), expected });
+const decisionCase = vectorCase(z.boolean());
+const batchCase = vectorCase(z.array(z.strictObject({ decision: z.boolean() })));
+const searchCase = vectorCase(
+  z.object({ results: z.array(z.union([z.strictObject({ type: z.string(), id: z.string() }), z.strictObject({ name: z.string() })])) }),
+);
 const decisionFile = z
-  .object({ evaluation: z.array(vectorCase).default([]), evaluations: z.array(vectorCase).default([]) })
+  .object({ evaluation: z.array(decisionCase).default([]), evaluations: z.array(batchCase).default([]) })
   .refine((file) => file.evaluation.length + file.evaluations.length > 0, 'no vectors in evaluation or evaluations');
-const searchFile = z.object({ evaluation: vectorCases });
-const idpFile = z.object({ search: vectorCases });
+const searchCases = z.array(searchCase).min(1, 'no vectors');
+const searchFile = z.object({ evaluation: searchCases });
+const idpFile = z.object({ search: searchCases });
 
 /** A zod issue path as a JSON path: `$.evaluation[0].expected`. */
 const jsonPath = (path: readonly PropertyKey[]): string =>
