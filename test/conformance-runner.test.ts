@@ -99,3 +99,17 @@ describe('npm run conformance, AUTHZEN_VECTORS set but empty', () => {
     for (const named of run.stdout.matchAll(/\(vectors: ([^;]+);/g)) expect(named[1]).toBe(resolve(repoRoot, '../shared/conformance/authzen'));
   }, 60_000);
 });
+
+describe('npm run conformance, a vector the server answers with an error', () => {
+  it('fails it, though the error body reads as a false decision or as no results', async () => {
+    const dir = await vectorsDir({
+      // No subject: a 400, whose problem body has no decision and no results.
+      'api-gateway/decisions.json': '{"evaluation":[{"request":{"action":{"name":"GET"},"resource":{"type":"route","id":"/todos"}},"expected":false}]}',
+      'search/action/results.json': '{"evaluation":[{"request":{"resource":{"type":"record","id":"101"}},"expected":{"results":[]}}]}',
+    });
+    const run = await runConformance({ AUTHZEN_VECTORS: dir });
+    expect(run.stdout).toContain('api-gateway: 0 passed, 1 failed');
+    expect(run.stdout).toContain('search/action: 0 passed, 1 failed');
+    expect(run.stdout).toMatch(/^FAIL api-gateway: .* → 400 /m);
+  }, 60_000);
+});

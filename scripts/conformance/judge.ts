@@ -1,7 +1,7 @@
 /**
  * How the official AuthZEN interop runners decide PASS, reproduced exactly (see the vectors'
- * README.txt): status codes are not checked, only the JSON body; a body that is not JSON is an
- * ERROR, which counts as a failure.
+ * README.txt): they read the JSON body, not the status code (main.ts fails a reply other than a
+ * 200 before judging it); a body that is not JSON is an ERROR, which counts as a failure.
  */
 
 function member(body: unknown, key: string): unknown {

@@ -57,7 +57,9 @@ async function runCase(url: string, headers: Record<string, string>, request: un
   let reply: Reply | undefined;
   try {
     reply = await send(url, 'POST', headers, request);
-    const passed = judge(reply.body, expected);
+    // Every vector is a valid request, so anything but a 200 is a failure: the official runners
+    // read an error's body alone, as a false decision or as no results, and would pass it.
+    const passed = reply.status === 200 && judge(reply.body, expected);
     return { passed, detail: `${clip(request)} → ${reply.status} ${clip(reply.body)}, expected ${clip(expected)}` };
   } catch (error) {
     return { passed: false, detail: `ERROR ${(error as Error).message}: ${clip(request)} → ${clip(reply?.body)}` };
