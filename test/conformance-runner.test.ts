@@ -113,3 +113,26 @@ describe('npm run conformance, a vector the server answers with an error', () =>
     expect(run.stdout).toMatch(/^FAIL api-gateway: .* → 400 /m);
   }, 60_000);
 });
+
+describe('npm run conformance, a certification case that follows a page token', () => {
+  const search = { subject: { type: 'user' }, action: { name: 'read' }, resource: { type: 'record', id: 'record-1' } };
+  const testCase = (id: string, request: unknown) => ({
+    id, label: id, method: 'POST', endpoint: '/access/v1/search/subject', headers: { 'Content-Type': 'application/json' }, request, expected: { status: 200, structure_only: true },
+  });
+  const followed = (id: string) => testCase(id, { ...search, page: { token: '<next_token from previous response>' } });
+
+  it('sends the next_token of the response just before, and fails when that gave none to follow', async () => {
+    const cases = [
+      followed('first'),
+      testCase('limited', { ...search, page: { limit: 1 } }),
+      followed('after-limited'),
+      testCase('limited-again', { ...search, page: { limit: 1 } }),
+      testCase('whole', search),
+      followed('after-whole'),
+    ];
+    const run = await runConformance({ AUTHZEN_VECTORS: await vectorsDir({ 'certification/certification-1_0-cases.DERIVED.json': JSON.stringify({ cases }) }) });
+    expect(run.stdout).toContain('certification: 4 passed, 2 failed');
+    expect(run.stdout).toMatch(/^FAIL certification: first first: the previous response gave no next_token to follow$/m);
+    expect(run.stdout).toMatch(/^FAIL certification: after-whole after-whole: the previous response gave no next_token to follow$/m);
+  }, 60_000);
+});
