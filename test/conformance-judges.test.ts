@@ -35,6 +35,11 @@ describe('conformance judges, as strict as the official runners', () => {
     expect(judgeCertification(include, 400, {})).toMatch(/status/);
     const exact: CertificationCase = { ...base, expected: { status: 200, results_exact: [] } };
     expect(judgeCertification(exact, 200, { results: [{ type: 'user', id: 'alice' }] })).toMatch(/unexpected/);
+    const exactBob: CertificationCase = { ...base, expected: { status: 200, results_exact: [{ type: 'user', id: 'bob' }] } };
+    expect(judgeCertification(exactBob, 200, { results: [{ type: 'user', id: 'bob' }] })).toBeUndefined();
+    expect(judgeCertification(exactBob, 200, { results: [{ type: 'user', id: 'bob' }, { type: 'user', id: 'bob' }] })).toMatch(/unexpected results \{"type":"user","id":"bob"\}/);
+    const onlyBob: CertificationCase = { ...base, expected: { status: 200, results_must_include: [{ type: 'user', id: 'bob' }], extra_results_allowed: false } };
+    expect(judgeCertification(onlyBob, 200, { results: [{ type: 'user', id: 'bob' }, { type: 'user', id: 'bob' }] })).toMatch(/unexpected/);
     const batch: CertificationCase = { ...base, endpoint: '/access/v1/evaluations', expected: { status: 200, evaluations: [{ decision: true }, { decision: false }] } };
     expect(judgeCertification(batch, 200, { evaluations: [{ decision: true }, { decision: false, context: {} }] })).toBeUndefined();
     expect(judgeCertification(batch, 200, { evaluations: [{ decision: true }] })).toMatch(/decisions/);

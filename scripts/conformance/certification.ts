@@ -43,7 +43,7 @@ function searchStructure(body: Record<string, unknown>): string | undefined {
  * Judges one certification case as the scenario describes it: the HTTP status, then the one
  * expectation it carries. Batch items are judged on their decision values only (a context is
  * allowed); search results must match element for element as JSON (so `{type, id}` in that
- * key order, or `{name}`), and results_exact compares the sorted lists.
+ * key order, or `{name}`), and results_exact compares the lists in any order, duplicates counted.
  * Returns undefined on a pass, else why it failed.
  */
 export function judgeCertification(testCase: CertificationCase, status: number, body: unknown): string | undefined {
@@ -69,9 +69,14 @@ export function judgeCertification(testCase: CertificationCase, status: number, 
     const missing = wanted.filter((w) => !results.includes(w));
     if (missing.length > 0) return `results lack ${missing.join(', ')}`;
     const exact = expected.results_exact !== undefined || expected.extra_results_allowed === false;
-    const extra = results.filter((r) => !wanted.includes(r));
-    if (exact && extra.length > 0) return `unexpected results ${extra.join(', ')}`;
-    return undefined;
+    if (!exact) return undefined;
+    // Each wanted result accounts for one answered: a result answered twice is one too many.
+    const extra = [...results];
+    for (const w of wanted) {
+      const at = extra.indexOf(w);
+      if (at !== -1) extra.splice(at, 1);
+    }
+    return extra.length > 0 ? `unexpected results ${extra.join(', ')}` : undefined;
   }
   if (expected.structure_only === true) {
     if (expected.evaluations_length !== undefined) {
