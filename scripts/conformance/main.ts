@@ -11,7 +11,8 @@ import { transportChecks } from './transport.js';
  * `npm run conformance`: the AuthZEN interop vector files (Todo 1.0-01 and -02, API gateway,
  * search, IdP; not Todo 1.0-00, which predates `properties`), the certification cases and the
  * certification's non-payload (transport) checks, sent to real listening servers over the
- * repo's fixtures, judged the way the official runners judge. Vectors are read from AUTHZEN_VECTORS (relative paths from the repo root).
+ * repo's fixtures, judged the way the official runners judge, but that an answer other than a 200
+ * fails (see `runCase`). Vectors are read from AUTHZEN_VECTORS (relative paths from the repo root).
  */
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
