@@ -12,6 +12,7 @@ import { spawnServer } from '../../test/helpers/spawn-server.js';
 import { unanswered } from './lib/checks.js';
 import { startLoad } from './lib/load-client.js';
 import { resultsDir, soakFile, thisMachine, writeJson, type SoakResults, type SoakSample } from './lib/results.js';
+import { stopServer } from './lib/server-exit.js';
 import { writeReliabilityReport } from './report.js';
 
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, rate: { type: 'string', default: '1000' } } });
@@ -66,8 +67,7 @@ const sampler = setInterval(() => {
 
 const summary = await load.done;
 clearInterval(sampler);
-server.child.kill('SIGTERM');
-await server.exited;
+await stopServer(server);
 
 const t = summary.total;
 const results: SoakResults = {

@@ -7,6 +7,7 @@ import { sample } from '../../../test/helpers/telemetry.js';
 import { no5xx, noWrongDecisions } from '../lib/checks.js';
 import { everyPhaseAnswered, phaseLatencyFigures } from '../lib/phases.js';
 import { check, type Check, type Scenario } from '../lib/scenario.js';
+import { stopServer } from '../lib/server-exit.js';
 import { call, type Answer } from '../lib/service-probe.js';
 
 const shippedDir = resolve(import.meta.dirname, '../../../policies');
@@ -143,8 +144,7 @@ export const invalidReload: Scenario = {
       const final = await serving(port);
       const ready = await call(port, '/readyz');
       const failures = (await reloadFailures(port)) - failuresBefore;
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await stopServer(server);
 
       const refused = steps.filter((s) => s.variant.says !== undefined);
       const accepted = steps.filter((s) => s.variant.says === undefined);

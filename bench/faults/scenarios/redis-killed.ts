@@ -3,6 +3,7 @@ import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { latencyBounded, no5xx, noWrongDecisions } from '../lib/checks.js';
 import { everyPhaseAnswered, phaseLatencyFigures, phase, warmingUp, warmUpMs } from '../lib/phases.js';
 import { check, type Scenario } from '../lib/scenario.js';
+import { stopServer } from '../lib/server-exit.js';
 import { call, countersBetween, lookupsText, RedisWatch, servedFromRedis, serviceCounters } from '../lib/service-probe.js';
 
 const deadlineMs = 20;
@@ -48,8 +49,7 @@ export const redisKilled: Scenario = {
       const probe = await servedFromRedis(port, watch);
       const ready = await call(port, '/readyz');
       await watch.stop();
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await stopServer(server);
 
       const before = phase(summary, 'before');
       const down = phase(summary, 'redis killed');

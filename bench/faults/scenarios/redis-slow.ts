@@ -6,6 +6,7 @@ import type { LoadRun } from '../lib/load-client.js';
 import type { LoadSummary } from '../lib/load-protocol.js';
 import { everyPhaseAnswered, phaseLatencyFigures, phase, warmingUp, warmUpMs } from '../lib/phases.js';
 import { check, type Check, type Scenario } from '../lib/scenario.js';
+import { stopServer } from '../lib/server-exit.js';
 import { call, countersBetween, RedisWatch, servedFromRedis, serviceCounters, type ServiceCounters } from '../lib/service-probe.js';
 
 const deadlineMs = 20;
@@ -104,8 +105,7 @@ export const redisSlow: Scenario = {
       const probe = await servedFromRedis(port, watch);
       const ready = await call(port, '/readyz');
       await watch.stop();
-      server.child.kill('SIGTERM');
-      await server.exited;
+      await stopServer(server);
 
       return {
         tried: `500 requests/s from up to 64 connections, decision cache on Redis (memory layer off, ${deadlineMs} ms deadline); redis-server SIGSTOPped for ${slowMs / 1000} s, then every chunk both ways held ${chunkDelayMs} ms by a proxy for ${slowMs / 1000} s`,

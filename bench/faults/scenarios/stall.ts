@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { allAnswered, no5xx, noWrongDecisions, unanswered } from '../lib/checks.js';
 import type { LoadSummary } from '../lib/load-protocol.js';
 import { check, type Scenario, type ScenarioContext } from '../lib/scenario.js';
+import { stopServer } from '../lib/server-exit.js';
 
 const pauseMs = 6_000;
 
@@ -19,8 +20,7 @@ async function pauseUnderLoad({ quick, spawnServer, startLoad }: ScenarioContext
   server.child.kill('SIGCONT');
   const summary = await load.done;
   const health = await fetch(`http://127.0.0.1:${port}/healthz`).then((res) => res.status, () => 0);
-  server.child.kill('SIGTERM');
-  await server.exited;
+  await stopServer(server);
   return { summary, health };
 }
 

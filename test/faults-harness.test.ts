@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startLoad } from '../bench/faults/lib/load-client.js';
+import type { LoadRun } from '../bench/faults/lib/load-client.js';
+import type { ScenarioContext } from '../bench/faults/lib/scenario.js';
+import { sigtermDeadline } from '../bench/faults/scenarios/sigterm.js';
+import type { Exit, ServerProcess } from './helpers/spawn-server.js';
+
+/**
+ * A stand-in for the service whose shutdown hangs: on SIGTERM it stops listening and cuts its
+ * connections, but a timer keeps the process alive for good.
+ */
+const hangsOnShutdown = `
+const http = require('node:http');
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"decision":"deny"}'));
+});
+server.listen(0, '127.0.0.1', () => process.stderr.write(JSON.stringify({ port: server.address().port, msg: 'invoice-pdp listening' }) + '\\n'));
+process.on('SIGTERM', () => {
+  server.close();
+  server.closeAllConnections();
+  setInterval(() => undefined, 1_000);
+});
+`;
+
+function startStandIn(script: string): ServerProcess {
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  const exited = new Promise<Exit>((done) => child.once('exit', (code, signal) => done({ code, signal, at: performance.now() })));
+  const listening = new Promise<number>((ready) => {
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      log += chunk;
+      const port = /"port":(\d+)/.exec(log)?.[1];
+      if (port !== undefined) ready(Number(port));
+    });
+  });
+  return { child, listening, exited, output: () => log };
+}
+
+const servers: ServerProcess[] = [];
+const loads: LoadRun[] = [];
+
+afterEach(() => {
+  for (const load of loads.splice(0)) load.stop();
+  for (const server of servers.splice(0)) server.child.kill('SIGKILL');
+});
+
+describe('fault scenarios', () => {
+  it('sigterm-deadline fails, rather than waits for ever, when the service never exits after SIGTERM', async () => {
+    const context: ScenarioContext = {
+      quick: true,
+      spawnServer: () => {
+        const server = startStandIn(hangsOnShutdown);
+        servers.push(server);
+        return server;
+      },
+      startLoad: (config) => {
+        const load = startLoad(config);
+        loads.push(load);
+        return load;
+      },
+      tempDir: () => Promise.reject(new Error('not used')),
+    };
+    const outcome = await sigtermDeadline.run(context);
+    const exit = outcome.checks.find((c) => c.name.startsWith('exits 1 at the bound'));
+    expect(exit?.passed).toBe(false);
+    expect(exit?.detail).toMatch(/still running \d+ ms after SIGTERM/);
+  }, 15_000);
+});
