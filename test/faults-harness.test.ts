@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { soakChecks } from '../bench/faults/lib/checks.js';
 import { startLoad } from '../bench/faults/lib/load-client.js';
+import { emptyCounts } from '../bench/faults/lib/load-protocol.js';
 import type { LoadRun } from '../bench/faults/lib/load-client.js';
 import type { ScenarioContext } from '../bench/faults/lib/scenario.js';
 import { sigtermDeadline } from '../bench/faults/scenarios/sigterm.js';
@@ -67,4 +69,18 @@ describe('fault scenarios', () => {
     expect(exit?.passed).toBe(false);
     expect(exit?.detail).toMatch(/still running \d+ ms after SIGTERM/);
   }, 15_000);
+});
+
+describe('soak verdict', () => {
+  it('fails a run whose every request was answered 503: answered is not answered as expected', () => {
+    const total = { ...emptyCounts(), sent: 1_000, answered: 1_000, unexpectedStatus: 1_000, status5xx: 1_000 };
+    const checks = soakChecks(total);
+    expect(checks.every((c) => c.passed)).toBe(false);
+    expect(checks.filter((c) => !c.passed).map((c) => c.name)).toEqual(['every request answered as expected (whole run)', 'no 5xx (whole run)']);
+  });
+
+  it('passes a run answered as expected, oversized bodies refused by closing included', () => {
+    const total = { ...emptyCounts(), sent: 1_000, answered: 999, correct: 1_000, closedWhileSending: 1 };
+    expect(soakChecks(total).every((c) => c.passed)).toBe(true);
+  });
 });

@@ -3,13 +3,14 @@
  * long while (10 minutes by default; not part of CI). The service is pinned to one core
  * and the load process to the other when `taskset` is available. Every 10 s it records
  * the service's RSS and the latency of that interval; results go to
- * bench/results/soak.json and RELIABILITY.md.
+ * bench/results/soak.json and RELIABILITY.md. Exits 1 unless every request was answered as
+ * expected (`lib/checks.ts` `soakChecks`): an answer with another status fails it too.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { spawnServer } from '../../test/helpers/spawn-server.js';
-import { unanswered } from './lib/checks.js';
+import { soakChecks, unanswered } from './lib/checks.js';
 import { startLoad } from './lib/load-client.js';
 import { resultsDir, soakFile, thisMachine, writeJson, type SoakResults, type SoakSample } from './lib/results.js';
 import { stopServer } from './lib/server-exit.js';
@@ -83,5 +84,6 @@ const results: SoakResults = {
 await mkdir(resultsDir, { recursive: true });
 await writeJson(soakFile, results);
 await writeReliabilityReport();
-process.stderr.write(`soak: ${t.sent} sent, ${t.correct} as expected, ${results.total.wrong} wrong, ${results.total.failed} failed\n`);
-process.exit(results.total.wrong === 0 && results.total.failed === 0 ? 0 : 1);
+const checks = soakChecks(t);
+for (const c of checks) process.stderr.write(`  ${c.passed ? '✓' : '✗'} ${c.name}: ${c.detail}\n`);
+process.exit(checks.every((c) => c.passed) ? 0 : 1);

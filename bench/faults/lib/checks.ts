@@ -28,6 +28,15 @@ export function allAnswered(counts: Counts, label = 'requests'): Check {
   );
 }
 
+/**
+ * The soak's verdict on its whole run: every request answered as expected, none decided
+ * wrongly, no 5xx. Answers with another status count against it, not only missing answers.
+ */
+export function soakChecks(total: Counts): Check[] {
+  const label = 'whole run';
+  return [allAnswered(total, label), noWrongDecisions(total, label), no5xx(total, label)];
+}
+
 /** Token mode, during a fault: every request answered, each as expected or its token refused (`invalid_token`), never decided wrongly. */
 export function decidedOrRefused(counts: Counts, label = 'requests'): Check {
   const failed = unanswered(counts);
