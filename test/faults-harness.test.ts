@@ -6,6 +6,7 @@ import { emptyCounts } from '../bench/faults/lib/load-protocol.js';
 import type { LoadRun } from '../bench/faults/lib/load-client.js';
 import type { ScenarioContext } from '../bench/faults/lib/scenario.js';
 import { sigtermDeadline } from '../bench/faults/scenarios/sigterm.js';
+import { startServer } from './helpers/http-server.js';
 import type { Exit, ServerProcess } from './helpers/spawn-server.js';
 
 /**
@@ -82,5 +83,24 @@ describe('soak verdict', () => {
   it('passes a run answered as expected, oversized bodies refused by closing included', () => {
     const total = { ...emptyCounts(), sent: 1_000, answered: 999, correct: 1_000, closedWhileSending: 1 };
     expect(soakChecks(total).every((c) => c.passed)).toBe(true);
+  });
+});
+
+describe('load process intervals', () => {
+  it('cover every request of the run, the last partial interval included', async () => {
+    const server = await startServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"decision":"deny"}'));
+    });
+    try {
+      const load = startLoad({ port: Number(new URL(server.url).port), concurrency: 4, ratePerSecond: 200, durationMs: 700, maxRequests: 1e9, seed: 1, intervalMs: 500 });
+      loads.push(load);
+      const summary = await load.done;
+      const counted = load.intervals.reduce((n, interval) => n + interval.counts.sent, 0);
+      expect(summary.total.sent).toBeGreaterThan(100);
+      expect(counted).toBe(summary.total.sent);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -171,11 +171,12 @@ async function main(): Promise<void> {
   emit({ event: 'started', at: startedAt });
   const heldCounts = emptyCounts();
   const heldRun = config.held === undefined ? Promise.resolve() : runHeld(config.held, heldCounts);
-  const ticker = config.intervalMs === undefined ? undefined : setInterval(() => {
+  const emitInterval = () => {
     emit({ event: 'interval', at: epochNow(), counts: intervalCounts, latency: latencyOf(intervalLatencies) });
     intervalCounts = emptyCounts();
     intervalLatencies = [];
-  }, config.intervalMs);
+  };
+  const ticker = config.intervalMs === undefined ? undefined : setInterval(emitInterval, config.intervalMs);
 
   let started = 0;
   let refusedSince: number | undefined;
@@ -206,7 +207,11 @@ async function main(): Promise<void> {
   };
   await Promise.all(Array.from({ length: config.concurrency }, slot));
   await heldRun;
-  if (ticker !== undefined) clearInterval(ticker);
+  if (ticker !== undefined) {
+    clearInterval(ticker);
+    // The requests since the last tick: without them the intervals would miss the run's end.
+    if (intervalCounts.sent > 0) emitInterval();
+  }
   agent.destroy();
 
   const total = new Gathering();

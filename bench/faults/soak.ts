@@ -46,28 +46,32 @@ process.stderr.write(`soak: ${durationS} s at ${ratePerSecond}/s on port ${port}
 const started = performance.now();
 const samples: SoakSample[] = [];
 let seen = 0;
-const sampler = setInterval(() => {
-  void (async () => {
-    const fresh = load.intervals.slice(seen);
-    seen += fresh.length;
-    for (const interval of fresh) {
-      const c = interval.counts;
-      const sample: SoakSample = {
-        t: Math.round((performance.now() - started) / 100) / 10,
-        rssMiB: Math.round((await rssMiB(server.child.pid)) * 10) / 10,
-        requests: c.sent,
-        failed: unanswered(c),
-        wrong: c.wrongPermit + c.wrongDeny,
-        ...interval.latency,
-      };
-      samples.push(sample);
-      process.stderr.write(`  t=${sample.t}s rss=${sample.rssMiB}MiB n=${sample.requests} p50=${sample.p50}ms p99=${sample.p99}ms failed=${sample.failed} wrong=${sample.wrong}\n`);
-    }
-  })();
-}, 1_000);
+async function sampleNew(): Promise<void> {
+  const fresh = load.intervals.slice(seen);
+  seen += fresh.length;
+  for (const interval of fresh) {
+    const c = interval.counts;
+    const sample: SoakSample = {
+      t: Math.round((performance.now() - started) / 100) / 10,
+      rssMiB: Math.round((await rssMiB(server.child.pid)) * 10) / 10,
+      requests: c.sent,
+      failed: unanswered(c),
+      wrong: c.wrongPermit + c.wrongDeny,
+      ...interval.latency,
+    };
+    samples.push(sample);
+    process.stderr.write(`  t=${sample.t}s rss=${sample.rssMiB}MiB n=${sample.requests} p50=${sample.p50}ms p99=${sample.p99}ms failed=${sample.failed} wrong=${sample.wrong}\n`);
+  }
+}
+// One sampling at a time, so samples keep the order of their intervals.
+let sampling = Promise.resolve();
+const takeSamples = () => (sampling = sampling.then(sampleNew));
+const sampler = setInterval(() => void takeSamples(), 1_000);
 
 const summary = await load.done;
 clearInterval(sampler);
+// The intervals that came in since the last sampling, the run's last partial one among them.
+await takeSamples();
 await stopServer(server);
 
 const t = summary.total;
