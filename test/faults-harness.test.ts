@@ -4,7 +4,7 @@ import { soakChecks } from '../bench/faults/lib/checks.js';
 import { startLoad } from '../bench/faults/lib/load-client.js';
 import { emptyCounts } from '../bench/faults/lib/load-protocol.js';
 import type { LoadRun } from '../bench/faults/lib/load-client.js';
-import type { ScenarioContext } from '../bench/faults/lib/scenario.js';
+import { runScenario, type Scenario, type ScenarioContext } from '../bench/faults/lib/scenario.js';
 import { sigtermDeadline } from '../bench/faults/scenarios/sigterm.js';
 import { startServer } from './helpers/http-server.js';
 import type { Exit, ServerProcess } from './helpers/spawn-server.js';
@@ -102,5 +102,17 @@ describe('load process intervals', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('runScenario', () => {
+  it('turns a scenario that throws into a failed check, so the run goes on and records the rest', async () => {
+    const broken: Scenario = {
+      name: 'broken',
+      title: 'throws half-way',
+      run: () => Promise.reject(new Error('load summary without the phase "redis killed"')),
+    };
+    const outcome = await runScenario(broken, true);
+    expect(outcome.checks).toEqual([{ name: 'the scenario ran to its end', passed: false, detail: 'Error: load summary without the phase "redis killed"' }]);
   });
 });

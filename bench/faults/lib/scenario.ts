@@ -47,7 +47,7 @@ export function check(name: string, passed: boolean, detail: string): Check {
   return { name, passed, detail };
 }
 
-/** Runs one scenario with a context that cleans up after it, whatever happens. */
+/** Runs one scenario with a context that cleans up after it, whatever happens; an error it throws is a failed check. */
 export async function runScenario(scenario: Scenario, quick: boolean): Promise<ScenarioOutcome> {
   const servers: ServerProcess[] = [];
   const loads: LoadRun[] = [];
@@ -72,6 +72,9 @@ export async function runScenario(scenario: Scenario, quick: boolean): Promise<S
   };
   try {
     return await scenario.run(context);
+  } catch (error) {
+    // A scenario cut short fails, and the run goes on to record the others.
+    return { tried: `${scenario.title} (stopped by an error)`, checks: [check('the scenario ran to its end', false, String(error))] };
   } finally {
     for (const load of loads) load.stop();
     for (const server of servers) if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
