@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { soakChecks } from '../bench/faults/lib/checks.js';
 import { startLoad } from '../bench/faults/lib/load-client.js';
@@ -114,5 +115,13 @@ describe('runScenario', () => {
     };
     const outcome = await runScenario(broken, true);
     expect(outcome.checks).toEqual([{ name: 'the scenario ran to its end', passed: false, detail: 'Error: load summary without the phase "redis killed"' }]);
+  });
+});
+
+describe('npm run faults arguments', () => {
+  it('refuses an option it does not know instead of running every scenario at length and recording them', () => {
+    const run = spawnSync(process.execPath, ['--import', resolve('bench/ts-register.mjs'), resolve('bench/faults/run.ts'), '--quik', 'no-such-scenario'], { encoding: 'utf8', timeout: 10_000 });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain("Unknown option '--quik'");
   });
 });

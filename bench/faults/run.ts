@@ -2,17 +2,28 @@
  * `npm run faults [-- --quick] [scenario …]`: runs the fault scenarios against the real
  * service (`dist/main.js`) with load from a second process, records the results in
  * bench/results/faults.json and renders RELIABILITY.md from them. `--quick` runs short
- * versions and records nothing (a smoke check). Exits 1 if any check failed.
+ * versions and records nothing (a smoke check). Exits 1 if any check failed, 2 on an option or
+ * scenario it does not know.
  */
 import { mkdir } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
 import { faultsFile, readJson, resultsDir, thisMachine, writeJson, type FaultResults, type ScenarioResult } from './lib/results.js';
 import { runScenario } from './lib/scenario.js';
 import { writeReliabilityReport } from './report.js';
 import { scenarios } from './scenarios/index.js';
 
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const wanted = args.filter((a) => !a.startsWith('--'));
+function parseArguments(): { quick: boolean; wanted: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ options: { quick: { type: 'boolean', default: false } }, allowPositionals: true });
+    return { quick: values.quick, wanted: positionals };
+  } catch (error) {
+    // A mistyped --quick must not run every scenario at length and record them.
+    process.stderr.write(`${(error as Error).message}\n`);
+    return process.exit(2);
+  }
+}
+
+const { quick, wanted } = parseArguments();
 const unknown = wanted.filter((name) => !scenarios.some((s) => s.name === name));
 if (unknown.length > 0) {
   process.stderr.write(`unknown scenario(s): ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}\n`);
