@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { soakChecks } from '../bench/faults/lib/checks.js';
@@ -8,7 +8,7 @@ import type { LoadRun } from '../bench/faults/lib/load-client.js';
 import { runScenario, type Scenario, type ScenarioContext } from '../bench/faults/lib/scenario.js';
 import { sigtermDeadline } from '../bench/faults/scenarios/sigterm.js';
 import { startServer } from './helpers/http-server.js';
-import type { Exit, ServerProcess } from './helpers/spawn-server.js';
+import { spawnServer, type ServerProcess } from './helpers/spawn-server.js';
 
 /**
  * A stand-in for the service whose shutdown hangs: on SIGTERM it stops listening and cuts its
@@ -28,20 +28,6 @@ process.on('SIGTERM', () => {
 });
 `;
 
-function startStandIn(script: string): ServerProcess {
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  const exited = new Promise<Exit>((done) => child.once('exit', (code, signal) => done({ code, signal, at: performance.now() })));
-  const listening = new Promise<number>((ready) => {
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      log += chunk;
-      const port = /"port":(\d+)/.exec(log)?.[1];
-      if (port !== undefined) ready(Number(port));
-    });
-  });
-  return { child, listening, exited, output: () => log };
-}
-
 const servers: ServerProcess[] = [];
 const loads: LoadRun[] = [];
 
@@ -55,7 +41,7 @@ describe('fault scenarios', () => {
     const context: ScenarioContext = {
       quick: true,
       spawnServer: () => {
-        const server = startStandIn(hangsOnShutdown);
+        const server = spawnServer({}, ['-e', hangsOnShutdown]);
         servers.push(server);
         return server;
       },

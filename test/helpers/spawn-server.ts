@@ -23,10 +23,11 @@ export interface ServerProcess {
 
 /**
  * Starts the real service on a free loopback port with `env` over a quiet default
- * environment (no fixed port, logs at info). Stop it with `child.kill()`.
+ * environment (no fixed port, logs at info). Stop it with `child.kill()`. `args`, what node runs,
+ * is the service unless a test stands something else in for it that logs as it does.
  */
-export function spawnServer(env: Readonly<Record<string, string>> = {}): ServerProcess {
-  const child = spawn(process.execPath, [mainScript], {
+export function spawnServer(env: Readonly<Record<string, string>> = {}, args: readonly string[] = [mainScript]): ServerProcess {
+  const child = spawn(process.execPath, args, {
     env: { PATH: process.env['PATH'] ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
